@@ -1,0 +1,31 @@
+//! The eBPF instruction set of RFC 9669, alone: the first stage of the bpfx pipeline.
+//!
+//! ```text
+//! bytes ──► Insn (8-byte slot) ──► decode ──► Op (typed) ──► Program (validated)
+//!                                      ▲                          │
+//!                     asm text ────────┘                          └──► verifier, interpreter, JIT
+//! ```
+//!
+//! - [`Insn`] is the raw slot, faithful to the wire format.
+//! - [`Op`] is the typed instruction every later stage matches on, at class granularity.
+//! - [`Program`] is a decoded program whose every jump and call lands on an instruction start.
+//!
+//! Decoding is strict (RFC 9669, with the kernel as the authority where it leaves room): unknown
+//! opcodes, registers above r10, writes to r10, non-zero unused fields, truncated `lddw` and jumps
+//! outside the program or into the second slot of an `lddw` are all [`DecodeError`]s naming the
+//! pc. Encoding is the exact inverse of decoding.
+#![forbid(unsafe_code)]
+
+mod decode;
+mod encode;
+mod insn;
+mod op;
+mod program;
+
+pub use decode::{DecodeError, DecodeErrorKind, MAX_SLOTS, decode_one};
+pub use encode::{encode, encode_into};
+pub use insn::{INSN_SIZE, Insn};
+pub use op::{
+    AluOp, AtomicOp, ByteOrder, CallTarget, Cond, Imm64, Op, Operand, Pc, Reg, Size, Width,
+};
+pub use program::Program;

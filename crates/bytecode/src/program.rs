@@ -1,0 +1,148 @@
+//! A decoded, validated program.
+
+use crate::decode::{DecodeError, DecodeErrorKind, MAX_SLOTS, decode_one};
+use crate::encode::encode_into;
+use crate::insn::{INSN_SIZE, Insn};
+use crate::op::{Op, Pc};
+
+/// A program whose every slot decoded and whose every jump and call lands on an instruction.
+///
+/// # Invariants
+/// - `ops.len() == insns.len()`, `1 <= len <= MAX_SLOTS`.
+/// - `ops[pc]` is `Some` exactly at instruction starts; the second slot of an `lddw` is `None`.
+/// - every [`Op::jump_target`] is `Some` instruction start inside the program.
+/// - encoding `ops` in order gives back `insns`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    insns: Vec<Insn>,
+    ops: Vec<Option<Op>>,
+}
+
+impl Program {
+    /// Decodes and validates little-endian bytecode.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Program, DecodeError> {
+        let rem = bytes.len() % INSN_SIZE;
+        if rem != 0 {
+            let pc = (bytes.len() / INSN_SIZE) as u32;
+            return Err(DecodeError {
+                pc,
+                insn: None,
+                kind: DecodeErrorKind::TrailingBytes(rem),
+            });
+        }
+        let insns: Vec<Insn> = bytes
+            .chunks_exact(INSN_SIZE)
+            .map(|c| Insn::from_bytes(c.try_into().expect("chunks_exact gives 8 bytes")))
+            .collect();
+        Program::decode(insns)
+    }
+
+    /// Decodes and validates a sequence of slots.
+    pub fn decode(insns: Vec<Insn>) -> Result<Program, DecodeError> {
+        let err = |pc: usize, kind| DecodeError {
+            pc: pc as u32,
+            insn: insns.get(pc).copied(),
+            kind,
+        };
+        if insns.is_empty() {
+            return Err(DecodeError {
+                pc: 0,
+                insn: None,
+                kind: DecodeErrorKind::Empty,
+            });
+        }
+        if insns.len() > MAX_SLOTS {
+            return Err(DecodeError {
+                pc: MAX_SLOTS as u32,
+                insn: None,
+                kind: DecodeErrorKind::TooLong(insns.len()),
+            });
+        }
+        let mut ops = vec![None; insns.len()];
+        let mut pc = 0;
+        while pc < insns.len() {
+            let op = decode_one(&insns[pc..]).map_err(|k| err(pc, k))?;
+            ops[pc] = Some(op);
+            pc += op.slots() as usize;
+        }
+        for (pc, op) in ops.iter().enumerate() {
+            let Some(op) = op else { continue };
+            if let Some(kind) = check_target(op, pc, &ops) {
+                return Err(err(pc, kind));
+            }
+        }
+        Ok(Program { insns, ops })
+    }
+
+    /// Builds a program from typed instructions, validating it as if decoded.
+    pub fn from_ops(ops: &[Op]) -> Result<Program, DecodeError> {
+        let mut insns = Vec::with_capacity(ops.len());
+        for op in ops {
+            encode_into(op, &mut insns);
+        }
+        Program::decode(insns)
+    }
+
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.insns.len()
+    }
+
+    /// Always false: a program has at least one instruction.
+    pub fn is_empty(&self) -> bool {
+        self.insns.is_empty()
+    }
+
+    /// The raw slots.
+    pub fn insns(&self) -> &[Insn] {
+        &self.insns
+    }
+
+    /// The instruction starting at `pc`, or `None` for the second slot of an `lddw` or a pc past
+    /// the end.
+    pub fn get(&self, pc: Pc) -> Option<&Op> {
+        self.ops.get(pc.index()).and_then(Option::as_ref)
+    }
+
+    /// Whether `pc` is the start of an instruction.
+    pub fn is_insn_start(&self, pc: Pc) -> bool {
+        self.get(pc).is_some()
+    }
+
+    /// Every instruction with its pc, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (Pc, &Op)> + '_ {
+        self.ops
+            .iter()
+            .enumerate()
+            .filter_map(|(pc, op)| op.as_ref().map(|op| (Pc(pc as u32), op)))
+    }
+
+    /// The bytecode as little-endian bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.insns.iter().flat_map(|i| i.to_bytes()).collect()
+    }
+}
+
+fn check_target(op: &Op, pc: usize, ops: &[Option<Op>]) -> Option<DecodeErrorKind> {
+    let off = match *op {
+        Op::Ja { off, .. } => off,
+        Op::Branch { off, .. } => i32::from(off),
+        Op::Call(crate::CallTarget::Local { off }) => off,
+        Op::LoadImm64 {
+            value: crate::Imm64::Func { off },
+            ..
+        } => off,
+        _ => return None,
+    };
+    let target = pc as i64 + i64::from(off) + 1;
+    if target < 0 || target >= ops.len() as i64 {
+        return Some(DecodeErrorKind::TargetOutOfRange {
+            target,
+            len: ops.len(),
+        });
+    }
+    if ops[target as usize].is_none() {
+        return Some(DecodeErrorKind::TargetInsideLddw(target as u32));
+    }
+    None
+}

@@ -1,0 +1,133 @@
+//! The execution contract shared by every bpfx engine (the reference interpreter and the JIT).
+//!
+//! ```text
+//! Program ──► verifier ──► interpreter ─┐
+//!                     └──► JIT ─────────┴──► Result<u64, Trap>   (both engines, same contract)
+//! ```
+//!
+//! Both engines take the same [`Env`] (helpers, call-depth limit, instruction budget, stack) and
+//! the same input memory, and must produce the same `r0`, or the same [`Trap`] at the same pc,
+//! leaving memory byte-for-byte the same. The rules that make this possible live here, once:
+//!
+//! - **Address space.** Programs see real host addresses. The input memory is one region; the
+//!   stack is one buffer of `max_frames` frames of [`STACK_FRAME_SIZE`] bytes, growing down from
+//!   its top. The accessible stack is the *active* frames: from the current frame's bottom
+//!   (`r10 - 512`) to the top of the buffer, so a function may read its callers' frames through
+//!   pointers but never the frames below its own. [`GuestMemory`] is that rule as code.
+//! - **Traps.** Every run-time fault is a [`Trap`] `{ kind, pc }` with a stable `#[repr(u8)]`
+//!   [`TrapKind`] code, so the JIT can report it across the machine-code boundary.
+//! - **Helpers** are registered by id in [`Helpers`]: five `u64` arguments, one `u64` result,
+//!   and access to guest memory through [`GuestMemory`].
+//! - **Budget.** With [`Env::budget`] set, every executed instruction costs one unit (an `lddw`
+//!   counts once); the instruction that finds the budget at zero traps with
+//!   [`TrapKind::BudgetExhausted`] before it executes.
+//!
+//! # Semantics both engines implement (beyond RFC 9669's arithmetic)
+//! - Entry: r1 = address of the input memory, or 0 when it is empty; r2 = its length
+//!   ([`entry_registers`]); r10 = the stack top; every other register 0. The stack is zeroed.
+//! - Local call: traps with [`TrapKind::CallDepthExceeded`] at the `call` if the new frame would
+//!   exceed [`Env::max_frames`]; otherwise r10 moves down one frame and r6–r9 are restored (and
+//!   r10 moved back) by the callee's `exit`. r0–r5 pass through unchanged both ways.
+//! - Helper call (`call N`, or `callx` with the id in a register): r0 = the result; r1–r5 are
+//!   then zero (the ABI clobbers them; zero makes that deterministic). An unregistered id traps
+//!   with [`TrapKind::UnknownHelper`]; a helper error with [`TrapKind::HelperError`].
+//! - Legacy packet loads (`ldabs*`, `ldind*`) read big-endian from the input memory at
+//!   `index + imm` (64-bit wrapping); out of bounds, the whole program returns 0 at once (the
+//!   kernel's rule), with no trap.
+//! - `lddw` of a function (`src = 4`) loads the absolute pc of the function; the map and BTF
+//!   pseudo forms trap with [`TrapKind::Unsupported`] unless an embedder binds them; a kfunc call
+//!   traps with [`TrapKind::Unsupported`].
+#![forbid(unsafe_code)]
+
+mod helpers;
+mod memory;
+mod trap;
+
+pub use helpers::{HelperError, HelperFn, Helpers};
+pub use memory::{GuestMemory, Region, Stack};
+pub use trap::{Trap, TrapKind};
+
+/// Size of one call frame's stack in bytes.
+pub const STACK_FRAME_SIZE: usize = 512;
+
+/// Default limit on nested frames, counting the outermost one (the kernel's `MAX_CALL_FRAMES`).
+pub const DEFAULT_MAX_FRAMES: u32 = 8;
+
+/// Helper id the conformance suite expects to exist and to return its first argument.
+pub const CONFORMANCE_ECHO_HELPER: u32 = 5;
+
+/// The entry values of r1 and r2 for an input memory: its address (0 when empty) and length.
+pub fn entry_registers(input: &[u8]) -> (u64, u64) {
+    let addr = if input.is_empty() {
+        0
+    } else {
+        input.as_ptr() as u64
+    };
+    (addr, input.len() as u64)
+}
+
+/// Per-run execution environment, shared by both engines.
+#[derive(Debug)]
+pub struct Env {
+    /// Registered helpers.
+    pub helpers: Helpers,
+    /// Frames allowed at once, counting the outermost (at least 1).
+    pub max_frames: u32,
+    /// Instructions the run may still execute; `None` for no limit. Engines decrement it as they
+    /// run, so after a run it holds what is left.
+    pub budget: Option<u64>,
+    stack: Stack,
+}
+
+impl Env {
+    /// An environment with no helpers, the default frame limit and no budget.
+    pub fn new() -> Env {
+        Env::with_helpers(Helpers::new())
+    }
+
+    /// An environment with these helpers, the default frame limit and no budget.
+    pub fn with_helpers(helpers: Helpers) -> Env {
+        Env {
+            helpers,
+            max_frames: DEFAULT_MAX_FRAMES,
+            budget: None,
+            stack: Stack::new(DEFAULT_MAX_FRAMES),
+        }
+    }
+
+    /// Sets the frame limit (clamped to at least 1), resizing the stack.
+    pub fn set_max_frames(&mut self, frames: u32) {
+        self.max_frames = frames.max(1);
+        if self.stack.frames() != self.max_frames {
+            self.stack = Stack::new(self.max_frames);
+        }
+    }
+
+    /// The stack buffer. Engines zero it at the start of every run, so a run never sees bytes
+    /// left by a previous one.
+    pub fn stack_mut(&mut self) -> &mut Stack {
+        if self.stack.frames() != self.max_frames {
+            self.stack = Stack::new(self.max_frames.max(1));
+        }
+        &mut self.stack
+    }
+
+    /// Splits the environment into the parts an engine needs at once.
+    pub fn parts(&mut self) -> (&Helpers, &mut Option<u64>, &mut Stack, u32) {
+        if self.stack.frames() != self.max_frames {
+            self.stack = Stack::new(self.max_frames.max(1));
+        }
+        (
+            &self.helpers,
+            &mut self.budget,
+            &mut self.stack,
+            self.max_frames,
+        )
+    }
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Env::new()
+    }
+}

@@ -44,7 +44,7 @@ mod memory;
 mod trap;
 
 pub use helpers::{HelperError, HelperFn, Helpers};
-pub use memory::{GuestMemory, Region, Stack};
+pub use memory::{GuestMemory, Region, STACK_ALIGN, Stack};
 pub use trap::{Trap, TrapKind};
 
 /// Size of one call frame's stack in bytes.

@@ -37,6 +37,8 @@
 //! - `lddw` of a function (`src = 4`) loads the absolute pc of the function; the map and BTF
 //!   pseudo forms trap with [`TrapKind::Unsupported`] unless an embedder binds them; a kfunc call
 //!   traps with [`TrapKind::Unsupported`].
+//! - Falling through the last instruction (no `exit` or `ja` there) traps with
+//!   [`TrapKind::FellOffEnd`] at that instruction, after it has executed.
 #![forbid(unsafe_code)]
 
 mod helpers;

@@ -21,17 +21,22 @@ pub enum TrapKind {
     /// An instruction this runtime does not execute in this context (for example a kfunc call,
     /// or an `lddw` of a map that was never bound).
     Unsupported = 6,
+    /// Control ran past the last instruction (the decoder accepts a program whose last
+    /// instruction falls through; the verifier rejects it). The pc is the instruction that fell
+    /// through.
+    FellOffEnd = 7,
 }
 
 impl TrapKind {
     /// Every kind, in code order.
-    pub const ALL: [TrapKind; 6] = [
+    pub const ALL: [TrapKind; 7] = [
         TrapKind::OutOfBounds,
         TrapKind::CallDepthExceeded,
         TrapKind::BudgetExhausted,
         TrapKind::HelperError,
         TrapKind::UnknownHelper,
         TrapKind::Unsupported,
+        TrapKind::FellOffEnd,
     ];
 
     /// The kind with this stable code.
@@ -48,6 +53,7 @@ impl TrapKind {
             TrapKind::HelperError => "helper-error",
             TrapKind::UnknownHelper => "unknown-helper",
             TrapKind::Unsupported => "unsupported",
+            TrapKind::FellOffEnd => "fell-off-end",
         }
     }
 }
@@ -61,6 +67,7 @@ impl fmt::Display for TrapKind {
             TrapKind::HelperError => "helper failed",
             TrapKind::UnknownHelper => "call to an unknown helper",
             TrapKind::Unsupported => "unsupported instruction",
+            TrapKind::FellOffEnd => "execution ran past the last instruction",
         };
         f.write_str(s)
     }

@@ -1,0 +1,305 @@
+//! The driver: registers, the frame vector and one loop that executes an [`Op`] at a time.
+
+use crate::alu::{self, imm_value};
+use crate::mem;
+use bpfx_bytecode::{CallTarget, Imm64, Op, Operand, Pc, Program, Reg};
+use bpfx_exec::{GuestMemory, Helpers, Region, Stack, Trap, TrapKind};
+
+/// What a caller needs back when its callee exits.
+#[derive(Debug)]
+struct Frame {
+    /// The `call` that created the callee; execution resumes after it.
+    call_pc: Pc,
+    /// The caller's r6–r9, restored when the callee exits.
+    saved: [u64; 4],
+}
+
+/// Where control goes after an instruction.
+enum Flow {
+    /// The next instruction in order.
+    Next,
+    /// A jump or a local call to this pc.
+    Jump(Pc),
+    /// `exit`: return from the current function, or end the program.
+    Exit,
+    /// End the whole program at once with this `r0` (an out-of-bounds packet load).
+    Halt(u64),
+}
+
+/// One run's state.
+///
+/// # Invariants
+/// `frames.len()` is the current call depth (0 in the outermost function), always below the
+/// effective frame limit, and `regs[10]` is `stack.frame_pointer(depth)`.
+pub(crate) struct Machine<'a> {
+    prog: &'a Program,
+    input: &'a mut [u8],
+    helpers: &'a Helpers,
+    budget: &'a mut Option<u64>,
+    stack: &'a mut Stack,
+    /// Frames allowed at once, counting the outermost; at least 1, as `Env` documents.
+    max_frames: u32,
+    regs: [u64; Reg::COUNT],
+    frames: Vec<Frame>,
+}
+
+fn trap(kind: TrapKind, pc: Pc) -> Trap {
+    Trap { kind, pc }
+}
+
+impl<'a> Machine<'a> {
+    pub(crate) fn new(
+        prog: &'a Program,
+        input: &'a mut [u8],
+        helpers: &'a Helpers,
+        budget: &'a mut Option<u64>,
+        stack: &'a mut Stack,
+        max_frames: u32,
+    ) -> Machine<'a> {
+        let (r1, r2) = bpfx_exec::entry_registers(input);
+        let mut regs = [0; Reg::COUNT];
+        regs[1] = r1;
+        regs[2] = r2;
+        regs[10] = stack.frame_pointer(0);
+        Machine {
+            prog,
+            input,
+            helpers,
+            budget,
+            stack,
+            max_frames: max_frames.max(1),
+            regs,
+            frames: Vec::new(),
+        }
+    }
+
+    pub(crate) fn run(mut self) -> Result<u64, Trap> {
+        let mut pc = Pc(0);
+        loop {
+            self.charge(pc)?;
+            // A decoded program has an instruction at every pc this loop reaches (see `next`),
+            // so this is never taken; it stays a trap rather than a panic all the same.
+            let op = *self
+                .prog
+                .get(pc)
+                .ok_or_else(|| trap(TrapKind::FellOffEnd, pc))?;
+            pc = match self.step(pc, op)? {
+                Flow::Next => self.next(pc, op.slots())?,
+                Flow::Jump(target) => target,
+                Flow::Halt(r0) => return Ok(r0),
+                Flow::Exit => match self.frames.pop() {
+                    None => return Ok(self.regs[0]),
+                    Some(frame) => {
+                        self.regs[6..10].copy_from_slice(&frame.saved);
+                        self.regs[10] = self.stack.frame_pointer(self.depth());
+                        self.next(frame.call_pc, 1)?
+                    }
+                },
+            };
+        }
+    }
+
+    /// Takes one unit of budget for the instruction at `pc`, or traps if none is left.
+    fn charge(&mut self, pc: Pc) -> Result<(), Trap> {
+        if let Some(left) = self.budget.as_mut() {
+            if *left == 0 {
+                return Err(trap(TrapKind::BudgetExhausted, pc));
+            }
+            *left -= 1;
+        }
+        Ok(())
+    }
+
+    /// The instruction after the `slots`-slot one at `pc`, or a trap if `pc` was the last.
+    fn next(&self, pc: Pc, slots: u32) -> Result<Pc, Trap> {
+        let next = u64::from(pc.0) + u64::from(slots);
+        if next < self.prog.len() as u64 {
+            Ok(Pc(next as u32))
+        } else {
+            Err(trap(TrapKind::FellOffEnd, pc))
+        }
+    }
+
+    /// The absolute target of a relative jump at `pc`; the decoder guarantees it is inside.
+    fn target(&self, pc: Pc, off: i32) -> Result<Pc, Trap> {
+        pc.offset(off)
+            .filter(|t| self.prog.is_insn_start(*t))
+            .ok_or_else(|| trap(TrapKind::FellOffEnd, pc))
+    }
+
+    fn depth(&self) -> u32 {
+        self.frames.len() as u32
+    }
+
+    fn reg(&self, r: Reg) -> u64 {
+        self.regs[r.index()]
+    }
+
+    fn set(&mut self, r: Reg, v: u64) {
+        self.regs[r.index()] = v;
+    }
+
+    fn operand(&self, src: Operand) -> u64 {
+        match src {
+            Operand::Reg(r) => self.reg(r),
+            Operand::Imm(i) => imm_value(i),
+        }
+    }
+
+    /// `base + off` with the 16-bit offset sign-extended, wrapping like the hardware would; the
+    /// bounds check in [`GuestMemory`] rejects whatever that wraps to.
+    fn addr(&self, base: Reg, off: i16) -> u64 {
+        self.reg(base).wrapping_add(off as i64 as u64)
+    }
+
+    /// What the current function may touch: the input and the active stack frames.
+    fn memory(&mut self) -> GuestMemory<'_> {
+        let depth = self.depth();
+        GuestMemory {
+            input: Region::new(self.input),
+            stack: self.stack.active_region(depth),
+        }
+    }
+
+    fn step(&mut self, pc: Pc, op: Op) -> Result<Flow, Trap> {
+        let oob = || trap(TrapKind::OutOfBounds, pc);
+        match op {
+            Op::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => {
+                let v = alu::alu(width, op, self.reg(dst), self.operand(src));
+                self.set(dst, v);
+            }
+            Op::Neg { width, dst } => self.set(dst, alu::neg(width, self.reg(dst))),
+            Op::Movsx {
+                width,
+                from,
+                dst,
+                src,
+            } => self.set(dst, alu::movsx(width, from, self.reg(src))),
+            Op::Endian { order, bits, dst } => {
+                self.set(dst, alu::endian(order, bits, self.reg(dst)));
+            }
+            Op::Load {
+                size,
+                signed,
+                dst,
+                base,
+                off,
+            } => {
+                let addr = self.addr(base, off);
+                let raw = self
+                    .memory()
+                    .load(addr, size.bytes() as usize)
+                    .ok_or_else(oob)?;
+                self.set(dst, alu::load_extend(size, signed, raw));
+            }
+            Op::Store {
+                size,
+                base,
+                off,
+                src,
+            } => {
+                let addr = self.addr(base, off);
+                let value = mem::store_value(src, |r| self.reg(r));
+                self.memory()
+                    .store(addr, size.bytes() as usize, value)
+                    .ok_or_else(oob)?;
+            }
+            Op::Atomic {
+                width,
+                op,
+                fetch,
+                base,
+                off,
+                src,
+            } => {
+                let addr = self.addr(base, off);
+                let len = width.bits() as usize / 8;
+                let (src_val, r0) = (self.reg(src), self.regs[0]);
+                let mut memory = self.memory();
+                let old = memory.load(addr, len).ok_or_else(oob)?;
+                let effect = mem::atomic(width, op, old, src_val, r0);
+                if let Some(new) = effect.store {
+                    memory.store(addr, len, new).ok_or_else(oob)?;
+                }
+                if op == bpfx_bytecode::AtomicOp::Cmpxchg {
+                    self.regs[0] = effect.fetched;
+                } else if fetch {
+                    self.set(src, effect.fetched);
+                }
+            }
+            Op::LoadImm64 { dst, value } => {
+                let v = match value {
+                    Imm64::Value(v) => v,
+                    Imm64::Func { off } => u64::from(self.target(pc, off)?.0),
+                    Imm64::MapFd(_)
+                    | Imm64::MapValue { .. }
+                    | Imm64::BtfId(_)
+                    | Imm64::MapIdx(_)
+                    | Imm64::MapIdxValue { .. } => return Err(trap(TrapKind::Unsupported, pc)),
+                };
+                self.set(dst, v);
+            }
+            Op::LoadPacket { size, index, imm } => {
+                let base = index.map_or(0, |r| self.reg(r));
+                let offset = base.wrapping_add(imm_value(imm));
+                match mem::packet_load(self.input, offset, size) {
+                    Some(v) => self.regs[0] = v,
+                    None => return Ok(Flow::Halt(0)),
+                }
+            }
+            Op::Ja { off, .. } => return Ok(Flow::Jump(self.target(pc, off)?)),
+            Op::Branch {
+                width,
+                cond,
+                lhs,
+                rhs,
+                off,
+            } => {
+                if cond.eval(self.reg(lhs), self.operand(rhs), width) {
+                    return Ok(Flow::Jump(self.target(pc, i32::from(off))?));
+                }
+            }
+            Op::Call(CallTarget::Helper(id)) => self.call_helper(pc, id)?,
+            Op::Call(CallTarget::Register(r)) => {
+                // Helper ids are 32-bit; a larger value names no helper.
+                let id =
+                    u32::try_from(self.reg(r)).map_err(|_| trap(TrapKind::UnknownHelper, pc))?;
+                self.call_helper(pc, id)?;
+            }
+            Op::Call(CallTarget::Local { off }) => {
+                let target = self.target(pc, off)?;
+                // Frames in use are depth + 1; the callee's would be depth + 2.
+                if self.depth() + 2 > self.max_frames {
+                    return Err(trap(TrapKind::CallDepthExceeded, pc));
+                }
+                let mut saved = [0; 4];
+                saved.copy_from_slice(&self.regs[6..10]);
+                self.frames.push(Frame { call_pc: pc, saved });
+                self.regs[10] = self.stack.frame_pointer(self.depth());
+                return Ok(Flow::Jump(target));
+            }
+            Op::Call(CallTarget::Kfunc(_)) => return Err(trap(TrapKind::Unsupported, pc)),
+            Op::Exit => return Ok(Flow::Exit),
+        }
+        Ok(Flow::Next)
+    }
+
+    /// Calls helper `id` with r1–r5; r0 gets the result and r1–r5 become 0.
+    fn call_helper(&mut self, pc: Pc, id: u32) -> Result<(), Trap> {
+        let helpers = self.helpers;
+        let helper = helpers
+            .get(id)
+            .ok_or_else(|| trap(TrapKind::UnknownHelper, pc))?;
+        let mut args = [0; 5];
+        args.copy_from_slice(&self.regs[1..6]);
+        let r0 = helper(&mut self.memory(), args).map_err(|_| trap(TrapKind::HelperError, pc))?;
+        self.regs[0] = r0;
+        self.regs[1..6].fill(0);
+        Ok(())
+    }
+}

@@ -1,0 +1,45 @@
+//! The engine abstraction: every test in this kit runs on every engine through this trait, so a
+//! new engine is one line in [`engines`] and no new test code.
+
+use bpfx_bytecode::Program;
+use bpfx_exec::{Env, Trap};
+
+/// Why an engine did not produce an `r0`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// The program ran and faulted.
+    #[error("trap at {0}")]
+    Trap(Trap),
+    /// The engine could not prepare the program (for example, a JIT that cannot compile it).
+    #[error("compile error: {0}")]
+    Compile(String),
+}
+
+/// A way to run a program.
+pub trait Engine: Send + Sync {
+    /// A short name for reports (`interp`, `jit`).
+    fn name(&self) -> &'static str;
+
+    /// Prepares and runs `prog` on `input` under `env`, as `bpfx_exec` specifies.
+    fn execute(&self, prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, RunError>;
+}
+
+/// The reference interpreter, with every run-time guard.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InterpEngine;
+
+impl Engine for InterpEngine {
+    fn name(&self) -> &'static str {
+        "interp"
+    }
+
+    fn execute(&self, prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, RunError> {
+        bpfx_interp::run_unverified(prog, input, env).map_err(RunError::Trap)
+    }
+}
+
+/// Every engine bpfx has, the reference interpreter first. Each new engine is added here, and
+/// every harness in this kit then runs on it.
+pub fn engines() -> Vec<Box<dyn Engine>> {
+    vec![Box::new(InterpEngine)]
+}

@@ -1,0 +1,22 @@
+//! The bpfx test kit: what every engine is tested with, written once.
+//!
+//! ```text
+//! .data files ──► data ──► suite ───┐
+//! seed ──► generator ──► Case ───────┼──► engines() ──► interpreter, JIT, …
+//! edge-case programs ────────────────┘        │
+//!                                   check(): every engine, same input, same outcome
+//! ```
+//!
+//! - [`data`] parses the `.data` format of the BPF conformance suite; [`suite`] turns the suite
+//!   into runnable tests.
+//! - [`engine`] is the engine abstraction and the list of every engine; a harness loops over
+//!   [`engines`], so a new engine needs no new test code.
+//! - [`check`](mod@check) runs one [`Case`] on the reference interpreter and every engine and
+//!   compares result, trap, memory and budget; [`generator`] generates random valid cases for it.
+#![forbid(unsafe_code)]
+
+pub mod data;
+pub mod engine;
+
+pub use data::{DataError, DataFile, load_dir};
+pub use engine::{Engine, InterpEngine, RunError, engines};

@@ -17,6 +17,7 @@
 
 pub mod data;
 pub mod engine;
+pub mod suite;
 
 pub use data::{DataError, DataFile, load_dir};
 pub use engine::{Engine, InterpEngine, RunError, engines};

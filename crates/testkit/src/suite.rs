@@ -1,0 +1,155 @@
+//! The BPF conformance suite as runnable tests: each `tests/*.data` file becomes a program, an
+//! input memory and an expectation, and runs on any [`Engine`].
+//!
+//! The suite lives outside the repository (see [`suite_dir`]). Each program comes from the
+//! file's `-- raw` section when it has one, otherwise from `assembled_tests.jsonl`, which holds
+//! the bytecode the suite's own runner assembles for every file (`program_hex`).
+
+use crate::data::{self, DataError, DataFile};
+use crate::engine::{Engine, RunError};
+use bpfx_bytecode::{DecodeError, Program};
+use bpfx_exec::{Env, Helpers};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where the conformance suite is, relative to this crate.
+pub fn suite_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/bpf_conformance"
+    ))
+}
+
+/// Number of `tests/*.data` files in the suite.
+pub const SUITE_SIZE: usize = 313;
+
+/// What a test expects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The program returns this `r0`.
+    Result(u64),
+    /// The program fails. The text is another runtime's message, which bpfx does not mimic, so
+    /// only the failure itself is checked.
+    Error(String),
+}
+
+/// One runnable conformance test.
+#[derive(Clone, Debug)]
+pub struct SuiteTest {
+    /// The parsed `.data` file.
+    pub file: DataFile,
+    /// The bytecode the suite's runner produces for this file.
+    pub reference: Vec<u8>,
+    /// The decoded program.
+    pub prog: Program,
+    /// What it must do.
+    pub expect: Expect,
+}
+
+/// Why the suite could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    /// A `.data` file or the directory could not be read or parsed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// `assembled_tests.jsonl` is missing or malformed.
+    #[error("{}: line {line}: {msg}", path.display())]
+    Reference {
+        /// The jsonl path.
+        path: PathBuf,
+        /// 1-based line (0 when the file could not be read).
+        line: usize,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A test has no reference bytecode.
+    #[error("{0}: no program_hex in assembled_tests.jsonl")]
+    MissingReference(String),
+    /// A test's program does not decode.
+    #[error("{name}: {source}")]
+    Decode {
+        /// The test.
+        name: String,
+        /// The decoder's error.
+        source: DecodeError,
+    },
+    /// A test expects neither a result nor an error (the runner skips such files).
+    #[error("{0}: neither `-- result` nor `-- error`")]
+    NoExpectation(String),
+}
+
+/// Reads `assembled_tests.jsonl`: test name → reference bytecode.
+pub fn load_reference(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, SuiteError> {
+    let path = dir.join("assembled_tests.jsonl");
+    let err = |line, msg: String| SuiteError::Reference {
+        path: path.clone(),
+        line,
+        msg,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| err(0, e.to_string()))?;
+    let mut map = BTreeMap::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| err(i + 1, e.to_string()))?;
+        let name = v["test"].as_str();
+        let hex = v["program_hex"].as_str();
+        let (Some(name), Some(hex)) = (name, hex) else {
+            return Err(err(
+                i + 1,
+                "needs string fields test and program_hex".into(),
+            ));
+        };
+        let bytes = data::decode_hex(hex).ok_or_else(|| err(i + 1, "bad program_hex".into()))?;
+        map.insert(name.to_string(), bytes);
+    }
+    Ok(map)
+}
+
+/// Loads every test of the suite in `dir` (`dir/tests/*.data` and `dir/assembled_tests.jsonl`).
+pub fn load_suite(dir: &Path) -> Result<Vec<SuiteTest>, SuiteError> {
+    let reference = load_reference(dir)?;
+    data::load_dir(dir.join("tests"))?
+        .into_iter()
+        .map(|file| {
+            let reference = reference
+                .get(&file.name)
+                .cloned()
+                .ok_or_else(|| SuiteError::MissingReference(file.name.clone()))?;
+            let bytes = file.raw_bytes().unwrap_or_else(|| reference.clone());
+            let prog = Program::from_bytes(&bytes).map_err(|source| SuiteError::Decode {
+                name: file.name.clone(),
+                source,
+            })?;
+            let expect = match (&file.error, file.result) {
+                (Some(e), _) if !e.is_empty() => Expect::Error(e.clone()),
+                (_, Some(r)) => Expect::Result(r),
+                _ => return Err(SuiteError::NoExpectation(file.name.clone())),
+            };
+            Ok(SuiteTest {
+                file,
+                reference,
+                prog,
+                expect,
+            })
+        })
+        .collect()
+}
+
+/// Runs one test on `engine` the way the suite's runner would (the input memory as `r1`/`r2`,
+/// helper 5 returning its first argument), returning what went wrong if it fails.
+pub fn run_test(engine: &dyn Engine, test: &SuiteTest) -> Result<(), String> {
+    let mut mem = test.file.mem.clone();
+    let mut env = Env::with_helpers(Helpers::conformance());
+    let got = engine.execute(&test.prog, &mut mem, &mut env);
+    match (&test.expect, got) {
+        (Expect::Result(want), Ok(r0)) if r0 == *want => Ok(()),
+        (Expect::Result(want), Ok(r0)) => Err(format!("r0 = {r0:#x}, expected {want:#x}")),
+        (Expect::Result(want), Err(e)) => Err(format!("{e}, expected r0 = {want:#x}")),
+        (Expect::Error(_), Err(RunError::Trap(_) | RunError::Compile(_))) => Ok(()),
+        (Expect::Error(e), Ok(r0)) => Err(format!("r0 = {r0:#x}, expected an error ({e})")),
+    }
+}

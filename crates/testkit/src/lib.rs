@@ -15,9 +15,13 @@
 //!   compares result, trap, memory and budget; [`generator`] generates random valid cases for it.
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod data;
 pub mod engine;
+pub mod generator;
 pub mod suite;
 
+pub use check::{Case, Mismatch, Outcome, check, check_with};
 pub use data::{DataError, DataFile, load_dir};
 pub use engine::{Engine, InterpEngine, RunError, engines};
+pub use generator::generate;

@@ -1,0 +1,270 @@
+//! Differential checking: run one case on every engine and demand identical outcomes.
+//!
+//! The reference interpreter runs first; then every engine of [`engines`] (the interpreter
+//! included, which makes every check also a determinism check) runs the same case and must
+//! reproduce its [`Outcome`] exactly: `r0` or the trap's kind and pc, every byte of the input
+//! memory, and the budget left.
+//!
+//! Programs see real host addresses, so a result may be a pointer. To make such results
+//! comparable, all runs of one check share one input buffer (its contents restored from the
+//! case before each run) and one [`Env`], whose stack buffer is never reallocated: every engine
+//! sees the same `r1` and `r10`.
+
+use crate::engine::{Engine, InterpEngine, RunError, engines};
+use bpfx_bytecode::Program;
+use bpfx_exec::{Env, Helpers, Trap};
+use std::fmt;
+
+/// One program with everything needed to run it.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// The program.
+    pub prog: Program,
+    /// Initial contents of the input memory.
+    pub input: Vec<u8>,
+    /// Instruction budget, or `None` for unlimited.
+    pub budget: Option<u64>,
+    /// Registered helpers.
+    pub helpers: Helpers,
+}
+
+/// Everything observable about one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// `r0`, or the trap.
+    pub result: Result<u64, Trap>,
+    /// The input memory after the run.
+    pub memory: Vec<u8>,
+    /// The budget left after the run.
+    pub budget_left: Option<u64>,
+}
+
+/// An engine that disagreed with the reference interpreter.
+#[derive(Clone, Debug)]
+pub struct Mismatch {
+    /// The disagreeing engine.
+    pub engine: &'static str,
+    /// The reference interpreter's outcome (boxed, like `actual`, to keep `Result`s small).
+    pub expected: Box<Outcome>,
+    /// The engine's outcome, or why it produced none.
+    pub actual: Box<Result<Outcome, String>>,
+    /// The program, one instruction per line with its pc.
+    pub listing: String,
+    /// The input the case started from.
+    pub input: Vec<u8>,
+}
+
+impl std::error::Error for Mismatch {}
+
+/// Runs `case` on the reference interpreter, then on every engine of [`engines`], and returns
+/// the common outcome or the first disagreement.
+pub fn check(case: &Case) -> Result<Outcome, Mismatch> {
+    check_with(case, &engines())
+}
+
+/// [`check`] against the given engines instead of every engine.
+pub fn check_with(case: &Case, engines: &[Box<dyn Engine>]) -> Result<Outcome, Mismatch> {
+    let mut buf = case.input.clone();
+    let mut env = Env::with_helpers(case.helpers.clone());
+    let reference = InterpEngine;
+    let mismatch = |engine: &dyn Engine, expected: Outcome, actual| Mismatch {
+        engine: engine.name(),
+        expected: Box::new(expected),
+        actual: Box::new(actual),
+        listing: listing(&case.prog),
+        input: case.input.clone(),
+    };
+    let expected = match run_on(&reference, case, &mut buf, &mut env) {
+        Ok(outcome) => outcome,
+        // The interpreter prepares nothing, so this cannot happen; report it, don't hide it.
+        Err(e) => {
+            let empty = Outcome {
+                result: Ok(0),
+                memory: Vec::new(),
+                budget_left: None,
+            };
+            return Err(mismatch(&reference, empty, Err(e)));
+        }
+    };
+    for engine in engines {
+        let actual = run_on(engine.as_ref(), case, &mut buf, &mut env);
+        if actual.as_ref() != Ok(&expected) {
+            return Err(mismatch(engine.as_ref(), expected, actual));
+        }
+    }
+    Ok(expected)
+}
+
+/// One run of `case` on `engine`, in the shared buffer and environment.
+fn run_on(
+    engine: &dyn Engine,
+    case: &Case,
+    buf: &mut [u8],
+    env: &mut Env,
+) -> Result<Outcome, String> {
+    buf.copy_from_slice(&case.input);
+    env.budget = case.budget;
+    let result = match engine.execute(&case.prog, buf, env) {
+        Ok(r0) => Ok(r0),
+        Err(RunError::Trap(t)) => Err(t),
+        Err(RunError::Compile(e)) => return Err(e),
+    };
+    Ok(Outcome {
+        result,
+        memory: buf.to_vec(),
+        budget_left: env.budget,
+    })
+}
+
+/// The program as assembly, one instruction per line, prefixed with its pc.
+pub fn listing(prog: &Program) -> String {
+    prog.iter()
+        .map(|(pc, op)| format!("{:>6}: {op}\n", pc.0))
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.result {
+            Ok(r0) => write!(f, "r0 = {r0:#x}")?,
+            Err(t) => write!(f, "trap: {t}")?,
+        }
+        match self.budget_left {
+            Some(b) => write!(f, ", budget left {b}")?,
+            None => write!(f, ", no budget")?,
+        }
+        write!(f, ", memory [{}]", hex(&self.memory))
+    }
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "engine `{}` disagrees with the interpreter", self.engine)?;
+        writeln!(f, "  interp: {}", self.expected)?;
+        match self.actual.as_ref() {
+            Ok(o) => writeln!(f, "  {:>6}: {o}", self.engine)?,
+            Err(e) => writeln!(f, "  {:>6}: no outcome: {e}", self.engine)?,
+        }
+        if let Ok(o) = self.actual.as_ref() {
+            let diff: Vec<String> = o
+                .memory
+                .iter()
+                .zip(&self.expected.memory)
+                .enumerate()
+                .filter(|(_, (a, b))| a != b)
+                .map(|(i, (a, b))| format!("[{i}] {b:02x} vs {a:02x}"))
+                .collect();
+            if !diff.is_empty() {
+                writeln!(f, "  memory differs at {}", diff.join(", "))?;
+            }
+        }
+        writeln!(f, "  input: [{}]", hex(&self.input))?;
+        writeln!(f, "program:")?;
+        write!(f, "{}", self.listing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpfx_bytecode::{AluOp, Op, Operand, Reg, Size, Width};
+
+    /// The interpreter, except that it also writes 0xee to the first input byte.
+    struct Scribbler;
+
+    impl Engine for Scribbler {
+        fn name(&self) -> &'static str {
+            "scribbler"
+        }
+        fn execute(
+            &self,
+            prog: &Program,
+            input: &mut [u8],
+            env: &mut Env,
+        ) -> Result<u64, RunError> {
+            let r = InterpEngine.execute(prog, input, env);
+            if let Some(b) = input.first_mut() {
+                *b = 0xee;
+            }
+            r
+        }
+    }
+
+    /// The interpreter, except that it reports one instruction fewer of budget used.
+    struct Miser;
+
+    impl Engine for Miser {
+        fn name(&self) -> &'static str {
+            "miser"
+        }
+        fn execute(
+            &self,
+            prog: &Program,
+            input: &mut [u8],
+            env: &mut Env,
+        ) -> Result<u64, RunError> {
+            let r = InterpEngine.execute(prog, input, env);
+            env.budget = env.budget.map(|b| b + 1);
+            r
+        }
+    }
+
+    fn case(budget: Option<u64>) -> Case {
+        let ops = [
+            Op::Store {
+                size: Size::B,
+                base: Reg::R1,
+                off: 1,
+                src: Operand::Imm(9),
+            },
+            Op::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: Reg::R0,
+                src: Operand::Reg(Reg::R1),
+            },
+            Op::Exit,
+        ];
+        Case {
+            prog: Program::from_ops(&ops).expect("decodes"),
+            input: vec![1, 2, 3],
+            budget,
+            helpers: Helpers::new(),
+        }
+    }
+
+    #[test]
+    fn agreeing_engines_share_the_buffer_address() {
+        // r0 is the buffer's address: equal only because every run uses the same buffer.
+        let c = case(Some(10));
+        let outcome = check_with(&c, &[Box::new(InterpEngine), Box::new(InterpEngine)])
+            .expect("the interpreter agrees with itself");
+        assert_eq!(outcome.memory, vec![1, 9, 3]);
+        assert_eq!(outcome.budget_left, Some(7));
+        assert!(matches!(outcome.result, Ok(addr) if addr != 0));
+    }
+
+    #[test]
+    fn a_memory_difference_is_a_mismatch_with_a_listing() {
+        let m = check_with(&case(None), &[Box::new(Scribbler)]).expect_err("memory differs");
+        assert_eq!(m.engine, "scribbler");
+        let text = m.to_string();
+        assert!(text.contains("memory differs at [0] 01 vs ee"), "{text}");
+        assert!(text.contains("stb [r1+1], 9"), "{text}");
+    }
+
+    #[test]
+    fn a_budget_difference_is_a_mismatch() {
+        let m = check_with(&case(Some(5)), &[Box::new(Miser)]).expect_err("budget differs");
+        assert_eq!(m.expected.budget_left, Some(2));
+        assert_eq!(m.actual.map(|o| o.budget_left), Ok(Some(3)));
+    }
+}

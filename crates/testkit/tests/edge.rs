@@ -1,0 +1,606 @@
+//! Edge cases of the execution contract, each run on every engine of `engines()`.
+//!
+//! Expected values are computed independently of the interpreter's own functions (Rust's
+//! `wrapping_*` operations and written-out constants), so these tests check the interpreter as
+//! much as any other engine.
+
+use bpfx_bytecode::{
+    AluOp, AtomicOp, CallTarget, Cond, Imm64, Op, Operand, Program, Reg, Size, Width,
+};
+use bpfx_exec::{Env, Helpers, Trap, TrapKind};
+use bpfx_testkit::{RunError, engines};
+
+const R0: Reg = Reg::R0;
+const R1: Reg = Reg::R1;
+const R2: Reg = Reg::R2;
+const R3: Reg = Reg::R3;
+const R4: Reg = Reg::R4;
+const R5: Reg = Reg::R5;
+const R6: Reg = Reg::R6;
+const R7: Reg = Reg::R7;
+const R10: Reg = Reg::R10;
+const EXIT: Op = Op::Exit;
+
+fn alu(width: Width, op: AluOp, dst: Reg, src: Operand) -> Op {
+    Op::Alu {
+        width,
+        op,
+        dst,
+        src,
+    }
+}
+fn mov(dst: Reg, imm: i32) -> Op {
+    alu(Width::W64, AluOp::Mov, dst, Operand::Imm(imm))
+}
+fn movr(dst: Reg, src: Reg) -> Op {
+    alu(Width::W64, AluOp::Mov, dst, Operand::Reg(src))
+}
+fn add(dst: Reg, src: Operand) -> Op {
+    alu(Width::W64, AluOp::Add, dst, src)
+}
+fn lddw(dst: Reg, v: u64) -> Op {
+    Op::LoadImm64 {
+        dst,
+        value: Imm64::Value(v),
+    }
+}
+fn ldx(size: Size, dst: Reg, base: Reg, off: i16) -> Op {
+    Op::Load {
+        size,
+        signed: false,
+        dst,
+        base,
+        off,
+    }
+}
+fn st(size: Size, base: Reg, off: i16, imm: i32) -> Op {
+    Op::Store {
+        size,
+        base,
+        off,
+        src: Operand::Imm(imm),
+    }
+}
+fn call_local(off: i32) -> Op {
+    Op::Call(CallTarget::Local { off })
+}
+fn packet(size: Size, index: Option<Reg>, imm: i32) -> Op {
+    Op::LoadPacket { size, index, imm }
+}
+
+fn trap(kind: TrapKind, pc: u32) -> Result<u64, Trap> {
+    Err(Trap {
+        kind,
+        pc: bpfx_bytecode::Pc(pc),
+    })
+}
+
+/// What one engine did.
+#[derive(Debug, PartialEq, Eq)]
+struct Run {
+    result: Result<u64, Trap>,
+    memory: Vec<u8>,
+    budget: Option<u64>,
+}
+
+/// Runs `prog` on every engine, each with a fresh copy of `input` and an `Env` from `env`, and
+/// returns what they did (a compile error fails the test: every program here must run).
+fn run_all(prog: &Program, input: &[u8], env: &dyn Fn() -> Env) -> Vec<(&'static str, Run)> {
+    engines()
+        .iter()
+        .map(|engine| {
+            let mut mem = input.to_vec();
+            let mut e = env();
+            let result = match engine.execute(prog, &mut mem, &mut e) {
+                Ok(r0) => Ok(r0),
+                Err(RunError::Trap(t)) => Err(t),
+                Err(RunError::Compile(c)) => panic!("{}: compile error: {c}", engine.name()),
+            };
+            let run = Run {
+                result,
+                memory: mem,
+                budget: e.budget,
+            };
+            (engine.name(), run)
+        })
+        .collect()
+}
+
+/// Asserts that every engine returns `want` on `ops`, and returns the memory they left (the
+/// same on every engine).
+fn expect_with(
+    ops: &[Op],
+    input: &[u8],
+    env: &dyn Fn() -> Env,
+    want: Result<u64, Trap>,
+) -> Vec<u8> {
+    let prog = Program::from_ops(ops).expect("test program decodes");
+    let runs = run_all(&prog, input, env);
+    for (name, run) in &runs {
+        assert_eq!(run.result, want, "engine {name} on {ops:?}");
+        assert_eq!(run.memory, runs[0].1.memory, "engine {name} memory");
+    }
+    runs.into_iter()
+        .next()
+        .map(|(_, r)| r.memory)
+        .unwrap_or_default()
+}
+
+fn expect(ops: &[Op], input: &[u8], want: Result<u64, Trap>) -> Vec<u8> {
+    expect_with(
+        ops,
+        input,
+        &|| Env::with_helpers(Helpers::conformance()),
+        want,
+    )
+}
+
+#[test]
+fn division_and_modulo_by_zero_every_form() {
+    let dst: u64 = 0xdead_beef_1234_5678;
+    for width in [Width::W32, Width::W64] {
+        for op in [AluOp::Div, AluOp::Mod, AluOp::Sdiv, AluOp::Smod] {
+            let want = match (op, width) {
+                (AluOp::Div | AluOp::Sdiv, _) => 0,
+                (_, Width::W64) => dst,
+                (_, Width::W32) => dst & 0xffff_ffff,
+            };
+            // Immediate zero, register zero, and (for 32-bit forms) a register whose low half
+            // is zero.
+            let mut divisors = vec![Operand::Imm(0), Operand::Reg(R1)];
+            if width == Width::W32 {
+                divisors.push(Operand::Reg(R2));
+            }
+            for src in divisors {
+                let ops = [
+                    lddw(R0, dst),
+                    mov(R1, 0),
+                    lddw(R2, 0x1_0000_0000),
+                    alu(width, op, R0, src),
+                    EXIT,
+                ];
+                expect(&ops, &[], Ok(want));
+            }
+        }
+    }
+}
+
+#[test]
+fn signed_min_by_minus_one() {
+    let cases = [
+        (Width::W64, AluOp::Sdiv, i64::MIN as u64),
+        (Width::W64, AluOp::Smod, 0),
+        (Width::W32, AluOp::Sdiv, 0x8000_0000),
+        (Width::W32, AluOp::Smod, 0),
+    ];
+    for (width, op, want) in cases {
+        let min = match width {
+            Width::W64 => i64::MIN as u64,
+            // High bits set on purpose: a 32-bit operation must ignore them.
+            Width::W32 => 0xffff_ffff_8000_0000,
+        };
+        for src in [Operand::Imm(-1), Operand::Reg(R1)] {
+            let ops = [lddw(R0, min), mov(R1, -1), alu(width, op, R0, src), EXIT];
+            expect(&ops, &[], Ok(want));
+        }
+    }
+}
+
+#[test]
+fn shift_counts_at_or_above_the_width_are_masked() {
+    let v: u64 = 0x8000_0000_8000_0001;
+    for width in [Width::W32, Width::W64] {
+        let bits = width.bits();
+        for count in [bits, bits + 1, 2 * bits - 1, 255, u32::MAX] {
+            for op in [AluOp::Lsh, AluOp::Rsh, AluOp::Arsh] {
+                let want = match (width, op) {
+                    (Width::W64, AluOp::Lsh) => v.wrapping_shl(count),
+                    (Width::W64, AluOp::Rsh) => v.wrapping_shr(count),
+                    (Width::W64, _) => (v as i64).wrapping_shr(count) as u64,
+                    (Width::W32, AluOp::Lsh) => u64::from((v as u32).wrapping_shl(count)),
+                    (Width::W32, AluOp::Rsh) => u64::from((v as u32).wrapping_shr(count)),
+                    (Width::W32, _) => u64::from((v as u32 as i32).wrapping_shr(count) as u32),
+                };
+                let by_reg = [
+                    lddw(R0, v),
+                    lddw(R1, u64::from(count)),
+                    alu(width, op, R0, Operand::Reg(R1)),
+                    EXIT,
+                ];
+                expect(&by_reg, &[], Ok(want));
+                let by_imm = [
+                    lddw(R0, v),
+                    alu(width, op, R0, Operand::Imm(count as i32)),
+                    EXIT,
+                ];
+                expect(&by_imm, &[], Ok(want));
+            }
+        }
+    }
+}
+
+const INPUT: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+
+#[test]
+fn loads_at_both_edges_of_the_input() {
+    let load = |size, off| [mov(R0, 0), mov(R2, 0), ldx(size, R0, R1, off), EXIT];
+    expect(&load(Size::B, 0), &INPUT, Ok(1));
+    expect(&load(Size::B, 7), &INPUT, Ok(8));
+    expect(&load(Size::Dw, 0), &INPUT, Ok(0x0807_0605_0403_0201));
+    expect(&load(Size::W, 4), &INPUT, Ok(0x0807_0605));
+    for (size, off) in [
+        (Size::B, -1),
+        (Size::B, 8),
+        (Size::H, 7),
+        (Size::Dw, 1),
+        (Size::W, -2),
+    ] {
+        let mem = expect(&load(size, off), &INPUT, trap(TrapKind::OutOfBounds, 2));
+        assert_eq!(mem, INPUT);
+    }
+    // Empty input: r1 is 0 and nothing is accessible through it.
+    expect(&load(Size::B, 0), &[], trap(TrapKind::OutOfBounds, 2));
+}
+
+#[test]
+fn stores_at_both_edges_of_the_input() {
+    let store = |size, off, imm| [mov(R0, 0), mov(R2, 0), st(size, R1, off, imm), EXIT];
+    let mem = expect(&store(Size::B, 0, 0xaa), &INPUT, Ok(0));
+    assert_eq!(mem, [0xaa, 2, 3, 4, 5, 6, 7, 8]);
+    let mem = expect(&store(Size::B, 7, 0x1ff), &INPUT, Ok(0));
+    assert_eq!(
+        mem,
+        [1, 2, 3, 4, 5, 6, 7, 0xff],
+        "the immediate is truncated"
+    );
+    let mem = expect(&store(Size::Dw, 0, -2), &INPUT, Ok(0));
+    assert_eq!(
+        mem,
+        [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        "sign-extended"
+    );
+    for (size, off) in [
+        (Size::B, -1),
+        (Size::B, 8),
+        (Size::H, 7),
+        (Size::Dw, 1),
+        (Size::W, -1),
+    ] {
+        let mem = expect(
+            &store(size, off, -1),
+            &INPUT,
+            trap(TrapKind::OutOfBounds, 2),
+        );
+        assert_eq!(
+            mem, INPUT,
+            "a faulting store writes nothing, not even its in-bounds part"
+        );
+    }
+}
+
+#[test]
+fn atomics_at_the_edge_of_the_input() {
+    let atomic = |off| {
+        [
+            mov(R2, 0x10),
+            Op::Atomic {
+                width: Width::W32,
+                op: AtomicOp::Add,
+                fetch: true,
+                base: R1,
+                off,
+                src: R2,
+            },
+            movr(R0, R2),
+            EXIT,
+        ]
+    };
+    let mem = expect(&atomic(4), &INPUT, Ok(0x0807_0605));
+    assert_eq!(mem, [1, 2, 3, 4, 0x15, 6, 7, 8]);
+    let mem = expect(&atomic(5), &INPUT, trap(TrapKind::OutOfBounds, 1));
+    assert_eq!(mem, INPUT);
+}
+
+#[test]
+fn stack_edges_at_depth_zero() {
+    let ops = [
+        st(Size::Dw, R10, -512, -1),
+        st(Size::B, R10, -1, 7),
+        ldx(Size::B, R0, R10, -512),
+        ldx(Size::B, R1, R10, -1),
+        add(R0, Operand::Reg(R1)),
+        EXIT,
+    ];
+    expect(&ops, &[], Ok(0xff + 7));
+    for off in [-513, 0] {
+        expect(
+            &[mov(R0, 0), ldx(Size::B, R0, R10, off), EXIT],
+            &[],
+            trap(TrapKind::OutOfBounds, 1),
+        );
+        expect(
+            &[mov(R0, 0), st(Size::B, R10, off, 1), EXIT],
+            &[],
+            trap(TrapKind::OutOfBounds, 1),
+        );
+    }
+    // A doubleword ending one byte past the top.
+    expect(
+        &[ldx(Size::Dw, R0, R10, -7), EXIT],
+        &[],
+        trap(TrapKind::OutOfBounds, 0),
+    );
+}
+
+#[test]
+fn a_callee_reaches_its_callers_frame_but_not_below_its_own() {
+    // main stores at its frame's bottom (r10-512); the callee's r10+0 is that same byte.
+    let reads_caller = [
+        st(Size::B, R10, -512, 0x5a),
+        call_local(1),
+        EXIT,
+        ldx(Size::B, R0, R10, 0),
+        EXIT,
+    ];
+    expect(&reads_caller, &[], Ok(0x5a));
+    let below = [
+        call_local(1),
+        EXIT,
+        mov(R0, 0),
+        ldx(Size::B, R0, R10, -513),
+        EXIT,
+    ];
+    expect(&below, &[], trap(TrapKind::OutOfBounds, 3));
+    // The callee's own frame is r10-512 .. r10-1 and starts zeroed.
+    let own = [
+        call_local(1),
+        EXIT,
+        st(Size::B, R10, -512, 3),
+        ldx(Size::Dw, R0, R10, -512),
+        EXIT,
+    ];
+    expect(&own, &[], Ok(3));
+}
+
+#[test]
+fn addresses_that_wrap_are_out_of_bounds() {
+    for size in [Size::H, Size::W, Size::Dw] {
+        let ops = [lddw(R1, u64::MAX - 2), ldx(size, R0, R1, 0), EXIT];
+        expect(&ops, &[], trap(TrapKind::OutOfBounds, 2));
+        let ops = [lddw(R1, u64::MAX - 2), st(size, R1, 0, 0), EXIT];
+        expect(&ops, &[], trap(TrapKind::OutOfBounds, 2));
+    }
+    // The offset itself wraps the address around to 0.
+    let ops = [lddw(R1, u64::MAX), ldx(Size::B, R0, R1, 1), EXIT];
+    expect(&ops, &INPUT, trap(TrapKind::OutOfBounds, 2));
+}
+
+/// `mov r1, frames - 2; call f; exit; f: if r1 == 0 goto out; r1 -= 1; call f; out: r0 = 42;
+/// exit`: `frames - 1` nested local calls, so `frames` frames at the deepest point.
+fn nested_frames(frames: i32) -> Vec<Op> {
+    vec![
+        mov(R1, frames - 2),
+        call_local(1),
+        EXIT,
+        Op::Branch {
+            width: Width::W64,
+            cond: Cond::Eq,
+            lhs: R1,
+            rhs: Operand::Imm(0),
+            off: 2,
+        },
+        add(R1, Operand::Imm(-1)),
+        call_local(-3),
+        mov(R0, 42),
+        EXIT,
+    ]
+}
+
+#[test]
+fn call_depth_is_limited_counting_the_outermost_frame() {
+    // 8 frames (the default limit) work; the call that would make the 9th traps at its pc.
+    expect(&nested_frames(8), &[], Ok(42));
+    expect(&nested_frames(9), &[], trap(TrapKind::CallDepthExceeded, 5));
+    let limit = |n| {
+        move || {
+            let mut env = Env::with_helpers(Helpers::conformance());
+            env.set_max_frames(n);
+            env
+        }
+    };
+    expect_with(&[mov(R0, 42), EXIT], &[], &limit(1), Ok(42));
+    expect_with(
+        &nested_frames(2),
+        &[],
+        &limit(1),
+        trap(TrapKind::CallDepthExceeded, 1),
+    );
+    expect_with(&nested_frames(3), &[], &limit(3), Ok(42));
+    expect_with(
+        &nested_frames(4),
+        &[],
+        &limit(3),
+        trap(TrapKind::CallDepthExceeded, 5),
+    );
+    // Returning frees the frame: 19 calls in sequence never need more than 2 frames.
+    // pcs 0..=18: call f; 19: exit; f (20): mov r0, 1; exit
+    let mut ops: Vec<Op> = (0..19).map(|pc| call_local(19 - pc)).collect();
+    ops.extend([EXIT, mov(R0, 1), EXIT]);
+    expect_with(&ops, &[], &limit(2), Ok(1));
+}
+
+#[test]
+fn a_million_instruction_program_runs() {
+    const SLOTS: usize = 1_000_000;
+    const SKIPPED: usize = 200_000;
+    // mov r0, 0; ja32 +SKIPPED; SKIPPED x add r0, 1000; N x add r0, 1; exit
+    let counted = SLOTS - 3 - SKIPPED;
+    let mut ops = Vec::with_capacity(SLOTS);
+    ops.push(mov(R0, 0));
+    ops.push(Op::Ja {
+        off: SKIPPED as i32,
+        long: true,
+    });
+    ops.extend(std::iter::repeat_n(add(R0, Operand::Imm(1000)), SKIPPED));
+    ops.extend(std::iter::repeat_n(add(R0, Operand::Imm(1)), counted));
+    ops.push(EXIT);
+    assert_eq!(ops.len(), SLOTS);
+    let prog = Program::from_ops(&ops).expect("a program of the maximum size decodes");
+    let budget = 1_000_000;
+    let env = || {
+        let mut env = Env::new();
+        env.budget = Some(budget);
+        env
+    };
+    for (name, run) in run_all(&prog, &[], &env) {
+        assert_eq!(run.result, Ok(counted as u64), "engine {name}");
+        let executed = 3 + counted as u64;
+        assert_eq!(run.budget, Some(budget - executed), "engine {name}");
+    }
+}
+
+#[test]
+fn budget_runs_out_at_the_exact_pc() {
+    // mov r0, 0; loop: add r0, 1; ja loop
+    let spin = [
+        mov(R0, 0),
+        add(R0, Operand::Imm(1)),
+        Op::Ja {
+            off: -2,
+            long: false,
+        },
+    ];
+    let prog = Program::from_ops(&spin).expect("decodes");
+    for (budget, pc) in [(0, 0), (1, 1), (10, 2), (11, 1), (1001, 1)] {
+        let env = move || {
+            let mut env = Env::new();
+            env.budget = Some(budget);
+            env
+        };
+        for (name, run) in run_all(&prog, &[], &env) {
+            assert_eq!(
+                run.result,
+                trap(TrapKind::BudgetExhausted, pc),
+                "{name}, budget {budget}"
+            );
+            assert_eq!(run.budget, Some(0), "{name}");
+        }
+    }
+    // lddw costs one unit although it fills two slots; exit costs one.
+    let ops = [lddw(R0, 9), EXIT];
+    let with = |b| {
+        move || {
+            let mut env = Env::new();
+            env.budget = Some(b);
+            env
+        }
+    };
+    expect_with(&ops, &[], &with(2), Ok(9));
+    expect_with(&ops, &[], &with(1), trap(TrapKind::BudgetExhausted, 2));
+}
+
+#[test]
+fn helper_calls_clobber_r1_to_r5_and_keep_r6_to_r9() {
+    let or = |src| alu(Width::W64, AluOp::Or, R7, Operand::Reg(src));
+    let ops = [
+        mov(R1, 0x11),
+        mov(R2, 0x22),
+        mov(R3, 0x33),
+        mov(R4, 0x44),
+        mov(R5, 0x55),
+        mov(R6, 0x600),
+        Op::Call(CallTarget::Helper(5)),
+        movr(R7, R0),
+        or(R1),
+        or(R2),
+        or(R3),
+        or(R4),
+        or(R5),
+        or(R6),
+        movr(R0, R7),
+        EXIT,
+    ];
+    expect(&ops, &[], Ok(0x611));
+}
+
+#[test]
+fn unknown_helpers_and_callx() {
+    expect(
+        &[mov(R0, 1), Op::Call(CallTarget::Helper(99)), EXIT],
+        &[],
+        trap(TrapKind::UnknownHelper, 1),
+    );
+    let callx = |id: u64| {
+        [
+            mov(R1, 7),
+            lddw(R2, id),
+            Op::Call(CallTarget::Register(R2)),
+            add(R0, Operand::Reg(R2)),
+            EXIT,
+        ]
+    };
+    expect(&callx(5), &[], Ok(7));
+    expect(&callx(99), &[], trap(TrapKind::UnknownHelper, 3));
+    // The id is the whole register: 5 + 2^32 is not helper 5.
+    expect(&callx(0x1_0000_0005), &[], trap(TrapKind::UnknownHelper, 3));
+    expect(
+        &[Op::Call(CallTarget::Kfunc(1)), EXIT],
+        &[],
+        trap(TrapKind::Unsupported, 0),
+    );
+}
+
+#[test]
+fn packet_loads_in_and_out_of_bounds() {
+    let pkt = [0x11, 0x22, 0x33, 0x44, 0x55];
+    expect(&[packet(Size::B, None, 0), EXIT], &pkt, Ok(0x11));
+    expect(&[packet(Size::H, None, 3), EXIT], &pkt, Ok(0x4455));
+    expect(&[packet(Size::W, None, 1), EXIT], &pkt, Ok(0x2233_4455));
+    expect(
+        &[mov(R3, 2), packet(Size::H, Some(R3), 1), EXIT],
+        &pkt,
+        Ok(0x4455),
+    );
+    // The index wraps around 2^64 back to byte 0.
+    expect(
+        &[mov(R3, -1), packet(Size::B, Some(R3), 1), EXIT],
+        &pkt,
+        Ok(0x11),
+    );
+    // Out of bounds: the program returns 0 at once; the store after it never happens.
+    let returns_zero = |load| [mov(R0, 7), mov(R3, 3), load, st(Size::B, R1, 0, 0), EXIT];
+    for load in [
+        packet(Size::W, None, 2),
+        packet(Size::B, None, 5),
+        packet(Size::B, None, -1),
+        packet(Size::B, Some(R3), 2),
+        packet(Size::H, Some(R3), 1),
+    ] {
+        let mem = expect(&returns_zero(load), &pkt, Ok(0));
+        assert_eq!(mem, pkt);
+    }
+    expect(&[packet(Size::B, None, 0), EXIT], &[], Ok(0));
+}
+
+#[test]
+fn entry_registers_and_r10() {
+    // r2 is the input length; r3..r9 start at 0.
+    let ops = [
+        movr(R0, R2),
+        add(R0, Operand::Reg(R3)),
+        add(R0, Operand::Reg(R4)),
+        add(R0, Operand::Reg(R5)),
+        add(R0, Operand::Reg(R6)),
+        add(R0, Operand::Reg(R7)),
+        EXIT,
+    ];
+    expect(&ops, &INPUT, Ok(8));
+    expect(&[movr(R0, R1), EXIT], &[], Ok(0));
+    // r10 is 16-byte aligned.
+    let ops = [
+        movr(R0, R10),
+        alu(Width::W64, AluOp::And, R0, Operand::Imm(15)),
+        EXIT,
+    ];
+    expect(&ops, &[], Ok(0));
+}

@@ -146,3 +146,56 @@ fn generated_programs_agree_on_every_engine() {
         );
     }
 }
+
+/// Generated programs with random bytes flipped: whatever still decodes (arbitrary jumps,
+/// recursion, wild pointers, missing `exit`) must run to an outcome, identically on every
+/// engine. The budget bounds the loops the mutations create.
+#[test]
+fn mutated_programs_never_panic_and_agree() {
+    use bpfx_testkit::generator::Rng;
+    let mut rng = Rng::new(0x6d75_7461_7465);
+    let mut decoded = 0;
+    let mut executed = 0;
+    let mut failures = Vec::new();
+    for seed in 0..CASES {
+        let mut case = generate(seed);
+        let original = case.prog.to_bytes();
+        // Up to ten tries for a mutation that still decodes; offsets and immediates (bytes
+        // 2..8 of a slot) are hit more often than opcodes and registers, since they decode
+        // more often and make the wild jumps and pointers this test is after.
+        let mutated = (0..10).find_map(|_| {
+            let mut bytes = original.clone();
+            for _ in 0..rng.range(1, 2) {
+                let slot = rng.below((bytes.len() / 8) as u64) as usize * 8;
+                let byte = if rng.chance(7, 10) {
+                    rng.range(2, 7) as usize
+                } else {
+                    rng.below(8) as usize
+                };
+                bytes[slot + byte] = rng.next_u64() as u8;
+            }
+            bpfx_bytecode::Program::from_bytes(&bytes).ok()
+        });
+        let Some(prog) = mutated else {
+            continue;
+        };
+        decoded += 1;
+        case.prog = prog;
+        case.budget = Some(rng.below(5_000));
+        match check(&case) {
+            Ok(o) => executed += case.budget.unwrap_or(0) - o.budget_left.unwrap_or(0),
+            Err(m) => failures.push(format!("seed {seed}: {m}")),
+        }
+    }
+    println!("{decoded} mutated programs decoded, {executed} instructions executed");
+    assert!(
+        failures.is_empty(),
+        "{} disagree; first:\n{}",
+        failures.len(),
+        failures[0]
+    );
+    assert!(
+        decoded >= CASES / 4,
+        "only {decoded} mutated programs decoded"
+    );
+}

@@ -16,12 +16,14 @@
 //! pc. Encoding is the exact inverse of decoding.
 #![forbid(unsafe_code)]
 
+mod asm;
 mod decode;
 mod encode;
 mod insn;
 mod op;
 mod program;
 
+pub use asm::{AsmError, AsmErrorKind, assemble};
 pub use decode::{DecodeError, DecodeErrorKind, MAX_SLOTS, decode_one};
 pub use encode::{encode, encode_into};
 pub use insn::{INSN_SIZE, Insn};

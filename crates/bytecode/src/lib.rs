@@ -18,6 +18,7 @@
 
 mod asm;
 mod decode;
+mod disasm;
 mod encode;
 mod insn;
 mod op;
@@ -25,6 +26,7 @@ mod program;
 
 pub use asm::{AsmError, AsmErrorKind, assemble};
 pub use decode::{DecodeError, DecodeErrorKind, MAX_SLOTS, decode_one};
+pub use disasm::{disassemble, disassemble_with_pcs};
 pub use encode::{encode, encode_into};
 pub use insn::{INSN_SIZE, Insn};
 pub use op::{

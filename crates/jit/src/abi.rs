@@ -1,0 +1,277 @@
+//! The host↔JIT contract: register map, the per-run context, frame layout, prologue and
+//! epilogue.
+//!
+//! # Frames
+//! ```text
+//! native stack (rsp), grows down              eBPF stack (rbp = r10), the exec crate's `Stack`
+//! ┌──────────────────────────────┐            ┌──────────────────────┐ ◄ stack_top = frame 0's r10
+//! │ host return address          │            │ frame 0 (512 bytes)  │
+//! │ saved rbp rbx r12 r13 r14 r15│ prologue   ├──────────────────────┤ ◄ frame 1's r10
+//! │ 8 bytes padding              │            │ frame 1              │
+//! ├──────────────────────────────┤ ◄ saved_rsp├──────────────────────┤
+//! │ return address (entry call)  │            │ …                    │
+//! │ per local call: rbx r13 r14  │            ├──────────────────────┤ ◄ lowest_fp
+//! │   r15 rbp, return address    │            │ frame max_frames - 1 │
+//! └──────────────────────────────┘            └──────────────────────┘ ◄ stack base
+//! ```
+//! Inside every eBPF function `rsp ≡ 8 (mod 16)`, as in any SysV function after its `call`:
+//! the prologue pads the six saved registers by 8 bytes and a local call pushes five registers
+//! plus the return address (48 bytes). A helper call therefore subtracts 8 before its `call`.
+// dynasm converts every dynamic register operand with `.into()`, even from a `u8`.
+#![allow(clippy::useless_conversion)]
+
+use crate::emit::{Emitter, asm};
+use bpfx_bytecode::Reg;
+use bpfx_exec::{Helpers, Stack};
+use std::any::Any;
+use std::mem::offset_of;
+
+/// x86-64 register numbers as encoded in ModRM/REX.
+pub(crate) mod x {
+    pub(crate) const RAX: u8 = 0;
+    pub(crate) const RCX: u8 = 1;
+    pub(crate) const RDX: u8 = 2;
+    pub(crate) const RBX: u8 = 3;
+    #[cfg(test)]
+    pub(crate) const RSP: u8 = 4;
+    pub(crate) const RBP: u8 = 5;
+    pub(crate) const RSI: u8 = 6;
+    pub(crate) const RDI: u8 = 7;
+    pub(crate) const R8: u8 = 8;
+    pub(crate) const R9: u8 = 9;
+    pub(crate) const R10: u8 = 10;
+    pub(crate) const R11: u8 = 11;
+    pub(crate) const R12: u8 = 12;
+    pub(crate) const R13: u8 = 13;
+    pub(crate) const R14: u8 = 14;
+    pub(crate) const R15: u8 = 15;
+}
+
+/// eBPF register → x86-64 register, indexed by eBPF register number (kernel style).
+pub(crate) const REG_MAP: [u8; Reg::COUNT] = [
+    x::RAX, // r0: the SysV return register, so a helper's result lands in r0 for free
+    x::RDI, // r1: SysV argument 1, so helper calls need no shuffling
+    x::RSI, // r2: SysV argument 2
+    x::RDX, // r3: SysV argument 3 (and the high half of div: handled in `emit::alu`)
+    x::RCX, // r4: SysV argument 4 (and the shift count cl: handled in `emit::alu`)
+    x::R8,  // r5: SysV argument 5
+    x::RBX, // r6: callee-saved in SysV, so helpers preserve it as eBPF requires
+    x::R13, // r7: callee-saved (r12 is the context pointer, see `CTX`)
+    x::R14, // r8: callee-saved
+    x::R15, // r9: callee-saved
+    x::RBP, // r10: callee-saved; read-only in eBPF, so it is only ever moved by local calls
+];
+
+/// The host register holding eBPF register `r`.
+pub(crate) const fn host(r: Reg) -> u8 {
+    REG_MAP[r.index()]
+}
+
+/// Holds a pointer to the [`RunCtx`] for the whole run. r12 is callee-saved in SysV, so helper
+/// calls preserve it; as a base it costs a SIB byte, which only context accesses pay.
+pub(crate) const CTX: u8 = x::R12;
+
+/// Scratch registers, free for any lowering to clobber: caller-saved, and no eBPF register
+/// lives there. r9 doubles as the sixth SysV argument, which carries the context pointer to
+/// the helper dispatcher.
+pub(crate) const SCRATCH: [u8; 3] = [x::R9, x::R10, x::R11];
+
+/// SysV integer argument registers, in order (the register-map tests check against it).
+#[cfg(test)]
+pub(crate) const SYSV_ARGS: [u8; 6] = [x::RDI, x::RSI, x::RDX, x::RCX, x::R8, x::R9];
+
+/// SysV callee-saved registers, which the prologue saves and the epilogue restores.
+#[cfg(test)]
+pub(crate) const SYSV_CALLEE_SAVED: [u8; 6] = [x::RBX, x::RBP, x::R12, x::R13, x::R14, x::R15];
+
+/// Size of one eBPF stack frame in bytes, as a displacement.
+pub(crate) const FRAME: i32 = bpfx_exec::STACK_FRAME_SIZE as i32;
+
+/// The helper dispatcher's signature: r1–r5, then the context pointer in the sixth argument
+/// register; returns the new r0. It records failures in [`RunCtx::trap_kind`].
+pub(crate) type DispatchFn = extern "sysv64" fn(u64, u64, u64, u64, u64, *mut RunCtx) -> u64;
+
+/// Per-run state shared between the host and the generated code (which reaches it through
+/// [`CTX`]). The code reads and writes only the fields whose offsets are exported below.
+///
+/// # Invariants
+/// - `input_ok[k]` is the number of valid start offsets of a `1 << k`-byte access in the
+///   input (`len - size + 1`, or 0 when `len < size`), so a guard is one unsigned compare
+///   that cannot wrap.
+/// - `lowest_fp <= r10 <= stack_top` and `stack_top - r10` is a multiple of 512 throughout.
+/// - `trap_kind` is 0 until a fault stores a [`bpfx_exec::TrapKind`] code; the code leaves
+///   through the unwind stub right after.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct RunCtx {
+    /// Address of the input memory (0 when it is empty).
+    pub(crate) input_base: u64,
+    /// Valid start offsets per access size (1, 2, 4, 8 bytes).
+    pub(crate) input_ok: [u64; 4],
+    /// One past the top of the stack buffer: frame 0's r10.
+    pub(crate) stack_top: u64,
+    /// The r10 of the deepest frame allowed; a local call needs `r10 > lowest_fp`.
+    pub(crate) lowest_fp: u64,
+    /// Instructions left (`u64::MAX` when the run has no budget); the charge borrows below 0
+    /// exactly when the budget is exhausted.
+    pub(crate) budget: u64,
+    /// 0, or the [`bpfx_exec::TrapKind`] code of the fault that ended the run.
+    pub(crate) trap_kind: u64,
+    /// The pc of the fault.
+    pub(crate) trap_pc: u64,
+    /// The helper id of the current `call`/`callx` (a `callx` register may exceed `u32`).
+    pub(crate) helper_id: u64,
+    /// r10 at the current helper call: the dispatcher derives the active stack from it.
+    pub(crate) frame_pointer: u64,
+    /// rsp just before the entry call: the unwind stub restores it to leave from any depth.
+    pub(crate) saved_rsp: u64,
+    /// Entry r1 and r2.
+    pub(crate) entry_r1: u64,
+    pub(crate) entry_r2: u64,
+    /// The helper dispatcher.
+    pub(crate) dispatch: DispatchFn,
+    /// What the dispatcher needs to build a `GuestMemory` and find a helper.
+    pub(crate) input_ptr: *mut u8,
+    pub(crate) input_len: usize,
+    pub(crate) helpers: *const Helpers,
+    pub(crate) stack: *mut Stack,
+    /// A helper's panic, carried across the machine code and resumed by the host.
+    pub(crate) panic: Option<Box<dyn Any + Send>>,
+}
+
+/// Field offsets of [`RunCtx`] as displacements from [`CTX`].
+pub(crate) mod ctx {
+    use super::{RunCtx, offset_of};
+    pub(crate) const INPUT_BASE: i8 = disp(offset_of!(RunCtx, input_base));
+    pub(crate) const INPUT_OK: i8 = disp(offset_of!(RunCtx, input_ok));
+    pub(crate) const STACK_TOP: i8 = disp(offset_of!(RunCtx, stack_top));
+    pub(crate) const LOWEST_FP: i8 = disp(offset_of!(RunCtx, lowest_fp));
+    pub(crate) const BUDGET: i8 = disp(offset_of!(RunCtx, budget));
+    pub(crate) const TRAP_KIND: i8 = disp(offset_of!(RunCtx, trap_kind));
+    pub(crate) const TRAP_PC: i8 = disp(offset_of!(RunCtx, trap_pc));
+    pub(crate) const HELPER_ID: i8 = disp(offset_of!(RunCtx, helper_id));
+    pub(crate) const FRAME_POINTER: i8 = disp(offset_of!(RunCtx, frame_pointer));
+    pub(crate) const SAVED_RSP: i8 = disp(offset_of!(RunCtx, saved_rsp));
+    pub(crate) const ENTRY_R1: i8 = disp(offset_of!(RunCtx, entry_r1));
+    pub(crate) const ENTRY_R2: i8 = disp(offset_of!(RunCtx, entry_r2));
+    pub(crate) const DISPATCH: i8 = disp(offset_of!(RunCtx, dispatch));
+
+    /// A field offset as a disp8: every field the code touches is within 127 bytes of r12,
+    /// which keeps each context access two bytes shorter (a field past it fails to compile).
+    const fn disp(offset: usize) -> i8 {
+        assert!(offset < 128, "context field beyond a disp8");
+        offset as i8
+    }
+
+    /// The `input_ok` entry for an access of `bytes` bytes.
+    pub(crate) const fn input_ok(bytes: u32) -> i8 {
+        INPUT_OK + 8 * bytes.trailing_zeros() as i8
+    }
+}
+
+/// Number of valid start offsets of a `size`-byte access in `len` bytes (see [`RunCtx`]).
+pub(crate) const fn valid_starts(len: u64, size: u64) -> u64 {
+    if len >= size { len - size + 1 } else { 0 }
+}
+
+/// The host entry point at code offset 0, `extern "sysv64" fn(*mut RunCtx) -> u64`: saves the
+/// callee-saved registers, sets up the eBPF entry registers, calls pc 0 (so every `exit` is a
+/// `ret`), then restores and returns r0. The `->unwind` stub re-enters the epilogue from any
+/// depth by restoring `saved_rsp`.
+pub(crate) fn emit_prologue(e: &mut Emitter<'_>) {
+    let entry = e.pc_label(bpfx_bytecode::Pc(0));
+    asm!(e
+        ; push rbp
+        ; push rbx
+        ; push r12
+        ; push r13
+        ; push r14
+        ; push r15
+        // Keep rsp 16-byte aligned at the entry call (see the module doc).
+        ; sub rsp, 8
+        ; mov r12, rdi
+        ; mov rdi, [BYTE r12 + ctx::ENTRY_R1]
+        ; mov rsi, [BYTE r12 + ctx::ENTRY_R2]
+        ; xor eax, eax
+        ; xor edx, edx
+        ; xor ecx, ecx
+        ; xor r8d, r8d
+        ; xor ebx, ebx
+        ; xor r13d, r13d
+        ; xor r14d, r14d
+        ; xor r15d, r15d
+        ; mov rbp, [BYTE r12 + ctx::STACK_TOP]
+        ; mov [BYTE r12 + ctx::SAVED_RSP], rsp
+        ; call =>entry
+        ; ->epilogue:
+        ; add rsp, 8
+        ; pop r15
+        ; pop r14
+        ; pop r13
+        ; pop r12
+        ; pop rbx
+        ; pop rbp
+        ; ret
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn argument_registers_are_sysv_in_order() {
+        for i in 1..=5 {
+            assert_eq!(REG_MAP[i], SYSV_ARGS[i - 1], "r{i}");
+        }
+        assert_eq!(REG_MAP[0], x::RAX, "r0 is the return register");
+    }
+
+    #[test]
+    fn preserved_registers_are_callee_saved() {
+        for (i, reg) in REG_MAP.iter().enumerate().skip(6) {
+            assert!(SYSV_CALLEE_SAVED.contains(reg), "r{i}");
+        }
+        assert!(SYSV_CALLEE_SAVED.contains(&CTX));
+    }
+
+    #[test]
+    fn mapping_is_injective_and_scratch_is_disjoint() {
+        let mapped: HashSet<u8> = REG_MAP.iter().copied().collect();
+        assert_eq!(
+            mapped.len(),
+            Reg::COUNT,
+            "no two eBPF registers share a host register"
+        );
+        assert!(!mapped.contains(&x::RSP));
+        assert!(!mapped.contains(&CTX));
+        for s in SCRATCH {
+            assert!(!mapped.contains(&s), "scratch {s} holds an eBPF register");
+            assert!(
+                !SYSV_CALLEE_SAVED.contains(&s),
+                "scratch {s} must be caller-saved"
+            );
+            assert_ne!(s, CTX);
+        }
+        assert_eq!(
+            SYSV_ARGS[5], SCRATCH[0],
+            "the context travels in the sixth argument"
+        );
+    }
+
+    #[test]
+    fn no_ebpf_base_register_needs_a_sib_byte() {
+        // rsp and r12 as a ModRM base need a SIB byte; eBPF bases are emitted without one.
+        assert!(!REG_MAP.contains(&x::RSP) && !REG_MAP.contains(&x::R12));
+    }
+
+    #[test]
+    fn valid_starts_never_wrap() {
+        assert_eq!(valid_starts(0, 1), 0);
+        assert_eq!(valid_starts(3, 4), 0);
+        assert_eq!(valid_starts(4, 4), 1);
+        assert_eq!(valid_starts(16, 8), 9);
+        assert_eq!(ctx::input_ok(8) - ctx::input_ok(1), 24);
+    }
+}

@@ -1,0 +1,70 @@
+//! JMP and JMP32: conditional branches, `ja`/`ja32`. (`exit` is a `ret`, lowered by the driver;
+//! calls live in `call.rs`.)
+
+use super::alu::Arith;
+use super::{Emitter, asm, wide};
+use crate::abi::host;
+use bpfx_bytecode::{Cond, Operand, Pc, Reg, Width};
+use bpfx_exec::TrapKind;
+
+impl Emitter<'_> {
+    pub(super) fn lower_ja(&mut self, pc: Pc, off: i32) {
+        match self.target(pc, off) {
+            // A jump to the next instruction is a no-op.
+            Some(t) if t.0 == pc.0 + 1 => {}
+            Some(t) => {
+                let label = self.pc_label(t);
+                asm!(self; jmp =>label);
+            }
+            None => self.emit_trap_now(pc, TrapKind::FellOffEnd),
+        }
+    }
+
+    pub(super) fn lower_branch(
+        &mut self,
+        pc: Pc,
+        width: Width,
+        cond: Cond,
+        lhs: Reg,
+        rhs: Operand,
+        off: i16,
+    ) {
+        let Some(target) = self.target(pc, i32::from(off)) else {
+            self.emit_trap_now(pc, TrapKind::FellOffEnd);
+            return;
+        };
+        if target.0 == pc.0 + 1 {
+            // Both ways lead to the next instruction.
+            return;
+        }
+        let l = host(lhs);
+        match (cond, rhs) {
+            (Cond::Set, Operand::Reg(r)) => wide!(self, width; test R(l), R(host(r))),
+            // `test` has no imm8 form; at 64 bits the imm32 is sign-extended, as eBPF's is.
+            (Cond::Set, Operand::Imm(i)) => wide!(self, width; test R(l), DWORD i),
+            // `test r, r` sets every flag a compare with 0 would, in fewer bytes.
+            (_, Operand::Imm(0)) => wide!(self, width; test R(l), R(l)),
+            (_, Operand::Reg(r)) => self.emit_arith_rr(width, Arith::Cmp, l, host(r)),
+            (_, Operand::Imm(i)) => self.emit_arith_ri(width, Arith::Cmp, l, i),
+        }
+        let t = self.pc_label(target);
+        match cond {
+            Cond::Eq => asm!(self; je =>t),
+            Cond::Ne | Cond::Set => asm!(self; jne =>t),
+            Cond::Gt => asm!(self; ja =>t),
+            Cond::Ge => asm!(self; jae =>t),
+            Cond::Lt => asm!(self; jb =>t),
+            Cond::Le => asm!(self; jbe =>t),
+            Cond::Sgt => asm!(self; jg =>t),
+            Cond::Sge => asm!(self; jge =>t),
+            Cond::Slt => asm!(self; jl =>t),
+            Cond::Sle => asm!(self; jle =>t),
+        }
+    }
+
+    /// The absolute target of a relative jump at `pc`. The decoder guarantees it is an
+    /// instruction start inside the program; `None` is kept as a trap, never a panic.
+    pub(super) fn target(&self, pc: Pc, off: i32) -> Option<Pc> {
+        pc.offset(off).filter(|t| t.index() < self.labels.len())
+    }
+}

@@ -1,0 +1,82 @@
+//! Calls: helpers (`call N`, `callx`), local functions, kfuncs.
+//!
+//! A helper call is a SysV call to the dispatcher ([`crate::abi::DispatchFn`]) with r1–r5
+//! already in the argument registers and the context in r9; the helper id travels in the
+//! context. A local call pushes r6–r9 and r10, moves r10 down one frame and `call`s the
+//! callee's label, so the callee's `exit` (a `ret`) comes back here to restore them.
+
+use super::{Emitter, asm};
+use crate::abi::{ctx, host};
+use bpfx_bytecode::{CallTarget, Pc};
+use bpfx_exec::TrapKind;
+
+impl Emitter<'_> {
+    pub(super) fn lower_call(&mut self, pc: Pc, target: CallTarget) {
+        match target {
+            CallTarget::Helper(id) => {
+                // Zero-extend the id through r11: a `mov m64, imm32` would sign-extend it.
+                asm!(self
+                    ; mov r11d, id as i32
+                    ; mov [BYTE r12 + ctx::HELPER_ID], r11
+                );
+                self.emit_helper_call(pc);
+            }
+            CallTarget::Register(r) => {
+                let r = host(r);
+                asm!(self; mov [BYTE r12 + ctx::HELPER_ID], Rq(r));
+                self.emit_helper_call(pc);
+            }
+            CallTarget::Local { off } => match self.target(pc, off) {
+                Some(callee) => self.emit_local_call(pc, callee),
+                None => self.emit_trap_now(pc, TrapKind::FellOffEnd),
+            },
+            CallTarget::Kfunc(_) => self.emit_trap_now(pc, TrapKind::Unsupported),
+        }
+    }
+
+    fn emit_helper_call(&mut self, pc: Pc) {
+        let unwind = self.stubs.unwind;
+        let failed = self.cold_leave(pc, unwind);
+        asm!(self
+            ; mov [BYTE r12 + ctx::FRAME_POINTER], rbp
+            ; mov r9, r12
+            // rsp ≡ 8 (mod 16) in eBPF code; SysV wants 0 at the call.
+            ; sub rsp, 8
+            ; call QWORD [BYTE r12 + ctx::DISPATCH]
+            ; add rsp, 8
+            // The dispatcher recorded UnknownHelper or HelperError: leave with this pc.
+            ; cmp QWORD [BYTE r12 + ctx::TRAP_KIND], 0
+            ; jne =>failed
+            // r0 is already in rax. r1–r5 are zero after a helper call (the contract), which
+            // also hides whatever the host left in them.
+            ; xor edi, edi
+            ; xor esi, esi
+            ; xor edx, edx
+            ; xor ecx, ecx
+            ; xor r8d, r8d
+        );
+    }
+
+    fn emit_local_call(&mut self, pc: Pc, callee: Pc) {
+        let too_deep = self.cold_trap(pc, TrapKind::CallDepthExceeded);
+        let label = self.pc_label(callee);
+        asm!(self
+            // The callee's frame would be below the deepest one allowed.
+            ; cmp rbp, [BYTE r12 + ctx::LOWEST_FP]
+            ; jbe =>too_deep
+            // Five pushes and the return address keep rsp ≡ 8 (mod 16) in the callee.
+            ; push rbx
+            ; push r13
+            ; push r14
+            ; push r15
+            ; push rbp
+            ; sub rbp, crate::abi::FRAME
+            ; call =>label
+            ; pop rbp
+            ; pop r15
+            ; pop r14
+            ; pop r13
+            ; pop rbx
+        );
+    }
+}

@@ -1,0 +1,375 @@
+//! The emitter: one `VecAssembler`, one dynamic label per eBPF pc, and the driver loop that
+//! lowers each instruction through the file of its class.
+//!
+//! Code layout, in order: the prologue/epilogue ([`crate::abi::emit_prologue`]), the body (one
+//! block per eBPF instruction, in pc order), the cold code (out-of-line second guard checks and
+//! trap exits, one block per faulting site, see [`stubs::Cold`]), then the shared stubs.
+//!
+//! # Invariants
+//! - Every dynasm call goes through [`asm!`], which pins `.arch x64`; width-generic forms go
+//!   through [`wide!`], the one place that picks `Rd` or `Rq`.
+//! - A lowering may clobber only the scratch registers ([`crate::abi::SCRATCH`]) and flags,
+//!   besides the eBPF registers the instruction defines.
+//! - No instruction's hot code exceeds [`MAX_INSN_BYTES`] and no cold block exceeds
+//!   [`MAX_COLD_BYTES`]; the driver checks both.
+// dynasm converts every dynamic register operand with `.into()`, even from a `u8`.
+#![allow(clippy::useless_conversion)]
+
+mod alu;
+mod atomic;
+mod branch;
+mod call;
+mod mem;
+pub(crate) mod stubs;
+
+use crate::abi::{self, CTX, ctx, x};
+use crate::{JitError, JitOptions};
+use bpfx_bytecode::{Op, Pc, Program, Width};
+use bpfx_exec::TrapKind;
+use dynasmrt::x64::X64Relocation;
+use dynasmrt::{DynamicLabel, DynasmApi, VecAssembler};
+
+/// Emits x86-64 code into an [`Emitter`]: `asm!(e; mnemonic operands ; …)`.
+macro_rules! asm {
+    ($e:expr; $($t:tt)*) => {
+        {
+            #[allow(unused_imports)]
+            use dynasmrt::{DynasmApi as _, DynasmLabelApi as _};
+            dynasmrt::dynasm!($e.ops ; .arch x64 ; $($t)*)
+        }
+    };
+}
+pub(crate) use asm;
+
+/// Emits a width-generic instruction: `R(n)` is the 32-bit (`Rd`) or 64-bit (`Rq`) register
+/// `n` as `$w` says, and `[r11]` a dword or qword memory operand. The only place where the
+/// width of an operation picks its registers.
+macro_rules! wide {
+    ($e:expr, $w:expr; $mn:ident R($a:expr), R($b:expr), BYTE $i:expr) => {
+        match $w {
+            Width::W32 => asm!($e; $mn Rd($a), Rd($b), BYTE $i),
+            Width::W64 => asm!($e; $mn Rq($a), Rq($b), BYTE $i),
+        }
+    };
+    ($e:expr, $w:expr; $mn:ident R($a:expr), R($b:expr), DWORD $i:expr) => {
+        match $w {
+            Width::W32 => asm!($e; $mn Rd($a), Rd($b), DWORD $i),
+            Width::W64 => asm!($e; $mn Rq($a), Rq($b), DWORD $i),
+        }
+    };
+    ($e:expr, $w:expr; $mn:ident R($a:expr), R($b:expr)) => {
+        match $w {
+            Width::W32 => asm!($e; $mn Rd($a), Rd($b)),
+            Width::W64 => asm!($e; $mn Rq($a), Rq($b)),
+        }
+    };
+    ($e:expr, $w:expr; $mn:ident R($a:expr), BYTE $i:expr) => {
+        match $w {
+            Width::W32 => asm!($e; $mn Rd($a), BYTE $i),
+            Width::W64 => asm!($e; $mn Rq($a), BYTE $i),
+        }
+    };
+    ($e:expr, $w:expr; $mn:ident R($a:expr), DWORD $i:expr) => {
+        match $w {
+            Width::W32 => asm!($e; $mn Rd($a), DWORD $i),
+            Width::W64 => asm!($e; $mn Rq($a), DWORD $i),
+        }
+    };
+    ($e:expr, $w:expr; $mn:ident R($a:expr), cl) => {
+        match $w {
+            Width::W32 => asm!($e; $mn Rd($a), cl),
+            Width::W64 => asm!($e; $mn Rq($a), cl),
+        }
+    };
+    ($e:expr, $w:expr; $mn:ident R($a:expr), [r11]) => {
+        match $w {
+            Width::W32 => asm!($e; $mn Rd($a), DWORD [r11]),
+            Width::W64 => asm!($e; $mn Rq($a), QWORD [r11]),
+        }
+    };
+    ($e:expr, $w:expr; $mn:ident R($a:expr)) => {
+        match $w {
+            Width::W32 => asm!($e; $mn Rd($a)),
+            Width::W64 => asm!($e; $mn Rq($a)),
+        }
+    };
+    ($e:expr, $w:expr; lock $mn:ident [r11], R($s:expr)) => {
+        match $w {
+            Width::W32 => asm!($e; lock $mn DWORD [r11], Rd($s)),
+            Width::W64 => asm!($e; lock $mn QWORD [r11], Rq($s)),
+        }
+    };
+    ($e:expr, $w:expr; $mn:ident [r11], R($s:expr)) => {
+        match $w {
+            Width::W32 => asm!($e; $mn DWORD [r11], Rd($s)),
+            Width::W64 => asm!($e; $mn QWORD [r11], Rq($s)),
+        }
+    };
+}
+pub(crate) use wide;
+
+/// Emits `$pre [Rq(base) + disp] $post` with the shortest displacement (disp8 when it fits).
+/// A dynamic base always gets a displacement, so rbp and r13 bases need no special case.
+macro_rules! at {
+    ($e:expr; ($($pre:tt)*) [$b:expr, $d:expr] ($($post:tt)*)) => {{
+        let (base, disp): (u8, i32) = ($b, $d);
+        match i8::try_from(disp) {
+            Ok(d8) => asm!($e; $($pre)* [BYTE Rq(base) + d8] $($post)*),
+            Err(_) => asm!($e; $($pre)* [Rq(base) + disp] $($post)*),
+        }
+    }};
+}
+pub(crate) use at;
+
+/// Upper bound on the hot code of one eBPF instruction, in bytes. The largest lowering is a
+/// guarded atomic fetch-and/or/xor (budget charge, guard, `lock cmpxchg` loop): about 70
+/// bytes. The bound leaves room and is checked for every instruction.
+pub const MAX_INSN_BYTES: usize = 96;
+
+/// Upper bound on one cold block (a second-region guard check with its trap exit), in bytes.
+pub const MAX_COLD_BYTES: usize = 64;
+
+/// Where each part of the code starts; the listing interleaves the eBPF source by it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Layout {
+    /// Start of the body (end of the prologue and epilogue).
+    pub(crate) body: usize,
+    /// Start offset of each instruction's hot code, in pc order.
+    pub(crate) insns: Vec<(Pc, usize)>,
+    /// Start of the fall-off-the-end exit, when the last instruction falls through.
+    pub(crate) fell_off: Option<usize>,
+    /// Start of the cold code.
+    pub(crate) cold: usize,
+    /// Start offset of each cold block and the pc it belongs to, in emission order.
+    pub(crate) cold_blocks: Vec<(Pc, usize)>,
+    /// Start of the shared stubs.
+    pub(crate) stubs: usize,
+}
+
+/// Code generation state for one program.
+pub(crate) struct Emitter<'a> {
+    pub(crate) ops: VecAssembler<X64Relocation>,
+    opts: &'a JitOptions,
+    /// One label per slot; defined at each instruction start.
+    labels: Vec<DynamicLabel>,
+    stubs: stubs::Stubs,
+    cold: Vec<stubs::Cold>,
+    layout: Layout,
+}
+
+/// Compiles `prog` to position-independent machine code whose entry point is offset 0.
+pub(crate) fn assemble(prog: &Program, opts: &JitOptions) -> Result<(Vec<u8>, Layout), JitError> {
+    let mut ops = VecAssembler::new(0);
+    let labels = (0..prog.len()).map(|_| ops.new_dynamic_label()).collect();
+    let stubs = stubs::Stubs::new(&mut ops);
+    let mut e = Emitter {
+        ops,
+        opts,
+        labels,
+        stubs,
+        cold: Vec::new(),
+        layout: Layout::default(),
+    };
+    abi::emit_prologue(&mut e);
+    e.layout.body = e.offset();
+    let mut last = None;
+    for (pc, op) in prog.iter() {
+        let start = e.offset();
+        e.layout.insns.push((pc, start));
+        let label = e.pc_label(pc);
+        asm!(e; =>label);
+        e.charge(pc);
+        e.lower(pc, op);
+        check_size(pc, e.offset() - start, MAX_INSN_BYTES)?;
+        last = Some((pc, *op));
+    }
+    if let Some((pc, _)) = last.filter(|(_, op)| op.falls_through()) {
+        // Control that runs past the last instruction (it falls through, or a local call in the
+        // last slot returns) traps there, as the interpreter does.
+        e.layout.fell_off = Some(e.offset());
+        e.emit_trap_now(pc, TrapKind::FellOffEnd);
+    }
+    e.layout.cold = e.offset();
+    for block in std::mem::take(&mut e.cold) {
+        let start = e.offset();
+        e.layout.cold_blocks.push((block.pc(), start));
+        e.emit_cold(&block);
+        check_size(block.pc(), e.offset() - start, MAX_COLD_BYTES)?;
+    }
+    e.layout.stubs = e.offset();
+    e.emit_stubs();
+    let code = e
+        .ops
+        .finalize()
+        .map_err(|err| JitError::Assemble(err.to_string()))?;
+    Ok((code, e.layout))
+}
+
+fn check_size(pc: Pc, len: usize, max: usize) -> Result<(), JitError> {
+    if len > max {
+        return Err(JitError::CodeSize { pc, len, max });
+    }
+    Ok(())
+}
+
+impl<'a> Emitter<'a> {
+    /// Current code offset.
+    pub(crate) fn offset(&self) -> usize {
+        self.ops.offset().0
+    }
+
+    /// The label of the instruction at `pc`.
+    pub(crate) fn pc_label(&self, pc: Pc) -> DynamicLabel {
+        self.labels[pc.index()]
+    }
+
+    fn new_label(&mut self) -> DynamicLabel {
+        self.ops.new_dynamic_label()
+    }
+
+    /// Lowers one instruction: the dispatch on its class.
+    fn lower(&mut self, pc: Pc, op: &Op) {
+        match *op {
+            Op::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => self.lower_alu(width, op, dst, src),
+            Op::Neg { width, dst } => self.lower_neg(width, dst),
+            Op::Movsx {
+                width,
+                from,
+                dst,
+                src,
+            } => self.lower_movsx(width, from, dst, src),
+            Op::Endian { order, bits, dst } => self.lower_endian(order, bits, dst),
+            Op::LoadImm64 { dst, value } => self.lower_lddw(pc, dst, value),
+            Op::Load {
+                size,
+                signed,
+                dst,
+                base,
+                off,
+            } => self.lower_load(pc, size, signed, dst, base, off),
+            Op::Store {
+                size,
+                base,
+                off,
+                src,
+            } => self.lower_store(pc, size, base, off, src),
+            Op::Atomic {
+                width,
+                op,
+                fetch,
+                base,
+                off,
+                src,
+            } => self.lower_atomic(pc, width, op, fetch, base, off, src),
+            Op::LoadPacket { size, index, imm } => self.lower_packet(size, index, imm),
+            Op::Ja { off, .. } => self.lower_ja(pc, off),
+            Op::Branch {
+                width,
+                cond,
+                lhs,
+                rhs,
+                off,
+            } => self.lower_branch(pc, width, cond, lhs, rhs, off),
+            Op::Call(target) => self.lower_call(pc, target),
+            Op::Exit => asm!(self; ret),
+        }
+    }
+
+    /// Charges one unit of budget for the instruction at `pc` (only in code compiled with
+    /// [`JitOptions::budget`]): the `sub` borrows exactly when the budget was already 0, and
+    /// the trap leaves before the instruction does anything.
+    fn charge(&mut self, pc: Pc) {
+        if !self.opts.budget {
+            return;
+        }
+        let cold = self.cold_trap(pc, TrapKind::BudgetExhausted);
+        asm!(self
+            ; sub QWORD [BYTE r12 + ctx::BUDGET], 1
+            ; jb =>cold
+        );
+    }
+
+    // ---- shortest encodings -------------------------------------------------------------
+
+    /// `r = 0`, as `xor r32, r32` (also clears the high half).
+    pub(crate) fn emit_zero(&mut self, r: u8) {
+        asm!(self; xor Rd(r), Rd(r));
+    }
+
+    /// `r = imm` at `width`, where a 64-bit destination takes the sign-extended immediate:
+    /// `xor` for 0, `mov r32, imm32` when the result's high half is zero, otherwise the
+    /// sign-extending `mov r64, imm32`.
+    pub(crate) fn emit_mov_imm(&mut self, width: Width, r: u8, imm: i32) {
+        match (width, imm) {
+            (_, 0) => self.emit_zero(r),
+            (Width::W32, _) | (Width::W64, 1..) => asm!(self; mov Rd(r), DWORD imm),
+            (Width::W64, _) => asm!(self; mov Rq(r), DWORD imm),
+        }
+    }
+
+    /// `r = v` for a full 64-bit value, with the shortest of `xor`, `mov r32, imm32`,
+    /// sign-extending `mov r64, imm32` and `movabs`.
+    pub(crate) fn emit_mov_imm64(&mut self, r: u8, v: u64) {
+        if let Ok(v32) = u32::try_from(v) {
+            self.emit_mov_imm(Width::W32, r, v32 as i32);
+        } else if let Ok(s32) = i32::try_from(v as i64) {
+            self.emit_mov_imm(Width::W64, r, s32);
+        } else {
+            asm!(self; mov Rq(r), QWORD v as i64);
+        }
+    }
+
+    /// `d = s` at `width`. A 32-bit move is emitted even when `d == s`: it zero-extends.
+    pub(crate) fn emit_mov(&mut self, width: Width, d: u8, s: u8) {
+        match width {
+            Width::W64 if d == s => {}
+            Width::W64 => asm!(self; mov Rq(d), Rq(s)),
+            Width::W32 => asm!(self; mov Rd(d), Rd(s)),
+        }
+    }
+
+    /// `d = s + disp` (64-bit), as a plain `mov` when `disp` is 0.
+    pub(crate) fn emit_lea(&mut self, d: u8, s: u8, disp: i32) {
+        if disp == 0 {
+            self.emit_mov(Width::W64, d, s);
+        } else {
+            at!(self; (lea Rq(d),) [s, disp] ());
+        }
+    }
+
+    /// Stores `pc` as the trap pc and jumps to the stub that records `kind` and leaves: for an
+    /// instruction that always traps.
+    pub(crate) fn emit_trap_now(&mut self, pc: Pc, kind: TrapKind) {
+        let stub = self.stubs.trap(kind);
+        asm!(self
+            ; mov DWORD [BYTE r12 + ctx::TRAP_PC], pc.0 as i32
+            ; jmp =>stub
+        );
+    }
+
+    /// A cold block that records `pc` and traps with `kind`; returns the label to jump to.
+    pub(crate) fn cold_trap(&mut self, pc: Pc, kind: TrapKind) -> DynamicLabel {
+        let to = self.stubs.trap(kind);
+        self.cold_leave(pc, to)
+    }
+
+    /// A cold block that records `pc` and jumps to `to` (a trap stub, or the unwind stub when
+    /// the trap kind is already recorded); returns the label to jump to.
+    pub(crate) fn cold_leave(&mut self, pc: Pc, to: DynamicLabel) -> DynamicLabel {
+        let from = self.new_label();
+        self.cold.push(stubs::Cold::Leave { from, pc, to });
+        from
+    }
+}
+
+// The context register is r12 and the scratch registers r9–r11 throughout the lowering files,
+// which name them directly in assembly; these checks tie the names to the register map.
+const _: () = assert!(CTX == x::R12);
+const _: () = assert!(abi::SCRATCH[0] == x::R9);
+const _: () = assert!(abi::SCRATCH[1] == x::R10);
+const _: () = assert!(abi::SCRATCH[2] == x::R11);

@@ -1,0 +1,183 @@
+//! The bpfx x86-64 JIT: compiles a decoded eBPF [`Program`] to native code that behaves, bit for
+//! bit, like the reference interpreter (same `r0`, or the same [`Trap`] at the same pc, and the
+//! same memory).
+//!
+//! ```text
+//! Program ──► emit (dynasm VecAssembler, one lowering per class) ──► Vec<u8>
+//!                                                                    │ copy, seal R+X (code)
+//!                                                                    ▼
+//!                       JitProgram::run(input, env) ──► Result<u64, Trap>
+//! ```
+//!
+//! The run-time contract is the exec crate's ([`bpfx_exec`]): entry registers, local calls
+//! with 512-byte frames, helper calls that zero r1–r5, legacy packet loads, the budget, traps
+//! and the active-stack rule. `docs/jit-x86-64.md` describes the register map, the frames, the
+//! context and the guards.
+//!
+//! # Invariants
+//! - **Memory safety.** Every load, store and atomic is either proven in bounds at compile
+//!   time (r10 plus a constant inside the current frame) or guarded inline against the input
+//!   and the active stack before it happens ([`emit`]'s `mem.rs`); a failing guard traps with
+//!   `OutOfBounds` and writes nothing.
+//! - **W^X.** Code is copied into a fresh mapping and sealed read+execute before it runs; no
+//!   page is ever writable and executable ([`code`], the only module with `unsafe`).
+//! - **Position independence.** The code holds no absolute addresses: everything run-specific
+//!   (buffers, the helper dispatcher) is reached through the context in r12.
+//! - Nothing the decoder accepts makes the compiler panic or the code crash the host.
+#![deny(unsafe_code)]
+
+mod abi;
+#[allow(unsafe_code)]
+mod code;
+mod emit;
+mod listing;
+
+use abi::{RunCtx, valid_starts};
+use bpfx_bytecode::{Pc, Program};
+use bpfx_exec::{Env, Trap, TrapKind};
+use std::fmt;
+
+pub use emit::{MAX_COLD_BYTES, MAX_INSN_BYTES};
+
+/// The most frames a run may allow ([`Env::max_frames`]): each local call uses 48 bytes of the
+/// host thread's stack, so this bounds the native stack a program can take to under 200 KiB.
+pub const MAX_FRAMES: u32 = 4096;
+
+/// Compilation options.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JitOptions {
+    /// Emit the instruction-budget charge (a decrement and a branch per instruction). Code
+    /// compiled without it pays nothing, and runs only with `env.budget == None`.
+    pub budget: bool,
+}
+
+/// Why a program did not compile. Every variant is an internal limit or a host failure: the
+/// JIT compiles every program the decoder accepts.
+#[derive(Debug, thiserror::Error)]
+pub enum JitError {
+    /// One instruction's code exceeded its stated worst case (a bug in the lowering).
+    #[error("internal error at {pc}: {len} bytes of code exceed the {max}-byte bound")]
+    CodeSize {
+        /// The instruction.
+        pc: Pc,
+        /// Bytes emitted.
+        len: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// dynasm could not resolve a label or relocation (a bug in the lowering).
+    #[error("internal error: assembling failed: {0}")]
+    Assemble(String),
+    /// The executable mapping could not be created or sealed.
+    #[error("mapping executable memory failed: {0}")]
+    Map(#[from] std::io::Error),
+}
+
+/// A compiled program, ready to run any number of times.
+pub struct JitProgram {
+    code: code::ExecCode,
+    layout: emit::Layout,
+    prog: Program,
+    opts: JitOptions,
+}
+
+impl fmt::Debug for JitProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JitProgram")
+            .field("insns", &self.prog.len())
+            .field("code_len", &self.code_len())
+            .field("opts", &self.opts)
+            .finish()
+    }
+}
+
+/// Compiles `prog` without verifier facts: every access that is not r10 plus a constant inside
+/// the current frame gets an inline guard.
+pub fn compile_unverified(prog: &Program, opts: &JitOptions) -> Result<JitProgram, JitError> {
+    let (bytes, layout) = emit::assemble(prog, opts)?;
+    let code = code::ExecCode::new(&bytes)?;
+    Ok(JitProgram {
+        code,
+        layout,
+        prog: prog.clone(),
+        opts: opts.clone(),
+    })
+}
+
+impl JitProgram {
+    /// Runs the program on `input` with `env`, like `bpfx_interp::run_unverified`: the stack is
+    /// zeroed first; afterwards (also after a trap) `env.budget` holds what is left and `input`
+    /// whatever the program stored.
+    ///
+    /// A run this code cannot honour traps with [`TrapKind::Unsupported`] at pc 0 before
+    /// executing anything: a budget with code compiled without [`JitOptions::budget`], or
+    /// `env.max_frames` above [`MAX_FRAMES`].
+    pub fn run(&self, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
+        let unsupported = Trap {
+            kind: TrapKind::Unsupported,
+            pc: Pc(0),
+        };
+        if (env.budget.is_some() && !self.opts.budget) || env.max_frames > MAX_FRAMES {
+            return Err(unsupported);
+        }
+        env.stack_mut().clear();
+        let (helpers, budget, stack, max_frames) = env.parts();
+        let (r1, r2) = bpfx_exec::entry_registers(input);
+        let len = input.len() as u64;
+        let stack_bytes = stack.bytes_mut();
+        let stack_top = stack_bytes.as_mut_ptr() as u64 + stack_bytes.len() as u64;
+        let frames_below = u64::from(max_frames.max(1) - 1);
+        let mut ctx = RunCtx {
+            input_base: r1,
+            input_ok: [1, 2, 4, 8].map(|size| valid_starts(len, size)),
+            stack_top,
+            lowest_fp: stack_top - frames_below * bpfx_exec::STACK_FRAME_SIZE as u64,
+            budget: budget.unwrap_or(u64::MAX),
+            trap_kind: 0,
+            trap_pc: 0,
+            helper_id: 0,
+            frame_pointer: stack_top,
+            saved_rsp: 0,
+            entry_r1: r1,
+            entry_r2: r2,
+            dispatch: code::dispatch,
+            input_ptr: input.as_mut_ptr(),
+            input_len: input.len(),
+            helpers,
+            stack,
+            panic: None,
+        };
+        let r0 = self.code.call(&mut ctx);
+        if let Some(payload) = ctx.panic.take() {
+            std::panic::resume_unwind(payload);
+        }
+        let trap = TrapKind::from_code(ctx.trap_kind as u8).filter(|_| ctx.trap_kind != 0);
+        if let Some(left) = budget.as_mut() {
+            // The charge that found 0 wrapped the counter; the interpreter leaves 0.
+            *left = if trap == Some(TrapKind::BudgetExhausted) {
+                0
+            } else {
+                ctx.budget
+            };
+        }
+        match trap {
+            None => Ok(r0),
+            Some(kind) => Err(Trap {
+                kind,
+                pc: Pc(ctx.trap_pc as u32),
+            }),
+        }
+    }
+
+    /// The machine code interleaved with the eBPF source: each instruction in assembly syntax,
+    /// then its x86-64 instructions with offset, bytes and Intel syntax; then the cold code and
+    /// the stubs.
+    pub fn listing(&self) -> String {
+        listing::render(&self.prog, self.code.bytes(), &self.layout)
+    }
+
+    /// Size of the machine code in bytes.
+    pub fn code_len(&self) -> usize {
+        self.code.bytes().len()
+    }
+}

@@ -38,8 +38,28 @@ impl Engine for InterpEngine {
     }
 }
 
+/// The x86-64 JIT, compiled without verifier facts (every access guarded), with the budget
+/// charge compiled in exactly when the run has a budget.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JitEngine;
+
+impl Engine for JitEngine {
+    fn name(&self) -> &'static str {
+        "jit"
+    }
+
+    fn execute(&self, prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, RunError> {
+        let opts = bpfx_jit::JitOptions {
+            budget: env.budget.is_some(),
+        };
+        let jit = bpfx_jit::compile_unverified(prog, &opts)
+            .map_err(|e| RunError::Compile(e.to_string()))?;
+        jit.run(input, env).map_err(RunError::Trap)
+    }
+}
+
 /// Every engine bpfx has, the reference interpreter first. Each new engine is added here, and
 /// every harness in this kit then runs on it.
 pub fn engines() -> Vec<Box<dyn Engine>> {
-    vec![Box::new(InterpEngine)]
+    vec![Box::new(InterpEngine), Box::new(JitEngine)]
 }

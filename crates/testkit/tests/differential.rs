@@ -1,0 +1,42 @@
+//! Differential parity: generated programs on the interpreter and every other engine (the JIT
+//! among them) through `check()`, which compares r0 or the trap (kind and pc), every byte of
+//! the input memory, and the budget left.
+
+use bpfx_jit::{JitOptions, compile_unverified};
+use bpfx_testkit::{Case, check, generate};
+
+const CASES: u64 = 20_000;
+
+/// The JIT's listing of the case, for the failure report.
+fn jit_listing(case: &Case) -> String {
+    let opts = JitOptions {
+        budget: case.budget.is_some(),
+    };
+    match compile_unverified(&case.prog, &opts) {
+        Ok(jit) => jit.listing(),
+        Err(e) => format!("(does not compile: {e})"),
+    }
+}
+
+#[test]
+fn generated_programs_agree_on_every_engine() {
+    let mut failures = Vec::new();
+    for seed in 0..CASES {
+        let case = generate(seed);
+        if let Err(m) = check(&case) {
+            failures.push(format!(
+                "seed {seed}: {m}\nJIT listing:\n{}",
+                jit_listing(&case)
+            ));
+            if failures.len() >= 3 {
+                break;
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatch(es), first ones:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -1,0 +1,61 @@
+//! Golden listings: the machine code of a few small programs, as iced-x86 decodes it,
+//! interleaved with the eBPF source. A change in code generation shows up here as a diff.
+
+use bpfx_bytecode::{Program, assemble};
+use bpfx_jit::{JitOptions, compile_unverified};
+
+fn listing(text: &str, opts: &JitOptions) -> String {
+    let prog = Program::decode(assemble(text).expect("assembles")).expect("decodes");
+    compile_unverified(&prog, opts).expect("compiles").listing()
+}
+
+#[test]
+fn alu() {
+    let text = "
+        mov r0, 0
+        mov32 r1, -1
+        add r0, 100
+        mul r0, r2
+        lsh r0, r3
+        div r0, 3
+        xor32 r0, r1
+        be16 r0
+        exit";
+    insta::assert_snapshot!(listing(text, &JitOptions::default()));
+}
+
+#[test]
+fn guarded_load() {
+    let text = "
+        ldxw r0, [r1+4]
+        stxdw [r10-8], r0
+        ldxdw r0, [r10-8]
+        exit";
+    insta::assert_snapshot!(listing(text, &JitOptions::default()));
+}
+
+#[test]
+fn loop_with_budget() {
+    let text = "
+        mov r0, 0
+        mov r2, 10
+    again:
+        add r0, r2
+        sub r2, 1
+        jne r2, 0, again
+        exit";
+    insta::assert_snapshot!(listing(text, &JitOptions { budget: true }));
+}
+
+#[test]
+fn helper_and_local_call() {
+    let text = "
+        mov r1, 7
+        call 5
+        call local f
+        exit
+    f:
+        mov r0, r10
+        exit";
+    insta::assert_snapshot!(listing(text, &JitOptions::default()));
+}

@@ -1,0 +1,242 @@
+//! Verifier rejections, worded like the kernel's log: the pc, the instruction, the reason.
+
+use bpfx_bytecode::{Op, Pc, Reg};
+use std::fmt;
+
+/// Why a program was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyErrorKind {
+    // ---- structure (both modes) ----
+    /// A jump or call target outside the program (decoding already rules this out).
+    #[error("jump target {target} is outside the program of {len} instructions")]
+    JumpOutOfRange {
+        /// The absolute target slot.
+        target: i64,
+        /// Program length in slots.
+        len: usize,
+    },
+    /// A jump or call target in the second slot of an `lddw`.
+    #[error("jump target {0} is the second slot of an lddw")]
+    JumpIntoLddw(Pc),
+    /// A jump from one function into another.
+    #[error("jump to {target} leaves the function starting at {func}")]
+    JumpOutOfFunction {
+        /// Where the jump goes.
+        target: Pc,
+        /// The function the jump is in.
+        func: Pc,
+    },
+    /// The last instruction of the program is not `exit` or `ja`.
+    #[error("control falls off the end of the program")]
+    FallsOffEnd,
+    /// The last instruction of a function falls through into the next function.
+    #[error("control falls through into the function starting at {0}")]
+    FallsIntoFunction(Pc),
+    /// No path from the entry (or a function start) reaches the instruction.
+    #[error("unreachable instruction")]
+    Unreachable,
+    /// `call N` with no helper registered under `N`.
+    #[error("call to unknown helper {0}")]
+    UnknownHelper(u32),
+    /// `call runtime N`: kernel functions do not exist in this runtime.
+    #[error("kernel function calls are not supported")]
+    Kfunc,
+    /// An instruction that writes the frame pointer (decoding already rules this out).
+    #[error("r10 is read-only")]
+    WritesFramePointer,
+    /// The analysis processed more instructions than its budget allows.
+    #[error("program too complex: more than {0} instructions processed")]
+    TooComplex(u64),
+    /// A back-edge: `Strict` mode cannot yet prove that a loop terminates.
+    #[error("back-edge to {0} forms a loop whose termination cannot be proven")]
+    Loop(Pc),
+    /// A local call nested deeper than the frame limit.
+    #[error("call nests {frames} frames, more than the limit of {max}")]
+    CallTooDeep {
+        /// Frames the call would need.
+        frames: usize,
+        /// The limit.
+        max: u32,
+    },
+    /// `callx` on a register whose value is not a known helper id.
+    #[error("{0} does not hold a known helper id")]
+    UnknownCallTarget(Reg),
+
+    // ---- types and initialisation ----
+    /// A read of a register that some path leaves unwritten.
+    #[error("{0} is not initialised")]
+    UninitRegister(Reg),
+    /// A read of stack bytes that some path leaves unwritten.
+    #[error("read of {} at fp{frame}{off:+} reads uninitialised stack", bytes(u64::from(*size)))]
+    UninitStack {
+        /// Frame level of the slot.
+        frame: u8,
+        /// Byte offset from that frame's r10.
+        off: i64,
+        /// Access size in bytes.
+        size: u32,
+    },
+    /// A load, store or atomic whose base is not a pointer to memory.
+    #[error("{reg} is {what}, not a pointer to memory")]
+    NotAPointer {
+        /// The base register.
+        reg: Reg,
+        /// What it holds.
+        what: &'static str,
+    },
+    /// A dereference of a map value pointer not yet compared with 0.
+    #[error("{0} may be null: compare it with 0 before using it")]
+    MaybeNull(Reg),
+    /// A stack access outside the 512-byte frame.
+    #[error("stack access of {} at offset {off} is outside the {STACK}-byte frame", bytes(u64::from(*size)))]
+    StackOutOfBounds {
+        /// Offset from r10.
+        off: i64,
+        /// Access size.
+        size: u32,
+    },
+    /// An access through a pointer whose offset is not known.
+    #[error("{reg} is {what} at an unknown offset")]
+    VariableOffset {
+        /// The base register.
+        reg: Reg,
+        /// What it points to.
+        what: &'static str,
+    },
+    /// An input-memory access outside the declared size.
+    #[error("access of {} at offset {off} is outside the input memory of {}", bytes(*size), bytes(*mem))]
+    InputOutOfBounds {
+        /// Offset from the start.
+        off: i64,
+        /// Access size.
+        size: u64,
+        /// Input size.
+        mem: u64,
+    },
+    /// An input-memory access when the input size is not known.
+    #[error("the input memory size is not known, so no access to it can be proven")]
+    InputSizeUnknown,
+    /// A map-value access outside the value.
+    #[error("access of {} at offset {off} is outside the map value of {}", bytes(*size), bytes(u64::from(*value_size)))]
+    MapValueOutOfBounds {
+        /// Offset from the start of the value.
+        off: i64,
+        /// Access size.
+        size: u64,
+        /// Value size.
+        value_size: u32,
+    },
+    /// A map named by `lddw` that the configuration does not declare.
+    #[error("map {0:?} is not declared")]
+    UnknownMap(crate::MapRef),
+    /// A packet access (bounds proofs against `data_end` are not made yet).
+    #[error("packet access through {0} is not proven in bounds by a check against data_end")]
+    PacketUnproven(Reg),
+    /// Arithmetic the pointer rules forbid.
+    #[error("{op} on {what} in {reg} is prohibited")]
+    PointerArith {
+        /// The operation (mnemonic).
+        op: String,
+        /// The pointer register.
+        reg: Reg,
+        /// What it holds.
+        what: &'static str,
+    },
+    /// Two pointers as the operands of one ALU operation.
+    #[error("{op} of two pointers ({dst} and {src}) is prohibited")]
+    TwoPointers {
+        /// The operation (mnemonic).
+        op: String,
+        /// Destination register.
+        dst: Reg,
+        /// Source register.
+        src: Reg,
+    },
+    /// A pointer value written where it would leak an address.
+    #[error("{reg} is {what}; storing it into {into} would leak an address")]
+    PointerLeak {
+        /// The leaked register.
+        reg: Reg,
+        /// What it holds.
+        what: &'static str,
+        /// The destination region.
+        into: &'static str,
+    },
+    /// A pointer stored to the stack other than as an aligned 8-byte spill.
+    #[error("{reg} is {what}; only aligned 8-byte stores may spill it to the stack")]
+    PartialSpill {
+        /// The register.
+        reg: Reg,
+        /// What it holds.
+        what: &'static str,
+    },
+    /// A read of part of a spilled pointer, or an atomic operation on one.
+    #[error("access of {} at fp{frame}{off:+} touches part of a spilled pointer", bytes(u64::from(*size)))]
+    PartialFill {
+        /// Frame level.
+        frame: u8,
+        /// Offset from r10.
+        off: i64,
+        /// Access size.
+        size: u32,
+    },
+    /// A helper argument of the wrong type.
+    #[error("argument {reg} of helper {helper} must be {expected}, but it is {found}")]
+    HelperArg {
+        /// Helper name.
+        helper: String,
+        /// The argument register.
+        reg: Reg,
+        /// What the signature asks for.
+        expected: &'static str,
+        /// What the register holds.
+        found: &'static str,
+    },
+    /// A helper size argument that is not a known constant.
+    #[error("size argument {0} of helper {1} must be a known constant")]
+    HelperSize(Reg, String),
+    /// r0 at the outermost `exit` is not a scalar.
+    #[error("r0 is {0} at exit; the program must return a scalar")]
+    ReturnNotScalar(&'static str),
+    /// A pointer into a returning function's frame outlives it.
+    #[error("{0} points into the stack frame of the function that returns")]
+    StackPointerEscapes(String),
+    /// An `lddw` form this runtime does not bind.
+    #[error("lddw of a BTF variable is not supported")]
+    BtfVariable,
+}
+
+/// "1 byte", "8 bytes".
+fn bytes(n: u64) -> String {
+    if n == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Size of one frame, for messages.
+const STACK: usize = bpfx_exec::STACK_FRAME_SIZE;
+
+/// A rejection: where, on which instruction, and why.
+///
+/// `Display` reads like the kernel's log: `insn #12: ldxdw r3, [r2+0]: r2 is a scalar, not a
+/// pointer to memory`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct VerifyError {
+    /// The instruction at fault.
+    pub pc: Pc,
+    /// That instruction, when the pc is an instruction start.
+    pub op: Option<Op>,
+    /// Why.
+    pub kind: VerifyErrorKind,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.op {
+            Some(op) => write!(f, "{}: {op}: {}", self.pc, self.kind),
+            None => write!(f, "{}: {}", self.pc, self.kind),
+        }
+    }
+}

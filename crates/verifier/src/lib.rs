@@ -1,0 +1,74 @@
+//! The bpfx verifier: decides which programs may run, and is the only producer of
+//! [`VerifiedProgram`].
+//!
+//! ```text
+//! Program ──► cfg::check ──► Analysis (worklist fixpoint) ──► VerifiedProgram ──► interpreter
+//!             (structure)     (types, init, pointers)          (+ access facts)   └─► JIT
+//! ```
+//!
+//! Two stages, both iterative (no recursion anywhere, so a million-instruction program cannot
+//! exhaust the host stack):
+//!
+//! 1. **Structure** ([`cfg`]): targets land on instruction starts, no path falls off the end of
+//!    the program or of a function, no instruction is unreachable, calls name a registered
+//!    helper or a local function, r10 is never written; in [`Mode::Strict`], no loops yet.
+//! 2. **Abstract interpretation** ([`analysis`] over the [`domain`]): each register is
+//!    uninitialised, a scalar (constant or unknown), a pointer (stack, input, map value, packet)
+//!    with a known or unknown offset, a map handle, or "mixed"; each stack byte is uninitialised,
+//!    initialised, or part of a spilled register that keeps its type. Local calls get their own
+//!    frame in a per-call-site context.
+//!
+//! [`Mode::Strict`] rejects what it cannot prove; [`Mode::Checked`] (the default) rejects only
+//! structural faults and lets everything else run under the engines' run-time guards, degrading
+//! what it cannot type to unknown scalars. `docs/verifier.md` has the rule × mode table.
+//!
+//! The result carries per-instruction [`AccessFact`]s: an engine may drop the guard of an access
+//! exactly when the fact says `proven`.
+#![forbid(unsafe_code)]
+
+mod analysis;
+mod cfg;
+mod config;
+mod domain;
+mod error;
+mod fold;
+mod verified;
+
+pub use analysis::{LOG_LIMIT, VerifierLog};
+pub use config::{
+    ArgKind, Config, ContextKind, DEFAULT_INSN_BUDGET, HelperSig, HelperTable, MapDef, MapRef,
+    MapTable, Mode, RetKind,
+};
+pub use error::{VerifyError, VerifyErrorKind};
+pub use verified::{AccessFact, RegionKind, VerifiedProgram};
+
+use bpfx_bytecode::Program;
+
+/// Verifies `prog` under `cfg`.
+pub fn verify(prog: Program, cfg: &Config) -> Result<VerifiedProgram, VerifyError> {
+    run(prog, cfg, None)
+}
+
+/// Verifies `prog` under `cfg`, also returning the log: every instruction the analysis
+/// processed, with the abstract state before it, and the error (if any) as the last line.
+pub fn verify_with_log(
+    prog: Program,
+    cfg: &Config,
+) -> (Result<VerifiedProgram, VerifyError>, VerifierLog) {
+    let mut log = VerifierLog::default();
+    let res = run(prog, cfg, Some(&mut log));
+    (res, log)
+}
+
+fn run(
+    prog: Program,
+    cfg: &Config,
+    log: Option<&mut VerifierLog>,
+) -> Result<VerifiedProgram, VerifyError> {
+    let structure = cfg::check(&prog, cfg)?;
+    let mut a = analysis::Analysis::new(&prog, cfg, &structure, log);
+    a.run(&structure.funcs)?;
+    let facts = std::mem::take(&mut a.facts);
+    drop(a);
+    Ok(VerifiedProgram::new(prog, cfg.mode, facts, structure.funcs))
+}

@@ -1,0 +1,148 @@
+//! The verifier's output: a program together with the facts engines may rely on.
+
+use crate::config::Mode;
+use bpfx_bytecode::{Pc, Program};
+
+/// The kind of region a load, store or atomic targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegionKind {
+    /// A stack frame.
+    Stack,
+    /// The input memory (or context struct).
+    Input,
+    /// A map value.
+    MapValue,
+    /// Packet data.
+    Packet,
+    /// Not known (a scalar used as an address, or different regions on different paths).
+    Unknown,
+}
+
+/// What the verifier established about one memory access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AccessFact {
+    /// The region the access targets on every path that reaches it.
+    pub region: RegionKind,
+    /// Whether the access is proven in bounds on every path: an engine may omit its run-time
+    /// guard exactly when this is true.
+    pub proven: bool,
+}
+
+/// Per-pc fact storage, one byte per slot: 0 = no memory access visited here, otherwise the
+/// region code (1..=5) with [`PROVEN_BIT`] set when proven.
+pub(crate) const PROVEN_BIT: u8 = 0x80;
+
+pub(crate) fn region_code(r: RegionKind) -> u8 {
+    match r {
+        RegionKind::Stack => 1,
+        RegionKind::Input => 2,
+        RegionKind::MapValue => 3,
+        RegionKind::Packet => 4,
+        RegionKind::Unknown => 5,
+    }
+}
+
+fn region_of(code: u8) -> Option<RegionKind> {
+    Some(match code & !PROVEN_BIT {
+        1 => RegionKind::Stack,
+        2 => RegionKind::Input,
+        3 => RegionKind::MapValue,
+        4 => RegionKind::Packet,
+        5 => RegionKind::Unknown,
+        _ => return None,
+    })
+}
+
+/// Records one visit of an access into the per-pc byte, joining with earlier visits: the
+/// region becomes `Unknown` when visits disagree, and `proven` holds only if every visit proved.
+pub(crate) fn record(cell: &mut u8, region: RegionKind, proven: bool) {
+    let new = region_code(region) | if proven { PROVEN_BIT } else { 0 };
+    if *cell == 0 {
+        *cell = new;
+        return;
+    }
+    let r = if *cell & !PROVEN_BIT == new & !PROVEN_BIT {
+        new & !PROVEN_BIT
+    } else {
+        region_code(RegionKind::Unknown)
+    };
+    *cell = r | (*cell & new & PROVEN_BIT);
+}
+
+/// A program the verifier accepted, with what it proved. Only [`crate::verify`] makes one, so
+/// an engine that takes `&VerifiedProgram` cannot be handed an unchecked program.
+///
+/// # Invariants
+/// - The program passed every structural check (see `docs/verifier.md`) in [`Self::mode`].
+/// - `access(pc)` is `Some` only for loads, stores and atomics the analysis reached; an access
+///   it never reached (dead on every path) reports `None` and must keep its guard.
+/// - `proven: true` means: on every path, the address lies inside a stack frame that is active
+///   when the instruction runs, with the whole access in bounds.
+#[derive(Clone, Debug)]
+pub struct VerifiedProgram {
+    prog: Program,
+    mode: Mode,
+    facts: Vec<u8>,
+    funcs: Vec<Pc>,
+}
+
+impl VerifiedProgram {
+    pub(crate) fn new(prog: Program, mode: Mode, facts: Vec<u8>, funcs: Vec<Pc>) -> Self {
+        VerifiedProgram {
+            prog,
+            mode,
+            facts,
+            funcs,
+        }
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Program {
+        &self.prog
+    }
+
+    /// Gives the program back.
+    pub fn into_program(self) -> Program {
+        self.prog
+    }
+
+    /// The mode it was verified in.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// What is known of the memory access at `pc`, if `pc` is a load, store or atomic the
+    /// analysis reached.
+    pub fn access(&self, pc: Pc) -> Option<AccessFact> {
+        let cell = *self.facts.get(pc.index())?;
+        Some(AccessFact {
+            region: region_of(cell)?,
+            proven: cell & PROVEN_BIT != 0,
+        })
+    }
+
+    /// Start pcs of the functions (pc 0 first, then every local-call and `lddw func` target),
+    /// increasing.
+    pub fn functions(&self) -> &[Pc] {
+        &self.funcs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_joins_region_and_proof() {
+        let mut c = 0;
+        record(&mut c, RegionKind::Stack, true);
+        assert_eq!(region_of(c), Some(RegionKind::Stack));
+        assert_ne!(c & PROVEN_BIT, 0);
+        record(&mut c, RegionKind::Stack, false);
+        assert_eq!(c & PROVEN_BIT, 0, "one unproven visit makes it unproven");
+        record(&mut c, RegionKind::Stack, true);
+        assert_eq!(c & PROVEN_BIT, 0, "and it stays so");
+        record(&mut c, RegionKind::Input, false);
+        assert_eq!(region_of(c), Some(RegionKind::Unknown));
+    }
+}

@@ -1,0 +1,80 @@
+//! The public surface: error wording, the log, facts, and the modes' defaults.
+
+use bpfx_bytecode::{Pc, Program, assemble};
+use bpfx_verifier::{
+    AccessFact, Config, Mode, RegionKind, VerifyErrorKind, verify, verify_with_log,
+};
+
+fn prog(text: &str) -> Program {
+    Program::decode(assemble(text).expect("assembles")).expect("decodes")
+}
+
+#[test]
+fn errors_read_like_the_kernel_log() {
+    let cfg = Config {
+        mode: Mode::Strict,
+        mem_size: Some(8),
+        ..Config::default()
+    };
+    let e = verify(prog("mov r2, 0\nldxdw r3, [r2+0]\nmov r0, r3\nexit"), &cfg).unwrap_err();
+    assert_eq!(e.pc, Pc(1));
+    assert!(matches!(e.kind, VerifyErrorKind::NotAPointer { .. }));
+    assert_eq!(
+        e.to_string(),
+        "insn #1: ldxdw r3, [r2+0]: r2 is a scalar, not a pointer to memory"
+    );
+}
+
+#[test]
+fn checked_is_the_default_and_keeps_guards() {
+    assert_eq!(Config::default().mode, Mode::Checked);
+    let v = verify(
+        prog("mov r2, 0\nldxdw r3, [r2+0]\nstdw [r10-8], 1\nmov r0, r3\nexit"),
+        &Config::default(),
+    )
+    .expect("Checked mode accepts a guarded access");
+    assert_eq!(v.mode(), Mode::Checked);
+    assert_eq!(
+        v.access(Pc(1)),
+        Some(AccessFact {
+            region: RegionKind::Unknown,
+            proven: false
+        })
+    );
+    assert_eq!(
+        v.access(Pc(2)),
+        Some(AccessFact {
+            region: RegionKind::Stack,
+            proven: true
+        })
+    );
+    assert_eq!(v.access(Pc(0)), None, "not a memory access");
+}
+
+#[test]
+fn the_log_shows_states_along_the_path_and_ends_with_the_error() {
+    let cfg = Config {
+        mode: Mode::Strict,
+        mem_size: Some(8),
+        ..Config::default()
+    };
+    let (res, log) = verify_with_log(
+        prog("mov r3, r10\nadd r3, -8\nldxdw r0, [r3+0]\nexit"),
+        &cfg,
+    );
+    let e = res.unwrap_err();
+    let lines = log.lines();
+    assert_eq!(lines.len(), 4, "{log}");
+    assert!(lines[2].contains("r3=fp0-8"), "{log}");
+    assert_eq!(lines[3], e.to_string());
+}
+
+#[test]
+fn functions_are_listed() {
+    let v = verify(
+        prog("mov r0, 0\ncall local f\nexit\nf:\nmov r0, 1\nexit"),
+        &Config::default(),
+    )
+    .expect("verifies");
+    assert_eq!(v.functions(), &[Pc(0), Pc(3)]);
+}

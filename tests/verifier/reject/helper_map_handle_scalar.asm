@@ -1,0 +1,9 @@
+# rule: helper arguments follow the signature; a map handle cannot be forged from a scalar
+# (both modes: only lddw creates map handles)
+mov r1, 1
+mov r2, r10
+add r2, -8
+stw [r10-8], 0
+call 1
+mov r0, 0
+exit

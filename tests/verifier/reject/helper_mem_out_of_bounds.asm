@@ -1,0 +1,7 @@
+# mode: strict
+# rule: a helper's memory argument must cover the size it is given (16 bytes at fp-8)
+mov r1, r10
+add r1, -8
+mov r2, 16
+call 6
+exit

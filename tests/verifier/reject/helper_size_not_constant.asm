@@ -1,0 +1,7 @@
+# mode: strict
+# rule: a helper's size argument must be a known constant
+ldxb r2, [r1+0]
+mov r1, r10
+add r1, -16
+call 6
+exit

@@ -1,0 +1,6 @@
+# mode: strict
+# rule: no arithmetic on a map handle
+lddw r1, map_fd(1)
+add r1, 8
+mov r0, 0
+exit

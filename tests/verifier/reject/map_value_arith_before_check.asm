@@ -1,0 +1,11 @@
+# mode: strict
+# rule: no arithmetic on a map-value pointer that may be null
+lddw r1, map_fd(1)
+mov r2, r10
+add r2, -8
+stw [r10-8], 0
+call 1
+add r0, 8
+jeq r0, 0, +1
+ldxdw r0, [r0+0]
+exit

@@ -1,0 +1,9 @@
+# mode: strict
+# rule: a map-value pointer must be null-checked before use
+lddw r1, map_fd(1)
+mov r2, r10
+add r2, -8
+stw [r10-8], 0
+call 1
+ldxdw r0, [r0+0]
+exit

@@ -1,0 +1,5 @@
+# mode: strict
+# rule: helper arguments must be initialised (r1 was clobbered by the previous call)
+call 5
+call 5
+exit

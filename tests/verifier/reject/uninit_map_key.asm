@@ -1,0 +1,8 @@
+# mode: strict
+# rule: a map key passed to a helper must be initialised stack memory
+lddw r1, map_fd(1)
+mov r2, r10
+add r2, -8
+call 1
+mov r0, 0
+exit

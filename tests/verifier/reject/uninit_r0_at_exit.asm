@@ -1,0 +1,3 @@
+# mode: strict
+# rule: r0 must be initialised at the outermost exit
+exit

@@ -1,0 +1,39 @@
+//! `bpfx disasm FILE`: print a program as assembler text.
+
+use crate::error::CliError;
+use crate::load;
+use bpfx_bytecode::{disassemble, disassemble_with_pcs};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Print the program in FILE as assembler text that `bpfx asm` reads back.
+///
+/// FILE is raw bytecode, unless it ends in `.asm` or `.s` (assembler text) or is an ELF object.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The program: raw bytecode, assembler text (.asm, .s) or an ELF object.
+    file: PathBuf,
+    /// ELF section holding the program (needed when the object has several).
+    #[arg(long, value_name = "NAME")]
+    section: Option<String>,
+    /// Prefix each line with its pc and show the absolute target of each jump.
+    #[arg(long)]
+    pcs: bool,
+}
+
+pub(crate) fn run(args: &Args) -> Result<(), CliError> {
+    let prog = load::load_program(&args.file, args.section.as_deref())?;
+    let text = if args.pcs {
+        disassemble_with_pcs(&prog)
+    } else {
+        disassemble(&prog)
+    };
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        // A reader that stops early (`bpfx disasm x | head`) is not an error.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Io {
+            path: "<stdout>".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per subcommand: its `Args` and its `run`.
+
+pub(crate) mod asm;
+pub(crate) mod disasm;

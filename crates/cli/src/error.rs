@@ -1,0 +1,86 @@
+//! The CLI's error type: every way an input can be bad, each naming the file, and the pc and
+//! instruction where there is one.
+
+use bpfx_bytecode::{AsmError, DecodeError, Op};
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why a command failed on its input (exit code 1).
+#[derive(Debug, Error)]
+pub(crate) enum CliError {
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An assembler file that is not UTF-8.
+    #[error("{}: not UTF-8 text", path.display())]
+    NotText { path: PathBuf },
+    /// Assembler text with an error (the line and token are in `source`).
+    #[error("{}: {source}", path.display())]
+    Asm { path: PathBuf, source: AsmError },
+    /// Bytecode that does not decode into a valid program. `op` is the instruction at the pc
+    /// when it decodes by itself (the error is then about its jump target), shown in assembly.
+    #[error("{}: {}", path.display(), describe(source, op.as_ref()))]
+    Decode {
+        path: PathBuf,
+        source: DecodeError,
+        op: Option<Op>,
+    },
+    /// An ELF object the `object` crate cannot read.
+    #[error("{}: malformed ELF object: {source}", path.display())]
+    Elf {
+        path: PathBuf,
+        source: object::Error,
+    },
+    /// An ELF object for another machine.
+    #[error("{}: not a BPF object (architecture {arch})", path.display())]
+    NotBpf { path: PathBuf, arch: String },
+    /// A big-endian BPF object: programs are little-endian throughout bpfx.
+    #[error("{}: big-endian BPF objects are not supported", path.display())]
+    BigEndian { path: PathBuf },
+    /// An ELF object without code.
+    #[error("{}: no executable section with code", path.display())]
+    NoProgram { path: PathBuf },
+    /// Several executable sections and no `--section`.
+    #[error(
+        "{}: {} executable sections, choose one with --section NAME: {}",
+        path.display(), sections.len(), sections.join(", ")
+    )]
+    AmbiguousSection {
+        path: PathBuf,
+        sections: Vec<String>,
+    },
+    /// `--section` names no section of the object.
+    #[error(
+        "{}: no section named `{name}`; executable sections: {}",
+        path.display(), list_or_none(sections)
+    )]
+    NoSuchSection {
+        path: PathBuf,
+        name: String,
+        sections: Vec<String>,
+    },
+    /// The section has relocations, which loading does not apply yet.
+    #[error("{}: section `{name}`: relocations are not supported yet", path.display())]
+    Relocations { path: PathBuf, name: String },
+    /// `--section` given for a file that is not an ELF object.
+    #[error("{}: --section applies only to ELF objects", path.display())]
+    SectionNotElf { path: PathBuf },
+}
+
+fn describe(e: &DecodeError, op: Option<&Op>) -> String {
+    match op {
+        Some(op) => format!("insn #{}: {op}: {}", e.pc, e.kind),
+        None => e.to_string(),
+    }
+}
+
+fn list_or_none(sections: &[String]) -> String {
+    if sections.is_empty() {
+        "none".to_string()
+    } else {
+        sections.join(", ")
+    }
+}

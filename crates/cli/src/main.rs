@@ -1,0 +1,55 @@
+//! `bpfx`, the command line of the bpfx eBPF runtime: the last stage of the pipeline, on top of
+//! every library crate.
+//!
+//! ```text
+//! file (.bin raw bytecode | .asm/.s text | ELF object) ──► load::load_program ──► Program
+//!                                                               │
+//!                      asm, disasm (and later run, verify, jit-dump, bench) ◄┘
+//! ```
+//!
+//! Each subcommand is one module under `cmd/` with an `Args` struct (clap derive) and a
+//! `run(&Args) -> Result<(), CliError>` function; `main` only dispatches and reports. Errors go
+//! to stderr as `error: <message>`; the exit code is 1 for bad input and 2 for usage errors
+//! (clap's own).
+#![forbid(unsafe_code)]
+
+mod cmd;
+mod error;
+mod load;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Run, verify, compile and inspect eBPF programs in user space.
+#[derive(Debug, Parser)]
+#[command(name = "bpfx", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Assemble text into raw little-endian bytecode.
+    Asm(cmd::asm::Args),
+    /// Print a program as assembler text, one instruction per line.
+    Disasm(cmd::disasm::Args),
+}
+
+/// Exit code for bad input (usage errors exit with clap's code, 2).
+const EXIT_INPUT: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Asm(args) => cmd::asm::run(args),
+        Command::Disasm(args) => cmd::disasm::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_INPUT)
+        }
+    }
+}

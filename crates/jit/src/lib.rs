@@ -151,7 +151,8 @@ impl JitProgram {
         if let Some(payload) = ctx.panic.take() {
             std::panic::resume_unwind(payload);
         }
-        let trap = TrapKind::from_code(ctx.trap_kind as u8).filter(|_| ctx.trap_kind != 0);
+        // 0 is no code: the run ended with `exit` or a packet-load halt.
+        let trap = TrapKind::from_code(ctx.trap_kind as u8);
         if let Some(left) = budget.as_mut() {
             // The charge that found 0 wrapped the counter; the interpreter leaves 0.
             *left = if trap == Some(TrapKind::BudgetExhausted) {

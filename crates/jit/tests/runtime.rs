@@ -395,3 +395,22 @@ fn every_instruction_stays_within_its_code_size_bound() {
     let p = compile_unverified(&prog(text), &JitOptions { budget: true });
     assert!(p.is_ok(), "{:?}", p.err());
 }
+
+#[test]
+fn compiles_and_runs_a_program_of_the_largest_size() {
+    use bpfx_bytecode::{AluOp, MAX_SLOTS, Op, Operand, Reg, Width};
+    let add = Op::Alu {
+        width: Width::W64,
+        op: AluOp::Add,
+        dst: Reg::R0,
+        src: Operand::Imm(1),
+    };
+    let mut ops = vec![add; MAX_SLOTS - 1];
+    ops.push(Op::Exit);
+    let p = compile_unverified(
+        &Program::from_ops(&ops).expect("valid"),
+        &JitOptions::default(),
+    )
+    .expect("compiles");
+    assert_eq!(p.run(&mut [], &mut Env::new()), Ok(MAX_SLOTS as u64 - 1));
+}

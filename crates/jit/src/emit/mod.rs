@@ -121,12 +121,14 @@ macro_rules! at {
 }
 pub(crate) use at;
 
-/// Upper bound on the hot code of one eBPF instruction, in bytes. The largest lowering is a
-/// guarded atomic fetch-and/or/xor (budget charge, guard, `lock cmpxchg` loop): about 70
-/// bytes. The bound leaves room and is checked for every instruction.
+/// Upper bound on the hot code of one eBPF instruction, in bytes. The largest lowerings, with
+/// the budget charge, are a signed division by a register (zero and -1 checks, parking rax and
+/// rdx) and a guarded fetch-and/or/xor (`lock cmpxchg` loop): just under 80 bytes. The bound
+/// leaves room and is checked for every instruction.
 pub const MAX_INSN_BYTES: usize = 96;
 
-/// Upper bound on one cold block (a second-region guard check with its trap exit), in bytes.
+/// Upper bound on one cold block, in bytes; the largest, a second-region guard check with its
+/// trap exit, is about 50.
 pub const MAX_COLD_BYTES: usize = 64;
 
 /// Where each part of the code starts; the listing interleaves the eBPF source by it.

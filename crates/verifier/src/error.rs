@@ -206,6 +206,28 @@ pub enum VerifyErrorKind {
     BtfVariable,
 }
 
+impl VerifyErrorKind {
+    /// Whether this is a fault of the program's structure (or the analysis budget), which
+    /// rejects in both modes. Apart from a forged map handle, these are the only rejections of
+    /// `Checked` mode.
+    pub fn is_structural(&self) -> bool {
+        use VerifyErrorKind::*;
+        matches!(
+            self,
+            JumpOutOfRange { .. }
+                | JumpIntoLddw(_)
+                | JumpOutOfFunction { .. }
+                | FallsOffEnd
+                | FallsIntoFunction(_)
+                | Unreachable
+                | UnknownHelper(_)
+                | Kfunc
+                | WritesFramePointer
+                | TooComplex(_)
+        )
+    }
+}
+
 /// "1 byte", "8 bytes".
 fn bytes(n: u64) -> String {
     if n == 1 {

@@ -118,9 +118,7 @@ fn run_on(
 
 /// The program as assembly, one instruction per line, prefixed with its pc.
 pub fn listing(prog: &Program) -> String {
-    prog.iter()
-        .map(|(pc, op)| format!("{:>6}: {op}\n", pc.0))
-        .collect()
+    bpfx_bytecode::disassemble_with_pcs(prog)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -1,13 +1,15 @@
 //! The BPF conformance suite as runnable tests: each `tests/*.data` file becomes a program, an
 //! input memory and an expectation, and runs on any [`Engine`].
 //!
-//! The suite lives outside the repository (see [`suite_dir`]). Each program comes from the
-//! file's `-- raw` section when it has one, otherwise from `assembled_tests.jsonl`, which holds
-//! the bytecode the suite's own runner assembles for every file (`program_hex`).
+//! The suite lives outside the repository (see [`suite_dir`]). Each program is the file's
+//! `-- raw` section when it has one (as the suite's runner does), otherwise its `-- asm`
+//! section through [`bpfx_bytecode::assemble`]. `assembled_tests.jsonl` holds the bytecode the
+//! suite's own runner produces for every file (`program_hex`); it is kept beside each test as
+//! [`SuiteTest::reference`] so a test can check our assembler against it.
 
 use crate::data::{self, DataError, DataFile};
 use crate::engine::{Engine, RunError};
-use bpfx_bytecode::{DecodeError, Program};
+use bpfx_bytecode::{AsmError, DecodeError, Program};
 use bpfx_exec::{Env, Helpers};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,9 +40,9 @@ pub enum Expect {
 pub struct SuiteTest {
     /// The parsed `.data` file.
     pub file: DataFile,
-    /// The bytecode the suite's runner produces for this file.
+    /// The bytecode the suite's runner produces for this file (`program_hex`).
     pub reference: Vec<u8>,
-    /// The decoded program.
+    /// The program: the `-- raw` slots, or the assembled `-- asm` text.
     pub prog: Program,
     /// What it must do.
     pub expect: Expect,
@@ -65,6 +67,17 @@ pub enum SuiteError {
     /// A test has no reference bytecode.
     #[error("{0}: no program_hex in assembled_tests.jsonl")]
     MissingReference(String),
+    /// A test has neither `-- asm` nor `-- raw`.
+    #[error("{0}: no program (`-- asm` or `-- raw`)")]
+    NoProgram(String),
+    /// A test's assembly does not assemble.
+    #[error("{name}: {source}")]
+    Assemble {
+        /// The test.
+        name: String,
+        /// The assembler's error.
+        source: AsmError,
+    },
     /// A test's program does not decode.
     #[error("{name}: {source}")]
     Decode {
@@ -119,11 +132,7 @@ pub fn load_suite(dir: &Path) -> Result<Vec<SuiteTest>, SuiteError> {
                 .get(&file.name)
                 .cloned()
                 .ok_or_else(|| SuiteError::MissingReference(file.name.clone()))?;
-            let bytes = file.raw_bytes().unwrap_or_else(|| reference.clone());
-            let prog = Program::from_bytes(&bytes).map_err(|source| SuiteError::Decode {
-                name: file.name.clone(),
-                source,
-            })?;
+            let prog = program(&file)?;
             let expect = match (&file.error, file.result) {
                 (Some(e), _) if !e.is_empty() => Expect::Error(e.clone()),
                 (_, Some(r)) => Expect::Result(r),
@@ -137,6 +146,27 @@ pub fn load_suite(dir: &Path) -> Result<Vec<SuiteTest>, SuiteError> {
             })
         })
         .collect()
+}
+
+/// The program of a `.data` file: its raw slots if it has them, else its assembly.
+pub fn program(file: &DataFile) -> Result<Program, SuiteError> {
+    let name = || file.name.clone();
+    let decode = |source| SuiteError::Decode {
+        name: name(),
+        source,
+    };
+    if let Some(bytes) = file.raw_bytes() {
+        return Program::from_bytes(&bytes).map_err(decode);
+    }
+    let asm = file
+        .asm
+        .as_deref()
+        .ok_or_else(|| SuiteError::NoProgram(name()))?;
+    let insns = bpfx_bytecode::assemble(asm).map_err(|source| SuiteError::Assemble {
+        name: name(),
+        source,
+    })?;
+    Program::decode(insns).map_err(decode)
 }
 
 /// Runs one test on `engine` the way the suite's runner would (the input memory as `r1`/`r2`,

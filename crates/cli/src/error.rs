@@ -2,6 +2,7 @@
 //! instruction where there is one.
 
 use bpfx_bytecode::{AsmError, DecodeError, Op};
+use bpfx_exec::Trap;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -65,6 +66,15 @@ pub(crate) enum CliError {
     /// The section has relocations, which loading does not apply yet.
     #[error("{}: section `{name}`: relocations are not supported yet", path.display())]
     Relocations { path: PathBuf, name: String },
+    /// The JIT could not compile the program (an internal limit or a host failure).
+    #[error("JIT compilation failed: {0}")]
+    Jit(String),
+    /// The program ran and faulted.
+    #[error("trap at {}: {}: {}", trap.pc, insn, trap.kind)]
+    Trap { trap: Trap, insn: String },
+    /// Hex text that does not parse.
+    #[error("{what}: expected hex bytes")]
+    Hex { what: String },
     /// `--section` given for a file that is not an ELF object.
     #[error("{}: --section applies only to ELF objects", path.display())]
     SectionNotElf { path: PathBuf },

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod cmd;
+mod engine;
 mod error;
 mod load;
 
@@ -34,16 +35,27 @@ enum Command {
     Asm(cmd::asm::Args),
     /// Print a program as assembler text, one instruction per line.
     Disasm(cmd::disasm::Args),
+    /// Run a program once and print its result (r0).
+    Run(cmd::run::Args),
+    /// Compile a program and print the x86-64 code beside each eBPF instruction.
+    JitDump(cmd::jit_dump::Args),
+    /// Act as a plugin of the bpf_conformance runner (program hex on stdin, r0 in hex out).
+    ConformancePlugin(cmd::plugin::Args),
 }
 
 /// Exit code for bad input (usage errors exit with clap's code, 2).
 const EXIT_INPUT: u8 = 1;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cmd::plugin::reorder_plugin_args(
+        std::env::args_os().collect(),
+    ));
     let result = match &cli.command {
         Command::Asm(args) => cmd::asm::run(args),
         Command::Disasm(args) => cmd::disasm::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::JitDump(args) => cmd::jit_dump::run(args),
+        Command::ConformancePlugin(args) => cmd::plugin::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,6 @@
 use crate::error::CliError;
 use crate::load;
 use bpfx_bytecode::{disassemble, disassemble_with_pcs};
-use std::io::Write;
 use std::path::PathBuf;
 
 /// Print the program in FILE as assembler text that `bpfx asm` reads back.
@@ -28,12 +27,5 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     } else {
         disassemble(&prog)
     };
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        // A reader that stops early (`bpfx disasm x | head`) is not an error.
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Io {
-            path: "<stdout>".into(),
-            source: e,
-        }),
-        _ => Ok(()),
-    }
+    crate::cmd::write_stdout(&text)
 }

@@ -2,3 +2,20 @@
 
 pub(crate) mod asm;
 pub(crate) mod disasm;
+pub(crate) mod jit_dump;
+pub(crate) mod plugin;
+pub(crate) mod run;
+
+use crate::error::CliError;
+use std::io::Write;
+
+/// Writes `text` to stdout; a reader that stops early (`bpfx ... | head`) is not an error.
+pub(crate) fn write_stdout(text: &str) -> Result<(), CliError> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Io {
+            path: "<stdout>".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}

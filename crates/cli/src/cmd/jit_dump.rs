@@ -1,0 +1,29 @@
+//! `bpfx jit-dump FILE`: print the x86-64 code the JIT generates.
+
+use crate::error::CliError;
+use crate::load;
+use std::path::PathBuf;
+
+/// Compile a program and print its x86-64 code: each eBPF instruction in assembly syntax,
+/// followed by its machine code with offsets and bytes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The program: raw bytecode, assembler text (.asm, .s) or an ELF object.
+    file: PathBuf,
+    /// ELF section holding the program (needed when the object has several).
+    #[arg(long, value_name = "NAME")]
+    section: Option<String>,
+    /// Compile in the instruction-budget charge.
+    #[arg(long)]
+    budget: bool,
+}
+
+pub(crate) fn run(args: &Args) -> Result<(), CliError> {
+    let prog = load::load_program(&args.file, args.section.as_deref())?;
+    let opts = bpfx_jit::JitOptions {
+        budget: args.budget,
+    };
+    let jit =
+        bpfx_jit::compile_unverified(&prog, &opts).map_err(|e| CliError::Jit(e.to_string()))?;
+    crate::cmd::write_stdout(&jit.listing())
+}

@@ -1,0 +1,67 @@
+//! Engine choice and one run of a program, shared by `run`, `bench` and `conformance-plugin`.
+
+use bpfx_bytecode::{Pc, Program};
+use bpfx_exec::{Env, Trap};
+use std::fmt;
+
+/// Which engine runs the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EngineKind {
+    /// The reference interpreter.
+    Interp,
+    /// The x86-64 JIT compiler.
+    Jit,
+}
+
+impl EngineKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            EngineKind::Interp => "interp",
+            EngineKind::Jit => "jit",
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A program prepared for one engine: for the JIT, compiled once and runnable many times.
+pub(crate) enum Prepared<'p> {
+    Interp(&'p Program),
+    Jit(bpfx_jit::JitProgram),
+}
+
+impl<'p> Prepared<'p> {
+    /// Prepares `prog` for `kind`; `budget` compiles in the instruction-budget charge.
+    pub(crate) fn new(
+        prog: &'p Program,
+        kind: EngineKind,
+        budget: bool,
+    ) -> Result<Prepared<'p>, bpfx_jit::JitError> {
+        Ok(match kind {
+            EngineKind::Interp => Prepared::Interp(prog),
+            EngineKind::Jit => {
+                let opts = bpfx_jit::JitOptions { budget };
+                Prepared::Jit(bpfx_jit::compile_unverified(prog, &opts)?)
+            }
+        })
+    }
+
+    /// Runs once on `input`.
+    pub(crate) fn run(&self, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
+        match self {
+            Prepared::Interp(prog) => bpfx_interp::run_unverified(prog, input, env),
+            Prepared::Jit(jit) => jit.run(input, env),
+        }
+    }
+}
+
+/// The instruction at a trap's pc in assembly syntax, for messages.
+pub(crate) fn insn_at(prog: &Program, pc: Pc) -> String {
+    prog.get(pc)
+        .map(|op| op.to_string())
+        .unwrap_or_else(|| "?".to_string())
+}

@@ -1,0 +1,188 @@
+//! `bpfx run`, `jit-dump` and `conformance-plugin`, through the built binary, on every engine.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bpfx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bpfx"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const ENGINES: [&str; 2] = ["interp", "jit"];
+
+fn tmp(name: &str, contents: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bpfx-cli-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p
+}
+
+#[test]
+fn readme_example_computes_the_ipv4_checksum_on_every_engine() {
+    for engine in ENGINES {
+        let o = bpfx()
+            .args([
+                "run",
+                "examples/checksum.asm",
+                "--mem",
+                "examples/ipv4-header.bin",
+            ])
+            .args(["--engine", engine])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{engine}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "47201 (0xb861)\n", "{engine}");
+    }
+}
+
+#[test]
+fn json_output_is_one_object_with_result_and_engine() {
+    for engine in ENGINES {
+        let o = bpfx()
+            .args([
+                "run",
+                "examples/checksum.asm",
+                "--mem",
+                "examples/ipv4-header.bin",
+                "--json",
+            ])
+            .args(["--engine", engine])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let out = stdout(&o);
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(out.contains("\"result\":47201"), "{out}");
+        assert!(out.contains(&format!("\"engine\":\"{engine}\"")), "{out}");
+    }
+}
+
+#[test]
+fn a_trap_names_kind_pc_and_instruction_and_exits_1() {
+    // Reads 4 bytes at offset 2 of a 4-byte memory.
+    let prog = tmp("oob.asm", b"mov %r0, 0\nldxw %r0, [%r1+2]\nexit\n");
+    let mem = tmp("oob.mem", &[1, 2, 3, 4]);
+    for engine in ENGINES {
+        let o = bpfx()
+            .arg("run")
+            .arg(&prog)
+            .arg("--mem")
+            .arg(&mem)
+            .args(["--engine", engine])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{engine}");
+        assert_eq!(
+            stderr(&o),
+            "error: trap at insn #1: ldxw r0, [r1+2]: memory access out of bounds\n",
+            "{engine}"
+        );
+        let o = bpfx()
+            .arg("run")
+            .arg(&prog)
+            .arg("--mem")
+            .arg(&mem)
+            .args(["--engine", engine, "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        let out = stdout(&o);
+        assert!(out.contains("\"kind\":\"out-of-bounds\""), "{out}");
+        assert!(out.contains("\"pc\":1"), "{out}");
+    }
+}
+
+#[test]
+fn budget_stops_at_the_same_pc_on_every_engine() {
+    for engine in ENGINES {
+        let o = bpfx()
+            .args([
+                "run",
+                "examples/checksum.asm",
+                "--mem",
+                "examples/ipv4-header.bin",
+            ])
+            .args(["--engine", engine, "--budget", "10", "--json"])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stdout(&o).contains("\"kind\":\"budget-exhausted\",\"message\":\"instruction budget exhausted\",\"pc\":10"), "{}", stdout(&o));
+        let o = bpfx()
+            .args([
+                "run",
+                "examples/checksum.asm",
+                "--mem",
+                "examples/ipv4-header.bin",
+            ])
+            .args(["--engine", engine, "--budget", "100000", "--json"])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        assert!(stdout(&o).contains("\"budget_left\":"), "{}", stdout(&o));
+    }
+}
+
+fn plugin(args: &[&str], stdin: &str) -> Output {
+    let mut child = bpfx()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn conformance_plugin_speaks_the_runner_protocol() {
+    // ldxw r0, [r1+0]; exit — with memory first, as the runner passes it.
+    let prog = "61  10  00  00  00  00  00  00  95  00  00  00  00  00  00  00  \n";
+    for opt in ["--interpret", "--jit"] {
+        let o = plugin(&["aa  bb  cc  dd  ", "conformance-plugin", opt], prog);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "ddccbbaa\n");
+        // Without memory, r1 is 0 and the load faults: non-zero exit, message on stderr.
+        let o = plugin(&["conformance-plugin", opt], prog);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("insn #0"), "{}", stderr(&o));
+    }
+    let o = plugin(&["conformance-plugin"], "zz\n");
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn jit_dump_interleaves_ebpf_and_x86() {
+    let o = bpfx()
+        .args(["jit-dump", "examples/checksum.asm"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("ldxh r6, [r3+0]"), "{out}");
+    assert!(out.contains("movzx"), "{out}");
+    assert!(out.contains("be16 r6"), "{out}");
+}

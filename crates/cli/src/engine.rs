@@ -2,6 +2,7 @@
 
 use bpfx_bytecode::{Pc, Program};
 use bpfx_exec::{Env, Trap};
+use bpfx_verifier::VerifiedProgram;
 use std::fmt;
 
 /// Which engine runs the program.
@@ -30,19 +31,39 @@ impl fmt::Display for EngineKind {
 
 /// A program prepared for one engine: for the JIT, compiled once and runnable many times.
 pub(crate) enum Prepared<'p> {
-    Interp(&'p Program),
+    /// A verified program on the interpreter.
+    Interp(&'p VerifiedProgram),
+    /// An unverified program on the interpreter (the conformance plugin's raw path).
+    InterpUnverified(&'p Program),
+    /// Compiled code.
     Jit(bpfx_jit::JitProgram),
 }
 
 impl<'p> Prepared<'p> {
-    /// Prepares `prog` for `kind`; `budget` compiles in the instruction-budget charge.
+    /// Prepares a verified program for `kind`; `budget` compiles in the instruction-budget charge.
     pub(crate) fn new(
-        prog: &'p Program,
+        prog: &'p VerifiedProgram,
         kind: EngineKind,
         budget: bool,
     ) -> Result<Prepared<'p>, bpfx_jit::JitError> {
         Ok(match kind {
             EngineKind::Interp => Prepared::Interp(prog),
+            EngineKind::Jit => {
+                let opts = bpfx_jit::JitOptions { budget };
+                Prepared::Jit(bpfx_jit::compile_unverified(prog.program(), &opts)?)
+            }
+        })
+    }
+
+    /// Prepares a program that was not verified, keeping every run-time guard: only for raw
+    /// paths such as the conformance plugin.
+    pub(crate) fn new_unverified(
+        prog: &'p Program,
+        kind: EngineKind,
+        budget: bool,
+    ) -> Result<Prepared<'p>, bpfx_jit::JitError> {
+        Ok(match kind {
+            EngineKind::Interp => Prepared::InterpUnverified(prog),
             EngineKind::Jit => {
                 let opts = bpfx_jit::JitOptions { budget };
                 Prepared::Jit(bpfx_jit::compile_unverified(prog, &opts)?)
@@ -53,7 +74,8 @@ impl<'p> Prepared<'p> {
     /// Runs once on `input`.
     pub(crate) fn run(&self, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
         match self {
-            Prepared::Interp(prog) => bpfx_interp::run_unverified(prog, input, env),
+            Prepared::Interp(prog) => bpfx_interp::run(prog, input, env),
+            Prepared::InterpUnverified(prog) => bpfx_interp::run_unverified(prog, input, env),
             Prepared::Jit(jit) => jit.run(input, env),
         }
     }

@@ -69,6 +69,9 @@ pub(crate) enum CliError {
     /// The JIT could not compile the program (an internal limit or a host failure).
     #[error("JIT compilation failed: {0}")]
     Jit(String),
+    /// The verifier rejected the program.
+    #[error("verifier rejected the program: {0}")]
+    Verify(bpfx_verifier::VerifyError),
     /// The program ran and faulted.
     #[error("trap at {}: {}: {}", trap.pc, insn, trap.kind)]
     Trap { trap: Trap, insn: String },

@@ -37,6 +37,8 @@ enum Command {
     Disasm(cmd::disasm::Args),
     /// Run a program once and print its result (r0).
     Run(cmd::run::Args),
+    /// Verify a program: accept it, or reject it naming the instruction and the reason.
+    Verify(cmd::verify::Args),
     /// Compile a program and print the x86-64 code beside each eBPF instruction.
     JitDump(cmd::jit_dump::Args),
     /// Act as a plugin of the bpf_conformance runner (program hex on stdin, r0 in hex out).
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Asm(args) => cmd::asm::run(args),
         Command::Disasm(args) => cmd::disasm::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
         Command::JitDump(args) => cmd::jit_dump::run(args),
         Command::ConformancePlugin(args) => cmd::plugin::run(args),
     };

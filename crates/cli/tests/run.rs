@@ -186,3 +186,61 @@ fn jit_dump_interleaves_ebpf_and_x86() {
     assert!(out.contains("movzx"), "{out}");
     assert!(out.contains("be16 r6"), "{out}");
 }
+
+#[test]
+fn verify_accepts_or_rejects_naming_pc_and_reason() {
+    let o = bpfx()
+        .args(["verify", "examples/checksum.asm", "--mem-size", "20"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("accepted (checked mode)"),
+        "{}",
+        stdout(&o)
+    );
+    // Reads r7 before any write: strict mode rejects it at the read.
+    let prog = tmp("uninit.asm", b"mov %r0, %r7\nexit\n");
+    let o = bpfx()
+        .arg("verify")
+        .arg(&prog)
+        .arg("--strict")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: verifier rejected the program: insn #0: mov r0, r7:"),
+        "{err}"
+    );
+    let o = bpfx()
+        .arg("verify")
+        .arg(&prog)
+        .args(["--strict", "--json", "--log"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("\"verdict\":\"rejected\"") && out.contains("\"pc\":0"),
+        "{out}"
+    );
+    assert!(!stderr(&o).is_empty(), "the log goes to stderr with --json");
+}
+
+#[test]
+fn run_refuses_a_program_the_verifier_rejects() {
+    // A jump out of a function into the middle of another is structural: rejected in every mode.
+    let prog = tmp("unreachable.asm", b"mov %r0, 1\nexit\nmov %r0, 2\nexit\n");
+    for engine in ENGINES {
+        let o = bpfx()
+            .arg("run")
+            .arg(&prog)
+            .args(["--engine", engine])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{engine}");
+        assert!(stderr(&o).contains("insn #2"), "{}", stderr(&o));
+    }
+}

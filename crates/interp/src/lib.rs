@@ -12,7 +12,9 @@
 //! reuse as the specification, and the driver is one loop over typed [`Op`]s with an explicit
 //! frame vector, so no guest program can grow the host stack.
 //!
-//! [`run_unverified`] needs nothing from the verifier: it keeps every run-time guard. Every load,
+//! [`run`] takes a [`VerifiedProgram`], the verifier's proof that the program is well formed;
+//! [`run_unverified`] is the explicitly named entry for raw test paths (the conformance plugin,
+//! the differential tests). Both keep every run-time guard: the reference never trusts a proof. Every load,
 //! store and atomic goes through [`bpfx_exec::GuestMemory`]; anything the decoder accepts runs
 //! without a panic, however wrong it is, and ends in `r0` or a [`Trap`].
 //!
@@ -25,6 +27,16 @@ pub mod mem;
 
 use bpfx_bytecode::Program;
 use bpfx_exec::{Env, Trap};
+use bpfx_verifier::VerifiedProgram;
+
+/// Runs a verified program on `input`, returning `r0` or the trap. The interpreter checks every
+/// access at run time all the same: it is the reference the proofs are tested against.
+///
+/// The stack is zeroed first; on return (including after a trap) `env.budget` holds the
+/// instructions left, and `input` holds whatever the program stored before it stopped.
+pub fn run(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
+    run_unverified(prog.program(), input, env)
+}
 
 /// Runs `prog` on `input` with every run-time guard in place, returning `r0` or the trap.
 ///

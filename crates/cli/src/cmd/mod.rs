@@ -5,6 +5,7 @@ pub(crate) mod disasm;
 pub(crate) mod jit_dump;
 pub(crate) mod plugin;
 pub(crate) mod run;
+pub(crate) mod verify;
 
 use crate::error::CliError;
 use std::io::Write;

@@ -64,7 +64,8 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         Some(m) => parse_hex("memory argument", m)?,
         None => Vec::new(),
     };
-    let prepared = Prepared::new(&prog, engine, false).map_err(|e| CliError::Jit(e.to_string()))?;
+    let prepared =
+        Prepared::new_unverified(&prog, engine, false).map_err(|e| CliError::Jit(e.to_string()))?;
     let mut env = Env::with_helpers(Helpers::conformance());
     match prepared.run(&mut input, &mut env) {
         Ok(r0) => {

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 /// Run a program once on an input memory and print its result (r0).
 ///
-/// The program gets r1 = a pointer to a writable copy of the --mem file's bytes (0 when there is
-/// none) and r2 = its length.
+/// The program is verified first (checked mode unless --strict), then run. It gets r1 = a pointer
+/// to a writable copy of the --mem file's bytes (0 when there is none) and r2 = its length.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The program: raw bytecode, assembler text (.asm, .s) or an ELF object.
@@ -23,6 +23,9 @@ pub(crate) struct Args {
     /// Engine to run on.
     #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
     engine: EngineKind,
+    /// Verify in strict mode: reject any program whose memory accesses cannot be proven safe.
+    #[arg(long)]
+    strict: bool,
     /// Stop after N executed instructions with a budget-exhausted trap.
     #[arg(long, value_name = "N")]
     budget: Option<u64>,
@@ -40,7 +43,9 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         })?,
         None => Vec::new(),
     };
-    let prepared = Prepared::new(&prog, args.engine, args.budget.is_some())
+    let verified = crate::cmd::verify::verify_for_run(prog, args.strict, input.len() as u64)?;
+    let prog = verified.program();
+    let prepared = Prepared::new(&verified, args.engine, args.budget.is_some())
         .map_err(|e| CliError::Jit(e.to_string()))?;
     let mut env = Env::with_helpers(Helpers::new());
     env.budget = args.budget;
@@ -62,7 +67,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             Ok(())
         }
         Err(trap) => {
-            let insn = insn_at(&prog, trap.pc);
+            let insn = insn_at(prog, trap.pc);
             if args.json {
                 let obj = serde_json::json!({
                     "engine": args.engine.name(),

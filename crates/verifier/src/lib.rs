@@ -70,5 +70,11 @@ fn run(
     a.run(&structure.funcs)?;
     let facts = std::mem::take(&mut a.facts);
     drop(a);
-    Ok(VerifiedProgram::new(prog, cfg.mode, facts, structure.funcs))
+    Ok(VerifiedProgram::new(
+        prog,
+        cfg.mode,
+        facts,
+        structure.funcs,
+        cfg.mem_size,
+    ))
 }

@@ -76,23 +76,32 @@ pub(crate) fn record(cell: &mut u8, region: RegionKind, proven: bool) {
 /// - The program passed every structural check (see `docs/verifier.md`) in [`Self::mode`].
 /// - `access(pc)` is `Some` only for loads, stores and atomics the analysis reached; an access
 ///   it never reached (dead on every path) reports `None` and must keep its guard.
-/// - `proven: true` means: on every path, the address lies inside a stack frame that is active
-///   when the instruction runs, with the whole access in bounds.
+/// - `proven: true` means: on every path, the whole access lies inside its region: a stack
+///   frame that is active when the instruction runs, the first [`Self::mem_size`] bytes of the
+///   input, a map value of the map's `value_size`, or the packet below `data_end`.
 #[derive(Clone, Debug)]
 pub struct VerifiedProgram {
     prog: Program,
     mode: Mode,
     facts: Vec<u8>,
     funcs: Vec<Pc>,
+    mem_size: Option<u64>,
 }
 
 impl VerifiedProgram {
-    pub(crate) fn new(prog: Program, mode: Mode, facts: Vec<u8>, funcs: Vec<Pc>) -> Self {
+    pub(crate) fn new(
+        prog: Program,
+        mode: Mode,
+        facts: Vec<u8>,
+        funcs: Vec<Pc>,
+        mem_size: Option<u64>,
+    ) -> Self {
         VerifiedProgram {
             prog,
             mode,
             facts,
             funcs,
+            mem_size,
         }
     }
 
@@ -119,6 +128,13 @@ impl VerifiedProgram {
             region: region_of(cell)?,
             proven: cell & PROVEN_BIT != 0,
         })
+    }
+
+    /// The input size the program was verified against ([`crate::Config::mem_size`]). Input
+    /// accesses are proven against it, so an engine must refuse to run the program on an input
+    /// shorter than this many bytes (a longer input is fine: every proof still holds).
+    pub fn mem_size(&self) -> Option<u64> {
+        self.mem_size
     }
 
     /// Start pcs of the functions (pc 0 first, then every local-call and `lddw func` target),

@@ -43,10 +43,13 @@
 
 mod helpers;
 mod memory;
+mod shared;
 mod trap;
 
 pub use helpers::{HelperError, HelperFn, Helpers};
 pub use memory::{GuestMemory, Region, STACK_ALIGN, Stack};
+pub use shared::SharedMem;
+use std::sync::Arc;
 pub use trap::{Trap, TrapKind};
 
 /// Size of one call frame's stack in bytes.
@@ -78,7 +81,25 @@ pub struct Env {
     /// Instructions the run may still execute; `None` for no limit. Engines decrement it as they
     /// run, so after a run it holds what is left.
     pub budget: Option<u64>,
+    /// Shared memory lent to the program (map values, global data, ring buffers): accessible
+    /// like the input and the stack, read-only where [`SharedMem::writable`] says so.
+    pub shared: Vec<Arc<SharedMem>>,
     stack: Stack,
+}
+
+/// The parts of an [`Env`] an engine needs at once during a run.
+#[derive(Debug)]
+pub struct EnvParts<'a> {
+    /// Registered helpers.
+    pub helpers: &'a Helpers,
+    /// The remaining budget, updated as the run goes.
+    pub budget: &'a mut Option<u64>,
+    /// The stack buffer.
+    pub stack: &'a mut Stack,
+    /// Frames allowed at once (at least 1).
+    pub max_frames: u32,
+    /// Shared memory blocks.
+    pub shared: &'a [Arc<SharedMem>],
 }
 
 impl Env {
@@ -93,6 +114,7 @@ impl Env {
             helpers,
             max_frames: DEFAULT_MAX_FRAMES,
             budget: None,
+            shared: Vec::new(),
             stack: Stack::new(DEFAULT_MAX_FRAMES),
         }
     }
@@ -106,25 +128,24 @@ impl Env {
     }
 
     /// The stack buffer. Engines zero it at the start of every run, so a run never sees bytes
-    /// left by a previous one.
+    /// left by a previous one. It is reallocated only when the frame limit changes.
     pub fn stack_mut(&mut self) -> &mut Stack {
-        if self.stack.frames() != self.max_frames {
-            self.stack = Stack::new(self.max_frames.max(1));
-        }
-        &mut self.stack
+        self.parts().stack
     }
 
     /// Splits the environment into the parts an engine needs at once.
-    pub fn parts(&mut self) -> (&Helpers, &mut Option<u64>, &mut Stack, u32) {
-        if self.stack.frames() != self.max_frames {
-            self.stack = Stack::new(self.max_frames.max(1));
+    pub fn parts(&mut self) -> EnvParts<'_> {
+        let max_frames = self.max_frames.max(1);
+        if self.stack.frames() != max_frames {
+            self.stack = Stack::new(max_frames);
         }
-        (
-            &self.helpers,
-            &mut self.budget,
-            &mut self.stack,
-            self.max_frames,
-        )
+        EnvParts {
+            helpers: &self.helpers,
+            budget: &mut self.budget,
+            stack: &mut self.stack,
+            max_frames,
+            shared: &self.shared,
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! Guest memory: the regions a program may touch, and the one bounds rule every engine applies.
 
 use crate::STACK_FRAME_SIZE;
+use crate::shared::SharedMem;
+use std::sync::Arc;
 
 /// A contiguous range of guest-accessible bytes at a host address.
 #[derive(Debug)]
@@ -110,50 +112,98 @@ impl Stack {
     }
 }
 
-/// The memory a program may touch during a run: the input region and the active stack.
+/// The memory a program may touch during a run: the input region, the active stack, and the
+/// shared blocks the embedder lends (map values, global data, ring buffers).
 #[derive(Debug)]
 pub struct GuestMemory<'a> {
     /// The input memory (may be empty).
     pub input: Region<'a>,
     /// The active stack frames.
     pub stack: Region<'a>,
+    /// Shared blocks, searched in order after the input and the stack.
+    pub shared: &'a [Arc<SharedMem>],
+}
+
+/// Where an accessible range lives.
+enum Place<'b> {
+    Owned(&'b mut [u8]),
+    Shared(&'b SharedMem, usize),
 }
 
 impl<'a> GuestMemory<'a> {
-    /// The region and offset holding `[addr, addr + len)`, if one holds it whole.
-    fn locate(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+    /// Where `[addr, addr + len)` lives, if one region holds it whole (and, for `write`, lets
+    /// programs store into it). The order, input then stack then shared blocks, is the order the
+    /// JIT's guards test them in.
+    fn locate(&mut self, addr: u64, len: usize, write: bool) -> Option<Place<'_>> {
         if let Some(o) = self.input.offset_of(addr, len) {
-            return Some(&mut self.input.bytes[o..o + len]);
+            return Some(Place::Owned(&mut self.input.bytes[o..o + len]));
         }
         if let Some(o) = self.stack.offset_of(addr, len) {
-            return Some(&mut self.stack.bytes[o..o + len]);
+            return Some(Place::Owned(&mut self.stack.bytes[o..o + len]));
         }
-        None
+        self.shared.iter().find_map(|m| {
+            let o = m.offset_of(addr, len)?;
+            (!write || m.writable()).then_some(Place::Shared(m, o))
+        })
     }
 
-    /// Reads `len` bytes at `addr`, if they are accessible.
-    pub fn read(&mut self, addr: u64, len: usize) -> Option<&[u8]> {
-        self.locate(addr, len).map(|b| &*b)
+    /// Whether a program may access `[addr, addr + len)` (for writing, when `write`).
+    pub fn accessible(&mut self, addr: u64, len: usize, write: bool) -> bool {
+        self.locate(addr, len, write).is_some()
     }
 
-    /// The `len` bytes at `addr` for writing, if they are accessible.
-    pub fn slice_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
-        self.locate(addr, len)
+    /// Copies `len` bytes at `addr`, if they are readable.
+    pub fn read(&mut self, addr: u64, len: usize) -> Option<Vec<u8>> {
+        Some(match self.locate(addr, len, false)? {
+            Place::Owned(b) => b.to_vec(),
+            Place::Shared(m, o) => {
+                let mut v = vec![0; len];
+                m.read(o, &mut v);
+                v
+            }
+        })
+    }
+
+    /// Copies `data` to `addr`, if the whole range is writable.
+    pub fn write(&mut self, addr: u64, data: &[u8]) -> Option<()> {
+        match self.locate(addr, data.len(), true)? {
+            Place::Owned(b) => b.copy_from_slice(data),
+            Place::Shared(m, o) => m.write(o, data),
+        }
+        Some(())
     }
 
     /// Loads a little-endian value of `size` bytes (1, 2, 4 or 8), zero-extended.
     pub fn load(&mut self, addr: u64, size: usize) -> Option<u64> {
-        let b = self.locate(addr, size)?;
-        let mut v = [0u8; 8];
-        v[..size].copy_from_slice(b);
-        Some(u64::from_le_bytes(v))
+        Some(match self.locate(addr, size, false)? {
+            Place::Owned(b) => {
+                let mut v = [0u8; 8];
+                v[..size].copy_from_slice(b);
+                u64::from_le_bytes(v)
+            }
+            Place::Shared(m, o) => m.load(o, size),
+        })
     }
 
     /// Stores the low `size` bytes of `value`, little-endian.
     pub fn store(&mut self, addr: u64, size: usize, value: u64) -> Option<()> {
-        let b = self.locate(addr, size)?;
-        b.copy_from_slice(&value.to_le_bytes()[..size]);
-        Some(())
+        self.write(addr, &value.to_le_bytes()[..size])
+    }
+
+    /// Read-modify-write of the `size`-byte value at `addr` (atomic on shared memory, see
+    /// [`SharedMem::update`]); returns the old value. Needs a writable range, even when `f`
+    /// leaves the value unchanged, as a locked x86 instruction does.
+    pub fn update(&mut self, addr: u64, size: usize, f: impl Fn(u64) -> u64) -> Option<u64> {
+        Some(match self.locate(addr, size, true)? {
+            Place::Owned(b) => {
+                let mut v = [0u8; 8];
+                v[..size].copy_from_slice(b);
+                let old = u64::from_le_bytes(v);
+                b.copy_from_slice(&f(old).to_le_bytes()[..size]);
+                old
+            }
+            Place::Shared(m, o) => m.update(o, size, f),
+        })
     }
 }
 
@@ -195,12 +245,25 @@ mod tests {
         let mut input = [0u8; 8];
         let mut stack = Stack::new(1);
         let addr = input.as_ptr() as u64;
+        let ro = SharedMem::from_bytes(&[7; 8], false);
+        let rw = SharedMem::new(8, true);
+        let shared = [ro.clone(), rw.clone()];
         let mut m = GuestMemory {
             input: Region::new(&mut input),
             stack: stack.active_region(0),
+            shared: &shared,
         };
         m.store(addr, 4, 0x1122_3344_5566).unwrap();
         assert_eq!(m.load(addr, 8), Some(0x3344_5566));
         assert_eq!(m.load(addr + 1, 8), None);
+        assert_eq!(m.load(ro.addr(), 1), Some(7));
+        assert_eq!(
+            m.store(ro.addr(), 1, 0),
+            None,
+            "read-only shared memory refuses stores"
+        );
+        assert_eq!(m.update(ro.addr(), 1, |v| v), None, "and atomics");
+        assert_eq!(m.update(rw.addr() + 4, 4, |v| v + 5), Some(0));
+        assert_eq!(rw.load(4, 4), 5);
     }
 }

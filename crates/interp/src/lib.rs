@@ -44,8 +44,7 @@ pub fn run(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<u6
 /// instructions left, and `input` holds whatever the program stored before it stopped.
 pub fn run_unverified(prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
     env.stack_mut().clear();
-    let (helpers, budget, stack, max_frames) = env.parts();
-    machine::Machine::new(prog, input, helpers, budget, stack, max_frames).run()
+    machine::Machine::new(prog, input, env.parts()).run()
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 use crate::alu::{self, imm_value};
 use crate::mem;
 use bpfx_bytecode::{CallTarget, Imm64, Op, Operand, Pc, Program, Reg};
-use bpfx_exec::{GuestMemory, Helpers, Region, Stack, Trap, TrapKind};
+use bpfx_exec::{EnvParts, GuestMemory, Helpers, Region, SharedMem, Stack, Trap, TrapKind};
+use std::sync::Arc;
 
 /// What a caller needs back when its callee exits.
 #[derive(Debug)]
@@ -39,6 +40,7 @@ pub(crate) struct Machine<'a> {
     stack: &'a mut Stack,
     /// Frames allowed at once, counting the outermost; at least 1, as `Env` documents.
     max_frames: u32,
+    shared: &'a [Arc<SharedMem>],
     regs: [u64; Reg::COUNT],
     frames: Vec<Frame>,
 }
@@ -48,14 +50,14 @@ fn trap(kind: TrapKind, pc: Pc) -> Trap {
 }
 
 impl<'a> Machine<'a> {
-    pub(crate) fn new(
-        prog: &'a Program,
-        input: &'a mut [u8],
-        helpers: &'a Helpers,
-        budget: &'a mut Option<u64>,
-        stack: &'a mut Stack,
-        max_frames: u32,
-    ) -> Machine<'a> {
+    pub(crate) fn new(prog: &'a Program, input: &'a mut [u8], env: EnvParts<'a>) -> Machine<'a> {
+        let EnvParts {
+            helpers,
+            budget,
+            stack,
+            max_frames,
+            shared,
+        } = env;
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let mut regs = [0; Reg::COUNT];
         regs[1] = r1;
@@ -68,6 +70,7 @@ impl<'a> Machine<'a> {
             budget,
             stack,
             max_frames: max_frames.max(1),
+            shared,
             regs,
             frames: Vec::new(),
         }
@@ -158,6 +161,7 @@ impl<'a> Machine<'a> {
         GuestMemory {
             input: Region::new(self.input),
             stack: self.stack.active_region(depth),
+            shared: self.shared,
         }
     }
 
@@ -220,12 +224,17 @@ impl<'a> Machine<'a> {
                 let addr = self.addr(base, off);
                 let len = width.bits() as usize / 8;
                 let (src_val, r0) = (self.reg(src), self.regs[0]);
-                let mut memory = self.memory();
-                let old = memory.load(addr, len).ok_or_else(oob)?;
+                // One read-modify-write: atomic on shared memory, and it needs a writable
+                // range even when cmpxchg fails, as `lock cmpxchg` does.
+                let old = self
+                    .memory()
+                    .update(addr, len, |old| {
+                        mem::atomic(width, op, old, src_val, r0)
+                            .store
+                            .unwrap_or(old)
+                    })
+                    .ok_or_else(oob)?;
                 let effect = mem::atomic(width, op, old, src_val, r0);
-                if let Some(new) = effect.store {
-                    memory.store(addr, len, new).ok_or_else(oob)?;
-                }
                 if op == bpfx_bytecode::AtomicOp::Cmpxchg {
                     self.regs[0] = effect.fetched;
                 } else if fetch {

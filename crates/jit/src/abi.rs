@@ -22,9 +22,10 @@
 
 use crate::emit::{Emitter, asm};
 use bpfx_bytecode::Reg;
-use bpfx_exec::{Helpers, Stack};
+use bpfx_exec::{Helpers, SharedMem, Stack};
 use std::any::Any;
 use std::mem::offset_of;
+use std::sync::Arc;
 
 /// x86-64 register numbers as encoded in ModRM/REX.
 pub(crate) mod x {
@@ -135,6 +136,9 @@ pub(crate) struct RunCtx {
     pub(crate) input_len: usize,
     pub(crate) helpers: *const Helpers,
     pub(crate) stack: *mut Stack,
+    /// The run's shared memory blocks (`Env::shared`), for helpers' `GuestMemory`.
+    pub(crate) shared_ptr: *const Arc<SharedMem>,
+    pub(crate) shared_len: usize,
     /// A helper's panic, carried across the machine code and resumed by the host.
     pub(crate) panic: Option<Box<dyn Any + Send>>,
 }

@@ -98,9 +98,13 @@ fn call_helper(ctx: &mut RunCtx, args: [u64; 5]) -> Result<u64, TrapKind> {
     // SAFETY: as for the input: `stack` comes from the `&mut Stack` that `run` holds for the
     // run, unused by the host until the code returns.
     let stack = unsafe { &mut *ctx.stack };
+    // SAFETY: `shared_ptr`/`shared_len` come from the `Env::shared` vector that `run` borrows
+    // (through `EnvParts`) for the whole run; nothing mutates it meanwhile.
+    let shared = unsafe { std::slice::from_raw_parts(ctx.shared_ptr, ctx.shared_len) };
     let mut memory = GuestMemory {
         input: Region::new(input),
         stack: stack.active_region(depth),
+        shared,
     };
     helper(&mut memory, args).map_err(|_| TrapKind::HelperError)
 }

@@ -121,7 +121,13 @@ impl JitProgram {
             return Err(unsupported);
         }
         env.stack_mut().clear();
-        let (helpers, budget, stack, max_frames) = env.parts();
+        let bpfx_exec::EnvParts {
+            helpers,
+            budget,
+            stack,
+            max_frames,
+            shared,
+        } = env.parts();
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let len = input.len() as u64;
         let stack_bytes = stack.bytes_mut();
@@ -145,6 +151,8 @@ impl JitProgram {
             input_len: input.len(),
             helpers,
             stack,
+            shared_ptr: shared.as_ptr(),
+            shared_len: shared.len(),
             panic: None,
         };
         let r0 = self.code.call(&mut ctx);

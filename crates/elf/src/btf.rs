@@ -1,0 +1,258 @@
+//! Just enough of BTF (the BPF Type Format, `.BTF`) to read BTF-defined maps: the header, every
+//! type record (so each can be skipped by its kind's layout), the string table, and size
+//! resolution through modifiers, pointers and arrays.
+//!
+//! Layout (little-endian): a header `{magic: u16 = 0xeb9f, version: u8 = 1, flags: u8, hdr_len:
+//! u32, type_off: u32, type_len: u32, str_off: u32, str_len: u32}`, offsets counted from the
+//! header's end; then type records `{name_off: u32, info: u32, size_or_type: u32}` followed by a
+//! kind-dependent tail. Type ids count from 1; id 0 is `void`.
+
+use crate::error::BtfError;
+
+/// The deepest chain of modifiers, typedefs and arrays followed before giving up (libbpf's
+/// `MAX_RESOLVE_DEPTH`); it also bounds the work on a malicious cycle.
+pub(crate) const MAX_DEPTH: u32 = 32;
+
+/// Pointer size of the BPF target, in bytes.
+const PTR_SIZE: u32 = 8;
+
+const MAGIC: u16 = 0xeb9f;
+const HEADER_LEN: usize = 24;
+
+/// A struct or union member.
+#[derive(Clone, Debug)]
+pub(crate) struct Member {
+    pub(crate) name_off: u32,
+    pub(crate) type_id: u32,
+}
+
+/// One variable of a `DATASEC`.
+#[derive(Clone, Debug)]
+pub(crate) struct VarSecInfo {
+    pub(crate) type_id: u32,
+    pub(crate) offset: u32,
+}
+
+/// The kinds this crate looks into; every other kind is kept only so ids stay aligned.
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
+    /// INT, ENUM, ENUM64, FLOAT, STRUCT/UNION are sized by `size_or_type`.
+    Sized,
+    Struct(Vec<Member>),
+    Ptr,
+    Array {
+        elem: u32,
+        nelems: u32,
+    },
+    /// TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG: the type is `size_or_type`.
+    Modifier,
+    /// VAR: the type is `size_or_type`.
+    Var,
+    Datasec(Vec<VarSecInfo>),
+    /// FWD, FUNC, FUNC_PROTO, DECL_TAG: no size.
+    Unsized,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Type {
+    pub(crate) name_off: u32,
+    pub(crate) kind: Kind,
+    pub(crate) size_or_type: u32,
+}
+
+/// A parsed `.BTF` section.
+#[derive(Debug)]
+pub(crate) struct Btf<'a> {
+    strings: &'a [u8],
+    /// `types[id - 1]`.
+    types: Vec<Type>,
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    let bytes = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(bytes.try_into().ok()?))
+}
+
+impl<'a> Btf<'a> {
+    /// Parses the header, the string table and every type record.
+    pub(crate) fn parse(data: &'a [u8]) -> Result<Btf<'a>, BtfError> {
+        let magic = data
+            .get(0..2)
+            .map(|m| u16::from_le_bytes([m[0], m[1]]))
+            .ok_or(BtfError::Truncated("header"))?;
+        if magic != MAGIC {
+            return Err(BtfError::Magic(magic));
+        }
+        let version = *data.get(2).ok_or(BtfError::Truncated("header"))?;
+        if version != 1 {
+            return Err(BtfError::Version(version));
+        }
+        let field = |at| u32_at(data, at).ok_or(BtfError::Truncated("header"));
+        let hdr_len = field(4)? as usize;
+        if hdr_len < HEADER_LEN {
+            return Err(BtfError::Truncated("header"));
+        }
+        let (type_off, type_len) = (field(8)? as usize, field(12)? as usize);
+        let (str_off, str_len) = (field(16)? as usize, field(20)? as usize);
+        let region = |off: usize, len: usize, what| {
+            let start = hdr_len.checked_add(off).ok_or(BtfError::Truncated(what))?;
+            let end = start.checked_add(len).ok_or(BtfError::Truncated(what))?;
+            data.get(start..end).ok_or(BtfError::Truncated(what))
+        };
+        let type_data = region(type_off, type_len, "type section")?;
+        let strings = region(str_off, str_len, "string section")?;
+        let mut types = Vec::new();
+        let mut at = 0;
+        while at < type_data.len() {
+            let id = types.len() as u32 + 1;
+            let (ty, len) = parse_type(type_data, at, id)?;
+            types.push(ty);
+            at += len;
+        }
+        Ok(Btf { strings, types })
+    }
+
+    /// The NUL-terminated string at `off` of the string section.
+    pub(crate) fn name(&self, off: u32) -> Result<String, BtfError> {
+        let rest = self
+            .strings
+            .get(off as usize..)
+            .ok_or(BtfError::String(off))?;
+        let end = rest
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(BtfError::String(off))?;
+        Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
+    }
+
+    /// The type with this id; id 0 (`void`) has no record.
+    pub(crate) fn get(&self, id: u32) -> Result<&Type, BtfError> {
+        id.checked_sub(1)
+            .and_then(|i| self.types.get(i as usize))
+            .ok_or(BtfError::TypeId(id))
+    }
+
+    /// The `DATASEC` named `name`, if any.
+    pub(crate) fn datasec(&self, name: &str) -> Option<&[VarSecInfo]> {
+        self.types.iter().find_map(|t| match &t.kind {
+            Kind::Datasec(vars) if self.name(t.name_off).is_ok_and(|n| n == name) => {
+                Some(vars.as_slice())
+            }
+            _ => None,
+        })
+    }
+
+    /// Follows typedefs and qualifiers (and VARs) to the underlying type id.
+    pub(crate) fn skip_modifiers(&self, mut id: u32) -> Result<u32, BtfError> {
+        for _ in 0..MAX_DEPTH {
+            let t = self.get(id)?;
+            match t.kind {
+                Kind::Modifier | Kind::Var => id = t.size_or_type,
+                _ => return Ok(id),
+            }
+        }
+        Err(BtfError::TooDeep(id))
+    }
+
+    /// The size in bytes of a value of type `id`.
+    pub(crate) fn size_of(&self, id: u32) -> Result<u32, BtfError> {
+        self.size_at_depth(id, 0)
+    }
+
+    fn size_at_depth(&self, id: u32, depth: u32) -> Result<u32, BtfError> {
+        if depth >= MAX_DEPTH {
+            return Err(BtfError::TooDeep(id));
+        }
+        let id = self.skip_modifiers(id)?;
+        let t = self.get(id)?;
+        match t.kind {
+            Kind::Sized | Kind::Struct(_) | Kind::Datasec(_) => Ok(t.size_or_type),
+            Kind::Ptr => Ok(PTR_SIZE),
+            Kind::Array { elem, nelems } => self
+                .size_at_depth(elem, depth + 1)?
+                .checked_mul(nelems)
+                .ok_or(BtfError::Overflow(id)),
+            Kind::Modifier | Kind::Var | Kind::Unsized => Err(BtfError::NoSize(id)),
+        }
+    }
+}
+
+/// Parses the record at `at`, returning it and its length in bytes.
+fn parse_type(data: &[u8], at: usize, id: u32) -> Result<(Type, usize), BtfError> {
+    let word = |i: usize| u32_at(data, at + 4 * i).ok_or(BtfError::Truncated("type record"));
+    let name_off = word(0)?;
+    let info = word(1)?;
+    let size_or_type = word(2)?;
+    let vlen = (info & 0xffff) as usize;
+    let kind_num = (info >> 24) & 0x1f;
+    let tail = |i: usize| word(3 + i);
+    // Tail length in bytes, by kind (see the kernel's `btf_type` documentation).
+    let (kind, tail_len) = match kind_num {
+        // INT: one u32 of encoding.
+        1 => (Kind::Sized, 4),
+        2 => (Kind::Ptr, 0),
+        // ARRAY: {type, index_type, nelems}.
+        3 => (
+            Kind::Array {
+                elem: tail(0)?,
+                nelems: tail(2)?,
+            },
+            12,
+        ),
+        // STRUCT, UNION: vlen × {name_off, type, offset}.
+        4 | 5 => {
+            let mut members = Vec::with_capacity(vlen.min(data.len() / 12));
+            for m in 0..vlen {
+                members.push(Member {
+                    name_off: tail(3 * m)?,
+                    type_id: tail(3 * m + 1)?,
+                });
+            }
+            (Kind::Struct(members), 12 * vlen)
+        }
+        // ENUM: vlen × {name_off, val}.
+        6 => (Kind::Sized, 8 * vlen),
+        // FWD.
+        7 => (Kind::Unsized, 0),
+        // TYPEDEF, VOLATILE, CONST, RESTRICT.
+        8..=11 => (Kind::Modifier, 0),
+        // FUNC.
+        12 => (Kind::Unsized, 0),
+        // FUNC_PROTO: vlen × {name_off, type}.
+        13 => (Kind::Unsized, 8 * vlen),
+        // VAR: {linkage}.
+        14 => (Kind::Var, 4),
+        // DATASEC: vlen × {type, offset, size}.
+        15 => {
+            let mut vars = Vec::with_capacity(vlen.min(data.len() / 12));
+            for v in 0..vlen {
+                vars.push(VarSecInfo {
+                    type_id: tail(3 * v)?,
+                    offset: tail(3 * v + 1)?,
+                });
+            }
+            (Kind::Datasec(vars), 12 * vlen)
+        }
+        // FLOAT.
+        16 => (Kind::Sized, 0),
+        // DECL_TAG: {component_idx}.
+        17 => (Kind::Unsized, 4),
+        // TYPE_TAG.
+        18 => (Kind::Modifier, 0),
+        // ENUM64: vlen × {name_off, val_lo32, val_hi32}.
+        19 => (Kind::Sized, 12 * vlen),
+        kind => return Err(BtfError::Kind { id, kind }),
+    };
+    let len = 12 + tail_len;
+    if at + len > data.len() {
+        return Err(BtfError::Truncated("type record"));
+    }
+    Ok((
+        Type {
+            name_off,
+            kind,
+            size_or_type,
+        },
+        len,
+    ))
+}

@@ -1,0 +1,253 @@
+//! ELF object loading: turns a relocatable eBPF object, as `clang -target bpf` emits it, into
+//! linked [`Program`]s and the [`MapSpec`]s they reference — what libbpf does before it hands
+//! programs and maps to the kernel.
+//!
+//! ```text
+//! clang -target bpf ──► .o ──► bpfx-elf::parse ──► Object { programs, maps, license, version }
+//!                                                     │
+//!                        runtime (`bpfx`): creates the maps, binds the pseudo forms,
+//!                        verifies each Program, then interprets or compiles it
+//! ```
+//!
+//! # What is loaded
+//! - **Programs.** Every global `FUNC` symbol of an executable section is a program, named by
+//!   the symbol, its code the symbol's byte range: any number per section (`SEC("xdp")`,
+//!   `SEC("socket")`, `SEC("classifier/foo")`, …) and per object. Global functions of `.text`
+//!   are programs too; static functions are only subprograms. A code section without any
+//!   function symbol (hand-written assembly) is one program named after the section.
+//! - **Linking.** A program is its entry function followed by every function it reaches
+//!   through `call` (src 1) or a function-address `lddw`, transitively, each appended once, in
+//!   order of first reference (libbpf's layout). Call and address immediates are rewritten to
+//!   the pc-relative offsets of the linked program; function-address `lddw`s get `src = 4`.
+//! - **Maps.** Legacy `maps` sections (`struct bpf_map_def` arrays, one symbol per map) first,
+//!   then BTF-defined maps of `.maps` (read from `.BTF`, which needs `-g`), then one single-entry
+//!   array map per non-empty global data section (`.data*`, `.rodata*`, `.bss*`) named after the
+//!   section, whose value is the section's bytes (zeroes for `.bss`), read-only for `.rodata*`.
+//! - `license` and `version`. `.BTF.ext`, DWARF and every other section are ignored, and so
+//!   are relocations of non-code sections.
+//!
+//! # The pseudo-form contract with the runtime
+//! Every `lddw` relocated against a map or global data is rewritten into one of two pseudo
+//! forms whose index is a position in [`Object::maps`]:
+//! - [`Imm64::MapIdx(i)`](bpfx_bytecode::Imm64::MapIdx) (src 5): the handle of map `i`, as
+//!   helpers such as `bpf_map_lookup_elem` take it;
+//! - [`Imm64::MapIdxValue { idx: i, off }`](bpfx_bytecode::Imm64::MapIdxValue) (src 6): the
+//!   address of byte `off` of the (single) value of map `i` — how programs reach global data,
+//!   `off` being the variable's offset in its section plus any constant addend, always inside
+//!   the value.
+//!
+//! The runtime creates the maps of `Object::maps` in order and binds each pseudo form to the
+//! map at that index. No other `lddw` is changed.
+//!
+//! # Errors
+//! [`parse`] never panics, whatever the bytes: every problem is an [`ElfError`] naming the
+//! section, symbol, map or relocation at fault, e.g. `section "xdp": relocation at offset 0x48
+//! against undefined symbol "foo" (extern symbols are not supported)`.
+#![forbid(unsafe_code)]
+
+mod btf;
+mod error;
+mod file;
+mod link;
+mod maps;
+
+pub use error::{
+    BtfError, CodeErrorKind, ElfError, FunctionErrorKind, MapErrorKind, RelocErrorKind,
+    SectionErrorKind,
+};
+pub use maps::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MAX_DATA_SIZE};
+
+use bpfx_bytecode::Program;
+
+/// Everything an object holds that running its programs needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Object {
+    /// Programs in section order, then by offset within their section.
+    pub programs: Vec<ProgramSpec>,
+    /// Maps: legacy `maps` definitions, then `.maps` (each by offset), then global data
+    /// sections in section order. `Imm64::MapIdx`/`MapIdxValue` indices point into this.
+    pub maps: Vec<MapSpec>,
+    /// The `license` section's string, up to its first NUL.
+    pub license: Option<String>,
+    /// The `version` section's `u32` (the kernel version some old program types required).
+    pub version: Option<u32>,
+}
+
+impl Object {
+    /// The program whose function symbol is `name_or_section`, or else the first program of
+    /// the section of that name.
+    pub fn program(&self, name_or_section: &str) -> Option<&ProgramSpec> {
+        self.programs
+            .iter()
+            .find(|p| p.name == name_or_section)
+            .or_else(|| self.programs.iter().find(|p| p.section == name_or_section))
+    }
+
+    /// The map named `name` (a map variable's name, or a global data section's name).
+    pub fn map(&self, name: &str) -> Option<&MapSpec> {
+        self.maps.iter().find(|m| m.name == name)
+    }
+}
+
+/// One program: an entry function with the subprograms it calls, linked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramSpec {
+    /// The entry function's symbol.
+    pub name: String,
+    /// The section it was found in (`xdp`, `socket`, `.text`, …).
+    pub section: String,
+    /// The linked program: the entry function at pc 0, then the functions it reaches.
+    pub program: Program,
+    /// Slots of the entry function alone: pcs from `insn_count` on belong to appended
+    /// subprograms (`program.len()` counts all of them).
+    pub insn_count: usize,
+}
+
+/// A map the object defines, to be created by the runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapSpec {
+    /// The map variable's symbol, or the section name for global data (`.data`, `.rodata`,
+    /// `.rodata.str1.1`, `.bss`, …).
+    pub name: String,
+    /// The map type.
+    pub kind: MapKind,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Maximum number of entries (for a ring buffer: its size in bytes).
+    pub max_entries: u32,
+    /// `BPF_F_*` map flags as written in the definition; global data maps carry
+    /// [`BPF_F_MMAPABLE`], plus [`BPF_F_RDONLY_PROG`] for `.rodata*`, as libbpf sets them.
+    pub flags: u32,
+    /// For global data: the initial value of the single entry (the section's bytes).
+    pub initial_data: Option<Vec<u8>>,
+    /// The program may only read the map (`.rodata*`, or [`BPF_F_RDONLY_PROG`] in the flags).
+    pub read_only: bool,
+}
+
+/// Map types, by the kernel's `BPF_MAP_TYPE_*` numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MapKind {
+    /// `BPF_MAP_TYPE_HASH` (1).
+    Hash,
+    /// `BPF_MAP_TYPE_ARRAY` (2).
+    Array,
+    /// `BPF_MAP_TYPE_PROG_ARRAY` (3): program slots for `bpf_tail_call`.
+    ProgArray,
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (4).
+    PerfEventArray,
+    /// `BPF_MAP_TYPE_PERCPU_HASH` (5).
+    PerCpuHash,
+    /// `BPF_MAP_TYPE_PERCPU_ARRAY` (6).
+    PerCpuArray,
+    /// `BPF_MAP_TYPE_LRU_HASH` (9).
+    LruHash,
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH` (10).
+    LruPerCpuHash,
+    /// `BPF_MAP_TYPE_LPM_TRIE` (11).
+    LpmTrie,
+    /// `BPF_MAP_TYPE_QUEUE` (22).
+    Queue,
+    /// `BPF_MAP_TYPE_STACK` (23).
+    Stack,
+    /// `BPF_MAP_TYPE_RINGBUF` (27).
+    RingBuf,
+    /// `BPF_MAP_TYPE_BLOOM_FILTER` (30).
+    BloomFilter,
+    /// Any other number (never one of the numbers above).
+    Other(u32),
+}
+
+impl MapKind {
+    /// The kind with kernel number `n`.
+    pub const fn from_raw(n: u32) -> MapKind {
+        match n {
+            1 => MapKind::Hash,
+            2 => MapKind::Array,
+            3 => MapKind::ProgArray,
+            4 => MapKind::PerfEventArray,
+            5 => MapKind::PerCpuHash,
+            6 => MapKind::PerCpuArray,
+            9 => MapKind::LruHash,
+            10 => MapKind::LruPerCpuHash,
+            11 => MapKind::LpmTrie,
+            22 => MapKind::Queue,
+            23 => MapKind::Stack,
+            27 => MapKind::RingBuf,
+            30 => MapKind::BloomFilter,
+            n => MapKind::Other(n),
+        }
+    }
+
+    /// The kernel's `BPF_MAP_TYPE_*` number.
+    pub const fn raw(self) -> u32 {
+        match self {
+            MapKind::Hash => 1,
+            MapKind::Array => 2,
+            MapKind::ProgArray => 3,
+            MapKind::PerfEventArray => 4,
+            MapKind::PerCpuHash => 5,
+            MapKind::PerCpuArray => 6,
+            MapKind::LruHash => 9,
+            MapKind::LruPerCpuHash => 10,
+            MapKind::LpmTrie => 11,
+            MapKind::Queue => 22,
+            MapKind::Stack => 23,
+            MapKind::RingBuf => 27,
+            MapKind::BloomFilter => 30,
+            MapKind::Other(n) => n,
+        }
+    }
+}
+
+/// Loads an object: reads the ELF structure, collects the maps, then finds and links every
+/// program. Never panics, whatever `bytes` hold.
+pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
+    let file = file::read(bytes)?;
+    let (maps, index) = maps::collect(&file)?;
+    let programs = link::programs(&file, &index)?;
+    let license = file
+        .section_named("license")
+        .filter(|(_, s)| s.kind == file::SectionKind::Bytes)
+        .map(|(_, s)| {
+            let end = s.data.iter().position(|&b| b == 0).unwrap_or(s.data.len());
+            String::from_utf8_lossy(&s.data[..end]).into_owned()
+        });
+    let version = match file.section_named("version") {
+        Some((_, s)) if s.kind == file::SectionKind::Bytes => match <[u8; 4]>::try_from(s.data) {
+            Ok(b) => Some(u32::from_le_bytes(b)),
+            Err(_) => {
+                return Err(ElfError::Section {
+                    section: s.name.clone(),
+                    kind: SectionErrorKind::VersionSize(s.size),
+                });
+            }
+        },
+        _ => None,
+    };
+    Ok(Object {
+        programs,
+        maps,
+        license,
+        version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MapKind;
+
+    #[test]
+    fn map_kind_numbers_roundtrip() {
+        for n in 0..64 {
+            let k = MapKind::from_raw(n);
+            assert_eq!(k.raw(), n, "{k:?}");
+            if let MapKind::Other(m) = k {
+                assert_eq!(m, n);
+            }
+        }
+        assert_eq!(MapKind::from_raw(27), MapKind::RingBuf);
+        assert_eq!(MapKind::from_raw(9), MapKind::LruHash);
+    }
+}

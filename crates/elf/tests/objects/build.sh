@@ -1,0 +1,29 @@
+#!/bin/sh
+# Rebuilds the test objects from their C sources. The objects are committed so the tests need
+# no compiler; rerun this after changing a source and review the objdump of what changed.
+set -eu
+cd "$(dirname "$0")"
+CC=clang-19
+CFLAGS="-O2 -target bpf"
+
+# Several programs per object and per section, .text subprograms, function addresses:
+# every ISA version, with and without debug info.
+for cpu in v1 v2 v3 v4; do
+	$CC $CFLAGS -mcpu=$cpu -c multi.c -o multi-$cpu.o
+done
+$CC $CFLAGS -mcpu=v3 -g -c multi.c -o multi-v3-g.o
+
+# BTF-defined maps need the .BTF section, which clang emits only with -g.
+$CC $CFLAGS -mcpu=v3 -g -c maps.c -o maps.o
+$CC $CFLAGS -mcpu=v4 -g -c maps.c -o maps-v4.o
+# Without -g: no .BTF, so the maps cannot be described (a load error).
+$CC $CFLAGS -mcpu=v3 -c maps.c -o maps-nobtf.o
+
+# Legacy `maps` section, with and without debug info.
+$CC $CFLAGS -mcpu=v3 -c legacy.c -o legacy.o
+$CC $CFLAGS -mcpu=v3 -g -c legacy.c -o legacy-g.o
+
+# Global data, with and without debug info.
+$CC $CFLAGS -mcpu=v3 -c globals.c -o globals.o
+$CC $CFLAGS -mcpu=v3 -g -c globals.c -o globals-g.o
+$CC $CFLAGS -mcpu=v1 -c globals.c -o globals-v1.o

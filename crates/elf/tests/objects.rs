@@ -559,3 +559,19 @@ fn debug_info_does_not_change_the_programs() {
         assert_eq!(a.maps, b.maps, "{plain} vs {debug}");
     }
 }
+
+#[test]
+fn code_without_function_symbols_is_one_program_named_after_its_section() {
+    let (_, obj) = load("raw.o");
+    assert_eq!(obj.programs.len(), 1);
+    let p = obj.program("raw/asm").unwrap();
+    assert_eq!(
+        (p.name.as_str(), p.section.as_str()),
+        ("raw/asm", "raw/asm")
+    );
+    // objdump: r0 = 0x1; if r1 == 0x0 goto +0x1; r0 = 0x2; exit.
+    let listing: Vec<String> = p.program.iter().map(|(_, op)| op.to_string()).collect();
+    assert_eq!(listing, ["mov r0, 1", "jeq r1, 0, +1", "mov r0, 2", "exit"]);
+    assert_eq!(p.insn_count, 4);
+    assert_eq!(obj.license, None);
+}

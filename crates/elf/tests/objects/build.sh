@@ -27,3 +27,9 @@ $CC $CFLAGS -mcpu=v3 -g -c legacy.c -o legacy-g.o
 $CC $CFLAGS -mcpu=v3 -c globals.c -o globals.o
 $CC $CFLAGS -mcpu=v3 -g -c globals.c -o globals-g.o
 $CC $CFLAGS -mcpu=v1 -c globals.c -o globals-v1.o
+
+# An extern variable: a load error naming the relocation.
+$CC $CFLAGS -mcpu=v3 -c extern.c -o extern.o
+
+# Assembly without any function symbol.
+llvm-mc-19 -triple bpfel -mcpu=v3 -filetype=obj raw.s -o raw.o

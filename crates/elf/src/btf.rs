@@ -256,3 +256,113 @@ fn parse_type(data: &[u8], at: usize, id: u32) -> Result<(Type, usize), BtfError
         len,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a `.BTF` blob from type records (`kind`, `vlen`, `size_or_type`, tail words);
+    /// every record is named "m" (string offset 1) so name lookups resolve.
+    fn blob(types: &[(u32, u32, u32, Vec<u32>)], names: &[u8]) -> Vec<u8> {
+        let mut t = Vec::new();
+        for (kind, vlen, size_or_type, tail) in types {
+            for w in [1, (kind << 24) | vlen, *size_or_type] {
+                t.extend(w.to_le_bytes());
+            }
+            for w in tail {
+                t.extend(w.to_le_bytes());
+            }
+        }
+        let mut b = Vec::new();
+        b.extend(MAGIC.to_le_bytes());
+        b.extend([1, 0]);
+        for w in [
+            HEADER_LEN as u32,
+            0,
+            t.len() as u32,
+            t.len() as u32,
+            names.len() as u32,
+        ] {
+            b.extend(w.to_le_bytes());
+        }
+        b.extend(t);
+        b.extend(names);
+        b
+    }
+
+    #[test]
+    fn every_kind_is_skipped_by_its_layout_and_ids_stay_aligned() {
+        let types = vec![
+            (1, 0, 4, vec![0x20]),               // 1 INT, 4 bytes
+            (2, 0, 1, vec![]),                   // 2 PTR -> 1
+            (3, 0, 0, vec![1, 1, 5]),            // 3 ARRAY int[5]
+            (4, 2, 16, vec![1, 1, 0, 1, 2, 64]), // 4 STRUCT, 2 members
+            (5, 1, 8, vec![1, 2, 0]),            // 5 UNION, 1 member
+            (6, 2, 4, vec![1, 0, 1, 1]),         // 6 ENUM, 2 values
+            (7, 0, 0, vec![]),                   // 7 FWD
+            (8, 0, 3, vec![]),                   // 8 TYPEDEF -> ARRAY
+            (9, 0, 8, vec![]),                   // 9 VOLATILE -> TYPEDEF
+            (10, 0, 9, vec![]),                  // 10 CONST -> VOLATILE
+            (11, 0, 10, vec![]),                 // 11 RESTRICT -> CONST
+            (13, 2, 1, vec![1, 1, 1, 2]),        // 12 FUNC_PROTO, 2 params
+            (12, 0, 12, vec![]),                 // 13 FUNC
+            (14, 0, 11, vec![1]),                // 14 VAR of RESTRICT chain
+            (16, 0, 8, vec![]),                  // 15 FLOAT
+            (17, 0, 14, vec![0xffff_ffff]),      // 16 DECL_TAG
+            (18, 0, 5, vec![]),                  // 17 TYPE_TAG -> UNION
+            (19, 1, 8, vec![1, 0, 1]),           // 18 ENUM64, 1 value
+            (15, 1, 20, vec![14, 0, 20]),        // 19 DATASEC "m"
+        ];
+        let data = blob(&types, b"\0m\0");
+        let btf = Btf::parse(&data).unwrap();
+        assert_eq!(btf.types.len(), 19);
+        assert_eq!(
+            btf.size_of(14),
+            Ok(20),
+            "VAR -> RESTRICT -> CONST -> VOLATILE -> TYPEDEF -> int[5]"
+        );
+        assert_eq!(btf.size_of(17), Ok(8), "TYPE_TAG -> UNION");
+        assert_eq!(btf.size_of(18), Ok(8));
+        assert_eq!(btf.size_of(15), Ok(8));
+        assert_eq!(btf.size_of(2), Ok(PTR_SIZE));
+        assert_eq!(btf.size_of(7), Err(BtfError::NoSize(7)));
+        assert_eq!(btf.size_of(13), Err(BtfError::NoSize(13)));
+        assert_eq!(btf.size_of(99), Err(BtfError::TypeId(99)));
+        let vars = btf
+            .datasec("m")
+            .expect("DATASEC found after every other kind");
+        assert_eq!((vars[0].type_id, vars[0].offset), (14, 0));
+    }
+
+    #[test]
+    fn malformed_blobs_are_errors() {
+        assert_eq!(Btf::parse(&[]).unwrap_err(), BtfError::Truncated("header"));
+        let mut bad = blob(&[(1, 0, 4, vec![0])], b"\0");
+        bad[0] = 0;
+        assert!(matches!(Btf::parse(&bad), Err(BtfError::Magic(_))));
+        let unknown = blob(&[(25, 0, 0, vec![])], b"\0");
+        assert_eq!(
+            Btf::parse(&unknown).unwrap_err(),
+            BtfError::Kind { id: 1, kind: 25 }
+        );
+        // A struct announcing more members than the section holds.
+        let short = blob(&[(4, 3, 8, vec![1, 1, 0])], b"\0");
+        assert_eq!(
+            Btf::parse(&short).unwrap_err(),
+            BtfError::Truncated("type record")
+        );
+        // A modifier cycle is cut off, not followed forever.
+        let cycle = blob(&[(8, 0, 2, vec![]), (10, 0, 1, vec![])], b"\0");
+        let cycle = Btf::parse(&cycle).unwrap();
+        assert!(matches!(cycle.size_of(1), Err(BtfError::TooDeep(_))));
+        // An array whose size overflows 32 bits.
+        let big = blob(
+            &[(1, 0, 8, vec![0]), (3, 0, 0, vec![1, 1, u32::MAX])],
+            b"\0",
+        );
+        assert_eq!(
+            Btf::parse(&big).unwrap().size_of(2),
+            Err(BtfError::Overflow(2))
+        );
+    }
+}

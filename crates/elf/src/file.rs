@@ -150,8 +150,8 @@ pub(crate) fn read(bytes: &[u8]) -> Result<File<'_>, ElfError> {
         });
     }
 
-    // Relocation sections name their target in sh_info; only code relocations are applied,
-    // but every REL section is read so a malformed one is reported, not silently skipped.
+    // Relocation sections name their target in sh_info. Only those of code sections matter
+    // (the others serve DWARF and BTF consumers), and those are read strictly.
     for sh in table.iter() {
         let sh_type = sh.sh_type(endian);
         if sh_type != elf::SHT_REL && sh_type != elf::SHT_RELA {

@@ -26,6 +26,11 @@
 //! - `license` and `version`. `.BTF.ext`, DWARF and every other section are ignored, and so
 //!   are relocations of non-code sections.
 //!
+//! Not supported, and reported as errors where a program depends on them: extern symbols
+//! (kconfig, ksyms, kfuncs). Ignored: CO-RE relocations of `.BTF.ext` (kernel-struct layout
+//! fix-ups, meaningless outside a kernel) and the `values` initialisers of prog arrays and maps
+//! of maps (`.rel.maps`): such maps are created empty.
+//!
 //! # The pseudo-form contract with the runtime
 //! Every `lddw` relocated against a map or global data is rewritten into one of two pseudo
 //! forms whose index is a position in [`Object::maps`]:

@@ -314,7 +314,7 @@ pub enum BtfError {
     /// A type that has no size (function, forward declaration, void).
     #[error("type #{0} has no size")]
     NoSize(u32),
-    /// A chain of modifiers or arrays deeper than [`crate::btf::MAX_DEPTH`].
+    /// A chain of modifiers or arrays deeper than 32 links (libbpf's `MAX_RESOLVE_DEPTH`).
     #[error("type #{0}: chain of types too deep")]
     TooDeep(u32),
     /// A size that overflows 32 bits.

@@ -8,15 +8,25 @@
 //! context (the chain of call sites, bounded by the frame limit): the callee's frame is pushed
 //! onto the state, and its `exit` pops it and flows into the return point of that context.
 //!
+//! Loops are handled per mode. `Strict` mode explores them iteration by iteration, as the
+//! kernel does: each arrival at a loop head over a back-edge starts a new iteration context,
+//! states of one iteration join only with each other, and states leaving the loop join again
+//! in the context around it. An iteration whose state at the head is covered by an earlier
+//! iteration's ([`State::le`]) may repeat forever and is rejected; a loop that keeps producing
+//! new states runs into the instruction budget, which names it. `Checked` mode joins the
+//! iterations at the head and widens there ([`State::widen`]), so its fixpoint is reached in a
+//! few rounds whatever the loop does.
+//!
 //! Every rule is a `check_*`-style branch on `self.strict`: in `Strict` mode a violation is an
 //! error, in `Checked` mode the value degrades (to an unknown scalar, or an unproven access that
 //! keeps its guard). The rule × mode table in `docs/verifier.md` lists them.
 
-use crate::cfg::Structure;
+use crate::cfg::{Loops, Structure};
 use crate::config::{ArgKind, Config, ContextKind, MapRef, Mode, RetKind};
-use crate::domain::{Frame, Off, PtrKind, Scalar, Slot, State, Value};
+use crate::domain::{Frame, MAX_TRACKED_OFF, Off, PtrKind, Scalar, Slot, State, Value};
 use crate::error::{VerifyError, VerifyErrorKind as K};
 use crate::fold;
+use crate::scalar;
 use crate::verified::{RegionKind, record};
 use bpfx_bytecode::{
     AluOp, AtomicOp, CallTarget, Cond, Imm64, Op, Operand, Pc, Program, Reg, Size, Width,
@@ -28,6 +38,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 const FRAME: i64 = STACK_FRAME_SIZE as i64;
 const NO_PARENT: u32 = u32::MAX;
 const STORED: u32 = u32::MAX;
+const LATCH: u32 = u32::MAX - 1;
 
 /// The lines of a verification log: every processed instruction with the state before it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -71,11 +82,38 @@ impl std::fmt::Display for VerifierLog {
     }
 }
 
-/// A calling context: the call site that created it in its parent context.
-#[derive(Debug)]
+/// A context: a call (the call site that created it in its parent context), or one iteration
+/// of a loop (`Strict` mode).
+#[derive(Debug, Clone, Copy)]
 struct Ctx {
     parent: u32,
-    call_site: u32,
+    kind: CtxKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum CtxKind {
+    /// The entry, a callback, or a local call made at `call_site` in the parent.
+    Call { call_site: u32 },
+    /// Iteration `iter` of the loop at `head`, entered in context `base`; `first` is the
+    /// context of iteration 0 (it names the loop instance).
+    Iter {
+        head: u32,
+        iter: u32,
+        base: u32,
+        first: u32,
+    },
+}
+
+/// Interning tags of iteration contexts (call contexts use the call site's pc).
+const TAG_ENTER: u64 = 1 << 32;
+const TAG_NEXT: u64 = 2 << 32;
+
+/// Where a state flowing along an edge goes.
+enum Dest {
+    /// Into this context at the target pc.
+    Ctx(u32),
+    /// Back to the head of the loop this iteration context runs: the next iteration.
+    Latch(u32),
 }
 
 /// What happens after an instruction.
@@ -110,14 +148,24 @@ pub(crate) struct Analysis<'a> {
     strict: bool,
     join: &'a [bool],
     keep: &'a [bool],
+    loops: &'a Loops,
     ctxs: Vec<Ctx>,
-    ctx_ids: HashMap<(u32, u32), u32>,
+    ctx_ids: HashMap<(u32, u64), u32>,
     states: HashMap<(u32, u32), State>,
     queued: HashSet<(u32, u32)>,
-    /// Pending nodes, lowest pc first, so that in loop-free code every predecessor of a join
-    /// point is processed before it: `(pc, ctx, carried)` where `carried` indexes `carried`
-    /// for a state handed to a single-predecessor pc, or is [`STORED`].
-    work: BinaryHeap<Reverse<(u32, u32, u32)>>,
+    /// Pending nodes, lowest priority first: `(priority, pc, ctx, carried)` where `carried`
+    /// indexes `carried` for a state handed to a single-predecessor pc, is [`STORED`], or is
+    /// [`LATCH`] for the next iteration of a loop. The priority is the pc, so that in loop-free
+    /// code every predecessor of a join point is processed before it; a latch waits until the
+    /// end of its loop's body, so that every path of the iteration has reached it.
+    work: BinaryHeap<Reverse<(u32, u32, u32, u32)>>,
+    /// States waiting to start the next iteration, per (iteration context, head), with the pc
+    /// of a back-edge that brought them.
+    latches: HashMap<(u32, u32), (State, u32)>,
+    /// States at the head of a loop instance (by its `first` context) in iterations 0, 1, 2,
+    /// 4, 8, …: an iteration covered by one of them may repeat forever.
+    snapshots: HashMap<u32, Vec<State>>,
+    next_id: u32,
     carried: Vec<Option<State>>,
     free: Vec<u32>,
     pub(crate) facts: Vec<u8>,
@@ -140,11 +188,15 @@ impl<'a> Analysis<'a> {
             strict: cfg.mode == Mode::Strict,
             join: &st.join,
             keep: &st.keep,
+            loops: &st.loops,
             ctxs: Vec::new(),
             ctx_ids: HashMap::new(),
             states: HashMap::new(),
             queued: HashSet::new(),
             work: BinaryHeap::new(),
+            latches: HashMap::new(),
+            snapshots: HashMap::new(),
+            next_id: 0,
             carried: Vec::new(),
             free: Vec::new(),
             facts: vec![0; prog.len()],
@@ -157,8 +209,8 @@ impl<'a> Analysis<'a> {
     /// helper may run with unknown scalar arguments).
     pub(crate) fn run(&mut self, funcs: &[Pc]) -> R<()> {
         let entry = self.entry_state();
-        let root = self.intern(NO_PARENT, 0);
-        self.merge(root, 0, entry);
+        let root = self.intern(NO_PARENT, 0, CtxKind::Call { call_site: 0 });
+        self.merge(root, 0, entry, false);
         let callbacks: Vec<Pc> = self
             .prog
             .iter()
@@ -172,11 +224,19 @@ impl<'a> Analysis<'a> {
             .collect();
         for cb in callbacks {
             debug_assert!(funcs.contains(&cb));
-            let ctx = self.intern(NO_PARENT, cb.0);
+            let ctx = self.intern(
+                NO_PARENT,
+                u64::from(cb.0),
+                CtxKind::Call { call_site: cb.0 },
+            );
             let st = self.callback_state();
-            self.merge(ctx, cb.0, st);
+            self.merge(ctx, cb.0, st, false);
         }
-        while let Some(Reverse((pc, ctx, slot))) = self.work.pop() {
+        while let Some(Reverse((_, pc, ctx, slot))) = self.work.pop() {
+            if slot == LATCH {
+                self.next_iteration(ctx, pc)?;
+                continue;
+            }
             let st = if slot == STORED {
                 let key = (ctx, pc);
                 self.queued.remove(&key);
@@ -191,17 +251,121 @@ impl<'a> Analysis<'a> {
                     .take()
                     .expect("a carried state is taken once")
             };
+            if let CtxKind::Iter {
+                head, iter, first, ..
+            } = self.ctxs[ctx as usize].kind
+                && head == pc
+                && (iter == 0 || iter.is_power_of_two())
+            {
+                self.snapshots.entry(first).or_default().push(st.clone());
+            }
             self.walk(ctx, pc, st)?;
         }
         Ok(())
     }
 
-    fn intern(&mut self, parent: u32, call_site: u32) -> u32 {
+    fn intern(&mut self, parent: u32, tag: u64, kind: CtxKind) -> u32 {
         let n = self.ctxs.len() as u32;
-        *self.ctx_ids.entry((parent, call_site)).or_insert_with(|| {
-            self.ctxs.push(Ctx { parent, call_site });
+        *self.ctx_ids.entry((parent, tag)).or_insert_with(|| {
+            self.ctxs.push(Ctx { parent, kind });
             n
         })
+    }
+
+    /// Where a state leaving `ctx` for `to` goes: out of every loop whose body `to` is not in,
+    /// then into a new loop at its head, or around the current loop.
+    fn route(&mut self, ctx: u32, to: u32) -> Dest {
+        if !self.strict {
+            return Dest::Ctx(ctx);
+        }
+        let mut c = ctx;
+        while let CtxKind::Iter { head, base, .. } = self.ctxs[c as usize].kind {
+            if self.loops.contains(head, to) {
+                break;
+            }
+            c = base;
+        }
+        if !self.loops.is_head(to) {
+            return Dest::Ctx(c);
+        }
+        if let CtxKind::Iter { head, .. } = self.ctxs[c as usize].kind
+            && head == to
+        {
+            return Dest::Latch(c);
+        }
+        let first = self.ctxs.len() as u32;
+        let id = self.intern(
+            c,
+            TAG_ENTER | u64::from(to),
+            CtxKind::Iter {
+                head: to,
+                iter: 0,
+                base: c,
+                first,
+            },
+        );
+        Dest::Ctx(id)
+    }
+
+    /// Holds a state that went around the loop until every path of its iteration has.
+    fn latch(&mut self, ctx: u32, head: u32, from: u32, st: State) {
+        let end = self.loops.info.get(&head).map_or(head, |i| i.end);
+        match self.latches.get_mut(&(ctx, head)) {
+            Some((old, _)) => {
+                old.join(&st);
+            }
+            None => {
+                self.latches.insert((ctx, head), (st, from));
+                self.work.push(Reverse((end, head, ctx, LATCH)));
+            }
+        }
+    }
+
+    /// Starts the next iteration of the loop `ctx` runs, unless its state repeats.
+    fn next_iteration(&mut self, ctx: u32, head: u32) -> R<()> {
+        let Some((st, from)) = self.latches.remove(&(ctx, head)) else {
+            return Ok(());
+        };
+        let CtxKind::Iter {
+            iter, base, first, ..
+        } = self.ctxs[ctx as usize].kind
+        else {
+            unreachable!("latches are only made in iteration contexts")
+        };
+        if self
+            .snapshots
+            .get(&first)
+            .is_some_and(|snaps| snaps.iter().any(|old| st.le(old)))
+        {
+            let e = self.err(from, K::Loop(Pc(head)));
+            if let Some(log) = self.log.as_deref_mut() {
+                log.push(e.to_string());
+            }
+            return Err(e);
+        }
+        let next = self.intern(
+            ctx,
+            TAG_NEXT | u64::from(head),
+            CtxKind::Iter {
+                head,
+                iter: iter + 1,
+                base,
+                first,
+            },
+        );
+        self.merge(next, head, st, false);
+        Ok(())
+    }
+
+    /// The head of the innermost loop `ctx` is iterating, if any.
+    fn loop_of(&self, mut ctx: u32) -> Option<u32> {
+        while ctx != NO_PARENT {
+            match self.ctxs[ctx as usize].kind {
+                CtxKind::Iter { head, .. } => return Some(head),
+                CtxKind::Call { .. } => ctx = self.ctxs[ctx as usize].parent,
+            }
+        }
+        None
     }
 
     fn uninit(&self) -> Value {
@@ -220,17 +384,18 @@ impl<'a> Analysis<'a> {
             Some(0) if self.cfg.context == ContextKind::Memory => {
                 (Value::konst(0), Value::konst(0))
             }
-            Some(n) => (Value::Ptr(PtrKind::Input, Off::Known(0)), Value::konst(n)),
+            Some(n) => (Value::Ptr(PtrKind::Input, Off::known(0)), Value::konst(n)),
             None => (
-                Value::Ptr(PtrKind::Input, Off::Known(0)),
+                Value::Ptr(PtrKind::Input, Off::known(0)),
                 Value::UNKNOWN_SCALAR,
             ),
         };
         regs[1] = r1;
         regs[2] = r2;
-        regs[10] = Value::Ptr(PtrKind::Stack { frame: 0 }, Off::Known(0));
+        regs[10] = Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(0));
         State {
             frames: vec![Frame::new(regs)],
+            pkt: 0,
         }
     }
 
@@ -244,16 +409,19 @@ impl<'a> Analysis<'a> {
         for r in &mut regs[1..=5] {
             *r = Value::UNKNOWN_SCALAR;
         }
-        regs[10] = Value::Ptr(PtrKind::Stack { frame: 0 }, Off::Known(0));
+        regs[10] = Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(0));
         State {
             frames: vec![Frame::new(regs)],
+            pkt: 0,
         }
     }
 
-    /// Joins `st` into the stored state at (ctx, pc), queueing the node if it changed.
-    fn merge(&mut self, ctx: u32, pc: u32, st: State) {
+    /// Joins `st` into the stored state at (ctx, pc) (widening over a `Checked`-mode
+    /// back-edge), queueing the node if it changed.
+    fn merge(&mut self, ctx: u32, pc: u32, st: State, back: bool) {
         let key = (ctx, pc);
         let changed = match self.states.get_mut(&key) {
+            Some(old) if back => old.widen(&st),
             Some(old) => old.join(&st),
             None => {
                 self.states.insert(key, st);
@@ -261,7 +429,44 @@ impl<'a> Analysis<'a> {
             }
         };
         if changed && self.queued.insert(key) {
-            self.work.push(Reverse((pc, ctx, STORED)));
+            self.work.push(Reverse((pc, pc, ctx, STORED)));
+        }
+    }
+
+    /// Sends `st` along the edge `from -> to` out of `ctx`; returns the context to continue
+    /// in at `to` when the walk may go straight on.
+    fn flow(
+        &mut self,
+        ctx: u32,
+        from: u32,
+        to: u32,
+        st: State,
+        last: bool,
+    ) -> Option<(u32, State)> {
+        match self.route(ctx, to) {
+            Dest::Latch(c) => {
+                self.latch(c, to, from, st);
+                None
+            }
+            Dest::Ctx(c) if self.join[to as usize] || c != ctx => {
+                self.merge(c, to, st, !self.strict && to <= from);
+                None
+            }
+            Dest::Ctx(c) if last => Some((c, st)),
+            Dest::Ctx(c) => {
+                let slot = match self.free.pop() {
+                    Some(i) => {
+                        self.carried[i as usize] = Some(st);
+                        i
+                    }
+                    None => {
+                        self.carried.push(Some(st));
+                        (self.carried.len() - 1) as u32
+                    }
+                };
+                self.work.push(Reverse((to, to, c, slot)));
+                None
+            }
         }
     }
 
@@ -273,11 +478,18 @@ impl<'a> Analysis<'a> {
         }
     }
 
-    fn walk(&mut self, ctx: u32, mut pc: u32, mut st: State) -> R<()> {
+    fn walk(&mut self, mut ctx: u32, mut pc: u32, mut st: State) -> R<()> {
         loop {
             self.processed += 1;
             if self.processed > self.cfg.insn_budget {
-                return Err(self.err(pc, K::TooComplex(self.cfg.insn_budget)));
+                let kind = match self.loop_of(ctx) {
+                    Some(head) => K::LoopTooComplex {
+                        head: Pc(head),
+                        budget: self.cfg.insn_budget,
+                    },
+                    None => K::TooComplex(self.cfg.insn_budget),
+                };
+                return Err(self.err(pc, kind));
             }
             let op = *self
                 .prog
@@ -295,45 +507,29 @@ impl<'a> Analysis<'a> {
                     return Err(e);
                 }
             };
-            match flow {
+            let succs = match flow {
                 Flow::Stop => return Ok(()),
-                Flow::Next(n) => {
-                    if self.join[n as usize] {
-                        self.merge(ctx, n, st);
-                        return Ok(());
-                    }
-                    pc = n;
-                }
+                Flow::Next(n) => vec![(n, st)],
                 Flow::Enter(c, p, s) => {
-                    self.merge(c, p, s);
+                    self.merge(c, p, s, false);
                     return Ok(());
                 }
-                Flow::Succ(mut succs) => {
-                    if succs.len() == 1 && !self.join[succs[0].0 as usize] {
-                        let (n, s) = succs.pop().expect("one successor");
-                        pc = n;
-                        st = s;
-                        continue;
-                    }
-                    for (n, s) in succs {
-                        if self.join[n as usize] {
-                            self.merge(ctx, n, s);
-                        } else {
-                            let slot = match self.free.pop() {
-                                Some(i) => {
-                                    self.carried[i as usize] = Some(s);
-                                    i
-                                }
-                                None => {
-                                    self.carried.push(Some(s));
-                                    (self.carried.len() - 1) as u32
-                                }
-                            };
-                            self.work.push(Reverse((n, ctx, slot)));
-                        }
-                    }
-                    return Ok(());
+                Flow::Succ(succs) => succs,
+            };
+            let n = succs.len();
+            let mut cont = None;
+            for (k, (to, s)) in succs.into_iter().enumerate() {
+                if let Some(next) = self.flow(ctx, pc, to, s, k + 1 == n && n == 1) {
+                    cont = Some((to, next));
                 }
+            }
+            match cont {
+                Some((to, (c, s))) => {
+                    pc = to;
+                    ctx = c;
+                    st = s;
+                }
+                None => return Ok(()),
             }
         }
     }
@@ -380,7 +576,25 @@ impl<'a> Analysis<'a> {
                     Operand::Reg(r) => (self.read(pc, st, r)?, Some(r)),
                 };
                 let v = if aop == AluOp::Mov {
-                    self.check_mov(pc, width, s, sreg.unwrap_or(dst))?
+                    let v = self.check_mov(pc, width, s, sreg.unwrap_or(dst))?;
+                    match (v, sreg) {
+                        // A copy of an unknown scalar: both registers get one id, so that a
+                        // comparison of either narrows both.
+                        (Value::Scalar(x), Some(r))
+                            if width == Width::W64 && x.konst().is_none() =>
+                        {
+                            let id = if x.id != 0 {
+                                x.id
+                            } else {
+                                self.next_id += 1;
+                                self.next_id
+                            };
+                            let x = Scalar { id, ..x };
+                            Self::set(st, r, Value::Scalar(x));
+                            Value::Scalar(x)
+                        }
+                        _ => v,
+                    }
                 } else {
                     let d = self.read(pc, st, dst)?;
                     self.check_alu(pc, width, aop, dst, d, sreg, s)?
@@ -390,9 +604,7 @@ impl<'a> Analysis<'a> {
             Op::Neg { width, dst } => {
                 let d = self.read(pc, st, dst)?;
                 let v = match d {
-                    Value::Scalar(s) => Value::Scalar(Scalar {
-                        konst: s.konst.map(|k| fold::neg(width, k)),
-                    }),
+                    Value::Scalar(s) => Value::Scalar(s.neg(width)),
                     _ => self.pointer_op(pc, "neg", dst, d)?,
                 };
                 Self::set(st, dst, v);
@@ -405,9 +617,7 @@ impl<'a> Analysis<'a> {
             } => {
                 let s = self.read(pc, st, src)?;
                 let v = match s {
-                    Value::Scalar(x) => Value::Scalar(Scalar {
-                        konst: x.konst.map(|k| fold::movsx(width, from, k)),
-                    }),
+                    Value::Scalar(x) => Value::Scalar(x.movsx(width, from)),
                     _ => self.pointer_op(pc, "movsx", src, s)?,
                 };
                 Self::set(st, dst, v);
@@ -415,9 +625,7 @@ impl<'a> Analysis<'a> {
             Op::Endian { order, bits, dst } => {
                 let d = self.read(pc, st, dst)?;
                 let v = match d {
-                    Value::Scalar(x) => Value::Scalar(Scalar {
-                        konst: x.konst.map(|k| fold::endian(order, bits, k)),
-                    }),
+                    Value::Scalar(x) => Value::Scalar(x.endian(order, bits)),
                     _ => self.pointer_op(pc, "byte swap", dst, d)?,
                 };
                 Self::set(st, dst, v);
@@ -515,7 +723,8 @@ impl<'a> Analysis<'a> {
             Op::Call(CallTarget::Register(r)) => {
                 let v = self.read(pc, st, r)?;
                 match v {
-                    Value::Scalar(Scalar { konst: Some(id) }) if id <= u64::from(u32::MAX) => {
+                    Value::Scalar(x) if x.konst().is_some_and(|id| id <= u64::from(u32::MAX)) => {
+                        let id = x.konst().unwrap_or_default();
                         let id = id as u32;
                         if self.cfg.helpers.get(id).is_some() {
                             self.call_helper(pc, st, id)?;
@@ -550,9 +759,7 @@ impl<'a> Analysis<'a> {
     fn check_mov(&self, pc: u32, width: Width, s: Value, sreg: Reg) -> R<Value> {
         match (width, s) {
             (Width::W64, _) => Ok(s),
-            (Width::W32, Value::Scalar(x)) => Ok(Value::Scalar(Scalar {
-                konst: x.konst.map(|k| k & 0xffff_ffff),
-            })),
+            (Width::W32, Value::Scalar(x)) => Ok(Value::Scalar(x.truncate(4))),
             (Width::W32, _) => self.degrade(pc, pointer_arith("mov32", sreg, s)),
         }
     }
@@ -588,12 +795,7 @@ impl<'a> Analysis<'a> {
             )
         };
         match (d, s) {
-            (Value::Scalar(a), Value::Scalar(b)) => Ok(Value::Scalar(Scalar {
-                konst: match (a.konst, b.konst) {
-                    (Some(x), Some(y)) => Some(fold::alu(width, op, x, y)),
-                    _ => None,
-                },
-            })),
+            (Value::Scalar(a), Value::Scalar(b)) => Ok(Value::Scalar(a.alu(width, op, &b))),
             (Value::Ptr(..) | Value::MapHandle(_), Value::Ptr(..) | Value::MapHandle(_))
                 if op != AluOp::Sub =>
             {
@@ -608,26 +810,33 @@ impl<'a> Analysis<'a> {
             }
             _ if width == Width::W32 => bad(),
             (Value::Ptr(k, o), Value::Scalar(c)) if arith_ok(k) && op == AluOp::Add => {
-                Ok(Value::Ptr(k, o.add(c.konst.map(|v| v as i64))))
+                Ok(Value::Ptr(k, o.add_scalar(&c, false)))
             }
             (Value::Scalar(c), Value::Ptr(k, o)) if arith_ok(k) && op == AluOp::Add => {
-                Ok(Value::Ptr(k, o.add(c.konst.map(|v| v as i64))))
+                Ok(Value::Ptr(k, o.add_scalar(&c, false)))
             }
-            (Value::Ptr(k, o), Value::Scalar(c)) if arith_ok(k) && op == AluOp::Sub => Ok(
-                Value::Ptr(k, o.add(c.konst.and_then(|v| (v as i64).checked_neg()))),
-            ),
+            (Value::Ptr(k, o), Value::Scalar(c)) if arith_ok(k) && op == AluOp::Sub => {
+                Ok(Value::Ptr(k, o.add_scalar(&c, true)))
+            }
             (
                 Value::Ptr(PtrKind::Packet | PtrKind::PacketEnd, _),
                 Value::Ptr(PtrKind::Packet | PtrKind::PacketEnd, _),
             ) if op == AluOp::Sub => Ok(Value::UNKNOWN_SCALAR),
+            // Two map value pointers may point into different values: their difference says
+            // nothing about offsets.
             (Value::Ptr(ka, oa), Value::Ptr(kb, ob))
                 if op == AluOp::Sub && ka == kb && arith_ok(ka) =>
             {
-                Ok(Value::Scalar(Scalar {
-                    konst: match (oa, ob) {
-                        (Off::Known(a), Off::Known(b)) => Some(a.wrapping_sub(b) as u64),
-                        _ => None,
-                    },
+                Ok(Value::Scalar(match (ka, oa, ob) {
+                    (PtrKind::MapValue { .. }, _, _) => Scalar::UNKNOWN,
+                    (_, Off::Range(a, b), Off::Range(c, d)) => {
+                        let mut s = Scalar::UNKNOWN;
+                        s.smin = a - d;
+                        s.smax = b - c;
+                        s.sync();
+                        s
+                    }
+                    _ => Scalar::UNKNOWN,
                 }))
             }
             _ => bad(),
@@ -649,7 +858,7 @@ impl<'a> Analysis<'a> {
                     map,
                     nullable: false,
                 },
-                Off::Known(0).add(Some(i64::from(off))),
+                Off::known(0).add_const(i64::from(off)),
             ),
         })
     }
@@ -670,70 +879,89 @@ impl<'a> Analysis<'a> {
         acc: Acc,
     ) -> R<Value> {
         let off = i64::from(off);
+        let n = i64::from(size);
+        let loaded = || match acc {
+            Acc::Load { signed } => Value::Scalar(Scalar::load(size, signed)),
+            _ => Value::Scalar(Scalar::load(size, false)),
+        };
+        let out_of = |what: &'static str, at: Off| -> K {
+            match at {
+                Off::Range(lo, hi) => K::RangeOutOfBounds {
+                    reg,
+                    what,
+                    lo,
+                    hi,
+                    size: u64::from(size),
+                },
+                Off::Unknown => K::VariableOffset { reg, what },
+            }
+        };
         match base {
-            Value::Ptr(PtrKind::Stack { frame }, o) => match o.add(Some(off)) {
-                Off::Known(a) if a >= -FRAME && a + i64::from(size) <= 0 => {
+            Value::Ptr(PtrKind::Stack { frame }, o) => match o.add_const(off) {
+                Off::Range(lo, hi) if lo >= -FRAME && hi + n <= 0 => {
                     record(&mut self.facts[pc as usize], RegionKind::Stack, true);
-                    self.stack_access(pc, st, frame, a, size, acc)
+                    if lo == hi {
+                        self.stack_access(pc, st, frame, lo, size, acc)
+                    } else {
+                        self.stack_access_var(pc, st, frame, (lo, hi), size, acc)
+                    }
                 }
-                Off::Known(a) if self.strict => {
+                Off::Range(a, b) if a == b && self.strict => {
                     Err(self.err(pc, K::StackOutOfBounds { off: a, size }))
                 }
-                Off::Unknown if self.strict => Err(self.err(
-                    pc,
-                    K::VariableOffset {
-                        reg,
-                        what: "a pointer to the stack",
-                    },
-                )),
+                at if self.strict => Err(self.err(pc, out_of("the stack frame", at))),
                 _ => Ok(self.unproven(pc, st, RegionKind::Stack, acc)),
             },
             Value::Ptr(PtrKind::Input, o) => {
                 self.check_leak(pc, acc, "the input memory")?;
-                let at = o.add(Some(off));
+                let at = o.add_const(off);
                 let in_bounds = match (self.cfg.mem_size, at) {
-                    (Some(mem), Off::Known(a)) => {
-                        a >= 0
-                            && (a as u64)
-                                .checked_add(u64::from(size))
-                                .is_some_and(|e| e <= mem)
+                    (Some(mem), Off::Range(lo, hi)) => {
+                        lo >= 0 && u64::try_from(hi + n).is_ok_and(|e| e <= mem)
                     }
                     _ => false,
                 };
                 if self.strict && !in_bounds {
                     let kind = match (self.cfg.mem_size, at) {
                         (None, _) => K::InputSizeUnknown,
-                        (Some(mem), Off::Known(a)) => K::InputOutOfBounds {
+                        (Some(mem), Off::Range(a, b)) if a == b => K::InputOutOfBounds {
                             off: a,
                             size: u64::from(size),
                             mem,
                         },
-                        (Some(_), Off::Unknown) => K::VariableOffset {
-                            reg,
-                            what: "a pointer to the input memory",
-                        },
+                        (Some(_), at) => out_of("the input memory", at),
                     };
                     return Err(self.err(pc, kind));
                 }
-                // Input accesses keep their guard even when statically in bounds: the engines do
-                // not yet check the input length against `mem_size` at entry.
-                record(&mut self.facts[pc as usize], RegionKind::Input, false);
+                if let ContextKind::Packet { data, data_end } = self.cfg.context
+                    && self.strict
+                    && acc.writes()
+                    && let Off::Range(lo, hi) = at
+                    && [data, data_end]
+                        .iter()
+                        .any(|f| lo < i64::from(*f) + 8 && i64::from(*f) < hi + n)
+                {
+                    return Err(self.err(pc, K::ContextFieldWrite { reg }));
+                }
+                // Engines refuse inputs shorter than `mem_size`, so an access inside it needs
+                // no guard (`VerifiedProgram::mem_size`).
+                record(&mut self.facts[pc as usize], RegionKind::Input, in_bounds);
                 if acc.writes() && !in_bounds {
                     st.havoc();
                 }
-                Ok(match (acc, self.cfg.context, at) {
-                    (Acc::Load { .. }, ContextKind::Packet { data, data_end }, Off::Known(a))
+                Ok(match (acc, self.cfg.context, at.exact()) {
+                    (Acc::Load { .. }, ContextKind::Packet { data, data_end }, Some(a))
                         if size == 8 =>
                     {
                         if a == i64::from(data) {
-                            Value::Ptr(PtrKind::Packet, Off::Known(0))
+                            Value::Ptr(PtrKind::Packet, Off::known(0))
                         } else if a == i64::from(data_end) {
-                            Value::Ptr(PtrKind::PacketEnd, Off::Known(0))
+                            Value::Ptr(PtrKind::PacketEnd, Off::known(0))
                         } else {
-                            Value::UNKNOWN_SCALAR
+                            loaded()
                         }
                     }
-                    _ => Value::UNKNOWN_SCALAR,
+                    _ => loaded(),
                 })
             }
             Value::Ptr(PtrKind::MapValue { map, nullable }, o) => {
@@ -741,41 +969,58 @@ impl<'a> Analysis<'a> {
                     return Err(self.err(pc, K::MaybeNull(reg)));
                 }
                 self.check_leak(pc, acc, "a map value")?;
-                let at = o.add(Some(off));
+                let at = o.add_const(off);
                 let def = self.cfg.maps.get(map);
                 let in_bounds = !nullable
                     && match (def, at) {
-                        (Some(d), Off::Known(a)) => {
-                            a >= 0 && a + i64::from(size) <= i64::from(d.value_size)
+                        (Some(d), Off::Range(lo, hi)) => {
+                            lo >= 0 && hi + n <= i64::from(d.value_size)
                         }
                         _ => false,
                     };
                 if self.strict && !in_bounds {
                     let kind = match (def, at) {
                         (None, _) => K::UnknownMap(map),
-                        (Some(d), Off::Known(a)) => K::MapValueOutOfBounds {
+                        (Some(d), Off::Range(a, b)) if a == b => K::MapValueOutOfBounds {
                             off: a,
                             size: u64::from(size),
                             value_size: d.value_size,
                         },
-                        (Some(_), Off::Unknown) => K::VariableOffset {
-                            reg,
-                            what: "a pointer to a map value",
-                        },
+                        (Some(_), at) => out_of("the map value", at),
                     };
                     return Err(self.err(pc, kind));
                 }
-                record(&mut self.facts[pc as usize], RegionKind::MapValue, false);
+                record(
+                    &mut self.facts[pc as usize],
+                    RegionKind::MapValue,
+                    in_bounds,
+                );
                 if acc.writes() && !in_bounds {
                     st.havoc();
                 }
-                Ok(Value::UNKNOWN_SCALAR)
+                Ok(loaded())
             }
-            Value::Ptr(PtrKind::Packet, _) => {
-                if self.strict {
+            Value::Ptr(PtrKind::Packet, o) => {
+                // Only Strict mode proves packet accesses: it alone forbids writes to the
+                // context's data and data_end fields, which the proof trusts.
+                let at = o.add_const(off);
+                let in_bounds = self.strict
+                    && match at {
+                        Off::Range(lo, hi) => {
+                            lo >= 0 && u64::try_from(hi + n).is_ok_and(|e| e <= st.pkt)
+                        }
+                        Off::Unknown => false,
+                    };
+                if self.strict && !in_bounds {
                     return Err(self.err(pc, K::PacketUnproven(reg)));
                 }
-                Ok(self.unproven(pc, st, RegionKind::Packet, acc))
+                self.check_leak(pc, acc, "the packet")?;
+                if in_bounds {
+                    record(&mut self.facts[pc as usize], RegionKind::Packet, true);
+                    return Ok(loaded());
+                }
+                self.unproven(pc, st, RegionKind::Packet, acc);
+                Ok(loaded())
             }
             _ => {
                 if self.strict {
@@ -791,6 +1036,78 @@ impl<'a> Analysis<'a> {
                 Ok(self.unproven(pc, st, RegionKind::Unknown, acc))
             }
         }
+    }
+
+    /// A stack access proven inside frame `frame` somewhere in `[lo, hi]` (from its r10), at
+    /// an offset not known exactly: reads need every byte of the span initialised (Strict),
+    /// writes may have hit any slot of it, so spills there become plain initialised bytes.
+    fn stack_access_var(
+        &self,
+        pc: u32,
+        st: &mut State,
+        frame: u32,
+        (lo, hi): (i64, i64),
+        size: u32,
+        acc: Acc,
+    ) -> R<Value> {
+        let fr = &mut st.frames[frame as usize];
+        let slot_of = |b: i64| ((-b - 1) / 8) as usize;
+        let pos_of = |b: i64| (b + 8 * (slot_of(b) as i64 + 1)) as u32;
+        let span = lo..hi + i64::from(size);
+        if !matches!(acc, Acc::Store { .. }) {
+            for b in span.clone() {
+                match fr.stack[slot_of(b)] {
+                    Slot::Spill(v) if v.is_pointer_like() && self.strict => {
+                        return Err(self.err(
+                            pc,
+                            K::PartialFill {
+                                frame: frame as u8,
+                                off: lo,
+                                size,
+                            },
+                        ));
+                    }
+                    Slot::Bytes(m) if m & (1 << pos_of(b)) == 0 && self.strict => {
+                        return Err(self.err(
+                            pc,
+                            K::UninitStack {
+                                frame: frame as u8,
+                                off: lo,
+                                size,
+                            },
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Acc::Store {
+            val,
+            src: Some(reg),
+        } = acc
+            && val.is_pointer_like()
+            && self.strict
+        {
+            return Err(self.err(
+                pc,
+                K::PartialSpill {
+                    reg,
+                    what: val.describe(),
+                },
+            ));
+        }
+        if acc.writes() {
+            for b in span {
+                let s = &mut fr.stack[slot_of(b)];
+                if let Slot::Spill(_) = s {
+                    *s = Slot::Bytes(0xff);
+                }
+            }
+        }
+        Ok(match acc {
+            Acc::Load { signed } => Value::Scalar(Scalar::load(size, signed)),
+            _ => Value::Scalar(Scalar::load(size, false)),
+        })
     }
 
     /// An access that keeps its run-time guard. A guarded store may land anywhere the guard
@@ -874,7 +1191,8 @@ impl<'a> Analysis<'a> {
                     let b = a + i;
                     let p = pos_of(b);
                     match fr.stack[slot_of(b)] {
-                        Slot::Spill(Value::Scalar(Scalar { konst: Some(k) })) => {
+                        Slot::Spill(Value::Scalar(x)) if x.konst().is_some() => {
+                            let k = x.konst().unwrap_or_default();
                             raw |= ((k >> (8 * p)) & 0xff) << (8 * i);
                         }
                         Slot::Spill(v) if v.is_pointer_like() => {
@@ -898,14 +1216,12 @@ impl<'a> Analysis<'a> {
                     4 => Size::W,
                     _ => Size::Dw,
                 };
-                Ok(Value::Scalar(Scalar {
-                    konst: known.then(|| {
-                        if signed {
-                            fold::sign_extend(size_t, raw)
-                        } else {
-                            raw
-                        }
-                    }),
+                Ok(Value::Scalar(if !known {
+                    Scalar::load(size, signed)
+                } else if signed {
+                    Scalar::known(fold::sign_extend(size_t, raw))
+                } else {
+                    Scalar::known(raw)
                 }))
             }
             Acc::Store { val, src } => {
@@ -975,59 +1291,27 @@ impl<'a> Analysis<'a> {
         target: u32,
     ) -> R<Flow> {
         let l = self.read(pc, st, lhs)?;
-        let r = match rhs {
-            Operand::Imm(i) => Value::konst(fold::imm(i)),
-            Operand::Reg(x) => self.read(pc, st, x)?,
-        };
-        // Both sides known: only one edge is feasible.
-        if let (
-            Value::Scalar(Scalar { konst: Some(a) }),
-            Value::Scalar(Scalar { konst: Some(b) }),
-        ) = (l, r)
-        {
-            let t = if cond.eval(a, b, width) { target } else { next };
-            return Ok(Flow::Next(t));
-        }
-        // Equality with a constant refines the register on the equal edge; a null check on a
-        // map value pointer refines it on both edges.
-        let refine = match (width, cond, l, r) {
-            (
-                Width::W64,
-                Cond::Eq | Cond::Ne,
-                Value::Ptr(
-                    PtrKind::MapValue {
-                        map,
-                        nullable: true,
-                    },
-                    o,
-                ),
-                Value::Scalar(Scalar { konst: Some(0) }),
-            ) => Some((
-                Value::konst(0),
-                Value::Ptr(
-                    PtrKind::MapValue {
-                        map,
-                        nullable: false,
-                    },
-                    o,
-                ),
-            )),
-            (
-                Width::W64,
-                Cond::Eq | Cond::Ne,
-                Value::Scalar(Scalar { konst: None }),
-                Value::Scalar(Scalar { konst: Some(k) }),
-            ) => Some((Value::konst(k), l)),
-            _ => None,
+        let (r, rreg) = match rhs {
+            Operand::Imm(i) => (Value::konst(fold::imm(i)), None),
+            Operand::Reg(x) => (self.read(pc, st, x)?, Some(x)),
         };
         let mut taken = st.clone();
         let mut fall = std::mem::replace(st, empty_state());
-        if let Some((eq, ne)) = refine {
-            let (t, f) = if cond == Cond::Eq { (eq, ne) } else { (ne, eq) };
-            Self::set(&mut taken, lhs, t);
-            Self::set(&mut fall, lhs, f);
+        let t = refine_edge(&mut taken, width, cond, (lhs, l), (rreg, r), true);
+        let f = refine_edge(&mut fall, width, cond, (lhs, l), (rreg, r), false);
+        // An edge no value can take is not analysed (the kernel's dead-branch pruning).
+        let mut succs = Vec::with_capacity(2);
+        if f {
+            succs.push((next, fall));
         }
-        Ok(Flow::Succ(vec![(next, fall), (target, taken)]))
+        if t {
+            succs.push((target, taken));
+        }
+        Ok(if succs.is_empty() {
+            Flow::Stop
+        } else {
+            Flow::Succ(succs)
+        })
     }
 
     /// Applies helper `id`'s signature; returns false when the call certainly traps.
@@ -1083,7 +1367,7 @@ impl<'a> Analysis<'a> {
                 ArgKind::PtrToMem { size_arg } => {
                     let size = match size_arg {
                         Some(j) => match regs.get(j + 1) {
-                            Some(Value::Scalar(Scalar { konst: Some(n) })) => Some(*n),
+                            Some(Value::Scalar(x)) if x.konst().is_some() => x.konst(),
                             _ if self.strict => {
                                 let sr = Reg::new(j as u8 + 1).unwrap_or(Reg::R0);
                                 return Err(self.err(pc, K::HelperSize(sr, sig.name.clone())));
@@ -1147,7 +1431,7 @@ impl<'a> Analysis<'a> {
                         map: m,
                         nullable: true,
                     },
-                    Off::Known(0),
+                    Off::known(0),
                 ),
                 None => Value::UNKNOWN_SCALAR,
             },
@@ -1201,10 +1485,20 @@ impl<'a> Analysis<'a> {
             return Ok(());
         }
         // Bounds and initialisation of stack ranges of known size.
+        // Only exact offsets are checked here; a range is treated as unknown.
+        let v = match v {
+            Value::Ptr(k, o) if o.exact().is_none() => Value::Ptr(k, Off::Unknown),
+            v => v,
+        };
+        let at = match v {
+            Value::Ptr(_, o) => o.exact().unwrap_or(0),
+            _ => 0,
+        };
         match (v, size) {
-            (Value::Ptr(PtrKind::Stack { frame }, Off::Known(a)), Some(n))
-                if a >= -FRAME && n <= FRAME as u64 && a + n as i64 <= 0 =>
+            (Value::Ptr(PtrKind::Stack { frame }, Off::Range(..)), Some(n))
+                if at >= -FRAME && n <= FRAME as u64 && at + n as i64 <= 0 =>
             {
+                let a = at;
                 if read_only {
                     let fr = &st.frames[frame as usize];
                     for b in a..a + n as i64 {
@@ -1226,7 +1520,8 @@ impl<'a> Analysis<'a> {
                 }
                 Ok(())
             }
-            (Value::Ptr(PtrKind::Stack { .. }, Off::Known(a)), Some(n)) if self.strict => {
+            (Value::Ptr(PtrKind::Stack { .. }, Off::Range(..)), Some(n)) if self.strict => {
+                let a = at;
                 Err(Some(self.err(
                     pc,
                     K::StackOutOfBounds {
@@ -1235,7 +1530,8 @@ impl<'a> Analysis<'a> {
                     },
                 )))
             }
-            (Value::Ptr(PtrKind::Input, Off::Known(a)), Some(n)) if self.strict => {
+            (Value::Ptr(PtrKind::Input, Off::Range(..)), Some(n)) if self.strict => {
+                let a = at;
                 match self.cfg.mem_size {
                     Some(mem) if a >= 0 && (a as u64).checked_add(n).is_some_and(|e| e <= mem) => {
                         Ok(())
@@ -1251,7 +1547,8 @@ impl<'a> Analysis<'a> {
                     None => Err(Some(self.err(pc, K::InputSizeUnknown))),
                 }
             }
-            (Value::Ptr(PtrKind::MapValue { map, .. }, Off::Known(a)), Some(n)) if self.strict => {
+            (Value::Ptr(PtrKind::MapValue { map, .. }, Off::Range(..)), Some(n)) if self.strict => {
+                let a = at;
                 let vs = self.cfg.maps.get(map).map_or(0, |d| d.value_size);
                 if a >= 0 && a.saturating_add(n as i64) <= i64::from(vs) {
                     Ok(())
@@ -1307,9 +1604,9 @@ impl<'a> Analysis<'a> {
             PtrKind::Stack {
                 frame: (frames - 1) as u32,
             },
-            Off::Known(0),
+            Off::known(0),
         );
-        let callee = self.intern(ctx, pc);
+        let callee = self.intern(ctx, u64::from(pc), CtxKind::Call { call_site: pc });
         let mut st = std::mem::replace(st, empty_state());
         st.frames.push(Frame::new(regs));
         Ok(Flow::Enter(callee, entry, st))
@@ -1317,10 +1614,15 @@ impl<'a> Analysis<'a> {
 
     fn check_exit(&mut self, ctx: u32, pc: u32, st: &mut State) -> R<Flow> {
         let r0 = st.cur().regs[0];
-        let (parent, call_site) = (
-            self.ctxs[ctx as usize].parent,
-            self.ctxs[ctx as usize].call_site,
-        );
+        // A return from inside a loop leaves its iterations behind.
+        let mut call = ctx;
+        let call_site = loop {
+            match self.ctxs[call as usize].kind {
+                CtxKind::Iter { base, .. } => call = base,
+                CtxKind::Call { call_site } => break call_site,
+            }
+        };
+        let parent = self.ctxs[call as usize].parent;
         if parent == NO_PARENT {
             if self.strict {
                 match r0 {
@@ -1397,5 +1699,89 @@ fn pointer_arith(op: &str, reg: Reg, v: Value) -> K {
 
 /// A placeholder left behind when a state is moved out of a `&mut`; never read.
 fn empty_state() -> State {
-    State { frames: Vec::new() }
+    State {
+        frames: Vec::new(),
+        pkt: 0,
+    }
+}
+
+/// Narrows `st` to the runs that take one edge (`holds`: the condition is true) of a jump on
+/// `lhs cond rhs`; returns false when no run can.
+fn refine_edge(
+    st: &mut State,
+    width: Width,
+    cond: Cond,
+    (lreg, l): (Reg, Value),
+    (rreg, r): (Option<Reg>, Value),
+    holds: bool,
+) -> bool {
+    let put = |st: &mut State, reg: Reg, x: Scalar| {
+        if x.id != 0 {
+            st.set_id(x.id, x);
+        }
+        st.cur_mut().regs[reg.index()] = Value::Scalar(x);
+    };
+    match (l, r) {
+        (Value::Scalar(mut a), Value::Scalar(mut b)) => {
+            if !scalar::refine(&mut a, &mut b, width, cond, holds) {
+                return false;
+            }
+            put(st, lreg, a);
+            if let Some(x) = rreg {
+                put(st, x, b);
+            }
+            true
+        }
+        // A null check: the pointer on the not-equal edge, the scalar 0 on the other.
+        (
+            Value::Ptr(
+                PtrKind::MapValue {
+                    map,
+                    nullable: true,
+                },
+                o,
+            ),
+            Value::Scalar(z),
+        ) if width == Width::W64 && z.konst() == Some(0) && matches!(cond, Cond::Eq | Cond::Ne) => {
+            let is_null = (cond == Cond::Eq) == holds;
+            st.cur_mut().regs[lreg.index()] = if is_null {
+                Value::konst(0)
+            } else {
+                Value::Ptr(
+                    PtrKind::MapValue {
+                        map,
+                        nullable: false,
+                    },
+                    o,
+                )
+            };
+            true
+        }
+        // The kernel's packet rule: `pkt + lo <= data_end` proves `lo` bytes of packet.
+        (Value::Ptr(PtrKind::Packet, o), Value::Ptr(PtrKind::PacketEnd, _))
+        | (Value::Ptr(PtrKind::PacketEnd, _), Value::Ptr(PtrKind::Packet, o))
+            if width == Width::W64 =>
+        {
+            let Off::Range(lo, _) = o else { return true };
+            let c = if matches!(l, Value::Ptr(PtrKind::Packet, _)) {
+                cond
+            } else {
+                scalar::flip(cond)
+            };
+            // Now `pkt c end`; which relation holds on this edge?
+            let below = match (c, holds) {
+                (Cond::Lt, true) | (Cond::Ge, false) => Some(1),
+                (Cond::Le, true) | (Cond::Gt, false) => Some(0),
+                _ => None,
+            };
+            if let Some(extra) = below
+                && lo + extra > 0
+                && lo + extra <= MAX_TRACKED_OFF
+            {
+                st.pkt = st.pkt.max((lo + extra) as u64);
+            }
+            true
+        }
+        _ => true,
+    }
 }

@@ -5,11 +5,53 @@
 //! instruction belongs to the nearest function start at or before it. The checks, in the order
 //! a rejection reports them: targets are instruction starts inside the program, helpers exist,
 //! no kfunc calls, jumps stay inside their function, no function falls off its end, every
-//! instruction is reachable, and (in `Strict` mode) there is no loop.
+//! instruction is reachable. In `Strict` mode it also finds the loops ([`Loops`]), so the
+//! analysis can explore them iteration by iteration.
 
 use crate::config::Config;
 use crate::error::{VerifyError, VerifyErrorKind};
 use bpfx_bytecode::{CallTarget, Imm64, Op, Pc, Program};
+use std::collections::HashMap;
+
+/// "No loop" in [`Loops::head_of`] and [`LoopInfo::parent`].
+pub(crate) const NO_LOOP: u32 = u32::MAX;
+
+/// One natural loop: its head is the target of a backward jump (the head's pc is at most the
+/// jump's), its body every pc that reaches such a jump without passing the head, plus the head.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoopInfo {
+    /// The head of the innermost loop around this one, or [`NO_LOOP`].
+    pub(crate) parent: u32,
+    /// The highest pc of the body.
+    pub(crate) end: u32,
+}
+
+/// The loops of a `Strict`-mode program, properly nested.
+#[derive(Debug, Default)]
+pub(crate) struct Loops {
+    /// The head of the innermost loop whose body holds each pc, or [`NO_LOOP`].
+    pub(crate) head_of: Vec<u32>,
+    /// Per head.
+    pub(crate) info: HashMap<u32, LoopInfo>,
+}
+
+impl Loops {
+    /// Whether `pc` is in the body of the loop headed by `head`.
+    pub(crate) fn contains(&self, head: u32, pc: u32) -> bool {
+        let mut h = self.head_of.get(pc as usize).copied().unwrap_or(NO_LOOP);
+        while h != NO_LOOP {
+            if h == head {
+                return true;
+            }
+            h = self.info.get(&h).map_or(NO_LOOP, |i| i.parent);
+        }
+        false
+    }
+
+    pub(crate) fn is_head(&self, pc: u32) -> bool {
+        self.info.contains_key(&pc)
+    }
+}
 
 /// What the abstract interpretation needs to know about the graph.
 #[derive(Debug)]
@@ -24,6 +66,8 @@ pub(crate) struct Structure {
     /// (loop heads), function starts and return points. The state of any other join point is
     /// complete when the pc-ordered worklist reaches it, so it is dropped once processed.
     pub(crate) keep: Vec<bool>,
+    /// The loops (`Strict` mode only; empty otherwise).
+    pub(crate) loops: Loops,
 }
 
 fn err(prog: &Program, pc: usize, kind: VerifyErrorKind) -> VerifyError {
@@ -150,7 +194,11 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
             .get(Pc(pc as u32))
             .expect("reachable pcs are instruction starts");
         let (ss, n) = succs(op, pc);
-        if let Some(t) = ss.iter().take(n).flatten().find(|t| **t <= pc) {
+        // Checked mode joins loop iterations at the head, so its state must outlive one
+        // processing; Strict mode explores iterations separately and needs no such state.
+        if cfg.mode != crate::Mode::Strict
+            && let Some(t) = ss.iter().take(n).flatten().find(|t| **t <= pc)
+        {
             keep[*t] = true;
         }
         let extra = match op {
@@ -192,51 +240,117 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
         keep[f.index()] = true;
     }
 
-    if cfg.mode == crate::Mode::Strict {
-        check_no_loops(prog, &funcs)?;
-    }
-    Ok(Structure { funcs, join, keep })
+    let loops = if cfg.mode == crate::Mode::Strict {
+        find_loops(prog, &mut join)?
+    } else {
+        Loops::default()
+    };
+    Ok(Structure {
+        funcs,
+        join,
+        keep,
+        loops,
+    })
 }
 
-/// Rejects the first back-edge found by an iterative depth-first search from every function
-/// start (edges inside a function only: recursion is bounded by the frame limit instead).
-fn check_no_loops(prog: &Program, funcs: &[Pc]) -> Result<(), VerifyError> {
-    const WHITE: u8 = 0;
-    const GREY: u8 = 1;
-    const BLACK: u8 = 2;
-    let mut colour = vec![WHITE; prog.len()];
-    // (pc, index of the next successor to visit)
-    let mut stack: Vec<(usize, usize)> = Vec::new();
-    for f in funcs {
-        if colour[f.index()] != WHITE {
-            continue;
-        }
-        colour[f.index()] = GREY;
-        stack.push((f.index(), 0));
-        while let Some(top) = stack.last_mut() {
-            let (pc, next) = *top;
-            let op = prog
-                .get(Pc(pc as u32))
-                .expect("reachable pcs are instruction starts");
-            let (ss, n) = succs(op, pc);
-            if next >= n {
-                colour[pc] = BLACK;
-                stack.pop();
-                continue;
-            }
-            top.1 += 1;
-            let Some(s) = ss[next] else { continue };
-            match colour[s] {
-                WHITE => {
-                    colour[s] = GREY;
-                    stack.push((s, 0));
-                }
-                GREY => {
-                    return Err(err(prog, pc, VerifyErrorKind::Loop(Pc(s as u32))));
-                }
-                _ => {}
+/// Finds the natural loops (heads are targets of backward jumps), checks that they nest, and
+/// marks every pc a loop exits to as a join point, so that the states leaving different
+/// iterations meet there instead of each running the rest of the program.
+fn find_loops(prog: &Program, join: &mut [bool]) -> Result<Loops, VerifyError> {
+    let len = prog.len();
+    // Predecessors in compressed rows: counts, then offsets, then fill.
+    let mut latches: Vec<(u32, u32)> = Vec::new();
+    let mut count = vec![0u32; len + 1];
+    for (pc, op) in prog.iter() {
+        let (ss, n) = succs(op, pc.index());
+        for s in ss.iter().take(n).flatten() {
+            count[*s + 1] += 1;
+            if *s <= pc.index() {
+                latches.push((*s as u32, pc.0));
             }
         }
     }
-    Ok(())
+    if latches.is_empty() {
+        return Ok(Loops::default());
+    }
+    for i in 0..len {
+        count[i + 1] += count[i];
+    }
+    let mut fill = count.clone();
+    let mut preds = vec![0u32; count[len] as usize];
+    for (pc, op) in prog.iter() {
+        let (ss, n) = succs(op, pc.index());
+        for s in ss.iter().take(n).flatten() {
+            preds[fill[*s] as usize] = pc.0;
+            fill[*s] += 1;
+        }
+    }
+    latches.sort_unstable();
+    // Bodies by backward search from the latches, stopping at the head.
+    let mut stamp = vec![u32::MAX; len];
+    let mut bodies: Vec<(u32, Vec<u32>)> = Vec::new();
+    let mut i = 0;
+    while i < latches.len() {
+        let head = latches[i].0;
+        let tag = bodies.len() as u32;
+        let mut body = vec![head];
+        stamp[head as usize] = tag;
+        let mut stack: Vec<u32> = Vec::new();
+        while i < latches.len() && latches[i].0 == head {
+            let l = latches[i].1;
+            if stamp[l as usize] != tag {
+                stamp[l as usize] = tag;
+                body.push(l);
+                stack.push(l);
+            }
+            i += 1;
+        }
+        while let Some(n) = stack.pop() {
+            for &p in &preds[count[n as usize] as usize..count[n as usize + 1] as usize] {
+                if stamp[p as usize] != tag {
+                    stamp[p as usize] = tag;
+                    body.push(p);
+                    stack.push(p);
+                }
+            }
+        }
+        bodies.push((head, body));
+    }
+    // Outer loops first, so that inner ones overwrite `head_of` with themselves.
+    bodies.sort_by_key(|(h, b)| (std::cmp::Reverse(b.len()), *h));
+    let mut loops = Loops {
+        head_of: vec![NO_LOOP; len],
+        info: HashMap::new(),
+    };
+    // Bodies nest when neither head is in the other's body or only one is (a pc of A reaching
+    // A's latch avoids B's head, or B's head would be in A, and goes on through A to B's latch).
+    // Heads in each other's bodies (an irreducible graph) can break this, so the chains
+    // are checked below: `Loops::contains` must hold for every pc of every body, since the
+    // analysis leaves a loop's iterations exactly where it says a pc is outside.
+    for (head, body) in &bodies {
+        let parent = loops.head_of[*head as usize];
+        for &n in body {
+            loops.head_of[n as usize] = *head;
+        }
+        let end = body.iter().copied().max().unwrap_or(*head);
+        loops.info.insert(*head, LoopInfo { parent, end });
+    }
+    for (head, body) in &bodies {
+        if let Some(&n) = body.iter().find(|&&n| !loops.contains(*head, n)) {
+            let kind = VerifyErrorKind::IrreducibleLoop(Pc(*head));
+            return Err(err(prog, n as usize, kind));
+        }
+        for &n in body {
+            let op = prog
+                .get(Pc(n))
+                .expect("loop bodies hold instruction starts");
+            let (ss, k) = succs(op, n as usize);
+            for s in ss.iter().take(k).flatten() {
+                if !loops.contains(*head, *s as u32) {
+                    join[*s] = true;
+                }
+            }
+        }
+    }
+    Ok(loops)
 }

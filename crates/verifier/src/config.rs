@@ -177,9 +177,9 @@ impl HelperTable {
 }
 
 /// Instructions the analysis may process before it gives up (each visit of an instruction,
-/// in any context, counts one): enough for 1,000,000-instruction straight-line programs many
-/// times over.
-pub const DEFAULT_INSN_BUDGET: u64 = 8_000_000;
+/// in any context or loop iteration, counts one): the kernel's complexity limit, which a
+/// 1,000,000-instruction straight-line program just fits.
+pub const DEFAULT_INSN_BUDGET: u64 = 1_000_000;
 
 /// Everything the verifier is told about the program's environment.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,17 +1,21 @@
 //! The abstract domain: what the verifier knows about each register and stack byte at a pc.
 //!
 //! A [`State`] is one frame per active call level, each with eleven register [`Value`]s and a
-//! stack of 64 eight-byte [`Slot`]s. States meet at join points through [`State::join`], the
-//! one place where information is merged (and, once ranges exist, widened).
+//! stack of 64 eight-byte [`Slot`]s, plus the packet length proven by `data_end` checks. States
+//! meet at join points through [`State::join`] (or [`State::widen`] at the loop heads of
+//! `Checked` mode), and [`State::le`] says when one state is covered by another (the loop
+//! check of `Strict` mode).
 //!
 //! # Invariants
-//! - The lattice has finite height: scalars are "known constant" or "unknown", pointer offsets
-//!   "known" or "unknown", stack bytes "initialised" or not, so every ascending chain of joins
-//!   stabilises and the fixpoint terminates without widening.
-//! - A `Value::Ptr` with a known offset is exact: at run time the register holds precisely the
-//!   base of that region plus that offset, on every path reaching the pc. The per-instruction
-//!   "proven" facts rest on this, so anything that may change a tracked stack slot behind the
-//!   analysis' back (an unproven store, a helper writing memory) must call [`State::havoc`].
+//! - Every value over-approximates: at run time a scalar register holds one of the values its
+//!   [`Scalar`] stands for, and a `Value::Ptr` with offset range `[lo, hi]` holds the base of
+//!   that region plus some offset in `[lo, hi]`, on every path reaching the pc. The
+//!   per-instruction "proven" facts rest on this, so anything that may change a tracked stack
+//!   slot behind the analysis' back (an unproven store, a helper writing memory) must call
+//!   [`State::havoc`].
+//! - `pkt` bytes from the packet start lie below `data_end` on every path reaching the pc.
+//! - Joins only go up; [`State::widen`] makes every ascending chain finite, so the `Checked`
+//!   fixpoint terminates; `Strict` mode never widens (it explores loop iterations instead).
 
 use crate::config::MapRef;
 use bpfx_exec::STACK_FRAME_SIZE;
@@ -20,49 +24,82 @@ use std::fmt;
 /// Number of 8-byte slots in a frame.
 pub(crate) const SLOTS: usize = STACK_FRAME_SIZE / 8;
 
-/// What is known of a scalar: a constant, or nothing. Ranges and known bits slot in here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Scalar {
-    pub(crate) konst: Option<u64>,
-}
+pub(crate) use crate::scalar::Scalar;
 
-impl Scalar {
-    pub(crate) const UNKNOWN: Scalar = Scalar { konst: None };
-
-    pub(crate) const fn known(v: u64) -> Scalar {
-        Scalar { konst: Some(v) }
-    }
-
-    fn join(self, other: Scalar) -> Scalar {
-        if self == other { self } else { Scalar::UNKNOWN }
-    }
-}
-
-/// A pointer's offset from the start (or, for the stack, the top) of its region.
+/// A pointer's offset from the start (or, for the stack, the top) of its region: somewhere in
+/// `[lo, hi]`, or not known at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Off {
-    Known(i64),
+    Range(i64, i64),
     Unknown,
 }
 
 /// Offsets beyond this magnitude are forgotten rather than tracked, so arithmetic on them never
 /// overflows and no access through them is ever proven.
-const MAX_TRACKED_OFF: i64 = 1 << 29;
+pub(crate) const MAX_TRACKED_OFF: i64 = 1 << 29;
 
 impl Off {
-    /// `self + delta` when both are known and the result stays trackable.
-    pub(crate) fn add(self, delta: Option<i64>) -> Off {
-        match (self, delta) {
-            (Off::Known(a), Some(d)) => match a.checked_add(d) {
-                Some(s) if s.unsigned_abs() <= MAX_TRACKED_OFF as u64 => Off::Known(s),
-                _ => Off::Unknown,
-            },
+    pub(crate) const fn known(v: i64) -> Off {
+        Off::Range(v, v)
+    }
+
+    /// The offset, when it is one number.
+    pub(crate) fn exact(self) -> Option<i64> {
+        match self {
+            Off::Range(a, b) if a == b => Some(a),
+            _ => None,
+        }
+    }
+
+    fn checked(lo: Option<i64>, hi: Option<i64>) -> Off {
+        match (lo, hi) {
+            (Some(lo), Some(hi))
+                if lo.unsigned_abs() <= MAX_TRACKED_OFF as u64
+                    && hi.unsigned_abs() <= MAX_TRACKED_OFF as u64 =>
+            {
+                Off::Range(lo, hi)
+            }
             _ => Off::Unknown,
         }
     }
 
+    /// `self + c` for a constant `c`.
+    pub(crate) fn add_const(self, c: i64) -> Off {
+        match self {
+            Off::Range(lo, hi) => Off::checked(lo.checked_add(c), hi.checked_add(c)),
+            Off::Unknown => Off::Unknown,
+        }
+    }
+
+    /// `self + s` (or `self - s` when `sub`) for a scalar `s`, through its signed bounds.
+    pub(crate) fn add_scalar(self, s: &Scalar, sub: bool) -> Off {
+        match self {
+            Off::Range(lo, hi) if sub => {
+                Off::checked(lo.checked_sub(s.smax), hi.checked_sub(s.smin))
+            }
+            Off::Range(lo, hi) => Off::checked(lo.checked_add(s.smin), hi.checked_add(s.smax)),
+            Off::Unknown => Off::Unknown,
+        }
+    }
+
     fn join(self, other: Off) -> Off {
-        if self == other { self } else { Off::Unknown }
+        match (self, other) {
+            (Off::Range(a, b), Off::Range(c, d)) => Off::Range(a.min(c), b.max(d)),
+            _ => Off::Unknown,
+        }
+    }
+
+    fn widen(old: Off, new: Off) -> Off {
+        let j = old.join(new);
+        if j == old { j } else { Off::Unknown }
+    }
+
+    fn le(self, other: Off) -> bool {
+        match (self, other) {
+            (_, Off::Unknown) => true,
+            (Off::Range(a, b), Off::Range(c, d)) => c <= a && b <= d,
+            (Off::Unknown, Off::Range(..)) => false,
+        }
     }
 }
 
@@ -105,12 +142,48 @@ impl Value {
         matches!(self, Value::Ptr(..) | Value::MapHandle(_) | Value::Mixed)
     }
 
+    /// Every scalar and pointer offset pushed up as [`Value::join`] does, but with moving bounds
+    /// sent to their extremes (see [`Scalar::widen`]).
+    pub(crate) fn widen(self, new: Value) -> Value {
+        match (self, new.join(self)) {
+            (Value::Scalar(a), Value::Scalar(j)) => Value::Scalar(Scalar::widen(&a, &j)),
+            (Value::Ptr(_, o), Value::Ptr(k, j)) => Value::Ptr(k, Off::widen(o, j)),
+            (_, j) => j,
+        }
+    }
+
+    /// Whether every run-time value `self` stands for is one `other` stands for (scalar ids
+    /// aside: they only ever add precision, so ignoring them errs towards "covered", which
+    /// the loop check treats as "may not terminate").
+    pub(crate) fn le(self, other: Value) -> bool {
+        use Value::*;
+        match (self, other) {
+            (_, NotInit) => true,
+            (NotInit, _) => false,
+            (_, Mixed) => true,
+            (Scalar(a), Scalar(b)) => b.contains(&a),
+            (Ptr(ka, oa), Ptr(kb, ob)) => {
+                let kind_ok = ka == kb
+                    || matches!(
+                        (ka, kb),
+                        (
+                            PtrKind::MapValue { map: ma, nullable: false },
+                            PtrKind::MapValue { map: mb, nullable: true },
+                        ) if ma == mb
+                    );
+                kind_ok && oa.le(ob)
+            }
+            (MapHandle(a), MapHandle(b)) => a == b,
+            _ => false,
+        }
+    }
+
     pub(crate) fn join(self, other: Value) -> Value {
         use Value::*;
         match (self, other) {
             _ if self == other => self,
             (NotInit, _) | (_, NotInit) => NotInit,
-            (Scalar(a), Scalar(b)) => Scalar(a.join(b)),
+            (Scalar(a), Scalar(b)) => Scalar(a.join(&b)),
             (Ptr(ka, oa), Ptr(kb, ob)) => match (ka, kb) {
                 _ if ka == kb => Ptr(ka, oa.join(ob)),
                 (
@@ -157,14 +230,14 @@ impl Value {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let off = |f: &mut fmt::Formatter<'_>, o: &Off| match o {
-            Off::Known(v) if *v < 0 => write!(f, "{v}"),
-            Off::Known(v) => write!(f, "+{v}"),
+            Off::Range(v, w) if v == w && *v < 0 => write!(f, "{v}"),
+            Off::Range(v, w) if v == w => write!(f, "+{v}"),
+            Off::Range(v, w) => write!(f, "+[{v},{w}]"),
             Off::Unknown => write!(f, "+?"),
         };
         match self {
             Value::NotInit => write!(f, "uninit"),
-            Value::Scalar(Scalar { konst: Some(k) }) => write!(f, "{:#x}", k),
-            Value::Scalar(Scalar { konst: None }) => write!(f, "scalar"),
+            Value::Scalar(s) => write!(f, "{s}"),
             Value::Ptr(k, o) => {
                 match k {
                     PtrKind::Stack { frame } => write!(f, "fp{frame}")?,
@@ -209,6 +282,21 @@ impl Slot {
         }
     }
 
+    fn le(self, other: Slot) -> bool {
+        match (self, other) {
+            (Slot::Spill(a), Slot::Spill(b)) => a.le(b),
+            (a, Slot::Bytes(m)) => a.init_mask() & m == m,
+            (Slot::Bytes(_), Slot::Spill(_)) => false,
+        }
+    }
+
+    fn widen(self, other: Slot) -> Slot {
+        match (self, other.join(self)) {
+            (Slot::Spill(a), Slot::Spill(j)) => Slot::Spill(a.widen(j)),
+            (_, j) => j,
+        }
+    }
+
     fn join(self, other: Slot) -> Slot {
         match (self, other) {
             _ if self == other => self,
@@ -244,6 +332,8 @@ impl Frame {
 pub(crate) struct State {
     /// Outermost first; the last is the running function's.
     pub(crate) frames: Vec<Frame>,
+    /// Bytes from the packet start proven to lie below `data_end`.
+    pub(crate) pkt: u64,
 }
 
 impl State {
@@ -266,21 +356,63 @@ impl State {
     /// calling context, so they have as many frames. This is the one place where information
     /// from different paths is merged; widening (once ranges exist) belongs here too.
     pub(crate) fn join(&mut self, other: &State) -> bool {
+        self.merge_with(other, false)
+    }
+
+    /// Like [`State::join`], but widening: used where a `Checked`-mode loop closes.
+    pub(crate) fn widen(&mut self, other: &State) -> bool {
+        self.merge_with(other, true)
+    }
+
+    fn merge_with(&mut self, other: &State, widen: bool) -> bool {
         debug_assert_eq!(self.frames.len(), other.frames.len());
         let mut changed = false;
         for (a, b) in self.frames.iter_mut().zip(&other.frames) {
             for (ra, rb) in a.regs.iter_mut().zip(&b.regs) {
-                let j = ra.join(*rb);
+                let j = if widen { ra.widen(*rb) } else { ra.join(*rb) };
                 changed |= j != *ra;
                 *ra = j;
             }
             for (sa, sb) in a.stack.iter_mut().zip(&b.stack) {
-                let j = sa.join(*sb);
+                let j = if widen { sa.widen(*sb) } else { sa.join(*sb) };
                 changed |= j != *sa;
                 *sa = j;
             }
         }
+        let pkt = self.pkt.min(other.pkt);
+        changed |= pkt != self.pkt;
+        self.pkt = pkt;
         changed
+    }
+
+    /// Whether every concrete state `self` stands for is one `other` stands for.
+    pub(crate) fn le(&self, other: &State) -> bool {
+        self.frames.len() == other.frames.len()
+            && self.pkt >= other.pkt
+            && self.frames.iter().zip(&other.frames).all(|(a, b)| {
+                a.regs.iter().zip(&b.regs).all(|(x, y)| x.le(*y))
+                    && a.stack.iter().zip(&b.stack).all(|(x, y)| x.le(*y))
+            })
+    }
+
+    /// Every register and spill holding a scalar with this id (copies of one value).
+    pub(crate) fn set_id(&mut self, id: u32, s: Scalar) {
+        for f in &mut self.frames {
+            for r in f.regs.iter_mut() {
+                if let Value::Scalar(x) = r
+                    && x.id == id
+                {
+                    *x = s;
+                }
+            }
+            for sl in f.stack.iter_mut() {
+                if let Slot::Spill(Value::Scalar(x)) = sl
+                    && x.id == id
+                {
+                    *x = s;
+                }
+            }
+        }
     }
 
     /// Forgets every spilled value in every frame: some store the analysis cannot place may have
@@ -331,6 +463,10 @@ impl fmt::Display for State {
                 }
             }
         }
+        if self.pkt > 0 {
+            sep(f)?;
+            write!(f, "pkt_range={}", self.pkt)?;
+        }
         if top > 0 {
             sep(f)?;
             write!(f, "(depth {top})")?;
@@ -350,23 +486,23 @@ mod tests {
             Value::konst(1),
             Value::konst(2),
             Value::UNKNOWN_SCALAR,
-            Value::Ptr(PtrKind::Stack { frame: 0 }, Off::Known(-8)),
-            Value::Ptr(PtrKind::Stack { frame: 0 }, Off::Known(-16)),
-            Value::Ptr(PtrKind::Stack { frame: 1 }, Off::Known(-8)),
+            Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(-8)),
+            Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(-16)),
+            Value::Ptr(PtrKind::Stack { frame: 1 }, Off::known(-8)),
             Value::Ptr(PtrKind::Input, Off::Unknown),
             Value::Ptr(
                 PtrKind::MapValue {
                     map: MapRef::Fd(1),
                     nullable: true,
                 },
-                Off::Known(0),
+                Off::known(0),
             ),
             Value::Ptr(
                 PtrKind::MapValue {
                     map: MapRef::Fd(1),
                     nullable: false,
                 },
-                Off::Known(0),
+                Off::known(0),
             ),
             Value::MapHandle(MapRef::Fd(1)),
             Value::Mixed,
@@ -381,17 +517,28 @@ mod tests {
                 assert_eq!(j.join(b), j, "{a} {b}");
             }
         }
-        assert_eq!(Value::konst(1).join(Value::konst(2)), Value::UNKNOWN_SCALAR);
+        let Value::Scalar(j) = Value::konst(1).join(Value::konst(2)) else {
+            panic!("scalars join to a scalar")
+        };
+        assert_eq!((j.umin, j.umax), (1, 2));
         assert_eq!(
-            Value::Ptr(PtrKind::Input, Off::Known(1))
-                .join(Value::Ptr(PtrKind::Input, Off::Known(2))),
-            Value::Ptr(PtrKind::Input, Off::Unknown)
+            Value::Ptr(PtrKind::Input, Off::known(1))
+                .join(Value::Ptr(PtrKind::Input, Off::known(2))),
+            Value::Ptr(PtrKind::Input, Off::Range(1, 2))
         );
+        for a in vals {
+            for b in vals {
+                let j = a.join(b);
+                assert!(a.le(j) && b.le(j), "{a} {b} {j}");
+                let w = a.widen(b);
+                assert!(j.le(w), "{a} {b} {w}");
+            }
+        }
     }
 
     #[test]
     fn slot_join_keeps_only_common_knowledge() {
-        let p = Slot::Spill(Value::Ptr(PtrKind::Input, Off::Known(0)));
+        let p = Slot::Spill(Value::Ptr(PtrKind::Input, Off::known(0)));
         assert_eq!(p.join(Slot::Bytes(0x0f)), Slot::Bytes(0x0f));
         assert_eq!(
             p.join(Slot::Spill(Value::konst(3))),

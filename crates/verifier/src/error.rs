@@ -47,9 +47,45 @@ pub enum VerifyErrorKind {
     /// The analysis processed more instructions than its budget allows.
     #[error("program too complex: more than {0} instructions processed")]
     TooComplex(u64),
-    /// A back-edge: `Strict` mode cannot yet prove that a loop terminates.
-    #[error("back-edge to {0} forms a loop whose termination cannot be proven")]
+    /// A loop whose state at its head repeats (is covered by the state of an earlier
+    /// iteration): as far as the analysis can tell, it may run forever.
+    #[error(
+        "back-edge to {0} forms a loop whose termination cannot be proven: an iteration reaches its head in a state an earlier iteration already had"
+    )]
     Loop(Pc),
+    /// The analysis budget ran out while exploring the iterations of a loop.
+    #[error(
+        "the loop at {head} is not proven to terminate within the budget of {budget} processed instructions"
+    )]
+    LoopTooComplex {
+        /// The head of the innermost loop being explored.
+        head: Pc,
+        /// The budget.
+        budget: u64,
+    },
+    /// Loops whose bodies overlap without nesting (an irreducible graph).
+    #[error("the loop at {0} overlaps another loop without nesting in it")]
+    IrreducibleLoop(Pc),
+    /// A store into the `data` or `data_end` field of a packet context.
+    #[error("{reg} may write the data or data_end field of the packet context")]
+    ContextFieldWrite {
+        /// The base register.
+        reg: Reg,
+    },
+    /// A variable-offset access that may leave its region.
+    #[error("access of {} at offsets {lo}..={hi} through {reg} may fall outside {what}", bytes(*size))]
+    RangeOutOfBounds {
+        /// The base register.
+        reg: Reg,
+        /// The region, for the message.
+        what: &'static str,
+        /// Lowest offset of the access.
+        lo: i64,
+        /// Highest offset of the access.
+        hi: i64,
+        /// Access size.
+        size: u64,
+    },
     /// A local call nested deeper than the frame limit.
     #[error("call nests {frames} frames, more than the limit of {max}")]
     CallTooDeep {
@@ -129,7 +165,7 @@ pub enum VerifyErrorKind {
     /// A map named by `lddw` that the configuration does not declare.
     #[error("map {0:?} is not declared")]
     UnknownMap(crate::MapRef),
-    /// A packet access (bounds proofs against `data_end` are not made yet).
+    /// A packet access not proven below `data_end` by an earlier comparison.
     #[error("packet access through {0} is not proven in bounds by a check against data_end")]
     PacketUnproven(Reg),
     /// Arithmetic the pointer rules forbid.

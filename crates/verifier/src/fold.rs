@@ -55,7 +55,8 @@ fn alu32(op: AluOp, d: u32, s: u32) -> u32 {
     }
 }
 
-/// `-dst` at `width`.
+/// `-dst` at `width` (the scalar domain negates through subtraction; tests compare with this).
+#[cfg(test)]
 pub(crate) fn neg(width: Width, d: u64) -> u64 {
     match width {
         Width::W64 => d.wrapping_neg(),

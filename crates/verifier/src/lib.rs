@@ -32,6 +32,7 @@ mod config;
 mod domain;
 mod error;
 mod fold;
+mod scalar;
 mod verified;
 
 pub use analysis::{LOG_LIMIT, VerifierLog};

@@ -1,7 +1,7 @@
 //! The verifier's output: a program together with the facts engines may rely on.
 
 use crate::config::Mode;
-use bpfx_bytecode::{Pc, Program};
+use bpfx_bytecode::{DecodeError, Imm64, Op, Pc, Program};
 
 /// The kind of region a load, store or atomic targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -142,11 +142,93 @@ impl VerifiedProgram {
     pub fn functions(&self) -> &[Pc] {
         &self.funcs
     }
+
+    /// Binds the `lddw` pseudo forms (map handles, map values, BTF ids) to plain 64-bit values,
+    /// keeping every fact: `f(pc, imm)` returns the value to load at `pc`, or `None` to leave the
+    /// instruction as it is (engines then trap on it as unbound). `lddw` of a plain value or of a
+    /// function address is never offered to `f`.
+    ///
+    /// This is how an embedder links a program after verifying it against the maps' shapes: the
+    /// verifier typed each pseudo form (a map handle, a pointer into a map value), and the
+    /// embedder promises that the value it substitutes is exactly that object (its handle, or the
+    /// address of that map value plus the offset, lent to the run as shared memory). The
+    /// instruction keeps its two slots, so every pc and fact stays where it was.
+    pub fn bind_imm64(
+        self,
+        f: impl Fn(Pc, Imm64) -> Option<u64>,
+    ) -> Result<VerifiedProgram, DecodeError> {
+        let mut changed = false;
+        let ops: Vec<Op> = self
+            .prog
+            .iter()
+            .map(|(pc, op)| match *op {
+                Op::LoadImm64 { dst, value }
+                    if !matches!(value, Imm64::Value(_) | Imm64::Func { .. }) =>
+                {
+                    match f(pc, value) {
+                        Some(v) => {
+                            changed = true;
+                            Op::LoadImm64 {
+                                dst,
+                                value: Imm64::Value(v),
+                            }
+                        }
+                        None => *op,
+                    }
+                }
+                _ => *op,
+            })
+            .collect();
+        if !changed {
+            return Ok(self);
+        }
+        let prog = Program::from_ops(&ops)?;
+        Ok(VerifiedProgram { prog, ..self })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bind_imm64_replaces_pseudo_forms_and_keeps_pcs_and_facts() {
+        let text = "lddw r1, map_idx(0)\nlddw r2, map_idx_value(1, 4)\nlddw r3, 7\nldxdw r0, [r10-8]\nexit";
+        let slots = bpfx_bytecode::assemble(text).unwrap();
+        let prog = Program::decode(slots).unwrap();
+        let facts = vec![
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            region_code(RegionKind::Stack) | PROVEN_BIT,
+            0,
+        ];
+        let v = VerifiedProgram::new(prog, Mode::Checked, facts, vec![Pc(0)], None);
+        let bound = v
+            .bind_imm64(|pc, imm| match imm {
+                Imm64::MapIdx(0) => Some(0x100 + u64::from(pc.0)),
+                Imm64::MapIdxValue { idx: 1, off } => Some(0x200 + u64::from(off)),
+                _ => None,
+            })
+            .unwrap();
+        let values: Vec<_> = bound
+            .program()
+            .iter()
+            .filter_map(|(_, op)| match op {
+                Op::LoadImm64 { value, .. } => Some(*value),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            values,
+            [Imm64::Value(0x100), Imm64::Value(0x204), Imm64::Value(7)]
+        );
+        assert_eq!(bound.program().len(), 8);
+        assert_eq!(bound.access(Pc(6)).map(|f| f.proven), Some(true));
+    }
 
     #[test]
     fn record_joins_region_and_proof() {

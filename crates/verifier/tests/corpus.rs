@@ -165,14 +165,24 @@ fn run(f: &File, mode: Mode) -> Result<VerifiedProgram, bpfx_verifier::VerifyErr
     verify(program(f), &cfg)
 }
 
-/// The program with the access fact of every load, store and atomic.
-fn listing(v: &VerifiedProgram) -> String {
+/// The program with the access fact of every load, store and atomic in Checked mode, and the
+/// Strict-mode fact after it where Strict mode accepts and proves something different.
+fn listing(v: &VerifiedProgram, strict: Option<&VerifiedProgram>) -> String {
+    let fact = |f: bpfx_verifier::AccessFact| {
+        let p = if f.proven { "proven" } else { "guarded" };
+        format!("{:?} {p}", f.region)
+    };
     let mut out = String::new();
     for (pc, op) in v.program().iter() {
         write!(out, "{pc}: {op}").expect("write to a String");
         if let Some(f) = v.access(pc) {
-            let p = if f.proven { "proven" } else { "guarded" };
-            write!(out, "    ; {:?} {p}", f.region).expect("write to a String");
+            write!(out, "    ; {}", fact(f)).expect("write to a String");
+        }
+        if let Some(s) = strict
+            && s.access(pc) != v.access(pc)
+        {
+            let f = s.access(pc).map_or("unreached".to_string(), fact);
+            write!(out, "    ; strict: {f}").expect("write to a String");
         }
         out.push('\n');
     }
@@ -190,20 +200,24 @@ fn accept_corpus() {
     for f in &files {
         let checked = run(f, Mode::Checked)
             .unwrap_or_else(|e| panic!("{}: Checked mode rejects: {e}", f.name));
-        match f.only {
+        let strict = match f.only {
             Some(Mode::Checked) => {
                 assert!(
                     run(f, Mode::Strict).is_err(),
                     "{}: marked Checked-only, but Strict mode accepts it",
                     f.name
                 );
+                None
             }
-            _ => {
+            _ => Some(
                 run(f, Mode::Strict)
-                    .unwrap_or_else(|e| panic!("{}: Strict mode rejects: {e}", f.name));
-            }
-        }
-        insta::assert_snapshot!(format!("accept_{}", f.name), listing(&checked));
+                    .unwrap_or_else(|e| panic!("{}: Strict mode rejects: {e}", f.name)),
+            ),
+        };
+        insta::assert_snapshot!(
+            format!("accept_{}", f.name),
+            listing(&checked, strict.as_ref())
+        );
     }
 }
 
@@ -215,6 +229,12 @@ fn reject_corpus() {
         "the reject corpus has {} files",
         files.len()
     );
+    let accepted: Vec<&str> = files
+        .iter()
+        .filter(|f| run(f, Mode::Strict).is_ok())
+        .map(|f| f.name.as_str())
+        .collect();
+    assert!(accepted.is_empty(), "Strict mode accepts {accepted:?}");
     for f in &files {
         let strict = match run(f, Mode::Strict) {
             Ok(_) => panic!("{}: Strict mode accepts it", f.name),

@@ -1,6 +1,6 @@
-# mode: checked
 # context: packet
-# rule: packet pointers come from the context; unproven packet accesses stay guarded
+# rule: `data + 4 > data_end` false proves four packet bytes: the load is proven in Strict mode
+# (Checked mode guards packet accesses: it lets a program overwrite the context's fields)
 ldxdw r2, [r1+0]
 ldxdw r3, [r1+8]
 mov r4, r2

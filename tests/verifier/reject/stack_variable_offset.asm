@@ -1,5 +1,5 @@
 # mode: strict
-# rule: stack accesses need a known offset
+# rule: a stack access at offsets -64..=191 may leave the frame
 ldxb r3, [r1+0]
 mov r4, r10
 add r4, -64

@@ -1,0 +1,15 @@
+# mode: strict
+# rule: an index of 0..=15 plus an 8-byte read may pass the 16-byte map value
+lddw r1, map_fd(1)
+mov r2, r10
+add r2, -8
+stw [r10-8], 0
+call 1
+jeq r0, 0, +5
+ldxb r1, [r0+0]
+and r1, 15
+add r0, r1
+ldxdw r0, [r0+0]
+exit
+mov r0, 0
+exit

@@ -1,0 +1,143 @@
+//! The facade's one error type: every failure names the file, program or map it is about.
+
+use crate::context::ContextError;
+use crate::map::MapError;
+use bpfx_exec::Trap;
+use std::path::PathBuf;
+
+/// Why opening, preparing or running something failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading the object file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The object does not load.
+    #[error("{what}: {source}")]
+    Elf {
+        /// The file (or `<bytes>`).
+        what: String,
+        /// Why.
+        source: Box<bpfx_elf::ElfError>,
+    },
+    /// A map the object declares cannot be created.
+    #[error("map `{map}`: {reason}")]
+    MapSpec {
+        /// The map.
+        map: String,
+        /// Why.
+        reason: String,
+    },
+    /// No program of that name (or section).
+    #[error("no program `{name}`; programs: {}", list(available))]
+    NoProgram {
+        /// The name asked for.
+        name: String,
+        /// The programs there are.
+        available: Vec<String>,
+    },
+    /// No map of that name.
+    #[error("no map `{name}`; maps: {}", list(available))]
+    NoMap {
+        /// The name asked for.
+        name: String,
+        /// The maps there are.
+        available: Vec<String>,
+    },
+    /// The program's context accesses cannot be adapted (XDP rewrite).
+    #[error("program `{program}`: context: {source}")]
+    Context {
+        /// The program.
+        program: String,
+        /// Where and why.
+        source: ContextError,
+    },
+    /// An `lddw` pseudo form that names no usable map.
+    #[error("program `{program}`: {pc}: {insn}: {reason}")]
+    Link {
+        /// The program.
+        program: String,
+        /// The instruction.
+        pc: bpfx_bytecode::Pc,
+        /// It, in assembly.
+        insn: String,
+        /// Why.
+        reason: String,
+    },
+    /// The verifier rejected the program.
+    #[error("program `{program}`: verifier rejected it: {source}")]
+    Verify {
+        /// The program.
+        program: String,
+        /// The verifier's error (pc, instruction, reason).
+        source: Box<bpfx_verifier::VerifyError>,
+    },
+    /// The JIT could not compile the program.
+    #[error("program `{program}`: JIT compilation failed: {source}")]
+    Jit {
+        /// The program.
+        program: String,
+        /// Why.
+        source: bpfx_jit::JitError,
+    },
+    /// The program ran and faulted.
+    #[error("program `{program}`: trap at {}: {insn}: {}", trap.pc, trap.kind)]
+    Trap {
+        /// The program that faulted (after tail calls, the one running).
+        program: String,
+        /// The trap.
+        trap: Trap,
+        /// The instruction at the trap, in assembly.
+        insn: String,
+    },
+    /// A run method for another context than the program was prepared for.
+    #[error("program `{program}` takes a {expected} context, not {got}")]
+    WrongContext {
+        /// The program.
+        program: String,
+        /// Its context.
+        expected: &'static str,
+        /// What the call supplies.
+        got: &'static str,
+    },
+    /// An input shorter than the size the program was verified for.
+    #[error("program `{program}` was verified for at least {need} bytes of input, got {got}")]
+    InputTooShort {
+        /// The program.
+        program: String,
+        /// The verified size.
+        need: u64,
+        /// The size given.
+        got: usize,
+    },
+    /// A host-side map operation failed.
+    #[error("map `{map}`: {source}")]
+    Map {
+        /// The map.
+        map: String,
+        /// Why.
+        source: MapError,
+    },
+    /// A program that cannot go into a program array slot.
+    #[error("map `{map}`: cannot hold program `{program}`: {reason}")]
+    ProgArray {
+        /// The map.
+        map: String,
+        /// The program.
+        program: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}

@@ -1,0 +1,554 @@
+//! The standard helpers, by kernel id, with their verifier signatures; the hooks that make the
+//! clock, the random numbers, the CPU id and `trace_printk`'s output replaceable; and the
+//! per-run state through which `tail_call` and the ring-buffer helpers talk to the runtime.
+//!
+//! Every helper reads and writes guest memory only through the [`GuestMemory`] it receives, so
+//! a helper behaves the same under both engines.
+
+use crate::map::{Map, MapKind};
+use crate::program::Linked;
+use bpfx_exec::{GuestMemory, HelperError, Helpers};
+use bpfx_verifier::{ArgKind, HelperSig, HelperTable, RetKind};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+/// `bpf_map_lookup_elem`.
+pub const MAP_LOOKUP_ELEM: u32 = 1;
+/// `bpf_map_update_elem`.
+pub const MAP_UPDATE_ELEM: u32 = 2;
+/// `bpf_map_delete_elem`.
+pub const MAP_DELETE_ELEM: u32 = 3;
+/// `bpf_ktime_get_ns`.
+pub const KTIME_GET_NS: u32 = 5;
+/// `bpf_trace_printk`.
+pub const TRACE_PRINTK: u32 = 6;
+/// `bpf_get_prandom_u32`.
+pub const GET_PRANDOM_U32: u32 = 7;
+/// `bpf_get_smp_processor_id`.
+pub const GET_SMP_PROCESSOR_ID: u32 = 8;
+/// `bpf_tail_call`.
+pub const TAIL_CALL: u32 = 12;
+/// `bpf_ringbuf_output`.
+pub const RINGBUF_OUTPUT: u32 = 130;
+/// `bpf_ringbuf_reserve`.
+pub const RINGBUF_RESERVE: u32 = 131;
+/// `bpf_ringbuf_submit`.
+pub const RINGBUF_SUBMIT: u32 = 132;
+/// `bpf_ringbuf_discard`.
+pub const RINGBUF_DISCARD: u32 = 133;
+
+/// The kernel's limit on chained tail calls (`MAX_TAIL_CALL_CNT`).
+pub const MAX_TAIL_CALLS: u32 = 33;
+
+/// High 32 bits of a map handle: what `lddw map_idx(i)` loads once bound is `TAG | i`. The tag
+/// is not a plausible user-space address, so a handle is never mistaken for a pointer.
+pub(crate) const MAP_HANDLE_TAG: u64 = 0xbf4d_a900 << 32;
+
+/// Message of the helper error with which `tail_call` stops the running program.
+pub(crate) const TAIL_CALL_MARKER: &str = "tail call";
+
+const EINVAL: i64 = 22;
+
+/// The handle of map `idx`.
+pub(crate) fn map_handle(idx: usize) -> u64 {
+    MAP_HANDLE_TAG | idx as u64
+}
+
+/// A clock in nanoseconds.
+pub(crate) type ClockFn = Arc<dyn Fn() -> u64 + Send + Sync>;
+/// A CPU-id source.
+pub(crate) type CpuFn = Arc<dyn Fn() -> u32 + Send + Sync>;
+/// Where `trace_printk` lines go.
+pub(crate) type TraceFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The replaceable sources of the time-, randomness- and CPU-dependent helpers, and the
+/// `trace_printk` sink.
+#[derive(Clone)]
+pub(crate) struct Hooks {
+    pub(crate) clock: ClockFn,
+    pub(crate) prng: Arc<AtomicU64>,
+    pub(crate) cpu: CpuFn,
+    pub(crate) trace: TraceFn,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks {
+            clock: Arc::new(monotonic_ns),
+            prng: Arc::new(AtomicU64::new(random_seed())),
+            cpu: Arc::new(thread_cpu),
+            trace: Arc::new(|s| eprint!("{s}")),
+        }
+    }
+}
+
+/// Nanoseconds since the first call in this process, from the monotonic clock: like the
+/// kernel's `ktime_get_ns` (monotonic, unaffected by wall-clock changes) with a process-local
+/// epoch instead of boot.
+fn monotonic_ns() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(monotonic_ns())
+}
+
+/// A stable small id per host thread, modulo the available parallelism: a program sees the
+/// same "CPU" for a whole run, and threads running at once mostly see different ones, which is
+/// what per-CPU indexing by `get_smp_processor_id` needs. (The real CPU number is not available
+/// without system calls per invocation.)
+fn thread_cpu() -> u32 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local!(static ID: usize = NEXT.fetch_add(1, Ordering::Relaxed));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    ID.with(|id| (id % cpus) as u32)
+}
+
+/// One step of splitmix64 on a shared state: deterministic for a given seed and call order.
+pub(crate) fn next_random(state: &AtomicU64) -> u32 {
+    let prev = state.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+    let mut z = prev.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) as u32
+}
+
+/// State of one run (and the tail calls it chains), shared by the helpers of one program
+/// instance. A program instance runs on one thread at a time, so the lock is never contended.
+#[derive(Default)]
+pub(crate) struct RunState {
+    /// The program a successful `tail_call` asked to run next.
+    pub(crate) tail: Option<Arc<Linked>>,
+    /// Tail calls taken so far in this run.
+    pub(crate) tail_calls: u32,
+    /// Ring-buffer records reserved and not yet submitted: (map index, address).
+    pub(crate) reserved: Vec<(usize, u64)>,
+}
+
+pub(crate) type RunCell = Arc<Mutex<RunState>>;
+
+pub(crate) fn lock(run: &RunCell) -> std::sync::MutexGuard<'_, RunState> {
+    run.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An embedder-defined helper: its id, signature and function.
+#[derive(Clone)]
+pub(crate) struct CustomHelper {
+    pub(crate) id: u32,
+    pub(crate) sig: HelperSig,
+    pub(crate) f: bpfx_exec::HelperFn,
+}
+
+/// The signatures of the standard helpers, for the verifier.
+pub(crate) fn standard_sigs() -> HelperTable {
+    use ArgKind::*;
+    let mut t = HelperTable::new();
+    let mut add = |id, name: &str, args: Vec<ArgKind>, ret| {
+        t.insert(id, HelperSig::new(name, args, ret));
+    };
+    add(
+        MAP_LOOKUP_ELEM,
+        "map_lookup_elem",
+        vec![MapHandle, MapKey],
+        RetKind::MapValueOrNull,
+    );
+    add(
+        MAP_UPDATE_ELEM,
+        "map_update_elem",
+        vec![MapHandle, MapKey, MapValue, Scalar],
+        RetKind::Scalar,
+    );
+    add(
+        MAP_DELETE_ELEM,
+        "map_delete_elem",
+        vec![MapHandle, MapKey],
+        RetKind::Scalar,
+    );
+    add(KTIME_GET_NS, "ktime_get_ns", vec![], RetKind::Scalar);
+    add(
+        TRACE_PRINTK,
+        "trace_printk",
+        // The arguments may be pointers (for %s): the helper reads them through guest memory.
+        vec![
+            PtrToMem { size_arg: Some(1) },
+            Scalar,
+            Anything,
+            Anything,
+            Anything,
+        ],
+        RetKind::Scalar,
+    );
+    add(GET_PRANDOM_U32, "get_prandom_u32", vec![], RetKind::Scalar);
+    add(
+        GET_SMP_PROCESSOR_ID,
+        "get_smp_processor_id",
+        vec![],
+        RetKind::Scalar,
+    );
+    add(
+        TAIL_CALL,
+        "tail_call",
+        vec![Anything, MapHandle, Scalar],
+        RetKind::Scalar,
+    );
+    add(
+        RINGBUF_OUTPUT,
+        "ringbuf_output",
+        vec![MapHandle, PtrToMem { size_arg: Some(2) }, Scalar, Scalar],
+        RetKind::Scalar,
+    );
+    // The record is typed as a value of the ring buffer's map, whose declared value size is 0:
+    // accesses to it are never proven, so they keep their run-time guards.
+    add(
+        RINGBUF_RESERVE,
+        "ringbuf_reserve",
+        vec![MapHandle, Scalar, Scalar],
+        RetKind::MapValueOrNull,
+    );
+    add(
+        RINGBUF_SUBMIT,
+        "ringbuf_submit",
+        vec![Anything, Scalar],
+        RetKind::Void,
+    );
+    add(
+        RINGBUF_DISCARD,
+        "ringbuf_discard",
+        vec![Anything, Scalar],
+        RetKind::Void,
+    );
+    t
+}
+
+fn err(msg: impl Into<String>) -> HelperError {
+    HelperError(msg.into())
+}
+
+/// The map a handle names.
+fn map_of(maps: &[Arc<Map>], handle: u64) -> Result<(usize, &Arc<Map>), HelperError> {
+    if handle & !0xffff_ffff != MAP_HANDLE_TAG {
+        return Err(err(format!("{handle:#x} is not a map handle")));
+    }
+    let idx = (handle & 0xffff_ffff) as usize;
+    maps.get(idx)
+        .map(|m| (idx, m))
+        .ok_or_else(|| err(format!("no map with index {idx}")))
+}
+
+fn read(
+    mem: &mut GuestMemory<'_>,
+    addr: u64,
+    len: usize,
+    what: &str,
+) -> Result<Vec<u8>, HelperError> {
+    mem.read(addr, len)
+        .ok_or_else(|| err(format!("cannot read the {len}-byte {what} at {addr:#x}")))
+}
+
+/// The standard helpers over `maps`, with `hooks`, reporting to `run`.
+pub(crate) fn standard(maps: &Arc<[Arc<Map>]>, hooks: &Hooks, run: &RunCell) -> Helpers {
+    let mut h = Helpers::new();
+    let m = maps.clone();
+    h.register(MAP_LOOKUP_ELEM, move |mem, a| {
+        let (_, map) = map_of(&m, a[0])?;
+        let key = read(mem, a[1], map.key_size() as usize, "key")?;
+        Ok(map.lookup_addr(&key).unwrap_or(0))
+    });
+    let m = maps.clone();
+    h.register(MAP_UPDATE_ELEM, move |mem, a| {
+        let (_, map) = map_of(&m, a[0])?;
+        let key = read(mem, a[1], map.key_size() as usize, "key")?;
+        let value = read(mem, a[2], map.value_size() as usize, "value")?;
+        Ok(match map.prog_update(&key, &value, a[3]) {
+            Ok(()) => 0,
+            Err(e) => e.ret(),
+        })
+    });
+    let m = maps.clone();
+    h.register(MAP_DELETE_ELEM, move |mem, a| {
+        let (_, map) = map_of(&m, a[0])?;
+        let key = read(mem, a[1], map.key_size() as usize, "key")?;
+        Ok(match map.prog_delete(&key) {
+            Ok(()) => 0,
+            Err(e) => e.ret(),
+        })
+    });
+    let clock = hooks.clock.clone();
+    h.register(KTIME_GET_NS, move |_, _| Ok(clock()));
+    let trace = hooks.trace.clone();
+    h.register(TRACE_PRINTK, move |mem, a| {
+        let fmt = read(mem, a[0], a[1].min(1024) as usize, "format string")?;
+        Ok(match format_printk(mem, &fmt, [a[2], a[3], a[4]]) {
+            Some(line) => {
+                trace(&line);
+                line.len() as u64
+            }
+            None => (-EINVAL) as u64,
+        })
+    });
+    let prng = hooks.prng.clone();
+    h.register(GET_PRANDOM_U32, move |_, _| {
+        Ok(u64::from(next_random(&prng)))
+    });
+    let cpu = hooks.cpu.clone();
+    h.register(GET_SMP_PROCESSOR_ID, move |_, _| Ok(u64::from(cpu())));
+    let (m, r) = (maps.clone(), run.clone());
+    h.register(TAIL_CALL, move |_, a| {
+        let (_, map) = map_of(&m, a[1])?;
+        if map.kind() != MapKind::ProgArray {
+            return Err(err(format!(
+                "tail_call on {} map `{}`",
+                map.kind(),
+                map.name()
+            )));
+        }
+        let mut st = lock(&r);
+        if st.tail_calls >= MAX_TAIL_CALLS {
+            return Ok(crate::map::MapError::Full.ret());
+        }
+        // The index is a u32 in the kernel's prototype.
+        match map.slot(a[2] & 0xffff_ffff) {
+            Ok(target) => {
+                st.tail_calls += 1;
+                st.tail = Some(target);
+                // Stops the program; the runtime recognises the marker and runs the target.
+                Err(err(TAIL_CALL_MARKER))
+            }
+            Err(e) => Ok(e.ret()),
+        }
+    });
+    let m = maps.clone();
+    h.register(RINGBUF_OUTPUT, move |mem, a| {
+        let (_, map) = map_of(&m, a[0])?;
+        if a[3] > 3 {
+            return Ok((-EINVAL) as u64);
+        }
+        let len = usize::try_from(a[2]).map_err(|_| err("record size too large"))?;
+        let data = read(mem, a[1], len, "record")?;
+        Ok(match map.ring_output(&data) {
+            Ok(()) => 0,
+            Err(e) => e.ret(),
+        })
+    });
+    let (m, r) = (maps.clone(), run.clone());
+    h.register(RINGBUF_RESERVE, move |_, a| {
+        let (idx, map) = map_of(&m, a[0])?;
+        if a[2] != 0 {
+            return Ok(0);
+        }
+        Ok(match map.ring_reserve(a[1]) {
+            Some(addr) => {
+                lock(&r).reserved.push((idx, addr));
+                addr
+            }
+            None => 0,
+        })
+    });
+    for (id, discard) in [(RINGBUF_SUBMIT, false), (RINGBUF_DISCARD, true)] {
+        let (m, r) = (maps.clone(), run.clone());
+        h.register(id, move |_, a| {
+            let addr = a[0];
+            let found = m
+                .iter()
+                .position(|map| map.ring_contains(addr))
+                .filter(|&i| m[i].ring_commit(addr, discard));
+            match found {
+                Some(i) => {
+                    lock(&r).reserved.retain(|&(mi, ad)| (mi, ad) != (i, addr));
+                    Ok(0)
+                }
+                None => Err(err(format!(
+                    "{addr:#x} is not a reserved ring buffer record"
+                ))),
+            }
+        });
+    }
+    h
+}
+
+/// Formats a `trace_printk` message as the kernel does: `%d %i %u %x` take 32 bits, with `l`
+/// or `ll` 64 bits; `%s` reads a NUL-terminated string from guest memory; `%%` is a percent
+/// sign; flags `0 - + space` and a width are honoured. Anything else, or more than three
+/// conversions, is `None` (the helper then returns `-EINVAL`, as the kernel does).
+pub(crate) fn format_printk(
+    mem: &mut GuestMemory<'_>,
+    fmt: &[u8],
+    args: [u64; 3],
+) -> Option<String> {
+    let end = fmt.iter().position(|&b| b == 0).unwrap_or(fmt.len());
+    let fmt = &fmt[..end];
+    let mut out = String::new();
+    let mut next = 0usize;
+    let mut i = 0;
+    while i < fmt.len() {
+        let c = fmt[i];
+        i += 1;
+        if c != b'%' {
+            out.push(char::from(c));
+            continue;
+        }
+        if fmt.get(i) == Some(&b'%') {
+            out.push('%');
+            i += 1;
+            continue;
+        }
+        let (mut zero, mut left, mut plus, mut space) = (false, false, false, false);
+        while let Some(&f) = fmt.get(i) {
+            match f {
+                b'0' => zero = true,
+                b'-' => left = true,
+                b'+' => plus = true,
+                b' ' => space = true,
+                _ => break,
+            }
+            i += 1;
+        }
+        let mut width = 0usize;
+        while let Some(d) = fmt.get(i).filter(|d| d.is_ascii_digit()) {
+            width = (width * 10 + usize::from(d - b'0')).min(64);
+            i += 1;
+        }
+        let mut longs = 0;
+        while fmt.get(i) == Some(&b'l') && longs < 2 {
+            longs += 1;
+            i += 1;
+        }
+        let conv = *fmt.get(i)?;
+        i += 1;
+        let arg = *args.get(next)?;
+        next += 1;
+        let wide = longs > 0;
+        let (body, numeric) = match conv {
+            b'd' | b'i' => {
+                let v = if wide {
+                    arg as i64
+                } else {
+                    i64::from(arg as u32 as i32)
+                };
+                let sign = if v < 0 {
+                    "-"
+                } else if plus {
+                    "+"
+                } else if space {
+                    " "
+                } else {
+                    ""
+                };
+                (format!("{sign}{}", v.unsigned_abs()), true)
+            }
+            b'u' => (
+                if wide { arg } else { u64::from(arg as u32) }.to_string(),
+                true,
+            ),
+            b'x' => (
+                format!("{:x}", if wide { arg } else { u64::from(arg as u32) }),
+                true,
+            ),
+            b's' if longs == 0 => (read_cstr(mem, arg), false),
+            _ => return None,
+        };
+        let pad = width.saturating_sub(body.len());
+        if left {
+            out.push_str(&body);
+            out.extend(std::iter::repeat_n(' ', pad));
+        } else if zero && numeric {
+            let (sign, digits) = match body.chars().next() {
+                Some(s @ ('-' | '+' | ' ')) => (s.to_string(), &body[1..]),
+                _ => (String::new(), &body[..]),
+            };
+            out.push_str(&sign);
+            out.extend(std::iter::repeat_n('0', pad));
+            out.push_str(digits);
+        } else {
+            out.extend(std::iter::repeat_n(' ', pad));
+            out.push_str(&body);
+        }
+    }
+    Some(out)
+}
+
+/// The longest `%s` argument printed, in bytes.
+const MAX_STR: u64 = 256;
+
+/// A NUL-terminated string from guest memory, up to [`MAX_STR`] bytes; `(efault)` when its
+/// first byte is unreadable, as the kernel prints it.
+fn read_cstr(mem: &mut GuestMemory<'_>, addr: u64) -> String {
+    let mut s = Vec::new();
+    for k in 0..MAX_STR {
+        match mem.load(addr.wrapping_add(k), 1) {
+            Some(0) => break,
+            Some(b) => s.push(b as u8),
+            None if k == 0 => return "(efault)".to_string(),
+            None => break,
+        }
+    }
+    String::from_utf8_lossy(&s).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpfx_exec::{Region, Stack};
+
+    fn fmt(f: &str, args: [u64; 3]) -> Option<String> {
+        let mut input = *b"hi\0xx";
+        let mut stack = Stack::new(1);
+        let mut mem = GuestMemory {
+            input: Region::new(&mut input),
+            stack: stack.active_region(0),
+            shared: &[],
+        };
+        let mut bytes = f.as_bytes().to_vec();
+        bytes.push(0);
+        let a = args.map(|v| if v == u64::MAX - 1 { mem.input.addr } else { v });
+        format_printk(&mut mem, &bytes, a)
+    }
+
+    #[test]
+    fn printk_formats_like_the_kernel() {
+        let s = u64::MAX - 1;
+        assert_eq!(
+            fmt("%d %u %x\n", [u64::MAX, u64::MAX, 255]).as_deref(),
+            Some("-1 4294967295 ff\n")
+        );
+        assert_eq!(
+            fmt("%ld %lu %lx", [u64::MAX, u64::MAX, u64::MAX]).as_deref(),
+            Some("-1 18446744073709551615 ffffffffffffffff")
+        );
+        assert_eq!(
+            fmt("%lld %llu %llx", [5, 6, 0xab]).as_deref(),
+            Some("5 6 ab")
+        );
+        assert_eq!(fmt("%s!%%", [s, 0, 0]).as_deref(), Some("hi!%"));
+        assert_eq!(fmt("%s", [8, 0, 0]).as_deref(), Some("(efault)"));
+        assert_eq!(
+            fmt("[%5d|%-4u|%04x|%05d]", [42, 7, 0xa]).as_deref(),
+            None,
+            "four conversions"
+        );
+        assert_eq!(
+            fmt("[%5d|%-4u|%04x]", [42, 7, 0xa]).as_deref(),
+            Some("[   42|7   |000a]")
+        );
+        assert_eq!(
+            fmt("%05d", [(-3i64) as u64, 0, 0]).as_deref(),
+            Some("-0003")
+        );
+        assert_eq!(fmt("%p", [1, 0, 0]), None);
+        assert_eq!(fmt("%ls", [1, 0, 0]), None);
+        assert_eq!(fmt("trailing %", [0, 0, 0]), None);
+    }
+
+    #[test]
+    fn seeded_random_numbers_repeat() {
+        let a = AtomicU64::new(7);
+        let b = AtomicU64::new(7);
+        let xs: Vec<u32> = (0..4).map(|_| next_random(&a)).collect();
+        let ys: Vec<u32> = (0..4).map(|_| next_random(&b)).collect();
+        assert_eq!(xs, ys);
+        assert_ne!(xs[0], xs[1]);
+    }
+}

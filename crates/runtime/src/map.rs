@@ -1,0 +1,966 @@
+//! Maps: array, hash, LRU hash, ring buffer and program array, shared by the host and by
+//! programs running on any number of threads.
+//!
+//! Every byte a program can reach lives in one [`SharedMem`] block per map, so map values are
+//! real guest memory: `map_lookup_elem` returns the address of the value inside the block, and
+//! the engines admit exactly the blocks of the maps the program names ([`bpfx_exec::Env::shared`]).
+//!
+//! - **Array**: one block of `max_entries * stride` bytes, value `i` at `i * stride`, where the
+//!   stride is `value_size` rounded up to 8 (the kernel's rounding, which keeps 8-byte atomics on
+//!   every value aligned). Global data sections are one-element arrays.
+//! - **Hash / LRU hash**: a slab of `max_entries` values preallocated in one block, a free list,
+//!   and a host-side index from key bytes to slot behind a [`Mutex`]. A full hash map refuses new
+//!   keys (`E2BIG`); a full LRU map evicts its least recently used key (lookups and updates
+//!   count as uses).
+//! - **Ring buffer**: a data block of `max_entries` bytes (a power of two) and a host-side queue
+//!   of record descriptors, so nothing a program writes can corrupt the bookkeeping.
+//! - **Program array**: slots holding programs for `bpf_tail_call`, set from the host.
+//!
+//! A deleted hash slot goes back to the free list while a program may still hold its address:
+//! the memory stays valid (the block never moves), as the kernel's RCU keeps it valid, and a
+//! later insert reuses it.
+
+use crate::program::Linked;
+use bpfx_exec::SharedMem;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+/// The kinds of map bpfx implements, with the kernel's `BPF_MAP_TYPE_*` numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MapKind {
+    /// `BPF_MAP_TYPE_HASH` (1).
+    Hash,
+    /// `BPF_MAP_TYPE_ARRAY` (2); global data sections too.
+    Array,
+    /// `BPF_MAP_TYPE_PROG_ARRAY` (3): programs for tail calls.
+    ProgArray,
+    /// `BPF_MAP_TYPE_LRU_HASH` (9).
+    LruHash,
+    /// `BPF_MAP_TYPE_RINGBUF` (27).
+    RingBuf,
+}
+
+impl MapKind {
+    /// The kind with this kernel `BPF_MAP_TYPE_*` number, if bpfx implements it.
+    pub fn from_kernel(ty: u32) -> Option<MapKind> {
+        Some(match ty {
+            1 => MapKind::Hash,
+            2 => MapKind::Array,
+            3 => MapKind::ProgArray,
+            9 => MapKind::LruHash,
+            27 => MapKind::RingBuf,
+            _ => return None,
+        })
+    }
+
+    /// The kernel's `BPF_MAP_TYPE_*` number.
+    pub const fn kernel_type(self) -> u32 {
+        match self {
+            MapKind::Hash => 1,
+            MapKind::Array => 2,
+            MapKind::ProgArray => 3,
+            MapKind::LruHash => 9,
+            MapKind::RingBuf => 27,
+        }
+    }
+
+    /// Lower-case name, as `bpfx info` prints it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MapKind::Hash => "hash",
+            MapKind::Array => "array",
+            MapKind::ProgArray => "prog_array",
+            MapKind::LruHash => "lru_hash",
+            MapKind::RingBuf => "ringbuf",
+        }
+    }
+}
+
+impl std::fmt::Display for MapKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How to create a map: what an object declares, or what an embedder asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapSpec {
+    /// Name (the symbol, or the section for global data).
+    pub name: String,
+    /// Kind.
+    pub kind: MapKind,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Capacity: entries, or bytes for a ring buffer.
+    pub max_entries: u32,
+    /// The kernel's `map_flags` (kept for display; bpfx honours `read_only` instead).
+    pub flags: u32,
+    /// Initial contents of an array's memory (global data).
+    pub initial_data: Option<Vec<u8>>,
+    /// Programs may not write it (`.rodata`).
+    pub read_only: bool,
+}
+
+impl MapSpec {
+    /// A spec with no flags, no initial data, writable.
+    pub fn new(
+        name: impl Into<String>,
+        kind: MapKind,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+    ) -> MapSpec {
+        MapSpec {
+            name: name.into(),
+            kind,
+            key_size,
+            value_size,
+            max_entries,
+            flags: 0,
+            initial_data: None,
+            read_only: false,
+        }
+    }
+}
+
+/// The most memory one map may take, in bytes: a bound on what a malformed object can allocate.
+pub const MAX_MAP_BYTES: u64 = 256 << 20;
+
+/// Update flags of `map_update_elem`, as the kernel numbers them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UpdateFlag {
+    /// `BPF_ANY` (0): create or replace.
+    #[default]
+    Any,
+    /// `BPF_NOEXIST` (1): create only.
+    NoExist,
+    /// `BPF_EXIST` (2): replace only.
+    Exist,
+}
+
+impl UpdateFlag {
+    /// The flag with this kernel value.
+    pub fn from_raw(flags: u64) -> Option<UpdateFlag> {
+        Some(match flags {
+            0 => UpdateFlag::Any,
+            1 => UpdateFlag::NoExist,
+            2 => UpdateFlag::Exist,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a map operation failed. Programs see it as the kernel's negative errno
+/// ([`MapError::errno`]); the host as [`crate::Error::Map`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum MapError {
+    /// A key of the wrong size (host side).
+    #[error("key is {got} bytes, the map's keys are {expected}")]
+    KeySize {
+        /// The map's key size.
+        expected: u32,
+        /// The size given.
+        got: usize,
+    },
+    /// A value of the wrong size (host side).
+    #[error("value is {got} bytes, the map's values are {expected}")]
+    ValueSize {
+        /// The map's value size.
+        expected: u32,
+        /// The size given.
+        got: usize,
+    },
+    /// No entry with this key (`ENOENT`).
+    #[error("no entry with this key")]
+    NotFound,
+    /// `BPF_NOEXIST` and the key exists (`EEXIST`).
+    #[error("an entry with this key exists")]
+    Exists,
+    /// A full hash map, or an array index past the end (`E2BIG`).
+    #[error("the map is full or the index is out of range")]
+    Full,
+    /// The ring buffer has no room for the record (`EAGAIN`).
+    #[error("the ring buffer has no room")]
+    NoSpace,
+    /// Unknown flags (`EINVAL`).
+    #[error("invalid flags {0:#x}")]
+    Flags(u64),
+    /// The operation does not apply to this kind of map (`EINVAL`).
+    #[error("operation not supported by a {0} map")]
+    Unsupported(MapKind),
+    /// A program tried to write a read-only map (`EPERM`).
+    #[error("the map is read-only for programs")]
+    ReadOnly,
+}
+
+impl MapError {
+    /// The kernel's (positive) errno for this error; helpers return its negation.
+    pub const fn errno(self) -> i64 {
+        match self {
+            MapError::NotFound => 2,
+            MapError::Full => 7,
+            MapError::NoSpace => 11,
+            MapError::Exists => 17,
+            MapError::ReadOnly => 1,
+            MapError::KeySize { .. }
+            | MapError::ValueSize { .. }
+            | MapError::Flags(_)
+            | MapError::Unsupported(_) => 22,
+        }
+    }
+
+    /// The helper's return value: `-errno` as a 64-bit register value.
+    pub(crate) fn ret(self) -> u64 {
+        (-self.errno()) as u64
+    }
+}
+
+/// A map: its shape and its storage. Shared (`Arc<Map>`) between the object, the programs'
+/// helpers and any host thread.
+pub struct Map {
+    spec: MapSpec,
+    stride: usize,
+    storage: Storage,
+}
+
+impl std::fmt::Debug for Map {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Map")
+            .field("name", &self.spec.name)
+            .field("kind", &self.spec.kind)
+            .field("key_size", &self.spec.key_size)
+            .field("value_size", &self.spec.value_size)
+            .field("max_entries", &self.spec.max_entries)
+            .finish()
+    }
+}
+
+enum Storage {
+    Array {
+        block: Arc<SharedMem>,
+    },
+    Hash {
+        block: Arc<SharedMem>,
+        table: Mutex<HashTable>,
+    },
+    RingBuf {
+        block: Arc<SharedMem>,
+        ring: Mutex<Ring>,
+    },
+    ProgArray {
+        slots: RwLock<Vec<Option<Arc<Linked>>>>,
+    },
+}
+
+/// Host-side index of a hash map's slab.
+///
+/// # Invariants
+/// `index` and `keys` agree (`index[k] == s` iff `keys[s] == Some(k)`); a slot is either in
+/// `free` or holds a key, never both; with LRU, `order` holds exactly the used slots, by stamp.
+struct HashTable {
+    index: HashMap<Vec<u8>, u32>,
+    keys: Vec<Option<Vec<u8>>>,
+    free: Vec<u32>,
+    lru: Option<Lru>,
+}
+
+struct Lru {
+    tick: u64,
+    stamp: Vec<u64>,
+    order: BTreeMap<u64, u32>,
+}
+
+impl HashTable {
+    fn new(entries: u32, lru: bool) -> HashTable {
+        HashTable {
+            index: HashMap::new(),
+            keys: vec![None; entries as usize],
+            // Popped from the end: slot 0 is handed out first.
+            free: (0..entries).rev().collect(),
+            lru: lru.then(|| Lru {
+                tick: 0,
+                stamp: vec![0; entries as usize],
+                order: BTreeMap::new(),
+            }),
+        }
+    }
+
+    fn touch(&mut self, slot: u32) {
+        if let Some(l) = &mut self.lru {
+            let s = slot as usize;
+            l.order.remove(&l.stamp[s]);
+            l.tick += 1;
+            l.stamp[s] = l.tick;
+            l.order.insert(l.tick, slot);
+        }
+    }
+
+    fn find(&mut self, key: &[u8]) -> Option<u32> {
+        let slot = *self.index.get(key)?;
+        self.touch(slot);
+        Some(slot)
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<u32> {
+        let slot = self.index.remove(key)?;
+        self.keys[slot as usize] = None;
+        self.free.push(slot);
+        if let Some(l) = &mut self.lru {
+            l.order.remove(&l.stamp[slot as usize]);
+        }
+        Some(slot)
+    }
+
+    /// A slot for a new key: a free one, or (LRU) the least recently used one.
+    fn alloc(&mut self, key: &[u8]) -> Option<u32> {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                let (_, victim) = self.lru.as_ref()?.order.first_key_value()?;
+                let old = self.keys[*victim as usize].clone()?;
+                self.remove(&old)?;
+                self.free.pop()?
+            }
+        };
+        self.keys[slot as usize] = Some(key.to_vec());
+        self.index.insert(key.to_vec(), slot);
+        self.touch(slot);
+        Some(slot)
+    }
+}
+
+/// A ring buffer's bookkeeping. Positions grow without wrapping; `pos % size` is the offset.
+///
+/// # Invariants
+/// `head <= tail <= head + size`; `records` are in position order, each inside
+/// `[head, tail)`, and none crosses the end of the block (a record that would is preceded by
+/// padding up to the end).
+struct Ring {
+    size: u64,
+    head: u64,
+    tail: u64,
+    records: VecDeque<Record>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RecState {
+    Busy,
+    Ready,
+    Discarded,
+}
+
+struct Record {
+    off: usize,
+    len: usize,
+    end: u64,
+    state: RecState,
+}
+
+impl Ring {
+    /// Reserves `len` bytes; returns the record's offset in the block.
+    fn reserve(&mut self, len: u64) -> Option<usize> {
+        let rounded = len.checked_next_multiple_of(8)?;
+        if len == 0 || rounded > self.size {
+            return None;
+        }
+        let off = self.tail % self.size;
+        let pad = if off + rounded > self.size {
+            self.size - off
+        } else {
+            0
+        };
+        let end = self.tail + pad + rounded;
+        if end - self.head > self.size {
+            return None;
+        }
+        let start = ((self.tail + pad) % self.size) as usize;
+        self.tail = end;
+        self.records.push_back(Record {
+            off: start,
+            len: len as usize,
+            end,
+            state: RecState::Busy,
+        });
+        Some(start)
+    }
+
+    /// Marks the busy record at `off` ready (or discarded).
+    fn commit(&mut self, off: usize, discard: bool) -> bool {
+        match self
+            .records
+            .iter_mut()
+            .find(|r| r.off == off && r.state == RecState::Busy)
+        {
+            Some(r) => {
+                r.state = if discard {
+                    RecState::Discarded
+                } else {
+                    RecState::Ready
+                };
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Map {
+    /// Creates a map, checking its shape as the kernel does.
+    pub fn new(spec: MapSpec) -> Result<Map, String> {
+        let MapSpec {
+            kind,
+            key_size,
+            value_size,
+            max_entries,
+            ..
+        } = spec;
+        if max_entries == 0 {
+            return Err("max_entries is 0".into());
+        }
+        let stride = (value_size as usize).next_multiple_of(8);
+        let bytes = match kind {
+            MapKind::Array | MapKind::Hash | MapKind::LruHash => {
+                if kind == MapKind::Array && key_size != 4 {
+                    return Err(format!("array keys must be 4 bytes, not {key_size}"));
+                }
+                if key_size == 0 || value_size == 0 {
+                    return Err("key and value sizes must not be 0".into());
+                }
+                stride as u64 * u64::from(max_entries)
+            }
+            MapKind::RingBuf => {
+                if key_size != 0 || value_size != 0 {
+                    return Err("ring buffers have no keys or values (sizes must be 0)".into());
+                }
+                if !max_entries.is_power_of_two() || max_entries < 8 {
+                    return Err(format!(
+                        "ring buffer size {max_entries} is not a power of two of at least 8"
+                    ));
+                }
+                u64::from(max_entries)
+            }
+            MapKind::ProgArray => {
+                if key_size != 4 || value_size != 4 {
+                    return Err("program array keys and values must be 4 bytes".into());
+                }
+                u64::from(max_entries) * 8
+            }
+        };
+        if bytes > MAX_MAP_BYTES {
+            return Err(format!(
+                "needs {bytes} bytes, more than the {MAX_MAP_BYTES}-byte limit"
+            ));
+        }
+        let bytes = bytes as usize;
+        let storage = match kind {
+            MapKind::Array => {
+                let block = SharedMem::new(bytes, !spec.read_only);
+                if let Some(data) = &spec.initial_data {
+                    if data.len() > bytes {
+                        return Err(format!(
+                            "initial data of {} bytes exceeds the map's {bytes}",
+                            data.len()
+                        ));
+                    }
+                    block.write(0, data);
+                }
+                Storage::Array { block }
+            }
+            MapKind::Hash | MapKind::LruHash => Storage::Hash {
+                block: SharedMem::new(bytes, true),
+                table: Mutex::new(HashTable::new(max_entries, kind == MapKind::LruHash)),
+            },
+            MapKind::RingBuf => Storage::RingBuf {
+                block: SharedMem::new(bytes, true),
+                ring: Mutex::new(Ring {
+                    size: u64::from(max_entries),
+                    head: 0,
+                    tail: 0,
+                    records: VecDeque::new(),
+                }),
+            },
+            MapKind::ProgArray => Storage::ProgArray {
+                slots: RwLock::new(vec![None; max_entries as usize]),
+            },
+        };
+        Ok(Map {
+            spec,
+            stride,
+            storage,
+        })
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> MapKind {
+        self.spec.kind
+    }
+
+    /// Key size in bytes.
+    pub fn key_size(&self) -> u32 {
+        self.spec.key_size
+    }
+
+    /// Value size in bytes.
+    pub fn value_size(&self) -> u32 {
+        self.spec.value_size
+    }
+
+    /// Capacity (entries, or bytes for a ring buffer).
+    pub fn max_entries(&self) -> u32 {
+        self.spec.max_entries
+    }
+
+    /// Whether programs may only read it.
+    pub fn read_only(&self) -> bool {
+        self.spec.read_only
+    }
+
+    /// The spec it was created from.
+    pub fn spec(&self) -> &MapSpec {
+        &self.spec
+    }
+
+    /// The guest memory block programs reach, if the kind has one.
+    pub(crate) fn block(&self) -> Option<&Arc<SharedMem>> {
+        match &self.storage {
+            Storage::Array { block } | Storage::Hash { block, .. } => Some(block),
+            Storage::RingBuf { block, .. } => Some(block),
+            Storage::ProgArray { .. } => None,
+        }
+    }
+
+    fn table(m: &Mutex<HashTable>) -> MutexGuard<'_, HashTable> {
+        // A panic while holding the lock cannot leave the table inconsistent in a way that
+        // matters for memory safety (the slab never moves), so a poisoned lock is taken over.
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<(), MapError> {
+        if key.len() != self.spec.key_size as usize {
+            return Err(MapError::KeySize {
+                expected: self.spec.key_size,
+                got: key.len(),
+            });
+        }
+        Ok(())
+    }
+
+    fn array_index(&self, key: &[u8]) -> Option<usize> {
+        let i = u32::from_le_bytes(key.try_into().ok()?);
+        (i < self.spec.max_entries).then_some(i as usize)
+    }
+
+    /// Offset of the value for `key` in the block (LRU: counts as a use).
+    fn value_offset(&self, key: &[u8]) -> Option<usize> {
+        match &self.storage {
+            Storage::Array { .. } => self.array_index(key).map(|i| i * self.stride),
+            Storage::Hash { table, .. } => Self::table(table)
+                .find(key)
+                .map(|s| s as usize * self.stride),
+            _ => None,
+        }
+    }
+
+    /// The address of the value for `key`, or `None`: `map_lookup_elem` from a program.
+    pub(crate) fn lookup_addr(&self, key: &[u8]) -> Option<u64> {
+        let off = self.value_offset(key)?;
+        Some(self.block()?.addr() + off as u64)
+    }
+
+    /// `map_update_elem`, host or program: `key` and `value` have the map's sizes.
+    fn update_inner(&self, key: &[u8], value: &[u8], flag: UpdateFlag) -> Result<(), MapError> {
+        let mut padded;
+        let value = if value.len() < self.stride {
+            // The padding up to the stride is zeroed on every write, as the kernel does.
+            padded = value.to_vec();
+            padded.resize(self.stride, 0);
+            &padded[..]
+        } else {
+            value
+        };
+        match &self.storage {
+            Storage::Array { block } => {
+                let i = self.array_index(key).ok_or(MapError::Full)?;
+                if flag == UpdateFlag::NoExist {
+                    return Err(MapError::Exists);
+                }
+                block.write(i * self.stride, value);
+                Ok(())
+            }
+            Storage::Hash { block, table } => {
+                let mut t = Self::table(table);
+                let slot = match (t.find(key), flag) {
+                    (Some(_), UpdateFlag::NoExist) => return Err(MapError::Exists),
+                    (None, UpdateFlag::Exist) => return Err(MapError::NotFound),
+                    (Some(s), _) => s,
+                    (None, _) => t.alloc(key).ok_or(MapError::Full)?,
+                };
+                // Written under the lock, so a concurrent update of the same key never
+                // interleaves with this one.
+                block.write(slot as usize * self.stride, value);
+                Ok(())
+            }
+            _ => Err(MapError::Unsupported(self.spec.kind)),
+        }
+    }
+
+    fn delete_inner(&self, key: &[u8]) -> Result<(), MapError> {
+        match &self.storage {
+            Storage::Hash { table, .. } => Self::table(table)
+                .remove(key)
+                .map(|_| ())
+                .ok_or(MapError::NotFound),
+            _ => Err(MapError::Unsupported(self.spec.kind)),
+        }
+    }
+
+    /// `map_update_elem` from a program: refuses read-only maps.
+    pub(crate) fn prog_update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
+        if self.spec.read_only {
+            return Err(MapError::ReadOnly);
+        }
+        let flag = UpdateFlag::from_raw(flags).ok_or(MapError::Flags(flags))?;
+        self.update_inner(key, value, flag)
+    }
+
+    /// `map_delete_elem` from a program.
+    pub(crate) fn prog_delete(&self, key: &[u8]) -> Result<(), MapError> {
+        if self.spec.read_only {
+            return Err(MapError::ReadOnly);
+        }
+        self.delete_inner(key)
+    }
+
+    /// The value stored under `key`, if any.
+    pub fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError> {
+        self.check_key(key)?;
+        let (Some(off), Some(block)) = (self.value_offset(key), self.block()) else {
+            return Ok(None);
+        };
+        let mut v = vec![0; self.spec.value_size as usize];
+        block.read(off, &mut v);
+        Ok(Some(v))
+    }
+
+    /// Stores `value` under `key` (the host may write read-only maps, as before loading).
+    pub fn update(&self, key: &[u8], value: &[u8], flag: UpdateFlag) -> Result<(), MapError> {
+        self.check_key(key)?;
+        if value.len() != self.spec.value_size as usize {
+            return Err(MapError::ValueSize {
+                expected: self.spec.value_size,
+                got: value.len(),
+            });
+        }
+        self.update_inner(key, value, flag)
+    }
+
+    /// Removes `key` (hash maps only: array entries always exist).
+    pub fn delete(&self, key: &[u8]) -> Result<(), MapError> {
+        self.check_key(key)?;
+        self.delete_inner(key)
+    }
+
+    /// A snapshot of every entry as `(key, value)`: arrays in index order, hash maps in key byte
+    /// order (deterministic, unlike the kernel's bucket order). Empty for ring buffers and
+    /// program arrays.
+    pub fn iter(&self) -> std::vec::IntoIter<(Vec<u8>, Vec<u8>)> {
+        let vs = self.spec.value_size as usize;
+        let read = |block: &SharedMem, off: usize| {
+            let mut v = vec![0; vs];
+            block.read(off, &mut v);
+            v
+        };
+        let out: Vec<(Vec<u8>, Vec<u8>)> = match &self.storage {
+            Storage::Array { block } => (0..self.spec.max_entries)
+                .map(|i| {
+                    (
+                        i.to_le_bytes().to_vec(),
+                        read(block, i as usize * self.stride),
+                    )
+                })
+                .collect(),
+            Storage::Hash { block, table } => {
+                let t = Self::table(table);
+                let mut kv: Vec<_> = t
+                    .index
+                    .iter()
+                    .map(|(k, s)| (k.clone(), read(block, *s as usize * self.stride)))
+                    .collect();
+                kv.sort();
+                kv
+            }
+            _ => Vec::new(),
+        };
+        out.into_iter()
+    }
+
+    /// Number of entries (arrays: always `max_entries`; ring buffers: records ready to read).
+    pub fn len(&self) -> usize {
+        match &self.storage {
+            Storage::Array { .. } => self.spec.max_entries as usize,
+            Storage::Hash { table, .. } => Self::table(table).index.len(),
+            Storage::RingBuf { ring, .. } => ring
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .records
+                .iter()
+                .filter(|r| r.state == RecState::Ready)
+                .count(),
+            Storage::ProgArray { slots } => slots
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .flatten()
+                .count(),
+        }
+    }
+
+    /// Whether [`Map::len`] is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn ring(&self) -> Result<(&SharedMem, MutexGuard<'_, Ring>), MapError> {
+        match &self.storage {
+            Storage::RingBuf { block, ring } => {
+                Ok((block, ring.lock().unwrap_or_else(|e| e.into_inner())))
+            }
+            _ => Err(MapError::Unsupported(self.spec.kind)),
+        }
+    }
+
+    /// Takes the oldest submitted record of a ring buffer, if one is ready. Discarded records
+    /// are skipped; a record still reserved (not yet submitted) stops the reader, as in the
+    /// kernel, since records are consumed in order.
+    pub fn pop_record(&self) -> Result<Option<Vec<u8>>, MapError> {
+        let (block, mut ring) = self.ring()?;
+        while let Some(r) = ring.records.front() {
+            match r.state {
+                RecState::Busy => return Ok(None),
+                RecState::Discarded => {
+                    ring.head = r.end;
+                    ring.records.pop_front();
+                }
+                RecState::Ready => {
+                    let mut out = vec![0; r.len];
+                    block.read(r.off, &mut out);
+                    ring.head = r.end;
+                    ring.records.pop_front();
+                    return Ok(Some(out));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every record ready to read, oldest first (see [`Map::pop_record`]).
+    pub fn drain_records(&self) -> Result<Vec<Vec<u8>>, MapError> {
+        let mut out = Vec::new();
+        while let Some(r) = self.pop_record()? {
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// `ringbuf_reserve`: the address of `len` fresh bytes, or `None` when full.
+    pub(crate) fn ring_reserve(&self, len: u64) -> Option<u64> {
+        let (block, mut ring) = self.ring().ok()?;
+        let off = ring.reserve(len)?;
+        Some(block.addr() + off as u64)
+    }
+
+    /// `ringbuf_submit` / `ringbuf_discard` of the record at `addr`; false when `addr` is not
+    /// the start of a reserved record of this ring.
+    pub(crate) fn ring_commit(&self, addr: u64, discard: bool) -> bool {
+        let Ok((block, mut ring)) = self.ring() else {
+            return false;
+        };
+        match block.offset_of(addr, 1) {
+            Some(off) => ring.commit(off, discard),
+            None => false,
+        }
+    }
+
+    /// Whether `addr` lies inside this ring buffer's data.
+    pub(crate) fn ring_contains(&self, addr: u64) -> bool {
+        matches!(&self.storage, Storage::RingBuf { block, .. } if block.offset_of(addr, 1).is_some())
+    }
+
+    /// `ringbuf_output`: reserve, copy and submit at once.
+    pub(crate) fn ring_output(&self, data: &[u8]) -> Result<(), MapError> {
+        let (block, mut ring) = self.ring()?;
+        let off = ring.reserve(data.len() as u64).ok_or(MapError::NoSpace)?;
+        block.write(off, data);
+        ring.commit(off, false);
+        Ok(())
+    }
+
+    /// Puts a program in slot `index` of a program array.
+    pub(crate) fn set_slot(&self, index: u32, prog: Option<Arc<Linked>>) -> Result<(), MapError> {
+        match &self.storage {
+            Storage::ProgArray { slots } => {
+                let mut s = slots.write().unwrap_or_else(|e| e.into_inner());
+                let slot = s.get_mut(index as usize).ok_or(MapError::Full)?;
+                *slot = prog;
+                Ok(())
+            }
+            _ => Err(MapError::Unsupported(self.spec.kind)),
+        }
+    }
+
+    /// The program in slot `index`, for a tail call.
+    pub(crate) fn slot(&self, index: u64) -> Result<Arc<Linked>, MapError> {
+        match &self.storage {
+            Storage::ProgArray { slots } => {
+                let s = slots.read().unwrap_or_else(|e| e.into_inner());
+                let i = usize::try_from(index).map_err(|_| MapError::Full)?;
+                s.get(i)
+                    .ok_or(MapError::Full)?
+                    .clone()
+                    .ok_or(MapError::NotFound)
+            }
+            _ => Err(MapError::Unsupported(self.spec.kind)),
+        }
+    }
+
+    /// The names of the programs in a program array, by slot.
+    pub fn programs(&self) -> Vec<(u32, String)> {
+        match &self.storage {
+            Storage::ProgArray { slots } => slots
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.as_ref().map(|p| (i as u32, p.name.clone())))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(kind: MapKind, k: u32, v: u32, n: u32) -> Map {
+        Map::new(MapSpec::new("m", kind, k, v, n)).unwrap()
+    }
+
+    #[test]
+    fn array_update_lookup_and_flags() {
+        let m = map(MapKind::Array, 4, 12, 3);
+        assert_eq!(m.lookup(&1u32.to_le_bytes()), Ok(Some(vec![0; 12])));
+        m.update(&1u32.to_le_bytes(), &[7; 12], UpdateFlag::Any)
+            .unwrap();
+        assert_eq!(m.lookup(&1u32.to_le_bytes()), Ok(Some(vec![7; 12])));
+        assert_eq!(m.lookup(&3u32.to_le_bytes()), Ok(None));
+        assert_eq!(
+            m.update(&3u32.to_le_bytes(), &[0; 12], UpdateFlag::Any),
+            Err(MapError::Full)
+        );
+        assert_eq!(
+            m.update(&0u32.to_le_bytes(), &[0; 12], UpdateFlag::NoExist),
+            Err(MapError::Exists)
+        );
+        assert_eq!(
+            m.delete(&0u32.to_le_bytes()),
+            Err(MapError::Unsupported(MapKind::Array))
+        );
+        assert_eq!(m.iter().count(), 3);
+        // Values are 8-byte strided in the block.
+        let a0 = m.lookup_addr(&0u32.to_le_bytes()).unwrap();
+        let a1 = m.lookup_addr(&1u32.to_le_bytes()).unwrap();
+        assert_eq!(a1 - a0, 16);
+    }
+
+    #[test]
+    fn hash_full_and_flags_and_slot_reuse() {
+        let m = map(MapKind::Hash, 2, 4, 2);
+        m.update(b"aa", &[1; 4], UpdateFlag::NoExist).unwrap();
+        m.update(b"bb", &[2; 4], UpdateFlag::Any).unwrap();
+        assert_eq!(
+            m.update(b"cc", &[3; 4], UpdateFlag::Any),
+            Err(MapError::Full)
+        );
+        assert_eq!(
+            m.update(b"aa", &[3; 4], UpdateFlag::NoExist),
+            Err(MapError::Exists)
+        );
+        assert_eq!(
+            m.update(b"zz", &[3; 4], UpdateFlag::Exist),
+            Err(MapError::NotFound)
+        );
+        let addr_a = m.lookup_addr(b"aa").unwrap();
+        m.delete(b"aa").unwrap();
+        assert_eq!(m.delete(b"aa"), Err(MapError::NotFound));
+        m.update(b"cc", &[3; 4], UpdateFlag::Any).unwrap();
+        assert_eq!(
+            m.lookup_addr(b"cc"),
+            Some(addr_a),
+            "the freed slot is reused"
+        );
+        let all: Vec<_> = m.iter().collect();
+        assert_eq!(
+            all,
+            vec![(b"bb".to_vec(), vec![2; 4]), (b"cc".to_vec(), vec![3; 4])]
+        );
+        assert_eq!(
+            m.lookup(b"a"),
+            Err(MapError::KeySize {
+                expected: 2,
+                got: 1
+            })
+        );
+    }
+
+    #[test]
+    fn lru_evicts_the_least_recently_used_key() {
+        let m = map(MapKind::LruHash, 1, 1, 2);
+        m.update(b"a", &[1], UpdateFlag::Any).unwrap();
+        m.update(b"b", &[2], UpdateFlag::Any).unwrap();
+        assert!(m.lookup_addr(b"a").is_some(), "a is now the most recent");
+        m.update(b"c", &[3], UpdateFlag::Any).unwrap();
+        let keys: Vec<_> = m.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![b"a".to_vec(), b"c".to_vec()]);
+    }
+
+    #[test]
+    fn ring_buffer_orders_records_and_wraps_with_padding() {
+        let m = map(MapKind::RingBuf, 0, 0, 32);
+        let a = m.ring_reserve(5).unwrap();
+        let b = m.ring_reserve(16).unwrap();
+        assert_eq!(m.ring_reserve(16), None, "8 bytes left");
+        let block = m.block().unwrap().clone();
+        block.write((a - block.addr()) as usize, b"hello");
+        assert!(m.ring_commit(b, true));
+        assert_eq!(m.pop_record(), Ok(None), "the first record is still busy");
+        assert!(m.ring_commit(a, false));
+        assert!(!m.ring_commit(a, false), "committed twice");
+        assert_eq!(m.drain_records(), Ok(vec![b"hello".to_vec()]));
+        // Tail at 24: a 16-byte record does not fit before the end, so it starts at 0.
+        m.ring_output(&[9; 16]).unwrap();
+        assert_eq!(m.drain_records(), Ok(vec![vec![9; 16]]));
+        assert_eq!(m.ring_output(&[0; 40]), Err(MapError::NoSpace));
+        assert!(Map::new(MapSpec::new("r", MapKind::RingBuf, 0, 0, 24)).is_err());
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        for (kind, k, v, n) in [
+            (MapKind::Array, 8, 4, 1),
+            (MapKind::Hash, 0, 4, 1),
+            (MapKind::Hash, 4, 4, 0),
+            (MapKind::ProgArray, 4, 8, 1),
+            (MapKind::Array, 4, 1 << 20, 1 << 20),
+        ] {
+            assert!(Map::new(MapSpec::new("m", kind, k, v, n)).is_err());
+        }
+    }
+}

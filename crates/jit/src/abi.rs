@@ -139,8 +139,42 @@ pub(crate) struct RunCtx {
     /// The run's shared memory blocks (`Env::shared`), for helpers' `GuestMemory`.
     pub(crate) shared_ptr: *const Arc<SharedMem>,
     pub(crate) shared_len: usize,
+    /// The shared blocks as [`SharedSpan`]s for the guards' slow path: writable blocks in
+    /// `[shared_begin, shared_wend)`, read-only ones in `[shared_wend, shared_end)` (addresses
+    /// of a table `JitProgram::run` keeps alive for the run; all equal when there is none).
+    pub(crate) shared_begin: u64,
+    pub(crate) shared_wend: u64,
+    pub(crate) shared_end: u64,
     /// A helper's panic, carried across the machine code and resumed by the host.
     pub(crate) panic: Option<Box<dyn Any + Send>>,
+}
+
+/// One shared block as the guards' slow path sees it: its address and, like
+/// [`RunCtx::input_ok`], the number of valid start offsets per access size, so the check is
+/// one compare that cannot wrap.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SharedSpan {
+    pub(crate) addr: u64,
+    pub(crate) ok: [u64; 4],
+}
+
+impl SharedSpan {
+    pub(crate) fn new(m: &SharedMem) -> SharedSpan {
+        let len = m.len() as u64;
+        SharedSpan {
+            addr: m.addr(),
+            ok: [1, 2, 4, 8].map(|size| valid_starts(len, size)),
+        }
+    }
+}
+
+/// Size of a [`SharedSpan`], as the slow path steps through the table.
+pub(crate) const SPAN_SIZE: i32 = std::mem::size_of::<SharedSpan>() as i32;
+
+/// Offset of the `ok` entry for an access of `bytes` bytes inside a [`SharedSpan`].
+pub(crate) const fn span_ok(bytes: u32) -> i32 {
+    offset_of!(SharedSpan, ok) as i32 + 8 * bytes.trailing_zeros() as i32
 }
 
 /// Field offsets of [`RunCtx`] as displacements from [`CTX`].
@@ -159,6 +193,10 @@ pub(crate) mod ctx {
     pub(crate) const ENTRY_R1: i8 = disp(offset_of!(RunCtx, entry_r1));
     pub(crate) const ENTRY_R2: i8 = disp(offset_of!(RunCtx, entry_r2));
     pub(crate) const DISPATCH: i8 = disp(offset_of!(RunCtx, dispatch));
+    // Read only by the guards' slow path, once per miss: a disp32 costs nothing there.
+    pub(crate) const SHARED_BEGIN: i32 = offset_of!(RunCtx, shared_begin) as i32;
+    pub(crate) const SHARED_WEND: i32 = offset_of!(RunCtx, shared_wend) as i32;
+    pub(crate) const SHARED_END: i32 = offset_of!(RunCtx, shared_end) as i32;
 
     /// A field offset as a disp8: every field the code touches is within 127 bytes of r12,
     /// which keeps each context access two bytes shorter (a field past it fails to compile).

@@ -41,9 +41,12 @@ impl ExecCode {
         // `extern "sysv64" fn(*mut RunCtx) -> u64` at offset 0, and it stays mapped while
         // `self` is borrowed. That code reads and writes only `ctx` (exclusively borrowed for
         // the call), the input memory and the stack buffer whose addresses the host stored in
-        // `ctx` (exclusively borrowed by `JitProgram::run` for the call), and the native stack
-        // below rsp; every guest access is guarded or proven inside those regions, and it
-        // restores the SysV callee-saved registers and rsp before returning.
+        // `ctx` (exclusively borrowed by `JitProgram::run` for the call), the shared blocks and
+        // their span table (borrowed by `run` for the call; shared memory is `AtomicU64` words,
+        // which plain machine loads and stores may access), and the native stack below rsp;
+        // every guest access is guarded or proven inside those regions (stores and atomics
+        // only in writable blocks), and it restores the SysV callee-saved registers and rsp
+        // before returning.
         unsafe {
             let entry: extern "sysv64" fn(*mut RunCtx) -> u64 =
                 std::mem::transmute::<*const u8, _>(self.map.as_ptr());

@@ -32,9 +32,10 @@ mod code;
 mod emit;
 mod listing;
 
-use abi::{RunCtx, valid_starts};
+use abi::{RunCtx, SharedSpan, valid_starts};
 use bpfx_bytecode::{Pc, Program};
 use bpfx_exec::{Env, Trap, TrapKind};
+use bpfx_verifier::VerifiedProgram;
 use std::fmt;
 
 pub use emit::{MAX_COLD_BYTES, MAX_INSN_BYTES};
@@ -79,6 +80,8 @@ pub struct JitProgram {
     layout: emit::Layout,
     prog: Program,
     opts: JitOptions,
+    /// The verified input size, which inputs must reach.
+    min_input: Option<u64>,
 }
 
 impl fmt::Debug for JitProgram {
@@ -91,16 +94,39 @@ impl fmt::Debug for JitProgram {
     }
 }
 
+/// Compiles a verified program: an access the verifier proved in bounds
+/// ([`AccessFact::proven`](bpfx_verifier::AccessFact)) gets no guard, every other one is
+/// guarded as in [`compile_unverified`]. The code refuses (with [`TrapKind::InputTooSmall`] at
+/// pc 0) an input shorter than [`VerifiedProgram::mem_size`], against which the input proofs
+/// were made.
+pub fn compile(prog: &VerifiedProgram, opts: &JitOptions) -> Result<JitProgram, JitError> {
+    let program = prog.program();
+    let proven = (0..program.len())
+        .map(|i| prog.access(Pc(i as u32)).is_some_and(|fact| fact.proven))
+        .collect();
+    build(program, opts, proven, prog.mem_size())
+}
+
 /// Compiles `prog` without verifier facts: every access that is not r10 plus a constant inside
 /// the current frame gets an inline guard.
 pub fn compile_unverified(prog: &Program, opts: &JitOptions) -> Result<JitProgram, JitError> {
-    let (bytes, layout) = emit::assemble(prog, opts)?;
+    build(prog, opts, Vec::new(), None)
+}
+
+fn build(
+    prog: &Program,
+    opts: &JitOptions,
+    proven: Vec<bool>,
+    min_input: Option<u64>,
+) -> Result<JitProgram, JitError> {
+    let (bytes, layout) = emit::assemble(prog, opts, proven)?;
     let code = code::ExecCode::new(&bytes)?;
     Ok(JitProgram {
         code,
         layout,
         prog: prog.clone(),
         opts: opts.clone(),
+        min_input,
     })
 }
 
@@ -111,7 +137,8 @@ impl JitProgram {
     ///
     /// A run this code cannot honour traps with [`TrapKind::Unsupported`] at pc 0 before
     /// executing anything: a budget with code compiled without [`JitOptions::budget`], or
-    /// `env.max_frames` above [`MAX_FRAMES`].
+    /// `env.max_frames` above [`MAX_FRAMES`]. Code from [`compile`] traps with
+    /// [`TrapKind::InputTooSmall`] at pc 0 on an input shorter than the verified size.
     pub fn run(&self, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
         let unsupported = Trap {
             kind: TrapKind::Unsupported,
@@ -119,6 +146,12 @@ impl JitProgram {
         };
         if (env.budget.is_some() && !self.opts.budget) || env.max_frames > MAX_FRAMES {
             return Err(unsupported);
+        }
+        if self.min_input.is_some_and(|n| (input.len() as u64) < n) {
+            return Err(Trap {
+                kind: TrapKind::InputTooSmall,
+                pc: Pc(0),
+            });
         }
         env.stack_mut().clear();
         let bpfx_exec::EnvParts {
@@ -133,6 +166,15 @@ impl JitProgram {
         let stack_bytes = stack.bytes_mut();
         let stack_top = stack_bytes.as_mut_ptr() as u64 + stack_bytes.len() as u64;
         let frames_below = u64::from(max_frames.max(1) - 1);
+        // Writable blocks first, so stores and atomics scan a prefix of the same table.
+        let spans: Vec<SharedSpan> = shared
+            .iter()
+            .filter(|m| m.writable())
+            .chain(shared.iter().filter(|m| !m.writable()))
+            .map(|m| SharedSpan::new(m))
+            .collect();
+        let span_addr = |n: usize| spans.as_ptr() as u64 + (n * size_of::<SharedSpan>()) as u64;
+        let writable = shared.iter().filter(|m| m.writable()).count();
         let mut ctx = RunCtx {
             input_base: r1,
             input_ok: [1, 2, 4, 8].map(|size| valid_starts(len, size)),
@@ -153,6 +195,9 @@ impl JitProgram {
             stack,
             shared_ptr: shared.as_ptr(),
             shared_len: shared.len(),
+            shared_begin: span_addr(0),
+            shared_wend: span_addr(writable),
+            shared_end: span_addr(spans.len()),
             panic: None,
         };
         let r0 = self.code.call(&mut ctx);

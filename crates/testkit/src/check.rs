@@ -9,11 +9,17 @@
 //! comparable, all runs of one check share one input buffer (its contents restored from the
 //! case before each run) and one [`Env`], whose stack buffer is never reallocated: every engine
 //! sees the same `r1` and `r10`.
+//!
+//! A case may also lend its program shared memory blocks ([`check_shared`]): they are passed
+//! next to the [`Case`] rather than in it because the program usually embeds their addresses
+//! (`lddw`), so the blocks exist before the program is built; their contents are restored
+//! before each run and compared after it like the input.
 
 use crate::engine::{Engine, InterpEngine, RunError, engines};
 use bpfx_bytecode::Program;
-use bpfx_exec::{Env, Helpers, Trap};
+use bpfx_exec::{Env, Helpers, SharedMem, Trap};
 use std::fmt;
+use std::sync::Arc;
 
 /// One program with everything needed to run it.
 #[derive(Clone, Debug)]
@@ -37,6 +43,8 @@ pub struct Outcome {
     pub memory: Vec<u8>,
     /// The budget left after the run.
     pub budget_left: Option<u64>,
+    /// The contents of each shared block after the run (empty without shared blocks).
+    pub shared: Vec<Vec<u8>>,
 }
 
 /// An engine that disagreed with the reference interpreter.
@@ -64,8 +72,26 @@ pub fn check(case: &Case) -> Result<Outcome, Mismatch> {
 
 /// [`check`] against the given engines instead of every engine.
 pub fn check_with(case: &Case, engines: &[Box<dyn Engine>]) -> Result<Outcome, Mismatch> {
+    check_shared_with(case, &[], engines)
+}
+
+/// [`check`] with `shared` lent to the program as [`Env::shared`]: every run starts from the
+/// blocks' contents as they are now, and the blocks' contents after each run are part of the
+/// outcome. The blocks are left as the last engine's run left them.
+pub fn check_shared(case: &Case, shared: &[Arc<SharedMem>]) -> Result<Outcome, Mismatch> {
+    check_shared_with(case, shared, &engines())
+}
+
+/// [`check_shared`] against the given engines instead of every engine.
+pub fn check_shared_with(
+    case: &Case,
+    shared: &[Arc<SharedMem>],
+    engines: &[Box<dyn Engine>],
+) -> Result<Outcome, Mismatch> {
     let mut buf = case.input.clone();
     let mut env = Env::with_helpers(case.helpers.clone());
+    env.shared = shared.to_vec();
+    let initial: Vec<Vec<u8>> = shared.iter().map(|m| contents(m)).collect();
     let reference = InterpEngine;
     let mismatch = |engine: &dyn Engine, expected: Outcome, actual| Mismatch {
         engine: engine.name(),
@@ -74,7 +100,7 @@ pub fn check_with(case: &Case, engines: &[Box<dyn Engine>]) -> Result<Outcome, M
         listing: listing(&case.prog),
         input: case.input.clone(),
     };
-    let expected = match run_on(&reference, case, &mut buf, &mut env) {
+    let expected = match run_on(&reference, case, &initial, &mut buf, &mut env) {
         Ok(outcome) => outcome,
         // The interpreter prepares nothing, so this cannot happen; report it, don't hide it.
         Err(e) => {
@@ -82,12 +108,13 @@ pub fn check_with(case: &Case, engines: &[Box<dyn Engine>]) -> Result<Outcome, M
                 result: Ok(0),
                 memory: Vec::new(),
                 budget_left: None,
+                shared: Vec::new(),
             };
             return Err(mismatch(&reference, empty, Err(e)));
         }
     };
     for engine in engines {
-        let actual = run_on(engine.as_ref(), case, &mut buf, &mut env);
+        let actual = run_on(engine.as_ref(), case, &initial, &mut buf, &mut env);
         if actual.as_ref() != Ok(&expected) {
             return Err(mismatch(engine.as_ref(), expected, actual));
         }
@@ -99,10 +126,14 @@ pub fn check_with(case: &Case, engines: &[Box<dyn Engine>]) -> Result<Outcome, M
 fn run_on(
     engine: &dyn Engine,
     case: &Case,
+    initial: &[Vec<u8>],
     buf: &mut [u8],
     env: &mut Env,
 ) -> Result<Outcome, String> {
     buf.copy_from_slice(&case.input);
+    for (m, bytes) in env.shared.iter().zip(initial) {
+        m.write(0, bytes);
+    }
     env.budget = case.budget;
     let result = match engine.execute(&case.prog, buf, env) {
         Ok(r0) => Ok(r0),
@@ -113,7 +144,15 @@ fn run_on(
         result,
         memory: buf.to_vec(),
         budget_left: env.budget,
+        shared: env.shared.iter().map(|m| contents(m)).collect(),
     })
+}
+
+/// Every byte of a shared block.
+fn contents(m: &SharedMem) -> Vec<u8> {
+    let mut v = vec![0; m.len()];
+    m.read(0, &mut v);
+    v
 }
 
 /// The program as assembly, one instruction per line, prefixed with its pc.
@@ -139,7 +178,11 @@ impl fmt::Display for Outcome {
             Some(b) => write!(f, ", budget left {b}")?,
             None => write!(f, ", no budget")?,
         }
-        write!(f, ", memory [{}]", hex(&self.memory))
+        write!(f, ", memory [{}]", hex(&self.memory))?;
+        for (i, block) in self.shared.iter().enumerate() {
+            write!(f, ", shared {i} [{}]", hex(block))?;
+        }
+        Ok(())
     }
 }
 

@@ -19,7 +19,7 @@ impl Emitter<'_> {
         off: i16,
         src: Reg,
     ) {
-        self.emit_guard(pc, base, off, width.bits() / 8);
+        self.emit_guard(pc, base, off, width.bits() / 8, true);
         self.emit_lea(x::R11, host(base), i32::from(off));
         let s = host(src);
         match (op, fetch) {

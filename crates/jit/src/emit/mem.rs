@@ -32,12 +32,14 @@ pub(crate) enum Guard {
 
 impl Emitter<'_> {
     /// The one place that decides whether the access of `size` bytes at `base + off` (at
-    /// `pc`) needs a guard. Unverified code knows one fact: r10 cannot be written (the decoder
-    /// rejects it), so r10 plus a constant inside the current frame is always in bounds.
-    /// Proven-access facts from the verifier will be consulted here.
-    pub(crate) fn access_guard(&self, _pc: Pc, base: Reg, off: i16, size: u32) -> Guard {
+    /// `pc`) needs a guard. Without facts one thing is known: r10 cannot be written (the
+    /// decoder rejects it), so r10 plus a constant inside the current frame is always in
+    /// bounds. With facts, an access the verifier proved in bounds on every path needs none.
+    pub(crate) fn access_guard(&self, pc: Pc, base: Reg, off: i16, size: u32) -> Guard {
         let off = i32::from(off);
-        if base == Reg::R10 && (-FRAME..=-(size as i32)).contains(&off) {
+        let frame_constant = base == Reg::R10 && (-FRAME..=-(size as i32)).contains(&off);
+        let proven = self.proven.get(pc.index()).copied().unwrap_or(false);
+        if frame_constant || proven {
             Guard::Elided
         } else {
             Guard::Checked
@@ -45,7 +47,7 @@ impl Emitter<'_> {
     }
 
     /// Emits the guard for an access of `size` bytes at `base + off`, if it needs one.
-    pub(super) fn emit_guard(&mut self, pc: Pc, base: Reg, off: i16, size: u32) {
+    pub(super) fn emit_guard(&mut self, pc: Pc, base: Reg, off: i16, size: u32, write: bool) {
         if self.access_guard(pc, base, off, size) == Guard::Elided {
             return;
         }
@@ -59,13 +61,14 @@ impl Emitter<'_> {
             ; jae =>from
             ; =>resume
         );
-        self.cold.push(Cold::StackCheck {
+        self.cold.push(Cold::Guard {
             from,
             resume,
             pc,
             base: b,
             off: i32::from(off),
             size,
+            write,
         });
     }
 
@@ -78,7 +81,7 @@ impl Emitter<'_> {
         base: Reg,
         off: i16,
     ) {
-        self.emit_guard(pc, base, off, size.bytes());
+        self.emit_guard(pc, base, off, size.bytes(), false);
         let (d, b, off) = (host(dst), host(base), i32::from(off));
         match (size, signed) {
             (Size::B, false) => at!(self; (movzx Rd(d), BYTE) [b, off] ()),
@@ -92,7 +95,7 @@ impl Emitter<'_> {
     }
 
     pub(super) fn lower_store(&mut self, pc: Pc, size: Size, base: Reg, off: i16, src: Operand) {
-        self.emit_guard(pc, base, off, size.bytes());
+        self.emit_guard(pc, base, off, size.bytes(), true);
         let (b, off) = (host(base), i32::from(off));
         match (size, src) {
             (Size::B, Operand::Reg(s)) => at!(self; (mov BYTE) [b, off] (, Rb(host(s)))),

@@ -157,10 +157,17 @@ pub(crate) struct Emitter<'a> {
     stubs: stubs::Stubs,
     cold: Vec<stubs::Cold>,
     layout: Layout,
+    /// Per slot: the verifier proved the access there in bounds (empty without facts).
+    proven: Vec<bool>,
 }
 
 /// Compiles `prog` to position-independent machine code whose entry point is offset 0.
-pub(crate) fn assemble(prog: &Program, opts: &JitOptions) -> Result<(Vec<u8>, Layout), JitError> {
+/// `proven[pc]` says the verifier proved the access at `pc` in bounds (empty: no facts).
+pub(crate) fn assemble(
+    prog: &Program,
+    opts: &JitOptions,
+    proven: Vec<bool>,
+) -> Result<(Vec<u8>, Layout), JitError> {
     let mut ops = VecAssembler::new(0);
     let labels = (0..prog.len()).map(|_| ops.new_dynamic_label()).collect();
     let stubs = stubs::Stubs::new(&mut ops);
@@ -171,6 +178,7 @@ pub(crate) fn assemble(prog: &Program, opts: &JitOptions) -> Result<(Vec<u8>, La
         stubs,
         cold: Vec::new(),
         layout: Layout::default(),
+        proven,
     };
     abi::emit_prologue(&mut e);
     e.layout.body = e.offset();
@@ -348,9 +356,14 @@ impl<'a> Emitter<'a> {
     /// instruction that always traps.
     pub(crate) fn emit_trap_now(&mut self, pc: Pc, kind: TrapKind) {
         let stub = self.stubs.trap(kind);
+        self.emit_leave(pc, stub);
+    }
+
+    /// Records `pc` as the trap pc and jumps to `to`: the one way out of a faulting site.
+    pub(crate) fn emit_leave(&mut self, pc: Pc, to: DynamicLabel) {
         asm!(self
             ; mov DWORD [BYTE r12 + ctx::TRAP_PC], pc.0 as i32
-            ; jmp =>stub
+            ; jmp =>to
         );
     }
 

@@ -13,7 +13,7 @@
 //! | `unwind` | the stubs above; a helper call whose dispatcher recorded a trap | leave |
 
 use super::{Emitter, asm, at};
-use crate::abi::{FRAME, ctx};
+use crate::abi::{FRAME, SPAN_SIZE, ctx, span_ok};
 use bpfx_bytecode::Pc;
 use bpfx_exec::TrapKind;
 use dynasmrt::x64::X64Relocation;
@@ -25,6 +25,9 @@ pub(crate) struct Stubs {
     trap: [DynamicLabel; TrapKind::ALL.len()],
     pub(crate) halt: DynamicLabel,
     pub(crate) unwind: DynamicLabel,
+    /// The guards' slow path per access size (1, 2, 4, 8 bytes) and kind (read, write), and
+    /// whether any guard calls it (only those are emitted).
+    regions: [[(DynamicLabel, bool); 2]; 4],
 }
 
 impl Stubs {
@@ -33,6 +36,7 @@ impl Stubs {
             trap: TrapKind::ALL.map(|_| ops.new_dynamic_label()),
             halt: ops.new_dynamic_label(),
             unwind: ops.new_dynamic_label(),
+            regions: [(); 4].map(|_| [(); 2].map(|_| (ops.new_dynamic_label(), false))),
         }
     }
 
@@ -40,6 +44,13 @@ impl Stubs {
     pub(crate) fn trap(&self, kind: TrapKind) -> DynamicLabel {
         // Codes start at 1 and `ALL` is in code order.
         self.trap[usize::from(kind as u8 - 1)]
+    }
+
+    /// The slow-path stub for a `size`-byte access (a store or atomic when `write`).
+    pub(crate) fn regions(&mut self, size: u32, write: bool) -> DynamicLabel {
+        let slot = &mut self.regions[size.trailing_zeros() as usize][usize::from(write)];
+        slot.1 = true;
+        slot.0
     }
 }
 
@@ -52,9 +63,11 @@ pub(crate) enum Cold {
         pc: Pc,
         to: DynamicLabel,
     },
-    /// The second region check of a guarded access that missed the input: the active stack
-    /// `[r10 - 512, stack_top)`. Back to `resume` when inside, else an out-of-bounds trap.
-    StackCheck {
+    /// The slow path of a guarded access that missed the input: the active stack
+    /// `[r10 - 512, stack_top)`, then the shared blocks (writable ones only for a `write`),
+    /// checked by the stub [`Stubs::regions`]. Back to `resume` when inside one, else an
+    /// out-of-bounds trap.
+    Guard {
         from: DynamicLabel,
         resume: DynamicLabel,
         pc: Pc,
@@ -64,13 +77,15 @@ pub(crate) enum Cold {
         off: i32,
         /// Access size in bytes.
         size: u32,
+        /// A store or atomic (shared blocks must be writable).
+        write: bool,
     },
 }
 
 impl Cold {
     pub(crate) fn pc(&self) -> Pc {
         match *self {
-            Cold::Leave { pc, .. } | Cold::StackCheck { pc, .. } => pc,
+            Cold::Leave { pc, .. } | Cold::Guard { pc, .. } => pc,
         }
     }
 }
@@ -79,37 +94,27 @@ impl Emitter<'_> {
     pub(super) fn emit_cold(&mut self, block: &Cold) {
         match *block {
             Cold::Leave { from, pc, to } => {
-                asm!(self
-                    ; =>from
-                    ; mov DWORD [BYTE r12 + ctx::TRAP_PC], pc.0 as i32
-                    ; jmp =>to
-                );
+                asm!(self; =>from);
+                self.emit_leave(pc, to);
             }
-            Cold::StackCheck {
+            Cold::Guard {
                 from,
                 resume,
                 pc,
                 base,
                 off,
                 size,
+                write,
             } => {
                 let oob = self.stubs.trap(TrapKind::OutOfBounds);
-                // Valid starts in the active stack: its size (stack_top - r10 + 512) minus
-                // size, plus one; at least 505, so nothing wraps. The offset is computed as
-                // addr - (r10 - 512) with wrapping arithmetic, like `Region::offset_of`.
-                let extra = FRAME + 1 - size as i32;
+                let check = self.stubs.regions(size, write);
                 asm!(self; =>from);
-                at!(self; (lea r10,) [base, off + FRAME] ());
+                at!(self; (lea r10,) [base, off] ());
                 asm!(self
-                    ; sub r10, rbp
-                    ; mov r11, [BYTE r12 + ctx::STACK_TOP]
-                    ; sub r11, rbp
-                    ; add r11, extra
-                    ; cmp r10, r11
+                    ; call =>check
                     ; jb =>resume
-                    ; mov DWORD [BYTE r12 + ctx::TRAP_PC], pc.0 as i32
-                    ; jmp =>oob
                 );
+                self.emit_leave(pc, oob);
             }
         }
     }
@@ -124,6 +129,13 @@ impl Emitter<'_> {
                 ; jmp =>unwind
             );
         }
+        for (k, kinds) in self.stubs.regions.into_iter().enumerate() {
+            for (w, (label, used)) in kinds.into_iter().enumerate() {
+                if used {
+                    self.emit_region_stub(label, 1 << k, w == 1);
+                }
+            }
+        }
         let halt = self.stubs.halt;
         asm!(self
             ; =>halt
@@ -131,6 +143,50 @@ impl Emitter<'_> {
             ; =>unwind
             ; mov rsp, [BYTE r12 + ctx::SAVED_RSP]
             ; jmp ->epilogue
+        );
+    }
+}
+
+impl Emitter<'_> {
+    /// The guards' slow path for a `size`-byte access at the address in r10: returns (`ret`)
+    /// with CF set when the access lies in the active stack or in a shared block (a writable
+    /// one, for a `write`), CF clear otherwise. Clobbers r9, r10, r11 and flags, nothing else.
+    ///
+    /// Like [`bpfx_exec::GuestMemory`], it checks the stack, then each block in turn, each as
+    /// `addr - start < len - size + 1` on wrapped values, which cannot wrap. r10 is turned into
+    /// each block's offset by a `sub` and restored by the matching `add` (exact inverses mod
+    /// 2^64), so the loop needs no fourth register.
+    fn emit_region_stub(&mut self, label: DynamicLabel, size: u32, write: bool) {
+        let extra = FRAME + 1 - size as i32;
+        let end = if write {
+            ctx::SHARED_WEND
+        } else {
+            ctx::SHARED_END
+        };
+        let ok = span_ok(size);
+        asm!(self
+            ; =>label
+            // Offset from the active stack's bottom (r10 - 512), and its valid starts (>= 505).
+            ; mov r11, r10
+            ; sub r11, rbp
+            ; add r11, FRAME
+            ; mov r9, [BYTE r12 + ctx::STACK_TOP]
+            ; sub r9, rbp
+            ; add r9, extra
+            ; cmp r11, r9
+            ; jb >done
+            ; mov r11, [r12 + ctx::SHARED_BEGIN]
+            ; next:
+            ; cmp r11, [r12 + end]
+            ; jae >done
+            ; sub r10, [r11]
+            ; cmp r10, [r11 + ok]
+            ; jb >done
+            ; add r10, [r11]
+            ; add r11, SPAN_SIZE
+            ; jmp <next
+            ; done:
+            ; ret
         );
     }
 }

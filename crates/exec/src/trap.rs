@@ -25,11 +25,15 @@ pub enum TrapKind {
     /// instruction falls through; the verifier rejects it). The pc is the instruction that fell
     /// through.
     FellOffEnd = 7,
+    /// The input memory is shorter than the size the program was verified against
+    /// (`VerifiedProgram::mem_size`): engines refuse to run it, at pc 0, before executing
+    /// anything, since the verifier's proofs of input accesses would not hold.
+    InputTooSmall = 8,
 }
 
 impl TrapKind {
     /// Every kind, in code order.
-    pub const ALL: [TrapKind; 7] = [
+    pub const ALL: [TrapKind; 8] = [
         TrapKind::OutOfBounds,
         TrapKind::CallDepthExceeded,
         TrapKind::BudgetExhausted,
@@ -37,6 +41,7 @@ impl TrapKind {
         TrapKind::UnknownHelper,
         TrapKind::Unsupported,
         TrapKind::FellOffEnd,
+        TrapKind::InputTooSmall,
     ];
 
     /// The kind with this stable code.
@@ -54,6 +59,7 @@ impl TrapKind {
             TrapKind::UnknownHelper => "unknown-helper",
             TrapKind::Unsupported => "unsupported",
             TrapKind::FellOffEnd => "fell-off-end",
+            TrapKind::InputTooSmall => "input-too-small",
         }
     }
 }
@@ -68,6 +74,7 @@ impl fmt::Display for TrapKind {
             TrapKind::UnknownHelper => "call to an unknown helper",
             TrapKind::Unsupported => "unsupported instruction",
             TrapKind::FellOffEnd => "execution ran past the last instruction",
+            TrapKind::InputTooSmall => "input memory smaller than the verified size",
         };
         f.write_str(s)
     }

@@ -33,8 +33,17 @@ use bpfx_verifier::VerifiedProgram;
 /// access at run time all the same: it is the reference the proofs are tested against.
 ///
 /// The stack is zeroed first; on return (including after a trap) `env.budget` holds the
-/// instructions left, and `input` holds whatever the program stored before it stopped.
+/// instructions left, and `input` holds whatever the program stored before it stopped. An input
+/// shorter than [`VerifiedProgram::mem_size`] traps with `InputTooSmall` at pc 0 before anything
+/// runs.
 pub fn run(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
+    // The proofs hold only for inputs of at least the verified size.
+    if prog.mem_size().is_some_and(|n| (input.len() as u64) < n) {
+        return Err(Trap {
+            kind: bpfx_exec::TrapKind::InputTooSmall,
+            pc: bpfx_bytecode::Pc(0),
+        });
+    }
     run_unverified(prog.program(), input, env)
 }
 

@@ -538,18 +538,16 @@ impl Verified {
         self.finish(Code::Interp)
     }
 
-    /// Compiles it to x86-64 code.
+    /// Compiles it to x86-64 code; accesses the verifier proved in bounds lose their guards.
     pub fn compile(self) -> Result<Program, Error> {
         self.compile_with(&bpfx_jit::JitOptions::default())
     }
 
     /// Compiles it with options (for example the instruction budget).
     pub fn compile_with(self, opts: &bpfx_jit::JitOptions) -> Result<Program, Error> {
-        let jit = bpfx_jit::compile_unverified(self.prog.program(), opts).map_err(|source| {
-            Error::Jit {
-                program: self.name.clone(),
-                source,
-            }
+        let jit = bpfx_jit::compile(&self.prog, opts).map_err(|source| Error::Jit {
+            program: self.name.clone(),
+            source,
         })?;
         Ok(self.finish(Code::Jit(jit)))
     }

@@ -41,6 +41,8 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Compile a program and print the x86-64 code beside each eBPF instruction.
     JitDump(cmd::jit_dump::Args),
+    /// Run a program repeatedly; print its result, verify and compile times and time per run.
+    Bench(cmd::bench::Args),
     /// Act as a plugin of the bpf_conformance runner (program hex on stdin, r0 in hex out).
     ConformancePlugin(cmd::plugin::Args),
 }
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Verify(args) => cmd::verify::run(args),
         Command::JitDump(args) => cmd::jit_dump::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::ConformancePlugin(args) => cmd::plugin::run(args),
     };
     match result {

@@ -1,6 +1,7 @@
 //! One module per subcommand: its `Args` and its `run`.
 
 pub(crate) mod asm;
+pub(crate) mod bench;
 pub(crate) mod disasm;
 pub(crate) mod jit_dump;
 pub(crate) mod plugin;

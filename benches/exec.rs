@@ -1,0 +1,96 @@
+//! Execution benches: each workload of `programs/` on the same input, side by side: natively
+//! compiled (the ceiling), bpfx's JIT, bpfx's interpreter, rbpf 0.4.1's JIT and interpreter.
+//! Throughput is input bytes per second; compilation happens before timing.
+//!
+//! Before timing a group, every engine's result is compared with the native one: a mismatch is
+//! a bug and stops the bench.
+
+use bpfx_benches::{INPUT_LEN, Workload, workloads};
+use bpfx_exec::Env;
+use bpfx_verifier::{Config, Mode, VerifiedProgram};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::time::Duration;
+
+fn verify(w: &Workload, mode: Mode) -> Result<VerifiedProgram, String> {
+    let prog = w.program().map_err(|e| e.to_string())?;
+    let cfg = Config {
+        mode,
+        mem_size: Some(INPUT_LEN as u64),
+        ..Config::default()
+    };
+    bpfx_verifier::verify(prog, &cfg).map_err(|e| e.to_string())
+}
+
+fn exec(c: &mut Criterion) {
+    for w in workloads() {
+        let name = w.name();
+        let input = w.input(INPUT_LEN);
+        let expected = w.run_native(&mut input.clone());
+        let check = |engine: &str, got: Result<u64, String>| {
+            assert_eq!(got, Ok(expected), "{name}: {engine} disagrees with native");
+        };
+
+        let checked = verify(&w, Mode::Checked).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let jit = bpfx_jit::compile_unverified(checked.program(), &Default::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut env = Env::new();
+        check(
+            "bpfx interp",
+            bpfx_interp::run(&checked, &mut input.clone(), &mut env).map_err(|t| t.to_string()),
+        );
+        check(
+            "bpfx JIT",
+            jit.run(&mut input.clone(), &mut env)
+                .map_err(|t| t.to_string()),
+        );
+        // Strict mode: no run-time guards at all. Programs it cannot prove (today: every loop)
+        // are left out of the group, with the reason.
+        if let Err(e) = verify(&w, Mode::Strict) {
+            eprintln!("{name}: bpfx-jit-strict n/a: {e}");
+        }
+        let rbpf = w.rbpf(INPUT_LEN).unwrap_or_else(|e| panic!("{name}: {e}"));
+        check("rbpf interp", rbpf.run_interp(&mut input.clone()));
+        match rbpf.jit_error() {
+            None => check(
+                "rbpf JIT",
+                rbpf.run_jit(&mut input.clone())
+                    .ok_or_else(|| "no JIT".into()),
+            ),
+            Some(e) => eprintln!("{name}: rbpf-jit n/a: {e}"),
+        }
+
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Bytes(INPUT_LEN as u64));
+        let mut mem = input.clone();
+        g.bench_function(BenchmarkId::from_parameter("native"), |b| {
+            b.iter(|| w.run_native(black_box(&mut mem)))
+        });
+        g.bench_function(BenchmarkId::from_parameter("bpfx-jit"), |b| {
+            b.iter(|| jit.run(black_box(&mut mem), &mut env))
+        });
+        if rbpf.jit_error().is_none() {
+            g.bench_function(BenchmarkId::from_parameter("rbpf-jit"), |b| {
+                b.iter(|| rbpf.run_jit(black_box(&mut mem)))
+            });
+        }
+        g.bench_function(BenchmarkId::from_parameter("bpfx-interp"), |b| {
+            b.iter(|| bpfx_interp::run(&checked, black_box(&mut mem), &mut env))
+        });
+        g.bench_function(BenchmarkId::from_parameter("rbpf-interp"), |b| {
+            b.iter(|| rbpf.run_interp(black_box(&mut mem)))
+        });
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    // 12 workloads x 5 engines: about 4 minutes in all.
+    config = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = exec
+}
+criterion_main!(benches);

@@ -1,0 +1,156 @@
+//! `bpfx bench`, through the built binary, on every engine.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bpfx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bpfx"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const ENGINES: [&str; 2] = ["interp", "jit"];
+
+/// The README's checksum example, measured briefly (the default is 200 ms per engine).
+fn bench(engine: &str, extra: &[&str]) -> Output {
+    bpfx()
+        .args([
+            "bench",
+            "examples/checksum.asm",
+            "--mem",
+            "examples/ipv4-header.bin",
+            "--min-time",
+            "20",
+            "--engine",
+            engine,
+        ])
+        .args(extra)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn json_is_exactly_one_object_with_the_result_and_every_cost() {
+    for engine in ENGINES {
+        let o = bench(engine, &["--json"]);
+        assert!(o.status.success(), "{engine}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert_eq!(out.lines().count(), 1, "{engine}: {out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["result"], 47201, "{engine}");
+        assert_eq!(v["engine"], engine);
+        assert_eq!(v["mode"], "checked");
+        for key in ["verify_ns", "compile_ns", "runs_per_batch", "batches"] {
+            assert!(v[key].is_u64(), "{engine}: {key} in {out}");
+        }
+        assert!(v["verify_ns"].as_u64().unwrap() > 0, "{engine}");
+        assert!(v["batches"].as_u64().unwrap() >= 11, "{engine}");
+        let per_run = v["ns_per_run"].as_f64().unwrap();
+        assert!(per_run > 0.0, "{engine}: {out}");
+        let compiled = v["compile_ns"].as_u64().unwrap();
+        match engine {
+            "jit" => assert!(compiled > 0, "the JIT compiles"),
+            _ => assert_eq!(compiled, 0, "the interpreter compiles nothing"),
+        }
+    }
+}
+
+#[test]
+fn text_output_names_every_stage() {
+    let o = bench("jit", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let keys: Vec<&str> = out.lines().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(
+        keys,
+        ["result", "engine", "verify", "compile", "per run"],
+        "{out}"
+    );
+    assert!(out.starts_with("result:  47201 (0xb861)\n"), "{out}");
+    assert!(
+        stderr(&o).is_empty(),
+        "a short bench prints no progress: {}",
+        stderr(&o)
+    );
+}
+
+fn tmp(name: &str, contents: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bpfx-cli-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p
+}
+
+#[test]
+fn strict_mode_runs_what_it_proves_and_rejects_the_rest() {
+    let mem = tmp("strict-mem.bin", &[7, 2, 3, 4]);
+    let inside = tmp("strict-in.asm", b"ldxb %r0, [%r1+0]\nexit\n");
+    let outside = tmp("strict-out.asm", b"ldxb %r0, [%r1+8]\nexit\n");
+    for engine in ENGINES {
+        let run = |prog: &Path| {
+            bpfx()
+                .arg("bench")
+                .arg(prog)
+                .arg("--mem")
+                .arg(&mem)
+                .args(["--engine", engine, "--strict", "--json", "--min-time", "1"])
+                .output()
+                .unwrap()
+        };
+        let o = run(&inside);
+        assert!(o.status.success(), "{engine}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["mode"], "strict");
+        assert_eq!(v["result"], 7);
+        let o = run(&outside);
+        assert_eq!(o.status.code(), Some(1), "{engine}");
+        assert!(stderr(&o).contains("verifier rejected"), "{}", stderr(&o));
+        assert!(stdout(&o).is_empty());
+    }
+}
+
+#[test]
+fn a_trap_fails_the_bench_with_the_instruction() {
+    // Reads 8 bytes at offset 8 of a 4-byte input.
+    let prog = tmp("oob.asm", b"ldxdw %r0, [%r1+8]\nexit\n");
+    let mem = tmp("oob-mem.bin", &[1, 2, 3, 4]);
+    for engine in ENGINES {
+        let o = bpfx()
+            .args(["bench"])
+            .arg(&prog)
+            .arg("--mem")
+            .arg(&mem)
+            .args(["--engine", engine, "--json", "--min-time", "1"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{engine}");
+        assert!(stdout(&o).is_empty(), "{engine}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains("trap at insn #0"),
+            "{engine}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn a_missing_file_is_an_input_error() {
+    let o = bpfx()
+        .args(["bench", "no/such/file.bin", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).is_empty());
+}

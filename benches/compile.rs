@@ -1,6 +1,7 @@
 //! Compile-time benches, reported per eBPF instruction (criterion's element throughput):
-//! - `jit/<workload>`: bpfx's JIT, rbpf 0.4.1's JIT beside it, on every workload;
-//! - `verify+jit/<workload>`: bpfx's verifier (checked mode) then its JIT;
+//! - `bpfx-jit/<workload>`: bpfx's JIT on the verified program (verified before timing), and
+//!   rbpf 0.4.1's JIT beside it (`rbpf-jit/<workload>`);
+//! - `bpfx-verify+jit/<workload>`: bpfx's verifier (checked mode) then its JIT;
 //! - `generated/<size>`: the same on generated 10k, 100k and 1M-instruction programs (rbpf's
 //!   JIT writes into one 4 KiB page and cannot compile them: its column is absent there).
 
@@ -30,14 +31,15 @@ fn bench_program(c: &mut Criterion, group: &str, id: &str, prog: &Program, bytes
         g.sample_size(10);
     }
     let opts = bpfx_jit::JitOptions::default();
-    g.bench_function(BenchmarkId::new("bpfx-jit", id), |b| {
-        b.iter(|| bpfx_jit::compile_unverified(black_box(prog), &opts).expect("compiles"))
-    });
     let cfg = config(mem);
+    let verified = bpfx_verifier::verify(prog.clone(), &cfg).expect("verifies");
+    g.bench_function(BenchmarkId::new("bpfx-jit", id), |b| {
+        b.iter(|| bpfx_jit::compile(black_box(&verified), &opts).expect("compiles"))
+    });
     g.bench_function(BenchmarkId::new("bpfx-verify+jit", id), |b| {
         b.iter(|| {
             let v = bpfx_verifier::verify(black_box(prog).clone(), &cfg).expect("verifies");
-            bpfx_jit::compile_unverified(v.program(), &opts).expect("compiles")
+            bpfx_jit::compile(&v, &opts).expect("compiles")
         })
     });
     match rbpf_jit_compile(bytes) {

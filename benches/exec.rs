@@ -1,5 +1,11 @@
-//! Execution benches: each workload of `programs/` on the same input, side by side: natively
-//! compiled (the ceiling), bpfx's JIT, bpfx's interpreter, rbpf 0.4.1's JIT and interpreter.
+//! Execution benches: each workload of `programs/` on the same input, side by side:
+//! - `native`: the same C compiled natively (the ceiling);
+//! - `bpfx-jit`: verified in checked mode, compiled with `bpfx_jit::compile` (guards only on
+//!   the accesses the verifier did not prove);
+//! - `bpfx-jit-strict`: verified in strict mode (no guard at all), where strict accepts it;
+//! - `bpfx-jit-guarded`: `compile_unverified`, every access guarded (the cost of the guards);
+//! - `bpfx-interp`, `rbpf-jit`, `rbpf-interp`.
+//!
 //! Throughput is input bytes per second; compilation happens before timing.
 //!
 //! Before timing a group, every engine's result is compared with the native one: a mismatch is
@@ -32,7 +38,9 @@ fn exec(c: &mut Criterion) {
         };
 
         let checked = verify(&w, Mode::Checked).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let jit = bpfx_jit::compile_unverified(checked.program(), &Default::default())
+        let jit = bpfx_jit::compile(&checked, &Default::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let guarded = bpfx_jit::compile_unverified(checked.program(), &Default::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut env = Env::new();
         check(
@@ -44,11 +52,30 @@ fn exec(c: &mut Criterion) {
             jit.run(&mut input.clone(), &mut env)
                 .map_err(|t| t.to_string()),
         );
+        check(
+            "bpfx JIT (every access guarded)",
+            guarded
+                .run(&mut input.clone(), &mut env)
+                .map_err(|t| t.to_string()),
+        );
         // Strict mode: no run-time guards at all. Programs it cannot prove (today: every loop)
         // are left out of the group, with the reason.
-        if let Err(e) = verify(&w, Mode::Strict) {
-            eprintln!("{name}: bpfx-jit-strict n/a: {e}");
-        }
+        let strict = match verify(&w, Mode::Strict) {
+            Ok(v) => {
+                let jit = bpfx_jit::compile(&v, &Default::default())
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                check(
+                    "bpfx JIT (strict)",
+                    jit.run(&mut input.clone(), &mut env)
+                        .map_err(|t| t.to_string()),
+                );
+                Some(jit)
+            }
+            Err(e) => {
+                eprintln!("{name}: bpfx-jit-strict n/a: {e}");
+                None
+            }
+        };
         let rbpf = w.rbpf(INPUT_LEN).unwrap_or_else(|e| panic!("{name}: {e}"));
         check("rbpf interp", rbpf.run_interp(&mut input.clone()));
         match rbpf.jit_error() {
@@ -69,6 +96,14 @@ fn exec(c: &mut Criterion) {
         g.bench_function(BenchmarkId::from_parameter("bpfx-jit"), |b| {
             b.iter(|| jit.run(black_box(&mut mem), &mut env))
         });
+        if let Some(strict) = &strict {
+            g.bench_function(BenchmarkId::from_parameter("bpfx-jit-strict"), |b| {
+                b.iter(|| strict.run(black_box(&mut mem), &mut env))
+            });
+        }
+        g.bench_function(BenchmarkId::from_parameter("bpfx-jit-guarded"), |b| {
+            b.iter(|| guarded.run(black_box(&mut mem), &mut env))
+        });
         if rbpf.jit_error().is_none() {
             g.bench_function(BenchmarkId::from_parameter("rbpf-jit"), |b| {
                 b.iter(|| rbpf.run_jit(black_box(&mut mem)))
@@ -86,7 +121,7 @@ fn exec(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // 12 workloads x 5 engines: about 4 minutes in all.
+    // 12 workloads x 6 or 7 engines, 2.5 s each: about 4 minutes in all.
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))

@@ -102,7 +102,7 @@ fn generated_programs_have_the_requested_size_and_verify() {
         let verified = bpfx_verifier::verify(prog, &cfg).unwrap();
         let mut mem = bpfx_benches::random_bytes(4096, 1);
         let interp = bpfx_interp::run(&verified, &mut mem.clone(), &mut Env::new());
-        let jit = bpfx_jit::compile_unverified(verified.program(), &Default::default()).unwrap();
+        let jit = bpfx_jit::compile(&verified, &Default::default()).unwrap();
         assert_eq!(jit.run(&mut mem, &mut Env::new()), interp);
     }
 }

@@ -12,13 +12,12 @@
 //! | [`diff_raw`] | [raw case](raw_case) | every engine agrees with the interpreter on result, trap, memory and budget |
 //! | [`diff_structured`] | [`structured`] bytes | the same, on mostly-valid generated programs |
 //! | [`verify`] | [raw case](raw_case) | the verifier never panics; Strict acceptance implies Checked acceptance; an accepted program meets only the traps its mode leaves to run time |
-//!
-//! The ELF loader's target joins this table once the loader exists.
+//! | [`elf`] | ELF object | loading never panics; a loaded object's programs round-trip through text, its map references name its maps, inside their values |
 
 use crate::check::{Case, check};
 use crate::structured;
 use bpfx_bytecode::{
-    CallTarget, INSN_SIZE, Insn, Op, Program, assemble, decode_one, disassemble,
+    CallTarget, INSN_SIZE, Imm64, Insn, Op, Program, assemble, decode_one, disassemble,
     disassemble_with_pcs, encode,
 };
 use bpfx_exec::{Env, Helpers, TrapKind};
@@ -29,12 +28,13 @@ pub type Target = fn(&[u8]);
 
 /// Every target by name: the name of its file in `fuzz/fuzz_targets/` and of its seed and
 /// regression directories.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("decode", decode),
     ("asm", asm),
     ("diff_raw", diff_raw),
     ("diff_structured", diff_structured),
     ("verify", verify),
+    ("elf", elf),
 ];
 
 /// The target called `name`.
@@ -273,5 +273,56 @@ pub fn allowed_trap(mode: Mode, kind: TrapKind) -> bool {
                 | TrapKind::CallDepthExceeded
                 | TrapKind::UnknownHelper
         ),
+    }
+}
+
+/// `elf`: loading arbitrary bytes as an ELF object never panics; in a loaded object, every
+/// program's entry function is a prefix of it, every program round-trips through text like a
+/// decoded one, and every map pseudo form names a map of the object, a value form a byte inside
+/// that map's value (the loader's contract with the runtime).
+pub fn elf(data: &[u8]) {
+    let obj = match bpfx_elf::parse(data) {
+        Ok(obj) => obj,
+        Err(e) => return drop(e.to_string()),
+    };
+    for spec in &obj.programs {
+        let name = &spec.name;
+        assert!(
+            spec.insn_count <= spec.program.len(),
+            "program {name}: entry function of {} slots in a program of {}",
+            spec.insn_count,
+            spec.program.len()
+        );
+        text_round_trip(&spec.program);
+        for (pc, op) in spec.program.iter() {
+            let (idx, off) = match *op {
+                Op::LoadImm64 {
+                    value: Imm64::MapIdx(idx),
+                    ..
+                } => (idx, None),
+                Op::LoadImm64 {
+                    value: Imm64::MapIdxValue { idx, off },
+                    ..
+                } => (idx, Some(off)),
+                _ => continue,
+            };
+            let map = usize::try_from(idx)
+                .ok()
+                .and_then(|i| obj.maps.get(i))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "program {name}, {pc}: `{op}` names no map of {}",
+                        obj.maps.len()
+                    )
+                });
+            if let Some(off) = off {
+                assert!(
+                    off < map.value_size,
+                    "program {name}, {pc}: `{op}` is outside the {}-byte value of map {}",
+                    map.value_size,
+                    map.name
+                );
+            }
+        }
     }
 }

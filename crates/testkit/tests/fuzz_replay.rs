@@ -117,12 +117,39 @@ fn generated(target: &str, seed: u64) -> Vec<u8> {
             };
             mutate(&mut rng, raw_case_bytes(&case.input, flags, &prog))
         }
+        // Mutated copies of the seed objects: a flipped byte anywhere in a real object reaches
+        // far deeper into the loader than random bytes, which fail at the ELF magic.
+        "elf" => {
+            let objects = elf_objects();
+            let (_, bytes) = &objects[seed as usize % objects.len()];
+            mutate(&mut rng, bytes.clone())
+        }
         "diff_structured" => {
             let len = rng.below(1024) as usize;
             (0..len).map(|_| rng.next_u64() as u8).collect()
         }
         other => panic!("no generated inputs for `{other}`"),
     }
+}
+
+/// The ELF objects the loader's tests and the examples hold, by file name.
+fn elf_objects() -> Vec<(String, Vec<u8>)> {
+    let root = fuzz_dir().join("..");
+    let mut out = Vec::new();
+    for dir in ["crates/elf/tests/objects", "examples"] {
+        let dir = root.join(dir);
+        for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.expect("directory entry").path();
+            if path.extension().is_some_and(|e| e == "o") {
+                let name = path.file_name().expect("a file name").to_string_lossy();
+                let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                out.push((name.into_owned(), bytes));
+            }
+        }
+    }
+    out.sort();
+    assert!(out.len() >= 10, "only {} ELF objects found", out.len());
+    out
 }
 
 #[test]
@@ -146,7 +173,8 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Rewrites `fuzz/seeds/` from the conformance suite: for each of a spread of its tests, the
 /// program's bytes (`decode`), its text (`asm`) and the program with its memory as a raw case
-/// (`diff_raw`, `verify`); `diff_structured` gets byte strings from the PRNG. Run it by hand
+/// (`diff_raw`, `verify`); `elf` gets the loader's test objects and the examples;
+/// `diff_structured` gets byte strings from the PRNG. Run it by hand
 /// after a change to the input formats:
 /// `cargo test -p bpfx-testkit --test fuzz_replay -- --ignored write_seeds`.
 #[test]
@@ -172,6 +200,9 @@ fn write_seeds() {
             write("diff_raw", name, &case);
             write("verify", name, &case);
         }
+    }
+    for (name, bytes) in elf_objects() {
+        write("elf", &name, &bytes);
     }
     let mut rng = Rng::new(0x5eed);
     for k in 0..SEEDS_PER_TARGET {

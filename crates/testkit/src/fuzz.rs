@@ -23,6 +23,9 @@ use bpfx_bytecode::{
 use bpfx_exec::{Env, Helpers, TrapKind};
 use bpfx_verifier::{Config, Mode, VerifyErrorKind};
 
+/// The opcode of `lddw`, the one instruction of two slots.
+const LDDW_CODE: u8 = 0x18;
+
 /// A fuzz property.
 pub type Target = fn(&[u8]);
 
@@ -166,7 +169,8 @@ pub fn asm(data: &[u8]) {
                     bpfx_bytecode::DecodeErrorKind::WritesFramePointer,
                     "slot {at} assembled from\n{text}\ndoes not decode"
                 );
-                at += 1;
+                // An `lddw` rejected for its destination still spans two slots.
+                at += if raw[at].code == LDDW_CODE { 2 } else { 1 };
             }
         }
     }

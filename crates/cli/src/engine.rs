@@ -50,7 +50,8 @@ impl<'p> Prepared<'p> {
             EngineKind::Interp => Prepared::Interp(prog),
             EngineKind::Jit => {
                 let opts = bpfx_jit::JitOptions { budget };
-                Prepared::Jit(bpfx_jit::compile_unverified(prog.program(), &opts)?)
+                // Accesses the verifier proved in bounds lose their guards.
+                Prepared::Jit(bpfx_jit::compile(prog, &opts)?)
             }
         })
     }

@@ -1,0 +1,100 @@
+//! Compiling verified programs: the guard goes exactly where the verifier could not prove the
+//! access, and the code refuses inputs shorter than the size the proofs assumed.
+
+use bpfx_bytecode::{Pc, Program, assemble};
+use bpfx_exec::{Env, Helpers, Trap, TrapKind};
+use bpfx_jit::{JitOptions, compile};
+use bpfx_verifier::{Config, Mode, VerifiedProgram, verify};
+
+fn verified(text: &str, mem_size: u64) -> VerifiedProgram {
+    let insns = assemble(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let prog = Program::decode(insns).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    verify(prog, &Config::conformance(Mode::Checked, mem_size)).expect("verifies")
+}
+
+/// The machine code listed under the eBPF instruction at `pc`, up to the next header.
+fn section(listing: &str, pc: u32) -> String {
+    let header = format!("{pc:>4}: ");
+    let is_code = |l: &&str| {
+        l.len() > 8 && l.starts_with("  ") && l[2..8].chars().all(|c| c.is_ascii_hexdigit())
+    };
+    let mut lines = listing.lines().skip_while(|l| !l.starts_with(&header));
+    let first = lines
+        .next()
+        .unwrap_or_else(|| panic!("no pc {pc}:\n{listing}"));
+    let body: Vec<&str> = lines.take_while(is_code).collect();
+    format!("{first}\n{}", body.join("\n"))
+}
+
+const PROBE: &str = "
+    ldxb r3, [r1+1]
+    add r1, r3
+    ldxb r0, [r1+0]
+    exit";
+
+#[test]
+fn a_proven_access_has_no_guard_and_an_unproven_one_keeps_it() {
+    let v = verified(PROBE, 16);
+    // The premise: the verifier proves the first load and not the second (r1 + unknown byte).
+    assert!(
+        v.access(Pc(0)).is_some_and(|f| f.proven),
+        "{:?}",
+        v.access(Pc(0))
+    );
+    assert!(
+        v.access(Pc(2)).is_some_and(|f| !f.proven),
+        "{:?}",
+        v.access(Pc(2))
+    );
+    let listing = compile(&v, &JitOptions::default())
+        .expect("compiles")
+        .listing();
+    let proven = section(&listing, 0);
+    assert!(
+        !proven.contains("lea r10") && !proven.contains("jae"),
+        "guard on a proven access:\n{proven}"
+    );
+    assert!(proven.contains("byte ptr [rdi+1]"), "{proven}");
+    let guarded = section(&listing, 2);
+    assert!(
+        guarded.contains("mov r10,rdi")
+            && guarded.contains("cmp r10,[r12")
+            && guarded.contains("jae"),
+        "no guard on an unproven access:\n{guarded}"
+    );
+    // The same program compiled without facts guards both.
+    let unverified = bpfx_jit::compile_unverified(v.program(), &JitOptions::default())
+        .expect("compiles")
+        .listing();
+    assert!(
+        section(&unverified, 0).contains("lea r10,[rdi+1]"),
+        "{unverified}"
+    );
+}
+
+#[test]
+fn verified_code_refuses_an_input_shorter_than_mem_size() {
+    let v = verified(PROBE, 16);
+    let jit = compile(&v, &JitOptions::default()).expect("compiles");
+    let too_small = Err(Trap {
+        kind: TrapKind::InputTooSmall,
+        pc: Pc(0),
+    });
+    for len in [0, 1, 15] {
+        let mut input = vec![0u8; len];
+        let mut env = Env::with_helpers(Helpers::conformance());
+        assert_eq!(jit.run(&mut input, &mut env), too_small, "jit, {len} bytes");
+        assert_eq!(
+            bpfx_interp::run(&v, &mut input, &mut env),
+            too_small,
+            "interp, {len} bytes"
+        );
+    }
+    for len in [16, 40] {
+        let mut input: Vec<u8> = (0..len as u8).collect();
+        let mut env = Env::with_helpers(Helpers::conformance());
+        // r1 + input[1] = input + 1, so r0 = input[1] = 1.
+        assert_eq!(jit.run(&mut input, &mut env), Ok(1), "{len} bytes");
+        assert_eq!(bpfx_interp::run(&v, &mut input, &mut env), Ok(1));
+    }
+}

@@ -29,18 +29,31 @@ pub(crate) enum CliError {
         source: DecodeError,
         op: Option<Op>,
     },
-    /// An ELF object the `object` crate cannot read.
+    /// A file that is not an ELF object at all, or whose ELF structure is broken.
     #[error("{}: malformed ELF object: {source}", path.display())]
     Elf {
         path: PathBuf,
-        source: object::Error,
+        source: Box<bpfx_elf::ElfError>,
     },
+    /// An ELF object that does not load: the message names the section, symbol, map or
+    /// relocation at fault.
+    #[error("{}: {source}", path.display())]
+    Load {
+        path: PathBuf,
+        source: Box<bpfx_elf::ElfError>,
+    },
+    /// An object's program or map that cannot be prepared; the message names which.
+    #[error("{}: {source}", path.display())]
+    Object { path: PathBuf, source: bpfx::Error },
+    /// A command that needs an ELF object was given another file.
+    #[error("{}: not an ELF object", path.display())]
+    NotElf { path: PathBuf },
+    /// `--ctx xdp` without `--packet`, or another inconsistent set of options.
+    #[error("{0}")]
+    Usage(String),
     /// An ELF object for another machine.
     #[error("{}: not a BPF object (architecture {arch})", path.display())]
     NotBpf { path: PathBuf, arch: String },
-    /// A big-endian BPF object: programs are little-endian throughout bpfx.
-    #[error("{}: big-endian BPF objects are not supported", path.display())]
-    BigEndian { path: PathBuf },
     /// An ELF object without code.
     #[error("{}: no executable section with code", path.display())]
     NoProgram { path: PathBuf },
@@ -53,9 +66,9 @@ pub(crate) enum CliError {
         path: PathBuf,
         sections: Vec<String>,
     },
-    /// `--section` names no section of the object.
+    /// `--section` names no section (or program) of the object.
     #[error(
-        "{}: no section named `{name}`; executable sections: {}",
+        "{}: no section named `{name}`; sections with programs: {}",
         path.display(), list_or_none(sections)
     )]
     NoSuchSection {
@@ -63,9 +76,6 @@ pub(crate) enum CliError {
         name: String,
         sections: Vec<String>,
     },
-    /// The section has relocations, which loading does not apply yet.
-    #[error("{}: section `{name}`: relocations are not supported yet", path.display())]
-    Relocations { path: PathBuf, name: String },
     /// The JIT could not compile the program (an internal limit or a host failure).
     #[error("JIT compilation failed: {0}")]
     Jit(String),

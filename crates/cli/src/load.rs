@@ -1,35 +1,139 @@
-//! The shared program loader: one function that turns a file into a validated [`Program`],
-//! whatever its format, for every subcommand that takes a program.
+//! The shared program loader: turns a file into a validated [`Program`], whatever its format,
+//! for every subcommand that takes a program; ELF objects also come back whole, as a
+//! [`bpfx::Object`] with its maps, for the commands that run or verify them as the kernel would.
 //!
-//! - ELF objects, recognized by their `\x7fELF` magic whatever their name: the code of one
-//!   section, chosen with `--section NAME` when the object has several executable sections.
-//!   Only plain sections load: one with relocations is refused, since loading does not apply
-//!   them yet (maps, calls across sections and global data need them).
+//! - ELF objects, recognized by their `\x7fELF` magic whatever their name, loaded by the
+//!   `bpfx` facade (relocations applied, subprograms linked, maps and global data created): one
+//!   program, chosen with `--section NAME` (a section or a program name) when there are several.
 //! - `.asm` and `.s` files: assembler text.
 //! - anything else: raw little-endian bytecode, 8 bytes per slot.
 
 use crate::error::CliError;
 use bpfx_bytecode::{INSN_SIZE, Insn, Op, Program, assemble, decode_one};
-use object::{Architecture, Object, ObjectSection, SectionIndex, SectionKind};
 use std::path::Path;
 
 const ELF_MAGIC: &[u8] = b"\x7fELF";
 
-/// Loads and validates the program in `path`; `section` picks the section of an ELF object.
+/// A loaded file: a bare program, or an object with the program chosen from it.
+pub(crate) enum Loaded {
+    /// Bytecode or assembler text.
+    Plain(Program),
+    /// An ELF object and the name of the chosen program.
+    Object {
+        /// The object, maps created.
+        obj: bpfx::Object,
+        /// The chosen program's name.
+        program: String,
+    },
+}
+
+impl Loaded {
+    /// The chosen program's bytecode (for an object: linked, map references not yet bound).
+    pub(crate) fn program(&self) -> Program {
+        match self {
+            Loaded::Plain(p) => p.clone(),
+            Loaded::Object { obj, program } => obj
+                .programs()
+                .find(|p| p.name == program)
+                .map(|p| p.program.clone())
+                .expect("the chosen program is one of the object's"),
+        }
+    }
+}
+
+/// Loads and validates the program in `path`; `section` picks the program of an ELF object.
 pub(crate) fn load_program(path: &Path, section: Option<&str>) -> Result<Program, CliError> {
+    Ok(load(path, section)?.program())
+}
+
+/// Loads `path`, keeping an ELF object whole.
+pub(crate) fn load(path: &Path, section: Option<&str>) -> Result<Loaded, CliError> {
     let bytes = read(path)?;
     if bytes.starts_with(ELF_MAGIC) {
-        return load_elf(path, &bytes, section);
+        let obj = open_object(path, &bytes)?;
+        let program = choose(path, &obj, section)?;
+        return Ok(Loaded::Object { obj, program });
     }
     if section.is_some() {
         return Err(CliError::SectionNotElf {
             path: path.to_path_buf(),
         });
     }
-    if is_asm(path) {
-        assemble_text(path, bytes)
+    Ok(Loaded::Plain(if is_asm(path) {
+        assemble_text(path, bytes)?
     } else {
-        decode(path, &bytes)
+        decode(path, &bytes)?
+    }))
+}
+
+/// Opens the ELF object in `path` (already read into `bytes`).
+pub(crate) fn open_object(path: &Path, bytes: &[u8]) -> Result<bpfx::Object, CliError> {
+    bpfx::Vm::new().load(bytes).map_err(|e| match e {
+        bpfx::Error::Elf { source, .. } => match *source {
+            bpfx_elf::ElfError::NotBpf(machine) => CliError::NotBpf {
+                path: path.to_path_buf(),
+                arch: format!("e_machine {machine}"),
+            },
+            source @ (bpfx_elf::ElfError::NotElf(_) | bpfx_elf::ElfError::Malformed { .. }) => {
+                CliError::Elf {
+                    path: path.to_path_buf(),
+                    source: Box::new(source),
+                }
+            }
+            source => CliError::Load {
+                path: path.to_path_buf(),
+                source: Box::new(source),
+            },
+        },
+        other => CliError::Object {
+            path: path.to_path_buf(),
+            source: other,
+        },
+    })
+}
+
+/// Opens `path`, which must be an ELF object.
+pub(crate) fn load_object(path: &Path) -> Result<bpfx::Object, CliError> {
+    let bytes = read(path)?;
+    if !bytes.starts_with(ELF_MAGIC) {
+        return Err(CliError::NotElf {
+            path: path.to_path_buf(),
+        });
+    }
+    open_object(path, &bytes)
+}
+
+/// The program `section` names (a section, or a program), or the only one.
+fn choose(path: &Path, obj: &bpfx::Object, section: Option<&str>) -> Result<String, CliError> {
+    let mut sections: Vec<String> = Vec::new();
+    for p in obj.programs() {
+        if !sections.iter().any(|s| s == p.section) {
+            sections.push(p.section.to_string());
+        }
+    }
+    let p = || path.to_path_buf();
+    match section {
+        Some(name) => obj
+            .programs()
+            .find(|q| q.section == name)
+            .or_else(|| obj.programs().find(|q| q.name == name))
+            .map(|q| q.name.to_string())
+            .ok_or_else(|| CliError::NoSuchSection {
+                path: p(),
+                name: name.to_string(),
+                sections,
+            }),
+        None => {
+            let mut it = obj.programs();
+            match (it.next(), it.next()) {
+                (Some(only), None) => Ok(only.name.to_string()),
+                (None, _) => Err(CliError::NoProgram { path: p() }),
+                _ => Err(CliError::AmbiguousSection {
+                    path: p(),
+                    sections,
+                }),
+            }
+        }
     }
 }
 
@@ -43,7 +147,7 @@ fn is_asm(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("asm") || e.eq_ignore_ascii_case("s"))
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|source| CliError::Io {
         path: path.to_path_buf(),
         source,
@@ -84,58 +188,4 @@ fn op_at(bytes: &[u8], pc: usize) -> Option<Op> {
         .filter_map(|c| c.try_into().ok().map(Insn::from_bytes))
         .collect();
     decode_one(&slots).ok()
-}
-
-fn load_elf(path: &Path, bytes: &[u8], section: Option<&str>) -> Result<Program, CliError> {
-    let p = || path.to_path_buf();
-    let file = object::File::parse(bytes).map_err(|source| CliError::Elf { path: p(), source })?;
-    if file.architecture() != Architecture::Bpf {
-        return Err(CliError::NotBpf {
-            path: p(),
-            arch: format!("{:?}", file.architecture()),
-        });
-    }
-    if !file.is_little_endian() {
-        return Err(CliError::BigEndian { path: p() });
-    }
-    // Programs live in executable sections; clang leaves an empty `.text` when every function
-    // has its own section, so empty ones do not count.
-    let programs: Vec<(SectionIndex, String)> = file
-        .sections()
-        .filter(|s| s.kind() == SectionKind::Text && s.size() > 0)
-        .map(|s| (s.index(), s.name().unwrap_or("<unnamed>").to_string()))
-        .collect();
-    let names = || programs.iter().map(|(_, n)| n.clone()).collect();
-    let index = match section {
-        Some(name) => file
-            .sections()
-            .find(|s| s.name().is_ok_and(|n| n == name))
-            .map(|s| s.index())
-            .ok_or_else(|| CliError::NoSuchSection {
-                path: p(),
-                name: name.to_string(),
-                sections: names(),
-            })?,
-        None => match programs.as_slice() {
-            [(only, _)] => *only,
-            [] => return Err(CliError::NoProgram { path: p() }),
-            _ => {
-                return Err(CliError::AmbiguousSection {
-                    path: p(),
-                    sections: names(),
-                });
-            }
-        },
-    };
-    let chosen = file
-        .section_by_index(index)
-        .map_err(|source| CliError::Elf { path: p(), source })?;
-    let name = chosen.name().unwrap_or("<unnamed>").to_string();
-    if chosen.relocations().next().is_some() {
-        return Err(CliError::Relocations { path: p(), name });
-    }
-    let code = chosen
-        .data()
-        .map_err(|source| CliError::Elf { path: p(), source })?;
-    decode(path, code)
 }

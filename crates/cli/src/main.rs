@@ -2,9 +2,9 @@
 //! every library crate.
 //!
 //! ```text
-//! file (.bin raw bytecode | .asm/.s text | ELF object) ──► load::load_program ──► Program
-//!                                                               │
-//!                      asm, disasm (and later run, verify, jit-dump, bench) ◄┘
+//! file (.bin raw bytecode | .asm/.s text | ELF object) ──► load::load ──► Program | bpfx::Object
+//!                                                                              │
+//!                      asm, disasm, run, verify, info, jit-dump, bench ◄───────┘
 //! ```
 //!
 //! Each subcommand is one module under `cmd/` with an `Args` struct (clap derive) and a
@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod cmd;
+mod dump;
 mod engine;
 mod error;
 mod load;
@@ -39,6 +40,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Verify a program: accept it, or reject it naming the instruction and the reason.
     Verify(cmd::verify::Args),
+    /// Describe an ELF object: its programs, maps and instruction counts.
+    Info(cmd::info::Args),
     /// Compile a program and print the x86-64 code beside each eBPF instruction.
     JitDump(cmd::jit_dump::Args),
     /// Run a program repeatedly; print its result, verify and compile times and time per run.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Disasm(args) => cmd::disasm::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Verify(args) => cmd::verify::run(args),
+        Command::Info(args) => cmd::info::run(args),
         Command::JitDump(args) => cmd::jit_dump::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::ConformancePlugin(args) => cmd::plugin::run(args),

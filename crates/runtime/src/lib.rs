@@ -39,6 +39,8 @@ mod helpers;
 mod map;
 mod program;
 
+/// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
+pub use bpfx_bytecode as bytecode;
 pub use bpfx_exec::{GuestMemory, HelperError, Trap, TrapKind};
 pub use bpfx_verifier::{ArgKind, HelperSig, Mode, RetKind, VerifiedProgram};
 pub use context::{

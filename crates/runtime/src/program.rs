@@ -549,14 +549,17 @@ impl Verified {
             program: self.name.clone(),
             source,
         })?;
-        Ok(self.finish(Code::Jit(jit)))
+        Ok(self.finish(Code::Jit(Box::new(jit))))
     }
 
     /// [`Verified::interpret`] or [`Verified::compile`] (with the budget charge when `budget`).
     pub fn engine(self, engine: Engine, budget: bool) -> Result<Program, Error> {
         match engine {
             Engine::Interpreter => Ok(self.interpret()),
-            Engine::Jit => self.compile_with(&bpfx_jit::JitOptions { budget }),
+            Engine::Jit => self.compile_with(&bpfx_jit::JitOptions {
+                budget,
+                ..Default::default()
+            }),
         }
     }
 
@@ -575,7 +578,7 @@ impl Verified {
 
 pub(crate) enum Code {
     Interp,
-    Jit(bpfx_jit::JitProgram),
+    Jit(Box<bpfx_jit::JitProgram>),
 }
 
 /// A program ready to run: what a program array slot holds.

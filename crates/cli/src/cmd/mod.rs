@@ -3,6 +3,7 @@
 pub(crate) mod asm;
 pub(crate) mod bench;
 pub(crate) mod disasm;
+pub(crate) mod info;
 pub(crate) mod jit_dump;
 pub(crate) mod plugin;
 pub(crate) mod run;

@@ -1,25 +1,48 @@
-//! `bpfx run FILE`: run a program once and print r0.
+//! `bpfx run FILE`: run a program once and print r0 (for XDP, the action), and optionally the
+//! maps afterwards.
 
 use crate::engine::{EngineKind, Prepared, insn_at};
 use crate::error::CliError;
-use crate::load;
+use crate::load::{self, Loaded};
+use bpfx::{Context, Engine, ProgramDef};
 use bpfx_exec::{Env, Helpers};
 use std::path::PathBuf;
 
+/// What r1 points to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CtxKind {
+    /// Plain memory: r1 = the --mem bytes, r2 = their length.
+    Memory,
+    /// XDP: r1 = a `struct xdp_md` over the --packet bytes.
+    Xdp,
+}
+
 /// Run a program once on an input memory and print its result (r0).
 ///
-/// The program is verified first (checked mode unless --strict), then run. It gets r1 = a pointer
-/// to a writable copy of the --mem file's bytes (0 when there is none) and r2 = its length.
+/// The program is verified first (checked mode unless --strict), then run. With a memory
+/// context it gets r1 = a pointer to a writable copy of the --mem file's bytes (0 when there is
+/// none) and r2 = its length; with an XDP context, r1 = an `xdp_md` over the --packet bytes, and
+/// the action is printed by name. ELF objects get their maps, global data and the standard
+/// helpers.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The program: raw bytecode, assembler text (.asm, .s) or an ELF object.
     file: PathBuf,
-    /// ELF section holding the program (needed when the object has several).
+    /// ELF section (or program name) holding the program (needed when the object has several).
     #[arg(long, value_name = "NAME")]
     section: Option<String>,
     /// File whose bytes are the program's input memory.
     #[arg(long, value_name = "PATH")]
     mem: Option<PathBuf>,
+    /// The program's context [default: xdp for programs in `xdp` sections, memory otherwise].
+    #[arg(long, value_enum)]
+    ctx: Option<CtxKind>,
+    /// File holding the packet of an XDP run.
+    #[arg(long, value_name = "PATH")]
+    packet: Option<PathBuf>,
+    /// Print the contents of every map after the run.
+    #[arg(long)]
+    dump_maps: bool,
     /// Engine to run on.
     #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
     engine: EngineKind,
@@ -34,15 +57,152 @@ pub(crate) struct Args {
     json: bool,
 }
 
+fn read_opt(path: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
+    match path {
+        Some(p) => load::read(p),
+        None => Ok(Vec::new()),
+    }
+}
+
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
-    let prog = load::load_program(&args.file, args.section.as_deref())?;
-    let mut input = match &args.mem {
-        Some(path) => std::fs::read(path).map_err(|source| CliError::Io {
-            path: path.clone(),
+    let loaded = load::load(&args.file, args.section.as_deref())?;
+    match loaded {
+        Loaded::Object { obj, program } => run_object(args, &obj, &program),
+        Loaded::Plain(prog) if args.ctx == Some(CtxKind::Xdp) || args.dump_maps => {
+            // A bare program runs through the same path as an object's, with no maps.
+            let section = if args.ctx == Some(CtxKind::Xdp) {
+                "xdp"
+            } else {
+                "prog"
+            };
+            let obj = bpfx::Vm::new()
+                .object(vec![ProgramDef::new("prog", section, prog)], vec![])
+                .map_err(|source| CliError::Object {
+                    path: args.file.clone(),
+                    source,
+                })?;
+            run_object(args, &obj, "prog")
+        }
+        Loaded::Plain(prog) => run_plain(args, prog),
+    }
+}
+
+fn mode(strict: bool) -> bpfx::Mode {
+    if strict {
+        bpfx::Mode::Strict
+    } else {
+        bpfx::Mode::Checked
+    }
+}
+
+/// Converts a facade error, keeping the CLI's wording for verifier rejections and traps.
+pub(crate) fn facade_error(path: &std::path::Path, e: bpfx::Error) -> CliError {
+    match e {
+        bpfx::Error::Verify { source, .. } => CliError::Verify(*source),
+        bpfx::Error::Trap { trap, insn, .. } => CliError::Trap { trap, insn },
+        source => CliError::Object {
+            path: path.to_path_buf(),
             source,
-        })?,
-        None => Vec::new(),
+        },
+    }
+}
+
+fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliError> {
+    let err = |e| facade_error(&args.file, e);
+    let pref = obj.program(name).map_err(err)?;
+    let section = obj
+        .programs()
+        .find(|p| p.name == name)
+        .map(|p| p.section.to_string())
+        .unwrap_or_default();
+    let ctx = match args.ctx {
+        Some(CtxKind::Memory) => Context::Memory,
+        Some(CtxKind::Xdp) => Context::Xdp,
+        None => Context::for_section(&section),
     };
+    let mut input = read_opt(args.mem.as_ref())?;
+    let mut packet = match (ctx, &args.packet) {
+        (Context::Xdp, Some(p)) => load::read(p)?,
+        (Context::Xdp, None) => {
+            return Err(CliError::Usage(
+                "an XDP program needs its packet: --packet FILE".into(),
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(CliError::Usage(
+                "--packet is for XDP programs (--ctx xdp)".into(),
+            ));
+        }
+        _ => Vec::new(),
+    };
+    let mut pref = pref.context(ctx);
+    if ctx == Context::Memory {
+        pref = pref.input_size(input.len() as u64);
+    }
+    let engine = match args.engine {
+        EngineKind::Interp => Engine::Interpreter,
+        EngineKind::Jit => Engine::Jit,
+    };
+    let mut prog = pref
+        .verify(mode(args.strict))
+        .and_then(|v| v.engine(engine, args.budget.is_some()))
+        .map_err(err)?;
+    prog.set_budget(args.budget);
+    let outcome = match ctx {
+        Context::Xdp => prog.run_xdp(&mut packet).map(|a| (a.code(), Some(a))),
+        _ => prog.run(&mut input).map(|r0| (r0, None)),
+    };
+    let mut obj_json = serde_json::json!({ "engine": args.engine.name() });
+    let text = match &outcome {
+        Ok((r0, action)) => {
+            obj_json["result"] = (*r0).into();
+            if let Some(a) = action {
+                obj_json["action"] = a.to_string().into();
+            }
+            if let Some(left) = prog.budget() {
+                obj_json["budget_left"] = left.into();
+            }
+            match action {
+                Some(a) => format!("{a} ({r0})\n"),
+                None => format!("{r0} ({r0:#x})\n"),
+            }
+        }
+        Err(bpfx::Error::Trap { trap, insn, .. }) => {
+            obj_json["trap"] = serde_json::json!({
+                "kind": trap.kind.name(),
+                "pc": trap.pc.0,
+                "insn": insn,
+                "message": trap.kind.to_string(),
+            });
+            String::new()
+        }
+        Err(_) => String::new(),
+    };
+    let is_trap = matches!(outcome, Err(bpfx::Error::Trap { .. }));
+    if outcome.is_ok() || is_trap {
+        if args.json {
+            if args.dump_maps {
+                obj_json["maps"] = crate::dump::maps_json(obj);
+            }
+            println!("{obj_json}");
+        } else {
+            let mut out = text;
+            if args.dump_maps {
+                out.push_str(&crate::dump::maps_text(obj));
+            }
+            crate::cmd::write_stdout(&out)?;
+        }
+    }
+    outcome.map(|_| ()).map_err(err)
+}
+
+fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> {
+    if args.packet.is_some() {
+        return Err(CliError::Usage(
+            "--packet is for XDP programs (--ctx xdp)".into(),
+        ));
+    }
+    let mut input = read_opt(args.mem.as_ref())?;
     let verified = crate::cmd::verify::verify_for_run(prog, args.strict, input.len() as u64)?;
     let prog = verified.program();
     let prepared = Prepared::new(&verified, args.engine, args.budget.is_some())

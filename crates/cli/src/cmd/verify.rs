@@ -1,7 +1,8 @@
 //! `bpfx verify FILE`: run the verifier and report its verdict.
 
+use crate::cmd::run::CtxKind;
 use crate::error::CliError;
-use crate::load;
+use crate::load::{self, Loaded};
 use bpfx_bytecode::Program;
 use bpfx_verifier::{Config, Mode, VerifiedProgram};
 use std::path::PathBuf;
@@ -14,9 +15,12 @@ use std::path::PathBuf;
 pub(crate) struct Args {
     /// The program: raw bytecode, assembler text (.asm, .s) or an ELF object.
     file: PathBuf,
-    /// ELF section holding the program (needed when the object has several).
+    /// ELF section (or program name) holding the program (needed when the object has several).
     #[arg(long, value_name = "NAME")]
     section: Option<String>,
+    /// The program's context [default: xdp for programs in `xdp` sections, memory otherwise].
+    #[arg(long, value_enum)]
+    ctx: Option<CtxKind>,
     /// Reject what cannot be proven safe, instead of leaving run-time guards.
     #[arg(long)]
     strict: bool,
@@ -50,14 +54,29 @@ pub(crate) fn verify_for_run(
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
-    let prog = load::load_program(&args.file, args.section.as_deref())?;
-    let cfg = Config {
-        mode: mode(args.strict),
-        mem_size: args.mem_size,
-        ..Config::default()
+    let (result, log, insns) = match load::load(&args.file, args.section.as_deref())? {
+        Loaded::Plain(prog) => {
+            if args.ctx == Some(CtxKind::Xdp) {
+                let obj = bpfx::Vm::new()
+                    .object(vec![bpfx::ProgramDef::new("prog", "xdp", prog)], vec![])
+                    .map_err(|source| CliError::Object {
+                        path: args.file.clone(),
+                        source,
+                    })?;
+                verify_object(args, &obj, "prog")
+            } else {
+                let cfg = Config {
+                    mode: mode(args.strict),
+                    mem_size: args.mem_size,
+                    ..Config::default()
+                };
+                let insns = prog.iter().count();
+                let (result, log) = bpfx_verifier::verify_with_log(prog, &cfg);
+                (result.map_err(CliError::Verify), log, insns)
+            }
+        }
+        Loaded::Object { obj, program } => verify_object(args, &obj, &program),
     };
-    let insns = prog.iter().count();
-    let (result, log) = bpfx_verifier::verify_with_log(prog, &cfg);
     if args.log {
         let mut text = log.lines().join("\n");
         text.push('\n');
@@ -99,7 +118,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Err(e) => {
+        Err(CliError::Verify(e)) => {
             if args.json {
                 let obj = serde_json::json!({
                     "verdict": "rejected",
@@ -111,5 +130,40 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             }
             Err(CliError::Verify(e))
         }
+        Err(e) => Err(e),
     }
+}
+
+/// Verifies program `name` of `obj` with its maps and helpers, in the context `--ctx` or its
+/// section implies.
+fn verify_object(
+    args: &Args,
+    obj: &bpfx::Object,
+    name: &str,
+) -> (
+    Result<VerifiedProgram, CliError>,
+    bpfx_verifier::VerifierLog,
+    usize,
+) {
+    let err = |e| crate::cmd::run::facade_error(&args.file, e);
+    let pref = match obj.program(name) {
+        Ok(p) => p,
+        Err(e) => return (Err(err(e)), Default::default(), 0),
+    };
+    let section = obj
+        .programs()
+        .find(|p| p.name == name)
+        .map(|p| (p.section.to_string(), p.insn_count()));
+    let (section, insns) = section.unwrap_or_default();
+    let ctx = match args.ctx {
+        Some(CtxKind::Memory) => bpfx::Context::Memory,
+        Some(CtxKind::Xdp) => bpfx::Context::Xdp,
+        None => bpfx::Context::for_section(&section),
+    };
+    let mut pref = pref.context(ctx);
+    if let Some(n) = args.mem_size {
+        pref = pref.input_size(n);
+    }
+    let (res, log) = pref.verify_with_log(mode(args.strict));
+    (res.map(|v| v.program().clone()).map_err(err), log, insns)
 }

@@ -1,0 +1,113 @@
+//! Map contents after a run, as text or JSON (`bpfx run --dump-maps`).
+//!
+//! Keys and values of 1, 2, 4 or 8 bytes print as little-endian unsigned integers (how the
+//! programs of this size store counters and indices); any other size prints as hex bytes in
+//! memory order. Ring buffers print the records ready to read (reading consumes them); program
+//! arrays print their slots.
+
+use bpfx::{Map, MapKind, Object};
+use serde_json::{Value, json};
+use std::fmt::Write;
+
+fn int(bytes: &[u8]) -> Option<u64> {
+    matches!(bytes.len(), 1 | 2 | 4 | 8).then(|| {
+        let mut b = [0u8; 8];
+        b[..bytes.len()].copy_from_slice(bytes);
+        u64::from_le_bytes(b)
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn json_bytes(bytes: &[u8]) -> Value {
+    match int(bytes) {
+        Some(v) => v.into(),
+        None => hex(bytes).into(),
+    }
+}
+
+fn text_bytes(bytes: &[u8]) -> String {
+    match int(bytes) {
+        Some(v) => v.to_string(),
+        None => hex(bytes),
+    }
+}
+
+fn records(map: &Map) -> Vec<Vec<u8>> {
+    map.drain_records().unwrap_or_default()
+}
+
+/// Every map of `obj` as one JSON object keyed by map name.
+pub(crate) fn maps_json(obj: &Object) -> Value {
+    let mut out = serde_json::Map::new();
+    for map in obj.maps() {
+        let mut m = json!({
+            "kind": map.kind().name(),
+            "key_size": map.key_size(),
+            "value_size": map.value_size(),
+            "max_entries": map.max_entries(),
+        });
+        match map.kind() {
+            MapKind::RingBuf => {
+                m["records"] = records(map)
+                    .iter()
+                    .map(|r| hex(r))
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            MapKind::ProgArray => {
+                m["programs"] = map
+                    .programs()
+                    .into_iter()
+                    .map(|(i, name)| json!({"index": i, "program": name}))
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            _ => {
+                m["entries"] = map
+                    .iter()
+                    .map(|(k, v)| json!({"key": json_bytes(&k), "value": json_bytes(&v)}))
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+        }
+        out.insert(map.name().to_string(), m);
+    }
+    Value::Object(out)
+}
+
+/// Every map of `obj`, one header line per map and one line per entry.
+pub(crate) fn maps_text(obj: &Object) -> String {
+    let mut s = String::new();
+    for map in obj.maps() {
+        let _ = writeln!(
+            s,
+            "map {} ({}, key {} B, value {} B, max {}):",
+            map.name(),
+            map.kind(),
+            map.key_size(),
+            map.value_size(),
+            map.max_entries()
+        );
+        match map.kind() {
+            MapKind::RingBuf => {
+                for r in records(map) {
+                    let _ = writeln!(s, "  record {}", hex(&r));
+                }
+            }
+            MapKind::ProgArray => {
+                for (i, name) in map.programs() {
+                    let _ = writeln!(s, "  {i} => {name}");
+                }
+            }
+            _ => {
+                for (k, v) in map.iter() {
+                    let _ = writeln!(s, "  {} => {}", text_bytes(&k), text_bytes(&v));
+                }
+            }
+        }
+    }
+    s
+}

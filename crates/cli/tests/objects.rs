@@ -1,0 +1,274 @@
+//! The example objects of `examples/` through the `bpfx` binary on both engines: `run` with
+//! contexts, packets and map dumps, `verify --section`, `info`, and malformed objects.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const ENGINES: [&str; 2] = ["interp", "jit"];
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn bpfx(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bpfx"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("the bpfx binary runs")
+}
+
+fn json(o: &Output) -> Value {
+    let out = String::from_utf8(o.stdout.clone()).unwrap();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    serde_json::from_str(&out).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// The `value`s of a dumped map's entries.
+fn values(v: &Value, map: &str) -> Vec<Value> {
+    v["maps"][map]["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no map {map} in {v}"))
+        .iter()
+        .map(|e| e["value"].clone())
+        .collect()
+}
+
+#[test]
+fn xdp_parse_reports_the_action_by_name_and_its_stats() {
+    for engine in ENGINES {
+        for (packet, action, code, stats) in [
+            ("examples/tcp-syn.bin", "XDP_PASS", 2, [0, 0, 1, 1]),
+            ("examples/telnet-syn.bin", "XDP_DROP", 1, [0, 0, 1, 1]),
+            ("examples/arp.bin", "XDP_PASS", 2, [1, 0, 0, 0]),
+        ] {
+            let o = bpfx(&[
+                "run",
+                "examples/xdp_parse.o",
+                "--section",
+                "xdp",
+                "--ctx",
+                "xdp",
+                "--packet",
+                packet,
+                "--dump-maps",
+                "--json",
+                "--engine",
+                engine,
+            ]);
+            assert!(o.status.success(), "{engine}: {}", stderr(&o));
+            let v = json(&o);
+            assert_eq!(v["action"], action, "{engine} {packet}");
+            assert_eq!(v["result"], code);
+            assert_eq!(
+                values(&v, "stats"),
+                stats.map(Value::from),
+                "{engine} {packet}"
+            );
+        }
+        // Text output names the action too.
+        let o = bpfx(&[
+            "run",
+            "examples/xdp_parse.o",
+            "--packet",
+            "examples/tcp-syn.bin",
+            "--engine",
+            engine,
+        ]);
+        assert_eq!(String::from_utf8(o.stdout).unwrap(), "XDP_PASS (2)\n");
+    }
+}
+
+#[test]
+fn counter_dumps_its_hash_map() {
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "run",
+            "examples/counter.o",
+            "--mem",
+            "examples/tcp-syn.bin",
+            "--dump-maps",
+            "--json",
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["result"], 1);
+        assert_eq!(
+            v["maps"]["counters"]["entries"],
+            serde_json::json!([{"key": 0x0800, "value": 1}])
+        );
+        assert_eq!(v["maps"]["counters"]["kind"], "hash");
+    }
+}
+
+#[test]
+fn globals_and_ringbuf_run_with_their_data() {
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "run",
+            "examples/globals.o",
+            "--section",
+            "sum_bytes",
+            "--mem",
+            "examples/tcp-syn.bin",
+            "--dump-maps",
+            "--json",
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v = json(&o);
+        // 2571 is the byte sum of the frame: 2571 * 3 + 1000.
+        assert_eq!(v["result"], 8713);
+        assert_eq!(values(&v, ".data"), [Value::from(1000)]);
+        assert_eq!(
+            values(&v, ".bss"),
+            [Value::from("01000000000000000922000000000000")]
+        );
+        assert_eq!(
+            stderr(&o),
+            "sum=2571 len=54\n",
+            "trace_printk goes to stderr"
+        );
+
+        let o = bpfx(&[
+            "run",
+            "examples/ringbuf.o",
+            "--packet",
+            "examples/tcp-syn.bin",
+            "--dump-maps",
+            "--json",
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["action"], "XDP_PASS");
+        // len 54, EtherType 0x0800, flags 0, ifindex 0, seq 0.
+        assert_eq!(
+            v["maps"]["events"]["records"],
+            serde_json::json!(["36000000000800000000000000000000"])
+        );
+    }
+}
+
+#[test]
+fn verify_uses_the_objects_maps_and_helpers() {
+    let o = bpfx(&[
+        "verify",
+        "examples/counter.o",
+        "--section",
+        "socket",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["verdict"], "accepted");
+    let o = bpfx(&[
+        "verify",
+        "examples/counter.o",
+        "--strict",
+        "--mem-size",
+        "54",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["verdict"], "accepted");
+    assert_eq!(v["proven_accesses"], v["memory_accesses"]);
+    let o = bpfx(&["verify", "examples/globals.o", "--section", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no section named `nope`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn info_lists_programs_maps_and_instruction_counts() {
+    let o = bpfx(&["info", "examples/globals.o", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["programs"][0]["name"], "sum_bytes");
+    assert_eq!(v["programs"][0]["section"], "socket");
+    assert!(v["programs"][0]["instructions"].as_u64().unwrap() > 10);
+    let maps: Vec<_> = v["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                m["read_only"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(maps, [(".rodata", true), (".bss", false), (".data", false)]);
+    let o = bpfx(&["info", "examples/xdp_parse.o"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("xdp_parse (section xdp, xdp context)") && text.contains("stats (array"),
+        "{text}"
+    );
+    let o = bpfx(&["info", "examples/checksum.asm"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not an ELF object"));
+}
+
+#[test]
+fn xdp_needs_a_packet() {
+    let o = bpfx(&["run", "examples/xdp_parse.o"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--packet FILE"), "{}", stderr(&o));
+}
+
+#[test]
+fn malformed_objects_are_errors_not_panics() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bpfx-objects");
+    std::fs::create_dir_all(&dir).unwrap();
+    let obj = std::fs::read(repo().join("examples/xdp_parse.o")).unwrap();
+    let path = dir.join("bad.o");
+    let p = path.to_str().unwrap();
+    // Truncations at many lengths, and single corrupted bytes across the file.
+    let mut cases: Vec<Vec<u8>> = (4..obj.len())
+        .step_by(97)
+        .map(|n| obj[..n].to_vec())
+        .collect();
+    for at in (0..obj.len()).step_by(131) {
+        let mut b = obj.clone();
+        b[at] ^= 0xff;
+        cases.push(b);
+    }
+    for bytes in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        for args in [
+            &["info", p][..],
+            &[
+                "run",
+                p,
+                "--packet",
+                "examples/tcp-syn.bin",
+                "--engine",
+                "interp",
+            ],
+        ] {
+            let o = bpfx(args);
+            let err = stderr(&o);
+            assert!(
+                o.status.code() == Some(0)
+                    || (o.status.code() == Some(1) && err.starts_with("error: ")),
+                "{args:?} len {}: {:?} {err}",
+                bytes.len(),
+                o.status
+            );
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+}

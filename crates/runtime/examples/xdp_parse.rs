@@ -1,0 +1,29 @@
+//! Runs `examples/xdp_parse.o` (Ethernet/IPv4/TCP parsing with `data_end` checks) on the sample
+//! packets, on both engines, and prints each verdict and the `stats` map.
+//!
+//! `cargo run -p bpfx --example xdp_parse`
+
+use bpfx::{Engine, Mode, Object};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    for engine in Engine::ALL {
+        let obj = Object::open(format!("{dir}/xdp_parse.o"))?;
+        let mut prog = obj
+            .program("xdp_parse")?
+            .verify(Mode::Checked)?
+            .engine(engine, false)?;
+        for name in ["tcp-syn.bin", "telnet-syn.bin", "arp.bin"] {
+            let mut packet = std::fs::read(format!("{dir}/{name}"))?;
+            let action = prog.run_xdp(&mut packet)?;
+            println!("{}: {name}: {action}", engine.name());
+        }
+        let labels = ["non-IP", "IPv4 other", "TCP", "TCP SYN"];
+        for (key, value) in obj.map("stats")?.iter() {
+            let i = u32::from_le_bytes(key.try_into().expect("4-byte key")) as usize;
+            let n = u64::from_le_bytes(value.try_into().expect("8-byte value"));
+            println!("  stats[{}] = {n}", labels[i]);
+        }
+    }
+    Ok(())
+}

@@ -49,7 +49,10 @@ impl<'p> Prepared<'p> {
         Ok(match kind {
             EngineKind::Interp => Prepared::Interp(prog),
             EngineKind::Jit => {
-                let opts = bpfx_jit::JitOptions { budget };
+                let opts = bpfx_jit::JitOptions {
+                    budget,
+                    ..Default::default()
+                };
                 // Accesses the verifier proved in bounds lose their guards.
                 Prepared::Jit(bpfx_jit::compile(prog, &opts)?)
             }
@@ -66,7 +69,10 @@ impl<'p> Prepared<'p> {
         Ok(match kind {
             EngineKind::Interp => Prepared::InterpUnverified(prog),
             EngineKind::Jit => {
-                let opts = bpfx_jit::JitOptions { budget };
+                let opts = bpfx_jit::JitOptions {
+                    budget,
+                    ..Default::default()
+                };
                 Prepared::Jit(bpfx_jit::compile_unverified(prog, &opts)?)
             }
         })

@@ -44,13 +44,41 @@ pub use emit::{MAX_COLD_BYTES, MAX_INSN_BYTES};
 /// host thread's stack, so this bounds the native stack a program can take to under 200 KiB.
 pub const MAX_FRAMES: u32 = 4096;
 
-/// Compilation options.
+/// Compilation options. `docs/safety.md` describes what each hardening option protects
+/// against and what it costs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JitOptions {
-    /// Emit the instruction-budget charge (a decrement and a branch per instruction). Code
-    /// compiled without it pays nothing, and runs only with `env.budget == None`.
+    /// Emit the instruction-budget charge: one `sub` and branch per basic block, exact to the
+    /// instruction (see `docs/jit-x86-64.md`). Code compiled without it pays nothing, and
+    /// runs only with `env.budget == None`.
     pub budget: bool,
+    /// Constant blinding: no immediate the program chose (beyond 8-bit values, shift counts
+    /// and memory offsets) appears in the executable code; each is materialised as
+    /// `v ^ key`, `xor key` with a random key per constant and per compilation.
+    pub blinding: bool,
+    /// Spectre v1 hardening: after every run-time bounds guard the address is masked with the
+    /// guard's own flags (`sbb`/`and`), the guards' slow path ends in `lfence`, and guards are
+    /// kept even where a verifier proof would drop them (a proof may rest on the program's own
+    /// mispredictable branches).
+    pub spectre: bool,
 }
+
+impl JitOptions {
+    /// The hardened preset: blinding and Spectre masking on, no budget charge (set
+    /// [`Self::budget`] as well to bound the run time).
+    pub fn hardened() -> JitOptions {
+        JitOptions {
+            budget: false,
+            blinding: true,
+            spectre: true,
+        }
+    }
+}
+
+/// How many fresh keys blinding tries before it keeps the code it has: each try fails only if a
+/// key happens to spell a program constant with its neighbouring bytes (about one compilation
+/// in 2^32 per constant), so the last try is never needed in practice.
+const BLINDING_TRIES: u32 = 8;
 
 /// Why a program did not compile. Every variant is an internal limit or a host failure: the
 /// JIT compiles every program the decoder accepts.
@@ -119,11 +147,19 @@ fn build(
     proven: Vec<bool>,
     min_input: Option<u64>,
 ) -> Result<JitProgram, JitError> {
-    let (bytes, layout) = emit::assemble(prog, opts, proven)?;
-    let code = code::ExecCode::new(&bytes)?;
+    let mut tries = 0;
+    let assembled = loop {
+        tries += 1;
+        let a = emit::assemble(prog, opts, &proven, emit::blind::seed())?;
+        let exposed = a.exposure.as_ref().is_some_and(|e| e.exposed(&a.code));
+        if !exposed || tries == BLINDING_TRIES {
+            break a;
+        }
+    };
+    let code = code::ExecCode::new(&assembled.code)?;
     Ok(JitProgram {
         code,
-        layout,
+        layout: assembled.layout,
         prog: prog.clone(),
         opts: opts.clone(),
         min_input,

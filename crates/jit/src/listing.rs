@@ -24,6 +24,19 @@ pub(crate) fn render(prog: &Program, code: &[u8], layout: &Layout) -> String {
     if let Some(at) = layout.fell_off {
         headers.push((at, "; falls off the end".into()));
     }
+    if !layout.slow_insns.is_empty() {
+        headers.push((layout.slow, "; budget slow paths".into()));
+    }
+    headers.extend(
+        layout
+            .slow_blocks
+            .iter()
+            .map(|&(pc, at)| (at, format!("; slow path of the block at insn #{}", pc.0))),
+    );
+    headers.extend(layout.slow_insns.iter().map(|&(pc, at)| {
+        let op = prog.get(pc).map(ToString::to_string).unwrap_or_default();
+        (at, format!("; slow {:>4}: {op}", pc.0))
+    }));
     headers.push((layout.cold, "; cold code".into()));
     headers.extend(
         layout

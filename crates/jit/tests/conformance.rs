@@ -63,6 +63,18 @@ fn conformance_suite_passes() {
 
 #[test]
 fn conformance_suite_passes_with_budget_code() {
-    run_suite(&JitOptions { budget: true }, None);
-    run_suite(&JitOptions { budget: true }, Some(1_000_000));
+    run_suite(
+        &JitOptions {
+            budget: true,
+            ..JitOptions::default()
+        },
+        None,
+    );
+    run_suite(
+        &JitOptions {
+            budget: true,
+            ..JitOptions::default()
+        },
+        Some(1_000_000),
+    );
 }

@@ -44,7 +44,13 @@ fn loop_with_budget() {
         sub r2, 1
         jne r2, 0, again
         exit";
-    insta::assert_snapshot!(listing(text, &JitOptions { budget: true }));
+    insta::assert_snapshot!(listing(
+        text,
+        &JitOptions {
+            budget: true,
+            ..JitOptions::default()
+        }
+    ));
 }
 
 #[test]

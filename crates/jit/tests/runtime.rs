@@ -321,7 +321,14 @@ fn packet_loads_out_of_bounds_end_the_program_with_zero() {
 #[test]
 fn budget_is_exact() {
     let text = "mov r0, 0\nadd r0, 1\njlt r0, 3, -2\nexit"; // 1 + 3 * 2 + 1 = 8 instructions
-    let p = compile_unverified(&prog(text), &JitOptions { budget: true }).expect("compiles");
+    let p = compile_unverified(
+        &prog(text),
+        &JitOptions {
+            budget: true,
+            ..JitOptions::default()
+        },
+    )
+    .expect("compiles");
     let mut env = Env::new();
     env.budget = Some(8);
     assert_eq!(p.run(&mut [], &mut env), Ok(3));
@@ -333,8 +340,14 @@ fn budget_is_exact() {
     assert_eq!(p.run(&mut [], &mut env), Ok(3));
     assert_eq!(env.budget, Some(92));
     // A trap costs the faulting instruction.
-    let oob = compile_unverified(&prog("ldxb r0, [r0]\nexit"), &JitOptions { budget: true })
-        .expect("compiles");
+    let oob = compile_unverified(
+        &prog("ldxb r0, [r0]\nexit"),
+        &JitOptions {
+            budget: true,
+            ..JitOptions::default()
+        },
+    )
+    .expect("compiles");
     env.budget = Some(10);
     assert_eq!(oob.run(&mut [], &mut env), trap(TrapKind::OutOfBounds, 0));
     assert_eq!(env.budget, Some(9));
@@ -381,6 +394,8 @@ fn every_instruction_stays_within_its_code_size_bound() {
     let text = "
         lock fetch and [r1+1000], r0
         lock fetch xor32 [r0-1000], r0
+        stdw [r2+1000], 0x12345678
+        jset r3, 0x12345678, +0
         sdiv r3, r0
         smod32 r0, r3
         lsh r4, r2
@@ -392,8 +407,20 @@ fn every_instruction_stays_within_its_code_size_bound() {
         exit
     f:
         exit";
-    let p = compile_unverified(&prog(text), &JitOptions { budget: true });
-    assert!(p.is_ok(), "{:?}", p.err());
+    // Every option on at once is the largest code; the budget's slow paths copy every block.
+    for opts in [
+        JitOptions {
+            budget: true,
+            ..JitOptions::default()
+        },
+        JitOptions {
+            budget: true,
+            ..JitOptions::hardened()
+        },
+    ] {
+        let p = compile_unverified(&prog(text), &opts);
+        assert!(p.is_ok(), "{opts:?}: {:?}", p.err());
+    }
 }
 
 #[test]

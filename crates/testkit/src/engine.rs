@@ -51,6 +51,7 @@ impl Engine for JitEngine {
     fn execute(&self, prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, RunError> {
         let opts = bpfx_jit::JitOptions {
             budget: env.budget.is_some(),
+            ..bpfx_jit::JitOptions::default()
         };
         let jit = bpfx_jit::compile_unverified(prog, &opts)
             .map_err(|e| RunError::Compile(e.to_string()))?;

@@ -11,6 +11,7 @@ const CASES: u64 = 20_000;
 fn jit_listing(case: &Case) -> String {
     let opts = JitOptions {
         budget: case.budget.is_some(),
+        ..bpfx_jit::JitOptions::default()
     };
     match compile_unverified(&case.prog, &opts) {
         Ok(jit) => jit.listing(),

@@ -27,6 +27,7 @@ impl Engine for VerifiedJit {
         );
         let opts = JitOptions {
             budget: env.budget.is_some(),
+            ..bpfx_jit::JitOptions::default()
         };
         let jit = compile(&self.0, &opts).map_err(|e| RunError::Compile(e.to_string()))?;
         jit.run(input, env).map_err(RunError::Trap)

@@ -22,6 +22,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let prog = load::load_program(&args.file, args.section.as_deref())?;
     let opts = bpfx_jit::JitOptions {
         budget: args.budget,
+        ..bpfx_jit::JitOptions::default()
     };
     let jit =
         bpfx_jit::compile_unverified(&prog, &opts).map_err(|e| CliError::Jit(e.to_string()))?;

@@ -63,6 +63,10 @@ impl Emitter<'_> {
             // Two-operand `imul` leaves rax and rdx alone, and its low half is the same for
             // signed and unsigned operands, so multiplication needs no register juggling.
             (AluOp::Mul, Operand::Reg(s)) => wide!(self, width; imul R(d), R(host(s))),
+            (AluOp::Mul, Operand::Imm(i)) if self.blinds(i64::from(i)) => {
+                self.emit_blinded_sext(x::R11, i);
+                wide!(self, width; imul R(d), R(x::R11));
+            }
             (AluOp::Mul, Operand::Imm(i)) => match i8::try_from(i) {
                 Ok(i8v) => wide!(self, width; imul R(d), R(d), BYTE i8v),
                 Err(_) => wide!(self, width; imul R(d), R(d), DWORD i),
@@ -86,6 +90,13 @@ impl Emitter<'_> {
     /// `d op= imm` (sign-extended at 64 bits, as eBPF defines), with the imm8 form when the
     /// value fits.
     pub(super) fn emit_arith_ri(&mut self, width: Width, a: Arith, d: u8, imm: i32) {
+        if self.blinds(i64::from(imm)) {
+            // The operand goes through a scratch register other than `d`.
+            let tmp = if d == x::R11 { x::R10 } else { x::R11 };
+            self.emit_blinded_sext(tmp, imm);
+            self.emit_arith_rr(width, a, d, tmp);
+            return;
+        }
         match (a, i8::try_from(imm)) {
             (Arith::Add, Ok(b)) => wide!(self, width; add R(d), BYTE b),
             (Arith::Sub, Ok(b)) => wide!(self, width; sub R(d), BYTE b),

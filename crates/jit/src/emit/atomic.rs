@@ -19,8 +19,8 @@ impl Emitter<'_> {
         off: i16,
         src: Reg,
     ) {
-        self.emit_guard(pc, base, off, width.bits() / 8, true);
-        self.emit_lea(x::R11, host(base), i32::from(off));
+        let (b, disp) = self.emit_guard(pc, base, off, width.bits() / 8, true);
+        self.emit_lea(x::R11, b, disp);
         let s = host(src);
         match (op, fetch) {
             (AtomicOp::Add, false) => wide!(self, width; lock add [r11], R(s)),

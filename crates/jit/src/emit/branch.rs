@@ -3,7 +3,7 @@
 
 use super::alu::Arith;
 use super::{Emitter, asm, wide};
-use crate::abi::host;
+use crate::abi::{host, x};
 use bpfx_bytecode::{Cond, Operand, Pc, Reg, Width};
 use bpfx_exec::TrapKind;
 
@@ -41,6 +41,10 @@ impl Emitter<'_> {
         match (cond, rhs) {
             (Cond::Set, Operand::Reg(r)) => wide!(self, width; test R(l), R(host(r))),
             // `test` has no imm8 form; at 64 bits the imm32 is sign-extended, as eBPF's is.
+            (Cond::Set, Operand::Imm(i)) if self.blinds(i64::from(i)) => {
+                self.emit_blinded_sext(x::R11, i);
+                wide!(self, width; test R(l), R(x::R11));
+            }
             (Cond::Set, Operand::Imm(i)) => wide!(self, width; test R(l), DWORD i),
             // `test r, r` sets every flag a compare with 0 would, in fewer bytes.
             (_, Operand::Imm(0)) => wide!(self, width; test R(l), R(l)),

@@ -6,7 +6,7 @@
 //! callee's label, so the callee's `exit` (a `ret`) comes back here to restore them.
 
 use super::{Emitter, asm};
-use crate::abi::{ctx, host};
+use crate::abi::{ctx, host, x};
 use bpfx_bytecode::{CallTarget, Pc};
 use bpfx_exec::TrapKind;
 
@@ -15,10 +15,8 @@ impl Emitter<'_> {
         match target {
             CallTarget::Helper(id) => {
                 // Zero-extend the id through r11: a `mov m64, imm32` would sign-extend it.
-                asm!(self
-                    ; mov r11d, id as i32
-                    ; mov [BYTE r12 + ctx::HELPER_ID], r11
-                );
+                self.emit_mov_imm(bpfx_bytecode::Width::W32, x::R11, id as i32);
+                asm!(self; mov [BYTE r12 + ctx::HELPER_ID], r11);
                 self.emit_helper_call(pc);
             }
             CallTarget::Register(r) => {

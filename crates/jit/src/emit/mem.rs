@@ -38,7 +38,9 @@ impl Emitter<'_> {
     pub(crate) fn access_guard(&self, pc: Pc, base: Reg, off: i16, size: u32) -> Guard {
         let off = i32::from(off);
         let frame_constant = base == Reg::R10 && (-FRAME..=-(size as i32)).contains(&off);
-        let proven = self.proven.get(pc.index()).copied().unwrap_or(false);
+        // A proof may rest on the program's own bounds checks, which the CPU can mispredict:
+        // with Spectre hardening only the branch-free frame-constant rule drops a guard.
+        let proven = !self.opts.spectre && self.proven.get(pc.index()).copied().unwrap_or(false);
         if frame_constant || proven {
             Guard::Elided
         } else {
@@ -46,30 +48,56 @@ impl Emitter<'_> {
         }
     }
 
-    /// Emits the guard for an access of `size` bytes at `base + off`, if it needs one.
-    pub(super) fn emit_guard(&mut self, pc: Pc, base: Reg, off: i16, size: u32, write: bool) {
-        if self.access_guard(pc, base, off, size) == Guard::Elided {
-            return;
-        }
+    /// Emits the guard for an access of `size` bytes at `base + off`, if it needs one, and
+    /// returns the base register and displacement the access must use: `base + off` itself,
+    /// or, with Spectre hardening, r10 holding the checked (and masked) address.
+    pub(super) fn emit_guard(
+        &mut self,
+        pc: Pc,
+        base: Reg,
+        off: i16,
+        size: u32,
+        write: bool,
+    ) -> (u8, i32) {
         let b = host(base);
+        let off = i32::from(off);
+        if self.access_guard(pc, base, off as i16, size) == Guard::Elided {
+            return (b, off);
+        }
         let from = self.new_label();
         let resume = self.new_label();
-        self.emit_lea(x::R10, b, i32::from(off));
+        self.emit_lea(x::R10, b, off);
         asm!(self
             ; sub r10, [BYTE r12 + ctx::INPUT_BASE]
             ; cmp r10, [BYTE r12 + ctx::input_ok(size)]
             ; jae =>from
-            ; =>resume
         );
+        if self.opts.spectre {
+            // Not taken means CF = 1, so r11 = -1 and the offset survives; under a
+            // misprediction CF = 0 zeroes it, and the access goes to the input's start.
+            asm!(self
+                ; sbb r11, r11
+                ; and r10, r11
+                ; add r10, [BYTE r12 + ctx::INPUT_BASE]
+            );
+        }
+        asm!(self; =>resume);
+        let refund = self.refund(pc);
         self.cold.push(Cold::Guard {
             from,
             resume,
             pc,
             base: b,
-            off: i32::from(off),
+            off,
             size,
             write,
+            refund,
         });
+        if self.opts.spectre {
+            (x::R10, 0)
+        } else {
+            (b, off)
+        }
     }
 
     pub(super) fn lower_load(
@@ -81,8 +109,8 @@ impl Emitter<'_> {
         base: Reg,
         off: i16,
     ) {
-        self.emit_guard(pc, base, off, size.bytes(), false);
-        let (d, b, off) = (host(dst), host(base), i32::from(off));
+        let (b, off) = self.emit_guard(pc, base, off, size.bytes(), false);
+        let d = host(dst);
         match (size, signed) {
             (Size::B, false) => at!(self; (movzx Rd(d), BYTE) [b, off] ()),
             (Size::H, false) => at!(self; (movzx Rd(d), WORD) [b, off] ()),
@@ -95,34 +123,59 @@ impl Emitter<'_> {
     }
 
     pub(super) fn lower_store(&mut self, pc: Pc, size: Size, base: Reg, off: i16, src: Operand) {
-        self.emit_guard(pc, base, off, size.bytes(), true);
-        let (b, off) = (host(base), i32::from(off));
-        match (size, src) {
-            (Size::B, Operand::Reg(s)) => at!(self; (mov BYTE) [b, off] (, Rb(host(s)))),
-            (Size::H, Operand::Reg(s)) => at!(self; (mov WORD) [b, off] (, Rw(host(s)))),
-            (Size::W, Operand::Reg(s)) => at!(self; (mov DWORD) [b, off] (, Rd(host(s)))),
-            (Size::Dw, Operand::Reg(s)) => at!(self; (mov QWORD) [b, off] (, Rq(host(s)))),
+        let (b, off) = self.emit_guard(pc, base, off, size.bytes(), true);
+        // A blinded immediate goes through r11 (the address is in a base register or r10).
+        let value = match src {
+            Operand::Reg(r) => Ok(host(r)),
+            Operand::Imm(i) if self.blinds(i64::from(i)) => {
+                self.emit_blinded_sext(x::R11, i);
+                Ok(x::R11)
+            }
+            Operand::Imm(i) => Err(i),
+        };
+        match (size, value) {
+            (Size::B, Ok(s)) => at!(self; (mov BYTE) [b, off] (, Rb(s))),
+            (Size::H, Ok(s)) => at!(self; (mov WORD) [b, off] (, Rw(s))),
+            (Size::W, Ok(s)) => at!(self; (mov DWORD) [b, off] (, Rd(s))),
+            (Size::Dw, Ok(s)) => at!(self; (mov QWORD) [b, off] (, Rq(s))),
             // Immediates are truncated to the size; at 8 bytes the imm32 is sign-extended.
-            (Size::B, Operand::Imm(i)) => at!(self; (mov BYTE) [b, off] (, i as i8)),
-            (Size::H, Operand::Imm(i)) => at!(self; (mov WORD) [b, off] (, i as i16)),
-            (Size::W, Operand::Imm(i)) => at!(self; (mov DWORD) [b, off] (, i)),
-            (Size::Dw, Operand::Imm(i)) => at!(self; (mov QWORD) [b, off] (, i)),
+            (Size::B, Err(i)) => at!(self; (mov BYTE) [b, off] (, i as i8)),
+            (Size::H, Err(i)) => at!(self; (mov WORD) [b, off] (, i as i16)),
+            (Size::W, Err(i)) => at!(self; (mov DWORD) [b, off] (, i)),
+            (Size::Dw, Err(i)) => at!(self; (mov QWORD) [b, off] (, i)),
         }
     }
 
     /// `ldabs`/`ldind`: r0 = the big-endian value at input offset `index + imm` (wrapping);
     /// out of bounds, the whole program returns 0 at once (the `halt` stub).
-    pub(super) fn lower_packet(&mut self, size: Size, index: Option<Reg>, imm: i32) {
-        let halt = self.stubs.halt;
+    pub(super) fn lower_packet(&mut self, pc: Pc, size: Size, index: Option<Reg>, imm: i32) {
+        // A halt ends the run normally: it gives back the rest of the block's budget.
+        let halt = if self.refund(pc) > 0 {
+            let to = self.stubs.halt;
+            self.cold_leave(pc, to)
+        } else {
+            self.stubs.halt
+        };
         match index {
+            Some(r) if self.blinds(i64::from(imm)) => {
+                self.emit_blinded_sext(x::R11, imm);
+                asm!(self; add r11, Rq(host(r)));
+            }
             Some(r) => self.emit_lea(x::R11, host(r), imm),
             None => self.emit_mov_imm(bpfx_bytecode::Width::W64, x::R11, imm),
         }
         asm!(self
             ; cmp r11, [BYTE r12 + ctx::input_ok(size.bytes())]
             ; jae =>halt
-            ; add r11, [BYTE r12 + ctx::INPUT_BASE]
         );
+        if self.opts.spectre {
+            // As in a guard: a mispredicted compare reads the input's first bytes.
+            asm!(self
+                ; sbb r10, r10
+                ; and r11, r10
+            );
+        }
+        asm!(self; add r11, [BYTE r12 + ctx::INPUT_BASE]);
         match size {
             Size::B => asm!(self; movzx eax, BYTE [r11]),
             Size::H => asm!(self

@@ -17,6 +17,8 @@
 
 mod alu;
 mod atomic;
+pub(crate) mod blind;
+mod blocks;
 mod branch;
 mod call;
 mod mem;
@@ -121,15 +123,16 @@ macro_rules! at {
 }
 pub(crate) use at;
 
-/// Upper bound on the hot code of one eBPF instruction, in bytes. The largest lowerings, with
-/// the budget charge, are a signed division by a register (zero and -1 checks, parking rax and
-/// rdx) and a guarded fetch-and/or/xor (`lock cmpxchg` loop): just under 80 bytes. The bound
-/// leaves room and is checked for every instruction.
-pub const MAX_INSN_BYTES: usize = 96;
+/// Upper bound on the hot code of one eBPF instruction, in bytes. The largest lowerings, in a
+/// budget slow path (a charge per instruction) with Spectre masking and blinding, are a guarded
+/// fetch-and/or/xor (`lock cmpxchg` loop: about 100 bytes) and a signed division by a register
+/// (zero and -1 checks, parking rax and rdx). The bound leaves room and is checked for every
+/// instruction.
+pub const MAX_INSN_BYTES: usize = 128;
 
-/// Upper bound on one cold block, in bytes; the largest, a second-region guard check with its
-/// trap exit, is about 50.
-pub const MAX_COLD_BYTES: usize = 64;
+/// Upper bound on one cold block, in bytes; the largest, a guard's slow-path call with the
+/// Spectre `lfence`, a budget refund and a blinded trap pc, is about 70.
+pub const MAX_COLD_BYTES: usize = 96;
 
 /// Where each part of the code starts; the listing interleaves the eBPF source by it.
 #[derive(Clone, Debug, Default)]
@@ -140,6 +143,12 @@ pub(crate) struct Layout {
     pub(crate) insns: Vec<(Pc, usize)>,
     /// Start of the fall-off-the-end exit, when the last instruction falls through.
     pub(crate) fell_off: Option<usize>,
+    /// Start of the budget slow paths (code compiled with the budget charge), and the start
+    /// offset of each instruction's copy there.
+    pub(crate) slow: usize,
+    pub(crate) slow_insns: Vec<(Pc, usize)>,
+    /// Start offset of each block's slow path and the block's first pc.
+    pub(crate) slow_blocks: Vec<(Pc, usize)>,
     /// Start of the cold code.
     pub(crate) cold: usize,
     /// Start offset of each cold block and the pc it belongs to, in emission order.
@@ -159,15 +168,36 @@ pub(crate) struct Emitter<'a> {
     layout: Layout,
     /// Per slot: the verifier proved the access there in bounds (empty without facts).
     proven: Vec<bool>,
+    /// Basic blocks, for the per-block budget charge.
+    blocks: blocks::Blocks,
+    /// Lowering a budget slow path (per-instruction charges, nothing to refund).
+    slow: bool,
+    /// Blocks whose charge failed jump here: (block start, slow-path label).
+    slow_blocks: Vec<(Pc, DynamicLabel)>,
+    /// The fall-off-the-end exit, when the last instruction falls through.
+    fell_off: Option<DynamicLabel>,
+    /// Constant blinding state, when [`JitOptions::blinding`] is on.
+    pub(crate) blind: Option<blind::Blinder>,
+}
+
+/// What [`assemble`] produces.
+#[derive(Debug)]
+pub(crate) struct Assembled {
+    pub(crate) code: Vec<u8>,
+    pub(crate) layout: Layout,
+    /// Where blinded constants could show (blinding only).
+    pub(crate) exposure: Option<blind::Exposure>,
 }
 
 /// Compiles `prog` to position-independent machine code whose entry point is offset 0.
-/// `proven[pc]` says the verifier proved the access at `pc` in bounds (empty: no facts).
+/// `proven[pc]` says the verifier proved the access at `pc` in bounds (empty: no facts); `seed`
+/// keys the constant blinding, when it is on.
 pub(crate) fn assemble(
     prog: &Program,
     opts: &JitOptions,
-    proven: Vec<bool>,
-) -> Result<(Vec<u8>, Layout), JitError> {
+    proven: &[bool],
+    seed: u64,
+) -> Result<Assembled, JitError> {
     let mut ops = VecAssembler::new(0);
     let labels = (0..prog.len()).map(|_| ops.new_dynamic_label()).collect();
     let stubs = stubs::Stubs::new(&mut ops);
@@ -178,7 +208,16 @@ pub(crate) fn assemble(
         stubs,
         cold: Vec::new(),
         layout: Layout::default(),
-        proven,
+        proven: proven.to_vec(),
+        blocks: if opts.budget {
+            blocks::Blocks::new(prog)
+        } else {
+            blocks::Blocks::default()
+        },
+        slow: false,
+        slow_blocks: Vec::new(),
+        fell_off: None,
+        blind: opts.blinding.then(|| blind::Blinder::new(seed)),
     };
     abi::emit_prologue(&mut e);
     e.layout.body = e.offset();
@@ -188,7 +227,7 @@ pub(crate) fn assemble(
         e.layout.insns.push((pc, start));
         let label = e.pc_label(pc);
         asm!(e; =>label);
-        e.charge(pc);
+        e.charge_block(pc);
         e.lower(pc, op);
         check_size(pc, e.offset() - start, MAX_INSN_BYTES)?;
         last = Some((pc, *op));
@@ -197,8 +236,17 @@ pub(crate) fn assemble(
         // Control that runs past the last instruction (it falls through, or a local call in the
         // last slot returns) traps there, as the interpreter does.
         e.layout.fell_off = Some(e.offset());
+        let label = e.new_label();
+        e.fell_off = Some(label);
+        asm!(e; =>label);
         e.emit_trap_now(pc, TrapKind::FellOffEnd);
     }
+    e.layout.slow = e.offset();
+    e.slow = true;
+    for (start, entry) in std::mem::take(&mut e.slow_blocks) {
+        e.emit_slow_block(prog, start, entry)?;
+    }
+    e.slow = false;
     e.layout.cold = e.offset();
     for block in std::mem::take(&mut e.cold) {
         let start = e.offset();
@@ -212,7 +260,11 @@ pub(crate) fn assemble(
         .ops
         .finalize()
         .map_err(|err| JitError::Assemble(err.to_string()))?;
-    Ok((code, e.layout))
+    Ok(Assembled {
+        code,
+        layout: e.layout,
+        exposure: e.blind.map(|b| b.exposure),
+    })
 }
 
 fn check_size(pc: Pc, len: usize, max: usize) -> Result<(), JitError> {
@@ -276,7 +328,7 @@ impl<'a> Emitter<'a> {
                 off,
                 src,
             } => self.lower_atomic(pc, width, op, fetch, base, off, src),
-            Op::LoadPacket { size, index, imm } => self.lower_packet(size, index, imm),
+            Op::LoadPacket { size, index, imm } => self.lower_packet(pc, size, index, imm),
             Op::Ja { off, .. } => self.lower_ja(pc, off),
             Op::Branch {
                 width,
@@ -290,18 +342,82 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Charges one unit of budget for the instruction at `pc` (only in code compiled with
-    /// [`JitOptions::budget`]): the `sub` borrows exactly when the budget was already 0, and
-    /// the trap leaves before the instruction does anything.
-    fn charge(&mut self, pc: Pc) {
+    /// At the start of a basic block, in code compiled with [`JitOptions::budget`]: charges
+    /// the whole block at once. The `sub` borrows exactly when fewer instructions are left than
+    /// the block has; then the block's slow path ([`Self::emit_slow_block`]) runs instead,
+    /// charging one instruction at a time, so the trap comes at the exact instruction.
+    fn charge_block(&mut self, pc: Pc) {
         if !self.opts.budget {
             return;
         }
+        if let Some(n) = self.blocks.starting_at(pc) {
+            let slow = self.new_label();
+            self.slow_blocks.push((pc, slow));
+            asm!(self
+                ; sub QWORD [BYTE r12 + ctx::BUDGET], n as i32
+                ; jb =>slow
+            );
+        }
+    }
+
+    /// Charges one unit of budget for the instruction at `pc` (slow paths only): the `sub`
+    /// borrows exactly when the budget was already 0, and the trap leaves before the
+    /// instruction does anything.
+    fn charge_one(&mut self, pc: Pc) {
         let cold = self.cold_trap(pc, TrapKind::BudgetExhausted);
         asm!(self
             ; sub QWORD [BYTE r12 + ctx::BUDGET], 1
             ; jb =>cold
         );
+    }
+
+    /// The slow path of the block starting at `start`, entered when its charge found too
+    /// little budget: gives the charge back, then runs a copy of the block with a charge per
+    /// instruction, and continues in the fast code of whatever follows (every jump target is
+    /// a block start, so nothing jumps into the middle of a block).
+    fn emit_slow_block(
+        &mut self,
+        prog: &Program,
+        start: Pc,
+        entry: DynamicLabel,
+    ) -> Result<(), JitError> {
+        let n = self.blocks.starting_at(start).unwrap_or(0);
+        let at = self.offset();
+        self.layout.slow_blocks.push((start, at));
+        asm!(self
+            ; =>entry
+            ; add QWORD [BYTE r12 + ctx::BUDGET], n as i32
+        );
+        let members = self.blocks.members(prog, start);
+        for &(pc, op) in &members {
+            let at = self.offset();
+            self.layout.slow_insns.push((pc, at));
+            self.charge_one(pc);
+            self.lower(pc, &op);
+            check_size(pc, self.offset() - at, MAX_INSN_BYTES)?;
+        }
+        // A block that does not end in a taken jump (or ends with a jump to the next
+        // instruction, which emits nothing) continues at the next block's fast code.
+        if let Some(&(pc, op)) = members.last() {
+            let next = Pc(pc.0 + op.slots());
+            if next.index() < self.labels.len() {
+                let label = self.pc_label(next);
+                asm!(self; jmp =>label);
+            } else if let Some(label) = self.fell_off {
+                asm!(self; jmp =>label);
+            }
+        }
+        Ok(())
+    }
+
+    /// Budget a fault at `pc` gives back: the instructions after it in its block, which the
+    /// block's charge paid for but will not run (0 outside budget code and in slow paths).
+    pub(crate) fn refund(&self, pc: Pc) -> u32 {
+        if self.opts.budget && !self.slow {
+            self.blocks.rest(pc)
+        } else {
+            0
+        }
     }
 
     // ---- shortest encodings -------------------------------------------------------------
@@ -315,6 +431,13 @@ impl<'a> Emitter<'a> {
     /// `xor` for 0, `mov r32, imm32` when the result's high half is zero, otherwise the
     /// sign-extending `mov r64, imm32`.
     pub(crate) fn emit_mov_imm(&mut self, width: Width, r: u8, imm: i32) {
+        if self.blinds(i64::from(imm)) {
+            match width {
+                Width::W32 => self.emit_blinded_u32(r, imm as u32),
+                Width::W64 => self.emit_blinded_sext(r, imm),
+            }
+            return;
+        }
         match (width, imm) {
             (_, 0) => self.emit_zero(r),
             (Width::W32, _) | (Width::W64, 1..) => asm!(self; mov Rd(r), DWORD imm),
@@ -325,7 +448,10 @@ impl<'a> Emitter<'a> {
     /// `r = v` for a full 64-bit value, with the shortest of `xor`, `mov r32, imm32`,
     /// sign-extending `mov r64, imm32` and `movabs`.
     pub(crate) fn emit_mov_imm64(&mut self, r: u8, v: u64) {
-        if let Ok(v32) = u32::try_from(v) {
+        let fits = u32::try_from(v).is_ok() || i32::try_from(v as i64).is_ok();
+        if !fits && self.blinds(v as i64) {
+            self.emit_blinded_u64(r, v);
+        } else if let Ok(v32) = u32::try_from(v) {
             self.emit_mov_imm(Width::W32, r, v32 as i32);
         } else if let Ok(s32) = i32::try_from(v as i64) {
             self.emit_mov_imm(Width::W64, r, s32);
@@ -356,15 +482,23 @@ impl<'a> Emitter<'a> {
     /// instruction that always traps.
     pub(crate) fn emit_trap_now(&mut self, pc: Pc, kind: TrapKind) {
         let stub = self.stubs.trap(kind);
-        self.emit_leave(pc, stub);
+        let refund = self.refund(pc);
+        self.emit_leave(pc, stub, refund);
     }
 
-    /// Records `pc` as the trap pc and jumps to `to`: the one way out of a faulting site.
-    pub(crate) fn emit_leave(&mut self, pc: Pc, to: DynamicLabel) {
-        asm!(self
-            ; mov DWORD [BYTE r12 + ctx::TRAP_PC], pc.0 as i32
-            ; jmp =>to
-        );
+    /// Gives back `refund` units of budget, records `pc` as the trap pc and jumps to `to`: the
+    /// one way out of a faulting site. Clobbers r11.
+    pub(crate) fn emit_leave(&mut self, pc: Pc, to: DynamicLabel, refund: u32) {
+        if refund > 0 {
+            asm!(self; add QWORD [BYTE r12 + ctx::BUDGET], refund as i32);
+        }
+        if self.blinds(i64::from(pc.0)) {
+            self.emit_blinded_u32(x::R11, pc.0);
+            asm!(self; mov [BYTE r12 + ctx::TRAP_PC], r11);
+        } else {
+            asm!(self; mov DWORD [BYTE r12 + ctx::TRAP_PC], pc.0 as i32);
+        }
+        asm!(self; jmp =>to);
     }
 
     /// A cold block that records `pc` and traps with `kind`; returns the label to jump to.
@@ -373,11 +507,18 @@ impl<'a> Emitter<'a> {
         self.cold_leave(pc, to)
     }
 
-    /// A cold block that records `pc` and jumps to `to` (a trap stub, or the unwind stub when
-    /// the trap kind is already recorded); returns the label to jump to.
+    /// A cold block that gives back the budget of the rest of `pc`'s block, records `pc` and
+    /// jumps to `to` (a trap stub, the unwind stub when the trap kind is already recorded, or
+    /// `halt`); returns the label to jump to.
     pub(crate) fn cold_leave(&mut self, pc: Pc, to: DynamicLabel) -> DynamicLabel {
         let from = self.new_label();
-        self.cold.push(stubs::Cold::Leave { from, pc, to });
+        let refund = self.refund(pc);
+        self.cold.push(stubs::Cold::Leave {
+            from,
+            pc,
+            to,
+            refund,
+        });
         from
     }
 }

@@ -57,11 +57,12 @@ impl Stubs {
 /// An out-of-line block, emitted after the body.
 #[derive(Debug)]
 pub(crate) enum Cold {
-    /// Record `pc` as the trap pc, then jump to `to`.
+    /// Give back `refund` units of budget, record `pc` as the trap pc, then jump to `to`.
     Leave {
         from: DynamicLabel,
         pc: Pc,
         to: DynamicLabel,
+        refund: u32,
     },
     /// The slow path of a guarded access that missed the input: the active stack
     /// `[r10 - 512, stack_top)`, then the shared blocks (writable ones only for a `write`),
@@ -79,6 +80,8 @@ pub(crate) enum Cold {
         size: u32,
         /// A store or atomic (shared blocks must be writable).
         write: bool,
+        /// Budget to give back on the way out.
+        refund: u32,
     },
 }
 
@@ -93,9 +96,14 @@ impl Cold {
 impl Emitter<'_> {
     pub(super) fn emit_cold(&mut self, block: &Cold) {
         match *block {
-            Cold::Leave { from, pc, to } => {
+            Cold::Leave {
+                from,
+                pc,
+                to,
+                refund,
+            } => {
                 asm!(self; =>from);
-                self.emit_leave(pc, to);
+                self.emit_leave(pc, to, refund);
             }
             Cold::Guard {
                 from,
@@ -105,16 +113,30 @@ impl Emitter<'_> {
                 off,
                 size,
                 write,
+                refund,
             } => {
                 let oob = self.stubs.trap(TrapKind::OutOfBounds);
                 let check = self.stubs.regions(size, write);
                 asm!(self; =>from);
                 at!(self; (lea r10,) [base, off] ());
-                asm!(self
-                    ; call =>check
-                    ; jb =>resume
-                );
-                self.emit_leave(pc, oob);
+                asm!(self; call =>check);
+                if self.opts.spectre {
+                    // The access after `resume` uses r10, which the stub clobbered; `lfence`
+                    // keeps a mispredicted check from reaching it before the check resolves.
+                    let fail = self.new_label();
+                    asm!(self
+                        ; jae =>fail
+                        ; lfence
+                    );
+                    at!(self; (lea r10,) [base, off] ());
+                    asm!(self
+                        ; jmp =>resume
+                        ; =>fail
+                    );
+                } else {
+                    asm!(self; jb =>resume);
+                }
+                self.emit_leave(pc, oob, refund);
             }
         }
     }

@@ -1,0 +1,159 @@
+//! Basic blocks for the per-block instruction budget.
+//!
+//! A block starts at pc 0, at every jump, branch and local-call target, after every jump,
+//! branch, local call, `exit` and always-trapping instruction, and after [`MAX_BLOCK`]
+//! instructions. Inside a block control runs straight through, unless an instruction faults (or
+//! a legacy packet load halts), which ends the whole run: so charging a block's length on entry
+//! is exact once every such exit refunds the instructions it skipped ([`Blocks::rest`]).
+
+use bpfx_bytecode::{CallTarget, Imm64, Op, Pc, Program};
+
+/// Longest block, in instructions: bounds the charge (an 8-bit value, not worth blinding) and
+/// the refunds.
+pub(crate) const MAX_BLOCK: u32 = 64;
+
+/// Block structure of one program, per slot.
+#[derive(Debug, Default)]
+pub(crate) struct Blocks {
+    /// Per slot: the number of instructions in the block starting here (0: not a block start).
+    len: Vec<u32>,
+    /// Per slot: instructions after this one in its block.
+    rest: Vec<u32>,
+    /// Per slot: the start of the block this instruction belongs to.
+    start: Vec<Pc>,
+}
+
+impl Blocks {
+    pub(crate) fn new(prog: &Program) -> Blocks {
+        let n = prog.len();
+        let mut leader = vec![false; n];
+        let mark = |leader: &mut Vec<bool>, pc: Option<Pc>| {
+            if let Some(slot) = pc.and_then(|p| leader.get_mut(p.index())) {
+                *slot = true;
+            }
+        };
+        mark(&mut leader, Some(Pc(0)));
+        for (pc, op) in prog.iter() {
+            let next = Some(Pc(pc.0 + op.slots()));
+            let ends = match *op {
+                Op::Ja { off, .. } => {
+                    mark(&mut leader, pc.offset(off));
+                    true
+                }
+                Op::Branch { off, .. } => {
+                    mark(&mut leader, pc.offset(i32::from(off)));
+                    true
+                }
+                Op::Call(CallTarget::Local { off }) => {
+                    mark(&mut leader, pc.offset(off));
+                    true
+                }
+                Op::Exit | Op::Call(CallTarget::Kfunc(_)) => true,
+                Op::LoadImm64 { value, .. } => {
+                    !matches!(value, Imm64::Value(_) | Imm64::Func { .. })
+                }
+                _ => false,
+            };
+            if ends {
+                mark(&mut leader, next);
+            }
+        }
+        let mut b = Blocks {
+            len: vec![0; n],
+            rest: vec![0; n],
+            start: vec![Pc(0); n],
+        };
+        let mut members: Vec<Pc> = Vec::new();
+        let flush = |b: &mut Blocks, members: &mut Vec<Pc>| {
+            let count = members.len() as u32;
+            if let Some(first) = members.first().copied() {
+                b.len[first.index()] = count;
+                for (i, pc) in members.iter().enumerate() {
+                    b.rest[pc.index()] = count - 1 - i as u32;
+                    b.start[pc.index()] = first;
+                }
+            }
+            members.clear();
+        };
+        for (pc, _) in prog.iter() {
+            if leader[pc.index()] || members.len() as u32 == MAX_BLOCK {
+                flush(&mut b, &mut members);
+            }
+            members.push(pc);
+        }
+        flush(&mut b, &mut members);
+        b
+    }
+
+    /// The length of the block starting at `pc`, if one does.
+    pub(crate) fn starting_at(&self, pc: Pc) -> Option<u32> {
+        self.len.get(pc.index()).copied().filter(|&n| n > 0)
+    }
+
+    /// Instructions after `pc` in its block: what a fault at `pc` gives back.
+    pub(crate) fn rest(&self, pc: Pc) -> u32 {
+        self.rest.get(pc.index()).copied().unwrap_or(0)
+    }
+
+    /// The instructions of the block starting at `start`, in order.
+    pub(crate) fn members(&self, prog: &Program, start: Pc) -> Vec<(Pc, Op)> {
+        let mut out = Vec::new();
+        let mut pc = start;
+        while let Some(op) = prog.get(pc) {
+            if self.start.get(pc.index()) != Some(&start) {
+                break;
+            }
+            out.push((pc, *op));
+            pc = Pc(pc.0 + op.slots());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpfx_bytecode::assemble;
+
+    fn blocks(text: &str) -> (Program, Blocks) {
+        let prog = Program::decode(assemble(text).expect("assembles")).expect("decodes");
+        let b = Blocks::new(&prog);
+        (prog, b)
+    }
+
+    #[test]
+    fn leaders_are_targets_and_followers_of_control_transfers() {
+        let (_, b) = blocks(
+            "mov r0, 1
+             lddw r1, 5
+             jeq r0, 1, +1
+             add r0, 1
+             call 5
+             exit",
+        );
+        // pc 0..3 (lddw is two slots), the branch ends the block; its target (5) starts one,
+        // and so does its fall-through (4).
+        assert_eq!(b.starting_at(Pc(0)), Some(3));
+        assert_eq!(b.starting_at(Pc(4)), Some(1));
+        assert_eq!(
+            b.starting_at(Pc(5)),
+            Some(2),
+            "a helper call does not end a block"
+        );
+        assert_eq!(b.rest(Pc(0)), 2);
+        assert_eq!(b.rest(Pc(1)), 1);
+        assert_eq!(b.rest(Pc(3)), 0);
+        assert_eq!(b.rest(Pc(5)), 1);
+    }
+
+    #[test]
+    fn long_straight_lines_are_split() {
+        let text = "mov r0, 1\n".repeat(150) + "exit";
+        let (prog, b) = blocks(&text);
+        assert_eq!(b.starting_at(Pc(0)), Some(MAX_BLOCK));
+        assert_eq!(b.starting_at(Pc(64)), Some(MAX_BLOCK));
+        assert_eq!(b.starting_at(Pc(128)), Some(23));
+        assert_eq!(b.members(&prog, Pc(128)).len(), 23);
+        assert_eq!(b.rest(Pc(63)), 0);
+    }
+}

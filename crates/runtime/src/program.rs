@@ -498,12 +498,14 @@ impl<'o> ProgramRef<'o> {
             .iter()
             .filter_map(|&i| maps[i].block().cloned())
             .collect();
+        let names_read_only = used.iter().any(|&i| maps[i].read_only());
         Ok(Verified {
             shared: self.obj.shared.clone(),
             name: self.def.name.clone(),
             context: self.context,
             prog: bound,
             blocks,
+            names_read_only,
         })
     }
 }
@@ -516,6 +518,10 @@ pub struct Verified {
     context: Context,
     prog: VerifiedProgram,
     blocks: Vec<Arc<SharedMem>>,
+    /// The program names a map that is read-only for programs. The verifier's map shapes carry
+    /// no read-only flag, so it may prove a store into such a map in bounds; such a program is
+    /// compiled with every guard (the guards refuse stores to read-only blocks).
+    names_read_only: bool,
 }
 
 impl std::fmt::Debug for Verified {
@@ -538,14 +544,20 @@ impl Verified {
         self.finish(Code::Interp)
     }
 
-    /// Compiles it to x86-64 code; accesses the verifier proved in bounds lose their guards.
+    /// Compiles it to x86-64 code; accesses the verifier proved in bounds lose their guards
+    /// (unless the program names a read-only map: see `docs/runtime.md`).
     pub fn compile(self) -> Result<Program, Error> {
         self.compile_with(&bpfx_jit::JitOptions::default())
     }
 
     /// Compiles it with options (for example the instruction budget).
     pub fn compile_with(self, opts: &bpfx_jit::JitOptions) -> Result<Program, Error> {
-        let jit = bpfx_jit::compile(&self.prog, opts).map_err(|source| Error::Jit {
+        let jit = if self.names_read_only {
+            bpfx_jit::compile_unverified(self.prog.program(), opts)
+        } else {
+            bpfx_jit::compile(&self.prog, opts)
+        };
+        let jit = jit.map_err(|source| Error::Jit {
             program: self.name.clone(),
             source,
         })?;

@@ -33,9 +33,6 @@ fn key(k: u32) -> [u8; 4] {
     k.to_le_bytes()
 }
 
-/// Stores `r1` at `[r10-4]` as a key and points r2 at it: `lookup(map, &key)`.
-const KEY_AT_FP4: &str = "stw [r10-4], 3\nmov r2, r10\nadd r2, -4\n";
-
 #[test]
 fn map_helpers_lookup_update_delete_on_hash_and_array() {
     for engine in Engine::ALL {

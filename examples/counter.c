@@ -3,7 +3,7 @@
  * accepts (returns 1) IPv4 frames only.
  *
  *   bpfx run examples/counter.o --mem examples/tcp-syn.bin --dump-maps
- *   => 1, counters: {0x0800: 1}                                                         */
+ *   => 1 (0x1), then counters: 2048 => 1 (EtherType 0x0800 seen once)                 */
 #include "bpf_helpers.h"
 
 struct {

@@ -2,7 +2,8 @@
  * last result in .bss, and a non-inlined function that scales a sum. Runs on a plain buffer:
  * returns (sum of its bytes) * multiplier + runs so far, and prints the sum with bpf_printk.
  *
- *   bpfx run examples/globals.o --mem examples/tcp-syn.bin --dump-maps                  */
+ *   bpfx run examples/globals.o --mem examples/tcp-syn.bin --dump-maps
+ *   => 8713 (2571 * 3 + 1000), stderr "sum=2571 len=54"; .bss holds runs = 1, last_result */
 #include "bpf_helpers.h"
 
 const volatile __u64 multiplier = 3; /* .rodata */

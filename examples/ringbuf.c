@@ -2,7 +2,8 @@
  * packet length, its EtherType and ingress interface, and submits it; frames too short for an
  * Ethernet header are reported with bpf_ringbuf_output instead.
  *
- *   bpfx run examples/ringbuf.o --ctx xdp --packet examples/tcp-syn.bin --dump-maps     */
+ *   bpfx run examples/ringbuf.o --ctx xdp --packet examples/tcp-syn.bin --dump-maps
+ *   => XDP_PASS (2), one record: len 54, proto 0x0800, flags 0, ifindex 0, seq 0          */
 #include "bpf_helpers.h"
 
 struct event {

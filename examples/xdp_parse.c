@@ -2,7 +2,8 @@
  * verifier demands, counts what it sees in the `stats` array, and drops TCP to port 23.
  *
  *   bpfx run examples/xdp_parse.o --ctx xdp --packet examples/tcp-syn.bin --dump-maps
- *   => XDP_PASS, stats: [0, 0, 1, 1] (non-IP, IPv4 other, TCP, TCP SYN)                 */
+ *   => XDP_PASS (2), then stats 0..3 (non-IP, IPv4 other, TCP, TCP SYN) = 0, 0, 1, 1
+ * examples/telnet-syn.bin gives XDP_DROP (1); examples/arp.bin XDP_PASS with stats[0] = 1.   */
 #include "bpf_helpers.h"
 
 enum { STAT_NON_IP, STAT_IP_OTHER, STAT_TCP, STAT_TCP_SYN, STAT_MAX };

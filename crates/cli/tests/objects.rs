@@ -272,3 +272,24 @@ fn malformed_objects_are_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn the_readme_command_prints_the_action_and_the_stats() {
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "run",
+            "examples/xdp_parse.o",
+            "--packet",
+            "examples/tcp-syn.bin",
+            "--dump-maps",
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            String::from_utf8(o.stdout).unwrap(),
+            "XDP_PASS (2)\nmap stats (array, key 4 B, value 8 B, max 4):\n  0 => 0\n  1 => 0\n  2 => 1\n  3 => 1\n",
+            "{engine}"
+        );
+    }
+}

@@ -46,16 +46,23 @@ impl<'p> Prepared<'p> {
         kind: EngineKind,
         budget: bool,
     ) -> Result<Prepared<'p>, bpfx_jit::JitError> {
+        let opts = bpfx_jit::JitOptions {
+            budget,
+            ..Default::default()
+        };
+        Prepared::with_options(prog, kind, &opts)
+    }
+
+    /// Prepares a verified program for `kind`, compiling with `opts` for the JIT.
+    pub(crate) fn with_options(
+        prog: &'p VerifiedProgram,
+        kind: EngineKind,
+        opts: &bpfx_jit::JitOptions,
+    ) -> Result<Prepared<'p>, bpfx_jit::JitError> {
         Ok(match kind {
             EngineKind::Interp => Prepared::Interp(prog),
-            EngineKind::Jit => {
-                let opts = bpfx_jit::JitOptions {
-                    budget,
-                    ..Default::default()
-                };
-                // Accesses the verifier proved in bounds lose their guards.
-                Prepared::Jit(bpfx_jit::compile(prog, &opts)?)
-            }
+            // Accesses the verifier proved in bounds lose their guards.
+            EngineKind::Jit => Prepared::Jit(bpfx_jit::compile(prog, opts)?),
         })
     }
 

@@ -105,7 +105,8 @@ pub enum JitError {
 /// A compiled program, ready to run any number of times.
 pub struct JitProgram {
     code: code::ExecCode,
-    layout: emit::Layout,
+    /// Boxed: only listings read it, and it would double the size of every `JitProgram`.
+    layout: Box<emit::Layout>,
     prog: Program,
     opts: JitOptions,
     /// The verified input size, which inputs must reach.
@@ -159,7 +160,7 @@ fn build(
     let code = code::ExecCode::new(&assembled.code)?;
     Ok(JitProgram {
         code,
-        layout: assembled.layout,
+        layout: Box::new(assembled.layout),
         prog: prog.clone(),
         opts: opts.clone(),
         min_input,
@@ -269,5 +270,50 @@ impl JitProgram {
     /// Size of the machine code in bytes.
     pub fn code_len(&self) -> usize {
         self.code.bytes().len()
+    }
+
+    /// The sealed machine code (for inspection: listings, hardening checks).
+    pub fn code(&self) -> &[u8] {
+        self.code.bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contains(code: &[u8], needle: &[u8]) -> bool {
+        code.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn no_host_address_is_written_into_the_code() {
+        // Helper calls go through `[r12 + dispatch]` and stubs through relative jumps, so
+        // neither the dispatcher's address nor the code's own shows up as an immediate.
+        let insns =
+            bpfx_bytecode::assemble("mov r1, 1\ncall 5\nmov r1, 5\ncall r1\nldxb r0, [r1]\nexit")
+                .expect("assembles");
+        let prog = Program::decode(insns).expect("decodes");
+        for opts in [JitOptions::default(), JitOptions::hardened()] {
+            let jit = compile_unverified(&prog, &opts).expect("compiles");
+            let dispatch = code::dispatch as *const () as u64;
+            let own = jit.code().as_ptr() as u64;
+            for addr in [dispatch, own] {
+                assert!(
+                    !contains(jit.code(), &addr.to_le_bytes()),
+                    "{addr:#x} in the code"
+                );
+                // Nor its low half, as a rel32/imm32 would hold it.
+                assert!(
+                    !contains(jit.code(), &(addr as u32).to_le_bytes()),
+                    "{addr:#x}'s low half in the code"
+                );
+            }
+            assert!(
+                jit.listing().contains("call qword ptr [r12+"),
+                "{}",
+                jit.listing()
+            );
+        }
     }
 }

@@ -16,13 +16,21 @@ pub(crate) struct Args {
     /// Compile in the instruction-budget charge.
     #[arg(long)]
     budget: bool,
+    /// Compile with constant blinding and Spectre v1 masking, as `run --hardened` does.
+    #[arg(long)]
+    hardened: bool,
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let prog = load::load_program(&args.file, args.section.as_deref())?;
+    let base = if args.hardened {
+        bpfx_jit::JitOptions::hardened()
+    } else {
+        bpfx_jit::JitOptions::default()
+    };
     let opts = bpfx_jit::JitOptions {
         budget: args.budget,
-        ..bpfx_jit::JitOptions::default()
+        ..base
     };
     let jit =
         bpfx_jit::compile_unverified(&prog, &opts).map_err(|e| CliError::Jit(e.to_string()))?;

@@ -52,6 +52,10 @@ pub(crate) struct Args {
     /// Stop after N executed instructions with a budget-exhausted trap.
     #[arg(long, value_name = "N")]
     budget: Option<u64>,
+    /// Compile with the JIT's hardening: constant blinding and Spectre v1 masking (see
+    /// docs/safety.md). The interpreter needs none.
+    #[arg(long)]
+    hardened: bool,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -145,7 +149,10 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
     };
     let mut prog = pref
         .verify(mode(args.strict))
-        .and_then(|v| v.engine(engine, args.budget.is_some()))
+        .and_then(|v| match engine {
+            Engine::Jit => v.compile_with(&jit_options(args)),
+            _ => v.engine(engine, args.budget.is_some()),
+        })
         .map_err(err)?;
     prog.set_budget(args.budget);
     let outcome = match ctx {
@@ -196,6 +203,19 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
     outcome.map(|_| ()).map_err(err)
 }
 
+/// The JIT options `--hardened` and `--budget` ask for.
+fn jit_options(args: &Args) -> bpfx_jit::JitOptions {
+    let base = if args.hardened {
+        bpfx_jit::JitOptions::hardened()
+    } else {
+        bpfx_jit::JitOptions::default()
+    };
+    bpfx_jit::JitOptions {
+        budget: args.budget.is_some(),
+        ..base
+    }
+}
+
 fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> {
     if args.packet.is_some() {
         return Err(CliError::Usage(
@@ -205,7 +225,7 @@ fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> 
     let mut input = read_opt(args.mem.as_ref())?;
     let verified = crate::cmd::verify::verify_for_run(prog, args.strict, input.len() as u64)?;
     let prog = verified.program();
-    let prepared = Prepared::new(&verified, args.engine, args.budget.is_some())
+    let prepared = Prepared::with_options(&verified, args.engine, &jit_options(args))
         .map_err(|e| CliError::Jit(e.to_string()))?;
     let mut env = Env::with_helpers(Helpers::new());
     env.budget = args.budget;

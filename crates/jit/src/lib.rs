@@ -3,7 +3,8 @@
 //! same memory).
 //!
 //! ```text
-//! Program ──► emit (dynasm VecAssembler, one lowering per class) ──► Vec<u8>
+//! VerifiedProgram ─┐ (proofs drop guards)
+//! Program ─────────┴─► emit (dynasm VecAssembler, one lowering per class) ──► Vec<u8>
 //!                                                                    │ copy, seal R+X (code)
 //!                                                                    ▼
 //!                       JitProgram::run(input, env) ──► Result<u64, Trap>
@@ -16,9 +17,14 @@
 //!
 //! # Invariants
 //! - **Memory safety.** Every load, store and atomic is either proven in bounds at compile
-//!   time (r10 plus a constant inside the current frame) or guarded inline against the input
-//!   and the active stack before it happens ([`emit`]'s `mem.rs`); a failing guard traps with
-//!   `OutOfBounds` and writes nothing.
+//!   time (r10 plus a constant inside the current frame, or a verifier proof given to
+//!   [`compile`]) or guarded before it happens, against the input, the active stack and the
+//!   shared blocks (writable ones for stores and atomics) ([`emit`]'s `mem.rs`); a failing
+//!   guard traps with `OutOfBounds` and writes nothing.
+//! - **Budget.** With [`JitOptions::budget`], the run stops at the same instruction as the
+//!   interpreter and reports the same budget left (a charge per basic block, exact slow paths).
+//! - **Hardening.** [`JitOptions::blinding`] keeps program constants out of the code and
+//!   [`JitOptions::spectre`] masks guarded addresses; `docs/safety.md` has the threat model.
 //! - **W^X.** Code is copied into a fresh mapping and sealed read+execute before it runs; no
 //!   page is ever writable and executable ([`code`], the only module with `unsafe`).
 //! - **Position independence.** The code holds no absolute addresses: everything run-specific

@@ -19,14 +19,14 @@
 //! - **Memory safety.** Every load, store and atomic is either proven in bounds at compile
 //!   time (r10 plus a constant inside the current frame, or a verifier proof given to
 //!   [`compile`]) or guarded before it happens, against the input, the active stack and the
-//!   shared blocks (writable ones for stores and atomics) ([`emit`]'s `mem.rs`); a failing
+//!   shared blocks (writable ones for stores and atomics) (`emit/mem.rs`); a failing
 //!   guard traps with `OutOfBounds` and writes nothing.
 //! - **Budget.** With [`JitOptions::budget`], the run stops at the same instruction as the
 //!   interpreter and reports the same budget left (a charge per basic block, exact slow paths).
 //! - **Hardening.** [`JitOptions::blinding`] keeps program constants out of the code and
 //!   [`JitOptions::spectre`] masks guarded addresses; `docs/safety.md` has the threat model.
 //! - **W^X.** Code is copied into a fresh mapping and sealed read+execute before it runs; no
-//!   page is ever writable and executable ([`code`], the only module with `unsafe`).
+//!   page is ever writable and executable (`code.rs`, the only module with `unsafe`).
 //! - **Position independence.** The code holds no absolute addresses: everything run-specific
 //!   (buffers, the helper dispatcher) is reached through the context in r12.
 //! - Nothing the decoder accepts makes the compiler panic or the code crash the host.

@@ -269,13 +269,16 @@ pub fn allowed_trap(mode: Mode, kind: TrapKind) -> bool {
         // Strict proves every access and every call depth; only the embedder's budget remains.
         Mode::Strict => kind == TrapKind::BudgetExhausted,
         // Checked guards what it cannot prove: bounds, call depth, and a `callx` id it cannot
-        // pin down.
+        // pin down. It also accepts an `lddw` of a map or BTF variable the configuration does
+        // not declare (docs/verifier.md, rule table), which the engines, given no binding,
+        // refuse at run time as unsupported.
         Mode::Checked => matches!(
             kind,
             TrapKind::OutOfBounds
                 | TrapKind::BudgetExhausted
                 | TrapKind::CallDepthExceeded
                 | TrapKind::UnknownHelper
+                | TrapKind::Unsupported
         ),
     }
 }

@@ -169,7 +169,7 @@ pub(crate) struct Analysis<'a> {
     carried: Vec<Option<State>>,
     free: Vec<u32>,
     pub(crate) facts: Vec<u8>,
-    processed: u64,
+    pub(crate) processed: u64,
     log: Option<&'a mut VerifierLog>,
 }
 
@@ -275,7 +275,7 @@ impl<'a> Analysis<'a> {
     /// Where a state leaving `ctx` for `to` goes: out of every loop whose body `to` is not in,
     /// then into a new loop at its head, or around the current loop.
     fn route(&mut self, ctx: u32, to: u32) -> Dest {
-        if !self.strict {
+        if !self.strict || self.loops.info.is_empty() {
             return Dest::Ctx(ctx);
         }
         let mut c = ctx;
@@ -507,24 +507,23 @@ impl<'a> Analysis<'a> {
                     return Err(e);
                 }
             };
-            let succs = match flow {
+            let (to, next) = match flow {
                 Flow::Stop => return Ok(()),
-                Flow::Next(n) => vec![(n, st)],
+                Flow::Next(n) => (n, st),
                 Flow::Enter(c, p, s) => {
                     self.merge(c, p, s, false);
                     return Ok(());
                 }
-                Flow::Succ(succs) => succs,
-            };
-            let n = succs.len();
-            let mut cont = None;
-            for (k, (to, s)) in succs.into_iter().enumerate() {
-                if let Some(next) = self.flow(ctx, pc, to, s, k + 1 == n && n == 1) {
-                    cont = Some((to, next));
+                Flow::Succ(mut succs) if succs.len() == 1 => succs.pop().expect("one successor"),
+                Flow::Succ(succs) => {
+                    for (to, s) in succs {
+                        self.flow(ctx, pc, to, s, false);
+                    }
+                    return Ok(());
                 }
-            }
-            match cont {
-                Some((to, (c, s))) => {
+            };
+            match self.flow(ctx, pc, to, next, true) {
+                Some((c, s)) => {
                     pc = to;
                     ctx = c;
                     st = s;

@@ -33,6 +33,8 @@ pub(crate) struct Loops {
     pub(crate) head_of: Vec<u32>,
     /// Per head.
     pub(crate) info: HashMap<u32, LoopInfo>,
+    /// Whether each pc is a loop head (the keys of `info`, for a lookup without hashing).
+    pub(crate) heads: Vec<bool>,
 }
 
 impl Loops {
@@ -49,7 +51,7 @@ impl Loops {
     }
 
     pub(crate) fn is_head(&self, pc: u32) -> bool {
-        self.info.contains_key(&pc)
+        self.heads.get(pc as usize).copied().unwrap_or(false)
     }
 }
 
@@ -321,6 +323,7 @@ fn find_loops(prog: &Program, join: &mut [bool]) -> Result<Loops, VerifyError> {
     let mut loops = Loops {
         head_of: vec![NO_LOOP; len],
         info: HashMap::new(),
+        heads: vec![false; len],
     };
     // Bodies nest when neither head is in the other's body or only one is (a pc of A reaching
     // A's latch avoids B's head, or B's head would be in A, and goes on through A to B's latch).
@@ -334,6 +337,7 @@ fn find_loops(prog: &Program, join: &mut [bool]) -> Result<Loops, VerifyError> {
         }
         let end = body.iter().copied().max().unwrap_or(*head);
         loops.info.insert(*head, LoopInfo { parent, end });
+        loops.heads[*head as usize] = true;
     }
     for (head, body) in &bodies {
         if let Some(&n) = body.iter().find(|&&n| !loops.contains(*head, n)) {

@@ -70,6 +70,7 @@ fn run(
     let mut a = analysis::Analysis::new(&prog, cfg, &structure, log);
     a.run(&structure.funcs)?;
     let facts = std::mem::take(&mut a.facts);
+    let processed = a.processed;
     drop(a);
     Ok(VerifiedProgram::new(
         prog,
@@ -77,5 +78,6 @@ fn run(
         facts,
         structure.funcs,
         cfg.mem_size,
+        processed,
     ))
 }

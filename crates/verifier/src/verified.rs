@@ -86,6 +86,7 @@ pub struct VerifiedProgram {
     facts: Vec<u8>,
     funcs: Vec<Pc>,
     mem_size: Option<u64>,
+    processed: u64,
 }
 
 impl VerifiedProgram {
@@ -95,6 +96,7 @@ impl VerifiedProgram {
         facts: Vec<u8>,
         funcs: Vec<Pc>,
         mem_size: Option<u64>,
+        processed: u64,
     ) -> Self {
         VerifiedProgram {
             prog,
@@ -102,7 +104,14 @@ impl VerifiedProgram {
             facts,
             funcs,
             mem_size,
+            processed,
         }
+    }
+
+    /// Instructions the analysis processed (each visit in each context and loop iteration
+    /// counts one, as against [`crate::Config::insn_budget`]).
+    pub fn insns_processed(&self) -> u64 {
+        self.processed
     }
 
     /// The program.
@@ -206,7 +215,7 @@ mod tests {
             region_code(RegionKind::Stack) | PROVEN_BIT,
             0,
         ];
-        let v = VerifiedProgram::new(prog, Mode::Checked, facts, vec![Pc(0)], None);
+        let v = VerifiedProgram::new(prog, Mode::Checked, facts, vec![Pc(0)], None, 0);
         let bound = v
             .bind_imm64(|pc, imm| match imm {
                 Imm64::MapIdx(0) => Some(0x100 + u64::from(pc.0)),

@@ -64,7 +64,8 @@ fn load(name: &str, env: Env) -> VerifiedProgram {
         context,
         ..Config::default()
     };
-    verify(spec.program.clone(), &cfg).unwrap_or_else(|e| panic!("{name}: Strict mode rejects: {e}"))
+    verify(spec.program.clone(), &cfg)
+        .unwrap_or_else(|e| panic!("{name}: Strict mode rejects: {e}"))
 }
 
 /// Asserts every access is proven; returns the listing with the facts.

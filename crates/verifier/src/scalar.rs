@@ -398,13 +398,16 @@ impl Scalar {
         }
     }
 
-    /// The join, with every bound that moved since `old` pushed to its extreme, so that an
-    /// ascending chain of widenings is finite (each bound moves at most once; the tnum can lose
-    /// at most 64 known bits).
+    /// The join, with every bound that moved since `old` pushed to its extreme and the known
+    /// bits dropped if any changed, so that an ascending chain of widenings is short (each view
+    /// moves at most once).
     pub(crate) fn widen(old: &Scalar, new: &Scalar) -> Scalar {
         let j = old.join(new);
         let mut w = Scalar::UNKNOWN;
-        w.var = j.var;
+        // Known bits that change are all given up at once rather than one per round.
+        if j.var == old.var {
+            w.var = j.var;
+        }
         w.id = j.id;
         if j.umin == old.umin {
             w.umin = j.umin;

@@ -98,3 +98,35 @@ fn a_million_instructions_of_branches_and_stack_accesses_verify() {
         "stack reload is proven"
     );
 }
+
+#[test]
+fn an_unbounded_loop_ends_at_the_default_budget_naming_the_loop() {
+    use bpfx_bytecode::{Pc, assemble};
+    use bpfx_verifier::{DEFAULT_INSN_BUDGET, VerifyErrorKind};
+    // The bound is an unknown 64-bit value: every iteration is a new state, so only the budget
+    // stops the exploration.
+    let text = "ldxdw r2, [r1+0]\nmov r0, 0\nl:\nadd r0, 1\njlt r0, r2, l\nexit\n";
+    let prog = Program::decode(assemble(text).expect("assembles")).expect("decodes");
+    let cfg = Config {
+        mode: Mode::Strict,
+        mem_size: Some(8),
+        ..Config::default()
+    };
+    assert_eq!(cfg.insn_budget, 1_000_000);
+    let e = verify(prog.clone(), &cfg).expect_err("Strict mode cannot bound it");
+    assert_eq!(
+        e.kind,
+        VerifyErrorKind::LoopTooComplex {
+            head: Pc(2),
+            budget: DEFAULT_INSN_BUDGET
+        }
+    );
+    assert!(e.to_string().contains("the loop at insn #2"), "{e}");
+    // Checked mode widens the counter and accepts it in a few rounds.
+    let cfg = Config {
+        mode: Mode::Checked,
+        ..cfg
+    };
+    let v = verify(prog, &cfg).expect("Checked mode accepts");
+    assert!(v.insns_processed() < 100, "{}", v.insns_processed());
+}

@@ -1,0 +1,639 @@
+//! The exported `bpfx_*` functions of `include/bpfx.h`: each checks its pointers, turns them
+//! into Rust references, calls the safe [`crate::vm`] layer inside `catch_unwind`, and returns
+//! a status, recording the message for `bpfx_last_error` and `bpfx_vm_error`.
+//!
+//! The caller's contract (stated once here, and in `bpfx.h`): a non-NULL pointer points to what
+//! its type says, for the length given, and stays valid for the call; a `bpfx_vm *` comes from
+//! `bpfx_vm_new`, is not yet freed, and is used by one thread at a time. NULL pointers, lengths
+//! without buffers, overlapping in/out buffers and bad enum values are detected and reported.
+
+use crate::error::{Fail, Status, c_string, last_error_ptr, set_last_error};
+use crate::vm::{self, HostFn, Vm};
+use std::ffi::{CStr, c_char, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+/// A `bpfx_status` coming from C: any int may arrive, so it is taken as one (an invalid value
+/// in a Rust enum would be undefined behaviour).
+pub type StatusCode = std::ffi::c_int;
+
+/// The opaque `bpfx_vm` handed to C.
+pub struct BpfxVm(Vm);
+
+impl std::fmt::Debug for BpfxVm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("bpfx_vm")
+    }
+}
+
+/// `bpfx_trap_info`: where and why the last run trapped.
+#[repr(C)]
+#[derive(Debug)]
+pub struct BpfxTrapInfo {
+    /// The `BPFX_TRAP_*` code (the stable `TrapKind` code).
+    pub kind: u32,
+    /// The instruction that trapped.
+    pub pc: u32,
+    /// The message (program, pc, instruction, reason); owned by the VM, valid until its next
+    /// run or until it is freed.
+    pub message: *const c_char,
+}
+
+/// `bpfx_helper_fn`: a helper written in C, with the context pointer given at registration.
+pub type HelperFn = unsafe extern "C" fn(u64, u64, u64, u64, u64, *mut c_void) -> u64;
+
+unsafe extern "C" {
+    fn malloc(size: usize) -> *mut c_void;
+}
+
+/// `text` in a buffer from the C allocator, so the caller frees it with `free()`; NULL when the
+/// allocation fails.
+pub(crate) fn malloc_string(text: &str) -> *mut c_char {
+    let s = c_string(text);
+    let bytes = s.as_bytes_with_nul();
+    // SAFETY: malloc has no preconditions; its result is checked for NULL before use.
+    let p = unsafe { malloc(bytes.len()) }.cast::<u8>();
+    if !p.is_null() {
+        // SAFETY: `p` is a fresh allocation of `bytes.len()` bytes, which cannot overlap `bytes`.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+    }
+    p.cast()
+}
+
+/// The message of a panic caught at the boundary.
+pub(crate) fn panic_fail(payload: Box<dyn std::any::Any + Send>) -> Fail {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string());
+    Fail::new(
+        Status::Internal,
+        format!("internal error (please report it): {what}"),
+    )
+}
+
+/// # Safety
+/// `vm` is NULL or a live handle from `bpfx_vm_new` not used by another thread meanwhile.
+unsafe fn vm_mut<'a>(vm: *mut BpfxVm) -> Result<&'a mut Vm, Fail> {
+    // SAFETY: the caller's contract: NULL (checked by `as_mut`) or a live, unshared handle.
+    unsafe { vm.as_mut() }
+        .map(|v| &mut v.0)
+        .ok_or_else(|| Fail::null("vm"))
+}
+
+/// Runs `body` on the VM, catching panics, and records the outcome as the thread's and the
+/// VM's last error.
+///
+/// # Safety
+/// As [`vm_mut`].
+unsafe fn with_vm(vm: *mut BpfxVm, body: impl FnOnce(&mut Vm) -> Result<(), Fail>) -> Status {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: forwarded contract of this function.
+        let v = unsafe { vm_mut(vm) }?;
+        body(v)
+    }))
+    .unwrap_or_else(|p| Err(panic_fail(p)));
+    let (status, message) = match &r {
+        Ok(()) => (Status::Ok, ""),
+        Err(f) => (f.status, f.message.as_str()),
+    };
+    set_last_error(message);
+    // SAFETY: as above; the borrow taken by `body` has ended.
+    if let Ok(v) = unsafe { vm_mut(vm) } {
+        v.error = c_string(message);
+    }
+    status
+}
+
+/// # Safety
+/// `p` is NULL or points to `len` readable bytes that stay valid and unchanged for `'a`.
+unsafe fn bytes<'a>(p: *const c_void, len: usize, what: &str) -> Result<&'a [u8], Fail> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(Fail::null(what));
+    }
+    if len > isize::MAX as usize {
+        return Err(Fail::arg(format!("{what}: length {len} is too large")));
+    }
+    // SAFETY: non-NULL, `len` in range, and the caller's contract for the bytes.
+    Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) })
+}
+
+/// # Safety
+/// `p` is NULL or points to `len` writable bytes that nothing else accesses during `'a`.
+unsafe fn bytes_mut<'a>(p: *mut c_void, len: usize, what: &str) -> Result<&'a mut [u8], Fail> {
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if p.is_null() {
+        return Err(Fail::null(what));
+    }
+    if len > isize::MAX as usize {
+        return Err(Fail::arg(format!("{what}: length {len} is too large")));
+    }
+    // SAFETY: non-NULL, `len` in range, and the caller's contract for the bytes.
+    Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), len) })
+}
+
+/// Whether two byte ranges share a byte (a shared and a mutable slice over one byte would be
+/// undefined behaviour, so such calls are refused before any slice is made).
+fn overlap(a: *const c_void, a_len: usize, b: *const c_void, b_len: usize) -> bool {
+    let (a, b) = (a as usize, b as usize);
+    a_len != 0 && b_len != 0 && a < b.saturating_add(b_len) && b < a.saturating_add(a_len)
+}
+
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string valid for `'a`.
+unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, Fail> {
+    if p.is_null() {
+        return Err(Fail::null(what));
+    }
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str()
+        .map_err(|_| Fail::arg(format!("{what} is not valid UTF-8")))
+}
+
+/// The library's version, as a static string.
+#[unsafe(no_mangle)]
+pub extern "C" fn bpfx_version() -> *const c_char {
+    const VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(s) => s,
+            Err(_) => c"unknown",
+        };
+    VERSION.as_ptr()
+}
+
+/// A short static description of a status; unknown codes get `"unknown status"`.
+#[unsafe(no_mangle)]
+pub extern "C" fn bpfx_status_name(status: StatusCode) -> *const c_char {
+    Status::from_code(i64::from(status)).map_or(c"unknown status".as_ptr(), |s| s.name().as_ptr())
+}
+
+/// The stable lower-case name of a `BPFX_TRAP_*` code (`"out-of-bounds"`, …); `"none"` for 0,
+/// `"unknown"` for other values.
+#[unsafe(no_mangle)]
+pub extern "C" fn bpfx_trap_kind_name(kind: u32) -> *const c_char {
+    let name = match u8::try_from(kind)
+        .ok()
+        .and_then(runtime::TrapKind::from_code)
+    {
+        Some(k) => trap_kind_cstr(k),
+        None if kind == 0 => c"none",
+        None => c"unknown",
+    };
+    name.as_ptr()
+}
+
+fn trap_kind_cstr(k: runtime::TrapKind) -> &'static CStr {
+    use runtime::TrapKind as T;
+    match k {
+        T::OutOfBounds => c"out-of-bounds",
+        T::CallDepthExceeded => c"call-depth-exceeded",
+        T::BudgetExhausted => c"budget-exhausted",
+        T::HelperError => c"helper-error",
+        T::UnknownHelper => c"unknown-helper",
+        T::Unsupported => c"unsupported",
+        T::FellOffEnd => c"fell-off-end",
+        T::InputTooSmall => c"input-too-small",
+    }
+}
+
+/// The message of this thread's last `bpfx_*` call that returns a status (empty after a
+/// success). Valid until this thread's next such call.
+#[unsafe(no_mangle)]
+pub extern "C" fn bpfx_last_error() -> *const c_char {
+    last_error_ptr()
+}
+
+/// A new VM with the standard helpers; NULL only if bpfx failed internally.
+#[unsafe(no_mangle)]
+pub extern "C" fn bpfx_vm_new() -> *mut BpfxVm {
+    match catch_unwind(|| Box::new(BpfxVm(Vm::new()))) {
+        Ok(b) => {
+            set_last_error("");
+            Box::into_raw(b)
+        }
+        Err(p) => {
+            set_last_error(&panic_fail(p).message);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Frees a VM, its maps and its compiled code. NULL is ignored.
+///
+/// # Safety
+/// `vm` is NULL or a live handle from `bpfx_vm_new`, not used again afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_vm_free(vm: *mut BpfxVm) {
+    if vm.is_null() {
+        return;
+    }
+    // SAFETY: a live handle from `Box::into_raw` in `bpfx_vm_new`, freed once (caller contract).
+    let b = unsafe { Box::from_raw(vm) };
+    // A panic in a destructor must not cross into C; the memory is then leaked, not reused.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(b)));
+}
+
+/// The message of the last call made on `vm` (empty after a success; `""` for NULL). Valid
+/// until the next call on `vm`.
+///
+/// # Safety
+/// `vm` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_vm_error(vm: *const BpfxVm) -> *const c_char {
+    // SAFETY: NULL or a live handle (caller contract); only read.
+    match unsafe { vm.as_ref() } {
+        Some(v) => v.0.error.as_ptr(),
+        None => c"".as_ptr(),
+    }
+}
+
+/// Registers helper `id` (replacing a standard one with that id). `args`/`nargs` give the
+/// verifier its signature as `BPFX_ARG_*` codes; `args = NULL, nargs = 0` means unknown.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`; `fn` may be called with `ctx` from any thread that
+/// runs the program, until the VM is freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_register_helper(
+    vm: *mut BpfxVm,
+    id: u32,
+    name: *const c_char,
+    func: Option<HelperFn>,
+    ctx: *mut c_void,
+    args: *const u32,
+    nargs: usize,
+) -> Status {
+    // SAFETY: every pointer is checked by the helpers it goes through.
+    unsafe {
+        with_vm(vm, |v| {
+            let name = text(name, "name")?;
+            let func = func.ok_or_else(|| Fail::null("fn"))?;
+            let codes = if args.is_null() {
+                if nargs != 0 {
+                    return Err(Fail::null("args"));
+                }
+                None
+            } else {
+                if nargs > vm::MAX_HELPER_ARGS {
+                    return Err(Fail::arg(format!(
+                        "a helper takes at most {} arguments, not {nargs}",
+                        vm::MAX_HELPER_ARGS
+                    )));
+                }
+                // SAFETY: non-NULL with `nargs` (at most 5) elements, by the caller's contract.
+                Some(std::slice::from_raw_parts(args, nargs))
+            };
+            let sig = vm::helper_args(codes)?;
+            v.register_helper(id, name, sig, host_fn(func, HelperCtx(ctx)))
+        })
+    }
+}
+
+/// The closure that calls a C helper with its context.
+fn host_fn(func: HelperFn, ctx: HelperCtx) -> HostFn {
+    Arc::new(move |a: [u64; 5]| {
+        // SAFETY: `func` and `ctx` are the embedder's helper and its context, callable from
+        // the running thread for the VM's life (the registration contract in `bpfx.h`).
+        unsafe { func(a[0], a[1], a[2], a[3], a[4], ctx.get()) }
+    })
+}
+
+/// The context pointer of a C helper.
+struct HelperCtx(*mut c_void);
+
+impl HelperCtx {
+    // A method rather than a field access, so closures capture the whole (Send + Sync) wrapper.
+    fn get(&self) -> *mut c_void {
+        self.0
+    }
+}
+
+// SAFETY: bpfx never dereferences the pointer; it hands it back to the embedder's helper, whose
+// registration contract makes it usable from any thread that runs the program.
+unsafe impl Send for HelperCtx {}
+// SAFETY: as for `Send`: shared only to be passed back unchanged.
+unsafe impl Sync for HelperCtx {}
+
+/// Called by a helper while it runs: when the helper returns, the run stops with
+/// `BPFX_TRAP_HELPER_ERROR` and this message. Outside a helper it has no effect.
+///
+/// # Safety
+/// `message` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_helper_fail(message: *const c_char) {
+    let _ = catch_unwind(|| {
+        // SAFETY: NULL (checked) or NUL-terminated (caller contract).
+        let msg = match unsafe { text(message, "message") } {
+            Ok(m) => m.to_string(),
+            Err(_) => "the helper failed".to_string(),
+        };
+        vm::helper_fail(msg);
+    });
+}
+
+/// Loads raw bytecode (`code_len` bytes, 8 per slot) as program `main`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_load_bytecode(
+    vm: *mut BpfxVm,
+    code: *const c_void,
+    code_len: usize,
+) -> Status {
+    // SAFETY: checked pointers.
+    unsafe {
+        with_vm(vm, |v| {
+            if code.is_null() {
+                return Err(Fail::null("code"));
+            }
+            v.load_bytecode(bytes(code, code_len, "code")?)
+        })
+    }
+}
+
+/// Loads an ELF object from memory and chooses `program` (by name, else by section; NULL:
+/// the first).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_load_elf(
+    vm: *mut BpfxVm,
+    elf: *const c_void,
+    elf_len: usize,
+    program: *const c_char,
+) -> Status {
+    // SAFETY: checked pointers.
+    unsafe {
+        with_vm(vm, |v| {
+            if elf.is_null() {
+                return Err(Fail::null("elf"));
+            }
+            let program = if program.is_null() {
+                None
+            } else {
+                Some(text(program, "program")?)
+            };
+            v.load_elf(bytes(elf, elf_len, "elf")?, program)
+        })
+    }
+}
+
+/// Sets the context of the next verification (`BPFX_CONTEXT_*`; `size` and the offsets only
+/// for struct contexts).
+///
+/// # Safety
+/// `vm` as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_set_context(
+    vm: *mut BpfxVm,
+    kind: u32,
+    size: u16,
+    data_off: u16,
+    data_end_off: u16,
+) -> Status {
+    // SAFETY: checked pointer.
+    unsafe { with_vm(vm, |v| v.set_context(kind, size, data_off, data_end_off)) }
+}
+
+/// Sets the input size the next verification proves accesses against
+/// (`BPFX_INPUT_SIZE_UNKNOWN` clears it).
+///
+/// # Safety
+/// `vm` as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_set_input_size(vm: *mut BpfxVm, size: u64) -> Status {
+    // SAFETY: checked pointer.
+    unsafe {
+        with_vm(vm, |v| {
+            v.set_input_size((size != vm::INPUT_SIZE_UNKNOWN).then_some(size));
+            Ok(())
+        })
+    }
+}
+
+/// Verifies the loaded program (`BPFX_MODE_*`).
+///
+/// # Safety
+/// `vm` as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_verify(vm: *mut BpfxVm, mode: u32) -> Status {
+    // SAFETY: checked pointer.
+    unsafe { with_vm(vm, |v| v.verify(mode)) }
+}
+
+/// Prepares the verified program on an engine (`BPFX_ENGINE_*`).
+///
+/// # Safety
+/// `vm` as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_compile(vm: *mut BpfxVm, engine: u32) -> Status {
+    // SAFETY: checked pointer.
+    unsafe { with_vm(vm, |v| v.compile(engine)) }
+}
+
+/// Runs on `mem` (XDP programs: on a packet; the result is the action).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_run(
+    vm: *mut BpfxVm,
+    mem: *mut c_void,
+    mem_len: usize,
+    result: *mut u64,
+) -> Status {
+    // SAFETY: checked pointers.
+    unsafe {
+        with_vm(vm, |v| {
+            if result.is_null() {
+                return Err(Fail::null("result"));
+            }
+            if overlap(mem, mem_len, result.cast(), size_of::<u64>()) {
+                return Err(Fail::arg("result lies inside mem"));
+            }
+            let r = v.run(bytes_mut(mem, mem_len, "mem")?)?;
+            // SAFETY: non-NULL, writable by the caller's contract, outside `mem`.
+            result.write_unaligned(r);
+            Ok(())
+        })
+    }
+}
+
+/// Runs with an embedder-defined context struct and a packet.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_run_ctx(
+    vm: *mut BpfxVm,
+    ctx: *mut c_void,
+    ctx_len: usize,
+    packet: *mut c_void,
+    packet_len: usize,
+    result: *mut u64,
+) -> Status {
+    // SAFETY: checked pointers.
+    unsafe {
+        with_vm(vm, |v| {
+            if result.is_null() {
+                return Err(Fail::null("result"));
+            }
+            if ctx.is_null() {
+                return Err(Fail::null("ctx"));
+            }
+            let r8 = (result.cast::<c_void>(), size_of::<u64>());
+            if overlap(ctx, ctx_len, packet, packet_len)
+                || overlap(ctx, ctx_len, r8.0, r8.1)
+                || overlap(packet, packet_len, r8.0, r8.1)
+            {
+                return Err(Fail::arg("ctx, packet and result must not overlap"));
+            }
+            let c = bytes_mut(ctx, ctx_len, "ctx")?;
+            let p = bytes_mut(packet, packet_len, "packet")?;
+            let r = v.run_ctx(c, p)?;
+            // SAFETY: non-NULL, writable by the caller's contract, outside both buffers.
+            result.write_unaligned(r);
+            Ok(())
+        })
+    }
+}
+
+/// Where and why the last run trapped; `BPFX_ERR_STATE` if it did not.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_trap(vm: *mut BpfxVm, out: *mut BpfxTrapInfo) -> Status {
+    // SAFETY: checked pointers.
+    unsafe {
+        with_vm(vm, |v| {
+            if out.is_null() {
+                return Err(Fail::null("out"));
+            }
+            let t = v.trap()?;
+            // SAFETY: non-NULL and writable by the caller's contract.
+            out.write_unaligned(BpfxTrapInfo {
+                kind: u32::from(t.kind),
+                pc: t.pc,
+                message: t.message.as_ptr(),
+            });
+            Ok(())
+        })
+    }
+}
+
+/// Copies the value under `key` in map `map` into `value` (exactly the value size).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_lookup(
+    vm: *mut BpfxVm,
+    map: *const c_char,
+    key: *const c_void,
+    key_len: usize,
+    value: *mut c_void,
+    value_len: usize,
+) -> Status {
+    // SAFETY: checked pointers.
+    unsafe {
+        with_vm(vm, |v| {
+            let name = text(map, "map")?;
+            if key.is_null() {
+                return Err(Fail::null("key"));
+            }
+            if value.is_null() {
+                return Err(Fail::null("value"));
+            }
+            if overlap(key, key_len, value, value_len) {
+                return Err(Fail::arg("key and value must not overlap"));
+            }
+            let k = bytes(key, key_len, "key")?;
+            v.map_lookup(name, k, bytes_mut(value, value_len, "value")?)
+        })
+    }
+}
+
+/// Stores `value` under `key` in map `map` (`flags`: 0 any, 1 create only, 2 replace only).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_update(
+    vm: *mut BpfxVm,
+    map: *const c_char,
+    key: *const c_void,
+    key_len: usize,
+    value: *const c_void,
+    value_len: usize,
+    flags: u64,
+) -> Status {
+    // SAFETY: checked pointers.
+    unsafe {
+        with_vm(vm, |v| {
+            let name = text(map, "map")?;
+            if key.is_null() {
+                return Err(Fail::null("key"));
+            }
+            if value.is_null() {
+                return Err(Fail::null("value"));
+            }
+            let k = bytes(key, key_len, "key")?;
+            v.map_update(name, k, bytes(value, value_len, "value")?, flags)
+        })
+    }
+}
+
+/// Removes `key` from map `map` (hash maps).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_delete(
+    vm: *mut BpfxVm,
+    map: *const c_char,
+    key: *const c_void,
+    key_len: usize,
+) -> Status {
+    // SAFETY: checked pointers.
+    unsafe {
+        with_vm(vm, |v| {
+            let name = text(map, "map")?;
+            if key.is_null() {
+                return Err(Fail::null("key"));
+            }
+            v.map_delete(name, bytes(key, key_len, "key")?)
+        })
+    }
+}
+
+/// The JIT listing of the compiled program, in a buffer the caller frees with `free()`; NULL
+/// on error (the message says why).
+///
+/// # Safety
+/// `vm` as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_listing(vm: *mut BpfxVm) -> *mut c_char {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: checked pointer.
+    unsafe {
+        with_vm(vm, |v| {
+            let text = v.listing()?;
+            out = malloc_string(&text);
+            if out.is_null() {
+                return Err(Fail::new(Status::Internal, "out of memory for the listing"));
+            }
+            Ok(())
+        })
+    };
+    out
+}

@@ -1,0 +1,506 @@
+//! The `bpfx_vm` behind the handle: a safe state machine over the facade.
+//!
+//! ```text
+//! empty ──register_helper*──► empty ──load──► loaded ──verify──► verified ──compile──► ready
+//!                                               ▲ (set_context,     │ (re-verify)       │
+//!                                               │  set_input_size)  └───────────────────┤
+//!                                               └─────────── load again ────────────────┘
+//! ```
+//!
+//! Each step keeps what the next needs (the object, the verified program), so a program can be
+//! re-verified in another mode or compiled for the other engine without loading it again. Maps
+//! live in the loaded object and survive re-verification and recompilation.
+
+use crate::error::{Fail, Status, c_string};
+use runtime::{
+    ArgKind, Context, Engine, HelperError, HelperSig, Mode, Object, Program, ProgramDef, RetKind,
+    StructLayout, UpdateFlag, Verified,
+};
+use std::cell::RefCell;
+use std::ffi::CString;
+use std::sync::Arc;
+
+/// The most arguments a helper takes (r1 to r5).
+pub(crate) const MAX_HELPER_ARGS: usize = 5;
+
+/// `BPFX_INPUT_SIZE_UNKNOWN`: the input size passed to clear a previous one.
+pub(crate) const INPUT_SIZE_UNKNOWN: u64 = u64::MAX;
+
+/// A host function behind a helper: five arguments in, one value out.
+pub(crate) type HostFn = Arc<dyn Fn([u64; 5]) -> u64 + Send + Sync>;
+
+thread_local! {
+    /// A failure a helper running on this thread reported (`bpfx_helper_fail`); taken when the
+    /// helper returns. Helpers run on the thread that called `bpfx_run`, under both engines.
+    static HELPER_FAILURE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Records a failure of the helper running on this thread.
+pub(crate) fn helper_fail(message: String) {
+    HELPER_FAILURE.with(|f| *f.borrow_mut() = Some(message));
+}
+
+/// `enum bpfx_mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum ModeCode {
+    Checked = 0,
+    Strict = 1,
+}
+
+impl ModeCode {
+    #[cfg(test)]
+    pub(crate) const ALL: [ModeCode; 2] = [ModeCode::Checked, ModeCode::Strict];
+
+    #[cfg(test)]
+    pub(crate) const fn c_name(self) -> &'static str {
+        match self {
+            ModeCode::Checked => "BPFX_MODE_CHECKED",
+            ModeCode::Strict => "BPFX_MODE_STRICT",
+        }
+    }
+
+    fn from_code(code: u32) -> Result<Mode, Fail> {
+        match code {
+            c if c == ModeCode::Checked as u32 => Ok(Mode::Checked),
+            c if c == ModeCode::Strict as u32 => Ok(Mode::Strict),
+            c => Err(Fail::arg(format!("{c} is not a bpfx_mode"))),
+        }
+    }
+}
+
+/// `enum bpfx_engine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum EngineCode {
+    Interpreter = 0,
+    Jit = 1,
+}
+
+impl EngineCode {
+    #[cfg(test)]
+    pub(crate) const ALL: [EngineCode; 2] = [EngineCode::Interpreter, EngineCode::Jit];
+
+    #[cfg(test)]
+    pub(crate) const fn c_name(self) -> &'static str {
+        match self {
+            EngineCode::Interpreter => "BPFX_ENGINE_INTERPRETER",
+            EngineCode::Jit => "BPFX_ENGINE_JIT",
+        }
+    }
+
+    fn from_code(code: u32) -> Result<Engine, Fail> {
+        match code {
+            c if c == EngineCode::Interpreter as u32 => Ok(Engine::Interpreter),
+            c if c == EngineCode::Jit as u32 => Ok(Engine::Jit),
+            c => Err(Fail::arg(format!("{c} is not a bpfx_engine"))),
+        }
+    }
+}
+
+/// `enum bpfx_context`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum ContextCode {
+    /// What the program's section implies (`xdp…` is XDP, everything else memory).
+    Section = 0,
+    Memory = 1,
+    Xdp = 2,
+    /// An embedder struct of `size` bytes.
+    Struct = 3,
+    /// An embedder struct whose 64-bit fields at `data`/`data_end` bound a packet.
+    StructPacket = 4,
+}
+
+impl ContextCode {
+    #[cfg(test)]
+    pub(crate) const ALL: [ContextCode; 5] = [
+        ContextCode::Section,
+        ContextCode::Memory,
+        ContextCode::Xdp,
+        ContextCode::Struct,
+        ContextCode::StructPacket,
+    ];
+
+    #[cfg(test)]
+    pub(crate) const fn c_name(self) -> &'static str {
+        match self {
+            ContextCode::Section => "BPFX_CONTEXT_SECTION",
+            ContextCode::Memory => "BPFX_CONTEXT_MEMORY",
+            ContextCode::Xdp => "BPFX_CONTEXT_XDP",
+            ContextCode::Struct => "BPFX_CONTEXT_STRUCT",
+            ContextCode::StructPacket => "BPFX_CONTEXT_STRUCT_PACKET",
+        }
+    }
+}
+
+/// `enum bpfx_arg`: what a C helper expects in one argument register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum ArgCode {
+    /// A scalar (a pointer would leak an address; `Strict` rejects it).
+    Scalar = 1,
+    /// Any value, never dereferenced by the helper.
+    Anything = 2,
+    /// A pointer the helper may read and write, of a size the verifier does not know: after the
+    /// call the verifier forgets what the memory held.
+    Mem = 3,
+    /// A pointer to memory whose size in bytes is the next argument; the verifier checks the
+    /// range.
+    MemSized = 4,
+}
+
+impl ArgCode {
+    #[cfg(test)]
+    pub(crate) const ALL: [ArgCode; 4] = [
+        ArgCode::Scalar,
+        ArgCode::Anything,
+        ArgCode::Mem,
+        ArgCode::MemSized,
+    ];
+
+    #[cfg(test)]
+    pub(crate) const fn c_name(self) -> &'static str {
+        match self {
+            ArgCode::Scalar => "BPFX_ARG_SCALAR",
+            ArgCode::Anything => "BPFX_ARG_ANYTHING",
+            ArgCode::Mem => "BPFX_ARG_MEM",
+            ArgCode::MemSized => "BPFX_ARG_MEM_SIZED",
+        }
+    }
+}
+
+/// The verifier signature of a C helper from its `bpfx_arg` codes. No codes means "unknown":
+/// five arguments that may each be a pointer the helper reads and writes, which `Checked`
+/// accepts for any values (forgetting what memory held after the call) — the only sound
+/// reading of a C function the verifier knows nothing about.
+pub(crate) fn helper_args(codes: Option<&[u32]>) -> Result<Vec<ArgKind>, Fail> {
+    let Some(codes) = codes else {
+        return Ok(vec![ArgKind::PtrToMem { size_arg: None }; MAX_HELPER_ARGS]);
+    };
+    if codes.len() > MAX_HELPER_ARGS {
+        return Err(Fail::arg(format!(
+            "a helper takes at most 5 arguments, not {}",
+            codes.len()
+        )));
+    }
+    codes
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| match c {
+            c if c == ArgCode::Scalar as u32 => Ok(ArgKind::Scalar),
+            c if c == ArgCode::Anything as u32 => Ok(ArgKind::Anything),
+            c if c == ArgCode::Mem as u32 => Ok(ArgKind::PtrToMem { size_arg: None }),
+            c if c == ArgCode::MemSized as u32 => {
+                if i + 1 >= codes.len() {
+                    Err(Fail::arg(format!(
+                        "argument {} is BPFX_ARG_MEM_SIZED but no argument follows it for the size",
+                        i + 1
+                    )))
+                } else {
+                    Ok(ArgKind::PtrToMem {
+                        size_arg: Some(i + 1),
+                    })
+                }
+            }
+            c => Err(Fail::arg(format!(
+                "argument {}: {c} is not a bpfx_arg",
+                i + 1
+            ))),
+        })
+        .collect()
+}
+
+/// A trap of the last run.
+#[derive(Debug)]
+pub(crate) struct TrapInfo {
+    pub(crate) kind: u8,
+    pub(crate) pc: u32,
+    pub(crate) message: CString,
+}
+
+struct Loaded {
+    obj: Object,
+    program: String,
+}
+
+/// One `bpfx_vm`.
+pub(crate) struct Vm {
+    builder: runtime::Vm,
+    loaded: Option<Loaded>,
+    context: Option<Context>,
+    input_size: Option<u64>,
+    verified: Option<Verified>,
+    prog: Option<Program>,
+    trap: Option<TrapInfo>,
+    /// The message of the last call on this VM (empty after a success).
+    pub(crate) error: CString,
+}
+
+impl Vm {
+    pub(crate) fn new() -> Vm {
+        Vm {
+            builder: runtime::Vm::new(),
+            loaded: None,
+            context: None,
+            input_size: None,
+            verified: None,
+            prog: None,
+            trap: None,
+            error: CString::default(),
+        }
+    }
+
+    /// Registers helper `id`; helpers are part of the object's environment, so they must come
+    /// before the load (as in uBPF).
+    pub(crate) fn register_helper(
+        &mut self,
+        id: u32,
+        name: &str,
+        args: Vec<ArgKind>,
+        f: HostFn,
+    ) -> Result<(), Fail> {
+        if self.loaded.is_some() {
+            return Err(Fail::state(
+                "helpers must be registered before a program is loaded",
+            ));
+        }
+        let sig = HelperSig::new(name, args, RetKind::Scalar);
+        let builder = std::mem::take(&mut self.builder);
+        self.builder = builder.register_helper(id, sig, move |_, a| {
+            HELPER_FAILURE.with(|f| f.borrow_mut().take());
+            let r = f(a);
+            match HELPER_FAILURE.with(|f| f.borrow_mut().take()) {
+                Some(msg) => Err(HelperError(msg)),
+                None => Ok(r),
+            }
+        });
+        Ok(())
+    }
+
+    fn install(&mut self, obj: Object, program: Option<&str>) -> Result<(), Fail> {
+        let name = match program {
+            Some(name) => obj.program(name)?.name().to_string(),
+            None => obj
+                .programs()
+                .next()
+                .map(|p| p.name.to_string())
+                .ok_or_else(|| Fail::new(Status::NoProgram, "the object has no program"))?,
+        };
+        self.loaded = Some(Loaded { obj, program: name });
+        self.verified = None;
+        self.prog = None;
+        self.trap = None;
+        Ok(())
+    }
+
+    /// Loads raw bytecode (8-byte slots) as the program `main`.
+    pub(crate) fn load_bytecode(&mut self, code: &[u8]) -> Result<(), Fail> {
+        if code.is_empty() {
+            return Err(Fail::arg("the bytecode is empty (length 0)"));
+        }
+        let prog = bpfx_bytecode::Program::from_bytes(code)
+            .map_err(|e| Fail::new(Status::Decode, e.to_string()))?;
+        let obj = self
+            .builder
+            .object(vec![ProgramDef::new("main", "", prog)], Vec::new())?;
+        self.install(obj, None)
+    }
+
+    /// Loads an ELF object and chooses `program` (by name, else by section), or its first.
+    pub(crate) fn load_elf(&mut self, elf: &[u8], program: Option<&str>) -> Result<(), Fail> {
+        if elf.is_empty() {
+            return Err(Fail::arg("the ELF object is empty (length 0)"));
+        }
+        let obj = self.builder.load(elf)?;
+        self.install(obj, program)
+    }
+
+    /// Sets the context for the next verification.
+    pub(crate) fn set_context(
+        &mut self,
+        kind: u32,
+        size: u16,
+        data: u16,
+        data_end: u16,
+    ) -> Result<(), Fail> {
+        let ctx = match kind {
+            k if k == ContextCode::Section as u32 => None,
+            k if k == ContextCode::Memory as u32 => Some(Context::Memory),
+            k if k == ContextCode::Xdp as u32 => Some(Context::Xdp),
+            k if k == ContextCode::Struct as u32 || k == ContextCode::StructPacket as u32 => {
+                if size == 0 {
+                    return Err(Fail::arg("a struct context needs a size above 0"));
+                }
+                let packet = (k == ContextCode::StructPacket as u32).then_some((data, data_end));
+                if let Some((d, e)) = packet
+                    && (u32::from(d) + 8 > u32::from(size) || u32::from(e) + 8 > u32::from(size))
+                {
+                    return Err(Fail::arg(format!(
+                        "the 8-byte data ({d}) and data_end ({e}) fields must lie inside the {size}-byte struct"
+                    )));
+                }
+                Some(Context::Struct(StructLayout { size, packet }))
+            }
+            k => return Err(Fail::arg(format!("{k} is not a bpfx_context"))),
+        };
+        self.context = ctx;
+        Ok(())
+    }
+
+    /// Sets (or, with `None`, clears) the input size the next verification proves against.
+    pub(crate) fn set_input_size(&mut self, size: Option<u64>) {
+        self.input_size = size;
+    }
+
+    pub(crate) fn verify(&mut self, mode: u32) -> Result<(), Fail> {
+        let mode = ModeCode::from_code(mode)?;
+        let loaded = self
+            .loaded
+            .as_ref()
+            .ok_or_else(|| Fail::state("no program is loaded: call bpfx_load_* first"))?;
+        let mut r = loaded.obj.program(&loaded.program)?;
+        if let Some(ctx) = self.context {
+            r = r.context(ctx);
+        }
+        if let Some(n) = self.input_size {
+            r = r.input_size(n);
+        }
+        // A failed verification leaves nothing runnable: what ran before belonged to another
+        // verification.
+        self.verified = None;
+        self.prog = None;
+        self.verified = Some(r.verify(mode)?);
+        Ok(())
+    }
+
+    pub(crate) fn compile(&mut self, engine: u32) -> Result<(), Fail> {
+        let engine = EngineCode::from_code(engine)?;
+        let v = self
+            .verified
+            .clone()
+            .ok_or_else(|| Fail::state("the program is not verified: call bpfx_verify first"))?;
+        self.prog = None;
+        self.prog = Some(v.engine(engine, false)?);
+        Ok(())
+    }
+
+    fn ready(&mut self) -> Result<&mut Program, Fail> {
+        self.prog
+            .as_mut()
+            .ok_or_else(|| Fail::state("the program is not compiled: call bpfx_compile first"))
+    }
+
+    /// Runs on plain memory (or, for an XDP program, on a packet: the result is the action).
+    pub(crate) fn run(&mut self, mem: &mut [u8]) -> Result<u64, Fail> {
+        let prog = self.ready()?;
+        let r = match prog.context() {
+            Context::Memory => prog.run(mem),
+            Context::Xdp => prog.run_xdp(mem).map(|a| a.code()),
+            Context::Struct(_) => {
+                return Err(Fail::new(
+                    Status::Context,
+                    "the program takes a struct context: run it with bpfx_run_ctx",
+                ));
+            }
+        };
+        self.finish(r)
+    }
+
+    /// Runs with an embedder-defined context struct and a packet.
+    pub(crate) fn run_ctx(&mut self, ctx: &mut [u8], packet: &mut [u8]) -> Result<u64, Fail> {
+        let r = self.ready()?.run_ctx(ctx, packet);
+        self.finish(r)
+    }
+
+    fn finish(&mut self, r: Result<u64, runtime::Error>) -> Result<u64, Fail> {
+        self.trap = None;
+        r.map_err(|e| {
+            let trap = match &e {
+                runtime::Error::Trap { trap, .. } => Some(*trap),
+                _ => None,
+            };
+            let fail = Fail::from(e);
+            if let Some(trap) = trap {
+                self.trap = Some(TrapInfo {
+                    kind: trap.kind as u8,
+                    pc: trap.pc.0,
+                    message: c_string(&fail.message),
+                });
+            }
+            fail
+        })
+    }
+
+    /// The trap of the last run, if it trapped.
+    pub(crate) fn trap(&self) -> Result<&TrapInfo, Fail> {
+        self.trap
+            .as_ref()
+            .ok_or_else(|| Fail::state("the last run did not trap"))
+    }
+
+    fn map(&self, name: &str) -> Result<Arc<runtime::Map>, Fail> {
+        let loaded = self
+            .loaded
+            .as_ref()
+            .ok_or_else(|| Fail::state("no object is loaded, so there are no maps"))?;
+        Ok(loaded.obj.map(name)?)
+    }
+
+    /// The value under `key` in map `name`, copied into `out` (which must be the value size).
+    pub(crate) fn map_lookup(&self, name: &str, key: &[u8], out: &mut [u8]) -> Result<(), Fail> {
+        let map = self.map(name)?;
+        if out.len() != map.value_size() as usize {
+            return Err(Fail::arg(format!(
+                "map `{name}`: the value buffer is {} bytes, the map's values are {}",
+                out.len(),
+                map.value_size()
+            )));
+        }
+        let found = map.lookup(key).map_err(|e| map_fail(name, e))?;
+        let value = found.ok_or_else(|| {
+            Fail::new(
+                Status::NotFound,
+                format!("map `{name}`: no entry with this key"),
+            )
+        })?;
+        out.copy_from_slice(&value);
+        Ok(())
+    }
+
+    pub(crate) fn map_update(
+        &self,
+        name: &str,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+    ) -> Result<(), Fail> {
+        let map = self.map(name)?;
+        let flag = UpdateFlag::from_raw(flags)
+            .ok_or_else(|| Fail::arg(format!("map `{name}`: invalid update flags {flags:#x}")))?;
+        map.update(key, value, flag).map_err(|e| map_fail(name, e))
+    }
+
+    pub(crate) fn map_delete(&self, name: &str, key: &[u8]) -> Result<(), Fail> {
+        let map = self.map(name)?;
+        map.delete(key).map_err(|e| map_fail(name, e))
+    }
+
+    /// The x86-64 listing of the compiled program.
+    pub(crate) fn listing(&self) -> Result<String, Fail> {
+        let prog = self
+            .prog
+            .as_ref()
+            .ok_or_else(|| Fail::state("the program is not compiled: call bpfx_compile first"))?;
+        prog.listing().ok_or_else(|| {
+            Fail::state("the program runs on the interpreter: compile it with BPFX_ENGINE_JIT for a listing")
+        })
+    }
+}
+
+fn map_fail(name: &str, e: runtime::MapError) -> Fail {
+    Fail::from(runtime::Error::Map {
+        map: name.to_string(),
+        source: e,
+    })
+}

@@ -1,0 +1,189 @@
+/*
+ * bpfx.h: the C API of bpfx (libbpfx.so / libbpfx.a), an eBPF runtime with a verifier, a
+ * reference interpreter and an x86-64 JIT. See docs/c-api.md for a complete example.
+ *
+ * Lifecycle of a VM:
+ *
+ *   bpfx_vm_new -> [bpfx_register_helper ...] -> bpfx_load_bytecode | bpfx_load_elf
+ *     -> [bpfx_set_context] [bpfx_set_input_size] -> bpfx_verify -> bpfx_compile
+ *     -> bpfx_run | bpfx_run_ctx (any number of times) -> bpfx_vm_free
+ *
+ * Every function that returns a bpfx_status returns BPFX_OK (0) on success and records a
+ * message: bpfx_last_error() (per thread) and bpfx_vm_error(vm) (per VM); the message is empty
+ * after a success. No function aborts or unwinds on bad input: NULL pointers, lengths without
+ * buffers, bad enum values and calls in the wrong state are status codes.
+ *
+ * Pointer contract: a non-NULL pointer points to what its type says, for the length given, for
+ * the duration of the call. A bpfx_vm is used by one thread at a time; distinct VMs are
+ * independent and may run on different threads at once.
+ *
+ * This header is checked against the library by the bpfx-capi tests: every prototype, every
+ * constant and the bpfx_trap_info layout.
+ */
+#ifndef BPFX_H
+#define BPFX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes (stable). */
+typedef enum bpfx_status {
+    BPFX_OK = 0,
+    BPFX_ERR_NULL = 1,        /* a required pointer was NULL */
+    BPFX_ERR_ARGUMENT = 2,    /* zero or wrong length, unknown enum value, text not UTF-8 */
+    BPFX_ERR_STATE = 3,       /* wrong order (for example running before compiling) */
+    BPFX_ERR_DECODE = 4,      /* the bytecode does not decode */
+    BPFX_ERR_ELF = 5,         /* the ELF object does not load, or its maps cannot be made */
+    BPFX_ERR_NO_PROGRAM = 6,  /* no program of that name */
+    BPFX_ERR_VERIFY = 7,      /* the verifier (or map linking) rejected the program */
+    BPFX_ERR_COMPILE = 8,     /* the JIT failed */
+    BPFX_ERR_TRAP = 9,        /* the program trapped: see bpfx_trap */
+    BPFX_ERR_CONTEXT = 10,    /* the input does not fit the program's context */
+    BPFX_ERR_NO_MAP = 11,     /* no map of that name */
+    BPFX_ERR_MAP = 12,        /* a map operation failed (sizes, full, flags, kind) */
+    BPFX_ERR_NOT_FOUND = 13,  /* the map has no entry with that key */
+    BPFX_ERR_INTERNAL = 14    /* a bug in bpfx, caught at the boundary */
+} bpfx_status;
+
+/* Trap kinds (bpfx_trap_info.kind): the stable codes of bpfx's TrapKind. */
+enum bpfx_trap_kind {
+    BPFX_TRAP_NONE = 0,
+    BPFX_TRAP_OUT_OF_BOUNDS = 1,
+    BPFX_TRAP_CALL_DEPTH_EXCEEDED = 2,
+    BPFX_TRAP_BUDGET_EXHAUSTED = 3,
+    BPFX_TRAP_HELPER_ERROR = 4,
+    BPFX_TRAP_UNKNOWN_HELPER = 5,
+    BPFX_TRAP_UNSUPPORTED = 6,
+    BPFX_TRAP_FELL_OFF_END = 7,
+    BPFX_TRAP_INPUT_TOO_SMALL = 8
+};
+
+/* Verification modes (bpfx_verify). */
+enum bpfx_mode {
+    BPFX_MODE_CHECKED = 0, /* accept what is structurally sound; guard what is not proven */
+    BPFX_MODE_STRICT = 1   /* reject what cannot be proven (the kernel's contract) */
+};
+
+/* Engines (bpfx_compile). */
+enum bpfx_engine {
+    BPFX_ENGINE_INTERPRETER = 0,
+    BPFX_ENGINE_JIT = 1
+};
+
+/* Contexts (bpfx_set_context): what r1 points to. */
+enum bpfx_context {
+    BPFX_CONTEXT_SECTION = 0,      /* what the ELF section implies: xdp* is XDP, else memory */
+    BPFX_CONTEXT_MEMORY = 1,       /* r1 = the buffer, r2 = its length */
+    BPFX_CONTEXT_XDP = 2,          /* struct xdp_md over a packet (bpfx_run takes the packet) */
+    BPFX_CONTEXT_STRUCT = 3,       /* an embedder struct of `size` bytes (bpfx_run_ctx) */
+    BPFX_CONTEXT_STRUCT_PACKET = 4 /* the same, with 64-bit data/data_end fields bpfx fills */
+};
+
+/* Helper argument kinds (bpfx_register_helper), checked by the verifier at each call. */
+enum bpfx_arg {
+    BPFX_ARG_SCALAR = 1,   /* a number (BPFX_MODE_STRICT rejects a pointer) */
+    BPFX_ARG_ANYTHING = 2, /* any value; the helper never dereferences it */
+    BPFX_ARG_MEM = 3,      /* a pointer the helper may read and write, size unknown */
+    BPFX_ARG_MEM_SIZED = 4 /* a pointer whose size in bytes is the next argument */
+};
+
+/* The most arguments a helper takes (r1..r5). */
+#define BPFX_MAX_HELPER_ARGS 5
+/* bpfx_set_input_size: forget a previously set input size. */
+#define BPFX_INPUT_SIZE_UNKNOWN 0xffffffffffffffffULL
+/* How many uBPF VMs may hold a live ubpf_compile function at once (see ubpf.h). */
+#define BPFX_UBPF_JIT_SLOTS 64
+
+/* An opaque VM. */
+typedef struct bpfx_vm bpfx_vm;
+
+/* Where and why the last run trapped. */
+typedef struct bpfx_trap_info {
+    uint32_t kind;       /* a BPFX_TRAP_* code */
+    uint32_t pc;         /* the instruction that trapped */
+    const char *message; /* owned by the VM; valid until its next run or bpfx_vm_free */
+} bpfx_trap_info;
+
+/*
+ * A helper written in C: r1..r5 in, r0 out; `ctx` is the pointer given at registration.
+ * Pointer arguments are host addresses inside the memory the program was given. It runs on
+ * the thread that called bpfx_run; it may call bpfx_helper_fail to stop the program.
+ */
+typedef uint64_t (*bpfx_helper_fn)(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4,
+                                   uint64_t r5, void *ctx);
+
+/* Version string of the library (static). */
+const char *bpfx_version(void);
+/* Static description of a status ("unknown status" for other values). */
+const char *bpfx_status_name(bpfx_status status);
+/* Stable name of a BPFX_TRAP_* code ("out-of-bounds", ...; "none" for 0). */
+const char *bpfx_trap_kind_name(uint32_t kind);
+/* This thread's last message; valid until this thread's next bpfx call returning a status. */
+const char *bpfx_last_error(void);
+
+/* A new VM (NULL only on an internal failure). Free it with bpfx_vm_free. */
+bpfx_vm *bpfx_vm_new(void);
+/* Frees a VM with its maps and code; NULL is ignored. */
+void bpfx_vm_free(bpfx_vm *vm);
+/* The message of the last call on `vm` ("" for NULL); valid until the next call on it. */
+const char *bpfx_vm_error(const bpfx_vm *vm);
+
+/*
+ * Registers helper `id` (replacing a standard helper of that id), before loading. `args` holds
+ * `nargs` (<= 5) BPFX_ARG_* codes, the signature the verifier checks at each call; args = NULL
+ * and nargs = 0 mean "unknown": five arguments that may be pointers the helper reads and
+ * writes (accepted by BPFX_MODE_CHECKED for any values). `fn` and `ctx` must stay valid until
+ * the VM is freed.
+ */
+bpfx_status bpfx_register_helper(bpfx_vm *vm, uint32_t id, const char *name, bpfx_helper_fn fn,
+                                 void *ctx, const uint32_t *args, size_t nargs);
+/* From inside a helper: when it returns, the run stops with BPFX_TRAP_HELPER_ERROR. */
+void bpfx_helper_fail(const char *message);
+
+/* Loads raw bytecode (8 bytes per slot) as the program "main". */
+bpfx_status bpfx_load_bytecode(bpfx_vm *vm, const void *code, size_t code_len);
+/* Loads an ELF object (its maps are created) and chooses `program` by name or section
+ * (NULL: the first program). */
+bpfx_status bpfx_load_elf(bpfx_vm *vm, const void *elf, size_t elf_len, const char *program);
+/* The context of the next bpfx_verify (BPFX_CONTEXT_*; size and offsets for structs only). */
+bpfx_status bpfx_set_context(bpfx_vm *vm, uint32_t kind, uint16_t size, uint16_t data_off,
+                             uint16_t data_end_off);
+/* The input size the next bpfx_verify proves memory accesses against; shorter inputs are then
+ * refused (BPFX_ERR_CONTEXT). BPFX_INPUT_SIZE_UNKNOWN forgets it. */
+bpfx_status bpfx_set_input_size(bpfx_vm *vm, uint64_t size);
+/* Verifies the loaded program in a BPFX_MODE_*; discards what was compiled before. */
+bpfx_status bpfx_verify(bpfx_vm *vm, uint32_t mode);
+/* Prepares the verified program on a BPFX_ENGINE_* (may be called again for another). */
+bpfx_status bpfx_compile(bpfx_vm *vm, uint32_t engine);
+/* Runs with r1 = mem, r2 = mem_len (an XDP program: mem is the packet, the result its action).
+ * mem may be NULL when mem_len is 0. On BPFX_ERR_TRAP, bpfx_trap tells where and why. */
+bpfx_status bpfx_run(bpfx_vm *vm, void *mem, size_t mem_len, uint64_t *result);
+/* Runs a program with a struct context: `ctx` (at least the struct size) and a packet. */
+bpfx_status bpfx_run_ctx(bpfx_vm *vm, void *ctx, size_t ctx_len, void *packet,
+                         size_t packet_len, uint64_t *result);
+/* The trap of the last run; BPFX_ERR_STATE if it did not trap. */
+bpfx_status bpfx_trap(bpfx_vm *vm, bpfx_trap_info *out);
+
+/* Copies the value under `key` in map `map` into `value` (exactly the map's value size);
+ * BPFX_ERR_NOT_FOUND if there is none. */
+bpfx_status bpfx_map_lookup(bpfx_vm *vm, const char *map, const void *key, size_t key_len,
+                            void *value, size_t value_len);
+/* Stores `value` under `key`; flags: 0 create or replace, 1 create only, 2 replace only. */
+bpfx_status bpfx_map_update(bpfx_vm *vm, const char *map, const void *key, size_t key_len,
+                            const void *value, size_t value_len, uint64_t flags);
+/* Removes `key` (hash maps; array entries always exist). */
+bpfx_status bpfx_map_delete(bpfx_vm *vm, const char *map, const void *key, size_t key_len);
+
+/* The x86-64 listing of a program compiled with BPFX_ENGINE_JIT, interleaved with its eBPF
+ * source; free it with free(). NULL on error (see bpfx_vm_error). */
+char *bpfx_listing(bpfx_vm *vm);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BPFX_H */

@@ -2,8 +2,9 @@
 //! [`VerifiedProgram`].
 //!
 //! ```text
-//! Program ──► cfg::check ──► Analysis (worklist fixpoint) ──► VerifiedProgram ──► interpreter
-//!             (structure)     (types, init, pointers)          (+ access facts)   └─► JIT
+//! Program ──► cfg::check ──► Analysis (worklist) ──► VerifiedProgram ──► interpreter
+//!             (structure,     (types, init, ranges,   (+ access facts)   └─► JIT
+//!              loops)          loop iterations)
 //! ```
 //!
 //! Two stages, both iterative (no recursion anywhere, so a million-instruction program cannot
@@ -11,12 +12,15 @@
 //!
 //! 1. **Structure** ([`cfg`]): targets land on instruction starts, no path falls off the end of
 //!    the program or of a function, no instruction is unreachable, calls name a registered
-//!    helper or a local function, r10 is never written; in [`Mode::Strict`], no loops yet.
+//!    helper or a local function, r10 is never written; in [`Mode::Strict`], the natural loops
+//!    are found and must nest.
 //! 2. **Abstract interpretation** ([`analysis`] over the [`domain`]): each register is
-//!    uninitialised, a scalar (constant or unknown), a pointer (stack, input, map value, packet)
-//!    with a known or unknown offset, a map handle, or "mixed"; each stack byte is uninitialised,
-//!    initialised, or part of a spilled register that keeps its type. Local calls get their own
-//!    frame in a per-call-site context.
+//!    uninitialised, a scalar (known bits and signed/unsigned 64- and 32-bit bounds, [`scalar`]),
+//!    a pointer (stack, input, map value, packet) with an offset range, a map handle, or
+//!    "mixed"; each stack byte is uninitialised, initialised, or part of a spilled register that
+//!    keeps its type. Both edges of every branch narrow what they compare. Local calls get their
+//!    own frame in a per-call-site context; in Strict mode, loops are explored iteration by
+//!    iteration, which proves they terminate, within a processed-instruction budget.
 //!
 //! [`Mode::Strict`] rejects what it cannot prove; [`Mode::Checked`] (the default) rejects only
 //! structural faults and lets everything else run under the engines' run-time guards, degrading

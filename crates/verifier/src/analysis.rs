@@ -1465,6 +1465,14 @@ impl<'a> Analysis<'a> {
         havoc: &mut bool,
         writes: &mut Vec<(u32, i64, u64)>,
     ) -> Result<(), Option<VerifyError>> {
+        // A helper writing the packet context could forge data_end, which packet proofs trust.
+        if self.strict
+            && !read_only
+            && matches!(v, Value::Ptr(PtrKind::Input, _))
+            && matches!(self.cfg.context, ContextKind::Packet { .. })
+        {
+            return Err(Some(self.err(pc, K::ContextFieldWrite { reg })));
+        }
         let ok_kind = match v {
             Value::Ptr(PtrKind::Stack { .. } | PtrKind::Input, _) => true,
             Value::Ptr(PtrKind::MapValue { nullable, .. }, _) if any_region => {

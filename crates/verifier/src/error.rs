@@ -67,7 +67,7 @@ pub enum VerifyErrorKind {
     #[error("the loop at {0} overlaps another loop without nesting in it")]
     IrreducibleLoop(Pc),
     /// A store into the `data` or `data_end` field of a packet context.
-    #[error("{reg} may write the data or data_end field of the packet context")]
+    #[error("through {reg}, the data or data_end field of the packet context may be written")]
     ContextFieldWrite {
         /// The base register.
         reg: Reg,

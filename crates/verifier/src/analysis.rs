@@ -240,7 +240,10 @@ impl<'a> Analysis<'a> {
             let st = if slot == STORED {
                 let key = (ctx, pc);
                 self.queued.remove(&key);
-                if self.keep[pc as usize] {
+                // Inside a loop iteration nothing is kept: every iteration has its own contexts,
+                // so kept states would grow with the iteration count (a late merge into a dropped
+                // state only makes a partial state that is processed again, which is sound).
+                if self.keep[pc as usize] && (!self.strict || self.loop_of(ctx).is_none()) {
                     self.states[&key].clone()
                 } else {
                     self.states.remove(&key).expect("a queued node has a state")

@@ -1,0 +1,601 @@
+//! The C API from C: builds `libbpfx.a`/`libbpfx.so`, compiles `tests/c/test_capi.c` (every
+//! function of `bpfx.h`, with its error paths, linked statically) and `tests/c/ubpf_style.c`
+//! (a uBPF embedder, linked dynamically against `-lbpfx`) with the system C compiler, runs
+//! them (under valgrind when it is installed) and compares what they print with the same
+//! programs run on the engines in Rust through the facade.
+
+use bpfx_bytecode::Program as Bytecode;
+use runtime::{
+    ArgKind, Context, Engine, GuestMemory, HelperError, HelperSig, Mode, Object, ProgramDef,
+    RetKind, StructLayout, Vm,
+};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+
+fn repo() -> PathBuf {
+    Path::new(MANIFEST).join("../..")
+}
+
+fn examples() -> PathBuf {
+    repo().join("examples")
+}
+
+fn example(name: &str) -> Vec<u8> {
+    let p = examples().join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The libraries, built by cargo for the profile the tests use (so no dependency is built
+/// twice): `(libbpfx.a, directory of libbpfx.so)`. `cargo test` builds a package's library
+/// only when its tests link it, which a library without an `rlib` is not, hence this build.
+fn libraries() -> &'static (PathBuf, PathBuf) {
+    static LIBS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    LIBS.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "--profile",
+                "test",
+                "-p",
+                "bpfx-capi",
+                "--lib",
+                "--message-format=json-render-diagnostics",
+            ])
+            .current_dir(MANIFEST)
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "building libbpfx failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (mut a, mut so) = (None, None);
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            for f in msg["filenames"].as_array().into_iter().flatten() {
+                let f = PathBuf::from(f.as_str().unwrap_or_default());
+                match f.file_name().and_then(|n| n.to_str()) {
+                    Some("libbpfx.a") => a = Some(f),
+                    Some("libbpfx.so") => so = Some(f),
+                    _ => {}
+                }
+            }
+        }
+        let a = a.expect("cargo reported libbpfx.a");
+        let so = so.expect("cargo reported libbpfx.so");
+        (a, so.parent().unwrap().to_path_buf())
+    })
+}
+
+fn work_dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("capi-c-tests");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Assembled bytecode.
+fn bytecode(asm: &str) -> Bytecode {
+    let insns = bpfx_bytecode::assemble(asm).expect("assembles");
+    Bytecode::decode(insns).expect("decodes")
+}
+
+fn write_program(dir: &Path, name: &str, asm: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytecode(asm).to_bytes()).unwrap();
+    p
+}
+
+const HELPERS: &str = "
+    mov %r6, %r1
+    ldxdw %r1, [%r6]
+    call 4096           # scale(x), with the multiplier from the helper's context
+    stxdw [%r6+8], %r0
+    ldxdw %r1, [%r6+16]
+    call 4097           # check_flag(flag): fails on 0, else flag + 1
+    exit
+";
+const OOB: &str = "ldxdw %r0, [%r1+64]\nexit";
+const CTX: &str = "
+    ldxdw %r2, [%r1]        # data
+    ldxdw %r3, [%r1+8]      # data_end
+    mov %r0, %r3
+    sub %r0, %r2            # packet length
+    ldxdw %r4, [%r1+16]     # the embedder's own field
+    add %r0, %r4
+    exit
+";
+const UNKNOWN_HELPER: &str = "mov %r1, 5\ncall 77\nexit";
+
+const UBPF_HELPERS: &str = "
+    mov %r6, %r1
+    mov %r7, %r2
+    mov %r1, 1
+    mov %r2, 2
+    mov %r3, 3
+    mov %r4, 4
+    mov %r5, 5
+    call 0              # gather_bytes(1, 2, 3, 4, 5)
+    mov %r8, %r0
+    mov %r1, %r6
+    mov %r2, %r7
+    call 9              # memfrob(mem, len): rewrites the memory in place
+    ldxb %r1, [%r6]
+    mul %r1, %r1
+    call 10             # sqrti(b * b)
+    add %r8, %r0
+    mov %r0, %r8
+    exit
+";
+const UBPF_UNWIND: &str = "
+    ldxdw %r1, [%r1]
+    call 11             # unwind(x): x == 0 stops the program with 0
+    add %r0, 100
+    exit
+";
+
+fn cc() -> String {
+    std::env::var("CC").unwrap_or_else(|_| "cc".to_string())
+}
+
+fn compile_c(source: &str, out: &Path, link: &[String]) {
+    let mut cmd = Command::new(cc());
+    cmd.args(["-std=c11", "-g", "-O1", "-Wall", "-Wextra", "-Werror"])
+        .arg("-I")
+        .arg(repo().join("include"))
+        .arg(Path::new(MANIFEST).join("tests/c").join(source))
+        .arg("-o")
+        .arg(out)
+        .args(link);
+    let o = cmd.output().expect("the C compiler runs");
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn valgrind() -> Option<PathBuf> {
+    let ok = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then(|| PathBuf::from("valgrind"))
+}
+
+/// Runs a compiled C program (under valgrind when installed: any invalid access or leak
+/// fails the run) and returns its stdout.
+fn run_c(exe: &Path, args: &[&Path]) -> String {
+    let mut cmd = match valgrind() {
+        Some(v) => {
+            let mut c = Command::new(v);
+            c.args([
+                "--error-exitcode=97",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite,indirect",
+                "--show-leak-kinds=definite,indirect",
+                "--quiet",
+            ])
+            .arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    cmd.args(args);
+    let o = cmd.output().expect("the program runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "{cmd:?} exited with {}:\nstdout:\n{}\nstderr:\n{stderr}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8(o.stdout).expect("UTF-8 output")
+}
+
+fn static_link() -> Vec<String> {
+    let (a, _) = libraries();
+    // What a Rust static library needs from the system on Linux.
+    let mut v = vec![a.display().to_string()];
+    v.extend(
+        [
+            "-lgcc_s",
+            "-lutil",
+            "-lrt",
+            "-lpthread",
+            "-lm",
+            "-ldl",
+            "-lc",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    v
+}
+
+fn dynamic_link() -> Vec<String> {
+    let (_, dir) = libraries();
+    vec![
+        format!("-L{}", dir.display()),
+        format!("-Wl,-rpath,{}", dir.display()),
+        "-lbpfx".to_string(),
+    ]
+}
+
+fn u64_at(mem: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(mem[i * 8..i * 8 + 8].try_into().unwrap())
+}
+
+fn sig(args: Vec<ArgKind>) -> HelperSig {
+    HelperSig::new("h", args, RetKind::Scalar)
+}
+
+/// The Rust side of `test_capi.c`'s helpers.
+fn capi_vm(args: Vec<ArgKind>) -> Vm {
+    Vm::new()
+        .register_helper(0x1000, sig(args.clone()), |_, a| Ok(a[0] * 3))
+        .register_helper(0x1001, sig(args), |_, a| {
+            if a[0] == 0 {
+                Err(HelperError("flag is zero".into()))
+            } else {
+                Ok(a[0] + 1)
+            }
+        })
+}
+
+fn raw_object(vm: &Vm, asm: &str) -> Object {
+    vm.object(vec![ProgramDef::new("main", "", bytecode(asm))], Vec::new())
+        .unwrap()
+}
+
+/// What `test_capi.c` must print, from the engines in Rust.
+fn expected_capi() -> String {
+    let mut out = String::new();
+    let names = ["interp", "jit"];
+    // checksum
+    let obj = raw_object(
+        &Vm::new(),
+        &String::from_utf8(example("checksum.asm")).unwrap(),
+    );
+    let v = obj.program("main").unwrap().verify(Mode::Checked).unwrap();
+    for (e, name) in Engine::ALL.iter().zip(names) {
+        let mut p = v.clone().engine(*e, false).unwrap();
+        let r = p.run(&mut example("ipv4-header.bin")).unwrap();
+        writeln!(out, "checksum.{name} {r}").unwrap();
+    }
+    // helpers, declared scalars, strict
+    let obj = raw_object(&capi_vm(vec![ArgKind::Scalar]), HELPERS);
+    let v = obj
+        .program("main")
+        .unwrap()
+        .input_size(24)
+        .verify(Mode::Strict)
+        .unwrap();
+    for (e, name) in Engine::ALL.iter().zip(names) {
+        let mut p = v.clone().engine(*e, false).unwrap();
+        let mut mem: Vec<u8> = [7u64, 0, 3].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let r = p.run(&mut mem).unwrap();
+        writeln!(out, "helpers.{name} {r} {}", u64_at(&mem, 1)).unwrap();
+        mem[16..24].fill(0);
+        match p.run(&mut mem) {
+            Err(runtime::Error::Trap { trap, .. }) => {
+                writeln!(out, "helpers_trap.{name} {} {}", trap.kind as u8, trap.pc.0).unwrap()
+            }
+            other => panic!("expected a trap, got {other:?}"),
+        }
+    }
+    // helpers, unknown signature, checked, JIT
+    let obj = raw_object(
+        &capi_vm(vec![ArgKind::PtrToMem { size_arg: None }; 5]),
+        HELPERS,
+    );
+    let mut p = obj
+        .program("main")
+        .unwrap()
+        .input_size(24)
+        .verify(Mode::Checked)
+        .unwrap()
+        .compile()
+        .unwrap();
+    let mut mem: Vec<u8> = [7u64, 0, 3].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let r = p.run(&mut mem).unwrap();
+    writeln!(out, "helpers_unknown_sig.jit {r} {}", u64_at(&mem, 1)).unwrap();
+    // out of bounds
+    let obj = raw_object(&Vm::new(), OOB);
+    let v = obj.program("main").unwrap().verify(Mode::Checked).unwrap();
+    for (e, name) in Engine::ALL.iter().zip(names) {
+        let mut p = v.clone().engine(*e, false).unwrap();
+        match p.run(&mut [0u8; 8]) {
+            Err(runtime::Error::Trap { trap, .. }) => writeln!(
+                out,
+                "oob.{name} {} {} {}",
+                trap.kind as u8,
+                trap.pc.0,
+                trap.kind.name()
+            )
+            .unwrap(),
+            other => panic!("expected a trap, got {other:?}"),
+        }
+    }
+    // counter.o
+    let obj = Vm::new().load(&example("counter.o")).unwrap();
+    let v = obj
+        .program("packet_filter")
+        .unwrap()
+        .verify(Mode::Checked)
+        .unwrap();
+    let mut jit = v.clone().compile().unwrap();
+    let r: Vec<u64> = ["tcp-syn.bin", "tcp-syn.bin", "arp.bin"]
+        .iter()
+        .map(|f| jit.run(&mut example(f)).unwrap())
+        .collect();
+    writeln!(out, "counter.jit {} {} {}", r[0], r[1], r[2]).unwrap();
+    let ipv4 = |obj: &Object| {
+        let v = obj
+            .map("counters")
+            .unwrap()
+            .lookup(&0x0800u32.to_le_bytes())
+            .unwrap()
+            .unwrap();
+        u64::from_le_bytes(v.try_into().unwrap())
+    };
+    writeln!(out, "counter.ipv4 {}", ipv4(&obj)).unwrap();
+    v.interpret().run(&mut example("tcp-syn.bin")).unwrap();
+    writeln!(out, "counter.ipv4_after {}", ipv4(&obj)).unwrap();
+    // xdp_parse.o
+    let obj = Vm::new().load(&example("xdp_parse.o")).unwrap();
+    let first = obj.programs().next().unwrap().name.to_string();
+    let v = obj.program(&first).unwrap().verify(Mode::Checked).unwrap();
+    for (e, name) in Engine::ALL.iter().zip(names) {
+        let mut p = v.clone().engine(*e, false).unwrap();
+        let a: Vec<u64> = ["tcp-syn.bin", "telnet-syn.bin", "arp.bin"]
+            .iter()
+            .map(|f| p.run_xdp(&mut example(f)).unwrap().code())
+            .collect();
+        writeln!(out, "xdp.{name} {} {} {}", a[0], a[1], a[2]).unwrap();
+    }
+    // struct context
+    let obj = raw_object(&Vm::new(), CTX);
+    let layout = StructLayout {
+        size: 24,
+        packet: Some((0, 8)),
+    };
+    let v = obj
+        .program("main")
+        .unwrap()
+        .context(Context::Struct(layout))
+        .verify(Mode::Strict)
+        .unwrap();
+    for (e, name) in Engine::ALL.iter().zip(names) {
+        let mut p = v.clone().engine(*e, false).unwrap();
+        let mut ctx: Vec<u8> = [0u64, 0, 100]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let r = p.run_ctx(&mut ctx, &mut [0u8; 10]).unwrap();
+        writeln!(out, "ctx.{name} {r}").unwrap();
+    }
+    out
+}
+
+#[test]
+fn test_capi_c_exercises_the_whole_header() {
+    let dir = work_dir().join("capi");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("checksum.bin"), {
+        let asm = String::from_utf8(example("checksum.asm")).unwrap();
+        bytecode(&asm).to_bytes()
+    })
+    .unwrap();
+    write_program(&dir, "helpers.bin", HELPERS);
+    write_program(&dir, "oob.bin", OOB);
+    write_program(&dir, "ctx.bin", CTX);
+    write_program(&dir, "unknown_helper.bin", UNKNOWN_HELPER);
+    let exe = dir.join("test_capi");
+    compile_c("test_capi.c", &exe, &static_link());
+    let got = run_c(&exe, &[&examples(), &dir]);
+    assert_eq!(got, expected_capi());
+}
+
+/// The Rust side of `ubpf_style.c`'s external functions, with uBPF's unwind rule: the
+/// helper stops the run when it returns 0 (a helper error here, turned into r0 = 0 below).
+fn ubpf_vm() -> Vm {
+    let s = || sig(vec![ArgKind::PtrToMem { size_arg: None }; 5]);
+    Vm::new()
+        .register_helper(0, s(), |_, a| {
+            Ok((a[0] << 32)
+                | (u64::from(a[1] as u32) << 24)
+                | (u64::from(a[2] as u32) << 16)
+                | (u64::from(a[3] as u32) << 8)
+                | u64::from(a[4] as u32))
+        })
+        .register_helper(9, s(), |m: &mut GuestMemory<'_>, a| {
+            let len = usize::try_from(a[1]).map_err(|_| HelperError("len".into()))?;
+            let mut bytes = m
+                .read(a[0], len)
+                .ok_or_else(|| HelperError("memfrob: not guest memory".into()))?;
+            bytes.iter_mut().for_each(|b| *b ^= 42);
+            m.write(a[0], &bytes)
+                .ok_or_else(|| HelperError("memfrob: not writable".into()))?;
+            Ok(0)
+        })
+        .register_helper(10, s(), |_, a| Ok(a[0].isqrt()))
+        .register_helper(11, s(), |_, a| {
+            if a[0] == 0 {
+                Err(HelperError("unwind".into()))
+            } else {
+                Ok(a[0])
+            }
+        })
+}
+
+/// What `ubpf_style.c` prints for `prog` on `mem`, from the engines in Rust (interpreter
+/// first, then the JIT on the same object, as the C program does).
+fn expected_ubpf(obj: &Object, mem: &[u8]) -> String {
+    let name = obj.programs().next().unwrap().name.to_string();
+    let v = obj
+        .program(&name)
+        .unwrap()
+        .context(Context::Memory)
+        .verify(Mode::Checked)
+        .unwrap();
+    let mut out = String::new();
+    for (e, label) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let mut p = v.clone().engine(*e, false).unwrap();
+        let mut m = mem.to_vec();
+        let r0 = match p.run(&mut m) {
+            Ok(r) => r,
+            Err(runtime::Error::Trap { trap, .. })
+                if trap.kind == runtime::TrapKind::HelperError =>
+            {
+                0
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let hex: String = m.iter().map(|b| format!("{b:02x}")).collect();
+        writeln!(out, "{label} {r0:#x} {hex}").unwrap();
+    }
+    out
+}
+
+#[test]
+fn ubpf_style_program_runs_unchanged_with_the_rust_results() {
+    let dir = work_dir().join("ubpf");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("ubpf_style");
+    compile_c("ubpf_style.c", &exe, &dynamic_link());
+
+    let helpers = write_program(&dir, "helpers.bin", UBPF_HELPERS);
+    let unwind = write_program(&dir, "unwind.bin", UBPF_UNWIND);
+    let header = examples().join("ipv4-header.bin");
+    let five = dir.join("five.bin");
+    std::fs::write(&five, 5u64.to_le_bytes()).unwrap();
+    let zero = dir.join("zero.bin");
+    std::fs::write(&zero, 0u64.to_le_bytes()).unwrap();
+    let counter = examples().join("counter.o");
+
+    let cases: Vec<(PathBuf, PathBuf, Object)> = vec![
+        (
+            helpers.clone(),
+            header.clone(),
+            raw_object(&ubpf_vm(), UBPF_HELPERS),
+        ),
+        (
+            unwind.clone(),
+            five.clone(),
+            raw_object(&ubpf_vm(), UBPF_UNWIND),
+        ),
+        (
+            unwind.clone(),
+            zero.clone(),
+            raw_object(&ubpf_vm(), UBPF_UNWIND),
+        ),
+        (
+            counter.clone(),
+            examples().join("tcp-syn.bin"),
+            ubpf_vm().load(&example("counter.o")).unwrap(),
+        ),
+        (
+            counter.clone(),
+            examples().join("arp.bin"),
+            ubpf_vm().load(&example("counter.o")).unwrap(),
+        ),
+    ];
+    for (prog, mem, obj) in &cases {
+        let got = run_c(&exe, &[prog, mem]);
+        let want = expected_ubpf(obj, &std::fs::read(mem).unwrap());
+        assert_eq!(got, want, "{} on {}", prog.display(), mem.display());
+    }
+    // The unwind helper stopped the program: 0, not 100.
+    let zero_run = run_c(&exe, &[&unwind, &zero]);
+    assert!(zero_run.starts_with("interp 0x0 "), "{zero_run}");
+}
+
+#[test]
+fn library_exports_exactly_what_the_headers_declare() {
+    let (_, dir) = libraries();
+    let so = dir.join("libbpfx.so");
+    let o = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&so)
+        .output()
+        .expect("nm runs");
+    assert!(o.status.success());
+    let mut exported: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, kind, name) = (f.next()?, f.next()?, f.next()?);
+            (kind == "T"
+                && (name.starts_with("bpfx_")
+                    || name.starts_with("ubpf_")
+                    || name == "as_external_function_t"))
+                .then(|| name.to_string())
+        })
+        .collect();
+    exported.sort();
+    let mut declared = Vec::new();
+    for h in ["bpfx.h", "ubpf.h"] {
+        let text = std::fs::read_to_string(repo().join("include").join(h)).unwrap();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with("typedef") || line.starts_with('*') || line.starts_with("/*") {
+                continue;
+            }
+            if let Some(open) = line.find('(') {
+                let name = line[..open].rsplit([' ', '*']).next().unwrap();
+                if name.starts_with("bpfx_")
+                    || name.starts_with("ubpf_")
+                    || name == "as_external_function_t"
+                {
+                    declared.push(name.to_string());
+                }
+            }
+        }
+    }
+    declared.sort();
+    declared.dedup();
+    assert_eq!(exported, declared);
+}
+
+#[test]
+fn headers_compile_as_c_and_cpp() {
+    let dir = work_dir();
+    let src = dir.join("both.c");
+    std::fs::write(
+        &src,
+        "#include <bpfx.h>\n#include <ubpf.h>\nint main(void) { return 0; }\n",
+    )
+    .unwrap();
+    for (compiler, std) in [(cc(), "-std=c99"), ("c++".to_string(), "-std=c++11")] {
+        let mut cmd = Command::new(&compiler);
+        cmd.args([
+            std,
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-fsyntax-only",
+        ]);
+        if compiler == "c++" {
+            cmd.args(["-x", "c++"]);
+        }
+        let o = cmd
+            .arg("-I")
+            .arg(repo().join("include"))
+            .arg(&src)
+            .output()
+            .expect("the compiler runs");
+        assert!(
+            o.status.success(),
+            "{cmd:?}:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

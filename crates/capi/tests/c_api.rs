@@ -599,3 +599,75 @@ fn headers_compile_as_c_and_cpp() {
         );
     }
 }
+
+/// The example of `docs/c-api.md`, extracted from the page: it builds, runs clean, prints what
+/// the engines in Rust compute, and what the page shows it printing.
+#[test]
+fn docs_example_builds_and_runs() {
+    let page = std::fs::read_to_string(repo().join("docs/c-api.md")).unwrap();
+    let section = page
+        .split("## A complete embedding example")
+        .nth(1)
+        .expect("the example section");
+    let code = section
+        .split("```c\n")
+        .nth(1)
+        .and_then(|s| s.split("\n```").next())
+        .expect("a C block");
+    let shown: Vec<&str> = section
+        .split("$ ./app examples/counter.o examples/tcp-syn.bin\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("the shown output")
+        .lines()
+        .collect();
+    let dir = work_dir().join("docs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let built = dir.join("app.c");
+    std::fs::write(&built, code).unwrap();
+    let exe = dir.join("app");
+    let mut cmd = Command::new(cc());
+    cmd.args(["-std=c11", "-g", "-Wall", "-Wextra", "-Werror"])
+        .arg("-I")
+        .arg(repo().join("include"))
+        .arg(&built)
+        .arg("-o")
+        .arg(&exe)
+        .args(static_link());
+    let o = cmd.output().expect("the C compiler runs");
+    assert!(
+        o.status.success(),
+        "{cmd:?}:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got = run_c(
+        &exe,
+        &[
+            &examples().join("counter.o"),
+            &examples().join("tcp-syn.bin"),
+        ],
+    );
+
+    let obj = Vm::new().load(&example("counter.o")).unwrap();
+    let mut p = obj
+        .program("packet_filter")
+        .unwrap()
+        .verify(Mode::Checked)
+        .unwrap()
+        .compile()
+        .unwrap();
+    let verdict = p.run(&mut example("tcp-syn.bin")).unwrap();
+    let count = obj
+        .map("counters")
+        .unwrap()
+        .lookup(&0x0800u32.to_le_bytes())
+        .unwrap()
+        .map_or(0, |v| u64::from_le_bytes(v.try_into().unwrap()));
+    let want = format!("verdict {verdict}\nIPv4 frames: {count}\nlisting: yes\n");
+    assert_eq!(got, want);
+    assert_eq!(
+        got.lines().collect::<Vec<_>>(),
+        shown,
+        "the page shows other output"
+    );
+}

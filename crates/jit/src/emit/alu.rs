@@ -108,10 +108,24 @@ impl Emitter<'_> {
             (Arith::And, Err(_)) => wide!(self, width; and R(d), DWORD imm),
             (Arith::Or, Err(_)) => wide!(self, width; or R(d), DWORD imm),
             (Arith::Xor, Err(_)) => wide!(self, width; xor R(d), DWORD imm),
-            // dynasm's table lists `cmp r/m, imm32` before the imm8 form and picks it for any
-            // immediate, so compares always carry an imm32.
-            (Arith::Cmp, _) => wide!(self, width; cmp R(d), DWORD imm),
+            (Arith::Cmp, Ok(b)) => self.emit_cmp_imm8(width, d, b),
+            (Arith::Cmp, Err(_)) => wide!(self, width; cmp R(d), DWORD imm),
         }
+    }
+
+    /// `cmp d, imm8` (sign-extended), encoded here: dynasm's table lists `cmp r/m, imm32`
+    /// first and picks it for every immediate, three bytes longer. The REX prefix is emitted
+    /// only when the width or the register needs it.
+    fn emit_cmp_imm8(&mut self, width: Width, d: u8, imm: i8) {
+        use dynasmrt::DynasmApi;
+        let rex = 0x40 | if width == Width::W64 { 0x08 } else { 0 } | (d >> 3);
+        if rex != 0x40 {
+            self.ops.push(rex);
+        }
+        // 83 /7 ib: cmp r/m, imm8; ModRM mod = 11 (register), reg = 7 (the /7), rm = d.
+        self.ops.push(0x83);
+        self.ops.push(0xf8 | (d & 7));
+        self.ops.push(imm as u8);
     }
 
     /// Shift by an immediate, masked to the width like every eBPF shift.

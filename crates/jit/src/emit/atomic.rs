@@ -3,6 +3,7 @@
 //! After the guard the address goes to r11, so the base register may be any eBPF register,
 //! r0 included, even in the forms that need rax.
 
+use super::plan::Addr;
 use super::{Emitter, asm, wide};
 use crate::abi::{host, x};
 use bpfx_bytecode::{AtomicOp, Pc, Reg, Width};
@@ -19,8 +20,8 @@ impl Emitter<'_> {
         off: i16,
         src: Reg,
     ) {
-        let (b, disp) = self.emit_guard(pc, base, off, width.bits() / 8, true);
-        self.emit_lea(x::R11, b, disp);
+        let m = self.emit_guard(pc, Addr::plain(base, off), width.bits() / 8, true);
+        self.emit_lea_mem(x::R11, m);
         let s = host(src);
         match (op, fetch) {
             (AtomicOp::Add, false) => wide!(self, width; lock add [r11], R(s)),

@@ -7,6 +7,21 @@ use crate::abi::{host, x};
 use bpfx_bytecode::{Cond, Operand, Pc, Reg, Width};
 use bpfx_exec::TrapKind;
 
+/// x86 condition codes the branches use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cc {
+    E,
+    Ne,
+    A,
+    Ae,
+    B,
+    Be,
+    G,
+    Ge,
+    L,
+    Le,
+}
+
 impl Emitter<'_> {
     pub(super) fn lower_ja(&mut self, pc: Pc, off: i32) {
         match self.target(pc, off) {
@@ -37,6 +52,20 @@ impl Emitter<'_> {
             // Both ways lead to the next instruction.
             return;
         }
+        self.emit_branch(width, cond, lhs, rhs, target, false);
+    }
+
+    /// Compares and jumps to `target` when the condition holds, or, with `invert`, when it
+    /// fails (a fused `jcc +1; ja target`, see [`super::plan`]).
+    pub(super) fn emit_branch(
+        &mut self,
+        width: Width,
+        cond: Cond,
+        lhs: Reg,
+        rhs: Operand,
+        target: Pc,
+        invert: bool,
+    ) {
         let l = host(lhs);
         match (cond, rhs) {
             (Cond::Set, Operand::Reg(r)) => wide!(self, width; test R(l), R(host(r))),
@@ -52,17 +81,30 @@ impl Emitter<'_> {
             (_, Operand::Imm(i)) => self.emit_arith_ri(width, Arith::Cmp, l, i),
         }
         let t = self.pc_label(target);
-        match cond {
-            Cond::Eq => asm!(self; je =>t),
-            Cond::Ne | Cond::Set => asm!(self; jne =>t),
-            Cond::Gt => asm!(self; ja =>t),
-            Cond::Ge => asm!(self; jae =>t),
-            Cond::Lt => asm!(self; jb =>t),
-            Cond::Le => asm!(self; jbe =>t),
-            Cond::Sgt => asm!(self; jg =>t),
-            Cond::Sge => asm!(self; jge =>t),
-            Cond::Slt => asm!(self; jl =>t),
-            Cond::Sle => asm!(self; jle =>t),
+        // The x86 condition for `cond`, and for its negation.
+        let cc = match (cond, invert) {
+            (Cond::Eq, false) | (Cond::Ne | Cond::Set, true) => Cc::E,
+            (Cond::Ne | Cond::Set, false) | (Cond::Eq, true) => Cc::Ne,
+            (Cond::Gt, false) | (Cond::Le, true) => Cc::A,
+            (Cond::Ge, false) | (Cond::Lt, true) => Cc::Ae,
+            (Cond::Lt, false) | (Cond::Ge, true) => Cc::B,
+            (Cond::Le, false) | (Cond::Gt, true) => Cc::Be,
+            (Cond::Sgt, false) | (Cond::Sle, true) => Cc::G,
+            (Cond::Sge, false) | (Cond::Slt, true) => Cc::Ge,
+            (Cond::Slt, false) | (Cond::Sge, true) => Cc::L,
+            (Cond::Sle, false) | (Cond::Sgt, true) => Cc::Le,
+        };
+        match cc {
+            Cc::E => asm!(self; je =>t),
+            Cc::Ne => asm!(self; jne =>t),
+            Cc::A => asm!(self; ja =>t),
+            Cc::Ae => asm!(self; jae =>t),
+            Cc::B => asm!(self; jb =>t),
+            Cc::Be => asm!(self; jbe =>t),
+            Cc::G => asm!(self; jg =>t),
+            Cc::Ge => asm!(self; jge =>t),
+            Cc::L => asm!(self; jl =>t),
+            Cc::Le => asm!(self; jle =>t),
         }
     }
 

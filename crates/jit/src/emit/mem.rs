@@ -16,8 +16,9 @@
 //! compare can wrap: both are `addr - start < len - size + 1` (see
 //! [`bpfx_exec::Region::offset_of`]).
 
+use super::plan::Addr;
 use super::stubs::Cold;
-use super::{Emitter, asm, at};
+use super::{Emitter, Mem, asm, mem_op};
 use crate::abi::{FRAME, ctx, host, x};
 use bpfx_bytecode::{Operand, Pc, Reg, Size};
 
@@ -31,13 +32,16 @@ pub(crate) enum Guard {
 }
 
 impl Emitter<'_> {
-    /// The one place that decides whether the access of `size` bytes at `base + off` (at
-    /// `pc`) needs a guard. Without facts one thing is known: r10 cannot be written (the
-    /// decoder rejects it), so r10 plus a constant inside the current frame is always in
-    /// bounds. With facts, an access the verifier proved in bounds on every path needs none.
-    pub(crate) fn access_guard(&self, pc: Pc, base: Reg, off: i16, size: u32) -> Guard {
-        let off = i32::from(off);
-        let frame_constant = base == Reg::R10 && (-FRAME..=-(size as i32)).contains(&off);
+    /// The one place that decides whether the access of `size` bytes at `addr` (at `pc`)
+    /// needs a guard. Without facts one thing is known: r10 cannot be written (the decoder
+    /// rejects it), so r10 plus a constant inside the current frame is always in bounds (also
+    /// when the constant was folded from an `add`, see [`super::plan`]). With facts, an access
+    /// the verifier proved in bounds on every path needs none: the folded address is the
+    /// value the verifier reasoned about.
+    pub(crate) fn access_guard(&self, pc: Pc, addr: Addr, size: u32) -> Guard {
+        let frame_constant = addr.base == Reg::R10
+            && addr.index.is_none()
+            && (-FRAME..=-(size as i32)).contains(&addr.disp);
         // A proof may rest on the program's own bounds checks, which the CPU can mispredict:
         // with Spectre hardening only the branch-free frame-constant rule drops a guard.
         let proven = !self.opts.spectre && self.proven.get(pc.index()).copied().unwrap_or(false);
@@ -48,25 +52,21 @@ impl Emitter<'_> {
         }
     }
 
-    /// Emits the guard for an access of `size` bytes at `base + off`, if it needs one, and
-    /// returns the base register and displacement the access must use: `base + off` itself,
-    /// or, with Spectre hardening, r10 holding the checked (and masked) address.
-    pub(super) fn emit_guard(
-        &mut self,
-        pc: Pc,
-        base: Reg,
-        off: i16,
-        size: u32,
-        write: bool,
-    ) -> (u8, i32) {
-        let b = host(base);
-        let off = i32::from(off);
-        if self.access_guard(pc, base, off as i16, size) == Guard::Elided {
-            return (b, off);
+    /// Emits the guard for an access of `size` bytes at `addr`, if it needs one, and returns
+    /// the memory operand the access must use: `addr` itself, or, with Spectre hardening, r10
+    /// holding the checked (and masked) address.
+    pub(super) fn emit_guard(&mut self, pc: Pc, addr: Addr, size: u32, write: bool) -> Mem {
+        let m = Mem {
+            base: host(addr.base),
+            index: addr.index.map(host),
+            disp: addr.disp,
+        };
+        if self.access_guard(pc, addr, size) == Guard::Elided {
+            return m;
         }
         let from = self.new_label();
         let resume = self.new_label();
-        self.emit_lea(x::R10, b, off);
+        self.emit_lea_mem(x::R10, m);
         asm!(self
             ; sub r10, [BYTE r12 + ctx::INPUT_BASE]
             ; cmp r10, [BYTE r12 + ctx::input_ok(size)]
@@ -87,44 +87,39 @@ impl Emitter<'_> {
             from,
             resume,
             pc,
-            base: b,
-            off,
+            addr: m,
             size,
             write,
             refund,
         });
         if self.opts.spectre {
-            (x::R10, 0)
+            Mem {
+                base: x::R10,
+                index: None,
+                disp: 0,
+            }
         } else {
-            (b, off)
+            m
         }
     }
 
-    pub(super) fn lower_load(
-        &mut self,
-        pc: Pc,
-        size: Size,
-        signed: bool,
-        dst: Reg,
-        base: Reg,
-        off: i16,
-    ) {
-        let (b, off) = self.emit_guard(pc, base, off, size.bytes(), false);
+    pub(super) fn lower_load(&mut self, pc: Pc, size: Size, signed: bool, dst: Reg, addr: Addr) {
+        let m = self.emit_guard(pc, addr, size.bytes(), false);
         let d = host(dst);
         match (size, signed) {
-            (Size::B, false) => at!(self; (movzx Rd(d), BYTE) [b, off] ()),
-            (Size::H, false) => at!(self; (movzx Rd(d), WORD) [b, off] ()),
-            (Size::W, false) => at!(self; (mov Rd(d), DWORD) [b, off] ()),
-            (Size::Dw, _) => at!(self; (mov Rq(d), QWORD) [b, off] ()),
-            (Size::B, true) => at!(self; (movsx Rq(d), BYTE) [b, off] ()),
-            (Size::H, true) => at!(self; (movsx Rq(d), WORD) [b, off] ()),
-            (Size::W, true) => at!(self; (movsxd Rq(d), DWORD) [b, off] ()),
+            (Size::B, false) => mem_op!(self; (movzx Rd(d), BYTE) m; ()),
+            (Size::H, false) => mem_op!(self; (movzx Rd(d), WORD) m; ()),
+            (Size::W, false) => mem_op!(self; (mov Rd(d), DWORD) m; ()),
+            (Size::Dw, _) => mem_op!(self; (mov Rq(d), QWORD) m; ()),
+            (Size::B, true) => mem_op!(self; (movsx Rq(d), BYTE) m; ()),
+            (Size::H, true) => mem_op!(self; (movsx Rq(d), WORD) m; ()),
+            (Size::W, true) => mem_op!(self; (movsxd Rq(d), DWORD) m; ()),
         }
     }
 
-    pub(super) fn lower_store(&mut self, pc: Pc, size: Size, base: Reg, off: i16, src: Operand) {
-        let (b, off) = self.emit_guard(pc, base, off, size.bytes(), true);
-        // A blinded immediate goes through r11 (the address is in a base register or r10).
+    pub(super) fn lower_store(&mut self, pc: Pc, size: Size, addr: Addr, src: Operand) {
+        let m = self.emit_guard(pc, addr, size.bytes(), true);
+        // A blinded immediate goes through r11 (the address is in eBPF registers or r10).
         let value = match src {
             Operand::Reg(r) => Ok(host(r)),
             Operand::Imm(i) if self.blinds(i64::from(i)) => {
@@ -134,15 +129,15 @@ impl Emitter<'_> {
             Operand::Imm(i) => Err(i),
         };
         match (size, value) {
-            (Size::B, Ok(s)) => at!(self; (mov BYTE) [b, off] (, Rb(s))),
-            (Size::H, Ok(s)) => at!(self; (mov WORD) [b, off] (, Rw(s))),
-            (Size::W, Ok(s)) => at!(self; (mov DWORD) [b, off] (, Rd(s))),
-            (Size::Dw, Ok(s)) => at!(self; (mov QWORD) [b, off] (, Rq(s))),
+            (Size::B, Ok(s)) => mem_op!(self; (mov BYTE) m; (, Rb(s))),
+            (Size::H, Ok(s)) => mem_op!(self; (mov WORD) m; (, Rw(s))),
+            (Size::W, Ok(s)) => mem_op!(self; (mov DWORD) m; (, Rd(s))),
+            (Size::Dw, Ok(s)) => mem_op!(self; (mov QWORD) m; (, Rq(s))),
             // Immediates are truncated to the size; at 8 bytes the imm32 is sign-extended.
-            (Size::B, Err(i)) => at!(self; (mov BYTE) [b, off] (, i as i8)),
-            (Size::H, Err(i)) => at!(self; (mov WORD) [b, off] (, i as i16)),
-            (Size::W, Err(i)) => at!(self; (mov DWORD) [b, off] (, i)),
-            (Size::Dw, Err(i)) => at!(self; (mov QWORD) [b, off] (, i)),
+            (Size::B, Err(i)) => mem_op!(self; (mov BYTE) m; (, i as i8)),
+            (Size::H, Err(i)) => mem_op!(self; (mov WORD) m; (, i as i16)),
+            (Size::W, Err(i)) => mem_op!(self; (mov DWORD) m; (, i)),
+            (Size::Dw, Err(i)) => mem_op!(self; (mov QWORD) m; (, i)),
         }
     }
 

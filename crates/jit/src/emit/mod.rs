@@ -22,6 +22,7 @@ mod blocks;
 mod branch;
 mod call;
 mod mem;
+mod plan;
 pub(crate) mod stubs;
 
 use crate::abi::{self, CTX, ctx, x};
@@ -121,7 +122,29 @@ macro_rules! at {
         }
     }};
 }
-pub(crate) use at;
+
+/// A host memory operand: `[base + index + disp]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mem {
+    pub(crate) base: u8,
+    pub(crate) index: Option<u8>,
+    pub(crate) disp: i32,
+}
+
+/// Emits `$pre [mem] $post` for a [`Mem`], with the shortest displacement, like `at!`.
+macro_rules! mem_op {
+    ($e:expr; ($($pre:tt)*) $m:expr; ($($post:tt)*)) => {{
+        let m: $crate::emit::Mem = $m;
+        let (base, disp) = (m.base, m.disp);
+        match (m.index, i8::try_from(disp)) {
+            (None, Ok(d8)) => asm!($e; $($pre)* [BYTE Rq(base) + d8] $($post)*),
+            (None, Err(_)) => asm!($e; $($pre)* [Rq(base) + disp] $($post)*),
+            (Some(i), Ok(d8)) => asm!($e; $($pre)* [BYTE Rq(base) + Rq(i) * 1 + d8] $($post)*),
+            (Some(i), Err(_)) => asm!($e; $($pre)* [Rq(base) + Rq(i) * 1 + disp] $($post)*),
+        }
+    }};
+}
+pub(crate) use mem_op;
 
 /// Upper bound on the hot code of one eBPF instruction, in bytes. The largest lowerings, in a
 /// budget slow path (a charge per instruction) with Spectre masking and blinding, are a guarded
@@ -178,6 +201,8 @@ pub(crate) struct Emitter<'a> {
     fell_off: Option<DynamicLabel>,
     /// Constant blinding state, when [`JitOptions::blinding`] is on.
     pub(crate) blind: Option<blind::Blinder>,
+    /// Folded address computations and fused branches ([`plan`]).
+    plan: plan::Plan,
 }
 
 /// What [`assemble`] produces.
@@ -218,6 +243,7 @@ pub(crate) fn assemble(
         slow_blocks: Vec::new(),
         fell_off: None,
         blind: opts.blinding.then(|| blind::Blinder::new(seed)),
+        plan: plan::Plan::new(prog, !opts.budget, opts.blinding),
     };
     abi::emit_prologue(&mut e);
     e.layout.body = e.offset();
@@ -291,6 +317,39 @@ impl<'a> Emitter<'a> {
 
     /// Lowers one instruction: the dispatch on its class.
     fn lower(&mut self, pc: Pc, op: &Op) {
+        let addr = match self.plan.action(pc) {
+            plan::Action::Emit => None,
+            plan::Action::Skip => return,
+            plan::Action::Access(addr) => Some(addr),
+            plan::Action::Lea(addr) => {
+                if let Some(dst) = op.written_reg() {
+                    self.emit_lea_mem(
+                        abi::host(dst),
+                        Mem {
+                            base: abi::host(addr.base),
+                            index: addr.index.map(abi::host),
+                            disp: addr.disp,
+                        },
+                    );
+                    return;
+                }
+                None
+            }
+            plan::Action::BranchNot(target) => {
+                if let Op::Branch {
+                    width,
+                    cond,
+                    lhs,
+                    rhs,
+                    ..
+                } = *op
+                {
+                    self.emit_branch(width, cond, lhs, rhs, target, true);
+                    return;
+                }
+                None
+            }
+        };
         match *op {
             Op::Alu {
                 width,
@@ -313,13 +372,19 @@ impl<'a> Emitter<'a> {
                 dst,
                 base,
                 off,
-            } => self.lower_load(pc, size, signed, dst, base, off),
+            } => {
+                let addr = addr.unwrap_or(plan::Addr::plain(base, off));
+                self.lower_load(pc, size, signed, dst, addr)
+            }
             Op::Store {
                 size,
                 base,
                 off,
                 src,
-            } => self.lower_store(pc, size, base, off, src),
+            } => {
+                let addr = addr.unwrap_or(plan::Addr::plain(base, off));
+                self.lower_store(pc, size, addr, src)
+            }
             Op::Atomic {
                 width,
                 op,
@@ -466,6 +531,14 @@ impl<'a> Emitter<'a> {
             Width::W64 if d == s => {}
             Width::W64 => asm!(self; mov Rq(d), Rq(s)),
             Width::W32 => asm!(self; mov Rd(d), Rd(s)),
+        }
+    }
+
+    /// `d = m`'s address, as [`Self::emit_lea`] when it has no index.
+    pub(crate) fn emit_lea_mem(&mut self, d: u8, m: Mem) {
+        match m.index {
+            None => self.emit_lea(d, m.base, m.disp),
+            Some(_) => mem_op!(self; (lea Rq(d),) m; ()),
         }
     }
 

@@ -12,8 +12,8 @@
 //! | `halt` | an out-of-bounds legacy packet load | r0 = 0, unwind with no trap |
 //! | `unwind` | the stubs above; a helper call whose dispatcher recorded a trap | leave |
 
-use super::{Emitter, asm, at};
-use crate::abi::{FRAME, SPAN_SIZE, ctx, span_ok};
+use super::{Emitter, Mem, asm};
+use crate::abi::{FRAME, SPAN_SIZE, ctx, span_ok, x};
 use bpfx_bytecode::Pc;
 use bpfx_exec::TrapKind;
 use dynasmrt::x64::X64Relocation;
@@ -72,10 +72,8 @@ pub(crate) enum Cold {
         from: DynamicLabel,
         resume: DynamicLabel,
         pc: Pc,
-        /// Host register holding the base address.
-        base: u8,
-        /// Displacement of the access.
-        off: i32,
+        /// The address of the access.
+        addr: Mem,
         /// Access size in bytes.
         size: u32,
         /// A store or atomic (shared blocks must be writable).
@@ -109,8 +107,7 @@ impl Emitter<'_> {
                 from,
                 resume,
                 pc,
-                base,
-                off,
+                addr,
                 size,
                 write,
                 refund,
@@ -118,7 +115,7 @@ impl Emitter<'_> {
                 let oob = self.stubs.trap(TrapKind::OutOfBounds);
                 let check = self.stubs.regions(size, write);
                 asm!(self; =>from);
-                at!(self; (lea r10,) [base, off] ());
+                self.emit_lea_mem(x::R10, addr);
                 asm!(self; call =>check);
                 if self.opts.spectre {
                     // The access after `resume` uses r10, which the stub clobbered; `lfence`
@@ -128,7 +125,7 @@ impl Emitter<'_> {
                         ; jae =>fail
                         ; lfence
                     );
-                    at!(self; (lea r10,) [base, off] ());
+                    self.emit_lea_mem(x::R10, addr);
                     asm!(self
                         ; jmp =>resume
                         ; =>fail

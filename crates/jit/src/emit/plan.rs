@@ -1,0 +1,488 @@
+//! A pre-pass that lets the driver emit less than one x86 sequence per eBPF instruction,
+//! without changing anything a run can observe.
+//!
+//! eBPF has no `[reg+reg]` addressing, so compilers write `mov r5, r1; add r5, r4;
+//! ldxw r0, [r5+0]`. When r5 is dead once its last address use has run, the `mov` and `add`
+//! emit nothing and every load or store through r5 uses `[rdi + rcx + 0]` instead
+//! ([`Action::Access`]); the guard, the Spectre mask and the slow path all work on that
+//! address, which is the same value. A loop tail `jcc +1; ja back` becomes one inverted
+//! branch ([`Action::BranchNot`]).
+//!
+//! # How a fold is decided
+//! One forward scan per basic block keeps, per eBPF register, a *pending* value: an address
+//! expression `base + index + disp` over host registers that still hold what they held when
+//! the expression was formed, with the `mov`/`add` instructions that would have computed it
+//! and the accesses that used it. A pending value is
+//! - **committed** (defining instructions skipped, accesses rewritten) when the register is
+//!   dead: overwritten, or not live after the point where the scan has to stop tracking it;
+//! - **cancelled** (everything emitted as written) when the register is read in any other way
+//!   than as an access's base, or when it is still live where tracking must stop (a block
+//!   end, or an instruction that writes a register the expression reads).
+//!
+//! Liveness is the usual backward dataflow over the whole program, with conservative
+//! summaries at calls (a local call reads every register; its callee's `exit` reads r0–r5)
+//! and nothing live after a trap: registers are not part of a trapped run's outcome.
+//!
+//! # Invariants
+//! - A skipped instruction's result is never read: every reader is a rewritten access whose
+//!   expression the host registers still hold when it runs.
+//! - No fold crosses a jump target, so every path into an instruction sees the same host
+//!   registers. Budget slow paths lower with the same plan, so they agree with the fast code.
+//! - Branch fusion happens only without the budget charge, where the `ja` is not a block of
+//!   its own, and only when nothing else jumps to the `ja`.
+
+use bpfx_bytecode::{AluOp, AtomicOp, CallTarget, Op, Operand, Pc, Program, Reg, Width};
+
+/// A memory address in eBPF registers: `base + index + disp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Addr {
+    pub(crate) base: Reg,
+    pub(crate) index: Option<Reg>,
+    pub(crate) disp: i32,
+}
+
+impl Addr {
+    /// The address an instruction names: `base + off`.
+    pub(crate) fn plain(base: Reg, off: i16) -> Addr {
+        Addr {
+            base,
+            index: None,
+            disp: i32::from(off),
+        }
+    }
+}
+
+/// What the driver does with one instruction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Lower it as written.
+    #[default]
+    Emit,
+    /// Emit nothing: an address computation whose result only folded accesses read, or the
+    /// `ja` of a fused branch.
+    Skip,
+    /// A load or store through this address instead of its own `base + off`.
+    Access(Addr),
+    /// A branch over the next instruction, a `ja` to this target: branch to the target when
+    /// the condition fails.
+    BranchNot(Pc),
+    /// The last of several `mov`/`add` instructions computing an address whose register is
+    /// read as a value too: one `lea` of the whole expression (the others are skipped).
+    Lea(Addr),
+}
+
+/// The actions of one program.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    actions: Vec<Action>,
+}
+
+impl Plan {
+    /// The action at `pc`.
+    pub(crate) fn action(&self, pc: Pc) -> Action {
+        self.actions.get(pc.index()).copied().unwrap_or_default()
+    }
+
+    /// Plans `prog`. `fuse_branches` is false with the budget charge (see the invariants);
+    /// `blinding` keeps folded displacements within what blinding leaves in the code anyway
+    /// (8-bit immediates, 16-bit memory offsets).
+    pub(crate) fn new(prog: &Program, fuse_branches: bool, blinding: bool) -> Plan {
+        let insns: Vec<(Pc, Op)> = prog.iter().map(|(pc, op)| (pc, *op)).collect();
+        let n = prog.len();
+        let mut target = vec![false; n];
+        for &(pc, op) in &insns {
+            if let Some(t) = op.jump_target(pc).filter(|t| t.index() < n) {
+                target[t.index()] = true;
+            }
+        }
+        let calls = insns
+            .iter()
+            .any(|(_, op)| matches!(op, Op::Call(CallTarget::Local { .. })));
+        let live = Liveness::new(&insns, n, calls);
+        let mut scan = Scan {
+            actions: vec![Action::Emit; n],
+            pending: [None; 10],
+            blinding,
+        };
+        for &(pc, op) in &insns {
+            if target[pc.index()] {
+                let live_in = live.live_in[pc.index()];
+                scan.end_all(live_in);
+            }
+            scan.step(pc, &op, calls, live.live_out(pc, &op, n));
+        }
+        scan.end_all(u16::MAX);
+        let mut actions = scan.actions;
+        if fuse_branches {
+            fuse(&insns, &target, &mut actions);
+        }
+        Plan { actions }
+    }
+}
+
+/// `jcc +1; ja T` → branch to T on the inverted condition, when nothing else enters the `ja`
+/// and neither instruction was already planned otherwise.
+fn fuse(insns: &[(Pc, Op)], target: &[bool], actions: &mut [Action]) {
+    for pair in insns.windows(2) {
+        let [(pc, Op::Branch { off: 1, .. }), (next, Op::Ja { off, .. })] = pair else {
+            continue;
+        };
+        let Some(to) = next.offset(*off).filter(|t| t.index() < actions.len()) else {
+            continue;
+        };
+        if target[next.index()]
+            || actions[pc.index()] != Action::Emit
+            || actions[next.index()] != Action::Emit
+        {
+            continue;
+        }
+        actions[pc.index()] = Action::BranchNot(to);
+        actions[next.index()] = Action::Skip;
+    }
+}
+
+/// A set of eBPF registers, bit `i` for `ri`.
+type Regs = u16;
+
+fn bit(r: Reg) -> Regs {
+    1 << r.index()
+}
+
+fn operand(o: Operand) -> Regs {
+    match o {
+        Operand::Reg(r) => bit(r),
+        Operand::Imm(_) => 0,
+    }
+}
+
+/// r1–r5.
+const ARGS: Regs = 0b11_1110;
+/// r0–r9 (r10 is never written).
+const WRITABLE: Regs = 0x3ff;
+
+/// What an instruction does to registers.
+struct Effects {
+    /// Read before anything is written.
+    reads: Regs,
+    /// Certainly overwritten.
+    kills: Regs,
+    /// Possibly written (a superset of `kills`).
+    clobbers: Regs,
+}
+
+fn effects(op: &Op, calls: bool) -> Effects {
+    let (reads, kills) = match *op {
+        Op::Alu {
+            op: AluOp::Mov,
+            dst,
+            src,
+            ..
+        } => (operand(src), bit(dst)),
+        Op::Alu { dst, src, .. } => (bit(dst) | operand(src), bit(dst)),
+        Op::Neg { dst, .. } | Op::Endian { dst, .. } => (bit(dst), bit(dst)),
+        Op::Movsx { dst, src, .. } => (bit(src), bit(dst)),
+        Op::LoadImm64 { dst, .. } => (0, bit(dst)),
+        Op::Load { dst, base, .. } => (bit(base), bit(dst)),
+        Op::Store { base, src, .. } => (bit(base) | operand(src), 0),
+        Op::Atomic { op, base, src, .. } => {
+            let r0 = if op == AtomicOp::Cmpxchg {
+                bit(Reg::R0)
+            } else {
+                0
+            };
+            // The fetched value's register comes from `written_reg` below.
+            (bit(base) | bit(src) | r0, 0)
+        }
+        Op::LoadPacket { index, .. } => (index.map_or(0, bit), bit(Reg::R0)),
+        Op::Ja { .. } | Op::Call(CallTarget::Kfunc(_)) => (0, 0),
+        Op::Branch { lhs, rhs, .. } => (bit(lhs) | operand(rhs), 0),
+        Op::Call(CallTarget::Helper(_)) => (ARGS, bit(Reg::R0) | ARGS),
+        Op::Call(CallTarget::Register(r)) => (ARGS | bit(r), bit(Reg::R0) | ARGS),
+        // The callee may read and write anything; r6–r9 come back as they were, but that is
+        // no kill.
+        Op::Call(CallTarget::Local { .. }) => (WRITABLE | bit(Reg::R10), 0),
+        // A callee's r0–r5 flow back to its caller.
+        Op::Exit if calls => (bit(Reg::R0) | ARGS, 0),
+        Op::Exit => (bit(Reg::R0), 0),
+    };
+    let kills = kills | op.written_reg().map_or(0, bit);
+    let clobbers = match op {
+        Op::Call(CallTarget::Local { .. }) => WRITABLE,
+        _ => kills,
+    };
+    Effects {
+        reads,
+        kills,
+        clobbers,
+    }
+}
+
+/// Registers live before each instruction.
+struct Liveness {
+    live_in: Vec<Regs>,
+}
+
+impl Liveness {
+    fn new(insns: &[(Pc, Op)], n: usize, calls: bool) -> Liveness {
+        let mut l = Liveness {
+            live_in: vec![0; n],
+        };
+        // Backward order converges in one pass over straight code; each further pass carries
+        // liveness around one more level of back edges.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for &(pc, op) in insns.iter().rev() {
+                let e = effects(&op, calls);
+                let live = e.reads | (l.live_out(pc, &op, n) & !e.kills);
+                if live != l.live_in[pc.index()] {
+                    l.live_in[pc.index()] = live;
+                    changed = true;
+                }
+            }
+        }
+        l
+    }
+
+    /// Registers live after `op` at `pc`: the union over its successors.
+    fn live_out(&self, pc: Pc, op: &Op, n: usize) -> Regs {
+        let at = |t: Option<Pc>| {
+            t.filter(|t| t.index() < n)
+                .map_or(0, |t| self.live_in[t.index()])
+        };
+        let next = Some(Pc(pc.0 + op.slots()));
+        match *op {
+            Op::Exit | Op::Call(CallTarget::Kfunc(_)) => 0,
+            Op::Ja { off, .. } => at(pc.offset(off)),
+            Op::Branch { off, .. } => at(pc.offset(i32::from(off))) | at(next),
+            _ => at(next),
+        }
+    }
+}
+
+/// The most instructions one folded address takes to compute (`mov`, `add` reg, `add` imm).
+const MAX_DEFS: usize = 3;
+/// The most accesses one folded address serves.
+const MAX_USES: usize = 4;
+
+/// A register whose address value is not materialised (see the module doc).
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    expr: Addr,
+    defs: [Pc; MAX_DEFS],
+    ndefs: usize,
+    uses: [(Pc, Addr); MAX_USES],
+    nuses: usize,
+}
+
+impl Pending {
+    fn new(pc: Pc, expr: Addr) -> Pending {
+        Pending {
+            expr,
+            defs: [pc; MAX_DEFS],
+            ndefs: 1,
+            uses: [(pc, expr); MAX_USES],
+            nuses: 0,
+        }
+    }
+
+    /// The registers the expression reads.
+    fn refs(&self) -> Regs {
+        bit(self.expr.base) | self.expr.index.map_or(0, bit)
+    }
+}
+
+/// `a + b` as a displacement. With blinding the sum must fit 16 bits, like a memory offset,
+/// and (checked by the caller) a folded immediate must be one blinding leaves in the code (8
+/// bits): a chain of folds must not assemble a constant the program chose.
+fn disp(blinding: bool, a: i32, b: i32) -> Option<i32> {
+    let sum = a.checked_add(b)?;
+    if blinding && i16::try_from(sum).is_err() {
+        return None;
+    }
+    Some(sum)
+}
+
+/// How an instruction changes a register's pending value.
+enum Fold {
+    New(Addr),
+    Extend(Addr),
+}
+
+struct Scan {
+    actions: Vec<Action>,
+    pending: [Option<Pending>; 10],
+    /// Constant blinding is on: see [`Scan::disp`].
+    blinding: bool,
+}
+
+impl Scan {
+    fn step(&mut self, pc: Pc, op: &Op, calls: bool, live_out: Regs) {
+        let mut e = effects(op, calls);
+        // An access through a pending register reads the expression, not the register.
+        let access = match *op {
+            Op::Load { base, off, .. } => Some((base, off)),
+            Op::Store { base, off, src, .. } if src != Operand::Reg(base) => Some((base, off)),
+            _ => None,
+        };
+        if let Some((base, off)) = access
+            && let Some(p) = self.pending.get_mut(base.index()).and_then(Option::as_mut)
+            && p.nuses < MAX_USES
+            && let Some(disp) = disp(self.blinding, p.expr.disp, i32::from(off))
+        {
+            p.uses[p.nuses] = (pc, Addr { disp, ..p.expr });
+            p.nuses += 1;
+            e.reads &= !bit(base);
+        }
+        let fold = self.fold(op);
+        let own = match (&fold, op) {
+            (Some(Fold::Extend(_)), Op::Alu { dst, .. }) => {
+                e.reads &= !bit(*dst);
+                bit(*dst)
+            }
+            _ => 0,
+        };
+        for r in 0..10 {
+            let Some(p) = self.pending[r] else { continue };
+            let b = 1 << r;
+            if b & own != 0 {
+                continue;
+            }
+            if e.reads & b != 0 {
+                self.cancel(r);
+            } else if e.kills & b != 0 {
+                self.commit(r);
+            } else if e.clobbers & p.refs() != 0 {
+                if live_out & b != 0 {
+                    self.cancel(r);
+                } else {
+                    self.commit(r);
+                }
+            }
+        }
+        if let (Some(fold), Op::Alu { dst, .. }) = (fold, op) {
+            let slot = &mut self.pending[dst.index()];
+            match (fold, slot.as_mut()) {
+                (Fold::Extend(expr), Some(p)) => {
+                    p.expr = expr;
+                    p.defs[p.ndefs] = pc;
+                    p.ndefs += 1;
+                }
+                (Fold::New(expr), _) => *slot = Some(Pending::new(pc, expr)),
+                (Fold::Extend(_), None) => {}
+            }
+        }
+        let ends_block = matches!(
+            op,
+            Op::Ja { .. } | Op::Branch { .. } | Op::Call(_) | Op::Exit
+        ) || matches!(op, Op::LoadImm64 { value, .. } if !matches!(value, bpfx_bytecode::Imm64::Value(_)));
+        if ends_block {
+            self.end_all(live_out);
+        }
+    }
+
+    /// How `op` would fold into a pending address, if it can.
+    fn fold(&self, op: &Op) -> Option<Fold> {
+        let Op::Alu {
+            width: Width::W64,
+            op,
+            dst,
+            src,
+        } = *op
+        else {
+            return None;
+        };
+        if dst == Reg::R10 {
+            return None;
+        }
+        let current = self.pending[dst.index()].filter(|p| p.ndefs < MAX_DEFS);
+        let own = Addr {
+            base: dst,
+            index: None,
+            disp: 0,
+        };
+        match (op, src) {
+            (AluOp::Mov, Operand::Reg(s)) if s != dst => Some(Fold::New(Addr {
+                base: s,
+                index: None,
+                disp: 0,
+            })),
+            (AluOp::Add, Operand::Reg(s)) if s != dst => match current {
+                Some(p) if p.expr.index.is_none() => Some(Fold::Extend(Addr {
+                    index: Some(s),
+                    ..p.expr
+                })),
+                Some(_) => None,
+                None if self.pending[dst.index()].is_none() => Some(Fold::New(Addr {
+                    index: Some(s),
+                    ..own
+                })),
+                None => None,
+            },
+            (AluOp::Add | AluOp::Sub, Operand::Imm(i)) => {
+                let delta = if op == AluOp::Add {
+                    i
+                } else {
+                    i.checked_neg()?
+                };
+                if self.blinding && i8::try_from(delta).is_err() {
+                    return None;
+                }
+                match current {
+                    Some(p) => Some(Fold::Extend(Addr {
+                        disp: disp(self.blinding, p.expr.disp, delta)?,
+                        ..p.expr
+                    })),
+                    None if self.pending[dst.index()].is_none() => Some(Fold::New(Addr {
+                        disp: disp(self.blinding, 0, delta)?,
+                        ..own
+                    })),
+                    None => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Stops tracking every register: commits those not in `live`, cancels the rest.
+    fn end_all(&mut self, live: Regs) {
+        for r in 0..10 {
+            if self.pending[r].is_some() {
+                if live & (1 << r) == 0 {
+                    self.commit(r);
+                } else {
+                    self.cancel(r);
+                }
+            }
+        }
+    }
+
+    /// The register's value is needed after all: a chain of several instructions becomes one
+    /// `lea` at the last of them (the host registers it reads are unchanged up to there), and
+    /// the accesses keep their folded addresses; a single instruction stays as written.
+    fn cancel(&mut self, r: usize) {
+        if let Some(p) = self.pending[r].take()
+            && p.ndefs >= 2
+        {
+            let (last, rest) = p.defs[..p.ndefs].split_last().expect("two or more");
+            for &pc in rest {
+                self.actions[pc.index()] = Action::Skip;
+            }
+            self.actions[last.index()] = Action::Lea(p.expr);
+            for &(pc, addr) in &p.uses[..p.nuses] {
+                self.actions[pc.index()] = Action::Access(addr);
+            }
+        }
+    }
+
+    fn commit(&mut self, r: usize) {
+        if let Some(p) = self.pending[r].take() {
+            for &pc in &p.defs[..p.ndefs] {
+                self.actions[pc.index()] = Action::Skip;
+            }
+            for &(pc, addr) in &p.uses[..p.nuses] {
+                self.actions[pc.index()] = Action::Access(addr);
+            }
+        }
+    }
+}

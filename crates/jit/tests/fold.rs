@@ -1,0 +1,166 @@
+//! Differential tests of the driver's folds (`emit/plan.rs`): address computations folded
+//! into `[base + index + disp]` operands, chains turned into one `lea`, dead moves skipped and
+//! `jcc +1; ja` pairs fused. Seeded random programs built from the shapes compilers emit run
+//! on the JIT under every option set and on the interpreter; result, trap, memory and budget
+//! left must agree.
+
+use bpfx_bytecode::{Program, assemble};
+use bpfx_exec::{Env, Helpers};
+use bpfx_jit::{JitOptions, compile_unverified};
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+const INPUT: usize = 64;
+
+/// One program: r1 is the input, r2 its length; r6 keeps a copy of the input pointer.
+fn program(rng: &mut Rng) -> String {
+    let mut t = String::from("mov r6, r1\nmov r0, 0\nmov r9, 0\n");
+    let mut label = 0;
+    let regs = ["r0", "r3", "r4", "r5", "r7", "r8"];
+    let sizes = ["b", "h", "w", "dw"];
+    for _ in 0..rng.below(12) + 4 {
+        let x = rng.pick(&regs);
+        let y = rng.pick(&regs);
+        let z = rng.pick(&["r3", "r4", "r5", "r7"]);
+        let size = rng.pick(&sizes);
+        // Mostly in bounds, sometimes past either end.
+        let off = rng.pick(&[0i64, 1, 7, 8, 15, 56, -1, 63, 64]);
+        match rng.below(11) {
+            // mov; add reg; load through it (the index register is a small value).
+            0 => t.push_str(&format!(
+                "mov {z}, {}\nmov {x}, r6\nadd {x}, {z}\nldx{size} {y}, [{x}{off:+}]\n",
+                rng.below(40)
+            )),
+            // The same with a store, and the address register read afterwards.
+            1 => t.push_str(&format!(
+                "mov {z}, {}\nmov {x}, r6\nadd {x}, {z}\nstx{size} [{x}{off:+}], {y}\n{}",
+                rng.below(40),
+                if rng.below(2) == 0 {
+                    format!("add r0, {x}\n")
+                } else {
+                    String::new()
+                }
+            )),
+            // An address on the stack, built from r10.
+            2 => t.push_str(&format!(
+                "mov {x}, r10\nadd {x}, -{}\nst{size} [{x}+0], {}\nldx{size} {y}, [{x}+0]\nadd r0, {y}\n",
+                rng.pick(&[8, 16, 64, 512, 513, 0]),
+                rng.below(1000)
+            )),
+            // add imm chain, two uses, and an add of the register itself.
+            3 => t.push_str(&format!(
+                "mov {x}, r6\nadd {x}, {}\nldx{size} {y}, [{x}+0]\nadd {x}, {}\nldxb {z}, [{x}{off:+}]\nadd r0, {z}\n",
+                rng.below(20),
+                rng.below(20)
+            )),
+            // The base register of a pending address changes before its use.
+            4 => t.push_str(&format!(
+                "mov {x}, r6\nadd {x}, 4\nadd r6, 8\nldx{size} {y}, [{x}+0]\nadd r0, {y}\nadd r6, -8\n"
+            )),
+            // Loops with a `jcc +1; ja back` tail.
+            5 => {
+                label += 1;
+                t.push_str(&format!(
+                    "mov r9, {}\nmov {x}, 0\nl{label}:\nmov {z}, r6\nadd {z}, {x}\nldxb {y}, [{z}+0]\nadd r0, {y}\nadd {x}, 1\njge {x}, r9, +1\nja l{label}\n",
+                    rng.below(70) + 1
+                ));
+            }
+            // Forward skips, some of them fused.
+            6 => {
+                label += 1;
+                t.push_str(&format!(
+                    "jgt r0, {}, +1\nja s{label}\nadd r0, 3\ns{label}:\n",
+                    rng.below(500)
+                ));
+            }
+            7 => t.push_str(&format!(
+                "mov {x}, {}\nmul {x}, {}\nadd r0, {x}\n",
+                rng.below(1000),
+                rng.below(7)
+            )),
+            // A helper call clobbers r1–r5 in the middle of a fold.
+            8 => t.push_str(&format!(
+                "mov {x}, r6\nadd {x}, 8\nmov r1, 1\ncall 0\nldx{size} {y}, [{x}+0]\nadd r0, {y}\n"
+            )),
+            // A local call between an address and its use.
+            9 => t.push_str(&format!(
+                "mov r7, r6\nadd r7, 2\ncall local leaf\nldx{size} {y}, [r7{off:+}]\nadd r0, {y}\n"
+            )),
+            _ => t.push_str(&format!(
+                "mov {x}, r6\nadd {x}, {}\nadd {x}, r9\nmov {y}, {x}\nsub {y}, r6\nadd r0, {y}\n",
+                rng.below(30)
+            )),
+        }
+    }
+    if rng.below(2) == 0 {
+        t.push_str("add r0, r3\nadd r0, r4\nadd r0, r5\nadd r0, r7\nadd r0, r8\n");
+    }
+    t.push_str("exit\nleaf:\nmov r0, r1\nmov r4, r10\nadd r4, -8\nstxdw [r4+0], r0\nexit\n");
+    t
+}
+
+#[test]
+fn folded_programs_agree_with_the_interpreter() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let option_sets = [
+        JitOptions::default(),
+        JitOptions {
+            budget: true,
+            ..JitOptions::default()
+        },
+        JitOptions::hardened(),
+        JitOptions {
+            budget: true,
+            ..JitOptions::hardened()
+        },
+    ];
+    let mut folded = 0;
+    for case in 0..600 {
+        let text = program(&mut rng);
+        let insns = assemble(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let prog = Program::decode(insns).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let input: Vec<u8> = (0..INPUT).map(|_| rng.next() as u8).collect();
+        let budget = rng.pick(&[None, Some(3), Some(40), Some(10_000)]);
+        for opts in &option_sets {
+            let jit = compile_unverified(&prog, opts).expect("compiles");
+            if jit.listing().contains("+r") || jit.listing().contains("lea ") {
+                folded += 1;
+            }
+            let budget = if opts.budget { budget } else { None };
+            // One buffer and one stack for both runs: results may include addresses.
+            let mut env = Env::with_helpers(Helpers::conformance());
+            let mut mem = input.clone();
+            env.budget = budget;
+            let want = bpfx_interp::run_unverified(&prog, &mut mem, &mut env);
+            let (mem_i, left_i) = (mem.clone(), env.budget);
+            mem.copy_from_slice(&input);
+            env.budget = budget;
+            let got = jit.run(&mut mem, &mut env);
+            let (mem_j, left_j) = (mem, env.budget);
+            assert_eq!(
+                (got, &mem_j, left_j),
+                (want, &mem_i, left_i),
+                "case {case}, {opts:?}, budget {budget:?}\n{text}\n{}",
+                jit.listing()
+            );
+        }
+    }
+    // The shapes above are there to be folded: most programs must show a fold.
+    assert!(folded > 1200, "only {folded} compilations folded anything");
+}

@@ -183,6 +183,14 @@ impl Emitter<'_> {
         match src {
             Operand::Imm(0) => self.emit_div_by_zero(width, rem, d),
             Operand::Imm(-1) if signed => self.emit_div_by_minus_one(width, rem, d),
+            Operand::Imm(i) if !signed => {
+                // The divisor as eBPF sees it: sign-extended at 64 bits, then unsigned.
+                let v = match width {
+                    Width::W32 => u64::from(i as u32),
+                    Width::W64 => i as i64 as u64,
+                };
+                self.emit_udiv_const(width, rem, d, i, v);
+            }
             Operand::Imm(i) => {
                 self.emit_mov_imm(width, x::R11, i);
                 self.emit_div_core(width, signed, rem, d);
@@ -191,21 +199,148 @@ impl Emitter<'_> {
                 let zero = self.new_label();
                 let minus_one = self.new_label();
                 let done = self.new_label();
+                // `mod` by zero leaves a 64-bit destination as it is: nothing to jump to.
+                let zero_is_noop = rem && width == Width::W64;
                 self.emit_mov(width, x::R11, host(s));
                 wide!(self, width; test R(x::R11), R(x::R11));
-                asm!(self; jz =>zero);
+                if zero_is_noop {
+                    asm!(self; jz =>done);
+                } else {
+                    asm!(self; jz =>zero);
+                }
                 if signed {
                     self.emit_arith_ri(width, Arith::Cmp, x::R11, -1);
                     asm!(self; je =>minus_one);
                 }
                 self.emit_div_core(width, signed, rem, d);
-                asm!(self; jmp =>done; =>zero);
-                self.emit_div_by_zero(width, rem, d);
+                if !zero_is_noop {
+                    asm!(self; jmp =>done; =>zero);
+                    self.emit_div_by_zero(width, rem, d);
+                }
                 if signed {
                     asm!(self; jmp =>done; =>minus_one);
                     self.emit_div_by_minus_one(width, rem, d);
                 }
                 asm!(self; =>done);
+            }
+        }
+    }
+
+    /// Unsigned `d / v` or `d % v` for a constant `v` (> 0; `i` is the instruction's immediate,
+    /// which `v` extends): a shift or a mask for powers of two, otherwise a multiplication by
+    /// the reciprocal ([`udiv_magic`]) and, for `mod`, `d - q * v`. The 32-bit forms need a
+    /// 64-bit product only and leave rax and rdx alone; the 64-bit ones take the high half
+    /// from `mul`, so rax and rdx are parked in r9 and r10 as for `div`.
+    fn emit_udiv_const(&mut self, width: Width, rem: bool, d: u8, i: i32, v: u64) {
+        if v.is_power_of_two() {
+            let k = v.trailing_zeros() as i8;
+            match (rem, k) {
+                // x / 1 = x and x % 1 = 0 (a 32-bit `x / 1` still zero-extends).
+                (false, 0) => self.emit_mov(width, d, d),
+                (true, 0) => self.emit_zero(d),
+                (false, _) => wide!(self, width; shr R(d), BYTE k),
+                // The mask is v - 1 at the width; at 64 bits it fits a sign-extended imm32 up
+                // to 2^31 - 1 and needs a register beyond.
+                (true, _) => match i32::try_from(v - 1) {
+                    Ok(mask) if width == Width::W64 || k < 32 => {
+                        self.emit_arith_ri(width, Arith::And, d, mask)
+                    }
+                    _ => {
+                        self.emit_mov_imm64(x::R11, v - 1);
+                        wide!(self, width; and R(d), R(x::R11));
+                    }
+                },
+            }
+            return;
+        }
+        let (magic, shift, add) = udiv_magic(v, width.bits());
+        match width {
+            Width::W32 => {
+                // t = (n * magic) >> 32, exact in 64 bits: both factors are below 2^32.
+                asm!(self; mov r10d, Rd(d));
+                self.emit_mov_imm(Width::W32, x::R11, magic as u32 as i32);
+                asm!(self
+                    ; imul r11, r10
+                    ; shr r11, 32
+                );
+                let q = if add {
+                    // q = (((n - t) >> 1) + t) >> shift
+                    asm!(self
+                        ; sub r10d, r11d
+                        ; shr r10d, 1
+                        ; add r10d, r11d
+                    );
+                    if shift > 0 {
+                        asm!(self; shr r10d, shift as i8);
+                    }
+                    x::R10
+                } else {
+                    if shift > 0 {
+                        asm!(self; shr r11d, shift as i8);
+                    }
+                    x::R11
+                };
+                if rem {
+                    // n - q * v, all below 2^32: the low 32 bits of the product suffice.
+                    if self.blinds(i64::from(i)) {
+                        self.emit_blinded_u32(x::R9, i as u32);
+                        asm!(self; imul Rd(q), r9d);
+                    } else {
+                        asm!(self; imul Rd(q), Rd(q), DWORD i);
+                    }
+                    asm!(self; sub Rd(d), Rd(q));
+                } else {
+                    asm!(self; mov Rd(d), Rd(q));
+                }
+            }
+            Width::W64 => {
+                asm!(self
+                    ; mov r9, rax
+                    ; mov r10, rdx
+                );
+                // The magic number first: blinding a 64-bit value uses r11.
+                self.emit_mov_imm64(x::RAX, magic);
+                let n = if d == x::RAX { x::R9 } else { d };
+                asm!(self; mov r11, Rq(n));
+                // rdx = t, the high half of n * magic.
+                asm!(self; mul r11);
+                let q = if add {
+                    asm!(self
+                        ; sub r11, rdx
+                        ; shr r11, 1
+                        ; add r11, rdx
+                    );
+                    if shift > 0 {
+                        asm!(self; shr r11, shift as i8);
+                    }
+                    x::R11
+                } else {
+                    if shift > 0 {
+                        asm!(self; shr rdx, shift as i8);
+                    }
+                    x::RDX
+                };
+                if rem {
+                    // q = n - q * v, with n from where it was parked (rax is free now).
+                    self.emit_mov_imm(Width::W64, x::RAX, i);
+                    asm!(self
+                        ; imul Rq(q), rax
+                        ; neg Rq(q)
+                    );
+                    let n = match d {
+                        x::RAX => x::R9,
+                        x::RDX => x::R10,
+                        _ => d,
+                    };
+                    asm!(self; add Rq(q), Rq(n));
+                }
+                self.emit_mov(Width::W64, d, q);
+                if d != x::RAX {
+                    asm!(self; mov rax, r9);
+                }
+                if d != x::RDX {
+                    asm!(self; mov rdx, r10);
+                }
             }
         }
     }
@@ -304,6 +439,82 @@ impl Emitter<'_> {
             | Imm64::BtfId(_)
             | Imm64::MapIdx(_)
             | Imm64::MapIdxValue { .. } => self.emit_trap_now(pc, TrapKind::Unsupported),
+        }
+    }
+}
+
+/// The reciprocal of an unsigned divisor `v` (not 0, not a power of two) at `bits` (32 or 64),
+/// by the round-up method of Granlund and Montgomery as libdivide states it: with
+/// `t = (n * magic) >> bits`, the quotient `n / v` is `t >> shift`, or, when the magic number
+/// needs `bits + 1` bits (`add`), `(((n - t) >> 1) + t) >> shift`.
+fn udiv_magic(v: u64, bits: u32) -> (u64, u32, bool) {
+    let log2 = 63 - v.leading_zeros();
+    // floor(2^(bits + log2) / v) < 2^bits, since v > 2^log2.
+    let num = 1u128 << (bits + log2);
+    let (m, r) = ((num / u128::from(v)) as u64, (num % u128::from(v)) as u64);
+    if v - r < 1 << log2 {
+        // This power of two is precise enough: magic = m + 1 fits `bits` bits.
+        (m + 1, log2, false)
+    } else {
+        // One more bit: 2 * m + (1 if 2r >= v), plus 1; the top bit is implied by the add.
+        let twice = u128::from(r) * 2;
+        let m2 = (u128::from(m) * 2 + u128::from(twice >= u128::from(v)) + 1) as u64;
+        let m2 = if bits == 32 { m2 & 0xffff_ffff } else { m2 };
+        (m2, log2, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::udiv_magic;
+
+    /// The magic numbers against real division, on the divisors where the two methods part
+    /// and on edge dividends.
+    #[test]
+    fn magic_numbers_divide_exactly() {
+        let apply = |n: u64, v: u64, bits: u32| {
+            let (magic, shift, add) = udiv_magic(v, bits);
+            let t = ((u128::from(n) * u128::from(magic)) >> bits) as u64;
+            if add {
+                let mask = if bits == 32 { 0xffff_ffff } else { u64::MAX };
+                ((((n.wrapping_sub(t)) & mask) >> 1) + t) >> shift
+            } else {
+                t >> shift
+            }
+        };
+        let divisors = [
+            3u64, 5, 6, 7, 10, 11, 13, 25, 60, 100, 125, 641, 1000, 6700417,
+        ];
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for bits in [32u32, 64] {
+            let max = if bits == 32 {
+                u64::from(u32::MAX)
+            } else {
+                u64::MAX
+            };
+            let mut vs: Vec<u64> = divisors.to_vec();
+            vs.extend([max, max - 1, max / 2 + 1 + 2, (max >> 1) - 1]);
+            for _ in 0..200 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                vs.push((seed & max).max(3));
+            }
+            for &v in vs.iter().filter(|v| !v.is_power_of_two()) {
+                for n in [
+                    0,
+                    1,
+                    v - 1,
+                    v,
+                    v.saturating_add(1) & max,
+                    max,
+                    max - 1,
+                    max / v * v,
+                    seed & max,
+                ] {
+                    assert_eq!(apply(n, v, bits), n / v, "{n} / {v} at {bits} bits");
+                }
+            }
         }
     }
 }

@@ -173,7 +173,7 @@ pub(crate) fn standard_sigs() -> HelperTable {
         "trace_printk",
         // The arguments may be pointers (for %s): the helper reads them through guest memory.
         vec![
-            PtrToMem { size_arg: Some(1) },
+            PtrToReadOnlyMem { size_arg: Some(1) },
             Scalar,
             Anything,
             Anything,
@@ -197,7 +197,12 @@ pub(crate) fn standard_sigs() -> HelperTable {
     add(
         RINGBUF_OUTPUT,
         "ringbuf_output",
-        vec![MapHandle, PtrToMem { size_arg: Some(2) }, Scalar, Scalar],
+        vec![
+            MapHandle,
+            PtrToReadOnlyMem { size_arg: Some(2) },
+            Scalar,
+            Scalar,
+        ],
         RetKind::Scalar,
     );
     // The record is typed as a value of the ring buffer's map, whose declared value size is 0:

@@ -446,6 +446,7 @@ impl<'o> ProgramRef<'o> {
                 MapDef {
                     key_size: m.key_size(),
                     value_size: m.value_size(),
+                    read_only: m.read_only(),
                 },
             );
         }
@@ -498,14 +499,12 @@ impl<'o> ProgramRef<'o> {
             .iter()
             .filter_map(|&i| maps[i].block().cloned())
             .collect();
-        let names_read_only = used.iter().any(|&i| maps[i].read_only());
         Ok(Verified {
             shared: self.obj.shared.clone(),
             name: self.def.name.clone(),
             context: self.context,
             prog: bound,
             blocks,
-            names_read_only,
         })
     }
 }
@@ -518,10 +517,6 @@ pub struct Verified {
     context: Context,
     prog: VerifiedProgram,
     blocks: Vec<Arc<SharedMem>>,
-    /// The program names a map that is read-only for programs. The verifier's map shapes carry
-    /// no read-only flag, so it may prove a store into such a map in bounds; such a program is
-    /// compiled with every guard (the guards refuse stores to read-only blocks).
-    names_read_only: bool,
 }
 
 impl std::fmt::Debug for Verified {
@@ -545,19 +540,14 @@ impl Verified {
     }
 
     /// Compiles it to x86-64 code; accesses the verifier proved in bounds lose their guards
-    /// (unless the program names a read-only map: see `docs/runtime.md`).
+    /// (it never proves a store into a read-only map, so those keep the guard that refuses them).
     pub fn compile(self) -> Result<Program, Error> {
         self.compile_with(&bpfx_jit::JitOptions::default())
     }
 
     /// Compiles it with options (for example the instruction budget).
     pub fn compile_with(self, opts: &bpfx_jit::JitOptions) -> Result<Program, Error> {
-        let jit = if self.names_read_only {
-            bpfx_jit::compile_unverified(self.prog.program(), opts)
-        } else {
-            bpfx_jit::compile(&self.prog, opts)
-        };
-        let jit = jit.map_err(|source| Error::Jit {
+        let jit = bpfx_jit::compile(&self.prog, opts).map_err(|source| Error::Jit {
             program: self.name.clone(),
             source,
         })?;

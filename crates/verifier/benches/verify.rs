@@ -97,6 +97,7 @@ fn clang(name: &str) -> (Program, Config) {
             MapDef {
                 key_size: m.key_size,
                 value_size: m.value_size,
+                read_only: m.read_only,
             },
         );
     }

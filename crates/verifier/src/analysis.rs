@@ -970,10 +970,17 @@ impl<'a> Analysis<'a> {
                 if nullable && self.strict {
                     return Err(self.err(pc, K::MaybeNull(reg)));
                 }
+                let def = self.cfg.maps.get(map);
+                // The engines refuse stores into read-only values at run time: such a write is
+                // never proven, so it keeps the guard that traps.
+                let read_only_write = acc.writes() && def.is_some_and(|d| d.read_only);
+                if read_only_write && self.strict {
+                    return Err(self.err(pc, K::ReadOnlyMapWrite { reg, map }));
+                }
                 self.check_leak(pc, acc, "a map value")?;
                 let at = o.add_const(off);
-                let def = self.cfg.maps.get(map);
                 let in_bounds = !nullable
+                    && !read_only_write
                     && match (def, at) {
                         (Some(d), Off::Range(lo, hi)) => {
                             lo >= 0 && hi + n <= i64::from(d.value_size)
@@ -1366,7 +1373,8 @@ impl<'a> Analysis<'a> {
                         return Err(arg_err(reg, "a map handle", v));
                     }
                 }
-                ArgKind::PtrToMem { size_arg } => {
+                ArgKind::PtrToMem { size_arg } | ArgKind::PtrToReadOnlyMem { size_arg } => {
+                    let reads_only = matches!(kind, ArgKind::PtrToReadOnlyMem { .. });
                     let size = match size_arg {
                         Some(j) => match regs.get(j + 1) {
                             Some(Value::Scalar(x)) if x.konst().is_some() => x.konst(),
@@ -1378,8 +1386,18 @@ impl<'a> Analysis<'a> {
                         },
                         None => None,
                     };
-                    self.helper_mem(pc, st, reg, v, size, true, false, &mut havoc, &mut writes)
-                        .map_err(|e| e.unwrap_or_else(|| arg_err(reg, "a pointer to memory", v)))?;
+                    self.helper_mem(
+                        pc,
+                        st,
+                        reg,
+                        v,
+                        size,
+                        true,
+                        reads_only,
+                        &mut havoc,
+                        &mut writes,
+                    )
+                    .map_err(|e| e.unwrap_or_else(|| arg_err(reg, "a pointer to memory", v)))?;
                 }
                 ArgKind::PtrToStackOrMem => {
                     self.helper_mem(pc, st, reg, v, None, false, false, &mut havoc, &mut writes)
@@ -1478,9 +1496,14 @@ impl<'a> Analysis<'a> {
         }
         let ok_kind = match v {
             Value::Ptr(PtrKind::Stack { .. } | PtrKind::Input, _) => true,
-            Value::Ptr(PtrKind::MapValue { nullable, .. }, _) if any_region => {
+            Value::Ptr(PtrKind::MapValue { map, nullable }, _) if any_region => {
                 if nullable && self.strict {
                     return Err(Some(self.err(pc, K::MaybeNull(reg))));
+                }
+                // Checked mode leaves it to the helper: guest memory refuses the write.
+                if !read_only && self.strict && self.cfg.maps.get(map).is_some_and(|d| d.read_only)
+                {
+                    return Err(Some(self.err(pc, K::ReadOnlyMapWrite { reg, map })));
                 }
                 true
             }

@@ -57,6 +57,26 @@ pub struct MapDef {
     pub key_size: u32,
     /// Value size in bytes.
     pub value_size: u32,
+    /// Programs may read its values but never write them (`.rodata`, or a map frozen for
+    /// programs): the engines refuse such stores at run time, so the verifier must never prove
+    /// one in bounds.
+    pub read_only: bool,
+}
+
+impl MapDef {
+    /// A writable map with these key and value sizes.
+    pub const fn new(key_size: u32, value_size: u32) -> MapDef {
+        MapDef {
+            key_size,
+            value_size,
+            read_only: false,
+        }
+    }
+
+    /// The same shape, read-only for programs when `read_only`.
+    pub const fn with_read_only(self, read_only: bool) -> MapDef {
+        MapDef { read_only, ..self }
+    }
 }
 
 /// The maps a program may name, by fd or index.
@@ -94,6 +114,13 @@ pub enum ArgKind {
     /// whole range must be in bounds (and, on the stack, initialised). With `None` the helper
     /// bounds its own accesses through the guest-memory API and only the type is checked.
     PtrToMem {
+        /// Index of the argument holding the size.
+        size_arg: Option<usize>,
+    },
+    /// Like [`ArgKind::PtrToMem`], but the helper only reads the memory (the kernel's
+    /// `ARG_PTR_TO_MEM | MEM_RDONLY`): it may point into a read-only map value, and a range of
+    /// known size on the stack must be initialised.
+    PtrToReadOnlyMem {
         /// Index of the argument holding the size.
         size_arg: Option<usize>,
     },

@@ -165,6 +165,14 @@ pub enum VerifyErrorKind {
     /// A map named by `lddw` that the configuration does not declare.
     #[error("map {0:?} is not declared")]
     UnknownMap(crate::MapRef),
+    /// A store, atomic or helper write into a value of a read-only map.
+    #[error("{reg} points into a value of read-only map {map:?}, which programs may not write")]
+    ReadOnlyMapWrite {
+        /// The pointer register.
+        reg: Reg,
+        /// The map.
+        map: crate::MapRef,
+    },
     /// A packet access not proven below `data_end` by an earlier comparison.
     #[error("packet access through {0} is not proven in bounds by a check against data_end")]
     PacketUnproven(Reg),

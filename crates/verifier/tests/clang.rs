@@ -43,6 +43,7 @@ fn load(name: &str, env: Env) -> VerifiedProgram {
             MapDef {
                 key_size: m.key_size,
                 value_size: m.value_size,
+                read_only: m.read_only,
             },
         );
     }

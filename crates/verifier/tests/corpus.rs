@@ -59,21 +59,18 @@ fn env() -> (HelperTable, MapTable) {
         9,
         HelperSig::new("scalar_arg", vec![Scalar], RetKind::Scalar),
     );
+    h.insert(
+        10,
+        HelperSig::new(
+            "print",
+            vec![PtrToReadOnlyMem { size_arg: Some(1) }, Scalar],
+            RetKind::Scalar,
+        ),
+    );
     let mut m = MapTable::new();
-    m.insert(
-        MapRef::Fd(1),
-        MapDef {
-            key_size: 4,
-            value_size: 16,
-        },
-    );
-    m.insert(
-        MapRef::Idx(0),
-        MapDef {
-            key_size: 8,
-            value_size: 8,
-        },
-    );
+    m.insert(MapRef::Fd(1), MapDef::new(4, 16));
+    m.insert(MapRef::Idx(0), MapDef::new(8, 8));
+    m.insert(MapRef::Idx(1), MapDef::new(4, 8).with_read_only(true));
     (h, m)
 }
 

@@ -1,0 +1,7 @@
+# rule: a read-only map value may be read directly and handed to a helper that only reads it
+lddw r1, map_idx_value(1, 0)
+ldxdw r6, [r1+0]
+mov r2, 8
+call 10
+mov r0, r6
+exit

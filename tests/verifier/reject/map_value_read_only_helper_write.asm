@@ -1,0 +1,6 @@
+# mode: strict
+# rule: a helper that may write its memory argument gets no read-only map value
+lddw r1, map_idx_value(1, 0)
+mov r2, 8
+call 6
+exit

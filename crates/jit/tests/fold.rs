@@ -41,7 +41,7 @@ fn program(rng: &mut Rng) -> String {
         let size = rng.pick(&sizes);
         // Mostly in bounds, sometimes past either end.
         let off = rng.pick(&[0i64, 1, 7, 8, 15, 56, -1, 63, 64]);
-        match rng.below(11) {
+        match rng.below(12) {
             // mov; add reg; load through it (the index register is a small value).
             0 => t.push_str(&format!(
                 "mov {z}, {}\nmov {x}, r6\nadd {x}, {z}\nldx{size} {y}, [{x}{off:+}]\n",
@@ -96,11 +96,17 @@ fn program(rng: &mut Rng) -> String {
             )),
             // A helper call clobbers r1–r5 in the middle of a fold.
             8 => t.push_str(&format!(
-                "mov {x}, r6\nadd {x}, 8\nmov r1, 1\ncall 0\nldx{size} {y}, [{x}+0]\nadd r0, {y}\n"
+                "mov {x}, r6\nadd {x}, 8\nmov r1, 1\ncall 5\nldx{size} {y}, [{x}+0]\nadd r0, {y}\n"
             )),
             // A local call between an address and its use.
             9 => t.push_str(&format!(
                 "mov r7, r6\nadd r7, 2\ncall local leaf\nldx{size} {y}, [r7{off:+}]\nadd r0, {y}\n"
+            )),
+            // A callee that writes callee-saved registers and calls a helper: r6–r9 must come
+            // back unchanged, and the helper needs the aligned stack.
+            10 => t.push_str(&format!(
+                "mov r8, 5\nmov r7, {}\ncall local writer\nadd r0, r7\nadd r0, r8\nadd r0, r9\nldxb {y}, [r6{off:+}]\nadd r0, {y}\n",
+                rng.below(9)
             )),
             _ => t.push_str(&format!(
                 "mov {x}, r6\nadd {x}, {}\nadd {x}, r9\nmov {y}, {x}\nsub {y}, r6\nadd r0, {y}\n",
@@ -112,6 +118,9 @@ fn program(rng: &mut Rng) -> String {
         t.push_str("add r0, r3\nadd r0, r4\nadd r0, r5\nadd r0, r7\nadd r0, r8\n");
     }
     t.push_str("exit\nleaf:\nmov r0, r1\nmov r4, r10\nadd r4, -8\nstxdw [r4+0], r0\nexit\n");
+    t.push_str(
+        "writer:\nmov r6, 1\nmov r8, 2\nmov r1, 3\ncall 5\ncall local leaf\nmov r9, r0\nexit\n",
+    );
     t
 }
 

@@ -55,26 +55,45 @@ impl Emitter<'_> {
         );
     }
 
+    /// A local call saves only the callee-saved registers the callee may write (itself or
+    /// deeper, [`super::plan::Callees`]): r6–r9 come back unchanged either way. r10 is moved
+    /// down a frame and back by arithmetic, as every callee leaves it where it found it. With
+    /// a helper call anywhere below, the pushes are padded to keep rsp ≡ 8 (mod 16) in the
+    /// callee; otherwise nothing below depends on the alignment.
     fn emit_local_call(&mut self, pc: Pc, callee: Pc) {
         let too_deep = self.cold_trap(pc, TrapKind::CallDepthExceeded);
         let label = self.pc_label(callee);
+        let (regs, helpers) = self.callees.of(callee);
+        let mut saved = [0u8; 4];
+        let mut count = 0;
+        for r in regs {
+            saved[count] = host(r);
+            count += 1;
+        }
+        let saved = &saved[..count];
+        // The pushes plus the return address must be a multiple of 16 bytes.
+        let pad = helpers && count % 2 == 0;
         asm!(self
             // The callee's frame would be below the deepest one allowed.
             ; cmp rbp, [BYTE r12 + ctx::LOWEST_FP]
             ; jbe =>too_deep
-            // Five pushes and the return address keep rsp ≡ 8 (mod 16) in the callee.
-            ; push rbx
-            ; push r13
-            ; push r14
-            ; push r15
-            ; push rbp
+        );
+        for &r in saved {
+            asm!(self; push Rq(r));
+        }
+        if pad {
+            asm!(self; sub rsp, 8);
+        }
+        asm!(self
             ; sub rbp, crate::abi::FRAME
             ; call =>label
-            ; pop rbp
-            ; pop r15
-            ; pop r14
-            ; pop r13
-            ; pop rbx
+            ; add rbp, crate::abi::FRAME
         );
+        if pad {
+            asm!(self; add rsp, 8);
+        }
+        for &r in saved.iter().rev() {
+            asm!(self; pop Rq(r));
+        }
     }
 }

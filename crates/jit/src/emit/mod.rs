@@ -203,6 +203,8 @@ pub(crate) struct Emitter<'a> {
     pub(crate) blind: Option<blind::Blinder>,
     /// Folded address computations and fused branches ([`plan`]).
     plan: plan::Plan,
+    /// What each local call must save ([`plan::Callees`]).
+    callees: plan::Callees,
 }
 
 /// What [`assemble`] produces.
@@ -244,6 +246,7 @@ pub(crate) fn assemble(
         fell_off: None,
         blind: opts.blinding.then(|| blind::Blinder::new(seed)),
         plan: plan::Plan::new(prog, !opts.budget, opts.blinding),
+        callees: plan::Callees::new(prog),
     };
     abi::emit_prologue(&mut e);
     e.layout.body = e.offset();

@@ -486,3 +486,119 @@ impl Scan {
         }
     }
 }
+
+/// What a local call must preserve around its callee, per callee entry: the callee-saved
+/// registers (r6–r9) the callee may write, itself or through its own calls, and whether it may
+/// call a helper (which needs the SysV stack alignment).
+#[derive(Debug, Default)]
+pub(crate) struct Callees {
+    /// Per slot: r6–r9 in bits 6–9, bit 0 for a helper call (0 when not a callee).
+    summary: Vec<Regs>,
+}
+
+/// r6–r9.
+const CALLEE_SAVED: Regs = 0b11_1100_0000;
+/// Marks a summary whose callee may call a helper.
+const HELPER: Regs = 1;
+/// Beyond this many instructions visited per callee, every callee saves everything (bounds the
+/// compile time of programs with many large functions).
+const CALLEE_WORK: usize = 1 << 22;
+
+impl Callees {
+    pub(crate) fn new(prog: &Program) -> Callees {
+        let n = prog.len();
+        let callees: Vec<Pc> = {
+            let mut is = vec![false; n];
+            for (pc, op) in prog.iter() {
+                if let Op::Call(CallTarget::Local { off }) = *op
+                    && let Some(t) = pc.offset(off).filter(|t| t.index() < n)
+                {
+                    is[t.index()] = true;
+                }
+            }
+            (0..n).filter(|&i| is[i]).map(|i| Pc(i as u32)).collect()
+        };
+        let mut summary = vec![0; n];
+        if callees.is_empty() {
+            return Callees { summary };
+        }
+        // Per callee: what its own body writes, and whom it calls.
+        let mut direct = Vec::with_capacity(callees.len());
+        let mut seen = vec![u32::MAX; n];
+        let mut work = 0;
+        for (k, &entry) in callees.iter().enumerate() {
+            let (mut regs, mut calls) = (0, Vec::new());
+            let mut stack = vec![entry];
+            seen[entry.index()] = k as u32;
+            while let Some(pc) = stack.pop() {
+                work += 1;
+                let Some(op) = prog.get(pc) else { continue };
+                regs |= op.written_reg().map_or(0, bit) & CALLEE_SAVED;
+                let mut next = Vec::with_capacity(2);
+                match *op {
+                    Op::Exit => {}
+                    Op::Ja { off, .. } => next.push(pc.offset(off)),
+                    Op::Branch { off, .. } => {
+                        next.push(pc.offset(i32::from(off)));
+                        next.push(Some(Pc(pc.0 + 1)));
+                    }
+                    Op::Call(CallTarget::Local { off }) => {
+                        calls.extend(pc.offset(off));
+                        next.push(Some(Pc(pc.0 + 1)));
+                    }
+                    Op::Call(CallTarget::Helper(_) | CallTarget::Register(_)) => {
+                        regs |= HELPER;
+                        next.push(Some(Pc(pc.0 + 1)));
+                    }
+                    _ => next.push(Some(Pc(pc.0 + op.slots()))),
+                }
+                for t in next.into_iter().flatten().filter(|t| t.index() < n) {
+                    if seen[t.index()] != k as u32 {
+                        seen[t.index()] = k as u32;
+                        stack.push(t);
+                    }
+                }
+            }
+            if work > CALLEE_WORK {
+                for &c in &callees {
+                    summary[c.index()] = CALLEE_SAVED | HELPER;
+                }
+                return Callees { summary };
+            }
+            direct.push((entry, regs, calls));
+        }
+        for &(entry, regs, _) in &direct {
+            summary[entry.index()] = regs;
+        }
+        // Through calls: a fixpoint over the call graph (recursion included), growing only.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (entry, _, calls) in &direct {
+                let mut s = summary[entry.index()];
+                for c in calls {
+                    s |= summary[c.index()];
+                }
+                if s != summary[entry.index()] {
+                    summary[entry.index()] = s;
+                    changed = true;
+                }
+            }
+        }
+        Callees { summary }
+    }
+
+    /// The callee-saved eBPF registers a call to `callee` must save, and whether the callee
+    /// may call a helper.
+    pub(crate) fn of(&self, callee: Pc) -> (impl Iterator<Item = Reg>, bool) {
+        let s = self
+            .summary
+            .get(callee.index())
+            .copied()
+            .unwrap_or(CALLEE_SAVED | HELPER);
+        let regs = [Reg::R6, Reg::R7, Reg::R8, Reg::R9]
+            .into_iter()
+            .filter(move |&r| s & bit(r) != 0);
+        (regs, s & HELPER != 0)
+    }
+}

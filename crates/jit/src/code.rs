@@ -9,30 +9,62 @@ use crate::abi::{FRAME, RunCtx};
 use bpfx_exec::{GuestMemory, Region, TrapKind};
 use memmap2::{Mmap, MmapMut};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
 
 /// Sealed machine code whose entry point is its first byte.
 ///
 /// # Invariants
-/// The mapping is read+execute only, holds exactly the bytes `emit::assemble` produced, and
-/// those bytes implement `extern "sysv64" fn(*mut RunCtx) -> u64` at offset 0 (see
-/// [`crate::abi::emit_prologue`]).
+/// The mapping is read+execute only, starts with exactly the `len` bytes `emit::assemble`
+/// produced (the rest of its last page is `int3`), and those bytes implement
+/// `extern "sysv64" fn(*mut RunCtx) -> u64` at offset 0 (see [`crate::abi::emit_prologue`]).
+/// `map` is `None` only inside `drop`.
 #[derive(Debug)]
 pub(crate) struct ExecCode {
-    map: Mmap,
+    map: Option<Mmap>,
+    len: usize,
 }
 
+/// Mappings of dropped programs, sealed read+execute, kept for the next compilations: reusing
+/// one costs two `mprotect` calls (writable to copy, then sealed again) where a fresh one
+/// costs `mmap`, page faults on first touch, `mprotect` and, when dropped, `munmap` with its
+/// TLB shootdown; that was most of the compile time of small programs. A mapping is never
+/// writable and executable at once: it is writable only while a compilation owns it and
+/// nothing can run it.
+static POOL: Mutex<Vec<Mmap>> = Mutex::new(Vec::new());
+/// Mappings kept at most (the rest are unmapped when dropped).
+const POOL_MAX: usize = 32;
+/// Largest mapping kept, in bytes.
+const POOL_MAX_LEN: usize = 64 * 1024;
+/// Mapping sizes are rounded to this (the x86-64 page size), so equal sizes reuse each other.
+const PAGE: usize = 4096;
+
 impl ExecCode {
-    /// Copies `code` into a new mapping and seals it read+execute.
+    /// Copies `code` into a mapping (a pooled one of the same size, or a new one) and seals it
+    /// read+execute.
     pub(crate) fn new(code: &[u8]) -> std::io::Result<ExecCode> {
-        let mut map = MmapMut::map_anon(code.len())?;
-        map.copy_from_slice(code);
+        let size = code.len().max(1).div_ceil(PAGE) * PAGE;
+        let pooled = POOL.lock().ok().and_then(|mut pool| {
+            let i = pool.iter().position(|m| m.len() == size)?;
+            Some(pool.swap_remove(i))
+        });
+        let mut map = match pooled {
+            Some(m) => m.make_mut()?,
+            None => MmapMut::map_anon(size)?,
+        };
+        map[..code.len()].copy_from_slice(code);
+        // What a previous program left after the new code is never jumped to; `int3` makes
+        // sure it could not run even if it were.
+        map[code.len()..].fill(0xcc);
         let map = map.make_exec()?;
-        Ok(ExecCode { map })
+        Ok(ExecCode {
+            map: Some(map),
+            len: code.len(),
+        })
     }
 
     /// The sealed bytes (readable, for listings).
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.map
+        self.map.as_ref().map_or(&[], |m| &m[..self.len])
     }
 
     /// Runs the code with `ctx` and returns r0 (meaningful only when `ctx.trap_kind` is 0).
@@ -49,8 +81,21 @@ impl ExecCode {
         // before returning.
         unsafe {
             let entry: extern "sysv64" fn(*mut RunCtx) -> u64 =
-                std::mem::transmute::<*const u8, _>(self.map.as_ptr());
+                std::mem::transmute::<*const u8, _>(self.bytes().as_ptr());
             entry(ctx)
+        }
+    }
+}
+
+impl Drop for ExecCode {
+    /// Returns the mapping to the pool when it has room; no program refers to it any more.
+    fn drop(&mut self) {
+        let Some(map) = self.map.take() else { return };
+        if map.len() <= POOL_MAX_LEN
+            && let Ok(mut pool) = POOL.lock()
+            && pool.len() < POOL_MAX
+        {
+            pool.push(map);
         }
     }
 }

@@ -37,6 +37,7 @@ mod domain;
 mod error;
 mod fold;
 mod scalar;
+mod spec;
 mod verified;
 
 pub use analysis::{LOG_LIMIT, VerifierLog};
@@ -45,6 +46,7 @@ pub use config::{
     MapTable, Mode, RetKind,
 };
 pub use error::{VerifyError, VerifyErrorKind};
+pub use spec::{SpecError, parse_helper, parse_map};
 pub use verified::{AccessFact, RegionKind, VerifiedProgram};
 
 use bpfx_bytecode::Program;

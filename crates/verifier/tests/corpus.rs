@@ -7,72 +7,25 @@
 //!   in Checked mode); `# mode: checked`: an accept file accepted only in Checked mode (Strict
 //!   must reject it). Without it, an accept file passes both modes and a reject file fails both
 //!   with the same error.
-//! - `# mem: N` (input size, default 64), `# mem: unknown`, `# context: packet`,
-//!   `# budget: N`, `# frames: N`.
+//! - `# mem: N` (input size, default 64), `# mem: unknown`, `# context: packet` (a context
+//!   struct with `data` at offset 0 and `data_end` at 8), `# budget: N`, `# frames: N`.
+//! - `# helper: ID:NAME(ARG,...)->RET` and `# map: idx:N,key=K,value=V[,ro]` (or `fd:N,...`),
+//!   in the syntax of [`bpfx_verifier::parse_helper`] and [`bpfx_verifier::parse_map`]: a file
+//!   sees exactly the helpers and maps it declares.
 //!
-//! Every file runs with the helpers and maps of [`env`].
+//! Each directive is also a flag of `bpfx verify` (`--strict`, `--mem-size`, `--ctx packet`,
+//! `--insn-budget`, `--max-frames`, `--helper`, `--map`); `crates/cli/tests/verify_corpus.rs`
+//! runs the command line on every file and expects these same snapshots.
 
 use bpfx_bytecode::{Program, assemble};
 use bpfx_verifier::{
-    ArgKind, Config, ContextKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind,
-    VerifiedProgram, verify,
+    Config, ContextKind, HelperTable, MapTable, Mode, VerifiedProgram, parse_helper, parse_map,
+    verify,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/verifier");
-
-/// The helpers and maps every corpus file sees.
-fn env() -> (HelperTable, MapTable) {
-    let mut h = HelperTable::conformance();
-    use ArgKind::*;
-    h.insert(
-        1,
-        HelperSig::new(
-            "map_lookup_elem",
-            vec![MapHandle, MapKey],
-            RetKind::MapValueOrNull,
-        ),
-    );
-    h.insert(
-        2,
-        HelperSig::new(
-            "map_update_elem",
-            vec![MapHandle, MapKey, MapValue, Scalar],
-            RetKind::Scalar,
-        ),
-    );
-    h.insert(
-        6,
-        HelperSig::new(
-            "fill",
-            vec![PtrToMem { size_arg: Some(1) }, Scalar],
-            RetKind::Scalar,
-        ),
-    );
-    h.insert(
-        7,
-        HelperSig::new("buffer", vec![PtrToStackOrMem], RetKind::Scalar),
-    );
-    h.insert(8, HelperSig::new("notify", vec![], RetKind::Void));
-    h.insert(
-        9,
-        HelperSig::new("scalar_arg", vec![Scalar], RetKind::Scalar),
-    );
-    h.insert(
-        10,
-        HelperSig::new(
-            "print",
-            vec![PtrToReadOnlyMem { size_arg: Some(1) }, Scalar],
-            RetKind::Scalar,
-        ),
-    );
-    let mut m = MapTable::new();
-    m.insert(MapRef::Fd(1), MapDef::new(4, 16));
-    m.insert(MapRef::Idx(0), MapDef::new(8, 8));
-    m.insert(MapRef::Idx(1), MapDef::new(4, 8).with_read_only(true));
-    (h, m)
-}
 
 struct File {
     name: String,
@@ -99,11 +52,10 @@ fn parse(path: &Path) -> File {
         .to_string_lossy()
         .into_owned();
     let text = std::fs::read_to_string(path).expect("readable corpus file");
-    let (helpers, maps) = env();
     let mut cfg = Config {
         mem_size: Some(64),
-        helpers,
-        maps,
+        helpers: HelperTable::new(),
+        maps: MapTable::new(),
         ..Config::default()
     };
     let mut only = None;
@@ -111,7 +63,11 @@ fn parse(path: &Path) -> File {
         let Some(d) = line.trim().strip_prefix('#') else {
             break;
         };
-        let Some((key, val)) = d.split_once(':') else {
+        // A directive is `# word: value`; other comment lines are prose.
+        let Some((key, val)) = d
+            .split_once(':')
+            .filter(|(k, _)| k.trim().chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        else {
             continue;
         };
         let val = val.trim();
@@ -138,7 +94,16 @@ fn parse(path: &Path) -> File {
             }
             "budget" => cfg.insn_budget = val.parse().expect("a budget"),
             "frames" => cfg.max_frames = val.parse().expect("a frame count"),
-            _ => {}
+            "helper" => {
+                let (id, sig) = parse_helper(val).unwrap_or_else(|e| panic!("{name}: {e}"));
+                cfg.helpers.insert(id, sig);
+            }
+            "map" => {
+                let (map, def) = parse_map(val).unwrap_or_else(|e| panic!("{name}: {e}"));
+                cfg.maps.insert(map, def);
+            }
+            "rule" => {}
+            k => panic!("{name}: unknown directive `{k}`"),
         }
     }
     File {

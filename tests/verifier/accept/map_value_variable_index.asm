@@ -1,4 +1,6 @@
 # rule: a masked index into a 16-byte map value is proven
+# helper: 1:map_lookup_elem(map,key)->map_value_or_null
+# map: fd:1,key=4,value=16
 lddw r1, map_fd(1)
 mov r2, r10
 add r2, -8

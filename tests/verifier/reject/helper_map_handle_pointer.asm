@@ -1,4 +1,5 @@
 # rule: helper arguments follow the signature; a stack pointer is not a map handle
+# helper: 1:map_lookup_elem(map,key)->map_value_or_null
 mov r1, r10
 mov r2, r10
 add r2, -8

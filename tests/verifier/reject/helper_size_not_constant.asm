@@ -1,5 +1,6 @@
 # mode: strict
 # rule: a helper's size argument must be a known constant
+# helper: 6:fill(mem:r2,scalar)->scalar
 ldxb r2, [r1+0]
 mov r1, r10
 add r1, -16

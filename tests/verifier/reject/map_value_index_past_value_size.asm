@@ -1,5 +1,7 @@
 # mode: strict
 # rule: an index of 0..=15 plus an 8-byte read may pass the 16-byte map value
+# helper: 1:map_lookup_elem(map,key)->map_value_or_null
+# map: fd:1,key=4,value=16
 lddw r1, map_fd(1)
 mov r2, r10
 add r2, -8

@@ -1,5 +1,7 @@
 # mode: strict
 # rule: a map-value pointer must be null-checked before use (used on the path where it is 0)
+# helper: 1:map_lookup_elem(map,key)->map_value_or_null
+# map: fd:1,key=4,value=16
 lddw r1, map_fd(1)
 mov r2, r10
 add r2, -8

@@ -1,16 +1,34 @@
 //! `bpfx verify FILE`: run the verifier and report its verdict.
 
-use crate::cmd::run::CtxKind;
 use crate::error::CliError;
 use crate::load::{self, Loaded};
 use bpfx_bytecode::Program;
-use bpfx_verifier::{Config, Mode, VerifiedProgram};
+use bpfx_verifier::{
+    Config, ContextKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, VerifiedProgram,
+};
 use std::path::PathBuf;
+
+/// What r1 points to, for verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum VerifyCtx {
+    /// Plain memory: r1 = the input memory (--mem-size bytes), r2 = its length.
+    Memory,
+    /// XDP: r1 = a `struct xdp_md` (the runtime's XDP context, 32-bit packet fields).
+    Xdp,
+    /// A context struct in the input memory whose 8-byte fields at offsets 0 and 8 hold the
+    /// packet's `data` and `data_end` pointers (plain programs only; the verifier's raw packet
+    /// context).
+    Packet,
+}
 
 /// Verify a program: accept it, or reject it naming the instruction and the reason.
 ///
 /// Checked mode (the default) rejects only what no run-time guard can make safe; strict mode
 /// rejects every program whose memory accesses it cannot prove in bounds.
+///
+/// A plain program (raw bytecode or assembler text) sees only the helpers and maps given with
+/// --helper and --map; an ELF object brings its own maps and the runtime's standard helpers,
+/// to which --helper adds (or replaces) signatures.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The program: raw bytecode, assembler text (.asm, .s) or an ELF object.
@@ -20,19 +38,43 @@ pub(crate) struct Args {
     section: Option<String>,
     /// The program's context [default: xdp for programs in `xdp` sections, memory otherwise].
     #[arg(long, value_enum)]
-    ctx: Option<CtxKind>,
+    ctx: Option<VerifyCtx>,
     /// Reject what cannot be proven safe, instead of leaving run-time guards.
     #[arg(long)]
     strict: bool,
     /// Size in bytes of the input memory the program will be given (r2); unknown when absent.
     #[arg(long, value_name = "N")]
     mem_size: Option<u64>,
+    /// A helper the program may call, as ID:NAME(ARG,...)->RET; repeatable. Arguments: scalar,
+    /// any, mem[:rN] (memory the helper may write, size in rN), ro_mem[:rN] (memory it only
+    /// reads), stack_or_mem, map, key, value; results: scalar, map_value_or_null, void.
+    /// Example: --helper "6:fill(mem:r2,scalar)->scalar".
+    #[arg(long = "helper", value_name = "SPEC", value_parser = helper_spec)]
+    helpers: Vec<(u32, HelperSig)>,
+    /// A map the program may name (plain programs), as idx:N,key=K,value=V[,ro] or
+    /// fd:N,key=K,value=V[,ro] (sizes in bytes; ro: read-only for programs); repeatable.
+    #[arg(long = "map", value_name = "SPEC", value_parser = map_spec)]
+    maps: Vec<(MapRef, MapDef)>,
+    /// Frames allowed at once, counting the outermost (plain programs).
+    #[arg(long, value_name = "N")]
+    max_frames: Option<u32>,
+    /// Instructions the analysis may process before it gives up (plain programs).
+    #[arg(long, value_name = "N")]
+    insn_budget: Option<u64>,
     /// Print the abstract state at every instruction the analysis processed.
     #[arg(long)]
     log: bool,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
+}
+
+fn helper_spec(s: &str) -> Result<(u32, HelperSig), String> {
+    bpfx_verifier::parse_helper(s).map_err(|e| e.to_string())
+}
+
+fn map_spec(s: &str) -> Result<(MapRef, MapDef), String> {
+    bpfx_verifier::parse_map(s).map_err(|e| e.to_string())
 }
 
 fn mode(strict: bool) -> Mode {
@@ -56,8 +98,9 @@ pub(crate) fn verify_for_run(
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let (result, log, insns) = match load::load(&args.file, args.section.as_deref())? {
         Loaded::Plain(prog) => {
-            if args.ctx == Some(CtxKind::Xdp) {
-                let obj = bpfx::Vm::new()
+            if args.ctx == Some(VerifyCtx::Xdp) {
+                object_only_flags(args, "--ctx xdp")?;
+                let obj = vm(args)
                     .object(vec![bpfx::ProgramDef::new("prog", "xdp", prog)], vec![])
                     .map_err(|source| CliError::Object {
                         path: args.file.clone(),
@@ -65,17 +108,55 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                     })?;
                 verify_object(args, &obj, "prog")
             } else {
+                let mut helpers = HelperTable::new();
+                for (id, sig) in &args.helpers {
+                    helpers.insert(*id, sig.clone());
+                }
+                let mut maps = MapTable::new();
+                for (map, def) in &args.maps {
+                    maps.insert(*map, *def);
+                }
+                let defaults = Config::default();
                 let cfg = Config {
                     mode: mode(args.strict),
                     mem_size: args.mem_size,
-                    ..Config::default()
+                    helpers,
+                    maps,
+                    max_frames: args.max_frames.unwrap_or(defaults.max_frames),
+                    context: match args.ctx {
+                        Some(VerifyCtx::Packet) => ContextKind::Packet {
+                            data: 0,
+                            data_end: 8,
+                        },
+                        _ => ContextKind::Memory,
+                    },
+                    insn_budget: args.insn_budget.unwrap_or(defaults.insn_budget),
                 };
                 let insns = prog.iter().count();
                 let (result, log) = bpfx_verifier::verify_with_log(prog, &cfg);
                 (result.map_err(CliError::Verify), log, insns)
             }
         }
-        Loaded::Object { obj, program } => verify_object(args, &obj, &program),
+        Loaded::Object { .. } if args.ctx == Some(VerifyCtx::Packet) => {
+            return Err(CliError::Usage(
+                "--ctx packet applies to plain programs; an object's section or --ctx xdp \
+                 gives its context"
+                    .into(),
+            ));
+        }
+        Loaded::Object { obj, program } => {
+            object_only_flags(args, "an ELF object")?;
+            if args.helpers.is_empty() {
+                verify_object(args, &obj, &program)
+            } else {
+                // The object was loaded with the default helpers: load it again with the
+                // signatures given.
+                let obj = vm(args)
+                    .open(&args.file)
+                    .map_err(|e| crate::cmd::run::facade_error(&args.file, e))?;
+                verify_object(args, &obj, &program)
+            }
+        }
     };
     if args.log {
         let mut text = log.lines().join("\n");
@@ -134,6 +215,37 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     }
 }
 
+/// Refuses the flags that only plain programs take, for `what`: the runtime gives objects
+/// their maps and limits.
+fn object_only_flags(args: &Args, what: &str) -> Result<(), CliError> {
+    let given = [
+        ("--map", !args.maps.is_empty()),
+        ("--max-frames", args.max_frames.is_some()),
+        ("--insn-budget", args.insn_budget.is_some()),
+    ];
+    match given.iter().find(|(_, on)| *on) {
+        Some((flag, _)) => Err(CliError::Usage(format!(
+            "{flag} applies to plain programs, not to {what}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The runtime with the --helper signatures added. Verification never runs a helper, so each
+/// one is registered with its signature and a body that refuses to run.
+fn vm(args: &Args) -> bpfx::Vm {
+    let mut vm = bpfx::Vm::new();
+    for (id, sig) in &args.helpers {
+        let name = sig.name.clone();
+        vm = vm.register_helper(*id, sig.clone(), move |_, _| {
+            Err(bpfx::HelperError(format!(
+                "helper {name} was declared for verification only"
+            )))
+        });
+    }
+    vm
+}
+
 /// Verifies program `name` of `obj` with its maps and helpers, in the context `--ctx` or its
 /// section implies.
 fn verify_object(
@@ -156,9 +268,9 @@ fn verify_object(
         .map(|p| (p.section.to_string(), p.insn_count()));
     let (section, insns) = section.unwrap_or_default();
     let ctx = match args.ctx {
-        Some(CtxKind::Memory) => bpfx::Context::Memory,
-        Some(CtxKind::Xdp) => bpfx::Context::Xdp,
-        None => bpfx::Context::for_section(&section),
+        Some(VerifyCtx::Memory) => bpfx::Context::Memory,
+        Some(VerifyCtx::Xdp) => bpfx::Context::Xdp,
+        Some(VerifyCtx::Packet) | None => bpfx::Context::for_section(&section),
     };
     let mut pref = pref.context(ctx);
     if let Some(n) = args.mem_size {

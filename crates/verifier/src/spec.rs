@@ -1,0 +1,294 @@
+//! The text form of helper signatures and map shapes: what `bpfx verify --helper` / `--map`
+//! take, and what the verifier corpus's `# helper:` / `# map:` directives hold, so a corpus
+//! file and a command line describe one environment in one syntax.
+//!
+//! ```text
+//! helper:  ID:NAME(ARG,...)->RET      6:fill(mem:r2,scalar)->scalar
+//! map:     idx:N,key=K,value=V[,ro]   idx:0,key=8,value=8,ro
+//!          fd:N,key=K,value=V[,ro]    fd:1,key=4,value=16
+//! ```
+//!
+//! Arguments: `scalar`, `any`, `mem` / `mem:rN` ([`ArgKind::PtrToMem`], size in `rN`),
+//! `ro_mem` / `ro_mem:rN` ([`ArgKind::PtrToReadOnlyMem`]), `stack_or_mem`, `map`, `key`,
+//! `value`. Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
+//! [`ArgKind`] and [`RetKind`] prints this form back.
+
+use crate::config::{ArgKind, HelperSig, MapDef, MapRef, RetKind};
+use std::fmt;
+
+/// A helper or map description that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{spec}`: {reason}")]
+pub struct SpecError {
+    /// The text given.
+    pub spec: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn fail<T>(spec: &str, reason: impl Into<String>) -> Result<T, SpecError> {
+    Err(SpecError {
+        spec: spec.to_string(),
+        reason: reason.into(),
+    })
+}
+
+/// Argument registers a helper takes at most (r1–r5).
+const MAX_ARGS: usize = 5;
+
+/// Parses `ID:NAME(ARG,...)->RET` into the helper id and its signature.
+pub fn parse_helper(spec: &str) -> Result<(u32, HelperSig), SpecError> {
+    let s = spec.trim();
+    let Some((id, rest)) = s.split_once(':') else {
+        return fail(spec, "expected ID:NAME(ARG,...)->RET");
+    };
+    let Some(id) = parse_u32(id.trim()) else {
+        return fail(spec, format!("helper id `{}` is not a number", id.trim()));
+    };
+    let Some((name, rest)) = rest.split_once('(') else {
+        return fail(spec, "expected `(` after the helper name");
+    };
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return fail(spec, format!("`{name}` is not a helper name"));
+    }
+    let Some((args, ret)) = rest.split_once(')') else {
+        return fail(spec, "expected `)` after the arguments");
+    };
+    let Some(ret) = ret.trim().strip_prefix("->") else {
+        return fail(spec, "expected `->RET` after the arguments");
+    };
+    let ret = match ret.trim() {
+        "scalar" => RetKind::Scalar,
+        "map_value_or_null" => RetKind::MapValueOrNull,
+        "void" => RetKind::Void,
+        r => {
+            return fail(
+                spec,
+                format!("unknown result `{r}` (scalar, map_value_or_null, void)"),
+            );
+        }
+    };
+    let mut kinds = Vec::new();
+    if !args.trim().is_empty() {
+        for a in args.split(',') {
+            kinds.push(parse_arg(spec, a.trim())?);
+        }
+    }
+    if kinds.len() > MAX_ARGS {
+        return fail(
+            spec,
+            format!("{} arguments; helpers take at most {MAX_ARGS}", kinds.len()),
+        );
+    }
+    for (i, k) in kinds.iter().enumerate() {
+        if let ArgKind::PtrToMem { size_arg: Some(j) }
+        | ArgKind::PtrToReadOnlyMem { size_arg: Some(j) } = *k
+            && (j >= kinds.len() || j == i)
+        {
+            return fail(
+                spec,
+                format!(
+                    "argument r{} takes its size from r{}, which is not another argument",
+                    i + 1,
+                    j + 1
+                ),
+            );
+        }
+    }
+    Ok((id, HelperSig::new(name, kinds, ret)))
+}
+
+fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
+    let (base, size) = match a.split_once(':') {
+        Some((b, r)) => {
+            let n = r
+                .trim()
+                .strip_prefix('r')
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| (1..=MAX_ARGS).contains(n));
+            match n {
+                Some(n) => (b.trim(), Some(n - 1)),
+                None => return fail(spec, format!("`{r}` in `{a}` is not a register r1..r5")),
+            }
+        }
+        None => (a, None),
+    };
+    let kind = match base {
+        "mem" => ArgKind::PtrToMem { size_arg: size },
+        "ro_mem" => ArgKind::PtrToReadOnlyMem { size_arg: size },
+        _ if size.is_some() => {
+            return fail(
+                spec,
+                format!("only mem and ro_mem take a size, not `{base}`"),
+            );
+        }
+        "scalar" => ArgKind::Scalar,
+        "any" => ArgKind::Anything,
+        "stack_or_mem" => ArgKind::PtrToStackOrMem,
+        "map" => ArgKind::MapHandle,
+        "key" => ArgKind::MapKey,
+        "value" => ArgKind::MapValue,
+        _ => {
+            return fail(
+                spec,
+                format!(
+                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, key, value)"
+                ),
+            );
+        }
+    };
+    Ok(kind)
+}
+
+/// Parses `idx:N,key=K,value=V[,ro]` or `fd:N,...` into the map reference and its shape.
+pub fn parse_map(spec: &str) -> Result<(MapRef, MapDef), SpecError> {
+    let mut parts = spec.trim().split(',').map(str::trim);
+    let head = parts.next().unwrap_or_default();
+    let map = match head.split_once(':') {
+        Some(("idx", n)) => n.trim().parse().ok().map(MapRef::Idx),
+        Some(("fd", n)) => n.trim().parse().ok().map(MapRef::Fd),
+        _ => None,
+    };
+    let Some(map) = map else {
+        return fail(spec, format!("`{head}` is not idx:N or fd:N"));
+    };
+    let (mut key, mut value, mut read_only) = (None, None, false);
+    for p in parts {
+        match p.split_once('=') {
+            Some(("key", n)) => key = parse_u32(n.trim()),
+            Some(("value", n)) => value = parse_u32(n.trim()),
+            None if p == "ro" => read_only = true,
+            _ => {
+                return fail(spec, format!("unknown field `{p}` (key=K, value=V, ro)"));
+            }
+        }
+    }
+    match (key, value) {
+        (Some(k), Some(v)) => Ok((map, MapDef::new(k, v).with_read_only(read_only))),
+        _ => fail(spec, "needs key=K and value=V, both numbers of bytes"),
+    }
+}
+
+/// A decimal or `0x` hexadecimal number.
+fn parse_u32(s: &str) -> Option<u32> {
+    match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+impl fmt::Display for ArgKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, size) = match *self {
+            ArgKind::Scalar => ("scalar", None),
+            ArgKind::Anything => ("any", None),
+            ArgKind::PtrToMem { size_arg } => ("mem", size_arg),
+            ArgKind::PtrToReadOnlyMem { size_arg } => ("ro_mem", size_arg),
+            ArgKind::PtrToStackOrMem => ("stack_or_mem", None),
+            ArgKind::MapHandle => ("map", None),
+            ArgKind::MapKey => ("key", None),
+            ArgKind::MapValue => ("value", None),
+        };
+        match size {
+            Some(j) => write!(f, "{name}:r{}", j + 1),
+            None => write!(f, "{name}"),
+        }
+    }
+}
+
+impl fmt::Display for RetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RetKind::Scalar => "scalar",
+            RetKind::MapValueOrNull => "map_value_or_null",
+            RetKind::Void => "void",
+        })
+    }
+}
+
+/// `NAME(ARG,...)->RET`: [`parse_helper`]'s form without the id.
+impl fmt::Display for HelperSig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(", self.name)?;
+        for (i, a) in self.args.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{a}")?;
+        }
+        write!(f, ")->{}", self.ret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helper_specs_parse_and_print_back() {
+        for text in [
+            "map_lookup_elem(map,key)->map_value_or_null",
+            "map_update_elem(map,key,value,scalar)->scalar",
+            "fill(mem:r2,scalar)->scalar",
+            "print(ro_mem:r2,scalar)->scalar",
+            "buffer(stack_or_mem)->scalar",
+            "notify()->void",
+            "echo(any)->scalar",
+            "raw(mem,ro_mem,any,any,any)->scalar",
+        ] {
+            let (id, sig) = parse_helper(&format!("7:{text}")).unwrap();
+            assert_eq!(id, 7);
+            assert_eq!(sig.to_string(), text);
+        }
+        let (id, sig) = parse_helper(" 0x1000 : double ( scalar ) -> scalar ").unwrap();
+        assert_eq!(id, 0x1000);
+        assert_eq!(
+            sig,
+            HelperSig::new("double", vec![ArgKind::Scalar], RetKind::Scalar)
+        );
+    }
+
+    #[test]
+    fn bad_helper_specs_say_why() {
+        for (text, why) in [
+            ("fill(mem)->scalar", "expected ID:NAME"),
+            ("x:fill(mem)->scalar", "is not a number"),
+            ("1:fill mem->scalar", "expected `(`"),
+            ("1:(scalar)->scalar", "is not a helper name"),
+            ("1:f(scalar->scalar", "expected `)`"),
+            ("1:f(scalar)", "expected `->RET`"),
+            ("1:f(scalar)->ptr", "unknown result `ptr`"),
+            ("1:f(ptr)->void", "unknown argument kind `ptr`"),
+            ("1:f(mem:r7,scalar)->void", "is not a register"),
+            ("1:f(scalar:r2,scalar)->void", "only mem and ro_mem"),
+            ("1:f(mem:r3,scalar)->void", "not another argument"),
+            ("1:f(mem:r1)->void", "not another argument"),
+            ("1:f(any,any,any,any,any,any)->void", "at most 5"),
+        ] {
+            let e = parse_helper(text).unwrap_err();
+            assert!(e.to_string().contains(why), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn map_specs_parse() {
+        assert_eq!(
+            parse_map("idx:0,key=8,value=8").unwrap(),
+            (MapRef::Idx(0), MapDef::new(8, 8))
+        );
+        assert_eq!(
+            parse_map("fd:1, key=4, value=16, ro").unwrap(),
+            (MapRef::Fd(1), MapDef::new(4, 16).with_read_only(true))
+        );
+        for (text, why) in [
+            ("id:0,key=8,value=8", "is not idx:N or fd:N"),
+            ("idx:0,key=8", "needs key=K and value=V"),
+            ("idx:0,key=8,value=x", "needs key=K and value=V"),
+            ("idx:0,key=8,value=8,rw", "unknown field `rw`"),
+        ] {
+            let e = parse_map(text).unwrap_err();
+            assert!(e.to_string().contains(why), "{text}: {e}");
+        }
+    }
+}

@@ -296,3 +296,76 @@ fn helper_flag_declares_an_embedder_helper_for_an_object() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn xdp_parse_is_accepted_in_strict_mode_with_every_access_proven() {
+    // The TCP header sits at a variable offset (the IPv4 IHL), checked against data_end
+    // through a copy of the pointer: packet ids carry that check to the pointer itself.
+    let obj = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/xdp_parse.o");
+    let args: Vec<String> = ["verify", &obj.display().to_string(), "--section", "xdp"]
+        .map(String::from)
+        .to_vec();
+    for strict in [false, true] {
+        let mut args = args.clone();
+        if strict {
+            args.push("--strict".into());
+        }
+        let out = bpfx(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let (proven, accesses) = stdout
+            .split_once("instructions, ")
+            .and_then(|(_, rest)| rest.split_once(" memory accesses"))
+            .and_then(|(pa, _)| pa.split_once(" of "))
+            .and_then(|(p, a)| Some((p.parse::<usize>().ok()?, a.parse::<usize>().ok()?)))
+            .unwrap_or_else(|| panic!("unexpected output {stdout}"));
+        assert!(accesses > 0, "{stdout}");
+        if strict {
+            assert_eq!(proven, accesses, "{stdout}");
+        } else {
+            // Checked mode never proves packet accesses.
+            assert!(proven < accesses, "{stdout}");
+        }
+    }
+}
+
+#[test]
+fn xdp_parse_in_strict_mode_stops_at_data_end_on_both_engines() {
+    // With every packet guard gone (Strict proves them all), a header length that runs past
+    // data_end must still be caught by the program's own check, on both engines: IHL 15 puts
+    // the TCP header at byte 74, so its 20 bytes need 94.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let syn = std::fs::read(root.join("examples/tcp-syn.bin")).expect("examples/tcp-syn.bin");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-corpus-ihl");
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    for (len, want) in [
+        (54, "XDP_ABORTED (0)"),
+        (93, "XDP_ABORTED (0)"),
+        (94, "XDP_PASS (2)"),
+    ] {
+        let mut pkt = syn.clone();
+        pkt[14] = 0x4f;
+        pkt.resize(len, 0);
+        let path = dir.join(format!("ihl15-{len}.bin"));
+        std::fs::write(&path, &pkt).expect("a scratch file");
+        for engine in ["interp", "jit"] {
+            let args = [
+                "run",
+                &root.join("examples/xdp_parse.o").display().to_string(),
+                "--strict",
+                "--packet",
+                &path.display().to_string(),
+                "--engine",
+                engine,
+            ]
+            .map(String::from);
+            let out = bpfx(&args);
+            assert!(
+                out.status.success(),
+                "{engine} {len}: {}",
+                text(&out.stderr)
+            );
+            assert_eq!(text(&out.stdout).trim_end(), want, "{engine} {len}");
+        }
+    }
+}

@@ -399,6 +399,7 @@ impl<'a> Analysis<'a> {
         State {
             frames: vec![Frame::new(regs)],
             pkt: 0,
+            pkt_ids: Vec::new(),
         }
     }
 
@@ -416,6 +417,7 @@ impl<'a> Analysis<'a> {
         State {
             frames: vec![Frame::new(regs)],
             pkt: 0,
+            pkt_ids: Vec::new(),
         }
     }
 
@@ -599,7 +601,8 @@ impl<'a> Analysis<'a> {
                     }
                 } else {
                     let d = self.read(pc, st, dst)?;
-                    self.check_alu(pc, width, aop, dst, d, sreg, s)?
+                    let v = self.check_alu(pc, width, aop, dst, d, sreg, s)?;
+                    self.packet_id(d, s, v)
                 };
                 Self::set(st, dst, v);
             }
@@ -821,8 +824,8 @@ impl<'a> Analysis<'a> {
                 Ok(Value::Ptr(k, o.add_scalar(&c, true)))
             }
             (
-                Value::Ptr(PtrKind::Packet | PtrKind::PacketEnd, _),
-                Value::Ptr(PtrKind::Packet | PtrKind::PacketEnd, _),
+                Value::Ptr(PtrKind::Packet { .. } | PtrKind::PacketEnd, _),
+                Value::Ptr(PtrKind::Packet { .. } | PtrKind::PacketEnd, _),
             ) if op == AluOp::Sub => Ok(Value::UNKNOWN_SCALAR),
             // Two map value pointers may point into different values: their difference says
             // nothing about offsets.
@@ -843,6 +846,29 @@ impl<'a> Analysis<'a> {
             }
             _ => bad(),
         }
+    }
+
+    /// The packet id of `v`, the result of an ALU operation on `d` and `s`: pointer ± scalar
+    /// keeps the id when the scalar is one number (the offset range moves as a whole, so `V` is
+    /// unchanged), and otherwise makes a fresh one: a new `V`, the offset minus its new lower
+    /// bound. An unknown offset relates to nothing.
+    fn packet_id(&mut self, d: Value, s: Value, v: Value) -> Value {
+        let Value::Ptr(PtrKind::Packet { id }, o) = v else {
+            return v;
+        };
+        let c = match (d, s) {
+            (Value::Scalar(c), _) | (_, Value::Scalar(c)) => c,
+            _ => return v,
+        };
+        let id = match o {
+            Off::Unknown => 0,
+            Off::Range(..) if c.smin == c.smax => id,
+            Off::Range(..) => {
+                self.next_id += 1;
+                self.next_id
+            }
+        };
+        Value::Ptr(PtrKind::Packet { id }, o)
     }
 
     fn pointer_op(&self, pc: u32, op: &'static str, r: Reg, v: Value) -> R<Value> {
@@ -956,7 +982,7 @@ impl<'a> Analysis<'a> {
                         if size == 8 =>
                     {
                         if a == i64::from(data) {
-                            Value::Ptr(PtrKind::Packet, Off::known(0))
+                            Value::Ptr(PtrKind::Packet { id: 0 }, Off::known(0))
                         } else if a == i64::from(data_end) {
                             Value::Ptr(PtrKind::PacketEnd, Off::known(0))
                         } else {
@@ -1009,14 +1035,18 @@ impl<'a> Analysis<'a> {
                 }
                 Ok(loaded())
             }
-            Value::Ptr(PtrKind::Packet, o) => {
+            Value::Ptr(PtrKind::Packet { id }, o) => {
                 // Only Strict mode proves packet accesses: it alone forbids writes to the
-                // context's data and data_end fields, which the proof trusts.
+                // context's data and data_end fields, which the proof trusts. The access is
+                // `[data + V + lo + off, + n)` for some `V` in `[0, hi - lo]`: in bounds when
+                // its highest end is below the proven range, or its `V`-relative end below
+                // the range proven for its id.
                 let at = o.add_const(off);
+                let below = |end: i64, range: u64| u64::try_from(end).is_ok_and(|e| e <= range);
                 let in_bounds = self.strict
                     && match at {
                         Off::Range(lo, hi) => {
-                            lo >= 0 && u64::try_from(hi + n).is_ok_and(|e| e <= st.pkt)
+                            lo >= 0 && (below(hi + n, st.pkt) || below(lo + n, st.pkt_range(id)))
                         }
                         Off::Unknown => false,
                     };
@@ -1353,7 +1383,7 @@ impl<'a> Analysis<'a> {
             )
         };
         let mut havoc = false;
-        let mut writes: Vec<(u32, i64, u64)> = Vec::new();
+        let mut writes: Vec<(u32, i64, u64, u64)> = Vec::new();
         for (i, kind) in sig.args.iter().enumerate().take(5) {
             let reg = Reg::new(i as u8 + 1).expect("r1..=r5");
             let v = regs[i + 1];
@@ -1375,9 +1405,13 @@ impl<'a> Analysis<'a> {
                 }
                 ArgKind::PtrToMem { size_arg } | ArgKind::PtrToReadOnlyMem { size_arg } => {
                     let reads_only = matches!(kind, ArgKind::PtrToReadOnlyMem { .. });
+                    // A size known as a range is checked at its maximum (and only its minimum
+                    // is surely written).
                     let size = match size_arg {
                         Some(j) => match regs.get(j + 1) {
-                            Some(Value::Scalar(x)) if x.konst().is_some() => x.konst(),
+                            Some(Value::Scalar(x)) if x.umax <= MAX_TRACKED_OFF as u64 => {
+                                Some((x.umin, x.umax))
+                            }
                             _ if self.strict => {
                                 let sr = Reg::new(j as u8 + 1).unwrap_or(Reg::R0);
                                 return Err(self.err(pc, K::HelperSize(sr, sig.name.clone())));
@@ -1410,11 +1444,12 @@ impl<'a> Analysis<'a> {
                 ArgKind::MapKey | ArgKind::MapValue => {
                     let def = map.and_then(|m| self.cfg.maps.get(m));
                     let size = def.map(|d| {
-                        u64::from(if *kind == ArgKind::MapKey {
+                        let n = u64::from(if *kind == ArgKind::MapKey {
                             d.key_size
                         } else {
                             d.value_size
-                        })
+                        });
+                        (n, n)
                     });
                     if self.strict && size.is_none() {
                         let m = map.unwrap_or(MapRef::Fd(-1));
@@ -1430,17 +1465,19 @@ impl<'a> Analysis<'a> {
                 }
             }
         }
-        // Effects: memory the helper may write, then the registers.
+        // Effects: memory the helper may write, then the registers. The first `sure` bytes
+        // are written; the rest up to `n` may be, which still ends any spill there.
         if havoc {
             st.havoc();
         }
-        for (frame, a, n) in writes {
+        for (frame, a, sure, n) in writes {
             let fr = &mut st.frames[frame as usize];
             for b in a..a + n as i64 {
                 let i = ((-b - 1) / 8) as usize;
                 let p = (b + 8 * (i as i64 + 1)) as u32;
                 let s = &mut fr.stack[i];
-                *s = Slot::Bytes(s.init_mask() | (1 << p));
+                let written = if b < a + sure as i64 { 1 << p } else { 0 };
+                *s = Slot::Bytes(s.init_mask() | written);
             }
         }
         let r0 = match sig.ret {
@@ -1470,9 +1507,10 @@ impl<'a> Analysis<'a> {
         }
     }
 
-    /// Checks one memory argument of a helper. `Err(None)` is a type mismatch the caller words;
-    /// `Err(Some(e))` a finished error. Records the bytes the helper may write (a precise
-    /// stack range) or asks for a havoc.
+    /// Checks one memory argument of a helper, of `size = (min, max)` bytes when known.
+    /// `Err(None)` is a type mismatch the caller words; `Err(Some(e))` a finished error.
+    /// Records the bytes the helper may write (a precise stack range: `min` written, up to
+    /// `max` touched) or asks for a havoc.
     #[allow(clippy::too_many_arguments)]
     fn helper_mem(
         &self,
@@ -1480,12 +1518,16 @@ impl<'a> Analysis<'a> {
         st: &State,
         reg: Reg,
         v: Value,
-        size: Option<u64>,
+        size: Option<(u64, u64)>,
         any_region: bool,
         read_only: bool,
         havoc: &mut bool,
-        writes: &mut Vec<(u32, i64, u64)>,
+        writes: &mut Vec<(u32, i64, u64, u64)>,
     ) -> Result<(), Option<VerifyError>> {
+        let (sure, size) = match size {
+            Some((lo, hi)) => (lo, Some(hi)),
+            None => (0, None),
+        };
         // A helper writing the packet context could forge data_end, which packet proofs trust.
         if self.strict
             && !read_only
@@ -1507,7 +1549,7 @@ impl<'a> Analysis<'a> {
                 }
                 true
             }
-            Value::Ptr(PtrKind::Packet, _) => any_region && !self.strict,
+            Value::Ptr(PtrKind::Packet { .. }, _) => any_region && !self.strict,
             _ => false,
         };
         if !ok_kind {
@@ -1549,7 +1591,7 @@ impl<'a> Analysis<'a> {
                         }
                     }
                 } else {
-                    writes.push((frame, a, n));
+                    writes.push((frame, a, sure, n));
                 }
                 Ok(())
             }
@@ -1583,7 +1625,11 @@ impl<'a> Analysis<'a> {
             (Value::Ptr(PtrKind::MapValue { map, .. }, Off::Range(..)), Some(n)) if self.strict => {
                 let a = at;
                 let vs = self.cfg.maps.get(map).map_or(0, |d| d.value_size);
-                if a >= 0 && a.saturating_add(n as i64) <= i64::from(vs) {
+                if a >= 0
+                    && (a as u64)
+                        .checked_add(n)
+                        .is_some_and(|e| e <= u64::from(vs))
+                {
                     Ok(())
                 } else {
                     Err(Some(self.err(
@@ -1735,6 +1781,7 @@ fn empty_state() -> State {
     State {
         frames: Vec::new(),
         pkt: 0,
+        pkt_ids: Vec::new(),
     }
 }
 
@@ -1790,13 +1837,14 @@ fn refine_edge(
             };
             true
         }
-        // The kernel's packet rule: `pkt + lo <= data_end` proves `lo` bytes of packet.
-        (Value::Ptr(PtrKind::Packet, o), Value::Ptr(PtrKind::PacketEnd, _))
-        | (Value::Ptr(PtrKind::PacketEnd, _), Value::Ptr(PtrKind::Packet, o))
+        // The kernel's packet rule: `pkt + lo <= data_end` proves `lo` bytes of packet, and
+        // with a packet id, `data + V + lo <= data_end` for every pointer sharing that `V`.
+        (Value::Ptr(PtrKind::Packet { id }, o), Value::Ptr(PtrKind::PacketEnd, _))
+        | (Value::Ptr(PtrKind::PacketEnd, _), Value::Ptr(PtrKind::Packet { id }, o))
             if width == Width::W64 =>
         {
             let Off::Range(lo, _) = o else { return true };
-            let c = if matches!(l, Value::Ptr(PtrKind::Packet, _)) {
+            let c = if matches!(l, Value::Ptr(PtrKind::Packet { .. }, _)) {
                 cond
             } else {
                 scalar::flip(cond)
@@ -1812,6 +1860,7 @@ fn refine_edge(
                 && lo + extra <= MAX_TRACKED_OFF
             {
                 st.pkt = st.pkt.max((lo + extra) as u64);
+                st.prove_pkt_range(id, (lo + extra) as u64);
             }
             true
         }

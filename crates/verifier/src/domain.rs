@@ -112,8 +112,12 @@ pub(crate) enum PtrKind {
     Input,
     /// A value of a map; `nullable` until a comparison with 0 has ruled null out.
     MapValue { map: MapRef, nullable: bool },
-    /// Packet data.
-    Packet,
+    /// Packet data. With `id != 0` the pointer is `data + V + lo` (its offset range being
+    /// `[lo, hi]`) for one run-time value `V` in `[0, hi - lo]`, fixed when the id was made by
+    /// adding a variable to a packet pointer and shared by every packet pointer with that id
+    /// (constant offsets move `lo` and `hi` together): a `data_end` check on one of them bounds
+    /// them all ([`State::pkt_ids`]).
+    Packet { id: u32 },
     /// The end of the packet (never dereferenceable).
     PacketEnd,
 }
@@ -163,7 +167,9 @@ impl Value {
             (_, Mixed) => true,
             (Scalar(a), Scalar(b)) => b.contains(&a),
             (Ptr(ka, oa), Ptr(kb, ob)) => {
+                // Packet ids only add precision (see scalar ids above).
                 let kind_ok = ka == kb
+                    || matches!((ka, kb), (PtrKind::Packet { .. }, PtrKind::Packet { .. }))
                     || matches!(
                         (ka, kb),
                         (
@@ -185,6 +191,10 @@ impl Value {
             (NotInit, _) | (_, NotInit) => NotInit,
             (Scalar(a), Scalar(b)) => Scalar(a.join(&b)),
             (Ptr(ka, oa), Ptr(kb, ob)) => match (ka, kb) {
+                // `data + V + a` and `data + V + b` with a != b is no longer one shift of V.
+                (PtrKind::Packet { .. }, PtrKind::Packet { .. }) => {
+                    Ptr(PtrKind::Packet { id: 0 }, oa.join(ob))
+                }
                 _ if ka == kb => Ptr(ka, oa.join(ob)),
                 (
                     PtrKind::MapValue {
@@ -219,7 +229,7 @@ impl Value {
                 "a map value pointer that may be null"
             }
             Value::Ptr(PtrKind::MapValue { .. }, _) => "a pointer to a map value",
-            Value::Ptr(PtrKind::Packet, _) => "a packet pointer",
+            Value::Ptr(PtrKind::Packet { .. }, _) => "a packet pointer",
             Value::Ptr(PtrKind::PacketEnd, _) => "the packet end pointer",
             Value::MapHandle(_) => "a map handle",
             Value::Mixed => "a pointer on some paths and a scalar or another pointer on others",
@@ -249,7 +259,8 @@ impl fmt::Display for Value {
                             MapRef::Idx(n) => write!(f, "map_value{q}(idx {n})")?,
                         }
                     }
-                    PtrKind::Packet => write!(f, "pkt")?,
+                    PtrKind::Packet { id: 0 } => write!(f, "pkt")?,
+                    PtrKind::Packet { id } => write!(f, "pkt(id {id})")?,
                     PtrKind::PacketEnd => write!(f, "pkt_end")?,
                 }
                 off(f, o)
@@ -334,6 +345,9 @@ pub(crate) struct State {
     pub(crate) frames: Vec<Frame>,
     /// Bytes from the packet start proven to lie below `data_end`.
     pub(crate) pkt: u64,
+    /// Per packet-pointer id (increasing ids, no duplicates): `(id, n)` proves that
+    /// `data + V + n <= data_end` for that id's `V` (see [`PtrKind::Packet`]).
+    pub(crate) pkt_ids: Vec<(u32, u64)>,
 }
 
 impl State {
@@ -382,7 +396,60 @@ impl State {
         let pkt = self.pkt.min(other.pkt);
         changed |= pkt != self.pkt;
         self.pkt = pkt;
+        // Only what both sides proved, for ids both sides know.
+        if self.pkt_ids != other.pkt_ids {
+            let before = self.pkt_ids.len();
+            let mut lowered = false;
+            self.pkt_ids.retain_mut(|(id, n)| {
+                match other.pkt_ids.binary_search_by_key(id, |e| e.0) {
+                    Ok(i) => {
+                        let m = other.pkt_ids[i].1;
+                        lowered |= m < *n;
+                        *n = (*n).min(m);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            });
+            changed |= lowered || self.pkt_ids.len() != before;
+        }
         changed
+    }
+
+    /// What is proven of the pointers with packet id `id`: `data + V + n <= data_end`.
+    pub(crate) fn pkt_range(&self, id: u32) -> u64 {
+        match self.pkt_ids.binary_search_by_key(&id, |e| e.0) {
+            Ok(i) if id != 0 => self.pkt_ids[i].1,
+            _ => 0,
+        }
+    }
+
+    /// Records `data + V + n <= data_end` for packet id `id`, forgetting ids no register or
+    /// spill holds any more (so the list stays as short as the live pointers).
+    pub(crate) fn prove_pkt_range(&mut self, id: u32, n: u64) {
+        if id == 0 {
+            return;
+        }
+        match self.pkt_ids.binary_search_by_key(&id, |e| e.0) {
+            Ok(i) => self.pkt_ids[i].1 = self.pkt_ids[i].1.max(n),
+            Err(i) => self.pkt_ids.insert(i, (id, n)),
+        }
+        let live = |st: &State, id: u32| {
+            let holds =
+                |v: &Value| matches!(v, Value::Ptr(PtrKind::Packet { id: x }, _) if *x == id);
+            st.frames.iter().any(|f| {
+                f.regs.iter().any(holds)
+                    || f.stack
+                        .iter()
+                        .any(|s| matches!(s, Slot::Spill(v) if holds(v)))
+            })
+        };
+        let ids: Vec<u32> = self.pkt_ids.iter().map(|e| e.0).collect();
+        for x in ids {
+            if x != id && !live(self, x) {
+                self.pkt_ids.retain(|e| e.0 != x);
+            }
+        }
     }
 
     /// Whether every concrete state `self` stands for is one `other` stands for.
@@ -466,6 +533,10 @@ impl fmt::Display for State {
         if self.pkt > 0 {
             sep(f)?;
             write!(f, "pkt_range={}", self.pkt)?;
+        }
+        for (id, n) in &self.pkt_ids {
+            sep(f)?;
+            write!(f, "pkt_range(id {id})={n}")?;
         }
         if top > 0 {
             sep(f)?;

@@ -236,8 +236,9 @@ pub enum VerifyErrorKind {
         /// What the register holds.
         found: &'static str,
     },
-    /// A helper size argument that is not a known constant.
-    #[error("size argument {0} of helper {1} must be a known constant")]
+    /// A helper size argument with no useful upper bound (a constant or a range is checked at
+    /// its maximum).
+    #[error("size argument {0} of helper {1} has no upper bound: bound it with a check or a mask")]
     HelperSize(Reg, String),
     /// r0 at the outermost `exit` is not a scalar.
     #[error("r0 is {0} at exit; the program must return a scalar")]

@@ -1,0 +1,11 @@
+# mode: strict
+# rule: a helper given a size range surely writes only its minimum: the byte past it may stay uninitialised
+# helper: 6:fill(mem:r2,scalar)->scalar
+ldxb r2, [r1+0]
+and r2, 15
+add r2, 1
+mov r1, r10
+add r1, -16
+call 6
+ldxb r0, [r10-15]
+exit

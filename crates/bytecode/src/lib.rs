@@ -9,6 +9,8 @@
 //! - [`Insn`] is the raw slot, faithful to the wire format.
 //! - [`Op`] is the typed instruction every later stage matches on, at class granularity.
 //! - [`Program`] is a decoded program whose every jump and call lands on an instruction start.
+//! - [`semantics`] is what the ALU instructions compute, shared by the interpreter and the
+//!   verifier's constant folding.
 //!
 //! Decoding is strict (RFC 9669, with the kernel as the authority where it leaves room): unknown
 //! opcodes, registers above r10, writes to r10, non-zero unused fields, truncated `lddw` and jumps
@@ -23,6 +25,7 @@ mod encode;
 mod insn;
 mod op;
 mod program;
+pub mod semantics;
 
 pub use asm::{AsmError, AsmErrorKind, assemble};
 pub use decode::{DecodeError, DecodeErrorKind, MAX_SLOTS, decode_one};

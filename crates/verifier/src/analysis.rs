@@ -25,9 +25,9 @@ use crate::cfg::{Loops, Structure};
 use crate::config::{ArgKind, Config, ContextKind, MapRef, Mode, RetKind};
 use crate::domain::{Frame, MAX_TRACKED_OFF, Off, PtrKind, Scalar, Slot, State, Value};
 use crate::error::{VerifyError, VerifyErrorKind as K};
-use crate::fold;
 use crate::scalar;
 use crate::verified::{RegionKind, record};
+use bpfx_bytecode::semantics;
 use bpfx_bytecode::{
     AluOp, AtomicOp, CallTarget, Cond, Imm64, Op, Operand, Pc, Program, Reg, Size, Width,
 };
@@ -576,7 +576,7 @@ impl<'a> Analysis<'a> {
                 src,
             } => {
                 let (s, sreg) = match src {
-                    Operand::Imm(i) => (Value::konst(fold::imm(i)), None),
+                    Operand::Imm(i) => (Value::konst(semantics::imm_value(i)), None),
                     Operand::Reg(r) => (self.read(pc, st, r)?, Some(r)),
                 };
                 let v = if aop == AluOp::Mov {
@@ -653,7 +653,7 @@ impl<'a> Analysis<'a> {
                 src,
             } => {
                 let (val, sreg) = match src {
-                    Operand::Imm(i) => (Value::konst(fold::imm(i)), None),
+                    Operand::Imm(i) => (Value::konst(semantics::imm_value(i)), None),
                     Operand::Reg(r) => (self.read(pc, st, r)?, Some(r)),
                 };
                 let b = self.read(pc, st, base)?;
@@ -1258,7 +1258,7 @@ impl<'a> Analysis<'a> {
                 Ok(Value::Scalar(if !known {
                     Scalar::load(size, signed)
                 } else if signed {
-                    Scalar::known(fold::sign_extend(size_t, raw))
+                    Scalar::known(semantics::sign_extend(size_t, raw))
                 } else {
                     Scalar::known(raw)
                 }))
@@ -1331,7 +1331,7 @@ impl<'a> Analysis<'a> {
     ) -> R<Flow> {
         let l = self.read(pc, st, lhs)?;
         let (r, rreg) = match rhs {
-            Operand::Imm(i) => (Value::konst(fold::imm(i)), None),
+            Operand::Imm(i) => (Value::konst(semantics::imm_value(i)), None),
             Operand::Reg(x) => (self.read(pc, st, x)?, Some(x)),
         };
         let mut taken = st.clone();

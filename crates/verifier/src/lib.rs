@@ -35,7 +35,6 @@ mod cfg;
 mod config;
 mod domain;
 mod error;
-mod fold;
 mod scalar;
 mod spec;
 mod verified;

@@ -8,14 +8,14 @@
 //! (the kernel's `reg_bounds_sync`). Every transfer function here over-approximates: for every
 //! concrete input in the abstract inputs, the concrete result is in the abstract result. The
 //! tests at the bottom check exactly that on random members of random abstract values, against
-//! the constant folder (which is itself tested against the reference interpreter).
+//! the ISA's own arithmetic (`bpfx_bytecode::semantics`, which the interpreter executes with).
 //!
 //! # Invariants
 //! - A `Scalar` returned by a transfer function is synced; an empty one (bounds that cross, or
 //!   contradictory known bits) only ever comes out of a branch refinement, where it means the
 //!   edge cannot be taken ([`Scalar::is_empty`]).
 
-use crate::fold;
+use bpfx_bytecode::semantics;
 use bpfx_bytecode::{AluOp, ByteOrder, Cond, Size, Width};
 use std::fmt;
 
@@ -600,7 +600,7 @@ impl Scalar {
     /// `self op b` at `width` (32-bit results zero-extended), for every operation but `mov`.
     pub(crate) fn alu(&self, width: Width, op: AluOp, b: &Scalar) -> Scalar {
         if let (Some(x), Some(y)) = (self.konst(), b.konst()) {
-            return Scalar::known(fold::alu(width, op, x, y));
+            return Scalar::known(semantics::alu(width, op, x, y));
         }
         let bits = wbits(width);
         let (a, ta) = self.iv(bits);
@@ -745,7 +745,7 @@ impl Scalar {
     /// `movsx` from `from`, at `width`.
     pub(crate) fn movsx(&self, width: Width, from: Size) -> Scalar {
         if let Some(k) = self.konst() {
-            return Scalar::known(fold::movsx(width, from, k));
+            return Scalar::known(semantics::movsx(width, from, k));
         }
         let bits = from.bytes() * 8;
         let (lo, hi) = (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1);
@@ -783,7 +783,7 @@ impl Scalar {
     /// A byte-order operation on the low `bits` bits, zero-extended.
     pub(crate) fn endian(&self, order: ByteOrder, bits: u32) -> Scalar {
         if let Some(k) = self.konst() {
-            return Scalar::known(fold::endian(order, bits, k));
+            return Scalar::known(semantics::endian(order, bits, k));
         }
         match order {
             ByteOrder::Le => self.truncate(bits / 8),
@@ -1134,7 +1134,7 @@ mod tests {
                     let res = a.alu(w, op, &b);
                     for &x in &am {
                         for &y in &bm {
-                            let c = fold::alu(w, op, x, y);
+                            let c = semantics::alu(w, op, x, y);
                             assert!(
                                 res.contains_value(c),
                                 "{op:?} {w:?}: {x:#x} op {y:#x} = {c:#x} not in {res:?}\n a={a:?}\n b={b:?}"
@@ -1144,7 +1144,7 @@ mod tests {
                 }
                 let n = a.neg(w);
                 for &x in &am {
-                    holds(&n, fold::neg(w, x), "neg");
+                    holds(&n, semantics::neg(w, x), "neg");
                 }
                 for from in [Size::B, Size::H, Size::W] {
                     if w == Width::W32 && from == Size::W {
@@ -1152,7 +1152,7 @@ mod tests {
                     }
                     let s = a.movsx(w, from);
                     for &x in &am {
-                        holds(&s, fold::movsx(w, from, x), "movsx");
+                        holds(&s, semantics::movsx(w, from, x), "movsx");
                     }
                 }
             }
@@ -1160,7 +1160,7 @@ mod tests {
                 for bits in [16, 32, 64] {
                     let e = a.endian(order, bits);
                     for &x in &am {
-                        holds(&e, fold::endian(order, bits, x), "endian");
+                        holds(&e, semantics::endian(order, bits, x), "endian");
                     }
                 }
             }

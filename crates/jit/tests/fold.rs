@@ -41,7 +41,7 @@ fn program(rng: &mut Rng) -> String {
         let size = rng.pick(&sizes);
         // Mostly in bounds, sometimes past either end.
         let off = rng.pick(&[0i64, 1, 7, 8, 15, 56, -1, 63, 64]);
-        match rng.below(12) {
+        match rng.below(13) {
             // mov; add reg; load through it (the index register is a small value).
             0 => t.push_str(&format!(
                 "mov {z}, {}\nmov {x}, r6\nadd {x}, {z}\nldx{size} {y}, [{x}{off:+}]\n",
@@ -73,11 +73,12 @@ fn program(rng: &mut Rng) -> String {
             4 => t.push_str(&format!(
                 "mov {x}, r6\nadd {x}, 4\nadd r6, 8\nldx{size} {y}, [{x}+0]\nadd r0, {y}\nadd r6, -8\n"
             )),
-            // Loops with a `jcc +1; ja back` tail.
+            // Loops with a `jcc +1; ja back` tail (fixed registers: the counter must not be
+            // overwritten, or the loop might not end).
             5 => {
                 label += 1;
                 t.push_str(&format!(
-                    "mov r9, {}\nmov {x}, 0\nl{label}:\nmov {z}, r6\nadd {z}, {x}\nldxb {y}, [{z}+0]\nadd r0, {y}\nadd {x}, 1\njge {x}, r9, +1\nja l{label}\n",
+                    "mov r9, {}\nmov r7, 0\nl{label}:\nmov r5, r6\nadd r5, r7\nldxb r3, [r5+0]\nadd r0, r3\nadd r7, 1\njge r7, r9, +1\nja l{label}\n",
                     rng.below(70) + 1
                 ));
             }
@@ -108,6 +109,19 @@ fn program(rng: &mut Rng) -> String {
                 "mov r8, 5\nmov r7, {}\ncall local writer\nadd r0, r7\nadd r0, r8\nadd r0, r9\nldxb {y}, [r6{off:+}]\nadd r0, {y}\n",
                 rng.below(9)
             )),
+            // An address kept pending past a branch into a fall-through only it enters, the
+            // taken path reading the register or not.
+            11 => {
+                label += 1;
+                t.push_str(&format!(
+                    "mov {z}, {}\nmov {x}, r6\nadd {x}, {z}\nldxb {y}, [{x}+0]\njgt {y}, {}, b{label}\nldx{size} {y}, [{x}{off:+}]\n{}add r0, {y}\nb{label}:\n{}",
+                    rng.below(40),
+                    rng.below(256),
+                    // Overwritten on the fall-through: dead there, maybe live when taken.
+                    if rng.below(2) == 0 { format!("mov {x}, 7\n") } else { String::new() },
+                    if rng.below(2) == 0 { format!("add r0, {x}\n") } else { String::new() }
+                ));
+            }
             _ => t.push_str(&format!(
                 "mov {x}, r6\nadd {x}, {}\nadd {x}, r9\nmov {y}, {x}\nsub {y}, r6\nadd r0, {y}\n",
                 rng.below(30)

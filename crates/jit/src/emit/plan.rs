@@ -109,7 +109,16 @@ impl Plan {
                 let live_in = live.live_in[pc.index()];
                 scan.end_all(live_in);
             }
-            scan.step(pc, &op, calls, live.live_out(pc, &op, n));
+            // A conditional branch whose fall-through nothing else enters continues the
+            // block: a pending address dead on the taken path stays pending past it.
+            let through = match op {
+                Op::Branch { off, .. } if !target.get(pc.index() + 1).copied().unwrap_or(true) => {
+                    let taken = pc.offset(i32::from(off)).filter(|t| t.index() < n);
+                    Some(taken.map_or(0, |t| live.live_in[t.index()]))
+                }
+                _ => None,
+            };
+            scan.step(pc, &op, calls, live.live_out(pc, &op, n), through);
         }
         scan.end_all(u16::MAX);
         let mut actions = scan.actions;
@@ -317,7 +326,9 @@ struct Scan {
 }
 
 impl Scan {
-    fn step(&mut self, pc: Pc, op: &Op, calls: bool, live_out: Regs) {
+    /// Scans `op` at `pc`; `through`, for a branch into a fall-through only it enters, is
+    /// what the taken path needs live.
+    fn step(&mut self, pc: Pc, op: &Op, calls: bool, live_out: Regs, through: Option<Regs>) {
         let mut e = effects(op, calls);
         // An access through a pending register reads the expression, not the register.
         let access = match *op {
@@ -376,7 +387,14 @@ impl Scan {
             op,
             Op::Ja { .. } | Op::Branch { .. } | Op::Call(_) | Op::Exit
         ) || matches!(op, Op::LoadImm64 { value, .. } if !matches!(value, bpfx_bytecode::Imm64::Value(_)));
-        if ends_block {
+        if let Some(taken) = through {
+            // Kept pending on into the fall-through when the taken path does not read them.
+            for r in 0..10 {
+                if self.pending[r].is_some() && taken & (1 << r) != 0 {
+                    self.cancel(r);
+                }
+            }
+        } else if ends_block {
             self.end_all(live_out);
         }
     }

@@ -10,13 +10,15 @@
 //! │ 8 bytes padding              │            │ frame 1              │
 //! ├──────────────────────────────┤ ◄ saved_rsp├──────────────────────┤
 //! │ return address (entry call)  │            │ …                    │
-//! │ per local call: rbx r13 r14  │            ├──────────────────────┤ ◄ lowest_fp
-//! │   r15 rbp, return address    │            │ frame max_frames - 1 │
+//! │ per local call: the r6–r9 the│            ├──────────────────────┤ ◄ lowest_fp
+//! │   callee writes, return addr.│            │ frame max_frames - 1 │
 //! └──────────────────────────────┘            └──────────────────────┘ ◄ stack base
 //! ```
-//! Inside every eBPF function `rsp ≡ 8 (mod 16)`, as in any SysV function after its `call`:
-//! the prologue pads the six saved registers by 8 bytes and a local call pushes five registers
-//! plus the return address (48 bytes). A helper call therefore subtracts 8 before its `call`.
+//! Inside every eBPF function that may reach a helper call, `rsp ≡ 8 (mod 16)`, as in any SysV
+//! function after its `call`: the prologue pads the six saved registers by 8 bytes, and a local
+//! call into such a function pads its pushes (the r6–r9 the callee may write) to an odd count
+//! of 8-byte slots before the return address. A helper call therefore subtracts 8 before its
+//! `call`. A callee that reaches no helper call needs no alignment and gets no padding.
 // dynasm converts every dynamic register operand with `.into()`, even from a `u8`.
 #![allow(clippy::useless_conversion)]
 

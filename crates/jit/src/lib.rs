@@ -25,7 +25,8 @@
 //!   interpreter and reports the same budget left (a charge per basic block, exact slow paths).
 //! - **Hardening.** [`JitOptions::blinding`] keeps program constants out of the code and
 //!   [`JitOptions::spectre`] masks guarded addresses; `docs/safety.md` has the threat model.
-//! - **W^X.** Code is copied into a fresh mapping and sealed read+execute before it runs; no
+//! - **W^X.** Code is copied into a mapping (fresh, or one a dropped program left, made
+//!   writable again only while nothing can run it) and sealed read+execute before it runs; no
 //!   page is ever writable and executable (`code.rs`, the only module with `unsafe`).
 //! - **Position independence.** The code holds no absolute addresses: everything run-specific
 //!   (buffers, the helper dispatcher) is reached through the context in r12.

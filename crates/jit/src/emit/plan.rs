@@ -321,7 +321,7 @@ enum Fold {
 struct Scan {
     actions: Vec<Action>,
     pending: [Option<Pending>; 10],
-    /// Constant blinding is on: see [`Scan::disp`].
+    /// Constant blinding is on: see [`disp`].
     blinding: bool,
 }
 

@@ -354,7 +354,10 @@ impl Scan {
             _ => 0,
         };
         for r in 0..10 {
-            let Some(p) = self.pending[r] else { continue };
+            // By reference: a pending value is large, and this runs per register and insn.
+            let Some(refs) = self.pending[r].as_ref().map(Pending::refs) else {
+                continue;
+            };
             let b = 1 << r;
             if b & own != 0 {
                 continue;
@@ -363,7 +366,7 @@ impl Scan {
                 self.cancel(r);
             } else if e.kills & b != 0 {
                 self.commit(r);
-            } else if e.clobbers & p.refs() != 0 {
+            } else if e.clobbers & refs != 0 {
                 if live_out & b != 0 {
                     self.cancel(r);
                 } else {
@@ -413,7 +416,9 @@ impl Scan {
         if dst == Reg::R10 {
             return None;
         }
-        let current = self.pending[dst.index()].filter(|p| p.ndefs < MAX_DEFS);
+        let current = self.pending[dst.index()]
+            .as_ref()
+            .filter(|p| p.ndefs < MAX_DEFS);
         let own = Addr {
             base: dst,
             index: None,

@@ -236,16 +236,36 @@ impl Liveness {
         let mut l = Liveness {
             live_in: vec![0; n],
         };
+        // Each instruction's effects and successors once, for the passes below.
+        const NONE: u32 = u32::MAX;
+        let nodes: Vec<(usize, Regs, Regs, [u32; 2])> = insns
+            .iter()
+            .map(|&(pc, op)| {
+                let e = effects(&op, calls);
+                let inside = |t: Option<Pc>| t.filter(|t| t.index() < n).map_or(NONE, |t| t.0);
+                let next = inside(Some(Pc(pc.0 + op.slots())));
+                let succ = match op {
+                    Op::Exit | Op::Call(CallTarget::Kfunc(_)) => [NONE, NONE],
+                    Op::Ja { off, .. } => [inside(pc.offset(off)), NONE],
+                    Op::Branch { off, .. } => [inside(pc.offset(i32::from(off))), next],
+                    _ => [next, NONE],
+                };
+                (pc.index(), e.reads, e.kills, succ)
+            })
+            .collect();
         // Backward order converges in one pass over straight code; each further pass carries
         // liveness around one more level of back edges.
         let mut changed = true;
         while changed {
             changed = false;
-            for &(pc, op) in insns.iter().rev() {
-                let e = effects(&op, calls);
-                let live = e.reads | (l.live_out(pc, &op, n) & !e.kills);
-                if live != l.live_in[pc.index()] {
-                    l.live_in[pc.index()] = live;
+            for &(at, reads, kills, succ) in nodes.iter().rev() {
+                let out = succ
+                    .iter()
+                    .filter(|&&t| t != NONE)
+                    .fold(0, |acc, &t| acc | l.live_in[t as usize]);
+                let live = reads | (out & !kills);
+                if live != l.live_in[at] {
+                    l.live_in[at] = live;
                     changed = true;
                 }
             }

@@ -36,6 +36,7 @@
 //! Destinations are r0–r7, so r8 (the counter), r9 (the input base) and r10 stay meaningful.
 
 use crate::check::Case;
+use crate::layout::{Emitter, Item, mov64};
 use bpfx_bytecode::{
     AluOp, AtomicOp, ByteOrder, CallTarget, Cond, Imm64, Op, Operand, Program, Reg, Size, Width,
 };
@@ -85,7 +86,6 @@ impl Rng {
 }
 
 /// The loop counter register.
-const COUNTER: Reg = Reg::R8;
 /// The register holding the input's address.
 const INPUT: Reg = Reg::R9;
 /// Registers random instructions may write.
@@ -101,21 +101,6 @@ const DSTS: [Reg; 8] = [
 ];
 /// Number of subfunctions.
 const SUBS: usize = 2;
-
-/// A piece of a generated function, before jump offsets are known.
-#[derive(Debug)]
-enum Item {
-    /// Straight-line instructions.
-    Ops(Vec<Op>),
-    /// A forward jump (`jcc` or `ja`, offset to be filled in) over `body`.
-    Skip { jump: Op, body: Vec<Item> },
-    /// `mov r8, count; body; add r8, -1; jne r8, 0, <body start>`.
-    Loop { count: i32, body: Vec<Item> },
-    /// `call local` to subfunction `n`.
-    Call(usize),
-    /// `lddw dst, func(subfunction n)`.
-    FuncAddr(Reg, usize),
-}
 
 struct Gen {
     rng: Rng,
@@ -158,15 +143,6 @@ pub fn generate(seed: u64) -> Case {
         input,
         budget,
         helpers: Helpers::conformance(),
-    }
-}
-
-fn mov64(dst: Reg, src: Operand) -> Op {
-    Op::Alu {
-        width: Width::W64,
-        op: AluOp::Mov,
-        dst,
-        src,
     }
 }
 
@@ -449,108 +425,6 @@ impl Gen {
             rhs: self.operand(),
             off: 0,
         }
-    }
-}
-
-/// Lays items out as instructions, filling in jump offsets once their targets are known.
-#[derive(Default)]
-struct Emitter {
-    ops: Vec<Op>,
-    /// The pc of the next instruction.
-    pc: u32,
-    /// (index in `ops`, pc, subfunction) of each call and function address to patch.
-    calls: Vec<(usize, u32, usize)>,
-}
-
-impl Emitter {
-    fn push(&mut self, op: Op) {
-        self.pc += op.slots();
-        self.ops.push(op);
-    }
-
-    fn function(&mut self, items: &[Item]) {
-        self.items(items);
-        self.push(Op::Exit);
-    }
-
-    fn items(&mut self, items: &[Item]) {
-        for item in items {
-            match item {
-                Item::Ops(ops) => ops.iter().for_each(|op| self.push(*op)),
-                Item::Skip { jump, body } => {
-                    let (at, from) = (self.ops.len(), self.pc);
-                    self.push(*jump);
-                    self.items(body);
-                    let off = (self.pc - from - 1) as i32;
-                    self.ops[at] = with_offset(*jump, off);
-                }
-                Item::Loop { count, body } => {
-                    self.push(mov64(COUNTER, Operand::Imm(*count)));
-                    let start = self.pc;
-                    self.items(body);
-                    self.push(Op::Alu {
-                        width: Width::W64,
-                        op: AluOp::Add,
-                        dst: COUNTER,
-                        src: Operand::Imm(-1),
-                    });
-                    let off = start as i32 - self.pc as i32 - 1;
-                    self.push(Op::Branch {
-                        width: Width::W64,
-                        cond: Cond::Ne,
-                        lhs: COUNTER,
-                        rhs: Operand::Imm(0),
-                        off: off as i16,
-                    });
-                }
-                Item::Call(k) => {
-                    self.calls.push((self.ops.len(), self.pc, *k));
-                    self.push(Op::Call(CallTarget::Local { off: 0 }));
-                }
-                Item::FuncAddr(dst, k) => {
-                    self.calls.push((self.ops.len(), self.pc, *k));
-                    self.push(Op::LoadImm64 {
-                        dst: *dst,
-                        value: Imm64::Func { off: 0 },
-                    });
-                }
-            }
-        }
-    }
-
-    /// The instructions, with calls pointed at the subfunctions starting at `starts`.
-    fn finish(mut self, starts: &[u32]) -> Vec<Op> {
-        for &(at, pc, k) in &self.calls {
-            let off = starts[k] as i32 - pc as i32 - 1;
-            self.ops[at] = match self.ops[at] {
-                Op::LoadImm64 { dst, .. } => Op::LoadImm64 {
-                    dst,
-                    value: Imm64::Func { off },
-                },
-                _ => Op::Call(CallTarget::Local { off }),
-            };
-        }
-        self.ops
-    }
-}
-
-fn with_offset(jump: Op, off: i32) -> Op {
-    match jump {
-        Op::Ja { long, .. } => Op::Ja { off, long },
-        Op::Branch {
-            width,
-            cond,
-            lhs,
-            rhs,
-            ..
-        } => Op::Branch {
-            width,
-            cond,
-            lhs,
-            rhs,
-            off: off as i16,
-        },
-        other => other,
     }
 }
 

@@ -22,6 +22,7 @@ pub mod data;
 pub mod engine;
 pub mod fuzz;
 pub mod generator;
+mod layout;
 pub mod strict_gen;
 pub mod structured;
 pub mod suite;

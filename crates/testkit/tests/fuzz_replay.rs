@@ -86,15 +86,6 @@ fn every_regression_passes() {
     replay(&files(&fuzz_dir().join("regressions")));
 }
 
-/// Findings whose fix belongs to another crate and has not landed: each moves to
-/// `fuzz/regressions/` with its fix. Ignored because they still fail, some by exhausting memory
-/// (see `docs/fuzzing.md`); run them with `-- --ignored open_findings`.
-#[test]
-#[ignore = "open findings still fail until their fixes land"]
-fn open_findings_pass() {
-    replay(&files(&fuzz_dir().join("open")));
-}
-
 /// `bytes` with up to three bytes overwritten at random places.
 fn mutate(rng: &mut Rng, mut bytes: Vec<u8>) -> Vec<u8> {
     if bytes.is_empty() {

@@ -165,6 +165,12 @@ pub(crate) struct Analysis<'a> {
     /// States at the head of a loop instance (by its `first` context) in iterations 0, 1, 2,
     /// 4, 8, …: an iteration covered by one of them may repeat forever.
     snapshots: HashMap<u32, Vec<State>>,
+    /// Per loop instance (indexed by its `first` context): the pending nodes in any of its
+    /// contexts (its iterations, the loops and calls inside them). When it drops to zero the
+    /// instance has handed every state on and its snapshots are freed; without this, a loop
+    /// that keeps entering new inner instances kept one full state per instance until the
+    /// budget ran out (gigabytes for a 22-instruction program).
+    live: Vec<u32>,
     next_id: u32,
     carried: Vec<Option<State>>,
     free: Vec<u32>,
@@ -196,6 +202,7 @@ impl<'a> Analysis<'a> {
             work: BinaryHeap::new(),
             latches: HashMap::new(),
             snapshots: HashMap::new(),
+            live: Vec::new(),
             next_id: 0,
             carried: Vec::new(),
             free: Vec::new(),
@@ -235,8 +242,18 @@ impl<'a> Analysis<'a> {
         while let Some(Reverse((_, pc, ctx, slot))) = self.work.pop() {
             if slot == LATCH {
                 self.next_iteration(ctx, pc)?;
-                continue;
+            } else {
+                self.process(ctx, pc, slot)?;
             }
+            // Released only now: the node's own instances stay live while it is processed.
+            self.hold(ctx, false);
+        }
+        Ok(())
+    }
+
+    /// Processes one stored or carried node.
+    fn process(&mut self, ctx: u32, pc: u32, slot: u32) -> R<()> {
+        {
             let st = if slot == STORED {
                 let key = (ctx, pc);
                 self.queued.remove(&key);
@@ -262,9 +279,45 @@ impl<'a> Analysis<'a> {
             {
                 self.snapshots.entry(first).or_default().push(st.clone());
             }
-            self.walk(ctx, pc, st)?;
+            self.walk(ctx, pc, st)
         }
-        Ok(())
+    }
+
+    /// Queues a node, counting it as live in every loop instance around its context.
+    fn push(&mut self, prio: u32, pc: u32, ctx: u32, slot: u32) {
+        self.hold(ctx, true);
+        self.work.push(Reverse((prio, pc, ctx, slot)));
+    }
+
+    /// Counts a pending node in (`add`) or out of every loop instance enclosing `ctx`, and
+    /// frees the snapshots of an instance left with none. A later arrival at a freed
+    /// instance's head from outside starts its snapshots afresh; snapshots only let a
+    /// repeating loop be rejected before the budget does it, so fewer of them is still sound.
+    fn hold(&mut self, mut ctx: u32, add: bool) {
+        if !self.strict || self.loops.info.is_empty() {
+            return;
+        }
+        while ctx != NO_PARENT {
+            let c = self.ctxs[ctx as usize];
+            match c.kind {
+                CtxKind::Iter { first, base, .. } => {
+                    let f = first as usize;
+                    if self.live.len() <= f {
+                        self.live.resize(f + 1, 0);
+                    }
+                    if add {
+                        self.live[f] += 1;
+                    } else {
+                        self.live[f] -= 1;
+                        if self.live[f] == 0 {
+                            self.snapshots.remove(&first);
+                        }
+                    }
+                    ctx = base;
+                }
+                CtxKind::Call { .. } => ctx = c.parent,
+            }
+        }
     }
 
     fn intern(&mut self, parent: u32, tag: u64, kind: CtxKind) -> u32 {
@@ -319,7 +372,7 @@ impl<'a> Analysis<'a> {
             }
             None => {
                 self.latches.insert((ctx, head), (st, from));
-                self.work.push(Reverse((end, head, ctx, LATCH)));
+                self.push(end, head, ctx, LATCH);
             }
         }
     }
@@ -434,7 +487,7 @@ impl<'a> Analysis<'a> {
             }
         };
         if changed && self.queued.insert(key) {
-            self.work.push(Reverse((pc, pc, ctx, STORED)));
+            self.push(pc, pc, ctx, STORED);
         }
     }
 
@@ -469,7 +522,7 @@ impl<'a> Analysis<'a> {
                         (self.carried.len() - 1) as u32
                     }
                 };
-                self.work.push(Reverse((to, to, c, slot)));
+                self.push(to, to, c, slot);
                 None
             }
         }

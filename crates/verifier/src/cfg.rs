@@ -340,6 +340,19 @@ fn find_loops(prog: &Program, join: &mut [bool]) -> Result<Loops, VerifyError> {
         loops.heads[*head as usize] = true;
     }
     for (head, body) in &bodies {
+        // A head must be in no loop nested inside its own: there the analysis, entering that
+        // inner loop and reaching the outer head from inside it, would start a new instance of
+        // the outer loop within the inner one, and so on without end (each instance holding a
+        // state), instead of going around. Reducible graphs never do this: a nested loop's head
+        // dominates its body, so an outer head inside it would be the same head.
+        let inner = loops.head_of[*head as usize];
+        if inner != *head {
+            return Err(err(
+                prog,
+                *head as usize,
+                VerifyErrorKind::IrreducibleLoop(Pc(inner)),
+            ));
+        }
         if let Some(&n) = body.iter().find(|&&n| !loops.contains(*head, n)) {
             let kind = VerifyErrorKind::IrreducibleLoop(Pc(*head));
             return Err(err(prog, n as usize, kind));

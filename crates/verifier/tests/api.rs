@@ -78,3 +78,30 @@ fn functions_are_listed() {
     .expect("verifies");
     assert_eq!(v.functions(), &[Pc(0), Pc(3)]);
 }
+
+/// The `verify` fuzz finding 3: the loop at pc 7 is entered past its head (6 -> 11), so its
+/// body reaches back to pc 0 and the loop at pc 5 nests in it while holding pc 7. Exploring it
+/// nested loop instances one level deeper per iteration (3 GB before the budget ran out); an
+/// outer head inside an inner body is now an irreducible graph.
+#[test]
+fn an_outer_loop_head_inside_an_inner_loop_is_irreducible() {
+    let text = "mov r9, 21\nmov32 r0, 1048577\nxor r1, 11\njset32 r1, r9, +0\n\
+        jeq32 r1, 1048577, -3\nxor r1, 11\njset32 r1, r9, +4\njeq32 r1, 11, -3\nmov32 r0, 11\n\
+        jset r1, r9, +0\njeq32 r1, 0, -4\njeq32 r1, 1048577, -3\nxor r1, 11\njset32 r1, r9, +4\n\
+        jeq32 r1, 11, -3\nmov32 r0, 11\njset r1, r9, +0\njeq32 r1, 11, -3\nor r1, r9\n\
+        jeq32 r1, 11, -3\nmod32 r0, 2\nexit";
+    let strict = Config {
+        mode: Mode::Strict,
+        mem_size: Some(0),
+        ..Config::default()
+    };
+    let e = verify(prog(text), &strict).unwrap_err();
+    assert_eq!(e.pc, Pc(7));
+    assert_eq!(e.kind, VerifyErrorKind::IrreducibleLoop(Pc(5)));
+    // Checked mode widens at heads instead of nesting instances, and still accepts it.
+    let checked = Config {
+        mem_size: Some(0),
+        ..Config::default()
+    };
+    assert!(verify(prog(text), &checked).is_ok());
+}

@@ -43,12 +43,16 @@ pub const STACK_ALIGN: usize = 16;
 ///
 /// # Invariants
 /// `start + frames * 512 <= buf.len()` and `buf[start..]` begins at a [`STACK_ALIGN`]-aligned
-/// address; the buffer is never reallocated, so addresses handed to a program stay valid.
+/// address; the buffer is never reallocated, so addresses handed to a program stay valid. Every
+/// byte more than `dirty` bytes below the top is zero, so [`Stack::clear`] zeroes only the top
+/// `dirty` bytes: a run that stays in its outermost frame costs a 512-byte clear, not the whole
+/// buffer's.
 #[derive(Debug)]
 pub struct Stack {
     buf: Vec<u8>,
     start: usize,
     frames: u32,
+    dirty: usize,
 }
 
 impl Stack {
@@ -59,7 +63,12 @@ impl Stack {
         let buf = vec![0u8; size + STACK_ALIGN];
         let misalign = buf.as_ptr() as usize % STACK_ALIGN;
         let start = (STACK_ALIGN - misalign) % STACK_ALIGN;
-        Stack { buf, start, frames }
+        Stack {
+            buf,
+            start,
+            frames,
+            dirty: 0,
+        }
     }
 
     /// Number of frames.
@@ -72,9 +81,11 @@ impl Stack {
         self.frames as usize * STACK_FRAME_SIZE
     }
 
-    /// Zeroes every byte.
+    /// Zeroes every byte (only those that may have been written since the last clear).
     pub fn clear(&mut self) {
-        self.bytes_mut().fill(0);
+        let end = self.start + self.size();
+        self.buf[end - self.dirty..end].fill(0);
+        self.dirty = 0;
     }
 
     /// Host address of the first byte.
@@ -97,16 +108,27 @@ impl Stack {
         &self.buf[self.start..self.start + self.size()]
     }
 
-    /// The whole buffer as mutable bytes.
+    /// The whole buffer as mutable bytes (the next [`Stack::clear`] zeroes all of it).
     pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.lend(self.frames)
+    }
+
+    /// The whole buffer as mutable bytes, for a run that writes only its top `frames` frames:
+    /// an engine whose program cannot call deeper than that (its call graph says so) lends the
+    /// buffer this way, and the next [`Stack::clear`] zeroes only those frames. Writing below
+    /// them leaves bytes that a later clear misses.
+    pub fn lend(&mut self, frames: u32) -> &mut [u8] {
         let size = self.size();
+        let written = frames.min(self.frames) as usize * STACK_FRAME_SIZE;
+        self.dirty = self.dirty.max(written);
         &mut self.buf[self.start..self.start + size]
     }
 
     /// The region a function at `depth` may access: its own frame and its callers'.
     pub fn active_region(&mut self, depth: u32) -> Region<'_> {
-        let keep = (depth as usize + 1).min(self.frames as usize) * STACK_FRAME_SIZE;
-        let bytes = self.bytes_mut();
+        let frames = depth.saturating_add(1).min(self.frames);
+        let keep = frames as usize * STACK_FRAME_SIZE;
+        let bytes = self.lend(frames);
         let start = bytes.len() - keep;
         Region::new(&mut bytes[start..])
     }
@@ -238,6 +260,36 @@ mod tests {
         assert_eq!((r.addr, r.bytes.len()), (top - 512, 512));
         let r = s.active_region(2);
         assert_eq!((r.addr, r.bytes.len()), (top - 1536, 1536));
+    }
+
+    /// `clear` zeroes only what may have been written, so every way of writing must widen it.
+    #[test]
+    fn clear_zeroes_whatever_any_writer_reached() {
+        let mut s = Stack::new(4);
+        // Through an active region at depth 2: frames 0..=2.
+        s.active_region(2).bytes.fill(0xaa);
+        s.clear();
+        assert!(s.bytes().iter().all(|&b| b == 0));
+        // Through a lend of two frames, written within them.
+        let b = s.lend(2);
+        let n = b.len();
+        b[n - 1024..].fill(0xbb);
+        s.clear();
+        assert!(s.bytes().iter().all(|&b| b == 0));
+        // Through the whole buffer: the bottom byte too.
+        s.bytes_mut()[0] = 1;
+        s.clear();
+        assert_eq!(s.bytes()[0], 0);
+        // A lend never narrows what an earlier writer reached.
+        s.bytes_mut()[0] = 1;
+        s.lend(1);
+        s.clear();
+        assert_eq!(s.bytes()[0], 0);
+        // Depths past the buffer are clamped, not a panic.
+        s.active_region(u32::MAX).bytes.fill(0xcc);
+        s.lend(u32::MAX);
+        s.clear();
+        assert!(s.bytes().iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -118,6 +118,9 @@ pub struct JitProgram {
     opts: JitOptions,
     /// The verified input size, which inputs must reach.
     min_input: Option<u64>,
+    /// The most stack frames a run can occupy (`None`: as many as `max_frames` allows): only
+    /// those need zeroing before the next run.
+    frames: Option<u32>,
 }
 
 impl fmt::Debug for JitProgram {
@@ -171,6 +174,7 @@ fn build(
         prog: prog.clone(),
         opts: opts.clone(),
         min_input,
+        frames: assembled.frames,
     })
 }
 
@@ -207,7 +211,8 @@ impl JitProgram {
         } = env.parts();
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let len = input.len() as u64;
-        let stack_bytes = stack.bytes_mut();
+        // The code writes no deeper than its call graph reaches, nor than `max_frames` allows.
+        let stack_bytes = stack.lend(self.frames.unwrap_or(max_frames).min(max_frames));
         let stack_top = stack_bytes.as_mut_ptr() as u64 + stack_bytes.len() as u64;
         let frames_below = u64::from(max_frames.max(1) - 1);
         // Writable blocks first, so stores and atomics scan a prefix of the same table.

@@ -604,3 +604,72 @@ fn entry_registers_and_r10() {
     ];
     expect(&ops, &[], Ok(0));
 }
+
+/// A chain of `frames` frames without recursion: each function but the last is `call next;
+/// exit`, and the deepest one runs `body`.
+fn call_chain(frames: i32, body: &[Op]) -> Vec<Op> {
+    let mut ops: Vec<Op> = (1..frames).flat_map(|_| [call_local(1), EXIT]).collect();
+    ops.extend_from_slice(body);
+    ops
+}
+
+/// Engines zero only the stack frames a run could have written; whatever wrote them (a deep
+/// chain, unbounded recursion ending in a trap, either engine), the next run on the same `Env`,
+/// on any engine, reads zeros across all eight frames.
+#[test]
+fn a_run_never_sees_stack_bytes_left_by_the_previous_one() {
+    let stores = [st(Size::Dw, R10, -8, 0x55), st(Size::Dw, R10, -512, 0x66)];
+    let mut chain_writer = vec![stores[0]];
+    chain_writer.extend(call_chain(3, &[stores[0], stores[1], mov(R0, 1), EXIT]));
+    // f: two stores, then f again, until the call depth limit traps at pc 3.
+    let recursive_writer = vec![call_local(0), stores[0], stores[1], call_local(-3), EXIT];
+    // The deepest of eight frames ORs together every word from its frame's bottom to the top.
+    let reader = call_chain(
+        8,
+        &[
+            movr(R1, R10),
+            add(R1, Operand::Imm(-512)),
+            mov(R0, 0),
+            mov(R2, 512),
+            ldx(Size::Dw, R3, R1, 0),
+            alu(Width::W64, AluOp::Or, R0, Operand::Reg(R3)),
+            add(R1, Operand::Imm(8)),
+            add(R2, Operand::Imm(-1)),
+            Op::Branch {
+                width: Width::W64,
+                cond: Cond::Ne,
+                lhs: R2,
+                rhs: Operand::Imm(0),
+                off: -5,
+            },
+            EXIT,
+        ],
+    );
+    let reader = Program::from_ops(&reader).expect("reader decodes");
+    let writers = [
+        (chain_writer, Ok(1)),
+        (recursive_writer, trap(TrapKind::CallDepthExceeded, 3)),
+    ];
+    for (writer, want) in writers {
+        let writer = Program::from_ops(&writer).expect("writer decodes");
+        for w in engines() {
+            for r in engines() {
+                let mut env = Env::new();
+                let wrote = w.execute(&writer, &mut [], &mut env);
+                assert_eq!(
+                    wrote,
+                    want.map_err(RunError::Trap),
+                    "writer on {}",
+                    w.name()
+                );
+                assert_eq!(
+                    r.execute(&reader, &mut [], &mut env),
+                    Ok(0),
+                    "{} read what {} left",
+                    r.name(),
+                    w.name()
+                );
+            }
+        }
+    }
+}

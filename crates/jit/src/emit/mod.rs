@@ -214,6 +214,8 @@ pub(crate) struct Assembled {
     pub(crate) layout: Layout,
     /// Where blinded constants could show (blinding only).
     pub(crate) exposure: Option<blind::Exposure>,
+    /// The most stack frames a run can occupy at once (`None`: as many as allowed).
+    pub(crate) frames: Option<u32>,
 }
 
 /// Compiles `prog` to position-independent machine code whose entry point is offset 0.
@@ -293,6 +295,7 @@ pub(crate) fn assemble(
         code,
         layout: e.layout,
         exposure: e.blind.map(|b| b.exposure),
+        frames: e.callees.frames(),
     })
 }
 

@@ -537,6 +537,48 @@ impl Scan {
 pub(crate) struct Callees {
     /// Per slot: r6–r9 in bits 6–9, bit 0 for a helper call (0 when not a callee).
     summary: Vec<Regs>,
+    /// The most frames a run can occupy at once (the outermost included), from the longest
+    /// chain of calls; `None` when the call graph has a cycle or was too big to explore.
+    frames: Option<u32>,
+}
+
+/// The longest chain of nested calls starting at any callee, counted in frames, or `None` when
+/// the graph has a cycle (or a call leaves it). `graph` lists each callee's entry and whom it
+/// calls; an iterative depth-first search, so deep chains cannot overflow the host stack.
+fn deepest_chain(graph: &[(Pc, Regs, Vec<Pc>)]) -> Option<u32> {
+    const NEW: u32 = 0;
+    const OPEN: u32 = u32::MAX;
+    let index: std::collections::HashMap<Pc, usize> =
+        graph.iter().enumerate().map(|(k, g)| (g.0, k)).collect();
+    // Per callee: NEW, OPEN while on the search path, else its chain length.
+    let mut chain = vec![NEW; graph.len()];
+    for root in 0..graph.len() {
+        if chain[root] != NEW {
+            continue;
+        }
+        // (callee, next call to look at)
+        let mut path = vec![(root, 0)];
+        chain[root] = OPEN;
+        while let Some(&mut (k, ref mut next)) = path.last_mut() {
+            if let Some(&callee) = graph[k].2.get(*next) {
+                *next += 1;
+                let c = *index.get(&callee)?;
+                match chain[c] {
+                    OPEN => return None,
+                    NEW => {
+                        chain[c] = OPEN;
+                        path.push((c, 0));
+                    }
+                    _ => {}
+                }
+            } else {
+                let below = graph[k].2.iter().map(|c| chain[index[c]]).max();
+                chain[k] = below.unwrap_or(0) + 1;
+                path.pop();
+            }
+        }
+    }
+    chain.into_iter().max()
 }
 
 /// r6–r9.
@@ -563,7 +605,10 @@ impl Callees {
         };
         let mut summary = vec![0; n];
         if callees.is_empty() {
-            return Callees { summary };
+            return Callees {
+                summary,
+                frames: Some(1),
+            };
         }
         // Per callee: what its own body writes, and whom it calls.
         let mut direct = Vec::with_capacity(callees.len());
@@ -606,7 +651,10 @@ impl Callees {
                 for &c in &callees {
                     summary[c.index()] = CALLEE_SAVED | HELPER;
                 }
-                return Callees { summary };
+                return Callees {
+                    summary,
+                    frames: None,
+                };
             }
             direct.push((entry, regs, calls));
         }
@@ -628,7 +676,13 @@ impl Callees {
                 }
             }
         }
-        Callees { summary }
+        let frames = deepest_chain(&direct).map(|chain| chain.saturating_add(1));
+        Callees { summary, frames }
+    }
+
+    /// The most frames a run can occupy at once; `None` when unbounded (recursion) or unknown.
+    pub(crate) fn frames(&self) -> Option<u32> {
+        self.frames
     }
 
     /// The callee-saved eBPF registers a call to `callee` must save, and whether the callee

@@ -109,8 +109,9 @@ pub(crate) type DispatchFn = extern "sysv64" fn(u64, u64, u64, u64, u64, *mut Ru
 pub(crate) struct RunCtx {
     /// Address of the input memory (0 when it is empty).
     pub(crate) input_base: u64,
-    /// Valid start offsets per access size (1, 2, 4, 8 bytes).
-    pub(crate) input_ok: [u64; 4],
+    /// Valid start offsets per access size (1, 2, 4, 8 bytes) and per merged-guard span (16,
+    /// 32, 64, 128 bytes).
+    pub(crate) input_ok: [u64; 8],
     /// One past the top of the stack buffer: frame 0's r10.
     pub(crate) stack_top: u64,
     /// The r10 of the deepest frame allowed; a local call needs `r10 > lowest_fp`.
@@ -118,21 +119,22 @@ pub(crate) struct RunCtx {
     /// Instructions left (`u64::MAX` when the run has no budget); the charge borrows below 0
     /// exactly when the budget is exhausted.
     pub(crate) budget: u64,
-    /// 0, or the [`bpfx_exec::TrapKind`] code of the fault that ended the run.
-    pub(crate) trap_kind: u64,
-    /// The pc of the fault.
-    pub(crate) trap_pc: u64,
     /// The helper id of the current `call`/`callx` (a `callx` register may exceed `u32`).
     pub(crate) helper_id: u64,
     /// r10 at the current helper call: the dispatcher derives the active stack from it.
     pub(crate) frame_pointer: u64,
+    /// The helper dispatcher.
+    pub(crate) dispatch: DispatchFn,
+    // Fields past here are beyond a disp8: only the prologue, the stubs and cold code use them.
+    /// 0, or the [`bpfx_exec::TrapKind`] code of the fault that ended the run.
+    pub(crate) trap_kind: u64,
+    /// The pc of the fault.
+    pub(crate) trap_pc: u64,
     /// rsp just before the entry call: the unwind stub restores it to leave from any depth.
     pub(crate) saved_rsp: u64,
     /// Entry r1 and r2.
     pub(crate) entry_r1: u64,
     pub(crate) entry_r2: u64,
-    /// The helper dispatcher.
-    pub(crate) dispatch: DispatchFn,
     /// What the dispatcher needs to build a `GuestMemory` and find a helper.
     pub(crate) input_ptr: *mut u8,
     pub(crate) input_len: usize,
@@ -187,14 +189,15 @@ pub(crate) mod ctx {
     pub(crate) const STACK_TOP: i8 = disp(offset_of!(RunCtx, stack_top));
     pub(crate) const LOWEST_FP: i8 = disp(offset_of!(RunCtx, lowest_fp));
     pub(crate) const BUDGET: i8 = disp(offset_of!(RunCtx, budget));
-    pub(crate) const TRAP_KIND: i8 = disp(offset_of!(RunCtx, trap_kind));
-    pub(crate) const TRAP_PC: i8 = disp(offset_of!(RunCtx, trap_pc));
     pub(crate) const HELPER_ID: i8 = disp(offset_of!(RunCtx, helper_id));
     pub(crate) const FRAME_POINTER: i8 = disp(offset_of!(RunCtx, frame_pointer));
-    pub(crate) const SAVED_RSP: i8 = disp(offset_of!(RunCtx, saved_rsp));
-    pub(crate) const ENTRY_R1: i8 = disp(offset_of!(RunCtx, entry_r1));
-    pub(crate) const ENTRY_R2: i8 = disp(offset_of!(RunCtx, entry_r2));
     pub(crate) const DISPATCH: i8 = disp(offset_of!(RunCtx, dispatch));
+    // Used once per run or on the way out of it: a disp32 costs nothing there.
+    pub(crate) const TRAP_KIND: i32 = offset_of!(RunCtx, trap_kind) as i32;
+    pub(crate) const TRAP_PC: i32 = offset_of!(RunCtx, trap_pc) as i32;
+    pub(crate) const SAVED_RSP: i32 = offset_of!(RunCtx, saved_rsp) as i32;
+    pub(crate) const ENTRY_R1: i32 = offset_of!(RunCtx, entry_r1) as i32;
+    pub(crate) const ENTRY_R2: i32 = offset_of!(RunCtx, entry_r2) as i32;
     // Read only by the guards' slow path, once per miss: a disp32 costs nothing there.
     pub(crate) const SHARED_BEGIN: i32 = offset_of!(RunCtx, shared_begin) as i32;
     pub(crate) const SHARED_WEND: i32 = offset_of!(RunCtx, shared_wend) as i32;
@@ -207,7 +210,8 @@ pub(crate) mod ctx {
         offset as i8
     }
 
-    /// The `input_ok` entry for an access of `bytes` bytes.
+    /// The `input_ok` entry for an access (or merged-guard span) of `bytes` bytes, a power of
+    /// two up to 128.
     pub(crate) const fn input_ok(bytes: u32) -> i8 {
         INPUT_OK + 8 * bytes.trailing_zeros() as i8
     }
@@ -234,8 +238,8 @@ pub(crate) fn emit_prologue(e: &mut Emitter<'_>) {
         // Keep rsp 16-byte aligned at the entry call (see the module doc).
         ; sub rsp, 8
         ; mov r12, rdi
-        ; mov rdi, [BYTE r12 + ctx::ENTRY_R1]
-        ; mov rsi, [BYTE r12 + ctx::ENTRY_R2]
+        ; mov rdi, [r12 + ctx::ENTRY_R1]
+        ; mov rsi, [r12 + ctx::ENTRY_R2]
         ; xor eax, eax
         ; xor edx, edx
         ; xor ecx, ecx
@@ -245,7 +249,7 @@ pub(crate) fn emit_prologue(e: &mut Emitter<'_>) {
         ; xor r14d, r14d
         ; xor r15d, r15d
         ; mov rbp, [BYTE r12 + ctx::STACK_TOP]
-        ; mov [BYTE r12 + ctx::SAVED_RSP], rsp
+        ; mov [r12 + ctx::SAVED_RSP], rsp
         ; call =>entry
         ; ->epilogue:
         ; add rsp, 8

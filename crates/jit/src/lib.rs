@@ -226,7 +226,7 @@ impl JitProgram {
         let writable = shared.iter().filter(|m| m.writable()).count();
         let mut ctx = RunCtx {
             input_base: r1,
-            input_ok: [1, 2, 4, 8].map(|size| valid_starts(len, size)),
+            input_ok: [1, 2, 4, 8, 16, 32, 64, 128].map(|size| valid_starts(len, size)),
             stack_top,
             lowest_fp: stack_top - frames_below * bpfx_exec::STACK_FRAME_SIZE as u64,
             budget: budget.unwrap_or(u64::MAX),

@@ -37,6 +37,19 @@ pub(crate) fn render(prog: &Program, code: &[u8], layout: &Layout) -> String {
         let op = prog.get(pc).map(ToString::to_string).unwrap_or_default();
         (at, format!("; slow {:>4}: {op}", pc.0))
     }));
+    headers.extend(layout.fallbacks.iter().map(|&(pc, at)| {
+        (
+            at,
+            format!(
+                "; merged guard failed: the run from insn #{}, guard by guard",
+                pc.0
+            ),
+        )
+    }));
+    headers.extend(layout.fallback_insns.iter().map(|&(pc, at)| {
+        let op = prog.get(pc).map(ToString::to_string).unwrap_or_default();
+        (at, format!("; guarded {:>4}: {op}", pc.0))
+    }));
     headers.push((layout.cold, "; cold code".into()));
     headers.extend(
         layout

@@ -673,3 +673,58 @@ fn a_run_never_sees_stack_bytes_left_by_the_previous_one() {
         }
     }
 }
+
+/// Loads and stores off the same registers share one guard in the JIT (a span check before
+/// the first). Whenever the span is not wholly inside the input, each access must still be
+/// judged alone, in program order: an access near the end whose rounded-up span does not fit,
+/// a later access out of bounds after an earlier store landed, a group in the stack, and a
+/// span that ends exactly at the input's end.
+#[test]
+fn accesses_sharing_a_guard_are_still_judged_one_by_one() {
+    let input: Vec<u8> = (1..=16).collect();
+    let or = |dst, src| alu(Width::W64, AluOp::Or, dst, Operand::Reg(src));
+    let lsh8 = alu(Width::W64, AluOp::Lsh, R0, Operand::Imm(8));
+    // Span of 9 bytes, checked as 16, in a 10-byte input: both loads are fine.
+    let near_end = [
+        ldx(Size::B, R0, R1, 8),
+        ldx(Size::B, R3, R1, 0),
+        lsh8,
+        or(R0, R3),
+        EXIT,
+    ];
+    expect(&near_end, &input[..10], Ok(0x0901));
+    // Exactly 16 bytes: the span fits.
+    let exact = [
+        ldx(Size::B, R0, R1, 15),
+        ldx(Size::B, R3, R1, 0),
+        lsh8,
+        or(R0, R3),
+        EXIT,
+    ];
+    expect(&exact, &input, Ok(0x1001));
+    // The store lands, then the load one past the end traps at its own pc.
+    let store_then_fault = [st(Size::B, R1, 0, 0x77), ldx(Size::B, R0, R1, 10), EXIT];
+    let mem = expect(
+        &store_then_fault,
+        &input[..10],
+        trap(TrapKind::OutOfBounds, 1),
+    );
+    assert_eq!(mem[0], 0x77, "the store before the fault happened");
+    // The first access faults: nothing after it runs.
+    let fault_first = [ldx(Size::B, R0, R1, 12), st(Size::B, R1, 0, 0x77), EXIT];
+    let mem = expect(&fault_first, &input[..10], trap(TrapKind::OutOfBounds, 0));
+    assert_eq!(mem[0], 1, "no store after the fault");
+    // r10 + r4 (r4 is 0) is not a frame constant, so these accesses are guarded, and live in
+    // the stack, not the input.
+    let stack = [
+        movr(R2, R10),
+        add(R2, Operand::Reg(R4)),
+        st(Size::Dw, R2, -8, 5),
+        st(Size::Dw, R2, -16, 6),
+        ldx(Size::Dw, R0, R2, -8),
+        ldx(Size::Dw, R3, R2, -16),
+        add(R0, Operand::Reg(R3)),
+        EXIT,
+    ];
+    expect(&stack, &input, Ok(11));
+}

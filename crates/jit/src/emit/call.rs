@@ -43,7 +43,7 @@ impl Emitter<'_> {
             ; call QWORD [BYTE r12 + ctx::DISPATCH]
             ; add rsp, 8
             // The dispatcher recorded UnknownHelper or HelperError: leave with this pc.
-            ; cmp QWORD [BYTE r12 + ctx::TRAP_KIND], 0
+            ; cmp QWORD [r12 + ctx::TRAP_KIND], 0
             ; jne =>failed
             // r0 is already in rax. r1–r5 are zero after a helper call (the contract), which
             // also hides whatever the host left in them.

@@ -16,11 +16,14 @@
 //! compare can wrap: both are `addr - start < len - size + 1` (see
 //! [`bpfx_exec::Region::offset_of`]).
 
+use super::group::Group;
 use super::plan::Addr;
 use super::stubs::Cold;
 use super::{Emitter, Mem, asm, mem_op};
+use crate::JitError;
 use crate::abi::{FRAME, ctx, host, x};
-use bpfx_bytecode::{Operand, Pc, Reg, Size};
+use bpfx_bytecode::{Operand, Pc, Program, Reg, Size};
+use dynasmrt::DynamicLabel;
 
 /// Whether an access needs a run-time check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +64,8 @@ impl Emitter<'_> {
             index: addr.index.map(host),
             disp: addr.disp,
         };
-        if self.access_guard(pc, addr, size) == Guard::Elided {
+        let merged = !self.unmerged && self.groups.covered(pc);
+        if merged || self.access_guard(pc, addr, size) == Guard::Elided {
             return m;
         }
         let from = self.new_label();
@@ -101,6 +105,55 @@ impl Emitter<'_> {
         } else {
             m
         }
+    }
+
+    /// The guard of a whole group of accesses ([`super::group`]), before its first one: on
+    /// failure, the group's fallback runs its instructions with a guard each.
+    pub(super) fn emit_merged_guard(&mut self, group: Group) {
+        let from = self.new_label();
+        let resume = self.new_label();
+        let start = group.start;
+        self.emit_lea_mem(
+            x::R10,
+            Mem {
+                base: host(start.base),
+                index: start.index.map(host),
+                disp: start.disp,
+            },
+        );
+        asm!(self
+            ; sub r10, [BYTE r12 + ctx::INPUT_BASE]
+            ; cmp r10, [BYTE r12 + ctx::input_ok(group.size)]
+            ; jae =>from
+        );
+        self.fallbacks.push((group, from, resume));
+    }
+
+    /// A merged guard's fallback: the group's instructions, each access with its own guard,
+    /// then back to the code after the group.
+    pub(super) fn emit_fallback(
+        &mut self,
+        prog: &Program,
+        group: Group,
+        from: DynamicLabel,
+        resume: DynamicLabel,
+    ) -> Result<(), JitError> {
+        let at = self.offset();
+        self.layout.fallbacks.push((group.first, at));
+        asm!(self; =>from);
+        let mut pc = group.first;
+        while pc <= group.last {
+            let Some(op) = prog.get(pc).copied() else {
+                break;
+            };
+            let at = self.offset();
+            self.layout.fallback_insns.push((pc, at));
+            self.lower(pc, &op);
+            super::check_size(pc, self.offset() - at, super::MAX_INSN_BYTES)?;
+            pc = Pc(pc.0 + op.slots());
+        }
+        asm!(self; jmp =>resume);
+        Ok(())
     }
 
     pub(super) fn lower_load(&mut self, pc: Pc, size: Size, signed: bool, dst: Reg, addr: Addr) {

@@ -21,6 +21,7 @@ pub(crate) mod blind;
 mod blocks;
 mod branch;
 mod call;
+mod group;
 mod mem;
 mod plan;
 pub(crate) mod stubs;
@@ -172,6 +173,10 @@ pub(crate) struct Layout {
     pub(crate) slow_insns: Vec<(Pc, usize)>,
     /// Start offset of each block's slow path and the block's first pc.
     pub(crate) slow_blocks: Vec<(Pc, usize)>,
+    /// Start offset of each merged guard's fallback (a copy of its run with every guard), its
+    /// first pc, and the start offset of each instruction's copy there.
+    pub(crate) fallbacks: Vec<(Pc, usize)>,
+    pub(crate) fallback_insns: Vec<(Pc, usize)>,
     /// Start of the cold code.
     pub(crate) cold: usize,
     /// Start offset of each cold block and the pc it belongs to, in emission order.
@@ -205,6 +210,12 @@ pub(crate) struct Emitter<'a> {
     plan: plan::Plan,
     /// What each local call must save ([`plan::Callees`]).
     callees: plan::Callees,
+    /// Accesses whose guards are merged into one ([`group`]).
+    groups: group::Groups,
+    /// Lowering a merged guard's fallback: every access keeps its own guard.
+    unmerged: bool,
+    /// Merged guards emitted so far: the group, its fallback's label, and where it resumes.
+    fallbacks: Vec<(group::Group, DynamicLabel, DynamicLabel)>,
 }
 
 /// What [`assemble`] produces.
@@ -249,7 +260,16 @@ pub(crate) fn assemble(
         blind: opts.blinding.then(|| blind::Blinder::new(seed)),
         plan: plan::Plan::new(prog, !opts.budget, opts.blinding),
         callees: plan::Callees::new(prog),
+        groups: group::Groups::default(),
+        unmerged: false,
+        fallbacks: Vec::new(),
     };
+    if !opts.spectre && !opts.budget {
+        let groups = group::Groups::new(prog, &e.plan, |pc, addr, size| {
+            e.access_guard(pc, addr, size) == mem::Guard::Checked
+        });
+        e.groups = groups;
+    }
     abi::emit_prologue(&mut e);
     e.layout.body = e.offset();
     let mut last = None;
@@ -259,7 +279,15 @@ pub(crate) fn assemble(
         let label = e.pc_label(pc);
         asm!(e; =>label);
         e.charge_block(pc);
+        if let Some(group) = e.groups.lead(pc) {
+            e.emit_merged_guard(group);
+        }
         e.lower(pc, op);
+        if let Some(&(group, _, resume)) = e.fallbacks.last()
+            && group.last == pc
+        {
+            asm!(e; =>resume);
+        }
         check_size(pc, e.offset() - start, MAX_INSN_BYTES)?;
         last = Some((pc, *op));
     }
@@ -272,6 +300,11 @@ pub(crate) fn assemble(
         asm!(e; =>label);
         e.emit_trap_now(pc, TrapKind::FellOffEnd);
     }
+    e.unmerged = true;
+    for (group, from, resume) in std::mem::take(&mut e.fallbacks) {
+        e.emit_fallback(prog, group, from, resume)?;
+    }
+    e.unmerged = false;
     e.layout.slow = e.offset();
     e.slow = true;
     for (start, entry) in std::mem::take(&mut e.slow_blocks) {
@@ -573,9 +606,9 @@ impl<'a> Emitter<'a> {
         }
         if self.blinds(i64::from(pc.0)) {
             self.emit_blinded_u32(x::R11, pc.0);
-            asm!(self; mov [BYTE r12 + ctx::TRAP_PC], r11);
+            asm!(self; mov [r12 + ctx::TRAP_PC], r11);
         } else {
-            asm!(self; mov DWORD [BYTE r12 + ctx::TRAP_PC], pc.0 as i32);
+            asm!(self; mov DWORD [r12 + ctx::TRAP_PC], pc.0 as i32);
         }
         asm!(self; jmp =>to);
     }

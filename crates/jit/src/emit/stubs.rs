@@ -144,7 +144,7 @@ impl Emitter<'_> {
             let stub = self.stubs.trap(kind);
             asm!(self
                 ; =>stub
-                ; mov QWORD [BYTE r12 + ctx::TRAP_KIND], kind as i32
+                ; mov QWORD [r12 + ctx::TRAP_KIND], kind as i32
                 ; jmp =>unwind
             );
         }
@@ -160,7 +160,7 @@ impl Emitter<'_> {
             ; =>halt
             ; xor eax, eax
             ; =>unwind
-            ; mov rsp, [BYTE r12 + ctx::SAVED_RSP]
+            ; mov rsp, [r12 + ctx::SAVED_RSP]
             ; jmp ->epilogue
         );
     }

@@ -129,11 +129,13 @@ impl Env {
 
     /// The stack buffer. Engines zero it at the start of every run, so a run never sees bytes
     /// left by a previous one. It is reallocated only when the frame limit changes.
+    #[inline]
     pub fn stack_mut(&mut self) -> &mut Stack {
         self.parts().stack
     }
 
     /// Splits the environment into the parts an engine needs at once.
+    #[inline]
     pub fn parts(&mut self) -> EnvParts<'_> {
         let max_frames = self.max_frames.max(1);
         if self.stack.frames() != max_frames {

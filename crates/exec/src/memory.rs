@@ -72,16 +72,19 @@ impl Stack {
     }
 
     /// Number of frames.
+    #[inline]
     pub fn frames(&self) -> u32 {
         self.frames
     }
 
     /// Size in bytes.
+    #[inline]
     pub fn size(&self) -> usize {
         self.frames as usize * STACK_FRAME_SIZE
     }
 
     /// Zeroes every byte (only those that may have been written since the last clear).
+    #[inline]
     pub fn clear(&mut self) {
         let end = self.start + self.size();
         self.buf[end - self.dirty..end].fill(0);
@@ -110,17 +113,17 @@ impl Stack {
 
     /// The whole buffer as mutable bytes (the next [`Stack::clear`] zeroes all of it).
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        self.lend(self.frames)
+        self.lend(self.size())
     }
 
-    /// The whole buffer as mutable bytes, for a run that writes only its top `frames` frames:
-    /// an engine whose program cannot call deeper than that (its call graph says so) lends the
-    /// buffer this way, and the next [`Stack::clear`] zeroes only those frames. Writing below
-    /// them leaves bytes that a later clear misses.
-    pub fn lend(&mut self, frames: u32) -> &mut [u8] {
+    /// The whole buffer as mutable bytes, for a run that writes only the top `written` bytes:
+    /// an engine that knows how deep its program can reach (its call graph, or the offsets
+    /// its accesses use) lends the buffer this way, and the next [`Stack::clear`] zeroes only
+    /// those bytes. Writing below them leaves bytes that a later clear misses.
+    #[inline]
+    pub fn lend(&mut self, written: usize) -> &mut [u8] {
         let size = self.size();
-        let written = frames.min(self.frames) as usize * STACK_FRAME_SIZE;
-        self.dirty = self.dirty.max(written);
+        self.dirty = self.dirty.max(written.min(size));
         &mut self.buf[self.start..self.start + size]
     }
 
@@ -128,7 +131,7 @@ impl Stack {
     pub fn active_region(&mut self, depth: u32) -> Region<'_> {
         let frames = depth.saturating_add(1).min(self.frames);
         let keep = frames as usize * STACK_FRAME_SIZE;
-        let bytes = self.lend(frames);
+        let bytes = self.lend(keep);
         let start = bytes.len() - keep;
         Region::new(&mut bytes[start..])
     }
@@ -271,7 +274,7 @@ mod tests {
         s.clear();
         assert!(s.bytes().iter().all(|&b| b == 0));
         // Through a lend of two frames, written within them.
-        let b = s.lend(2);
+        let b = s.lend(1024);
         let n = b.len();
         b[n - 1024..].fill(0xbb);
         s.clear();
@@ -282,12 +285,12 @@ mod tests {
         assert_eq!(s.bytes()[0], 0);
         // A lend never narrows what an earlier writer reached.
         s.bytes_mut()[0] = 1;
-        s.lend(1);
+        s.lend(8);
         s.clear();
         assert_eq!(s.bytes()[0], 0);
         // Depths past the buffer are clamped, not a panic.
         s.active_region(u32::MAX).bytes.fill(0xcc);
-        s.lend(u32::MAX);
+        s.lend(usize::MAX);
         s.clear();
         assert!(s.bytes().iter().all(|&b| b == 0));
     }

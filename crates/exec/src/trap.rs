@@ -45,6 +45,7 @@ impl TrapKind {
     ];
 
     /// The kind with this stable code.
+    #[inline]
     pub fn from_code(code: u8) -> Option<TrapKind> {
         TrapKind::ALL.into_iter().find(|k| *k as u8 == code)
     }

@@ -118,9 +118,11 @@ pub struct JitProgram {
     opts: JitOptions,
     /// The verified input size, which inputs must reach.
     min_input: Option<u64>,
-    /// The most stack frames a run can occupy (`None`: as many as `max_frames` allows): only
-    /// those need zeroing before the next run.
-    frames: Option<u32>,
+    /// How many bytes below the stack's top a run can write: the frames its call graph can
+    /// occupy (`None`: every frame `max_frames` allows). Only those need zeroing before the
+    /// next run. (Any address in an active frame is accessible, even one the program did not
+    /// derive from r10, so the bound is per frame, not per offset the program names.)
+    stack_reach: Option<usize>,
 }
 
 impl fmt::Debug for JitProgram {
@@ -174,7 +176,9 @@ fn build(
         prog: prog.clone(),
         opts: opts.clone(),
         min_input,
-        frames: assembled.frames,
+        stack_reach: assembled
+            .frames
+            .map(|f| f as usize * bpfx_exec::STACK_FRAME_SIZE),
     })
 }
 
@@ -211,17 +215,21 @@ impl JitProgram {
         } = env.parts();
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let len = input.len() as u64;
-        // The code writes no deeper than its call graph reaches, nor than `max_frames` allows.
-        let stack_bytes = stack.lend(self.frames.unwrap_or(max_frames).min(max_frames));
+        // The code writes no deeper than its call graph reaches, nor than `max_frames` allows (`lend` clamps to the buffer, which has exactly that many frames).
+        let stack_bytes = stack.lend(self.stack_reach.unwrap_or(usize::MAX));
         let stack_top = stack_bytes.as_mut_ptr() as u64 + stack_bytes.len() as u64;
         let frames_below = u64::from(max_frames.max(1) - 1);
         // Writable blocks first, so stores and atomics scan a prefix of the same table.
-        let spans: Vec<SharedSpan> = shared
-            .iter()
-            .filter(|m| m.writable())
-            .chain(shared.iter().filter(|m| !m.writable()))
-            .map(|m| SharedSpan::new(m))
-            .collect();
+        let spans: Vec<SharedSpan> = if shared.is_empty() {
+            Vec::new()
+        } else {
+            shared
+                .iter()
+                .filter(|m| m.writable())
+                .chain(shared.iter().filter(|m| !m.writable()))
+                .map(|m| SharedSpan::new(m))
+                .collect()
+        };
         let span_addr = |n: usize| spans.as_ptr() as u64 + (n * size_of::<SharedSpan>()) as u64;
         let writable = shared.iter().filter(|m| m.writable()).count();
         let mut ctx = RunCtx {

@@ -62,11 +62,16 @@ impl VerifierLog {
     }
 
     fn push(&mut self, line: String) {
-        if self.lines.len() < LOG_LIMIT {
+        if self.has_room() {
             self.lines.push(line);
-        } else {
-            self.truncated = true;
         }
+    }
+
+    /// Whether another line fits; once one does not, the log is marked truncated (callers
+    /// check first, so a full log costs no formatting).
+    fn has_room(&mut self) -> bool {
+        self.truncated |= self.lines.len() >= LOG_LIMIT;
+        !self.truncated
     }
 }
 
@@ -553,7 +558,9 @@ impl<'a> Analysis<'a> {
                 .prog
                 .get(Pc(pc))
                 .expect("the structural checks keep every reachable pc an instruction start");
-            if let Some(log) = self.log.as_deref_mut() {
+            if let Some(log) = self.log.as_deref_mut()
+                && log.has_room()
+            {
                 log.push(format!("{}: {op:<28} ; {st}", Pc(pc)));
             }
             let flow = match self.step(ctx, pc, &op, &mut st) {

@@ -727,4 +727,22 @@ fn accesses_sharing_a_guard_are_still_judged_one_by_one() {
         EXIT,
     ];
     expect(&stack, &input, Ok(11));
+    // A branch between two accesses: when it leaves early, the second access (out of bounds)
+    // never happens, though the shared span includes it.
+    let branch_between = [
+        ldx(Size::B, R0, R1, 9),
+        Op::Branch {
+            width: Width::W64,
+            cond: Cond::Eq,
+            lhs: R0,
+            rhs: Operand::Imm(10),
+            off: 1,
+        },
+        ldx(Size::B, R3, R1, 10),
+        EXIT,
+    ];
+    expect(&branch_between, &input[..10], Ok(10));
+    let mut other = input[..10].to_vec();
+    other[9] = 0;
+    expect(&branch_between, &other, trap(TrapKind::OutOfBounds, 2));
 }

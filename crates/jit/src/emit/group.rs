@@ -1,9 +1,9 @@
 //! Guard merging: one inline check for a run of accesses off the same address registers.
 //!
-//! A straight-line run of instructions (no branch, call or exit, nothing jumping into its
-//! middle) in which several guarded loads and stores address `[base + index + disp]` with the
-//! same `base` and `index`, neither written along the run, touches at most the span
-//! `[base + index + lo, base + index + hi)`. One input guard on that span, rounded up to a
+//! A run of instructions that only falls through (no jump, call or exit; a conditional branch
+//! may leave it early; nothing jumps into its middle) in which several guarded loads and stores
+//! address `[base + index + disp]` with the same `base` and `index`, neither written along the
+//! run, touches at most the span `[base + index + lo, base + index + hi)`. One input guard on that span, rounded up to a
 //! power of two, before the run's first access proves them all:
 //! ```text
 //!     lea  r10, [base + index + lo]
@@ -14,10 +14,11 @@
 //! resume:
 //! ```
 //! When the span is not wholly inside the input (an access that is out of bounds, in the
-//! stack or in a shared block, or one that a rounded-up span merely pushes past the end), the
-//! fallback runs the same instructions with every guard of its own, in program order, and
-//! continues at `resume`: traps happen at the same pc, with the same memory, as without
-//! merging. No member's address can wrap once the span passed: each lies inside it.
+//! stack or in a shared block, one that a rounded-up span merely pushes past the end, or one
+//! that a branch would have skipped), the fallback runs the same instructions with every guard
+//! of its own, in program order, and continues at `resume` (a branch in it jumps to its target
+//! as in the run): traps happen at the same pc, with the same memory, as without merging. No
+//! member's address can wrap once the span passed: each lies inside it.
 //!
 //! Merging is off with Spectre hardening (a guard there also masks its own address) and with
 //! the budget charge (whose slow paths re-lower whole blocks).
@@ -115,13 +116,11 @@ impl Groups {
                     });
                 }
             }
-            let ends_run = matches!(
-                op,
-                Op::Branch { .. } | Op::Ja { .. } | Op::Call(_) | Op::Exit
-            ) || !matches!(
-                plan.action(pc),
-                Action::Emit | Action::Access(_) | Action::Skip
-            );
+            // Control leaves the run for good at a jump, call or exit (a fused branch's `ja`,
+            // skipped, is not one); a conditional branch may leave it early, which only means
+            // that some covered accesses do not happen.
+            let ends_run = plan.action(pc) != Action::Skip
+                && matches!(op, Op::Ja { .. } | Op::Call(_) | Op::Exit);
             let clobbers = op.written_reg().is_some_and(|r| {
                 open.as_ref()
                     .is_some_and(|g| g.group.start.base == r || g.group.start.index == Some(r))

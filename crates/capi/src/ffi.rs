@@ -138,11 +138,41 @@ unsafe fn bytes_mut<'a>(p: *mut c_void, len: usize, what: &str) -> Result<&'a mu
     Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), len) })
 }
 
+/// [`bytes`] for an argument that must not be NULL even when `len` is 0.
+///
+/// # Safety
+/// As [`bytes`].
+unsafe fn required<'a>(p: *const c_void, len: usize, what: &str) -> Result<&'a [u8], Fail> {
+    if p.is_null() {
+        return Err(Fail::null(what));
+    }
+    // SAFETY: forwarded contract of this function.
+    unsafe { bytes(p, len, what) }
+}
+
+/// [`bytes_mut`] for an argument that must not be NULL even when `len` is 0.
+///
+/// # Safety
+/// As [`bytes_mut`].
+unsafe fn required_mut<'a>(p: *mut c_void, len: usize, what: &str) -> Result<&'a mut [u8], Fail> {
+    if p.is_null() {
+        return Err(Fail::null(what));
+    }
+    // SAFETY: forwarded contract of this function.
+    unsafe { bytes_mut(p, len, what) }
+}
+
 /// Whether two byte ranges share a byte (a shared and a mutable slice over one byte would be
 /// undefined behaviour, so such calls are refused before any slice is made).
+/// A NULL pointer is no range: the NULL check that follows reports it.
 fn overlap(a: *const c_void, a_len: usize, b: *const c_void, b_len: usize) -> bool {
     let (a, b) = (a as usize, b as usize);
-    a_len != 0 && b_len != 0 && a < b.saturating_add(b_len) && b < a.saturating_add(a_len)
+    a != 0
+        && b != 0
+        && a_len != 0
+        && b_len != 0
+        && a < b.saturating_add(b_len)
+        && b < a.saturating_add(a_len)
 }
 
 /// # Safety
@@ -348,15 +378,10 @@ pub unsafe extern "C" fn bpfx_load_bytecode(
     code: *const c_void,
     code_len: usize,
 ) -> Status {
-    // SAFETY: checked pointers.
-    unsafe {
-        with_vm(vm, |v| {
-            if code.is_null() {
-                return Err(Fail::null("code"));
-            }
-            v.load_bytecode(bytes(code, code_len, "code")?)
-        })
-    }
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle no other thread uses meanwhile, and
+    // `code` points to `code_len` readable bytes: the contracts of `with_vm` and `required`,
+    // which check NULL.
+    unsafe { with_vm(vm, |v| v.load_bytecode(required(code, code_len, "code")?)) }
 }
 
 /// Loads an ELF object from memory and chooses `program` (by name, else by section; NULL:
@@ -371,18 +396,17 @@ pub unsafe extern "C" fn bpfx_load_elf(
     elf_len: usize,
     program: *const c_char,
 ) -> Status {
-    // SAFETY: checked pointers.
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle no other thread uses meanwhile, `elf`
+    // points to `elf_len` readable bytes and `program` is NULL or NUL-terminated: the
+    // contracts of `with_vm`, `required` and `text`, which check NULL.
     unsafe {
         with_vm(vm, |v| {
-            if elf.is_null() {
-                return Err(Fail::null("elf"));
-            }
             let program = if program.is_null() {
                 None
             } else {
                 Some(text(program, "program")?)
             };
-            v.load_elf(bytes(elf, elf_len, "elf")?, program)
+            v.load_elf(required(elf, elf_len, "elf")?, program)
         })
     }
 }
@@ -400,7 +424,8 @@ pub unsafe extern "C" fn bpfx_set_context(
     data_off: u16,
     data_end_off: u16,
 ) -> Status {
-    // SAFETY: checked pointer.
+    // SAFETY: `vm` is NULL or a live handle no other thread uses meanwhile (bpfx.h), all
+    // `with_vm` requires; it checks NULL.
     unsafe { with_vm(vm, |v| v.set_context(kind, size, data_off, data_end_off)) }
 }
 
@@ -411,7 +436,8 @@ pub unsafe extern "C" fn bpfx_set_context(
 /// `vm` as documented in `bpfx.h`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bpfx_set_input_size(vm: *mut BpfxVm, size: u64) -> Status {
-    // SAFETY: checked pointer.
+    // SAFETY: `vm` is NULL or a live handle no other thread uses meanwhile (bpfx.h), all
+    // `with_vm` requires; it checks NULL.
     unsafe {
         with_vm(vm, |v| {
             v.set_input_size((size != vm::INPUT_SIZE_UNKNOWN).then_some(size));
@@ -426,7 +452,8 @@ pub unsafe extern "C" fn bpfx_set_input_size(vm: *mut BpfxVm, size: u64) -> Stat
 /// `vm` as documented in `bpfx.h`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bpfx_verify(vm: *mut BpfxVm, mode: u32) -> Status {
-    // SAFETY: checked pointer.
+    // SAFETY: `vm` is NULL or a live handle no other thread uses meanwhile (bpfx.h), all
+    // `with_vm` requires; it checks NULL.
     unsafe { with_vm(vm, |v| v.verify(mode)) }
 }
 
@@ -436,7 +463,8 @@ pub unsafe extern "C" fn bpfx_verify(vm: *mut BpfxVm, mode: u32) -> Status {
 /// `vm` as documented in `bpfx.h`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bpfx_compile(vm: *mut BpfxVm, engine: u32) -> Status {
-    // SAFETY: checked pointer.
+    // SAFETY: `vm` is NULL or a live handle no other thread uses meanwhile (bpfx.h), all
+    // `with_vm` requires; it checks NULL.
     unsafe { with_vm(vm, |v| v.compile(engine)) }
 }
 
@@ -451,7 +479,10 @@ pub unsafe extern "C" fn bpfx_run(
     mem_len: usize,
     result: *mut u64,
 ) -> Status {
-    // SAFETY: checked pointers.
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle no other thread uses meanwhile, `mem`
+    // points to `mem_len` writable bytes nothing else accesses during the call, and `result`
+    // to a writable `u64`: the contracts of `with_vm` and `bytes_mut`; NULL and overlap are
+    // checked before any slice is made.
     unsafe {
         with_vm(vm, |v| {
             if result.is_null() {
@@ -481,14 +512,14 @@ pub unsafe extern "C" fn bpfx_run_ctx(
     packet_len: usize,
     result: *mut u64,
 ) -> Status {
-    // SAFETY: checked pointers.
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle no other thread uses meanwhile, `ctx`
+    // and `packet` point to `ctx_len` and `packet_len` writable bytes nothing else accesses
+    // during the call, and `result` to a writable `u64`: the contracts of `with_vm` and
+    // `required_mut`/`bytes_mut`; NULL and overlap are checked before any slice is made.
     unsafe {
         with_vm(vm, |v| {
             if result.is_null() {
                 return Err(Fail::null("result"));
-            }
-            if ctx.is_null() {
-                return Err(Fail::null("ctx"));
             }
             let r8 = (result.cast::<c_void>(), size_of::<u64>());
             if overlap(ctx, ctx_len, packet, packet_len)
@@ -497,7 +528,7 @@ pub unsafe extern "C" fn bpfx_run_ctx(
             {
                 return Err(Fail::arg("ctx, packet and result must not overlap"));
             }
-            let c = bytes_mut(ctx, ctx_len, "ctx")?;
+            let c = required_mut(ctx, ctx_len, "ctx")?;
             let p = bytes_mut(packet, packet_len, "packet")?;
             let r = v.run_ctx(c, p)?;
             // SAFETY: non-NULL, writable by the caller's contract, outside both buffers.
@@ -513,7 +544,8 @@ pub unsafe extern "C" fn bpfx_run_ctx(
 /// Pointers as documented in `bpfx.h`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bpfx_trap(vm: *mut BpfxVm, out: *mut BpfxTrapInfo) -> Status {
-    // SAFETY: checked pointers.
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle no other thread uses meanwhile, and
+    // `out` points to a writable `BpfxTrapInfo`; `with_vm` checks `vm`, the body `out`.
     unsafe {
         with_vm(vm, |v| {
             if out.is_null() {
@@ -544,21 +576,18 @@ pub unsafe extern "C" fn bpfx_map_lookup(
     value: *mut c_void,
     value_len: usize,
 ) -> Status {
-    // SAFETY: checked pointers.
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle no other thread uses meanwhile, `map`
+    // is NUL-terminated, `key` points to `key_len` readable bytes and `value` to `value_len`
+    // writable ones nothing else accesses during the call: the contracts of `with_vm`, `text`,
+    // `required` and `required_mut`, which check NULL; overlap is checked before any slice.
     unsafe {
         with_vm(vm, |v| {
             let name = text(map, "map")?;
-            if key.is_null() {
-                return Err(Fail::null("key"));
-            }
-            if value.is_null() {
-                return Err(Fail::null("value"));
-            }
             if overlap(key, key_len, value, value_len) {
                 return Err(Fail::arg("key and value must not overlap"));
             }
-            let k = bytes(key, key_len, "key")?;
-            v.map_lookup(name, k, bytes_mut(value, value_len, "value")?)
+            let k = required(key, key_len, "key")?;
+            v.map_lookup(name, k, required_mut(value, value_len, "value")?)
         })
     }
 }
@@ -577,18 +606,14 @@ pub unsafe extern "C" fn bpfx_map_update(
     value_len: usize,
     flags: u64,
 ) -> Status {
-    // SAFETY: checked pointers.
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle no other thread uses meanwhile, `map`
+    // is NUL-terminated, and `key` and `value` point to `key_len` and `value_len` readable
+    // bytes: the contracts of `with_vm`, `text` and `required`, which check NULL.
     unsafe {
         with_vm(vm, |v| {
             let name = text(map, "map")?;
-            if key.is_null() {
-                return Err(Fail::null("key"));
-            }
-            if value.is_null() {
-                return Err(Fail::null("value"));
-            }
-            let k = bytes(key, key_len, "key")?;
-            v.map_update(name, k, bytes(value, value_len, "value")?, flags)
+            let k = required(key, key_len, "key")?;
+            v.map_update(name, k, required(value, value_len, "value")?, flags)
         })
     }
 }
@@ -604,14 +629,13 @@ pub unsafe extern "C" fn bpfx_map_delete(
     key: *const c_void,
     key_len: usize,
 ) -> Status {
-    // SAFETY: checked pointers.
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle no other thread uses meanwhile, `map`
+    // is NUL-terminated and `key` points to `key_len` readable bytes: the contracts of
+    // `with_vm`, `text` and `required`, which check NULL.
     unsafe {
         with_vm(vm, |v| {
             let name = text(map, "map")?;
-            if key.is_null() {
-                return Err(Fail::null("key"));
-            }
-            v.map_delete(name, bytes(key, key_len, "key")?)
+            v.map_delete(name, required(key, key_len, "key")?)
         })
     }
 }
@@ -624,7 +648,8 @@ pub unsafe extern "C" fn bpfx_map_delete(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bpfx_listing(vm: *mut BpfxVm) -> *mut c_char {
     let mut out = std::ptr::null_mut();
-    // SAFETY: checked pointer.
+    // SAFETY: `vm` is NULL or a live handle no other thread uses meanwhile (bpfx.h), all
+    // `with_vm` requires; it checks NULL.
     unsafe {
         with_vm(vm, |v| {
             let text = v.listing()?;

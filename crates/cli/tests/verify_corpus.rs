@@ -14,6 +14,8 @@
 //! | `# helper: SPEC` | `--helper SPEC` |
 //! | `# map: SPEC` | `--map SPEC` |
 
+use bpfx_testkit::corpus::{CorpusFile, corpus_files};
+use bpfx_verifier::Mode;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -39,82 +41,44 @@ fn text(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).expect("UTF-8 output")
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Only {
-    Strict,
-    Checked,
-}
-
+/// A corpus file and the flags its directives imply, `--strict` aside.
 struct File {
     name: String,
     path: PathBuf,
-    only: Option<Only>,
-    /// The flags the directives imply, `--strict` aside.
+    only: Option<Mode>,
     flags: Vec<String>,
 }
 
 fn files(dir: &str) -> Vec<File> {
-    let dir = Path::new(CORPUS).join(dir);
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus directory {}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "asm"))
-        .collect();
-    paths.sort();
-    paths.into_iter().map(parse).collect()
+    corpus_files(dir).into_iter().map(flags).collect()
 }
 
-fn parse(path: PathBuf) -> File {
-    let name = path
-        .file_stem()
-        .expect("a file name")
-        .to_string_lossy()
-        .into_owned();
-    let src = std::fs::read_to_string(&path).expect("a readable corpus file");
-    let mut only = None;
+fn flags(f: CorpusFile) -> File {
     let mut mem = Some(DEFAULT_MEM.to_string());
     let mut flags = Vec::new();
     let mut flag = |f: &str, v: &str| {
         flags.push(f.to_string());
         flags.push(v.to_string());
     };
-    for line in src.lines() {
-        let Some(d) = line.trim().strip_prefix('#') else {
-            break;
-        };
-        let Some((key, val)) = d
-            .split_once(':')
-            .filter(|(k, _)| k.trim().chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-        else {
-            continue;
-        };
-        let val = val.trim();
-        match key.trim() {
-            "mode" => {
-                only = Some(match val {
-                    "strict" => Only::Strict,
-                    "checked" => Only::Checked,
-                    m => panic!("{name}: unknown mode {m}"),
-                })
-            }
+    for (key, val) in &f.directives {
+        match key.as_str() {
             "mem" if val == "unknown" => mem = None,
-            "mem" => mem = Some(val.to_string()),
+            "mem" => mem = Some(val.clone()),
             "context" => flag("--ctx", val),
             "budget" => flag("--insn-budget", val),
             "frames" => flag("--max-frames", val),
             "helper" => flag("--helper", val),
             "map" => flag("--map", val),
-            "rule" => {}
-            k => panic!("{name}: unknown directive `{k}`"),
+            _ => {}
         }
     }
     if let Some(n) = mem {
         flag("--mem-size", &n);
     }
     File {
-        name,
-        path,
-        only,
+        name: f.name,
+        path: f.path,
+        only: f.only,
         flags,
     }
 }
@@ -204,10 +168,10 @@ fn verify_rejects_each_reject_file_naming_the_snapshotted_error() {
         let want = snapshot("reject", &f.name);
         assert_rejects(f, true, &want);
         match f.only {
-            Some(Only::Strict) => {
+            Some(Mode::Strict) => {
                 assert_accepts(f, false);
             }
-            Some(Only::Checked) => panic!("{}: a reject file cannot be Checked-only", f.name),
+            Some(Mode::Checked) => panic!("{}: a reject file cannot be Checked-only", f.name),
             None => assert_rejects(f, false, &want),
         }
     }
@@ -226,7 +190,7 @@ fn verify_accepts_each_accept_file_proving_what_the_listing_shows() {
             f.name
         );
         match f.only {
-            Some(Only::Checked) => {
+            Some(Mode::Checked) => {
                 let out = verify(f, true);
                 assert_eq!(out.status.code(), Some(EXIT_INPUT), "{}", f.name);
             }

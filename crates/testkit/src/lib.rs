@@ -13,11 +13,13 @@
 //!   [`engines`], so a new engine needs no new test code.
 //! - [`check`](mod@check) runs one [`Case`] on the reference interpreter and every engine and
 //!   compares result, trap, memory and budget; [`generator`] generates random valid cases for it.
+//! - [`corpus`] reads the verifier corpus and the environment each file declares.
 //! - [`fuzz`] holds the property behind each fuzz target of `fuzz/`, so `cargo test` replays the
 //!   same checks; [`structured`] turns fuzzer bytes into mostly-valid cases.
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod corpus;
 pub mod data;
 pub mod engine;
 pub mod fuzz;

@@ -18,15 +18,14 @@
 //! runs the command line on every file and expects these same snapshots.
 
 use bpfx_bytecode::{Program, assemble};
+use bpfx_testkit::corpus::{CorpusFile, corpus_files};
 use bpfx_verifier::{
     Config, ContextKind, HelperTable, MapTable, Mode, VerifiedProgram, parse_helper, parse_map,
     verify,
 };
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/verifier");
-
+/// A corpus file and the configuration its directives declare (mode aside).
 struct File {
     name: String,
     text: String,
@@ -35,52 +34,21 @@ struct File {
 }
 
 fn load(dir: &str) -> Vec<File> {
-    let dir = PathBuf::from(CORPUS).join(dir);
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus directory {}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "asm"))
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| parse(p)).collect()
+    corpus_files(dir).into_iter().map(config).collect()
 }
 
-fn parse(path: &Path) -> File {
-    let name = path
-        .file_stem()
-        .expect("a file name")
-        .to_string_lossy()
-        .into_owned();
-    let text = std::fs::read_to_string(path).expect("readable corpus file");
+fn config(f: CorpusFile) -> File {
+    let name = f.name;
     let mut cfg = Config {
         mem_size: Some(64),
         helpers: HelperTable::new(),
         maps: MapTable::new(),
         ..Config::default()
     };
-    let mut only = None;
-    for line in text.lines() {
-        let Some(d) = line.trim().strip_prefix('#') else {
-            break;
-        };
-        // A directive is `# word: value`; other comment lines are prose.
-        let Some((key, val)) = d
-            .split_once(':')
-            .filter(|(k, _)| k.trim().chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-        else {
-            continue;
-        };
-        let val = val.trim();
-        match key.trim() {
-            "mode" => {
-                only = Some(match val {
-                    "strict" => Mode::Strict,
-                    "checked" => Mode::Checked,
-                    _ => panic!("{name}: unknown mode {val}"),
-                })
-            }
+    for (key, val) in &f.directives {
+        match key.as_str() {
             "mem" => {
-                cfg.mem_size = match val {
+                cfg.mem_size = match val.as_str() {
                     "unknown" => None,
                     n => Some(n.parse().expect("a memory size")),
                 }
@@ -102,14 +70,13 @@ fn parse(path: &Path) -> File {
                 let (map, def) = parse_map(val).unwrap_or_else(|e| panic!("{name}: {e}"));
                 cfg.maps.insert(map, def);
             }
-            "rule" => {}
-            k => panic!("{name}: unknown directive `{k}`"),
+            _ => {}
         }
     }
     File {
         name,
-        text,
-        only,
+        text: f.text,
+        only: f.only,
         cfg,
     }
 }

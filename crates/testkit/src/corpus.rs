@@ -1,0 +1,86 @@
+//! The verifier corpus (`tests/verifier/{accept,reject}/*.asm`): each file opens with comment
+//! lines, some of them directives `# key: value` that declare the environment it is verified
+//! in. One parser for every test that walks the corpus, whether it builds a
+//! `bpfx_verifier::Config` from the directives or `bpfx verify` flags.
+
+use bpfx_verifier::Mode;
+use std::path::{Path, PathBuf};
+
+/// The directive keys a corpus file may use, besides `mode` (see [`CorpusFile::only`]):
+/// `mem` (`N` or `unknown`), `context` (`packet`), `budget`, `frames`, `helper` and `map` (the
+/// `--helper`/`--map` spec syntax), and `rule` (prose naming the rule the file exercises).
+pub const DIRECTIVES: [&str; 7] = [
+    "mem", "context", "budget", "frames", "helper", "map", "rule",
+];
+
+/// One corpus file.
+#[derive(Clone, Debug)]
+pub struct CorpusFile {
+    /// File name without `.asm`.
+    pub name: String,
+    /// Where it is.
+    pub path: PathBuf,
+    /// The whole text (the assembler skips the comment lines).
+    pub text: String,
+    /// `# mode: strict` or `checked`: the only mode whose verdict the file is about.
+    pub only: Option<Mode>,
+    /// The other directives, in file order, as `(key, value)`.
+    pub directives: Vec<(String, String)>,
+}
+
+/// The `.asm` files of `tests/verifier/<dir>`, sorted by name. Panics (these are test inputs)
+/// on a missing directory, an unknown directive or an unknown mode.
+pub fn corpus_files(dir: &str) -> Vec<CorpusFile> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/verifier")
+        .join(dir);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("corpus directory {}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "asm"))
+        .collect();
+    paths.sort();
+    paths.into_iter().map(parse).collect()
+}
+
+fn parse(path: PathBuf) -> CorpusFile {
+    let name = path
+        .file_stem()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned();
+    let text = std::fs::read_to_string(&path).expect("a readable corpus file");
+    let mut only = None;
+    let mut directives = Vec::new();
+    for line in text.lines() {
+        let Some(d) = line.trim().strip_prefix('#') else {
+            break;
+        };
+        // A directive is `# word: value`; other comment lines are prose.
+        let Some((key, val)) = d
+            .split_once(':')
+            .filter(|(k, _)| k.trim().chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        else {
+            continue;
+        };
+        let (key, val) = (key.trim(), val.trim());
+        match key {
+            "mode" => {
+                only = Some(match val {
+                    "strict" => Mode::Strict,
+                    "checked" => Mode::Checked,
+                    m => panic!("{name}: unknown mode {m}"),
+                })
+            }
+            k if DIRECTIVES.contains(&k) => directives.push((k.to_string(), val.to_string())),
+            k => panic!("{name}: unknown directive `{k}`"),
+        }
+    }
+    CorpusFile {
+        name,
+        path,
+        text,
+        only,
+        directives,
+    }
+}

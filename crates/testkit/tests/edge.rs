@@ -746,3 +746,28 @@ fn accesses_sharing_a_guard_are_still_judged_one_by_one() {
     other[9] = 0;
     expect(&branch_between, &other, trap(TrapKind::OutOfBounds, 2));
 }
+
+/// The `diff_raw` finding: `add r0, r10; sub r0, 13` then two stores through r0. r0 is live at
+/// the exit, so the address chain becomes one `lea` into r0; the stores after it must use r0
+/// as it now is. The first store lands in the frame (13 bytes below its top), the second (276
+/// bytes above the top) traps at its own pc.
+#[test]
+fn accesses_after_an_address_chain_through_its_own_register_use_the_new_value() {
+    let ops = [
+        add(R0, Operand::Reg(R10)),
+        add(R0, Operand::Imm(-13)),
+        st(Size::B, R0, 0, 29184),
+        st(Size::B, R0, 289, 0),
+        EXIT,
+    ];
+    expect(&ops, &[], trap(TrapKind::OutOfBounds, 3));
+    let reads_back = [
+        add(R0, Operand::Reg(R10)),
+        add(R0, Operand::Imm(-13)),
+        st(Size::B, R0, 0, 0x5a),
+        ldx(Size::B, R3, R0, 0),
+        movr(R0, R3),
+        EXIT,
+    ];
+    expect(&reads_back, &[], Ok(0x5a));
+}

@@ -70,3 +70,31 @@ fn verified_compilation_agrees_with_the_interpreter() {
         "only {proven} proven accesses in {accepted} programs"
     );
 }
+
+/// `add r0, r10; sub r0, 13` folds to the address `[r0 + r10 - 13]`, which reads r0's value
+/// from before the chain; when r0 is read as a value later, the chain becomes one `lea` into
+/// r0, and an access after it must go through r0 itself, not through that expression again
+/// (found by the `diff_raw` fuzz target: the JIT computed `2 * r10 - 26`; with a proof the
+/// guard was gone and the store went wild). Both modes, every proof used.
+#[test]
+fn an_address_chain_that_reads_its_own_register_is_not_refolded_after_its_lea() {
+    let text = "mov r0, 0\nadd r0, r10\nsub r0, 13\nstb [r0+0], 7\nldxb r3, [r0+0]\n\
+                mov r2, r0\nldxb r0, [r2+0]\nadd r0, r3\nexit";
+    let prog = Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes");
+    for mode in [Mode::Strict, Mode::Checked] {
+        let v = verify(prog.clone(), &Config::conformance(mode, 0)).expect("verifies");
+        assert!(
+            v.access(Pc(3)).is_some_and(|f| f.proven),
+            "the store is proven, so the JIT drops its guard"
+        );
+        let case = bpfx_testkit::Case {
+            prog: prog.clone(),
+            input: Vec::new(),
+            helpers: bpfx_exec::Helpers::new(),
+            budget: None,
+        };
+        let engines: Vec<Box<dyn Engine>> = vec![Box::new(InterpEngine), Box::new(VerifiedJit(v))];
+        let outcome = check_with(&case, &engines).unwrap_or_else(|m| panic!("{mode:?}: {m}"));
+        assert_eq!(outcome.result, Ok(14), "{mode:?}");
+    }
+}

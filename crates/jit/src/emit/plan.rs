@@ -503,17 +503,26 @@ impl Scan {
     /// The register's value is needed after all: a chain of several instructions becomes one
     /// `lea` at the last of them (the host registers it reads are unchanged up to there), and
     /// the accesses keep their folded addresses; a single instruction stays as written.
+    ///
+    /// An expression that reads the register's own earlier value (`add r0, r10; sub r0, 13`
+    /// is `[r0 + r10 - 13]`) no longer describes it once the `lea` has overwritten it: an
+    /// access after the `lea` then goes through the register as written, which holds the
+    /// address.
     fn cancel(&mut self, r: usize) {
         if let Some(p) = self.pending[r].take()
             && p.ndefs >= 2
         {
-            let (last, rest) = p.defs[..p.ndefs].split_last().expect("two or more");
+            let (&last, rest) = p.defs[..p.ndefs].split_last().expect("two or more");
             for &pc in rest {
                 self.actions[pc.index()] = Action::Skip;
             }
             self.actions[last.index()] = Action::Lea(p.expr);
+            let reads_own =
+                p.expr.base.index() == r || p.expr.index.is_some_and(|i| i.index() == r);
             for &(pc, addr) in &p.uses[..p.nuses] {
-                self.actions[pc.index()] = Action::Access(addr);
+                if !(reads_own && pc > last) {
+                    self.actions[pc.index()] = Action::Access(addr);
+                }
             }
         }
     }

@@ -31,7 +31,9 @@
 //!   over a nested segment;
 //! - a bounded loop: `mov r8, 1..=4; <segment>; add r8, -1; jne r8, 0, <back>`. Loops do not
 //!   nest within a function, and nothing else writes r8 or r9, so every loop terminates (a
-//!   subfunction's own loop writes r8, but `exit` restores the caller's).
+//!   subfunction's own loop writes r8, but `exit` restores the caller's);
+//! - an address chain (`mov d, 0; add d, base; add d, k`, then an access through d at the
+//!   same places as above), the shape the JIT folds into one addressing mode.
 //!
 //! Destinations are r0–r7, so r8 (the counter), r9 (the input base) and r10 stay meaningful.
 
@@ -193,8 +195,54 @@ impl Gen {
                 let body = self.segment(n, depth + 1, true, first_callee);
                 Item::Loop { count, body }
             }
+            94..=96 => Item::Ops(self.address_chain()),
             _ => Item::Ops(vec![self.alu()]),
         }
+    }
+
+    /// An address built in a register the way compilers write it, then used:
+    /// `mov d, 0; add d, base; add d, k; <access [d + off - k]>`, the same place as
+    /// `[base + off]`. The JIT folds the chain into the access; its first `add` reads d's own
+    /// value, and d stays live for whatever reads it next.
+    fn address_chain(&mut self) -> Vec<Op> {
+        let size = self.size();
+        let (base, off) = self.place(size);
+        let d = self.dst();
+        let k = self.rng.range(-64, 64) as i32;
+        let add = |src| Op::Alu {
+            width: Width::W64,
+            op: AluOp::Add,
+            dst: d,
+            src,
+        };
+        let off = (i32::from(off) - k) as i16;
+        let access = if self.rng.chance(1, 2) {
+            Op::Load {
+                size,
+                signed: false,
+                dst: self.dst(),
+                base: d,
+                off,
+            }
+        } else {
+            Op::Store {
+                size,
+                base: d,
+                off,
+                src: self.operand(),
+            }
+        };
+        vec![
+            Op::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: d,
+                src: Operand::Imm(0),
+            },
+            add(Operand::Reg(base)),
+            add(Operand::Imm(k)),
+            access,
+        ]
     }
 
     fn width(&mut self) -> Width {

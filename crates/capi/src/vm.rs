@@ -33,9 +33,6 @@ thread_local! {
     /// A failure a helper running on this thread reported (`bpfx_helper_fail`); taken when the
     /// helper returns. Helpers run on the thread that called `bpfx_run`, under both engines.
     static HELPER_FAILURE: RefCell<Option<String>> = const { RefCell::new(None) };
-    /// The message of the helper failure that stopped the current run, for the trap message
-    /// (the facade's trap carries only the kind and the pc).
-    static STOPPED_BY: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Records a failure of the helper running on this thread.
@@ -275,11 +272,8 @@ impl Vm {
             HELPER_FAILURE.with(|f| f.borrow_mut().take());
             let r = f(a);
             match HELPER_FAILURE.with(|f| f.borrow_mut().take()) {
-                Some(msg) => {
-                    STOPPED_BY
-                        .with(|s| *s.borrow_mut() = Some(format!("helper `{}`: {msg}", name)));
-                    Err(HelperError(msg))
-                }
+                // The facade's trap carries the message on to the caller.
+                Some(msg) => Err(HelperError(format!("helper `{name}`: {msg}"))),
                 None => Ok(r),
             }
         });
@@ -401,7 +395,6 @@ impl Vm {
 
     /// Runs on plain memory (or, for an XDP program, on a packet: the result is the action).
     pub(crate) fn run(&mut self, mem: &mut [u8]) -> Result<u64, Fail> {
-        STOPPED_BY.with(|s| s.borrow_mut().take());
         let prog = self.ready()?;
         let r = match prog.context() {
             Context::Memory => prog.run(mem),
@@ -418,26 +411,19 @@ impl Vm {
 
     /// Runs with an embedder-defined context struct and a packet.
     pub(crate) fn run_ctx(&mut self, ctx: &mut [u8], packet: &mut [u8]) -> Result<u64, Fail> {
-        STOPPED_BY.with(|s| s.borrow_mut().take());
         let r = self.ready()?.run_ctx(ctx, packet);
         self.finish(r)
     }
 
     fn finish(&mut self, r: Result<u64, runtime::Error>) -> Result<u64, Fail> {
         self.trap = None;
-        let stopped_by = STOPPED_BY.with(|s| s.borrow_mut().take());
         r.map_err(|e| {
             let trap = match &e {
                 runtime::Error::Trap { trap, .. } => Some(*trap),
                 _ => None,
             };
-            let mut fail = Fail::from(e);
+            let fail = Fail::from(e);
             if let Some(trap) = trap {
-                if trap.kind == runtime::TrapKind::HelperError
-                    && let Some(why) = stopped_by
-                {
-                    fail.message = format!("{} ({why})", fail.message);
-                }
                 self.trap = Some(TrapInfo {
                     kind: trap.kind as u8,
                     pc: trap.pc.0,

@@ -83,8 +83,13 @@ pub(crate) enum CliError {
     #[error("verifier rejected the program: {0}")]
     Verify(bpfx_verifier::VerifyError),
     /// The program ran and faulted.
-    #[error("trap at {}: {}: {}", trap.pc, insn, trap.kind)]
-    Trap { trap: Trap, insn: String },
+    #[error("trap at {}: {}: {}", trap.pc, insn, trap_message(trap, reason))]
+    Trap {
+        trap: Trap,
+        insn: String,
+        /// A failing helper's own message.
+        reason: Option<String>,
+    },
     /// Hex text that does not parse.
     #[error("{what}: expected hex bytes")]
     Hex { what: String },
@@ -105,5 +110,13 @@ fn list_or_none(sections: &[String]) -> String {
         "none".to_string()
     } else {
         sections.join(", ")
+    }
+}
+
+/// The trap's kind, and for a failing helper its own message: `helper call failed (why)`.
+pub(crate) fn trap_message(trap: &Trap, reason: &Option<String>) -> String {
+    match reason {
+        Some(r) => format!("{} ({r})", trap.kind),
+        None => trap.kind.to_string(),
     }
 }

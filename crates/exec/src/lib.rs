@@ -84,6 +84,10 @@ pub struct Env {
     /// Shared memory lent to the program (map values, global data, ring buffers): accessible
     /// like the input and the stack, read-only where [`SharedMem::writable`] says so.
     pub shared: Vec<Arc<SharedMem>>,
+    /// Why the last run stopped with [`TrapKind::HelperError`]: the failing helper's own
+    /// message (engines clear it when a run starts and set it when a helper fails), so that a
+    /// trap can say more than "helper error".
+    pub helper_error: Option<HelperError>,
     stack: Stack,
 }
 
@@ -100,6 +104,8 @@ pub struct EnvParts<'a> {
     pub max_frames: u32,
     /// Shared memory blocks.
     pub shared: &'a [Arc<SharedMem>],
+    /// Where a failing helper's message goes ([`Env::helper_error`]).
+    pub helper_error: &'a mut Option<HelperError>,
 }
 
 impl Env {
@@ -115,6 +121,7 @@ impl Env {
             max_frames: DEFAULT_MAX_FRAMES,
             budget: None,
             shared: Vec::new(),
+            helper_error: None,
             stack: Stack::new(DEFAULT_MAX_FRAMES),
         }
     }
@@ -147,6 +154,7 @@ impl Env {
             stack: &mut self.stack,
             max_frames,
             shared: &self.shared,
+            helper_error: &mut self.helper_error,
         }
     }
 }

@@ -37,6 +37,7 @@ use bpfx_verifier::VerifiedProgram;
 /// shorter than [`VerifiedProgram::mem_size`] traps with `InputTooSmall` at pc 0 before anything
 /// runs.
 pub fn run(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
+    env.helper_error = None;
     // The proofs hold only for inputs of at least the verified size.
     if prog.mem_size().is_some_and(|n| (input.len() as u64) < n) {
         return Err(Trap {

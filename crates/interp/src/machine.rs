@@ -3,7 +3,9 @@
 use crate::alu::{self, imm_value};
 use crate::mem;
 use bpfx_bytecode::{CallTarget, Imm64, Op, Operand, Pc, Program, Reg};
-use bpfx_exec::{EnvParts, GuestMemory, Helpers, Region, SharedMem, Stack, Trap, TrapKind};
+use bpfx_exec::{
+    EnvParts, GuestMemory, HelperError, Helpers, Region, SharedMem, Stack, Trap, TrapKind,
+};
 use std::sync::Arc;
 
 /// What a caller needs back when its callee exits.
@@ -41,6 +43,7 @@ pub(crate) struct Machine<'a> {
     /// Frames allowed at once, counting the outermost; at least 1, as `Env` documents.
     max_frames: u32,
     shared: &'a [Arc<SharedMem>],
+    helper_error: &'a mut Option<HelperError>,
     regs: [u64; Reg::COUNT],
     frames: Vec<Frame>,
 }
@@ -57,7 +60,9 @@ impl<'a> Machine<'a> {
             stack,
             max_frames,
             shared,
+            helper_error,
         } = env;
+        *helper_error = None;
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let mut regs = [0; Reg::COUNT];
         regs[1] = r1;
@@ -71,6 +76,7 @@ impl<'a> Machine<'a> {
             stack,
             max_frames: max_frames.max(1),
             shared,
+            helper_error,
             regs,
             frames: Vec::new(),
         }
@@ -306,7 +312,11 @@ impl<'a> Machine<'a> {
             .ok_or_else(|| trap(TrapKind::UnknownHelper, pc))?;
         let mut args = [0; 5];
         args.copy_from_slice(&self.regs[1..6]);
-        let r0 = helper(&mut self.memory(), args).map_err(|_| trap(TrapKind::HelperError, pc))?;
+        let result = helper(&mut self.memory(), args);
+        let r0 = result.map_err(|e| {
+            *self.helper_error = Some(e);
+            trap(TrapKind::HelperError, pc)
+        })?;
         self.regs[0] = r0;
         self.regs[1..6].fill(0);
         Ok(())

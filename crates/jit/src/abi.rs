@@ -151,6 +151,8 @@ pub(crate) struct RunCtx {
     pub(crate) shared_end: u64,
     /// A helper's panic, carried across the machine code and resumed by the host.
     pub(crate) panic: Option<Box<dyn Any + Send>>,
+    /// A failing helper's message, handed to `Env::helper_error` after the run.
+    pub(crate) helper_error: Option<bpfx_exec::HelperError>,
 }
 
 /// One shared block as the guards' slow path sees it: its address and, like

@@ -154,5 +154,9 @@ fn call_helper(ctx: &mut RunCtx, args: [u64; 5]) -> Result<u64, TrapKind> {
         stack: stack.active_region(depth),
         shared,
     };
-    helper(&mut memory, args).map_err(|_| TrapKind::HelperError)
+    let result = helper(&mut memory, args);
+    result.map_err(|e| {
+        ctx.helper_error = Some(e);
+        TrapKind::HelperError
+    })
 }

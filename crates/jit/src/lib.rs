@@ -192,6 +192,7 @@ impl JitProgram {
     /// `env.max_frames` above [`MAX_FRAMES`]. Code from [`compile`] traps with
     /// [`TrapKind::InputTooSmall`] at pc 0 on an input shorter than the verified size.
     pub fn run(&self, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
+        env.helper_error = None;
         let unsupported = Trap {
             kind: TrapKind::Unsupported,
             pc: Pc(0),
@@ -212,6 +213,7 @@ impl JitProgram {
             stack,
             max_frames,
             shared,
+            helper_error,
         } = env.parts();
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let len = input.len() as u64;
@@ -256,11 +258,13 @@ impl JitProgram {
             shared_wend: span_addr(writable),
             shared_end: span_addr(spans.len()),
             panic: None,
+            helper_error: None,
         };
         let r0 = self.code.call(&mut ctx);
         if let Some(payload) = ctx.panic.take() {
             std::panic::resume_unwind(payload);
         }
+        *helper_error = ctx.helper_error.take();
         // 0 is no code: the run ended with `exit` or a packet-load halt.
         let trap = TrapKind::from_code(ctx.trap_kind as u8);
         if let Some(left) = budget.as_mut() {

@@ -85,7 +85,7 @@ pub enum Error {
         source: bpfx_jit::JitError,
     },
     /// The program ran and faulted.
-    #[error("program `{program}`: trap at {}: {insn}: {}", trap.pc, trap.kind)]
+    #[error("program `{program}`: trap at {}: {insn}: {}{}", trap.pc, trap.kind, because(reason))]
     Trap {
         /// The program that faulted (after tail calls, the one running).
         program: String,
@@ -93,6 +93,8 @@ pub enum Error {
         trap: Trap,
         /// The instruction at the trap, in assembly.
         insn: String,
+        /// For [`bpfx_exec::TrapKind::HelperError`], the failing helper's own message.
+        reason: Option<String>,
     },
     /// A run method for another context than the program was prepared for.
     #[error("program `{program}` takes a {expected} context, not {got}")]
@@ -140,4 +142,11 @@ fn list(names: &[String]) -> String {
     } else {
         names.join(", ")
     }
+}
+
+/// ` (why)`, or nothing.
+fn because(reason: &Option<String>) -> String {
+    reason
+        .as_ref()
+        .map_or_else(String::new, |r| format!(" ({r})"))
 }

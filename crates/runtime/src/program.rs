@@ -811,6 +811,7 @@ impl Program {
                         None => {
                             break Err(Error::Trap {
                                 program: cur.name.clone(),
+                                reason: self.env.helper_error.take().map(|e| e.0),
                                 trap,
                                 insn: cur
                                     .prog

@@ -251,8 +251,14 @@ fn ring_buffer_reserve_submit_discard_and_output() {
             &[("p", "mov r1, r10\nmov r2, 0\ncall 132\nmov r0, 0\nexit")],
             vec![],
         );
-        match prepare(&obj, "p", engine).run(&mut []).unwrap_err() {
-            Error::Trap { trap, .. } => assert_eq!(trap.kind, TrapKind::HelperError),
+        let e = prepare(&obj, "p", engine).run(&mut []).unwrap_err();
+        match &e {
+            Error::Trap { trap, reason, .. } => {
+                assert_eq!(trap.kind, TrapKind::HelperError);
+                // The helper's own words reach the error and its message.
+                let why = reason.as_deref().expect("the helper's message");
+                assert!(e.to_string().ends_with(&format!("({why})")), "{e}");
+            }
             e => panic!("{e}"),
         }
     }

@@ -771,3 +771,42 @@ fn accesses_after_an_address_chain_through_its_own_register_use_the_new_value() 
     ];
     expect(&reads_back, &[], Ok(0x5a));
 }
+
+/// A failing helper stops the run with `HelperError` at the call, and every engine hands the
+/// helper's own message to `Env::helper_error`; the next run starts without it.
+#[test]
+fn a_failing_helpers_message_reaches_the_env_on_every_engine() {
+    let fails =
+        Program::from_ops(&[mov(R1, 7), Op::Call(CallTarget::Helper(9)), EXIT]).expect("decodes");
+    let fine = Program::from_ops(&[mov(R0, 1), EXIT]).expect("decodes");
+    for engine in engines() {
+        let mut helpers = Helpers::new();
+        helpers.register(9, |_, args| {
+            Err(bpfx_exec::HelperError(format!("refused {}", args[0])))
+        });
+        let mut env = Env::with_helpers(helpers);
+        let r = engine.execute(&fails, &mut [], &mut env);
+        assert_eq!(
+            r,
+            Err(RunError::Trap(Trap {
+                kind: TrapKind::HelperError,
+                pc: bpfx_bytecode::Pc(1)
+            })),
+            "{}",
+            engine.name()
+        );
+        assert_eq!(
+            env.helper_error,
+            Some(bpfx_exec::HelperError("refused 7".into())),
+            "{}",
+            engine.name()
+        );
+        assert_eq!(engine.execute(&fine, &mut [], &mut env), Ok(1));
+        assert_eq!(
+            env.helper_error,
+            None,
+            "{}: cleared by the next run",
+            engine.name()
+        );
+    }
+}

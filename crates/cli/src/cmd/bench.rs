@@ -78,6 +78,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         prepared.run(input, env).map_err(|trap| CliError::Trap {
             trap,
             insn: insn_at(verified.program(), trap.pc),
+            reason: env.helper_error.take().map(|e| e.0),
         })
     };
     let result = once(&mut input, &mut env)?;

@@ -75,6 +75,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         Err(trap) => Err(CliError::Trap {
             trap,
             insn: insn_at(&prog, trap.pc),
+            reason: env.helper_error.take().map(|e| e.0),
         }),
     }
 }

@@ -103,7 +103,9 @@ fn mode(strict: bool) -> bpfx::Mode {
 pub(crate) fn facade_error(path: &std::path::Path, e: bpfx::Error) -> CliError {
     match e {
         bpfx::Error::Verify { source, .. } => CliError::Verify(*source),
-        bpfx::Error::Trap { trap, insn, .. } => CliError::Trap { trap, insn },
+        bpfx::Error::Trap {
+            trap, insn, reason, ..
+        } => CliError::Trap { trap, insn, reason },
         source => CliError::Object {
             path: path.to_path_buf(),
             source,
@@ -174,12 +176,14 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
                 None => format!("{r0} ({r0:#x})\n"),
             }
         }
-        Err(bpfx::Error::Trap { trap, insn, .. }) => {
+        Err(bpfx::Error::Trap {
+            trap, insn, reason, ..
+        }) => {
             obj_json["trap"] = serde_json::json!({
                 "kind": trap.kind.name(),
                 "pc": trap.pc.0,
                 "insn": insn,
-                "message": trap.kind.to_string(),
+                "message": crate::error::trap_message(trap, reason),
             });
             String::new()
         }
@@ -248,6 +252,7 @@ fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> 
         }
         Err(trap) => {
             let insn = insn_at(prog, trap.pc);
+            let reason = env.helper_error.take().map(|e| e.0);
             if args.json {
                 let obj = serde_json::json!({
                     "engine": args.engine.name(),
@@ -255,12 +260,12 @@ fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> 
                         "kind": trap.kind.name(),
                         "pc": trap.pc.0,
                         "insn": insn,
-                        "message": trap.kind.to_string(),
+                        "message": crate::error::trap_message(&trap, &reason),
                     },
                 });
                 println!("{obj}");
             }
-            Err(CliError::Trap { trap, insn })
+            Err(CliError::Trap { trap, insn, reason })
         }
     }
 }

@@ -30,7 +30,8 @@
 //!   r10 moved back) by the callee's `exit`. r0–r5 pass through unchanged both ways.
 //! - Helper call (`call N`, or `callx` with the id in a register): r0 = the result; r1–r5 are
 //!   then zero (the ABI clobbers them; zero makes that deterministic). An unregistered id traps
-//!   with [`TrapKind::UnknownHelper`]; a helper error with [`TrapKind::HelperError`].
+//!   with [`TrapKind::UnknownHelper`]; a helper error with [`TrapKind::HelperError`], its
+//!   message left in [`Env::helper_error`] (which every run starts by clearing).
 //! - Legacy packet loads (`ldabs*`, `ldind*`) read big-endian from the input memory at
 //!   `index + imm` (64-bit wrapping); out of bounds, the whole program returns 0 at once (the
 //!   kernel's rule), with no trap.

@@ -22,6 +22,25 @@ fn stderr(o: &Output) -> String {
 
 const ENGINES: [&str; 2] = ["interp", "jit"];
 
+/// `bpfx ARGS` from the repository's root (where the examples' paths start).
+fn in_repo(args: &[&str]) -> Output {
+    bpfx().args(args).current_dir(repo()).output().unwrap()
+}
+
+/// `bpfx run` of the README's checksum example on `engine`, with `extra` flags.
+fn checksum(engine: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "examples/checksum.asm",
+        "--mem",
+        "examples/ipv4-header.bin",
+        "--engine",
+        engine,
+    ];
+    args.extend_from_slice(extra);
+    in_repo(&args)
+}
+
 fn tmp(name: &str, contents: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("bpfx-cli-run-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -33,17 +52,7 @@ fn tmp(name: &str, contents: &[u8]) -> PathBuf {
 #[test]
 fn readme_example_computes_the_ipv4_checksum_on_every_engine() {
     for engine in ENGINES {
-        let o = bpfx()
-            .args([
-                "run",
-                "examples/checksum.asm",
-                "--mem",
-                "examples/ipv4-header.bin",
-            ])
-            .args(["--engine", engine])
-            .current_dir(repo())
-            .output()
-            .unwrap();
+        let o = checksum(engine, &[]);
         assert!(o.status.success(), "{engine}: {}", stderr(&o));
         assert_eq!(stdout(&o), "47201 (0xb861)\n", "{engine}");
     }
@@ -52,18 +61,7 @@ fn readme_example_computes_the_ipv4_checksum_on_every_engine() {
 #[test]
 fn json_output_is_one_object_with_result_and_engine() {
     for engine in ENGINES {
-        let o = bpfx()
-            .args([
-                "run",
-                "examples/checksum.asm",
-                "--mem",
-                "examples/ipv4-header.bin",
-                "--json",
-            ])
-            .args(["--engine", engine])
-            .current_dir(repo())
-            .output()
-            .unwrap();
+        let o = checksum(engine, &["--json"]);
         assert!(o.status.success());
         let out = stdout(&o);
         assert_eq!(out.lines().count(), 1, "{out}");
@@ -110,30 +108,10 @@ fn a_trap_names_kind_pc_and_instruction_and_exits_1() {
 #[test]
 fn budget_stops_at_the_same_pc_on_every_engine() {
     for engine in ENGINES {
-        let o = bpfx()
-            .args([
-                "run",
-                "examples/checksum.asm",
-                "--mem",
-                "examples/ipv4-header.bin",
-            ])
-            .args(["--engine", engine, "--budget", "10", "--json"])
-            .current_dir(repo())
-            .output()
-            .unwrap();
+        let o = checksum(engine, &["--budget", "10", "--json"]);
         assert_eq!(o.status.code(), Some(1));
         assert!(stdout(&o).contains("\"kind\":\"budget-exhausted\",\"message\":\"instruction budget exhausted\",\"pc\":10"), "{}", stdout(&o));
-        let o = bpfx()
-            .args([
-                "run",
-                "examples/checksum.asm",
-                "--mem",
-                "examples/ipv4-header.bin",
-            ])
-            .args(["--engine", engine, "--budget", "100000", "--json"])
-            .current_dir(repo())
-            .output()
-            .unwrap();
+        let o = checksum(engine, &["--budget", "100000", "--json"]);
         assert!(o.status.success());
         assert!(stdout(&o).contains("\"budget_left\":"), "{}", stdout(&o));
     }
@@ -175,11 +153,7 @@ fn conformance_plugin_speaks_the_runner_protocol() {
 
 #[test]
 fn jit_dump_interleaves_ebpf_and_x86() {
-    let o = bpfx()
-        .args(["jit-dump", "examples/checksum.asm"])
-        .current_dir(repo())
-        .output()
-        .unwrap();
+    let o = in_repo(&["jit-dump", "examples/checksum.asm"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("ldxh r6, [r3+0]"), "{out}");
@@ -189,11 +163,7 @@ fn jit_dump_interleaves_ebpf_and_x86() {
 
 #[test]
 fn verify_accepts_or_rejects_naming_pc_and_reason() {
-    let o = bpfx()
-        .args(["verify", "examples/checksum.asm", "--mem-size", "20"])
-        .current_dir(repo())
-        .output()
-        .unwrap();
+    let o = in_repo(&["verify", "examples/checksum.asm", "--mem-size", "20"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).starts_with("accepted (checked mode)"),

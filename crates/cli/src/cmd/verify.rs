@@ -133,7 +133,12 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                     insn_budget: args.insn_budget.unwrap_or(defaults.insn_budget),
                 };
                 let insns = prog.iter().count();
-                let (result, log) = bpfx_verifier::verify_with_log(prog, &cfg);
+                // A log costs a formatted state per processed instruction: only on request.
+                let (result, log) = if args.log {
+                    bpfx_verifier::verify_with_log(prog, &cfg)
+                } else {
+                    (bpfx_verifier::verify(prog, &cfg), Default::default())
+                };
                 (result.map_err(CliError::Verify), log, insns)
             }
         }
@@ -276,6 +281,10 @@ fn verify_object(
     if let Some(n) = args.mem_size {
         pref = pref.input_size(n);
     }
-    let (res, log) = pref.verify_with_log(mode(args.strict));
+    let (res, log) = if args.log {
+        pref.verify_with_log(mode(args.strict))
+    } else {
+        (pref.verify(mode(args.strict)), Default::default())
+    };
     (res.map(|v| v.program().clone()).map_err(err), log, insns)
 }

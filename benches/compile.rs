@@ -8,9 +8,7 @@
 use bpfx_benches::{INPUT_LEN, generate, rbpf, rbpf_jit_compile, workloads};
 use bpfx_bytecode::Program;
 use bpfx_verifier::{Config, Mode};
-use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -82,4 +80,9 @@ criterion_group! {
         .measurement_time(Duration::from_secs(1));
     targets = compile
 }
-criterion_main!(benches);
+/// `criterion_main!`, then the table of compile time per instruction.
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    println!("\n{}", bpfx_benches::report::compile_table());
+}

@@ -14,7 +14,7 @@
 use bpfx_benches::{INPUT_LEN, Workload, workloads};
 use bpfx_exec::Env;
 use bpfx_verifier::{Config, Mode, VerifiedProgram};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -128,4 +128,9 @@ criterion_group! {
         .measurement_time(Duration::from_secs(2));
     targets = exec
 }
-criterion_main!(benches);
+/// `criterion_main!`, then the table of ratios to native over every workload and engine.
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    println!("\n{}", bpfx_benches::report::exec_table());
+}

@@ -26,6 +26,7 @@ pub mod load;
 mod native;
 #[allow(unsafe_code)]
 mod peer;
+pub mod report;
 
 pub use load::LoadError;
 pub use peer::{Rbpf, rbpf_jit_compile};

@@ -142,6 +142,14 @@ impl Env {
         self.parts().stack
     }
 
+    /// What every engine does before a run: zero the stack (what earlier runs may have
+    /// written of it) and forget the previous run's helper failure.
+    #[inline]
+    pub fn begin_run(&mut self) {
+        self.stack_mut().clear();
+        self.helper_error = None;
+    }
+
     /// Splits the environment into the parts an engine needs at once.
     #[inline]
     pub fn parts(&mut self) -> EnvParts<'_> {

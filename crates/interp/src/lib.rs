@@ -37,7 +37,7 @@ use bpfx_verifier::VerifiedProgram;
 /// shorter than [`VerifiedProgram::mem_size`] traps with `InputTooSmall` at pc 0 before anything
 /// runs.
 pub fn run(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
-    env.helper_error = None;
+    env.begin_run();
     // The proofs hold only for inputs of at least the verified size.
     if prog.mem_size().is_some_and(|n| (input.len() as u64) < n) {
         return Err(Trap {
@@ -45,7 +45,7 @@ pub fn run(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<u6
             pc: bpfx_bytecode::Pc(0),
         });
     }
-    run_unverified(prog.program(), input, env)
+    machine::Machine::new(prog.program(), input, env.parts()).run()
 }
 
 /// Runs `prog` on `input` with every run-time guard in place, returning `r0` or the trap.
@@ -53,7 +53,7 @@ pub fn run(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<u6
 /// The stack is zeroed first; on return (including after a trap) `env.budget` holds the
 /// instructions left, and `input` holds whatever the program stored before it stopped.
 pub fn run_unverified(prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
-    env.stack_mut().clear();
+    env.begin_run();
     machine::Machine::new(prog, input, env.parts()).run()
 }
 

@@ -62,7 +62,6 @@ impl<'a> Machine<'a> {
             shared,
             helper_error,
         } = env;
-        *helper_error = None;
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let mut regs = [0; Reg::COUNT];
         regs[1] = r1;

@@ -192,7 +192,7 @@ impl JitProgram {
     /// `env.max_frames` above [`MAX_FRAMES`]. Code from [`compile`] traps with
     /// [`TrapKind::InputTooSmall`] at pc 0 on an input shorter than the verified size.
     pub fn run(&self, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
-        env.helper_error = None;
+        env.begin_run();
         let unsupported = Trap {
             kind: TrapKind::Unsupported,
             pc: Pc(0),
@@ -206,7 +206,6 @@ impl JitProgram {
                 pc: Pc(0),
             });
         }
-        env.stack_mut().clear();
         let bpfx_exec::EnvParts {
             helpers,
             budget,

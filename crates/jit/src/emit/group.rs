@@ -72,15 +72,9 @@ impl Groups {
             lead: vec![None; n],
             covered: vec![false; n],
         };
-        let mut target = vec![false; n];
-        for (pc, op) in prog.iter() {
-            if let Some(t) = op.jump_target(pc).filter(|t| t.index() < n) {
-                target[t.index()] = true;
-            }
-        }
         let mut open: Option<Open> = None;
         for (pc, op) in prog.iter() {
-            if target[pc.index()] {
+            if plan.is_target(pc) {
                 groups.close(open.take());
             }
             let access = match (*op, plan.action(pc)) {

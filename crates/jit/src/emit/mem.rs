@@ -59,23 +59,14 @@ impl Emitter<'_> {
     /// the memory operand the access must use: `addr` itself, or, with Spectre hardening, r10
     /// holding the checked (and masked) address.
     pub(super) fn emit_guard(&mut self, pc: Pc, addr: Addr, size: u32, write: bool) -> Mem {
-        let m = Mem {
-            base: host(addr.base),
-            index: addr.index.map(host),
-            disp: addr.disp,
-        };
+        let m = Mem::from(addr);
         let merged = !self.unmerged && self.groups.covered(pc);
         if merged || self.access_guard(pc, addr, size) == Guard::Elided {
             return m;
         }
         let from = self.new_label();
         let resume = self.new_label();
-        self.emit_lea_mem(x::R10, m);
-        asm!(self
-            ; sub r10, [BYTE r12 + ctx::INPUT_BASE]
-            ; cmp r10, [BYTE r12 + ctx::input_ok(size)]
-            ; jae =>from
-        );
+        self.emit_input_check(m, size, from);
         if self.opts.spectre {
             // Not taken means CF = 1, so r11 = -1 and the offset survives; under a
             // misprediction CF = 0 zeroes it, and the access goes to the input's start.
@@ -112,21 +103,19 @@ impl Emitter<'_> {
     pub(super) fn emit_merged_guard(&mut self, group: Group) {
         let from = self.new_label();
         let resume = self.new_label();
-        let start = group.start;
-        self.emit_lea_mem(
-            x::R10,
-            Mem {
-                base: host(start.base),
-                index: start.index.map(host),
-                disp: start.disp,
-            },
-        );
+        self.emit_input_check(group.start.into(), group.size, from);
+        self.fallbacks.push((group, from, resume));
+    }
+
+    /// The input check of a guard: jumps to `fail` unless `size` bytes at `m` lie in the input,
+    /// leaving r10 = the offset into the input (the wrapped `m - input_base`).
+    fn emit_input_check(&mut self, m: Mem, size: u32, fail: DynamicLabel) {
+        self.emit_lea_mem(x::R10, m);
         asm!(self
             ; sub r10, [BYTE r12 + ctx::INPUT_BASE]
-            ; cmp r10, [BYTE r12 + ctx::input_ok(group.size)]
-            ; jae =>from
+            ; cmp r10, [BYTE r12 + ctx::input_ok(size)]
+            ; jae =>fail
         );
-        self.fallbacks.push((group, from, resume));
     }
 
     /// A merged guard's fallback: the group's instructions, each access with its own guard,

@@ -132,6 +132,17 @@ pub(crate) struct Mem {
     pub(crate) disp: i32,
 }
 
+impl From<plan::Addr> for Mem {
+    /// The operand of an eBPF address: its registers' host registers.
+    fn from(a: plan::Addr) -> Mem {
+        Mem {
+            base: abi::host(a.base),
+            index: a.index.map(abi::host),
+            disp: a.disp,
+        }
+    }
+}
+
 /// Emits `$pre [mem] $post` for a [`Mem`], with the shortest displacement, like `at!`.
 macro_rules! mem_op {
     ($e:expr; ($($pre:tt)*) $m:expr; ($($post:tt)*)) => {{
@@ -362,14 +373,7 @@ impl<'a> Emitter<'a> {
             plan::Action::Access(addr) => Some(addr),
             plan::Action::Lea(addr) => {
                 if let Some(dst) = op.written_reg() {
-                    self.emit_lea_mem(
-                        abi::host(dst),
-                        Mem {
-                            base: abi::host(addr.base),
-                            index: addr.index.map(abi::host),
-                            disp: addr.disp,
-                        },
-                    );
+                    self.emit_lea_mem(abi::host(dst), addr.into());
                     return;
                 }
                 None

@@ -75,9 +75,16 @@ pub(crate) enum Action {
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
     actions: Vec<Action>,
+    /// Per slot: some jump, branch, call or function address names it.
+    target: Vec<bool>,
 }
 
 impl Plan {
+    /// Whether control can arrive at `pc` other than from the instruction before it.
+    pub(crate) fn is_target(&self, pc: Pc) -> bool {
+        self.target.get(pc.index()).copied().unwrap_or(false)
+    }
+
     /// The action at `pc`.
     pub(crate) fn action(&self, pc: Pc) -> Action {
         self.actions.get(pc.index()).copied().unwrap_or_default()
@@ -125,7 +132,7 @@ impl Plan {
         if fuse_branches {
             fuse(&insns, &target, &mut actions);
         }
-        Plan { actions }
+        Plan { actions, target }
     }
 }
 

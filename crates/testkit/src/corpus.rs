@@ -1,9 +1,11 @@
 //! The verifier corpus (`tests/verifier/{accept,reject}/*.asm`): each file opens with comment
 //! lines, some of them directives `# key: value` that declare the environment it is verified
 //! in. One parser for every test that walks the corpus, whether it builds a
-//! `bpfx_verifier::Config` from the directives or `bpfx verify` flags.
+//! `bpfx_verifier::Config` from the directives or `bpfx verify` flags. Also the clang corpus
+//! (`tests/verifier/clang/`), loaded with the tables its programs are verified against.
 
-use bpfx_verifier::Mode;
+use bpfx_bytecode::Program;
+use bpfx_verifier::{ArgKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind};
 use std::path::{Path, PathBuf};
 
 /// The directive keys a corpus file may use, besides `mode` (see [`CorpusFile::only`]):
@@ -83,4 +85,42 @@ fn parse(path: PathBuf) -> CorpusFile {
         only,
         directives,
     }
+}
+
+/// A program of the clang corpus (`tests/verifier/clang/NAME.o`, the program named `name`)
+/// with the helper and map tables it is verified against: `map_lookup_elem` (helper 1) and the
+/// object's maps by index, as `bpfx-elf`'s `map_idx` pseudo forms name them. Panics on a
+/// missing or malformed object (these are committed test inputs).
+pub fn clang_object(name: &str) -> (Program, HelperTable, MapTable) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/verifier/clang")
+        .join(format!("{name}.o"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let obj = bpfx_elf::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let prog = obj
+        .program(name)
+        .unwrap_or_else(|| panic!("{name}: no program {name} in the object"))
+        .program
+        .clone();
+    let mut helpers = HelperTable::new();
+    helpers.insert(
+        1,
+        HelperSig::new(
+            "map_lookup_elem",
+            vec![ArgKind::MapHandle, ArgKind::MapKey],
+            RetKind::MapValueOrNull,
+        ),
+    );
+    let mut maps = MapTable::new();
+    for (i, m) in obj.maps.iter().enumerate() {
+        maps.insert(
+            MapRef::Idx(i as i32),
+            MapDef {
+                key_size: m.key_size,
+                value_size: m.value_size,
+                read_only: m.read_only,
+            },
+        );
+    }
+    (prog, helpers, maps)
 }

@@ -5,14 +5,11 @@
 //! are measured by the work they cause rather than by their length.
 
 use bpfx_bytecode::{AluOp, Cond, Op, Operand, Program, Reg, Size, Width, assemble};
-use bpfx_verifier::{
-    ArgKind, Config, ContextKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind,
-    VerifiedProgram, verify,
-};
+use bpfx_testkit::corpus::clang_object;
+use bpfx_verifier::{Config, ContextKind, Mode, VerifiedProgram, verify};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
-const CLANG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/verifier/clang");
 const N: usize = 1_000_000;
 
 fn alu(op: AluOp, dst: Reg, imm: i32) -> Op {
@@ -78,29 +75,7 @@ fn branchy() -> Program {
 }
 
 fn clang(name: &str) -> (Program, Config) {
-    let bytes = std::fs::read(format!("{CLANG}/{name}.o")).expect("a committed object");
-    let obj = bpfx_elf::parse(&bytes).expect("a valid object");
-    let prog = obj.program(name).expect("the program").program.clone();
-    let mut helpers = HelperTable::new();
-    helpers.insert(
-        1,
-        HelperSig::new(
-            "map_lookup_elem",
-            vec![ArgKind::MapHandle, ArgKind::MapKey],
-            RetKind::MapValueOrNull,
-        ),
-    );
-    let mut maps = MapTable::new();
-    for (i, m) in obj.maps.iter().enumerate() {
-        maps.insert(
-            MapRef::Idx(i as i32),
-            MapDef {
-                key_size: m.key_size,
-                value_size: m.value_size,
-                read_only: m.read_only,
-            },
-        );
-    }
+    let (prog, helpers, maps) = clang_object(name);
     let context = if name.starts_with("packet") {
         ContextKind::Packet {
             data: 0,

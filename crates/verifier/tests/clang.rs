@@ -3,14 +3,9 @@
 //! that this test needs no clang) are accepted in Strict mode with every memory access proven.
 //! The objects are loaded with `bpfx-elf`, whose map `lddw`s are `map_idx` pseudo forms.
 
-use bpfx_verifier::{
-    ArgKind, Config, ContextKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind,
-    VerifiedProgram, verify,
-};
+use bpfx_testkit::corpus::clang_object;
+use bpfx_verifier::{Config, ContextKind, Mode, VerifiedProgram, verify};
 use std::fmt::Write as _;
-use std::path::PathBuf;
-
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/verifier/clang");
 
 /// What each program is verified against.
 enum Env {
@@ -21,32 +16,7 @@ enum Env {
 }
 
 fn load(name: &str, env: Env) -> VerifiedProgram {
-    let path = PathBuf::from(DIR).join(format!("{name}.o"));
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let obj = bpfx_elf::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let spec = obj
-        .program(name)
-        .unwrap_or_else(|| panic!("{name}: no program {name} in the object"));
-    let mut helpers = HelperTable::new();
-    helpers.insert(
-        1,
-        HelperSig::new(
-            "map_lookup_elem",
-            vec![ArgKind::MapHandle, ArgKind::MapKey],
-            RetKind::MapValueOrNull,
-        ),
-    );
-    let mut maps = MapTable::new();
-    for (i, m) in obj.maps.iter().enumerate() {
-        maps.insert(
-            MapRef::Idx(i as i32),
-            MapDef {
-                key_size: m.key_size,
-                value_size: m.value_size,
-                read_only: m.read_only,
-            },
-        );
-    }
+    let (prog, helpers, maps) = clang_object(name);
     let (mem_size, context) = match env {
         Env::Memory(n) => (Some(n), ContextKind::Memory),
         Env::Packet => (
@@ -65,8 +35,7 @@ fn load(name: &str, env: Env) -> VerifiedProgram {
         context,
         ..Config::default()
     };
-    verify(spec.program.clone(), &cfg)
-        .unwrap_or_else(|e| panic!("{name}: Strict mode rejects: {e}"))
+    verify(prog, &cfg).unwrap_or_else(|e| panic!("{name}: Strict mode rejects: {e}"))
 }
 
 /// Asserts every access is proven; returns the listing with the facts.

@@ -229,7 +229,7 @@ pub(crate) const fn valid_starts(len: u64, size: u64) -> u64 {
 /// `ret`), then restores and returns r0. The `->unwind` stub re-enters the epilogue from any
 /// depth by restoring `saved_rsp`.
 pub(crate) fn emit_prologue(e: &mut Emitter<'_>) {
-    let entry = e.pc_label(bpfx_bytecode::Pc(0));
+    let entry = e.jump_label(None, bpfx_bytecode::Pc(0));
     asm!(e
         ; push rbp
         ; push rbx

@@ -20,7 +20,9 @@
 //!   time (r10 plus a constant inside the current frame, or a verifier proof given to
 //!   [`compile`]) or guarded before it happens, against the input, the active stack and the
 //!   shared blocks (writable ones for stores and atomics) (`emit/mem.rs`); a failing
-//!   guard traps with `OutOfBounds` and writes nothing.
+//!   guard traps with `OutOfBounds` and writes nothing. A loop whose accesses advance by a
+//!   constant step runs without their guards only after one check on entry proved every
+//!   address they can reach inside the input (`emit/loops.rs`).
 //! - **Budget.** With [`JitOptions::budget`], the run stops at the same instruction as the
 //!   interpreter and reports the same budget left (a charge per basic block, exact slow paths).
 //! - **Hardening.** [`JitOptions::blinding`] keeps program constants out of the code and

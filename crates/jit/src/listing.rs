@@ -50,6 +50,25 @@ pub(crate) fn render(prog: &Program, code: &[u8], layout: &Layout) -> String {
         let op = prog.get(pc).map(ToString::to_string).unwrap_or_default();
         (at, format!("; guarded {:>4}: {op}", pc.0))
     }));
+    headers.extend(layout.loop_checks.iter().map(|&(pc, at)| {
+        (
+            at,
+            format!(
+                "; loop at insn #{}: entry check for its unguarded copy",
+                pc.0
+            ),
+        )
+    }));
+    headers.extend(layout.loop_copies.iter().map(|&(pc, at)| {
+        (
+            at,
+            format!("; loop at insn #{}: copy run after a passed check", pc.0),
+        )
+    }));
+    headers.extend(layout.loop_insns.iter().map(|&(pc, at)| {
+        let op = prog.get(pc).map(ToString::to_string).unwrap_or_default();
+        (at, format!("; checked {:>4}: {op}", pc.0))
+    }));
     headers.push((layout.cold, "; cold code".into()));
     headers.extend(
         layout

@@ -65,3 +65,24 @@ fn helper_and_local_call() {
         exit";
     insta::assert_snapshot!(listing(text, &JitOptions::default()));
 }
+
+#[test]
+fn versioned_loop() {
+    // `for (i = 0; i < len; i += 2) sum += p[i] << 8 | p[i + 1]`: one check of the words the
+    // loop reads before it starts, then a copy of the loop without guards.
+    let text = "
+        mov r0, 0
+        mov r3, 0
+    head:
+        mov r4, r1
+        add r4, r3
+        ldxb r5, [r4+0]
+        ldxb r6, [r4+1]
+        lsh r5, 8
+        or r5, r6
+        add r0, r5
+        add r3, 2
+        jlt r3, r2, head
+        exit";
+    insta::assert_snapshot!(listing(text, &JitOptions::default()));
+}

@@ -59,6 +59,32 @@ impl Engine for JitEngine {
     }
 }
 
+/// The JIT on one verified program, through its verified entry (`bpfx_jit::compile`), which
+/// drops the guard of every access the verifier proved.
+#[derive(Debug)]
+pub struct VerifiedJit(pub bpfx_verifier::VerifiedProgram);
+
+impl Engine for VerifiedJit {
+    fn name(&self) -> &'static str {
+        "verified-jit"
+    }
+
+    fn execute(&self, prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, RunError> {
+        if prog != self.0.program() {
+            return Err(RunError::Compile(
+                "the engine runs only the program it verified".into(),
+            ));
+        }
+        let opts = bpfx_jit::JitOptions {
+            budget: env.budget.is_some(),
+            ..bpfx_jit::JitOptions::default()
+        };
+        let jit =
+            bpfx_jit::compile(&self.0, &opts).map_err(|e| RunError::Compile(e.to_string()))?;
+        jit.run(input, env).map_err(RunError::Trap)
+    }
+}
+
 /// Every engine bpfx has, the reference interpreter first. Each new engine is added here, and
 /// every harness in this kit then runs on it.
 pub fn engines() -> Vec<Box<dyn Engine>> {

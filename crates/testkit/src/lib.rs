@@ -25,11 +25,13 @@ pub mod engine;
 pub mod fuzz;
 pub mod generator;
 mod layout;
+pub mod loop_gen;
 pub mod strict_gen;
 pub mod structured;
 pub mod suite;
 
 pub use check::{Case, Mismatch, Outcome, check, check_with};
 pub use data::{DataError, DataFile, load_dir};
-pub use engine::{Engine, InterpEngine, RunError, engines};
+pub use engine::{Engine, InterpEngine, RunError, VerifiedJit, engines};
 pub use generator::generate;
+pub use loop_gen::generate_loop;

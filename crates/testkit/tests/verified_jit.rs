@@ -4,35 +4,10 @@
 //! interpreter: r0 or the trap, every byte of the input, the budget left.
 
 use bpfx_bytecode::{Pc, Program};
-use bpfx_exec::Env;
-use bpfx_jit::{JitOptions, compile};
-use bpfx_testkit::{Engine, InterpEngine, RunError, check_with, generate};
-use bpfx_verifier::{Config, Mode, VerifiedProgram, verify};
+use bpfx_testkit::{Engine, InterpEngine, VerifiedJit, check_with, generate};
+use bpfx_verifier::{Config, Mode, verify};
 
 const CASES: u64 = 4_000;
-
-/// The JIT on one verified program, through its verified entry.
-struct VerifiedJit(VerifiedProgram);
-
-impl Engine for VerifiedJit {
-    fn name(&self) -> &'static str {
-        "verified-jit"
-    }
-
-    fn execute(&self, prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, RunError> {
-        assert_eq!(
-            prog,
-            self.0.program(),
-            "the engine runs the program it verified"
-        );
-        let opts = JitOptions {
-            budget: env.budget.is_some(),
-            ..bpfx_jit::JitOptions::default()
-        };
-        let jit = compile(&self.0, &opts).map_err(|e| RunError::Compile(e.to_string()))?;
-        jit.run(input, env).map_err(RunError::Trap)
-    }
-}
 
 #[test]
 fn verified_compilation_agrees_with_the_interpreter() {

@@ -28,7 +28,7 @@ impl Emitter<'_> {
             // A jump to the next instruction is a no-op.
             Some(t) if t.0 == pc.0 + 1 => {}
             Some(t) => {
-                let label = self.pc_label(t);
+                let label = self.jump_label(Some(pc), t);
                 asm!(self; jmp =>label);
             }
             None => self.emit_trap_now(pc, TrapKind::FellOffEnd),
@@ -52,13 +52,15 @@ impl Emitter<'_> {
             // Both ways lead to the next instruction.
             return;
         }
-        self.emit_branch(width, cond, lhs, rhs, target, false);
+        self.emit_branch(pc, width, cond, lhs, rhs, target, false);
     }
 
-    /// Compares and jumps to `target` when the condition holds, or, with `invert`, when it
-    /// fails (a fused `jcc +1; ja target`, see [`super::plan`]).
+    /// Compares and jumps from `pc` to `target` when the condition holds, or, with `invert`,
+    /// when it fails (a fused `jcc +1; ja target`, see [`super::plan`]).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn emit_branch(
         &mut self,
+        pc: Pc,
         width: Width,
         cond: Cond,
         lhs: Reg,
@@ -80,7 +82,7 @@ impl Emitter<'_> {
             (_, Operand::Reg(r)) => self.emit_arith_rr(width, Arith::Cmp, l, host(r)),
             (_, Operand::Imm(i)) => self.emit_arith_ri(width, Arith::Cmp, l, i),
         }
-        let t = self.pc_label(target);
+        let t = self.jump_label(Some(pc), target);
         // The x86 condition for `cond`, and for its negation.
         let cc = match (cond, invert) {
             (Cond::Eq, false) | (Cond::Ne | Cond::Set, true) => Cc::E,

@@ -62,7 +62,7 @@ impl Emitter<'_> {
     /// callee; otherwise nothing below depends on the alignment.
     fn emit_local_call(&mut self, pc: Pc, callee: Pc) {
         let too_deep = self.cold_trap(pc, TrapKind::CallDepthExceeded);
-        let label = self.pc_label(callee);
+        let label = self.jump_label(None, callee);
         let (regs, helpers) = self.callees.of(callee);
         let mut saved = [0u8; 4];
         let mut count = 0;

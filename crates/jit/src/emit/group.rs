@@ -61,10 +61,13 @@ struct Open {
 
 impl Groups {
     /// Groups the accesses of `prog` for which `guarded(pc, addr, size)` says a guard is
-    /// needed, following the addresses `plan` folded.
+    /// needed, following the addresses `plan` folded. No group runs across a pc where
+    /// `breaks(pc)` (the first instruction after a versioned loop, which its fast copy reaches
+    /// without passing the main copy's guards).
     pub(crate) fn new(
         prog: &Program,
         plan: &Plan,
+        breaks: impl Fn(Pc) -> bool,
         guarded: impl Fn(Pc, Addr, u32) -> bool,
     ) -> Groups {
         let n = prog.len();
@@ -74,7 +77,7 @@ impl Groups {
         };
         let mut open: Option<Open> = None;
         for (pc, op) in prog.iter() {
-            if plan.is_target(pc) {
+            if plan.is_target(pc) || breaks(pc) {
                 groups.close(open.take());
             }
             let access = match (*op, plan.action(pc)) {

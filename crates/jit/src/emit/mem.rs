@@ -61,7 +61,7 @@ impl Emitter<'_> {
     pub(super) fn emit_guard(&mut self, pc: Pc, addr: Addr, size: u32, write: bool) -> Mem {
         let m = Mem::from(addr);
         let merged = !self.unmerged && self.groups.covered(pc);
-        if merged || self.access_guard(pc, addr, size) == Guard::Elided {
+        if merged || self.versioned(pc) || self.access_guard(pc, addr, size) == Guard::Elided {
             return m;
         }
         let from = self.new_label();

@@ -22,6 +22,7 @@ mod blocks;
 mod branch;
 mod call;
 mod group;
+mod loops;
 mod mem;
 mod plan;
 pub(crate) mod stubs;
@@ -188,6 +189,11 @@ pub(crate) struct Layout {
     /// first pc, and the start offset of each instruction's copy there.
     pub(crate) fallbacks: Vec<(Pc, usize)>,
     pub(crate) fallback_insns: Vec<(Pc, usize)>,
+    /// Start offset of each versioned loop's check and its head's pc; of each fast copy, and
+    /// of each instruction's copy there.
+    pub(crate) loop_checks: Vec<(Pc, usize)>,
+    pub(crate) loop_copies: Vec<(Pc, usize)>,
+    pub(crate) loop_insns: Vec<(Pc, usize)>,
     /// Start of the cold code.
     pub(crate) cold: usize,
     /// Start offset of each cold block and the pc it belongs to, in emission order.
@@ -227,6 +233,11 @@ pub(crate) struct Emitter<'a> {
     unmerged: bool,
     /// Merged guards emitted so far: the group, its fallback's label, and where it resumes.
     fallbacks: Vec<(group::Group, DynamicLabel, DynamicLabel)>,
+    /// Versioned loops ([`loops`]) and their labels, in the same order.
+    loops: loops::Loops,
+    loop_labels: Vec<loops::LoopLabels>,
+    /// The loop whose fast copy is being lowered.
+    copy: Option<usize>,
 }
 
 /// What [`assemble`] produces.
@@ -274,17 +285,43 @@ pub(crate) fn assemble(
         groups: group::Groups::default(),
         unmerged: false,
         fallbacks: Vec::new(),
+        loops: loops::Loops::default(),
+        loop_labels: Vec::new(),
+        copy: None,
     };
-    if !opts.spectre && !opts.budget {
-        let groups = group::Groups::new(prog, &e.plan, |pc, addr, size| {
+    if !opts.spectre && !opts.budget && !opts.blinding {
+        let found = loops::Loops::new(prog, &e.plan, |pc, addr, size| {
             e.access_guard(pc, addr, size) == mem::Guard::Checked
         });
+        e.loop_labels = found
+            .loops
+            .iter()
+            .map(|l| loops::LoopLabels {
+                check: e.ops.new_dynamic_label(),
+                fast: (l.head.0..=l.end.0)
+                    .map(|_| e.ops.new_dynamic_label())
+                    .collect(),
+            })
+            .collect();
+        e.loops = found;
+    }
+    if !opts.spectre && !opts.budget {
+        let groups = group::Groups::new(
+            prog,
+            &e.plan,
+            |pc| e.loops.is_exit(pc),
+            |pc, addr, size| e.access_guard(pc, addr, size) == mem::Guard::Checked,
+        );
         e.groups = groups;
     }
     abi::emit_prologue(&mut e);
     e.layout.body = e.offset();
     let mut last = None;
     for (pc, op) in prog.iter() {
+        if let Some(i) = e.loops.index_at(pc) {
+            e.layout.loop_checks.push((pc, e.offset()));
+            e.emit_loop_check(i);
+        }
         let start = e.offset();
         e.layout.insns.push((pc, start));
         let label = e.pc_label(pc);
@@ -310,6 +347,9 @@ pub(crate) fn assemble(
         e.fell_off = Some(label);
         asm!(e; =>label);
         e.emit_trap_now(pc, TrapKind::FellOffEnd);
+    }
+    for i in 0..e.loops.loops.len() {
+        e.emit_loop_copy(prog, i)?;
     }
     e.unmerged = true;
     for (group, from, resume) in std::mem::take(&mut e.fallbacks) {
@@ -387,7 +427,7 @@ impl<'a> Emitter<'a> {
                     ..
                 } = *op
                 {
-                    self.emit_branch(width, cond, lhs, rhs, target, true);
+                    self.emit_branch(pc, width, cond, lhs, rhs, target, true);
                     return;
                 }
                 None

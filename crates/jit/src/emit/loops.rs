@@ -1,0 +1,1033 @@
+//! Loop versioning: one range check before an innermost loop stands for the guards of the
+//! accesses whose addresses advance by a constant step per iteration.
+//!
+//! ```text
+//! check:                              ; every entry from outside the loop comes here
+//!     <entry relations, trip count, one range check per span>   ; any failure: jmp head
+//!     jmp  fast
+//! head:                               ; the loop as always, every guard in place
+//!     ...
+//! fast:                               ; out of line: the same loop, proven accesses unguarded
+//!     ...                             ; back edges to fast, exits to the main code
+//! ```
+//!
+//! # What is proven, and how
+//! The analysis runs over one iteration of a loop whose instructions run at most once per
+//! iteration, in pc order (a *simple* loop: the range `[head, end]` has no other backward
+//! branch than those to `head`, no call, and nothing outside it jumps into its middle). It
+//! describes each register, at every instruction, as an affine [`Form`]: a sum of at most two
+//! *symbols* (the value a register held when the iteration started, or an 8-byte stack slot
+//! that nothing in the loop writes) and a constant, or as unknown. The state at the back
+//! edges says how an iteration changes each register:
+//! - `r` → `r`: invariant; `r` → `r + s`: an induction variable with step `s`;
+//! - `r` → `q + s` (or a constant, or a stack slot): once one iteration has run, `r` is tied
+//!   to `q` (`r = q + s - step(q)` at every iteration start); the check verifies that the
+//!   relation already holds on entry, and `r` then moves with `q`.
+//!
+//! An access whose address is such a form advances by a constant per iteration, so over
+//! iterations `0..n` it lies between its first and its last address. The trip count `n` comes
+//! from a 64-bit exit test that every continuing iteration passes: `x < b`, `x <= b` or
+//! `x != b` for an induction form `x` with a power-of-two step and an invariant `b`; the
+//! check computes `n - 1` (refusing counts that could let `x` wrap, or above 2^31), then checks
+//! the first and last address of every span of accesses against the input, exactly as a
+//! guard would (`addr - input_base < input_ok[size]`). Any failure takes the guarded loop,
+//! which is always correct; the fast copy runs only when every access it leaves unguarded is
+//! inside the input on every iteration it can reach.
+//!
+//! An access the analysis cannot describe keeps its guard in the fast copy. Versioning is off
+//! with the budget charge, Spectre hardening (the check is a branch the CPU can mispredict)
+//! and blinding (the check would show the program's constants).
+
+use super::alu::Arith;
+use super::plan::{Action, Addr, Plan};
+use super::{Emitter, MAX_INSN_BYTES, Mem, asm, check_size, mem_op};
+use crate::JitError;
+use crate::abi::{ctx, host, x};
+use bpfx_bytecode::{AluOp, Cond, Imm64, Op, Operand, Pc, Program, Reg, Width};
+use dynasmrt::DynamicLabel;
+
+/// The largest loop considered, in slots (bounds the analysis and the copied code).
+const MAX_RANGE: u32 = 1024;
+/// The most loops versioned in one program.
+const MAX_LOOPS: usize = 64;
+/// The most spans one check covers.
+const MAX_SPANS: usize = 8;
+/// The most entry relations one check verifies.
+const MAX_LINKS: usize = 4;
+/// The largest step, in bytes per iteration, an address may advance by.
+const MAX_STEP: i64 = 1 << 20;
+/// The largest span one range check covers (the largest `input_ok` entry).
+const MAX_SPAN: i64 = 128;
+/// The most iterations a check lets the fast copy run (`n - 1` above it fails the check).
+pub(crate) const MAX_TRIPS: i32 = i32::MAX;
+
+/// A value that stays the same during one iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Sym {
+    /// What the register held when the iteration started.
+    Reg(Reg),
+    /// The 8 bytes at `r10 + off`, which no instruction of the loop writes.
+    Slot(i16),
+}
+
+/// `terms[0] + terms[1] + k`, wrapping; absent terms are 0. Terms are sorted, `None` last, so
+/// equal values have equal forms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Form {
+    pub(crate) terms: [Option<Sym>; 2],
+    pub(crate) k: i64,
+}
+
+impl Form {
+    fn constant(k: i64) -> Form {
+        Form {
+            terms: [None, None],
+            k,
+        }
+    }
+
+    fn sym(s: Sym) -> Form {
+        Form {
+            terms: [Some(s), None],
+            k: 0,
+        }
+    }
+
+    fn plus(self, d: i64) -> Form {
+        Form {
+            k: self.k.wrapping_add(d),
+            ..self
+        }
+    }
+
+    /// `self + other`, if the sum has at most two terms.
+    fn add(self, other: Form) -> Option<Form> {
+        let mut terms: Vec<Sym> = self
+            .terms
+            .iter()
+            .chain(&other.terms)
+            .flatten()
+            .copied()
+            .collect();
+        if terms.len() > 2 {
+            return None;
+        }
+        terms.sort();
+        Some(Form {
+            terms: [terms.first().copied(), terms.get(1).copied()],
+            k: self.k.wrapping_add(other.k),
+        })
+    }
+
+    /// The one term and the constant, if the form has at most one term.
+    fn single(self) -> Option<(Option<Sym>, i64)> {
+        match self.terms {
+            [t, None] => Some((t, self.k)),
+            _ => None,
+        }
+    }
+}
+
+/// A register's value: a form, or unknown (`None`).
+type Val = Option<Form>;
+/// The values of r0–r10.
+type State = [Val; Reg::COUNT];
+
+fn meet(a: &mut Option<State>, b: &State) {
+    match a {
+        None => *a = Some(*b),
+        Some(a) => {
+            for (x, y) in a.iter_mut().zip(b) {
+                if *x != *y {
+                    *x = None;
+                }
+            }
+        }
+    }
+}
+
+/// How the loop continues past its exit test: `x < bound`, `x <= bound` or `x != bound`
+/// (unsigned, 64-bit), `x` advancing by `1 << shift` per iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TripKind {
+    Lt,
+    Le,
+    Ne,
+}
+
+/// The exit test, in iteration-start values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Trip {
+    pub(crate) kind: TripKind,
+    pub(crate) x: Form,
+    pub(crate) bound: Form,
+    pub(crate) shift: u32,
+}
+
+/// Accesses one range check covers: `size` bytes from `start` in the first iteration,
+/// advancing by `step` bytes per iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: Form,
+    pub(crate) size: u32,
+    pub(crate) step: i64,
+}
+
+/// A versioned loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Loop {
+    /// The first instruction (every back edge's target).
+    pub(crate) head: Pc,
+    /// The last instruction (the last back edge).
+    pub(crate) end: Pc,
+    /// The instruction after `end`, where the loop falls out.
+    pub(crate) after: Pc,
+    /// Relations the check verifies on entry: the register equals the form.
+    pub(crate) links: Vec<(Reg, Form)>,
+    pub(crate) trip: Trip,
+    pub(crate) spans: Vec<Span>,
+    /// The accesses the fast copy leaves unguarded, in pc order.
+    pub(crate) unguarded: Vec<Pc>,
+}
+
+impl Loop {
+    pub(crate) fn contains(&self, pc: Pc) -> bool {
+        (self.head..=self.end).contains(&pc)
+    }
+
+    pub(crate) fn unguarded(&self, pc: Pc) -> bool {
+        self.unguarded.binary_search(&pc).is_ok()
+    }
+}
+
+/// The versioned loops of a program, in pc order (they never overlap).
+#[derive(Debug, Default)]
+pub(crate) struct Loops {
+    pub(crate) loops: Vec<Loop>,
+}
+
+impl Loops {
+    /// Finds the loops of `prog` worth versioning. `guarded(pc, addr, size)` says whether the
+    /// access at `pc` (through `addr`, as `plan` folded it) needs a guard.
+    pub(crate) fn new(
+        prog: &Program,
+        plan: &Plan,
+        guarded: impl Fn(Pc, Addr, u32) -> bool,
+    ) -> Loops {
+        let n = prog.len() as u32;
+        // Every edge other than a fall-through: (target, source).
+        let mut edges: Vec<(Pc, Pc)> = prog
+            .iter()
+            .filter_map(|(pc, op)| op.jump_target(pc).map(|t| (t, pc)))
+            .collect();
+        edges.sort_unstable();
+        // Candidate loops: each backward target with its last back edge.
+        let mut heads: Vec<(Pc, Pc)> = Vec::new();
+        for &(t, src) in &edges {
+            let backward =
+                t <= src && matches!(prog.get(src), Some(Op::Ja { .. } | Op::Branch { .. }));
+            if !backward {
+                continue;
+            }
+            match heads.last_mut() {
+                Some((h, e)) if *h == t => *e = (*e).max(src),
+                _ => heads.push((t, src)),
+            }
+        }
+        let mut loops: Vec<Loop> = Vec::new();
+        for (head, end) in heads {
+            if loops.len() == MAX_LOOPS {
+                break;
+            }
+            if end.0 - head.0 >= MAX_RANGE || end.0 >= n {
+                continue;
+            }
+            // Nothing outside enters the middle.
+            let lo = edges.partition_point(|&(t, _)| t <= head);
+            let hi = edges.partition_point(|&(t, _)| t <= end);
+            if edges[lo..hi]
+                .iter()
+                .any(|&(_, src)| src < head || src > end)
+            {
+                continue;
+            }
+            if let Some(l) = analyse(prog, plan, head, end, &guarded) {
+                loops.push(l);
+            }
+        }
+        Loops { loops }
+    }
+
+    /// The index of the versioned loop starting at `pc`.
+    pub(crate) fn index_at(&self, pc: Pc) -> Option<usize> {
+        self.loops.binary_search_by_key(&pc, |l| l.head).ok()
+    }
+
+    /// Whether `pc` is the first instruction after a versioned loop: control arrives there
+    /// from both copies, so nothing may assume code before it ran in the main copy.
+    pub(crate) fn is_exit(&self, pc: Pc) -> bool {
+        self.loops.binary_search_by_key(&pc, |l| l.after).is_ok()
+    }
+}
+
+/// What happens to a symbol over one iteration.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// Unknown: forms that read it cannot be bounded.
+    Varies,
+    /// `r + step` after each iteration (0: invariant).
+    Step(i64),
+    /// Equal to the form (in root symbols) at every iteration start once the relation held
+    /// on entry; advances by `step`.
+    Linked(Form, i64),
+}
+
+/// The analysis of one candidate loop (see the module doc); `None` when nothing is gained.
+fn analyse(
+    prog: &Program,
+    plan: &Plan,
+    head: Pc,
+    end: Pc,
+    guarded: &impl Fn(Pc, Addr, u32) -> bool,
+) -> Option<Loop> {
+    let range = |pc: Pc| (head..=end).contains(&pc);
+    let ops: Vec<(Pc, Op)> = (head.0..=end.0)
+        .filter_map(|i| prog.get(Pc(i)).map(|op| (Pc(i), *op)))
+        .collect();
+    // Shape: only forward branches inside, or back edges to `head`; no calls. Stack writes
+    // decide which slots are invariant.
+    let mut any_store = false;
+    let mut frame_writes: Vec<(i32, i32)> = Vec::new();
+    for &(pc, op) in &ops {
+        match op {
+            Op::Ja { .. } | Op::Branch { .. } => {
+                let t = op.jump_target(pc)?;
+                if t <= pc && t != head {
+                    return None;
+                }
+            }
+            Op::Call(_) => return None,
+            Op::Store {
+                size, base, off, ..
+            } if base == Reg::R10 => {
+                frame_writes.push((i32::from(off), size.bytes() as i32));
+            }
+            Op::Atomic {
+                width, base, off, ..
+            } if base == Reg::R10 => {
+                frame_writes.push((i32::from(off), width.bits() as i32 / 8));
+            }
+            Op::Store { .. } | Op::Atomic { .. } => any_store = true,
+            _ => {}
+        }
+    }
+    let slot_invariant = |off: i16| {
+        let off = i32::from(off);
+        !any_store
+            && (-512..=-8).contains(&off)
+            && frame_writes
+                .iter()
+                .all(|&(o, s)| o + s <= off || off + 8 <= o)
+    };
+
+    // One iteration, symbolically.
+    let mut start: State = [None; Reg::COUNT];
+    for r in Reg::ALL {
+        start[r.index()] = Some(Form::sym(Sym::Reg(r)));
+    }
+    let width = (end.0 - head.0 + 1) as usize;
+    let mut incoming: Vec<Option<State>> = vec![None; width];
+    let mut cur: Option<State> = Some(start);
+    let mut back: Option<State> = None;
+    let mut accesses: Vec<(Pc, Form, u32)> = Vec::new();
+    let mut tests: Vec<(Pc, State)> = Vec::new();
+    for &(pc, op) in &ops {
+        if let Some(inc) = incoming[(pc.0 - head.0) as usize].take() {
+            meet(&mut cur, &inc);
+        }
+        let Some(mut s) = cur else { continue };
+        let access = match op {
+            Op::Load {
+                size, base, off, ..
+            }
+            | Op::Store {
+                size, base, off, ..
+            } => Some((base, off, size.bytes())),
+            Op::Atomic {
+                width, base, off, ..
+            } => Some((base, off, width.bits() / 8)),
+            _ => None,
+        };
+        if let Some((base, off, size)) = access {
+            let addr = match (op, plan.action(pc)) {
+                (Op::Load { .. } | Op::Store { .. }, Action::Access(a)) => a,
+                _ => Addr::plain(base, off),
+            };
+            if guarded(pc, addr, size)
+                && let Some(f) = s[base.index()]
+            {
+                accesses.push((pc, f.plus(i64::from(off)), size));
+            }
+        }
+        if let Op::Branch { .. } = op {
+            tests.push((pc, s));
+        }
+        step(&mut s, &op, &slot_invariant);
+        let mut next = Some(s);
+        if let Some(t) = op
+            .jump_target(pc)
+            .filter(|_| matches!(op, Op::Ja { .. } | Op::Branch { .. }))
+        {
+            if t == head {
+                meet(&mut back, &s);
+            } else if range(t) {
+                let slot = &mut incoming[(t.0 - head.0) as usize];
+                let mut m = slot.take();
+                meet(&mut m, &s);
+                *slot = m;
+            }
+            if let Op::Ja { .. } = op {
+                next = None;
+            }
+        }
+        if let Op::Exit = op {
+            next = None;
+        }
+        cur = next;
+    }
+    let back = back?;
+
+    // What each register does over an iteration.
+    let mut kinds = [Kind::Varies; Reg::COUNT];
+    for r in Reg::ALL {
+        if let Some(f) = back[r.index()]
+            && f.terms == [Some(Sym::Reg(r)), None]
+        {
+            kinds[r.index()] = Kind::Step(f.k);
+        }
+    }
+    for r in Reg::ALL {
+        if !matches!(kinds[r.index()], Kind::Varies) {
+            continue;
+        }
+        let Some((term, k)) = back[r.index()].and_then(Form::single) else {
+            continue;
+        };
+        kinds[r.index()] = match term {
+            None => Kind::Linked(Form::constant(k), 0),
+            Some(Sym::Slot(o)) => Kind::Linked(Form::sym(Sym::Slot(o)).plus(k), 0),
+            Some(Sym::Reg(q)) => match kinds[q.index()] {
+                Kind::Step(sq) => Kind::Linked(Form::sym(Sym::Reg(q)).plus(k.wrapping_sub(sq)), sq),
+                _ => Kind::Varies,
+            },
+        };
+        if matches!(kinds[r.index()], Kind::Linked(g, _) if !fits(g)) {
+            kinds[r.index()] = Kind::Varies;
+        }
+    }
+    // A form in root symbols (registers that are invariant or step themselves, and slots),
+    // with its step per iteration and the relations it relies on.
+    let resolve = |f: Form, links: &mut Vec<(Reg, Form)>| -> Option<(Form, i64)> {
+        let mut out = Form::constant(f.k);
+        let mut step: i64 = 0;
+        for t in f.terms.iter().flatten() {
+            let (g, s) = match *t {
+                Sym::Slot(o) => (Form::sym(Sym::Slot(o)), 0),
+                Sym::Reg(r) => match kinds[r.index()] {
+                    Kind::Varies => return None,
+                    Kind::Step(s) => (Form::sym(Sym::Reg(r)), s),
+                    Kind::Linked(g, s) => {
+                        if !links.iter().any(|&(l, _)| l == r) {
+                            links.push((r, g));
+                        }
+                        (g, s)
+                    }
+                },
+            };
+            out = out.add(g)?;
+            step = step.checked_add(s)?;
+        }
+        fits(out).then_some((out, step))
+    };
+
+    // The exit test: the first one every continuing iteration passes.
+    let back_edges: Vec<Pc> = ops
+        .iter()
+        .filter(|(pc, op)| {
+            op.jump_target(*pc) == Some(head) && matches!(op, Op::Ja { .. } | Op::Branch { .. })
+        })
+        .map(|&(pc, _)| pc)
+        .collect();
+    let mut links: Vec<(Reg, Form)> = Vec::new();
+    let mut trip = None;
+    for &(t, s) in &tests {
+        if back_edges.iter().any(|&b| b < t) {
+            break;
+        }
+        let skipped = ops.iter().any(|&(pc, op)| {
+            pc < t
+                && matches!(op, Op::Ja { .. } | Op::Branch { .. })
+                && op.jump_target(pc).is_some_and(|x| x > t && x <= end)
+        });
+        if skipped {
+            continue;
+        }
+        let mut l = links.clone();
+        if let Some(found) = exit_test(prog, head, end, t, &s, &mut |f| resolve(f, &mut l)) {
+            links = l;
+            trip = Some(found);
+            break;
+        }
+    }
+    let trip = trip?;
+
+    // Spans: accesses off the same root symbols with the same step, within MAX_SPAN bytes.
+    let mut spans: Vec<(Form, i64, i64, i64)> = Vec::new(); // (terms with k = 0, step, lo, hi)
+    let mut unguarded = Vec::new();
+    for &(pc, f, size) in &accesses {
+        let mut l = links.clone();
+        let Some((f, step)) = resolve(f, &mut l) else {
+            continue;
+        };
+        if step.abs() > MAX_STEP
+            || f.terms.contains(&Some(Sym::Reg(Reg::R10)))
+            || l.len() > MAX_LINKS
+        {
+            continue;
+        }
+        let key = Form { k: 0, ..f };
+        let (lo, hi) = (f.k, f.k + i64::from(size));
+        let joined = spans.iter().position(|&(g, st, slo, shi)| {
+            g == key && st == step && hi.max(shi) - lo.min(slo) <= MAX_SPAN
+        });
+        match joined {
+            Some(j) => {
+                let (_, _, slo, shi) = &mut spans[j];
+                *slo = (*slo).min(lo);
+                *shi = (*shi).max(hi);
+            }
+            None if spans.len() < MAX_SPANS => spans.push((key, step, lo, hi)),
+            None => continue,
+        }
+        links = l;
+        unguarded.push(pc);
+    }
+    if unguarded.is_empty() {
+        return None;
+    }
+    let spans = spans
+        .into_iter()
+        .map(|(key, step, lo, hi)| Span {
+            start: key.plus(lo),
+            size: ((hi - lo) as u32).next_power_of_two(),
+            step,
+        })
+        .collect();
+    let after = Pc(end.0 + ops.last().map_or(1, |(_, op)| op.slots()));
+    Some(Loop {
+        head,
+        end,
+        after,
+        links,
+        trip,
+        spans,
+        unguarded,
+    })
+}
+
+/// Whether the check can compute `f` with 32-bit immediates.
+fn fits(f: Form) -> bool {
+    i32::try_from(f.k).is_ok()
+}
+
+/// The trip count's test at `t`, if it has a supported shape (see [`Trip`]).
+fn exit_test(
+    prog: &Program,
+    head: Pc,
+    end: Pc,
+    t: Pc,
+    s: &State,
+    resolve: &mut impl FnMut(Form) -> Option<(Form, i64)>,
+) -> Option<Trip> {
+    let Some(&Op::Branch {
+        width: Width::W64,
+        cond,
+        lhs,
+        rhs,
+        off,
+    }) = prog.get(t)
+    else {
+        return None;
+    };
+    // Where each direction goes: out of the loop, directly or through a `ja`?
+    let leaves = |to: Pc| {
+        if to < head || to > end {
+            return true;
+        }
+        match prog.get(to) {
+            Some(Op::Exit) => true,
+            Some(op @ Op::Ja { .. }) => op.jump_target(to).is_some_and(|x| x < head || x > end),
+            _ => false,
+        }
+    };
+    let taken = t.offset(i32::from(off))?;
+    let cond = match (leaves(taken), leaves(Pc(t.0 + 1))) {
+        (false, true) => cond,
+        (true, false) => negate(cond)?,
+        _ => return None,
+    };
+    let l = s[lhs.index()]?;
+    let r = match rhs {
+        Operand::Reg(r) => s[r.index()]?,
+        Operand::Imm(i) => Form::constant(i64::from(i)),
+    };
+    let (l, ls) = resolve(l)?;
+    let (r, rs) = resolve(r)?;
+    // The continue condition as `x op bound`, x increasing.
+    let (kind, x, step, bound) = match (cond, ls, rs) {
+        (Cond::Lt, s, 0) if s > 0 => (TripKind::Lt, l, s, r),
+        (Cond::Le, s, 0) if s > 0 => (TripKind::Le, l, s, r),
+        (Cond::Ne, s, 0) if s > 0 => (TripKind::Ne, l, s, r),
+        (Cond::Gt, 0, s) if s > 0 => (TripKind::Lt, r, s, l),
+        (Cond::Ge, 0, s) if s > 0 => (TripKind::Le, r, s, l),
+        (Cond::Ne, 0, s) if s > 0 => (TripKind::Ne, r, s, l),
+        _ => return None,
+    };
+    if step > MAX_STEP || step.count_ones() != 1 {
+        return None;
+    }
+    Some(Trip {
+        kind,
+        x,
+        bound,
+        shift: step.trailing_zeros(),
+    })
+}
+
+/// The condition that holds exactly when `c` fails (unsigned and equality conditions only).
+fn negate(c: Cond) -> Option<Cond> {
+    Some(match c {
+        Cond::Lt => Cond::Ge,
+        Cond::Ge => Cond::Lt,
+        Cond::Le => Cond::Gt,
+        Cond::Gt => Cond::Le,
+        Cond::Eq => Cond::Ne,
+        Cond::Ne => Cond::Eq,
+        _ => return None,
+    })
+}
+
+/// The effect of `op` on the symbolic registers.
+fn step(s: &mut State, op: &Op, slot_invariant: &impl Fn(i16) -> bool) {
+    let value: Val = match *op {
+        Op::Alu {
+            width: Width::W64,
+            op,
+            dst,
+            src,
+        } => {
+            let d = s[dst.index()];
+            match (op, src) {
+                (AluOp::Mov, Operand::Reg(r)) => s[r.index()],
+                (AluOp::Mov, Operand::Imm(i)) => Some(Form::constant(i64::from(i))),
+                (AluOp::Add, Operand::Imm(i)) => d.map(|f| f.plus(i64::from(i))),
+                (AluOp::Sub, Operand::Imm(i)) => d.map(|f| f.plus(-i64::from(i))),
+                (AluOp::Add, Operand::Reg(r)) => d.zip(s[r.index()]).and_then(|(a, b)| a.add(b)),
+                _ => None,
+            }
+        }
+        Op::Alu {
+            width: Width::W32,
+            op: AluOp::Mov,
+            src: Operand::Imm(i),
+            ..
+        } => Some(Form::constant(i64::from(i as u32))),
+        Op::LoadImm64 {
+            value: Imm64::Value(v),
+            ..
+        } => Some(Form::constant(v as i64)),
+        Op::Load {
+            size: bpfx_bytecode::Size::Dw,
+            base: Reg::R10,
+            off,
+            ..
+        } if slot_invariant(off) => Some(Form::sym(Sym::Slot(off))),
+        _ => None,
+    };
+    if let Some(dst) = op.written_reg() {
+        s[dst.index()] = value;
+    }
+}
+
+/// The labels of one versioned loop.
+#[derive(Debug)]
+pub(crate) struct LoopLabels {
+    /// The check, where every entry from outside the loop arrives.
+    pub(crate) check: DynamicLabel,
+    /// The fast copy's instructions, one per slot of the loop.
+    pub(crate) fast: Vec<DynamicLabel>,
+}
+
+impl Emitter<'_> {
+    /// Where a jump from `from` (`None`: a call, the entry, or the end of a fast copy) to `to`
+    /// lands: inside the fast copy being lowered, its own instruction; at the head of a
+    /// versioned loop from outside it, the loop's check; otherwise the instruction.
+    pub(crate) fn jump_label(&self, from: Option<Pc>, to: Pc) -> DynamicLabel {
+        if let Some(i) = self.copy {
+            let l = &self.loops.loops[i];
+            if from.is_some_and(|f| l.contains(f)) && l.contains(to) {
+                return self.loop_labels[i].fast[(to.0 - l.head.0) as usize];
+            }
+        }
+        if let Some(i) = self.loops.index_at(to)
+            && !from.is_some_and(|f| self.loops.loops[i].contains(f))
+        {
+            return self.loop_labels[i].check;
+        }
+        self.pc_label(to)
+    }
+
+    /// Whether the fast copy being lowered leaves the access at `pc` unguarded.
+    pub(crate) fn versioned(&self, pc: Pc) -> bool {
+        self.copy.is_some_and(|i| self.loops.loops[i].unguarded(pc))
+    }
+
+    /// The check before loop `i` (see the module doc): falls to the guarded loop on any
+    /// failure, else jumps to the fast copy. Clobbers r9–r11 and flags.
+    pub(crate) fn emit_loop_check(&mut self, i: usize) {
+        let l = self.loops.loops[i].clone();
+        let fail = self.pc_label(l.head);
+        let fast = self.loop_labels[i].fast[0];
+        let check = self.loop_labels[i].check;
+        asm!(self; =>check);
+        for &(r, f) in &l.links {
+            self.emit_form(x::R10, f);
+            asm!(self
+                ; cmp r10, Rq(host(r))
+                ; jne =>fail
+            );
+        }
+        // r11 = n - 1, the last iteration's index.
+        let t = l.trip;
+        self.emit_form(x::R11, t.bound);
+        // A bound below 2^63 keeps x from wrapping before the test stops it.
+        asm!(self
+            ; test r11, r11
+            ; js =>fail
+        );
+        if t.kind == TripKind::Le {
+            asm!(self; add r11, 1);
+        }
+        self.emit_form(x::R10, t.x);
+        let step = 1i32 << t.shift;
+        match t.kind {
+            TripKind::Lt | TripKind::Le => {
+                // x0 >= bound: the test fails in the first iteration. Otherwise the first
+                // failing iteration is ceil((bound - x0) / step).
+                let ahead = self.new_label();
+                let done = self.new_label();
+                asm!(self
+                    ; sub r11, r10
+                    ; ja =>ahead
+                    ; xor r11d, r11d
+                    ; jmp =>done
+                    ; =>ahead
+                    ; cmp r11, MAX_TRIPS
+                    ; ja =>fail
+                );
+                if step > 1 {
+                    self.emit_arith_ri(Width::W64, Arith::Add, x::R11, step - 1);
+                    asm!(self; shr r11, t.shift as i8);
+                }
+                asm!(self; =>done);
+            }
+            TripKind::Ne => {
+                // x0 <= bound and a whole number of steps apart, or the test never stops x
+                // before it wraps.
+                asm!(self
+                    ; sub r11, r10
+                    ; jb =>fail
+                    ; cmp r11, MAX_TRIPS
+                    ; ja =>fail
+                );
+                if step > 1 {
+                    asm!(self
+                        ; test r11, step - 1
+                        ; jnz =>fail
+                        ; shr r11, t.shift as i8
+                    );
+                }
+            }
+        }
+        for span in &l.spans {
+            // The first address, then the last: both inside means every one between is.
+            self.emit_form(x::R10, span.start);
+            asm!(self
+                ; sub r10, [BYTE r12 + ctx::INPUT_BASE]
+                ; cmp r10, [BYTE r12 + ctx::input_ok(span.size)]
+                ; jae =>fail
+            );
+            if span.step != 0 {
+                asm!(self
+                    ; imul r9, r11, span.step as i32
+                    ; add r9, r10
+                    ; cmp r9, [BYTE r12 + ctx::input_ok(span.size)]
+                    ; jae =>fail
+                );
+            }
+        }
+        asm!(self; jmp =>fast);
+    }
+
+    /// `dst = f` at the loop's entry (iteration-start values are the registers' own).
+    fn emit_form(&mut self, dst: u8, f: Form) {
+        let Some(first) = f.terms[0] else {
+            self.emit_mov_imm64(dst, f.k as u64);
+            return;
+        };
+        match first {
+            Sym::Reg(r) => self.emit_mov(Width::W64, dst, host(r)),
+            Sym::Slot(o) => mem_op!(self; (mov Rq(dst),) slot(o); ()),
+        }
+        match f.terms[1] {
+            Some(Sym::Reg(r)) => asm!(self; add Rq(dst), Rq(host(r))),
+            Some(Sym::Slot(o)) => mem_op!(self; (add Rq(dst),) slot(o); ()),
+            None => {}
+        }
+        if f.k != 0 {
+            // `fits` held when the form was made.
+            self.emit_arith_ri(Width::W64, Arith::Add, dst, f.k as i32);
+        }
+    }
+
+    /// Loop `i`'s fast copy: its instructions with the versioned accesses unguarded (every
+    /// other access guarded one by one), back edges to its own head, and control leaving it to
+    /// the main code.
+    pub(crate) fn emit_loop_copy(&mut self, prog: &Program, i: usize) -> Result<(), JitError> {
+        let (head, end, after) = {
+            let l = &self.loops.loops[i];
+            (l.head, l.end, l.after)
+        };
+        self.copy = Some(i);
+        self.unmerged = true;
+        self.layout.loop_copies.push((head, self.offset()));
+        let mut pc = head;
+        while pc <= end {
+            let Some(op) = prog.get(pc).copied() else {
+                break;
+            };
+            let label = self.loop_labels[i].fast[(pc.0 - head.0) as usize];
+            let at = self.offset();
+            self.layout.loop_insns.push((pc, at));
+            asm!(self; =>label);
+            self.lower(pc, &op);
+            check_size(pc, self.offset() - at, MAX_INSN_BYTES)?;
+            pc = Pc(pc.0 + op.slots());
+        }
+        // Falling out of the loop (the last instruction falls through, or it is the skipped
+        // `ja` of a fused branch) continues in the main code.
+        if after.index() < self.labels.len() {
+            let to = self.jump_label(None, after);
+            asm!(self; jmp =>to);
+        } else if let Some(to) = self.fell_off {
+            asm!(self; jmp =>to);
+        }
+        self.copy = None;
+        self.unmerged = false;
+        Ok(())
+    }
+}
+
+/// The host operand of the stack slot at `r10 + off`.
+fn slot(off: i16) -> Mem {
+    Mem {
+        base: x::RBP,
+        index: None,
+        disp: i32::from(off),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loops(text: &str) -> Vec<Loop> {
+        let prog =
+            Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes");
+        let plan = Plan::new(&prog, true, false);
+        Loops::new(&prog, &plan, |_, _, _| true).loops
+    }
+
+    fn reg(r: Reg) -> Form {
+        Form::sym(Sym::Reg(r))
+    }
+
+    /// clang's shape of `for (i = 0; i + 4 <= len; i += 4) sum += *(u32 *)(p + i)`: the
+    /// variable the access reads is a copy of the one the loop increments.
+    const ROTATED: &str = "
+        mov r4, 0
+        mov r3, 0
+    head:
+        mov r5, r1
+        add r5, r4
+        ldxw r5, [r5+0]
+        add r0, r5
+        add r3, 4
+        mov r5, r4
+        add r5, 8
+        mov r4, r3
+        jgt r5, r2, +1
+        ja head
+        exit";
+
+    #[test]
+    fn a_rotated_counted_loop_is_versioned_with_its_relation() {
+        let found = loops(ROTATED);
+        assert_eq!(
+            found,
+            vec![Loop {
+                head: Pc(2),
+                end: Pc(11),
+                after: Pc(12),
+                // r4 = r3 on every iteration once it held on entry.
+                links: vec![(Reg::R4, reg(Reg::R3))],
+                trip: Trip {
+                    kind: TripKind::Le,
+                    x: reg(Reg::R3).plus(8),
+                    bound: reg(Reg::R2),
+                    shift: 2,
+                },
+                spans: vec![Span {
+                    start: reg(Reg::R1).add(reg(Reg::R3)).expect("two terms"),
+                    size: 4,
+                    step: 4,
+                }],
+                unguarded: vec![Pc(4)],
+            }]
+        );
+    }
+
+    #[test]
+    fn accesses_off_one_register_share_a_span_and_a_stack_slot_is_a_symbol() {
+        // The frame store does not overlap the slot; the store needs no guard either.
+        let found = loops(
+            "
+            stxdw [r10-16], r1
+        head:
+            ldxdw r6, [r10-16]
+            add r6, r3
+            ldxb r4, [r6+1]
+            ldxb r5, [r6+0]
+            stxb [r10-8], r5
+            add r3, 2
+            jlt r3, 100, head
+            exit",
+        );
+        let [l] = &found[..] else {
+            panic!("one loop: {found:?}")
+        };
+        let slot = Form::sym(Sym::Slot(-16));
+        assert_eq!(
+            l.spans,
+            vec![Span {
+                start: slot.add(reg(Reg::R3)).expect("two terms"),
+                size: 2,
+                step: 2,
+            }]
+        );
+        assert_eq!(l.unguarded, vec![Pc(3), Pc(4)]);
+        assert_eq!(l.trip.kind, TripKind::Lt);
+        assert_eq!(l.trip.bound, Form::constant(100));
+    }
+
+    #[test]
+    fn loops_the_check_cannot_bound_are_left_alone() {
+        let cases = [
+            // The increment is conditional: the step is unknown.
+            "head:
+                ldxb r4, [r1+0]
+                jeq r4, 0, +1
+                add r1, 1
+                jlt r1, r2, head
+                exit",
+            // A call in the loop.
+            "head:
+                ldxb r4, [r1+0]
+                call 5
+                add r1, 1
+                jlt r1, r2, head
+                exit",
+            // Entered in the middle (a rotated loop whose entry jumps to its test).
+            "ja mid
+            head:
+                ldxb r4, [r1+0]
+                add r1, 1
+            mid:
+                jlt r1, r2, head
+                exit",
+            // An inner loop inside: only innermost loops are versioned, and the inner one
+            // has no access.
+            "outer:
+                ldxb r4, [r1+0]
+            inner:
+                add r3, 1
+                jlt r3, 10, inner
+                add r1, 1
+                jlt r1, r2, outer
+                exit",
+            // A signed test, and a decreasing variable.
+            "head:
+                ldxb r4, [r1+0]
+                add r1, 1
+                jslt r1, r2, head
+                exit",
+            "head:
+                ldxb r4, [r1+0]
+                add r1, -1
+                jgt r1, r2, head
+                exit",
+        ];
+        for text in cases {
+            let found = loops(text);
+            assert!(found.is_empty(), "{text}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn a_store_through_another_register_makes_every_slot_vary() {
+        // The store may overwrite the slot the base comes from: the load through it keeps its
+        // guard; the store itself, at a fixed address, is versioned.
+        let found = loops(
+            "stxdw [r10-16], r1
+        head:
+            ldxdw r6, [r10-16]
+            add r6, r3
+            stxb [r2+0], r4
+            ldxb r4, [r6+0]
+            add r3, 1
+            jlt r3, 100, head
+            exit",
+        );
+        let [l] = &found[..] else {
+            panic!("one loop: {found:?}")
+        };
+        assert_eq!(l.unguarded, vec![Pc(3)]);
+    }
+
+    #[test]
+    fn an_exit_test_skipped_by_a_branch_does_not_bound_the_loop() {
+        // `jge r3, 64` is jumped over when r4 is odd: it bounds nothing, and the loop has no
+        // other test.
+        let found = loops(
+            "head:
+                ldxb r4, [r1+0]
+                add r1, 1
+                add r3, 1
+                jset r4, 1, +1
+                jge r3, 64, +1
+                ja head
+                exit",
+        );
+        assert!(found.is_empty(), "{found:?}");
+    }
+}

@@ -1,0 +1,203 @@
+//! Versioned loops against the interpreter: generated counted loops over the input
+//! ([`bpfx_testkit::loop_gen`]) run on every engine, and through the verified JIT when the
+//! verifier accepts them. The JIT checks such a loop once on entry and then runs a copy without
+//! guards; whichever copy runs, r0 or the trap and its pc, and every byte of the input, must be
+//! the interpreter's.
+
+use bpfx_bytecode::{Pc, Program, assemble};
+use bpfx_exec::{Helpers, Trap, TrapKind};
+use bpfx_jit::{JitOptions, compile_unverified};
+use bpfx_testkit::{
+    Case, Engine, InterpEngine, Outcome, VerifiedJit, check, check_with, generate_loop,
+};
+use bpfx_verifier::{Config, Mode, verify};
+
+const CASES: u64 = 6_000;
+
+#[test]
+fn generated_loops_agree_on_every_engine() {
+    let (mut versioned, mut trapped, mut accepted) = (0u64, 0u64, 0u64);
+    let mut failures = Vec::new();
+    for seed in 0..CASES {
+        let case = generate_loop(seed);
+        let jit = compile_unverified(&case.prog, &JitOptions::default()).expect("compiles");
+        versioned += u64::from(jit.listing().contains("entry check"));
+        match check(&case) {
+            Ok(outcome) => trapped += u64::from(outcome.result.is_err()),
+            Err(m) => failures.push(format!("seed {seed}: {m}")),
+        }
+        let cfg = Config::conformance(Mode::Checked, case.input.len() as u64);
+        if let Ok(v) = verify(case.prog.clone(), &cfg) {
+            accepted += 1;
+            let engines: Vec<Box<dyn Engine>> =
+                vec![Box::new(InterpEngine), Box::new(VerifiedJit(v))];
+            if let Err(m) = check_with(&case, &engines) {
+                failures.push(format!("seed {seed} (verified): {m}"));
+            }
+        }
+        if failures.len() >= 3 {
+            break;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatch(es):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    println!("{versioned} versioned, {trapped} trapped, {accepted} verified of {CASES}");
+    // The comparison means something only if loops were versioned, and both ends happen: runs
+    // that stay inside the input and runs that step out of it.
+    assert!(versioned >= CASES / 4, "only {versioned} loops versioned");
+    assert!(trapped >= CASES / 10, "only {trapped} runs trapped");
+    assert!(trapped <= CASES * 9 / 10, "{trapped} runs trapped");
+    assert!(accepted >= CASES / 10, "only {accepted} loops verified");
+}
+
+fn case(text: &str, input: &[u8]) -> Case {
+    let prog = Program::decode(assemble(text).expect("assembles")).expect("decodes");
+    Case {
+        prog,
+        input: input.to_vec(),
+        budget: None,
+        helpers: Helpers::conformance(),
+    }
+}
+
+/// Runs `text` on every engine and returns the common outcome.
+fn run(text: &str, input: &[u8]) -> Outcome {
+    check(&case(text, input)).unwrap_or_else(|m| panic!("{m}"))
+}
+
+/// `r0 += p[r3++]` while r3 < r2 (a branch back to `head`): the loop every test below versions.
+fn sum_loop(head: &str) -> String {
+    format!(
+        "
+        mov r4, r1
+        add r4, r3
+        ldxb r5, [r4+0]
+        add r0, r5
+        add r3, 1
+        jlt r3, r2, {head}"
+    )
+}
+
+fn bytes(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 37 + 11) as u8).collect()
+}
+
+#[test]
+fn a_loop_over_the_whole_input_reads_every_byte() {
+    let sum = sum_loop("head");
+    let text = &format!(
+        "
+        mov r0, 0
+        mov r3, 0
+        jeq r2, 0, out
+    head:
+{sum}
+    out:
+        exit"
+    );
+    for len in 0..=40 {
+        let input = bytes(len);
+        let sum: u64 = input.iter().map(|&b| u64::from(b)).sum();
+        assert_eq!(run(text, &input).result, Ok(sum), "len {len}");
+    }
+}
+
+#[test]
+fn a_store_loop_that_steps_past_the_end_traps_after_the_stores_before() {
+    // Words are stored while i + 4 <= len + 2: for most lengths the last store is out of
+    // bounds, and the check before the loop must send the run to the guarded copy.
+    let text = "
+        mov r3, 0
+        mov r8, r2
+        add r8, 2
+    head:
+        mov r4, r1
+        add r4, r3
+        stw [r4+0], 0x01020304
+        add r3, 4
+        mov r5, r3
+        add r5, 4
+        jle r5, r8, head
+        mov r0, r3
+        exit";
+    for len in 0..=24 {
+        let mut want = bytes(len);
+        let mut i = 0;
+        let result = loop {
+            if i + 4 > len {
+                break Err(Trap {
+                    kind: TrapKind::OutOfBounds,
+                    pc: Pc(5),
+                });
+            }
+            want[i..i + 4].copy_from_slice(&0x0102_0304u32.to_le_bytes());
+            i += 4;
+            if i + 4 > len + 2 {
+                break Ok(i as u64);
+            }
+        };
+        let outcome = run(text, &bytes(len));
+        assert_eq!(outcome.result, result, "len {len}");
+        assert_eq!(outcome.memory, want, "len {len}");
+    }
+}
+
+#[test]
+fn loops_at_the_program_entry_at_a_function_entry_and_at_the_end() {
+    // The loop is the first instruction: every register but r1 and r2 starts at 0.
+    let (sum, sum_f) = (sum_loop("head"), sum_loop("f"));
+    let at_entry = &format!(
+        "
+    head:
+{sum}
+        exit"
+    );
+    // The loop is a callee's first instruction: the call enters it from outside.
+    let at_call = &format!(
+        "
+        mov r3, 0
+        call local f
+        exit
+    f:
+{sum_f}
+        exit"
+    );
+    for text in [at_entry, at_call] {
+        for len in 1..=20 {
+            let input = bytes(len);
+            let sum: u64 = input.iter().map(|&b| u64::from(b)).sum();
+            assert_eq!(run(text, &input).result, Ok(sum), "len {len}:{text}");
+        }
+        // The first iteration always runs: with no input its load traps.
+        let load = if text == at_entry { 2 } else { 5 };
+        let want = Err(Trap {
+            kind: TrapKind::OutOfBounds,
+            pc: Pc(load),
+        });
+        assert_eq!(run(text, &[]).result, want, "{text}");
+    }
+    // The loop's back edge is the last instruction: leaving the loop falls off the end.
+    let at_end = &format!(
+        "
+        mov r0, 0
+    head:
+{sum}"
+    );
+    for len in 1..=8 {
+        let result = run(at_end, &bytes(len)).result;
+        assert!(
+            matches!(
+                result,
+                Err(Trap {
+                    kind: TrapKind::FellOffEnd,
+                    ..
+                })
+            ),
+            "len {len}: {result:?}"
+        );
+    }
+}

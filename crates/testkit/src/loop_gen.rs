@@ -14,7 +14,7 @@
 //! head:   <items>                              accesses [base + iv + off] of every size (loads,
 //!                                              stores, atomics), increments (sometimes
 //!                                              conditional), copies between the variables,
-//!                                              forward skips, the hidden counter r7
+//!                                              calls, forward skips, the hidden counter r7
 //!         <exit test>                          jlt/jle/jne x, bound, head; jgt/jge bound, x,
 //!                                              head; or jcc x, bound, +1; ja head
 //!         exit
@@ -44,6 +44,8 @@ struct Gen {
     labels: u32,
     /// The base is in `[r10-16]` too.
     slot: bool,
+    /// The loop calls the subfunction.
+    sub: bool,
 }
 
 /// The loop case for `seed`.
@@ -59,6 +61,7 @@ pub fn generate_loop(seed: u64) -> Case {
         text: String::new(),
         labels: 0,
         slot: false,
+        sub: false,
     };
     g.program();
     let insns = bpfx_bytecode::assemble(&g.text)
@@ -152,6 +155,11 @@ impl Gen {
         self.exit_test(main);
         self.line("out:");
         self.line("exit");
+        // What a call in the loop reaches: it clobbers r1–r5 (r2 may be the bound, r3–r5 the
+        // induction variables) and stores into its caller's frame.
+        if self.sub {
+            self.line("sub:\nmov r1, 3\nmov r2, 0\nadd r0, 1\nstxdw [r10+496], r1\nexit");
+        }
     }
 
     /// An initial value for an induction variable (`IV` stands for it).
@@ -190,6 +198,14 @@ impl Gen {
                 if a != b {
                     let k = self.rng.range(-2, 8);
                     self.line(format!("mov {a}, {b}\nadd {a}, {k}"));
+                }
+            }
+            7 if self.rng.chance(1, 4) => {
+                if self.rng.chance(1, 2) {
+                    self.line("call 5");
+                } else {
+                    self.sub = true;
+                    self.line("call local sub");
                 }
             }
             7 if self.slot && self.rng.chance(1, 3) => {

@@ -14,7 +14,8 @@
 //! # What is proven, and how
 //! The analysis runs over one iteration of a loop whose instructions run at most once per
 //! iteration, in pc order (a *simple* loop: the range `[head, end]` has no other backward
-//! branch than those to `head`, no call, and nothing outside it jumps into its middle). It
+//! branch than those to `head`, and nothing outside it jumps into its middle; calls clobber
+//! r0–r5 and may write any stack slot). It
 //! describes each register, at every instruction, as an affine [`Form`]: a sum of at most two
 //! *symbols* (the value a register held when the iteration started, or an 8-byte stack slot
 //! that nothing in the loop writes) and a constant, or as unknown. The state at the back
@@ -306,7 +307,8 @@ fn analyse(
                     return None;
                 }
             }
-            Op::Call(_) => return None,
+            // A callee or helper may write anywhere, the caller's frame included.
+            Op::Call(_) => any_store = true,
             Op::Store {
                 size, base, off, ..
             } if base == Reg::R10 => {
@@ -657,6 +659,13 @@ fn step(s: &mut State, op: &Op, slot_invariant: &impl Fn(i16) -> bool) {
     if let Some(dst) = op.written_reg() {
         s[dst.index()] = value;
     }
+    if let Op::Call(_) = op {
+        // r0 is the result; r1–r5 are clobbered (zeroed by a helper, anything after a local
+        // call); r6–r9 and r10 come back as they were.
+        for v in &mut s[..=5] {
+            *v = None;
+        }
+    }
 }
 
 /// The labels of one versioned loop.
@@ -950,7 +959,7 @@ mod tests {
                 add r1, 1
                 jlt r1, r2, head
                 exit",
-            // A call in the loop.
+            // A call in the loop clobbers r1–r5.
             "head:
                 ldxb r4, [r1+0]
                 call 5
@@ -991,6 +1000,23 @@ mod tests {
             let found = loops(text);
             assert!(found.is_empty(), "{text}: {found:?}");
         }
+    }
+
+    #[test]
+    fn a_call_keeps_r6_to_r9_and_clobbers_the_rest() {
+        let found = loops(
+            "head:
+                ldxdw r2, [r6+0]
+                call 5
+                add r6, 8
+                jlt r6, r7, head
+                exit",
+        );
+        let [l] = &found[..] else {
+            panic!("one loop: {found:?}")
+        };
+        assert_eq!(l.unguarded, vec![Pc(0)]);
+        assert_eq!(l.trip.bound, reg(Reg::R7));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!                                              length, below 0, or near 2^64
 //!         [mov r2, r8; add r2, -k]             an invariant bound
 //!         mov r7, 300; mov r0, 0
-//!         [jne r8, 7777, head/mid]             sometimes entered by a jump, or in the middle
+//!         [jne r8, 7777, head | ja mid]        sometimes entered by a jump, or in the middle
 //! head:   <items>                              accesses [base + iv + off] of every size (loads,
 //!                                              stores, atomics), increments (sometimes
 //!                                              conditional), copies between the variables,
@@ -46,6 +46,8 @@ struct Gen {
     slot: bool,
     /// The loop calls the subfunction.
     sub: bool,
+    /// The counter's test is behind: an early jump back to the head cannot skip it.
+    counted: bool,
 }
 
 /// The loop case for `seed`.
@@ -62,6 +64,7 @@ pub fn generate_loop(seed: u64) -> Case {
         labels: 0,
         slot: false,
         sub: false,
+        counted: false,
     };
     g.program();
     let insns = bpfx_bytecode::assemble(&g.text)
@@ -119,10 +122,10 @@ impl Gen {
         let count = self.rng.range(1, 300);
         self.line(format!("mov r7, {count}"));
         self.line("mov r0, 0");
-        // Entered by a jump now and then; or in its middle, as a rotated loop (not versioned).
+        // Entered by a jump now and then; or in its middle, as a rotated loop.
         let middle = self.rng.chance(1, 8);
         if middle {
-            self.line("jne r8, 7777, mid\nmov r0, 5");
+            self.line("ja mid");
         } else if self.rng.chance(1, 4) {
             self.line("jne r8, 7777, head\nmov r0, 5");
         }
@@ -141,6 +144,7 @@ impl Gen {
         for i in 0..=n {
             if i == counter_at {
                 self.line("add r7, -1\njeq r7, 0, out");
+                self.counted = true;
             }
             if i == main_at {
                 self.line(format!("add {main}, {step}"));
@@ -207,6 +211,13 @@ impl Gen {
                     self.sub = true;
                     self.line("call local sub");
                 }
+            }
+            7 if self.counted && self.rng.chance(1, 4) => {
+                // Back to the head early, skipping the rest of the iteration (the exit test
+                // included, unless the loop is rotated past it); never before the counter, so
+                // the loop still ends.
+                let k = self.rng.range(0, 7);
+                self.line(format!("jeq r0, {k}, head"));
             }
             7 if self.slot && self.rng.chance(1, 3) => {
                 // A store to the stack: to the slot itself, or elsewhere in the frame.

@@ -26,7 +26,12 @@ fn generated_loops_agree_on_every_engine() {
             Ok(outcome) => trapped += u64::from(outcome.result.is_err()),
             Err(m) => failures.push(format!("seed {seed}: {m}")),
         }
-        let cfg = Config::conformance(Mode::Checked, case.input.len() as u64);
+        // A small budget: Checked mode explores loops that branch back early path by path,
+        // and a few generated ones would take a second each.
+        let cfg = Config {
+            insn_budget: 20_000,
+            ..Config::conformance(Mode::Checked, case.input.len() as u64)
+        };
         if let Ok(v) = verify(case.prog.clone(), &cfg) {
             accepted += 1;
             let engines: Vec<Box<dyn Engine>> =

@@ -13,9 +13,11 @@
 //!
 //! # What is proven, and how
 //! The analysis runs over one iteration of a loop whose instructions run at most once per
-//! iteration, in pc order (a *simple* loop: the range `[head, end]` has no other backward
-//! branch than those to `head`, and nothing outside it jumps into its middle; calls clobber
-//! r0–r5 and may write any stack slot). It
+//! iteration, in order (a *simple* loop: control enters the range `[head, end]` at one
+//! instruction, its `entry`, which is `head` or, in a rotated loop, an instruction in the
+//! middle; an iteration runs from `entry` to `end`, then on from `head`, and every branch
+//! inside goes forward in that order or back to `entry`; calls clobber r0–r5 and may write
+//! any stack slot). It
 //! describes each register, at every instruction, as an affine [`Form`]: a sum of at most two
 //! *symbols* (the value a register held when the iteration started, or an 8-byte stack slot
 //! that nothing in the loop writes) and a constant, or as unknown. The state at the back
@@ -181,6 +183,9 @@ pub(crate) struct Loop {
     pub(crate) head: Pc,
     /// The last instruction (the last back edge).
     pub(crate) end: Pc,
+    /// Where control enters from outside: `head`, or, in a rotated loop, the one instruction
+    /// in the middle that every entry jumps to (the head is then reached only from inside).
+    pub(crate) entry: Pc,
     /// The instruction after `end`, where the loop falls out.
     pub(crate) after: Pc,
     /// Relations the check verifies on entry: the register equals the form.
@@ -235,33 +240,71 @@ impl Loops {
                 _ => heads.push((t, src)),
             }
         }
+        // Overlapping ranges are one loop with several heads (a `switch` whose cases jump back
+        // to different places) or nested loops: their union is a candidate too.
+        let mut unions: Vec<(Pc, Pc)> = Vec::new();
+        let mut current: Option<(Pc, Pc, usize)> = None;
+        for &(h, e) in &heads {
+            current = match current {
+                Some((ch, ce, k)) if h <= ce => Some((ch, ce.max(e), k + 1)),
+                Some((ch, ce, k)) => {
+                    if k > 1 {
+                        unions.push((ch, ce));
+                    }
+                    Some((h, e, 1))
+                }
+                None => Some((h, e, 1)),
+            };
+        }
+        if let Some((ch, ce, k)) = current
+            && k > 1
+        {
+            unions.push((ch, ce));
+        }
+        heads.extend(unions);
+        // Smallest first: an inner loop wins over the loop around it.
+        heads.sort_by_key(|&(h, e)| (e.0 - h.0, h));
         let mut loops: Vec<Loop> = Vec::new();
         for (head, end) in heads {
             if loops.len() == MAX_LOOPS {
                 break;
             }
-            if end.0 - head.0 >= MAX_RANGE || end.0 >= n {
-                continue;
-            }
-            // Nothing outside enters the middle.
-            let lo = edges.partition_point(|&(t, _)| t <= head);
-            let hi = edges.partition_point(|&(t, _)| t <= end);
-            if edges[lo..hi]
-                .iter()
-                .any(|&(_, src)| src < head || src > end)
+            if end.0 - head.0 >= MAX_RANGE
+                || end.0 >= n
+                || loops.iter().any(|l| l.head <= end && head <= l.end)
             {
                 continue;
             }
-            if let Some(l) = analyse(prog, plan, head, end, &guarded) {
+            let outside = |&(_, src): &(Pc, Pc)| src < head || src > end;
+            // Where control enters from outside: the head, or one instruction in the middle (a
+            // rotated loop, entered at its test) when nothing else enters, the head included.
+            let lo = edges.partition_point(|&(t, _)| t <= head);
+            let hi = edges.partition_point(|&(t, _)| t <= end);
+            let mut middle = edges[lo..hi].iter().filter(|e| outside(e)).map(|&(t, _)| t);
+            let entry = match middle.next() {
+                None => head,
+                Some(m) if middle.all(|t| t == m) => {
+                    let at_head = edges[edges.partition_point(|&(t, _)| t < head)..lo]
+                        .iter()
+                        .any(outside);
+                    if head.0 == 0 || at_head || falls_into(prog, head) {
+                        continue;
+                    }
+                    m
+                }
+                Some(_) => continue,
+            };
+            if let Some(l) = analyse(prog, plan, head, end, entry, &guarded) {
                 loops.push(l);
             }
         }
+        loops.sort_by_key(|l| l.head);
         Loops { loops }
     }
 
-    /// The index of the versioned loop starting at `pc`.
+    /// The index of the versioned loop entered at `pc`.
     pub(crate) fn index_at(&self, pc: Pc) -> Option<usize> {
-        self.loops.binary_search_by_key(&pc, |l| l.head).ok()
+        self.loops.binary_search_by_key(&pc, |l| l.entry).ok()
     }
 
     /// Whether `pc` is the first instruction after a versioned loop: control arrives there
@@ -283,19 +326,36 @@ enum Kind {
     Linked(Form, i64),
 }
 
+/// Whether the instruction before `pc` falls through into it.
+fn falls_into(prog: &Program, pc: Pc) -> bool {
+    let before = (1..=2)
+        .filter_map(|d| pc.0.checked_sub(d))
+        .find_map(|i| prog.get(Pc(i)).map(|op| (i, op)));
+    before.is_some_and(|(i, op)| i + op.slots() == pc.0 && op.falls_through())
+}
+
 /// The analysis of one candidate loop (see the module doc); `None` when nothing is gained.
+/// An iteration starts at `entry` and runs in pc order to `end`, then on from `head` (only
+/// through jumps) back to `entry` (when `entry` is not `head`: a rotated loop).
 fn analyse(
     prog: &Program,
     plan: &Plan,
     head: Pc,
     end: Pc,
+    entry: Pc,
     guarded: &impl Fn(Pc, Addr, u32) -> bool,
 ) -> Option<Loop> {
     let range = |pc: Pc| (head..=end).contains(&pc);
-    let ops: Vec<(Pc, Op)> = (head.0..=end.0)
+    let last = prog.get(end)?;
+    let after = Pc(end.0 + last.slots());
+    // An instruction's place in the iteration.
+    let width = after.0 - head.0;
+    let pos = |pc: Pc| (pc.0 + width - entry.0) % width;
+    let mut ops: Vec<(Pc, Op)> = (head.0..=end.0)
         .filter_map(|i| prog.get(Pc(i)).map(|op| (Pc(i), *op)))
         .collect();
-    // Shape: only forward branches inside, or back edges to `head`; no calls. Stack writes
+    ops.sort_by_key(|&(pc, _)| pos(pc));
+    // Shape: branches inside go forward in the iteration, or back to `entry`. Stack writes
     // decide which slots are invariant.
     let mut any_store = false;
     let mut frame_writes: Vec<(i32, i32)> = Vec::new();
@@ -303,7 +363,7 @@ fn analyse(
         match op {
             Op::Ja { .. } | Op::Branch { .. } => {
                 let t = op.jump_target(pc)?;
-                if t <= pc && t != head {
+                if range(t) && t != entry && pos(t) <= pos(pc) {
                     return None;
                 }
             }
@@ -337,14 +397,13 @@ fn analyse(
     for r in Reg::ALL {
         start[r.index()] = Some(Form::sym(Sym::Reg(r)));
     }
-    let width = (end.0 - head.0 + 1) as usize;
-    let mut incoming: Vec<Option<State>> = vec![None; width];
+    let mut incoming: Vec<Option<State>> = vec![None; width as usize];
     let mut cur: Option<State> = Some(start);
     let mut back: Option<State> = None;
     let mut accesses: Vec<(Pc, Form, u32)> = Vec::new();
     let mut tests: Vec<(Pc, State)> = Vec::new();
     for &(pc, op) in &ops {
-        if let Some(inc) = incoming[(pc.0 - head.0) as usize].take() {
+        if let Some(inc) = incoming[pos(pc) as usize].take() {
             meet(&mut cur, &inc);
         }
         let Some(mut s) = cur else { continue };
@@ -375,27 +434,34 @@ fn analyse(
             tests.push((pc, s));
         }
         step(&mut s, &op, &slot_invariant);
-        let mut next = Some(s);
-        if let Some(t) = op
-            .jump_target(pc)
-            .filter(|_| matches!(op, Op::Ja { .. } | Op::Branch { .. }))
-        {
-            if t == head {
+        // Where control goes next: a jump's target, and the next instruction (in the pc
+        // order, which is the iteration's except where `end` leaves and where the instruction
+        // before a rotated loop's entry goes round).
+        let mut go = |t: Pc| {
+            if t == entry {
                 meet(&mut back, &s);
             } else if range(t) {
-                let slot = &mut incoming[(t.0 - head.0) as usize];
+                let slot = &mut incoming[pos(t) as usize];
                 let mut m = slot.take();
                 meet(&mut m, &s);
                 *slot = m;
             }
-            if let Op::Ja { .. } = op {
-                next = None;
+        };
+        if let Some(t) = op
+            .jump_target(pc)
+            .filter(|_| matches!(op, Op::Ja { .. } | Op::Branch { .. }))
+        {
+            go(t);
+        }
+        cur = None;
+        if op.falls_through() {
+            let next = Pc(pc.0 + op.slots());
+            if next == entry || !range(next) {
+                go(next);
+            } else {
+                cur = Some(s);
             }
         }
-        if let Op::Exit = op {
-            next = None;
-        }
-        cur = next;
     }
     let back = back?;
 
@@ -455,21 +521,25 @@ fn analyse(
     // The exit test: the first one every continuing iteration passes.
     let back_edges: Vec<Pc> = ops
         .iter()
-        .filter(|(pc, op)| {
-            op.jump_target(*pc) == Some(head) && matches!(op, Op::Ja { .. } | Op::Branch { .. })
+        .filter(|&&(pc, op)| {
+            let jumps = op.jump_target(pc) == Some(entry)
+                && matches!(op, Op::Ja { .. } | Op::Branch { .. });
+            jumps || (op.falls_through() && Pc(pc.0 + op.slots()) == entry)
         })
         .map(|&(pc, _)| pc)
         .collect();
     let mut links: Vec<(Reg, Form)> = Vec::new();
     let mut trip = None;
     for &(t, s) in &tests {
-        if back_edges.iter().any(|&b| b < t) {
+        if back_edges.iter().any(|&b| pos(b) < pos(t)) {
             break;
         }
         let skipped = ops.iter().any(|&(pc, op)| {
-            pc < t
+            pos(pc) < pos(t)
                 && matches!(op, Op::Ja { .. } | Op::Branch { .. })
-                && op.jump_target(pc).is_some_and(|x| x > t && x <= end)
+                && op
+                    .jump_target(pc)
+                    .is_some_and(|x| range(x) && pos(x) > pos(t))
         });
         if skipped {
             continue;
@@ -525,10 +595,10 @@ fn analyse(
             step,
         })
         .collect();
-    let after = Pc(end.0 + ops.last().map_or(1, |(_, op)| op.slots()));
     Some(Loop {
         head,
         end,
+        entry,
         after,
         links,
         trip,
@@ -705,8 +775,8 @@ impl Emitter<'_> {
     /// failure, else jumps to the fast copy. Clobbers r9–r11 and flags.
     pub(crate) fn emit_loop_check(&mut self, i: usize) {
         let l = self.loops.loops[i].clone();
-        let fail = self.pc_label(l.head);
-        let fast = self.loop_labels[i].fast[0];
+        let fail = self.pc_label(l.entry);
+        let fast = self.loop_labels[i].fast[(l.entry.0 - l.head.0) as usize];
         let check = self.loop_labels[i].check;
         asm!(self; =>check);
         for &(r, f) in &l.links {
@@ -813,10 +883,16 @@ impl Emitter<'_> {
     /// other access guarded one by one), back edges to its own head, and control leaving it to
     /// the main code.
     pub(crate) fn emit_loop_copy(&mut self, prog: &Program, i: usize) -> Result<(), JitError> {
-        let (head, end, after) = {
+        let (head, end, entry, after) = {
             let l = &self.loops.loops[i];
-            (l.head, l.end, l.after)
+            (l.head, l.end, l.entry, l.after)
         };
+        if entry != head {
+            // Control falls into a rotated loop's entry from inside it: its check cannot stand
+            // in the main code's way there, and goes before the copy instead.
+            self.layout.loop_checks.push((entry, self.offset()));
+            self.emit_loop_check(i);
+        }
         self.copy = Some(i);
         self.unmerged = true;
         self.layout.loop_copies.push((head, self.offset()));
@@ -897,6 +973,7 @@ mod tests {
             vec![Loop {
                 head: Pc(2),
                 end: Pc(11),
+                entry: Pc(2),
                 after: Pc(12),
                 // r4 = r3 on every iteration once it held on entry.
                 links: vec![(Reg::R4, reg(Reg::R3))],
@@ -966,8 +1043,8 @@ mod tests {
                 add r1, 1
                 jlt r1, r2, head
                 exit",
-            // Entered in the middle (a rotated loop whose entry jumps to its test).
-            "ja mid
+            // Entered at the head and in the middle.
+            "jeq r3, 0, mid
             head:
                 ldxb r4, [r1+0]
                 add r1, 1
@@ -1000,6 +1077,64 @@ mod tests {
             let found = loops(text);
             assert!(found.is_empty(), "{text}: {found:?}");
         }
+    }
+
+    #[test]
+    fn a_rotated_loop_is_entered_at_its_test() {
+        // `while (p < end) sum += *p++` as clang rotates it: the entry jumps to the test.
+        let found = loops(
+            "ja mid
+        head:
+            ldxb r4, [r1+0]
+            add r0, r4
+            add r1, 1
+        mid:
+            jlt r1, r2, head
+            exit",
+        );
+        let [l] = &found[..] else {
+            panic!("one loop: {found:?}")
+        };
+        assert_eq!((l.head, l.entry, l.end), (Pc(1), Pc(4), Pc(4)));
+        assert_eq!(l.unguarded, vec![Pc(1)]);
+        // The test comes first in an iteration: `r1 < r2` before the first access.
+        assert_eq!(
+            l.trip,
+            Trip {
+                kind: TripKind::Lt,
+                x: reg(Reg::R1),
+                bound: reg(Reg::R2),
+                shift: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn cases_that_jump_back_to_different_heads_are_one_loop() {
+        // A dispatch loop: one case jumps back past the instruction the others return to.
+        let found = loops(
+            "ja mid
+        top:
+            add r0, 1
+        next:
+            add r3, 1
+            jge r3, r2, out
+        mid:
+            mov r5, r1
+            add r5, r3
+            ldxb r4, [r5+0]
+            jeq r4, 0, top
+            jeq r4, 1, next
+            add r0, r4
+            ja top
+        out:
+            exit",
+        );
+        let [l] = &found[..] else {
+            panic!("one loop: {found:?}")
+        };
+        assert_eq!((l.head, l.entry, l.end), (Pc(1), Pc(4), Pc(10)));
+        assert_eq!(l.unguarded, vec![Pc(6)]);
     }
 
     #[test]

@@ -318,7 +318,11 @@ pub(crate) fn assemble(
     e.layout.body = e.offset();
     let mut last = None;
     for (pc, op) in prog.iter() {
-        if let Some(i) = e.loops.index_at(pc) {
+        if let Some(i) = e
+            .loops
+            .index_at(pc)
+            .filter(|&i| e.loops.loops[i].head == pc)
+        {
             e.layout.loop_checks.push((pc, e.offset()));
             e.emit_loop_check(i);
         }

@@ -86,3 +86,20 @@ fn versioned_loop() {
         exit";
     insta::assert_snapshot!(listing(text, &JitOptions::default()));
 }
+
+#[test]
+fn branches_over_a_move_become_conditional_moves() {
+    // A binary search step: `if (key < want) lo = mid + 1; else hi = mid;` as clang writes it.
+    let text = "
+        ldxw r9, [r1+0]
+        mov r0, r3
+        jlt32 r9, r6, +1
+        mov r7, r0
+        add r0, 1
+        jlt32 r9, r6, done
+        mov r0, r8
+        ja done
+    done:
+        exit";
+    insta::assert_snapshot!(listing(text, &JitOptions::default()));
+}

@@ -32,6 +32,8 @@
 //! - a bounded loop: `mov r8, 1..=4; <segment>; add r8, -1; jne r8, 0, <back>`. Loops do not
 //!   nest within a function, and nothing else writes r8 or r9, so every loop terminates (a
 //!   subfunction's own loop writes r8, but `exit` restores the caller's);
+//! - a branch over one 64-bit move (`jcc +1; mov d, s`, or `jcc +2; mov d, s; ja +0`), which
+//!   the JIT turns into a conditional move;
 //! - an address chain (`mov d, 0; add d, base; add d, k`, then an access through d at the
 //!   same places as above), the shape the JIT folds into one addressing mode.
 //!
@@ -196,6 +198,7 @@ impl Gen {
                 Item::Loop { count, body }
             }
             94..=96 => Item::Ops(self.address_chain()),
+            97..=98 => Item::Ops(self.select()),
             _ => Item::Ops(vec![self.alu()]),
         }
     }
@@ -459,6 +462,32 @@ impl Gen {
     }
 
     /// A forward jump with its offset still 0.
+    /// A branch over one 64-bit move, the shape the JIT turns into a conditional move:
+    /// `jcc +1; mov d, s`, or `jcc +2; mov d, s; ja +0` (both ways reach the same place).
+    fn select(&mut self) -> Vec<Op> {
+        let into_jump = self.rng.chance(1, 2);
+        let branch = self.branch(if into_jump { 2 } else { 1 });
+        let mut ops = vec![branch, mov64(self.dst(), self.operand())];
+        if into_jump {
+            ops.push(Op::Ja {
+                off: 0,
+                long: false,
+            });
+        }
+        ops
+    }
+
+    /// A random conditional branch of offset `off`.
+    fn branch(&mut self, off: i16) -> Op {
+        Op::Branch {
+            width: self.width(),
+            cond: self.rng.pick(&Cond::ALL),
+            lhs: self.any_reg(),
+            rhs: self.operand(),
+            off,
+        }
+    }
+
     fn forward_jump(&mut self) -> Op {
         if self.rng.chance(1, 10) {
             return Op::Ja {
@@ -466,13 +495,7 @@ impl Gen {
                 long: self.rng.chance(1, 2),
             };
         }
-        Op::Branch {
-            width: self.width(),
-            cond: self.rng.pick(&Cond::ALL),
-            lhs: self.any_reg(),
-            rhs: self.operand(),
-            off: 0,
-        }
+        self.branch(0)
     }
 }
 

@@ -7,9 +7,9 @@ use crate::abi::{host, x};
 use bpfx_bytecode::{Cond, Operand, Pc, Reg, Width};
 use bpfx_exec::TrapKind;
 
-/// x86 condition codes the branches use.
+/// x86 condition codes the branches and conditional moves use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cc {
+pub(super) enum Cc {
     E,
     Ne,
     A,
@@ -68,6 +68,25 @@ impl Emitter<'_> {
         target: Pc,
         invert: bool,
     ) {
+        self.emit_compare(width, cond, lhs, rhs);
+        let t = self.jump_label(Some(pc), target);
+        match Cc::of(cond, invert) {
+            Cc::E => asm!(self; je =>t),
+            Cc::Ne => asm!(self; jne =>t),
+            Cc::A => asm!(self; ja =>t),
+            Cc::Ae => asm!(self; jae =>t),
+            Cc::B => asm!(self; jb =>t),
+            Cc::Be => asm!(self; jbe =>t),
+            Cc::G => asm!(self; jg =>t),
+            Cc::Ge => asm!(self; jge =>t),
+            Cc::L => asm!(self; jl =>t),
+            Cc::Le => asm!(self; jle =>t),
+        }
+    }
+
+    /// Sets the flags for `cond` on `lhs` and `rhs` at `width` (clobbers r11 only when a
+    /// blinded immediate needs it).
+    pub(super) fn emit_compare(&mut self, width: Width, cond: Cond, lhs: Reg, rhs: Operand) {
         let l = host(lhs);
         match (cond, rhs) {
             (Cond::Set, Operand::Reg(r)) => wide!(self, width; test R(l), R(host(r))),
@@ -82,9 +101,13 @@ impl Emitter<'_> {
             (_, Operand::Reg(r)) => self.emit_arith_rr(width, Arith::Cmp, l, host(r)),
             (_, Operand::Imm(i)) => self.emit_arith_ri(width, Arith::Cmp, l, i),
         }
-        let t = self.jump_label(Some(pc), target);
-        // The x86 condition for `cond`, and for its negation.
-        let cc = match (cond, invert) {
+    }
+}
+
+impl Cc {
+    /// The x86 condition for `cond`, or with `invert`, for its negation.
+    pub(super) fn of(cond: Cond, invert: bool) -> Cc {
+        match (cond, invert) {
             (Cond::Eq, false) | (Cond::Ne | Cond::Set, true) => Cc::E,
             (Cond::Ne | Cond::Set, false) | (Cond::Eq, true) => Cc::Ne,
             (Cond::Gt, false) | (Cond::Le, true) => Cc::A,
@@ -95,21 +118,11 @@ impl Emitter<'_> {
             (Cond::Sge, false) | (Cond::Slt, true) => Cc::Ge,
             (Cond::Slt, false) | (Cond::Sge, true) => Cc::L,
             (Cond::Sle, false) | (Cond::Sgt, true) => Cc::Le,
-        };
-        match cc {
-            Cc::E => asm!(self; je =>t),
-            Cc::Ne => asm!(self; jne =>t),
-            Cc::A => asm!(self; ja =>t),
-            Cc::Ae => asm!(self; jae =>t),
-            Cc::B => asm!(self; jb =>t),
-            Cc::Be => asm!(self; jbe =>t),
-            Cc::G => asm!(self; jg =>t),
-            Cc::Ge => asm!(self; jge =>t),
-            Cc::L => asm!(self; jl =>t),
-            Cc::Le => asm!(self; jle =>t),
         }
     }
+}
 
+impl Emitter<'_> {
     /// The absolute target of a relative jump at `pc`. The decoder guarantees it is an
     /// instruction start inside the program; `None` is kept as a trap, never a panic.
     pub(super) fn target(&self, pc: Pc, off: i32) -> Option<Pc> {

@@ -25,6 +25,7 @@ mod group;
 mod loops;
 mod mem;
 mod plan;
+mod select;
 pub(crate) mod stubs;
 
 use crate::abi::{self, CTX, ctx, x};
@@ -432,6 +433,20 @@ impl<'a> Emitter<'a> {
                 } = *op
                 {
                     self.emit_branch(pc, width, cond, lhs, rhs, target, true);
+                    return;
+                }
+                None
+            }
+            plan::Action::Select { dst, src } => {
+                if let Op::Branch {
+                    width,
+                    cond,
+                    lhs,
+                    rhs,
+                    ..
+                } = *op
+                {
+                    self.emit_select(width, cond, lhs, rhs, dst, src);
                     return;
                 }
                 None

@@ -69,6 +69,9 @@ pub(crate) enum Action {
     /// The last of several `mov`/`add` instructions computing an address whose register is
     /// read as a value too: one `lea` of the whole expression (the others are skipped).
     Lea(Addr),
+    /// A branch over a move (skipped): `dst = src` when the condition fails, as a
+    /// conditional move ([`super::select`]).
+    Select { dst: Reg, src: Operand },
 }
 
 /// The actions of one program.
@@ -131,6 +134,9 @@ impl Plan {
         let mut actions = scan.actions;
         if fuse_branches {
             fuse(&insns, &target, &mut actions);
+            if !blinding {
+                super::select::convert(&insns, &target, &mut actions);
+            }
         }
         Plan { actions, target }
     }

@@ -1,0 +1,95 @@
+//! If-conversion: a conditional branch over one register move becomes a conditional move.
+//!
+//! ```text
+//!     jcc  +1                          cmp   lhs, rhs
+//!     mov  dst, src          ──►       cmov!cc dst, src
+//!
+//!     jcc  T                           cmp   lhs, rhs
+//!     mov  dst, src          ──►       cmov!cc dst, src
+//!     ja   T                           jmp   T
+//! ```
+//! A branch the data decides (a binary search's `lo = mid + 1` or `hi = mid`) mispredicts
+//! about half the time; the conditional move costs one cycle whichever way the data goes,
+//! which is what compilers emit for the same C natively. Only 64-bit moves qualify (`mov32`
+//! zero-extends even when a `cmov` does not move), only when nothing else jumps to the move or
+//! the `ja`, only when both are still emitted as written (not folded away by the plan), and
+//! not with the budget charge (a skipped move would be charged) or blinding (an immediate
+//! source goes through a register the blinded compare may need).
+
+use super::branch::Cc;
+use super::plan::Action;
+use super::{Emitter, asm};
+use crate::abi::{host, x};
+use bpfx_bytecode::{AluOp, Cond, Op, Operand, Pc, Reg, Width};
+
+/// Marks the branches to lower as conditional moves, and skips their moves.
+pub(crate) fn convert(insns: &[(Pc, Op)], target: &[bool], actions: &mut [Action]) {
+    let emitted = |actions: &[Action], pc: Pc| actions[pc.index()] == Action::Emit;
+    let free = |pc: Pc| !target[pc.index()];
+    for (k, &(pc, op)) in insns.iter().enumerate() {
+        let Op::Branch { off, .. } = op else {
+            continue;
+        };
+        let Some(&(
+            mv,
+            Op::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst,
+                src,
+            },
+        )) = insns.get(k + 1)
+        else {
+            continue;
+        };
+        let over_move = off == 1;
+        // `jcc T; mov; ja T`: both ways lead to T.
+        let into_jump = insns.get(k + 2).is_some_and(|&(ja, next)| {
+            matches!(next, Op::Ja { .. })
+                && next.jump_target(ja) == pc.offset(i32::from(off))
+                && free(ja)
+                && emitted(actions, ja)
+        });
+        if (over_move || into_jump) && free(mv) && emitted(actions, pc) && emitted(actions, mv) {
+            actions[pc.index()] = Action::Select { dst, src };
+            actions[mv.index()] = Action::Skip;
+        }
+    }
+}
+
+impl Emitter<'_> {
+    /// `dst = src` unless `cond` holds: the branch over the move at `pc`, without a branch.
+    pub(super) fn emit_select(
+        &mut self,
+        width: Width,
+        cond: Cond,
+        lhs: Reg,
+        rhs: Operand,
+        dst: Reg,
+        src: Operand,
+    ) {
+        let d = host(dst);
+        // An immediate goes to r11 first: loading it may change the flags.
+        let s = match src {
+            Operand::Reg(r) => host(r),
+            Operand::Imm(i) => {
+                self.emit_mov_imm(Width::W64, x::R11, i);
+                x::R11
+            }
+        };
+        self.emit_compare(width, cond, lhs, rhs);
+        // The move happens when the branch is not taken.
+        match Cc::of(cond, true) {
+            Cc::E => asm!(self; cmove Rq(d), Rq(s)),
+            Cc::Ne => asm!(self; cmovne Rq(d), Rq(s)),
+            Cc::A => asm!(self; cmova Rq(d), Rq(s)),
+            Cc::Ae => asm!(self; cmovae Rq(d), Rq(s)),
+            Cc::B => asm!(self; cmovb Rq(d), Rq(s)),
+            Cc::Be => asm!(self; cmovbe Rq(d), Rq(s)),
+            Cc::G => asm!(self; cmovg Rq(d), Rq(s)),
+            Cc::Ge => asm!(self; cmovge Rq(d), Rq(s)),
+            Cc::L => asm!(self; cmovl Rq(d), Rq(s)),
+            Cc::Le => asm!(self; cmovle Rq(d), Rq(s)),
+        }
+    }
+}

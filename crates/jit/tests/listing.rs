@@ -100,6 +100,7 @@ fn branches_over_a_move_become_conditional_moves() {
         mov r0, r8
         ja done
     done:
+        add r0, r7
         exit";
     insta::assert_snapshot!(listing(text, &JitOptions::default()));
 }

@@ -141,29 +141,30 @@ impl fmt::Debug for JitProgram {
 /// pc 0) an input shorter than [`VerifiedProgram::mem_size`], against which the input proofs
 /// were made.
 pub fn compile(prog: &VerifiedProgram, opts: &JitOptions) -> Result<JitProgram, JitError> {
-    let program = prog.program();
-    let proven = (0..program.len())
-        .map(|i| prog.access(Pc(i as u32)).is_some_and(|fact| fact.proven))
-        .collect();
-    build(program, opts, proven, prog.mem_size())
+    build(prog.program(), opts, Some(prog), prog.mem_size())
 }
 
 /// Compiles `prog` without verifier facts: every access that is not r10 plus a constant inside
 /// the current frame gets an inline guard.
 pub fn compile_unverified(prog: &Program, opts: &JitOptions) -> Result<JitProgram, JitError> {
-    build(prog, opts, Vec::new(), None)
+    build(prog, opts, None, None)
 }
 
 fn build(
     prog: &Program,
     opts: &JitOptions,
-    proven: Vec<bool>,
+    facts: Option<&VerifiedProgram>,
     min_input: Option<u64>,
 ) -> Result<JitProgram, JitError> {
     let mut tries = 0;
     let assembled = loop {
         tries += 1;
-        let a = emit::assemble(prog, opts, &proven, emit::blind::seed())?;
+        let seed = if opts.blinding {
+            emit::blind::seed()
+        } else {
+            0
+        };
+        let a = emit::assemble(prog, opts, facts, seed)?;
         let exposed = a.exposure.as_ref().is_some_and(|e| e.exposed(&a.code));
         if !exposed || tries == BLINDING_TRIES {
             break a;
@@ -173,6 +174,7 @@ fn build(
     Ok(JitProgram {
         code,
         layout: Box::new(assembled.layout),
+        // A reference count: programs share their slots.
         prog: prog.clone(),
         opts: opts.clone(),
         min_input,

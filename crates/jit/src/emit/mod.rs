@@ -1,5 +1,5 @@
-//! The emitter: one `VecAssembler`, one dynamic label per eBPF pc, and the driver loop that
-//! lowers each instruction through the file of its class.
+//! The emitter: one `VecAssembler`, a dynamic label per eBPF pc that code jumps to, and the
+//! driver loop that lowers each instruction through the file of its class.
 //!
 //! Code layout, in order: the prologue/epilogue ([`crate::abi::emit_prologue`]), the body (one
 //! block per eBPF instruction, in pc order), the cold code (out-of-line second guard checks and

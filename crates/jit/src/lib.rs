@@ -26,8 +26,10 @@
 //! - **Hardening.** [`JitOptions::blinding`] keeps program constants out of the code and
 //!   [`JitOptions::spectre`] masks guarded addresses; `docs/safety.md` has the threat model.
 //! - **W^X.** Code is copied into a mapping (fresh, or one a dropped program left, made
-//!   writable again only while nothing can run it) and sealed read+execute before it runs; no
-//!   page is ever writable and executable (`code.rs`, the only module with `unsafe`).
+//!   writable again only while nothing can run it) and sealed read+execute before it runs, or,
+//!   with [`CodeMemory::DualMapped`], copied through the writable view of a memory whose other
+//!   view, the one it runs from, is read+execute; no mapping is ever writable and executable
+//!   (`code.rs`, the only module with `unsafe`).
 //! - **Position independence.** The code holds no absolute addresses: everything run-specific
 //!   (buffers, the helper dispatcher) is reached through the context in r12.
 //! - Nothing the decoder accepts makes the compiler panic or the code crash the host.
@@ -68,18 +70,41 @@ pub struct JitOptions {
     /// kept even where a verifier proof would drop them (a proof may rest on the program's own
     /// mispredictable branches).
     pub spectre: bool,
+    /// How the code is made executable.
+    pub code_memory: CodeMemory,
 }
 
 impl JitOptions {
-    /// The hardened preset: blinding and Spectre masking on, no budget charge (set
-    /// [`Self::budget`] as well to bound the run time).
+    /// The hardened preset: blinding and Spectre masking on, sealed code memory, no budget
+    /// charge (set [`Self::budget`] as well to bound the run time).
     pub fn hardened() -> JitOptions {
         JitOptions {
             budget: false,
             blinding: true,
             spectre: true,
+            code_memory: CodeMemory::Sealed,
         }
     }
+}
+
+/// How compiled code is made executable. Neither ever has memory that is writable and
+/// executable at once; `docs/safety.md` weighs the two.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CodeMemory {
+    /// A mapping of the program's own, writable only while the code is copied in and then
+    /// sealed read+execute (two `mprotect` calls per compilation): once the code can run, no
+    /// writable view of it exists anywhere.
+    #[default]
+    Sealed,
+    /// A block of a process-wide arena of `memfd` chunks, each mapped twice, read+write
+    /// (never executable) and read+execute (never writable); programs share pages, freed
+    /// blocks are reused, and the arena maps another chunk when full. Compiling makes no
+    /// system call while the arena has room. The writable view of the code lives as long as
+    /// the arena. Where `memfd_create` or the mappings fail, code falls back to
+    /// [`CodeMemory::Sealed`] ([`JitProgram::code_memory`] tells which one a program got).
+    /// The chunks are shared mappings: after `fork`, parent and child must not both go on
+    /// compiling into them.
+    DualMapped,
 }
 
 /// How many fresh keys blinding tries before it keeps the code it has: each try fails only if a
@@ -170,7 +195,7 @@ fn build(
             break a;
         }
     };
-    let code = code::ExecCode::new(&assembled.code)?;
+    let code = code::ExecCode::new(&assembled.code, opts.code_memory)?;
     Ok(JitProgram {
         code,
         layout: Box::new(assembled.layout),
@@ -297,9 +322,16 @@ impl JitProgram {
         self.code.bytes().len()
     }
 
-    /// The sealed machine code (for inspection: listings, hardening checks).
+    /// The machine code, read through its executable view (for inspection: listings,
+    /// hardening checks).
     pub fn code(&self) -> &[u8] {
         self.code.bytes()
+    }
+
+    /// The kind of memory the code runs from: the one [`JitOptions::code_memory`] asked for,
+    /// or [`CodeMemory::Sealed`] where the dual-mapped arena could not be used.
+    pub fn code_memory(&self) -> CodeMemory {
+        self.code.memory()
     }
 }
 

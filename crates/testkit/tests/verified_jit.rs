@@ -5,18 +5,21 @@
 
 use bpfx_bytecode::{Pc, Program};
 use bpfx_exec::Env;
-use bpfx_jit::{JitOptions, compile};
+use bpfx_jit::{CodeMemory, JitOptions, compile};
 use bpfx_testkit::{Engine, InterpEngine, RunError, check_with, generate};
 use bpfx_verifier::{Config, Mode, VerifiedProgram, verify};
 
 const CASES: u64 = 4_000;
 
-/// The JIT on one verified program, through its verified entry.
-struct VerifiedJit(VerifiedProgram);
+/// The JIT on one verified program, through its verified entry, into the code memory named.
+struct VerifiedJit(VerifiedProgram, CodeMemory);
 
 impl Engine for VerifiedJit {
     fn name(&self) -> &'static str {
-        "verified-jit"
+        match self.1 {
+            CodeMemory::Sealed => "verified-jit",
+            CodeMemory::DualMapped => "verified-jit-dual",
+        }
     }
 
     fn execute(&self, prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, RunError> {
@@ -27,11 +30,21 @@ impl Engine for VerifiedJit {
         );
         let opts = JitOptions {
             budget: env.budget.is_some(),
+            code_memory: self.1,
             ..bpfx_jit::JitOptions::default()
         };
         let jit = compile(&self.0, &opts).map_err(|e| RunError::Compile(e.to_string()))?;
         jit.run(input, env).map_err(RunError::Trap)
     }
+}
+
+/// The interpreter, then the verified JIT on both kinds of code memory.
+fn verified_engines(v: VerifiedProgram) -> Vec<Box<dyn Engine>> {
+    vec![
+        Box::new(InterpEngine),
+        Box::new(VerifiedJit(v.clone(), CodeMemory::Sealed)),
+        Box::new(VerifiedJit(v, CodeMemory::DualMapped)),
+    ]
 }
 
 #[test]
@@ -48,7 +61,7 @@ fn verified_compilation_agrees_with_the_interpreter() {
         proven += (0..case.prog.len())
             .filter(|&i| v.access(Pc(i as u32)).is_some_and(|f| f.proven))
             .count() as u64;
-        let engines: Vec<Box<dyn Engine>> = vec![Box::new(InterpEngine), Box::new(VerifiedJit(v))];
+        let engines = verified_engines(v);
         if let Err(m) = check_with(&case, &engines) {
             failures.push(format!("seed {seed}: {m}"));
             if failures.len() >= 3 {
@@ -93,7 +106,7 @@ fn an_address_chain_that_reads_its_own_register_is_not_refolded_after_its_lea() 
             helpers: bpfx_exec::Helpers::new(),
             budget: None,
         };
-        let engines: Vec<Box<dyn Engine>> = vec![Box::new(InterpEngine), Box::new(VerifiedJit(v))];
+        let engines = verified_engines(v);
         let outcome = check_with(&case, &engines).unwrap_or_else(|m| panic!("{mode:?}: {m}"));
         assert_eq!(outcome.result, Ok(14), "{mode:?}");
     }

@@ -657,8 +657,8 @@ pub(crate) struct Callees {
 fn deepest_chain(graph: &[(Pc, Regs, Vec<Pc>)]) -> Option<u32> {
     const NEW: u32 = 0;
     const OPEN: u32 = u32::MAX;
-    let index: std::collections::HashMap<Pc, usize> =
-        graph.iter().enumerate().map(|(k, g)| (g.0, k)).collect();
+    // `graph` is in increasing entry order.
+    let index = |callee: &Pc| graph.binary_search_by_key(callee, |g| g.0).ok();
     // Per callee: NEW, OPEN while on the search path, else its chain length.
     let mut chain = vec![NEW; graph.len()];
     for root in 0..graph.len() {
@@ -671,7 +671,7 @@ fn deepest_chain(graph: &[(Pc, Regs, Vec<Pc>)]) -> Option<u32> {
         while let Some(&mut (k, ref mut next)) = path.last_mut() {
             if let Some(&callee) = graph[k].2.get(*next) {
                 *next += 1;
-                let c = *index.get(&callee)?;
+                let c = index(&callee)?;
                 match chain[c] {
                     OPEN => return None,
                     NEW => {
@@ -681,7 +681,7 @@ fn deepest_chain(graph: &[(Pc, Regs, Vec<Pc>)]) -> Option<u32> {
                     _ => {}
                 }
             } else {
-                let below = graph[k].2.iter().map(|c| chain[index[c]]).max();
+                let below = graph[k].2.iter().filter_map(index).map(|c| chain[c]).max();
                 chain[k] = below.unwrap_or(0) + 1;
                 path.pop();
             }
@@ -733,24 +733,21 @@ impl Callees {
                 work += 1;
                 let Some(op) = prog.get(pc) else { continue };
                 regs |= op.written_reg().map_or(0, bit) & CALLEE_SAVED;
-                let mut next = Vec::with_capacity(2);
-                match *op {
-                    Op::Exit => {}
-                    Op::Ja { off, .. } => next.push(pc.offset(off)),
-                    Op::Branch { off, .. } => {
-                        next.push(pc.offset(i32::from(off)));
-                        next.push(Some(Pc(pc.0 + 1)));
-                    }
+                let after = Some(Pc(pc.0 + 1));
+                let next = match *op {
+                    Op::Exit => [None, None],
+                    Op::Ja { off, .. } => [pc.offset(off), None],
+                    Op::Branch { off, .. } => [pc.offset(i32::from(off)), after],
                     Op::Call(CallTarget::Local { off }) => {
                         calls.extend(pc.offset(off));
-                        next.push(Some(Pc(pc.0 + 1)));
+                        [after, None]
                     }
                     Op::Call(CallTarget::Helper(_) | CallTarget::Register(_)) => {
                         regs |= HELPER;
-                        next.push(Some(Pc(pc.0 + 1)));
+                        [after, None]
                     }
-                    _ => next.push(Some(Pc(pc.0 + op.slots()))),
-                }
+                    _ => [Some(Pc(pc.0 + op.slots())), None],
+                };
                 for t in next.into_iter().flatten().filter(|t| t.index() < n) {
                     if seen[t.index()] != k as u32 {
                         seen[t.index()] = k as u32;

@@ -1,6 +1,8 @@
 //! Compile-time benches, reported per eBPF instruction (criterion's element throughput):
 //! - `bpfx-jit/<workload>`: bpfx's JIT on the verified program (verified before timing), and
 //!   rbpf 0.4.1's JIT beside it (`rbpf-jit/<workload>`);
+//! - `bpfx-jit-dual/<workload>`: the same into dual-mapped code memory
+//!   (`CodeMemory::DualMapped`: no `mprotect` per compilation);
 //! - `bpfx-verify+jit/<workload>`: bpfx's verifier (checked mode) then its JIT;
 //! - `generated/<size>`: the same on generated 10k, 100k and 1M-instruction programs (rbpf's
 //!   JIT writes into one 4 KiB page and cannot compile them: its column is absent there).
@@ -33,6 +35,13 @@ fn bench_program(c: &mut Criterion, group: &str, id: &str, prog: &Program, bytes
     let verified = bpfx_verifier::verify(prog.clone(), &cfg).expect("verifies");
     g.bench_function(BenchmarkId::new("bpfx-jit", id), |b| {
         b.iter(|| bpfx_jit::compile(black_box(&verified), &opts).expect("compiles"))
+    });
+    let dual = bpfx_jit::JitOptions {
+        code_memory: bpfx_jit::CodeMemory::DualMapped,
+        ..opts.clone()
+    };
+    g.bench_function(BenchmarkId::new("bpfx-jit-dual", id), |b| {
+        b.iter(|| bpfx_jit::compile(black_box(&verified), &dual).expect("compiles"))
     });
     g.bench_function(BenchmarkId::new("bpfx-verify+jit", id), |b| {
         b.iter(|| {

@@ -23,7 +23,7 @@ pub const EXEC_ENGINES: [&str; 6] = [
 ];
 
 /// The compile-time columns.
-pub const COMPILE_ENGINES: [&str; 3] = ["bpfx-jit", "bpfx-verify+jit", "rbpf-jit"];
+pub const COMPILE_ENGINES: [&str; 4] = ["bpfx-jit", "bpfx-jit-dual", "bpfx-verify+jit", "rbpf-jit"];
 
 /// Sizes of the generated programs the compile bench compiles.
 pub const GENERATED: [usize; 3] = [10_000, 100_000, 1_000_000];

@@ -4,6 +4,7 @@ use crate::decode::{DecodeError, DecodeErrorKind, MAX_SLOTS, decode_one};
 use crate::encode::encode_into;
 use crate::insn::{INSN_SIZE, Insn};
 use crate::op::{Op, Pc};
+use std::sync::Arc;
 
 /// A program whose every slot decoded and whose every jump and call lands on an instruction.
 ///
@@ -12,8 +13,17 @@ use crate::op::{Op, Pc};
 /// - `ops[pc]` is `Some` exactly at instruction starts; the second slot of an `lddw` is `None`.
 /// - every [`Op::jump_target`] is `Some` instruction start inside the program.
 /// - encoding `ops` in order gives back `insns`.
+///
+/// A program is immutable once decoded, so clones share it: cloning is a reference count
+/// increment (an engine keeps the program it compiled for its listings without copying it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Program {
+    slots: Arc<Slots>,
+}
+
+/// The slots of a [`Program`], raw and decoded.
+#[derive(Debug, PartialEq, Eq)]
+struct Slots {
     insns: Vec<Insn>,
     ops: Vec<Option<Op>>,
 }
@@ -71,7 +81,9 @@ impl Program {
                 return Err(err(pc, kind));
             }
         }
-        Ok(Program { insns, ops })
+        Ok(Program {
+            slots: Arc::new(Slots { insns, ops }),
+        })
     }
 
     /// Builds a program from typed instructions, validating it as if decoded.
@@ -85,23 +97,23 @@ impl Program {
 
     /// Number of slots.
     pub fn len(&self) -> usize {
-        self.insns.len()
+        self.slots.insns.len()
     }
 
     /// Always false: a program has at least one instruction.
     pub fn is_empty(&self) -> bool {
-        self.insns.is_empty()
+        self.slots.insns.is_empty()
     }
 
     /// The raw slots.
     pub fn insns(&self) -> &[Insn] {
-        &self.insns
+        &self.slots.insns
     }
 
     /// The instruction starting at `pc`, or `None` for the second slot of an `lddw` or a pc past
     /// the end.
     pub fn get(&self, pc: Pc) -> Option<&Op> {
-        self.ops.get(pc.index()).and_then(Option::as_ref)
+        self.slots.ops.get(pc.index()).and_then(Option::as_ref)
     }
 
     /// Whether `pc` is the start of an instruction.
@@ -111,7 +123,8 @@ impl Program {
 
     /// Every instruction with its pc, in order.
     pub fn iter(&self) -> impl Iterator<Item = (Pc, &Op)> + '_ {
-        self.ops
+        self.slots
+            .ops
             .iter()
             .enumerate()
             .filter_map(|(pc, op)| op.as_ref().map(|op| (Pc(pc as u32), op)))
@@ -119,7 +132,7 @@ impl Program {
 
     /// The bytecode as little-endian bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.insns.iter().flat_map(|i| i.to_bytes()).collect()
+        self.slots.insns.iter().flat_map(|i| i.to_bytes()).collect()
     }
 }
 

@@ -29,6 +29,34 @@ impl fmt::Display for EngineKind {
     }
 }
 
+/// Where the JIT puts its code (`bpfx_jit::CodeMemory`; docs/safety.md weighs the two).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CodeMemoryArg {
+    /// A mapping per program, sealed read+execute after the copy.
+    #[default]
+    Sealed,
+    /// A shared arena mapped twice, read+write and read+execute: no system call per compile.
+    Dual,
+}
+
+impl CodeMemoryArg {
+    pub(crate) fn jit(self) -> bpfx_jit::CodeMemory {
+        match self {
+            CodeMemoryArg::Sealed => bpfx_jit::CodeMemory::Sealed,
+            CodeMemoryArg::Dual => bpfx_jit::CodeMemory::DualMapped,
+        }
+    }
+}
+
+impl fmt::Display for CodeMemoryArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CodeMemoryArg::Sealed => "sealed",
+            CodeMemoryArg::Dual => "dual",
+        })
+    }
+}
+
 /// A program prepared for one engine: for the JIT, compiled once and runnable many times.
 pub(crate) enum Prepared<'p> {
     /// A verified program on the interpreter.
@@ -40,19 +68,6 @@ pub(crate) enum Prepared<'p> {
 }
 
 impl<'p> Prepared<'p> {
-    /// Prepares a verified program for `kind`; `budget` compiles in the instruction-budget charge.
-    pub(crate) fn new(
-        prog: &'p VerifiedProgram,
-        kind: EngineKind,
-        budget: bool,
-    ) -> Result<Prepared<'p>, bpfx_jit::JitError> {
-        let opts = bpfx_jit::JitOptions {
-            budget,
-            ..Default::default()
-        };
-        Prepared::with_options(prog, kind, &opts)
-    }
-
     /// Prepares a verified program for `kind`, compiling with `opts` for the JIT.
     pub(crate) fn with_options(
         prog: &'p VerifiedProgram,

@@ -154,3 +154,16 @@ fn a_missing_file_is_an_input_error() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).is_empty());
 }
+
+#[test]
+fn both_code_memories_give_the_same_result() {
+    for memory in ["sealed", "dual"] {
+        let o = bench("jit", &["--json", "--code-memory", memory]);
+        assert!(o.status.success(), "{memory}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["result"], 47201, "{memory}");
+        assert_eq!(v["code_memory"], memory);
+    }
+    let o = bench("jit", &["--code-memory", "rwx"]);
+    assert!(!o.status.success(), "an unknown code memory is refused");
+}

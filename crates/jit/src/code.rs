@@ -1,27 +1,45 @@
 //! Executable memory and the crossing into and out of generated code: the only `unsafe` in
 //! bpfx.
 //!
-//! Code is assembled into a plain `Vec<u8>`, copied into a fresh anonymous read-write mapping
-//! and sealed read+execute before anything can call it, so no page is ever writable and
-//! executable at once (W^X).
+//! Code is assembled into a plain `Vec<u8>` and copied into executable memory of one of two
+//! kinds ([`CodeMemory`]):
+//! - **sealed** (the default): a page-rounded anonymous mapping of its own, writable only
+//!   while the copy is made and nothing can run it, then sealed read+execute by `mprotect`;
+//! - **dual-mapped**: a block of a process-wide arena whose chunks are `memfd` files mapped
+//!   twice, read+write (never executable) and read+execute (never writable); the code is
+//!   copied through the first view and runs from the second, with no system call once the
+//!   arena has room ([`arena`]).
+//!
+//! Either way no mapping is ever writable and executable at once (W^X).
 
+use crate::CodeMemory;
 use crate::abi::{FRAME, RunCtx};
 use bpfx_exec::{GuestMemory, Region, TrapKind};
 use memmap2::{Mmap, MmapMut};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 
-/// Sealed machine code whose entry point is its first byte.
+/// Machine code whose entry point is its first byte.
 ///
 /// # Invariants
-/// The mapping is read+execute only, starts with exactly the `len` bytes `emit::assemble`
-/// produced (the rest of its last page is `int3`), and those bytes implement
-/// `extern "sysv64" fn(*mut RunCtx) -> u64` at offset 0 (see [`crate::abi::emit_prologue`]).
-/// `map` is `None` only inside `drop`.
+/// The memory is mapped read+execute only (through this view), starts with exactly the `len`
+/// bytes `emit::assemble` produced (the rest of its page, or of its arena block, is `int3`),
+/// and those bytes implement `extern "sysv64" fn(*mut RunCtx) -> u64` at offset 0 (see
+/// [`crate::abi::emit_prologue`]). They do not change while `self` lives. A sealed mapping is
+/// `None` only inside `drop`.
 #[derive(Debug)]
 pub(crate) struct ExecCode {
-    map: Option<Mmap>,
+    mem: Memory,
     len: usize,
+}
+
+/// Where the code lives.
+#[derive(Debug)]
+enum Memory {
+    /// A sealed mapping of its own.
+    Sealed(Option<Mmap>),
+    /// A block of the dual-mapped arena.
+    Dual(arena::Block),
 }
 
 /// Mappings of dropped programs, sealed read+execute, kept for the next compilations: reusing
@@ -37,11 +55,31 @@ const POOL_MAX: usize = 32;
 const POOL_MAX_LEN: usize = 64 * 1024;
 /// Mapping sizes are rounded to this (the x86-64 page size), so equal sizes reuse each other.
 const PAGE: usize = 4096;
+/// The `int3` instruction: what unused code memory is filled with.
+const INT3: u8 = 0xcc;
+
+/// The process's dual-mapped arena.
+static ARENA: Mutex<arena::Arena> = Mutex::new(arena::Arena::new());
 
 impl ExecCode {
+    /// Copies `code` into executable memory of the `kind` asked for: a block of the
+    /// dual-mapped arena, or, for [`CodeMemory::Sealed`] and wherever the arena cannot map
+    /// memory, a sealed mapping of its own.
+    pub(crate) fn new(code: &[u8], kind: CodeMemory) -> std::io::Result<ExecCode> {
+        if kind == CodeMemory::DualMapped
+            && let Some(block) = arena::Arena::alloc(&ARENA, code, arena::Chunk::map)
+        {
+            return Ok(ExecCode {
+                mem: Memory::Dual(block),
+                len: code.len(),
+            });
+        }
+        ExecCode::sealed(code)
+    }
+
     /// Copies `code` into a mapping (a pooled one of the same size, or a new one) and seals it
     /// read+execute.
-    pub(crate) fn new(code: &[u8]) -> std::io::Result<ExecCode> {
+    fn sealed(code: &[u8]) -> std::io::Result<ExecCode> {
         let size = code.len().max(1).div_ceil(PAGE) * PAGE;
         let pooled = POOL.lock().ok().and_then(|mut pool| {
             let i = pool.iter().position(|m| m.len() == size)?;
@@ -54,31 +92,43 @@ impl ExecCode {
         map[..code.len()].copy_from_slice(code);
         // What a previous program left after the new code is never jumped to; `int3` makes
         // sure it could not run even if it were.
-        map[code.len()..].fill(0xcc);
+        map[code.len()..].fill(INT3);
         let map = map.make_exec()?;
         Ok(ExecCode {
-            map: Some(map),
+            mem: Memory::Sealed(Some(map)),
             len: code.len(),
         })
     }
 
-    /// The sealed bytes (readable, for listings).
+    /// The kind of memory the code is in (sealed when the arena could not be used).
+    pub(crate) fn memory(&self) -> CodeMemory {
+        match self.mem {
+            Memory::Sealed(_) => CodeMemory::Sealed,
+            Memory::Dual(_) => CodeMemory::DualMapped,
+        }
+    }
+
+    /// The code's bytes, through the read+execute view (readable, for listings).
     pub(crate) fn bytes(&self) -> &[u8] {
-        self.map.as_ref().map_or(&[], |m| &m[..self.len])
+        match &self.mem {
+            Memory::Sealed(map) => map.as_ref().map_or(&[], |m| &m[..self.len]),
+            Memory::Dual(block) => block.code(),
+        }
     }
 
     /// Runs the code with `ctx` and returns r0 (meaningful only when `ctx.trap_kind` is 0).
     pub(crate) fn call(&self, ctx: &mut RunCtx) -> u64 {
-        // SAFETY: by the type's invariant the mapping holds code implementing
-        // `extern "sysv64" fn(*mut RunCtx) -> u64` at offset 0, and it stays mapped while
-        // `self` is borrowed. That code reads and writes only `ctx` (exclusively borrowed for
-        // the call), the input memory and the stack buffer whose addresses the host stored in
-        // `ctx` (exclusively borrowed by `JitProgram::run` for the call), the shared blocks and
-        // their span table (borrowed by `run` for the call; shared memory is `AtomicU64` words,
-        // which plain machine loads and stores may access), and the native stack below rsp;
-        // every guest access is guarded or proven inside those regions (stores and atomics
-        // only in writable blocks), and it restores the SysV callee-saved registers and rsp
-        // before returning.
+        // SAFETY: by the type's invariant the memory holds code implementing
+        // `extern "sysv64" fn(*mut RunCtx) -> u64` at offset 0, unchanged while `self` lives,
+        // and it stays mapped while `self` is borrowed (a sealed mapping is owned; an arena
+        // block holds its chunk's read+execute view, see `arena::Block`). That code reads and
+        // writes only `ctx` (exclusively borrowed for the call), the input memory and the
+        // stack buffer whose addresses the host stored in `ctx` (exclusively borrowed by
+        // `JitProgram::run` for the call), the shared blocks and their span table (borrowed by
+        // `run` for the call; shared memory is `AtomicU64` words, which plain machine loads
+        // and stores may access), and the native stack below rsp; every guest access is
+        // guarded or proven inside those regions (stores and atomics only in writable
+        // blocks), and it restores the SysV callee-saved registers and rsp before returning.
         unsafe {
             let entry: extern "sysv64" fn(*mut RunCtx) -> u64 =
                 std::mem::transmute::<*const u8, _>(self.bytes().as_ptr());
@@ -88,9 +138,13 @@ impl ExecCode {
 }
 
 impl Drop for ExecCode {
-    /// Returns the mapping to the pool when it has room; no program refers to it any more.
+    /// Returns a sealed mapping to the pool when it has room (an arena block goes back to
+    /// the arena by its own `drop`); no program refers to it any more.
     fn drop(&mut self) {
-        let Some(map) = self.map.take() else { return };
+        let Memory::Sealed(map) = &mut self.mem else {
+            return;
+        };
+        let Some(map) = map.take() else { return };
         if map.len() <= POOL_MAX_LEN
             && let Ok(mut pool) = POOL.lock()
             && pool.len() < POOL_MAX
@@ -159,4 +213,355 @@ fn call_helper(ctx: &mut RunCtx, args: [u64; 5]) -> Result<u64, TrapKind> {
         ctx.helper_error = Some(e);
         TrapKind::HelperError
     })
+}
+
+/// The dual-mapped code arena: chunks of `memfd` memory, each mapped twice, read+write and
+/// read+execute, carved into blocks of [`ALIGN`](arena::ALIGN) bytes.
+///
+/// # Invariants
+/// - No view is both writable and executable: the arena writes only through `rw`, code runs
+///   only from `rx`.
+/// - A block's bytes are written only while it is being allocated (before any `ExecCode`
+///   owns it) and when it is given back (filled with `int3`); so the bytes of a live block
+///   never change, and writes to other blocks of the chunk touch other bytes.
+/// - Each chunk's free list holds disjoint, sorted, coalesced ranges that no live block
+///   overlaps; a chunk leaves the arena only when all of it is free.
+mod arena {
+    use super::{INT3, PAGE};
+    use memmap2::{Mmap, MmapMut};
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    /// Blocks start at and are rounded to multiples of this many bytes (a cache line, so
+    /// programs share pages but never a line).
+    pub(super) const ALIGN: usize = 64;
+    /// Size of an ordinary chunk, in bytes; larger code gets a chunk of its own.
+    pub(super) const CHUNK: usize = 256 * 1024;
+
+    /// One `memfd` file mapped twice.
+    #[derive(Debug)]
+    pub(super) struct Chunk {
+        /// Read+write, never executable: written only by the arena, under its lock.
+        rw: MmapMut,
+        /// Read+execute, never writable: shared with the blocks that run from it.
+        rx: Arc<Mmap>,
+    }
+
+    impl Chunk {
+        /// Maps a new chunk of `size` bytes (a multiple of the page size).
+        #[cfg(target_os = "linux")]
+        pub(super) fn map(size: usize) -> io::Result<Chunk> {
+            use memmap2::MmapOptions;
+            use rustix::fs::{MemfdFlags, SealFlags, fcntl_add_seals, memfd_create};
+            let fd = memfd_create("bpfx-jit", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+            let file = std::fs::File::from(fd);
+            file.set_len(size as u64)?;
+            // Nothing can resize the file under the mappings from now on.
+            fcntl_add_seals(&file, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
+            // SAFETY: the file is this process's own memfd: it has no name in any file
+            // system, its descriptor closes when this function returns, and its size is
+            // sealed, so nothing else can truncate it under the mapping or write to it; its
+            // bytes change only through this mapping (the module's invariants).
+            let rw = unsafe { MmapOptions::new().len(size).map_mut(&file)? };
+            // SAFETY: as for `rw`; this view is never written through.
+            let rx = unsafe { MmapOptions::new().len(size).map_exec(&file)? };
+            Ok(Chunk {
+                rw,
+                rx: Arc::new(rx),
+            })
+        }
+
+        /// No dual mapping off Linux: code falls back to sealed mappings.
+        #[cfg(not(target_os = "linux"))]
+        pub(super) fn map(_size: usize) -> io::Result<Chunk> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+    }
+
+    /// A chunk and its free ranges.
+    #[derive(Debug)]
+    struct Slot {
+        chunk: Chunk,
+        /// Free `(offset, len)` ranges, sorted, disjoint and coalesced.
+        free: Vec<(usize, usize)>,
+    }
+
+    impl Slot {
+        fn size(&self) -> usize {
+            self.chunk.rw.len()
+        }
+
+        fn is_free(&self) -> bool {
+            self.free == [(0, self.size())]
+        }
+
+        /// The first free range of at least `size` bytes, taken.
+        fn take(&mut self, size: usize) -> Option<usize> {
+            let i = self.free.iter().position(|&(_, len)| len >= size)?;
+            let (at, len) = self.free[i];
+            if len == size {
+                self.free.remove(i);
+            } else {
+                self.free[i] = (at + size, len - size);
+            }
+            Some(at)
+        }
+
+        /// Gives `[at, at + size)` back, merging it with its free neighbours.
+        fn give(&mut self, at: usize, size: usize) {
+            let i = self.free.partition_point(|&(o, _)| o < at);
+            let mut len = size;
+            if let Some(&(next, l)) = self.free.get(i)
+                && at + size == next
+            {
+                len += l;
+                self.free.remove(i);
+            }
+            match i.checked_sub(1).and_then(|k| self.free.get_mut(k)) {
+                Some(prev) if prev.0 + prev.1 == at => prev.1 += len,
+                _ => self.free.insert(i, (at, len)),
+            }
+        }
+    }
+
+    /// The chunks of one arena.
+    #[derive(Debug)]
+    pub(super) struct Arena {
+        slots: Vec<Slot>,
+        /// Mapping chunks was refused for good (no `memfd_create`, or executable shared
+        /// mappings denied): every compilation falls back to a sealed mapping.
+        refused: bool,
+    }
+
+    /// A block holding one program's code, given back to its arena when dropped.
+    #[derive(Debug)]
+    pub(super) struct Block {
+        arena: &'static Mutex<Arena>,
+        /// The chunk's read+execute view, kept mapped while the block lives.
+        rx: Arc<Mmap>,
+        at: usize,
+        size: usize,
+        len: usize,
+    }
+
+    impl Block {
+        /// The code, through the read+execute view.
+        pub(super) fn code(&self) -> &[u8] {
+            &self.rx[self.at..self.at + self.len]
+        }
+
+        /// `len` bytes of the chunk from `from` bytes past the block's start (tests look at
+        /// freed neighbours through it).
+        #[cfg(test)]
+        pub(super) fn chunk_bytes(&self, from: usize, len: usize) -> &[u8] {
+            &self.rx[self.at + from..self.at + from + len]
+        }
+    }
+
+    impl Drop for Block {
+        fn drop(&mut self) {
+            // A poisoned lock (a panic while holding it, which nothing here does) leaks the
+            // block rather than reusing memory in an unknown state.
+            if let Ok(mut arena) = self.arena.lock() {
+                arena.give(&self.rx, self.at, self.size);
+            }
+        }
+    }
+
+    impl Arena {
+        pub(super) const fn new() -> Arena {
+            Arena {
+                slots: Vec::new(),
+                refused: false,
+            }
+        }
+
+        /// Copies `code` into a free block of `arena`, mapping a new chunk with `map` when
+        /// none has room; `None` when that fails (the caller falls back to a sealed mapping).
+        pub(super) fn alloc(
+            arena: &'static Mutex<Arena>,
+            code: &[u8],
+            map: impl FnOnce(usize) -> io::Result<Chunk>,
+        ) -> Option<Block> {
+            let size = code.len().max(1).next_multiple_of(ALIGN);
+            let mut a = arena.lock().ok()?;
+            if a.refused {
+                return None;
+            }
+            let found = a
+                .slots
+                .iter_mut()
+                .enumerate()
+                .find_map(|(k, slot)| Some((k, slot.take(size)?)));
+            let (k, at) = match found {
+                Some(found) => found,
+                None => {
+                    let len = size.max(CHUNK).next_multiple_of(PAGE);
+                    match map(len) {
+                        Ok(chunk) => {
+                            a.slots.push(Slot {
+                                chunk,
+                                free: vec![(0, len)],
+                            });
+                            let k = a.slots.len() - 1;
+                            (k, a.slots[k].take(size)?)
+                        }
+                        Err(e) => {
+                            // EPERM, EACCES (a sandbox, a policy against executable shared
+                            // memory) and ENOSYS will not change: stop asking. Anything else
+                            // (out of memory or descriptors) may pass.
+                            a.refused = matches!(
+                                e.kind(),
+                                io::ErrorKind::PermissionDenied | io::ErrorKind::Unsupported
+                            );
+                            return None;
+                        }
+                    }
+                }
+            };
+            let slot = &mut a.slots[k];
+            let block = &mut slot.chunk.rw[at..at + size];
+            block[..code.len()].copy_from_slice(code);
+            block[code.len()..].fill(INT3);
+            Some(Block {
+                arena,
+                rx: Arc::clone(&slot.chunk.rx),
+                at,
+                size,
+                len: code.len(),
+            })
+        }
+
+        /// Takes back the block `[at, at + size)` of the chunk whose read+execute view is
+        /// `rx`, filled with `int3`. A chunk all free is unmapped when it is larger than
+        /// [`CHUNK`] or another chunk is all free too, so the arena keeps at most one chunk
+        /// it does not use.
+        fn give(&mut self, rx: &Arc<Mmap>, at: usize, size: usize) {
+            let Some(k) = self.slots.iter().position(|s| Arc::ptr_eq(&s.chunk.rx, rx)) else {
+                return;
+            };
+            let slot = &mut self.slots[k];
+            slot.chunk.rw[at..at + size].fill(INT3);
+            slot.give(at, size);
+            if slot.is_free()
+                && (slot.size() > CHUNK
+                    || self
+                        .slots
+                        .iter()
+                        .enumerate()
+                        .any(|(j, s)| j != k && s.is_free()))
+            {
+                // The views are unmapped once the last block's `Arc` goes (this one's, as
+                // its `drop` returns).
+                self.slots.swap_remove(k);
+            }
+        }
+
+        /// Bytes mapped (each chunk counted once, not per view).
+        #[cfg(test)]
+        pub(super) fn mapped(&self) -> usize {
+            self.slots.iter().map(Slot::size).sum()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::INT3;
+    use super::arena::{ALIGN, Arena, CHUNK, Chunk};
+    use std::sync::Mutex;
+
+    /// An arena of the test's own, so that no other test's blocks are counted.
+    fn arena() -> &'static Mutex<Arena> {
+        Box::leak(Box::new(Mutex::new(Arena::new())))
+    }
+
+    fn mapped(arena: &Mutex<Arena>) -> usize {
+        arena.lock().expect("not poisoned").mapped()
+    }
+
+    #[test]
+    fn many_alloc_free_cycles_reuse_the_same_chunk() {
+        let arena = arena();
+        let mut live = std::collections::VecDeque::new();
+        for i in 0..20_000usize {
+            let code = vec![(i % 251) as u8; 1 + (i * 7919) % 3000];
+            let block = Arena::alloc(arena, &code, Chunk::map).expect("memfd works here");
+            assert_eq!(block.code(), &code[..]);
+            live.push_back(block);
+            if live.len() > 16 {
+                live.pop_front();
+            }
+            assert!(
+                mapped(arena) <= 2 * CHUNK,
+                "cycle {i}: {} bytes mapped",
+                mapped(arena)
+            );
+        }
+        drop(live);
+        assert_eq!(mapped(arena), CHUNK, "one free chunk is kept");
+    }
+
+    #[test]
+    fn a_freed_block_is_int3_reused_and_its_neighbours_are_intact() {
+        let arena = arena();
+        let a = Arena::alloc(arena, &[1; 100], Chunk::map).expect("maps");
+        let b = Arena::alloc(arena, &[2; 100], Chunk::map).expect("maps");
+        let c = Arena::alloc(arena, &[3; 10], Chunk::map).expect("maps");
+        let b_start = b.code().as_ptr() as usize;
+        let a_start = a.code().as_ptr() as usize;
+        assert_eq!(
+            b_start - a_start,
+            128,
+            "blocks are packed in {ALIGN}-byte steps"
+        );
+        drop(b);
+        // The freed bytes, through a neighbour's view of the same chunk.
+        let freed = a.chunk_bytes(128, 128);
+        assert!(freed.iter().all(|&x| x == INT3), "{freed:?}");
+        assert_eq!(a.code(), &[1; 100]);
+        assert_eq!(c.code(), &[3; 10]);
+        let d = Arena::alloc(arena, &[4; 64], Chunk::map).expect("maps");
+        assert_eq!(
+            d.code().as_ptr() as usize,
+            b_start,
+            "the freed block is reused"
+        );
+        assert_eq!(a.code(), &[1; 100]);
+        assert_eq!(c.code(), &[3; 10]);
+        assert_eq!(d.code(), &[4; 64]);
+    }
+
+    #[test]
+    fn code_larger_than_a_chunk_gets_its_own_and_gives_it_back() {
+        let arena = arena();
+        let small = Arena::alloc(arena, &[1; 10], Chunk::map).expect("maps");
+        let big = vec![0x90; CHUNK + 1];
+        let block = Arena::alloc(arena, &big, Chunk::map).expect("maps");
+        assert_eq!(block.code(), &big[..]);
+        assert!(mapped(arena) > 2 * CHUNK);
+        drop(block);
+        assert_eq!(mapped(arena), CHUNK);
+        assert_eq!(small.code(), &[1; 10]);
+    }
+
+    #[test]
+    fn a_refused_mapping_falls_back_and_is_not_asked_again() {
+        let arena = arena();
+        let refused = Arena::alloc(arena, &[1; 10], |_| {
+            Err(std::io::ErrorKind::PermissionDenied.into())
+        });
+        assert!(refused.is_none());
+        let again = Arena::alloc(arena, &[1; 10], |_| -> std::io::Result<Chunk> {
+            panic!("asked to map again after a refusal")
+        });
+        assert!(again.is_none());
+        // A transient failure is retried.
+        let arena = self::arena();
+        let failed = Arena::alloc(arena, &[1; 10], |_| {
+            Err(std::io::ErrorKind::OutOfMemory.into())
+        });
+        assert!(failed.is_none());
+        assert!(Arena::alloc(arena, &[1; 10], Chunk::map).is_some());
+    }
 }

@@ -28,8 +28,10 @@
 //! - **Hardening.** [`JitOptions::blinding`] keeps program constants out of the code and
 //!   [`JitOptions::spectre`] masks guarded addresses; `docs/safety.md` has the threat model.
 //! - **W^X.** Code is copied into a mapping (fresh, or one a dropped program left, made
-//!   writable again only while nothing can run it) and sealed read+execute before it runs; no
-//!   page is ever writable and executable (`code.rs`, the only module with `unsafe`).
+//!   writable again only while nothing can run it) and sealed read+execute before it runs, or,
+//!   with [`CodeMemory::DualMapped`], copied through the writable view of a memory whose other
+//!   view, the one it runs from, is read+execute; no mapping is ever writable and executable
+//!   (`code.rs`, the only module with `unsafe`).
 //! - **Position independence.** The code holds no absolute addresses: everything run-specific
 //!   (buffers, the helper dispatcher) is reached through the context in r12.
 //! - Nothing the decoder accepts makes the compiler panic or the code crash the host.
@@ -70,18 +72,41 @@ pub struct JitOptions {
     /// kept even where a verifier proof would drop them (a proof may rest on the program's own
     /// mispredictable branches).
     pub spectre: bool,
+    /// How the code is made executable.
+    pub code_memory: CodeMemory,
 }
 
 impl JitOptions {
-    /// The hardened preset: blinding and Spectre masking on, no budget charge (set
-    /// [`Self::budget`] as well to bound the run time).
+    /// The hardened preset: blinding and Spectre masking on, sealed code memory, no budget
+    /// charge (set [`Self::budget`] as well to bound the run time).
     pub fn hardened() -> JitOptions {
         JitOptions {
             budget: false,
             blinding: true,
             spectre: true,
+            code_memory: CodeMemory::Sealed,
         }
     }
+}
+
+/// How compiled code is made executable. Neither ever has memory that is writable and
+/// executable at once; `docs/safety.md` weighs the two.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CodeMemory {
+    /// A mapping of the program's own, writable only while the code is copied in and then
+    /// sealed read+execute (two `mprotect` calls per compilation): once the code can run, no
+    /// writable view of it exists anywhere.
+    #[default]
+    Sealed,
+    /// A block of a process-wide arena of `memfd` chunks, each mapped twice, read+write
+    /// (never executable) and read+execute (never writable); programs share pages, freed
+    /// blocks are reused, and the arena maps another chunk when full. Compiling makes no
+    /// system call while the arena has room. The writable view of the code lives as long as
+    /// the arena. Where `memfd_create` or the mappings fail, code falls back to
+    /// [`CodeMemory::Sealed`] ([`JitProgram::code_memory`] tells which one a program got).
+    /// The chunks are shared mappings: after `fork`, parent and child must not both go on
+    /// compiling into them.
+    DualMapped,
 }
 
 /// How many fresh keys blinding tries before it keeps the code it has: each try fails only if a
@@ -143,38 +168,40 @@ impl fmt::Debug for JitProgram {
 /// pc 0) an input shorter than [`VerifiedProgram::mem_size`], against which the input proofs
 /// were made.
 pub fn compile(prog: &VerifiedProgram, opts: &JitOptions) -> Result<JitProgram, JitError> {
-    let program = prog.program();
-    let proven = (0..program.len())
-        .map(|i| prog.access(Pc(i as u32)).is_some_and(|fact| fact.proven))
-        .collect();
-    build(program, opts, proven, prog.mem_size())
+    build(prog.program(), opts, Some(prog), prog.mem_size())
 }
 
 /// Compiles `prog` without verifier facts: every access that is not r10 plus a constant inside
 /// the current frame gets an inline guard.
 pub fn compile_unverified(prog: &Program, opts: &JitOptions) -> Result<JitProgram, JitError> {
-    build(prog, opts, Vec::new(), None)
+    build(prog, opts, None, None)
 }
 
 fn build(
     prog: &Program,
     opts: &JitOptions,
-    proven: Vec<bool>,
+    facts: Option<&VerifiedProgram>,
     min_input: Option<u64>,
 ) -> Result<JitProgram, JitError> {
     let mut tries = 0;
     let assembled = loop {
         tries += 1;
-        let a = emit::assemble(prog, opts, &proven, emit::blind::seed())?;
+        let seed = if opts.blinding {
+            emit::blind::seed()
+        } else {
+            0
+        };
+        let a = emit::assemble(prog, opts, facts, seed)?;
         let exposed = a.exposure.as_ref().is_some_and(|e| e.exposed(&a.code));
         if !exposed || tries == BLINDING_TRIES {
             break a;
         }
     };
-    let code = code::ExecCode::new(&assembled.code)?;
+    let code = code::ExecCode::new(&assembled.code, opts.code_memory)?;
     Ok(JitProgram {
         code,
         layout: Box::new(assembled.layout),
+        // A reference count: programs share their slots.
         prog: prog.clone(),
         opts: opts.clone(),
         min_input,
@@ -297,9 +324,16 @@ impl JitProgram {
         self.code.bytes().len()
     }
 
-    /// The sealed machine code (for inspection: listings, hardening checks).
+    /// The machine code, read through its executable view (for inspection: listings,
+    /// hardening checks).
     pub fn code(&self) -> &[u8] {
         self.code.bytes()
+    }
+
+    /// The kind of memory the code runs from: the one [`JitOptions::code_memory`] asked for,
+    /// or [`CodeMemory::Sealed`] where the dual-mapped arena could not be used.
+    pub fn code_memory(&self) -> CodeMemory {
+        self.code.memory()
     }
 }
 

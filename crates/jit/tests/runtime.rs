@@ -3,7 +3,7 @@
 
 use bpfx_bytecode::{Pc, Program, assemble};
 use bpfx_exec::{Env, HelperError, Helpers, Trap, TrapKind};
-use bpfx_jit::{JitOptions, JitProgram, MAX_FRAMES, compile_unverified};
+use bpfx_jit::{CodeMemory, JitOptions, JitProgram, MAX_FRAMES, compile_unverified};
 
 fn prog(text: &str) -> Program {
     let insns = assemble(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -12,6 +12,21 @@ fn prog(text: &str) -> Program {
 
 fn jit(text: &str) -> JitProgram {
     compile_unverified(&prog(text), &JitOptions::default()).expect("compiles")
+}
+
+/// `text` compiled into the dual-mapped arena (this host has `memfd_create`, so no fallback).
+fn dual(text: &str) -> JitProgram {
+    let opts = JitOptions {
+        code_memory: CodeMemory::DualMapped,
+        ..JitOptions::default()
+    };
+    let jit = compile_unverified(&prog(text), &opts).expect("compiles");
+    assert_eq!(
+        jit.code_memory(),
+        CodeMemory::DualMapped,
+        "no fallback here"
+    );
+    jit
 }
 
 fn run(text: &str, input: &mut [u8]) -> Result<u64, Trap> {
@@ -24,15 +39,18 @@ fn trap(kind: TrapKind, pc: u32) -> Result<u64, Trap> {
 
 #[test]
 fn no_mapping_is_writable_and_executable() {
-    let programs: Vec<JitProgram> = [
+    let texts = [
         "mov r0, 1\nexit",
         "ldxb r0, [r1]\nexit",
         "mov r1, 7\ncall 5\nexit",
         "mov r0, 0\nadd r0, 1\njlt r0, 10, -2\nexit",
-    ]
-    .iter()
-    .map(|t| jit(t))
-    .collect();
+    ];
+    // Both kinds of code memory, alive together: sealed mappings, and the arena's two views.
+    let programs: Vec<JitProgram> = texts
+        .iter()
+        .map(|t| jit(t))
+        .chain(texts.iter().map(|t| dual(t)))
+        .collect();
     let mut input = [1u8; 4];
     for p in &programs {
         p.run(&mut input, &mut Env::with_helpers(Helpers::conformance()))
@@ -56,6 +74,72 @@ fn no_mapping_is_writable_and_executable() {
             .any(|l| l.split_whitespace().nth(1) == Some("r-xp")),
         "sanity: the process has executable mappings"
     );
+    assert!(
+        maps.lines()
+            .any(|l| l.contains("memfd:bpfx-jit") && l.split_whitespace().nth(1) == Some("r-xs")),
+        "sanity: the arena's executable view is mapped"
+    );
+}
+
+/// Lines of `/proc/self/maps` that are views of the dual-mapped arena.
+fn arena_views() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .expect("/proc/self/maps is readable")
+        .lines()
+        .filter(|l| l.contains("memfd:bpfx-jit"))
+        .count()
+}
+
+#[test]
+fn compile_and_drop_cycles_reuse_dual_mapped_memory() {
+    let texts = [
+        "mov r0, 1\nexit",
+        "ldxb r0, [r1]\nadd r0, 3\nexit",
+        "mov r0, 0\nadd r0, 1\njlt r0, 10, -2\nexit",
+    ];
+    let mut input = [5u8; 4];
+    for i in 0..6_000 {
+        let p = dual(texts[i % texts.len()]);
+        p.run(&mut input, &mut Env::with_helpers(Helpers::conformance()))
+            .expect("runs");
+    }
+    // 6,000 programs of some hundred bytes each would fill about ten 256 KiB chunks if blocks
+    // were not reused; other tests of this binary hold a few blocks at the same time.
+    let views = arena_views();
+    assert!((2..=8).contains(&views), "{views} arena views mapped");
+}
+
+#[test]
+fn dropping_a_dual_mapped_program_leaves_the_others_intact() {
+    let texts = [
+        "mov r0, 11\nexit",
+        "ldxb r0, [r1]\nadd r0, 100\nexit",
+        "mov r0, 0\nadd r0, 1\njlt r0, 30, -2\nexit",
+        "lddw r0, 0x1122334455667788\nexit",
+    ];
+    let mut programs: Vec<Option<JitProgram>> = texts.iter().map(|t| Some(dual(t))).collect();
+    let code: Vec<Vec<u8>> = programs
+        .iter()
+        .flatten()
+        .map(|p| p.code().to_vec())
+        .collect();
+    let expect = [11, 107, 30, 0x1122_3344_5566_7788];
+    let mut input = [7u8; 4];
+    let mut env = Env::with_helpers(Helpers::conformance());
+    // Drop the second and fourth, then compile others into the freed blocks.
+    programs[1] = None;
+    programs[3] = None;
+    let newcomers: Vec<JitProgram> = (0..8)
+        .map(|k| dual(&format!("mov r0, {k}\nexit")))
+        .collect();
+    for (k, p) in newcomers.iter().enumerate() {
+        assert_eq!(p.run(&mut input, &mut env), Ok(k as u64));
+    }
+    for k in [0, 2] {
+        let p = programs[k].as_ref().expect("kept");
+        assert_eq!(p.code(), &code[k][..], "program {k}'s code changed");
+        assert_eq!(p.run(&mut input, &mut env), Ok(expect[k]), "program {k}");
+    }
 }
 
 #[test]

@@ -545,7 +545,8 @@ impl Verified {
         self.compile_with(&bpfx_jit::JitOptions::default())
     }
 
-    /// Compiles it with options (for example the instruction budget).
+    /// Compiles it with options (for example the instruction budget, or dual-mapped code
+    /// memory: `bpfx_jit::CodeMemory`).
     pub fn compile_with(self, opts: &bpfx_jit::JitOptions) -> Result<Program, Error> {
         let jit = bpfx_jit::compile(&self.prog, opts).map_err(|source| Error::Jit {
             program: self.name.clone(),

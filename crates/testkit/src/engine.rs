@@ -3,6 +3,7 @@
 
 use bpfx_bytecode::Program;
 use bpfx_exec::{Env, Trap};
+use bpfx_jit::CodeMemory;
 
 /// Why an engine did not produce an `r0`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -39,18 +40,25 @@ impl Engine for InterpEngine {
 }
 
 /// The x86-64 JIT, compiled without verifier facts (every access guarded), with the budget
-/// charge compiled in exactly when the run has a budget.
+/// charge compiled in exactly when the run has a budget, into the code memory it names.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct JitEngine;
+pub struct JitEngine {
+    /// Sealed mappings, or the dual-mapped arena.
+    pub code_memory: CodeMemory,
+}
 
 impl Engine for JitEngine {
     fn name(&self) -> &'static str {
-        "jit"
+        match self.code_memory {
+            CodeMemory::Sealed => "jit",
+            CodeMemory::DualMapped => "jit-dual",
+        }
     }
 
     fn execute(&self, prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, RunError> {
         let opts = bpfx_jit::JitOptions {
             budget: env.budget.is_some(),
+            code_memory: self.code_memory,
             ..bpfx_jit::JitOptions::default()
         };
         let jit = bpfx_jit::compile_unverified(prog, &opts)
@@ -60,13 +68,16 @@ impl Engine for JitEngine {
 }
 
 /// The JIT on one verified program, through its verified entry (`bpfx_jit::compile`), which
-/// drops the guard of every access the verifier proved.
+/// drops the guard of every access the verifier proved, into the code memory it names.
 #[derive(Debug)]
-pub struct VerifiedJit(pub bpfx_verifier::VerifiedProgram);
+pub struct VerifiedJit(pub bpfx_verifier::VerifiedProgram, pub CodeMemory);
 
 impl Engine for VerifiedJit {
     fn name(&self) -> &'static str {
-        "verified-jit"
+        match self.1 {
+            CodeMemory::Sealed => "verified-jit",
+            CodeMemory::DualMapped => "verified-jit-dual",
+        }
     }
 
     fn execute(&self, prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, RunError> {
@@ -77,6 +88,7 @@ impl Engine for VerifiedJit {
         }
         let opts = bpfx_jit::JitOptions {
             budget: env.budget.is_some(),
+            code_memory: self.1,
             ..bpfx_jit::JitOptions::default()
         };
         let jit =
@@ -85,8 +97,25 @@ impl Engine for VerifiedJit {
     }
 }
 
+/// The reference interpreter, then the verified JIT of `v` on both kinds of code memory.
+pub fn verified_engines(v: bpfx_verifier::VerifiedProgram) -> Vec<Box<dyn Engine>> {
+    vec![
+        Box::new(InterpEngine),
+        Box::new(VerifiedJit(v.clone(), CodeMemory::Sealed)),
+        Box::new(VerifiedJit(v, CodeMemory::DualMapped)),
+    ]
+}
+
 /// Every engine bpfx has, the reference interpreter first. Each new engine is added here, and
 /// every harness in this kit then runs on it.
 pub fn engines() -> Vec<Box<dyn Engine>> {
-    vec![Box::new(InterpEngine), Box::new(JitEngine)]
+    vec![
+        Box::new(InterpEngine),
+        Box::new(JitEngine {
+            code_memory: CodeMemory::Sealed,
+        }),
+        Box::new(JitEngine {
+            code_memory: CodeMemory::DualMapped,
+        }),
+    ]
 }

@@ -7,9 +7,7 @@
 use bpfx_bytecode::{Pc, Program, assemble};
 use bpfx_exec::{Helpers, Trap, TrapKind};
 use bpfx_jit::{JitOptions, compile_unverified};
-use bpfx_testkit::{
-    Case, Engine, InterpEngine, Outcome, VerifiedJit, check, check_with, generate_loop,
-};
+use bpfx_testkit::{Case, Outcome, check, check_with, generate_loop, verified_engines};
 use bpfx_verifier::{Config, Mode, verify};
 
 const CASES: u64 = 6_000;
@@ -34,9 +32,7 @@ fn generated_loops_agree_on_every_engine() {
         };
         if let Ok(v) = verify(case.prog.clone(), &cfg) {
             accepted += 1;
-            let engines: Vec<Box<dyn Engine>> =
-                vec![Box::new(InterpEngine), Box::new(VerifiedJit(v))];
-            if let Err(m) = check_with(&case, &engines) {
+            if let Err(m) = check_with(&case, &verified_engines(v)) {
                 failures.push(format!("seed {seed} (verified): {m}"));
             }
         }

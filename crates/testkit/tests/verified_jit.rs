@@ -4,7 +4,7 @@
 //! interpreter: r0 or the trap, every byte of the input, the budget left.
 
 use bpfx_bytecode::{Pc, Program};
-use bpfx_testkit::{Engine, InterpEngine, VerifiedJit, check_with, generate};
+use bpfx_testkit::{check_with, generate, verified_engines};
 use bpfx_verifier::{Config, Mode, verify};
 
 const CASES: u64 = 4_000;
@@ -23,7 +23,7 @@ fn verified_compilation_agrees_with_the_interpreter() {
         proven += (0..case.prog.len())
             .filter(|&i| v.access(Pc(i as u32)).is_some_and(|f| f.proven))
             .count() as u64;
-        let engines: Vec<Box<dyn Engine>> = vec![Box::new(InterpEngine), Box::new(VerifiedJit(v))];
+        let engines = verified_engines(v);
         if let Err(m) = check_with(&case, &engines) {
             failures.push(format!("seed {seed}: {m}"));
             if failures.len() >= 3 {
@@ -68,7 +68,7 @@ fn an_address_chain_that_reads_its_own_register_is_not_refolded_after_its_lea() 
             helpers: bpfx_exec::Helpers::new(),
             budget: None,
         };
-        let engines: Vec<Box<dyn Engine>> = vec![Box::new(InterpEngine), Box::new(VerifiedJit(v))];
+        let engines = verified_engines(v);
         let outcome = check_with(&case, &engines).unwrap_or_else(|m| panic!("{mode:?}: {m}"));
         assert_eq!(outcome.result, Ok(14), "{mode:?}");
     }

@@ -1,6 +1,6 @@
 //! `bpfx bench FILE`: run a program many times and report what each stage costs.
 
-use crate::engine::{EngineKind, Prepared, insn_at};
+use crate::engine::{CodeMemoryArg, EngineKind, Prepared, insn_at};
 use crate::error::CliError;
 use crate::load;
 use bpfx_exec::{Env, Helpers};
@@ -29,6 +29,10 @@ pub(crate) struct Args {
     /// Verify in strict mode: reject any program whose memory accesses cannot be proven safe.
     #[arg(long)]
     strict: bool,
+    /// Where the JIT's code lives: sealed mappings, or the dual-mapped arena (see
+    /// docs/safety.md).
+    #[arg(long, value_enum, default_value_t = CodeMemoryArg::Sealed)]
+    code_memory: CodeMemoryArg,
     /// Least total time spent in timed batches, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     min_time: u64,
@@ -66,8 +70,12 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let verified = crate::cmd::verify::verify_for_run(prog, args.strict, input.len() as u64)?;
     let verify_ns = start.elapsed().as_nanos();
     let start = Instant::now();
-    let prepared =
-        Prepared::new(&verified, args.engine, false).map_err(|e| CliError::Jit(e.to_string()))?;
+    let opts = bpfx_jit::JitOptions {
+        code_memory: args.code_memory.jit(),
+        ..bpfx_jit::JitOptions::default()
+    };
+    let prepared = Prepared::with_options(&verified, args.engine, &opts)
+        .map_err(|e| CliError::Jit(e.to_string()))?;
     // The interpreter prepares nothing: its compile time is 0.
     let compile_ns = match args.engine {
         EngineKind::Jit => start.elapsed().as_nanos(),
@@ -90,6 +98,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         let obj = serde_json::json!({
             "result": result,
             "engine": args.engine.name(),
+            "code_memory": args.code_memory.to_string(),
             "mode": if args.strict { "strict" } else { "checked" },
             "verify_ns": verify_ns as u64,
             "compile_ns": compile_ns as u64,

@@ -1,7 +1,7 @@
 //! `bpfx run FILE`: run a program once and print r0 (for XDP, the action), and optionally the
 //! maps afterwards.
 
-use crate::engine::{EngineKind, Prepared, insn_at};
+use crate::engine::{CodeMemoryArg, EngineKind, Prepared, insn_at};
 use crate::error::CliError;
 use crate::load::{self, Loaded};
 use bpfx::{Context, Engine, ProgramDef};
@@ -56,6 +56,10 @@ pub(crate) struct Args {
     /// docs/safety.md). The interpreter needs none.
     #[arg(long)]
     hardened: bool,
+    /// Where the JIT's code lives: sealed mappings, or the dual-mapped arena (see
+    /// docs/safety.md).
+    #[arg(long, value_enum, default_value_t = CodeMemoryArg::Sealed)]
+    code_memory: CodeMemoryArg,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -207,7 +211,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
     outcome.map(|_| ()).map_err(err)
 }
 
-/// The JIT options `--hardened` and `--budget` ask for.
+/// The JIT options `--hardened`, `--budget` and `--code-memory` ask for.
 fn jit_options(args: &Args) -> bpfx_jit::JitOptions {
     let base = if args.hardened {
         bpfx_jit::JitOptions::hardened()
@@ -216,6 +220,7 @@ fn jit_options(args: &Args) -> bpfx_jit::JitOptions {
     };
     bpfx_jit::JitOptions {
         budget: args.budget.is_some(),
+        code_memory: args.code_memory.jit(),
         ..base
     }
 }

@@ -19,8 +19,6 @@ pub(crate) struct Blocks {
     len: Vec<u32>,
     /// Per slot: instructions after this one in its block.
     rest: Vec<u32>,
-    /// Per slot: the start of the block this instruction belongs to.
-    start: Vec<Pc>,
 }
 
 impl Blocks {
@@ -61,7 +59,6 @@ impl Blocks {
         let mut b = Blocks {
             len: vec![0; n],
             rest: vec![0; n],
-            start: vec![Pc(0); n],
         };
         let mut members: Vec<Pc> = Vec::new();
         let flush = |b: &mut Blocks, members: &mut Vec<Pc>| {
@@ -70,7 +67,6 @@ impl Blocks {
                 b.len[first.index()] = count;
                 for (i, pc) in members.iter().enumerate() {
                     b.rest[pc.index()] = count - 1 - i as u32;
-                    b.start[pc.index()] = first;
                 }
             }
             members.clear();
@@ -94,20 +90,6 @@ impl Blocks {
     pub(crate) fn rest(&self, pc: Pc) -> u32 {
         self.rest.get(pc.index()).copied().unwrap_or(0)
     }
-
-    /// The instructions of the block starting at `start`, in order.
-    pub(crate) fn members(&self, prog: &Program, start: Pc) -> Vec<(Pc, Op)> {
-        let mut out = Vec::new();
-        let mut pc = start;
-        while let Some(op) = prog.get(pc) {
-            if self.start.get(pc.index()) != Some(&start) {
-                break;
-            }
-            out.push((pc, *op));
-            pc = Pc(pc.0 + op.slots());
-        }
-        out
-    }
 }
 
 #[cfg(test)]
@@ -115,15 +97,14 @@ mod tests {
     use super::*;
     use bpfx_bytecode::assemble;
 
-    fn blocks(text: &str) -> (Program, Blocks) {
+    fn blocks(text: &str) -> Blocks {
         let prog = Program::decode(assemble(text).expect("assembles")).expect("decodes");
-        let b = Blocks::new(&prog);
-        (prog, b)
+        Blocks::new(&prog)
     }
 
     #[test]
     fn leaders_are_targets_and_followers_of_control_transfers() {
-        let (_, b) = blocks(
+        let b = blocks(
             "mov r0, 1
              lddw r1, 5
              jeq r0, 1, +1
@@ -149,11 +130,11 @@ mod tests {
     #[test]
     fn long_straight_lines_are_split() {
         let text = "mov r0, 1\n".repeat(150) + "exit";
-        let (prog, b) = blocks(&text);
+        let b = blocks(&text);
         assert_eq!(b.starting_at(Pc(0)), Some(MAX_BLOCK));
         assert_eq!(b.starting_at(Pc(64)), Some(MAX_BLOCK));
         assert_eq!(b.starting_at(Pc(128)), Some(23));
-        assert_eq!(b.members(&prog, Pc(128)).len(), 23);
+        assert_eq!(b.rest(Pc(128)), 22);
         assert_eq!(b.rest(Pc(63)), 0);
     }
 }

@@ -126,6 +126,6 @@ impl Emitter<'_> {
     /// The absolute target of a relative jump at `pc`. The decoder guarantees it is an
     /// instruction start inside the program; `None` is kept as a trap, never a panic.
     pub(super) fn target(&self, pc: Pc, off: i32) -> Option<Pc> {
-        pc.offset(off).filter(|t| t.index() < self.labels.len())
+        pc.offset(off).filter(|t| t.index() < self.slots)
     }
 }

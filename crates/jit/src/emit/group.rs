@@ -42,13 +42,14 @@ pub(crate) struct Group {
     pub(crate) size: u32,
 }
 
-/// Per pc: whether an access's guard is merged into a group's, and where groups start.
+/// The groups of a program, and the accesses their guards cover. Most programs have few or
+/// none, so both lists are sparse and searched.
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
-    /// The group starting at each pc, if any.
-    lead: Vec<Option<Group>>,
-    /// Whether the access at each pc is covered by its group's guard.
-    covered: Vec<bool>,
+    /// The groups, by their first pc.
+    groups: Vec<Group>,
+    /// The accesses covered by a group's guard, increasing.
+    covered: Vec<Pc>,
 }
 
 /// A group being collected.
@@ -56,7 +57,8 @@ struct Open {
     group: Group,
     lo: i64,
     hi: i64,
-    members: Vec<Pc>,
+    /// Where its members start in [`Groups::covered`].
+    members: usize,
 }
 
 impl Groups {
@@ -70,30 +72,31 @@ impl Groups {
         breaks: impl Fn(Pc) -> bool,
         guarded: impl Fn(Pc, Addr, u32) -> bool,
     ) -> Groups {
-        let n = prog.len();
         let mut groups = Groups {
-            lead: vec![None; n],
-            covered: vec![false; n],
+            groups: Vec::with_capacity(8),
+            covered: Vec::with_capacity(16),
         };
         let mut open: Option<Open> = None;
         for (pc, op) in prog.iter() {
+            if open.is_none() && !matches!(op, Op::Load { .. } | Op::Store { .. }) {
+                // Nothing to close, nothing to start.
+                continue;
+            }
             if plan.is_target(pc) || breaks(pc) {
                 groups.close(open.take());
             }
-            let access = match (*op, plan.action(pc)) {
-                (_, Action::Skip) => None,
-                (Op::Load { size, .. } | Op::Store { size, .. }, Action::Access(a)) => {
-                    Some((a, size.bytes()))
+            let action = plan.action(pc);
+            let access = match *op {
+                Op::Load {
+                    size, base, off, ..
                 }
-                (
-                    Op::Load {
-                        size, base, off, ..
-                    }
-                    | Op::Store {
-                        size, base, off, ..
-                    },
-                    Action::Emit,
-                ) => Some((Addr::plain(base, off), size.bytes())),
+                | Op::Store {
+                    size, base, off, ..
+                } => match action {
+                    Action::Access(a) => Some((a, size.bytes())),
+                    Action::Emit => Some((Addr::plain(base, off), size.bytes())),
+                    _ => None,
+                },
                 _ => None,
             };
             if let Some((addr, size)) = access.filter(|&(a, s)| guarded(pc, a, s)) {
@@ -109,15 +112,16 @@ impl Groups {
                         },
                         lo: i64::from(addr.disp),
                         hi: i64::from(addr.disp) + i64::from(size),
-                        members: vec![pc],
+                        members: groups.covered.len(),
                     });
                 }
+                groups.covered.push(pc);
             }
             // Control leaves the run for good at a jump, call or exit (a fused branch's `ja`,
             // skipped, is not one); a conditional branch may leave it early, which only means
             // that some covered accesses do not happen.
-            let ends_run = plan.action(pc) != Action::Skip
-                && matches!(op, Op::Ja { .. } | Op::Call(_) | Op::Exit);
+            let ends_run =
+                action != Action::Skip && matches!(op, Op::Ja { .. } | Op::Call(_) | Op::Exit);
             let clobbers = op.written_reg().is_some_and(|r| {
                 open.as_ref()
                     .is_some_and(|g| g.group.start.base == r || g.group.start.index == Some(r))
@@ -130,24 +134,28 @@ impl Groups {
         groups
     }
 
+    /// Keeps the group `open` if it has more than one member, and drops its one member
+    /// otherwise.
     fn close(&mut self, open: Option<Open>) {
-        let Some(g) = open.filter(|g| g.members.len() > 1) else {
-            return;
-        };
-        for pc in &g.members {
-            self.covered[pc.index()] = true;
+        let Some(g) = open else { return };
+        if self.covered.len() - g.members > 1 {
+            self.groups.push(g.group);
+        } else {
+            self.covered.truncate(g.members);
         }
-        self.lead[g.group.first.index()] = Some(g.group);
     }
 
-    /// The group whose merged guard goes before the access at `pc`.
-    pub(crate) fn lead(&self, pc: Pc) -> Option<Group> {
-        self.lead.get(pc.index()).copied().flatten()
+    /// The group whose merged guard goes before the access at `pc`, for a caller that asks
+    /// in increasing pc order with `next` (from 0) kept between calls.
+    pub(crate) fn lead(&self, pc: Pc, next: &mut usize) -> Option<Group> {
+        let group = self.groups.get(*next).copied().filter(|g| g.first == pc)?;
+        *next += 1;
+        Some(group)
     }
 
     /// Whether the access at `pc` is covered by a merged guard.
     pub(crate) fn covered(&self, pc: Pc) -> bool {
-        self.covered.get(pc.index()).copied().unwrap_or(false)
+        self.covered.binary_search(&pc).is_ok()
     }
 }
 
@@ -168,7 +176,6 @@ impl Open {
         self.group.last = pc;
         self.group.start.disp = lo as i32;
         self.group.size = ((hi - lo) as u32).next_power_of_two();
-        self.members.push(pc);
         true
     }
 }

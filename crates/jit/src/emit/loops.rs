@@ -758,7 +758,7 @@ impl Emitter<'_> {
     /// Where a jump from `from` (`None`: a call, the entry, or the end of a fast copy) to `to`
     /// lands: inside the fast copy being lowered, its own instruction; at the head of a
     /// versioned loop from outside it, the loop's check; otherwise the instruction.
-    pub(crate) fn jump_label(&self, from: Option<Pc>, to: Pc) -> DynamicLabel {
+    pub(crate) fn jump_label(&mut self, from: Option<Pc>, to: Pc) -> DynamicLabel {
         if let Some(i) = self.copy {
             let l = &self.loops.loops[i];
             if from.is_some_and(|f| l.contains(f)) && l.contains(to) {
@@ -918,7 +918,7 @@ impl Emitter<'_> {
         }
         // Falling out of the loop (the last instruction falls through, or it is the skipped
         // `ja` of a fused branch) continues in the main code.
-        if after.index() < self.labels.len() {
+        if after.index() < self.slots {
             let to = self.jump_label(None, after);
             asm!(self; jmp =>to);
         } else if let Some(to) = self.fell_off {

@@ -47,7 +47,11 @@ impl Emitter<'_> {
             && (-FRAME..=-(size as i32)).contains(&addr.disp);
         // A proof may rest on the program's own bounds checks, which the CPU can mispredict:
         // with Spectre hardening only the branch-free frame-constant rule drops a guard.
-        let proven = !self.opts.spectre && self.proven.get(pc.index()).copied().unwrap_or(false);
+        let proven = !self.opts.spectre
+            && self
+                .facts
+                .and_then(|f| f.access(pc))
+                .is_some_and(|fact| fact.proven);
         if frame_constant || proven {
             Guard::Elided
         } else {

@@ -1,5 +1,5 @@
-//! The emitter: one `VecAssembler`, one dynamic label per eBPF pc, and the driver loop that
-//! lowers each instruction through the file of its class.
+//! The emitter: one `VecAssembler`, a dynamic label per eBPF pc that code jumps to, and the
+//! driver loop that lowers each instruction through the file of its class.
 //!
 //! Code layout, in order: the prologue/epilogue ([`crate::abi::emit_prologue`]), the body (one
 //! block per eBPF instruction, in pc order), the cold code (out-of-line second guard checks and
@@ -32,8 +32,9 @@ use crate::abi::{self, CTX, ctx, x};
 use crate::{JitError, JitOptions};
 use bpfx_bytecode::{Op, Pc, Program, Width};
 use bpfx_exec::TrapKind;
+use bpfx_verifier::VerifiedProgram;
 use dynasmrt::x64::X64Relocation;
-use dynasmrt::{DynamicLabel, DynasmApi, VecAssembler};
+use dynasmrt::{AssemblyOffset, DynamicLabel, DynasmApi, VecAssembler};
 
 /// Emits x86-64 code into an [`Emitter`]: `asm!(e; mnemonic operands ; …)`.
 macro_rules! asm {
@@ -207,13 +208,17 @@ pub(crate) struct Layout {
 pub(crate) struct Emitter<'a> {
     pub(crate) ops: VecAssembler<X64Relocation>,
     opts: &'a JitOptions,
-    /// One label per slot; defined at each instruction start.
-    labels: Vec<DynamicLabel>,
+    /// Number of slots of the program.
+    slots: usize,
+    /// Per slot: the index in `pc_labels` of the label at that instruction's start, or
+    /// [`NO_LABEL`]. Labels exist only for the instructions code refers to ([`Self::pc_label`]).
+    label_of: Vec<u32>,
+    pc_labels: Vec<DynamicLabel>,
     stubs: stubs::Stubs,
     cold: Vec<stubs::Cold>,
     layout: Layout,
-    /// Per slot: the verifier proved the access there in bounds (empty without facts).
-    proven: Vec<bool>,
+    /// The verifier's facts, when compiling a verified program.
+    facts: Option<&'a VerifiedProgram>,
     /// Basic blocks, for the per-block budget charge.
     blocks: blocks::Blocks,
     /// Lowering a budget slow path (per-instruction charges, nothing to refund).
@@ -252,26 +257,44 @@ pub(crate) struct Assembled {
     pub(crate) frames: Option<u32>,
 }
 
+/// No label at this slot (see [`Emitter::pc_label`]).
+const NO_LABEL: u32 = u32::MAX;
+
 /// Compiles `prog` to position-independent machine code whose entry point is offset 0.
-/// `proven[pc]` says the verifier proved the access at `pc` in bounds (empty: no facts); `seed`
-/// keys the constant blinding, when it is on.
+/// `facts`, for a verified program, says which accesses are proven in bounds; `seed` keys the
+/// constant blinding, when it is on.
 pub(crate) fn assemble(
     prog: &Program,
     opts: &JitOptions,
-    proven: &[bool],
+    facts: Option<&VerifiedProgram>,
     seed: u64,
 ) -> Result<Assembled, JitError> {
-    let mut ops = VecAssembler::new(0);
-    let labels = (0..prog.len()).map(|_| ops.new_dynamic_label()).collect();
+    let n = prog.len();
+    // Sized for typical code (see `capacity`), so the buffers rarely grow while emitting.
+    let mut ops = VecAssembler::new_with_capacity(
+        0,
+        capacity::code(n, opts),
+        capacity::LOCAL_LABELS,
+        1,
+        capacity::labels(n),
+        capacity::LOCAL_LABELS,
+        capacity::references(n),
+    );
     let stubs = stubs::Stubs::new(&mut ops);
     let mut e = Emitter {
         ops,
         opts,
-        labels,
+        slots: n,
+        label_of: vec![NO_LABEL; n],
+        pc_labels: Vec::with_capacity(capacity::labels(n) / 4),
         stubs,
-        cold: Vec::new(),
-        layout: Layout::default(),
-        proven: proven.to_vec(),
+        cold: Vec::with_capacity(capacity::cold(n)),
+        layout: Layout {
+            insns: Vec::with_capacity(n),
+            cold_blocks: Vec::with_capacity(capacity::cold(n)),
+            ..Layout::default()
+        },
+        facts,
         blocks: if opts.budget {
             blocks::Blocks::new(prog)
         } else {
@@ -318,6 +341,7 @@ pub(crate) fn assemble(
     abi::emit_prologue(&mut e);
     e.layout.body = e.offset();
     let mut last = None;
+    let mut leads = 0;
     for (pc, op) in prog.iter() {
         if let Some(i) = e
             .loops
@@ -329,10 +353,11 @@ pub(crate) fn assemble(
         }
         let start = e.offset();
         e.layout.insns.push((pc, start));
-        let label = e.pc_label(pc);
-        asm!(e; =>label);
+        if let Some(label) = e.pc_labels.get(e.label_of[pc.index()] as usize).copied() {
+            asm!(e; =>label);
+        }
         e.charge_block(pc);
-        if let Some(group) = e.groups.lead(pc) {
+        if let Some(group) = e.groups.lead(pc, &mut leads) {
             e.emit_merged_guard(group);
         }
         e.lower(pc, op);
@@ -388,6 +413,38 @@ pub(crate) fn assemble(
     })
 }
 
+/// First sizes of the assembler's buffers, by the program's slot count: about what the
+/// benchmark programs need (measured), so that a compilation allocates each buffer once;
+/// larger code only grows them.
+mod capacity {
+    use crate::JitOptions;
+
+    /// Static labels the prologue and the stubs define.
+    pub(super) const LOCAL_LABELS: usize = 8;
+
+    /// Bytes of code: the prologue and stubs, then 5 to 17 bytes per slot (the budget's slow
+    /// paths copy every block: about 3 times as much).
+    pub(super) fn code(slots: usize, opts: &JitOptions) -> usize {
+        let per_slot = if opts.budget { 56 } else { 20 };
+        512 + per_slot * slots
+    }
+
+    /// Dynamic labels (one per jump target and per cold block; well under one per slot).
+    pub(super) fn labels(slots: usize) -> usize {
+        32 + slots / 2
+    }
+
+    /// Cold blocks (one per guard and trapping site; about one per four slots at most).
+    pub(super) fn cold(slots: usize) -> usize {
+        16 + slots / 4
+    }
+
+    /// References to dynamic labels (branches, and jumps to cold blocks and stubs).
+    pub(super) fn references(slots: usize) -> usize {
+        32 + slots
+    }
+}
+
 fn check_size(pc: Pc, len: usize, max: usize) -> Result<(), JitError> {
     if len > max {
         return Err(JitError::CodeSize { pc, len, max });
@@ -401,9 +458,29 @@ impl<'a> Emitter<'a> {
         self.ops.offset().0
     }
 
-    /// The label of the instruction at `pc`.
-    pub(crate) fn pc_label(&self, pc: Pc) -> DynamicLabel {
-        self.labels[pc.index()]
+    /// The label of the instruction at `pc` (an instruction start), made on first use: the
+    /// driver defines it when it reaches `pc`, or, when `pc` was already emitted, it is
+    /// defined here at that instruction's start.
+    pub(crate) fn pc_label(&mut self, pc: Pc) -> DynamicLabel {
+        let slot = self.label_of.get(pc.index()).copied().unwrap_or(NO_LABEL);
+        if let Some(&label) = self.pc_labels.get(slot as usize) {
+            return label;
+        }
+        let label = self.new_label();
+        if let Some(id) = self.label_of.get_mut(pc.index()) {
+            *id = self.pc_labels.len() as u32;
+            self.pc_labels.push(label);
+        }
+        let done = &self.layout.insns;
+        if done.last().is_some_and(|&(last, _)| last >= pc)
+            && let Ok(k) = done.binary_search_by_key(&pc, |&(p, _)| p)
+        {
+            // A label made just now is known and undefined, so this cannot fail (were it to,
+            // the label would stay undefined and `finalize` would report it).
+            let at = AssemblyOffset(done[k].1);
+            let _ = self.ops.labels_mut().define_dynamic(label, at);
+        }
+        label
     }
 
     fn new_label(&mut self) -> DynamicLabel {
@@ -555,19 +632,23 @@ impl<'a> Emitter<'a> {
             ; =>entry
             ; add QWORD [BYTE r12 + ctx::BUDGET], n as i32
         );
-        let members = self.blocks.members(prog, start);
-        for &(pc, op) in &members {
+        let mut last = None;
+        let mut pc = start;
+        for _ in 0..n {
+            let Some(&op) = prog.get(pc) else { break };
             let at = self.offset();
             self.layout.slow_insns.push((pc, at));
             self.charge_one(pc);
             self.lower(pc, &op);
             check_size(pc, self.offset() - at, MAX_INSN_BYTES)?;
+            last = Some((pc, op));
+            pc = Pc(pc.0 + op.slots());
         }
         // A block that does not end in a taken jump (or ends with a jump to the next
         // instruction, which emits nothing) continues at the next block's fast code.
-        if let Some(&(pc, op)) = members.last() {
+        if let Some((pc, op)) = last {
             let next = Pc(pc.0 + op.slots());
-            if next.index() < self.labels.len() {
+            if next.index() < self.slots {
                 let label = self.pc_label(next);
                 asm!(self; jmp =>label);
             } else if let Some(label) = self.fell_off {

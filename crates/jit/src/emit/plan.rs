@@ -78,14 +78,21 @@ pub(crate) enum Action {
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
     actions: Vec<Action>,
-    /// Per slot: some jump, branch, call or function address names it.
-    target: Vec<bool>,
+    /// Per slot: [`TARGET`] when some jump, branch, call or function address names it,
+    /// [`BACK`] when a jump or branch at or after it does.
+    target: Vec<u8>,
 }
+
+/// See [`Plan::target`].
+const TARGET: u8 = 1;
+const BACK: u8 = 2;
 
 impl Plan {
     /// Whether control can arrive at `pc` other than from the instruction before it.
     pub(crate) fn is_target(&self, pc: Pc) -> bool {
-        self.target.get(pc.index()).copied().unwrap_or(false)
+        self.target
+            .get(pc.index())
+            .is_some_and(|&t| t & TARGET != 0)
     }
 
     /// The action at `pc`.
@@ -97,46 +104,89 @@ impl Plan {
     /// `blinding` keeps folded displacements within what blinding leaves in the code anyway
     /// (8-bit immediates, 16-bit memory offsets).
     pub(crate) fn new(prog: &Program, fuse_branches: bool, blinding: bool) -> Plan {
-        let insns: Vec<(Pc, Op)> = prog.iter().map(|(pc, op)| (pc, *op)).collect();
         let n = prog.len();
-        let mut target = vec![false; n];
-        for &(pc, op) in &insns {
+        let mut target = vec![0u8; n];
+        let mut calls = false;
+        // Backward jumps and branches, (target, source).
+        let mut loops = Vec::with_capacity(8);
+        // Some `ja` follows a `jcc +1` (see `fuse`).
+        let mut fusable = false;
+        let mut skip = false;
+        let none = n as u32;
+        let mut nodes = vec![
+            Node {
+                reads: 0,
+                kills: 0,
+                succ: [none; 2],
+            };
+            n
+        ];
+        for (pc, op) in prog.iter() {
+            nodes[pc.index()] = Node::new(pc, op, n);
             if let Some(t) = op.jump_target(pc).filter(|t| t.index() < n) {
-                target[t.index()] = true;
+                target[t.index()] |= TARGET;
+                if t <= pc && matches!(op, Op::Ja { .. } | Op::Branch { .. }) {
+                    target[t.index()] |= BACK;
+                    loops.push((t, pc));
+                }
+            }
+            calls |= matches!(op, Op::Call(CallTarget::Local { .. }));
+            fusable |= skip && matches!(op, Op::Ja { .. });
+            skip = matches!(op, Op::Branch { off: 1, .. });
+        }
+        if calls {
+            // A callee's r0–r5 flow back to its caller.
+            for (pc, op) in prog.iter() {
+                if matches!(op, Op::Exit) {
+                    nodes[pc.index()].reads |= ARGS;
+                }
             }
         }
-        let calls = insns
-            .iter()
-            .any(|(_, op)| matches!(op, Op::Call(CallTarget::Local { .. })));
-        let live = Liveness::new(&insns, n, calls);
+        let live = Liveness::new(nodes, &target, loops);
         let mut scan = Scan {
             actions: vec![Action::Emit; n],
             pending: [None; 10],
+            tracked: 0,
             blinding,
         };
-        for &(pc, op) in &insns {
-            if target[pc.index()] {
+        let is_target = |i: usize| target.get(i).is_none_or(|&t| t & TARGET != 0);
+        for (pc, op) in prog.iter() {
+            if scan.tracked != 0 && is_target(pc.index()) {
                 let live_in = live.live_in[pc.index()];
                 scan.end_all(live_in);
             }
+            let fold = scan.fold(op);
+            if scan.tracked == 0 && fold.is_none() {
+                // Nothing pending, nothing to start: the instruction stays as written.
+                continue;
+            }
             // A conditional branch whose fall-through nothing else enters continues the
             // block: a pending address dead on the taken path stays pending past it.
-            let through = match op {
-                Op::Branch { off, .. } if !target.get(pc.index() + 1).copied().unwrap_or(true) => {
+            let through = match *op {
+                Op::Branch { off, .. } if !is_target(pc.index() + 1) => {
                     let taken = pc.offset(i32::from(off)).filter(|t| t.index() < n);
                     Some(taken.map_or(0, |t| live.live_in[t.index()]))
                 }
                 _ => None,
             };
-            scan.step(pc, &op, calls, live.live_out(pc, &op, n), through);
+            let node = live.nodes[pc.index()];
+            let e = Effects {
+                reads: node.reads,
+                kills: node.kills,
+                clobbers: match op {
+                    Op::Call(CallTarget::Local { .. }) => WRITABLE,
+                    _ => node.kills,
+                },
+            };
+            scan.step(pc, op, fold, e, || live.live_out(node), through);
         }
         scan.end_all(u16::MAX);
         let mut actions = scan.actions;
-        if fuse_branches {
-            fuse(&insns, &target, &mut actions);
-            if !blinding {
-                super::select::convert(&insns, &target, &mut actions);
-            }
+        if fuse_branches && fusable {
+            fuse(prog, &target, &mut actions);
+        }
+        if fuse_branches && !blinding {
+            super::select::convert(prog, |pc| is_target(pc.index()), &mut actions);
         }
         Plan { actions, target }
     }
@@ -144,22 +194,28 @@ impl Plan {
 
 /// `jcc +1; ja T` → branch to T on the inverted condition, when nothing else enters the `ja`
 /// and neither instruction was already planned otherwise.
-fn fuse(insns: &[(Pc, Op)], target: &[bool], actions: &mut [Action]) {
-    for pair in insns.windows(2) {
-        let [(pc, Op::Branch { off: 1, .. }), (next, Op::Ja { off, .. })] = pair else {
-            continue;
-        };
-        let Some(to) = next.offset(*off).filter(|t| t.index() < actions.len()) else {
-            continue;
-        };
-        if target[next.index()]
-            || actions[pc.index()] != Action::Emit
-            || actions[next.index()] != Action::Emit
-        {
-            continue;
+fn fuse(prog: &Program, target: &[u8], actions: &mut [Action]) {
+    let mut branch = None;
+    for (next, op) in prog.iter() {
+        let pc = branch.take();
+        match *op {
+            Op::Branch { off: 1, .. } => branch = Some(next),
+            Op::Ja { off, .. } => {
+                let Some(pc) = pc else { continue };
+                let Some(to) = next.offset(off).filter(|t| t.index() < actions.len()) else {
+                    continue;
+                };
+                if target[next.index()] & TARGET != 0
+                    || actions[pc.index()] != Action::Emit
+                    || actions[next.index()] != Action::Emit
+                {
+                    continue;
+                }
+                actions[pc.index()] = Action::BranchNot(to);
+                actions[next.index()] = Action::Skip;
+            }
+            _ => {}
         }
-        actions[pc.index()] = Action::BranchNot(to);
-        actions[next.index()] = Action::Skip;
     }
 }
 
@@ -168,6 +224,15 @@ type Regs = u16;
 
 fn bit(r: Reg) -> Regs {
     1 << r.index()
+}
+
+/// The registers of a set, lowest first, as indices.
+fn regs(mut set: Regs) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let r = set.trailing_zeros() as usize;
+        set &= set.wrapping_sub(1);
+        (r < 16).then_some(r)
+    })
 }
 
 fn operand(o: Operand) -> Regs {
@@ -192,7 +257,9 @@ struct Effects {
     clobbers: Regs,
 }
 
-fn effects(op: &Op, calls: bool) -> Effects {
+/// The effects of `op` in a program without local calls: with them, an `exit` also reads
+/// r1–r5 (a callee's flow back to its caller), which [`Plan::new`] adds.
+fn effects(op: &Op) -> Effects {
     let (reads, kills) = match *op {
         Op::Alu {
             op: AluOp::Mov,
@@ -223,8 +290,6 @@ fn effects(op: &Op, calls: bool) -> Effects {
         // The callee may read and write anything; r6–r9 come back as they were, but that is
         // no kill.
         Op::Call(CallTarget::Local { .. }) => (WRITABLE | bit(Reg::R10), 0),
-        // A callee's r0–r5 flow back to its caller.
-        Op::Exit if calls => (bit(Reg::R0) | ARGS, 0),
         Op::Exit => (bit(Reg::R0), 0),
     };
     let kills = kills | op.written_reg().map_or(0, bit);
@@ -241,64 +306,84 @@ fn effects(op: &Op, calls: bool) -> Effects {
 
 /// Registers live before each instruction.
 struct Liveness {
+    /// Per slot, and one more slot (always empty) for "no successor".
     live_in: Vec<Regs>,
+    /// Per slot: the effects and successors of the instruction starting there.
+    nodes: Vec<Node>,
+}
+
+/// An instruction's effects on registers and its successors, for the dataflow.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    reads: Regs,
+    kills: Regs,
+    /// Slots of the successors; the program's length for none.
+    succ: [u32; 2],
+}
+
+impl Node {
+    /// The node of `op` at `pc` in a program of `n` slots, as if it had no local calls (see
+    /// [`effects`]).
+    fn new(pc: Pc, op: &Op, n: usize) -> Node {
+        let none = n as u32;
+        let e = effects(op);
+        let inside = |t: Option<Pc>| t.filter(|t| t.index() < n).map_or(none, |t| t.0);
+        let next = inside(Some(Pc(pc.0 + op.slots())));
+        let succ = match *op {
+            Op::Exit | Op::Call(CallTarget::Kfunc(_)) => [none, none],
+            Op::Ja { off, .. } => [inside(pc.offset(off)), none],
+            Op::Branch { off, .. } => [inside(pc.offset(i32::from(off))), next],
+            _ => [next, none],
+        };
+        Node {
+            reads: e.reads,
+            kills: e.kills,
+            succ,
+        }
+    }
 }
 
 impl Liveness {
-    fn new(insns: &[(Pc, Op)], n: usize, calls: bool) -> Liveness {
-        let mut l = Liveness {
-            live_in: vec![0; n],
-        };
-        // Each instruction's effects and successors once, for the passes below.
-        const NONE: u32 = u32::MAX;
-        let nodes: Vec<(usize, Regs, Regs, [u32; 2])> = insns
-            .iter()
-            .map(|&(pc, op)| {
-                let e = effects(&op, calls);
-                let inside = |t: Option<Pc>| t.filter(|t| t.index() < n).map_or(NONE, |t| t.0);
-                let next = inside(Some(Pc(pc.0 + op.slots())));
-                let succ = match op {
-                    Op::Exit | Op::Call(CallTarget::Kfunc(_)) => [NONE, NONE],
-                    Op::Ja { off, .. } => [inside(pc.offset(off)), NONE],
-                    Op::Branch { off, .. } => [inside(pc.offset(i32::from(off))), next],
-                    _ => [next, NONE],
-                };
-                (pc.index(), e.reads, e.kills, succ)
-            })
-            .collect();
-        // Backward order converges in one pass over straight code; each further pass carries
-        // liveness around one more level of back edges.
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for &(at, reads, kills, succ) in nodes.iter().rev() {
-                let out = succ
-                    .iter()
-                    .filter(|&&t| t != NONE)
-                    .fold(0, |acc, &t| acc | l.live_in[t as usize]);
-                let live = reads | (out & !kills);
-                if live != l.live_in[at] {
-                    l.live_in[at] = live;
-                    changed = true;
+    /// The usual backward dataflow, in passes over the program from its end. A pass reads
+    /// each successor after (in the pass) computing it, except at a backward jump, which
+    /// reads its target before the pass reaches it; so another pass is needed only when
+    /// such a target changed, and only from the last backward jump to it down. Straight and
+    /// forward-branching code takes one pass; each further pass carries liveness around one
+    /// more level of loops. `nodes` are the program's, per slot; `loops` lists the backward
+    /// jumps, (target, source).
+    fn new(nodes: Vec<Node>, target: &[u8], mut loops: Vec<(Pc, Pc)>) -> Liveness {
+        let n = nodes.len();
+        // Per loop target, its last source comes last.
+        loops.sort_unstable();
+        let mut live_in = vec![0; n + 1];
+        let mut from = n;
+        while from > 0 {
+            let mut again = 0;
+            for (at, &node) in nodes[..from].iter().enumerate().rev() {
+                let out = live_in[node.succ[0] as usize] | live_in[node.succ[1] as usize];
+                let live = node.reads | (out & !node.kills);
+                if live != live_in[at] {
+                    live_in[at] = live;
+                    if target[at] & BACK != 0 {
+                        // The jumps back to here read the old value: from the last one down.
+                        let to = Pc(at as u32);
+                        let k = loops.partition_point(|&(t, _)| t <= to);
+                        if let Some(&(t, source)) = k.checked_sub(1).and_then(|k| loops.get(k))
+                            && t == to
+                        {
+                            again = again.max(source.index() + 1);
+                        }
+                    }
                 }
             }
+            from = again;
         }
-        l
+        Liveness { live_in, nodes }
     }
 
-    /// Registers live after `op` at `pc`: the union over its successors.
-    fn live_out(&self, pc: Pc, op: &Op, n: usize) -> Regs {
-        let at = |t: Option<Pc>| {
-            t.filter(|t| t.index() < n)
-                .map_or(0, |t| self.live_in[t.index()])
-        };
-        let next = Some(Pc(pc.0 + op.slots()));
-        match *op {
-            Op::Exit | Op::Call(CallTarget::Kfunc(_)) => 0,
-            Op::Ja { off, .. } => at(pc.offset(off)),
-            Op::Branch { off, .. } => at(pc.offset(i32::from(off))) | at(next),
-            _ => at(next),
-        }
+    /// Registers live after the instruction of `node`: the union over its successors.
+    fn live_out(&self, node: Node) -> Regs {
+        self.live_in[node.succ[0] as usize] | self.live_in[node.succ[1] as usize]
     }
 }
 
@@ -354,15 +439,26 @@ enum Fold {
 struct Scan {
     actions: Vec<Action>,
     pending: [Option<Pending>; 10],
+    /// The registers whose `pending` entry is `Some`.
+    tracked: Regs,
     /// Constant blinding is on: see [`disp`].
     blinding: bool,
 }
 
 impl Scan {
-    /// Scans `op` at `pc`; `through`, for a branch into a fall-through only it enters, is
-    /// what the taken path needs live.
-    fn step(&mut self, pc: Pc, op: &Op, calls: bool, live_out: Regs, through: Option<Regs>) {
-        let mut e = effects(op, calls);
+    /// Scans `op` at `pc`, whose effects are `e` and which would change a pending value as
+    /// `fold` says ([`Self::fold`]); `live_out` gives the registers live after it (asked only while
+    /// some register is pending); `through`, for a branch into a fall-through only it enters,
+    /// is what the taken path needs live.
+    fn step(
+        &mut self,
+        pc: Pc,
+        op: &Op,
+        fold: Option<Fold>,
+        mut e: Effects,
+        live_out: impl Fn() -> Regs,
+        through: Option<Regs>,
+    ) {
         // An access through a pending register reads the expression, not the register.
         let access = match *op {
             Op::Load { base, off, .. } => Some((base, off)),
@@ -378,7 +474,6 @@ impl Scan {
             p.nuses += 1;
             e.reads &= !bit(base);
         }
-        let fold = self.fold(op);
         let own = match (&fold, op) {
             (Some(Fold::Extend(_)), Op::Alu { dst, .. }) => {
                 e.reads &= !bit(*dst);
@@ -386,21 +481,18 @@ impl Scan {
             }
             _ => 0,
         };
-        for r in 0..10 {
-            // By reference: a pending value is large, and this runs per register and insn.
+        for r in regs(self.tracked & !own) {
+            // By reference: a pending value is large.
             let Some(refs) = self.pending[r].as_ref().map(Pending::refs) else {
                 continue;
             };
             let b = 1 << r;
-            if b & own != 0 {
-                continue;
-            }
             if e.reads & b != 0 {
                 self.cancel(r);
             } else if e.kills & b != 0 {
                 self.commit(r);
             } else if e.clobbers & refs != 0 {
-                if live_out & b != 0 {
+                if live_out() & b != 0 {
                     self.cancel(r);
                 } else {
                     self.commit(r);
@@ -415,7 +507,10 @@ impl Scan {
                     p.defs[p.ndefs] = pc;
                     p.ndefs += 1;
                 }
-                (Fold::New(expr), _) => *slot = Some(Pending::new(pc, expr)),
+                (Fold::New(expr), _) => {
+                    *slot = Some(Pending::new(pc, expr));
+                    self.tracked |= bit(*dst);
+                }
                 (Fold::Extend(_), None) => {}
             }
         }
@@ -425,13 +520,11 @@ impl Scan {
         ) || matches!(op, Op::LoadImm64 { value, .. } if !matches!(value, bpfx_bytecode::Imm64::Value(_)));
         if let Some(taken) = through {
             // Kept pending on into the fall-through when the taken path does not read them.
-            for r in 0..10 {
-                if self.pending[r].is_some() && taken & (1 << r) != 0 {
-                    self.cancel(r);
-                }
+            for r in regs(self.tracked & taken) {
+                self.cancel(r);
             }
-        } else if ends_block {
-            self.end_all(live_out);
+        } else if ends_block && self.tracked != 0 {
+            self.end_all(live_out());
         }
     }
 
@@ -502,13 +595,11 @@ impl Scan {
 
     /// Stops tracking every register: commits those not in `live`, cancels the rest.
     fn end_all(&mut self, live: Regs) {
-        for r in 0..10 {
-            if self.pending[r].is_some() {
-                if live & (1 << r) == 0 {
-                    self.commit(r);
-                } else {
-                    self.cancel(r);
-                }
+        for r in regs(self.tracked) {
+            if live & (1 << r) == 0 {
+                self.commit(r);
+            } else {
+                self.cancel(r);
             }
         }
     }
@@ -522,6 +613,7 @@ impl Scan {
     /// access after the `lea` then goes through the register as written, which holds the
     /// address.
     fn cancel(&mut self, r: usize) {
+        self.tracked &= !(1 << r);
         if let Some(p) = self.pending[r].take()
             && p.ndefs >= 2
         {
@@ -541,6 +633,7 @@ impl Scan {
     }
 
     fn commit(&mut self, r: usize) {
+        self.tracked &= !(1 << r);
         if let Some(p) = self.pending[r].take() {
             for &pc in &p.defs[..p.ndefs] {
                 self.actions[pc.index()] = Action::Skip;
@@ -570,8 +663,8 @@ pub(crate) struct Callees {
 fn deepest_chain(graph: &[(Pc, Regs, Vec<Pc>)]) -> Option<u32> {
     const NEW: u32 = 0;
     const OPEN: u32 = u32::MAX;
-    let index: std::collections::HashMap<Pc, usize> =
-        graph.iter().enumerate().map(|(k, g)| (g.0, k)).collect();
+    // `graph` is in increasing entry order.
+    let index = |callee: &Pc| graph.binary_search_by_key(callee, |g| g.0).ok();
     // Per callee: NEW, OPEN while on the search path, else its chain length.
     let mut chain = vec![NEW; graph.len()];
     for root in 0..graph.len() {
@@ -584,7 +677,7 @@ fn deepest_chain(graph: &[(Pc, Regs, Vec<Pc>)]) -> Option<u32> {
         while let Some(&mut (k, ref mut next)) = path.last_mut() {
             if let Some(&callee) = graph[k].2.get(*next) {
                 *next += 1;
-                let c = *index.get(&callee)?;
+                let c = index(&callee)?;
                 match chain[c] {
                     OPEN => return None,
                     NEW => {
@@ -594,7 +687,7 @@ fn deepest_chain(graph: &[(Pc, Regs, Vec<Pc>)]) -> Option<u32> {
                     _ => {}
                 }
             } else {
-                let below = graph[k].2.iter().map(|c| chain[index[c]]).max();
+                let below = graph[k].2.iter().filter_map(index).map(|c| chain[c]).max();
                 chain[k] = below.unwrap_or(0) + 1;
                 path.pop();
             }
@@ -613,6 +706,14 @@ const CALLEE_WORK: usize = 1 << 22;
 
 impl Callees {
     pub(crate) fn new(prog: &Program) -> Callees {
+        let local = |op: &Op| matches!(op, Op::Call(CallTarget::Local { .. }));
+        if !prog.iter().any(|(_, op)| local(op)) {
+            // Nothing to summarise: `of` is never asked.
+            return Callees {
+                summary: Vec::new(),
+                frames: Some(1),
+            };
+        }
         let n = prog.len();
         let callees: Vec<Pc> = {
             let mut is = vec![false; n];
@@ -626,12 +727,6 @@ impl Callees {
             (0..n).filter(|&i| is[i]).map(|i| Pc(i as u32)).collect()
         };
         let mut summary = vec![0; n];
-        if callees.is_empty() {
-            return Callees {
-                summary,
-                frames: Some(1),
-            };
-        }
         // Per callee: what its own body writes, and whom it calls.
         let mut direct = Vec::with_capacity(callees.len());
         let mut seen = vec![u32::MAX; n];
@@ -644,24 +739,21 @@ impl Callees {
                 work += 1;
                 let Some(op) = prog.get(pc) else { continue };
                 regs |= op.written_reg().map_or(0, bit) & CALLEE_SAVED;
-                let mut next = Vec::with_capacity(2);
-                match *op {
-                    Op::Exit => {}
-                    Op::Ja { off, .. } => next.push(pc.offset(off)),
-                    Op::Branch { off, .. } => {
-                        next.push(pc.offset(i32::from(off)));
-                        next.push(Some(Pc(pc.0 + 1)));
-                    }
+                let after = Some(Pc(pc.0 + 1));
+                let next = match *op {
+                    Op::Exit => [None, None],
+                    Op::Ja { off, .. } => [pc.offset(off), None],
+                    Op::Branch { off, .. } => [pc.offset(i32::from(off)), after],
                     Op::Call(CallTarget::Local { off }) => {
                         calls.extend(pc.offset(off));
-                        next.push(Some(Pc(pc.0 + 1)));
+                        [after, None]
                     }
                     Op::Call(CallTarget::Helper(_) | CallTarget::Register(_)) => {
                         regs |= HELPER;
-                        next.push(Some(Pc(pc.0 + 1)));
+                        [after, None]
                     }
-                    _ => next.push(Some(Pc(pc.0 + op.slots()))),
-                }
+                    _ => [Some(Pc(pc.0 + op.slots())), None],
+                };
                 for t in next.into_iter().flatten().filter(|t| t.index() < n) {
                     if seen[t.index()] != k as u32 {
                         seen[t.index()] = k as u32;

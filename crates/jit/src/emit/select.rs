@@ -20,19 +20,20 @@ use super::branch::Cc;
 use super::plan::Action;
 use super::{Emitter, asm};
 use crate::abi::{host, x};
-use bpfx_bytecode::{AluOp, Cond, Op, Operand, Pc, Reg, Width};
+use bpfx_bytecode::{AluOp, Cond, Op, Operand, Pc, Program, Reg, Width};
 
-/// Marks the branches to lower as conditional moves, and skips their moves.
-pub(crate) fn convert(insns: &[(Pc, Op)], target: &[bool], actions: &mut [Action]) {
+/// Marks the branches to lower as conditional moves, and skips their moves. `target(pc)`:
+/// some jump lands at `pc`.
+pub(crate) fn convert(prog: &Program, target: impl Fn(Pc) -> bool, actions: &mut [Action]) {
     let emitted = |actions: &[Action], pc: Pc| actions[pc.index()] == Action::Emit;
-    let free = |pc: Pc| !target[pc.index()];
+    let insns: Vec<(Pc, &Op)> = prog.iter().collect();
     for (k, &(pc, op)) in insns.iter().enumerate() {
-        let Op::Branch { off, .. } = op else {
+        let Op::Branch { off, .. } = *op else {
             continue;
         };
         let Some(&(
             mv,
-            Op::Alu {
+            &Op::Alu {
                 width: Width::W64,
                 op: AluOp::Mov,
                 dst,
@@ -47,10 +48,10 @@ pub(crate) fn convert(insns: &[(Pc, Op)], target: &[bool], actions: &mut [Action
         let into_jump = insns.get(k + 2).is_some_and(|&(ja, next)| {
             matches!(next, Op::Ja { .. })
                 && next.jump_target(ja) == pc.offset(i32::from(off))
-                && free(ja)
+                && !target(ja)
                 && emitted(actions, ja)
         });
-        if (over_move || into_jump) && free(mv) && emitted(actions, pc) && emitted(actions, mv) {
+        if (over_move || into_jump) && !target(mv) && emitted(actions, pc) && emitted(actions, mv) {
             actions[pc.index()] = Action::Select { dst, src };
             actions[mv.index()] = Action::Skip;
         }

@@ -162,6 +162,33 @@ fn jit_dump_interleaves_ebpf_and_x86() {
 }
 
 #[test]
+fn jit_dump_with_a_memory_size_shows_the_verified_code() {
+    // The checksum loop walks the input two bytes at a time: one check before the loop
+    // stands for its guards, verified or not.
+    for args in [&[][..], &["--mem-size", "20"][..]] {
+        let mut all = vec!["jit-dump", "examples/checksum.asm"];
+        all.extend_from_slice(args);
+        let o = in_repo(&all);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        assert!(out.contains("; loop at insn #4: entry check"), "{out}");
+        assert!(
+            out.contains("; loop at insn #4: copy run after a passed check"),
+            "{out}"
+        );
+    }
+    // A program the verifier rejects is reported with its pc, as `run` does.
+    let prog = tmp("wild.asm", b"mov %r0, 0\nja -2\nexit\n");
+    let o = bpfx()
+        .args(["jit-dump", "--mem-size", "8"])
+        .arg(&prog)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("insn #"), "{}", stderr(&o));
+}
+
+#[test]
 fn verify_accepts_or_rejects_naming_pc_and_reason() {
     let o = in_repo(&["verify", "examples/checksum.asm", "--mem-size", "20"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -19,6 +19,11 @@ pub(crate) struct Args {
     /// Compile with constant blinding and Spectre v1 masking, as `run --hardened` does.
     #[arg(long)]
     hardened: bool,
+    /// Verify first (checked mode, plain memory of N bytes) and compile with the verifier's
+    /// proofs, as `run` and `bench` do for an input of that size: proven accesses lose their
+    /// guards. Without it every access not on the current frame is guarded.
+    #[arg(long, value_name = "N")]
+    mem_size: Option<u64>,
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
@@ -32,7 +37,13 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         budget: args.budget,
         ..base
     };
-    let jit =
-        bpfx_jit::compile_unverified(&prog, &opts).map_err(|e| CliError::Jit(e.to_string()))?;
+    let jit = match args.mem_size {
+        Some(size) => {
+            let verified = crate::cmd::verify::verify_for_run(prog, false, size)?;
+            bpfx_jit::compile(&verified, &opts)
+        }
+        None => bpfx_jit::compile_unverified(&prog, &opts),
+    }
+    .map_err(|e| CliError::Jit(e.to_string()))?;
     crate::cmd::write_stdout(&jit.listing())
 }

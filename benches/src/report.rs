@@ -2,11 +2,14 @@
 //! its table when it finishes (so `cargo bench` ends with the comparisons), and
 //! `cargo run --release -p bpfx-benches --example report` prints both.
 //!
-//! It reads `<target dir>/criterion/<group>/<id>/new/estimates.json` (the median, in ns per
-//! iteration) for every workload and engine the benches define: execution time as a ratio to
-//! native with the geometric mean per engine, and compile time per eBPF instruction. A cell
-//! whose bench has not run is `n/a`; a run filtered to some benches shows the latest estimates
-//! of the others.
+//! It reads `<target dir>/criterion/<group>/<id>/new/sample.json` for every workload and
+//! engine the benches define and takes the fastest sample (the least nanoseconds per iteration
+//! among criterion's samples): on a shared machine other work only ever adds time, and within
+//! one benchmark samples seconds apart were seen to differ by 2x, so the fastest sample is the
+//! steadiest estimate of the code's own speed (the median moved by tens of percent between
+//! runs). The tables give execution time as a ratio to native with the geometric mean per
+//! engine, and compile time per eBPF instruction. A cell whose bench has not run is `n/a`; a
+//! run filtered to some benches shows the latest results of the others.
 
 use crate::{generate, workloads};
 use std::fmt::Write as _;
@@ -35,15 +38,21 @@ fn criterion_dir() -> PathBuf {
     target.join("criterion")
 }
 
-/// The median of one benchmark in nanoseconds, if it ran.
-fn median(dir: &Path, parts: &[&str]) -> Option<f64> {
+/// The fastest sample of one benchmark, in nanoseconds per iteration, if it ran.
+fn fastest(dir: &Path, parts: &[&str]) -> Option<f64> {
     let mut p = dir.to_path_buf();
     for part in parts {
         p.push(part);
     }
-    let text = std::fs::read_to_string(p.join("new/estimates.json")).ok()?;
+    let text = std::fs::read_to_string(p.join("new/sample.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64()
+    let (iters, times) = (v["iters"].as_array()?, v["times"].as_array()?);
+    iters
+        .iter()
+        .zip(times)
+        .filter_map(|(i, t)| Some(t.as_f64()? / i.as_f64()?))
+        .filter(|ns| ns.is_finite())
+        .min_by(f64::total_cmp)
 }
 
 fn geomean(xs: &[f64]) -> Option<f64> {
@@ -63,13 +72,13 @@ pub fn exec_table() -> String {
     let _ = writeln!(out, "|---|---:|{}", "---:|".repeat(EXEC_ENGINES.len()));
     let mut ratios = vec![Vec::new(); EXEC_ENGINES.len()];
     for w in workloads() {
-        let Some(native) = median(&dir, &[w.name(), "native"]) else {
+        let Some(native) = fastest(&dir, &[w.name(), "native"]) else {
             let _ = writeln!(out, "| {} | not run | |", w.name());
             continue;
         };
         let mut row = format!("| {} | {:.2} µs |", w.name(), native / 1e3);
         for (i, engine) in EXEC_ENGINES.iter().enumerate() {
-            match median(&dir, &[w.name(), engine]) {
+            match fastest(&dir, &[w.name(), engine]) {
                 Some(t) => {
                     ratios[i].push(t / native);
                     let _ = write!(row, " {:.2}× |", t / native);
@@ -119,7 +128,7 @@ pub fn compile_table() -> String {
     for (name, insns, group) in rows {
         let mut row = format!("| {name} | {insns} |");
         for engine in COMPILE_ENGINES {
-            match median(&dir, &[group, engine, &name]) {
+            match fastest(&dir, &[group, engine, &name]) {
                 Some(t) => {
                     let per = t / insns as f64;
                     if insns >= 100_000 {

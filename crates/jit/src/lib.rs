@@ -346,6 +346,40 @@ mod tests {
     }
 
     #[test]
+    fn loop_tops_are_aligned_and_padded_with_nops() {
+        use iced_x86::{Decoder, DecoderOptions, Mnemonic};
+        // Straight code of every length before a loop moves its top through every offset.
+        for k in 0..40 {
+            let mut text = String::new();
+            for i in 0..k {
+                // Three sizes of instruction.
+                text += ["mov r0, 1\n", "add r0, 1000\n", "lddw r3, 0x123456789\n"][i % 3];
+            }
+            text += "top:\nadd r2, 1\njlt r2, 10, top\nexit";
+            let prog = Program::decode(bpfx_bytecode::assemble(&text).expect("assembles"))
+                .expect("decodes");
+            let jit = compile_unverified(&prog, &JitOptions::default()).expect("compiles");
+            let insns = &jit.layout.insns;
+            let top = insns[insns.len() - 3].1;
+            assert_eq!(top % emit::LOOP_ALIGN, 0, "top at {top:#x} with {k} before");
+            // From the end of the instruction before the loop to its top: only no-ops.
+            let from = insns.len().checked_sub(4).map_or(jit.layout.body, |i| {
+                let mut d =
+                    Decoder::with_ip(64, &jit.code()[insns[i].1..], 0, DecoderOptions::NONE);
+                insns[i].1 + d.decode().len()
+            });
+            let mut d = Decoder::with_ip(64, &jit.code()[from..top], 0, DecoderOptions::NONE);
+            while d.can_decode() {
+                let insn = d.decode();
+                assert!(
+                    matches!(insn.mnemonic(), Mnemonic::Nop | Mnemonic::Xchg),
+                    "{insn} in the padding with {k} before"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn no_host_address_is_written_into_the_code() {
         // Helper calls go through `[r12 + dispatch]` and stubs through relative jumps, so
         // neither the dispatcher's address nor the code's own shows up as an immediate.

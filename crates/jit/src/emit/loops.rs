@@ -909,6 +909,9 @@ impl Emitter<'_> {
                 break;
             };
             let label = self.loop_labels[i].fast[(pc.0 - head.0) as usize];
+            if self.plan.is_loop_head(pc) {
+                self.emit_loop_align();
+            }
             let at = self.offset();
             self.layout.loop_insns.push((pc, at));
             asm!(self; =>label);

@@ -95,6 +95,11 @@ impl Plan {
             .is_some_and(|&t| t & TARGET != 0)
     }
 
+    /// Whether a jump or branch at or after `pc` lands on it: the top of a loop.
+    pub(crate) fn is_loop_head(&self, pc: Pc) -> bool {
+        self.target.get(pc.index()).is_some_and(|&t| t & BACK != 0)
+    }
+
     /// The action at `pc`.
     pub(crate) fn action(&self, pc: Pc) -> Action {
         self.actions.get(pc.index()).copied().unwrap_or_default()

@@ -11,6 +11,7 @@
 //! | [`asm`] | text | assembling never panics; what assembles disassembles and reassembles to the same slots |
 //! | [`diff_raw`] | [raw case](raw_case) | every engine agrees with the interpreter on result, trap, memory and budget |
 //! | [`diff_structured`] | [`structured`] bytes | the same, on mostly-valid generated programs |
+//! | [`diff_loops`] | [`loop_gen`](crate::loop_gen) choices | the same, and through the verified JIT, on counted loops over the input that run without a budget (the loops the JIT versions) |
 //! | [`verify`] | [raw case](raw_case) | the verifier never panics; Strict acceptance implies Checked acceptance; an accepted program meets only the traps its mode leaves to run time |
 //! | [`elf`] | ELF object | loading never panics; a loaded object's programs round-trip through text, its map references name its maps, inside their values |
 
@@ -31,11 +32,12 @@ pub type Target = fn(&[u8]);
 
 /// Every target by name: the name of its file in `fuzz/fuzz_targets/` and of its seed and
 /// regression directories.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("decode", decode),
     ("asm", asm),
     ("diff_raw", diff_raw),
     ("diff_structured", diff_structured),
+    ("diff_loops", diff_loops),
     ("verify", verify),
     ("elf", elf),
 ];
@@ -215,6 +217,24 @@ pub fn diff_raw(data: &[u8]) {
 /// `diff_structured`: the same comparison on the [`structured`] case the bytes describe.
 pub fn diff_structured(data: &[u8]) {
     agree(&structured::case(data));
+}
+
+/// `diff_loops`: the same comparison on the [`loop_gen`](crate::loop_gen) loop the bytes
+/// choose, and, when the verifier accepts it in checked mode, through the verified JIT. These
+/// loops end without a budget (which [`diff_raw`] and [`diff_structured`] give every program
+/// that can loop, and which turns loop versioning off).
+pub fn diff_loops(data: &[u8]) {
+    let case = crate::loop_gen::generate_loop_with(crate::generator::Rng::from_bytes(data));
+    agree(&case);
+    let cfg = Config {
+        insn_budget: 20_000,
+        ..Config::conformance(Mode::Checked, case.input.len() as u64)
+    };
+    if let Ok(v) = bpfx_verifier::verify(case.prog.clone(), &cfg)
+        && let Err(m) = crate::check::check_with(&case, &crate::engine::verified_engines(v))
+    {
+        panic!("{m}");
+    }
 }
 
 fn agree(case: &Case) {

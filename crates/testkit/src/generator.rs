@@ -49,20 +49,48 @@ use bpfx_exec::{Helpers, STACK_FRAME_SIZE};
 /// Largest generated input memory, in bytes.
 pub const MAX_INPUT: usize = 64;
 
-/// A small deterministic PRNG (splitmix64): fast, and good enough to spread choices.
+/// A small deterministic PRNG (splitmix64): fast, and good enough to spread choices. Made
+/// [`from_bytes`](Rng::from_bytes), it hands out a fuzzer's bytes first, so that a generator
+/// driven by it becomes a structure-aware fuzz target (the fuzzer's mutations change choices).
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng {
+    state: u64,
+    /// Bytes to hand out before the PRNG takes over.
+    bytes: Vec<u8>,
+    at: usize,
+}
 
 impl Rng {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng {
+            state: seed,
+            bytes: Vec::new(),
+            at: 0,
+        }
+    }
+
+    /// A generator whose choices come from `data`, eight bytes at a time, then from the PRNG
+    /// seeded with `data`'s length.
+    pub fn from_bytes(data: &[u8]) -> Rng {
+        Rng {
+            state: data.len() as u64,
+            bytes: data.to_vec(),
+            at: 0,
+        }
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
+        if self.at < self.bytes.len() {
+            let end = (self.at + 8).min(self.bytes.len());
+            let mut word = [0u8; 8];
+            word[..end - self.at].copy_from_slice(&self.bytes[self.at..end]);
+            self.at = end;
+            return u64::from_le_bytes(word);
+        }
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)

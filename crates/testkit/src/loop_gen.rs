@@ -52,7 +52,11 @@ struct Gen {
 
 /// The loop case for `seed`.
 pub fn generate_loop(seed: u64) -> Case {
-    let mut rng = Rng::new(seed);
+    generate_loop_with(Rng::new(seed))
+}
+
+/// The loop case whose choices `rng` makes (a fuzzer's bytes through [`Rng::from_bytes`]).
+pub fn generate_loop_with(mut rng: Rng) -> Case {
     let len = match rng.below(4) {
         0 => rng.below(16) as usize,
         _ => rng.below(MAX_LOOP_INPUT as u64 + 1) as usize,

@@ -124,7 +124,7 @@ fn generated(target: &str, seed: u64) -> Vec<u8> {
             let (_, bytes) = &objects[seed as usize % objects.len()];
             mutate(&mut rng, bytes.clone())
         }
-        "diff_structured" => {
+        "diff_structured" | "diff_loops" => {
             let len = rng.below(1024) as usize;
             (0..len).map(|_| rng.next_u64() as u8).collect()
         }
@@ -174,7 +174,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Rewrites `fuzz/seeds/` from the conformance suite: for each of a spread of its tests, the
 /// program's bytes (`decode`), its text (`asm`) and the program with its memory as a raw case
 /// (`diff_raw`, `verify`); `elf` gets the loader's test objects and the examples;
-/// `diff_structured` gets byte strings from the PRNG. Run it by hand
+/// `diff_structured` and `diff_loops` get byte strings from the PRNG. Run it by hand
 /// after a change to the input formats:
 /// `cargo test -p bpfx-testkit --test fuzz_replay -- --ignored write_seeds`.
 #[test]
@@ -209,5 +209,11 @@ fn write_seeds() {
         let len = 64 + rng.below(512) as usize;
         let data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         write("diff_structured", &format!("random-{k:02}"), &data);
+    }
+    // Loop choices: random, so most loops take the generator's common paths.
+    for k in 0..SEEDS_PER_TARGET {
+        let len = 32 + rng.below(256) as usize;
+        let data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        write("diff_loops", &format!("random-{k:02}"), &data);
     }
 }

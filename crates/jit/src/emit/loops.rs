@@ -53,6 +53,9 @@ use dynasmrt::DynamicLabel;
 const MAX_RANGE: u32 = 1024;
 /// The most loops versioned in one program.
 const MAX_LOOPS: usize = 64;
+/// The most candidate loops analysed in one program (bounds the compile time of programs
+/// with many loops the analysis refuses).
+const MAX_ATTEMPTS: usize = 256;
 /// The most spans one check covers.
 const MAX_SPANS: usize = 8;
 /// The most entry relations one check verifies.
@@ -272,8 +275,9 @@ impl Loops {
         // Smallest first: an inner loop wins over the loop around it.
         heads.sort_by_key(|&(h, e)| (e.0 - h.0, h));
         let mut loops: Vec<Loop> = Vec::new();
+        let mut attempts = 0;
         for (head, end) in heads {
-            if loops.len() == MAX_LOOPS {
+            if loops.len() == MAX_LOOPS || attempts == MAX_ATTEMPTS {
                 break;
             }
             if end.0 - head.0 >= MAX_RANGE
@@ -301,6 +305,7 @@ impl Loops {
                 }
                 Some(_) => continue,
             };
+            attempts += 1;
             if let Some(l) = analyse(prog, plan, head, end, entry, &guarded) {
                 loops.push(l);
             }

@@ -70,7 +70,7 @@ impl Emitter<'_> {
         }
         let from = self.new_label();
         let resume = self.new_label();
-        self.emit_input_check(m, size, from);
+        self.emit_input_check(pc, addr, size, from);
         if self.opts.spectre {
             // Not taken means CF = 1, so r11 = -1 and the offset survives; under a
             // misprediction CF = 0 zeroes it, and the access goes to the input's start.
@@ -107,16 +107,47 @@ impl Emitter<'_> {
     pub(super) fn emit_merged_guard(&mut self, group: Group) {
         let from = self.new_label();
         let resume = self.new_label();
-        self.emit_input_check(group.start.into(), group.size, from);
+        self.emit_input_check(group.first, group.start, group.size, from);
         self.fallbacks.push((group, from, resume));
     }
 
-    /// The input check of a guard: jumps to `fail` unless `size` bytes at `m` lie in the input,
-    /// leaving r10 = the offset into the input (the wrapped `m - input_base`).
-    fn emit_input_check(&mut self, m: Mem, size: u32, fail: DynamicLabel) {
-        self.emit_lea_mem(x::R10, m);
+    /// The input check of a guard at `pc`: jumps to `fail` unless `size` bytes at `addr` lie
+    /// in the input, leaving r10 = the offset into the input (the wrapped `addr - input_base`)
+    /// when Spectre masking needs it. When one of the address's registers holds the input's
+    /// address ([`super::base`]), the offset is the rest of the address; when that is one
+    /// register or a constant, it is compared as it is.
+    fn emit_input_check(&mut self, pc: Pc, addr: Addr, size: u32, fail: DynamicLabel) {
+        let holds = |r: Reg| self.input_regs.holds(pc, r);
+        let rest = match addr.index {
+            _ if holds(addr.base) => Some((addr.index, addr.disp)),
+            Some(i) if holds(i) => Some((Some(addr.base), addr.disp)),
+            _ => None,
+        };
+        match rest {
+            Some((Some(r), 0)) if !self.opts.spectre => {
+                asm!(self
+                    ; cmp Rq(host(r)), [BYTE r12 + ctx::input_ok(size)]
+                    ; jae =>fail
+                );
+                return;
+            }
+            Some((None, disp)) if !self.opts.spectre => {
+                // The offset is `disp` itself: inside exactly when the valid starts exceed it
+                // (a negative `disp`, sign-extended, is above every valid start).
+                asm!(self
+                    ; cmp QWORD [BYTE r12 + ctx::input_ok(size)], disp
+                    ; jbe =>fail
+                );
+                return;
+            }
+            Some((Some(r), disp)) => self.emit_lea(x::R10, host(r), disp),
+            Some((None, disp)) => self.emit_mov_imm(bpfx_bytecode::Width::W64, x::R10, disp),
+            None => {
+                self.emit_lea_mem(x::R10, Mem::from(addr));
+                asm!(self; sub r10, [BYTE r12 + ctx::INPUT_BASE]);
+            }
+        }
         asm!(self
-            ; sub r10, [BYTE r12 + ctx::INPUT_BASE]
             ; cmp r10, [BYTE r12 + ctx::input_ok(size)]
             ; jae =>fail
         );

@@ -17,6 +17,7 @@
 
 mod alu;
 mod atomic;
+mod base;
 pub(crate) mod blind;
 mod blocks;
 mod branch;
@@ -252,6 +253,8 @@ pub(crate) struct Emitter<'a> {
     loop_labels: Vec<loops::LoopLabels>,
     /// The loop whose fast copy is being lowered.
     copy: Option<usize>,
+    /// Which registers hold the input's address, per pc ([`base`]).
+    input_regs: base::InputRegs,
 }
 
 /// What [`assemble`] produces.
@@ -320,6 +323,7 @@ pub(crate) fn assemble(
         loops: loops::Loops::default(),
         loop_labels: Vec::new(),
         copy: None,
+        input_regs: base::InputRegs::new(prog),
     };
     if !opts.spectre && !opts.budget && !opts.blinding {
         let found = loops::Loops::new(prog, &e.plan, |pc, addr, size| {

@@ -1,0 +1,273 @@
+//! Which registers hold the input's address: a forward dataflow over the program, so that a
+//! guard through such a register compares the rest of the address with the input's length
+//! directly.
+//!
+//! At entry r1 is the input's address (`RunCtx::input_base`). A 64-bit `mov` copies the fact;
+//! so do a spill to the frame (`stxdw [r10+off], r`) and the fill that reads it back (compilers
+//! keep the input pointer in a stack slot across a loop); any other write to a register or
+//! slot ends it; a store or atomic through any other register may hit the frame and ends it for
+//! every slot; a call ends it for r0–r5 (r6–r9 come back as they were) and for every slot; a
+//! local function starts knowing nothing (its r1 is an argument). Where paths meet, a register
+//! or slot keeps the fact only when it holds it on every path in.
+//!
+//! A guard of `[base + index + disp]` with `base` holding the input's address then computes
+//! the offset into the input as `index + disp` instead of `base + index + disp - input_base`:
+//! the same value (both wrap the same way), one instruction and one load fewer:
+//! ```text
+//!     lea  r10, [index + disp]        ; was: lea r10, [base + index + disp]
+//!     cmp  r10, [r12 + input_ok[k]]   ;      sub r10, [r12 + input_base]
+//!     jae  cold                       ;      cmp r10, [r12 + input_ok[k]]; jae cold
+//! ```
+
+use bpfx_bytecode::{AluOp, CallTarget, Imm64, Op, Operand, Pc, Program, Reg, Width};
+
+/// The registers (bit `i` for `ri`) and the 8-byte frame slots (bit `k` for `[r10 - 8(k+1)]`)
+/// holding the input's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Holders {
+    regs: u16,
+    slots: u64,
+}
+
+impl Holders {
+    /// Everything (the identity of the meet, for slots not reached yet).
+    const ALL: Holders = Holders {
+        regs: u16::MAX,
+        slots: u64::MAX,
+    };
+    const NONE: Holders = Holders { regs: 0, slots: 0 };
+
+    fn meet(self, o: Holders) -> Holders {
+        Holders {
+            regs: self.regs & o.regs,
+            slots: self.slots & o.slots,
+        }
+    }
+}
+
+/// Per slot of the program: what holds the input's address before the instruction there.
+#[derive(Debug, Default)]
+pub(crate) struct InputRegs {
+    before: Vec<Holders>,
+}
+
+/// r0–r5, which a call clobbers.
+const CALL_CLOBBERS: u16 = 0b11_1111;
+
+/// The frame slot an 8-byte access at `r10 + off` covers exactly, if it is one.
+fn slot(off: i16) -> Option<u32> {
+    let off = i32::from(off);
+    ((-512..=-8).contains(&off) && off % 8 == 0).then(|| (-off / 8 - 1) as u32)
+}
+
+/// The frame slots an access of `size` bytes at `r10 + off` touches.
+fn slots_touched(off: i16, size: u32) -> u64 {
+    let (lo, hi) = (i32::from(off), i32::from(off) + size as i32);
+    (0..64u32)
+        .filter(|k| {
+            let start = -8 * (*k as i32 + 1);
+            start < hi && lo < start + 8
+        })
+        .fold(0, |acc, k| acc | 1 << k)
+}
+
+impl InputRegs {
+    pub(crate) fn new(prog: &Program) -> InputRegs {
+        let n = prog.len();
+        // Unvisited slots hold ALL (the identity of the meet); entries hold what they know.
+        let mut before = vec![Holders::ALL; n];
+        let mut entry = vec![false; n];
+        for (pc, op) in prog.iter() {
+            let callee = match *op {
+                Op::Call(CallTarget::Local { .. })
+                | Op::LoadImm64 {
+                    value: Imm64::Func { .. },
+                    ..
+                } => op.jump_target(pc),
+                _ => None,
+            };
+            if let Some(t) = callee.filter(|t| t.index() < n) {
+                entry[t.index()] = true;
+            }
+        }
+        if n == 0 {
+            return InputRegs { before };
+        }
+        for (i, e) in entry.iter().enumerate() {
+            if *e {
+                before[i] = Holders::NONE;
+            }
+        }
+        before[0] = before[0].meet(Holders {
+            regs: 1 << Reg::R1.index(),
+            slots: 0,
+        });
+        // Forward passes in pc order until nothing changes: straight code settles in one,
+        // each loop in one more.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            let mut meet = |at: Pc, set: Holders, before: &mut Vec<Holders>| {
+                if let Some(b) = before.get_mut(at.index()) {
+                    let m = b.meet(set);
+                    if m != *b {
+                        *b = m;
+                        changed = true;
+                    }
+                }
+            };
+            for (pc, op) in prog.iter() {
+                let out = transfer(op, before[pc.index()]);
+                let next = Pc(pc.0 + op.slots());
+                match *op {
+                    Op::Exit => {}
+                    Op::Ja { .. } => {
+                        if let Some(t) = op.jump_target(pc) {
+                            meet(t, out, &mut before);
+                        }
+                    }
+                    Op::Branch { .. } => {
+                        if let Some(t) = op.jump_target(pc) {
+                            meet(t, out, &mut before);
+                        }
+                        meet(next, out, &mut before);
+                    }
+                    _ => meet(next, out, &mut before),
+                }
+            }
+        }
+        InputRegs { before }
+    }
+
+    /// Whether `r` holds the input's address before the instruction at `pc`.
+    pub(crate) fn holds(&self, pc: Pc, r: Reg) -> bool {
+        self.before
+            .get(pc.index())
+            .is_some_and(|&h| h != Holders::ALL && h.regs & (1 << r.index()) != 0)
+    }
+}
+
+/// What holds the input's address after `op`, from what held it before.
+fn transfer(op: &Op, h: Holders) -> Holders {
+    let mut out = h;
+    let reg = |r: Reg| h.regs & (1 << r.index()) != 0;
+    match *op {
+        Op::Call(_) => {
+            out.regs &= !CALL_CLOBBERS;
+            out.slots = 0;
+        }
+        Op::Store {
+            base: Reg::R10,
+            off,
+            size,
+            src,
+        } => {
+            out.slots &= !slots_touched(off, size.bytes());
+            if let (Operand::Reg(s), bpfx_bytecode::Size::Dw, Some(k)) = (src, size, slot(off))
+                && reg(s)
+            {
+                out.slots |= 1 << k;
+            }
+        }
+        Op::Atomic {
+            base: Reg::R10,
+            off,
+            width,
+            ..
+        } => out.slots &= !slots_touched(off, width.bits() / 8),
+        // Through any other register the store may hit the frame.
+        Op::Store { .. } | Op::Atomic { .. } => out.slots = 0,
+        _ => {}
+    }
+    if let Some(dst) = op.written_reg() {
+        let holds = match *op {
+            Op::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                src: Operand::Reg(s),
+                ..
+            } => reg(s),
+            Op::Load {
+                size: bpfx_bytecode::Size::Dw,
+                base: Reg::R10,
+                off,
+                ..
+            } => slot(off).is_some_and(|k| h.slots & (1 << k) != 0),
+            _ => false,
+        };
+        out.regs &= !(1 << dst.index());
+        if holds {
+            out.regs |= 1 << dst.index();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regs(text: &str) -> InputRegs {
+        let prog = Program::decode(bpfx_bytecode::assemble(text).expect("assembles"))
+            .expect("decodes");
+        InputRegs::new(&prog)
+    }
+
+    #[test]
+    fn copies_spills_and_fills_carry_the_input_address() {
+        let r = regs(
+            "mov r6, r1
+            stxdw [r10-24], r6
+            mov r6, 0
+            ldxdw r7, [r10-24]
+            ldxb r0, [r7+0]
+            exit",
+        );
+        assert!(r.holds(Pc(1), Reg::R6));
+        assert!(!r.holds(Pc(3), Reg::R6), "overwritten");
+        assert!(r.holds(Pc(4), Reg::R7), "filled from the slot");
+        assert!(r.holds(Pc(4), Reg::R1));
+    }
+
+    #[test]
+    fn writes_calls_and_stores_through_pointers_end_it() {
+        let r = regs(
+            "mov r6, r1
+            stxdw [r10-8], r1
+            add r1, 0
+            call 5
+            ldxdw r2, [r10-8]
+            stxdw [r10-8], r1
+            stxdw [r10-16], r6
+            stxb [r6+0], r2
+            ldxdw r3, [r10-16]
+            exit",
+        );
+        // `add` ends it even when it adds nothing.
+        assert!(!r.holds(Pc(3), Reg::R1));
+        // A call clobbers r1–r5 and every slot, but not r6.
+        assert!(r.holds(Pc(4), Reg::R6));
+        assert!(!r.holds(Pc(5), Reg::R2));
+        // A store through r6 may overwrite the slot just spilled.
+        assert!(!r.holds(Pc(9), Reg::R3));
+    }
+
+    #[test]
+    fn paths_that_disagree_lose_it_and_callees_start_without_it() {
+        let r = regs(
+            "mov r2, r1
+            jeq r0, 0, +1
+            mov r2, 7
+            ldxb r0, [r2+0]
+            call local f
+            exit
+        f:
+            ldxb r0, [r1+0]
+            exit",
+        );
+        assert!(r.holds(Pc(1), Reg::R2));
+        assert!(!r.holds(Pc(3), Reg::R2), "one path overwrote it");
+        assert!(r.holds(Pc(3), Reg::R1));
+        assert!(!r.holds(Pc(6), Reg::R1), "a callee's r1 is an argument");
+    }
+}

@@ -515,7 +515,7 @@ impl<'a> Emitter<'a> {
                 }
                 None
             }
-            plan::Action::BranchNot(target) => {
+            action @ (plan::Action::BranchNot(_) | plan::Action::Select { .. }) => {
                 if let Op::Branch {
                     width,
                     cond,
@@ -524,21 +524,11 @@ impl<'a> Emitter<'a> {
                     ..
                 } = *op
                 {
-                    self.emit_branch(pc, width, cond, lhs, rhs, target, true);
-                    return;
-                }
-                None
-            }
-            plan::Action::Select { dst, src } => {
-                if let Op::Branch {
-                    width,
-                    cond,
-                    lhs,
-                    rhs,
-                    ..
-                } = *op
-                {
-                    self.emit_select(width, cond, lhs, rhs, dst, src);
+                    if let plan::Action::Select { dst, src } = action {
+                        self.emit_select(width, cond, lhs, rhs, dst, src);
+                    } else if let plan::Action::BranchNot(target) = action {
+                        self.emit_branch(pc, width, cond, lhs, rhs, target, true);
+                    }
                     return;
                 }
                 None

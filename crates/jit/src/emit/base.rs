@@ -51,6 +51,9 @@ pub(crate) struct InputRegs {
     before: Vec<Holders>,
 }
 
+/// Forward passes the dataflow makes at most (bounds the compile time of deeply nested loops).
+const MAX_PASSES: u32 = 16;
+
 /// r0–r5, which a call clobbers.
 const CALL_CLOBBERS: u16 = 0b11_1111;
 
@@ -103,9 +106,16 @@ impl InputRegs {
             slots: 0,
         });
         // Forward passes in pc order until nothing changes: straight code settles in one,
-        // each loop in one more.
+        // each loop in one more. Past MAX_PASSES (deeply nested loops) nothing is known, which
+        // only costs the shorter guards.
         let mut changed = true;
+        let mut passes = 0;
         while changed {
+            passes += 1;
+            if passes > MAX_PASSES {
+                before.fill(Holders::NONE);
+                break;
+            }
             changed = false;
             let mut meet = |at: Pc, set: Holders, before: &mut Vec<Holders>| {
                 if let Some(b) = before.get_mut(at.index()) {

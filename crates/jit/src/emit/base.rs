@@ -218,8 +218,8 @@ mod tests {
     use super::*;
 
     fn regs(text: &str) -> InputRegs {
-        let prog = Program::decode(bpfx_bytecode::assemble(text).expect("assembles"))
-            .expect("decodes");
+        let prog =
+            Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes");
         InputRegs::new(&prog)
     }
 

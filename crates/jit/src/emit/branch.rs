@@ -6,6 +6,7 @@ use super::{Emitter, asm, wide};
 use crate::abi::{host, x};
 use bpfx_bytecode::{Cond, Operand, Pc, Reg, Width};
 use bpfx_exec::TrapKind;
+use dynasmrt::DynamicLabel;
 
 /// x86 condition codes the branches and conditional moves use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +30,11 @@ impl Emitter<'_> {
             Some(t) if t.0 == pc.0 + 1 => {}
             Some(t) => {
                 let label = self.jump_label(Some(pc), t);
-                asm!(self; jmp =>label);
+                if self.reaches_back(label, 2) {
+                    asm!(self; jmp BYTE =>label);
+                } else {
+                    asm!(self; jmp =>label);
+                }
             }
             None => self.emit_trap_now(pc, TrapKind::FellOffEnd),
         }
@@ -70,7 +75,24 @@ impl Emitter<'_> {
     ) {
         self.emit_compare(width, cond, lhs, rhs);
         let t = self.jump_label(Some(pc), target);
-        match Cc::of(cond, invert) {
+        let cc = Cc::of(cond, invert);
+        // A jump back within reach (a loop's back edge): the 2-byte rel8 form.
+        if self.reaches_back(t, 2) {
+            match cc {
+                Cc::E => asm!(self; je BYTE =>t),
+                Cc::Ne => asm!(self; jne BYTE =>t),
+                Cc::A => asm!(self; ja BYTE =>t),
+                Cc::Ae => asm!(self; jae BYTE =>t),
+                Cc::B => asm!(self; jb BYTE =>t),
+                Cc::Be => asm!(self; jbe BYTE =>t),
+                Cc::G => asm!(self; jg BYTE =>t),
+                Cc::Ge => asm!(self; jge BYTE =>t),
+                Cc::L => asm!(self; jl BYTE =>t),
+                Cc::Le => asm!(self; jle BYTE =>t),
+            }
+            return;
+        }
+        match cc {
             Cc::E => asm!(self; je =>t),
             Cc::Ne => asm!(self; jne =>t),
             Cc::A => asm!(self; ja =>t),
@@ -82,6 +104,16 @@ impl Emitter<'_> {
             Cc::L => asm!(self; jl =>t),
             Cc::Le => asm!(self; jle =>t),
         }
+    }
+
+    /// Whether `label` is already placed (a jump back) and a jump of `len` bytes emitted here
+    /// reaches it with a rel8 displacement. Forward jumps keep rel32: their distance is not
+    /// known yet.
+    fn reaches_back(&self, label: DynamicLabel, len: usize) -> bool {
+        self.ops
+            .labels()
+            .resolve_dynamic(label)
+            .is_ok_and(|at| self.offset() + len - at.0 <= 128)
     }
 
     /// Sets the flags for `cond` on `lhs` and `rhs` at `width` (clobbers r11 only when a

@@ -214,7 +214,7 @@ pub(crate) struct Emitter<'a> {
     /// [`NO_LABEL`]. Labels exist only for the instructions code refers to ([`Self::pc_label`]).
     label_of: Vec<u32>,
     pc_labels: Vec<DynamicLabel>,
-    stubs: stubs::Stubs,
+    pub(crate) stubs: stubs::Stubs,
     cold: Vec<stubs::Cold>,
     layout: Layout,
     /// The verifier's facts, when compiling a verified program.
@@ -271,13 +271,14 @@ pub(crate) fn assemble(
 ) -> Result<Assembled, JitError> {
     let n = prog.len();
     // Sized for typical code (see `capacity`), so the buffers rarely grow while emitting.
+    // Every label is dynamic: the static label tables (hash maps by name) stay empty.
     let mut ops = VecAssembler::new_with_capacity(
         0,
         capacity::code(n, opts),
-        capacity::LOCAL_LABELS,
-        1,
+        0,
+        0,
         capacity::labels(n),
-        capacity::LOCAL_LABELS,
+        0,
         capacity::references(n),
     );
     let stubs = stubs::Stubs::new(&mut ops);
@@ -418,9 +419,6 @@ pub(crate) fn assemble(
 /// larger code only grows them.
 mod capacity {
     use crate::JitOptions;
-
-    /// Static labels the prologue and the stubs define.
-    pub(super) const LOCAL_LABELS: usize = 8;
 
     /// Bytes of code: the prologue and stubs, then 5 to 17 bytes per slot (the budget's slow
     /// paths copy every block: about 3 times as much).

@@ -353,9 +353,17 @@ impl Liveness {
     /// jumps, (target, source).
     fn new(nodes: Vec<Node>, target: &[u8], mut loops: Vec<(Pc, Pc)>) -> Liveness {
         let n = nodes.len();
+        let mut live_in = vec![0; n + 1];
+        if loops.is_empty() {
+            // One pass, with nothing to watch for.
+            for (at, &node) in nodes.iter().enumerate().rev() {
+                let out = live_in[node.succ[0] as usize] | live_in[node.succ[1] as usize];
+                live_in[at] = node.reads | (out & !node.kills);
+            }
+            return Liveness { live_in, nodes };
+        }
         // Per loop target, its last source comes last.
         loops.sort_unstable();
-        let mut live_in = vec![0; n + 1];
         let mut from = n;
         while from > 0 {
             let mut again = 0;

@@ -328,6 +328,14 @@ pub(crate) fn assemble(
                     .collect(),
             })
             .collect();
+        // The listing's records of the checks and the fast copies, sized once.
+        let copied = found
+            .loops
+            .iter()
+            .map(|l| (l.end.0 - l.head.0 + 1) as usize);
+        e.layout.loop_insns.reserve_exact(copied.sum());
+        e.layout.loop_checks.reserve_exact(found.loops.len());
+        e.layout.loop_copies.reserve_exact(found.loops.len());
         e.loops = found;
     }
     if !opts.spectre && !opts.budget {

@@ -723,25 +723,30 @@ impl Callees {
             };
         }
         let n = prog.len();
+        // The callee entries, increasing, each once.
         let callees: Vec<Pc> = {
-            let mut is = vec![false; n];
+            let mut entries = Vec::new();
             for (pc, op) in prog.iter() {
                 if let Op::Call(CallTarget::Local { off }) = *op
                     && let Some(t) = pc.offset(off).filter(|t| t.index() < n)
                 {
-                    is[t.index()] = true;
+                    entries.push(t);
                 }
             }
-            (0..n).filter(|&i| is[i]).map(|i| Pc(i as u32)).collect()
+            entries.sort_unstable();
+            entries.dedup();
+            entries
         };
         let mut summary = vec![0; n];
         // Per callee: what its own body writes, and whom it calls.
         let mut direct = Vec::with_capacity(callees.len());
         let mut seen = vec![u32::MAX; n];
         let mut work = 0;
+        // The instructions left to visit, shared by every callee's search.
+        let mut stack = Vec::new();
         for (k, &entry) in callees.iter().enumerate() {
             let (mut regs, mut calls) = (0, Vec::new());
-            let mut stack = vec![entry];
+            stack.push(entry);
             seen[entry.index()] = k as u32;
             while let Some(pc) = stack.pop() {
                 work += 1;

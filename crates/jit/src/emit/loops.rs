@@ -106,14 +106,12 @@ impl Form {
     /// `self + other`, if the sum has at most two terms.
     fn add(self, other: Form) -> Option<Form> {
         let mut terms = [None; 2];
-        for (n, t) in self
-            .terms
-            .into_iter()
-            .chain(other.terms)
-            .flatten()
-            .enumerate()
-        {
-            *terms.get_mut(n)? = Some(t);
+        let mut n = 0;
+        for t in [self.terms[0], self.terms[1], other.terms[0], other.terms[1]] {
+            if t.is_some() {
+                *terms.get_mut(n)? = t;
+                n += 1;
+            }
         }
         if let [Some(a), Some(b)] = terms
             && b < a

@@ -228,11 +228,7 @@ impl Loops {
         guarded: impl Fn(Pc, Addr, u32) -> bool,
     ) -> Loops {
         let n = prog.len() as u32;
-        let backward = |(pc, op): (Pc, &Op)| {
-            matches!(op, Op::Ja { .. } | Op::Branch { .. })
-                && op.jump_target(pc).is_some_and(|t| t <= pc)
-        };
-        if !prog.iter().any(backward) {
+        if !plan.has_backward_jumps() {
             return Loops::default();
         }
         // Every edge other than a fall-through: (target, source).

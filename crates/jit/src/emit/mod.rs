@@ -282,6 +282,8 @@ pub(crate) fn assemble(
         capacity::references(n),
     );
     let stubs = stubs::Stubs::new(&mut ops);
+    let plan = plan::Plan::new(prog, !opts.budget, opts.blinding);
+    let callees = plan::Callees::new(prog, &plan);
     let mut e = Emitter {
         ops,
         opts,
@@ -305,8 +307,8 @@ pub(crate) fn assemble(
         slow_blocks: Vec::new(),
         fell_off: None,
         blind: opts.blinding.then(|| blind::Blinder::new(seed)),
-        plan: plan::Plan::new(prog, !opts.budget, opts.blinding),
-        callees: plan::Callees::new(prog),
+        plan,
+        callees,
         groups: group::Groups::default(),
         unmerged: false,
         fallbacks: Vec::new(),

@@ -81,6 +81,10 @@ pub(crate) struct Plan {
     /// Per slot: [`TARGET`] when some jump, branch, call or function address names it,
     /// [`BACK`] when a jump or branch at or after it does.
     target: Vec<u8>,
+    /// The program has a local call.
+    calls: bool,
+    /// The program has a jump or branch backward (or to itself).
+    backward: bool,
 }
 
 /// See [`Plan::target`].
@@ -93,6 +97,16 @@ impl Plan {
         self.target
             .get(pc.index())
             .is_some_and(|&t| t & TARGET != 0)
+    }
+
+    /// Whether the program calls a local function (then [`Callees`] has work to do).
+    pub(crate) fn has_local_calls(&self) -> bool {
+        self.calls
+    }
+
+    /// Whether some jump or branch goes backward (or to itself): the program has a loop.
+    pub(crate) fn has_backward_jumps(&self) -> bool {
+        self.backward
     }
 
     /// The action at `pc`.
@@ -142,6 +156,7 @@ impl Plan {
                 }
             }
         }
+        let backward = !loops.is_empty();
         let live = Liveness::new(nodes, &target, loops);
         let mut scan = Scan {
             actions: vec![Action::Emit; n],
@@ -188,7 +203,12 @@ impl Plan {
         if fuse_branches && !blinding {
             super::select::convert(prog, |pc| is_target(pc.index()), &mut actions);
         }
-        Plan { actions, target }
+        Plan {
+            actions,
+            target,
+            calls,
+            backward,
+        }
     }
 }
 
@@ -713,9 +733,9 @@ const HELPER: Regs = 1;
 const CALLEE_WORK: usize = 1 << 22;
 
 impl Callees {
-    pub(crate) fn new(prog: &Program) -> Callees {
-        let local = |op: &Op| matches!(op, Op::Call(CallTarget::Local { .. }));
-        if !prog.iter().any(|(_, op)| local(op)) {
+    /// The summaries of `prog`, whose plan is `plan`.
+    pub(crate) fn new(prog: &Program, plan: &Plan) -> Callees {
+        if !plan.has_local_calls() {
             // Nothing to summarise: `of` is never asked.
             return Callees {
                 summary: Vec::new(),

@@ -226,10 +226,11 @@ pub(crate) const fn valid_starts(len: u64, size: u64) -> u64 {
 
 /// The host entry point at code offset 0, `extern "sysv64" fn(*mut RunCtx) -> u64`: saves the
 /// callee-saved registers, sets up the eBPF entry registers, calls pc 0 (so every `exit` is a
-/// `ret`), then restores and returns r0. The `->unwind` stub re-enters the epilogue from any
-/// depth by restoring `saved_rsp`.
+/// `ret`), then restores and returns r0. The `unwind` stub re-enters the epilogue
+/// ([`Stubs::epilogue`](crate::emit::stubs::Stubs)) from any depth by restoring `saved_rsp`.
 pub(crate) fn emit_prologue(e: &mut Emitter<'_>) {
     let entry = e.jump_label(None, bpfx_bytecode::Pc(0));
+    let epilogue = e.stubs.epilogue;
     asm!(e
         ; push rbp
         ; push rbx
@@ -253,7 +254,7 @@ pub(crate) fn emit_prologue(e: &mut Emitter<'_>) {
         ; mov rbp, [BYTE r12 + ctx::STACK_TOP]
         ; mov [r12 + ctx::SAVED_RSP], rsp
         ; call =>entry
-        ; ->epilogue:
+        ; =>epilogue
         ; add rsp, 8
         ; pop r15
         ; pop r14

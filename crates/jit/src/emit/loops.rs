@@ -108,19 +108,21 @@ impl Form {
 
     /// `self + other`, if the sum has at most two terms.
     fn add(self, other: Form) -> Option<Form> {
-        let mut terms: Vec<Sym> = self
-            .terms
-            .iter()
-            .chain(&other.terms)
-            .flatten()
-            .copied()
-            .collect();
-        if terms.len() > 2 {
-            return None;
+        let mut terms = [None; 2];
+        let mut n = 0;
+        for t in [self.terms[0], self.terms[1], other.terms[0], other.terms[1]] {
+            if t.is_some() {
+                *terms.get_mut(n)? = t;
+                n += 1;
+            }
         }
-        terms.sort();
+        if let [Some(a), Some(b)] = terms
+            && b < a
+        {
+            terms = [Some(b), Some(a)];
+        }
         Some(Form {
-            terms: [terms.first().copied(), terms.get(1).copied()],
+            terms,
             k: self.k.wrapping_add(other.k),
         })
     }
@@ -142,15 +144,20 @@ type State = [Val; Reg::COUNT];
 fn meet(a: &mut Option<State>, b: &State) {
     match a {
         None => *a = Some(*b),
-        Some(a) => {
-            for (x, y) in a.iter_mut().zip(b) {
-                if *x != *y {
-                    *x = None;
-                }
-            }
+        Some(a) => meet_into(a, b),
+    }
+}
+
+fn meet_into(a: &mut State, b: &State) {
+    for (x, y) in a.iter_mut().zip(b) {
+        if *x != *y {
+            *x = None;
         }
     }
 }
+
+/// No state joins at this position yet (see `analyse`).
+const NO_JOIN: u32 = u32::MAX;
 
 /// How the loop continues past its exit test: `x < bound`, `x <= bound` or `x != bound`
 /// (unsigned, 64-bit), `x` advancing by `1 << shift` per iteration.
@@ -224,18 +231,16 @@ impl Loops {
         guarded: impl Fn(Pc, Addr, u32) -> bool,
     ) -> Loops {
         let n = prog.len() as u32;
-        let backward = |(pc, op): (Pc, &Op)| {
-            matches!(op, Op::Ja { .. } | Op::Branch { .. })
-                && op.jump_target(pc).is_some_and(|t| t <= pc)
-        };
-        if !prog.iter().any(backward) {
+        if !plan.has_backward_jumps() {
             return Loops::default();
         }
         // Every edge other than a fall-through: (target, source).
-        let mut edges: Vec<(Pc, Pc)> = prog
-            .iter()
-            .filter_map(|(pc, op)| op.jump_target(pc).map(|t| (t, pc)))
-            .collect();
+        let mut edges: Vec<(Pc, Pc)> = Vec::with_capacity(prog.len() / 4);
+        for (pc, op) in prog.iter() {
+            if let Some(t) = op.jump_target(pc) {
+                edges.push((t, pc));
+            }
+        }
         edges.sort_unstable();
         // Candidate loops: each backward target with its last back edge.
         let mut heads: Vec<(Pc, Pc)> = Vec::new();
@@ -273,7 +278,7 @@ impl Loops {
         }
         heads.extend(unions);
         // Smallest first: an inner loop wins over the loop around it.
-        heads.sort_by_key(|&(h, e)| (e.0 - h.0, h));
+        heads.sort_unstable_by_key(|&(h, e)| (e.0 - h.0, h));
         let mut loops: Vec<Loop> = Vec::new();
         let mut attempts = 0;
         for (head, end) in heads {
@@ -310,7 +315,7 @@ impl Loops {
                 loops.push(l);
             }
         }
-        loops.sort_by_key(|l| l.head);
+        loops.sort_unstable_by_key(|l| l.head);
         Loops { loops }
     }
 
@@ -363,10 +368,13 @@ fn analyse(
     // An instruction's place in the iteration.
     let width = after.0 - head.0;
     let pos = |pc: Pc| (pc.0 + width - entry.0) % width;
-    let mut ops: Vec<(Pc, Op)> = (head.0..=end.0)
-        .filter_map(|i| prog.get(Pc(i)).map(|op| (Pc(i), *op)))
-        .collect();
-    ops.sort_by_key(|&(pc, _)| pos(pc));
+    // In iteration order: from `entry` to `end`, then from `head` up to `entry`.
+    let mut ops: Vec<(Pc, Op)> = Vec::with_capacity(width as usize);
+    for i in (entry.0..=end.0).chain(head.0..entry.0) {
+        if let Some(&op) = prog.get(Pc(i)) {
+            ops.push((Pc(i), op));
+        }
+    }
     // Shape: branches inside go forward in the iteration, or back to `entry`. Stack writes
     // decide which slots are invariant.
     let mut any_store = false;
@@ -409,16 +417,20 @@ fn analyse(
     for r in Reg::ALL {
         start[r.index()] = Some(Form::sym(Sym::Reg(r)));
     }
-    let mut incoming: Vec<Option<State>> = vec![None; width as usize];
+    // Per position, the index in `joins` of the state the jumps to it meet in, or NO_JOIN.
+    let mut incoming: Vec<u32> = vec![NO_JOIN; width as usize];
+    let mut joins: Vec<State> = Vec::new();
     let mut cur: Option<State> = Some(start);
     let mut back: Option<State> = None;
     let mut accesses: Vec<(Pc, Form, u32)> = Vec::new();
     let mut tests: Vec<(Pc, State)> = Vec::new();
     for &(pc, op) in &ops {
-        if let Some(inc) = incoming[pos(pc) as usize].take() {
-            meet(&mut cur, &inc);
+        let k = std::mem::replace(&mut incoming[pos(pc) as usize], NO_JOIN);
+        if let Some(inc) = joins.get(k as usize) {
+            meet(&mut cur, inc);
         }
-        let Some(mut s) = cur else { continue };
+        // In place: a state is large.
+        let Some(s) = cur.as_mut() else { continue };
         let access = match op {
             Op::Load {
                 size, base, off, ..
@@ -443,20 +455,25 @@ fn analyse(
             }
         }
         if let Op::Branch { .. } = op {
-            tests.push((pc, s));
+            tests.push((pc, *s));
         }
-        step(&mut s, &op, &slot_invariant);
+        step(s, &op, &slot_invariant);
+        let s = &*s;
         // Where control goes next: a jump's target, and the next instruction (in the pc
         // order, which is the iteration's except where `end` leaves and where the instruction
         // before a rotated loop's entry goes round).
         let mut go = |t: Pc| {
             if t == entry {
-                meet(&mut back, &s);
+                meet(&mut back, s);
             } else if range(t) {
                 let slot = &mut incoming[pos(t) as usize];
-                let mut m = slot.take();
-                meet(&mut m, &s);
-                *slot = m;
+                match joins.get_mut(*slot as usize) {
+                    Some(j) => meet_into(j, s),
+                    None => {
+                        *slot = joins.len() as u32;
+                        joins.push(*s);
+                    }
+                }
             }
         };
         if let Some(t) = op
@@ -465,14 +482,18 @@ fn analyse(
         {
             go(t);
         }
-        cur = None;
+        // The state goes on to the next instruction only when it falls through inside.
+        let mut goes_on = false;
         if op.falls_through() {
             let next = Pc(pc.0 + op.slots());
             if next == entry || !range(next) {
                 go(next);
             } else {
-                cur = Some(s);
+                goes_on = true;
             }
+        }
+        if !goes_on {
+            cur = None;
         }
     }
     let back = back?;
@@ -531,19 +552,19 @@ fn analyse(
     };
 
     // The exit test: the first one every continuing iteration passes.
-    let back_edges: Vec<Pc> = ops
+    let first_back_edge = ops
         .iter()
         .filter(|&&(pc, op)| {
             let jumps = op.jump_target(pc) == Some(entry)
                 && matches!(op, Op::Ja { .. } | Op::Branch { .. });
             jumps || (op.falls_through() && Pc(pc.0 + op.slots()) == entry)
         })
-        .map(|&(pc, _)| pc)
-        .collect();
+        .map(|&(pc, _)| pos(pc))
+        .min();
     let mut links: Vec<(Reg, Form)> = Vec::new();
     let mut trip = None;
     for &(t, s) in &tests {
-        if back_edges.iter().any(|&b| pos(b) < pos(t)) {
+        if first_back_edge.is_some_and(|b| b < pos(t)) {
             break;
         }
         let skipped = ops.iter().any(|&(pc, op)| {
@@ -556,12 +577,13 @@ fn analyse(
         if skipped {
             continue;
         }
-        let mut l = links.clone();
-        if let Some(found) = exit_test(prog, head, end, t, &s, &mut |f| resolve(f, &mut l)) {
-            links = l;
+        // `resolve` only appends: a test that does not qualify leaves what it added.
+        let kept = links.len();
+        if let Some(found) = exit_test(prog, head, end, t, &s, &mut |f| resolve(f, &mut links)) {
             trip = Some(found);
             break;
         }
+        links.truncate(kept);
     }
     let trip = trip?;
 
@@ -569,14 +591,17 @@ fn analyse(
     let mut spans: Vec<(Form, i64, i64, i64)> = Vec::new(); // (terms with k = 0, step, lo, hi)
     let mut unguarded = Vec::new();
     for &(pc, f, size) in &accesses {
-        let mut l = links.clone();
-        let Some((f, step)) = resolve(f, &mut l) else {
+        // As for the exit test: an access that is not versioned leaves no relation behind.
+        let kept = links.len();
+        let Some((f, step)) = resolve(f, &mut links) else {
+            links.truncate(kept);
             continue;
         };
         if step.abs() > MAX_STEP
             || f.terms.contains(&Some(Sym::Reg(Reg::R10)))
-            || l.len() > MAX_LINKS
+            || links.len() > MAX_LINKS
         {
+            links.truncate(kept);
             continue;
         }
         let key = Form { k: 0, ..f };
@@ -591,9 +616,11 @@ fn analyse(
                 *shi = (*shi).max(hi);
             }
             None if spans.len() < MAX_SPANS => spans.push((key, step, lo, hi)),
-            None => continue,
+            None => {
+                links.truncate(kept);
+                continue;
+            }
         }
-        links = l;
         unguarded.push(pc);
     }
     if unguarded.is_empty() {
@@ -786,12 +813,18 @@ impl Emitter<'_> {
     /// The check before loop `i` (see the module doc): falls to the guarded loop on any
     /// failure, else jumps to the fast copy. Clobbers r9–r11 and flags.
     pub(crate) fn emit_loop_check(&mut self, i: usize) {
-        let l = self.loops.loops[i].clone();
-        let fail = self.pc_label(l.entry);
-        let fast = self.loop_labels[i].fast[(l.entry.0 - l.head.0) as usize];
+        let (entry, head, t) = {
+            let l = &self.loops.loops[i];
+            (l.entry, l.head, l.trip)
+        };
+        // Lent out while the check is emitted (nothing below reads the loop list).
+        let links = std::mem::take(&mut self.loops.loops[i].links);
+        let spans = std::mem::take(&mut self.loops.loops[i].spans);
+        let fail = self.pc_label(entry);
+        let fast = self.loop_labels[i].fast[(entry.0 - head.0) as usize];
         let check = self.loop_labels[i].check;
         asm!(self; =>check);
-        for &(r, f) in &l.links {
+        for &(r, f) in &links {
             self.emit_form(x::R10, f);
             asm!(self
                 ; cmp r10, Rq(host(r))
@@ -799,7 +832,6 @@ impl Emitter<'_> {
             );
         }
         // r11 = n - 1, the last iteration's index.
-        let t = l.trip;
         self.emit_form(x::R11, t.bound);
         // A bound below 2^63 keeps x from wrapping before the test stops it.
         asm!(self
@@ -850,7 +882,7 @@ impl Emitter<'_> {
                 }
             }
         }
-        for span in &l.spans {
+        for span in &spans {
             // The first address, then the last: both inside means every one between is.
             self.emit_form(x::R10, span.start);
             asm!(self
@@ -868,6 +900,8 @@ impl Emitter<'_> {
             }
         }
         asm!(self; jmp =>fast);
+        self.loops.loops[i].links = links;
+        self.loops.loops[i].spans = spans;
     }
 
     /// `dst = f` at the loop's entry (iteration-start values are the registers' own).

@@ -223,7 +223,7 @@ pub(crate) struct Emitter<'a> {
     /// [`NO_LABEL`]. Labels exist only for the instructions code refers to ([`Self::pc_label`]).
     label_of: Vec<u32>,
     pc_labels: Vec<DynamicLabel>,
-    stubs: stubs::Stubs,
+    pub(crate) stubs: stubs::Stubs,
     cold: Vec<stubs::Cold>,
     layout: Layout,
     /// The verifier's facts, when compiling a verified program.
@@ -282,16 +282,19 @@ pub(crate) fn assemble(
 ) -> Result<Assembled, JitError> {
     let n = prog.len();
     // Sized for typical code (see `capacity`), so the buffers rarely grow while emitting.
+    // Every label is dynamic: the static label tables (hash maps by name) stay empty.
     let mut ops = VecAssembler::new_with_capacity(
         0,
         capacity::code(n, opts),
-        capacity::LOCAL_LABELS,
-        1,
+        0,
+        0,
         capacity::labels(n),
-        capacity::LOCAL_LABELS,
+        0,
         capacity::references(n),
     );
     let stubs = stubs::Stubs::new(&mut ops);
+    let plan = plan::Plan::new(prog, !opts.budget, opts.blinding);
+    let callees = plan::Callees::new(prog, &plan);
     let mut e = Emitter {
         ops,
         opts,
@@ -315,8 +318,8 @@ pub(crate) fn assemble(
         slow_blocks: Vec::new(),
         fell_off: None,
         blind: opts.blinding.then(|| blind::Blinder::new(seed)),
-        plan: plan::Plan::new(prog, !opts.budget, opts.blinding),
-        callees: plan::Callees::new(prog),
+        plan,
+        callees,
         groups: group::Groups::default(),
         unmerged: false,
         fallbacks: Vec::new(),
@@ -339,6 +342,14 @@ pub(crate) fn assemble(
                     .collect(),
             })
             .collect();
+        // The listing's records of the checks and the fast copies, sized once.
+        let copied = found
+            .loops
+            .iter()
+            .map(|l| (l.end.0 - l.head.0 + 1) as usize);
+        e.layout.loop_insns.reserve_exact(copied.sum());
+        e.layout.loop_checks.reserve_exact(found.loops.len());
+        e.layout.loop_copies.reserve_exact(found.loops.len());
         e.loops = found;
     }
     if !opts.spectre && !opts.budget {
@@ -433,9 +444,6 @@ pub(crate) fn assemble(
 /// larger code only grows them.
 mod capacity {
     use crate::JitOptions;
-
-    /// Static labels the prologue and the stubs define.
-    pub(super) const LOCAL_LABELS: usize = 8;
 
     /// Bytes of code: the prologue and stubs, then 5 to 17 bytes per slot (the budget's slow
     /// paths copy every block: about 3 times as much).

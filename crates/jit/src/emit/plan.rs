@@ -81,6 +81,10 @@ pub(crate) struct Plan {
     /// Per slot: [`TARGET`] when some jump, branch, call or function address names it,
     /// [`BACK`] when a jump or branch at or after it does.
     target: Vec<u8>,
+    /// The program has a local call.
+    calls: bool,
+    /// The program has a jump or branch backward (or to itself).
+    backward: bool,
 }
 
 /// See [`Plan::target`].
@@ -98,6 +102,16 @@ impl Plan {
     /// Whether a jump or branch at or after `pc` lands on it: the top of a loop.
     pub(crate) fn is_loop_head(&self, pc: Pc) -> bool {
         self.target.get(pc.index()).is_some_and(|&t| t & BACK != 0)
+    }
+
+    /// Whether the program calls a local function (then [`Callees`] has work to do).
+    pub(crate) fn has_local_calls(&self) -> bool {
+        self.calls
+    }
+
+    /// Whether some jump or branch goes backward (or to itself): the program has a loop.
+    pub(crate) fn has_backward_jumps(&self) -> bool {
+        self.backward
     }
 
     /// The action at `pc`.
@@ -147,6 +161,7 @@ impl Plan {
                 }
             }
         }
+        let backward = !loops.is_empty();
         let live = Liveness::new(nodes, &target, loops);
         let mut scan = Scan {
             actions: vec![Action::Emit; n],
@@ -193,7 +208,12 @@ impl Plan {
         if fuse_branches && !blinding {
             super::select::convert(prog, |pc| is_target(pc.index()), &mut actions);
         }
-        Plan { actions, target }
+        Plan {
+            actions,
+            target,
+            calls,
+            backward,
+        }
     }
 }
 
@@ -358,9 +378,17 @@ impl Liveness {
     /// jumps, (target, source).
     fn new(nodes: Vec<Node>, target: &[u8], mut loops: Vec<(Pc, Pc)>) -> Liveness {
         let n = nodes.len();
+        let mut live_in = vec![0; n + 1];
+        if loops.is_empty() {
+            // One pass, with nothing to watch for.
+            for (at, &node) in nodes.iter().enumerate().rev() {
+                let out = live_in[node.succ[0] as usize] | live_in[node.succ[1] as usize];
+                live_in[at] = node.reads | (out & !node.kills);
+            }
+            return Liveness { live_in, nodes };
+        }
         // Per loop target, its last source comes last.
         loops.sort_unstable();
-        let mut live_in = vec![0; n + 1];
         let mut from = n;
         while from > 0 {
             let mut again = 0;
@@ -710,9 +738,9 @@ const HELPER: Regs = 1;
 const CALLEE_WORK: usize = 1 << 22;
 
 impl Callees {
-    pub(crate) fn new(prog: &Program) -> Callees {
-        let local = |op: &Op| matches!(op, Op::Call(CallTarget::Local { .. }));
-        if !prog.iter().any(|(_, op)| local(op)) {
+    /// The summaries of `prog`, whose plan is `plan`.
+    pub(crate) fn new(prog: &Program, plan: &Plan) -> Callees {
+        if !plan.has_local_calls() {
             // Nothing to summarise: `of` is never asked.
             return Callees {
                 summary: Vec::new(),
@@ -720,25 +748,30 @@ impl Callees {
             };
         }
         let n = prog.len();
+        // The callee entries, increasing, each once.
         let callees: Vec<Pc> = {
-            let mut is = vec![false; n];
+            let mut entries = Vec::new();
             for (pc, op) in prog.iter() {
                 if let Op::Call(CallTarget::Local { off }) = *op
                     && let Some(t) = pc.offset(off).filter(|t| t.index() < n)
                 {
-                    is[t.index()] = true;
+                    entries.push(t);
                 }
             }
-            (0..n).filter(|&i| is[i]).map(|i| Pc(i as u32)).collect()
+            entries.sort_unstable();
+            entries.dedup();
+            entries
         };
         let mut summary = vec![0; n];
         // Per callee: what its own body writes, and whom it calls.
         let mut direct = Vec::with_capacity(callees.len());
         let mut seen = vec![u32::MAX; n];
         let mut work = 0;
+        // The instructions left to visit, shared by every callee's search.
+        let mut stack = Vec::new();
         for (k, &entry) in callees.iter().enumerate() {
             let (mut regs, mut calls) = (0, Vec::new());
-            let mut stack = vec![entry];
+            stack.push(entry);
             seen[entry.index()] = k as u32;
             while let Some(pc) = stack.pop() {
                 work += 1;

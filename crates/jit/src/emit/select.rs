@@ -26,12 +26,15 @@ use bpfx_bytecode::{AluOp, Cond, Op, Operand, Pc, Program, Reg, Width};
 /// some jump lands at `pc`.
 pub(crate) fn convert(prog: &Program, target: impl Fn(Pc) -> bool, actions: &mut [Action]) {
     let emitted = |actions: &[Action], pc: Pc| actions[pc.index()] == Action::Emit;
-    let insns: Vec<(Pc, &Op)> = prog.iter().collect();
-    for (k, &(pc, op)) in insns.iter().enumerate() {
+    // Each instruction with the two after it.
+    let mut rest = prog.iter();
+    let mut window = [rest.next(), rest.next(), rest.next()];
+    while let [Some((pc, op)), after, then] = window {
+        window = [after, then, rest.next()];
         let Op::Branch { off, .. } = *op else {
             continue;
         };
-        let Some(&(
+        let Some((
             mv,
             &Op::Alu {
                 width: Width::W64,
@@ -39,13 +42,13 @@ pub(crate) fn convert(prog: &Program, target: impl Fn(Pc) -> bool, actions: &mut
                 dst,
                 src,
             },
-        )) = insns.get(k + 1)
+        )) = after
         else {
             continue;
         };
         let over_move = off == 1;
         // `jcc T; mov; ja T`: both ways lead to T.
-        let into_jump = insns.get(k + 2).is_some_and(|&(ja, next)| {
+        let into_jump = then.is_some_and(|(ja, next)| {
             matches!(next, Op::Ja { .. })
                 && next.jump_target(ja) == pc.offset(i32::from(off))
                 && !target(ja)

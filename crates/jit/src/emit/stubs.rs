@@ -25,6 +25,8 @@ pub(crate) struct Stubs {
     trap: [DynamicLabel; TrapKind::ALL.len()],
     pub(crate) halt: DynamicLabel,
     pub(crate) unwind: DynamicLabel,
+    /// The prologue's epilogue, which `unwind` leaves through.
+    pub(crate) epilogue: DynamicLabel,
     /// The guards' slow path per access size (1, 2, 4, 8 bytes) and kind (read, write), and
     /// whether any guard calls it (only those are emitted).
     regions: [[(DynamicLabel, bool); 2]; 4],
@@ -36,6 +38,7 @@ impl Stubs {
             trap: TrapKind::ALL.map(|_| ops.new_dynamic_label()),
             halt: ops.new_dynamic_label(),
             unwind: ops.new_dynamic_label(),
+            epilogue: ops.new_dynamic_label(),
             regions: [(); 4].map(|_| [(); 2].map(|_| (ops.new_dynamic_label(), false))),
         }
     }
@@ -155,13 +158,13 @@ impl Emitter<'_> {
                 }
             }
         }
-        let halt = self.stubs.halt;
+        let (halt, epilogue) = (self.stubs.halt, self.stubs.epilogue);
         asm!(self
             ; =>halt
             ; xor eax, eax
             ; =>unwind
             ; mov rsp, [r12 + ctx::SAVED_RSP]
-            ; jmp ->epilogue
+            ; jmp =>epilogue
         );
     }
 }
@@ -183,6 +186,7 @@ impl Emitter<'_> {
             ctx::SHARED_END
         };
         let ok = span_ok(size);
+        let (next, done) = (self.new_label(), self.new_label());
         asm!(self
             ; =>label
             // Offset from the active stack's bottom (r10 - 512), and its valid starts (>= 505).
@@ -193,18 +197,18 @@ impl Emitter<'_> {
             ; sub r9, rbp
             ; add r9, extra
             ; cmp r11, r9
-            ; jb >done
+            ; jb =>done
             ; mov r11, [r12 + ctx::SHARED_BEGIN]
-            ; next:
+            ; =>next
             ; cmp r11, [r12 + end]
-            ; jae >done
+            ; jae =>done
             ; sub r10, [r11]
             ; cmp r10, [r11 + ok]
-            ; jb >done
+            ; jb =>done
             ; add r10, [r11]
             ; add r11, SPAN_SIZE
-            ; jmp <next
-            ; done:
+            ; jmp =>next
+            ; =>done
             ; ret
         );
     }

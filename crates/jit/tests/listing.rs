@@ -24,6 +24,25 @@ fn alu() {
     insta::assert_snapshot!(listing(text, &JitOptions::default()));
 }
 
+/// Division and shifts by a register borrow rax, rdx and rcx: here r0, r3 and r4 are live
+/// after them, so each is parked in a scratch register and restored (in `alu` they are dead
+/// or the destination, and nothing is parked).
+#[test]
+fn alu_keeps_live_registers() {
+    let text = "
+        mov r4, 7
+        lsh r2, r3
+        div r2, r3
+        mod r3, 10
+        div r1, r4
+        add r0, r4
+        add r0, r3
+        add r0, r2
+        add r0, r1
+        exit";
+    insta::assert_snapshot!(listing(text, &JitOptions::default()));
+}
+
 #[test]
 fn guarded_load() {
     let text = "

@@ -19,6 +19,14 @@ pub(super) enum Arith {
     Cmp,
 }
 
+/// Which of rax (eBPF r0) and rdx (r3) a division must give back: those that are not its
+/// destination and are live after it.
+#[derive(Clone, Copy, Debug)]
+struct Keep {
+    rax: bool,
+    rdx: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shift {
     Shl,
@@ -27,7 +35,7 @@ enum Shift {
 }
 
 impl Emitter<'_> {
-    pub(super) fn lower_alu(&mut self, width: Width, op: AluOp, dst: Reg, src: Operand) {
+    pub(super) fn lower_alu(&mut self, pc: Pc, width: Width, op: AluOp, dst: Reg, src: Operand) {
         let d = host(dst);
         let arith = match op {
             AluOp::Add => Some(Arith::Add),
@@ -52,7 +60,10 @@ impl Emitter<'_> {
         };
         if let Some(sh) = shift {
             match src {
-                Operand::Reg(s) => self.emit_shift_reg(width, sh, d, host(s)),
+                Operand::Reg(s) => {
+                    let keep = d == x::RCX || self.plan.live_after(pc, Reg::R4);
+                    self.emit_shift_reg(width, sh, d, host(s), keep);
+                }
                 Operand::Imm(i) => self.emit_shift_imm(width, sh, d, i),
             }
             return;
@@ -71,7 +82,13 @@ impl Emitter<'_> {
                 Ok(i8v) => wide!(self, width; imul R(d), R(d), BYTE i8v),
                 Err(_) => wide!(self, width; imul R(d), R(d), DWORD i),
             },
-            _ => self.lower_divmod(width, op, d, src),
+            _ => {
+                let keep = Keep {
+                    rax: d != x::RAX && self.plan.live_after(pc, Reg::R0),
+                    rdx: d != x::RDX && self.plan.live_after(pc, Reg::R3),
+                };
+                self.lower_divmod(width, op, d, src, keep);
+            }
         }
     }
 
@@ -153,10 +170,16 @@ impl Emitter<'_> {
     }
 
     /// Shift by a register. x86 takes a variable count only in cl, and eBPF r4 lives in rcx:
-    /// when the count is r4 it is already there; otherwise rcx is parked in r11 while cl holds
-    /// the count, and when the destination is r4 itself the shift operates on the parked copy.
-    fn emit_shift_reg(&mut self, width: Width, sh: Shift, d: u8, s: u8) {
+    /// when the count is r4 it is already there; otherwise, if `keep` (r4 is the destination
+    /// or live after), rcx is parked in r11 while cl holds the count, and when the destination
+    /// is r4 itself the shift operates on the parked copy; if not, the count just takes rcx.
+    fn emit_shift_reg(&mut self, width: Width, sh: Shift, d: u8, s: u8, keep: bool) {
         if s == x::RCX {
+            self.emit_shift_cl(width, sh, d);
+            return;
+        }
+        if !keep {
+            asm!(self; mov ecx, Rd(s));
             self.emit_shift_cl(width, sh, d);
             return;
         }
@@ -174,10 +197,10 @@ impl Emitter<'_> {
 
     /// Division and modulo, unsigned and signed. x86 `div` takes the dividend in rdx:rax and
     /// leaves the quotient in rax and the remainder in rdx, where eBPF r0 and r3 live: the
-    /// divisor goes to r11 first (it may be r0 or r3), rax and rdx are parked in r9 and r10
-    /// (unless they are the destination) and restored after. A zero divisor and, for the
-    /// signed forms, -1 (where `idiv` would fault on MIN / -1) never reach the instruction.
-    fn lower_divmod(&mut self, width: Width, op: AluOp, d: u8, src: Operand) {
+    /// divisor goes to r11 first (it may be r0 or r3), and rax and rdx, where `keep` says so,
+    /// are parked in r9 and r10 and restored after. A zero divisor and, for the signed forms,
+    /// -1 (where `idiv` would fault on MIN / -1) never reach the instruction.
+    fn lower_divmod(&mut self, width: Width, op: AluOp, d: u8, src: Operand, keep: Keep) {
         let signed = matches!(op, AluOp::Sdiv | AluOp::Smod);
         let rem = matches!(op, AluOp::Mod | AluOp::Smod);
         match src {
@@ -189,11 +212,11 @@ impl Emitter<'_> {
                     Width::W32 => u64::from(i as u32),
                     Width::W64 => i as i64 as u64,
                 };
-                self.emit_udiv_const(width, rem, d, i, v);
+                self.emit_udiv_const(width, rem, d, i, v, keep);
             }
             Operand::Imm(i) => {
                 self.emit_mov_imm(width, x::R11, i);
-                self.emit_div_core(width, signed, rem, d);
+                self.emit_div_core(width, signed, rem, d, keep);
             }
             Operand::Reg(s) => {
                 let zero = self.new_label();
@@ -212,7 +235,7 @@ impl Emitter<'_> {
                     self.emit_arith_ri(width, Arith::Cmp, x::R11, -1);
                     asm!(self; je =>minus_one);
                 }
-                self.emit_div_core(width, signed, rem, d);
+                self.emit_div_core(width, signed, rem, d, keep);
                 if !zero_is_noop {
                     asm!(self; jmp =>done; =>zero);
                     self.emit_div_by_zero(width, rem, d);
@@ -230,8 +253,9 @@ impl Emitter<'_> {
     /// which `v` extends): a shift or a mask for powers of two, otherwise a multiplication by
     /// the reciprocal ([`udiv_magic`]) and, for `mod`, `d - q * v`. The 32-bit forms need a
     /// 64-bit product only and leave rax and rdx alone; the 64-bit ones take the high half
-    /// from `mul`, so rax and rdx are parked in r9 and r10 as for `div`.
-    fn emit_udiv_const(&mut self, width: Width, rem: bool, d: u8, i: i32, v: u64) {
+    /// from `mul`, so rax and rdx are parked in r9 and r10 as for `div`, and also when they
+    /// hold a dividend read after `mul` clobbered them.
+    fn emit_udiv_const(&mut self, width: Width, rem: bool, d: u8, i: i32, v: u64, keep: Keep) {
         if v.is_power_of_two() {
             let k = v.trailing_zeros() as i8;
             match (rem, k) {
@@ -294,10 +318,12 @@ impl Emitter<'_> {
                 }
             }
             Width::W64 => {
-                asm!(self
-                    ; mov r9, rax
-                    ; mov r10, rdx
-                );
+                if keep.rax || d == x::RAX {
+                    asm!(self; mov r9, rax);
+                }
+                if keep.rdx || (rem && d == x::RDX) {
+                    asm!(self; mov r10, rdx);
+                }
                 // The magic number first: blinding a 64-bit value uses r11.
                 self.emit_mov_imm64(x::RAX, magic);
                 let n = if d == x::RAX { x::R9 } else { d };
@@ -335,12 +361,7 @@ impl Emitter<'_> {
                     asm!(self; add Rq(q), Rq(n));
                 }
                 self.emit_mov(Width::W64, d, q);
-                if d != x::RAX {
-                    asm!(self; mov rax, r9);
-                }
-                if d != x::RDX {
-                    asm!(self; mov rdx, r10);
-                }
+                self.emit_unpark(keep);
             }
         }
     }
@@ -364,11 +385,11 @@ impl Emitter<'_> {
     }
 
     /// `d = d / r11` or `d % r11`, the divisor known to be neither 0 nor (signed) -1.
-    fn emit_div_core(&mut self, width: Width, signed: bool, rem: bool, d: u8) {
-        if d != x::RAX {
+    fn emit_div_core(&mut self, width: Width, signed: bool, rem: bool, d: u8, keep: Keep) {
+        if keep.rax {
             asm!(self; mov r9, rax);
         }
-        if d != x::RDX {
+        if keep.rdx {
             asm!(self; mov r10, rdx);
         }
         self.emit_mov(width, x::RAX, d);
@@ -385,10 +406,15 @@ impl Emitter<'_> {
         let result = if rem { x::RDX } else { x::RAX };
         // The 32-bit forms wrote eax/edx, so the result is already zero-extended.
         self.emit_mov(Width::W64, d, result);
-        if d != x::RAX {
+        self.emit_unpark(keep);
+    }
+
+    /// Restores what a division parked.
+    fn emit_unpark(&mut self, keep: Keep) {
+        if keep.rax {
             asm!(self; mov rax, r9);
         }
-        if d != x::RDX {
+        if keep.rdx {
             asm!(self; mov rdx, r10);
         }
     }

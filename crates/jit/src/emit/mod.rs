@@ -548,7 +548,7 @@ impl<'a> Emitter<'a> {
                 op,
                 dst,
                 src,
-            } => self.lower_alu(width, op, dst, src),
+            } => self.lower_alu(pc, width, op, dst, src),
             Op::Neg { width, dst } => self.lower_neg(width, dst),
             Op::Movsx {
                 width,

@@ -85,6 +85,9 @@ pub(crate) struct Plan {
     calls: bool,
     /// The program has a jump or branch backward (or to itself).
     backward: bool,
+    /// Registers live before each slot, and one more slot (empty) for "no successor"
+    /// ([`Liveness`]).
+    live_in: Vec<Regs>,
 }
 
 /// See [`Plan::target`].
@@ -112,6 +115,15 @@ impl Plan {
     /// Whether some jump or branch goes backward (or to itself): the program has a loop.
     pub(crate) fn has_backward_jumps(&self) -> bool {
         self.backward
+    }
+
+    /// Whether eBPF register `r` may be read after the one-slot instruction at `pc` before
+    /// something writes it; true where nothing is known. A lowering that borrows `r`'s host
+    /// register restores it only when this holds.
+    pub(crate) fn live_after(&self, pc: Pc, r: Reg) -> bool {
+        self.live_in
+            .get(pc.index() + 1)
+            .is_none_or(|&live| live & bit(r) != 0)
     }
 
     /// The action at `pc`.
@@ -213,6 +225,7 @@ impl Plan {
             target,
             calls,
             backward,
+            live_in: live.live_in,
         }
     }
 }

@@ -43,6 +43,22 @@ fn alu_keeps_live_registers() {
     insta::assert_snapshot!(listing(text, &JitOptions::default()));
 }
 
+/// A branch over a few short instructions takes the 2-byte rel8 form; one over a division
+/// (no bound on its code is kept) stays rel32.
+#[test]
+fn short_forward_branch() {
+    let text = "
+        mov r0, r2
+        jgt r2, 10, +3
+        add r0, r2
+        lsh r0, 2
+        xor r0, 7
+        jeq r0, 0, +1
+        div r0, r2
+        exit";
+    insta::assert_snapshot!(listing(text, &JitOptions::default()));
+}
+
 #[test]
 fn guarded_load() {
     let text = "

@@ -226,22 +226,24 @@ impl Emitter<'_> {
                 let zero_is_noop = rem && width == Width::W64;
                 self.emit_mov(width, x::R11, host(s));
                 wide!(self, width; test R(x::R11), R(x::R11));
+                // Every jump here crosses at most the `div` sequence and the two special
+                // cases (under 64 bytes together): rel8 reaches.
                 if zero_is_noop {
-                    asm!(self; jz =>done);
+                    asm!(self; jz BYTE =>done);
                 } else {
-                    asm!(self; jz =>zero);
+                    asm!(self; jz BYTE =>zero);
                 }
                 if signed {
                     self.emit_arith_ri(width, Arith::Cmp, x::R11, -1);
-                    asm!(self; je =>minus_one);
+                    asm!(self; je BYTE =>minus_one);
                 }
                 self.emit_div_core(width, signed, rem, d, keep);
                 if !zero_is_noop {
-                    asm!(self; jmp =>done; =>zero);
+                    asm!(self; jmp BYTE =>done; =>zero);
                     self.emit_div_by_zero(width, rem, d);
                 }
                 if signed {
-                    asm!(self; jmp =>done; =>minus_one);
+                    asm!(self; jmp BYTE =>done; =>minus_one);
                     self.emit_div_by_minus_one(width, rem, d);
                 }
                 asm!(self; =>done);

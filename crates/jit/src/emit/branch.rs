@@ -2,11 +2,30 @@
 //! calls live in `call.rs`.)
 
 use super::alu::Arith;
-use super::{Emitter, asm, wide};
+use super::plan::{Action, Addr};
+use super::{Emitter, asm, mem, wide};
 use crate::abi::{host, x};
-use bpfx_bytecode::{Cond, Operand, Pc, Reg, Width};
+use bpfx_bytecode::{AluOp, Cond, Imm64, Op, Operand, Pc, Reg, Width};
 use bpfx_exec::TrapKind;
 use dynasmrt::DynamicLabel;
+
+/// Which forward jumps take the 2-byte rel8 form. dynasm fixes a jump's size when it emits
+/// it, before the target is placed, so the choice rests on an upper bound of the code in
+/// between ([`Emitter::reaches_forward`]); a wrong bound fails assembling, and the program is
+/// assembled again with [`Reach::Never`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Where the bound says the target is within reach.
+    Estimate,
+    /// None (the retry).
+    Never,
+    /// Every forward jump in the main body, bound or not (tests of the retry).
+    #[cfg(test)]
+    Always,
+}
+
+/// The most slots [`Emitter::reaches_forward`] looks across.
+const REACH_SLOTS: u32 = 32;
 
 /// x86 condition codes the branches and conditional moves use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +49,7 @@ impl Emitter<'_> {
             Some(t) if t.0 == pc.0 + 1 => {}
             Some(t) => {
                 let label = self.jump_label(Some(pc), t);
-                if self.reaches_back(label, 2) {
+                if self.reaches_back(label, 2) || self.reaches_forward(pc, t) {
                     asm!(self; jmp BYTE =>label);
                 } else {
                     asm!(self; jmp =>label);
@@ -76,8 +95,9 @@ impl Emitter<'_> {
         self.emit_compare(width, cond, lhs, rhs);
         let t = self.jump_label(Some(pc), target);
         let cc = Cc::of(cond, invert);
-        // A jump back within reach (a loop's back edge): the 2-byte rel8 form.
-        if self.reaches_back(t, 2) {
+        // A jump within reach (a loop's back edge, a skip over a few instructions): the
+        // 2-byte rel8 form.
+        if self.reaches_back(t, 2) || self.reaches_forward(pc, target) {
             match cc {
                 Cc::E => asm!(self; je BYTE =>t),
                 Cc::Ne => asm!(self; jne BYTE =>t),
@@ -114,6 +134,112 @@ impl Emitter<'_> {
             .labels()
             .resolve_dynamic(label)
             .is_ok_and(|at| self.offset() + len - at.0 <= 128)
+    }
+
+    /// Whether a jump from `pc` forward to `target`, in the code being lowered, surely reaches
+    /// it with a rel8 displacement: the instructions in between are all of kinds whose code
+    /// has a known upper bound ([`Self::bound_len`]), and the bounds add up to at most 127
+    /// bytes. Only where the code in between is the instructions in between, in order: in the
+    /// main body, or inside the fast copy being lowered; never across a loop's check and
+    /// alignment, a merged guard or a budget charge.
+    fn reaches_forward(&self, pc: Pc, target: Pc) -> bool {
+        if target <= pc || self.unmerged || self.slow {
+            return false;
+        }
+        if let Some(i) = self.copy
+            && !self.loops.loops[i].contains(target)
+        {
+            return false;
+        }
+        match self.reach {
+            Reach::Never => return false,
+            #[cfg(test)]
+            Reach::Always => return self.copy.is_none(),
+            Reach::Estimate => {}
+        }
+        if self.opts.budget
+            || self.opts.blinding
+            || target.0 - pc.0 > REACH_SLOTS
+            || self.plan.is_loop_head(target)
+            || self.loops.index_at(target).is_some()
+        {
+            return false;
+        }
+        let mut len = 0;
+        let mut q = Pc(pc.0 + 1);
+        while q < target {
+            let Some(op) = self.prog.get(q) else {
+                return false;
+            };
+            if self.plan.is_loop_head(q) || self.loops.index_at(q).is_some() {
+                return false;
+            }
+            if !self.unmerged && self.groups.is_lead(q) {
+                return false;
+            }
+            match self.bound_len(q, op) {
+                Some(n) => len += n,
+                None => return false,
+            }
+            if len > 127 {
+                return false;
+            }
+            q = Pc(q.0 + op.slots());
+        }
+        true
+    }
+
+    /// An upper bound on the hot code of `op` at `pc` as planned, for the kinds whose
+    /// lowerings are short and fixed; `None` for the rest (division, guarded accesses, atomics,
+    /// calls, legacy packet loads, traps). Generous: the longest form of each kind, with the
+    /// rel32 jumps.
+    fn bound_len(&self, pc: Pc, op: &Op) -> Option<usize> {
+        // Largest forms: `mov r64, imm64` (10 bytes), a shift by a register (four moves and
+        // the shift, 12), `cmp r64, imm32` and `jcc rel32` (13), a conditional move of an
+        // immediate (`mov r11, imm32`, `cmp`, `cmov`: 18), a load or store with a SIB byte,
+        // a 32-bit displacement and an immediate (12).
+        const ALU: usize = 16;
+        const MEM: usize = 16;
+        const BRANCH: usize = 16;
+        const SELECT: usize = 24;
+        const LEA: usize = 8;
+        let addr = match self.plan.action(pc) {
+            Action::Skip => return Some(0),
+            Action::Lea(_) => return Some(LEA),
+            Action::BranchNot(_) => return Some(BRANCH),
+            Action::Select { .. } => return Some(SELECT),
+            Action::Access(addr) => Some(addr),
+            Action::Emit => None,
+        };
+        let unguarded = |addr: Addr, size: u32| {
+            self.groups.covered(pc)
+                || self.versioned(pc)
+                || self.access_guard(pc, addr, size) == mem::Guard::Elided
+        };
+        match *op {
+            Op::Alu {
+                op: AluOp::Div | AluOp::Sdiv | AluOp::Mod | AluOp::Smod,
+                ..
+            } => None,
+            Op::Alu { .. } | Op::Neg { .. } | Op::Movsx { .. } | Op::Endian { .. } => Some(ALU),
+            Op::LoadImm64 {
+                value: Imm64::Value(_),
+                ..
+            } => Some(ALU),
+            Op::Load {
+                size, base, off, ..
+            }
+            | Op::Store {
+                size, base, off, ..
+            } => {
+                let addr = addr.unwrap_or(Addr::plain(base, off));
+                unguarded(addr, size.bytes()).then_some(MEM)
+            }
+            Op::Ja { off, .. } => self.target(pc, off).map(|_| BRANCH),
+            Op::Branch { off, .. } => self.target(pc, i32::from(off)).map(|_| BRANCH),
+            Op::Exit => Some(1),
+            Op::Call(_) | Op::LoadImm64 { .. } | Op::Atomic { .. } | Op::LoadPacket { .. } => None,
+        }
     }
 
     /// Sets the flags for `cond` on `lhs` and `rhs` at `width` (clobbers r11 only when a
@@ -159,5 +285,54 @@ impl Emitter<'_> {
     /// instruction start inside the program; `None` is kept as a trap, never a panic.
     pub(super) fn target(&self, pc: Pc, off: i32) -> Option<Pc> {
         pc.offset(off).filter(|t| t.index() < self.slots)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{assemble_reaching, assemble_with};
+    use super::Reach;
+    use crate::JitOptions;
+    use bpfx_bytecode::Program;
+
+    fn program(text: &str) -> Program {
+        Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes")
+    }
+
+    /// `jeq r1, 0` over `skipped` 64-bit constants (10 bytes of code each), then `exit`.
+    fn skip_over(skipped: usize) -> Program {
+        let body = "lddw r0, 0x1122334455667788\n".repeat(skipped);
+        program(&format!(
+            "mov r0, 1\njeq r1, 0, +{}\n{body}exit",
+            2 * skipped
+        ))
+    }
+
+    fn code(prog: &Program, reach: Reach) -> Vec<u8> {
+        let opts = JitOptions::default();
+        assemble_reaching(prog, &opts, None, 0, reach)
+            .expect("assembles")
+            .code
+    }
+
+    /// A rel8 jump that does not reach fails assembling, and the program is assembled again
+    /// with rel32 jumps: the same code as never trying.
+    #[test]
+    fn a_forward_jump_out_of_reach_retries_with_rel32() {
+        let far = skip_over(20);
+        let opts = JitOptions::default();
+        assert!(assemble_with(&far, &opts, None, 0, Reach::Always).is_err());
+        assert_eq!(code(&far, Reach::Always), code(&far, Reach::Never));
+        // The estimate does not try: the same code, assembled once.
+        assert_eq!(code(&far, Reach::Estimate), code(&far, Reach::Never));
+    }
+
+    /// Over a few short instructions the estimate takes rel8: 4 bytes shorter than rel32.
+    #[test]
+    fn a_forward_jump_within_reach_is_short() {
+        let near = skip_over(3);
+        let (short, long) = (code(&near, Reach::Estimate), code(&near, Reach::Never));
+        assert_eq!(short.len() + 4, long.len());
+        assert_eq!(code(&near, Reach::Always), short);
     }
 }

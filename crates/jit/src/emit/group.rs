@@ -153,6 +153,11 @@ impl Groups {
         Some(group)
     }
 
+    /// Whether a merged guard goes before the instruction at `pc`.
+    pub(crate) fn is_lead(&self, pc: Pc) -> bool {
+        self.groups.binary_search_by_key(&pc, |g| g.first).is_ok()
+    }
+
     /// Whether the access at `pc` is covered by a merged guard.
     pub(crate) fn covered(&self, pc: Pc) -> bool {
         self.covered.binary_search(&pc).is_ok()

@@ -255,6 +255,10 @@ pub(crate) struct Emitter<'a> {
     copy: Option<usize>,
     /// Which registers hold the input's address, per pc ([`base`]).
     input_regs: base::InputRegs,
+    /// The program being compiled.
+    prog: &'a Program,
+    /// Which forward jumps take the rel8 form ([`branch::Reach`]).
+    reach: branch::Reach,
 }
 
 /// What [`assemble`] produces.
@@ -280,6 +284,35 @@ pub(crate) fn assemble(
     facts: Option<&VerifiedProgram>,
     seed: u64,
 ) -> Result<Assembled, JitError> {
+    assemble_reaching(prog, opts, facts, seed, branch::Reach::Estimate)
+}
+
+/// [`assemble`], with forward jumps short as `reach` says. Should one of them not reach its
+/// target after all (dynasm rejects the relocation), the program is assembled again with
+/// every forward jump long: the estimate costs compile time when it is wrong, never
+/// correctness.
+fn assemble_reaching(
+    prog: &Program,
+    opts: &JitOptions,
+    facts: Option<&VerifiedProgram>,
+    seed: u64,
+    reach: branch::Reach,
+) -> Result<Assembled, JitError> {
+    match assemble_with(prog, opts, facts, seed, reach) {
+        Err(JitError::Assemble(_)) if reach != branch::Reach::Never => {
+            assemble_with(prog, opts, facts, seed, branch::Reach::Never)
+        }
+        done => done,
+    }
+}
+
+fn assemble_with(
+    prog: &Program,
+    opts: &JitOptions,
+    facts: Option<&VerifiedProgram>,
+    seed: u64,
+    reach: branch::Reach,
+) -> Result<Assembled, JitError> {
     let n = prog.len();
     // Sized for typical code (see `capacity`), so the buffers rarely grow while emitting.
     // Every label is dynamic: the static label tables (hash maps by name) stay empty.
@@ -298,6 +331,8 @@ pub(crate) fn assemble(
     let mut e = Emitter {
         ops,
         opts,
+        prog,
+        reach,
         slots: n,
         label_of: vec![NO_LABEL; n],
         pc_labels: Vec::with_capacity(capacity::labels(n) / 4),

@@ -772,6 +772,44 @@ fn accesses_after_an_address_chain_through_its_own_register_use_the_new_value() 
     expect(&reads_back, &[], Ok(0x5a));
 }
 
+/// The `diff_structured` finding: an address chain `mov r6, r1; add r6, rX` folded into a store
+/// after an instruction whose lowering borrows rX's host register because rX is dead after it
+/// (division and modulo borrow rax and rdx, r0 and r3; a shift by another register borrows
+/// rcx, r4). The store must still see rX's value from before.
+#[test]
+fn a_folded_address_survives_an_instruction_that_borrows_its_register() {
+    let borrowers = [
+        (R0, alu(Width::W64, AluOp::Mod, R5, Operand::Imm(50))),
+        (R0, alu(Width::W64, AluOp::Div, R5, Operand::Reg(R7))),
+        (R3, alu(Width::W64, AluOp::Mod, R5, Operand::Imm(50))),
+        (R3, alu(Width::W32, AluOp::Sdiv, R5, Operand::Reg(R7))),
+        (R4, alu(Width::W64, AluOp::Lsh, R5, Operand::Reg(R7))),
+    ];
+    for (component, borrower) in borrowers {
+        let ops = [
+            mov(component, 2),
+            mov(R5, 1000),
+            mov(R7, 3),
+            mov(R2, 0x1234),
+            movr(R6, R1),
+            add(R6, Operand::Reg(component)),
+            borrower,
+            Op::Store {
+                size: Size::H,
+                base: R6,
+                off: 4,
+                src: Operand::Reg(R2),
+            },
+            ldx(Size::H, R0, R1, 6),
+            mov(R3, 0),
+            mov(R4, 0),
+            EXIT,
+        ];
+        let memory = expect(&ops, &[0; 16], Ok(0x1234));
+        assert_eq!(&memory[6..8], &[0x34, 0x12], "{borrower:?}");
+    }
+}
+
 /// A failing helper stops the run with `HelperError` at the call, and every engine hands the
 /// helper's own message to `Env::helper_error`; the next run starts without it.
 #[test]

@@ -207,7 +207,7 @@ impl Plan {
                 kills: node.kills,
                 clobbers: match op {
                     Op::Call(CallTarget::Local { .. }) => WRITABLE,
-                    _ => node.kills,
+                    _ => node.kills | (borrowed(op) & !live.live_out(node)),
                 },
             };
             scan.step(pc, op, fold, e, || live.live_out(node), through);
@@ -339,6 +339,25 @@ fn effects(op: &Op) -> Effects {
         reads,
         kills,
         clobbers,
+    }
+}
+
+/// The eBPF registers whose host registers the lowering of `op` uses as scratch when they are
+/// dead after it (and parks and restores when they are live): rax and rdx (r0, r3) for
+/// division and modulo, rcx (r4) for a shift by another register (`emit/alu.rs`). The scan
+/// counts them as clobbered there, so no folded address reads them across the instruction.
+fn borrowed(op: &Op) -> Regs {
+    match *op {
+        Op::Alu {
+            op: AluOp::Div | AluOp::Sdiv | AluOp::Mod | AluOp::Smod,
+            ..
+        } => bit(Reg::R0) | bit(Reg::R3),
+        Op::Alu {
+            op: AluOp::Lsh | AluOp::Rsh | AluOp::Arsh,
+            src: Operand::Reg(s),
+            ..
+        } if s != Reg::R4 => bit(Reg::R4),
+        _ => 0,
     }
 }
 

@@ -117,7 +117,12 @@ impl Emitter<'_> {
     /// address ([`super::base`]), the offset is the rest of the address; when that is one
     /// register or a constant, it is compared as it is.
     fn emit_input_check(&mut self, pc: Pc, addr: Addr, size: u32, fail: DynamicLabel) {
-        let holds = |r: Reg| self.input_regs.holds(pc, r);
+        // Computed at the first guard: code without guards never needs it.
+        let prog = self.prog;
+        let regs = self
+            .input_regs
+            .get_or_insert_with(|| super::base::InputRegs::new(prog));
+        let holds = |r: Reg| regs.holds(pc, r);
         let rest = match addr.index {
             _ if holds(addr.base) => Some((addr.index, addr.disp)),
             Some(i) if holds(i) => Some((Some(addr.base), addr.disp)),

@@ -253,8 +253,9 @@ pub(crate) struct Emitter<'a> {
     loop_labels: Vec<loops::LoopLabels>,
     /// The loop whose fast copy is being lowered.
     copy: Option<usize>,
-    /// Which registers hold the input's address, per pc ([`base`]).
-    input_regs: base::InputRegs,
+    /// Which registers hold the input's address, per pc ([`base`]); computed when the first
+    /// guard needs it.
+    input_regs: Option<base::InputRegs>,
     /// The program being compiled.
     prog: &'a Program,
     /// Which forward jumps take the rel8 form ([`branch::Reach`]).
@@ -361,7 +362,7 @@ fn assemble_with(
         loops: loops::Loops::default(),
         loop_labels: Vec::new(),
         copy: None,
-        input_regs: base::InputRegs::new(prog),
+        input_regs: None,
     };
     if !opts.spectre && !opts.budget && !opts.blinding {
         let found = loops::Loops::new(prog, &e.plan, |pc, addr, size| {

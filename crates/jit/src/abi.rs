@@ -6,8 +6,8 @@
 //! native stack (rsp), grows down              eBPF stack (rbp = r10), the exec crate's `Stack`
 //! ┌──────────────────────────────┐            ┌──────────────────────┐ ◄ stack_top = frame 0's r10
 //! │ host return address          │            │ frame 0 (512 bytes)  │
-//! │ saved rbp rbx r12 r13 r14 r15│ prologue   ├──────────────────────┤ ◄ frame 1's r10
-//! │ 8 bytes padding              │            │ frame 1              │
+//! │ saved rbp r12, rbx r13–r15   │ prologue   ├──────────────────────┤ ◄ frame 1's r10
+//! │ 8 bytes padding (even count) │            │ frame 1              │
 //! ├──────────────────────────────┤ ◄ saved_rsp├──────────────────────┤
 //! │ return address (entry call)  │            │ …                    │
 //! │ per local call: the r6–r9 the│            ├──────────────────────┤ ◄ lowest_fp
@@ -15,7 +15,8 @@
 //! └──────────────────────────────┘            └──────────────────────┘ ◄ stack base
 //! ```
 //! Inside every eBPF function that may reach a helper call, `rsp ≡ 8 (mod 16)`, as in any SysV
-//! function after its `call`: the prologue pads the six saved registers by 8 bytes, and a local
+//! function after its `call`: the prologue pads the registers it saves (rbp and r12, and the
+//! hosts of the r6–r9 the program uses) by 8 bytes when they are an even count, and a local
 //! call into such a function pads its pushes (the r6–r9 the callee may write) to an odd count
 //! of 8-byte slots before the return address. A helper call therefore subtracts 8 before its
 //! `call`. A callee that reaches no helper call needs no alignment and gets no padding.
@@ -225,21 +226,39 @@ pub(crate) const fn valid_starts(len: u64, size: u64) -> u64 {
 }
 
 /// The host entry point at code offset 0, `extern "sysv64" fn(*mut RunCtx) -> u64`: saves the
-/// callee-saved registers, sets up the eBPF entry registers, calls pc 0 (so every `exit` is a
-/// `ret`), then restores and returns r0. The `unwind` stub re-enters the epilogue
-/// ([`Stubs::epilogue`](crate::emit::stubs::Stubs)) from any depth by restoring `saved_rsp`.
-pub(crate) fn emit_prologue(e: &mut Emitter<'_>) {
+/// callee-saved registers the code uses (rbp and r12 always, rbx and r13–r15 for the r6–r9
+/// that `used` names), sets up the eBPF entry registers (zeroing those that start at 0),
+/// calls pc 0 (so every `exit` is a `ret`), then restores and returns r0. The `unwind` stub
+/// re-enters the epilogue ([`Stubs::epilogue`](crate::emit::stubs::Stubs)) from any depth by
+/// restoring `saved_rsp`. Nothing but r6–r9 lives in rbx and r13–r15 (the scratch registers
+/// are caller-saved), so a register no instruction names is never touched. `used` has bit `i`
+/// for `ri`.
+pub(crate) fn emit_prologue(e: &mut Emitter<'_>, used: u16) {
     let entry = e.jump_label(None, bpfx_bytecode::Pc(0));
     let epilogue = e.stubs.epilogue;
+    let mut hosts = [0u8; 4];
+    let mut n = 0;
+    for r in [Reg::R6, Reg::R7, Reg::R8, Reg::R9] {
+        if used & (1 << r.index()) != 0 {
+            hosts[n] = host(r);
+            n += 1;
+        }
+    }
+    let kept = &hosts[..n];
+    // rbp, r12 and the kept ones, plus the return address: rsp must be 16-byte aligned at
+    // the entry call (see the module doc).
+    let pad = n.is_multiple_of(2);
     asm!(e
         ; push rbp
-        ; push rbx
         ; push r12
-        ; push r13
-        ; push r14
-        ; push r15
-        // Keep rsp 16-byte aligned at the entry call (see the module doc).
-        ; sub rsp, 8
+    );
+    for &r in kept {
+        asm!(e; push Rq(r));
+    }
+    if pad {
+        asm!(e; sub rsp, 8);
+    }
+    asm!(e
         ; mov r12, rdi
         ; mov rdi, [r12 + ctx::ENTRY_R1]
         ; mov rsi, [r12 + ctx::ENTRY_R2]
@@ -247,20 +266,24 @@ pub(crate) fn emit_prologue(e: &mut Emitter<'_>) {
         ; xor edx, edx
         ; xor ecx, ecx
         ; xor r8d, r8d
-        ; xor ebx, ebx
-        ; xor r13d, r13d
-        ; xor r14d, r14d
-        ; xor r15d, r15d
+    );
+    for &r in kept {
+        asm!(e; xor Rd(r), Rd(r));
+    }
+    asm!(e
         ; mov rbp, [BYTE r12 + ctx::STACK_TOP]
         ; mov [r12 + ctx::SAVED_RSP], rsp
         ; call =>entry
         ; =>epilogue
-        ; add rsp, 8
-        ; pop r15
-        ; pop r14
-        ; pop r13
+    );
+    if pad {
+        asm!(e; add rsp, 8);
+    }
+    for &r in kept.iter().rev() {
+        asm!(e; pop Rq(r));
+    }
+    asm!(e
         ; pop r12
-        ; pop rbx
         ; pop rbp
         ; ret
     );

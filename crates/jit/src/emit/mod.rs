@@ -397,7 +397,7 @@ fn assemble_with(
         );
         e.groups = groups;
     }
-    abi::emit_prologue(&mut e);
+    abi::emit_prologue(&mut e, plan::mentioned(prog));
     e.layout.body = e.offset();
     let mut last = None;
     let mut leads = 0;

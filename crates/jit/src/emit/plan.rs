@@ -342,6 +342,17 @@ fn effects(op: &Op) -> Effects {
     }
 }
 
+/// The registers some instruction of `prog` reads or writes (a local call counts for
+/// nothing: its callee's instructions are in the program and count for themselves).
+pub(crate) fn mentioned(prog: &Program) -> Regs {
+    prog.iter()
+        .filter(|(_, op)| !matches!(op, Op::Call(CallTarget::Local { .. })))
+        .fold(0, |acc, (_, op)| {
+            let e = effects(op);
+            acc | e.reads | e.kills
+        })
+}
+
 /// The eBPF registers whose host registers the lowering of `op` uses as scratch when they are
 /// dead after it (and parks and restores when they are live): rax and rdx (r0, r3) for
 /// division and modulo, rcx (r4) for a shift by another register (`emit/alu.rs`). The scan

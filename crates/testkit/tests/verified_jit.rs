@@ -46,6 +46,29 @@ fn verified_compilation_agrees_with_the_interpreter() {
     );
 }
 
+/// Verifies `text` (no input) in both modes, checks that the store at `store` is proven (so
+/// the JIT drops its guard), and runs it on the interpreter and the verified JIT: both must
+/// return `want`.
+fn proven_store_returns(text: &str, store: Pc, want: u64) {
+    let prog = Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes");
+    for mode in [Mode::Strict, Mode::Checked] {
+        let v = verify(prog.clone(), &Config::conformance(mode, 0)).expect("verifies");
+        assert!(
+            v.access(store).is_some_and(|f| f.proven),
+            "the store is proven, so the JIT drops its guard"
+        );
+        let case = bpfx_testkit::Case {
+            prog: prog.clone(),
+            input: Vec::new(),
+            helpers: bpfx_exec::Helpers::new(),
+            budget: None,
+        };
+        let outcome =
+            check_with(&case, &verified_engines(v)).unwrap_or_else(|m| panic!("{mode:?}: {m}"));
+        assert_eq!(outcome.result, Ok(want), "{mode:?} on {text}");
+    }
+}
+
 /// `add r0, r10; sub r0, 13` folds to the address `[r0 + r10 - 13]`, which reads r0's value
 /// from before the chain; when r0 is read as a value later, the chain becomes one `lea` into
 /// r0, and an access after it must go through r0 itself, not through that expression again
@@ -55,29 +78,13 @@ fn verified_compilation_agrees_with_the_interpreter() {
 fn an_address_chain_that_reads_its_own_register_is_not_refolded_after_its_lea() {
     let text = "mov r0, 0\nadd r0, r10\nsub r0, 13\nstb [r0+0], 7\nldxb r3, [r0+0]\n\
                 mov r2, r0\nldxb r0, [r2+0]\nadd r0, r3\nexit";
-    let prog = Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes");
-    for mode in [Mode::Strict, Mode::Checked] {
-        let v = verify(prog.clone(), &Config::conformance(mode, 0)).expect("verifies");
-        assert!(
-            v.access(Pc(3)).is_some_and(|f| f.proven),
-            "the store is proven, so the JIT drops its guard"
-        );
-        let case = bpfx_testkit::Case {
-            prog: prog.clone(),
-            input: Vec::new(),
-            helpers: bpfx_exec::Helpers::new(),
-            budget: None,
-        };
-        let engines = verified_engines(v);
-        let outcome = check_with(&case, &engines).unwrap_or_else(|m| panic!("{mode:?}: {m}"));
-        assert_eq!(outcome.result, Ok(14), "{mode:?}");
-    }
+    proven_store_returns(text, Pc(3), 14);
 }
 
 /// An address chain folded into a store across a division that borrows a register of the
 /// chain (r0 or r3, dead after the division, so not parked): the store must use the value
 /// from before the division (found by `diff_structured`; with the store proven there is no
-/// guard to catch a wrong address). Both modes.
+/// guard to catch a wrong address: before the fix it went to r10 + 54). Both modes.
 #[test]
 fn a_folded_address_is_not_read_across_a_division_that_borrows_its_register() {
     for component in ["r0", "r3"] {
@@ -86,23 +93,6 @@ fn a_folded_address_is_not_read_across_a_division_that_borrows_its_register() {
              add r6, {component}\nmod r5, 50\nstxh [r6+4], r2\nldxh r0, [r10-12]\n\
              mov r3, 0\nexit"
         );
-        let prog =
-            Program::decode(bpfx_bytecode::assemble(&text).expect("assembles")).expect("decodes");
-        for mode in [Mode::Strict, Mode::Checked] {
-            let v = verify(prog.clone(), &Config::conformance(mode, 0)).expect("verifies");
-            assert!(
-                v.access(Pc(6)).is_some_and(|f| f.proven),
-                "the store is proven, so the JIT drops its guard"
-            );
-            let case = bpfx_testkit::Case {
-                prog: prog.clone(),
-                input: Vec::new(),
-                helpers: bpfx_exec::Helpers::new(),
-                budget: None,
-            };
-            let outcome = check_with(&case, &verified_engines(v))
-                .unwrap_or_else(|m| panic!("{component} {mode:?}: {m}"));
-            assert_eq!(outcome.result, Ok(0x1234), "{component} {mode:?}");
-        }
+        proven_store_returns(&text, Pc(6), 0x1234);
     }
 }

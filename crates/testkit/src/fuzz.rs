@@ -226,13 +226,7 @@ pub fn diff_structured(data: &[u8]) {
 pub fn diff_loops(data: &[u8]) {
     let case = crate::loop_gen::generate_loop_with(crate::generator::Rng::from_bytes(data));
     agree(&case);
-    let cfg = Config {
-        insn_budget: 20_000,
-        ..Config::conformance(Mode::Checked, case.input.len() as u64)
-    };
-    if let Ok(v) = bpfx_verifier::verify(case.prog.clone(), &cfg)
-        && let Err(m) = crate::check::check_with(&case, &crate::engine::verified_engines(v))
-    {
+    if let Some(Err(m)) = crate::loop_gen::check_verified_loop(&case) {
         panic!("{m}");
     }
 }

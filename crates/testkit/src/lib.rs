@@ -34,4 +34,4 @@ pub use check::{Case, Mismatch, Outcome, check, check_with};
 pub use data::{DataError, DataFile, load_dir};
 pub use engine::{Engine, InterpEngine, RunError, VerifiedJit, engines, verified_engines};
 pub use generator::generate;
-pub use loop_gen::{generate_loop, generate_loop_with};
+pub use loop_gen::{check_verified_loop, generate_loop, generate_loop_with};

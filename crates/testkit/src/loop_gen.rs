@@ -27,10 +27,12 @@
 //! before it made), relations that do not hold on entry, steps a `jne` bound never meets, and
 //! counts that would wrap.
 
-use crate::check::Case;
+use crate::check::{Case, Mismatch, Outcome, check_with};
+use crate::engine::verified_engines;
 use crate::generator::Rng;
 use bpfx_bytecode::Program;
 use bpfx_exec::Helpers;
+use bpfx_verifier::{Config, Mode, verify};
 
 /// Largest generated input, in bytes.
 pub const MAX_LOOP_INPUT: usize = 160;
@@ -53,6 +55,19 @@ struct Gen {
 /// The loop case for `seed`.
 pub fn generate_loop(seed: u64) -> Case {
     generate_loop_with(Rng::new(seed))
+}
+
+/// Runs a generated loop through the verified JIT, against the interpreter, when the verifier
+/// accepts it in checked mode; `None` when it does not. The budget is small: Checked mode
+/// explores loops that branch back early path by path, and a few generated ones would take a
+/// second each.
+pub fn check_verified_loop(case: &Case) -> Option<Result<Outcome, Mismatch>> {
+    let cfg = Config {
+        insn_budget: 20_000,
+        ..Config::conformance(Mode::Checked, case.input.len() as u64)
+    };
+    let v = verify(case.prog.clone(), &cfg).ok()?;
+    Some(check_with(case, &verified_engines(v)))
 }
 
 /// The loop case whose choices `rng` makes (a fuzzer's bytes through [`Rng::from_bytes`]).

@@ -7,8 +7,7 @@
 use bpfx_bytecode::{Pc, Program, assemble};
 use bpfx_exec::{Helpers, Trap, TrapKind};
 use bpfx_jit::{JitOptions, compile_unverified};
-use bpfx_testkit::{Case, Outcome, check, check_with, generate_loop, verified_engines};
-use bpfx_verifier::{Config, Mode, verify};
+use bpfx_testkit::{Case, Outcome, check, check_verified_loop, generate_loop};
 
 const CASES: u64 = 6_000;
 
@@ -24,15 +23,9 @@ fn generated_loops_agree_on_every_engine() {
             Ok(outcome) => trapped += u64::from(outcome.result.is_err()),
             Err(m) => failures.push(format!("seed {seed}: {m}")),
         }
-        // A small budget: Checked mode explores loops that branch back early path by path,
-        // and a few generated ones would take a second each.
-        let cfg = Config {
-            insn_budget: 20_000,
-            ..Config::conformance(Mode::Checked, case.input.len() as u64)
-        };
-        if let Ok(v) = verify(case.prog.clone(), &cfg) {
+        if let Some(verified) = check_verified_loop(&case) {
             accepted += 1;
-            if let Err(m) = check_with(&case, &verified_engines(v)) {
+            if let Err(m) = verified {
                 failures.push(format!("seed {seed} (verified): {m}"));
             }
         }

@@ -174,7 +174,7 @@ impl Emitter<'_> {
             if self.plan.is_loop_head(q) || self.loops.index_at(q).is_some() {
                 return false;
             }
-            if !self.unmerged && self.groups.is_lead(q) {
+            if self.groups.is_lead(q) {
                 return false;
             }
             match self.bound_len(q, op) {

@@ -397,7 +397,8 @@ fn assemble_with(
         );
         e.groups = groups;
     }
-    abi::emit_prologue(&mut e, plan::mentioned(prog));
+    let used = e.plan.used();
+    abi::emit_prologue(&mut e, used);
     e.layout.body = e.offset();
     let mut last = None;
     let mut leads = 0;

@@ -85,6 +85,8 @@ pub(crate) struct Plan {
     calls: bool,
     /// The program has a jump or branch backward (or to itself).
     backward: bool,
+    /// The registers some instruction reads or writes.
+    used: Regs,
     /// Registers live before each slot, and one more slot (empty) for "no successor"
     /// ([`Liveness`]).
     live_in: Vec<Regs>,
@@ -105,6 +107,11 @@ impl Plan {
     /// Whether a jump or branch at or after `pc` lands on it: the top of a loop.
     pub(crate) fn is_loop_head(&self, pc: Pc) -> bool {
         self.target.get(pc.index()).is_some_and(|&t| t & BACK != 0)
+    }
+
+    /// The registers some instruction of the program reads or writes (bit `i` for `ri`).
+    pub(crate) fn used(&self) -> u16 {
+        self.used
     }
 
     /// Whether the program calls a local function (then [`Callees`] has work to do).
@@ -152,8 +159,14 @@ impl Plan {
             };
             n
         ];
+        let mut used = 0;
         for (pc, op) in prog.iter() {
-            nodes[pc.index()] = Node::new(pc, op, n);
+            let node = Node::new(pc, op, n);
+            // A local call names nothing itself: its callee's instructions count for themselves.
+            if !matches!(op, Op::Call(CallTarget::Local { .. })) {
+                used |= node.reads | node.kills;
+            }
+            nodes[pc.index()] = node;
             if let Some(t) = op.jump_target(pc).filter(|t| t.index() < n) {
                 target[t.index()] |= TARGET;
                 if t <= pc && matches!(op, Op::Ja { .. } | Op::Branch { .. }) {
@@ -225,6 +238,7 @@ impl Plan {
             target,
             calls,
             backward,
+            used,
             live_in: live.live_in,
         }
     }
@@ -340,17 +354,6 @@ fn effects(op: &Op) -> Effects {
         kills,
         clobbers,
     }
-}
-
-/// The registers some instruction of `prog` reads or writes (a local call counts for
-/// nothing: its callee's instructions are in the program and count for themselves).
-pub(crate) fn mentioned(prog: &Program) -> Regs {
-    prog.iter()
-        .filter(|(_, op)| !matches!(op, Op::Call(CallTarget::Local { .. })))
-        .fold(0, |acc, (_, op)| {
-            let e = effects(op);
-            acc | e.reads | e.kills
-        })
 }
 
 /// The eBPF registers whose host registers the lowering of `op` uses as scratch when they are

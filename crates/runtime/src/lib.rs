@@ -37,6 +37,8 @@ mod context;
 mod error;
 mod helpers;
 mod map;
+mod memory;
+mod object_map;
 mod program;
 
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
@@ -53,4 +55,8 @@ pub use helpers::{
     RINGBUF_SUBMIT, TAIL_CALL, TRACE_PRINTK,
 };
 pub use map::{MAX_MAP_BYTES, Map, MapError, MapKind, MapSpec, UpdateFlag};
-pub use program::{Engine, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm};
+pub use memory::DEFAULT_MEM_LIMIT;
+pub use object_map::ObjectMap;
+pub use program::{
+    Engine, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm, jit_code_estimate,
+};

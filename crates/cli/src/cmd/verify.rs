@@ -64,6 +64,10 @@ pub(crate) struct Args {
     /// Print the abstract state at every instruction the analysis processed.
     #[arg(long)]
     log: bool,
+    /// Memory limit the maps an object's program names must fit, in bytes (suffixes K, M, G:
+    /// powers of 1024) [default: 1G]. Verification creates no map: this checks their need.
+    #[arg(long, value_name = "BYTES", value_parser = crate::load::parse_bytes)]
+    mem_limit: Option<u64>,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -96,73 +100,65 @@ pub(crate) fn verify_for_run(
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
-    let (result, log, insns) = match load::load(&args.file, args.section.as_deref())? {
-        Loaded::Plain(prog) => {
-            if args.ctx == Some(VerifyCtx::Xdp) {
-                object_only_flags(args, "--ctx xdp")?;
-                let obj = vm(args)
-                    .object(vec![bpfx::ProgramDef::new("prog", "xdp", prog)], vec![])
-                    .map_err(|source| CliError::Object {
-                        path: args.file.clone(),
-                        source,
-                    })?;
-                verify_object(args, &obj, "prog")
-            } else {
-                let mut helpers = HelperTable::new();
-                for (id, sig) in &args.helpers {
-                    helpers.insert(*id, sig.clone());
-                }
-                let mut maps = MapTable::new();
-                for (map, def) in &args.maps {
-                    maps.insert(*map, *def);
-                }
-                let defaults = Config::default();
-                let cfg = Config {
-                    mode: mode(args.strict),
-                    mem_size: args.mem_size,
-                    helpers,
-                    maps,
-                    max_frames: args.max_frames.unwrap_or(defaults.max_frames),
-                    context: match args.ctx {
-                        Some(VerifyCtx::Packet) => ContextKind::Packet {
-                            data: 0,
-                            data_end: 8,
-                        },
-                        _ => ContextKind::Memory,
-                    },
-                    insn_budget: args.insn_budget.unwrap_or(defaults.insn_budget),
-                };
-                let insns = prog.iter().count();
-                // A log costs a formatted state per processed instruction: only on request.
-                let (result, log) = if args.log {
-                    bpfx_verifier::verify_with_log(prog, &cfg)
+    let (result, log, insns) =
+        match load::load_with(&vm(args), &args.file, args.section.as_deref())? {
+            Loaded::Plain(prog) => {
+                if args.ctx == Some(VerifyCtx::Xdp) {
+                    object_only_flags(args, "--ctx xdp")?;
+                    let obj = vm(args)
+                        .object(vec![bpfx::ProgramDef::new("prog", "xdp", prog)], vec![])
+                        .map_err(|source| CliError::Object {
+                            path: args.file.clone(),
+                            source,
+                        })?;
+                    verify_object(args, &obj, "prog")
                 } else {
-                    (bpfx_verifier::verify(prog, &cfg), Default::default())
-                };
-                (result.map_err(CliError::Verify), log, insns)
+                    let mut helpers = HelperTable::new();
+                    for (id, sig) in &args.helpers {
+                        helpers.insert(*id, sig.clone());
+                    }
+                    let mut maps = MapTable::new();
+                    for (map, def) in &args.maps {
+                        maps.insert(*map, *def);
+                    }
+                    let defaults = Config::default();
+                    let cfg = Config {
+                        mode: mode(args.strict),
+                        mem_size: args.mem_size,
+                        helpers,
+                        maps,
+                        max_frames: args.max_frames.unwrap_or(defaults.max_frames),
+                        context: match args.ctx {
+                            Some(VerifyCtx::Packet) => ContextKind::Packet {
+                                data: 0,
+                                data_end: 8,
+                            },
+                            _ => ContextKind::Memory,
+                        },
+                        insn_budget: args.insn_budget.unwrap_or(defaults.insn_budget),
+                    };
+                    let insns = prog.iter().count();
+                    // A log costs a formatted state per processed instruction: only on request.
+                    let (result, log) = if args.log {
+                        bpfx_verifier::verify_with_log(prog, &cfg)
+                    } else {
+                        (bpfx_verifier::verify(prog, &cfg), Default::default())
+                    };
+                    (result.map_err(CliError::Verify), log, insns)
+                }
             }
-        }
-        Loaded::Object { .. } if args.ctx == Some(VerifyCtx::Packet) => {
-            return Err(CliError::Usage(
-                "--ctx packet applies to plain programs; an object's section or --ctx xdp \
+            Loaded::Object { .. } if args.ctx == Some(VerifyCtx::Packet) => {
+                return Err(CliError::Usage(
+                    "--ctx packet applies to plain programs; an object's section or --ctx xdp \
                  gives its context"
-                    .into(),
-            ));
-        }
-        Loaded::Object { obj, program } => {
-            object_only_flags(args, "an ELF object")?;
-            if args.helpers.is_empty() {
-                verify_object(args, &obj, &program)
-            } else {
-                // The object was loaded with the default helpers: load it again with the
-                // signatures given.
-                let obj = vm(args)
-                    .open(&args.file)
-                    .map_err(|e| crate::cmd::run::facade_error(&args.file, e))?;
+                        .into(),
+                ));
+            }
+            Loaded::Object { obj, program } => {
+                object_only_flags(args, "an ELF object")?;
                 verify_object(args, &obj, &program)
             }
-        }
-    };
+        };
     if args.log {
         let mut text = log.lines().join("\n");
         text.push('\n');
@@ -236,10 +232,10 @@ fn object_only_flags(args: &Args, what: &str) -> Result<(), CliError> {
     }
 }
 
-/// The runtime with the --helper signatures added. Verification never runs a helper, so each
-/// one is registered with its signature and a body that refuses to run.
+/// The runtime with the --helper signatures added and the --mem-limit. Verification never runs
+/// a helper, so each one is registered with its signature and a body that refuses to run.
 fn vm(args: &Args) -> bpfx::Vm {
-    let mut vm = bpfx::Vm::new();
+    let mut vm = crate::load::vm(args.mem_limit);
     for (id, sig) in &args.helpers {
         let name = sig.name.clone();
         vm = vm.register_helper(*id, sig.clone(), move |_, _| {
@@ -252,7 +248,7 @@ fn vm(args: &Args) -> bpfx::Vm {
 }
 
 /// Verifies program `name` of `obj` with its maps and helpers, in the context `--ctx` or its
-/// section implies.
+/// section implies, creating no map (`ProgramRef::check`).
 fn verify_object(
     args: &Args,
     obj: &bpfx::Object,
@@ -282,9 +278,9 @@ fn verify_object(
         pref = pref.input_size(n);
     }
     let (res, log) = if args.log {
-        pref.verify_with_log(mode(args.strict))
+        pref.check_with_log(mode(args.strict))
     } else {
-        (pref.verify(mode(args.strict)), Default::default())
+        (pref.check(mode(args.strict)), Default::default())
     };
-    (res.map(|v| v.program().clone()).map_err(err), log, insns)
+    (res.map_err(err), log, insns)
 }

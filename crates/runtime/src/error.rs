@@ -46,7 +46,7 @@ pub enum Error {
     /// Creating a map's storage or a program's code would take the [`crate::Vm`] past its
     /// memory limit; nothing was allocated.
     #[error(
-        "{what}: needs {need} bytes, but {} of the memory limit of {limit} bytes are left ({used} in use)",
+        "{what}: needs {need} bytes, but only {} of the {limit}-byte memory limit are left",
         limit.saturating_sub(*used)
     )]
     MemoryLimit {
@@ -54,7 +54,8 @@ pub enum Error {
         what: String,
         /// The bytes it needs.
         need: u64,
-        /// The bytes already held when it asked.
+        /// The bytes already held when it asked (for a program's maps checked together, with
+        /// those of its maps counted before this one).
         used: u64,
         /// The limit.
         limit: u64,

@@ -126,7 +126,7 @@ mod tests {
         let e = pool.charge(|| "b".into(), 41).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "b: needs 41 bytes, but 40 of the memory limit of 100 bytes are left (60 in use)"
+            "b: needs 41 bytes, but only 40 of the 100-byte memory limit are left"
         );
         assert_eq!(pool.used(), 60, "a refused charge takes nothing");
         assert!(pool.check(|| "c".into(), 40, 0).is_ok());

@@ -53,21 +53,42 @@ impl std::fmt::Debug for ObjectMap {
     }
 }
 
-/// `PerfEventArray` → `perf_event_array`.
-fn snake_case(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// The kernel's map types by number, as `enum bpf_map_type` of the UAPI `linux/bpf.h` names
+/// them, without the `BPF_MAP_TYPE_` prefix and in lower case.
+const KERNEL_MAP_TYPES: [&str; 32] = [
+    "unspec",
+    "hash",
+    "array",
+    "prog_array",
+    "perf_event_array",
+    "percpu_hash",
+    "percpu_array",
+    "stack_trace",
+    "cgroup_array",
+    "lru_hash",
+    "lru_percpu_hash",
+    "lpm_trie",
+    "array_of_maps",
+    "hash_of_maps",
+    "devmap",
+    "sockmap",
+    "cpumap",
+    "xskmap",
+    "sockhash",
+    "cgroup_storage",
+    "reuseport_sockarray",
+    "percpu_cgroup_storage",
+    "queue",
+    "stack",
+    "sk_storage",
+    "devmap_hash",
+    "struct_ops",
+    "ringbuf",
+    "inode_storage",
+    "task_storage",
+    "bloom_filter",
+    "user_ringbuf",
+];
 
 impl ObjectMap {
     /// A map bpfx implements (its shape is checked now; storage comes later).
@@ -103,15 +124,15 @@ impl ObjectMap {
                 read_only: m.read_only,
             }),
             None => {
-                let type_name = match m.kind {
-                    bpfx_elf::MapKind::Other(n) => format!("type {n}"),
-                    k => snake_case(&format!("{k:?}")),
-                };
-                let reason = match m.kind {
-                    bpfx_elf::MapKind::Other(_) => {
-                        format!("map type {raw} is not supported by bpfx")
-                    }
-                    _ => format!("map type {raw} ({type_name}) is not supported by bpfx"),
+                let (type_name, reason) = match KERNEL_MAP_TYPES.get(raw as usize) {
+                    Some(name) => (
+                        name.to_string(),
+                        format!("map type {raw} ({name}) is not supported by bpfx"),
+                    ),
+                    None => (
+                        format!("type {raw}"),
+                        format!("map type {raw} is not a kernel map type bpfx knows"),
+                    ),
                 };
                 ObjectMap {
                     name: m.name,
@@ -145,7 +166,8 @@ impl ObjectMap {
         MapKind::from_kernel(self.kernel_type)
     }
 
-    /// The type's lower-case name (`hash`, `perf_event_array`, `type 99`).
+    /// The type's lower-case name, as the kernel's UAPI spells it (`hash`, `sockmap`), or
+    /// `type N` for a number it does not define.
     pub fn type_name(&self) -> &str {
         &self.type_name
     }
@@ -220,9 +242,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_of_unsupported_types() {
-        assert_eq!(snake_case("PerfEventArray"), "perf_event_array");
-        assert_eq!(snake_case("LpmTrie"), "lpm_trie");
+    fn kernel_type_names_agree_with_the_kinds_bpfx_implements() {
+        for n in 0..KERNEL_MAP_TYPES.len() as u32 {
+            if let Some(kind) = MapKind::from_kernel(n) {
+                assert_eq!(KERNEL_MAP_TYPES[n as usize], kind.name(), "type {n}");
+            }
+        }
+        assert_eq!(KERNEL_MAP_TYPES[15], "sockmap");
+        assert_eq!(KERNEL_MAP_TYPES[31], "user_ringbuf");
     }
 
     #[test]

@@ -336,11 +336,13 @@ impl Object {
     }
 
     /// Whether program `name` can be prepared as far as its maps go: every map its `lddw`
-    /// instructions name exists and bpfx can create it ([`Error::MapUnsupported`] otherwise).
+    /// instructions name exists and bpfx can create it ([`Error::MapUnsupported`] otherwise),
+    /// and those not created yet fit the memory limit together now ([`Error::MemoryLimit`]).
     /// Says nothing of what the verifier will decide; creates nothing.
     pub fn program_status(&self, name: &str) -> Result<(), Error> {
         let p = self.program(name)?;
-        used_maps(&p.def.name, &p.def.program, &self.shared.maps).map(|_| ())
+        let used = used_maps(&p.def.name, &p.def.program, &self.shared.maps)?;
+        p.fits(&used)
     }
 
     /// The `license` string, if the object has one.
@@ -582,7 +584,10 @@ impl<'o> ProgramRef<'o> {
     }
 
     /// Creates the maps in `used` (charging the memory limit) and binds the program to them.
+    /// They are checked to fit together first, so a program whose maps do not fit allocates
+    /// none of them (and each creation is still charged before it allocates).
     fn bind(&self, v: VerifiedProgram, used: Vec<usize>) -> Result<Verified, Error> {
+        self.fits(&used)?;
         let shared = &self.obj.shared;
         let mut created = Vec::with_capacity(used.len());
         for &i in &used {

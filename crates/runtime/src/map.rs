@@ -389,10 +389,11 @@ const LRU_ORDER_ENTRY_BYTES: u64 = 48;
 impl HashTable {
     /// The bound of [`MapSpec::memory_bytes`] for a hash or LRU hash map, full: the slab of
     /// values; the slot-to-key table, the free list and (LRU) the stamps, all preallocated;
-    /// two heap copies of every key (in the index and in the slot table); the index at the
-    /// size it grows to with `max_entries` keys (hashbrown: a power of two of buckets at 7/8
-    /// load, an entry and a control byte each, plus a 16-byte group), half again for the
-    /// table it grows from while it is copied; and the LRU order.
+    /// two heap copies of every key (in the index and in the slot table); the index (hashbrown:
+    /// a power of two of buckets at 7/8 load, an entry and a control byte each, plus a 16-byte
+    /// group) at twice the buckets `max_entries` keys need, since deletions leave tombstones
+    /// that can make a full table grow once more, plus the table it grows from while it is
+    /// copied; and the LRU order.
     fn memory_bytes(spec: &MapSpec) -> Option<u64> {
         let n = u64::from(spec.max_entries);
         let slab = spec.stride().checked_mul(n)?;
@@ -413,7 +414,7 @@ impl HashTable {
             0
         };
         slab.checked_add(per_slot.checked_mul(n)?)?
-            .checked_add(index.checked_add(index / 2)?)?
+            .checked_add(index.checked_mul(3)?)?
             .checked_add(lru)
     }
 

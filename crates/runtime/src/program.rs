@@ -186,7 +186,8 @@ impl Vm {
     /// An object from programs and maps built by hand (for example assembled bytecode whose
     /// `lddw map_idx(i)` names `maps[i]`). As with a loaded object, no map is created yet, and
     /// a map whose shape the kernel would refuse fails only the programs that name it (and
-    /// host access to it); the `Result` is kept for errors to come.
+    /// host access to it), so this does not fail any more; it keeps its `Result` so callers
+    /// written when map creation happened here need no change.
     pub fn object(&self, programs: Vec<ProgramDef>, maps: Vec<MapSpec>) -> Result<Object, Error> {
         Ok(self.build(programs, maps.into_iter().map(ObjectMap::new).collect()))
     }

@@ -16,6 +16,10 @@
 //!   of record descriptors, so nothing a program writes can corrupt the bookkeeping.
 //! - **Program array**: slots holding programs for `bpf_tail_call`, set from the host.
 //!
+//! Each kind also states the most memory a map of it takes, values and host-side structures
+//! together ([`MapSpec::memory_bytes`], one function beside each kind's code): the bound the
+//! [`crate::Vm`]'s memory limit is charged before the map is created.
+//!
 //! A deleted hash slot goes back to the free list while a program may still hold its address:
 //! the memory stays valid (the block never moves), as the kernel's RCU keeps it valid, and a
 //! later insert reuses it.

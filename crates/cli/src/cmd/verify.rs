@@ -100,65 +100,65 @@ pub(crate) fn verify_for_run(
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
-    let (result, log, insns) =
-        match load::load_with(&vm(args), &args.file, args.section.as_deref())? {
-            Loaded::Plain(prog) => {
-                if args.ctx == Some(VerifyCtx::Xdp) {
-                    object_only_flags(args, "--ctx xdp")?;
-                    let obj = vm(args)
-                        .object(vec![bpfx::ProgramDef::new("prog", "xdp", prog)], vec![])
-                        .map_err(|source| CliError::Object {
-                            path: args.file.clone(),
-                            source,
-                        })?;
-                    verify_object(args, &obj, "prog")
-                } else {
-                    let mut helpers = HelperTable::new();
-                    for (id, sig) in &args.helpers {
-                        helpers.insert(*id, sig.clone());
-                    }
-                    let mut maps = MapTable::new();
-                    for (map, def) in &args.maps {
-                        maps.insert(*map, *def);
-                    }
-                    let defaults = Config::default();
-                    let cfg = Config {
-                        mode: mode(args.strict),
-                        mem_size: args.mem_size,
-                        helpers,
-                        maps,
-                        max_frames: args.max_frames.unwrap_or(defaults.max_frames),
-                        context: match args.ctx {
-                            Some(VerifyCtx::Packet) => ContextKind::Packet {
-                                data: 0,
-                                data_end: 8,
-                            },
-                            _ => ContextKind::Memory,
-                        },
-                        insn_budget: args.insn_budget.unwrap_or(defaults.insn_budget),
-                    };
-                    let insns = prog.iter().count();
-                    // A log costs a formatted state per processed instruction: only on request.
-                    let (result, log) = if args.log {
-                        bpfx_verifier::verify_with_log(prog, &cfg)
-                    } else {
-                        (bpfx_verifier::verify(prog, &cfg), Default::default())
-                    };
-                    (result.map_err(CliError::Verify), log, insns)
+    let loaded = load::load_with(&vm(args), &args.file, args.section.as_deref())?;
+    let (result, log, insns) = match loaded {
+        Loaded::Plain(prog) => {
+            if args.ctx == Some(VerifyCtx::Xdp) {
+                object_only_flags(args, "--ctx xdp")?;
+                let obj = vm(args)
+                    .object(vec![bpfx::ProgramDef::new("prog", "xdp", prog)], vec![])
+                    .map_err(|source| CliError::Object {
+                        path: args.file.clone(),
+                        source,
+                    })?;
+                verify_object(args, &obj, "prog")
+            } else {
+                let mut helpers = HelperTable::new();
+                for (id, sig) in &args.helpers {
+                    helpers.insert(*id, sig.clone());
                 }
+                let mut maps = MapTable::new();
+                for (map, def) in &args.maps {
+                    maps.insert(*map, *def);
+                }
+                let defaults = Config::default();
+                let cfg = Config {
+                    mode: mode(args.strict),
+                    mem_size: args.mem_size,
+                    helpers,
+                    maps,
+                    max_frames: args.max_frames.unwrap_or(defaults.max_frames),
+                    context: match args.ctx {
+                        Some(VerifyCtx::Packet) => ContextKind::Packet {
+                            data: 0,
+                            data_end: 8,
+                        },
+                        _ => ContextKind::Memory,
+                    },
+                    insn_budget: args.insn_budget.unwrap_or(defaults.insn_budget),
+                };
+                let insns = prog.iter().count();
+                // A log costs a formatted state per processed instruction: only on request.
+                let (result, log) = if args.log {
+                    bpfx_verifier::verify_with_log(prog, &cfg)
+                } else {
+                    (bpfx_verifier::verify(prog, &cfg), Default::default())
+                };
+                (result.map_err(CliError::Verify), log, insns)
             }
-            Loaded::Object { .. } if args.ctx == Some(VerifyCtx::Packet) => {
-                return Err(CliError::Usage(
-                    "--ctx packet applies to plain programs; an object's section or --ctx xdp \
+        }
+        Loaded::Object { .. } if args.ctx == Some(VerifyCtx::Packet) => {
+            return Err(CliError::Usage(
+                "--ctx packet applies to plain programs; an object's section or --ctx xdp \
                  gives its context"
-                        .into(),
-                ));
-            }
-            Loaded::Object { obj, program } => {
-                object_only_flags(args, "an ELF object")?;
-                verify_object(args, &obj, &program)
-            }
-        };
+                    .into(),
+            ));
+        }
+        Loaded::Object { obj, program } => {
+            object_only_flags(args, "an ELF object")?;
+            verify_object(args, &obj, &program)
+        }
+    };
     if args.log {
         let mut text = log.lines().join("\n");
         text.push('\n');

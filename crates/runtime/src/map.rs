@@ -24,6 +24,7 @@
 //! the memory stays valid (the block never moves), as the kernel's RCU keeps it valid, and a
 //! later insert reuses it.
 
+use crate::memory::Charge;
 use crate::program::Linked;
 use bpfx_exec::SharedMem;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -336,6 +337,8 @@ pub struct Map {
     spec: MapSpec,
     stride: usize,
     storage: Storage,
+    /// What the map holds of its `Vm`'s memory limit, given back when it is dropped.
+    charge: Option<Charge>,
 }
 
 impl std::fmt::Debug for Map {
@@ -609,7 +612,16 @@ impl Map {
             spec,
             stride,
             storage,
+            charge: None,
         })
+    }
+
+    /// The map, holding `charge` for as long as it lives.
+    pub(crate) fn charged(self, charge: Charge) -> Map {
+        Map {
+            charge: Some(charge),
+            ..self
+        }
     }
 
     /// The name.

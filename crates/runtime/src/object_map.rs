@@ -14,12 +14,13 @@
 //! fail, when they are verified ([`crate::Error::MapUnsupported`]).
 //!
 //! # Invariants
-//! `map` is set at most once, under the `charge` lock, and only with `charge` holding the
-//! map's [`MapSpec::memory_bytes`]; the charge lives as long as the `ObjectMap`.
+//! `map` is set at most once, under the `creating` lock, and only with a [`Map`] that holds
+//! the charge of its [`MapSpec::memory_bytes`] (given back when the last `Arc` of the map,
+//! the object's or the host's, is dropped).
 
 use crate::error::Error;
 use crate::map::{Map, MapKind, MapSpec};
-use crate::memory::{Charge, Pool};
+use crate::memory::Pool;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// A map an object declares, as [`crate::Object::maps`] lists it: the declaration, whether
@@ -36,7 +37,7 @@ pub struct ObjectMap {
     /// The spec and its memory bound, or why bpfx cannot create the map.
     plan: Result<(MapSpec, u64), String>,
     map: OnceLock<Arc<Map>>,
-    charge: Mutex<Option<Charge>>,
+    creating: Mutex<()>,
 }
 
 impl std::fmt::Debug for ObjectMap {
@@ -105,7 +106,7 @@ impl ObjectMap {
             read_only: spec.read_only,
             plan,
             map: OnceLock::new(),
-            charge: Mutex::new(None),
+            creating: Mutex::new(()),
         }
     }
 
@@ -145,7 +146,7 @@ impl ObjectMap {
                     read_only: m.read_only,
                     plan: Err(reason),
                     map: OnceLock::new(),
-                    charge: Mutex::new(None),
+                    creating: Mutex::new(()),
                 }
             }
         }
@@ -219,7 +220,7 @@ impl ObjectMap {
 
     /// Its storage, created now if need be, charged to `pool` first.
     pub(crate) fn create(&self, pool: &Arc<Pool>) -> Result<&Arc<Map>, Error> {
-        let mut held = self.charge.lock().unwrap_or_else(|e| e.into_inner());
+        let _creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(map) = self.map.get() {
             return Ok(map);
         }
@@ -232,8 +233,7 @@ impl ObjectMap {
             map: self.name.clone(),
             reason,
         })?;
-        *held = Some(charge);
-        Ok(self.map.get_or_init(|| Arc::new(map)))
+        Ok(self.map.get_or_init(|| Arc::new(map.charged(charge))))
     }
 }
 
@@ -275,6 +275,8 @@ mod tests {
         );
         assert!(other.created().is_none());
         drop(m);
+        assert_eq!(pool.used(), need, "a clone of the map still holds it");
+        drop(a);
         assert_eq!(pool.used(), 0, "the charge goes with the map");
     }
 }

@@ -100,7 +100,7 @@ impl Vm {
     /// together: the storage of every map, host-side structures included
     /// ([`MapSpec::memory_bytes`]), global data, and JIT code. Each is charged when it is
     /// created, before anything is allocated, and refused with [`Error::MemoryLimit`] when it
-    /// does not fit; the bytes come back when the object and its programs are dropped.
+    /// does not fit; the bytes come back when the map or the code holding them is dropped.
     /// Objects opened before keep the limit they were opened with.
     pub fn mem_limit(mut self, bytes: u64) -> Vm {
         self.pool = Pool::new(bytes);

@@ -236,6 +236,21 @@ fn maps_and_code_are_charged_when_created_and_given_back() {
         drop(obj);
         assert_eq!(vm.mem_used(), 0, "{opts:?}: the map's bytes came back");
     }
+    // Host access creates the map and charges it once; the program then shares it.
+    let vm = Vm::new().mem_limit(1 << 20);
+    let obj = load(&vm);
+    let h = obj.map("h").unwrap();
+    assert_eq!(vm.mem_used(), need);
+    let v = obj.program("p").unwrap().verify(Mode::Checked).unwrap();
+    assert_eq!(vm.mem_used(), need, "not charged twice");
+    assert!(std::sync::Arc::ptr_eq(
+        &h,
+        obj.maps().next().unwrap().created().unwrap()
+    ));
+    drop((v, obj));
+    assert_eq!(vm.mem_used(), need, "the host still holds the map");
+    drop(h);
+    assert_eq!(vm.mem_used(), 0);
     // A limit that holds the map but not the code: compilation is refused, the
     // interpreter still runs.
     let vm = Vm::new().mem_limit(need + 4096);

@@ -338,7 +338,7 @@ pub struct Map {
     stride: usize,
     storage: Storage,
     /// What the map holds of its `Vm`'s memory limit, given back when it is dropped.
-    charge: Option<Charge>,
+    _charge: Option<Charge>,
 }
 
 impl std::fmt::Debug for Map {
@@ -612,14 +612,14 @@ impl Map {
             spec,
             stride,
             storage,
-            charge: None,
+            _charge: None,
         })
     }
 
     /// The map, holding `charge` for as long as it lives.
     pub(crate) fn charged(self, charge: Charge) -> Map {
         Map {
-            charge: Some(charge),
+            _charge: Some(charge),
             ..self
         }
     }

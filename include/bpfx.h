@@ -46,7 +46,8 @@ typedef enum bpfx_status {
     BPFX_ERR_NO_MAP = 11,     /* no map of that name */
     BPFX_ERR_MAP = 12,        /* a map operation failed (sizes, full, flags, kind) */
     BPFX_ERR_NOT_FOUND = 13,  /* the map has no entry with that key */
-    BPFX_ERR_INTERNAL = 14    /* a bug in bpfx, caught at the boundary */
+    BPFX_ERR_INTERNAL = 14,   /* a bug in bpfx, caught at the boundary */
+    BPFX_ERR_MEMORY = 15      /* the VM's memory limit refused a map or the code (none made) */
 } bpfx_status;
 
 /* Trap kinds (bpfx_trap_info.kind): the stable codes of bpfx's TrapKind. */
@@ -93,6 +94,8 @@ enum bpfx_arg {
 
 /* The most arguments a helper takes (r1..r5). */
 #define BPFX_MAX_HELPER_ARGS 5
+/* bpfx_set_mem_limit: the memory limit of a new VM, in bytes (1 GiB). */
+#define BPFX_DEFAULT_MEM_LIMIT 0x40000000ULL
 /* bpfx_set_input_size: forget a previously set input size. */
 #define BPFX_INPUT_SIZE_UNKNOWN 0xffffffffffffffffULL
 /* How many uBPF VMs may hold a live ubpf_compile function at once (see ubpf.h). */
@@ -143,11 +146,18 @@ bpfx_status bpfx_register_helper(bpfx_vm *vm, uint32_t id, const char *name, bpf
                                  void *ctx, const uint32_t *args, size_t nargs);
 /* From inside a helper: when it returns, the run stops with BPFX_TRAP_HELPER_ERROR. */
 void bpfx_helper_fail(const char *message);
+/*
+ * Limits the memory of the VM's maps (values and bookkeeping), global data and JIT code to
+ * `bytes` together (default BPFX_DEFAULT_MEM_LIMIT), before loading. Each is charged before it
+ * is allocated; what does not fit fails with BPFX_ERR_MEMORY naming it, the need and the limit.
+ */
+bpfx_status bpfx_set_mem_limit(bpfx_vm *vm, uint64_t bytes);
 
 /* Loads raw bytecode (8 bytes per slot) as the program "main". */
 bpfx_status bpfx_load_bytecode(bpfx_vm *vm, const void *code, size_t code_len);
-/* Loads an ELF object (its maps are created) and chooses `program` by name or section
- * (NULL: the first program). */
+/* Loads an ELF object and chooses `program` by name or section (NULL: the first program). Its
+ * maps are created when bpfx_verify accepts a program that names them (BPFX_ERR_MEMORY past
+ * the limit); a map of a type bpfx lacks fails only the programs that name it. */
 bpfx_status bpfx_load_elf(bpfx_vm *vm, const void *elf, size_t elf_len, const char *program);
 /* The context of the next bpfx_verify (BPFX_CONTEXT_*; size and offsets for structs only). */
 bpfx_status bpfx_set_context(bpfx_vm *vm, uint32_t kind, uint16_t size, uint16_t data_off,

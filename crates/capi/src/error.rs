@@ -43,11 +43,14 @@ pub enum Status {
     NotFound = 13,
     /// A bug in bpfx (a panic, caught at the boundary).
     Internal = 14,
+    /// A map's storage or the program's code would pass the VM's memory limit
+    /// (`bpfx_set_mem_limit`); nothing was allocated.
+    Memory = 15,
 }
 
 impl Status {
     /// Every status, in code order.
-    pub const ALL: [Status; 15] = [
+    pub const ALL: [Status; 16] = [
         Status::Ok,
         Status::Null,
         Status::Argument,
@@ -63,6 +66,7 @@ impl Status {
         Status::Map,
         Status::NotFound,
         Status::Internal,
+        Status::Memory,
     ];
 
     /// The C name of the constant (`BPFX_OK`, `BPFX_ERR_NULL`, …).
@@ -83,6 +87,7 @@ impl Status {
             Status::Map => "BPFX_ERR_MAP",
             Status::NotFound => "BPFX_ERR_NOT_FOUND",
             Status::Internal => "BPFX_ERR_INTERNAL",
+            Status::Memory => "BPFX_ERR_MEMORY",
         }
     }
 
@@ -109,6 +114,7 @@ impl Status {
             Status::Map => c"map operation failed",
             Status::NotFound => c"no entry with that key",
             Status::Internal => c"internal error",
+            Status::Memory => c"memory limit reached",
         }
     }
 }
@@ -165,6 +171,10 @@ pub(crate) fn constants() -> Vec<(String, i128)> {
         "BPFX_INPUT_SIZE_UNKNOWN".into(),
         i128::from(crate::vm::INPUT_SIZE_UNKNOWN),
     ));
+    out.push((
+        "BPFX_DEFAULT_MEM_LIMIT".into(),
+        i128::from(runtime::DEFAULT_MEM_LIMIT),
+    ));
     out.push(("BPFX_UBPF_JIT_SLOTS".into(), crate::ubpf::JIT_SLOTS as i128));
     out
 }
@@ -203,7 +213,11 @@ impl From<Error> for Fail {
             Error::Io { .. } | Error::Elf { .. } | Error::MapSpec { .. } => Status::Elf,
             Error::NoProgram { .. } => Status::NoProgram,
             Error::NoMap { .. } => Status::NoMap,
-            Error::Context { .. } | Error::Link { .. } | Error::Verify { .. } => Status::Verify,
+            Error::Context { .. }
+            | Error::Link { .. }
+            | Error::Verify { .. }
+            | Error::MapUnsupported { .. } => Status::Verify,
+            Error::MemoryLimit { .. } => Status::Memory,
             Error::Jit { .. } => Status::Compile,
             Error::Trap { .. } => Status::Trap,
             Error::WrongContext { .. } | Error::InputTooShort { .. } => Status::Context,

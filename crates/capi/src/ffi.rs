@@ -446,6 +446,17 @@ pub unsafe extern "C" fn bpfx_set_input_size(vm: *mut BpfxVm, size: u64) -> Stat
     }
 }
 
+/// Limits the memory of the VM's maps, global data and JIT code to `bytes`, before loading.
+///
+/// # Safety
+/// `vm` as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_set_mem_limit(vm: *mut BpfxVm, bytes: u64) -> Status {
+    // SAFETY: `vm` is NULL or a live handle no other thread uses meanwhile (bpfx.h), all
+    // `with_vm` requires; it checks NULL.
+    unsafe { with_vm(vm, |v| v.set_mem_limit(bytes)) }
+}
+
 /// Verifies the loaded program (`BPFX_MODE_*`).
 ///
 /// # Safety

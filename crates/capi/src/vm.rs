@@ -280,6 +280,19 @@ impl Vm {
         Ok(())
     }
 
+    /// Sets the memory limit of what the VM creates; part of the environment, so before the
+    /// load (as helpers).
+    pub(crate) fn set_mem_limit(&mut self, bytes: u64) -> Result<(), Fail> {
+        if self.loaded.is_some() {
+            return Err(Fail::state(
+                "the memory limit must be set before a program is loaded",
+            ));
+        }
+        let builder = std::mem::take(&mut self.builder);
+        self.builder = builder.mem_limit(bytes);
+        Ok(())
+    }
+
     fn install(&mut self, obj: Object, program: Option<&str>) -> Result<(), Fail> {
         let name = match program {
             Some(name) => obj.program(name)?.name().to_string(),

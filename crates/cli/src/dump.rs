@@ -3,11 +3,13 @@
 //! Keys and values of 1, 2, 4 or 8 bytes print as little-endian unsigned integers (how the
 //! programs of this size store counters and indices); any other size prints as hex bytes in
 //! memory order. Ring buffers print the records ready to read (reading consumes them); program
-//! arrays print their slots.
+//! arrays print their slots. A map no program named is created for the dump (initial
+//! contents); one bpfx cannot create prints why.
 
 use bpfx::{Map, MapKind, Object};
 use serde_json::{Value, json};
 use std::fmt::Write;
+use std::sync::Arc;
 
 fn int(bytes: &[u8]) -> Option<u64> {
     matches!(bytes.len(), 1 | 2 | 4 | 8).then(|| {
@@ -39,10 +41,32 @@ fn records(map: &Map) -> Vec<Vec<u8>> {
     map.drain_records().unwrap_or_default()
 }
 
+/// Each map of `obj` that bpfx can create, with its storage: a map no program named is
+/// created now, as host access does ([`Object::map`]), and shows its initial contents. A map
+/// it cannot create (or that does not fit the memory limit) comes with the reason instead.
+fn each_map(obj: &Object) -> Vec<(String, Result<Arc<Map>, String>)> {
+    obj.maps()
+        .map(|m| {
+            let created = obj.map(m.name()).map_err(|e| match e {
+                bpfx::Error::MapSpec { reason, .. } => reason,
+                e => e.to_string(),
+            });
+            (m.name().to_string(), created)
+        })
+        .collect()
+}
+
 /// Every map of `obj` as one JSON object keyed by map name.
 pub(crate) fn maps_json(obj: &Object) -> Value {
     let mut out = serde_json::Map::new();
-    for map in obj.maps() {
+    for (name, map) in each_map(obj) {
+        let map = match map {
+            Ok(map) => map,
+            Err(reason) => {
+                out.insert(name, json!({ "unavailable": reason }));
+                continue;
+            }
+        };
         let mut m = json!({
             "kind": map.kind().name(),
             "key_size": map.key_size(),
@@ -51,7 +75,7 @@ pub(crate) fn maps_json(obj: &Object) -> Value {
         });
         match map.kind() {
             MapKind::RingBuf => {
-                m["records"] = records(map)
+                m["records"] = records(&map)
                     .iter()
                     .map(|r| hex(r))
                     .collect::<Vec<_>>()
@@ -73,7 +97,7 @@ pub(crate) fn maps_json(obj: &Object) -> Value {
                     .into();
             }
         }
-        out.insert(map.name().to_string(), m);
+        out.insert(name, m);
     }
     Value::Object(out)
 }
@@ -81,7 +105,14 @@ pub(crate) fn maps_json(obj: &Object) -> Value {
 /// Every map of `obj`, one header line per map and one line per entry.
 pub(crate) fn maps_text(obj: &Object) -> String {
     let mut s = String::new();
-    for map in obj.maps() {
+    for (name, map) in each_map(obj) {
+        let map = match map {
+            Ok(map) => map,
+            Err(reason) => {
+                let _ = writeln!(s, "map {name}: unavailable: {reason}");
+                continue;
+            }
+        };
         let _ = writeln!(
             s,
             "map {} ({}, key {} B, value {} B, max {}):",
@@ -93,7 +124,7 @@ pub(crate) fn maps_text(obj: &Object) -> String {
         );
         match map.kind() {
             MapKind::RingBuf => {
-                for r in records(map) {
+                for r in records(&map) {
                     let _ = writeln!(s, "  record {}", hex(&r));
                 }
             }

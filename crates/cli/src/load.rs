@@ -3,8 +3,10 @@
 //! [`bpfx::Object`] with its maps, for the commands that run or verify them as the kernel would.
 //!
 //! - ELF objects, recognized by their `\x7fELF` magic whatever their name, loaded by the
-//!   `bpfx` facade (relocations applied, subprograms linked, maps and global data created): one
-//!   program, chosen with `--section NAME` (a section or a program name) when there are several.
+//!   `bpfx` facade (relocations applied, subprograms linked, maps and global data declared but
+//!   not created: a map's storage exists only once a program that names it is prepared to run):
+//!   one program, chosen with `--section NAME` (a section or a program name) when there are
+//!   several.
 //! - `.asm` and `.s` files: assembler text.
 //! - anything else: raw little-endian bytecode, 8 bytes per slot.
 
@@ -20,7 +22,7 @@ pub(crate) enum Loaded {
     Plain(Program),
     /// An ELF object and the name of the chosen program.
     Object {
-        /// The object, maps created.
+        /// The object (maps declared, none created).
         obj: bpfx::Object,
         /// The chosen program's name.
         program: String,
@@ -48,9 +50,18 @@ pub(crate) fn load_program(path: &Path, section: Option<&str>) -> Result<Program
 
 /// Loads `path`, keeping an ELF object whole.
 pub(crate) fn load(path: &Path, section: Option<&str>) -> Result<Loaded, CliError> {
+    load_with(&bpfx::Vm::new(), path, section)
+}
+
+/// [`load`], an ELF object opened by `vm` (its helpers, its memory limit).
+pub(crate) fn load_with(
+    vm: &bpfx::Vm,
+    path: &Path,
+    section: Option<&str>,
+) -> Result<Loaded, CliError> {
     let bytes = read(path)?;
     if bytes.starts_with(ELF_MAGIC) {
-        let obj = open_object(path, &bytes)?;
+        let obj = open_object(vm, path, &bytes)?;
         let program = choose(path, &obj, section)?;
         return Ok(Loaded::Object { obj, program });
     }
@@ -66,9 +77,13 @@ pub(crate) fn load(path: &Path, section: Option<&str>) -> Result<Loaded, CliErro
     }))
 }
 
-/// Opens the ELF object in `path` (already read into `bytes`).
-pub(crate) fn open_object(path: &Path, bytes: &[u8]) -> Result<bpfx::Object, CliError> {
-    bpfx::Vm::new().load(bytes).map_err(|e| match e {
+/// Opens the ELF object in `path` (already read into `bytes`) with `vm`.
+pub(crate) fn open_object(
+    vm: &bpfx::Vm,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<bpfx::Object, CliError> {
+    vm.load(bytes).map_err(|e| match e {
         bpfx::Error::Elf { source, .. } => match *source {
             bpfx_elf::ElfError::NotBpf(machine) => CliError::NotBpf {
                 path: path.to_path_buf(),
@@ -92,15 +107,54 @@ pub(crate) fn open_object(path: &Path, bytes: &[u8]) -> Result<bpfx::Object, Cli
     })
 }
 
-/// Opens `path`, which must be an ELF object.
-pub(crate) fn load_object(path: &Path) -> Result<bpfx::Object, CliError> {
+/// Opens `path`, which must be an ELF object, with `vm`.
+pub(crate) fn load_object(vm: &bpfx::Vm, path: &Path) -> Result<bpfx::Object, CliError> {
     let bytes = read(path)?;
     if !bytes.starts_with(ELF_MAGIC) {
         return Err(CliError::NotElf {
             path: path.to_path_buf(),
         });
     }
-    open_object(path, &bytes)
+    open_object(vm, path, &bytes)
+}
+
+/// The runtime for `--mem-limit` (the default limit when absent).
+pub(crate) fn vm(mem_limit: Option<u64>) -> bpfx::Vm {
+    match mem_limit {
+        Some(bytes) => bpfx::Vm::new().mem_limit(bytes),
+        None => bpfx::Vm::new(),
+    }
+}
+
+/// A size in bytes, as `--mem-limit` takes it: a number with an optional binary suffix,
+/// `K`, `M`, `G` or `T` (times 1024, 1024², …), optionally followed by `iB` or `B`, in any
+/// case: `65536`, `64K`, `64M`, `1G`, `1GiB`.
+pub(crate) fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size in bytes (for example 65536, 64M, 1G)"))?;
+    let lower = unit.to_ascii_lowercase();
+    let unit = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('b'))
+        .unwrap_or(&lower);
+    let shift = match unit {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit (use K, M, G or T, powers of 1024)"
+            ));
+        }
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("`{s}` is more than 2^64 bytes"))
 }
 
 /// The program `section` names (a section, or a program), or the only one.
@@ -188,4 +242,23 @@ fn op_at(bytes: &[u8], pc: usize) -> Option<Op> {
         .filter_map(|c| c.try_into().ok().map(Insn::from_bytes))
         .collect();
     decode_one(&slots).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_with_binary_suffixes() {
+        assert_eq!(parse_bytes("65536"), Ok(65536));
+        assert_eq!(parse_bytes("64K"), Ok(64 << 10));
+        assert_eq!(parse_bytes("64m"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("2MB"), Ok(2 << 20));
+        assert_eq!(parse_bytes("0"), Ok(0));
+        for bad in ["", "M", "1X", "-1", "1.5G", "99999999999T"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -32,6 +32,34 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A program names a map bpfx cannot create: a type it does not implement, or a shape
+    /// the kernel refuses. The object loads; only the programs that name the map fail.
+    #[error("program `{program}`: map `{map}`: {reason}")]
+    MapUnsupported {
+        /// The program.
+        program: String,
+        /// The map.
+        map: String,
+        /// Why (the feature missing).
+        reason: String,
+    },
+    /// Creating a map's storage or a program's code would take the [`crate::Vm`] past its
+    /// memory limit; nothing was allocated.
+    #[error(
+        "{what}: needs {need} bytes, but only {} of the {limit}-byte memory limit are left",
+        limit.saturating_sub(*used)
+    )]
+    MemoryLimit {
+        /// What needs the memory (`map `name``, or a program's JIT code).
+        what: String,
+        /// The bytes it needs.
+        need: u64,
+        /// The bytes already held when it asked (for a program's maps checked together, with
+        /// those of its maps counted before this one).
+        used: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// No program of that name (or section).
     #[error("no program `{name}`; programs: {}", list(available))]
     NoProgram {

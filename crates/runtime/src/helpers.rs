@@ -6,6 +6,7 @@
 //! a helper behaves the same under both engines.
 
 use crate::map::{Map, MapKind};
+use crate::object_map::ObjectMap;
 use crate::program::Linked;
 use bpfx_exec::{GuestMemory, HelperError, Helpers};
 use bpfx_verifier::{ArgKind, HelperSig, HelperTable, RetKind};
@@ -232,15 +233,19 @@ fn err(msg: impl Into<String>) -> HelperError {
     HelperError(msg.into())
 }
 
-/// The map a handle names.
-fn map_of(maps: &[Arc<Map>], handle: u64) -> Result<(usize, &Arc<Map>), HelperError> {
+/// The map a handle names. Binding a program creates the maps it names, so a handle a
+/// verified program holds always finds its map created.
+fn map_of(maps: &[ObjectMap], handle: u64) -> Result<(usize, &Arc<Map>), HelperError> {
     if handle & !0xffff_ffff != MAP_HANDLE_TAG {
         return Err(err(format!("{handle:#x} is not a map handle")));
     }
     let idx = (handle & 0xffff_ffff) as usize;
-    maps.get(idx)
-        .map(|m| (idx, m))
-        .ok_or_else(|| err(format!("no map with index {idx}")))
+    let m = maps
+        .get(idx)
+        .ok_or_else(|| err(format!("no map with index {idx}")))?;
+    m.created()
+        .map(|map| (idx, map))
+        .ok_or_else(|| err(format!("map `{}` has no storage", m.name())))
 }
 
 fn read(
@@ -254,7 +259,7 @@ fn read(
 }
 
 /// The standard helpers over `maps`, with `hooks`, reporting to `run`.
-pub(crate) fn standard(maps: &Arc<[Arc<Map>]>, hooks: &Hooks, run: &RunCell) -> Helpers {
+pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) -> Helpers {
     let mut h = Helpers::new();
     let m = maps.clone();
     h.register(MAP_LOOKUP_ELEM, move |mem, a| {
@@ -356,10 +361,10 @@ pub(crate) fn standard(maps: &Arc<[Arc<Map>]>, hooks: &Hooks, run: &RunCell) -> 
         let (m, r) = (maps.clone(), run.clone());
         h.register(id, move |_, a| {
             let addr = a[0];
-            let found = m
-                .iter()
-                .position(|map| map.ring_contains(addr))
-                .filter(|&i| m[i].ring_commit(addr, discard));
+            let ring = |i: usize| m[i].created();
+            let found = (0..m.len())
+                .find(|&i| ring(i).is_some_and(|map| map.ring_contains(addr)))
+                .filter(|&i| ring(i).is_some_and(|map| map.ring_commit(addr, discard)));
             match found {
                 Some(i) => {
                     lock(&r).reserved.retain(|&(mi, ad)| (mi, ad) != (i, addr));

@@ -2,8 +2,9 @@
 //! whole pipeline, with the maps, helpers and contexts programs expect from the kernel.
 //!
 //! ```text
-//! prog.o ──► bpfx-elf ──► Object (maps created) ──► ProgramRef ──► verify ──► Verified
-//!                                                     (context)      │  (bound to the maps)
+//! prog.o ──► bpfx-elf ──► Object (maps declared) ──► ProgramRef ──► verify ──► Verified
+//!                                                      (context)      │  (its maps created,
+//!                                                                     │   bound to them)
 //!                                                      interpret() ◄─┴─► compile() (x86-64 JIT)
 //!                                                               └──► Program::run / run_xdp
 //! ```
@@ -22,21 +23,26 @@
 //!
 //! - **Maps** ([`Map`]): array, hash, LRU hash, ring buffer, program array; their values are
 //!   guest memory ([`bpfx_exec::SharedMem`]) that programs on any number of threads and the host
-//!   share. Global data sections are one-element array maps.
+//!   share. Global data sections are one-element array maps. An [`Object`] lists them as
+//!   [`ObjectMap`]s, created only when a program naming them is verified or the host asks.
+//! - **Memory limit** ([`Vm::mem_limit`]): map storage, host-side bookkeeping included
+//!   ([`MapSpec::memory_bytes`]), and JIT code are charged before they are allocated.
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
 //!   `trace_printk`, tail calls, ring buffers), plus embedder helpers registered on a [`Vm`]
 //!   with a signature the verifier enforces.
 //! - **Contexts** ([`Context`]): plain memory, XDP (`struct xdp_md` rewritten to real pointers
 //!   as the kernel does), or an embedder-defined struct.
 //!
-//! `docs/runtime.md` describes the design: map storage, handle binding, tail calls, the XDP
-//! rewrite.
+//! `docs/runtime.md` describes the design: per-program outcomes, when maps are created, the
+//! memory limit, map storage, handle binding, tail calls, the XDP rewrite.
 #![forbid(unsafe_code)]
 
 mod context;
 mod error;
 mod helpers;
 mod map;
+mod memory;
+mod object_map;
 mod program;
 
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
@@ -53,4 +59,8 @@ pub use helpers::{
     RINGBUF_SUBMIT, TAIL_CALL, TRACE_PRINTK,
 };
 pub use map::{MAX_MAP_BYTES, Map, MapError, MapKind, MapSpec, UpdateFlag};
-pub use program::{Engine, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm};
+pub use memory::DEFAULT_MEM_LIMIT;
+pub use object_map::ObjectMap;
+pub use program::{
+    Engine, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm, jit_code_estimate,
+};

@@ -16,10 +16,15 @@
 //!   of record descriptors, so nothing a program writes can corrupt the bookkeeping.
 //! - **Program array**: slots holding programs for `bpf_tail_call`, set from the host.
 //!
+//! Each kind also states the most memory a map of it takes, values and host-side structures
+//! together ([`MapSpec::memory_bytes`], one function beside each kind's code): the bound the
+//! [`crate::Vm`]'s memory limit is charged before the map is created.
+//!
 //! A deleted hash slot goes back to the free list while a program may still hold its address:
 //! the memory stays valid (the block never moves), as the kernel's RCU keeps it valid, and a
 //! later insert reuses it.
 
+use crate::memory::Charge;
 use crate::program::Linked;
 use bpfx_exec::SharedMem;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -125,8 +130,117 @@ impl MapSpec {
     }
 }
 
-/// The most memory one map may take, in bytes: a bound on what a malformed object can allocate.
+impl MapSpec {
+    /// Checks the shape as the kernel does and returns the most memory a map of this spec
+    /// takes ([`MapSpec::memory_bytes`]), refusing more than [`MAX_MAP_BYTES`]. Allocates
+    /// nothing.
+    pub fn check(&self) -> Result<u64, String> {
+        let MapSpec {
+            kind,
+            key_size,
+            value_size,
+            max_entries,
+            ..
+        } = *self;
+        if max_entries == 0 {
+            return Err("max_entries is 0".into());
+        }
+        match kind {
+            MapKind::Array | MapKind::Hash | MapKind::LruHash => {
+                if kind == MapKind::Array && key_size != 4 {
+                    return Err(format!("array keys must be 4 bytes, not {key_size}"));
+                }
+                if key_size == 0 || value_size == 0 {
+                    return Err("key and value sizes must not be 0".into());
+                }
+            }
+            MapKind::RingBuf => {
+                if key_size != 0 || value_size != 0 {
+                    return Err("ring buffers have no keys or values (sizes must be 0)".into());
+                }
+                if !max_entries.is_power_of_two() || max_entries < 8 {
+                    return Err(format!(
+                        "ring buffer size {max_entries} is not a power of two of at least 8"
+                    ));
+                }
+            }
+            MapKind::ProgArray => {
+                if key_size != 4 || value_size != 4 {
+                    return Err("program array keys and values must be 4 bytes".into());
+                }
+            }
+        }
+        if let (MapKind::Array, Some(data)) = (kind, &self.initial_data) {
+            let bytes = array_memory_bytes(self).unwrap_or(u64::MAX);
+            if data.len() as u64 > bytes {
+                return Err(format!(
+                    "initial data of {} bytes exceeds the map's {bytes}",
+                    data.len()
+                ));
+            }
+        }
+        match self.memory_bytes() {
+            Some(need) if need <= MAX_MAP_BYTES => Ok(need),
+            Some(need) => Err(format!(
+                "needs {need} bytes, more than the {MAX_MAP_BYTES}-byte limit of one map"
+            )),
+            None => Err(format!(
+                "its size overflows (more than the {MAX_MAP_BYTES}-byte limit of one map)"
+            )),
+        }
+    }
+
+    /// The most memory, in bytes, a map of this spec takes however it is used: the values
+    /// programs reach and the host-side structures beside them, full. Computed from the spec
+    /// alone with checked arithmetic (`None` on overflow), so it is known before anything is
+    /// allocated; the [`crate::Vm`]'s memory limit is charged this much when the map is
+    /// created. Each kind's bound lives beside its implementation: a new kind adds its own.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        let body = match self.kind {
+            MapKind::Array => array_memory_bytes(self),
+            MapKind::Hash | MapKind::LruHash => HashTable::memory_bytes(self),
+            MapKind::RingBuf => Ring::memory_bytes(self),
+            MapKind::ProgArray => prog_array_memory_bytes(self),
+        }?;
+        body.checked_add(MAP_HEADER_BYTES)
+    }
+
+    /// The value stride: `value_size` rounded up to 8.
+    fn stride(&self) -> u64 {
+        u64::from(self.value_size).next_multiple_of(8)
+    }
+}
+
+/// The most memory one map may take, in bytes ([`MapSpec::memory_bytes`]): a bound on what a
+/// malformed object can allocate, below the [`crate::Vm`]'s limit for all maps together.
 pub const MAX_MAP_BYTES: u64 = 256 << 20;
+
+/// Bytes of a map's fixed parts, charged once per map: the [`Map`] value, its `Arc`, its
+/// locks and the allocator's headers (a bound; the `Map` is about 100 bytes).
+const MAP_HEADER_BYTES: u64 = 256;
+
+/// What a heap allocation of `len` bytes takes from glibc's malloc: the length plus an 8-byte
+/// header, in 16-byte units, at least 32.
+fn heap_bytes(len: u64) -> Option<u64> {
+    Some(len.checked_add(8)?.checked_next_multiple_of(16)?.max(32))
+}
+
+/// `std::mem::size_of::<T>()`, as `u64`.
+const fn size_of<T>() -> u64 {
+    std::mem::size_of::<T>() as u64
+}
+
+/// An array (and global data): one block of `max_entries` strides. The initial data of a
+/// global-data section is the object's, not the map's.
+fn array_memory_bytes(spec: &MapSpec) -> Option<u64> {
+    spec.stride().checked_mul(u64::from(spec.max_entries))
+}
+
+/// A program array: one slot (an `Option<Arc<_>>`) per entry; the programs are charged for
+/// their own code.
+fn prog_array_memory_bytes(spec: &MapSpec) -> Option<u64> {
+    size_of::<Option<Arc<Linked>>>().checked_mul(u64::from(spec.max_entries))
+}
 
 /// Update flags of `map_update_elem`, as the kernel numbers them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -223,6 +337,8 @@ pub struct Map {
     spec: MapSpec,
     stride: usize,
     storage: Storage,
+    /// What the map holds of its `Vm`'s memory limit, given back when it is dropped.
+    _charge: Option<Charge>,
 }
 
 impl std::fmt::Debug for Map {
@@ -272,7 +388,43 @@ struct Lru {
     order: BTreeMap<u64, u32>,
 }
 
+/// The most bytes the least-recently-used order takes per entry: a `BTreeMap<u64, u32>` leaf
+/// of 11 entries is about 144 bytes plus the allocator's header, never less than 5 entries
+/// full outside the root, and the inner nodes add under a fifth of that.
+const LRU_ORDER_ENTRY_BYTES: u64 = 48;
+
 impl HashTable {
+    /// The bound of [`MapSpec::memory_bytes`] for a hash or LRU hash map, full: the slab of
+    /// values; the slot-to-key table, the free list and (LRU) the stamps, all preallocated;
+    /// two heap copies of every key (in the index and in the slot table); the index (hashbrown:
+    /// a power of two of buckets at 7/8 load, an entry and a control byte each, plus a 16-byte
+    /// group) at twice the buckets `max_entries` keys need, since deletions leave tombstones
+    /// that can make a full table grow once more, plus the table it grows from while it is
+    /// copied; and the LRU order.
+    fn memory_bytes(spec: &MapSpec) -> Option<u64> {
+        let n = u64::from(spec.max_entries);
+        let slab = spec.stride().checked_mul(n)?;
+        let per_slot = size_of::<Option<Vec<u8>>>()
+            + size_of::<u32>()
+            + heap_bytes(u64::from(spec.key_size))?.checked_mul(2)?;
+        let buckets = match n {
+            0..4 => 4,
+            4..8 => 8,
+            _ => (n.checked_mul(8)? / 7).checked_next_power_of_two()?,
+        };
+        let index = buckets
+            .checked_mul(size_of::<(Vec<u8>, u32)>() + 1)?
+            .checked_add(16)?;
+        let lru = if spec.kind == MapKind::LruHash {
+            (size_of::<u64>() + LRU_ORDER_ENTRY_BYTES).checked_mul(n)?
+        } else {
+            0
+        };
+        slab.checked_add(per_slot.checked_mul(n)?)?
+            .checked_add(index.checked_mul(3)?)?
+            .checked_add(lru)
+    }
+
     fn new(entries: u32, lru: bool) -> HashTable {
         HashTable {
             index: HashMap::new(),
@@ -359,6 +511,16 @@ struct Record {
 }
 
 impl Ring {
+    /// The bound of [`MapSpec::memory_bytes`] for a ring buffer: the data block and the queue
+    /// of record descriptors at its fullest (every record takes at least 8 bytes of the block,
+    /// and the queue's capacity grows by doubling, half again while it is copied).
+    fn memory_bytes(spec: &MapSpec) -> Option<u64> {
+        let size = u64::from(spec.max_entries);
+        let records = (size / 8).checked_next_power_of_two()?.max(4);
+        let queue = records.checked_mul(size_of::<Record>())?;
+        size.checked_add(queue.checked_add(queue / 2)?)
+    }
+
     /// Reserves `len` bytes; returns the record's offset in the block.
     fn reserve(&mut self, len: u64) -> Option<usize> {
         let rounded = len.checked_next_multiple_of(8)?;
@@ -407,63 +569,24 @@ impl Ring {
 }
 
 impl Map {
-    /// Creates a map, checking its shape as the kernel does.
+    /// Creates a map, checking its shape and its size first ([`MapSpec::check`]).
     pub fn new(spec: MapSpec) -> Result<Map, String> {
+        spec.check()?;
         let MapSpec {
-            kind,
-            key_size,
-            value_size,
-            max_entries,
-            ..
+            kind, max_entries, ..
         } = spec;
-        if max_entries == 0 {
-            return Err("max_entries is 0".into());
-        }
-        let stride = (value_size as usize).next_multiple_of(8);
+        let stride = (spec.value_size as usize).next_multiple_of(8);
+        // Within MAX_MAP_BYTES (checked above), so the casts cannot truncate.
         let bytes = match kind {
-            MapKind::Array | MapKind::Hash | MapKind::LruHash => {
-                if kind == MapKind::Array && key_size != 4 {
-                    return Err(format!("array keys must be 4 bytes, not {key_size}"));
-                }
-                if key_size == 0 || value_size == 0 {
-                    return Err("key and value sizes must not be 0".into());
-                }
-                stride as u64 * u64::from(max_entries)
-            }
-            MapKind::RingBuf => {
-                if key_size != 0 || value_size != 0 {
-                    return Err("ring buffers have no keys or values (sizes must be 0)".into());
-                }
-                if !max_entries.is_power_of_two() || max_entries < 8 {
-                    return Err(format!(
-                        "ring buffer size {max_entries} is not a power of two of at least 8"
-                    ));
-                }
-                u64::from(max_entries)
-            }
-            MapKind::ProgArray => {
-                if key_size != 4 || value_size != 4 {
-                    return Err("program array keys and values must be 4 bytes".into());
-                }
-                u64::from(max_entries) * 8
-            }
+            MapKind::Array | MapKind::Hash | MapKind::LruHash => stride * max_entries as usize,
+            MapKind::RingBuf => max_entries as usize,
+            MapKind::ProgArray => 0,
         };
-        if bytes > MAX_MAP_BYTES {
-            return Err(format!(
-                "needs {bytes} bytes, more than the {MAX_MAP_BYTES}-byte limit"
-            ));
-        }
-        let bytes = bytes as usize;
         let storage = match kind {
             MapKind::Array => {
                 let block = SharedMem::new(bytes, !spec.read_only);
                 if let Some(data) = &spec.initial_data {
-                    if data.len() > bytes {
-                        return Err(format!(
-                            "initial data of {} bytes exceeds the map's {bytes}",
-                            data.len()
-                        ));
-                    }
+                    // No longer than the block (checked above).
                     block.write(0, data);
                 }
                 Storage::Array { block }
@@ -489,7 +612,16 @@ impl Map {
             spec,
             stride,
             storage,
+            _charge: None,
         })
+    }
+
+    /// The map, holding `charge` for as long as it lives.
+    pub(crate) fn charged(self, charge: Charge) -> Map {
+        Map {
+            _charge: Some(charge),
+            ..self
+        }
     }
 
     /// The name.

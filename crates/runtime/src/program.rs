@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! Vm ──open/load──► Object ──program(name)──► ProgramRef ──verify(mode)──► Verified
-//!  (helpers, hooks)  (maps created)            (context, input size)       │ (bound to the maps)
+//!  (helpers, hooks,  (maps declared,           (context, input size)       │ (its maps created,
+//!   memory limit)     none created)                                        │  bound to them)
 //!                                                          compile() / interpret()
 //!                                                                          ▼
 //!                                           Program::run / run_xdp / run_ctx (tail calls here)
@@ -13,6 +14,8 @@ use crate::context::{self, Context, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMe
 use crate::error::Error;
 use crate::helpers::{self, CustomHelper, Hooks, RunCell, RunState};
 use crate::map::{Map, MapKind, MapSpec};
+use crate::memory::{Charge, DEFAULT_MEM_LIMIT, Pool};
+use crate::object_map::ObjectMap;
 use bpfx_bytecode::{Imm64, Op, Pc};
 use bpfx_exec::{Env, GuestMemory, HelperError, SharedMem, TrapKind};
 use bpfx_verifier::{
@@ -47,7 +50,8 @@ impl Engine {
 }
 
 /// Configuration shared by every object it opens: embedder helpers, the hooks behind the
-/// clock, random-number and CPU-id helpers, and the `trace_printk` sink.
+/// clock, random-number and CPU-id helpers, the `trace_printk` sink, and the memory limit
+/// ([`Vm::mem_limit`]).
 ///
 /// ```no_run
 /// # use bpfx::{Vm, HelperSig, ArgKind, RetKind};
@@ -58,23 +62,54 @@ impl Engine {
 /// let obj = vm.open("examples/counter.o")?;
 /// # Ok::<(), bpfx::Error>(())
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Vm {
     hooks: Hooks,
     custom: Vec<CustomHelper>,
+    pool: Arc<Pool>,
+}
+
+impl Default for Vm {
+    fn default() -> Vm {
+        Vm {
+            hooks: Hooks::default(),
+            custom: Vec::new(),
+            pool: Pool::new(DEFAULT_MEM_LIMIT),
+        }
+    }
 }
 
 impl std::fmt::Debug for Vm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ids: Vec<u32> = self.custom.iter().map(|c| c.id).collect();
-        f.debug_struct("Vm").field("custom_helpers", &ids).finish()
+        f.debug_struct("Vm")
+            .field("custom_helpers", &ids)
+            .field("mem_limit", &self.pool.limit())
+            .finish()
     }
 }
 
 impl Vm {
-    /// Standard helpers only, real clock, random seed, stderr for `trace_printk`.
+    /// Standard helpers only, real clock, random seed, stderr for `trace_printk`, a memory
+    /// limit of [`crate::DEFAULT_MEM_LIMIT`].
     pub fn new() -> Vm {
         Vm::default()
+    }
+
+    /// Limits the memory of everything opened from this `Vm` (and its clones) to `bytes`
+    /// together: the storage of every map, host-side structures included
+    /// ([`MapSpec::memory_bytes`]), global data, and JIT code. Each is charged when it is
+    /// created, before anything is allocated, and refused with [`Error::MemoryLimit`] when it
+    /// does not fit; the bytes come back when the map or the code holding them is dropped.
+    /// Objects opened before keep the limit they were opened with.
+    pub fn mem_limit(mut self, bytes: u64) -> Vm {
+        self.pool = Pool::new(bytes);
+        self
+    }
+
+    /// The bytes held now against the memory limit, by every object opened from this `Vm`.
+    pub fn mem_used(&self) -> u64 {
+        self.pool.used()
     }
 
     /// Adds (or replaces, including a standard one) helper `id` with its signature, which the
@@ -116,7 +151,8 @@ impl Vm {
         self
     }
 
-    /// Opens an ELF object file and creates its maps.
+    /// Opens an ELF object file (its maps are created when a program is prepared to run, see
+    /// [`ProgramRef::verify`]).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Object, Error> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
@@ -126,7 +162,7 @@ impl Vm {
         self.load_named(&bytes, &path.display().to_string())
     }
 
-    /// Loads an ELF object from memory and creates its maps.
+    /// Loads an ELF object from memory (its maps are created later, as [`Vm::open`] says).
     pub fn load(&self, bytes: &[u8]) -> Result<Object, Error> {
         self.load_named(bytes, "<bytes>")
     }
@@ -136,61 +172,44 @@ impl Vm {
             what: what.to_string(),
             source: Box::new(source),
         })?;
-        let mut maps = Vec::with_capacity(obj.maps.len());
-        for m in obj.maps {
-            let kind = MapKind::from_kernel(m.kind.raw()).ok_or_else(|| Error::MapSpec {
-                map: m.name.clone(),
-                reason: format!("map type {} ({:?}) is not supported", m.kind.raw(), m.kind),
-            })?;
-            maps.push(MapSpec {
-                name: m.name,
-                kind,
-                key_size: m.key_size,
-                value_size: m.value_size,
-                max_entries: m.max_entries,
-                flags: m.flags,
-                initial_data: m.initial_data,
-                read_only: m.read_only,
-            });
-        }
+        let maps = obj.maps.into_iter().map(ObjectMap::from_elf).collect();
         let programs = obj
             .programs
             .into_iter()
             .map(|p| ProgramDef::new(p.name, p.section, p.program))
             .collect();
-        let mut o = self.object(programs, maps)?;
+        let mut o = self.build(programs, maps);
         o.license = obj.license;
         Ok(o)
     }
 
     /// An object from programs and maps built by hand (for example assembled bytecode whose
-    /// `lddw map_idx(i)` names `maps[i]`).
+    /// `lddw map_idx(i)` names `maps[i]`). As with a loaded object, no map is created yet, and
+    /// a map whose shape the kernel would refuse fails only the programs that name it (and
+    /// host access to it), so this does not fail any more; it keeps its `Result` so callers
+    /// written when map creation happened here need no change.
     pub fn object(&self, programs: Vec<ProgramDef>, maps: Vec<MapSpec>) -> Result<Object, Error> {
+        Ok(self.build(programs, maps.into_iter().map(ObjectMap::new).collect()))
+    }
+
+    fn build(&self, programs: Vec<ProgramDef>, maps: Vec<ObjectMap>) -> Object {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let maps: Vec<Arc<Map>> = maps
-            .into_iter()
-            .map(|spec| {
-                let name = spec.name.clone();
-                Map::new(spec)
-                    .map(Arc::new)
-                    .map_err(|reason| Error::MapSpec { map: name, reason })
-            })
-            .collect::<Result<_, _>>()?;
         let mut sigs = helpers::standard_sigs();
         for c in &self.custom {
             sigs.insert(c.id, c.sig.clone());
         }
-        Ok(Object {
+        Object {
             shared: Arc::new(Shared {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 maps: maps.into(),
                 hooks: self.hooks.clone(),
                 custom: self.custom.clone(),
                 sigs,
+                pool: self.pool.clone(),
             }),
             programs,
             license: None,
-        })
+        }
     }
 }
 
@@ -223,14 +242,16 @@ impl ProgramDef {
 /// What every program of one object shares.
 pub(crate) struct Shared {
     id: u64,
-    pub(crate) maps: Arc<[Arc<Map>]>,
+    pub(crate) maps: Arc<[ObjectMap]>,
     hooks: Hooks,
     custom: Vec<CustomHelper>,
     sigs: HelperTable,
+    pool: Arc<Pool>,
 }
 
-/// A loaded object: its programs (not yet verified) and its maps (created, shared by every
-/// program prepared from it).
+/// A loaded object: its programs (not yet verified) and its maps (declared; each created when
+/// a program that names it is prepared to run, or on host access, and then shared by every
+/// program prepared from the object).
 pub struct Object {
     shared: Arc<Shared>,
     programs: Vec<ProgramDef>,
@@ -287,22 +308,42 @@ impl Object {
         })
     }
 
-    /// Its maps, in index order.
-    pub fn maps(&self) -> impl Iterator<Item = &Arc<Map>> + '_ {
+    /// Its maps as declared, in index order, each with its status and, once created, its
+    /// storage ([`ObjectMap::created`]). Listing them creates nothing.
+    pub fn maps(&self) -> impl Iterator<Item = &ObjectMap> + '_ {
         self.shared.maps.iter()
     }
 
-    /// The map called `name`.
+    /// The map called `name`, its storage created now if no program created it yet (charged
+    /// to the [`Vm`]'s memory limit): [`Error::MapSpec`] when bpfx cannot create it,
+    /// [`Error::MemoryLimit`] when it does not fit.
     pub fn map(&self, name: &str) -> Result<Arc<Map>, Error> {
-        self.shared
+        let m = self
+            .shared
             .maps
             .iter()
             .find(|m| m.name() == name)
-            .cloned()
             .ok_or_else(|| Error::NoMap {
                 name: name.to_string(),
                 available: self.maps().map(|m| m.name().to_string()).collect(),
-            })
+            })?;
+        m.create(&self.shared.pool).cloned()
+    }
+
+    /// The bytes held now against the memory limit of the [`Vm`] this object was opened from
+    /// (by all its objects).
+    pub fn mem_used(&self) -> u64 {
+        self.shared.pool.used()
+    }
+
+    /// Whether program `name` can be prepared as far as its maps go: every map its `lddw`
+    /// instructions name exists and bpfx can create it ([`Error::MapUnsupported`] otherwise),
+    /// and those not created yet fit the memory limit together now ([`Error::MemoryLimit`]).
+    /// Says nothing of what the verifier will decide; creates nothing.
+    pub fn program_status(&self, name: &str) -> Result<(), Error> {
+        let p = self.program(name)?;
+        let used = used_maps(&p.def.name, &p.def.program, &self.shared.maps)?;
+        p.fits(&used)
     }
 
     /// The `license` string, if the object has one.
@@ -329,6 +370,67 @@ impl Object {
             input_size: None,
         })
     }
+}
+
+/// The indices of the maps the `lddw` instructions of `prog` name, in order, each checked to
+/// exist and to be one bpfx can create.
+fn used_maps(
+    name: &str,
+    prog: &bpfx_bytecode::Program,
+    maps: &[ObjectMap],
+) -> Result<Vec<usize>, Error> {
+    let mut used = BTreeSet::new();
+    for (pc, op) in prog.iter() {
+        let Op::LoadImm64 { value, .. } = *op else {
+            continue;
+        };
+        let link_err = |reason: String| Error::Link {
+            program: name.to_string(),
+            pc,
+            insn: op.to_string(),
+            reason,
+        };
+        let (idx, value_off) = match value {
+            Imm64::Value(_) | Imm64::Func { .. } => continue,
+            Imm64::MapIdx(i) => (i, None),
+            Imm64::MapIdxValue { idx, off } => (idx, Some(off)),
+            Imm64::MapFd(_) | Imm64::MapValue { .. } => {
+                return Err(link_err(
+                    "maps are named by index (map_idx), not by file descriptor".into(),
+                ));
+            }
+            Imm64::BtfId(_) => {
+                return Err(link_err("BTF variables (ksyms) are not supported".into()));
+            }
+        };
+        let map = usize::try_from(idx)
+            .ok()
+            .and_then(|i| maps.get(i).map(|m| (i, m)));
+        let Some((i, map)) = map else {
+            return Err(link_err(format!(
+                "no map with index {idx} (the object has {})",
+                maps.len()
+            )));
+        };
+        if let Err(reason) = map.status() {
+            return Err(Error::MapUnsupported {
+                program: name.to_string(),
+                map: map.name().to_string(),
+                reason: reason.to_string(),
+            });
+        }
+        if let Some(off) = value_off
+            && (map.kind() != Some(MapKind::Array) || off >= map.value_size())
+        {
+            return Err(link_err(format!(
+                "offset {off} is not inside the value of {} map `{}`",
+                map.type_name(),
+                map.name()
+            )));
+        }
+        used.insert(i);
+    }
+    Ok(used.into_iter().collect())
 }
 
 /// A program chosen from an object, not yet verified.
@@ -359,7 +461,11 @@ impl<'o> ProgramRef<'o> {
         &self.def.name
     }
 
-    /// Verifies the program against the object's maps and helpers, and binds it to the maps.
+    /// Verifies the program against the object's maps and helpers; once the verifier accepts
+    /// it, creates the storage of the maps it names that no program created yet (each charged
+    /// to the [`Vm`]'s memory limit before it is allocated: [`Error::MemoryLimit`]) and binds
+    /// the program to them. A program naming a map bpfx cannot create fails here with
+    /// [`Error::MapUnsupported`], before the verifier runs.
     pub fn verify(self, mode: Mode) -> Result<Verified, Error> {
         self.verify_with_log(mode).0
     }
@@ -381,6 +487,49 @@ impl<'o> ProgramRef<'o> {
         }
     }
 
+    /// Verification alone: what [`ProgramRef::verify`] decides, without creating or binding
+    /// any map (the program's map references stay `map_idx` pseudo values). It also checks
+    /// that the maps the program names, those not created yet, would fit the memory limit
+    /// now ([`Error::MemoryLimit`]), and allocates nothing.
+    pub fn check(self, mode: Mode) -> Result<VerifiedProgram, Error> {
+        self.check_with_log(mode).0
+    }
+
+    /// [`ProgramRef::check`], also returning the verifier's log.
+    pub fn check_with_log(self, mode: Mode) -> (Result<VerifiedProgram, Error>, VerifierLog) {
+        match self.prepare(mode) {
+            Ok((prog, cfg, used)) => {
+                let (res, log) = bpfx_verifier::verify_with_log(prog, &cfg);
+                let res = res
+                    .map_err(|source| Error::Verify {
+                        program: self.def.name.clone(),
+                        source: Box::new(source),
+                    })
+                    .and_then(|v| self.fits(&used).map(|()| v));
+                (res, log)
+            }
+            Err(e) => (Err(e), VerifierLog::default()),
+        }
+    }
+
+    /// Whether the maps in `used` not created yet fit the memory limit together.
+    fn fits(&self, used: &[usize]) -> Result<(), Error> {
+        let shared = &self.obj.shared;
+        let mut pending = 0u64;
+        for &i in used {
+            let m = &shared.maps[i];
+            if m.created().is_some() {
+                continue;
+            }
+            let need = m.status().unwrap_or(0);
+            shared
+                .pool
+                .check(|| format!("map `{}`", m.name()), need, pending)?;
+            pending = pending.saturating_add(need);
+        }
+        Ok(())
+    }
+
     /// The program to verify (context-adapted), the verifier's configuration, and the maps
     /// the program names.
     fn prepare(&self, mode: Mode) -> Result<(bpfx_bytecode::Program, Config, Vec<usize>), Error> {
@@ -395,50 +544,7 @@ impl<'o> ProgramRef<'o> {
             _ => self.def.program.clone(),
         };
         let maps = &self.obj.shared.maps;
-        let mut used = BTreeSet::new();
-        for (pc, op) in prog.iter() {
-            let Op::LoadImm64 { value, .. } = *op else {
-                continue;
-            };
-            let link_err = |reason: String| Error::Link {
-                program: name.clone(),
-                pc,
-                insn: op.to_string(),
-                reason,
-            };
-            let (idx, value_off) = match value {
-                Imm64::Value(_) | Imm64::Func { .. } => continue,
-                Imm64::MapIdx(i) => (i, None),
-                Imm64::MapIdxValue { idx, off } => (idx, Some(off)),
-                Imm64::MapFd(_) | Imm64::MapValue { .. } => {
-                    return Err(link_err(
-                        "maps are named by index (map_idx), not by file descriptor".into(),
-                    ));
-                }
-                Imm64::BtfId(_) => {
-                    return Err(link_err("BTF variables (ksyms) are not supported".into()));
-                }
-            };
-            let map = usize::try_from(idx)
-                .ok()
-                .and_then(|i| maps.get(i).map(|m| (i, m)));
-            let Some((i, map)) = map else {
-                return Err(link_err(format!(
-                    "no map with index {idx} (the object has {})",
-                    maps.len()
-                )));
-            };
-            if let Some(off) = value_off
-                && (map.kind() != MapKind::Array || off >= map.value_size())
-            {
-                return Err(link_err(format!(
-                    "offset {off} is not inside the value of {} map `{}`",
-                    map.kind(),
-                    map.name()
-                )));
-            }
-            used.insert(i);
-        }
+        let used = used_maps(name, &prog, maps)?;
         let mut table = MapTable::new();
         for (i, m) in maps.iter().enumerate() {
             table.insert(
@@ -475,16 +581,28 @@ impl<'o> ProgramRef<'o> {
             context: kind,
             ..Config::default()
         };
-        Ok((prog, cfg, used.into_iter().collect()))
+        Ok((prog, cfg, used))
     }
 
+    /// Creates the maps in `used` (charging the memory limit) and binds the program to them.
+    /// They are checked to fit together first, so a program whose maps do not fit allocates
+    /// none of them (and each creation is still charged before it allocates).
     fn bind(&self, v: VerifiedProgram, used: Vec<usize>) -> Result<Verified, Error> {
-        let maps = &self.obj.shared.maps;
+        self.fits(&used)?;
+        let shared = &self.obj.shared;
+        let mut created = Vec::with_capacity(used.len());
+        for &i in &used {
+            created.push(shared.maps[i].create(&shared.pool)?.clone());
+        }
         let bound = v
             .bind_imm64(|_, imm| match imm {
                 Imm64::MapIdx(i) => Some(helpers::map_handle(usize::try_from(i).ok()?)),
                 Imm64::MapIdxValue { idx, off } => {
-                    let block = maps.get(usize::try_from(idx).ok()?)?.block()?;
+                    let block = shared
+                        .maps
+                        .get(usize::try_from(idx).ok()?)?
+                        .created()?
+                        .block()?;
                     Some(block.addr() + u64::from(off))
                 }
                 _ => None,
@@ -495,10 +613,7 @@ impl<'o> ProgramRef<'o> {
                 insn: String::new(),
                 reason: format!("the bound program does not decode: {e}"),
             })?;
-        let blocks = used
-            .iter()
-            .filter_map(|&i| maps[i].block().cloned())
-            .collect();
+        let blocks = created.iter().filter_map(|m| m.block().cloned()).collect();
         Ok(Verified {
             shared: self.obj.shared.clone(),
             name: self.def.name.clone(),
@@ -547,12 +662,25 @@ impl Verified {
 
     /// Compiles it with options (for example the instruction budget, or dual-mapped code
     /// memory: `bpfx_jit::CodeMemory`).
+    ///
+    /// The code is charged to the [`Vm`]'s memory limit: an estimate before compiling
+    /// ([`jit_code_estimate`]), then its real size in whole pages ([`Error::MemoryLimit`] if
+    /// even the estimate does not fit, or the real size turns out larger and does not).
     pub fn compile_with(self, opts: &bpfx_jit::JitOptions) -> Result<Program, Error> {
+        let what = || format!("program `{}`: JIT code", self.name);
+        let estimate = jit_code_estimate(self.prog.program().len());
+        let mut charge = self.shared.pool.charge(what, estimate)?;
         let jit = bpfx_jit::compile(&self.prog, opts).map_err(|source| Error::Jit {
             program: self.name.clone(),
             source,
         })?;
-        Ok(self.finish(Code::Jit(Box::new(jit))))
+        let real = (jit.code_len() as u64).next_multiple_of(PAGE_BYTES);
+        if real > estimate {
+            charge = self.shared.pool.charge(what, real)?;
+        } else {
+            charge.shrink_to(real);
+        }
+        Ok(self.finish_with(Code::Jit(Box::new(jit)), Some(charge)))
     }
 
     /// [`Verified::interpret`] or [`Verified::compile`] (with the budget charge when `budget`).
@@ -567,6 +695,10 @@ impl Verified {
     }
 
     fn finish(self, code: Code) -> Program {
+        self.finish_with(code, None)
+    }
+
+    fn finish_with(self, code: Code, charge: Option<Charge>) -> Program {
         let linked = Arc::new(Linked {
             object_id: self.shared.id,
             name: self.name,
@@ -574,9 +706,25 @@ impl Verified {
             prog: self.prog,
             code,
             blocks: self.blocks,
+            _charge: charge,
         });
         Program::new(linked, self.shared)
     }
+}
+
+/// Page size the JIT's code memory comes in, in bytes.
+const PAGE_BYTES: u64 = 4096;
+
+/// What JIT code is charged before it exists, in bytes, for a program of `slots` instruction
+/// slots: each instruction's worst case hot and cold code ([`bpfx_jit::MAX_INSN_BYTES`],
+/// [`bpfx_jit::MAX_COLD_BYTES`]) plus a page for the prologue, epilogue and trap stubs. An
+/// estimate, not a bound (versioned loops are emitted twice): the real size is charged once
+/// known.
+pub fn jit_code_estimate(slots: usize) -> u64 {
+    let per_insn = (bpfx_jit::MAX_INSN_BYTES + bpfx_jit::MAX_COLD_BYTES) as u64;
+    (slots as u64)
+        .saturating_mul(per_insn)
+        .saturating_add(PAGE_BYTES)
 }
 
 pub(crate) enum Code {
@@ -593,6 +741,8 @@ pub(crate) struct Linked {
     code: Code,
     /// The shared memory of the maps it names: exactly what the engines let it touch.
     blocks: Vec<Arc<SharedMem>>,
+    /// The memory limit's charge for the JIT code, given back with the code.
+    _charge: Option<Charge>,
 }
 
 /// A runnable program. Each `Program` value runs on one thread at a time (`run` takes
@@ -829,7 +979,9 @@ impl Program {
         // verifier forbids that, bpfx discards them when the run ends.
         let left = std::mem::take(&mut helpers::lock(&self.run).reserved);
         for (i, addr) in left {
-            self.shared.maps[i].ring_commit(addr, true);
+            if let Some(m) = self.shared.maps[i].created() {
+                m.ring_commit(addr, true);
+            }
         }
         result
     }
@@ -847,7 +999,12 @@ impl Map {
         if self.kind() != MapKind::ProgArray {
             return Err(reject("not a program array"));
         }
-        let owner = prog.shared.maps.iter().any(|m| std::ptr::eq(&**m, self));
+        let owner = prog
+            .shared
+            .maps
+            .iter()
+            .filter_map(ObjectMap::created)
+            .any(|m| std::ptr::eq(&**m, self));
         if !owner || prog.linked.object_id != prog.shared.id {
             return Err(reject("the program belongs to another object"));
         }

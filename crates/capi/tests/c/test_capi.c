@@ -186,6 +186,30 @@ static void load_errors(const char *examples) {
     bpfx_vm_free(vm);
 }
 
+/* The memory limit: set before loading, charged when verification creates the maps. */
+static void mem_limit(const char *examples) {
+    struct file obj = slurp(examples, "counter.o");
+    bpfx_vm *vm = bpfx_vm_new();
+    EXPECT(bpfx_set_mem_limit(NULL, 16), BPFX_ERR_NULL);
+    EXPECT(bpfx_set_mem_limit(vm, 16), BPFX_OK);
+    /* Loading creates no map, so it fits any limit. */
+    EXPECT(bpfx_load_elf(vm, obj.bytes, obj.len, NULL), BPFX_OK);
+    EXPECT(bpfx_set_mem_limit(vm, BPFX_DEFAULT_MEM_LIMIT), BPFX_ERR_STATE);
+    EXPECT(bpfx_verify(vm, BPFX_MODE_CHECKED), BPFX_ERR_MEMORY);
+    CHECK(strstr(bpfx_vm_error(vm), "map `counters`: needs ") != NULL);
+    CHECK(strstr(bpfx_vm_error(vm), "16-byte memory limit") != NULL);
+    CHECK(strcmp(bpfx_status_name(BPFX_ERR_MEMORY), "memory limit reached") == 0);
+    EXPECT(bpfx_compile(vm, BPFX_ENGINE_INTERPRETER), BPFX_ERR_STATE);
+    bpfx_vm_free(vm);
+    vm = bpfx_vm_new();
+    EXPECT(bpfx_set_mem_limit(vm, BPFX_DEFAULT_MEM_LIMIT), BPFX_OK);
+    EXPECT(bpfx_load_elf(vm, obj.bytes, obj.len, NULL), BPFX_OK);
+    EXPECT(bpfx_verify(vm, BPFX_MODE_CHECKED), BPFX_OK);
+    EXPECT(bpfx_compile(vm, BPFX_ENGINE_JIT), BPFX_OK);
+    bpfx_vm_free(vm);
+    free(obj.bytes);
+}
+
 /* checksum.bin: a plain memory program, on both engines, and the JIT listing. */
 static void checksum(const char *examples, const char *programs) {
     struct file code = slurp(programs, "checksum.bin");
@@ -524,6 +548,7 @@ int main(int argc, char **argv) {
     null_vm();
     wrong_state();
     load_errors(argv[1]);
+    mem_limit(argv[1]);
     checksum(argv[1], argv[2]);
     helpers(argv[2]);
     out_of_bounds(argv[2]);

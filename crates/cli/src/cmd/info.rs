@@ -1,52 +1,95 @@
-//! `bpfx info FILE`: what an ELF object holds — programs, maps, license.
+//! `bpfx info FILE`: what an ELF object holds — programs, maps, license — and what of it bpfx
+//! can run. Creates no map: it reads the declarations only.
 
 use crate::error::CliError;
 use crate::load;
+use bpfx::{Error, Object, ObjectMap};
 use std::fmt::Write;
 use std::path::PathBuf;
 
-/// Describe an ELF object: its programs (section, context, instruction count) and its maps
-/// (kind, key and value sizes, capacity).
+/// Describe an ELF object: its programs (section, context, instruction count, whether bpfx can
+/// prepare them) and its maps (type, key and value sizes, capacity, the memory bpfx would
+/// take for each, or why it cannot create it).
+///
+/// Nothing is created: the maps' memory is what they would take once a program that names
+/// them is prepared to run, against the memory limit (--mem-limit).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The ELF object.
     file: PathBuf,
+    /// The memory limit the needs are compared with, in bytes (suffixes K, M, G: powers of
+    /// 1024) [default: 1G].
+    #[arg(long, value_name = "BYTES", value_parser = load::parse_bytes)]
+    mem_limit: Option<u64>,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
 }
 
+/// Why program `name` cannot be prepared, if it cannot (its maps only; not the verifier's
+/// verdict).
+fn program_problem(obj: &Object, name: &str) -> Option<String> {
+    match obj.program_status(name) {
+        Ok(()) => None,
+        Err(Error::MapUnsupported { map, reason, .. }) => Some(format!("map `{map}`: {reason}")),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// Why bpfx cannot create a map, if it cannot.
+fn map_problem(m: &ObjectMap) -> Option<&str> {
+    m.status().err()
+}
+
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
-    let obj = load::load_object(&args.file)?;
+    let vm = load::vm(args.mem_limit);
+    let obj = load::load_object(&vm, &args.file)?;
+    let limit = args.mem_limit.unwrap_or(bpfx::DEFAULT_MEM_LIMIT);
+    let total: u64 = obj.maps().filter_map(|m| m.status().ok()).sum();
     if args.json {
         let programs: Vec<_> = obj
             .programs()
             .map(|p| {
-                serde_json::json!({
+                let mut j = serde_json::json!({
                     "name": p.name,
                     "section": p.section,
                     "context": p.context().name(),
                     "instructions": p.insn_count(),
-                })
+                    "status": "supported",
+                });
+                if let Some(why) = program_problem(&obj, p.name) {
+                    j["status"] = "unsupported".into();
+                    j["reason"] = why.into();
+                }
+                j
             })
             .collect();
         let maps: Vec<_> = obj
             .maps()
             .map(|m| {
-                serde_json::json!({
+                let mut j = serde_json::json!({
                     "name": m.name(),
-                    "kind": m.kind().name(),
+                    "kind": m.type_name(),
+                    "type": m.kernel_type(),
                     "key_size": m.key_size(),
                     "value_size": m.value_size(),
                     "max_entries": m.max_entries(),
                     "read_only": m.read_only(),
-                })
+                    "memory_bytes": m.status().ok(),
+                    "status": "supported",
+                });
+                if let Some(why) = map_problem(m) {
+                    j["status"] = "unsupported".into();
+                    j["reason"] = why.into();
+                }
+                j
             })
             .collect();
         let out = serde_json::json!({
             "programs": programs,
             "maps": maps,
             "license": obj.license(),
+            "memory": { "maps_bytes": total, "limit_bytes": limit },
         });
         println!("{out}");
         return Ok(());
@@ -54,9 +97,12 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let mut s = String::new();
     let _ = writeln!(s, "programs:");
     for p in obj.programs() {
+        let why = program_problem(&obj, p.name)
+            .map(|w| format!("; unsupported: {w}"))
+            .unwrap_or_default();
         let _ = writeln!(
             s,
-            "  {} (section {}, {} context): {} instructions",
+            "  {} (section {}, {} context): {} instructions{why}",
             p.name,
             p.section,
             p.context().name(),
@@ -66,16 +112,25 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let _ = writeln!(s, "maps:");
     for m in obj.maps() {
         let ro = if m.read_only() { ", read-only" } else { "" };
+        let tail = match m.status() {
+            Ok(bytes) => format!(", {bytes} B of memory)"),
+            Err(why) => format!("): unsupported: {why}"),
+        };
         let _ = writeln!(
             s,
-            "  {} ({}, key {} B, value {} B, max {}{ro})",
+            "  {} ({}, key {} B, value {} B, max {}{ro}{tail}",
             m.name(),
-            m.kind(),
+            m.type_name(),
             m.key_size(),
             m.value_size(),
             m.max_entries()
         );
     }
+    let _ = writeln!(
+        s,
+        "memory: {total} B for all maps, limit {limit} B{}",
+        if total > limit { " (exceeded)" } else { "" }
+    );
     if let Some(l) = obj.license() {
         let _ = writeln!(s, "license: {l}");
     }

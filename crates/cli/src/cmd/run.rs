@@ -60,6 +60,11 @@ pub(crate) struct Args {
     /// docs/safety.md).
     #[arg(long, value_enum, default_value_t = CodeMemoryArg::Sealed)]
     code_memory: CodeMemoryArg,
+    /// Memory limit for the object's maps (values and bookkeeping), global data and JIT code,
+    /// in bytes (suffixes K, M, G: powers of 1024) [default: 1G]. What does not fit is refused
+    /// before it is allocated.
+    #[arg(long, value_name = "BYTES", value_parser = load::parse_bytes)]
+    mem_limit: Option<u64>,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -73,7 +78,8 @@ fn read_opt(path: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
-    let loaded = load::load(&args.file, args.section.as_deref())?;
+    let vm = load::vm(args.mem_limit);
+    let loaded = load::load_with(&vm, &args.file, args.section.as_deref())?;
     match loaded {
         Loaded::Object { obj, program } => run_object(args, &obj, &program),
         Loaded::Plain(prog) if args.ctx == Some(CtxKind::Xdp) || args.dump_maps => {
@@ -83,7 +89,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             } else {
                 "prog"
             };
-            let obj = bpfx::Vm::new()
+            let obj = vm
                 .object(vec![ProgramDef::new("prog", section, prog)], vec![])
                 .map_err(|source| CliError::Object {
                     path: args.file.clone(),

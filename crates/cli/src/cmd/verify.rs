@@ -64,6 +64,10 @@ pub(crate) struct Args {
     /// Print the abstract state at every instruction the analysis processed.
     #[arg(long)]
     log: bool,
+    /// Memory limit the maps an object's program names must fit, in bytes (suffixes K, M, G:
+    /// powers of 1024) [default: 1G]. Verification creates no map: this checks their need.
+    #[arg(long, value_name = "BYTES", value_parser = crate::load::parse_bytes)]
+    mem_limit: Option<u64>,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -96,7 +100,8 @@ pub(crate) fn verify_for_run(
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
-    let (result, log, insns) = match load::load(&args.file, args.section.as_deref())? {
+    let loaded = load::load_with(&vm(args), &args.file, args.section.as_deref())?;
+    let (result, log, insns) = match loaded {
         Loaded::Plain(prog) => {
             if args.ctx == Some(VerifyCtx::Xdp) {
                 object_only_flags(args, "--ctx xdp")?;
@@ -151,16 +156,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         }
         Loaded::Object { obj, program } => {
             object_only_flags(args, "an ELF object")?;
-            if args.helpers.is_empty() {
-                verify_object(args, &obj, &program)
-            } else {
-                // The object was loaded with the default helpers: load it again with the
-                // signatures given.
-                let obj = vm(args)
-                    .open(&args.file)
-                    .map_err(|e| crate::cmd::run::facade_error(&args.file, e))?;
-                verify_object(args, &obj, &program)
-            }
+            verify_object(args, &obj, &program)
         }
     };
     if args.log {
@@ -236,10 +232,10 @@ fn object_only_flags(args: &Args, what: &str) -> Result<(), CliError> {
     }
 }
 
-/// The runtime with the --helper signatures added. Verification never runs a helper, so each
-/// one is registered with its signature and a body that refuses to run.
+/// The runtime with the --helper signatures added and the --mem-limit. Verification never runs
+/// a helper, so each one is registered with its signature and a body that refuses to run.
 fn vm(args: &Args) -> bpfx::Vm {
-    let mut vm = bpfx::Vm::new();
+    let mut vm = crate::load::vm(args.mem_limit);
     for (id, sig) in &args.helpers {
         let name = sig.name.clone();
         vm = vm.register_helper(*id, sig.clone(), move |_, _| {
@@ -252,7 +248,7 @@ fn vm(args: &Args) -> bpfx::Vm {
 }
 
 /// Verifies program `name` of `obj` with its maps and helpers, in the context `--ctx` or its
-/// section implies.
+/// section implies, creating no map (`ProgramRef::check`).
 fn verify_object(
     args: &Args,
     obj: &bpfx::Object,
@@ -282,9 +278,9 @@ fn verify_object(
         pref = pref.input_size(n);
     }
     let (res, log) = if args.log {
-        pref.verify_with_log(mode(args.strict))
+        pref.check_with_log(mode(args.strict))
     } else {
-        (pref.verify(mode(args.strict)), Default::default())
+        (pref.check(mode(args.strict)), Default::default())
     };
-    (res.map(|v| v.program().clone()).map_err(err), log, insns)
+    (res.map_err(err), log, insns)
 }

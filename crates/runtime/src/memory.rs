@@ -1,0 +1,144 @@
+//! The memory limit of a [`crate::Vm`]: one pool of bytes that every map's storage and every
+//! program's JIT code draw from, checked before the memory is allocated.
+//!
+//! What a map will take is computed from its [`crate::MapSpec`] alone
+//! ([`crate::MapSpec::memory_bytes`], one function per map kind beside the kind's code in
+//! `map.rs`), so a hostile object is refused before anything of its size exists. A [`Charge`]
+//! holds the bytes while the thing it pays for lives, and gives them back when dropped.
+//!
+//! # Invariants
+//! `used` is the sum of the live charges' bytes and never exceeds `limit`: a charge is taken
+//! with one compare-and-swap that fails rather than overshoots.
+
+use crate::error::Error;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The memory limit of a [`crate::Vm`] unless [`crate::Vm::mem_limit`] sets another, in
+/// bytes: 1 GiB, four times the most one map may take ([`crate::MAX_MAP_BYTES`]).
+pub const DEFAULT_MEM_LIMIT: u64 = 1 << 30;
+
+/// The bytes a [`crate::Vm`] (and its clones, and every object opened from them) may hold.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl Pool {
+    pub(crate) fn new(limit: u64) -> Arc<Pool> {
+        Arc::new(Pool {
+            limit,
+            used: AtomicU64::new(0),
+        })
+    }
+
+    /// The limit, in bytes.
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes held by live charges.
+    pub(crate) fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Whether `need` more bytes for `what` would fit beside what is held and `pending` bytes
+    /// about to be asked for; takes nothing.
+    pub(crate) fn check(
+        &self,
+        what: impl FnOnce() -> String,
+        need: u64,
+        pending: u64,
+    ) -> Result<(), Error> {
+        let used = self.used().saturating_add(pending);
+        if used.checked_add(need).is_some_and(|t| t <= self.limit) {
+            Ok(())
+        } else {
+            Err(self.refusal(what(), need, used))
+        }
+    }
+
+    fn refusal(&self, what: String, need: u64, used: u64) -> Error {
+        Error::MemoryLimit {
+            what,
+            need,
+            used,
+            limit: self.limit,
+        }
+    }
+
+    /// Takes `need` bytes for `what`, or refuses without taking any.
+    pub(crate) fn charge(
+        self: &Arc<Pool>,
+        what: impl FnOnce() -> String,
+        need: u64,
+    ) -> Result<Charge, Error> {
+        let limit = self.limit;
+        match self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(need).filter(|&t| t <= limit)
+            }) {
+            Ok(_) => Ok(Charge {
+                pool: self.clone(),
+                bytes: need,
+            }),
+            Err(used) => Err(self.refusal(what(), need, used)),
+        }
+    }
+}
+
+/// Bytes taken from a [`Pool`], given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Charge {
+    pool: Arc<Pool>,
+    bytes: u64,
+}
+
+impl Charge {
+    /// Keeps only `bytes` of the charge (a bound charged before allocating, once the real size
+    /// is known); never grows it.
+    pub(crate) fn shrink_to(&mut self, bytes: u64) {
+        if bytes < self.bytes {
+            self.pool
+                .used
+                .fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+            self.bytes = bytes;
+        }
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.pool.used.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charges_fit_the_limit_and_are_given_back() {
+        let pool = Pool::new(100);
+        let a = pool.charge(|| "a".into(), 60).unwrap();
+        let e = pool.charge(|| "b".into(), 41).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "b: needs 41 bytes, but only 40 of the 100-byte memory limit are left"
+        );
+        assert_eq!(pool.used(), 60, "a refused charge takes nothing");
+        assert!(pool.check(|| "c".into(), 40, 0).is_ok());
+        assert!(pool.check(|| "c".into(), 40, 1).is_err());
+        assert!(pool.charge(|| "d".into(), u64::MAX).is_err(), "no overflow");
+        let mut b = pool.charge(|| "b".into(), 40).unwrap();
+        b.shrink_to(10);
+        assert_eq!(pool.used(), 70);
+        b.shrink_to(20);
+        assert_eq!(pool.used(), 70, "never grows");
+        drop(a);
+        drop(b);
+        assert_eq!(pool.used(), 0);
+    }
+}

@@ -1,0 +1,282 @@
+//! The maps an object declares, created on demand.
+//!
+//! Loading an object allocates no map storage: each map is an [`ObjectMap`] holding what the
+//! object declares, whether bpfx can create it (a supported type and a shape the kernel
+//! accepts, or the reason not), and what it will cost ([`MapSpec::memory_bytes`]). Its storage
+//! is created, once, at the first of:
+//!
+//! - [`crate::ProgramRef::verify`] of a program that names it, once the verifier has accepted
+//!   the program (the program is then bound to the storage: it is being prepared to run);
+//! - host access through [`crate::Object::map`].
+//!
+//! Creation charges the [`crate::Vm`]'s memory limit first, and allocates only if the charge
+//! fits. A map bpfx cannot create does not sink the object: only the programs that name it
+//! fail, when they are verified ([`crate::Error::MapUnsupported`]).
+//!
+//! # Invariants
+//! `map` is set at most once, under the `creating` lock, and only with a [`Map`] that holds
+//! the charge of its [`MapSpec::memory_bytes`] (given back when the last `Arc` of the map,
+//! the object's or the host's, is dropped).
+
+use crate::error::Error;
+use crate::map::{Map, MapKind, MapSpec};
+use crate::memory::Pool;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// A map an object declares, as [`crate::Object::maps`] lists it: the declaration, whether
+/// bpfx can create it, and its storage once created.
+pub struct ObjectMap {
+    name: String,
+    kernel_type: u32,
+    type_name: String,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+    read_only: bool,
+    /// The spec and its memory bound, or why bpfx cannot create the map.
+    plan: Result<(MapSpec, u64), String>,
+    map: OnceLock<Arc<Map>>,
+    creating: Mutex<()>,
+}
+
+impl std::fmt::Debug for ObjectMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectMap")
+            .field("name", &self.name)
+            .field("type", &self.type_name)
+            .field("key_size", &self.key_size)
+            .field("value_size", &self.value_size)
+            .field("max_entries", &self.max_entries)
+            .field("status", &self.status())
+            .field("created", &self.map.get().is_some())
+            .finish()
+    }
+}
+
+/// The kernel's map types by number, as `enum bpf_map_type` of the UAPI `linux/bpf.h` names
+/// them, without the `BPF_MAP_TYPE_` prefix and in lower case.
+const KERNEL_MAP_TYPES: [&str; 32] = [
+    "unspec",
+    "hash",
+    "array",
+    "prog_array",
+    "perf_event_array",
+    "percpu_hash",
+    "percpu_array",
+    "stack_trace",
+    "cgroup_array",
+    "lru_hash",
+    "lru_percpu_hash",
+    "lpm_trie",
+    "array_of_maps",
+    "hash_of_maps",
+    "devmap",
+    "sockmap",
+    "cpumap",
+    "xskmap",
+    "sockhash",
+    "cgroup_storage",
+    "reuseport_sockarray",
+    "percpu_cgroup_storage",
+    "queue",
+    "stack",
+    "sk_storage",
+    "devmap_hash",
+    "struct_ops",
+    "ringbuf",
+    "inode_storage",
+    "task_storage",
+    "bloom_filter",
+    "user_ringbuf",
+];
+
+impl ObjectMap {
+    /// A map bpfx implements (its shape is checked now; storage comes later).
+    pub(crate) fn new(spec: MapSpec) -> ObjectMap {
+        let plan = spec.check().map(|need| (spec.clone(), need));
+        ObjectMap {
+            name: spec.name,
+            kernel_type: spec.kind.kernel_type(),
+            type_name: spec.kind.name().to_string(),
+            key_size: spec.key_size,
+            value_size: spec.value_size,
+            max_entries: spec.max_entries,
+            flags: spec.flags,
+            read_only: spec.read_only,
+            plan,
+            map: OnceLock::new(),
+            creating: Mutex::new(()),
+        }
+    }
+
+    /// A map as the ELF loader found it: created later if bpfx implements its type.
+    pub(crate) fn from_elf(m: bpfx_elf::MapSpec) -> ObjectMap {
+        let raw = m.kind.raw();
+        match MapKind::from_kernel(raw) {
+            Some(kind) => ObjectMap::new(MapSpec {
+                name: m.name,
+                kind,
+                key_size: m.key_size,
+                value_size: m.value_size,
+                max_entries: m.max_entries,
+                flags: m.flags,
+                initial_data: m.initial_data,
+                read_only: m.read_only,
+            }),
+            None => {
+                let (type_name, reason) = match KERNEL_MAP_TYPES.get(raw as usize) {
+                    Some(name) => (
+                        name.to_string(),
+                        format!("map type {raw} ({name}) is not supported by bpfx"),
+                    ),
+                    None => (
+                        format!("type {raw}"),
+                        format!("map type {raw} is not a kernel map type bpfx knows"),
+                    ),
+                };
+                ObjectMap {
+                    name: m.name,
+                    kernel_type: raw,
+                    type_name,
+                    key_size: m.key_size,
+                    value_size: m.value_size,
+                    max_entries: m.max_entries,
+                    flags: m.flags,
+                    read_only: m.read_only,
+                    plan: Err(reason),
+                    map: OnceLock::new(),
+                    creating: Mutex::new(()),
+                }
+            }
+        }
+    }
+
+    /// The name (the symbol, or the section for global data).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The kernel's `BPF_MAP_TYPE_*` number, as declared.
+    pub fn kernel_type(&self) -> u32 {
+        self.kernel_type
+    }
+
+    /// The kind, when bpfx implements the type.
+    pub fn kind(&self) -> Option<MapKind> {
+        MapKind::from_kernel(self.kernel_type)
+    }
+
+    /// The type's lower-case name, as the kernel's UAPI spells it (`hash`, `sockmap`), or
+    /// `type N` for a number it does not define.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// Key size in bytes.
+    pub fn key_size(&self) -> u32 {
+        self.key_size
+    }
+
+    /// Value size in bytes.
+    pub fn value_size(&self) -> u32 {
+        self.value_size
+    }
+
+    /// Capacity (entries, or bytes for a ring buffer).
+    pub fn max_entries(&self) -> u32 {
+        self.max_entries
+    }
+
+    /// The kernel's `map_flags`, as declared.
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// Whether programs may only read it.
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The bytes its storage will take ([`MapSpec::memory_bytes`]), or why bpfx cannot create
+    /// it (an unsupported type, a shape the kernel refuses, a size past
+    /// [`crate::MAX_MAP_BYTES`]).
+    pub fn status(&self) -> Result<u64, &str> {
+        match &self.plan {
+            Ok((_, need)) => Ok(*need),
+            Err(reason) => Err(reason),
+        }
+    }
+
+    /// The spec it will be created from, when bpfx can create it.
+    pub fn spec(&self) -> Option<&MapSpec> {
+        self.plan.as_ref().ok().map(|(spec, _)| spec)
+    }
+
+    /// Its storage, if created.
+    pub fn created(&self) -> Option<&Arc<Map>> {
+        self.map.get()
+    }
+
+    /// Its storage, created now if need be, charged to `pool` first.
+    pub(crate) fn create(&self, pool: &Arc<Pool>) -> Result<&Arc<Map>, Error> {
+        let _creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(map) = self.map.get() {
+            return Ok(map);
+        }
+        let (spec, need) = self.plan.as_ref().map_err(|reason| Error::MapSpec {
+            map: self.name.clone(),
+            reason: reason.clone(),
+        })?;
+        let charge = pool.charge(|| format!("map `{}`", self.name), *need)?;
+        let map = Map::new(spec.clone()).map_err(|reason| Error::MapSpec {
+            map: self.name.clone(),
+            reason,
+        })?;
+        Ok(self.map.get_or_init(|| Arc::new(map.charged(charge))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_type_names_agree_with_the_kinds_bpfx_implements() {
+        for n in 0..KERNEL_MAP_TYPES.len() as u32 {
+            if let Some(kind) = MapKind::from_kernel(n) {
+                assert_eq!(KERNEL_MAP_TYPES[n as usize], kind.name(), "type {n}");
+            }
+        }
+        assert_eq!(KERNEL_MAP_TYPES[15], "sockmap");
+        assert_eq!(KERNEL_MAP_TYPES[31], "user_ringbuf");
+    }
+
+    #[test]
+    fn creation_is_charged_once_and_refused_past_the_limit() {
+        let spec = MapSpec::new("m", MapKind::Hash, 4, 8, 1000);
+        let need = spec.memory_bytes().unwrap();
+        let pool = Pool::new(need);
+        let m = ObjectMap::new(spec.clone());
+        assert_eq!(m.status(), Ok(need));
+        assert!(m.created().is_none());
+        let a = m.create(&pool).unwrap().clone();
+        let b = m.create(&pool).unwrap();
+        assert!(Arc::ptr_eq(&a, b), "created once");
+        assert_eq!(pool.used(), need);
+        let other = ObjectMap::new(MapSpec {
+            name: "n".into(),
+            ..spec
+        });
+        let e = other.create(&pool).unwrap_err();
+        assert!(
+            matches!(&e, Error::MemoryLimit { what, .. } if what == "map `n`"),
+            "{e}"
+        );
+        assert!(other.created().is_none());
+        drop(m);
+        assert_eq!(pool.used(), need, "a clone of the map still holds it");
+        drop(a);
+        assert_eq!(pool.used(), 0, "the charge goes with the map");
+    }
+}

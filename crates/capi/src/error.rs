@@ -206,7 +206,9 @@ impl From<Error> for Fail {
             Error::Context { .. } | Error::Link { .. } | Error::Verify { .. } => Status::Verify,
             Error::Jit { .. } => Status::Compile,
             Error::Trap { .. } => Status::Trap,
-            Error::WrongContext { .. } | Error::InputTooShort { .. } => Status::Context,
+            Error::WrongContext { .. } | Error::InputTooShort { .. } | Error::Layout { .. } => {
+                Status::Context
+            }
             Error::Map {
                 source: MapError::NotFound,
                 ..

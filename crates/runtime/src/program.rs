@@ -638,6 +638,11 @@ impl Program {
             let f = c.f.clone();
             h.register(c.id, move |m, a| f(m, a));
         }
+        // Every helper, standard or the embedder's (Rust or C), gets the memory arguments its
+        // signature sizes checked at each call, on both engines and in every mode.
+        for (id, sig) in shared.sigs.iter() {
+            h.set_mem_args(id, helpers::mem_args(sig, &shared.maps));
+        }
         Program {
             linked,
             shared,

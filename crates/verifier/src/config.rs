@@ -201,6 +201,11 @@ impl HelperTable {
     pub fn get(&self, id: u32) -> Option<&HelperSig> {
         self.sigs.get(&id)
     }
+
+    /// Every signature, by increasing id.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &HelperSig)> + '_ {
+        self.sigs.iter().map(|(&id, sig)| (id, sig))
+    }
 }
 
 /// Instructions the analysis may process before it gives up (each visit of an instruction,

@@ -5,13 +5,13 @@ use bpfx::{Program, Verified};
 use bpfx_jit::{CodeMemory, JitOptions};
 
 /// Assembles and decodes `text`.
-pub fn code(text: &str) -> Bytecode {
+pub(crate) fn code(text: &str) -> Bytecode {
     Bytecode::decode(assemble(text).unwrap()).unwrap()
 }
 
 /// The interpreter (`None`), then the JIT with each option set: default, hardened, blinding
 /// alone, Spectre masking alone, dual-mapped code memory.
-pub fn engines() -> Vec<(&'static str, Option<JitOptions>)> {
+pub(crate) fn engines() -> Vec<(&'static str, Option<JitOptions>)> {
     vec![
         ("interp", None),
         ("jit", Some(JitOptions::default())),
@@ -41,7 +41,7 @@ pub fn engines() -> Vec<(&'static str, Option<JitOptions>)> {
 }
 
 /// `v` on the engine `opts` names.
-pub fn prepare(v: Verified, opts: Option<JitOptions>) -> Program {
+pub(crate) fn prepare(v: Verified, opts: Option<JitOptions>) -> Program {
     match opts {
         None => v.interpret(),
         Some(o) => v.compile_with(&o).unwrap(),

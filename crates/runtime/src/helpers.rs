@@ -192,7 +192,7 @@ pub(crate) fn standard_sigs() -> HelperTable {
     add(
         TAIL_CALL,
         "tail_call",
-        vec![Anything, MapHandle, Scalar],
+        vec![Anything, ProgArray, Scalar],
         RetKind::Scalar,
     );
     add(
@@ -256,6 +256,7 @@ pub(crate) fn mem_args(sig: &HelperSig, maps: &Arc<[Arc<Map>]>) -> Vec<MemArg> {
                 ArgKind::Scalar
                 | ArgKind::Anything
                 | ArgKind::MapHandle
+                | ArgKind::ProgArray
                 | ArgKind::PtrToStackOrMem
                 | ArgKind::PtrToMem { size_arg: None }
                 | ArgKind::PtrToReadOnlyMem { size_arg: None } => return None,

@@ -453,6 +453,7 @@ impl<'o> ProgramRef<'o> {
                     key_size: m.key_size(),
                     value_size: m.value_size(),
                     read_only: m.read_only(),
+                    prog_array: m.kind() == MapKind::ProgArray,
                 },
             );
         }

@@ -10,7 +10,7 @@
 //!
 //! Arguments: `scalar`, `any`, `mem` / `mem:rN` ([`ArgKind::PtrToMem`], size in `rN`),
 //! `ro_mem` / `ro_mem:rN` ([`ArgKind::PtrToReadOnlyMem`]), `stack_or_mem`, `map`, `key`,
-//! `value`. Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
+//! `value`, `prog_array` ([`ArgKind::ProgArray`]). Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
 
 use crate::config::{ArgKind, HelperSig, MapDef, MapRef, RetKind};
@@ -127,13 +127,14 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "any" => ArgKind::Anything,
         "stack_or_mem" => ArgKind::PtrToStackOrMem,
         "map" => ArgKind::MapHandle,
+        "prog_array" => ArgKind::ProgArray,
         "key" => ArgKind::MapKey,
         "value" => ArgKind::MapValue,
         _ => {
             return fail(
                 spec,
                 format!(
-                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, key, value)"
+                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, prog_array, key, value)"
                 ),
             );
         }
@@ -187,6 +188,7 @@ impl fmt::Display for ArgKind {
             ArgKind::PtrToReadOnlyMem { size_arg } => ("ro_mem", size_arg),
             ArgKind::PtrToStackOrMem => ("stack_or_mem", None),
             ArgKind::MapHandle => ("map", None),
+            ArgKind::ProgArray => ("prog_array", None),
             ArgKind::MapKey => ("key", None),
             ArgKind::MapValue => ("value", None),
         };

@@ -82,6 +82,12 @@ const HOSTILE: &[(&str, &str, u32, u32)] = &[
         1,
     ),
     (
+        "wild pointer through callx",
+        "mov r6, 4096\nlddw r1, 0x414141414000\nmov r2, 8\ncall r6\nexit",
+        4,
+        1,
+    ),
+    (
         "input with a size past its end",
         "mov r2, 4096\ncall 4096\nexit",
         1,
@@ -108,6 +114,12 @@ const HOSTILE: &[(&str, &str, u32, u32)] = &[
     (
         "stack range past the frame top",
         "mov r1, r10\nadd r1, -8\nmov r2, 16\ncall 4096\nexit",
+        3,
+        1,
+    ),
+    (
+        "stack range below the active frame",
+        "mov r1, r10\nadd r1, -520\nmov r2, 8\ncall 4096\nexit",
         3,
         1,
     ),
@@ -172,7 +184,7 @@ fn unproven_memory_arguments_trap_at_the_call_on_every_engine() {
 #[test]
 fn strict_mode_rejects_what_it_cannot_prove() {
     let calls = Arc::new(AtomicU32::new(0));
-    for &(what, text, ..) in &HOSTILE[..2] {
+    for &(what, text, ..) in &HOSTILE[..3] {
         let obj = object(&vm(&calls), text);
         let r = obj
             .program("p")

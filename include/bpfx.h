@@ -89,7 +89,8 @@ enum bpfx_arg {
     BPFX_ARG_SCALAR = 1,   /* a number (BPFX_MODE_STRICT rejects a pointer) */
     BPFX_ARG_ANYTHING = 2, /* any value; the helper never dereferences it */
     BPFX_ARG_MEM = 3,      /* a pointer the helper may read and write, size unknown */
-    BPFX_ARG_MEM_SIZED = 4 /* a pointer whose size in bytes is the next argument */
+    BPFX_ARG_MEM_SIZED = 4 /* a pointer whose size in bytes is the next argument; the range is
+                              checked at every call (BPFX_TRAP_OUT_OF_BOUNDS, helper not run) */
 };
 
 /* The most arguments a helper takes (r1..r5). */
@@ -159,7 +160,9 @@ bpfx_status bpfx_load_bytecode(bpfx_vm *vm, const void *code, size_t code_len);
  * maps are created when bpfx_verify accepts a program that names them (BPFX_ERR_MEMORY past
  * the limit); a map of a type bpfx lacks fails only the programs that name it. */
 bpfx_status bpfx_load_elf(bpfx_vm *vm, const void *elf, size_t elf_len, const char *program);
-/* The context of the next bpfx_verify (BPFX_CONTEXT_*; size and offsets for structs only). */
+/* The context of the next bpfx_verify (BPFX_CONTEXT_*; size and offsets for structs only).
+ * The data/data_end fields must be 8-aligned, inside the struct and disjoint, else
+ * BPFX_ERR_ARGUMENT. */
 bpfx_status bpfx_set_context(bpfx_vm *vm, uint32_t kind, uint16_t size, uint16_t data_off,
                              uint16_t data_end_off);
 /* The input size the next bpfx_verify proves memory accesses against; shorter inputs are then

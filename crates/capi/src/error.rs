@@ -220,7 +220,9 @@ impl From<Error> for Fail {
             Error::MemoryLimit { .. } => Status::Memory,
             Error::Jit { .. } => Status::Compile,
             Error::Trap { .. } => Status::Trap,
-            Error::WrongContext { .. } | Error::InputTooShort { .. } => Status::Context,
+            Error::WrongContext { .. } | Error::InputTooShort { .. } | Error::Layout { .. } => {
+                Status::Context
+            }
             Error::Map {
                 source: MapError::NotFound,
                 ..

@@ -344,18 +344,10 @@ impl Vm {
             k if k == ContextCode::Memory as u32 => Some(Context::Memory),
             k if k == ContextCode::Xdp as u32 => Some(Context::Xdp),
             k if k == ContextCode::Struct as u32 || k == ContextCode::StructPacket as u32 => {
-                if size == 0 {
-                    return Err(Fail::arg("a struct context needs a size above 0"));
-                }
                 let packet = (k == ContextCode::StructPacket as u32).then_some((data, data_end));
-                if let Some((d, e)) = packet
-                    && (u32::from(d) + 8 > u32::from(size) || u32::from(e) + 8 > u32::from(size))
-                {
-                    return Err(Fail::arg(format!(
-                        "the 8-byte data ({d}) and data_end ({e}) fields must lie inside the {size}-byte struct"
-                    )));
-                }
-                Some(Context::Struct(StructLayout { size, packet }))
+                let layout = StructLayout::new(size, packet)
+                    .map_err(|e| Fail::arg(format!("context layout: {e}")))?;
+                Some(Context::Struct(layout))
             }
             k => return Err(Fail::arg(format!("{k} is not a bpfx_context"))),
         };

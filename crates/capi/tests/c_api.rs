@@ -671,3 +671,138 @@ fn docs_example_builds_and_runs() {
         "the page shows other output"
     );
 }
+
+/// The struct-context reproducer: `data + 8 <= data_end`, then an unguarded load of `[data]`.
+fn packet_reader(data: u16, data_end: u16) -> String {
+    format!(
+        "ldxdw %r2, [%r1+{data}]\nldxdw %r3, [%r1+{data_end}]\nmov %r4, %r2\nadd %r4, 8\n\
+         jgt %r4, %r3, +2\nldxdw %r0, [%r2]\nexit\nmov %r0, 0\nexit"
+    )
+}
+
+/// `hostile.c`'s layouts, in its order, and its helper programs.
+const LAYOUTS: [(u16, u16, u16); 9] = [
+    (16, 4, 0),
+    (16, 8, 8),
+    (16, 0, 0),
+    (24, 8, 4),
+    (16, 0, 16),
+    (8, 8, 0),
+    (65535, 0, 65528),
+    (16, 0, 8),
+    (16, 8, 0),
+];
+const FILL: [(&str, &str); 9] = [
+    (
+        "fill_wild",
+        "lddw %r1, 0x414141414000\nmov %r2, 8\ncall 4096\nexit",
+    ),
+    ("fill_oversize", "mov %r2, 4096\ncall 4096\nexit"),
+    ("fill_before", "add %r1, -1\nmov %r2, 4\ncall 4096\nexit"),
+    (
+        "fill_wrap",
+        "add %r1, 8\nlddw %r2, 0xfffffffffffffffc\ncall 4096\nexit",
+    ),
+    ("fill_huge", "lddw %r2, 0x8000000000000000\ncall 4096\nexit"),
+    (
+        "fill_stack",
+        "mov %r1, %r10\nadd %r1, -8\nmov %r2, 16\ncall 4096\nexit",
+    ),
+    ("fill_ok", "mov %r2, 16\ncall 4096\nexit"),
+    ("fill_tail", "add %r1, 12\nmov %r2, 4\ncall 4096\nexit"),
+    (
+        "fill_frame",
+        "mov %r1, %r10\nadd %r1, -512\nmov %r2, 512\ncall 4096\nexit",
+    ),
+];
+
+/// What `hostile.c` must print, from the engines in Rust.
+fn expected_hostile() -> String {
+    let mut out = String::new();
+    let names = ["interp", "jit"];
+    for (size, d, e) in LAYOUTS {
+        let status = if StructLayout::new(size, Some((d, e))).is_ok() {
+            0
+        } else {
+            2 // BPFX_ERR_ARGUMENT
+        };
+        writeln!(out, "layout {size} {d} {e} {status}").unwrap();
+    }
+    let obj = raw_object(&Vm::new(), &packet_reader(8, 0));
+    let v = obj
+        .program("main")
+        .unwrap()
+        .context(Context::Struct(
+            StructLayout::new(16, Some((8, 0))).unwrap(),
+        ))
+        .verify(Mode::Strict)
+        .unwrap();
+    for (e, name) in Engine::ALL.iter().zip(names) {
+        let mut p = v.clone().engine(*e, false).unwrap();
+        let mut packet = 0x1122_3344_5566_7788u64.to_le_bytes();
+        let full = p.run_ctx(&mut [0; 16], &mut packet).unwrap();
+        let short = p.run_ctx(&mut [0; 16], &mut packet[..4]).unwrap();
+        writeln!(out, "reader.{name} {full} {short}").unwrap();
+    }
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let c = calls.clone();
+    let vm = Vm::new().register_helper(
+        0x1000,
+        sig(vec![
+            ArgKind::PtrToMem { size_arg: Some(1) },
+            ArgKind::Scalar,
+        ]),
+        move |mem: &mut GuestMemory<'_>, a| {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let len = usize::try_from(a[1]).map_err(|_| HelperError("size".into()))?;
+            mem.write(a[0], &vec![0x41; len])
+                .ok_or_else(|| HelperError("fill: not guest memory".into()))?;
+            Ok(a[1])
+        },
+    );
+    for (prog, asm) in FILL {
+        let obj = raw_object(&vm, asm);
+        let v = obj.program("main").unwrap().verify(Mode::Checked).unwrap();
+        for (e, name) in Engine::ALL.iter().zip(names) {
+            let mut p = v.clone().engine(*e, false).unwrap();
+            let mut mem = [7u8; 16];
+            calls.store(0, std::sync::atomic::Ordering::Relaxed);
+            let (status, kind, pc, r0) = match p.run(&mut mem) {
+                Ok(r) => (0, 0, 0, r),
+                Err(runtime::Error::Trap { trap, .. }) => (9, trap.kind as u8, trap.pc.0, 0),
+                Err(e) => panic!("{prog}: {e}"),
+            };
+            let n = calls.load(std::sync::atomic::Ordering::Relaxed);
+            writeln!(
+                out,
+                "{prog}.{name} {status} {kind} {pc} {r0} {n} {} {}",
+                mem[0], mem[15]
+            )
+            .unwrap();
+        }
+    }
+    out
+}
+
+/// Hostile context layouts and helper memory arguments from C (`tests/c/hostile.c`, under
+/// valgrind when installed): every reproducer is refused or traps, on both engines, and the
+/// C helper never sees an out-of-bounds range.
+#[test]
+fn hostile_c_layouts_and_helper_arguments_are_stopped() {
+    let dir = work_dir().join("hostile");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_program(&dir, "ctx_overlap.bin", &packet_reader(4, 0));
+    write_program(&dir, "ctx_reader.bin", &packet_reader(8, 0));
+    for (name, asm) in FILL {
+        write_program(&dir, &format!("{name}.bin"), asm);
+    }
+    let exe = dir.join("hostile");
+    compile_c("hostile.c", &exe, &static_link());
+    let got = run_c(&exe, &[&dir]);
+    let want = expected_hostile();
+    // The reproducers, as the C side saw them: refused layouts, trapped calls.
+    assert!(want.starts_with("layout 16 4 0 2\n"), "{want}");
+    assert!(want.contains("fill_wild.jit 9 1 3 0 0 7 7\n"), "{want}");
+    assert!(want.contains("fill_oversize.jit 9 1 1 0 0 7 7\n"), "{want}");
+    assert_eq!(got, want);
+}

@@ -215,6 +215,16 @@ pub enum RelocErrorKind {
     /// The symbol has no section (absolute or common).
     #[error("against {0:?}, which has no section")]
     NoSection(String),
+    /// A relocated `lddw` whose second slot carries a non-zero `imm`: the relocation gives the
+    /// whole value (a map, a data address or a function), so those upper 32 bits would be
+    /// silently dropped; the raw decoder rejects the same field.
+    #[error("against {symbol:?} is on an lddw whose second slot has imm {imm:#x}, not 0")]
+    LddwHighImm {
+        /// The symbol's name.
+        symbol: String,
+        /// The second slot's `imm`.
+        imm: i32,
+    },
 }
 
 /// What is wrong with a code reference.

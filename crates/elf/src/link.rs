@@ -310,6 +310,18 @@ impl<'f, 'a> Linker<'f, 'a> {
     ) -> Result<(), ElfError> {
         let sym = self.reloc_symbol(section, r)?;
         let label = self.file.symbol_label(sym);
+        // `link` checked that the second slot exists.
+        let high = self.code[&section].insns.get(slot + 1).map_or(0, |i| i.imm);
+        if high != 0 {
+            return Err(self.reloc_err(
+                section,
+                r,
+                RelocErrorKind::LddwHighImm {
+                    symbol: label,
+                    imm: high,
+                },
+            ));
+        }
         let target_section = sym
             .section
             .ok_or_else(|| self.reloc_err(section, r, RelocErrorKind::NoSection(label.clone())))?;

@@ -131,6 +131,43 @@ fn map_relocation_between_definitions() {
     );
 }
 
+/// A relocated `lddw` must carry 0 in its second slot's `imm` (what the raw decoder demands of
+/// an `lddw` of a map): for a map, global data and a function address alike.
+#[test]
+fn relocated_lddw_with_a_non_zero_second_imm() {
+    let cases = [
+        // legacy.o: the map `counters` at 0x20 of "socket".
+        ("legacy.o", "socket", 0x20, "counters"),
+        // globals.o: `.data` at 0x18 of "xdp".
+        ("globals.o", "xdp", 0x18, ".data"),
+    ];
+    for (file, section, at, symbol) in cases {
+        let mut b = read(file);
+        let code = section_offset(&b, section);
+        put_u32(&mut b, code + at + 8 + 4, 0x4141_4141);
+        let e = err(&b);
+        match &e {
+            ElfError::Relocation {
+                section: s,
+                offset,
+                kind: RelocErrorKind::LddwHighImm { symbol: y, imm },
+            } => assert_eq!(
+                (s.as_str(), *offset, y.as_str(), *imm),
+                (section, at as u64, symbol, 0x4141_4141),
+                "{file}"
+            ),
+            e => panic!("{file}: {e}"),
+        }
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "section {section:?}: relocation at offset {at:#x} against {symbol:?} is on an \
+                 lddw whose second slot has imm 0x41414141, not 0"
+            )
+        );
+    }
+}
+
 #[test]
 fn data_relocation_offsets_stay_inside_the_value() {
     // globals.o: `3: r6 = 0x8 ll` with `0x18: R_BPF_64_64 .data`; .data is 0x18 bytes.

@@ -1,6 +1,6 @@
 //! Helper functions, registered by id.
 
-use crate::GuestMemory;
+use crate::{GuestMemory, TrapKind};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -14,10 +14,71 @@ pub struct HelperError(pub String);
 pub type HelperFn =
     Arc<dyn Fn(&mut GuestMemory<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync>;
 
+/// A length computed from a helper call's five arguments ([`ArgLen::From`]).
+pub type LenFn = Arc<dyn Fn(&[u64; 5]) -> Option<u64> + Send + Sync>;
+
+/// How many bytes a memory argument of a helper covers, as known at the call.
+#[derive(Clone)]
+pub enum ArgLen {
+    /// The value of argument `i` (0-based: 0 is r1).
+    Arg(usize),
+    /// A length computed from the five arguments (for example a map's key size, from the map
+    /// handle in another argument); `None` when the arguments name no length (an unknown map
+    /// handle), and the helper then refuses the call itself.
+    From(LenFn),
+}
+
+impl fmt::Debug for ArgLen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgLen::Arg(i) => write!(f, "Arg(r{})", i + 1),
+            ArgLen::From(_) => f.write_str("From(..)"),
+        }
+    }
+}
+
+/// A pointer argument of a helper together with the bytes from it the helper may touch: the
+/// dispatch ([`Helpers::call`]) checks that range before the helper runs.
+#[derive(Clone, Debug)]
+pub struct MemArg {
+    /// Index of the pointer argument (0-based: 0 is r1).
+    pub ptr: usize,
+    /// How many bytes from the pointer the helper may access.
+    pub len: ArgLen,
+    /// Whether the helper may write them (they must then be writable memory).
+    pub write: bool,
+}
+
+impl MemArg {
+    /// The range `[ptr, ptr + len)` this argument names in `args`, or `None` when its length
+    /// is unknown. An index beyond r5 reads as `u64::MAX`, which no region holds.
+    fn range(&self, args: &[u64; 5]) -> Option<(u64, u64)> {
+        let at = |i: usize| args.get(i).copied().unwrap_or(u64::MAX);
+        let len = match &self.len {
+            ArgLen::Arg(i) => at(*i),
+            ArgLen::From(f) => f(args)?,
+        };
+        Some((at(self.ptr), len))
+    }
+}
+
+/// One registered helper: the function and the memory arguments checked before it runs.
+#[derive(Clone)]
+struct Entry {
+    f: HelperFn,
+    mem: Arc<[MemArg]>,
+}
+
 /// The helpers a program may call, by id.
+///
+/// # Invariants
+/// Every engine calls helpers only through [`Helpers::call`], so no helper, Rust or foreign,
+/// sees a memory argument whose declared range lies outside the run's memory: the range check
+/// is the one loads and stores use ([`GuestMemory::accessible`], which cannot wrap), made in
+/// every verification mode, whatever the verifier proved.
 #[derive(Clone, Default)]
 pub struct Helpers {
-    map: BTreeMap<u32, HelperFn>,
+    map: BTreeMap<u32, Entry>,
 }
 
 impl Helpers {
@@ -33,17 +94,84 @@ impl Helpers {
         h
     }
 
-    /// Registers (or replaces) the helper with this id.
+    /// Registers (or replaces) the helper with this id, with no memory argument of a size known
+    /// at the call (it reaches memory only through the [`GuestMemory`] it is given).
     pub fn register<F>(&mut self, id: u32, f: F)
     where
         F: Fn(&mut GuestMemory<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync + 'static,
     {
-        self.map.insert(id, Arc::new(f));
+        self.register_checked(id, Vec::new(), f);
+    }
+
+    /// Registers (or replaces) the helper with this id, whose memory arguments `mem` every call
+    /// checks before the helper runs ([`Helpers::call`]).
+    pub fn register_checked<F>(&mut self, id: u32, mem: Vec<MemArg>, f: F)
+    where
+        F: Fn(&mut GuestMemory<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync + 'static,
+    {
+        self.map.insert(
+            id,
+            Entry {
+                f: Arc::new(f),
+                mem: mem.into(),
+            },
+        );
+    }
+
+    /// Sets the memory arguments checked before helper `id` runs (nothing if it is not
+    /// registered).
+    pub fn set_mem_args(&mut self, id: u32, mem: Vec<MemArg>) {
+        if let Some(e) = self.map.get_mut(&id) {
+            e.mem = mem.into();
+        }
+    }
+
+    /// The memory arguments checked before helper `id` runs.
+    pub fn mem_args(&self, id: u32) -> Option<&[MemArg]> {
+        self.map.get(&id).map(|e| &*e.mem)
     }
 
     /// The helper with this id.
     pub fn get(&self, id: u32) -> Option<&HelperFn> {
-        self.map.get(&id)
+        self.map.get(&id).map(|e| &e.f)
+    }
+
+    /// The checked dispatch every engine's helper call goes through: finds helper `id`, checks
+    /// each of its memory arguments (a non-empty range must lie wholly inside one region of
+    /// `mem`, a writable one when the helper writes it), then runs it. Fails with
+    /// [`TrapKind::UnknownHelper`], [`TrapKind::OutOfBounds`] (the helper never runs) or
+    /// [`TrapKind::HelperError`]; the last two leave their message in `error`.
+    pub fn call(
+        &self,
+        id: u32,
+        mem: &mut GuestMemory<'_>,
+        args: [u64; 5],
+        error: &mut Option<HelperError>,
+    ) -> Result<u64, TrapKind> {
+        let e = self.map.get(&id).ok_or(TrapKind::UnknownHelper)?;
+        for a in e.mem.iter() {
+            let Some((addr, len)) = a.range(&args) else {
+                continue;
+            };
+            // An empty range touches nothing (the kernel's size-or-zero arguments).
+            if len == 0 {
+                continue;
+            }
+            let ok = usize::try_from(len).is_ok_and(|n| mem.accessible(addr, n, a.write));
+            if !ok {
+                let what = if a.write { "writable memory" } else { "memory" };
+                *error = Some(HelperError(format!(
+                    "helper {id}: argument r{} names {len} bytes at {addr:#x}, not inside the \
+                     program's {what}",
+                    a.ptr + 1
+                )));
+                return Err(TrapKind::OutOfBounds);
+            }
+        }
+        (e.f)(mem, args).map_err(|err| {
+            *error = Some(err);
+            TrapKind::HelperError
+        })
     }
 
     /// Whether a helper with this id is registered.
@@ -60,5 +188,62 @@ impl Helpers {
 impl fmt::Debug for Helpers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_set().entries(self.map.keys()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Region, SharedMem, Stack};
+
+    /// The dispatch refuses every range outside the regions (wrapping, oversized, read-only
+    /// for a write, a bad index) before the helper runs, and lets the rest through.
+    #[test]
+    fn call_checks_memory_arguments_before_the_helper_runs() {
+        let ran = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let r = ran.clone();
+        let mut h = Helpers::new();
+        let arg = |ptr, len, write| MemArg { ptr, len, write };
+        h.register_checked(
+            1,
+            vec![
+                arg(0, ArgLen::Arg(1), true),
+                arg(2, ArgLen::From(Arc::new(|a: &[u64; 5]| Some(a[3]))), false),
+            ],
+            move |_, _| {
+                r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(9)
+            },
+        );
+        h.register_checked(2, vec![arg(7, ArgLen::Arg(9), false)], |_, _| Ok(0));
+        let mut input = [0u8; 16];
+        let a = input.as_ptr() as u64;
+        let mut stack = Stack::new(1);
+        let ro = SharedMem::from_bytes(&[1; 8], false);
+        let shared = [ro.clone()];
+        let mut m = GuestMemory {
+            input: Region::new(&mut input),
+            stack: stack.active_region(0),
+            shared: &shared,
+        };
+        let mut err = None;
+        let mut call = |id, args| h.call(id, &mut m, args, &mut err);
+        assert_eq!(call(1, [a, 16, ro.addr(), 8, 0]), Ok(9));
+        assert_eq!(call(1, [a + 8, 8, 0, 0, 0]), Ok(9), "empty read range");
+        for args in [
+            [a, 17, ro.addr(), 8, 0],
+            [a + 1, u64::MAX, ro.addr(), 8, 0],
+            [a.wrapping_sub(1), 1, ro.addr(), 8, 0],
+            [ro.addr(), 8, ro.addr(), 8, 0],
+            [a, 16, ro.addr(), 9, 0],
+            [a, 16, ro.addr() + 1, u64::MAX, 0],
+        ] {
+            assert_eq!(call(1, args), Err(TrapKind::OutOfBounds), "{args:x?}");
+        }
+        assert_eq!(call(2, [0; 5]), Err(TrapKind::OutOfBounds), "bad index");
+        assert_eq!(call(3, [0; 5]), Err(TrapKind::UnknownHelper));
+        assert_eq!(ran.load(std::sync::atomic::Ordering::Relaxed), 2);
+        let msg = err.expect("a message").0;
+        assert!(msg.contains("argument r8"), "{msg}");
     }
 }

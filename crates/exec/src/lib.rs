@@ -17,7 +17,9 @@
 //! - **Traps.** Every run-time fault is a [`Trap`] `{ kind, pc }` with a stable `#[repr(u8)]`
 //!   [`TrapKind`] code, so the JIT can report it across the machine-code boundary.
 //! - **Helpers** are registered by id in [`Helpers`]: five `u64` arguments, one `u64` result,
-//!   and access to guest memory through [`GuestMemory`].
+//!   and access to guest memory through [`GuestMemory`]. Engines call them only through
+//!   [`Helpers::call`], which first checks each declared memory argument ([`MemArg`]) against
+//!   the run's regions, so no helper sees a range outside them.
 //! - **Budget.** With [`Env::budget`] set, every executed instruction costs one unit (an `lddw`
 //!   counts once); the instruction that finds the budget at zero traps with
 //!   [`TrapKind::BudgetExhausted`] before it executes.
@@ -30,8 +32,10 @@
 //!   r10 moved back) by the callee's `exit`. r0–r5 pass through unchanged both ways.
 //! - Helper call (`call N`, or `callx` with the id in a register): r0 = the result; r1–r5 are
 //!   then zero (the ABI clobbers them; zero makes that deterministic). An unregistered id traps
-//!   with [`TrapKind::UnknownHelper`]; a helper error with [`TrapKind::HelperError`], its
-//!   message left in [`Env::helper_error`] (which every run starts by clearing).
+//!   with [`TrapKind::UnknownHelper`]; a memory argument outside the run's regions with
+//!   [`TrapKind::OutOfBounds`] at the `call`, before the helper runs; a helper error with
+//!   [`TrapKind::HelperError`]. The message of either of the last two is left in
+//!   [`Env::helper_error`] (which every run starts by clearing).
 //! - Legacy packet loads (`ldabs*`, `ldind*`) read big-endian from the input memory at
 //!   `index + imm` (64-bit wrapping); out of bounds, the whole program returns 0 at once (the
 //!   kernel's rule), with no trap.
@@ -47,7 +51,7 @@ mod memory;
 mod shared;
 mod trap;
 
-pub use helpers::{HelperError, HelperFn, Helpers};
+pub use helpers::{ArgLen, HelperError, HelperFn, Helpers, LenFn, MemArg};
 pub use memory::{GuestMemory, Region, STACK_ALIGN, Stack};
 pub use shared::SharedMem;
 use std::sync::Arc;
@@ -85,9 +89,10 @@ pub struct Env {
     /// Shared memory lent to the program (map values, global data, ring buffers): accessible
     /// like the input and the stack, read-only where [`SharedMem::writable`] says so.
     pub shared: Vec<Arc<SharedMem>>,
-    /// Why the last run stopped with [`TrapKind::HelperError`]: the failing helper's own
-    /// message (engines clear it when a run starts and set it when a helper fails), so that a
-    /// trap can say more than "helper error".
+    /// Why the last run stopped at a helper call ([`TrapKind::HelperError`], or
+    /// [`TrapKind::OutOfBounds`] for a memory argument [`Helpers::call`] refused): the failing
+    /// helper's own message, or which argument was out of bounds (engines clear it when a run
+    /// starts and set it when a call fails), so that a trap can say more than its kind.
     pub helper_error: Option<HelperError>,
     stack: Stack,
 }
@@ -105,7 +110,7 @@ pub struct EnvParts<'a> {
     pub max_frames: u32,
     /// Shared memory blocks.
     pub shared: &'a [Arc<SharedMem>],
-    /// Where a failing helper's message goes ([`Env::helper_error`]).
+    /// Where a failing helper call's message goes ([`Env::helper_error`]).
     pub helper_error: &'a mut Option<HelperError>,
 }
 

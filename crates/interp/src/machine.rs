@@ -303,20 +303,18 @@ impl<'a> Machine<'a> {
         Ok(Flow::Next)
     }
 
-    /// Calls helper `id` with r1–r5; r0 gets the result and r1–r5 become 0.
+    /// Calls helper `id` with r1–r5 through the checked dispatch ([`Helpers::call`]); r0 gets
+    /// the result and r1–r5 become 0.
     fn call_helper(&mut self, pc: Pc, id: u32) -> Result<(), Trap> {
         let helpers = self.helpers;
-        let helper = helpers
-            .get(id)
-            .ok_or_else(|| trap(TrapKind::UnknownHelper, pc))?;
         let mut args = [0; 5];
         args.copy_from_slice(&self.regs[1..6]);
-        let result = helper(&mut self.memory(), args);
-        let r0 = result.map_err(|e| {
-            *self.helper_error = Some(e);
-            trap(TrapKind::HelperError, pc)
-        })?;
-        self.regs[0] = r0;
+        let mut error = None;
+        let result = helpers.call(id, &mut self.memory(), args, &mut error);
+        if error.is_some() {
+            *self.helper_error = error;
+        }
+        self.regs[0] = result.map_err(|kind| trap(kind, pc))?;
         self.regs[1..6].fill(0);
         Ok(())
     }

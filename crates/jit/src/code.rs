@@ -154,9 +154,10 @@ impl Drop for ExecCode {
     }
 }
 
-/// The helper dispatcher called by generated code: finds the helper `ctx.helper_id`, gives it
-/// the guest memory of the current frame, and returns its result. Unknown ids and helper
-/// errors are recorded in `ctx.trap_kind` (the code then leaves with the pc); a panicking
+/// The helper dispatcher called by generated code: calls the helper `ctx.helper_id` through
+/// the checked dispatch (`Helpers::call`) with the guest memory of the current frame, and
+/// returns its result. Unknown ids, out-of-bounds memory arguments and helper errors are
+/// recorded in `ctx.trap_kind` (the code then leaves with the pc); a panicking
 /// helper is recorded too, and the host resumes the panic once the code has returned.
 pub(crate) extern "sysv64" fn dispatch(
     a1: u64,
@@ -190,7 +191,6 @@ fn call_helper(ctx: &mut RunCtx, args: [u64; 5]) -> Result<u64, TrapKind> {
     // SAFETY: `helpers` points to the `Helpers` that `JitProgram::run` borrows for the whole
     // run.
     let helpers = unsafe { &*ctx.helpers };
-    let helper = helpers.get(id).ok_or(TrapKind::UnknownHelper)?;
     // r10 is a frame pointer of the stack (`RunCtx` invariant), so this is the call depth.
     let depth = ((ctx.stack_top - ctx.frame_pointer) / FRAME as u64) as u32;
     // SAFETY: `input_ptr`/`input_len` come from the `&mut [u8]` that `JitProgram::run` holds
@@ -208,11 +208,9 @@ fn call_helper(ctx: &mut RunCtx, args: [u64; 5]) -> Result<u64, TrapKind> {
         stack: stack.active_region(depth),
         shared,
     };
-    let result = helper(&mut memory, args);
-    result.map_err(|e| {
-        ctx.helper_error = Some(e);
-        TrapKind::HelperError
-    })
+    // The checked dispatch: memory arguments are checked against the regions above (the
+    // interpreter's), before the helper runs.
+    helpers.call(id, &mut memory, args, &mut ctx.helper_error)
 }
 
 /// The dual-mapped code arena: chunks of `memfd` memory, each mapped twice, read+write and

@@ -43,10 +43,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         exit";
     let program = bpfx_bytecode_program(text)?;
     let obj = vm.object(vec![ProgramDef::new("mark", "embedder", program)], vec![])?;
-    let layout = StructLayout {
-        size: 24,
-        packet: Some((0, 8)),
-    };
+    // The checked constructor refuses fields that overlap, are misaligned or leave the struct.
+    let layout = StructLayout::new(24, Some((0, 8)))?;
     for engine in Engine::ALL {
         let mut prog = obj
             .program("mark")?

@@ -38,12 +38,150 @@ pub enum Context {
 }
 
 /// The layout of an embedder-defined context struct.
+///
+/// # Invariants
+/// A layout bpfx runs with has passed [`StructLayout::check`] (the fields are public, so every
+/// entry point checks: [`StructLayout::new`], verification, and each run): `size > 0`, and the
+/// `data` and `data_end` fields are 8 bytes each, 8-aligned, inside the struct and disjoint.
+/// Overlapping fields would let the run's second write clobber half of the first, handing the
+/// program a `data` pointer nothing proved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct StructLayout {
     /// Size of the struct in bytes (the packet, if any, follows it).
     pub size: u16,
     /// Offsets of the 64-bit `data` and `data_end` fields, if the context carries a packet.
     pub packet: Option<(u16, u16)>,
+}
+
+/// Size in bytes of the `data` and `data_end` fields of a struct context (64-bit pointers),
+/// which is also the alignment they need.
+pub const PACKET_FIELD_SIZE: u16 = 8;
+
+/// Why a struct context layout is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    /// A struct of 0 bytes.
+    #[error("a struct context needs a size above 0")]
+    Empty,
+    /// A packet field at an offset that is not a multiple of 8.
+    #[error("the {field} field at offset {off} is not 8-byte aligned")]
+    Misaligned {
+        /// `data` or `data_end`.
+        field: &'static str,
+        /// Its offset.
+        off: u16,
+    },
+    /// A packet field that does not fit in the struct.
+    #[error("the 8-byte {field} field at offset {off} does not lie inside the {size}-byte struct")]
+    OutsideStruct {
+        /// `data` or `data_end`.
+        field: &'static str,
+        /// Its offset.
+        off: u16,
+        /// The struct's size.
+        size: u16,
+    },
+    /// The two packet fields share bytes.
+    #[error("the 8-byte data (offset {data}) and data_end (offset {data_end}) fields overlap")]
+    Overlap {
+        /// Offset of `data`.
+        data: u16,
+        /// Offset of `data_end`.
+        data_end: u16,
+    },
+    /// What the run wrote into the struct does not read back as the packet's bounds (the
+    /// last line of defence behind [`StructLayout::check`]: the run is refused, never started).
+    #[error(
+        "the context's data ({data:#x}) and data_end ({data_end:#x}) do not bound the packet \
+         [{start:#x}, {end:#x})"
+    )]
+    PacketBounds {
+        /// `data` as read back.
+        data: u64,
+        /// `data_end` as read back.
+        data_end: u64,
+        /// The packet's first byte.
+        start: u64,
+        /// One past its last byte.
+        end: u64,
+    },
+}
+
+impl StructLayout {
+    /// A checked layout ([`StructLayout::check`]).
+    pub fn new(size: u16, packet: Option<(u16, u16)>) -> Result<StructLayout, LayoutError> {
+        let layout = StructLayout { size, packet };
+        layout.check()?;
+        Ok(layout)
+    }
+
+    /// The one layout rule, applied wherever a layout enters bpfx (the C API, the Rust
+    /// builder, verification, each run): a non-empty struct whose `data` and `data_end`
+    /// fields, if any, are [`PACKET_FIELD_SIZE`] bytes, 8-aligned, inside the struct and
+    /// pairwise disjoint.
+    pub fn check(&self) -> Result<(), LayoutError> {
+        if self.size == 0 {
+            return Err(LayoutError::Empty);
+        }
+        let Some((data, data_end)) = self.packet else {
+            return Ok(());
+        };
+        let n = PACKET_FIELD_SIZE;
+        for (field, off) in [("data", data), ("data_end", data_end)] {
+            if off % n != 0 {
+                return Err(LayoutError::Misaligned { field, off });
+            }
+            if u32::from(off) + u32::from(n) > u32::from(self.size) {
+                return Err(LayoutError::OutsideStruct {
+                    field,
+                    off,
+                    size: self.size,
+                });
+            }
+        }
+        if data < data_end + n && data_end < data + n {
+            return Err(LayoutError::Overlap { data, data_end });
+        }
+        Ok(())
+    }
+}
+
+/// Writes the packet's bounds into the `data` / `data_end` fields of the context at the start
+/// of `buf` (`[struct of size bytes | packet]`), then reads them back and refuses the run
+/// unless `data <= data_end` bound exactly the packet inside `buf`: whatever got past
+/// [`StructLayout::check`], no engine starts with a `data` pointer nothing proved.
+pub(crate) fn fill_packet_fields(
+    buf: &mut [u8],
+    size: usize,
+    data: u16,
+    data_end: u16,
+) -> Result<(), LayoutError> {
+    let base = buf.as_ptr() as u64;
+    // `size <= buf.len()` is checked below before either bound is used.
+    let start = base.wrapping_add(size as u64);
+    let end = base + buf.len() as u64;
+    let (d, e) = (usize::from(data), usize::from(data_end));
+    let field = |buf: &[u8], off: usize| {
+        buf.get(off..off + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    let bad = |data, data_end| LayoutError::PacketBounds {
+        data,
+        data_end,
+        start,
+        end,
+    };
+    if size > buf.len() || d + 8 > size || e + 8 > size {
+        return Err(bad(0, 0));
+    }
+    buf[d..d + 8].copy_from_slice(&start.to_le_bytes());
+    buf[e..e + 8].copy_from_slice(&end.to_le_bytes());
+    let (got_d, got_e) = (field(buf, d).unwrap_or(0), field(buf, e).unwrap_or(0));
+    if got_d != start || got_e != end || got_d > got_e {
+        return Err(bad(got_d, got_e));
+    }
+    Ok(())
 }
 
 impl Context {
@@ -460,6 +598,34 @@ pub fn rewrite_xdp(prog: &Program) -> Result<Program, ContextError> {
 mod tests {
     use super::*;
     use bpfx_bytecode::assemble;
+
+    /// The run's last line of defence: whatever layout reaches it, the fields must read back
+    /// as the packet's exact bounds.
+    #[test]
+    fn packet_fields_that_do_not_read_back_refuse_the_run() {
+        let mut buf = vec![0u8; 16 + 4];
+        let base = buf.as_ptr() as u64;
+        fill_packet_fields(&mut buf, 16, 8, 0).unwrap();
+        assert_eq!(buf[8..16], (base + 16).to_le_bytes());
+        assert_eq!(buf[0..8], (base + 20).to_le_bytes());
+        // Overlapping fields: data_end's write clobbers half of data.
+        let e = fill_packet_fields(&mut buf, 16, 4, 0).unwrap_err();
+        assert!(
+            matches!(e, LayoutError::PacketBounds { data, start, .. } if data != start),
+            "{e}"
+        );
+        assert!(matches!(
+            fill_packet_fields(&mut buf, 16, 0, 0),
+            Err(LayoutError::PacketBounds { .. })
+        ));
+        // Fields or struct that do not fit: refused, not a panic.
+        for (size, d, e) in [(16, 12, 0), (16, 0, 9), (21, 0, 8), (usize::MAX, 0, 8)] {
+            assert!(
+                fill_packet_fields(&mut buf, size, d, e).is_err(),
+                "{size} {d} {e}"
+            );
+        }
+    }
 
     fn prog(text: &str) -> Program {
         Program::decode(assemble(text).unwrap()).unwrap()

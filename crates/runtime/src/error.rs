@@ -1,6 +1,6 @@
 //! The facade's one error type: every failure names the file, program or map it is about.
 
-use crate::context::ContextError;
+use crate::context::{ContextError, LayoutError};
 use crate::map::MapError;
 use bpfx_exec::Trap;
 use std::path::PathBuf;
@@ -83,6 +83,15 @@ pub enum Error {
         program: String,
         /// Where and why.
         source: ContextError,
+    },
+    /// A struct context whose layout bpfx refuses (at verification), or whose packet
+    /// bounds did not read back from the struct (at a run, which then does not start).
+    #[error("program `{program}`: context layout: {source}")]
+    Layout {
+        /// The program.
+        program: String,
+        /// Why.
+        source: LayoutError,
     },
     /// An `lddw` pseudo form that names no usable map.
     #[error("program `{program}`: {pc}: {insn}: {reason}")]

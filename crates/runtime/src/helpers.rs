@@ -3,12 +3,13 @@
 //! per-run state through which `tail_call` and the ring-buffer helpers talk to the runtime.
 //!
 //! Every helper reads and writes guest memory only through the [`GuestMemory`] it receives, so
-//! a helper behaves the same under both engines.
+//! a helper behaves the same under both engines; before any helper runs, the checked dispatch
+//! has checked each memory argument its signature sizes ([`mem_args`]).
 
 use crate::map::{Map, MapKind};
 use crate::object_map::ObjectMap;
 use crate::program::Linked;
-use bpfx_exec::{GuestMemory, HelperError, Helpers};
+use bpfx_exec::{ArgLen, GuestMemory, HelperError, Helpers, MemArg};
 use bpfx_verifier::{ArgKind, HelperSig, HelperTable, RetKind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -192,7 +193,7 @@ pub(crate) fn standard_sigs() -> HelperTable {
     add(
         TAIL_CALL,
         "tail_call",
-        vec![Anything, MapHandle, Scalar],
+        vec![Anything, ProgArray, Scalar],
         RetKind::Scalar,
     );
     add(
@@ -227,6 +228,47 @@ pub(crate) fn standard_sigs() -> HelperTable {
         RetKind::Void,
     );
     t
+}
+
+/// The memory arguments of a helper with signature `sig` whose size is known at the call,
+/// for the checked dispatch ([`Helpers::call`]) that runs before every helper on both engines,
+/// in every verification mode: `mem:rN` / `ro_mem:rN` (writable for `mem`), and map keys and
+/// values (sized by the map the handle argument names). Arguments of unknown size
+/// (`PtrToMem { size_arg: None }`, `PtrToStackOrMem`) are left to the helper, which reaches
+/// them only through its [`GuestMemory`].
+pub(crate) fn mem_args(sig: &HelperSig, maps: &Arc<[ObjectMap]>) -> Vec<MemArg> {
+    let handle = sig.args.iter().position(|k| *k == ArgKind::MapHandle);
+    let map_size = |key: bool| -> Option<ArgLen> {
+        let (h, maps) = (handle?, maps.clone());
+        Some(ArgLen::From(Arc::new(move |a: &[u64; 5]| {
+            let handle = *a.get(h)?;
+            if handle & !0xffff_ffff != MAP_HANDLE_TAG {
+                return None;
+            }
+            let m = maps.get(usize::try_from(handle & 0xffff_ffff).ok()?)?;
+            Some(u64::from(if key { m.key_size() } else { m.value_size() }))
+        })))
+    };
+    sig.args
+        .iter()
+        .enumerate()
+        .filter_map(|(ptr, kind)| {
+            let (len, write) = match *kind {
+                ArgKind::PtrToMem { size_arg: Some(j) } => (ArgLen::Arg(j), true),
+                ArgKind::PtrToReadOnlyMem { size_arg: Some(j) } => (ArgLen::Arg(j), false),
+                ArgKind::MapKey => (map_size(true)?, false),
+                ArgKind::MapValue => (map_size(false)?, false),
+                ArgKind::Scalar
+                | ArgKind::Anything
+                | ArgKind::MapHandle
+                | ArgKind::ProgArray
+                | ArgKind::PtrToStackOrMem
+                | ArgKind::PtrToMem { size_arg: None }
+                | ArgKind::PtrToReadOnlyMem { size_arg: None } => return None,
+            };
+            Some(MemArg { ptr, len, write })
+        })
+        .collect()
 }
 
 fn err(msg: impl Into<String>) -> HelperError {

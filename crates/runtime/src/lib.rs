@@ -50,7 +50,8 @@ pub use bpfx_bytecode as bytecode;
 pub use bpfx_exec::{GuestMemory, HelperError, Trap, TrapKind};
 pub use bpfx_verifier::{ArgKind, HelperSig, Mode, RetKind, VerifiedProgram};
 pub use context::{
-    Context, ContextError, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta, rewrite_xdp,
+    Context, ContextError, LayoutError, PACKET_FIELD_SIZE, StructLayout, XDP_CTX_SIZE, XdpAction,
+    XdpMeta, rewrite_xdp,
 };
 pub use error::Error;
 pub use helpers::{

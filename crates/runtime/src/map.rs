@@ -521,10 +521,12 @@ impl Ring {
         size.checked_add(queue.checked_add(queue / 2)?)
     }
 
-    /// Reserves `len` bytes; returns the record's offset in the block.
+    /// Reserves `len` bytes; returns the record's offset in the block. A record of 0 bytes
+    /// (what `ringbuf_output` may write, as the kernel does) still takes 8 bytes of the ring,
+    /// as the kernel's record header would, so records stay bounded by the ring's size.
     fn reserve(&mut self, len: u64) -> Option<usize> {
-        let rounded = len.checked_next_multiple_of(8)?;
-        if len == 0 || rounded > self.size {
+        let rounded = len.checked_next_multiple_of(8)?.max(8);
+        if rounded > self.size {
             return None;
         }
         let off = self.tail % self.size;
@@ -901,8 +903,11 @@ impl Map {
         Ok(out)
     }
 
-    /// `ringbuf_reserve`: the address of `len` fresh bytes, or `None` when full.
+    /// `ringbuf_reserve`: the address of `len` fresh bytes, or `None` when full or `len` is 0.
     pub(crate) fn ring_reserve(&self, len: u64) -> Option<u64> {
+        if len == 0 {
+            return None;
+        }
         let (block, mut ring) = self.ring().ok()?;
         let off = ring.reserve(len)?;
         Some(block.addr() + off as u64)
@@ -1081,6 +1086,28 @@ mod tests {
         assert_eq!(m.drain_records(), Ok(vec![vec![9; 16]]));
         assert_eq!(m.ring_output(&[0; 40]), Err(MapError::NoSpace));
         assert!(Map::new(MapSpec::new("r", MapKind::RingBuf, 0, 0, 24)).is_err());
+    }
+
+    /// `ringbuf_output` of 0 bytes succeeds with an empty record, as in the kernel, and each
+    /// such record still takes 8 bytes of the ring, so a full ring refuses them.
+    #[test]
+    fn empty_ring_buffer_records_succeed_and_take_room() {
+        let m = map(MapKind::RingBuf, 0, 0, 32);
+        for _ in 0..4 {
+            assert_eq!(m.ring_output(&[]), Ok(()));
+        }
+        assert_eq!(
+            m.ring_output(&[]),
+            Err(MapError::NoSpace),
+            "4 x 8 bytes fill 32"
+        );
+        assert_eq!(m.drain_records(), Ok(vec![Vec::new(); 4]));
+        assert_eq!(m.ring_output(&[]), Ok(()), "room again once read");
+        assert_eq!(
+            m.ring_reserve(0),
+            None,
+            "ringbuf_reserve of 0 bytes stays refused"
+        );
     }
 
     #[test]

@@ -534,6 +534,12 @@ impl<'o> ProgramRef<'o> {
     /// the program names.
     fn prepare(&self, mode: Mode) -> Result<(bpfx_bytecode::Program, Config, Vec<usize>), Error> {
         let name = &self.def.name;
+        if let Context::Struct(layout) = self.context {
+            layout.check().map_err(|source| Error::Layout {
+                program: name.clone(),
+                source,
+            })?;
+        }
         let prog = match self.context {
             Context::Xdp => {
                 context::rewrite_xdp(&self.def.program).map_err(|source| Error::Context {
@@ -553,6 +559,7 @@ impl<'o> ProgramRef<'o> {
                     key_size: m.key_size(),
                     value_size: m.value_size(),
                     read_only: m.read_only(),
+                    prog_array: m.kind() == Some(MapKind::ProgArray),
                 },
             );
         }
@@ -782,6 +789,11 @@ impl Program {
             let f = c.f.clone();
             h.register(c.id, move |m, a| f(m, a));
         }
+        // Every helper, standard or the embedder's (Rust or C), gets the memory arguments its
+        // signature sizes checked at each call, on both engines and in every mode.
+        for (id, sig) in shared.sigs.iter() {
+            h.set_mem_args(id, helpers::mem_args(sig, &shared.maps));
+        }
         Program {
             linked,
             shared,
@@ -893,23 +905,18 @@ impl Program {
         buf.clear();
         buf.extend_from_slice(&ctx[..size]);
         buf.extend_from_slice(packet);
-        if let Some((data, end)) = layout.packet {
-            let base = buf.as_ptr() as u64;
-            let (d, e) = (usize::from(data), usize::from(end));
-            let start = (base + size as u64).to_le_bytes();
-            let stop = (base + buf.len() as u64).to_le_bytes();
-            // The verifier accepted the layout with these fields inside the struct; a layout
-            // whose fields do not fit is caught here rather than by a slice panic.
-            if d + 8 > size || e + 8 > size {
-                self.buf = buf;
-                return Err(Error::InputTooShort {
-                    program: self.linked.name.clone(),
-                    need: (d.max(e) + 8) as u64,
-                    got: size,
-                });
-            }
-            buf[d..d + 8].copy_from_slice(&start);
-            buf[e..e + 8].copy_from_slice(&stop);
+        // The layout was checked when the program was verified; the fields are public, so
+        // this run checks it again, and then what it wrote into the struct.
+        let filled = layout.check().and_then(|()| match layout.packet {
+            Some((data, end)) => context::fill_packet_fields(&mut buf, size, data, end),
+            None => Ok(()),
+        });
+        if let Err(source) = filled {
+            self.buf = buf;
+            return Err(Error::Layout {
+                program: self.linked.name.clone(),
+                source,
+            });
         }
         let res = self.exec(&mut buf);
         ctx[..size].copy_from_slice(&buf[..size]);

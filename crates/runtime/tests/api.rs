@@ -218,6 +218,22 @@ fn ring_buffer_reserve_submit_discard_and_output() {
             recs,
             [22u64.to_le_bytes().to_vec(), 33u64.to_le_bytes().to_vec()]
         );
+        // ringbuf_output of 0 bytes returns 0 (the kernel's result) and writes an empty record.
+        let obj = object(
+            &Vm::new(),
+            &[(
+                "p",
+                "lddw r1, map_idx(0)\nmov r2, r10\nmov r3, 0\nmov r4, 0\ncall 130\nexit",
+            )],
+            vec![MapSpec::new("rb", MapKind::RingBuf, 0, 0, 64)],
+        );
+        assert_eq!(
+            prepare(&obj, "p", engine).run(&mut []).unwrap(),
+            0,
+            "{engine:?}"
+        );
+        let recs = obj.map("rb").unwrap().drain_records().unwrap();
+        assert_eq!(recs, [Vec::<u8>::new()], "{engine:?}");
         // A reservation never submitted is discarded when the run ends, so the ring stays usable.
         let obj = object(
             &Vm::new(),
@@ -311,6 +327,33 @@ fn tail_calls_chain_up_to_the_kernel_limit_and_fail_softly() {
             map.set_program(2, &prepare(&other, "leaf", engine)),
             Err(Error::ProgArray { .. })
         ));
+    }
+}
+
+/// `tail_call`'s map must be a program array: any other map is a verifier error in every
+/// mode, not a run-time failure.
+#[test]
+fn tail_call_through_a_map_that_is_not_a_program_array_is_rejected_in_every_mode() {
+    for kind in [MapKind::Hash, MapKind::Array] {
+        let maps = vec![
+            MapSpec::new("m", kind, 4, 4, 4),
+            MapSpec::new("progs", MapKind::ProgArray, 4, 4, 4),
+        ];
+        let text = |i| format!("lddw r2, map_idx({i})\nmov r3, 0\ncall 12\nmov r0, 0\nexit");
+        let obj = object(&Vm::new(), &[("bad", &text(0)), ("good", &text(1))], maps);
+        for mode in [Mode::Checked, Mode::Strict] {
+            let e = obj.program("bad").unwrap().verify(mode).unwrap_err();
+            assert!(matches!(e, Error::Verify { .. }), "{kind:?} {mode:?}: {e}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("insn #3: call 12") && msg.contains("not a program array"),
+                "{msg}"
+            );
+            assert!(
+                obj.program("good").unwrap().verify(mode).is_ok(),
+                "{mode:?}"
+            );
+        }
     }
 }
 

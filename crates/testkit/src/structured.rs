@@ -21,7 +21,7 @@
 //! - **Every width**: ALU at both widths with edge immediates, loads (also sign-extending),
 //!   stores and atomics of every size, every atomic operation with and without fetch.
 //! - **Helpers** that reach guest memory: id 5 echoes, [`STORE_HELPER`] stores through a guest
-//!   pointer, [`FAIL_HELPER`] always fails, and unregistered ids trap.
+//!   pointer checked by the dispatch, [`FAIL_HELPER`] always fails, and unregistered ids trap.
 //!
 //! The case's budget is compared exactly by [`crate::check`], like everything else.
 
@@ -31,7 +31,8 @@ use arbitrary::Unstructured;
 use bpfx_bytecode::{
     AluOp, AtomicOp, ByteOrder, CallTarget, Cond, Imm64, Op, Operand, Program, Reg, Size, Width,
 };
-use bpfx_exec::{HelperError, Helpers, STACK_FRAME_SIZE};
+use bpfx_exec::{ArgLen, HelperError, Helpers, MemArg, STACK_FRAME_SIZE};
+use std::sync::Arc;
 
 /// Largest input memory, in bytes.
 pub const MAX_INPUT: usize = 96;
@@ -40,8 +41,10 @@ pub const MAX_INPUT: usize = 96;
 /// enough that a run of a free case stays fast.
 pub const MAX_BUDGET: u64 = 4_000;
 
-/// Helper that stores `r2` (8 bytes, little-endian) at guest address `r1` and returns 0, or
-/// fails when the address is outside guest memory.
+/// Helper that stores `r2` (8 bytes, little-endian) at guest address `r1` and returns 0. Its
+/// 8 bytes at `r1` are a checked memory argument ([`bpfx_exec::MemArg`]), so an address
+/// outside guest memory traps with `OutOfBounds` at the call before it runs: the generated
+/// cases drive the engines' checked dispatch to every edge.
 pub const STORE_HELPER: u32 = 7;
 
 /// Helper that always fails.
@@ -60,7 +63,12 @@ const INPUT: Reg = Reg::R9;
 /// The helpers every structured case registers.
 pub fn helpers() -> Helpers {
     let mut h = Helpers::conformance();
-    h.register(STORE_HELPER, |mem, args| {
+    let eight = MemArg {
+        ptr: 0,
+        len: ArgLen::From(Arc::new(|_: &[u64; 5]| Some(8))),
+        write: true,
+    };
+    h.register_checked(STORE_HELPER, vec![eight], |mem, args| {
         mem.store(args[0], 8, args[1])
             .map(|()| 0)
             .ok_or_else(|| HelperError(format!("store to {:#x} outside memory", args[0])))
@@ -571,7 +579,7 @@ mod tests {
     }
 
     #[test]
-    fn the_store_helper_writes_guest_memory_or_fails() {
+    fn the_store_helper_writes_guest_memory_or_traps_at_the_call() {
         let ops = [
             mov64(Reg::R2, Operand::Imm(-1)),
             Op::Call(CallTarget::Helper(STORE_HELPER)),
@@ -589,8 +597,12 @@ mod tests {
         c.input = vec![0; 7];
         let out = crate::check(&c).expect("engines agree");
         assert_eq!(
-            out.result.map_err(|t| t.kind),
-            Err(bpfx_exec::TrapKind::HelperError)
+            out.result,
+            Err(bpfx_exec::Trap {
+                kind: bpfx_exec::TrapKind::OutOfBounds,
+                pc: bpfx_bytecode::Pc(1),
+            })
         );
+        assert_eq!(out.memory, vec![0; 7], "the helper never ran");
     }
 }

@@ -1463,6 +1463,24 @@ impl<'a> Analysis<'a> {
                         return Err(arg_err(reg, "a map handle", v));
                     }
                 }
+                ArgKind::ProgArray => {
+                    // The map's type decides what the helper does with it: no mode accepts
+                    // another kind of map where a program array is due.
+                    let Value::MapHandle(m) = v else {
+                        return Err(arg_err(reg, "the handle of a program array", v));
+                    };
+                    if !self.cfg.maps.get(m).is_some_and(|d| d.prog_array) {
+                        return Err(self.err(
+                            pc,
+                            K::HelperArg {
+                                helper: sig.name.clone(),
+                                reg,
+                                expected: "the handle of a program array",
+                                found: "the handle of a map that is not a program array",
+                            },
+                        ));
+                    }
+                }
                 ArgKind::PtrToMem { size_arg } | ArgKind::PtrToReadOnlyMem { size_arg } => {
                     let reads_only = matches!(kind, ArgKind::PtrToReadOnlyMem { .. });
                     // A size known as a range is checked at its maximum (and only its minimum

@@ -61,6 +61,9 @@ pub struct MapDef {
     /// programs): the engines refuse such stores at run time, so the verifier must never prove
     /// one in bounds.
     pub read_only: bool,
+    /// A program array (`BPF_MAP_TYPE_PROG_ARRAY`): the only map an [`ArgKind::ProgArray`]
+    /// argument accepts.
+    pub prog_array: bool,
 }
 
 impl MapDef {
@@ -70,12 +73,18 @@ impl MapDef {
             key_size,
             value_size,
             read_only: false,
+            prog_array: false,
         }
     }
 
     /// The same shape, read-only for programs when `read_only`.
     pub const fn with_read_only(self, read_only: bool) -> MapDef {
         MapDef { read_only, ..self }
+    }
+
+    /// The same shape, a program array when `prog_array`.
+    pub const fn with_prog_array(self, prog_array: bool) -> MapDef {
+        MapDef { prog_array, ..self }
     }
 }
 
@@ -128,6 +137,10 @@ pub enum ArgKind {
     PtrToStackOrMem,
     /// A map handle (from `lddw map_fd` / `map_idx`).
     MapHandle,
+    /// The handle of a program array (`bpf_tail_call`'s map): every mode rejects any other
+    /// value, including the handle of another kind of map (the kernel's map/helper
+    /// compatibility rule).
+    ProgArray,
     /// A pointer to `key_size` initialised bytes, for the map passed as a [`ArgKind::MapHandle`].
     MapKey,
     /// A pointer to `value_size` initialised bytes, for the map passed as a
@@ -200,6 +213,11 @@ impl HelperTable {
     /// The signature of helper `id`.
     pub fn get(&self, id: u32) -> Option<&HelperSig> {
         self.sigs.get(&id)
+    }
+
+    /// Every signature, by increasing id.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &HelperSig)> + '_ {
+        self.sigs.iter().map(|(&id, sig)| (id, sig))
     }
 }
 

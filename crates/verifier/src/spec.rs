@@ -4,13 +4,13 @@
 //!
 //! ```text
 //! helper:  ID:NAME(ARG,...)->RET      6:fill(mem:r2,scalar)->scalar
-//! map:     idx:N,key=K,value=V[,ro]   idx:0,key=8,value=8,ro
+//! map:     idx:N,key=K,value=V[,ro][,prog_array]   idx:0,key=8,value=8,ro
 //!          fd:N,key=K,value=V[,ro]    fd:1,key=4,value=16
 //! ```
 //!
 //! Arguments: `scalar`, `any`, `mem` / `mem:rN` ([`ArgKind::PtrToMem`], size in `rN`),
 //! `ro_mem` / `ro_mem:rN` ([`ArgKind::PtrToReadOnlyMem`]), `stack_or_mem`, `map`, `key`,
-//! `value`. Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
+//! `value`, `prog_array` ([`ArgKind::ProgArray`]). Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
 
 use crate::config::{ArgKind, HelperSig, MapDef, MapRef, RetKind};
@@ -127,13 +127,14 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "any" => ArgKind::Anything,
         "stack_or_mem" => ArgKind::PtrToStackOrMem,
         "map" => ArgKind::MapHandle,
+        "prog_array" => ArgKind::ProgArray,
         "key" => ArgKind::MapKey,
         "value" => ArgKind::MapValue,
         _ => {
             return fail(
                 spec,
                 format!(
-                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, key, value)"
+                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, prog_array, key, value)"
                 ),
             );
         }
@@ -141,7 +142,7 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
     Ok(kind)
 }
 
-/// Parses `idx:N,key=K,value=V[,ro]` or `fd:N,...` into the map reference and its shape.
+/// Parses `idx:N,key=K,value=V[,ro][,prog_array]` or `fd:N,...` into the map reference and its shape.
 pub fn parse_map(spec: &str) -> Result<(MapRef, MapDef), SpecError> {
     let mut parts = spec.trim().split(',').map(str::trim);
     let head = parts.next().unwrap_or_default();
@@ -153,19 +154,28 @@ pub fn parse_map(spec: &str) -> Result<(MapRef, MapDef), SpecError> {
     let Some(map) = map else {
         return fail(spec, format!("`{head}` is not idx:N or fd:N"));
     };
-    let (mut key, mut value, mut read_only) = (None, None, false);
+    let (mut key, mut value, mut read_only, mut prog_array) = (None, None, false, false);
     for p in parts {
         match p.split_once('=') {
             Some(("key", n)) => key = parse_u32(n.trim()),
             Some(("value", n)) => value = parse_u32(n.trim()),
             None if p == "ro" => read_only = true,
+            None if p == "prog_array" => prog_array = true,
             _ => {
-                return fail(spec, format!("unknown field `{p}` (key=K, value=V, ro)"));
+                return fail(
+                    spec,
+                    format!("unknown field `{p}` (key=K, value=V, ro, prog_array)"),
+                );
             }
         }
     }
     match (key, value) {
-        (Some(k), Some(v)) => Ok((map, MapDef::new(k, v).with_read_only(read_only))),
+        (Some(k), Some(v)) => Ok((
+            map,
+            MapDef::new(k, v)
+                .with_read_only(read_only)
+                .with_prog_array(prog_array),
+        )),
         _ => fail(spec, "needs key=K and value=V, both numbers of bytes"),
     }
 }
@@ -187,6 +197,7 @@ impl fmt::Display for ArgKind {
             ArgKind::PtrToReadOnlyMem { size_arg } => ("ro_mem", size_arg),
             ArgKind::PtrToStackOrMem => ("stack_or_mem", None),
             ArgKind::MapHandle => ("map", None),
+            ArgKind::ProgArray => ("prog_array", None),
             ArgKind::MapKey => ("key", None),
             ArgKind::MapValue => ("value", None),
         };
@@ -280,6 +291,10 @@ mod tests {
         assert_eq!(
             parse_map("fd:1, key=4, value=16, ro").unwrap(),
             (MapRef::Fd(1), MapDef::new(4, 16).with_read_only(true))
+        );
+        assert_eq!(
+            parse_map("idx:0,key=4,value=4,prog_array").unwrap(),
+            (MapRef::Idx(0), MapDef::new(4, 4).with_prog_array(true))
         );
         for (text, why) in [
             ("id:0,key=8,value=8", "is not idx:N or fd:N"),

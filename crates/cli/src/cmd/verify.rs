@@ -47,12 +47,14 @@ pub(crate) struct Args {
     mem_size: Option<u64>,
     /// A helper the program may call, as ID:NAME(ARG,...)->RET; repeatable. Arguments: scalar,
     /// any, mem[:rN] (memory the helper may write, size in rN), ro_mem[:rN] (memory it only
-    /// reads), stack_or_mem, map, key, value; results: scalar, map_value_or_null, void.
+    /// reads), stack_or_mem, map, prog_array, key, value; results: scalar, map_value_or_null,
+    /// void.
     /// Example: --helper "6:fill(mem:r2,scalar)->scalar".
     #[arg(long = "helper", value_name = "SPEC", value_parser = helper_spec)]
     helpers: Vec<(u32, HelperSig)>,
-    /// A map the program may name (plain programs), as idx:N,key=K,value=V[,ro] or
-    /// fd:N,key=K,value=V[,ro] (sizes in bytes; ro: read-only for programs); repeatable.
+    /// A map the program may name (plain programs), as idx:N,key=K,value=V[,ro][,prog_array]
+    /// or fd:N,... (sizes in bytes; ro: read-only for programs; prog_array: a program array,
+    /// what tail_call takes); repeatable.
     #[arg(long = "map", value_name = "SPEC", value_parser = map_spec)]
     maps: Vec<(MapRef, MapDef)>,
     /// Frames allowed at once, counting the outermost (plain programs).

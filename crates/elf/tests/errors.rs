@@ -2,7 +2,10 @@
 //! value and for a message that names the section, symbol or relocation at fault.
 
 use bpfx_bytecode::{Imm64, Op, Pc};
-use bpfx_elf::{BtfError, CodeErrorKind, ElfError, RelocErrorKind, SectionErrorKind, parse};
+use bpfx_elf::{
+    BtfError, CodeErrorKind, ElfError, Extern, ExternKind, ExternUse, RelocErrorKind,
+    SectionErrorKind, parse,
+};
 use object::{Object as _, ObjectSection as _};
 
 fn read(name: &str) -> Vec<u8> {
@@ -27,6 +30,10 @@ fn section_header(bytes: &[u8], name: &str) -> usize {
     shoff + 64 * index
 }
 
+fn put_u16(bytes: &mut [u8], at: usize, v: u16) {
+    bytes[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
 fn put_u32(bytes: &mut [u8], at: usize, v: u32) {
     bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
@@ -46,17 +53,37 @@ fn err(bytes: &[u8]) -> ElfError {
 // entry of `.relsocket` (Elf64_Rel: r_offset u64, then r_info = sym << 32 | type).
 
 #[test]
-fn extern_symbol() {
-    let e = err(&read("extern.o"));
+fn extern_symbol_without_btf_is_unresolved_and_recorded_on_its_program() {
+    // extern.o (no -g), objdump: `0: r2 = 0x0 ll` with `R_BPF_64_64 ext_var`.
+    let obj = parse(&read("extern.o")).expect("an extern fails only its programs");
     assert_eq!(
-        e.to_string(),
-        "section \"xdp\": relocation at offset 0x0 against undefined symbol \"ext_var\" \
-         (extern symbols are not supported)"
+        obj.externs,
+        [Extern {
+            name: "ext_var".into(),
+            weak: false,
+            kind: ExternKind::Unresolved
+        }]
     );
-    assert!(matches!(
-        e,
-        ElfError::Relocation { kind: RelocErrorKind::Extern(ref s), offset: 0, .. } if s == "ext_var"
-    ));
+    let p = obj.program("uses_extern").unwrap();
+    assert_eq!(
+        p.externs,
+        [ExternUse {
+            pc: Pc(0),
+            index: 0,
+            call: false
+        }]
+    );
+    // The lddw loads 0 (and the runtime refuses the program before it runs).
+    assert_eq!(p.program.insns()[0].src, 0);
+    assert_eq!(p.program.insns()[0].imm, 0);
+}
+
+#[test]
+fn em_none_loads_like_em_bpf() {
+    let good = read("legacy.o");
+    let mut b = good.clone();
+    put_u16(&mut b, 18, 0); // e_machine = EM_NONE, as older LLVM wrote it
+    assert_eq!(parse(&b).unwrap(), parse(&good).unwrap());
 }
 
 #[test]

@@ -5,8 +5,9 @@
 //! the kind:
 //! - `.kconfig` (`__kconfig`): a value of the kernel configuration (`CONFIG_*`) or one the
 //!   loader computes (`LINUX_KERNEL_VERSION`). They are laid out in one read-only array map
-//!   named [`KCONFIG_MAP`], sorted by alignment (largest first), then size, then name; an
-//!   `lddw` of one becomes the address of its bytes in that map's value.
+//!   named [`KCONFIG_MAP`], sorted by alignment (largest first), then size, then name, at
+//!   most [`crate::MAX_DATA_SIZE`] bytes in all; an `lddw` of one becomes the address of its
+//!   bytes in that map's value.
 //! - `.ksyms` (`__ksym`): a kernel variable or function (kfunc). bpfx has no kernel to take
 //!   them from: an `lddw` of one loads 0, as libbpf loads an unresolved weak one, and a call
 //!   becomes a call of helper [`POISON_CALL_BASE`]` + index`, which no helper has, as libbpf
@@ -18,9 +19,9 @@
 //! runtime can refuse exactly the programs that need an extern it cannot define.
 
 use crate::btf::{Btf, INT_BOOL, INT_SIGNED, Kind};
-use crate::error::{BtfError, ElfError, ExternErrorKind};
+use crate::error::{BtfError, ElfError, ExternErrorKind, SectionErrorKind};
 use crate::file::{File, SymKind};
-use crate::maps::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapIndex};
+use crate::maps::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MAX_DATA_SIZE, MapIndex};
 use crate::{Extern, ExternKind, KconfigType, MapKind, MapSpec, Object};
 use std::collections::HashMap;
 use thiserror::Error;
@@ -99,13 +100,22 @@ pub(crate) fn collect(
             .then(a.1.cmp(&b.1))
             .then_with(|| externs[a.0].name.cmp(&externs[b.0].name))
     });
-    let mut off = 0u32;
+    let mut off = 0u64;
     for (e, size, align) in kconfig {
-        let start = off.next_multiple_of(align);
-        if let ExternKind::Kconfig { offset, .. } = &mut externs[e].kind {
-            *offset = start;
+        let start = off.next_multiple_of(u64::from(align.max(1)));
+        off = start + u64::from(size);
+        if off > MAX_DATA_SIZE {
+            return Err(ElfError::Section {
+                section: KCONFIG_MAP.into(),
+                kind: SectionErrorKind::DataTooLarge {
+                    size: off,
+                    limit: MAX_DATA_SIZE,
+                },
+            });
         }
-        off = start.saturating_add(size);
+        if let ExternKind::Kconfig { offset, .. } = &mut externs[e].kind {
+            *offset = start as u32;
+        }
     }
     Ok((externs, index))
 }

@@ -299,10 +299,10 @@ fn btf_maps(
     }
     for r in &file.sections[section].relocs {
         // The definition holding the relocated pointer, and its slot in `values`.
-        let Some((k, (offset, _, values_at, _))) = found
-            .iter()
-            .enumerate()
-            .find(|(_, (o, size, ..))| *o <= r.offset && r.offset + PTR_SIZE <= o + size)
+        let Some((k, (offset, _, values_at, _))) =
+            found.iter().enumerate().find(|(_, (o, size, ..))| {
+                *o <= r.offset && r.offset.saturating_add(PTR_SIZE) <= o.saturating_add(*size)
+            })
         else {
             continue;
         };

@@ -19,7 +19,7 @@ use bpfx_verifier::{
     Config, ContextKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, VerifiedProgram,
     VerifierLog,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,6 +62,7 @@ impl Engine {
 pub struct Vm {
     hooks: Hooks,
     custom: Vec<CustomHelper>,
+    kconfig: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Vm {
@@ -116,6 +117,15 @@ impl Vm {
         self
     }
 
+    /// Gives the `__kconfig` extern `name` (`CONFIG_*`, or `LINUX_KERNEL_VERSION` to replace
+    /// its default [`bpfx_elf::DEFAULT_KERNEL_VERSION`]) a value, written as in a kernel
+    /// `.config`: `y`, `n` or `m`, a number in C syntax, or a quoted string. A strong extern
+    /// without a value makes the programs that read it fail to load; a weak one reads 0.
+    pub fn kconfig(mut self, name: impl Into<String>, value: impl Into<String>) -> Vm {
+        self.kconfig.insert(name.into(), value.into());
+        self
+    }
+
     /// Opens an ELF object file and creates its maps.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Object, Error> {
         let path = path.as_ref();
@@ -132,10 +142,32 @@ impl Vm {
     }
 
     fn load_named(&self, bytes: &[u8], what: &str) -> Result<Object, Error> {
-        let obj = bpfx_elf::parse(bytes).map_err(|source| Error::Elf {
+        let mut obj = bpfx_elf::parse(bytes).map_err(|source| Error::Elf {
             what: what.to_string(),
             source: Box::new(source),
         })?;
+        let kconfig = obj
+            .kconfig_value(|name| self.kconfig.get(name).cloned())
+            .map_err(|e| Error::MapSpec {
+                map: bpfx_elf::KCONFIG_MAP.into(),
+                reason: e.to_string(),
+            })?;
+        let unset = match (kconfig, obj.kconfig_map()) {
+            (Some(k), Some(i)) => {
+                obj.maps[i].initial_data = Some(k.bytes);
+                k.unset
+            }
+            _ => Vec::new(),
+        };
+        let mut prog_inits = Vec::new();
+        for (i, m) in obj.maps.iter().enumerate() {
+            for (slot, init) in &m.init {
+                if let bpfx_elf::MapInit::Program(p) = init {
+                    prog_inits.push((i, *slot, p.clone()));
+                }
+            }
+        }
+        let externs = std::mem::take(&mut obj.externs);
         let mut maps = Vec::with_capacity(obj.maps.len());
         for m in obj.maps {
             let kind = MapKind::from_kernel(m.kind.raw()).ok_or_else(|| Error::MapSpec {
@@ -156,10 +188,19 @@ impl Vm {
         let programs = obj
             .programs
             .into_iter()
-            .map(|p| ProgramDef::new(p.name, p.section, p.program))
+            .map(|p| {
+                let blocked = p
+                    .externs
+                    .iter()
+                    .find_map(|u| extern_refusal(&externs, &unset, u).map(|why| (u.pc, why)));
+                let mut def = ProgramDef::new(p.name, p.section, p.program);
+                def.blocked = blocked;
+                def
+            })
             .collect();
         let mut o = self.object(programs, maps)?;
         o.license = obj.license;
+        o.prog_inits = prog_inits;
         Ok(o)
     }
 
@@ -190,7 +231,43 @@ impl Vm {
             }),
             programs,
             license: None,
+            prog_inits: Vec::new(),
         })
+    }
+}
+
+/// Why a program cannot load because of the extern that instruction `u` refers to, if it
+/// cannot: a strong `__kconfig` extern without a value (`unset`), a strong `__ksym` (bpfx has
+/// no kernel to take it from), or a strong symbol no object defines. Weak ones are absent
+/// instead: 0, or a call the verifier refuses where it is reachable.
+fn extern_refusal(
+    externs: &[bpfx_elf::Extern],
+    unset: &[usize],
+    u: &bpfx_elf::ExternUse,
+) -> Option<String> {
+    use bpfx_elf::ExternKind;
+    let e = externs.get(u.index)?;
+    if e.weak {
+        return None;
+    }
+    let name = &e.name;
+    match e.kind {
+        ExternKind::Kconfig { .. } if unset.contains(&u.index) => Some(format!(
+            "reads __kconfig extern `{name}`, which has no value (give it with Vm::kconfig)"
+        )),
+        ExternKind::Kconfig { .. } => None,
+        ExternKind::KsymVar => Some(format!(
+            "reads kernel variable `{name}` (__ksym), which exists only in a kernel"
+        )),
+        ExternKind::KsymFunc => Some(format!(
+            "calls kernel function `{name}` (__ksym kfunc), which exists only in a kernel"
+        )),
+        ExternKind::Unresolved if u.call => Some(format!(
+            "calls `{name}`, which no object defines (an extern left unresolved)"
+        )),
+        ExternKind::Unresolved => Some(format!(
+            "refers to `{name}`, which no object defines (an extern left unresolved)"
+        )),
     }
 }
 
@@ -203,6 +280,8 @@ pub struct ProgramDef {
     pub section: String,
     /// The linked bytecode.
     pub program: bpfx_bytecode::Program,
+    /// Why it cannot load although the object does, and at which pc (an extern it needs).
+    blocked: Option<(Pc, String)>,
 }
 
 impl ProgramDef {
@@ -216,6 +295,7 @@ impl ProgramDef {
             name: name.into(),
             section: section.into(),
             program,
+            blocked: None,
         }
     }
 }
@@ -235,6 +315,8 @@ pub struct Object {
     shared: Arc<Shared>,
     programs: Vec<ProgramDef>,
     license: Option<String>,
+    /// The object's static program-array slots: (map index, key, program name).
+    prog_inits: Vec<(usize, u32, String)>,
 }
 
 impl std::fmt::Debug for Object {
@@ -365,7 +447,23 @@ impl<'o> ProgramRef<'o> {
     }
 
     /// [`ProgramRef::verify`], also returning the verifier's log.
+    ///
+    /// When the program uses a program array that the object fills statically (`values`
+    /// initialisers), the programs of its still-empty slots are verified too (in the same
+    /// mode, each with its section's context), and so on through the arrays those use; they
+    /// are put in their slots when this program is compiled or interpreted, on the same
+    /// engine. One that does not verify fails this program.
     pub fn verify_with_log(self, mode: Mode) -> (Result<Verified, Error>, VerifierLog) {
+        let (res, log) = self.verify_alone(mode);
+        let res = res.and_then(|(mut v, used)| {
+            v.static_slots = self.static_targets(mode, used)?;
+            Ok(v)
+        });
+        (res, log)
+    }
+
+    /// Verifies and binds this program alone; also returns the maps it uses.
+    fn verify_alone(&self, mode: Mode) -> (Result<(Verified, Vec<usize>), Error>, VerifierLog) {
         match self.prepare(mode) {
             Ok((prog, cfg, used)) => {
                 let (res, log) = bpfx_verifier::verify_with_log(prog, &cfg);
@@ -374,17 +472,64 @@ impl<'o> ProgramRef<'o> {
                         program: self.def.name.clone(),
                         source: Box::new(source),
                     })
-                    .and_then(|v| self.bind(v, used));
+                    .and_then(|v| Ok((self.bind(v, used.clone())?, used)));
                 (res, log)
             }
             Err(e) => (Err(e), VerifierLog::default()),
         }
     }
 
+    /// The programs of the empty statically-initialised slots of the program arrays in
+    /// `used`, transitively, verified: (map index, key, program).
+    fn static_targets(
+        &self,
+        mode: Mode,
+        mut used: Vec<usize>,
+    ) -> Result<Vec<(usize, u32, Verified)>, Error> {
+        let maps = &self.obj.shared.maps;
+        let mut done = BTreeSet::new();
+        let mut out = Vec::new();
+        let mut next = 0;
+        while let Some(&m) = used.get(next) {
+            next += 1;
+            for (map, slot, name) in self.obj.prog_inits.iter().filter(|i| i.0 == m) {
+                if !done.insert((*map, *slot)) || maps[*map].slot(u64::from(*slot)).is_ok() {
+                    continue;
+                }
+                let refuse = |e: Error| Error::ProgArray {
+                    map: maps[*map].name().to_string(),
+                    program: name.clone(),
+                    reason: format!("the program of its `values` slot {slot} does not load: {e}"),
+                };
+                let target = self.obj.program(name).map_err(refuse)?;
+                let (v, target_used) = target.verify_alone(mode).0.map_err(refuse)?;
+                for u in target_used {
+                    if !used.contains(&u) {
+                        used.push(u);
+                    }
+                }
+                out.push((*map, *slot, v));
+            }
+        }
+        Ok(out)
+    }
+
     /// The program to verify (context-adapted), the verifier's configuration, and the maps
     /// the program names.
     fn prepare(&self, mode: Mode) -> Result<(bpfx_bytecode::Program, Config, Vec<usize>), Error> {
         let name = &self.def.name;
+        if let Some((pc, reason)) = &self.def.blocked {
+            return Err(Error::Link {
+                program: name.clone(),
+                pc: *pc,
+                insn: self
+                    .def
+                    .program
+                    .get(*pc)
+                    .map_or_else(|| "?".to_string(), |op| op.to_string()),
+                reason: reason.clone(),
+            });
+        }
         let prog = match self.context {
             Context::Xdp => {
                 context::rewrite_xdp(&self.def.program).map_err(|source| Error::Context {
@@ -505,6 +650,7 @@ impl<'o> ProgramRef<'o> {
             context: self.context,
             prog: bound,
             blocks,
+            static_slots: Vec::new(),
         })
     }
 }
@@ -517,6 +663,9 @@ pub struct Verified {
     context: Context,
     prog: VerifiedProgram,
     blocks: Vec<Arc<SharedMem>>,
+    /// Programs for the empty statically-initialised program-array slots this program
+    /// reaches: (map index, key, program), filled when this one gets its engine.
+    static_slots: Vec<(usize, u32, Verified)>,
 }
 
 impl std::fmt::Debug for Verified {
@@ -535,8 +684,22 @@ impl Verified {
     }
 
     /// Runs it on the reference interpreter.
-    pub fn interpret(self) -> Program {
+    pub fn interpret(mut self) -> Program {
+        for (map, slot, target) in std::mem::take(&mut self.static_slots) {
+            let p = target.interpret();
+            self.fill_static_slot(map, slot, &p);
+        }
         self.finish(Code::Interp)
+    }
+
+    /// Puts `p` in slot `slot` of map `map` unless something got there first.
+    fn fill_static_slot(&self, map: usize, slot: u32, p: &Program) {
+        let m = &self.shared.maps[map];
+        if m.slot(u64::from(slot)).is_err() {
+            // In range (the loader checked the key against max_entries) and a program of
+            // this object: it cannot fail.
+            let _ = m.set_slot(slot, Some(p.linked.clone()));
+        }
     }
 
     /// Compiles it to x86-64 code; accesses the verifier proved in bounds lose their guards
@@ -547,7 +710,11 @@ impl Verified {
 
     /// Compiles it with options (for example the instruction budget, or dual-mapped code
     /// memory: `bpfx_jit::CodeMemory`).
-    pub fn compile_with(self, opts: &bpfx_jit::JitOptions) -> Result<Program, Error> {
+    pub fn compile_with(mut self, opts: &bpfx_jit::JitOptions) -> Result<Program, Error> {
+        for (map, slot, target) in std::mem::take(&mut self.static_slots) {
+            let p = target.compile_with(opts)?;
+            self.fill_static_slot(map, slot, &p);
+        }
         let jit = bpfx_jit::compile(&self.prog, opts).map_err(|source| Error::Jit {
             program: self.name.clone(),
             source,

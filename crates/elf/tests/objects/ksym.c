@@ -59,3 +59,10 @@ int links_elsewhere(struct xdp_md *ctx)
 {
 	return helper_from_other_object(2);
 }
+
+SEC("xdp")
+int calls_weak_unguarded(struct xdp_md *ctx)
+{
+	/* Reachable: the verifier refuses the call of the absent weak kfunc. */
+	return bpf_optional_kfunc(2);
+}

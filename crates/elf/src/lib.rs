@@ -19,17 +19,23 @@
 //!   through `call` (src 1) or a function-address `lddw`, transitively, each appended once, in
 //!   order of first reference (libbpf's layout). Call and address immediates are rewritten to
 //!   the pc-relative offsets of the linked program; function-address `lddw`s get `src = 4`.
-//! - **Maps.** Legacy `maps` sections (`struct bpf_map_def` arrays, one symbol per map) first,
-//!   then BTF-defined maps of `.maps` (read from `.BTF`, which needs `-g`), then one single-entry
-//!   array map per non-empty global data section (`.data*`, `.rodata*`, `.bss*`) named after the
-//!   section, whose value is the section's bytes (zeroes for `.bss`), read-only for `.rodata*`.
+//! - **Maps.** Legacy `maps` sections first (one symbol per map, read as iproute2's
+//!   `struct bpf_elf_map`, whose first five fields are libbpf's `struct bpf_map_def`, with
+//!   iproute2's pinning and map-in-map links), then BTF-defined maps of `.maps` (read from
+//!   `.BTF`, which needs `-g`; `values` initialisers from the relocations of `.maps`, inner
+//!   map definitions from `__array(values, …)`), then one single-entry array map per
+//!   non-empty global data section (`.data*`, `.rodata*`, `.bss*`) named after the section,
+//!   whose value is the section's bytes (zeroes for `.bss`), read-only for `.rodata*`, then
+//!   the `.kconfig` map when there are `__kconfig` externs. `docs/runtime.md` states the rules.
+//! - **Externs** ([`externs`](Object::externs)): `__kconfig` values, `__ksym` kernel symbols
+//!   and symbols left undefined by static linking, each instruction referring to one recorded
+//!   on its program ([`ProgramSpec::externs`]) so the runtime can refuse exactly the programs
+//!   that need what it cannot define.
 //! - `license` and `version`. `.BTF.ext`, DWARF and every other section are ignored, and so
-//!   are relocations of non-code sections.
+//!   are relocations of sections other than code and `.maps`.
 //!
-//! Not supported, and reported as errors where a program depends on them: extern symbols
-//! (kconfig, ksyms, kfuncs). Ignored: CO-RE relocations of `.BTF.ext` (kernel-struct layout
-//! fix-ups, meaningless outside a kernel) and the `values` initialisers of prog arrays and maps
-//! of maps (`.rel.maps`): such maps are created empty.
+//! Ignored: CO-RE relocations of `.BTF.ext` (kernel-struct layout fix-ups, meaningless outside
+//! a kernel).
 //!
 //! # The pseudo-form contract with the runtime
 //! Every `lddw` relocated against a map or global data is rewritten into one of two pseudo
@@ -42,12 +48,13 @@
 //!   the value.
 //!
 //! The runtime creates the maps of `Object::maps` in order and binds each pseudo form to the
-//! map at that index. No other `lddw` is changed.
+//! map at that index. Besides those, only `lddw`s and `call`s of externs are changed (see
+//! [`ExternKind`]).
 //!
 //! # Errors
 //! [`parse`] never panics, whatever the bytes: every problem is an [`ElfError`] naming the
-//! section, symbol, map or relocation at fault, e.g. `section "xdp": relocation at offset 0x48
-//! against undefined symbol "foo" (extern symbols are not supported)`.
+//! section, symbol, map or relocation at fault, e.g. `section ".maps": map "handlers":
+//! values[2] = "helper": not a program's entry function`.
 #![forbid(unsafe_code)]
 
 mod btf;

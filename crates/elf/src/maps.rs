@@ -601,3 +601,27 @@ fn pointee_size(btf: &Btf<'_>, type_id: u32, member: &str) -> Result<u32, MapErr
     }
     btf.size_of(ptr.size_or_type).map_err(b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_buffer_sizes_round_as_libbpf_rounds_them() {
+        assert_eq!(ringbuf_size(0), 0, "left for the runtime to refuse");
+        assert_eq!(ringbuf_size(1), 4096);
+        assert_eq!(ringbuf_size(4096), 4096);
+        assert_eq!(ringbuf_size(5000), 8192);
+        assert_eq!(
+            ringbuf_size(3 * 4096),
+            4 * 4096,
+            "a multiple of pages, not a power of two"
+        );
+        assert_eq!(ringbuf_size(1 << 20), 1 << 20);
+        assert_eq!(
+            ringbuf_size((1 << 31) + 1),
+            (1 << 31) + 1,
+            "no larger size fits"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 use bpfx_bytecode::{Imm64, Op, Pc};
 use bpfx_elf::{
-    BtfError, CodeErrorKind, ElfError, Extern, ExternKind, ExternUse, RelocErrorKind,
+    BtfError, CodeErrorKind, ElfError, Extern, ExternKind, ExternUse, MapErrorKind, RelocErrorKind,
     SectionErrorKind, parse,
 };
 use object::{Object as _, ObjectSection as _};
@@ -278,4 +278,55 @@ fn code_of_partial_slots() {
         matches!(e, ElfError::Section { ref section, kind: SectionErrorKind::CodeSize(_) } if section == "socket"),
         "{e}"
     );
+}
+
+// elf_map_in_map.o, readelf -s: `rule_sets` at 0x6c of `maps`, 36 bytes; inner_id is its
+// eighth u32 (offset 28).
+#[test]
+fn iproute2_inner_id_naming_no_map() {
+    let mut b = read("elf_map_in_map.o");
+    let at = section_offset(&b, "maps") + 0x6c + 28;
+    put_u32(&mut b, at, 99);
+    let e = err(&b);
+    assert_eq!(
+        e.to_string(),
+        "section \"maps\": map \"rule_sets\": inner_id 99 is the id of no map of the section"
+    );
+    assert!(matches!(
+        e,
+        ElfError::Map { kind: MapErrorKind::NoInnerMap(99), ref map, .. } if map == "rule_sets"
+    ));
+}
+
+// tailcall.o, readelf -r: `.rel.maps` holds `0x28 R_BPF_64_ABS64 handle_arp` (symbol 13) as
+// its second entry; symbol 12 is the map `seen`, not a program.
+#[test]
+fn values_initialiser_naming_a_map_in_a_program_array() {
+    let mut b = read("tailcall.o");
+    let rel = section_offset(&b, ".rel.maps");
+    put_u64(&mut b, rel + 16 + 8, (12 << 32) | 2);
+    let e = err(&b);
+    assert_eq!(
+        e.to_string(),
+        "section \".maps\": map \"handlers\": values[2] = \"seen\": not a program's entry function"
+    );
+    // `values` starts at byte 0x18 of `handlers` (after three pointer members): moving the
+    // first relocation to 0x20 moves handle_ipv4 to slot 1.
+    let mut b = read("tailcall.o");
+    put_u64(&mut b, rel, 0x20);
+    let obj = parse(&b).unwrap();
+    let slots: Vec<u32> = obj
+        .map("handlers")
+        .unwrap()
+        .init
+        .iter()
+        .map(|(k, _)| *k)
+        .collect();
+    assert_eq!(slots, [1, 2]);
+    // Off an element boundary: an error naming the map.
+    put_u64(&mut b, rel, 0x1c);
+    assert!(matches!(
+        err(&b),
+        ElfError::Map { kind: MapErrorKind::Init { .. }, ref map, .. } if map == "handlers"
+    ));
 }

@@ -179,7 +179,8 @@ pub struct MapSpec {
     /// `<outer>.inner`).
     pub inner: Option<Box<MapSpec>>,
     /// Initial slots of a program array or map of maps, by key: from the `values`
-    /// initialiser of a BTF definition, or iproute2's `inner_idx`.
+    /// initialiser of a BTF definition, or iproute2's `inner_idx` and `<id>/<key>` program
+    /// sections.
     pub init: Vec<(u32, MapInit)>,
     /// iproute2's `id` of a legacy `struct bpf_elf_map` (0 when absent): `inner_id` refers
     /// to it.
@@ -346,6 +347,7 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
     let (externs, ext_index) = externs::collect(&file, btf.as_ref())?;
     externs::add_kconfig_map(&externs, &mut maps, &mut index);
     let programs = link::programs(&file, &index, &ext_index, &externs)?;
+    maps::iproute2_tail_calls(&mut maps, &programs)?;
     maps::check_prog_inits(&maps, &programs)?;
     let license = file
         .section_named("license")

@@ -527,6 +527,63 @@ fn ringbuf_size(size: u32) -> u32 {
     size
 }
 
+/// iproute2's tail calls: the program of a section named `<id>/<key>` (each a C number, as
+/// `%i` reads it) goes at `key` of the legacy map whose `id` is `id` (sections whose map id
+/// names no map are left alone, as tc leaves them). A key at or past the map's
+/// `max_entries` is an error, as it is for tc.
+pub(crate) fn iproute2_tail_calls(
+    maps: &mut [MapSpec],
+    programs: &[ProgramSpec],
+) -> Result<(), ElfError> {
+    let mut done = Vec::new();
+    for p in programs {
+        let Some((id, key)) = p.section.split_once('/') else {
+            continue;
+        };
+        let (Some(id), Some(key)) = (c_number(id), c_number(key)) else {
+            continue;
+        };
+        // tc loads a section as one program: its first.
+        if id == 0 || done.contains(&p.section) {
+            continue;
+        }
+        done.push(p.section.clone());
+        let Some(m) = maps.iter_mut().find(|m| m.legacy_id == id) else {
+            continue;
+        };
+        if key >= m.max_entries || m.kind != MapKind::ProgArray {
+            return Err(ElfError::Map {
+                section: "maps".into(),
+                map: m.name.clone(),
+                kind: MapErrorKind::Init {
+                    slot: key,
+                    target: p.name.clone(),
+                    reason: if key >= m.max_entries {
+                        "section <id>/<key>: the key is not below max_entries"
+                    } else {
+                        "section <id>/<key>: the map with that id is not a program array"
+                    },
+                },
+            });
+        }
+        m.init.retain(|(k, _)| *k != key);
+        m.init.push((key, MapInit::Program(p.name.clone())));
+        m.init.sort_by_key(|(k, _)| *k);
+    }
+    Ok(())
+}
+
+/// A `u32` as C's `%i` reads it: decimal, `0x` hex or `0` octal.
+fn c_number(s: &str) -> Option<u32> {
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u32::from_str_radix(hex, 16).ok()
+    } else if s.len() > 1 && s.starts_with('0') {
+        u32::from_str_radix(&s[1..], 8).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
 /// Checks that the programs named by program-array initialisers exist (libbpf: "isn't a
 /// valid program reference").
 pub(crate) fn check_prog_inits(maps: &[MapSpec], programs: &[ProgramSpec]) -> Result<(), ElfError> {

@@ -330,3 +330,17 @@ fn values_initialiser_naming_a_map_in_a_program_array() {
         ElfError::Map { kind: MapErrorKind::Init { .. }, ref map, .. } if map == "handlers"
     ));
 }
+
+// elf_tailcall.o, readelf -s: `jmp_table` at 0 of `maps`; max_elem is its fourth u32.
+#[test]
+fn iproute2_tail_call_key_past_max_entries() {
+    let mut b = read("elf_tailcall.o");
+    let at = section_offset(&b, "maps") + 12;
+    put_u32(&mut b, at, 4);
+    let e = err(&b);
+    assert_eq!(
+        e.to_string(),
+        "section \"maps\": map \"jmp_table\": values[5] = \"cls_five\": section <id>/<key>: \
+         the key is not below max_entries"
+    );
+}

@@ -343,3 +343,19 @@ fn ksyms_and_unresolved_functions_are_recorded_per_program() {
         }
     );
 }
+
+#[test]
+fn iproute2_tail_call_sections_fill_the_program_array_of_their_id() {
+    let obj = load("elf_tailcall.o");
+    let jmp = obj.map("jmp_table").unwrap();
+    assert_eq!(shape(jmp), ("jmp_table", MapKind::ProgArray, 4, 4, 8, 0, 2));
+    // Sections "9/1" and "0x9/5" (the id read as C reads it).
+    assert_eq!(
+        jmp.init,
+        [
+            (1, MapInit::Program("cls_one".into())),
+            (5, MapInit::Program("cls_five".into())),
+        ]
+    );
+    assert!(obj.map("hits").unwrap().init.is_empty());
+}

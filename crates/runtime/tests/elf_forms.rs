@@ -254,3 +254,22 @@ fn ksyms_and_unresolved_externs_fail_only_their_programs() {
         }
     }
 }
+
+#[test]
+fn iproute2_tail_call_sections_run_from_the_entry() {
+    for engine in Engine::ALL {
+        let obj = Object::open(fixture("elf_tailcall.o")).unwrap();
+        let mut p = prepare(&obj, "cls_entry", engine).unwrap();
+        let mut want = [0u64; 8];
+        for (first, result, key) in [(1u8, 10, 1), (5, 50, 5), (2, 0, 0), (200, 0, 0), (1, 10, 1)] {
+            assert_eq!(
+                p.run(&mut [first, 0, 0, 0]).unwrap(),
+                result,
+                "{engine:?} {first}"
+            );
+            want[key] += 1;
+        }
+        let hits: Vec<u64> = (0..8).map(|k| u64_at(&obj, "hits", k)).collect();
+        assert_eq!(hits, want, "{engine:?}");
+    }
+}

@@ -34,6 +34,8 @@ $CC $CFLAGS -mcpu=v3 -c extern.c -o extern.o
 # iproute2's struct bpf_elf_map: an XDP counter with pinned maps, and map-in-map links.
 $CC $CFLAGS -mcpu=v3 -c elf_map.c -o elf_map.o
 $CC $CFLAGS -mcpu=v3 -c elf_map_in_map.c -o elf_map_in_map.o
+# iproute2's tail calls: programs in sections "<id>/<key>" fill the program array of that id.
+$CC $CFLAGS -mcpu=v3 -c elf_tailcall.c -o elf_tailcall.o
 # The same counter with e_machine 0 (EM_NONE), as older LLVM wrote it: bytes 18-19 zeroed.
 cp elf_map.o elf_map-em0.o
 printf '\000\000' | dd of=elf_map-em0.o bs=1 seek=18 conv=notrunc 2>/dev/null

@@ -3,7 +3,7 @@
 //! (then the `.kconfig` map of [`crate::externs`], when there are `__kconfig` externs).
 
 use crate::btf::{Btf, Kind};
-use crate::error::{BtfError, ElfError, MapErrorKind, SectionErrorKind};
+use crate::error::{BtfError, ElfError, MapErrorKind, RelocErrorKind, SectionErrorKind};
 use crate::file::{File, SectionKind, SymKind};
 use crate::{MapInit, MapKind, MapSpec, ProgramSpec};
 use std::collections::HashMap;
@@ -304,7 +304,17 @@ fn btf_maps(
                 *o <= r.offset && r.offset.saturating_add(PTR_SIZE) <= o.saturating_add(*size)
             })
         else {
-            continue;
+            // libbpf: "cannot find map at r_offset".
+            let sym = file.symbols.get(r.symbol as usize);
+            return Err(ElfError::Relocation {
+                section: sec_name.clone(),
+                offset: r.offset,
+                kind: RelocErrorKind::NoMap {
+                    symbol: sym.map_or_else(|| format!("#{}", r.symbol), |y| file.symbol_label(y)),
+                    target: sec_name.clone(),
+                    offset: i64::try_from(r.offset).unwrap_or(i64::MAX),
+                },
+            });
         };
         let i = first + k;
         let sym = file.symbols.get(r.symbol as usize);

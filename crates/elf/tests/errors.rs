@@ -323,6 +323,14 @@ fn values_initialiser_naming_a_map_in_a_program_array() {
         .map(|(k, _)| *k)
         .collect();
     assert_eq!(slots, [1, 2]);
+    // Outside every definition: an error naming the relocation (libbpf's "cannot find map").
+    let mut far = b.clone();
+    put_u64(&mut far, rel, 0x1000);
+    assert!(matches!(
+        err(&far),
+        ElfError::Relocation { kind: RelocErrorKind::NoMap { .. }, offset: 0x1000, ref section }
+            if section == ".maps"
+    ));
     // Off an element boundary: an error naming the map.
     put_u64(&mut b, rel, 0x1c);
     assert!(matches!(

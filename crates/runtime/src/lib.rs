@@ -35,6 +35,7 @@
 
 mod context;
 mod error;
+mod externs;
 mod helpers;
 mod map;
 mod program;

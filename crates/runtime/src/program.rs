@@ -189,10 +189,9 @@ impl Vm {
             .programs
             .into_iter()
             .map(|p| {
-                let blocked = p
-                    .externs
-                    .iter()
-                    .find_map(|u| extern_refusal(&externs, &unset, u).map(|why| (u.pc, why)));
+                let blocked = p.externs.iter().find_map(|u| {
+                    crate::externs::refusal(&externs, &unset, u).map(|why| (u.pc, why))
+                });
                 let mut def = ProgramDef::new(p.name, p.section, p.program);
                 def.blocked = blocked;
                 def
@@ -233,41 +232,6 @@ impl Vm {
             license: None,
             prog_inits: Vec::new(),
         })
-    }
-}
-
-/// Why a program cannot load because of the extern that instruction `u` refers to, if it
-/// cannot: a strong `__kconfig` extern without a value (`unset`), a strong `__ksym` (bpfx has
-/// no kernel to take it from), or a strong symbol no object defines. Weak ones are absent
-/// instead: 0, or a call the verifier refuses where it is reachable.
-fn extern_refusal(
-    externs: &[bpfx_elf::Extern],
-    unset: &[usize],
-    u: &bpfx_elf::ExternUse,
-) -> Option<String> {
-    use bpfx_elf::ExternKind;
-    let e = externs.get(u.index)?;
-    if e.weak {
-        return None;
-    }
-    let name = &e.name;
-    match e.kind {
-        ExternKind::Kconfig { .. } if unset.contains(&u.index) => Some(format!(
-            "reads __kconfig extern `{name}`, which has no value (give it with Vm::kconfig)"
-        )),
-        ExternKind::Kconfig { .. } => None,
-        ExternKind::KsymVar => Some(format!(
-            "reads kernel variable `{name}` (__ksym), which exists only in a kernel"
-        )),
-        ExternKind::KsymFunc => Some(format!(
-            "calls kernel function `{name}` (__ksym kfunc), which exists only in a kernel"
-        )),
-        ExternKind::Unresolved if u.call => Some(format!(
-            "calls `{name}`, which no object defines (an extern left unresolved)"
-        )),
-        ExternKind::Unresolved => Some(format!(
-            "refers to `{name}`, which no object defines (an extern left unresolved)"
-        )),
     }
 }
 

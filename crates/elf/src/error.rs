@@ -154,8 +154,10 @@ pub enum RelocErrorKind {
     /// The symbol index is past the symbol table.
     #[error("against symbol #{0}, which does not exist")]
     UnknownSymbol(u32),
-    /// The symbol is not defined in this object (an extern: kfunc, kconfig or ksym).
-    #[error("against undefined symbol {0:?} (extern symbols are not supported)")]
+    /// The symbol is not defined in this object and is no extern the loader can name (an
+    /// unnamed undefined symbol, or one of an unusual type); named externs are recorded
+    /// instead (see [`crate::ExternKind`]).
+    #[error("against undefined symbol {0:?}, which is not an extern variable or function")]
     Extern(String),
     /// A relocation type clang does not emit for code.
     #[error("against {symbol:?} has type {r_type}, expected R_BPF_64_64 (1) or R_BPF_64_32 (10)")]

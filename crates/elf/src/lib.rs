@@ -160,7 +160,9 @@ pub struct MapSpec {
     pub key_size: u32,
     /// Value size in bytes.
     pub value_size: u32,
-    /// Maximum number of entries (for a ring buffer: its size in bytes).
+    /// Maximum number of entries (for a ring buffer: its size in bytes; a BTF-defined one's
+    /// rounded up as libbpf rounds it, to a power-of-two number of [`RINGBUF_PAGE_SIZE`]
+    /// pages).
     pub max_entries: u32,
     /// `BPF_F_*` map flags as written in the definition; global data maps carry
     /// [`BPF_F_MMAPABLE`], plus [`BPF_F_RDONLY_PROG`] for `.rodata*`, as libbpf sets them.

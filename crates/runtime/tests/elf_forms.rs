@@ -273,3 +273,29 @@ fn iproute2_tail_call_sections_run_from_the_entry() {
         assert_eq!(hits, want, "{engine:?}");
     }
 }
+
+#[test]
+fn a_values_target_that_does_not_verify_fails_the_program_using_the_array() {
+    // tailcall.o with handle_arp's first instruction (`w1 = 0x2`, the only such bytes in the
+    // file) replaced by `call 9999`, a helper no one defines.
+    let mut bytes = std::fs::read(fixture("tailcall.o")).unwrap();
+    let first = [0xb4, 0x01, 0, 0, 0x02, 0, 0, 0];
+    let at = bytes.windows(8).position(|w| w == first).unwrap();
+    bytes[at..at + 8].copy_from_slice(&[0x85, 0, 0, 0, 0x0f, 0x27, 0, 0]);
+    for engine in Engine::ALL {
+        let obj = Vm::new().load(&bytes).unwrap();
+        match prepare(&obj, "dispatch", engine) {
+            Err(e @ Error::ProgArray { .. }) => {
+                let Error::ProgArray { map, program, .. } = &e else {
+                    unreachable!()
+                };
+                assert_eq!((map.as_str(), program.as_str()), ("handlers", "handle_arp"));
+                assert!(e.to_string().contains("slot 2"), "{e}");
+            }
+            other => panic!("{engine:?}: {other:?}"),
+        }
+        // Programs that use no program array are unaffected.
+        assert!(prepare(&obj, "handle_ipv4", engine).is_ok());
+        assert!(obj.map("handlers").unwrap().programs().is_empty());
+    }
+}

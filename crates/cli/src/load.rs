@@ -66,9 +66,22 @@ pub(crate) fn load(path: &Path, section: Option<&str>) -> Result<Loaded, CliErro
     }))
 }
 
+/// The `--kconfig` values, set once by `main` before any object is opened.
+static KCONFIG: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+
+/// Records the `--kconfig NAME=VALUE` options for every object opened from now on.
+pub(crate) fn set_kconfig(values: Vec<(String, String)>) {
+    let _ = KCONFIG.set(values);
+}
+
 /// Opens the ELF object in `path` (already read into `bytes`).
 pub(crate) fn open_object(path: &Path, bytes: &[u8]) -> Result<bpfx::Object, CliError> {
-    bpfx::Vm::new().load(bytes).map_err(|e| match e {
+    let vm = KCONFIG
+        .get()
+        .into_iter()
+        .flatten()
+        .fold(bpfx::Vm::new(), |vm, (name, value)| vm.kconfig(name, value));
+    vm.load(bytes).map_err(|e| match e {
         bpfx::Error::Elf { source, .. } => match *source {
             bpfx_elf::ElfError::NotBpf(machine) => CliError::NotBpf {
                 path: path.to_path_buf(),

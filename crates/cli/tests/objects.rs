@@ -343,3 +343,32 @@ fn info_reports_pinning_and_externs() {
         "{text}"
     );
 }
+
+#[test]
+fn kconfig_values_from_the_command_line() {
+    let obj = "crates/elf/tests/objects/kconfig.o";
+    let o = bpfx(&["run", obj, "--section", "report", "--dump-maps", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("CONFIG_HZ"), "{}", stderr(&o));
+    let o = bpfx(&[
+        "run",
+        obj,
+        "--section",
+        "report",
+        "--kconfig",
+        "CONFIG_HZ=300",
+        "--kconfig",
+        "LINUX_KERNEL_VERSION=0x040e00",
+        "--dump-maps",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    // Older than 5.15: r0 = 0; the version and HZ land in `config`.
+    assert!(text.starts_with("0 (0x0)\n"), "{text}");
+    assert!(
+        text.contains(&format!("  0 => {}\n", 0x040e00)) && text.contains("  1 => 300\n"),
+        "{text}"
+    );
+    let o = bpfx(&["info", obj, "--kconfig", "nonsense"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -16,7 +16,8 @@ pub(crate) fn refusal(externs: &[Extern], unset: &[usize], u: &ExternUse) -> Opt
     let name = &e.name;
     match e.kind {
         ExternKind::Kconfig { .. } if unset.contains(&u.index) => Some(format!(
-            "reads __kconfig extern `{name}`, which has no value (give it with Vm::kconfig)"
+            "reads __kconfig extern `{name}`, which has no value (Vm::kconfig gives one; the \
+             command line's --kconfig NAME=VALUE)"
         )),
         ExternKind::Kconfig { .. } => None,
         ExternKind::KsymVar => Some(format!(

@@ -77,6 +77,14 @@ pub(crate) fn load_with(
     }))
 }
 
+/// The `--kconfig` values, set once by `main` before any object is opened.
+static KCONFIG: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+
+/// Records the `--kconfig NAME=VALUE` options for every object opened from now on.
+pub(crate) fn set_kconfig(values: Vec<(String, String)>) {
+    let _ = KCONFIG.set(values);
+}
+
 /// Opens the ELF object in `path` (already read into `bytes`) with `vm`.
 pub(crate) fn open_object(
     vm: &bpfx::Vm,
@@ -120,9 +128,14 @@ pub(crate) fn load_object(vm: &bpfx::Vm, path: &Path) -> Result<bpfx::Object, Cl
 
 /// The runtime for `--mem-limit` (the default limit when absent).
 pub(crate) fn vm(mem_limit: Option<u64>) -> bpfx::Vm {
+    let vm = KCONFIG
+        .get()
+        .into_iter()
+        .flatten()
+        .fold(bpfx::Vm::new(), |vm, (name, value)| vm.kconfig(name, value));
     match mem_limit {
-        Some(bytes) => bpfx::Vm::new().mem_limit(bytes),
-        None => bpfx::Vm::new(),
+        Some(bytes) => vm.mem_limit(bytes),
+        None => vm,
     }
 }
 

@@ -28,6 +28,20 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Value of a `__kconfig` extern of ELF objects, as in a kernel `.config`
+    /// (`CONFIG_HZ=250`, `CONFIG_BPF_JIT=y`, `LINUX_KERNEL_VERSION=0x060600`); repeatable.
+    #[arg(long, global = true, value_name = "NAME=VALUE", value_parser = parse_kconfig)]
+    kconfig: Vec<(String, String)>,
+}
+
+/// `NAME=VALUE`, split at the first `=`.
+fn parse_kconfig(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.is_empty() && !value.is_empty() => {
+            Ok((name.to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +71,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(cmd::plugin::reorder_plugin_args(
         std::env::args_os().collect(),
     ));
+    load::set_kconfig(cli.kconfig.clone());
     let result = match &cli.command {
         Command::Asm(args) => cmd::asm::run(args),
         Command::Disasm(args) => cmd::disasm::run(args),

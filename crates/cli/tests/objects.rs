@@ -293,3 +293,84 @@ fn the_readme_command_prints_the_action_and_the_stats() {
         );
     }
 }
+
+#[test]
+fn info_reports_pinning_and_externs() {
+    let o = bpfx(&["info", "crates/elf/tests/objects/elf_map.o", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    let pins: Vec<_> = v["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["pinning"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(pins, [("pkt_stats", 2), ("per_proto", 1)]);
+    let o = bpfx(&["info", "crates/elf/tests/objects/elf_map.o"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains(
+            "pkt_stats (array, key 4 B, value 8 B, max 3, pinning 2 (not applied), 280 B of memory)"
+        ),
+        "{text}"
+    );
+    let o = bpfx(&["info", "crates/elf/tests/objects/ksym.o", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    let externs: Vec<_> = v["externs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap(),
+                e["kind"].as_str().unwrap(),
+                e["weak"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        externs,
+        [
+            ("bpf_obj_new_impl", "ksym function", false),
+            ("bpf_prog_active", "ksym variable", false),
+            ("bpf_optional_kfunc", "ksym function", true),
+            ("helper_from_other_object", "unresolved", false),
+        ]
+    );
+    let o = bpfx(&["info", "crates/elf/tests/objects/kconfig.o"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("externs:\n") && text.contains("  CONFIG_BPF_JIT (kconfig, weak)\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn kconfig_values_from_the_command_line() {
+    let obj = "crates/elf/tests/objects/kconfig.o";
+    let o = bpfx(&["run", obj, "--section", "report", "--dump-maps", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("CONFIG_HZ"), "{}", stderr(&o));
+    let o = bpfx(&[
+        "run",
+        obj,
+        "--section",
+        "report",
+        "--kconfig",
+        "CONFIG_HZ=300",
+        "--kconfig",
+        "LINUX_KERNEL_VERSION=0x040e00",
+        "--dump-maps",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    // Older than 5.15: r0 = 0; the version and HZ land in `config`.
+    assert!(text.starts_with("0 (0x0)\n"), "{text}");
+    assert!(
+        text.contains(&format!("  0 => {}\n", 0x040e00)) && text.contains("  1 => 300\n"),
+        "{text}"
+    );
+    let o = bpfx(&["info", obj, "--kconfig", "nonsense"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -24,6 +24,8 @@ const HEADER_LEN: usize = 24;
 pub(crate) struct Member {
     pub(crate) name_off: u32,
     pub(crate) type_id: u32,
+    /// Offset from the start of the struct, in bits (bitfield sizes stripped).
+    pub(crate) bit_offset: u32,
 }
 
 /// One variable of a `DATASEC`.
@@ -31,13 +33,26 @@ pub(crate) struct Member {
 pub(crate) struct VarSecInfo {
     pub(crate) type_id: u32,
     pub(crate) offset: u32,
+    pub(crate) size: u32,
 }
+
+/// `BTF_INT_SIGNED`: the integer encoding bit of signed types.
+pub(crate) const INT_SIGNED: u32 = 1 << 0;
+/// `BTF_INT_BOOL`: the integer encoding bit of `_Bool`.
+pub(crate) const INT_BOOL: u32 = 1 << 2;
 
 /// The kinds this crate looks into; every other kind is kept only so ids stay aligned.
 #[derive(Clone, Debug)]
 pub(crate) enum Kind {
-    /// INT, ENUM, ENUM64, FLOAT, STRUCT/UNION are sized by `size_or_type`.
+    /// FLOAT: sized by `size_or_type`.
     Sized,
+    /// INT, sized by `size_or_type`, with its encoding bits ([`INT_SIGNED`], [`INT_BOOL`]).
+    Int {
+        encoding: u32,
+    },
+    /// ENUM and ENUM64, sized by `size_or_type`.
+    Enum,
+    /// STRUCT and UNION, sized by `size_or_type`.
     Struct(Vec<Member>),
     Ptr,
     Array {
@@ -49,7 +64,11 @@ pub(crate) enum Kind {
     /// VAR: the type is `size_or_type`.
     Var,
     Datasec(Vec<VarSecInfo>),
-    /// FWD, FUNC, FUNC_PROTO, DECL_TAG: no size.
+    /// FUNC: the prototype is `size_or_type`; no size.
+    Func,
+    /// FUNC_PROTO: no size.
+    FuncProto,
+    /// FWD, DECL_TAG: no size.
     Unsized,
 }
 
@@ -166,14 +185,59 @@ impl<'a> Btf<'a> {
         let id = self.skip_modifiers(id)?;
         let t = self.get(id)?;
         match t.kind {
-            Kind::Sized | Kind::Struct(_) | Kind::Datasec(_) => Ok(t.size_or_type),
+            Kind::Sized | Kind::Int { .. } | Kind::Enum | Kind::Struct(_) | Kind::Datasec(_) => {
+                Ok(t.size_or_type)
+            }
             Kind::Ptr => Ok(PTR_SIZE),
             Kind::Array { elem, nelems } => self
                 .size_at_depth(elem, depth + 1)?
                 .checked_mul(nelems)
                 .ok_or(BtfError::Overflow(id)),
-            Kind::Modifier | Kind::Var | Kind::Unsized => Err(BtfError::NoSize(id)),
+            Kind::Modifier | Kind::Var | Kind::Func | Kind::FuncProto | Kind::Unsized => {
+                Err(BtfError::NoSize(id))
+            }
         }
+    }
+
+    /// The alignment in bytes of a value of type `id`, as C lays it out on the BPF target:
+    /// a scalar's size (at most 8), an array's element alignment, a struct's largest member
+    /// alignment.
+    pub(crate) fn align_of(&self, id: u32) -> Result<u32, BtfError> {
+        self.align_at_depth(id, 0)
+    }
+
+    fn align_at_depth(&self, id: u32, depth: u32) -> Result<u32, BtfError> {
+        if depth >= MAX_DEPTH {
+            return Err(BtfError::TooDeep(id));
+        }
+        let id = self.skip_modifiers(id)?;
+        let t = self.get(id)?;
+        match &t.kind {
+            Kind::Sized | Kind::Int { .. } | Kind::Enum => Ok(t.size_or_type.clamp(1, 8)),
+            Kind::Ptr => Ok(PTR_SIZE),
+            Kind::Array { elem, .. } => self.align_at_depth(*elem, depth + 1),
+            Kind::Struct(members) => members.iter().try_fold(1, |a, m| {
+                Ok(a.max(self.align_at_depth(m.type_id, depth + 1)?))
+            }),
+            _ => Err(BtfError::NoSize(id)),
+        }
+    }
+
+    /// The id of the type named `name` among the VARs and FUNCs, if any.
+    pub(crate) fn var_or_func(&self, name: &str) -> Option<u32> {
+        self.types.iter().enumerate().find_map(|(i, t)| {
+            (matches!(t.kind, Kind::Var | Kind::Func)
+                && self.name(t.name_off).is_ok_and(|n| n == name))
+            .then_some(i as u32 + 1)
+        })
+    }
+
+    /// The `DATASEC`s, with their names.
+    pub(crate) fn datasecs(&self) -> impl Iterator<Item = (String, &[VarSecInfo])> + '_ {
+        self.types.iter().filter_map(|t| match &t.kind {
+            Kind::Datasec(vars) => Some((self.name(t.name_off).ok()?, vars.as_slice())),
+            _ => None,
+        })
     }
 }
 
@@ -185,11 +249,17 @@ fn parse_type(data: &[u8], at: usize, id: u32) -> Result<(Type, usize), BtfError
     let size_or_type = word(2)?;
     let vlen = (info & 0xffff) as usize;
     let kind_num = (info >> 24) & 0x1f;
+    let kind_flag = info >> 31 != 0;
     let tail = |i: usize| word(3 + i);
     // Tail length in bytes, by kind (see the kernel's `btf_type` documentation).
     let (kind, tail_len) = match kind_num {
-        // INT: one u32 of encoding.
-        1 => (Kind::Sized, 4),
+        // INT: one u32 of {encoding: 4 bits, offset: 8 bits, bits: 8 bits} from bit 24 down.
+        1 => (
+            Kind::Int {
+                encoding: (tail(0)? >> 24) & 0xf,
+            },
+            4,
+        ),
         2 => (Kind::Ptr, 0),
         // ARRAY: {type, index_type, nelems}.
         3 => (
@@ -203,23 +273,30 @@ fn parse_type(data: &[u8], at: usize, id: u32) -> Result<(Type, usize), BtfError
         4 | 5 => {
             let mut members = Vec::with_capacity(vlen.min(data.len() / 12));
             for m in 0..vlen {
+                // With kind_flag the offset word holds the bitfield size in its top byte.
+                let offset = tail(3 * m + 2)?;
                 members.push(Member {
                     name_off: tail(3 * m)?,
                     type_id: tail(3 * m + 1)?,
+                    bit_offset: if kind_flag {
+                        offset & 0xff_ffff
+                    } else {
+                        offset
+                    },
                 });
             }
             (Kind::Struct(members), 12 * vlen)
         }
         // ENUM: vlen × {name_off, val}.
-        6 => (Kind::Sized, 8 * vlen),
+        6 => (Kind::Enum, 8 * vlen),
         // FWD.
         7 => (Kind::Unsized, 0),
         // TYPEDEF, VOLATILE, CONST, RESTRICT.
         8..=11 => (Kind::Modifier, 0),
         // FUNC.
-        12 => (Kind::Unsized, 0),
+        12 => (Kind::Func, 0),
         // FUNC_PROTO: vlen × {name_off, type}.
-        13 => (Kind::Unsized, 8 * vlen),
+        13 => (Kind::FuncProto, 8 * vlen),
         // VAR: {linkage}.
         14 => (Kind::Var, 4),
         // DATASEC: vlen × {type, offset, size}.
@@ -229,6 +306,7 @@ fn parse_type(data: &[u8], at: usize, id: u32) -> Result<(Type, usize), BtfError
                 vars.push(VarSecInfo {
                     type_id: tail(3 * v)?,
                     offset: tail(3 * v + 1)?,
+                    size: tail(3 * v + 2)?,
                 });
             }
             (Kind::Datasec(vars), 12 * vlen)
@@ -240,7 +318,7 @@ fn parse_type(data: &[u8], at: usize, id: u32) -> Result<(Type, usize), BtfError
         // TYPE_TAG.
         18 => (Kind::Modifier, 0),
         // ENUM64: vlen × {name_off, val_lo32, val_hi32}.
-        19 => (Kind::Sized, 12 * vlen),
+        19 => (Kind::Enum, 12 * vlen),
         kind => return Err(BtfError::Kind { id, kind }),
     };
     let len = 12 + tail_len;

@@ -10,7 +10,7 @@ pub enum ElfError {
     #[error("not an eBPF ELF object: {0}")]
     NotElf(&'static str),
     /// An ELF file for another machine.
-    #[error("not an eBPF object: e_machine is {0}, expected 247 (EM_BPF)")]
+    #[error("not an eBPF object: e_machine is {0}, expected 247 (EM_BPF) or 0 (EM_NONE)")]
     NotBpf(u16),
     /// An ELF file that is not relocatable (`ET_REL`), for example a linked executable.
     #[error("not a relocatable object: e_type is {0}, expected 1 (ET_REL)")]
@@ -70,6 +70,14 @@ pub enum ElfError {
         map: String,
         /// What is wrong.
         kind: MapErrorKind,
+    },
+    /// An extern symbol that cannot be described.
+    #[error("extern {name:?}: {kind}")]
+    Extern {
+        /// The symbol's name.
+        name: String,
+        /// What is wrong.
+        kind: ExternErrorKind,
     },
     /// The `.BTF` section does not parse.
     #[error("section \".BTF\": {0}")]
@@ -146,8 +154,10 @@ pub enum RelocErrorKind {
     /// The symbol index is past the symbol table.
     #[error("against symbol #{0}, which does not exist")]
     UnknownSymbol(u32),
-    /// The symbol is not defined in this object (an extern: kfunc, kconfig or ksym).
-    #[error("against undefined symbol {0:?} (extern symbols are not supported)")]
+    /// The symbol is not defined in this object and is no extern the loader can name (an
+    /// unnamed undefined symbol, or one of an unusual type); named externs are recorded
+    /// instead (see [`crate::ExternKind`]).
+    #[error("against undefined symbol {0:?}, which is not an extern variable or function")]
     Extern(String),
     /// A relocation type clang does not emit for code.
     #[error("against {symbol:?} has type {r_type}, expected R_BPF_64_64 (1) or R_BPF_64_32 (10)")]
@@ -287,10 +297,47 @@ pub enum MapErrorKind {
         /// Definition size in bytes.
         size: u64,
     },
-    /// A legacy definition larger than `struct bpf_map_def` whose extra bytes are not zero.
-    #[error("definition has non-zero bytes past the 20 of struct bpf_map_def")]
+    /// A legacy definition larger than iproute2's `struct bpf_elf_map` whose extra bytes
+    /// are not zero.
+    #[error("definition has non-zero bytes past the 36 of struct bpf_elf_map")]
     UnknownFields,
+    /// A `values` member libbpf would refuse.
+    #[error("member \"values\": {0}")]
+    Values(&'static str),
+    /// A `pinning` value libbpf does not define (BTF maps know 0 and 1).
+    #[error("pinning {0} is neither LIBBPF_PIN_NONE (0) nor LIBBPF_PIN_BY_NAME (1)")]
+    Pinning(u32),
+    /// An iproute2 map of maps whose `inner_id` names no map.
+    #[error("inner_id {0} is the id of no map of the section")]
+    NoInnerMap(u32),
+    /// A `values` initialiser whose entry cannot be used.
+    #[error("values[{slot}] = {target:?}: {reason}")]
+    Init {
+        /// The slot (key).
+        slot: u32,
+        /// The symbol the relocation names.
+        target: String,
+        /// Why it cannot be used.
+        reason: &'static str,
+    },
     /// A BTF lookup failed while reading the definition.
+    #[error("{0}")]
+    Btf(BtfError),
+}
+
+/// What is wrong with an extern symbol.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ExternErrorKind {
+    /// A `__kconfig` extern whose type libbpf does not accept.
+    #[error("type of __kconfig extern is not bool, tristate, char, an integer or a char array")]
+    KconfigType,
+    /// A function declared in `.kconfig`.
+    #[error("a function cannot be a __kconfig extern")]
+    KconfigFunc,
+    /// An extern declared in a section other than `.kconfig` and `.ksyms`.
+    #[error("declared in section {0:?}, neither .kconfig nor .ksyms")]
+    Section(String),
+    /// A BTF lookup failed while reading the extern's type.
     #[error("{0}")]
     Btf(BtfError),
 }

@@ -58,6 +58,8 @@ pub(crate) struct Symbol {
     pub(crate) kind: SymKind,
     /// `STB_LOCAL`.
     pub(crate) local: bool,
+    /// `STB_WEAK`.
+    pub(crate) weak: bool,
     /// `SHN_UNDEF`.
     pub(crate) undefined: bool,
     /// The defining section, for symbols defined in a regular section.
@@ -110,7 +112,9 @@ pub(crate) fn read(bytes: &[u8]) -> Result<File<'_>, ElfError> {
     let header = FileHeader64::<Le>::parse(bytes).map_err(malformed("file header"))?;
     let endian = header.endian().map_err(malformed("file header"))?;
     let machine = header.e_machine(endian).0;
-    if machine != elf::EM_BPF.0 {
+    // Older LLVM left e_machine at EM_NONE; libbpf accepts that too (the class and byte
+    // order, checked above, are what matter).
+    if machine != elf::EM_BPF.0 && machine != elf::EM_NONE.0 {
         return Err(ElfError::NotBpf(machine));
     }
     let e_type = header.e_type(endian).0;
@@ -150,8 +154,9 @@ pub(crate) fn read(bytes: &[u8]) -> Result<File<'_>, ElfError> {
         });
     }
 
-    // Relocation sections name their target in sh_info. Only those of code sections matter
-    // (the others serve DWARF and BTF consumers), and those are read strictly.
+    // Relocation sections name their target in sh_info. Only those of code sections and of
+    // `.maps` (its `values` initialisers) matter (the others serve DWARF and BTF consumers),
+    // and those are read strictly.
     for sh in table.iter() {
         let sh_type = sh.sh_type(endian);
         if sh_type != elf::SHT_REL && sh_type != elf::SHT_RELA {
@@ -161,7 +166,8 @@ pub(crate) fn read(bytes: &[u8]) -> Result<File<'_>, ElfError> {
         let Some(target_section) = sections.get(target) else {
             continue;
         };
-        if target_section.kind != SectionKind::Code {
+        let maps = target_section.kind == SectionKind::Bytes && target_section.name == ".maps";
+        if target_section.kind != SectionKind::Code && !maps {
             continue;
         }
         if sh_type == elf::SHT_RELA {
@@ -213,6 +219,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<File<'_>, ElfError> {
             name,
             kind,
             local: sym.st_bind() == elf::STB_LOCAL,
+            weak: sym.st_bind() == elf::STB_WEAK,
             undefined: sym.st_shndx(endian) == elf::SHN_UNDEF,
             section,
             value: sym.st_value(endian),

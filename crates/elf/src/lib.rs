@@ -19,17 +19,23 @@
 //!   through `call` (src 1) or a function-address `lddw`, transitively, each appended once, in
 //!   order of first reference (libbpf's layout). Call and address immediates are rewritten to
 //!   the pc-relative offsets of the linked program; function-address `lddw`s get `src = 4`.
-//! - **Maps.** Legacy `maps` sections (`struct bpf_map_def` arrays, one symbol per map) first,
-//!   then BTF-defined maps of `.maps` (read from `.BTF`, which needs `-g`), then one single-entry
-//!   array map per non-empty global data section (`.data*`, `.rodata*`, `.bss*`) named after the
-//!   section, whose value is the section's bytes (zeroes for `.bss`), read-only for `.rodata*`.
+//! - **Maps.** Legacy `maps` sections first (one symbol per map, read as iproute2's
+//!   `struct bpf_elf_map`, whose first five fields are libbpf's `struct bpf_map_def`, with
+//!   iproute2's pinning and map-in-map links), then BTF-defined maps of `.maps` (read from
+//!   `.BTF`, which needs `-g`; `values` initialisers from the relocations of `.maps`, inner
+//!   map definitions from `__array(values, …)`), then one single-entry array map per
+//!   non-empty global data section (`.data*`, `.rodata*`, `.bss*`) named after the section,
+//!   whose value is the section's bytes (zeroes for `.bss`), read-only for `.rodata*`, then
+//!   the `.kconfig` map when there are `__kconfig` externs. `docs/runtime.md` states the rules.
+//! - **Externs** ([`externs`](Object::externs)): `__kconfig` values, `__ksym` kernel symbols
+//!   and symbols left undefined by static linking, each instruction referring to one recorded
+//!   on its program ([`ProgramSpec::externs`]) so the runtime can refuse exactly the programs
+//!   that need what it cannot define.
 //! - `license` and `version`. `.BTF.ext`, DWARF and every other section are ignored, and so
-//!   are relocations of non-code sections.
+//!   are relocations of sections other than code and `.maps`.
 //!
-//! Not supported, and reported as errors where a program depends on them: extern symbols
-//! (kconfig, ksyms, kfuncs). Ignored: CO-RE relocations of `.BTF.ext` (kernel-struct layout
-//! fix-ups, meaningless outside a kernel) and the `values` initialisers of prog arrays and maps
-//! of maps (`.rel.maps`): such maps are created empty.
+//! Ignored: CO-RE relocations of `.BTF.ext` (kernel-struct layout fix-ups, meaningless outside
+//! a kernel).
 //!
 //! # The pseudo-form contract with the runtime
 //! Every `lddw` relocated against a map or global data is rewritten into one of two pseudo
@@ -42,27 +48,33 @@
 //!   the value.
 //!
 //! The runtime creates the maps of `Object::maps` in order and binds each pseudo form to the
-//! map at that index. No other `lddw` is changed.
+//! map at that index. Besides those, only `lddw`s and `call`s of externs are changed (see
+//! [`ExternKind`]).
 //!
 //! # Errors
 //! [`parse`] never panics, whatever the bytes: every problem is an [`ElfError`] naming the
-//! section, symbol, map or relocation at fault, e.g. `section "xdp": relocation at offset 0x48
-//! against undefined symbol "foo" (extern symbols are not supported)`.
+//! section, symbol, map or relocation at fault, e.g. `section ".maps": map "handlers":
+//! values[2] = "helper": not a program's entry function`.
 #![forbid(unsafe_code)]
 
 mod btf;
 mod error;
+mod externs;
 mod file;
 mod link;
 mod maps;
 
 pub use error::{
-    BtfError, CodeErrorKind, ElfError, FunctionErrorKind, MapErrorKind, RelocErrorKind,
-    SectionErrorKind,
+    BtfError, CodeErrorKind, ElfError, ExternErrorKind, FunctionErrorKind, MapErrorKind,
+    RelocErrorKind, SectionErrorKind,
 };
-pub use maps::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MAX_DATA_SIZE};
+pub use externs::{
+    DEFAULT_KERNEL_VERSION, KCONFIG_MAP, KconfigError, KconfigValue, POISON_CALL_BASE,
+    kernel_version,
+};
+pub use maps::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MAX_DATA_SIZE, RINGBUF_PAGE_SIZE};
 
-use bpfx_bytecode::Program;
+use bpfx_bytecode::{Pc, Program};
 
 /// Everything an object holds that running its programs needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +88,10 @@ pub struct Object {
     pub license: Option<String>,
     /// The `version` section's `u32` (the kernel version some old program types required).
     pub version: Option<u32>,
+    /// The extern symbols programs reference, in symbol-table order: `__kconfig` values,
+    /// `__ksym` kernel symbols, and symbols defined nowhere (left by static linking).
+    /// [`ProgramSpec::externs`] indexes this.
+    pub externs: Vec<Extern>,
 }
 
 impl Object {
@@ -92,6 +108,17 @@ impl Object {
     pub fn map(&self, name: &str) -> Option<&MapSpec> {
         self.maps.iter().find(|m| m.name == name)
     }
+
+    /// The extern named `name`.
+    pub fn extern_named(&self, name: &str) -> Option<&Extern> {
+        self.externs.iter().find(|e| e.name == name)
+    }
+
+    /// The index in [`Object::maps`] of the `.kconfig` map, if the object has `__kconfig`
+    /// externs.
+    pub fn kconfig_map(&self) -> Option<usize> {
+        self.maps.iter().position(|m| m.name == KCONFIG_MAP)
+    }
 }
 
 /// One program: an entry function with the subprograms it calls, linked.
@@ -106,6 +133,19 @@ pub struct ProgramSpec {
     /// Slots of the entry function alone: pcs from `insn_count` on belong to appended
     /// subprograms (`program.len()` counts all of them).
     pub insn_count: usize,
+    /// Every instruction of the linked program that refers to an extern, by pc.
+    pub externs: Vec<ExternUse>,
+}
+
+/// An instruction that refers to an extern symbol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExternUse {
+    /// Its pc in the linked program.
+    pub pc: Pc,
+    /// The extern, an index into [`Object::externs`].
+    pub index: usize,
+    /// `call` (true) or `lddw` (false).
+    pub call: bool,
 }
 
 /// A map the object defines, to be created by the runtime.
@@ -120,7 +160,9 @@ pub struct MapSpec {
     pub key_size: u32,
     /// Value size in bytes.
     pub value_size: u32,
-    /// Maximum number of entries (for a ring buffer: its size in bytes).
+    /// Maximum number of entries (for a ring buffer: its size in bytes; a BTF-defined one's
+    /// rounded up as libbpf rounds it, to a power-of-two number of [`RINGBUF_PAGE_SIZE`]
+    /// pages).
     pub max_entries: u32,
     /// `BPF_F_*` map flags as written in the definition; global data maps carry
     /// [`BPF_F_MMAPABLE`], plus [`BPF_F_RDONLY_PROG`] for `.rodata*`, as libbpf sets them.
@@ -129,6 +171,82 @@ pub struct MapSpec {
     pub initial_data: Option<Vec<u8>>,
     /// The program may only read the map (`.rodata*`, or [`BPF_F_RDONLY_PROG`] in the flags).
     pub read_only: bool,
+    /// The pinning the definition asks for: libbpf's `LIBBPF_PIN_BY_NAME` (1), iproute2's
+    /// `PIN_OBJECT_NS` (1) or `PIN_GLOBAL_NS` (2), 0 for none. Reported only: bpfx has no
+    /// BPF file system to pin in.
+    pub pinning: u32,
+    /// `numa_node` of a BTF definition (0 when absent); reported only.
+    pub numa_node: u32,
+    /// For a map of maps: the definition every inner map must match (libbpf names it
+    /// `<outer>.inner`).
+    pub inner: Option<Box<MapSpec>>,
+    /// Initial slots of a program array or map of maps, by key: from the `values`
+    /// initialiser of a BTF definition, or iproute2's `inner_idx` and `<id>/<key>` program
+    /// sections.
+    pub init: Vec<(u32, MapInit)>,
+    /// iproute2's `id` of a legacy `struct bpf_elf_map` (0 when absent): `inner_id` refers
+    /// to it.
+    pub legacy_id: u32,
+}
+
+/// What a slot of a program array or map of maps holds initially.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapInit {
+    /// The program whose entry function has this name.
+    Program(String),
+    /// The map at this index of [`Object::maps`].
+    Map(usize),
+}
+
+/// An extern symbol: declared in the object, defined by whoever loads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extern {
+    /// The symbol's name.
+    pub name: String,
+    /// `__weak` (`STB_WEAK`): may stay unresolved.
+    pub weak: bool,
+    /// What it is.
+    pub kind: ExternKind,
+}
+
+/// The kinds of extern symbols, told apart by the BTF `DATASEC` that declares them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExternKind {
+    /// A `__kconfig` value (`.kconfig`): `size` bytes at `offset` of the `.kconfig` map's
+    /// value, laid out as libbpf lays them out (by alignment, then size, then name).
+    Kconfig {
+        /// Byte offset in the `.kconfig` value.
+        offset: u32,
+        /// Size in bytes.
+        size: u32,
+        /// The C type, which decides how a value is written.
+        ty: KconfigType,
+    },
+    /// A `__ksym` variable (`.ksyms`): the address of a kernel variable.
+    KsymVar,
+    /// A `__ksym` function (`.ksyms`): a kernel function (kfunc).
+    KsymFunc,
+    /// A symbol defined nowhere and declared in no extern section (or an object without
+    /// BTF): what static linking leaves unresolved.
+    Unresolved,
+}
+
+/// The C types libbpf accepts for a `__kconfig` extern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KconfigType {
+    /// `bool` (1 byte): `y` or `n`, 0 or 1.
+    Bool,
+    /// `enum libbpf_tristate`: `y` (1), `n` (0), `m` (2).
+    Tristate,
+    /// A 1-byte integer (`char`): a character `y`/`n`/`m`, or a number.
+    Char,
+    /// An integer of 2, 4 or 8 bytes.
+    Int {
+        /// Signed type.
+        signed: bool,
+    },
+    /// A `char` array: a quoted string, NUL-terminated, truncated to fit.
+    CharArray,
 }
 
 /// Map types, by the kernel's `BPF_MAP_TYPE_*` numbers.
@@ -152,6 +270,10 @@ pub enum MapKind {
     LruPerCpuHash,
     /// `BPF_MAP_TYPE_LPM_TRIE` (11).
     LpmTrie,
+    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS` (12).
+    ArrayOfMaps,
+    /// `BPF_MAP_TYPE_HASH_OF_MAPS` (13).
+    HashOfMaps,
     /// `BPF_MAP_TYPE_QUEUE` (22).
     Queue,
     /// `BPF_MAP_TYPE_STACK` (23).
@@ -177,12 +299,19 @@ impl MapKind {
             9 => MapKind::LruHash,
             10 => MapKind::LruPerCpuHash,
             11 => MapKind::LpmTrie,
+            12 => MapKind::ArrayOfMaps,
+            13 => MapKind::HashOfMaps,
             22 => MapKind::Queue,
             23 => MapKind::Stack,
             27 => MapKind::RingBuf,
             30 => MapKind::BloomFilter,
             n => MapKind::Other(n),
         }
+    }
+
+    /// `ARRAY_OF_MAPS` or `HASH_OF_MAPS`.
+    pub const fn is_map_in_map(self) -> bool {
+        matches!(self, MapKind::ArrayOfMaps | MapKind::HashOfMaps)
     }
 
     /// The kernel's `BPF_MAP_TYPE_*` number.
@@ -197,6 +326,8 @@ impl MapKind {
             MapKind::LruHash => 9,
             MapKind::LruPerCpuHash => 10,
             MapKind::LpmTrie => 11,
+            MapKind::ArrayOfMaps => 12,
+            MapKind::HashOfMaps => 13,
             MapKind::Queue => 22,
             MapKind::Stack => 23,
             MapKind::RingBuf => 27,
@@ -210,8 +341,16 @@ impl MapKind {
 /// program. Never panics, whatever `bytes` hold.
 pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
     let file = file::read(bytes)?;
-    let (maps, index) = maps::collect(&file)?;
-    let programs = link::programs(&file, &index)?;
+    let btf = match file.section_named(".BTF") {
+        Some((_, s)) if s.kind == file::SectionKind::Bytes => Some(btf::Btf::parse(s.data)),
+        _ => None,
+    };
+    let (mut maps, mut index) = maps::collect(&file, btf.as_ref())?;
+    let (externs, ext_index) = externs::collect(&file, btf.as_ref())?;
+    externs::add_kconfig_map(&externs, &mut maps, &mut index);
+    let programs = link::programs(&file, &index, &ext_index, &externs)?;
+    maps::iproute2_tail_calls(&mut maps, &programs)?;
+    maps::check_prog_inits(&maps, &programs)?;
     let license = file
         .section_named("license")
         .filter(|(_, s)| s.kind == file::SectionKind::Bytes)
@@ -236,6 +375,7 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
         maps,
         license,
         version,
+        externs,
     })
 }
 

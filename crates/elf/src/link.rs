@@ -9,12 +9,16 @@
 //! - `lddw` relocated against code: the byte `S.value + imm` (a function address, `src = 4`).
 //! - `lddw` against a map definition: `Imm64::MapIdx` of the map at `S.value + imm`.
 //! - `lddw` against global data: `Imm64::MapIdxValue` at offset `S.value + imm` of the value.
+//! - against an extern (see [`crate::externs`]): a `__kconfig` `lddw` becomes
+//!   `Imm64::MapIdxValue` of its bytes in the `.kconfig` map; any other `lddw` loads 0; a
+//!   `call` becomes `call POISON_CALL_BASE + index`. Each is recorded as an [`ExternUse`].
 
-use crate::ProgramSpec;
 use crate::error::{CodeErrorKind, ElfError, FunctionErrorKind, RelocErrorKind, SectionErrorKind};
+use crate::externs::{ExternIndex, POISON_CALL_BASE};
 use crate::file::{File, Reloc, SectionKind, SymKind};
 use crate::maps::MapIndex;
-use bpfx_bytecode::{INSN_SIZE, Insn, Program};
+use crate::{ExternKind, ExternUse, ProgramSpec};
+use bpfx_bytecode::{INSN_SIZE, Insn, Pc, Program};
 use std::collections::HashMap;
 
 /// `BPF_JMP | BPF_CALL`.
@@ -54,13 +58,20 @@ struct Code<'r> {
 struct Linker<'f, 'a> {
     file: &'f File<'a>,
     maps: &'f MapIndex,
+    externs: &'f ExternIndex,
+    kinds: &'f [crate::Extern],
     code: HashMap<usize, Code<'f>>,
     funcs: Vec<Func>,
 }
 
 /// Finds and links every program of the object.
-pub(crate) fn programs(file: &File<'_>, maps: &MapIndex) -> Result<Vec<ProgramSpec>, ElfError> {
-    let linker = Linker::new(file, maps)?;
+pub(crate) fn programs(
+    file: &File<'_>,
+    maps: &MapIndex,
+    externs: &ExternIndex,
+    kinds: &[crate::Extern],
+) -> Result<Vec<ProgramSpec>, ElfError> {
+    let linker = Linker::new(file, maps, externs, kinds)?;
     let mut programs = Vec::new();
     for (id, f) in linker.funcs.iter().enumerate() {
         if f.program {
@@ -71,7 +82,12 @@ pub(crate) fn programs(file: &File<'_>, maps: &MapIndex) -> Result<Vec<ProgramSp
 }
 
 impl<'f, 'a> Linker<'f, 'a> {
-    fn new(file: &'f File<'a>, maps: &'f MapIndex) -> Result<Self, ElfError> {
+    fn new(
+        file: &'f File<'a>,
+        maps: &'f MapIndex,
+        externs: &'f ExternIndex,
+        kinds: &'f [crate::Extern],
+    ) -> Result<Self, ElfError> {
         let mut code = HashMap::new();
         let mut funcs = Vec::new();
         for (index, s) in file.sections.iter().enumerate() {
@@ -122,6 +138,8 @@ impl<'f, 'a> Linker<'f, 'a> {
         Ok(Linker {
             file,
             maps,
+            externs,
+            kinds,
             code,
             funcs,
         })
@@ -133,6 +151,7 @@ impl<'f, 'a> Linker<'f, 'a> {
         let mut out: Vec<Insn> = Vec::new();
         let mut layout: Vec<(usize, usize)> = Vec::new();
         let mut placed: HashMap<usize, usize> = HashMap::new();
+        let mut uses = Vec::new();
         self.place(entry, &mut out, &mut layout, &mut placed);
         let mut next = 0;
         while let Some(&(id, base)) = layout.get(next) {
@@ -149,6 +168,21 @@ impl<'f, 'a> Linker<'f, 'a> {
                     offset: (slot * INSN_SIZE) as u64,
                     kind,
                 };
+                if let Some(r) = reloc
+                    && let Some(&index) = self.externs.get(&r.symbol)
+                    && matches!(insn.code, CALL | LDDW)
+                {
+                    if insn.code == LDDW && s + 1 >= f.len {
+                        return Err(at(CodeErrorKind::TruncatedLddw));
+                    }
+                    self.extern_ref(f.section, r, index, pc, &mut out)?;
+                    uses.push(ExternUse {
+                        pc: Pc(pc as u32),
+                        index,
+                        call: insn.code == CALL,
+                    });
+                    continue;
+                }
                 match (insn.code, reloc) {
                     (CALL, Some(r)) => {
                         let (section, target) = self.code_target(f.section, slot, r, true)?;
@@ -203,7 +237,60 @@ impl<'f, 'a> Linker<'f, 'a> {
             section,
             program,
             insn_count: f0.len,
+            externs: uses,
         })
+    }
+
+    /// Rewrites the `call` or `lddw` at `pc` that refers to extern `index`.
+    fn extern_ref(
+        &self,
+        section: usize,
+        r: &Reloc,
+        index: usize,
+        pc: usize,
+        out: &mut [Insn],
+    ) -> Result<(), ElfError> {
+        if r.r_type != R_BPF_64_64 && r.r_type != R_BPF_64_32 {
+            return Err(self.reloc_err(
+                section,
+                r,
+                RelocErrorKind::Type {
+                    symbol: self.reloc_symbol_label(r),
+                    r_type: r.r_type,
+                },
+            ));
+        }
+        if out[pc].code == CALL {
+            out[pc].src = 0;
+            out[pc].imm = POISON_CALL_BASE.saturating_add(index as i32);
+            return Ok(());
+        }
+        match (self.kinds[index].kind, self.maps.kconfig) {
+            (ExternKind::Kconfig { offset, size, .. }, Some(map)) => {
+                let addend = i64::from(out[pc].imm);
+                if addend < 0 || addend >= i64::from(size) {
+                    return Err(self.reloc_err(
+                        section,
+                        r,
+                        RelocErrorKind::DataOffset {
+                            symbol: self.kinds[index].name.clone(),
+                            target: crate::KCONFIG_MAP.into(),
+                            offset: addend,
+                            size: u64::from(size),
+                        },
+                    ));
+                }
+                out[pc].src = PSEUDO_MAP_IDX_VALUE;
+                out[pc].imm = map as i32;
+                out[pc + 1].imm = offset as i32 + addend as i32;
+            }
+            _ => {
+                out[pc].src = 0;
+                out[pc].imm = 0;
+                out[pc + 1].imm = 0;
+            }
+        }
+        Ok(())
     }
 
     /// Appends function `id` to the program; returns its first pc.

@@ -1,10 +1,11 @@
 //! Map discovery: legacy `maps` definitions, BTF-defined `.maps`, and global data sections, in
-//! that order, each becoming a [`MapSpec`] at a fixed index of [`crate::Object::maps`].
+//! that order, each becoming a [`MapSpec`] at a fixed index of [`crate::Object::maps`]
+//! (then the `.kconfig` map of [`crate::externs`], when there are `__kconfig` externs).
 
 use crate::btf::{Btf, Kind};
-use crate::error::{ElfError, MapErrorKind, SectionErrorKind};
+use crate::error::{BtfError, ElfError, MapErrorKind, RelocErrorKind, SectionErrorKind};
 use crate::file::{File, SectionKind, SymKind};
-use crate::{MapKind, MapSpec};
+use crate::{MapInit, MapKind, MapSpec, ProgramSpec};
 use std::collections::HashMap;
 
 /// `BPF_F_RDONLY_PROG`: the program may only read the map.
@@ -17,8 +18,16 @@ pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 /// without bound.
 pub const MAX_DATA_SIZE: u64 = 4 << 20;
 
-/// Size of the legacy `struct bpf_map_def`: five `u32` fields.
-const MAP_DEF_SIZE: usize = 20;
+/// Size of iproute2's legacy `struct bpf_elf_map`: nine `u32` fields, the five of libbpf's
+/// `struct bpf_map_def` (`type, key_size, value_size, max_entries, map_flags`) then `id,
+/// pinning, inner_id, inner_idx`.
+const ELF_MAP_SIZE: usize = 36;
+
+/// The page size libbpf rounds ring buffer sizes to (x86-64's), in bytes.
+pub const RINGBUF_PAGE_SIZE: u32 = 4096;
+
+/// Size of a pointer in a BTF `values` array: the BPF target's, in bytes.
+const PTR_SIZE: u64 = 8;
 
 /// Where each map came from, so `lddw` relocations can find its index.
 #[derive(Debug, Default)]
@@ -29,22 +38,39 @@ pub(crate) struct MapIndex {
     pub(crate) def_sections: Vec<usize>,
     /// Global data section → (map index, section size).
     pub(crate) data: HashMap<usize, (usize, u64)>,
+    /// The `.kconfig` map's index, when there are `__kconfig` externs.
+    pub(crate) kconfig: Option<usize>,
 }
 
 /// Collects every map of the object.
-pub(crate) fn collect(file: &File<'_>) -> Result<(Vec<MapSpec>, MapIndex), ElfError> {
+pub(crate) fn collect(
+    file: &File<'_>,
+    btf: Option<&Result<Btf<'_>, BtfError>>,
+) -> Result<(Vec<MapSpec>, MapIndex), ElfError> {
     let mut maps = Vec::new();
     let mut index = MapIndex::default();
     for (i, s) in file.sections.iter().enumerate() {
         if s.kind == SectionKind::Bytes && (s.name == "maps" || s.name.starts_with("maps/")) {
-            legacy_maps(file, i, &mut maps, &mut index)?;
+            let first = maps.len();
+            let links = legacy_maps(file, i, &mut maps, &mut index)?;
+            link_elf_maps(&s.name, &mut maps, first, &links)?;
         }
     }
     if let Some((i, s)) = file.section_named(".maps")
         && s.kind != SectionKind::Other
         && s.size > 0
     {
-        btf_maps(file, i, &mut maps, &mut index)?;
+        let btf = match btf {
+            Some(Ok(btf)) => btf,
+            Some(Err(e)) => return Err(e.clone().into()),
+            None => {
+                return Err(ElfError::Section {
+                    section: s.name.clone(),
+                    kind: SectionErrorKind::MissingBtf,
+                });
+            }
+        };
+        btf_maps(file, btf, i, &mut maps, &mut index)?;
     }
     for (i, s) in file.sections.iter().enumerate() {
         let Some(read_only) = data_section(&s.name) else {
@@ -77,6 +103,7 @@ pub(crate) fn collect(file: &File<'_>) -> Result<(Vec<MapSpec>, MapIndex), ElfEr
             flags: BPF_F_MMAPABLE | if read_only { BPF_F_RDONLY_PROG } else { 0 },
             initial_data: Some(bytes),
             read_only,
+            ..MapSpec::empty(MapKind::Array)
         });
     }
     Ok((maps, index))
@@ -95,16 +122,20 @@ fn data_section(name: &str) -> Option<bool> {
     }
 }
 
-/// Legacy `struct bpf_map_def` arrays: one symbol per map, the definition size being the
-/// section size over the number of symbols (libbpf's rule, which admits longer definitions
-/// whose extra fields are zero).
+/// Legacy definitions: one symbol per map, the definition size being the section size over
+/// the number of symbols (libbpf's rule). A definition is read as iproute2's
+/// `struct bpf_elf_map`, whose first five fields are libbpf's `struct bpf_map_def`: shorter
+/// ones leave the missing fields zero (libbpf's 20-byte definitions among them), longer ones
+/// must be zero past the 36 bytes (libbpf's rule for definitions from newer headers).
+/// Returns each map's `(inner_id, inner_idx)`.
 fn legacy_maps(
     file: &File<'_>,
     section: usize,
     maps: &mut Vec<MapSpec>,
     index: &mut MapIndex,
-) -> Result<(), ElfError> {
+) -> Result<Vec<(u32, u32)>, ElfError> {
     let s = &file.sections[section];
+    let mut links = Vec::new();
     let mut syms: Vec<_> = file
         .symbols
         .iter()
@@ -113,7 +144,7 @@ fn legacy_maps(
         })
         .collect();
     if syms.is_empty() {
-        return Ok(());
+        return Ok(links);
     }
     syms.sort_by_key(|y| y.value);
     let size = s.data.len() as u64;
@@ -145,8 +176,8 @@ fn legacy_maps(
                     size: def_size,
                 })
             })?;
-        let mut fields = [0u8; MAP_DEF_SIZE];
-        let known = def.len().min(MAP_DEF_SIZE);
+        let mut fields = [0u8; ELF_MAP_SIZE];
+        let known = def.len().min(ELF_MAP_SIZE);
         fields[..known].copy_from_slice(&def[..known]);
         if def[known..].iter().any(|&b| b != 0) {
             return Err(err(MapErrorKind::UnknownFields));
@@ -160,40 +191,81 @@ fn legacy_maps(
             ])
         };
         let flags = field(4);
-        index.defs.insert((section, sym.value), maps.len());
-        maps.push(MapSpec {
+        let spec = MapSpec {
             name: sym.name.clone(),
-            kind: MapKind::from_raw(field(0)),
             key_size: field(1),
             value_size: field(2),
             max_entries: field(3),
             flags,
-            initial_data: None,
             read_only: flags & BPF_F_RDONLY_PROG != 0,
-        });
+            pinning: field(6),
+            legacy_id: field(5),
+            ..MapSpec::empty(MapKind::from_raw(field(0)))
+        };
+        // `inner_id` and `inner_idx` are resolved once every map of the section is read.
+        links.push((field(7), field(8)));
+        index.defs.insert((section, sym.value), maps.len());
+        maps.push(spec);
+    }
+    Ok(links)
+}
+
+/// iproute2's map-in-map links between the maps of one legacy section (`maps`, starting at
+/// index `first` of the object's maps), given each one's `(inner_id, inner_idx)`: a map of
+/// maps takes as its inner template the map whose `id` is its `inner_id`; a map with an
+/// `id`, no `inner_id` and an `inner_idx` other than `-1` is put at key `inner_idx` of every
+/// map of maps whose `inner_id` is its `id`.
+fn link_elf_maps(
+    section: &str,
+    maps: &mut [MapSpec],
+    first: usize,
+    raw: &[(u32, u32)],
+) -> Result<(), ElfError> {
+    let by_id = |maps: &[MapSpec], id: u32| {
+        (first..maps.len()).find(|&j| id != 0 && maps[j].legacy_id == id)
+    };
+    for (k, &(inner_id, _)) in raw.iter().enumerate() {
+        let i = first + k;
+        if !maps[i].kind.is_map_in_map() || inner_id == 0 {
+            continue;
+        }
+        let template = by_id(maps, inner_id).ok_or_else(|| ElfError::Map {
+            section: section.to_string(),
+            map: maps[i].name.clone(),
+            kind: MapErrorKind::NoInnerMap(inner_id),
+        })?;
+        let mut inner = maps[template].clone();
+        inner.name = format!("{}.inner", maps[i].name);
+        inner.pinning = 0;
+        maps[i].inner = Some(Box::new(inner));
+    }
+    for (k, &(inner_id, inner_idx)) in raw.iter().enumerate() {
+        let i = first + k;
+        if maps[i].legacy_id == 0 || inner_id != 0 || inner_idx == u32::MAX {
+            continue;
+        }
+        for (o, &(outer_inner_id, _)) in raw.iter().enumerate() {
+            let outer = first + o;
+            if maps[outer].kind.is_map_in_map() && outer_inner_id == maps[i].legacy_id {
+                maps[outer].init.push((inner_idx, MapInit::Map(i)));
+                maps[outer].init.sort_by_key(|(k, _)| *k);
+            }
+        }
     }
     Ok(())
 }
 
 /// BTF-defined maps: each variable of the `.maps` DATASEC is a struct whose members encode the
-/// definition in their types (see [`read_btf_def`]).
+/// definition in their types (see [`read_btf_def`]); relocations of `.maps` fill the
+/// `values` initialisers.
 fn btf_maps(
     file: &File<'_>,
+    btf: &Btf<'_>,
     section: usize,
     maps: &mut Vec<MapSpec>,
     index: &mut MapIndex,
 ) -> Result<(), ElfError> {
     let sec_name = &file.sections[section].name;
-    let btf_data = match file.section_named(".BTF") {
-        Some((_, s)) if s.kind == SectionKind::Bytes => s.data,
-        _ => {
-            return Err(ElfError::Section {
-                section: sec_name.clone(),
-                kind: SectionErrorKind::MissingBtf,
-            });
-        }
-    };
-    let btf = Btf::parse(btf_data)?;
     let vars = btf.datasec(sec_name).ok_or_else(|| ElfError::Section {
         section: sec_name.clone(),
         kind: SectionErrorKind::MissingDatasec,
@@ -204,31 +276,124 @@ fn btf_maps(
         let name = btf.name(var_type.name_off)?;
         // clang leaves DATASEC offsets for the linker to fill in; libbpf takes them from the
         // symbol of the same name, and so does this loader.
-        let offset = file
+        let sym = file
             .symbols
             .iter()
-            .find(|y| y.section == Some(section) && y.name == name)
-            .map_or(u64::from(var.offset), |y| y.value);
-        let spec = read_btf_def(&btf, var.type_id, &name).map_err(|kind| ElfError::Map {
-            section: sec_name.clone(),
-            map: name.clone(),
-            kind,
-        })?;
-        found.push((offset, spec));
+            .find(|y| y.section == Some(section) && y.name == name);
+        let offset = sym.map_or(u64::from(var.offset), |y| y.value);
+        let size = sym.map_or(u64::from(var.size), |y| y.size);
+        let (spec, values_at) =
+            read_btf_def(btf, var.type_id, &name).map_err(|kind| ElfError::Map {
+                section: sec_name.clone(),
+                map: name.clone(),
+                kind,
+            })?;
+        found.push((offset, size, values_at, spec));
     }
-    found.sort_by_key(|(offset, _)| *offset);
+    found.sort_by_key(|(offset, ..)| *offset);
     index.def_sections.push(section);
-    for (offset, spec) in found {
-        index.defs.insert((section, offset), maps.len());
-        maps.push(spec);
+    let first = maps.len();
+    for (offset, _, _, spec) in &found {
+        index.defs.insert((section, *offset), maps.len());
+        maps.push(spec.clone());
+    }
+    for r in &file.sections[section].relocs {
+        // The definition holding the relocated pointer, and its slot in `values`.
+        let Some((k, (offset, _, values_at, _))) =
+            found.iter().enumerate().find(|(_, (o, size, ..))| {
+                *o <= r.offset && r.offset.saturating_add(PTR_SIZE) <= o.saturating_add(*size)
+            })
+        else {
+            // libbpf: "cannot find map at r_offset".
+            let sym = file.symbols.get(r.symbol as usize);
+            return Err(ElfError::Relocation {
+                section: sec_name.clone(),
+                offset: r.offset,
+                kind: RelocErrorKind::NoMap {
+                    symbol: sym.map_or_else(|| format!("#{}", r.symbol), |y| file.symbol_label(y)),
+                    target: sec_name.clone(),
+                    offset: i64::try_from(r.offset).unwrap_or(i64::MAX),
+                },
+            });
+        };
+        let i = first + k;
+        let sym = file.symbols.get(r.symbol as usize);
+        let target = sym.map_or_else(|| format!("#{}", r.symbol), |y| file.symbol_label(y));
+        let rel = r.offset - offset;
+        let err = |slot: u64, reason| ElfError::Map {
+            section: sec_name.clone(),
+            map: maps[i].name.clone(),
+            kind: MapErrorKind::Init {
+                slot: slot as u32,
+                target: target.clone(),
+                reason,
+            },
+        };
+        let Some(values_at) = *values_at else {
+            return Err(err(0, "the definition has no `values` member"));
+        };
+        if rel < values_at || !(rel - values_at).is_multiple_of(PTR_SIZE) {
+            return Err(err(0, "the relocation is not on an element of `values`"));
+        }
+        let slot = (rel - values_at) / PTR_SIZE;
+        if slot >= u64::from(maps[i].max_entries) {
+            return Err(err(slot, "the key is not below max_entries"));
+        }
+        let Some(sym) = sym else {
+            return Err(err(slot, "no such symbol"));
+        };
+        let init = if maps[i].kind.is_map_in_map() {
+            if maps[i].kind == MapKind::HashOfMaps && maps[i].key_size != 4 {
+                return Err(err(
+                    slot,
+                    "a hash of maps initialised this way needs 4-byte keys",
+                ));
+            }
+            let target = (sym.section == Some(section))
+                .then(|| index.defs.get(&(section, sym.value)))
+                .flatten()
+                .ok_or_else(|| err(slot, "not a map of .maps"))?;
+            MapInit::Map(*target)
+        } else {
+            let is_program = sym.kind == SymKind::Func
+                && !sym.local
+                && sym
+                    .section
+                    .is_some_and(|s| file.sections[s].kind == SectionKind::Code);
+            if !is_program {
+                return Err(err(slot, "not a program's entry function"));
+            }
+            MapInit::Program(sym.name.clone())
+        };
+        let m = &mut maps[i];
+        m.init.retain(|(key, _)| u64::from(*key) != slot);
+        m.init.push((slot as u32, init));
+        m.init.sort_by_key(|(key, _)| *key);
     }
     Ok(())
 }
 
 /// Reads one BTF map definition, as libbpf's `parse_btf_map_def` does: `type`, `key_size`,
-/// `value_size`, `max_entries` and `map_flags` are `int (*name)[N]` (the value is N); `key`
-/// and `value` are `T *name` (the value is `sizeof(T)`).
-fn read_btf_def(btf: &Btf<'_>, var_id: u32, name: &str) -> Result<MapSpec, MapErrorKind> {
+/// `value_size`, `max_entries`, `map_flags`, `numa_node` and `pinning` are `int (*name)[N]`
+/// (the value is N); `key` and `value` are `T *name` (the value is `sizeof(T)`); `values`, the
+/// last member of a program array or map of maps, is a zero-length array of pointers
+/// (`__array(values, …)`): its elements are 4-byte program or map handles, and a map of
+/// maps' element type is the definition of its inner maps. Returns the spec and the byte
+/// offset of `values` in the definition, if any.
+fn read_btf_def(
+    btf: &Btf<'_>,
+    var_id: u32,
+    name: &str,
+) -> Result<(MapSpec, Option<u64>), MapErrorKind> {
+    read_def(btf, var_id, name, false)
+}
+
+fn read_def(
+    btf: &Btf<'_>,
+    var_id: u32,
+    name: &str,
+    is_inner: bool,
+) -> Result<(MapSpec, Option<u64>), MapErrorKind> {
     let b = MapErrorKind::Btf;
     let struct_id = btf.skip_modifiers(var_id).map_err(b)?;
     let Kind::Struct(members) = &btf.get(struct_id).map_err(b)?.kind else {
@@ -236,37 +401,241 @@ fn read_btf_def(btf: &Btf<'_>, var_id: u32, name: &str) -> Result<MapSpec, MapEr
     };
     let mut kind = None;
     let (mut key, mut key_size, mut value, mut value_size) = (None, None, None, None);
-    let (mut max_entries, mut flags) = (0, 0);
-    for m in members {
+    let (mut max_entries, mut flags, mut numa_node, mut pinning) = (0, 0, 0, 0);
+    let mut values = None;
+    for (i, m) in members.iter().enumerate() {
         let member = btf.name(m.name_off).map_err(b)?;
         match member.as_str() {
-            "type" => kind = Some(array_len(btf, m.type_id, &member)?),
+            "type" => kind = Some(MapKind::from_raw(array_len(btf, m.type_id, &member)?)),
             "key_size" => key_size = Some(array_len(btf, m.type_id, &member)?),
             "value_size" => value_size = Some(array_len(btf, m.type_id, &member)?),
             "max_entries" => max_entries = array_len(btf, m.type_id, &member)?,
             "map_flags" => flags = array_len(btf, m.type_id, &member)?,
+            "numa_node" => numa_node = array_len(btf, m.type_id, &member)?,
+            "pinning" => {
+                if is_inner {
+                    return Err(MapErrorKind::Values("an inner map cannot be pinned"));
+                }
+                pinning = array_len(btf, m.type_id, &member)?;
+                if pinning > 1 {
+                    return Err(MapErrorKind::Pinning(pinning));
+                }
+            }
             "key" => key = Some(pointee_size(btf, m.type_id, &member)?),
             "value" => value = Some(pointee_size(btf, m.type_id, &member)?),
-            // Placement and initial contents (NUMA node, pinning, bloom filter hashes, and
-            // `values` for prog arrays and maps of maps) do not change the map's shape.
-            "numa_node" | "pinning" | "map_extra" | "values" => {}
+            // A bloom filter's hash count: it does not change the map's shape.
+            "map_extra" => {}
+            "values" => {
+                if is_inner {
+                    return Err(MapErrorKind::Values("inner maps cannot have inner maps"));
+                }
+                if i + 1 != members.len() {
+                    return Err(MapErrorKind::Values("must be the last member"));
+                }
+                values = Some((m.bit_offset / 8, values_elem(btf, m.type_id, kind)?));
+            }
             _ => return Err(MapErrorKind::UnknownMember(member)),
         }
+    }
+    let kind = kind.ok_or(MapErrorKind::NoType)?;
+    if values.is_some() {
+        // Program and map handles are 4-byte file descriptors to the kernel.
+        if let Some(v) = value.or(value_size).filter(|&v| v != 4) {
+            return Err(MapErrorKind::Conflict {
+                what: "value",
+                a: v,
+                b: 4,
+            });
+        }
+        value_size = Some(4);
     }
     let pick = |what, typed: Option<u32>, sized: Option<u32>| match (typed, sized) {
         (Some(a), Some(b)) if a != b => Err(MapErrorKind::Conflict { what, a, b }),
         (a, b) => Ok(a.or(b).unwrap_or(0)),
     };
-    Ok(MapSpec {
+    if matches!(kind, MapKind::RingBuf | MapKind::Other(31)) {
+        max_entries = ringbuf_size(max_entries);
+    }
+    let inner = match values {
+        Some((_, Some(inner_id))) => {
+            let (inner, _) = read_def(btf, inner_id, &format!("{name}.inner"), true)?;
+            Some(Box::new(inner))
+        }
+        _ => None,
+    };
+    let spec = MapSpec {
         name: name.to_string(),
-        kind: MapKind::from_raw(kind.ok_or(MapErrorKind::NoType)?),
         key_size: pick("key", key, key_size)?,
         value_size: pick("value", value, value_size)?,
         max_entries,
         flags,
-        initial_data: None,
         read_only: flags & BPF_F_RDONLY_PROG != 0,
-    })
+        pinning,
+        numa_node,
+        inner,
+        ..MapSpec::empty(kind)
+    };
+    Ok((spec, values.map(|(at, _)| u64::from(at))))
+}
+
+/// Checks the type of `values` (`T *values[]`) against the map type: a program array's `T` is
+/// a function prototype, a map of maps' a struct (the inner definition, whose id is
+/// returned).
+fn values_elem(
+    btf: &Btf<'_>,
+    type_id: u32,
+    kind: Option<MapKind>,
+) -> Result<Option<u32>, MapErrorKind> {
+    let b = MapErrorKind::Btf;
+    let is_map_in_map = kind.is_some_and(MapKind::is_map_in_map);
+    if !is_map_in_map && kind != Some(MapKind::ProgArray) {
+        return Err(MapErrorKind::Values(
+            "only program arrays and maps of maps have values (and `type` must come first)",
+        ));
+    }
+    let array = btf
+        .get(btf.skip_modifiers(type_id).map_err(b)?)
+        .map_err(b)?;
+    let Kind::Array { elem, nelems: 0 } = array.kind else {
+        return Err(MapErrorKind::Values("not a zero-length array"));
+    };
+    let ptr = btf.get(btf.skip_modifiers(elem).map_err(b)?).map_err(b)?;
+    if !matches!(ptr.kind, Kind::Ptr) {
+        return Err(MapErrorKind::Values("elements are not pointers"));
+    }
+    let target_id = btf.skip_modifiers(ptr.size_or_type).map_err(b)?;
+    match (&btf.get(target_id).map_err(b)?.kind, is_map_in_map) {
+        (Kind::FuncProto, false) => Ok(None),
+        (Kind::Struct(_), true) => Ok(Some(target_id)),
+        (_, false) => Err(MapErrorKind::Values(
+            "a program array's elements must point to functions",
+        )),
+        (_, true) => Err(MapErrorKind::Values(
+            "a map of maps' elements must point to the inner map's definition",
+        )),
+    }
+}
+
+/// libbpf's adjustment of a ring buffer's size: the kernel wants a power-of-two multiple of
+/// the page size, so a size that is not one is rounded up to the next that is (0 stays 0,
+/// for the kernel to refuse; a size past the largest such `u32` is left alone).
+fn ringbuf_size(size: u32) -> u32 {
+    let page = RINGBUF_PAGE_SIZE;
+    if size == 0 || (size.is_multiple_of(page) && (size / page).is_power_of_two()) {
+        return size;
+    }
+    let mut mul = 1u32;
+    while let Some(bytes) = mul.checked_mul(page) {
+        if bytes > size {
+            return bytes;
+        }
+        mul = match mul.checked_mul(2) {
+            Some(m) => m,
+            None => break,
+        };
+    }
+    size
+}
+
+/// iproute2's tail calls: the program of a section named `<id>/<key>` (each a C number, as
+/// `%i` reads it) goes at `key` of the legacy map whose `id` is `id` (sections whose map id
+/// names no map are left alone, as tc leaves them). A key at or past the map's
+/// `max_entries` is an error, as it is for tc.
+pub(crate) fn iproute2_tail_calls(
+    maps: &mut [MapSpec],
+    programs: &[ProgramSpec],
+) -> Result<(), ElfError> {
+    let mut done = Vec::new();
+    for p in programs {
+        let Some((id, key)) = p.section.split_once('/') else {
+            continue;
+        };
+        let (Some(id), Some(key)) = (c_number(id), c_number(key)) else {
+            continue;
+        };
+        // tc loads a section as one program: its first.
+        if id == 0 || done.contains(&p.section) {
+            continue;
+        }
+        done.push(p.section.clone());
+        let Some(m) = maps.iter_mut().find(|m| m.legacy_id == id) else {
+            continue;
+        };
+        if key >= m.max_entries || m.kind != MapKind::ProgArray {
+            return Err(ElfError::Map {
+                section: "maps".into(),
+                map: m.name.clone(),
+                kind: MapErrorKind::Init {
+                    slot: key,
+                    target: p.name.clone(),
+                    reason: if key >= m.max_entries {
+                        "section <id>/<key>: the key is not below max_entries"
+                    } else {
+                        "section <id>/<key>: the map with that id is not a program array"
+                    },
+                },
+            });
+        }
+        m.init.retain(|(k, _)| *k != key);
+        m.init.push((key, MapInit::Program(p.name.clone())));
+        m.init.sort_by_key(|(k, _)| *k);
+    }
+    Ok(())
+}
+
+/// A `u32` as C's `%i` reads it: decimal, `0x` hex or `0` octal.
+fn c_number(s: &str) -> Option<u32> {
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u32::from_str_radix(hex, 16).ok()
+    } else if s.len() > 1 && s.starts_with('0') {
+        u32::from_str_radix(&s[1..], 8).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+/// Checks that the programs named by program-array initialisers exist (libbpf: "isn't a
+/// valid program reference").
+pub(crate) fn check_prog_inits(maps: &[MapSpec], programs: &[ProgramSpec]) -> Result<(), ElfError> {
+    for m in maps {
+        for (slot, init) in &m.init {
+            if let MapInit::Program(p) = init
+                && !programs.iter().any(|q| &q.name == p)
+            {
+                return Err(ElfError::Map {
+                    section: ".maps".into(),
+                    map: m.name.clone(),
+                    kind: MapErrorKind::Init {
+                        slot: *slot,
+                        target: p.clone(),
+                        reason: "not a program of the object",
+                    },
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl MapSpec {
+    /// A definition of `kind` with every size, flag and link zero.
+    pub(crate) fn empty(kind: MapKind) -> MapSpec {
+        MapSpec {
+            name: String::new(),
+            kind,
+            key_size: 0,
+            value_size: 0,
+            max_entries: 0,
+            flags: 0,
+            initial_data: None,
+            read_only: false,
+            pinning: 0,
+            numa_node: 0,
+            inner: None,
+            init: Vec::new(),
+            legacy_id: 0,
+        }
+    }
 }
 
 /// `int (*name)[N]` → N.
@@ -298,4 +667,28 @@ fn pointee_size(btf: &Btf<'_>, type_id: u32, member: &str) -> Result<u32, MapErr
         return Err(MapErrorKind::NotPointer(member.to_string()));
     }
     btf.size_of(ptr.size_or_type).map_err(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_buffer_sizes_round_as_libbpf_rounds_them() {
+        assert_eq!(ringbuf_size(0), 0, "left for the runtime to refuse");
+        assert_eq!(ringbuf_size(1), 4096);
+        assert_eq!(ringbuf_size(4096), 4096);
+        assert_eq!(ringbuf_size(5000), 8192);
+        assert_eq!(
+            ringbuf_size(3 * 4096),
+            4 * 4096,
+            "a multiple of pages, not a power of two"
+        );
+        assert_eq!(ringbuf_size(1 << 20), 1 << 20);
+        assert_eq!(
+            ringbuf_size((1 << 31) + 1),
+            (1 << 31) + 1,
+            "no larger size fits"
+        );
+    }
 }

@@ -2,7 +2,10 @@
 //! value and for a message that names the section, symbol or relocation at fault.
 
 use bpfx_bytecode::{Imm64, Op, Pc};
-use bpfx_elf::{BtfError, CodeErrorKind, ElfError, RelocErrorKind, SectionErrorKind, parse};
+use bpfx_elf::{
+    BtfError, CodeErrorKind, ElfError, Extern, ExternKind, ExternUse, MapErrorKind, RelocErrorKind,
+    SectionErrorKind, parse,
+};
 use object::{Object as _, ObjectSection as _};
 
 fn read(name: &str) -> Vec<u8> {
@@ -27,6 +30,10 @@ fn section_header(bytes: &[u8], name: &str) -> usize {
     shoff + 64 * index
 }
 
+fn put_u16(bytes: &mut [u8], at: usize, v: u16) {
+    bytes[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
 fn put_u32(bytes: &mut [u8], at: usize, v: u32) {
     bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
@@ -46,17 +53,37 @@ fn err(bytes: &[u8]) -> ElfError {
 // entry of `.relsocket` (Elf64_Rel: r_offset u64, then r_info = sym << 32 | type).
 
 #[test]
-fn extern_symbol() {
-    let e = err(&read("extern.o"));
+fn extern_symbol_without_btf_is_unresolved_and_recorded_on_its_program() {
+    // extern.o (no -g), objdump: `0: r2 = 0x0 ll` with `R_BPF_64_64 ext_var`.
+    let obj = parse(&read("extern.o")).expect("an extern fails only its programs");
     assert_eq!(
-        e.to_string(),
-        "section \"xdp\": relocation at offset 0x0 against undefined symbol \"ext_var\" \
-         (extern symbols are not supported)"
+        obj.externs,
+        [Extern {
+            name: "ext_var".into(),
+            weak: false,
+            kind: ExternKind::Unresolved
+        }]
     );
-    assert!(matches!(
-        e,
-        ElfError::Relocation { kind: RelocErrorKind::Extern(ref s), offset: 0, .. } if s == "ext_var"
-    ));
+    let p = obj.program("uses_extern").unwrap();
+    assert_eq!(
+        p.externs,
+        [ExternUse {
+            pc: Pc(0),
+            index: 0,
+            call: false
+        }]
+    );
+    // The lddw loads 0 (and the runtime refuses the program before it runs).
+    assert_eq!(p.program.insns()[0].src, 0);
+    assert_eq!(p.program.insns()[0].imm, 0);
+}
+
+#[test]
+fn em_none_loads_like_em_bpf() {
+    let good = read("legacy.o");
+    let mut b = good.clone();
+    put_u16(&mut b, 18, 0); // e_machine = EM_NONE, as older LLVM wrote it
+    assert_eq!(parse(&b).unwrap(), parse(&good).unwrap());
 }
 
 #[test]
@@ -287,5 +314,78 @@ fn code_of_partial_slots() {
     assert!(
         matches!(e, ElfError::Section { ref section, kind: SectionErrorKind::CodeSize(_) } if section == "socket"),
         "{e}"
+    );
+}
+
+// elf_map_in_map.o, readelf -s: `rule_sets` at 0x6c of `maps`, 36 bytes; inner_id is its
+// eighth u32 (offset 28).
+#[test]
+fn iproute2_inner_id_naming_no_map() {
+    let mut b = read("elf_map_in_map.o");
+    let at = section_offset(&b, "maps") + 0x6c + 28;
+    put_u32(&mut b, at, 99);
+    let e = err(&b);
+    assert_eq!(
+        e.to_string(),
+        "section \"maps\": map \"rule_sets\": inner_id 99 is the id of no map of the section"
+    );
+    assert!(matches!(
+        e,
+        ElfError::Map { kind: MapErrorKind::NoInnerMap(99), ref map, .. } if map == "rule_sets"
+    ));
+}
+
+// tailcall.o, readelf -r: `.rel.maps` holds `0x28 R_BPF_64_ABS64 handle_arp` (symbol 13) as
+// its second entry; symbol 12 is the map `seen`, not a program.
+#[test]
+fn values_initialiser_naming_a_map_in_a_program_array() {
+    let mut b = read("tailcall.o");
+    let rel = section_offset(&b, ".rel.maps");
+    put_u64(&mut b, rel + 16 + 8, (12 << 32) | 2);
+    let e = err(&b);
+    assert_eq!(
+        e.to_string(),
+        "section \".maps\": map \"handlers\": values[2] = \"seen\": not a program's entry function"
+    );
+    // `values` starts at byte 0x18 of `handlers` (after three pointer members): moving the
+    // first relocation to 0x20 moves handle_ipv4 to slot 1.
+    let mut b = read("tailcall.o");
+    put_u64(&mut b, rel, 0x20);
+    let obj = parse(&b).unwrap();
+    let slots: Vec<u32> = obj
+        .map("handlers")
+        .unwrap()
+        .init
+        .iter()
+        .map(|(k, _)| *k)
+        .collect();
+    assert_eq!(slots, [1, 2]);
+    // Outside every definition: an error naming the relocation (libbpf's "cannot find map").
+    let mut far = b.clone();
+    put_u64(&mut far, rel, 0x1000);
+    assert!(matches!(
+        err(&far),
+        ElfError::Relocation { kind: RelocErrorKind::NoMap { .. }, offset: 0x1000, ref section }
+            if section == ".maps"
+    ));
+    // Off an element boundary: an error naming the map.
+    put_u64(&mut b, rel, 0x1c);
+    assert!(matches!(
+        err(&b),
+        ElfError::Map { kind: MapErrorKind::Init { .. }, ref map, .. } if map == "handlers"
+    ));
+}
+
+// elf_tailcall.o, readelf -s: `jmp_table` at 0 of `maps`; max_elem is its fourth u32.
+#[test]
+fn iproute2_tail_call_key_past_max_entries() {
+    let mut b = read("elf_tailcall.o");
+    let at = section_offset(&b, "maps") + 12;
+    put_u32(&mut b, at, 4);
+    let e = err(&b);
+    assert_eq!(
+        e.to_string(),
+        "section \"maps\": map \"jmp_table\": values[5] = \"cls_five\": section <id>/<key>: \
+         the key is not below max_entries"
     );
 }

@@ -320,6 +320,11 @@ fn spec(
         flags,
         initial_data: None,
         read_only: false,
+        pinning: 0,
+        numa_node: 0,
+        inner: None,
+        init: Vec::new(),
+        legacy_id: 0,
     }
 }
 

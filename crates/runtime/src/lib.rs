@@ -39,6 +39,7 @@
 
 mod context;
 mod error;
+mod externs;
 mod helpers;
 mod map;
 mod memory;

@@ -22,7 +22,7 @@ use bpfx_verifier::{
     Config, ContextKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, VerifiedProgram,
     VerifierLog,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,6 +67,7 @@ pub struct Vm {
     hooks: Hooks,
     custom: Vec<CustomHelper>,
     pool: Arc<Pool>,
+    kconfig: BTreeMap<String, String>,
 }
 
 impl Default for Vm {
@@ -75,6 +76,7 @@ impl Default for Vm {
             hooks: Hooks::default(),
             custom: Vec::new(),
             pool: Pool::new(DEFAULT_MEM_LIMIT),
+            kconfig: BTreeMap::new(),
         }
     }
 }
@@ -151,6 +153,15 @@ impl Vm {
         self
     }
 
+    /// Gives the `__kconfig` extern `name` (`CONFIG_*`, or `LINUX_KERNEL_VERSION` to replace
+    /// its default [`bpfx_elf::DEFAULT_KERNEL_VERSION`]) a value, written as in a kernel
+    /// `.config`: `y`, `n` or `m`, a number in C syntax, or a quoted string. A strong extern
+    /// without a value makes the programs that read it fail to load; a weak one reads 0.
+    pub fn kconfig(mut self, name: impl Into<String>, value: impl Into<String>) -> Vm {
+        self.kconfig.insert(name.into(), value.into());
+        self
+    }
+
     /// Opens an ELF object file (its maps are created when a program is prepared to run, see
     /// [`ProgramRef::verify`]).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Object, Error> {
@@ -168,18 +179,48 @@ impl Vm {
     }
 
     fn load_named(&self, bytes: &[u8], what: &str) -> Result<Object, Error> {
-        let obj = bpfx_elf::parse(bytes).map_err(|source| Error::Elf {
+        let mut obj = bpfx_elf::parse(bytes).map_err(|source| Error::Elf {
             what: what.to_string(),
             source: Box::new(source),
         })?;
+        let kconfig = obj
+            .kconfig_value(|name| self.kconfig.get(name).cloned())
+            .map_err(|e| Error::MapSpec {
+                map: bpfx_elf::KCONFIG_MAP.into(),
+                reason: e.to_string(),
+            })?;
+        let unset = match (kconfig, obj.kconfig_map()) {
+            (Some(k), Some(i)) => {
+                obj.maps[i].initial_data = Some(k.bytes);
+                k.unset
+            }
+            _ => Vec::new(),
+        };
+        let mut prog_inits = Vec::new();
+        for (i, m) in obj.maps.iter().enumerate() {
+            for (slot, init) in &m.init {
+                if let bpfx_elf::MapInit::Program(p) = init {
+                    prog_inits.push((i, *slot, p.clone()));
+                }
+            }
+        }
+        let externs = std::mem::take(&mut obj.externs);
         let maps = obj.maps.into_iter().map(ObjectMap::from_elf).collect();
         let programs = obj
             .programs
             .into_iter()
-            .map(|p| ProgramDef::new(p.name, p.section, p.program))
+            .map(|p| {
+                let blocked = p.externs.iter().find_map(|u| {
+                    crate::externs::refusal(&externs, &unset, u).map(|why| (u.pc, why))
+                });
+                let mut def = ProgramDef::new(p.name, p.section, p.program);
+                def.blocked = blocked;
+                def
+            })
             .collect();
         let mut o = self.build(programs, maps);
         o.license = obj.license;
+        o.prog_inits = prog_inits;
         Ok(o)
     }
 
@@ -209,6 +250,7 @@ impl Vm {
             }),
             programs,
             license: None,
+            prog_inits: Vec::new(),
         }
     }
 }
@@ -222,6 +264,8 @@ pub struct ProgramDef {
     pub section: String,
     /// The linked bytecode.
     pub program: bpfx_bytecode::Program,
+    /// Why it cannot load although the object does, and at which pc (an extern it needs).
+    blocked: Option<(Pc, String)>,
 }
 
 impl ProgramDef {
@@ -235,6 +279,7 @@ impl ProgramDef {
             name: name.into(),
             section: section.into(),
             program,
+            blocked: None,
         }
     }
 }
@@ -256,6 +301,8 @@ pub struct Object {
     shared: Arc<Shared>,
     programs: Vec<ProgramDef>,
     license: Option<String>,
+    /// The object's static program-array slots: (map index, key, program name).
+    prog_inits: Vec<(usize, u32, String)>,
 }
 
 impl std::fmt::Debug for Object {
@@ -471,7 +518,23 @@ impl<'o> ProgramRef<'o> {
     }
 
     /// [`ProgramRef::verify`], also returning the verifier's log.
+    ///
+    /// When the program uses a program array that the object fills statically (`values`
+    /// initialisers), the programs of its still-empty slots are verified too (in the same
+    /// mode, each with its section's context), and so on through the arrays those use; they
+    /// are put in their slots when this program is compiled or interpreted, on the same
+    /// engine. One that does not verify fails this program.
     pub fn verify_with_log(self, mode: Mode) -> (Result<Verified, Error>, VerifierLog) {
+        let (res, log) = self.verify_alone(mode);
+        let res = res.and_then(|(mut v, used)| {
+            v.static_slots = self.static_targets(mode, used)?;
+            Ok(v)
+        });
+        (res, log)
+    }
+
+    /// Verifies and binds this program alone; also returns the maps it uses.
+    fn verify_alone(&self, mode: Mode) -> (Result<(Verified, Vec<usize>), Error>, VerifierLog) {
         match self.prepare(mode) {
             Ok((prog, cfg, used)) => {
                 let (res, log) = bpfx_verifier::verify_with_log(prog, &cfg);
@@ -480,7 +543,7 @@ impl<'o> ProgramRef<'o> {
                         program: self.def.name.clone(),
                         source: Box::new(source),
                     })
-                    .and_then(|v| self.bind(v, used));
+                    .and_then(|v| Ok((self.bind(v, used.clone())?, used)));
                 (res, log)
             }
             Err(e) => (Err(e), VerifierLog::default()),
@@ -530,6 +593,45 @@ impl<'o> ProgramRef<'o> {
         Ok(())
     }
 
+    /// The programs of the empty statically-initialised slots of the program arrays in
+    /// `used`, transitively, verified: (map index, key, program).
+    fn static_targets(
+        &self,
+        mode: Mode,
+        mut used: Vec<usize>,
+    ) -> Result<Vec<(usize, u32, Verified)>, Error> {
+        let maps = &self.obj.shared.maps;
+        let mut done = BTreeSet::new();
+        let mut out = Vec::new();
+        let mut next = 0;
+        while let Some(&m) = used.get(next) {
+            next += 1;
+            for (map, slot, name) in self.obj.prog_inits.iter().filter(|i| i.0 == m) {
+                if !done.insert((*map, *slot))
+                    || maps[*map]
+                        .created()
+                        .is_some_and(|a| a.slot(u64::from(*slot)).is_ok())
+                {
+                    continue;
+                }
+                let refuse = |e: Error| Error::ProgArray {
+                    map: maps[*map].name().to_string(),
+                    program: name.clone(),
+                    reason: format!("the program of its `values` slot {slot} does not load: {e}"),
+                };
+                let target = self.obj.program(name).map_err(refuse)?;
+                let (v, target_used) = target.verify_alone(mode).0.map_err(refuse)?;
+                for u in target_used {
+                    if !used.contains(&u) {
+                        used.push(u);
+                    }
+                }
+                out.push((*map, *slot, v));
+            }
+        }
+        Ok(out)
+    }
+
     /// The program to verify (context-adapted), the verifier's configuration, and the maps
     /// the program names.
     fn prepare(&self, mode: Mode) -> Result<(bpfx_bytecode::Program, Config, Vec<usize>), Error> {
@@ -539,6 +641,18 @@ impl<'o> ProgramRef<'o> {
                 program: name.clone(),
                 source,
             })?;
+        }
+        if let Some((pc, reason)) = &self.def.blocked {
+            return Err(Error::Link {
+                program: name.clone(),
+                pc: *pc,
+                insn: self
+                    .def
+                    .program
+                    .get(*pc)
+                    .map_or_else(|| "?".to_string(), |op| op.to_string()),
+                reason: reason.clone(),
+            });
         }
         let prog = match self.context {
             Context::Xdp => {
@@ -627,6 +741,7 @@ impl<'o> ProgramRef<'o> {
             context: self.context,
             prog: bound,
             blocks,
+            static_slots: Vec::new(),
         })
     }
 }
@@ -639,6 +754,9 @@ pub struct Verified {
     context: Context,
     prog: VerifiedProgram,
     blocks: Vec<Arc<SharedMem>>,
+    /// Programs for the empty statically-initialised program-array slots this program
+    /// reaches: (map index, key, program), filled when this one gets its engine.
+    static_slots: Vec<(usize, u32, Verified)>,
 }
 
 impl std::fmt::Debug for Verified {
@@ -657,8 +775,25 @@ impl Verified {
     }
 
     /// Runs it on the reference interpreter.
-    pub fn interpret(self) -> Program {
+    pub fn interpret(mut self) -> Program {
+        for (map, slot, target) in std::mem::take(&mut self.static_slots) {
+            let p = target.interpret();
+            self.fill_static_slot(map, slot, &p);
+        }
         self.finish(Code::Interp)
+    }
+
+    /// Puts `p` in slot `slot` of map `map` unless something got there first.
+    fn fill_static_slot(&self, map: usize, slot: u32, p: &Program) {
+        // Verification created every map the program names, this one included.
+        let Some(m) = self.shared.maps[map].created() else {
+            return;
+        };
+        if m.slot(u64::from(slot)).is_err() {
+            // In range (the loader checked the key against max_entries) and a program of
+            // this object: it cannot fail.
+            let _ = m.set_slot(slot, Some(p.linked.clone()));
+        }
     }
 
     /// Compiles it to x86-64 code; accesses the verifier proved in bounds lose their guards
@@ -673,7 +808,11 @@ impl Verified {
     /// The code is charged to the [`Vm`]'s memory limit: an estimate before compiling
     /// ([`jit_code_estimate`]), then its real size in whole pages ([`Error::MemoryLimit`] if
     /// even the estimate does not fit, or the real size turns out larger and does not).
-    pub fn compile_with(self, opts: &bpfx_jit::JitOptions) -> Result<Program, Error> {
+    pub fn compile_with(mut self, opts: &bpfx_jit::JitOptions) -> Result<Program, Error> {
+        for (map, slot, target) in std::mem::take(&mut self.static_slots) {
+            let p = target.compile_with(opts)?;
+            self.fill_static_slot(map, slot, &p);
+        }
         let what = || format!("program `{}`: JIT code", self.name);
         let estimate = jit_code_estimate(self.prog.program().len());
         let mut charge = self.shared.pool.charge(what, estimate)?;

@@ -781,6 +781,9 @@ impl<'a> Analysis<'a> {
                 return self.check_branch(pc, st, width, cond, lhs, rhs, next, t);
             }
             Op::Call(CallTarget::Helper(id)) => {
+                if crate::POISONED_HELPERS.contains(&id) && self.cfg.helpers.get(id).is_none() {
+                    return Err(self.err(pc, K::UnknownHelper(id)));
+                }
                 if !self.call_helper(pc, st, id)? {
                     return Ok(Flow::Stop);
                 }

@@ -140,7 +140,9 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
             ));
         }
         match op {
-            Op::Call(CallTarget::Helper(id)) if cfg.helpers.get(*id).is_none() => {
+            Op::Call(CallTarget::Helper(id))
+                if cfg.helpers.get(*id).is_none() && !crate::POISONED_HELPERS.contains(id) =>
+            {
                 return Err(err(prog, pc.index(), VerifyErrorKind::UnknownHelper(*id)));
             }
             Op::Call(CallTarget::Kfunc(_)) => {

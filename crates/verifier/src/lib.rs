@@ -40,6 +40,13 @@ mod spec;
 mod verified;
 
 pub use analysis::{LOG_LIMIT, VerifierLog};
+
+/// Helper ids loaders write into instructions they could not resolve — libbpf's (and
+/// `bpfx-elf`'s) poisoned calls of absent weak kfuncs (`2_002_000_000 + extern`) and loads of
+/// maps not created (`2_001_000_000 + map`). As in the kernel, which checks helper ids only
+/// on the paths it explores, a call of one is refused where it is reachable, in every mode,
+/// and ignored in dead code (a weak kfunc guarded by `bpf_ksym_exists`).
+pub const POISONED_HELPERS: std::ops::Range<u32> = 2_001_000_000..2_003_000_000;
 pub use config::{
     ArgKind, Config, ContextKind, DEFAULT_INSN_BUDGET, HelperSig, HelperTable, MapDef, MapRef,
     MapTable, Mode, RetKind,

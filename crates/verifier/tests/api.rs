@@ -105,3 +105,27 @@ fn an_outer_loop_head_inside_an_inner_loop_is_irreducible() {
     };
     assert!(verify(prog(text), &checked).is_ok());
 }
+
+#[test]
+fn poisoned_helper_calls_are_refused_where_reachable_and_ignored_in_dead_code() {
+    let poison = bpfx_verifier::POISONED_HELPERS.start + 1_000_003; // a poisoned kfunc call
+    let other = 9999; // an unknown helper outside the range: refused even in dead code
+    for mode in [Mode::Strict, Mode::Checked] {
+        let cfg = Config {
+            mode,
+            ..Config::default()
+        };
+        let dead = format!("mov r1, 0\njeq r1, 0, +1\ncall {poison}\nmov r0, 0\nexit");
+        assert!(verify(prog(&dead), &cfg).is_ok(), "{mode:?}");
+        let live = format!("mov r1, 1\njeq r1, 0, +1\ncall {poison}\nmov r0, 0\nexit");
+        let e = verify(prog(&live), &cfg).unwrap_err();
+        assert_eq!(
+            (e.pc, e.kind),
+            (Pc(2), VerifyErrorKind::UnknownHelper(poison)),
+            "{mode:?}"
+        );
+        let dead_other = format!("mov r1, 0\njeq r1, 0, +1\ncall {other}\nmov r0, 0\nexit");
+        let e = verify(prog(&dead_other), &cfg).unwrap_err();
+        assert_eq!(e.kind, VerifyErrorKind::UnknownHelper(other), "{mode:?}");
+    }
+}

@@ -8,8 +8,8 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 /// Describe an ELF object: its programs (section, context, instruction count, whether bpfx can
-/// prepare them) and its maps (type, key and value sizes, capacity, the memory bpfx would
-/// take for each, or why it cannot create it).
+/// prepare them), its maps (type, key and value sizes, capacity, pinning, the memory bpfx would
+/// take for each, or why it cannot create it) and its extern symbols.
 ///
 /// Nothing is created: the maps' memory is what they would take once a program that names
 /// them is prepared to run, against the memory limit (--mem-limit).
@@ -46,6 +46,25 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let obj = load::load_object(&vm, &args.file)?;
     let limit = args.mem_limit.unwrap_or(bpfx::DEFAULT_MEM_LIMIT);
     let total: u64 = obj.maps().filter_map(|m| m.status().ok()).sum();
+    // What only the loader reports (pinning, externs): the object parsed once more, which
+    // cannot fail where loading succeeded.
+    let elf = std::fs::read(&args.file)
+        .ok()
+        .and_then(|b| bpfx_elf::parse(&b).ok());
+    let pinning = |name: &str| {
+        elf.as_ref()
+            .and_then(|o| o.map(name))
+            .map_or(0, |m| m.pinning)
+    };
+    let externs: Vec<(String, &'static str, bool)> = elf
+        .as_ref()
+        .map(|o| {
+            o.externs
+                .iter()
+                .map(|e| (e.name.clone(), extern_kind(e.kind), e.weak))
+                .collect()
+        })
+        .unwrap_or_default();
     if args.json {
         let programs: Vec<_> = obj
             .programs()
@@ -75,6 +94,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                     "value_size": m.value_size(),
                     "max_entries": m.max_entries(),
                     "read_only": m.read_only(),
+                    "pinning": pinning(m.name()),
                     "memory_bytes": m.status().ok(),
                     "status": "supported",
                 });
@@ -85,9 +105,14 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                 j
             })
             .collect();
+        let externs: Vec<_> = externs
+            .iter()
+            .map(|(name, kind, weak)| serde_json::json!({"name": name, "kind": kind, "weak": weak}))
+            .collect();
         let out = serde_json::json!({
             "programs": programs,
             "maps": maps,
+            "externs": externs,
             "license": obj.license(),
             "memory": { "maps_bytes": total, "limit_bytes": limit },
         });
@@ -112,13 +137,17 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let _ = writeln!(s, "maps:");
     for m in obj.maps() {
         let ro = if m.read_only() { ", read-only" } else { "" };
+        let pin = match pinning(m.name()) {
+            0 => String::new(),
+            n => format!(", pinning {n} (not applied)"),
+        };
         let tail = match m.status() {
             Ok(bytes) => format!(", {bytes} B of memory)"),
             Err(why) => format!("): unsupported: {why}"),
         };
         let _ = writeln!(
             s,
-            "  {} ({}, key {} B, value {} B, max {}{ro}{tail}",
+            "  {} ({}, key {} B, value {} B, max {}{ro}{pin}{tail}",
             m.name(),
             m.type_name(),
             m.key_size(),
@@ -131,8 +160,25 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         "memory: {total} B for all maps, limit {limit} B{}",
         if total > limit { " (exceeded)" } else { "" }
     );
+    if !externs.is_empty() {
+        let _ = writeln!(s, "externs:");
+        for (name, kind, weak) in &externs {
+            let weak = if *weak { ", weak" } else { "" };
+            let _ = writeln!(s, "  {name} ({kind}{weak})");
+        }
+    }
     if let Some(l) = obj.license() {
         let _ = writeln!(s, "license: {l}");
     }
     crate::cmd::write_stdout(&s)
+}
+
+/// How `info` names an extern's kind.
+fn extern_kind(kind: bpfx_elf::ExternKind) -> &'static str {
+    match kind {
+        bpfx_elf::ExternKind::Kconfig { .. } => "kconfig",
+        bpfx_elf::ExternKind::KsymVar => "ksym variable",
+        bpfx_elf::ExternKind::KsymFunc => "ksym function",
+        bpfx_elf::ExternKind::Unresolved => "unresolved",
+    }
 }

@@ -28,8 +28,26 @@ $CC $CFLAGS -mcpu=v3 -c globals.c -o globals.o
 $CC $CFLAGS -mcpu=v3 -g -c globals.c -o globals-g.o
 $CC $CFLAGS -mcpu=v1 -c globals.c -o globals-v1.o
 
-# An extern variable: a load error naming the relocation.
+# An extern variable without BTF: unresolved, recorded on the program that uses it.
 $CC $CFLAGS -mcpu=v3 -c extern.c -o extern.o
+
+# iproute2's struct bpf_elf_map: an XDP counter with pinned maps, and map-in-map links.
+$CC $CFLAGS -mcpu=v3 -c elf_map.c -o elf_map.o
+$CC $CFLAGS -mcpu=v3 -c elf_map_in_map.c -o elf_map_in_map.o
+# iproute2's tail calls: programs in sections "<id>/<key>" fill the program array of that id.
+$CC $CFLAGS -mcpu=v3 -c elf_tailcall.c -o elf_tailcall.o
+# The same counter with e_machine 0 (EM_NONE), as older LLVM wrote it: bytes 18-19 zeroed.
+cp elf_map.o elf_map-em0.o
+printf '\000\000' | dd of=elf_map-em0.o bs=1 seek=18 conv=notrunc 2>/dev/null
+
+# BTF-defined program array filled by `.values`, maps of maps, ring buffer, placement members.
+$CC $CFLAGS -mcpu=v3 -g -c tailcall.c -o tailcall.o
+$CC $CFLAGS -mcpu=v3 -g -c mapinmap.c -o mapinmap.o
+
+# Externs (their kinds come from BTF, hence -g): __kconfig values, __ksym symbols, and a
+# function left unresolved by static linking.
+$CC $CFLAGS -mcpu=v3 -g -c kconfig.c -o kconfig.o
+$CC $CFLAGS -mcpu=v3 -g -c ksym.c -o ksym.o
 
 # Assembly without any function symbol.
 llvm-mc-19 -triple bpfel -mcpu=v3 -filetype=obj raw.s -o raw.o

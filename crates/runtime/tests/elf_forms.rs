@@ -1,0 +1,301 @@
+//! The map and extern forms of real projects, through the API on both engines: the loader's
+//! fixtures of `crates/elf/tests/objects/` (C sources and build commands beside them) —
+//! an iproute2-style counter (also with `e_machine` 0), a tail-call dispatcher whose program
+//! array is filled by its `.values` initialiser, `__kconfig` values given by the embedder,
+//! and `__ksym`/unresolved externs that fail only the programs using them.
+
+use bpfx::{Engine, Error, Mode, Object, Program, Vm, XdpAction};
+use bpfx_verifier::VerifyErrorKind;
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../elf/tests/objects")).join(name)
+}
+
+fn packet(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples")).join(name);
+    std::fs::read(path).expect("example packet exists")
+}
+
+fn prepare(obj: &Object, name: &str, engine: Engine) -> Result<Program, Error> {
+    obj.program(name)?
+        .verify(Mode::Checked)?
+        .engine(engine, false)
+}
+
+fn u64_at(obj: &Object, map: &str, key: u32) -> u64 {
+    let v = obj
+        .map(map)
+        .unwrap()
+        .lookup(&key.to_le_bytes())
+        .unwrap()
+        .expect("array entry");
+    u64::from_le_bytes(v.try_into().unwrap())
+}
+
+/// An IPv6 frame header: no program of the fixtures handles it.
+fn ipv6_frame() -> Vec<u8> {
+    let mut f = vec![0u8; 54];
+    f[12] = 0x86;
+    f[13] = 0xdd;
+    f
+}
+
+#[test]
+fn iproute2_counter_counts_per_frame_and_ethertype() {
+    for file in ["elf_map.o", "elf_map-em0.o"] {
+        for engine in Engine::ALL {
+            let obj = Object::open(fixture(file)).unwrap();
+            let mut p = prepare(&obj, "xdp_count", engine).unwrap();
+            let frames = [packet("tcp-syn.bin"), packet("arp.bin"), vec![0u8; 10]];
+            for f in &frames {
+                let want = if f.len() < 14 {
+                    XdpAction::Drop
+                } else {
+                    XdpAction::Pass
+                };
+                assert_eq!(
+                    p.run_xdp(&mut f.clone()).unwrap(),
+                    want,
+                    "{file} {engine:?}"
+                );
+            }
+            let bytes: usize = frames.iter().map(Vec::len).sum();
+            let stats: Vec<u64> = (0..3).map(|k| u64_at(&obj, "pkt_stats", k)).collect();
+            assert_eq!(stats, [3, 1, bytes as u64], "{file} {engine:?}");
+            let mut per_proto: Vec<(Vec<u8>, u64)> = obj
+                .map("per_proto")
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k, u64::from_le_bytes(v.try_into().unwrap())))
+                .collect();
+            per_proto.sort();
+            let mut want: Vec<(Vec<u8>, u64)> = frames[..2]
+                .iter()
+                .map(|f| (f[12..14].to_vec(), 1))
+                .collect();
+            want.sort();
+            assert_eq!(per_proto, want, "{file} {engine:?}");
+        }
+    }
+}
+
+#[test]
+fn values_initialiser_fills_the_program_array() {
+    for engine in Engine::ALL {
+        let obj = Object::open(fixture("tailcall.o")).unwrap();
+        assert!(obj.map("handlers").unwrap().programs().is_empty());
+        // Only the dispatcher is prepared: its array's slots come from `.values`.
+        let mut p = prepare(&obj, "dispatch", engine).unwrap();
+        assert_eq!(
+            obj.map("handlers").unwrap().programs(),
+            [
+                (0, "handle_ipv4".to_string()),
+                (2, "handle_arp".to_string())
+            ]
+        );
+        let frames = [
+            (packet("tcp-syn.bin"), XdpAction::Pass), // handle_ipv4
+            (packet("arp.bin"), XdpAction::Drop),     // handle_arp
+            (ipv6_frame(), XdpAction::Pass),          // empty slot 1: falls through
+            (packet("tcp-syn.bin"), XdpAction::Pass),
+        ];
+        let mut want = [0u64; 3];
+        for (f, verdict) in frames {
+            assert_eq!(p.run_xdp(&mut f.clone()).unwrap(), verdict, "{engine:?}");
+            let key = match (f[12], f[13]) {
+                (0x08, 0x00) => 0,
+                (0x08, 0x06) => 2,
+                _ => 1,
+            };
+            want[key] += 1;
+        }
+        let seen: Vec<u64> = (0..3).map(|k| u64_at(&obj, "seen", k)).collect();
+        assert_eq!(seen, want, "{engine:?}");
+        // The targets run on the dispatcher's engine.
+        assert!(p.run_xdp(&mut packet("arp.bin")).is_ok());
+    }
+}
+
+#[test]
+fn a_slot_set_by_the_embedder_is_kept() {
+    for engine in Engine::ALL {
+        let obj = Object::open(fixture("tailcall.o")).unwrap();
+        let ipv4 = prepare(&obj, "handle_ipv4", engine).unwrap();
+        obj.map("handlers").unwrap().set_program(2, &ipv4).unwrap();
+        let mut p = prepare(&obj, "dispatch", engine).unwrap();
+        assert_eq!(
+            obj.map("handlers").unwrap().programs(),
+            [
+                (0, "handle_ipv4".to_string()),
+                (2, "handle_ipv4".to_string())
+            ]
+        );
+        // ARP now goes to slot 2's handle_ipv4: passed and counted as IPv4.
+        assert_eq!(
+            p.run_xdp(&mut packet("arp.bin")).unwrap(),
+            XdpAction::Pass,
+            "{engine:?}"
+        );
+        assert_eq!(u64_at(&obj, "seen", 0), 1, "{engine:?}");
+        assert_eq!(u64_at(&obj, "seen", 2), 0, "{engine:?}");
+    }
+}
+
+#[test]
+fn kconfig_values_reach_the_program() {
+    let version = bpfx_elf::DEFAULT_KERNEL_VERSION;
+    for engine in Engine::ALL {
+        let vm = Vm::new()
+            .kconfig("CONFIG_HZ", "250")
+            .kconfig("CONFIG_BPF_JIT", "m");
+        let obj = vm.open(fixture("kconfig.o")).unwrap();
+        let mut p = prepare(&obj, "report", engine).unwrap();
+        let newer = u64::from(version >= bpfx_elf::kernel_version(5, 15, 0));
+        assert_eq!(p.run(&mut []).unwrap(), newer, "{engine:?}");
+        let got: Vec<u64> = (0..5).map(|k| u64_at(&obj, "config", k)).collect();
+        // Version (default), HZ, TRI_MODULE, the unknown weak bool (0), the weak host name
+        // without a value (empty).
+        assert_eq!(got, [u64::from(version), 250, 2, 0, 0], "{engine:?}");
+
+        // The embedder's version and host name.
+        let old = bpfx_elf::kernel_version(4, 14, 0);
+        let vm = vm
+            .kconfig("LINUX_KERNEL_VERSION", old.to_string())
+            .kconfig("CONFIG_DEFAULT_HOSTNAME", "\"edge\"");
+        let obj = vm.open(fixture("kconfig.o")).unwrap();
+        let mut p = prepare(&obj, "report", engine).unwrap();
+        assert_eq!(p.run(&mut []).unwrap(), 0, "{engine:?}: older than 5.15");
+        assert_eq!(u64_at(&obj, "config", 0), u64::from(old));
+        assert_eq!(u64_at(&obj, "config", 4), u64::from(b'e'));
+
+        // A strong extern without a value fails the programs reading it, naming it; with a
+        // value they run.
+        match prepare(&obj, "needs_strong", engine) {
+            Err(Error::Link {
+                program, reason, ..
+            }) => {
+                assert_eq!(program, "needs_strong");
+                assert!(reason.contains("CONFIG_STRONG_AND_ABSENT"), "{reason}");
+            }
+            other => panic!("{engine:?}: {other:?}"),
+        }
+        let obj = vm
+            .clone()
+            .kconfig("CONFIG_STRONG_AND_ABSENT", "9")
+            .open(fixture("kconfig.o"))
+            .unwrap();
+        let mut p = prepare(&obj, "needs_strong", engine).unwrap();
+        assert_eq!(p.run(&mut []).unwrap(), 1, "{engine:?}: 9 > 5");
+    }
+    // Without CONFIG_HZ (strong) `report` cannot load; a value of the wrong type fails the
+    // object, naming the extern.
+    let obj = Object::open(fixture("kconfig.o")).unwrap();
+    assert!(matches!(
+        prepare(&obj, "report", Engine::Interpreter),
+        Err(Error::Link { reason, .. }) if reason.contains("CONFIG_HZ")
+    ));
+    let e = Vm::new()
+        .kconfig("CONFIG_HZ", "\"fast\"")
+        .open(fixture("kconfig.o"))
+        .unwrap_err();
+    assert!(e.to_string().contains("CONFIG_HZ"), "{e}");
+}
+
+#[test]
+fn ksyms_and_unresolved_externs_fail_only_their_programs() {
+    for engine in Engine::ALL {
+        let obj = Object::open(fixture("ksym.o")).unwrap();
+        let mut counts = prepare(&obj, "counts", engine).unwrap();
+        assert_eq!(
+            counts.run_xdp(&mut packet("arp.bin")).unwrap(),
+            XdpAction::Pass
+        );
+        assert_eq!(u64_at(&obj, "runs", 0), 1, "{engine:?}");
+        // objdump of ksym.o: the pcs of each program's extern reference.
+        for (program, pc, symbol) in [
+            ("allocates", 2, "bpf_obj_new_impl"),
+            ("reads_ksym", 0, "bpf_prog_active"),
+            ("links_elsewhere", 1, "helper_from_other_object"),
+        ] {
+            match prepare(&obj, program, engine) {
+                Err(e @ Error::Link { .. }) => {
+                    let Error::Link {
+                        program: p,
+                        pc: at,
+                        reason,
+                        ..
+                    } = &e
+                    else {
+                        unreachable!()
+                    };
+                    assert_eq!((p.as_str(), at.0), (program, pc), "{e}");
+                    assert!(reason.contains(symbol), "{e}");
+                }
+                other => panic!("{engine:?} {program}: {other:?}"),
+            }
+        }
+        // The absent weak kfunc: its address is 0, so the guarded call is dead code.
+        let mut weak = prepare(&obj, "probes_weak", engine).unwrap();
+        assert_eq!(
+            weak.run_xdp(&mut packet("arp.bin")).unwrap(),
+            XdpAction::Pass
+        );
+        assert_eq!(u64_at(&obj, "runs", 1), 1, "{engine:?}");
+        // Called where reachable: the verifier refuses the poisoned call (`51: call -0x1`,
+        // insn 1), as the kernel refuses libbpf's.
+        let poisoned = bpfx_elf::POISON_CALL_BASE as u32 + 2;
+        match prepare(&obj, "calls_weak_unguarded", engine) {
+            Err(Error::Verify { source, .. }) => {
+                assert_eq!(source.pc.0, 1);
+                assert_eq!(source.kind, VerifyErrorKind::UnknownHelper(poisoned));
+            }
+            other => panic!("{engine:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn iproute2_tail_call_sections_run_from_the_entry() {
+    for engine in Engine::ALL {
+        let obj = Object::open(fixture("elf_tailcall.o")).unwrap();
+        let mut p = prepare(&obj, "cls_entry", engine).unwrap();
+        let mut want = [0u64; 8];
+        for (first, result, key) in [(1u8, 10, 1), (5, 50, 5), (2, 0, 0), (200, 0, 0), (1, 10, 1)] {
+            assert_eq!(
+                p.run(&mut [first, 0, 0, 0]).unwrap(),
+                result,
+                "{engine:?} {first}"
+            );
+            want[key] += 1;
+        }
+        let hits: Vec<u64> = (0..8).map(|k| u64_at(&obj, "hits", k)).collect();
+        assert_eq!(hits, want, "{engine:?}");
+    }
+}
+
+#[test]
+fn a_values_target_that_does_not_verify_fails_the_program_using_the_array() {
+    // tailcall.o with handle_arp's first instruction (`w1 = 0x2`, the only such bytes in the
+    // file) replaced by `call 9999`, a helper no one defines.
+    let mut bytes = std::fs::read(fixture("tailcall.o")).unwrap();
+    let first = [0xb4, 0x01, 0, 0, 0x02, 0, 0, 0];
+    let at = bytes.windows(8).position(|w| w == first).unwrap();
+    bytes[at..at + 8].copy_from_slice(&[0x85, 0, 0, 0, 0x0f, 0x27, 0, 0]);
+    for engine in Engine::ALL {
+        let obj = Vm::new().load(&bytes).unwrap();
+        match prepare(&obj, "dispatch", engine) {
+            Err(e @ Error::ProgArray { .. }) => {
+                let Error::ProgArray { map, program, .. } = &e else {
+                    unreachable!()
+                };
+                assert_eq!((map.as_str(), program.as_str()), ("handlers", "handle_arp"));
+                assert!(e.to_string().contains("slot 2"), "{e}");
+            }
+            other => panic!("{engine:?}: {other:?}"),
+        }
+        // Programs that use no program array are unaffected.
+        assert!(prepare(&obj, "handle_ipv4", engine).is_ok());
+        assert!(obj.map("handlers").unwrap().programs().is_empty());
+    }
+}

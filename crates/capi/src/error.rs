@@ -203,7 +203,7 @@ impl From<Error> for Fail {
             Error::Io { .. } | Error::Elf { .. } | Error::MapSpec { .. } => Status::Elf,
             Error::NoProgram { .. } => Status::NoProgram,
             Error::NoMap { .. } => Status::NoMap,
-            Error::Context { .. } | Error::Link { .. } | Error::Verify { .. } => Status::Verify,
+            Error::Link { .. } | Error::Verify { .. } => Status::Verify,
             Error::Jit { .. } => Status::Compile,
             Error::Trap { .. } => Status::Trap,
             Error::WrongContext { .. } | Error::InputTooShort { .. } => Status::Context,

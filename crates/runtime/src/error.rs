@@ -1,6 +1,5 @@
 //! The facade's one error type: every failure names the file, program or map it is about.
 
-use crate::context::ContextError;
 use crate::map::MapError;
 use bpfx_exec::Trap;
 use std::path::PathBuf;
@@ -47,14 +46,6 @@ pub enum Error {
         name: String,
         /// The maps there are.
         available: Vec<String>,
-    },
-    /// The program's context accesses cannot be adapted (XDP rewrite).
-    #[error("program `{program}`: context: {source}")]
-    Context {
-        /// The program.
-        program: String,
-        /// Where and why.
-        source: ContextError,
     },
     /// An `lddw` pseudo form that names no usable map.
     #[error("program `{program}`: {pc}: {insn}: {reason}")]

@@ -42,10 +42,11 @@ mod program;
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
 pub use bpfx_exec::{GuestMemory, HelperError, Trap, TrapKind};
-pub use bpfx_verifier::{ArgKind, HelperSig, Mode, RetKind, VerifiedProgram};
-pub use context::{
-    Context, ContextError, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta, rewrite_xdp,
+pub use bpfx_verifier::{
+    ArgKind, ContextAccess, ContextField, ContextLayout, FieldKind, HelperSig, Mode, RetKind,
+    VerifiedProgram,
 };
+pub use context::{Context, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta, xdp_layout};
 pub use error::Error;
 pub use helpers::{
     GET_PRANDOM_U32, GET_SMP_PROCESSOR_ID, KTIME_GET_NS, MAP_DELETE_ELEM, MAP_LOOKUP_ELEM,

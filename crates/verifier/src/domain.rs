@@ -486,9 +486,17 @@ impl State {
     /// overwritten any of them. Initialised bytes stay initialised (they still hold *some*
     /// bytes), uninitialised ones stay uninitialised (reading them stays suspect).
     pub(crate) fn havoc(&mut self) {
+        self.havoc_keeping(|_| false);
+    }
+
+    /// [`State::havoc`], keeping the spills of values `keep` accepts (the context pointer,
+    /// whose accesses stay guarded then: see `context.rs`).
+    pub(crate) fn havoc_keeping(&mut self, keep: impl Fn(Value) -> bool) {
         for f in &mut self.frames {
             for s in f.stack.iter_mut() {
-                if let Slot::Spill(_) = s {
+                if let Slot::Spill(v) = *s
+                    && !keep(v)
+                {
                     *s = Slot::Bytes(0xff);
                 }
             }

@@ -286,3 +286,165 @@ fn rewrite(op: Op, a: &ContextAccess) -> Op {
         op => op,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ContextField, ContextKind, ContextLayout, FieldKind, Mode};
+    use bpfx_bytecode::{Pc, Program, assemble};
+
+    /// A TC-like table: u32 `len` (read-only, narrow loads) at 0 → 32, u32 `mark` (writable,
+    /// narrow loads) at 4 → 36, 4-byte pointer fields `data` at 8 → 0 and `data_end` at 12 → 8,
+    /// 8 plain bytes at 16 → 16; bpfx's struct is 40 bytes.
+    fn cfg(mode: Mode) -> Config {
+        let layout = ContextLayout::new(vec![
+            ContextField::new(0, 4, FieldKind::Scalar, 32).with_narrow(true),
+            ContextField::new(4, 4, FieldKind::Scalar, 36)
+                .with_narrow(true)
+                .with_writable(true),
+            ContextField::new(8, 4, FieldKind::PacketStart, 0),
+            ContextField::new(12, 4, FieldKind::PacketEnd, 8),
+            ContextField::new(16, 8, FieldKind::Bytes, 16).with_writable(true),
+        ]);
+        Config {
+            mode,
+            mem_size: Some(40),
+            context: ContextKind::Fields(layout),
+            ..Config::default()
+        }
+    }
+
+    fn prog(text: &str) -> Program {
+        Program::decode(assemble(text).unwrap()).unwrap()
+    }
+
+    fn op(text: &str) -> String {
+        prog(text).get(Pc(0)).unwrap().to_string()
+    }
+
+    /// Verifies `text` in both modes; on success, the converted instruction at `pc`.
+    fn at(text: &str, pc: u32) -> Result<String, String> {
+        let mut out = Vec::new();
+        for mode in [Mode::Strict, Mode::Checked] {
+            out.push(
+                crate::verify(prog(text), &cfg(mode))
+                    .map(|v| v.program().get(Pc(pc)).unwrap().to_string())
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        assert_eq!(out[0], out[1], "the modes disagree on {text}");
+        out.pop().unwrap()
+    }
+
+    #[test]
+    fn narrow_loads_of_narrow_fields_convert_to_the_same_bytes() {
+        let t = |insn: &str| at(&format!("{insn}\nmov r0, 0\nexit"), 0);
+        assert_eq!(t("ldxw r0, [r1+4]"), Ok(op("ldxw r0, [r1+36]")));
+        assert_eq!(t("ldxb r0, [r1+5]"), Ok(op("ldxb r0, [r1+37]")));
+        assert_eq!(t("ldxh r0, [r1+2]"), Ok(op("ldxh r0, [r1+34]")));
+        let e = t("ldxh r0, [r1+1]").unwrap_err();
+        assert!(
+            e.ends_with("invalid access to context at offset 1 size 2"),
+            "{e}"
+        );
+        let e = t("ldxdw r0, [r1+0]").unwrap_err();
+        assert!(
+            e.ends_with("invalid access to context at offset 0 size 8"),
+            "{e}"
+        );
+        // Pointer fields: whole and unsigned only.
+        let e = t("ldxh r0, [r1+8]").unwrap_err();
+        assert!(
+            e.ends_with("invalid access to context at offset 8 size 2"),
+            "{e}"
+        );
+        let e = t("ldxsw r0, [r1+8]").unwrap_err();
+        assert!(
+            e.ends_with("invalid access to context at offset 8 size 4"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn stores_need_a_writable_field_and_its_whole_width() {
+        let t = |insn: &str| at(&format!("{insn}\nmov r0, 0\nexit"), 0);
+        assert_eq!(t("stw [r1+4], 7"), Ok(op("stw [r1+36], 7")));
+        let e = t("sth [r1+4], 7").unwrap_err();
+        assert!(
+            e.ends_with("invalid access to context at offset 4 size 2"),
+            "{e}"
+        );
+        let e = t("stw [r1+0], 7").unwrap_err();
+        assert!(
+            e.ends_with("read-only context field at offset 0 size 4"),
+            "{e}"
+        );
+        let e = t("stw [r1+12], 7").unwrap_err();
+        assert!(
+            e.ends_with("read-only context field at offset 12 size 4"),
+            "{e}"
+        );
+        // Plain bytes take any access inside them, atomics too; other fields no atomics.
+        assert_eq!(t("sth [r1+18], 7"), Ok(op("sth [r1+18], 7")));
+        assert_eq!(
+            t("mov r2, 1\nlock add [r1+16], r2").ok(),
+            Some(op("mov r2, 1"))
+        );
+        let e = t("mov r2, 1\nlock add32 [r1+4], r2").unwrap_err();
+        assert!(
+            e.contains("invalid access to context at offset 4 size 4"),
+            "{e}"
+        );
+        let e = t("ldxw r0, [r1+22]").unwrap_err();
+        assert!(
+            e.ends_with("invalid access to context at offset 22 size 4"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn packet_fields_give_packet_pointers_and_convert_to_8_byte_loads() {
+        let text = "mov r6, r1\nadd r6, 8\nldxw r2, [r6+0]\nldxw r3, [r6+4]\nmov r4, r2\n\
+                    add r4, 2\njgt r4, r3, +2\nldxh r0, [r2+0]\nexit\nmov r0, 0\nexit";
+        assert_eq!(at(text, 2), Ok(op("ldxdw r2, [r6-8]")));
+        assert_eq!(at(text, 3), Ok(op("ldxdw r3, [r6+0]")));
+        let v = crate::verify(prog(text), &cfg(Mode::Strict)).unwrap();
+        assert_eq!(v.access(Pc(7)).map(|f| f.proven), Some(true));
+        let a = v.context_access(Pc(2)).unwrap();
+        assert_eq!(
+            (a.field, a.off, a.base_off, a.new_off, a.new_size),
+            (2, 8, 8, -8, 8)
+        );
+        assert_eq!(v.context_access(Pc(7)), None);
+    }
+
+    #[test]
+    fn checked_mode_keeps_what_it_cannot_follow_away_from_the_context() {
+        let checked = |text: &str| {
+            crate::verify(prog(text), &cfg(Mode::Checked))
+                .map(|v| v.into_program())
+                .map_err(|e| e.to_string())
+        };
+        // A multiplied context pointer, or one joined with the stack: no access through it.
+        for text in [
+            "mov r2, r1\nmul r2, 1\nldxw r0, [r2+4]\nexit",
+            "mov r2, r1\nmov32 r2, r2\nadd r2, 0\nldxw r0, [r2+4]\nexit",
+            "ldxw r3, [r1+0]\njeq r3, 0, +1\nmov r1, r10\nldxw r0, [r1-8]\nexit",
+        ] {
+            let e = checked(text).unwrap_err();
+            assert!(
+                e.contains("may or may not point into the context"),
+                "{text}: {e}"
+            );
+        }
+        // A spilled context pointer survives a guarded packet store (which forgets other
+        // spills) and still converts, keeping its guard.
+        let text = "stxdw [r10-8], r1\nldxw r2, [r1+8]\nstb [r2+0], 1\nldxdw r1, [r10-8]\n\
+                    ldxw r0, [r1+4]\nexit";
+        let v = crate::verify(prog(text), &cfg(Mode::Checked)).unwrap();
+        assert_eq!(
+            v.program().get(Pc(4)).unwrap().to_string(),
+            op("ldxw r0, [r1+36]")
+        );
+        assert_eq!(v.access(Pc(4)).map(|f| f.proven), Some(false));
+    }
+}

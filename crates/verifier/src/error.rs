@@ -326,6 +326,23 @@ impl VerifyErrorKind {
                 | TooComplex(_)
         )
     }
+
+    /// Whether this is a context access the verifier cannot convert to bpfx's layout (see
+    /// `docs/verifier.md`, "Contexts"), which rejects in both modes; only a field context
+    /// ([`crate::ContextKind::Fields`]) gives one.
+    pub fn is_context(&self) -> bool {
+        use VerifyErrorKind::*;
+        matches!(
+            self,
+            ContextAccess { .. }
+                | ContextReadOnly { .. }
+                | ContextVariableOffset { .. }
+                | ContextMaybe { .. }
+                | ContextAccessDiffers { .. }
+                | ContextOffsetRange { .. }
+                | ContextConversion(_)
+        )
+    }
 }
 
 /// "1 byte", "8 bytes".

@@ -989,7 +989,7 @@ impl<'a> Analysis<'a> {
             if let Value::Ptr(PtrKind::Input, o) = base {
                 return self.check_ctx_mem(pc, st, reg, layout, o, off, size, acc);
             }
-            if base == Value::Mixed && !self.strict {
+            if base == (Value::Mixed { input: true }) && !self.strict {
                 return Err(self.err(pc, K::ContextMaybe { reg }));
             }
             self.ctx

@@ -20,9 +20,10 @@
 //!   the base register carries: the instruction's offset absorbs the difference.
 //! - In a field context, a value the analysis does not follow (a context pointer after an
 //!   operation the `Checked` mode degrades, or a join of the context pointer with another
-//!   type) is kept as [`Value::Mixed`], through arithmetic and through stack spills a guarded
-//!   store may have hit, and no access through it is allowed: no unconverted access reads
-//!   bpfx's struct where the program meant its own view of it.
+//!   type) is kept as `Value::Mixed { input: true }`, through arithmetic and through stack
+//!   spills a guarded store may have hit, and no access through it is allowed: no unconverted
+//!   access reads bpfx's struct where the program meant its own view of it. Other `Mixed`
+//!   values (a packet pointer joined with a scalar) keep their guarded accesses.
 
 use crate::config::{ContextField, ContextLayout, FieldKind};
 use crate::domain::{Off, PtrKind, Scalar, Value};
@@ -197,7 +198,7 @@ pub(crate) fn check_access(
 /// Whether `v` may be the context pointer (or something the verifier no longer follows that
 /// may be derived from it), in a field context.
 pub(crate) fn maybe_context(v: Value) -> bool {
-    matches!(v, Value::Ptr(PtrKind::Input, _) | Value::Mixed)
+    v.may_be_input()
 }
 
 /// The result of an ALU operation on `operands` in a field context's `Checked` mode: a
@@ -205,7 +206,7 @@ pub(crate) fn maybe_context(v: Value) -> bool {
 /// [`Value::Mixed`], so no access goes through it unconverted.
 pub(crate) fn taint(operands: [Value; 2], v: Value) -> Value {
     if operands.iter().any(|&o| maybe_context(o)) && !matches!(v, Value::Ptr(..)) {
-        Value::Mixed
+        Value::Mixed { input: true }
     } else {
         v
     }
@@ -436,6 +437,15 @@ mod tests {
                 "{text}: {e}"
             );
         }
+        // A packet pointer joined with a scalar may not be the context: it keeps its guard.
+        let text =
+            "ldxw r2, [r1+8]\nldxw r3, [r1+0]\njeq r3, 0, +1\nmov r2, 0\nldxb r0, [r2+0]\nexit";
+        let v = crate::verify(prog(text), &cfg(Mode::Checked)).unwrap();
+        assert_eq!(
+            v.program().get(Pc(4)).unwrap().to_string(),
+            op("ldxb r0, [r2+0]")
+        );
+        assert_eq!(v.access(Pc(4)).map(|f| f.proven), Some(false));
         // A spilled context pointer survives a guarded packet store (which forgets other
         // spills) and still converts, keeping its guard.
         let text = "stxdw [r10-8], r1\nldxw r2, [r1+8]\nstb [r2+0], 1\nldxdw r1, [r10-8]\n\

@@ -185,8 +185,8 @@ impl Value {
         match (self, other) {
             (_, NotInit) => true,
             (NotInit, _) => false,
-            (_, Mixed { input: true }) => true,
-            (a, Mixed { input: false }) => !a.may_be_input(),
+            // `input` only adds precision (as scalar ids do): any `Mixed` covers.
+            (_, Mixed { .. }) => true,
             (Scalar(a), Scalar(b)) => b.contains(&a),
             (Ptr(ka, oa), Ptr(kb, ob)) => {
                 // Packet ids only add precision (see scalar ids above).

@@ -27,7 +27,7 @@ pub enum Status {
     Elf = 5,
     /// No program of that name.
     NoProgram = 6,
-    /// The verifier (or the linking of maps, or the context rewrite) rejected the program.
+    /// The verifier (or the linking of maps) rejected the program.
     Verify = 7,
     /// The JIT could not compile the program.
     Compile = 8,

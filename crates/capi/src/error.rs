@@ -27,7 +27,7 @@ pub enum Status {
     Elf = 5,
     /// No program of that name.
     NoProgram = 6,
-    /// The verifier (or the linking of maps, or the context rewrite) rejected the program.
+    /// The verifier (or the linking of maps) rejected the program.
     Verify = 7,
     /// The JIT could not compile the program.
     Compile = 8,
@@ -213,10 +213,9 @@ impl From<Error> for Fail {
             Error::Io { .. } | Error::Elf { .. } | Error::MapSpec { .. } => Status::Elf,
             Error::NoProgram { .. } => Status::NoProgram,
             Error::NoMap { .. } => Status::NoMap,
-            Error::Context { .. }
-            | Error::Link { .. }
-            | Error::Verify { .. }
-            | Error::MapUnsupported { .. } => Status::Verify,
+            Error::Link { .. } | Error::Verify { .. } | Error::MapUnsupported { .. } => {
+                Status::Verify
+            }
             Error::MemoryLimit { .. } => Status::Memory,
             Error::Jit { .. } => Status::Compile,
             Error::Trap { .. } => Status::Trap,

@@ -241,3 +241,49 @@ fn run_refuses_a_program_the_verifier_rejects() {
         assert!(stderr(&o).contains("insn #2"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn xdp_context_read_through_a_moved_copy_on_every_engine() {
+    // r6 = ctx + 4: `[r6+0]` is xdp_md.data_end; the program returns the packet's length.
+    let prog = tmp(
+        "xdp_len.asm",
+        b"mov %r6, %r1\nadd %r6, 4\nldxw %r0, [%r6+0]\nldxw %r2, [%r1+0]\nsub %r0, %r2\nexit\n",
+    );
+    let packet = repo().join("examples/tcp-syn.bin");
+    let len = std::fs::metadata(&packet).unwrap().len();
+    for engine in ENGINES {
+        for mode in [&[][..], &["--strict"][..]] {
+            let o = bpfx()
+                .arg("run")
+                .arg(&prog)
+                .args(["--ctx", "xdp", "--engine", engine])
+                .arg("--packet")
+                .arg(&packet)
+                .args(mode)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{engine} {mode:?}: {}", stderr(&o));
+            assert_eq!(
+                stdout(&o),
+                format!("XDP_UNKNOWN({len}) ({len})\n"),
+                "{engine} {mode:?}"
+            );
+        }
+    }
+    // An access that matches no xdp_md field is a verifier error naming the pc.
+    let prog = tmp("xdp_bad.asm", b"mov %r0, 0\nldxw %r0, [%r1+2]\nexit\n");
+    let o = bpfx()
+        .arg("run")
+        .arg(&prog)
+        .args(["--ctx", "xdp"])
+        .arg("--packet")
+        .arg(&packet)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "error: verifier rejected the program: insn #1: ldxw r0, [r1+2]: invalid access to \
+         context at offset 2 size 4\n"
+    );
+}

@@ -1,11 +1,12 @@
-//! Program contexts: what r1 points to, and the XDP rewrite that lets objects built for the
+//! Program contexts: what r1 points to, and the field tables that let objects built for the
 //! kernel's `struct xdp_md` run on bpfx's real layout.
 //!
-//! The kernel's `xdp_md` has 32-bit `data`/`data_end` fields that its verifier rewrites into
+//! The kernel's `xdp_md` has 32-bit `data`/`data_end` fields that its verifier converts into
 //! loads of real pointers. bpfx does the same: the context is one input buffer
 //! `[ctx struct | packet bytes]` whose struct holds 64-bit pointers ([`XDP_CTX_SIZE`] bytes,
-//! layout below), and every 32-bit load of an `xdp_md` field is rewritten to a load of bpfx's
-//! field. Which loads read the context is found by a forward dataflow ([`rewrite_xdp`]).
+//! layout below). Each context is described to the verifier as fields ([`xdp_layout`],
+//! [`StructLayout::fields`]); the verifier checks every access through the context pointer
+//! against them and rewrites it into an access of bpfx's layout.
 //!
 //! ```text
 //! xdp_md (what the program was compiled for)   bpfx's XDP context (what r1 points to)
@@ -18,8 +19,7 @@
 //!                                               40  packet bytes
 //! ```
 
-use bpfx_bytecode::{AluOp, CallTarget, Op, Operand, Pc, Program, Reg, Size, Width};
-use std::collections::BTreeMap;
+use bpfx_verifier::{ContextField, ContextKind, ContextLayout, FieldKind};
 use std::fmt;
 
 /// Size of bpfx's XDP context struct; the packet starts right after it.
@@ -293,311 +293,53 @@ pub(crate) fn fill_xdp_ctx(buf: &mut [u8], meta: &XdpMeta) {
     buf[36..40].fill(0);
 }
 
-/// Why the XDP rewrite refused a program.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{pc}: {insn}: {reason}")]
-pub struct ContextError {
-    /// The instruction.
-    pub pc: Pc,
-    /// It, in assembly.
-    pub insn: String,
-    /// Why.
-    pub reason: String,
+/// The program's view of `struct xdp_md` (the kernel's UAPI) and where each field lives in
+/// bpfx's XDP context: the verifier checks every context access against it and converts it
+/// (see `docs/runtime.md`, "Contexts"). As in the kernel, every field is read-only and must be
+/// read whole (4 bytes, no narrow loads).
+pub fn xdp_layout() -> ContextLayout {
+    ContextLayout::new(vec![
+        ContextField::new(0, 4, FieldKind::PacketStart, 0),
+        ContextField::new(4, 4, FieldKind::PacketEnd, 8),
+        ContextField::new(8, 4, FieldKind::PacketMeta, 16),
+        ContextField::new(12, 4, FieldKind::Scalar, 24),
+        ContextField::new(16, 4, FieldKind::Scalar, 28),
+        ContextField::new(20, 4, FieldKind::Scalar, 32),
+    ])
 }
 
-/// What a register or spilled stack slot holds, as far as the context is concerned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum V {
-    /// Certainly not the context pointer.
-    Not,
-    /// Certainly the context pointer (offset 0).
-    Ctx,
-    /// Possibly derived from the context (arithmetic on it, or different on different paths).
-    Mixed,
-}
-
-impl V {
-    fn join(self, o: V) -> V {
-        if self == o { self } else { V::Mixed }
-    }
-
-    fn derived(self) -> V {
-        if self == V::Not { V::Not } else { V::Mixed }
+impl StructLayout {
+    /// The fields the verifier checks accesses against: the packet's `data` and `data_end`
+    /// (8 bytes, read-only) when the struct carries a packet, every other byte plain writable
+    /// bytes, in the same layout for the program and for bpfx.
+    pub fn fields(&self) -> ContextLayout {
+        match self.packet {
+            Some((data, data_end)) => ContextLayout::packet_struct(self.size, data, data_end),
+            None => ContextLayout::bytes(self.size),
+        }
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct State {
-    regs: [V; Reg::COUNT],
-    /// 8-byte slots below r10 that hold a spilled context pointer (absent = `Not`).
-    slots: BTreeMap<i16, V>,
-}
-
-impl State {
-    fn entry(args: [V; 5]) -> State {
-        let mut regs = [V::Not; Reg::COUNT];
-        regs[1..=5].copy_from_slice(&args);
-        State {
-            regs,
-            slots: BTreeMap::new(),
+impl Context {
+    /// What the verifier is told r1 points to, and the size of the input it proves accesses
+    /// against (`input_size` for plain memory, the real struct's size otherwise).
+    pub(crate) fn verifier_view(self, input_size: Option<u64>) -> (ContextKind, Option<u64>) {
+        match self {
+            Context::Memory => (ContextKind::Memory, input_size),
+            Context::Xdp => (ContextKind::Fields(xdp_layout()), Some(XDP_CTX_SIZE as u64)),
+            Context::Struct(layout) => (
+                ContextKind::Fields(layout.fields()),
+                Some(u64::from(layout.size)),
+            ),
         }
     }
-
-    fn join(&mut self, o: &State) -> bool {
-        let before = self.clone();
-        for (a, b) in self.regs.iter_mut().zip(o.regs) {
-            *a = a.join(b);
-        }
-        let keys: Vec<i16> = self.slots.keys().chain(o.slots.keys()).copied().collect();
-        for k in keys {
-            let a = self.slots.get(&k).copied().unwrap_or(V::Not);
-            let b = o.slots.get(&k).copied().unwrap_or(V::Not);
-            let j = a.join(b);
-            if j == V::Not {
-                self.slots.remove(&k);
-            } else {
-                self.slots.insert(k, j);
-            }
-        }
-        *self != before
-    }
-
-    /// Forgets spills overlapping `[off, off + size)` below r10.
-    fn kill(&mut self, off: i16, size: i16) {
-        self.slots
-            .retain(|&s, _| s.saturating_add(8) <= off || off.saturating_add(size) <= s);
-    }
-
-    fn get(&self, r: Reg) -> V {
-        self.regs[r.index()]
-    }
-
-    fn set(&mut self, r: Reg, v: V) {
-        self.regs[r.index()] = v;
-    }
-}
-
-/// The bpfx load replacing a 4-byte load of the `xdp_md` field at `off`.
-fn xdp_field(off: i16) -> Option<(Size, i16)> {
-    Some(match off {
-        0 => (Size::Dw, 0),
-        4 => (Size::Dw, 8),
-        8 => (Size::Dw, 16),
-        12 => (Size::W, 24),
-        16 => (Size::W, 28),
-        20 => (Size::W, 32),
-        _ => return None,
-    })
-}
-
-/// Rewrites every load of an `xdp_md` field into a load of bpfx's XDP context, refusing
-/// programs that store to the context or access it in a way the dataflow cannot resolve.
-pub fn rewrite_xdp(prog: &Program) -> Result<Program, ContextError> {
-    let fail = |pc: Pc, op: &Op, reason: String| ContextError {
-        pc,
-        insn: op.to_string(),
-        reason,
-    };
-    let n = prog.len();
-    let mut states: Vec<Option<State>> = vec![None; n];
-    let mut work: Vec<usize> = vec![0];
-    states[0] = Some(State::entry([V::Ctx, V::Not, V::Not, V::Not, V::Not]));
-    let mut rewrites: BTreeMap<usize, (Size, i16)> = BTreeMap::new();
-    let push = |states: &mut Vec<Option<State>>, work: &mut Vec<usize>, pc: Pc, st: &State| {
-        let Some(slot) = states.get_mut(pc.index()) else {
-            return;
-        };
-        let changed = match slot {
-            Some(old) => old.join(st),
-            None => {
-                *slot = Some(st.clone());
-                true
-            }
-        };
-        if changed {
-            work.push(pc.index());
-        }
-    };
-    while let Some(i) = work.pop() {
-        let pc = Pc(i as u32);
-        let (Some(op), Some(st)) = (prog.get(pc), states[i].clone()) else {
-            continue;
-        };
-        let mut st = st;
-        let mut next = vec![];
-        match *op {
-            Op::Alu {
-                width,
-                op: alu,
-                dst,
-                src,
-            } => {
-                let s = match src {
-                    Operand::Reg(r) => st.get(r),
-                    Operand::Imm(_) => V::Not,
-                };
-                let v = match (alu, width) {
-                    (AluOp::Mov, Width::W64) => s,
-                    (AluOp::Mov, Width::W32) => s.derived(),
-                    _ if st.get(dst) == V::Not && s == V::Not => V::Not,
-                    _ => V::Mixed,
-                };
-                st.set(dst, v);
-            }
-            Op::Neg { dst, .. } | Op::Endian { dst, .. } => {
-                let v = st.get(dst).derived();
-                st.set(dst, v);
-            }
-            Op::Movsx { dst, src, .. } => {
-                let v = st.get(src).derived();
-                st.set(dst, v);
-            }
-            Op::Load {
-                size,
-                signed,
-                dst,
-                base,
-                off,
-            } => {
-                let v = if base == Reg::R10 {
-                    match size {
-                        Size::Dw => st.slots.get(&off).copied().unwrap_or(V::Not),
-                        _ => V::Not,
-                    }
-                } else {
-                    match st.get(base) {
-                        V::Not => V::Not,
-                        V::Mixed => {
-                            return Err(fail(
-                                pc,
-                                op,
-                                format!("{base} may or may not point into the xdp_md context here"),
-                            ));
-                        }
-                        V::Ctx => {
-                            let Some(new) = xdp_field(off).filter(|_| size == Size::W && !signed)
-                            else {
-                                return Err(fail(
-                                    pc,
-                                    op,
-                                    format!(
-                                        "only 4-byte loads of the xdp_md fields (offsets 0, 4, \
-                                         ..., 20) read the context, not {}-byte loads at {off}",
-                                        size.bytes()
-                                    ),
-                                ));
-                            };
-                            rewrites.insert(i, new);
-                            V::Not
-                        }
-                    }
-                };
-                st.set(dst, v);
-            }
-            Op::Store {
-                size,
-                base,
-                off,
-                src,
-            } => {
-                if base == Reg::R10 {
-                    let v = match src {
-                        Operand::Reg(r) if size == Size::Dw => st.get(r),
-                        _ => V::Not,
-                    };
-                    st.kill(off, size.bytes() as i16);
-                    if v != V::Not {
-                        st.slots.insert(off, v);
-                    }
-                } else if st.get(base) != V::Not {
-                    return Err(fail(pc, op, "the xdp_md context is read-only".into()));
-                }
-            }
-            Op::Atomic {
-                width,
-                op: aop,
-                fetch,
-                base,
-                off,
-                src,
-            } => {
-                if base == Reg::R10 {
-                    let bytes = if width == Width::W64 { 8 } else { 4 };
-                    st.kill(off, bytes);
-                } else if st.get(base) != V::Not {
-                    return Err(fail(pc, op, "the xdp_md context is read-only".into()));
-                }
-                if aop == bpfx_bytecode::AtomicOp::Cmpxchg {
-                    st.set(Reg::R0, V::Not);
-                } else if fetch {
-                    st.set(src, V::Not);
-                }
-            }
-            Op::LoadImm64 { dst, .. } => st.set(dst, V::Not),
-            Op::LoadPacket { .. } => st.set(Reg::R0, V::Not),
-            Op::Call(CallTarget::Local { off }) => {
-                let args = [1, 2, 3, 4, 5].map(|r| st.regs[r]);
-                if let Some(t) = pc.offset(off) {
-                    push(&mut states, &mut work, t, &State::entry(args));
-                }
-                for r in &mut st.regs[0..=5] {
-                    *r = V::Not;
-                }
-            }
-            Op::Call(_) => {
-                for r in &mut st.regs[0..=5] {
-                    *r = V::Not;
-                }
-            }
-            Op::Ja { .. } | Op::Branch { .. } | Op::Exit => {}
-        }
-        if let Some(t) = op.jump_target(pc) {
-            if let Op::LoadImm64 { .. } = op {
-                // A function whose address is taken (a callback) starts with nothing known.
-                push(&mut states, &mut work, t, &State::entry([V::Not; 5]));
-            } else if !matches!(op, Op::Call(_)) {
-                next.push(t);
-            }
-        }
-        if op.falls_through() {
-            next.push(Pc(pc.0 + op.slots()));
-        }
-        for t in next {
-            push(&mut states, &mut work, t, &st);
-        }
-    }
-    if rewrites.is_empty() {
-        return Ok(prog.clone());
-    }
-    let ops: Vec<Op> = prog
-        .iter()
-        .map(|(pc, op)| match (*op, rewrites.get(&pc.index())) {
-            (
-                Op::Load {
-                    signed, dst, base, ..
-                },
-                Some(&(size, off)),
-            ) => Op::Load {
-                size,
-                signed,
-                dst,
-                base,
-                off,
-            },
-            (op, _) => op,
-        })
-        .collect();
-    Program::from_ops(&ops).map_err(|e| ContextError {
-        pc: Pc(e.pc),
-        insn: String::new(),
-        reason: format!("rewritten program does not decode: {e}"),
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bpfx_bytecode::assemble;
+    use bpfx_bytecode::{Op, Pc, Program, assemble};
+    use bpfx_verifier::{Config, Mode, verify};
 
     /// The run's last line of defence: whatever layout reaches it, the fields must read back
     /// as the packet's exact bounds.
@@ -627,8 +369,16 @@ mod tests {
         }
     }
 
-    fn prog(text: &str) -> Program {
-        Program::decode(assemble(text).unwrap()).unwrap()
+    fn verified(text: &str, mode: Mode) -> Result<Program, bpfx_verifier::VerifyError> {
+        let prog = Program::decode(assemble(text).unwrap()).unwrap();
+        let (context, mem_size) = Context::Xdp.verifier_view(None);
+        let cfg = Config {
+            mode,
+            mem_size,
+            context,
+            ..Config::default()
+        };
+        verify(prog, &cfg).map(|v| v.into_program())
     }
 
     fn loads(p: &Program) -> Vec<String> {
@@ -638,57 +388,120 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn loads_through_the_context_are_rewritten_through_moves_and_spills() {
-        let p = prog(
-            "mov r6, r1\n\
-             stxdw [r10-8], r6\n\
-             ldxw r2, [r1+0]\n\
-             ldxdw r7, [r10-8]\n\
-             ldxw r3, [r7+4]\n\
-             ldxw r4, [r6+12]\n\
-             ldxw r5, [r2+4]\n\
-             mov r0, 2\n\
-             exit",
-        );
-        let out = rewrite_xdp(&p).unwrap();
-        let want = [
-            "ldxdw r2, [r1+0]",
-            "ldxdw r7, [r10-8]",
-            "ldxdw r3, [r7+8]",
-            "ldxw r4, [r6+24]",
-            "ldxw r5, [r2+4]",
-        ];
-        assert_eq!(
-            loads(&out),
-            want.map(|s| prog(s).get(Pc(0)).unwrap().to_string())
-        );
+    fn op(text: &str) -> String {
+        let p = Program::decode(assemble(text).unwrap()).unwrap();
+        p.get(Pc(0)).unwrap().to_string()
     }
 
     #[test]
-    fn context_passed_to_a_subprogram_is_followed() {
-        let p = prog("call local +2\nmov r0, 2\nexit\nldxw r0, [r1+4]\nexit");
-        let out = rewrite_xdp(&p).unwrap();
-        assert_eq!(
-            out.get(Pc(3)).unwrap().to_string(),
-            prog("ldxdw r0, [r1+8]").get(Pc(0)).unwrap().to_string()
-        );
+    fn xdp_loads_are_converted_through_moves_spills_and_offsets() {
+        let text = "mov r6, r1\n\
+                    stxdw [r10-8], r6\n\
+                    ldxw r2, [r1+0]\n\
+                    ldxdw r7, [r10-8]\n\
+                    ldxw r3, [r7+4]\n\
+                    ldxw r4, [r6+12]\n\
+                    add r6, 16\n\
+                    ldxw r5, [r6+4]\n\
+                    ldxw r5, [r6-12]\n\
+                    mov r0, 2\n\
+                    exit";
+        for mode in [Mode::Checked, Mode::Strict] {
+            let out = verified(text, mode).unwrap();
+            let want = [
+                "ldxdw r2, [r1+0]",
+                "ldxdw r7, [r10-8]",
+                "ldxdw r3, [r7+8]",
+                "ldxw r4, [r6+24]",
+                "ldxw r5, [r6+16]",
+                "ldxdw r5, [r6-8]",
+            ];
+            assert_eq!(loads(&out), want.map(op), "{mode:?}");
+        }
     }
 
     #[test]
-    fn unresolvable_and_writing_accesses_are_errors_naming_the_pc() {
-        let e = rewrite_xdp(&prog("stw [r1+0], 1\nmov r0, 0\nexit")).unwrap_err();
-        assert_eq!(e.pc, Pc(0));
-        assert!(e.reason.contains("read-only"), "{e}");
-        let e =
-            rewrite_xdp(&prog("jeq r2, 0, +1\nmov r1, r10\nldxw r0, [r1-4]\nexit")).unwrap_err();
-        assert_eq!(e.pc, Pc(2));
-        let e = rewrite_xdp(&prog("add r1, 4\nldxw r0, [r1+0]\nexit")).unwrap_err();
+    fn xdp_context_passed_to_a_subprogram_is_converted() {
+        let out = verified(
+            "call local +2\nmov r0, 2\nexit\nldxw r0, [r1+4]\nexit",
+            Mode::Strict,
+        )
+        .unwrap();
+        assert_eq!(out.get(Pc(3)).unwrap().to_string(), op("ldxdw r0, [r1+8]"));
+    }
+
+    #[test]
+    fn xdp_accesses_that_match_no_field_are_errors_naming_the_pc() {
+        for mode in [Mode::Checked, Mode::Strict] {
+            for (text, pc, why) in [
+                (
+                    "stw [r1+0], 1\nmov r0, 0\nexit",
+                    0,
+                    "read-only context field at offset 0",
+                ),
+                (
+                    "ldxw r0, [r1+2]\nexit",
+                    0,
+                    "invalid access to context at offset 2 size 4",
+                ),
+                (
+                    "ldxh r0, [r1+12]\nexit",
+                    0,
+                    "invalid access to context at offset 12 size 2",
+                ),
+                (
+                    "ldxdw r0, [r1+0]\nexit",
+                    0,
+                    "invalid access to context at offset 0 size 8",
+                ),
+                (
+                    "ldxw r0, [r1+24]\nexit",
+                    0,
+                    "invalid access to context at offset 24 size 4",
+                ),
+                (
+                    "add r1, 2\nldxw r0, [r1+4]\nexit",
+                    1,
+                    "invalid access to context at offset 6 size 4",
+                ),
+            ] {
+                let e = verified(text, mode).unwrap_err();
+                assert_eq!(e.pc, Pc(pc), "{mode:?} {text}: {e}");
+                assert!(e.to_string().contains(why), "{mode:?} {text}: {e}");
+            }
+        }
+        // Joined with the stack: may or may not be the context.
+        let text = "ldxw r3, [r1+12]\njeq r3, 0, +1\nmov r1, r10\nldxw r0, [r1-4]\nexit";
+        let e = verified(text, Mode::Checked).unwrap_err();
+        assert_eq!(e.pc, Pc(3));
+        assert!(
+            e.to_string()
+                .contains("may or may not point into the context"),
+            "{e}"
+        );
+        // A 32-bit copy of the context pointer is no longer followed: Checked mode keeps it
+        // apart from scalars rather than let it read bpfx's struct unconverted.
+        let e = verified("mov32 r2, r1\nldxw r0, [r2+4]\nexit", Mode::Checked).unwrap_err();
         assert_eq!(e.pc, Pc(1));
-        let e = rewrite_xdp(&prog("ldxh r0, [r1+2]\nexit")).unwrap_err();
-        assert!(e.reason.contains("4-byte"), "{e}");
-        // A spill overwritten by a scalar no longer holds the context.
-        let p = prog("stxdw [r10-8], r1\nstw [r10-8], 0\nldxdw r2, [r10-8]\nldxw r0, [r2+0]\nexit");
-        assert_eq!(rewrite_xdp(&p).unwrap(), p);
+        // A spill overwritten by a scalar no longer holds the context: a scalar address.
+        let p = "stxdw [r10-8], r1\nstw [r10-8], 0\nldxdw r2, [r10-8]\nldxw r0, [r2+0]\nexit";
+        let out = verified(p, Mode::Checked).unwrap();
+        assert_eq!(out.get(Pc(3)).unwrap().to_string(), op("ldxw r0, [r2+0]"));
+    }
+
+    #[test]
+    fn one_instruction_reaching_two_fields_is_rejected() {
+        // The same load reached with r1 at context+0 and at context+4.
+        let text = "ldxw r3, [r1+12]\njeq r3, 0, +1\nadd r1, 4\nldxw r0, [r1+0]\nexit";
+        for mode in [Mode::Checked, Mode::Strict] {
+            let e = verified(text, mode).unwrap_err();
+            assert_eq!(e.pc, Pc(3), "{mode:?}: {e}");
+        }
+        // The same subprogram called with the context and with the stack.
+        let text =
+            "call local +4\nmov r1, r10\nadd r1, -8\ncall local +1\nexit\nldxw r0, [r1+0]\nexit";
+        let e = verified(text, Mode::Checked).unwrap_err();
+        assert_eq!(e.pc, Pc(5), "{e}");
+        assert!(e.to_string().contains("on one path"), "{e}");
     }
 }

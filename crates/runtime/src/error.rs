@@ -1,6 +1,6 @@
 //! The facade's one error type: every failure names the file, program or map it is about.
 
-use crate::context::{ContextError, LayoutError};
+use crate::context::LayoutError;
 use crate::map::MapError;
 use bpfx_exec::Trap;
 use std::path::PathBuf;
@@ -75,14 +75,6 @@ pub enum Error {
         name: String,
         /// The maps there are.
         available: Vec<String>,
-    },
-    /// The program's context accesses cannot be adapted (XDP rewrite).
-    #[error("program `{program}`: context: {source}")]
-    Context {
-        /// The program.
-        program: String,
-        /// Where and why.
-        source: ContextError,
     },
     /// A struct context whose layout bpfx refuses (at verification), or whose packet
     /// bounds did not read back from the struct (at a run, which then does not start).

@@ -49,10 +49,13 @@ mod program;
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
 pub use bpfx_exec::{GuestMemory, HelperError, Trap, TrapKind};
-pub use bpfx_verifier::{ArgKind, HelperSig, Mode, RetKind, VerifiedProgram};
+pub use bpfx_verifier::{
+    ArgKind, ContextAccess, ContextField, ContextLayout, FieldKind, HelperSig, Mode, RetKind,
+    VerifiedProgram,
+};
 pub use context::{
-    Context, ContextError, LayoutError, PACKET_FIELD_SIZE, StructLayout, XDP_CTX_SIZE, XdpAction,
-    XdpMeta, rewrite_xdp,
+    Context, LayoutError, PACKET_FIELD_SIZE, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta,
+    xdp_layout,
 };
 pub use error::Error;
 pub use helpers::{

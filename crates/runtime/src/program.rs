@@ -10,7 +10,7 @@
 //!                                           Program::run / run_xdp / run_ctx (tail calls here)
 //! ```
 
-use crate::context::{self, Context, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta};
+use crate::context::{self, Context, XDP_CTX_SIZE, XdpAction, XdpMeta};
 use crate::error::Error;
 use crate::helpers::{self, CustomHelper, Hooks, RunCell, RunState};
 use crate::map::{Map, MapKind, MapSpec};
@@ -19,8 +19,7 @@ use crate::object_map::ObjectMap;
 use bpfx_bytecode::{Imm64, Op, Pc};
 use bpfx_exec::{Env, GuestMemory, HelperError, SharedMem, TrapKind};
 use bpfx_verifier::{
-    Config, ContextKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, VerifiedProgram,
-    VerifierLog,
+    Config, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, VerifiedProgram, VerifierLog,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -654,15 +653,7 @@ impl<'o> ProgramRef<'o> {
                 reason: reason.clone(),
             });
         }
-        let prog = match self.context {
-            Context::Xdp => {
-                context::rewrite_xdp(&self.def.program).map_err(|source| Error::Context {
-                    program: name.clone(),
-                    source,
-                })?
-            }
-            _ => self.def.program.clone(),
-        };
+        let prog = self.def.program.clone();
         let maps = &self.obj.shared.maps;
         let used = used_maps(name, &prog, maps)?;
         let mut table = MapTable::new();
@@ -677,23 +668,9 @@ impl<'o> ProgramRef<'o> {
                 },
             );
         }
-        let (kind, mem_size) = match self.context {
-            Context::Memory => (ContextKind::Memory, self.input_size),
-            Context::Xdp => (
-                ContextKind::Packet {
-                    data: 0,
-                    data_end: 8,
-                },
-                Some(XDP_CTX_SIZE as u64),
-            ),
-            Context::Struct(StructLayout { size, packet }) => (
-                match packet {
-                    Some((data, data_end)) => ContextKind::Packet { data, data_end },
-                    None => ContextKind::Memory,
-                },
-                Some(u64::from(size)),
-            ),
-        };
+        // Context accesses are checked against the context's fields and converted to bpfx's
+        // layout by the verifier.
+        let (kind, mem_size) = self.context.verifier_view(self.input_size);
         let cfg = Config {
             mode,
             mem_size,

@@ -438,6 +438,81 @@ fn xdp_context_and_struct_context() {
     }
 }
 
+/// The verifier converts context accesses through any alias of r1: a copy moved by a constant
+/// (`add r6, 4` then `[r6+0]` is `xdp_md.data_end`), a spill and fill, an offset from the
+/// moved copy; the converted program reads bpfx's real fields on both engines, in both modes.
+#[test]
+fn xdp_context_read_through_a_moved_copy_and_a_spill() {
+    // r0 = data_end - data (read through r6 = ctx + 4), plus ingress_ifindex * 256 (read
+    // through a spilled copy at ctx + 4, offset 8 = xdp_md offset 12).
+    let text = "mov r6, r1\nadd r6, 4\nldxw r0, [r6+0]\nldxw r2, [r1+0]\nsub r0, r2\n\
+                stxdw [r10-8], r6\nldxdw r7, [r10-8]\nldxw r3, [r7+8]\nlsh r3, 8\n\
+                add r0, r3\nexit";
+    for mode in [Mode::Checked, Mode::Strict] {
+        for engine in Engine::ALL {
+            let defs = vec![ProgramDef::new("x", "xdp", code(text))];
+            let obj = Vm::new().object(defs, vec![]).unwrap();
+            let v = obj.program("x").unwrap().verify(mode).unwrap();
+            let mut p = v.engine(engine, false).unwrap();
+            let meta = bpfx::XdpMeta {
+                ingress_ifindex: 3,
+                ..Default::default()
+            };
+            let got = p.run_xdp_with(&mut [1, 2, 3, 4, 5], &meta).unwrap();
+            assert_eq!(got.code(), 5 + 3 * 256, "{mode:?} {engine:?}");
+        }
+    }
+}
+
+/// Context accesses that match no field are verifier errors naming the pc and the instruction,
+/// in both modes; so are stores to read-only fields, of XDP and of an embedder's struct.
+#[test]
+fn context_errors_are_verifier_errors_with_the_pc() {
+    for mode in [Mode::Checked, Mode::Strict] {
+        let text = "mov r0, 2\nldxw r0, [r1+2]\nexit";
+        let defs = vec![ProgramDef::new("x", "xdp", code(text))];
+        let obj = Vm::new().object(defs, vec![]).unwrap();
+        let e = obj.program("x").unwrap().verify(mode).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "program `x`: verifier rejected it: insn #1: ldxw r0, [r1+2]: invalid access to \
+             context at offset 2 size 4",
+            "{mode:?}"
+        );
+        // data_end of an embedder struct {u64 data; u64 data_end; u32 x} is read-only; x is not.
+        let layout = StructLayout {
+            size: 24,
+            packet: Some((0, 8)),
+        };
+        for (text, bad) in [
+            ("stw [r1+16], 7\nmov r0, 0\nexit", None),
+            (
+                "mov r2, r1\nadd r2, 4\nstdw [r2+4], 0\nmov r0, 0\nexit",
+                Some(2),
+            ),
+        ] {
+            let obj = object(&Vm::new(), &[("s", text)], vec![]);
+            let res = obj
+                .program("s")
+                .unwrap()
+                .context(Context::Struct(layout))
+                .verify(mode);
+            match bad {
+                None => {
+                    res.unwrap();
+                }
+                Some(pc) => {
+                    let e = res.unwrap_err().to_string();
+                    assert!(
+                        e.contains(&format!("insn #{pc}: stdw [r2+4], 0: write to the read-only context field at offset 8 size 8")),
+                        "{mode:?}: {e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn two_threads_increment_one_map_value_atomically() {
     for engine in Engine::ALL {

@@ -6,7 +6,7 @@
 
 use bpfx_bytecode::{AluOp, Cond, Op, Operand, Program, Reg, Size, Width, assemble};
 use bpfx_testkit::corpus::clang_object;
-use bpfx_verifier::{Config, ContextKind, Mode, VerifiedProgram, verify};
+use bpfx_verifier::{Config, ContextKind, ContextLayout, Mode, VerifiedProgram, verify};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
@@ -77,10 +77,7 @@ fn branchy() -> Program {
 fn clang(name: &str) -> (Program, Config) {
     let (prog, helpers, maps) = clang_object(name);
     let context = if name.starts_with("packet") {
-        ContextKind::Packet {
-            data: 0,
-            data_end: 8,
-        }
+        ContextKind::Fields(ContextLayout::packet_struct(16, 0, 8))
     } else {
         ContextKind::Memory
     };

@@ -22,7 +22,8 @@
 //! keeps its guard). The rule × mode table in `docs/verifier.md` lists them.
 
 use crate::cfg::{Loops, Structure};
-use crate::config::{ArgKind, Config, ContextKind, MapRef, Mode, RetKind};
+use crate::config::{ArgKind, Config, ContextKind, ContextLayout, MapRef, Mode, RetKind};
+use crate::context::{self, CtxFacts, CtxOp, Seen};
 use crate::domain::{Frame, MAX_TRACKED_OFF, Off, PtrKind, Scalar, Slot, State, Value};
 use crate::error::{VerifyError, VerifyErrorKind as K};
 use crate::scalar;
@@ -180,6 +181,10 @@ pub(crate) struct Analysis<'a> {
     carried: Vec<Option<State>>,
     free: Vec<u32>,
     pub(crate) facts: Vec<u8>,
+    /// The context's fields, when r1 points to a described context struct.
+    layout: Option<&'a ContextLayout>,
+    /// Context accesses per pc, converted after the analysis (`context.rs`).
+    pub(crate) ctx: CtxFacts,
     pub(crate) processed: u64,
     log: Option<&'a mut VerifierLog>,
 }
@@ -212,6 +217,11 @@ impl<'a> Analysis<'a> {
             carried: Vec::new(),
             free: Vec::new(),
             facts: vec![0; prog.len()],
+            layout: match &cfg.context {
+                ContextKind::Fields(l) => Some(l),
+                ContextKind::Memory => None,
+            },
+            ctx: CtxFacts::default(),
             processed: 0,
             log,
         }
@@ -662,7 +672,13 @@ impl<'a> Analysis<'a> {
                 } else {
                     let d = self.read(pc, st, dst)?;
                     let v = self.check_alu(pc, width, aop, dst, d, sreg, s)?;
+                    let v = self.ctx_taint([d, s], v);
                     self.packet_id(d, s, v)
+                };
+                let v = if aop == AluOp::Mov {
+                    self.ctx_taint([s, s], v)
+                } else {
+                    v
                 };
                 Self::set(st, dst, v);
             }
@@ -672,6 +688,7 @@ impl<'a> Analysis<'a> {
                     Value::Scalar(s) => Value::Scalar(s.neg(width)),
                     _ => self.pointer_op(pc, "neg", dst, d)?,
                 };
+                let v = self.ctx_taint([d, d], v);
                 Self::set(st, dst, v);
             }
             Op::Movsx {
@@ -685,6 +702,7 @@ impl<'a> Analysis<'a> {
                     Value::Scalar(x) => Value::Scalar(x.movsx(width, from)),
                     _ => self.pointer_op(pc, "movsx", src, s)?,
                 };
+                let v = self.ctx_taint([s, s], v);
                 Self::set(st, dst, v);
             }
             Op::Endian { order, bits, dst } => {
@@ -693,6 +711,7 @@ impl<'a> Analysis<'a> {
                     Value::Scalar(x) => Value::Scalar(x.endian(order, bits)),
                     _ => self.pointer_op(pc, "byte swap", dst, d)?,
                 };
+                let v = self.ctx_taint([d, d], v);
                 Self::set(st, dst, v);
             }
             Op::Load {
@@ -806,7 +825,7 @@ impl<'a> Analysis<'a> {
                     _ if self.strict => return Err(self.err(pc, K::UnknownCallTarget(r))),
                     _ => {
                         // Any helper may run: it may write any memory it is given.
-                        st.havoc();
+                        self.havoc(st);
                         self.clobber_after_helper(st);
                         Self::set(st, Reg::R0, Value::UNKNOWN_SCALAR);
                     }
@@ -969,6 +988,17 @@ impl<'a> Analysis<'a> {
         size: u32,
         acc: Acc,
     ) -> R<Value> {
+        if let Some(layout) = self.layout {
+            if let Value::Ptr(PtrKind::Input, o) = base {
+                return self.check_ctx_mem(pc, st, reg, layout, o, off, size, acc);
+            }
+            if base == (Value::Mixed { input: true }) && !self.strict {
+                return Err(self.err(pc, K::ContextMaybe { reg }));
+            }
+            self.ctx
+                .record(pc, Seen::Other)
+                .map_err(|k| self.err(pc, k))?;
+        }
         let off = i64::from(off);
         let n = i64::from(size);
         let loaded = || match acc {
@@ -1024,36 +1054,13 @@ impl<'a> Analysis<'a> {
                     };
                     return Err(self.err(pc, kind));
                 }
-                if let ContextKind::Packet { data, data_end } = self.cfg.context
-                    && self.strict
-                    && acc.writes()
-                    && let Off::Range(lo, hi) = at
-                    && [data, data_end]
-                        .iter()
-                        .any(|f| lo < i64::from(*f) + 8 && i64::from(*f) < hi + n)
-                {
-                    return Err(self.err(pc, K::ContextFieldWrite { reg }));
-                }
                 // Engines refuse inputs shorter than `mem_size`, so an access inside it needs
                 // no guard (`VerifiedProgram::mem_size`).
                 record(&mut self.facts[pc as usize], RegionKind::Input, in_bounds);
                 if acc.writes() && !in_bounds {
-                    st.havoc();
+                    self.havoc(st);
                 }
-                Ok(match (acc, self.cfg.context, at.exact()) {
-                    (Acc::Load { .. }, ContextKind::Packet { data, data_end }, Some(a))
-                        if size == 8 =>
-                    {
-                        if a == i64::from(data) {
-                            Value::Ptr(PtrKind::Packet { id: 0 }, Off::known(0))
-                        } else if a == i64::from(data_end) {
-                            Value::Ptr(PtrKind::PacketEnd, Off::known(0))
-                        } else {
-                            loaded()
-                        }
-                    }
-                    _ => loaded(),
-                })
+                Ok(loaded())
             }
             Value::Ptr(PtrKind::MapValue { map, nullable }, o) => {
                 if nullable && self.strict {
@@ -1094,7 +1101,7 @@ impl<'a> Analysis<'a> {
                     in_bounds,
                 );
                 if acc.writes() && !in_bounds {
-                    st.havoc();
+                    self.havoc(st);
                 }
                 Ok(loaded())
             }
@@ -1137,6 +1144,76 @@ impl<'a> Analysis<'a> {
                 }
                 Ok(self.unproven(pc, st, RegionKind::Unknown, acc))
             }
+        }
+    }
+
+    /// An access through the context pointer: it must be one field's, and is converted to
+    /// bpfx's layout after the analysis (`context.rs`).
+    #[allow(clippy::too_many_arguments)]
+    fn check_ctx_mem(
+        &mut self,
+        pc: u32,
+        st: &mut State,
+        reg: Reg,
+        layout: &ContextLayout,
+        base: Off,
+        off: i16,
+        size: u32,
+        acc: Acc,
+    ) -> R<Value> {
+        self.check_leak(pc, acc, "the context")?;
+        let op = match acc {
+            Acc::Load { signed } => CtxOp::Load { signed },
+            Acc::Store { .. } => CtxOp::Store,
+            Acc::Atomic { .. } => CtxOp::Atomic,
+        };
+        let mem = self.cfg.mem_size;
+        let r = context::check_access(layout, mem, reg, base, off, size, op)
+            .map_err(|k| self.err(pc, k))?;
+        self.ctx
+            .record(pc, Seen::Field(r.access))
+            .map_err(|k| self.err(pc, k))?;
+        if self.strict && !r.in_bounds {
+            let real = r.access.base_off + i64::from(r.access.new_off);
+            let kind = match mem {
+                Some(mem) => K::InputOutOfBounds {
+                    off: real,
+                    size: u64::from(r.access.new_size),
+                    mem,
+                },
+                None => K::InputSizeUnknown,
+            };
+            return Err(self.err(pc, kind));
+        }
+        // Checked mode keeps context pointers spilled across guarded stores that may have hit
+        // them (`havoc`), so its context accesses keep their guard.
+        let proven = r.in_bounds && self.strict;
+        record(&mut self.facts[pc as usize], RegionKind::Input, proven);
+        if acc.writes() && !proven {
+            self.havoc(st);
+        }
+        Ok(r.value)
+    }
+
+    /// Forgets the spills a store the analysis cannot place may have hit. In a field
+    /// context's `Checked` mode, values that may be the context pointer are kept (their
+    /// accesses stay guarded, see [`Self::check_ctx_mem`]), so that no context access loses
+    /// its conversion to a guarded store elsewhere.
+    fn havoc(&self, st: &mut State) {
+        if self.layout.is_some() && !self.strict {
+            st.havoc_keeping(context::maybe_context);
+        } else {
+            st.havoc();
+        }
+    }
+
+    /// In a field context's `Checked` mode, a non-pointer result computed from a value that
+    /// may be the context pointer stays [`Value::Mixed`] (see `context.rs`).
+    fn ctx_taint(&self, operands: [Value; 2], v: Value) -> Value {
+        if self.layout.is_some() && !self.strict {
+            context::taint(operands, v)
+        } else {
+            v
         }
     }
 
@@ -1217,7 +1294,7 @@ impl<'a> Analysis<'a> {
     fn unproven(&mut self, pc: u32, st: &mut State, region: RegionKind, acc: Acc) -> Value {
         record(&mut self.facts[pc as usize], region, false);
         if acc.writes() {
-            st.havoc();
+            self.havoc(st);
         }
         Value::UNKNOWN_SCALAR
     }
@@ -1549,7 +1626,7 @@ impl<'a> Analysis<'a> {
         // Effects: memory the helper may write, then the registers. The first `sure` bytes
         // are written; the rest up to `n` may be, which still ends any spill there.
         if havoc {
-            st.havoc();
+            self.havoc(st);
         }
         for (frame, a, sure, n) in writes {
             let fr = &mut st.frames[frame as usize];
@@ -1613,7 +1690,7 @@ impl<'a> Analysis<'a> {
         if self.strict
             && !read_only
             && matches!(v, Value::Ptr(PtrKind::Input, _))
-            && matches!(self.cfg.context, ContextKind::Packet { .. })
+            && matches!(self.cfg.context, ContextKind::Fields(_))
         {
             return Err(Some(self.err(pc, K::ContextFieldWrite { reg })));
         }

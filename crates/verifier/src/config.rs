@@ -25,20 +25,170 @@ impl Mode {
 }
 
 /// What r1 points to at entry.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ContextKind {
     /// Plain memory (the uBPF and conformance convention): r1 = pointer to the input memory
     /// (a scalar 0 when [`Config::mem_size`] is `Some(0)`), r2 = its length.
     #[default]
     Memory,
-    /// r1 points to a context struct in the input memory whose 8-byte fields at `data` and
-    /// `data_end` hold the bounds of a packet; loading them yields packet pointers.
-    Packet {
-        /// Byte offset of the `data` field.
-        data: u16,
-        /// Byte offset of the `data_end` field.
-        data_end: u16,
-    },
+    /// r1 points to a context struct, described field by field (see [`ContextLayout`]). The
+    /// struct is the first [`Config::mem_size`] bytes of the input memory, in bpfx's real
+    /// layout; the program is written against the layout the fields describe, and every
+    /// access through the context pointer is checked against a field and converted to bpfx's
+    /// layout (see `docs/verifier.md`, "Contexts").
+    Fields(ContextLayout),
+}
+
+/// What a context field holds, as the program sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FieldKind {
+    /// The address of the packet's first byte: a load gives a packet pointer. In bpfx's
+    /// layout the field is a 64-bit pointer.
+    PacketStart,
+    /// The address just past the packet's last byte: a load gives the end pointer, which
+    /// can only be compared. In bpfx's layout the field is a 64-bit pointer.
+    PacketEnd,
+    /// The start of the metadata before the packet. bpfx has no metadata area (the field
+    /// holds the packet's start), so a load gives an unknown scalar and no access through it
+    /// is proven. In bpfx's layout the field is a 64-bit pointer.
+    PacketMeta,
+    /// A number, of the same width in both layouts.
+    Scalar,
+    /// Plain bytes (an embedder's own struct): any access wholly inside the field, of any
+    /// size, reads or writes the same bytes in bpfx's layout; atomics are allowed.
+    Bytes,
+}
+
+impl FieldKind {
+    /// Whether the field holds a pointer (its bpfx field is then 8 bytes).
+    pub const fn is_pointer(self) -> bool {
+        matches!(
+            self,
+            FieldKind::PacketStart | FieldKind::PacketEnd | FieldKind::PacketMeta
+        )
+    }
+}
+
+/// One field of a context struct: where the program sees it, what it holds, and where it
+/// lives in bpfx's real layout.
+///
+/// An access converts to bpfx's layout as follows: a pointer field (whatever its size in the
+/// program's view, e.g. the kernel's 32-bit `xdp_md.data`) becomes an 8-byte load at
+/// `real_off`; any other field keeps the access's size, at `real_off` plus the access's
+/// distance from `off` (bpfx lays out its own structs, so scalar fields keep their width).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ContextField {
+    /// Byte offset in the program's view of the struct.
+    pub off: u16,
+    /// Size in bytes in the program's view.
+    pub size: u16,
+    /// What it holds.
+    pub kind: FieldKind,
+    /// Whether programs may store to it (never for pointer fields).
+    pub writable: bool,
+    /// Whether a load narrower than the field is allowed (the kernel's narrow context loads):
+    /// a load of 1, 2 or 4 bytes aligned to its size, inside a [`FieldKind::Scalar`] field.
+    pub narrow: bool,
+    /// Byte offset of the field in bpfx's real struct.
+    pub real_off: u16,
+}
+
+impl ContextField {
+    /// A read-only field of `kind`, at `off` (`size` bytes) in the program's view and at
+    /// `real_off` in bpfx's layout; no narrow loads.
+    pub const fn new(off: u16, size: u16, kind: FieldKind, real_off: u16) -> ContextField {
+        ContextField {
+            off,
+            size,
+            kind,
+            writable: false,
+            narrow: false,
+            real_off,
+        }
+    }
+
+    /// The same field, writable by programs when `writable`.
+    pub const fn with_writable(self, writable: bool) -> ContextField {
+        ContextField { writable, ..self }
+    }
+
+    /// The same field, with narrow loads allowed when `narrow`.
+    pub const fn with_narrow(self, narrow: bool) -> ContextField {
+        ContextField { narrow, ..self }
+    }
+
+    /// Whether `[off, off + size)` of the program's view lies inside the field.
+    pub(crate) fn covers(&self, off: i64, size: u32) -> bool {
+        let start = i64::from(self.off);
+        off >= start && off + i64::from(size) <= start + i64::from(self.size)
+    }
+}
+
+/// A context struct, field by field: the program's view of it and bpfx's real layout.
+/// Bytes no field covers cannot be accessed. Where fields overlap, the first one listed that
+/// covers an access decides it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ContextLayout {
+    /// The fields.
+    pub fields: Vec<ContextField>,
+}
+
+impl ContextLayout {
+    /// A layout of these fields.
+    pub fn new(fields: Vec<ContextField>) -> ContextLayout {
+        ContextLayout { fields }
+    }
+
+    /// An embedder's struct of `size` bytes whose 8-byte fields at `data` and `data_end` hold
+    /// the packet's bounds (read-only), every other byte plain writable bytes, in the same
+    /// layout for the program and for bpfx.
+    pub fn packet_struct(size: u16, data: u16, data_end: u16) -> ContextLayout {
+        let mut fields = vec![
+            ContextField::new(data, 8, FieldKind::PacketStart, data),
+            ContextField::new(data_end, 8, FieldKind::PacketEnd, data_end),
+        ];
+        ContextLayout::fill_bytes(&mut fields, size);
+        ContextLayout { fields }
+    }
+
+    /// An embedder's struct of `size` bytes of plain writable bytes.
+    pub fn bytes(size: u16) -> ContextLayout {
+        let mut fields = Vec::new();
+        ContextLayout::fill_bytes(&mut fields, size);
+        ContextLayout { fields }
+    }
+
+    /// Appends writable [`FieldKind::Bytes`] fields for every gap of `[0, size)` the fields
+    /// leave, each in the same place in both layouts.
+    fn fill_bytes(fields: &mut Vec<ContextField>, size: u16) {
+        let mut taken: Vec<(u32, u32)> = fields
+            .iter()
+            .map(|f| (u32::from(f.off), u32::from(f.off) + u32::from(f.size)))
+            .collect();
+        taken.sort_unstable();
+        let mut at = 0u32;
+        let mut gaps = Vec::new();
+        for (start, end) in taken
+            .into_iter()
+            .chain([(u32::from(size), u32::from(size))])
+        {
+            let start = start.min(u32::from(size));
+            if start > at {
+                gaps.push((at, start));
+            }
+            at = at.max(end);
+        }
+        for (start, end) in gaps {
+            // Both ends are at most `size`, a u16.
+            let (off, len) = (start as u16, (end - start) as u16);
+            fields.push(ContextField::new(off, len, FieldKind::Bytes, off).with_writable(true));
+        }
+    }
+
+    /// The index of the first field covering `[off, off + size)`.
+    pub(crate) fn find(&self, off: i64, size: u32) -> Option<usize> {
+        self.fields.iter().position(|f| f.covers(off, size))
+    }
 }
 
 /// How a map is named by the `lddw` pseudo forms.

@@ -131,8 +131,11 @@ pub(crate) enum Value {
     Ptr(PtrKind, Off),
     /// A map handle from `lddw map_fd` / `map_idx`.
     MapHandle(MapRef),
-    /// Initialised, but of different types on different paths.
-    Mixed,
+    /// Initialised, but of different types on different paths; with `input`, one of them may
+    /// be an input pointer (in a field context, the context pointer: see `context.rs`).
+    Mixed {
+        input: bool,
+    },
 }
 
 impl Value {
@@ -143,7 +146,25 @@ impl Value {
     }
 
     pub(crate) fn is_pointer_like(self) -> bool {
-        matches!(self, Value::Ptr(..) | Value::MapHandle(_) | Value::Mixed)
+        matches!(
+            self,
+            Value::Ptr(..) | Value::MapHandle(_) | Value::Mixed { .. }
+        )
+    }
+
+    /// Whether `self` may be an input pointer on some path.
+    pub(crate) fn may_be_input(self) -> bool {
+        matches!(
+            self,
+            Value::Ptr(PtrKind::Input, _) | Value::Mixed { input: true }
+        )
+    }
+
+    /// The `Mixed` that two values of different types join to.
+    fn mixed(a: Value, b: Value) -> Value {
+        Value::Mixed {
+            input: a.may_be_input() || b.may_be_input(),
+        }
     }
 
     /// Every scalar and pointer offset pushed up as [`Value::join`] does, but with moving bounds
@@ -164,7 +185,8 @@ impl Value {
         match (self, other) {
             (_, NotInit) => true,
             (NotInit, _) => false,
-            (_, Mixed) => true,
+            // `input` only adds precision (as scalar ids do): any `Mixed` covers.
+            (_, Mixed { .. }) => true,
             (Scalar(a), Scalar(b)) => b.contains(&a),
             (Ptr(ka, oa), Ptr(kb, ob)) => {
                 // Packet ids only add precision (see scalar ids above).
@@ -212,9 +234,9 @@ impl Value {
                     },
                     oa.join(ob),
                 ),
-                _ => Mixed,
+                _ => Value::mixed(self, other),
             },
-            _ => Mixed,
+            _ => Value::mixed(self, other),
         }
     }
 
@@ -232,7 +254,9 @@ impl Value {
             Value::Ptr(PtrKind::Packet { .. }, _) => "a packet pointer",
             Value::Ptr(PtrKind::PacketEnd, _) => "the packet end pointer",
             Value::MapHandle(_) => "a map handle",
-            Value::Mixed => "a pointer on some paths and a scalar or another pointer on others",
+            Value::Mixed { .. } => {
+                "a pointer on some paths and a scalar or another pointer on others"
+            }
         }
     }
 }
@@ -267,7 +291,7 @@ impl fmt::Display for Value {
             }
             Value::MapHandle(MapRef::Fd(n)) => write!(f, "map(fd {n})"),
             Value::MapHandle(MapRef::Idx(n)) => write!(f, "map(idx {n})"),
-            Value::Mixed => write!(f, "mixed"),
+            Value::Mixed { .. } => write!(f, "mixed"),
         }
     }
 }
@@ -486,9 +510,17 @@ impl State {
     /// overwritten any of them. Initialised bytes stay initialised (they still hold *some*
     /// bytes), uninitialised ones stay uninitialised (reading them stays suspect).
     pub(crate) fn havoc(&mut self) {
+        self.havoc_keeping(|_| false);
+    }
+
+    /// [`State::havoc`], keeping the spills of values `keep` accepts (the context pointer,
+    /// whose accesses stay guarded then: see `context.rs`).
+    pub(crate) fn havoc_keeping(&mut self, keep: impl Fn(Value) -> bool) {
         for f in &mut self.frames {
             for s in f.stack.iter_mut() {
-                if let Slot::Spill(_) = s {
+                if let Slot::Spill(v) = *s
+                    && !keep(v)
+                {
                     *s = Slot::Bytes(0xff);
                 }
             }
@@ -576,7 +608,8 @@ mod tests {
                 Off::known(0),
             ),
             Value::MapHandle(MapRef::Fd(1)),
-            Value::Mixed,
+            Value::Mixed { input: false },
+            Value::Mixed { input: true },
         ];
         for a in vals {
             assert_eq!(a.join(a), a);
@@ -613,7 +646,7 @@ mod tests {
         assert_eq!(p.join(Slot::Bytes(0x0f)), Slot::Bytes(0x0f));
         assert_eq!(
             p.join(Slot::Spill(Value::konst(3))),
-            Slot::Spill(Value::Mixed)
+            Slot::Spill(Value::Mixed { input: true })
         );
         assert_eq!(Slot::Bytes(0xf0).join(Slot::Bytes(0x3c)), Slot::Bytes(0x30));
     }

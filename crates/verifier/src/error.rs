@@ -66,12 +66,67 @@ pub enum VerifyErrorKind {
     /// Loops whose bodies overlap without nesting (an irreducible graph).
     #[error("the loop at {0} overlaps another loop without nesting in it")]
     IrreducibleLoop(Pc),
-    /// A store into the `data` or `data_end` field of a packet context.
-    #[error("through {reg}, the data or data_end field of the packet context may be written")]
+    /// A helper handed the context as memory it may write (it could forge the packet bounds).
+    #[error("through {reg}, a helper may write the context")]
     ContextFieldWrite {
         /// The base register.
         reg: Reg,
     },
+    /// A context access that matches no field (wrong offset, size, signedness or kind of
+    /// access for the field it falls in), or an atomic on a field that is not plain bytes.
+    #[error("invalid access to context at offset {off} size {size}")]
+    ContextAccess {
+        /// Offset of the access in the program's view of the context.
+        off: i64,
+        /// Access size in bytes.
+        size: u32,
+    },
+    /// A store to a context field programs may only read.
+    #[error("write to the read-only context field at offset {off} size {size}")]
+    ContextReadOnly {
+        /// Offset of the access in the program's view of the context.
+        off: i64,
+        /// Access size in bytes.
+        size: u32,
+    },
+    /// A context access through a pointer whose offset is not one number.
+    #[error(
+        "{reg} points into the context at a variable offset ({what}); a context access needs a constant one"
+    )]
+    ContextVariableOffset {
+        /// The base register.
+        reg: Reg,
+        /// The offset as tracked, for the message.
+        what: String,
+    },
+    /// An access through a value that may be the context pointer on some paths (or derived
+    /// from it in a way the verifier does not follow) and something else on others.
+    #[error("{reg} may or may not point into the context here")]
+    ContextMaybe {
+        /// The base register.
+        reg: Reg,
+    },
+    /// One instruction reached as two different context accesses (or as a context access and
+    /// an access to other memory): it cannot be converted to bpfx's layout once for all paths.
+    #[error("this instruction is {first} on one path and {second} on another")]
+    ContextAccessDiffers {
+        /// What the first visit was.
+        first: String,
+        /// What a later visit was.
+        second: String,
+    },
+    /// A converted context access whose offset no longer fits an instruction.
+    #[error(
+        "the context access converted to bpfx's layout needs offset {off}, outside -32768..=32767"
+    )]
+    ContextOffsetRange {
+        /// The offset the converted instruction would need.
+        off: i64,
+    },
+    /// A converted context access that does not decode (an internal fault: conversions only
+    /// change sizes and offsets to values the decoder accepts).
+    #[error("the context access converted to bpfx's layout does not decode: {0}")]
+    ContextConversion(String),
     /// A variable-offset access that may leave its region.
     #[error("access of {} at offsets {lo}..={hi} through {reg} may fall outside {what}", bytes(*size))]
     RangeOutOfBounds {
@@ -269,6 +324,23 @@ impl VerifyErrorKind {
                 | Kfunc
                 | WritesFramePointer
                 | TooComplex(_)
+        )
+    }
+
+    /// Whether this is a context access the verifier cannot convert to bpfx's layout (see
+    /// `docs/verifier.md`, "Contexts"), which rejects in both modes; only a field context
+    /// ([`crate::ContextKind::Fields`]) gives one.
+    pub fn is_context(&self) -> bool {
+        use VerifyErrorKind::*;
+        matches!(
+            self,
+            ContextAccess { .. }
+                | ContextReadOnly { .. }
+                | ContextVariableOffset { .. }
+                | ContextMaybe { .. }
+                | ContextAccessDiffers { .. }
+                | ContextOffsetRange { .. }
+                | ContextConversion(_)
         )
     }
 }

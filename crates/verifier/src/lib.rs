@@ -27,12 +27,16 @@
 //! what it cannot type to unknown scalars. `docs/verifier.md` has the rule × mode table.
 //!
 //! The result carries per-instruction [`AccessFact`]s: an engine may drop the guard of an access
-//! exactly when the fact says `proven`.
+//! exactly when the fact says `proven`. When r1 points to a context described field by field
+//! ([`ContextKind::Fields`]), every access through the context pointer is checked against one
+//! field during the analysis and rewritten into an access of bpfx's real layout after it
+//! ([`ContextAccess`], `context.rs`), keeping every pc.
 #![forbid(unsafe_code)]
 
 mod analysis;
 mod cfg;
 mod config;
+mod context;
 mod domain;
 mod error;
 mod scalar;
@@ -48,9 +52,10 @@ pub use analysis::{LOG_LIMIT, VerifierLog};
 /// and ignored in dead code (a weak kfunc guarded by `bpf_ksym_exists`).
 pub const POISONED_HELPERS: std::ops::Range<u32> = 2_001_000_000..2_003_000_000;
 pub use config::{
-    ArgKind, Config, ContextKind, DEFAULT_INSN_BUDGET, HelperSig, HelperTable, MapDef, MapRef,
-    MapTable, Mode, RetKind,
+    ArgKind, Config, ContextField, ContextKind, ContextLayout, DEFAULT_INSN_BUDGET, FieldKind,
+    HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind,
 };
+pub use context::ContextAccess;
 pub use error::{VerifyError, VerifyErrorKind};
 pub use spec::{SpecError, parse_helper, parse_map};
 pub use verified::{AccessFact, RegionKind, VerifiedProgram};
@@ -82,8 +87,10 @@ fn run(
     let mut a = analysis::Analysis::new(&prog, cfg, &structure, log);
     a.run(&structure.funcs)?;
     let facts = std::mem::take(&mut a.facts);
+    let ctx = std::mem::take(&mut a.ctx).into_accesses();
     let processed = a.processed;
     drop(a);
+    let prog = context::convert(prog, &ctx)?;
     Ok(VerifiedProgram::new(
         prog,
         cfg.mode,
@@ -91,5 +98,6 @@ fn run(
         structure.funcs,
         cfg.mem_size,
         processed,
-    ))
+    )
+    .with_context_accesses(ctx))
 }

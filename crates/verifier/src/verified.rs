@@ -1,6 +1,7 @@
 //! The verifier's output: a program together with the facts engines may rely on.
 
 use crate::config::Mode;
+use crate::context::ContextAccess;
 use bpfx_bytecode::{DecodeError, Imm64, Op, Pc, Program};
 
 /// The kind of region a load, store or atomic targets.
@@ -87,6 +88,8 @@ pub struct VerifiedProgram {
     funcs: Vec<Pc>,
     mem_size: Option<u64>,
     processed: u64,
+    /// The converted context accesses, by pc, increasing.
+    ctx: Vec<(Pc, ContextAccess)>,
 }
 
 impl VerifiedProgram {
@@ -105,7 +108,21 @@ impl VerifiedProgram {
             funcs,
             mem_size,
             processed,
+            ctx: Vec::new(),
         }
+    }
+
+    /// The same program, recording the context accesses it was converted at.
+    pub(crate) fn with_context_accesses(self, ctx: Vec<(Pc, ContextAccess)>) -> Self {
+        VerifiedProgram { ctx, ..self }
+    }
+
+    /// The context access at `pc`, if the instruction there accesses the context: which field,
+    /// and how it was converted to bpfx's layout (the program already holds the converted
+    /// instruction).
+    pub fn context_access(&self, pc: Pc) -> Option<ContextAccess> {
+        let i = self.ctx.binary_search_by_key(&pc, |&(p, _)| p).ok()?;
+        Some(self.ctx[i].1)
     }
 
     /// Instructions the analysis processed (each visit in each context and loop iteration

@@ -4,7 +4,7 @@
 //! The objects are loaded with `bpfx-elf`, whose map `lddw`s are `map_idx` pseudo forms.
 
 use bpfx_testkit::corpus::clang_object;
-use bpfx_verifier::{Config, ContextKind, Mode, VerifiedProgram, verify};
+use bpfx_verifier::{Config, ContextKind, ContextLayout, Mode, VerifiedProgram, verify};
 use std::fmt::Write as _;
 
 /// What each program is verified against.
@@ -21,10 +21,7 @@ fn load(name: &str, env: Env) -> VerifiedProgram {
         Env::Memory(n) => (Some(n), ContextKind::Memory),
         Env::Packet => (
             Some(16),
-            ContextKind::Packet {
-                data: 0,
-                data_end: 8,
-            },
+            ContextKind::Fields(ContextLayout::packet_struct(16, 0, 8)),
         ),
     };
     let cfg = Config {

@@ -20,8 +20,8 @@
 use bpfx_bytecode::{Program, assemble};
 use bpfx_testkit::corpus::{CorpusFile, corpus_files};
 use bpfx_verifier::{
-    Config, ContextKind, HelperTable, MapTable, Mode, VerifiedProgram, parse_helper, parse_map,
-    verify,
+    Config, ContextKind, ContextLayout, HelperTable, MapTable, Mode, VerifiedProgram, parse_helper,
+    parse_map, verify,
 };
 use std::fmt::Write as _;
 
@@ -55,10 +55,8 @@ fn config(f: CorpusFile) -> File {
             }
             "context" => {
                 assert_eq!(val, "packet", "{name}: unknown context");
-                cfg.context = ContextKind::Packet {
-                    data: 0,
-                    data_end: 8,
-                };
+                // Laid out once every directive is read: its size is the memory's.
+                cfg.context = ContextKind::Fields(ContextLayout::default());
             }
             "budget" => cfg.insn_budget = val.parse().expect("a budget"),
             "frames" => cfg.max_frames = val.parse().expect("a frame count"),
@@ -72,6 +70,12 @@ fn config(f: CorpusFile) -> File {
             }
             _ => {}
         }
+    }
+    if let ContextKind::Fields(_) = cfg.context {
+        let size = cfg
+            .mem_size
+            .map_or(16, |n| u16::try_from(n).unwrap_or(u16::MAX));
+        cfg.context = ContextKind::Fields(ContextLayout::packet_struct(size, 0, 8));
     }
     File {
         name,

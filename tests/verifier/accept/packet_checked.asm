@@ -1,6 +1,6 @@
 # context: packet
 # rule: `data + 4 > data_end` false proves four packet bytes: the load is proven in Strict mode
-# (Checked mode guards packet accesses: it lets a program overwrite the context's fields)
+# (Checked mode guards packet accesses, and its context loads: see docs/verifier.md, "Contexts")
 ldxdw r2, [r1+0]
 ldxdw r3, [r1+8]
 mov r4, r2

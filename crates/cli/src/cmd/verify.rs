@@ -4,7 +4,8 @@ use crate::error::CliError;
 use crate::load::{self, Loaded};
 use bpfx_bytecode::Program;
 use bpfx_verifier::{
-    Config, ContextKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, VerifiedProgram,
+    Config, ContextKind, ContextLayout, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode,
+    VerifiedProgram,
 };
 use std::path::PathBuf;
 
@@ -131,10 +132,16 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                     maps,
                     max_frames: args.max_frames.unwrap_or(defaults.max_frames),
                     context: match args.ctx {
-                        Some(VerifyCtx::Packet) => ContextKind::Packet {
-                            data: 0,
-                            data_end: 8,
-                        },
+                        // `{u64 data; u64 data_end;}` then plain bytes up to the memory's
+                        // size (16 bytes when it is not given).
+                        Some(VerifyCtx::Packet) => {
+                            ContextKind::Fields(ContextLayout::packet_struct(
+                                args.mem_size
+                                    .map_or(16, |n| u16::try_from(n).unwrap_or(u16::MAX)),
+                                0,
+                                8,
+                            ))
+                        }
                         _ => ContextKind::Memory,
                     },
                     insn_budget: args.insn_budget.unwrap_or(defaults.insn_budget),

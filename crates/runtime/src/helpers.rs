@@ -1,5 +1,6 @@
 //! The standard helpers, by kernel id, with their verifier signatures; the hooks that make the
-//! clock, the random numbers, the CPU id and `trace_printk`'s output replaceable; and the
+//! clock, the random numbers, the CPU id (and so the per-CPU map slot a program uses) and
+//! `trace_printk`'s output replaceable; and the
 //! per-run state through which `tail_call` and the ring-buffer helpers talk to the runtime.
 //!
 //! Every helper reads and writes guest memory only through the [`GuestMemory`] it receives, so
@@ -29,6 +30,10 @@ pub const GET_PRANDOM_U32: u32 = 7;
 pub const GET_SMP_PROCESSOR_ID: u32 = 8;
 /// `bpf_tail_call`.
 pub const TAIL_CALL: u32 = 12;
+/// `bpf_perf_event_output`.
+pub const PERF_EVENT_OUTPUT: u32 = 25;
+/// `bpf_map_lookup_percpu_elem`.
+pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 /// `bpf_ringbuf_output`.
 pub const RINGBUF_OUTPUT: u32 = 130;
 /// `bpf_ringbuf_reserve`.
@@ -69,7 +74,17 @@ pub(crate) struct Hooks {
     pub(crate) clock: ClockFn,
     pub(crate) prng: Arc<AtomicU64>,
     pub(crate) cpu: CpuFn,
+    /// The number of CPUs: the CPU a program runs on is `cpu() % cpus`.
+    pub(crate) cpus: u32,
     pub(crate) trace: TraceFn,
+}
+
+impl Hooks {
+    /// The CPU the calling thread's program runs on: what `get_smp_processor_id` returns and
+    /// the per-CPU slot its map accesses use.
+    pub(crate) fn cpu_now(&self) -> u32 {
+        (self.cpu)() % self.cpus.max(1)
+    }
 }
 
 impl Default for Hooks {
@@ -78,6 +93,7 @@ impl Default for Hooks {
             clock: Arc::new(monotonic_ns),
             prng: Arc::new(AtomicU64::new(random_seed())),
             cpu: Arc::new(thread_cpu),
+            cpus: crate::maps::default_cpus(),
             trace: Arc::new(|s| eprint!("{s}")),
         }
     }
@@ -96,15 +112,14 @@ fn random_seed() -> u64 {
     RandomState::new().hash_one(monotonic_ns())
 }
 
-/// A stable small id per host thread, modulo the available parallelism: a program sees the
-/// same "CPU" for a whole run, and threads running at once mostly see different ones, which is
-/// what per-CPU indexing by `get_smp_processor_id` needs. (The real CPU number is not available
-/// without system calls per invocation.)
+/// A stable small id per host thread, in the order threads first ask (the caller takes it
+/// modulo the number of CPUs): a program sees the same "CPU" for a whole run, and threads
+/// running at once mostly see different ones, which is what per-CPU maps need. (The real CPU
+/// number is not available without system calls per invocation.)
 fn thread_cpu() -> u32 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local!(static ID: usize = NEXT.fetch_add(1, Ordering::Relaxed));
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    ID.with(|id| (id % cpus) as u32)
+    ID.with(|id| (id % (u32::MAX as usize + 1)) as u32)
 }
 
 /// One step of splitmix64 on a shared state: deterministic for a given seed and call order.
@@ -195,6 +210,24 @@ pub(crate) fn standard_sigs() -> HelperTable {
         RetKind::Scalar,
     );
     add(
+        PERF_EVENT_OUTPUT,
+        "perf_event_output",
+        vec![
+            Anything,
+            MapHandle,
+            Scalar,
+            PtrToReadOnlyMem { size_arg: Some(4) },
+            Scalar,
+        ],
+        RetKind::Scalar,
+    );
+    add(
+        MAP_LOOKUP_PERCPU_ELEM,
+        "map_lookup_percpu_elem",
+        vec![MapHandle, MapKey, Scalar],
+        RetKind::MapValueOrNull,
+    );
+    add(
         RINGBUF_OUTPUT,
         "ringbuf_output",
         vec![
@@ -256,18 +289,18 @@ fn read(
 /// The standard helpers over `maps`, with `hooks`, reporting to `run`.
 pub(crate) fn standard(maps: &Arc<[Arc<Map>]>, hooks: &Hooks, run: &RunCell) -> Helpers {
     let mut h = Helpers::new();
-    let m = maps.clone();
+    let (m, hk) = (maps.clone(), hooks.clone());
     h.register(MAP_LOOKUP_ELEM, move |mem, a| {
         let (_, map) = map_of(&m, a[0])?;
         let key = read(mem, a[1], map.key_size() as usize, "key")?;
-        Ok(map.lookup_addr(&key).unwrap_or(0))
+        Ok(map.prog_lookup(&key, hk.cpu_now()).unwrap_or(0))
     });
-    let m = maps.clone();
+    let (m, hk) = (maps.clone(), hooks.clone());
     h.register(MAP_UPDATE_ELEM, move |mem, a| {
         let (_, map) = map_of(&m, a[0])?;
         let key = read(mem, a[1], map.key_size() as usize, "key")?;
         let value = read(mem, a[2], map.value_size() as usize, "value")?;
-        Ok(match map.prog_update(&key, &value, a[3]) {
+        Ok(match map.prog_update(&key, &value, a[3], hk.cpu_now()) {
             Ok(()) => 0,
             Err(e) => e.ret(),
         })
@@ -298,8 +331,29 @@ pub(crate) fn standard(maps: &Arc<[Arc<Map>]>, hooks: &Hooks, run: &RunCell) -> 
     h.register(GET_PRANDOM_U32, move |_, _| {
         Ok(u64::from(next_random(&prng)))
     });
-    let cpu = hooks.cpu.clone();
-    h.register(GET_SMP_PROCESSOR_ID, move |_, _| Ok(u64::from(cpu())));
+    let hk = hooks.clone();
+    h.register(GET_SMP_PROCESSOR_ID, move |_, _| {
+        Ok(u64::from(hk.cpu_now()))
+    });
+    let m = maps.clone();
+    h.register(MAP_LOOKUP_PERCPU_ELEM, move |mem, a| {
+        let (_, map) = map_of(&m, a[0])?;
+        let key = read(mem, a[1], map.key_size() as usize, "key")?;
+        Ok(map
+            .ext()
+            .and_then(|e| e.prog_lookup_on(&key, a[2]))
+            .unwrap_or(0))
+    });
+    let (m, hk) = (maps.clone(), hooks.clone());
+    h.register(PERF_EVENT_OUTPUT, move |mem, a| {
+        let (_, map) = map_of(&m, a[1])?;
+        let len = usize::try_from(a[4]).map_err(|_| err("record size too large"))?;
+        let data = read(mem, a[3], len, "record")?;
+        Ok(match map.perf_output(a[2], hk.cpu_now(), &data) {
+            Ok(()) => 0,
+            Err(e) => e.ret(),
+        })
+    });
     let (m, r) = (maps.clone(), run.clone());
     h.register(TAIL_CALL, move |_, a| {
         let (_, map) = map_of(&m, a[1])?;

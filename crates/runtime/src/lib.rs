@@ -20,11 +20,12 @@
 //! # Ok::<(), bpfx::Error>(())
 //! ```
 //!
-//! - **Maps** ([`Map`]): array, hash, LRU hash, ring buffer, program array; their values are
+//! - **Maps** ([`Map`]): array, hash, LRU hash, ring buffer, program array, per-CPU array,
+//!   per-CPU hash, LRU per-CPU hash, LPM trie, perf event array; their values are
 //!   guest memory ([`bpfx_exec::SharedMem`]) that programs on any number of threads and the host
 //!   share. Global data sections are one-element array maps.
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
-//!   `trace_printk`, tail calls, ring buffers), plus embedder helpers registered on a [`Vm`]
+//!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups), plus embedder helpers registered on a [`Vm`]
 //!   with a signature the verifier enforces.
 //! - **Contexts** ([`Context`]): plain memory, XDP (`struct xdp_md` rewritten to real pointers
 //!   as the kernel does), or an embedder-defined struct.
@@ -37,6 +38,7 @@ mod context;
 mod error;
 mod helpers;
 mod map;
+mod maps;
 mod program;
 
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
@@ -52,5 +54,10 @@ pub use helpers::{
     MAP_UPDATE_ELEM, MAX_TAIL_CALLS, RINGBUF_DISCARD, RINGBUF_OUTPUT, RINGBUF_RESERVE,
     RINGBUF_SUBMIT, TAIL_CALL, TRACE_PRINTK,
 };
+pub use helpers::{MAP_LOOKUP_PERCPU_ELEM, PERF_EVENT_OUTPUT};
 pub use map::{MAX_MAP_BYTES, Map, MapError, MapKind, MapSpec, UpdateFlag};
+pub use maps::lpm::{MAX_DATA_SIZE as LPM_MAX_DATA_SIZE, PREFIXLEN_SIZE as LPM_PREFIXLEN_SIZE};
+pub use maps::percpu::MAX_PERCPU_VALUE;
+pub use maps::perf::{BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK, MIN_PERF_BUFFER_SIZE, PerfEvent};
+pub use maps::{BPF_F_NO_PREALLOC, DEFAULT_PERF_BUFFER_SIZE, MapConfig, default_cpus, host_bytes};
 pub use program::{Engine, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm};

@@ -15,11 +15,14 @@
 //! - **Ring buffer**: a data block of `max_entries` bytes (a power of two) and a host-side queue
 //!   of record descriptors, so nothing a program writes can corrupt the bookkeeping.
 //! - **Program array**: slots holding programs for `bpf_tail_call`, set from the host.
+//! - **Per-CPU array and hashes, LPM trie, perf event array**: in [`crate::maps`], one file
+//!   per kind, reached through [`crate::maps::MapImpl`].
 //!
 //! A deleted hash slot goes back to the free list while a program may still hold its address:
 //! the memory stays valid (the block never moves), as the kernel's RCU keeps it valid, and a
 //! later insert reuses it.
 
+use crate::maps::{self, MapConfig, MapImpl};
 use crate::program::Linked;
 use bpfx_exec::SharedMem;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -38,6 +41,16 @@ pub enum MapKind {
     LruHash,
     /// `BPF_MAP_TYPE_RINGBUF` (27).
     RingBuf,
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (4): per-CPU buffers for `perf_event_output`.
+    PerfEventArray,
+    /// `BPF_MAP_TYPE_PERCPU_HASH` (5).
+    PerCpuHash,
+    /// `BPF_MAP_TYPE_PERCPU_ARRAY` (6).
+    PerCpuArray,
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH` (10).
+    LruPerCpuHash,
+    /// `BPF_MAP_TYPE_LPM_TRIE` (11).
+    LpmTrie,
 }
 
 impl MapKind {
@@ -49,6 +62,11 @@ impl MapKind {
             3 => MapKind::ProgArray,
             9 => MapKind::LruHash,
             27 => MapKind::RingBuf,
+            4 => MapKind::PerfEventArray,
+            5 => MapKind::PerCpuHash,
+            6 => MapKind::PerCpuArray,
+            10 => MapKind::LruPerCpuHash,
+            11 => MapKind::LpmTrie,
             _ => return None,
         })
     }
@@ -61,6 +79,11 @@ impl MapKind {
             MapKind::ProgArray => 3,
             MapKind::LruHash => 9,
             MapKind::RingBuf => 27,
+            MapKind::PerfEventArray => 4,
+            MapKind::PerCpuHash => 5,
+            MapKind::PerCpuArray => 6,
+            MapKind::LruPerCpuHash => 10,
+            MapKind::LpmTrie => 11,
         }
     }
 
@@ -72,7 +95,20 @@ impl MapKind {
             MapKind::ProgArray => "prog_array",
             MapKind::LruHash => "lru_hash",
             MapKind::RingBuf => "ringbuf",
+            MapKind::PerfEventArray => "perf_event_array",
+            MapKind::PerCpuHash => "percpu_hash",
+            MapKind::PerCpuArray => "percpu_array",
+            MapKind::LruPerCpuHash => "lru_percpu_hash",
+            MapKind::LpmTrie => "lpm_trie",
         }
+    }
+
+    /// Whether it holds a value per CPU (the host reads and writes all CPUs' values at once).
+    pub const fn per_cpu(self) -> bool {
+        matches!(
+            self,
+            MapKind::PerCpuHash | MapKind::PerCpuArray | MapKind::LruPerCpuHash
+        )
     }
 }
 
@@ -193,6 +229,20 @@ pub enum MapError {
     /// A program tried to write a read-only map (`EPERM`).
     #[error("the map is read-only for programs")]
     ReadOnly,
+    /// An LPM trie key whose prefix length is past the maximum (`EINVAL`).
+    #[error("prefix length {prefixlen} is past the trie's maximum {max}")]
+    PrefixLen {
+        /// The key's prefix length.
+        prefixlen: u32,
+        /// The trie's maximum (8 × data bytes).
+        max: u32,
+    },
+    /// No room: a full LPM trie, or a full perf event buffer (`ENOSPC`).
+    #[error("no space left for the entry or record")]
+    OutOfSpace,
+    /// `perf_event_output` to the buffer of another CPU than the running one (`EOPNOTSUPP`).
+    #[error("the perf buffer belongs to another CPU")]
+    OtherCpu,
 }
 
 impl MapError {
@@ -204,7 +254,10 @@ impl MapError {
             MapError::NoSpace => 11,
             MapError::Exists => 17,
             MapError::ReadOnly => 1,
-            MapError::KeySize { .. }
+            MapError::OutOfSpace => 28,
+            MapError::OtherCpu => 95,
+            MapError::PrefixLen { .. }
+            | MapError::KeySize { .. }
             | MapError::ValueSize { .. }
             | MapError::Flags(_)
             | MapError::Unsupported(_) => 22,
@@ -252,6 +305,8 @@ enum Storage {
     ProgArray {
         slots: RwLock<Vec<Option<Arc<Linked>>>>,
     },
+    /// The kinds of [`crate::maps`].
+    Ext(Box<dyn MapImpl>),
 }
 
 /// Host-side index of a hash map's slab.
@@ -407,8 +462,26 @@ impl Ring {
 }
 
 impl Map {
-    /// Creates a map, checking its shape as the kernel does.
+    /// Creates a map, checking its shape as the kernel does, with the default
+    /// [`MapConfig`] (per-CPU kinds: one CPU per unit of available parallelism).
     pub fn new(spec: MapSpec) -> Result<Map, String> {
+        Map::with_config(spec, &MapConfig::default())
+    }
+
+    /// Creates a map for `cfg`'s number of CPUs and perf buffer size.
+    pub fn with_config(mut spec: MapSpec, cfg: &MapConfig) -> Result<Map, String> {
+        if spec.kind == MapKind::PerfEventArray {
+            // libbpf's rule: a perf event array of 0 entries gets one per CPU.
+            spec.max_entries = maps::perf::entries(&spec, cfg);
+        }
+        if let Some(ext) = maps::create(&spec, cfg)? {
+            let stride = (spec.value_size as usize).next_multiple_of(8);
+            return Ok(Map {
+                spec,
+                stride,
+                storage: Storage::Ext(ext),
+            });
+        }
         let MapSpec {
             kind,
             key_size,
@@ -447,6 +520,13 @@ impl Map {
                 }
                 u64::from(max_entries) * 8
             }
+            MapKind::PerfEventArray
+            | MapKind::PerCpuHash
+            | MapKind::PerCpuArray
+            | MapKind::LruPerCpuHash
+            | MapKind::LpmTrie => {
+                return Err(format!("{kind} maps are created by their own module"));
+            }
         };
         if bytes > MAX_MAP_BYTES {
             return Err(format!(
@@ -484,6 +564,7 @@ impl Map {
             MapKind::ProgArray => Storage::ProgArray {
                 slots: RwLock::new(vec![None; max_entries as usize]),
             },
+            _ => return Err(format!("{kind} maps are created by their own module")),
         };
         Ok(Map {
             spec,
@@ -533,6 +614,25 @@ impl Map {
             Storage::Array { block } | Storage::Hash { block, .. } => Some(block),
             Storage::RingBuf { block, .. } => Some(block),
             Storage::ProgArray { .. } => None,
+            Storage::Ext(e) => e.block(),
+        }
+    }
+
+    /// The implementation of a [`crate::maps`] kind.
+    pub(crate) fn ext(&self) -> Option<&dyn MapImpl> {
+        match &self.storage {
+            Storage::Ext(e) => Some(&**e),
+            _ => None,
+        }
+    }
+
+    /// Size in bytes of a value as the host reads and writes it: `value_size`, or for per-CPU
+    /// kinds `value_size` rounded up to 8 times the number of CPUs (libbpf's layout: CPU
+    /// `c`'s value at `c * round_up(value_size, 8)`).
+    pub fn host_value_size(&self) -> usize {
+        match &self.storage {
+            Storage::Ext(e) => e.host_value_size(),
+            _ => self.spec.value_size as usize,
         }
     }
 
@@ -568,7 +668,16 @@ impl Map {
         }
     }
 
-    /// The address of the value for `key`, or `None`: `map_lookup_elem` from a program.
+    /// The address of the value for `key` as a program on `cpu` sees it, or `None`:
+    /// `map_lookup_elem` from a program.
+    pub(crate) fn prog_lookup(&self, key: &[u8], cpu: u32) -> Option<u64> {
+        match &self.storage {
+            Storage::Ext(e) => e.prog_lookup(key, cpu),
+            _ => self.lookup_addr(key),
+        }
+    }
+
+    /// The address of the value for `key`, or `None` (the basic kinds).
     pub(crate) fn lookup_addr(&self, key: &[u8]) -> Option<u64> {
         let off = self.value_offset(key)?;
         Some(self.block()?.addr() + off as u64)
@@ -621,10 +730,19 @@ impl Map {
         }
     }
 
-    /// `map_update_elem` from a program: refuses read-only maps.
-    pub(crate) fn prog_update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
+    /// `map_update_elem` from a program running on `cpu`: refuses read-only maps.
+    pub(crate) fn prog_update(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+        cpu: u32,
+    ) -> Result<(), MapError> {
         if self.spec.read_only {
             return Err(MapError::ReadOnly);
+        }
+        if let Storage::Ext(e) = &self.storage {
+            return e.prog_update(key, value, flags, cpu);
         }
         let flag = UpdateFlag::from_raw(flags).ok_or(MapError::Flags(flags))?;
         self.update_inner(key, value, flag)
@@ -635,12 +753,19 @@ impl Map {
         if self.spec.read_only {
             return Err(MapError::ReadOnly);
         }
+        if let Storage::Ext(e) = &self.storage {
+            return e.prog_delete(key);
+        }
         self.delete_inner(key)
     }
 
-    /// The value stored under `key`, if any.
+    /// The value stored under `key`, if any ([`Map::host_value_size`] bytes: per-CPU kinds
+    /// give every CPU's value; an LPM trie the value of the longest matching prefix).
     pub fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError> {
         self.check_key(key)?;
+        if let Storage::Ext(e) = &self.storage {
+            return e.lookup(key);
+        }
         let (Some(off), Some(block)) = (self.value_offset(key), self.block()) else {
             return Ok(None);
         };
@@ -649,9 +774,13 @@ impl Map {
         Ok(Some(v))
     }
 
-    /// Stores `value` under `key` (the host may write read-only maps, as before loading).
+    /// Stores `value` ([`Map::host_value_size`] bytes) under `key` (the host may write
+    /// read-only maps, as before loading).
     pub fn update(&self, key: &[u8], value: &[u8], flag: UpdateFlag) -> Result<(), MapError> {
         self.check_key(key)?;
+        if let Storage::Ext(e) = &self.storage {
+            return e.update(key, value, flag);
+        }
         if value.len() != self.spec.value_size as usize {
             return Err(MapError::ValueSize {
                 expected: self.spec.value_size,
@@ -664,6 +793,9 @@ impl Map {
     /// Removes `key` (hash maps only: array entries always exist).
     pub fn delete(&self, key: &[u8]) -> Result<(), MapError> {
         self.check_key(key)?;
+        if let Storage::Ext(e) = &self.storage {
+            return e.delete(key);
+        }
         self.delete_inner(key)
     }
 
@@ -696,9 +828,44 @@ impl Map {
                 kv.sort();
                 kv
             }
+            Storage::Ext(e) => e.entries(),
             _ => Vec::new(),
         };
         out.into_iter()
+    }
+
+    /// `BPF_MAP_GET_NEXT_KEY`: the key after `key`, or the first key when `key` is `None` or
+    /// not in the map (as the kernel does); `Ok(None)` after the last key (the kernel's
+    /// `ENOENT`). Arrays go by index, hash maps by key byte order, LPM tries in post-order
+    /// (more specific prefixes first). Ring buffers, program arrays and perf event arrays
+    /// have no keys to walk (`EINVAL`).
+    pub fn next_key(&self, key: Option<&[u8]>) -> Result<Option<Vec<u8>>, MapError> {
+        if let Some(k) = key {
+            self.check_key(k)?;
+        }
+        match &self.storage {
+            Storage::Ext(e) => e.next_key(key),
+            Storage::Array { .. } => {
+                let next = match key.and_then(|k| self.array_index(k)) {
+                    None => 0,
+                    Some(i) if i + 1 == self.spec.max_entries as usize => return Ok(None),
+                    Some(i) => i + 1,
+                };
+                Ok(Some((next as u32).to_le_bytes().to_vec()))
+            }
+            Storage::Hash { table, .. } => {
+                let t = Self::table(table);
+                let mut keys: Vec<&Vec<u8>> = t.index.keys().collect();
+                keys.sort();
+                let at = key.and_then(|k| keys.iter().position(|x| x.as_slice() == k));
+                let next = match at {
+                    Some(i) => keys.get(i + 1),
+                    None => keys.first(),
+                };
+                Ok(next.map(|k| k.to_vec()))
+            }
+            _ => Err(MapError::Unsupported(self.spec.kind)),
+        }
     }
 
     /// Number of entries (arrays: always `max_entries`; ring buffers: records ready to read).
@@ -719,6 +886,7 @@ impl Map {
                 .iter()
                 .flatten()
                 .count(),
+            Storage::Ext(e) => e.len(),
         }
     }
 

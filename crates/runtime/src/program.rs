@@ -13,6 +13,7 @@ use crate::context::{self, Context, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMe
 use crate::error::Error;
 use crate::helpers::{self, CustomHelper, Hooks, RunCell, RunState};
 use crate::map::{Map, MapKind, MapSpec};
+use crate::maps::MapConfig;
 use bpfx_bytecode::{Imm64, Op, Pc};
 use bpfx_exec::{Env, GuestMemory, HelperError, SharedMem, TrapKind};
 use bpfx_verifier::{
@@ -62,6 +63,7 @@ impl Engine {
 pub struct Vm {
     hooks: Hooks,
     custom: Vec<CustomHelper>,
+    perf_buffer_size: Option<u32>,
 }
 
 impl std::fmt::Debug for Vm {
@@ -104,10 +106,38 @@ impl Vm {
         self
     }
 
-    /// The source of `get_smp_processor_id`.
+    /// The source of the CPU a program runs on (default: a small id per host thread, in the
+    /// order threads first run a program), taken modulo [`Vm::cpus`]: what
+    /// `get_smp_processor_id` returns and the slot of every per-CPU map access.
     pub fn cpu_id(mut self, f: impl Fn() -> u32 + Send + Sync + 'static) -> Vm {
         self.hooks.cpu = Arc::new(f);
         self
+    }
+
+    /// The number of CPUs (default: the host's available parallelism; at least 1): per-CPU
+    /// maps of the objects this `Vm` opens hold that many values per entry and perf event
+    /// arrays that many buffers.
+    pub fn cpus(mut self, n: u32) -> Vm {
+        self.hooks.cpus = n.max(1);
+        self
+    }
+
+    /// The size in bytes of each CPU's buffer of a perf event array (default
+    /// [`crate::DEFAULT_PERF_BUFFER_SIZE`], at least [`crate::MIN_PERF_BUFFER_SIZE`]); records
+    /// that do not fit are counted as lost until the host drains the buffer.
+    pub fn perf_buffer_size(mut self, bytes: u32) -> Vm {
+        self.perf_buffer_size = Some(bytes);
+        self
+    }
+
+    /// What this `Vm` creates maps with.
+    pub fn map_config(&self) -> MapConfig {
+        MapConfig {
+            cpus: self.hooks.cpus,
+            perf_buffer_size: self
+                .perf_buffer_size
+                .unwrap_or(crate::maps::DEFAULT_PERF_BUFFER_SIZE),
+        }
     }
 
     /// Where `trace_printk` messages go (each call gets one formatted message).
@@ -167,11 +197,12 @@ impl Vm {
     /// `lddw map_idx(i)` names `maps[i]`).
     pub fn object(&self, programs: Vec<ProgramDef>, maps: Vec<MapSpec>) -> Result<Object, Error> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let cfg = self.map_config();
         let maps: Vec<Arc<Map>> = maps
             .into_iter()
             .map(|spec| {
                 let name = spec.name.clone();
-                Map::new(spec)
+                Map::with_config(spec, &cfg)
                     .map(Arc::new)
                     .map_err(|reason| Error::MapSpec { map: name, reason })
             })

@@ -351,12 +351,7 @@ impl PerCpuHash {
 
     /// A slot for `key` (whose shard `si` the caller holds): a free one, or with LRU an
     /// evicted one.
-    fn alloc_slot(
-        &self,
-        si: usize,
-        shard: &mut Shard,
-        key: &[u8],
-    ) -> Result<u32, MapError> {
+    fn alloc_slot(&self, si: usize, shard: &mut Shard, key: &[u8]) -> Result<u32, MapError> {
         let mut a = lock(&self.alloc);
         let slot = match a.free.pop() {
             Some(s) => s,

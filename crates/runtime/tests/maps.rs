@@ -1,0 +1,390 @@
+//! The map kinds beyond array and hash, through clang-built objects of `examples/` on both
+//! engines: per-CPU arrays on several threads with distinct CPUs, an LPM-trie blocklist, and
+//! a perf-event sampler; map contents checked against values computed here.
+
+use bpfx::{
+    Engine, MapError, MapKind, MapSpec, Mode, Object, PerfEvent, Program, UpdateFlag, Vm, XdpAction,
+};
+use std::cell::Cell;
+use std::path::PathBuf;
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples")).join(name)
+}
+
+thread_local!(static CPU: Cell<u32> = const { Cell::new(0) });
+
+/// A `Vm` with `cpus` CPUs whose CPU id is the one each test thread sets.
+fn vm(cpus: u32) -> Vm {
+    Vm::new().cpus(cpus).cpu_id(|| CPU.with(Cell::get))
+}
+
+fn program(obj: &Object, name: &str, engine: Engine) -> Program {
+    obj.program(name)
+        .unwrap()
+        .verify(Mode::Checked)
+        .unwrap()
+        .engine(engine, false)
+        .unwrap()
+}
+
+/// An Ethernet frame of `len` bytes (at least 14) with EtherType `proto`; IPv4 frames get a
+/// 20-byte header with source address `saddr` when long enough.
+fn frame(proto: u16, len: usize, saddr: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![0u8; len];
+    if len >= 14 {
+        f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, len as u8]);
+        f[12..14].copy_from_slice(&proto.to_be_bytes());
+    }
+    if proto == 0x0800 && len >= 34 {
+        f[14] = 0x45;
+        f[26..30].copy_from_slice(&saddr);
+    }
+    f
+}
+
+/// Runs `packets(t)` on `threads` threads, thread `t` on CPU `t`, each with its own clone of
+/// `prog`; returns the verdicts by thread.
+fn run_on_cpus(
+    prog: &Program,
+    threads: u32,
+    packets: impl Fn(u32) -> Vec<Vec<u8>> + Sync,
+) -> Vec<Vec<XdpAction>> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let mut p = prog.clone();
+                let pk = &packets;
+                s.spawn(move || {
+                    CPU.with(|c| c.set(t));
+                    pk(t)
+                        .into_iter()
+                        .map(|mut f| p.run_xdp(&mut f).unwrap())
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn u64_at(v: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(v[off..off + 8].try_into().unwrap())
+}
+
+/// Class of a frame as `percpu_count.c` defines it.
+fn class(f: &[u8]) -> usize {
+    if f.len() < 14 {
+        return 3;
+    }
+    match u16::from_be_bytes([f[12], f[13]]) {
+        0x0800 => 0,
+        0x0806 => 1,
+        _ => 2,
+    }
+}
+
+fn count_packets(t: u32) -> Vec<Vec<u8>> {
+    (0..40 + 13 * t as usize)
+        .map(|i| match (i * 7 + t as usize) % 4 {
+            0 => frame(0x0800, 34 + i % 30, [10, 0, 0, 1]),
+            1 => frame(0x0806, 42, [0; 4]),
+            2 => frame(0x86dd, 60 + i % 3, [0; 4]),
+            _ => frame(0, 5 + i % 9, [0; 4]),
+        })
+        .collect()
+}
+
+#[test]
+fn percpu_array_counts_per_cpu_on_several_threads() {
+    const CPUS: u32 = 4;
+    for engine in Engine::ALL {
+        let obj = vm(CPUS).open(example("percpu_count.o")).unwrap();
+        let counts = obj.map("counts").unwrap();
+        assert_eq!(counts.kind(), MapKind::PerCpuArray);
+        assert_eq!(counts.host_value_size(), 16 * CPUS as usize);
+        let prog = program(&obj, "xdp_percpu_count", engine);
+        let verdicts = run_on_cpus(&prog, CPUS, count_packets);
+        assert!(verdicts.iter().flatten().all(|&v| v == XdpAction::Pass));
+
+        // Expected: packets and bytes per (class, CPU), from the frames each thread ran.
+        let mut want = [[(0u64, 0u64); CPUS as usize]; 4];
+        for t in 0..CPUS {
+            for f in count_packets(t) {
+                let e = &mut want[class(&f)][t as usize];
+                e.0 += 1;
+                e.1 += f.len() as u64;
+            }
+        }
+        for (c, per_cpu) in want.iter().enumerate() {
+            let v = counts.lookup(&(c as u32).to_le_bytes()).unwrap().unwrap();
+            for (cpu, &(packets, bytes)) in per_cpu.iter().enumerate() {
+                let at = cpu * 16;
+                assert_eq!(
+                    (u64_at(&v, at), u64_at(&v, at + 8)),
+                    (packets, bytes),
+                    "{engine:?}: class {c}, CPU {cpu}"
+                );
+            }
+        }
+        // get_smp_processor_id agrees with the slot: each CPU's total is what it counted.
+        let bss = obj
+            .map(".bss")
+            .unwrap()
+            .lookup(&0u32.to_le_bytes())
+            .unwrap()
+            .unwrap();
+        for cpu in 0..CPUS as usize {
+            let total: u64 = want.iter().map(|w| w[cpu].0).sum();
+            assert_eq!(u64_at(&bss, cpu * 8), total, "{engine:?}: by_cpu[{cpu}]");
+        }
+        // map_lookup_percpu_elem reads CPU 0's IPv4 counter from a program on CPU 2.
+        let mut p = prog.clone();
+        CPU.with(|c| c.set(2));
+        p.run_xdp(&mut frame(0x0806, 42, [0; 4])).unwrap();
+        assert_eq!(
+            u64_at(&bss_of(&obj), 512),
+            want[0][0].0,
+            "{engine:?}: cpu0_ipv4"
+        );
+
+        // The host writes all CPUs' values at once; the program then adds to its CPU's.
+        let mut all = vec![0u8; counts.host_value_size()];
+        for cpu in 0..CPUS as usize {
+            all[cpu * 16..cpu * 16 + 8].copy_from_slice(&(100 * cpu as u64).to_le_bytes());
+        }
+        counts
+            .update(&1u32.to_le_bytes(), &all, UpdateFlag::Exist)
+            .unwrap();
+        CPU.with(|c| c.set(3));
+        p.run_xdp(&mut frame(0x0806, 42, [0; 4])).unwrap();
+        let v = counts.lookup(&1u32.to_le_bytes()).unwrap().unwrap();
+        let packets: Vec<u64> = (0..CPUS as usize).map(|c| u64_at(&v, c * 16)).collect();
+        assert_eq!(packets, [0, 100, 200, 301], "{engine:?}");
+        assert!(matches!(
+            counts.update(&1u32.to_le_bytes(), &[0; 16], UpdateFlag::Any),
+            Err(MapError::ValueSize { .. })
+        ));
+    }
+}
+
+fn bss_of(obj: &Object) -> Vec<u8> {
+    obj.map(".bss")
+        .unwrap()
+        .lookup(&0u32.to_le_bytes())
+        .unwrap()
+        .unwrap()
+}
+
+/// The blocklist's prefixes: (address, prefix length).
+const PREFIXES: [([u8; 4], u32); 7] = [
+    ([10, 0, 0, 0], 8),
+    ([10, 1, 0, 0], 16),
+    ([10, 1, 2, 0], 24),
+    ([10, 1, 2, 128], 25),
+    ([192, 168, 0, 0], 16),
+    ([172, 16, 5, 5], 32),
+    ([128, 0, 0, 0], 1),
+];
+
+fn lpm_key(addr: [u8; 4], len: u32) -> Vec<u8> {
+    let mut k = len.to_le_bytes().to_vec();
+    k.extend_from_slice(&addr);
+    k
+}
+
+/// The longest listed prefix covering `addr`, by brute force over the bits.
+fn longest(addr: [u8; 4]) -> Option<usize> {
+    let a = u32::from_be_bytes(addr);
+    PREFIXES
+        .iter()
+        .enumerate()
+        .filter(|(_, (p, len))| {
+            let mask = if *len == 0 { 0 } else { u32::MAX << (32 - len) };
+            a & mask == u32::from_be_bytes(*p) & mask
+        })
+        .max_by_key(|(_, (_, len))| *len)
+        .map(|(i, _)| i)
+}
+
+fn sources(t: u32) -> Vec<[u8; 4]> {
+    (0..120u32)
+        .map(|i| {
+            let x = i.wrapping_mul(2_654_435_761).wrapping_add(t * 97);
+            match i % 6 {
+                0 => [10, (x % 3) as u8, (x >> 8) as u8 % 4, (x >> 16) as u8],
+                1 => [192, 168 + (x % 2) as u8, 7, 9],
+                2 => [172, 16, 5, 4 + (x % 3) as u8],
+                _ => (x | (t << 31)).to_be_bytes(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn lpm_trie_blocklist_drops_listed_prefixes() {
+    for engine in Engine::ALL {
+        let obj = vm(2).open(example("lpm_block.o")).unwrap();
+        let list = obj.map("blocklist").unwrap();
+        assert_eq!(list.kind(), MapKind::LpmTrie);
+        for (addr, len) in PREFIXES {
+            list.update(
+                &lpm_key(addr, len),
+                &0u64.to_le_bytes(),
+                UpdateFlag::NoExist,
+            )
+            .unwrap();
+        }
+        let prog = program(&obj, "xdp_blocklist", engine);
+        let verdicts = run_on_cpus(&prog, 3, |t| {
+            let mut v: Vec<_> = sources(t)
+                .into_iter()
+                .map(|a| frame(0x0800, 54, a))
+                .collect();
+            v.push(frame(0x0806, 42, [0; 4]));
+            v.push(frame(0x0800, 30, [10, 0, 0, 1]));
+            v
+        });
+        let mut hits = [0u64; PREFIXES.len()];
+        for t in 0..3 {
+            for (i, a) in sources(t).into_iter().enumerate() {
+                let want = match longest(a) {
+                    Some(p) => {
+                        hits[p] += 1;
+                        XdpAction::Drop
+                    }
+                    None => XdpAction::Pass,
+                };
+                assert_eq!(verdicts[t as usize][i], want, "{engine:?}: {a:?}");
+            }
+            // An ARP frame and a truncated IPv4 header pass.
+            assert_eq!(verdicts[t as usize][120..], [XdpAction::Pass; 2]);
+        }
+        assert!(hits.iter().all(|&h| h > 0), "every prefix is exercised");
+        for (i, (addr, len)) in PREFIXES.into_iter().enumerate() {
+            let v = list
+                .iter()
+                .find(|(k, _)| *k == lpm_key(addr, len))
+                .unwrap()
+                .1;
+            assert_eq!(u64_at(&v, 0), hits[i], "{engine:?}: {addr:?}/{len}");
+        }
+        // Host lookups are longest-prefix matches too; iteration is more specific first.
+        let v = list.lookup(&lpm_key([10, 1, 2, 200], 32)).unwrap().unwrap();
+        assert_eq!(u64_at(&v, 0), hits[3]);
+        let mut keys = Vec::new();
+        let mut cur = None;
+        while let Some(k) = list.next_key(cur.as_deref()).unwrap() {
+            keys.push(k.clone());
+            cur = Some(k);
+        }
+        let order: Vec<u32> = keys
+            .iter()
+            .map(|k| u32::from_le_bytes(k[..4].try_into().unwrap()))
+            .collect();
+        assert_eq!(order, [25, 24, 16, 8, 32, 16, 1], "{engine:?}");
+        assert_eq!(
+            list.update(&lpm_key([1, 2, 3, 4], 33), &[0; 8], UpdateFlag::Any),
+            Err(MapError::PrefixLen {
+                prefixlen: 33,
+                max: 32
+            })
+        );
+        list.delete(&lpm_key([10, 1, 2, 128], 25)).unwrap();
+        assert_eq!(
+            list.delete(&lpm_key([10, 1, 2, 128], 25)),
+            Err(MapError::NotFound)
+        );
+    }
+}
+
+#[test]
+fn lpm_trie_requires_no_prealloc() {
+    let mut spec = MapSpec::new("t", MapKind::LpmTrie, 8, 8, 4);
+    let err = Vm::new().object(vec![], vec![spec.clone()]).unwrap_err();
+    assert!(err.to_string().contains("BPF_F_NO_PREALLOC"), "{err}");
+    spec.flags = bpfx::BPF_F_NO_PREALLOC;
+    Vm::new().object(vec![], vec![spec]).unwrap();
+}
+
+/// The 20-byte sample `perf_sample.c` sends for `f` on `cpu`.
+fn sample(f: &[u8], cpu: u32) -> Vec<u8> {
+    let mut s = f[..14].to_vec();
+    s.extend_from_slice(&(f.len() as u16).to_le_bytes());
+    s.extend_from_slice(&cpu.to_le_bytes());
+    s
+}
+
+fn sample_frames(t: u32) -> Vec<Vec<u8>> {
+    (0..25 + 5 * t as usize)
+        .map(|i| {
+            frame(
+                0x0800 + (i % 5) as u16,
+                14 + (i * 3 + t as usize) % 50,
+                [0; 4],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn perf_event_array_samples_in_order_per_cpu_with_lost_counts() {
+    const CPUS: u32 = 3;
+    for engine in Engine::ALL {
+        let obj = vm(CPUS).open(example("perf_sample.o")).unwrap();
+        let events = obj.map("events").unwrap();
+        assert_eq!(events.kind(), MapKind::PerfEventArray);
+        assert_eq!(events.max_entries(), CPUS, "0 entries: one per CPU");
+        let prog = program(&obj, "xdp_perf_sample", engine);
+        run_on_cpus(&prog, CPUS, |t| {
+            let mut v = sample_frames(t);
+            v.push(frame(0, 10, [0; 4]));
+            v
+        });
+        let mut want = Vec::new();
+        for t in 0..CPUS {
+            for f in sample_frames(t) {
+                want.push(PerfEvent::Sample {
+                    cpu: t,
+                    data: sample(&f, t),
+                });
+            }
+        }
+        assert_eq!(events.perf_drain().unwrap(), want, "{engine:?}");
+        assert_eq!(u64_at(&bss_of(&obj), 0), 0);
+
+        // A 256-byte buffer holds 8 samples of 8 + 4 + 20 bytes: the rest are lost.
+        let obj = vm(CPUS)
+            .perf_buffer_size(256)
+            .open(example("perf_sample.o"))
+            .unwrap();
+        let events = obj.map("events").unwrap();
+        let mut p = program(&obj, "xdp_perf_sample", engine);
+        CPU.with(|c| c.set(1));
+        let frames = sample_frames(0);
+        for f in &frames[..11] {
+            p.run_xdp(&mut f.clone()).unwrap();
+        }
+        assert_eq!(u64_at(&bss_of(&obj), 0), 3, "{engine:?}: failed sends");
+        let mut got = Vec::new();
+        assert_eq!(events.perf_poll(|e| got.push(e)).unwrap(), 9);
+        let mut want: Vec<_> = frames[..8]
+            .iter()
+            .map(|f| PerfEvent::Sample {
+                cpu: 1,
+                data: sample(f, 1),
+            })
+            .collect();
+        want.push(PerfEvent::Lost { cpu: 1, count: 3 });
+        assert_eq!(got, want, "{engine:?}");
+        p.run_xdp(&mut frames[11].clone()).unwrap();
+        assert_eq!(
+            events.perf_drain().unwrap(),
+            [PerfEvent::Sample {
+                cpu: 1,
+                data: sample(&frames[11], 1)
+            }]
+        );
+    }
+}

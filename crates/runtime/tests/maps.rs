@@ -388,3 +388,95 @@ fn perf_event_array_samples_in_order_per_cpu_with_lost_counts() {
         );
     }
 }
+
+/// `p`: counts runs per (key, CPU) in a per-CPU hash, inserting with `BPF_NOEXIST` when the
+/// key is missing; returns `get_smp_processor_id()`. `q`: CPU `cpu`'s count for `key` through
+/// `map_lookup_percpu_elem`, or `u64::MAX` when it gives `NULL`. Input: `{u32 key; u32 cpu}`.
+const COUNT: &str = "ldxw r6, [r1+0]\nstxw [r10-4], r6\n\
+    lddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\ncall 1\n\
+    jeq r0, 0, insert\nldxdw r3, [r0+0]\nadd r3, 1\nstxdw [r0+0], r3\nja done\n\
+    insert:\nstdw [r10-16], 1\nlddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\n\
+    mov r3, r10\nadd r3, -16\nmov r4, 1\ncall 2\njne r0, 0, fail\n\
+    done:\ncall 8\nexit\nfail:\nmov r0, 1000\nexit";
+const PEEK: &str = "ldxw r6, [r1+0]\nldxw r3, [r1+4]\nstxw [r10-4], r6\n\
+    lddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\ncall 195\n\
+    jeq r0, 0, none\nldxdw r0, [r0+0]\nexit\nnone:\nmov r0, -1\nexit";
+
+fn asm(text: &str) -> bpfx::bytecode::Program {
+    use bpfx::bytecode::{Program as Bytecode, assemble};
+    Bytecode::decode(assemble(text).unwrap()).unwrap()
+}
+
+#[test]
+fn percpu_hashes_count_per_cpu_from_programs_on_several_threads() {
+    const CPUS: u32 = 3;
+    for kind in [MapKind::PerCpuHash, MapKind::LruPerCpuHash] {
+        for engine in Engine::ALL {
+            let defs = vec![
+                bpfx::ProgramDef::new("p", "test", asm(COUNT)),
+                bpfx::ProgramDef::new("q", "test", asm(PEEK)),
+            ];
+            let obj = vm(CPUS)
+                .object(defs, vec![MapSpec::new("h", kind, 4, 8, 16)])
+                .unwrap();
+            let prep = |name| {
+                obj.program(name)
+                    .unwrap()
+                    .input_size(8)
+                    .verify(Mode::Checked)
+                    .unwrap()
+                    .engine(engine, false)
+                    .unwrap()
+            };
+            let p = prep("p");
+            // Thread t runs key k (t + k % 3) times (thread 0 never runs keys 0, 3, 6, 9, whose
+            // CPU 0 values a program on another CPU created as zeros); every run reports CPU t.
+            std::thread::scope(|s| {
+                for t in 0..CPUS {
+                    let mut p = p.clone();
+                    s.spawn(move || {
+                        CPU.with(|c| c.set(t));
+                        for k in 0..10u32 {
+                            for _ in 0..t + k % 3 {
+                                let mut input = [k.to_le_bytes(), [0; 4]].concat();
+                                assert_eq!(p.run(&mut input).unwrap(), u64::from(t));
+                            }
+                        }
+                    });
+                }
+            });
+            let h = obj.map("h").unwrap();
+            let mut q = prep("q");
+            for k in 0..10u32 {
+                let want: Vec<u64> = (0..CPUS).map(|t| u64::from(t + k % 3)).collect();
+                let v = h.lookup(&k.to_le_bytes()).unwrap().unwrap();
+                let got: Vec<u64> = (0..CPUS as usize).map(|c| u64_at(&v, c * 8)).collect();
+                assert_eq!(got, want, "{kind} {engine:?}: key {k}");
+                for (cpu, &n) in want.iter().enumerate() {
+                    let mut input = [k.to_le_bytes(), (cpu as u32).to_le_bytes()].concat();
+                    assert_eq!(q.run(&mut input).unwrap(), n, "{kind} {engine:?}");
+                }
+                let mut input = [k.to_le_bytes(), CPUS.to_le_bytes()].concat();
+                assert_eq!(q.run(&mut input).unwrap(), u64::MAX, "no CPU {CPUS}");
+            }
+            assert_eq!(h.len(), 10, "{kind} {engine:?}");
+        }
+    }
+}
+
+#[test]
+fn the_cpu_hook_is_taken_modulo_the_cpus() {
+    let prog = asm("call 8\nexit");
+    for engine in Engine::ALL {
+        let obj = Vm::new()
+            .cpus(3)
+            .cpu_id(|| 7)
+            .object(
+                vec![bpfx::ProgramDef::new("p", "test", prog.clone())],
+                vec![],
+            )
+            .unwrap();
+        let mut p = program(&obj, "p", engine);
+        assert_eq!(p.run(&mut []).unwrap(), 1, "{engine:?}");
+    }
+}

@@ -2,10 +2,11 @@
 //!
 //! Keys and values of 1, 2, 4 or 8 bytes print as little-endian unsigned integers (how the
 //! programs of this size store counters and indices); any other size prints as hex bytes in
-//! memory order. Ring buffers print the records ready to read (reading consumes them); program
-//! arrays print their slots.
+//! memory order. Ring buffers and perf event arrays print the records ready to read (reading
+//! consumes them); program arrays print their slots. Per-CPU maps print every CPU's value, one
+//! after the other, as the host reads them.
 
-use bpfx::{Map, MapKind, Object};
+use bpfx::{Map, MapKind, Object, PerfEvent};
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -39,6 +40,10 @@ fn records(map: &Map) -> Vec<Vec<u8>> {
     map.drain_records().unwrap_or_default()
 }
 
+fn perf_events(map: &Map) -> Vec<PerfEvent> {
+    map.perf_drain().unwrap_or_default()
+}
+
 /// Every map of `obj` as one JSON object keyed by map name.
 pub(crate) fn maps_json(obj: &Object) -> Value {
     let mut out = serde_json::Map::new();
@@ -54,6 +59,16 @@ pub(crate) fn maps_json(obj: &Object) -> Value {
                 m["records"] = records(map)
                     .iter()
                     .map(|r| hex(r))
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            MapKind::PerfEventArray => {
+                m["records"] = perf_events(map)
+                    .iter()
+                    .map(|e| match e {
+                        PerfEvent::Sample { cpu, data } => json!({"cpu": cpu, "data": hex(data)}),
+                        PerfEvent::Lost { cpu, count } => json!({"cpu": cpu, "lost": count}),
+                    })
                     .collect::<Vec<_>>()
                     .into();
             }
@@ -95,6 +110,16 @@ pub(crate) fn maps_text(obj: &Object) -> String {
             MapKind::RingBuf => {
                 for r in records(map) {
                     let _ = writeln!(s, "  record {}", hex(&r));
+                }
+            }
+            MapKind::PerfEventArray => {
+                for e in perf_events(map) {
+                    let _ = match e {
+                        PerfEvent::Sample { cpu, data } => {
+                            writeln!(s, "  cpu {cpu} record {}", hex(&data))
+                        }
+                        PerfEvent::Lost { cpu, count } => writeln!(s, "  cpu {cpu} lost {count}"),
+                    };
                 }
             }
             MapKind::ProgArray => {

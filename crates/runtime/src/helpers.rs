@@ -30,6 +30,12 @@ pub const GET_PRANDOM_U32: u32 = 7;
 pub const GET_SMP_PROCESSOR_ID: u32 = 8;
 /// `bpf_tail_call`.
 pub const TAIL_CALL: u32 = 12;
+/// `bpf_map_push_elem`.
+pub const MAP_PUSH_ELEM: u32 = 87;
+/// `bpf_map_pop_elem`.
+pub const MAP_POP_ELEM: u32 = 88;
+/// `bpf_map_peek_elem`.
+pub const MAP_PEEK_ELEM: u32 = 89;
 /// `bpf_perf_event_output`.
 pub const PERF_EVENT_OUTPUT: u32 = 25;
 /// `bpf_map_lookup_percpu_elem`.
@@ -222,6 +228,20 @@ pub(crate) fn standard_sigs() -> HelperTable {
         RetKind::Scalar,
     );
     add(
+        MAP_PUSH_ELEM,
+        "map_push_elem",
+        vec![MapHandle, MapValue, Scalar],
+        RetKind::Scalar,
+    );
+    // A bloom filter's peek reads the value instead of writing it: `MapValueOut` admits both
+    // (the helper checks the memory it reads or writes).
+    for (id, name) in [
+        (MAP_POP_ELEM, "map_pop_elem"),
+        (MAP_PEEK_ELEM, "map_peek_elem"),
+    ] {
+        add(id, name, vec![MapHandle, MapValueOut], RetKind::Scalar);
+    }
+    add(
         MAP_LOOKUP_PERCPU_ELEM,
         "map_lookup_percpu_elem",
         vec![MapHandle, MapKey, Scalar],
@@ -344,6 +364,45 @@ pub(crate) fn standard(maps: &Arc<[Arc<Map>]>, hooks: &Hooks, run: &RunCell) -> 
             .and_then(|e| e.prog_lookup_on(&key, a[2]))
             .unwrap_or(0))
     });
+    let m = maps.clone();
+    h.register(MAP_PUSH_ELEM, move |mem, a| {
+        let (_, map) = map_of(&m, a[0])?;
+        let value = read(mem, a[1], map.value_size() as usize, "value")?;
+        Ok(match map.prog_push(&value, a[2]) {
+            Ok(()) => 0,
+            Err(e) => e.ret(),
+        })
+    });
+    for (id, remove) in [(MAP_POP_ELEM, true), (MAP_PEEK_ELEM, false)] {
+        let m = maps.clone();
+        h.register(id, move |mem, a| {
+            let (_, map) = map_of(&m, a[0])?;
+            let len = map.value_size() as usize;
+            if map.kind() == MapKind::BloomFilter && !remove {
+                let value = read(mem, a[1], len, "value")?;
+                return Ok(match map.prog_bloom_peek(&value) {
+                    Ok(()) => 0,
+                    Err(e) => e.ret(),
+                });
+            }
+            // Checked before a pop, so a value is never taken and then lost.
+            if !mem.accessible(a[1], len, true) {
+                return Err(err(format!(
+                    "cannot write the {len}-byte value at {:#x}",
+                    a[1]
+                )));
+            }
+            Ok(match map.prog_pop(remove) {
+                Ok(Some(v)) => {
+                    mem.write(a[1], &v)
+                        .ok_or_else(|| err("the value's memory is not writable"))?;
+                    0
+                }
+                Ok(None) => crate::map::MapError::NotFound.ret(),
+                Err(e) => e.ret(),
+            })
+        });
+    }
     let (m, hk) = (maps.clone(), hooks.clone());
     h.register(PERF_EVENT_OUTPUT, move |mem, a| {
         let (_, map) = map_of(&m, a[1])?;

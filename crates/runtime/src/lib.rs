@@ -21,7 +21,8 @@
 //! ```
 //!
 //! - **Maps** ([`Map`]): array, hash, LRU hash, ring buffer, program array, per-CPU array,
-//!   per-CPU hash, LRU per-CPU hash, LPM trie, perf event array; their values are
+//!   per-CPU hash, LRU per-CPU hash, LPM trie, perf event array, queue, stack, bloom filter;
+//!   their values are
 //!   guest memory ([`bpfx_exec::SharedMem`]) that programs on any number of threads and the host
 //!   share. Global data sections are one-element array maps.
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
@@ -54,8 +55,11 @@ pub use helpers::{
     MAP_UPDATE_ELEM, MAX_TAIL_CALLS, RINGBUF_DISCARD, RINGBUF_OUTPUT, RINGBUF_RESERVE,
     RINGBUF_SUBMIT, TAIL_CALL, TRACE_PRINTK,
 };
-pub use helpers::{MAP_LOOKUP_PERCPU_ELEM, PERF_EVENT_OUTPUT};
+pub use helpers::{
+    MAP_LOOKUP_PERCPU_ELEM, MAP_PEEK_ELEM, MAP_POP_ELEM, MAP_PUSH_ELEM, PERF_EVENT_OUTPUT,
+};
 pub use map::{MAX_MAP_BYTES, Map, MapError, MapKind, MapSpec, UpdateFlag};
+pub use maps::bloom::BLOOM_HASHES;
 pub use maps::lpm::{MAX_DATA_SIZE as LPM_MAX_DATA_SIZE, PREFIXLEN_SIZE as LPM_PREFIXLEN_SIZE};
 pub use maps::percpu::MAX_PERCPU_VALUE;
 pub use maps::perf::{BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK, MIN_PERF_BUFFER_SIZE, PerfEvent};

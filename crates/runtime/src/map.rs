@@ -15,7 +15,8 @@
 //! - **Ring buffer**: a data block of `max_entries` bytes (a power of two) and a host-side queue
 //!   of record descriptors, so nothing a program writes can corrupt the bookkeeping.
 //! - **Program array**: slots holding programs for `bpf_tail_call`, set from the host.
-//! - **Per-CPU array and hashes, LPM trie, perf event array**: in [`crate::maps`], one file
+//! - **Per-CPU array and hashes, LPM trie, perf event array, queue, stack, bloom filter**:
+//!   in [`crate::maps`], one file
 //!   per kind, reached through [`crate::maps::MapImpl`].
 //!
 //! A deleted hash slot goes back to the free list while a program may still hold its address:
@@ -51,6 +52,12 @@ pub enum MapKind {
     LruPerCpuHash,
     /// `BPF_MAP_TYPE_LPM_TRIE` (11).
     LpmTrie,
+    /// `BPF_MAP_TYPE_QUEUE` (22).
+    Queue,
+    /// `BPF_MAP_TYPE_STACK` (23).
+    Stack,
+    /// `BPF_MAP_TYPE_BLOOM_FILTER` (30).
+    BloomFilter,
 }
 
 impl MapKind {
@@ -67,6 +74,9 @@ impl MapKind {
             6 => MapKind::PerCpuArray,
             10 => MapKind::LruPerCpuHash,
             11 => MapKind::LpmTrie,
+            22 => MapKind::Queue,
+            23 => MapKind::Stack,
+            30 => MapKind::BloomFilter,
             _ => return None,
         })
     }
@@ -84,6 +94,9 @@ impl MapKind {
             MapKind::PerCpuArray => 6,
             MapKind::LruPerCpuHash => 10,
             MapKind::LpmTrie => 11,
+            MapKind::Queue => 22,
+            MapKind::Stack => 23,
+            MapKind::BloomFilter => 30,
         }
     }
 
@@ -100,6 +113,9 @@ impl MapKind {
             MapKind::PerCpuArray => "percpu_array",
             MapKind::LruPerCpuHash => "lru_percpu_hash",
             MapKind::LpmTrie => "lpm_trie",
+            MapKind::Queue => "queue",
+            MapKind::Stack => "stack",
+            MapKind::BloomFilter => "bloom_filter",
         }
     }
 
@@ -243,6 +259,9 @@ pub enum MapError {
     /// `perf_event_output` to the buffer of another CPU than the running one (`EOPNOTSUPP`).
     #[error("the perf buffer belongs to another CPU")]
     OtherCpu,
+    /// An operation the kind refuses with `EOPNOTSUPP` (a bloom filter's pop or delete).
+    #[error("operation not supported by a {0} map")]
+    NotSupported(MapKind),
 }
 
 impl MapError {
@@ -255,7 +274,7 @@ impl MapError {
             MapError::Exists => 17,
             MapError::ReadOnly => 1,
             MapError::OutOfSpace => 28,
-            MapError::OtherCpu => 95,
+            MapError::OtherCpu | MapError::NotSupported(_) => 95,
             MapError::PrefixLen { .. }
             | MapError::KeySize { .. }
             | MapError::ValueSize { .. }
@@ -524,7 +543,10 @@ impl Map {
             | MapKind::PerCpuHash
             | MapKind::PerCpuArray
             | MapKind::LruPerCpuHash
-            | MapKind::LpmTrie => {
+            | MapKind::LpmTrie
+            | MapKind::Queue
+            | MapKind::Stack
+            | MapKind::BloomFilter => {
                 return Err(format!("{kind} maps are created by their own module"));
             }
         };

@@ -480,3 +480,129 @@ fn the_cpu_hook_is_taken_modulo_the_cpus() {
         assert_eq!(p.run(&mut []).unwrap(), 1, "{engine:?}");
     }
 }
+
+/// `push`: `map_push_elem(map, &input.value, input.flags)`; `pop` / `peek`: the value taken
+/// by `map_pop_elem` / `map_peek_elem` into the stack, or the negative errno. Input:
+/// `{u64 value; u64 flags}`.
+const PUSH: &str = "mov r6, r1\nlddw r1, map_idx(0)\nmov r2, r6\nldxdw r3, [r6+8]\ncall 87\nexit";
+fn pop_prog(helper: u32) -> String {
+    format!(
+        "lddw r1, map_idx(0)\nmov r2, r10\nadd r2, -8\ncall {helper}\n\
+         jne r0, 0, out\nldxdw r0, [r10-8]\nout:\nexit"
+    )
+}
+
+fn push_pop_objects(vm: &Vm, spec: MapSpec) -> Object {
+    let defs = vec![
+        bpfx::ProgramDef::new("push", "test", asm(PUSH)),
+        bpfx::ProgramDef::new("pop", "test", asm(&pop_prog(88))),
+        bpfx::ProgramDef::new("peek", "test", asm(&pop_prog(89))),
+    ];
+    vm.object(defs, vec![spec]).unwrap()
+}
+
+fn prep(obj: &Object, name: &str, mode: Mode, engine: Engine) -> Program {
+    obj.program(name)
+        .unwrap()
+        .input_size(16)
+        .verify(mode)
+        .unwrap()
+        .engine(engine, false)
+        .unwrap()
+}
+
+fn input(value: u64, flags: u64) -> Vec<u8> {
+    [value.to_le_bytes(), flags.to_le_bytes()].concat()
+}
+
+fn errno(e: i64) -> u64 {
+    (-e) as u64
+}
+
+#[test]
+fn queues_and_stacks_push_pop_and_peek_from_programs() {
+    for (kind, order) in [(MapKind::Queue, [2, 3, 4]), (MapKind::Stack, [4, 3, 2])] {
+        for engine in Engine::ALL {
+            let obj = push_pop_objects(&Vm::new(), MapSpec::new("q", kind, 0, 8, 3));
+            // Strict: the popped value is written by the helper, so the stack read after
+            // the call is of initialised bytes.
+            let mut push = prep(&obj, "push", Mode::Strict, engine);
+            let mut pop = prep(&obj, "pop", Mode::Strict, engine);
+            let mut peek = prep(&obj, "peek", Mode::Strict, engine);
+            let what = format!("{kind} {engine:?}");
+            assert_eq!(
+                pop.run(&mut input(0, 0)).unwrap(),
+                errno(2),
+                "{what}: empty"
+            );
+            for v in 1..=3 {
+                assert_eq!(push.run(&mut input(v, 0)).unwrap(), 0, "{what}");
+            }
+            assert_eq!(
+                push.run(&mut input(4, 0)).unwrap(),
+                errno(7),
+                "{what}: full"
+            );
+            assert_eq!(push.run(&mut input(4, 1)).unwrap(), errno(22), "{what}");
+            assert_eq!(push.run(&mut input(4, 2)).unwrap(), 0, "{what}: replaces 1");
+            assert_eq!(peek.run(&mut input(0, 0)).unwrap(), order[0], "{what}");
+            let q = obj.map("q").unwrap();
+            assert_eq!(q.len(), 3);
+            assert_eq!(q.peek().unwrap(), Some(order[0].to_le_bytes().to_vec()));
+            for want in order {
+                assert_eq!(pop.run(&mut input(0, 0)).unwrap(), want, "{what}");
+            }
+            assert_eq!(peek.run(&mut input(0, 0)).unwrap(), errno(2), "{what}");
+            // The host pushes and pops the same values.
+            q.push(&9u64.to_le_bytes(), 0).unwrap();
+            q.update(&[], &10u64.to_le_bytes(), UpdateFlag::Any)
+                .unwrap();
+            let first = if kind == MapKind::Queue { 9u64 } else { 10 };
+            assert_eq!(pop.run(&mut input(0, 0)).unwrap(), first, "{what}");
+            assert_eq!(q.pop().unwrap(), Some((19 - first).to_le_bytes().to_vec()));
+            assert_eq!(q.pop().unwrap(), None);
+            assert_eq!(q.delete(&[]).map_err(|e| e.errno()), Err(22));
+        }
+    }
+}
+
+/// `test`: `map_peek_elem(map, &input.value)` of a bloom filter: 0 or `-ENOENT`.
+const BLOOM_TEST: &str = "ldxdw r2, [r1+0]\nstxdw [r10-8], r2\nlddw r1, map_idx(0)\n\
+    mov r2, r10\nadd r2, -8\ncall 89\nexit";
+
+#[test]
+fn bloom_filters_answer_like_the_host_with_no_false_negatives() {
+    for engine in Engine::ALL {
+        let mut spec = MapSpec::new("b", MapKind::BloomFilter, 0, 8, 64);
+        spec.flags = 1 << 6; // BPF_F_ZERO_SEED
+        let defs = vec![
+            bpfx::ProgramDef::new("push", "test", asm(PUSH)),
+            bpfx::ProgramDef::new("test", "test", asm(BLOOM_TEST)),
+        ];
+        let obj = Vm::new().object(defs, vec![spec]).unwrap();
+        let mut push = prep(&obj, "push", Mode::Strict, engine);
+        let mut test = prep(&obj, "test", Mode::Strict, engine);
+        let b = obj.map("b").unwrap();
+        let pushed: Vec<u64> = (0..40u64).map(|i| i * 1_000_003).collect();
+        for &v in &pushed {
+            assert_eq!(push.run(&mut input(v, 0)).unwrap(), 0, "{engine:?}");
+        }
+        assert_eq!(push.run(&mut input(1, 2)).unwrap(), errno(22), "{engine:?}");
+        let mut absent = 0;
+        for v in (0..400u64).map(|i| i * 500_001) {
+            let got = test.run(&mut input(v, 0)).unwrap();
+            let host = b.bloom_contains(&v.to_le_bytes()).unwrap();
+            assert_eq!(got, if host { 0 } else { errno(2) }, "{engine:?}: {v}");
+            if pushed.contains(&v) {
+                assert!(host, "{engine:?}: {v} was pushed");
+            }
+            absent += usize::from(!host);
+        }
+        // 64 entries give 512 bits for 40 values: about 2 % false positives.
+        assert!(
+            absent > 300,
+            "{engine:?}: only {absent} of 400 reported absent"
+        );
+        assert_eq!(b.pop().map_err(|e| e.errno()), Err(95));
+    }
+}

@@ -10,7 +10,7 @@
 //!
 //! Arguments: `scalar`, `any`, `mem` / `mem:rN` ([`ArgKind::PtrToMem`], size in `rN`),
 //! `ro_mem` / `ro_mem:rN` ([`ArgKind::PtrToReadOnlyMem`]), `stack_or_mem`, `map`, `key`,
-//! `value`. Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
+//! `value`, `value_out` ([`ArgKind::MapValueOut`]). Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
 
 use crate::config::{ArgKind, HelperSig, MapDef, MapRef, RetKind};
@@ -129,11 +129,12 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "map" => ArgKind::MapHandle,
         "key" => ArgKind::MapKey,
         "value" => ArgKind::MapValue,
+        "value_out" => ArgKind::MapValueOut,
         _ => {
             return fail(
                 spec,
                 format!(
-                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, key, value)"
+                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, key, value, value_out)"
                 ),
             );
         }
@@ -189,6 +190,7 @@ impl fmt::Display for ArgKind {
             ArgKind::MapHandle => ("map", None),
             ArgKind::MapKey => ("key", None),
             ArgKind::MapValue => ("value", None),
+            ArgKind::MapValueOut => ("value_out", None),
         };
         match size {
             Some(j) => write!(f, "{name}:r{}", j + 1),

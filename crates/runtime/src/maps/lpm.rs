@@ -34,7 +34,7 @@
 //! lock. The kernel's trie serializes writers under one spinlock too.
 
 use super::{BPF_F_NO_PREALLOC, MapImpl, checked_size, update_flag};
-use crate::map::{MapError, MapSpec, UpdateFlag};
+use crate::map::{MapError, MapKind, MapSpec, UpdateFlag};
 use bpfx_exec::SharedMem;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -237,6 +237,10 @@ impl LpmTrie {
 }
 
 impl MapImpl for LpmTrie {
+    fn kind(&self) -> MapKind {
+        MapKind::LpmTrie
+    }
+
     fn block(&self) -> Option<&Arc<SharedMem>> {
         Some(&self.block)
     }
@@ -305,7 +309,6 @@ impl MapImpl for LpmTrie {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::map::MapKind;
 
     fn trie(data: u32, entries: u32) -> LpmTrie {
         let mut spec = MapSpec::new("t", MapKind::LpmTrie, 4 + data, 4, entries);

@@ -1,5 +1,5 @@
 //! The map kinds beyond the basic five of [`crate::map`]: per-CPU arrays and hashes, the
-//! longest-prefix-match trie and the perf event array. Each kind lives in a file of its own
+//! longest-prefix-match trie, the perf event array, queues, stacks and bloom filters. Each kind lives in a file of its own
 //! with its layout, its semantics, its kernel error numbers, its host view and its memory need;
 //! [`crate::map::Map`] reaches them through the [`MapImpl`] trait.
 //!
@@ -7,9 +7,11 @@
 //! buffers: both come from [`MapConfig`], which the [`crate::Vm`] fills in
 //! ([`crate::Vm::cpus`], [`crate::Vm::perf_buffer_size`]).
 
+pub(crate) mod bloom;
 pub(crate) mod lpm;
 pub(crate) mod percpu;
 pub(crate) mod perf;
+pub(crate) mod queue;
 
 use crate::map::{MAX_MAP_BYTES, MapError, MapKind, MapSpec, UpdateFlag};
 use bpfx_exec::SharedMem;
@@ -78,6 +80,20 @@ pub(crate) trait MapImpl: Send + Sync {
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)>;
     /// Number of entries.
     fn len(&self) -> usize;
+    /// `map_push_elem` (queues, stacks, bloom filters).
+    fn push(&self, _value: &[u8], _flags: u64) -> Result<(), MapError> {
+        Err(MapError::Unsupported(self.kind()))
+    }
+    /// `map_pop_elem` (`remove`) or `map_peek_elem` of a queue or stack: the next value.
+    fn pop(&self, _remove: bool) -> Result<Vec<u8>, MapError> {
+        Err(MapError::Unsupported(self.kind()))
+    }
+    /// `map_peek_elem` of a bloom filter: `Ok` when `value` may be present.
+    fn peek_value(&self, _value: &[u8]) -> Result<(), MapError> {
+        Err(MapError::Unsupported(self.kind()))
+    }
+    /// The kind, for errors.
+    fn kind(&self) -> MapKind;
     /// The perf event array behind this map, if it is one.
     fn as_perf(&self) -> Option<&perf::PerfEventArray> {
         None
@@ -103,6 +119,8 @@ pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn M
         }
         MapKind::LpmTrie => Box::new(lpm::LpmTrie::new(spec)),
         MapKind::PerfEventArray => Box::new(perf::PerfEventArray::new(spec, cfg)),
+        MapKind::Queue | MapKind::Stack => Box::new(queue::QueueStack::new(spec)),
+        MapKind::BloomFilter => Box::new(bloom::Bloom::new(spec)),
         _ => return Ok(None),
     }))
 }
@@ -117,6 +135,8 @@ pub fn host_bytes(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<u64>, String
         }
         MapKind::LpmTrie => lpm::host_bytes(spec)?,
         MapKind::PerfEventArray => perf::host_bytes(spec, cfg)?,
+        MapKind::Queue | MapKind::Stack => queue::host_bytes(spec)?,
+        MapKind::BloomFilter => bloom::host_bytes(spec)?,
         _ => return Ok(None),
     }))
 }

@@ -193,6 +193,10 @@ impl PerCpuArray {
 }
 
 impl MapImpl for PerCpuArray {
+    fn kind(&self) -> MapKind {
+        MapKind::PerCpuArray
+    }
+
     fn block(&self) -> Option<&Arc<SharedMem>> {
         Some(&self.values.block)
     }
@@ -441,6 +445,10 @@ fn take_if(shard: &mut Shard, key: &[u8], slot: usize) -> bool {
 }
 
 impl MapImpl for PerCpuHash {
+    fn kind(&self) -> MapKind {
+        self.kind
+    }
+
     fn block(&self) -> Option<&Arc<SharedMem>> {
         Some(&self.values.block)
     }

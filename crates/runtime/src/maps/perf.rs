@@ -214,6 +214,10 @@ impl PerfEventArray {
 }
 
 impl MapImpl for PerfEventArray {
+    fn kind(&self) -> MapKind {
+        MapKind::PerfEventArray
+    }
+
     fn block(&self) -> Option<&Arc<SharedMem>> {
         None
     }

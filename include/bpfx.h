@@ -168,7 +168,8 @@ bpfx_status bpfx_run_ctx(bpfx_vm *vm, void *ctx, size_t ctx_len, void *packet,
 /* The trap of the last run; BPFX_ERR_STATE if it did not trap. */
 bpfx_status bpfx_trap(bpfx_vm *vm, bpfx_trap_info *out);
 
-/* Copies the value under `key` in map `map` into `value` (exactly the map's value size);
+/* Copies the value under `key` in map `map` into `value` (exactly the map's value size; for
+ * per-CPU maps every CPU's value, each rounded up to 8 bytes, as libbpf lays them out);
  * BPFX_ERR_NOT_FOUND if there is none. */
 bpfx_status bpfx_map_lookup(bpfx_vm *vm, const char *map, const void *key, size_t key_len,
                             void *value, size_t value_len);

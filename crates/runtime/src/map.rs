@@ -876,15 +876,11 @@ impl Map {
                 Ok(Some((next as u32).to_le_bytes().to_vec()))
             }
             Storage::Hash { table, .. } => {
-                let t = Self::table(table);
-                let mut keys: Vec<&Vec<u8>> = t.index.keys().collect();
-                keys.sort();
-                let at = key.and_then(|k| keys.iter().position(|x| x.as_slice() == k));
-                let next = match at {
-                    Some(i) => keys.get(i + 1),
-                    None => keys.first(),
-                };
-                Ok(next.map(|k| k.to_vec()))
+                let mut next = maps::NextKey::default();
+                for k in Self::table(table).index.keys() {
+                    next.see(k, key);
+                }
+                Ok(next.finish())
             }
             _ => Err(MapError::Unsupported(self.spec.kind)),
         }

@@ -606,3 +606,54 @@ fn bloom_filters_answer_like_the_host_with_no_false_negatives() {
         assert_eq!(b.pop().map_err(|e| e.errno()), Err(95));
     }
 }
+
+#[test]
+fn next_key_walks_arrays_by_index_and_hashes_by_key_bytes() {
+    let obj = Vm::new()
+        .object(
+            vec![],
+            vec![
+                MapSpec::new("a", MapKind::Array, 4, 8, 3),
+                MapSpec::new("h", MapKind::Hash, 2, 8, 4),
+                MapSpec::new("r", MapKind::RingBuf, 0, 0, 64),
+            ],
+        )
+        .unwrap();
+    let walk = |name: &str| {
+        let m = obj.map(name).unwrap();
+        let mut keys = Vec::new();
+        let mut cur: Option<Vec<u8>> = None;
+        while let Some(k) = m.next_key(cur.as_deref()).unwrap() {
+            keys.push(k.clone());
+            cur = Some(k);
+        }
+        keys
+    };
+    let le = |i: u32| i.to_le_bytes().to_vec();
+    assert_eq!(walk("a"), [le(0), le(1), le(2)]);
+    let a = obj.map("a").unwrap();
+    assert_eq!(
+        a.next_key(Some(&le(7))).unwrap(),
+        Some(le(0)),
+        "past the end"
+    );
+    let h = obj.map("h").unwrap();
+    assert_eq!(h.next_key(None).unwrap(), None, "empty");
+    for k in [b"zz", b"ab", b"mm"] {
+        h.update(k, &[0; 8], UpdateFlag::Any).unwrap();
+    }
+    assert_eq!(walk("h"), [b"ab".to_vec(), b"mm".to_vec(), b"zz".to_vec()]);
+    assert_eq!(
+        h.next_key(Some(b"nn")).unwrap(),
+        Some(b"ab".to_vec()),
+        "unknown key"
+    );
+    assert!(matches!(
+        h.next_key(Some(b"abc")),
+        Err(MapError::KeySize { .. })
+    ));
+    assert_eq!(
+        obj.map("r").unwrap().next_key(None).map_err(|e| e.errno()),
+        Err(22)
+    );
+}

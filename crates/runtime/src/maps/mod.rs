@@ -149,6 +149,36 @@ pub(crate) fn checked_size(parts: &[(u64, u64)]) -> Result<u64, String> {
         .ok_or_else(|| "the map's size overflows 64 bits (E2BIG)".to_string())
 }
 
+/// The key after `cur` in key byte order among `keys` (the first key when `cur` is `None` or
+/// not among them), in one pass: a walk of `n` keys costs `O(n)` per step and sorts nothing.
+#[derive(Default)]
+pub(crate) struct NextKey {
+    first: Option<Vec<u8>>,
+    after: Option<Vec<u8>>,
+    found: bool,
+}
+
+impl NextKey {
+    /// Looks at one key of the map, with `cur` the key asked about.
+    pub(crate) fn see(&mut self, key: &[u8], cur: Option<&[u8]>) {
+        if self.first.as_deref().is_none_or(|f| key < f) {
+            self.first = Some(key.to_vec());
+        }
+        if let Some(c) = cur {
+            if key == c {
+                self.found = true;
+            } else if key > c && self.after.as_deref().is_none_or(|a| key < a) {
+                self.after = Some(key.to_vec());
+            }
+        }
+    }
+
+    /// The answer.
+    pub(crate) fn finish(self) -> Option<Vec<u8>> {
+        if self.found { self.after } else { self.first }
+    }
+}
+
 /// The update flag of a program's `map_update_elem` (`EINVAL` for others).
 pub(crate) fn update_flag(flags: u64) -> Result<UpdateFlag, MapError> {
     UpdateFlag::from_raw(flags).ok_or(MapError::Flags(flags))

@@ -34,7 +34,7 @@
 //! reference bit; a full map sweeps its slots from a clock hand, clearing set bits and
 //! evicting the first slot found without one.
 
-use super::{MapImpl, checked_size, update_flag};
+use super::{MapImpl, NextKey, checked_size, update_flag};
 use crate::map::{MapError, MapKind, MapSpec, UpdateFlag};
 use bpfx_exec::SharedMem;
 use std::collections::HashMap;
@@ -500,13 +500,13 @@ impl MapImpl for PerCpuHash {
     }
 
     fn next_key(&self, key: Option<&[u8]>) -> Result<Option<Vec<u8>>, MapError> {
-        let all = self.sorted();
-        let at = key.and_then(|k| all.iter().position(|(x, _)| &**x == k));
-        let next = match at {
-            Some(i) => all.get(i + 1),
-            None => all.first(),
-        };
-        Ok(next.map(|(k, _)| k.to_vec()))
+        let mut next = NextKey::default();
+        for shard in self.shards.iter() {
+            for k in lock(shard).keys() {
+                next.see(k, key);
+            }
+        }
+        Ok(next.finish())
     }
 
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {

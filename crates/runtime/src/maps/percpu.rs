@@ -18,8 +18,10 @@
 //! - Errors: array index past the end `E2BIG`, `BPF_NOEXIST` on an array `EEXIST`, array
 //!   delete `EINVAL`; hash: `BPF_NOEXIST` on an existing key `EEXIST`, `BPF_EXIST` or delete
 //!   of a missing key `ENOENT`, a full map `E2BIG` (an LRU map evicts instead); unknown flags
-//!   `EINVAL`. At creation: array keys not 4 bytes, a zero size or zero entries `EINVAL`; a
-//!   value over 32 KiB (the kernel's per-CPU unit) or a hash key over 512 bytes `E2BIG`.
+//!   `EINVAL`. At creation: array keys not 4 bytes, a zero size or zero entries, flags outside
+//!   the kernel's masks (`BPF_F_MMAPABLE` on a per-CPU array, `BPF_F_NO_COMMON_LRU` on a
+//!   non-LRU hash) `EINVAL`; `BPF_F_NO_PREALLOC` on an LRU map `ENOTSUPP`; a value over 32 KiB
+//!   (the kernel's per-CPU unit) or a hash key over 512 bytes `E2BIG`.
 //!
 //! # Concurrency
 //! The program path of a per-CPU array takes no lock at all: the value's address is
@@ -51,6 +53,18 @@ const MAX_HASH_KEY: u32 = 512;
 /// Index shards of a per-CPU hash map.
 pub(crate) const SHARDS: usize = 64;
 
+/// `BPF_F_NO_PREALLOC`, `BPF_F_NO_COMMON_LRU`, `BPF_F_NUMA_NODE`, the access flags and
+/// `BPF_F_ZERO_SEED`: the flags a hash map accepts (the kernel's `HTAB_CREATE_FLAG_MASK`).
+const HASH_FLAGS: u32 = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x40 | 0x80 | 0x100;
+/// `BPF_F_NUMA_NODE`, the access flags, `BPF_F_INNER_MAP` and `BPF_F_PRESERVE_ELEMS`: the flags
+/// a per-CPU array accepts (the kernel's array mask without `BPF_F_MMAPABLE`, which per-CPU
+/// arrays refuse).
+const PERCPU_ARRAY_FLAGS: u32 = 0x4 | 0x8 | 0x10 | 0x80 | 0x100 | (1 << 11) | (1 << 12);
+/// `BPF_F_NO_PREALLOC`.
+const NO_PREALLOC: u32 = 1;
+/// `BPF_F_NO_COMMON_LRU`.
+const NO_COMMON_LRU: u32 = 2;
+
 /// Estimated host bytes per hash entry besides its values: the key's copy in the index and in
 /// the allocator, and the hash table's slot.
 const INDEX_ENTRY_OVERHEAD: u64 = 64;
@@ -75,6 +89,21 @@ pub(crate) fn host_bytes(spec: &MapSpec, cpus: u32) -> Result<u64, String> {
             "array keys must be 4 bytes, not {} (EINVAL)",
             spec.key_size
         ));
+    }
+    let allowed = match spec.kind {
+        MapKind::PerCpuArray => PERCPU_ARRAY_FLAGS,
+        _ => HASH_FLAGS,
+    };
+    if spec.flags & !allowed != 0
+        || (spec.kind == MapKind::PerCpuHash && spec.flags & NO_COMMON_LRU != 0)
+    {
+        return Err(format!(
+            "map flags {:#x} are not valid for a {} map (EINVAL)",
+            spec.flags, spec.kind
+        ));
+    }
+    if spec.kind == MapKind::LruPerCpuHash && spec.flags & NO_PREALLOC != 0 {
+        return Err("LRU maps are always preallocated: BPF_F_NO_PREALLOC (ENOTSUPP)".into());
     }
     if spec.value_size > MAX_PERCPU_VALUE {
         return Err(format!(
@@ -585,10 +614,34 @@ mod tests {
             spec(MapKind::PerCpuHash, 4, 4, 0),
             spec(MapKind::PerCpuHash, 4, MAX_PERCPU_VALUE + 1, 1),
             spec(MapKind::LruPerCpuHash, MAX_HASH_KEY + 1, 4, 1),
+            MapSpec {
+                flags: NO_PREALLOC,
+                ..spec(MapKind::LruPerCpuHash, 4, 4, 1)
+            },
+            MapSpec {
+                flags: NO_COMMON_LRU,
+                ..spec(MapKind::PerCpuHash, 4, 4, 1)
+            },
+            MapSpec {
+                flags: 1 << 10,
+                ..spec(MapKind::PerCpuArray, 4, 4, 1)
+            },
         ] {
             assert!(host_bytes(&bad, 2).is_err(), "{bad:?}");
         }
         assert!(host_bytes(&spec(MapKind::PerCpuArray, 4, 8, u32::MAX), u32::MAX).is_err());
+        for ok in [
+            MapSpec {
+                flags: NO_PREALLOC,
+                ..spec(MapKind::PerCpuHash, 4, 4, 1)
+            },
+            MapSpec {
+                flags: NO_COMMON_LRU,
+                ..spec(MapKind::LruPerCpuHash, 4, 4, 1)
+            },
+        ] {
+            assert!(host_bytes(&ok, 2).is_ok(), "{ok:?}");
+        }
     }
 
     #[test]

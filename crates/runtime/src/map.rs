@@ -812,7 +812,8 @@ impl Map {
         self.update_inner(key, value, flag)
     }
 
-    /// Removes `key` (hash maps only: array entries always exist).
+    /// Removes `key` (hash maps and LPM tries: array entries always exist; queues, stacks and
+    /// bloom filters have no keys).
     pub fn delete(&self, key: &[u8]) -> Result<(), MapError> {
         self.check_key(key)?;
         if let Storage::Ext(e) = &self.storage {
@@ -822,8 +823,10 @@ impl Map {
     }
 
     /// A snapshot of every entry as `(key, value)`: arrays in index order, hash maps in key byte
-    /// order (deterministic, unlike the kernel's bucket order). Empty for ring buffers and
-    /// program arrays.
+    /// order (deterministic, unlike the kernel's bucket order), LPM tries in post-order (see
+    /// [`Map::next_key`]), queues and stacks in pop order with empty keys; per-CPU values hold
+    /// every CPU's ([`Map::host_value_size`]). Empty for ring buffers, program arrays, perf event
+    /// arrays and bloom filters.
     pub fn iter(&self) -> std::vec::IntoIter<(Vec<u8>, Vec<u8>)> {
         let vs = self.spec.value_size as usize;
         let read = |block: &SharedMem, off: usize| {
@@ -886,7 +889,8 @@ impl Map {
         }
     }
 
-    /// Number of entries (arrays: always `max_entries`; ring buffers: records ready to read).
+    /// Number of entries (arrays: always `max_entries`; ring buffers and perf event arrays:
+    /// records ready to read; bloom filters: bits set).
     pub fn len(&self) -> usize {
         match &self.storage {
             Storage::Array { .. } => self.spec.max_entries as usize,

@@ -489,6 +489,12 @@ impl Vm {
         map.delete(key).map_err(|e| map_fail(name, e))
     }
 
+    /// The next record of perf event array `name`, if one waits.
+    pub(crate) fn perf_read(&self, name: &str) -> Result<Option<runtime::PerfEvent>, Fail> {
+        let map = self.map(name)?;
+        map.perf_next().map_err(|e| map_fail(name, e))
+    }
+
     /// The x86-64 listing of the compiled program.
     pub(crate) fn listing(&self) -> Result<String, Fail> {
         let prog = self

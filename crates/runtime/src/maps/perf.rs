@@ -202,6 +202,32 @@ impl PerfEventArray {
         n
     }
 
+    /// Takes the next record: the oldest of the lowest CPU that has one (the order of
+    /// [`PerfEventArray::poll`]).
+    pub(crate) fn next(&self) -> Option<PerfEvent> {
+        for (cpu, buf) in self.bufs.iter().enumerate() {
+            let cpu = cpu as u32;
+            let mut b = lock(buf);
+            if let Some(e) = b.events.pop_front() {
+                return Some(match e {
+                    Event::Sample(data) => {
+                        b.used -= HEADER + 4 + data.len() as u64;
+                        PerfEvent::Sample { cpu, data }
+                    }
+                    Event::Lost(count) => {
+                        b.used -= LOST_RECORD;
+                        PerfEvent::Lost { cpu, count }
+                    }
+                });
+            }
+            if b.lost > 0 {
+                let count = std::mem::take(&mut b.lost);
+                return Some(PerfEvent::Lost { cpu, count });
+            }
+        }
+        None
+    }
+
     fn pending(&self) -> usize {
         self.bufs
             .iter()
@@ -287,6 +313,12 @@ impl crate::map::Map {
         let mut out = Vec::new();
         self.perf()?.poll(|e| out.push(e));
         Ok(out)
+    }
+
+    /// Takes the next record of a perf event array, in the order of [`crate::Map::perf_poll`]
+    /// (the space it took is free again); `None` when none waits.
+    pub fn perf_next(&self) -> Result<Option<PerfEvent>, MapError> {
+        Ok(self.perf()?.next())
     }
 
     /// `perf_event_output` into this map from a program running on `cpu`.
@@ -379,6 +411,33 @@ mod tests {
                     data: padded(9, 1, 4)
                 }
             ]
+        );
+    }
+
+    #[test]
+    fn one_record_at_a_time_frees_its_space() {
+        let p = array(2, 64);
+        p.output(1, 1, &[1; 10]).unwrap();
+        p.output(1, 1, &[2; 10]).unwrap();
+        assert_eq!(p.output(1, 1, &[3; 10]), Err(MapError::OutOfSpace));
+        p.output(0, 0, &[4; 4]).unwrap();
+        let sample = |cpu, b: u8, n: usize, to: usize| {
+            let mut data = vec![b; n];
+            data.resize(to, 0);
+            PerfEvent::Sample { cpu, data }
+        };
+        assert_eq!(p.next(), Some(sample(0, 4, 4, 4)));
+        assert_eq!(p.next(), Some(sample(1, 1, 10, 12)));
+        // One sample taken: room for the lost notice and another sample.
+        assert_eq!(p.output(1, 1, &[5; 2]), Ok(()));
+        assert_eq!(p.next(), Some(sample(1, 2, 10, 12)));
+        assert_eq!(p.next(), Some(PerfEvent::Lost { cpu: 1, count: 1 }));
+        assert_eq!(p.next(), Some(sample(1, 5, 2, 4)));
+        assert_eq!(p.next(), None);
+        assert_eq!(
+            p.output(1, 1, &[6; 36]),
+            Ok(()),
+            "all 64 bytes are free again"
         );
     }
 

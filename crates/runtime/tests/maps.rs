@@ -657,3 +657,65 @@ fn next_key_walks_arrays_by_index_and_hashes_by_key_bytes() {
         Err(22)
     );
 }
+
+#[test]
+fn lru_percpu_hash_under_eviction_while_the_host_reads() {
+    const CPUS: u32 = 4;
+    for engine in Engine::ALL {
+        let defs = vec![bpfx::ProgramDef::new("p", "test", asm(COUNT))];
+        let obj = vm(CPUS)
+            .object(
+                defs,
+                vec![MapSpec::new("h", MapKind::LruPerCpuHash, 4, 8, 8)],
+            )
+            .unwrap();
+        let p = obj
+            .program("p")
+            .unwrap()
+            .input_size(8)
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(engine, false)
+            .unwrap();
+        let h = obj.map("h").unwrap();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        // Runners start once the reader is reading.
+        let start = std::sync::Barrier::new(CPUS as usize + 1);
+        std::thread::scope(|s| {
+            let start = &start;
+            let runners: Vec<_> = (0..CPUS)
+                .map(|t| {
+                    let mut p = p.clone();
+                    s.spawn(move || {
+                        CPU.with(|c| c.set(t));
+                        start.wait();
+                        for i in 0..3000u32 {
+                            let k = (i * 5 + t) % 24;
+                            let mut input = [k.to_le_bytes(), [0; 4]].concat();
+                            let r = p.run(&mut input).unwrap();
+                            // The CPU, or 1000 when another thread inserted the key first.
+                            assert!(r == u64::from(t) || r == 1000, "{r}");
+                        }
+                    })
+                })
+                .collect();
+            let (h, done) = (&h, &done);
+            let reader = s.spawn(move || {
+                start.wait();
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    for (k, v) in h.iter() {
+                        assert_eq!((k.len(), v.len()), (4, 8 * CPUS as usize));
+                    }
+                    let _ = h.next_key(None).unwrap();
+                    let _ = h.lookup(&3u32.to_le_bytes()).unwrap();
+                }
+            });
+            for r in runners {
+                r.join().unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            reader.join().unwrap();
+        });
+        assert_eq!(h.len(), 8, "{engine:?}: full, evicting");
+    }
+}

@@ -60,6 +60,11 @@ pub(crate) const MAP_HANDLE_TAG: u64 = 0xbf4d_a900 << 32;
 pub(crate) const TAIL_CALL_MARKER: &str = "tail call";
 
 const EINVAL: i64 = 22;
+const EFAULT: i64 = 14;
+
+/// `BPF_F_CTXLEN_MASK`: how many packet bytes `perf_event_output` appends (XDP and packet
+/// contexts).
+pub const BPF_F_CTXLEN_MASK: u64 = 0xf_ffff << 32;
 
 /// The handle of map `idx`.
 pub(crate) fn map_handle(idx: usize) -> u64 {
@@ -147,6 +152,9 @@ pub(crate) struct RunState {
     pub(crate) tail_calls: u32,
     /// Ring-buffer records reserved and not yet submitted: (map index, address).
     pub(crate) reserved: Vec<(usize, u64)>,
+    /// The offsets of the context's 64-bit `data` and `data_end` fields, when the program's
+    /// context carries a packet (`perf_event_output` may append packet bytes).
+    pub(crate) packet: Option<(u16, u16)>,
 }
 
 pub(crate) type RunCell = Arc<Mutex<RunState>>;
@@ -403,15 +411,35 @@ pub(crate) fn standard(maps: &Arc<[Arc<Map>]>, hooks: &Hooks, run: &RunCell) -> 
             })
         });
     }
-    let (m, hk) = (maps.clone(), hooks.clone());
+    let (m, hk, r) = (maps.clone(), hooks.clone(), run.clone());
     h.register(PERF_EVENT_OUTPUT, move |mem, a| {
         let (_, map) = map_of(&m, a[1])?;
         let len = usize::try_from(a[4]).map_err(|_| err("record size too large"))?;
-        let data = read(mem, a[3], len, "record")?;
-        Ok(match map.perf_output(a[2], hk.cpu_now(), &data) {
-            Ok(()) => 0,
-            Err(e) => e.ret(),
-        })
+        let mut data = read(mem, a[3], len, "record")?;
+        let ctx_len = (a[2] & BPF_F_CTXLEN_MASK) >> 32;
+        if ctx_len > 0 {
+            // The XDP and packet-struct variants (the kernel's bpf_xdp_event_output and
+            // bpf_skb_event_output) append the first `ctx_len` packet bytes to the record.
+            let Some((d, e)) = lock(&r).packet else {
+                return Ok((-EINVAL) as u64);
+            };
+            let field = |mem: &mut GuestMemory<'_>, off: u16, what: &str| {
+                mem.load(a[0].wrapping_add(u64::from(off)), 8)
+                    .ok_or_else(|| err(format!("cannot read the context's {what} at {:#x}", a[0])))
+            };
+            let start = field(mem, d, "data")?;
+            let end = field(mem, e, "data_end")?;
+            match mem.read(start, ctx_len as usize) {
+                Some(bytes) if ctx_len <= end.wrapping_sub(start) => data.extend(bytes),
+                _ => return Ok((-EFAULT) as u64),
+            }
+        }
+        Ok(
+            match map.perf_output(a[2] & !BPF_F_CTXLEN_MASK, hk.cpu_now(), &data) {
+                Ok(()) => 0,
+                Err(e) => e.ret(),
+            },
+        )
     });
     let (m, r) = (maps.clone(), run.clone());
     h.register(TAIL_CALL, move |_, a| {

@@ -657,7 +657,15 @@ impl Clone for Program {
 
 impl Program {
     fn new(linked: Arc<Linked>, shared: Arc<Shared>) -> Program {
-        let run: RunCell = Arc::new(Mutex::new(RunState::default()));
+        let packet = match linked.context {
+            Context::Xdp => Some((0, 8)),
+            Context::Struct(StructLayout { packet, .. }) => packet,
+            Context::Memory => None,
+        };
+        let run: RunCell = Arc::new(Mutex::new(RunState {
+            packet,
+            ..RunState::default()
+        }));
         let mut h = helpers::standard(&shared.maps, &shared.hooks, &run);
         for c in &shared.custom {
             let f = c.f.clone();

@@ -719,3 +719,60 @@ fn lru_percpu_hash_under_eviction_while_the_host_reads() {
         assert_eq!(h.len(), 8, "{engine:?}: full, evicting");
     }
 }
+
+/// `perf_event_output(ctx, events, flags, &u64 0x1234, 8)` with `flags` from the assembler.
+fn ctxlen_prog(flags: u64) -> String {
+    format!(
+        "mov r6, r1\nstdw [r10-8], 0x1234\nmov r1, r6\nlddw r2, map_idx(0)\n\
+         lddw r3, {flags:#x}\nmov r4, r10\nadd r4, -8\nmov r5, 8\ncall 25\nexit"
+    )
+}
+
+#[test]
+fn perf_event_output_appends_packet_bytes_for_xdp() {
+    let cur = bpfx::BPF_F_CURRENT_CPU;
+    for engine in Engine::ALL {
+        let defs = vec![
+            bpfx::ProgramDef::new("six", "xdp", asm(&ctxlen_prog(6 << 32 | cur))),
+            bpfx::ProgramDef::new("long", "xdp", asm(&ctxlen_prog(61 << 32 | cur))),
+            bpfx::ProgramDef::new("mem", "test", asm(&ctxlen_prog(6 << 32 | cur))),
+            bpfx::ProgramDef::new("bad", "xdp", asm(&ctxlen_prog(1 << 52 | cur))),
+        ];
+        let obj = vm(2)
+            .object(
+                defs,
+                vec![MapSpec::new("events", MapKind::PerfEventArray, 4, 4, 0)],
+            )
+            .unwrap();
+        let run = |name: &str, packet: &mut [u8]| {
+            let mut p = program(&obj, name, engine);
+            CPU.with(|c| c.set(1));
+            if name == "mem" {
+                p.run(packet).unwrap()
+            } else {
+                p.run_xdp(packet).unwrap().code()
+            }
+        };
+        let mut packet: Vec<u8> = (1..=60).collect();
+        assert_eq!(run("six", &mut packet), 0, "{engine:?}");
+        assert_eq!(
+            run("long", &mut packet),
+            errno(14),
+            "{engine:?}: past the end"
+        );
+        assert_eq!(run("mem", &mut packet), errno(22), "{engine:?}: no packet");
+        assert_eq!(
+            run("bad", &mut packet),
+            errno(22),
+            "{engine:?}: unknown flag"
+        );
+        let mut want = 0x1234u64.to_le_bytes().to_vec();
+        want.extend(1..=6u8);
+        want.resize(20, 0);
+        assert_eq!(
+            obj.map("events").unwrap().perf_drain().unwrap(),
+            [PerfEvent::Sample { cpu: 1, data: want }],
+            "{engine:?}"
+        );
+    }
+}

@@ -13,8 +13,10 @@
 //!
 //! # Semantics (the kernel's, `bpf_perf_event_output` in `linux/bpf.h`)
 //! - `flags & BPF_F_INDEX_MASK` is the index, or `BPF_F_CURRENT_CPU` for the running CPU's;
-//!   any other flag bit is `EINVAL` (`BPF_F_CTXLEN_MASK`, which appends packet bytes, is not
-//!   supported); an index at or past `max_entries` is `E2BIG`; an index without a buffer
+//!   any other flag bit is `EINVAL`, except `BPF_F_CTXLEN_MASK` for programs whose context
+//!   carries a packet (XDP, or a struct with `data`/`data_end`): the helper appends that many
+//!   packet bytes to the record (`EFAULT` past the packet's end; `EINVAL` for other
+//!   contexts); an index at or past `max_entries` is `E2BIG`; an index without a buffer
 //!   `ENOENT`; a buffer of another CPU than the running one `EOPNOTSUPP` (the kernel's rule
 //!   for per-CPU perf events).
 //! - A record that does not fit in the CPU's free space is dropped and counted (`ENOSPC`); the

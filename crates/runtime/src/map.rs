@@ -1,5 +1,5 @@
-//! Maps: array, hash, LRU hash, ring buffer and program array, shared by the host and by
-//! programs running on any number of threads.
+//! Maps: array, hash, LRU hash, ring buffer and program array here, the other kinds in
+//! [`crate::maps`]; shared by the host and by programs running on any number of threads.
 //!
 //! Every byte a program can reach lives in one [`SharedMem`] block per map, so map values are
 //! real guest memory: `map_lookup_elem` returns the address of the value inside the block, and
@@ -16,8 +16,7 @@
 //!   of record descriptors, so nothing a program writes can corrupt the bookkeeping.
 //! - **Program array**: slots holding programs for `bpf_tail_call`, set from the host.
 //! - **Per-CPU array and hashes, LPM trie, perf event array, queue, stack, bloom filter**:
-//!   in [`crate::maps`], one file
-//!   per kind, reached through [`crate::maps::MapImpl`].
+//!   in [`crate::maps`], one file per kind, reached through [`crate::maps::MapImpl`].
 //!
 //! A deleted hash slot goes back to the free list while a program may still hold its address:
 //! the memory stays valid (the block never moves), as the kernel's RCU keeps it valid, and a

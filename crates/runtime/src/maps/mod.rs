@@ -127,7 +127,8 @@ pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn M
 
 /// The host memory a map of this module's kinds needs, in bytes, after checking its shape as
 /// the kernel does (an `Err` is the kernel's `EINVAL` or `E2BIG` at creation); `Ok(None)` for
-/// the kinds [`crate::map`] implements. Overflow is an error, never a wrap.
+/// the kinds [`crate::Map`] implements by itself (array, hash, LRU hash, ring buffer, program
+/// array). Overflow is an error, never a wrap.
 pub fn host_bytes(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<u64>, String> {
     Ok(Some(match spec.kind {
         MapKind::PerCpuArray | MapKind::PerCpuHash | MapKind::LruPerCpuHash => {

@@ -6,7 +6,7 @@
  * counter of CPU 0 with bpf_map_lookup_percpu_elem() into `cpu0_ipv4` (a global).
  *
  *   bpfx run examples/percpu_count.o --ctx xdp --packet examples/tcp-syn.bin --dump-maps
- *   => XDP_PASS (2); counts: class 0 has 1 packet of 54 bytes on the running CPU          */
+ *   => XDP_PASS (2); counts: class 0 is [1 packet, 54 bytes] on the running CPU, 0 elsewhere */
 #include "bpf_helpers.h"
 
 #define MAX_CPUS 64

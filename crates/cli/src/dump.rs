@@ -3,8 +3,8 @@
 //! Keys and values of 1, 2, 4 or 8 bytes print as little-endian unsigned integers (how the
 //! programs of this size store counters and indices); any other size prints as hex bytes in
 //! memory order. Ring buffers and perf event arrays print the records ready to read (reading
-//! consumes them); program arrays print their slots. Per-CPU maps print every CPU's value, one
-//! after the other, as the host reads them.
+//! consumes them); program arrays print their slots. Per-CPU maps print a list of every CPU's
+//! value, CPU 0 first.
 
 use bpfx::{Map, MapKind, Object, PerfEvent};
 use serde_json::{Value, json};
@@ -33,6 +33,36 @@ fn text_bytes(bytes: &[u8]) -> String {
     match int(bytes) {
         Some(v) => v.to_string(),
         None => hex(bytes),
+    }
+}
+
+/// A value as the host reads it, split per CPU for per-CPU maps (each CPU's value is
+/// `value_size` bytes at a stride rounded up to 8).
+fn per_cpu(map: &Map, v: &[u8]) -> Vec<Vec<u8>> {
+    if !map.kind().per_cpu() {
+        return vec![v.to_vec()];
+    }
+    let size = map.value_size() as usize;
+    v.chunks(size.next_multiple_of(8))
+        .map(|c| c[..size.min(c.len())].to_vec())
+        .collect()
+}
+
+fn json_value(map: &Map, v: &[u8]) -> Value {
+    let mut parts: Vec<Value> = per_cpu(map, v).iter().map(|p| json_bytes(p)).collect();
+    if map.kind().per_cpu() {
+        parts.into()
+    } else {
+        parts.pop().unwrap_or(Value::Null)
+    }
+}
+
+fn text_value(map: &Map, v: &[u8]) -> String {
+    let parts: Vec<String> = per_cpu(map, v).iter().map(|p| text_bytes(p)).collect();
+    if map.kind().per_cpu() {
+        format!("[{}]", parts.join(", "))
+    } else {
+        parts.concat()
     }
 }
 
@@ -83,7 +113,7 @@ pub(crate) fn maps_json(obj: &Object) -> Value {
             _ => {
                 m["entries"] = map
                     .iter()
-                    .map(|(k, v)| json!({"key": json_bytes(&k), "value": json_bytes(&v)}))
+                    .map(|(k, v)| json!({"key": json_bytes(&k), "value": json_value(map, &v)}))
                     .collect::<Vec<_>>()
                     .into();
             }
@@ -129,7 +159,7 @@ pub(crate) fn maps_text(obj: &Object) -> String {
             }
             _ => {
                 for (k, v) in map.iter() {
-                    let _ = writeln!(s, "  {} => {}", text_bytes(&k), text_bytes(&v));
+                    let _ = writeln!(s, "  {} => {}", text_bytes(&k), text_value(map, &v));
                 }
             }
         }

@@ -160,6 +160,39 @@ fn globals_and_ringbuf_run_with_their_data() {
 }
 
 #[test]
+fn percpu_count_dumps_a_value_per_cpu() {
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "run",
+            "examples/percpu_count.o",
+            "--packet",
+            "examples/tcp-syn.bin",
+            "--dump-maps",
+            "--json",
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v = json(&o);
+        let counts = values(&v, "counts");
+        assert_eq!(counts.len(), 4, "{v}");
+        // Class 0 (IPv4): one 54-byte frame on the CPU that ran it, nothing elsewhere.
+        let ipv4 = counts[0].as_array().unwrap();
+        let ran: Vec<_> = ipv4
+            .iter()
+            .filter(|c| c.as_str() != Some("00000000000000000000000000000000"))
+            .collect();
+        assert_eq!(ran, ["01000000000000003600000000000000"], "{v}");
+        assert!(
+            counts[1..]
+                .iter()
+                .flat_map(|c| c.as_array().unwrap())
+                .all(|c| c.as_str() == Some("00000000000000000000000000000000"))
+        );
+    }
+}
+
+#[test]
 fn perf_sample_dumps_its_records_by_cpu() {
     for engine in ENGINES {
         let o = bpfx(&[

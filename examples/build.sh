@@ -4,6 +4,6 @@
 set -eu
 cd "$(dirname "$0")"
 CLANG=${CLANG:-clang-19}
-for src in counter xdp_parse globals ringbuf; do
+for src in counter xdp_parse globals ringbuf percpu_count lpm_block perf_sample; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -c "$src.c" -o "$src.o"
 done

@@ -112,6 +112,13 @@ typedef struct bpfx_trap_info {
     const char *message; /* owned by the VM; valid until its next run or bpfx_vm_free */
 } bpfx_trap_info;
 
+/* A record taken from a perf event array by bpfx_perf_read. */
+typedef struct bpfx_perf_record {
+    uint32_t cpu;    /* the CPU (buffer index) it was written to */
+    uint64_t lost;   /* not 0: a lost-records notice with this count, and no data */
+    size_t data_len; /* the sample's full size; at most data_cap bytes were copied */
+} bpfx_perf_record;
+
 /*
  * A helper written in C: r1..r5 in, r0 out; `ctx` is the pointer given at registration.
  * Pointer arguments are host addresses inside the memory the program was given. It runs on
@@ -181,7 +188,8 @@ bpfx_status bpfx_run_ctx(bpfx_vm *vm, void *ctx, size_t ctx_len, void *packet,
 /* The trap of the last run; BPFX_ERR_STATE if it did not trap. */
 bpfx_status bpfx_trap(bpfx_vm *vm, bpfx_trap_info *out);
 
-/* Copies the value under `key` in map `map` into `value` (exactly the map's value size);
+/* Copies the value under `key` in map `map` into `value` (exactly the map's value size; for
+ * per-CPU maps every CPU's value, each rounded up to 8 bytes, as libbpf lays them out);
  * BPFX_ERR_NOT_FOUND if there is none. */
 bpfx_status bpfx_map_lookup(bpfx_vm *vm, const char *map, const void *key, size_t key_len,
                             void *value, size_t value_len);
@@ -190,6 +198,12 @@ bpfx_status bpfx_map_update(bpfx_vm *vm, const char *map, const void *key, size_
                             const void *value, size_t value_len, uint64_t flags);
 /* Removes `key` (hash maps; array entries always exist). */
 bpfx_status bpfx_map_delete(bpfx_vm *vm, const char *map, const void *key, size_t key_len);
+
+/* Takes the next record of perf event array `map` (the oldest of the lowest CPU that has one):
+ * a sample's data goes to `data` (at most `data_cap` bytes; NULL when data_cap is 0), its CPU,
+ * size or lost count to `out`. BPFX_ERR_NOT_FOUND when no record waits. */
+bpfx_status bpfx_perf_read(bpfx_vm *vm, const char *map, bpfx_perf_record *out, void *data,
+                           size_t data_cap);
 
 /* The x86-64 listing of a program compiled with BPFX_ENGINE_JIT, interleaved with its eBPF
  * source; free it with free(). NULL on error (see bpfx_vm_error). */

@@ -39,6 +39,18 @@ pub struct BpfxTrapInfo {
     pub message: *const c_char,
 }
 
+/// `bpfx_perf_record`: what `bpfx_perf_read` took from a perf event array.
+#[repr(C)]
+#[derive(Debug)]
+pub struct BpfxPerfRecord {
+    /// The CPU (buffer index) of the record.
+    pub cpu: u32,
+    /// Not 0: a lost-records notice, with this count (and no data).
+    pub lost: u64,
+    /// The sample's full size in bytes (at most `data_cap` of them were copied).
+    pub data_len: usize,
+}
+
 /// `bpfx_helper_fn`: a helper written in C, with the context pointer given at registration.
 pub type HelperFn = unsafe extern "C" fn(u64, u64, u64, u64, u64, *mut c_void) -> u64;
 
@@ -647,6 +659,62 @@ pub unsafe extern "C" fn bpfx_map_delete(
         with_vm(vm, |v| {
             let name = text(map, "map")?;
             v.map_delete(name, required(key, key_len, "key")?)
+        })
+    }
+}
+
+/// Takes the next record of perf event array `map` into `out` (and a sample's data into
+/// `data`, at most `data_cap` bytes); `BPFX_ERR_NOT_FOUND` when none waits.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_perf_read(
+    vm: *mut BpfxVm,
+    map: *const c_char,
+    out: *mut BpfxPerfRecord,
+    data: *mut c_void,
+    data_cap: usize,
+) -> Status {
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle no other thread uses meanwhile, `map`
+    // is NUL-terminated, `out` points to a writable `bpfx_perf_record` and `data` to
+    // `data_cap` writable bytes nothing else accesses during the call: the contracts of
+    // `with_vm`, `text` and `bytes_mut`; NULL and overlap are checked before any slice.
+    unsafe {
+        with_vm(vm, |v| {
+            let name = text(map, "map")?;
+            if out.is_null() {
+                return Err(Fail::null("out"));
+            }
+            if overlap(out.cast(), size_of::<BpfxPerfRecord>(), data, data_cap) {
+                return Err(Fail::arg("out and data must not overlap"));
+            }
+            let buf = bytes_mut(data, data_cap, "data")?;
+            let rec = match v.perf_read(name)? {
+                None => {
+                    return Err(Fail::new(
+                        Status::NotFound,
+                        format!("map `{name}`: no record waits"),
+                    ));
+                }
+                Some(runtime::PerfEvent::Lost { cpu, count }) => BpfxPerfRecord {
+                    cpu,
+                    lost: count,
+                    data_len: 0,
+                },
+                Some(runtime::PerfEvent::Sample { cpu, data }) => {
+                    let n = data.len().min(buf.len());
+                    buf[..n].copy_from_slice(&data[..n]);
+                    BpfxPerfRecord {
+                        cpu,
+                        lost: 0,
+                        data_len: data.len(),
+                    }
+                }
+            };
+            // SAFETY: non-NULL and writable by the caller's contract, outside `data`.
+            out.write_unaligned(rec);
+            Ok(())
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The headers against the Rust definitions: every prototype of `include/bpfx.h` and
 //! `include/ubpf.h` against the exported functions of `ffi.rs` and `ubpf_ffi.rs` (names,
 //! parameter and return types), every constant against [`crate::error::constants`], the
-//! function-pointer typedefs and the `bpfx_trap_info` layout. (That the library exports each
+//! function-pointer typedefs and the `bpfx_trap_info` and `bpfx_perf_record` layouts. (That the library exports each
 //! symbol is checked on the built `libbpfx.so` by `tests/c_api.rs`.)
 
 use std::collections::BTreeMap;
@@ -68,6 +68,7 @@ fn rust_to_c(t: &str) -> String {
         "BpfxVm" => "bpfx_vm",
         "UbpfVmHandle" => "struct ubpf_vm",
         "BpfxTrapInfo" => "bpfx_trap_info",
+        "BpfxPerfRecord" => "bpfx_perf_record",
         "c_char" => "char",
         "c_void" => "void",
         "c_int" => "int",
@@ -264,12 +265,24 @@ fn callback_typedefs_match() {
 
 #[test]
 fn trap_info_layout_matches() {
+    struct_layout_matches("bpfx_trap_info", "BpfxTrapInfo");
+    assert_eq!(size_of::<crate::ffi::BpfxTrapInfo>(), 16);
+}
+
+#[test]
+fn perf_record_layout_matches() {
+    struct_layout_matches("bpfx_perf_record", "BpfxPerfRecord");
+    assert_eq!(size_of::<crate::ffi::BpfxPerfRecord>(), 24);
+}
+
+/// The fields of C struct `c_name` in `bpfx.h` against those of Rust struct `rust_name`.
+fn struct_layout_matches(c_name: &str, rust_name: &str) {
     let text = strip_c(&read("include/bpfx.h")).replace('\n', " ");
     let body = text
-        .split("typedef struct bpfx_trap_info {")
+        .split(&format!("typedef struct {c_name} {{"))
         .nth(1)
         .and_then(|s| s.split('}').next())
-        .expect("struct bpfx_trap_info");
+        .expect("the C struct");
     let c: Vec<(String, String)> = body
         .split(';')
         .map(str::trim)
@@ -281,10 +294,10 @@ fn trap_info_layout_matches() {
         .collect();
     let src = read("crates/capi/src/ffi.rs");
     let body = src
-        .split("pub struct BpfxTrapInfo {")
+        .split(&format!("pub struct {rust_name} {{"))
         .nth(1)
         .and_then(|s| s.split('}').next())
-        .expect("struct BpfxTrapInfo");
+        .expect("the Rust struct");
     let rust: Vec<(String, String)> = body
         .lines()
         .filter_map(|l| l.trim().strip_prefix("pub "))
@@ -293,8 +306,7 @@ fn trap_info_layout_matches() {
             (name.to_string(), rust_to_c(ty.trim_end_matches(',')))
         })
         .collect();
-    assert_eq!(c, rust);
-    assert_eq!(size_of::<crate::ffi::BpfxTrapInfo>(), 16);
+    assert_eq!(c, rust, "{c_name}");
 }
 
 #[test]

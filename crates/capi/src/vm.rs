@@ -454,14 +454,15 @@ impl Vm {
         Ok(loaded.obj.map(name)?)
     }
 
-    /// The value under `key` in map `name`, copied into `out` (which must be the value size).
+    /// The value under `key` in map `name`, copied into `out` (which must be the value size
+    /// as the host sees it: for per-CPU maps every CPU's value, as libbpf lays them out).
     pub(crate) fn map_lookup(&self, name: &str, key: &[u8], out: &mut [u8]) -> Result<(), Fail> {
         let map = self.map(name)?;
-        if out.len() != map.value_size() as usize {
+        if out.len() != map.host_value_size() {
             return Err(Fail::arg(format!(
                 "map `{name}`: the value buffer is {} bytes, the map's values are {}",
                 out.len(),
-                map.value_size()
+                map.host_value_size()
             )));
         }
         let found = map.lookup(key).map_err(|e| map_fail(name, e))?;
@@ -493,6 +494,12 @@ impl Vm {
         map.delete(key).map_err(|e| map_fail(name, e))
     }
 
+    /// The next record of perf event array `name`, if one waits.
+    pub(crate) fn perf_read(&self, name: &str) -> Result<Option<runtime::PerfEvent>, Fail> {
+        let map = self.map(name)?;
+        map.perf_next().map_err(|e| map_fail(name, e))
+    }
+
     /// The x86-64 listing of the compiled program.
     pub(crate) fn listing(&self) -> Result<String, Fail> {
         let prog = self
@@ -510,4 +517,26 @@ fn map_fail(name: &str, e: runtime::MapError) -> Fail {
         map: name.to_string(),
         source: e,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_cpu_lookups_take_every_cpus_value() {
+        let elf = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/percpu_count.o"
+        ))
+        .unwrap();
+        let mut vm = Vm::new();
+        vm.load_elf(&elf, None).unwrap();
+        let per_cpu = 16 * runtime::default_cpus() as usize;
+        let key = 0u32.to_le_bytes();
+        assert!(vm.map_lookup("counts", &key, &mut [0; 16]).is_err() || per_cpu == 16);
+        let mut all = vec![1u8; per_cpu];
+        vm.map_lookup("counts", &key, &mut all).unwrap();
+        assert_eq!(all, vec![0; per_cpu]);
+    }
 }

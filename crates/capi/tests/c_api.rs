@@ -360,6 +360,17 @@ fn expected_capi() -> String {
             .collect();
         writeln!(out, "xdp.{name} {} {} {}", a[0], a[1], a[2]).unwrap();
     }
+    // perf_sample.o: the 20-byte sample of each frame (header, length, CPU), then one read
+    // into a 4-byte buffer
+    for name in names {
+        let mut line = format!("perf.{name}");
+        for f in ["tcp-syn.bin", "arp.bin"] {
+            let p = example(f);
+            write!(line, " 20:{}:{:02x}{:02x}:1", p.len(), p[12], p[13]).unwrap();
+        }
+        writeln!(out, "{line}").unwrap();
+    }
+    writeln!(out, "perf.truncated 20").unwrap();
     // struct context
     let obj = raw_object(&Vm::new(), CTX);
     let layout = StructLayout {

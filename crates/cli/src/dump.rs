@@ -2,11 +2,12 @@
 //!
 //! Keys and values of 1, 2, 4 or 8 bytes print as little-endian unsigned integers (how the
 //! programs of this size store counters and indices); any other size prints as hex bytes in
-//! memory order. Ring buffers print the records ready to read (reading consumes them); program
-//! arrays print their slots. A map no program named is created for the dump (initial
-//! contents); one bpfx cannot create prints why.
+//! memory order. Ring buffers and perf event arrays print the records ready to read (reading
+//! consumes them); program arrays print their slots. Per-CPU maps print a list of every CPU's
+//! value, CPU 0 first. A map no program named is created for the dump (initial contents); one
+//! bpfx cannot create prints why.
 
-use bpfx::{Map, MapKind, Object};
+use bpfx::{Map, MapKind, Object, PerfEvent};
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -37,6 +38,36 @@ fn text_bytes(bytes: &[u8]) -> String {
     }
 }
 
+/// A value as the host reads it, split per CPU for per-CPU maps (each CPU's value is
+/// `value_size` bytes at a stride rounded up to 8).
+fn per_cpu(map: &Map, v: &[u8]) -> Vec<Vec<u8>> {
+    if !map.kind().per_cpu() {
+        return vec![v.to_vec()];
+    }
+    let size = map.value_size() as usize;
+    v.chunks(size.next_multiple_of(8))
+        .map(|c| c[..size.min(c.len())].to_vec())
+        .collect()
+}
+
+fn json_value(map: &Map, v: &[u8]) -> Value {
+    let mut parts: Vec<Value> = per_cpu(map, v).iter().map(|p| json_bytes(p)).collect();
+    if map.kind().per_cpu() {
+        parts.into()
+    } else {
+        parts.pop().unwrap_or(Value::Null)
+    }
+}
+
+fn text_value(map: &Map, v: &[u8]) -> String {
+    let parts: Vec<String> = per_cpu(map, v).iter().map(|p| text_bytes(p)).collect();
+    if map.kind().per_cpu() {
+        format!("[{}]", parts.join(", "))
+    } else {
+        parts.concat()
+    }
+}
+
 fn records(map: &Map) -> Vec<Vec<u8>> {
     map.drain_records().unwrap_or_default()
 }
@@ -54,6 +85,10 @@ fn each_map(obj: &Object) -> Vec<(String, Result<Arc<Map>, String>)> {
             (m.name().to_string(), created)
         })
         .collect()
+}
+
+fn perf_events(map: &Map) -> Vec<PerfEvent> {
+    map.perf_drain().unwrap_or_default()
 }
 
 /// Every map of `obj` as one JSON object keyed by map name.
@@ -81,6 +116,16 @@ pub(crate) fn maps_json(obj: &Object) -> Value {
                     .collect::<Vec<_>>()
                     .into();
             }
+            MapKind::PerfEventArray => {
+                m["records"] = perf_events(&map)
+                    .iter()
+                    .map(|e| match e {
+                        PerfEvent::Sample { cpu, data } => json!({"cpu": cpu, "data": hex(data)}),
+                        PerfEvent::Lost { cpu, count } => json!({"cpu": cpu, "lost": count}),
+                    })
+                    .collect::<Vec<_>>()
+                    .into();
+            }
             MapKind::ProgArray => {
                 m["programs"] = map
                     .programs()
@@ -92,7 +137,7 @@ pub(crate) fn maps_json(obj: &Object) -> Value {
             _ => {
                 m["entries"] = map
                     .iter()
-                    .map(|(k, v)| json!({"key": json_bytes(&k), "value": json_bytes(&v)}))
+                    .map(|(k, v)| json!({"key": json_bytes(&k), "value": json_value(&map, &v)}))
                     .collect::<Vec<_>>()
                     .into();
             }
@@ -128,6 +173,16 @@ pub(crate) fn maps_text(obj: &Object) -> String {
                     let _ = writeln!(s, "  record {}", hex(&r));
                 }
             }
+            MapKind::PerfEventArray => {
+                for e in perf_events(&map) {
+                    let _ = match e {
+                        PerfEvent::Sample { cpu, data } => {
+                            writeln!(s, "  cpu {cpu} record {}", hex(&data))
+                        }
+                        PerfEvent::Lost { cpu, count } => writeln!(s, "  cpu {cpu} lost {count}"),
+                    };
+                }
+            }
             MapKind::ProgArray => {
                 for (i, name) in map.programs() {
                     let _ = writeln!(s, "  {i} => {name}");
@@ -135,7 +190,7 @@ pub(crate) fn maps_text(obj: &Object) -> String {
             }
             _ => {
                 for (k, v) in map.iter() {
-                    let _ = writeln!(s, "  {} => {}", text_bytes(&k), text_bytes(&v));
+                    let _ = writeln!(s, "  {} => {}", text_bytes(&k), text_value(&map, &v));
                 }
             }
         }

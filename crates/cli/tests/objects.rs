@@ -160,6 +160,66 @@ fn globals_and_ringbuf_run_with_their_data() {
 }
 
 #[test]
+fn percpu_count_dumps_a_value_per_cpu() {
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "run",
+            "examples/percpu_count.o",
+            "--packet",
+            "examples/tcp-syn.bin",
+            "--dump-maps",
+            "--json",
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v = json(&o);
+        let counts = values(&v, "counts");
+        assert_eq!(counts.len(), 4, "{v}");
+        // Class 0 (IPv4): one 54-byte frame on the CPU that ran it, nothing elsewhere.
+        let ipv4 = counts[0].as_array().unwrap();
+        let ran: Vec<_> = ipv4
+            .iter()
+            .filter(|c| c.as_str() != Some("00000000000000000000000000000000"))
+            .collect();
+        assert_eq!(ran, ["01000000000000003600000000000000"], "{v}");
+        assert!(
+            counts[1..]
+                .iter()
+                .flat_map(|c| c.as_array().unwrap())
+                .all(|c| c.as_str() == Some("00000000000000000000000000000000"))
+        );
+    }
+}
+
+#[test]
+fn perf_sample_dumps_its_records_by_cpu() {
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "run",
+            "examples/perf_sample.o",
+            "--packet",
+            "examples/tcp-syn.bin",
+            "--dump-maps",
+            "--json",
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["action"], "XDP_PASS");
+        let records = v["maps"]["events"]["records"].as_array().unwrap();
+        assert_eq!(records.len(), 1, "{v}");
+        let cpu = records[0]["cpu"].as_u64().unwrap();
+        let frame = std::fs::read(repo().join("examples/tcp-syn.bin")).unwrap();
+        // The Ethernet header, the length (54) and the CPU the program saw.
+        let mut want: String = frame[..14].iter().map(|b| format!("{b:02x}")).collect();
+        want.push_str(&format!("3600{:08x}", (cpu as u32).swap_bytes()));
+        assert_eq!(records[0]["data"], want.as_str());
+    }
+}
+
+#[test]
 fn verify_uses_the_objects_maps_and_helpers() {
     let o = bpfx(&[
         "verify",

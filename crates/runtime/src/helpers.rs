@@ -1,5 +1,6 @@
 //! The standard helpers, by kernel id, with their verifier signatures; the hooks that make the
-//! clock, the random numbers, the CPU id and `trace_printk`'s output replaceable; and the
+//! clock, the random numbers, the CPU id (and so the per-CPU map slot a program uses) and
+//! `trace_printk`'s output replaceable; and the
 //! per-run state through which `tail_call` and the ring-buffer helpers talk to the runtime.
 //!
 //! Every helper reads and writes guest memory only through the [`GuestMemory`] it receives, so
@@ -31,6 +32,16 @@ pub const GET_PRANDOM_U32: u32 = 7;
 pub const GET_SMP_PROCESSOR_ID: u32 = 8;
 /// `bpf_tail_call`.
 pub const TAIL_CALL: u32 = 12;
+/// `bpf_map_push_elem`.
+pub const MAP_PUSH_ELEM: u32 = 87;
+/// `bpf_map_pop_elem`.
+pub const MAP_POP_ELEM: u32 = 88;
+/// `bpf_map_peek_elem`.
+pub const MAP_PEEK_ELEM: u32 = 89;
+/// `bpf_perf_event_output`.
+pub const PERF_EVENT_OUTPUT: u32 = 25;
+/// `bpf_map_lookup_percpu_elem`.
+pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 /// `bpf_ringbuf_output`.
 pub const RINGBUF_OUTPUT: u32 = 130;
 /// `bpf_ringbuf_reserve`.
@@ -51,6 +62,11 @@ pub(crate) const MAP_HANDLE_TAG: u64 = 0xbf4d_a900 << 32;
 pub(crate) const TAIL_CALL_MARKER: &str = "tail call";
 
 const EINVAL: i64 = 22;
+const EFAULT: i64 = 14;
+
+/// `BPF_F_CTXLEN_MASK`: how many packet bytes `perf_event_output` appends (XDP and packet
+/// contexts).
+pub const BPF_F_CTXLEN_MASK: u64 = 0xf_ffff << 32;
 
 /// The handle of map `idx`.
 pub(crate) fn map_handle(idx: usize) -> u64 {
@@ -71,7 +87,17 @@ pub(crate) struct Hooks {
     pub(crate) clock: ClockFn,
     pub(crate) prng: Arc<AtomicU64>,
     pub(crate) cpu: CpuFn,
+    /// The number of CPUs: the CPU a program runs on is `cpu() % cpus`.
+    pub(crate) cpus: u32,
     pub(crate) trace: TraceFn,
+}
+
+impl Hooks {
+    /// The CPU the calling thread's program runs on: what `get_smp_processor_id` returns and
+    /// the per-CPU slot its map accesses use.
+    pub(crate) fn cpu_now(&self) -> u32 {
+        (self.cpu)() % self.cpus.max(1)
+    }
 }
 
 impl Default for Hooks {
@@ -80,6 +106,7 @@ impl Default for Hooks {
             clock: Arc::new(monotonic_ns),
             prng: Arc::new(AtomicU64::new(random_seed())),
             cpu: Arc::new(thread_cpu),
+            cpus: crate::maps::default_cpus(),
             trace: Arc::new(|s| eprint!("{s}")),
         }
     }
@@ -98,15 +125,14 @@ fn random_seed() -> u64 {
     RandomState::new().hash_one(monotonic_ns())
 }
 
-/// A stable small id per host thread, modulo the available parallelism: a program sees the
-/// same "CPU" for a whole run, and threads running at once mostly see different ones, which is
-/// what per-CPU indexing by `get_smp_processor_id` needs. (The real CPU number is not available
-/// without system calls per invocation.)
+/// A stable small id per host thread, in the order threads first ask (the caller takes it
+/// modulo the number of CPUs): a program sees the same "CPU" for a whole run, and threads
+/// running at once mostly see different ones, which is what per-CPU maps need. (The real CPU
+/// number is not available without system calls per invocation.)
 fn thread_cpu() -> u32 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local!(static ID: usize = NEXT.fetch_add(1, Ordering::Relaxed));
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    ID.with(|id| (id % cpus) as u32)
+    ID.with(|id| (id % (u32::MAX as usize + 1)) as u32)
 }
 
 /// One step of splitmix64 on a shared state: deterministic for a given seed and call order.
@@ -128,6 +154,9 @@ pub(crate) struct RunState {
     pub(crate) tail_calls: u32,
     /// Ring-buffer records reserved and not yet submitted: (map index, address).
     pub(crate) reserved: Vec<(usize, u64)>,
+    /// The offsets of the context's 64-bit `data` and `data_end` fields, when the program's
+    /// context carries a packet (`perf_event_output` may append packet bytes).
+    pub(crate) packet: Option<(u16, u16)>,
 }
 
 pub(crate) type RunCell = Arc<Mutex<RunState>>;
@@ -197,6 +226,38 @@ pub(crate) fn standard_sigs() -> HelperTable {
         RetKind::Scalar,
     );
     add(
+        PERF_EVENT_OUTPUT,
+        "perf_event_output",
+        vec![
+            Anything,
+            MapHandle,
+            Scalar,
+            PtrToReadOnlyMem { size_arg: Some(4) },
+            Scalar,
+        ],
+        RetKind::Scalar,
+    );
+    add(
+        MAP_PUSH_ELEM,
+        "map_push_elem",
+        vec![MapHandle, MapValue, Scalar],
+        RetKind::Scalar,
+    );
+    // A bloom filter's peek reads the value instead of writing it: `MapValueOut` admits both
+    // (the helper checks the memory it reads or writes).
+    for (id, name) in [
+        (MAP_POP_ELEM, "map_pop_elem"),
+        (MAP_PEEK_ELEM, "map_peek_elem"),
+    ] {
+        add(id, name, vec![MapHandle, MapValueOut], RetKind::Scalar);
+    }
+    add(
+        MAP_LOOKUP_PERCPU_ELEM,
+        "map_lookup_percpu_elem",
+        vec![MapHandle, MapKey, Scalar],
+        RetKind::MapValueOrNull,
+    );
+    add(
         RINGBUF_OUTPUT,
         "ringbuf_output",
         vec![
@@ -258,6 +319,7 @@ pub(crate) fn mem_args(sig: &HelperSig, maps: &Arc<[ObjectMap]>) -> Vec<MemArg> 
                 ArgKind::PtrToReadOnlyMem { size_arg: Some(j) } => (ArgLen::Arg(j), false),
                 ArgKind::MapKey => (map_size(true)?, false),
                 ArgKind::MapValue => (map_size(false)?, false),
+                ArgKind::MapValueOut => (map_size(false)?, true),
                 ArgKind::Scalar
                 | ArgKind::Anything
                 | ArgKind::MapHandle
@@ -303,18 +365,18 @@ fn read(
 /// The standard helpers over `maps`, with `hooks`, reporting to `run`.
 pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) -> Helpers {
     let mut h = Helpers::new();
-    let m = maps.clone();
+    let (m, hk) = (maps.clone(), hooks.clone());
     h.register(MAP_LOOKUP_ELEM, move |mem, a| {
         let (_, map) = map_of(&m, a[0])?;
         let key = read(mem, a[1], map.key_size() as usize, "key")?;
-        Ok(map.lookup_addr(&key).unwrap_or(0))
+        Ok(map.prog_lookup(&key, hk.cpu_now()).unwrap_or(0))
     });
-    let m = maps.clone();
+    let (m, hk) = (maps.clone(), hooks.clone());
     h.register(MAP_UPDATE_ELEM, move |mem, a| {
         let (_, map) = map_of(&m, a[0])?;
         let key = read(mem, a[1], map.key_size() as usize, "key")?;
         let value = read(mem, a[2], map.value_size() as usize, "value")?;
-        Ok(match map.prog_update(&key, &value, a[3]) {
+        Ok(match map.prog_update(&key, &value, a[3], hk.cpu_now()) {
             Ok(()) => 0,
             Err(e) => e.ret(),
         })
@@ -345,8 +407,88 @@ pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) ->
     h.register(GET_PRANDOM_U32, move |_, _| {
         Ok(u64::from(next_random(&prng)))
     });
-    let cpu = hooks.cpu.clone();
-    h.register(GET_SMP_PROCESSOR_ID, move |_, _| Ok(u64::from(cpu())));
+    let hk = hooks.clone();
+    h.register(GET_SMP_PROCESSOR_ID, move |_, _| {
+        Ok(u64::from(hk.cpu_now()))
+    });
+    let m = maps.clone();
+    h.register(MAP_LOOKUP_PERCPU_ELEM, move |mem, a| {
+        let (_, map) = map_of(&m, a[0])?;
+        let key = read(mem, a[1], map.key_size() as usize, "key")?;
+        Ok(map
+            .ext()
+            .and_then(|e| e.prog_lookup_on(&key, a[2]))
+            .unwrap_or(0))
+    });
+    let m = maps.clone();
+    h.register(MAP_PUSH_ELEM, move |mem, a| {
+        let (_, map) = map_of(&m, a[0])?;
+        let value = read(mem, a[1], map.value_size() as usize, "value")?;
+        Ok(match map.prog_push(&value, a[2]) {
+            Ok(()) => 0,
+            Err(e) => e.ret(),
+        })
+    });
+    for (id, remove) in [(MAP_POP_ELEM, true), (MAP_PEEK_ELEM, false)] {
+        let m = maps.clone();
+        h.register(id, move |mem, a| {
+            let (_, map) = map_of(&m, a[0])?;
+            let len = map.value_size() as usize;
+            if map.kind() == MapKind::BloomFilter && !remove {
+                let value = read(mem, a[1], len, "value")?;
+                return Ok(match map.prog_bloom_peek(&value) {
+                    Ok(()) => 0,
+                    Err(e) => e.ret(),
+                });
+            }
+            // Checked before a pop, so a value is never taken and then lost.
+            if !mem.accessible(a[1], len, true) {
+                return Err(err(format!(
+                    "cannot write the {len}-byte value at {:#x}",
+                    a[1]
+                )));
+            }
+            Ok(match map.prog_pop(remove) {
+                Ok(Some(v)) => {
+                    mem.write(a[1], &v)
+                        .ok_or_else(|| err("the value's memory is not writable"))?;
+                    0
+                }
+                Ok(None) => crate::map::MapError::NotFound.ret(),
+                Err(e) => e.ret(),
+            })
+        });
+    }
+    let (m, hk, r) = (maps.clone(), hooks.clone(), run.clone());
+    h.register(PERF_EVENT_OUTPUT, move |mem, a| {
+        let (_, map) = map_of(&m, a[1])?;
+        let len = usize::try_from(a[4]).map_err(|_| err("record size too large"))?;
+        let mut data = read(mem, a[3], len, "record")?;
+        let ctx_len = (a[2] & BPF_F_CTXLEN_MASK) >> 32;
+        if ctx_len > 0 {
+            // The XDP and packet-struct variants (the kernel's bpf_xdp_event_output and
+            // bpf_skb_event_output) append the first `ctx_len` packet bytes to the record.
+            let Some((d, e)) = lock(&r).packet else {
+                return Ok((-EINVAL) as u64);
+            };
+            let field = |mem: &mut GuestMemory<'_>, off: u16, what: &str| {
+                mem.load(a[0].wrapping_add(u64::from(off)), 8)
+                    .ok_or_else(|| err(format!("cannot read the context's {what} at {:#x}", a[0])))
+            };
+            let start = field(mem, d, "data")?;
+            let end = field(mem, e, "data_end")?;
+            match mem.read(start, ctx_len as usize) {
+                Some(bytes) if ctx_len <= end.wrapping_sub(start) => data.extend(bytes),
+                _ => return Ok((-EFAULT) as u64),
+            }
+        }
+        Ok(
+            match map.perf_output(a[2] & !BPF_F_CTXLEN_MASK, hk.cpu_now(), &data) {
+                Ok(()) => 0,
+                Err(e) => e.ret(),
+            },
+        )
+    });
     let (m, r) = (maps.clone(), run.clone());
     h.register(TAIL_CALL, move |_, a| {
         let (_, map) = map_of(&m, a[1])?;

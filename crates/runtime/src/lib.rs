@@ -21,14 +21,16 @@
 //! # Ok::<(), bpfx::Error>(())
 //! ```
 //!
-//! - **Maps** ([`Map`]): array, hash, LRU hash, ring buffer, program array; their values are
+//! - **Maps** ([`Map`]): array, hash, LRU hash, ring buffer, program array, per-CPU array,
+//!   per-CPU hash, LRU per-CPU hash, LPM trie, perf event array, queue, stack, bloom filter;
+//!   their values are
 //!   guest memory ([`bpfx_exec::SharedMem`]) that programs on any number of threads and the host
 //!   share. Global data sections are one-element array maps. An [`Object`] lists them as
 //!   [`ObjectMap`]s, created only when a program naming them is verified or the host asks.
 //! - **Memory limit** ([`Vm::mem_limit`]): map storage, host-side bookkeeping included
 //!   ([`MapSpec::memory_bytes`]), and JIT code are charged before they are allocated.
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
-//!   `trace_printk`, tail calls, ring buffers), plus embedder helpers registered on a [`Vm`]
+//!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups), plus embedder helpers registered on a [`Vm`]
 //!   with a signature the verifier enforces.
 //! - **Contexts** ([`Context`]): plain memory, XDP (`struct xdp_md` rewritten to real pointers
 //!   as the kernel does), or an embedder-defined struct.
@@ -42,6 +44,7 @@ mod error;
 mod externs;
 mod helpers;
 mod map;
+mod maps;
 mod memory;
 mod object_map;
 mod program;
@@ -59,11 +62,20 @@ pub use context::{
 };
 pub use error::Error;
 pub use helpers::{
+    BPF_F_CTXLEN_MASK, MAP_LOOKUP_PERCPU_ELEM, MAP_PEEK_ELEM, MAP_POP_ELEM, MAP_PUSH_ELEM,
+    PERF_EVENT_OUTPUT,
+};
+pub use helpers::{
     GET_PRANDOM_U32, GET_SMP_PROCESSOR_ID, KTIME_GET_NS, MAP_DELETE_ELEM, MAP_LOOKUP_ELEM,
     MAP_UPDATE_ELEM, MAX_TAIL_CALLS, RINGBUF_DISCARD, RINGBUF_OUTPUT, RINGBUF_RESERVE,
     RINGBUF_SUBMIT, TAIL_CALL, TRACE_PRINTK,
 };
 pub use map::{MAX_MAP_BYTES, Map, MapError, MapKind, MapSpec, UpdateFlag};
+pub use maps::bloom::BLOOM_HASHES;
+pub use maps::lpm::{MAX_DATA_SIZE as LPM_MAX_DATA_SIZE, PREFIXLEN_SIZE as LPM_PREFIXLEN_SIZE};
+pub use maps::percpu::MAX_PERCPU_VALUE;
+pub use maps::perf::{BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK, MIN_PERF_BUFFER_SIZE, PerfEvent};
+pub use maps::{BPF_F_NO_PREALLOC, DEFAULT_PERF_BUFFER_SIZE, MapConfig, default_cpus, host_bytes};
 pub use memory::DEFAULT_MEM_LIMIT;
 pub use object_map::ObjectMap;
 pub use program::{

@@ -1,5 +1,5 @@
-//! Maps: array, hash, LRU hash, ring buffer and program array, shared by the host and by
-//! programs running on any number of threads.
+//! Maps: array, hash, LRU hash, ring buffer and program array here, the other kinds in
+//! [`crate::maps`]; shared by the host and by programs running on any number of threads.
 //!
 //! Every byte a program can reach lives in one [`SharedMem`] block per map, so map values are
 //! real guest memory: `map_lookup_elem` returns the address of the value inside the block, and
@@ -15,6 +15,8 @@
 //! - **Ring buffer**: a data block of `max_entries` bytes (a power of two) and a host-side queue
 //!   of record descriptors, so nothing a program writes can corrupt the bookkeeping.
 //! - **Program array**: slots holding programs for `bpf_tail_call`, set from the host.
+//! - **Per-CPU array and hashes, LPM trie, perf event array, queue, stack, bloom filter**:
+//!   in [`crate::maps`], one file per kind, reached through [`crate::maps::MapImpl`].
 //!
 //! Each kind also states the most memory a map of it takes, values and host-side structures
 //! together ([`MapSpec::memory_bytes`], one function beside each kind's code): the bound the
@@ -24,6 +26,7 @@
 //! the memory stays valid (the block never moves), as the kernel's RCU keeps it valid, and a
 //! later insert reuses it.
 
+use crate::maps::{self, MapConfig, MapImpl};
 use crate::memory::Charge;
 use crate::program::Linked;
 use bpfx_exec::SharedMem;
@@ -43,6 +46,22 @@ pub enum MapKind {
     LruHash,
     /// `BPF_MAP_TYPE_RINGBUF` (27).
     RingBuf,
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (4): per-CPU buffers for `perf_event_output`.
+    PerfEventArray,
+    /// `BPF_MAP_TYPE_PERCPU_HASH` (5).
+    PerCpuHash,
+    /// `BPF_MAP_TYPE_PERCPU_ARRAY` (6).
+    PerCpuArray,
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH` (10).
+    LruPerCpuHash,
+    /// `BPF_MAP_TYPE_LPM_TRIE` (11).
+    LpmTrie,
+    /// `BPF_MAP_TYPE_QUEUE` (22).
+    Queue,
+    /// `BPF_MAP_TYPE_STACK` (23).
+    Stack,
+    /// `BPF_MAP_TYPE_BLOOM_FILTER` (30).
+    BloomFilter,
 }
 
 impl MapKind {
@@ -54,6 +73,14 @@ impl MapKind {
             3 => MapKind::ProgArray,
             9 => MapKind::LruHash,
             27 => MapKind::RingBuf,
+            4 => MapKind::PerfEventArray,
+            5 => MapKind::PerCpuHash,
+            6 => MapKind::PerCpuArray,
+            10 => MapKind::LruPerCpuHash,
+            11 => MapKind::LpmTrie,
+            22 => MapKind::Queue,
+            23 => MapKind::Stack,
+            30 => MapKind::BloomFilter,
             _ => return None,
         })
     }
@@ -66,6 +93,14 @@ impl MapKind {
             MapKind::ProgArray => 3,
             MapKind::LruHash => 9,
             MapKind::RingBuf => 27,
+            MapKind::PerfEventArray => 4,
+            MapKind::PerCpuHash => 5,
+            MapKind::PerCpuArray => 6,
+            MapKind::LruPerCpuHash => 10,
+            MapKind::LpmTrie => 11,
+            MapKind::Queue => 22,
+            MapKind::Stack => 23,
+            MapKind::BloomFilter => 30,
         }
     }
 
@@ -77,7 +112,23 @@ impl MapKind {
             MapKind::ProgArray => "prog_array",
             MapKind::LruHash => "lru_hash",
             MapKind::RingBuf => "ringbuf",
+            MapKind::PerfEventArray => "perf_event_array",
+            MapKind::PerCpuHash => "percpu_hash",
+            MapKind::PerCpuArray => "percpu_array",
+            MapKind::LruPerCpuHash => "lru_percpu_hash",
+            MapKind::LpmTrie => "lpm_trie",
+            MapKind::Queue => "queue",
+            MapKind::Stack => "stack",
+            MapKind::BloomFilter => "bloom_filter",
         }
+    }
+
+    /// Whether it holds a value per CPU (the host reads and writes all CPUs' values at once).
+    pub const fn per_cpu(self) -> bool {
+        matches!(
+            self,
+            MapKind::PerCpuHash | MapKind::PerCpuArray | MapKind::LruPerCpuHash
+        )
     }
 }
 
@@ -131,10 +182,26 @@ impl MapSpec {
 }
 
 impl MapSpec {
-    /// Checks the shape as the kernel does and returns the most memory a map of this spec
-    /// takes ([`MapSpec::memory_bytes`]), refusing more than [`MAX_MAP_BYTES`]. Allocates
-    /// nothing.
+    /// [`MapSpec::check_with`] the default [`MapConfig`].
     pub fn check(&self) -> Result<u64, String> {
+        self.check_with(&MapConfig::default())
+    }
+
+    /// Checks the shape as the kernel does and returns the most memory a map of this spec
+    /// takes with `cfg`'s CPUs and perf buffers ([`MapSpec::memory_bytes_with`]), refusing
+    /// more than [`MAX_MAP_BYTES`]. Allocates nothing.
+    pub fn check_with(&self, cfg: &MapConfig) -> Result<u64, String> {
+        if let Some(body) = maps::host_bytes(self, cfg)? {
+            return match body.checked_add(MAP_HEADER_BYTES) {
+                Some(need) if need <= MAX_MAP_BYTES => Ok(need),
+                Some(need) => Err(format!(
+                    "needs {need} bytes, more than the {MAX_MAP_BYTES}-byte limit of one map"
+                )),
+                None => Err(format!(
+                    "its size overflows (more than the {MAX_MAP_BYTES}-byte limit of one map)"
+                )),
+            };
+        }
         let MapSpec {
             kind,
             key_size,
@@ -169,6 +236,15 @@ impl MapSpec {
                     return Err("program array keys and values must be 4 bytes".into());
                 }
             }
+            // Checked above by their own module.
+            MapKind::PerfEventArray
+            | MapKind::PerCpuHash
+            | MapKind::PerCpuArray
+            | MapKind::LruPerCpuHash
+            | MapKind::LpmTrie
+            | MapKind::Queue
+            | MapKind::Stack
+            | MapKind::BloomFilter => {}
         }
         if let (MapKind::Array, Some(data)) = (kind, &self.initial_data) {
             let bytes = array_memory_bytes(self).unwrap_or(u64::MAX);
@@ -195,12 +271,29 @@ impl MapSpec {
     /// alone with checked arithmetic (`None` on overflow), so it is known before anything is
     /// allocated; the [`crate::Vm`]'s memory limit is charged this much when the map is
     /// created. Each kind's bound lives beside its implementation: a new kind adds its own.
+    ///
+    /// Per-CPU kinds and perf event arrays depend on the number of CPUs: this is their bound
+    /// with the default [`MapConfig`] ([`MapSpec::memory_bytes_with`] takes one).
     pub fn memory_bytes(&self) -> Option<u64> {
+        self.memory_bytes_with(&MapConfig::default())
+    }
+
+    /// [`MapSpec::memory_bytes`] with `cfg`'s CPUs and perf buffers (`None` also for a shape
+    /// the kinds of [`crate::maps`] refuse).
+    pub fn memory_bytes_with(&self, cfg: &MapConfig) -> Option<u64> {
         let body = match self.kind {
             MapKind::Array => array_memory_bytes(self),
             MapKind::Hash | MapKind::LruHash => HashTable::memory_bytes(self),
             MapKind::RingBuf => Ring::memory_bytes(self),
             MapKind::ProgArray => prog_array_memory_bytes(self),
+            MapKind::PerfEventArray
+            | MapKind::PerCpuHash
+            | MapKind::PerCpuArray
+            | MapKind::LruPerCpuHash
+            | MapKind::LpmTrie
+            | MapKind::Queue
+            | MapKind::Stack
+            | MapKind::BloomFilter => maps::host_bytes(self, cfg).ok().flatten(),
         }?;
         body.checked_add(MAP_HEADER_BYTES)
     }
@@ -307,6 +400,23 @@ pub enum MapError {
     /// A program tried to write a read-only map (`EPERM`).
     #[error("the map is read-only for programs")]
     ReadOnly,
+    /// An LPM trie key whose prefix length is past the maximum (`EINVAL`).
+    #[error("prefix length {prefixlen} is past the trie's maximum {max}")]
+    PrefixLen {
+        /// The key's prefix length.
+        prefixlen: u32,
+        /// The trie's maximum (8 × data bytes).
+        max: u32,
+    },
+    /// No room: a full LPM trie, or a full perf event buffer (`ENOSPC`).
+    #[error("no space left for the entry or record")]
+    OutOfSpace,
+    /// `perf_event_output` to the buffer of another CPU than the running one (`EOPNOTSUPP`).
+    #[error("the perf buffer belongs to another CPU")]
+    OtherCpu,
+    /// An operation the kind refuses with `EOPNOTSUPP` (a bloom filter's pop or delete).
+    #[error("operation not supported by a {0} map")]
+    NotSupported(MapKind),
 }
 
 impl MapError {
@@ -318,7 +428,10 @@ impl MapError {
             MapError::NoSpace => 11,
             MapError::Exists => 17,
             MapError::ReadOnly => 1,
-            MapError::KeySize { .. }
+            MapError::OutOfSpace => 28,
+            MapError::OtherCpu | MapError::NotSupported(_) => 95,
+            MapError::PrefixLen { .. }
+            | MapError::KeySize { .. }
             | MapError::ValueSize { .. }
             | MapError::Flags(_)
             | MapError::Unsupported(_) => 22,
@@ -368,6 +481,8 @@ enum Storage {
     ProgArray {
         slots: RwLock<Vec<Option<Arc<Linked>>>>,
     },
+    /// The kinds of [`crate::maps`].
+    Ext(Box<dyn MapImpl>),
 }
 
 /// Host-side index of a hash map's slab.
@@ -571,9 +686,29 @@ impl Ring {
 }
 
 impl Map {
-    /// Creates a map, checking its shape and its size first ([`MapSpec::check`]).
+    /// Creates a map with the default [`MapConfig`] (per-CPU kinds: one CPU per unit of
+    /// available parallelism), checking its shape and its size first ([`MapSpec::check`]).
     pub fn new(spec: MapSpec) -> Result<Map, String> {
-        spec.check()?;
+        Map::with_config(spec, &MapConfig::default())
+    }
+
+    /// Creates a map for `cfg`'s number of CPUs and perf buffer size, checking its shape and
+    /// its size first ([`MapSpec::check_with`]).
+    pub fn with_config(mut spec: MapSpec, cfg: &MapConfig) -> Result<Map, String> {
+        if spec.kind == MapKind::PerfEventArray {
+            // libbpf's rule: a perf event array of 0 entries gets one per CPU.
+            spec.max_entries = maps::perf::entries(&spec, cfg);
+        }
+        spec.check_with(cfg)?;
+        if let Some(ext) = maps::create(&spec, cfg)? {
+            let stride = (spec.value_size as usize).next_multiple_of(8);
+            return Ok(Map {
+                spec,
+                stride,
+                storage: Storage::Ext(ext),
+                _charge: None,
+            });
+        }
         let MapSpec {
             kind, max_entries, ..
         } = spec;
@@ -583,6 +718,16 @@ impl Map {
             MapKind::Array | MapKind::Hash | MapKind::LruHash => stride * max_entries as usize,
             MapKind::RingBuf => max_entries as usize,
             MapKind::ProgArray => 0,
+            MapKind::PerfEventArray
+            | MapKind::PerCpuHash
+            | MapKind::PerCpuArray
+            | MapKind::LruPerCpuHash
+            | MapKind::LpmTrie
+            | MapKind::Queue
+            | MapKind::Stack
+            | MapKind::BloomFilter => {
+                return Err(format!("{kind} maps are created by their own module"));
+            }
         };
         let storage = match kind {
             MapKind::Array => {
@@ -609,6 +754,7 @@ impl Map {
             MapKind::ProgArray => Storage::ProgArray {
                 slots: RwLock::new(vec![None; max_entries as usize]),
             },
+            _ => return Err(format!("{kind} maps are created by their own module")),
         };
         Ok(Map {
             spec,
@@ -667,6 +813,25 @@ impl Map {
             Storage::Array { block } | Storage::Hash { block, .. } => Some(block),
             Storage::RingBuf { block, .. } => Some(block),
             Storage::ProgArray { .. } => None,
+            Storage::Ext(e) => e.block(),
+        }
+    }
+
+    /// The implementation of a [`crate::maps`] kind.
+    pub(crate) fn ext(&self) -> Option<&dyn MapImpl> {
+        match &self.storage {
+            Storage::Ext(e) => Some(&**e),
+            _ => None,
+        }
+    }
+
+    /// Size in bytes of a value as the host reads and writes it: `value_size`, or for per-CPU
+    /// kinds `value_size` rounded up to 8 times the number of CPUs (libbpf's layout: CPU
+    /// `c`'s value at `c * round_up(value_size, 8)`).
+    pub fn host_value_size(&self) -> usize {
+        match &self.storage {
+            Storage::Ext(e) => e.host_value_size(),
+            _ => self.spec.value_size as usize,
         }
     }
 
@@ -702,7 +867,16 @@ impl Map {
         }
     }
 
-    /// The address of the value for `key`, or `None`: `map_lookup_elem` from a program.
+    /// The address of the value for `key` as a program on `cpu` sees it, or `None`:
+    /// `map_lookup_elem` from a program.
+    pub(crate) fn prog_lookup(&self, key: &[u8], cpu: u32) -> Option<u64> {
+        match &self.storage {
+            Storage::Ext(e) => e.prog_lookup(key, cpu),
+            _ => self.lookup_addr(key),
+        }
+    }
+
+    /// The address of the value for `key`, or `None` (the basic kinds).
     pub(crate) fn lookup_addr(&self, key: &[u8]) -> Option<u64> {
         let off = self.value_offset(key)?;
         Some(self.block()?.addr() + off as u64)
@@ -755,10 +929,19 @@ impl Map {
         }
     }
 
-    /// `map_update_elem` from a program: refuses read-only maps.
-    pub(crate) fn prog_update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
+    /// `map_update_elem` from a program running on `cpu`: refuses read-only maps.
+    pub(crate) fn prog_update(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+        cpu: u32,
+    ) -> Result<(), MapError> {
         if self.spec.read_only {
             return Err(MapError::ReadOnly);
+        }
+        if let Storage::Ext(e) = &self.storage {
+            return e.prog_update(key, value, flags, cpu);
         }
         let flag = UpdateFlag::from_raw(flags).ok_or(MapError::Flags(flags))?;
         self.update_inner(key, value, flag)
@@ -769,12 +952,19 @@ impl Map {
         if self.spec.read_only {
             return Err(MapError::ReadOnly);
         }
+        if let Storage::Ext(e) = &self.storage {
+            return e.prog_delete(key);
+        }
         self.delete_inner(key)
     }
 
-    /// The value stored under `key`, if any.
+    /// The value stored under `key`, if any ([`Map::host_value_size`] bytes: per-CPU kinds
+    /// give every CPU's value; an LPM trie the value of the longest matching prefix).
     pub fn lookup(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MapError> {
         self.check_key(key)?;
+        if let Storage::Ext(e) = &self.storage {
+            return e.lookup(key);
+        }
         let (Some(off), Some(block)) = (self.value_offset(key), self.block()) else {
             return Ok(None);
         };
@@ -783,9 +973,13 @@ impl Map {
         Ok(Some(v))
     }
 
-    /// Stores `value` under `key` (the host may write read-only maps, as before loading).
+    /// Stores `value` ([`Map::host_value_size`] bytes) under `key` (the host may write
+    /// read-only maps, as before loading).
     pub fn update(&self, key: &[u8], value: &[u8], flag: UpdateFlag) -> Result<(), MapError> {
         self.check_key(key)?;
+        if let Storage::Ext(e) = &self.storage {
+            return e.update(key, value, flag);
+        }
         if value.len() != self.spec.value_size as usize {
             return Err(MapError::ValueSize {
                 expected: self.spec.value_size,
@@ -795,15 +989,21 @@ impl Map {
         self.update_inner(key, value, flag)
     }
 
-    /// Removes `key` (hash maps only: array entries always exist).
+    /// Removes `key` (hash maps and LPM tries: array entries always exist; queues, stacks and
+    /// bloom filters have no keys).
     pub fn delete(&self, key: &[u8]) -> Result<(), MapError> {
         self.check_key(key)?;
+        if let Storage::Ext(e) = &self.storage {
+            return e.delete(key);
+        }
         self.delete_inner(key)
     }
 
     /// A snapshot of every entry as `(key, value)`: arrays in index order, hash maps in key byte
-    /// order (deterministic, unlike the kernel's bucket order). Empty for ring buffers and
-    /// program arrays.
+    /// order (deterministic, unlike the kernel's bucket order), LPM tries in post-order (see
+    /// [`Map::next_key`]), queues and stacks in pop order with empty keys; per-CPU values hold
+    /// every CPU's ([`Map::host_value_size`]). Empty for ring buffers, program arrays, perf event
+    /// arrays and bloom filters.
     pub fn iter(&self) -> std::vec::IntoIter<(Vec<u8>, Vec<u8>)> {
         let vs = self.spec.value_size as usize;
         let read = |block: &SharedMem, off: usize| {
@@ -830,12 +1030,44 @@ impl Map {
                 kv.sort();
                 kv
             }
+            Storage::Ext(e) => e.entries(),
             _ => Vec::new(),
         };
         out.into_iter()
     }
 
-    /// Number of entries (arrays: always `max_entries`; ring buffers: records ready to read).
+    /// `BPF_MAP_GET_NEXT_KEY`: the key after `key`, or the first key when `key` is `None` or
+    /// not in the map (as the kernel does); `Ok(None)` after the last key (the kernel's
+    /// `ENOENT`). Arrays go by index, hash maps by key byte order, LPM tries in post-order
+    /// (more specific prefixes first). Ring buffers, program arrays and perf event arrays
+    /// have no keys to walk (`EINVAL`).
+    pub fn next_key(&self, key: Option<&[u8]>) -> Result<Option<Vec<u8>>, MapError> {
+        if let Some(k) = key {
+            self.check_key(k)?;
+        }
+        match &self.storage {
+            Storage::Ext(e) => e.next_key(key),
+            Storage::Array { .. } => {
+                let next = match key.and_then(|k| self.array_index(k)) {
+                    None => 0,
+                    Some(i) if i + 1 == self.spec.max_entries as usize => return Ok(None),
+                    Some(i) => i + 1,
+                };
+                Ok(Some((next as u32).to_le_bytes().to_vec()))
+            }
+            Storage::Hash { table, .. } => {
+                let mut next = maps::NextKey::default();
+                for k in Self::table(table).index.keys() {
+                    next.see(k, key);
+                }
+                Ok(next.finish())
+            }
+            _ => Err(MapError::Unsupported(self.spec.kind)),
+        }
+    }
+
+    /// Number of entries (arrays: always `max_entries`; ring buffers and perf event arrays:
+    /// records ready to read; bloom filters: bits set).
     pub fn len(&self) -> usize {
         match &self.storage {
             Storage::Array { .. } => self.spec.max_entries as usize,
@@ -853,6 +1085,7 @@ impl Map {
                 .iter()
                 .flatten()
                 .count(),
+            Storage::Ext(e) => e.len(),
         }
     }
 

@@ -20,6 +20,7 @@
 
 use crate::error::Error;
 use crate::map::{Map, MapKind, MapSpec};
+use crate::maps::MapConfig;
 use crate::memory::Pool;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -36,6 +37,8 @@ pub struct ObjectMap {
     read_only: bool,
     /// The spec and its memory bound, or why bpfx cannot create the map.
     plan: Result<(MapSpec, u64), String>,
+    /// The CPUs and perf buffers its storage is made for.
+    cfg: MapConfig,
     map: OnceLock<Arc<Map>>,
     creating: Mutex<()>,
 }
@@ -93,8 +96,8 @@ const KERNEL_MAP_TYPES: [&str; 32] = [
 
 impl ObjectMap {
     /// A map bpfx implements (its shape is checked now; storage comes later).
-    pub(crate) fn new(spec: MapSpec) -> ObjectMap {
-        let plan = spec.check().map(|need| (spec.clone(), need));
+    pub(crate) fn new(spec: MapSpec, cfg: &MapConfig) -> ObjectMap {
+        let plan = spec.check_with(cfg).map(|need| (spec.clone(), need));
         ObjectMap {
             name: spec.name,
             kernel_type: spec.kind.kernel_type(),
@@ -105,25 +108,29 @@ impl ObjectMap {
             flags: spec.flags,
             read_only: spec.read_only,
             plan,
+            cfg: *cfg,
             map: OnceLock::new(),
             creating: Mutex::new(()),
         }
     }
 
     /// A map as the ELF loader found it: created later if bpfx implements its type.
-    pub(crate) fn from_elf(m: bpfx_elf::MapSpec) -> ObjectMap {
+    pub(crate) fn from_elf(m: bpfx_elf::MapSpec, cfg: &MapConfig) -> ObjectMap {
         let raw = m.kind.raw();
         match MapKind::from_kernel(raw) {
-            Some(kind) => ObjectMap::new(MapSpec {
-                name: m.name,
-                kind,
-                key_size: m.key_size,
-                value_size: m.value_size,
-                max_entries: m.max_entries,
-                flags: m.flags,
-                initial_data: m.initial_data,
-                read_only: m.read_only,
-            }),
+            Some(kind) => ObjectMap::new(
+                MapSpec {
+                    name: m.name,
+                    kind,
+                    key_size: m.key_size,
+                    value_size: m.value_size,
+                    max_entries: m.max_entries,
+                    flags: m.flags,
+                    initial_data: m.initial_data,
+                    read_only: m.read_only,
+                },
+                cfg,
+            ),
             None => {
                 let (type_name, reason) = match KERNEL_MAP_TYPES.get(raw as usize) {
                     Some(name) => (
@@ -145,6 +152,7 @@ impl ObjectMap {
                     flags: m.flags,
                     read_only: m.read_only,
                     plan: Err(reason),
+                    cfg: *cfg,
                     map: OnceLock::new(),
                     creating: Mutex::new(()),
                 }
@@ -229,7 +237,7 @@ impl ObjectMap {
             reason: reason.clone(),
         })?;
         let charge = pool.charge(|| format!("map `{}`", self.name), *need)?;
-        let map = Map::new(spec.clone()).map_err(|reason| Error::MapSpec {
+        let map = Map::with_config(spec.clone(), &self.cfg).map_err(|reason| Error::MapSpec {
             map: self.name.clone(),
             reason,
         })?;
@@ -257,17 +265,20 @@ mod tests {
         let spec = MapSpec::new("m", MapKind::Hash, 4, 8, 1000);
         let need = spec.memory_bytes().unwrap();
         let pool = Pool::new(need);
-        let m = ObjectMap::new(spec.clone());
+        let m = ObjectMap::new(spec.clone(), &MapConfig::default());
         assert_eq!(m.status(), Ok(need));
         assert!(m.created().is_none());
         let a = m.create(&pool).unwrap().clone();
         let b = m.create(&pool).unwrap();
         assert!(Arc::ptr_eq(&a, b), "created once");
         assert_eq!(pool.used(), need);
-        let other = ObjectMap::new(MapSpec {
-            name: "n".into(),
-            ..spec
-        });
+        let other = ObjectMap::new(
+            MapSpec {
+                name: "n".into(),
+                ..spec
+            },
+            &MapConfig::default(),
+        );
         let e = other.create(&pool).unwrap_err();
         assert!(
             matches!(&e, Error::MemoryLimit { what, .. } if what == "map `n`"),

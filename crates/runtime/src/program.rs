@@ -14,6 +14,7 @@ use crate::context::{self, Context, XDP_CTX_SIZE, XdpAction, XdpMeta};
 use crate::error::Error;
 use crate::helpers::{self, CustomHelper, Hooks, RunCell, RunState};
 use crate::map::{Map, MapKind, MapSpec};
+use crate::maps::MapConfig;
 use crate::memory::{Charge, DEFAULT_MEM_LIMIT, Pool};
 use crate::object_map::ObjectMap;
 use bpfx_bytecode::{Imm64, Op, Pc};
@@ -67,6 +68,7 @@ pub struct Vm {
     custom: Vec<CustomHelper>,
     pool: Arc<Pool>,
     kconfig: BTreeMap<String, String>,
+    perf_buffer_size: Option<u32>,
 }
 
 impl Default for Vm {
@@ -76,6 +78,7 @@ impl Default for Vm {
             custom: Vec::new(),
             pool: Pool::new(DEFAULT_MEM_LIMIT),
             kconfig: BTreeMap::new(),
+            perf_buffer_size: None,
         }
     }
 }
@@ -140,10 +143,38 @@ impl Vm {
         self
     }
 
-    /// The source of `get_smp_processor_id`.
+    /// The source of the CPU a program runs on (default: a small id per host thread, in the
+    /// order threads first run a program), taken modulo [`Vm::cpus`]: what
+    /// `get_smp_processor_id` returns and the slot of every per-CPU map access.
     pub fn cpu_id(mut self, f: impl Fn() -> u32 + Send + Sync + 'static) -> Vm {
         self.hooks.cpu = Arc::new(f);
         self
+    }
+
+    /// The number of CPUs (default: the host's available parallelism; at least 1): per-CPU
+    /// maps of the objects this `Vm` opens hold that many values per entry and perf event
+    /// arrays that many buffers.
+    pub fn cpus(mut self, n: u32) -> Vm {
+        self.hooks.cpus = n.max(1);
+        self
+    }
+
+    /// The size in bytes of each CPU's buffer of a perf event array (default
+    /// [`crate::DEFAULT_PERF_BUFFER_SIZE`], at least [`crate::MIN_PERF_BUFFER_SIZE`]); records
+    /// that do not fit are counted as lost until the host drains the buffer.
+    pub fn perf_buffer_size(mut self, bytes: u32) -> Vm {
+        self.perf_buffer_size = Some(bytes);
+        self
+    }
+
+    /// What this `Vm` creates maps with.
+    pub fn map_config(&self) -> MapConfig {
+        MapConfig {
+            cpus: self.hooks.cpus,
+            perf_buffer_size: self
+                .perf_buffer_size
+                .unwrap_or(crate::maps::DEFAULT_PERF_BUFFER_SIZE),
+        }
     }
 
     /// Where `trace_printk` messages go (each call gets one formatted message).
@@ -204,7 +235,12 @@ impl Vm {
             }
         }
         let externs = std::mem::take(&mut obj.externs);
-        let maps = obj.maps.into_iter().map(ObjectMap::from_elf).collect();
+        let cfg = self.map_config();
+        let maps = obj
+            .maps
+            .into_iter()
+            .map(|m| ObjectMap::from_elf(m, &cfg))
+            .collect();
         let programs = obj
             .programs
             .into_iter()
@@ -229,7 +265,11 @@ impl Vm {
     /// host access to it), so this does not fail any more; it keeps its `Result` so callers
     /// written when map creation happened here need no change.
     pub fn object(&self, programs: Vec<ProgramDef>, maps: Vec<MapSpec>) -> Result<Object, Error> {
-        Ok(self.build(programs, maps.into_iter().map(ObjectMap::new).collect()))
+        let cfg = self.map_config();
+        Ok(self.build(
+            programs,
+            maps.into_iter().map(|m| ObjectMap::new(m, &cfg)).collect(),
+        ))
     }
 
     fn build(&self, programs: Vec<ProgramDef>, maps: Vec<ObjectMap>) -> Object {
@@ -899,7 +939,15 @@ impl Clone for Program {
 
 impl Program {
     fn new(linked: Arc<Linked>, shared: Arc<Shared>) -> Program {
-        let run: RunCell = Arc::new(Mutex::new(RunState::default()));
+        let packet = match linked.context {
+            Context::Xdp => Some((0, 8)),
+            Context::Struct(crate::StructLayout { packet, .. }) => packet,
+            Context::Memory => None,
+        };
+        let run: RunCell = Arc::new(Mutex::new(RunState {
+            packet,
+            ..RunState::default()
+        }));
         let mut h = helpers::standard(&shared.maps, &shared.hooks, &run);
         for c in &shared.custom {
             let f = c.f.clone();

@@ -96,6 +96,7 @@ fn time_random_cpu_and_printk_follow_the_hooks() {
         let vm = Vm::new()
             .clock(|| 123_456)
             .seed(9)
+            .cpus(4)
             .cpu_id(|| 3)
             .trace_sink(move |s| sink.lock().unwrap().push(s.to_string()));
         let mut rodata = MapSpec::new(".rodata", MapKind::Array, 4, 16, 1);
@@ -118,6 +119,7 @@ fn time_random_cpu_and_printk_follow_the_hooks() {
         let vm2 = Vm::new()
             .clock(|| 123_456)
             .seed(9)
+            .cpus(4)
             .cpu_id(|| 3)
             .trace_sink(move |s| sink.lock().unwrap().push(s.to_string()));
         let mut rodata = MapSpec::new(".rodata", MapKind::Array, 4, 16, 1);

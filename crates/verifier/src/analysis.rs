@@ -1599,7 +1599,7 @@ impl<'a> Analysis<'a> {
                             })
                         })?;
                 }
-                ArgKind::MapKey | ArgKind::MapValue => {
+                ArgKind::MapKey | ArgKind::MapValue | ArgKind::MapValueOut => {
                     let def = map.and_then(|m| self.cfg.maps.get(m));
                     let size = def.map(|d| {
                         let n = u64::from(if *kind == ArgKind::MapKey {
@@ -1618,8 +1618,20 @@ impl<'a> Analysis<'a> {
                     } else {
                         "a pointer to a map value"
                     };
-                    self.helper_mem(pc, st, reg, v, size, true, true, &mut havoc, &mut writes)
-                        .map_err(|e| e.unwrap_or_else(|| arg_err(reg, expected, v)))?;
+                    // The key and the value to store are read; a value out is written.
+                    let reads_only = *kind != ArgKind::MapValueOut;
+                    self.helper_mem(
+                        pc,
+                        st,
+                        reg,
+                        v,
+                        size,
+                        true,
+                        reads_only,
+                        &mut havoc,
+                        &mut writes,
+                    )
+                    .map_err(|e| e.unwrap_or_else(|| arg_err(reg, expected, v)))?;
                 }
             }
         }

@@ -296,6 +296,10 @@ pub enum ArgKind {
     /// A pointer to `value_size` initialised bytes, for the map passed as a
     /// [`ArgKind::MapHandle`].
     MapValue,
+    /// A pointer to `value_size` bytes the helper writes, which need not be initialised before
+    /// (the kernel's `ARG_PTR_TO_MAP_VALUE | MEM_UNINIT`, as `map_pop_elem` takes): on the
+    /// stack they are initialised after the call.
+    MapValueOut,
 }
 
 /// What a helper returns in r0.

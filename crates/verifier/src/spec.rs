@@ -10,7 +10,8 @@
 //!
 //! Arguments: `scalar`, `any`, `mem` / `mem:rN` ([`ArgKind::PtrToMem`], size in `rN`),
 //! `ro_mem` / `ro_mem:rN` ([`ArgKind::PtrToReadOnlyMem`]), `stack_or_mem`, `map`, `key`,
-//! `value`, `prog_array` ([`ArgKind::ProgArray`]). Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
+//! `value`, `value_out` ([`ArgKind::MapValueOut`]), `prog_array` ([`ArgKind::ProgArray`]).
+//! Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
 
 use crate::config::{ArgKind, HelperSig, MapDef, MapRef, RetKind};
@@ -130,11 +131,12 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "prog_array" => ArgKind::ProgArray,
         "key" => ArgKind::MapKey,
         "value" => ArgKind::MapValue,
+        "value_out" => ArgKind::MapValueOut,
         _ => {
             return fail(
                 spec,
                 format!(
-                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, prog_array, key, value)"
+                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, prog_array, key, value, value_out)"
                 ),
             );
         }
@@ -200,6 +202,7 @@ impl fmt::Display for ArgKind {
             ArgKind::ProgArray => ("prog_array", None),
             ArgKind::MapKey => ("key", None),
             ArgKind::MapValue => ("value", None),
+            ArgKind::MapValueOut => ("value_out", None),
         };
         match size {
             Some(j) => write!(f, "{name}:r{}", j + 1),

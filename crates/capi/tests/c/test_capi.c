@@ -3,7 +3,7 @@
  *
  *   test_capi EXAMPLES_DIR PROGRAMS_DIR
  *
- * EXAMPLES_DIR holds the repository's examples (counter.o, xdp_parse.o, packets);
+ * EXAMPLES_DIR holds the repository's examples (counter.o, xdp_parse.o, perf_sample.o, packets);
  * PROGRAMS_DIR the raw bytecode the Rust test assembled (checksum.bin, helpers.bin, oob.bin,
  * ctx.bin, unknown_helper.bin). Results go to stdout, one "name values..." line each, for the
  * Rust test to compare with the engines in Rust; failed checks go to stderr and make the exit
@@ -103,6 +103,7 @@ static void null_vm(void) {
     unsigned char code[8] = {0x95, 0, 0, 0, 0, 0, 0, 0};
     uint64_t r = 0;
     bpfx_trap_info t;
+    bpfx_perf_record rec;
     uint32_t key = 0;
     uint64_t val = 0;
     bpfx_vm_free(NULL);
@@ -121,6 +122,7 @@ static void null_vm(void) {
     EXPECT(bpfx_map_lookup(NULL, "m", &key, sizeof key, &val, sizeof val), BPFX_ERR_NULL);
     EXPECT(bpfx_map_update(NULL, "m", &key, sizeof key, &val, sizeof val, 0), BPFX_ERR_NULL);
     EXPECT(bpfx_map_delete(NULL, "m", &key, sizeof key), BPFX_ERR_NULL);
+    EXPECT(bpfx_perf_read(NULL, "m", &rec, NULL, 0), BPFX_ERR_NULL);
     CHECK(bpfx_listing(NULL) == NULL);
     bpfx_helper_fail(NULL); /* outside a helper: no effect */
     bpfx_helper_fail("outside a helper");
@@ -131,6 +133,7 @@ static void wrong_state(void) {
     bpfx_vm *vm = bpfx_vm_new();
     uint64_t r = 0;
     bpfx_trap_info t;
+    bpfx_perf_record rec;
     uint32_t key = 0;
     uint64_t val = 0;
     CHECK(vm != NULL);
@@ -146,6 +149,7 @@ static void wrong_state(void) {
     EXPECT(bpfx_map_lookup(vm, "m", &key, sizeof key, &val, sizeof val), BPFX_ERR_STATE);
     EXPECT(bpfx_map_update(vm, "m", &key, sizeof key, &val, sizeof val, 0), BPFX_ERR_STATE);
     EXPECT(bpfx_map_delete(vm, "m", &key, sizeof key), BPFX_ERR_STATE);
+    EXPECT(bpfx_perf_read(vm, "m", &rec, NULL, 0), BPFX_ERR_STATE);
     CHECK(bpfx_listing(vm) == NULL);
     EXPECT(bpfx_verify(vm, 7), BPFX_ERR_ARGUMENT);
     EXPECT(bpfx_compile(vm, 5), BPFX_ERR_ARGUMENT);
@@ -411,6 +415,54 @@ static void xdp(const char *examples) {
     bpfx_vm_free(vm);
 }
 
+/* perf_sample.o: each run sends the Ethernet header, the frame length and the CPU to the
+ * running CPU's perf buffer; bpfx_perf_read takes the records back, one at a time. */
+static void perf(const char *examples) {
+    struct file obj = slurp(examples, "perf_sample.o");
+    const char *packets[2] = {"tcp-syn.bin", "arp.bin"};
+    bpfx_vm *vm = bpfx_vm_new();
+    bpfx_perf_record rec;
+    unsigned char data[64];
+    uint64_t r = 0;
+    EXPECT(bpfx_load_elf(vm, obj.bytes, obj.len, NULL), BPFX_OK);
+    EXPECT(bpfx_verify(vm, BPFX_MODE_CHECKED), BPFX_OK);
+    EXPECT(bpfx_perf_read(vm, "events", &rec, data, sizeof data), BPFX_ERR_NOT_FOUND);
+    EXPECT(bpfx_perf_read(vm, "nope", &rec, data, sizeof data), BPFX_ERR_NO_MAP);
+    EXPECT(bpfx_perf_read(vm, "events", NULL, data, sizeof data), BPFX_ERR_NULL);
+    EXPECT(bpfx_perf_read(vm, "events", &rec, NULL, 8), BPFX_ERR_NULL);
+    EXPECT(bpfx_perf_read(vm, "events", (bpfx_perf_record *)data, data, sizeof data),
+           BPFX_ERR_ARGUMENT);
+    for (uint32_t e = BPFX_ENGINE_INTERPRETER; e <= BPFX_ENGINE_JIT; e++) {
+        EXPECT(bpfx_compile(vm, e), BPFX_OK);
+        for (int i = 0; i < 2; i++) {
+            struct file p = slurp(examples, packets[i]);
+            EXPECT(bpfx_run(vm, p.bytes, p.len, &r), BPFX_OK);
+            CHECK(r == 2);
+            free(p.bytes);
+        }
+        printf("perf.%s", ENGINE_NAME[e]);
+        while (bpfx_perf_read(vm, "events", &rec, data, sizeof data) == BPFX_OK) {
+            uint16_t len;
+            uint32_t cpu;
+            memcpy(&len, data + 14, sizeof len);
+            memcpy(&cpu, data + 16, sizeof cpu);
+            printf(" %zu:%u:%02x%02x:%d", rec.data_len, (unsigned)len, data[12], data[13],
+                   rec.lost == 0 && cpu == rec.cpu);
+        }
+        printf("\n");
+    }
+    /* A buffer too small: the full size is reported, what fits is copied. */
+    struct file p = slurp(examples, packets[0]);
+    memset(data, 0, sizeof data);
+    EXPECT(bpfx_run(vm, p.bytes, p.len, &r), BPFX_OK);
+    EXPECT(bpfx_perf_read(vm, "events", &rec, data, 4), BPFX_OK);
+    CHECK(memcmp(data, p.bytes, 4) == 0 && data[4] == 0);
+    printf("perf.truncated %zu\n", rec.data_len);
+    free(p.bytes);
+    free(obj.bytes);
+    bpfx_vm_free(vm);
+}
+
 /* ctx.bin: an embedder struct {data, data_end, extra} over a packet. */
 static void struct_context(const char *programs) {
     struct file code = slurp(programs, "ctx.bin");
@@ -554,6 +606,7 @@ int main(int argc, char **argv) {
     out_of_bounds(argv[2]);
     counter(argv[1]);
     xdp(argv[1]);
+    perf(argv[1]);
     struct_context(argv[2]);
     ubpf_errors(argv[2]);
     if (failures) {

@@ -165,6 +165,18 @@ pub(crate) fn constants() -> Vec<(String, i128)> {
         "BPFX_INPUT_SIZE_UNKNOWN".into(),
         i128::from(crate::vm::INPUT_SIZE_UNKNOWN),
     ));
+    out.push((
+        "BPFX_BUDGET_DEFAULT".into(),
+        i128::from(crate::vm::BUDGET_DEFAULT),
+    ));
+    out.push((
+        "BPFX_BUDGET_UNLIMITED".into(),
+        i128::from(crate::vm::BUDGET_UNLIMITED),
+    ));
+    out.push((
+        "BPFX_DEFAULT_BUDGET".into(),
+        i128::from(runtime::DEFAULT_BUDGET),
+    ));
     out.push(("BPFX_UBPF_JIT_SLOTS".into(), crate::ubpf::JIT_SLOTS as i128));
     out
 }

@@ -230,6 +230,7 @@ fn trap_kind_cstr(k: runtime::TrapKind) -> &'static CStr {
         T::Unsupported => c"unsupported",
         T::FellOffEnd => c"fell-off-end",
         T::InputTooSmall => c"input-too-small",
+        T::EnvMismatch => c"env-mismatch",
     }
 }
 
@@ -441,6 +442,23 @@ pub unsafe extern "C" fn bpfx_set_input_size(vm: *mut BpfxVm, size: u64) -> Stat
     unsafe {
         with_vm(vm, |v| {
             v.set_input_size((size != vm::INPUT_SIZE_UNKNOWN).then_some(size));
+            Ok(())
+        })
+    }
+}
+
+/// Sets what each run may execute: `BPFX_BUDGET_DEFAULT`, `BPFX_BUDGET_UNLIMITED` or a number
+/// of instructions.
+///
+/// # Safety
+/// `vm` as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_set_budget(vm: *mut BpfxVm, budget: u64) -> Status {
+    // SAFETY: `vm` is NULL or a live handle no other thread uses meanwhile (bpfx.h), all
+    // `with_vm` requires; it checks NULL.
+    unsafe {
+        with_vm(vm, |v| {
+            v.set_budget(budget);
             Ok(())
         })
     }

@@ -41,8 +41,8 @@ mod program;
 
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
-pub use bpfx_exec::{GuestMemory, HelperError, Trap, TrapKind};
-pub use bpfx_verifier::{ArgKind, HelperSig, Mode, RetKind, VerifiedProgram};
+pub use bpfx_exec::{Budget, DEFAULT_BUDGET, GuestMemory, HelperError, Trap, TrapKind};
+pub use bpfx_verifier::{ArgKind, Assumptions, HelperSig, Mode, RetKind, VerifiedProgram};
 pub use context::{
     Context, ContextError, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta, rewrite_xdp,
 };

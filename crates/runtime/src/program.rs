@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::helpers::{self, CustomHelper, Hooks, RunCell, RunState};
 use crate::map::{Map, MapKind, MapSpec};
 use bpfx_bytecode::{Imm64, Op, Pc};
-use bpfx_exec::{Env, GuestMemory, HelperError, SharedMem, TrapKind};
+use bpfx_exec::{Budget, Env, GuestMemory, HelperError, SharedMem, TrapKind};
 use bpfx_verifier::{
     Config, ContextKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, VerifiedProgram,
     VerifierLog,
@@ -495,6 +495,34 @@ impl<'o> ProgramRef<'o> {
                 insn: String::new(),
                 reason: format!("the bound program does not decode: {e}"),
             })?;
+        // The proofs of map-value stores rest on the read-only flags the verifier was given:
+        // each block must be lent exactly as writable as its map was declared.
+        for &i in &used {
+            let declared = bound.assumptions().maps.get(MapRef::Idx(i as i32));
+            if let (Some(def), Some(block)) = (declared, maps[i].block())
+                && def.read_only == block.writable()
+            {
+                return Err(Error::Link {
+                    program: self.def.name.clone(),
+                    pc: Pc(0),
+                    insn: String::new(),
+                    reason: format!(
+                        "map {} was verified as {} but its memory is {}",
+                        maps[i].name(),
+                        if def.read_only {
+                            "read-only"
+                        } else {
+                            "writable"
+                        },
+                        if block.writable() {
+                            "writable"
+                        } else {
+                            "read-only"
+                        },
+                    ),
+                });
+            }
+        }
         let blocks = used
             .iter()
             .filter_map(|&i| maps[i].block().cloned())
@@ -620,6 +648,7 @@ impl Clone for Program {
     fn clone(&self) -> Program {
         let mut p = Program::new(self.linked.clone(), self.shared.clone());
         p.env.budget = self.env.budget;
+        p.env.unbounded = self.env.unbounded;
         p
     }
 }
@@ -632,10 +661,13 @@ impl Program {
             let f = c.f.clone();
             h.register(c.id, move |m, a| f(m, a));
         }
+        let mut env = Env::with_helpers(h);
+        // The frame limit is the one the program was verified with: no second setting.
+        env.set_max_frames(linked.prog.max_frames());
         Program {
             linked,
             shared,
-            env: Env::with_helpers(h),
+            env,
             run,
             buf: Vec::new(),
         }
@@ -672,13 +704,17 @@ impl Program {
         }
     }
 
-    /// Limits each run to `budget` instructions (shared by its tail calls); the JIT needs code
-    /// compiled with the budget charge ([`Verified::engine`] with `budget`).
-    pub fn set_budget(&mut self, budget: Option<u64>) {
-        self.env.budget = budget;
+    /// Sets the instruction budget: [`Budget::Limit`] (or `Some(n)`) limits the runs to `n`
+    /// instructions in all (shared by tail calls; each run leaves the rest to the next), and
+    /// on the JIT needs code compiled with the budget charge ([`Verified::engine`] with
+    /// `budget`); [`Budget::Default`] (or `None`, what a new program has) runs a program that
+    /// may not terminate under [`bpfx_exec::DEFAULT_BUDGET`] per run and one proven to
+    /// terminate without limit; [`Budget::Unlimited`] lets any program run forever.
+    pub fn set_budget(&mut self, budget: impl Into<Budget>) {
+        self.env.set_budget(budget.into());
     }
 
-    /// What the last run left of the budget.
+    /// What the last run left of a [`Budget::Limit`] (`None` without one).
     pub fn budget(&self) -> Option<u64> {
         self.env.budget
     }
@@ -788,6 +824,7 @@ impl Program {
                 });
             }
             self.env.shared.clone_from(&cur.blocks);
+            self.env.set_max_frames(cur.prog.max_frames());
             let r = match &cur.code {
                 Code::Interp => bpfx_interp::run(&cur.prog, input, &mut self.env),
                 Code::Jit(j) => j.run(input, &mut self.env),

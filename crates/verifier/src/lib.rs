@@ -46,7 +46,7 @@ pub use config::{
 };
 pub use error::{VerifyError, VerifyErrorKind};
 pub use spec::{SpecError, parse_helper, parse_map};
-pub use verified::{AccessFact, RegionKind, VerifiedProgram};
+pub use verified::{AccessFact, Assumptions, RegionKind, VerifiedProgram};
 
 use bpfx_bytecode::Program;
 
@@ -77,12 +77,12 @@ fn run(
     let facts = std::mem::take(&mut a.facts);
     let processed = a.processed;
     drop(a);
+    let assumed = verified::Assumptions::new(&prog, cfg);
     Ok(VerifiedProgram::new(
         prog,
-        cfg.mode,
         facts,
         structure.funcs,
-        cfg.mem_size,
+        assumed,
         processed,
     ))
 }

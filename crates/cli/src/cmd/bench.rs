@@ -33,6 +33,14 @@ pub(crate) struct Args {
     /// docs/safety.md).
     #[arg(long, value_enum, default_value_t = CodeMemoryArg::Sealed)]
     code_memory: CodeMemoryArg,
+    /// Stop each run after N executed instructions with a budget-exhausted trap [default: no
+    /// limit for a program proven to terminate, 2^28 instructions for any other].
+    #[arg(long, value_name = "N")]
+    budget: Option<u64>,
+    /// Run a program whose termination is not proven without the default budget: it may
+    /// never end.
+    #[arg(long, conflicts_with = "budget")]
+    no_budget: bool,
     /// Least total time spent in timed batches, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     min_time: u64,
@@ -71,6 +79,8 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let verify_ns = start.elapsed().as_nanos();
     let start = Instant::now();
     let opts = bpfx_jit::JitOptions {
+        budget: args.budget.is_some(),
+        unbounded: args.no_budget,
         code_memory: args.code_memory.jit(),
         ..bpfx_jit::JitOptions::default()
     };
@@ -82,7 +92,10 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         EngineKind::Interp => 0,
     };
     let mut env = Env::with_helpers(Helpers::new());
+    let budget = crate::cmd::run::budget(args.budget, args.no_budget);
     let once = |input: &mut Vec<u8>, env: &mut Env| {
+        // Each run gets the whole budget.
+        env.set_budget(budget);
         prepared.run(input, env).map_err(|trap| CliError::Trap {
             trap,
             insn: insn_at(verified.program(), trap.pc),

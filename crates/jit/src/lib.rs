@@ -386,7 +386,13 @@ mod tests {
             text += "top:\nadd r2, 1\njlt r2, 10, top\nexit";
             let prog = Program::decode(bpfx_bytecode::assemble(&text).expect("assembles"))
                 .expect("decodes");
-            let jit = compile_unverified(&prog, &JitOptions::default()).expect("compiles");
+            // Without the budget charge the default budget would bring (its block starts
+            // move the code around).
+            let opts = JitOptions {
+                unbounded: true,
+                ..JitOptions::default()
+            };
+            let jit = compile_unverified(&prog, &opts).expect("compiles");
             let insns = &jit.layout.insns;
             let top = insns[insns.len() - 3].1;
             assert_eq!(top % emit::LOOP_ALIGN, 0, "top at {top:#x} with {k} before");

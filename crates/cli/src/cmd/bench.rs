@@ -29,6 +29,10 @@ pub(crate) struct Args {
     /// Verify in strict mode: reject any program whose memory accesses cannot be proven safe.
     #[arg(long)]
     strict: bool,
+    /// Compile with the JIT's hardening: constant blinding and Spectre v1 masking (see
+    /// docs/safety.md). The interpreter needs none.
+    #[arg(long)]
+    hardened: bool,
     /// Where the JIT's code lives: sealed mappings, or the dual-mapped arena (see
     /// docs/safety.md).
     #[arg(long, value_enum, default_value_t = CodeMemoryArg::Sealed)]
@@ -78,11 +82,16 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let verified = crate::cmd::verify::verify_for_run(prog, args.strict, input.len() as u64)?;
     let verify_ns = start.elapsed().as_nanos();
     let start = Instant::now();
+    let base = if args.hardened {
+        bpfx_jit::JitOptions::hardened()
+    } else {
+        bpfx_jit::JitOptions::default()
+    };
     let opts = bpfx_jit::JitOptions {
         budget: args.budget.is_some(),
         unbounded: args.no_budget,
         code_memory: args.code_memory.jit(),
-        ..bpfx_jit::JitOptions::default()
+        ..base
     };
     let prepared = Prepared::with_options(&verified, args.engine, &opts)
         .map_err(|e| CliError::Jit(e.to_string()))?;
@@ -112,6 +121,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             "result": result,
             "engine": args.engine.name(),
             "code_memory": args.code_memory.to_string(),
+            "hardened": args.hardened,
             "mode": if args.strict { "strict" } else { "checked" },
             "verify_ns": verify_ns as u64,
             "compile_ns": compile_ns as u64,

@@ -60,7 +60,8 @@ enum bpfx_trap_kind {
     BPFX_TRAP_UNKNOWN_HELPER = 5,
     BPFX_TRAP_UNSUPPORTED = 6,
     BPFX_TRAP_FELL_OFF_END = 7,
-    BPFX_TRAP_INPUT_TOO_SMALL = 8
+    BPFX_TRAP_INPUT_TOO_SMALL = 8,
+    BPFX_TRAP_ENV_MISMATCH = 9 /* the run breaks an assumption of the verification */
 };
 
 /* Verification modes (bpfx_verify). */
@@ -99,6 +100,13 @@ enum bpfx_arg {
 #define BPFX_DEFAULT_MEM_LIMIT 0x40000000ULL
 /* bpfx_set_input_size: forget a previously set input size. */
 #define BPFX_INPUT_SIZE_UNKNOWN 0xffffffffffffffffULL
+/* bpfx_set_budget: the default, no limit for a program proven to terminate and
+ * BPFX_DEFAULT_BUDGET instructions per run for any other. */
+#define BPFX_BUDGET_DEFAULT 0xffffffffffffffffULL
+/* bpfx_set_budget: no limit at all, even for a program that may never end. */
+#define BPFX_BUDGET_UNLIMITED 0xfffffffffffffffeULL
+/* Instructions a run gets by default when its program's termination is not proven (2^28). */
+#define BPFX_DEFAULT_BUDGET 0x10000000ULL
 /* How many uBPF VMs may hold a live ubpf_compile function at once (see ubpf.h). */
 #define BPFX_UBPF_JIT_SLOTS 64
 
@@ -175,6 +183,11 @@ bpfx_status bpfx_set_context(bpfx_vm *vm, uint32_t kind, uint16_t size, uint16_t
 /* The input size the next bpfx_verify proves memory accesses against; shorter inputs are then
  * refused (BPFX_ERR_CONTEXT). BPFX_INPUT_SIZE_UNKNOWN forgets it. */
 bpfx_status bpfx_set_input_size(bpfx_vm *vm, uint64_t size);
+/* What each run may execute: BPFX_BUDGET_DEFAULT (what a new VM has), BPFX_BUDGET_UNLIMITED, or
+ * a number of instructions, every run getting all of it (set a number before bpfx_compile: the
+ * JIT compiles the budget charge in then). A run that exhausts it stops with
+ * BPFX_TRAP_BUDGET_EXHAUSTED at the instruction that found it empty. */
+bpfx_status bpfx_set_budget(bpfx_vm *vm, uint64_t budget);
 /* Verifies the loaded program in a BPFX_MODE_*; discards what was compiled before. */
 bpfx_status bpfx_verify(bpfx_vm *vm, uint32_t mode);
 /* Prepares the verified program on a BPFX_ENGINE_* (may be called again for another). */

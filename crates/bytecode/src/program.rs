@@ -130,6 +130,19 @@ impl Program {
             .filter_map(|(pc, op)| op.as_ref().map(|op| (Pc(pc as u32), op)))
     }
 
+    /// Whether some jump, branch or local call targets its own pc or an earlier one: the only
+    /// way a run can repeat an instruction in the same frame (a loop) or re-enter a function
+    /// (recursion; a call cycle always holds a call to a function that starts no later than the
+    /// call). Without one, every function runs straight through and calls only functions after
+    /// it, so every run ends: engines then need no instruction budget (see
+    /// `bpfx_exec::DEFAULT_BUDGET`).
+    pub fn has_back_edges(&self) -> bool {
+        self.iter().any(|(pc, op)| {
+            matches!(op, Op::Ja { .. } | Op::Branch { .. } | Op::Call(_))
+                && op.jump_target(pc).is_some_and(|t| t <= pc)
+        })
+    }
+
     /// The bytecode as little-endian bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         self.slots.insns.iter().flat_map(|i| i.to_bytes()).collect()
@@ -158,4 +171,30 @@ fn check_target(op: &Op, pc: usize, ops: &[Option<Op>]) -> Option<DecodeErrorKin
         return Some(DecodeErrorKind::TargetInsideLddw(target as u32));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prog(text: &str) -> Program {
+        Program::decode(crate::assemble(text).expect("assembles")).expect("decodes")
+    }
+
+    #[test]
+    fn back_edges_are_backward_or_self_jumps_and_calls() {
+        assert!(!prog("mov r0, 0\njeq r0, 1, +1\nmov r0, 2\nexit").has_back_edges());
+        assert!(prog("mov r0, 0\njeq r0, 1, +1\nja -2\nexit").has_back_edges());
+        assert!(
+            prog("ja +0\nja -1\nexit").has_back_edges(),
+            "ja -1 is a self-loop"
+        );
+        // A forward call is no loop; a call back (recursion is only possible so) is.
+        assert!(!prog("call local +1\nexit\nmov r0, 1\nexit").has_back_edges());
+        assert!(prog("call local +1\nexit\ncall local -3\nexit").has_back_edges());
+        // A helper call has no target.
+        assert!(!prog("call 1\nexit").has_back_edges());
+        // A function address loaded is not a jump.
+        assert!(!prog("f:\nlddw r1, func(f)\nmov r0, 0\nexit").has_back_edges());
+    }
 }

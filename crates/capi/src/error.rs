@@ -175,6 +175,18 @@ pub(crate) fn constants() -> Vec<(String, i128)> {
         "BPFX_DEFAULT_MEM_LIMIT".into(),
         i128::from(runtime::DEFAULT_MEM_LIMIT),
     ));
+    out.push((
+        "BPFX_BUDGET_DEFAULT".into(),
+        i128::from(crate::vm::BUDGET_DEFAULT),
+    ));
+    out.push((
+        "BPFX_BUDGET_UNLIMITED".into(),
+        i128::from(crate::vm::BUDGET_UNLIMITED),
+    ));
+    out.push((
+        "BPFX_DEFAULT_BUDGET".into(),
+        i128::from(runtime::DEFAULT_BUDGET),
+    ));
     out.push(("BPFX_UBPF_JIT_SLOTS".into(), crate::ubpf::JIT_SLOTS as i128));
     out
 }

@@ -242,6 +242,7 @@ fn trap_kind_cstr(k: runtime::TrapKind) -> &'static CStr {
         T::Unsupported => c"unsupported",
         T::FellOffEnd => c"fell-off-end",
         T::InputTooSmall => c"input-too-small",
+        T::EnvMismatch => c"env-mismatch",
     }
 }
 
@@ -467,6 +468,23 @@ pub unsafe extern "C" fn bpfx_set_mem_limit(vm: *mut BpfxVm, bytes: u64) -> Stat
     // SAFETY: `vm` is NULL or a live handle no other thread uses meanwhile (bpfx.h), all
     // `with_vm` requires; it checks NULL.
     unsafe { with_vm(vm, |v| v.set_mem_limit(bytes)) }
+}
+
+/// Sets what each run may execute: `BPFX_BUDGET_DEFAULT`, `BPFX_BUDGET_UNLIMITED` or a number
+/// of instructions.
+///
+/// # Safety
+/// `vm` as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_set_budget(vm: *mut BpfxVm, budget: u64) -> Status {
+    // SAFETY: `vm` is NULL or a live handle no other thread uses meanwhile (bpfx.h), all
+    // `with_vm` requires; it checks NULL.
+    unsafe {
+        with_vm(vm, |v| {
+            v.set_budget(budget);
+            Ok(())
+        })
+    }
 }
 
 /// Verifies the loaded program (`BPFX_MODE_*`).

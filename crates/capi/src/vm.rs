@@ -26,6 +26,12 @@ pub(crate) const MAX_HELPER_ARGS: usize = 5;
 /// `BPFX_INPUT_SIZE_UNKNOWN`: the input size passed to clear a previous one.
 pub(crate) const INPUT_SIZE_UNKNOWN: u64 = u64::MAX;
 
+/// `BPFX_BUDGET_DEFAULT`: the budget passed to go back to the default.
+pub(crate) const BUDGET_DEFAULT: u64 = u64::MAX;
+
+/// `BPFX_BUDGET_UNLIMITED`: the budget passed to let any program run forever.
+pub(crate) const BUDGET_UNLIMITED: u64 = u64::MAX - 1;
+
 /// A host function behind a helper: five arguments in, one value out.
 pub(crate) type HostFn = Arc<dyn Fn([u64; 5]) -> u64 + Send + Sync>;
 
@@ -232,6 +238,8 @@ pub(crate) struct Vm {
     input_size: Option<u64>,
     verified: Option<Verified>,
     prog: Option<Program>,
+    /// What each run may execute (`bpfx_set_budget`).
+    budget: runtime::Budget,
     trap: Option<TrapInfo>,
     /// The message of the last call on this VM (empty after a success).
     pub(crate) error: CString,
@@ -246,6 +254,7 @@ impl Vm {
             input_size: None,
             verified: None,
             prog: None,
+            budget: runtime::Budget::Default,
             trap: None,
             error: CString::default(),
         }
@@ -388,14 +397,30 @@ impl Vm {
             .clone()
             .ok_or_else(|| Fail::state("the program is not verified: call bpfx_verify first"))?;
         self.prog = None;
-        self.prog = Some(v.engine(engine, false)?);
+        // A limit needs the JIT's budget charge; the default budget brings its own.
+        let charge = matches!(self.budget, runtime::Budget::Limit(_));
+        self.prog = Some(v.engine(engine, charge)?);
         Ok(())
     }
 
+    /// Sets what each run may execute: `BPFX_BUDGET_DEFAULT`, `BPFX_BUDGET_UNLIMITED` or a
+    /// number of instructions (for the JIT, before `bpfx_compile`).
+    pub(crate) fn set_budget(&mut self, code: u64) {
+        self.budget = match code {
+            BUDGET_DEFAULT => runtime::Budget::Default,
+            BUDGET_UNLIMITED => runtime::Budget::Unlimited,
+            n => runtime::Budget::Limit(n),
+        };
+    }
+
+    /// The compiled program, with this VM's budget whole for the next run.
     fn ready(&mut self) -> Result<&mut Program, Fail> {
-        self.prog
+        let prog = self
+            .prog
             .as_mut()
-            .ok_or_else(|| Fail::state("the program is not compiled: call bpfx_compile first"))
+            .ok_or_else(|| Fail::state("the program is not compiled: call bpfx_compile first"))?;
+        prog.set_budget(self.budget);
+        Ok(prog)
     }
 
     /// Runs on plain memory (or, for an XDP program, on a packet: the result is the action).

@@ -795,6 +795,50 @@ fn expected_hostile() -> String {
     out
 }
 
+/// What `budget.c` prints, from the same programs run through the facade.
+fn expected_budget(endless: &str, count: &str) -> String {
+    let vm = Vm::new();
+    let mut out = String::new();
+    let mut line = |label: &str, engine: Engine, r: Result<u64, runtime::Error>| {
+        let what = match r {
+            Ok(r0) => format!("result {r0}"),
+            Err(runtime::Error::Trap { trap, .. }) => {
+                format!("trap {} {}", trap.kind.name(), trap.pc.0)
+            }
+            Err(e) => panic!("{label}: {e}"),
+        };
+        writeln!(out, "{label} {} {what}", engine.name()).unwrap();
+    };
+    for engine in Engine::ALL {
+        let verified = |asm: &str| {
+            raw_object(&vm, asm)
+                .program("main")
+                .unwrap()
+                .verify(Mode::Checked)
+                .unwrap()
+        };
+        let mut p = verified(endless).engine(engine, false).unwrap();
+        line("default", engine, p.run(&mut []));
+        let mut p = verified(endless).engine(engine, true).unwrap();
+        for label in ["limit-1001", "limit-1001-again"] {
+            p.set_budget(Some(1001));
+            line(label, engine, p.run(&mut []));
+        }
+        p.set_budget(None);
+        line("default-again", engine, p.run(&mut []));
+        let mut p = verified(count).engine(engine, false).unwrap();
+        line("count-default", engine, p.run(&mut []));
+        p.set_budget(runtime::Budget::Unlimited);
+        line("count-unlimited", engine, p.run(&mut []));
+        let mut p = verified(count).engine(engine, true).unwrap();
+        for (label, n) in [("count-limit-21", 21), ("count-limit-22", 22)] {
+            p.set_budget(Some(n));
+            line(label, engine, p.run(&mut []));
+        }
+    }
+    out
+}
+
 /// Hostile context layouts and helper memory arguments from C (`tests/c/hostile.c`, under
 /// valgrind when installed): every reproducer is refused or traps, on both engines, and the
 /// C helper never sees an out-of-bounds range.
@@ -816,4 +860,34 @@ fn hostile_c_layouts_and_helper_arguments_are_stopped() {
     assert!(want.contains("fill_wild.jit 9 1 3 0 0 7 7\n"), "{want}");
     assert!(want.contains("fill_oversize.jit 9 1 1 0 0 7 7\n"), "{want}");
     assert_eq!(got, want);
+}
+
+#[test]
+fn budget_c_ends_every_run() {
+    let dir = work_dir().join("budget");
+    std::fs::create_dir_all(&dir).unwrap();
+    let endless = std::fs::read_to_string(repo().join("tests/endless/loop.asm")).unwrap();
+    let count = "mov %r0, 0\nadd %r0, 1\njlt %r0, 10, -2\nexit";
+    write_program(&dir, "loop.bin", &endless);
+    write_program(&dir, "count.bin", count);
+    let exe = dir.join("budget");
+    compile_c("budget.c", &exe, &static_link());
+    // Not under valgrind: the default budget's 2^28 instructions would take it many minutes.
+    let o = Command::new(&exe).arg(&dir).output().expect("runs");
+    assert!(
+        o.status.success(),
+        "budget.c failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(got, expected_budget(&endless, count));
+    assert!(
+        got.contains("default interp trap budget-exhausted 2\n"),
+        "{got}"
+    );
+    assert!(
+        got.contains("default jit trap budget-exhausted 2\n"),
+        "{got}"
+    );
+    assert!(got.contains("count-unlimited jit result 10\n"), "{got}");
 }

@@ -22,7 +22,10 @@
 //!   the run's regions, so no helper sees a range outside them.
 //! - **Budget.** With [`Env::budget`] set, every executed instruction costs one unit (an `lddw`
 //!   counts once); the instruction that finds the budget at zero traps with
-//!   [`TrapKind::BudgetExhausted`] before it executes.
+//!   [`TrapKind::BudgetExhausted`] before it executes. A run without a budget of a program
+//!   whose termination is not proven (by the verifier, or, unverified, by having no backward
+//!   jump or call) gets [`DEFAULT_BUDGET`] for that run, unless [`Env::unbounded`] says the
+//!   embedder accepts a run that may never end ([`Env::begin_default_budget`] is that rule).
 //!
 //! # Semantics both engines implement (beyond RFC 9669's arithmetic)
 //! - Entry: r1 = address of the input memory, or 0 when it is empty; r2 = its length
@@ -63,6 +66,35 @@ pub const STACK_FRAME_SIZE: usize = 512;
 /// Default limit on nested frames, counting the outermost one (the kernel's `MAX_CALL_FRAMES`).
 pub const DEFAULT_MAX_FRAMES: u32 = 8;
 
+/// The instruction budget a run gets when its program may not terminate and the embedder set
+/// none ([`Env::budget`] `None`, [`Env::unbounded`] false): 2^28, about 268 million
+/// instructions, which the interpreter (release build) runs in about three seconds and the JIT
+/// in a few tenths of a second: a looping program stops with [`TrapKind::BudgetExhausted`]
+/// instead of hanging, long before anyone would give up waiting, and long after any program
+/// that means to finish has. Programs proven to terminate never get it.
+pub const DEFAULT_BUDGET: u64 = 1 << 28;
+
+/// How many instructions a run may execute: what an embedder asks for ([`Env::set_budget`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Budget {
+    /// No limit for a program proven to terminate; [`DEFAULT_BUDGET`] per run for any other.
+    #[default]
+    Default,
+    /// At most this many instructions, whatever the program (shared by the runs that follow
+    /// until it is set again: each run leaves what it did not use).
+    Limit(u64),
+    /// No limit at all, even for a program that may never end: the embedder's explicit
+    /// choice (`--no-budget`).
+    Unlimited,
+}
+
+impl From<Option<u64>> for Budget {
+    /// `Some(n)` is [`Budget::Limit`], `None` [`Budget::Default`].
+    fn from(b: Option<u64>) -> Budget {
+        b.map_or(Budget::Default, Budget::Limit)
+    }
+}
+
 /// Helper id the conformance suite expects to exist and to return its first argument.
 pub const CONFORMANCE_ECHO_HELPER: u32 = 5;
 
@@ -83,9 +115,14 @@ pub struct Env {
     pub helpers: Helpers,
     /// Frames allowed at once, counting the outermost (at least 1).
     pub max_frames: u32,
-    /// Instructions the run may still execute; `None` for no limit. Engines decrement it as they
-    /// run, so after a run it holds what is left.
+    /// Instructions the run may still execute; `None` for no limit set by the embedder (a
+    /// program that may not terminate then still gets [`DEFAULT_BUDGET`] for the run, unless
+    /// [`Env::unbounded`]). Engines decrement it as they run, so after a run it holds what is
+    /// left.
     pub budget: Option<u64>,
+    /// With no [`Env::budget`], let a program whose termination is not proven run without any
+    /// limit (default `false`: such a run gets [`DEFAULT_BUDGET`]).
+    pub unbounded: bool,
     /// Shared memory lent to the program (map values, global data, ring buffers): accessible
     /// like the input and the stack, read-only where [`SharedMem::writable`] says so.
     pub shared: Vec<Arc<SharedMem>>,
@@ -126,6 +163,7 @@ impl Env {
             helpers,
             max_frames: DEFAULT_MAX_FRAMES,
             budget: None,
+            unbounded: false,
             shared: Vec::new(),
             helper_error: None,
             stack: Stack::new(DEFAULT_MAX_FRAMES),
@@ -137,6 +175,37 @@ impl Env {
         self.max_frames = frames.max(1);
         if self.stack.frames() != self.max_frames {
             self.stack = Stack::new(self.max_frames);
+        }
+    }
+
+    /// Sets [`Env::budget`] and [`Env::unbounded`] from what the embedder asks for.
+    pub fn set_budget(&mut self, budget: Budget) {
+        (self.budget, self.unbounded) = match budget {
+            Budget::Default => (None, false),
+            Budget::Limit(n) => (Some(n), false),
+            Budget::Unlimited => (None, true),
+        };
+    }
+
+    /// The one rule for a run's limit, shared by every engine, applied at the start of a run:
+    /// [`Env::budget`] when the embedder set one; otherwise [`DEFAULT_BUDGET`] when the
+    /// program `may_not_end` and [`Env::unbounded`] is false; otherwise no limit. Installs
+    /// the default in [`Env::budget`] for the run and returns whether it did; the engine
+    /// hands that to [`Env::end_default_budget`] when the run ends, so the default never
+    /// carries over to the next run.
+    pub fn begin_default_budget(&mut self, may_not_end: bool) -> bool {
+        let default = self.budget.is_none() && may_not_end && !self.unbounded;
+        if default {
+            self.budget = Some(DEFAULT_BUDGET);
+        }
+        default
+    }
+
+    /// Removes the default budget [`Env::begin_default_budget`] installed (`default` is what
+    /// it returned).
+    pub fn end_default_budget(&mut self, default: bool) {
+        if default {
+            self.budget = None;
         }
     }
 

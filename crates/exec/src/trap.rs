@@ -29,11 +29,15 @@ pub enum TrapKind {
     /// (`VerifiedProgram::mem_size`): engines refuse to run it, at pc 0, before executing
     /// anything, since the verifier's proofs of input accesses would not hold.
     InputTooSmall = 8,
+    /// The run's environment breaks an assumption the verifier's proofs rest on (for example
+    /// an [`Env::max_frames`](crate::Env) above the frame limit the program was verified
+    /// with): engines refuse to run it, at pc 0, before executing anything.
+    EnvMismatch = 9,
 }
 
 impl TrapKind {
     /// Every kind, in code order.
-    pub const ALL: [TrapKind; 8] = [
+    pub const ALL: [TrapKind; 9] = [
         TrapKind::OutOfBounds,
         TrapKind::CallDepthExceeded,
         TrapKind::BudgetExhausted,
@@ -42,6 +46,7 @@ impl TrapKind {
         TrapKind::Unsupported,
         TrapKind::FellOffEnd,
         TrapKind::InputTooSmall,
+        TrapKind::EnvMismatch,
     ];
 
     /// The kind with this stable code.
@@ -61,6 +66,7 @@ impl TrapKind {
             TrapKind::Unsupported => "unsupported",
             TrapKind::FellOffEnd => "fell-off-end",
             TrapKind::InputTooSmall => "input-too-small",
+            TrapKind::EnvMismatch => "env-mismatch",
         }
     }
 }
@@ -76,6 +82,9 @@ impl fmt::Display for TrapKind {
             TrapKind::Unsupported => "unsupported instruction",
             TrapKind::FellOffEnd => "execution ran past the last instruction",
             TrapKind::InputTooSmall => "input memory smaller than the verified size",
+            TrapKind::EnvMismatch => {
+                "run environment differs from the one the program was verified for"
+            }
         };
         f.write_str(s)
     }

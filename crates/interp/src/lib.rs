@@ -33,28 +33,38 @@ use bpfx_verifier::VerifiedProgram;
 /// access at run time all the same: it is the reference the proofs are tested against.
 ///
 /// The stack is zeroed first; on return (including after a trap) `env.budget` holds the
-/// instructions left, and `input` holds whatever the program stored before it stopped. An input
-/// shorter than [`VerifiedProgram::mem_size`] traps with `InputTooSmall` at pc 0 before anything
-/// runs.
+/// instructions left, and `input` holds whatever the program stored before it stopped. A run
+/// that breaks one of the proof's [`assumptions`](VerifiedProgram::assumptions) traps at pc 0
+/// before anything runs, as the JIT's code does: `InputTooSmall` on an input shorter than
+/// [`VerifiedProgram::mem_size`], `EnvMismatch` when `env.max_frames` exceeds
+/// [`VerifiedProgram::max_frames`]. A program not proven to terminate runs under
+/// [`bpfx_exec::DEFAULT_BUDGET`] when `env` sets no budget ([`Env::begin_default_budget`]).
 pub fn run(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
     env.begin_run();
-    // The proofs hold only for inputs of at least the verified size.
-    if prog.mem_size().is_some_and(|n| (input.len() as u64) < n) {
+    if let Err(kind) = prog.check_run(input.len(), env) {
         return Err(Trap {
-            kind: bpfx_exec::TrapKind::InputTooSmall,
+            kind,
             pc: bpfx_bytecode::Pc(0),
         });
     }
-    machine::Machine::new(prog.program(), input, env.parts()).run()
+    let default = env.begin_default_budget(!prog.terminates());
+    let r = machine::Machine::new(prog.program(), input, env.parts()).run();
+    env.end_default_budget(default);
+    r
 }
 
 /// Runs `prog` on `input` with every run-time guard in place, returning `r0` or the trap.
 ///
 /// The stack is zeroed first; on return (including after a trap) `env.budget` holds the
-/// instructions left, and `input` holds whatever the program stored before it stopped.
+/// instructions left, and `input` holds whatever the program stored before it stopped. A
+/// program with a backward jump or call ([`Program::has_back_edges`]) may not end, so it runs
+/// under [`bpfx_exec::DEFAULT_BUDGET`] when `env` sets no budget.
 pub fn run_unverified(prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
     env.begin_run();
-    machine::Machine::new(prog, input, env.parts()).run()
+    let default = env.begin_default_budget(prog.has_back_edges());
+    let r = machine::Machine::new(prog, input, env.parts()).run();
+    env.end_default_budget(default);
+    r
 }
 
 #[cfg(test)]

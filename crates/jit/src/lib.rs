@@ -25,6 +25,10 @@
 //!   address they can reach inside the input (`emit/loops.rs`).
 //! - **Budget.** With [`JitOptions::budget`], the run stops at the same instruction as the
 //!   interpreter and reports the same budget left (a charge per basic block, exact slow paths).
+//!   Code for a program that may not terminate (not proven by the verifier; unverified, with a
+//!   backward jump or call) always has the charge, unless [`JitOptions::unbounded`], and runs
+//!   under [`bpfx_exec::DEFAULT_BUDGET`] when the run sets none; code for a program proven to
+//!   terminate has none unless asked for.
 //! - **Hardening.** [`JitOptions::blinding`] keeps program constants out of the code and
 //!   [`JitOptions::spectre`] masks guarded addresses; `docs/safety.md` has the threat model.
 //! - **W^X.** Code is copied into a mapping (fresh, or one a dropped program left, made
@@ -61,8 +65,13 @@ pub const MAX_FRAMES: u32 = 4096;
 pub struct JitOptions {
     /// Emit the instruction-budget charge: one `sub` and branch per basic block, exact to the
     /// instruction (see `docs/jit-x86-64.md`). Code compiled without it pays nothing, and
-    /// runs only with `env.budget == None`.
+    /// runs only with `env.budget == None`. A program that may not terminate gets the charge
+    /// whatever this says, unless [`Self::unbounded`].
     pub budget: bool,
+    /// The embedder's opt-out of the default budget at compile time: code for a program that
+    /// may not terminate gets no charge (unless [`Self::budget`]) and its runs no
+    /// [`bpfx_exec::DEFAULT_BUDGET`], so a run may never end. Off by default.
+    pub unbounded: bool,
     /// Constant blinding: no immediate the program chose (beyond 8-bit values, shift counts
     /// and memory offsets) appears in the executable code; each is materialised as
     /// `v ^ key`, `xor key` with a random key per constant and per compilation.
@@ -82,6 +91,7 @@ impl JitOptions {
     pub fn hardened() -> JitOptions {
         JitOptions {
             budget: false,
+            unbounded: false,
             blinding: true,
             spectre: true,
             code_memory: CodeMemory::Sealed,
@@ -143,8 +153,11 @@ pub struct JitProgram {
     layout: Box<emit::Layout>,
     prog: Program,
     opts: JitOptions,
-    /// The verified input size, which inputs must reach.
-    min_input: Option<u64>,
+    /// What the verifier assumed, for code from [`compile`]: runs that break it are refused.
+    assumed: Option<Box<bpfx_verifier::Assumptions>>,
+    /// Whether runs without a budget get [`bpfx_exec::DEFAULT_BUDGET`]: the program may not
+    /// terminate and the code was not compiled [`JitOptions::unbounded`] (so it has the charge).
+    default_budget: bool,
     /// How many bytes below the stack's top a run can write: the frames its call graph can
     /// occupy (`None`: every frame `max_frames` allows). Only those need zeroing before the
     /// next run. (Any address in an active frame is accessible, even one the program did not
@@ -164,25 +177,35 @@ impl fmt::Debug for JitProgram {
 
 /// Compiles a verified program: an access the verifier proved in bounds
 /// ([`AccessFact::proven`](bpfx_verifier::AccessFact)) gets no guard, every other one is
-/// guarded as in [`compile_unverified`]. The code refuses (with [`TrapKind::InputTooSmall`] at
-/// pc 0) an input shorter than [`VerifiedProgram::mem_size`], against which the input proofs
-/// were made.
+/// guarded as in [`compile_unverified`]. The code refuses, at pc 0 before anything runs, a run
+/// that breaks the proof's [`assumptions`](VerifiedProgram::assumptions), exactly as the
+/// interpreter does ([`VerifiedProgram::check_run`]): an input shorter than
+/// [`VerifiedProgram::mem_size`] ([`TrapKind::InputTooSmall`]), more frames than it was
+/// verified with ([`TrapKind::EnvMismatch`]). A program not proven to
+/// [`terminate`](VerifiedProgram::terminates) gets the budget charge (see [`JitOptions`]).
 pub fn compile(prog: &VerifiedProgram, opts: &JitOptions) -> Result<JitProgram, JitError> {
-    build(prog.program(), opts, Some(prog), prog.mem_size())
+    build(prog.program(), opts, Some(prog))
 }
 
 /// Compiles `prog` without verifier facts: every access that is not r10 plus a constant inside
-/// the current frame gets an inline guard.
+/// the current frame gets an inline guard. A program with a backward jump or call
+/// ([`Program::has_back_edges`]) may not terminate, so it gets the budget charge (see
+/// [`JitOptions`]).
 pub fn compile_unverified(prog: &Program, opts: &JitOptions) -> Result<JitProgram, JitError> {
-    build(prog, opts, None, None)
+    build(prog, opts, None)
 }
 
 fn build(
     prog: &Program,
     opts: &JitOptions,
     facts: Option<&VerifiedProgram>,
-    min_input: Option<u64>,
 ) -> Result<JitProgram, JitError> {
+    let may_not_end = facts.map_or_else(|| prog.has_back_edges(), |v| !v.terminates());
+    let default_budget = may_not_end && !opts.unbounded;
+    let opts = &JitOptions {
+        budget: opts.budget || default_budget,
+        ..opts.clone()
+    };
     let mut tries = 0;
     let assembled = loop {
         tries += 1;
@@ -204,7 +227,8 @@ fn build(
         // A reference count: programs share their slots.
         prog: prog.clone(),
         opts: opts.clone(),
-        min_input,
+        assumed: facts.map(|v| Box::new(v.assumptions().clone())),
+        default_budget,
         stack_reach: assembled
             .frames
             .map(|f| f as usize * bpfx_exec::STACK_FRAME_SIZE),
@@ -218,23 +242,27 @@ impl JitProgram {
     ///
     /// A run this code cannot honour traps with [`TrapKind::Unsupported`] at pc 0 before
     /// executing anything: a budget with code compiled without [`JitOptions::budget`], or
-    /// `env.max_frames` above [`MAX_FRAMES`]. Code from [`compile`] traps with
-    /// [`TrapKind::InputTooSmall`] at pc 0 on an input shorter than the verified size.
+    /// `env.max_frames` above [`MAX_FRAMES`]. Code from [`compile`] traps at pc 0 on a run
+    /// that breaks the verifier's assumptions ([`VerifiedProgram::check_run`]). A program
+    /// that may not terminate runs under [`bpfx_exec::DEFAULT_BUDGET`] when `env` sets no
+    /// budget, as on the interpreter ([`Env::begin_default_budget`]).
     pub fn run(&self, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
         env.begin_run();
-        let unsupported = Trap {
-            kind: TrapKind::Unsupported,
-            pc: Pc(0),
-        };
+        let refuse = |kind| Err(Trap { kind, pc: Pc(0) });
+        // The verifier's assumptions first, as the interpreter checks them.
+        if let Some(Err(kind)) = self.assumed.as_ref().map(|a| a.check_run(input.len(), env)) {
+            return refuse(kind);
+        }
         if (env.budget.is_some() && !self.opts.budget) || env.max_frames > MAX_FRAMES {
-            return Err(unsupported);
+            return refuse(TrapKind::Unsupported);
         }
-        if self.min_input.is_some_and(|n| (input.len() as u64) < n) {
-            return Err(Trap {
-                kind: TrapKind::InputTooSmall,
-                pc: Pc(0),
-            });
-        }
+        let default = env.begin_default_budget(self.default_budget);
+        let r = self.execute(input, env);
+        env.end_default_budget(default);
+        r
+    }
+
+    fn execute(&self, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
         let bpfx_exec::EnvParts {
             helpers,
             budget,
@@ -358,7 +386,13 @@ mod tests {
             text += "top:\nadd r2, 1\njlt r2, 10, top\nexit";
             let prog = Program::decode(bpfx_bytecode::assemble(&text).expect("assembles"))
                 .expect("decodes");
-            let jit = compile_unverified(&prog, &JitOptions::default()).expect("compiles");
+            // Without the budget charge the default budget would bring (its block starts
+            // move the code around).
+            let opts = JitOptions {
+                unbounded: true,
+                ..JitOptions::default()
+            };
+            let jit = compile_unverified(&prog, &opts).expect("compiles");
             let insns = &jit.layout.insns;
             let top = insns[insns.len() - 3].1;
             assert_eq!(top % emit::LOOP_ALIGN, 0, "top at {top:#x} with {k} before");

@@ -119,7 +119,12 @@ fn versioned_loop() {
         add r3, 2
         jlt r3, r2, head
         exit";
-    insta::assert_snapshot!(listing(text, &JitOptions::default()));
+    // Opted out of the default budget, whose charge turns versioning off.
+    let opts = JitOptions {
+        unbounded: true,
+        ..JitOptions::default()
+    };
+    insta::assert_snapshot!(listing(text, &opts));
 }
 
 #[test]

@@ -51,10 +51,10 @@ mod program;
 
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
-pub use bpfx_exec::{GuestMemory, HelperError, Trap, TrapKind};
+pub use bpfx_exec::{Budget, DEFAULT_BUDGET, GuestMemory, HelperError, Trap, TrapKind};
 pub use bpfx_verifier::{
-    ArgKind, ContextAccess, ContextField, ContextLayout, FieldKind, HelperSig, Mode, RetKind,
-    VerifiedProgram,
+    ArgKind, Assumptions, ContextAccess, ContextField, ContextLayout, FieldKind, HelperSig, Mode,
+    RetKind, VerifiedProgram,
 };
 pub use context::{
     Context, LayoutError, PACKET_FIELD_SIZE, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta,

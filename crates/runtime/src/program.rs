@@ -18,7 +18,7 @@ use crate::maps::MapConfig;
 use crate::memory::{Charge, DEFAULT_MEM_LIMIT, Pool};
 use crate::object_map::ObjectMap;
 use bpfx_bytecode::{Imm64, Op, Pc};
-use bpfx_exec::{Env, GuestMemory, HelperError, SharedMem, TrapKind};
+use bpfx_exec::{Budget, Env, GuestMemory, HelperError, SharedMem, TrapKind};
 use bpfx_verifier::{
     Config, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, VerifiedProgram, VerifierLog,
 };
@@ -751,6 +751,34 @@ impl<'o> ProgramRef<'o> {
                 insn: String::new(),
                 reason: format!("the bound program does not decode: {e}"),
             })?;
+        // The proofs of map-value stores rest on the read-only flags the verifier was given:
+        // each block must be lent exactly as writable as its map was declared.
+        for (&i, map) in used.iter().zip(&created) {
+            let declared = bound.assumptions().maps.get(MapRef::Idx(i as i32));
+            if let (Some(def), Some(block)) = (declared, map.block())
+                && def.read_only == block.writable()
+            {
+                return Err(Error::Link {
+                    program: self.def.name.clone(),
+                    pc: Pc(0),
+                    insn: String::new(),
+                    reason: format!(
+                        "map {} was verified as {} but its memory is {}",
+                        map.name(),
+                        if def.read_only {
+                            "read-only"
+                        } else {
+                            "writable"
+                        },
+                        if block.writable() {
+                            "writable"
+                        } else {
+                            "read-only"
+                        },
+                    ),
+                });
+            }
+        }
         let blocks = created.iter().filter_map(|m| m.block().cloned()).collect();
         Ok(Verified {
             shared: self.obj.shared.clone(),
@@ -933,6 +961,7 @@ impl Clone for Program {
     fn clone(&self) -> Program {
         let mut p = Program::new(self.linked.clone(), self.shared.clone());
         p.env.budget = self.env.budget;
+        p.env.unbounded = self.env.unbounded;
         p
     }
 }
@@ -958,10 +987,13 @@ impl Program {
         for (id, sig) in shared.sigs.iter() {
             h.set_mem_args(id, helpers::mem_args(sig, &shared.maps));
         }
+        let mut env = Env::with_helpers(h);
+        // The frame limit is the one the program was verified with: no second setting.
+        env.set_max_frames(linked.prog.max_frames());
         Program {
             linked,
             shared,
-            env: Env::with_helpers(h),
+            env,
             run,
             buf: Vec::new(),
         }
@@ -998,13 +1030,17 @@ impl Program {
         }
     }
 
-    /// Limits each run to `budget` instructions (shared by its tail calls); the JIT needs code
-    /// compiled with the budget charge ([`Verified::engine`] with `budget`).
-    pub fn set_budget(&mut self, budget: Option<u64>) {
-        self.env.budget = budget;
+    /// Sets the instruction budget: [`Budget::Limit`] (or `Some(n)`) limits the runs to `n`
+    /// instructions in all (shared by tail calls; each run leaves the rest to the next), and
+    /// on the JIT needs code compiled with the budget charge ([`Verified::engine`] with
+    /// `budget`); [`Budget::Default`] (or `None`, what a new program has) runs a program that
+    /// may not terminate under [`bpfx_exec::DEFAULT_BUDGET`] per run and one proven to
+    /// terminate without limit; [`Budget::Unlimited`] lets any program run forever.
+    pub fn set_budget(&mut self, budget: impl Into<Budget>) {
+        self.env.set_budget(budget.into());
     }
 
-    /// What the last run left of the budget.
+    /// What the last run left of a [`Budget::Limit`] (`None` without one).
     pub fn budget(&self) -> Option<u64> {
         self.env.budget
     }
@@ -1109,6 +1145,7 @@ impl Program {
                 });
             }
             self.env.shared.clone_from(&cur.blocks);
+            self.env.set_max_frames(cur.prog.max_frames());
             let r = match &cur.code {
                 Code::Interp => bpfx_interp::run(&cur.prog, input, &mut self.env),
                 Code::Jit(j) => j.run(input, &mut self.env),

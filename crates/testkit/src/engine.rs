@@ -40,7 +40,8 @@ impl Engine for InterpEngine {
 }
 
 /// The x86-64 JIT, compiled without verifier facts (every access guarded), with the budget
-/// charge compiled in exactly when the run has a budget, into the code memory it names.
+/// charge compiled in when the run has a budget (or gets the default one: see
+/// [`bpfx_exec::Env::unbounded`]), into the code memory it names.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JitEngine {
     /// Sealed mappings, or the dual-mapped arena.
@@ -58,6 +59,7 @@ impl Engine for JitEngine {
     fn execute(&self, prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, RunError> {
         let opts = bpfx_jit::JitOptions {
             budget: env.budget.is_some(),
+            unbounded: env.unbounded,
             code_memory: self.code_memory,
             ..bpfx_jit::JitOptions::default()
         };
@@ -88,6 +90,7 @@ impl Engine for VerifiedJit {
         }
         let opts = bpfx_jit::JitOptions {
             budget: env.budget.is_some(),
+            unbounded: env.unbounded,
             code_memory: self.1,
             ..bpfx_jit::JitOptions::default()
         };
@@ -103,6 +106,37 @@ pub fn verified_engines(v: bpfx_verifier::VerifiedProgram) -> Vec<Box<dyn Engine
         Box::new(InterpEngine),
         Box::new(VerifiedJit(v.clone(), CodeMemory::Sealed)),
         Box::new(VerifiedJit(v, CodeMemory::DualMapped)),
+    ]
+}
+
+/// The JIT option sets every JIT-specific safety property is checked under: the default,
+/// the hardened preset, blinding alone, Spectre masking alone, and dual-mapped code memory.
+pub fn jit_option_sets() -> Vec<(&'static str, bpfx_jit::JitOptions)> {
+    use bpfx_jit::JitOptions;
+    vec![
+        ("default", JitOptions::default()),
+        ("hardened", JitOptions::hardened()),
+        (
+            "blinding",
+            JitOptions {
+                blinding: true,
+                ..JitOptions::default()
+            },
+        ),
+        (
+            "spectre",
+            JitOptions {
+                spectre: true,
+                ..JitOptions::default()
+            },
+        ),
+        (
+            "dual-mapped",
+            JitOptions {
+                code_memory: CodeMemory::DualMapped,
+                ..JitOptions::default()
+            },
+        ),
     ]
 }
 

@@ -32,6 +32,8 @@ pub mod suite;
 
 pub use check::{Case, Mismatch, Outcome, check, check_with};
 pub use data::{DataError, DataFile, load_dir};
-pub use engine::{Engine, InterpEngine, RunError, VerifiedJit, engines, verified_engines};
+pub use engine::{
+    Engine, InterpEngine, RunError, VerifiedJit, engines, jit_option_sets, verified_engines,
+};
 pub use generator::generate;
 pub use loop_gen::{check_verified_loop, generate_loop, generate_loop_with};

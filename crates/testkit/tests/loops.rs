@@ -17,7 +17,12 @@ fn generated_loops_agree_on_every_engine() {
     let mut failures = Vec::new();
     for seed in 0..CASES {
         let case = generate_loop(seed);
-        let jit = compile_unverified(&case.prog, &JitOptions::default()).expect("compiles");
+        // Without a budget (the default one would turn versioning off), as `check` runs it.
+        let opts = JitOptions {
+            unbounded: true,
+            ..JitOptions::default()
+        };
+        let jit = compile_unverified(&case.prog, &opts).expect("compiles");
         versioned += u64::from(jit.listing().contains("entry check"));
         match check(&case) {
             Ok(outcome) => trapped += u64::from(outcome.result.is_err()),

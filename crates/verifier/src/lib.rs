@@ -58,7 +58,7 @@ pub use config::{
 pub use context::ContextAccess;
 pub use error::{VerifyError, VerifyErrorKind};
 pub use spec::{SpecError, parse_helper, parse_map};
-pub use verified::{AccessFact, RegionKind, VerifiedProgram};
+pub use verified::{AccessFact, Assumptions, RegionKind, VerifiedProgram};
 
 use bpfx_bytecode::Program;
 
@@ -91,13 +91,9 @@ fn run(
     let processed = a.processed;
     drop(a);
     let prog = context::convert(prog, &ctx)?;
-    Ok(VerifiedProgram::new(
-        prog,
-        cfg.mode,
-        facts,
-        structure.funcs,
-        cfg.mem_size,
-        processed,
+    let assumed = verified::Assumptions::new(&prog, cfg);
+    Ok(
+        VerifiedProgram::new(prog, facts, structure.funcs, assumed, processed)
+            .with_context_accesses(ctx),
     )
-    .with_context_accesses(ctx))
 }

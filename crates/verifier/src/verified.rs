@@ -1,8 +1,9 @@
 //! The verifier's output: a program together with the facts engines may rely on.
 
-use crate::config::Mode;
+use crate::config::{Config, ContextKind, MapTable, Mode};
 use crate::context::ContextAccess;
 use bpfx_bytecode::{DecodeError, Imm64, Op, Pc, Program};
+use bpfx_exec::TrapKind;
 
 /// The kind of region a load, store or atomic targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,11 +71,76 @@ pub(crate) fn record(cell: &mut u8, region: RegionKind, proven: bool) {
     *cell = r | (*cell & new & PROVEN_BIT);
 }
 
+/// What the verifier assumed about the run: every limit and choice its proofs rest on. It
+/// travels inside [`VerifiedProgram`], so engines and the runtime read it from the proof they
+/// run, never from a second setting; a run whose environment breaks one of these is refused
+/// before anything executes (`docs/safety.md`, "Assumptions", says where each is enforced).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assumptions {
+    /// Strict or checked.
+    pub mode: Mode,
+    /// Frames allowed at once, counting the outermost ([`Config::max_frames`]): the analysis
+    /// stops exploring at the call that would need one more, because the run traps there. A
+    /// run allowing more frames would execute code no proof covers (engines refuse it with
+    /// `TrapKind::EnvMismatch`); fewer is sound (the run traps earlier).
+    pub max_frames: u32,
+    /// Bytes of stack per frame: [`bpfx_exec::STACK_FRAME_SIZE`], a constant of the engine
+    /// contract, recorded so the proof says what it assumed.
+    pub frame_size: usize,
+    /// The input size accesses were proven against ([`Config::mem_size`]): engines refuse a
+    /// shorter input (`TrapKind::InputTooSmall`).
+    pub mem_size: Option<u64>,
+    /// What r1 points to at entry ([`Config::context`]).
+    pub context: ContextKind,
+    /// The maps the program may name, with the shapes and the read-only flags the proofs of
+    /// map-value accesses rest on: a store is never proven into a map declared read-only, so
+    /// a map must be lent read-only exactly when it was declared so.
+    pub maps: MapTable,
+    /// Whether every run ends: proven in `Strict` mode (each loop explored until it exits,
+    /// calls no deeper than [`Self::max_frames`]), or, in `Checked` mode, because the program
+    /// has no backward jump or call ([`Program::has_back_edges`]). When false the engines run
+    /// it under [`bpfx_exec::DEFAULT_BUDGET`] unless the embedder sets a budget or opts out.
+    pub terminates: bool,
+}
+
+impl Assumptions {
+    /// Whether a run on `input_len` bytes of input under `env` keeps every assumption the
+    /// proofs rest on that a run can break; otherwise the kind both engines trap with at pc 0,
+    /// before anything runs: `InputTooSmall` for an input shorter than [`Self::mem_size`],
+    /// `EnvMismatch` for an `env.max_frames` above [`Self::max_frames`] (the analysis stopped
+    /// at the call that needs one frame more, so a deeper run would execute code no proof
+    /// covers). The one place these limits are compared.
+    pub fn check_run(&self, input_len: usize, env: &bpfx_exec::Env) -> Result<(), TrapKind> {
+        if self.mem_size.is_some_and(|n| (input_len as u64) < n) {
+            return Err(TrapKind::InputTooSmall);
+        }
+        if env.max_frames > self.max_frames {
+            return Err(TrapKind::EnvMismatch);
+        }
+        Ok(())
+    }
+
+    /// What verifying `prog` under `cfg` assumes.
+    pub(crate) fn new(prog: &Program, cfg: &Config) -> Assumptions {
+        Assumptions {
+            mode: cfg.mode,
+            max_frames: cfg.max_frames.max(1),
+            frame_size: bpfx_exec::STACK_FRAME_SIZE,
+            mem_size: cfg.mem_size,
+            context: cfg.context.clone(),
+            maps: cfg.maps.clone(),
+            terminates: cfg.mode == Mode::Strict || !prog.has_back_edges(),
+        }
+    }
+}
+
 /// A program the verifier accepted, with what it proved. Only [`crate::verify`] makes one, so
 /// an engine that takes `&VerifiedProgram` cannot be handed an unchecked program.
 ///
 /// # Invariants
 /// - The program passed every structural check (see `docs/verifier.md`) in [`Self::mode`].
+/// - Every fact holds only under [`Self::assumptions`]; an engine refuses a run that breaks
+///   one.
 /// - `access(pc)` is `Some` only for loads, stores and atomics the analysis reached; an access
 ///   it never reached (dead on every path) reports `None` and must keep its guard.
 /// - `proven: true` means: on every path, the whole access lies inside its region: a stack
@@ -83,10 +149,9 @@ pub(crate) fn record(cell: &mut u8, region: RegionKind, proven: bool) {
 #[derive(Clone, Debug)]
 pub struct VerifiedProgram {
     prog: Program,
-    mode: Mode,
     facts: Vec<u8>,
     funcs: Vec<Pc>,
-    mem_size: Option<u64>,
+    assumed: Assumptions,
     processed: u64,
     /// The converted context accesses, by pc, increasing.
     ctx: Vec<(Pc, ContextAccess)>,
@@ -95,18 +160,16 @@ pub struct VerifiedProgram {
 impl VerifiedProgram {
     pub(crate) fn new(
         prog: Program,
-        mode: Mode,
         facts: Vec<u8>,
         funcs: Vec<Pc>,
-        mem_size: Option<u64>,
+        assumed: Assumptions,
         processed: u64,
     ) -> Self {
         VerifiedProgram {
             prog,
-            mode,
             facts,
             funcs,
-            mem_size,
+            assumed,
             processed,
             ctx: Vec::new(),
         }
@@ -123,6 +186,27 @@ impl VerifiedProgram {
     pub fn context_access(&self, pc: Pc) -> Option<ContextAccess> {
         let i = self.ctx.binary_search_by_key(&pc, |&(p, _)| p).ok()?;
         Some(self.ctx[i].1)
+    }
+
+    /// Every limit and choice the proofs rest on.
+    pub fn assumptions(&self) -> &Assumptions {
+        &self.assumed
+    }
+
+    /// Whether every run ends ([`Assumptions::terminates`]).
+    pub fn terminates(&self) -> bool {
+        self.assumed.terminates
+    }
+
+    /// Whether a run on `input_len` bytes under `env` keeps the assumptions
+    /// ([`Assumptions::check_run`]).
+    pub fn check_run(&self, input_len: usize, env: &bpfx_exec::Env) -> Result<(), TrapKind> {
+        self.assumed.check_run(input_len, env)
+    }
+
+    /// The frame limit the program was verified with ([`Assumptions::max_frames`]).
+    pub fn max_frames(&self) -> u32 {
+        self.assumed.max_frames
     }
 
     /// Instructions the analysis processed (each visit in each context and loop iteration
@@ -143,7 +227,7 @@ impl VerifiedProgram {
 
     /// The mode it was verified in.
     pub fn mode(&self) -> Mode {
-        self.mode
+        self.assumed.mode
     }
 
     /// What is known of the memory access at `pc`, if `pc` is a load, store or atomic the
@@ -160,7 +244,7 @@ impl VerifiedProgram {
     /// accesses are proven against it, so an engine must refuse to run the program on an input
     /// shorter than this many bytes (a longer input is fine: every proof still holds).
     pub fn mem_size(&self) -> Option<u64> {
-        self.mem_size
+        self.assumed.mem_size
     }
 
     /// Start pcs of the functions (pc 0 first, then every local-call and `lddw func` target),
@@ -232,7 +316,8 @@ mod tests {
             region_code(RegionKind::Stack) | PROVEN_BIT,
             0,
         ];
-        let v = VerifiedProgram::new(prog, Mode::Checked, facts, vec![Pc(0)], None, 0);
+        let assumed = Assumptions::new(&prog, &Config::default());
+        let v = VerifiedProgram::new(prog, facts, vec![Pc(0)], assumed, 0);
         let bound = v
             .bind_imm64(|pc, imm| match imm {
                 Imm64::MapIdx(0) => Some(0x100 + u64::from(pc.0)),

@@ -29,10 +29,22 @@ pub(crate) struct Args {
     /// Verify in strict mode: reject any program whose memory accesses cannot be proven safe.
     #[arg(long)]
     strict: bool,
+    /// Compile with the JIT's hardening: constant blinding and Spectre v1 masking (see
+    /// docs/safety.md). The interpreter needs none.
+    #[arg(long)]
+    hardened: bool,
     /// Where the JIT's code lives: sealed mappings, or the dual-mapped arena (see
     /// docs/safety.md).
     #[arg(long, value_enum, default_value_t = CodeMemoryArg::Sealed)]
     code_memory: CodeMemoryArg,
+    /// Stop each run after N executed instructions with a budget-exhausted trap [default: no
+    /// limit for a program proven to terminate, 2^28 instructions for any other].
+    #[arg(long, value_name = "N")]
+    budget: Option<u64>,
+    /// Run a program whose termination is not proven without the default budget: it may
+    /// never end.
+    #[arg(long, conflicts_with = "budget")]
+    no_budget: bool,
     /// Least total time spent in timed batches, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     min_time: u64,
@@ -70,9 +82,16 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let verified = crate::cmd::verify::verify_for_run(prog, args.strict, input.len() as u64)?;
     let verify_ns = start.elapsed().as_nanos();
     let start = Instant::now();
+    let base = if args.hardened {
+        bpfx_jit::JitOptions::hardened()
+    } else {
+        bpfx_jit::JitOptions::default()
+    };
     let opts = bpfx_jit::JitOptions {
+        budget: args.budget.is_some(),
+        unbounded: args.no_budget,
         code_memory: args.code_memory.jit(),
-        ..bpfx_jit::JitOptions::default()
+        ..base
     };
     let prepared = Prepared::with_options(&verified, args.engine, &opts)
         .map_err(|e| CliError::Jit(e.to_string()))?;
@@ -82,7 +101,10 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         EngineKind::Interp => 0,
     };
     let mut env = Env::with_helpers(Helpers::new());
+    let budget = crate::cmd::run::budget(args.budget, args.no_budget);
     let once = |input: &mut Vec<u8>, env: &mut Env| {
+        // Each run gets the whole budget.
+        env.set_budget(budget);
         prepared.run(input, env).map_err(|trap| CliError::Trap {
             trap,
             insn: insn_at(verified.program(), trap.pc),
@@ -99,6 +121,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             "result": result,
             "engine": args.engine.name(),
             "code_memory": args.code_memory.to_string(),
+            "hardened": args.hardened,
             "mode": if args.strict { "strict" } else { "checked" },
             "verify_ns": verify_ns as u64,
             "compile_ns": compile_ns as u64,

@@ -13,9 +13,14 @@ pub(crate) struct Args {
     /// ELF section holding the program (needed when the object has several).
     #[arg(long, value_name = "NAME")]
     section: Option<String>,
-    /// Compile in the instruction-budget charge.
+    /// Compile in the instruction-budget charge (a program that may not terminate always
+    /// gets it, unless --no-budget).
     #[arg(long)]
     budget: bool,
+    /// Compile a program whose termination is not proven without the default budget's
+    /// charge, as `run --no-budget` does.
+    #[arg(long, conflicts_with = "budget")]
+    no_budget: bool,
     /// Compile with constant blinding and Spectre v1 masking, as `run --hardened` does.
     #[arg(long)]
     hardened: bool,
@@ -35,6 +40,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     };
     let opts = bpfx_jit::JitOptions {
         budget: args.budget,
+        unbounded: args.no_budget,
         ..base
     };
     let jit = match args.mem_size {

@@ -49,9 +49,14 @@ pub(crate) struct Args {
     /// Verify in strict mode: reject any program whose memory accesses cannot be proven safe.
     #[arg(long)]
     strict: bool,
-    /// Stop after N executed instructions with a budget-exhausted trap.
+    /// Stop after N executed instructions with a budget-exhausted trap [default: no limit for
+    /// a program proven to terminate, 2^28 instructions for any other].
     #[arg(long, value_name = "N")]
     budget: Option<u64>,
+    /// Run a program whose termination is not proven without the default budget: it may
+    /// never end.
+    #[arg(long, conflicts_with = "budget")]
+    no_budget: bool,
     /// Compile with the JIT's hardening: constant blinding and Spectre v1 masking (see
     /// docs/safety.md). The interpreter needs none.
     #[arg(long)]
@@ -166,7 +171,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             _ => v.engine(engine, args.budget.is_some()),
         })
         .map_err(err)?;
-    prog.set_budget(args.budget);
+    prog.set_budget(budget(args.budget, args.no_budget));
     let outcome = match ctx {
         Context::Xdp => prog.run_xdp(&mut packet).map(|a| (a.code(), Some(a))),
         _ => prog.run(&mut input).map(|r0| (r0, None)),
@@ -217,7 +222,16 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
     outcome.map(|_| ()).map_err(err)
 }
 
-/// The JIT options `--hardened`, `--budget` and `--code-memory` ask for.
+/// The budget `--budget N` or `--no-budget` asks for (the default budget without either).
+pub(crate) fn budget(budget: Option<u64>, no_budget: bool) -> bpfx_exec::Budget {
+    match (budget, no_budget) {
+        (Some(n), _) => bpfx_exec::Budget::Limit(n),
+        (None, true) => bpfx_exec::Budget::Unlimited,
+        (None, false) => bpfx_exec::Budget::Default,
+    }
+}
+
+/// The JIT options `--hardened`, `--budget`, `--no-budget` and `--code-memory` ask for.
 fn jit_options(args: &Args) -> bpfx_jit::JitOptions {
     let base = if args.hardened {
         bpfx_jit::JitOptions::hardened()
@@ -226,6 +240,7 @@ fn jit_options(args: &Args) -> bpfx_jit::JitOptions {
     };
     bpfx_jit::JitOptions {
         budget: args.budget.is_some(),
+        unbounded: args.no_budget,
         code_memory: args.code_memory.jit(),
         ..base
     }
@@ -243,7 +258,7 @@ fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> 
     let prepared = Prepared::with_options(&verified, args.engine, &jit_options(args))
         .map_err(|e| CliError::Jit(e.to_string()))?;
     let mut env = Env::with_helpers(Helpers::new());
-    env.budget = args.budget;
+    env.set_budget(budget(args.budget, args.no_budget));
     let outcome = prepared.run(&mut input, &mut env);
     match outcome {
         Ok(r0) => {

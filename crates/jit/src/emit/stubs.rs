@@ -143,7 +143,11 @@ impl Emitter<'_> {
 
     pub(super) fn emit_stubs(&mut self) {
         let unwind = self.stubs.unwind;
-        for kind in TrapKind::ALL {
+        // `EnvMismatch` is raised by `JitProgram::run` before any code runs, never by the code.
+        for kind in TrapKind::ALL
+            .into_iter()
+            .filter(|k| *k != TrapKind::EnvMismatch)
+        {
             let stub = self.stubs.trap(kind);
             asm!(self
                 ; =>stub

@@ -57,14 +57,39 @@ pub(crate) enum CliError {
     /// An ELF object without code.
     #[error("{}: no executable section with code", path.display())]
     NoProgram { path: PathBuf },
-    /// Several executable sections and no `--section`.
+    /// Several programs and neither `--program` nor `--section`.
     #[error(
-        "{}: {} executable sections, choose one with --section NAME: {}",
-        path.display(), sections.len(), sections.join(", ")
+        "{}: {} programs, choose one with --program NAME (or --section NAME): {}",
+        path.display(), programs.len(), programs.join(", ")
     )]
     AmbiguousSection {
         path: PathBuf,
-        sections: Vec<String>,
+        /// Each program as `name (section s)`.
+        programs: Vec<String>,
+    },
+    /// `--section` names a section holding several programs, and no `--program`.
+    #[error(
+        "{}: section `{section}` holds {} programs, choose one with --program NAME: {}",
+        path.display(), programs.len(), programs.join(", ")
+    )]
+    AmbiguousProgram {
+        path: PathBuf,
+        section: String,
+        programs: Vec<String>,
+    },
+    /// `--program` names no program (of `--section`, when given).
+    #[error(
+        "{}: no program named `{name}`{}; programs: {}",
+        path.display(),
+        section.as_ref().map(|s| format!(" in section `{s}`")).unwrap_or_default(),
+        list_or_none(programs)
+    )]
+    NoSuchProgram {
+        path: PathBuf,
+        name: String,
+        section: Option<String>,
+        /// Each program as `name (section s)`.
+        programs: Vec<String>,
     },
     /// `--section` names no section (or program) of the object.
     #[error(
@@ -93,8 +118,8 @@ pub(crate) enum CliError {
     /// Hex text that does not parse.
     #[error("{what}: expected hex bytes")]
     Hex { what: String },
-    /// `--section` given for a file that is not an ELF object.
-    #[error("{}: --section applies only to ELF objects", path.display())]
+    /// `--section` or `--program` given for a file that is not an ELF object.
+    #[error("{}: --section and --program apply only to ELF objects", path.display())]
     SectionNotElf { path: PathBuf },
 }
 

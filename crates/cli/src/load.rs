@@ -5,8 +5,8 @@
 //! - ELF objects, recognized by their `\x7fELF` magic whatever their name, loaded by the
 //!   `bpfx` facade (relocations applied, subprograms linked, maps and global data declared but
 //!   not created: a map's storage exists only once a program that names it is prepared to run):
-//!   one program, chosen with `--section NAME` (a section or a program name) when there are
-//!   several.
+//!   one program, chosen with `--program NAME` (its function name) or `--section NAME` (a
+//!   section holding one program, or a program name) when there are several.
 //! - `.asm` and `.s` files: assembler text.
 //! - anything else: raw little-endian bytecode, 8 bytes per slot.
 
@@ -43,29 +43,43 @@ impl Loaded {
     }
 }
 
-/// Loads and validates the program in `path`; `section` picks the program of an ELF object.
-pub(crate) fn load_program(path: &Path, section: Option<&str>) -> Result<Program, CliError> {
-    Ok(load(path, section)?.program())
+/// Which program of an ELF object: `--section NAME` and `--program NAME`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Select<'a> {
+    /// `--section`: a section (or, when no section has that name, a program name).
+    pub(crate) section: Option<&'a str>,
+    /// `--program`: a program (function) name.
+    pub(crate) program: Option<&'a str>,
 }
 
-/// Loads `path`, keeping an ELF object whole.
-pub(crate) fn load(path: &Path, section: Option<&str>) -> Result<Loaded, CliError> {
-    load_with(&bpfx::Vm::new(), path, section)
+impl<'a> Select<'a> {
+    /// `--section` and `--program` as given.
+    pub(crate) fn new(section: Option<&'a String>, program: Option<&'a String>) -> Select<'a> {
+        Select {
+            section: section.map(String::as_str),
+            program: program.map(String::as_str),
+        }
+    }
 }
 
-/// [`load`], an ELF object opened by `vm` (its helpers, its memory limit).
+/// Loads and validates the program in `path`; `select` picks the program of an ELF object.
+pub(crate) fn load_program(path: &Path, select: Select<'_>) -> Result<Program, CliError> {
+    Ok(load_with(&bpfx::Vm::new(), path, select)?.program())
+}
+
+/// Loads `path`, keeping an ELF object whole, opened by `vm` (its helpers, its memory limit).
 pub(crate) fn load_with(
     vm: &bpfx::Vm,
     path: &Path,
-    section: Option<&str>,
+    select: Select<'_>,
 ) -> Result<Loaded, CliError> {
     let bytes = read(path)?;
     if bytes.starts_with(ELF_MAGIC) {
         let obj = open_object(vm, path, &bytes)?;
-        let program = choose(path, &obj, section)?;
+        let program = choose(path, &obj, select)?;
         return Ok(Loaded::Object { obj, program });
     }
-    if section.is_some() {
+    if select.section.is_some() || select.program.is_some() {
         return Err(CliError::SectionNotElf {
             path: path.to_path_buf(),
         });
@@ -170,34 +184,62 @@ pub(crate) fn parse_bytes(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is more than 2^64 bytes"))
 }
 
-/// The program `section` names (a section, or a program), or the only one.
-fn choose(path: &Path, obj: &bpfx::Object, section: Option<&str>) -> Result<String, CliError> {
+/// The program chosen by `select`: `--program NAME` (within `--section` when both are given),
+/// or the only program of `--section NAME` (a section, or else a program's name), or the only
+/// program of the object.
+fn choose(path: &Path, obj: &bpfx::Object, select: Select<'_>) -> Result<String, CliError> {
     let mut sections: Vec<String> = Vec::new();
     for p in obj.programs() {
         if !sections.iter().any(|s| s == p.section) {
             sections.push(p.section.to_string());
         }
     }
+    let listed = |section: Option<&str>| -> Vec<String> {
+        obj.programs()
+            .filter(|p| section.is_none_or(|s| p.section == s))
+            .map(|p| format!("{} (section {})", p.name, p.section))
+            .collect()
+    };
     let p = || path.to_path_buf();
-    match section {
-        Some(name) => obj
+    match (select.section, select.program) {
+        (section, Some(name)) => obj
             .programs()
-            .find(|q| q.section == name)
-            .or_else(|| obj.programs().find(|q| q.name == name))
+            .find(|q| q.name == name && section.is_none_or(|s| q.section == s))
             .map(|q| q.name.to_string())
-            .ok_or_else(|| CliError::NoSuchSection {
+            .ok_or_else(|| CliError::NoSuchProgram {
                 path: p(),
                 name: name.to_string(),
-                sections,
+                section: section.map(str::to_string),
+                programs: listed(None),
             }),
-        None => {
+        (Some(name), None) => {
+            let in_section: Vec<_> = obj.programs().filter(|q| q.section == name).collect();
+            match in_section.as_slice() {
+                [only] => Ok(only.name.to_string()),
+                [] => obj
+                    .programs()
+                    .find(|q| q.name == name)
+                    .map(|q| q.name.to_string())
+                    .ok_or_else(|| CliError::NoSuchSection {
+                        path: p(),
+                        name: name.to_string(),
+                        sections,
+                    }),
+                several => Err(CliError::AmbiguousProgram {
+                    path: p(),
+                    section: name.to_string(),
+                    programs: several.iter().map(|q| q.name.to_string()).collect(),
+                }),
+            }
+        }
+        (None, None) => {
             let mut it = obj.programs();
             match (it.next(), it.next()) {
                 (Some(only), None) => Ok(only.name.to_string()),
                 (None, _) => Err(CliError::NoProgram { path: p() }),
                 _ => Err(CliError::AmbiguousSection {
                     path: p(),
-                    sections,
+                    programs: listed(None),
                 }),
             }
         }

@@ -343,7 +343,10 @@ fn elf_objects_load_one_plain_section() {
     assert_eq!(out.status.code(), Some(EXIT_INPUT));
     let err = stderr(&out);
     assert!(
-        err.contains("--section") && err.contains("xdp, tc") && !err.contains(".data"),
+        err.contains("--program NAME (or --section NAME)")
+            && err.contains("(section xdp), ")
+            && err.contains("(section tc)")
+            && !err.contains(".data"),
         "{err}"
     );
     let err = stderr(&bpfx(&["disasm", path_str(&multi), "--section", "kprobe"]));

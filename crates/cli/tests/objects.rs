@@ -434,3 +434,72 @@ fn kconfig_values_from_the_command_line() {
     let o = bpfx(&["info", obj, "--kconfig", "nonsense"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Two programs in section `socket` (`first` returns 11, `second` 22) and one in `xdp`.
+const TWO: &str = "crates/cli/tests/objects/two.o";
+
+#[test]
+fn a_program_is_chosen_by_name_and_an_ambiguous_section_is_refused() {
+    for engine in ENGINES {
+        for cmd in ["run", "bench"] {
+            let bench: &[&str] = if cmd == "bench" {
+                &["--min-time", "1", "--json"]
+            } else {
+                &["--json"]
+            };
+            for (select, result) in [
+                (&["--program", "first"][..], 11),
+                (&["--program", "second"], 22),
+                (&["--section", "socket", "--program", "second"], 22),
+                // A section holding one program needs no more.
+                (&["--section", "xdp", "--packet", "examples/arp.bin"], 2),
+            ] {
+                let mut args = vec![cmd, TWO, "--engine", engine];
+                args.extend(select);
+                args.extend(bench);
+                let o = bpfx(&args);
+                assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+                assert_eq!(json(&o)["result"], result, "{args:?}");
+            }
+            // A section with two programs is ambiguous: the error lists them.
+            let o = bpfx(&[cmd, TWO, "--section", "socket", "--engine", engine]);
+            assert!(!o.status.success());
+            let err = stderr(&o);
+            assert!(
+                err.contains("section `socket` holds 2 programs")
+                    && err.contains("--program NAME: first, second"),
+                "{err}"
+            );
+            // No choice at all lists the programs, not the sections.
+            let o = bpfx(&[cmd, TWO, "--engine", engine]);
+            let err = stderr(&o);
+            assert!(
+                err.contains("3 programs")
+                    && err.contains(
+                        "first (section socket), second (section socket), pass (section xdp)"
+                    ),
+                "{err}"
+            );
+            let o = bpfx(&[cmd, TWO, "--section", "xdp", "--program", "first"]);
+            assert!(
+                stderr(&o).contains("no program named `first` in section `xdp`"),
+                "{}",
+                stderr(&o)
+            );
+        }
+    }
+    for cmd in ["verify", "disasm", "jit-dump"] {
+        let o = bpfx(&[cmd, TWO, "--program", "second"]);
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+        let o = bpfx(&[cmd, TWO, "--section", "socket"]);
+        assert!(
+            stderr(&o).contains("holds 2 programs"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    let o = bpfx(&["disasm", TWO, "--program", "second"]);
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), "mov32 r0, 22\nexit\n");
+    let o = bpfx(&["run", "examples/checksum.asm", "--program", "x"]);
+    assert!(stderr(&o).contains("--program apply only to ELF objects"));
+}

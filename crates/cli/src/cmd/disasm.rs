@@ -15,13 +15,19 @@ pub(crate) struct Args {
     /// ELF section holding the program (needed when the object has several).
     #[arg(long, value_name = "NAME")]
     section: Option<String>,
+    /// The ELF object's program (function) name: needed when a section holds several.
+    #[arg(long, value_name = "NAME")]
+    program: Option<String>,
     /// Prefix each line with its pc and show the absolute target of each jump.
     #[arg(long)]
     pcs: bool,
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
-    let prog = load::load_program(&args.file, args.section.as_deref())?;
+    let prog = load::load_program(
+        &args.file,
+        load::Select::new(args.section.as_ref(), args.program.as_ref()),
+    )?;
     let text = if args.pcs {
         disassemble_with_pcs(&prog)
     } else {

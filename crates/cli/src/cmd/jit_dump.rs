@@ -18,6 +18,9 @@ pub(crate) struct Args {
     /// ELF section (or program name) holding the program (needed when the object has several).
     #[arg(long, value_name = "NAME")]
     section: Option<String>,
+    /// The ELF object's program (function) name: needed when a section holds several.
+    #[arg(long, value_name = "NAME")]
+    program: Option<String>,
     /// An ELF object's program context [default: xdp for programs in `xdp` sections, memory
     /// otherwise].
     #[arg(long, value_enum)]
@@ -47,7 +50,11 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         ..base
     };
     let vm = load::vm(None);
-    let prog = match load::load_with(&vm, &args.file, args.section.as_deref())? {
+    let prog = match load::load_with(
+        &vm,
+        &args.file,
+        load::Select::new(args.section.as_ref(), args.program.as_ref()),
+    )? {
         Loaded::Object { obj, program } => {
             let err = |e| facade_error(&args.file, e);
             let ctx = context(&obj, &program, args.ctx);

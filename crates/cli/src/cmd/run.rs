@@ -31,6 +31,9 @@ pub(crate) struct Args {
     /// ELF section (or program name) holding the program (needed when the object has several).
     #[arg(long, value_name = "NAME")]
     section: Option<String>,
+    /// The ELF object's program (function) name: needed when a section holds several.
+    #[arg(long, value_name = "NAME")]
+    program: Option<String>,
     /// File whose bytes are the program's input memory.
     #[arg(long, value_name = "PATH")]
     mem: Option<PathBuf>,
@@ -116,7 +119,11 @@ fn read_opt(path: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let vm = load::vm(args.mem_limit);
-    let loaded = load::load_with(&vm, &args.file, args.section.as_deref())?;
+    let loaded = load::load_with(
+        &vm,
+        &args.file,
+        load::Select::new(args.section.as_ref(), args.program.as_ref()),
+    )?;
     match loaded {
         Loaded::Object { obj, program } => run_object(args, &obj, &program),
         Loaded::Plain(prog) if args.ctx == Some(CtxKind::Xdp) || args.dump_maps => {
@@ -199,7 +206,11 @@ pub(crate) fn open_with(
     configure: impl FnOnce(bpfx::Vm) -> bpfx::Vm,
 ) -> Result<(bpfx::Object, String), CliError> {
     let vm = configure(load::vm(args.mem_limit));
-    match load::load_with(&vm, &args.file, args.section.as_deref())? {
+    match load::load_with(
+        &vm,
+        &args.file,
+        load::Select::new(args.section.as_ref(), args.program.as_ref()),
+    )? {
         Loaded::Object { obj, program } => Ok((obj, program)),
         Loaded::Plain(prog) => Ok((wrap(args, &vm, prog)?, "prog".to_string())),
     }

@@ -37,6 +37,9 @@ pub(crate) struct Args {
     /// ELF section (or program name) holding the program (needed when the object has several).
     #[arg(long, value_name = "NAME")]
     section: Option<String>,
+    /// The ELF object's program (function) name: needed when a section holds several.
+    #[arg(long, value_name = "NAME")]
+    program: Option<String>,
     /// The program's context [default: xdp for programs in `xdp` sections, memory otherwise].
     #[arg(long, value_enum)]
     ctx: Option<VerifyCtx>,
@@ -103,7 +106,11 @@ pub(crate) fn verify_for_run(
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
-    let loaded = load::load_with(&vm(args), &args.file, args.section.as_deref())?;
+    let loaded = load::load_with(
+        &vm(args),
+        &args.file,
+        load::Select::new(args.section.as_ref(), args.program.as_ref()),
+    )?;
     let (result, log, insns) = match loaded {
         Loaded::Plain(prog) => {
             if args.ctx == Some(VerifyCtx::Xdp) {

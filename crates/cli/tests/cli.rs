@@ -406,5 +406,5 @@ fn elf_objects_load_one_plain_section() {
     let raw = write("raw.bin", tc);
     let out = bpfx(&["disasm", path_str(&raw), "--section", "tc"]);
     assert_eq!(out.status.code(), Some(EXIT_INPUT));
-    assert!(stderr(&out).contains("--section applies only to ELF objects"));
+    assert!(stderr(&out).contains("--section and --program apply only to ELF objects"));
 }

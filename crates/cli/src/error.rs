@@ -29,12 +29,25 @@ pub(crate) enum CliError {
         source: DecodeError,
         op: Option<Op>,
     },
-    /// A file that is not an ELF object at all, or whose ELF structure is broken.
-    #[error("{}: malformed ELF object: {source}", path.display())]
+    /// A file that starts as an ELF object but whose ELF structure is broken: cut short
+    /// (`truncated`, the reason saying where), or inconsistent.
+    #[error(
+        "{}: {} ELF object: {reason}",
+        path.display(), if *truncated { "truncated" } else { "malformed" }
+    )]
     Elf {
         path: PathBuf,
-        source: Box<bpfx_elf::ElfError>,
+        reason: String,
+        truncated: bool,
     },
+    /// A text file that is not assembler text by its name: C source, a README...
+    #[error(
+        "{}: this looks like {looks}, not a program; bpfx takes an ELF object (compile C with \
+         `clang -O2 -target bpf -c prog.c -o prog.o`), raw little-endian bytecode (8 bytes per \
+         instruction, for example a .bin file) or assembler text in a .asm or .s file",
+        path.display()
+    )]
+    NotAProgram { path: PathBuf, looks: String },
     /// An ELF object that does not load: the message names the section, symbol, map or
     /// relocation at fault.
     #[error("{}: {source}", path.display())]

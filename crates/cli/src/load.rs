@@ -8,7 +8,9 @@
 //!   one program, chosen with `--program NAME` (its function name) or `--section NAME` (a
 //!   section holding one program, or a program name) when there are several.
 //! - `.asm` and `.s` files: assembler text.
-//! - anything else: raw little-endian bytecode, 8 bytes per slot.
+//! - any other file that is not text: raw little-endian bytecode, 8 bytes per slot.
+//! - any other text file (C source, a README, assembler text under another name): an error
+//!   saying what it looks like and what bpfx accepts.
 
 use crate::error::CliError;
 use bpfx_bytecode::{INSN_SIZE, Insn, Op, Program, assemble, decode_one};
@@ -84,11 +86,58 @@ pub(crate) fn load_with(
             path: path.to_path_buf(),
         });
     }
-    Ok(Loaded::Plain(if is_asm(path) {
-        assemble_text(path, bytes)?
-    } else {
-        decode(path, &bytes)?
-    }))
+    if is_asm(path) {
+        return Ok(Loaded::Plain(assemble_text(path, bytes)?));
+    }
+    if let Some(looks) = looks_like_text(path, &bytes) {
+        return Err(CliError::NotAProgram {
+            path: path.to_path_buf(),
+            looks,
+        });
+    }
+    Ok(Loaded::Plain(decode(path, &bytes)?))
+}
+
+/// What a text file that is neither an object nor named as assembler text looks like (`C
+/// source`, `text`), or `None` when `bytes` are not text: raw bytecode almost always holds NUL
+/// or other control bytes (every `exit`, `mov r0, 0` has several), text never does.
+fn looks_like_text(path: &Path, bytes: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    if text.is_empty()
+        || text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\x0c'))
+    {
+        return None;
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let by_ext = match ext.as_deref() {
+        Some("c" | "h") => Some("C source"),
+        Some("cc" | "cpp" | "cxx" | "hpp" | "hh") => Some("C++ source"),
+        Some("rs") => Some("Rust source"),
+        Some("py") => Some("Python source"),
+        Some("md" | "markdown") => Some("Markdown text"),
+        Some("json") => Some("JSON"),
+        Some("sh") => Some("a shell script"),
+        _ => None,
+    };
+    let c_like = text.contains("#include") || text.contains("SEC(");
+    let what = match by_ext {
+        Some(what) => what.to_string(),
+        None if c_like => "C source".to_string(),
+        None if text.starts_with("#!") => "a script".to_string(),
+        None if assemble(text).is_ok() => {
+            "assembler text (name it .asm or .s to assemble it)".to_string()
+        }
+        None => "text".to_string(),
+    };
+    Some(match ext.as_deref() {
+        Some(e @ ("bin" | "o")) => format!("{what}, though named .{e}"),
+        _ => what,
+    })
 }
 
 /// The `--kconfig` values, set once by `main` before any object is opened.
@@ -111,12 +160,16 @@ pub(crate) fn open_object(
                 path: path.to_path_buf(),
                 arch: format!("e_machine {machine}"),
             },
-            source @ (bpfx_elf::ElfError::NotElf(_) | bpfx_elf::ElfError::Malformed { .. }) => {
-                CliError::Elf {
-                    path: path.to_path_buf(),
-                    source: Box::new(source),
-                }
-            }
+            bpfx_elf::ElfError::NotElf(reason) => CliError::Elf {
+                path: path.to_path_buf(),
+                reason: truncation(bytes).unwrap_or_else(|| reason.to_string()),
+                truncated: truncation(bytes).is_some(),
+            },
+            bpfx_elf::ElfError::Malformed { what, reason } => CliError::Elf {
+                path: path.to_path_buf(),
+                truncated: truncation(bytes).is_some(),
+                reason: truncation(bytes).unwrap_or(format!("{what}: {reason}")),
+            },
             source => CliError::Load {
                 path: path.to_path_buf(),
                 source: Box::new(source),
@@ -127,6 +180,52 @@ pub(crate) fn open_object(
             source: other,
         },
     })
+}
+
+/// Where a 64-bit little-endian ELF file (what clang emits for eBPF) is cut short: its header,
+/// its section header table or a section's contents ending past the end of the file.
+fn truncation(bytes: &[u8]) -> Option<String> {
+    const EHDR: usize = 64;
+    const SHT_NOBITS: u32 = 8;
+    let len = bytes.len() as u64;
+    if bytes.len() < EHDR {
+        return Some(format!(
+            "{len} bytes, shorter than the {EHDR}-byte ELF header"
+        ));
+    }
+    // ELFCLASS64, little-endian: the layout read below.
+    if bytes[4] != 2 || bytes[5] != 1 {
+        return None;
+    }
+    let u16_at = |o: usize| u64::from(u16::from_le_bytes([bytes[o], bytes[o + 1]]));
+    let u64_at = |b: &[u8], o: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
+    };
+    let shoff = u64_at(bytes, 0x28)?;
+    let (shentsize, shnum) = (u16_at(0x3a), u16_at(0x3c));
+    let table_end = shoff.checked_add(shentsize.checked_mul(shnum)?)?;
+    if table_end > len {
+        return Some(format!(
+            "the section header table ends at byte {table_end}, past the end of \
+             the file ({len} bytes)"
+        ));
+    }
+    if shentsize < 0x28 {
+        return None;
+    }
+    for i in 0..shnum {
+        let h = usize::try_from(shoff + i * shentsize).ok()?;
+        let ty = u32::from_le_bytes(bytes.get(h + 4..h + 8)?.try_into().ok()?);
+        let (off, size) = (u64_at(bytes, h + 0x18)?, u64_at(bytes, h + 0x20)?);
+        let end = off.checked_add(size)?;
+        if ty != SHT_NOBITS && end > len {
+            return Some(format!(
+                "section #{i} ends at byte {end}, past the end of the file \
+                 ({len} bytes)"
+            ));
+        }
+    }
+    None
 }
 
 /// Opens `path`, which must be an ELF object, with `vm`.

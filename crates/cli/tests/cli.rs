@@ -401,10 +401,89 @@ fn elf_objects_load_one_plain_section() {
     let out = bpfx(&["disasm", path_str(&truncated)]);
     assert_eq!(out.status.code(), Some(EXIT_INPUT));
     let err = stderr(&out);
-    assert!(err.contains("malformed ELF object"), "{err}");
+    assert!(
+        err.contains("truncated ELF object: 7 bytes, shorter than the 64-byte ELF header"),
+        "{err}"
+    );
 
     let raw = write("raw.bin", tc);
     let out = bpfx(&["disasm", path_str(&raw), "--section", "tc"]);
     assert_eq!(out.status.code(), Some(EXIT_INPUT));
     assert!(stderr(&out).contains("--section and --program apply only to ELF objects"));
+}
+
+#[test]
+fn text_files_are_refused_by_what_they_look_like() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = scratch("text_files");
+    let asm = std::fs::read_to_string(repo.join("examples/checksum.asm")).unwrap();
+    let named_bin = dir.join("checksum.bin");
+    std::fs::write(&named_bin, &asm).unwrap();
+    let no_ext = dir.join("checksum");
+    std::fs::write(&no_ext, &asm).unwrap();
+    let readme = repo.join("README.md");
+    let c = repo.join("examples/counter.c");
+    let c_as_o = dir.join("counter.o");
+    std::fs::copy(&c, &c_as_o).unwrap();
+    for (path, looks) in [
+        (
+            readme.as_path(),
+            "this looks like Markdown text, not a program",
+        ),
+        (c.as_path(), "this looks like C source, not a program"),
+        (
+            c_as_o.as_path(),
+            "this looks like C source, though named .o",
+        ),
+        (named_bin.as_path(), "assembler text (name it .asm or .s"),
+        (no_ext.as_path(), "assembler text (name it .asm or .s"),
+    ] {
+        for cmd in ["run", "disasm", "verify", "bench", "jit-dump"] {
+            let out = bpfx(&[cmd, path_str(path)]);
+            assert_eq!(out.status.code(), Some(EXIT_INPUT), "{cmd} {path:?}");
+            let err = stderr(&out);
+            assert!(err.contains(looks), "{cmd}: {err}");
+            assert!(
+                err.contains("bpfx takes an ELF object")
+                    && err.contains("raw little-endian bytecode")
+                    && err.contains(".asm or .s"),
+                "{err}"
+            );
+            assert!(!err.contains("trailing bytes"), "{err}");
+        }
+    }
+    // The same text named .asm assembles, and raw bytecode under any name decodes.
+    let named_asm = dir.join("checksum.asm");
+    std::fs::write(&named_asm, &asm).unwrap();
+    let raw = dir.join("prog");
+    std::fs::write(&raw, to_bytes("mov r0, 3\nexit")).unwrap();
+    for path in [&named_asm, &raw] {
+        let out = bpfx(&["disasm", path_str(path)]);
+        assert!(out.status.success(), "{path:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_truncated_object_says_truncated_once() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let obj = std::fs::read(repo.join("examples/xdp_parse.o")).unwrap();
+    let dir = scratch("truncated");
+    let path = dir.join("cut.o");
+    for len in [4, 63, 64, 300, obj.len() / 2, obj.len() - 1] {
+        std::fs::write(&path, &obj[..len]).unwrap();
+        let out = bpfx(&["run", path_str(&path), "--packet", path_str(&path)]);
+        assert_eq!(out.status.code(), Some(EXIT_INPUT), "{len}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("cut.o: truncated ELF object: "),
+            "{len}: {err}"
+        );
+        assert!(
+            err.contains(&format!("past the end of the file ({len} bytes)"))
+                || err.contains(&format!("{len} bytes, shorter than the 64-byte ELF header")),
+            "{len}: {err}"
+        );
+        assert_eq!(err.matches("ELF object").count(), 1, "{len}: {err}");
+        assert!(!err.contains("malformed"), "{len}: {err}");
+    }
 }

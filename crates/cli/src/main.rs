@@ -64,13 +64,52 @@ enum Command {
     ConformancePlugin(cmd::plugin::Args),
 }
 
-/// Exit code for bad input (usage errors exit with clap's code, 2).
-const EXIT_INPUT: u8 = 1;
+impl Command {
+    /// Whether the command was asked for JSON output.
+    fn json(&self) -> bool {
+        match self {
+            Command::Run(args) => args.json(),
+            Command::Bench(args) => args.json(),
+            Command::Verify(args) => args.json(),
+            Command::Info(args) => args.json(),
+            Command::Asm(_)
+            | Command::Disasm(_)
+            | Command::JitDump(_)
+            | Command::ConformancePlugin(_) => false,
+        }
+    }
+}
+
+/// Exit code for usage errors (clap's own, and the option combinations it cannot check).
+const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(cmd::plugin::reorder_plugin_args(
-        std::env::args_os().collect(),
-    ));
+    let argv = cmd::plugin::reorder_plugin_args(std::env::args_os().collect());
+    let json = argv.iter().any(|a| a == "--json");
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) if json && e.use_stderr() => {
+            // One JSON object on stdout for a usage error too; clap's text on stderr.
+            let text = e.render().to_string();
+            let message = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "schema": error::JSON_SCHEMA,
+                    "ok": false,
+                    "error": { "kind": "usage", "message": message },
+                })
+            );
+            eprint!("{text}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => e.exit(),
+    };
     load::set_kconfig(cli.kconfig.clone());
     let result = match &cli.command {
         Command::Asm(args) => cmd::asm::run(args),
@@ -85,8 +124,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if cli.command.json() {
+                println!("{}", e.to_json());
+            }
             eprintln!("error: {e}");
-            ExitCode::from(EXIT_INPUT)
+            ExitCode::from(e.exit_code())
         }
     }
 }

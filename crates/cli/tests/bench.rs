@@ -19,6 +19,20 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The `error` of the one JSON object a failed `--json` command prints.
+fn json_error(o: &Output) -> serde_json::Value {
+    let out = stdout(o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema"], 1, "{out}");
+    assert_eq!(v["ok"], false, "{out}");
+    assert_eq!(
+        v["error"]["message"],
+        stderr(o).trim_end().trim_start_matches("error: ")
+    );
+    v["error"].clone()
+}
+
 const ENGINES: [&str; 2] = ["interp", "jit"];
 
 /// The README's checksum example, measured briefly (the default is 200 ms per engine).
@@ -117,7 +131,9 @@ fn strict_mode_runs_what_it_proves_and_rejects_the_rest() {
         let o = run(&outside);
         assert_eq!(o.status.code(), Some(1), "{engine}");
         assert!(stderr(&o).contains("verifier rejected"), "{}", stderr(&o));
-        assert!(stdout(&o).is_empty());
+        let e = json_error(&o);
+        assert_eq!(e["kind"], "verify");
+        assert_eq!(e["pc"], 0);
     }
 }
 
@@ -136,7 +152,10 @@ fn a_trap_fails_the_bench_with_the_instruction() {
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(1), "{engine}");
-        assert!(stdout(&o).is_empty(), "{engine}: {}", stdout(&o));
+        let e = json_error(&o);
+        assert_eq!(e["kind"], "trap", "{engine}");
+        assert_eq!(e["pc"], 0);
+        assert_eq!(e["insn"], "ldxdw r0, [r1+8]");
         assert!(
             stderr(&o).contains("trap at insn #0"),
             "{engine}: {}",
@@ -152,7 +171,9 @@ fn a_missing_file_is_an_input_error() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).is_empty());
+    let e = json_error(&o);
+    assert_eq!(e["kind"], "io");
+    assert!(e["message"].as_str().unwrap().contains("no/such/file.bin"));
 }
 
 #[test]

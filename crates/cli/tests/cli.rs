@@ -340,7 +340,7 @@ fn elf_objects_load_one_plain_section() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "mov r0, 7\nexit\n");
     let out = bpfx(&["disasm", path_str(&multi)]);
-    assert_eq!(out.status.code(), Some(EXIT_INPUT));
+    assert_eq!(out.status.code(), Some(EXIT_USAGE));
     let err = stderr(&out);
     assert!(
         err.contains("--program NAME (or --section NAME)")
@@ -408,7 +408,7 @@ fn elf_objects_load_one_plain_section() {
 
     let raw = write("raw.bin", tc);
     let out = bpfx(&["disasm", path_str(&raw), "--section", "tc"]);
-    assert_eq!(out.status.code(), Some(EXIT_INPUT));
+    assert_eq!(out.status.code(), Some(EXIT_USAGE));
     assert!(stderr(&out).contains("--section and --program apply only to ELF objects"));
 }
 

@@ -42,6 +42,13 @@ struct Measured {
     batches: usize,
 }
 
+impl Args {
+    /// Whether --json was given.
+    pub(crate) fn json(&self) -> bool {
+        self.run.json()
+    }
+}
+
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     use crate::cmd::run as r;
     let ra = &args.run;
@@ -81,7 +88,6 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let engine = ra.engine();
     if ra.json() {
         let mut out = serde_json::json!({
-            "result": result,
             "engine": engine.name(),
             "code_memory": ra.code_memory().to_string(),
             "hardened": ra.hardened(),
@@ -92,13 +98,14 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             "runs_per_batch": m.batch,
             "batches": m.batches,
         });
+        crate::error::set_u64(&mut out, "result", result);
         if let Some(a) = action {
             out["action"] = a.to_string().into();
         }
         if ra.dump_maps() {
             out["maps"] = crate::dump::maps_json(&obj);
         }
-        println!("{out}");
+        println!("{}", crate::error::json_ok(out));
     } else {
         let compile = match engine {
             EngineKind::Jit => format_ns(compile_ns as f64),

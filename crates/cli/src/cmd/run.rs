@@ -300,7 +300,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
     let mut obj_json = serde_json::json!({ "engine": args.engine.name() });
     let text = match &outcome {
         Ok((r0, action)) => {
-            obj_json["result"] = (*r0).into();
+            crate::error::set_u64(&mut obj_json, "result", *r0);
             if let Some(a) = action {
                 obj_json["action"] = a.to_string().into();
             }
@@ -331,7 +331,14 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             if args.dump_maps {
                 obj_json["maps"] = crate::dump::maps_json(obj);
             }
-            println!("{obj_json}");
+            return match outcome {
+                Ok(_) => {
+                    println!("{}", crate::error::json_ok(obj_json));
+                    Ok(())
+                }
+                // The trap's JSON carries the engine and the maps as they were left.
+                Err(e) => Err(err(e).detailed(obj_json)),
+            };
         } else {
             let mut out = text;
             if args.dump_maps {
@@ -374,14 +381,12 @@ fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> 
     match outcome {
         Ok(r0) => {
             if args.json {
-                let mut obj = serde_json::json!({
-                    "result": r0,
-                    "engine": args.engine.name(),
-                });
+                let mut obj = serde_json::json!({ "engine": args.engine.name() });
+                crate::error::set_u64(&mut obj, "result", r0);
                 if let Some(left) = env.budget {
                     obj["budget_left"] = left.into();
                 }
-                println!("{obj}");
+                println!("{}", crate::error::json_ok(obj));
             } else {
                 println!("{r0} ({r0:#x})");
             }
@@ -390,19 +395,16 @@ fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> 
         Err(trap) => {
             let insn = insn_at(prog, trap.pc);
             let reason = env.helper_error.take().map(|e| e.0);
-            if args.json {
-                let obj = serde_json::json!({
-                    "engine": args.engine.name(),
-                    "trap": {
-                        "kind": trap.kind.name(),
-                        "pc": trap.pc.0,
-                        "insn": insn,
-                        "message": crate::error::trap_message(&trap, &reason),
-                    },
-                });
-                println!("{obj}");
-            }
-            Err(CliError::Trap { trap, insn, reason })
+            let obj = serde_json::json!({
+                "engine": args.engine.name(),
+                "trap": {
+                    "kind": trap.kind.name(),
+                    "pc": trap.pc.0,
+                    "insn": insn,
+                    "message": crate::error::trap_message(&trap, &reason),
+                },
+            });
+            Err(CliError::Trap { trap, insn, reason }.detailed(obj))
         }
     }
 }

@@ -105,6 +105,13 @@ pub(crate) fn verify_for_run(
     bpfx_verifier::verify(prog, &cfg).map_err(CliError::Verify)
 }
 
+impl Args {
+    /// Whether --json was given.
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+}
+
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let loaded = load::load_with(
         &vm(args),
@@ -208,7 +215,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                     "memory_accesses": accesses,
                     "proven_accesses": proven,
                 });
-                println!("{obj}");
+                println!("{}", crate::error::json_ok(obj));
             } else {
                 println!(
                     "accepted ({mode} mode): {insns} instructions, {proven} of {accesses} memory accesses proven in bounds"
@@ -217,16 +224,12 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             Ok(())
         }
         Err(CliError::Verify(e)) => {
-            if args.json {
-                let obj = serde_json::json!({
-                    "verdict": "rejected",
-                    "mode": mode,
-                    "pc": e.pc.0,
-                    "error": e.to_string(),
-                });
-                println!("{obj}");
-            }
-            Err(CliError::Verify(e))
+            let pc = e.pc.0;
+            Err(CliError::Verify(e).detailed(serde_json::json!({
+                "verdict": "rejected",
+                "mode": mode,
+                "pc": pc,
+            })))
         }
         Err(e) => Err(e),
     }

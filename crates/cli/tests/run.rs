@@ -410,3 +410,54 @@ fn json_successes_carry_ok_and_the_result_as_a_string_too() {
     let o = in_repo(&["verify", "examples/checksum.asm", "--json"]);
     assert_eq!(json_doc(&o, true)["verdict"], "accepted");
 }
+
+#[test]
+fn conflicting_options_are_usage_errors() {
+    for cmd in ["run", "bench"] {
+        for (extra, says) in [
+            (
+                &["--engine", "interp", "--hardened"][..],
+                "--hardened is an option of the JIT, not of --engine interp",
+            ),
+            (
+                &["--engine", "interp", "--code-memory", "dual"],
+                "--code-memory is an option of the JIT, not of --engine interp",
+            ),
+            (
+                &["--engine", "interp", "--code-memory", "sealed"],
+                "--code-memory is an option of the JIT",
+            ),
+            (
+                &["--packet", "examples/tcp-syn.bin"],
+                "'--mem <PATH>' cannot be used with '--packet <PATH>'",
+            ),
+        ] {
+            let mut args = vec![
+                cmd,
+                "examples/checksum.asm",
+                "--mem",
+                "examples/ipv4-header.bin",
+                "--min-time",
+                "1",
+            ];
+            if cmd == "run" {
+                args.truncate(4);
+            }
+            args.extend(extra);
+            let o = in_repo(&args);
+            assert_eq!(o.status.code(), Some(2), "{args:?}");
+            assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+            assert!(stdout(&o).is_empty());
+        }
+        // The JIT takes them.
+        for extra in [&["--hardened"][..], &["--code-memory", "dual"]] {
+            let mut args = vec![cmd, "examples/checksum.asm", "--engine", "jit"];
+            args.extend(extra);
+            if cmd == "bench" {
+                args.extend(["--min-time", "1"]);
+            }
+            let o = in_repo(&args);
+            assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        }
+    }
+}

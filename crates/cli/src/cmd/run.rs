@@ -35,7 +35,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME")]
     program: Option<String>,
     /// File whose bytes are the program's input memory.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "packet")]
     mem: Option<PathBuf>,
     /// The program's context [default: xdp for programs in `xdp` sections, memory otherwise].
     #[arg(long, value_enum)]
@@ -60,9 +60,9 @@ pub(crate) struct Args {
     #[arg(long)]
     hardened: bool,
     /// Where the JIT's code lives: sealed mappings, or the dual-mapped arena (see
-    /// docs/safety.md).
-    #[arg(long, value_enum, default_value_t = CodeMemoryArg::Sealed)]
-    code_memory: CodeMemoryArg,
+    /// docs/safety.md) [default: sealed].
+    #[arg(long, value_enum)]
+    code_memory: Option<CodeMemoryArg>,
     /// Memory limit for the object's maps (values and bookkeeping), global data and JIT code,
     /// in bytes (suffixes K, M, G: powers of 1024) [default: 1G]. What does not fit is refused
     /// before it is allocated.
@@ -106,7 +106,23 @@ impl Args {
 
     /// The JIT code memory --code-memory names.
     pub(crate) fn code_memory(&self) -> CodeMemoryArg {
-        self.code_memory
+        self.code_memory.unwrap_or_default()
+    }
+
+    /// Refuses the JIT's options on the interpreter (a usage error).
+    pub(crate) fn check(&self) -> Result<(), CliError> {
+        if self.engine == EngineKind::Interp {
+            let jit_only = [
+                ("--hardened", self.hardened),
+                ("--code-memory", self.code_memory.is_some()),
+            ];
+            if let Some((flag, _)) = jit_only.iter().find(|(_, on)| *on) {
+                return Err(CliError::Usage(format!(
+                    "{flag} is an option of the JIT, not of --engine interp"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -118,6 +134,7 @@ fn read_opt(path: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
+    args.check()?;
     let vm = load::vm(args.mem_limit);
     let loaded = load::load_with(
         &vm,
@@ -205,6 +222,7 @@ pub(crate) fn open_with(
     args: &Args,
     configure: impl FnOnce(bpfx::Vm) -> bpfx::Vm,
 ) -> Result<(bpfx::Object, String), CliError> {
+    args.check()?;
     let vm = configure(load::vm(args.mem_limit));
     match load::load_with(
         &vm,
@@ -359,7 +377,7 @@ fn jit_options(args: &Args) -> bpfx_jit::JitOptions {
     };
     bpfx_jit::JitOptions {
         budget: args.budget.is_some(),
-        code_memory: args.code_memory.jit(),
+        code_memory: args.code_memory().jit(),
         ..base
     }
 }

@@ -7,7 +7,7 @@
 //!   not created: a map's storage exists only once a program that names it is prepared to run):
 //!   one program, chosen with `--program NAME` (its function name) or `--section NAME` (a
 //!   section holding one program, or a program name) when there are several.
-//! - `.asm` and `.s` files: assembler text.
+//! - `.asm` and `.s` files: assembler text; `-` (standard input) when it is text.
 //! - any other file that is not text: raw little-endian bytecode, 8 bytes per slot.
 //! - any other text file (C source, a README, assembler text under another name): an error
 //!   saying what it looks like and what bpfx accepts.
@@ -86,7 +86,8 @@ pub(crate) fn load_with(
             path: path.to_path_buf(),
         });
     }
-    if is_asm(path) {
+    // Standard input has no name to go by: text there is assembler text.
+    if is_asm(path) || (is_stdin(path) && looks_like_text(path, &bytes).is_some()) {
         return Ok(Loaded::Plain(assemble_text(path, bytes)?));
     }
     if let Some(looks) = looks_like_text(path, &bytes) {
@@ -355,11 +356,31 @@ fn is_asm(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("asm") || e.eq_ignore_ascii_case("s"))
 }
 
+/// Whether `path` is `-`, standard input.
+pub(crate) fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Set once standard input has been read: it can be read once.
+static STDIN_READ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The bytes of `path`; `-` is standard input (once per command).
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|source| CliError::Io {
+    let io = |source| CliError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    if is_stdin(path) {
+        if STDIN_READ.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return Err(CliError::Usage(
+                "standard input (-) can be read once: give it to one option".into(),
+            ));
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map_err(io)?;
+        return Ok(bytes);
+    }
+    std::fs::read(path).map_err(io)
 }
 
 fn assemble_text(path: &Path, bytes: Vec<u8>) -> Result<Program, CliError> {

@@ -47,6 +47,14 @@ fn parse_kconfig(s: &str) -> Result<(String, String), String> {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Assemble text into raw little-endian bytecode.
+    ///
+    /// The dialect is the bpf_conformance suite's, widened to read back everything `bpfx
+    /// disasm` prints (not the LLVM/kernel verifier-log syntax `r0 = 1`): one instruction per
+    /// line, `mnemonic operands` as in `mov r0, 1`, `ldxw r2, [r1+4]`, `stxdw [r10-8], r1`,
+    /// `jeq r1, 0, +3` or `jeq r1, 0, label`, `lddw r1, 0x1122334455667788`, `call 1`, `exit`;
+    /// registers `r0`..`r10` with or without `%`; immediates in decimal or `0x` hex; a label
+    /// `name:` on its own line; `#` or `;` starts a comment. The result is checked to be a
+    /// valid program (every opcode known, every jump inside it).
     Asm(cmd::asm::Args),
     /// Print a program as assembler text, one instruction per line.
     Disasm(cmd::disasm::Args),
@@ -58,7 +66,8 @@ enum Command {
     Info(cmd::info::Args),
     /// Compile a program and print the x86-64 code beside each eBPF instruction.
     JitDump(cmd::jit_dump::Args),
-    /// Run a program repeatedly; print its result, verify and compile times and time per run.
+    /// Run a program repeatedly, loaded as `run` loads it (its options, maps, helpers, context,
+    /// --mem or --packet); print its result, verify and compile times and time per run.
     Bench(cmd::bench::Args),
     /// Act as a plugin of the bpf_conformance runner (program hex on stdin, r0 in hex out).
     ConformancePlugin(cmd::plugin::Args),

@@ -487,3 +487,83 @@ fn a_truncated_object_says_truncated_once() {
         assert!(!err.contains("malformed"), "{len}: {err}");
     }
 }
+
+/// `bpfx ARGS` from the repository's root with `input` on standard input.
+fn with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bpfx"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_dash_reads_the_program_from_standard_input() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let asm = std::fs::read(repo.join("examples/checksum.asm")).unwrap();
+    let raw = to_bytes(&String::from_utf8(asm.clone()).unwrap());
+    let obj = std::fs::read(repo.join("examples/xdp_parse.o")).unwrap();
+    for engine in ["interp", "jit"] {
+        for input in [&asm, &raw] {
+            for cmd in ["run", "bench"] {
+                let o = with_stdin(
+                    &[
+                        cmd,
+                        "-",
+                        "--mem",
+                        "examples/ipv4-header.bin",
+                        "--engine",
+                        engine,
+                        "--json",
+                        "--min-time",
+                        "1",
+                    ][..if cmd == "run" { 7 } else { 9 }],
+                    input,
+                );
+                assert!(o.status.success(), "{cmd} {engine}: {}", stderr(&o));
+                let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+                assert_eq!(v["result"], 47201, "{cmd} {engine}");
+            }
+        }
+        let o = with_stdin(
+            &[
+                "run",
+                "-",
+                "--packet",
+                "examples/tcp-syn.bin",
+                "--engine",
+                engine,
+            ],
+            &obj,
+        );
+        assert_eq!(stdout(&o), "XDP_PASS (2)\n", "{}", stderr(&o));
+    }
+    // Standard input is read once.
+    let o = with_stdin(&["run", "-", "--mem", "-"], &asm);
+    assert_eq!(o.status.code(), Some(EXIT_USAGE));
+    assert!(stderr(&o).contains("standard input (-) can be read once"));
+}
+
+#[test]
+fn the_assembler_takes_semicolon_comments_and_names_its_dialect() {
+    let help = stdout(&bpfx(&["asm", "--help"]));
+    assert!(
+        help.contains("bpf_conformance suite's") && help.contains("`#` or `;` starts a comment"),
+        "{help}"
+    );
+    let text = "; checks the comment syntax\nmov r0, 5 ; five\nadd r0, 2 # two\nexit;\n";
+    let o = with_stdin(&["run", "-"], text.as_bytes());
+    assert_eq!(stdout(&o), "7 (0x7)\n", "{}", stderr(&o));
+    // Every example in the help assembles.
+    let o = with_stdin(
+        &["disasm", "-"],
+        b"mov r0, 1\nldxw r2, [r1+4]\nstxdw [r10-8], r1\njeq r1, 0, +2\nlddw r1, 0x1122334455667788\ncall 1\nexit\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 /// FILE is raw bytecode, unless it ends in `.asm` or `.s` (assembler text) or is an ELF object.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The program: raw bytecode, assembler text (.asm, .s) or an ELF object.
+    /// The program: an ELF object, assembler text (.asm, .s) or raw bytecode; `-` reads it
+    /// from standard input.
     file: PathBuf,
     /// ELF section holding the program (needed when the object has several).
     #[arg(long, value_name = "NAME")]

@@ -32,7 +32,8 @@ pub(crate) enum VerifyCtx {
 /// to which --helper adds (or replaces) signatures.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The program: raw bytecode, assembler text (.asm, .s) or an ELF object.
+    /// The program: an ELF object, assembler text (.asm, .s) or raw bytecode; `-` reads it
+    /// from standard input.
     file: PathBuf,
     /// ELF section (or program name) holding the program (needed when the object has several).
     #[arg(long, value_name = "NAME")]

@@ -57,11 +57,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     budget: Option<u64>,
     /// Compile with the JIT's hardening: constant blinding and Spectre v1 masking (see
-    /// docs/safety.md). The interpreter needs none.
+    /// docs/safety.md). The interpreter needs none: refused with --engine interp.
     #[arg(long)]
     hardened: bool,
     /// Where the JIT's code lives: sealed mappings, or the dual-mapped arena (see
-    /// docs/safety.md) [default: sealed].
+    /// docs/safety.md) [default: sealed]. Refused with --engine interp.
     #[arg(long, value_enum)]
     code_memory: Option<CodeMemoryArg>,
     /// Memory limit for the object's maps (values and bookkeeping), global data and JIT code,

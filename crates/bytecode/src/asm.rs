@@ -3,7 +3,8 @@
 //! The syntax is the conformance suite's (`-- asm` sections of its `.data` files), widened to
 //! accept everything `Display for Op` prints, so that a disassembly always reassembles:
 //!
-//! - one instruction per line; `#` starts a comment; a label `name:` stands on its own line;
+//! - one instruction per line; `#` or `;` starts a comment (to the end of the line); a label
+//!   `name:` stands on its own line;
 //! - registers `r0`..`r10`, with or without `%`; operands separated by commas and/or spaces;
 //! - immediates in signed decimal or hex (`0x`); memory operands `[rN]`, `[rN+off]`, `[rN-off]`;
 //! - jump and local-call targets are a label or a signed slot offset `+N`/`-N`; a target without
@@ -148,7 +149,7 @@ pub fn assemble(text: &str) -> Result<Vec<Insn>, AsmError> {
             token: b.token,
             kind: b.kind,
         };
-        let code = raw.split_once('#').map_or(raw, |(code, _)| code);
+        let code = raw.split(['#', ';']).next().unwrap_or(raw);
         let tokens = tokenize(code).map_err(at)?;
         let Some((&first, rest)) = tokens.split_first() else {
             continue;
@@ -741,6 +742,18 @@ mod tests {
     fn one(text: &str) -> Op {
         let slots = assemble(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         crate::decode_one(&slots).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn hash_and_semicolon_start_comments() {
+        let plain = assemble("mov r0, 1\nja +0\nexit").unwrap();
+        for text in [
+            "mov r0, 1 # one\nja +0\nexit",
+            "; a whole-line comment\nmov r0, 1 ; one\nja +0;same\nexit;",
+            "# mixed ; both\nmov r0, 1 ; one # two\n   ;\nja +0\nexit",
+        ] {
+            assert_eq!(assemble(text).unwrap(), plain, "{text}");
+        }
     }
 
     #[test]

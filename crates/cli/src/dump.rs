@@ -91,18 +91,20 @@ fn perf_events(map: &Map) -> Vec<PerfEvent> {
     map.perf_drain().unwrap_or_default()
 }
 
-/// Every map of `obj` as one JSON object keyed by map name.
+/// Every map of `obj` as a JSON list in index order, each an object with its `name` (the
+/// shape of `info --json`'s `maps`).
 pub(crate) fn maps_json(obj: &Object) -> Value {
-    let mut out = serde_json::Map::new();
+    let mut out = Vec::new();
     for (name, map) in each_map(obj) {
         let map = match map {
             Ok(map) => map,
             Err(reason) => {
-                out.insert(name, json!({ "unavailable": reason }));
+                out.push(json!({ "name": name, "unavailable": reason }));
                 continue;
             }
         };
         let mut m = json!({
+            "name": name,
             "kind": map.kind().name(),
             "key_size": map.key_size(),
             "value_size": map.value_size(),
@@ -142,9 +144,9 @@ pub(crate) fn maps_json(obj: &Object) -> Value {
                     .into();
             }
         }
-        out.insert(name, m);
+        out.push(m);
     }
-    Value::Object(out)
+    Value::Array(out)
 }
 
 /// Every map of `obj`, one header line per map and one line per entry.

@@ -29,12 +29,25 @@ pub(crate) enum CliError {
         source: DecodeError,
         op: Option<Op>,
     },
-    /// A file that is not an ELF object at all, or whose ELF structure is broken.
-    #[error("{}: malformed ELF object: {source}", path.display())]
+    /// A file that starts as an ELF object but whose ELF structure is broken: cut short
+    /// (`truncated`, the reason saying where), or inconsistent.
+    #[error(
+        "{}: {} ELF object: {reason}",
+        path.display(), if *truncated { "truncated" } else { "malformed" }
+    )]
     Elf {
         path: PathBuf,
-        source: Box<bpfx_elf::ElfError>,
+        reason: String,
+        truncated: bool,
     },
+    /// A text file that is not assembler text by its name: C source, a README...
+    #[error(
+        "{}: this looks like {looks}, not a program; bpfx takes an ELF object (compile C with \
+         `clang -O2 -target bpf -c prog.c -o prog.o`), raw little-endian bytecode (8 bytes per \
+         instruction, for example a .bin file) or assembler text in a .asm or .s file",
+        path.display()
+    )]
+    NotAProgram { path: PathBuf, looks: String },
     /// An ELF object that does not load: the message names the section, symbol, map or
     /// relocation at fault.
     #[error("{}: {source}", path.display())]
@@ -57,14 +70,39 @@ pub(crate) enum CliError {
     /// An ELF object without code.
     #[error("{}: no executable section with code", path.display())]
     NoProgram { path: PathBuf },
-    /// Several executable sections and no `--section`.
+    /// Several programs and neither `--program` nor `--section`.
     #[error(
-        "{}: {} executable sections, choose one with --section NAME: {}",
-        path.display(), sections.len(), sections.join(", ")
+        "{}: {} programs, choose one with --program NAME (or --section NAME): {}",
+        path.display(), programs.len(), programs.join(", ")
     )]
     AmbiguousSection {
         path: PathBuf,
-        sections: Vec<String>,
+        /// Each program as `name (section s)`.
+        programs: Vec<String>,
+    },
+    /// `--section` names a section holding several programs, and no `--program`.
+    #[error(
+        "{}: section `{section}` holds {} programs, choose one with --program NAME: {}",
+        path.display(), programs.len(), programs.join(", ")
+    )]
+    AmbiguousProgram {
+        path: PathBuf,
+        section: String,
+        programs: Vec<String>,
+    },
+    /// `--program` names no program (of `--section`, when given).
+    #[error(
+        "{}: no program named `{name}`{}; programs: {}",
+        path.display(),
+        section.as_ref().map(|s| format!(" in section `{s}`")).unwrap_or_default(),
+        list_or_none(programs)
+    )]
+    NoSuchProgram {
+        path: PathBuf,
+        name: String,
+        section: Option<String>,
+        /// Each program as `name (section s)`.
+        programs: Vec<String>,
     },
     /// `--section` names no section (or program) of the object.
     #[error(
@@ -93,9 +131,117 @@ pub(crate) enum CliError {
     /// Hex text that does not parse.
     #[error("{what}: expected hex bytes")]
     Hex { what: String },
-    /// `--section` given for a file that is not an ELF object.
-    #[error("{}: --section applies only to ELF objects", path.display())]
+    /// A failure whose JSON output carries more than the error: a trap's partial results (the
+    /// engine, the maps), a rejection's verdict. Shown as `source`.
+    #[error("{source}")]
+    Detailed {
+        source: Box<CliError>,
+        /// Fields added to the failure's JSON object.
+        json: serde_json::Value,
+    },
+    /// `--section` or `--program` given for a file that is not an ELF object.
+    #[error("{}: --section and --program apply only to ELF objects", path.display())]
     SectionNotElf { path: PathBuf },
+}
+
+/// The version of the JSON documents `--json` prints (docs/cli.md).
+pub(crate) const JSON_SCHEMA: u64 = 1;
+
+impl CliError {
+    /// Wraps `self` with fields for its JSON output.
+    pub(crate) fn detailed(self, json: serde_json::Value) -> CliError {
+        CliError::Detailed {
+            source: Box::new(self),
+            json,
+        }
+    }
+
+    /// The error's kind in JSON output (docs/cli.md lists them).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            CliError::Io { .. } => "io",
+            CliError::NotText { .. } | CliError::Asm { .. } => "asm",
+            CliError::Decode { .. } => "decode",
+            CliError::NotAProgram { .. } => "not_a_program",
+            CliError::Elf { .. }
+            | CliError::Load { .. }
+            | CliError::NotElf { .. }
+            | CliError::NotBpf { .. }
+            | CliError::NoProgram { .. } => "elf",
+            CliError::Object { .. } => "object",
+            CliError::Usage(_)
+            | CliError::AmbiguousSection { .. }
+            | CliError::AmbiguousProgram { .. }
+            | CliError::NoSuchProgram { .. }
+            | CliError::NoSuchSection { .. }
+            | CliError::SectionNotElf { .. } => "usage",
+            CliError::Jit(_) => "jit",
+            CliError::Verify(_) => "verify",
+            CliError::Trap { .. } => "trap",
+            CliError::Hex { .. } => "hex",
+            CliError::Detailed { source, .. } => source.kind(),
+        }
+    }
+
+    /// The pc the error is at, when there is one.
+    pub(crate) fn pc(&self) -> Option<u64> {
+        match self {
+            CliError::Decode { source, .. } => Some(u64::from(source.pc)),
+            CliError::Verify(e) => Some(u64::from(e.pc.0)),
+            CliError::Trap { trap, .. } => Some(u64::from(trap.pc.0)),
+            CliError::Detailed { source, .. } => source.pc(),
+            _ => None,
+        }
+    }
+
+    /// The process exit code: 2 for a usage error (options missing, conflicting or naming
+    /// nothing), 1 for bad input, a rejection or a trap.
+    pub(crate) fn exit_code(&self) -> u8 {
+        if self.kind() == "usage" { 2 } else { 1 }
+    }
+
+    /// The one JSON object `--json` prints for this failure:
+    /// `{"schema": 1, "ok": false, "error": {"kind", "message", "pc"?, "insn"?}, ...}`.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({
+            "kind": self.kind(),
+            "message": self.to_string(),
+        });
+        if let Some(pc) = self.pc() {
+            error["pc"] = pc.into();
+        }
+        let mut out = serde_json::json!({});
+        let mut inner = self;
+        while let CliError::Detailed { source, json } = inner {
+            if let Some(fields) = json.as_object() {
+                for (k, v) in fields {
+                    out[k] = v.clone();
+                }
+            }
+            inner = source;
+        }
+        if let CliError::Trap { insn, .. } = inner {
+            error["insn"] = insn.as_str().into();
+        }
+        out["schema"] = JSON_SCHEMA.into();
+        out["ok"] = false.into();
+        out["error"] = error;
+        out
+    }
+}
+
+/// `value` as a successful command's JSON output: with `"schema": 1` and `"ok": true`.
+pub(crate) fn json_ok(mut value: serde_json::Value) -> serde_json::Value {
+    value["schema"] = JSON_SCHEMA.into();
+    value["ok"] = true.into();
+    value
+}
+
+/// A u64 as JSON both ways: the number, and its decimal string under `<key>_str` (exact for
+/// readers whose numbers are doubles).
+pub(crate) fn set_u64(obj: &mut serde_json::Value, key: &str, v: u64) {
+    obj[key] = v.into();
+    obj[format!("{key}_str").as_str()] = v.to_string().into();
 }
 
 fn describe(e: &DecodeError, op: Option<&Op>) -> String {

@@ -5,10 +5,12 @@
 //! - ELF objects, recognized by their `\x7fELF` magic whatever their name, loaded by the
 //!   `bpfx` facade (relocations applied, subprograms linked, maps and global data declared but
 //!   not created: a map's storage exists only once a program that names it is prepared to run):
-//!   one program, chosen with `--section NAME` (a section or a program name) when there are
-//!   several.
-//! - `.asm` and `.s` files: assembler text.
-//! - anything else: raw little-endian bytecode, 8 bytes per slot.
+//!   one program, chosen with `--program NAME` (its function name) or `--section NAME` (a
+//!   section holding one program, or a program name) when there are several.
+//! - `.asm` and `.s` files: assembler text; `-` (standard input) when it is text.
+//! - any other file that is not text: raw little-endian bytecode, 8 bytes per slot.
+//! - any other text file (C source, a README, assembler text under another name): an error
+//!   saying what it looks like and what bpfx accepts.
 
 use crate::error::CliError;
 use bpfx_bytecode::{INSN_SIZE, Insn, Op, Program, assemble, decode_one};
@@ -43,38 +45,100 @@ impl Loaded {
     }
 }
 
-/// Loads and validates the program in `path`; `section` picks the program of an ELF object.
-pub(crate) fn load_program(path: &Path, section: Option<&str>) -> Result<Program, CliError> {
-    Ok(load(path, section)?.program())
+/// Which program of an ELF object: `--section NAME` and `--program NAME`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Select<'a> {
+    /// `--section`: a section (or, when no section has that name, a program name).
+    pub(crate) section: Option<&'a str>,
+    /// `--program`: a program (function) name.
+    pub(crate) program: Option<&'a str>,
 }
 
-/// Loads `path`, keeping an ELF object whole.
-pub(crate) fn load(path: &Path, section: Option<&str>) -> Result<Loaded, CliError> {
-    load_with(&bpfx::Vm::new(), path, section)
+impl<'a> Select<'a> {
+    /// `--section` and `--program` as given.
+    pub(crate) fn new(section: Option<&'a String>, program: Option<&'a String>) -> Select<'a> {
+        Select {
+            section: section.map(String::as_str),
+            program: program.map(String::as_str),
+        }
+    }
 }
 
-/// [`load`], an ELF object opened by `vm` (its helpers, its memory limit).
+/// Loads and validates the program in `path`; `select` picks the program of an ELF object.
+pub(crate) fn load_program(path: &Path, select: Select<'_>) -> Result<Program, CliError> {
+    Ok(load_with(&bpfx::Vm::new(), path, select)?.program())
+}
+
+/// Loads `path`, keeping an ELF object whole, opened by `vm` (its helpers, its memory limit).
 pub(crate) fn load_with(
     vm: &bpfx::Vm,
     path: &Path,
-    section: Option<&str>,
+    select: Select<'_>,
 ) -> Result<Loaded, CliError> {
     let bytes = read(path)?;
     if bytes.starts_with(ELF_MAGIC) {
         let obj = open_object(vm, path, &bytes)?;
-        let program = choose(path, &obj, section)?;
+        let program = choose(path, &obj, select)?;
         return Ok(Loaded::Object { obj, program });
     }
-    if section.is_some() {
+    if select.section.is_some() || select.program.is_some() {
         return Err(CliError::SectionNotElf {
             path: path.to_path_buf(),
         });
     }
-    Ok(Loaded::Plain(if is_asm(path) {
-        assemble_text(path, bytes)?
-    } else {
-        decode(path, &bytes)?
-    }))
+    // Standard input has no name to go by: text there is assembler text.
+    if is_asm(path) || (is_stdin(path) && looks_like_text(path, &bytes).is_some()) {
+        return Ok(Loaded::Plain(assemble_text(path, bytes)?));
+    }
+    if let Some(looks) = looks_like_text(path, &bytes) {
+        return Err(CliError::NotAProgram {
+            path: path.to_path_buf(),
+            looks,
+        });
+    }
+    Ok(Loaded::Plain(decode(path, &bytes)?))
+}
+
+/// What a text file that is neither an object nor named as assembler text looks like (`C
+/// source`, `text`), or `None` when `bytes` are not text: raw bytecode almost always holds NUL
+/// or other control bytes (every `exit`, `mov r0, 0` has several), text never does.
+fn looks_like_text(path: &Path, bytes: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    if text.is_empty()
+        || text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\x0c'))
+    {
+        return None;
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let by_ext = match ext.as_deref() {
+        Some("c" | "h") => Some("C source"),
+        Some("cc" | "cpp" | "cxx" | "hpp" | "hh") => Some("C++ source"),
+        Some("rs") => Some("Rust source"),
+        Some("py") => Some("Python source"),
+        Some("md" | "markdown") => Some("Markdown text"),
+        Some("json") => Some("JSON"),
+        Some("sh") => Some("a shell script"),
+        _ => None,
+    };
+    let c_like = text.contains("#include") || text.contains("SEC(");
+    let what = match by_ext {
+        Some(what) => what.to_string(),
+        None if c_like => "C source".to_string(),
+        None if text.starts_with("#!") => "a script".to_string(),
+        None if assemble(text).is_ok() => {
+            "assembler text (name it .asm or .s to assemble it)".to_string()
+        }
+        None => "text".to_string(),
+    };
+    Some(match ext.as_deref() {
+        Some(e @ ("bin" | "o")) => format!("{what}, though named .{e}"),
+        _ => what,
+    })
 }
 
 /// The `--kconfig` values, set once by `main` before any object is opened.
@@ -97,12 +161,16 @@ pub(crate) fn open_object(
                 path: path.to_path_buf(),
                 arch: format!("e_machine {machine}"),
             },
-            source @ (bpfx_elf::ElfError::NotElf(_) | bpfx_elf::ElfError::Malformed { .. }) => {
-                CliError::Elf {
-                    path: path.to_path_buf(),
-                    source: Box::new(source),
-                }
-            }
+            bpfx_elf::ElfError::NotElf(reason) => CliError::Elf {
+                path: path.to_path_buf(),
+                reason: truncation(bytes).unwrap_or_else(|| reason.to_string()),
+                truncated: truncation(bytes).is_some(),
+            },
+            bpfx_elf::ElfError::Malformed { what, reason } => CliError::Elf {
+                path: path.to_path_buf(),
+                truncated: truncation(bytes).is_some(),
+                reason: truncation(bytes).unwrap_or(format!("{what}: {reason}")),
+            },
             source => CliError::Load {
                 path: path.to_path_buf(),
                 source: Box::new(source),
@@ -113,6 +181,52 @@ pub(crate) fn open_object(
             source: other,
         },
     })
+}
+
+/// Where a 64-bit little-endian ELF file (what clang emits for eBPF) is cut short: its header,
+/// its section header table or a section's contents ending past the end of the file.
+fn truncation(bytes: &[u8]) -> Option<String> {
+    const EHDR: usize = 64;
+    const SHT_NOBITS: u32 = 8;
+    let len = bytes.len() as u64;
+    if bytes.len() < EHDR {
+        return Some(format!(
+            "{len} bytes, shorter than the {EHDR}-byte ELF header"
+        ));
+    }
+    // ELFCLASS64, little-endian: the layout read below.
+    if bytes[4] != 2 || bytes[5] != 1 {
+        return None;
+    }
+    let u16_at = |o: usize| u64::from(u16::from_le_bytes([bytes[o], bytes[o + 1]]));
+    let u64_at = |b: &[u8], o: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
+    };
+    let shoff = u64_at(bytes, 0x28)?;
+    let (shentsize, shnum) = (u16_at(0x3a), u16_at(0x3c));
+    let table_end = shoff.checked_add(shentsize.checked_mul(shnum)?)?;
+    if table_end > len {
+        return Some(format!(
+            "the section header table ends at byte {table_end}, past the end of \
+             the file ({len} bytes)"
+        ));
+    }
+    if shentsize < 0x28 {
+        return None;
+    }
+    for i in 0..shnum {
+        let h = usize::try_from(shoff + i * shentsize).ok()?;
+        let ty = u32::from_le_bytes(bytes.get(h + 4..h + 8)?.try_into().ok()?);
+        let (off, size) = (u64_at(bytes, h + 0x18)?, u64_at(bytes, h + 0x20)?);
+        let end = off.checked_add(size)?;
+        if ty != SHT_NOBITS && end > len {
+            return Some(format!(
+                "section #{i} ends at byte {end}, past the end of the file \
+                 ({len} bytes)"
+            ));
+        }
+    }
+    None
 }
 
 /// Opens `path`, which must be an ELF object, with `vm`.
@@ -170,34 +284,62 @@ pub(crate) fn parse_bytes(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is more than 2^64 bytes"))
 }
 
-/// The program `section` names (a section, or a program), or the only one.
-fn choose(path: &Path, obj: &bpfx::Object, section: Option<&str>) -> Result<String, CliError> {
+/// The program chosen by `select`: `--program NAME` (within `--section` when both are given),
+/// or the only program of `--section NAME` (a section, or else a program's name), or the only
+/// program of the object.
+fn choose(path: &Path, obj: &bpfx::Object, select: Select<'_>) -> Result<String, CliError> {
     let mut sections: Vec<String> = Vec::new();
     for p in obj.programs() {
         if !sections.iter().any(|s| s == p.section) {
             sections.push(p.section.to_string());
         }
     }
+    let listed = |section: Option<&str>| -> Vec<String> {
+        obj.programs()
+            .filter(|p| section.is_none_or(|s| p.section == s))
+            .map(|p| format!("{} (section {})", p.name, p.section))
+            .collect()
+    };
     let p = || path.to_path_buf();
-    match section {
-        Some(name) => obj
+    match (select.section, select.program) {
+        (section, Some(name)) => obj
             .programs()
-            .find(|q| q.section == name)
-            .or_else(|| obj.programs().find(|q| q.name == name))
+            .find(|q| q.name == name && section.is_none_or(|s| q.section == s))
             .map(|q| q.name.to_string())
-            .ok_or_else(|| CliError::NoSuchSection {
+            .ok_or_else(|| CliError::NoSuchProgram {
                 path: p(),
                 name: name.to_string(),
-                sections,
+                section: section.map(str::to_string),
+                programs: listed(None),
             }),
-        None => {
+        (Some(name), None) => {
+            let in_section: Vec<_> = obj.programs().filter(|q| q.section == name).collect();
+            match in_section.as_slice() {
+                [only] => Ok(only.name.to_string()),
+                [] => obj
+                    .programs()
+                    .find(|q| q.name == name)
+                    .map(|q| q.name.to_string())
+                    .ok_or_else(|| CliError::NoSuchSection {
+                        path: p(),
+                        name: name.to_string(),
+                        sections,
+                    }),
+                several => Err(CliError::AmbiguousProgram {
+                    path: p(),
+                    section: name.to_string(),
+                    programs: several.iter().map(|q| q.name.to_string()).collect(),
+                }),
+            }
+        }
+        (None, None) => {
             let mut it = obj.programs();
             match (it.next(), it.next()) {
                 (Some(only), None) => Ok(only.name.to_string()),
                 (None, _) => Err(CliError::NoProgram { path: p() }),
                 _ => Err(CliError::AmbiguousSection {
                     path: p(),
-                    sections,
+                    programs: listed(None),
                 }),
             }
         }
@@ -214,11 +356,31 @@ fn is_asm(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("asm") || e.eq_ignore_ascii_case("s"))
 }
 
+/// Whether `path` is `-`, standard input.
+pub(crate) fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Set once standard input has been read: it can be read once.
+static STDIN_READ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The bytes of `path`; `-` is standard input (once per command).
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|source| CliError::Io {
+    let io = |source| CliError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    if is_stdin(path) {
+        if STDIN_READ.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return Err(CliError::Usage(
+                "standard input (-) can be read once: give it to one option".into(),
+            ));
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map_err(io)?;
+        return Ok(bytes);
+    }
+    std::fs::read(path).map_err(io)
 }
 
 fn assemble_text(path: &Path, bytes: Vec<u8>) -> Result<Program, CliError> {

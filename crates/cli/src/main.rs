@@ -47,6 +47,14 @@ fn parse_kconfig(s: &str) -> Result<(String, String), String> {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Assemble text into raw little-endian bytecode.
+    ///
+    /// The dialect is the bpf_conformance suite's, widened to read back everything `bpfx
+    /// disasm` prints (not the LLVM/kernel verifier-log syntax `r0 = 1`): one instruction per
+    /// line, `mnemonic operands` as in `mov r0, 1`, `ldxw r2, [r1+4]`, `stxdw [r10-8], r1`,
+    /// `jeq r1, 0, +3` or `jeq r1, 0, label`, `lddw r1, 0x1122334455667788`, `call 1`, `exit`;
+    /// registers `r0`..`r10` with or without `%`; immediates in decimal or `0x` hex; a label
+    /// `name:` on its own line; `#` or `;` starts a comment. The result is checked to be a
+    /// valid program (every opcode known, every jump inside it).
     Asm(cmd::asm::Args),
     /// Print a program as assembler text, one instruction per line.
     Disasm(cmd::disasm::Args),
@@ -58,19 +66,59 @@ enum Command {
     Info(cmd::info::Args),
     /// Compile a program and print the x86-64 code beside each eBPF instruction.
     JitDump(cmd::jit_dump::Args),
-    /// Run a program repeatedly; print its result, verify and compile times and time per run.
+    /// Run a program repeatedly, loaded as `run` loads it (its options, maps, helpers, context,
+    /// --mem or --packet); print its result, verify and compile times and time per run.
     Bench(cmd::bench::Args),
     /// Act as a plugin of the bpf_conformance runner (program hex on stdin, r0 in hex out).
     ConformancePlugin(cmd::plugin::Args),
 }
 
-/// Exit code for bad input (usage errors exit with clap's code, 2).
-const EXIT_INPUT: u8 = 1;
+impl Command {
+    /// Whether the command was asked for JSON output.
+    fn json(&self) -> bool {
+        match self {
+            Command::Run(args) => args.json(),
+            Command::Bench(args) => args.json(),
+            Command::Verify(args) => args.json(),
+            Command::Info(args) => args.json(),
+            Command::Asm(_)
+            | Command::Disasm(_)
+            | Command::JitDump(_)
+            | Command::ConformancePlugin(_) => false,
+        }
+    }
+}
+
+/// Exit code for usage errors (clap's own, and the option combinations it cannot check).
+const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(cmd::plugin::reorder_plugin_args(
-        std::env::args_os().collect(),
-    ));
+    let argv = cmd::plugin::reorder_plugin_args(std::env::args_os().collect());
+    let json = argv.iter().any(|a| a == "--json");
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) if json && e.use_stderr() => {
+            // One JSON object on stdout for a usage error too; clap's text on stderr.
+            let text = e.render().to_string();
+            let message = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "schema": error::JSON_SCHEMA,
+                    "ok": false,
+                    "error": { "kind": "usage", "message": message },
+                })
+            );
+            eprint!("{text}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => e.exit(),
+    };
     load::set_kconfig(cli.kconfig.clone());
     let result = match &cli.command {
         Command::Asm(args) => cmd::asm::run(args),
@@ -85,8 +133,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if cli.command.json() {
+                println!("{}", e.to_json());
+            }
             eprintln!("error: {e}");
-            ExitCode::from(EXIT_INPUT)
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -19,6 +19,20 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The `error` of the one JSON object a failed `--json` command prints.
+fn json_error(o: &Output) -> serde_json::Value {
+    let out = stdout(o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema"], 1, "{out}");
+    assert_eq!(v["ok"], false, "{out}");
+    assert_eq!(
+        v["error"]["message"],
+        stderr(o).trim_end().trim_start_matches("error: ")
+    );
+    v["error"].clone()
+}
+
 const ENGINES: [&str; 2] = ["interp", "jit"];
 
 /// The README's checksum example, measured briefly (the default is 200 ms per engine).
@@ -117,7 +131,9 @@ fn strict_mode_runs_what_it_proves_and_rejects_the_rest() {
         let o = run(&outside);
         assert_eq!(o.status.code(), Some(1), "{engine}");
         assert!(stderr(&o).contains("verifier rejected"), "{}", stderr(&o));
-        assert!(stdout(&o).is_empty());
+        let e = json_error(&o);
+        assert_eq!(e["kind"], "verify");
+        assert_eq!(e["pc"], 0);
     }
 }
 
@@ -136,7 +152,10 @@ fn a_trap_fails_the_bench_with_the_instruction() {
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(1), "{engine}");
-        assert!(stdout(&o).is_empty(), "{engine}: {}", stdout(&o));
+        let e = json_error(&o);
+        assert_eq!(e["kind"], "trap", "{engine}");
+        assert_eq!(e["pc"], 0);
+        assert_eq!(e["insn"], "ldxdw r0, [r1+8]");
         assert!(
             stderr(&o).contains("trap at insn #0"),
             "{engine}: {}",
@@ -152,7 +171,9 @@ fn a_missing_file_is_an_input_error() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).is_empty());
+    let e = json_error(&o);
+    assert_eq!(e["kind"], "io");
+    assert!(e["message"].as_str().unwrap().contains("no/such/file.bin"));
 }
 
 #[test]
@@ -166,4 +187,148 @@ fn both_code_memories_give_the_same_result() {
     }
     let o = bench("jit", &["--code-memory", "rwx"]);
     assert!(!o.status.success(), "an unknown code memory is refused");
+}
+
+/// Every shipped example object, with the input `run` takes for it.
+const EXAMPLES: [(&str, &str, &str); 7] = [
+    ("examples/counter.o", "--mem", "examples/tcp-syn.bin"),
+    ("examples/globals.o", "--mem", "examples/tcp-syn.bin"),
+    ("examples/xdp_parse.o", "--packet", "examples/tcp-syn.bin"),
+    ("examples/ringbuf.o", "--packet", "examples/tcp-syn.bin"),
+    ("examples/percpu_count.o", "--packet", "examples/arp.bin"),
+    ("examples/lpm_block.o", "--packet", "examples/tcp-syn.bin"),
+    (
+        "examples/perf_sample.o",
+        "--packet",
+        "examples/telnet-syn.bin",
+    ),
+];
+
+/// The JIT option sets bench offers, and the interpreter.
+const CONFIGS: [&[&str]; 4] = [
+    &["--engine", "interp"],
+    &["--engine", "jit"],
+    &["--engine", "jit", "--hardened"],
+    &["--engine", "jit", "--code-memory", "dual"],
+];
+
+#[test]
+fn every_example_object_benches_as_it_runs() {
+    for (obj, flag, input) in EXAMPLES {
+        for config in CONFIGS {
+            let run = bpfx()
+                .args(["run", obj, flag, input, "--json"])
+                .args(config)
+                .current_dir(repo())
+                .output()
+                .unwrap();
+            assert!(
+                run.status.success(),
+                "run {obj} {config:?}: {}",
+                stderr(&run)
+            );
+            let ran: serde_json::Value = serde_json::from_str(&stdout(&run)).unwrap();
+            let o = bpfx()
+                .args(["bench", obj, flag, input, "--json", "--min-time", "1"])
+                .args(config)
+                .current_dir(repo())
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "bench {obj} {config:?}: {}", stderr(&o));
+            let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            assert_eq!(v["result"], ran["result"], "{obj} {config:?}");
+            assert_eq!(v["action"], ran["action"], "{obj} {config:?}");
+            assert_eq!(v["engine"], config[1]);
+        }
+    }
+}
+
+#[test]
+fn bench_uses_the_run_options_context_and_maps() {
+    for engine in ENGINES {
+        // An XDP program's packet is required, as for run.
+        let o = bpfx()
+            .args(["bench", "examples/xdp_parse.o", "--min-time", "1"])
+            .args(["--engine", engine])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("--packet FILE"), "{}", stderr(&o));
+        // The maps after every run: the counter counted each of them.
+        let o = bpfx()
+            .args([
+                "bench",
+                "examples/counter.o",
+                "--mem",
+                "examples/tcp-syn.bin",
+            ])
+            .args(["--min-time", "1", "--dump-maps", "--engine", engine])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        assert!(out.contains("result:  1 (0x1)"), "{out}");
+        assert!(out.contains("map counters"), "{out}");
+        // trace_printk output of the first run only.
+        let o = bpfx()
+            .args([
+                "bench",
+                "examples/globals.o",
+                "--mem",
+                "examples/tcp-syn.bin",
+            ])
+            .args(["--min-time", "1", "--engine", engine])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stderr(&o), "sum=2571 len=54\n");
+    }
+}
+
+#[test]
+fn jit_dump_shows_an_objects_program_as_run_compiles_it() {
+    for extra in [
+        &[][..],
+        &["--mem-size", "54"],
+        &["--hardened"],
+        &["--budget"],
+    ] {
+        let o = bpfx()
+            .args(["jit-dump", "examples/counter.o"])
+            .args(extra)
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        assert!(stdout(&o).contains("call 1"), "{extra:?}");
+    }
+    // The XDP context's 32-bit `data`/`data_end` loads appear converted to the runtime's
+    // 64-bit pointer fields.
+    let o = bpfx()
+        .args(["jit-dump", "examples/xdp_parse.o"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("ldxdw r2, [r1+"), "{out}");
+    assert!(!out.contains("ldxw r2, [r1+4]"), "{out}");
+    // --ctx memory shows it unconverted, as run --ctx memory would refuse or run it.
+    let o = bpfx()
+        .args([
+            "jit-dump",
+            "examples/xdp_parse.o",
+            "--ctx",
+            "memory",
+            "--mem-size",
+            "64",
+        ])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ldxw r2, [r1+4]"));
 }

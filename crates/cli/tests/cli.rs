@@ -340,10 +340,13 @@ fn elf_objects_load_one_plain_section() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "mov r0, 7\nexit\n");
     let out = bpfx(&["disasm", path_str(&multi)]);
-    assert_eq!(out.status.code(), Some(EXIT_INPUT));
+    assert_eq!(out.status.code(), Some(EXIT_USAGE));
     let err = stderr(&out);
     assert!(
-        err.contains("--section") && err.contains("xdp, tc") && !err.contains(".data"),
+        err.contains("--program NAME (or --section NAME)")
+            && err.contains("(section xdp), ")
+            && err.contains("(section tc)")
+            && !err.contains(".data"),
         "{err}"
     );
     let err = stderr(&bpfx(&["disasm", path_str(&multi), "--section", "kprobe"]));
@@ -398,10 +401,169 @@ fn elf_objects_load_one_plain_section() {
     let out = bpfx(&["disasm", path_str(&truncated)]);
     assert_eq!(out.status.code(), Some(EXIT_INPUT));
     let err = stderr(&out);
-    assert!(err.contains("malformed ELF object"), "{err}");
+    assert!(
+        err.contains("truncated ELF object: 7 bytes, shorter than the 64-byte ELF header"),
+        "{err}"
+    );
 
     let raw = write("raw.bin", tc);
     let out = bpfx(&["disasm", path_str(&raw), "--section", "tc"]);
-    assert_eq!(out.status.code(), Some(EXIT_INPUT));
-    assert!(stderr(&out).contains("--section applies only to ELF objects"));
+    assert_eq!(out.status.code(), Some(EXIT_USAGE));
+    assert!(stderr(&out).contains("--section and --program apply only to ELF objects"));
+}
+
+#[test]
+fn text_files_are_refused_by_what_they_look_like() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = scratch("text_files");
+    let asm = std::fs::read_to_string(repo.join("examples/checksum.asm")).unwrap();
+    let named_bin = dir.join("checksum.bin");
+    std::fs::write(&named_bin, &asm).unwrap();
+    let no_ext = dir.join("checksum");
+    std::fs::write(&no_ext, &asm).unwrap();
+    let readme = repo.join("README.md");
+    let c = repo.join("examples/counter.c");
+    let c_as_o = dir.join("counter.o");
+    std::fs::copy(&c, &c_as_o).unwrap();
+    for (path, looks) in [
+        (
+            readme.as_path(),
+            "this looks like Markdown text, not a program",
+        ),
+        (c.as_path(), "this looks like C source, not a program"),
+        (
+            c_as_o.as_path(),
+            "this looks like C source, though named .o",
+        ),
+        (named_bin.as_path(), "assembler text (name it .asm or .s"),
+        (no_ext.as_path(), "assembler text (name it .asm or .s"),
+    ] {
+        for cmd in ["run", "disasm", "verify", "bench", "jit-dump"] {
+            let out = bpfx(&[cmd, path_str(path)]);
+            assert_eq!(out.status.code(), Some(EXIT_INPUT), "{cmd} {path:?}");
+            let err = stderr(&out);
+            assert!(err.contains(looks), "{cmd}: {err}");
+            assert!(
+                err.contains("bpfx takes an ELF object")
+                    && err.contains("raw little-endian bytecode")
+                    && err.contains(".asm or .s"),
+                "{err}"
+            );
+            assert!(!err.contains("trailing bytes"), "{err}");
+        }
+    }
+    // The same text named .asm assembles, and raw bytecode under any name decodes.
+    let named_asm = dir.join("checksum.asm");
+    std::fs::write(&named_asm, &asm).unwrap();
+    let raw = dir.join("prog");
+    std::fs::write(&raw, to_bytes("mov r0, 3\nexit")).unwrap();
+    for path in [&named_asm, &raw] {
+        let out = bpfx(&["disasm", path_str(path)]);
+        assert!(out.status.success(), "{path:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_truncated_object_says_truncated_once() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let obj = std::fs::read(repo.join("examples/xdp_parse.o")).unwrap();
+    let dir = scratch("truncated");
+    let path = dir.join("cut.o");
+    for len in [4, 63, 64, 300, obj.len() / 2, obj.len() - 1] {
+        std::fs::write(&path, &obj[..len]).unwrap();
+        let out = bpfx(&["run", path_str(&path), "--packet", path_str(&path)]);
+        assert_eq!(out.status.code(), Some(EXIT_INPUT), "{len}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("cut.o: truncated ELF object: "),
+            "{len}: {err}"
+        );
+        assert!(
+            err.contains(&format!("past the end of the file ({len} bytes)"))
+                || err.contains(&format!("{len} bytes, shorter than the 64-byte ELF header")),
+            "{len}: {err}"
+        );
+        assert_eq!(err.matches("ELF object").count(), 1, "{len}: {err}");
+        assert!(!err.contains("malformed"), "{len}: {err}");
+    }
+}
+
+/// `bpfx ARGS` from the repository's root with `input` on standard input.
+fn with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bpfx"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_dash_reads_the_program_from_standard_input() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let asm = std::fs::read(repo.join("examples/checksum.asm")).unwrap();
+    let raw = to_bytes(&String::from_utf8(asm.clone()).unwrap());
+    let obj = std::fs::read(repo.join("examples/xdp_parse.o")).unwrap();
+    for engine in ["interp", "jit"] {
+        for input in [&asm, &raw] {
+            for cmd in ["run", "bench"] {
+                let o = with_stdin(
+                    &[
+                        cmd,
+                        "-",
+                        "--mem",
+                        "examples/ipv4-header.bin",
+                        "--engine",
+                        engine,
+                        "--json",
+                        "--min-time",
+                        "1",
+                    ][..if cmd == "run" { 7 } else { 9 }],
+                    input,
+                );
+                assert!(o.status.success(), "{cmd} {engine}: {}", stderr(&o));
+                let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+                assert_eq!(v["result"], 47201, "{cmd} {engine}");
+            }
+        }
+        let o = with_stdin(
+            &[
+                "run",
+                "-",
+                "--packet",
+                "examples/tcp-syn.bin",
+                "--engine",
+                engine,
+            ],
+            &obj,
+        );
+        assert_eq!(stdout(&o), "XDP_PASS (2)\n", "{}", stderr(&o));
+    }
+    // Standard input is read once.
+    let o = with_stdin(&["run", "-", "--mem", "-"], &asm);
+    assert_eq!(o.status.code(), Some(EXIT_USAGE));
+    assert!(stderr(&o).contains("standard input (-) can be read once"));
+}
+
+#[test]
+fn the_assembler_takes_semicolon_comments_and_names_its_dialect() {
+    let help = stdout(&bpfx(&["asm", "--help"]));
+    assert!(
+        help.contains("bpf_conformance suite's") && help.contains("`#` or `;` starts a comment"),
+        "{help}"
+    );
+    let text = "; checks the comment syntax\nmov r0, 5 ; five\nadd r0, 2 # two\nexit;\n";
+    let o = with_stdin(&["run", "-"], text.as_bytes());
+    assert_eq!(stdout(&o), "7 (0x7)\n", "{}", stderr(&o));
+    // Every example in the help assembles.
+    let o = with_stdin(
+        &["disasm", "-"],
+        b"mov r0, 1\nldxw r2, [r1+4]\nstxdw [r10-8], r1\njeq r1, 0, +2\nlddw r1, 0x1122334455667788\ncall 1\nexit\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
 }

@@ -7,6 +7,14 @@ use std::process::{Command, Output};
 
 const ENGINES: [&str; 2] = ["interp", "jit"];
 
+/// The dumped map called `name` (`maps` is a list, as in `info --json`).
+fn map<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["maps"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["name"] == name))
+        .unwrap_or_else(|| panic!("no map {name} in {v}"))
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
@@ -31,7 +39,7 @@ fn stderr(o: &Output) -> String {
 
 /// The `value`s of a dumped map's entries.
 fn values(v: &Value, map: &str) -> Vec<Value> {
-    v["maps"][map]["entries"]
+    self::map(v, map)["entries"]
         .as_array()
         .unwrap_or_else(|| panic!("no map {map} in {v}"))
         .iter()
@@ -101,10 +109,10 @@ fn counter_dumps_its_hash_map() {
         let v = json(&o);
         assert_eq!(v["result"], 1);
         assert_eq!(
-            v["maps"]["counters"]["entries"],
+            map(&v, "counters")["entries"],
             serde_json::json!([{"key": 0x0800, "value": 1}])
         );
-        assert_eq!(v["maps"]["counters"]["kind"], "hash");
+        assert_eq!(map(&v, "counters")["kind"], "hash");
     }
 }
 
@@ -153,7 +161,7 @@ fn globals_and_ringbuf_run_with_their_data() {
         assert_eq!(v["action"], "XDP_PASS");
         // len 54, EtherType 0x0800, flags 0, ifindex 0, seq 0.
         assert_eq!(
-            v["maps"]["events"]["records"],
+            map(&v, "events")["records"],
             serde_json::json!(["36000000000800000000000000000000"])
         );
     }
@@ -208,7 +216,7 @@ fn perf_sample_dumps_its_records_by_cpu() {
         assert!(o.status.success(), "{}", stderr(&o));
         let v = json(&o);
         assert_eq!(v["action"], "XDP_PASS");
-        let records = v["maps"]["events"]["records"].as_array().unwrap();
+        let records = map(&v, "events")["records"].as_array().unwrap();
         assert_eq!(records.len(), 1, "{v}");
         let cpu = records[0]["cpu"].as_u64().unwrap();
         let frame = std::fs::read(repo().join("examples/tcp-syn.bin")).unwrap();
@@ -243,7 +251,7 @@ fn verify_uses_the_objects_maps_and_helpers() {
     assert_eq!(v["verdict"], "accepted");
     assert_eq!(v["proven_accesses"], v["memory_accesses"]);
     let o = bpfx(&["verify", "examples/globals.o", "--section", "nope"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a usage error");
     assert!(
         stderr(&o).contains("no section named `nope`"),
         "{}",
@@ -285,7 +293,7 @@ fn info_lists_programs_maps_and_instruction_counts() {
 #[test]
 fn xdp_needs_a_packet() {
     let o = bpfx(&["run", "examples/xdp_parse.o"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a usage error");
     assert!(stderr(&o).contains("--packet FILE"), "{}", stderr(&o));
 }
 
@@ -323,7 +331,8 @@ fn malformed_objects_are_errors_not_panics() {
             let err = stderr(&o);
             assert!(
                 o.status.code() == Some(0)
-                    || (o.status.code() == Some(1) && err.starts_with("error: ")),
+                    // A corrupted section name can make --packet a usage error.
+                    || (matches!(o.status.code(), Some(1 | 2)) && err.starts_with("error: ")),
                 "{args:?} len {}: {:?} {err}",
                 bytes.len(),
                 o.status
@@ -433,4 +442,73 @@ fn kconfig_values_from_the_command_line() {
     );
     let o = bpfx(&["info", obj, "--kconfig", "nonsense"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// Two programs in section `socket` (`first` returns 11, `second` 22) and one in `xdp`.
+const TWO: &str = "crates/cli/tests/objects/two.o";
+
+#[test]
+fn a_program_is_chosen_by_name_and_an_ambiguous_section_is_refused() {
+    for engine in ENGINES {
+        for cmd in ["run", "bench"] {
+            let bench: &[&str] = if cmd == "bench" {
+                &["--min-time", "1", "--json"]
+            } else {
+                &["--json"]
+            };
+            for (select, result) in [
+                (&["--program", "first"][..], 11),
+                (&["--program", "second"], 22),
+                (&["--section", "socket", "--program", "second"], 22),
+                // A section holding one program needs no more.
+                (&["--section", "xdp", "--packet", "examples/arp.bin"], 2),
+            ] {
+                let mut args = vec![cmd, TWO, "--engine", engine];
+                args.extend(select);
+                args.extend(bench);
+                let o = bpfx(&args);
+                assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+                assert_eq!(json(&o)["result"], result, "{args:?}");
+            }
+            // A section with two programs is ambiguous: the error lists them.
+            let o = bpfx(&[cmd, TWO, "--section", "socket", "--engine", engine]);
+            assert!(!o.status.success());
+            let err = stderr(&o);
+            assert!(
+                err.contains("section `socket` holds 2 programs")
+                    && err.contains("--program NAME: first, second"),
+                "{err}"
+            );
+            // No choice at all lists the programs, not the sections.
+            let o = bpfx(&[cmd, TWO, "--engine", engine]);
+            let err = stderr(&o);
+            assert!(
+                err.contains("3 programs")
+                    && err.contains(
+                        "first (section socket), second (section socket), pass (section xdp)"
+                    ),
+                "{err}"
+            );
+            let o = bpfx(&[cmd, TWO, "--section", "xdp", "--program", "first"]);
+            assert!(
+                stderr(&o).contains("no program named `first` in section `xdp`"),
+                "{}",
+                stderr(&o)
+            );
+        }
+    }
+    for cmd in ["verify", "disasm", "jit-dump"] {
+        let o = bpfx(&[cmd, TWO, "--program", "second"]);
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+        let o = bpfx(&[cmd, TWO, "--section", "socket"]);
+        assert!(
+            stderr(&o).contains("holds 2 programs"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    let o = bpfx(&["disasm", TWO, "--program", "second"]);
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), "mov32 r0, 22\nexit\n");
+    let o = bpfx(&["run", "examples/checksum.asm", "--program", "x"]);
+    assert!(stderr(&o).contains("--program apply only to ELF objects"));
 }

@@ -288,3 +288,177 @@ fn xdp_context_read_through_a_moved_copy_on_every_engine() {
          context at offset 2 size 4\n"
     );
 }
+
+/// The one JSON object `--json` printed, checked for the schema version and `ok`.
+fn json_doc(o: &Output, ok: bool) -> serde_json::Value {
+    let out = stdout(o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema"], 1, "{out}");
+    assert_eq!(v["ok"], ok, "{out}");
+    if !ok {
+        // The message is the one on stderr.
+        let err = stderr(o);
+        let first = err.lines().next().unwrap_or_default();
+        assert_eq!(
+            v["error"]["message"],
+            first.trim_start_matches("error: "),
+            "{out}"
+        );
+    }
+    v
+}
+
+#[test]
+fn every_json_failure_prints_one_error_object() {
+    let unreachable = tmp(
+        "json-unreachable.asm",
+        b"mov %r0, 1\nexit\nmov %r0, 2\nexit\n",
+    );
+    let oob = tmp("json-oob.asm", b"ldxdw %r0, [%r1+8]\nexit\n");
+    let unreachable = unreachable.to_str().unwrap();
+    let oob = oob.to_str().unwrap();
+    for engine in ENGINES {
+        for (args, kind, code, pc) in [
+            (&["run", "no/such.o"][..], "io", 1, None),
+            (&["run", unreachable], "verify", 1, Some(2)),
+            (&["run", "examples/xdp_parse.o"], "usage", 2, None),
+            (
+                &["run", "examples/counter.o", "--section", "nope"],
+                "usage",
+                2,
+                None,
+            ),
+            (&["run", "README.md"], "not_a_program", 1, None),
+            (&["run", oob], "trap", 1, Some(0)),
+            (&["bench", "examples/xdp_parse.o"], "usage", 2, None),
+            (&["bench", unreachable], "verify", 1, Some(2)),
+            (&["bench", oob, "--min-time", "1"], "trap", 1, Some(0)),
+            (&["verify", unreachable], "verify", 1, Some(2)),
+            (&["info", "examples/checksum.asm"], "elf", 1, None),
+            (
+                &["run", "examples/checksum.asm", "--no-such-flag"],
+                "usage",
+                2,
+                None,
+            ),
+        ] {
+            let mut args = args.to_vec();
+            args.push("--json");
+            if matches!(args[0], "run" | "bench") {
+                args.extend(["--engine", engine]);
+            }
+            let o = in_repo(&args);
+            assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+            let v = json_doc(&o, false);
+            assert_eq!(v["error"]["kind"], kind, "{args:?}");
+            match pc {
+                Some(pc) => assert_eq!(v["error"]["pc"], pc, "{args:?}"),
+                None => assert!(v["error"].get("pc").is_none(), "{args:?}"),
+            }
+        }
+    }
+    // A trap keeps what ran: the engine and the trap's details.
+    let o = in_repo(&["run", oob, "--json", "--engine", "interp"]);
+    let v = json_doc(&o, false);
+    assert_eq!(v["engine"], "interp");
+    assert_eq!(v["error"]["insn"], "ldxdw r0, [r1+8]");
+    assert_eq!(v["trap"]["kind"], "out-of-bounds");
+    // verify's rejection keeps its verdict.
+    let o = in_repo(&["verify", unreachable, "--json"]);
+    assert_eq!(json_doc(&o, false)["verdict"], "rejected");
+}
+
+#[test]
+fn json_successes_carry_ok_and_the_result_as_a_string_too() {
+    // r0 = 2^64 - 1: more than a double holds exactly.
+    let max = tmp("json-max.asm", b"mov %r0, -1\nexit\n");
+    let max = max.to_str().unwrap();
+    for engine in ENGINES {
+        for args in [
+            &["run", max][..],
+            &["run", max, "--dump-maps"],
+            &["bench", max, "--min-time", "1"],
+        ] {
+            let o = in_repo(&[args, &["--json", "--engine", engine][..]].concat());
+            assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+            let v = json_doc(&o, true);
+            assert_eq!(v["result_str"], "18446744073709551615", "{args:?}");
+            assert_eq!(v["result"].as_u64(), Some(u64::MAX), "{args:?}");
+        }
+        // `maps` is a list of named maps in run and in info.
+        let o = in_repo(&[
+            "run",
+            "examples/counter.o",
+            "--mem",
+            "examples/tcp-syn.bin",
+            "--dump-maps",
+            "--json",
+            "--engine",
+            engine,
+        ]);
+        let run = json_doc(&o, true);
+        let info = json_doc(&in_repo(&["info", "examples/counter.o", "--json"]), true);
+        for v in [&run, &info] {
+            let maps = v["maps"].as_array().unwrap();
+            assert_eq!(maps.len(), 1, "{v}");
+            assert_eq!(maps[0]["name"], "counters");
+            assert_eq!(maps[0]["key_size"], 4);
+            assert_eq!(maps[0]["value_size"], 8);
+        }
+        assert_eq!(run["maps"][0]["entries"][0]["value"], 1);
+    }
+    let o = in_repo(&["verify", "examples/checksum.asm", "--json"]);
+    assert_eq!(json_doc(&o, true)["verdict"], "accepted");
+}
+
+#[test]
+fn conflicting_options_are_usage_errors() {
+    for cmd in ["run", "bench"] {
+        for (extra, says) in [
+            (
+                &["--engine", "interp", "--hardened"][..],
+                "--hardened is an option of the JIT, not of --engine interp",
+            ),
+            (
+                &["--engine", "interp", "--code-memory", "dual"],
+                "--code-memory is an option of the JIT, not of --engine interp",
+            ),
+            (
+                &["--engine", "interp", "--code-memory", "sealed"],
+                "--code-memory is an option of the JIT",
+            ),
+            (
+                &["--packet", "examples/tcp-syn.bin"],
+                "'--mem <PATH>' cannot be used with '--packet <PATH>'",
+            ),
+        ] {
+            let mut args = vec![
+                cmd,
+                "examples/checksum.asm",
+                "--mem",
+                "examples/ipv4-header.bin",
+                "--min-time",
+                "1",
+            ];
+            if cmd == "run" {
+                args.truncate(4);
+            }
+            args.extend(extra);
+            let o = in_repo(&args);
+            assert_eq!(o.status.code(), Some(2), "{args:?}");
+            assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+            assert!(stdout(&o).is_empty());
+        }
+        // The JIT takes them.
+        for extra in [&["--hardened"][..], &["--code-memory", "dual"]] {
+            let mut args = vec![cmd, "examples/checksum.asm", "--engine", "jit"];
+            args.extend(extra);
+            if cmd == "bench" {
+                args.extend(["--min-time", "1"]);
+            }
+            let o = in_repo(&args);
+            assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        }
+    }
+}

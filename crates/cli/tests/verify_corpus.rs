@@ -231,7 +231,7 @@ fn plain_program_flags_are_refused_for_objects() {
         ("--ctx", "packet"),
     ] {
         let out = bpfx(&["verify".into(), obj.clone(), flag.into(), val.into()]);
-        assert_eq!(out.status.code(), Some(EXIT_INPUT), "{flag}");
+        assert_eq!(out.status.code(), Some(EXIT_USAGE), "{flag}: a usage error");
         assert!(
             text(&out.stderr).contains("applies to plain programs"),
             "{flag}: {}",

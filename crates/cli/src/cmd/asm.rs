@@ -5,7 +5,8 @@ use crate::load;
 use std::path::PathBuf;
 
 /// Assemble FILE (assembler text, whatever its extension) into raw little-endian bytecode,
-/// checking that the result is a valid program (every opcode known, every jump inside it).
+/// checking that the result is a valid program (every opcode known, every jump inside it). The
+/// dialect is described on the `Asm` command in main.rs (`bpfx asm --help`).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Assembler text to read.

@@ -1,56 +1,29 @@
 //! `bpfx bench FILE`: run a program many times and report what each stage costs.
 
-use crate::engine::{CodeMemoryArg, EngineKind, Prepared, insn_at};
+use crate::engine::EngineKind;
 use crate::error::CliError;
-use crate::load;
-use bpfx_exec::{Env, Helpers};
-use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Run a program repeatedly and print its result, the verify and compile times, and the
 /// median time per run.
 ///
-/// The program is verified (checked mode unless --strict) and prepared once, each timed once;
-/// then it runs in batches, every run on the same memory as the previous run left it, until
-/// the batches add up to --min-time. The time per run is the median over batches.
+/// The program is loaded, verified and prepared exactly as `run` does (an ELF object with its
+/// maps, global data and the standard helpers; the context its section implies or --ctx; the
+/// --mem or --packet input): verified (checked mode unless --strict) and prepared once, each
+/// timed once; then it runs in batches, every run on the memory (or packet) and maps as the
+/// previous run left them, until the batches add up to --min-time. The time per run is the
+/// median over batches.
 #[derive(Debug, clap::Args)]
+#[group(id = "bench_args")]
 pub(crate) struct Args {
-    /// The program: raw bytecode, assembler text (.asm, .s) or an ELF object.
-    file: PathBuf,
-    /// ELF section holding the program (needed when the object has several).
-    #[arg(long, value_name = "NAME")]
-    section: Option<String>,
-    /// File whose bytes are the program's input memory.
-    #[arg(long, value_name = "PATH")]
-    mem: Option<PathBuf>,
-    /// Engine to run on.
-    #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
-    engine: EngineKind,
-    /// Verify in strict mode: reject any program whose memory accesses cannot be proven safe.
-    #[arg(long)]
-    strict: bool,
-    /// Compile with the JIT's hardening: constant blinding and Spectre v1 masking (see
-    /// docs/safety.md). The interpreter needs none.
-    #[arg(long)]
-    hardened: bool,
-    /// Where the JIT's code lives: sealed mappings, or the dual-mapped arena (see
-    /// docs/safety.md).
-    #[arg(long, value_enum, default_value_t = CodeMemoryArg::Sealed)]
-    code_memory: CodeMemoryArg,
-    /// Stop each run after N executed instructions with a budget-exhausted trap [default: no
-    /// limit for a program proven to terminate, 2^28 instructions for any other].
-    #[arg(long, value_name = "N")]
-    budget: Option<u64>,
-    /// Run a program whose termination is not proven without the default budget: it may
-    /// never end.
-    #[arg(long, conflicts_with = "budget")]
-    no_budget: bool,
+    /// What `run` takes.
+    #[command(flatten)]
+    run: crate::cmd::run::Args,
     /// Least total time spent in timed batches, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     min_time: u64,
-    /// Print exactly one JSON object on stdout.
-    #[arg(long)]
-    json: bool,
 }
 
 /// Batches the median is taken over, at least.
@@ -69,82 +42,92 @@ struct Measured {
     batches: usize,
 }
 
+impl Args {
+    /// Whether --json was given.
+    pub(crate) fn json(&self) -> bool {
+        self.run.json()
+    }
+}
+
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
-    let prog = load::load_program(&args.file, args.section.as_deref())?;
-    let mut input = match &args.mem {
-        Some(path) => std::fs::read(path).map_err(|source| CliError::Io {
-            path: path.clone(),
-            source,
-        })?,
-        None => Vec::new(),
+    use crate::cmd::run as r;
+    let ra = &args.run;
+    // `trace_printk` output goes to stderr for the first run only, not for every timed one.
+    let quiet = Arc::new(AtomicBool::new(false));
+    let (obj, name) = {
+        let quiet = quiet.clone();
+        r::open_with(ra, move |vm| {
+            vm.trace_sink(move |s| {
+                if !quiet.load(Ordering::Relaxed) {
+                    eprint!("{s}");
+                }
+            })
+        })?
     };
+    let (pref, mut input) = r::setup(ra, &obj, &name)?;
     let start = Instant::now();
-    let verified = crate::cmd::verify::verify_for_run(prog, args.strict, input.len() as u64)?;
+    let verified = r::verify(ra, pref)?;
     let verify_ns = start.elapsed().as_nanos();
     let start = Instant::now();
-    let base = if args.hardened {
-        bpfx_jit::JitOptions::hardened()
-    } else {
-        bpfx_jit::JitOptions::default()
-    };
-    let opts = bpfx_jit::JitOptions {
-        budget: args.budget.is_some(),
-        unbounded: args.no_budget,
-        code_memory: args.code_memory.jit(),
-        ..base
-    };
-    let prepared = Prepared::with_options(&verified, args.engine, &opts)
-        .map_err(|e| CliError::Jit(e.to_string()))?;
+    let mut prog = r::prepare(ra, verified)?;
     // The interpreter prepares nothing: its compile time is 0.
-    let compile_ns = match args.engine {
+    let compile_ns = match ra.engine() {
         EngineKind::Jit => start.elapsed().as_nanos(),
         EngineKind::Interp => 0,
     };
-    let mut env = Env::with_helpers(Helpers::new());
-    let budget = crate::cmd::run::budget(args.budget, args.no_budget);
-    let once = |input: &mut Vec<u8>, env: &mut Env| {
-        // Each run gets the whole budget.
-        env.set_budget(budget);
-        prepared.run(input, env).map_err(|trap| CliError::Trap {
-            trap,
-            insn: insn_at(verified.program(), trap.pc),
-            reason: env.helper_error.take().map(|e| e.0),
-        })
+    let mut once = |input: &mut r::Input| {
+        r::rearm(ra, &mut prog);
+        r::exec(&mut prog, input).map_err(|e| r::facade_error(ra.file(), e))
     };
-    let result = once(&mut input, &mut env)?;
+    let (result, action) = once(&mut input)?;
+    quiet.store(true, Ordering::Relaxed);
     let m = measure(Duration::from_millis(args.min_time), || {
-        once(&mut input, &mut env).map(|_| ())
+        once(&mut input).map(|_| ())
     })?;
 
-    if args.json {
-        let obj = serde_json::json!({
-            "result": result,
-            "engine": args.engine.name(),
-            "code_memory": args.code_memory.to_string(),
-            "hardened": args.hardened,
-            "mode": if args.strict { "strict" } else { "checked" },
+    let engine = ra.engine();
+    if ra.json() {
+        let mut out = serde_json::json!({
+            "engine": engine.name(),
+            "code_memory": ra.code_memory().to_string(),
+            "hardened": ra.hardened(),
+            "mode": if ra.strict() { "strict" } else { "checked" },
             "verify_ns": verify_ns as u64,
             "compile_ns": compile_ns as u64,
             "ns_per_run": m.ns_per_run,
             "runs_per_batch": m.batch,
             "batches": m.batches,
         });
-        println!("{obj}");
+        crate::error::set_u64(&mut out, "result", result);
+        if let Some(a) = action {
+            out["action"] = a.to_string().into();
+        }
+        if ra.dump_maps() {
+            out["maps"] = crate::dump::maps_json(&obj);
+        }
+        println!("{}", crate::error::json_ok(out));
     } else {
-        let compile = match args.engine {
+        let compile = match engine {
             EngineKind::Jit => format_ns(compile_ns as f64),
             EngineKind::Interp => "none (interpreter)".to_string(),
         };
-        println!("result:  {result} ({result:#x})");
-        println!("engine:  {}", args.engine.name());
-        println!("verify:  {}", format_ns(verify_ns as f64));
-        println!("compile: {compile}");
-        println!(
-            "per run: {} (median of {} batches of {} runs)",
+        let mut s = match action {
+            Some(a) => format!("result:  {a} ({result})\n"),
+            None => format!("result:  {result} ({result:#x})\n"),
+        };
+        s.push_str(&format!("engine:  {}\n", engine.name()));
+        s.push_str(&format!("verify:  {}\n", format_ns(verify_ns as f64)));
+        s.push_str(&format!("compile: {compile}\n"));
+        s.push_str(&format!(
+            "per run: {} (median of {} batches of {} runs)\n",
             format_ns(m.ns_per_run),
             m.batches,
             m.batch
-        );
+        ));
+        if ra.dump_maps() {
+            s.push_str(&crate::dump::maps_text(&obj));
+        }
+        crate::cmd::write_stdout(&s)?;
     }
     Ok(())
 }

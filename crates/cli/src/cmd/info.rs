@@ -41,6 +41,13 @@ fn map_problem(m: &ObjectMap) -> Option<&str> {
     m.status().err()
 }
 
+impl Args {
+    /// Whether --json was given.
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+}
+
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let vm = load::vm(args.mem_limit);
     let obj = load::load_object(&vm, &args.file)?;
@@ -116,7 +123,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             "license": obj.license(),
             "memory": { "maps_bytes": total, "limit_bytes": limit },
         });
-        println!("{out}");
+        println!("{}", crate::error::json_ok(out));
         return Ok(());
     }
     let mut s = String::new();

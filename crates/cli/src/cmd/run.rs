@@ -26,13 +26,17 @@ pub(crate) enum CtxKind {
 /// helpers.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The program: raw bytecode, assembler text (.asm, .s) or an ELF object.
+    /// The program: an ELF object, assembler text (.asm, .s) or raw bytecode; `-` reads it
+    /// from standard input.
     file: PathBuf,
     /// ELF section (or program name) holding the program (needed when the object has several).
     #[arg(long, value_name = "NAME")]
     section: Option<String>,
+    /// The ELF object's program (function) name: needed when a section holds several.
+    #[arg(long, value_name = "NAME")]
+    program: Option<String>,
     /// File whose bytes are the program's input memory.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "packet")]
     mem: Option<PathBuf>,
     /// The program's context [default: xdp for programs in `xdp` sections, memory otherwise].
     #[arg(long, value_enum)]
@@ -58,13 +62,13 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with = "budget")]
     no_budget: bool,
     /// Compile with the JIT's hardening: constant blinding and Spectre v1 masking (see
-    /// docs/safety.md). The interpreter needs none.
+    /// docs/safety.md). The interpreter needs none: refused with --engine interp.
     #[arg(long)]
     hardened: bool,
     /// Where the JIT's code lives: sealed mappings, or the dual-mapped arena (see
-    /// docs/safety.md).
-    #[arg(long, value_enum, default_value_t = CodeMemoryArg::Sealed)]
-    code_memory: CodeMemoryArg,
+    /// docs/safety.md) [default: sealed]. Refused with --engine interp.
+    #[arg(long, value_enum)]
+    code_memory: Option<CodeMemoryArg>,
     /// Memory limit for the object's maps (values and bookkeeping), global data and JIT code,
     /// in bytes (suffixes K, M, G: powers of 1024) [default: 1G]. What does not fit is refused
     /// before it is allocated.
@@ -75,6 +79,59 @@ pub(crate) struct Args {
     json: bool,
 }
 
+impl Args {
+    /// The program's file.
+    pub(crate) fn file(&self) -> &std::path::Path {
+        &self.file
+    }
+
+    /// Whether --json was given.
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+
+    /// Whether --dump-maps was given.
+    pub(crate) fn dump_maps(&self) -> bool {
+        self.dump_maps
+    }
+
+    /// The engine --engine names.
+    pub(crate) fn engine(&self) -> EngineKind {
+        self.engine
+    }
+
+    /// Whether --strict was given.
+    pub(crate) fn strict(&self) -> bool {
+        self.strict
+    }
+
+    /// Whether --hardened was given.
+    pub(crate) fn hardened(&self) -> bool {
+        self.hardened
+    }
+
+    /// The JIT code memory --code-memory names.
+    pub(crate) fn code_memory(&self) -> CodeMemoryArg {
+        self.code_memory.unwrap_or_default()
+    }
+
+    /// Refuses the JIT's options on the interpreter (a usage error).
+    pub(crate) fn check(&self) -> Result<(), CliError> {
+        if self.engine == EngineKind::Interp {
+            let jit_only = [
+                ("--hardened", self.hardened),
+                ("--code-memory", self.code_memory.is_some()),
+            ];
+            if let Some((flag, _)) = jit_only.iter().find(|(_, on)| *on) {
+                return Err(CliError::Usage(format!(
+                    "{flag} is an option of the JIT, not of --engine interp"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn read_opt(path: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
     match path {
         Some(p) => load::read(p),
@@ -83,24 +140,18 @@ fn read_opt(path: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
+    args.check()?;
     let vm = load::vm(args.mem_limit);
-    let loaded = load::load_with(&vm, &args.file, args.section.as_deref())?;
+    let loaded = load::load_with(
+        &vm,
+        &args.file,
+        load::Select::new(args.section.as_ref(), args.program.as_ref()),
+    )?;
     match loaded {
         Loaded::Object { obj, program } => run_object(args, &obj, &program),
         Loaded::Plain(prog) if args.ctx == Some(CtxKind::Xdp) || args.dump_maps => {
             // A bare program runs through the same path as an object's, with no maps.
-            let section = if args.ctx == Some(CtxKind::Xdp) {
-                "xdp"
-            } else {
-                "prog"
-            };
-            let obj = vm
-                .object(vec![ProgramDef::new("prog", section, prog)], vec![])
-                .map_err(|source| CliError::Object {
-                    path: args.file.clone(),
-                    source,
-                })?;
-            run_object(args, &obj, "prog")
+            run_object(args, &wrap(args, &vm, prog)?, "prog")
         }
         Loaded::Plain(prog) => run_plain(args, prog),
     }
@@ -128,21 +179,94 @@ pub(crate) fn facade_error(path: &std::path::Path, e: bpfx::Error) -> CliError {
     }
 }
 
-fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliError> {
-    let err = |e| facade_error(&args.file, e);
-    let pref = obj.program(name).map_err(err)?;
-    let section = obj
-        .programs()
-        .find(|p| p.name == name)
-        .map(|p| p.section.to_string())
-        .unwrap_or_default();
-    let ctx = match args.ctx {
+/// The context of program `name` of `obj`: what `--ctx` asks for, or what its section implies.
+pub(crate) fn context(obj: &bpfx::Object, name: &str, ctx: Option<CtxKind>) -> Context {
+    match ctx {
         Some(CtxKind::Memory) => Context::Memory,
         Some(CtxKind::Xdp) => Context::Xdp,
-        None => Context::for_section(&section),
+        None => obj
+            .programs()
+            .find(|p| p.name == name)
+            .map_or(Context::Memory, |p| p.context()),
+    }
+}
+
+/// The program `name` of `obj` in context `ctx`, told the input size for a plain-memory
+/// context: what `run`, `bench` and `jit-dump` verify.
+pub(crate) fn program_ref<'o>(
+    path: &std::path::Path,
+    obj: &'o bpfx::Object,
+    name: &str,
+    ctx: Context,
+    input_size: u64,
+) -> Result<bpfx::ProgramRef<'o>, CliError> {
+    let pref = obj
+        .program(name)
+        .map_err(|e| facade_error(path, e))?
+        .context(ctx);
+    Ok(if ctx == Context::Memory {
+        pref.input_size(input_size)
+    } else {
+        pref
+    })
+}
+
+/// The input of a run: the `--mem` bytes, and for an XDP context the `--packet` bytes.
+pub(crate) struct Input {
+    /// The program's context.
+    pub(crate) ctx: Context,
+    /// The --mem bytes (plain memory context).
+    pub(crate) mem: Vec<u8>,
+    /// The --packet bytes (XDP context).
+    pub(crate) packet: Vec<u8>,
+}
+
+/// Opens `--file` as `run` does, with the runtime `configure` returns: an ELF object with its
+/// maps and the chosen program, or a bare program as an object without maps (on the standard
+/// helpers), in section `xdp` for `--ctx xdp`.
+pub(crate) fn open_with(
+    args: &Args,
+    configure: impl FnOnce(bpfx::Vm) -> bpfx::Vm,
+) -> Result<(bpfx::Object, String), CliError> {
+    args.check()?;
+    let vm = configure(load::vm(args.mem_limit));
+    match load::load_with(
+        &vm,
+        &args.file,
+        load::Select::new(args.section.as_ref(), args.program.as_ref()),
+    )? {
+        Loaded::Object { obj, program } => Ok((obj, program)),
+        Loaded::Plain(prog) => Ok((wrap(args, &vm, prog)?, "prog".to_string())),
+    }
+}
+
+fn wrap(
+    args: &Args,
+    vm: &bpfx::Vm,
+    prog: bpfx_bytecode::Program,
+) -> Result<bpfx::Object, CliError> {
+    let section = if args.ctx == Some(CtxKind::Xdp) {
+        "xdp"
+    } else {
+        "prog"
     };
-    let mut input = read_opt(args.mem.as_ref())?;
-    let mut packet = match (ctx, &args.packet) {
+    vm.object(vec![ProgramDef::new("prog", section, prog)], vec![])
+        .map_err(|source| CliError::Object {
+            path: args.file.clone(),
+            source,
+        })
+}
+
+/// The chosen program of `obj` with its context and input, not yet verified.
+pub(crate) fn setup<'o>(
+    args: &Args,
+    obj: &'o bpfx::Object,
+    name: &str,
+) -> Result<(bpfx::ProgramRef<'o>, Input), CliError> {
+    let mem = read_opt(args.mem.as_ref())?;
+    let ctx = context(obj, name, args.ctx);
+    let pref = program_ref(&args.file, obj, name, ctx, mem.len() as u64)?;
+    let packet = match (ctx, &args.packet) {
         (Context::Xdp, Some(p)) => load::read(p)?,
         (Context::Xdp, None) => {
             return Err(CliError::Usage(
@@ -156,30 +280,51 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
         }
         _ => Vec::new(),
     };
-    let mut pref = pref.context(ctx);
-    if ctx == Context::Memory {
-        pref = pref.input_size(input.len() as u64);
+    Ok((pref, Input { ctx, mem, packet }))
+}
+
+/// Verifies the program (in the mode --strict asks for).
+pub(crate) fn verify(args: &Args, pref: bpfx::ProgramRef<'_>) -> Result<bpfx::Verified, CliError> {
+    pref.verify(mode(args.strict))
+        .map_err(|e| facade_error(&args.file, e))
+}
+
+/// Prepares a verified program for the engine, with the JIT options and the budget asked for.
+pub(crate) fn prepare(args: &Args, v: bpfx::Verified) -> Result<bpfx::Program, CliError> {
+    let mut prog = match args.engine {
+        EngineKind::Jit => v.compile_with(&jit_options(args)),
+        EngineKind::Interp => v.engine(Engine::Interpreter, args.budget.is_some()),
     }
-    let engine = match args.engine {
-        EngineKind::Interp => Engine::Interpreter,
-        EngineKind::Jit => Engine::Jit,
-    };
-    let mut prog = pref
-        .verify(mode(args.strict))
-        .and_then(|v| match engine {
-            Engine::Jit => v.compile_with(&jit_options(args)),
-            _ => v.engine(engine, args.budget.is_some()),
-        })
-        .map_err(err)?;
+    .map_err(|e| facade_error(&args.file, e))?;
+    rearm(args, &mut prog);
+    Ok(prog)
+}
+
+/// Gives the program its whole budget again, for one more run.
+pub(crate) fn rearm(args: &Args, prog: &mut bpfx::Program) {
     prog.set_budget(budget(args.budget, args.no_budget));
-    let outcome = match ctx {
-        Context::Xdp => prog.run_xdp(&mut packet).map(|a| (a.code(), Some(a))),
-        _ => prog.run(&mut input).map(|r0| (r0, None)),
-    };
+}
+
+/// Runs once: r0, and for XDP the action.
+pub(crate) fn exec(
+    prog: &mut bpfx::Program,
+    input: &mut Input,
+) -> Result<(u64, Option<bpfx::XdpAction>), bpfx::Error> {
+    match input.ctx {
+        Context::Xdp => prog.run_xdp(&mut input.packet).map(|a| (a.code(), Some(a))),
+        _ => prog.run(&mut input.mem).map(|r0| (r0, None)),
+    }
+}
+
+fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliError> {
+    let err = |e| facade_error(&args.file, e);
+    let (pref, mut input) = setup(args, obj, name)?;
+    let mut prog = prepare(args, verify(args, pref)?)?;
+    let outcome = exec(&mut prog, &mut input);
     let mut obj_json = serde_json::json!({ "engine": args.engine.name() });
     let text = match &outcome {
         Ok((r0, action)) => {
-            obj_json["result"] = (*r0).into();
+            crate::error::set_u64(&mut obj_json, "result", *r0);
             if let Some(a) = action {
                 obj_json["action"] = a.to_string().into();
             }
@@ -210,7 +355,14 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             if args.dump_maps {
                 obj_json["maps"] = crate::dump::maps_json(obj);
             }
-            println!("{obj_json}");
+            return match outcome {
+                Ok(_) => {
+                    println!("{}", crate::error::json_ok(obj_json));
+                    Ok(())
+                }
+                // The trap's JSON carries the engine and the maps as they were left.
+                Err(e) => Err(err(e).detailed(obj_json)),
+            };
         } else {
             let mut out = text;
             if args.dump_maps {
@@ -241,7 +393,7 @@ fn jit_options(args: &Args) -> bpfx_jit::JitOptions {
     bpfx_jit::JitOptions {
         budget: args.budget.is_some(),
         unbounded: args.no_budget,
-        code_memory: args.code_memory.jit(),
+        code_memory: args.code_memory().jit(),
         ..base
     }
 }
@@ -263,14 +415,12 @@ fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> 
     match outcome {
         Ok(r0) => {
             if args.json {
-                let mut obj = serde_json::json!({
-                    "result": r0,
-                    "engine": args.engine.name(),
-                });
+                let mut obj = serde_json::json!({ "engine": args.engine.name() });
+                crate::error::set_u64(&mut obj, "result", r0);
                 if let Some(left) = env.budget {
                     obj["budget_left"] = left.into();
                 }
-                println!("{obj}");
+                println!("{}", crate::error::json_ok(obj));
             } else {
                 println!("{r0} ({r0:#x})");
             }
@@ -279,19 +429,16 @@ fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> 
         Err(trap) => {
             let insn = insn_at(prog, trap.pc);
             let reason = env.helper_error.take().map(|e| e.0);
-            if args.json {
-                let obj = serde_json::json!({
-                    "engine": args.engine.name(),
-                    "trap": {
-                        "kind": trap.kind.name(),
-                        "pc": trap.pc.0,
-                        "insn": insn,
-                        "message": crate::error::trap_message(&trap, &reason),
-                    },
-                });
-                println!("{obj}");
-            }
-            Err(CliError::Trap { trap, insn, reason })
+            let obj = serde_json::json!({
+                "engine": args.engine.name(),
+                "trap": {
+                    "kind": trap.kind.name(),
+                    "pc": trap.pc.0,
+                    "insn": insn,
+                    "message": crate::error::trap_message(&trap, &reason),
+                },
+            });
+            Err(CliError::Trap { trap, insn, reason }.detailed(obj))
         }
     }
 }

@@ -32,11 +32,15 @@ pub(crate) enum VerifyCtx {
 /// to which --helper adds (or replaces) signatures.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The program: raw bytecode, assembler text (.asm, .s) or an ELF object.
+    /// The program: an ELF object, assembler text (.asm, .s) or raw bytecode; `-` reads it
+    /// from standard input.
     file: PathBuf,
     /// ELF section (or program name) holding the program (needed when the object has several).
     #[arg(long, value_name = "NAME")]
     section: Option<String>,
+    /// The ELF object's program (function) name: needed when a section holds several.
+    #[arg(long, value_name = "NAME")]
+    program: Option<String>,
     /// The program's context [default: xdp for programs in `xdp` sections, memory otherwise].
     #[arg(long, value_enum)]
     ctx: Option<VerifyCtx>,
@@ -102,8 +106,19 @@ pub(crate) fn verify_for_run(
     bpfx_verifier::verify(prog, &cfg).map_err(CliError::Verify)
 }
 
+impl Args {
+    /// Whether --json was given.
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+}
+
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
-    let loaded = load::load_with(&vm(args), &args.file, args.section.as_deref())?;
+    let loaded = load::load_with(
+        &vm(args),
+        &args.file,
+        load::Select::new(args.section.as_ref(), args.program.as_ref()),
+    )?;
     let (result, log, insns) = match loaded {
         Loaded::Plain(prog) => {
             if args.ctx == Some(VerifyCtx::Xdp) {
@@ -201,7 +216,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                     "memory_accesses": accesses,
                     "proven_accesses": proven,
                 });
-                println!("{obj}");
+                println!("{}", crate::error::json_ok(obj));
             } else {
                 println!(
                     "accepted ({mode} mode): {insns} instructions, {proven} of {accesses} memory accesses proven in bounds"
@@ -210,16 +225,12 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             Ok(())
         }
         Err(CliError::Verify(e)) => {
-            if args.json {
-                let obj = serde_json::json!({
-                    "verdict": "rejected",
-                    "mode": mode,
-                    "pc": e.pc.0,
-                    "error": e.to_string(),
-                });
-                println!("{obj}");
-            }
-            Err(CliError::Verify(e))
+            let pc = e.pc.0;
+            Err(CliError::Verify(e).detailed(serde_json::json!({
+                "verdict": "rejected",
+                "mode": mode,
+                "pc": pc,
+            })))
         }
         Err(e) => Err(e),
     }

@@ -73,6 +73,7 @@ pub use helpers::{
 pub use map::{MAX_MAP_BYTES, Map, MapError, MapKind, MapSpec, UpdateFlag};
 pub use maps::bloom::BLOOM_HASHES;
 pub use maps::lpm::{MAX_DATA_SIZE as LPM_MAX_DATA_SIZE, PREFIXLEN_SIZE as LPM_PREFIXLEN_SIZE};
+pub use maps::of_maps::BPF_F_INNER_MAP;
 pub use maps::percpu::MAX_PERCPU_VALUE;
 pub use maps::perf::{BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK, MIN_PERF_BUFFER_SIZE, PerfEvent};
 pub use maps::{BPF_F_NO_PREALLOC, DEFAULT_PERF_BUFFER_SIZE, MapConfig, default_cpus, host_bytes};

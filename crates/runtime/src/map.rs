@@ -62,6 +62,10 @@ pub enum MapKind {
     Stack,
     /// `BPF_MAP_TYPE_BLOOM_FILTER` (30).
     BloomFilter,
+    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS` (12).
+    ArrayOfMaps,
+    /// `BPF_MAP_TYPE_HASH_OF_MAPS` (13).
+    HashOfMaps,
 }
 
 impl MapKind {
@@ -81,6 +85,8 @@ impl MapKind {
             22 => MapKind::Queue,
             23 => MapKind::Stack,
             30 => MapKind::BloomFilter,
+            12 => MapKind::ArrayOfMaps,
+            13 => MapKind::HashOfMaps,
             _ => return None,
         })
     }
@@ -101,6 +107,8 @@ impl MapKind {
             MapKind::Queue => 22,
             MapKind::Stack => 23,
             MapKind::BloomFilter => 30,
+            MapKind::ArrayOfMaps => 12,
+            MapKind::HashOfMaps => 13,
         }
     }
 
@@ -120,6 +128,8 @@ impl MapKind {
             MapKind::Queue => "queue",
             MapKind::Stack => "stack",
             MapKind::BloomFilter => "bloom_filter",
+            MapKind::ArrayOfMaps => "array_of_maps",
+            MapKind::HashOfMaps => "hash_of_maps",
         }
     }
 
@@ -157,6 +167,9 @@ pub struct MapSpec {
     pub initial_data: Option<Vec<u8>>,
     /// Programs may not write it (`.rodata`).
     pub read_only: bool,
+    /// For a map of maps: the shape every inner map must have (the kernel's inner map
+    /// template; the verifier types the inner maps' lookups by it).
+    pub inner: Option<Box<MapSpec>>,
 }
 
 impl MapSpec {
@@ -177,6 +190,7 @@ impl MapSpec {
             flags: 0,
             initial_data: None,
             read_only: false,
+            inner: None,
         }
     }
 }
@@ -244,7 +258,9 @@ impl MapSpec {
             | MapKind::LpmTrie
             | MapKind::Queue
             | MapKind::Stack
-            | MapKind::BloomFilter => {}
+            | MapKind::BloomFilter
+            | MapKind::ArrayOfMaps
+            | MapKind::HashOfMaps => {}
         }
         if let (MapKind::Array, Some(data)) = (kind, &self.initial_data) {
             let bytes = array_memory_bytes(self).unwrap_or(u64::MAX);
@@ -293,7 +309,9 @@ impl MapSpec {
             | MapKind::LpmTrie
             | MapKind::Queue
             | MapKind::Stack
-            | MapKind::BloomFilter => maps::host_bytes(self, cfg).ok().flatten(),
+            | MapKind::BloomFilter
+            | MapKind::ArrayOfMaps
+            | MapKind::HashOfMaps => maps::host_bytes(self, cfg).ok().flatten(),
         }?;
         body.checked_add(MAP_HEADER_BYTES)
     }
@@ -321,6 +339,12 @@ fn heap_bytes(len: u64) -> Option<u64> {
 /// `std::mem::size_of::<T>()`, as `u64`.
 const fn size_of<T>() -> u64 {
     std::mem::size_of::<T>() as u64
+}
+
+/// The id of the next map created.
+fn next_map_id() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// An array (and global data): one block of `max_entries` strides. The initial data of a
@@ -417,6 +441,10 @@ pub enum MapError {
     /// An operation the kind refuses with `EOPNOTSUPP` (a bloom filter's pop or delete).
     #[error("operation not supported by a {0} map")]
     NotSupported(MapKind),
+    /// An inner map whose type, sizes or flags differ from the map of maps' template
+    /// (`EINVAL`).
+    #[error("the inner map does not match the map of maps' template")]
+    InnerMismatch,
 }
 
 impl MapError {
@@ -434,6 +462,7 @@ impl MapError {
             | MapError::KeySize { .. }
             | MapError::ValueSize { .. }
             | MapError::Flags(_)
+            | MapError::InnerMismatch
             | MapError::Unsupported(_) => 22,
         }
     }
@@ -447,6 +476,7 @@ impl MapError {
 /// A map: its shape and its storage. Shared (`Arc<Map>`) between the object, the programs'
 /// helpers and any host thread.
 pub struct Map {
+    id: u32,
     spec: MapSpec,
     stride: usize,
     storage: Storage,
@@ -703,6 +733,7 @@ impl Map {
         if let Some(ext) = maps::create(&spec, cfg)? {
             let stride = (spec.value_size as usize).next_multiple_of(8);
             return Ok(Map {
+                id: next_map_id(),
                 spec,
                 stride,
                 storage: Storage::Ext(ext),
@@ -725,7 +756,9 @@ impl Map {
             | MapKind::LpmTrie
             | MapKind::Queue
             | MapKind::Stack
-            | MapKind::BloomFilter => {
+            | MapKind::BloomFilter
+            | MapKind::ArrayOfMaps
+            | MapKind::HashOfMaps => {
                 return Err(format!("{kind} maps are created by their own module"));
             }
         };
@@ -757,6 +790,7 @@ impl Map {
             _ => return Err(format!("{kind} maps are created by their own module")),
         };
         Ok(Map {
+            id: next_map_id(),
             spec,
             stride,
             storage,
@@ -775,6 +809,56 @@ impl Map {
     /// The name.
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// Its id: unique among the maps of the process (the kernel's map id, what a host lookup
+    /// of a map of maps gives for an inner map).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn of_maps(&self) -> Result<&maps::of_maps::MapOfMaps, MapError> {
+        self.ext()
+            .and_then(|e| e.as_of_maps())
+            .ok_or(MapError::Unsupported(self.spec.kind))
+    }
+
+    /// The template of a map of maps' inner maps (`None` for other kinds): create inner maps
+    /// for [`Map::set_inner`] with `Map::new(template.clone())`.
+    pub fn inner_template(&self) -> Option<&MapSpec> {
+        self.of_maps().ok().map(|m| m.template())
+    }
+
+    /// Sets (or replaces) the inner map at `key` of a map of maps (`BPF_ANY`): `EINVAL`
+    /// ([`MapError::InnerMismatch`]) when `inner`'s type, key and value sizes or flags (for
+    /// arrays, `max_entries` too, unless the template has `BPF_F_INNER_MAP`) differ from the
+    /// template, as the kernel refuses it; `E2BIG` for an array index past the end or a full
+    /// hash of maps. Runs already started keep the inner map they saw.
+    pub fn set_inner(&self, key: &[u8], inner: &Arc<Map>) -> Result<(), MapError> {
+        self.set_inner_with(key, inner, UpdateFlag::Any)
+    }
+
+    /// [`Map::set_inner`] with the kernel's update flag (`BPF_NOEXIST`: `EEXIST` when the key
+    /// holds a map; `BPF_EXIST`: `ENOENT` when a hash of maps lacks the key).
+    pub fn set_inner_with(
+        &self,
+        key: &[u8],
+        inner: &Arc<Map>,
+        flag: UpdateFlag,
+    ) -> Result<(), MapError> {
+        self.check_key(key)?;
+        self.of_maps()?.set(key, inner, flag)
+    }
+
+    /// A map of maps' entries now.
+    pub(crate) fn of_maps_snapshot(&self) -> Option<Arc<maps::of_maps::Slots>> {
+        Some(self.of_maps().ok()?.snapshot())
+    }
+
+    /// The inner map at `key` of a map of maps (`None` when empty, or for another kind).
+    pub fn inner(&self, key: &[u8]) -> Option<Arc<Map>> {
+        let m = self.of_maps().ok()?;
+        m.snapshot().get(key).map(|(_, m)| m.clone())
     }
 
     /// The kind.

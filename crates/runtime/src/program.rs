@@ -413,7 +413,13 @@ impl Object {
                 name: name.to_string(),
                 available: self.maps().map(|m| m.name().to_string()).collect(),
             })?;
-        m.create(&self.shared.pool).cloned()
+        let i = self
+            .shared
+            .maps
+            .iter()
+            .position(|o| std::ptr::eq(o, m))
+            .unwrap_or_default();
+        create_map(&self.shared.maps, &self.shared.pool, i).cloned()
     }
 
     /// The bytes held now against the memory limit of the [`Vm`] this object was opened from
@@ -515,8 +521,51 @@ fn used_maps(
             )));
         }
         used.insert(i);
+        // A map of maps' statically initialised inner maps are created with it.
+        for &(_, j) in &map.map_inits {
+            let inner = maps
+                .get(j)
+                .ok_or_else(|| link_err(format!("map `{}`: no map with index {j}", map.name())))?;
+            if let Err(reason) = inner.status() {
+                return Err(Error::MapUnsupported {
+                    program: name.to_string(),
+                    map: inner.name().to_string(),
+                    reason: reason.to_string(),
+                });
+            }
+            used.insert(j);
+        }
     }
     Ok(used.into_iter().collect())
+}
+
+/// Creates map `i` of `maps` (charged to `pool`); a map of maps gets its static inner maps
+/// (created too) in their slots before anyone sees it.
+pub(crate) fn create_map<'m>(
+    maps: &'m [ObjectMap],
+    pool: &Arc<Pool>,
+    i: usize,
+) -> Result<&'m Arc<Map>, Error> {
+    let m = &maps[i];
+    m.create_init(pool, |outer| {
+        for &(key, j) in &m.map_inits {
+            let inner = maps
+                .get(j)
+                .filter(|_| j != i)
+                .ok_or_else(|| Error::MapSpec {
+                    map: m.name().to_string(),
+                    reason: format!("slot {key}: no inner map with index {j}"),
+                })?;
+            let created = inner.create(pool)?;
+            outer
+                .set_inner(&key.to_le_bytes(), created)
+                .map_err(|e| Error::MapSpec {
+                    map: m.name().to_string(),
+                    reason: format!("slot {key}: map `{}`: {e}", inner.name()),
+                })?;
+        }
+        Ok(())
+    })
 }
 
 /// A program chosen from an object, not yet verified.
@@ -698,6 +747,8 @@ impl<'o> ProgramRef<'o> {
         let used = used_maps(name, &prog, maps)?;
         let mut table = MapTable::new();
         for (i, m) in maps.iter().enumerate() {
+            // A map of maps' inner maps are declared under `Inner(i)`, from its template.
+            let template = m.spec().and_then(|s| s.inner.as_deref());
             table.insert(
                 MapRef::Idx(i as i32),
                 MapDef {
@@ -705,8 +756,15 @@ impl<'o> ProgramRef<'o> {
                     value_size: m.value_size(),
                     read_only: m.read_only(),
                     prog_array: m.kind() == Some(MapKind::ProgArray),
+                    inner: template.map(|_| MapRef::Inner(i as i32)),
                 },
             );
+            if let Some(t) = template {
+                table.insert(
+                    MapRef::Inner(i as i32),
+                    MapDef::new(t.key_size, t.value_size).with_read_only(t.read_only),
+                );
+            }
         }
         // Context accesses are checked against the context's fields and converted to bpfx's
         // layout by the verifier.
@@ -730,8 +788,18 @@ impl<'o> ProgramRef<'o> {
         let shared = &self.obj.shared;
         let mut created = Vec::with_capacity(used.len());
         for &i in &used {
-            created.push(shared.maps[i].create(&shared.pool)?.clone());
+            created.push(create_map(&shared.maps, &shared.pool, i)?.clone());
         }
+        let outers = used
+            .iter()
+            .copied()
+            .filter(|&i| {
+                matches!(
+                    shared.maps[i].kind(),
+                    Some(MapKind::ArrayOfMaps | MapKind::HashOfMaps)
+                )
+            })
+            .collect();
         let bound = v
             .bind_imm64(|_, imm| match imm {
                 Imm64::MapIdx(i) => Some(helpers::map_handle(usize::try_from(i).ok()?)),
@@ -758,6 +826,7 @@ impl<'o> ProgramRef<'o> {
             context: self.context,
             prog: bound,
             blocks,
+            outers,
             static_slots: Vec::new(),
         })
     }
@@ -771,6 +840,7 @@ pub struct Verified {
     context: Context,
     prog: VerifiedProgram,
     blocks: Vec<Arc<SharedMem>>,
+    outers: Vec<usize>,
     /// Programs for the empty statically-initialised program-array slots this program
     /// reaches: (map index, key, program), filled when this one gets its engine.
     static_slots: Vec<(usize, u32, Verified)>,
@@ -869,6 +939,7 @@ impl Verified {
             prog: self.prog,
             code,
             blocks: self.blocks,
+            outers: self.outers,
             _charge: charge,
         });
         Program::new(linked, self.shared)
@@ -902,8 +973,11 @@ pub(crate) struct Linked {
     context: Context,
     prog: VerifiedProgram,
     code: Code,
-    /// The shared memory of the maps it names: exactly what the engines let it touch.
+    /// The shared memory of the maps it names: exactly what the engines let it touch (with
+    /// the blocks of the inner maps of `outers` at the start of each run).
     blocks: Vec<Arc<SharedMem>>,
+    /// The indices of the maps of maps it names.
+    outers: Vec<usize>,
     /// The memory limit's charge for the JIT code, given back with the code.
     _charge: Option<Charge>,
 }
@@ -956,7 +1030,7 @@ impl Program {
         // Every helper, standard or the embedder's (Rust or C), gets the memory arguments its
         // signature sizes checked at each call, on both engines and in every mode.
         for (id, sig) in shared.sigs.iter() {
-            h.set_mem_args(id, helpers::mem_args(sig, &shared.maps));
+            h.set_mem_args(id, helpers::mem_args(sig, &shared.maps, &run));
         }
         Program {
             linked,
@@ -1089,6 +1163,30 @@ impl Program {
         res
     }
 
+    /// Takes the entries of the maps of maps `cur` names, as they are now, for the run: the
+    /// inner maps' handles index them, and their blocks join the memory the engines admit.
+    fn snapshot_inner(&mut self, cur: &Linked) {
+        let mut st = helpers::lock(&self.run);
+        st.inner.clear();
+        st.outers.clear();
+        for &i in &cur.outers {
+            let Some(slots) = self.shared.maps[i]
+                .created()
+                .and_then(|m| m.of_maps_snapshot())
+            else {
+                continue;
+            };
+            let base = st.inner.len();
+            for m in &slots.maps {
+                if let Some(b) = m.block() {
+                    self.env.shared.push(b.clone());
+                }
+                st.inner.push(m.clone());
+            }
+            st.outers.push((i, base, slots));
+        }
+    }
+
     /// One run, following tail calls.
     fn exec(&mut self, input: &mut [u8]) -> Result<u64, Error> {
         {
@@ -1109,6 +1207,7 @@ impl Program {
                 });
             }
             self.env.shared.clone_from(&cur.blocks);
+            self.snapshot_inner(&cur);
             let r = match &cur.code {
                 Code::Interp => bpfx_interp::run(&cur.prog, input, &mut self.env),
                 Code::Jit(j) => j.run(input, &mut self.env),
@@ -1148,7 +1247,13 @@ impl Program {
         };
         // Records reserved and never submitted would block the ring forever: the kernel's
         // verifier forbids that, bpfx discards them when the run ends.
-        let left = std::mem::take(&mut helpers::lock(&self.run).reserved);
+        let left = {
+            let mut st = helpers::lock(&self.run);
+            // The run's hold on inner maps ends with it.
+            st.inner.clear();
+            st.outers.clear();
+            std::mem::take(&mut st.reserved)
+        };
         for (i, addr) in left {
             if let Some(m) = self.shared.maps[i].created() {
                 m.ring_commit(addr, true);

@@ -9,6 +9,7 @@
 
 pub(crate) mod bloom;
 pub(crate) mod lpm;
+pub(crate) mod of_maps;
 pub(crate) mod percpu;
 pub(crate) mod perf;
 pub(crate) mod queue;
@@ -98,6 +99,10 @@ pub(crate) trait MapImpl: Send + Sync {
     fn as_perf(&self) -> Option<&perf::PerfEventArray> {
         None
     }
+    /// The map of maps behind this map, if it is one.
+    fn as_of_maps(&self) -> Option<&of_maps::MapOfMaps> {
+        None
+    }
 }
 
 /// Creates the storage of `spec` when its kind is one of this module's; `Ok(None)` for the
@@ -121,6 +126,7 @@ pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn M
         MapKind::PerfEventArray => Box::new(perf::PerfEventArray::new(spec, cfg)),
         MapKind::Queue | MapKind::Stack => Box::new(queue::QueueStack::new(spec)),
         MapKind::BloomFilter => Box::new(bloom::Bloom::new(spec)),
+        MapKind::ArrayOfMaps | MapKind::HashOfMaps => Box::new(of_maps::MapOfMaps::new(spec)),
         _ => return Ok(None),
     }))
 }
@@ -138,6 +144,7 @@ pub fn host_bytes(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<u64>, String
         MapKind::PerfEventArray => perf::host_bytes(spec, cfg)?,
         MapKind::Queue | MapKind::Stack => queue::host_bytes(spec)?,
         MapKind::BloomFilter => bloom::host_bytes(spec)?,
+        MapKind::ArrayOfMaps | MapKind::HashOfMaps => of_maps::host_bytes(spec)?,
         _ => return Ok(None),
     }))
 }

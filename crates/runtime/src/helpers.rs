@@ -41,6 +41,8 @@ pub const MAP_POP_ELEM: u32 = 88;
 pub const MAP_PEEK_ELEM: u32 = 89;
 /// `bpf_perf_event_output`.
 pub const PERF_EVENT_OUTPUT: u32 = 25;
+/// `bpf_redirect_map`.
+pub const REDIRECT_MAP: u32 = 51;
 /// `bpf_map_lookup_percpu_elem`.
 pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 /// `bpf_ringbuf_output`.
@@ -51,6 +53,40 @@ pub const RINGBUF_RESERVE: u32 = 131;
 pub const RINGBUF_SUBMIT: u32 = 132;
 /// `bpf_ringbuf_discard`.
 pub const RINGBUF_DISCARD: u32 = 133;
+
+/// `BPF_F_BROADCAST`: `bpf_redirect_map` to every entry of a device map.
+pub const BPF_F_BROADCAST: u64 = 1 << 3;
+/// `BPF_F_EXCLUDE_INGRESS`: with [`BPF_F_BROADCAST`], all but the ingress device.
+pub const BPF_F_EXCLUDE_INGRESS: u64 = 1 << 4;
+/// The action bits of `bpf_redirect_map`'s flags: what it returns when the key holds no
+/// entry (`XDP_ABORTED` … `XDP_TX`).
+const ACTION_MASK: u64 = 3;
+/// `XDP_REDIRECT`.
+const XDP_REDIRECT: u64 = 4;
+
+/// Where the last `bpf_redirect_map` of a run sent the frame ([`crate::Program::last_redirect`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RedirectTarget {
+    /// The entry at `key` of map `map` (a device, CPU or XSK map).
+    Map {
+        /// The map's name.
+        map: String,
+        /// Its kind.
+        kind: MapKind,
+        /// The key.
+        key: u32,
+    },
+    /// Every entry of device map `map` (`BPF_F_BROADCAST`), but the ingress device's with
+    /// `exclude_ingress` (`BPF_F_EXCLUDE_INGRESS`).
+    Broadcast {
+        /// The map's name.
+        map: String,
+        /// Its kind.
+        kind: MapKind,
+        /// Whether the ingress device is left out.
+        exclude_ingress: bool,
+    },
+}
 
 /// The kernel's limit on chained tail calls (`MAX_TAIL_CALL_CNT`).
 pub const MAX_TAIL_CALLS: u32 = 33;
@@ -168,6 +204,8 @@ pub(crate) struct RunState {
     /// For each map of maps the running program names: (its index, the position of its
     /// first inner map in `inner`, its entries when the program started).
     pub(crate) outers: Vec<(usize, usize, Arc<Slots>)>,
+    /// What the run's last successful `bpf_redirect_map` chose.
+    pub(crate) redirect: Option<RedirectTarget>,
 }
 
 pub(crate) type RunCell = Arc<Mutex<RunState>>;
@@ -262,6 +300,12 @@ pub(crate) fn standard_sigs() -> HelperTable {
     ] {
         add(id, name, vec![MapHandle, MapValueOut], RetKind::Scalar);
     }
+    add(
+        REDIRECT_MAP,
+        "redirect_map",
+        vec![MapHandle, Scalar, Scalar],
+        RetKind::Scalar,
+    );
     add(
         MAP_LOOKUP_PERCPU_ELEM,
         "map_lookup_percpu_elem",
@@ -539,6 +583,44 @@ pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) ->
                 Err(e) => e.ret(),
             },
         )
+    });
+    let (m, r) = (maps.clone(), run.clone());
+    h.register(REDIRECT_MAP, move |_, a| {
+        let (_, map) = map_of(&m, &r, a[0])?;
+        let kind = map.kind();
+        let Some(targets) = map.ext().and_then(|e| e.as_redirect()) else {
+            return Err(err(format!("redirect_map on {kind} map `{}`", map.name())));
+        };
+        let flags = a[2];
+        let device = matches!(kind, MapKind::DevMap | MapKind::DevMapHash);
+        let allowed = ACTION_MASK
+            | if device {
+                BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS
+            } else {
+                0
+            };
+        if flags & !allowed != 0 {
+            return Ok(0); // XDP_ABORTED, as the kernel answers unknown flags.
+        }
+        // The kernel's key is a u32 for these maps.
+        let key = a[1] as u32;
+        let target = if flags & BPF_F_BROADCAST != 0 {
+            RedirectTarget::Broadcast {
+                map: map.name().to_string(),
+                kind,
+                exclude_ingress: flags & BPF_F_EXCLUDE_INGRESS != 0,
+            }
+        } else if targets.present(key) {
+            RedirectTarget::Map {
+                map: map.name().to_string(),
+                kind,
+                key,
+            }
+        } else {
+            return Ok(flags & ACTION_MASK);
+        };
+        lock(&r).redirect = Some(target);
+        Ok(XDP_REDIRECT)
     });
     let (m, r) = (maps.clone(), run.clone());
     h.register(TAIL_CALL, move |_, a| {

@@ -61,6 +61,7 @@ pub use context::{
     xdp_layout,
 };
 pub use error::Error;
+pub use helpers::{BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, REDIRECT_MAP, RedirectTarget};
 pub use helpers::{
     BPF_F_CTXLEN_MASK, MAP_LOOKUP_PERCPU_ELEM, MAP_PEEK_ELEM, MAP_POP_ELEM, MAP_PUSH_ELEM,
     PERF_EVENT_OUTPUT,
@@ -72,6 +73,7 @@ pub use helpers::{
 };
 pub use map::{MAX_MAP_BYTES, Map, MapError, MapKind, MapSpec, UpdateFlag};
 pub use maps::bloom::BLOOM_HASHES;
+pub use maps::devmap::{MAX_CPUMAP_ENTRIES, MAX_CPUMAP_QSIZE};
 pub use maps::lpm::{MAX_DATA_SIZE as LPM_MAX_DATA_SIZE, PREFIXLEN_SIZE as LPM_PREFIXLEN_SIZE};
 pub use maps::of_maps::BPF_F_INNER_MAP;
 pub use maps::percpu::MAX_PERCPU_VALUE;

@@ -66,6 +66,14 @@ pub enum MapKind {
     ArrayOfMaps,
     /// `BPF_MAP_TYPE_HASH_OF_MAPS` (13).
     HashOfMaps,
+    /// `BPF_MAP_TYPE_DEVMAP` (14): network devices for `bpf_redirect_map`.
+    DevMap,
+    /// `BPF_MAP_TYPE_CPUMAP` (16): CPUs for `bpf_redirect_map`.
+    CpuMap,
+    /// `BPF_MAP_TYPE_XSKMAP` (17): `AF_XDP` sockets for `bpf_redirect_map`.
+    XskMap,
+    /// `BPF_MAP_TYPE_DEVMAP_HASH` (25): network devices by any 32-bit key.
+    DevMapHash,
 }
 
 impl MapKind {
@@ -87,6 +95,10 @@ impl MapKind {
             30 => MapKind::BloomFilter,
             12 => MapKind::ArrayOfMaps,
             13 => MapKind::HashOfMaps,
+            14 => MapKind::DevMap,
+            16 => MapKind::CpuMap,
+            17 => MapKind::XskMap,
+            25 => MapKind::DevMapHash,
             _ => return None,
         })
     }
@@ -109,6 +121,10 @@ impl MapKind {
             MapKind::BloomFilter => 30,
             MapKind::ArrayOfMaps => 12,
             MapKind::HashOfMaps => 13,
+            MapKind::DevMap => 14,
+            MapKind::CpuMap => 16,
+            MapKind::XskMap => 17,
+            MapKind::DevMapHash => 25,
         }
     }
 
@@ -130,6 +146,10 @@ impl MapKind {
             MapKind::BloomFilter => "bloom_filter",
             MapKind::ArrayOfMaps => "array_of_maps",
             MapKind::HashOfMaps => "hash_of_maps",
+            MapKind::DevMap => "devmap",
+            MapKind::CpuMap => "cpumap",
+            MapKind::XskMap => "xskmap",
+            MapKind::DevMapHash => "devmap_hash",
         }
     }
 
@@ -260,7 +280,11 @@ impl MapSpec {
             | MapKind::Stack
             | MapKind::BloomFilter
             | MapKind::ArrayOfMaps
-            | MapKind::HashOfMaps => {}
+            | MapKind::HashOfMaps
+            | MapKind::DevMap
+            | MapKind::CpuMap
+            | MapKind::XskMap
+            | MapKind::DevMapHash => {}
         }
         if let (MapKind::Array, Some(data)) = (kind, &self.initial_data) {
             let bytes = array_memory_bytes(self).unwrap_or(u64::MAX);
@@ -311,7 +335,11 @@ impl MapSpec {
             | MapKind::Stack
             | MapKind::BloomFilter
             | MapKind::ArrayOfMaps
-            | MapKind::HashOfMaps => maps::host_bytes(self, cfg).ok().flatten(),
+            | MapKind::HashOfMaps
+            | MapKind::DevMap
+            | MapKind::CpuMap
+            | MapKind::XskMap
+            | MapKind::DevMapHash => maps::host_bytes(self, cfg).ok().flatten(),
         }?;
         body.checked_add(MAP_HEADER_BYTES)
     }
@@ -441,6 +469,16 @@ pub enum MapError {
     /// An operation the kind refuses with `EOPNOTSUPP` (a bloom filter's pop or delete).
     #[error("operation not supported by a {0} map")]
     NotSupported(MapKind),
+    /// No such device: a device map entry with ifindex 0, or a CPU map entry for a CPU past
+    /// the last (`ENODEV`).
+    #[error("no such device or CPU")]
+    NoDevice,
+    /// A CPU map entry's queue size past the kernel's limit (`EOVERFLOW`).
+    #[error("the value is too large")]
+    Overflow,
+    /// Deleting an index past the end of a device, CPU or XSK map (`EINVAL`).
+    #[error("the index is past the end of the map")]
+    BadIndex,
     /// An inner map whose type, sizes or flags differ from the map of maps' template
     /// (`EINVAL`).
     #[error("the inner map does not match the map of maps' template")]
@@ -458,11 +496,14 @@ impl MapError {
             MapError::ReadOnly => 1,
             MapError::OutOfSpace => 28,
             MapError::OtherCpu | MapError::NotSupported(_) => 95,
+            MapError::NoDevice => 19,
+            MapError::Overflow => 75,
             MapError::PrefixLen { .. }
             | MapError::KeySize { .. }
             | MapError::ValueSize { .. }
             | MapError::Flags(_)
             | MapError::InnerMismatch
+            | MapError::BadIndex
             | MapError::Unsupported(_) => 22,
         }
     }
@@ -758,7 +799,11 @@ impl Map {
             | MapKind::Stack
             | MapKind::BloomFilter
             | MapKind::ArrayOfMaps
-            | MapKind::HashOfMaps => {
+            | MapKind::HashOfMaps
+            | MapKind::DevMap
+            | MapKind::CpuMap
+            | MapKind::XskMap
+            | MapKind::DevMapHash => {
                 return Err(format!("{kind} maps are created by their own module"));
             }
         };

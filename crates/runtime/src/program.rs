@@ -749,12 +749,16 @@ impl<'o> ProgramRef<'o> {
         for (i, m) in maps.iter().enumerate() {
             // A map of maps' inner maps are declared under `Inner(i)`, from its template.
             let template = m.spec().and_then(|s| s.inner.as_deref());
+            // Programs only read device maps (the kernel forces BPF_F_RDONLY_PROG on them).
+            let read_only = |kind: MapKind, ro: bool| {
+                ro || matches!(kind, MapKind::DevMap | MapKind::DevMapHash)
+            };
             table.insert(
                 MapRef::Idx(i as i32),
                 MapDef {
                     key_size: m.key_size(),
                     value_size: m.value_size(),
-                    read_only: m.read_only(),
+                    read_only: m.kind().is_some_and(|k| read_only(k, m.read_only())),
                     prog_array: m.kind() == Some(MapKind::ProgArray),
                     inner: template.map(|_| MapRef::Inner(i as i32)),
                 },
@@ -762,7 +766,8 @@ impl<'o> ProgramRef<'o> {
             if let Some(t) = template {
                 table.insert(
                     MapRef::Inner(i as i32),
-                    MapDef::new(t.key_size, t.value_size).with_read_only(t.read_only),
+                    MapDef::new(t.key_size, t.value_size)
+                        .with_read_only(read_only(t.kind, t.read_only)),
                 );
             }
         }
@@ -1078,6 +1083,14 @@ impl Program {
         self.env.budget = budget;
     }
 
+    /// Where the last run's last successful `bpf_redirect_map` sent the frame (`None` when it
+    /// called none, or none found its key): what an `XDP_REDIRECT` verdict means. The target
+    /// is recorded even if the program then returned another verdict, as the kernel keeps
+    /// it.
+    pub fn last_redirect(&self) -> Option<helpers::RedirectTarget> {
+        helpers::lock(&self.run).redirect.clone()
+    }
+
     /// What the last run left of the budget.
     pub fn budget(&self) -> Option<u64> {
         self.env.budget
@@ -1193,6 +1206,7 @@ impl Program {
             let mut st = helpers::lock(&self.run);
             st.tail = None;
             st.tail_calls = 0;
+            st.redirect = None;
             st.reserved.clear();
         }
         let mut cur = self.linked.clone();

@@ -8,6 +8,7 @@
 //! ([`crate::Vm::cpus`], [`crate::Vm::perf_buffer_size`]).
 
 pub(crate) mod bloom;
+pub(crate) mod devmap;
 pub(crate) mod lpm;
 pub(crate) mod of_maps;
 pub(crate) mod percpu;
@@ -99,6 +100,10 @@ pub(crate) trait MapImpl: Send + Sync {
     fn as_perf(&self) -> Option<&perf::PerfEventArray> {
         None
     }
+    /// The device, CPU or XSK map behind this map, if it is one.
+    fn as_redirect(&self) -> Option<&devmap::Redirect> {
+        None
+    }
     /// The map of maps behind this map, if it is one.
     fn as_of_maps(&self) -> Option<&of_maps::MapOfMaps> {
         None
@@ -127,6 +132,9 @@ pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn M
         MapKind::Queue | MapKind::Stack => Box::new(queue::QueueStack::new(spec)),
         MapKind::BloomFilter => Box::new(bloom::Bloom::new(spec)),
         MapKind::ArrayOfMaps | MapKind::HashOfMaps => Box::new(of_maps::MapOfMaps::new(spec)),
+        MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap => {
+            Box::new(devmap::Redirect::new(spec, cpus))
+        }
         _ => return Ok(None),
     }))
 }
@@ -145,6 +153,9 @@ pub fn host_bytes(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<u64>, String
         MapKind::Queue | MapKind::Stack => queue::host_bytes(spec)?,
         MapKind::BloomFilter => bloom::host_bytes(spec)?,
         MapKind::ArrayOfMaps | MapKind::HashOfMaps => of_maps::host_bytes(spec)?,
+        MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap => {
+            devmap::host_bytes(spec)?
+        }
         _ => return Ok(None),
     }))
 }

@@ -16,8 +16,9 @@
 //! - **Ring buffer**: a data block of `max_entries` bytes (a power of two) and a host-side queue
 //!   of record descriptors, so nothing a program writes can corrupt the bookkeeping.
 //! - **Program array**: slots holding programs for `bpf_tail_call`, set from the host.
-//! - **Per-CPU array and hashes, LPM trie, perf event array, queue, stack, bloom filter**:
-//!   in [`crate::maps`], one file per kind, reached through [`crate::maps::MapImpl`].
+//! - **Per-CPU array and hashes, LPM trie, perf event array, queue, stack, bloom filter, maps
+//!   of maps, device/CPU/XSK maps**: in [`crate::maps`], one file per kind, reached through
+//!   [`crate::maps::MapImpl`].
 //!
 //! Each kind also states the most memory a map of it takes, values and host-side structures
 //! together ([`MapSpec::memory_bytes`], one function beside each kind's code): the bound the

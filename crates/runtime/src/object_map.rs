@@ -160,8 +160,12 @@ impl ObjectMap {
                 let mut om = match ObjectMap::spec_of(m.clone()) {
                     Ok(spec) => ObjectMap::new(spec, cfg),
                     Err(reason) => {
-                        // Only the inner template can fail here.
-                        debug_assert!(template, "{name}: {reason}");
+                        // The outer kind is supported: its inner template is not.
+                        let reason = if template {
+                            reason
+                        } else {
+                            format!("map `{name}`: {reason}")
+                        };
                         let mut om =
                             ObjectMap::new(MapSpec::new(name, MapKind::Array, 4, 4, 1), cfg);
                         om.kernel_type = raw;

@@ -210,3 +210,93 @@ fn inner_maps_live_while_the_outer_map_or_a_program_holds_them() {
     );
     assert_eq!(obj.mem_used(), used, "host-made inner maps are the host's");
 }
+
+/// An ARRAY_OF_MAPS of hash maps, in assembly: `counts[in[0]][in[1]] += 1`
+/// through two lookups; r0 = 1 when the slot is empty, 2 when the inner key is missing.
+#[test]
+fn array_of_maps_lookups_reach_hash_inner_maps() {
+    use bpfx::{MapSpec, ProgramDef};
+    let text = "
+        ldxw r6, [r1+0]
+        ldxw r7, [r1+4]
+        stxw [r10-4], r6
+        stxw [r10-8], r7
+        lddw r1, map_idx(0)
+        mov r2, r10
+        add r2, -4
+        call 1
+        jne r0, 0, +2
+        mov r0, 1
+        exit
+        mov r1, r0
+        mov r2, r10
+        add r2, -8
+        call 1
+        jne r0, 0, +2
+        mov r0, 2
+        exit
+        mov r1, 1
+        lock add [r0+0], r1
+        mov r0, 0
+        exit";
+    let template = MapSpec::new("per_tenant", MapKind::Hash, 4, 8, 16);
+    let outer = MapSpec {
+        inner: Some(Box::new(template.clone())),
+        ..MapSpec::new("tenants", MapKind::ArrayOfMaps, 4, 4, 4)
+    };
+    for mode in [Mode::Strict, Mode::Checked] {
+        for (engine, opts) in engines() {
+            let what = format!("{mode:?} {engine}");
+            let obj = Vm::new()
+                .object(
+                    vec![ProgramDef::new("p", "test", common::code(text))],
+                    vec![outer.clone()],
+                )
+                .unwrap();
+            let v = obj
+                .program("p")
+                .unwrap()
+                .input_size(8)
+                .verify(mode)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let mut p = prepare(v, opts);
+            let tenants = obj.map("tenants").unwrap();
+            let inner: Vec<Arc<Map>> = (0..2)
+                .map(|_| Arc::new(Map::new(template.clone()).unwrap()))
+                .collect();
+            for (i, m) in inner.iter().enumerate() {
+                tenants.set_inner(&(i as u32 * 2).to_le_bytes(), m).unwrap();
+                for key in [5u32, 9] {
+                    m.update(&key.to_le_bytes(), &0u64.to_le_bytes(), UpdateFlag::Any)
+                        .unwrap();
+                }
+            }
+            let mut run = |slot: u32, key: u32| {
+                let mut input = [slot.to_le_bytes(), key.to_le_bytes()].concat();
+                p.run(&mut input).unwrap()
+            };
+            assert_eq!(run(1, 5), 1, "{what}: empty slot");
+            assert_eq!(run(4, 5), 1, "{what}: past the end");
+            assert_eq!(run(0, 6), 2, "{what}: missing inner key");
+            for (slot, key, n) in [(0u32, 5u32, 3), (2, 5, 1), (2, 9, 2)] {
+                for _ in 0..n {
+                    assert_eq!(run(slot, key), 0, "{what}");
+                }
+            }
+            let counts = |m: &Map| -> Vec<u64> {
+                m.iter()
+                    .map(|(_, v)| u64::from_le_bytes(v.try_into().unwrap()))
+                    .collect()
+            };
+            assert_eq!(counts(&inner[0]), [3, 0], "{what}");
+            assert_eq!(counts(&inner[1]), [1, 2], "{what}");
+            assert_eq!(tenants.delete(&2u32.to_le_bytes()), Ok(()));
+            assert_eq!(run(2, 5), 1, "{what}: deleted");
+            assert_eq!(
+                tenants.next_key(None),
+                Ok(Some(0u32.to_le_bytes().to_vec())),
+                "{what}"
+            );
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! The map kinds beyond the basic five of [`crate::map`]: per-CPU arrays and hashes, the
-//! longest-prefix-match trie, the perf event array, queues, stacks and bloom filters. Each kind lives in a file of its own
+//! longest-prefix-match trie, the perf event array, queues, stacks, bloom filters, maps of
+//! maps, and the redirect targets (device, CPU and XSK maps). Each kind lives in a file of its own
 //! with its layout, its semantics, its kernel error numbers, its host view and its memory need;
 //! [`crate::map::Map`] reaches them through the [`MapImpl`] trait.
 //!

@@ -338,3 +338,23 @@ fn host_updates_follow_the_kernel_rules() {
         assert!(bad.check().is_err(), "{bad:?}");
     }
 }
+
+/// `bpf_redirect_map` on a map that is no redirect target stops the run (the kernel's
+/// verifier refuses the pair; bpfx's helper refuses it at the call).
+#[test]
+fn redirect_map_on_another_kind_of_map_traps() {
+    for (engine, opts) in engines() {
+        let obj = Vm::new()
+            .object(
+                vec![ProgramDef::new("x", "xdp", code(&redirect_text(0, 0, 2)))],
+                vec![MapSpec::new("a", MapKind::Array, 4, 4, 1)],
+            )
+            .unwrap();
+        let v = obj.program("x").unwrap().verify(Mode::Strict).unwrap();
+        let e = prepare(v, opts).run_xdp(&mut [0u8; 16]).unwrap_err();
+        assert!(
+            e.to_string().contains("redirect_map on array map `a`"),
+            "{engine}: {e}"
+        );
+    }
+}

@@ -613,8 +613,8 @@ impl HashTable {
     /// values; the slot-to-key table and the free list, preallocated; two heap copies of
     /// every key (in its shard's index and in the slot table); the shards' indexes
     /// (hashbrown: a power of two of buckets at 7/8 load, an entry and a control byte each,
-    /// plus a 16-byte group; each shard rounds its own table up, so together they take at
-    /// most twice the buckets one table of `max_entries` keys would, plus 4 per shard) at
+    /// plus a 16-byte group; each shard rounds its own table up, so together they take fewer
+    /// than `16 * max_entries / 7` buckets plus 6 per shard) at
     /// twice that, since deletions leave tombstones that can make a full table grow once
     /// more, plus the table it grows from while it is copied; the shards' mutexes; and for
     /// LRU the stamps, the order and each slot's place in it.
@@ -624,13 +624,10 @@ impl HashTable {
         let per_slot = size_of::<Option<Vec<u8>>>()
             + size_of::<u32>()
             + heap_bytes(u64::from(spec.key_size))?.checked_mul(2)?;
-        let one_table = match n {
-            0..4 => 4,
-            4..8 => 8,
-            _ => (n.checked_mul(8)? / 7).checked_next_power_of_two()?,
-        };
+        // A shard of `k` keys has at most `max(4, next_power_of_two(8k/7))` buckets, below
+        // `4 + 2 * ceil(8k/7)`; summed over the shards, below `16n/7 + 2 * 64 + 4 * 64`.
         let shards = HASH_SHARDS as u64;
-        let buckets = one_table.checked_mul(2)?.checked_add(4 * shards)?;
+        let buckets = n.checked_mul(16)?.div_ceil(7).checked_add(6 * shards)?;
         let index = buckets
             .checked_mul(size_of::<(Vec<u8>, u32)>() + 1)?
             .checked_add(16 * shards)?;
@@ -1574,6 +1571,20 @@ mod tests {
             None,
             "ringbuf_reserve of 0 bytes stays refused"
         );
+    }
+
+    /// docs/runtime.md: a hash map of 4-byte keys and 8-byte values may hold some 800 000
+    /// entries within `MAX_MAP_BYTES`.
+    #[test]
+    fn hash_bound_allows_the_documented_capacity() {
+        let fits = |n| MapSpec::new("h", MapKind::Hash, 4, 8, n).check().is_ok();
+        assert!(fits(800_000));
+        assert!(!fits(850_000));
+        let per_entry = MapSpec::new("h", MapKind::Hash, 4, 8, 800_000)
+            .memory_bytes()
+            .unwrap()
+            / 800_000;
+        assert!((320..=340).contains(&per_entry), "{per_entry}");
     }
 
     #[test]

@@ -22,15 +22,16 @@
 //! ```
 //!
 //! - **Maps** ([`Map`]): array, hash, LRU hash, ring buffer, program array, per-CPU array,
-//!   per-CPU hash, LRU per-CPU hash, LPM trie, perf event array, queue, stack, bloom filter;
-//!   their values are
+//!   per-CPU hash, LRU per-CPU hash, LPM trie, perf event array, queue, stack, bloom filter,
+//!   array and hash of maps, device map, device hash map, CPU map, XSK map; their values are
 //!   guest memory ([`bpfx_exec::SharedMem`]) that programs on any number of threads and the host
 //!   share. Global data sections are one-element array maps. An [`Object`] lists them as
 //!   [`ObjectMap`]s, created only when a program naming them is verified or the host asks.
 //! - **Memory limit** ([`Vm::mem_limit`]): map storage, host-side bookkeeping included
 //!   ([`MapSpec::memory_bytes`]), and JIT code are charged before they are allocated.
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
-//!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups), plus embedder helpers registered on a [`Vm`]
+//!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups,
+//!   `redirect_map`), plus embedder helpers registered on a [`Vm`]
 //!   with a signature the verifier enforces.
 //! - **Contexts** ([`Context`]): plain memory, XDP (`struct xdp_md` rewritten to real pointers
 //!   as the kernel does), or an embedder-defined struct.

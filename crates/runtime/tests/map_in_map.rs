@@ -300,3 +300,96 @@ fn array_of_maps_lookups_reach_hash_inner_maps() {
         }
     }
 }
+
+/// The host removes an inner map (dropping its last reference) while a program that looked it
+/// up is still running, between the lookup and the read of its value: the run still holds the
+/// map, so the read (proven in Strict, unguarded on the JIT) reads it; the map is freed when
+/// the run ends.
+#[test]
+fn an_inner_map_removed_mid_run_lives_until_the_run_ends() {
+    use bpfx::{HelperSig, MapSpec, ProgramDef, RetKind};
+    use std::sync::{Mutex, OnceLock, Weak};
+    let text = "
+        stw [r10-4], 0
+        lddw r1, map_idx(0)
+        mov r2, r10
+        add r2, -4
+        call 1
+        jne r0, 0, +2
+        mov r0, 1
+        exit
+        mov r1, r0
+        mov r2, r10
+        add r2, -4
+        call 1
+        jne r0, 0, +2
+        mov r0, 2
+        exit
+        mov r6, r0
+        call 1000
+        mov r7, r0
+        ldxdw r0, [r6+0]
+        lsh r7, 32
+        or r0, r7
+        exit";
+    let template = MapSpec::new("cell", MapKind::Array, 4, 8, 1);
+    let outer = MapSpec {
+        inner: Some(Box::new(template.clone())),
+        ..MapSpec::new("cells", MapKind::HashOfMaps, 4, 4, 2)
+    };
+    for (engine, opts) in engines() {
+        let outer_map: Arc<OnceLock<Arc<Map>>> = Arc::new(OnceLock::new());
+        let weak: Arc<Mutex<Weak<Map>>> = Arc::new(Mutex::new(Weak::new()));
+        let (o, w) = (outer_map.clone(), weak.clone());
+        let vm = Vm::new().register_helper(
+            1000,
+            HelperSig::new("drop_inner", vec![], RetKind::Scalar),
+            move |_, _| {
+                // The host removes the inner map: its last reference outside the run goes.
+                if let Some(m) = o.get() {
+                    let _ = m.delete(&0u32.to_le_bytes());
+                }
+                Ok(u64::from(w.lock().unwrap().upgrade().is_some()))
+            },
+        );
+        let obj = vm
+            .object(
+                vec![ProgramDef::new("p", "test", common::code(text))],
+                vec![outer.clone()],
+            )
+            .unwrap();
+        let v = obj
+            .program("p")
+            .unwrap()
+            .input_size(0)
+            .verify(Mode::Strict)
+            .unwrap_or_else(|e| panic!("{engine}: {e}"));
+        let mut p = prepare(v, opts);
+        let cells = obj.map("cells").unwrap();
+        outer_map.set(cells.clone()).unwrap();
+        let cell = Arc::new(Map::new(template.clone()).unwrap());
+        cell.update(
+            &0u32.to_le_bytes(),
+            &0x1234u64.to_le_bytes(),
+            UpdateFlag::Any,
+        )
+        .unwrap();
+        cells.set_inner(&0u32.to_le_bytes(), &cell).unwrap();
+        *weak.lock().unwrap() = Arc::downgrade(&cell);
+        drop(cell);
+        assert_eq!(
+            p.run(&mut []).unwrap(),
+            (1 << 32) | 0x1234,
+            "{engine}: alive during the run, its value read"
+        );
+        assert!(
+            weak.lock().unwrap().upgrade().is_none(),
+            "{engine}: freed after"
+        );
+        assert_eq!(
+            p.run(&mut []).unwrap(),
+            1,
+            "{engine}: gone for the next run"
+        );
+    }
+}

@@ -8,6 +8,7 @@
 //! has checked each memory argument its signature sizes ([`mem_args`]).
 
 use crate::map::{Map, MapKind};
+use crate::maps::of_maps::Slots;
 use crate::object_map::ObjectMap;
 use crate::program::Linked;
 use bpfx_exec::{ArgLen, GuestMemory, HelperError, Helpers, MemArg};
@@ -40,6 +41,8 @@ pub const MAP_POP_ELEM: u32 = 88;
 pub const MAP_PEEK_ELEM: u32 = 89;
 /// `bpf_perf_event_output`.
 pub const PERF_EVENT_OUTPUT: u32 = 25;
+/// `bpf_redirect_map`.
+pub const REDIRECT_MAP: u32 = 51;
 /// `bpf_map_lookup_percpu_elem`.
 pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 /// `bpf_ringbuf_output`.
@@ -50,6 +53,40 @@ pub const RINGBUF_RESERVE: u32 = 131;
 pub const RINGBUF_SUBMIT: u32 = 132;
 /// `bpf_ringbuf_discard`.
 pub const RINGBUF_DISCARD: u32 = 133;
+
+/// `BPF_F_BROADCAST`: `bpf_redirect_map` to every entry of a device map.
+pub const BPF_F_BROADCAST: u64 = 1 << 3;
+/// `BPF_F_EXCLUDE_INGRESS`: with [`BPF_F_BROADCAST`], all but the ingress device.
+pub const BPF_F_EXCLUDE_INGRESS: u64 = 1 << 4;
+/// The action bits of `bpf_redirect_map`'s flags: what it returns when the key holds no
+/// entry (`XDP_ABORTED` … `XDP_TX`).
+const ACTION_MASK: u64 = 3;
+/// `XDP_REDIRECT`.
+const XDP_REDIRECT: u64 = 4;
+
+/// Where the last `bpf_redirect_map` of a run sent the frame ([`crate::Program::last_redirect`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RedirectTarget {
+    /// The entry at `key` of map `map` (a device, CPU or XSK map).
+    Map {
+        /// The map's name.
+        map: String,
+        /// Its kind.
+        kind: MapKind,
+        /// The key.
+        key: u32,
+    },
+    /// Every entry of device map `map` (`BPF_F_BROADCAST`), but the ingress device's with
+    /// `exclude_ingress` (`BPF_F_EXCLUDE_INGRESS`).
+    Broadcast {
+        /// The map's name.
+        map: String,
+        /// Its kind.
+        kind: MapKind,
+        /// Whether the ingress device is left out.
+        exclude_ingress: bool,
+    },
+}
 
 /// The kernel's limit on chained tail calls (`MAX_TAIL_CALL_CNT`).
 pub const MAX_TAIL_CALLS: u32 = 33;
@@ -72,6 +109,10 @@ pub const BPF_F_CTXLEN_MASK: u64 = 0xf_ffff << 32;
 pub(crate) fn map_handle(idx: usize) -> u64 {
     MAP_HANDLE_TAG | idx as u64
 }
+
+/// Set in the low 32 bits of the handle of an inner map (of a map of maps): the rest is the
+/// inner map's position in the run's [`RunState::inner`].
+pub(crate) const INNER_HANDLE_BIT: u64 = 0x8000_0000;
 
 /// A clock in nanoseconds.
 pub(crate) type ClockFn = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -157,6 +198,14 @@ pub(crate) struct RunState {
     /// The offsets of the context's 64-bit `data` and `data_end` fields, when the program's
     /// context carries a packet (`perf_event_output` may append packet bytes).
     pub(crate) packet: Option<(u16, u16)>,
+    /// The inner maps of the maps of maps the running program names, as they were when it
+    /// started: an inner map's handle is `MAP_HANDLE_TAG | INNER_HANDLE_BIT | position`.
+    pub(crate) inner: Vec<Arc<Map>>,
+    /// For each map of maps the running program names: (its index, the position of its
+    /// first inner map in `inner`, its entries when the program started).
+    pub(crate) outers: Vec<(usize, usize, Arc<Slots>)>,
+    /// What the run's last successful `bpf_redirect_map` chose.
+    pub(crate) redirect: Option<RedirectTarget>,
 }
 
 pub(crate) type RunCell = Arc<Mutex<RunState>>;
@@ -252,6 +301,12 @@ pub(crate) fn standard_sigs() -> HelperTable {
         add(id, name, vec![MapHandle, MapValueOut], RetKind::Scalar);
     }
     add(
+        REDIRECT_MAP,
+        "redirect_map",
+        vec![MapHandle, Scalar, Scalar],
+        RetKind::Scalar,
+    );
+    add(
         MAP_LOOKUP_PERCPU_ELEM,
         "map_lookup_percpu_elem",
         vec![MapHandle, MapKey, Scalar],
@@ -297,16 +352,12 @@ pub(crate) fn standard_sigs() -> HelperTable {
 /// values (sized by the map the handle argument names). Arguments of unknown size
 /// (`PtrToMem { size_arg: None }`, `PtrToStackOrMem`) are left to the helper, which reaches
 /// them only through its [`GuestMemory`].
-pub(crate) fn mem_args(sig: &HelperSig, maps: &Arc<[ObjectMap]>) -> Vec<MemArg> {
+pub(crate) fn mem_args(sig: &HelperSig, maps: &Arc<[ObjectMap]>, run: &RunCell) -> Vec<MemArg> {
     let handle = sig.args.iter().position(|k| *k == ArgKind::MapHandle);
     let map_size = |key: bool| -> Option<ArgLen> {
-        let (h, maps) = (handle?, maps.clone());
+        let (h, maps, run) = (handle?, maps.clone(), run.clone());
         Some(ArgLen::From(Arc::new(move |a: &[u64; 5]| {
-            let handle = *a.get(h)?;
-            if handle & !0xffff_ffff != MAP_HANDLE_TAG {
-                return None;
-            }
-            let m = maps.get(usize::try_from(handle & 0xffff_ffff).ok()?)?;
+            let m = map_of(&maps, &run, *a.get(h)?).ok()?.1;
             Some(u64::from(if key { m.key_size() } else { m.value_size() }))
         })))
     };
@@ -337,19 +388,60 @@ fn err(msg: impl Into<String>) -> HelperError {
     HelperError(msg.into())
 }
 
-/// The map a handle names. Binding a program creates the maps it names, so a handle a
-/// verified program holds always finds its map created.
-fn map_of(maps: &[ObjectMap], handle: u64) -> Result<(usize, &Arc<Map>), HelperError> {
+/// A map a handle names: one of the object's, or an inner map the run holds.
+pub(crate) enum Held<'a> {
+    Object(&'a Arc<Map>),
+    Inner(Arc<Map>),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Map;
+    fn deref(&self) -> &Map {
+        match self {
+            Held::Object(m) => m,
+            Held::Inner(m) => m,
+        }
+    }
+}
+
+/// The map a handle names, with its index among the object's maps (for an inner map, the
+/// handle's low bits). Binding a program creates the maps it names, so a handle a verified
+/// program holds always finds its map created; an inner map's handle is valid for the run
+/// that looked it up.
+fn map_of<'a>(
+    maps: &'a [ObjectMap],
+    run: &RunCell,
+    handle: u64,
+) -> Result<(usize, Held<'a>), HelperError> {
     if handle & !0xffff_ffff != MAP_HANDLE_TAG {
         return Err(err(format!("{handle:#x} is not a map handle")));
     }
     let idx = (handle & 0xffff_ffff) as usize;
+    if handle & INNER_HANDLE_BIT != 0 {
+        let pos = idx & !(INNER_HANDLE_BIT as usize);
+        return lock(run)
+            .inner
+            .get(pos)
+            .map(|m| (idx, Held::Inner(m.clone())))
+            .ok_or_else(|| err(format!("{handle:#x} is no inner map of this run")));
+    }
     let m = maps
         .get(idx)
         .ok_or_else(|| err(format!("no map with index {idx}")))?;
     m.created()
-        .map(|map| (idx, map))
+        .map(|map| (idx, Held::Object(map)))
         .ok_or_else(|| err(format!("map `{}` has no storage", m.name())))
+}
+
+/// `map_lookup_elem` on map of maps `idx`: the handle of the inner map at `key` in the run's
+/// snapshot, or 0.
+fn inner_lookup(run: &RunCell, idx: usize, key: &[u8]) -> u64 {
+    let st = lock(run);
+    st.outers
+        .iter()
+        .find(|o| o.0 == idx)
+        .and_then(|(_, base, slots)| slots.get(key).map(|(pos, _)| base + pos))
+        .map_or(0, |pos| MAP_HANDLE_TAG | INNER_HANDLE_BIT | pos as u64)
 }
 
 fn read(
@@ -365,15 +457,18 @@ fn read(
 /// The standard helpers over `maps`, with `hooks`, reporting to `run`.
 pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) -> Helpers {
     let mut h = Helpers::new();
-    let (m, hk) = (maps.clone(), hooks.clone());
+    let (m, hk, r) = (maps.clone(), hooks.clone(), run.clone());
     h.register(MAP_LOOKUP_ELEM, move |mem, a| {
-        let (_, map) = map_of(&m, a[0])?;
+        let (idx, map) = map_of(&m, &r, a[0])?;
         let key = read(mem, a[1], map.key_size() as usize, "key")?;
+        if matches!(map.kind(), MapKind::ArrayOfMaps | MapKind::HashOfMaps) {
+            return Ok(inner_lookup(&r, idx, &key));
+        }
         Ok(map.prog_lookup(&key, hk.cpu_now()).unwrap_or(0))
     });
-    let (m, hk) = (maps.clone(), hooks.clone());
+    let (m, hk, r) = (maps.clone(), hooks.clone(), run.clone());
     h.register(MAP_UPDATE_ELEM, move |mem, a| {
-        let (_, map) = map_of(&m, a[0])?;
+        let (_, map) = map_of(&m, &r, a[0])?;
         let key = read(mem, a[1], map.key_size() as usize, "key")?;
         let value = read(mem, a[2], map.value_size() as usize, "value")?;
         Ok(match map.prog_update(&key, &value, a[3], hk.cpu_now()) {
@@ -381,9 +476,9 @@ pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) ->
             Err(e) => e.ret(),
         })
     });
-    let m = maps.clone();
+    let (m, r) = (maps.clone(), run.clone());
     h.register(MAP_DELETE_ELEM, move |mem, a| {
-        let (_, map) = map_of(&m, a[0])?;
+        let (_, map) = map_of(&m, &r, a[0])?;
         let key = read(mem, a[1], map.key_size() as usize, "key")?;
         Ok(match map.prog_delete(&key) {
             Ok(()) => 0,
@@ -411,18 +506,18 @@ pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) ->
     h.register(GET_SMP_PROCESSOR_ID, move |_, _| {
         Ok(u64::from(hk.cpu_now()))
     });
-    let m = maps.clone();
+    let (m, r) = (maps.clone(), run.clone());
     h.register(MAP_LOOKUP_PERCPU_ELEM, move |mem, a| {
-        let (_, map) = map_of(&m, a[0])?;
+        let (_, map) = map_of(&m, &r, a[0])?;
         let key = read(mem, a[1], map.key_size() as usize, "key")?;
         Ok(map
             .ext()
             .and_then(|e| e.prog_lookup_on(&key, a[2]))
             .unwrap_or(0))
     });
-    let m = maps.clone();
+    let (m, r) = (maps.clone(), run.clone());
     h.register(MAP_PUSH_ELEM, move |mem, a| {
-        let (_, map) = map_of(&m, a[0])?;
+        let (_, map) = map_of(&m, &r, a[0])?;
         let value = read(mem, a[1], map.value_size() as usize, "value")?;
         Ok(match map.prog_push(&value, a[2]) {
             Ok(()) => 0,
@@ -430,9 +525,9 @@ pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) ->
         })
     });
     for (id, remove) in [(MAP_POP_ELEM, true), (MAP_PEEK_ELEM, false)] {
-        let m = maps.clone();
+        let (m, r) = (maps.clone(), run.clone());
         h.register(id, move |mem, a| {
-            let (_, map) = map_of(&m, a[0])?;
+            let (_, map) = map_of(&m, &r, a[0])?;
             let len = map.value_size() as usize;
             if map.kind() == MapKind::BloomFilter && !remove {
                 let value = read(mem, a[1], len, "value")?;
@@ -461,7 +556,7 @@ pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) ->
     }
     let (m, hk, r) = (maps.clone(), hooks.clone(), run.clone());
     h.register(PERF_EVENT_OUTPUT, move |mem, a| {
-        let (_, map) = map_of(&m, a[1])?;
+        let (_, map) = map_of(&m, &r, a[1])?;
         let len = usize::try_from(a[4]).map_err(|_| err("record size too large"))?;
         let mut data = read(mem, a[3], len, "record")?;
         let ctx_len = (a[2] & BPF_F_CTXLEN_MASK) >> 32;
@@ -490,8 +585,46 @@ pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) ->
         )
     });
     let (m, r) = (maps.clone(), run.clone());
+    h.register(REDIRECT_MAP, move |_, a| {
+        let (_, map) = map_of(&m, &r, a[0])?;
+        let kind = map.kind();
+        let Some(targets) = map.ext().and_then(|e| e.as_redirect()) else {
+            return Err(err(format!("redirect_map on {kind} map `{}`", map.name())));
+        };
+        let flags = a[2];
+        let device = matches!(kind, MapKind::DevMap | MapKind::DevMapHash);
+        let allowed = ACTION_MASK
+            | if device {
+                BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS
+            } else {
+                0
+            };
+        if flags & !allowed != 0 {
+            return Ok(0); // XDP_ABORTED, as the kernel answers unknown flags.
+        }
+        // The kernel's key is a u32 for these maps.
+        let key = a[1] as u32;
+        let target = if flags & BPF_F_BROADCAST != 0 {
+            RedirectTarget::Broadcast {
+                map: map.name().to_string(),
+                kind,
+                exclude_ingress: flags & BPF_F_EXCLUDE_INGRESS != 0,
+            }
+        } else if targets.present(key) {
+            RedirectTarget::Map {
+                map: map.name().to_string(),
+                kind,
+                key,
+            }
+        } else {
+            return Ok(flags & ACTION_MASK);
+        };
+        lock(&r).redirect = Some(target);
+        Ok(XDP_REDIRECT)
+    });
+    let (m, r) = (maps.clone(), run.clone());
     h.register(TAIL_CALL, move |_, a| {
-        let (_, map) = map_of(&m, a[1])?;
+        let (_, map) = map_of(&m, &r, a[1])?;
         if map.kind() != MapKind::ProgArray {
             return Err(err(format!(
                 "tail_call on {} map `{}`",
@@ -514,9 +647,9 @@ pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) ->
             Err(e) => Ok(e.ret()),
         }
     });
-    let m = maps.clone();
+    let (m, r) = (maps.clone(), run.clone());
     h.register(RINGBUF_OUTPUT, move |mem, a| {
-        let (_, map) = map_of(&m, a[0])?;
+        let (_, map) = map_of(&m, &r, a[0])?;
         if a[3] > 3 {
             return Ok((-EINVAL) as u64);
         }
@@ -529,7 +662,7 @@ pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) ->
     });
     let (m, r) = (maps.clone(), run.clone());
     h.register(RINGBUF_RESERVE, move |_, a| {
-        let (idx, map) = map_of(&m, a[0])?;
+        let (idx, map) = map_of(&m, &r, a[0])?;
         if a[2] != 0 {
             return Ok(0);
         }

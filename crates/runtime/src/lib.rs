@@ -22,15 +22,16 @@
 //! ```
 //!
 //! - **Maps** ([`Map`]): array, hash, LRU hash, ring buffer, program array, per-CPU array,
-//!   per-CPU hash, LRU per-CPU hash, LPM trie, perf event array, queue, stack, bloom filter;
-//!   their values are
+//!   per-CPU hash, LRU per-CPU hash, LPM trie, perf event array, queue, stack, bloom filter,
+//!   array and hash of maps, device map, device hash map, CPU map, XSK map; their values are
 //!   guest memory ([`bpfx_exec::SharedMem`]) that programs on any number of threads and the host
 //!   share. Global data sections are one-element array maps. An [`Object`] lists them as
 //!   [`ObjectMap`]s, created only when a program naming them is verified or the host asks.
 //! - **Memory limit** ([`Vm::mem_limit`]): map storage, host-side bookkeeping included
 //!   ([`MapSpec::memory_bytes`]), and JIT code are charged before they are allocated.
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
-//!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups), plus embedder helpers registered on a [`Vm`]
+//!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups,
+//!   `redirect_map`), plus embedder helpers registered on a [`Vm`]
 //!   with a signature the verifier enforces.
 //! - **Contexts** ([`Context`]): plain memory, XDP (`struct xdp_md` rewritten to real pointers
 //!   as the kernel does), or an embedder-defined struct.
@@ -61,6 +62,7 @@ pub use context::{
     xdp_layout,
 };
 pub use error::Error;
+pub use helpers::{BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, REDIRECT_MAP, RedirectTarget};
 pub use helpers::{
     BPF_F_CTXLEN_MASK, MAP_LOOKUP_PERCPU_ELEM, MAP_PEEK_ELEM, MAP_POP_ELEM, MAP_PUSH_ELEM,
     PERF_EVENT_OUTPUT,
@@ -72,7 +74,9 @@ pub use helpers::{
 };
 pub use map::{MAX_MAP_BYTES, Map, MapError, MapKind, MapSpec, UpdateFlag};
 pub use maps::bloom::BLOOM_HASHES;
+pub use maps::devmap::{MAX_CPUMAP_ENTRIES, MAX_CPUMAP_QSIZE};
 pub use maps::lpm::{MAX_DATA_SIZE as LPM_MAX_DATA_SIZE, PREFIXLEN_SIZE as LPM_PREFIXLEN_SIZE};
+pub use maps::of_maps::BPF_F_INNER_MAP;
 pub use maps::percpu::MAX_PERCPU_VALUE;
 pub use maps::perf::{BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK, MIN_PERF_BUFFER_SIZE, PerfEvent};
 pub use maps::{BPF_F_NO_PREALLOC, DEFAULT_PERF_BUFFER_SIZE, MapConfig, default_cpus, host_bytes};

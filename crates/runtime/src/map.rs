@@ -9,14 +9,16 @@
 //!   stride is `value_size` rounded up to 8 (the kernel's rounding, which keeps 8-byte atomics on
 //!   every value aligned). Global data sections are one-element arrays.
 //! - **Hash / LRU hash**: a slab of `max_entries` values preallocated in one block, a free list,
-//!   and a host-side index from key bytes to slot behind a [`Mutex`]. A full hash map refuses new
+//!   and a host-side index from key bytes to slot in 64 shards, each behind its own [`Mutex`]
+//!   (see `HashTable`). A full hash map refuses new
 //!   keys (`E2BIG`); a full LRU map evicts its least recently used key (lookups and updates
 //!   count as uses).
 //! - **Ring buffer**: a data block of `max_entries` bytes (a power of two) and a host-side queue
 //!   of record descriptors, so nothing a program writes can corrupt the bookkeeping.
 //! - **Program array**: slots holding programs for `bpf_tail_call`, set from the host.
-//! - **Per-CPU array and hashes, LPM trie, perf event array, queue, stack, bloom filter**:
-//!   in [`crate::maps`], one file per kind, reached through [`crate::maps::MapImpl`].
+//! - **Per-CPU array and hashes, LPM trie, perf event array, queue, stack, bloom filter, maps
+//!   of maps, device/CPU/XSK maps**: in [`crate::maps`], one file per kind, reached through
+//!   [`crate::maps::MapImpl`].
 //!
 //! Each kind also states the most memory a map of it takes, values and host-side structures
 //! together ([`MapSpec::memory_bytes`], one function beside each kind's code): the bound the
@@ -31,6 +33,7 @@ use crate::memory::Charge;
 use crate::program::Linked;
 use bpfx_exec::SharedMem;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 /// The kinds of map bpfx implements, with the kernel's `BPF_MAP_TYPE_*` numbers.
@@ -62,6 +65,18 @@ pub enum MapKind {
     Stack,
     /// `BPF_MAP_TYPE_BLOOM_FILTER` (30).
     BloomFilter,
+    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS` (12).
+    ArrayOfMaps,
+    /// `BPF_MAP_TYPE_HASH_OF_MAPS` (13).
+    HashOfMaps,
+    /// `BPF_MAP_TYPE_DEVMAP` (14): network devices for `bpf_redirect_map`.
+    DevMap,
+    /// `BPF_MAP_TYPE_CPUMAP` (16): CPUs for `bpf_redirect_map`.
+    CpuMap,
+    /// `BPF_MAP_TYPE_XSKMAP` (17): `AF_XDP` sockets for `bpf_redirect_map`.
+    XskMap,
+    /// `BPF_MAP_TYPE_DEVMAP_HASH` (25): network devices by any 32-bit key.
+    DevMapHash,
 }
 
 impl MapKind {
@@ -81,6 +96,12 @@ impl MapKind {
             22 => MapKind::Queue,
             23 => MapKind::Stack,
             30 => MapKind::BloomFilter,
+            12 => MapKind::ArrayOfMaps,
+            13 => MapKind::HashOfMaps,
+            14 => MapKind::DevMap,
+            16 => MapKind::CpuMap,
+            17 => MapKind::XskMap,
+            25 => MapKind::DevMapHash,
             _ => return None,
         })
     }
@@ -101,6 +122,12 @@ impl MapKind {
             MapKind::Queue => 22,
             MapKind::Stack => 23,
             MapKind::BloomFilter => 30,
+            MapKind::ArrayOfMaps => 12,
+            MapKind::HashOfMaps => 13,
+            MapKind::DevMap => 14,
+            MapKind::CpuMap => 16,
+            MapKind::XskMap => 17,
+            MapKind::DevMapHash => 25,
         }
     }
 
@@ -120,6 +147,12 @@ impl MapKind {
             MapKind::Queue => "queue",
             MapKind::Stack => "stack",
             MapKind::BloomFilter => "bloom_filter",
+            MapKind::ArrayOfMaps => "array_of_maps",
+            MapKind::HashOfMaps => "hash_of_maps",
+            MapKind::DevMap => "devmap",
+            MapKind::CpuMap => "cpumap",
+            MapKind::XskMap => "xskmap",
+            MapKind::DevMapHash => "devmap_hash",
         }
     }
 
@@ -157,6 +190,9 @@ pub struct MapSpec {
     pub initial_data: Option<Vec<u8>>,
     /// Programs may not write it (`.rodata`).
     pub read_only: bool,
+    /// For a map of maps: the shape every inner map must have (the kernel's inner map
+    /// template; the verifier types the inner maps' lookups by it).
+    pub inner: Option<Box<MapSpec>>,
 }
 
 impl MapSpec {
@@ -177,6 +213,7 @@ impl MapSpec {
             flags: 0,
             initial_data: None,
             read_only: false,
+            inner: None,
         }
     }
 }
@@ -244,7 +281,13 @@ impl MapSpec {
             | MapKind::LpmTrie
             | MapKind::Queue
             | MapKind::Stack
-            | MapKind::BloomFilter => {}
+            | MapKind::BloomFilter
+            | MapKind::ArrayOfMaps
+            | MapKind::HashOfMaps
+            | MapKind::DevMap
+            | MapKind::CpuMap
+            | MapKind::XskMap
+            | MapKind::DevMapHash => {}
         }
         if let (MapKind::Array, Some(data)) = (kind, &self.initial_data) {
             let bytes = array_memory_bytes(self).unwrap_or(u64::MAX);
@@ -293,7 +336,13 @@ impl MapSpec {
             | MapKind::LpmTrie
             | MapKind::Queue
             | MapKind::Stack
-            | MapKind::BloomFilter => maps::host_bytes(self, cfg).ok().flatten(),
+            | MapKind::BloomFilter
+            | MapKind::ArrayOfMaps
+            | MapKind::HashOfMaps
+            | MapKind::DevMap
+            | MapKind::CpuMap
+            | MapKind::XskMap
+            | MapKind::DevMapHash => maps::host_bytes(self, cfg).ok().flatten(),
         }?;
         body.checked_add(MAP_HEADER_BYTES)
     }
@@ -321,6 +370,12 @@ fn heap_bytes(len: u64) -> Option<u64> {
 /// `std::mem::size_of::<T>()`, as `u64`.
 const fn size_of<T>() -> u64 {
     std::mem::size_of::<T>() as u64
+}
+
+/// The id of the next map created.
+fn next_map_id() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// An array (and global data): one block of `max_entries` strides. The initial data of a
@@ -417,6 +472,20 @@ pub enum MapError {
     /// An operation the kind refuses with `EOPNOTSUPP` (a bloom filter's pop or delete).
     #[error("operation not supported by a {0} map")]
     NotSupported(MapKind),
+    /// No such device: a device map entry with ifindex 0, or a CPU map entry for a CPU past
+    /// the last (`ENODEV`).
+    #[error("no such device or CPU")]
+    NoDevice,
+    /// A CPU map entry's queue size past the kernel's limit (`EOVERFLOW`).
+    #[error("the value is too large")]
+    Overflow,
+    /// Deleting an index past the end of a device, CPU or XSK map (`EINVAL`).
+    #[error("the index is past the end of the map")]
+    BadIndex,
+    /// An inner map whose type, sizes or flags differ from the map of maps' template
+    /// (`EINVAL`).
+    #[error("the inner map does not match the map of maps' template")]
+    InnerMismatch,
 }
 
 impl MapError {
@@ -430,10 +499,14 @@ impl MapError {
             MapError::ReadOnly => 1,
             MapError::OutOfSpace => 28,
             MapError::OtherCpu | MapError::NotSupported(_) => 95,
+            MapError::NoDevice => 19,
+            MapError::Overflow => 75,
             MapError::PrefixLen { .. }
             | MapError::KeySize { .. }
             | MapError::ValueSize { .. }
             | MapError::Flags(_)
+            | MapError::InnerMismatch
+            | MapError::BadIndex
             | MapError::Unsupported(_) => 22,
         }
     }
@@ -447,6 +520,7 @@ impl MapError {
 /// A map: its shape and its storage. Shared (`Arc<Map>`) between the object, the programs'
 /// helpers and any host thread.
 pub struct Map {
+    id: u32,
     spec: MapSpec,
     stride: usize,
     storage: Storage,
@@ -472,7 +546,7 @@ enum Storage {
     },
     Hash {
         block: Arc<SharedMem>,
-        table: Mutex<HashTable>,
+        table: HashTable,
     },
     RingBuf {
         block: Arc<SharedMem>,
@@ -485,116 +559,239 @@ enum Storage {
     Ext(Box<dyn MapImpl>),
 }
 
-/// Host-side index of a hash map's slab.
+/// Host-side index of a hash map's slab, sharded so that threads looking up (or updating)
+/// different keys do not contend.
+///
+/// - `shards`: [`HASH_SHARDS`] mutexes, each an index from key bytes to slot; a key lives in
+///   the shard its hash picks. Lookups, and updates of existing keys, take only that shard.
+/// - `alloc`: the slot → key table, the free list and (LRU) the use order. Inserts and
+///   deletes take it first, then the key's shard; an eviction then takes the victim's shard
+///   too. Only the holder of `alloc` ever holds two shards, and lookups hold one shard and
+///   wait for nothing else, so no lock order inverts.
+/// - LRU stamps: a use stores the next tick of `tick` into the slot's atomic stamp, without a
+///   lock. `order` is kept lazily: each used slot sits in it exactly once, under a stamp it
+///   had; an eviction pops the smallest entry, and when the slot has been used since (its
+///   stamp is newer) puts it back under its current stamp and pops again. Stamps only grow,
+///   so the slot popped with an unchanged stamp is the least recently used one.
 ///
 /// # Invariants
-/// `index` and `keys` agree (`index[k] == s` iff `keys[s] == Some(k)`); a slot is either in
-/// `free` or holds a key, never both; with LRU, `order` holds exactly the used slots, by stamp.
+/// The shards and `keys` agree (`shard(k)[k] == s` iff `keys[s] == Some(k)`) whenever `alloc`
+/// is not held; a slot is either in `free` or holds a key, never both; with LRU, `order`
+/// holds exactly the used slots, `order_key[s]` being the key slot `s` sits under.
 struct HashTable {
-    index: HashMap<Vec<u8>, u32>,
-    keys: Vec<Option<Vec<u8>>>,
-    free: Vec<u32>,
-    lru: Option<Lru>,
+    hasher: std::hash::RandomState,
+    shards: Vec<Mutex<HashMap<Vec<u8>, u32>>>,
+    alloc: Mutex<Alloc>,
+    /// LRU: each slot's last use, and the clock.
+    stamps: Option<(Vec<AtomicU64>, AtomicU64)>,
 }
 
-struct Lru {
-    tick: u64,
-    stamp: Vec<u64>,
+struct Alloc {
+    keys: Vec<Option<Vec<u8>>>,
+    free: Vec<u32>,
+    /// LRU: slots by the stamp they sit under, and that stamp per slot.
     order: BTreeMap<u64, u32>,
+    order_key: Vec<u64>,
 }
+
+/// Number of shards of a hash map's index.
+const HASH_SHARDS: usize = 64;
 
 /// The most bytes the least-recently-used order takes per entry: a `BTreeMap<u64, u32>` leaf
 /// of 11 entries is about 144 bytes plus the allocator's header, never less than 5 entries
 /// full outside the root, and the inner nodes add under a fifth of that.
 const LRU_ORDER_ENTRY_BYTES: u64 = 48;
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock cannot leave the table inconsistent in a way that matters
+    // for memory safety (the slab never moves), so a poisoned lock is taken over.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl HashTable {
     /// The bound of [`MapSpec::memory_bytes`] for a hash or LRU hash map, full: the slab of
-    /// values; the slot-to-key table, the free list and (LRU) the stamps, all preallocated;
-    /// two heap copies of every key (in the index and in the slot table); the index (hashbrown:
-    /// a power of two of buckets at 7/8 load, an entry and a control byte each, plus a 16-byte
-    /// group) at twice the buckets `max_entries` keys need, since deletions leave tombstones
-    /// that can make a full table grow once more, plus the table it grows from while it is
-    /// copied; and the LRU order.
+    /// values; the slot-to-key table and the free list, preallocated; two heap copies of
+    /// every key (in its shard's index and in the slot table); the shards' indexes
+    /// (hashbrown: a power of two of buckets at 7/8 load, an entry and a control byte each,
+    /// plus a 16-byte group; each shard rounds its own table up, so together they take fewer
+    /// than `16 * max_entries / 7` buckets plus 6 per shard) at
+    /// twice that, since deletions leave tombstones that can make a full table grow once
+    /// more, plus the table it grows from while it is copied; the shards' mutexes; and for
+    /// LRU the stamps, the order and each slot's place in it.
     fn memory_bytes(spec: &MapSpec) -> Option<u64> {
         let n = u64::from(spec.max_entries);
         let slab = spec.stride().checked_mul(n)?;
         let per_slot = size_of::<Option<Vec<u8>>>()
             + size_of::<u32>()
             + heap_bytes(u64::from(spec.key_size))?.checked_mul(2)?;
-        let buckets = match n {
-            0..4 => 4,
-            4..8 => 8,
-            _ => (n.checked_mul(8)? / 7).checked_next_power_of_two()?,
-        };
+        // A shard of `k` keys has at most `max(4, next_power_of_two(8k/7))` buckets, below
+        // `4 + 2 * ceil(8k/7)`; summed over the shards, below `16n/7 + 2 * 64 + 4 * 64`.
+        let shards = HASH_SHARDS as u64;
+        let buckets = n.checked_mul(16)?.div_ceil(7).checked_add(6 * shards)?;
         let index = buckets
             .checked_mul(size_of::<(Vec<u8>, u32)>() + 1)?
-            .checked_add(16)?;
+            .checked_add(16 * shards)?;
+        let locks = shards * size_of::<Mutex<HashMap<Vec<u8>, u32>>>();
         let lru = if spec.kind == MapKind::LruHash {
-            (size_of::<u64>() + LRU_ORDER_ENTRY_BYTES).checked_mul(n)?
+            (3 * size_of::<u64>() + LRU_ORDER_ENTRY_BYTES).checked_mul(n)?
         } else {
             0
         };
         slab.checked_add(per_slot.checked_mul(n)?)?
             .checked_add(index.checked_mul(3)?)?
+            .checked_add(locks)?
             .checked_add(lru)
     }
 
     fn new(entries: u32, lru: bool) -> HashTable {
+        let n = entries as usize;
         HashTable {
-            index: HashMap::new(),
-            keys: vec![None; entries as usize],
-            // Popped from the end: slot 0 is handed out first.
-            free: (0..entries).rev().collect(),
-            lru: lru.then(|| Lru {
-                tick: 0,
-                stamp: vec![0; entries as usize],
+            hasher: std::hash::RandomState::new(),
+            shards: (0..HASH_SHARDS).map(|_| Mutex::default()).collect(),
+            alloc: Mutex::new(Alloc {
+                keys: vec![None; n],
+                // Popped from the end: slot 0 is handed out first.
+                free: (0..entries).rev().collect(),
                 order: BTreeMap::new(),
+                order_key: if lru { vec![0; n] } else { Vec::new() },
+            }),
+            stamps: lru.then(|| {
+                (
+                    (0..n).map(|_| AtomicU64::new(0)).collect(),
+                    AtomicU64::new(0),
+                )
             }),
         }
     }
 
-    fn touch(&mut self, slot: u32) {
-        if let Some(l) = &mut self.lru {
-            let s = slot as usize;
-            l.order.remove(&l.stamp[s]);
-            l.tick += 1;
-            l.stamp[s] = l.tick;
-            l.order.insert(l.tick, slot);
-        }
+    fn shard_of(&self, key: &[u8]) -> usize {
+        use std::hash::BuildHasher;
+        (self.hasher.hash_one(key) % HASH_SHARDS as u64) as usize
     }
 
-    fn find(&mut self, key: &[u8]) -> Option<u32> {
-        let slot = *self.index.get(key)?;
-        self.touch(slot);
-        Some(slot)
+    fn shard(&self, key: &[u8]) -> MutexGuard<'_, HashMap<Vec<u8>, u32>> {
+        lock(&self.shards[self.shard_of(key)])
     }
 
-    fn remove(&mut self, key: &[u8]) -> Option<u32> {
-        let slot = self.index.remove(key)?;
-        self.keys[slot as usize] = None;
-        self.free.push(slot);
-        if let Some(l) = &mut self.lru {
-            l.order.remove(&l.stamp[slot as usize]);
-        }
-        Some(slot)
-    }
-
-    /// A slot for a new key: a free one, or (LRU) the least recently used one.
-    fn alloc(&mut self, key: &[u8]) -> Option<u32> {
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                let (_, victim) = self.lru.as_ref()?.order.first_key_value()?;
-                let old = self.keys[*victim as usize].clone()?;
-                self.remove(&old)?;
-                self.free.pop()?
+    /// Marks `slot` used now (LRU).
+    fn touch(&self, slot: u32) -> u64 {
+        match &self.stamps {
+            Some((stamps, tick)) => {
+                let now = tick.fetch_add(1, Ordering::Relaxed) + 1;
+                stamps[slot as usize].fetch_max(now, Ordering::Relaxed);
+                now
             }
-        };
-        self.keys[slot as usize] = Some(key.to_vec());
-        self.index.insert(key.to_vec(), slot);
+            None => 0,
+        }
+    }
+
+    /// The slot of `key`, marked used.
+    fn find(&self, key: &[u8]) -> Option<u32> {
+        let slot = *self.shard(key).get(key)?;
         self.touch(slot);
         Some(slot)
+    }
+
+    /// Stores `value` under `key` with `write(slot)`, as `flag` allows: an existing key's
+    /// value is written under its shard's lock (so two updates of one key never interleave),
+    /// a new key's under the allocator's and the shard's.
+    fn update(&self, key: &[u8], flag: UpdateFlag, write: impl Fn(u32)) -> Result<(), MapError> {
+        {
+            let shard = self.shard(key);
+            if let Some(&s) = shard.get(key) {
+                if flag == UpdateFlag::NoExist {
+                    return Err(MapError::Exists);
+                }
+                self.touch(s);
+                write(s);
+                return Ok(());
+            }
+            if flag == UpdateFlag::Exist {
+                return Err(MapError::NotFound);
+            }
+        }
+        let mut a = lock(&self.alloc);
+        let home = self.shard_of(key);
+        let mut shard = lock(&self.shards[home]);
+        // Another thread may have inserted it between the two locks.
+        if let Some(&s) = shard.get(key) {
+            if flag == UpdateFlag::NoExist {
+                return Err(MapError::Exists);
+            }
+            self.touch(s);
+            write(s);
+            return Ok(());
+        }
+        let slot = match a.free.pop() {
+            Some(s) => s,
+            None => self.evict(&mut a, home, &mut shard).ok_or(MapError::Full)?,
+        };
+        a.keys[slot as usize] = Some(key.to_vec());
+        shard.insert(key.to_vec(), slot);
+        if self.stamps.is_some() {
+            let now = self.touch(slot);
+            a.order.insert(now, slot);
+            a.order_key[slot as usize] = now;
+        }
+        write(slot);
+        Ok(())
+    }
+
+    /// LRU: frees the least recently used slot (taking its key out of its shard) and returns
+    /// it; `None` for a plain hash map.
+    fn evict(
+        &self,
+        a: &mut Alloc,
+        home: usize,
+        home_shard: &mut HashMap<Vec<u8>, u32>,
+    ) -> Option<u32> {
+        let (stamps, _) = self.stamps.as_ref()?;
+        loop {
+            let (at, slot) = a.order.pop_first()?;
+            let now = stamps[slot as usize].load(Ordering::Relaxed);
+            if now != at {
+                // Used since it was filed: file it again under its latest use.
+                a.order.insert(now, slot);
+                a.order_key[slot as usize] = now;
+                continue;
+            }
+            let key = a.keys[slot as usize].take()?;
+            let s = self.shard_of(&key);
+            if s == home {
+                home_shard.remove(&key);
+            } else {
+                lock(&self.shards[s]).remove(&key);
+            }
+            return Some(slot);
+        }
+    }
+
+    /// Removes `key`; its slot goes back to the free list.
+    fn remove(&self, key: &[u8]) -> Option<u32> {
+        let mut a = lock(&self.alloc);
+        let slot = self.shard(key).remove(key)?;
+        a.keys[slot as usize] = None;
+        a.free.push(slot);
+        if self.stamps.is_some() {
+            let at = a.order_key[slot as usize];
+            a.order.remove(&at);
+        }
+        Some(slot)
+    }
+
+    /// Calls `f` with every key and its slot, shard by shard, each under its shard's lock
+    /// (so the slot still holds the key; not one atomic snapshot across shards).
+    fn for_each(&self, mut f: impl FnMut(&[u8], u32)) {
+        for s in &self.shards {
+            for (k, &slot) in lock(s).iter() {
+                f(k, slot);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        let a = lock(&self.alloc);
+        a.keys.len() - a.free.len()
     }
 }
 
@@ -703,6 +900,7 @@ impl Map {
         if let Some(ext) = maps::create(&spec, cfg)? {
             let stride = (spec.value_size as usize).next_multiple_of(8);
             return Ok(Map {
+                id: next_map_id(),
                 spec,
                 stride,
                 storage: Storage::Ext(ext),
@@ -725,7 +923,13 @@ impl Map {
             | MapKind::LpmTrie
             | MapKind::Queue
             | MapKind::Stack
-            | MapKind::BloomFilter => {
+            | MapKind::BloomFilter
+            | MapKind::ArrayOfMaps
+            | MapKind::HashOfMaps
+            | MapKind::DevMap
+            | MapKind::CpuMap
+            | MapKind::XskMap
+            | MapKind::DevMapHash => {
                 return Err(format!("{kind} maps are created by their own module"));
             }
         };
@@ -740,7 +944,7 @@ impl Map {
             }
             MapKind::Hash | MapKind::LruHash => Storage::Hash {
                 block: SharedMem::new(bytes, true),
-                table: Mutex::new(HashTable::new(max_entries, kind == MapKind::LruHash)),
+                table: HashTable::new(max_entries, kind == MapKind::LruHash),
             },
             MapKind::RingBuf => Storage::RingBuf {
                 block: SharedMem::new(bytes, true),
@@ -757,6 +961,7 @@ impl Map {
             _ => return Err(format!("{kind} maps are created by their own module")),
         };
         Ok(Map {
+            id: next_map_id(),
             spec,
             stride,
             storage,
@@ -775,6 +980,56 @@ impl Map {
     /// The name.
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// Its id: unique among the maps of the process (the kernel's map id, what a host lookup
+    /// of a map of maps gives for an inner map).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn of_maps(&self) -> Result<&maps::of_maps::MapOfMaps, MapError> {
+        self.ext()
+            .and_then(|e| e.as_of_maps())
+            .ok_or(MapError::Unsupported(self.spec.kind))
+    }
+
+    /// The template of a map of maps' inner maps (`None` for other kinds): create inner maps
+    /// for [`Map::set_inner`] with `Map::new(template.clone())`.
+    pub fn inner_template(&self) -> Option<&MapSpec> {
+        self.of_maps().ok().map(|m| m.template())
+    }
+
+    /// Sets (or replaces) the inner map at `key` of a map of maps (`BPF_ANY`): `EINVAL`
+    /// ([`MapError::InnerMismatch`]) when `inner`'s type, key and value sizes or flags (for
+    /// arrays, `max_entries` too, unless the template has `BPF_F_INNER_MAP`) differ from the
+    /// template, as the kernel refuses it; `E2BIG` for an array index past the end or a full
+    /// hash of maps. Runs already started keep the inner map they saw.
+    pub fn set_inner(&self, key: &[u8], inner: &Arc<Map>) -> Result<(), MapError> {
+        self.set_inner_with(key, inner, UpdateFlag::Any)
+    }
+
+    /// [`Map::set_inner`] with the kernel's update flag (`BPF_NOEXIST`: `EEXIST` when the key
+    /// holds a map; `BPF_EXIST`: `ENOENT` when a hash of maps lacks the key).
+    pub fn set_inner_with(
+        &self,
+        key: &[u8],
+        inner: &Arc<Map>,
+        flag: UpdateFlag,
+    ) -> Result<(), MapError> {
+        self.check_key(key)?;
+        self.of_maps()?.set(key, inner, flag)
+    }
+
+    /// A map of maps' entries now.
+    pub(crate) fn of_maps_snapshot(&self) -> Option<Arc<maps::of_maps::Slots>> {
+        Some(self.of_maps().ok()?.snapshot())
+    }
+
+    /// The inner map at `key` of a map of maps (`None` when empty, or for another kind).
+    pub fn inner(&self, key: &[u8]) -> Option<Arc<Map>> {
+        let m = self.of_maps().ok()?;
+        m.snapshot().get(key).map(|(_, m)| m.clone())
     }
 
     /// The kind.
@@ -835,12 +1090,6 @@ impl Map {
         }
     }
 
-    fn table(m: &Mutex<HashTable>) -> MutexGuard<'_, HashTable> {
-        // A panic while holding the lock cannot leave the table inconsistent in a way that
-        // matters for memory safety (the slab never moves), so a poisoned lock is taken over.
-        m.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn check_key(&self, key: &[u8]) -> Result<(), MapError> {
         if key.len() != self.spec.key_size as usize {
             return Err(MapError::KeySize {
@@ -860,9 +1109,7 @@ impl Map {
     fn value_offset(&self, key: &[u8]) -> Option<usize> {
         match &self.storage {
             Storage::Array { .. } => self.array_index(key).map(|i| i * self.stride),
-            Storage::Hash { table, .. } => Self::table(table)
-                .find(key)
-                .map(|s| s as usize * self.stride),
+            Storage::Hash { table, .. } => table.find(key).map(|s| s as usize * self.stride),
             _ => None,
         }
     }
@@ -902,29 +1149,18 @@ impl Map {
                 block.write(i * self.stride, value);
                 Ok(())
             }
-            Storage::Hash { block, table } => {
-                let mut t = Self::table(table);
-                let slot = match (t.find(key), flag) {
-                    (Some(_), UpdateFlag::NoExist) => return Err(MapError::Exists),
-                    (None, UpdateFlag::Exist) => return Err(MapError::NotFound),
-                    (Some(s), _) => s,
-                    (None, _) => t.alloc(key).ok_or(MapError::Full)?,
-                };
-                // Written under the lock, so a concurrent update of the same key never
-                // interleaves with this one.
+            Storage::Hash { block, table } => table.update(key, flag, |slot| {
+                // Written under the key's shard lock, so a concurrent update of the same key
+                // never interleaves with this one.
                 block.write(slot as usize * self.stride, value);
-                Ok(())
-            }
+            }),
             _ => Err(MapError::Unsupported(self.spec.kind)),
         }
     }
 
     fn delete_inner(&self, key: &[u8]) -> Result<(), MapError> {
         match &self.storage {
-            Storage::Hash { table, .. } => Self::table(table)
-                .remove(key)
-                .map(|_| ())
-                .ok_or(MapError::NotFound),
+            Storage::Hash { table, .. } => table.remove(key).map(|_| ()).ok_or(MapError::NotFound),
             _ => Err(MapError::Unsupported(self.spec.kind)),
         }
     }
@@ -1021,12 +1257,8 @@ impl Map {
                 })
                 .collect(),
             Storage::Hash { block, table } => {
-                let t = Self::table(table);
-                let mut kv: Vec<_> = t
-                    .index
-                    .iter()
-                    .map(|(k, s)| (k.clone(), read(block, *s as usize * self.stride)))
-                    .collect();
+                let mut kv = Vec::new();
+                table.for_each(|k, s| kv.push((k.to_vec(), read(block, s as usize * self.stride))));
                 kv.sort();
                 kv
             }
@@ -1057,9 +1289,7 @@ impl Map {
             }
             Storage::Hash { table, .. } => {
                 let mut next = maps::NextKey::default();
-                for k in Self::table(table).index.keys() {
-                    next.see(k, key);
-                }
+                table.for_each(|k, _| next.see(k, key));
                 Ok(next.finish())
             }
             _ => Err(MapError::Unsupported(self.spec.kind)),
@@ -1071,7 +1301,7 @@ impl Map {
     pub fn len(&self) -> usize {
         match &self.storage {
             Storage::Array { .. } => self.spec.max_entries as usize,
-            Storage::Hash { table, .. } => Self::table(table).index.len(),
+            Storage::Hash { table, .. } => table.len(),
             Storage::RingBuf { ring, .. } => ring
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -1341,6 +1571,20 @@ mod tests {
             None,
             "ringbuf_reserve of 0 bytes stays refused"
         );
+    }
+
+    /// docs/runtime.md: a hash map of 4-byte keys and 8-byte values may hold some 800 000
+    /// entries within `MAX_MAP_BYTES`.
+    #[test]
+    fn hash_bound_allows_the_documented_capacity() {
+        let fits = |n| MapSpec::new("h", MapKind::Hash, 4, 8, n).check().is_ok();
+        assert!(fits(800_000));
+        assert!(!fits(850_000));
+        let per_entry = MapSpec::new("h", MapKind::Hash, 4, 8, 800_000)
+            .memory_bytes()
+            .unwrap()
+            / 800_000;
+        assert!((320..=340).contains(&per_entry), "{per_entry}");
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct ObjectMap {
     cfg: MapConfig,
     map: OnceLock<Arc<Map>>,
     creating: Mutex<()>,
+    /// A map of maps' static slots (`.values` initialisers, iproute2's `inner_idx`): (key,
+    /// index of the inner map among the object's maps), set when the map is created.
+    pub(crate) map_inits: Vec<(u32, usize)>,
 }
 
 impl std::fmt::Debug for ObjectMap {
@@ -111,26 +114,73 @@ impl ObjectMap {
             cfg: *cfg,
             map: OnceLock::new(),
             creating: Mutex::new(()),
+            map_inits: Vec::new(),
         }
+    }
+
+    /// The runtime's spec of an ELF map bpfx implements (with its inner template, which
+    /// must be a kind bpfx implements too).
+    fn spec_of(m: bpfx_elf::MapSpec) -> Result<MapSpec, String> {
+        let raw = m.kind.raw();
+        let kind = MapKind::from_kernel(raw)
+            .ok_or_else(|| format!("map type {raw} is not supported by bpfx"))?;
+        let inner = match m.inner {
+            Some(i) => Some(Box::new(
+                ObjectMap::spec_of(*i).map_err(|e| format!("inner map: {e}"))?,
+            )),
+            None => None,
+        };
+        Ok(MapSpec {
+            name: m.name,
+            kind,
+            key_size: m.key_size,
+            value_size: m.value_size,
+            max_entries: m.max_entries,
+            flags: m.flags,
+            initial_data: m.initial_data,
+            read_only: m.read_only,
+            inner,
+        })
     }
 
     /// A map as the ELF loader found it: created later if bpfx implements its type.
     pub(crate) fn from_elf(m: bpfx_elf::MapSpec, cfg: &MapConfig) -> ObjectMap {
         let raw = m.kind.raw();
+        let map_inits: Vec<(u32, usize)> = m
+            .init
+            .iter()
+            .filter_map(|(k, i)| match i {
+                bpfx_elf::MapInit::Map(j) => Some((*k, *j)),
+                bpfx_elf::MapInit::Program(_) => None,
+            })
+            .collect();
         match MapKind::from_kernel(raw) {
-            Some(kind) => ObjectMap::new(
-                MapSpec {
-                    name: m.name,
-                    kind,
-                    key_size: m.key_size,
-                    value_size: m.value_size,
-                    max_entries: m.max_entries,
-                    flags: m.flags,
-                    initial_data: m.initial_data,
-                    read_only: m.read_only,
-                },
-                cfg,
-            ),
+            Some(_) => {
+                let (name, template) = (m.name.clone(), m.inner.is_some());
+                let mut om = match ObjectMap::spec_of(m.clone()) {
+                    Ok(spec) => ObjectMap::new(spec, cfg),
+                    Err(reason) => {
+                        // The outer kind is supported: its inner template is not.
+                        let reason = if template {
+                            reason
+                        } else {
+                            format!("map `{name}`: {reason}")
+                        };
+                        let mut om =
+                            ObjectMap::new(MapSpec::new(name, MapKind::Array, 4, 4, 1), cfg);
+                        om.kernel_type = raw;
+                        om.type_name = KERNEL_MAP_TYPES[raw as usize].to_string();
+                        om.key_size = m.key_size;
+                        om.value_size = m.value_size;
+                        om.max_entries = m.max_entries;
+                        om.flags = m.flags;
+                        om.plan = Err(reason);
+                        om
+                    }
+                };
+                om.map_inits = map_inits;
+                om
+            }
             None => {
                 let (type_name, reason) = match KERNEL_MAP_TYPES.get(raw as usize) {
                     Some(name) => (
@@ -155,6 +205,7 @@ impl ObjectMap {
                     cfg: *cfg,
                     map: OnceLock::new(),
                     creating: Mutex::new(()),
+                    map_inits,
                 }
             }
         }
@@ -228,6 +279,16 @@ impl ObjectMap {
 
     /// Its storage, created now if need be, charged to `pool` first.
     pub(crate) fn create(&self, pool: &Arc<Pool>) -> Result<&Arc<Map>, Error> {
+        self.create_init(pool, |_| Ok(()))
+    }
+
+    /// [`ObjectMap::create`], running `init` on the new map (under the creation lock, before
+    /// anyone else can see it): a failing `init` leaves the map uncreated.
+    pub(crate) fn create_init(
+        &self,
+        pool: &Arc<Pool>,
+        init: impl FnOnce(&Arc<Map>) -> Result<(), Error>,
+    ) -> Result<&Arc<Map>, Error> {
         let _creating = self.creating.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(map) = self.map.get() {
             return Ok(map);
@@ -241,7 +302,9 @@ impl ObjectMap {
             map: self.name.clone(),
             reason,
         })?;
-        Ok(self.map.get_or_init(|| Arc::new(map.charged(charge))))
+        let map = Arc::new(map.charged(charge));
+        init(&map)?;
+        Ok(self.map.get_or_init(|| map))
     }
 }
 

@@ -413,7 +413,13 @@ impl Object {
                 name: name.to_string(),
                 available: self.maps().map(|m| m.name().to_string()).collect(),
             })?;
-        m.create(&self.shared.pool).cloned()
+        let i = self
+            .shared
+            .maps
+            .iter()
+            .position(|o| std::ptr::eq(o, m))
+            .unwrap_or_default();
+        create_map(&self.shared.maps, &self.shared.pool, i).cloned()
     }
 
     /// The bytes held now against the memory limit of the [`Vm`] this object was opened from
@@ -515,8 +521,51 @@ fn used_maps(
             )));
         }
         used.insert(i);
+        // A map of maps' statically initialised inner maps are created with it.
+        for &(_, j) in &map.map_inits {
+            let inner = maps
+                .get(j)
+                .ok_or_else(|| link_err(format!("map `{}`: no map with index {j}", map.name())))?;
+            if let Err(reason) = inner.status() {
+                return Err(Error::MapUnsupported {
+                    program: name.to_string(),
+                    map: inner.name().to_string(),
+                    reason: reason.to_string(),
+                });
+            }
+            used.insert(j);
+        }
     }
     Ok(used.into_iter().collect())
+}
+
+/// Creates map `i` of `maps` (charged to `pool`); a map of maps gets its static inner maps
+/// (created too) in their slots before anyone sees it.
+pub(crate) fn create_map<'m>(
+    maps: &'m [ObjectMap],
+    pool: &Arc<Pool>,
+    i: usize,
+) -> Result<&'m Arc<Map>, Error> {
+    let m = &maps[i];
+    m.create_init(pool, |outer| {
+        for &(key, j) in &m.map_inits {
+            let inner = maps
+                .get(j)
+                .filter(|_| j != i)
+                .ok_or_else(|| Error::MapSpec {
+                    map: m.name().to_string(),
+                    reason: format!("slot {key}: no inner map with index {j}"),
+                })?;
+            let created = inner.create(pool)?;
+            outer
+                .set_inner(&key.to_le_bytes(), created)
+                .map_err(|e| Error::MapSpec {
+                    map: m.name().to_string(),
+                    reason: format!("slot {key}: map `{}`: {e}", inner.name()),
+                })?;
+        }
+        Ok(())
+    })
 }
 
 /// A program chosen from an object, not yet verified.
@@ -698,15 +747,34 @@ impl<'o> ProgramRef<'o> {
         let used = used_maps(name, &prog, maps)?;
         let mut table = MapTable::new();
         for (i, m) in maps.iter().enumerate() {
+            // A map of maps' inner maps are declared under `Inner(i)`, from its template.
+            let template = m.spec().and_then(|s| s.inner.as_deref());
+            // Programs only read device maps (the kernel forces BPF_F_RDONLY_PROG on them), and
+            // never get a pointer into CPU or XSK maps (lookups give NULL): all four are lent
+            // to runs read-only, and declared so, since the proofs rest on that flag.
+            let read_only = |kind: MapKind, ro: bool| {
+                ro || matches!(
+                    kind,
+                    MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap
+                )
+            };
             table.insert(
                 MapRef::Idx(i as i32),
                 MapDef {
                     key_size: m.key_size(),
                     value_size: m.value_size(),
-                    read_only: m.read_only(),
+                    read_only: m.kind().is_some_and(|k| read_only(k, m.read_only())),
                     prog_array: m.kind() == Some(MapKind::ProgArray),
+                    inner: template.map(|_| MapRef::Inner(i as i32)),
                 },
             );
+            if let Some(t) = template {
+                table.insert(
+                    MapRef::Inner(i as i32),
+                    MapDef::new(t.key_size, t.value_size)
+                        .with_read_only(read_only(t.kind, t.read_only)),
+                );
+            }
         }
         // Context accesses are checked against the context's fields and converted to bpfx's
         // layout by the verifier.
@@ -730,8 +798,18 @@ impl<'o> ProgramRef<'o> {
         let shared = &self.obj.shared;
         let mut created = Vec::with_capacity(used.len());
         for &i in &used {
-            created.push(shared.maps[i].create(&shared.pool)?.clone());
+            created.push(create_map(&shared.maps, &shared.pool, i)?.clone());
         }
+        let outers = used
+            .iter()
+            .copied()
+            .filter(|&i| {
+                matches!(
+                    shared.maps[i].kind(),
+                    Some(MapKind::ArrayOfMaps | MapKind::HashOfMaps)
+                )
+            })
+            .collect();
         let bound = v
             .bind_imm64(|_, imm| match imm {
                 Imm64::MapIdx(i) => Some(helpers::map_handle(usize::try_from(i).ok()?)),
@@ -786,6 +864,7 @@ impl<'o> ProgramRef<'o> {
             context: self.context,
             prog: bound,
             blocks,
+            outers,
             static_slots: Vec::new(),
         })
     }
@@ -799,6 +878,7 @@ pub struct Verified {
     context: Context,
     prog: VerifiedProgram,
     blocks: Vec<Arc<SharedMem>>,
+    outers: Vec<usize>,
     /// Programs for the empty statically-initialised program-array slots this program
     /// reaches: (map index, key, program), filled when this one gets its engine.
     static_slots: Vec<(usize, u32, Verified)>,
@@ -897,6 +977,7 @@ impl Verified {
             prog: self.prog,
             code,
             blocks: self.blocks,
+            outers: self.outers,
             _charge: charge,
         });
         Program::new(linked, self.shared)
@@ -930,8 +1011,11 @@ pub(crate) struct Linked {
     context: Context,
     prog: VerifiedProgram,
     code: Code,
-    /// The shared memory of the maps it names: exactly what the engines let it touch.
+    /// The shared memory of the maps it names: exactly what the engines let it touch (with
+    /// the blocks of the inner maps of `outers` at the start of each run).
     blocks: Vec<Arc<SharedMem>>,
+    /// The indices of the maps of maps it names.
+    outers: Vec<usize>,
     /// The memory limit's charge for the JIT code, given back with the code.
     _charge: Option<Charge>,
 }
@@ -985,7 +1069,7 @@ impl Program {
         // Every helper, standard or the embedder's (Rust or C), gets the memory arguments its
         // signature sizes checked at each call, on both engines and in every mode.
         for (id, sig) in shared.sigs.iter() {
-            h.set_mem_args(id, helpers::mem_args(sig, &shared.maps));
+            h.set_mem_args(id, helpers::mem_args(sig, &shared.maps, &run));
         }
         let mut env = Env::with_helpers(h);
         // The frame limit is the one the program was verified with: no second setting.
@@ -1038,6 +1122,14 @@ impl Program {
     /// terminate without limit; [`Budget::Unlimited`] lets any program run forever.
     pub fn set_budget(&mut self, budget: impl Into<Budget>) {
         self.env.set_budget(budget.into());
+    }
+
+    /// Where the last run's last successful `bpf_redirect_map` sent the frame (`None` when it
+    /// called none, or none found its key): what an `XDP_REDIRECT` verdict means. The target
+    /// is recorded even if the program then returned another verdict, as the kernel keeps
+    /// it.
+    pub fn last_redirect(&self) -> Option<helpers::RedirectTarget> {
+        helpers::lock(&self.run).redirect.clone()
     }
 
     /// What the last run left of a [`Budget::Limit`] (`None` without one).
@@ -1125,12 +1217,37 @@ impl Program {
         res
     }
 
+    /// Takes the entries of the maps of maps `cur` names, as they are now, for the run: the
+    /// inner maps' handles index them, and their blocks join the memory the engines admit.
+    fn snapshot_inner(&mut self, cur: &Linked) {
+        let mut st = helpers::lock(&self.run);
+        st.inner.clear();
+        st.outers.clear();
+        for &i in &cur.outers {
+            let Some(slots) = self.shared.maps[i]
+                .created()
+                .and_then(|m| m.of_maps_snapshot())
+            else {
+                continue;
+            };
+            let base = st.inner.len();
+            for m in &slots.maps {
+                if let Some(b) = m.block() {
+                    self.env.shared.push(b.clone());
+                }
+                st.inner.push(m.clone());
+            }
+            st.outers.push((i, base, slots));
+        }
+    }
+
     /// One run, following tail calls.
     fn exec(&mut self, input: &mut [u8]) -> Result<u64, Error> {
         {
             let mut st = helpers::lock(&self.run);
             st.tail = None;
             st.tail_calls = 0;
+            st.redirect = None;
             st.reserved.clear();
         }
         let mut cur = self.linked.clone();
@@ -1146,6 +1263,7 @@ impl Program {
             }
             self.env.shared.clone_from(&cur.blocks);
             self.env.set_max_frames(cur.prog.max_frames());
+            self.snapshot_inner(&cur);
             let r = match &cur.code {
                 Code::Interp => bpfx_interp::run(&cur.prog, input, &mut self.env),
                 Code::Jit(j) => j.run(input, &mut self.env),
@@ -1185,7 +1303,13 @@ impl Program {
         };
         // Records reserved and never submitted would block the ring forever: the kernel's
         // verifier forbids that, bpfx discards them when the run ends.
-        let left = std::mem::take(&mut helpers::lock(&self.run).reserved);
+        let left = {
+            let mut st = helpers::lock(&self.run);
+            // The run's hold on inner maps ends with it.
+            st.inner.clear();
+            st.outers.clear();
+            std::mem::take(&mut st.reserved)
+        };
         for (i, addr) in left {
             if let Some(m) = self.shared.maps[i].created() {
                 m.ring_commit(addr, true);

@@ -120,6 +120,7 @@ pub fn clang_object(name: &str) -> (Program, HelperTable, MapTable) {
                 value_size: m.value_size,
                 read_only: m.read_only,
                 prog_array: m.kind == bpfx_elf::MapKind::ProgArray,
+                inner: None,
             },
         );
     }

@@ -883,18 +883,17 @@ impl<'a> Analysis<'a> {
         };
         match (d, s) {
             (Value::Scalar(a), Value::Scalar(b)) => Ok(Value::Scalar(a.alu(width, op, &b))),
-            (Value::Ptr(..) | Value::MapHandle(_), Value::Ptr(..) | Value::MapHandle(_))
-                if op != AluOp::Sub =>
-            {
-                self.degrade(
-                    pc,
-                    K::TwoPointers {
-                        op: name(op),
-                        dst,
-                        src: sreg.expect("a pointer operand is a register"),
-                    },
-                )
-            }
+            (
+                Value::Ptr(..) | Value::MapHandle(_) | Value::MapHandleOrNull(_),
+                Value::Ptr(..) | Value::MapHandle(_) | Value::MapHandleOrNull(_),
+            ) if op != AluOp::Sub => self.degrade(
+                pc,
+                K::TwoPointers {
+                    op: name(op),
+                    dst,
+                    src: sreg.expect("a pointer operand is a register"),
+                },
+            ),
             _ if width == Width::W32 => bad(),
             (Value::Ptr(k, o), Value::Scalar(c)) if arith_ok(k) && op == AluOp::Add => {
                 Ok(Value::Ptr(k, o.add_scalar(&c, false)))
@@ -1539,8 +1538,23 @@ impl<'a> Analysis<'a> {
                 ArgKind::Anything => {}
                 ArgKind::MapHandle => {
                     // A map handle is a capability only `lddw` creates: no mode forges one.
-                    if !matches!(v, Value::MapHandle(_)) {
+                    let Value::MapHandle(m) = v else {
                         return Err(arg_err(reg, "a map handle", v));
+                    };
+                    // A map of maps is read by `map_lookup_elem` only (the kernel's
+                    // map/helper compatibility rule): no mode passes it to another helper.
+                    let lookup = sig.args == [ArgKind::MapHandle, ArgKind::MapKey]
+                        && sig.ret == RetKind::MapValueOrNull;
+                    if !lookup && self.cfg.maps.get(m).is_some_and(|d| d.inner.is_some()) {
+                        return Err(self.err(
+                            pc,
+                            K::HelperArg {
+                                helper: sig.name.clone(),
+                                reg,
+                                expected: "a map handle other than a map of maps",
+                                found: "the handle of a map of maps",
+                            },
+                        ));
                     }
                 }
                 ArgKind::ProgArray => {
@@ -1653,6 +1667,9 @@ impl<'a> Analysis<'a> {
         let r0 = match sig.ret {
             RetKind::Scalar => Value::UNKNOWN_SCALAR,
             RetKind::MapValueOrNull => match map {
+                Some(m) if let Some(inner) = self.cfg.maps.get(m).and_then(|d| d.inner) => {
+                    Value::MapHandleOrNull(inner)
+                }
                 Some(m) => Value::Ptr(
                     PtrKind::MapValue {
                         map: m,
@@ -2004,6 +2021,20 @@ fn refine_edge(
                     },
                     o,
                 )
+            };
+            true
+        }
+        // The same for an inner map's handle from a map of maps.
+        (Value::MapHandleOrNull(m), Value::Scalar(z))
+            if width == Width::W64
+                && z.konst() == Some(0)
+                && matches!(cond, Cond::Eq | Cond::Ne) =>
+        {
+            let is_null = (cond == Cond::Eq) == holds;
+            st.cur_mut().regs[lreg.index()] = if is_null {
+                Value::konst(0)
+            } else {
+                Value::MapHandle(m)
             };
             true
         }

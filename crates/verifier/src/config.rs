@@ -198,6 +198,21 @@ pub enum MapRef {
     Fd(i32),
     /// `map_idx(idx)` / `map_idx_value(idx, off)`.
     Idx(i32),
+    /// The inner maps of a map of maps (`BPF_MAP_TYPE_ARRAY_OF_MAPS`/`HASH_OF_MAPS`): the
+    /// shape its template gives every inner map ([`MapDef::inner`] names it). No `lddw` form
+    /// names one: a program gets such a handle only from `map_lookup_elem` on the outer map,
+    /// after a null check. The embedder numbers them (bpfx: the outer map's index).
+    Inner(i32),
+}
+
+impl std::fmt::Display for MapRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MapRef::Fd(n) => write!(f, "fd {n}"),
+            MapRef::Idx(n) => write!(f, "idx {n}"),
+            MapRef::Inner(n) => write!(f, "inner of idx {n}"),
+        }
+    }
 }
 
 /// The shape of a map, as far as the verifier needs it.
@@ -214,6 +229,12 @@ pub struct MapDef {
     /// A program array (`BPF_MAP_TYPE_PROG_ARRAY`): the only map an [`ArgKind::ProgArray`]
     /// argument accepts.
     pub prog_array: bool,
+    /// A map of maps: its values are inner maps of the shape the table declares under this
+    /// reference (the kernel's `inner_map_meta`). `map_lookup_elem` on it returns an inner
+    /// map's handle or null (the kernel's `PTR_TO_MAP_VALUE_OR_NULL` that becomes
+    /// `CONST_PTR_TO_MAP` once checked against 0), which every mode requires to be
+    /// null-checked before it is passed to a helper; no other helper accepts the outer map.
+    pub inner: Option<MapRef>,
 }
 
 impl MapDef {
@@ -224,7 +245,13 @@ impl MapDef {
             value_size,
             read_only: false,
             prog_array: false,
+            inner: None,
         }
+    }
+
+    /// The same shape, a map of maps whose inner maps are declared under `inner`.
+    pub const fn with_inner(self, inner: Option<MapRef>) -> MapDef {
+        MapDef { inner, ..self }
     }
 
     /// The same shape, read-only for programs when `read_only`.

@@ -131,6 +131,9 @@ pub(crate) enum Value {
     Ptr(PtrKind, Off),
     /// A map handle from `lddw map_fd` / `map_idx`.
     MapHandle(MapRef),
+    /// What `map_lookup_elem` on a map of maps returns: the handle of an inner map of this
+    /// shape, or null; a comparison with 0 turns it into a [`Value::MapHandle`].
+    MapHandleOrNull(MapRef),
     /// Initialised, but of different types on different paths; with `input`, one of them may
     /// be an input pointer (in a field context, the context pointer: see `context.rs`).
     Mixed {
@@ -148,7 +151,7 @@ impl Value {
     pub(crate) fn is_pointer_like(self) -> bool {
         matches!(
             self,
-            Value::Ptr(..) | Value::MapHandle(_) | Value::Mixed { .. }
+            Value::Ptr(..) | Value::MapHandle(_) | Value::MapHandleOrNull(_) | Value::Mixed { .. }
         )
     }
 
@@ -202,6 +205,7 @@ impl Value {
                 kind_ok && oa.le(ob)
             }
             (MapHandle(a), MapHandle(b)) => a == b,
+            (MapHandle(a) | MapHandleOrNull(a), MapHandleOrNull(b)) => a == b,
             _ => false,
         }
     }
@@ -236,6 +240,9 @@ impl Value {
                 ),
                 _ => Value::mixed(self, other),
             },
+            (MapHandle(a) | MapHandleOrNull(a), MapHandle(b) | MapHandleOrNull(b)) if a == b => {
+                MapHandleOrNull(a)
+            }
             _ => Value::mixed(self, other),
         }
     }
@@ -254,6 +261,7 @@ impl Value {
             Value::Ptr(PtrKind::Packet { .. }, _) => "a packet pointer",
             Value::Ptr(PtrKind::PacketEnd, _) => "the packet end pointer",
             Value::MapHandle(_) => "a map handle",
+            Value::MapHandleOrNull(_) => "a map handle that may be null",
             Value::Mixed { .. } => {
                 "a pointer on some paths and a scalar or another pointer on others"
             }
@@ -278,10 +286,7 @@ impl fmt::Display for Value {
                     PtrKind::Input => write!(f, "input")?,
                     PtrKind::MapValue { map, nullable } => {
                         let q = if *nullable { "_or_null" } else { "" };
-                        match map {
-                            MapRef::Fd(n) => write!(f, "map_value{q}(fd {n})")?,
-                            MapRef::Idx(n) => write!(f, "map_value{q}(idx {n})")?,
-                        }
+                        write!(f, "map_value{q}({map})")?;
                     }
                     PtrKind::Packet { id: 0 } => write!(f, "pkt")?,
                     PtrKind::Packet { id } => write!(f, "pkt(id {id})")?,
@@ -289,8 +294,8 @@ impl fmt::Display for Value {
                 }
                 off(f, o)
             }
-            Value::MapHandle(MapRef::Fd(n)) => write!(f, "map(fd {n})"),
-            Value::MapHandle(MapRef::Idx(n)) => write!(f, "map(idx {n})"),
+            Value::MapHandle(m) => write!(f, "map({m})"),
+            Value::MapHandleOrNull(m) => write!(f, "map_or_null({m})"),
             Value::Mixed { .. } => write!(f, "mixed"),
         }
     }

@@ -129,3 +129,97 @@ fn poisoned_helper_calls_are_refused_where_reachable_and_ignored_in_dead_code() 
         assert_eq!(e.kind, VerifyErrorKind::UnknownHelper(other), "{mode:?}");
     }
 }
+
+/// A map of maps' lookup gives an inner map's handle or null: every mode wants the null check
+/// before the handle reaches a helper, the inner lookup is then typed by the inner template
+/// (its value proven in Strict), and no helper but `map_lookup_elem` takes the outer map.
+#[test]
+fn map_of_maps_lookups_give_checked_inner_handles() {
+    use bpfx_verifier::{ArgKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, RetKind};
+    let mut helpers = HelperTable::new();
+    helpers.insert(
+        1,
+        HelperSig::new(
+            "map_lookup_elem",
+            vec![ArgKind::MapHandle, ArgKind::MapKey],
+            RetKind::MapValueOrNull,
+        ),
+    );
+    helpers.insert(
+        3,
+        HelperSig::new(
+            "map_delete_elem",
+            vec![ArgKind::MapHandle, ArgKind::MapKey],
+            RetKind::Scalar,
+        ),
+    );
+    let mut maps = MapTable::new();
+    maps.insert(
+        MapRef::Idx(0),
+        MapDef::new(4, 4).with_inner(Some(MapRef::Inner(0))),
+    );
+    maps.insert(MapRef::Inner(0), MapDef::new(4, 16));
+    let lookup_inner = |null_check: &str, off: i32| {
+        format!(
+            "stw [r10-4], 0
+             lddw r1, map_idx(0)
+             mov r2, r10
+             add r2, -4
+             call 1
+             {null_check}
+             mov r1, r0
+             mov r2, r10
+             add r2, -4
+             call 1
+             jeq r0, 0, +2
+             ldxdw r0, [r0+{off}]
+             exit
+             mov r0, 0
+             exit"
+        )
+    };
+    for mode in [Mode::Strict, Mode::Checked] {
+        let cfg = Config {
+            mode,
+            mem_size: Some(0),
+            helpers: helpers.clone(),
+            maps: maps.clone(),
+            ..Config::default()
+        };
+        // Without the null check: the second lookup gets a handle that may be null.
+        let skip = lookup_inner("ja +0", 8).replace("ja +0", "mov r0, r0");
+        let e = verify(prog(&skip), &cfg).unwrap_err();
+        assert!(
+            e.to_string().contains("a map handle that may be null"),
+            "{mode:?}: {e}"
+        );
+        let v = verify(
+            prog(&lookup_inner("jne r0, 0, +2\nmov r0, 0\nexit", 8)),
+            &cfg,
+        )
+        .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        let load = Pc(14);
+        assert_eq!(
+            v.access(load).map(|f| f.proven),
+            Some(true),
+            "{mode:?}: the inner value's 16 bytes are proven"
+        );
+        // Past the inner template's value size.
+        let past = verify(
+            prog(&lookup_inner("jne r0, 0, +2\nmov r0, 0\nexit", 16)),
+            &cfg,
+        );
+        match mode {
+            Mode::Strict => assert!(past.is_err()),
+            Mode::Checked => assert_eq!(past.unwrap().access(load).map(|f| f.proven), Some(false)),
+        }
+        let delete = "stw [r10-4], 0
+             lddw r1, map_idx(0)
+             mov r2, r10
+             add r2, -4
+             call 3
+             exit";
+        let e = verify(prog(delete), &cfg).unwrap_err();
+        assert!(e.to_string().contains("map of maps"), "{mode:?}: {e}");
+    }
+}

@@ -1,5 +1,6 @@
 //! The map kinds beyond the basic five of [`crate::map`]: per-CPU arrays and hashes, the
-//! longest-prefix-match trie, the perf event array, queues, stacks and bloom filters. Each kind lives in a file of its own
+//! longest-prefix-match trie, the perf event array, queues, stacks, bloom filters, maps of
+//! maps, and the redirect targets (device, CPU and XSK maps). Each kind lives in a file of its own
 //! with its layout, its semantics, its kernel error numbers, its host view and its memory need;
 //! [`crate::map::Map`] reaches them through the [`MapImpl`] trait.
 //!
@@ -8,7 +9,9 @@
 //! ([`crate::Vm::cpus`], [`crate::Vm::perf_buffer_size`]).
 
 pub(crate) mod bloom;
+pub(crate) mod devmap;
 pub(crate) mod lpm;
+pub(crate) mod of_maps;
 pub(crate) mod percpu;
 pub(crate) mod perf;
 pub(crate) mod queue;
@@ -98,6 +101,14 @@ pub(crate) trait MapImpl: Send + Sync {
     fn as_perf(&self) -> Option<&perf::PerfEventArray> {
         None
     }
+    /// The device, CPU or XSK map behind this map, if it is one.
+    fn as_redirect(&self) -> Option<&devmap::Redirect> {
+        None
+    }
+    /// The map of maps behind this map, if it is one.
+    fn as_of_maps(&self) -> Option<&of_maps::MapOfMaps> {
+        None
+    }
 }
 
 /// Creates the storage of `spec` when its kind is one of this module's; `Ok(None)` for the
@@ -121,6 +132,10 @@ pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn M
         MapKind::PerfEventArray => Box::new(perf::PerfEventArray::new(spec, cfg)),
         MapKind::Queue | MapKind::Stack => Box::new(queue::QueueStack::new(spec)),
         MapKind::BloomFilter => Box::new(bloom::Bloom::new(spec)),
+        MapKind::ArrayOfMaps | MapKind::HashOfMaps => Box::new(of_maps::MapOfMaps::new(spec)),
+        MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap => {
+            Box::new(devmap::Redirect::new(spec, cpus))
+        }
         _ => return Ok(None),
     }))
 }
@@ -138,6 +153,10 @@ pub fn host_bytes(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<u64>, String
         MapKind::PerfEventArray => perf::host_bytes(spec, cfg)?,
         MapKind::Queue | MapKind::Stack => queue::host_bytes(spec)?,
         MapKind::BloomFilter => bloom::host_bytes(spec)?,
+        MapKind::ArrayOfMaps | MapKind::HashOfMaps => of_maps::host_bytes(spec)?,
+        MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap => {
+            devmap::host_bytes(spec)?
+        }
         _ => return Ok(None),
     }))
 }

@@ -4,6 +4,6 @@
 set -eu
 cd "$(dirname "$0")"
 CLANG=${CLANG:-clang-19}
-for src in lru_huge arrays16 mixed; do
+for src in lru_huge arrays16 mixed lb_mim devmap_tx; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -c "$src.c" -o "$src.o"
 done

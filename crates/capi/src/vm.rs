@@ -398,12 +398,27 @@ impl Vm {
             .ok_or_else(|| Fail::state("the program is not compiled: call bpfx_compile first"))
     }
 
-    /// Runs on plain memory (or, for an XDP program, on a packet: the result is the action).
+    /// Runs on plain memory (or, for an XDP program, on a packet: the result is the action;
+    /// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*`
+    /// value as an unsigned 32-bit number; for a socket filter, the bytes kept).
     pub(crate) fn run(&mut self, mem: &mut [u8]) -> Result<u64, Fail> {
         let prog = self.ready()?;
         let r = match prog.context() {
             Context::Memory => prog.run(mem),
             Context::Xdp => prog.run_xdp(mem).map(|a| a.code()),
+            Context::Tc => prog
+                .run_tc(mem, &mut runtime::SkbMeta::default())
+                .map(|a| u64::from(a.code() as u32)),
+            Context::Socket => prog
+                .run_socket(mem, &runtime::SkbMeta::default())
+                .map(|v| v.kept as u64),
+            // Refused at verification: nothing of that type gets here.
+            Context::Unsupported(t) => {
+                return Err(Fail::new(
+                    Status::Context,
+                    format!("bpfx does not run {t} programs"),
+                ));
+            }
             Context::Struct(_) => {
                 return Err(Fail::new(
                     Status::Context,

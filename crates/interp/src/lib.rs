@@ -45,7 +45,9 @@ pub fn run(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<u6
             pc: bpfx_bytecode::Pc(0),
         });
     }
-    machine::Machine::new(prog.program(), input, env.parts()).run()
+    machine::Machine::new(prog.program(), input, env.parts())
+        .with_packet_base(prog.packet_base())
+        .run()
 }
 
 /// Runs `prog` on `input` with every run-time guard in place, returning `r0` or the trap.

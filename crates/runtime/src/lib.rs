@@ -48,6 +48,7 @@ mod maps;
 mod memory;
 mod object_map;
 mod program;
+mod skb;
 
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
@@ -80,4 +81,7 @@ pub use memory::DEFAULT_MEM_LIMIT;
 pub use object_map::ObjectMap;
 pub use program::{
     Engine, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm, jit_code_estimate,
+};
+pub use skb::{
+    SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, socket_layout, tc_layout,
 };

@@ -777,6 +777,11 @@ impl<'a> Analysis<'a> {
                 Self::set(st, dst, v);
             }
             Op::LoadPacket { index, .. } => {
+                if let ContextKind::Fields(layout) = &self.cfg.context
+                    && !layout.packet_loads
+                {
+                    return Err(self.err(pc, K::PacketLoadNotAllowed));
+                }
                 if let Some(r) = index {
                     let v = self.read(pc, st, r)?;
                     if v.is_pointer_like() {

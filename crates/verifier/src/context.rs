@@ -151,6 +151,7 @@ pub(crate) fn check_access(
     let allowed = match (field.kind, op) {
         (FieldKind::Bytes, _) => true,
         (_, CtxOp::Atomic) => false,
+        (FieldKind::Scratch, _) => matches!(size, 1 | 2 | 4 | 8) && off % i64::from(size) == 0,
         (k, CtxOp::Load { signed }) if k.is_pointer() => whole && !signed,
         (k, CtxOp::Store) if k.is_pointer() => return Err(K::ContextReadOnly { off, size }),
         (FieldKind::Scalar, CtxOp::Load { .. }) => {

@@ -91,6 +91,10 @@ fn run(
     let processed = a.processed;
     drop(a);
     let prog = context::convert(prog, &ctx)?;
+    let packet_base = match cfg.context {
+        ContextKind::Fields(_) => cfg.mem_size.unwrap_or(0),
+        ContextKind::Memory => 0,
+    };
     Ok(VerifiedProgram::new(
         prog,
         cfg.mode,
@@ -99,5 +103,6 @@ fn run(
         cfg.mem_size,
         processed,
     )
-    .with_context_accesses(ctx))
+    .with_context_accesses(ctx)
+    .with_packet_base(packet_base))
 }

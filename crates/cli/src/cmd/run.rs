@@ -1,5 +1,5 @@
-//! `bpfx run FILE`: run a program once and print r0 (for XDP, the action), and optionally the
-//! maps afterwards.
+//! `bpfx run FILE`: run a program once and print r0 (for XDP and TC, the action by name; for
+//! a socket filter, the bytes kept), and optionally the maps afterwards.
 
 use crate::engine::{CodeMemoryArg, EngineKind, Prepared, insn_at};
 use crate::error::CliError;
@@ -15,6 +15,31 @@ pub(crate) enum CtxKind {
     Memory,
     /// XDP: r1 = a `struct xdp_md` over the --packet bytes.
     Xdp,
+    /// TC (sched_cls/sched_act): r1 = a `struct __sk_buff` over the --packet bytes.
+    Tc,
+    /// Socket filter: r1 = a `struct __sk_buff` over the --packet bytes.
+    Socket,
+}
+
+impl CtxKind {
+    fn context(self) -> Context {
+        match self {
+            CtxKind::Memory => Context::Memory,
+            CtxKind::Xdp => Context::Xdp,
+            CtxKind::Tc => Context::Tc,
+            CtxKind::Socket => Context::Socket,
+        }
+    }
+
+    /// The section a bare program gets to run with this context.
+    fn section(self) -> &'static str {
+        match self {
+            CtxKind::Memory => "prog",
+            CtxKind::Xdp => "xdp",
+            CtxKind::Tc => "tc",
+            CtxKind::Socket => "socket",
+        }
+    }
 }
 
 /// Run a program once on an input memory and print its result (r0).
@@ -22,8 +47,12 @@ pub(crate) enum CtxKind {
 /// The program is verified first (checked mode unless --strict), then run. With a memory
 /// context it gets r1 = a pointer to a writable copy of the --mem file's bytes (0 when there is
 /// none) and r2 = its length; with an XDP context, r1 = an `xdp_md` over the --packet bytes, and
-/// the action is printed by name. ELF objects get their maps, global data and the standard
-/// helpers.
+/// the action is printed by name; with a TC context, r1 = a `__sk_buff` over the --packet bytes
+/// (empty without one), the TC_ACT_* verdict is printed by name and the skb fields the program
+/// changed after it; with a socket filter, the bytes the socket keeps. --out writes the packet
+/// after the run (for a socket filter, the bytes kept). A program whose section names a type
+/// bpfx does not model (kprobe, tracepoint, cgroup, ...) is refused unless --ctx says how to
+/// run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The program: raw bytecode, assembler text (.asm, .s) or an ELF object.
@@ -34,12 +63,35 @@ pub(crate) struct Args {
     /// File whose bytes are the program's input memory.
     #[arg(long, value_name = "PATH")]
     mem: Option<PathBuf>,
-    /// The program's context [default: xdp for programs in `xdp` sections, memory otherwise].
-    #[arg(long, value_enum)]
+    /// The program's context [default: the program type its section implies, as libbpf
+    /// maps section names; memory for other sections].
+    #[arg(long, value_enum, alias = "type")]
     ctx: Option<CtxKind>,
-    /// File holding the packet of an XDP run.
+    /// File holding the packet of an XDP, TC or socket-filter run.
     #[arg(long, value_name = "PATH")]
     packet: Option<PathBuf>,
+    /// Where to write the packet after the run (XDP, TC; for a socket filter, the bytes kept).
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// TC and socket filters: the skb's `ifindex`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    ifindex: u32,
+    /// XDP, TC and socket filters: the `ingress_ifindex`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    ingress_ifindex: u32,
+    /// TC and socket filters: the skb's `mark`.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_u32)]
+    mark: u32,
+    /// TC and socket filters: the skb's `priority`.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_u32)]
+    priority: u32,
+    /// TC and socket filters: the skb's `hash`.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_u32)]
+    hash: u32,
+    /// TC and socket filters: the skb's `protocol`, an EtherType (0x0800 for IPv4) [default:
+    /// the packet's EtherType, bytes 12 and 13].
+    #[arg(long, value_name = "N", value_parser = parse_u16)]
+    protocol: Option<u16>,
     /// Print the contents of every map after the run.
     #[arg(long)]
     dump_maps: bool,
@@ -70,6 +122,23 @@ pub(crate) struct Args {
     json: bool,
 }
 
+/// A number, decimal or 0x-prefixed hexadecimal.
+fn parse_num(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("`{s}` is not a number"))
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    u32::try_from(parse_num(s)?).map_err(|_| format!("`{s}` does not fit in 32 bits"))
+}
+
+fn parse_u16(s: &str) -> Result<u16, String> {
+    u16::try_from(parse_num(s)?).map_err(|_| format!("`{s}` does not fit in 16 bits"))
+}
+
 fn read_opt(path: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
     match path {
         Some(p) => load::read(p),
@@ -82,13 +151,9 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let loaded = load::load_with(&vm, &args.file, args.section.as_deref())?;
     match loaded {
         Loaded::Object { obj, program } => run_object(args, &obj, &program),
-        Loaded::Plain(prog) if args.ctx == Some(CtxKind::Xdp) || args.dump_maps => {
+        Loaded::Plain(prog) if args.ctx.is_some_and(|c| c != CtxKind::Memory) || args.dump_maps => {
             // A bare program runs through the same path as an object's, with no maps.
-            let section = if args.ctx == Some(CtxKind::Xdp) {
-                "xdp"
-            } else {
-                "prog"
-            };
+            let section = args.ctx.map_or("prog", CtxKind::section);
             let obj = vm
                 .object(vec![ProgramDef::new("prog", section, prog)], vec![])
                 .map_err(|source| CliError::Object {
@@ -131,14 +196,12 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
         .find(|p| p.name == name)
         .map(|p| p.section.to_string())
         .unwrap_or_default();
-    let ctx = match args.ctx {
-        Some(CtxKind::Memory) => Context::Memory,
-        Some(CtxKind::Xdp) => Context::Xdp,
-        None => Context::for_section(&section),
-    };
+    let ctx = args
+        .ctx
+        .map_or_else(|| Context::for_section(&section), CtxKind::context);
     let mut input = read_opt(args.mem.as_ref())?;
     let mut packet = match (ctx, &args.packet) {
-        (Context::Xdp, Some(p)) => load::read(p)?,
+        (Context::Xdp | Context::Tc | Context::Socket, Some(p)) => load::read(p)?,
         (Context::Xdp, None) => {
             return Err(CliError::Usage(
                 "an XDP program needs its packet: --packet FILE".into(),
@@ -146,11 +209,16 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
         }
         (_, Some(_)) => {
             return Err(CliError::Usage(
-                "--packet is for XDP programs (--ctx xdp)".into(),
+                "--packet is for XDP, TC and socket-filter programs (--ctx xdp|tc|socket)".into(),
             ));
         }
         _ => Vec::new(),
     };
+    if args.out.is_some() && matches!(ctx, Context::Memory | Context::Struct(_)) {
+        return Err(CliError::Usage(
+            "--out writes the packet of an XDP, TC or socket-filter run".into(),
+        ));
+    }
     let mut pref = pref.context(ctx);
     if ctx == Context::Memory {
         pref = pref.input_size(input.len() as u64);
@@ -167,24 +235,58 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
         })
         .map_err(err)?;
     prog.set_budget(args.budget);
+    let meta = skb_meta(args, &packet);
+    let mut after = meta;
+    let mut kept = packet.len();
     let outcome = match ctx {
-        Context::Xdp => prog.run_xdp(&mut packet).map(|a| (a.code(), Some(a))),
+        Context::Xdp => {
+            let xdp = bpfx::XdpMeta {
+                ingress_ifindex: args.ingress_ifindex,
+                ..Default::default()
+            };
+            prog.run_xdp_with(&mut packet, &xdp)
+                .map(|a| (a.code(), Some(a.to_string())))
+        }
+        Context::Tc => prog
+            .run_tc(&mut packet, &mut after)
+            .map(|a| (u64::from(a.code() as u32), Some(a.to_string()))),
+        Context::Socket => prog.run_socket(&packet, &meta).map(|v| {
+            kept = v.kept;
+            (u64::from(v.code), Some(v.to_string()))
+        }),
         _ => prog.run(&mut input).map(|r0| (r0, None)),
     };
+    if let (Ok(_), Some(path)) = (&outcome, &args.out) {
+        std::fs::write(path, &packet[..kept]).map_err(|source| CliError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
     let mut obj_json = serde_json::json!({ "engine": args.engine.name() });
     let text = match &outcome {
         Ok((r0, action)) => {
             obj_json["result"] = (*r0).into();
             if let Some(a) = action {
-                obj_json["action"] = a.to_string().into();
+                obj_json["action"] = a.clone().into();
             }
             if let Some(left) = prog.budget() {
                 obj_json["budget_left"] = left.into();
             }
-            match action {
+            if matches!(ctx, Context::Xdp | Context::Tc | Context::Socket) {
+                obj_json["packet_len"] = kept.into();
+            }
+            if ctx == Context::Socket {
+                obj_json["kept"] = kept.into();
+            }
+            let mut text = match action {
                 Some(a) => format!("{a} ({r0})\n"),
                 None => format!("{r0} ({r0:#x})\n"),
+            };
+            if ctx == Context::Tc {
+                obj_json["skb"] = skb_json(&after);
+                text.push_str(&skb_changes(&meta, &after));
             }
+            text
         }
         Err(bpfx::Error::Trap {
             trap, insn, reason, ..
@@ -217,6 +319,64 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
     outcome.map(|_| ()).map_err(err)
 }
 
+/// The socket buffer's metadata from the flags; the protocol defaults to the packet's
+/// EtherType.
+fn skb_meta(args: &Args, packet: &[u8]) -> bpfx::SkbMeta {
+    let ethertype = packet
+        .get(12..14)
+        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    bpfx::SkbMeta {
+        ifindex: args.ifindex,
+        ingress_ifindex: args.ingress_ifindex,
+        mark: args.mark,
+        priority: args.priority,
+        hash: args.hash,
+        protocol: args.protocol.unwrap_or(ethertype),
+        ..bpfx::SkbMeta::default()
+    }
+}
+
+/// The skb fields a TC program may write, as JSON.
+fn skb_json(m: &bpfx::SkbMeta) -> serde_json::Value {
+    serde_json::json!({
+        "mark": m.mark,
+        "priority": m.priority,
+        "tc_index": m.tc_index,
+        "tc_classid": m.tc_classid,
+        "queue_mapping": m.queue_mapping,
+        "cb": m.cb,
+        "tstamp": m.tstamp,
+    })
+}
+
+/// One line per skb field the TC program changed: `mark 0x0 -> 0x50`.
+fn skb_changes(before: &bpfx::SkbMeta, after: &bpfx::SkbMeta) -> String {
+    let mut out = String::new();
+    let mut line = |name: &str, a: u64, b: u64| {
+        if a != b {
+            out.push_str(&format!("{name} {a:#x} -> {b:#x}\n"));
+        }
+    };
+    line("mark", before.mark.into(), after.mark.into());
+    line("priority", before.priority.into(), after.priority.into());
+    line("tc_index", before.tc_index.into(), after.tc_index.into());
+    line(
+        "tc_classid",
+        before.tc_classid.into(),
+        after.tc_classid.into(),
+    );
+    line(
+        "queue_mapping",
+        before.queue_mapping.into(),
+        after.queue_mapping.into(),
+    );
+    for (i, (a, b)) in before.cb.iter().zip(after.cb).enumerate() {
+        line(&format!("cb[{i}]"), (*a).into(), b.into());
+    }
+    line("tstamp", before.tstamp, after.tstamp);
+    out
+}
+
 /// The JIT options `--hardened`, `--budget` and `--code-memory` ask for.
 fn jit_options(args: &Args) -> bpfx_jit::JitOptions {
     let base = if args.hardened {
@@ -232,9 +392,10 @@ fn jit_options(args: &Args) -> bpfx_jit::JitOptions {
 }
 
 fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> {
-    if args.packet.is_some() {
+    if args.packet.is_some() || args.out.is_some() {
         return Err(CliError::Usage(
-            "--packet is for XDP programs (--ctx xdp)".into(),
+            "--packet and --out are for XDP, TC and socket-filter programs (--ctx xdp|tc|socket)"
+                .into(),
         ));
     }
     let mut input = read_opt(args.mem.as_ref())?;

@@ -6,7 +6,7 @@
 //!                                                      (context)      │  (its maps created,
 //!                                                                     │   bound to them)
 //!                                                      interpret() ◄─┴─► compile() (x86-64 JIT)
-//!                                                               └──► Program::run / run_xdp
+//!                                              └──► Program::run / run_xdp / run_tc / run_socket
 //! ```
 //!
 //! ```no_run
@@ -32,8 +32,11 @@
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
 //!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups), plus embedder helpers registered on a [`Vm`]
 //!   with a signature the verifier enforces.
-//! - **Contexts** ([`Context`]): plain memory, XDP (`struct xdp_md` rewritten to real pointers
-//!   as the kernel does), or an embedder-defined struct.
+//! - **Contexts** ([`Context`]), from the section name as libbpf maps it or set explicitly:
+//!   plain memory, XDP (`struct xdp_md` rewritten to real pointers as the kernel does), TC and
+//!   socket filters (`struct __sk_buff` with each type's access rules: [`Program::run_tc`],
+//!   [`Program::run_socket`], [`SkbMeta`]), or an embedder-defined struct; program types bpfx
+//!   does not model are refused ([`Error::UnsupportedProgramType`]).
 //!
 //! `docs/runtime.md` describes the design: per-program outcomes, when maps are created, the
 //! memory limit, map storage, handle binding, tail calls, the XDP rewrite.

@@ -519,3 +519,33 @@ fn legacy_packet_loads_read_the_packet_not_the_struct() {
         }
     }
 }
+
+#[test]
+fn legacy_packet_loads_charge_the_budget_alike_on_both_engines() {
+    // Cut inside the TCP port: the last load ends the run early (the halt path).
+    let cases = [
+        frame(0x0800, 6, 5, 0, 80, None),
+        frame(0x0800, 6, 5, 0, 80, Some(14 + 20 + 3)),
+        frame(0x0806, 6, 5, 0, 80, None),
+    ];
+    for mode in MODES {
+        let mut left = Vec::new();
+        for engine in bpfx::Engine::ALL {
+            let obj = object("sock_port80.o");
+            let v = obj.program("tcp_port_80").unwrap().verify(mode).unwrap();
+            let mut prog = v.engine(engine, true).unwrap();
+            let mut per = Vec::new();
+            for p in &cases {
+                prog.set_budget(Some(1000));
+                let v = prog.run_socket(p, &SkbMeta::default()).unwrap();
+                per.push((v, prog.budget()));
+            }
+            left.push(per);
+        }
+        assert_eq!(left[0], left[1], "{mode:?}");
+        assert!(
+            left[0][1].1 > left[0][0].1,
+            "the halt stops early: {left:?}"
+        );
+    }
+}

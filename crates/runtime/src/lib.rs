@@ -43,6 +43,7 @@
 #![forbid(unsafe_code)]
 
 mod context;
+pub mod csum;
 mod error;
 mod externs;
 mod helpers;

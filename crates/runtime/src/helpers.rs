@@ -288,6 +288,7 @@ pub(crate) fn standard_sigs() -> HelperTable {
         vec![Anything, Scalar],
         RetKind::Void,
     );
+    crate::skb_helpers::add_sigs(&mut t);
     t
 }
 

@@ -53,6 +53,7 @@ mod memory;
 mod object_map;
 mod program;
 mod skb;
+mod skb_helpers;
 
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
@@ -88,4 +89,9 @@ pub use program::{
 };
 pub use skb::{
     SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, socket_layout, tc_layout,
+};
+pub use skb_helpers::{
+    BPF_F_HDR_FIELD_MASK, BPF_F_INVALIDATE_HASH, BPF_F_MARK_ENFORCE, BPF_F_MARK_MANGLED_0,
+    BPF_F_PSEUDO_HDR, BPF_F_RECOMPUTE_CSUM, CSUM_DIFF, L3_CSUM_REPLACE, L4_CSUM_REPLACE,
+    SKB_LOAD_BYTES, SKB_STORE_BYTES,
 };

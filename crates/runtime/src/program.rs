@@ -966,6 +966,8 @@ impl Program {
             ..RunState::default()
         }));
         let mut h = helpers::standard(&shared.maps, &shared.hooks, &run);
+        let skb = matches!(linked.context, Context::Tc | Context::Socket);
+        crate::skb_helpers::register(&mut h, skb);
         for c in &shared.custom {
             let f = c.f.clone();
             h.register(c.id, move |m, a| f(m, a));

@@ -179,7 +179,9 @@ bpfx_status bpfx_set_input_size(bpfx_vm *vm, uint64_t size);
 bpfx_status bpfx_verify(bpfx_vm *vm, uint32_t mode);
 /* Prepares the verified program on a BPFX_ENGINE_* (may be called again for another). */
 bpfx_status bpfx_compile(bpfx_vm *vm, uint32_t engine);
-/* Runs with r1 = mem, r2 = mem_len (an XDP program: mem is the packet, the result its action).
+/* Runs with r1 = mem, r2 = mem_len (an XDP program: mem is the packet, the result its action;
+ * a TC program: mem is the packet, run with default skb metadata, the result its TC_ACT_* value
+ * as an unsigned 32-bit number; a socket filter: mem is the packet, the result the bytes kept).
  * mem may be NULL when mem_len is 0. On BPFX_ERR_TRAP, bpfx_trap tells where and why. */
 bpfx_status bpfx_run(bpfx_vm *vm, void *mem, size_t mem_len, uint64_t *result);
 /* Runs a program with a struct context: `ctx` (at least the struct size) and a packet. */

@@ -236,3 +236,32 @@ fn unmodelled_program_types_are_refused_unless_a_type_is_given() {
         assert_eq!(stdout(&o), "XDP_TX (3)\n");
     }
 }
+
+#[test]
+fn verify_applies_each_types_access_rules_to_plain_programs() {
+    // Reads __sk_buff.data: direct packet access, TC's and not a socket filter's.
+    let prog = tmp("data.asm", b"ldxw r2, [r1+76]\nmov r0, 0\nexit\n");
+    let o = bpfx(&["verify", prog.to_str().unwrap(), "--ctx", "tc", "--strict"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = bpfx(&["verify", prog.to_str().unwrap(), "--type", "socket"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o)
+            .contains("insn #0: ldxw r2, [r1+76]: invalid access to context at offset 76 size 4"),
+        "{}",
+        stderr(&o)
+    );
+    // Legacy packet loads: a socket filter's, never XDP's.
+    let prog = tmp("ldabs.asm", b"ldabsh 12\nexit\n");
+    let o = bpfx(&[
+        "verify",
+        prog.to_str().unwrap(),
+        "--ctx",
+        "socket",
+        "--strict",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = bpfx(&["verify", prog.to_str().unwrap(), "--ctx", "xdp"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("legacy packet loads"), "{}", stderr(&o));
+}

@@ -265,3 +265,20 @@ fn verify_applies_each_types_access_rules_to_plain_programs() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("legacy packet loads"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_bare_program_with_dump_maps_still_runs_on_plain_memory() {
+    // Bare programs get an object section of their own; it must not imply a program type.
+    let prog = tmp("five.asm", b"mov r0, 5\nexit\n");
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "run",
+            prog.to_str().unwrap(),
+            "--dump-maps",
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "5 (0x5)\n");
+    }
+}

@@ -34,7 +34,7 @@ impl CtxKind {
     /// The section a bare program gets to run with this context.
     fn section(self) -> &'static str {
         match self {
-            CtxKind::Memory => "prog",
+            CtxKind::Memory => "mem",
             CtxKind::Xdp => "xdp",
             CtxKind::Tc => "tc",
             CtxKind::Socket => "socket",
@@ -153,7 +153,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         Loaded::Object { obj, program } => run_object(args, &obj, &program),
         Loaded::Plain(prog) if args.ctx.is_some_and(|c| c != CtxKind::Memory) || args.dump_maps => {
             // A bare program runs through the same path as an object's, with no maps.
-            let section = args.ctx.map_or("prog", CtxKind::section);
+            let section = args.ctx.map_or("mem", CtxKind::section);
             let obj = vm
                 .object(vec![ProgramDef::new("prog", section, prog)], vec![])
                 .map_err(|source| CliError::Object {

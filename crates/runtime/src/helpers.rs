@@ -317,7 +317,8 @@ pub(crate) fn mem_args(sig: &HelperSig, maps: &Arc<[ObjectMap]>) -> Vec<MemArg> 
         .filter_map(|(ptr, kind)| {
             let (len, write) = match *kind {
                 ArgKind::PtrToMem { size_arg: Some(j) } => (ArgLen::Arg(j), true),
-                ArgKind::PtrToReadOnlyMem { size_arg: Some(j) } => (ArgLen::Arg(j), false),
+                ArgKind::PtrToReadOnlyMem { size_arg: Some(j) }
+                | ArgKind::PtrToReadOnlyMemOrNull { size_arg: Some(j) } => (ArgLen::Arg(j), false),
                 ArgKind::MapKey => (map_size(true)?, false),
                 ArgKind::MapValue => (map_size(false)?, false),
                 ArgKind::MapValueOut => (map_size(false)?, true),
@@ -327,7 +328,8 @@ pub(crate) fn mem_args(sig: &HelperSig, maps: &Arc<[ObjectMap]>) -> Vec<MemArg> 
                 | ArgKind::ProgArray
                 | ArgKind::PtrToStackOrMem
                 | ArgKind::PtrToMem { size_arg: None }
-                | ArgKind::PtrToReadOnlyMem { size_arg: None } => return None,
+                | ArgKind::PtrToReadOnlyMem { size_arg: None }
+                | ArgKind::PtrToReadOnlyMemOrNull { size_arg: None } => return None,
             };
             Some(MemArg { ptr, len, write })
         })

@@ -91,9 +91,9 @@ pub(crate) fn add_sigs(t: &mut HelperTable) {
         CSUM_DIFF,
         "csum_diff",
         vec![
-            PtrToReadOnlyMem { size_arg: Some(1) },
+            PtrToReadOnlyMemOrNull { size_arg: Some(1) },
             Scalar,
-            PtrToReadOnlyMem { size_arg: Some(3) },
+            PtrToReadOnlyMemOrNull { size_arg: Some(3) },
             Scalar,
             Scalar,
         ],

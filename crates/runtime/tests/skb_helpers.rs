@@ -185,6 +185,13 @@ fn the_kernel_errnos_and_flags() {
                 .to_string(),
             EINVAL,
         ),
+        // NULL with 0 bytes for `from`: the seed plus the sum of `to`.
+        (
+            "stw [r10-8], 0x01020304\nmov r1, 0\nmov r2, 0\nmov r3, r10\nadd r3, -8\nmov r4, 4\n\
+             mov r5, 5\ncall 28\n"
+                .to_string(),
+            0x0102_0309,
+        ),
         // ... of 0 bytes: the seed.
         (
             "mov r1, r10\nadd r1, -8\nmov r2, 0\nmov r3, r10\nadd r3, -8\nmov r4, 0\nmov r5, 77\ncall 28\n"
@@ -270,6 +277,29 @@ fn invalidate_hash_clears_it_and_socket_filters_load_bytes() {
                         .contains("needs a TC or socket-filter context")
                 );
             }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn csum_diff_takes_null_only_with_a_zero_size() {
+    // NULL with 4 bytes: Strict refuses it; Checked lets the run fault at the call.
+    let text = "stdw [r10-8], 0\nmov r1, 0\nmov r2, 4\nmov r3, r10\nadd r3, -8\nmov r4, 4\n\
+                mov r5, 0\ncall 28\nexit";
+    let obj = Vm::new()
+        .object(vec![ProgramDef::new("p", "tc", code(text))], vec![])
+        .unwrap();
+    let e = obj.program("p").unwrap().verify(Mode::Strict).unwrap_err();
+    assert!(
+        e.to_string().contains("argument r1 of helper csum_diff"),
+        "{e}"
+    );
+    for (name, opts) in engines() {
+        let v = obj.program("p").unwrap().verify(Mode::Checked).unwrap();
+        let mut prog = prepare(v, opts);
+        match prog.run_tc(&mut udp_frame(true), &mut SkbMeta::default()) {
+            Err(Error::Trap { trap, .. }) => assert_eq!(trap.kind, TrapKind::OutOfBounds, "{name}"),
             other => panic!("{name}: {other:?}"),
         }
     }

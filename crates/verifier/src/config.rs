@@ -304,6 +304,13 @@ pub enum ArgKind {
         /// Index of the argument holding the size.
         size_arg: Option<usize>,
     },
+    /// [`ArgKind::PtrToReadOnlyMem`], or NULL (a known 0) when the size argument is known to be
+    /// 0 (the kernel's `ARG_PTR_TO_MEM | PTR_MAYBE_NULL | MEM_RDONLY` with
+    /// `ARG_CONST_SIZE_OR_ZERO`, as `csum_diff` takes).
+    PtrToReadOnlyMemOrNull {
+        /// Index of the argument holding the size.
+        size_arg: Option<usize>,
+    },
     /// A pointer to the stack or the input memory; the helper bounds its own accesses.
     PtrToStackOrMem,
     /// A map handle (from `lddw map_fd` / `map_idx`).

@@ -53,8 +53,8 @@ pub(crate) struct Args {
     mem_size: Option<u64>,
     /// A helper the program may call, as ID:NAME(ARG,...)->RET; repeatable. Arguments: scalar,
     /// any, mem[:rN] (memory the helper may write, size in rN), ro_mem[:rN] (memory it only
-    /// reads), stack_or_mem, map, prog_array, key, value; results: scalar, map_value_or_null,
-    /// void.
+    /// reads), ro_mem_or_null[:rN] (the same, or NULL with size 0), stack_or_mem, map,
+    /// prog_array, key, value; results: scalar, map_value_or_null, void.
     /// Example: --helper "6:fill(mem:r2,scalar)->scalar".
     #[arg(long = "helper", value_name = "SPEC", value_parser = helper_spec)]
     helpers: Vec<(u32, HelperSig)>,

@@ -304,3 +304,34 @@ fn csum_diff_takes_null_only_with_a_zero_size() {
         }
     }
 }
+
+#[test]
+fn clang_built_nat_rewrites_the_destination_with_correct_checksums() {
+    let path = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/objects"))
+        .join("tc_nat.o");
+    for mode in MODES {
+        for (name, opts) in engines() {
+            let obj = bpfx::Object::open(&path).unwrap();
+            let v = obj.program("tc_nat").unwrap().verify(mode).unwrap();
+            let mut prog = prepare(v, opts);
+            for udp_csum in [true, false] {
+                let mut p = udp_frame(udp_csum);
+                let mut meta = SkbMeta {
+                    protocol: 0x0800,
+                    ..SkbMeta::default()
+                };
+                let got = prog.run_tc(&mut p, &mut meta).unwrap();
+                assert_eq!(got, bpfx::TcAction::Ok, "{mode:?} {name}");
+                let mut want = udp_frame(udp_csum);
+                want[30..34].copy_from_slice(&[10, 0, 0, 2]);
+                // A UDP checksum of 0 ("none") stays 0 (BPF_F_MARK_MANGLED_0).
+                fix_checksums(&mut want, udp_csum);
+                assert_eq!(p, want, "{mode:?} {name} udp checksum {udp_csum}");
+            }
+            // Not IPv4: untouched.
+            let mut p = udp_frame(true);
+            let got = prog.run_tc(&mut p, &mut SkbMeta::default()).unwrap();
+            assert_eq!((got, p), (bpfx::TcAction::Ok, udp_frame(true)));
+        }
+    }
+}

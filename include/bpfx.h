@@ -77,11 +77,13 @@ enum bpfx_engine {
 
 /* Contexts (bpfx_set_context): what r1 points to. */
 enum bpfx_context {
-    BPFX_CONTEXT_SECTION = 0,      /* what the ELF section implies: xdp* is XDP, else memory */
+    BPFX_CONTEXT_SECTION = 0,      /* what the ELF section implies, as libbpf maps sections */
     BPFX_CONTEXT_MEMORY = 1,       /* r1 = the buffer, r2 = its length */
     BPFX_CONTEXT_XDP = 2,          /* struct xdp_md over a packet (bpfx_run takes the packet) */
     BPFX_CONTEXT_STRUCT = 3,       /* an embedder struct of `size` bytes (bpfx_run_ctx) */
-    BPFX_CONTEXT_STRUCT_PACKET = 4 /* the same, with 64-bit data/data_end fields bpfx fills */
+    BPFX_CONTEXT_STRUCT_PACKET = 4, /* the same, with 64-bit data/data_end fields bpfx fills */
+    BPFX_CONTEXT_TC = 5,           /* struct __sk_buff of a TC program (bpfx_run takes the packet) */
+    BPFX_CONTEXT_SOCKET = 6        /* struct __sk_buff of a socket filter (bpfx_run: the packet) */
 };
 
 /* Helper argument kinds (bpfx_register_helper), checked by the verifier at each call. */

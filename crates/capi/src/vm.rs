@@ -102,7 +102,7 @@ impl EngineCode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum ContextCode {
-    /// What the program's section implies (`xdp…` is XDP, everything else memory).
+    /// What the program's section implies, as libbpf maps section names.
     Section = 0,
     Memory = 1,
     Xdp = 2,
@@ -110,16 +110,22 @@ pub(crate) enum ContextCode {
     Struct = 3,
     /// An embedder struct whose 64-bit fields at `data`/`data_end` bound a packet.
     StructPacket = 4,
+    /// TC: a `struct __sk_buff` over a packet.
+    Tc = 5,
+    /// A socket filter: a `struct __sk_buff` over a packet.
+    Socket = 6,
 }
 
 impl ContextCode {
     #[cfg(test)]
-    pub(crate) const ALL: [ContextCode; 5] = [
+    pub(crate) const ALL: [ContextCode; 7] = [
         ContextCode::Section,
         ContextCode::Memory,
         ContextCode::Xdp,
         ContextCode::Struct,
         ContextCode::StructPacket,
+        ContextCode::Tc,
+        ContextCode::Socket,
     ];
 
     #[cfg(test)]
@@ -130,6 +136,8 @@ impl ContextCode {
             ContextCode::Xdp => "BPFX_CONTEXT_XDP",
             ContextCode::Struct => "BPFX_CONTEXT_STRUCT",
             ContextCode::StructPacket => "BPFX_CONTEXT_STRUCT_PACKET",
+            ContextCode::Tc => "BPFX_CONTEXT_TC",
+            ContextCode::Socket => "BPFX_CONTEXT_SOCKET",
         }
     }
 }
@@ -343,6 +351,8 @@ impl Vm {
             k if k == ContextCode::Section as u32 => None,
             k if k == ContextCode::Memory as u32 => Some(Context::Memory),
             k if k == ContextCode::Xdp as u32 => Some(Context::Xdp),
+            k if k == ContextCode::Tc as u32 => Some(Context::Tc),
+            k if k == ContextCode::Socket as u32 => Some(Context::Socket),
             k if k == ContextCode::Struct as u32 || k == ContextCode::StructPacket as u32 => {
                 let packet = (k == ContextCode::StructPacket as u32).then_some((data, data_end));
                 let layout = StructLayout::new(size, packet)

@@ -1,6 +1,7 @@
 /* A packet filter with a hash map of counters: runs on a plain buffer holding an Ethernet
  * frame (r1 = the frame, r2 = its length), counts frames per EtherType in `counters`, and
- * accepts (returns 1) IPv4 frames only.
+ * accepts (returns 1) IPv4 frames only. Its section, `mem`, names no kernel program type, so
+ * bpfx gives it plain memory (a `socket` section would make it a socket filter).
  *
  *   bpfx run examples/counter.o --mem examples/tcp-syn.bin --dump-maps
  *   => 1 (0x1), then counters: 2048 => 1 (EtherType 0x0800 seen once)                 */
@@ -13,7 +14,7 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-SEC("socket")
+SEC("mem")
 int packet_filter(__u8 *frame, __u64 len)
 {
 	if (len < sizeof(struct ethhdr))

@@ -1,6 +1,7 @@
 /* Global data and a subprogram: a read-only multiplier in .rodata, a run counter in .data, the
  * last result in .bss, and a non-inlined function that scales a sum. Runs on a plain buffer:
  * returns (sum of its bytes) * multiplier + runs so far, and prints the sum with bpf_printk.
+ * Its section, `mem`, names no kernel program type: bpfx gives it plain memory.
  *
  *   bpfx run examples/globals.o --mem examples/tcp-syn.bin --dump-maps
  *   => 8713 (2571 * 3 + 1000), stderr "sum=2571 len=54"; .bss holds runs = 1, last_result */
@@ -16,7 +17,7 @@ static __noinline __u64 scale(__u64 x)
 	return x * multiplier + base;
 }
 
-SEC("socket")
+SEC("mem")
 int sum_bytes(__u8 *buf, __u64 len)
 {
 	__u64 sum = 0;

@@ -78,11 +78,13 @@ enum bpfx_engine {
 
 /* Contexts (bpfx_set_context): what r1 points to. */
 enum bpfx_context {
-    BPFX_CONTEXT_SECTION = 0,      /* what the ELF section implies: xdp* is XDP, else memory */
+    BPFX_CONTEXT_SECTION = 0,      /* what the ELF section implies, as libbpf maps sections */
     BPFX_CONTEXT_MEMORY = 1,       /* r1 = the buffer, r2 = its length */
     BPFX_CONTEXT_XDP = 2,          /* struct xdp_md over a packet (bpfx_run takes the packet) */
     BPFX_CONTEXT_STRUCT = 3,       /* an embedder struct of `size` bytes (bpfx_run_ctx) */
-    BPFX_CONTEXT_STRUCT_PACKET = 4 /* the same, with 64-bit data/data_end fields bpfx fills */
+    BPFX_CONTEXT_STRUCT_PACKET = 4, /* the same, with 64-bit data/data_end fields bpfx fills */
+    BPFX_CONTEXT_TC = 5,           /* struct __sk_buff of a TC program (bpfx_run takes the packet) */
+    BPFX_CONTEXT_SOCKET = 6        /* struct __sk_buff of a socket filter (bpfx_run: the packet) */
 };
 
 /* Helper argument kinds (bpfx_register_helper), checked by the verifier at each call. */
@@ -192,7 +194,9 @@ bpfx_status bpfx_set_budget(bpfx_vm *vm, uint64_t budget);
 bpfx_status bpfx_verify(bpfx_vm *vm, uint32_t mode);
 /* Prepares the verified program on a BPFX_ENGINE_* (may be called again for another). */
 bpfx_status bpfx_compile(bpfx_vm *vm, uint32_t engine);
-/* Runs with r1 = mem, r2 = mem_len (an XDP program: mem is the packet, the result its action).
+/* Runs with r1 = mem, r2 = mem_len (an XDP program: mem is the packet, the result its action;
+ * a TC program: mem is the packet, run with default skb metadata, the result its TC_ACT_* value
+ * as an unsigned 32-bit number; a socket filter: mem is the packet, the result the bytes kept).
  * mem may be NULL when mem_len is 0. On BPFX_ERR_TRAP, bpfx_trap tells where and why. */
 bpfx_status bpfx_run(bpfx_vm *vm, void *mem, size_t mem_len, uint64_t *result);
 /* Runs a program with a struct context: `ctx` (at least the struct size) and a packet. */

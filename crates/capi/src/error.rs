@@ -225,9 +225,10 @@ impl From<Error> for Fail {
             Error::Io { .. } | Error::Elf { .. } | Error::MapSpec { .. } => Status::Elf,
             Error::NoProgram { .. } => Status::NoProgram,
             Error::NoMap { .. } => Status::NoMap,
-            Error::Link { .. } | Error::Verify { .. } | Error::MapUnsupported { .. } => {
-                Status::Verify
-            }
+            Error::Link { .. }
+            | Error::Verify { .. }
+            | Error::MapUnsupported { .. }
+            | Error::UnsupportedProgramType { .. } => Status::Verify,
             Error::MemoryLimit { .. } => Status::Memory,
             Error::Jit { .. } => Status::Compile,
             Error::Trap { .. } => Status::Trap,

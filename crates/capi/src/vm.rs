@@ -108,7 +108,7 @@ impl EngineCode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum ContextCode {
-    /// What the program's section implies (`xdp…` is XDP, everything else memory).
+    /// What the program's section implies, as libbpf maps section names.
     Section = 0,
     Memory = 1,
     Xdp = 2,
@@ -116,16 +116,22 @@ pub(crate) enum ContextCode {
     Struct = 3,
     /// An embedder struct whose 64-bit fields at `data`/`data_end` bound a packet.
     StructPacket = 4,
+    /// TC: a `struct __sk_buff` over a packet.
+    Tc = 5,
+    /// A socket filter: a `struct __sk_buff` over a packet.
+    Socket = 6,
 }
 
 impl ContextCode {
     #[cfg(test)]
-    pub(crate) const ALL: [ContextCode; 5] = [
+    pub(crate) const ALL: [ContextCode; 7] = [
         ContextCode::Section,
         ContextCode::Memory,
         ContextCode::Xdp,
         ContextCode::Struct,
         ContextCode::StructPacket,
+        ContextCode::Tc,
+        ContextCode::Socket,
     ];
 
     #[cfg(test)]
@@ -136,6 +142,8 @@ impl ContextCode {
             ContextCode::Xdp => "BPFX_CONTEXT_XDP",
             ContextCode::Struct => "BPFX_CONTEXT_STRUCT",
             ContextCode::StructPacket => "BPFX_CONTEXT_STRUCT_PACKET",
+            ContextCode::Tc => "BPFX_CONTEXT_TC",
+            ContextCode::Socket => "BPFX_CONTEXT_SOCKET",
         }
     }
 }
@@ -352,6 +360,8 @@ impl Vm {
             k if k == ContextCode::Section as u32 => None,
             k if k == ContextCode::Memory as u32 => Some(Context::Memory),
             k if k == ContextCode::Xdp as u32 => Some(Context::Xdp),
+            k if k == ContextCode::Tc as u32 => Some(Context::Tc),
+            k if k == ContextCode::Socket as u32 => Some(Context::Socket),
             k if k == ContextCode::Struct as u32 || k == ContextCode::StructPacket as u32 => {
                 let packet = (k == ContextCode::StructPacket as u32).then_some((data, data_end));
                 let layout = StructLayout::new(size, packet)
@@ -423,12 +433,27 @@ impl Vm {
         Ok(prog)
     }
 
-    /// Runs on plain memory (or, for an XDP program, on a packet: the result is the action).
+    /// Runs on plain memory (or, for an XDP program, on a packet: the result is the action;
+    /// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*`
+    /// value as an unsigned 32-bit number; for a socket filter, the bytes kept).
     pub(crate) fn run(&mut self, mem: &mut [u8]) -> Result<u64, Fail> {
         let prog = self.ready()?;
         let r = match prog.context() {
             Context::Memory => prog.run(mem),
             Context::Xdp => prog.run_xdp(mem).map(|a| a.code()),
+            Context::Tc => prog
+                .run_tc(mem, &mut runtime::SkbMeta::default())
+                .map(|a| u64::from(a.code() as u32)),
+            Context::Socket => prog
+                .run_socket(mem, &runtime::SkbMeta::default())
+                .map(|v| v.kept as u64),
+            // Refused at verification: nothing of that type gets here.
+            Context::Unsupported(t) => {
+                return Err(Fail::new(
+                    Status::Context,
+                    format!("bpfx does not run {t} programs"),
+                ));
+            }
             Context::Struct(_) => {
                 return Err(Fail::new(
                     Status::Context,

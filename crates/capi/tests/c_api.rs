@@ -392,6 +392,10 @@ fn expected_capi() -> String {
         let r = p.run_ctx(&mut ctx, &mut [0u8; 10]).unwrap();
         writeln!(out, "ctx.{name} {r}").unwrap();
     }
+    // TC and socket-filter contexts: skb->len of the whole frame, then of its first 20 bytes
+    for name in names {
+        writeln!(out, "skb.{name} {} 20", example("tcp-syn.bin").len()).unwrap();
+    }
     out
 }
 

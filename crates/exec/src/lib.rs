@@ -39,9 +39,10 @@
 //!   [`TrapKind::OutOfBounds`] at the `call`, before the helper runs; a helper error with
 //!   [`TrapKind::HelperError`]. The message of either of the last two is left in
 //!   [`Env::helper_error`] (which every run starts by clearing).
-//! - Legacy packet loads (`ldabs*`, `ldind*`) read big-endian from the input memory at
-//!   `index + imm` (64-bit wrapping); out of bounds, the whole program returns 0 at once (the
-//!   kernel's rule), with no trap.
+//! - Legacy packet loads (`ldabs*`, `ldind*`) read big-endian from the packet at `index + imm`
+//!   (64-bit wrapping), the packet being the input from the verified program's `packet_base`
+//!   on (0 for plain memory; past the context struct for a field context); out of bounds,
+//!   the whole program returns 0 at once (the kernel's rule), with no trap.
 //! - `lddw` of a function (`src = 4`) loads the absolute pc of the function; the map and BTF
 //!   pseudo forms trap with [`TrapKind::Unsupported`] unless an embedder binds them; a kfunc call
 //!   traps with [`TrapKind::Unsupported`].

@@ -48,7 +48,9 @@ pub fn run(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<u6
         });
     }
     let default = env.begin_default_budget(!prog.terminates());
-    let r = machine::Machine::new(prog.program(), input, env.parts()).run();
+    let r = machine::Machine::new(prog.program(), input, env.parts())
+        .with_packet_base(prog.packet_base())
+        .run();
     env.end_default_budget(default);
     r
 }

@@ -44,6 +44,9 @@ pub(crate) struct Machine<'a> {
     max_frames: u32,
     shared: &'a [Arc<SharedMem>],
     helper_error: &'a mut Option<HelperError>,
+    /// Where in the input the packet of legacy packet loads begins
+    /// ([`bpfx_verifier::VerifiedProgram::packet_base`]).
+    packet_base: u64,
     regs: [u64; Reg::COUNT],
     frames: Vec<Frame>,
 }
@@ -53,6 +56,12 @@ fn trap(kind: TrapKind, pc: Pc) -> Trap {
 }
 
 impl<'a> Machine<'a> {
+    /// The same machine, its legacy packet loads reading the input from `base`.
+    pub(crate) fn with_packet_base(mut self, base: u64) -> Machine<'a> {
+        self.packet_base = base;
+        self
+    }
+
     pub(crate) fn new(prog: &'a Program, input: &'a mut [u8], env: EnvParts<'a>) -> Machine<'a> {
         let EnvParts {
             helpers,
@@ -76,6 +85,7 @@ impl<'a> Machine<'a> {
             max_frames: max_frames.max(1),
             shared,
             helper_error,
+            packet_base: 0,
             regs,
             frames: Vec::new(),
         }
@@ -261,7 +271,11 @@ impl<'a> Machine<'a> {
             Op::LoadPacket { size, index, imm } => {
                 let base = index.map_or(0, |r| self.reg(r));
                 let offset = base.wrapping_add(imm_value(imm));
-                match mem::packet_load(self.input, offset, size) {
+                let packet = usize::try_from(self.packet_base)
+                    .ok()
+                    .and_then(|b| self.input.get(b..))
+                    .unwrap_or(&[]);
+                match mem::packet_load(packet, offset, size) {
                     Some(v) => self.regs[0] = v,
                     None => return Ok(Flow::Halt(0)),
                 }

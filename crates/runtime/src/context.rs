@@ -32,9 +32,19 @@ pub enum Context {
     Memory,
     /// XDP: r1 = the context (`struct xdp_md` as the program sees it), over a packet.
     Xdp,
+    /// TC (`BPF_PROG_TYPE_SCHED_CLS` and `SCHED_ACT`): r1 = the context (`struct __sk_buff`
+    /// as the program sees it, with TC's rules: [`crate::tc_layout`]), over a packet.
+    Tc,
+    /// A socket filter (`BPF_PROG_TYPE_SOCKET_FILTER`): r1 = the context (`struct __sk_buff`
+    /// with the socket filter's rules: [`crate::socket_layout`]), over a packet.
+    Socket,
     /// An embedder-defined struct of `size` bytes; with `packet`, its 64-bit fields at those
     /// offsets hold the packet's `data` and `data_end` pointers (filled in by bpfx).
     Struct(StructLayout),
+    /// A program type bpfx does not model (kprobe, tracepoint, cgroup, …), named as the
+    /// kernel's `enum bpf_prog_type` (without `BPF_PROG_TYPE_`, lower case): verifying it is
+    /// refused with [`crate::Error::UnsupportedProgramType`], so it never runs as plain memory.
+    Unsupported(&'static str),
 }
 
 /// The layout of an embedder-defined context struct.
@@ -185,25 +195,161 @@ pub(crate) fn fill_packet_fields(
 }
 
 impl Context {
-    /// Lower-case name.
+    /// Lower-case name (for an unsupported program type, the type's name).
     pub const fn name(self) -> &'static str {
         match self {
             Context::Memory => "memory",
             Context::Xdp => "xdp",
+            Context::Tc => "tc",
+            Context::Socket => "socket",
             Context::Struct(_) => "struct",
+            Context::Unsupported(t) => t,
         }
     }
 
-    /// The context a section name implies, as libbpf decides the program type: `xdp` and
-    /// `xdp/...` (and `xdp.frags`...) are XDP; everything else plain memory.
+    /// The context named as the CLI's `--ctx` spells it: `memory`, `xdp`, `tc` (also
+    /// `sched_cls`, `sched_act`, `classifier`, `action`), `socket` (also `socket_filter`).
+    pub fn parse(name: &str) -> Option<Context> {
+        Some(match name {
+            "memory" => Context::Memory,
+            "xdp" => Context::Xdp,
+            "tc" | "sched_cls" | "sched_act" | "classifier" | "action" => Context::Tc,
+            "socket" | "socket_filter" => Context::Socket,
+            _ => return None,
+        })
+    }
+
+    /// The context a section name implies: the program type libbpf gives the section (its
+    /// rules: `name` matches exactly, `name+` matches `name` or `name/…`), then the names the
+    /// kernel's samples and iproute2 used before libbpf fixed them, then plain memory.
+    ///
+    /// | section | context |
+    /// |---|---|
+    /// | `xdp`, `xdp/…`, `xdp.frags`, `xdp.frags/…`; legacy: any name starting with `xdp` (`xdp1`, `xdp_prog`), and `prog` (iproute2's default for `ip link … xdp`) | [`Context::Xdp`] |
+    /// | `tc`, `tc/ingress`, `tc/egress`, `tcx/ingress`, `tcx/egress`, `netkit/primary`, `netkit/peer`, `classifier`, `action`; legacy: `classifier/…`, `action/…` (iproute2) | [`Context::Tc`] |
+    /// | `socket`; legacy: any name starting with `socket` (`socket1`, the samples' form) | [`Context::Socket`] |
+    /// | kprobes, uprobes, tracepoints, fentry/fexit, LSM, iterators, perf events, cgroup, sockops, sk_skb/sk_msg, lwt, flow dissector, sk_lookup, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
+    /// | anything else (`.text`, names bpfx's own tools use) | [`Context::Memory`] |
     pub fn for_section(section: &str) -> Context {
-        if section == "xdp" || section.starts_with("xdp/") || section.starts_with("xdp.") {
-            Context::Xdp
-        } else {
-            Context::Memory
+        // libbpf's `name+`: exactly `name`, or `name/` and more.
+        let plus = |name: &str| {
+            section
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        let exact = |names: &[&str]| names.contains(&section);
+        if plus("xdp") || plus("xdp.frags") || section.starts_with("xdp") || section == "prog" {
+            return Context::Xdp;
         }
+        if exact(&[
+            "tc",
+            "tc/ingress",
+            "tc/egress",
+            "tcx/ingress",
+            "tcx/egress",
+            "netkit/primary",
+            "netkit/peer",
+        ]) || plus("classifier")
+            || plus("action")
+        {
+            return Context::Tc;
+        }
+        if section.starts_with("socket") {
+            return Context::Socket;
+        }
+        for (names, kind) in UNSUPPORTED_SECTIONS {
+            if names.iter().any(|n| match n.strip_suffix('+') {
+                Some(n) => plus(n),
+                None => section == *n || section.starts_with(&format!("{n}/")),
+            }) {
+                return Context::Unsupported(kind);
+            }
+        }
+        Context::Memory
     }
 }
+
+/// libbpf's sections of the program types bpfx does not model, and each type's name (a
+/// trailing `+` is libbpf's "exactly, or followed by `/…`"; the others match exactly or
+/// followed by `/…` too, which libbpf refuses and so never means anything else).
+const UNSUPPORTED_SECTIONS: &[(&[&str], &str)] = &[
+    (
+        &[
+            "kprobe+",
+            "kretprobe+",
+            "uprobe+",
+            "uretprobe+",
+            "uprobe.s+",
+            "uretprobe.s+",
+            "ksyscall+",
+            "kretsyscall+",
+            "usdt+",
+            "usdt.s+",
+            "kprobe.multi+",
+            "kretprobe.multi+",
+            "uprobe.multi+",
+            "uretprobe.multi+",
+            "kprobe.session+",
+        ],
+        "kprobe",
+    ),
+    (&["tracepoint+", "tp+"], "tracepoint"),
+    (
+        &[
+            "raw_tracepoint+",
+            "raw_tp+",
+            "raw_tracepoint.w+",
+            "raw_tp.w+",
+        ],
+        "raw_tracepoint",
+    ),
+    (
+        &[
+            "tp_btf+",
+            "fentry+",
+            "fmod_ret+",
+            "fexit+",
+            "fentry.s+",
+            "fmod_ret.s+",
+            "fexit.s+",
+            "iter+",
+            "iter.s+",
+        ],
+        "tracing",
+    ),
+    (&["lsm+", "lsm.s+", "lsm_cgroup+"], "lsm"),
+    (&["freplace+"], "ext"),
+    (&["perf_event"], "perf_event"),
+    (&["cgroup_skb", "cgroup/skb"], "cgroup_skb"),
+    (
+        &[
+            "cgroup/sock_create",
+            "cgroup/sock_release",
+            "cgroup/sock",
+            "cgroup/post_bind4",
+            "cgroup/post_bind6",
+        ],
+        "cgroup_sock",
+    ),
+    (&["cgroup/dev"], "cgroup_device"),
+    (&["cgroup/sysctl"], "cgroup_sysctl"),
+    (
+        &["cgroup/getsockopt", "cgroup/setsockopt"],
+        "cgroup_sockopt",
+    ),
+    (&["cgroup"], "cgroup_sock_addr"),
+    (&["sockops"], "sock_ops"),
+    (&["sk_skb"], "sk_skb"),
+    (&["sk_msg"], "sk_msg"),
+    (&["lirc_mode2"], "lirc_mode2"),
+    (&["flow_dissector"], "flow_dissector"),
+    (&["lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local"], "lwt"),
+    (&["sk_lookup"], "sk_lookup"),
+    (&["sk_reuseport"], "sk_reuseport"),
+    (&["netfilter"], "netfilter"),
+    (&["struct_ops+", "struct_ops.s+"], "struct_ops"),
+    (&["syscall"], "syscall"),
+];
 
 /// An XDP verdict: the program's return value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -327,10 +473,21 @@ impl Context {
         match self {
             Context::Memory => (ContextKind::Memory, input_size),
             Context::Xdp => (ContextKind::Fields(xdp_layout()), Some(XDP_CTX_SIZE as u64)),
+            Context::Tc => (
+                ContextKind::Fields(crate::skb::tc_layout()),
+                Some(crate::skb::SKB_CTX_SIZE as u64),
+            ),
+            Context::Socket => (
+                ContextKind::Fields(crate::skb::socket_layout()),
+                Some(crate::skb::SKB_CTX_SIZE as u64),
+            ),
             Context::Struct(layout) => (
                 ContextKind::Fields(layout.fields()),
                 Some(u64::from(layout.size)),
             ),
+            // Refused before the verifier runs (`ProgramRef::prepare`); the verifier would see
+            // a context nothing may access.
+            Context::Unsupported(_) => (ContextKind::Fields(ContextLayout::default()), Some(0)),
         }
     }
 }

@@ -125,6 +125,19 @@ pub enum Error {
         /// For [`bpfx_exec::TrapKind::HelperError`], the failing helper's own message.
         reason: Option<String>,
     },
+    /// A program whose type (from its section, or set by the embedder) bpfx does not model:
+    /// refused rather than run on a context it was not written for.
+    #[error(
+        "program `{program}` (section `{section}`) is a {prog_type} program, a type bpfx does not run; set its context explicitly to run it as another type"
+    )]
+    UnsupportedProgramType {
+        /// The program.
+        program: String,
+        /// Its section.
+        section: String,
+        /// The program type, as the kernel's `enum bpf_prog_type` names it (lower case).
+        prog_type: &'static str,
+    },
     /// A run method for another context than the program was prepared for.
     #[error("program `{program}` takes a {expected} context, not {got}")]
     WrongContext {

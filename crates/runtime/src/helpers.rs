@@ -343,6 +343,7 @@ pub(crate) fn standard_sigs() -> HelperTable {
         vec![Anything, Scalar],
         RetKind::Void,
     );
+    crate::skb_helpers::add_sigs(&mut t);
     t
 }
 
@@ -367,7 +368,8 @@ pub(crate) fn mem_args(sig: &HelperSig, maps: &Arc<[ObjectMap]>, run: &RunCell) 
         .filter_map(|(ptr, kind)| {
             let (len, write) = match *kind {
                 ArgKind::PtrToMem { size_arg: Some(j) } => (ArgLen::Arg(j), true),
-                ArgKind::PtrToReadOnlyMem { size_arg: Some(j) } => (ArgLen::Arg(j), false),
+                ArgKind::PtrToReadOnlyMem { size_arg: Some(j) }
+                | ArgKind::PtrToReadOnlyMemOrNull { size_arg: Some(j) } => (ArgLen::Arg(j), false),
                 ArgKind::MapKey => (map_size(true)?, false),
                 ArgKind::MapValue => (map_size(false)?, false),
                 ArgKind::MapValueOut => (map_size(false)?, true),
@@ -377,7 +379,8 @@ pub(crate) fn mem_args(sig: &HelperSig, maps: &Arc<[ObjectMap]>, run: &RunCell) 
                 | ArgKind::ProgArray
                 | ArgKind::PtrToStackOrMem
                 | ArgKind::PtrToMem { size_arg: None }
-                | ArgKind::PtrToReadOnlyMem { size_arg: None } => return None,
+                | ArgKind::PtrToReadOnlyMem { size_arg: None }
+                | ArgKind::PtrToReadOnlyMemOrNull { size_arg: None } => return None,
             };
             Some(MemArg { ptr, len, write })
         })

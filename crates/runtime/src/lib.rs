@@ -6,7 +6,7 @@
 //!                                                      (context)      │  (its maps created,
 //!                                                                     │   bound to them)
 //!                                                      interpret() ◄─┴─► compile() (x86-64 JIT)
-//!                                                               └──► Program::run / run_xdp
+//!                                              └──► Program::run / run_xdp / run_tc / run_socket
 //! ```
 //!
 //! ```no_run
@@ -33,14 +33,18 @@
 //!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups,
 //!   `redirect_map`), plus embedder helpers registered on a [`Vm`]
 //!   with a signature the verifier enforces.
-//! - **Contexts** ([`Context`]): plain memory, XDP (`struct xdp_md` rewritten to real pointers
-//!   as the kernel does), or an embedder-defined struct.
+//! - **Contexts** ([`Context`]), from the section name as libbpf maps it or set explicitly:
+//!   plain memory, XDP (`struct xdp_md` rewritten to real pointers as the kernel does), TC and
+//!   socket filters (`struct __sk_buff` with each type's access rules: [`Program::run_tc`],
+//!   [`Program::run_socket`], [`SkbMeta`]), or an embedder-defined struct; program types bpfx
+//!   does not model are refused ([`Error::UnsupportedProgramType`]).
 //!
 //! `docs/runtime.md` describes the design: per-program outcomes, when maps are created, the
 //! memory limit, map storage, handle binding, tail calls, the XDP rewrite.
 #![forbid(unsafe_code)]
 
 mod context;
+pub mod csum;
 mod error;
 mod externs;
 mod helpers;
@@ -49,6 +53,8 @@ mod maps;
 mod memory;
 mod object_map;
 mod program;
+mod skb;
+mod skb_helpers;
 
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
@@ -84,4 +90,12 @@ pub use memory::DEFAULT_MEM_LIMIT;
 pub use object_map::ObjectMap;
 pub use program::{
     Engine, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm, jit_code_estimate,
+};
+pub use skb::{
+    SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, socket_layout, tc_layout,
+};
+pub use skb_helpers::{
+    BPF_F_HDR_FIELD_MASK, BPF_F_INVALIDATE_HASH, BPF_F_MARK_ENFORCE, BPF_F_MARK_MANGLED_0,
+    BPF_F_PSEUDO_HDR, BPF_F_RECOMPUTE_CSUM, CSUM_DIFF, L3_CSUM_REPLACE, L4_CSUM_REPLACE,
+    SKB_LOAD_BYTES, SKB_STORE_BYTES,
 };

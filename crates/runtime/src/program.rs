@@ -17,6 +17,7 @@ use crate::map::{Map, MapKind, MapSpec};
 use crate::maps::MapConfig;
 use crate::memory::{Charge, DEFAULT_MEM_LIMIT, Pool};
 use crate::object_map::ObjectMap;
+use crate::skb::{self, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction};
 use bpfx_bytecode::{Imm64, Op, Pc};
 use bpfx_exec::{Budget, Env, GuestMemory, HelperError, SharedMem, TrapKind};
 use bpfx_verifier::{
@@ -428,12 +429,20 @@ impl Object {
         self.shared.pool.used()
     }
 
-    /// Whether program `name` can be prepared as far as its maps go: every map its `lddw`
-    /// instructions name exists and bpfx can create it ([`Error::MapUnsupported`] otherwise),
+    /// Whether program `name` can be prepared as far as its type and maps go: bpfx models the
+    /// type its section implies ([`Error::UnsupportedProgramType`] otherwise), every map its
+    /// `lddw` instructions name exists and bpfx can create it ([`Error::MapUnsupported`] otherwise),
     /// and those not created yet fit the memory limit together now ([`Error::MemoryLimit`]).
     /// Says nothing of what the verifier will decide; creates nothing.
     pub fn program_status(&self, name: &str) -> Result<(), Error> {
         let p = self.program(name)?;
+        if let Context::Unsupported(prog_type) = p.context {
+            return Err(Error::UnsupportedProgramType {
+                program: p.def.name.clone(),
+                section: p.def.section.clone(),
+                prog_type,
+            });
+        }
         let used = used_maps(&p.def.name, &p.def.program, &self.shared.maps)?;
         p.fits(&used)
     }
@@ -724,6 +733,13 @@ impl<'o> ProgramRef<'o> {
     /// the program names.
     fn prepare(&self, mode: Mode) -> Result<(bpfx_bytecode::Program, Config, Vec<usize>), Error> {
         let name = &self.def.name;
+        if let Context::Unsupported(prog_type) = self.context {
+            return Err(Error::UnsupportedProgramType {
+                program: name.clone(),
+                section: self.def.section.clone(),
+                prog_type,
+            });
+        }
         if let Context::Struct(layout) = self.context {
             layout.check().map_err(|source| Error::Layout {
                 program: name.clone(),
@@ -1054,14 +1070,17 @@ impl Program {
     fn new(linked: Arc<Linked>, shared: Arc<Shared>) -> Program {
         let packet = match linked.context {
             Context::Xdp => Some((0, 8)),
+            Context::Tc | Context::Socket => Some((skb::SKB_DATA, skb::SKB_DATA_END)),
             Context::Struct(crate::StructLayout { packet, .. }) => packet,
-            Context::Memory => None,
+            Context::Memory | Context::Unsupported(_) => None,
         };
         let run: RunCell = Arc::new(Mutex::new(RunState {
             packet,
             ..RunState::default()
         }));
         let mut h = helpers::standard(&shared.maps, &shared.hooks, &run);
+        let skb = matches!(linked.context, Context::Tc | Context::Socket);
+        crate::skb_helpers::register(&mut h, skb);
         for c in &shared.custom {
             let f = c.f.clone();
             h.register(c.id, move |m, a| f(m, a));
@@ -1172,6 +1191,42 @@ impl Program {
         packet.copy_from_slice(&buf[XDP_CTX_SIZE..]);
         self.buf = buf;
         res.map(XdpAction::from_code)
+    }
+
+    /// Runs a TC program (`sched_cls`/`sched_act`) on a packet, which it may rewrite in place
+    /// (its length is fixed), with the socket buffer's metadata; returns its verdict. The
+    /// fields a TC program may write (`mark`, `priority`, `tc_index`, `tc_classid`,
+    /// `queue_mapping`, `cb`, `tstamp`) are written back into `meta` after the run, even when
+    /// the run traps (as far as the program got), with the kernel's widths ([`SkbMeta`]).
+    pub fn run_tc(&mut self, packet: &mut [u8], meta: &mut SkbMeta) -> Result<TcAction, Error> {
+        self.expect(Context::Tc)?;
+        let mut buf = self.skb_buf(packet, meta, false);
+        let res = self.exec(&mut buf);
+        packet.copy_from_slice(&buf[SKB_CTX_SIZE..]);
+        skb::read_back_tc(&buf, meta);
+        self.buf = buf;
+        res.map(TcAction::from_code)
+    }
+
+    /// Runs a socket filter on a packet with the socket buffer's metadata (its `cb` starts
+    /// zeroed and what the filter writes there is dropped, as in the kernel); returns how
+    /// many bytes of the packet the socket keeps.
+    pub fn run_socket(&mut self, packet: &[u8], meta: &SkbMeta) -> Result<SocketVerdict, Error> {
+        self.expect(Context::Socket)?;
+        let mut buf = self.skb_buf(packet, meta, true);
+        let res = self.exec(&mut buf);
+        self.buf = buf;
+        res.map(|r0| SocketVerdict::new(r0, packet.len()))
+    }
+
+    /// The run buffer `[socket-buffer struct | packet]`, filled.
+    fn skb_buf(&mut self, packet: &[u8], meta: &SkbMeta, socket: bool) -> Vec<u8> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.resize(SKB_CTX_SIZE, 0);
+        buf.extend_from_slice(packet);
+        skb::fill_skb_ctx(&mut buf, meta, socket);
+        buf
     }
 
     /// Runs a program with an embedder-defined context: `ctx` is the struct (at least its

@@ -4,7 +4,7 @@
 //! array is filled by its `.values` initialiser, `__kconfig` values given by the embedder,
 //! and `__ksym`/unresolved externs that fail only the programs using them.
 
-use bpfx::{Engine, Error, Mode, Object, Program, Vm, XdpAction};
+use bpfx::{Context, Engine, Error, Mode, Object, Program, SkbMeta, Vm, XdpAction};
 use bpfx_verifier::VerifyErrorKind;
 use std::path::PathBuf;
 
@@ -21,6 +21,11 @@ fn prepare(obj: &Object, name: &str, engine: Engine) -> Result<Program, Error> {
     obj.program(name)?
         .verify(Mode::Checked)?
         .engine(engine, false)
+}
+
+/// Runs a socket filter on an empty packet: its return value.
+fn run_socket(p: &mut Program) -> u64 {
+    u64::from(p.run_socket(&[], &SkbMeta::default()).unwrap().code)
 }
 
 fn u64_at(obj: &Object, map: &str, key: u32) -> u64 {
@@ -152,7 +157,7 @@ fn kconfig_values_reach_the_program() {
         let obj = vm.open(fixture("kconfig.o")).unwrap();
         let mut p = prepare(&obj, "report", engine).unwrap();
         let newer = u64::from(version >= bpfx_elf::kernel_version(5, 15, 0));
-        assert_eq!(p.run(&mut []).unwrap(), newer, "{engine:?}");
+        assert_eq!(run_socket(&mut p), newer, "{engine:?}");
         let got: Vec<u64> = (0..5).map(|k| u64_at(&obj, "config", k)).collect();
         // Version (default), HZ, TRI_MODULE, the unknown weak bool (0), the weak host name
         // without a value (empty).
@@ -165,7 +170,7 @@ fn kconfig_values_reach_the_program() {
             .kconfig("CONFIG_DEFAULT_HOSTNAME", "\"edge\"");
         let obj = vm.open(fixture("kconfig.o")).unwrap();
         let mut p = prepare(&obj, "report", engine).unwrap();
-        assert_eq!(p.run(&mut []).unwrap(), 0, "{engine:?}: older than 5.15");
+        assert_eq!(run_socket(&mut p), 0, "{engine:?}: older than 5.15");
         assert_eq!(u64_at(&obj, "config", 0), u64::from(old));
         assert_eq!(u64_at(&obj, "config", 4), u64::from(b'e'));
 
@@ -186,7 +191,7 @@ fn kconfig_values_reach_the_program() {
             .open(fixture("kconfig.o"))
             .unwrap();
         let mut p = prepare(&obj, "needs_strong", engine).unwrap();
-        assert_eq!(p.run(&mut []).unwrap(), 1, "{engine:?}: 9 > 5");
+        assert_eq!(run_socket(&mut p), 1, "{engine:?}: 9 > 5");
     }
     // Without CONFIG_HZ (strong) `report` cannot load; a value of the wrong type fails the
     // object, naming the extern.
@@ -259,7 +264,17 @@ fn ksyms_and_unresolved_externs_fail_only_their_programs() {
 fn iproute2_tail_call_sections_run_from_the_entry() {
     for engine in Engine::ALL {
         let obj = Object::open(fixture("elf_tailcall.o")).unwrap();
-        let mut p = prepare(&obj, "cls_entry", engine).unwrap();
+        // Written for plain memory (the input's first byte picks the slot) although its
+        // section is iproute2's `classifier`: the context is set explicitly, like the targets'
+        // (sections `9/1` and `0x9/5` imply plain memory).
+        let mut p = obj
+            .program("cls_entry")
+            .unwrap()
+            .context(Context::Memory)
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(engine, false)
+            .unwrap();
         let mut want = [0u64; 8];
         for (first, result, key) in [(1u8, 10, 1), (5, 50, 5), (2, 0, 0), (200, 0, 0), (1, 10, 1)] {
             assert_eq!(

@@ -777,6 +777,11 @@ impl<'a> Analysis<'a> {
                 Self::set(st, dst, v);
             }
             Op::LoadPacket { index, .. } => {
+                if let ContextKind::Fields(layout) = &self.cfg.context
+                    && !layout.packet_loads
+                {
+                    return Err(self.err(pc, K::PacketLoadNotAllowed));
+                }
                 if let Some(r) = index {
                     let v = self.read(pc, st, r)?;
                     if v.is_pointer_like() {
@@ -1575,8 +1580,15 @@ impl<'a> Analysis<'a> {
                         ));
                     }
                 }
-                ArgKind::PtrToMem { size_arg } | ArgKind::PtrToReadOnlyMem { size_arg } => {
-                    let reads_only = matches!(kind, ArgKind::PtrToReadOnlyMem { .. });
+                ArgKind::PtrToReadOnlyMemOrNull { size_arg }
+                    if v == Value::konst(0)
+                        && size_arg
+                            .and_then(|j| regs.get(j + 1))
+                            .is_some_and(|s| matches!(s, Value::Scalar(x) if x.umax == 0)) => {}
+                ArgKind::PtrToMem { size_arg }
+                | ArgKind::PtrToReadOnlyMem { size_arg }
+                | ArgKind::PtrToReadOnlyMemOrNull { size_arg } => {
+                    let reads_only = !matches!(kind, ArgKind::PtrToMem { .. });
                     // A size known as a range is checked at its maximum (and only its minimum
                     // is surely written).
                     let size = match size_arg {

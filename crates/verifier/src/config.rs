@@ -57,6 +57,10 @@ pub enum FieldKind {
     /// Plain bytes (an embedder's own struct): any access wholly inside the field, of any
     /// size, reads or writes the same bytes in bpfx's layout; atomics are allowed.
     Bytes,
+    /// Scratch bytes the program owns (the kernel's `__sk_buff.cb[]`): loads and, when the
+    /// field is writable, stores of 1, 2, 4 or 8 bytes aligned to their size, wholly inside
+    /// the field, at the same bytes in bpfx's layout; no atomics.
+    Scratch,
 }
 
 impl FieldKind {
@@ -131,31 +135,48 @@ impl ContextField {
 pub struct ContextLayout {
     /// The fields.
     pub fields: Vec<ContextField>,
+    /// Whether legacy packet loads (`ldabs*`/`ldind*`) are allowed: they then read the packet
+    /// that follows the struct in the input (from offset [`Config::mem_size`]), as the
+    /// kernel's read `skb->data`. Without it they are refused, as the kernel refuses them
+    /// outside socket filters and TC programs.
+    pub packet_loads: bool,
 }
 
 impl ContextLayout {
     /// A layout of these fields.
     pub fn new(fields: Vec<ContextField>) -> ContextLayout {
-        ContextLayout { fields }
+        ContextLayout {
+            fields,
+            packet_loads: false,
+        }
+    }
+
+    /// The same layout, with legacy packet loads allowed when `allowed` (see
+    /// [`ContextLayout::packet_loads`]).
+    pub fn with_packet_loads(self, allowed: bool) -> ContextLayout {
+        ContextLayout {
+            packet_loads: allowed,
+            ..self
+        }
     }
 
     /// An embedder's struct of `size` bytes whose 8-byte fields at `data` and `data_end` hold
     /// the packet's bounds (read-only), every other byte plain writable bytes, in the same
-    /// layout for the program and for bpfx.
+    /// layout for the program and for bpfx; legacy packet loads read that packet.
     pub fn packet_struct(size: u16, data: u16, data_end: u16) -> ContextLayout {
         let mut fields = vec![
             ContextField::new(data, 8, FieldKind::PacketStart, data),
             ContextField::new(data_end, 8, FieldKind::PacketEnd, data_end),
         ];
         ContextLayout::fill_bytes(&mut fields, size);
-        ContextLayout { fields }
+        ContextLayout::new(fields).with_packet_loads(true)
     }
 
     /// An embedder's struct of `size` bytes of plain writable bytes.
     pub fn bytes(size: u16) -> ContextLayout {
         let mut fields = Vec::new();
         ContextLayout::fill_bytes(&mut fields, size);
-        ContextLayout { fields }
+        ContextLayout::new(fields)
     }
 
     /// Appends writable [`FieldKind::Bytes`] fields for every gap of `[0, size)` the fields
@@ -307,6 +328,13 @@ pub enum ArgKind {
     /// `ARG_PTR_TO_MEM | MEM_RDONLY`): it may point into a read-only map value, and a range of
     /// known size on the stack must be initialised.
     PtrToReadOnlyMem {
+        /// Index of the argument holding the size.
+        size_arg: Option<usize>,
+    },
+    /// [`ArgKind::PtrToReadOnlyMem`], or NULL (a known 0) when the size argument is known to be
+    /// 0 (the kernel's `ARG_PTR_TO_MEM | PTR_MAYBE_NULL | MEM_RDONLY` with
+    /// `ARG_CONST_SIZE_OR_ZERO`, as `csum_diff` takes).
+    PtrToReadOnlyMemOrNull {
         /// Index of the argument holding the size.
         size_arg: Option<usize>,
     },

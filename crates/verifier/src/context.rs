@@ -151,6 +151,7 @@ pub(crate) fn check_access(
     let allowed = match (field.kind, op) {
         (FieldKind::Bytes, _) => true,
         (_, CtxOp::Atomic) => false,
+        (FieldKind::Scratch, _) => matches!(size, 1 | 2 | 4 | 8) && off % i64::from(size) == 0,
         (k, CtxOp::Load { signed }) if k.is_pointer() => whole && !signed,
         (k, CtxOp::Store) if k.is_pointer() => return Err(K::ContextReadOnly { off, size }),
         (FieldKind::Scalar, CtxOp::Load { .. }) => {
@@ -456,5 +457,67 @@ mod tests {
             op("ldxw r0, [r1+36]")
         );
         assert_eq!(v.access(Pc(4)).map(|f| f.proven), Some(false));
+    }
+
+    /// A `cb[]`-like table: 12 scratch bytes at 0 → 24 (writable), a u32 at 12 → 40; bpfx's
+    /// struct is 48 bytes; legacy packet loads as `packet_loads` says.
+    fn scratch_cfg(mode: Mode, packet_loads: bool) -> Config {
+        let layout = ContextLayout::new(vec![
+            ContextField::new(0, 12, FieldKind::Scratch, 24).with_writable(true),
+            ContextField::new(12, 4, FieldKind::Scalar, 40),
+        ])
+        .with_packet_loads(packet_loads);
+        Config {
+            mode,
+            mem_size: Some(48),
+            context: ContextKind::Fields(layout),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn scratch_fields_take_aligned_accesses_of_every_size_and_no_atomics() {
+        for mode in [Mode::Strict, Mode::Checked] {
+            let run = |insn: &str| {
+                crate::verify(
+                    prog(&format!("{insn}\nmov r0, 0\nexit")),
+                    &scratch_cfg(mode, false),
+                )
+                .map(|v| v.program().get(Pc(0)).unwrap().to_string())
+                .map_err(|e| e.to_string())
+            };
+            assert_eq!(run("ldxdw r2, [r1+0]"), Ok(op("ldxdw r2, [r1+24]")));
+            assert_eq!(run("stdw [r1+0], 1"), Ok(op("stdw [r1+24], 1")));
+            assert_eq!(run("sth [r1+10], 1"), Ok(op("sth [r1+34], 1")));
+            assert_eq!(run("ldxb r2, [r1+11]"), Ok(op("ldxb r2, [r1+35]")));
+            for (insn, off, size) in [
+                ("ldxdw r2, [r1+4]", 4, 8),
+                ("ldxw r2, [r1+2]", 2, 4),
+                ("ldxdw r2, [r1+8]", 8, 8),
+                ("mov r2, 1\nlock add32 [r1+0], r2", 0, 4),
+            ] {
+                let e = run(insn).unwrap_err();
+                assert!(
+                    e.ends_with(&format!(
+                        "invalid access to context at offset {off} size {size}"
+                    )),
+                    "{insn}: {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn legacy_packet_loads_need_a_layout_that_allows_them_and_read_past_the_struct() {
+        for mode in [Mode::Strict, Mode::Checked] {
+            let text = "ldabsb 3\nexit";
+            let e = crate::verify(prog(text), &scratch_cfg(mode, false)).unwrap_err();
+            assert_eq!(e.pc, Pc(0));
+            assert!(e.to_string().contains("legacy packet loads"), "{e}");
+            let v = crate::verify(prog(text), &scratch_cfg(mode, true)).unwrap();
+            assert_eq!(v.packet_base(), 48);
+            let v = crate::verify(prog(text), &Config::conformance(mode, 8)).unwrap();
+            assert_eq!(v.packet_base(), 0);
+        }
     }
 }

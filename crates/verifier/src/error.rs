@@ -81,6 +81,10 @@ pub enum VerifyErrorKind {
         /// Access size in bytes.
         size: u32,
     },
+    /// A legacy packet load (`ldabs`/`ldind`) in a context that has no packet for it (the
+    /// kernel allows them only in socket filters and TC programs).
+    #[error("legacy packet loads (ldabs/ldind) are not allowed with this context")]
+    PacketLoadNotAllowed,
     /// A store to a context field programs may only read.
     #[error("write to the read-only context field at offset {off} size {size}")]
     ContextReadOnly {
@@ -336,6 +340,7 @@ impl VerifyErrorKind {
             self,
             ContextAccess { .. }
                 | ContextReadOnly { .. }
+                | PacketLoadNotAllowed
                 | ContextVariableOffset { .. }
                 | ContextMaybe { .. }
                 | ContextAccessDiffers { .. }

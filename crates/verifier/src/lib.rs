@@ -91,9 +91,14 @@ fn run(
     let processed = a.processed;
     drop(a);
     let prog = context::convert(prog, &ctx)?;
+    let packet_base = match cfg.context {
+        ContextKind::Fields(_) => cfg.mem_size.unwrap_or(0),
+        ContextKind::Memory => 0,
+    };
     let assumed = verified::Assumptions::new(&prog, cfg);
     Ok(
         VerifiedProgram::new(prog, facts, structure.funcs, assumed, processed)
-            .with_context_accesses(ctx),
+            .with_context_accesses(ctx)
+            .with_packet_base(packet_base),
     )
 }

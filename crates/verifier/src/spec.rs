@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Arguments: `scalar`, `any`, `mem` / `mem:rN` ([`ArgKind::PtrToMem`], size in `rN`),
-//! `ro_mem` / `ro_mem:rN` ([`ArgKind::PtrToReadOnlyMem`]), `stack_or_mem`, `map`, `key`,
+//! `ro_mem` / `ro_mem:rN` ([`ArgKind::PtrToReadOnlyMem`]), `ro_mem_or_null[:rN]`
+//! ([`ArgKind::PtrToReadOnlyMemOrNull`]), `stack_or_mem`, `map`, `key`,
 //! `value`, `value_out` ([`ArgKind::MapValueOut`]), `prog_array` ([`ArgKind::ProgArray`]).
 //! Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
@@ -84,7 +85,8 @@ pub fn parse_helper(spec: &str) -> Result<(u32, HelperSig), SpecError> {
     }
     for (i, k) in kinds.iter().enumerate() {
         if let ArgKind::PtrToMem { size_arg: Some(j) }
-        | ArgKind::PtrToReadOnlyMem { size_arg: Some(j) } = *k
+        | ArgKind::PtrToReadOnlyMem { size_arg: Some(j) }
+        | ArgKind::PtrToReadOnlyMemOrNull { size_arg: Some(j) } = *k
             && (j >= kinds.len() || j == i)
         {
             return fail(
@@ -118,6 +120,7 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
     let kind = match base {
         "mem" => ArgKind::PtrToMem { size_arg: size },
         "ro_mem" => ArgKind::PtrToReadOnlyMem { size_arg: size },
+        "ro_mem_or_null" => ArgKind::PtrToReadOnlyMemOrNull { size_arg: size },
         _ if size.is_some() => {
             return fail(
                 spec,
@@ -197,6 +200,7 @@ impl fmt::Display for ArgKind {
             ArgKind::Anything => ("any", None),
             ArgKind::PtrToMem { size_arg } => ("mem", size_arg),
             ArgKind::PtrToReadOnlyMem { size_arg } => ("ro_mem", size_arg),
+            ArgKind::PtrToReadOnlyMemOrNull { size_arg } => ("ro_mem_or_null", size_arg),
             ArgKind::PtrToStackOrMem => ("stack_or_mem", None),
             ArgKind::MapHandle => ("map", None),
             ArgKind::ProgArray => ("prog_array", None),
@@ -246,6 +250,7 @@ mod tests {
             "map_update_elem(map,key,value,scalar)->scalar",
             "fill(mem:r2,scalar)->scalar",
             "print(ro_mem:r2,scalar)->scalar",
+            "csum_diff(ro_mem_or_null:r2,scalar,ro_mem_or_null:r4,scalar,scalar)->scalar",
             "buffer(stack_or_mem)->scalar",
             "notify()->void",
             "echo(any)->scalar",

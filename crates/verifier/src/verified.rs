@@ -155,6 +155,8 @@ pub struct VerifiedProgram {
     processed: u64,
     /// The converted context accesses, by pc, increasing.
     ctx: Vec<(Pc, ContextAccess)>,
+    /// Where in the input legacy packet loads read from.
+    packet_base: u64,
 }
 
 impl VerifiedProgram {
@@ -172,7 +174,25 @@ impl VerifiedProgram {
             assumed,
             processed,
             ctx: Vec::new(),
+            packet_base: 0,
         }
+    }
+
+    /// The same program, its legacy packet loads reading the input from `base`.
+    pub(crate) fn with_packet_base(self, packet_base: u64) -> Self {
+        VerifiedProgram {
+            packet_base,
+            ..self
+        }
+    }
+
+    /// Where in the input the packet that legacy packet loads (`ldabs*`/`ldind*`) read
+    /// begins: 0 for plain memory (the whole input is the packet), the context struct's size
+    /// ([`crate::Config::mem_size`]) in a field context, whose packet follows the struct.
+    /// Both engines read `input[packet_base + index + imm ..]`, and end the run with 0 when
+    /// any byte lies outside `input[packet_base..]`.
+    pub fn packet_base(&self) -> u64 {
+        self.packet_base
     }
 
     /// The same program, recording the context accesses it was converted at.

@@ -463,6 +463,31 @@ static void perf(const char *examples) {
     bpfx_vm_free(vm);
 }
 
+/* BPFX_CONTEXT_TC and BPFX_CONTEXT_SOCKET: r1 = a struct __sk_buff over the packet bpfx_run
+ * takes; `ldxw r0, [r1+0]; exit` returns skb->len (for the socket filter: the bytes kept). */
+static void skb(const char *examples) {
+    static const unsigned char len_prog[] = {0x61, 0x10, 0, 0, 0, 0, 0, 0,
+                                             0x95, 0,    0, 0, 0, 0, 0, 0};
+    struct file p = slurp(examples, "tcp-syn.bin");
+    bpfx_vm *vm = bpfx_vm_new();
+    uint64_t tc = 0, sock = 0;
+    EXPECT(bpfx_load_bytecode(vm, len_prog, sizeof len_prog), BPFX_OK);
+    for (uint32_t e = BPFX_ENGINE_INTERPRETER; e <= BPFX_ENGINE_JIT; e++) {
+        EXPECT(bpfx_set_context(vm, BPFX_CONTEXT_TC, 0, 0, 0), BPFX_OK);
+        EXPECT(bpfx_verify(vm, BPFX_MODE_STRICT), BPFX_OK);
+        EXPECT(bpfx_compile(vm, e), BPFX_OK);
+        EXPECT(bpfx_run(vm, p.bytes, p.len, &tc), BPFX_OK);
+        EXPECT(bpfx_set_context(vm, BPFX_CONTEXT_SOCKET, 0, 0, 0), BPFX_OK);
+        EXPECT(bpfx_verify(vm, BPFX_MODE_STRICT), BPFX_OK);
+        EXPECT(bpfx_compile(vm, e), BPFX_OK);
+        EXPECT(bpfx_run(vm, p.bytes, 20, &sock), BPFX_OK);
+        printf("skb.%s %llu %llu\n", ENGINE_NAME[e], (unsigned long long)tc,
+               (unsigned long long)sock);
+    }
+    free(p.bytes);
+    bpfx_vm_free(vm);
+}
+
 /* ctx.bin: an embedder struct {data, data_end, extra} over a packet. */
 static void struct_context(const char *programs) {
     struct file code = slurp(programs, "ctx.bin");
@@ -608,6 +633,7 @@ int main(int argc, char **argv) {
     xdp(argv[1]);
     perf(argv[1]);
     struct_context(argv[2]);
+    skb(argv[1]);
     ubpf_errors(argv[2]);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);

@@ -32,6 +32,9 @@ fn program_problem(obj: &Object, name: &str) -> Option<String> {
     match obj.program_status(name) {
         Ok(()) => None,
         Err(Error::MapUnsupported { map, reason, .. }) => Some(format!("map `{map}`: {reason}")),
+        Err(Error::UnsupportedProgramType { prog_type, .. }) => {
+            Some(format!("{prog_type} programs are not run by bpfx"))
+        }
         Err(e) => Some(e.to_string()),
     }
 }

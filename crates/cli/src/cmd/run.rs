@@ -1,5 +1,5 @@
-//! `bpfx run FILE`: run a program once and print r0 (for XDP, the action), and optionally the
-//! maps afterwards.
+//! `bpfx run FILE`: run a program once and print r0 (for XDP and TC, the action by name; for
+//! a socket filter, the bytes kept), and optionally the maps afterwards.
 
 use crate::engine::{CodeMemoryArg, EngineKind, Prepared, insn_at};
 use crate::error::CliError;
@@ -15,6 +15,31 @@ pub(crate) enum CtxKind {
     Memory,
     /// XDP: r1 = a `struct xdp_md` over the --packet bytes.
     Xdp,
+    /// TC (sched_cls/sched_act): r1 = a `struct __sk_buff` over the --packet bytes.
+    Tc,
+    /// Socket filter: r1 = a `struct __sk_buff` over the --packet bytes.
+    Socket,
+}
+
+impl CtxKind {
+    fn context(self) -> Context {
+        match self {
+            CtxKind::Memory => Context::Memory,
+            CtxKind::Xdp => Context::Xdp,
+            CtxKind::Tc => Context::Tc,
+            CtxKind::Socket => Context::Socket,
+        }
+    }
+
+    /// The section a bare program gets to run with this context.
+    fn section(self) -> &'static str {
+        match self {
+            CtxKind::Memory => "mem",
+            CtxKind::Xdp => "xdp",
+            CtxKind::Tc => "tc",
+            CtxKind::Socket => "socket",
+        }
+    }
 }
 
 /// Run a program once on an input memory and print its result (r0).
@@ -22,8 +47,12 @@ pub(crate) enum CtxKind {
 /// The program is verified first (checked mode unless --strict), then run. With a memory
 /// context it gets r1 = a pointer to a writable copy of the --mem file's bytes (0 when there is
 /// none) and r2 = its length; with an XDP context, r1 = an `xdp_md` over the --packet bytes, and
-/// the action is printed by name. ELF objects get their maps, global data and the standard
-/// helpers.
+/// the action is printed by name; with a TC context, r1 = a `__sk_buff` over the --packet bytes
+/// (empty without one), the TC_ACT_* verdict is printed by name and the skb fields the program
+/// changed after it; with a socket filter, the bytes the socket keeps. --out writes the packet
+/// after the run (for a socket filter, the bytes kept). A program whose section names a type
+/// bpfx does not model (kprobe, tracepoint, cgroup, ...) is refused unless --ctx says how to
+/// run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The program: an ELF object, assembler text (.asm, .s) or raw bytecode; `-` reads it
@@ -38,12 +67,35 @@ pub(crate) struct Args {
     /// File whose bytes are the program's input memory.
     #[arg(long, value_name = "PATH", conflicts_with = "packet")]
     mem: Option<PathBuf>,
-    /// The program's context [default: xdp for programs in `xdp` sections, memory otherwise].
-    #[arg(long, value_enum)]
+    /// The program's context [default: the program type its section implies, as libbpf
+    /// maps section names; memory for other sections].
+    #[arg(long, value_enum, alias = "type")]
     ctx: Option<CtxKind>,
-    /// File holding the packet of an XDP run.
+    /// File holding the packet of an XDP, TC or socket-filter run.
     #[arg(long, value_name = "PATH")]
     packet: Option<PathBuf>,
+    /// Where to write the packet after the run (XDP, TC; for a socket filter, the bytes kept).
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// TC and socket filters: the skb's `ifindex`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    ifindex: u32,
+    /// XDP, TC and socket filters: the `ingress_ifindex`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    ingress_ifindex: u32,
+    /// TC and socket filters: the skb's `mark`.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_u32)]
+    mark: u32,
+    /// TC and socket filters: the skb's `priority`.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_u32)]
+    priority: u32,
+    /// TC and socket filters: the skb's `hash`.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = parse_u32)]
+    hash: u32,
+    /// TC and socket filters: the skb's `protocol`, an EtherType (0x0800 for IPv4) [default:
+    /// the packet's EtherType, bytes 12 and 13].
+    #[arg(long, value_name = "N", value_parser = parse_u16)]
+    protocol: Option<u16>,
     /// Print the contents of every map after the run.
     #[arg(long)]
     dump_maps: bool,
@@ -132,6 +184,23 @@ impl Args {
     }
 }
 
+/// A number, decimal or 0x-prefixed hexadecimal.
+fn parse_num(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("`{s}` is not a number"))
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    u32::try_from(parse_num(s)?).map_err(|_| format!("`{s}` does not fit in 32 bits"))
+}
+
+fn parse_u16(s: &str) -> Result<u16, String> {
+    u16::try_from(parse_num(s)?).map_err(|_| format!("`{s}` does not fit in 16 bits"))
+}
+
 fn read_opt(path: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
     match path {
         Some(p) => load::read(p),
@@ -149,7 +218,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     )?;
     match loaded {
         Loaded::Object { obj, program } => run_object(args, &obj, &program),
-        Loaded::Plain(prog) if args.ctx == Some(CtxKind::Xdp) || args.dump_maps => {
+        Loaded::Plain(prog) if args.ctx.is_some_and(|c| c != CtxKind::Memory) || args.dump_maps => {
             // A bare program runs through the same path as an object's, with no maps.
             run_object(args, &wrap(args, &vm, prog)?, "prog")
         }
@@ -182,8 +251,7 @@ pub(crate) fn facade_error(path: &std::path::Path, e: bpfx::Error) -> CliError {
 /// The context of program `name` of `obj`: what `--ctx` asks for, or what its section implies.
 pub(crate) fn context(obj: &bpfx::Object, name: &str, ctx: Option<CtxKind>) -> Context {
     match ctx {
-        Some(CtxKind::Memory) => Context::Memory,
-        Some(CtxKind::Xdp) => Context::Xdp,
+        Some(c) => c.context(),
         None => obj
             .programs()
             .find(|p| p.name == name)
@@ -211,14 +279,23 @@ pub(crate) fn program_ref<'o>(
     })
 }
 
-/// The input of a run: the `--mem` bytes, and for an XDP context the `--packet` bytes.
+/// The input of a run: the `--mem` bytes, and for XDP, TC and socket filters the `--packet`
+/// bytes with the metadata the flags give.
 pub(crate) struct Input {
     /// The program's context.
     pub(crate) ctx: Context,
     /// The --mem bytes (plain memory context).
     pub(crate) mem: Vec<u8>,
-    /// The --packet bytes (XDP context).
+    /// The --packet bytes (XDP, TC, socket filter).
     pub(crate) packet: Vec<u8>,
+    /// XDP metadata from the flags.
+    pub(crate) xdp: bpfx::XdpMeta,
+    /// The socket buffer's metadata from the flags (TC, socket filter), before a run.
+    pub(crate) meta: bpfx::SkbMeta,
+    /// The metadata after the last TC run (the fields the program may write).
+    pub(crate) after: bpfx::SkbMeta,
+    /// The bytes of the packet the last run kept (a socket filter's verdict; else all).
+    pub(crate) kept: usize,
 }
 
 /// Opens `--file` as `run` does, with the runtime `configure` returns: an ELF object with its
@@ -245,11 +322,7 @@ fn wrap(
     vm: &bpfx::Vm,
     prog: bpfx_bytecode::Program,
 ) -> Result<bpfx::Object, CliError> {
-    let section = if args.ctx == Some(CtxKind::Xdp) {
-        "xdp"
-    } else {
-        "prog"
-    };
+    let section = args.ctx.map_or("mem", CtxKind::section);
     vm.object(vec![ProgramDef::new("prog", section, prog)], vec![])
         .map_err(|source| CliError::Object {
             path: args.file.clone(),
@@ -267,7 +340,7 @@ pub(crate) fn setup<'o>(
     let ctx = context(obj, name, args.ctx);
     let pref = program_ref(&args.file, obj, name, ctx, mem.len() as u64)?;
     let packet = match (ctx, &args.packet) {
-        (Context::Xdp, Some(p)) => load::read(p)?,
+        (Context::Xdp | Context::Tc | Context::Socket, Some(p)) => load::read(p)?,
         (Context::Xdp, None) => {
             return Err(CliError::Usage(
                 "an XDP program needs its packet: --packet FILE".into(),
@@ -275,12 +348,34 @@ pub(crate) fn setup<'o>(
         }
         (_, Some(_)) => {
             return Err(CliError::Usage(
-                "--packet is for XDP programs (--ctx xdp)".into(),
+                "--packet is for XDP, TC and socket-filter programs (--ctx xdp|tc|socket)".into(),
             ));
         }
         _ => Vec::new(),
     };
-    Ok((pref, Input { ctx, mem, packet }))
+    if args.out.is_some() && matches!(ctx, Context::Memory | Context::Struct(_)) {
+        return Err(CliError::Usage(
+            "--out writes the packet of an XDP, TC or socket-filter run".into(),
+        ));
+    }
+    let meta = skb_meta(args, &packet);
+    let xdp = bpfx::XdpMeta {
+        ingress_ifindex: args.ingress_ifindex,
+        ..Default::default()
+    };
+    let kept = packet.len();
+    Ok((
+        pref,
+        Input {
+            ctx,
+            mem,
+            packet,
+            xdp,
+            meta,
+            after: meta,
+            kept,
+        },
+    ))
 }
 
 /// Verifies the program (in the mode --strict asks for).
@@ -305,13 +400,26 @@ pub(crate) fn rearm(args: &Args, prog: &mut bpfx::Program) {
     prog.set_budget(budget(args.budget, args.no_budget));
 }
 
-/// Runs once: r0, and for XDP the action.
+/// Runs once: r0, and for XDP, TC and socket filters the verdict by name (a TC run leaves
+/// the skb fields it wrote in `input.after`, a socket filter the bytes kept in `input.kept`).
 pub(crate) fn exec(
     prog: &mut bpfx::Program,
     input: &mut Input,
-) -> Result<(u64, Option<bpfx::XdpAction>), bpfx::Error> {
+) -> Result<(u64, Option<String>), bpfx::Error> {
+    input.kept = input.packet.len();
     match input.ctx {
-        Context::Xdp => prog.run_xdp(&mut input.packet).map(|a| (a.code(), Some(a))),
+        Context::Xdp => prog
+            .run_xdp_with(&mut input.packet, &input.xdp)
+            .map(|a| (a.code(), Some(a.to_string()))),
+        Context::Tc => {
+            input.after = input.meta;
+            prog.run_tc(&mut input.packet, &mut input.after)
+                .map(|a| (u64::from(a.code() as u32), Some(a.to_string())))
+        }
+        Context::Socket => prog.run_socket(&input.packet, &input.meta).map(|v| {
+            input.kept = v.kept;
+            (u64::from(v.code), Some(v.to_string()))
+        }),
         _ => prog.run(&mut input.mem).map(|r0| (r0, None)),
     }
 }
@@ -321,20 +429,38 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
     let (pref, mut input) = setup(args, obj, name)?;
     let mut prog = prepare(args, verify(args, pref)?)?;
     let outcome = exec(&mut prog, &mut input);
+    if let (Ok(_), Some(path)) = (&outcome, &args.out) {
+        std::fs::write(path, &input.packet[..input.kept]).map_err(|source| CliError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    let (ctx, kept, meta, after) = (input.ctx, input.kept, input.meta, input.after);
     let mut obj_json = serde_json::json!({ "engine": args.engine.name() });
     let text = match &outcome {
         Ok((r0, action)) => {
             crate::error::set_u64(&mut obj_json, "result", *r0);
             if let Some(a) = action {
-                obj_json["action"] = a.to_string().into();
+                obj_json["action"] = a.clone().into();
             }
             if let Some(left) = prog.budget() {
                 obj_json["budget_left"] = left.into();
             }
-            match action {
+            if matches!(ctx, Context::Xdp | Context::Tc | Context::Socket) {
+                obj_json["packet_len"] = kept.into();
+            }
+            if ctx == Context::Socket {
+                obj_json["kept"] = kept.into();
+            }
+            let mut text = match action {
                 Some(a) => format!("{a} ({r0})\n"),
                 None => format!("{r0} ({r0:#x})\n"),
+            };
+            if ctx == Context::Tc {
+                obj_json["skb"] = skb_json(&after);
+                text.push_str(&skb_changes(&meta, &after));
             }
+            text
         }
         Err(bpfx::Error::Trap {
             trap, insn, reason, ..
@@ -374,6 +500,64 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
     outcome.map(|_| ()).map_err(err)
 }
 
+/// The socket buffer's metadata from the flags; the protocol defaults to the packet's
+/// EtherType.
+fn skb_meta(args: &Args, packet: &[u8]) -> bpfx::SkbMeta {
+    let ethertype = packet
+        .get(12..14)
+        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    bpfx::SkbMeta {
+        ifindex: args.ifindex,
+        ingress_ifindex: args.ingress_ifindex,
+        mark: args.mark,
+        priority: args.priority,
+        hash: args.hash,
+        protocol: args.protocol.unwrap_or(ethertype),
+        ..bpfx::SkbMeta::default()
+    }
+}
+
+/// The skb fields a TC program may write, as JSON.
+fn skb_json(m: &bpfx::SkbMeta) -> serde_json::Value {
+    serde_json::json!({
+        "mark": m.mark,
+        "priority": m.priority,
+        "tc_index": m.tc_index,
+        "tc_classid": m.tc_classid,
+        "queue_mapping": m.queue_mapping,
+        "cb": m.cb,
+        "tstamp": m.tstamp,
+    })
+}
+
+/// One line per skb field the TC program changed: `mark 0x0 -> 0x50`.
+fn skb_changes(before: &bpfx::SkbMeta, after: &bpfx::SkbMeta) -> String {
+    let mut out = String::new();
+    let mut line = |name: &str, a: u64, b: u64| {
+        if a != b {
+            out.push_str(&format!("{name} {a:#x} -> {b:#x}\n"));
+        }
+    };
+    line("mark", before.mark.into(), after.mark.into());
+    line("priority", before.priority.into(), after.priority.into());
+    line("tc_index", before.tc_index.into(), after.tc_index.into());
+    line(
+        "tc_classid",
+        before.tc_classid.into(),
+        after.tc_classid.into(),
+    );
+    line(
+        "queue_mapping",
+        before.queue_mapping.into(),
+        after.queue_mapping.into(),
+    );
+    for (i, (a, b)) in before.cb.iter().zip(after.cb).enumerate() {
+        line(&format!("cb[{i}]"), (*a).into(), b.into());
+    }
+    line("tstamp", before.tstamp, after.tstamp);
+    out
+}
+
 /// The budget `--budget N` or `--no-budget` asks for (the default budget without either).
 pub(crate) fn budget(budget: Option<u64>, no_budget: bool) -> bpfx_exec::Budget {
     match (budget, no_budget) {
@@ -399,9 +583,10 @@ fn jit_options(args: &Args) -> bpfx_jit::JitOptions {
 }
 
 fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> {
-    if args.packet.is_some() {
+    if args.packet.is_some() || args.out.is_some() {
         return Err(CliError::Usage(
-            "--packet is for XDP programs (--ctx xdp)".into(),
+            "--packet and --out are for XDP, TC and socket-filter programs (--ctx xdp|tc|socket)"
+                .into(),
         ));
     }
     let mut input = read_opt(args.mem.as_ref())?;

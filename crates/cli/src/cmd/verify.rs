@@ -16,6 +16,10 @@ pub(crate) enum VerifyCtx {
     Memory,
     /// XDP: r1 = a `struct xdp_md` (the runtime's XDP context, 32-bit packet fields).
     Xdp,
+    /// TC (sched_cls/sched_act): r1 = a `struct __sk_buff` with TC's access rules.
+    Tc,
+    /// Socket filter: r1 = a `struct __sk_buff` with the socket filter's access rules.
+    Socket,
     /// A context struct in the input memory whose 8-byte fields at offsets 0 and 8 hold the
     /// packet's `data` and `data_end` pointers (plain programs only; the verifier's raw packet
     /// context).
@@ -41,8 +45,9 @@ pub(crate) struct Args {
     /// The ELF object's program (function) name: needed when a section holds several.
     #[arg(long, value_name = "NAME")]
     program: Option<String>,
-    /// The program's context [default: xdp for programs in `xdp` sections, memory otherwise].
-    #[arg(long, value_enum)]
+    /// The program's context [default: the program type its section implies, as libbpf
+    /// maps section names; memory for other sections].
+    #[arg(long, value_enum, alias = "type")]
     ctx: Option<VerifyCtx>,
     /// Reject what cannot be proven safe, instead of leaving run-time guards.
     #[arg(long)]
@@ -52,8 +57,8 @@ pub(crate) struct Args {
     mem_size: Option<u64>,
     /// A helper the program may call, as ID:NAME(ARG,...)->RET; repeatable. Arguments: scalar,
     /// any, mem[:rN] (memory the helper may write, size in rN), ro_mem[:rN] (memory it only
-    /// reads), stack_or_mem, map, prog_array, key, value; results: scalar, map_value_or_null,
-    /// void.
+    /// reads), ro_mem_or_null[:rN] (the same, or NULL with size 0), stack_or_mem, map,
+    /// prog_array, key, value; results: scalar, map_value_or_null, void.
     /// Example: --helper "6:fill(mem:r2,scalar)->scalar".
     #[arg(long = "helper", value_name = "SPEC", value_parser = helper_spec)]
     helpers: Vec<(u32, HelperSig)>,
@@ -121,10 +126,16 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     )?;
     let (result, log, insns) = match loaded {
         Loaded::Plain(prog) => {
-            if args.ctx == Some(VerifyCtx::Xdp) {
-                object_only_flags(args, "--ctx xdp")?;
+            let section = match args.ctx {
+                Some(VerifyCtx::Xdp) => Some("xdp"),
+                Some(VerifyCtx::Tc) => Some("tc"),
+                Some(VerifyCtx::Socket) => Some("socket"),
+                _ => None,
+            };
+            if let Some(section) = section {
+                object_only_flags(args, &format!("--ctx {section}"))?;
                 let obj = vm(args)
-                    .object(vec![bpfx::ProgramDef::new("prog", "xdp", prog)], vec![])
+                    .object(vec![bpfx::ProgramDef::new("prog", section, prog)], vec![])
                     .map_err(|source| CliError::Object {
                         path: args.file.clone(),
                         source,
@@ -291,6 +302,8 @@ fn verify_object(
     let ctx = match args.ctx {
         Some(VerifyCtx::Memory) => bpfx::Context::Memory,
         Some(VerifyCtx::Xdp) => bpfx::Context::Xdp,
+        Some(VerifyCtx::Tc) => bpfx::Context::Tc,
+        Some(VerifyCtx::Socket) => bpfx::Context::Socket,
         Some(VerifyCtx::Packet) | None => bpfx::Context::for_section(&section),
     };
     let mut pref = pref.context(ctx);

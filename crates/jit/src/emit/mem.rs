@@ -223,8 +223,9 @@ impl Emitter<'_> {
         }
     }
 
-    /// `ldabs`/`ldind`: r0 = the big-endian value at input offset `index + imm` (wrapping);
-    /// out of bounds, the whole program returns 0 at once (the `halt` stub).
+    /// `ldabs`/`ldind`: r0 = the big-endian value at packet offset `index + imm` (wrapping),
+    /// the packet being the input from the verified program's `packet_base` on; out of
+    /// bounds, the whole program returns 0 at once (the `halt` stub).
     pub(super) fn lower_packet(&mut self, pc: Pc, size: Size, index: Option<Reg>, imm: i32) {
         // A halt ends the run normally: it gives back the rest of the block's budget.
         let halt = if self.refund(pc) > 0 {
@@ -241,18 +242,35 @@ impl Emitter<'_> {
             Some(r) => self.emit_lea(x::R11, host(r), imm),
             None => self.emit_mov_imm(bpfx_bytecode::Width::W64, x::R11, imm),
         }
-        asm!(self
-            ; cmp r11, [BYTE r12 + ctx::input_ok(size.bytes())]
-            ; jae =>halt
-        );
+        // The packet starts `base` bytes into the input (after a context struct): its valid
+        // start offsets are the input's minus `base`, none when that borrows or gives 0.
+        let base = self.facts.map_or(0, |f| f.packet_base());
+        match i32::try_from(base) {
+            Ok(0) => asm!(self
+                ; cmp r11, [BYTE r12 + ctx::input_ok(size.bytes())]
+                ; jae =>halt
+            ),
+            Ok(b) => asm!(self
+                ; mov r10, [BYTE r12 + ctx::input_ok(size.bytes())]
+                ; sub r10, b
+                ; jbe =>halt
+                ; cmp r11, r10
+                ; jae =>halt
+            ),
+            // No input is that large: every packet load ends the run.
+            Err(_) => asm!(self; jmp =>halt),
+        }
         if self.opts.spectre {
-            // As in a guard: a mispredicted compare reads the input's first bytes.
+            // As in a guard: a mispredicted compare reads the packet's first bytes.
             asm!(self
                 ; sbb r10, r10
                 ; and r11, r10
             );
         }
         asm!(self; add r11, [BYTE r12 + ctx::INPUT_BASE]);
+        if let Ok(d @ 1..) = i32::try_from(base) {
+            asm!(self; add r11, d);
+        }
         match size {
             Size::B => asm!(self; movzx eax, BYTE [r11]),
             Size::H => asm!(self

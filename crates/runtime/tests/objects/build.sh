@@ -1,9 +1,16 @@
 #!/bin/sh
 # Rebuilds the test objects of the memory limit and of per-program outcomes from their C
-# sources. The objects are committed so the tests need no compiler.
+# sources, and of the program-type tests (TC, socket filter, section names). The objects are
+# committed so the tests need no compiler.
 set -eu
 cd "$(dirname "$0")"
 CLANG=${CLANG:-clang-19}
 for src in lru_huge arrays16 mixed lb_mim devmap_tx; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -c "$src.c" -o "$src.o"
+done
+# These include the kernel's UAPI headers (linux/bpf.h for struct __sk_buff and xdp_md), which
+# need the host's asm/ directory.
+ASM_INC=${ASM_INC:-/usr/include/$(uname -m)-linux-gnu}
+for src in tc_classify sock_port80 sections tc_nat; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done

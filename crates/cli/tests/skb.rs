@@ -1,0 +1,284 @@
+//! `bpfx run` of TC programs and socket filters (the runtime's `__sk_buff` fixtures in
+//! `crates/runtime/tests/objects/`), and of programs whose section names a type bpfx does not
+//! model, through the built binary on every engine and in both modes.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bpfx(args: &[&str]) -> Output {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    Command::new(env!("CARGO_BIN_EXE_bpfx"))
+        .args(args)
+        .current_dir(repo)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const ENGINES: [&str; 2] = ["interp", "jit"];
+const MODES: [&[&str]; 2] = [&[], &["--strict"]];
+
+fn object(name: &str) -> String {
+    format!("crates/runtime/tests/objects/{name}")
+}
+
+fn tmp(name: &str, contents: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bpfx-cli-skb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p
+}
+
+/// An Ethernet/IPv4/TCP frame to `dport`, with 5 bytes of payload.
+fn tcp_frame(dport: u16) -> Vec<u8> {
+    let mut p = vec![0u8; 12];
+    p.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 45, 0, 0, 0, 0, 64, 6]);
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(&[0; 2]);
+    p.extend_from_slice(&1234u16.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(&[0x50, 0x02, 0, 0, 0, 0, 0, 0]);
+    p.extend_from_slice(b"hello");
+    p
+}
+
+#[test]
+fn tc_verdicts_by_name_and_the_skb_fields_written() {
+    let frame = tcp_frame(8080);
+    let len = frame.len() as u32;
+    let packet = tmp("tc.bin", &frame);
+    let out = packet.with_extension("out");
+    let telnet = tmp("telnet.bin", &tcp_frame(23));
+    let obj = object("tc_classify.o");
+    for engine in ENGINES {
+        for mode in MODES {
+            let mut args = vec![
+                "run",
+                &obj,
+                "--packet",
+                packet.to_str().unwrap(),
+                "--engine",
+                engine,
+                "--ifindex",
+                "2",
+                "--mark",
+                "0x10000",
+                "--out",
+                out.to_str().unwrap(),
+            ];
+            args.extend_from_slice(mode);
+            let o = bpfx(&args);
+            assert!(o.status.success(), "{engine}: {}", stderr(&o));
+            let priority = 2 * 16 + (len & 15);
+            assert_eq!(
+                stdout(&o),
+                format!(
+                    "TC_ACT_OK (0)\nmark 0x10000 -> {:#x}\npriority 0x0 -> {priority:#x}\n\
+                     cb[1] 0x0 -> {len:#x}\n",
+                    0x10000 ^ 8080
+                ),
+                "{engine} {mode:?}"
+            );
+            assert_eq!(std::fs::read(&out).unwrap(), frame);
+            args.push("--json");
+            let v: Value = serde_json::from_str(&stdout(&bpfx(&args))).unwrap();
+            assert_eq!(v["action"], "TC_ACT_OK");
+            assert_eq!(v["packet_len"], len);
+            assert_eq!(v["skb"]["mark"], 0x10000 ^ 8080);
+            assert_eq!(v["skb"]["cb"][1], len);
+            let o = bpfx(&[
+                "run",
+                &obj,
+                "--packet",
+                telnet.to_str().unwrap(),
+                "--engine",
+                engine,
+            ]);
+            assert!(
+                stdout(&o).starts_with("TC_ACT_SHOT (2)\n"),
+                "{}",
+                stdout(&o)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tc_program_rewrites_the_packet_written_with_out() {
+    // Writes 0x77 over the packet's first byte when there is one; returns TC_ACT_REDIRECT.
+    let prog = tmp(
+        "rewrite.asm",
+        b"mov r0, 7\nldxw r2, [r1+76]\nldxw r3, [r1+80]\nmov r4, r2\nadd r4, 1\n\
+          jgt r4, r3, +1\nstb [r2+0], 0x77\nexit\n",
+    );
+    let packet = tmp("rewrite.bin", &[1, 2, 3]);
+    let out = packet.with_extension("out");
+    for engine in ENGINES {
+        for mode in MODES {
+            let mut args = vec![
+                "run",
+                prog.to_str().unwrap(),
+                "--ctx",
+                "tc",
+                "--packet",
+                packet.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--engine",
+                engine,
+            ];
+            args.extend_from_slice(mode);
+            let o = bpfx(&args);
+            assert!(o.status.success(), "{engine}: {}", stderr(&o));
+            assert_eq!(stdout(&o), "TC_ACT_REDIRECT (7)\n");
+            assert_eq!(std::fs::read(&out).unwrap(), [0x77, 2, 3]);
+        }
+    }
+}
+
+#[test]
+fn socket_filters_print_the_bytes_kept() {
+    let web = tcp_frame(80);
+    let web_path = tmp("web.bin", &web);
+    let ssh_path = tmp("ssh.bin", &tcp_frame(22));
+    let out = web_path.with_extension("out");
+    for engine in ENGINES {
+        for mode in MODES {
+            let run = |packet: &Path, json: bool| {
+                let mut args = vec![
+                    "run".to_string(),
+                    object("sock_port80.o"),
+                    "--packet".into(),
+                    packet.to_str().unwrap().into(),
+                    "--out".into(),
+                    out.to_str().unwrap().into(),
+                    "--engine".into(),
+                    engine.into(),
+                ];
+                args.extend(mode.iter().map(|s| s.to_string()));
+                if json {
+                    args.push("--json".into());
+                }
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                bpfx(&args)
+            };
+            let o = run(&web_path, false);
+            assert!(o.status.success(), "{engine}: {}", stderr(&o));
+            assert_eq!(
+                stdout(&o),
+                format!("KEEP {} bytes ({})\n", web.len(), u32::MAX)
+            );
+            assert_eq!(std::fs::read(&out).unwrap(), web);
+            let v: Value = serde_json::from_str(&stdout(&run(&web_path, true))).unwrap();
+            assert_eq!(v["kept"], web.len());
+            assert_eq!(v["result"], u32::MAX);
+            let o = run(&ssh_path, false);
+            assert_eq!(stdout(&o), "DROP (0)\n");
+            assert_eq!(std::fs::read(&out).unwrap(), b"");
+        }
+    }
+}
+
+#[test]
+fn unmodelled_program_types_are_refused_unless_a_type_is_given() {
+    let obj = object("sections.o");
+    for engine in ENGINES {
+        let o = bpfx(&["run", &obj, "--section", "probe", "--engine", engine]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("is a kprobe program, a type bpfx does not run"),
+            "{}",
+            stderr(&o)
+        );
+        let o = bpfx(&["verify", &obj, "--section", "cg_ingress"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("cgroup_skb"), "{}", stderr(&o));
+        // --type (an alias of --ctx) says how to run it: len 120 > 100.
+        let packet = tmp("long.bin", &[0u8; 120]);
+        let o = bpfx(&[
+            "run",
+            &obj,
+            "--section",
+            "cg_ingress",
+            "--type",
+            "tc",
+            "--packet",
+            packet.to_str().unwrap(),
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "TC_ACT_RECLASSIFY (1)\n");
+        // The samples' `xdp_prog` section is XDP.
+        let o = bpfx(&[
+            "run",
+            &obj,
+            "--section",
+            "xdp_prog",
+            "--packet",
+            packet.to_str().unwrap(),
+            "--engine",
+            engine,
+            "--ingress-ifindex",
+            "7",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "XDP_TX (3)\n");
+    }
+}
+
+#[test]
+fn verify_applies_each_types_access_rules_to_plain_programs() {
+    // Reads __sk_buff.data: direct packet access, TC's and not a socket filter's.
+    let prog = tmp("data.asm", b"ldxw r2, [r1+76]\nmov r0, 0\nexit\n");
+    let o = bpfx(&["verify", prog.to_str().unwrap(), "--ctx", "tc", "--strict"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = bpfx(&["verify", prog.to_str().unwrap(), "--type", "socket"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o)
+            .contains("insn #0: ldxw r2, [r1+76]: invalid access to context at offset 76 size 4"),
+        "{}",
+        stderr(&o)
+    );
+    // Legacy packet loads: a socket filter's, never XDP's.
+    let prog = tmp("ldabs.asm", b"ldabsh 12\nexit\n");
+    let o = bpfx(&[
+        "verify",
+        prog.to_str().unwrap(),
+        "--ctx",
+        "socket",
+        "--strict",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = bpfx(&["verify", prog.to_str().unwrap(), "--ctx", "xdp"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("legacy packet loads"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_bare_program_with_dump_maps_still_runs_on_plain_memory() {
+    // Bare programs get an object section of their own; it must not imply a program type.
+    let prog = tmp("five.asm", b"mov r0, 5\nexit\n");
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "run",
+            prog.to_str().unwrap(),
+            "--dump-maps",
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "5 (0x5)\n");
+    }
+}

@@ -1,0 +1,255 @@
+//! The socket-buffer helpers of TC programs and socket filters, with the kernel's semantics
+//! and errnos (`net/core/filter.c`, documented in `/usr/include/linux/bpf.h`): reading and
+//! writing packet bytes by offset, and the checksum helpers ([`crate::csum`]).
+//!
+//! bpfx's socket buffers carry no checksum offload state (the kernel's `ip_summed` is
+//! `CHECKSUM_NONE`): `BPF_F_PSEUDO_HDR` and `BPF_F_RECOMPUTE_CSUM` are accepted and change
+//! nothing but the checksum field itself, exactly what the kernel does for such a packet.
+//!
+//! Each helper finds the packet through the context pointer it is given (r1), whose `data` and
+//! `data_end` fields it reads, and touches memory only through its [`GuestMemory`]. Called from
+//! a program whose context is not a socket buffer, it fails the run (the kernel refuses such
+//! programs at load).
+
+use crate::csum;
+use crate::skb::{SKB_DATA, SKB_DATA_END};
+use bpfx_exec::{GuestMemory, HelperError, Helpers};
+use bpfx_verifier::{ArgKind, HelperSig, HelperTable, RetKind};
+
+/// `bpf_skb_store_bytes`.
+pub const SKB_STORE_BYTES: u32 = 9;
+/// `bpf_l3_csum_replace`.
+pub const L3_CSUM_REPLACE: u32 = 10;
+/// `bpf_l4_csum_replace`.
+pub const L4_CSUM_REPLACE: u32 = 11;
+/// `bpf_skb_load_bytes`.
+pub const SKB_LOAD_BYTES: u32 = 26;
+/// `bpf_csum_diff`.
+pub const CSUM_DIFF: u32 = 28;
+
+/// `BPF_F_RECOMPUTE_CSUM` (`skb_store_bytes`).
+pub const BPF_F_RECOMPUTE_CSUM: u64 = 1;
+/// `BPF_F_INVALIDATE_HASH` (`skb_store_bytes`): clears the skb's `hash`.
+pub const BPF_F_INVALIDATE_HASH: u64 = 2;
+/// `BPF_F_HDR_FIELD_MASK`: the size of the changed field (0, 2 or 4) in the checksum helpers.
+pub const BPF_F_HDR_FIELD_MASK: u64 = 0xf;
+/// `BPF_F_PSEUDO_HDR` (`l4_csum_replace`): the field is part of the pseudo-header.
+pub const BPF_F_PSEUDO_HDR: u64 = 1 << 4;
+/// `BPF_F_MARK_MANGLED_0` (`l4_csum_replace`): a zero checksum (UDP's "none") stays zero, and
+/// an update that gives zero stores `CSUM_MANGLED_0` (0xffff).
+pub const BPF_F_MARK_MANGLED_0: u64 = 1 << 5;
+/// `BPF_F_MARK_ENFORCE` (`l4_csum_replace`): with `BPF_F_MARK_MANGLED_0`, update a zero
+/// checksum too.
+pub const BPF_F_MARK_ENFORCE: u64 = 1 << 6;
+
+/// Offset of `__sk_buff.hash` (also in bpfx's struct).
+const HASH: u64 = 68;
+/// The kernel's `CSUM_MANGLED_0`.
+const CSUM_MANGLED_0: u16 = 0xffff;
+/// `csum_diff`'s scratch area: at most this many bytes of `from` and `to` together.
+const CSUM_DIFF_MAX: u64 = 512;
+/// The largest packet offset the helpers take (`INT_MAX`).
+const MAX_OFFSET: u64 = i32::MAX as u64;
+
+const EINVAL: u64 = (-22i64) as u64;
+const EFAULT: u64 = (-14i64) as u64;
+
+/// Adds the signatures of the socket-buffer helpers to `t`.
+pub(crate) fn add_sigs(t: &mut HelperTable) {
+    use ArgKind::*;
+    let scalar = |n| vec![Scalar; n];
+    let mut add = |id, name: &str, args: Vec<ArgKind>| {
+        t.insert(id, HelperSig::new(name, args, RetKind::Scalar));
+    };
+    add(
+        SKB_STORE_BYTES,
+        "skb_store_bytes",
+        vec![
+            Anything,
+            Scalar,
+            PtrToReadOnlyMem { size_arg: Some(3) },
+            Scalar,
+            Scalar,
+        ],
+    );
+    add(L3_CSUM_REPLACE, "l3_csum_replace", {
+        let mut a = vec![Anything];
+        a.extend(scalar(4));
+        a
+    });
+    add(L4_CSUM_REPLACE, "l4_csum_replace", {
+        let mut a = vec![Anything];
+        a.extend(scalar(4));
+        a
+    });
+    add(
+        SKB_LOAD_BYTES,
+        "skb_load_bytes",
+        vec![Anything, Scalar, PtrToMem { size_arg: Some(3) }, Scalar],
+    );
+    add(
+        CSUM_DIFF,
+        "csum_diff",
+        vec![
+            PtrToReadOnlyMemOrNull { size_arg: Some(1) },
+            Scalar,
+            PtrToReadOnlyMemOrNull { size_arg: Some(3) },
+            Scalar,
+            Scalar,
+        ],
+    );
+}
+
+fn err(msg: impl Into<String>) -> HelperError {
+    HelperError(msg.into())
+}
+
+/// The packet of the socket buffer `ctx`: its address and length.
+fn packet(
+    mem: &mut GuestMemory<'_>,
+    ctx: u64,
+    skb: bool,
+    name: &str,
+) -> Result<(u64, u64), HelperError> {
+    if !skb {
+        return Err(err(format!(
+            "{name} needs a TC or socket-filter context (struct __sk_buff)"
+        )));
+    }
+    let field = |mem: &mut GuestMemory<'_>, off: u16, what: &str| {
+        mem.load(ctx.wrapping_add(u64::from(off)), 8)
+            .ok_or_else(|| {
+                err(format!(
+                    "{name}: cannot read the context's {what} at {ctx:#x}"
+                ))
+            })
+    };
+    let start = field(mem, SKB_DATA, "data")?;
+    let end = field(mem, SKB_DATA_END, "data_end")?;
+    if end < start {
+        return Err(err(format!(
+            "{name}: the context's packet bounds are reversed"
+        )));
+    }
+    Ok((start, end - start))
+}
+
+/// The checksum field at `offset` of the packet, if the helpers may change it: 2 bytes,
+/// even offset, inside the packet (else `-EFAULT`).
+fn csum_field(start: u64, len: u64, offset: u64) -> Result<u64, u64> {
+    if offset > 0xffff || offset & 1 != 0 || offset + 2 > len {
+        return Err(EFAULT);
+    }
+    Ok(start + offset)
+}
+
+/// The new checksum for a change of `size` bytes (`flags & BPF_F_HDR_FIELD_MASK`) from
+/// `from` to `to` (for size 0, `to` is a `csum_diff` sum and `from` must be 0).
+fn replaced(hc: u16, size: u64, from: u64, to: u64) -> Result<u16, u64> {
+    match size {
+        0 if from != 0 => Err(EINVAL),
+        0 => Ok(csum::replace_by_diff(hc, to as u32)),
+        2 => Ok(csum::replace2(hc, from as u16, to as u16)),
+        4 => Ok(csum::replace4(hc, from as u32, to as u32)),
+        _ => Err(EINVAL),
+    }
+}
+
+/// Registers the socket-buffer helpers; `skb` says whether the program's context is a socket
+/// buffer.
+pub(crate) fn register(h: &mut Helpers, skb: bool) {
+    h.register(SKB_STORE_BYTES, move |mem, a| {
+        let (start, len) = packet(mem, a[0], skb, "skb_store_bytes")?;
+        if a[4] & !(BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH) != 0 {
+            return Ok(EINVAL);
+        }
+        let (offset, n) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
+        if offset > MAX_OFFSET || offset + n > len {
+            return Ok(EFAULT);
+        }
+        let bytes = mem
+            .read(a[2], n as usize)
+            .ok_or_else(|| err("skb_store_bytes: cannot read the bytes to store"))?;
+        mem.write(start + offset, &bytes)
+            .ok_or_else(|| err("skb_store_bytes: the packet is not writable"))?;
+        if a[4] & BPF_F_INVALIDATE_HASH != 0 {
+            mem.store(a[0] + HASH, 4, 0)
+                .ok_or_else(|| err("skb_store_bytes: cannot clear the context's hash"))?;
+        }
+        Ok(0)
+    });
+    h.register(SKB_LOAD_BYTES, move |mem, a| {
+        let (start, len) = packet(mem, a[0], skb, "skb_load_bytes")?;
+        let (offset, n) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
+        let bytes = if offset <= MAX_OFFSET && offset + n <= len {
+            mem.read(start + offset, n as usize)
+        } else {
+            None
+        };
+        // The kernel zeroes the buffer when the bytes are not there.
+        let (out, ret) = match bytes {
+            Some(b) => (b, 0),
+            None => (vec![0; n as usize], EFAULT),
+        };
+        mem.write(a[2], &out)
+            .ok_or_else(|| err("skb_load_bytes: cannot write the buffer"))?;
+        Ok(ret)
+    });
+    for (id, l4) in [(L3_CSUM_REPLACE, false), (L4_CSUM_REPLACE, true)] {
+        let name = if l4 {
+            "l4_csum_replace"
+        } else {
+            "l3_csum_replace"
+        };
+        h.register(id, move |mem, a| {
+            let (start, len) = packet(mem, a[0], skb, name)?;
+            let allowed = if l4 {
+                BPF_F_HDR_FIELD_MASK | BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE
+            } else {
+                BPF_F_HDR_FIELD_MASK
+            };
+            let flags = a[4];
+            if flags & !allowed != 0 {
+                return Ok(EINVAL);
+            }
+            let at = match csum_field(start, len, a[1] & 0xffff_ffff) {
+                Ok(at) => at,
+                Err(e) => return Ok(e),
+            };
+            let hc = mem
+                .load(at, 2)
+                .ok_or_else(|| err(format!("{name}: cannot read the checksum")))?
+                as u16;
+            let mangled = l4 && flags & BPF_F_MARK_MANGLED_0 != 0;
+            if mangled && flags & BPF_F_MARK_ENFORCE == 0 && hc == 0 {
+                return Ok(0);
+            }
+            let mut new = match replaced(hc, flags & BPF_F_HDR_FIELD_MASK, a[2], a[3]) {
+                Ok(v) => v,
+                Err(e) => return Ok(e),
+            };
+            if mangled && new == 0 {
+                new = CSUM_MANGLED_0;
+            }
+            mem.store(at, 2, u64::from(new))
+                .ok_or_else(|| err(format!("{name}: the packet is not writable")))?;
+            Ok(0)
+        });
+    }
+    h.register(CSUM_DIFF, |mem, a| {
+        let (from_size, to_size) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
+        if (from_size | to_size) & 3 != 0 || from_size + to_size > CSUM_DIFF_MAX {
+            return Ok(EINVAL);
+        }
+        let mut bytes = |addr, n: u64| {
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            mem.read(addr, n as usize)
+                .ok_or_else(|| err("csum_diff: cannot read its memory"))
+        };
+        let from = bytes(a[0], from_size)?;
+        let to = bytes(a[2], to_size)?;
+        Ok(u64::from(csum::diff(&from, &to, a[4] as u32)))
+    });
+}

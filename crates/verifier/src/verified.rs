@@ -129,7 +129,7 @@ impl Assumptions {
             mem_size: cfg.mem_size,
             context: cfg.context.clone(),
             maps: cfg.maps.clone(),
-            terminates: cfg.mode == Mode::Strict || !prog.has_back_edges(),
+            terminates: cfg.mode == Mode::Strict || crate::termination::proves(prog),
         }
     }
 }

@@ -98,7 +98,8 @@ pub struct Assumptions {
     pub maps: MapTable,
     /// Whether every run ends: proven in `Strict` mode (each loop explored until it exits,
     /// calls no deeper than [`Self::max_frames`]), or, in `Checked` mode, because the program
-    /// has no backward jump or call ([`Program::has_back_edges`]). When false the engines run
+    /// has no backward jump or call ([`Program::has_back_edges`]) or every loop is a counted
+    /// loop with no recursion (`termination.rs`, `docs/verifier.md`). When false the engines run
     /// it under [`bpfx_exec::DEFAULT_BUDGET`] unless the embedder sets a budget or opts out.
     pub terminates: bool,
 }

@@ -13,13 +13,13 @@
 //!    reaching a back-edge source without passing `h`) holds the cycle.
 //! 3. Every natural loop (header `h`) has a counter `i`, a step and an exit test:
 //!    - the only instruction of `B` writing `i` is the step `i += c` or `i -= c` (immediate,
-//!      `c != 0`); if `i` is r0–r5, `B` holds no call (calls clobber r0–r5, local calls
-//!      restore r6–r9);
+//!      `c != 0`); if `i` is r0–r5, `B` holds no call and no packet load (calls clobber
+//!      r0–r5, local calls restore r6–r9; the kernel's packet loads may clobber r1–r5);
 //!    - the test is a conditional branch of `B` with one successor inside `B` and one outside,
 //!      comparing `i` with a bound `b` so that taking the successor inside `B` implies
 //!      `i < b` or `i <= b` (unsigned or signed) for `c > 0`, `i > b` or `i >= b` for `c < 0`;
 //!      `b` is an immediate, or a register other than `i` that `B` never writes (and, if
-//!      r0–r5, `B` holds no call);
+//!      r0–r5, `B` holds no call or packet load);
 //!    - both the step and the test dominate every back-edge source of `h` and lie in no inner
 //!      loop (no other natural loop whose header is in `B`), so each runs exactly once per
 //!      iteration;
@@ -283,19 +283,31 @@ impl<'a> Func<'a> {
             bodies.push(body);
         }
         let in_body = |k: usize, pc: usize| bodies[k].binary_search(&pc).is_ok();
+        // The innermost loop of each pc: loops nest (reducible graph, one loop per header), so it
+        // is the smallest body holding the pc.
+        let mut by_size: Vec<usize> = (0..headers.len()).collect();
+        by_size.sort_unstable_by_key(|&k| std::cmp::Reverse(bodies[k].len()));
+        let mut innermost = vec![usize::MAX; n];
+        for &k in &by_size {
+            for &pc in &bodies[k] {
+                innermost[pc] = k;
+            }
+        }
         for (k, &h) in headers.iter().enumerate() {
-            // Inner loops: other headers inside this body.
-            let inner: Vec<usize> = (0..headers.len())
-                .filter(|&j| j != k && in_body(k, headers[j]))
-                .collect();
-            *work += inner.len() * 8;
+            // The nearest common dominator of the back-edge sources: a pc dominates them all
+            // exactly when it dominates it.
+            let mut ncd = sources[h][0];
+            for &s in &sources[h][1..] {
+                while !self.dominates(ncd, s) {
+                    *work += 1;
+                    ncd = self.idom[ncd];
+                }
+            }
             if *work > WORK_LIMIT {
                 return false;
             }
-            let once = |pc: usize| {
-                inner.iter().all(|&j| !in_body(j, pc))
-                    && sources[h].iter().all(|&s| self.dominates(pc, s))
-            };
+            // Runs exactly once per iteration: in no inner loop, and on every way round.
+            let once = |pc: usize| innermost[pc] == k && self.dominates(pc, ncd);
             if !self.loop_ends(&bodies[k], |pc| in_body(k, pc), &once) {
                 return false;
             }
@@ -311,16 +323,19 @@ impl<'a> Func<'a> {
         inside: impl Fn(usize) -> bool,
         once: &impl Fn(usize) -> bool,
     ) -> bool {
+        // Calls and packet loads (which the kernel lets clobber r1-r5) in the loop.
         let has_call = body
             .iter()
-            .any(|&u| matches!(self.op(u), Some(Op::Call(_))));
+            .any(|&u| matches!(self.op(u), Some(Op::Call(_) | Op::LoadPacket { .. })));
         let clobbered = |r: Reg| has_call && r.index() <= 5;
-        let written = |r: Reg| -> Vec<usize> {
-            body.iter()
-                .copied()
-                .filter(|&u| self.op(u).and_then(|op| op.written_reg()) == Some(r))
-                .collect()
-        };
+        // Per register: how many instructions of the loop write it, and the last one.
+        let mut writes = [(0usize, 0usize); Reg::COUNT];
+        for &u in body {
+            if let Some(r) = self.op(u).and_then(|op| op.written_reg()) {
+                writes[r.index()].0 += 1;
+                writes[r.index()].1 = u;
+            }
+        }
         for &t in body {
             let Some(&Op::Branch {
                 width,
@@ -359,10 +374,10 @@ impl<'a> Func<'a> {
                 if clobbered(i) || i == Reg::R10 {
                     continue;
                 }
-                let writes = written(i);
-                let [step_pc] = writes[..] else {
+                let (count, step_pc) = writes[i.index()];
+                if count != 1 {
                     continue;
-                };
+                }
                 if !once(step_pc) {
                     continue;
                 }
@@ -389,7 +404,7 @@ impl<'a> Func<'a> {
                     continue;
                 }
                 if bound_ok(rel, c, bits, bound, i, |r| {
-                    clobbered(r) || !written(r).is_empty()
+                    clobbered(r) || writes[r.index()].0 != 0
                 }) {
                     return true;
                 }
@@ -617,6 +632,13 @@ mod tests {
         // A step in a register.
         assert!(!p(
             "mov r0, 0\nmov r1, 1\ntop:\nadd r0, r1\njlt r0, 10, top\nexit"
+        ));
+        // The counter clobbered by a packet load (the kernel's may clobber r1-r5); r6 survives.
+        assert!(!p(
+            "mov r2, 0\ntop:\nldabsb 0\nadd r2, 1\njlt r2, 10, top\nmov r0, 0\nexit"
+        ));
+        assert!(p(
+            "mov r6, 0\ntop:\nldabsb 0\nadd r6, 1\njlt r6, 10, top\nmov r0, 0\nexit"
         ));
         // The counter clobbered by a call (r0-r5).
         assert!(!p(

@@ -4,13 +4,15 @@
 //! bypasses the test, calls that clobber r0–r5, `jne`/`jeq`/`jset` tests, wrap-around near the
 //! top of the range, 32-bit steps and tests), each run on the interpreter under a budget of
 //! 10^6 instructions. Whenever the verifier claims the program ends, the run must end inside
-//! that budget: every constant of a case lies in one small cluster (near 0, near 2^64 as small
+//! that budget (and the verified JIT, compiled without the budget charge under every option set,
+//! must return the same): every constant of a case lies in one small cluster (near 0, near 2^64 as small
 //! negatives, or just below 2^31), so a loop that ends at all ends within a few dozen
 //! iterations, and one that does not never does.
 
 use bpfx_bytecode::{Program, assemble};
 use bpfx_exec::{Budget, Env, TrapKind};
 use bpfx_testkit::generator::Rng;
+use bpfx_testkit::jit_option_sets;
 use bpfx_verifier::{Config, Mode, verify};
 
 const BUDGET: u64 = 1_000_000;
@@ -219,6 +221,17 @@ fn a_loop_proven_to_end_ends() {
                 !exhausted,
                 "seed {seed}: proven to end, but ran out:\n{text}"
             );
+            // Proven, so the verified JIT compiles it without the budget charge, under every
+            // option set: same result, no budget needed.
+            for (name, opts) in jit_option_sets() {
+                let jit = bpfx_jit::compile(&v, &opts).expect("compiles");
+                let mut env = Env::new();
+                assert_eq!(
+                    jit.run(&mut [], &mut env),
+                    r,
+                    "seed {seed}, {name}:\n{text}"
+                );
+            }
         } else if exhausted {
             endless += 1;
         }

@@ -251,7 +251,7 @@ impl<'a> Func<'a> {
             }
         }
         let headers: Vec<usize> = (0..n).filter(|&h| !sources[h].is_empty()).collect();
-        // Natural-loop bodies, as membership bitmaps (sorted pc lists for iteration).
+        // Natural-loop bodies, as sorted pc lists.
         let mut bodies: Vec<Vec<usize>> = Vec::with_capacity(headers.len());
         let mut mark = vec![usize::MAX; n];
         for (k, &h) in headers.iter().enumerate() {

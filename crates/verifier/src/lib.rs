@@ -41,6 +41,7 @@ mod domain;
 mod error;
 mod scalar;
 mod spec;
+mod termination;
 mod verified;
 
 pub use analysis::{LOG_LIMIT, VerifierLog};

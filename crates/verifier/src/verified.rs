@@ -98,7 +98,8 @@ pub struct Assumptions {
     pub maps: MapTable,
     /// Whether every run ends: proven in `Strict` mode (each loop explored until it exits,
     /// calls no deeper than [`Self::max_frames`]), or, in `Checked` mode, because the program
-    /// has no backward jump or call ([`Program::has_back_edges`]). When false the engines run
+    /// has no backward jump or call ([`Program::has_back_edges`]) or every loop is a counted
+    /// loop with no recursion (`termination.rs`, `docs/verifier.md`). When false the engines run
     /// it under [`bpfx_exec::DEFAULT_BUDGET`] unless the embedder sets a budget or opts out.
     pub terminates: bool,
 }
@@ -129,7 +130,7 @@ impl Assumptions {
             mem_size: cfg.mem_size,
             context: cfg.context.clone(),
             maps: cfg.maps.clone(),
-            terminates: cfg.mode == Mode::Strict || !prog.has_back_edges(),
+            terminates: cfg.mode == Mode::Strict || crate::termination::proves(prog),
         }
     }
 }

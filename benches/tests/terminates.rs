@@ -1,0 +1,47 @@
+//! Which workloads Checked mode proves to terminate (`docs/performance.md`, "The default
+//! budget's cost"): those run with no instruction budget at all, so their verified JIT code has
+//! no budget charge, and must still compute what native code does.
+
+use bpfx_benches::{INPUT_LEN, workloads};
+use bpfx_exec::Env;
+use bpfx_verifier::{Config, Mode};
+
+#[test]
+fn counted_loop_workloads_are_proven_to_end_and_agree_with_native() {
+    let mut proven = Vec::new();
+    for w in workloads() {
+        let name = w.name();
+        let prog = w.program().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let cfg = Config {
+            mode: Mode::Checked,
+            mem_size: Some(INPUT_LEN as u64),
+            ..Config::default()
+        };
+        let v = bpfx_verifier::verify(prog, &cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if !v.terminates() {
+            continue;
+        }
+        proven.push(name);
+        let input = w.input(INPUT_LEN);
+        let expected = w.run_native(&mut input.clone());
+        let mut env = Env::new();
+        assert_eq!(
+            bpfx_interp::run(&v, &mut input.clone(), &mut env),
+            Ok(expected),
+            "{name}: interpreter"
+        );
+        let jit = bpfx_jit::compile(&v, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !jit.listing().contains("budget slow paths"),
+            "{name}: no budget charge"
+        );
+        assert_eq!(
+            jit.run(&mut input.clone(), &mut env),
+            Ok(expected),
+            "{name}: JIT"
+        );
+    }
+    for name in ["crc32", "fnv1a"] {
+        assert!(proven.contains(&name), "{name} not proven: {proven:?}");
+    }
+}

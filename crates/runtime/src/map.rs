@@ -228,17 +228,28 @@ impl MapSpec {
     /// takes with `cfg`'s CPUs and perf buffers ([`MapSpec::memory_bytes_with`]), refusing
     /// more than [`MAX_MAP_BYTES`]. Allocates nothing.
     pub fn check_with(&self, cfg: &MapConfig) -> Result<u64, String> {
-        if let Some(body) = maps::host_bytes(self, cfg)? {
-            return match body.checked_add(MAP_HEADER_BYTES) {
-                Some(need) if need <= MAX_MAP_BYTES => Ok(need),
-                Some(need) => Err(format!(
-                    "needs {need} bytes, more than the {MAX_MAP_BYTES}-byte limit of one map"
-                )),
-                None => Err(format!(
-                    "its size overflows (more than the {MAX_MAP_BYTES}-byte limit of one map)"
-                )),
-            };
+        // The kinds of `crate::maps` check their shape and bound themselves.
+        let need = match maps::host_bytes(self, cfg)? {
+            Some(body) => body.checked_add(MAP_HEADER_BYTES),
+            None => {
+                self.check_shape()?;
+                self.memory_bytes_with(cfg)
+            }
+        };
+        match need {
+            Some(need) if need <= MAX_MAP_BYTES => Ok(need),
+            Some(need) => Err(format!(
+                "needs {need} bytes, more than the {MAX_MAP_BYTES}-byte limit of one map"
+            )),
+            None => Err(format!(
+                "its size overflows (more than the {MAX_MAP_BYTES}-byte limit of one map)"
+            )),
         }
+    }
+
+    /// The shape checks of the kinds this file implements (array, hashes, ring buffer, program
+    /// array), as the kernel makes them at creation.
+    fn check_shape(&self) -> Result<(), String> {
         let MapSpec {
             kind,
             key_size,
@@ -268,26 +279,12 @@ impl MapSpec {
                     ));
                 }
             }
-            MapKind::ProgArray => {
-                if key_size != 4 || value_size != 4 {
-                    return Err("program array keys and values must be 4 bytes".into());
-                }
+            MapKind::ProgArray if key_size != 4 || value_size != 4 => {
+                return Err("program array keys and values must be 4 bytes".into());
             }
-            // Checked above by their own module.
-            MapKind::PerfEventArray
-            | MapKind::PerCpuHash
-            | MapKind::PerCpuArray
-            | MapKind::LruPerCpuHash
-            | MapKind::LpmTrie
-            | MapKind::Queue
-            | MapKind::Stack
-            | MapKind::BloomFilter
-            | MapKind::ArrayOfMaps
-            | MapKind::HashOfMaps
-            | MapKind::DevMap
-            | MapKind::CpuMap
-            | MapKind::XskMap
-            | MapKind::DevMapHash => {}
+            // Program arrays of the right shape, and the kinds of `crate::maps`, which check
+            // their own shape.
+            _ => {}
         }
         if let (MapKind::Array, Some(data)) = (kind, &self.initial_data) {
             let bytes = array_memory_bytes(self).unwrap_or(u64::MAX);
@@ -298,15 +295,7 @@ impl MapSpec {
                 ));
             }
         }
-        match self.memory_bytes() {
-            Some(need) if need <= MAX_MAP_BYTES => Ok(need),
-            Some(need) => Err(format!(
-                "needs {need} bytes, more than the {MAX_MAP_BYTES}-byte limit of one map"
-            )),
-            None => Err(format!(
-                "its size overflows (more than the {MAX_MAP_BYTES}-byte limit of one map)"
-            )),
-        }
+        Ok(())
     }
 
     /// The most memory, in bytes, a map of this spec takes however it is used: the values
@@ -329,20 +318,8 @@ impl MapSpec {
             MapKind::Hash | MapKind::LruHash => HashTable::memory_bytes(self),
             MapKind::RingBuf => Ring::memory_bytes(self),
             MapKind::ProgArray => prog_array_memory_bytes(self),
-            MapKind::PerfEventArray
-            | MapKind::PerCpuHash
-            | MapKind::PerCpuArray
-            | MapKind::LruPerCpuHash
-            | MapKind::LpmTrie
-            | MapKind::Queue
-            | MapKind::Stack
-            | MapKind::BloomFilter
-            | MapKind::ArrayOfMaps
-            | MapKind::HashOfMaps
-            | MapKind::DevMap
-            | MapKind::CpuMap
-            | MapKind::XskMap
-            | MapKind::DevMapHash => maps::host_bytes(self, cfg).ok().flatten(),
+            // The kinds of `crate::maps`: their own bound.
+            _ => maps::host_bytes(self, cfg).ok().flatten(),
         }?;
         body.checked_add(MAP_HEADER_BYTES)
     }
@@ -916,20 +893,8 @@ impl Map {
             MapKind::Array | MapKind::Hash | MapKind::LruHash => stride * max_entries as usize,
             MapKind::RingBuf => max_entries as usize,
             MapKind::ProgArray => 0,
-            MapKind::PerfEventArray
-            | MapKind::PerCpuHash
-            | MapKind::PerCpuArray
-            | MapKind::LruPerCpuHash
-            | MapKind::LpmTrie
-            | MapKind::Queue
-            | MapKind::Stack
-            | MapKind::BloomFilter
-            | MapKind::ArrayOfMaps
-            | MapKind::HashOfMaps
-            | MapKind::DevMap
-            | MapKind::CpuMap
-            | MapKind::XskMap
-            | MapKind::DevMapHash => {
+            // The kinds of `crate::maps` were created above.
+            _ => {
                 return Err(format!("{kind} maps are created by their own module"));
             }
         };

@@ -1045,6 +1045,9 @@ pub struct Program {
     env: Env,
     run: RunCell,
     buf: Vec<u8>,
+    /// Whether the run state holds inner maps of a previous snapshot (so a program naming no
+    /// map of maps takes no lock to clear them).
+    inner_live: bool,
 }
 
 impl std::fmt::Debug for Program {
@@ -1099,6 +1102,7 @@ impl Program {
             env,
             run,
             buf: Vec::new(),
+            inner_live: false,
         }
     }
 
@@ -1275,6 +1279,9 @@ impl Program {
     /// Takes the entries of the maps of maps `cur` names, as they are now, for the run: the
     /// inner maps' handles index them, and their blocks join the memory the engines admit.
     fn snapshot_inner(&mut self, cur: &Linked) {
+        if cur.outers.is_empty() && !self.inner_live {
+            return;
+        }
         let mut st = helpers::lock(&self.run);
         st.inner.clear();
         st.outers.clear();
@@ -1294,6 +1301,7 @@ impl Program {
             }
             st.outers.push((i, base, slots));
         }
+        self.inner_live = !st.outers.is_empty();
     }
 
     /// One run, following tail calls.

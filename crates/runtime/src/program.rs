@@ -632,15 +632,24 @@ impl<'o> ProgramRef<'o> {
 
     /// Verifies and binds this program alone; also returns the maps it uses.
     fn verify_alone(&self, mode: Mode) -> (Result<(Verified, Vec<usize>), Error>, VerifierLog) {
+        let (res, log) = self.verify_prepared(mode);
+        let res = res.and_then(|(v, used)| Ok((self.bind(v, used.clone())?, used)));
+        (res, log)
+    }
+
+    /// The program prepared for its context and maps, and verified: the proof and the maps it
+    /// names, with the verifier's log.
+    fn verify_prepared(
+        &self,
+        mode: Mode,
+    ) -> (Result<(VerifiedProgram, Vec<usize>), Error>, VerifierLog) {
         match self.prepare(mode) {
             Ok((prog, cfg, used)) => {
                 let (res, log) = bpfx_verifier::verify_with_log(prog, &cfg);
-                let res = res
-                    .map_err(|source| Error::Verify {
-                        program: self.def.name.clone(),
-                        source: Box::new(source),
-                    })
-                    .and_then(|v| Ok((self.bind(v, used.clone())?, used)));
+                let res = res.map(|v| (v, used)).map_err(|source| Error::Verify {
+                    program: self.def.name.clone(),
+                    source: Box::new(source),
+                });
                 (res, log)
             }
             Err(e) => (Err(e), VerifierLog::default()),
@@ -657,19 +666,8 @@ impl<'o> ProgramRef<'o> {
 
     /// [`ProgramRef::check`], also returning the verifier's log.
     pub fn check_with_log(self, mode: Mode) -> (Result<VerifiedProgram, Error>, VerifierLog) {
-        match self.prepare(mode) {
-            Ok((prog, cfg, used)) => {
-                let (res, log) = bpfx_verifier::verify_with_log(prog, &cfg);
-                let res = res
-                    .map_err(|source| Error::Verify {
-                        program: self.def.name.clone(),
-                        source: Box::new(source),
-                    })
-                    .and_then(|v| self.fits(&used).map(|()| v));
-                (res, log)
-            }
-            Err(e) => (Err(e), VerifierLog::default()),
-        }
+        let (res, log) = self.verify_prepared(mode);
+        (res.and_then(|(v, used)| self.fits(&used).map(|()| v)), log)
     }
 
     /// Whether the maps in `used` not created yet fit the memory limit together.

@@ -150,43 +150,28 @@ impl Iterator for Regs {
 
 impl ExactSizeIterator for Regs {}
 
-impl BitOr for RegSet {
-    type Output = RegSet;
-    fn bitor(self, rhs: RegSet) -> RegSet {
-        self.union(rhs)
-    }
+/// `a | b`, `a & b`, `a - b` and their assigning forms, as the named set operations.
+macro_rules! set_ops {
+    ($($op:ident::$f:ident, $assign:ident::$g:ident => $method:ident;)*) => {$(
+        impl $op for RegSet {
+            type Output = RegSet;
+            fn $f(self, rhs: RegSet) -> RegSet {
+                self.$method(rhs)
+            }
+        }
+
+        impl $assign for RegSet {
+            fn $g(&mut self, rhs: RegSet) {
+                *self = self.$method(rhs);
+            }
+        }
+    )*};
 }
 
-impl BitOrAssign for RegSet {
-    fn bitor_assign(&mut self, rhs: RegSet) {
-        *self = self.union(rhs);
-    }
-}
-
-impl BitAnd for RegSet {
-    type Output = RegSet;
-    fn bitand(self, rhs: RegSet) -> RegSet {
-        self.intersection(rhs)
-    }
-}
-
-impl BitAndAssign for RegSet {
-    fn bitand_assign(&mut self, rhs: RegSet) {
-        *self = self.intersection(rhs);
-    }
-}
-
-impl Sub for RegSet {
-    type Output = RegSet;
-    fn sub(self, rhs: RegSet) -> RegSet {
-        self.difference(rhs)
-    }
-}
-
-impl SubAssign for RegSet {
-    fn sub_assign(&mut self, rhs: RegSet) {
-        *self = self.difference(rhs);
-    }
+set_ops! {
+    BitOr::bitor, BitOrAssign::bitor_assign => union;
+    BitAnd::bitand, BitAndAssign::bitand_assign => intersection;
+    Sub::sub, SubAssign::sub_assign => difference;
 }
 
 impl Not for RegSet {
@@ -248,6 +233,13 @@ mod tests {
         assert_eq!(RegSet::from_bits(u16::MAX), RegSet::ALL);
         assert_eq!(RegSet::from_bits(a.bits()), a);
         assert_eq!(a.into_iter().len(), 3);
+        let mut c = a;
+        c |= b;
+        assert_eq!(c, a | b);
+        c -= a;
+        assert_eq!(c, RegSet::of(Reg::R4));
+        c &= b;
+        assert_eq!(c, RegSet::of(Reg::R4));
         assert_eq!(RegSet::EMPTY.to_string(), "{}");
         for r in Reg::ALL {
             assert!(RegSet::of(r).contains(r));

@@ -26,8 +26,9 @@ impl RegSet {
     /// Every register, r0 to r10.
     pub const ALL: RegSet = RegSet(VALID);
     /// The registers a call does not preserve, r0 to r5: the callee returns its result in r0
-    /// and may leave anything in r1–r5 (RFC 9669 section 4.3, "Calling convention"). The one
-    /// statement of that convention: every other set of it derives from this constant.
+    /// and may leave anything in r1–r5 (the BPF ABI, the kernel's
+    /// `Documentation/bpf/standardization/abi.rst`, "Registers and calling convention"). The
+    /// one statement of that convention: every other set of it derives from this constant.
     pub const CALLER_SAVED: RegSet = RegSet::range(Reg::R0, Reg::R5);
     /// The argument registers r1 to r5: the caller-saved registers but the result register.
     pub const ARGS: RegSet = RegSet(RegSet::CALLER_SAVED.0 & !RegSet::of(Reg::R0).0);

@@ -10,7 +10,8 @@
 //! Two stages, both iterative (no recursion anywhere, so a million-instruction program cannot
 //! exhaust the host stack):
 //!
-//! 1. **Structure** ([`cfg`]): targets land on instruction starts, no path falls off the end of
+//! 1. **Structure** ([`cfg`], on the graph of [`bpfx_bytecode::Cfg`], which decoding already
+//!    proved lands every target on an instruction start): no path falls off the end of
 //!    the program or of a function, no instruction is unreachable, calls name a registered
 //!    helper or a local function, r10 is never written; in [`Mode::Strict`], the natural loops
 //!    are found and must nest.
@@ -91,15 +92,19 @@ fn run(
     let ctx = std::mem::take(&mut a.ctx).into_accesses();
     let processed = a.processed;
     drop(a);
-    let prog = context::convert(prog, &ctx)?;
+    let converted = context::convert(prog, &ctx)?;
+    // Conversion rewrites context accesses in place: the structure stays, on the new program.
+    let graph = if ctx.is_empty() {
+        structure.cfg
+    } else {
+        bpfx_bytecode::Cfg::new(&converted)
+    };
     let packet_base = match cfg.context {
         ContextKind::Fields(_) => cfg.mem_size.unwrap_or(0),
         ContextKind::Memory => 0,
     };
-    let assumed = verified::Assumptions::new(&prog, cfg);
-    Ok(
-        VerifiedProgram::new(prog, facts, structure.funcs, assumed, processed)
-            .with_context_accesses(ctx)
-            .with_packet_base(packet_base),
-    )
+    let assumed = verified::Assumptions::new(&graph, cfg);
+    Ok(VerifiedProgram::new(graph, facts, assumed, processed)
+        .with_context_accesses(ctx)
+        .with_packet_base(packet_base))
 }

@@ -211,3 +211,35 @@ pub fn compile_table() -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_table_names_both_native_builds_and_every_workload() {
+        let table = exec_table();
+        for n in Native::ALL {
+            assert!(table.contains(n.label()), "{table}");
+            assert!(
+                table.contains(&format!("**geometric mean vs {}**", n.label())),
+                "{table}"
+            );
+        }
+        for w in workloads() {
+            assert!(table.contains(&format!("| {} |", w.name())), "{table}");
+        }
+        // A compiler that did not build the workloads is said so, never shown as a time.
+        if !Native::Clang.built() {
+            assert!(table.contains("not built"), "{table}");
+        }
+        assert!(Native::baseline().built());
+    }
+
+    #[test]
+    fn geomean_of_ratios() {
+        assert_eq!(geomean(&[]), None);
+        let g = geomean(&[2.0, 8.0]).unwrap();
+        assert!((g - 4.0).abs() < 1e-12, "{g}");
+    }
+}

@@ -97,6 +97,17 @@ fn inputs_are_deterministic_and_shaped() {
         .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
         .collect();
     assert!(keys.windows(2).all(|k| k[0] < k[1]));
+    // lower_bound's shaper makes non-decreasing keys, with runs of equal ones.
+    let w = workloads()
+        .find(|w| w.name() == "lower_bound")
+        .expect("lower_bound workload");
+    let input = w.input(INPUT_LEN);
+    let keys: Vec<u32> = input[..INPUT_LEN / 2]
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert!(keys.windows(2).all(|k| k[0] <= k[1]));
+    assert!(keys.windows(2).any(|k| k[0] == k[1]));
 }
 
 #[test]

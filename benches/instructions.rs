@@ -21,7 +21,14 @@ use std::process::Command;
 /// Runs per cell.
 const RUNS: usize = 20;
 /// The engines besides the native builds, as the child process takes them.
-const ENGINES: [&str; 3] = ["bpfx-jit", "bpfx-jit-guarded", "rbpf-jit"];
+/// `bpfx-jit-unbounded` is `bpfx-jit` without the instruction budget (`JitOptions::unbounded`,
+/// `Env::unbounded`): the difference is what the budget charge costs.
+const ENGINES: [&str; 4] = [
+    "bpfx-jit",
+    "bpfx-jit-unbounded",
+    "bpfx-jit-guarded",
+    "rbpf-jit",
+];
 
 /// The counted loop (callgrind collects inside this function only).
 #[inline(never)]
@@ -55,11 +62,18 @@ fn child(name: &str, engine: &str) -> Result<u64, String> {
         }));
     }
     let result = match engine {
-        "bpfx-jit" | "bpfx-jit-guarded" => {
-            let jit = if engine == "bpfx-jit" {
-                bpfx_jit::compile(&verified, &opts)
-            } else {
-                bpfx_jit::compile_unverified(&prog, &opts)
+        "bpfx-jit" | "bpfx-jit-unbounded" | "bpfx-jit-guarded" => {
+            let jit = match engine {
+                "bpfx-jit" => bpfx_jit::compile(&verified, &opts),
+                "bpfx-jit-unbounded" => {
+                    env.unbounded = true;
+                    let opts = bpfx_jit::JitOptions {
+                        unbounded: true,
+                        ..Default::default()
+                    };
+                    bpfx_jit::compile(&verified, &opts)
+                }
+                _ => bpfx_jit::compile_unverified(&prog, &opts),
             }
             .map_err(|e| e.to_string())?;
             counted(&mut || {

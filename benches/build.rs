@@ -1,10 +1,82 @@
-//! Compiles every `programs/*.c` natively (the ceiling each workload is measured against) into
-//! one static library, and writes `programs.rs` into OUT_DIR: the table of workloads, each with
-//! its committed eBPF object and its native entry point. Adding `programs/NAME.c` and the
-//! `NAME.o` that `programs/build.sh` makes adds a workload to every bench and test.
+//! Compiles every `programs/*.c` natively (the baselines each workload is measured against),
+//! once per compiler, into one static library each, and writes `programs.rs` into OUT_DIR: the
+//! table of workloads, each with its committed eBPF object and its native entry points. Adding
+//! `programs/NAME.c` and the `NAME.o` that `programs/build.sh` makes adds a workload to every
+//! bench and test.
+//!
+//! The compilers, both at plain `-O2` (what a C programmer ships; clang's auto-vectoriser on,
+//! gcc 12+'s cheap one too):
+//! - clang: `clang-19`, or the compiler `BPFX_BENCH_CLANG` names. The baseline. When it is not
+//!   installed (or `BPFX_BENCH_CLANG=none`), the build goes on without it, says so in a
+//!   warning, and the tables print "not built" in its column: nothing fails for lack of clang.
+//! - gcc: `gcc`, or the compiler `BPFX_BENCH_GCC` names; the second column. Without it too the
+//!   build stops: the benches need one native build.
+//!
+//! `CC` does not choose them (each column is named after its compiler); `CFLAGS` adds to both.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One native build: the name that goes into symbols and `BPFX_NATIVE`, and the compiler.
+struct Native {
+    /// `clang` or `gcc`: the symbol infix and the column.
+    name: &'static str,
+    /// The environment variable that overrides the compiler.
+    env: &'static str,
+    /// The compiler run when the variable is unset.
+    default: &'static str,
+}
+
+const NATIVES: [Native; 2] = [
+    Native {
+        name: "clang",
+        env: "BPFX_BENCH_CLANG",
+        default: "clang-19",
+    },
+    Native {
+        name: "gcc",
+        env: "BPFX_BENCH_GCC",
+        default: "gcc",
+    },
+];
+
+/// The first line of `compiler --version`, if the compiler runs at all.
+fn version(compiler: &str) -> Option<String> {
+    let out = Command::new(compiler).arg("--version").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(text.lines().next()?.trim().to_string())
+}
+
+/// Builds every source with `native`'s compiler into `libbpfx_bench_<name>.a` (and tells cargo
+/// to link it). `Err` says why it was not built.
+fn build(native: &Native, dir: &Path, sources: &[PathBuf]) -> Result<String, String> {
+    println!("cargo:rerun-if-env-changed={}", native.env);
+    let compiler = std::env::var(native.env).unwrap_or_else(|_| native.default.to_string());
+    if compiler.is_empty() || compiler == "none" {
+        return Err(format!("{}={compiler:?}", native.env));
+    }
+    let version = version(&compiler).ok_or_else(|| format!("{compiler} does not run"))?;
+    let mut build = cc::Build::new();
+    build
+        .compiler(&compiler)
+        .include(dir)
+        .define("BPFX_NATIVE", native.name)
+        // clang -O2 builds the eBPF objects; -O2 here too, whatever cargo's profile says.
+        .opt_level(2)
+        .debug(false)
+        .warnings(true);
+    for src in sources {
+        build.file(src);
+    }
+    build
+        .try_compile(&format!("bpfx_bench_{}", native.name))
+        .map_err(|e| format!("{compiler}: {e}"))?;
+    Ok(version)
+}
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs");
@@ -17,17 +89,29 @@ fn main() {
     sources.sort();
     assert!(!sources.is_empty(), "no programs in {}", dir.display());
 
-    let mut build = cc::Build::new();
-    build
-        .include(&dir)
-        // clang -O2 builds the eBPF objects; -O2 here too, whatever cargo's profile says.
-        .opt_level(2)
-        // eBPF has no vector instructions: the ceiling is the best scalar code, so that the
-        // ratio measures the JIT, not the absence of SIMD in the ISA.
-        .flag_if_supported("-fno-tree-vectorize")
-        .flag_if_supported("-fno-vectorize")
-        .flag_if_supported("-fno-slp-vectorize")
-        .warnings(true);
+    let mut built: Vec<(&Native, String)> = Vec::new();
+    let mut versions = String::new();
+    for native in &NATIVES {
+        match build(native, &dir, &sources) {
+            Ok(version) => {
+                writeln!(versions, "    Some({version:?}),").unwrap();
+                built.push((native, version));
+            }
+            Err(why) => {
+                println!(
+                    "cargo:warning=the {} column of the benches is not built ({why})",
+                    native.name
+                );
+                writeln!(versions, "    None,").unwrap();
+            }
+        }
+    }
+    assert!(
+        !built.is_empty(),
+        "no native compiler built the workloads: install clang-19 or gcc"
+    );
+    // Input shapers are plain deterministic C: take them from the first compiler built.
+    let shaper = built[0].0.name;
 
     let mut externs = String::new();
     let mut table = String::new();
@@ -51,36 +135,48 @@ fn main() {
         println!("cargo:rerun-if-changed={}", object.display());
         let text = std::fs::read_to_string(src).expect("program source is UTF-8");
         let has_input = text.contains(&format!("INPUT({name})"));
-        build.file(src);
 
-        writeln!(
-            externs,
-            "    fn bpfx_native_{name}(mem: *mut u8, len: u64) -> u64;"
-        )
-        .unwrap();
-        if has_input {
-            writeln!(externs, "    fn bpfx_input_{name}(mem: *mut u8, len: u64);").unwrap();
+        let mut entries = String::new();
+        for native in &NATIVES {
+            if built.iter().any(|(n, _)| n.name == native.name) {
+                writeln!(
+                    externs,
+                    "    fn bpfx_{c}_{name}(mem: *mut u8, len: u64) -> u64;",
+                    c = native.name
+                )
+                .unwrap();
+                write!(entries, "Some(bpfx_{}_{name}), ", native.name).unwrap();
+            } else {
+                entries.push_str("None, ");
+            }
         }
         let input = if has_input {
-            format!("Some(bpfx_input_{name})")
+            writeln!(
+                externs,
+                "    fn bpfx_input_{shaper}_{name}(mem: *mut u8, len: u64);"
+            )
+            .unwrap();
+            format!("Some(bpfx_input_{shaper}_{name})")
         } else {
             "None".to_string()
         };
         writeln!(
             table,
             "    NativeProgram {{ name: {name:?}, object: include_bytes!({object:?}), \
-             entry: bpfx_native_{name}, input: {input} }},",
+             entries: [{entries}], input: {input} }},",
             object = object.display().to_string(),
         )
         .unwrap();
     }
-    build.compile("bpfx_bench_programs");
 
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let code = format!(
         "unsafe extern \"C\" {{\n{externs}}}\n\n\
          /// Every workload, in file-name order.\n\
-         pub(crate) static PROGRAMS: &[NativeProgram] = &[\n{table}];\n"
+         pub(crate) static PROGRAMS: &[NativeProgram] = &[\n{table}];\n\n\
+         /// Per native compiler (in `Native::ALL` order), its `--version` line, or `None` when\n\
+         /// it did not build the workloads.\n\
+         pub(crate) static COMPILERS: [Option<&str>; 2] = [\n{versions}];\n"
     );
     std::fs::write(out.join("programs.rs"), code).expect("writing programs.rs");
 }

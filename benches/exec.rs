@@ -1,5 +1,7 @@
 //! Execution benches: each workload of `programs/` on the same input, side by side:
-//! - `native`: the same C compiled natively (the ceiling);
+//! - `native-clang`: the same C compiled natively by clang-19 -O2 (the baseline), when clang
+//!   is installed;
+//! - `native-gcc`: the same C compiled natively by gcc -O2;
 //! - `bpfx-jit`: verified in checked mode, compiled with `bpfx_jit::compile` (guards only on
 //!   the accesses the verifier did not prove);
 //! - `bpfx-jit-strict`: verified in strict mode (no guard at all), where strict accepts it;
@@ -8,10 +10,10 @@
 //!
 //! Throughput is input bytes per second; compilation happens before timing.
 //!
-//! Before timing a group, every engine's result is compared with the native one: a mismatch is
-//! a bug and stops the bench.
+//! Before timing a group, every engine's result (and the other compiler's) is compared with the
+//! baseline's: a mismatch is a bug and stops the bench.
 
-use bpfx_benches::{INPUT_LEN, Workload, workloads};
+use bpfx_benches::{INPUT_LEN, Native, Workload, workloads};
 use bpfx_exec::Env;
 use bpfx_verifier::{Config, Mode, VerifiedProgram};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
@@ -36,6 +38,11 @@ fn exec(c: &mut Criterion) {
         let check = |engine: &str, got: Result<u64, String>| {
             assert_eq!(got, Ok(expected), "{name}: {engine} disagrees with native");
         };
+        for native in Native::ALL {
+            if let Some(got) = w.run_native_with(native, &mut input.clone()) {
+                check(native.id(), Ok(got));
+            }
+        }
 
         let checked = verify(&w, Mode::Checked).unwrap_or_else(|e| panic!("{name}: {e}"));
         let jit = bpfx_jit::compile(&checked, &Default::default())
@@ -90,9 +97,11 @@ fn exec(c: &mut Criterion) {
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Bytes(INPUT_LEN as u64));
         let mut mem = input.clone();
-        g.bench_function(BenchmarkId::from_parameter("native"), |b| {
-            b.iter(|| w.run_native(black_box(&mut mem)))
-        });
+        for native in Native::ALL.into_iter().filter(|n| n.built()) {
+            g.bench_function(BenchmarkId::from_parameter(native.id()), |b| {
+                b.iter(|| w.run_native_with(native, black_box(&mut mem)))
+            });
+        }
         g.bench_function(BenchmarkId::from_parameter("bpfx-jit"), |b| {
             b.iter(|| jit.run(black_box(&mut mem), &mut env))
         });
@@ -121,7 +130,7 @@ fn exec(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // 12 workloads x 6 or 7 engines, 2.5 s each: about 4 minutes in all.
+    // 18 workloads x 7 or 8 columns, 2.5 s each: about 6 minutes in all.
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))

@@ -12,7 +12,7 @@
 //! one), but a change that adds or removes instructions from a hot loop shows up here exactly.
 //! Each run includes copying the 4 KiB input back (the same for every engine).
 
-use bpfx_benches::{INPUT_LEN, workloads};
+use bpfx_benches::{INPUT_LEN, Native, workloads};
 use bpfx_exec::Env;
 use bpfx_verifier::{Config, Mode};
 use std::hint::black_box;
@@ -20,8 +20,15 @@ use std::process::Command;
 
 /// Runs per cell.
 const RUNS: usize = 20;
-/// The engines, as the child process takes them.
-const ENGINES: [&str; 4] = ["native", "bpfx-jit", "bpfx-jit-guarded", "rbpf-jit"];
+/// The engines besides the native builds, as the child process takes them.
+/// `bpfx-jit-unbounded` is `bpfx-jit` without the instruction budget (`JitOptions::unbounded`,
+/// `Env::unbounded`): the difference is what the budget charge costs.
+const ENGINES: [&str; 4] = [
+    "bpfx-jit",
+    "bpfx-jit-unbounded",
+    "bpfx-jit-guarded",
+    "rbpf-jit",
+];
 
 /// The counted loop (callgrind collects inside this function only).
 #[inline(never)]
@@ -45,16 +52,28 @@ fn child(name: &str, engine: &str) -> Result<u64, String> {
     let verified = bpfx_verifier::verify(prog.clone(), &cfg).map_err(|e| e.to_string())?;
     let mut env = Env::new();
     let opts = Default::default();
-    let result = match engine {
-        "native" => counted(&mut || {
+    if let Some(native) = Native::ALL.into_iter().find(|n| n.id() == engine) {
+        if !native.built() {
+            return Err(format!("{engine} is not built"));
+        }
+        return Ok(counted(&mut || {
             mem.copy_from_slice(&input);
-            w.run_native(black_box(&mut mem))
-        }),
-        "bpfx-jit" | "bpfx-jit-guarded" => {
-            let jit = if engine == "bpfx-jit" {
-                bpfx_jit::compile(&verified, &opts)
-            } else {
-                bpfx_jit::compile_unverified(&prog, &opts)
+            w.run_native_with(native, black_box(&mut mem)).unwrap_or(0)
+        }));
+    }
+    let result = match engine {
+        "bpfx-jit" | "bpfx-jit-unbounded" | "bpfx-jit-guarded" => {
+            let jit = match engine {
+                "bpfx-jit" => bpfx_jit::compile(&verified, &opts),
+                "bpfx-jit-unbounded" => {
+                    env.unbounded = true;
+                    let opts = bpfx_jit::JitOptions {
+                        unbounded: true,
+                        ..Default::default()
+                    };
+                    bpfx_jit::compile(&verified, &opts)
+                }
+                _ => bpfx_jit::compile_unverified(&prog, &opts),
             }
             .map_err(|e| e.to_string())?;
             counted(&mut || {
@@ -109,14 +128,35 @@ fn main() -> Result<(), String> {
         return Ok(());
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    println!("### Instructions executed per run, as a multiple of native\n");
-    println!("| workload | native | {} |", ENGINES[1..].join(" | "));
-    println!("|---|---:|{}", "---:|".repeat(ENGINES.len() - 1));
-    let mut logs = vec![Vec::new(); ENGINES.len() - 1];
+    let base = Native::baseline();
+    // After the baseline's count: the other native builds, then the engines.
+    let columns: Vec<&str> = Native::ALL
+        .into_iter()
+        .filter(|&n| n != base)
+        .map(|n| if n.built() { n.id() } else { "" })
+        .chain(ENGINES)
+        .collect();
+    println!(
+        "### Instructions executed per run, as a multiple of {}\n",
+        base.label()
+    );
+    let labels: Vec<&str> = Native::ALL
+        .into_iter()
+        .filter(|&n| n != base)
+        .map(Native::label)
+        .chain(ENGINES)
+        .collect();
+    println!("| workload | {} | {} |", base.label(), labels.join(" | "));
+    println!("|---|---:|{}", "---:|".repeat(columns.len()));
+    let mut logs = vec![Vec::new(); columns.len()];
     for w in workloads().filter(|w| args.is_empty() || args.iter().any(|a| a == w.name())) {
-        let native = count(&exe, w.name(), "native")?;
+        let native = count(&exe, w.name(), base.id())?;
         let mut row = format!("| {} | {native} |", w.name());
-        for (k, engine) in ENGINES[1..].iter().enumerate() {
+        for (k, engine) in columns.iter().enumerate() {
+            if engine.is_empty() {
+                row += " not built |";
+                continue;
+            }
             let ratio = count(&exe, w.name(), engine)? as f64 / native as f64;
             logs[k].push(ratio.ln());
             row += &format!(" {ratio:.2}× |");
@@ -125,7 +165,11 @@ fn main() -> Result<(), String> {
     }
     let mut row = "| **geometric mean** | |".to_string();
     for l in &logs {
-        let mean = (l.iter().sum::<f64>() / l.len().max(1) as f64).exp();
+        if l.is_empty() {
+            row += " |";
+            continue;
+        }
+        let mean = (l.iter().sum::<f64>() / l.len() as f64).exp();
         row += &format!(" **{mean:.2}×** |");
     }
     println!("{row}");

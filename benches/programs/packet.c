@@ -47,33 +47,8 @@ ENTRY(packet)
 }
 
 #ifndef __bpf__
-static void put16(u8 *p, u64 v) { p[0] = (u8)(v >> 8); p[1] = (u8)v; }
-
-/* Records of 60..124 bytes: mostly IPv4 TCP and UDP, some VLAN-tagged, some with IP options,
- * a few non-IP or truncated ones, so every branch of the parser runs. */
 INPUT(packet)
 {
-	u64 off = 0;
-	while (off + 2 + 124 <= len) {
-		u8 *p = mem + off + 2;
-		u8 r = p[0], s = p[1];
-		u64 rec = 60 + (r & 63);
-		u64 l3 = (s & 7) == 0 ? 18 : 14;
-		if (l3 == 18) { put16(p + 12, 0x8100); put16(p + 16, 0x0800); }
-		else put16(p + 12, (s & 31) == 9 ? 0x86dd : 0x0800);
-		u64 ihl = (s & 8) ? 6 : 5;
-		u8 *ip = p + l3;
-		ip[0] = (u8)(0x40 | ihl);
-		u64 total = rec - l3 - ((r >> 6) & 1) * 4;
-		put16(ip + 2, (s & 63) == 17 ? rec : total);
-		ip[9] = (s & 16) ? 6 : (s & 32) ? 17 : (u8)(1 + (s & 1));
-		put16(mem + off, rec);
-		off += 2 + rec;
-	}
-	/* A zero length ends the parse cleanly. */
-	if (off + 2 <= len)
-		put16(mem + off, 0);
-	for (off += 2; off < len; off++)
-		mem[off] = 0;
+	shape_packets(mem, len);
 }
 #endif

@@ -1,19 +1,19 @@
 //! The bpfx benchmark harness: the workloads (C programs in `programs/`, compiled once to eBPF
-//! objects with clang and, at build time, natively with the platform's C compiler), their
-//! inputs, and the engines they run on side by side.
+//! objects with clang and, at build time, natively with clang-19 and with gcc), their inputs,
+//! and the engines they run on side by side.
 //!
 //! ```text
 //! programs/NAME.c ──clang-19 -O2 -target bpf──► NAME.o ──► load::program ──► Program ─► bpfx interp / JIT
 //!        │                                                       └──► raw bytes ─────► rbpf 0.4.1 (JIT, interp)
-//!        └──cc (build.rs)──► native NAME ◄── the ceiling
+//!        └──cc (build.rs)──► native NAME: clang-19 -O2 (the baseline), gcc -O2 (second column)
 //! ```
 //!
 //! The criterion benches (`exec.rs`, `compile.rs`) and the agreement test (`tests/agree.rs`)
 //! are thin loops over [`workloads`]: a new `programs/*.c` with its object is a new benchmark.
 //!
 //! # Invariants
-//! - Every workload returns the same `u64` natively, on both bpfx engines and on both rbpf
-//!   engines, for the same input (`tests/agree.rs` asserts it, and each bench group asserts it
+//! - Every workload returns the same `u64` natively (with each compiler built), on both bpfx
+//!   engines and on both rbpf engines, for the same input (`tests/agree.rs` asserts it, and each bench group asserts it
 //!   once before timing).
 //! - Native code and rbpf's JIT run without bounds checks. They are only ever handed the
 //!   programs of this crate, which by the contract of `programs/bench.h` touch nothing outside
@@ -38,6 +38,65 @@ use bpfx_bytecode::Program;
 /// Input size every execution bench uses, in bytes: large enough that the per-run entry cost
 /// is small beside the loop, small enough to stay in L1.
 pub const INPUT_LEN: usize = 4096;
+
+/// A native compiler of the workloads' C (`build.rs`), both at `-O2`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Native {
+    /// clang-19: the baseline every ratio is taken against, when it is installed.
+    Clang,
+    /// gcc: the second column, and the baseline where clang is not installed.
+    Gcc,
+}
+
+impl Native {
+    /// Both, the baseline first.
+    pub const ALL: [Native; 2] = [Native::Clang, Native::Gcc];
+
+    /// Position in [`Native::ALL`].
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Native::Clang => 0,
+            Native::Gcc => 1,
+        }
+    }
+
+    /// The benchmark id of this column (`native-clang`, `native-gcc`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Native::Clang => "native-clang",
+            Native::Gcc => "native-gcc",
+        }
+    }
+
+    /// The column's heading in the tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Native::Clang => "clang -O2",
+            Native::Gcc => "gcc -O2",
+        }
+    }
+
+    /// The compiler's `--version` line, or `None` when it did not build the workloads (not
+    /// installed, or turned off with `BPFX_BENCH_CLANG=none`).
+    pub fn version(self) -> Option<&'static str> {
+        native::compiler(self.index())
+    }
+
+    /// Whether this compiler built the workloads.
+    pub fn built(self) -> bool {
+        self.version().is_some()
+    }
+
+    /// The baseline: clang when it built the workloads, else gcc (the build script stops when
+    /// neither did).
+    pub fn baseline() -> Native {
+        if Native::Clang.built() {
+            Native::Clang
+        } else {
+            Native::Gcc
+        }
+    }
+}
 
 /// One benchmark program.
 #[derive(Clone, Copy, Debug)]
@@ -82,12 +141,23 @@ impl Workload {
         mem
     }
 
-    /// Runs the natively compiled program on `mem`.
+    /// Runs the program compiled natively by the baseline compiler ([`Native::baseline`]) on
+    /// `mem`.
     ///
     /// # Panics
     /// If `mem` is not 8-byte aligned: the C programs read words in place.
     pub fn run_native(&self, mem: &mut [u8]) -> u64 {
-        native::run(self.program, mem)
+        self.run_native_with(Native::baseline(), mem)
+            .expect("the baseline compiler built every workload")
+    }
+
+    /// Runs the program compiled natively by `native` on `mem`; `None` when that compiler did
+    /// not build the workloads.
+    ///
+    /// # Panics
+    /// If `mem` is not 8-byte aligned: the C programs read words in place.
+    pub fn run_native_with(&self, native: Native, mem: &mut [u8]) -> Option<u64> {
+        native::run(self.program, native.index(), mem)
     }
 
     /// rbpf 0.4.1 set up for this workload on inputs of `len` bytes (see [`Rbpf`] for how its

@@ -7,15 +7,16 @@
 //! among criterion's samples): on a shared machine other work only ever adds time, and within
 //! one benchmark samples seconds apart were seen to differ by 2x, so the fastest sample is the
 //! steadiest estimate of the code's own speed (the median moved by tens of percent between
-//! runs). The tables give execution time as a ratio to native with the geometric mean per
-//! engine, and compile time per eBPF instruction. A cell whose bench has not run is `n/a`; a
+//! runs). The tables give execution time as a ratio to the baseline native build (clang -O2;
+//! gcc -O2 beside it) with the geometric mean per engine against each native build, and
+//! compile time per eBPF instruction. A cell whose bench has not run is `n/a`; a
 //! run filtered to some benches shows the latest results of the others.
 
-use crate::{generate, workloads};
+use crate::{Native, generate, workloads};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The execution columns, beside `native`.
+/// The execution columns, beside the native builds.
 pub const EXEC_ENGINES: [&str; 6] = [
     "bpfx-jit",
     "bpfx-jit-strict",
@@ -59,45 +60,111 @@ fn geomean(xs: &[f64]) -> Option<f64> {
     (!xs.is_empty()).then(|| (xs.iter().map(|x| x.ln()).sum::<f64>() / xs.len() as f64).exp())
 }
 
-/// Time per run as a multiple of native, per workload and engine, and the geometric mean per
-/// engine (Markdown).
+/// The cell of a column that has no time: "not built" for a native compiler that did not
+/// build the workloads, "n/a" for a bench that did not run.
+fn missing(native: Option<Native>) -> &'static str {
+    match native {
+        Some(n) if !n.built() => "not built",
+        _ => "n/a",
+    }
+}
+
+/// Time per run as a multiple of the baseline native build (clang -O2, or gcc -O2 where clang
+/// is not installed), per workload and engine, with gcc -O2 as a column of its own, and the
+/// geometric mean per column against each native build (Markdown).
 pub fn exec_table() -> String {
     let dir = criterion_dir();
+    let base = Native::baseline();
+    let others: Vec<Native> = Native::ALL.into_iter().filter(|&n| n != base).collect();
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "### Execution: time per run as a multiple of native (lower is better)\n"
+        "### Execution: time per run as a multiple of {} (lower is better)\n",
+        base.label()
     );
-    let _ = writeln!(out, "| workload | native | {} |", EXEC_ENGINES.join(" | "));
-    let _ = writeln!(out, "|---|---:|{}", "---:|".repeat(EXEC_ENGINES.len()));
-    let mut ratios = vec![Vec::new(); EXEC_ENGINES.len()];
+    for n in Native::ALL {
+        let _ = writeln!(
+            out,
+            "- {}: {}",
+            n.label(),
+            n.version().unwrap_or("not built (compiler not installed)")
+        );
+    }
+    let _ = writeln!(out);
+    // Columns after the baseline's time: the other native builds, then the engines.
+    let columns: Vec<(String, Option<Native>)> = others
+        .iter()
+        .map(|&n| (n.id().to_string(), Some(n)))
+        .chain(EXEC_ENGINES.iter().map(|e| (e.to_string(), None)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "| workload | {} | {} |",
+        std::iter::once(base)
+            .chain(others.iter().copied())
+            .map(Native::label)
+            .collect::<Vec<_>>()
+            .join(" | "),
+        EXEC_ENGINES.join(" | ")
+    );
+    let _ = writeln!(out, "|---|---:|{}", "---:|".repeat(columns.len()));
+    // Per native build (`Native::ALL` order), per column: the ratios to that build.
+    let mut ratios = vec![vec![Vec::new(); columns.len()]; Native::ALL.len()];
     for w in workloads() {
-        let Some(native) = fastest(&dir, &[w.name(), "native"]) else {
-            let _ = writeln!(out, "| {} | not run | |", w.name());
+        let time = |id: &str| fastest(&dir, &[w.name(), id]);
+        let natives: Vec<Option<f64>> = Native::ALL.iter().map(|n| time(n.id())).collect();
+        let Some(base_ns) = natives[base.index()] else {
+            let _ = writeln!(
+                out,
+                "| {} | not run |{}",
+                w.name(),
+                " |".repeat(columns.len())
+            );
             continue;
         };
-        let mut row = format!("| {} | {:.2} µs |", w.name(), native / 1e3);
-        for (i, engine) in EXEC_ENGINES.iter().enumerate() {
-            match fastest(&dir, &[w.name(), engine]) {
-                Some(t) => {
-                    ratios[i].push(t / native);
-                    let _ = write!(row, " {:.2}× |", t / native);
+        let mut row = format!("| {} | {:.2} µs |", w.name(), base_ns / 1e3);
+        for (i, (id, native)) in columns.iter().enumerate() {
+            let Some(t) = time(id) else {
+                let _ = write!(row, " {} |", missing(*native));
+                continue;
+            };
+            let _ = write!(row, " {:.2}× |", t / base_ns);
+            for (k, n) in natives.iter().enumerate() {
+                if let Some(n) = n {
+                    ratios[k][i].push(t / n);
                 }
-                None => row.push_str(" n/a |"),
             }
         }
         let _ = writeln!(out, "{row}");
     }
-    let mut row = "| **geometric mean** | |".to_string();
-    for r in &ratios {
-        match geomean(r) {
-            Some(g) => {
-                let _ = write!(row, " **{g:.2}×** ({} workloads) |", r.len());
+    for n in Native::ALL {
+        let mut row = format!("| **geometric mean vs {}** | |", n.label());
+        for (i, (_, native)) in columns.iter().enumerate() {
+            match geomean(&ratios[n.index()][i]) {
+                Some(g) if *native != Some(n) => {
+                    let _ = write!(row, " **{g:.2}×** ({}) |", ratios[n.index()][i].len());
+                }
+                _ => {
+                    let _ = write!(
+                        row,
+                        " {} |",
+                        if *native == Some(n) {
+                            "1"
+                        } else {
+                            missing(Some(n))
+                        }
+                    );
+                }
             }
-            None => row.push_str(" n/a |"),
         }
+        let _ = writeln!(out, "{row}");
     }
-    let _ = writeln!(out, "{row}");
+    let _ = writeln!(
+        out,
+        "\nEach cell is the fastest sample's time over {}'s for the same workload; the \
+         geometric means count the workloads (in parentheses) where both ran.",
+        base.label()
+    );
     out
 }
 
@@ -143,4 +210,36 @@ pub fn compile_table() -> String {
         let _ = writeln!(out, "{row}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_table_names_both_native_builds_and_every_workload() {
+        let table = exec_table();
+        for n in Native::ALL {
+            assert!(table.contains(n.label()), "{table}");
+            assert!(
+                table.contains(&format!("**geometric mean vs {}**", n.label())),
+                "{table}"
+            );
+        }
+        for w in workloads() {
+            assert!(table.contains(&format!("| {} |", w.name())), "{table}");
+        }
+        // A compiler that did not build the workloads is said so, never shown as a time.
+        if !Native::Clang.built() {
+            assert!(table.contains("not built"), "{table}");
+        }
+        assert!(Native::baseline().built());
+    }
+
+    #[test]
+    fn geomean_of_ratios() {
+        assert_eq!(geomean(&[]), None);
+        let g = geomean(&[2.0, 8.0]).unwrap();
+        assert!((g - 4.0).abs() < 1e-12, "{g}");
+    }
 }

@@ -1,7 +1,8 @@
-//! Every workload computes the same result natively, on bpfx's interpreter and JIT, and on
-//! rbpf's interpreter and JIT, on its bench input: the precondition of comparing their speed.
+//! Every workload computes the same result natively (clang and gcc builds), on bpfx's
+//! interpreter and JIT (verified and unverified, under every JIT option set), and on rbpf's
+//! interpreter and JIT, on its bench input: the precondition of comparing their speed.
 
-use bpfx_benches::{INPUT_LEN, workloads};
+use bpfx_benches::{INPUT_LEN, Native, workloads};
 use bpfx_exec::Env;
 use bpfx_verifier::{Config, Mode};
 
@@ -13,6 +14,16 @@ fn every_engine_agrees_with_native_on_every_workload() {
         let name = w.name();
         let input = w.input(INPUT_LEN);
         let expected = w.run_native(&mut input.clone());
+        for native in Native::ALL {
+            if let Some(got) = w.run_native_with(native, &mut input.clone()) {
+                assert_eq!(
+                    got,
+                    expected,
+                    "{name}: {} against the baseline",
+                    native.id()
+                );
+            }
+        }
 
         let prog = w.program().unwrap_or_else(|e| panic!("{name}: {e}"));
         let cfg = Config {
@@ -29,14 +40,27 @@ fn every_engine_agrees_with_native_on_every_workload() {
             Ok(expected),
             "{name}: interpreter"
         );
-        let jit = bpfx_jit::compile_unverified(verified.program(), &Default::default())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let mut jit_mem = input.clone();
-        assert_eq!(jit.run(&mut jit_mem, &mut env), Ok(expected), "{name}: JIT");
-        assert_eq!(
-            jit_mem, mem,
-            "{name}: JIT memory differs from the interpreter's"
-        );
+        for (set, opts) in bpfx_testkit::engine::jit_option_sets() {
+            for (how, jit) in [
+                ("verified", bpfx_jit::compile(&verified, &opts)),
+                (
+                    "unverified",
+                    bpfx_jit::compile_unverified(verified.program(), &opts),
+                ),
+            ] {
+                let jit = jit.unwrap_or_else(|e| panic!("{name}: {how} JIT ({set}): {e}"));
+                let mut jit_mem = input.clone();
+                assert_eq!(
+                    jit.run(&mut jit_mem, &mut env),
+                    Ok(expected),
+                    "{name}: {how} JIT ({set})"
+                );
+                assert_eq!(
+                    jit_mem, mem,
+                    "{name}: {how} JIT ({set}): memory differs from the interpreter's"
+                );
+            }
+        }
 
         let rbpf = w.rbpf(INPUT_LEN).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
@@ -55,7 +79,7 @@ fn every_engine_agrees_with_native_on_every_workload() {
             "{name}: rbpf JIT"
         );
     }
-    assert!(count >= 10, "only {count} workloads");
+    assert!(count >= 18, "only {count} workloads");
 }
 
 #[test]
@@ -73,6 +97,17 @@ fn inputs_are_deterministic_and_shaped() {
         .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
         .collect();
     assert!(keys.windows(2).all(|k| k[0] < k[1]));
+    // lower_bound's shaper makes non-decreasing keys, with runs of equal ones.
+    let w = workloads()
+        .find(|w| w.name() == "lower_bound")
+        .expect("lower_bound workload");
+    let input = w.input(INPUT_LEN);
+    let keys: Vec<u32> = input[..INPUT_LEN / 2]
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert!(keys.windows(2).all(|k| k[0] <= k[1]));
+    assert!(keys.windows(2).any(|k| k[0] == k[1]));
 }
 
 #[test]
@@ -82,10 +117,24 @@ fn workloads_run_on_any_length() {
         for len in [0, 1, 7, 8, 9, 63, 130] {
             let input = w.input(len);
             let expected = w.run_native(&mut input.clone());
+            for native in Native::ALL {
+                if let Some(got) = w.run_native_with(native, &mut input.clone()) {
+                    assert_eq!(
+                        got,
+                        expected,
+                        "{} on {len} bytes: {}",
+                        w.name(),
+                        native.id()
+                    );
+                }
+            }
             let prog = w.program().unwrap();
             let mut env = Env::new();
             let got = bpfx_interp::run_unverified(&prog, &mut input.clone(), &mut env);
             assert_eq!(got, Ok(expected), "{} on {len} bytes", w.name());
+            let jit = bpfx_jit::compile_unverified(&prog, &Default::default()).unwrap();
+            let got = jit.run(&mut input.clone(), &mut env);
+            assert_eq!(got, Ok(expected), "{} on {len} bytes: JIT", w.name());
         }
     }
 }

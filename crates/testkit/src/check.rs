@@ -1,7 +1,8 @@
 //! Differential checking: run one case on every engine and demand identical outcomes.
 //!
-//! The reference interpreter runs first; then every engine of [`engines`] (the interpreter
-//! included, which makes every check also a determinism check) runs the same case and must
+//! The reference interpreter runs first; then every engine of [`engines`], the engine matrix
+//! (the interpreter included, which makes every check also a determinism check, and the JIT
+//! under every option set) runs the same case and must
 //! reproduce its [`Outcome`] exactly: `r0` or the trap's kind and pc, every byte of the input
 //! memory, and the budget left.
 //!

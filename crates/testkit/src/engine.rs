@@ -16,13 +16,14 @@
 //!   runtime's tests take it as their engine list).
 //!
 //! # The sampled subset, for large random corpora
-//! Corpora of thousands of generated programs (`tests/differential.rs`, `tests/generated.rs`,
-//! `tests/verified_jit.rs`, `tests/loops.rs`, the generated inputs of `tests/fuzz_replay.rs`)
-//! run case `i` on [`sampled_engines`]`(i)` / [`sampled_verified_engines`]: the interpreter,
-//! the default JIT, and one other option set in turn. Every option set thus sees an equal
-//! share of every corpus, at the cost the corpora had when the JIT ran twice per case. The
-//! conformance suite, the edge cases, the regression files and the committed seeds run the
-//! whole matrix.
+//! The largest corpora of generated programs (`tests/differential.rs`, `tests/generated.rs`,
+//! the generated part of `tests/verified_jit.rs`) run case `i` on [`sampled_engines`]`(i)` /
+//! [`sampled_verified_engines`]: the interpreter, the default JIT, and one other option set in
+//! turn. Every option set thus sees an equal share of each corpus, at the cost the corpora had
+//! when the JIT ran twice per case. Everything else runs the whole matrix: the conformance
+//! suite and `tests/data/`, the edge cases, the fuzz properties (so the regression files, the
+//! committed seeds and the generated inputs of `tests/fuzz_replay.rs`), `tests/loops.rs`,
+//! `tests/hardening.rs` and the runtime's tests.
 
 use bpfx_bytecode::Program;
 use bpfx_exec::{Env, Trap};

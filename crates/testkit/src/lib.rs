@@ -32,7 +32,7 @@ pub mod strict_gen;
 pub mod structured;
 pub mod suite;
 
-pub use check::{Case, Mismatch, Outcome, check, check_with};
+pub use check::{Case, Mismatch, Outcome, check, check_with, run_corpus};
 pub use data::{DataError, DataFile, load_dir};
 pub use engine::{
     Engine, InterpEngine, JitEngine, RunError, VerifiedJit, engines, jit_option_sets, matrix,

@@ -5,7 +5,7 @@
 //! turn), so every option set sees a share of the corpus.
 
 use bpfx_jit::{JitOptions, compile_unverified};
-use bpfx_testkit::{Case, check_with, generate, sampled_engines};
+use bpfx_testkit::{Case, check_with, generate, run_corpus, sampled_engines};
 
 const CASES: u64 = 20_000;
 
@@ -23,23 +23,15 @@ fn jit_listing(case: &Case) -> String {
 
 #[test]
 fn generated_programs_agree_on_every_engine() {
-    let mut failures = Vec::new();
-    for seed in 0..CASES {
+    let n = run_corpus(0..CASES, |seed| {
         let case = generate(seed);
-        if let Err(m) = check_with(&case, &sampled_engines(seed)) {
-            failures.push(format!(
+        match check_with(&case, &sampled_engines(seed)) {
+            Ok(_) => Ok(()),
+            Err(m) => Err(format!(
                 "seed {seed}: {m}\nJIT listing:\n{}",
                 jit_listing(&case)
-            ));
-            if failures.len() >= 3 {
-                break;
-            }
+            )),
         }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} mismatch(es), first ones:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    });
+    assert_eq!(n, CASES as usize);
 }

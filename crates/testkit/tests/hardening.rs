@@ -7,28 +7,15 @@
 use bpfx_bytecode::Program;
 use bpfx_exec::Env;
 use bpfx_jit::{JitOptions, compile_unverified};
-use bpfx_testkit::{Case, check_with, engines, generate};
+use bpfx_testkit::{Case, check_with, engines, generate, run_corpus};
 
+/// Runs every case on every engine of the matrix.
 fn run_all(cases: impl Iterator<Item = (String, Case)>) -> usize {
     let engines = engines();
-    let mut failures = Vec::new();
-    let mut count = 0;
-    for (name, case) in cases {
-        count += 1;
-        if let Err(m) = check_with(&case, &engines) {
-            failures.push(format!("{name}: {m}"));
-            if failures.len() >= 3 {
-                break;
-            }
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} mismatch(es):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-    count
+    run_corpus(cases, |(name, case)| match check_with(&case, &engines) {
+        Ok(_) => Ok(()),
+        Err(m) => Err(format!("{name}: {m}")),
+    })
 }
 
 #[test]

@@ -5,15 +5,21 @@
 //! turn), so every option set sees a share of the corpus.
 
 use bpfx_jit::{JitOptions, compile_unverified};
-use bpfx_testkit::{Case, check_with, generate, run_corpus, sampled_engines};
+use bpfx_testkit::{Case, check_with, generate, jit_option_sets, run_corpus, sampled_engines};
 
 const CASES: u64 = 20_000;
 
-/// The JIT's listing of the case, for the failure report.
-fn jit_listing(case: &Case) -> String {
+/// The listing of the case by the JIT under the option set of `engine` (the one that
+/// disagreed; the default options if it is not a JIT), for the failure report.
+fn jit_listing(case: &Case, engine: &str) -> String {
+    let opts = jit_option_sets()
+        .into_iter()
+        .find(|(name, _)| *name == engine)
+        .map_or_else(JitOptions::default, |(_, opts)| opts);
     let opts = JitOptions {
         budget: case.budget.is_some(),
-        ..bpfx_jit::JitOptions::default()
+        unbounded: case.budget.is_none(),
+        ..opts
     };
     match compile_unverified(&case.prog, &opts) {
         Ok(jit) => jit.listing(),
@@ -28,8 +34,9 @@ fn generated_programs_agree_on_every_engine() {
         match check_with(&case, &sampled_engines(seed)) {
             Ok(_) => Ok(()),
             Err(m) => Err(format!(
-                "seed {seed}: {m}\nJIT listing:\n{}",
-                jit_listing(&case)
+                "seed {seed}: {m}\nJIT listing ({}):\n{}",
+                m.engine,
+                jit_listing(&case, m.engine)
             )),
         }
     });

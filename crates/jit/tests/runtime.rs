@@ -6,6 +6,7 @@
 use bpfx_bytecode::{Pc, Program, assemble};
 use bpfx_exec::{Env, Helpers, Trap, TrapKind};
 use bpfx_jit::{CodeMemory, JitOptions, JitProgram, MAX_FRAMES, compile_unverified};
+use bpfx_testkit::jit_option_sets;
 
 fn prog(text: &str) -> Program {
     let insns = assemble(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -155,10 +156,11 @@ fn call_depth_is_limited() {
         exit";
     let mut env = Env::new();
     env.set_max_frames(MAX_FRAMES + 1);
-    assert_eq!(
-        jit(recurse).run(&mut [], &mut env),
-        trap(TrapKind::Unsupported, 0)
-    );
+    for (name, opts) in jit_option_sets() {
+        let p = compile_unverified(&prog(recurse), &opts).expect("compiles");
+        let refused = trap(TrapKind::Unsupported, 0);
+        assert_eq!(p.run(&mut [], &mut env), refused, "{name}");
+    }
     // Seven nested calls are fine with 8 frames.
     let mut nested = String::from("call local f1\nexit\n");
     for k in 1..=7 {
@@ -182,48 +184,43 @@ fn a_panicking_helper_panics_the_caller_not_the_process() {
     let _ = jit("call 1\nexit").run(&mut [], &mut env);
 }
 
+/// Code compiled with the budget charge, under every option set: exact to the instruction, a
+/// trap costs the faulting instruction, and it runs without a budget too; code compiled without
+/// the charge refuses a budget.
 #[test]
 fn budget_is_exact() {
     let text = "mov r0, 0\nadd r0, 1\njlt r0, 3, -2\nexit"; // 1 + 3 * 2 + 1 = 8 instructions
-    let p = compile_unverified(
-        &prog(text),
-        &JitOptions {
+    for (name, opts) in jit_option_sets() {
+        let charged = JitOptions {
             budget: true,
-            ..JitOptions::default()
-        },
-    )
-    .expect("compiles");
-    let mut env = Env::new();
-    env.budget = Some(8);
-    assert_eq!(p.run(&mut [], &mut env), Ok(3));
-    assert_eq!(env.budget, Some(0));
-    env.budget = Some(7);
-    assert_eq!(p.run(&mut [], &mut env), trap(TrapKind::BudgetExhausted, 3));
-    assert_eq!(env.budget, Some(0));
-    env.budget = Some(100);
-    assert_eq!(p.run(&mut [], &mut env), Ok(3));
-    assert_eq!(env.budget, Some(92));
-    // A trap costs the faulting instruction.
-    let oob = compile_unverified(
-        &prog("ldxb r0, [r0]\nexit"),
-        &JitOptions {
-            budget: true,
-            ..JitOptions::default()
-        },
-    )
-    .expect("compiles");
-    env.budget = Some(10);
-    assert_eq!(oob.run(&mut [], &mut env), trap(TrapKind::OutOfBounds, 0));
-    assert_eq!(env.budget, Some(9));
-    // Metered code runs without a budget too; unmetered code refuses one.
-    env.budget = None;
-    assert_eq!(p.run(&mut [], &mut env), Ok(3));
-    // (A program without a loop: code for one that may not end always has the charge.)
-    env.budget = Some(100);
-    assert_eq!(
-        jit("mov r0, 3\nexit").run(&mut [], &mut env),
-        trap(TrapKind::Unsupported, 0)
-    );
+            ..opts.clone()
+        };
+        let p = compile_unverified(&prog(text), &charged).expect("compiles");
+        let mut env = Env::new();
+        for (budget, want, left) in [
+            (8, Ok(3), 0),
+            (7, trap(TrapKind::BudgetExhausted, 3), 0),
+            (100, Ok(3), 92),
+        ] {
+            env.budget = Some(budget);
+            assert_eq!(p.run(&mut [], &mut env), want, "{name}, budget {budget}");
+            assert_eq!(env.budget, Some(left), "{name}, budget {budget}");
+        }
+        // A trap costs the faulting instruction.
+        let oob = compile_unverified(&prog("ldxb r0, [r0]\nexit"), &charged).expect("compiles");
+        env.budget = Some(10);
+        let oob_trap = trap(TrapKind::OutOfBounds, 0);
+        assert_eq!(oob.run(&mut [], &mut env), oob_trap, "{name}");
+        assert_eq!(env.budget, Some(9), "{name}");
+        // Metered code runs without a budget too; unmetered code refuses one.
+        env.budget = None;
+        assert_eq!(p.run(&mut [], &mut env), Ok(3), "{name}");
+        // (A program without a loop: code for one that may not end always has the charge.)
+        let uncharged = compile_unverified(&prog("mov r0, 3\nexit"), &opts).expect("compiles");
+        env.budget = Some(100);
+        let refused = trap(TrapKind::Unsupported, 0);
+        assert_eq!(uncharged.run(&mut [], &mut env), refused, "{name}");
+    }
 }
 
 #[test]
@@ -246,18 +243,14 @@ fn every_instruction_stays_within_its_code_size_bound() {
         exit
     f:
         exit";
-    // Every option on at once is the largest code; the budget's slow paths copy every block.
-    for opts in [
-        JitOptions {
+    // Every option set, each with the budget charge, whose slow paths copy every block; the
+    // hardened set (every option on at once) makes the largest code.
+    for (name, opts) in jit_option_sets() {
+        let opts = JitOptions {
             budget: true,
-            ..JitOptions::default()
-        },
-        JitOptions {
-            budget: true,
-            ..JitOptions::hardened()
-        },
-    ] {
+            ..opts
+        };
         let p = compile_unverified(&prog(text), &opts);
-        assert!(p.is_ok(), "{opts:?}: {:?}", p.err());
+        assert!(p.is_ok(), "{name}: {:?}", p.err());
     }
 }

@@ -127,29 +127,48 @@ impl Engine for VerifiedJit {
     }
 }
 
-/// Every JIT option set, each with the name of its engine: the default options (`jit`), the
-/// hardened preset, blinding alone, Spectre masking alone, and dual-mapped code memory. Every
-/// JIT-specific safety property is checked under each of them.
-pub fn jit_option_sets() -> Vec<(&'static str, JitOptions)> {
-    vec![
-        ("jit", JitOptions::default()),
-        ("jit-hardened", JitOptions::hardened()),
-        (
+/// One JIT option set of the matrix, with the names of its engines.
+struct OptionSet {
+    /// The name of its [`JitEngine`] (`jit-blinding`).
+    name: &'static str,
+    /// The name of its [`VerifiedJit`] (`verified-jit-blinding`).
+    verified: &'static str,
+    opts: JitOptions,
+}
+
+/// The option sets, in the matrix's order.
+fn option_sets() -> [OptionSet; 5] {
+    let set = |name, verified, opts| OptionSet {
+        name,
+        verified,
+        opts,
+    };
+    [
+        set("jit", "verified-jit", JitOptions::default()),
+        set(
+            "jit-hardened",
+            "verified-jit-hardened",
+            JitOptions::hardened(),
+        ),
+        set(
             "jit-blinding",
+            "verified-jit-blinding",
             JitOptions {
                 blinding: true,
                 ..JitOptions::default()
             },
         ),
-        (
+        set(
             "jit-spectre",
+            "verified-jit-spectre",
             JitOptions {
                 spectre: true,
                 ..JitOptions::default()
             },
         ),
-        (
+        set(
             "jit-dual",
+            "verified-jit-dual",
             JitOptions {
                 code_memory: CodeMemory::DualMapped,
                 ..JitOptions::default()
@@ -158,24 +177,22 @@ pub fn jit_option_sets() -> Vec<(&'static str, JitOptions)> {
     ]
 }
 
+/// Every JIT option set, each with the name of its engine: the default options (`jit`), the
+/// hardened preset, blinding alone, Spectre masking alone, and dual-mapped code memory. Every
+/// JIT-specific safety property is checked under each of them.
+pub fn jit_option_sets() -> Vec<(&'static str, JitOptions)> {
+    option_sets()
+        .into_iter()
+        .map(|s| (s.name, s.opts))
+        .collect()
+}
+
 /// The engine matrix: the reference interpreter (`None`), then the JIT under every option set
 /// of [`jit_option_sets`], each with its name.
 pub fn matrix() -> Vec<(&'static str, Option<JitOptions>)> {
     std::iter::once(("interp", None))
         .chain(jit_option_sets().into_iter().map(|(n, o)| (n, Some(o))))
         .collect()
-}
-
-/// The name of the verified-entry engine for the option set called `name`.
-fn verified_name(name: &'static str) -> &'static str {
-    match name {
-        "jit" => "verified-jit",
-        "jit-hardened" => "verified-jit-hardened",
-        "jit-blinding" => "verified-jit-blinding",
-        "jit-spectre" => "verified-jit-spectre",
-        "jit-dual" => "verified-jit-dual",
-        _ => "verified-jit-other",
-    }
 }
 
 /// Every engine of the [`matrix`], the reference interpreter first.
@@ -197,10 +214,10 @@ pub fn verified_engines(v: VerifiedProgram) -> Vec<Box<dyn Engine>> {
     verified_subset(v, |_| true)
 }
 
-/// The columns of the sampled subset for case `i`: the interpreter, the default JIT and the
-/// `i`-th of the other option sets in turn (see the [module docs](self)).
+/// The option sets of the sampled subset for case `i`, by index: the default JIT and the `i`-th
+/// of the other option sets in turn (see the [module docs](self)).
 fn sampled(i: u64) -> impl Fn(usize) -> bool {
-    let others = jit_option_sets().len() as u64 - 1;
+    let others = option_sets().len() as u64 - 1;
     let extra = 1 + (i % others) as usize;
     move |set| set == 0 || set == extra
 }
@@ -227,12 +244,12 @@ pub fn sampled_verified_engines(v: VerifiedProgram, i: u64) -> Vec<Box<dyn Engin
 /// index in [`jit_option_sets`]).
 fn verified_subset(v: VerifiedProgram, keep: impl Fn(usize) -> bool) -> Vec<Box<dyn Engine>> {
     let mut out: Vec<Box<dyn Engine>> = vec![Box::new(InterpEngine)];
-    for (set, (name, opts)) in jit_option_sets().into_iter().enumerate() {
-        if keep(set) {
+    for (i, set) in option_sets().into_iter().enumerate() {
+        if keep(i) {
             out.push(Box::new(VerifiedJit {
-                name: verified_name(name),
+                name: set.verified,
                 program: v.clone(),
-                opts,
+                opts: set.opts,
             }));
         }
     }
@@ -271,12 +288,17 @@ mod tests {
     }
 
     #[test]
-    fn every_option_set_has_its_own_verified_name() {
-        let names: Vec<_> = jit_option_sets()
-            .into_iter()
-            .map(|(n, _)| verified_name(n))
-            .collect();
-        assert!(!names.contains(&"verified-jit-other"), "{names:?}");
+    fn the_verified_matrix_names_every_option_set_apart() {
+        let v = bpfx_verifier::verify(
+            Program::from_ops(&[bpfx_bytecode::Op::Exit]).expect("decodes"),
+            &bpfx_verifier::Config::conformance(bpfx_verifier::Mode::Checked, 0),
+        )
+        .expect("verifies");
+        let names: Vec<_> = verified_engines(v).iter().map(|e| e.name()).collect();
+        assert_eq!(names[0], "interp");
+        for (set, name) in jit_option_sets().iter().zip(&names[1..]) {
+            assert_eq!(*name, format!("verified-{}", set.0));
+        }
     }
 
     #[test]

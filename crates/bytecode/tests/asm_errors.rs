@@ -1,6 +1,7 @@
 //! Assembler errors: each kind names its line and token; no input makes the assembler panic.
 
 use bpfx_bytecode::{AsmError, AsmErrorKind as K, assemble};
+use bpfx_rng::Rng;
 
 fn err(text: &str) -> AsmError {
     match assemble(text) {
@@ -206,22 +207,6 @@ fn a_label_far_away_overflows_the_16_bit_offset_but_not_ja32() {
     assert_eq!(slots[0].imm, 40_000);
 }
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Assembles `text`; an error must point at a line of the text and show it.
 fn assemble_checked(text: &str) {
     if let Err(e) = assemble(text) {
@@ -290,16 +275,16 @@ fn garbage_and_random_text_never_panics() {
         "exit:",
         "a:",
     ];
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     for _ in 0..20_000 {
-        let n = rng.below(24);
-        let text: String = (0..n).map(|_| pieces[rng.below(pieces.len())]).collect();
+        let n = rng.index(24);
+        let text: String = (0..n).map(|_| pieces[rng.index(pieces.len())]).collect();
         assemble_checked(&text);
     }
     for _ in 0..5_000 {
-        let n = rng.below(40);
+        let n = rng.index(40);
         let text: String = (0..n)
-            .map(|_| char::from_u32(rng.next() as u32 % 0x3000).unwrap_or('?'))
+            .map(|_| char::from_u32(rng.next_u64() as u32 % 0x3000).unwrap_or('?'))
             .collect();
         assemble_checked(&text);
     }
@@ -311,21 +296,21 @@ fn mutated_valid_programs_never_panic() {
                 jsgt32 r0, -1, start\ncall local start\nlddw r2, map_value(3, 8)\nldindb r1, 14\n\
                 movsx1664 r3, r4\nbe32 r0\nja32 exit\ncall r5\nexit";
     let bytes = base.as_bytes();
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     for _ in 0..20_000 {
         let mut text = bytes.to_vec();
-        for _ in 0..=rng.below(4) {
+        for _ in 0..=rng.index(4) {
             if text.is_empty() {
                 break;
             }
-            let at = rng.below(text.len());
-            match rng.below(3) {
+            let at = rng.index(text.len());
+            match rng.index(3) {
                 0 => {
                     text.remove(at);
                 }
-                1 => text.insert(at, b"[]()+-,: #0xr%9\n"[rng.below(16)]),
+                1 => text.insert(at, b"[]()+-,: #0xr%9\n"[rng.index(16)]),
                 _ => {
-                    let other = rng.below(text.len());
+                    let other = rng.index(text.len());
                     text.swap(at, other);
                 }
             }

@@ -2,6 +2,7 @@
 //! overwritten bytes and words, truncations), must load or fail with an error — never panic.
 //! The mutations are seeded and deterministic, so a failure names a reproducible input.
 
+use bpfx_rng::Rng;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Mutations per object and kind: with 16 objects and 3 kinds, 144,000 loads.
@@ -27,22 +28,6 @@ fn objects() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// xorshift64*: a fixed, dependency-free generator so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Loads `bytes`, turning a panic into a test failure that describes the mutation.
 fn must_not_panic(name: &str, what: &str, bytes: &[u8]) {
     let result = catch_unwind(AssertUnwindSafe(|| bpfx_elf::parse(bytes)));
@@ -60,14 +45,14 @@ fn unmodified_objects_load() {
 
 #[test]
 fn bit_flips_never_panic() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     for (name, bytes) in objects() {
         let loads = bpfx_elf::parse(&bytes).is_ok();
         let mut loaded = 0;
         for _ in 0..ROUNDS {
             let mut b = bytes.clone();
-            let at = rng.below(b.len());
-            let bit = rng.below(8);
+            let at = rng.index(b.len());
+            let bit = rng.index(8);
             b[at] ^= 1 << bit;
             must_not_panic(&name, &format!("flipping bit {bit} of byte {at:#x}"), &b);
             loaded += usize::from(bpfx_elf::parse(&b).is_ok());
@@ -80,12 +65,12 @@ fn bit_flips_never_panic() {
 
 #[test]
 fn overwritten_bytes_never_panic() {
-    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let mut rng = Rng::new(0x0123_4567_89ab_cdef);
     for (name, bytes) in objects() {
         for _ in 0..ROUNDS {
             let mut b = bytes.clone();
-            let at = rng.below(b.len());
-            let v = [0x00, 0xff, 0x7f, 0x80][rng.below(4)];
+            let at = rng.index(b.len());
+            let v = [0x00, 0xff, 0x7f, 0x80][rng.index(4)];
             b[at] = v;
             must_not_panic(&name, &format!("setting byte {at:#x} to {v:#x}"), &b);
         }
@@ -96,19 +81,19 @@ fn overwritten_bytes_never_panic() {
 fn overwritten_words_never_panic() {
     // Sizes, offsets, counts and indices are 4- or 8-byte fields: extreme values there reach
     // the bounds checks that single bits rarely do.
-    let mut rng = Rng(0xdead_beef_cafe_f00d);
+    let mut rng = Rng::new(0xdead_beef_cafe_f00d);
     for (name, bytes) in objects() {
         for _ in 0..ROUNDS {
             let mut b = bytes.clone();
-            let at = rng.below(b.len().saturating_sub(8)) & !3;
-            let v: u64 = match rng.below(5) {
+            let at = rng.index(b.len().saturating_sub(8)) & !3;
+            let v: u64 = match rng.index(5) {
                 0 => u64::MAX,
                 1 => u64::from(u32::MAX),
                 2 => 0x8000_0000,
-                3 => rng.next() % 0x1000,
-                _ => rng.next(),
+                3 => rng.next_u64() % 0x1000,
+                _ => rng.next_u64(),
             };
-            let width = if rng.below(2) == 0 { 4 } else { 8 };
+            let width = if rng.index(2) == 0 { 4 } else { 8 };
             b[at..at + width].copy_from_slice(&v.to_le_bytes()[..width]);
             must_not_panic(
                 &name,

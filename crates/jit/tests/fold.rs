@@ -1,30 +1,14 @@
 //! Differential tests of the driver's folds (`emit/plan.rs`): address computations folded
 //! into `[base + index + disp]` operands, chains turned into one `lea`, dead moves skipped and
-//! `jcc +1; ja` pairs fused. Seeded random programs built from the shapes compilers emit run
-//! on the JIT under every option set and on the interpreter; result, trap, memory and budget
-//! left must agree.
+//! `jcc +1; ja` pairs fused. Seeded random programs built from the shapes compilers emit go
+//! through the test kit's `check()`: the interpreter and the JIT under every option set of the
+//! engine matrix must agree on result, trap, memory and budget left.
 
 use bpfx_bytecode::{Program, assemble};
-use bpfx_exec::{Env, Helpers};
+use bpfx_exec::Helpers;
 use bpfx_jit::{JitOptions, compile_unverified};
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
+use bpfx_testkit::generator::Rng;
+use bpfx_testkit::{Case, check};
 
 const INPUT: usize = 64;
 
@@ -138,59 +122,50 @@ fn program(rng: &mut Rng) -> String {
     t
 }
 
+/// `prog` on every engine of the matrix, with `input` and `budget`; panics with the report of
+/// the first engine that disagrees with the interpreter.
+fn agree(prog: &Program, input: &[u8], budget: Option<u64>, text: &str) {
+    let case = Case {
+        prog: prog.clone(),
+        input: input.to_vec(),
+        budget,
+        helpers: Helpers::conformance(),
+    };
+    if let Err(m) = check(&case) {
+        panic!("{m}\n{text}");
+    }
+}
+
 #[test]
 fn folded_programs_agree_with_the_interpreter() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let option_sets = [
-        JitOptions::default(),
-        JitOptions {
-            budget: true,
-            ..JitOptions::default()
-        },
-        JitOptions::hardened(),
-        JitOptions {
-            budget: true,
-            ..JitOptions::hardened()
-        },
-    ];
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut folded = 0;
-    for case in 0..600 {
+    const PROGRAMS: usize = 600;
+    for _ in 0..PROGRAMS {
         let text = program(&mut rng);
         let insns = assemble(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let prog = Program::decode(insns).unwrap_or_else(|e| panic!("{e}\n{text}"));
-        let input: Vec<u8> = (0..INPUT).map(|_| rng.next() as u8).collect();
-        let budget = rng.pick(&[None, Some(3), Some(40), Some(10_000)]);
-        for opts in &option_sets {
-            let jit = compile_unverified(&prog, opts).expect("compiles");
-            if jit.listing().contains("+r") || jit.listing().contains("lea ") {
-                folded += 1;
-            }
-            let budget = if opts.budget { budget } else { None };
-            // One buffer and one stack for both runs: results may include addresses.
-            let mut env = Env::with_helpers(Helpers::conformance());
-            let mut mem = input.clone();
-            env.budget = budget;
-            let want = bpfx_interp::run_unverified(&prog, &mut mem, &mut env);
-            let (mem_i, left_i) = (mem.clone(), env.budget);
-            mem.copy_from_slice(&input);
-            env.budget = budget;
-            let got = jit.run(&mut mem, &mut env);
-            let (mem_j, left_j) = (mem, env.budget);
-            assert_eq!(
-                (got, &mem_j, left_j),
-                (want, &mem_i, left_i),
-                "case {case}, {opts:?}, budget {budget:?}\n{text}\n{}",
-                jit.listing()
-            );
+        let input: Vec<u8> = (0..INPUT).map(|_| rng.byte()).collect();
+        // Without a budget, and with one (the charge changes the blocks the folds live in).
+        let budget = rng.pick(&[Some(3), Some(40), Some(10_000)]);
+        for budget in [None, budget] {
+            agree(&prog, &input, budget, &text);
+        }
+        let jit = compile_unverified(&prog, &JitOptions::default()).expect("compiles");
+        if jit.listing().contains("+r") || jit.listing().contains("lea ") {
+            folded += 1;
         }
     }
     // The shapes above are there to be folded: most programs must show a fold.
-    assert!(folded > 1200, "only {folded} compilations folded anything");
+    assert!(
+        folded > PROGRAMS / 2,
+        "only {folded} of {PROGRAMS} programs folded anything"
+    );
 }
 
 /// Unsigned division and modulo by constants (shifts, masks, reciprocal multiplication) at
 /// both widths, into r0 and r3 (rax and rdx, which the 64-bit forms park) and another
-/// register, on dividends read from the input, against the interpreter.
+/// register, on dividends read from the input, on every engine.
 #[test]
 fn division_by_constants_agrees_with_the_interpreter() {
     let divisors = [
@@ -211,7 +186,7 @@ fn division_by_constants_agrees_with_the_interpreter() {
         -10,
         -0x4000_0000,
     ];
-    let mut rng = Rng(0x51ed_270b_a1f2_c3d4);
+    let mut rng = Rng::new(0x51ed_270b_a1f2_c3d4);
     for v in divisors {
         for op in ["div", "mod", "div32", "mod32"] {
             for dst in ["r0", "r3", "r7"] {
@@ -220,18 +195,12 @@ fn division_by_constants_agrees_with_the_interpreter() {
                      ldxdw r4, [r1+8]\n{op} r4, {v}\nadd {dst}, r4\nadd r0, r3\nadd r0, r7\nexit"
                 );
                 let prog = Program::decode(assemble(&text).expect("assembles")).expect("decodes");
-                for opts in [JitOptions::default(), JitOptions::hardened()] {
-                    let jit = compile_unverified(&prog, &opts).expect("compiles");
-                    for _ in 0..20 {
-                        let mut input: Vec<u8> = (0..16).map(|_| rng.next() as u8).collect();
-                        if rng.below(4) == 0 {
-                            input[..8].copy_from_slice(&u64::MAX.to_le_bytes());
-                        }
-                        let mut env = Env::with_helpers(Helpers::conformance());
-                        let want = bpfx_interp::run_unverified(&prog, &mut input, &mut env);
-                        let got = jit.run(&mut input, &mut env);
-                        assert_eq!(got, want, "{text}\n{opts:?}\n{}", jit.listing());
+                for i in 0..6 {
+                    let mut input: Vec<u8> = (0..16).map(|_| rng.byte()).collect();
+                    if i == 0 {
+                        input[..8].copy_from_slice(&u64::MAX.to_le_bytes());
                     }
+                    agree(&prog, &input, None, &text);
                 }
             }
         }

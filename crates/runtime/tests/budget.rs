@@ -4,7 +4,8 @@
 
 use bpfx::bytecode::{Program as Bytecode, assemble};
 use bpfx::{Budget, Engine, Error, Mode, Program, ProgramDef, TrapKind, Verified, Vm};
-use bpfx_jit::{CodeMemory, JitOptions};
+use bpfx_jit::JitOptions;
+use bpfx_testkit::jit_option_sets;
 
 fn verified(text: &str) -> Verified {
     let code = Bytecode::decode(assemble(text).unwrap()).unwrap();
@@ -19,35 +20,16 @@ fn endless() -> Verified {
     verified(&std::fs::read_to_string(path).unwrap())
 }
 
-/// The interpreter, then the JIT under every option set (with the budget charge when
-/// `charge`).
+/// The interpreter, then the JIT under every option set of the engine matrix (with the budget
+/// charge when `charge`).
 fn programs(v: &Verified, charge: bool) -> Vec<(String, Program)> {
-    let sets = [
-        JitOptions::default(),
-        JitOptions::hardened(),
-        JitOptions {
-            blinding: true,
-            ..JitOptions::default()
-        },
-        JitOptions {
-            spectre: true,
-            ..JitOptions::default()
-        },
-        JitOptions {
-            code_memory: CodeMemory::DualMapped,
-            ..JitOptions::default()
-        },
-    ];
     let mut out = vec![("interp".to_string(), v.clone().interpret())];
-    for opts in sets {
+    for (name, opts) in jit_option_sets() {
         let opts = JitOptions {
             budget: charge,
             ..opts
         };
-        out.push((
-            format!("jit {opts:?}"),
-            v.clone().compile_with(&opts).unwrap(),
-        ));
+        out.push((name.to_string(), v.clone().compile_with(&opts).unwrap()));
     }
     out
 }

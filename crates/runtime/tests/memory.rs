@@ -8,7 +8,7 @@ use bpfx::bytecode::{Program as Bytecode, assemble};
 use bpfx::{
     DEFAULT_MEM_LIMIT, Engine, Error, MAX_MAP_BYTES, MapKind, MapSpec, Mode, Object, ProgramDef, Vm,
 };
-use bpfx_jit::{CodeMemory, JitOptions};
+use bpfx_jit::JitOptions;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/objects/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -19,20 +19,16 @@ fn none_created(obj: &Object) -> bool {
     obj.maps().all(|m| m.created().is_none())
 }
 
-/// Every JIT option set that changes the code: default, budget, hardened, dual-mapped.
-fn jit_options() -> Vec<JitOptions> {
-    vec![
-        JitOptions::default(),
-        JitOptions {
-            budget: true,
-            ..JitOptions::default()
-        },
-        JitOptions::hardened(),
-        JitOptions {
-            code_memory: CodeMemory::DualMapped,
-            ..JitOptions::hardened()
-        },
-    ]
+/// The engine matrix ([`bpfx_testkit::matrix`]: the interpreter, then the JIT under every option
+/// set), and the default JIT with the budget charge, which changes the code too.
+fn engines() -> Vec<(&'static str, Option<JitOptions>)> {
+    let mut engines = bpfx_testkit::matrix();
+    let budget = JitOptions {
+        budget: true,
+        ..JitOptions::default()
+    };
+    engines.push(("jit-budget", Some(budget)));
+    engines
 }
 
 #[test]
@@ -214,7 +210,7 @@ fn maps_and_code_are_charged_when_created_and_given_back() {
         )
         .unwrap()
     };
-    for opts in std::iter::once(None).chain(jit_options().into_iter().map(Some)) {
+    for (_, opts) in engines() {
         let vm = Vm::new().mem_limit(1 << 20);
         let obj = load(&vm);
         assert_eq!(vm.mem_used(), 0);

@@ -1,7 +1,8 @@
 //! Differential checking: run one case on every engine and demand identical outcomes.
 //!
-//! The reference interpreter runs first; then every engine of [`engines`] (the interpreter
-//! included, which makes every check also a determinism check) runs the same case and must
+//! The reference interpreter runs first; then every engine of [`engines`], the engine matrix
+//! (the interpreter included, which makes every check also a determinism check, and the JIT
+//! under every option set) runs the same case and must
 //! reproduce its [`Outcome`] exactly: `r0` or the trap's kind and pc, every byte of the input
 //! memory, and the budget left.
 //!
@@ -120,6 +121,36 @@ pub fn check_shared_with(
         }
     }
     Ok(expected)
+}
+
+/// Mismatches a corpus run reports before it stops: enough to see a pattern, few enough to read.
+pub const REPORTED_MISMATCHES: usize = 3;
+
+/// Runs `each` on every item of a corpus and panics with the first [`REPORTED_MISMATCHES`]
+/// failures it returns (the corpus stops there); returns how many items ran. `each` names the
+/// item in its failure (`seed 17: engine `jit-spectre` disagrees …`).
+pub fn run_corpus<T>(
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(T) -> Result<(), String>,
+) -> usize {
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for item in items {
+        count += 1;
+        if let Err(failure) = each(item) {
+            failures.push(failure);
+            if failures.len() >= REPORTED_MISMATCHES {
+                break;
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatch(es), the first ones:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    count
 }
 
 /// One run of `case` on `engine`, in the shared buffer and environment.
@@ -304,6 +335,32 @@ mod tests {
         let text = m.to_string();
         assert!(text.contains("memory differs at [0] 01 vs ee"), "{text}");
         assert!(text.contains("stb [r1+1], 9"), "{text}");
+    }
+
+    #[test]
+    #[should_panic(expected = "2 mismatch(es), the first ones:\ncase 4: no\ncase 5: no")]
+    fn a_corpus_fails_with_its_failures() {
+        run_corpus(0..6, |i| {
+            if i >= 4 {
+                Err(format!("case {i}: no"))
+            } else {
+                Ok(())
+            }
+        });
+    }
+
+    #[test]
+    fn a_corpus_stops_at_the_reported_mismatches() {
+        let mut ran = 0;
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_corpus(0..100, |i| {
+                ran += 1;
+                Err(format!("case {i}"))
+            })
+        }));
+        assert!(run.is_err());
+        assert_eq!(ran, REPORTED_MISMATCHES);
+        assert_eq!(run_corpus(0..7, |_| Ok(())), 7);
     }
 
     #[test]

@@ -49,73 +49,9 @@ use bpfx_exec::{Helpers, STACK_FRAME_SIZE};
 /// Largest generated input memory, in bytes.
 pub const MAX_INPUT: usize = 64;
 
-/// A small deterministic PRNG (splitmix64): fast, and good enough to spread choices. Made
-/// [`from_bytes`](Rng::from_bytes), it hands out a fuzzer's bytes first, so that a generator
-/// driven by it becomes a structure-aware fuzz target (the fuzzer's mutations change choices).
-#[derive(Clone, Debug)]
-pub struct Rng {
-    state: u64,
-    /// Bytes to hand out before the PRNG takes over.
-    bytes: Vec<u8>,
-    at: usize,
-}
-
-impl Rng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng {
-            state: seed,
-            bytes: Vec::new(),
-            at: 0,
-        }
-    }
-
-    /// A generator whose choices come from `data`, eight bytes at a time, then from the PRNG
-    /// seeded with `data`'s length.
-    pub fn from_bytes(data: &[u8]) -> Rng {
-        Rng {
-            state: data.len() as u64,
-            bytes: data.to_vec(),
-            at: 0,
-        }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        if self.at < self.bytes.len() {
-            let end = (self.at + 8).min(self.bytes.len());
-            let mut word = [0u8; 8];
-            word[..end - self.at].copy_from_slice(&self.bytes[self.at..end]);
-            self.at = end;
-            return u64::from_le_bytes(word);
-        }
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A value in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next_u64() % n }
-    }
-
-    /// A value in `lo..=hi`.
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + self.below((hi - lo + 1) as u64) as i64
-    }
-
-    /// True with probability `num / den`.
-    pub fn chance(&mut self, num: u64, den: u64) -> bool {
-        self.below(den) < num
-    }
-
-    /// One element of a non-empty slice.
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
+/// The generators' source of choices, [`bpfx_rng::Rng`]: seeded, or handing out a fuzzer's
+/// bytes first.
+pub use bpfx_rng::Rng;
 
 /// The loop counter register.
 /// The register holding the input's address.
@@ -543,18 +479,5 @@ mod tests {
     #[test]
     fn different_seeds_differ() {
         assert_ne!(generate(1).prog, generate(2).prog);
-    }
-
-    #[test]
-    fn rng_ranges_are_inclusive_and_bounded() {
-        let mut r = Rng::new(7);
-        let mut seen = [false; 5];
-        for _ in 0..1000 {
-            let v = r.range(-2, 2);
-            assert!((-2..=2).contains(&v));
-            seen[(v + 2) as usize] = true;
-        }
-        assert!(seen.iter().all(|s| *s));
-        assert_eq!(r.below(0), 0);
     }
 }

@@ -9,8 +9,10 @@
 //!
 //! - [`data`] parses the `.data` format of the BPF conformance suite; [`suite`] turns the suite
 //!   into runnable tests.
-//! - [`engine`] is the engine abstraction and the list of every engine; a harness loops over
-//!   [`engines`], so a new engine needs no new test code.
+//! - [`engine`] is the engine abstraction and the engine matrix (the interpreter and the JIT
+//!   under every option set), defined once for every harness of the workspace; a harness loops
+//!   over [`engines`] (or the runtime's tests over [`matrix`]), so a new engine or option set
+//!   needs no new test code.
 //! - [`check`](mod@check) runs one [`Case`] on the reference interpreter and every engine and
 //!   compares result, trap, memory and budget; [`generator`] generates random valid cases for it.
 //! - [`corpus`] reads the verifier corpus and the environment each file declares.
@@ -30,10 +32,11 @@ pub mod strict_gen;
 pub mod structured;
 pub mod suite;
 
-pub use check::{Case, Mismatch, Outcome, check, check_with};
+pub use check::{Case, Mismatch, Outcome, check, check_with, run_corpus};
 pub use data::{DataError, DataFile, load_dir};
 pub use engine::{
-    Engine, InterpEngine, RunError, VerifiedJit, engines, jit_option_sets, verified_engines,
+    Engine, InterpEngine, JitEngine, RunError, VerifiedJit, engines, jit_option_sets, matrix,
+    sampled_engines, sampled_verified_engines, verified_engines,
 };
 pub use generator::generate;
 pub use loop_gen::{check_verified_loop, generate_loop, generate_loop_with};

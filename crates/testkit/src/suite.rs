@@ -1,5 +1,9 @@
 //! The BPF conformance suite as runnable tests: each `tests/*.data` file becomes a program, an
-//! input memory and an expectation, and runs on any [`Engine`].
+//! input memory and an expectation, and runs on any [`Engine`]. The repository's own `.data`
+//! files ([`own_dir`], `tests/data/`) load the same way ([`load_own`]); their `-- error` text is
+//! the trap bpfx must raise, as `insn N: <kind>` (`insn 3: memory access out of bounds`: the
+//! trap's message without the `#`, which starts a comment in the format), so for them the
+//! trap's kind and pc are checked too.
 //!
 //! The suite lives outside the repository (see [`suite_dir`]). Each program is the file's
 //! `-- raw` section when it has one (as the suite's runner does), otherwise its `-- asm`
@@ -10,7 +14,7 @@
 use crate::data::{self, DataError, DataFile};
 use crate::engine::{Engine, RunError};
 use bpfx_bytecode::{AsmError, DecodeError, Program};
-use bpfx_exec::{Env, Helpers};
+use bpfx_exec::{Env, Helpers, Trap};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +37,9 @@ pub enum Expect {
     /// The program fails. The text is another runtime's message, which bpfx does not mimic, so
     /// only the failure itself is checked.
     Error(String),
+    /// The program traps, at the pc and with the kind this text names (`insn 3: memory access
+    /// out of bounds`, see [`trap_text`]): the expectation of the repository's own files.
+    Trap(String),
 }
 
 /// One runnable conformance test.
@@ -40,8 +47,9 @@ pub enum Expect {
 pub struct SuiteTest {
     /// The parsed `.data` file.
     pub file: DataFile,
-    /// The bytecode the suite's runner produces for this file (`program_hex`).
-    pub reference: Vec<u8>,
+    /// The bytecode the suite's runner produces for this file (`program_hex`); `None` for the
+    /// repository's own files, which no runner has assembled.
+    pub reference: Option<Vec<u8>>,
     /// The program: the `-- raw` slots, or the assembled `-- asm` text.
     pub prog: Program,
     /// What it must do.
@@ -132,20 +140,43 @@ pub fn load_suite(dir: &Path) -> Result<Vec<SuiteTest>, SuiteError> {
                 .get(&file.name)
                 .cloned()
                 .ok_or_else(|| SuiteError::MissingReference(file.name.clone()))?;
-            let prog = program(&file)?;
-            let expect = match (&file.error, file.result) {
-                (Some(e), _) if !e.is_empty() => Expect::Error(e.clone()),
-                (_, Some(r)) => Expect::Result(r),
-                _ => return Err(SuiteError::NoExpectation(file.name.clone())),
-            };
-            Ok(SuiteTest {
-                file,
-                reference,
-                prog,
-                expect,
-            })
+            test(file, Some(reference), Expect::Error)
         })
         .collect()
+}
+
+/// Where the repository keeps its own `.data` files (`tests/data/`), relative to this crate.
+pub fn own_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data"))
+}
+
+/// Loads every `.data` file of `dir` as one of the repository's own tests: no reference
+/// bytecode, and an `-- error` is the exact trap ([`Expect::Trap`]).
+pub fn load_own(dir: &Path) -> Result<Vec<SuiteTest>, SuiteError> {
+    data::load_dir(dir)?
+        .into_iter()
+        .map(|file| test(file, None, Expect::Trap))
+        .collect()
+}
+
+/// `file` as a test, its `-- error` text made an expectation by `error`.
+fn test(
+    file: DataFile,
+    reference: Option<Vec<u8>>,
+    error: fn(String) -> Expect,
+) -> Result<SuiteTest, SuiteError> {
+    let prog = program(&file)?;
+    let expect = match (&file.error, file.result) {
+        (Some(e), _) if !e.is_empty() => error(e.clone()),
+        (_, Some(r)) => Expect::Result(r),
+        _ => return Err(SuiteError::NoExpectation(file.name.clone())),
+    };
+    Ok(SuiteTest {
+        file,
+        reference,
+        prog,
+        expect,
+    })
 }
 
 /// The program of a `.data` file: its raw slots if it has them, else its assembly.
@@ -169,17 +200,29 @@ pub fn program(file: &DataFile) -> Result<Program, SuiteError> {
     Program::decode(insns).map_err(decode)
 }
 
+/// How a `.data` file of the repository names a trap in its `-- error` section: `insn N: `
+/// and the kind's message (the trap's own message without the `#`).
+pub fn trap_text(trap: &Trap) -> String {
+    format!("insn {}: {}", trap.pc.0, trap.kind)
+}
+
 /// Runs one test on `engine` the way the suite's runner would (the input memory as `r1`/`r2`,
-/// helper 5 returning its first argument), returning what went wrong if it fails.
-pub fn run_test(engine: &dyn Engine, test: &SuiteTest) -> Result<(), String> {
+/// helper 5 returning its first argument), under `budget` (`None`: the default, as the runner
+/// has it), returning what went wrong if it fails.
+pub fn run_test(engine: &dyn Engine, test: &SuiteTest, budget: Option<u64>) -> Result<(), String> {
     let mut mem = test.file.mem.clone();
     let mut env = Env::with_helpers(Helpers::conformance());
+    env.budget = budget;
     let got = engine.execute(&test.prog, &mut mem, &mut env);
     match (&test.expect, got) {
         (Expect::Result(want), Ok(r0)) if r0 == *want => Ok(()),
         (Expect::Result(want), Ok(r0)) => Err(format!("r0 = {r0:#x}, expected {want:#x}")),
         (Expect::Result(want), Err(e)) => Err(format!("{e}, expected r0 = {want:#x}")),
         (Expect::Error(_), Err(RunError::Trap(_) | RunError::Compile(_))) => Ok(()),
-        (Expect::Error(e), Ok(r0)) => Err(format!("r0 = {r0:#x}, expected an error ({e})")),
+        (Expect::Trap(want), Err(RunError::Trap(t))) if trap_text(&t) == *want => Ok(()),
+        (Expect::Trap(want), Err(e)) => Err(format!("{e}, expected the trap `{want}`")),
+        (Expect::Error(e) | Expect::Trap(e), Ok(r0)) => {
+            Err(format!("r0 = {r0:#x}, expected an error ({e})"))
+        }
     }
 }

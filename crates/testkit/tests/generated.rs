@@ -1,12 +1,13 @@
-//! Generated programs through `check()`: every engine, the same outcome.
+//! Generated programs through `check_with()`: every engine, the same outcome.
 //!
-//! With the interpreter alone this shows it never panics on generated programs and is
-//! deterministic (`check` runs it as the reference and again as an engine, on the same buffer);
-//! each new engine in `engines()` turns it into a differential test.
+//! This shows the interpreter never panics on generated programs and is deterministic (`check`
+//! runs it as the reference and again as an engine, on the same buffer), and compares the JIT
+//! with it. Case `seed` runs on the sampled subset of the engine matrix (`sampled_engines`: the
+//! interpreter, the default JIT and one other option set in turn).
 
 use bpfx_bytecode::{AtomicOp, CallTarget, Imm64, Op, Operand};
 use bpfx_exec::TrapKind;
-use bpfx_testkit::{check, generate};
+use bpfx_testkit::{check_with, generate, sampled_engines};
 use std::collections::BTreeSet;
 
 const CASES: u64 = 2_000;
@@ -110,7 +111,7 @@ fn generated_programs_agree_on_every_engine() {
     for seed in 0..CASES {
         let case = generate(seed);
         seen.extend(case.prog.iter().map(|(_, op)| form(op)));
-        match check(&case) {
+        match check_with(&case, &sampled_engines(seed)) {
             Ok(outcome) => match outcome.result {
                 Ok(_) => returned += 1,
                 Err(t) => *traps.entry(t.kind).or_insert(0) += 1,
@@ -182,7 +183,7 @@ fn mutated_programs_never_panic_and_agree() {
         decoded += 1;
         case.prog = prog;
         case.budget = Some(rng.below(5_000));
-        match check(&case) {
+        match check_with(&case, &sampled_engines(seed)) {
             Ok(o) => executed += case.budget.unwrap_or(0) - o.budget_left.unwrap_or(0),
             Err(m) => failures.push(format!("seed {seed}: {m}")),
         }

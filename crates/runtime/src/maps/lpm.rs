@@ -309,6 +309,7 @@ impl MapImpl for LpmTrie {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bpfx_rng::Rng;
 
     fn trie(data: u32, entries: u32) -> LpmTrie {
         let mut spec = MapSpec::new("t", MapKind::LpmTrie, 4 + data, 4, entries);
@@ -323,20 +324,6 @@ mod tests {
         k
     }
 
-    /// A small deterministic generator (xorshift64*), so failures replay.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
-
     /// Whether the first `len` bits of `a` and `b` agree, bit by bit.
     fn matches(a: &[u8], b: &[u8], len: u32) -> bool {
         (0..len).all(|i| bit(a, i) == bit(b, i))
@@ -345,7 +332,7 @@ mod tests {
     #[test]
     fn matches_a_brute_force_oracle() {
         for (seed, data) in [(1u64, 1u32), (2, 2), (3, 4), (4, 16)] {
-            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut rng = Rng::new(seed);
             let max = 8 * data;
             let t = trie(data, 64);
             // The oracle: (prefixlen, data as last written, value), one per distinct prefix.

@@ -2,43 +2,17 @@
 
 use bpfx::bytecode::{Program as Bytecode, assemble};
 use bpfx::{Program, Verified};
-use bpfx_jit::{CodeMemory, JitOptions};
+use bpfx_jit::JitOptions;
 
 /// Assembles and decodes `text`.
 pub(crate) fn code(text: &str) -> Bytecode {
     Bytecode::decode(assemble(text).unwrap()).unwrap()
 }
 
-/// The interpreter (`None`), then the JIT with each option set: default, hardened, blinding
-/// alone, Spectre masking alone, dual-mapped code memory.
-pub(crate) fn engines() -> Vec<(&'static str, Option<JitOptions>)> {
-    vec![
-        ("interp", None),
-        ("jit", Some(JitOptions::default())),
-        ("jit-hardened", Some(JitOptions::hardened())),
-        (
-            "jit-blinding",
-            Some(JitOptions {
-                blinding: true,
-                ..JitOptions::default()
-            }),
-        ),
-        (
-            "jit-spectre",
-            Some(JitOptions {
-                spectre: true,
-                ..JitOptions::default()
-            }),
-        ),
-        (
-            "jit-dual",
-            Some(JitOptions {
-                code_memory: CodeMemory::DualMapped,
-                ..JitOptions::default()
-            }),
-        ),
-    ]
-}
+/// The engine matrix every harness of the workspace uses ([`bpfx_testkit::matrix`]): the
+/// interpreter (`None`), then the JIT under each option set (default, hardened, blinding
+/// alone, Spectre masking alone, dual-mapped code memory), each with its name.
+pub(crate) use bpfx_testkit::matrix as engines;
 
 /// `v` on the engine `opts` names.
 pub(crate) fn prepare(v: Verified, opts: Option<JitOptions>) -> Program {

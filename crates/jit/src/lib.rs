@@ -22,7 +22,7 @@
 //!   shared blocks (writable ones for stores and atomics) (`emit/mem.rs`); a failing
 //!   guard traps with `OutOfBounds` and writes nothing. A loop whose accesses advance by a
 //!   constant step runs without their guards only after one check on entry proved every
-//!   address they can reach inside the input (`emit/loops.rs`).
+//!   address they can reach inside the input (`analysis/loops.rs`, `emit/loops.rs`).
 //! - **Budget.** With [`JitOptions::budget`], the run stops at the same instruction as the
 //!   interpreter and reports the same budget left (a charge per basic block, exact slow paths).
 //!   Code for a program that may not terminate (not proven by the verifier; unverified, with a
@@ -42,6 +42,7 @@
 #![deny(unsafe_code)]
 
 mod abi;
+mod analysis;
 #[allow(unsafe_code)]
 mod code;
 mod emit;

@@ -2,9 +2,9 @@
 //! calls live in `call.rs`.)
 
 use super::alu::Arith;
-use super::plan::{Action, Addr};
 use super::{Emitter, asm, mem, wide};
 use crate::abi::{host, x};
+use crate::analysis::plan::{Action, Addr};
 use bpfx_bytecode::{AluOp, Cond, Imm64, Op, Operand, Pc, Reg, Width};
 use bpfx_exec::TrapKind;
 use dynasmrt::DynamicLabel;
@@ -80,7 +80,7 @@ impl Emitter<'_> {
     }
 
     /// Compares and jumps from `pc` to `target` when the condition holds, or, with `invert`,
-    /// when it fails (a fused `jcc +1; ja target`, see [`super::plan`]).
+    /// when it fails (a fused `jcc +1; ja target`, see [`crate::analysis::plan`]).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn emit_branch(
         &mut self,

@@ -56,7 +56,7 @@ impl Emitter<'_> {
     }
 
     /// A local call saves only the callee-saved registers the callee may write (itself or
-    /// deeper, [`super::plan::Callees`]): r6–r9 come back unchanged either way. r10 is moved
+    /// deeper, [`crate::analysis::calls::Callees`]): r6–r9 come back unchanged either way. r10 is moved
     /// down a frame and back by arithmetic, as every callee leaves it where it found it. With
     /// a helper call anywhere below, the pushes are padded to keep rsp ≡ 8 (mod 16) in the
     /// callee; otherwise nothing below depends on the alignment.

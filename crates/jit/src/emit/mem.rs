@@ -16,12 +16,12 @@
 //! compare can wrap: both are `addr - start < len - size + 1` (see
 //! [`bpfx_exec::Region::offset_of`]).
 
-use super::group::Group;
-use super::plan::Addr;
 use super::stubs::Cold;
 use super::{Emitter, Mem, asm, mem_op};
 use crate::JitError;
 use crate::abi::{FRAME, ctx, host, x};
+use crate::analysis::group::Group;
+use crate::analysis::plan::Addr;
 use bpfx_bytecode::{Operand, Pc, Program, Reg, Size};
 use dynasmrt::DynamicLabel;
 
@@ -38,7 +38,7 @@ impl Emitter<'_> {
     /// The one place that decides whether the access of `size` bytes at `addr` (at `pc`)
     /// needs a guard. Without facts one thing is known: r10 cannot be written (the decoder
     /// rejects it), so r10 plus a constant inside the current frame is always in bounds (also
-    /// when the constant was folded from an `add`, see [`super::plan`]). With facts, an access
+    /// when the constant was folded from an `add`, see [`crate::analysis::plan`]). With facts, an access
     /// the verifier proved in bounds on every path needs none: the folded address is the
     /// value the verifier reasoned about.
     pub(crate) fn access_guard(&self, pc: Pc, addr: Addr, size: u32) -> Guard {
@@ -102,7 +102,7 @@ impl Emitter<'_> {
         }
     }
 
-    /// The guard of a whole group of accesses ([`super::group`]), before its first one: on
+    /// The guard of a whole group of accesses ([`crate::analysis::group`]), before its first one: on
     /// failure, the group's fallback runs its instructions with a guard each.
     pub(super) fn emit_merged_guard(&mut self, group: Group) {
         let from = self.new_label();
@@ -114,14 +114,14 @@ impl Emitter<'_> {
     /// The input check of a guard at `pc`: jumps to `fail` unless `size` bytes at `addr` lie
     /// in the input, leaving r10 = the offset into the input (the wrapped `addr - input_base`)
     /// when Spectre masking needs it. When one of the address's registers holds the input's
-    /// address ([`super::base`]), the offset is the rest of the address; when that is one
+    /// address ([`crate::analysis::input_base`]), the offset is the rest of the address; when that is one
     /// register or a constant, it is compared as it is.
     fn emit_input_check(&mut self, pc: Pc, addr: Addr, size: u32, fail: DynamicLabel) {
         // Computed at the first guard: code without guards never needs it.
         let prog = self.prog;
         let regs = self
             .input_regs
-            .get_or_insert_with(|| super::base::InputRegs::new(prog));
+            .get_or_insert_with(|| crate::analysis::input_base::InputRegs::new(prog));
         let holds = |r: Reg| regs.holds(pc, r);
         let rest = match addr.index {
             _ if holds(addr.base) => Some((addr.index, addr.disp)),

@@ -17,150 +17,26 @@
 
 mod alu;
 mod atomic;
-mod base;
 pub(crate) mod blind;
-mod blocks;
 mod branch;
+mod budget;
 mod call;
-mod group;
+mod encode;
 mod loops;
 mod mem;
-mod plan;
 mod select;
 pub(crate) mod stubs;
 
-use crate::abi::{self, CTX, ctx, x};
+pub(crate) use encode::{Mem, asm, mem_op, wide};
+
+use crate::abi::{self, CTX, x};
+use crate::analysis::{blocks, calls, group, input_base, loops as versioning, plan};
 use crate::{JitError, JitOptions};
-use bpfx_bytecode::{Op, Pc, Program, Width};
+use bpfx_bytecode::{Op, Pc, Program};
 use bpfx_exec::TrapKind;
 use bpfx_verifier::VerifiedProgram;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{AssemblyOffset, DynamicLabel, DynasmApi, VecAssembler};
-
-/// Emits x86-64 code into an [`Emitter`]: `asm!(e; mnemonic operands ; …)`.
-macro_rules! asm {
-    ($e:expr; $($t:tt)*) => {
-        {
-            #[allow(unused_imports)]
-            use dynasmrt::{DynasmApi as _, DynasmLabelApi as _};
-            dynasmrt::dynasm!($e.ops ; .arch x64 ; $($t)*)
-        }
-    };
-}
-pub(crate) use asm;
-
-/// Emits a width-generic instruction: `R(n)` is the 32-bit (`Rd`) or 64-bit (`Rq`) register
-/// `n` as `$w` says, and `[r11]` a dword or qword memory operand. The only place where the
-/// width of an operation picks its registers.
-macro_rules! wide {
-    ($e:expr, $w:expr; $mn:ident R($a:expr), R($b:expr), BYTE $i:expr) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), Rd($b), BYTE $i),
-            Width::W64 => asm!($e; $mn Rq($a), Rq($b), BYTE $i),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr), R($b:expr), DWORD $i:expr) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), Rd($b), DWORD $i),
-            Width::W64 => asm!($e; $mn Rq($a), Rq($b), DWORD $i),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr), R($b:expr)) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), Rd($b)),
-            Width::W64 => asm!($e; $mn Rq($a), Rq($b)),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr), BYTE $i:expr) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), BYTE $i),
-            Width::W64 => asm!($e; $mn Rq($a), BYTE $i),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr), DWORD $i:expr) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), DWORD $i),
-            Width::W64 => asm!($e; $mn Rq($a), DWORD $i),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr), cl) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), cl),
-            Width::W64 => asm!($e; $mn Rq($a), cl),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr), [r11]) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), DWORD [r11]),
-            Width::W64 => asm!($e; $mn Rq($a), QWORD [r11]),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr)) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a)),
-            Width::W64 => asm!($e; $mn Rq($a)),
-        }
-    };
-    ($e:expr, $w:expr; lock $mn:ident [r11], R($s:expr)) => {
-        match $w {
-            Width::W32 => asm!($e; lock $mn DWORD [r11], Rd($s)),
-            Width::W64 => asm!($e; lock $mn QWORD [r11], Rq($s)),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident [r11], R($s:expr)) => {
-        match $w {
-            Width::W32 => asm!($e; $mn DWORD [r11], Rd($s)),
-            Width::W64 => asm!($e; $mn QWORD [r11], Rq($s)),
-        }
-    };
-}
-pub(crate) use wide;
-
-/// Emits `$pre [Rq(base) + disp] $post` with the shortest displacement (disp8 when it fits).
-/// A dynamic base always gets a displacement, so rbp and r13 bases need no special case.
-macro_rules! at {
-    ($e:expr; ($($pre:tt)*) [$b:expr, $d:expr] ($($post:tt)*)) => {{
-        let (base, disp): (u8, i32) = ($b, $d);
-        match i8::try_from(disp) {
-            Ok(d8) => asm!($e; $($pre)* [BYTE Rq(base) + d8] $($post)*),
-            Err(_) => asm!($e; $($pre)* [Rq(base) + disp] $($post)*),
-        }
-    }};
-}
-
-/// A host memory operand: `[base + index + disp]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Mem {
-    pub(crate) base: u8,
-    pub(crate) index: Option<u8>,
-    pub(crate) disp: i32,
-}
-
-impl From<plan::Addr> for Mem {
-    /// The operand of an eBPF address: its registers' host registers.
-    fn from(a: plan::Addr) -> Mem {
-        Mem {
-            base: abi::host(a.base),
-            index: a.index.map(abi::host),
-            disp: a.disp,
-        }
-    }
-}
-
-/// Emits `$pre [mem] $post` for a [`Mem`], with the shortest displacement, like `at!`.
-macro_rules! mem_op {
-    ($e:expr; ($($pre:tt)*) $m:expr; ($($post:tt)*)) => {{
-        let m: $crate::emit::Mem = $m;
-        let (base, disp) = (m.base, m.disp);
-        match (m.index, i8::try_from(disp)) {
-            (None, Ok(d8)) => asm!($e; $($pre)* [BYTE Rq(base) + d8] $($post)*),
-            (None, Err(_)) => asm!($e; $($pre)* [Rq(base) + disp] $($post)*),
-            (Some(i), Ok(d8)) => asm!($e; $($pre)* [BYTE Rq(base) + Rq(i) * 1 + d8] $($post)*),
-            (Some(i), Err(_)) => asm!($e; $($pre)* [Rq(base) + Rq(i) * 1 + disp] $($post)*),
-        }
-    }};
-}
-pub(crate) use mem_op;
 
 /// Upper bound on the hot code of one eBPF instruction, in bytes. The largest lowerings, in a
 /// budget slow path (a charge per instruction) with Spectre masking and blinding, are a guarded
@@ -240,22 +116,22 @@ pub(crate) struct Emitter<'a> {
     pub(crate) blind: Option<blind::Blinder>,
     /// Folded address computations and fused branches ([`plan`]).
     plan: plan::Plan,
-    /// What each local call must save ([`plan::Callees`]).
-    callees: plan::Callees,
+    /// What each local call must save ([`calls::Callees`]).
+    callees: calls::Callees,
     /// Accesses whose guards are merged into one ([`group`]).
     groups: group::Groups,
     /// Lowering a merged guard's fallback: every access keeps its own guard.
     unmerged: bool,
     /// Merged guards emitted so far: the group, its fallback's label, and where it resumes.
     fallbacks: Vec<(group::Group, DynamicLabel, DynamicLabel)>,
-    /// Versioned loops ([`loops`]) and their labels, in the same order.
-    loops: loops::Loops,
+    /// Versioned loops ([`versioning`]) and their labels, in the same order.
+    loops: versioning::Loops,
     loop_labels: Vec<loops::LoopLabels>,
     /// The loop whose fast copy is being lowered.
     copy: Option<usize>,
-    /// Which registers hold the input's address, per pc ([`base`]); computed when the first
+    /// Which registers hold the input's address, per pc ([`input_base`]); computed when the first
     /// guard needs it.
-    input_regs: Option<base::InputRegs>,
+    input_regs: Option<input_base::InputRegs>,
     /// The program being compiled.
     prog: &'a Program,
     /// Which forward jumps take the rel8 form ([`branch::Reach`]).
@@ -328,7 +204,7 @@ fn assemble_with(
     );
     let stubs = stubs::Stubs::new(&mut ops);
     let plan = plan::Plan::new(prog, !opts.budget, opts.blinding);
-    let callees = plan::Callees::new(prog, &plan);
+    let callees = calls::Callees::new(prog, &plan);
     let mut e = Emitter {
         ops,
         opts,
@@ -359,13 +235,13 @@ fn assemble_with(
         groups: group::Groups::default(),
         unmerged: false,
         fallbacks: Vec::new(),
-        loops: loops::Loops::default(),
+        loops: versioning::Loops::default(),
         loop_labels: Vec::new(),
         copy: None,
         input_regs: None,
     };
     if !opts.spectre && !opts.budget && !opts.blinding {
-        let found = loops::Loops::new(prog, &e.plan, |pc, addr, size| {
+        let found = versioning::Loops::new(prog, &e.plan, |pc, addr, size| {
             e.access_guard(pc, addr, size) == mem::Guard::Checked
         });
         e.loop_labels = found
@@ -634,226 +510,6 @@ impl<'a> Emitter<'a> {
             Op::Call(target) => self.lower_call(pc, target),
             Op::Exit => asm!(self; ret),
         }
-    }
-
-    /// At the start of a basic block, in code compiled with [`JitOptions::budget`]: charges
-    /// the whole block at once. The `sub` borrows exactly when fewer instructions are left than
-    /// the block has; then the block's slow path ([`Self::emit_slow_block`]) runs instead,
-    /// charging one instruction at a time, so the trap comes at the exact instruction.
-    fn charge_block(&mut self, pc: Pc) {
-        if !self.opts.budget {
-            return;
-        }
-        if let Some(n) = self.blocks.starting_at(pc) {
-            let slow = self.new_label();
-            self.slow_blocks.push((pc, slow));
-            asm!(self
-                ; sub QWORD [BYTE r12 + ctx::BUDGET], n as i32
-                ; jb =>slow
-            );
-        }
-    }
-
-    /// Charges one unit of budget for the instruction at `pc` (slow paths only): the `sub`
-    /// borrows exactly when the budget was already 0, and the trap leaves before the
-    /// instruction does anything.
-    fn charge_one(&mut self, pc: Pc) {
-        let cold = self.cold_trap(pc, TrapKind::BudgetExhausted);
-        asm!(self
-            ; sub QWORD [BYTE r12 + ctx::BUDGET], 1
-            ; jb =>cold
-        );
-    }
-
-    /// The slow path of the block starting at `start`, entered when its charge found too
-    /// little budget: gives the charge back, then runs a copy of the block with a charge per
-    /// instruction, and continues in the fast code of whatever follows (every jump target is
-    /// a block start, so nothing jumps into the middle of a block).
-    fn emit_slow_block(
-        &mut self,
-        prog: &Program,
-        start: Pc,
-        entry: DynamicLabel,
-    ) -> Result<(), JitError> {
-        let n = self.blocks.starting_at(start).unwrap_or(0);
-        let at = self.offset();
-        self.layout.slow_blocks.push((start, at));
-        asm!(self
-            ; =>entry
-            ; add QWORD [BYTE r12 + ctx::BUDGET], n as i32
-        );
-        let mut last = None;
-        let mut pc = start;
-        for _ in 0..n {
-            let Some(&op) = prog.get(pc) else { break };
-            let at = self.offset();
-            self.layout.slow_insns.push((pc, at));
-            self.charge_one(pc);
-            self.lower(pc, &op);
-            check_size(pc, self.offset() - at, MAX_INSN_BYTES)?;
-            last = Some((pc, op));
-            pc = Pc(pc.0 + op.slots());
-        }
-        // A block that does not end in a taken jump (or ends with a jump to the next
-        // instruction, which emits nothing) continues at the next block's fast code.
-        if let Some((pc, op)) = last {
-            let next = Pc(pc.0 + op.slots());
-            if next.index() < self.slots {
-                let label = self.pc_label(next);
-                asm!(self; jmp =>label);
-            } else if let Some(label) = self.fell_off {
-                asm!(self; jmp =>label);
-            }
-        }
-        Ok(())
-    }
-
-    /// Budget a fault at `pc` gives back: the instructions after it in its block, which the
-    /// block's charge paid for but will not run (0 outside budget code and in slow paths).
-    pub(crate) fn refund(&self, pc: Pc) -> u32 {
-        if self.opts.budget && !self.slow {
-            self.blocks.rest(pc)
-        } else {
-            0
-        }
-    }
-
-    // ---- shortest encodings -------------------------------------------------------------
-
-    /// `r = 0`, as `xor r32, r32` (also clears the high half).
-    pub(crate) fn emit_zero(&mut self, r: u8) {
-        asm!(self; xor Rd(r), Rd(r));
-    }
-
-    /// `r = imm` at `width`, where a 64-bit destination takes the sign-extended immediate:
-    /// `xor` for 0, `mov r32, imm32` when the result's high half is zero, otherwise the
-    /// sign-extending `mov r64, imm32`.
-    pub(crate) fn emit_mov_imm(&mut self, width: Width, r: u8, imm: i32) {
-        if self.blinds(i64::from(imm)) {
-            match width {
-                Width::W32 => self.emit_blinded_u32(r, imm as u32),
-                Width::W64 => self.emit_blinded_sext(r, imm),
-            }
-            return;
-        }
-        match (width, imm) {
-            (_, 0) => self.emit_zero(r),
-            (Width::W32, _) | (Width::W64, 1..) => asm!(self; mov Rd(r), DWORD imm),
-            (Width::W64, _) => asm!(self; mov Rq(r), DWORD imm),
-        }
-    }
-
-    /// `r = v` for a full 64-bit value, with the shortest of `xor`, `mov r32, imm32`,
-    /// sign-extending `mov r64, imm32` and `movabs`.
-    pub(crate) fn emit_mov_imm64(&mut self, r: u8, v: u64) {
-        let fits = u32::try_from(v).is_ok() || i32::try_from(v as i64).is_ok();
-        if !fits && self.blinds(v as i64) {
-            self.emit_blinded_u64(r, v);
-        } else if let Ok(v32) = u32::try_from(v) {
-            self.emit_mov_imm(Width::W32, r, v32 as i32);
-        } else if let Ok(s32) = i32::try_from(v as i64) {
-            self.emit_mov_imm(Width::W64, r, s32);
-        } else {
-            asm!(self; mov Rq(r), QWORD v as i64);
-        }
-    }
-
-    /// Pads with no-ops to the next multiple of [`LOOP_ALIGN`] bytes, as the top of a loop:
-    /// the loop's first instructions then start a fetch block (compilers align loops the same
-    /// way). The padding runs only when control falls into the loop from above, as at most
-    /// four long `nop`s.
-    pub(crate) fn emit_loop_align(&mut self) {
-        let pad = (LOOP_ALIGN - self.offset() % LOOP_ALIGN) % LOOP_ALIGN;
-        self.emit_nops(pad);
-    }
-
-    /// `n` bytes of no-ops, in as few instructions as the recommended long forms allow.
-    pub(crate) fn emit_nops(&mut self, mut n: usize) {
-        while n > 0 {
-            let k = n.min(9);
-            match k {
-                1 => asm!(self; nop),
-                2 => asm!(self; xchg ax, ax),
-                3 => asm!(self; nop DWORD [rax]),
-                4 => asm!(self; nop DWORD [BYTE rax + 0]),
-                5 => asm!(self; nop DWORD [BYTE rax + rax * 1 + 0]),
-                6 => asm!(self; nop WORD [BYTE rax + rax * 1 + 0]),
-                7 => asm!(self; nop DWORD [DWORD rax + 0]),
-                8 => asm!(self; nop DWORD [DWORD rax + rax * 1 + 0]),
-                _ => asm!(self; nop WORD [DWORD rax + rax * 1 + 0]),
-            }
-            n -= k;
-        }
-    }
-
-    /// `d = s` at `width`. A 32-bit move is emitted even when `d == s`: it zero-extends.
-    pub(crate) fn emit_mov(&mut self, width: Width, d: u8, s: u8) {
-        match width {
-            Width::W64 if d == s => {}
-            Width::W64 => asm!(self; mov Rq(d), Rq(s)),
-            Width::W32 => asm!(self; mov Rd(d), Rd(s)),
-        }
-    }
-
-    /// `d = m`'s address, as [`Self::emit_lea`] when it has no index.
-    pub(crate) fn emit_lea_mem(&mut self, d: u8, m: Mem) {
-        match m.index {
-            None => self.emit_lea(d, m.base, m.disp),
-            Some(_) => mem_op!(self; (lea Rq(d),) m; ()),
-        }
-    }
-
-    /// `d = s + disp` (64-bit), as a plain `mov` when `disp` is 0.
-    pub(crate) fn emit_lea(&mut self, d: u8, s: u8, disp: i32) {
-        if disp == 0 {
-            self.emit_mov(Width::W64, d, s);
-        } else {
-            at!(self; (lea Rq(d),) [s, disp] ());
-        }
-    }
-
-    /// Stores `pc` as the trap pc and jumps to the stub that records `kind` and leaves: for an
-    /// instruction that always traps.
-    pub(crate) fn emit_trap_now(&mut self, pc: Pc, kind: TrapKind) {
-        let stub = self.stubs.trap(kind);
-        let refund = self.refund(pc);
-        self.emit_leave(pc, stub, refund);
-    }
-
-    /// Gives back `refund` units of budget, records `pc` as the trap pc and jumps to `to`: the
-    /// one way out of a faulting site. Clobbers r11.
-    pub(crate) fn emit_leave(&mut self, pc: Pc, to: DynamicLabel, refund: u32) {
-        if refund > 0 {
-            asm!(self; add QWORD [BYTE r12 + ctx::BUDGET], refund as i32);
-        }
-        if self.blinds(i64::from(pc.0)) {
-            self.emit_blinded_u32(x::R11, pc.0);
-            asm!(self; mov [r12 + ctx::TRAP_PC], r11);
-        } else {
-            asm!(self; mov DWORD [r12 + ctx::TRAP_PC], pc.0 as i32);
-        }
-        asm!(self; jmp =>to);
-    }
-
-    /// A cold block that records `pc` and traps with `kind`; returns the label to jump to.
-    pub(crate) fn cold_trap(&mut self, pc: Pc, kind: TrapKind) -> DynamicLabel {
-        let to = self.stubs.trap(kind);
-        self.cold_leave(pc, to)
-    }
-
-    /// A cold block that gives back the budget of the rest of `pc`'s block, records `pc` and
-    /// jumps to `to` (a trap stub, the unwind stub when the trap kind is already recorded, or
-    /// `halt`); returns the label to jump to.
-    pub(crate) fn cold_leave(&mut self, pc: Pc, to: DynamicLabel) -> DynamicLabel {
-        let from = self.new_label();
-        let refund = self.refund(pc);
-        self.cold.push(stubs::Cold::Leave {
-            from,
-            pc,
-            to,
-            refund,
-        });
-        from
     }
 }
 

@@ -394,7 +394,7 @@ mod tests {
                 ..JitOptions::default()
             };
             let jit = compile_unverified(&prog, &opts).expect("compiles");
-            let insns = &jit.layout.insns;
+            let insns = jit.layout.main_insns();
             let top = insns[insns.len() - 3].1;
             assert_eq!(top % emit::LOOP_ALIGN, 0, "top at {top:#x} with {k} before");
             // From the end of the instruction before the loop to its top: only no-ops.

@@ -2,7 +2,7 @@
 //! calls live in `call.rs`.)
 
 use super::alu::Arith;
-use super::{Emitter, asm, mem, wide};
+use super::{CopyKind, Emitter, asm, mem, wide};
 use crate::abi::{host, x};
 use crate::analysis::plan::{Action, Addr};
 use bpfx_bytecode::{AluOp, Cond, Imm64, Op, Operand, Pc, Reg, Width};
@@ -140,21 +140,16 @@ impl Emitter<'_> {
     /// it with a rel8 displacement: the instructions in between are all of kinds whose code
     /// has a known upper bound ([`Self::bound_len`]), and the bounds add up to at most 127
     /// bytes. Only where the code in between is the instructions in between, in order: in the
-    /// main body, or inside the fast copy being lowered; never across a loop's check and
-    /// alignment, a merged guard or a budget charge.
+    /// main copy ([`super::CopyKind::Main`]); never across a loop's check and alignment, a
+    /// merged guard or a budget charge.
     fn reaches_forward(&self, pc: Pc, target: Pc) -> bool {
-        if target <= pc || self.unmerged || self.slow {
-            return false;
-        }
-        if let Some(i) = self.copy
-            && !self.loops.loops[i].contains(target)
-        {
+        if target <= pc || self.kind != CopyKind::Main {
             return false;
         }
         match self.reach {
             Reach::Never => return false,
             #[cfg(test)]
-            Reach::Always => return self.copy.is_none(),
+            Reach::Always => return true,
             Reach::Estimate => {}
         }
         if self.opts.budget

@@ -2,10 +2,10 @@
 //! ([`crate::analysis::blocks`]), the per-instruction slow path a failed charge runs, and the
 //! refunds of faulting sites.
 
-use super::{Emitter, MAX_INSN_BYTES, asm, check_size};
+use super::{CopyKind, Emitter, Exit, asm};
 use crate::JitError;
 use crate::abi::ctx;
-use bpfx_bytecode::{Pc, Program};
+use bpfx_bytecode::Pc;
 use bpfx_exec::TrapKind;
 use dynasmrt::DynamicLabel;
 
@@ -31,7 +31,7 @@ impl Emitter<'_> {
     /// Charges one unit of budget for the instruction at `pc` (slow paths only): the `sub`
     /// borrows exactly when the budget was already 0, and the trap leaves before the
     /// instruction does anything.
-    fn charge_one(&mut self, pc: Pc) {
+    pub(super) fn charge_one(&mut self, pc: Pc) {
         let cold = self.cold_trap(pc, TrapKind::BudgetExhausted);
         asm!(self
             ; sub QWORD [BYTE r12 + ctx::BUDGET], 1
@@ -45,47 +45,25 @@ impl Emitter<'_> {
     /// a block start, so nothing jumps into the middle of a block).
     pub(super) fn emit_slow_block(
         &mut self,
-        prog: &Program,
         start: Pc,
         entry: DynamicLabel,
     ) -> Result<(), JitError> {
         let n = self.blocks.starting_at(start).unwrap_or(0);
-        let at = self.offset();
-        self.layout.slow_blocks.push((start, at));
-        asm!(self
-            ; =>entry
-            ; add QWORD [BYTE r12 + ctx::BUDGET], n as i32
-        );
-        let mut last = None;
-        let mut pc = start;
-        for _ in 0..n {
-            let Some(&op) = prog.get(pc) else { break };
-            let at = self.offset();
-            self.layout.slow_insns.push((pc, at));
-            self.charge_one(pc);
-            self.lower(pc, &op);
-            check_size(pc, self.offset() - at, MAX_INSN_BYTES)?;
-            last = Some((pc, op));
-            pc = Pc(pc.0 + op.slots());
+        let mut last = start;
+        for _ in 1..n {
+            last = self
+                .prog
+                .get(last)
+                .map_or(last, |op| Pc(last.0 + op.slots()));
         }
-        // A block that does not end in a taken jump (or ends with a jump to the next
-        // instruction, which emits nothing) continues at the next block's fast code.
-        if let Some((pc, op)) = last {
-            let next = Pc(pc.0 + op.slots());
-            if next.index() < self.slots {
-                let label = self.pc_label(next);
-                asm!(self; jmp =>label);
-            } else if let Some(label) = self.fell_off {
-                asm!(self; jmp =>label);
-            }
-        }
-        Ok(())
+        asm!(self; =>entry);
+        self.emit_copy(CopyKind::Slow, start, last, Exit::Next)
     }
 
     /// Budget a fault at `pc` gives back: the instructions after it in its block, which the
     /// block's charge paid for but will not run (0 outside budget code and in slow paths).
     pub(crate) fn refund(&self, pc: Pc) -> u32 {
-        if self.opts.budget && !self.slow {
+        if self.opts.budget && self.kind != CopyKind::Slow {
             self.blocks.rest(pc)
         } else {
             0

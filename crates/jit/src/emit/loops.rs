@@ -2,11 +2,11 @@
 //! loop and its fast copy, out of line, where the accesses the check proved go unguarded.
 
 use super::alu::Arith;
-use super::{Emitter, MAX_INSN_BYTES, Mem, asm, check_size, mem_op};
+use super::{CopyKind, Emitter, Exit, Mem, asm, mem_op};
 use crate::JitError;
 use crate::abi::{ctx, host, x};
 use crate::analysis::loops::{Form, MAX_TRIPS, Sym, TripKind};
-use bpfx_bytecode::{Pc, Program, Width};
+use bpfx_bytecode::{Pc, Width};
 use dynasmrt::DynamicLabel;
 
 /// The labels of one versioned loop.
@@ -23,7 +23,7 @@ impl Emitter<'_> {
     /// lands: inside the fast copy being lowered, its own instruction; at the head of a
     /// versioned loop from outside it, the loop's check; otherwise the instruction.
     pub(crate) fn jump_label(&mut self, from: Option<Pc>, to: Pc) -> DynamicLabel {
-        if let Some(i) = self.copy {
+        if let CopyKind::Fast(i) = self.kind {
             let l = &self.loops.loops[i];
             if from.is_some_and(|f| l.contains(f)) && l.contains(to) {
                 return self.loop_labels[i].fast[(to.0 - l.head.0) as usize];
@@ -39,7 +39,7 @@ impl Emitter<'_> {
 
     /// Whether the fast copy being lowered leaves the access at `pc` unguarded.
     pub(crate) fn versioned(&self, pc: Pc) -> bool {
-        self.copy.is_some_and(|i| self.loops.loops[i].unguarded(pc))
+        matches!(self.kind, CopyKind::Fast(i) if self.loops.loops[i].unguarded(pc))
     }
 
     /// The check before loop `i` (see the module doc): falls to the guarded loop on any
@@ -158,12 +158,13 @@ impl Emitter<'_> {
     }
 
     /// Loop `i`'s fast copy: its instructions with the versioned accesses unguarded (every
-    /// other access guarded one by one), back edges to its own head, and control leaving it to
-    /// the main code.
-    pub(crate) fn emit_loop_copy(&mut self, prog: &Program, i: usize) -> Result<(), JitError> {
-        let (head, end, entry, after) = {
+    /// other access guarded one by one), back edges to its own head, and control falling out
+    /// of it (the last instruction falls through, or it is the skipped `ja` of a fused branch)
+    /// continuing in the main code.
+    pub(crate) fn emit_loop_copy(&mut self, i: usize) -> Result<(), JitError> {
+        let (head, end, entry) = {
             let l = &self.loops.loops[i];
-            (l.head, l.end, l.entry, l.after)
+            (l.head, l.end, l.entry)
         };
         if entry != head {
             // Control falls into a rotated loop's entry from inside it: its check cannot stand
@@ -171,36 +172,7 @@ impl Emitter<'_> {
             self.layout.loop_checks.push((entry, self.offset()));
             self.emit_loop_check(i);
         }
-        self.copy = Some(i);
-        self.unmerged = true;
-        self.layout.loop_copies.push((head, self.offset()));
-        let mut pc = head;
-        while pc <= end {
-            let Some(op) = prog.get(pc).copied() else {
-                break;
-            };
-            let label = self.loop_labels[i].fast[(pc.0 - head.0) as usize];
-            if self.plan.is_loop_head(pc) {
-                self.emit_loop_align();
-            }
-            let at = self.offset();
-            self.layout.loop_insns.push((pc, at));
-            asm!(self; =>label);
-            self.lower(pc, &op);
-            check_size(pc, self.offset() - at, MAX_INSN_BYTES)?;
-            pc = Pc(pc.0 + op.slots());
-        }
-        // Falling out of the loop (the last instruction falls through, or it is the skipped
-        // `ja` of a fused branch) continues in the main code.
-        if after.index() < self.slots {
-            let to = self.jump_label(None, after);
-            asm!(self; jmp =>to);
-        } else if let Some(to) = self.fell_off {
-            asm!(self; jmp =>to);
-        }
-        self.copy = None;
-        self.unmerged = false;
-        Ok(())
+        self.emit_copy(CopyKind::Fast(i), head, end, Exit::Next)
     }
 }
 

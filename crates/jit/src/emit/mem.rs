@@ -17,12 +17,12 @@
 //! [`bpfx_exec::Region::offset_of`]).
 
 use super::stubs::Cold;
-use super::{Emitter, Mem, asm, mem_op};
+use super::{CopyKind, Emitter, Exit, Mem, asm, mem_op};
 use crate::JitError;
 use crate::abi::{FRAME, ctx, host, x};
 use crate::analysis::group::Group;
 use crate::analysis::plan::Addr;
-use bpfx_bytecode::{Operand, Pc, Program, Reg, Size};
+use bpfx_bytecode::{Operand, Pc, Reg, Size};
 use dynasmrt::DynamicLabel;
 
 /// Whether an access needs a run-time check.
@@ -64,7 +64,7 @@ impl Emitter<'_> {
     /// holding the checked (and masked) address.
     pub(super) fn emit_guard(&mut self, pc: Pc, addr: Addr, size: u32, write: bool) -> Mem {
         let m = Mem::from(addr);
-        let merged = !self.unmerged && self.groups.covered(pc);
+        let merged = self.kind == CopyKind::Main && self.groups.covered(pc);
         if merged || self.versioned(pc) || self.access_guard(pc, addr, size) == Guard::Elided {
             return m;
         }
@@ -162,27 +162,17 @@ impl Emitter<'_> {
     /// then back to the code after the group.
     pub(super) fn emit_fallback(
         &mut self,
-        prog: &Program,
         group: Group,
         from: DynamicLabel,
         resume: DynamicLabel,
     ) -> Result<(), JitError> {
-        let at = self.offset();
-        self.layout.fallbacks.push((group.first, at));
         asm!(self; =>from);
-        let mut pc = group.first;
-        while pc <= group.last {
-            let Some(op) = prog.get(pc).copied() else {
-                break;
-            };
-            let at = self.offset();
-            self.layout.fallback_insns.push((pc, at));
-            self.lower(pc, &op);
-            super::check_size(pc, self.offset() - at, super::MAX_INSN_BYTES)?;
-            pc = Pc(pc.0 + op.slots());
-        }
-        asm!(self; jmp =>resume);
-        Ok(())
+        self.emit_copy(
+            CopyKind::Fallback,
+            group.first,
+            group.last,
+            Exit::To(resume),
+        )
     }
 
     pub(super) fn lower_load(&mut self, pc: Pc, size: Size, signed: bool, dst: Reg, addr: Addr) {

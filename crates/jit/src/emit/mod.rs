@@ -29,7 +29,7 @@ pub(crate) mod stubs;
 
 pub(crate) use encode::{Mem, asm, mem_op, wide};
 
-use crate::abi::{self, CTX, x};
+use crate::abi::{self, CTX, ctx, x};
 use crate::analysis::{blocks, calls, group, input_base, loops as versioning, plan};
 use crate::{JitError, JitOptions};
 use bpfx_bytecode::{Op, Pc, Program};
@@ -57,36 +57,81 @@ pub(crate) const LOOP_ALIGN: usize = 32;
 /// Spectre `lfence`, a budget refund and a blinded trap pc, is about 70.
 pub const MAX_COLD_BYTES: usize = 96;
 
+/// Which copy of a run of instructions the driver ([`Emitter::emit_copy`]) lowers. An
+/// instruction may be lowered up to four times, once per kind; the kind decides its guards
+/// (through [`crate::analysis::guards::GuardPlan::of`]), its budget charge and refunds, and
+/// where its jumps land.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CopyKind {
+    /// The program's body, every instruction once, in pc order: block charges, merged guards,
+    /// versioned loops' checks before their heads.
+    Main,
+    /// A basic block's budget slow path, entered when its charge found too little budget: a
+    /// charge per instruction, nothing to refund.
+    Slow,
+    /// A merged guard's fallback, entered when the merged check failed: the group's run with a
+    /// guard per access, back to the main code after it.
+    Fallback,
+    /// The fast copy of versioned loop `i`, entered when its check passed: the accesses the
+    /// check proved go unguarded, back edges stay in the copy.
+    Fast(usize),
+}
+
+/// One copy the driver lowered: its kind, its first instruction, where it starts, and its
+/// instructions' entries in [`Layout::insns`].
+#[derive(Clone, Debug)]
+pub(crate) struct CopyLayout {
+    pub(crate) kind: CopyKind,
+    pub(crate) first: Pc,
+    pub(crate) at: usize,
+    pub(crate) insns: std::ops::Range<usize>,
+}
+
 /// Where each part of the code starts; the listing interleaves the eBPF source by it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Layout {
     /// Start of the body (end of the prologue and epilogue).
     pub(crate) body: usize,
-    /// Start offset of each instruction's hot code, in pc order.
+    /// Every copy of instructions, in the order emitted (the main copy first).
+    pub(crate) copies: Vec<CopyLayout>,
+    /// Start offset of each instruction of each copy, copy after copy (see
+    /// [`CopyLayout::insns`]); the main copy's are in pc order.
     pub(crate) insns: Vec<(Pc, usize)>,
     /// Start of the fall-off-the-end exit, when the last instruction falls through.
     pub(crate) fell_off: Option<usize>,
-    /// Start of the budget slow paths (code compiled with the budget charge), and the start
-    /// offset of each instruction's copy there.
+    /// Start of the budget slow paths (code compiled with the budget charge).
     pub(crate) slow: usize,
-    pub(crate) slow_insns: Vec<(Pc, usize)>,
-    /// Start offset of each block's slow path and the block's first pc.
-    pub(crate) slow_blocks: Vec<(Pc, usize)>,
-    /// Start offset of each merged guard's fallback (a copy of its run with every guard), its
-    /// first pc, and the start offset of each instruction's copy there.
-    pub(crate) fallbacks: Vec<(Pc, usize)>,
-    pub(crate) fallback_insns: Vec<(Pc, usize)>,
-    /// Start offset of each versioned loop's check and its head's pc; of each fast copy, and
-    /// of each instruction's copy there.
+    /// Start offset of each versioned loop's check and its head's pc.
     pub(crate) loop_checks: Vec<(Pc, usize)>,
-    pub(crate) loop_copies: Vec<(Pc, usize)>,
-    pub(crate) loop_insns: Vec<(Pc, usize)>,
     /// Start of the cold code.
     pub(crate) cold: usize,
     /// Start offset of each cold block and the pc it belongs to, in emission order.
     pub(crate) cold_blocks: Vec<(Pc, usize)>,
     /// Start of the shared stubs.
     pub(crate) stubs: usize,
+}
+
+impl Layout {
+    /// The main copy's instructions, in pc order (those emitted so far while it is lowered).
+    pub(crate) fn main_insns(&self) -> &[(Pc, usize)] {
+        let end = self.copies.first().map_or(0, |c| c.insns.end);
+        &self.insns[..end]
+    }
+
+    /// The copies of one kind (`Fast` of any loop with `Fast(0)`), with their instructions.
+    pub(crate) fn copies_of(
+        &self,
+        kind: CopyKind,
+    ) -> impl Iterator<Item = (&CopyLayout, &[(Pc, usize)])> {
+        let same = move |k: CopyKind| match (k, kind) {
+            (CopyKind::Fast(_), CopyKind::Fast(_)) => true,
+            _ => k == kind,
+        };
+        self.copies
+            .iter()
+            .filter(move |c| same(c.kind))
+            .map(|c| (c, &self.insns[c.insns.clone()]))
+    }
 }
 
 /// Code generation state for one program.
@@ -106,8 +151,8 @@ pub(crate) struct Emitter<'a> {
     facts: Option<&'a VerifiedProgram>,
     /// Basic blocks, for the per-block budget charge.
     blocks: blocks::Blocks,
-    /// Lowering a budget slow path (per-instruction charges, nothing to refund).
-    slow: bool,
+    /// The copy being lowered.
+    kind: CopyKind,
     /// Blocks whose charge failed jump here: (block start, slow-path label).
     slow_blocks: Vec<(Pc, DynamicLabel)>,
     /// The fall-off-the-end exit, when the last instruction falls through.
@@ -120,15 +165,11 @@ pub(crate) struct Emitter<'a> {
     callees: calls::Callees,
     /// Accesses whose guards are merged into one ([`group`]).
     groups: group::Groups,
-    /// Lowering a merged guard's fallback: every access keeps its own guard.
-    unmerged: bool,
     /// Merged guards emitted so far: the group, its fallback's label, and where it resumes.
     fallbacks: Vec<(group::Group, DynamicLabel, DynamicLabel)>,
     /// Versioned loops ([`versioning`]) and their labels, in the same order.
     loops: versioning::Loops,
     loop_labels: Vec<loops::LoopLabels>,
-    /// The loop whose fast copy is being lowered.
-    copy: Option<usize>,
     /// Which registers hold the input's address, per pc ([`input_base`]); computed when the first
     /// guard needs it.
     input_regs: Option<input_base::InputRegs>,
@@ -217,6 +258,7 @@ fn assemble_with(
         cold: Vec::with_capacity(capacity::cold(n)),
         layout: Layout {
             insns: Vec::with_capacity(n),
+            copies: Vec::with_capacity(1),
             cold_blocks: Vec::with_capacity(capacity::cold(n)),
             ..Layout::default()
         },
@@ -226,18 +268,16 @@ fn assemble_with(
         } else {
             blocks::Blocks::default()
         },
-        slow: false,
+        kind: CopyKind::Main,
         slow_blocks: Vec::new(),
         fell_off: None,
         blind: opts.blinding.then(|| blind::Blinder::new(seed)),
         plan,
         callees,
         groups: group::Groups::default(),
-        unmerged: false,
         fallbacks: Vec::new(),
         loops: versioning::Loops::default(),
         loop_labels: Vec::new(),
-        copy: None,
         input_regs: None,
     };
     if !opts.spectre && !opts.budget && !opts.blinding {
@@ -259,9 +299,9 @@ fn assemble_with(
             .loops
             .iter()
             .map(|l| (l.end.0 - l.head.0 + 1) as usize);
-        e.layout.loop_insns.reserve_exact(copied.sum());
+        e.layout.insns.reserve_exact(copied.sum());
         e.layout.loop_checks.reserve_exact(found.loops.len());
-        e.layout.loop_copies.reserve_exact(found.loops.len());
+        e.layout.copies.reserve_exact(found.loops.len());
         e.loops = found;
     }
     if !opts.spectre && !opts.budget {
@@ -276,61 +316,23 @@ fn assemble_with(
     let used = e.plan.used();
     abi::emit_prologue(&mut e, used);
     e.layout.body = e.offset();
-    let mut last = None;
-    let mut leads = 0;
-    for (pc, op) in prog.iter() {
-        if let Some(i) = e
-            .loops
-            .index_at(pc)
-            .filter(|&i| e.loops.loops[i].head == pc)
-        {
-            e.layout.loop_checks.push((pc, e.offset()));
-            e.emit_loop_check(i);
-        }
-        if e.plan.is_loop_head(pc) {
-            e.emit_loop_align();
-        }
-        let start = e.offset();
-        e.layout.insns.push((pc, start));
-        if let Some(label) = e.pc_labels.get(e.label_of[pc.index()] as usize).copied() {
-            asm!(e; =>label);
-        }
-        e.charge_block(pc);
-        if let Some(group) = e.groups.lead(pc, &mut leads) {
-            e.emit_merged_guard(group);
-        }
-        e.lower(pc, op);
-        if let Some(&(group, _, resume)) = e.fallbacks.last()
-            && group.last == pc
-        {
-            asm!(e; =>resume);
-        }
-        check_size(pc, e.offset() - start, MAX_INSN_BYTES)?;
-        last = Some((pc, *op));
-    }
-    if let Some((pc, _)) = last.filter(|(_, op)| op.falls_through()) {
-        // Control that runs past the last instruction (it falls through, or a local call in the
-        // last slot returns) traps there, as the interpreter does.
-        e.layout.fell_off = Some(e.offset());
-        let label = e.new_label();
-        e.fell_off = Some(label);
-        asm!(e; =>label);
-        e.emit_trap_now(pc, TrapKind::FellOffEnd);
-    }
+    e.emit_copy(
+        CopyKind::Main,
+        Pc(0),
+        Pc(n.saturating_sub(1) as u32),
+        Exit::FellOff,
+    )?;
     for i in 0..e.loops.loops.len() {
-        e.emit_loop_copy(prog, i)?;
+        e.emit_loop_copy(i)?;
     }
-    e.unmerged = true;
     for (group, from, resume) in std::mem::take(&mut e.fallbacks) {
-        e.emit_fallback(prog, group, from, resume)?;
+        e.emit_fallback(group, from, resume)?;
     }
-    e.unmerged = false;
     e.layout.slow = e.offset();
-    e.slow = true;
     for (start, entry) in std::mem::take(&mut e.slow_blocks) {
-        e.emit_slow_block(prog, start, entry)?;
+        e.emit_slow_block(start, entry)?;
     }
-    e.slow = false;
+    e.kind = CopyKind::Main;
     e.layout.cold = e.offset();
     for block in std::mem::take(&mut e.cold) {
         let start = e.offset();
@@ -350,6 +352,124 @@ fn assemble_with(
         exposure: e.blind.map(|b| b.exposure),
         frames: e.callees.frames(),
     })
+}
+
+/// Where control goes after the last instruction of a copy, when it falls through.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Exit {
+    /// The main copy: past the program's end, a `FellOffEnd` trap at the last instruction.
+    FellOff,
+    /// To the main code's next instruction (as a jump from outside the copy would go).
+    Next,
+    /// To a label in the main code (a merged guard's resume point).
+    To(DynamicLabel),
+}
+
+impl Emitter<'_> {
+    /// The driver, the one loop that lowers instructions: lowers those from `first` to `last`
+    /// (inclusive; the program's end bounds it) as a copy of `kind`, recording each in the
+    /// layout, then leaves as `exit` says. A copy entered out of line has its entry label
+    /// defined just before.
+    pub(crate) fn emit_copy(
+        &mut self,
+        kind: CopyKind,
+        first: Pc,
+        last: Pc,
+        exit: Exit,
+    ) -> Result<(), JitError> {
+        self.kind = kind;
+        let start = self.layout.insns.len();
+        self.layout.copies.push(CopyLayout {
+            kind,
+            first,
+            at: self.offset(),
+            insns: start..start,
+        });
+        let copy = self.layout.copies.len() - 1;
+        if kind == CopyKind::Slow {
+            // A slow path gives back its block's charge first: it charges one at a time.
+            let n = self.blocks.starting_at(first).unwrap_or(0);
+            asm!(self; add QWORD [BYTE r12 + ctx::BUDGET], n as i32);
+        }
+        let prog = self.prog;
+        let mut leads = 0;
+        let mut lowered = None;
+        let mut pc = first;
+        while pc <= last {
+            let Some(&op) = prog.get(pc) else { break };
+            if kind == CopyKind::Main
+                && let Some(i) = self.loops.index_at(pc)
+                && self.loops.loops[i].head == pc
+            {
+                self.layout.loop_checks.push((pc, self.offset()));
+                self.emit_loop_check(i);
+            }
+            if matches!(kind, CopyKind::Main | CopyKind::Fast(_)) && self.plan.is_loop_head(pc) {
+                self.emit_loop_align();
+            }
+            let at = self.offset();
+            self.layout.insns.push((pc, at));
+            self.layout.copies[copy].insns.end = self.layout.insns.len();
+            match kind {
+                CopyKind::Main => {
+                    if let Some(label) = self.pc_labels.get(self.label_of[pc.index()] as usize) {
+                        let label = *label;
+                        asm!(self; =>label);
+                    }
+                    self.charge_block(pc);
+                    if let Some(group) = self.groups.lead(pc, &mut leads) {
+                        self.emit_merged_guard(group);
+                    }
+                }
+                CopyKind::Slow => self.charge_one(pc),
+                CopyKind::Fallback => {}
+                CopyKind::Fast(i) => {
+                    let label =
+                        self.loop_labels[i].fast[(pc.0 - self.loops.loops[i].head.0) as usize];
+                    asm!(self; =>label);
+                }
+            }
+            self.lower(pc, &op);
+            if kind == CopyKind::Main
+                && let Some(&(group, _, resume)) = self.fallbacks.last()
+                && group.last == pc
+            {
+                asm!(self; =>resume);
+            }
+            check_size(pc, self.offset() - at, MAX_INSN_BYTES)?;
+            lowered = Some((pc, op));
+            pc = Pc(pc.0 + op.slots());
+        }
+        match exit {
+            // Control that runs past the last instruction (it falls through, or a local call
+            // in the last slot returns) traps there, as the interpreter does.
+            Exit::FellOff => {
+                if let Some((pc, _)) = lowered.filter(|(_, op)| op.falls_through()) {
+                    self.layout.fell_off = Some(self.offset());
+                    let label = self.new_label();
+                    self.fell_off = Some(label);
+                    asm!(self; =>label);
+                    self.emit_trap_now(pc, TrapKind::FellOffEnd);
+                }
+            }
+            // A copy whose last instruction does not end in a taken jump (it falls through, or
+            // is a jump to the next instruction or the skipped `ja` of a fused branch, which
+            // emit nothing) continues in the main code.
+            Exit::Next => {
+                if let Some((pc, op)) = lowered {
+                    let next = Pc(pc.0 + op.slots());
+                    if next.index() < self.slots {
+                        let to = self.jump_label(None, next);
+                        asm!(self; jmp =>to);
+                    } else if let Some(to) = self.fell_off {
+                        asm!(self; jmp =>to);
+                    }
+                }
+            }
+            Exit::To(to) => asm!(self; jmp =>to),
+        }
+        Ok(())
+    }
 }
 
 /// First sizes of the assembler's buffers, by the program's slot count: about what the
@@ -407,7 +527,7 @@ impl<'a> Emitter<'a> {
             *id = self.pc_labels.len() as u32;
             self.pc_labels.push(label);
         }
-        let done = &self.layout.insns;
+        let done = self.layout.main_insns();
         if done.last().is_some_and(|&(last, _)| last >= pc)
             && let Ok(k) = done.binary_search_by_key(&pc, |&(p, _)| p)
         {

@@ -54,6 +54,7 @@ use bpfx_exec::{Env, Trap, TrapKind};
 use bpfx_verifier::VerifiedProgram;
 use std::fmt;
 
+pub use analysis::guards::CompileStats;
 pub use emit::{MAX_COLD_BYTES, MAX_INSN_BYTES};
 
 /// The most frames a run may allow ([`Env::max_frames`]): each local call uses 48 bytes of the
@@ -164,6 +165,8 @@ pub struct JitProgram {
     /// next run. (Any address in an active frame is accessible, even one the program did not
     /// derive from r10, so the bound is per frame, not per offset the program names.)
     stack_reach: Option<usize>,
+    /// What the compiler decided about the guards.
+    stats: CompileStats,
 }
 
 impl fmt::Debug for JitProgram {
@@ -233,6 +236,7 @@ fn build(
         stack_reach: assembled
             .frames
             .map(|f| f as usize * bpfx_exec::STACK_FRAME_SIZE),
+        stats: assembled.stats,
     })
 }
 
@@ -346,6 +350,13 @@ impl JitProgram {
     /// the stubs.
     pub fn listing(&self) -> String {
         listing::render(&self.prog, self.code.bytes(), &self.layout)
+    }
+
+    /// What the compiler did about the program's memory guards: how many accesses it left
+    /// unguarded and why, guarded one by one, or covered by a merged guard or a versioned
+    /// loop's entry check. Tests and tools read this rather than the listing's text.
+    pub fn stats(&self) -> CompileStats {
+        self.stats
     }
 
     /// Size of the machine code in bytes.

@@ -41,7 +41,7 @@
 //! with the budget charge, Spectre hardening (the check is a branch the CPU can mispredict)
 //! and blinding (the check would show the program's constants).
 
-use super::plan::{Action, Addr, Plan};
+use super::plan::Plan;
 use bpfx_bytecode::{AluOp, Cond, Imm64, Op, Operand, Pc, Program, Reg, Width};
 
 /// The largest loop considered, in slots (bounds the analysis and the copied code).
@@ -218,13 +218,9 @@ pub(crate) struct Loops {
 }
 
 impl Loops {
-    /// Finds the loops of `prog` worth versioning. `guarded(pc, addr, size)` says whether the
-    /// access at `pc` (through `addr`, as `plan` folded it) needs a guard.
-    pub(crate) fn new(
-        prog: &Program,
-        plan: &Plan,
-        guarded: impl Fn(Pc, Addr, u32) -> bool,
-    ) -> Loops {
+    /// Finds the loops of `prog` worth versioning. `guarded(pc)` says whether the access at
+    /// `pc` (through the address `plan` folded) needs a guard.
+    pub(crate) fn new(prog: &Program, plan: &Plan, guarded: impl Fn(Pc) -> bool) -> Loops {
         let n = prog.len() as u32;
         if !plan.has_backward_jumps() {
             return Loops::default();
@@ -306,7 +302,7 @@ impl Loops {
                 Some(_) => continue,
             };
             attempts += 1;
-            if let Some(l) = analyse(prog, plan, head, end, entry, &guarded) {
+            if let Some(l) = analyse(prog, head, end, entry, &guarded) {
                 loops.push(l);
             }
         }
@@ -355,15 +351,14 @@ fn falls_into(prog: &Program, pc: Pc) -> bool {
 /// check covers ([`find_spans`]).
 fn analyse(
     prog: &Program,
-    plan: &Plan,
     head: Pc,
     end: Pc,
     entry: Pc,
-    guarded: &impl Fn(Pc, Addr, u32) -> bool,
+    guarded: &impl Fn(Pc) -> bool,
 ) -> Option<Loop> {
     let it = Iteration::new(prog, head, end, entry)?;
     let frame = shape(&it)?;
-    let run = run_iteration(&it, plan, &frame, guarded)?;
+    let run = run_iteration(&it, &frame, guarded)?;
     let kinds = kinds(&run.back);
     let mut links: Vec<(Reg, Form)> = Vec::new();
     let trip = find_trip(prog, &it, &run.tests, &kinds, &mut links)?;
@@ -496,9 +491,8 @@ struct SymbolicRun {
 /// path goes round.
 fn run_iteration(
     it: &Iteration,
-    plan: &Plan,
     frame: &FrameWrites,
-    guarded: &impl Fn(Pc, Addr, u32) -> bool,
+    guarded: &impl Fn(Pc) -> bool,
 ) -> Option<SymbolicRun> {
     let slot_invariant = |off: i16| frame.slot_invariant(off);
     let mut start: State = [None; Reg::COUNT];
@@ -531,16 +525,11 @@ fn run_iteration(
             } => Some((base, off, width.bits() / 8)),
             _ => None,
         };
-        if let Some((base, off, size)) = access {
-            let addr = match (op, plan.action(pc)) {
-                (Op::Load { .. } | Op::Store { .. }, Action::Access(a)) => a,
-                _ => Addr::plain(base, off),
-            };
-            if guarded(pc, addr, size)
-                && let Some(f) = s[base.index()]
-            {
-                accesses.push((pc, f.plus(i64::from(off)), size));
-            }
+        if let Some((base, off, size)) = access
+            && guarded(pc)
+            && let Some(f) = s[base.index()]
+        {
+            accesses.push((pc, f.plus(i64::from(off)), size));
         }
         if let Op::Branch { .. } = op {
             tests.push((pc, *s));
@@ -889,7 +878,7 @@ mod tests {
         let prog =
             Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes");
         let plan = Plan::new(&prog, true, false);
-        Loops::new(&prog, &plan, |_, _, _| true).loops
+        Loops::new(&prog, &plan, |_| true).loops
     }
 
     fn reg(r: Reg) -> Form {

@@ -17,8 +17,29 @@ pub(crate) mod calls;
 mod fold;
 mod fusion;
 pub(crate) mod group;
+pub(crate) mod guards;
 mod ifconv;
 pub(crate) mod input_base;
 mod liveness;
 pub(crate) mod loops;
 pub(crate) mod plan;
+
+/// Which copy of a run of instructions the driver ([`crate::emit::Emitter::emit_copy`]) lowers. An
+/// instruction may be lowered up to four times, once per kind; the kind decides its guards
+/// (through [`guards::GuardPlan::of`]), its budget charge and refunds, and
+/// where its jumps land.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CopyKind {
+    /// The program's body, every instruction once, in pc order: block charges, merged guards,
+    /// versioned loops' checks before their heads.
+    Main,
+    /// A basic block's budget slow path, entered when its charge found too little budget: a
+    /// charge per instruction, nothing to refund.
+    Slow,
+    /// A merged guard's fallback, entered when the merged check failed: the group's run with a
+    /// guard per access, back to the main code after it.
+    Fallback,
+    /// The fast copy of versioned loop `i`, entered when its check passed: the accesses the
+    /// check proved go unguarded, back edges stay in the copy.
+    Fast(usize),
+}

@@ -2,9 +2,10 @@
 //! calls live in `call.rs`.)
 
 use super::alu::Arith;
-use super::{CopyKind, Emitter, asm, mem, wide};
+use super::{CopyKind, Emitter, asm, wide};
 use crate::abi::{host, x};
-use crate::analysis::plan::{Action, Addr};
+use crate::analysis::guards::Guard;
+use crate::analysis::plan::Action;
 use bpfx_bytecode::{AluOp, Cond, Imm64, Op, Operand, Pc, Reg, Width};
 use bpfx_exec::TrapKind;
 use dynasmrt::DynamicLabel;
@@ -156,7 +157,7 @@ impl Emitter<'_> {
             || self.opts.blinding
             || target.0 - pc.0 > REACH_SLOTS
             || self.plan.is_loop_head(target)
-            || self.loops.index_at(target).is_some()
+            || self.guards.loops.index_at(target).is_some()
         {
             return false;
         }
@@ -166,10 +167,10 @@ impl Emitter<'_> {
             let Some(op) = self.prog.get(q) else {
                 return false;
             };
-            if self.plan.is_loop_head(q) || self.loops.index_at(q).is_some() {
+            if self.plan.is_loop_head(q) || self.guards.loops.index_at(q).is_some() {
                 return false;
             }
-            if self.groups.is_lead(q) {
+            if self.guards.groups.is_lead(q) {
                 return false;
             }
             match self.bound_len(q, op) {
@@ -198,19 +199,14 @@ impl Emitter<'_> {
         const BRANCH: usize = 16;
         const SELECT: usize = 24;
         const LEA: usize = 8;
-        let addr = match self.plan.action(pc) {
+        match self.plan.action(pc) {
             Action::Skip => return Some(0),
             Action::Lea(_) => return Some(LEA),
             Action::BranchNot(_) => return Some(BRANCH),
             Action::Select { .. } => return Some(SELECT),
-            Action::Access(addr) => Some(addr),
-            Action::Emit => None,
-        };
-        let unguarded = |addr: Addr, size: u32| {
-            self.groups.covered(pc)
-                || self.versioned(pc)
-                || self.access_guard(pc, addr, size) == mem::Guard::Elided
-        };
+            Action::Access(_) | Action::Emit => {}
+        }
+        let unguarded = self.guards.of(pc, self.kind) != Guard::Inline;
         match *op {
             Op::Alu {
                 op: AluOp::Div | AluOp::Sdiv | AluOp::Mod | AluOp::Smod,
@@ -221,15 +217,7 @@ impl Emitter<'_> {
                 value: Imm64::Value(_),
                 ..
             } => Some(ALU),
-            Op::Load {
-                size, base, off, ..
-            }
-            | Op::Store {
-                size, base, off, ..
-            } => {
-                let addr = addr.unwrap_or(Addr::plain(base, off));
-                unguarded(addr, size.bytes()).then_some(MEM)
-            }
+            Op::Load { .. } | Op::Store { .. } => unguarded.then_some(MEM),
             Op::Ja { off, .. } => self.target(pc, off).map(|_| BRANCH),
             Op::Branch { off, .. } => self.target(pc, i32::from(off)).map(|_| BRANCH),
             Op::Exit => Some(1),

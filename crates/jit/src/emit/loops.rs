@@ -24,34 +24,29 @@ impl Emitter<'_> {
     /// versioned loop from outside it, the loop's check; otherwise the instruction.
     pub(crate) fn jump_label(&mut self, from: Option<Pc>, to: Pc) -> DynamicLabel {
         if let CopyKind::Fast(i) = self.kind {
-            let l = &self.loops.loops[i];
+            let l = &self.guards.loops.loops[i];
             if from.is_some_and(|f| l.contains(f)) && l.contains(to) {
                 return self.loop_labels[i].fast[(to.0 - l.head.0) as usize];
             }
         }
-        if let Some(i) = self.loops.index_at(to)
-            && !from.is_some_and(|f| self.loops.loops[i].contains(f))
+        if let Some(i) = self.guards.loops.index_at(to)
+            && !from.is_some_and(|f| self.guards.loops.loops[i].contains(f))
         {
             return self.loop_labels[i].check;
         }
         self.pc_label(to)
     }
 
-    /// Whether the fast copy being lowered leaves the access at `pc` unguarded.
-    pub(crate) fn versioned(&self, pc: Pc) -> bool {
-        matches!(self.kind, CopyKind::Fast(i) if self.loops.loops[i].unguarded(pc))
-    }
-
     /// The check before loop `i` (see the module doc): falls to the guarded loop on any
     /// failure, else jumps to the fast copy. Clobbers r9–r11 and flags.
     pub(crate) fn emit_loop_check(&mut self, i: usize) {
         let (entry, head, t) = {
-            let l = &self.loops.loops[i];
+            let l = &self.guards.loops.loops[i];
             (l.entry, l.head, l.trip)
         };
         // Lent out while the check is emitted (nothing below reads the loop list).
-        let links = std::mem::take(&mut self.loops.loops[i].links);
-        let spans = std::mem::take(&mut self.loops.loops[i].spans);
+        let links = std::mem::take(&mut self.guards.loops.loops[i].links);
+        let spans = std::mem::take(&mut self.guards.loops.loops[i].spans);
         let fail = self.pc_label(entry);
         let fast = self.loop_labels[i].fast[(entry.0 - head.0) as usize];
         let check = self.loop_labels[i].check;
@@ -132,8 +127,8 @@ impl Emitter<'_> {
             }
         }
         asm!(self; jmp =>fast);
-        self.loops.loops[i].links = links;
-        self.loops.loops[i].spans = spans;
+        self.guards.loops.loops[i].links = links;
+        self.guards.loops.loops[i].spans = spans;
     }
 
     /// `dst = f` at the loop's entry (iteration-start values are the registers' own).
@@ -163,7 +158,7 @@ impl Emitter<'_> {
     /// continuing in the main code.
     pub(crate) fn emit_loop_copy(&mut self, i: usize) -> Result<(), JitError> {
         let (head, end, entry) = {
-            let l = &self.loops.loops[i];
+            let l = &self.guards.loops.loops[i];
             (l.head, l.end, l.entry)
         };
         if entry != head {

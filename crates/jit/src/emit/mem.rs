@@ -1,8 +1,8 @@
 //! LDX, ST, STX and the legacy packet loads, with the inline memory guard.
 //!
 //! # The guard
-//! Every access whose safety is not known at compile time ([`Emitter::access_guard`]) is
-//! checked before it happens, so a faulting access writes nothing:
+//! Every access that [`GuardPlan::of`](crate::analysis::guards::GuardPlan::of) finds needs a
+//! guard ([`Guard::Inline`]) is checked before it happens, so a faulting access writes nothing:
 //! ```text
 //!     lea  r10, [base + off]          ; the address, wrapping like the interpreter's
 //!     sub  r10, [r12 + input_base]    ; offset into the input (huge if below it)
@@ -19,53 +19,20 @@
 use super::stubs::Cold;
 use super::{CopyKind, Emitter, Exit, Mem, asm, mem_op};
 use crate::JitError;
-use crate::abi::{FRAME, ctx, host, x};
+use crate::abi::{ctx, host, x};
 use crate::analysis::group::Group;
+use crate::analysis::guards::Guard;
 use crate::analysis::plan::Addr;
 use bpfx_bytecode::{Operand, Pc, Reg, Size};
 use dynasmrt::DynamicLabel;
 
-/// Whether an access needs a run-time check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Guard {
-    /// Proven in bounds at compile time.
-    Elided,
-    /// Checked inline before the access.
-    Checked,
-}
-
 impl Emitter<'_> {
-    /// The one place that decides whether the access of `size` bytes at `addr` (at `pc`)
-    /// needs a guard. Without facts one thing is known: r10 cannot be written (the decoder
-    /// rejects it), so r10 plus a constant inside the current frame is always in bounds (also
-    /// when the constant was folded from an `add`, see [`crate::analysis::plan`]). With facts, an access
-    /// the verifier proved in bounds on every path needs none: the folded address is the
-    /// value the verifier reasoned about.
-    pub(crate) fn access_guard(&self, pc: Pc, addr: Addr, size: u32) -> Guard {
-        let frame_constant = addr.base == Reg::R10
-            && addr.index.is_none()
-            && (-FRAME..=-(size as i32)).contains(&addr.disp);
-        // A proof may rest on the program's own bounds checks, which the CPU can mispredict:
-        // with Spectre hardening only the branch-free frame-constant rule drops a guard.
-        let proven = !self.opts.spectre
-            && self
-                .facts
-                .and_then(|f| f.access(pc))
-                .is_some_and(|fact| fact.proven);
-        if frame_constant || proven {
-            Guard::Elided
-        } else {
-            Guard::Checked
-        }
-    }
-
     /// Emits the guard for an access of `size` bytes at `addr`, if it needs one, and returns
     /// the memory operand the access must use: `addr` itself, or, with Spectre hardening, r10
     /// holding the checked (and masked) address.
     pub(super) fn emit_guard(&mut self, pc: Pc, addr: Addr, size: u32, write: bool) -> Mem {
         let m = Mem::from(addr);
-        let merged = self.kind == CopyKind::Main && self.groups.covered(pc);
-        if merged || self.versioned(pc) || self.access_guard(pc, addr, size) == Guard::Elided {
+        if self.guards.of(pc, self.kind) != Guard::Inline {
             return m;
         }
         let from = self.new_label();

@@ -27,10 +27,12 @@ mod mem;
 mod select;
 pub(crate) mod stubs;
 
+pub(crate) use crate::analysis::CopyKind;
 pub(crate) use encode::{Mem, asm, mem_op, wide};
 
 use crate::abi::{self, CTX, ctx, x};
-use crate::analysis::{blocks, calls, group, input_base, loops as versioning, plan};
+use crate::analysis::guards::{CompileStats, GuardPlan};
+use crate::analysis::{blocks, calls, group, input_base, plan};
 use crate::{JitError, JitOptions};
 use bpfx_bytecode::{Op, Pc, Program};
 use bpfx_exec::TrapKind;
@@ -56,26 +58,6 @@ pub(crate) const LOOP_ALIGN: usize = 32;
 /// Upper bound on one cold block, in bytes; the largest, a guard's slow-path call with the
 /// Spectre `lfence`, a budget refund and a blinded trap pc, is about 70.
 pub const MAX_COLD_BYTES: usize = 96;
-
-/// Which copy of a run of instructions the driver ([`Emitter::emit_copy`]) lowers. An
-/// instruction may be lowered up to four times, once per kind; the kind decides its guards
-/// (through [`crate::analysis::guards::GuardPlan::of`]), its budget charge and refunds, and
-/// where its jumps land.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CopyKind {
-    /// The program's body, every instruction once, in pc order: block charges, merged guards,
-    /// versioned loops' checks before their heads.
-    Main,
-    /// A basic block's budget slow path, entered when its charge found too little budget: a
-    /// charge per instruction, nothing to refund.
-    Slow,
-    /// A merged guard's fallback, entered when the merged check failed: the group's run with a
-    /// guard per access, back to the main code after it.
-    Fallback,
-    /// The fast copy of versioned loop `i`, entered when its check passed: the accesses the
-    /// check proved go unguarded, back edges stay in the copy.
-    Fast(usize),
-}
 
 /// One copy the driver lowered: its kind, its first instruction, where it starts, and its
 /// instructions' entries in [`Layout::insns`].
@@ -163,12 +145,12 @@ pub(crate) struct Emitter<'a> {
     plan: plan::Plan,
     /// What each local call must save ([`calls::Callees`]).
     callees: calls::Callees,
-    /// Accesses whose guards are merged into one ([`group`]).
-    groups: group::Groups,
+    /// Which accesses are guarded how, and the merged groups and versioned loops that
+    /// stand for guards ([`GuardPlan`]).
+    guards: GuardPlan,
     /// Merged guards emitted so far: the group, its fallback's label, and where it resumes.
     fallbacks: Vec<(group::Group, DynamicLabel, DynamicLabel)>,
-    /// Versioned loops ([`versioning`]) and their labels, in the same order.
-    loops: versioning::Loops,
+    /// The labels of the versioned loops, in the order of [`GuardPlan::loops`].
     loop_labels: Vec<loops::LoopLabels>,
     /// Which registers hold the input's address, per pc ([`input_base`]); computed when the first
     /// guard needs it.
@@ -188,6 +170,8 @@ pub(crate) struct Assembled {
     pub(crate) exposure: Option<blind::Exposure>,
     /// The most stack frames a run can occupy at once (`None`: as many as allowed).
     pub(crate) frames: Option<u32>,
+    /// What the guard plan decided.
+    pub(crate) stats: CompileStats,
 }
 
 /// No label at this slot (see [`Emitter::pc_label`]).
@@ -246,6 +230,7 @@ fn assemble_with(
     let stubs = stubs::Stubs::new(&mut ops);
     let plan = plan::Plan::new(prog, !opts.budget, opts.blinding);
     let callees = calls::Callees::new(prog, &plan);
+    let guards = GuardPlan::new(prog, &plan, facts, opts);
     let mut e = Emitter {
         ops,
         opts,
@@ -274,45 +259,29 @@ fn assemble_with(
         blind: opts.blinding.then(|| blind::Blinder::new(seed)),
         plan,
         callees,
-        groups: group::Groups::default(),
+        guards,
         fallbacks: Vec::new(),
-        loops: versioning::Loops::default(),
         loop_labels: Vec::new(),
         input_regs: None,
     };
-    if !opts.spectre && !opts.budget && !opts.blinding {
-        let found = versioning::Loops::new(prog, &e.plan, |pc, addr, size| {
-            e.access_guard(pc, addr, size) == mem::Guard::Checked
-        });
-        e.loop_labels = found
-            .loops
-            .iter()
-            .map(|l| loops::LoopLabels {
-                check: e.ops.new_dynamic_label(),
-                fast: (l.head.0..=l.end.0)
-                    .map(|_| e.ops.new_dynamic_label())
-                    .collect(),
-            })
-            .collect();
-        // The listing's records of the checks and the fast copies, sized once.
-        let copied = found
-            .loops
-            .iter()
-            .map(|l| (l.end.0 - l.head.0 + 1) as usize);
-        e.layout.insns.reserve_exact(copied.sum());
-        e.layout.loop_checks.reserve_exact(found.loops.len());
-        e.layout.copies.reserve_exact(found.loops.len());
-        e.loops = found;
-    }
-    if !opts.spectre && !opts.budget {
-        let groups = group::Groups::new(
-            prog,
-            &e.plan,
-            |pc| e.loops.is_exit(pc),
-            |pc, addr, size| e.access_guard(pc, addr, size) == mem::Guard::Checked,
-        );
-        e.groups = groups;
-    }
+    e.loop_labels = e
+        .guards
+        .loops
+        .loops
+        .iter()
+        .map(|l| loops::LoopLabels {
+            check: e.ops.new_dynamic_label(),
+            fast: (l.head.0..=l.end.0)
+                .map(|_| e.ops.new_dynamic_label())
+                .collect(),
+        })
+        .collect();
+    // The listing's records of the checks and the fast copies, sized once.
+    let versioned = &e.guards.loops.loops;
+    let copied = versioned.iter().map(|l| (l.end.0 - l.head.0 + 1) as usize);
+    e.layout.insns.reserve_exact(copied.sum());
+    e.layout.loop_checks.reserve_exact(versioned.len());
+    e.layout.copies.reserve_exact(versioned.len());
     let used = e.plan.used();
     abi::emit_prologue(&mut e, used);
     e.layout.body = e.offset();
@@ -322,7 +291,7 @@ fn assemble_with(
         Pc(n.saturating_sub(1) as u32),
         Exit::FellOff,
     )?;
-    for i in 0..e.loops.loops.len() {
+    for i in 0..e.guards.loops.loops.len() {
         e.emit_loop_copy(i)?;
     }
     for (group, from, resume) in std::mem::take(&mut e.fallbacks) {
@@ -351,6 +320,7 @@ fn assemble_with(
         layout: e.layout,
         exposure: e.blind.map(|b| b.exposure),
         frames: e.callees.frames(),
+        stats: e.guards.stats(),
     })
 }
 
@@ -398,8 +368,8 @@ impl Emitter<'_> {
         while pc <= last {
             let Some(&op) = prog.get(pc) else { break };
             if kind == CopyKind::Main
-                && let Some(i) = self.loops.index_at(pc)
-                && self.loops.loops[i].head == pc
+                && let Some(i) = self.guards.loops.index_at(pc)
+                && self.guards.loops.loops[i].head == pc
             {
                 self.layout.loop_checks.push((pc, self.offset()));
                 self.emit_loop_check(i);
@@ -417,15 +387,15 @@ impl Emitter<'_> {
                         asm!(self; =>label);
                     }
                     self.charge_block(pc);
-                    if let Some(group) = self.groups.lead(pc, &mut leads) {
+                    if let Some(group) = self.guards.groups.lead(pc, &mut leads) {
                         self.emit_merged_guard(group);
                     }
                 }
                 CopyKind::Slow => self.charge_one(pc),
                 CopyKind::Fallback => {}
                 CopyKind::Fast(i) => {
-                    let label =
-                        self.loop_labels[i].fast[(pc.0 - self.loops.loops[i].head.0) as usize];
+                    let label = self.loop_labels[i].fast
+                        [(pc.0 - self.guards.loops.loops[i].head.0) as usize];
                     asm!(self; =>label);
                 }
             }

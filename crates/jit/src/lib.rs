@@ -425,6 +425,92 @@ mod tests {
         }
     }
 
+    fn program(text: &str) -> Program {
+        Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes")
+    }
+
+    /// Two loads off `r1 + r3` in a counted loop: one merged guard for both in the main code,
+    /// and a versioned copy of the loop without either; Spectre hardening keeps both guards.
+    #[test]
+    fn stats_count_merged_and_versioned_guards() {
+        let prog = program(
+            "mov r0, 0
+            mov r3, 0
+        head:
+            mov r4, r1
+            add r4, r3
+            ldxb r5, [r4+0]
+            ldxb r6, [r4+1]
+            add r0, r5
+            add r3, 2
+            jlt r3, r2, head
+            exit",
+        );
+        let opts = JitOptions {
+            unbounded: true,
+            ..JitOptions::default()
+        };
+        let s = compile_unverified(&prog, &opts).expect("compiles").stats();
+        let want = CompileStats {
+            accesses: 2,
+            merged_groups: 1,
+            merged_accesses: 2,
+            versioned_loops: 1,
+            versioned_accesses: 2,
+            ..CompileStats::default()
+        };
+        assert_eq!(s, want);
+        let opts = JitOptions {
+            unbounded: true,
+            spectre: true,
+            ..JitOptions::default()
+        };
+        let s = compile_unverified(&prog, &opts).expect("compiles").stats();
+        let want = CompileStats {
+            accesses: 2,
+            inline: 2,
+            ..CompileStats::default()
+        };
+        assert_eq!(s, want);
+    }
+
+    /// Frame-constant accesses need no guard; a verifier proof drops one too, except under
+    /// Spectre hardening; an access through r1 without a proof keeps its own.
+    #[test]
+    fn stats_count_elided_guards_by_reason() {
+        let text = "stxdw [r10-8], r1
+            ldxdw r2, [r10-8]
+            ldxb r0, [r1+0]
+            exit";
+        let s = compile_unverified(&program(text), &JitOptions::default())
+            .expect("compiles")
+            .stats();
+        let frame = CompileStats {
+            accesses: 3,
+            elided_frame: 2,
+            inline: 1,
+            ..CompileStats::default()
+        };
+        assert_eq!(s, frame);
+        let config = bpfx_verifier::Config::conformance(bpfx_verifier::Mode::Checked, 8);
+        let verified = bpfx_verifier::verify(program(text), &config).expect("verifies");
+        let s = compile(&verified, &JitOptions::default())
+            .expect("compiles")
+            .stats();
+        let proven = CompileStats {
+            inline: 0,
+            elided_proven: 1,
+            ..frame
+        };
+        assert_eq!(s, proven);
+        let spectre = JitOptions {
+            spectre: true,
+            ..JitOptions::default()
+        };
+        let s = compile(&verified, &spectre).expect("compiles").stats();
+        assert_eq!(s, frame);
+    }
+
     #[test]
     fn no_host_address_is_written_into_the_code() {
         // Helper calls go through `[r12 + dispatch]` and stubs through relative jumps, so

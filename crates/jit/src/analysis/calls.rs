@@ -3,7 +3,7 @@
 
 use super::liveness::{Regs, bit};
 use super::plan::Plan;
-use bpfx_bytecode::{CallTarget, Op, Pc, Program, Reg};
+use bpfx_bytecode::{CallTarget, Cfg, Op, Pc, Reg, RegSet};
 
 /// What a local call must preserve around its callee, per callee entry: the callee-saved
 /// registers (r6–r9) the callee may write, itself or through its own calls, and whether it may
@@ -57,7 +57,7 @@ fn deepest_chain(graph: &[(Pc, Regs, Vec<Pc>)]) -> Option<u32> {
 }
 
 /// r6–r9.
-const CALLEE_SAVED: Regs = 0b11_1100_0000;
+const CALLEE_SAVED: Regs = RegSet::CALLEE_SAVED.bits();
 /// Marks a summary whose callee may call a helper.
 const HELPER: Regs = 1;
 /// Beyond this many instructions visited per callee, every callee saves everything (bounds the
@@ -65,8 +65,9 @@ const HELPER: Regs = 1;
 const CALLEE_WORK: usize = 1 << 22;
 
 impl Callees {
-    /// The summaries of `prog`, whose plan is `plan`.
-    pub(crate) fn new(prog: &Program, plan: &Plan) -> Callees {
+    /// The summaries of the program of `cfg`, whose plan is `plan`.
+    pub(crate) fn new(cfg: &Cfg, plan: &Plan) -> Callees {
+        let prog = cfg.program();
         if !plan.has_local_calls() {
             // Nothing to summarise: `of` is never asked.
             return Callees {
@@ -77,14 +78,7 @@ impl Callees {
         let n = prog.len();
         // The callee entries, increasing, each once.
         let callees: Vec<Pc> = {
-            let mut entries = Vec::new();
-            for (pc, op) in prog.iter() {
-                if let Op::Call(CallTarget::Local { off }) = *op
-                    && let Some(t) = pc.offset(off).filter(|t| t.index() < n)
-                {
-                    entries.push(t);
-                }
-            }
+            let mut entries: Vec<Pc> = cfg.calls().iter().map(|c| c.callee).collect();
             entries.sort_unstable();
             entries.dedup();
             entries
@@ -104,21 +98,13 @@ impl Callees {
                 work += 1;
                 let Some(op) = prog.get(pc) else { continue };
                 regs |= op.written_reg().map_or(0, bit) & CALLEE_SAVED;
-                let after = Some(Pc(pc.0 + 1));
-                let next = match *op {
-                    Op::Exit => [None, None],
-                    Op::Ja { off, .. } => [pc.offset(off), None],
-                    Op::Branch { off, .. } => [pc.offset(i32::from(off)), after],
-                    Op::Call(CallTarget::Local { off }) => {
-                        calls.extend(pc.offset(off));
-                        [after, None]
-                    }
-                    Op::Call(CallTarget::Helper(_) | CallTarget::Register(_)) => {
-                        regs |= HELPER;
-                        [after, None]
-                    }
-                    _ => [Some(Pc(pc.0 + op.slots())), None],
-                };
+                match *op {
+                    Op::Call(CallTarget::Local { off }) => calls.push(pc.jump(off)),
+                    Op::Call(CallTarget::Helper(_) | CallTarget::Register(_)) => regs |= HELPER,
+                    _ => {}
+                }
+                let succ = cfg.successors(pc);
+                let next = [succ.jump, succ.fall];
                 for t in next.into_iter().flatten().filter(|t| t.index() < n) {
                     if seen[t.index()] != k as u32 {
                         seen[t.index()] = k as u32;

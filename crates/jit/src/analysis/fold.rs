@@ -66,8 +66,7 @@ pub(super) fn fold(
         // block: a pending address dead on the taken path stays pending past it.
         let through = match *op {
             Op::Branch { off, .. } if !is_target(pc.index() + 1) => {
-                let taken = pc.offset(i32::from(off)).filter(|t| t.index() < n);
-                Some(taken.map_or(0, |t| live.live_in[t.index()]))
+                Some(live.live_in[pc.jump(i32::from(off)).index()])
             }
             _ => None,
         };

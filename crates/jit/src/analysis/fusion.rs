@@ -14,9 +14,7 @@ pub(super) fn fuse(prog: &Program, target: &[u8], actions: &mut [Action]) {
             Op::Branch { off: 1, .. } => branch = Some(next),
             Op::Ja { off, .. } => {
                 let Some(pc) = pc else { continue };
-                let Some(to) = next.offset(off).filter(|t| t.index() < actions.len()) else {
-                    continue;
-                };
+                let to = next.jump(off);
                 if target[next.index()] & TARGET != 0
                     || actions[pc.index()] != Action::Emit
                     || actions[next.index()] != Action::Emit

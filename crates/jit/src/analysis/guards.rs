@@ -21,7 +21,7 @@ use super::loops::Loops;
 use super::plan::{Action, Addr, Plan};
 use crate::JitOptions;
 use crate::abi::FRAME;
-use bpfx_bytecode::{Op, Pc, Program, Reg};
+use bpfx_bytecode::{Cfg, Op, Pc, Reg};
 use bpfx_verifier::VerifiedProgram;
 
 /// Why an access needs no run-time check in any copy.
@@ -95,15 +95,16 @@ pub(crate) struct GuardPlan {
 }
 
 impl GuardPlan {
-    /// Decides every access of `prog` (addresses as `plan` folded them), with the verifier's
+    /// Decides every access of the program of `cfg` (addresses as `plan` folded them), with the verifier's
     /// `facts` when it has them. Versioning is off with the budget charge, Spectre hardening
     /// and blinding; merging with Spectre hardening and the budget charge (see the modules).
     pub(crate) fn new(
-        prog: &Program,
+        cfg: &Cfg,
         plan: &Plan,
         facts: Option<&VerifiedProgram>,
         opts: &JitOptions,
     ) -> GuardPlan {
+        let prog = cfg.program();
         let mut own = vec![Own::None; prog.len()];
         for (pc, op) in prog.iter() {
             let access = match *op {
@@ -127,7 +128,7 @@ impl GuardPlan {
         }
         let inline = |pc: Pc| own.get(pc.index()) == Some(&Own::Inline);
         let loops = if !opts.spectre && !opts.budget && !opts.blinding {
-            Loops::new(prog, plan, inline)
+            Loops::new(cfg, plan, inline)
         } else {
             Loops::default()
         };

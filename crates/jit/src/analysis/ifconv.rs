@@ -48,7 +48,7 @@ pub(crate) fn convert(prog: &Program, target: impl Fn(Pc) -> bool, actions: &mut
         // `jcc T; mov; ja T`: both ways lead to T.
         let into_jump = then.is_some_and(|(ja, next)| {
             matches!(next, Op::Ja { .. })
-                && next.jump_target(ja) == pc.offset(i32::from(off))
+                && next.jump_target(ja) == Some(pc.jump(i32::from(off)))
                 && !target(ja)
                 && emitted(actions, ja)
         });

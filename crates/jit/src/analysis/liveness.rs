@@ -4,7 +4,7 @@
 //! register sets and per-instruction effects the other analyses share.
 
 use super::plan::BACK;
-use bpfx_bytecode::{AluOp, AtomicOp, CallTarget, Op, Operand, Pc, Reg};
+use bpfx_bytecode::{AluOp, AtomicOp, CallTarget, Op, Operand, Pc, Reg, RegSet, Successors};
 
 /// A set of eBPF registers, bit `i` for `ri`.
 pub(super) type Regs = u16;
@@ -30,9 +30,9 @@ fn operand(o: Operand) -> Regs {
 }
 
 /// r1–r5.
-pub(super) const ARGS: Regs = 0b11_1110;
+pub(super) const ARGS: Regs = RegSet::ARGS.bits();
 /// r0–r9 (r10 is never written).
-pub(super) const WRITABLE: Regs = 0x3ff;
+pub(super) const WRITABLE: Regs = RegSet::CALLER_SAVED.union(RegSet::CALLEE_SAVED).bits();
 
 /// What an instruction does to registers.
 pub(super) struct Effects {
@@ -109,18 +109,17 @@ pub(super) struct Node {
 }
 
 impl Node {
-    /// The node of `op` at `pc` in a program of `n` slots, as if it had no local calls (see
+    /// The node of `op`, whose successors are `succ`, in a program of `n` slots, as if it had
+    /// no local calls (see
     /// [`effects`]).
-    pub(super) fn new(pc: Pc, op: &Op, n: usize) -> Node {
+    pub(super) fn new(op: &Op, succ: Successors, n: usize) -> Node {
         let none = n as u32;
         let e = effects(op);
         let inside = |t: Option<Pc>| t.filter(|t| t.index() < n).map_or(none, |t| t.0);
-        let next = inside(Some(Pc(pc.0 + op.slots())));
         let succ = match *op {
-            Op::Exit | Op::Call(CallTarget::Kfunc(_)) => [none, none],
-            Op::Ja { off, .. } => [inside(pc.offset(off)), none],
-            Op::Branch { off, .. } => [inside(pc.offset(i32::from(off))), next],
-            _ => [next, none],
+            // A kfunc call traps: nothing runs after it.
+            Op::Call(CallTarget::Kfunc(_)) => [none, none],
+            _ => [inside(succ.fall), inside(succ.jump)],
         };
         Node {
             reads: e.reads,

@@ -42,7 +42,7 @@
 //! and blinding (the check would show the program's constants).
 
 use super::plan::Plan;
-use bpfx_bytecode::{AluOp, Cond, Imm64, Op, Operand, Pc, Program, Reg, Width};
+use bpfx_bytecode::{AluOp, Cfg, Cond, Imm64, Op, Operand, Pc, Program, Reg, RegSet, Width};
 
 /// The largest loop considered, in slots (bounds the analysis and the copied code).
 const MAX_RANGE: u32 = 1024;
@@ -218,14 +218,16 @@ pub(crate) struct Loops {
 }
 
 impl Loops {
-    /// Finds the loops of `prog` worth versioning. `guarded(pc)` says whether the access at
-    /// `pc` (through the address `plan` folded) needs a guard.
-    pub(crate) fn new(prog: &Program, plan: &Plan, guarded: impl Fn(Pc) -> bool) -> Loops {
+    /// Finds the loops worth versioning in the program of `cfg`. `guarded(pc)` says whether
+    /// the access at `pc` (through the address `plan` folded) needs a guard.
+    pub(crate) fn new(cfg: &Cfg, plan: &Plan, guarded: impl Fn(Pc) -> bool) -> Loops {
+        let prog = cfg.program();
         let n = prog.len() as u32;
         if !plan.has_backward_jumps() {
             return Loops::default();
         }
-        // Every edge other than a fall-through: (target, source).
+        // Every way in other than a fall-through: jumps, branches, calls and function
+        // addresses, (target, source).
         let mut edges: Vec<(Pc, Pc)> = Vec::with_capacity(prog.len() / 4);
         for (pc, op) in prog.iter() {
             if let Some(t) = op.jump_target(pc) {
@@ -234,13 +236,10 @@ impl Loops {
         }
         edges.sort_unstable();
         // Candidate loops: each backward target with its last back edge.
+        let mut back: Vec<(Pc, Pc)> = cfg.back_edges().iter().map(|e| (e.to, e.from)).collect();
+        back.sort_unstable();
         let mut heads: Vec<(Pc, Pc)> = Vec::new();
-        for &(t, src) in &edges {
-            let backward =
-                t <= src && matches!(prog.get(src), Some(Op::Ja { .. } | Op::Branch { .. }));
-            if !backward {
-                continue;
-            }
+        for &(t, src) in &back {
             match heads.last_mut() {
                 Some((h, e)) if *h == t => *e = (*e).max(src),
                 _ => heads.push((t, src)),
@@ -774,10 +773,11 @@ fn exit_test(
             _ => false,
         }
     };
-    let taken = t.offset(i32::from(off))?;
+    let taken = t.jump(i32::from(off));
     let cond = match (leaves(taken), leaves(Pc(t.0 + 1))) {
         (false, true) => cond,
-        (true, false) => negate(cond)?,
+        // A signed negation matches no trip kind below.
+        (true, false) => cond.negate()?,
         _ => return None,
     };
     let l = s[lhs.index()]?;
@@ -805,19 +805,6 @@ fn exit_test(
         x,
         bound,
         shift: step.trailing_zeros(),
-    })
-}
-
-/// The condition that holds exactly when `c` fails (unsigned and equality conditions only).
-fn negate(c: Cond) -> Option<Cond> {
-    Some(match c {
-        Cond::Lt => Cond::Ge,
-        Cond::Ge => Cond::Lt,
-        Cond::Le => Cond::Gt,
-        Cond::Gt => Cond::Le,
-        Cond::Eq => Cond::Ne,
-        Cond::Ne => Cond::Eq,
-        _ => return None,
     })
 }
 
@@ -864,8 +851,8 @@ fn step(s: &mut State, op: &Op, slot_invariant: &impl Fn(i16) -> bool) {
     if let Op::Call(_) = op {
         // r0 is the result; r1–r5 are clobbered (zeroed by a helper, anything after a local
         // call); r6–r9 and r10 come back as they were.
-        for v in &mut s[..=5] {
-            *v = None;
+        for r in RegSet::CALLER_SAVED.iter() {
+            s[r.index()] = None;
         }
     }
 }
@@ -877,8 +864,9 @@ mod tests {
     fn loops(text: &str) -> Vec<Loop> {
         let prog =
             Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes");
-        let plan = Plan::new(&prog, true, false);
-        Loops::new(&prog, &plan, |_| true).loops
+        let cfg = Cfg::new(&prog);
+        let plan = Plan::new(&cfg, true, false);
+        Loops::new(&cfg, &plan, |_| true).loops
     }
 
     fn reg(r: Reg) -> Form {

@@ -20,7 +20,7 @@
 
 use super::liveness::{ARGS, Liveness, Node, Regs, bit};
 use super::{fold, fusion, ifconv};
-use bpfx_bytecode::{CallTarget, Op, Operand, Pc, Program, Reg};
+use bpfx_bytecode::{CallTarget, Cfg, Op, Operand, Pc, Reg};
 
 /// A memory address in eBPF registers: `base + index + disp`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,15 +127,13 @@ impl Plan {
         self.actions.get(pc.index()).copied().unwrap_or_default()
     }
 
-    /// Plans `prog`. `fuse_branches` is false with the budget charge (see the invariants);
+    /// Plans the program of `cfg`. `fuse_branches` is false with the budget charge (see the invariants);
     /// `blinding` keeps folded displacements within what blinding leaves in the code anyway
     /// (8-bit immediates, 16-bit memory offsets).
-    pub(crate) fn new(prog: &Program, fuse_branches: bool, blinding: bool) -> Plan {
+    pub(crate) fn new(cfg: &Cfg, fuse_branches: bool, blinding: bool) -> Plan {
+        let prog = cfg.program();
         let n = prog.len();
         let mut target = vec![0u8; n];
-        let mut calls = false;
-        // Backward jumps and branches, (target, source).
-        let mut loops = Vec::with_capacity(8);
         // Some `ja` follows a `jcc +1` (see `fuse`).
         let mut fusable = false;
         let mut skip = false;
@@ -150,23 +148,30 @@ impl Plan {
         ];
         let mut used = 0;
         for (pc, op) in prog.iter() {
-            let node = Node::new(pc, op, n);
+            let succ = cfg.successors(pc);
+            let node = Node::new(op, succ, n);
             // A local call names nothing itself: its callee's instructions count for themselves.
             if !matches!(op, Op::Call(CallTarget::Local { .. })) {
                 used |= node.reads | node.kills;
             }
             nodes[pc.index()] = node;
-            if let Some(t) = op.jump_target(pc).filter(|t| t.index() < n) {
+            if let Some(t) = succ.jump {
                 target[t.index()] |= TARGET;
-                if t <= pc && matches!(op, Op::Ja { .. } | Op::Branch { .. }) {
-                    target[t.index()] |= BACK;
-                    loops.push((t, pc));
-                }
             }
-            calls |= matches!(op, Op::Call(CallTarget::Local { .. }));
             fusable |= skip && matches!(op, Op::Ja { .. });
             skip = matches!(op, Op::Branch { off: 1, .. });
         }
+        for f in cfg.functions() {
+            if f.called || f.address_taken {
+                target[f.entry.index()] |= TARGET;
+            }
+        }
+        // Backward jumps and branches, (target, source).
+        let loops: Vec<(Pc, Pc)> = cfg.back_edges().iter().map(|e| (e.to, e.from)).collect();
+        for &(t, _) in &loops {
+            target[t.index()] |= BACK;
+        }
+        let calls = !cfg.calls().is_empty();
         if calls {
             // A callee's r0–r5 flow back to its caller.
             for (pc, op) in prog.iter() {

@@ -7,7 +7,6 @@ use crate::abi::{host, x};
 use crate::analysis::guards::Guard;
 use crate::analysis::plan::Action;
 use bpfx_bytecode::{AluOp, Cond, Imm64, Op, Operand, Pc, Reg, Width};
-use bpfx_exec::TrapKind;
 use dynasmrt::DynamicLabel;
 
 /// Which forward jumps take the 2-byte rel8 form. dynasm fixes a jump's size when it emits
@@ -45,18 +44,16 @@ pub(super) enum Cc {
 
 impl Emitter<'_> {
     pub(super) fn lower_ja(&mut self, pc: Pc, off: i32) {
-        match self.target(pc, off) {
-            // A jump to the next instruction is a no-op.
-            Some(t) if t.0 == pc.0 + 1 => {}
-            Some(t) => {
-                let label = self.jump_label(Some(pc), t);
-                if self.reaches_back(label, 2) || self.reaches_forward(pc, t) {
-                    asm!(self; jmp BYTE =>label);
-                } else {
-                    asm!(self; jmp =>label);
-                }
-            }
-            None => self.emit_trap_now(pc, TrapKind::FellOffEnd),
+        let t = pc.jump(off);
+        // A jump to the next instruction is a no-op.
+        if t.0 == pc.0 + 1 {
+            return;
+        }
+        let label = self.jump_label(Some(pc), t);
+        if self.reaches_back(label, 2) || self.reaches_forward(pc, t) {
+            asm!(self; jmp BYTE =>label);
+        } else {
+            asm!(self; jmp =>label);
         }
     }
 
@@ -69,10 +66,7 @@ impl Emitter<'_> {
         rhs: Operand,
         off: i16,
     ) {
-        let Some(target) = self.target(pc, i32::from(off)) else {
-            self.emit_trap_now(pc, TrapKind::FellOffEnd);
-            return;
-        };
+        let target = pc.jump(i32::from(off));
         if target.0 == pc.0 + 1 {
             // Both ways lead to the next instruction.
             return;
@@ -218,8 +212,7 @@ impl Emitter<'_> {
                 ..
             } => Some(ALU),
             Op::Load { .. } | Op::Store { .. } => unguarded.then_some(MEM),
-            Op::Ja { off, .. } => self.target(pc, off).map(|_| BRANCH),
-            Op::Branch { off, .. } => self.target(pc, i32::from(off)).map(|_| BRANCH),
+            Op::Ja { .. } | Op::Branch { .. } => Some(BRANCH),
             Op::Exit => Some(1),
             Op::Call(_) | Op::LoadImm64 { .. } | Op::Atomic { .. } | Op::LoadPacket { .. } => None,
         }
@@ -260,14 +253,6 @@ impl Cc {
             (Cond::Slt, false) | (Cond::Sge, true) => Cc::L,
             (Cond::Sle, false) | (Cond::Sgt, true) => Cc::Le,
         }
-    }
-}
-
-impl Emitter<'_> {
-    /// The absolute target of a relative jump at `pc`. The decoder guarantees it is an
-    /// instruction start inside the program; `None` is kept as a trap, never a panic.
-    pub(super) fn target(&self, pc: Pc, off: i32) -> Option<Pc> {
-        pc.offset(off).filter(|t| t.index() < self.slots)
     }
 }
 

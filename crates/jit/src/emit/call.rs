@@ -24,10 +24,7 @@ impl Emitter<'_> {
                 asm!(self; mov [BYTE r12 + ctx::HELPER_ID], Rq(r));
                 self.emit_helper_call(pc);
             }
-            CallTarget::Local { off } => match self.target(pc, off) {
-                Some(callee) => self.emit_local_call(pc, callee),
-                None => self.emit_trap_now(pc, TrapKind::FellOffEnd),
-            },
+            CallTarget::Local { off } => self.emit_local_call(pc, pc.jump(off)),
             CallTarget::Kfunc(_) => self.emit_trap_now(pc, TrapKind::Unsupported),
         }
     }

@@ -85,10 +85,10 @@ impl Emitter<'_> {
     /// register or a constant, it is compared as it is.
     fn emit_input_check(&mut self, pc: Pc, addr: Addr, size: u32, fail: DynamicLabel) {
         // Computed at the first guard: code without guards never needs it.
-        let prog = self.prog;
+        let cfg = self.cfg;
         let regs = self
             .input_regs
-            .get_or_insert_with(|| crate::analysis::input_base::InputRegs::new(prog));
+            .get_or_insert_with(|| crate::analysis::input_base::InputRegs::new(cfg));
         let holds = |r: Reg| regs.holds(pc, r);
         let rest = match addr.index {
             _ if holds(addr.base) => Some((addr.index, addr.disp)),

@@ -34,7 +34,7 @@ use crate::abi::{self, CTX, ctx, x};
 use crate::analysis::guards::{CompileStats, GuardPlan};
 use crate::analysis::{blocks, calls, group, input_base, plan};
 use crate::{JitError, JitOptions};
-use bpfx_bytecode::{Op, Pc, Program};
+use bpfx_bytecode::{Cfg, Op, Pc, Program};
 use bpfx_exec::TrapKind;
 use bpfx_verifier::VerifiedProgram;
 use dynasmrt::x64::X64Relocation;
@@ -155,8 +155,9 @@ pub(crate) struct Emitter<'a> {
     /// Which registers hold the input's address, per pc ([`input_base`]); computed when the first
     /// guard needs it.
     input_regs: Option<input_base::InputRegs>,
-    /// The program being compiled.
+    /// The program being compiled, and its structure.
     prog: &'a Program,
+    cfg: &'a Cfg,
     /// Which forward jumps take the rel8 form ([`branch::Reach`]).
     reach: branch::Reach,
 }
@@ -228,13 +229,23 @@ fn assemble_with(
         capacity::references(n),
     );
     let stubs = stubs::Stubs::new(&mut ops);
-    let plan = plan::Plan::new(prog, !opts.budget, opts.blinding);
-    let callees = calls::Callees::new(prog, &plan);
-    let guards = GuardPlan::new(prog, &plan, facts, opts);
+    // The program's structure: the verifier's, or built here for an unverified program.
+    let built;
+    let cfg: &Cfg = match facts {
+        Some(v) => v.cfg(),
+        None => {
+            built = Cfg::new(prog);
+            &built
+        }
+    };
+    let plan = plan::Plan::new(cfg, !opts.budget, opts.blinding);
+    let callees = calls::Callees::new(cfg, &plan);
+    let guards = GuardPlan::new(cfg, &plan, facts, opts);
     let mut e = Emitter {
         ops,
         opts,
         prog,
+        cfg,
         reach,
         slots: n,
         label_of: vec![NO_LABEL; n],
@@ -249,7 +260,7 @@ fn assemble_with(
         },
         facts,
         blocks: if opts.budget {
-            blocks::Blocks::new(prog)
+            blocks::Blocks::new(cfg)
         } else {
             blocks::Blocks::default()
         },

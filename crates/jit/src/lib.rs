@@ -3,8 +3,9 @@
 //! same memory).
 //!
 //! ```text
-//! VerifiedProgram ─┐ (proofs drop guards)
-//! Program ─────────┴─► emit (dynasm VecAssembler, one lowering per class) ──► Vec<u8>
+//! VerifiedProgram ─┐ (its Cfg; proofs drop guards)
+//! Program ─────────┴─► analysis (plan, guards, calls, blocks: every decision)
+//!                        ─► emit (dynasm VecAssembler, one driver, one lowering per class) ──► Vec<u8>
 //!                                                                    │ copy, seal R+X (code)
 //!                                                                    ▼
 //!                       JitProgram::run(input, env) ──► Result<u64, Trap>

@@ -14,13 +14,13 @@
 
 pub(crate) mod blocks;
 pub(crate) mod calls;
-mod fold;
-mod fusion;
+pub(crate) mod fold;
+pub(crate) mod fusion;
 pub(crate) mod group;
 pub(crate) mod guards;
-mod ifconv;
+pub(crate) mod ifconv;
 pub(crate) mod input_base;
-mod liveness;
+pub(crate) mod liveness;
 pub(crate) mod loops;
 pub(crate) mod plan;
 

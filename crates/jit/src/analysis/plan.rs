@@ -59,7 +59,7 @@ pub(crate) enum Action {
     /// read as a value too: one `lea` of the whole expression (the others are skipped).
     Lea(Addr),
     /// A branch over a move (skipped): `dst = src` when the condition fails, as a
-    /// conditional move ([`crate::emit::select`], decided by [`super::ifconv`]).
+    /// conditional move (`emit/select.rs`, decided by [`super::ifconv`]).
     Select { dst: Reg, src: Operand },
 }
 
@@ -103,7 +103,7 @@ impl Plan {
         self.used
     }
 
-    /// Whether the program calls a local function (then [`Callees`] has work to do).
+    /// Whether the program calls a local function (then [`super::calls::Callees`] has work to do).
     pub(crate) fn has_local_calls(&self) -> bool {
         self.calls
     }

@@ -239,19 +239,25 @@ impl Emitter<'_> {
 }
 
 impl Cc {
-    /// The x86 condition for `cond`, or with `invert`, for its negation.
+    /// The x86 condition for `cond`, or with `invert`, for its negation ([`Cond::negate`]; the
+    /// negation of `jset`, a zero `test`, is `e`, which no eBPF condition names).
     pub(super) fn of(cond: Cond, invert: bool) -> Cc {
-        match (cond, invert) {
-            (Cond::Eq, false) | (Cond::Ne | Cond::Set, true) => Cc::E,
-            (Cond::Ne | Cond::Set, false) | (Cond::Eq, true) => Cc::Ne,
-            (Cond::Gt, false) | (Cond::Le, true) => Cc::A,
-            (Cond::Ge, false) | (Cond::Lt, true) => Cc::Ae,
-            (Cond::Lt, false) | (Cond::Ge, true) => Cc::B,
-            (Cond::Le, false) | (Cond::Gt, true) => Cc::Be,
-            (Cond::Sgt, false) | (Cond::Sle, true) => Cc::G,
-            (Cond::Sge, false) | (Cond::Slt, true) => Cc::Ge,
-            (Cond::Slt, false) | (Cond::Sge, true) => Cc::L,
-            (Cond::Sle, false) | (Cond::Sgt, true) => Cc::Le,
+        let cond = match (invert, cond.negate()) {
+            (false, _) => cond,
+            (true, Some(negated)) => negated,
+            (true, None) => return Cc::E,
+        };
+        match cond {
+            Cond::Eq => Cc::E,
+            Cond::Ne | Cond::Set => Cc::Ne,
+            Cond::Gt => Cc::A,
+            Cond::Ge => Cc::Ae,
+            Cond::Lt => Cc::B,
+            Cond::Le => Cc::Be,
+            Cond::Sgt => Cc::G,
+            Cond::Sge => Cc::Ge,
+            Cond::Slt => Cc::L,
+            Cond::Sle => Cc::Le,
         }
     }
 }
@@ -293,6 +299,32 @@ mod tests {
         assert_eq!(code(&far, Reach::Always), code(&far, Reach::Never));
         // The estimate does not try: the same code, assembled once.
         assert_eq!(code(&far, Reach::Estimate), code(&far, Reach::Never));
+    }
+
+    /// An inverted branch jumps on the x86 complement of the condition's code, for every
+    /// condition, `jset` included.
+    #[test]
+    fn inverting_a_condition_takes_the_complementary_code() {
+        use super::Cc;
+        let complement = |cc: Cc| match cc {
+            Cc::E => Cc::Ne,
+            Cc::Ne => Cc::E,
+            Cc::A => Cc::Be,
+            Cc::Be => Cc::A,
+            Cc::Ae => Cc::B,
+            Cc::B => Cc::Ae,
+            Cc::G => Cc::Le,
+            Cc::Le => Cc::G,
+            Cc::Ge => Cc::L,
+            Cc::L => Cc::Ge,
+        };
+        for cond in bpfx_bytecode::Cond::ALL {
+            assert_eq!(
+                Cc::of(cond, true),
+                complement(Cc::of(cond, false)),
+                "{cond:?}"
+            );
+        }
     }
 
     /// Over a few short instructions the estimate takes rel8: 4 bytes shorter than rel32.

@@ -10,7 +10,7 @@ use bpfx_exec::TrapKind;
 use dynasmrt::DynamicLabel;
 
 impl Emitter<'_> {
-    /// At the start of a basic block, in code compiled with [`JitOptions::budget`]: charges
+    /// At the start of a basic block, in code compiled with [`crate::JitOptions::budget`]: charges
     /// the whole block at once. The `sub` borrows exactly when fewer instructions are left than
     /// the block has; then the block's slow path ([`Self::emit_slow_block`]) runs instead,
     /// charging one instruction at a time, so the trap comes at the exact instruction.

@@ -11,7 +11,7 @@
 //! resume:
 //!     <the access>
 //! ```
-//! The cold block ([`super::stubs::Cold::StackCheck`]) does the same against the active stack
+//! The cold block ([`super::stubs::Cold::Guard`]) does the same against the active stack
 //! `[r10 - 512, stack_top)` and jumps back, or traps with `OutOfBounds` at the pc. Neither
 //! compare can wrap: both are `addr - start < len - size + 1` (see
 //! [`bpfx_exec::Region::offset_of`]).

@@ -1,9 +1,17 @@
 //! The emitter: one `VecAssembler`, a dynamic label per eBPF pc that code jumps to, and the
-//! driver loop that lowers each instruction through the file of its class.
+//! driver ([`Emitter::emit_copy`]) that lowers each instruction through the file of its class.
+//! It decides nothing about what to emit: [`crate::analysis`] does, before the first byte.
 //!
-//! Code layout, in order: the prologue/epilogue ([`crate::abi::emit_prologue`]), the body (one
-//! block per eBPF instruction, in pc order), the cold code (out-of-line second guard checks and
-//! trap exits, one block per faulting site, see [`stubs::Cold`]), then the shared stubs.
+//! Code layout, in order: the prologue/epilogue ([`crate::abi::emit_prologue`]), the body (the
+//! main copy: one block per eBPF instruction, in pc order), the fast copies of versioned loops,
+//! the fallbacks of merged guards, the budget slow paths (each a copy of some instructions, by
+//! the same driver, see [`CopyKind`]), the cold code (out-of-line second guard checks and trap
+//! exits, one block per faulting site, see [`stubs::Cold`]), then the shared stubs.
+//!
+//! Files: `encode.rs` (the dynasm wrapper macros and shortest encodings), `budget.rs` (charges,
+//! slow paths, refunds), `stubs.rs` (cold code, stubs and trap exits), then one file per
+//! instruction class: `alu.rs`, `mem.rs` (with the inline guard), `atomic.rs`, `branch.rs`,
+//! `select.rs` (if-converted branches), `call.rs`, and `loops.rs` (a versioned loop's check).
 //!
 //! # Invariants
 //! - Every dynasm call goes through [`asm!`], which pins `.arch x64`; width-generic forms go

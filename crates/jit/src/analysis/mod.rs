@@ -1,15 +1,16 @@
-//! The compiler's decisions, made before any code is emitted: each pass reads the program (and
-//! the verifier's facts) and answers questions the lowering in [`crate::emit`] asks, so that
-//! `emit/` only lowers.
+//! The compiler's decisions, made before any code is emitted: each pass reads the program's
+//! structure ([`bpfx_bytecode::Cfg`], the verifier's for a verified program), the verifier's
+//! facts, and what the passes before it decided, and answers questions the lowering in
+//! [`crate::emit`] asks, so that `emit/` only lowers.
 //!
 //! ```text
-//! Program ─► liveness ─► fold ─► fusion ─► ifconv ─► plan (an Action per instruction)
-//!              plan ─► calls (what a local call saves, the deepest chain of frames)
-//!              plan ─► blocks (budget charges per basic block)
-//!   plan + facts ─► guards (one verdict per access: elided and why, inline, merged, versioned)
-//!                     ├─ loops (versioned loops: one entry check for a loop's guards)
-//!                     └─ group (merged guards: one check for a run of accesses)
-//!              input_base (which registers hold the input's address, for shorter guards)
+//! Cfg ─► liveness ─► fold ─► fusion ─► ifconv ─► plan (an Action per instruction)
+//! Cfg + plan ─► calls (what a local call saves, the deepest chain of frames)
+//! Cfg ─► blocks (budget charges per basic block)
+//! Cfg + plan + facts ─► guards (one verdict per access: elided and why, inline, merged, versioned)
+//!                         ├─ loops (versioned loops: one entry check for a loop's guards)
+//!                         └─ group (merged guards: one check for a run of accesses)
+//! Cfg ─► input_base (which registers hold the input's address, for shorter guards)
 //! ```
 
 pub(crate) mod blocks;
@@ -24,10 +25,11 @@ pub(crate) mod liveness;
 pub(crate) mod loops;
 pub(crate) mod plan;
 
-/// Which copy of a run of instructions the driver ([`crate::emit::Emitter::emit_copy`]) lowers. An
-/// instruction may be lowered up to four times, once per kind; the kind decides its guards
-/// (through [`guards::GuardPlan::of`]), its budget charge and refunds, and
-/// where its jumps land.
+/// Which copy of a run of instructions the driver ([`crate::emit::Emitter::emit_copy`])
+/// lowers. An instruction may be lowered up to four times, once per kind; the kind decides its
+/// guards (through [`guards::GuardPlan::of`]), its budget charge and refunds, and where its
+/// jumps land. The analyses decide which copies exist: a slow path per budget block, a
+/// fallback per merged group, a fast copy per versioned loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CopyKind {
     /// The program's body, every instruction once, in pc order: block charges, merged guards,

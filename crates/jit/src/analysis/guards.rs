@@ -21,7 +21,7 @@ use super::loops::Loops;
 use super::plan::{Action, Addr, Plan};
 use crate::JitOptions;
 use crate::abi::FRAME;
-use bpfx_bytecode::{Cfg, Op, Pc, Reg};
+use bpfx_bytecode::{AccessKind, Cfg, Pc, Reg};
 use bpfx_verifier::VerifiedProgram;
 
 /// Why an access needs no run-time check in any copy.
@@ -107,24 +107,13 @@ impl GuardPlan {
         let prog = cfg.program();
         let mut own = vec![Own::None; prog.len()];
         for (pc, op) in prog.iter() {
-            let access = match *op {
-                Op::Load {
-                    size, base, off, ..
-                }
-                | Op::Store {
-                    size, base, off, ..
-                } => Some(match plan.action(pc) {
-                    Action::Access(a) => (a, size.bytes()),
-                    _ => (Addr::plain(base, off), size.bytes()),
-                }),
-                Op::Atomic {
-                    width, base, off, ..
-                } => Some((Addr::plain(base, off), width.bits() / 8)),
-                _ => None,
+            let Some(m) = op.mem_access() else { continue };
+            // Loads and stores go through the address the plan folded, if it did.
+            let addr = match (m.kind, plan.action(pc)) {
+                (AccessKind::Load | AccessKind::Store, Action::Access(a)) => a,
+                _ => Addr::plain(m.base, m.off),
             };
-            if let Some((addr, size)) = access {
-                own[pc.index()] = decide(pc, addr, size, facts, opts);
-            }
+            own[pc.index()] = decide(pc, addr, m.size.bytes(), facts, opts);
         }
         let inline = |pc: Pc| own.get(pc.index()) == Some(&Own::Inline);
         let loops = if !opts.spectre && !opts.budget && !opts.blinding {

@@ -42,7 +42,9 @@
 //! and blinding (the check would show the program's constants).
 
 use super::plan::Plan;
-use bpfx_bytecode::{AluOp, Cfg, Cond, Imm64, Op, Operand, Pc, Program, Reg, RegSet, Width};
+use bpfx_bytecode::{
+    AccessKind, AluOp, Cfg, Cond, Imm64, Op, Operand, Pc, Program, Reg, RegSet, Width,
+};
 
 /// The largest loop considered, in slots (bounds the analysis and the copied code).
 const MAX_RANGE: u32 = 1024;
@@ -459,18 +461,13 @@ fn shape(it: &Iteration) -> Option<FrameWrites> {
             }
             // A callee or helper may write anywhere, the caller's frame included.
             Op::Call(_) => frame.any_store = true,
-            Op::Store {
-                size, base, off, ..
-            } if base == Reg::R10 => {
-                frame.writes.push((i32::from(off), size.bytes() as i32));
-            }
-            Op::Atomic {
-                width, base, off, ..
-            } if base == Reg::R10 => {
-                frame.writes.push((i32::from(off), width.bits() as i32 / 8));
-            }
-            Op::Store { .. } | Op::Atomic { .. } => frame.any_store = true,
-            _ => {}
+            _ => match op.mem_access() {
+                Some(m) if m.kind != AccessKind::Load && m.base == Reg::R10 => {
+                    frame.writes.push((i32::from(m.off), m.size.bytes() as i32));
+                }
+                Some(m) if m.kind != AccessKind::Load => frame.any_store = true,
+                _ => {}
+            },
         }
     }
     Some(frame)
@@ -512,23 +509,11 @@ fn run_iteration(
         }
         // In place: a state is large.
         let Some(s) = cur.as_mut() else { continue };
-        let access = match op {
-            Op::Load {
-                size, base, off, ..
-            }
-            | Op::Store {
-                size, base, off, ..
-            } => Some((base, off, size.bytes())),
-            Op::Atomic {
-                width, base, off, ..
-            } => Some((base, off, width.bits() / 8)),
-            _ => None,
-        };
-        if let Some((base, off, size)) = access
+        if let Some(m) = op.mem_access()
             && guarded(pc)
-            && let Some(f) = s[base.index()]
+            && let Some(f) = s[m.base.index()]
         {
-            accesses.push((pc, f.plus(i64::from(off)), size));
+            accesses.push((pc, f.plus(i64::from(m.off)), m.size.bytes()));
         }
         if let Op::Branch { .. } = op {
             tests.push((pc, *s));

@@ -3,8 +3,9 @@
 //! same memory).
 //!
 //! ```text
-//! VerifiedProgram ─┐ (proofs drop guards)
-//! Program ─────────┴─► emit (dynasm VecAssembler, one lowering per class) ──► Vec<u8>
+//! VerifiedProgram ─┐ (its Cfg; proofs drop guards)
+//! Program ─────────┴─► analysis (plan, guards, calls, blocks: every decision)
+//!                        ─► emit (dynasm VecAssembler, one driver, one lowering per class) ──► Vec<u8>
 //!                                                                    │ copy, seal R+X (code)
 //!                                                                    ▼
 //!                       JitProgram::run(input, env) ──► Result<u64, Trap>
@@ -22,7 +23,7 @@
 //!   shared blocks (writable ones for stores and atomics) (`emit/mem.rs`); a failing
 //!   guard traps with `OutOfBounds` and writes nothing. A loop whose accesses advance by a
 //!   constant step runs without their guards only after one check on entry proved every
-//!   address they can reach inside the input (`emit/loops.rs`).
+//!   address they can reach inside the input (`analysis/loops.rs`, `emit/loops.rs`).
 //! - **Budget.** With [`JitOptions::budget`], the run stops at the same instruction as the
 //!   interpreter and reports the same budget left (a charge per basic block, exact slow paths).
 //!   Code for a program that may not terminate (not proven by the verifier; unverified, with a
@@ -42,6 +43,7 @@
 #![deny(unsafe_code)]
 
 mod abi;
+mod analysis;
 #[allow(unsafe_code)]
 mod code;
 mod emit;
@@ -53,6 +55,7 @@ use bpfx_exec::{Env, Trap, TrapKind};
 use bpfx_verifier::VerifiedProgram;
 use std::fmt;
 
+pub use analysis::guards::CompileStats;
 pub use emit::{MAX_COLD_BYTES, MAX_INSN_BYTES};
 
 /// The most frames a run may allow ([`Env::max_frames`]): each local call uses 48 bytes of the
@@ -163,6 +166,8 @@ pub struct JitProgram {
     /// next run. (Any address in an active frame is accessible, even one the program did not
     /// derive from r10, so the bound is per frame, not per offset the program names.)
     stack_reach: Option<usize>,
+    /// What the compiler decided about the guards.
+    stats: CompileStats,
 }
 
 impl fmt::Debug for JitProgram {
@@ -232,6 +237,7 @@ fn build(
         stack_reach: assembled
             .frames
             .map(|f| f as usize * bpfx_exec::STACK_FRAME_SIZE),
+        stats: assembled.stats,
     })
 }
 
@@ -347,6 +353,13 @@ impl JitProgram {
         listing::render(&self.prog, self.code.bytes(), &self.layout)
     }
 
+    /// What the compiler did about the program's memory guards: how many accesses it left
+    /// unguarded and why, guarded one by one, or covered by a merged guard or a versioned
+    /// loop's entry check. Tests and tools read this rather than the listing's text.
+    pub fn stats(&self) -> CompileStats {
+        self.stats
+    }
+
     /// Size of the machine code in bytes.
     pub fn code_len(&self) -> usize {
         self.code.bytes().len()
@@ -393,7 +406,7 @@ mod tests {
                 ..JitOptions::default()
             };
             let jit = compile_unverified(&prog, &opts).expect("compiles");
-            let insns = &jit.layout.insns;
+            let insns = jit.layout.main_insns();
             let top = insns[insns.len() - 3].1;
             assert_eq!(top % emit::LOOP_ALIGN, 0, "top at {top:#x} with {k} before");
             // From the end of the instruction before the loop to its top: only no-ops.
@@ -411,6 +424,92 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn program(text: &str) -> Program {
+        Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes")
+    }
+
+    /// Two loads off `r1 + r3` in a counted loop: one merged guard for both in the main code,
+    /// and a versioned copy of the loop without either; Spectre hardening keeps both guards.
+    #[test]
+    fn stats_count_merged_and_versioned_guards() {
+        let prog = program(
+            "mov r0, 0
+            mov r3, 0
+        head:
+            mov r4, r1
+            add r4, r3
+            ldxb r5, [r4+0]
+            ldxb r6, [r4+1]
+            add r0, r5
+            add r3, 2
+            jlt r3, r2, head
+            exit",
+        );
+        let opts = JitOptions {
+            unbounded: true,
+            ..JitOptions::default()
+        };
+        let s = compile_unverified(&prog, &opts).expect("compiles").stats();
+        let want = CompileStats {
+            accesses: 2,
+            merged_groups: 1,
+            merged_accesses: 2,
+            versioned_loops: 1,
+            versioned_accesses: 2,
+            ..CompileStats::default()
+        };
+        assert_eq!(s, want);
+        let opts = JitOptions {
+            unbounded: true,
+            spectre: true,
+            ..JitOptions::default()
+        };
+        let s = compile_unverified(&prog, &opts).expect("compiles").stats();
+        let want = CompileStats {
+            accesses: 2,
+            inline: 2,
+            ..CompileStats::default()
+        };
+        assert_eq!(s, want);
+    }
+
+    /// Frame-constant accesses need no guard; a verifier proof drops one too, except under
+    /// Spectre hardening; an access through r1 without a proof keeps its own.
+    #[test]
+    fn stats_count_elided_guards_by_reason() {
+        let text = "stxdw [r10-8], r1
+            ldxdw r2, [r10-8]
+            ldxb r0, [r1+0]
+            exit";
+        let s = compile_unverified(&program(text), &JitOptions::default())
+            .expect("compiles")
+            .stats();
+        let frame = CompileStats {
+            accesses: 3,
+            elided_frame: 2,
+            inline: 1,
+            ..CompileStats::default()
+        };
+        assert_eq!(s, frame);
+        let config = bpfx_verifier::Config::conformance(bpfx_verifier::Mode::Checked, 8);
+        let verified = bpfx_verifier::verify(program(text), &config).expect("verifies");
+        let s = compile(&verified, &JitOptions::default())
+            .expect("compiles")
+            .stats();
+        let proven = CompileStats {
+            inline: 0,
+            elided_proven: 1,
+            ..frame
+        };
+        assert_eq!(s, proven);
+        let spectre = JitOptions {
+            spectre: true,
+            ..JitOptions::default()
+        };
+        let s = compile(&verified, &spectre).expect("compiles").stats();
+        assert_eq!(s, frame);
     }
 
     #[test]

@@ -9,66 +9,68 @@
 //! Offsets are from the start of the code (branch targets too), so a listing does not depend on
 //! where the code was mapped.
 
-use crate::emit::Layout;
-use bpfx_bytecode::Program;
+use crate::emit::{CopyKind, Layout};
+use bpfx_bytecode::{Pc, Program};
 use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
 use std::fmt::Write;
 
 /// Renders `code` with a header line before each part `layout` names.
 pub(crate) fn render(prog: &Program, code: &[u8], layout: &Layout) -> String {
     let mut headers: Vec<(usize, String)> = vec![(0, "; entry: prologue and epilogue".into())];
-    headers.extend(layout.insns.iter().map(|&(pc, at)| {
-        let op = prog.get(pc).map(ToString::to_string).unwrap_or_default();
-        (at, format!("{:>4}: {op}", pc.0))
-    }));
+    let source = |pc: Pc| prog.get(pc).map(ToString::to_string).unwrap_or_default();
+    // Each copy's instructions are headed by the copy's kind; the kinds come in this order
+    // (headers at the same offset keep it).
+    for (_, insns) in layout.copies_of(CopyKind::Main) {
+        headers.extend(
+            insns
+                .iter()
+                .map(|&(pc, at)| (at, format!("{:>4}: {}", pc.0, source(pc)))),
+        );
+    }
     if let Some(at) = layout.fell_off {
         headers.push((at, "; falls off the end".into()));
     }
-    if !layout.slow_insns.is_empty() {
+    if layout
+        .copies_of(CopyKind::Slow)
+        .any(|(_, insns)| !insns.is_empty())
+    {
         headers.push((layout.slow, "; budget slow paths".into()));
     }
-    headers.extend(
-        layout
-            .slow_blocks
-            .iter()
-            .map(|&(pc, at)| (at, format!("; slow path of the block at insn #{}", pc.0))),
-    );
-    headers.extend(layout.slow_insns.iter().map(|&(pc, at)| {
-        let op = prog.get(pc).map(ToString::to_string).unwrap_or_default();
-        (at, format!("; slow {:>4}: {op}", pc.0))
-    }));
-    headers.extend(layout.fallbacks.iter().map(|&(pc, at)| {
-        (
-            at,
-            format!(
-                "; merged guard failed: the run from insn #{}, guard by guard",
-                pc.0
-            ),
-        )
-    }));
-    headers.extend(layout.fallback_insns.iter().map(|&(pc, at)| {
-        let op = prog.get(pc).map(ToString::to_string).unwrap_or_default();
-        (at, format!("; guarded {:>4}: {op}", pc.0))
-    }));
-    headers.extend(layout.loop_checks.iter().map(|&(pc, at)| {
-        (
-            at,
-            format!(
-                "; loop at insn #{}: entry check for its unguarded copy",
-                pc.0
-            ),
-        )
-    }));
-    headers.extend(layout.loop_copies.iter().map(|&(pc, at)| {
-        (
-            at,
-            format!("; loop at insn #{}: copy run after a passed check", pc.0),
-        )
-    }));
-    headers.extend(layout.loop_insns.iter().map(|&(pc, at)| {
-        let op = prog.get(pc).map(ToString::to_string).unwrap_or_default();
-        (at, format!("; checked {:>4}: {op}", pc.0))
-    }));
+    for kind in [CopyKind::Slow, CopyKind::Fallback, CopyKind::Fast(0)] {
+        if kind == CopyKind::Fast(0) {
+            // A versioned loop's checks, then its copies.
+            headers.extend(layout.loop_checks.iter().map(|&(pc, at)| {
+                let h = format!(
+                    "; loop at insn #{}: entry check for its unguarded copy",
+                    pc.0
+                );
+                (at, h)
+            }));
+        }
+        headers.extend(layout.copies_of(kind).map(|(c, _)| {
+            let pc = c.first.0;
+            let h = match kind {
+                CopyKind::Slow => format!("; slow path of the block at insn #{pc}"),
+                CopyKind::Fallback => {
+                    format!("; merged guard failed: the run from insn #{pc}, guard by guard")
+                }
+                _ => format!("; loop at insn #{pc}: copy run after a passed check"),
+            };
+            (c.at, h)
+        }));
+        let prefix = match kind {
+            CopyKind::Slow => "slow",
+            CopyKind::Fallback => "guarded",
+            _ => "checked",
+        };
+        for (_, insns) in layout.copies_of(kind) {
+            headers.extend(
+                insns
+                    .iter()
+                    .map(|&(pc, at)| (at, format!("; {prefix} {:>4}: {}", pc.0, source(pc)))),
+            );
+        }
+    }
     headers.push((layout.cold, "; cold code".into()));
     headers.extend(
         layout

@@ -1,4 +1,4 @@
-//! Differential tests of the driver's folds (`emit/plan.rs`): address computations folded
+//! Differential tests of the driver's folds (`analysis/fold.rs`): address computations folded
 //! into `[base + index + disp]` operands, chains turned into one `lea`, dead moves skipped and
 //! `jcc +1; ja` pairs fused. Seeded random programs built from the shapes compilers emit go
 //! through the test kit's `check()`: the interpreter and the JIT under every option set of the

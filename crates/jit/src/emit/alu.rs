@@ -457,11 +457,8 @@ impl Emitter<'_> {
     pub(super) fn lower_lddw(&mut self, pc: Pc, dst: Reg, value: Imm64) {
         match value {
             Imm64::Value(v) => self.emit_mov_imm64(host(dst), v),
-            // The decoder guarantees the target is an instruction inside the program.
-            Imm64::Func { off } => match pc.offset(off) {
-                Some(target) => self.emit_mov_imm64(host(dst), u64::from(target.0)),
-                None => self.emit_trap_now(pc, TrapKind::FellOffEnd),
-            },
+            // The decoder proved the target is an instruction inside the program.
+            Imm64::Func { off } => self.emit_mov_imm64(host(dst), u64::from(pc.jump(off).0)),
             Imm64::MapFd(_)
             | Imm64::MapValue { .. }
             | Imm64::BtfId(_)

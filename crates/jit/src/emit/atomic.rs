@@ -3,9 +3,9 @@
 //! After the guard the address goes to r11, so the base register may be any eBPF register,
 //! r0 included, even in the forms that need rax.
 
-use super::plan::Addr;
 use super::{Emitter, asm, wide};
 use crate::abi::{host, x};
+use crate::analysis::plan::Addr;
 use bpfx_bytecode::{AtomicOp, Pc, Reg, Width};
 
 impl Emitter<'_> {

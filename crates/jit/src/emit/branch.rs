@@ -2,11 +2,11 @@
 //! calls live in `call.rs`.)
 
 use super::alu::Arith;
-use super::plan::{Action, Addr};
-use super::{Emitter, asm, mem, wide};
+use super::{CopyKind, Emitter, asm, wide};
 use crate::abi::{host, x};
+use crate::analysis::guards::Guard;
+use crate::analysis::plan::Action;
 use bpfx_bytecode::{AluOp, Cond, Imm64, Op, Operand, Pc, Reg, Width};
-use bpfx_exec::TrapKind;
 use dynasmrt::DynamicLabel;
 
 /// Which forward jumps take the 2-byte rel8 form. dynasm fixes a jump's size when it emits
@@ -44,18 +44,16 @@ pub(super) enum Cc {
 
 impl Emitter<'_> {
     pub(super) fn lower_ja(&mut self, pc: Pc, off: i32) {
-        match self.target(pc, off) {
-            // A jump to the next instruction is a no-op.
-            Some(t) if t.0 == pc.0 + 1 => {}
-            Some(t) => {
-                let label = self.jump_label(Some(pc), t);
-                if self.reaches_back(label, 2) || self.reaches_forward(pc, t) {
-                    asm!(self; jmp BYTE =>label);
-                } else {
-                    asm!(self; jmp =>label);
-                }
-            }
-            None => self.emit_trap_now(pc, TrapKind::FellOffEnd),
+        let t = pc.jump(off);
+        // A jump to the next instruction is a no-op.
+        if t.0 == pc.0 + 1 {
+            return;
+        }
+        let label = self.jump_label(Some(pc), t);
+        if self.reaches_back(label, 2) || self.reaches_forward(pc, t) {
+            asm!(self; jmp BYTE =>label);
+        } else {
+            asm!(self; jmp =>label);
         }
     }
 
@@ -68,10 +66,7 @@ impl Emitter<'_> {
         rhs: Operand,
         off: i16,
     ) {
-        let Some(target) = self.target(pc, i32::from(off)) else {
-            self.emit_trap_now(pc, TrapKind::FellOffEnd);
-            return;
-        };
+        let target = pc.jump(i32::from(off));
         if target.0 == pc.0 + 1 {
             // Both ways lead to the next instruction.
             return;
@@ -80,7 +75,7 @@ impl Emitter<'_> {
     }
 
     /// Compares and jumps from `pc` to `target` when the condition holds, or, with `invert`,
-    /// when it fails (a fused `jcc +1; ja target`, see [`super::plan`]).
+    /// when it fails (a fused `jcc +1; ja target`, see [`crate::analysis::plan`]).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn emit_branch(
         &mut self,
@@ -140,28 +135,23 @@ impl Emitter<'_> {
     /// it with a rel8 displacement: the instructions in between are all of kinds whose code
     /// has a known upper bound ([`Self::bound_len`]), and the bounds add up to at most 127
     /// bytes. Only where the code in between is the instructions in between, in order: in the
-    /// main body, or inside the fast copy being lowered; never across a loop's check and
-    /// alignment, a merged guard or a budget charge.
+    /// main copy ([`super::CopyKind::Main`]); never across a loop's check and alignment, a
+    /// merged guard or a budget charge.
     fn reaches_forward(&self, pc: Pc, target: Pc) -> bool {
-        if target <= pc || self.unmerged || self.slow {
-            return false;
-        }
-        if let Some(i) = self.copy
-            && !self.loops.loops[i].contains(target)
-        {
+        if target <= pc || self.kind != CopyKind::Main {
             return false;
         }
         match self.reach {
             Reach::Never => return false,
             #[cfg(test)]
-            Reach::Always => return self.copy.is_none(),
+            Reach::Always => return true,
             Reach::Estimate => {}
         }
         if self.opts.budget
             || self.opts.blinding
             || target.0 - pc.0 > REACH_SLOTS
             || self.plan.is_loop_head(target)
-            || self.loops.index_at(target).is_some()
+            || self.guards.loops.index_at(target).is_some()
         {
             return false;
         }
@@ -171,10 +161,10 @@ impl Emitter<'_> {
             let Some(op) = self.prog.get(q) else {
                 return false;
             };
-            if self.plan.is_loop_head(q) || self.loops.index_at(q).is_some() {
+            if self.plan.is_loop_head(q) || self.guards.loops.index_at(q).is_some() {
                 return false;
             }
-            if self.groups.is_lead(q) {
+            if self.guards.groups.is_lead(q) {
                 return false;
             }
             match self.bound_len(q, op) {
@@ -203,19 +193,14 @@ impl Emitter<'_> {
         const BRANCH: usize = 16;
         const SELECT: usize = 24;
         const LEA: usize = 8;
-        let addr = match self.plan.action(pc) {
+        match self.plan.action(pc) {
             Action::Skip => return Some(0),
             Action::Lea(_) => return Some(LEA),
             Action::BranchNot(_) => return Some(BRANCH),
             Action::Select { .. } => return Some(SELECT),
-            Action::Access(addr) => Some(addr),
-            Action::Emit => None,
-        };
-        let unguarded = |addr: Addr, size: u32| {
-            self.groups.covered(pc)
-                || self.versioned(pc)
-                || self.access_guard(pc, addr, size) == mem::Guard::Elided
-        };
+            Action::Access(_) | Action::Emit => {}
+        }
+        let unguarded = self.guards.of(pc, self.kind) != Guard::Inline;
         match *op {
             Op::Alu {
                 op: AluOp::Div | AluOp::Sdiv | AluOp::Mod | AluOp::Smod,
@@ -226,17 +211,8 @@ impl Emitter<'_> {
                 value: Imm64::Value(_),
                 ..
             } => Some(ALU),
-            Op::Load {
-                size, base, off, ..
-            }
-            | Op::Store {
-                size, base, off, ..
-            } => {
-                let addr = addr.unwrap_or(Addr::plain(base, off));
-                unguarded(addr, size.bytes()).then_some(MEM)
-            }
-            Op::Ja { off, .. } => self.target(pc, off).map(|_| BRANCH),
-            Op::Branch { off, .. } => self.target(pc, i32::from(off)).map(|_| BRANCH),
+            Op::Load { .. } | Op::Store { .. } => unguarded.then_some(MEM),
+            Op::Ja { .. } | Op::Branch { .. } => Some(BRANCH),
             Op::Exit => Some(1),
             Op::Call(_) | Op::LoadImm64 { .. } | Op::Atomic { .. } | Op::LoadPacket { .. } => None,
         }
@@ -263,28 +239,26 @@ impl Emitter<'_> {
 }
 
 impl Cc {
-    /// The x86 condition for `cond`, or with `invert`, for its negation.
+    /// The x86 condition for `cond`, or with `invert`, for its negation ([`Cond::negate`]; the
+    /// negation of `jset`, a zero `test`, is `e`, which no eBPF condition names).
     pub(super) fn of(cond: Cond, invert: bool) -> Cc {
-        match (cond, invert) {
-            (Cond::Eq, false) | (Cond::Ne | Cond::Set, true) => Cc::E,
-            (Cond::Ne | Cond::Set, false) | (Cond::Eq, true) => Cc::Ne,
-            (Cond::Gt, false) | (Cond::Le, true) => Cc::A,
-            (Cond::Ge, false) | (Cond::Lt, true) => Cc::Ae,
-            (Cond::Lt, false) | (Cond::Ge, true) => Cc::B,
-            (Cond::Le, false) | (Cond::Gt, true) => Cc::Be,
-            (Cond::Sgt, false) | (Cond::Sle, true) => Cc::G,
-            (Cond::Sge, false) | (Cond::Slt, true) => Cc::Ge,
-            (Cond::Slt, false) | (Cond::Sge, true) => Cc::L,
-            (Cond::Sle, false) | (Cond::Sgt, true) => Cc::Le,
+        let cond = match (invert, cond.negate()) {
+            (false, _) => cond,
+            (true, Some(negated)) => negated,
+            (true, None) => return Cc::E,
+        };
+        match cond {
+            Cond::Eq => Cc::E,
+            Cond::Ne | Cond::Set => Cc::Ne,
+            Cond::Gt => Cc::A,
+            Cond::Ge => Cc::Ae,
+            Cond::Lt => Cc::B,
+            Cond::Le => Cc::Be,
+            Cond::Sgt => Cc::G,
+            Cond::Sge => Cc::Ge,
+            Cond::Slt => Cc::L,
+            Cond::Sle => Cc::Le,
         }
-    }
-}
-
-impl Emitter<'_> {
-    /// The absolute target of a relative jump at `pc`. The decoder guarantees it is an
-    /// instruction start inside the program; `None` is kept as a trap, never a panic.
-    pub(super) fn target(&self, pc: Pc, off: i32) -> Option<Pc> {
-        pc.offset(off).filter(|t| t.index() < self.slots)
     }
 }
 
@@ -325,6 +299,32 @@ mod tests {
         assert_eq!(code(&far, Reach::Always), code(&far, Reach::Never));
         // The estimate does not try: the same code, assembled once.
         assert_eq!(code(&far, Reach::Estimate), code(&far, Reach::Never));
+    }
+
+    /// An inverted branch jumps on the x86 complement of the condition's code, for every
+    /// condition, `jset` included.
+    #[test]
+    fn inverting_a_condition_takes_the_complementary_code() {
+        use super::Cc;
+        let complement = |cc: Cc| match cc {
+            Cc::E => Cc::Ne,
+            Cc::Ne => Cc::E,
+            Cc::A => Cc::Be,
+            Cc::Be => Cc::A,
+            Cc::Ae => Cc::B,
+            Cc::B => Cc::Ae,
+            Cc::G => Cc::Le,
+            Cc::Le => Cc::G,
+            Cc::Ge => Cc::L,
+            Cc::L => Cc::Ge,
+        };
+        for cond in bpfx_bytecode::Cond::ALL {
+            assert_eq!(
+                Cc::of(cond, true),
+                complement(Cc::of(cond, false)),
+                "{cond:?}"
+            );
+        }
     }
 
     /// Over a few short instructions the estimate takes rel8: 4 bytes shorter than rel32.

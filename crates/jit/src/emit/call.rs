@@ -24,10 +24,7 @@ impl Emitter<'_> {
                 asm!(self; mov [BYTE r12 + ctx::HELPER_ID], Rq(r));
                 self.emit_helper_call(pc);
             }
-            CallTarget::Local { off } => match self.target(pc, off) {
-                Some(callee) => self.emit_local_call(pc, callee),
-                None => self.emit_trap_now(pc, TrapKind::FellOffEnd),
-            },
+            CallTarget::Local { off } => self.emit_local_call(pc, pc.jump(off)),
             CallTarget::Kfunc(_) => self.emit_trap_now(pc, TrapKind::Unsupported),
         }
     }
@@ -56,7 +53,7 @@ impl Emitter<'_> {
     }
 
     /// A local call saves only the callee-saved registers the callee may write (itself or
-    /// deeper, [`super::plan::Callees`]): r6–r9 come back unchanged either way. r10 is moved
+    /// deeper, [`crate::analysis::calls::Callees`]): r6–r9 come back unchanged either way. r10 is moved
     /// down a frame and back by arithmetic, as every callee leaves it where it found it. With
     /// a helper call anywhere below, the pushes are padded to keep rsp ≡ 8 (mod 16) in the
     /// callee; otherwise nothing below depends on the alignment.

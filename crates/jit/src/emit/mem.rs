@@ -1,8 +1,8 @@
 //! LDX, ST, STX and the legacy packet loads, with the inline memory guard.
 //!
 //! # The guard
-//! Every access whose safety is not known at compile time ([`Emitter::access_guard`]) is
-//! checked before it happens, so a faulting access writes nothing:
+//! Every access that [`GuardPlan::of`](crate::analysis::guards::GuardPlan::of) finds needs a
+//! guard ([`Guard::Inline`]) is checked before it happens, so a faulting access writes nothing:
 //! ```text
 //!     lea  r10, [base + off]          ; the address, wrapping like the interpreter's
 //!     sub  r10, [r12 + input_base]    ; offset into the input (huge if below it)
@@ -11,61 +11,28 @@
 //! resume:
 //!     <the access>
 //! ```
-//! The cold block ([`super::stubs::Cold::StackCheck`]) does the same against the active stack
+//! The cold block ([`super::stubs::Cold::Guard`]) does the same against the active stack
 //! `[r10 - 512, stack_top)` and jumps back, or traps with `OutOfBounds` at the pc. Neither
 //! compare can wrap: both are `addr - start < len - size + 1` (see
 //! [`bpfx_exec::Region::offset_of`]).
 
-use super::group::Group;
-use super::plan::Addr;
 use super::stubs::Cold;
-use super::{Emitter, Mem, asm, mem_op};
+use super::{CopyKind, Emitter, Exit, Mem, asm, mem_op};
 use crate::JitError;
-use crate::abi::{FRAME, ctx, host, x};
-use bpfx_bytecode::{Operand, Pc, Program, Reg, Size};
+use crate::abi::{ctx, host, x};
+use crate::analysis::group::Group;
+use crate::analysis::guards::Guard;
+use crate::analysis::plan::Addr;
+use bpfx_bytecode::{Operand, Pc, Reg, Size};
 use dynasmrt::DynamicLabel;
 
-/// Whether an access needs a run-time check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Guard {
-    /// Proven in bounds at compile time.
-    Elided,
-    /// Checked inline before the access.
-    Checked,
-}
-
 impl Emitter<'_> {
-    /// The one place that decides whether the access of `size` bytes at `addr` (at `pc`)
-    /// needs a guard. Without facts one thing is known: r10 cannot be written (the decoder
-    /// rejects it), so r10 plus a constant inside the current frame is always in bounds (also
-    /// when the constant was folded from an `add`, see [`super::plan`]). With facts, an access
-    /// the verifier proved in bounds on every path needs none: the folded address is the
-    /// value the verifier reasoned about.
-    pub(crate) fn access_guard(&self, pc: Pc, addr: Addr, size: u32) -> Guard {
-        let frame_constant = addr.base == Reg::R10
-            && addr.index.is_none()
-            && (-FRAME..=-(size as i32)).contains(&addr.disp);
-        // A proof may rest on the program's own bounds checks, which the CPU can mispredict:
-        // with Spectre hardening only the branch-free frame-constant rule drops a guard.
-        let proven = !self.opts.spectre
-            && self
-                .facts
-                .and_then(|f| f.access(pc))
-                .is_some_and(|fact| fact.proven);
-        if frame_constant || proven {
-            Guard::Elided
-        } else {
-            Guard::Checked
-        }
-    }
-
     /// Emits the guard for an access of `size` bytes at `addr`, if it needs one, and returns
     /// the memory operand the access must use: `addr` itself, or, with Spectre hardening, r10
     /// holding the checked (and masked) address.
     pub(super) fn emit_guard(&mut self, pc: Pc, addr: Addr, size: u32, write: bool) -> Mem {
         let m = Mem::from(addr);
-        let merged = !self.unmerged && self.groups.covered(pc);
-        if merged || self.versioned(pc) || self.access_guard(pc, addr, size) == Guard::Elided {
+        if self.guards.of(pc, self.kind) != Guard::Inline {
             return m;
         }
         let from = self.new_label();
@@ -102,7 +69,7 @@ impl Emitter<'_> {
         }
     }
 
-    /// The guard of a whole group of accesses ([`super::group`]), before its first one: on
+    /// The guard of a whole group of accesses ([`crate::analysis::group`]), before its first one: on
     /// failure, the group's fallback runs its instructions with a guard each.
     pub(super) fn emit_merged_guard(&mut self, group: Group) {
         let from = self.new_label();
@@ -114,14 +81,14 @@ impl Emitter<'_> {
     /// The input check of a guard at `pc`: jumps to `fail` unless `size` bytes at `addr` lie
     /// in the input, leaving r10 = the offset into the input (the wrapped `addr - input_base`)
     /// when Spectre masking needs it. When one of the address's registers holds the input's
-    /// address ([`super::base`]), the offset is the rest of the address; when that is one
+    /// address ([`crate::analysis::input_base`]), the offset is the rest of the address; when that is one
     /// register or a constant, it is compared as it is.
     fn emit_input_check(&mut self, pc: Pc, addr: Addr, size: u32, fail: DynamicLabel) {
         // Computed at the first guard: code without guards never needs it.
-        let prog = self.prog;
+        let cfg = self.cfg;
         let regs = self
             .input_regs
-            .get_or_insert_with(|| super::base::InputRegs::new(prog));
+            .get_or_insert_with(|| crate::analysis::input_base::InputRegs::new(cfg));
         let holds = |r: Reg| regs.holds(pc, r);
         let rest = match addr.index {
             _ if holds(addr.base) => Some((addr.index, addr.disp)),
@@ -162,27 +129,17 @@ impl Emitter<'_> {
     /// then back to the code after the group.
     pub(super) fn emit_fallback(
         &mut self,
-        prog: &Program,
         group: Group,
         from: DynamicLabel,
         resume: DynamicLabel,
     ) -> Result<(), JitError> {
-        let at = self.offset();
-        self.layout.fallbacks.push((group.first, at));
         asm!(self; =>from);
-        let mut pc = group.first;
-        while pc <= group.last {
-            let Some(op) = prog.get(pc).copied() else {
-                break;
-            };
-            let at = self.offset();
-            self.layout.fallback_insns.push((pc, at));
-            self.lower(pc, &op);
-            super::check_size(pc, self.offset() - at, super::MAX_INSN_BYTES)?;
-            pc = Pc(pc.0 + op.slots());
-        }
-        asm!(self; jmp =>resume);
-        Ok(())
+        self.emit_copy(
+            CopyKind::Fallback,
+            group.first,
+            group.last,
+            Exit::To(resume),
+        )
     }
 
     pub(super) fn lower_load(&mut self, pc: Pc, size: Size, signed: bool, dst: Reg, addr: Addr) {

@@ -1,9 +1,17 @@
 //! The emitter: one `VecAssembler`, a dynamic label per eBPF pc that code jumps to, and the
-//! driver loop that lowers each instruction through the file of its class.
+//! driver ([`Emitter::emit_copy`]) that lowers each instruction through the file of its class.
+//! It decides nothing about what to emit: [`crate::analysis`] does, before the first byte.
 //!
-//! Code layout, in order: the prologue/epilogue ([`crate::abi::emit_prologue`]), the body (one
-//! block per eBPF instruction, in pc order), the cold code (out-of-line second guard checks and
-//! trap exits, one block per faulting site, see [`stubs::Cold`]), then the shared stubs.
+//! Code layout, in order: the prologue/epilogue ([`crate::abi::emit_prologue`]), the body (the
+//! main copy: one block per eBPF instruction, in pc order), the fast copies of versioned loops,
+//! the fallbacks of merged guards, the budget slow paths (each a copy of some instructions, by
+//! the same driver, see [`CopyKind`]), the cold code (out-of-line second guard checks and trap
+//! exits, one block per faulting site, see [`stubs::Cold`]), then the shared stubs.
+//!
+//! Files: `encode.rs` (the dynasm wrapper macros and shortest encodings), `budget.rs` (charges,
+//! slow paths, refunds), `stubs.rs` (cold code, stubs and trap exits), then one file per
+//! instruction class: `alu.rs`, `mem.rs` (with the inline guard), `atomic.rs`, `branch.rs`,
+//! `select.rs` (if-converted branches), `call.rs`, and `loops.rs` (a versioned loop's check).
 //!
 //! # Invariants
 //! - Every dynasm call goes through [`asm!`], which pins `.arch x64`; width-generic forms go
@@ -17,150 +25,28 @@
 
 mod alu;
 mod atomic;
-mod base;
 pub(crate) mod blind;
-mod blocks;
 mod branch;
+mod budget;
 mod call;
-mod group;
+mod encode;
 mod loops;
 mod mem;
-mod plan;
 mod select;
 pub(crate) mod stubs;
 
+pub(crate) use crate::analysis::CopyKind;
+pub(crate) use encode::{Mem, asm, mem_op, wide};
+
 use crate::abi::{self, CTX, ctx, x};
+use crate::analysis::guards::{CompileStats, GuardPlan};
+use crate::analysis::{blocks, calls, group, input_base, plan};
 use crate::{JitError, JitOptions};
-use bpfx_bytecode::{Op, Pc, Program, Width};
+use bpfx_bytecode::{Cfg, Op, Pc, Program};
 use bpfx_exec::TrapKind;
 use bpfx_verifier::VerifiedProgram;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{AssemblyOffset, DynamicLabel, DynasmApi, VecAssembler};
-
-/// Emits x86-64 code into an [`Emitter`]: `asm!(e; mnemonic operands ; …)`.
-macro_rules! asm {
-    ($e:expr; $($t:tt)*) => {
-        {
-            #[allow(unused_imports)]
-            use dynasmrt::{DynasmApi as _, DynasmLabelApi as _};
-            dynasmrt::dynasm!($e.ops ; .arch x64 ; $($t)*)
-        }
-    };
-}
-pub(crate) use asm;
-
-/// Emits a width-generic instruction: `R(n)` is the 32-bit (`Rd`) or 64-bit (`Rq`) register
-/// `n` as `$w` says, and `[r11]` a dword or qword memory operand. The only place where the
-/// width of an operation picks its registers.
-macro_rules! wide {
-    ($e:expr, $w:expr; $mn:ident R($a:expr), R($b:expr), BYTE $i:expr) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), Rd($b), BYTE $i),
-            Width::W64 => asm!($e; $mn Rq($a), Rq($b), BYTE $i),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr), R($b:expr), DWORD $i:expr) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), Rd($b), DWORD $i),
-            Width::W64 => asm!($e; $mn Rq($a), Rq($b), DWORD $i),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr), R($b:expr)) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), Rd($b)),
-            Width::W64 => asm!($e; $mn Rq($a), Rq($b)),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr), BYTE $i:expr) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), BYTE $i),
-            Width::W64 => asm!($e; $mn Rq($a), BYTE $i),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr), DWORD $i:expr) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), DWORD $i),
-            Width::W64 => asm!($e; $mn Rq($a), DWORD $i),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr), cl) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), cl),
-            Width::W64 => asm!($e; $mn Rq($a), cl),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr), [r11]) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a), DWORD [r11]),
-            Width::W64 => asm!($e; $mn Rq($a), QWORD [r11]),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident R($a:expr)) => {
-        match $w {
-            Width::W32 => asm!($e; $mn Rd($a)),
-            Width::W64 => asm!($e; $mn Rq($a)),
-        }
-    };
-    ($e:expr, $w:expr; lock $mn:ident [r11], R($s:expr)) => {
-        match $w {
-            Width::W32 => asm!($e; lock $mn DWORD [r11], Rd($s)),
-            Width::W64 => asm!($e; lock $mn QWORD [r11], Rq($s)),
-        }
-    };
-    ($e:expr, $w:expr; $mn:ident [r11], R($s:expr)) => {
-        match $w {
-            Width::W32 => asm!($e; $mn DWORD [r11], Rd($s)),
-            Width::W64 => asm!($e; $mn QWORD [r11], Rq($s)),
-        }
-    };
-}
-pub(crate) use wide;
-
-/// Emits `$pre [Rq(base) + disp] $post` with the shortest displacement (disp8 when it fits).
-/// A dynamic base always gets a displacement, so rbp and r13 bases need no special case.
-macro_rules! at {
-    ($e:expr; ($($pre:tt)*) [$b:expr, $d:expr] ($($post:tt)*)) => {{
-        let (base, disp): (u8, i32) = ($b, $d);
-        match i8::try_from(disp) {
-            Ok(d8) => asm!($e; $($pre)* [BYTE Rq(base) + d8] $($post)*),
-            Err(_) => asm!($e; $($pre)* [Rq(base) + disp] $($post)*),
-        }
-    }};
-}
-
-/// A host memory operand: `[base + index + disp]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Mem {
-    pub(crate) base: u8,
-    pub(crate) index: Option<u8>,
-    pub(crate) disp: i32,
-}
-
-impl From<plan::Addr> for Mem {
-    /// The operand of an eBPF address: its registers' host registers.
-    fn from(a: plan::Addr) -> Mem {
-        Mem {
-            base: abi::host(a.base),
-            index: a.index.map(abi::host),
-            disp: a.disp,
-        }
-    }
-}
-
-/// Emits `$pre [mem] $post` for a [`Mem`], with the shortest displacement, like `at!`.
-macro_rules! mem_op {
-    ($e:expr; ($($pre:tt)*) $m:expr; ($($post:tt)*)) => {{
-        let m: $crate::emit::Mem = $m;
-        let (base, disp) = (m.base, m.disp);
-        match (m.index, i8::try_from(disp)) {
-            (None, Ok(d8)) => asm!($e; $($pre)* [BYTE Rq(base) + d8] $($post)*),
-            (None, Err(_)) => asm!($e; $($pre)* [Rq(base) + disp] $($post)*),
-            (Some(i), Ok(d8)) => asm!($e; $($pre)* [BYTE Rq(base) + Rq(i) * 1 + d8] $($post)*),
-            (Some(i), Err(_)) => asm!($e; $($pre)* [Rq(base) + Rq(i) * 1 + disp] $($post)*),
-        }
-    }};
-}
-pub(crate) use mem_op;
 
 /// Upper bound on the hot code of one eBPF instruction, in bytes. The largest lowerings, in a
 /// budget slow path (a charge per instruction) with Spectre masking and blinding, are a guarded
@@ -181,36 +67,61 @@ pub(crate) const LOOP_ALIGN: usize = 32;
 /// Spectre `lfence`, a budget refund and a blinded trap pc, is about 70.
 pub const MAX_COLD_BYTES: usize = 96;
 
+/// One copy the driver lowered: its kind, its first instruction, where it starts, and its
+/// instructions' entries in [`Layout::insns`].
+#[derive(Clone, Debug)]
+pub(crate) struct CopyLayout {
+    pub(crate) kind: CopyKind,
+    pub(crate) first: Pc,
+    pub(crate) at: usize,
+    pub(crate) insns: std::ops::Range<usize>,
+}
+
 /// Where each part of the code starts; the listing interleaves the eBPF source by it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Layout {
     /// Start of the body (end of the prologue and epilogue).
     pub(crate) body: usize,
-    /// Start offset of each instruction's hot code, in pc order.
+    /// Every copy of instructions, in the order emitted (the main copy first).
+    pub(crate) copies: Vec<CopyLayout>,
+    /// Start offset of each instruction of each copy, copy after copy (see
+    /// [`CopyLayout::insns`]); the main copy's are in pc order.
     pub(crate) insns: Vec<(Pc, usize)>,
     /// Start of the fall-off-the-end exit, when the last instruction falls through.
     pub(crate) fell_off: Option<usize>,
-    /// Start of the budget slow paths (code compiled with the budget charge), and the start
-    /// offset of each instruction's copy there.
+    /// Start of the budget slow paths (code compiled with the budget charge).
     pub(crate) slow: usize,
-    pub(crate) slow_insns: Vec<(Pc, usize)>,
-    /// Start offset of each block's slow path and the block's first pc.
-    pub(crate) slow_blocks: Vec<(Pc, usize)>,
-    /// Start offset of each merged guard's fallback (a copy of its run with every guard), its
-    /// first pc, and the start offset of each instruction's copy there.
-    pub(crate) fallbacks: Vec<(Pc, usize)>,
-    pub(crate) fallback_insns: Vec<(Pc, usize)>,
-    /// Start offset of each versioned loop's check and its head's pc; of each fast copy, and
-    /// of each instruction's copy there.
+    /// Start offset of each versioned loop's check and its head's pc.
     pub(crate) loop_checks: Vec<(Pc, usize)>,
-    pub(crate) loop_copies: Vec<(Pc, usize)>,
-    pub(crate) loop_insns: Vec<(Pc, usize)>,
     /// Start of the cold code.
     pub(crate) cold: usize,
     /// Start offset of each cold block and the pc it belongs to, in emission order.
     pub(crate) cold_blocks: Vec<(Pc, usize)>,
     /// Start of the shared stubs.
     pub(crate) stubs: usize,
+}
+
+impl Layout {
+    /// The main copy's instructions, in pc order (those emitted so far while it is lowered).
+    pub(crate) fn main_insns(&self) -> &[(Pc, usize)] {
+        let end = self.copies.first().map_or(0, |c| c.insns.end);
+        &self.insns[..end]
+    }
+
+    /// The copies of one kind (`Fast` of any loop with `Fast(0)`), with their instructions.
+    pub(crate) fn copies_of(
+        &self,
+        kind: CopyKind,
+    ) -> impl Iterator<Item = (&CopyLayout, &[(Pc, usize)])> {
+        let same = move |k: CopyKind| match (k, kind) {
+            (CopyKind::Fast(_), CopyKind::Fast(_)) => true,
+            _ => k == kind,
+        };
+        self.copies
+            .iter()
+            .filter(move |c| same(c.kind))
+            .map(|c| (c, &self.insns[c.insns.clone()]))
+    }
 }
 
 /// Code generation state for one program.
@@ -230,8 +141,8 @@ pub(crate) struct Emitter<'a> {
     facts: Option<&'a VerifiedProgram>,
     /// Basic blocks, for the per-block budget charge.
     blocks: blocks::Blocks,
-    /// Lowering a budget slow path (per-instruction charges, nothing to refund).
-    slow: bool,
+    /// The copy being lowered.
+    kind: CopyKind,
     /// Blocks whose charge failed jump here: (block start, slow-path label).
     slow_blocks: Vec<(Pc, DynamicLabel)>,
     /// The fall-off-the-end exit, when the last instruction falls through.
@@ -240,24 +151,21 @@ pub(crate) struct Emitter<'a> {
     pub(crate) blind: Option<blind::Blinder>,
     /// Folded address computations and fused branches ([`plan`]).
     plan: plan::Plan,
-    /// What each local call must save ([`plan::Callees`]).
-    callees: plan::Callees,
-    /// Accesses whose guards are merged into one ([`group`]).
-    groups: group::Groups,
-    /// Lowering a merged guard's fallback: every access keeps its own guard.
-    unmerged: bool,
+    /// What each local call must save ([`calls::Callees`]).
+    callees: calls::Callees,
+    /// Which accesses are guarded how, and the merged groups and versioned loops that
+    /// stand for guards ([`GuardPlan`]).
+    guards: GuardPlan,
     /// Merged guards emitted so far: the group, its fallback's label, and where it resumes.
     fallbacks: Vec<(group::Group, DynamicLabel, DynamicLabel)>,
-    /// Versioned loops ([`loops`]) and their labels, in the same order.
-    loops: loops::Loops,
+    /// The labels of the versioned loops, in the order of [`GuardPlan::loops`].
     loop_labels: Vec<loops::LoopLabels>,
-    /// The loop whose fast copy is being lowered.
-    copy: Option<usize>,
-    /// Which registers hold the input's address, per pc ([`base`]); computed when the first
+    /// Which registers hold the input's address, per pc ([`input_base`]); computed when the first
     /// guard needs it.
-    input_regs: Option<base::InputRegs>,
-    /// The program being compiled.
+    input_regs: Option<input_base::InputRegs>,
+    /// The program being compiled, and its structure.
     prog: &'a Program,
+    cfg: &'a Cfg,
     /// Which forward jumps take the rel8 form ([`branch::Reach`]).
     reach: branch::Reach,
 }
@@ -271,6 +179,8 @@ pub(crate) struct Assembled {
     pub(crate) exposure: Option<blind::Exposure>,
     /// The most stack frames a run can occupy at once (`None`: as many as allowed).
     pub(crate) frames: Option<u32>,
+    /// What the guard plan decided.
+    pub(crate) stats: CompileStats,
 }
 
 /// No label at this slot (see [`Emitter::pc_label`]).
@@ -327,12 +237,23 @@ fn assemble_with(
         capacity::references(n),
     );
     let stubs = stubs::Stubs::new(&mut ops);
-    let plan = plan::Plan::new(prog, !opts.budget, opts.blinding);
-    let callees = plan::Callees::new(prog, &plan);
+    // The program's structure: the verifier's, or built here for an unverified program.
+    let built;
+    let cfg: &Cfg = match facts {
+        Some(v) => v.cfg(),
+        None => {
+            built = Cfg::new(prog);
+            &built
+        }
+    };
+    let plan = plan::Plan::new(cfg, !opts.budget, opts.blinding);
+    let callees = calls::Callees::new(cfg, &plan);
+    let guards = GuardPlan::new(cfg, &plan, facts, opts);
     let mut e = Emitter {
         ops,
         opts,
         prog,
+        cfg,
         reach,
         slots: n,
         label_of: vec![NO_LABEL; n],
@@ -341,120 +262,65 @@ fn assemble_with(
         cold: Vec::with_capacity(capacity::cold(n)),
         layout: Layout {
             insns: Vec::with_capacity(n),
+            copies: Vec::with_capacity(1),
             cold_blocks: Vec::with_capacity(capacity::cold(n)),
             ..Layout::default()
         },
         facts,
         blocks: if opts.budget {
-            blocks::Blocks::new(prog)
+            blocks::Blocks::new(cfg)
         } else {
             blocks::Blocks::default()
         },
-        slow: false,
+        kind: CopyKind::Main,
         slow_blocks: Vec::new(),
         fell_off: None,
         blind: opts.blinding.then(|| blind::Blinder::new(seed)),
         plan,
         callees,
-        groups: group::Groups::default(),
-        unmerged: false,
+        guards,
         fallbacks: Vec::new(),
-        loops: loops::Loops::default(),
         loop_labels: Vec::new(),
-        copy: None,
         input_regs: None,
     };
-    if !opts.spectre && !opts.budget && !opts.blinding {
-        let found = loops::Loops::new(prog, &e.plan, |pc, addr, size| {
-            e.access_guard(pc, addr, size) == mem::Guard::Checked
-        });
-        e.loop_labels = found
-            .loops
-            .iter()
-            .map(|l| loops::LoopLabels {
-                check: e.ops.new_dynamic_label(),
-                fast: (l.head.0..=l.end.0)
-                    .map(|_| e.ops.new_dynamic_label())
-                    .collect(),
-            })
-            .collect();
-        // The listing's records of the checks and the fast copies, sized once.
-        let copied = found
-            .loops
-            .iter()
-            .map(|l| (l.end.0 - l.head.0 + 1) as usize);
-        e.layout.loop_insns.reserve_exact(copied.sum());
-        e.layout.loop_checks.reserve_exact(found.loops.len());
-        e.layout.loop_copies.reserve_exact(found.loops.len());
-        e.loops = found;
-    }
-    if !opts.spectre && !opts.budget {
-        let groups = group::Groups::new(
-            prog,
-            &e.plan,
-            |pc| e.loops.is_exit(pc),
-            |pc, addr, size| e.access_guard(pc, addr, size) == mem::Guard::Checked,
-        );
-        e.groups = groups;
-    }
+    e.loop_labels = e
+        .guards
+        .loops
+        .loops
+        .iter()
+        .map(|l| loops::LoopLabels {
+            check: e.ops.new_dynamic_label(),
+            fast: (l.head.0..=l.end.0)
+                .map(|_| e.ops.new_dynamic_label())
+                .collect(),
+        })
+        .collect();
+    // The listing's records of the checks and the fast copies, sized once.
+    let versioned = &e.guards.loops.loops;
+    let copied = versioned.iter().map(|l| (l.end.0 - l.head.0 + 1) as usize);
+    e.layout.insns.reserve_exact(copied.sum());
+    e.layout.loop_checks.reserve_exact(versioned.len());
+    e.layout.copies.reserve_exact(versioned.len());
     let used = e.plan.used();
     abi::emit_prologue(&mut e, used);
     e.layout.body = e.offset();
-    let mut last = None;
-    let mut leads = 0;
-    for (pc, op) in prog.iter() {
-        if let Some(i) = e
-            .loops
-            .index_at(pc)
-            .filter(|&i| e.loops.loops[i].head == pc)
-        {
-            e.layout.loop_checks.push((pc, e.offset()));
-            e.emit_loop_check(i);
-        }
-        if e.plan.is_loop_head(pc) {
-            e.emit_loop_align();
-        }
-        let start = e.offset();
-        e.layout.insns.push((pc, start));
-        if let Some(label) = e.pc_labels.get(e.label_of[pc.index()] as usize).copied() {
-            asm!(e; =>label);
-        }
-        e.charge_block(pc);
-        if let Some(group) = e.groups.lead(pc, &mut leads) {
-            e.emit_merged_guard(group);
-        }
-        e.lower(pc, op);
-        if let Some(&(group, _, resume)) = e.fallbacks.last()
-            && group.last == pc
-        {
-            asm!(e; =>resume);
-        }
-        check_size(pc, e.offset() - start, MAX_INSN_BYTES)?;
-        last = Some((pc, *op));
+    e.emit_copy(
+        CopyKind::Main,
+        Pc(0),
+        Pc(n.saturating_sub(1) as u32),
+        Exit::FellOff,
+    )?;
+    for i in 0..e.guards.loops.loops.len() {
+        e.emit_loop_copy(i)?;
     }
-    if let Some((pc, _)) = last.filter(|(_, op)| op.falls_through()) {
-        // Control that runs past the last instruction (it falls through, or a local call in the
-        // last slot returns) traps there, as the interpreter does.
-        e.layout.fell_off = Some(e.offset());
-        let label = e.new_label();
-        e.fell_off = Some(label);
-        asm!(e; =>label);
-        e.emit_trap_now(pc, TrapKind::FellOffEnd);
-    }
-    for i in 0..e.loops.loops.len() {
-        e.emit_loop_copy(prog, i)?;
-    }
-    e.unmerged = true;
     for (group, from, resume) in std::mem::take(&mut e.fallbacks) {
-        e.emit_fallback(prog, group, from, resume)?;
+        e.emit_fallback(group, from, resume)?;
     }
-    e.unmerged = false;
     e.layout.slow = e.offset();
-    e.slow = true;
     for (start, entry) in std::mem::take(&mut e.slow_blocks) {
-        e.emit_slow_block(prog, start, entry)?;
+        e.emit_slow_block(start, entry)?;
     }
-    e.slow = false;
+    e.kind = CopyKind::Main;
     e.layout.cold = e.offset();
     for block in std::mem::take(&mut e.cold) {
         let start = e.offset();
@@ -473,7 +339,126 @@ fn assemble_with(
         layout: e.layout,
         exposure: e.blind.map(|b| b.exposure),
         frames: e.callees.frames(),
+        stats: e.guards.stats(),
     })
+}
+
+/// Where control goes after the last instruction of a copy, when it falls through.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Exit {
+    /// The main copy: past the program's end, a `FellOffEnd` trap at the last instruction.
+    FellOff,
+    /// To the main code's next instruction (as a jump from outside the copy would go).
+    Next,
+    /// To a label in the main code (a merged guard's resume point).
+    To(DynamicLabel),
+}
+
+impl Emitter<'_> {
+    /// The driver, the one loop that lowers instructions: lowers those from `first` to `last`
+    /// (inclusive; the program's end bounds it) as a copy of `kind`, recording each in the
+    /// layout, then leaves as `exit` says. A copy entered out of line has its entry label
+    /// defined just before.
+    pub(crate) fn emit_copy(
+        &mut self,
+        kind: CopyKind,
+        first: Pc,
+        last: Pc,
+        exit: Exit,
+    ) -> Result<(), JitError> {
+        self.kind = kind;
+        let start = self.layout.insns.len();
+        self.layout.copies.push(CopyLayout {
+            kind,
+            first,
+            at: self.offset(),
+            insns: start..start,
+        });
+        let copy = self.layout.copies.len() - 1;
+        if kind == CopyKind::Slow {
+            // A slow path gives back its block's charge first: it charges one at a time.
+            let n = self.blocks.starting_at(first).unwrap_or(0);
+            asm!(self; add QWORD [BYTE r12 + ctx::BUDGET], n as i32);
+        }
+        let prog = self.prog;
+        let mut leads = 0;
+        let mut lowered = None;
+        let mut pc = first;
+        while pc <= last {
+            let Some(&op) = prog.get(pc) else { break };
+            if kind == CopyKind::Main
+                && let Some(i) = self.guards.loops.index_at(pc)
+                && self.guards.loops.loops[i].head == pc
+            {
+                self.layout.loop_checks.push((pc, self.offset()));
+                self.emit_loop_check(i);
+            }
+            if matches!(kind, CopyKind::Main | CopyKind::Fast(_)) && self.plan.is_loop_head(pc) {
+                self.emit_loop_align();
+            }
+            let at = self.offset();
+            self.layout.insns.push((pc, at));
+            self.layout.copies[copy].insns.end = self.layout.insns.len();
+            match kind {
+                CopyKind::Main => {
+                    if let Some(label) = self.pc_labels.get(self.label_of[pc.index()] as usize) {
+                        let label = *label;
+                        asm!(self; =>label);
+                    }
+                    self.charge_block(pc);
+                    if let Some(group) = self.guards.groups.lead(pc, &mut leads) {
+                        self.emit_merged_guard(group);
+                    }
+                }
+                CopyKind::Slow => self.charge_one(pc),
+                CopyKind::Fallback => {}
+                CopyKind::Fast(i) => {
+                    let label = self.loop_labels[i].fast
+                        [(pc.0 - self.guards.loops.loops[i].head.0) as usize];
+                    asm!(self; =>label);
+                }
+            }
+            self.lower(pc, &op);
+            if kind == CopyKind::Main
+                && let Some(&(group, _, resume)) = self.fallbacks.last()
+                && group.last == pc
+            {
+                asm!(self; =>resume);
+            }
+            check_size(pc, self.offset() - at, MAX_INSN_BYTES)?;
+            lowered = Some((pc, op));
+            pc = Pc(pc.0 + op.slots());
+        }
+        match exit {
+            // Control that runs past the last instruction (it falls through, or a local call
+            // in the last slot returns) traps there, as the interpreter does.
+            Exit::FellOff => {
+                if let Some((pc, _)) = lowered.filter(|(_, op)| op.falls_through()) {
+                    self.layout.fell_off = Some(self.offset());
+                    let label = self.new_label();
+                    self.fell_off = Some(label);
+                    asm!(self; =>label);
+                    self.emit_trap_now(pc, TrapKind::FellOffEnd);
+                }
+            }
+            // A copy whose last instruction does not end in a taken jump (it falls through, or
+            // is a jump to the next instruction or the skipped `ja` of a fused branch, which
+            // emit nothing) continues in the main code.
+            Exit::Next => {
+                if let Some((pc, op)) = lowered {
+                    let next = Pc(pc.0 + op.slots());
+                    if next.index() < self.slots {
+                        let to = self.jump_label(None, next);
+                        asm!(self; jmp =>to);
+                    } else if let Some(to) = self.fell_off {
+                        asm!(self; jmp =>to);
+                    }
+                }
+            }
+            Exit::To(to) => asm!(self; jmp =>to),
+        }
+        Ok(())
+    }
 }
 
 /// First sizes of the assembler's buffers, by the program's slot count: about what the
@@ -531,7 +516,7 @@ impl<'a> Emitter<'a> {
             *id = self.pc_labels.len() as u32;
             self.pc_labels.push(label);
         }
-        let done = &self.layout.insns;
+        let done = self.layout.main_insns();
         if done.last().is_some_and(|&(last, _)| last >= pc)
             && let Ok(k) = done.binary_search_by_key(&pc, |&(p, _)| p)
         {
@@ -634,226 +619,6 @@ impl<'a> Emitter<'a> {
             Op::Call(target) => self.lower_call(pc, target),
             Op::Exit => asm!(self; ret),
         }
-    }
-
-    /// At the start of a basic block, in code compiled with [`JitOptions::budget`]: charges
-    /// the whole block at once. The `sub` borrows exactly when fewer instructions are left than
-    /// the block has; then the block's slow path ([`Self::emit_slow_block`]) runs instead,
-    /// charging one instruction at a time, so the trap comes at the exact instruction.
-    fn charge_block(&mut self, pc: Pc) {
-        if !self.opts.budget {
-            return;
-        }
-        if let Some(n) = self.blocks.starting_at(pc) {
-            let slow = self.new_label();
-            self.slow_blocks.push((pc, slow));
-            asm!(self
-                ; sub QWORD [BYTE r12 + ctx::BUDGET], n as i32
-                ; jb =>slow
-            );
-        }
-    }
-
-    /// Charges one unit of budget for the instruction at `pc` (slow paths only): the `sub`
-    /// borrows exactly when the budget was already 0, and the trap leaves before the
-    /// instruction does anything.
-    fn charge_one(&mut self, pc: Pc) {
-        let cold = self.cold_trap(pc, TrapKind::BudgetExhausted);
-        asm!(self
-            ; sub QWORD [BYTE r12 + ctx::BUDGET], 1
-            ; jb =>cold
-        );
-    }
-
-    /// The slow path of the block starting at `start`, entered when its charge found too
-    /// little budget: gives the charge back, then runs a copy of the block with a charge per
-    /// instruction, and continues in the fast code of whatever follows (every jump target is
-    /// a block start, so nothing jumps into the middle of a block).
-    fn emit_slow_block(
-        &mut self,
-        prog: &Program,
-        start: Pc,
-        entry: DynamicLabel,
-    ) -> Result<(), JitError> {
-        let n = self.blocks.starting_at(start).unwrap_or(0);
-        let at = self.offset();
-        self.layout.slow_blocks.push((start, at));
-        asm!(self
-            ; =>entry
-            ; add QWORD [BYTE r12 + ctx::BUDGET], n as i32
-        );
-        let mut last = None;
-        let mut pc = start;
-        for _ in 0..n {
-            let Some(&op) = prog.get(pc) else { break };
-            let at = self.offset();
-            self.layout.slow_insns.push((pc, at));
-            self.charge_one(pc);
-            self.lower(pc, &op);
-            check_size(pc, self.offset() - at, MAX_INSN_BYTES)?;
-            last = Some((pc, op));
-            pc = Pc(pc.0 + op.slots());
-        }
-        // A block that does not end in a taken jump (or ends with a jump to the next
-        // instruction, which emits nothing) continues at the next block's fast code.
-        if let Some((pc, op)) = last {
-            let next = Pc(pc.0 + op.slots());
-            if next.index() < self.slots {
-                let label = self.pc_label(next);
-                asm!(self; jmp =>label);
-            } else if let Some(label) = self.fell_off {
-                asm!(self; jmp =>label);
-            }
-        }
-        Ok(())
-    }
-
-    /// Budget a fault at `pc` gives back: the instructions after it in its block, which the
-    /// block's charge paid for but will not run (0 outside budget code and in slow paths).
-    pub(crate) fn refund(&self, pc: Pc) -> u32 {
-        if self.opts.budget && !self.slow {
-            self.blocks.rest(pc)
-        } else {
-            0
-        }
-    }
-
-    // ---- shortest encodings -------------------------------------------------------------
-
-    /// `r = 0`, as `xor r32, r32` (also clears the high half).
-    pub(crate) fn emit_zero(&mut self, r: u8) {
-        asm!(self; xor Rd(r), Rd(r));
-    }
-
-    /// `r = imm` at `width`, where a 64-bit destination takes the sign-extended immediate:
-    /// `xor` for 0, `mov r32, imm32` when the result's high half is zero, otherwise the
-    /// sign-extending `mov r64, imm32`.
-    pub(crate) fn emit_mov_imm(&mut self, width: Width, r: u8, imm: i32) {
-        if self.blinds(i64::from(imm)) {
-            match width {
-                Width::W32 => self.emit_blinded_u32(r, imm as u32),
-                Width::W64 => self.emit_blinded_sext(r, imm),
-            }
-            return;
-        }
-        match (width, imm) {
-            (_, 0) => self.emit_zero(r),
-            (Width::W32, _) | (Width::W64, 1..) => asm!(self; mov Rd(r), DWORD imm),
-            (Width::W64, _) => asm!(self; mov Rq(r), DWORD imm),
-        }
-    }
-
-    /// `r = v` for a full 64-bit value, with the shortest of `xor`, `mov r32, imm32`,
-    /// sign-extending `mov r64, imm32` and `movabs`.
-    pub(crate) fn emit_mov_imm64(&mut self, r: u8, v: u64) {
-        let fits = u32::try_from(v).is_ok() || i32::try_from(v as i64).is_ok();
-        if !fits && self.blinds(v as i64) {
-            self.emit_blinded_u64(r, v);
-        } else if let Ok(v32) = u32::try_from(v) {
-            self.emit_mov_imm(Width::W32, r, v32 as i32);
-        } else if let Ok(s32) = i32::try_from(v as i64) {
-            self.emit_mov_imm(Width::W64, r, s32);
-        } else {
-            asm!(self; mov Rq(r), QWORD v as i64);
-        }
-    }
-
-    /// Pads with no-ops to the next multiple of [`LOOP_ALIGN`] bytes, as the top of a loop:
-    /// the loop's first instructions then start a fetch block (compilers align loops the same
-    /// way). The padding runs only when control falls into the loop from above, as at most
-    /// four long `nop`s.
-    pub(crate) fn emit_loop_align(&mut self) {
-        let pad = (LOOP_ALIGN - self.offset() % LOOP_ALIGN) % LOOP_ALIGN;
-        self.emit_nops(pad);
-    }
-
-    /// `n` bytes of no-ops, in as few instructions as the recommended long forms allow.
-    pub(crate) fn emit_nops(&mut self, mut n: usize) {
-        while n > 0 {
-            let k = n.min(9);
-            match k {
-                1 => asm!(self; nop),
-                2 => asm!(self; xchg ax, ax),
-                3 => asm!(self; nop DWORD [rax]),
-                4 => asm!(self; nop DWORD [BYTE rax + 0]),
-                5 => asm!(self; nop DWORD [BYTE rax + rax * 1 + 0]),
-                6 => asm!(self; nop WORD [BYTE rax + rax * 1 + 0]),
-                7 => asm!(self; nop DWORD [DWORD rax + 0]),
-                8 => asm!(self; nop DWORD [DWORD rax + rax * 1 + 0]),
-                _ => asm!(self; nop WORD [DWORD rax + rax * 1 + 0]),
-            }
-            n -= k;
-        }
-    }
-
-    /// `d = s` at `width`. A 32-bit move is emitted even when `d == s`: it zero-extends.
-    pub(crate) fn emit_mov(&mut self, width: Width, d: u8, s: u8) {
-        match width {
-            Width::W64 if d == s => {}
-            Width::W64 => asm!(self; mov Rq(d), Rq(s)),
-            Width::W32 => asm!(self; mov Rd(d), Rd(s)),
-        }
-    }
-
-    /// `d = m`'s address, as [`Self::emit_lea`] when it has no index.
-    pub(crate) fn emit_lea_mem(&mut self, d: u8, m: Mem) {
-        match m.index {
-            None => self.emit_lea(d, m.base, m.disp),
-            Some(_) => mem_op!(self; (lea Rq(d),) m; ()),
-        }
-    }
-
-    /// `d = s + disp` (64-bit), as a plain `mov` when `disp` is 0.
-    pub(crate) fn emit_lea(&mut self, d: u8, s: u8, disp: i32) {
-        if disp == 0 {
-            self.emit_mov(Width::W64, d, s);
-        } else {
-            at!(self; (lea Rq(d),) [s, disp] ());
-        }
-    }
-
-    /// Stores `pc` as the trap pc and jumps to the stub that records `kind` and leaves: for an
-    /// instruction that always traps.
-    pub(crate) fn emit_trap_now(&mut self, pc: Pc, kind: TrapKind) {
-        let stub = self.stubs.trap(kind);
-        let refund = self.refund(pc);
-        self.emit_leave(pc, stub, refund);
-    }
-
-    /// Gives back `refund` units of budget, records `pc` as the trap pc and jumps to `to`: the
-    /// one way out of a faulting site. Clobbers r11.
-    pub(crate) fn emit_leave(&mut self, pc: Pc, to: DynamicLabel, refund: u32) {
-        if refund > 0 {
-            asm!(self; add QWORD [BYTE r12 + ctx::BUDGET], refund as i32);
-        }
-        if self.blinds(i64::from(pc.0)) {
-            self.emit_blinded_u32(x::R11, pc.0);
-            asm!(self; mov [r12 + ctx::TRAP_PC], r11);
-        } else {
-            asm!(self; mov DWORD [r12 + ctx::TRAP_PC], pc.0 as i32);
-        }
-        asm!(self; jmp =>to);
-    }
-
-    /// A cold block that records `pc` and traps with `kind`; returns the label to jump to.
-    pub(crate) fn cold_trap(&mut self, pc: Pc, kind: TrapKind) -> DynamicLabel {
-        let to = self.stubs.trap(kind);
-        self.cold_leave(pc, to)
-    }
-
-    /// A cold block that gives back the budget of the rest of `pc`'s block, records `pc` and
-    /// jumps to `to` (a trap stub, the unwind stub when the trap kind is already recorded, or
-    /// `halt`); returns the label to jump to.
-    pub(crate) fn cold_leave(&mut self, pc: Pc, to: DynamicLabel) -> DynamicLabel {
-        let from = self.new_label();
-        let refund = self.refund(pc);
-        self.cold.push(stubs::Cold::Leave {
-            from,
-            pc,
-            to,
-            refund,
-        });
-        from
     }
 }
 

@@ -217,3 +217,50 @@ impl Emitter<'_> {
         );
     }
 }
+
+/// Trap exits: how a faulting site leaves.
+impl Emitter<'_> {
+    /// Stores `pc` as the trap pc and jumps to the stub that records `kind` and leaves: for an
+    /// instruction that always traps.
+    pub(crate) fn emit_trap_now(&mut self, pc: Pc, kind: TrapKind) {
+        let stub = self.stubs.trap(kind);
+        let refund = self.refund(pc);
+        self.emit_leave(pc, stub, refund);
+    }
+
+    /// Gives back `refund` units of budget, records `pc` as the trap pc and jumps to `to`: the
+    /// one way out of a faulting site. Clobbers r11.
+    pub(crate) fn emit_leave(&mut self, pc: Pc, to: DynamicLabel, refund: u32) {
+        if refund > 0 {
+            asm!(self; add QWORD [BYTE r12 + ctx::BUDGET], refund as i32);
+        }
+        if self.blinds(i64::from(pc.0)) {
+            self.emit_blinded_u32(x::R11, pc.0);
+            asm!(self; mov [r12 + ctx::TRAP_PC], r11);
+        } else {
+            asm!(self; mov DWORD [r12 + ctx::TRAP_PC], pc.0 as i32);
+        }
+        asm!(self; jmp =>to);
+    }
+
+    /// A cold block that records `pc` and traps with `kind`; returns the label to jump to.
+    pub(crate) fn cold_trap(&mut self, pc: Pc, kind: TrapKind) -> DynamicLabel {
+        let to = self.stubs.trap(kind);
+        self.cold_leave(pc, to)
+    }
+
+    /// A cold block that gives back the budget of the rest of `pc`'s block, records `pc` and
+    /// jumps to `to` (a trap stub, the unwind stub when the trap kind is already recorded, or
+    /// `halt`); returns the label to jump to.
+    pub(crate) fn cold_leave(&mut self, pc: Pc, to: DynamicLabel) -> DynamicLabel {
+        let from = self.new_label();
+        let refund = self.refund(pc);
+        self.cold.push(Cold::Leave {
+            from,
+            pc,
+            to,
+            refund,
+        });
+        from
+    }
+}

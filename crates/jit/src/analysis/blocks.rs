@@ -1,12 +1,12 @@
 //! Basic blocks for the per-block instruction budget.
 //!
-//! A block starts at pc 0, at every jump, branch and local-call target, after every jump,
-//! branch, local call, `exit` and always-trapping instruction, and after [`MAX_BLOCK`]
-//! instructions. Inside a block control runs straight through, unless an instruction faults (or
+//! A block starts at every leader of the program's [`Cfg`] (pc 0 and every function entry,
+//! every jump and branch target, after every jump, branch, local call and `exit`), after every
+//! always-trapping instruction, and after [`MAX_BLOCK`] instructions. Inside a block control runs straight through, unless an instruction faults (or
 //! a legacy packet load halts), which ends the whole run: so charging a block's length on entry
 //! is exact once every such exit refunds the instructions it skipped ([`Blocks::rest`]).
 
-use bpfx_bytecode::{CallTarget, Imm64, Op, Pc, Program};
+use bpfx_bytecode::{CallTarget, Cfg, Imm64, Op, Pc};
 
 /// Longest block, in instructions: bounds the charge (an 8-bit value, not worth blinding) and
 /// the refunds.
@@ -22,38 +22,23 @@ pub(crate) struct Blocks {
 }
 
 impl Blocks {
-    pub(crate) fn new(prog: &Program) -> Blocks {
+    pub(crate) fn new(cfg: &Cfg) -> Blocks {
+        let prog = cfg.program();
         let n = prog.len();
-        let mut leader = vec![false; n];
-        let mark = |leader: &mut Vec<bool>, pc: Option<Pc>| {
-            if let Some(slot) = pc.and_then(|p| leader.get_mut(p.index())) {
-                *slot = true;
-            }
-        };
-        mark(&mut leader, Some(Pc(0)));
+        // The program's block leaders, and after each instruction that always traps.
+        let mut leader: Vec<bool> = (0..n).map(|i| cfg.is_leader(Pc(i as u32))).collect();
         for (pc, op) in prog.iter() {
-            let next = Some(Pc(pc.0 + op.slots()));
-            let ends = match *op {
-                Op::Ja { off, .. } => {
-                    mark(&mut leader, pc.offset(off));
-                    true
-                }
-                Op::Branch { off, .. } => {
-                    mark(&mut leader, pc.offset(i32::from(off)));
-                    true
-                }
-                Op::Call(CallTarget::Local { off }) => {
-                    mark(&mut leader, pc.offset(off));
-                    true
-                }
-                Op::Exit | Op::Call(CallTarget::Kfunc(_)) => true,
+            let traps = match *op {
+                Op::Call(CallTarget::Kfunc(_)) => true,
                 Op::LoadImm64 { value, .. } => {
                     !matches!(value, Imm64::Value(_) | Imm64::Func { .. })
                 }
                 _ => false,
             };
-            if ends {
-                mark(&mut leader, next);
+            if let Some(next) = leader.get_mut(pc.index() + op.slots() as usize)
+                && traps
+            {
+                *next = true;
             }
         }
         let mut b = Blocks {
@@ -98,8 +83,9 @@ mod tests {
     use bpfx_bytecode::assemble;
 
     fn blocks(text: &str) -> Blocks {
-        let prog = Program::decode(assemble(text).expect("assembles")).expect("decodes");
-        Blocks::new(&prog)
+        let prog =
+            bpfx_bytecode::Program::decode(assemble(text).expect("assembles")).expect("decodes");
+        Blocks::new(&Cfg::new(&prog))
     }
 
     #[test]

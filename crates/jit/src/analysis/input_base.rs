@@ -19,7 +19,7 @@
 //!     jae  cold                       ;      cmp r10, [r12 + input_ok[k]]; jae cold
 //! ```
 
-use bpfx_bytecode::{AluOp, CallTarget, Imm64, Op, Operand, Pc, Program, Reg, Width};
+use bpfx_bytecode::{AluOp, Cfg, Op, Operand, Pc, Reg, RegSet, Width};
 
 /// The registers (bit `i` for `ri`) and the 8-byte frame slots (bit `k` for `[r10 - 8(k+1)]`)
 /// holding the input's address.
@@ -55,7 +55,7 @@ pub(crate) struct InputRegs {
 const MAX_PASSES: u32 = 16;
 
 /// r0–r5, which a call clobbers.
-const CALL_CLOBBERS: u16 = 0b11_1111;
+const CALL_CLOBBERS: u16 = RegSet::CALLER_SAVED.bits();
 
 /// The frame slot an 8-byte access at `r10 + off` covers exactly, if it is one.
 fn slot(off: i16) -> Option<u32> {
@@ -82,30 +82,18 @@ fn slots_touched(off: i16, size: u32) -> u64 {
 }
 
 impl InputRegs {
-    pub(crate) fn new(prog: &Program) -> InputRegs {
+    pub(crate) fn new(cfg: &Cfg) -> InputRegs {
+        let prog = cfg.program();
         let n = prog.len();
         // Unvisited slots hold ALL (the identity of the meet); entries hold what they know.
         let mut before = vec![Holders::ALL; n];
-        let mut entry = vec![false; n];
-        for (pc, op) in prog.iter() {
-            let callee = match *op {
-                Op::Call(CallTarget::Local { .. })
-                | Op::LoadImm64 {
-                    value: Imm64::Func { .. },
-                    ..
-                } => op.jump_target(pc),
-                _ => None,
-            };
-            if let Some(t) = callee.filter(|t| t.index() < n) {
-                entry[t.index()] = true;
-            }
-        }
         if n == 0 {
             return InputRegs { before };
         }
-        for (i, e) in entry.iter().enumerate() {
-            if *e {
-                before[i] = Holders::NONE;
+        // A local function (called, or its address taken) starts knowing nothing.
+        for f in cfg.functions() {
+            if f.called || f.address_taken {
+                before[f.entry.index()] = Holders::NONE;
             }
         }
         before[0] = before[0].meet(Holders {
@@ -135,16 +123,11 @@ impl InputRegs {
             let mut again = false;
             for (pc, op) in prog.iter() {
                 let out = transfer(op, before[pc.index()]);
-                let next = Pc(pc.0 + op.slots());
-                let jump = match *op {
-                    Op::Exit => continue,
-                    Op::Ja { .. } | Op::Branch { .. } => op.jump_target(pc),
-                    _ => None,
-                };
-                if let Some(t) = jump {
+                let succ = cfg.successors(pc);
+                if let Some(t) = succ.jump {
                     again |= meet(t, out, &mut before) && t <= pc;
                 }
-                if !matches!(op, Op::Ja { .. }) {
+                if let Some(next) = succ.fall {
                     meet(next, out, &mut before);
                 }
             }
@@ -225,8 +208,9 @@ mod tests {
 
     fn regs(text: &str) -> InputRegs {
         let prog =
-            Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes");
-        InputRegs::new(&prog)
+            bpfx_bytecode::Program::decode(bpfx_bytecode::assemble(text).expect("assembles"))
+                .expect("decodes");
+        InputRegs::new(&bpfx_bytecode::Cfg::new(&prog))
     }
 
     /// The closed form against the definition: slot `k` covers bytes `[-8(k+1), -8k)`, and an

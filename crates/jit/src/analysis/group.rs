@@ -62,15 +62,15 @@ struct Open {
 }
 
 impl Groups {
-    /// Groups the accesses of `prog` for which `guarded(pc, addr, size)` says a guard is
-    /// needed, following the addresses `plan` folded. No group runs across a pc where
+    /// Groups the accesses of `prog` for which `guarded(pc)` says a guard is needed, following
+    /// the addresses `plan` folded. No group runs across a pc where
     /// `breaks(pc)` (the first instruction after a versioned loop, which its fast copy reaches
     /// without passing the main copy's guards).
     pub(crate) fn new(
         prog: &Program,
         plan: &Plan,
         breaks: impl Fn(Pc) -> bool,
-        guarded: impl Fn(Pc, Addr, u32) -> bool,
+        guarded: impl Fn(Pc) -> bool,
     ) -> Groups {
         let mut groups = Groups {
             groups: Vec::with_capacity(8),
@@ -99,7 +99,7 @@ impl Groups {
                 },
                 _ => None,
             };
-            if let Some((addr, size)) = access.filter(|&(a, s)| guarded(pc, a, s)) {
+            if let Some((addr, size)) = access.filter(|_| guarded(pc)) {
                 let joined = open.as_mut().is_some_and(|g| g.join(pc, addr, size));
                 if !joined {
                     groups.close(open.take());
@@ -151,6 +151,20 @@ impl Groups {
         let group = self.groups.get(*next).copied().filter(|g| g.first == pc)?;
         *next += 1;
         Some(group)
+    }
+
+    /// The group whose merged guard covers the access at `pc`.
+    pub(crate) fn covering(&self, pc: Pc) -> Option<Group> {
+        if !self.covered(pc) {
+            return None;
+        }
+        let k = self.groups.partition_point(|g| g.first <= pc);
+        k.checked_sub(1).map(|k| self.groups[k])
+    }
+
+    /// How many merged guards there are.
+    pub(crate) fn len(&self) -> usize {
+        self.groups.len()
     }
 
     /// Whether a merged guard goes before the instruction at `pc`.

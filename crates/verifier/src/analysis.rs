@@ -1695,6 +1695,17 @@ impl<'a> Analysis<'a> {
             RetKind::Void => Value::UNKNOWN_SCALAR,
         };
         self.clobber_after_helper(st);
+        if sig.changes_packet {
+            // As the kernel does: in Strict mode an invalidated pointer is uninitialised (any
+            // use is an error), in Checked mode an unknown scalar whose accesses keep their
+            // run-time guards.
+            let (reg, slot) = if self.strict {
+                (Value::NotInit, Slot::EMPTY)
+            } else {
+                (Value::UNKNOWN_SCALAR, Slot::Bytes(0xff))
+            };
+            st.forget_packet(reg, slot);
+        }
         Self::set(st, Reg::R0, r0);
         Ok(true)
     }

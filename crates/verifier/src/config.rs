@@ -378,16 +378,30 @@ pub struct HelperSig {
     pub args: Vec<ArgKind>,
     /// The result.
     pub ret: RetKind,
+    /// Whether the helper may move or resize the packet (the kernel's `changes_pkt_data`:
+    /// `xdp_adjust_head`, `skb_store_bytes`, …): after a call every packet pointer the
+    /// program holds, in registers and spilled on any frame's stack, is forgotten (Strict mode
+    /// rejects any later use of one), and so is every proven packet range. Not part of the
+    /// text form ([`crate::parse_helper`]): embedder helpers cannot move the packet.
+    pub changes_packet: bool,
 }
 
 impl HelperSig {
-    /// A signature.
+    /// A signature (of a helper that leaves the packet where it is).
     pub fn new(name: impl Into<String>, args: Vec<ArgKind>, ret: RetKind) -> HelperSig {
         HelperSig {
             name: name.into(),
             args,
             ret,
+            changes_packet: false,
         }
+    }
+
+    /// The same signature, of a helper that may move or resize the packet
+    /// ([`HelperSig::changes_packet`]).
+    pub fn changing_packet(mut self) -> HelperSig {
+        self.changes_packet = true;
+        self
     }
 }
 

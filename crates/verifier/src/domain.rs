@@ -481,6 +481,31 @@ impl State {
         }
     }
 
+    /// After a helper that may move or resize the packet: every packet and packet-end pointer
+    /// in every frame's registers becomes `reg` and every such spill becomes the stack bytes
+    /// `slot`, and nothing about the packet's length is proven any more (the program must
+    /// load `data` and `data_end` again).
+    pub(crate) fn forget_packet(&mut self, reg: Value, slot: Slot) {
+        let stale = |v: &Value| {
+            matches!(
+                v,
+                Value::Ptr(PtrKind::Packet { .. } | PtrKind::PacketEnd, _)
+            )
+        };
+        for f in &mut self.frames {
+            for r in f.regs.iter_mut().filter(|r| stale(r)) {
+                *r = reg;
+            }
+            for s in f.stack.iter_mut() {
+                if matches!(s, Slot::Spill(v) if stale(v)) {
+                    *s = slot;
+                }
+            }
+        }
+        self.pkt = 0;
+        self.pkt_ids.clear();
+    }
+
     /// Whether every concrete state `self` stands for is one `other` stands for.
     pub(crate) fn le(&self, other: &State) -> bool {
         self.frames.len() == other.frames.len()

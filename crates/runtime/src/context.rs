@@ -426,19 +426,6 @@ pub struct XdpMeta {
     pub egress_ifindex: u32,
 }
 
-/// Fills bpfx's XDP context at the start of `buf` (whose packet starts at [`XDP_CTX_SIZE`]).
-pub(crate) fn fill_xdp_ctx(buf: &mut [u8], meta: &XdpMeta) {
-    let data = buf.as_ptr() as u64 + XDP_CTX_SIZE as u64;
-    let end = buf.as_ptr() as u64 + buf.len() as u64;
-    buf[0..8].copy_from_slice(&data.to_le_bytes());
-    buf[8..16].copy_from_slice(&end.to_le_bytes());
-    buf[16..24].copy_from_slice(&data.to_le_bytes());
-    buf[24..28].copy_from_slice(&meta.ingress_ifindex.to_le_bytes());
-    buf[28..32].copy_from_slice(&meta.rx_queue_index.to_le_bytes());
-    buf[32..36].copy_from_slice(&meta.egress_ifindex.to_le_bytes());
-    buf[36..40].fill(0);
-}
-
 /// The program's view of `struct xdp_md` (the kernel's UAPI) and where each field lives in
 /// bpfx's XDP context: the verifier checks every context access against it and converts it
 /// (see `docs/runtime.md`, "Contexts"). As in the kernel, every field is read-only and must be

@@ -157,6 +157,18 @@ impl Packet {
         self.capacity() - self.start - self.len
     }
 
+    /// The whole buffer: headroom, metadata, frame and tailroom (the frame at
+    /// [`Packet::start`]).
+    pub fn buffer(&self) -> &[u8] {
+        &self.buf[XDP_CTX_SIZE..]
+    }
+
+    /// The whole buffer, to change before a run (what lies around the frame is the
+    /// embedder's: the program may grow the frame or the metadata over it).
+    pub fn buffer_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[XDP_CTX_SIZE..]
+    }
+
     /// The frame, copied out.
     pub fn to_vec(&self) -> Vec<u8> {
         self.frame().to_vec()

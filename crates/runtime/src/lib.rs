@@ -59,6 +59,7 @@ mod packet;
 mod program;
 mod skb;
 mod skb_helpers;
+mod tc;
 mod xdp;
 mod xdp_helpers;
 
@@ -109,5 +110,6 @@ pub use skb_helpers::{
     BPF_F_PSEUDO_HDR, BPF_F_RECOMPUTE_CSUM, CSUM_DIFF, L3_CSUM_REPLACE, L4_CSUM_REPLACE,
     SKB_LOAD_BYTES, SKB_STORE_BYTES,
 };
+pub use tc::TcOutcome;
 pub use xdp::XdpOutcome;
 pub use xdp_helpers::{BPF_F_INGRESS, REDIRECT, XDP_ADJUST_HEAD, XDP_ADJUST_META, XDP_ADJUST_TAIL};

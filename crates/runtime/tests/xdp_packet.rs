@@ -1,5 +1,6 @@
 //! XDP on packet buffers: `xdp_adjust_head`, `xdp_adjust_tail`, `xdp_adjust_meta` and
-//! `redirect` with the kernel's limits and errnos, the outcome of a run, the slice API's rule
+//! `redirect` with the kernel's limits and errnos, the outcome of a run (and of a TC run:
+//! `TcOutcome`), the slice API's rule
 //! for programs that move the frame, and three clang-built fixtures (`tests/objects/xdp_decap.c`,
 //! `xdp_trunc.c`, `xdp_lb.c`) checked byte for byte against packets built here — on the
 //! interpreter and the JIT with every option set, in Checked and Strict mode.
@@ -7,8 +8,8 @@
 mod common;
 
 use bpfx::{
-    Error, Mode, Object, Packet, ProgramDef, RedirectTarget, SkbMeta, TcAction, TrapKind, Vm,
-    XdpAction, XdpOutcome,
+    Error, Mode, Object, Packet, ProgramDef, RedirectTarget, SkbMeta, TcAction, TcOutcome,
+    TrapKind, Vm, XdpAction, XdpOutcome,
 };
 use common::{code, engines, prepare};
 use std::path::PathBuf;
@@ -213,6 +214,34 @@ fn redirect_records_the_ifindex_with_the_kernels_flags() {
             });
             assert_eq!(prog.last_redirect(), expect, "{name} {flags}");
         }
+    }
+}
+
+#[test]
+fn a_tc_outcome_carries_the_verdict_the_fields_written_and_the_redirect() {
+    // mark = 0x2a, then redirect(5, BPF_F_INGRESS).
+    let text = "stw [r1+8], 0x2a\nmov r1, 5\nmov r2, 1\ncall 23\nexit";
+    for (name, opts) in engines() {
+        let obj = Vm::new()
+            .object(vec![ProgramDef::new("p", "tc", code(text))], vec![])
+            .unwrap();
+        let v = obj.program("p").unwrap().verify(Mode::Strict).unwrap();
+        let mut prog = prepare(v, opts);
+        let meta = SkbMeta {
+            mark: 7,
+            priority: 3,
+            ..SkbMeta::default()
+        };
+        let out = prog.run_tc_outcome(&mut frame60(), &meta).unwrap();
+        let want = TcOutcome {
+            action: TcAction::Redirect,
+            meta: SkbMeta { mark: 0x2a, ..meta },
+            redirect: Some(RedirectTarget::Ifindex {
+                ifindex: 5,
+                ingress: true,
+            }),
+        };
+        assert_eq!(out, want, "{name}");
     }
 }
 

@@ -64,7 +64,8 @@ const ACTION_MASK: u64 = 3;
 /// `XDP_REDIRECT`.
 const XDP_REDIRECT: u64 = 4;
 
-/// Where the last `bpf_redirect_map` or `bpf_redirect` of a run sent the frame ([`crate::Program::last_redirect`]).
+/// Where the last `bpf_redirect_map` or `bpf_redirect` of a run sent the frame
+/// ([`crate::Program::last_redirect`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RedirectTarget {
     /// The entry at `key` of map `map` (a device, CPU or XSK map).

@@ -1146,10 +1146,10 @@ impl Program {
         self.env.set_budget(budget.into());
     }
 
-    /// Where the last run's last successful `bpf_redirect_map` or `bpf_redirect` sent the frame (`None` when it
-    /// called none, or none found its key): what an `XDP_REDIRECT` verdict means. The target
-    /// is recorded even if the program then returned another verdict, as the kernel keeps
-    /// it.
+    /// Where the last run's last successful `bpf_redirect_map` or `bpf_redirect` sent the
+    /// frame (`None` when it called none, or none found its key): what an `XDP_REDIRECT` (or
+    /// `TC_ACT_REDIRECT`) verdict means. The target is recorded even if the program then
+    /// returned another verdict, as the kernel keeps it.
     pub fn last_redirect(&self) -> Option<helpers::RedirectTarget> {
         helpers::lock(&self.run).redirect.clone()
     }

@@ -3,8 +3,9 @@
 //!
 //! The kernel's `xdp_md` has 32-bit `data`/`data_end` fields that its verifier converts into
 //! loads of real pointers. bpfx does the same: the context is one input buffer
-//! `[ctx struct | packet bytes]` whose struct holds 64-bit pointers ([`XDP_CTX_SIZE`] bytes,
-//! layout below). Each context is described to the verifier as fields ([`xdp_layout`],
+//! `[ctx struct | packet buffer]` whose struct holds 64-bit pointers into the buffer
+//! ([`XDP_CTX_SIZE`] bytes, layout below; the buffer is a [`crate::Packet`]'s headroom, frame
+//! and tailroom). Each context is described to the verifier as fields ([`xdp_layout`],
 //! [`StructLayout::fields`]); the verifier checks every access through the context pointer
 //! against them and rewrites it into an access of bpfx's layout.
 //!
@@ -12,17 +13,17 @@
 //! xdp_md (what the program was compiled for)   bpfx's XDP context (what r1 points to)
 //!   0  u32 data                                  0  u64 data        (address of the packet)
 //!   4  u32 data_end                              8  u64 data_end    (data + packet length)
-//!   8  u32 data_meta                            16  u64 data_meta   (= data: no metadata)
+//!   8  u32 data_meta                            16  u64 data_meta   (the metadata's start)
 //!  12  u32 ingress_ifindex                      24  u32 ingress_ifindex
 //!  16  u32 rx_queue_index                       28  u32 rx_queue_index
 //!  20  u32 egress_ifindex                       32  u32 egress_ifindex
-//!                                               40  packet bytes
+//!                                               40  packet buffer (headroom, frame, tailroom)
 //! ```
 
 use bpfx_verifier::{ContextField, ContextKind, ContextLayout, FieldKind};
 use std::fmt;
 
-/// Size of bpfx's XDP context struct; the packet starts right after it.
+/// Size of bpfx's XDP context struct; the packet buffer starts right after it.
 pub const XDP_CTX_SIZE: usize = 40;
 
 /// What a program's r1 points to.

@@ -87,8 +87,9 @@ fn adjust_head_grows_into_the_headroom_and_shrinks_to_an_ethernet_header() {
 #[test]
 fn adjust_meta_keeps_a_multiple_of_4_bytes_up_to_32_and_the_head_moves_it() {
     let frame = frame60();
-    // 8 bytes of metadata, written through data_meta (Checked mode guards the access; Strict
-    // mode proves no metadata access), then the head grown by 16: the metadata moves along.
+    // 8 bytes of metadata, written through data_meta without checking it against data
+    // (Checked mode guards the access; Strict mode rejects it), then the head grown by 16: the
+    // metadata moves along.
     let text = "mov r6, r1\n\
                 mov r2, -8\n\
                 call 54\n\
@@ -140,6 +141,38 @@ fn adjust_meta_keeps_a_multiple_of_4_bytes_up_to_32_and_the_head_moves_it() {
     // The metadata cannot reach into the reserved head either.
     let (out, _) = run_asm(&call(54, -12), &Packet::with_room(&frame, 48, 0));
     assert_eq!(out.action.code(), EINVAL);
+}
+
+#[test]
+fn metadata_checked_against_data_is_proven_and_written() {
+    // Grows 8 bytes of metadata, loads data_meta and data again, checks meta + 8 <= data and
+    // writes both words: Strict mode proves the stores.
+    let text = "mov r6, r1\n\
+                mov r2, -8\n\
+                call 54\n\
+                ldxw r2, [r6+8]\n\
+                ldxw r3, [r6+0]\n\
+                mov r4, r2\n\
+                add r4, 8\n\
+                jgt r4, r3, +2\n\
+                stw [r2+0], 0x44332211\n\
+                stw [r2+4], 0x88776655\n\
+                mov r0, 2\n\
+                exit";
+    let (out, p) = run_asm(text, &Packet::new(&frame60()));
+    assert_eq!(
+        (out.action, out.start, out.len, out.meta_len),
+        (XdpAction::Pass, 256, 60, 8)
+    );
+    assert_eq!(p.meta(), [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+    assert_eq!(p.frame(), &frame60()[..]);
+    // Without metadata the check fails at run time: nothing is written.
+    let (out, p) = run_asm(
+        &text.replace("mov r2, -8", "mov r2, 0"),
+        &Packet::new(&frame60()),
+    );
+    assert_eq!((out.action, out.meta_len), (XdpAction::Pass, 0));
+    assert_eq!(p, Packet::new(&frame60()));
 }
 
 #[test]

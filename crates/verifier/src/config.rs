@@ -48,9 +48,11 @@ pub enum FieldKind {
     /// The address just past the packet's last byte: a load gives the end pointer, which
     /// can only be compared. In bpfx's layout the field is a 64-bit pointer.
     PacketEnd,
-    /// The start of the metadata before the packet. bpfx has no metadata area (the field
-    /// holds the packet's start), so a load gives an unknown scalar and no access through it
-    /// is proven. In bpfx's layout the field is a 64-bit pointer.
+    /// The start of the metadata just before the packet (XDP's `data_meta`; `data` itself
+    /// where there is no metadata area): a load gives a metadata pointer, whose accesses are
+    /// proven (Strict) below what a comparison with `data` (`meta + n <= data`) proved, as the
+    /// kernel does. The embedder's contract: `data_meta <= data` at run time. In bpfx's
+    /// layout the field is a 64-bit pointer.
     PacketMeta,
     /// A number, of the same width in both layouts.
     Scalar,

@@ -134,3 +134,77 @@ fn pointers_held_by_the_caller_are_forgotten_by_a_call_in_a_subprogram() {
     let fine = text.replace("call 44", "call 45");
     verify(prog(&fine), &cfg(Mode::Strict)).unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// A context with `data` at 0, `data_end` at 8 and `data_meta` at 16 (as bpfx's XDP struct).
+fn meta_cfg(mode: Mode) -> Config {
+    use bpfx_verifier::{ContextField, FieldKind};
+    Config {
+        mem_size: Some(24),
+        context: ContextKind::Fields(ContextLayout::new(vec![
+            ContextField::new(0, 8, FieldKind::PacketStart, 0),
+            ContextField::new(8, 8, FieldKind::PacketEnd, 8),
+            ContextField::new(16, 8, FieldKind::PacketMeta, 16),
+        ])),
+        ..cfg(mode)
+    }
+}
+
+#[test]
+fn metadata_accesses_are_proven_below_data_and_forgotten_at_a_packet_changing_call() {
+    // meta + 8 <= data proves 8 bytes of metadata: a 4-byte store at meta+4 is in bounds.
+    let checked = |off: i32, cmp: &str| {
+        format!(
+            "mov r6, r1
+             ldxdw r2, [r1+16]
+             ldxdw r3, [r1+0]
+             mov r4, r2
+             add r4, 8
+             {cmp} r4, r3, +1
+             stw [r2{off:+}], 7
+             mov r0, 2
+             exit"
+        )
+    };
+    let v =
+        verify(prog(&checked(4, "jgt")), &meta_cfg(Mode::Strict)).unwrap_or_else(|e| panic!("{e}"));
+    let fact = v.access(Pc(6)).unwrap();
+    assert_eq!((fact.region, fact.proven), (RegionKind::Packet, true));
+    // One byte past what was proven, before the start, or the wrong edge: rejected.
+    for text in [checked(5, "jgt"), checked(-1, "jgt"), checked(0, "jle")] {
+        let e = verify(prog(&text), &meta_cfg(Mode::Strict)).unwrap_err();
+        assert_eq!(e.pc, Pc(6), "{text}: {e}");
+        assert!(matches!(e.kind, VerifyErrorKind::PacketUnproven(_)), "{e}");
+        // Checked mode keeps the guard.
+        let v = verify(prog(&text), &meta_cfg(Mode::Checked)).unwrap();
+        assert!(!v.access(Pc(6)).unwrap().proven);
+    }
+    // Compared against data_end, or a moved data pointer: nothing proven.
+    for text in [
+        checked(4, "jgt").replace("ldxdw r3, [r1+0]", "ldxdw r3, [r1+8]"),
+        checked(4, "jgt").replace(
+            "ldxdw r3, [r1+0]",
+            "ldxdw r3, [r1+0]
+add r3, 1",
+        ),
+    ] {
+        verify(prog(&text), &meta_cfg(Mode::Strict)).unwrap_err();
+    }
+    // A packet-changing helper between the check and the store forgets the proof.
+    let text = "mov r6, r1\n\
+                ldxdw r2, [r1+16]\n\
+                ldxdw r3, [r1+0]\n\
+                mov r4, r2\n\
+                add r4, 8\n\
+                jgt r4, r3, +5\n\
+                mov r1, r6\n\
+                mov r2, 0\n\
+                call 44\n\
+                ldxdw r2, [r6+16]\n\
+                stw [r2+0], 7\n\
+                mov r0, 2\n\
+                exit";
+    let e = verify(prog(text), &meta_cfg(Mode::Strict)).unwrap_err();
+    assert_eq!(e.pc, Pc(10), "{e}");
+    let fine = text.replace("call 44", "call 45");
+    verify(prog(&fine), &meta_cfg(Mode::Strict)).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -122,6 +122,30 @@ typedef struct bpfx_trap_info {
     const char *message; /* owned by the VM; valid until its next run or bpfx_vm_free */
 } bpfx_trap_info;
 
+/* What an XDP run on a packet buffer gave (bpfx_run_xdp). */
+typedef struct bpfx_xdp_result {
+    uint64_t action; /* r0: the XDP_* verdict */
+    size_t start;    /* offset of the final frame's first byte in the buffer */
+    size_t len;      /* the final frame's length */
+    size_t meta_len; /* bytes of metadata just before the frame (bpf_xdp_adjust_meta) */
+} bpfx_xdp_result;
+
+/* Where the last run redirected its packet (bpfx_last_redirect). */
+enum bpfx_redirect_kind {
+    BPFX_REDIRECT_NONE = 0,     /* no redirect */
+    BPFX_REDIRECT_IFINDEX = 1,  /* bpf_redirect: target = the ifindex, flags 1 = its ingress */
+    BPFX_REDIRECT_MAP = 2,      /* bpf_redirect_map: target = the key of an entry of `map` */
+    BPFX_REDIRECT_BROADCAST = 3 /* bpf_redirect_map, BPF_F_BROADCAST: every entry of `map`;
+                                   flags 1 = all but the ingress device */
+};
+
+typedef struct bpfx_redirect {
+    uint32_t kind;   /* a BPFX_REDIRECT_* */
+    uint32_t target; /* the ifindex or the map key */
+    uint32_t flags;  /* see BPFX_REDIRECT_* */
+    const char *map; /* the map's name, owned by the VM until its next run; NULL without one */
+} bpfx_redirect;
+
 /* A record taken from a perf event array by bpfx_perf_read. */
 typedef struct bpfx_perf_record {
     uint32_t cpu;    /* the CPU (buffer index) it was written to */
@@ -202,6 +226,17 @@ bpfx_status bpfx_run(bpfx_vm *vm, void *mem, size_t mem_len, uint64_t *result);
 /* Runs a program with a struct context: `ctx` (at least the struct size) and a packet. */
 bpfx_status bpfx_run_ctx(bpfx_vm *vm, void *ctx, size_t ctx_len, void *packet,
                          size_t packet_len, uint64_t *result);
+/* Runs an XDP program on a packet buffer of buf_len bytes: `start` bytes of headroom (the kernel
+ * gives 256; the program never gets the first 40), the frame of `len` bytes, the rest tailroom
+ * (each room at most 65535 bytes, else BPFX_ERR_ARGUMENT); the metadata starts empty. The
+ * program may move the frame's head, tail and metadata (bpf_xdp_adjust_head/tail/meta): the
+ * buffer holds the final frame after the run (after a trap too, as far as the program got),
+ * at out->start, out->len bytes long. BPFX_ERR_CONTEXT for a program of another type. */
+bpfx_status bpfx_run_xdp(bpfx_vm *vm, void *buf, size_t buf_len, size_t start, size_t len,
+                         bpfx_xdp_result *out);
+/* Where the last run (XDP or TC) redirected its packet: bpf_redirect or bpf_redirect_map, the
+ * last call of the run that succeeded; kind BPFX_REDIRECT_NONE when none did. */
+bpfx_status bpfx_last_redirect(bpfx_vm *vm, bpfx_redirect *out);
 /* The trap of the last run; BPFX_ERR_STATE if it did not trap. */
 bpfx_status bpfx_trap(bpfx_vm *vm, bpfx_trap_info *out);
 

@@ -188,6 +188,14 @@ pub(crate) fn constants() -> Vec<(String, i128)> {
         i128::from(runtime::DEFAULT_BUDGET),
     ));
     out.push(("BPFX_UBPF_JIT_SLOTS".into(), crate::ubpf::JIT_SLOTS as i128));
+    for (name, v) in [
+        ("BPFX_REDIRECT_NONE", crate::ffi::REDIRECT_NONE),
+        ("BPFX_REDIRECT_IFINDEX", crate::ffi::REDIRECT_IFINDEX),
+        ("BPFX_REDIRECT_MAP", crate::ffi::REDIRECT_MAP),
+        ("BPFX_REDIRECT_BROADCAST", crate::ffi::REDIRECT_BROADCAST),
+    ] {
+        out.push((name.into(), i128::from(v)));
+    }
     out
 }
 
@@ -232,9 +240,10 @@ impl From<Error> for Fail {
             Error::MemoryLimit { .. } => Status::Memory,
             Error::Jit { .. } => Status::Compile,
             Error::Trap { .. } => Status::Trap,
-            Error::WrongContext { .. } | Error::InputTooShort { .. } | Error::Layout { .. } => {
-                Status::Context
-            }
+            Error::WrongContext { .. }
+            | Error::InputTooShort { .. }
+            | Error::Layout { .. }
+            | Error::FrameMoved { .. } => Status::Context,
             Error::Map {
                 source: MapError::NotFound,
                 ..

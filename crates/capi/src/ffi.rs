@@ -26,6 +26,44 @@ impl std::fmt::Debug for BpfxVm {
     }
 }
 
+/// `bpfx_xdp_result`: what an XDP run on a packet buffer gave.
+#[repr(C)]
+#[derive(Debug)]
+pub struct BpfxXdpResult {
+    /// r0: the `XDP_*` verdict.
+    pub action: u64,
+    /// Offset of the final frame's first byte in the buffer.
+    pub start: usize,
+    /// The final frame's length.
+    pub len: usize,
+    /// Bytes of metadata just before the frame.
+    pub meta_len: usize,
+}
+
+/// `bpfx_redirect`: where the last run redirected its packet.
+#[repr(C)]
+#[derive(Debug)]
+pub struct BpfxRedirect {
+    /// A `BPFX_REDIRECT_*` code.
+    pub kind: u32,
+    /// The ifindex (`BPFX_REDIRECT_IFINDEX`) or the map key (`BPFX_REDIRECT_MAP`).
+    pub target: u32,
+    /// 1: to the device's ingress (`IFINDEX`), or leaving the ingress device out
+    /// (`BROADCAST`); else 0.
+    pub flags: u32,
+    /// The map's name (`MAP`, `BROADCAST`), owned by the VM until its next run; else NULL.
+    pub map: *const c_char,
+}
+
+/// `BPFX_REDIRECT_NONE`: the run did not redirect.
+pub const REDIRECT_NONE: u32 = 0;
+/// `BPFX_REDIRECT_IFINDEX`: `bpf_redirect` to a device.
+pub const REDIRECT_IFINDEX: u32 = 1;
+/// `BPFX_REDIRECT_MAP`: `bpf_redirect_map` to an entry of a map.
+pub const REDIRECT_MAP: u32 = 2;
+/// `BPFX_REDIRECT_BROADCAST`: `bpf_redirect_map` to every entry of a device map.
+pub const REDIRECT_BROADCAST: u32 = 3;
+
 /// `bpfx_trap_info`: where and why the last run trapped.
 #[repr(C)]
 #[derive(Debug)]
@@ -574,6 +612,98 @@ pub unsafe extern "C" fn bpfx_run_ctx(
             let r = v.run_ctx(c, p)?;
             // SAFETY: non-NULL, writable by the caller's contract, outside both buffers.
             result.write_unaligned(r);
+            Ok(())
+        })
+    }
+}
+
+/// Runs an XDP program on a packet buffer: `start` bytes of headroom, a frame of `len` bytes,
+/// the rest of the `buf_len` bytes tailroom; the buffer gets the final frame back.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_run_xdp(
+    vm: *mut BpfxVm,
+    buf: *mut c_void,
+    buf_len: usize,
+    start: usize,
+    len: usize,
+    out: *mut BpfxXdpResult,
+) -> Status {
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle no other thread uses meanwhile, `buf`
+    // points to `buf_len` writable bytes nothing else accesses during the call, and `out` to a
+    // writable `bpfx_xdp_result`: the contracts of `with_vm` and `required_mut`; NULL and
+    // overlap are checked before any slice is made.
+    unsafe {
+        with_vm(vm, |v| {
+            if out.is_null() {
+                return Err(Fail::null("out"));
+            }
+            if overlap(buf, buf_len, out.cast(), size_of::<BpfxXdpResult>()) {
+                return Err(Fail::arg("out lies inside buf"));
+            }
+            let b = required_mut(buf, buf_len, "buf")?;
+            let (action, start, len, meta_len) = v.run_xdp(b, start, len)?;
+            // SAFETY: non-NULL, writable by the caller's contract, outside `buf`.
+            out.write_unaligned(BpfxXdpResult {
+                action,
+                start,
+                len,
+                meta_len,
+            });
+            Ok(())
+        })
+    }
+}
+
+/// Where the last run redirected its packet (`BPFX_REDIRECT_NONE` when it did not).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_last_redirect(vm: *mut BpfxVm, out: *mut BpfxRedirect) -> Status {
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle no other thread uses meanwhile, and
+    // `out` points to a writable `bpfx_redirect`; `with_vm` checks `vm`, the body `out`.
+    unsafe {
+        with_vm(vm, |v| {
+            if out.is_null() {
+                return Err(Fail::null("out"));
+            }
+            use runtime::RedirectTarget as T;
+            let r = match v.redirect() {
+                None => BpfxRedirect {
+                    kind: REDIRECT_NONE,
+                    target: 0,
+                    flags: 0,
+                    map: std::ptr::null(),
+                },
+                Some((T::Ifindex { ifindex, ingress }, _)) => BpfxRedirect {
+                    kind: REDIRECT_IFINDEX,
+                    target: *ifindex,
+                    flags: u32::from(*ingress),
+                    map: std::ptr::null(),
+                },
+                Some((T::Map { key, .. }, name)) => BpfxRedirect {
+                    kind: REDIRECT_MAP,
+                    target: *key,
+                    flags: 0,
+                    map: name.as_ptr(),
+                },
+                Some((
+                    T::Broadcast {
+                        exclude_ingress, ..
+                    },
+                    name,
+                )) => BpfxRedirect {
+                    kind: REDIRECT_BROADCAST,
+                    target: 0,
+                    flags: u32::from(*exclude_ingress),
+                    map: name.as_ptr(),
+                },
+            };
+            // SAFETY: non-NULL and writable by the caller's contract.
+            out.write_unaligned(r);
             Ok(())
         })
     }

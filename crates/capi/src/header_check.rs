@@ -69,6 +69,8 @@ fn rust_to_c(t: &str) -> String {
         "UbpfVmHandle" => "struct ubpf_vm",
         "BpfxTrapInfo" => "bpfx_trap_info",
         "BpfxPerfRecord" => "bpfx_perf_record",
+        "BpfxXdpResult" => "bpfx_xdp_result",
+        "BpfxRedirect" => "bpfx_redirect",
         "c_char" => "char",
         "c_void" => "void",
         "c_int" => "int",
@@ -267,6 +269,14 @@ fn callback_typedefs_match() {
 fn trap_info_layout_matches() {
     struct_layout_matches("bpfx_trap_info", "BpfxTrapInfo");
     assert_eq!(size_of::<crate::ffi::BpfxTrapInfo>(), 16);
+}
+
+#[test]
+fn xdp_result_and_redirect_layouts_match() {
+    struct_layout_matches("bpfx_xdp_result", "BpfxXdpResult");
+    assert_eq!(size_of::<crate::ffi::BpfxXdpResult>(), 32);
+    struct_layout_matches("bpfx_redirect", "BpfxRedirect");
+    assert_eq!(size_of::<crate::ffi::BpfxRedirect>(), 24);
 }
 
 #[test]

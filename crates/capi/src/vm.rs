@@ -249,6 +249,8 @@ pub(crate) struct Vm {
     /// What each run may execute (`bpfx_set_budget`).
     budget: runtime::Budget,
     trap: Option<TrapInfo>,
+    /// Where the last run redirected its packet, with the map's name as a C string.
+    redirect: Option<(runtime::RedirectTarget, CString)>,
     /// The message of the last call on this VM (empty after a success).
     pub(crate) error: CString,
 }
@@ -264,6 +266,7 @@ impl Vm {
             prog: None,
             budget: runtime::Budget::Default,
             trap: None,
+            redirect: None,
             error: CString::default(),
         }
     }
@@ -461,7 +464,66 @@ impl Vm {
                 ));
             }
         };
+        self.redirect = self
+            .prog
+            .as_ref()
+            .and_then(Program::last_redirect)
+            .map(with_name);
         self.finish(r)
+    }
+
+    /// Runs an XDP program on the packet buffer `buf`: `start` bytes of headroom, the frame of
+    /// `len` bytes, the rest tailroom (each room at most 65535 bytes). The buffer gets the
+    /// final frame back (after a trap too); the result is (r0, start, len, metadata length).
+    pub(crate) fn run_xdp(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+    ) -> Result<(u64, usize, usize, usize), Fail> {
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= buf.len())
+            .ok_or_else(|| {
+                Fail::arg(format!(
+                    "the frame [{start}, +{len}) does not lie inside the {}-byte buffer",
+                    buf.len()
+                ))
+            })?;
+        let room = |n: usize, what: &str| {
+            u16::try_from(n).map_err(|_| Fail::arg(format!("{what} of {n} bytes: at most 65535")))
+        };
+        let (head, tail) = (
+            room(start, "a headroom")?,
+            room(buf.len() - end, "a tailroom")?,
+        );
+        let prog = self.ready()?;
+        if prog.context() != Context::Xdp {
+            return Err(Fail::new(
+                Status::Context,
+                format!(
+                    "bpfx_run_xdp runs XDP programs, not {}",
+                    prog.context().name()
+                ),
+            ));
+        }
+        let mut packet = runtime::Packet::with_room(&buf[start..end], head, tail);
+        // What lies in the rooms (earlier metadata, say) is the embedder's, kept for the run.
+        packet.buffer_mut().copy_from_slice(buf);
+        let r = prog.run_xdp_packet(&mut packet);
+        buf.copy_from_slice(packet.buffer());
+        self.redirect = self
+            .prog
+            .as_ref()
+            .and_then(Program::last_redirect)
+            .map(with_name);
+        let out = self.finish(r.map(|o| o.action.code()))?;
+        Ok((out, packet.start(), packet.len(), packet.meta().len()))
+    }
+
+    /// The last run's redirect target.
+    pub(crate) fn redirect(&self) -> Option<&(runtime::RedirectTarget, CString)> {
+        self.redirect.as_ref()
     }
 
     /// Runs with an embedder-defined context struct and a packet.
@@ -567,6 +629,16 @@ fn map_fail(name: &str, e: runtime::MapError) -> Fail {
         map: name.to_string(),
         source: e,
     })
+}
+
+/// A redirect target with its map's name as a C string (empty for an ifindex).
+fn with_name(r: runtime::RedirectTarget) -> (runtime::RedirectTarget, CString) {
+    let name = match &r {
+        runtime::RedirectTarget::Map { map, .. }
+        | runtime::RedirectTarget::Broadcast { map, .. } => c_string(map),
+        runtime::RedirectTarget::Ifindex { .. } => CString::default(),
+    };
+    (r, name)
 }
 
 #[cfg(test)]

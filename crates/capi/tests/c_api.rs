@@ -895,3 +895,77 @@ fn budget_c_ends_every_run() {
     );
     assert!(got.contains("count-unlimited jit result 10\n"), "{got}");
 }
+
+/// What `xdp.c` prints, from the same programs run through the facade on packet buffers.
+fn expected_xdp(objects: &Path, redirect: &str) -> String {
+    let mut out = String::new();
+    let frame: Vec<u8> = (0..200u32).map(|i| (i * 5 + 1) as u8).collect();
+    let mut ipip = vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0x08, 0x00];
+    ipip.extend_from_slice(&[
+        0x45, 0, 0, 40, 0, 0, 0, 0, 64, 4, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+    ]);
+    ipip.extend_from_slice(&[
+        0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ]);
+    let vm = Vm::new();
+    let trunc = vm.open(objects.join("xdp_trunc.o")).unwrap();
+    let decap = vm.open(objects.join("xdp_decap.o")).unwrap();
+    let bare = raw_object(&vm, redirect);
+    for (engine, name) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let mut line = |label: &str, obj: &Object, prog: &str, ctx: Option<Context>, f: &[u8]| {
+            let mut pref = obj.program(prog).unwrap();
+            if let Some(c) = ctx {
+                pref = pref.context(c);
+            }
+            let mut p = pref
+                .verify(Mode::Strict)
+                .unwrap()
+                .engine(*engine, false)
+                .unwrap();
+            let mut packet = runtime::Packet::with_room(f, 256, 100);
+            let o = p.run_xdp_packet(&mut packet).unwrap();
+            writeln!(
+                out,
+                "{label} {name} action {} start {} len {} meta {}",
+                o.action.code(),
+                o.start,
+                o.len,
+                o.meta_len
+            )
+            .unwrap();
+            o.redirect
+        };
+        line("trunc", &trunc, "xdp_trunc", None, &frame);
+        line("short", &trunc, "xdp_trunc", None, &frame[..60]);
+        line("decap", &decap, "xdp_decap", None, &ipip);
+        let r = line("redirect", &bare, "main", Some(Context::Xdp), &frame[..60]);
+        let (kind, target, flags) = match r {
+            Some(runtime::RedirectTarget::Ifindex { ifindex, ingress }) => {
+                (1, ifindex, ingress as u32)
+            }
+            other => panic!("{other:?}"),
+        };
+        writeln!(
+            out,
+            "redirect {name} kind {kind} target {target} flags {flags}"
+        )
+        .unwrap();
+    }
+    out
+}
+
+/// XDP packet buffers from C (`tests/c/xdp.c`): `bpfx_run_xdp` on the runtime's truncation and
+/// decapsulation fixtures and `bpfx_last_redirect` after `bpf_redirect`, on both engines, with
+/// the facade's results.
+#[test]
+fn xdp_packet_buffers_and_redirects_from_c() {
+    let dir = work_dir().join("xdp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let redirect = "mov %r1, 7\nmov %r2, 0\ncall 23\nexit";
+    write_program(&dir, "redirect.bin", redirect);
+    let objects = repo().join("crates/runtime/tests/objects");
+    let exe = dir.join("xdp");
+    compile_c("xdp.c", &exe, &static_link());
+    let got = run_c(&exe, &[&objects, &dir]);
+    assert_eq!(got, expected_xdp(&objects, redirect));
+}

@@ -3,8 +3,9 @@
 //!
 //! The kernel's `xdp_md` has 32-bit `data`/`data_end` fields that its verifier converts into
 //! loads of real pointers. bpfx does the same: the context is one input buffer
-//! `[ctx struct | packet bytes]` whose struct holds 64-bit pointers ([`XDP_CTX_SIZE`] bytes,
-//! layout below). Each context is described to the verifier as fields ([`xdp_layout`],
+//! `[ctx struct | packet buffer]` whose struct holds 64-bit pointers into the buffer
+//! ([`XDP_CTX_SIZE`] bytes, layout below; the buffer is a [`crate::Packet`]'s headroom, frame
+//! and tailroom). Each context is described to the verifier as fields ([`xdp_layout`],
 //! [`StructLayout::fields`]); the verifier checks every access through the context pointer
 //! against them and rewrites it into an access of bpfx's layout.
 //!
@@ -12,17 +13,17 @@
 //! xdp_md (what the program was compiled for)   bpfx's XDP context (what r1 points to)
 //!   0  u32 data                                  0  u64 data        (address of the packet)
 //!   4  u32 data_end                              8  u64 data_end    (data + packet length)
-//!   8  u32 data_meta                            16  u64 data_meta   (= data: no metadata)
+//!   8  u32 data_meta                            16  u64 data_meta   (the metadata's start)
 //!  12  u32 ingress_ifindex                      24  u32 ingress_ifindex
 //!  16  u32 rx_queue_index                       28  u32 rx_queue_index
 //!  20  u32 egress_ifindex                       32  u32 egress_ifindex
-//!                                               40  packet bytes
+//!                                               40  packet buffer (headroom, frame, tailroom)
 //! ```
 
 use bpfx_verifier::{ContextField, ContextKind, ContextLayout, FieldKind};
 use std::fmt;
 
-/// Size of bpfx's XDP context struct; the packet starts right after it.
+/// Size of bpfx's XDP context struct; the packet buffer starts right after it.
 pub const XDP_CTX_SIZE: usize = 40;
 
 /// What a program's r1 points to.
@@ -424,19 +425,6 @@ pub struct XdpMeta {
     pub rx_queue_index: u32,
     /// `egress_ifindex`.
     pub egress_ifindex: u32,
-}
-
-/// Fills bpfx's XDP context at the start of `buf` (whose packet starts at [`XDP_CTX_SIZE`]).
-pub(crate) fn fill_xdp_ctx(buf: &mut [u8], meta: &XdpMeta) {
-    let data = buf.as_ptr() as u64 + XDP_CTX_SIZE as u64;
-    let end = buf.as_ptr() as u64 + buf.len() as u64;
-    buf[0..8].copy_from_slice(&data.to_le_bytes());
-    buf[8..16].copy_from_slice(&end.to_le_bytes());
-    buf[16..24].copy_from_slice(&data.to_le_bytes());
-    buf[24..28].copy_from_slice(&meta.ingress_ifindex.to_le_bytes());
-    buf[28..32].copy_from_slice(&meta.rx_queue_index.to_le_bytes());
-    buf[32..36].copy_from_slice(&meta.egress_ifindex.to_le_bytes());
-    buf[36..40].fill(0);
 }
 
 /// The program's view of `struct xdp_md` (the kernel's UAPI) and where each field lives in

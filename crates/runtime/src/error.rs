@@ -148,6 +148,25 @@ pub enum Error {
         /// What the call supplies.
         got: &'static str,
     },
+    /// An XDP program run on a slice ([`crate::Program::run_xdp`]) moved its frame's head or
+    /// tail, which a slice cannot follow: run it on a [`crate::Packet`]
+    /// ([`crate::Program::run_xdp_packet`]). The slice is left as it was.
+    #[error(
+        "program `{program}`: {helper} moved the {len}-byte frame (start {new_start:+}, length \
+         {new_len}): run it on a packet buffer (Program::run_xdp_packet)"
+    )]
+    FrameMoved {
+        /// The program.
+        program: String,
+        /// The last helper that moved the frame (`xdp_adjust_head`, `xdp_adjust_tail`).
+        helper: &'static str,
+        /// The frame's length before the run.
+        len: usize,
+        /// How far the frame's start moved (negative: the head grew).
+        new_start: i64,
+        /// The frame's length after the run.
+        new_len: usize,
+    },
     /// An input shorter than the size the program was verified for.
     #[error("program `{program}` was verified for at least {need} bytes of input, got {got}")]
     InputTooShort {

@@ -64,7 +64,8 @@ const ACTION_MASK: u64 = 3;
 /// `XDP_REDIRECT`.
 const XDP_REDIRECT: u64 = 4;
 
-/// Where the last `bpf_redirect_map` of a run sent the frame ([`crate::Program::last_redirect`]).
+/// Where the last `bpf_redirect_map` or `bpf_redirect` of a run sent the frame
+/// ([`crate::Program::last_redirect`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum RedirectTarget {
     /// The entry at `key` of map `map` (a device, CPU or XSK map).
@@ -85,6 +86,14 @@ pub enum RedirectTarget {
         kind: MapKind,
         /// Whether the ingress device is left out.
         exclude_ingress: bool,
+    },
+    /// The device with this ifindex (`bpf_redirect`), at its ingress with `BPF_F_INGRESS`
+    /// (TC only) or else its egress.
+    Ifindex {
+        /// The target device.
+        ifindex: u32,
+        /// Whether to its ingress.
+        ingress: bool,
     },
 }
 
@@ -204,8 +213,10 @@ pub(crate) struct RunState {
     /// For each map of maps the running program names: (its index, the position of its
     /// first inner map in `inner`, its entries when the program started).
     pub(crate) outers: Vec<(usize, usize, Arc<Slots>)>,
-    /// What the run's last successful `bpf_redirect_map` chose.
+    /// What the run's last successful `bpf_redirect_map` or `bpf_redirect` chose.
     pub(crate) redirect: Option<RedirectTarget>,
+    /// Where the frame of the running XDP program is (the adjust helpers move it).
+    pub(crate) frame: crate::xdp_helpers::XdpFrame,
 }
 
 pub(crate) type RunCell = Arc<Mutex<RunState>>;
@@ -344,6 +355,7 @@ pub(crate) fn standard_sigs() -> HelperTable {
         RetKind::Void,
     );
     crate::skb_helpers::add_sigs(&mut t);
+    crate::xdp_helpers::add_sigs(&mut t);
     t
 }
 

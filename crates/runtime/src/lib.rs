@@ -31,10 +31,13 @@
 //!   ([`MapSpec::memory_bytes`]), and JIT code are charged before they are allocated.
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
 //!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups,
-//!   `redirect_map`), plus embedder helpers registered on a [`Vm`]
+//!   `redirect_map`, `redirect`, the XDP packet helpers `xdp_adjust_head`/`_tail`/`_meta`, the
+//!   socket-buffer and checksum helpers), plus embedder helpers registered on a [`Vm`]
 //!   with a signature the verifier enforces.
 //! - **Contexts** ([`Context`]), from the section name as libbpf maps it or set explicitly:
-//!   plain memory, XDP (`struct xdp_md` rewritten to real pointers as the kernel does), TC and
+//!   plain memory, XDP (`struct xdp_md` rewritten to real pointers as the kernel does, over a
+//!   [`Packet`] with the kernel's headroom and tailroom: [`Program::run_xdp_packet`],
+//!   [`XdpOutcome`]), TC and
 //!   socket filters (`struct __sk_buff` with each type's access rules: [`Program::run_tc`],
 //!   [`Program::run_socket`], [`SkbMeta`]), or an embedder-defined struct; program types bpfx
 //!   does not model are refused ([`Error::UnsupportedProgramType`]).
@@ -52,9 +55,13 @@ mod map;
 mod maps;
 mod memory;
 mod object_map;
+mod packet;
 mod program;
 mod skb;
 mod skb_helpers;
+mod tc;
+mod xdp;
+mod xdp_helpers;
 
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
@@ -88,6 +95,10 @@ pub use maps::perf::{BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK, MIN_PERF_BUFFER_SIZE, 
 pub use maps::{BPF_F_NO_PREALLOC, DEFAULT_PERF_BUFFER_SIZE, MapConfig, default_cpus, host_bytes};
 pub use memory::DEFAULT_MEM_LIMIT;
 pub use object_map::ObjectMap;
+pub use packet::{
+    ETH_HLEN, Packet, SKB_SHARED_INFO_SIZE, XDP_FRAME_RESERVED, XDP_FRAME_SIZE, XDP_META_MAX,
+    XDP_PACKET_HEADROOM,
+};
 pub use program::{
     Engine, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm, jit_code_estimate,
 };
@@ -99,3 +110,6 @@ pub use skb_helpers::{
     BPF_F_PSEUDO_HDR, BPF_F_RECOMPUTE_CSUM, CSUM_DIFF, L3_CSUM_REPLACE, L4_CSUM_REPLACE,
     SKB_LOAD_BYTES, SKB_STORE_BYTES,
 };
+pub use tc::TcOutcome;
+pub use xdp::XdpOutcome;
+pub use xdp_helpers::{BPF_F_INGRESS, REDIRECT, XDP_ADJUST_HEAD, XDP_ADJUST_META, XDP_ADJUST_TAIL};

@@ -10,7 +10,7 @@
 //!                                           Program::run / run_xdp / run_ctx (tail calls here)
 //! ```
 
-use crate::context::{self, Context, XDP_CTX_SIZE, XdpAction, XdpMeta};
+use crate::context::{self, Context, XdpAction, XdpMeta};
 use crate::error::Error;
 use crate::helpers::{self, CustomHelper, Hooks, RunCell, RunState};
 use crate::map::{Map, MapKind, MapSpec};
@@ -1041,8 +1041,8 @@ pub struct Program {
     linked: Arc<Linked>,
     shared: Arc<Shared>,
     env: Env,
-    run: RunCell,
-    buf: Vec<u8>,
+    pub(crate) run: RunCell,
+    pub(crate) buf: Vec<u8>,
     /// Whether the run state holds inner maps of a previous snapshot (so a program naming no
     /// map of maps takes no lock to clear them).
     inner_live: bool,
@@ -1082,6 +1082,7 @@ impl Program {
         let mut h = helpers::standard(&shared.maps, &shared.hooks, &run);
         let skb = matches!(linked.context, Context::Tc | Context::Socket);
         crate::skb_helpers::register(&mut h, skb);
+        crate::xdp_helpers::register(&mut h, linked.context, &run);
         for c in &shared.custom {
             let f = c.f.clone();
             h.register(c.id, move |m, a| f(m, a));
@@ -1145,10 +1146,10 @@ impl Program {
         self.env.set_budget(budget.into());
     }
 
-    /// Where the last run's last successful `bpf_redirect_map` sent the frame (`None` when it
-    /// called none, or none found its key): what an `XDP_REDIRECT` verdict means. The target
-    /// is recorded even if the program then returned another verdict, as the kernel keeps
-    /// it.
+    /// Where the last run's last successful `bpf_redirect_map` or `bpf_redirect` sent the
+    /// frame (`None` when it called none, or none found its key): what an `XDP_REDIRECT` (or
+    /// `TC_ACT_REDIRECT`) verdict means. The target is recorded even if the program then
+    /// returned another verdict, as the kernel keeps it.
     pub fn last_redirect(&self) -> Option<helpers::RedirectTarget> {
         helpers::lock(&self.run).redirect.clone()
     }
@@ -1158,7 +1159,7 @@ impl Program {
         self.env.budget
     }
 
-    fn expect(&self, got: Context) -> Result<(), Error> {
+    pub(crate) fn expect(&self, got: Context) -> Result<(), Error> {
         if std::mem::discriminant(&self.linked.context) != std::mem::discriminant(&got) {
             return Err(Error::WrongContext {
                 program: self.linked.name.clone(),
@@ -1177,22 +1178,16 @@ impl Program {
     }
 
     /// Runs an XDP program on a packet (which it may rewrite in place) and returns its verdict.
+    /// The packet gets the kernel's headroom and tailroom for the run; a program that moves
+    /// its head or tail fails with [`Error::FrameMoved`] (run it with
+    /// [`Program::run_xdp_packet`]).
     pub fn run_xdp(&mut self, packet: &mut [u8]) -> Result<XdpAction, Error> {
         self.run_xdp_with(packet, &XdpMeta::default())
     }
 
     /// [`Program::run_xdp`] with receive-side metadata.
     pub fn run_xdp_with(&mut self, packet: &mut [u8], meta: &XdpMeta) -> Result<XdpAction, Error> {
-        self.expect(Context::Xdp)?;
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        buf.resize(XDP_CTX_SIZE + packet.len(), 0);
-        buf[XDP_CTX_SIZE..].copy_from_slice(packet);
-        context::fill_xdp_ctx(&mut buf, meta);
-        let res = self.exec(&mut buf);
-        packet.copy_from_slice(&buf[XDP_CTX_SIZE..]);
-        self.buf = buf;
-        res.map(XdpAction::from_code)
+        self.run_xdp_slice(packet, meta)
     }
 
     /// Runs a TC program (`sched_cls`/`sched_act`) on a packet, which it may rewrite in place
@@ -1303,7 +1298,7 @@ impl Program {
     }
 
     /// One run, following tail calls.
-    fn exec(&mut self, input: &mut [u8]) -> Result<u64, Error> {
+    pub(crate) fn exec(&mut self, input: &mut [u8]) -> Result<u64, Error> {
         {
             let mut st = helpers::lock(&self.run);
             st.tail = None;

@@ -58,8 +58,12 @@ const EFAULT: u64 = (-14i64) as u64;
 pub(crate) fn add_sigs(t: &mut HelperTable) {
     use ArgKind::*;
     let scalar = |n| vec![Scalar; n];
+    // The helpers that write the packet may move it, for the kernel's verifier
+    // (`changes_pkt_data`): the program must load its packet pointers again after them.
     let mut add = |id, name: &str, args: Vec<ArgKind>| {
-        t.insert(id, HelperSig::new(name, args, RetKind::Scalar));
+        let sig = HelperSig::new(name, args, RetKind::Scalar);
+        let writes = matches!(id, SKB_STORE_BYTES | L3_CSUM_REPLACE | L4_CSUM_REPLACE);
+        t.insert(id, if writes { sig.changing_packet() } else { sig });
     };
     add(
         SKB_STORE_BYTES,

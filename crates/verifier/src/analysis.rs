@@ -468,6 +468,7 @@ impl<'a> Analysis<'a> {
             frames: vec![Frame::new(regs)],
             pkt: 0,
             pkt_ids: Vec::new(),
+            meta: 0,
         }
     }
 
@@ -486,6 +487,7 @@ impl<'a> Analysis<'a> {
             frames: vec![Frame::new(regs)],
             pkt: 0,
             pkt_ids: Vec::new(),
+            meta: 0,
         }
     }
 
@@ -910,8 +912,8 @@ impl<'a> Analysis<'a> {
                 Ok(Value::Ptr(k, o.add_scalar(&c, true)))
             }
             (
-                Value::Ptr(PtrKind::Packet { .. } | PtrKind::PacketEnd, _),
-                Value::Ptr(PtrKind::Packet { .. } | PtrKind::PacketEnd, _),
+                Value::Ptr(PtrKind::Packet { .. } | PtrKind::PacketEnd | PtrKind::PacketMeta, _),
+                Value::Ptr(PtrKind::Packet { .. } | PtrKind::PacketEnd | PtrKind::PacketMeta, _),
             ) if op == AluOp::Sub => Ok(Value::UNKNOWN_SCALAR),
             // Two map value pointers may point into different values: their difference says
             // nothing about offsets.
@@ -1121,6 +1123,29 @@ impl<'a> Analysis<'a> {
                     && match at {
                         Off::Range(lo, hi) => {
                             lo >= 0 && (below(hi + n, st.pkt) || below(lo + n, st.pkt_range(id)))
+                        }
+                        Off::Unknown => false,
+                    };
+                if self.strict && !in_bounds {
+                    return Err(self.err(pc, K::PacketUnproven(reg)));
+                }
+                self.check_leak(pc, acc, "the packet")?;
+                if in_bounds {
+                    record(&mut self.facts[pc as usize], RegionKind::Packet, true);
+                    return Ok(loaded());
+                }
+                self.unproven(pc, st, RegionKind::Packet, acc);
+                Ok(loaded())
+            }
+            Value::Ptr(PtrKind::PacketMeta, o) => {
+                // As packet accesses (Strict mode alone proves them): `[data_meta + lo + off,
+                // + n)` is in bounds when its highest end lies below the bytes a comparison
+                // with `data` proved.
+                let at = o.add_const(off);
+                let in_bounds = self.strict
+                    && match at {
+                        Off::Range(lo, hi) => {
+                            lo >= 0 && u64::try_from(hi + n).is_ok_and(|e| e <= st.meta)
                         }
                         Off::Unknown => false,
                     };
@@ -1695,6 +1720,17 @@ impl<'a> Analysis<'a> {
             RetKind::Void => Value::UNKNOWN_SCALAR,
         };
         self.clobber_after_helper(st);
+        if sig.changes_packet {
+            // As the kernel does: in Strict mode an invalidated pointer is uninitialised (any
+            // use is an error), in Checked mode an unknown scalar whose accesses keep their
+            // run-time guards.
+            let (reg, slot) = if self.strict {
+                (Value::NotInit, Slot::EMPTY)
+            } else {
+                (Value::UNKNOWN_SCALAR, Slot::Bytes(0xff))
+            };
+            st.forget_packet(reg, slot);
+        }
         Self::set(st, Reg::R0, r0);
         Ok(true)
     }
@@ -1748,7 +1784,9 @@ impl<'a> Analysis<'a> {
                 }
                 true
             }
-            Value::Ptr(PtrKind::Packet { .. }, _) => any_region && !self.strict,
+            Value::Ptr(PtrKind::Packet { .. } | PtrKind::PacketMeta, _) => {
+                any_region && !self.strict
+            }
             _ => false,
         };
         if !ok_kind {
@@ -1981,6 +2019,7 @@ fn empty_state() -> State {
         frames: Vec::new(),
         pkt: 0,
         pkt_ids: Vec::new(),
+        meta: 0,
     }
 }
 
@@ -2048,6 +2087,31 @@ fn refine_edge(
             } else {
                 Value::MapHandle(m)
             };
+            true
+        }
+        // The metadata rule: `meta + lo <= data` (data itself, as loaded from the context)
+        // proves `lo` bytes of metadata.
+        (Value::Ptr(PtrKind::PacketMeta, o), Value::Ptr(PtrKind::Packet { id: 0 }, d))
+        | (Value::Ptr(PtrKind::Packet { id: 0 }, d), Value::Ptr(PtrKind::PacketMeta, o))
+            if width == Width::W64 && d.exact() == Some(0) =>
+        {
+            let Off::Range(lo, _) = o else { return true };
+            let c = if matches!(l, Value::Ptr(PtrKind::PacketMeta, _)) {
+                cond
+            } else {
+                scalar::flip(cond)
+            };
+            let below = match (c, holds) {
+                (Cond::Lt, true) | (Cond::Ge, false) => Some(1),
+                (Cond::Le, true) | (Cond::Gt, false) => Some(0),
+                _ => None,
+            };
+            if let Some(extra) = below
+                && lo + extra > 0
+                && lo + extra <= MAX_TRACKED_OFF
+            {
+                st.meta = st.meta.max((lo + extra) as u64);
+            }
             true
         }
         // The kernel's packet rule: `pkt + lo <= data_end` proves `lo` bytes of packet, and

@@ -48,9 +48,11 @@ pub enum FieldKind {
     /// The address just past the packet's last byte: a load gives the end pointer, which
     /// can only be compared. In bpfx's layout the field is a 64-bit pointer.
     PacketEnd,
-    /// The start of the metadata before the packet. bpfx has no metadata area (the field
-    /// holds the packet's start), so a load gives an unknown scalar and no access through it
-    /// is proven. In bpfx's layout the field is a 64-bit pointer.
+    /// The start of the metadata just before the packet (XDP's `data_meta`; `data` itself
+    /// where there is no metadata area): a load gives a metadata pointer, whose accesses are
+    /// proven (Strict) below what a comparison with `data` (`meta + n <= data`) proved, as the
+    /// kernel does. The embedder's contract: `data_meta <= data` at run time. In bpfx's
+    /// layout the field is a 64-bit pointer.
     PacketMeta,
     /// A number, of the same width in both layouts.
     Scalar,
@@ -378,16 +380,30 @@ pub struct HelperSig {
     pub args: Vec<ArgKind>,
     /// The result.
     pub ret: RetKind,
+    /// Whether the helper may move or resize the packet (the kernel's `changes_pkt_data`:
+    /// `xdp_adjust_head`, `skb_store_bytes`, …): after a call every packet pointer the
+    /// program holds, in registers and spilled on any frame's stack, is forgotten (Strict mode
+    /// rejects any later use of one), and so is every proven packet range. Not part of the
+    /// text form ([`crate::parse_helper`]): embedder helpers cannot move the packet.
+    pub changes_packet: bool,
 }
 
 impl HelperSig {
-    /// A signature.
+    /// A signature (of a helper that leaves the packet where it is).
     pub fn new(name: impl Into<String>, args: Vec<ArgKind>, ret: RetKind) -> HelperSig {
         HelperSig {
             name: name.into(),
             args,
             ret,
+            changes_packet: false,
         }
+    }
+
+    /// The same signature, of a helper that may move or resize the packet
+    /// ([`HelperSig::changes_packet`]).
+    pub fn changing_packet(mut self) -> HelperSig {
+        self.changes_packet = true;
+        self
     }
 }
 

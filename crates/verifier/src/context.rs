@@ -180,6 +180,7 @@ pub(crate) fn check_access(
     let value = match (field.kind, op) {
         (FieldKind::PacketStart, _) => Value::Ptr(PtrKind::Packet { id: 0 }, Off::known(0)),
         (FieldKind::PacketEnd, _) => Value::Ptr(PtrKind::PacketEnd, Off::known(0)),
+        (FieldKind::PacketMeta, _) => Value::Ptr(PtrKind::PacketMeta, Off::known(0)),
         (_, CtxOp::Load { signed }) => Value::Scalar(Scalar::load(size, signed)),
         _ => Value::Scalar(Scalar::load(size, false)),
     };

@@ -120,6 +120,9 @@ pub(crate) enum PtrKind {
     Packet { id: u32 },
     /// The end of the packet (never dereferenceable).
     PacketEnd,
+    /// The packet's metadata (`data_meta`): offsets from its start; the bytes below `data`
+    /// proven by a comparison with `data` are [`State::meta`].
+    PacketMeta,
 }
 
 /// What a register (or a spilled stack slot) holds.
@@ -260,6 +263,7 @@ impl Value {
             Value::Ptr(PtrKind::MapValue { .. }, _) => "a pointer to a map value",
             Value::Ptr(PtrKind::Packet { .. }, _) => "a packet pointer",
             Value::Ptr(PtrKind::PacketEnd, _) => "the packet end pointer",
+            Value::Ptr(PtrKind::PacketMeta, _) => "a packet metadata pointer",
             Value::MapHandle(_) => "a map handle",
             Value::MapHandleOrNull(_) => "a map handle that may be null",
             Value::Mixed { .. } => {
@@ -291,6 +295,7 @@ impl fmt::Display for Value {
                     PtrKind::Packet { id: 0 } => write!(f, "pkt")?,
                     PtrKind::Packet { id } => write!(f, "pkt(id {id})")?,
                     PtrKind::PacketEnd => write!(f, "pkt_end")?,
+                    PtrKind::PacketMeta => write!(f, "pkt_meta")?,
                 }
                 off(f, o)
             }
@@ -377,6 +382,8 @@ pub(crate) struct State {
     /// Per packet-pointer id (increasing ids, no duplicates): `(id, n)` proves that
     /// `data + V + n <= data_end` for that id's `V` (see [`PtrKind::Packet`]).
     pub(crate) pkt_ids: Vec<(u32, u64)>,
+    /// Bytes from `data_meta` proven to lie below `data`.
+    pub(crate) meta: u64,
 }
 
 impl State {
@@ -425,6 +432,9 @@ impl State {
         let pkt = self.pkt.min(other.pkt);
         changed |= pkt != self.pkt;
         self.pkt = pkt;
+        let meta = self.meta.min(other.meta);
+        changed |= meta != self.meta;
+        self.meta = meta;
         // Only what both sides proved, for ids both sides know.
         if self.pkt_ids != other.pkt_ids {
             let before = self.pkt_ids.len();
@@ -481,10 +491,40 @@ impl State {
         }
     }
 
+    /// After a helper that may move or resize the packet: every packet and packet-end pointer
+    /// in every frame's registers becomes `reg` and every such spill becomes the stack bytes
+    /// `slot`, and nothing about the packet's length is proven any more (the program must
+    /// load `data` and `data_end` again).
+    pub(crate) fn forget_packet(&mut self, reg: Value, slot: Slot) {
+        let stale = |v: &Value| {
+            matches!(
+                v,
+                Value::Ptr(
+                    PtrKind::Packet { .. } | PtrKind::PacketEnd | PtrKind::PacketMeta,
+                    _
+                )
+            )
+        };
+        for f in &mut self.frames {
+            for r in f.regs.iter_mut().filter(|r| stale(r)) {
+                *r = reg;
+            }
+            for s in f.stack.iter_mut() {
+                if matches!(s, Slot::Spill(v) if stale(v)) {
+                    *s = slot;
+                }
+            }
+        }
+        self.pkt = 0;
+        self.pkt_ids.clear();
+        self.meta = 0;
+    }
+
     /// Whether every concrete state `self` stands for is one `other` stands for.
     pub(crate) fn le(&self, other: &State) -> bool {
         self.frames.len() == other.frames.len()
             && self.pkt >= other.pkt
+            && self.meta >= other.meta
             && self.frames.iter().zip(&other.frames).all(|(a, b)| {
                 a.regs.iter().zip(&b.regs).all(|(x, y)| x.le(*y))
                     && a.stack.iter().zip(&b.stack).all(|(x, y)| x.le(*y))
@@ -570,6 +610,10 @@ impl fmt::Display for State {
         if self.pkt > 0 {
             sep(f)?;
             write!(f, "pkt_range={}", self.pkt)?;
+        }
+        if self.meta > 0 {
+            sep(f)?;
+            write!(f, "meta_range={}", self.meta)?;
         }
         for (id, n) in &self.pkt_ids {
             sep(f)?;

@@ -49,8 +49,10 @@ impl CtxKind {
 /// none) and r2 = its length; with an XDP context, r1 = an `xdp_md` over the --packet bytes, and
 /// the action is printed by name; with a TC context, r1 = a `__sk_buff` over the --packet bytes
 /// (empty without one), the TC_ACT_* verdict is printed by name and the skb fields the program
-/// changed after it; with a socket filter, the bytes the socket keeps. --out writes the packet
-/// after the run (for a socket filter, the bytes kept). A program whose section names a type
+/// changed after it; with a socket filter, the bytes the socket keeps. An XDP packet gets the
+/// kernel's 256 bytes of headroom and a page's tailroom, so the program may move its head and
+/// tail (xdp_adjust_head/tail/meta). --out writes the packet after the run (XDP: the final
+/// frame; a socket filter: the bytes kept). A program whose section names a type
 /// bpfx does not model (kprobe, tracepoint, cgroup, ...) is refused unless --ctx says how to
 /// run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]
@@ -296,6 +298,12 @@ pub(crate) struct Input {
     pub(crate) after: bpfx::SkbMeta,
     /// The bytes of the packet the last run kept (a socket filter's verdict; else all).
     pub(crate) kept: usize,
+    /// Where the last XDP run left the frame's start, from where it was (negative: the head
+    /// grew), and the bytes of metadata before it.
+    pub(crate) moved: i64,
+    pub(crate) meta_len: usize,
+    /// Where the last XDP or TC run redirected the packet.
+    pub(crate) redirect: Option<bpfx::RedirectTarget>,
 }
 
 /// Opens `--file` as `run` does, with the runtime `configure` returns: an ELF object with its
@@ -374,6 +382,9 @@ pub(crate) fn setup<'o>(
             meta,
             after: meta,
             kept,
+            moved: 0,
+            meta_len: 0,
+            redirect: None,
         },
     ))
 }
@@ -407,14 +418,28 @@ pub(crate) fn exec(
     input: &mut Input,
 ) -> Result<(u64, Option<String>), bpfx::Error> {
     input.kept = input.packet.len();
+    (input.moved, input.meta_len, input.redirect) = (0, 0, None);
     match input.ctx {
-        Context::Xdp => prog
-            .run_xdp_with(&mut input.packet, &input.xdp)
-            .map(|a| (a.code(), Some(a.to_string()))),
+        Context::Xdp => {
+            // A packet buffer with the kernel's headroom and tailroom: the program may move
+            // the frame's head and tail; the packet becomes the final frame (after a trap too).
+            let mut p = bpfx::Packet::new(&input.packet);
+            let start = p.start() as i64;
+            let res = prog.run_xdp_packet_with(&mut p, &input.xdp);
+            input.packet = p.to_vec();
+            input.kept = input.packet.len();
+            input.moved = p.start() as i64 - start;
+            input.meta_len = p.meta().len();
+            res.map(|o| {
+                input.redirect = o.redirect;
+                (o.action.code(), Some(o.action.to_string()))
+            })
+        }
         Context::Tc => {
             input.after = input.meta;
-            prog.run_tc(&mut input.packet, &mut input.after)
-                .map(|a| (u64::from(a.code() as u32), Some(a.to_string())))
+            let res = prog.run_tc(&mut input.packet, &mut input.after);
+            input.redirect = prog.last_redirect();
+            res.map(|a| (u64::from(a.code() as u32), Some(a.to_string())))
         }
         Context::Socket => prog.run_socket(&input.packet, &input.meta).map(|v| {
             input.kept = v.kept;
@@ -428,6 +453,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
     let err = |e| facade_error(&args.file, e);
     let (pref, mut input) = setup(args, obj, name)?;
     let mut prog = prepare(args, verify(args, pref)?)?;
+    let len_before = input.packet.len();
     let outcome = exec(&mut prog, &mut input);
     if let (Ok(_), Some(path)) = (&outcome, &args.out) {
         std::fs::write(path, &input.packet[..input.kept]).map_err(|source| CliError::Io {
@@ -436,6 +462,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
         })?;
     }
     let (ctx, kept, meta, after) = (input.ctx, input.kept, input.meta, input.after);
+    let redirect = input.redirect.take();
     let mut obj_json = serde_json::json!({ "engine": args.engine.name() });
     let text = match &outcome {
         Ok((r0, action)) => {
@@ -452,10 +479,28 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             if ctx == Context::Socket {
                 obj_json["kept"] = kept.into();
             }
+            if ctx == Context::Xdp {
+                obj_json["packet_start"] = input.moved.into();
+                obj_json["meta_len"] = input.meta_len.into();
+            }
+            if matches!(ctx, Context::Xdp | Context::Tc) {
+                obj_json["redirect"] = redirect
+                    .as_ref()
+                    .map_or(serde_json::Value::Null, redirect_json);
+            }
             let mut text = match action {
                 Some(a) => format!("{a} ({r0})\n"),
                 None => format!("{r0} ({r0:#x})\n"),
             };
+            if ctx == Context::Xdp && (input.moved != 0 || kept != len_before) {
+                text.push_str(&format!(
+                    "frame: {} bytes (was {}), start {:+}\n",
+                    kept, len_before, input.moved
+                ));
+            }
+            if let Some(r) = &redirect {
+                text.push_str(&format!("redirect: {}\n", redirect_text(r)));
+            }
             if ctx == Context::Tc {
                 obj_json["skb"] = skb_json(&after);
                 text.push_str(&skb_changes(&meta, &after));
@@ -514,6 +559,49 @@ fn skb_meta(args: &Args, packet: &[u8]) -> bpfx::SkbMeta {
         hash: args.hash,
         protocol: args.protocol.unwrap_or(ethertype),
         ..bpfx::SkbMeta::default()
+    }
+}
+
+/// A redirect target, as JSON: `kind` (`ifindex`, `map`, `broadcast`) and its fields.
+fn redirect_json(r: &bpfx::RedirectTarget) -> serde_json::Value {
+    match r {
+        bpfx::RedirectTarget::Ifindex { ifindex, ingress } => serde_json::json!({
+            "kind": "ifindex", "ifindex": ifindex, "ingress": ingress,
+        }),
+        bpfx::RedirectTarget::Map { map, kind, key } => serde_json::json!({
+            "kind": "map", "map": map, "map_kind": kind.to_string(), "key": key,
+        }),
+        bpfx::RedirectTarget::Broadcast {
+            map,
+            kind,
+            exclude_ingress,
+        } => serde_json::json!({
+            "kind": "broadcast", "map": map, "map_kind": kind.to_string(),
+            "exclude_ingress": exclude_ingress,
+        }),
+    }
+}
+
+/// A redirect target, as text.
+fn redirect_text(r: &bpfx::RedirectTarget) -> String {
+    match r {
+        bpfx::RedirectTarget::Ifindex { ifindex, ingress } => format!(
+            "ifindex {ifindex} ({})",
+            if *ingress { "ingress" } else { "egress" }
+        ),
+        bpfx::RedirectTarget::Map { map, kind, key } => format!("{kind} map `{map}` key {key}"),
+        bpfx::RedirectTarget::Broadcast {
+            map,
+            kind,
+            exclude_ingress,
+        } => format!(
+            "every entry of {kind} map `{map}`{}",
+            if *exclude_ingress {
+                " but the ingress device"
+            } else {
+                ""
+            }
+        ),
     }
 }
 

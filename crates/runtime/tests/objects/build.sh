@@ -1,7 +1,7 @@
 #!/bin/sh
 # Rebuilds the test objects of the memory limit and of per-program outcomes from their C
-# sources, and of the program-type tests (TC, socket filter, section names). The objects are
-# committed so the tests need no compiler.
+# sources, and of the program-type tests (TC, socket filter, section names, XDP packet
+# buffers). The objects are committed so the tests need no compiler.
 set -eu
 cd "$(dirname "$0")"
 CLANG=${CLANG:-clang-19}
@@ -11,6 +11,6 @@ done
 # These include the kernel's UAPI headers (linux/bpf.h for struct __sk_buff and xdp_md), which
 # need the host's asm/ directory.
 ASM_INC=${ASM_INC:-/usr/include/$(uname -m)-linux-gnu}
-for src in tc_classify sock_port80 sections tc_nat; do
+for src in tc_classify sock_port80 sections tc_nat xdp_decap xdp_trunc xdp_lb xdp_adjust; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done

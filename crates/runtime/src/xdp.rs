@@ -1,0 +1,148 @@
+//! XDP runs on packet buffers ([`Packet`]) and their outcome ([`XdpOutcome`]): the verdict,
+//! where the frame ended up, and where a redirect sends it.
+//!
+//! [`Program::run_xdp`] (a plain `&mut [u8]`) runs through the same path: the frame is copied
+//! into a packet buffer with the kernel's headroom and tailroom, and copied back when the
+//! program left its start and length as they were; a program that moved its head or tail
+//! (`xdp_adjust_head`, `xdp_adjust_tail`) gets [`Error::FrameMoved`] naming the helper, since
+//! a slice cannot change its length: such programs run with [`Program::run_xdp_packet`].
+
+use crate::context::{Context, LayoutError, XDP_CTX_SIZE, XdpAction, XdpMeta};
+use crate::error::Error;
+use crate::helpers::{RedirectTarget, lock};
+use crate::packet::{Packet, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE, XDP_PACKET_HEADROOM};
+use crate::program::Program;
+use crate::xdp_helpers::XdpFrame;
+
+/// What an XDP run gave: the verdict, the frame's final place in the packet buffer, and the
+/// redirect target.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct XdpOutcome {
+    /// The verdict (the program's return value).
+    pub action: XdpAction,
+    /// Offset of the frame's first byte in the packet buffer ([`Packet::start`]): the
+    /// packet's headroom before the run, less what `xdp_adjust_head` grew the head by.
+    pub start: usize,
+    /// The frame's length after the run.
+    pub len: usize,
+    /// Bytes of metadata before the frame (`xdp_adjust_meta`).
+    pub meta_len: usize,
+    /// Where the run's last successful `redirect` or `redirect_map` sent the frame (what
+    /// [`XdpAction::Redirect`] means; kept, as the kernel keeps it, whatever the verdict).
+    pub redirect: Option<RedirectTarget>,
+}
+
+impl Program {
+    /// Runs an XDP program on `packet`, which it may rewrite and whose head, tail and
+    /// metadata it may move (`xdp_adjust_head`, `xdp_adjust_tail`, `xdp_adjust_meta`); the
+    /// packet holds the final frame afterwards, also when the run traps (as far as the program
+    /// got).
+    pub fn run_xdp_packet(&mut self, packet: &mut Packet) -> Result<XdpOutcome, Error> {
+        self.run_xdp_packet_with(packet, &XdpMeta::default())
+    }
+
+    /// [`Program::run_xdp_packet`] with receive-side metadata.
+    pub fn run_xdp_packet_with(
+        &mut self,
+        packet: &mut Packet,
+        meta: &XdpMeta,
+    ) -> Result<XdpOutcome, Error> {
+        self.expect(Context::Xdp)?;
+        let (buf, start, len, metalen) = packet.parts_mut();
+        let base = buf.as_ptr() as u64;
+        let hard_start = base + XDP_CTX_SIZE as u64;
+        let data = hard_start + start as u64;
+        let frame = XdpFrame {
+            active: true,
+            ctx: base,
+            hard_start,
+            hard_end: base + buf.len() as u64,
+            meta: data - metalen as u64,
+            data,
+            data_end: data + len as u64,
+            moved_by: None,
+        };
+        fill_ctx(buf, &frame, meta);
+        lock(&self.run).frame = frame;
+        let res = self.exec(buf);
+        let f = {
+            let mut st = lock(&self.run);
+            st.frame.active = false;
+            st.frame
+        };
+        // The frame's bounds come from the host's record, which only the adjust helpers move
+        // (within the buffer), never from the guest-writable context.
+        let placed = f.data >= hard_start
+            && f.meta <= f.data
+            && f.data <= f.data_end
+            && packet.set_bounds(
+                (f.data - hard_start) as usize,
+                (f.data_end - f.data) as usize,
+                (f.data - f.meta) as usize,
+            );
+        if !placed {
+            return Err(Error::Layout {
+                program: self.name().to_string(),
+                source: LayoutError::PacketBounds {
+                    data: f.data,
+                    data_end: f.data_end,
+                    start: hard_start,
+                    end: f.hard_end,
+                },
+            });
+        }
+        let r0 = res?;
+        Ok(XdpOutcome {
+            action: XdpAction::from_code(r0),
+            start: packet.start(),
+            len: packet.len(),
+            meta_len: packet.meta().len(),
+            redirect: self.last_redirect(),
+        })
+    }
+
+    /// [`Program::run_xdp_with`]'s body: the frame copied into a packet buffer (reusing this
+    /// program's run buffer), run, and copied back when its start and length did not change.
+    pub(crate) fn run_xdp_slice(
+        &mut self,
+        frame: &mut [u8],
+        meta: &XdpMeta,
+    ) -> Result<XdpAction, Error> {
+        self.expect(Context::Xdp)?;
+        let tail = XDP_FRAME_SIZE
+            .saturating_sub(usize::from(XDP_PACKET_HEADROOM) + SKB_SHARED_INFO_SIZE)
+            .saturating_sub(frame.len());
+        let buf = std::mem::take(&mut self.buf);
+        let mut packet = Packet::build(buf, frame, XDP_PACKET_HEADROOM, tail);
+        let res = self.run_xdp_packet_with(&mut packet, meta);
+        let (start, len) = (packet.start(), packet.len());
+        let kept = start == usize::from(XDP_PACKET_HEADROOM) && len == frame.len();
+        if kept {
+            frame.copy_from_slice(packet.frame());
+        }
+        let moved_by = lock(&self.run).frame.moved_by;
+        self.buf = packet.into_buf();
+        let out = res?;
+        if !kept {
+            return Err(Error::FrameMoved {
+                program: self.name().to_string(),
+                helper: moved_by.unwrap_or("an adjust helper"),
+                len: frame.len(),
+                new_start: start as i64 - i64::from(XDP_PACKET_HEADROOM),
+                new_len: len,
+            });
+        }
+        Ok(out.action)
+    }
+}
+
+/// Fills bpfx's XDP context at the start of `buf` from `f` and `meta`.
+fn fill_ctx(buf: &mut [u8], f: &XdpFrame, meta: &XdpMeta) {
+    buf[0..8].copy_from_slice(&f.data.to_le_bytes());
+    buf[8..16].copy_from_slice(&f.data_end.to_le_bytes());
+    buf[16..24].copy_from_slice(&f.meta.to_le_bytes());
+    buf[24..28].copy_from_slice(&meta.ingress_ifindex.to_le_bytes());
+    buf[28..32].copy_from_slice(&meta.rx_queue_index.to_le_bytes());
+    buf[32..36].copy_from_slice(&meta.egress_ifindex.to_le_bytes());
+    buf[36..40].fill(0);
+}

@@ -1,0 +1,226 @@
+//! The XDP packet helpers and `redirect`, with the kernel's semantics and errnos (documented in
+//! `/usr/include/linux/bpf.h`; limits as `net/core/filter.c` applies them):
+//!
+//! - `xdp_adjust_head(ctx, delta)` (44) moves `data` by `delta`: down into the headroom as far
+//!   as the metadata (which moves with it) and the reserved head ([`XDP_FRAME_RESERVED`])
+//!   allow, up as long as [`ETH_HLEN`] bytes stay; `-EINVAL` otherwise.
+//! - `xdp_adjust_meta(ctx, delta)` (54) moves `data_meta` by `delta`, between the reserved head
+//!   and `data` (`-EINVAL` otherwise), leaving a metadata area of a multiple of 4 bytes, at
+//!   most [`XDP_META_MAX`] (`-EACCES` otherwise, the kernel's answer).
+//! - `xdp_adjust_tail(ctx, delta)` (65) moves `data_end` by `delta`: up into the tailroom
+//!   (the new bytes zeroed), down as long as [`ETH_HLEN`] bytes stay; `-EINVAL` otherwise.
+//! - `redirect(ifindex, flags)` (23): from XDP, flags must be 0 (else `XDP_ABORTED`), and it
+//!   returns `XDP_REDIRECT`; from TC, flags may hold `BPF_F_INGRESS` only (else
+//!   `TC_ACT_SHOT`), and it returns `TC_ACT_REDIRECT`. The target is recorded
+//!   ([`RedirectTarget::Ifindex`]), replacing any earlier `redirect` or `redirect_map` of the
+//!   run, as the kernel's per-CPU redirect record does.
+//!
+//! The adjust helpers move the packet, so their signatures say so
+//! ([`bpfx_verifier::HelperSig::changes_packet`]): the verifier forgets every packet pointer
+//! the program held. They work on the run's record of the frame ([`XdpFrame`], kept by the
+//! host, never read back from the guest-writable context) and write the new pointers into the
+//! context struct through [`GuestMemory`], so both engines share them. Called outside an XDP
+//! run (where the kernel refuses the program at load), they fail the run.
+
+use crate::context::Context;
+use crate::helpers::{RedirectTarget, RunCell, lock};
+use crate::packet::{ETH_HLEN, XDP_FRAME_RESERVED, XDP_META_MAX};
+use bpfx_exec::{GuestMemory, HelperError, Helpers};
+use bpfx_verifier::{ArgKind, HelperSig, HelperTable, RetKind};
+
+/// `bpf_redirect`.
+pub const REDIRECT: u32 = 23;
+/// `bpf_xdp_adjust_head`.
+pub const XDP_ADJUST_HEAD: u32 = 44;
+/// `bpf_xdp_adjust_meta`.
+pub const XDP_ADJUST_META: u32 = 54;
+/// `bpf_xdp_adjust_tail`.
+pub const XDP_ADJUST_TAIL: u32 = 65;
+
+/// `BPF_F_INGRESS` (`redirect` from TC): to the device's ingress instead of its egress.
+pub const BPF_F_INGRESS: u64 = 1;
+
+const EINVAL: u64 = (-22i64) as u64;
+const EACCES: u64 = (-13i64) as u64;
+const XDP_ABORTED: u64 = 0;
+const XDP_REDIRECT: u64 = 4;
+const TC_ACT_SHOT: u64 = 2;
+const TC_ACT_REDIRECT: u64 = 7;
+
+/// Offsets of the pointers in bpfx's XDP context struct (see `context.rs`).
+const CTX_DATA: u64 = 0;
+const CTX_DATA_END: u64 = 8;
+const CTX_DATA_META: u64 = 16;
+
+/// Where the frame of the running XDP program is, as guest addresses: the host's record,
+/// which the adjust helpers check and move and the run reads back at its end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct XdpFrame {
+    /// Whether an XDP run with a packet buffer is under way.
+    pub(crate) active: bool,
+    /// The context struct's address (what r1 holds at entry).
+    pub(crate) ctx: u64,
+    /// The buffer's first byte (the headroom's start).
+    pub(crate) hard_start: u64,
+    /// One past the buffer's last byte (the tailroom's end).
+    pub(crate) hard_end: u64,
+    /// `data_meta`, `data`, `data_end`.
+    pub(crate) meta: u64,
+    pub(crate) data: u64,
+    pub(crate) data_end: u64,
+    /// The last helper that moved `data` or `data_end`.
+    pub(crate) moved_by: Option<&'static str>,
+}
+
+/// Adds the signatures of the XDP helpers and `redirect` to `t`.
+pub(crate) fn add_sigs(t: &mut HelperTable) {
+    use ArgKind::{Anything, Scalar};
+    for (id, name) in [
+        (XDP_ADJUST_HEAD, "xdp_adjust_head"),
+        (XDP_ADJUST_META, "xdp_adjust_meta"),
+        (XDP_ADJUST_TAIL, "xdp_adjust_tail"),
+    ] {
+        t.insert(
+            id,
+            HelperSig::new(name, vec![Anything, Scalar], RetKind::Scalar).changing_packet(),
+        );
+    }
+    t.insert(
+        REDIRECT,
+        HelperSig::new("redirect", vec![Scalar, Scalar], RetKind::Scalar),
+    );
+}
+
+fn err(msg: impl Into<String>) -> HelperError {
+    HelperError(msg.into())
+}
+
+/// The signed delta argument (the kernel's `int`).
+fn delta(a: u64) -> i64 {
+    i64::from(a as u32 as i32)
+}
+
+/// `addr + d` when it stays a plausible address.
+fn moved(addr: u64, d: i64) -> Option<u64> {
+    addr.checked_add_signed(d)
+}
+
+/// The running frame, checked to belong to an XDP run whose context `ctx` is.
+fn frame(run: &RunCell, ctx: u64, name: &str) -> Result<XdpFrame, HelperError> {
+    let f = lock(run).frame;
+    if !f.active {
+        return Err(err(format!(
+            "{name} needs an XDP program run on a packet buffer"
+        )));
+    }
+    if ctx != f.ctx {
+        return Err(err(format!(
+            "{name}: r1 ({ctx:#x}) is not the XDP context ({:#x})",
+            f.ctx
+        )));
+    }
+    Ok(f)
+}
+
+/// Writes the context pointer at `off` and records `f` as the run's frame.
+fn commit(
+    mem: &mut GuestMemory<'_>,
+    run: &RunCell,
+    f: XdpFrame,
+    fields: &[(u64, u64)],
+    name: &str,
+) -> Result<u64, HelperError> {
+    for &(off, value) in fields {
+        mem.store(f.ctx + off, 8, value)
+            .ok_or_else(|| err(format!("{name}: cannot write the context")))?;
+    }
+    lock(run).frame = f;
+    Ok(0)
+}
+
+/// Registers the XDP helpers and `redirect` for a program of `context`, over `run`.
+pub(crate) fn register(h: &mut Helpers, context: Context, run: &RunCell) {
+    let xdp = context == Context::Xdp;
+    let r = run.clone();
+    h.register(XDP_ADJUST_HEAD, move |mem, a| {
+        const NAME: &str = "xdp_adjust_head";
+        let mut f = frame(&r, a[0], NAME)?;
+        let metalen = f.data - f.meta;
+        let lowest = f.hard_start + XDP_FRAME_RESERVED as u64 + metalen;
+        let Some(data) = moved(f.data, delta(a[1])) else {
+            return Ok(EINVAL);
+        };
+        if data < lowest || data.saturating_add(ETH_HLEN as u64) > f.data_end {
+            return Ok(EINVAL);
+        }
+        let meta = f.meta.wrapping_add_signed(delta(a[1]));
+        if metalen > 0 {
+            let bytes = mem
+                .read(f.meta, metalen as usize)
+                .ok_or_else(|| err(format!("{NAME}: cannot read the metadata")))?;
+            mem.write(meta, &bytes)
+                .ok_or_else(|| err(format!("{NAME}: cannot move the metadata")))?;
+        }
+        (f.data, f.meta, f.moved_by) = (data, meta, Some(NAME));
+        commit(mem, &r, f, &[(CTX_DATA, data), (CTX_DATA_META, meta)], NAME)
+    });
+    let r = run.clone();
+    h.register(XDP_ADJUST_META, move |mem, a| {
+        const NAME: &str = "xdp_adjust_meta";
+        let mut f = frame(&r, a[0], NAME)?;
+        let Some(meta) = moved(f.meta, delta(a[1])) else {
+            return Ok(EINVAL);
+        };
+        if meta < f.hard_start + XDP_FRAME_RESERVED as u64 || meta > f.data {
+            return Ok(EINVAL);
+        }
+        let metalen = f.data - meta;
+        if metalen % 4 != 0 || metalen > XDP_META_MAX as u64 {
+            return Ok(EACCES);
+        }
+        f.meta = meta;
+        commit(mem, &r, f, &[(CTX_DATA_META, meta)], NAME)
+    });
+    let r = run.clone();
+    h.register(XDP_ADJUST_TAIL, move |mem, a| {
+        const NAME: &str = "xdp_adjust_tail";
+        let mut f = frame(&r, a[0], NAME)?;
+        let d = delta(a[1]);
+        let Some(end) = moved(f.data_end, d) else {
+            return Ok(EINVAL);
+        };
+        if end > f.hard_end || end < f.data + ETH_HLEN as u64 {
+            return Ok(EINVAL);
+        }
+        if end > f.data_end {
+            // The kernel zeroes what the tail grows into.
+            mem.write(f.data_end, &vec![0; (end - f.data_end) as usize])
+                .ok_or_else(|| err(format!("{NAME}: cannot clear the tailroom")))?;
+        }
+        (f.data_end, f.moved_by) = (end, Some(NAME));
+        commit(mem, &r, f, &[(CTX_DATA_END, end)], NAME)
+    });
+    let tc = context == Context::Tc;
+    let r = run.clone();
+    h.register(REDIRECT, move |_, a| {
+        let (ifindex, flags) = (a[0] as u32, a[1]);
+        let (allowed, refused, redirect) = match (xdp, tc) {
+            (true, _) => (0, XDP_ABORTED, XDP_REDIRECT),
+            (_, true) => (BPF_F_INGRESS, TC_ACT_SHOT, TC_ACT_REDIRECT),
+            _ => {
+                return Err(err(format!(
+                    "redirect needs an XDP or TC program, not {}",
+                    context.name()
+                )));
+            }
+        };
+        if flags & !allowed != 0 {
+            return Ok(refused);
+        }
+        lock(&r).redirect = Some(RedirectTarget::Ifindex {
+            ifindex,
+            ingress: flags & BPF_F_INGRESS != 0,
+        });
+        Ok(redirect)
+    });
+}

@@ -1,0 +1,228 @@
+//! The kernel as the oracle of XDP runs: each fixture (`tests/objects/xdp_*.c`) runs on
+//! packets through `bpftool prog run` (the kernel's `BPF_PROG_TEST_RUN`, with its 256 bytes of
+//! headroom and a page per frame) and on bpfx's engines on a `Packet::new`, and the verdicts
+//! and output frames must be equal. `xdp_adjust.o` probes `xdp_adjust_head` and
+//! `xdp_adjust_tail` at the edges of their limits (`xdp_adjust_meta` is left out: the kernel
+//! this was written on refuses it in a program `bpftool prog load` loads, so its limits are
+//! checked in `xdp_packet.rs` only). Needs root, `bpftool` and a kernel that loads BPF
+//! programs; without them the test says why on stderr and checks nothing.
+
+// The oracle runs clang-built objects only: `common::code` (assembled programs) goes unused.
+#[allow(dead_code)]
+mod common;
+
+use bpfx::{Mode, Object, Packet};
+use common::{engines, prepare};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn objects() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/objects"))
+}
+
+/// A program loaded into the kernel and pinned, unpinned (so unloaded) when dropped.
+struct Pinned(PathBuf);
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Why the kernel cannot be the oracle here, if it cannot.
+fn unavailable() -> Option<String> {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        });
+    if uid.as_deref() != Some("0") {
+        return Some("not running as root".into());
+    }
+    match Command::new("bpftool").arg("version").output() {
+        Ok(o) if o.status.success() => {}
+        _ => return Some("bpftool is not installed".into()),
+    }
+    if !Path::new("/sys/fs/bpf").is_dir() {
+        return Some("no BPF file system at /sys/fs/bpf".into());
+    }
+    None
+}
+
+fn load(object: &str) -> Result<Pinned, String> {
+    let pin = PathBuf::from(format!(
+        "/sys/fs/bpf/bpfx_oracle_{}_{}",
+        std::process::id(),
+        object.trim_end_matches(".o")
+    ));
+    let _ = std::fs::remove_file(&pin);
+    let o = Command::new("bpftool")
+        .args(["prog", "load"])
+        .arg(objects().join(object))
+        .arg(&pin)
+        .args(["type", "xdp"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    Ok(Pinned(pin))
+}
+
+/// The kernel's verdict (as the u32 it returns) and output frame for `frame`.
+fn kernel_run(prog: &Pinned, frame: &[u8], scratch: &Path) -> (u32, Vec<u8>) {
+    let (input, output) = (scratch.join("in.bin"), scratch.join("out.bin"));
+    std::fs::write(&input, frame).unwrap();
+    let _ = std::fs::remove_file(&output);
+    let o = Command::new("bpftool")
+        .args(["prog", "run", "pinned"])
+        .arg(&prog.0)
+        .arg("data_in")
+        .arg(&input)
+        .arg("data_out")
+        .arg(&output)
+        .args(["data_size_out", "8192"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "bpftool prog run: {text} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let ret = text
+        .split("Return value: ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|r| r.trim().parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("no return value in {text:?}"));
+    (ret, std::fs::read(&output).unwrap_or_default())
+}
+
+/// The same run on every bpfx engine (Strict mode: the kernel accepted the program), which all
+/// agree; the verdict's low 32 bits and the final frame.
+fn bpfx_run(obj: &Object, name: &str, frame: &[u8]) -> (u32, Vec<u8>) {
+    let mut seen = None;
+    for (engine, opts) in engines() {
+        let v = obj.program(name).unwrap().verify(Mode::Strict).unwrap();
+        let mut prog = prepare(v, opts);
+        let mut p = Packet::new(frame);
+        let out = prog.run_xdp_packet(&mut p).unwrap();
+        let got = (out.action.code() as u32, p.to_vec());
+        match &seen {
+            None => seen = Some(got),
+            Some(s) => assert_eq!(*s, got, "{name} {engine}"),
+        }
+    }
+    seen.unwrap()
+}
+
+fn ethernet_ipv4(proto: u8, dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x02, 0xaa, 0, 0, 0, 1, 0x02, 0xbb, 0, 0, 0, 2, 0x08, 0x00];
+    let total = (20 + payload.len()) as u16;
+    p.extend_from_slice(&[0x45, 0]);
+    p.extend_from_slice(&total.to_be_bytes());
+    p.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0x12, 0x34, 198, 51, 100, 7]);
+    p.extend_from_slice(&dst);
+    p.extend_from_slice(payload);
+    p
+}
+
+/// `xdp_adjust.o`'s probe frame: helper `op`, `delta`, padded to `len` bytes.
+fn probe(op: u8, delta: i32, len: usize) -> Vec<u8> {
+    let mut f = vec![op, 0, 0, 0];
+    f.extend_from_slice(&delta.to_le_bytes());
+    f.extend((8..len).map(|i| i as u8));
+    f
+}
+
+#[test]
+fn xdp_fixtures_agree_with_the_kernel() {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED xdp_fixtures_agree_with_the_kernel: {why}");
+        return;
+    }
+    let scratch = std::env::temp_dir().join(format!("bpfx-xdp-oracle-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let mut cases: Vec<(&str, &str, Vec<u8>)> = Vec::new();
+    for len in [14usize, 64, 65, 200, 1514] {
+        cases.push((
+            "xdp_trunc.o",
+            "xdp_trunc",
+            (0..len).map(|i| i as u8).collect(),
+        ));
+    }
+    let inner =
+        ethernet_ipv4(17, [10, 1, 0, 2], &[0x13, 0x88, 0, 80, 0, 9, 0, 0, 7])[14..].to_vec();
+    cases.push((
+        "xdp_decap.o",
+        "xdp_decap",
+        ethernet_ipv4(4, [192, 0, 2, 2], &inner),
+    ));
+    cases.push((
+        "xdp_decap.o",
+        "xdp_decap",
+        ethernet_ipv4(41, [192, 0, 2, 2], &[0x60; 48]),
+    ));
+    cases.push((
+        "xdp_decap.o",
+        "xdp_decap",
+        ethernet_ipv4(17, [192, 0, 2, 2], &[1; 8]),
+    ));
+    let vip = [10, 0, 0, 100];
+    let mut tcp = vec![
+        0x9c, 0x41, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff,
+    ];
+    tcp.extend_from_slice(&[0xab, 0xcd, 0, 0]);
+    cases.push(("xdp_lb.o", "xdp_lb", ethernet_ipv4(6, vip, &tcp)));
+    cases.push((
+        "xdp_lb.o",
+        "xdp_lb",
+        ethernet_ipv4(17, vip, &[0x13, 0x89, 0, 80, 0, 10, 0x55, 0x66, 1, 2]),
+    ));
+    cases.push((
+        "xdp_lb.o",
+        "xdp_lb",
+        ethernet_ipv4(17, vip, &[0x13, 0x88, 0, 80, 0, 10, 0, 0, 1, 2]),
+    ));
+    cases.push(("xdp_lb.o", "xdp_lb", ethernet_ipv4(1, vip, &[8, 0, 0, 0])));
+    for (op, delta) in [
+        (1, -216),
+        (1, -217),
+        (1, 46),
+        (1, 47),
+        (2, -46),
+        (2, -47),
+        (2, 3460),
+        (2, 3461),
+        (2, 100),
+        (3, 0),
+    ] {
+        cases.push(("xdp_adjust.o", "xdp_adjust", probe(op, delta, 60)));
+    }
+    // Every object loads, or the kernel is no oracle here.
+    let mut loaded = Vec::new();
+    for file in ["xdp_trunc.o", "xdp_decap.o", "xdp_lb.o", "xdp_adjust.o"] {
+        match load(file) {
+            Ok(p) => loaded.push((file, p, Object::open(objects().join(file)).unwrap())),
+            Err(why) => {
+                eprintln!(
+                    "SKIPPED xdp_fixtures_agree_with_the_kernel: the kernel does not load \
+                     {file}: {why}"
+                );
+                return;
+            }
+        }
+    }
+    let mut checked = 0;
+    for (file, name, frame) in &cases {
+        let (_, pinned, obj) = loaded.iter().find(|l| l.0 == *file).unwrap();
+        let kernel = kernel_run(pinned, frame, &scratch);
+        let ours = bpfx_run(obj, name, frame);
+        assert_eq!(ours, kernel, "{file} on {frame:02x?}");
+        checked += 1;
+    }
+    assert_eq!(checked, cases.len());
+}

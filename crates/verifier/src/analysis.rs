@@ -2099,7 +2099,7 @@ fn refine_edge(
             let c = if matches!(l, Value::Ptr(PtrKind::PacketMeta, _)) {
                 cond
             } else {
-                scalar::flip(cond)
+                cond.swap()
             };
             let below = match (c, holds) {
                 (Cond::Lt, true) | (Cond::Ge, false) => Some(1),

@@ -308,6 +308,17 @@ pub enum VerifyErrorKind {
     /// An `lddw` form this runtime does not bind.
     #[error("lddw of a BTF variable is not supported")]
     BtfVariable,
+
+    // ---- verifier faults ----
+    /// An invariant of the verifier itself does not hold: not a fault of the program but a
+    /// bug in bpfx, reported instead of a panic. It rejects in both modes.
+    #[error(
+        "internal verifier error ({what}): this is a bug in the bpfx verifier, please report it"
+    )]
+    Internal {
+        /// The invariant that failed.
+        what: &'static str,
+    },
 }
 
 impl VerifyErrorKind {

@@ -895,7 +895,9 @@ pub(crate) fn refine(
             true
         }
         (c, true) => refine_holds(a, b, bits, c),
-        (c, false) => refine_holds(a, b, bits, negate(c).expect("jset handled above")),
+        // Every condition but jset (handled above) has a negation; narrowing nothing is
+        // the sound answer for one that had none.
+        (c, false) => negate(c).is_none_or(|n| refine_holds(a, b, bits, n)),
     };
     if !ok || a.is_empty() || b.is_empty() {
         return false;
@@ -905,7 +907,7 @@ pub(crate) fn refine(
     !a.is_empty() && !b.is_empty()
 }
 
-/// Narrows for `a cond b` holding (cond is not `jset`).
+/// Narrows for `a cond b` holding. `jset` is refined by [`refine`]: here it narrows nothing.
 fn refine_holds(a: &mut Scalar, b: &mut Scalar, bits: u32, cond: Cond) -> bool {
     match cond {
         Cond::Eq => {
@@ -1024,7 +1026,7 @@ fn refine_holds(a: &mut Scalar, b: &mut Scalar, bits: u32, cond: Cond) -> bool {
             }
             true
         }
-        Cond::Set => unreachable!("jset is refined by the caller"),
+        Cond::Set => true,
     }
 }
 

@@ -216,7 +216,9 @@ impl Analysis<'_> {
             self.havoc(st);
         }
         for (frame, a, sure, n) in writes {
-            let fr = &mut st.frames[frame as usize];
+            let Some(fr) = st.frame_mut(frame as usize) else {
+                return Err(self.internal(pc, "a stack pointer names a frame the state has not"));
+            };
             for b in a..a + n as i64 {
                 let (i, p) = stack_byte(b);
                 let s = &mut fr.stack[i];
@@ -322,7 +324,11 @@ impl Analysis<'_> {
             {
                 let a = at;
                 if read_only {
-                    let fr = &st.frames[frame as usize];
+                    let Some(fr) = st.frame(frame as usize) else {
+                        return Err(Some(
+                            self.internal(pc, "a stack pointer names a frame the state has not"),
+                        ));
+                    };
                     for b in a..a + n as i64 {
                         let (i, p) = stack_byte(b);
                         if fr.stack[i].init_mask() & (1 << p) == 0 && self.strict {
@@ -410,7 +416,7 @@ impl Analysis<'_> {
         mut st: State,
         entry: Pc,
     ) -> R<Flow> {
-        let frames = st.frames.len() + 1;
+        let frames = st.frame_count() + 1;
         if frames > self.cfg.max_frames as usize {
             if self.strict {
                 return Err(self.err(
@@ -438,7 +444,7 @@ impl Analysis<'_> {
             Off::known(0),
         );
         let callee = self.intern(Some(ctx), CtxTag::Call(pc), CtxKind::Call { call_site: pc });
-        st.frames.push(Frame::new(regs));
+        st.push_frame(Frame::new(regs));
         Ok(Flow::Enter(callee, entry, st))
     }
 
@@ -459,13 +465,10 @@ impl Analysis<'_> {
         if self.strict && r0 == Value::NotInit {
             return Err(self.err(pc, K::UninitRegister(Reg::R0)));
         }
-        if st.frames.len() < 2 {
-            return Err(self.internal(pc, "a return finds no caller's frame"));
-        }
-        let Some(callee) = st.frames.pop() else {
-            return Err(self.internal(pc, "a return finds no callee's frame"));
+        let Some(callee) = st.pop_frame() else {
+            return Err(self.internal(pc, "a return from a call finds no caller's frame"));
         };
-        let gone = st.frames.len() as u32;
+        let gone = st.frame_count() as u32;
         {
             let caller = st.cur_mut();
             caller.regs[0] = callee.regs[0];
@@ -480,8 +483,8 @@ impl Analysis<'_> {
         // Pointers into the returning frame must not outlive it.
         let dangling =
             |v: &Value| matches!(v, Value::Ptr(PtrKind::Stack { frame }, _) if *frame >= gone);
-        let depth = st.frames.len();
-        for (d, fr) in st.frames.iter_mut().enumerate() {
+        let depth = st.frame_count();
+        for (d, fr) in st.frames_mut().enumerate() {
             if d + 1 == depth {
                 for (r, v) in fr.regs.iter_mut().enumerate() {
                     if dangling(v) {

@@ -139,9 +139,12 @@ impl Analysis<'_> {
     }
 
     /// Holds a state that went around the loop until every path of its iteration has.
-    pub(super) fn latch(&mut self, ctx: CtxId, head: Pc, from: Pc, st: State) {
+    pub(super) fn latch(&mut self, ctx: CtxId, head: Pc, from: Pc, st: State) -> R<()> {
         let end = self.loops.info.get(&head.0).map_or(head, |i| Pc(i.end));
         match self.latches.get_mut(&(ctx, head)) {
+            Some((old, _)) if old.depth() != st.depth() => {
+                return Err(self.internal(from, "states of one context differ in depth"));
+            }
             Some((old, _)) => {
                 old.join(&st);
             }
@@ -150,6 +153,7 @@ impl Analysis<'_> {
                 self.push(end, head, ctx, Held::Latch);
             }
         }
+        Ok(())
     }
 
     /// Starts the next iteration of the loop `ctx` runs, unless its state repeats.
@@ -184,8 +188,7 @@ impl Analysis<'_> {
                 first,
             },
         );
-        self.merge(next, head, st, false);
-        Ok(())
+        self.merge(next, head, st, false)
     }
 
     /// The head of the innermost loop `ctx` is iterating, if any.

@@ -399,7 +399,9 @@ impl Analysis<'_> {
         (lo, hi): (i64, i64),
     ) -> R<Value> {
         let (pc, size, acc) = (a.pc, a.size, a.acc);
-        let fr = &mut st.frames[frame as usize];
+        let Some(fr) = st.frame_mut(frame as usize) else {
+            return Err(self.internal(pc, "a stack pointer names a frame the state has not"));
+        };
         let span = lo..hi + i64::from(size);
         if !matches!(acc, Acc::Store { .. }) {
             for b in span.clone() {
@@ -488,7 +490,9 @@ impl Analysis<'_> {
     /// A stack access proven inside frame `frame` at byte offset `at` (from its r10).
     fn stack_access(&self, a: Access, st: &mut State, frame: u32, at: i64) -> R<Value> {
         let (pc, size) = (a.pc, a.size);
-        let fr = &mut st.frames[frame as usize];
+        let Some(fr) = st.frame_mut(frame as usize) else {
+            return Err(self.internal(pc, "a stack pointer names a frame the state has not"));
+        };
         let aligned8 = size == 8 && at % 8 == 0;
         let uninit = || {
             self.err(

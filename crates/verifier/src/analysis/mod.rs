@@ -188,7 +188,7 @@ impl<'a> Analysis<'a> {
             CtxTag::Call(Pc(0)),
             CtxKind::Call { call_site: Pc(0) },
         );
-        self.merge(root, Pc(0), entry, false);
+        self.merge(root, Pc(0), entry, false)?;
         let callbacks: Vec<Pc> = self
             .prog
             .iter()
@@ -206,7 +206,7 @@ impl<'a> Analysis<'a> {
             }
             let ctx = self.intern(None, CtxTag::Call(cb), CtxKind::Call { call_site: cb });
             let st = self.callback_state();
-            self.merge(ctx, cb, st, false);
+            self.merge(ctx, cb, st, false)?;
         }
         while let Some(Reverse(node)) = self.work.pop() {
             match node.held {
@@ -269,9 +269,13 @@ impl<'a> Analysis<'a> {
 
     /// Joins `st` into the stored state at (ctx, pc) (widening over a `Checked`-mode
     /// back-edge), queueing the node if it changed.
-    fn merge(&mut self, ctx: CtxId, pc: Pc, st: State, back: bool) {
+    fn merge(&mut self, ctx: CtxId, pc: Pc, st: State, back: bool) -> R<()> {
         let key = (ctx, pc);
         let changed = match self.states.get_mut(&key) {
+            // The context fixes the call chain, so its states have as many frames.
+            Some(old) if old.depth() != st.depth() => {
+                return Err(self.internal(pc, "states of one context differ in depth"));
+            }
             Some(old) if back => old.widen(&st),
             Some(old) => old.join(&st),
             None => {
@@ -282,6 +286,7 @@ impl<'a> Analysis<'a> {
         if changed && self.queued.insert(key) {
             self.push(pc, pc, ctx, Held::Stored);
         }
+        Ok(())
     }
 
     /// Sends `st` along the edge `from -> to` out of `ctx`; returns the context to continue
@@ -293,14 +298,14 @@ impl<'a> Analysis<'a> {
         to: Pc,
         st: State,
         last: bool,
-    ) -> Option<(CtxId, State)> {
-        match self.route(ctx, to) {
+    ) -> R<Option<(CtxId, State)>> {
+        Ok(match self.route(ctx, to) {
             Dest::Latch(c) => {
-                self.latch(c, to, from, st);
+                self.latch(c, to, from, st)?;
                 None
             }
             Dest::Ctx(c) if self.join[to.index()] || c != ctx => {
-                self.merge(c, to, st, !self.strict && to <= from);
+                self.merge(c, to, st, !self.strict && to <= from)?;
                 None
             }
             Dest::Ctx(c) if last => Some((c, st)),
@@ -318,7 +323,7 @@ impl<'a> Analysis<'a> {
                 self.push(to, to, c, Held::Carried(slot));
                 None
             }
-        }
+        })
     }
 
     fn err(&self, pc: Pc, kind: K) -> VerifyError {
@@ -369,18 +374,15 @@ impl<'a> Analysis<'a> {
             let (to, next) = match flow {
                 Flow::Stop => return Ok(()),
                 Flow::Next(to, next) => (to, next),
-                Flow::Enter(c, p, s) => {
-                    self.merge(c, p, s, false);
-                    return Ok(());
-                }
+                Flow::Enter(c, p, s) => return self.merge(c, p, s, false),
                 Flow::Fork(succs) => {
                     for (to, s) in succs {
-                        self.flow(ctx, pc, to, s, false);
+                        self.flow(ctx, pc, to, s, false)?;
                     }
                     return Ok(());
                 }
             };
-            match self.flow(ctx, pc, to, next, true) {
+            match self.flow(ctx, pc, to, next, true)? {
                 Some((c, s)) => {
                     pc = to;
                     ctx = c;

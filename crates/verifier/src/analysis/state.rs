@@ -40,11 +40,7 @@ impl Analysis<'_> {
         regs[1] = r1;
         regs[2] = r2;
         regs[10] = Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(0));
-        State {
-            frames: vec![Frame::new(regs)],
-            pkt: 0,
-            pkt_ids: Vec::new(),
-        }
+        State::new(Frame::new(regs))
     }
 
     pub(super) fn callback_state(&self) -> State {
@@ -58,11 +54,7 @@ impl Analysis<'_> {
             *r = Value::UNKNOWN_SCALAR;
         }
         regs[10] = Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(0));
-        State {
-            frames: vec![Frame::new(regs)],
-            pkt: 0,
-            pkt_ids: Vec::new(),
-        }
+        State::new(Frame::new(regs))
     }
 
     /// Reads a register as an operand: uninitialised is an error in Strict mode and an unknown

@@ -2,8 +2,11 @@
 //!
 //! Jump and call targets are kept as the signed slot offsets of the wire format (`target = pc +
 //! off + 1`), so an `Op` means the same thing wherever it is printed or re-encoded; use
-//! [`Op::jump_target`] to get the absolute [`Pc`].
+//! [`Op::jump_target`] to get the absolute [`Pc`] of any instruction, or [`Pc::jump`] for one
+//! whose offset is in hand (infallible: decoding proved the target), and [`crate::Cfg`] for
+//! the successors.
 
+use crate::regset::RegSet;
 use std::fmt;
 
 /// A register number, `r0` to `r10`.
@@ -90,6 +93,21 @@ impl Pc {
         let t = i64::from(self.0) + i64::from(off) + 1;
         u32::try_from(t).ok().map(Pc)
     }
+
+    /// The target of a jump, branch, local call or `lddw func` at this pc with offset `off`
+    /// (`pc + off + 1`), inside a decoded [`Program`](crate::Program): decoding proved every
+    /// such target is an instruction start of the program, so there is nothing to check and
+    /// no failure to handle. (Outside a program, where the sum may not be a slot at all, use
+    /// [`Pc::offset`].)
+    ///
+    /// ```
+    /// use bpfx_bytecode::Pc;
+    /// assert_eq!(Pc(4).jump(-5), Pc(0));
+    /// assert_eq!(Pc(4).jump(2), Pc(7));
+    /// ```
+    pub const fn jump(self, off: i32) -> Pc {
+        Pc(self.0.wrapping_add_signed(off).wrapping_add(1))
+    }
 }
 
 impl fmt::Display for Pc {
@@ -172,6 +190,16 @@ pub enum Operand {
     Reg(Reg),
     /// A 32-bit immediate (`BPF_K`), sign-extended to 64 bits where used at 64 bits.
     Imm(i32),
+}
+
+impl Operand {
+    /// The register read, as a set: empty for an immediate.
+    pub const fn regs(self) -> RegSet {
+        match self {
+            Operand::Reg(r) => RegSet::of(r),
+            Operand::Imm(_) => RegSet::EMPTY,
+        }
+    }
 }
 
 impl fmt::Display for Operand {
@@ -326,6 +354,62 @@ impl Cond {
         Cond::Slt,
         Cond::Sle,
     ];
+
+    /// The condition that holds exactly when `self` does not, if the instruction set has one
+    /// (every condition but `jset`, whose negation `lhs & rhs == 0` is no eBPF condition).
+    ///
+    /// ```
+    /// use bpfx_bytecode::{Cond, Width};
+    /// assert_eq!(Cond::Lt.negate(), Some(Cond::Ge));
+    /// assert_eq!(Cond::Set.negate(), None);
+    /// let (a, b) = (3u64, u64::MAX);
+    /// for c in Cond::ALL {
+    ///     if let Some(n) = c.negate() {
+    ///         assert_ne!(c.eval(a, b, Width::W64), n.eval(a, b, Width::W64));
+    ///     }
+    /// }
+    /// ```
+    pub const fn negate(self) -> Option<Cond> {
+        Some(match self {
+            Cond::Eq => Cond::Ne,
+            Cond::Ne => Cond::Eq,
+            Cond::Gt => Cond::Le,
+            Cond::Le => Cond::Gt,
+            Cond::Ge => Cond::Lt,
+            Cond::Lt => Cond::Ge,
+            Cond::Sgt => Cond::Sle,
+            Cond::Sle => Cond::Sgt,
+            Cond::Sge => Cond::Slt,
+            Cond::Slt => Cond::Sge,
+            Cond::Set => return None,
+        })
+    }
+
+    /// The condition with its operands exchanged: `a self b` holds exactly when `b swap a`
+    /// does. The symmetric conditions (`jeq`, `jne`, `jset`) are their own swap.
+    ///
+    /// ```
+    /// use bpfx_bytecode::{Cond, Width};
+    /// assert_eq!(Cond::Lt.swap(), Cond::Gt);
+    /// assert_eq!(Cond::Set.swap(), Cond::Set);
+    /// let (a, b) = (3u64, u64::MAX);
+    /// for c in Cond::ALL {
+    ///     assert_eq!(c.eval(a, b, Width::W64), c.swap().eval(b, a, Width::W64));
+    /// }
+    /// ```
+    pub const fn swap(self) -> Cond {
+        match self {
+            Cond::Gt => Cond::Lt,
+            Cond::Lt => Cond::Gt,
+            Cond::Ge => Cond::Le,
+            Cond::Le => Cond::Ge,
+            Cond::Sgt => Cond::Slt,
+            Cond::Slt => Cond::Sgt,
+            Cond::Sge => Cond::Sle,
+            Cond::Sle => Cond::Sge,
+            Cond::Eq | Cond::Ne | Cond::Set => self,
+        }
+    }
 
     /// Evaluates the condition on two values already truncated to the operation width
     /// (`bits` is 32 or 64); the single definition every engine and the verifier share.
@@ -610,6 +694,153 @@ impl Op {
     }
 }
 
+/// What a memory instruction does at its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AccessKind {
+    /// `ldx*`: reads.
+    Load,
+    /// `st*` and `stx*`: writes.
+    Store,
+    /// `lock *`: reads and writes, atomically.
+    Atomic,
+}
+
+/// The memory an instruction accesses: `size` bytes at `base + off` ([`Op::mem_access`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MemAccess {
+    /// The register holding the base address.
+    pub base: Reg,
+    /// Signed byte offset from the base.
+    pub off: i16,
+    /// Access size.
+    pub size: Size,
+    /// Load, store or atomic read-modify-write.
+    pub kind: AccessKind,
+}
+
+impl Op {
+    /// The registers whose values the instruction reads.
+    ///
+    /// A call reads its arguments r1–r5 ([`RegSet::ARGS`]; `callx` also the register holding
+    /// the helper id), whatever the callee declares; `exit` reads r0, the return value. A
+    /// legacy packet load reads its index register only (the packet is the program's input).
+    ///
+    /// ```
+    /// use bpfx_bytecode::{Op, Reg, RegSet};
+    /// let op = bpfx_bytecode::assemble("stxw [r1+4], r2").unwrap();
+    /// let op = bpfx_bytecode::decode_one(&op).unwrap();
+    /// assert_eq!(op.reads(), RegSet::of(Reg::R1).with(Reg::R2));
+    /// assert_eq!(Op::Exit.reads(), RegSet::of(Reg::R0));
+    /// ```
+    pub const fn reads(&self) -> RegSet {
+        match *self {
+            Op::Alu {
+                op: AluOp::Mov,
+                src,
+                ..
+            } => src.regs(),
+            Op::Alu { dst, src, .. } => RegSet::of(dst).union(src.regs()),
+            Op::Neg { dst, .. } | Op::Endian { dst, .. } => RegSet::of(dst),
+            Op::Movsx { src, .. } => RegSet::of(src),
+            Op::Load { base, .. } => RegSet::of(base),
+            Op::Store { base, src, .. } => RegSet::of(base).union(src.regs()),
+            Op::Atomic { op, base, src, .. } => {
+                let set = RegSet::of(base).with(src);
+                if matches!(op, AtomicOp::Cmpxchg) {
+                    set.with(Reg::R0)
+                } else {
+                    set
+                }
+            }
+            Op::LoadImm64 { .. } | Op::Ja { .. } => RegSet::EMPTY,
+            Op::LoadPacket { index, .. } => match index {
+                Some(r) => RegSet::of(r),
+                None => RegSet::EMPTY,
+            },
+            Op::Branch { lhs, rhs, .. } => RegSet::of(lhs).union(rhs.regs()),
+            Op::Call(CallTarget::Register(r)) => RegSet::ARGS.with(r),
+            Op::Call(_) => RegSet::ARGS,
+            Op::Exit => RegSet::of(Reg::R0),
+        }
+    }
+
+    /// The registers the instruction certainly gives a new value: its destination, the
+    /// fetched register of an atomic (r0 for `cmpxchg`), r0 for a packet load and for every
+    /// call (its result). [`Op::written_reg`] is this set without calls.
+    ///
+    /// ```
+    /// use bpfx_bytecode::{CallTarget, Op, Reg, RegSet};
+    /// assert_eq!(Op::Call(CallTarget::Helper(1)).writes(), RegSet::of(Reg::R0));
+    /// ```
+    pub const fn writes(&self) -> RegSet {
+        match self {
+            Op::Call(_) => RegSet::of(Reg::R0),
+            _ => match self.written_reg() {
+                Some(r) => RegSet::of(r),
+                None => RegSet::EMPTY,
+            },
+        }
+    }
+
+    /// The registers whose values may differ after the instruction: [`Op::writes`], and for a
+    /// call every caller-saved register ([`RegSet::CALLER_SAVED`], r0–r5), which the callee
+    /// need not preserve. A legacy packet load counts as a call here, as in the kernel, whose
+    /// `ld_abs`/`ld_ind` may clobber r1–r5 (bpfx's engines leave them, but nothing may rely
+    /// on that).
+    ///
+    /// ```
+    /// use bpfx_bytecode::{CallTarget, Op, RegSet};
+    /// assert_eq!(Op::Call(CallTarget::Local { off: 3 }).clobbers(), RegSet::CALLER_SAVED);
+    /// assert_eq!(Op::Exit.clobbers(), RegSet::EMPTY);
+    /// ```
+    pub const fn clobbers(&self) -> RegSet {
+        match self {
+            Op::Call(_) | Op::LoadPacket { .. } => RegSet::CALLER_SAVED,
+            _ => self.writes(),
+        }
+    }
+
+    /// The memory the instruction accesses through a register, for loads, stores and atomics;
+    /// `None` for every other instruction, legacy packet loads included (they address the
+    /// packet by index, not through a pointer).
+    ///
+    /// ```
+    /// use bpfx_bytecode::{AccessKind, MemAccess, Reg, Size};
+    /// let slots = bpfx_bytecode::assemble("lock add32 [r10-8], r1").unwrap();
+    /// let op = bpfx_bytecode::decode_one(&slots).unwrap();
+    /// assert_eq!(
+    ///     op.mem_access(),
+    ///     Some(MemAccess { base: Reg::R10, off: -8, size: Size::W, kind: AccessKind::Atomic })
+    /// );
+    /// ```
+    pub const fn mem_access(&self) -> Option<MemAccess> {
+        let (base, off, size, kind) = match *self {
+            Op::Load {
+                size, base, off, ..
+            } => (base, off, size, AccessKind::Load),
+            Op::Store {
+                size, base, off, ..
+            } => (base, off, size, AccessKind::Store),
+            Op::Atomic {
+                width, base, off, ..
+            } => {
+                let size = match width {
+                    Width::W32 => Size::W,
+                    Width::W64 => Size::Dw,
+                };
+                (base, off, size, AccessKind::Atomic)
+            }
+            _ => return None,
+        };
+        Some(MemAccess {
+            base,
+            off,
+            size,
+            kind,
+        })
+    }
+}
+
 fn fmt_off(f: &mut fmt::Formatter<'_>, off: i64) -> fmt::Result {
     if off < 0 {
         write!(f, "{off}")
@@ -739,6 +970,137 @@ impl fmt::Display for Op {
             Op::Call(CallTarget::Kfunc(id)) => write!(f, "call runtime {id}"),
             Op::Call(CallTarget::Register(r)) => write!(f, "call {r}"),
             Op::Exit => write!(f, "exit"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values around the signed and unsigned boundaries at both widths.
+    const EDGES: [u64; 10] = [
+        0,
+        1,
+        2,
+        0x7fff_ffff,
+        0x8000_0000,
+        0xffff_ffff,
+        0x1_0000_0000,
+        i64::MAX as u64,
+        i64::MIN as u64,
+        u64::MAX,
+    ];
+
+    #[test]
+    fn negate_is_the_complement_and_swap_the_mirror() {
+        for c in Cond::ALL {
+            assert_eq!(c.swap().swap(), c);
+            if let Some(n) = c.negate() {
+                assert_eq!(n.negate(), Some(c));
+            }
+            for w in [Width::W32, Width::W64] {
+                for a in EDGES {
+                    for b in EDGES {
+                        let holds = c.eval(a, b, w);
+                        assert_eq!(c.swap().eval(b, a, w), holds, "{c:?} swapped, {w:?}");
+                        if let Some(n) = c.negate() {
+                            assert_eq!(n.eval(a, b, w), !holds, "{c:?} negated, {w:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(Cond::Set.negate(), None);
+    }
+
+    fn op(text: &str) -> Op {
+        crate::decode_one(&crate::assemble(text).expect("assembles")).expect("decodes")
+    }
+
+    fn set(regs: &[u8]) -> RegSet {
+        regs.iter()
+            .map(|&n| Reg::new(n).expect("a register"))
+            .collect()
+    }
+
+    #[test]
+    fn register_effects_of_every_class() {
+        /// Instruction, reads, writes, clobbers.
+        type Case = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
+        let cases: &[Case] = &[
+            ("mov r1, r2", &[2], &[1], &[1]),
+            ("mov32 r1, 5", &[], &[1], &[1]),
+            ("add r1, r2", &[1, 2], &[1], &[1]),
+            ("sub32 r3, 1", &[3], &[3], &[3]),
+            ("neg r4", &[4], &[4], &[4]),
+            ("movsx864 r1, r9", &[9], &[1], &[1]),
+            ("be16 r5", &[5], &[5], &[5]),
+            ("ldxw r0, [r1+8]", &[1], &[0], &[0]),
+            ("stw [r10-8], 1", &[10], &[], &[]),
+            ("stxdw [r10-8], r6", &[10, 6], &[], &[]),
+            ("lock add [r2+0], r3", &[2, 3], &[], &[]),
+            ("lock fetch add [r2+0], r3", &[2, 3], &[3], &[3]),
+            ("lock xchg [r2+0], r3", &[2, 3], &[3], &[3]),
+            ("lock cmpxchg [r2+0], r3", &[0, 2, 3], &[0], &[0]),
+            ("lddw r7, 0x1234567890", &[], &[7], &[7]),
+            ("ldabsw 4", &[], &[0], &[0, 1, 2, 3, 4, 5]),
+            ("ldindb r6, 2", &[6], &[0], &[0, 1, 2, 3, 4, 5]),
+            ("ja +0", &[], &[], &[]),
+            ("jsgt32 r1, r8, +0", &[1, 8], &[], &[]),
+            ("jset r1, 1, +0", &[1], &[], &[]),
+            ("call 1", &[1, 2, 3, 4, 5], &[0], &[0, 1, 2, 3, 4, 5]),
+            ("call r8", &[1, 2, 3, 4, 5, 8], &[0], &[0, 1, 2, 3, 4, 5]),
+            ("exit", &[0], &[], &[]),
+        ];
+        for &(text, reads, writes, clobbers) in cases {
+            let op = op(text);
+            assert_eq!(op.reads(), set(reads), "reads of {text}");
+            assert_eq!(op.writes(), set(writes), "writes of {text}");
+            assert_eq!(op.clobbers(), set(clobbers), "clobbers of {text}");
+            assert!((op.writes() - op.clobbers()).is_empty(), "{text}");
+            if !matches!(op, Op::Call(_)) {
+                assert_eq!(
+                    op.writes(),
+                    op.written_reg().into_iter().collect(),
+                    "{text}"
+                );
+            }
+        }
+        let local = Op::Call(CallTarget::Local { off: 0 });
+        assert_eq!(local.reads(), RegSet::ARGS);
+        assert_eq!(local.writes(), RegSet::of(Reg::R0));
+        assert_eq!(local.clobbers(), RegSet::CALLER_SAVED);
+    }
+
+    #[test]
+    fn memory_accesses() {
+        let access = |text, base: u8, off, size, kind| {
+            assert_eq!(
+                op(text).mem_access(),
+                Some(MemAccess {
+                    base: Reg::new(base).expect("a register"),
+                    off,
+                    size,
+                    kind
+                }),
+                "{text}"
+            );
+        };
+        access("ldxb r0, [r1+3]", 1, 3, Size::B, AccessKind::Load);
+        access("ldxsh r0, [r1-2]", 1, -2, Size::H, AccessKind::Load);
+        access("stw [r10-8], 7", 10, -8, Size::W, AccessKind::Store);
+        access("stxdw [r2+0], r3", 2, 0, Size::Dw, AccessKind::Store);
+        access("lock or32 [r4+4], r1", 4, 4, Size::W, AccessKind::Atomic);
+        access(
+            "lock cmpxchg [r4+8], r1",
+            4,
+            8,
+            Size::Dw,
+            AccessKind::Atomic,
+        );
+        for text in ["ldabsw 4", "ldindb r6, 2", "mov r0, 1", "call 1", "exit"] {
+            assert_eq!(op(text).mem_access(), None, "{text}");
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::alu::{self, imm_value};
 use crate::mem;
-use bpfx_bytecode::{CallTarget, Imm64, Op, Operand, Pc, Program, Reg};
+use bpfx_bytecode::{CallTarget, Imm64, Op, Operand, Pc, Program, Reg, RegSet};
 use bpfx_exec::{
     EnvParts, GuestMemory, HelperError, Helpers, Region, SharedMem, Stack, Trap, TrapKind,
 };
@@ -138,13 +138,6 @@ impl<'a> Machine<'a> {
         }
     }
 
-    /// The absolute target of a relative jump at `pc`; the decoder guarantees it is inside.
-    fn target(&self, pc: Pc, off: i32) -> Result<Pc, Trap> {
-        pc.offset(off)
-            .filter(|t| self.prog.is_insn_start(*t))
-            .ok_or_else(|| trap(TrapKind::FellOffEnd, pc))
-    }
-
     fn depth(&self) -> u32 {
         self.frames.len() as u32
     }
@@ -259,7 +252,7 @@ impl<'a> Machine<'a> {
             Op::LoadImm64 { dst, value } => {
                 let v = match value {
                     Imm64::Value(v) => v,
-                    Imm64::Func { off } => u64::from(self.target(pc, off)?.0),
+                    Imm64::Func { off } => u64::from(pc.jump(off).0),
                     Imm64::MapFd(_)
                     | Imm64::MapValue { .. }
                     | Imm64::BtfId(_)
@@ -280,7 +273,8 @@ impl<'a> Machine<'a> {
                     None => return Ok(Flow::Halt(0)),
                 }
             }
-            Op::Ja { off, .. } => return Ok(Flow::Jump(self.target(pc, off)?)),
+            // Decoding proved every target an instruction start: nothing to check.
+            Op::Ja { off, .. } => return Ok(Flow::Jump(pc.jump(off))),
             Op::Branch {
                 width,
                 cond,
@@ -289,7 +283,7 @@ impl<'a> Machine<'a> {
                 off,
             } => {
                 if cond.eval(self.reg(lhs), self.operand(rhs), width) {
-                    return Ok(Flow::Jump(self.target(pc, i32::from(off))?));
+                    return Ok(Flow::Jump(pc.jump(i32::from(off))));
                 }
             }
             Op::Call(CallTarget::Helper(id)) => self.call_helper(pc, id)?,
@@ -300,7 +294,7 @@ impl<'a> Machine<'a> {
                 self.call_helper(pc, id)?;
             }
             Op::Call(CallTarget::Local { off }) => {
-                let target = self.target(pc, off)?;
+                let target = pc.jump(off);
                 // Frames in use are depth + 1; the callee's would be depth + 2.
                 if self.depth() + 2 > self.max_frames {
                     return Err(trap(TrapKind::CallDepthExceeded, pc));
@@ -322,14 +316,18 @@ impl<'a> Machine<'a> {
     fn call_helper(&mut self, pc: Pc, id: u32) -> Result<(), Trap> {
         let helpers = self.helpers;
         let mut args = [0; 5];
-        args.copy_from_slice(&self.regs[1..6]);
+        for (arg, r) in args.iter_mut().zip(RegSet::ARGS) {
+            *arg = self.reg(r);
+        }
         let mut error = None;
         let result = helpers.call(id, &mut self.memory(), args, &mut error);
         if error.is_some() {
             *self.helper_error = error;
         }
         self.regs[0] = result.map_err(|kind| trap(kind, pc))?;
-        self.regs[1..6].fill(0);
+        for r in RegSet::ARGS {
+            self.set(r, 0);
+        }
         Ok(())
     }
 }

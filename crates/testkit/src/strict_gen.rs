@@ -29,7 +29,7 @@
 
 use crate::check::Case;
 use crate::generator::Rng;
-use bpfx_bytecode::{Program, assemble};
+use bpfx_bytecode::{Program, RegSet, assemble};
 use bpfx_exec::Helpers;
 
 /// Input sizes the generator picks from.
@@ -312,9 +312,10 @@ impl Gen {
         let a = self.rng.below(7);
         self.line(format!("mov r1, r{a}"));
         self.line("call 5");
-        for r in 1..=5 {
+        // The call clobbered the argument registers: give them values again.
+        for r in RegSet::ARGS {
             let v = self.rng.range(-4, 100);
-            self.line(format!("mov r{r}, {v}"));
+            self.line(format!("mov {r}, {v}"));
         }
     }
 }

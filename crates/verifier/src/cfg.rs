@@ -3,14 +3,14 @@
 //!
 //! Functions are the entry (pc 0), every local-call target and every `lddw func` target; each
 //! instruction belongs to the nearest function start at or before it. The checks, in the order
-//! a rejection reports them: targets are instruction starts inside the program, helpers exist,
-//! no kfunc calls, jumps stay inside their function, no function falls off its end, every
+//! a rejection reports them (targets need none: decoding proved them): helpers exist, no kfunc
+//! calls, jumps stay inside their function, no function falls off its end, every
 //! instruction is reachable. In `Strict` mode it also finds the loops ([`Loops`]), so the
 //! analysis can explore them iteration by iteration.
 
 use crate::config::Config;
 use crate::error::{VerifyError, VerifyErrorKind};
-use bpfx_bytecode::{CallTarget, Imm64, Op, Pc, Program};
+use bpfx_bytecode::{CallTarget, Cfg, Imm64, Op, Pc, Program};
 use std::collections::HashMap;
 
 /// "No loop" in [`Loops::head_of`] and [`LoopInfo::parent`].
@@ -58,6 +58,8 @@ impl Loops {
 /// What the abstract interpretation needs to know about the graph.
 #[derive(Debug)]
 pub(crate) struct Structure {
+    /// The program's structure, from `bpfx-bytecode`.
+    pub(crate) cfg: Cfg,
     /// Function starts, increasing; `funcs[0]` is pc 0.
     pub(crate) funcs: Vec<Pc>,
     /// Whether a state must be stored (and joined) at this pc: function starts, return points
@@ -80,64 +82,16 @@ fn err(prog: &Program, pc: usize, kind: VerifyErrorKind) -> VerifyError {
     }
 }
 
-/// Successors inside the function, in order: fall-through (or return point of a local call)
-/// first, then the jump target. Local-call targets are not successors: they start another
-/// function.
-fn succs(op: &Op, pc: usize) -> ([Option<usize>; 2], usize) {
-    let next = pc + op.slots() as usize;
-    let target = op.jump_target(Pc(pc as u32)).map(Pc::index);
-    match op {
-        Op::Exit => ([None, None], 0),
-        Op::Ja { .. } => ([target, None], 1),
-        Op::Branch { .. } => ([Some(next), target], 2),
-        _ => ([Some(next), None], 1),
-    }
-}
-
 /// Runs every structural check; on success, returns the graph facts the analysis uses.
+/// Targets need no check: decoding proved each lands on an instruction start.
 pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyError> {
     let len = prog.len();
-    // Targets and function starts.
-    let mut is_func = vec![false; len];
-    is_func[0] = true;
     for (pc, op) in prog.iter() {
         if op
             .written_reg()
             .is_some_and(|r| r == bpfx_bytecode::Reg::R10)
         {
             return Err(err(prog, pc.index(), VerifyErrorKind::WritesFramePointer));
-        }
-        if let Some(t) = op.jump_target(pc) {
-            if t.index() >= len {
-                let kind = VerifyErrorKind::JumpOutOfRange {
-                    target: t.0 as i64,
-                    len,
-                };
-                return Err(err(prog, pc.index(), kind));
-            }
-            if !prog.is_insn_start(t) {
-                return Err(err(prog, pc.index(), VerifyErrorKind::JumpIntoLddw(t)));
-            }
-            if matches!(
-                op,
-                Op::Call(CallTarget::Local { .. })
-                    | Op::LoadImm64 {
-                        value: Imm64::Func { .. },
-                        ..
-                    }
-            ) {
-                is_func[t.index()] = true;
-            }
-        } else if matches!(
-            op,
-            Op::Ja { .. } | Op::Branch { .. } | Op::Call(CallTarget::Local { .. })
-        ) {
-            // A target that does not even fit a u32 (decoding rules this out too).
-            return Err(err(
-                prog,
-                pc.index(),
-                VerifyErrorKind::JumpOutOfRange { target: -1, len },
-            ));
         }
         match op {
             Op::Call(CallTarget::Helper(id))
@@ -151,38 +105,35 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
             _ => {}
         }
     }
-    let funcs: Vec<Pc> = (0..len)
-        .filter(|&i| is_func[i])
-        .map(|i| Pc(i as u32))
-        .collect();
+    let graph = Cfg::new(prog);
+    let funcs: Vec<Pc> = graph.functions().iter().map(|f| f.entry).collect();
 
     // Jumps stay inside their function; no function falls off its end.
     let mut func_idx = 0usize;
-    for (pc, op) in prog.iter() {
+    for (pc, _) in prog.iter() {
         while func_idx + 1 < funcs.len() && funcs[func_idx + 1] <= pc {
             func_idx += 1;
         }
         let start = funcs[func_idx];
         let end = funcs.get(func_idx + 1).map_or(len, |p| p.index());
-        let (ss, n) = succs(op, pc.index());
-        for (k, s) in ss.iter().take(n).enumerate() {
-            let Some(s) = *s else { continue };
-            let is_fallthrough = k == 0 && op.falls_through();
-            if is_fallthrough {
-                if s >= len {
-                    return Err(err(prog, pc.index(), VerifyErrorKind::FallsOffEnd));
-                }
-                if s >= end {
-                    let kind = VerifyErrorKind::FallsIntoFunction(Pc(s as u32));
-                    return Err(err(prog, pc.index(), kind));
-                }
-            } else if s < start.index() || s >= end {
-                let kind = VerifyErrorKind::JumpOutOfFunction {
-                    target: Pc(s as u32),
-                    func: start,
-                };
+        let succ = graph.successors(pc);
+        if let Some(s) = succ.fall {
+            if s.index() >= len {
+                return Err(err(prog, pc.index(), VerifyErrorKind::FallsOffEnd));
+            }
+            if s.index() >= end {
+                let kind = VerifyErrorKind::FallsIntoFunction(s);
                 return Err(err(prog, pc.index(), kind));
             }
+        }
+        if let Some(s) = succ.jump
+            && (s < start || s.index() >= end)
+        {
+            let kind = VerifyErrorKind::JumpOutOfFunction {
+                target: s,
+                func: start,
+            };
+            return Err(err(prog, pc.index(), kind));
         }
     }
 
@@ -194,34 +145,35 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
     let mut stack = vec![0usize];
     seen[0] = true;
     while let Some(pc) = stack.pop() {
-        let op = prog
-            .get(Pc(pc as u32))
-            .expect("reachable pcs are instruction starts");
-        let (ss, n) = succs(op, pc);
+        let Some(op) = prog.get(Pc(pc as u32)) else {
+            continue;
+        };
+        let succ = graph.successors(Pc(pc as u32));
         // Checked mode joins loop iterations at the head, so its state must outlive one
         // processing; Strict mode explores iterations separately and needs no such state.
         if cfg.mode != crate::Mode::Strict
-            && let Some(t) = ss.iter().take(n).flatten().find(|t| **t <= pc)
+            && let Some(t) = succ.iter().find(|t| t.index() <= pc)
         {
-            keep[*t] = true;
+            keep[t.index()] = true;
         }
-        let extra = match op {
-            Op::Call(CallTarget::Local { .. }) => {
+        // A function entered through a call or whose address is taken is reached too.
+        let extra = match *op {
+            Op::Call(CallTarget::Local { off }) => {
                 join[pc + 1] = true;
                 keep[pc + 1] = true;
-                op.jump_target(Pc(pc as u32)).map(Pc::index)
+                Some(Pc(pc as u32).jump(off).index())
             }
             Op::LoadImm64 {
-                value: Imm64::Func { .. },
+                value: Imm64::Func { off },
                 ..
-            } => op.jump_target(Pc(pc as u32)).map(Pc::index),
+            } => Some(Pc(pc as u32).jump(off).index()),
             _ => None,
         };
-        for s in ss.iter().take(n).flatten() {
-            preds[*s] = preds[*s].saturating_add(1);
-            if !seen[*s] {
-                seen[*s] = true;
-                stack.push(*s);
+        for s in succ.iter().map(Pc::index) {
+            preds[s] = preds[s].saturating_add(1);
+            if !seen[s] {
+                seen[s] = true;
+                stack.push(s);
             }
         }
         if let Some(t) = extra
@@ -245,11 +197,12 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
     }
 
     let loops = if cfg.mode == crate::Mode::Strict {
-        find_loops(prog, &mut join)?
+        find_loops(&graph, &mut join)?
     } else {
         Loops::default()
     };
     Ok(Structure {
+        cfg: graph,
         funcs,
         join,
         keep,
@@ -260,33 +213,34 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
 /// Finds the natural loops (heads are targets of backward jumps), checks that they nest, and
 /// marks every pc a loop exits to as a join point, so that the states leaving different
 /// iterations meet there instead of each running the rest of the program.
-fn find_loops(prog: &Program, join: &mut [bool]) -> Result<Loops, VerifyError> {
+fn find_loops(graph: &Cfg, join: &mut [bool]) -> Result<Loops, VerifyError> {
+    let prog = graph.program();
     let len = prog.len();
-    // Predecessors in compressed rows: counts, then offsets, then fill.
-    let mut latches: Vec<(u32, u32)> = Vec::new();
-    let mut count = vec![0u32; len + 1];
-    for (pc, op) in prog.iter() {
-        let (ss, n) = succs(op, pc.index());
-        for s in ss.iter().take(n).flatten() {
-            count[*s + 1] += 1;
-            if *s <= pc.index() {
-                latches.push((*s as u32, pc.0));
-            }
-        }
-    }
+    // Latches are the sources of back edges, by head.
+    let mut latches: Vec<(u32, u32)> = graph
+        .back_edges()
+        .iter()
+        .map(|e| (e.to.0, e.from.0))
+        .collect();
     if latches.is_empty() {
         return Ok(Loops::default());
+    }
+    // Predecessors in compressed rows: counts, then offsets, then fill.
+    let mut count = vec![0u32; len + 1];
+    for (pc, _) in prog.iter() {
+        for s in graph.successors(pc).iter() {
+            count[s.index() + 1] += 1;
+        }
     }
     for i in 0..len {
         count[i + 1] += count[i];
     }
     let mut fill = count.clone();
     let mut preds = vec![0u32; count[len] as usize];
-    for (pc, op) in prog.iter() {
-        let (ss, n) = succs(op, pc.index());
-        for s in ss.iter().take(n).flatten() {
-            preds[fill[*s] as usize] = pc.0;
-            fill[*s] += 1;
+    for (pc, _) in prog.iter() {
+        for s in graph.successors(pc).iter() {
+            preds[fill[s.index()] as usize] = pc.0;
+            fill[s.index()] += 1;
         }
     }
     latches.sort_unstable();
@@ -360,13 +314,9 @@ fn find_loops(prog: &Program, join: &mut [bool]) -> Result<Loops, VerifyError> {
             return Err(err(prog, n as usize, kind));
         }
         for &n in body {
-            let op = prog
-                .get(Pc(n))
-                .expect("loop bodies hold instruction starts");
-            let (ss, k) = succs(op, n as usize);
-            for s in ss.iter().take(k).flatten() {
-                if !loops.contains(*head, *s as u32) {
-                    join[*s] = true;
+            for s in graph.successors(Pc(n)).iter() {
+                if !loops.contains(*head, s.0) {
+                    join[s.index()] = true;
                 }
             }
         }

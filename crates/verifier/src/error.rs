@@ -7,17 +7,6 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyErrorKind {
     // ---- structure (both modes) ----
-    /// A jump or call target outside the program (decoding already rules this out).
-    #[error("jump target {target} is outside the program of {len} instructions")]
-    JumpOutOfRange {
-        /// The absolute target slot.
-        target: i64,
-        /// Program length in slots.
-        len: usize,
-    },
-    /// A jump or call target in the second slot of an `lddw`.
-    #[error("jump target {0} is the second slot of an lddw")]
-    JumpIntoLddw(Pc),
     /// A jump from one function into another.
     #[error("jump to {target} leaves the function starting at {func}")]
     JumpOutOfFunction {
@@ -329,9 +318,7 @@ impl VerifyErrorKind {
         use VerifyErrorKind::*;
         matches!(
             self,
-            JumpOutOfRange { .. }
-                | JumpIntoLddw(_)
-                | JumpOutOfFunction { .. }
+            JumpOutOfFunction { .. }
                 | FallsOffEnd
                 | FallsIntoFunction(_)
                 | Unreachable

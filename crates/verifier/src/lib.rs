@@ -91,15 +91,19 @@ fn run(
     let ctx = std::mem::take(&mut a.ctx).into_accesses();
     let processed = a.processed;
     drop(a);
-    let prog = context::convert(prog, &ctx)?;
+    let converted = context::convert(prog, &ctx)?;
+    // Conversion rewrites context accesses in place: the structure stays, on the new program.
+    let graph = if ctx.is_empty() {
+        structure.cfg
+    } else {
+        bpfx_bytecode::Cfg::new(&converted)
+    };
     let packet_base = match cfg.context {
         ContextKind::Fields(_) => cfg.mem_size.unwrap_or(0),
         ContextKind::Memory => 0,
     };
-    let assumed = verified::Assumptions::new(&prog, cfg);
-    Ok(
-        VerifiedProgram::new(prog, facts, structure.funcs, assumed, processed)
-            .with_context_accesses(ctx)
-            .with_packet_base(packet_base),
-    )
+    let assumed = verified::Assumptions::new(&graph, cfg);
+    Ok(VerifiedProgram::new(graph, facts, assumed, processed)
+        .with_context_accesses(ctx)
+        .with_packet_base(packet_base))
 }

@@ -821,39 +821,6 @@ fn shift_const(op: AluOp, bits: u32, a: Iv, ta: Tnum, s: u32) -> (Iv, Tnum) {
     }
 }
 
-/// The condition that holds on the fall-through edge of a jump on `c`, if it is one this
-/// domain can express (every one but `jset`).
-fn negate(c: Cond) -> Option<Cond> {
-    Some(match c {
-        Cond::Eq => Cond::Ne,
-        Cond::Ne => Cond::Eq,
-        Cond::Gt => Cond::Le,
-        Cond::Ge => Cond::Lt,
-        Cond::Lt => Cond::Ge,
-        Cond::Le => Cond::Gt,
-        Cond::Sgt => Cond::Sle,
-        Cond::Sge => Cond::Slt,
-        Cond::Slt => Cond::Sge,
-        Cond::Sle => Cond::Sgt,
-        Cond::Set => return None,
-    })
-}
-
-/// `a cond b` read from the other side.
-pub(crate) fn flip(c: Cond) -> Cond {
-    match c {
-        Cond::Gt => Cond::Lt,
-        Cond::Ge => Cond::Le,
-        Cond::Lt => Cond::Gt,
-        Cond::Le => Cond::Ge,
-        Cond::Sgt => Cond::Slt,
-        Cond::Sge => Cond::Sle,
-        Cond::Slt => Cond::Sgt,
-        Cond::Sle => Cond::Sge,
-        c => c,
-    }
-}
-
 /// Narrows `a` and `b` to the values for which `a cond b` is `holds` at `width`. Returns false
 /// when no pair of values can do so: that edge of the branch is dead.
 pub(crate) fn refine(
@@ -895,9 +862,9 @@ pub(crate) fn refine(
             true
         }
         (c, true) => refine_holds(a, b, bits, c),
-        // Every condition but jset (handled above) has a negation; narrowing nothing is
-        // the sound answer for one that had none.
-        (c, false) => negate(c).is_none_or(|n| refine_holds(a, b, bits, n)),
+        // `jset` is handled above: every other condition has a negation (and narrowing
+        // nothing would be the sound answer for one that had none).
+        (c, false) => c.negate().is_none_or(|n| refine_holds(a, b, bits, n)),
     };
     if !ok || a.is_empty() || b.is_empty() {
         return false;
@@ -989,7 +956,7 @@ fn refine_holds(a: &mut Scalar, b: &mut Scalar, bits: u32, cond: Cond) -> bool {
             }
             true
         }
-        Cond::Gt | Cond::Ge | Cond::Sgt | Cond::Sge => refine_holds(b, a, bits, flip(cond)),
+        Cond::Gt | Cond::Ge | Cond::Sgt | Cond::Sge => refine_holds(b, a, bits, cond.swap()),
         Cond::Lt | Cond::Le => {
             let strict = u64::from(cond == Cond::Lt);
             if bits == 64 {

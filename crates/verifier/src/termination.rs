@@ -40,39 +40,33 @@
 //! staying condition, and the wrap-around bound makes that sequence strictly monotonic in the
 //! integers while it stays on the right side of the fixed `b`: finitely many iterations.
 
-use bpfx_bytecode::{AluOp, CallTarget, Cond, Imm64, Op, Operand, Pc, Program, Reg, Width};
+use bpfx_bytecode::{
+    AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, RegSet, Successors, Width,
+};
 
 /// Work (in visited edges and body pcs) above which the analysis gives up, so that a huge
 /// program with deep loop nests costs no more than a few times its size.
 const WORK_LIMIT: usize = 1 << 24;
 
-/// Whether every run of `prog` ends, by the rule of this module. `false` means "not proven".
-pub(crate) fn proves(prog: &Program) -> bool {
+/// Whether every run of the program of `graph` ends, by the rule of this module. `false` means
+/// "not proven".
+pub(crate) fn proves(graph: &Cfg) -> bool {
+    let prog = graph.program();
     if !prog.has_back_edges() {
         return true;
     }
-    let len = prog.len();
-    let mut is_func = vec![false; len];
-    is_func[0] = true;
-    for (pc, op) in prog.iter() {
-        match op {
-            Op::Call(CallTarget::Local { .. }) => match op.jump_target(pc) {
-                Some(t) if t > pc && t.index() < len => is_func[t.index()] = true,
-                _ => return false,
-            },
-            Op::Call(CallTarget::Kfunc(_)) => return false,
-            Op::LoadImm64 {
-                value: Imm64::Func { .. },
-                ..
-            } => return false,
-            _ => {}
-        }
+    // Rule 1: calls only forward, no kfunc, no callback.
+    if graph.calls().iter().any(|c| c.callee <= c.site)
+        || graph.functions().iter().any(|f| f.address_taken)
+        || prog
+            .iter()
+            .any(|(_, op)| matches!(op, Op::Call(CallTarget::Kfunc(_))))
+    {
+        return false;
     }
     let mut work = 0usize;
-    let starts: Vec<usize> = (0..len).filter(|&p| is_func[p]).collect();
-    for (k, &start) in starts.iter().enumerate() {
-        let end = starts.get(k + 1).copied().unwrap_or(len);
-        if !Func::new(prog, start, end).proves(&mut work) {
+    for f in graph.functions() {
+        if !Func::new(prog, f.entry.index(), f.end.index()).proves(&mut work) {
             return false;
         }
     }
@@ -105,15 +99,7 @@ impl<'a> Func<'a> {
             let Some(op) = prog.get(Pc(pc as u32)) else {
                 continue;
             };
-            let next = pc + op.slots() as usize;
-            let target = op.jump_target(Pc(pc as u32)).map(Pc::index);
-            let outs: Vec<usize> = match op {
-                Op::Exit => vec![],
-                Op::Ja { .. } => target.into_iter().collect(),
-                Op::Branch { .. } => std::iter::once(next).chain(target).collect(),
-                _ => vec![next],
-            };
-            for t in outs {
+            for t in Successors::of(op, Pc(pc as u32)).iter().map(Pc::index) {
                 if t < start || t >= end {
                     broken = true;
                 } else if !s.contains(&(t - start)) {
@@ -323,11 +309,14 @@ impl<'a> Func<'a> {
         inside: impl Fn(usize) -> bool,
         once: &impl Fn(usize) -> bool,
     ) -> bool {
-        // Calls and packet loads (which the kernel lets clobber r1-r5) in the loop.
-        let has_call = body
+        // What calls and packet loads (which the kernel lets clobber r1-r5) in the loop may
+        // change, beyond the registers they name.
+        let lost = body
             .iter()
-            .any(|&u| matches!(self.op(u), Some(Op::Call(_) | Op::LoadPacket { .. })));
-        let clobbered = |r: Reg| has_call && r.index() <= 5;
+            .filter_map(|&u| self.op(u))
+            .filter(|op| matches!(op, Op::Call(_) | Op::LoadPacket { .. }))
+            .fold(RegSet::EMPTY, |set, op| set | op.clobbers());
+        let clobbered = |r: Reg| lost.contains(r);
         // Per register: how many instructions of the loop write it, and the last one.
         let mut writes = [(0usize, 0usize); Reg::COUNT];
         for &u in body {
@@ -359,7 +348,7 @@ impl<'a> Func<'a> {
             // The condition that holds on the edge staying in the loop.
             let stay_target = if a { outs[0] } else { outs[1] };
             let stay = if stay_target == next {
-                match negate(cond) {
+                match cond.negate() {
                     Some(c) => c,
                     None => continue,
                 }
@@ -367,8 +356,11 @@ impl<'a> Func<'a> {
                 cond
             };
             let mut forms = vec![(lhs, stay, rhs)];
-            if let (Operand::Reg(r), Some(sw)) = (rhs, swap(stay)) {
-                forms.push((r, sw, Operand::Reg(lhs)));
+            // Read from the other side (the symmetric conditions are no bound: skipped).
+            if let Operand::Reg(r) = rhs
+                && stay.swap() != stay
+            {
+                forms.push((r, stay.swap(), Operand::Reg(lhs)));
             }
             for (i, rel, bound) in forms {
                 if clobbered(i) || i == Reg::R10 {
@@ -419,38 +411,6 @@ fn wrap_signed(v: i128, bits: u32) -> i128 {
     let m = 1i128 << bits;
     let r = v.rem_euclid(m);
     if r >= m / 2 { r - m } else { r }
-}
-
-/// The condition that holds when `cond` does not (`None` for `jset`).
-fn negate(cond: Cond) -> Option<Cond> {
-    Some(match cond {
-        Cond::Eq => Cond::Ne,
-        Cond::Ne => Cond::Eq,
-        Cond::Gt => Cond::Le,
-        Cond::Le => Cond::Gt,
-        Cond::Ge => Cond::Lt,
-        Cond::Lt => Cond::Ge,
-        Cond::Sgt => Cond::Sle,
-        Cond::Sle => Cond::Sgt,
-        Cond::Sge => Cond::Slt,
-        Cond::Slt => Cond::Sge,
-        Cond::Set => return None,
-    })
-}
-
-/// `a cond b` as `b cond' a` (`None` for the symmetric or bitwise ones, unused here).
-fn swap(cond: Cond) -> Option<Cond> {
-    Some(match cond {
-        Cond::Gt => Cond::Lt,
-        Cond::Lt => Cond::Gt,
-        Cond::Ge => Cond::Le,
-        Cond::Le => Cond::Ge,
-        Cond::Sgt => Cond::Slt,
-        Cond::Slt => Cond::Sgt,
-        Cond::Sge => Cond::Sle,
-        Cond::Sle => Cond::Sge,
-        Cond::Eq | Cond::Ne | Cond::Set => return None,
-    })
 }
 
 /// Whether staying while `i rel bound`, with `i` moving by `c` (nonzero, in `bits`-bit
@@ -504,11 +464,11 @@ fn bound_ok(
 #[cfg(test)]
 mod tests {
     use super::proves;
-    use bpfx_bytecode::Program;
+    use bpfx_bytecode::{Cfg, Program};
 
     fn p(text: &str) -> bool {
         let prog = bpfx_bytecode::assemble(text).expect("assembles");
-        proves(&Program::decode(prog).expect("decodes"))
+        proves(&Cfg::new(&Program::decode(prog).expect("decodes")))
     }
 
     #[test]

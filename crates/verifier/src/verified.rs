@@ -2,7 +2,7 @@
 
 use crate::config::{Config, ContextKind, MapTable, Mode};
 use crate::context::ContextAccess;
-use bpfx_bytecode::{DecodeError, Imm64, Op, Pc, Program};
+use bpfx_bytecode::{Cfg, DecodeError, Imm64, Op, Pc, Program};
 use bpfx_exec::TrapKind;
 
 /// The kind of region a load, store or atomic targets.
@@ -121,8 +121,8 @@ impl Assumptions {
         Ok(())
     }
 
-    /// What verifying `prog` under `cfg` assumes.
-    pub(crate) fn new(prog: &Program, cfg: &Config) -> Assumptions {
+    /// What verifying the program of `graph` under `cfg` assumes.
+    pub(crate) fn new(graph: &Cfg, cfg: &Config) -> Assumptions {
         Assumptions {
             mode: cfg.mode,
             max_frames: cfg.max_frames.max(1),
@@ -130,7 +130,7 @@ impl Assumptions {
             mem_size: cfg.mem_size,
             context: cfg.context.clone(),
             maps: cfg.maps.clone(),
-            terminates: cfg.mode == Mode::Strict || crate::termination::proves(prog),
+            terminates: cfg.mode == Mode::Strict || crate::termination::proves(graph),
         }
     }
 }
@@ -149,8 +149,10 @@ impl Assumptions {
 ///   input, a map value of the map's `value_size`, or the packet below `data_end`.
 #[derive(Clone, Debug)]
 pub struct VerifiedProgram {
-    prog: Program,
+    /// The program with its structure.
+    cfg: Cfg,
     facts: Vec<u8>,
+    /// The function entries of `cfg`, for [`Self::functions`].
     funcs: Vec<Pc>,
     assumed: Assumptions,
     processed: u64,
@@ -161,15 +163,10 @@ pub struct VerifiedProgram {
 }
 
 impl VerifiedProgram {
-    pub(crate) fn new(
-        prog: Program,
-        facts: Vec<u8>,
-        funcs: Vec<Pc>,
-        assumed: Assumptions,
-        processed: u64,
-    ) -> Self {
+    pub(crate) fn new(cfg: Cfg, facts: Vec<u8>, assumed: Assumptions, processed: u64) -> Self {
+        let funcs = cfg.functions().iter().map(|f| f.entry).collect();
         VerifiedProgram {
-            prog,
+            cfg,
             facts,
             funcs,
             assumed,
@@ -238,12 +235,18 @@ impl VerifiedProgram {
 
     /// The program.
     pub fn program(&self) -> &Program {
-        &self.prog
+        self.cfg.program()
+    }
+
+    /// The program's structure: successors, block leaders, back edges, functions and call
+    /// graph, computed once by the verifier for engines to plan from.
+    pub fn cfg(&self) -> &Cfg {
+        &self.cfg
     }
 
     /// Gives the program back.
     pub fn into_program(self) -> Program {
-        self.prog
+        self.cfg.program().clone()
     }
 
     /// The mode it was verified in.
@@ -269,7 +272,7 @@ impl VerifiedProgram {
     }
 
     /// Start pcs of the functions (pc 0 first, then every local-call and `lddw func` target),
-    /// increasing.
+    /// increasing: the entries of [`Cfg::functions`].
     pub fn functions(&self) -> &[Pc] {
         &self.funcs
     }
@@ -290,7 +293,7 @@ impl VerifiedProgram {
     ) -> Result<VerifiedProgram, DecodeError> {
         let mut changed = false;
         let ops: Vec<Op> = self
-            .prog
+            .program()
             .iter()
             .map(|(pc, op)| match *op {
                 Op::LoadImm64 { dst, value }
@@ -313,8 +316,9 @@ impl VerifiedProgram {
         if !changed {
             return Ok(self);
         }
-        let prog = Program::from_ops(&ops)?;
-        Ok(VerifiedProgram { prog, ..self })
+        // The same structure (only `lddw` values changed), on the bound program.
+        let cfg = Cfg::new(&Program::from_ops(&ops)?);
+        Ok(VerifiedProgram { cfg, ..self })
     }
 }
 
@@ -337,8 +341,9 @@ mod tests {
             region_code(RegionKind::Stack) | PROVEN_BIT,
             0,
         ];
-        let assumed = Assumptions::new(&prog, &Config::default());
-        let v = VerifiedProgram::new(prog, facts, vec![Pc(0)], assumed, 0);
+        let cfg = Cfg::new(&prog);
+        let assumed = Assumptions::new(&cfg, &Config::default());
+        let v = VerifiedProgram::new(cfg, facts, assumed, 0);
         let bound = v
             .bind_imm64(|pc, imm| match imm {
                 Imm64::MapIdx(0) => Some(0x100 + u64::from(pc.0)),

@@ -111,7 +111,7 @@ fn refine_edge(
             let c = if matches!(l, Value::Ptr(PtrKind::Packet { .. }, _)) {
                 cond
             } else {
-                scalar::flip(cond)
+                cond.swap()
             };
             // Now `pkt c end`; which relation holds on this edge?
             let below = match (c, holds) {

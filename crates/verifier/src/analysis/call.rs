@@ -7,16 +7,13 @@ use super::{Analysis, Flow, R};
 use crate::config::{ArgKind, ContextKind, MapRef, RetKind};
 use crate::domain::{Frame, MAX_TRACKED_OFF, Off, PtrKind, Slot, State, Value};
 use crate::error::{VerifyError, VerifyErrorKind as K};
-use bpfx_bytecode::{Pc, Reg};
+use bpfx_bytecode::{Pc, Reg, RegSet};
 use bpfx_exec::STACK_FRAME_SIZE;
 
 use super::CtxId;
 use super::ctx::{CtxKind, CtxTag};
 
 const FRAME: i64 = STACK_FRAME_SIZE as i64;
-
-/// The argument registers of a helper, in order.
-const ARGS: [Reg; 5] = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5];
 
 impl Analysis<'_> {
     /// `callx r`: a call of the helper whose id `r` holds. Returns false when the call
@@ -78,7 +75,7 @@ impl Analysis<'_> {
         };
         let mut havoc = false;
         let mut writes: Vec<(u32, i64, u64, u64)> = Vec::new();
-        for (i, (kind, reg)) in sig.args.iter().zip(ARGS).enumerate() {
+        for (i, (kind, reg)) in sig.args.iter().zip(RegSet::ARGS).enumerate() {
             let v = regs[i + 1];
             if self.strict && v == Value::NotInit {
                 return Err(self.err(pc, K::UninitRegister(reg)));
@@ -146,7 +143,7 @@ impl Analysis<'_> {
                                 Some((x.umin, x.umax))
                             }
                             _ if self.strict => {
-                                let sr = ARGS.get(j).copied().unwrap_or(Reg::R0);
+                                let sr = RegSet::ARGS.iter().nth(j).unwrap_or(Reg::R0);
                                 return Err(self.err(pc, K::HelperSize(sr, sig.name.clone())));
                             }
                             _ => None,
@@ -251,8 +248,9 @@ impl Analysis<'_> {
 
     pub(super) fn clobber_after_helper(&self, st: &mut State) {
         let v = self.uninit();
-        for r in &mut st.cur_mut().regs[1..=5] {
-            *r = v;
+        let regs = &mut st.cur_mut().regs;
+        for r in RegSet::ARGS {
+            regs[r.index()] = v;
         }
     }
 
@@ -436,7 +434,9 @@ impl Analysis<'_> {
         } else {
             caller
         };
-        regs[1..=5].copy_from_slice(&caller[1..=5]);
+        for r in RegSet::ARGS {
+            regs[r.index()] = caller[r.index()];
+        }
         regs[10] = Value::Ptr(
             PtrKind::Stack {
                 frame: (frames - 1) as u32,
@@ -472,11 +472,11 @@ impl Analysis<'_> {
         {
             let caller = st.cur_mut();
             caller.regs[0] = callee.regs[0];
-            for r in 1..=5 {
-                caller.regs[r] = if self.strict {
+            for r in RegSet::ARGS {
+                caller.regs[r.index()] = if self.strict {
                     Value::NotInit
                 } else {
-                    callee.regs[r]
+                    callee.regs[r.index()]
                 };
             }
         }

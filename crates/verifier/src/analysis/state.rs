@@ -5,7 +5,7 @@ use super::{Analysis, R};
 use crate::config::ContextKind;
 use crate::domain::{Frame, Off, PtrKind, State, Value};
 use crate::error::VerifyErrorKind as K;
-use bpfx_bytecode::{Pc, Reg};
+use bpfx_bytecode::{Pc, Reg, RegSet};
 
 /// The slot of a frame's stack holding byte `b` (an offset from the frame's r10, in
 /// `-512..0`), and the byte's bit in that slot's initialisation mask.
@@ -50,8 +50,8 @@ impl Analysis<'_> {
             Value::UNKNOWN_SCALAR
         };
         let mut regs = [other; 11];
-        for r in &mut regs[1..=5] {
-            *r = Value::UNKNOWN_SCALAR;
+        for r in RegSet::ARGS {
+            regs[r.index()] = Value::UNKNOWN_SCALAR;
         }
         regs[10] = Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(0));
         State::new(Frame::new(regs))

@@ -6,11 +6,44 @@ use super::state::stack_byte;
 use super::{Analysis, Flow, R};
 use crate::config::{ArgKind, ContextKind, MapRef, RetKind};
 use crate::domain::{Frame, MAX_TRACKED_OFF, Off, PtrKind, Slot, State, Value};
-use crate::error::{VerifyError, VerifyErrorKind as K};
+use crate::error::VerifyErrorKind as K;
 use bpfx_bytecode::{Pc, Reg, RegSet};
 use bpfx_exec::STACK_FRAME_SIZE;
 
 use super::CtxId;
+
+/// One memory argument of a helper call, as its signature describes it.
+#[derive(Clone, Copy)]
+struct MemArg {
+    reg: Reg,
+    v: Value,
+    /// `(min, max)` bytes, when known.
+    size: Option<(u64, u64)>,
+    /// Whether a map value (and, in Checked mode, the packet) may be passed, besides the stack
+    /// and the input memory.
+    any_region: bool,
+    read_only: bool,
+    /// What the signature asks for, for the message when the argument is not it.
+    expected: &'static str,
+}
+
+/// The memory a helper call may write, gathered over its arguments.
+#[derive(Default)]
+struct HelperWrites {
+    /// Some write the analysis cannot place: every spill is forgotten.
+    havoc: bool,
+    /// Stack ranges the helper writes.
+    stack: Vec<StackWrite>,
+}
+
+/// `n` bytes at `at` in the stack of frame `frame`, of which the first `sure` are written
+/// and the rest may be.
+struct StackWrite {
+    frame: u32,
+    at: i64,
+    sure: u64,
+    n: u64,
+}
 use super::ctx::{CtxKind, CtxTag};
 
 const FRAME: i64 = STACK_FRAME_SIZE as i64;
@@ -73,8 +106,7 @@ impl Analysis<'_> {
                 },
             )
         };
-        let mut havoc = false;
-        let mut writes: Vec<(u32, i64, u64, u64)> = Vec::new();
+        let mut writes = HelperWrites::default();
         for (i, (kind, reg)) in sig.args.iter().zip(RegSet::ARGS).enumerate() {
             let v = regs[i + 1];
             if self.strict && v == Value::NotInit {
@@ -150,26 +182,26 @@ impl Analysis<'_> {
                         },
                         None => None,
                     };
-                    self.helper_mem(
-                        pc,
-                        st,
+                    let arg = MemArg {
                         reg,
                         v,
                         size,
-                        true,
-                        reads_only,
-                        &mut havoc,
-                        &mut writes,
-                    )
-                    .map_err(|e| e.unwrap_or_else(|| arg_err(reg, "a pointer to memory", v)))?;
+                        any_region: true,
+                        read_only: reads_only,
+                        expected: "a pointer to memory",
+                    };
+                    self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
                 }
                 ArgKind::PtrToStackOrMem => {
-                    self.helper_mem(pc, st, reg, v, None, false, false, &mut havoc, &mut writes)
-                        .map_err(|e| {
-                            e.unwrap_or_else(|| {
-                                arg_err(reg, "a pointer to the stack or input memory", v)
-                            })
-                        })?;
+                    let arg = MemArg {
+                        reg,
+                        v,
+                        size: None,
+                        any_region: false,
+                        read_only: false,
+                        expected: "a pointer to the stack or input memory",
+                    };
+                    self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
                 }
                 ArgKind::MapKey | ArgKind::MapValue | ArgKind::MapValueOut => {
                     let def = map.and_then(|m| self.cfg.maps.get(m));
@@ -192,27 +224,30 @@ impl Analysis<'_> {
                     };
                     // The key and the value to store are read; a value out is written.
                     let reads_only = *kind != ArgKind::MapValueOut;
-                    self.helper_mem(
-                        pc,
-                        st,
+                    let arg = MemArg {
                         reg,
                         v,
                         size,
-                        true,
-                        reads_only,
-                        &mut havoc,
-                        &mut writes,
-                    )
-                    .map_err(|e| e.unwrap_or_else(|| arg_err(reg, expected, v)))?;
+                        any_region: true,
+                        read_only: reads_only,
+                        expected,
+                    };
+                    self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
                 }
             }
         }
         // Effects: memory the helper may write, then the registers. The first `sure` bytes
         // are written; the rest up to `n` may be, which still ends any spill there.
-        if havoc {
+        if writes.havoc {
             self.havoc(st);
         }
-        for (frame, a, sure, n) in writes {
+        for StackWrite {
+            frame,
+            at: a,
+            sure,
+            n,
+        } in writes.stack
+        {
             let Some(fr) = st.frame_mut(frame as usize) else {
                 return Err(self.internal(pc, "a stack pointer names a frame the state has not"));
             };
@@ -254,23 +289,25 @@ impl Analysis<'_> {
         }
     }
 
-    /// Checks one memory argument of a helper, of `size = (min, max)` bytes when known.
-    /// `Err(None)` is a type mismatch the caller words; `Err(Some(e))` a finished error.
-    /// Records the bytes the helper may write (a precise stack range: `min` written, up to
-    /// `max` touched) or asks for a havoc.
-    #[allow(clippy::too_many_arguments)]
+    /// Checks one memory argument of helper `helper`. Records the bytes the helper may
+    /// write (a precise stack range: the minimum size written, up to the maximum touched) or
+    /// asks for a havoc.
     fn helper_mem(
         &self,
         pc: Pc,
         st: &State,
-        reg: Reg,
-        v: Value,
-        size: Option<(u64, u64)>,
-        any_region: bool,
-        read_only: bool,
-        havoc: &mut bool,
-        writes: &mut Vec<(u32, i64, u64, u64)>,
-    ) -> Result<(), Option<VerifyError>> {
+        helper: &str,
+        arg: MemArg,
+        writes: &mut HelperWrites,
+    ) -> R<()> {
+        let MemArg {
+            reg,
+            v,
+            size,
+            any_region,
+            read_only,
+            expected,
+        } = arg;
         let (sure, size) = match size {
             Some((lo, hi)) => (lo, Some(hi)),
             None => (0, None),
@@ -281,18 +318,18 @@ impl Analysis<'_> {
             && matches!(v, Value::Ptr(PtrKind::Input, _))
             && matches!(self.cfg.context, ContextKind::Fields(_))
         {
-            return Err(Some(self.err(pc, K::ContextFieldWrite { reg })));
+            return Err(self.err(pc, K::ContextFieldWrite { reg }));
         }
         let ok_kind = match v {
             Value::Ptr(PtrKind::Stack { .. } | PtrKind::Input, _) => true,
             Value::Ptr(PtrKind::MapValue { map, nullable }, _) if any_region => {
                 if nullable && self.strict {
-                    return Err(Some(self.err(pc, K::MaybeNull(reg))));
+                    return Err(self.err(pc, K::MaybeNull(reg)));
                 }
                 // Checked mode leaves it to the helper: guest memory refuses the write.
                 if !read_only && self.strict && self.cfg.maps.get(map).is_some_and(|d| d.read_only)
                 {
-                    return Err(Some(self.err(pc, K::ReadOnlyMapWrite { reg, map })));
+                    return Err(self.err(pc, K::ReadOnlyMapWrite { reg, map }));
                 }
                 true
             }
@@ -301,9 +338,17 @@ impl Analysis<'_> {
         };
         if !ok_kind {
             if self.strict {
-                return Err(None);
+                return Err(self.err(
+                    pc,
+                    K::HelperArg {
+                        helper: helper.to_string(),
+                        reg,
+                        expected,
+                        found: v.describe(),
+                    },
+                ));
             }
-            *havoc |= !read_only;
+            writes.havoc |= !read_only;
             return Ok(());
         }
         // Bounds and initialisation of stack ranges of known size.
@@ -323,37 +368,42 @@ impl Analysis<'_> {
                 let a = at;
                 if read_only {
                     let Some(fr) = st.frame(frame as usize) else {
-                        return Err(Some(
-                            self.internal(pc, "a stack pointer names a frame the state has not"),
-                        ));
+                        return Err(
+                            self.internal(pc, "a stack pointer names a frame the state has not")
+                        );
                     };
                     for b in a..a + n as i64 {
                         let (i, p) = stack_byte(b);
                         if fr.stack[i].init_mask() & (1 << p) == 0 && self.strict {
-                            return Err(Some(self.err(
+                            return Err(self.err(
                                 pc,
                                 K::UninitStack {
                                     frame: frame as u8,
                                     off: a,
                                     size: n as u32,
                                 },
-                            )));
+                            ));
                         }
                     }
                 } else {
-                    writes.push((frame, a, sure, n));
+                    writes.stack.push(StackWrite {
+                        frame,
+                        at: a,
+                        sure,
+                        n,
+                    });
                 }
                 Ok(())
             }
             (Value::Ptr(PtrKind::Stack { .. }, Off::Range(..)), Some(n)) if self.strict => {
                 let a = at;
-                Err(Some(self.err(
+                Err(self.err(
                     pc,
                     K::StackOutOfBounds {
                         off: a,
                         size: n.min(u64::from(u32::MAX)) as u32,
                     },
-                )))
+                ))
             }
             (Value::Ptr(PtrKind::Input, Off::Range(..)), Some(n)) if self.strict => {
                 let a = at;
@@ -361,15 +411,15 @@ impl Analysis<'_> {
                     Some(mem) if a >= 0 && (a as u64).checked_add(n).is_some_and(|e| e <= mem) => {
                         Ok(())
                     }
-                    Some(mem) => Err(Some(self.err(
+                    Some(mem) => Err(self.err(
                         pc,
                         K::InputOutOfBounds {
                             off: a,
                             size: n,
                             mem,
                         },
-                    ))),
-                    None => Err(Some(self.err(pc, K::InputSizeUnknown))),
+                    )),
+                    None => Err(self.err(pc, K::InputSizeUnknown)),
                 }
             }
             (Value::Ptr(PtrKind::MapValue { map, .. }, Off::Range(..)), Some(n)) if self.strict => {
@@ -382,26 +432,26 @@ impl Analysis<'_> {
                 {
                     Ok(())
                 } else {
-                    Err(Some(self.err(
+                    Err(self.err(
                         pc,
                         K::MapValueOutOfBounds {
                             off: a,
                             size: n,
                             value_size: vs,
                         },
-                    )))
+                    ))
                 }
             }
-            (Value::Ptr(kind, Off::Unknown), Some(_)) if self.strict => Err(Some(self.err(
+            (Value::Ptr(kind, Off::Unknown), Some(_)) if self.strict => Err(self.err(
                 pc,
                 K::VariableOffset {
                     reg,
                     what: Value::Ptr(kind, Off::Unknown).describe(),
                 },
-            ))),
+            )),
             _ => {
                 // Size unknown (or the helper bounds itself): any writable byte may change.
-                *havoc |= !read_only;
+                writes.havoc |= !read_only;
                 Ok(())
             }
         }

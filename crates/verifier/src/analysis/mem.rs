@@ -81,7 +81,14 @@ impl Analysis<'_> {
         off: i16,
     ) -> R<()> {
         let b = self.read(pc, st, base)?;
-        let v = self.check_mem(pc, st, base, b, off, size.bytes(), Acc::Load { signed })?;
+        let a = Access {
+            pc,
+            reg: base,
+            off,
+            size: size.bytes(),
+            acc: Acc::Load { signed },
+        };
+        let v = self.check_mem(st, b, a)?;
         Self::set(st, dst, v);
         Ok(())
     }
@@ -97,8 +104,14 @@ impl Analysis<'_> {
     ) -> R<()> {
         let (val, sreg) = self.operand(pc, st, src)?;
         let b = self.read(pc, st, base)?;
-        let acc = Acc::Store { val, src: sreg };
-        self.check_mem(pc, st, base, b, off, size.bytes(), acc)?;
+        let a = Access {
+            pc,
+            reg: base,
+            off,
+            size: size.bytes(),
+            acc: Acc::Store { val, src: sreg },
+        };
+        self.check_mem(st, b, a)?;
         Ok(())
     }
 
@@ -119,8 +132,14 @@ impl Analysis<'_> {
             self.read(pc, st, Reg::R0)?;
         }
         let b = self.read(pc, st, base)?;
-        let size = width.bits() / 8;
-        let old = self.check_mem(pc, st, base, b, off, size, Acc::Atomic { src, val })?;
+        let a = Access {
+            pc,
+            reg: base,
+            off,
+            size: width.bits() / 8,
+            acc: Acc::Atomic { src, val },
+        };
+        let old = self.check_mem(st, b, a)?;
         match aop {
             AtomicOp::Cmpxchg => Self::set(st, Reg::R0, old),
             _ if fetch => Self::set(st, src, old),
@@ -129,26 +148,10 @@ impl Analysis<'_> {
         Ok(())
     }
 
-    /// Checks a load, store or atomic and applies it to the state; returns the loaded (or, for
-    /// atomics, the old) value.
-    #[allow(clippy::too_many_arguments)]
-    fn check_mem(
-        &mut self,
-        pc: Pc,
-        st: &mut State,
-        reg: Reg,
-        base: Value,
-        off: i16,
-        size: u32,
-        acc: Acc,
-    ) -> R<Value> {
-        let a = Access {
-            pc,
-            reg,
-            off,
-            size,
-            acc,
-        };
+    /// Checks a load, store or atomic through `base`, the value of `a.reg`, and applies it to
+    /// the state; returns the loaded (or, for atomics, the old) value.
+    fn check_mem(&mut self, st: &mut State, base: Value, a: Access) -> R<Value> {
+        let (pc, reg) = (a.pc, a.reg);
         if let Some(layout) = self.layout {
             if let Value::Ptr(PtrKind::Input, o) = base {
                 return self.mem_context(a, st, layout, o);

@@ -715,4 +715,34 @@ mod tests {
         );
         assert_eq!(Slot::Bytes(0xf0).join(Slot::Bytes(0x3c)), Slot::Bytes(0x30));
     }
+
+    #[test]
+    fn a_state_keeps_its_running_frame_and_reaches_frames_by_level() {
+        let frame = |r0: u64| Frame::new([Value::konst(r0); 11]);
+        let mut st = State::new(frame(0));
+        assert_eq!((st.depth(), st.frame_count()), (0, 1));
+        assert_eq!(
+            st.pop_frame(),
+            None,
+            "the outermost frame has no caller to return to"
+        );
+        assert_eq!(st.frame_count(), 1);
+        st.push_frame(frame(1));
+        st.push_frame(frame(2));
+        assert_eq!((st.depth(), st.frame_count()), (2, 3));
+        assert_eq!(st.cur().regs[0], Value::konst(2));
+        let r0 = |f: Option<&Frame>| f.map(|f| f.regs[0]);
+        assert_eq!(r0(st.frame(0)), Some(Value::konst(0)));
+        assert_eq!(r0(st.frame(1)), Some(Value::konst(1)));
+        assert_eq!(r0(st.frame(2)), Some(Value::konst(2)));
+        assert_eq!(r0(st.frame(3)), None);
+        assert!(st.frame_mut(3).is_none());
+        let levels: Vec<Value> = st.frames().map(|f| f.regs[0]).collect();
+        assert_eq!(levels, [0, 1, 2].map(Value::konst));
+        assert_eq!(st.pop_frame().map(|f| f.regs[0]), Some(Value::konst(2)));
+        assert_eq!(st.cur().regs[0], Value::konst(1));
+        assert_eq!(st.pop_frame().map(|f| f.regs[0]), Some(Value::konst(1)));
+        assert_eq!(st.pop_frame(), None);
+        assert_eq!(st.cur().regs[0], Value::konst(0));
+    }
 }

@@ -382,3 +382,26 @@ impl fmt::Display for VerifyError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_says_it_is_a_verifier_bug_and_no_fault_of_the_program() {
+        let kind = VerifyErrorKind::Internal {
+            what: "a carried state was taken twice",
+        };
+        assert!(!kind.is_structural() && !kind.is_context());
+        let e = VerifyError {
+            pc: Pc(3),
+            op: Some(Op::Exit),
+            kind,
+        };
+        assert_eq!(
+            e.to_string(),
+            "insn #3: exit: internal verifier error (a carried state was taken twice): \
+             this is a bug in the bpfx verifier, please report it"
+        );
+    }
+}

@@ -26,8 +26,9 @@ impl RegSet {
     /// Every register, r0 to r10.
     pub const ALL: RegSet = RegSet(VALID);
     /// The registers a call does not preserve, r0 to r5: the callee returns its result in r0
-    /// and may leave anything in r1–r5 (RFC 9669 section 4.3, "Calling convention"). The one
-    /// statement of that convention: every other set of it derives from this constant.
+    /// and may leave anything in r1–r5 (the BPF ABI, the kernel's
+    /// `Documentation/bpf/standardization/abi.rst`, "Registers and calling convention"). The
+    /// one statement of that convention: every other set of it derives from this constant.
     pub const CALLER_SAVED: RegSet = RegSet::range(Reg::R0, Reg::R5);
     /// The argument registers r1 to r5: the caller-saved registers but the result register.
     pub const ARGS: RegSet = RegSet(RegSet::CALLER_SAVED.0 & !RegSet::of(Reg::R0).0);
@@ -150,43 +151,28 @@ impl Iterator for Regs {
 
 impl ExactSizeIterator for Regs {}
 
-impl BitOr for RegSet {
-    type Output = RegSet;
-    fn bitor(self, rhs: RegSet) -> RegSet {
-        self.union(rhs)
-    }
+/// `a | b`, `a & b`, `a - b` and their assigning forms, as the named set operations.
+macro_rules! set_ops {
+    ($($op:ident::$f:ident, $assign:ident::$g:ident => $method:ident;)*) => {$(
+        impl $op for RegSet {
+            type Output = RegSet;
+            fn $f(self, rhs: RegSet) -> RegSet {
+                self.$method(rhs)
+            }
+        }
+
+        impl $assign for RegSet {
+            fn $g(&mut self, rhs: RegSet) {
+                *self = self.$method(rhs);
+            }
+        }
+    )*};
 }
 
-impl BitOrAssign for RegSet {
-    fn bitor_assign(&mut self, rhs: RegSet) {
-        *self = self.union(rhs);
-    }
-}
-
-impl BitAnd for RegSet {
-    type Output = RegSet;
-    fn bitand(self, rhs: RegSet) -> RegSet {
-        self.intersection(rhs)
-    }
-}
-
-impl BitAndAssign for RegSet {
-    fn bitand_assign(&mut self, rhs: RegSet) {
-        *self = self.intersection(rhs);
-    }
-}
-
-impl Sub for RegSet {
-    type Output = RegSet;
-    fn sub(self, rhs: RegSet) -> RegSet {
-        self.difference(rhs)
-    }
-}
-
-impl SubAssign for RegSet {
-    fn sub_assign(&mut self, rhs: RegSet) {
-        *self = self.difference(rhs);
-    }
+set_ops! {
+    BitOr::bitor, BitOrAssign::bitor_assign => union;
+    BitAnd::bitand, BitAndAssign::bitand_assign => intersection;
+    Sub::sub, SubAssign::sub_assign => difference;
 }
 
 impl Not for RegSet {
@@ -248,6 +234,13 @@ mod tests {
         assert_eq!(RegSet::from_bits(u16::MAX), RegSet::ALL);
         assert_eq!(RegSet::from_bits(a.bits()), a);
         assert_eq!(a.into_iter().len(), 3);
+        let mut c = a;
+        c |= b;
+        assert_eq!(c, a | b);
+        c -= a;
+        assert_eq!(c, RegSet::of(Reg::R4));
+        c &= b;
+        assert_eq!(c, RegSet::of(Reg::R4));
         assert_eq!(RegSet::EMPTY.to_string(), "{}");
         for r in Reg::ALL {
             assert!(RegSet::of(r).contains(r));

@@ -18,7 +18,7 @@
 use crate::check::{Case, check};
 use crate::structured;
 use bpfx_bytecode::{
-    CallTarget, INSN_SIZE, Imm64, Insn, Op, Program, assemble, decode_one, disassemble,
+    Cfg, INSN_SIZE, Imm64, Insn, Op, Program, assemble, decode_one, disassemble,
     disassemble_with_pcs, encode,
 };
 use bpfx_exec::{Env, Helpers, TrapKind};
@@ -98,12 +98,8 @@ pub fn raw_case_bytes(input: &[u8], flags: u8, prog: &[u8]) -> Vec<u8> {
 /// Whether every run of `prog` ends within its length in instructions: every jump goes forward
 /// and nothing calls a local function (a `callx` only reaches helpers).
 fn cannot_loop(prog: &Program) -> bool {
-    prog.iter().all(|(_, op)| match *op {
-        Op::Ja { off, .. } => off >= 0,
-        Op::Branch { off, .. } => off >= 0,
-        Op::Call(CallTarget::Local { .. }) => false,
-        _ => true,
-    })
+    let cfg = Cfg::new(prog);
+    cfg.back_edges().is_empty() && cfg.calls().is_empty()
 }
 
 /// Bytes as slots, ignoring a trailing partial slot.

@@ -417,6 +417,10 @@ mod tests {
             (2, 8, 8, -8, 8)
         );
         assert_eq!(v.context_access(Pc(7)), None);
+        // The structure handed on is that of the converted program.
+        assert_eq!(v.cfg().program(), v.program());
+        let converted = v.cfg().program().get(Pc(2)).map(ToString::to_string);
+        assert_eq!(converted, Some(op("ldxdw r2, [r6-8]")));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! Two stages, both iterative (no recursion anywhere, so a million-instruction program cannot
 //! exhaust the host stack):
 //!
-//! 1. **Structure** ([`cfg`]): targets land on instruction starts, no path falls off the end of
+//! 1. **Structure** ([`cfg`], on the graph of [`bpfx_bytecode::Cfg`], which decoding already
+//!    proved lands every target on an instruction start): no path falls off the end of
 //!    the program or of a function, no instruction is unreachable, calls name a registered
 //!    helper or a local function, r10 is never written; in [`Mode::Strict`], the natural loops
 //!    are found and must nest.

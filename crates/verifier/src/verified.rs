@@ -364,6 +364,11 @@ mod tests {
             [Imm64::Value(0x100), Imm64::Value(0x204), Imm64::Value(7)]
         );
         assert_eq!(bound.program().len(), 8);
+        assert_eq!(
+            bound.cfg().program(),
+            bound.program(),
+            "the Cfg follows the binding"
+        );
         assert_eq!(bound.access(Pc(6)).map(|f| f.proven), Some(true));
     }
 

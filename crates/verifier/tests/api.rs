@@ -1,6 +1,6 @@
 //! The public surface: error wording, the log, facts, and the modes' defaults.
 
-use bpfx_bytecode::{Pc, Program, assemble};
+use bpfx_bytecode::{CallDepth, Pc, Program, assemble};
 use bpfx_verifier::{
     AccessFact, Config, Mode, RegionKind, VerifyErrorKind, verify, verify_with_log,
 };
@@ -77,6 +77,13 @@ fn functions_are_listed() {
     )
     .expect("verifies");
     assert_eq!(v.functions(), &[Pc(0), Pc(3)]);
+    // The list is the Cfg's, which engines read with the program it describes.
+    let cfg = v.cfg();
+    assert_eq!(cfg.program(), v.program());
+    let entries: Vec<Pc> = cfg.functions().iter().map(|f| f.entry).collect();
+    assert_eq!(entries, v.functions());
+    assert_eq!(cfg.calls()[0].site, Pc(1));
+    assert_eq!(cfg.call_depth(), CallDepth::Frames(2));
 }
 
 /// The `verify` fuzz finding 3: the loop at pc 7 is entered past its head (6 -> 11), so its

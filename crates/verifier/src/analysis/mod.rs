@@ -194,9 +194,9 @@ impl<'a> Analysis<'a> {
             .iter()
             .filter_map(|(pc, op)| match op {
                 Op::LoadImm64 {
-                    value: Imm64::Func { .. },
+                    value: Imm64::Func { off },
                     ..
-                } => op.jump_target(pc),
+                } => Some(pc.jump(*off)),
                 _ => None,
             })
             .collect();

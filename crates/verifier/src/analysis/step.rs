@@ -63,7 +63,7 @@ impl Analysis<'_> {
                         self.check_map(pc, MapRef::Idx(idx), Some(off))?
                     }
                     Imm64::BtfId(_) => self.degrade(pc, K::BtfVariable)?,
-                    Imm64::Func { .. } => Value::konst(u64::from(self.target(pc, op)?.0)),
+                    Imm64::Func { off } => Value::konst(u64::from(pc.jump(off).0)),
                 };
                 Self::set(&mut st, dst, v);
             }
@@ -81,15 +81,15 @@ impl Analysis<'_> {
                 }
                 Self::set(&mut st, Reg::R0, Value::UNKNOWN_SCALAR);
             }
-            Op::Ja { .. } => return Ok(Flow::Next(self.target(pc, op)?, st)),
+            Op::Ja { off, .. } => return Ok(Flow::Next(pc.jump(off), st)),
             Op::Branch {
                 width,
                 cond,
                 lhs,
                 rhs,
-                ..
+                off,
             } => {
-                let t = self.target(pc, op)?;
+                let t = pc.jump(i32::from(off));
                 return self.check_branch(pc, st, width, cond, lhs, rhs, next, t);
             }
             Op::Call(CallTarget::Helper(id)) => {
@@ -105,8 +105,8 @@ impl Analysis<'_> {
                     return Ok(Flow::Stop);
                 }
             }
-            Op::Call(CallTarget::Local { .. }) => {
-                let entry = self.target(pc, op)?;
+            Op::Call(CallTarget::Local { off }) => {
+                let entry = pc.jump(off);
                 return self.check_local_call(ctx, pc, st, entry);
             }
             Op::Call(CallTarget::Kfunc(_)) => {
@@ -115,12 +115,6 @@ impl Analysis<'_> {
             Op::Exit => return self.check_exit(ctx, pc, st),
         }
         Ok(Flow::Next(next, st))
-    }
-
-    /// The target of a jump, call or `lddw func` (decoding checked every one).
-    fn target(&self, pc: Pc, op: &Op) -> R<Pc> {
-        op.jump_target(pc)
-            .ok_or_else(|| self.internal(pc, "a decoded jump has no target"))
     }
 
     /// `lddw` of a map handle, or of a pointer into a map's value (`value_off`).

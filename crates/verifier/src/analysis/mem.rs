@@ -42,6 +42,16 @@ struct Access {
 }
 
 impl Access {
+    fn new(pc: Pc, reg: Reg, off: i16, size: u32, acc: Acc) -> Access {
+        Access {
+            pc,
+            reg,
+            off,
+            size,
+            acc,
+        }
+    }
+
     /// The value a load (or an atomic's old value) yields when nothing more is known.
     fn loaded(self) -> Value {
         match self.acc {
@@ -80,15 +90,8 @@ impl Analysis<'_> {
         base: Reg,
         off: i16,
     ) -> R<()> {
-        let b = self.read(pc, st, base)?;
-        let a = Access {
-            pc,
-            reg: base,
-            off,
-            size: size.bytes(),
-            acc: Acc::Load { signed },
-        };
-        let v = self.check_mem(st, b, a)?;
+        let acc = Acc::Load { signed };
+        let v = self.check_mem(st, Access::new(pc, base, off, size.bytes(), acc))?;
         Self::set(st, dst, v);
         Ok(())
     }
@@ -103,15 +106,8 @@ impl Analysis<'_> {
         src: Operand,
     ) -> R<()> {
         let (val, sreg) = self.operand(pc, st, src)?;
-        let b = self.read(pc, st, base)?;
-        let a = Access {
-            pc,
-            reg: base,
-            off,
-            size: size.bytes(),
-            acc: Acc::Store { val, src: sreg },
-        };
-        self.check_mem(st, b, a)?;
+        let acc = Acc::Store { val, src: sreg };
+        self.check_mem(st, Access::new(pc, base, off, size.bytes(), acc))?;
         Ok(())
     }
 
@@ -131,15 +127,8 @@ impl Analysis<'_> {
         if aop == AtomicOp::Cmpxchg {
             self.read(pc, st, Reg::R0)?;
         }
-        let b = self.read(pc, st, base)?;
-        let a = Access {
-            pc,
-            reg: base,
-            off,
-            size: width.bits() / 8,
-            acc: Acc::Atomic { src, val },
-        };
-        let old = self.check_mem(st, b, a)?;
+        let acc = Acc::Atomic { src, val };
+        let old = self.check_mem(st, Access::new(pc, base, off, width.bits() / 8, acc))?;
         match aop {
             AtomicOp::Cmpxchg => Self::set(st, Reg::R0, old),
             _ if fetch => Self::set(st, src, old),
@@ -148,10 +137,11 @@ impl Analysis<'_> {
         Ok(())
     }
 
-    /// Checks a load, store or atomic through `base`, the value of `a.reg`, and applies it to
-    /// the state; returns the loaded (or, for atomics, the old) value.
-    fn check_mem(&mut self, st: &mut State, base: Value, a: Access) -> R<Value> {
+    /// Checks a load, store or atomic and applies it to the state; returns the loaded (or, for
+    /// atomics, the old) value. The base register is read last, after the operands.
+    fn check_mem(&mut self, st: &mut State, a: Access) -> R<Value> {
         let (pc, reg) = (a.pc, a.reg);
+        let base = self.read(pc, st, reg)?;
         if let Some(layout) = self.layout {
             if let Value::Ptr(PtrKind::Input, o) = base {
                 return self.mem_context(a, st, layout, o);

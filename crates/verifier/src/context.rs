@@ -81,13 +81,13 @@ impl fmt::Display for Seen {
 /// The per-pc record of context accesses, filled by the analysis.
 #[derive(Debug, Default)]
 pub(crate) struct CtxFacts {
-    seen: HashMap<u32, Seen>,
+    seen: HashMap<Pc, Seen>,
 }
 
 impl CtxFacts {
     /// Records one visit of the access at `pc`; a visit that resolves differently from an
     /// earlier one is an error.
-    pub(crate) fn record(&mut self, pc: u32, now: Seen) -> Result<(), K> {
+    pub(crate) fn record(&mut self, pc: Pc, now: Seen) -> Result<(), K> {
         match self.seen.get(&pc) {
             None => {
                 self.seen.insert(pc, now);
@@ -107,7 +107,7 @@ impl CtxFacts {
             .seen
             .into_iter()
             .filter_map(|(pc, s)| match s {
-                Seen::Field(a) => Some((Pc(pc), a)),
+                Seen::Field(a) => Some((pc, a)),
                 Seen::Other => None,
             })
             .collect();

@@ -373,10 +373,15 @@ impl Frame {
 }
 
 /// The abstract state at one pc in one calling context.
+///
+/// A state always has a frame, the running function's: its frames are the callers' (none at
+/// depth 0) and that one, so no state is ever without a current frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct State {
-    /// Outermost first; the last is the running function's.
-    pub(crate) frames: Vec<Frame>,
+    /// The callers' frames, outermost first.
+    callers: Vec<Frame>,
+    /// The running function's frame (boxed: a state moves often, and stays small so).
+    top: Box<Frame>,
     /// Bytes from the packet start proven to lie below `data_end`.
     pub(crate) pkt: u64,
     /// Per packet-pointer id (increasing ids, no duplicates): `(id, n)` proves that
@@ -387,19 +392,75 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// A state at depth 0 with the frame `top`, nothing proven of the packet.
+    pub(crate) fn new(top: Frame) -> State {
+        State {
+            callers: Vec::new(),
+            top: Box::new(top),
+            pkt: 0,
+            pkt_ids: Vec::new(),
+            meta: 0,
+        }
+    }
+
+    /// The running function's frame.
     pub(crate) fn cur(&self) -> &Frame {
-        self.frames.last().expect("a state has at least one frame")
+        &self.top
     }
 
     pub(crate) fn cur_mut(&mut self) -> &mut Frame {
-        self.frames
-            .last_mut()
-            .expect("a state has at least one frame")
+        &mut self.top
     }
 
     /// The current depth (0 = outermost).
     pub(crate) fn depth(&self) -> usize {
-        self.frames.len() - 1
+        self.callers.len()
+    }
+
+    /// The number of frames, the running function's included.
+    pub(crate) fn frame_count(&self) -> usize {
+        self.callers.len() + 1
+    }
+
+    /// The frame at `level` (0 = outermost), if the state has one there.
+    pub(crate) fn frame(&self, level: usize) -> Option<&Frame> {
+        match level.cmp(&self.callers.len()) {
+            std::cmp::Ordering::Less => self.callers.get(level),
+            std::cmp::Ordering::Equal => Some(&self.top),
+            std::cmp::Ordering::Greater => None,
+        }
+    }
+
+    pub(crate) fn frame_mut(&mut self, level: usize) -> Option<&mut Frame> {
+        match level.cmp(&self.callers.len()) {
+            std::cmp::Ordering::Less => self.callers.get_mut(level),
+            std::cmp::Ordering::Equal => Some(&mut self.top),
+            std::cmp::Ordering::Greater => None,
+        }
+    }
+
+    /// Every frame, outermost first.
+    pub(crate) fn frames(&self) -> impl Iterator<Item = &Frame> {
+        self.callers.iter().chain(std::iter::once(&*self.top))
+    }
+
+    pub(crate) fn frames_mut(&mut self) -> impl Iterator<Item = &mut Frame> {
+        self.callers
+            .iter_mut()
+            .chain(std::iter::once(&mut *self.top))
+    }
+
+    /// Enters a call: `frame` becomes the running function's.
+    pub(crate) fn push_frame(&mut self, frame: Frame) {
+        let caller = std::mem::replace(&mut *self.top, frame);
+        self.callers.push(caller);
+    }
+
+    /// Returns from a call: the caller's frame runs again, and the callee's is handed back.
+    /// `None` (the state unchanged) at depth 0, which has no caller.
+    pub(crate) fn pop_frame(&mut self) -> Option<Frame> {
+        let caller = self.callers.pop()?;
+        Some(std::mem::replace(&mut *self.top, caller))
     }
 
     /// Joins `other` into `self`; returns whether `self` changed. Both states belong to the same
@@ -415,9 +476,9 @@ impl State {
     }
 
     fn merge_with(&mut self, other: &State, widen: bool) -> bool {
-        debug_assert_eq!(self.frames.len(), other.frames.len());
+        debug_assert_eq!(self.depth(), other.depth());
         let mut changed = false;
-        for (a, b) in self.frames.iter_mut().zip(&other.frames) {
+        for (a, b) in self.frames_mut().zip(other.frames()) {
             for (ra, rb) in a.regs.iter_mut().zip(&b.regs) {
                 let j = if widen { ra.widen(*rb) } else { ra.join(*rb) };
                 changed |= j != *ra;
@@ -476,7 +537,7 @@ impl State {
         let live = |st: &State, id: u32| {
             let holds =
                 |v: &Value| matches!(v, Value::Ptr(PtrKind::Packet { id: x }, _) if *x == id);
-            st.frames.iter().any(|f| {
+            st.frames().any(|f| {
                 f.regs.iter().any(holds)
                     || f.stack
                         .iter()
@@ -505,7 +566,7 @@ impl State {
                 )
             )
         };
-        for f in &mut self.frames {
+        for f in self.frames_mut() {
             for r in f.regs.iter_mut().filter(|r| stale(r)) {
                 *r = reg;
             }
@@ -522,10 +583,10 @@ impl State {
 
     /// Whether every concrete state `self` stands for is one `other` stands for.
     pub(crate) fn le(&self, other: &State) -> bool {
-        self.frames.len() == other.frames.len()
+        self.depth() == other.depth()
             && self.pkt >= other.pkt
             && self.meta >= other.meta
-            && self.frames.iter().zip(&other.frames).all(|(a, b)| {
+            && self.frames().zip(other.frames()).all(|(a, b)| {
                 a.regs.iter().zip(&b.regs).all(|(x, y)| x.le(*y))
                     && a.stack.iter().zip(&b.stack).all(|(x, y)| x.le(*y))
             })
@@ -533,7 +594,7 @@ impl State {
 
     /// Every register and spill holding a scalar with this id (copies of one value).
     pub(crate) fn set_id(&mut self, id: u32, s: Scalar) {
-        for f in &mut self.frames {
+        for f in self.frames_mut() {
             for r in f.regs.iter_mut() {
                 if let Value::Scalar(x) = r
                     && x.id == id
@@ -561,7 +622,7 @@ impl State {
     /// [`State::havoc`], keeping the spills of values `keep` accepts (the context pointer,
     /// whose accesses stay guarded then: see `context.rs`).
     pub(crate) fn havoc_keeping(&mut self, keep: impl Fn(Value) -> bool) {
-        for f in &mut self.frames {
+        for f in self.frames_mut() {
             for s in f.stack.iter_mut() {
                 if let Slot::Spill(v) = *s
                     && !keep(v)
@@ -591,7 +652,7 @@ impl fmt::Display for State {
                 write!(f, "r{r}={v}")?;
             }
         }
-        for (d, fr) in self.frames.iter().enumerate() {
+        for (d, fr) in self.frames().enumerate() {
             for (i, s) in fr.stack.iter().enumerate() {
                 let at = -8 * (i as i64 + 1);
                 match s {
@@ -698,5 +759,35 @@ mod tests {
             Slot::Spill(Value::Mixed { input: true })
         );
         assert_eq!(Slot::Bytes(0xf0).join(Slot::Bytes(0x3c)), Slot::Bytes(0x30));
+    }
+
+    #[test]
+    fn a_state_keeps_its_running_frame_and_reaches_frames_by_level() {
+        let frame = |r0: u64| Frame::new([Value::konst(r0); 11]);
+        let mut st = State::new(frame(0));
+        assert_eq!((st.depth(), st.frame_count()), (0, 1));
+        assert_eq!(
+            st.pop_frame(),
+            None,
+            "the outermost frame has no caller to return to"
+        );
+        assert_eq!(st.frame_count(), 1);
+        st.push_frame(frame(1));
+        st.push_frame(frame(2));
+        assert_eq!((st.depth(), st.frame_count()), (2, 3));
+        assert_eq!(st.cur().regs[0], Value::konst(2));
+        let r0 = |f: Option<&Frame>| f.map(|f| f.regs[0]);
+        assert_eq!(r0(st.frame(0)), Some(Value::konst(0)));
+        assert_eq!(r0(st.frame(1)), Some(Value::konst(1)));
+        assert_eq!(r0(st.frame(2)), Some(Value::konst(2)));
+        assert_eq!(r0(st.frame(3)), None);
+        assert!(st.frame_mut(3).is_none());
+        let levels: Vec<Value> = st.frames().map(|f| f.regs[0]).collect();
+        assert_eq!(levels, [0, 1, 2].map(Value::konst));
+        assert_eq!(st.pop_frame().map(|f| f.regs[0]), Some(Value::konst(2)));
+        assert_eq!(st.cur().regs[0], Value::konst(1));
+        assert_eq!(st.pop_frame().map(|f| f.regs[0]), Some(Value::konst(1)));
+        assert_eq!(st.pop_frame(), None);
+        assert_eq!(st.cur().regs[0], Value::konst(0));
     }
 }

@@ -297,6 +297,17 @@ pub enum VerifyErrorKind {
     /// An `lddw` form this runtime does not bind.
     #[error("lddw of a BTF variable is not supported")]
     BtfVariable,
+
+    // ---- verifier faults ----
+    /// An invariant of the verifier itself does not hold: not a fault of the program but a
+    /// bug in bpfx, reported instead of a panic. It rejects in both modes.
+    #[error(
+        "internal verifier error ({what}): this is a bug in the bpfx verifier, please report it"
+    )]
+    Internal {
+        /// The invariant that failed.
+        what: &'static str,
+    },
 }
 
 impl VerifyErrorKind {
@@ -369,5 +380,28 @@ impl fmt::Display for VerifyError {
             Some(op) => write!(f, "{}: {op}: {}", self.pc, self.kind),
             None => write!(f, "{}: {}", self.pc, self.kind),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_says_it_is_a_verifier_bug_and_no_fault_of_the_program() {
+        let kind = VerifyErrorKind::Internal {
+            what: "a carried state was taken twice",
+        };
+        assert!(!kind.is_structural() && !kind.is_context());
+        let e = VerifyError {
+            pc: Pc(3),
+            op: Some(Op::Exit),
+            kind,
+        };
+        assert_eq!(
+            e.to_string(),
+            "insn #3: exit: internal verifier error (a carried state was taken twice): \
+             this is a bug in the bpfx verifier, please report it"
+        );
     }
 }

@@ -1,0 +1,575 @@
+//! Calls: a helper call checked against the helper's signature (its arguments, the memory it
+//! may read or write, its result), `callx` through a register holding a helper id, a local
+//! call entering a new frame in a new context, and `exit` returning from one.
+
+use super::state::stack_byte;
+use super::{Analysis, Flow, R};
+use crate::config::{ArgKind, ContextKind, MapRef, RetKind};
+use crate::domain::{Frame, MAX_TRACKED_OFF, Off, PtrKind, Slot, State, Value};
+use crate::error::VerifyErrorKind as K;
+use bpfx_bytecode::{Pc, Reg, RegSet};
+use bpfx_exec::STACK_FRAME_SIZE;
+
+use super::CtxId;
+
+/// One memory argument of a helper call, as its signature describes it.
+#[derive(Clone, Copy)]
+struct MemArg {
+    reg: Reg,
+    v: Value,
+    /// `(min, max)` bytes, when known.
+    size: Option<(u64, u64)>,
+    /// Whether a map value (and, in Checked mode, the packet) may be passed, besides the stack
+    /// and the input memory.
+    any_region: bool,
+    read_only: bool,
+    /// What the signature asks for, for the message when the argument is not it.
+    expected: &'static str,
+}
+
+/// The memory a helper call may write, gathered over its arguments.
+#[derive(Default)]
+struct HelperWrites {
+    /// Some write the analysis cannot place: every spill is forgotten.
+    havoc: bool,
+    /// Stack ranges the helper writes.
+    stack: Vec<StackWrite>,
+}
+
+/// `n` bytes at `at` in the stack of frame `frame`, of which the first `sure` are written
+/// and the rest may be.
+struct StackWrite {
+    frame: u32,
+    at: i64,
+    sure: u64,
+    n: u64,
+}
+use super::ctx::{CtxKind, CtxTag};
+
+const FRAME: i64 = STACK_FRAME_SIZE as i64;
+
+impl Analysis<'_> {
+    /// `callx r`: a call of the helper whose id `r` holds. Returns false when the call
+    /// certainly traps.
+    pub(super) fn check_callx(&mut self, pc: Pc, st: &mut State, r: Reg) -> R<bool> {
+        let v = self.read(pc, st, r)?;
+        match v {
+            Value::Scalar(x) if x.konst().is_some_and(|id| id <= u64::from(u32::MAX)) => {
+                let id = x.konst().unwrap_or_default();
+                let id = id as u32;
+                if self.cfg.helpers.get(id).is_some() {
+                    self.call_helper(pc, st, id)?;
+                } else if self.strict {
+                    return Err(self.err(pc, K::UnknownHelper(id)));
+                } else {
+                    // The run traps with UnknownHelper here.
+                    return Ok(false);
+                }
+            }
+            _ if self.strict => return Err(self.err(pc, K::UnknownCallTarget(r))),
+            _ => {
+                // Any helper may run: it may write any memory it is given.
+                self.havoc(st);
+                self.clobber_after_helper(st);
+                Self::set(st, Reg::R0, Value::UNKNOWN_SCALAR);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Applies helper `id`'s signature; returns false when the call certainly traps.
+    pub(super) fn call_helper(&self, pc: Pc, st: &mut State, id: u32) -> R<bool> {
+        let Some(sig) = self.cfg.helpers.get(id) else {
+            if self.strict {
+                return Err(self.err(pc, K::UnknownHelper(id)));
+            }
+            return Ok(false);
+        };
+        let regs = st.cur().regs;
+        let map_arg = sig
+            .args
+            .iter()
+            .position(|k| *k == ArgKind::MapHandle)
+            .map(|i| regs[i + 1]);
+        let map = match map_arg {
+            Some(Value::MapHandle(m)) => Some(m),
+            _ => None,
+        };
+        let arg_err = |reg: Reg, expected: &'static str, v: Value| {
+            self.err(
+                pc,
+                K::HelperArg {
+                    helper: sig.name.clone(),
+                    reg,
+                    expected,
+                    found: v.describe(),
+                },
+            )
+        };
+        let mut writes = HelperWrites::default();
+        for (i, (kind, reg)) in sig.args.iter().zip(RegSet::ARGS).enumerate() {
+            let v = regs[i + 1];
+            if self.strict && v == Value::NotInit {
+                return Err(self.err(pc, K::UninitRegister(reg)));
+            }
+            match *kind {
+                ArgKind::Scalar => {
+                    if self.strict && !matches!(v, Value::Scalar(_)) {
+                        return Err(arg_err(reg, "a scalar", v));
+                    }
+                }
+                ArgKind::Anything => {}
+                ArgKind::MapHandle => {
+                    // A map handle is a capability only `lddw` creates: no mode forges one.
+                    let Value::MapHandle(m) = v else {
+                        return Err(arg_err(reg, "a map handle", v));
+                    };
+                    // A map of maps is read by `map_lookup_elem` only (the kernel's
+                    // map/helper compatibility rule): no mode passes it to another helper.
+                    let lookup = sig.args == [ArgKind::MapHandle, ArgKind::MapKey]
+                        && sig.ret == RetKind::MapValueOrNull;
+                    if !lookup && self.cfg.maps.get(m).is_some_and(|d| d.inner.is_some()) {
+                        return Err(self.err(
+                            pc,
+                            K::HelperArg {
+                                helper: sig.name.clone(),
+                                reg,
+                                expected: "a map handle other than a map of maps",
+                                found: "the handle of a map of maps",
+                            },
+                        ));
+                    }
+                }
+                ArgKind::ProgArray => {
+                    // The map's type decides what the helper does with it: no mode accepts
+                    // another kind of map where a program array is due.
+                    let Value::MapHandle(m) = v else {
+                        return Err(arg_err(reg, "the handle of a program array", v));
+                    };
+                    if !self.cfg.maps.get(m).is_some_and(|d| d.prog_array) {
+                        return Err(self.err(
+                            pc,
+                            K::HelperArg {
+                                helper: sig.name.clone(),
+                                reg,
+                                expected: "the handle of a program array",
+                                found: "the handle of a map that is not a program array",
+                            },
+                        ));
+                    }
+                }
+                ArgKind::PtrToReadOnlyMemOrNull { size_arg }
+                    if v == Value::konst(0)
+                        && size_arg
+                            .and_then(|j| regs.get(j + 1))
+                            .is_some_and(|s| matches!(s, Value::Scalar(x) if x.umax == 0)) => {}
+                ArgKind::PtrToMem { size_arg }
+                | ArgKind::PtrToReadOnlyMem { size_arg }
+                | ArgKind::PtrToReadOnlyMemOrNull { size_arg } => {
+                    let reads_only = !matches!(kind, ArgKind::PtrToMem { .. });
+                    // A size known as a range is checked at its maximum (and only its minimum
+                    // is surely written).
+                    let size = match size_arg {
+                        Some(j) => match regs.get(j + 1) {
+                            Some(Value::Scalar(x)) if x.umax <= MAX_TRACKED_OFF as u64 => {
+                                Some((x.umin, x.umax))
+                            }
+                            _ if self.strict => {
+                                let sr = RegSet::ARGS.iter().nth(j).unwrap_or(Reg::R0);
+                                return Err(self.err(pc, K::HelperSize(sr, sig.name.clone())));
+                            }
+                            _ => None,
+                        },
+                        None => None,
+                    };
+                    let arg = MemArg {
+                        reg,
+                        v,
+                        size,
+                        any_region: true,
+                        read_only: reads_only,
+                        expected: "a pointer to memory",
+                    };
+                    self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
+                }
+                ArgKind::PtrToStackOrMem => {
+                    let arg = MemArg {
+                        reg,
+                        v,
+                        size: None,
+                        any_region: false,
+                        read_only: false,
+                        expected: "a pointer to the stack or input memory",
+                    };
+                    self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
+                }
+                ArgKind::MapKey | ArgKind::MapValue | ArgKind::MapValueOut => {
+                    let def = map.and_then(|m| self.cfg.maps.get(m));
+                    let size = def.map(|d| {
+                        let n = u64::from(if *kind == ArgKind::MapKey {
+                            d.key_size
+                        } else {
+                            d.value_size
+                        });
+                        (n, n)
+                    });
+                    if self.strict && size.is_none() {
+                        let m = map.unwrap_or(MapRef::Fd(-1));
+                        return Err(self.err(pc, K::UnknownMap(m)));
+                    }
+                    let expected = if *kind == ArgKind::MapKey {
+                        "a pointer to a map key"
+                    } else {
+                        "a pointer to a map value"
+                    };
+                    // The key and the value to store are read; a value out is written.
+                    let reads_only = *kind != ArgKind::MapValueOut;
+                    let arg = MemArg {
+                        reg,
+                        v,
+                        size,
+                        any_region: true,
+                        read_only: reads_only,
+                        expected,
+                    };
+                    self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
+                }
+            }
+        }
+        // Effects: memory the helper may write, then the registers. The first `sure` bytes
+        // are written; the rest up to `n` may be, which still ends any spill there.
+        if writes.havoc {
+            self.havoc(st);
+        }
+        for StackWrite {
+            frame,
+            at: a,
+            sure,
+            n,
+        } in writes.stack
+        {
+            let Some(fr) = st.frame_mut(frame as usize) else {
+                return Err(self.internal(pc, "a stack pointer names a frame the state has not"));
+            };
+            for b in a..a + n as i64 {
+                let (i, p) = stack_byte(b);
+                let s = &mut fr.stack[i];
+                let written = if b < a + sure as i64 { 1 << p } else { 0 };
+                *s = Slot::Bytes(s.init_mask() | written);
+            }
+        }
+        let r0 = match sig.ret {
+            RetKind::Scalar => Value::UNKNOWN_SCALAR,
+            RetKind::MapValueOrNull => match map {
+                Some(m) if let Some(inner) = self.cfg.maps.get(m).and_then(|d| d.inner) => {
+                    Value::MapHandleOrNull(inner)
+                }
+                Some(m) => Value::Ptr(
+                    PtrKind::MapValue {
+                        map: m,
+                        nullable: true,
+                    },
+                    Off::known(0),
+                ),
+                None => Value::UNKNOWN_SCALAR,
+            },
+            RetKind::Void if self.strict => Value::NotInit,
+            RetKind::Void => Value::UNKNOWN_SCALAR,
+        };
+        self.clobber_after_helper(st);
+        if sig.changes_packet {
+            // As the kernel does: in Strict mode an invalidated pointer is uninitialised (any
+            // use is an error), in Checked mode an unknown scalar whose accesses keep their
+            // run-time guards.
+            let (reg, slot) = if self.strict {
+                (Value::NotInit, Slot::EMPTY)
+            } else {
+                (Value::UNKNOWN_SCALAR, Slot::Bytes(0xff))
+            };
+            st.forget_packet(reg, slot);
+        }
+        Self::set(st, Reg::R0, r0);
+        Ok(true)
+    }
+
+    pub(super) fn clobber_after_helper(&self, st: &mut State) {
+        let v = self.uninit();
+        let regs = &mut st.cur_mut().regs;
+        for r in RegSet::ARGS {
+            regs[r.index()] = v;
+        }
+    }
+
+    /// Checks one memory argument of helper `helper`. Records the bytes the helper may
+    /// write (a precise stack range: the minimum size written, up to the maximum touched) or
+    /// asks for a havoc.
+    fn helper_mem(
+        &self,
+        pc: Pc,
+        st: &State,
+        helper: &str,
+        arg: MemArg,
+        writes: &mut HelperWrites,
+    ) -> R<()> {
+        let MemArg {
+            reg,
+            v,
+            size,
+            any_region,
+            read_only,
+            expected,
+        } = arg;
+        let (sure, size) = match size {
+            Some((lo, hi)) => (lo, Some(hi)),
+            None => (0, None),
+        };
+        // A helper writing the packet context could forge data_end, which packet proofs trust.
+        if self.strict
+            && !read_only
+            && matches!(v, Value::Ptr(PtrKind::Input, _))
+            && matches!(self.cfg.context, ContextKind::Fields(_))
+        {
+            return Err(self.err(pc, K::ContextFieldWrite { reg }));
+        }
+        let ok_kind = match v {
+            Value::Ptr(PtrKind::Stack { .. } | PtrKind::Input, _) => true,
+            Value::Ptr(PtrKind::MapValue { map, nullable }, _) if any_region => {
+                if nullable && self.strict {
+                    return Err(self.err(pc, K::MaybeNull(reg)));
+                }
+                // Checked mode leaves it to the helper: guest memory refuses the write.
+                if !read_only && self.strict && self.cfg.maps.get(map).is_some_and(|d| d.read_only)
+                {
+                    return Err(self.err(pc, K::ReadOnlyMapWrite { reg, map }));
+                }
+                true
+            }
+            Value::Ptr(PtrKind::Packet { .. } | PtrKind::PacketMeta, _) => {
+                any_region && !self.strict
+            }
+            _ => false,
+        };
+        if !ok_kind {
+            if self.strict {
+                return Err(self.err(
+                    pc,
+                    K::HelperArg {
+                        helper: helper.to_string(),
+                        reg,
+                        expected,
+                        found: v.describe(),
+                    },
+                ));
+            }
+            writes.havoc |= !read_only;
+            return Ok(());
+        }
+        // Bounds and initialisation of stack ranges of known size.
+        // Only exact offsets are checked here; a range is treated as unknown.
+        let v = match v {
+            Value::Ptr(k, o) if o.exact().is_none() => Value::Ptr(k, Off::Unknown),
+            v => v,
+        };
+        let at = match v {
+            Value::Ptr(_, o) => o.exact().unwrap_or(0),
+            _ => 0,
+        };
+        match (v, size) {
+            (Value::Ptr(PtrKind::Stack { frame }, Off::Range(..)), Some(n))
+                if at >= -FRAME && n <= FRAME as u64 && at + n as i64 <= 0 =>
+            {
+                let a = at;
+                if read_only {
+                    let Some(fr) = st.frame(frame as usize) else {
+                        return Err(
+                            self.internal(pc, "a stack pointer names a frame the state has not")
+                        );
+                    };
+                    for b in a..a + n as i64 {
+                        let (i, p) = stack_byte(b);
+                        if fr.stack[i].init_mask() & (1 << p) == 0 && self.strict {
+                            return Err(self.err(
+                                pc,
+                                K::UninitStack {
+                                    frame: frame as u8,
+                                    off: a,
+                                    size: n as u32,
+                                },
+                            ));
+                        }
+                    }
+                } else {
+                    writes.stack.push(StackWrite {
+                        frame,
+                        at: a,
+                        sure,
+                        n,
+                    });
+                }
+                Ok(())
+            }
+            (Value::Ptr(PtrKind::Stack { .. }, Off::Range(..)), Some(n)) if self.strict => {
+                let a = at;
+                Err(self.err(
+                    pc,
+                    K::StackOutOfBounds {
+                        off: a,
+                        size: n.min(u64::from(u32::MAX)) as u32,
+                    },
+                ))
+            }
+            (Value::Ptr(PtrKind::Input, Off::Range(..)), Some(n)) if self.strict => {
+                let a = at;
+                match self.cfg.mem_size {
+                    Some(mem) if a >= 0 && (a as u64).checked_add(n).is_some_and(|e| e <= mem) => {
+                        Ok(())
+                    }
+                    Some(mem) => Err(self.err(
+                        pc,
+                        K::InputOutOfBounds {
+                            off: a,
+                            size: n,
+                            mem,
+                        },
+                    )),
+                    None => Err(self.err(pc, K::InputSizeUnknown)),
+                }
+            }
+            (Value::Ptr(PtrKind::MapValue { map, .. }, Off::Range(..)), Some(n)) if self.strict => {
+                let a = at;
+                let vs = self.cfg.maps.get(map).map_or(0, |d| d.value_size);
+                if a >= 0
+                    && (a as u64)
+                        .checked_add(n)
+                        .is_some_and(|e| e <= u64::from(vs))
+                {
+                    Ok(())
+                } else {
+                    Err(self.err(
+                        pc,
+                        K::MapValueOutOfBounds {
+                            off: a,
+                            size: n,
+                            value_size: vs,
+                        },
+                    ))
+                }
+            }
+            (Value::Ptr(kind, Off::Unknown), Some(_)) if self.strict => Err(self.err(
+                pc,
+                K::VariableOffset {
+                    reg,
+                    what: Value::Ptr(kind, Off::Unknown).describe(),
+                },
+            )),
+            _ => {
+                // Size unknown (or the helper bounds itself): any writable byte may change.
+                writes.havoc |= !read_only;
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn check_local_call(
+        &mut self,
+        ctx: CtxId,
+        pc: Pc,
+        mut st: State,
+        entry: Pc,
+    ) -> R<Flow> {
+        let frames = st.frame_count() + 1;
+        if frames > self.cfg.max_frames as usize {
+            if self.strict {
+                return Err(self.err(
+                    pc,
+                    K::CallTooDeep {
+                        frames,
+                        max: self.cfg.max_frames,
+                    },
+                ));
+            }
+            // The run traps with CallDepthExceeded here.
+            return Ok(Flow::Stop);
+        }
+        let caller = st.cur().regs;
+        let mut regs = if self.strict {
+            [Value::NotInit; 11]
+        } else {
+            caller
+        };
+        for r in RegSet::ARGS {
+            regs[r.index()] = caller[r.index()];
+        }
+        regs[10] = Value::Ptr(
+            PtrKind::Stack {
+                frame: (frames - 1) as u32,
+            },
+            Off::known(0),
+        );
+        let callee = self.intern(Some(ctx), CtxTag::Call(pc), CtxKind::Call { call_site: pc });
+        st.push_frame(Frame::new(regs));
+        Ok(Flow::Enter(callee, entry, st))
+    }
+
+    pub(super) fn check_exit(&mut self, ctx: CtxId, pc: Pc, mut st: State) -> R<Flow> {
+        let r0 = st.cur().regs[0];
+        // A return from inside a loop leaves its iterations behind.
+        let (call, call_site) = self.call_of(ctx);
+        let Some(parent) = self.parent(call) else {
+            if self.strict {
+                match r0 {
+                    Value::NotInit => return Err(self.err(pc, K::UninitRegister(Reg::R0))),
+                    Value::Scalar(_) => {}
+                    v => return Err(self.err(pc, K::ReturnNotScalar(v.describe()))),
+                }
+            }
+            return Ok(Flow::Stop);
+        };
+        if self.strict && r0 == Value::NotInit {
+            return Err(self.err(pc, K::UninitRegister(Reg::R0)));
+        }
+        let Some(callee) = st.pop_frame() else {
+            return Err(self.internal(pc, "a return from a call finds no caller's frame"));
+        };
+        let gone = st.frame_count() as u32;
+        {
+            let caller = st.cur_mut();
+            caller.regs[0] = callee.regs[0];
+            for r in RegSet::ARGS {
+                caller.regs[r.index()] = if self.strict {
+                    Value::NotInit
+                } else {
+                    callee.regs[r.index()]
+                };
+            }
+        }
+        // Pointers into the returning frame must not outlive it.
+        let dangling =
+            |v: &Value| matches!(v, Value::Ptr(PtrKind::Stack { frame }, _) if *frame >= gone);
+        let depth = st.frame_count();
+        for (d, fr) in st.frames_mut().enumerate() {
+            if d + 1 == depth {
+                for (r, v) in fr.regs.iter_mut().enumerate() {
+                    if dangling(v) {
+                        if self.strict {
+                            return Err(self.err(pc, K::StackPointerEscapes(format!("r{r}"))));
+                        }
+                        *v = Value::UNKNOWN_SCALAR;
+                    }
+                }
+            }
+            for (i, s) in fr.stack.iter_mut().enumerate() {
+                if let Slot::Spill(v) = s
+                    && dangling(v)
+                {
+                    if self.strict {
+                        let at = format!("the pointer spilled at fp{d}-{}", 8 * (i + 1));
+                        return Err(self.err(pc, K::StackPointerEscapes(at)));
+                    }
+                    *s = Slot::Spill(Value::UNKNOWN_SCALAR);
+                }
+            }
+        }
+        Ok(Flow::Enter(parent, Pc(call_site.0 + 1), st))
+    }
+}

@@ -1,0 +1,222 @@
+//! Contexts: the calling context of a state (the chain of call sites) and, in `Strict` mode,
+//! the loop iteration it is in; where a state leaving one goes; loop latches, the start of
+//! the next iteration and the snapshots that reject a loop whose state repeats.
+
+use super::{Analysis, Held, R};
+use crate::domain::State;
+use crate::error::VerifyErrorKind as K;
+use bpfx_bytecode::Pc;
+
+/// The id of a context: an index into [`Analysis::ctxs`], made only by [`Analysis::intern`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) struct CtxId(u32);
+
+impl CtxId {
+    pub(super) const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A context: a call (the call site that created it in its parent context), or one iteration
+/// of a loop (`Strict` mode). The entry and callbacks have no parent.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ctx {
+    pub(super) parent: Option<CtxId>,
+    pub(super) kind: CtxKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum CtxKind {
+    /// The entry, a callback, or a local call made at `call_site` in the parent.
+    Call { call_site: Pc },
+    /// Iteration `iter` of the loop at `head`, entered in context `base`; `first` is the
+    /// context of iteration 0 (it names the loop instance).
+    Iter {
+        head: Pc,
+        iter: u32,
+        base: CtxId,
+        first: CtxId,
+    },
+}
+
+/// What distinguishes the children of one context: contexts are interned by (parent, tag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum CtxTag {
+    /// A call made at this pc (the entry and callbacks: their own pc, with no parent).
+    Call(Pc),
+    /// Iteration 0 of the loop at this head.
+    Enter(Pc),
+    /// The next iteration of the loop at this head.
+    Next(Pc),
+}
+
+/// Where a state flowing along an edge goes.
+pub(super) enum Dest {
+    /// Into this context at the target pc.
+    Ctx(CtxId),
+    /// Back to the head of the loop this iteration context runs: the next iteration.
+    Latch(CtxId),
+}
+
+impl Analysis<'_> {
+    pub(super) fn ctx_kind(&self, ctx: CtxId) -> CtxKind {
+        self.ctxs[ctx.index()].kind
+    }
+
+    pub(super) fn intern(&mut self, parent: Option<CtxId>, tag: CtxTag, kind: CtxKind) -> CtxId {
+        let n = CtxId(self.ctxs.len() as u32);
+        *self.ctx_ids.entry((parent, tag)).or_insert_with(|| {
+            self.ctxs.push(Ctx { parent, kind });
+            n
+        })
+    }
+
+    /// Counts a pending node in (`add`) or out of every loop instance enclosing `ctx`, and
+    /// frees the snapshots of an instance left with none. A later arrival at a freed
+    /// instance's head from outside starts its snapshots afresh; snapshots only let a
+    /// repeating loop be rejected before the budget does it, so fewer of them is still sound.
+    pub(super) fn hold(&mut self, ctx: CtxId, add: bool) {
+        if !self.strict || self.loops.info.is_empty() {
+            return;
+        }
+        let mut cur = Some(ctx);
+        while let Some(ctx) = cur {
+            let c = self.ctxs[ctx.index()];
+            match c.kind {
+                CtxKind::Iter { first, base, .. } => {
+                    let f = first.index();
+                    if self.live.len() <= f {
+                        self.live.resize(f + 1, 0);
+                    }
+                    if add {
+                        self.live[f] += 1;
+                    } else {
+                        self.live[f] -= 1;
+                        if self.live[f] == 0 {
+                            self.snapshots.remove(&first);
+                        }
+                    }
+                    cur = Some(base);
+                }
+                CtxKind::Call { .. } => cur = c.parent,
+            }
+        }
+    }
+
+    /// Where a state leaving `ctx` for `to` goes: out of every loop whose body `to` is not in,
+    /// then into a new loop at its head, or around the current loop.
+    pub(super) fn route(&mut self, ctx: CtxId, to: Pc) -> Dest {
+        if !self.strict || self.loops.info.is_empty() {
+            return Dest::Ctx(ctx);
+        }
+        let mut c = ctx;
+        while let CtxKind::Iter { head, base, .. } = self.ctx_kind(c) {
+            if self.loops.contains(head.0, to.0) {
+                break;
+            }
+            c = base;
+        }
+        if !self.loops.is_head(to.0) {
+            return Dest::Ctx(c);
+        }
+        if let CtxKind::Iter { head, .. } = self.ctx_kind(c)
+            && head == to
+        {
+            return Dest::Latch(c);
+        }
+        let first = CtxId(self.ctxs.len() as u32);
+        let id = self.intern(
+            Some(c),
+            CtxTag::Enter(to),
+            CtxKind::Iter {
+                head: to,
+                iter: 0,
+                base: c,
+                first,
+            },
+        );
+        Dest::Ctx(id)
+    }
+
+    /// Holds a state that went around the loop until every path of its iteration has.
+    pub(super) fn latch(&mut self, ctx: CtxId, head: Pc, from: Pc, st: State) -> R<()> {
+        let end = self.loops.info.get(&head.0).map_or(head, |i| Pc(i.end));
+        match self.latches.get_mut(&(ctx, head)) {
+            Some((old, _)) if old.depth() != st.depth() => {
+                return Err(self.internal(from, "states of one context differ in depth"));
+            }
+            Some((old, _)) => {
+                old.join(&st);
+            }
+            None => {
+                self.latches.insert((ctx, head), (st, from));
+                self.push(end, head, ctx, Held::Latch);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the next iteration of the loop `ctx` runs, unless its state repeats.
+    pub(super) fn next_iteration(&mut self, ctx: CtxId, head: Pc) -> R<()> {
+        let Some((st, from)) = self.latches.remove(&(ctx, head)) else {
+            return Ok(());
+        };
+        let CtxKind::Iter {
+            iter, base, first, ..
+        } = self.ctx_kind(ctx)
+        else {
+            return Err(self.internal(from, "a loop latch outside an iteration context"));
+        };
+        if self
+            .snapshots
+            .get(&first)
+            .is_some_and(|snaps| snaps.iter().any(|old| st.le(old)))
+        {
+            let e = self.err(from, K::Loop(head));
+            if let Some(log) = self.log.as_deref_mut() {
+                log.push(e.to_string());
+            }
+            return Err(e);
+        }
+        let next = self.intern(
+            Some(ctx),
+            CtxTag::Next(head),
+            CtxKind::Iter {
+                head,
+                iter: iter + 1,
+                base,
+                first,
+            },
+        );
+        self.merge(next, head, st, false)
+    }
+
+    /// The head of the innermost loop `ctx` is iterating, if any.
+    pub(super) fn loop_of(&self, ctx: CtxId) -> Option<Pc> {
+        let mut cur = Some(ctx);
+        while let Some(ctx) = cur {
+            match self.ctx_kind(ctx) {
+                CtxKind::Iter { head, .. } => return Some(head),
+                CtxKind::Call { .. } => cur = self.ctxs[ctx.index()].parent,
+            }
+        }
+        None
+    }
+
+    /// The call context `ctx` runs in (leaving the iterations of any loops inside it behind),
+    /// with the pc of the call that made it.
+    pub(super) fn call_of(&self, ctx: CtxId) -> (CtxId, Pc) {
+        let mut call = ctx;
+        loop {
+            match self.ctx_kind(call) {
+                CtxKind::Iter { base, .. } => call = base,
+                CtxKind::Call { call_site } => return (call, call_site),
+            }
+        }
+    }
+
+    /// The parent of a context.
+    pub(super) fn parent(&self, ctx: CtxId) -> Option<CtxId> {
+        self.ctxs[ctx.index()].parent
+    }
+}

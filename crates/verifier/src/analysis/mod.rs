@@ -1,0 +1,395 @@
+//! Abstract interpretation over the control-flow graph: a worklist fixpoint with one stored
+//! state per (calling context, join point), transfer functions per instruction class, and the
+//! per-pc access facts it leaves behind.
+//!
+//! Straight-line code is walked with one state mutated in place; a state is stored (and joined)
+//! only at the join points [`crate::cfg::Structure::join`] marks, so a million-instruction
+//! straight-line program costs one pass and one state. Local calls are analysed per calling
+//! context (the chain of call sites, bounded by the frame limit): the callee's frame is pushed
+//! onto the state, and its `exit` pops it and flows into the return point of that context.
+//!
+//! Loops are handled per mode. `Strict` mode explores them iteration by iteration, as the
+//! kernel does: each arrival at a loop head over a back-edge starts a new iteration context,
+//! states of one iteration join only with each other, and states leaving the loop join again
+//! in the context around it. An iteration whose state at the head is covered by an earlier
+//! iteration's ([`State::le`]) may repeat forever and is rejected; a loop that keeps producing
+//! new states runs into the instruction budget, which names it. `Checked` mode joins the
+//! iterations at the head and widens there ([`State::widen`]), so its fixpoint is reached in a
+//! few rounds whatever the loop does.
+//!
+//! Every rule is a `check_*`-style branch on `self.strict`: in `Strict` mode a violation is an
+//! error, in `Checked` mode the value degrades (to an unknown scalar, or an unproven access that
+//! keeps its guard). The rule × mode table in `docs/verifier.md` lists them.
+//!
+//! The module is split by concern:
+//!
+//! | file        | what                                                                    |
+//! |-------------|-------------------------------------------------------------------------|
+//! | `mod.rs`    | the engine: worklist, merge at join points, the walk of straight code   |
+//! | `ctx.rs`    | calling and iteration contexts, routing along edges, loop latches       |
+//! | `state.rs`  | entry states, register reads and writes, stack byte addressing          |
+//! | `step.rs`   | the transfer function: one instruction, dispatched by class             |
+//! | `alu.rs`    | ALU rules (scalars, pointer arithmetic, packet ids)                     |
+//! | `mem.rs`    | loads, stores, atomics: one function per region                         |
+//! | `call.rs`   | helper calls and their arguments, local calls, `exit`                   |
+//! | `branch.rs` | conditional jumps: both edges, each narrowed by its condition           |
+//! | `log.rs`    | [`VerifierLog`]                                                          |
+//!
+//! An invariant of the analysis that does not hold is a verifier bug: it is reported as
+//! [`VerifyErrorKind::Internal`](crate::VerifyErrorKind::Internal) at the pc where it showed,
+//! never a panic.
+
+mod alu;
+mod branch;
+mod call;
+mod ctx;
+mod log;
+mod mem;
+mod state;
+mod step;
+
+pub use log::{LOG_LIMIT, VerifierLog};
+
+use crate::cfg::{Loops, Structure};
+use crate::config::{Config, ContextKind, ContextLayout, Mode};
+use crate::context::CtxFacts;
+use crate::domain::State;
+use crate::error::{VerifyError, VerifyErrorKind as K};
+use bpfx_bytecode::{Imm64, Op, Pc, Program};
+use ctx::{Ctx, CtxId, CtxKind, CtxTag, Dest};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+type R<T> = Result<T, VerifyError>;
+
+/// Where the state of a queued node waits.
+///
+/// The order of the variants is part of the worklist's order (see [`Node`]): among nodes at
+/// the same pc and context, a carried state goes first, then a latch, then a stored state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Held {
+    /// Handed on to a pc with a single predecessor: in `carried` at this index.
+    Carried(CarryId),
+    /// In `latches`: the next iteration of the loop whose head is the node's pc.
+    Latch,
+    /// In `states`, at a join point.
+    Stored,
+}
+
+/// An index into [`Analysis::carried`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct CarryId(u32);
+
+/// A pending node of the worklist, popped lowest first (fields compared in order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Node {
+    /// The pc, so that in loop-free code every predecessor of a join point is processed
+    /// before it; for a latch, the end of the loop's body, so that every path of the
+    /// iteration has reached it.
+    prio: Pc,
+    pc: Pc,
+    ctx: CtxId,
+    held: Held,
+}
+
+/// What happens after an instruction.
+enum Flow {
+    /// Continue at this pc, in this context, with this state.
+    Next(Pc, State),
+    /// Both edges of a branch: the fall-through first, then the target.
+    Fork([(Pc, State); 2]),
+    /// Continue in another context (a call or a return).
+    Enter(CtxId, Pc, State),
+    /// The path ends (outermost exit, or a certain run-time trap).
+    Stop,
+}
+
+pub(crate) struct Analysis<'a> {
+    prog: &'a Program,
+    cfg: &'a Config,
+    strict: bool,
+    join: &'a [bool],
+    keep: &'a [bool],
+    loops: &'a Loops,
+    ctxs: Vec<Ctx>,
+    ctx_ids: HashMap<(Option<CtxId>, CtxTag), CtxId>,
+    states: HashMap<(CtxId, Pc), State>,
+    queued: HashSet<(CtxId, Pc)>,
+    /// Pending nodes, lowest first.
+    work: BinaryHeap<Reverse<Node>>,
+    /// States waiting to start the next iteration, per (iteration context, head), with the pc
+    /// of a back-edge that brought them.
+    latches: HashMap<(CtxId, Pc), (State, Pc)>,
+    /// States at the head of a loop instance (by its `first` context) in iterations 0, 1, 2,
+    /// 4, 8, …: an iteration covered by one of them may repeat forever.
+    snapshots: HashMap<CtxId, Vec<State>>,
+    /// Per loop instance (indexed by its `first` context): the pending nodes in any of its
+    /// contexts (its iterations, the loops and calls inside them). When it drops to zero the
+    /// instance has handed every state on and its snapshots are freed; without this, a loop
+    /// that keeps entering new inner instances kept one full state per instance until the
+    /// budget ran out (gigabytes for a 22-instruction program).
+    live: Vec<u32>,
+    /// The last scalar or packet-pointer id handed out.
+    next_id: u32,
+    /// States handed to a single-predecessor pc ([`Held::Carried`]), and the free indexes.
+    carried: Vec<Option<State>>,
+    free: Vec<CarryId>,
+    pub(crate) facts: Vec<u8>,
+    /// The context's fields, when r1 points to a described context struct.
+    layout: Option<&'a ContextLayout>,
+    /// Context accesses per pc, converted after the analysis (`context.rs`).
+    pub(crate) ctx: CtxFacts,
+    pub(crate) processed: u64,
+    log: Option<&'a mut VerifierLog>,
+}
+
+impl<'a> Analysis<'a> {
+    pub(crate) fn new(
+        prog: &'a Program,
+        cfg: &'a Config,
+        st: &'a Structure,
+        log: Option<&'a mut VerifierLog>,
+    ) -> Self {
+        Analysis {
+            prog,
+            cfg,
+            strict: cfg.mode == Mode::Strict,
+            join: &st.join,
+            keep: &st.keep,
+            loops: &st.loops,
+            ctxs: Vec::new(),
+            ctx_ids: HashMap::new(),
+            states: HashMap::new(),
+            queued: HashSet::new(),
+            work: BinaryHeap::new(),
+            latches: HashMap::new(),
+            snapshots: HashMap::new(),
+            live: Vec::new(),
+            next_id: 0,
+            carried: Vec::new(),
+            free: Vec::new(),
+            facts: vec![0; prog.len()],
+            layout: match &cfg.context {
+                ContextKind::Fields(l) => Some(l),
+                ContextKind::Memory => None,
+            },
+            ctx: CtxFacts::default(),
+            processed: 0,
+            log,
+        }
+    }
+
+    /// Runs the fixpoint from the entry and from every `lddw func` target (a callback some
+    /// helper may run with unknown scalar arguments).
+    pub(crate) fn run(&mut self, funcs: &[Pc]) -> R<()> {
+        let entry = self.entry_state();
+        let root = self.intern(
+            None,
+            CtxTag::Call(Pc(0)),
+            CtxKind::Call { call_site: Pc(0) },
+        );
+        self.merge(root, Pc(0), entry, false)?;
+        let callbacks: Vec<Pc> = self
+            .prog
+            .iter()
+            .filter_map(|(pc, op)| match op {
+                Op::LoadImm64 {
+                    value: Imm64::Func { off },
+                    ..
+                } => Some(pc.jump(*off)),
+                _ => None,
+            })
+            .collect();
+        for cb in callbacks {
+            if !funcs.contains(&cb) {
+                return Err(self.internal(cb, "a callback is not a function entry"));
+            }
+            let ctx = self.intern(None, CtxTag::Call(cb), CtxKind::Call { call_site: cb });
+            let st = self.callback_state();
+            self.merge(ctx, cb, st, false)?;
+        }
+        while let Some(Reverse(node)) = self.work.pop() {
+            match node.held {
+                Held::Latch => self.next_iteration(node.ctx, node.pc)?,
+                held => self.process(node.ctx, node.pc, held)?,
+            }
+            // Released only now: the node's own instances stay live while it is processed.
+            self.hold(node.ctx, false);
+        }
+        Ok(())
+    }
+
+    /// Processes one stored or carried node.
+    fn process(&mut self, ctx: CtxId, pc: Pc, held: Held) -> R<()> {
+        let st = match held {
+            Held::Stored => {
+                let key = (ctx, pc);
+                self.queued.remove(&key);
+                // Inside a loop iteration nothing is kept: every iteration has its own
+                // contexts, so kept states would grow with the iteration count (a late merge
+                // into a dropped state only makes a partial state that is processed again,
+                // which is sound).
+                let st = if self.keep[pc.index()] && (!self.strict || self.loop_of(ctx).is_none()) {
+                    self.states.get(&key).cloned()
+                } else {
+                    self.states.remove(&key)
+                };
+                st.ok_or_else(|| self.internal(pc, "a queued node has no stored state"))?
+            }
+            Held::Carried(slot) => {
+                self.free.push(slot);
+                self.carried
+                    .get_mut(slot.0 as usize)
+                    .and_then(Option::take)
+                    .ok_or_else(|| self.internal(pc, "a carried state was taken twice"))?
+            }
+            Held::Latch => return Err(self.internal(pc, "a latch processed as a state")),
+        };
+        if let CtxKind::Iter {
+            head, iter, first, ..
+        } = self.ctx_kind(ctx)
+            && head == pc
+            && (iter == 0 || iter.is_power_of_two())
+        {
+            self.snapshots.entry(first).or_default().push(st.clone());
+        }
+        self.walk(ctx, pc, st)
+    }
+
+    /// Queues a node, counting it as live in every loop instance around its context.
+    fn push(&mut self, prio: Pc, pc: Pc, ctx: CtxId, held: Held) {
+        self.hold(ctx, true);
+        self.work.push(Reverse(Node {
+            prio,
+            pc,
+            ctx,
+            held,
+        }));
+    }
+
+    /// Joins `st` into the stored state at (ctx, pc) (widening over a `Checked`-mode
+    /// back-edge), queueing the node if it changed.
+    fn merge(&mut self, ctx: CtxId, pc: Pc, st: State, back: bool) -> R<()> {
+        let key = (ctx, pc);
+        let changed = match self.states.get_mut(&key) {
+            // The context fixes the call chain, so its states have as many frames.
+            Some(old) if old.depth() != st.depth() => {
+                return Err(self.internal(pc, "states of one context differ in depth"));
+            }
+            Some(old) if back => old.widen(&st),
+            Some(old) => old.join(&st),
+            None => {
+                self.states.insert(key, st);
+                true
+            }
+        };
+        if changed && self.queued.insert(key) {
+            self.push(pc, pc, ctx, Held::Stored);
+        }
+        Ok(())
+    }
+
+    /// Sends `st` along the edge `from -> to` out of `ctx`; returns the context to continue
+    /// in at `to` when the walk may go straight on.
+    fn flow(
+        &mut self,
+        ctx: CtxId,
+        from: Pc,
+        to: Pc,
+        st: State,
+        last: bool,
+    ) -> R<Option<(CtxId, State)>> {
+        Ok(match self.route(ctx, to) {
+            Dest::Latch(c) => {
+                self.latch(c, to, from, st)?;
+                None
+            }
+            Dest::Ctx(c) if self.join[to.index()] || c != ctx => {
+                self.merge(c, to, st, !self.strict && to <= from)?;
+                None
+            }
+            Dest::Ctx(c) if last => Some((c, st)),
+            Dest::Ctx(c) => {
+                let slot = match self.free.pop() {
+                    Some(i) => {
+                        self.carried[i.0 as usize] = Some(st);
+                        i
+                    }
+                    None => {
+                        self.carried.push(Some(st));
+                        CarryId((self.carried.len() - 1) as u32)
+                    }
+                };
+                self.push(to, to, c, Held::Carried(slot));
+                None
+            }
+        })
+    }
+
+    fn err(&self, pc: Pc, kind: K) -> VerifyError {
+        VerifyError {
+            pc,
+            op: self.prog.get(pc).copied(),
+            kind,
+        }
+    }
+
+    /// An invariant of the analysis that does not hold at `pc`: a verifier bug.
+    fn internal(&self, pc: Pc, what: &'static str) -> VerifyError {
+        self.err(pc, K::Internal { what })
+    }
+
+    /// Walks straight-line code from `pc` in `ctx`, handing states on at join points, edges
+    /// into other contexts and forks.
+    fn walk(&mut self, mut ctx: CtxId, mut pc: Pc, mut st: State) -> R<()> {
+        loop {
+            self.processed += 1;
+            if self.processed > self.cfg.insn_budget {
+                let kind = match self.loop_of(ctx) {
+                    Some(head) => K::LoopTooComplex {
+                        head,
+                        budget: self.cfg.insn_budget,
+                    },
+                    None => K::TooComplex(self.cfg.insn_budget),
+                };
+                return Err(self.err(pc, kind));
+            }
+            let Some(&op) = self.prog.get(pc) else {
+                return Err(self.internal(pc, "a reachable pc is not an instruction start"));
+            };
+            if let Some(log) = self.log.as_deref_mut()
+                && log.has_room()
+            {
+                log.push(format!("{pc}: {op:<28} ; {st}"));
+            }
+            let flow = match self.step(ctx, pc, &op, st) {
+                Ok(f) => f,
+                Err(e) => {
+                    if let Some(log) = self.log.as_deref_mut() {
+                        log.push(e.to_string());
+                    }
+                    return Err(e);
+                }
+            };
+            let (to, next) = match flow {
+                Flow::Stop => return Ok(()),
+                Flow::Next(to, next) => (to, next),
+                Flow::Enter(c, p, s) => return self.merge(c, p, s, false),
+                Flow::Fork(succs) => {
+                    for (to, s) in succs {
+                        self.flow(ctx, pc, to, s, false)?;
+                    }
+                    return Ok(());
+                }
+            };
+            match self.flow(ctx, pc, to, next, true)? {
+                Some((c, s)) => {
+                    pc = to;
+                    ctx = c;
+                    st = s;
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+}

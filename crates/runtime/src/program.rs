@@ -1079,9 +1079,13 @@ impl Program {
             packet,
             ..RunState::default()
         }));
-        let mut h = helpers::standard(&shared.maps, &shared.hooks, &run);
-        let skb = matches!(linked.context, Context::Tc | Context::Socket);
-        crate::skb_helpers::register(&mut h, skb);
+        let cx = Arc::new(helpers::Cx {
+            maps: shared.maps.clone(),
+            hooks: shared.hooks.clone(),
+            run: run.clone(),
+            context: linked.context,
+        });
+        let mut h = helpers::standard(&cx);
         for c in &shared.custom {
             let f = c.f.clone();
             h.register(c.id, move |m, a| f(m, a));
@@ -1089,7 +1093,7 @@ impl Program {
         // Every helper, standard or the embedder's (Rust or C), gets the memory arguments its
         // signature sizes checked at each call, on both engines and in every mode.
         for (id, sig) in shared.sigs.iter() {
-            h.set_mem_args(id, helpers::mem_args(sig, &shared.maps, &run));
+            h.set_mem_args(id, helpers::mem_args(sig, &cx));
         }
         let mut env = Env::with_helpers(h);
         // The frame limit is the one the program was verified with: no second setting.

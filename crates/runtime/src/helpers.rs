@@ -11,8 +11,7 @@ use crate::context::Context;
 use crate::map::{Map, MapKind};
 use crate::maps::of_maps::Slots;
 use crate::object_map::ObjectMap;
-use crate::program::Linked;
-use bpfx_exec::{ArgLen, GuestMemory, HelperError, Helpers, MemArg};
+use bpfx_exec::{ArgLen, GuestMemory, HelperError, HelperRet, Helpers, MemArg, TailCall};
 use bpfx_verifier::{ArgKind, HelperSig, HelperTable, RetKind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -95,9 +94,6 @@ pub const MAX_TAIL_CALLS: u32 = 33;
 /// High 32 bits of a map handle: what `lddw map_idx(i)` loads once bound is `TAG | i`. The tag
 /// is not a plausible user-space address, so a handle is never mistaken for a pointer.
 pub(crate) const MAP_HANDLE_TAG: u64 = 0xbf4d_a900 << 32;
-
-/// Message of the helper error with which `tail_call` stops the running program.
-pub(crate) const TAIL_CALL_MARKER: &str = "tail call";
 
 const EINVAL: i64 = 22;
 const EFAULT: i64 = 14;
@@ -190,8 +186,6 @@ pub(crate) fn next_random(state: &AtomicU64) -> u32 {
 /// instance. A program instance runs on one thread at a time, so the lock is never contended.
 #[derive(Default)]
 pub(crate) struct RunState {
-    /// The program a successful `tail_call` asked to run next.
-    pub(crate) tail: Option<Arc<Linked>>,
     /// Tail calls taken so far in this run.
     pub(crate) tail_calls: u32,
     /// Ring-buffer records reserved and not yet submitted: (map index, address).
@@ -240,25 +234,48 @@ pub(crate) struct Proto {
     pub(crate) func: Func,
 }
 
-/// A standard helper's implementation: the program instance's [`Cx`], guest memory (every
-/// memory argument its signature sizes already checked, [`mem_args`]) and r1–r5.
-pub(crate) type Func = fn(&Cx, &mut GuestMemory<'_>, [u64; 5]) -> Result<u64, HelperError>;
+/// A standard helper's implementation: a function of the program instance's [`Cx`], guest
+/// memory (every memory argument its signature sizes already checked, [`mem_args`]) and r1–r5.
+#[derive(Clone, Copy)]
+pub(crate) enum Func {
+    /// Gives r0 (every helper but one).
+    Value(fn(&Cx, &mut GuestMemory<'_>, [u64; 5]) -> Result<u64, HelperError>),
+    /// May end the program instead (`tail_call`).
+    Ret(fn(&Cx, &mut GuestMemory<'_>, [u64; 5]) -> Result<HelperRet, HelperError>),
+}
 
 impl Proto {
-    /// An entry of [`TABLE`].
+    /// An entry of [`TABLE`] for a helper that gives r0.
     pub(crate) const fn new(
         id: u32,
         name: &'static str,
         args: &'static [ArgKind],
         ret: RetKind,
-        func: Func,
+        func: fn(&Cx, &mut GuestMemory<'_>, [u64; 5]) -> Result<u64, HelperError>,
     ) -> Proto {
         Proto {
             id,
             name,
             args,
             ret,
-            func,
+            func: Func::Value(func),
+        }
+    }
+
+    /// An entry of [`TABLE`] for a helper that may end the program.
+    pub(crate) const fn ending(
+        id: u32,
+        name: &'static str,
+        args: &'static [ArgKind],
+        ret: RetKind,
+        func: fn(&Cx, &mut GuestMemory<'_>, [u64; 5]) -> Result<HelperRet, HelperError>,
+    ) -> Proto {
+        Proto {
+            id,
+            name,
+            args,
+            ret,
+            func: Func::Ret(func),
         }
     }
 
@@ -347,7 +364,7 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             get_smp_processor_id,
         ),
-        Proto::new(
+        Proto::ending(
             TAIL_CALL,
             "tail_call",
             &[Anything, ProgArray, Scalar],
@@ -500,8 +517,11 @@ pub(crate) fn standard_sigs() -> HelperTable {
 pub(crate) fn standard(cx: &Arc<Cx>) -> Helpers {
     let mut h = Helpers::new();
     for p in TABLE {
-        let (cx, f) = (cx.clone(), p.func);
-        h.register(p.id, move |mem, a| f(&cx, mem, a));
+        let cx = cx.clone();
+        match p.func {
+            Func::Value(f) => h.register(p.id, move |mem, a| f(&cx, mem, a)),
+            Func::Ret(f) => h.insert(p.id, Vec::new(), Arc::new(move |mem, a| f(&cx, mem, a))),
+        }
     }
     h
 }
@@ -801,7 +821,7 @@ fn redirect_map(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, He
     Ok(XDP_REDIRECT)
 }
 
-fn tail_call(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+fn tail_call(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<HelperRet, HelperError> {
     let (_, map) = map_of(&cx.maps, &cx.run, a[1])?;
     if map.kind() != MapKind::ProgArray {
         return Err(err(format!(
@@ -812,17 +832,16 @@ fn tail_call(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, Helpe
     }
     let mut st = lock(&cx.run);
     if st.tail_calls >= MAX_TAIL_CALLS {
-        return Ok(crate::map::MapError::Full.ret());
+        return Ok(HelperRet::Value(crate::map::MapError::Full.ret()));
     }
     // The index is a u32 in the kernel's prototype.
     match map.slot(a[2] & 0xffff_ffff) {
         Ok(target) => {
             st.tail_calls += 1;
-            st.tail = Some(target);
-            // Stops the program; the runtime recognises the marker and runs the target.
-            Err(err(TAIL_CALL_MARKER))
+            // Ends the program; the runtime runs the target.
+            Ok(HelperRet::TailCall(TailCall(target)))
         }
-        Err(e) => Ok(e.ret()),
+        Err(e) => Ok(HelperRet::Value(e.ret())),
     }
 }
 

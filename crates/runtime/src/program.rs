@@ -19,7 +19,7 @@ use crate::memory::{Charge, DEFAULT_MEM_LIMIT, Pool};
 use crate::object_map::ObjectMap;
 use crate::skb::{self, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction};
 use bpfx_bytecode::{Imm64, Op, Pc};
-use bpfx_exec::{Budget, Env, GuestMemory, HelperError, SharedMem, TrapKind};
+use bpfx_exec::{Budget, End, Env, GuestMemory, HelperError, HelperRet, SharedMem, Trap, TrapKind};
 use bpfx_verifier::{
     Config, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, VerifiedProgram, VerifierLog,
 };
@@ -119,9 +119,23 @@ impl Vm {
 
     /// Adds (or replaces, including a standard one) helper `id` with its signature, which the
     /// verifier enforces at every call site.
-    pub fn register_helper<F>(mut self, id: u32, sig: HelperSig, f: F) -> Vm
+    pub fn register_helper<F>(self, id: u32, sig: HelperSig, f: F) -> Vm
     where
         F: Fn(&mut GuestMemory<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync + 'static,
+    {
+        self.register_ending_helper(id, sig, move |m, a| f(m, a).map(HelperRet::Value))
+    }
+
+    /// [`Vm::register_helper`] for a helper that may also end the program: with
+    /// [`HelperRet::Return`] the run ends at the `call` with that result, however deep in
+    /// local calls (uBPF's unwind function). A [`HelperRet::TailCall`] is `bpf_tail_call`'s
+    /// alone: from an embedder's helper, the run ends with an `Unsupported` trap at the call.
+    pub fn register_ending_helper<F>(mut self, id: u32, sig: HelperSig, f: F) -> Vm
+    where
+        F: Fn(&mut GuestMemory<'_>, [u64; 5]) -> Result<HelperRet, HelperError>
+            + Send
+            + Sync
+            + 'static,
     {
         self.custom.retain(|c| c.id != id);
         self.custom.push(CustomHelper {
@@ -1087,8 +1101,7 @@ impl Program {
         });
         let mut h = helpers::standard(&cx);
         for c in &shared.custom {
-            let f = c.f.clone();
-            h.register(c.id, move |m, a| f(m, a));
+            h.insert(c.id, Vec::new(), c.f.clone());
         }
         // Every helper, standard or the embedder's (Rust or C), gets the memory arguments its
         // signature sizes checked at each call, on both engines and in every mode.
@@ -1310,7 +1323,6 @@ impl Program {
     fn exec(&mut self, input: &mut [u8]) -> Result<u64, Error> {
         {
             let mut st = helpers::lock(&self.run);
-            st.tail = None;
             st.tail_calls = 0;
             st.redirect = None;
             st.reserved.clear();
@@ -1330,41 +1342,46 @@ impl Program {
             self.env.set_max_frames(cur.prog.max_frames());
             self.snapshot_inner(&cur);
             let r = match &cur.code {
-                Code::Interp => bpfx_interp::run(&cur.prog, input, &mut self.env),
-                Code::Jit(j) => j.run(input, &mut self.env),
+                Code::Interp => bpfx_interp::run_to_end(&cur.prog, input, &mut self.env),
+                Code::Jit(j) => j.run_to_end(input, &mut self.env),
             };
-            match r {
-                Ok(r0) => break Ok(r0),
-                Err(trap) => {
-                    let tail = if trap.kind == TrapKind::HelperError {
-                        helpers::lock(&self.run).tail.take()
-                    } else {
-                        None
-                    };
-                    match tail {
-                        Some(next) if next.context != cur.context => {
-                            break Err(Error::WrongContext {
-                                program: next.name.clone(),
-                                expected: next.context.name(),
-                                got: cur.context.name(),
-                            });
-                        }
-                        Some(next) => cur = next,
-                        None => {
-                            break Err(Error::Trap {
-                                program: cur.name.clone(),
-                                reason: self.env.helper_error.take().map(|e| e.0),
-                                trap,
-                                insn: cur
-                                    .prog
-                                    .program()
-                                    .get(trap.pc)
-                                    .map_or_else(|| "?".to_string(), |op| op.to_string()),
-                            });
+            let trap = match r {
+                Ok(End::Return(r0)) => break Ok(r0),
+                Ok(End::TailCall { pc, target }) => match target.0.downcast::<Linked>() {
+                    Ok(next) if next.context != cur.context => {
+                        break Err(Error::WrongContext {
+                            program: next.name.clone(),
+                            expected: next.context.name(),
+                            got: cur.context.name(),
+                        });
+                    }
+                    Ok(next) => {
+                        cur = next;
+                        continue;
+                    }
+                    // Only `tail_call` names programs; an embedder's helper cannot.
+                    Err(_) => {
+                        self.env.helper_error = Some(HelperError(
+                            "a tail call to something that is not a program".into(),
+                        ));
+                        Trap {
+                            kind: TrapKind::Unsupported,
+                            pc,
                         }
                     }
-                }
-            }
+                },
+                Err(trap) => trap,
+            };
+            break Err(Error::Trap {
+                program: cur.name.clone(),
+                reason: self.env.helper_error.take().map(|e| e.0),
+                trap,
+                insn: cur
+                    .prog
+                    .program()
+                    .get(trap.pc)
+                    .map_or_else(|| "?".to_string(), |op| op.to_string()),
+            });
         };
         // Records reserved and never submitted would block the ring forever: the kernel's
         // verifier forbids that, bpfx discards them when the run ends.

@@ -39,8 +39,8 @@
 //!   program ([`HelperRet::Return`], [`HelperRet::TailCall`]) ends the run at the `call`, from
 //!   any call depth, with no trap: with its value as the result, or with an
 //!   [`End::TailCall`] for the engine's caller to follow (an engine entry that cannot follow
-//!   it traps with [`TrapKind::Unsupported`] at the `call`, [`End::value`]). An unregistered id traps
-//!   with [`TrapKind::UnknownHelper`]; a memory argument outside the run's regions with
+//!   it traps with [`TrapKind::Unsupported`] at the `call`, [`End::value`]). An unregistered
+//!   id traps with [`TrapKind::UnknownHelper`]; a memory argument outside the run's regions with
 //!   [`TrapKind::OutOfBounds`] at the `call`, before the helper runs; a helper error with
 //!   [`TrapKind::HelperError`]. The message of either of the last two is left in
 //!   [`Env::helper_error`] (which every run starts by clearing).

@@ -696,9 +696,10 @@ fn map_lookup_percpu_elem(
 ) -> Result<u64, HelperError> {
     let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
     let key = read(mem, a[1], map.key_size() as usize, "key")?;
+    // The CPU is a u32 in the kernel's prototype: the upper half of r3 is not part of it.
     Ok(map
         .ext()
-        .and_then(|e| e.prog_lookup_on(&key, a[2]))
+        .and_then(|e| e.prog_lookup_on(&key, a[2] & 0xffff_ffff))
         .unwrap_or(0))
 }
 

@@ -9,16 +9,17 @@
 //!   or writes, so after a call the verifier forgets what memory held (every access that
 //!   depended on it keeps its run-time guard).
 //! - `ubpf_set_unwind_function_index(idx)`: when helper `idx` returns 0 the program stops and
-//!   the run returns 0. The helper stops the run with a marked helper error (as the facade's
-//!   `tail_call` does) and the run turns that error back into the result 0.
+//!   the run returns 0: the helper ends the program ([`HelperRet::Return`]), on either engine,
+//!   from any call depth.
 //! - `ubpf_compile` binds the compiled program to one of [`JIT_SLOTS`] trampolines (plain
 //!   `extern "C"` functions in `ubpf_ffi`), because C calls the returned pointer with
 //!   `(mem, mem_len)` only and a trampoline must find its program without being told.
 
 use crate::vm::HostFn;
-use runtime::{ArgKind, HelperError, HelperSig, Mode, Object, Program, ProgramDef, RetKind};
-use runtime::{Context, TrapKind, Verified};
-use std::cell::Cell;
+use runtime::{
+    ArgKind, HelperError, HelperRet, HelperSig, Mode, Object, Program, ProgramDef, RetKind,
+};
+use runtime::{Context, Verified};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -43,14 +44,6 @@ const STANDARD_HELPERS: [u32; 12] = [
     runtime::RINGBUF_SUBMIT,
     runtime::RINGBUF_DISCARD,
 ];
-
-thread_local! {
-    /// Set by the unwind helper when it stops a run on this thread (runs and their helpers
-    /// share the thread under both engines).
-    static UNWOUND: Cell<bool> = const { Cell::new(false) };
-}
-
-const UNWIND_MARKER: &str = "unwind: the unwind helper returned 0";
 
 /// A function registered with `ubpf_register`.
 #[derive(Clone)]
@@ -144,7 +137,7 @@ impl UbpfVm {
                 RetKind::Scalar,
             );
             let (registry, unwind) = (self.registry.clone(), self.unwind.clone());
-            vm = vm.register_helper(id, sig, move |_, a| {
+            vm = vm.register_ending_helper(id, sig, move |_, a| {
                 let f = registry
                     .read()
                     .unwrap_or_else(|e| e.into_inner())
@@ -154,11 +147,11 @@ impl UbpfVm {
                         HelperError(format!("external function {id} is no longer registered"))
                     })?;
                 let r = f(a);
+                // uBPF's unwind function: returning 0 ends the program with result 0.
                 if r == 0 && unwind.load(Ordering::Relaxed) == i64::from(id) {
-                    UNWOUND.set(true);
-                    return Err(HelperError(UNWIND_MARKER.to_string()));
+                    return Ok(HelperRet::Return(0));
                 }
-                Ok(r)
+                Ok(HelperRet::Value(r))
             });
         }
         vm
@@ -282,18 +275,9 @@ impl Drop for UbpfVm {
     }
 }
 
-/// One run with uBPF's unwind rule applied.
+/// One run (uBPF's unwind rule is the unwind helper's: it ends the program).
 fn run(prog: &mut Program, mem: &mut [u8]) -> Result<u64, String> {
-    UNWOUND.set(false);
-    let r = prog.run(mem);
-    let unwound = UNWOUND.replace(false);
-    match r {
-        Ok(v) => Ok(v),
-        Err(runtime::Error::Trap { trap, .. }) if unwound && trap.kind == TrapKind::HelperError => {
-            Ok(0)
-        }
-        Err(e) => Err(e.to_string()),
-    }
+    prog.run(mem).map_err(|e| e.to_string())
 }
 
 type Slot = Mutex<Option<Arc<Mutex<Program>>>>;

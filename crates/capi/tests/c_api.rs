@@ -6,8 +6,8 @@
 
 use bpfx_bytecode::Program as Bytecode;
 use runtime::{
-    ArgKind, Context, Engine, GuestMemory, HelperError, HelperSig, Mode, Object, ProgramDef,
-    RetKind, StructLayout, Vm,
+    ArgKind, Context, Engine, GuestMemory, HelperError, HelperRet, HelperSig, Mode, Object,
+    ProgramDef, RetKind, StructLayout, Vm,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -419,7 +419,7 @@ fn test_capi_c_exercises_the_whole_header() {
 }
 
 /// The Rust side of `ubpf_style.c`'s external functions, with uBPF's unwind rule: the
-/// helper stops the run when it returns 0 (a helper error here, turned into r0 = 0 below).
+/// helper ends the run with result 0 when it returns 0.
 fn ubpf_vm() -> Vm {
     let s = || sig(vec![ArgKind::PtrToMem { size_arg: None }; 5]);
     Vm::new()
@@ -441,12 +441,12 @@ fn ubpf_vm() -> Vm {
             Ok(0)
         })
         .register_helper(10, s(), |_, a| Ok(a[0].isqrt()))
-        .register_helper(11, s(), |_, a| {
-            if a[0] == 0 {
-                Err(HelperError("unwind".into()))
+        .register_ending_helper(11, s(), |_, a| {
+            Ok(if a[0] == 0 {
+                HelperRet::Return(0)
             } else {
-                Ok(a[0])
-            }
+                HelperRet::Value(a[0])
+            })
         })
 }
 
@@ -464,15 +464,7 @@ fn expected_ubpf(obj: &Object, mem: &[u8]) -> String {
     for (e, label) in Engine::ALL.iter().zip(["interp", "jit"]) {
         let mut p = v.clone().engine(*e, false).unwrap();
         let mut m = mem.to_vec();
-        let r0 = match p.run(&mut m) {
-            Ok(r) => r,
-            Err(runtime::Error::Trap { trap, .. })
-                if trap.kind == runtime::TrapKind::HelperError =>
-            {
-                0
-            }
-            Err(e) => panic!("{e}"),
-        };
+        let r0 = p.run(&mut m).unwrap_or_else(|e| panic!("{e}"));
         let hex: String = m.iter().map(|b| format!("{b:02x}")).collect();
         writeln!(out, "{label} {r0:#x} {hex}").unwrap();
     }

@@ -208,7 +208,7 @@ pub(crate) fn add_kconfig_map(externs: &[Extern], maps: &mut Vec<MapSpec>, index
         flags: BPF_F_MMAPABLE | BPF_F_RDONLY_PROG,
         initial_data: Some(vec![0; size as usize]),
         read_only: true,
-        ..MapSpec::empty(MapKind::Array)
+        ..MapSpec::empty(MapKind::Array.into())
     });
 }
 

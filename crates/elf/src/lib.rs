@@ -61,6 +61,7 @@ mod btf;
 mod error;
 mod externs;
 mod file;
+mod kind;
 mod link;
 mod maps;
 
@@ -72,6 +73,7 @@ pub use externs::{
     DEFAULT_KERNEL_VERSION, KCONFIG_MAP, KconfigError, KconfigValue, POISON_CALL_BASE,
     kernel_version,
 };
+pub use kind::{MapKind, MapType};
 pub use maps::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MAX_DATA_SIZE, RINGBUF_PAGE_SIZE};
 
 use bpfx_bytecode::{Pc, Program};
@@ -155,7 +157,7 @@ pub struct MapSpec {
     /// `.rodata.str1.1`, `.bss`, …).
     pub name: String,
     /// The map type.
-    pub kind: MapKind,
+    pub map_type: MapType,
     /// Key size in bytes.
     pub key_size: u32,
     /// Value size in bytes.
@@ -249,94 +251,6 @@ pub enum KconfigType {
     CharArray,
 }
 
-/// Map types, by the kernel's `BPF_MAP_TYPE_*` numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MapKind {
-    /// `BPF_MAP_TYPE_HASH` (1).
-    Hash,
-    /// `BPF_MAP_TYPE_ARRAY` (2).
-    Array,
-    /// `BPF_MAP_TYPE_PROG_ARRAY` (3): program slots for `bpf_tail_call`.
-    ProgArray,
-    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (4).
-    PerfEventArray,
-    /// `BPF_MAP_TYPE_PERCPU_HASH` (5).
-    PerCpuHash,
-    /// `BPF_MAP_TYPE_PERCPU_ARRAY` (6).
-    PerCpuArray,
-    /// `BPF_MAP_TYPE_LRU_HASH` (9).
-    LruHash,
-    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH` (10).
-    LruPerCpuHash,
-    /// `BPF_MAP_TYPE_LPM_TRIE` (11).
-    LpmTrie,
-    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS` (12).
-    ArrayOfMaps,
-    /// `BPF_MAP_TYPE_HASH_OF_MAPS` (13).
-    HashOfMaps,
-    /// `BPF_MAP_TYPE_QUEUE` (22).
-    Queue,
-    /// `BPF_MAP_TYPE_STACK` (23).
-    Stack,
-    /// `BPF_MAP_TYPE_RINGBUF` (27).
-    RingBuf,
-    /// `BPF_MAP_TYPE_BLOOM_FILTER` (30).
-    BloomFilter,
-    /// Any other number (never one of the numbers above).
-    Other(u32),
-}
-
-impl MapKind {
-    /// The kind with kernel number `n`.
-    pub const fn from_raw(n: u32) -> MapKind {
-        match n {
-            1 => MapKind::Hash,
-            2 => MapKind::Array,
-            3 => MapKind::ProgArray,
-            4 => MapKind::PerfEventArray,
-            5 => MapKind::PerCpuHash,
-            6 => MapKind::PerCpuArray,
-            9 => MapKind::LruHash,
-            10 => MapKind::LruPerCpuHash,
-            11 => MapKind::LpmTrie,
-            12 => MapKind::ArrayOfMaps,
-            13 => MapKind::HashOfMaps,
-            22 => MapKind::Queue,
-            23 => MapKind::Stack,
-            27 => MapKind::RingBuf,
-            30 => MapKind::BloomFilter,
-            n => MapKind::Other(n),
-        }
-    }
-
-    /// `ARRAY_OF_MAPS` or `HASH_OF_MAPS`.
-    pub const fn is_map_in_map(self) -> bool {
-        matches!(self, MapKind::ArrayOfMaps | MapKind::HashOfMaps)
-    }
-
-    /// The kernel's `BPF_MAP_TYPE_*` number.
-    pub const fn raw(self) -> u32 {
-        match self {
-            MapKind::Hash => 1,
-            MapKind::Array => 2,
-            MapKind::ProgArray => 3,
-            MapKind::PerfEventArray => 4,
-            MapKind::PerCpuHash => 5,
-            MapKind::PerCpuArray => 6,
-            MapKind::LruHash => 9,
-            MapKind::LruPerCpuHash => 10,
-            MapKind::LpmTrie => 11,
-            MapKind::ArrayOfMaps => 12,
-            MapKind::HashOfMaps => 13,
-            MapKind::Queue => 22,
-            MapKind::Stack => 23,
-            MapKind::RingBuf => 27,
-            MapKind::BloomFilter => 30,
-            MapKind::Other(n) => n,
-        }
-    }
-}
-
 /// Loads an object: reads the ELF structure, collects the maps, then finds and links every
 /// program. Never panics, whatever `bytes` hold.
 pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
@@ -377,22 +291,4 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
         version,
         externs,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::MapKind;
-
-    #[test]
-    fn map_kind_numbers_roundtrip() {
-        for n in 0..64 {
-            let k = MapKind::from_raw(n);
-            assert_eq!(k.raw(), n, "{k:?}");
-            if let MapKind::Other(m) = k {
-                assert_eq!(m, n);
-            }
-        }
-        assert_eq!(MapKind::from_raw(27), MapKind::RingBuf);
-        assert_eq!(MapKind::from_raw(9), MapKind::LruHash);
-    }
 }

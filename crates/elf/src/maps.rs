@@ -5,7 +5,7 @@
 use crate::btf::{Btf, Kind};
 use crate::error::{BtfError, ElfError, MapErrorKind, RelocErrorKind, SectionErrorKind};
 use crate::file::{File, SectionKind, SymKind};
-use crate::{MapInit, MapKind, MapSpec, ProgramSpec};
+use crate::{MapInit, MapKind, MapSpec, MapType, ProgramSpec};
 use std::collections::HashMap;
 
 /// `BPF_F_RDONLY_PROG`: the program may only read the map.
@@ -95,7 +95,7 @@ pub(crate) fn collect(
         index.data.insert(i, (maps.len(), s.size));
         maps.push(MapSpec {
             name: s.name.clone(),
-            kind: MapKind::Array,
+            map_type: MapKind::Array.into(),
             key_size: 4,
             value_size: s.size as u32,
             max_entries: 1,
@@ -103,7 +103,7 @@ pub(crate) fn collect(
             flags: BPF_F_MMAPABLE | if read_only { BPF_F_RDONLY_PROG } else { 0 },
             initial_data: Some(bytes),
             read_only,
-            ..MapSpec::empty(MapKind::Array)
+            ..MapSpec::empty(MapKind::Array.into())
         });
     }
     Ok((maps, index))
@@ -200,7 +200,7 @@ fn legacy_maps(
             read_only: flags & BPF_F_RDONLY_PROG != 0,
             pinning: field(6),
             legacy_id: field(5),
-            ..MapSpec::empty(MapKind::from_raw(field(0)))
+            ..MapSpec::empty(MapType::from_raw(field(0)))
         };
         // `inner_id` and `inner_idx` are resolved once every map of the section is read.
         links.push((field(7), field(8)));
@@ -226,7 +226,7 @@ fn link_elf_maps(
     };
     for (k, &(inner_id, _)) in raw.iter().enumerate() {
         let i = first + k;
-        if !maps[i].kind.is_map_in_map() || inner_id == 0 {
+        if !maps[i].map_type.is_map_in_map() || inner_id == 0 {
             continue;
         }
         let template = by_id(maps, inner_id).ok_or_else(|| ElfError::Map {
@@ -246,7 +246,7 @@ fn link_elf_maps(
         }
         for (o, &(outer_inner_id, _)) in raw.iter().enumerate() {
             let outer = first + o;
-            if maps[outer].kind.is_map_in_map() && outer_inner_id == maps[i].legacy_id {
+            if maps[outer].map_type.is_map_in_map() && outer_inner_id == maps[i].legacy_id {
                 maps[outer].init.push((inner_idx, MapInit::Map(i)));
                 maps[outer].init.sort_by_key(|(k, _)| *k);
             }
@@ -342,8 +342,8 @@ fn btf_maps(
         let Some(sym) = sym else {
             return Err(err(slot, "no such symbol"));
         };
-        let init = if maps[i].kind.is_map_in_map() {
-            if maps[i].kind == MapKind::HashOfMaps && maps[i].key_size != 4 {
+        let init = if maps[i].map_type.is_map_in_map() {
+            if maps[i].map_type == MapKind::HashOfMaps.into() && maps[i].key_size != 4 {
                 return Err(err(
                     slot,
                     "a hash of maps initialised this way needs 4-byte keys",
@@ -406,7 +406,7 @@ fn read_def(
     for (i, m) in members.iter().enumerate() {
         let member = btf.name(m.name_off).map_err(b)?;
         match member.as_str() {
-            "type" => kind = Some(MapKind::from_raw(array_len(btf, m.type_id, &member)?)),
+            "type" => kind = Some(MapType::from_raw(array_len(btf, m.type_id, &member)?)),
             "key_size" => key_size = Some(array_len(btf, m.type_id, &member)?),
             "value_size" => value_size = Some(array_len(btf, m.type_id, &member)?),
             "max_entries" => max_entries = array_len(btf, m.type_id, &member)?,
@@ -453,7 +453,7 @@ fn read_def(
         (Some(a), Some(b)) if a != b => Err(MapErrorKind::Conflict { what, a, b }),
         (a, b) => Ok(a.or(b).unwrap_or(0)),
     };
-    if matches!(kind, MapKind::RingBuf | MapKind::Other(31)) {
+    if matches!(kind, MapType::Kind(MapKind::RingBuf) | MapType::Other(31)) {
         max_entries = ringbuf_size(max_entries);
     }
     let inner = match values {
@@ -484,11 +484,11 @@ fn read_def(
 fn values_elem(
     btf: &Btf<'_>,
     type_id: u32,
-    kind: Option<MapKind>,
+    kind: Option<MapType>,
 ) -> Result<Option<u32>, MapErrorKind> {
     let b = MapErrorKind::Btf;
-    let is_map_in_map = kind.is_some_and(MapKind::is_map_in_map);
-    if !is_map_in_map && kind != Some(MapKind::ProgArray) {
+    let is_map_in_map = kind.is_some_and(MapType::is_map_in_map);
+    if !is_map_in_map && kind != Some(MapKind::ProgArray.into()) {
         return Err(MapErrorKind::Values(
             "only program arrays and maps of maps have values (and `type` must come first)",
         ));
@@ -561,7 +561,7 @@ pub(crate) fn iproute2_tail_calls(
         let Some(m) = maps.iter_mut().find(|m| m.legacy_id == id) else {
             continue;
         };
-        if key >= m.max_entries || m.kind != MapKind::ProgArray {
+        if key >= m.max_entries || m.map_type != MapKind::ProgArray.into() {
             return Err(ElfError::Map {
                 section: "maps".into(),
                 map: m.name.clone(),
@@ -618,11 +618,11 @@ pub(crate) fn check_prog_inits(maps: &[MapSpec], programs: &[ProgramSpec]) -> Re
 }
 
 impl MapSpec {
-    /// A definition of `kind` with every size, flag and link zero.
-    pub(crate) fn empty(kind: MapKind) -> MapSpec {
+    /// A definition of type `map_type` with every size, flag and link zero.
+    pub(crate) fn empty(map_type: MapType) -> MapSpec {
         MapSpec {
             name: String::new(),
-            kind,
+            map_type,
             key_size: 0,
             value_size: 0,
             max_entries: 0,

@@ -7,7 +7,7 @@
 
 use bpfx_bytecode::{CallTarget, Imm64, Insn, Op, Pc, Program};
 use bpfx_elf::{
-    BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, ElfError, MapKind, MapSpec, Object, ProgramSpec,
+    BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, ElfError, MapKind, MapSpec, MapType, Object, ProgramSpec,
     SectionErrorKind, parse,
 };
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _, SymbolKind};
@@ -313,7 +313,7 @@ fn spec(
 ) -> MapSpec {
     MapSpec {
         name: name.to_string(),
-        kind,
+        map_type: kind.into(),
         key_size,
         value_size,
         max_entries,
@@ -469,7 +469,10 @@ fn global_data_sections_become_array_maps() {
             "{file}"
         );
         for m in &obj.maps {
-            assert_eq!((m.kind, m.key_size, m.max_entries), (MapKind::Array, 4, 1));
+            assert_eq!(
+                (m.map_type, m.key_size, m.max_entries),
+                (MapType::Kind(MapKind::Array), 4, 1)
+            );
             let data = m.initial_data.as_ref().expect("global data has a value");
             assert_eq!(data.len() as u32, m.value_size);
             let ro = m.name.starts_with(".rodata");

@@ -1,6 +1,8 @@
 //! Helper functions, registered by id.
 
-use crate::{GuestMemory, TrapKind};
+use crate::{GuestMemory, Trap, TrapKind};
+use bpfx_bytecode::Pc;
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -10,9 +12,81 @@ use std::sync::Arc;
 #[error("{0}")]
 pub struct HelperError(pub String);
 
-/// A helper: five `u64` arguments (r1–r5), guest memory for pointer arguments, one `u64` result.
+/// What a helper call that did not fail produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HelperRet {
+    /// The program goes on after the `call` with this value in r0.
+    Value(u64),
+    /// The program ends at the `call`, however deep in local calls it is, with this value as
+    /// its result (uBPF's unwind function).
+    Return(u64),
+    /// The program ends at the `call` with a tail call: whoever runs it goes on with this
+    /// target ([`End::TailCall`]).
+    TailCall(TailCall),
+}
+
+impl From<u64> for HelperRet {
+    /// [`HelperRet::Value`].
+    fn from(r0: u64) -> HelperRet {
+        HelperRet::Value(r0)
+    }
+}
+
+/// How a run ended without a trap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The program returned this value: by `exit` from its outermost function, at an
+    /// out-of-bounds legacy packet load (0), or by a helper's [`HelperRet::Return`].
+    Return(u64),
+    /// A helper ended the program with a tail call ([`HelperRet::TailCall`]) at the `call` at
+    /// `pc`: the caller goes on with `target` (on the same input, with the budget that is
+    /// left), whose result is the result.
+    TailCall {
+        /// The `call` that ended the program.
+        pc: Pc,
+        /// The program to run next.
+        target: TailCall,
+    },
+}
+
+impl End {
+    /// The value of a run that cannot follow tail calls: the program's result, or a
+    /// [`TrapKind::Unsupported`] trap at the `call` of a tail call.
+    pub fn value(self) -> Result<u64, Trap> {
+        match self {
+            End::Return(r0) => Ok(r0),
+            End::TailCall { pc, .. } => Err(Trap {
+                kind: TrapKind::Unsupported,
+                pc,
+            }),
+        }
+    }
+}
+
+/// The program a tail call continues with. The engines never look inside: the embedder whose
+/// helper made the call put it there and knows its type.
+#[derive(Clone)]
+pub struct TailCall(pub Arc<dyn Any + Send + Sync>);
+
+impl PartialEq for TailCall {
+    /// The same target: the same allocation.
+    fn eq(&self, other: &TailCall) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for TailCall {}
+
+impl fmt::Debug for TailCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TailCall(..)")
+    }
+}
+
+/// A helper: five `u64` arguments (r1–r5), guest memory for pointer arguments; it gives r0,
+/// or ends the program ([`HelperRet`]), or fails.
 pub type HelperFn =
-    Arc<dyn Fn(&mut GuestMemory<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync>;
+    Arc<dyn Fn(&mut GuestMemory<'_>, [u64; 5]) -> Result<HelperRet, HelperError> + Send + Sync>;
 
 /// A length computed from a helper call's five arguments ([`ArgLen::From`]).
 pub type LenFn = Arc<dyn Fn(&[u64; 5]) -> Option<u64> + Send + Sync>;
@@ -109,13 +183,14 @@ impl Helpers {
     where
         F: Fn(&mut GuestMemory<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync + 'static,
     {
-        self.map.insert(
-            id,
-            Entry {
-                f: Arc::new(f),
-                mem: mem.into(),
-            },
-        );
+        self.insert(id, mem, Arc::new(move |m, a| f(m, a).map(HelperRet::Value)));
+    }
+
+    /// Registers (or replaces) the helper with this id: a function that may also end the
+    /// program ([`HelperRet`]), with the memory arguments `mem` every call checks before
+    /// it runs.
+    pub fn insert(&mut self, id: u32, mem: Vec<MemArg>, f: HelperFn) {
+        self.map.insert(id, Entry { f, mem: mem.into() });
     }
 
     /// Sets the memory arguments checked before helper `id` runs (nothing if it is not
@@ -140,14 +215,15 @@ impl Helpers {
     /// each of its memory arguments (a non-empty range must lie wholly inside one region of
     /// `mem`, a writable one when the helper writes it), then runs it. Fails with
     /// [`TrapKind::UnknownHelper`], [`TrapKind::OutOfBounds`] (the helper never runs) or
-    /// [`TrapKind::HelperError`]; the last two leave their message in `error`.
+    /// [`TrapKind::HelperError`]; the last two leave their message in `error`. Otherwise it
+    /// gives what the helper gave: r0, or the end of the program.
     pub fn call(
         &self,
         id: u32,
         mem: &mut GuestMemory<'_>,
         args: [u64; 5],
         error: &mut Option<HelperError>,
-    ) -> Result<u64, TrapKind> {
+    ) -> Result<HelperRet, TrapKind> {
         let e = self.map.get(&id).ok_or(TrapKind::UnknownHelper)?;
         for a in e.mem.iter() {
             let Some((addr, len)) = a.range(&args) else {
@@ -228,8 +304,9 @@ mod tests {
         };
         let mut err = None;
         let mut call = |id, args| h.call(id, &mut m, args, &mut err);
-        assert_eq!(call(1, [a, 16, ro.addr(), 8, 0]), Ok(9));
-        assert_eq!(call(1, [a + 8, 8, 0, 0, 0]), Ok(9), "empty read range");
+        let nine = Ok(HelperRet::Value(9));
+        assert_eq!(call(1, [a, 16, ro.addr(), 8, 0]), nine);
+        assert_eq!(call(1, [a + 8, 8, 0, 0, 0]), nine, "empty read range");
         for args in [
             [a, 17, ro.addr(), 8, 0],
             [a + 1, u64::MAX, ro.addr(), 8, 0],

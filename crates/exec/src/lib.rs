@@ -16,8 +16,9 @@
 //!   pointers but never the frames below its own. [`GuestMemory`] is that rule as code.
 //! - **Traps.** Every run-time fault is a [`Trap`] `{ kind, pc }` with a stable `#[repr(u8)]`
 //!   [`TrapKind`] code, so the JIT can report it across the machine-code boundary.
-//! - **Helpers** are registered by id in [`Helpers`]: five `u64` arguments, one `u64` result,
-//!   and access to guest memory through [`GuestMemory`]. Engines call them only through
+//! - **Helpers** are registered by id in [`Helpers`]: five `u64` arguments, access to guest
+//!   memory through [`GuestMemory`], and a [`HelperRet`]: the `u64` result, or the end of the
+//!   program (with a value, or a tail call). Engines call them only through
 //!   [`Helpers::call`], which first checks each declared memory argument ([`MemArg`]) against
 //!   the run's regions, so no helper sees a range outside them.
 //! - **Budget.** With [`Env::budget`] set, every executed instruction costs one unit (an `lddw`
@@ -34,8 +35,12 @@
 //!   exceed [`Env::max_frames`]; otherwise r10 moves down one frame and r6–r9 are restored (and
 //!   r10 moved back) by the callee's `exit`. r0–r5 pass through unchanged both ways.
 //! - Helper call (`call N`, or `callx` with the id in a register): r0 = the result; r1–r5 are
-//!   then zero (the ABI clobbers them; zero makes that deterministic). An unregistered id traps
-//!   with [`TrapKind::UnknownHelper`]; a memory argument outside the run's regions with
+//!   then zero (the ABI clobbers them; zero makes that deterministic). A helper that ends the
+//!   program ([`HelperRet::Return`], [`HelperRet::TailCall`]) ends the run at the `call`, from
+//!   any call depth, with no trap: with its value as the result, or with an
+//!   [`End::TailCall`] for the engine's caller to follow (an engine entry that cannot follow
+//!   it traps with [`TrapKind::Unsupported`] at the `call`, [`End::value`]). An unregistered
+//!   id traps with [`TrapKind::UnknownHelper`]; a memory argument outside the run's regions with
 //!   [`TrapKind::OutOfBounds`] at the `call`, before the helper runs; a helper error with
 //!   [`TrapKind::HelperError`]. The message of either of the last two is left in
 //!   [`Env::helper_error`] (which every run starts by clearing).
@@ -55,7 +60,9 @@ mod memory;
 mod shared;
 mod trap;
 
-pub use helpers::{ArgLen, HelperError, HelperFn, Helpers, LenFn, MemArg};
+pub use helpers::{
+    ArgLen, End, HelperError, HelperFn, HelperRet, Helpers, LenFn, MemArg, TailCall,
+};
 pub use memory::{GuestMemory, Region, STACK_ALIGN, Stack};
 pub use shared::SharedMem;
 use std::sync::Arc;

@@ -19,7 +19,8 @@ pub enum TrapKind {
     /// A call (or `callx`) to a helper id that is not registered.
     UnknownHelper = 5,
     /// An instruction this runtime does not execute in this context (for example a kfunc call,
-    /// or an `lddw` of a map that was never bound).
+    /// an `lddw` of a map that was never bound, or a helper's tail call where the run cannot
+    /// follow it: [`crate::End::value`]).
     Unsupported = 6,
     /// Control ran past the last instruction (the decoder accepts a program whose last
     /// instruction falls through; the verifier rejects it). The pc is the instruction that fell

@@ -26,7 +26,7 @@ mod machine;
 pub mod mem;
 
 use bpfx_bytecode::Program;
-use bpfx_exec::{Env, Trap};
+use bpfx_exec::{End, Env, Trap};
 use bpfx_verifier::VerifiedProgram;
 
 /// Runs a verified program on `input`, returning `r0` or the trap. The interpreter checks every
@@ -39,7 +39,17 @@ use bpfx_verifier::VerifiedProgram;
 /// [`VerifiedProgram::mem_size`], `EnvMismatch` when `env.max_frames` exceeds
 /// [`VerifiedProgram::max_frames`]. A program not proven to terminate runs under
 /// [`bpfx_exec::DEFAULT_BUDGET`] when `env` sets no budget ([`Env::begin_default_budget`]).
+///
+/// A helper that ends the program ([`bpfx_exec::HelperRet`]) ends the run with its value; one
+/// that ends it with a tail call, which this entry cannot follow, traps with
+/// [`bpfx_exec::TrapKind::Unsupported`] at the `call` ([`run_to_end`] hands it over instead).
 pub fn run(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
+    run_to_end(prog, input, env)?.value()
+}
+
+/// [`run`], giving how the run ended: the program's value, or the tail call a helper ended it
+/// with, for the caller to follow ([`End::TailCall`]).
+pub fn run_to_end(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<End, Trap> {
     env.begin_run();
     if let Err(kind) = prog.check_run(input.len(), env) {
         return Err(Trap {
@@ -60,13 +70,14 @@ pub fn run(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Result<u6
 /// The stack is zeroed first; on return (including after a trap) `env.budget` holds the
 /// instructions left, and `input` holds whatever the program stored before it stopped. A
 /// program with a backward jump or call ([`Program::has_back_edges`]) may not end, so it runs
-/// under [`bpfx_exec::DEFAULT_BUDGET`] when `env` sets no budget.
+/// under [`bpfx_exec::DEFAULT_BUDGET`] when `env` sets no budget. Helpers that end the program
+/// do so as under [`run`].
 pub fn run_unverified(prog: &Program, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
     env.begin_run();
     let default = env.begin_default_budget(prog.has_back_edges());
     let r = machine::Machine::new(prog, input, env.parts()).run();
     env.end_default_budget(default);
-    r
+    r?.value()
 }
 
 #[cfg(test)]

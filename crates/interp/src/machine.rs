@@ -4,7 +4,8 @@ use crate::alu::{self, imm_value};
 use crate::mem;
 use bpfx_bytecode::{CallTarget, Imm64, Op, Operand, Pc, Program, Reg, RegSet};
 use bpfx_exec::{
-    EnvParts, GuestMemory, HelperError, Helpers, Region, SharedMem, Stack, Trap, TrapKind,
+    End, EnvParts, GuestMemory, HelperError, HelperRet, Helpers, Region, SharedMem, Stack, Trap,
+    TrapKind,
 };
 use std::sync::Arc;
 
@@ -27,6 +28,8 @@ enum Flow {
     Exit,
     /// End the whole program at once with this `r0` (an out-of-bounds packet load).
     Halt(u64),
+    /// A helper ended the whole program.
+    End(End),
 }
 
 /// One run's state.
@@ -91,7 +94,7 @@ impl<'a> Machine<'a> {
         }
     }
 
-    pub(crate) fn run(mut self) -> Result<u64, Trap> {
+    pub(crate) fn run(mut self) -> Result<End, Trap> {
         let mut pc = Pc(0);
         loop {
             self.charge(pc)?;
@@ -104,9 +107,10 @@ impl<'a> Machine<'a> {
             pc = match self.step(pc, op)? {
                 Flow::Next => self.next(pc, op.slots())?,
                 Flow::Jump(target) => target,
-                Flow::Halt(r0) => return Ok(r0),
+                Flow::Halt(r0) => return Ok(End::Return(r0)),
+                Flow::End(end) => return Ok(end),
                 Flow::Exit => match self.frames.pop() {
-                    None => return Ok(self.regs[0]),
+                    None => return Ok(End::Return(self.regs[0])),
                     Some(frame) => {
                         self.regs[6..10].copy_from_slice(&frame.saved);
                         self.regs[10] = self.stack.frame_pointer(self.depth());
@@ -286,12 +290,12 @@ impl<'a> Machine<'a> {
                     return Ok(Flow::Jump(pc.jump(i32::from(off))));
                 }
             }
-            Op::Call(CallTarget::Helper(id)) => self.call_helper(pc, id)?,
+            Op::Call(CallTarget::Helper(id)) => return self.call_helper(pc, id),
             Op::Call(CallTarget::Register(r)) => {
                 // Helper ids are 32-bit; a larger value names no helper.
                 let id =
                     u32::try_from(self.reg(r)).map_err(|_| trap(TrapKind::UnknownHelper, pc))?;
-                self.call_helper(pc, id)?;
+                return self.call_helper(pc, id);
             }
             Op::Call(CallTarget::Local { off }) => {
                 let target = pc.jump(off);
@@ -312,8 +316,8 @@ impl<'a> Machine<'a> {
     }
 
     /// Calls helper `id` with r1–r5 through the checked dispatch ([`Helpers::call`]); r0 gets
-    /// the result and r1–r5 become 0.
-    fn call_helper(&mut self, pc: Pc, id: u32) -> Result<(), Trap> {
+    /// the result and r1–r5 become 0, unless the helper ended the program.
+    fn call_helper(&mut self, pc: Pc, id: u32) -> Result<Flow, Trap> {
         let helpers = self.helpers;
         let mut args = [0; 5];
         for (arg, r) in args.iter_mut().zip(RegSet::ARGS) {
@@ -324,10 +328,14 @@ impl<'a> Machine<'a> {
         if error.is_some() {
             *self.helper_error = error;
         }
-        self.regs[0] = result.map_err(|kind| trap(kind, pc))?;
+        self.regs[0] = match result.map_err(|kind| trap(kind, pc))? {
+            HelperRet::Value(r0) => r0,
+            HelperRet::Return(r0) => return Ok(Flow::End(End::Return(r0))),
+            HelperRet::TailCall(target) => return Ok(Flow::End(End::TailCall { pc, target })),
+        };
         for r in RegSet::ARGS {
             self.set(r, 0);
         }
-        Ok(())
+        Ok(Flow::Next)
     }
 }

@@ -92,7 +92,8 @@ pub(crate) const SYSV_CALLEE_SAVED: [u8; 6] = [x::RBX, x::RBP, x::R12, x::R13, x
 pub(crate) const FRAME: i32 = bpfx_exec::STACK_FRAME_SIZE as i32;
 
 /// The helper dispatcher's signature: r1–r5, then the context pointer in the sixth argument
-/// register; returns the new r0. It records failures in [`RunCtx::trap_kind`].
+/// register; returns the new r0. It records failures, and helpers that end the program, in
+/// [`RunCtx::trap_kind`].
 pub(crate) type DispatchFn = extern "sysv64" fn(u64, u64, u64, u64, u64, *mut RunCtx) -> u64;
 
 /// Per-run state shared between the host and the generated code (which reaches it through
@@ -103,8 +104,9 @@ pub(crate) type DispatchFn = extern "sysv64" fn(u64, u64, u64, u64, u64, *mut Ru
 ///   input (`len - size + 1`, or 0 when `len < size`), so a guard is one unsigned compare
 ///   that cannot wrap.
 /// - `lowest_fp <= r10 <= stack_top` and `stack_top - r10` is a multiple of 512 throughout.
-/// - `trap_kind` is 0 until a fault stores a [`bpfx_exec::TrapKind`] code; the code leaves
-///   through the unwind stub right after.
+/// - `trap_kind` is 0 until a fault stores a [`bpfx_exec::TrapKind`] code, or the dispatcher
+///   stores [`ENDED`] with the helper's ending in `ended`; the code leaves through the unwind
+///   stub right after.
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct RunCtx {
@@ -127,7 +129,7 @@ pub(crate) struct RunCtx {
     /// The helper dispatcher.
     pub(crate) dispatch: DispatchFn,
     // Fields past here are beyond a disp8: only the prologue, the stubs and cold code use them.
-    /// 0, or the [`bpfx_exec::TrapKind`] code of the fault that ended the run.
+    /// 0, or the [`bpfx_exec::TrapKind`] code of the fault that ended the run, or [`ENDED`].
     pub(crate) trap_kind: u64,
     /// The pc of the fault.
     pub(crate) trap_pc: u64,
@@ -154,7 +156,16 @@ pub(crate) struct RunCtx {
     pub(crate) panic: Option<Box<dyn Any + Send>>,
     /// A failing helper's message, handed to `Env::helper_error` after the run.
     pub(crate) helper_error: Option<bpfx_exec::HelperError>,
+    /// How a helper ended the program ([`bpfx_exec::HelperRet::Return`] or
+    /// [`bpfx_exec::HelperRet::TailCall`]), with [`ENDED`] in `trap_kind`.
+    pub(crate) ended: Option<bpfx_exec::HelperRet>,
 }
+
+/// What the dispatcher stores in [`RunCtx::trap_kind`] when a helper ends the program: not a
+/// [`bpfx_exec::TrapKind`] code, but nonzero, so the code leaves at the `call` as for a
+/// helper's trap (the pc in `trap_pc`), and the host reads the ending from `ended`.
+pub(crate) const ENDED: u64 = 0xff;
+const _: () = assert!(bpfx_exec::TrapKind::ALL.len() < ENDED as usize);
 
 /// One shared block as the guards' slow path sees it: its address and, like
 /// [`RunCtx::input_ok`], the number of valid start offsets per access size, so the check is

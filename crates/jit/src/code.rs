@@ -13,8 +13,8 @@
 //! Either way no mapping is ever writable and executable at once (W^X).
 
 use crate::CodeMemory;
-use crate::abi::{FRAME, RunCtx};
-use bpfx_exec::{GuestMemory, Region, TrapKind};
+use crate::abi::{ENDED, FRAME, RunCtx};
+use bpfx_exec::{GuestMemory, HelperRet, Region, TrapKind};
 use memmap2::{Mmap, MmapMut};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
@@ -157,8 +157,9 @@ impl Drop for ExecCode {
 /// The helper dispatcher called by generated code: calls the helper `ctx.helper_id` through
 /// the checked dispatch (`Helpers::call`) with the guest memory of the current frame, and
 /// returns its result. Unknown ids, out-of-bounds memory arguments and helper errors are
-/// recorded in `ctx.trap_kind` (the code then leaves with the pc); a panicking
-/// helper is recorded too, and the host resumes the panic once the code has returned.
+/// recorded in `ctx.trap_kind` (the code then leaves with the pc), and so is a helper that
+/// ends the program ([`ENDED`], its ending in `ctx.ended`); a panicking helper is recorded
+/// too, and the host resumes the panic once the code has returned.
 pub(crate) extern "sysv64" fn dispatch(
     a1: u64,
     a2: u64,
@@ -172,7 +173,12 @@ pub(crate) extern "sysv64" fn dispatch(
     // this call, so this is the only live reference.
     let ctx = unsafe { &mut *ctx };
     match catch_unwind(AssertUnwindSafe(|| call_helper(ctx, [a1, a2, a3, a4, a5]))) {
-        Ok(Ok(r0)) => r0,
+        Ok(Ok(HelperRet::Value(r0))) => r0,
+        Ok(Ok(ended)) => {
+            ctx.ended = Some(ended);
+            ctx.trap_kind = ENDED;
+            0
+        }
         Ok(Err(kind)) => {
             ctx.trap_kind = u64::from(kind as u8);
             0
@@ -185,7 +191,7 @@ pub(crate) extern "sysv64" fn dispatch(
     }
 }
 
-fn call_helper(ctx: &mut RunCtx, args: [u64; 5]) -> Result<u64, TrapKind> {
+fn call_helper(ctx: &mut RunCtx, args: [u64; 5]) -> Result<HelperRet, TrapKind> {
     // Helper ids are 32-bit; a larger `callx` value names no helper.
     let id = u32::try_from(ctx.helper_id).map_err(|_| TrapKind::UnknownHelper)?;
     // SAFETY: `helpers` points to the `Helpers` that `JitProgram::run` borrows for the whole

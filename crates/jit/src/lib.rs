@@ -51,7 +51,7 @@ mod listing;
 
 use abi::{RunCtx, SharedSpan, valid_starts};
 use bpfx_bytecode::{Pc, Program};
-use bpfx_exec::{Env, Trap, TrapKind};
+use bpfx_exec::{End, Env, HelperRet, Trap, TrapKind};
 use bpfx_verifier::VerifiedProgram;
 use std::fmt;
 
@@ -252,7 +252,17 @@ impl JitProgram {
     /// that breaks the verifier's assumptions ([`VerifiedProgram::check_run`]). A program
     /// that may not terminate runs under [`bpfx_exec::DEFAULT_BUDGET`] when `env` sets no
     /// budget, as on the interpreter ([`Env::begin_default_budget`]).
+    ///
+    /// A helper that ends the program ([`bpfx_exec::HelperRet`]) ends the run with its value;
+    /// one that ends it with a tail call, which this entry cannot follow, traps with
+    /// [`TrapKind::Unsupported`] at the `call` ([`JitProgram::run_to_end`] hands it over).
     pub fn run(&self, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
+        self.run_to_end(input, env)?.value()
+    }
+
+    /// [`JitProgram::run`], giving how the run ended: the program's value, or the tail call a
+    /// helper ended it with, for the caller to follow ([`End::TailCall`]).
+    pub fn run_to_end(&self, input: &mut [u8], env: &mut Env) -> Result<End, Trap> {
         env.begin_run();
         let refuse = |kind| Err(Trap { kind, pc: Pc(0) });
         // The verifier's assumptions first, as the interpreter checks them.
@@ -268,7 +278,7 @@ impl JitProgram {
         r
     }
 
-    fn execute(&self, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
+    fn execute(&self, input: &mut [u8], env: &mut Env) -> Result<End, Trap> {
         let bpfx_exec::EnvParts {
             helpers,
             budget,
@@ -321,13 +331,15 @@ impl JitProgram {
             shared_end: span_addr(spans.len()),
             panic: None,
             helper_error: None,
+            ended: None,
         };
         let r0 = self.code.call(&mut ctx);
         if let Some(payload) = ctx.panic.take() {
             std::panic::resume_unwind(payload);
         }
         *helper_error = ctx.helper_error.take();
-        // 0 is no code: the run ended with `exit` or a packet-load halt.
+        // 0 is no code: the run ended with `exit` or a packet-load halt; nor is `abi::ENDED`:
+        // a helper ended it (`ctx.ended`).
         let trap = TrapKind::from_code(ctx.trap_kind as u8);
         if let Some(left) = budget.as_mut() {
             // The charge that found 0 wrapped the counter; the interpreter leaves 0.
@@ -337,12 +349,13 @@ impl JitProgram {
                 ctx.budget
             };
         }
-        match trap {
-            None => Ok(r0),
-            Some(kind) => Err(Trap {
-                kind,
-                pc: Pc(ctx.trap_pc as u32),
-            }),
+        let pc = Pc(ctx.trap_pc as u32);
+        match (ctx.ended.take(), trap) {
+            (Some(HelperRet::TailCall(target)), _) => Ok(End::TailCall { pc, target }),
+            (Some(HelperRet::Return(r0)), _) => Ok(End::Return(r0)),
+            // The dispatcher never stores a `Value`: it hands it to the code.
+            (Some(HelperRet::Value(_)) | None, None) => Ok(End::Return(r0)),
+            (Some(HelperRet::Value(_)) | None, Some(kind)) => Err(Trap { kind, pc }),
         }
     }
 

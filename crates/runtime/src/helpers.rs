@@ -7,11 +7,11 @@
 //! a helper behaves the same under both engines; before any helper runs, the checked dispatch
 //! has checked each memory argument its signature sizes ([`mem_args`]).
 
+use crate::context::Context;
 use crate::map::{Map, MapKind};
 use crate::maps::of_maps::Slots;
 use crate::object_map::ObjectMap;
-use crate::program::Linked;
-use bpfx_exec::{ArgLen, GuestMemory, HelperError, Helpers, MemArg};
+use bpfx_exec::{ArgLen, GuestMemory, HelperError, HelperRet, Helpers, MemArg, TailCall};
 use bpfx_verifier::{ArgKind, HelperSig, HelperTable, RetKind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -104,9 +104,6 @@ pub const MAX_TAIL_CALLS: u32 = 33;
 /// is not a plausible user-space address, so a handle is never mistaken for a pointer.
 pub(crate) const MAP_HANDLE_TAG: u64 = 0xbf4d_a900 << 32;
 
-/// Message of the helper error with which `tail_call` stops the running program.
-pub(crate) const TAIL_CALL_MARKER: &str = "tail call";
-
 const EINVAL: i64 = 22;
 const EFAULT: i64 = 14;
 
@@ -198,8 +195,6 @@ pub(crate) fn next_random(state: &AtomicU64) -> u32 {
 /// instance. A program instance runs on one thread at a time, so the lock is never contended.
 #[derive(Default)]
 pub(crate) struct RunState {
-    /// The program a successful `tail_call` asked to run next.
-    pub(crate) tail: Option<Arc<Linked>>,
     /// Tail calls taken so far in this run.
     pub(crate) tail_calls: u32,
     /// Ring-buffer records reserved and not yet submitted: (map index, address).
@@ -233,130 +228,366 @@ pub(crate) struct CustomHelper {
     pub(crate) f: bpfx_exec::HelperFn,
 }
 
-/// The signatures of the standard helpers, for the verifier.
-pub(crate) fn standard_sigs() -> HelperTable {
+/// One helper as the kernel's `bpf_func_proto` describes it: its id, its signature (name,
+/// argument and return kinds, which the verifier enforces at every call site) and its
+/// implementation, together. [`TABLE`] lists every standard helper; adding a helper is adding
+/// its entry there.
+pub(crate) struct Proto {
+    /// The kernel's id (`BPF_FUNC_*`).
+    pub(crate) id: u32,
+    /// The kernel's name, without `bpf_`.
+    pub(crate) name: &'static str,
+    /// What r1, r2, … hold (at most five).
+    pub(crate) args: &'static [ArgKind],
+    /// What it returns in r0.
+    pub(crate) ret: RetKind,
+    /// The implementation.
+    pub(crate) func: Func,
+    /// Whether it may move or resize the packet (the kernel's `changes_pkt_data`): the
+    /// verifier then forgets every packet pointer the program holds.
+    pub(crate) changes_packet: bool,
+}
+
+/// A standard helper's implementation: a function of the program instance's [`Cx`], guest
+/// memory (every memory argument its signature sizes already checked, [`mem_args`]) and r1–r5.
+#[derive(Clone, Copy)]
+pub(crate) enum Func {
+    /// Gives r0 (every helper but one).
+    Value(fn(&Cx, &mut GuestMemory<'_>, [u64; 5]) -> Result<u64, HelperError>),
+    /// May end the program instead (`tail_call`).
+    Ret(fn(&Cx, &mut GuestMemory<'_>, [u64; 5]) -> Result<HelperRet, HelperError>),
+}
+
+impl Proto {
+    /// An entry of [`TABLE`] for a helper that gives r0.
+    pub(crate) const fn new(
+        id: u32,
+        name: &'static str,
+        args: &'static [ArgKind],
+        ret: RetKind,
+        func: fn(&Cx, &mut GuestMemory<'_>, [u64; 5]) -> Result<u64, HelperError>,
+    ) -> Proto {
+        Proto {
+            id,
+            name,
+            args,
+            ret,
+            func: Func::Value(func),
+            changes_packet: false,
+        }
+    }
+
+    /// An entry of [`TABLE`] for a helper that may end the program.
+    pub(crate) const fn ending(
+        id: u32,
+        name: &'static str,
+        args: &'static [ArgKind],
+        ret: RetKind,
+        func: fn(&Cx, &mut GuestMemory<'_>, [u64; 5]) -> Result<HelperRet, HelperError>,
+    ) -> Proto {
+        Proto {
+            id,
+            name,
+            args,
+            ret,
+            func: Func::Ret(func),
+            changes_packet: false,
+        }
+    }
+
+    /// This entry, for a helper that may move or resize the packet.
+    pub(crate) const fn changing_packet(self) -> Proto {
+        Proto {
+            changes_packet: true,
+            ..self
+        }
+    }
+
+    /// The signature the verifier checks calls against.
+    pub(crate) fn sig(&self) -> HelperSig {
+        let sig = HelperSig::new(self.name, self.args.to_vec(), self.ret);
+        if self.changes_packet {
+            sig.changing_packet()
+        } else {
+            sig
+        }
+    }
+}
+
+/// What the helpers of one program instance work with.
+pub(crate) struct Cx {
+    /// The object's maps (what map handles index).
+    pub(crate) maps: Arc<[ObjectMap]>,
+    /// The clock, random-number, CPU-id and `trace_printk` hooks.
+    pub(crate) hooks: Hooks,
+    /// The state of the current run.
+    pub(crate) run: RunCell,
+    /// The program's context (the socket-buffer helpers refuse any other than TC and socket
+    /// filters).
+    pub(crate) context: Context,
+}
+
+/// Every standard helper, by kernel id.
+pub(crate) const TABLE: &[Proto] = {
+    use crate::skb_helpers as skb;
+    use crate::xdp_helpers as xdp;
     use ArgKind::*;
-    let mut t = HelperTable::new();
-    let mut add = |id, name: &str, args: Vec<ArgKind>, ret| {
-        t.insert(id, HelperSig::new(name, args, ret));
-    };
-    add(
-        MAP_LOOKUP_ELEM,
-        "map_lookup_elem",
-        vec![MapHandle, MapKey],
-        RetKind::MapValueOrNull,
-    );
-    add(
-        MAP_UPDATE_ELEM,
-        "map_update_elem",
-        vec![MapHandle, MapKey, MapValue, Scalar],
-        RetKind::Scalar,
-    );
-    add(
-        MAP_DELETE_ELEM,
-        "map_delete_elem",
-        vec![MapHandle, MapKey],
-        RetKind::Scalar,
-    );
-    add(KTIME_GET_NS, "ktime_get_ns", vec![], RetKind::Scalar);
-    add(
-        TRACE_PRINTK,
-        "trace_printk",
-        // The arguments may be pointers (for %s): the helper reads them through guest memory.
-        vec![
-            PtrToReadOnlyMem { size_arg: Some(1) },
-            Scalar,
-            Anything,
-            Anything,
-            Anything,
-        ],
-        RetKind::Scalar,
-    );
-    add(GET_PRANDOM_U32, "get_prandom_u32", vec![], RetKind::Scalar);
-    add(
-        GET_SMP_PROCESSOR_ID,
-        "get_smp_processor_id",
-        vec![],
-        RetKind::Scalar,
-    );
-    add(
-        TAIL_CALL,
-        "tail_call",
-        vec![Anything, ProgArray, Scalar],
-        RetKind::Scalar,
-    );
-    add(
-        PERF_EVENT_OUTPUT,
-        "perf_event_output",
-        vec![
-            Anything,
-            MapHandle,
-            Scalar,
-            PtrToReadOnlyMem { size_arg: Some(4) },
-            Scalar,
-        ],
-        RetKind::Scalar,
-    );
-    add(
-        MAP_PUSH_ELEM,
-        "map_push_elem",
-        vec![MapHandle, MapValue, Scalar],
-        RetKind::Scalar,
-    );
     // A bloom filter's peek reads the value instead of writing it: `MapValueOut` admits both
     // (the helper checks the memory it reads or writes).
-    for (id, name) in [
-        (MAP_POP_ELEM, "map_pop_elem"),
-        (MAP_PEEK_ELEM, "map_peek_elem"),
-    ] {
-        add(id, name, vec![MapHandle, MapValueOut], RetKind::Scalar);
+    const POP_PEEK: &[ArgKind] = &[MapHandle, MapValueOut];
+    const CSUM_REPLACE: &[ArgKind] = &[Anything, Scalar, Scalar, Scalar, Scalar];
+    &[
+        Proto::new(
+            MAP_LOOKUP_ELEM,
+            "map_lookup_elem",
+            &[MapHandle, MapKey],
+            RetKind::MapValueOrNull,
+            map_lookup_elem,
+        ),
+        Proto::new(
+            MAP_UPDATE_ELEM,
+            "map_update_elem",
+            &[MapHandle, MapKey, MapValue, Scalar],
+            RetKind::Scalar,
+            map_update_elem,
+        ),
+        Proto::new(
+            MAP_DELETE_ELEM,
+            "map_delete_elem",
+            &[MapHandle, MapKey],
+            RetKind::Scalar,
+            map_delete_elem,
+        ),
+        Proto::new(
+            KTIME_GET_NS,
+            "ktime_get_ns",
+            &[],
+            RetKind::Scalar,
+            ktime_get_ns,
+        ),
+        Proto::new(
+            TRACE_PRINTK,
+            "trace_printk",
+            // The arguments may be pointers (for %s): the helper reads them through guest
+            // memory.
+            &[
+                PtrToReadOnlyMem { size_arg: Some(1) },
+                Scalar,
+                Anything,
+                Anything,
+                Anything,
+            ],
+            RetKind::Scalar,
+            trace_printk,
+        ),
+        Proto::new(
+            GET_PRANDOM_U32,
+            "get_prandom_u32",
+            &[],
+            RetKind::Scalar,
+            get_prandom_u32,
+        ),
+        Proto::new(
+            GET_SMP_PROCESSOR_ID,
+            "get_smp_processor_id",
+            &[],
+            RetKind::Scalar,
+            get_smp_processor_id,
+        ),
+        Proto::ending(
+            TAIL_CALL,
+            "tail_call",
+            &[Anything, ProgArray, Scalar],
+            RetKind::Scalar,
+            tail_call,
+        ),
+        Proto::new(
+            PERF_EVENT_OUTPUT,
+            "perf_event_output",
+            &[
+                Anything,
+                MapHandle,
+                Scalar,
+                PtrToReadOnlyMem { size_arg: Some(4) },
+                Scalar,
+            ],
+            RetKind::Scalar,
+            perf_event_output,
+        ),
+        Proto::new(
+            MAP_PUSH_ELEM,
+            "map_push_elem",
+            &[MapHandle, MapValue, Scalar],
+            RetKind::Scalar,
+            map_push_elem,
+        ),
+        Proto::new(
+            MAP_POP_ELEM,
+            "map_pop_elem",
+            POP_PEEK,
+            RetKind::Scalar,
+            map_pop_elem,
+        ),
+        Proto::new(
+            MAP_PEEK_ELEM,
+            "map_peek_elem",
+            POP_PEEK,
+            RetKind::Scalar,
+            map_peek_elem,
+        ),
+        Proto::new(
+            REDIRECT_MAP,
+            "redirect_map",
+            &[MapHandle, Scalar, Scalar],
+            RetKind::Scalar,
+            redirect_map,
+        ),
+        Proto::new(
+            MAP_LOOKUP_PERCPU_ELEM,
+            "map_lookup_percpu_elem",
+            &[MapHandle, MapKey, Scalar],
+            RetKind::MapValueOrNull,
+            map_lookup_percpu_elem,
+        ),
+        Proto::new(
+            RINGBUF_OUTPUT,
+            "ringbuf_output",
+            &[
+                MapHandle,
+                PtrToReadOnlyMem { size_arg: Some(2) },
+                Scalar,
+                Scalar,
+            ],
+            RetKind::Scalar,
+            ringbuf_output,
+        ),
+        // The record is typed as a value of the ring buffer's map, whose declared value size
+        // is 0: accesses to it are never proven, so they keep their run-time guards.
+        Proto::new(
+            RINGBUF_RESERVE,
+            "ringbuf_reserve",
+            &[MapHandle, Scalar, Scalar],
+            RetKind::MapValueOrNull,
+            ringbuf_reserve,
+        ),
+        Proto::new(
+            RINGBUF_SUBMIT,
+            "ringbuf_submit",
+            &[Anything, Scalar],
+            RetKind::Void,
+            ringbuf_submit,
+        ),
+        Proto::new(
+            RINGBUF_DISCARD,
+            "ringbuf_discard",
+            &[Anything, Scalar],
+            RetKind::Void,
+            ringbuf_discard,
+        ),
+        Proto::new(
+            skb::SKB_STORE_BYTES,
+            "skb_store_bytes",
+            &[
+                Anything,
+                Scalar,
+                PtrToReadOnlyMem { size_arg: Some(3) },
+                Scalar,
+                Scalar,
+            ],
+            RetKind::Scalar,
+            skb::skb_store_bytes,
+        )
+        .changing_packet(),
+        Proto::new(
+            skb::L3_CSUM_REPLACE,
+            "l3_csum_replace",
+            CSUM_REPLACE,
+            RetKind::Scalar,
+            skb::l3_csum_replace,
+        )
+        .changing_packet(),
+        Proto::new(
+            skb::L4_CSUM_REPLACE,
+            "l4_csum_replace",
+            CSUM_REPLACE,
+            RetKind::Scalar,
+            skb::l4_csum_replace,
+        )
+        .changing_packet(),
+        Proto::new(
+            skb::SKB_LOAD_BYTES,
+            "skb_load_bytes",
+            &[Anything, Scalar, PtrToMem { size_arg: Some(3) }, Scalar],
+            RetKind::Scalar,
+            skb::skb_load_bytes,
+        ),
+        Proto::new(
+            skb::CSUM_DIFF,
+            "csum_diff",
+            &[
+                PtrToReadOnlyMemOrNull { size_arg: Some(1) },
+                Scalar,
+                PtrToReadOnlyMemOrNull { size_arg: Some(3) },
+                Scalar,
+                Scalar,
+            ],
+            RetKind::Scalar,
+            skb::csum_diff,
+        ),
+        Proto::new(
+            xdp::XDP_ADJUST_HEAD,
+            "xdp_adjust_head",
+            &[Anything, Scalar],
+            RetKind::Scalar,
+            xdp::xdp_adjust_head,
+        )
+        .changing_packet(),
+        Proto::new(
+            xdp::XDP_ADJUST_META,
+            "xdp_adjust_meta",
+            &[Anything, Scalar],
+            RetKind::Scalar,
+            xdp::xdp_adjust_meta,
+        )
+        .changing_packet(),
+        Proto::new(
+            xdp::XDP_ADJUST_TAIL,
+            "xdp_adjust_tail",
+            &[Anything, Scalar],
+            RetKind::Scalar,
+            xdp::xdp_adjust_tail,
+        )
+        .changing_packet(),
+        Proto::new(
+            xdp::REDIRECT,
+            "redirect",
+            &[Scalar, Scalar],
+            RetKind::Scalar,
+            xdp::redirect,
+        ),
+    ]
+};
+
+/// The signatures of the standard helpers, for the verifier.
+pub(crate) fn standard_sigs() -> HelperTable {
+    let mut t = HelperTable::new();
+    for p in TABLE {
+        t.insert(p.id, p.sig());
     }
-    add(
-        REDIRECT_MAP,
-        "redirect_map",
-        vec![MapHandle, Scalar, Scalar],
-        RetKind::Scalar,
-    );
-    add(
-        MAP_LOOKUP_PERCPU_ELEM,
-        "map_lookup_percpu_elem",
-        vec![MapHandle, MapKey, Scalar],
-        RetKind::MapValueOrNull,
-    );
-    add(
-        RINGBUF_OUTPUT,
-        "ringbuf_output",
-        vec![
-            MapHandle,
-            PtrToReadOnlyMem { size_arg: Some(2) },
-            Scalar,
-            Scalar,
-        ],
-        RetKind::Scalar,
-    );
-    // The record is typed as a value of the ring buffer's map, whose declared value size is 0:
-    // accesses to it are never proven, so they keep their run-time guards.
-    add(
-        RINGBUF_RESERVE,
-        "ringbuf_reserve",
-        vec![MapHandle, Scalar, Scalar],
-        RetKind::MapValueOrNull,
-    );
-    add(
-        RINGBUF_SUBMIT,
-        "ringbuf_submit",
-        vec![Anything, Scalar],
-        RetKind::Void,
-    );
-    add(
-        RINGBUF_DISCARD,
-        "ringbuf_discard",
-        vec![Anything, Scalar],
-        RetKind::Void,
-    );
-    crate::skb_helpers::add_sigs(&mut t);
-    crate::xdp_helpers::add_sigs(&mut t);
     t
+}
+
+/// The standard helpers of one program instance, each bound to `cx`.
+pub(crate) fn standard(cx: &Arc<Cx>) -> Helpers {
+    let mut h = Helpers::new();
+    for p in TABLE {
+        let cx = cx.clone();
+        match p.func {
+            Func::Value(f) => h.register(p.id, move |mem, a| f(&cx, mem, a)),
+            Func::Ret(f) => h.insert(p.id, Vec::new(), Arc::new(move |mem, a| f(&cx, mem, a))),
+        }
+    }
+    h
 }
 
 /// The memory arguments of a helper with signature `sig` whose size is known at the call,
@@ -365,12 +596,12 @@ pub(crate) fn standard_sigs() -> HelperTable {
 /// values (sized by the map the handle argument names). Arguments of unknown size
 /// (`PtrToMem { size_arg: None }`, `PtrToStackOrMem`) are left to the helper, which reaches
 /// them only through its [`GuestMemory`].
-pub(crate) fn mem_args(sig: &HelperSig, maps: &Arc<[ObjectMap]>, run: &RunCell) -> Vec<MemArg> {
+pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
     let handle = sig.args.iter().position(|k| *k == ArgKind::MapHandle);
     let map_size = |key: bool| -> Option<ArgLen> {
-        let (h, maps, run) = (handle?, maps.clone(), run.clone());
+        let (h, cx) = (handle?, cx.clone());
         Some(ArgLen::From(Arc::new(move |a: &[u64; 5]| {
-            let m = map_of(&maps, &run, *a.get(h)?).ok()?.1;
+            let m = map_of(&cx.maps, &cx.run, *a.get(h)?).ok()?.1;
             Some(u64::from(if key { m.key_size() } else { m.value_size() }))
         })))
     };
@@ -469,246 +700,269 @@ fn read(
         .ok_or_else(|| err(format!("cannot read the {len}-byte {what} at {addr:#x}")))
 }
 
-/// The standard helpers over `maps`, with `hooks`, reporting to `run`.
-pub(crate) fn standard(maps: &Arc<[ObjectMap]>, hooks: &Hooks, run: &RunCell) -> Helpers {
-    let mut h = Helpers::new();
-    let (m, hk, r) = (maps.clone(), hooks.clone(), run.clone());
-    h.register(MAP_LOOKUP_ELEM, move |mem, a| {
-        let (idx, map) = map_of(&m, &r, a[0])?;
-        let key = read(mem, a[1], map.key_size() as usize, "key")?;
-        if matches!(map.kind(), MapKind::ArrayOfMaps | MapKind::HashOfMaps) {
-            return Ok(inner_lookup(&r, idx, &key));
+fn map_lookup_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (idx, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let key = read(mem, a[1], map.key_size() as usize, "key")?;
+    if matches!(map.kind(), MapKind::ArrayOfMaps | MapKind::HashOfMaps) {
+        return Ok(inner_lookup(&cx.run, idx, &key));
+    }
+    Ok(map.prog_lookup(&key, cx.hooks.cpu_now()).unwrap_or(0))
+}
+
+fn map_update_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let key = read(mem, a[1], map.key_size() as usize, "key")?;
+    let value = read(mem, a[2], map.value_size() as usize, "value")?;
+    Ok(
+        match map.prog_update(&key, &value, a[3], cx.hooks.cpu_now()) {
+            Ok(()) => 0,
+            Err(e) => e.ret(),
+        },
+    )
+}
+
+fn map_delete_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let key = read(mem, a[1], map.key_size() as usize, "key")?;
+    Ok(match map.prog_delete(&key) {
+        Ok(()) => 0,
+        Err(e) => e.ret(),
+    })
+}
+
+fn ktime_get_ns(cx: &Cx, _: &mut GuestMemory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    Ok((cx.hooks.clock)())
+}
+
+fn trace_printk(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let fmt = read(mem, a[0], a[1].min(1024) as usize, "format string")?;
+    Ok(match format_printk(mem, &fmt, [a[2], a[3], a[4]]) {
+        Some(line) => {
+            (cx.hooks.trace)(&line);
+            line.len() as u64
         }
-        Ok(map.prog_lookup(&key, hk.cpu_now()).unwrap_or(0))
-    });
-    let (m, hk, r) = (maps.clone(), hooks.clone(), run.clone());
-    h.register(MAP_UPDATE_ELEM, move |mem, a| {
-        let (_, map) = map_of(&m, &r, a[0])?;
-        let key = read(mem, a[1], map.key_size() as usize, "key")?;
-        let value = read(mem, a[2], map.value_size() as usize, "value")?;
-        Ok(match map.prog_update(&key, &value, a[3], hk.cpu_now()) {
+        None => (-EINVAL) as u64,
+    })
+}
+
+fn get_prandom_u32(cx: &Cx, _: &mut GuestMemory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    Ok(u64::from(next_random(&cx.hooks.prng)))
+}
+
+fn get_smp_processor_id(cx: &Cx, _: &mut GuestMemory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    Ok(u64::from(cx.hooks.cpu_now()))
+}
+
+fn map_lookup_percpu_elem(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let key = read(mem, a[1], map.key_size() as usize, "key")?;
+    // The CPU is a u32 in the kernel's prototype: the upper half of r3 is not part of it.
+    Ok(map
+        .ext()
+        .and_then(|e| e.prog_lookup_on(&key, a[2] & 0xffff_ffff))
+        .unwrap_or(0))
+}
+
+fn map_push_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let value = read(mem, a[1], map.value_size() as usize, "value")?;
+    Ok(match map.prog_push(&value, a[2]) {
+        Ok(()) => 0,
+        Err(e) => e.ret(),
+    })
+}
+
+fn map_pop_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    pop_or_peek(cx, mem, a, true)
+}
+
+fn map_peek_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    pop_or_peek(cx, mem, a, false)
+}
+
+/// `map_pop_elem` (`remove`) or `map_peek_elem`.
+fn pop_or_peek(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+    remove: bool,
+) -> Result<u64, HelperError> {
+    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let len = map.value_size() as usize;
+    if map.kind() == MapKind::BloomFilter && !remove {
+        let value = read(mem, a[1], len, "value")?;
+        return Ok(match map.prog_bloom_peek(&value) {
             Ok(()) => 0,
             Err(e) => e.ret(),
-        })
-    });
-    let (m, r) = (maps.clone(), run.clone());
-    h.register(MAP_DELETE_ELEM, move |mem, a| {
-        let (_, map) = map_of(&m, &r, a[0])?;
-        let key = read(mem, a[1], map.key_size() as usize, "key")?;
-        Ok(match map.prog_delete(&key) {
-            Ok(()) => 0,
-            Err(e) => e.ret(),
-        })
-    });
-    let clock = hooks.clock.clone();
-    h.register(KTIME_GET_NS, move |_, _| Ok(clock()));
-    let trace = hooks.trace.clone();
-    h.register(TRACE_PRINTK, move |mem, a| {
-        let fmt = read(mem, a[0], a[1].min(1024) as usize, "format string")?;
-        Ok(match format_printk(mem, &fmt, [a[2], a[3], a[4]]) {
-            Some(line) => {
-                trace(&line);
-                line.len() as u64
-            }
-            None => (-EINVAL) as u64,
-        })
-    });
-    let prng = hooks.prng.clone();
-    h.register(GET_PRANDOM_U32, move |_, _| {
-        Ok(u64::from(next_random(&prng)))
-    });
-    let hk = hooks.clone();
-    h.register(GET_SMP_PROCESSOR_ID, move |_, _| {
-        Ok(u64::from(hk.cpu_now()))
-    });
-    let (m, r) = (maps.clone(), run.clone());
-    h.register(MAP_LOOKUP_PERCPU_ELEM, move |mem, a| {
-        let (_, map) = map_of(&m, &r, a[0])?;
-        let key = read(mem, a[1], map.key_size() as usize, "key")?;
-        Ok(map
-            .ext()
-            .and_then(|e| e.prog_lookup_on(&key, a[2]))
-            .unwrap_or(0))
-    });
-    let (m, r) = (maps.clone(), run.clone());
-    h.register(MAP_PUSH_ELEM, move |mem, a| {
-        let (_, map) = map_of(&m, &r, a[0])?;
-        let value = read(mem, a[1], map.value_size() as usize, "value")?;
-        Ok(match map.prog_push(&value, a[2]) {
-            Ok(()) => 0,
-            Err(e) => e.ret(),
-        })
-    });
-    for (id, remove) in [(MAP_POP_ELEM, true), (MAP_PEEK_ELEM, false)] {
-        let (m, r) = (maps.clone(), run.clone());
-        h.register(id, move |mem, a| {
-            let (_, map) = map_of(&m, &r, a[0])?;
-            let len = map.value_size() as usize;
-            if map.kind() == MapKind::BloomFilter && !remove {
-                let value = read(mem, a[1], len, "value")?;
-                return Ok(match map.prog_bloom_peek(&value) {
-                    Ok(()) => 0,
-                    Err(e) => e.ret(),
-                });
-            }
-            // Checked before a pop, so a value is never taken and then lost.
-            if !mem.accessible(a[1], len, true) {
-                return Err(err(format!(
-                    "cannot write the {len}-byte value at {:#x}",
-                    a[1]
-                )));
-            }
-            Ok(match map.prog_pop(remove) {
-                Ok(Some(v)) => {
-                    mem.write(a[1], &v)
-                        .ok_or_else(|| err("the value's memory is not writable"))?;
-                    0
-                }
-                Ok(None) => crate::map::MapError::NotFound.ret(),
-                Err(e) => e.ret(),
-            })
         });
     }
-    let (m, hk, r) = (maps.clone(), hooks.clone(), run.clone());
-    h.register(PERF_EVENT_OUTPUT, move |mem, a| {
-        let (_, map) = map_of(&m, &r, a[1])?;
-        let len = usize::try_from(a[4]).map_err(|_| err("record size too large"))?;
-        let mut data = read(mem, a[3], len, "record")?;
-        let ctx_len = (a[2] & BPF_F_CTXLEN_MASK) >> 32;
-        if ctx_len > 0 {
-            // The XDP and packet-struct variants (the kernel's bpf_xdp_event_output and
-            // bpf_skb_event_output) append the first `ctx_len` packet bytes to the record.
-            let Some((d, e)) = lock(&r).packet else {
-                return Ok((-EINVAL) as u64);
-            };
-            let field = |mem: &mut GuestMemory<'_>, off: u16, what: &str| {
-                mem.load(a[0].wrapping_add(u64::from(off)), 8)
-                    .ok_or_else(|| err(format!("cannot read the context's {what} at {:#x}", a[0])))
-            };
-            let start = field(mem, d, "data")?;
-            let end = field(mem, e, "data_end")?;
-            match mem.read(start, ctx_len as usize) {
-                Some(bytes) if ctx_len <= end.wrapping_sub(start) => data.extend(bytes),
-                _ => return Ok((-EFAULT) as u64),
-            }
+    // Checked before a pop, so a value is never taken and then lost.
+    if !mem.accessible(a[1], len, true) {
+        return Err(err(format!(
+            "cannot write the {len}-byte value at {:#x}",
+            a[1]
+        )));
+    }
+    Ok(match map.prog_pop(remove) {
+        Ok(Some(v)) => {
+            mem.write(a[1], &v)
+                .ok_or_else(|| err("the value's memory is not writable"))?;
+            0
         }
-        Ok(
-            match map.perf_output(a[2] & !BPF_F_CTXLEN_MASK, hk.cpu_now(), &data) {
-                Ok(()) => 0,
-                Err(e) => e.ret(),
-            },
-        )
-    });
-    let (m, r) = (maps.clone(), run.clone());
-    h.register(REDIRECT_MAP, move |_, a| {
-        let (_, map) = map_of(&m, &r, a[0])?;
-        let kind = map.kind();
-        let Some(targets) = map.ext().and_then(|e| e.as_redirect()) else {
-            return Err(err(format!("redirect_map on {kind} map `{}`", map.name())));
-        };
-        let flags = a[2];
-        let device = matches!(kind, MapKind::DevMap | MapKind::DevMapHash);
-        let allowed = ACTION_MASK
-            | if device {
-                BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS
-            } else {
-                0
-            };
-        if flags & !allowed != 0 {
-            return Ok(0); // XDP_ABORTED, as the kernel answers unknown flags.
-        }
-        // The kernel's key is a u32 for these maps.
-        let key = a[1] as u32;
-        let target = if flags & BPF_F_BROADCAST != 0 {
-            RedirectTarget::Broadcast {
-                map: map.name().to_string(),
-                kind,
-                exclude_ingress: flags & BPF_F_EXCLUDE_INGRESS != 0,
-            }
-        } else if targets.present(key) {
-            RedirectTarget::Map {
-                map: map.name().to_string(),
-                kind,
-                key,
-            }
-        } else {
-            return Ok(flags & ACTION_MASK);
-        };
-        lock(&r).redirect = Some(target);
-        Ok(XDP_REDIRECT)
-    });
-    let (m, r) = (maps.clone(), run.clone());
-    h.register(TAIL_CALL, move |_, a| {
-        let (_, map) = map_of(&m, &r, a[1])?;
-        if map.kind() != MapKind::ProgArray {
-            return Err(err(format!(
-                "tail_call on {} map `{}`",
-                map.kind(),
-                map.name()
-            )));
-        }
-        let mut st = lock(&r);
-        if st.tail_calls >= MAX_TAIL_CALLS {
-            return Ok(crate::map::MapError::Full.ret());
-        }
-        // The index is a u32 in the kernel's prototype.
-        match map.slot(a[2] & 0xffff_ffff) {
-            Ok(target) => {
-                st.tail_calls += 1;
-                st.tail = Some(target);
-                // Stops the program; the runtime recognises the marker and runs the target.
-                Err(err(TAIL_CALL_MARKER))
-            }
-            Err(e) => Ok(e.ret()),
-        }
-    });
-    let (m, r) = (maps.clone(), run.clone());
-    h.register(RINGBUF_OUTPUT, move |mem, a| {
-        let (_, map) = map_of(&m, &r, a[0])?;
-        if a[3] > 3 {
+        Ok(None) => crate::map::MapError::NotFound.ret(),
+        Err(e) => e.ret(),
+    })
+}
+
+fn perf_event_output(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (_, map) = map_of(&cx.maps, &cx.run, a[1])?;
+    let len = usize::try_from(a[4]).map_err(|_| err("record size too large"))?;
+    let mut data = read(mem, a[3], len, "record")?;
+    let ctx_len = (a[2] & BPF_F_CTXLEN_MASK) >> 32;
+    if ctx_len > 0 {
+        // The XDP and packet-struct variants (the kernel's bpf_xdp_event_output and
+        // bpf_skb_event_output) append the first `ctx_len` packet bytes to the record.
+        let Some((d, e)) = lock(&cx.run).packet else {
             return Ok((-EINVAL) as u64);
+        };
+        let field = |mem: &mut GuestMemory<'_>, off: u16, what: &str| {
+            mem.load(a[0].wrapping_add(u64::from(off)), 8)
+                .ok_or_else(|| err(format!("cannot read the context's {what} at {:#x}", a[0])))
+        };
+        let start = field(mem, d, "data")?;
+        let end = field(mem, e, "data_end")?;
+        match mem.read(start, ctx_len as usize) {
+            Some(bytes) if ctx_len <= end.wrapping_sub(start) => data.extend(bytes),
+            _ => return Ok((-EFAULT) as u64),
         }
-        let len = usize::try_from(a[2]).map_err(|_| err("record size too large"))?;
-        let data = read(mem, a[1], len, "record")?;
-        Ok(match map.ring_output(&data) {
+    }
+    Ok(
+        match map.perf_output(a[2] & !BPF_F_CTXLEN_MASK, cx.hooks.cpu_now(), &data) {
             Ok(()) => 0,
             Err(e) => e.ret(),
-        })
-    });
-    let (m, r) = (maps.clone(), run.clone());
-    h.register(RINGBUF_RESERVE, move |_, a| {
-        let (idx, map) = map_of(&m, &r, a[0])?;
-        if a[2] != 0 {
-            return Ok(0);
-        }
-        Ok(match map.ring_reserve(a[1]) {
-            Some(addr) => {
-                lock(&r).reserved.push((idx, addr));
-                addr
-            }
-            None => 0,
-        })
-    });
-    for (id, discard) in [(RINGBUF_SUBMIT, false), (RINGBUF_DISCARD, true)] {
-        let (m, r) = (maps.clone(), run.clone());
-        h.register(id, move |_, a| {
-            let addr = a[0];
-            let ring = |i: usize| m[i].created();
-            let found = (0..m.len())
-                .find(|&i| ring(i).is_some_and(|map| map.ring_contains(addr)))
-                .filter(|&i| ring(i).is_some_and(|map| map.ring_commit(addr, discard)));
-            match found {
-                Some(i) => {
-                    lock(&r).reserved.retain(|&(mi, ad)| (mi, ad) != (i, addr));
-                    Ok(0)
-                }
-                None => Err(err(format!(
-                    "{addr:#x} is not a reserved ring buffer record"
-                ))),
-            }
-        });
+        },
+    )
+}
+
+fn redirect_map(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let kind = map.kind();
+    let Some(targets) = map.ext().and_then(|e| e.as_redirect()) else {
+        return Err(err(format!("redirect_map on {kind} map `{}`", map.name())));
+    };
+    let flags = a[2];
+    let device = matches!(kind, MapKind::DevMap | MapKind::DevMapHash);
+    let allowed = ACTION_MASK
+        | if device {
+            BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS
+        } else {
+            0
+        };
+    if flags & !allowed != 0 {
+        return Ok(0); // XDP_ABORTED, as the kernel answers unknown flags.
     }
-    h
+    // The kernel's key is a u32 for these maps.
+    let key = a[1] as u32;
+    let target = if flags & BPF_F_BROADCAST != 0 {
+        RedirectTarget::Broadcast {
+            map: map.name().to_string(),
+            kind,
+            exclude_ingress: flags & BPF_F_EXCLUDE_INGRESS != 0,
+        }
+    } else if targets.present(key) {
+        RedirectTarget::Map {
+            map: map.name().to_string(),
+            kind,
+            key,
+        }
+    } else {
+        return Ok(flags & ACTION_MASK);
+    };
+    lock(&cx.run).redirect = Some(target);
+    Ok(XDP_REDIRECT)
+}
+
+fn tail_call(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<HelperRet, HelperError> {
+    let (_, map) = map_of(&cx.maps, &cx.run, a[1])?;
+    if map.kind() != MapKind::ProgArray {
+        return Err(err(format!(
+            "tail_call on {} map `{}`",
+            map.kind(),
+            map.name()
+        )));
+    }
+    let mut st = lock(&cx.run);
+    if st.tail_calls >= MAX_TAIL_CALLS {
+        return Ok(HelperRet::Value(crate::map::MapError::Full.ret()));
+    }
+    // The index is a u32 in the kernel's prototype.
+    match map.slot(a[2] & 0xffff_ffff) {
+        Ok(target) => {
+            st.tail_calls += 1;
+            // Ends the program; the runtime runs the target.
+            Ok(HelperRet::TailCall(TailCall(target)))
+        }
+        Err(e) => Ok(HelperRet::Value(e.ret())),
+    }
+}
+
+fn ringbuf_output(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    if a[3] > 3 {
+        return Ok((-EINVAL) as u64);
+    }
+    let len = usize::try_from(a[2]).map_err(|_| err("record size too large"))?;
+    let data = read(mem, a[1], len, "record")?;
+    Ok(match map.ring_output(&data) {
+        Ok(()) => 0,
+        Err(e) => e.ret(),
+    })
+}
+
+fn ringbuf_reserve(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (idx, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    if a[2] != 0 {
+        return Ok(0);
+    }
+    Ok(match map.ring_reserve(a[1]) {
+        Some(addr) => {
+            lock(&cx.run).reserved.push((idx, addr));
+            addr
+        }
+        None => 0,
+    })
+}
+
+fn ringbuf_submit(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    ring_commit(cx, a[0], false)
+}
+
+fn ringbuf_discard(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    ring_commit(cx, a[0], true)
+}
+
+/// `ringbuf_submit`, or `ringbuf_discard` (`discard`), of the record at `addr`.
+fn ring_commit(cx: &Cx, addr: u64, discard: bool) -> Result<u64, HelperError> {
+    let m = &cx.maps;
+    let ring = |i: usize| m[i].created();
+    let found = (0..m.len())
+        .find(|&i| ring(i).is_some_and(|map| map.ring_contains(addr)))
+        .filter(|&i| ring(i).is_some_and(|map| map.ring_commit(addr, discard)));
+    match found {
+        Some(i) => {
+            lock(&cx.run)
+                .reserved
+                .retain(|&(mi, ad)| (mi, ad) != (i, addr));
+            Ok(0)
+        }
+        None => Err(err(format!(
+            "{addr:#x} is not a reserved ring buffer record"
+        ))),
+    }
 }
 
 /// Formats a `trace_printk` message as the kernel does: `%d %i %u %x` take 32 bits, with `l`
@@ -882,6 +1136,21 @@ mod tests {
         assert_eq!(fmt("%p", [1, 0, 0]), None);
         assert_eq!(fmt("%ls", [1, 0, 0]), None);
         assert_eq!(fmt("trailing %", [0, 0, 0]), None);
+    }
+
+    /// The table gives each id one entry, so no helper is silently shadowed by another with
+    /// the same id, and the verifier's table holds each with the entry's signature.
+    #[test]
+    fn each_helper_has_one_entry() {
+        let mut ids: Vec<u32> = TABLE.iter().map(|p| p.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), TABLE.len(), "an id is listed twice");
+        let sigs = standard_sigs();
+        for p in TABLE {
+            assert_eq!(sigs.get(p.id), Some(&p.sig()), "{}", p.name);
+            assert!(p.args.len() <= 5, "{}", p.name);
+        }
     }
 
     #[test]

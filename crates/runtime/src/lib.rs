@@ -65,7 +65,7 @@ mod xdp_helpers;
 
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
-pub use bpfx_exec::{Budget, DEFAULT_BUDGET, GuestMemory, HelperError, Trap, TrapKind};
+pub use bpfx_exec::{Budget, DEFAULT_BUDGET, GuestMemory, HelperError, HelperRet, Trap, TrapKind};
 pub use bpfx_verifier::{
     ArgKind, Assumptions, ContextAccess, ContextField, ContextLayout, FieldKind, HelperSig, Mode,
     RetKind, VerifiedProgram,

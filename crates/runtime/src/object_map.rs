@@ -121,7 +121,7 @@ impl ObjectMap {
     /// The runtime's spec of an ELF map bpfx implements (with its inner template, which
     /// must be a kind bpfx implements too).
     fn spec_of(m: bpfx_elf::MapSpec) -> Result<MapSpec, String> {
-        let raw = m.kind.raw();
+        let raw = m.map_type.raw();
         let kind = MapKind::from_kernel(raw)
             .ok_or_else(|| format!("map type {raw} is not supported by bpfx"))?;
         let inner = match m.inner {
@@ -145,7 +145,7 @@ impl ObjectMap {
 
     /// A map as the ELF loader found it: created later if bpfx implements its type.
     pub(crate) fn from_elf(m: bpfx_elf::MapSpec, cfg: &MapConfig) -> ObjectMap {
-        let raw = m.kind.raw();
+        let raw = m.map_type.raw();
         let map_inits: Vec<(u32, usize)> = m
             .init
             .iter()

@@ -6,15 +6,19 @@
 //! `CHECKSUM_NONE`): `BPF_F_PSEUDO_HDR` and `BPF_F_RECOMPUTE_CSUM` are accepted and change
 //! nothing but the checksum field itself, exactly what the kernel does for such a packet.
 //!
+//! Their ids, names and signatures are entries of the one helper table
+//! ([`crate::helpers::TABLE`]).
+//!
 //! Each helper finds the packet through the context pointer it is given (r1), whose `data` and
 //! `data_end` fields it reads, and touches memory only through its [`GuestMemory`]. Called from
 //! a program whose context is not a socket buffer, it fails the run (the kernel refuses such
 //! programs at load).
 
+use crate::context::Context;
 use crate::csum;
+use crate::helpers::Cx;
 use crate::skb::{SKB_DATA, SKB_DATA_END};
-use bpfx_exec::{GuestMemory, HelperError, Helpers};
-use bpfx_verifier::{ArgKind, HelperSig, HelperTable, RetKind};
+use bpfx_exec::{GuestMemory, HelperError};
 
 /// `bpf_skb_store_bytes`.
 pub const SKB_STORE_BYTES: u32 = 9;
@@ -53,56 +57,6 @@ const MAX_OFFSET: u64 = i32::MAX as u64;
 
 const EINVAL: u64 = (-22i64) as u64;
 const EFAULT: u64 = (-14i64) as u64;
-
-/// Adds the signatures of the socket-buffer helpers to `t`.
-pub(crate) fn add_sigs(t: &mut HelperTable) {
-    use ArgKind::*;
-    let scalar = |n| vec![Scalar; n];
-    // The helpers that write the packet may move it, for the kernel's verifier
-    // (`changes_pkt_data`): the program must load its packet pointers again after them.
-    let mut add = |id, name: &str, args: Vec<ArgKind>| {
-        let sig = HelperSig::new(name, args, RetKind::Scalar);
-        let writes = matches!(id, SKB_STORE_BYTES | L3_CSUM_REPLACE | L4_CSUM_REPLACE);
-        t.insert(id, if writes { sig.changing_packet() } else { sig });
-    };
-    add(
-        SKB_STORE_BYTES,
-        "skb_store_bytes",
-        vec![
-            Anything,
-            Scalar,
-            PtrToReadOnlyMem { size_arg: Some(3) },
-            Scalar,
-            Scalar,
-        ],
-    );
-    add(L3_CSUM_REPLACE, "l3_csum_replace", {
-        let mut a = vec![Anything];
-        a.extend(scalar(4));
-        a
-    });
-    add(L4_CSUM_REPLACE, "l4_csum_replace", {
-        let mut a = vec![Anything];
-        a.extend(scalar(4));
-        a
-    });
-    add(
-        SKB_LOAD_BYTES,
-        "skb_load_bytes",
-        vec![Anything, Scalar, PtrToMem { size_arg: Some(3) }, Scalar],
-    );
-    add(
-        CSUM_DIFF,
-        "csum_diff",
-        vec![
-            PtrToReadOnlyMemOrNull { size_arg: Some(1) },
-            Scalar,
-            PtrToReadOnlyMemOrNull { size_arg: Some(3) },
-            Scalar,
-            Scalar,
-        ],
-    );
-}
 
 fn err(msg: impl Into<String>) -> HelperError {
     HelperError(msg.into())
@@ -159,101 +113,141 @@ fn replaced(hc: u16, size: u64, from: u64, to: u64) -> Result<u16, u64> {
     }
 }
 
-/// Registers the socket-buffer helpers; `skb` says whether the program's context is a socket
-/// buffer.
-pub(crate) fn register(h: &mut Helpers, skb: bool) {
-    h.register(SKB_STORE_BYTES, move |mem, a| {
-        let (start, len) = packet(mem, a[0], skb, "skb_store_bytes")?;
-        if a[4] & !(BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH) != 0 {
-            return Ok(EINVAL);
-        }
-        let (offset, n) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
-        if offset > MAX_OFFSET || offset + n > len {
-            return Ok(EFAULT);
-        }
-        let bytes = mem
-            .read(a[2], n as usize)
-            .ok_or_else(|| err("skb_store_bytes: cannot read the bytes to store"))?;
-        mem.write(start + offset, &bytes)
-            .ok_or_else(|| err("skb_store_bytes: the packet is not writable"))?;
-        if a[4] & BPF_F_INVALIDATE_HASH != 0 {
-            mem.store(a[0] + HASH, 4, 0)
-                .ok_or_else(|| err("skb_store_bytes: cannot clear the context's hash"))?;
-        }
-        Ok(0)
-    });
-    h.register(SKB_LOAD_BYTES, move |mem, a| {
-        let (start, len) = packet(mem, a[0], skb, "skb_load_bytes")?;
-        let (offset, n) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
-        let bytes = if offset <= MAX_OFFSET && offset + n <= len {
-            mem.read(start + offset, n as usize)
-        } else {
-            None
-        };
-        // The kernel zeroes the buffer when the bytes are not there.
-        let (out, ret) = match bytes {
-            Some(b) => (b, 0),
-            None => (vec![0; n as usize], EFAULT),
-        };
-        mem.write(a[2], &out)
-            .ok_or_else(|| err("skb_load_bytes: cannot write the buffer"))?;
-        Ok(ret)
-    });
-    for (id, l4) in [(L3_CSUM_REPLACE, false), (L4_CSUM_REPLACE, true)] {
-        let name = if l4 {
-            "l4_csum_replace"
-        } else {
-            "l3_csum_replace"
-        };
-        h.register(id, move |mem, a| {
-            let (start, len) = packet(mem, a[0], skb, name)?;
-            let allowed = if l4 {
-                BPF_F_HDR_FIELD_MASK | BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE
-            } else {
-                BPF_F_HDR_FIELD_MASK
-            };
-            let flags = a[4];
-            if flags & !allowed != 0 {
-                return Ok(EINVAL);
-            }
-            let at = match csum_field(start, len, a[1] & 0xffff_ffff) {
-                Ok(at) => at,
-                Err(e) => return Ok(e),
-            };
-            let hc = mem
-                .load(at, 2)
-                .ok_or_else(|| err(format!("{name}: cannot read the checksum")))?
-                as u16;
-            let mangled = l4 && flags & BPF_F_MARK_MANGLED_0 != 0;
-            if mangled && flags & BPF_F_MARK_ENFORCE == 0 && hc == 0 {
-                return Ok(0);
-            }
-            let mut new = match replaced(hc, flags & BPF_F_HDR_FIELD_MASK, a[2], a[3]) {
-                Ok(v) => v,
-                Err(e) => return Ok(e),
-            };
-            if mangled && new == 0 {
-                new = CSUM_MANGLED_0;
-            }
-            mem.store(at, 2, u64::from(new))
-                .ok_or_else(|| err(format!("{name}: the packet is not writable")))?;
-            Ok(0)
-        });
+/// `bpf_skb_store_bytes`.
+pub(crate) fn skb_store_bytes(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    let (start, len) = packet(mem, a[0], is_skb(cx), "skb_store_bytes")?;
+    if a[4] & !(BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH) != 0 {
+        return Ok(EINVAL);
     }
-    h.register(CSUM_DIFF, |mem, a| {
-        let (from_size, to_size) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
-        if (from_size | to_size) & 3 != 0 || from_size + to_size > CSUM_DIFF_MAX {
-            return Ok(EINVAL);
+    let (offset, n) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
+    if offset > MAX_OFFSET || offset + n > len {
+        return Ok(EFAULT);
+    }
+    let bytes = mem
+        .read(a[2], n as usize)
+        .ok_or_else(|| err("skb_store_bytes: cannot read the bytes to store"))?;
+    mem.write(start + offset, &bytes)
+        .ok_or_else(|| err("skb_store_bytes: the packet is not writable"))?;
+    if a[4] & BPF_F_INVALIDATE_HASH != 0 {
+        mem.store(a[0] + HASH, 4, 0)
+            .ok_or_else(|| err("skb_store_bytes: cannot clear the context's hash"))?;
+    }
+    Ok(0)
+}
+
+/// `bpf_skb_load_bytes`.
+pub(crate) fn skb_load_bytes(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    let (start, len) = packet(mem, a[0], is_skb(cx), "skb_load_bytes")?;
+    let (offset, n) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
+    let bytes = if offset <= MAX_OFFSET && offset + n <= len {
+        mem.read(start + offset, n as usize)
+    } else {
+        None
+    };
+    // The kernel zeroes the buffer when the bytes are not there.
+    let (out, ret) = match bytes {
+        Some(b) => (b, 0),
+        None => (vec![0; n as usize], EFAULT),
+    };
+    mem.write(a[2], &out)
+        .ok_or_else(|| err("skb_load_bytes: cannot write the buffer"))?;
+    Ok(ret)
+}
+
+/// `bpf_l3_csum_replace`.
+pub(crate) fn l3_csum_replace(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    csum_replace(cx, mem, a, false)
+}
+
+/// `bpf_l4_csum_replace`.
+pub(crate) fn l4_csum_replace(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    csum_replace(cx, mem, a, true)
+}
+
+/// `l4_csum_replace` (`l4`) or `l3_csum_replace`.
+fn csum_replace(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+    l4: bool,
+) -> Result<u64, HelperError> {
+    let name = if l4 {
+        "l4_csum_replace"
+    } else {
+        "l3_csum_replace"
+    };
+    let (start, len) = packet(mem, a[0], is_skb(cx), name)?;
+    let allowed = if l4 {
+        BPF_F_HDR_FIELD_MASK | BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE
+    } else {
+        BPF_F_HDR_FIELD_MASK
+    };
+    let flags = a[4];
+    if flags & !allowed != 0 {
+        return Ok(EINVAL);
+    }
+    let at = match csum_field(start, len, a[1] & 0xffff_ffff) {
+        Ok(at) => at,
+        Err(e) => return Ok(e),
+    };
+    let hc = mem
+        .load(at, 2)
+        .ok_or_else(|| err(format!("{name}: cannot read the checksum")))? as u16;
+    let mangled = l4 && flags & BPF_F_MARK_MANGLED_0 != 0;
+    if mangled && flags & BPF_F_MARK_ENFORCE == 0 && hc == 0 {
+        return Ok(0);
+    }
+    let mut new = match replaced(hc, flags & BPF_F_HDR_FIELD_MASK, a[2], a[3]) {
+        Ok(v) => v,
+        Err(e) => return Ok(e),
+    };
+    if mangled && new == 0 {
+        new = CSUM_MANGLED_0;
+    }
+    mem.store(at, 2, u64::from(new))
+        .ok_or_else(|| err(format!("{name}: the packet is not writable")))?;
+    Ok(0)
+}
+
+/// `bpf_csum_diff`.
+pub(crate) fn csum_diff(
+    _: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    let (from_size, to_size) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
+    if (from_size | to_size) & 3 != 0 || from_size + to_size > CSUM_DIFF_MAX {
+        return Ok(EINVAL);
+    }
+    let mut bytes = |addr, n: u64| {
+        if n == 0 {
+            return Ok(Vec::new());
         }
-        let mut bytes = |addr, n: u64| {
-            if n == 0 {
-                return Ok(Vec::new());
-            }
-            mem.read(addr, n as usize)
-                .ok_or_else(|| err("csum_diff: cannot read its memory"))
-        };
-        let from = bytes(a[0], from_size)?;
-        let to = bytes(a[2], to_size)?;
-        Ok(u64::from(csum::diff(&from, &to, a[4] as u32)))
-    });
+        mem.read(addr, n as usize)
+            .ok_or_else(|| err("csum_diff: cannot read its memory"))
+    };
+    let from = bytes(a[0], from_size)?;
+    let to = bytes(a[2], to_size)?;
+    Ok(u64::from(csum::diff(&from, &to, a[4] as u32)))
+}
+
+/// Whether the program's context is a socket buffer.
+fn is_skb(cx: &Cx) -> bool {
+    matches!(cx.context, Context::Tc | Context::Socket)
 }

@@ -23,10 +23,9 @@
 //! run (where the kernel refuses the program at load), they fail the run.
 
 use crate::context::Context;
-use crate::helpers::{RedirectTarget, RunCell, lock};
+use crate::helpers::{Cx, RedirectTarget, RunCell, lock};
 use crate::packet::{ETH_HLEN, XDP_FRAME_RESERVED, XDP_META_MAX};
-use bpfx_exec::{GuestMemory, HelperError, Helpers};
-use bpfx_verifier::{ArgKind, HelperSig, HelperTable, RetKind};
+use bpfx_exec::{GuestMemory, HelperError};
 
 /// `bpf_redirect`.
 pub const REDIRECT: u32 = 23;
@@ -70,25 +69,6 @@ pub(crate) struct XdpFrame {
     pub(crate) data_end: u64,
     /// The last helper that moved `data` or `data_end`.
     pub(crate) moved_by: Option<&'static str>,
-}
-
-/// Adds the signatures of the XDP helpers and `redirect` to `t`.
-pub(crate) fn add_sigs(t: &mut HelperTable) {
-    use ArgKind::{Anything, Scalar};
-    for (id, name) in [
-        (XDP_ADJUST_HEAD, "xdp_adjust_head"),
-        (XDP_ADJUST_META, "xdp_adjust_meta"),
-        (XDP_ADJUST_TAIL, "xdp_adjust_tail"),
-    ] {
-        t.insert(
-            id,
-            HelperSig::new(name, vec![Anything, Scalar], RetKind::Scalar).changing_packet(),
-        );
-    }
-    t.insert(
-        REDIRECT,
-        HelperSig::new("redirect", vec![Scalar, Scalar], RetKind::Scalar),
-    );
 }
 
 fn err(msg: impl Into<String>) -> HelperError {
@@ -138,89 +118,102 @@ fn commit(
     Ok(0)
 }
 
-/// Registers the XDP helpers and `redirect` for a program of `context`, over `run`.
-pub(crate) fn register(h: &mut Helpers, context: Context, run: &RunCell) {
-    let xdp = context == Context::Xdp;
-    let r = run.clone();
-    h.register(XDP_ADJUST_HEAD, move |mem, a| {
-        const NAME: &str = "xdp_adjust_head";
-        let mut f = frame(&r, a[0], NAME)?;
-        let metalen = f.data - f.meta;
-        let lowest = f.hard_start + XDP_FRAME_RESERVED as u64 + metalen;
-        let Some(data) = moved(f.data, delta(a[1])) else {
-            return Ok(EINVAL);
-        };
-        if data < lowest || data.saturating_add(ETH_HLEN as u64) > f.data_end {
-            return Ok(EINVAL);
+/// `xdp_adjust_head(ctx, delta)`.
+pub(crate) fn xdp_adjust_head(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    const NAME: &str = "xdp_adjust_head";
+    let r = &cx.run;
+    let mut f = frame(r, a[0], NAME)?;
+    let metalen = f.data - f.meta;
+    let lowest = f.hard_start + XDP_FRAME_RESERVED as u64 + metalen;
+    let Some(data) = moved(f.data, delta(a[1])) else {
+        return Ok(EINVAL);
+    };
+    if data < lowest || data.saturating_add(ETH_HLEN as u64) > f.data_end {
+        return Ok(EINVAL);
+    }
+    let meta = f.meta.wrapping_add_signed(delta(a[1]));
+    if metalen > 0 {
+        let bytes = mem
+            .read(f.meta, metalen as usize)
+            .ok_or_else(|| err(format!("{NAME}: cannot read the metadata")))?;
+        mem.write(meta, &bytes)
+            .ok_or_else(|| err(format!("{NAME}: cannot move the metadata")))?;
+    }
+    (f.data, f.meta, f.moved_by) = (data, meta, Some(NAME));
+    commit(mem, r, f, &[(CTX_DATA, data), (CTX_DATA_META, meta)], NAME)
+}
+
+/// `xdp_adjust_meta(ctx, delta)`.
+pub(crate) fn xdp_adjust_meta(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    const NAME: &str = "xdp_adjust_meta";
+    let r = &cx.run;
+    let mut f = frame(r, a[0], NAME)?;
+    let Some(meta) = moved(f.meta, delta(a[1])) else {
+        return Ok(EINVAL);
+    };
+    if meta < f.hard_start + XDP_FRAME_RESERVED as u64 || meta > f.data {
+        return Ok(EINVAL);
+    }
+    let metalen = f.data - meta;
+    if metalen % 4 != 0 || metalen > XDP_META_MAX as u64 {
+        return Ok(EACCES);
+    }
+    f.meta = meta;
+    commit(mem, r, f, &[(CTX_DATA_META, meta)], NAME)
+}
+
+/// `xdp_adjust_tail(ctx, delta)`.
+pub(crate) fn xdp_adjust_tail(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    const NAME: &str = "xdp_adjust_tail";
+    let r = &cx.run;
+    let mut f = frame(r, a[0], NAME)?;
+    let d = delta(a[1]);
+    let Some(end) = moved(f.data_end, d) else {
+        return Ok(EINVAL);
+    };
+    if end > f.hard_end || end < f.data + ETH_HLEN as u64 {
+        return Ok(EINVAL);
+    }
+    if end > f.data_end {
+        // The kernel zeroes what the tail grows into.
+        mem.write(f.data_end, &vec![0; (end - f.data_end) as usize])
+            .ok_or_else(|| err(format!("{NAME}: cannot clear the tailroom")))?;
+    }
+    (f.data_end, f.moved_by) = (end, Some(NAME));
+    commit(mem, r, f, &[(CTX_DATA_END, end)], NAME)
+}
+
+/// `redirect(ifindex, flags)`.
+pub(crate) fn redirect(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (ifindex, flags) = (a[0] as u32, a[1]);
+    let (allowed, refused, redirect) = match cx.context {
+        Context::Xdp => (0, XDP_ABORTED, XDP_REDIRECT),
+        Context::Tc => (BPF_F_INGRESS, TC_ACT_SHOT, TC_ACT_REDIRECT),
+        other => {
+            return Err(err(format!(
+                "redirect needs an XDP or TC program, not {}",
+                other.name()
+            )));
         }
-        let meta = f.meta.wrapping_add_signed(delta(a[1]));
-        if metalen > 0 {
-            let bytes = mem
-                .read(f.meta, metalen as usize)
-                .ok_or_else(|| err(format!("{NAME}: cannot read the metadata")))?;
-            mem.write(meta, &bytes)
-                .ok_or_else(|| err(format!("{NAME}: cannot move the metadata")))?;
-        }
-        (f.data, f.meta, f.moved_by) = (data, meta, Some(NAME));
-        commit(mem, &r, f, &[(CTX_DATA, data), (CTX_DATA_META, meta)], NAME)
+    };
+    if flags & !allowed != 0 {
+        return Ok(refused);
+    }
+    lock(&cx.run).redirect = Some(RedirectTarget::Ifindex {
+        ifindex,
+        ingress: flags & BPF_F_INGRESS != 0,
     });
-    let r = run.clone();
-    h.register(XDP_ADJUST_META, move |mem, a| {
-        const NAME: &str = "xdp_adjust_meta";
-        let mut f = frame(&r, a[0], NAME)?;
-        let Some(meta) = moved(f.meta, delta(a[1])) else {
-            return Ok(EINVAL);
-        };
-        if meta < f.hard_start + XDP_FRAME_RESERVED as u64 || meta > f.data {
-            return Ok(EINVAL);
-        }
-        let metalen = f.data - meta;
-        if metalen % 4 != 0 || metalen > XDP_META_MAX as u64 {
-            return Ok(EACCES);
-        }
-        f.meta = meta;
-        commit(mem, &r, f, &[(CTX_DATA_META, meta)], NAME)
-    });
-    let r = run.clone();
-    h.register(XDP_ADJUST_TAIL, move |mem, a| {
-        const NAME: &str = "xdp_adjust_tail";
-        let mut f = frame(&r, a[0], NAME)?;
-        let d = delta(a[1]);
-        let Some(end) = moved(f.data_end, d) else {
-            return Ok(EINVAL);
-        };
-        if end > f.hard_end || end < f.data + ETH_HLEN as u64 {
-            return Ok(EINVAL);
-        }
-        if end > f.data_end {
-            // The kernel zeroes what the tail grows into.
-            mem.write(f.data_end, &vec![0; (end - f.data_end) as usize])
-                .ok_or_else(|| err(format!("{NAME}: cannot clear the tailroom")))?;
-        }
-        (f.data_end, f.moved_by) = (end, Some(NAME));
-        commit(mem, &r, f, &[(CTX_DATA_END, end)], NAME)
-    });
-    let tc = context == Context::Tc;
-    let r = run.clone();
-    h.register(REDIRECT, move |_, a| {
-        let (ifindex, flags) = (a[0] as u32, a[1]);
-        let (allowed, refused, redirect) = match (xdp, tc) {
-            (true, _) => (0, XDP_ABORTED, XDP_REDIRECT),
-            (_, true) => (BPF_F_INGRESS, TC_ACT_SHOT, TC_ACT_REDIRECT),
-            _ => {
-                return Err(err(format!(
-                    "redirect needs an XDP or TC program, not {}",
-                    context.name()
-                )));
-            }
-        };
-        if flags & !allowed != 0 {
-            return Ok(refused);
-        }
-        lock(&r).redirect = Some(RedirectTarget::Ifindex {
-            ifindex,
-            ingress: flags & BPF_F_INGRESS != 0,
-        });
-        Ok(redirect)
-    });
+    Ok(redirect)
 }

@@ -384,6 +384,64 @@ fn embedder_helpers_are_called_and_their_signatures_enforced() {
     assert!(err.to_string().contains("sum"), "{err}");
 }
 
+/// An embedder's helper may end the program (`HelperRet::Return`) from any call depth: the run
+/// ends at the call with that result, and the instructions after it never run. A tail call
+/// from one (only `bpf_tail_call` names programs) ends the run with an `Unsupported` trap at
+/// the call.
+#[test]
+fn embedder_helpers_may_end_the_program() {
+    let sig = || HelperSig::new("ends", vec![ArgKind::Scalar], RetKind::Scalar);
+    let vm = Vm::new()
+        .register_ending_helper(0x2001, sig(), |_, a| {
+            Ok(match a[0] {
+                0 => bpfx::HelperRet::Value(5),
+                n => bpfx::HelperRet::Return(n * 3),
+            })
+        })
+        .register_ending_helper(0x2002, sig(), |_, _| {
+            Ok(bpfx::HelperRet::TailCall(bpfx_exec::TailCall(Arc::new(
+                1u8,
+            ))))
+        });
+    // main: input[0] = 1, r0 = f(input[1]), input[0] = r0; f: r0 = helper(r1) + 100.
+    let prog = |id: u32| {
+        format!(
+            "mov r6, r1
+stb [r6+0], 1
+ldxb r1, [r6+1]
+call local f
+stxb [r6+0], r0
+exit
+             f:
+call {id}
+add r0, 100
+exit"
+        )
+    };
+    for engine in Engine::ALL {
+        let obj = object(&vm, &[("p", &prog(0x2001)), ("q", &prog(0x2002))], vec![]);
+        let mut p = prepare(&obj, "p", engine);
+        let mut input = [0, 0];
+        assert_eq!(p.run(&mut input).unwrap(), 105, "{engine:?}");
+        assert_eq!(input, [105, 0], "{engine:?}");
+        let mut input = [0, 7];
+        assert_eq!(
+            p.run(&mut input).unwrap(),
+            21,
+            "{engine:?}: ended at the call"
+        );
+        assert_eq!(input, [1, 7], "{engine:?}: nothing after the call ran");
+        match prepare(&obj, "q", engine).run(&mut [0, 0]) {
+            Err(Error::Trap { trap, reason, .. }) => {
+                assert_eq!(trap.kind, TrapKind::Unsupported, "{engine:?}");
+                assert_eq!(trap.pc, bpfx::bytecode::Pc(6), "{engine:?}");
+                assert!(reason.is_some_and(|r| r.contains("not a program")));
+            }
+            r => panic!("{engine:?}: {r:?}"),
+        }
+    }
+}
+
 #[test]
 fn xdp_context_and_struct_context() {
     for engine in Engine::ALL {

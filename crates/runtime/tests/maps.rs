@@ -467,6 +467,60 @@ fn percpu_hashes_count_per_cpu_from_programs_on_several_threads() {
     }
 }
 
+/// `map_lookup_percpu_elem`'s CPU is a `u32` (the kernel's prototype), so the upper half of
+/// r3 is ignored; a CPU past the last gives `NULL`, and so does a map that is not per-CPU.
+#[test]
+fn lookup_percpu_elem_takes_a_32_bit_cpu() {
+    // Looks up key 0 on CPU `r3` (the lddw's value), returning the value or u64::MAX for NULL.
+    let text = |cpu: u64| {
+        format!(
+            "stw [r10-4], 0
+lddw r1, map_idx(0)
+mov r2, r10
+add r2, -4
+lddw r3, {cpu:#x}
+             call 195
+jeq r0, 0, +2
+ldxdw r0, [r0+0]
+exit
+mov r0, -1
+exit"
+        )
+    };
+    for engine in Engine::ALL {
+        for kind in [MapKind::PerCpuArray, MapKind::PerCpuHash, MapKind::Hash] {
+            let defs = [1, 2, 1 << 32 | 1, 1 << 32 | 2, 2 << 32]
+                .iter()
+                .map(|&cpu| bpfx::ProgramDef::new(format!("cpu{cpu:x}"), "test", asm(&text(cpu))))
+                .collect();
+            let obj = vm(2)
+                .object(defs, vec![MapSpec::new("m", kind, 4, 8, 4)])
+                .unwrap();
+            let m = obj.map("m").unwrap();
+            if kind.per_cpu() {
+                let all = [7u64.to_le_bytes(), 9u64.to_le_bytes()].concat();
+                m.update(&0u32.to_le_bytes(), &all, UpdateFlag::Any)
+                    .unwrap();
+            } else {
+                m.update(&0u32.to_le_bytes(), &7u64.to_le_bytes(), UpdateFlag::Any)
+                    .unwrap();
+            }
+            let run = |cpu: u64| {
+                program(&obj, &format!("cpu{cpu:x}"), engine)
+                    .run(&mut [])
+                    .unwrap()
+            };
+            let null = u64::MAX;
+            let want = |v: u64| if kind.per_cpu() { v } else { null };
+            assert_eq!(run(1), want(9), "{kind} {engine:?}");
+            assert_eq!(run(2), null, "{kind} {engine:?}: no CPU 2");
+            assert_eq!(run(1 << 32 | 1), want(9), "{kind} {engine:?}: CPU 1");
+            assert_eq!(run(1 << 32 | 2), null, "{kind} {engine:?}: CPU 2");
+            assert_eq!(run(2 << 32), want(7), "{kind} {engine:?}: CPU 0");
+        }
+    }
+}
+
 #[test]
 fn the_cpu_hook_is_taken_modulo_the_cpus() {
     let prog = asm("call 8\nexit");

@@ -1,0 +1,59 @@
+//! ELF object → [`Object`]: the loader's maps and programs, with the `Vm`'s kconfig values,
+//! static program-array slots and the externs that block programs.
+
+use super::{Object, ProgramDef, Vm};
+use crate::error::Error;
+use crate::object_map::ObjectMap;
+
+impl Vm {
+    pub(super) fn load_named(&self, bytes: &[u8], what: &str) -> Result<Object, Error> {
+        let mut obj = bpfx_elf::parse(bytes).map_err(|source| Error::Elf {
+            what: what.to_string(),
+            source: Box::new(source),
+        })?;
+        let kconfig = obj
+            .kconfig_value(|name| self.kconfig.get(name).cloned())
+            .map_err(|e| Error::MapSpec {
+                map: bpfx_elf::KCONFIG_MAP.into(),
+                reason: e.to_string(),
+            })?;
+        let unset = match (kconfig, obj.kconfig_map()) {
+            (Some(k), Some(i)) => {
+                obj.maps[i].initial_data = Some(k.bytes);
+                k.unset
+            }
+            _ => Vec::new(),
+        };
+        let mut prog_inits = Vec::new();
+        for (i, m) in obj.maps.iter().enumerate() {
+            for (slot, init) in &m.init {
+                if let bpfx_elf::MapInit::Program(p) = init {
+                    prog_inits.push((i, *slot, p.clone()));
+                }
+            }
+        }
+        let externs = std::mem::take(&mut obj.externs);
+        let cfg = self.map_config();
+        let maps = obj
+            .maps
+            .into_iter()
+            .map(|m| ObjectMap::from_elf(m, &cfg))
+            .collect();
+        let programs = obj
+            .programs
+            .into_iter()
+            .map(|p| {
+                let blocked = p.externs.iter().find_map(|u| {
+                    crate::externs::refusal(&externs, &unset, u).map(|why| (u.pc, why))
+                });
+                let mut def = ProgramDef::new(p.name, p.section, p.program);
+                def.blocked = blocked;
+                def
+            })
+            .collect();
+        let mut o = self.build(programs, maps);
+        o.license = obj.license;
+        o.prog_inits = prog_inits;
+        Ok(o)
+    }
+}

@@ -1,0 +1,60 @@
+//! Objects, programs and the [`Vm`] that configures them: open → verify → compile or interpret
+//! → run, each step a type of its own so the steps cannot be skipped or reordered.
+//!
+//! ```text
+//! Vm ──open/load──► Object ──program(name)──► ProgramRef ──verify(mode)──► Verified
+//!  (helpers, hooks,  (maps declared,           (context, input size)       │ (its maps created,
+//!   memory limit)     none created)                                        │  bound to them)
+//!                                                          compile() / interpret()
+//!                                                                          ▼
+//!                                           Program::run / run_xdp / run_ctx (tail calls here)
+//! ```
+//!
+//! | module | holds |
+//! |---|---|
+//! | `vm` | [`Vm`], the builder of what every object it opens shares |
+//! | `elf` | ELF object → [`Object`] (kconfig values, static program-array slots, externs) |
+//! | `object` | the API types [`Object`], [`ProgramDef`], [`ProgramInfo`]; what programs share |
+//! | `link` | the maps a program names and their creation; [`ProgramRef`]: prepare, verify, bind |
+//! | `verified` | [`Verified`] → interpreter or JIT code ([`jit_code_estimate`]), `Linked` |
+//! | `run` | [`Program`]: each context's entry and the run loop that follows tail calls |
+//! | `prog_array` | `Map::set_program` / `clear_program` |
+
+mod elf;
+mod link;
+mod object;
+mod prog_array;
+mod run;
+mod verified;
+mod vm;
+
+pub use link::ProgramRef;
+pub(crate) use link::create_map;
+pub(crate) use object::Shared;
+pub use object::{Object, ProgramDef, ProgramInfo};
+pub use run::Program;
+pub(crate) use verified::{Code, Linked};
+pub use verified::{Verified, jit_code_estimate};
+pub use vm::Vm;
+
+/// The engine a program runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// The reference interpreter.
+    Interpreter,
+    /// The x86-64 JIT.
+    Jit,
+}
+
+impl Engine {
+    /// Both engines, interpreter first.
+    pub const ALL: [Engine; 2] = [Engine::Interpreter, Engine::Jit];
+
+    /// Lower-case name (`interp`, `jit`), as the CLI spells it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Engine::Interpreter => "interp",
+            Engine::Jit => "jit",
+        }
+    }
+}

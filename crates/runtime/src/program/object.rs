@@ -1,0 +1,193 @@
+//! The API types of a loaded object: [`Object`], its programs as defined ([`ProgramDef`],
+//! [`ProgramInfo`]) and what its programs share.
+
+use super::link::used_maps;
+use super::{ProgramRef, Vm, create_map};
+use crate::context::Context;
+use crate::error::Error;
+use crate::helpers::{CustomHelper, Hooks};
+use crate::map::Map;
+use crate::memory::Pool;
+use crate::object_map::ObjectMap;
+use bpfx_bytecode::Pc;
+use bpfx_verifier::HelperTable;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A program as an object holds it, before verification.
+#[derive(Clone, Debug)]
+pub struct ProgramDef {
+    /// Name (the function symbol).
+    pub name: String,
+    /// Section.
+    pub section: String,
+    /// The linked bytecode.
+    pub program: bpfx_bytecode::Program,
+    /// Why it cannot load although the object does, and at which pc (an extern it needs).
+    pub(super) blocked: Option<(Pc, String)>,
+}
+
+impl ProgramDef {
+    /// A program definition.
+    pub fn new(
+        name: impl Into<String>,
+        section: impl Into<String>,
+        program: bpfx_bytecode::Program,
+    ) -> ProgramDef {
+        ProgramDef {
+            name: name.into(),
+            section: section.into(),
+            program,
+            blocked: None,
+        }
+    }
+}
+
+/// What every program of one object shares.
+pub(crate) struct Shared {
+    pub(super) id: u64,
+    pub(crate) maps: Arc<[ObjectMap]>,
+    pub(super) hooks: Hooks,
+    pub(super) custom: Vec<CustomHelper>,
+    pub(super) sigs: HelperTable,
+    pub(super) pool: Arc<Pool>,
+}
+
+/// A loaded object: its programs (not yet verified) and its maps (declared; each created when
+/// a program that names it is prepared to run, or on host access, and then shared by every
+/// program prepared from the object).
+pub struct Object {
+    pub(super) shared: Arc<Shared>,
+    pub(super) programs: Vec<ProgramDef>,
+    pub(super) license: Option<String>,
+    /// The object's static program-array slots: (map index, key, program name).
+    pub(super) prog_inits: Vec<(usize, u32, String)>,
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object")
+            .field(
+                "programs",
+                &self.programs.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            )
+            .field("maps", &self.shared.maps)
+            .finish()
+    }
+}
+
+/// A program of an object, as listed by [`Object::programs`].
+#[derive(Clone, Copy, Debug)]
+pub struct ProgramInfo<'a> {
+    /// Name (the function symbol).
+    pub name: &'a str,
+    /// Section.
+    pub section: &'a str,
+    /// The linked bytecode (entry function and its subprograms).
+    pub program: &'a bpfx_bytecode::Program,
+}
+
+impl ProgramInfo<'_> {
+    /// Number of instructions (an `lddw` counts once).
+    pub fn insn_count(&self) -> usize {
+        self.program.iter().count()
+    }
+
+    /// The context its section implies.
+    pub fn context(&self) -> Context {
+        Context::for_section(self.section)
+    }
+}
+
+impl Object {
+    /// Opens an ELF object with the default [`Vm`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Object, Error> {
+        Vm::new().open(path)
+    }
+
+    /// Its programs, in the object's order.
+    pub fn programs(&self) -> impl Iterator<Item = ProgramInfo<'_>> + '_ {
+        self.programs.iter().map(|p| ProgramInfo {
+            name: &p.name,
+            section: &p.section,
+            program: &p.program,
+        })
+    }
+
+    /// Its maps as declared, in index order, each with its status and, once created, its
+    /// storage ([`ObjectMap::created`]). Listing them creates nothing.
+    pub fn maps(&self) -> impl Iterator<Item = &ObjectMap> + '_ {
+        self.shared.maps.iter()
+    }
+
+    /// The map called `name`, its storage created now if no program created it yet (charged
+    /// to the [`Vm`]'s memory limit): [`Error::MapSpec`] when bpfx cannot create it,
+    /// [`Error::MemoryLimit`] when it does not fit.
+    pub fn map(&self, name: &str) -> Result<Arc<Map>, Error> {
+        let m = self
+            .shared
+            .maps
+            .iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| Error::NoMap {
+                name: name.to_string(),
+                available: self.maps().map(|m| m.name().to_string()).collect(),
+            })?;
+        let i = self
+            .shared
+            .maps
+            .iter()
+            .position(|o| std::ptr::eq(o, m))
+            .unwrap_or_default();
+        create_map(&self.shared.maps, &self.shared.pool, i).cloned()
+    }
+
+    /// The bytes held now against the memory limit of the [`Vm`] this object was opened from
+    /// (by all its objects).
+    pub fn mem_used(&self) -> u64 {
+        self.shared.pool.used()
+    }
+
+    /// Whether program `name` can be prepared as far as its type and maps go: bpfx models the
+    /// type its section implies ([`Error::UnsupportedProgramType`] otherwise), every map its
+    /// `lddw` instructions name exists and bpfx can create it ([`Error::MapUnsupported`] otherwise),
+    /// and those not created yet fit the memory limit together now ([`Error::MemoryLimit`]).
+    /// Says nothing of what the verifier will decide; creates nothing.
+    pub fn program_status(&self, name: &str) -> Result<(), Error> {
+        let p = self.program(name)?;
+        if let Context::Unsupported(prog_type) = p.context {
+            return Err(Error::UnsupportedProgramType {
+                program: p.def.name.clone(),
+                section: p.def.section.clone(),
+                prog_type,
+            });
+        }
+        let used = used_maps(&p.def.name, &p.def.program, &self.shared.maps)?;
+        p.fits(&used)
+    }
+
+    /// The `license` string, if the object has one.
+    pub fn license(&self) -> Option<&str> {
+        self.license.as_deref()
+    }
+
+    /// The program whose name is `name`, or else the first one in section `name`; its context
+    /// defaults to the one the section implies ([`Context::for_section`]).
+    pub fn program(&self, name: &str) -> Result<ProgramRef<'_>, Error> {
+        let def = self
+            .programs
+            .iter()
+            .find(|p| p.name == name)
+            .or_else(|| self.programs.iter().find(|p| p.section == name))
+            .ok_or_else(|| Error::NoProgram {
+                name: name.to_string(),
+                available: self.programs.iter().map(|p| p.name.clone()).collect(),
+            })?;
+        Ok(ProgramRef {
+            obj: self,
+            def,
+            context: Context::for_section(&def.section),
+            input_size: None,
+        })
+    }
+}

@@ -1,0 +1,357 @@
+//! [`Program`]: the run loop (each context's entry, the run state, tail calls).
+
+use super::{Code, Engine, Linked, Shared};
+use crate::context::{self, Context, XdpAction, XdpMeta};
+use crate::error::Error;
+use crate::helpers::{self, RunCell, RunState};
+use crate::skb::{self, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction};
+use bpfx_exec::{Budget, End, Env, HelperError, Trap, TrapKind};
+use bpfx_verifier::VerifiedProgram;
+use std::sync::{Arc, Mutex};
+
+/// A runnable program. Each `Program` value runs on one thread at a time (`run` takes
+/// `&mut self`); clone it to run the same code on several threads at once; every clone
+/// shares the code and the maps and has its own stack.
+pub struct Program {
+    pub(super) linked: Arc<Linked>,
+    pub(super) shared: Arc<Shared>,
+    env: Env,
+    pub(crate) run: RunCell,
+    pub(crate) buf: Vec<u8>,
+    /// Whether the run state holds inner maps of a previous snapshot (so a program naming no
+    /// map of maps takes no lock to clear them).
+    inner_live: bool,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("name", &self.linked.name)
+            .field("engine", &self.engine())
+            .field("context", &self.linked.context)
+            .finish()
+    }
+}
+
+impl Clone for Program {
+    fn clone(&self) -> Program {
+        let mut p = Program::new(self.linked.clone(), self.shared.clone());
+        p.env.budget = self.env.budget;
+        p.env.unbounded = self.env.unbounded;
+        p
+    }
+}
+
+impl Program {
+    pub(super) fn new(linked: Arc<Linked>, shared: Arc<Shared>) -> Program {
+        let packet = match linked.context {
+            Context::Xdp => Some((0, 8)),
+            Context::Tc | Context::Socket => Some((skb::SKB_DATA, skb::SKB_DATA_END)),
+            Context::Struct(crate::StructLayout { packet, .. }) => packet,
+            Context::Memory | Context::Unsupported(_) => None,
+        };
+        let run: RunCell = Arc::new(Mutex::new(RunState {
+            packet,
+            ..RunState::default()
+        }));
+        let cx = Arc::new(helpers::Cx {
+            maps: shared.maps.clone(),
+            hooks: shared.hooks.clone(),
+            run: run.clone(),
+            context: linked.context,
+        });
+        let mut h = helpers::standard(&cx);
+        for c in &shared.custom {
+            h.insert(c.id, Vec::new(), c.f.clone());
+        }
+        // Every helper, standard or the embedder's (Rust or C), gets the memory arguments its
+        // signature sizes checked at each call, on both engines and in every mode.
+        for (id, sig) in shared.sigs.iter() {
+            h.set_mem_args(id, helpers::mem_args(sig, &cx));
+        }
+        let mut env = Env::with_helpers(h);
+        // The frame limit is the one the program was verified with: no second setting.
+        env.set_max_frames(linked.prog.max_frames());
+        Program {
+            linked,
+            shared,
+            env,
+            run,
+            buf: Vec::new(),
+            inner_live: false,
+        }
+    }
+
+    /// The program's name.
+    pub fn name(&self) -> &str {
+        &self.linked.name
+    }
+
+    /// Its context.
+    pub fn context(&self) -> Context {
+        self.linked.context
+    }
+
+    /// The engine it runs on.
+    pub fn engine(&self) -> Engine {
+        match self.linked.code {
+            Code::Interp => Engine::Interpreter,
+            Code::Jit(_) => Engine::Jit,
+        }
+    }
+
+    /// The verified program it runs.
+    pub fn verified(&self) -> &VerifiedProgram {
+        &self.linked.prog
+    }
+
+    /// The x86-64 listing, when compiled.
+    pub fn listing(&self) -> Option<String> {
+        match &self.linked.code {
+            Code::Jit(j) => Some(j.listing()),
+            Code::Interp => None,
+        }
+    }
+
+    /// Sets the instruction budget: [`Budget::Limit`] (or `Some(n)`) limits the runs to `n`
+    /// instructions in all (shared by tail calls; each run leaves the rest to the next), and
+    /// on the JIT needs code compiled with the budget charge
+    /// ([`Verified::engine`](crate::Verified::engine) with `budget`); [`Budget::Default`] (or `None`, what a new program has) runs a program that
+    /// may not terminate under [`bpfx_exec::DEFAULT_BUDGET`] per run and one proven to
+    /// terminate without limit; [`Budget::Unlimited`] lets any program run forever.
+    pub fn set_budget(&mut self, budget: impl Into<Budget>) {
+        self.env.set_budget(budget.into());
+    }
+
+    /// Where the last run's last successful `bpf_redirect_map` or `bpf_redirect` sent the
+    /// frame (`None` when it called none, or none found its key): what an `XDP_REDIRECT` (or
+    /// `TC_ACT_REDIRECT`) verdict means. The target is recorded even if the program then
+    /// returned another verdict, as the kernel keeps it.
+    pub fn last_redirect(&self) -> Option<helpers::RedirectTarget> {
+        helpers::lock(&self.run).redirect.clone()
+    }
+
+    /// What the last run left of a [`Budget::Limit`] (`None` without one).
+    pub fn budget(&self) -> Option<u64> {
+        self.env.budget
+    }
+
+    pub(crate) fn expect(&self, got: Context) -> Result<(), Error> {
+        if std::mem::discriminant(&self.linked.context) != std::mem::discriminant(&got) {
+            return Err(Error::WrongContext {
+                program: self.linked.name.clone(),
+                expected: self.linked.context.name(),
+                got: got.name(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs a plain-memory program on `mem` (r1 = its address, r2 = its length); the program
+    /// may change it.
+    pub fn run(&mut self, mem: &mut [u8]) -> Result<u64, Error> {
+        self.expect(Context::Memory)?;
+        self.exec(mem)
+    }
+
+    /// Runs an XDP program on a packet (which it may rewrite in place) and returns its verdict.
+    /// The packet gets the kernel's headroom and tailroom for the run; a program that moves
+    /// its head or tail fails with [`Error::FrameMoved`] (run it with
+    /// [`Program::run_xdp_packet`]).
+    pub fn run_xdp(&mut self, packet: &mut [u8]) -> Result<XdpAction, Error> {
+        self.run_xdp_with(packet, &XdpMeta::default())
+    }
+
+    /// [`Program::run_xdp`] with receive-side metadata.
+    pub fn run_xdp_with(&mut self, packet: &mut [u8], meta: &XdpMeta) -> Result<XdpAction, Error> {
+        self.run_xdp_slice(packet, meta)
+    }
+
+    /// Runs a TC program (`sched_cls`/`sched_act`) on a packet, which it may rewrite in place
+    /// (its length is fixed), with the socket buffer's metadata; returns its verdict. The
+    /// fields a TC program may write (`mark`, `priority`, `tc_index`, `tc_classid`,
+    /// `queue_mapping`, `cb`, `tstamp`) are written back into `meta` after the run, even when
+    /// the run traps (as far as the program got), with the kernel's widths ([`SkbMeta`]).
+    pub fn run_tc(&mut self, packet: &mut [u8], meta: &mut SkbMeta) -> Result<TcAction, Error> {
+        self.expect(Context::Tc)?;
+        let mut buf = self.skb_buf(packet, meta, false);
+        let res = self.exec(&mut buf);
+        packet.copy_from_slice(&buf[SKB_CTX_SIZE..]);
+        skb::read_back_tc(&buf, meta);
+        self.buf = buf;
+        res.map(TcAction::from_code)
+    }
+
+    /// Runs a socket filter on a packet with the socket buffer's metadata (its `cb` starts
+    /// zeroed and what the filter writes there is dropped, as in the kernel); returns how
+    /// many bytes of the packet the socket keeps.
+    pub fn run_socket(&mut self, packet: &[u8], meta: &SkbMeta) -> Result<SocketVerdict, Error> {
+        self.expect(Context::Socket)?;
+        let mut buf = self.skb_buf(packet, meta, true);
+        let res = self.exec(&mut buf);
+        self.buf = buf;
+        res.map(|r0| SocketVerdict::new(r0, packet.len()))
+    }
+
+    /// The run buffer `[socket-buffer struct | packet]`, filled.
+    fn skb_buf(&mut self, packet: &[u8], meta: &SkbMeta, socket: bool) -> Vec<u8> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.resize(SKB_CTX_SIZE, 0);
+        buf.extend_from_slice(packet);
+        skb::fill_skb_ctx(&mut buf, meta, socket);
+        buf
+    }
+
+    /// Runs a program with an embedder-defined context: `ctx` is the struct (at least its
+    /// declared size), `packet` the packet whose bounds bpfx writes into the struct's
+    /// `data`/`data_end` fields, when the layout has them. Both may be changed by the program.
+    pub fn run_ctx(&mut self, ctx: &mut [u8], packet: &mut [u8]) -> Result<u64, Error> {
+        let Context::Struct(layout) = self.linked.context else {
+            return Err(Error::WrongContext {
+                program: self.linked.name.clone(),
+                expected: self.linked.context.name(),
+                got: "struct",
+            });
+        };
+        let size = usize::from(layout.size);
+        if ctx.len() < size {
+            return Err(Error::InputTooShort {
+                program: self.linked.name.clone(),
+                need: size as u64,
+                got: ctx.len(),
+            });
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.extend_from_slice(&ctx[..size]);
+        buf.extend_from_slice(packet);
+        // The layout was checked when the program was verified; the fields are public, so
+        // this run checks it again, and then what it wrote into the struct.
+        let filled = layout.check().and_then(|()| match layout.packet {
+            Some((data, end)) => context::fill_packet_fields(&mut buf, size, data, end),
+            None => Ok(()),
+        });
+        if let Err(source) = filled {
+            self.buf = buf;
+            return Err(Error::Layout {
+                program: self.linked.name.clone(),
+                source,
+            });
+        }
+        let res = self.exec(&mut buf);
+        ctx[..size].copy_from_slice(&buf[..size]);
+        packet.copy_from_slice(&buf[size..]);
+        self.buf = buf;
+        res
+    }
+
+    /// Takes the entries of the maps of maps `cur` names, as they are now, for the run: the
+    /// inner maps' handles index them, and their blocks join the memory the engines admit.
+    fn snapshot_inner(&mut self, cur: &Linked) {
+        if cur.outers.is_empty() && !self.inner_live {
+            return;
+        }
+        let mut st = helpers::lock(&self.run);
+        st.inner.clear();
+        st.outers.clear();
+        for &i in &cur.outers {
+            let Some(slots) = self.shared.maps[i]
+                .created()
+                .and_then(|m| m.of_maps_snapshot())
+            else {
+                continue;
+            };
+            let base = st.inner.len();
+            for m in &slots.maps {
+                if let Some(b) = m.block() {
+                    self.env.shared.push(b.clone());
+                }
+                st.inner.push(m.clone());
+            }
+            st.outers.push((i, base, slots));
+        }
+        self.inner_live = !st.outers.is_empty();
+    }
+
+    /// One run, following tail calls.
+    pub(crate) fn exec(&mut self, input: &mut [u8]) -> Result<u64, Error> {
+        {
+            let mut st = helpers::lock(&self.run);
+            st.tail_calls = 0;
+            st.redirect = None;
+            st.reserved.clear();
+        }
+        let mut cur = self.linked.clone();
+        let result = loop {
+            if let Some(need) = cur.prog.mem_size()
+                && (input.len() as u64) < need
+            {
+                break Err(Error::InputTooShort {
+                    program: cur.name.clone(),
+                    need,
+                    got: input.len(),
+                });
+            }
+            self.env.shared.clone_from(&cur.blocks);
+            self.env.set_max_frames(cur.prog.max_frames());
+            self.snapshot_inner(&cur);
+            let r = match &cur.code {
+                Code::Interp => bpfx_interp::run_to_end(&cur.prog, input, &mut self.env),
+                Code::Jit(j) => j.run_to_end(input, &mut self.env),
+            };
+            let trap = match r {
+                Ok(End::Return(r0)) => break Ok(r0),
+                Ok(End::TailCall { pc, target }) => match target.0.downcast::<Linked>() {
+                    Ok(next) if next.context != cur.context => {
+                        break Err(Error::WrongContext {
+                            program: next.name.clone(),
+                            expected: next.context.name(),
+                            got: cur.context.name(),
+                        });
+                    }
+                    Ok(next) => {
+                        cur = next;
+                        continue;
+                    }
+                    // Only `tail_call` names programs; an embedder's helper cannot.
+                    Err(_) => {
+                        self.env.helper_error = Some(HelperError(
+                            "a tail call to something that is not a program".into(),
+                        ));
+                        Trap {
+                            kind: TrapKind::Unsupported,
+                            pc,
+                        }
+                    }
+                },
+                Err(trap) => trap,
+            };
+            break Err(Error::Trap {
+                program: cur.name.clone(),
+                reason: self.env.helper_error.take().map(|e| e.0),
+                trap,
+                insn: cur
+                    .prog
+                    .program()
+                    .get(trap.pc)
+                    .map_or_else(|| "?".to_string(), |op| op.to_string()),
+            });
+        };
+        // Records reserved and never submitted would block the ring forever: the kernel's
+        // verifier forbids that, bpfx discards them when the run ends.
+        let left = {
+            let mut st = helpers::lock(&self.run);
+            // The run's hold on inner maps ends with it.
+            st.inner.clear();
+            st.outers.clear();
+            std::mem::take(&mut st.reserved)
+        };
+        for (i, addr) in left {
+            if let Some(m) = self.shared.maps[i].created() {
+                m.ring_commit(addr, true);
+            }
+        }
+        result
+    }
+}

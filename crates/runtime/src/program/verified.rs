@@ -1,0 +1,161 @@
+//! A verified and bound program ([`Verified`]) becomes runnable code for an engine: the
+//! interpreter, or JIT code charged to the memory limit ([`Linked`], what a program-array slot
+//! holds).
+
+use super::{Engine, Program, Shared};
+use crate::context::Context;
+use crate::error::Error;
+use crate::memory::Charge;
+use bpfx_exec::SharedMem;
+use bpfx_verifier::VerifiedProgram;
+use std::sync::Arc;
+
+/// A verified program, bound to its object's maps, ready to be compiled or interpreted.
+#[derive(Clone)]
+pub struct Verified {
+    pub(super) shared: Arc<Shared>,
+    pub(super) name: String,
+    pub(super) context: Context,
+    pub(super) prog: VerifiedProgram,
+    pub(super) blocks: Vec<Arc<SharedMem>>,
+    pub(super) outers: Vec<usize>,
+    /// Programs for the empty statically-initialised program-array slots this program
+    /// reaches: (map index, key, program), filled when this one gets its engine.
+    pub(super) static_slots: Vec<(usize, u32, Verified)>,
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("name", &self.name)
+            .field("context", &self.context)
+            .finish()
+    }
+}
+
+impl Verified {
+    /// The verified (and bound) program, with the verifier's facts.
+    pub fn program(&self) -> &VerifiedProgram {
+        &self.prog
+    }
+
+    /// Runs it on the reference interpreter.
+    pub fn interpret(mut self) -> Program {
+        for (map, slot, target) in std::mem::take(&mut self.static_slots) {
+            let p = target.interpret();
+            self.fill_static_slot(map, slot, &p);
+        }
+        self.finish(Code::Interp)
+    }
+
+    /// Puts `p` in slot `slot` of map `map` unless something got there first.
+    fn fill_static_slot(&self, map: usize, slot: u32, p: &Program) {
+        // Verification created every map the program names, this one included.
+        let Some(m) = self.shared.maps[map].created() else {
+            return;
+        };
+        if m.slot(u64::from(slot)).is_err() {
+            // In range (the loader checked the key against max_entries) and a program of
+            // this object: it cannot fail.
+            let _ = m.set_slot(slot, Some(p.linked.clone()));
+        }
+    }
+
+    /// Compiles it to x86-64 code; accesses the verifier proved in bounds lose their guards
+    /// (it never proves a store into a read-only map, so those keep the guard that refuses them).
+    pub fn compile(self) -> Result<Program, Error> {
+        self.compile_with(&bpfx_jit::JitOptions::default())
+    }
+
+    /// Compiles it with options (for example the instruction budget, or dual-mapped code
+    /// memory: `bpfx_jit::CodeMemory`).
+    ///
+    /// The code is charged to the [`Vm`](crate::Vm)'s memory limit: an estimate before compiling
+    /// ([`jit_code_estimate`]), then its real size in whole pages ([`Error::MemoryLimit`] if
+    /// even the estimate does not fit, or the real size turns out larger and does not).
+    pub fn compile_with(mut self, opts: &bpfx_jit::JitOptions) -> Result<Program, Error> {
+        for (map, slot, target) in std::mem::take(&mut self.static_slots) {
+            let p = target.compile_with(opts)?;
+            self.fill_static_slot(map, slot, &p);
+        }
+        let what = || format!("program `{}`: JIT code", self.name);
+        let estimate = jit_code_estimate(self.prog.program().len());
+        let mut charge = self.shared.pool.charge(what, estimate)?;
+        let jit = bpfx_jit::compile(&self.prog, opts).map_err(|source| Error::Jit {
+            program: self.name.clone(),
+            source,
+        })?;
+        let real = (jit.code_len() as u64).next_multiple_of(PAGE_BYTES);
+        if real > estimate {
+            charge = self.shared.pool.charge(what, real)?;
+        } else {
+            charge.shrink_to(real);
+        }
+        Ok(self.finish_with(Code::Jit(Box::new(jit)), Some(charge)))
+    }
+
+    /// [`Verified::interpret`] or [`Verified::compile`] (with the budget charge when `budget`).
+    pub fn engine(self, engine: Engine, budget: bool) -> Result<Program, Error> {
+        match engine {
+            Engine::Interpreter => Ok(self.interpret()),
+            Engine::Jit => self.compile_with(&bpfx_jit::JitOptions {
+                budget,
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn finish(self, code: Code) -> Program {
+        self.finish_with(code, None)
+    }
+
+    fn finish_with(self, code: Code, charge: Option<Charge>) -> Program {
+        let linked = Arc::new(Linked {
+            object_id: self.shared.id,
+            name: self.name,
+            context: self.context,
+            prog: self.prog,
+            code,
+            blocks: self.blocks,
+            outers: self.outers,
+            _charge: charge,
+        });
+        Program::new(linked, self.shared)
+    }
+}
+
+/// Page size the JIT's code memory comes in, in bytes.
+const PAGE_BYTES: u64 = 4096;
+
+/// What JIT code is charged before it exists, in bytes, for a program of `slots` instruction
+/// slots: each instruction's worst case hot and cold code ([`bpfx_jit::MAX_INSN_BYTES`],
+/// [`bpfx_jit::MAX_COLD_BYTES`]) plus a page for the prologue, epilogue and trap stubs. An
+/// estimate, not a bound (versioned loops are emitted twice): the real size is charged once
+/// known.
+pub fn jit_code_estimate(slots: usize) -> u64 {
+    let per_insn = (bpfx_jit::MAX_INSN_BYTES + bpfx_jit::MAX_COLD_BYTES) as u64;
+    (slots as u64)
+        .saturating_mul(per_insn)
+        .saturating_add(PAGE_BYTES)
+}
+
+pub(crate) enum Code {
+    Interp,
+    Jit(Box<bpfx_jit::JitProgram>),
+}
+
+/// A program ready to run: what a program array slot holds.
+pub(crate) struct Linked {
+    pub(super) object_id: u64,
+    pub(crate) name: String,
+    pub(super) context: Context,
+    pub(super) prog: VerifiedProgram,
+    pub(super) code: Code,
+    /// The shared memory of the maps it names: exactly what the engines let it touch (with
+    /// the blocks of the inner maps of `outers` at the start of each run).
+    pub(super) blocks: Vec<Arc<SharedMem>>,
+    /// The indices of the maps of maps it names.
+    pub(super) outers: Vec<usize>,
+    /// The memory limit's charge for the JIT code, given back with the code.
+    _charge: Option<Charge>,
+}

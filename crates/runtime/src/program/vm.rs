@@ -1,0 +1,223 @@
+//! The [`Vm`]: the configuration every object it opens shares, and the builder that sets it.
+
+use super::{Object, ProgramDef, Shared};
+use crate::error::Error;
+use crate::helpers::{self, CustomHelper, Hooks};
+use crate::map::MapSpec;
+use crate::maps::MapConfig;
+use crate::memory::{DEFAULT_MEM_LIMIT, Pool};
+use crate::object_map::ObjectMap;
+use bpfx_exec::{GuestMemory, HelperError, HelperRet};
+use bpfx_verifier::HelperSig;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Configuration shared by every object it opens: embedder helpers, the hooks behind the
+/// clock, random-number and CPU-id helpers, the `trace_printk` sink, and the memory limit
+/// ([`Vm::mem_limit`]).
+///
+/// ```no_run
+/// # use bpfx::{Vm, HelperSig, ArgKind, RetKind};
+/// let vm = Vm::new()
+///     .seed(42)
+///     .register_helper(0x1000, HelperSig::new("double", vec![ArgKind::Scalar], RetKind::Scalar),
+///         |_, args| Ok(args[0] * 2));
+/// let obj = vm.open("examples/counter.o")?;
+/// # Ok::<(), bpfx::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Vm {
+    hooks: Hooks,
+    custom: Vec<CustomHelper>,
+    pool: Arc<Pool>,
+    pub(super) kconfig: BTreeMap<String, String>,
+    perf_buffer_size: Option<u32>,
+}
+
+impl Default for Vm {
+    fn default() -> Vm {
+        Vm {
+            hooks: Hooks::default(),
+            custom: Vec::new(),
+            pool: Pool::new(DEFAULT_MEM_LIMIT),
+            kconfig: BTreeMap::new(),
+            perf_buffer_size: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Vm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<u32> = self.custom.iter().map(|c| c.id).collect();
+        f.debug_struct("Vm")
+            .field("custom_helpers", &ids)
+            .field("mem_limit", &self.pool.limit())
+            .finish()
+    }
+}
+
+impl Vm {
+    /// Standard helpers only, real clock, random seed, stderr for `trace_printk`, a memory
+    /// limit of [`crate::DEFAULT_MEM_LIMIT`].
+    pub fn new() -> Vm {
+        Vm::default()
+    }
+
+    /// Limits the memory of everything opened from this `Vm` (and its clones) to `bytes`
+    /// together: the storage of every map, host-side structures included
+    /// ([`MapSpec::memory_bytes`]), global data, and JIT code. Each is charged when it is
+    /// created, before anything is allocated, and refused with [`Error::MemoryLimit`] when it
+    /// does not fit; the bytes come back when the map or the code holding them is dropped.
+    /// Objects opened before keep the limit they were opened with.
+    pub fn mem_limit(mut self, bytes: u64) -> Vm {
+        self.pool = Pool::new(bytes);
+        self
+    }
+
+    /// The bytes held now against the memory limit, by every object opened from this `Vm`.
+    pub fn mem_used(&self) -> u64 {
+        self.pool.used()
+    }
+
+    /// Adds (or replaces, including a standard one) helper `id` with its signature, which the
+    /// verifier enforces at every call site.
+    pub fn register_helper<F>(self, id: u32, sig: HelperSig, f: F) -> Vm
+    where
+        F: Fn(&mut GuestMemory<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync + 'static,
+    {
+        self.register_ending_helper(id, sig, move |m, a| f(m, a).map(HelperRet::Value))
+    }
+
+    /// [`Vm::register_helper`] for a helper that may also end the program: with
+    /// [`HelperRet::Return`] the run ends at the `call` with that result, however deep in
+    /// local calls (uBPF's unwind function). A [`HelperRet::TailCall`] is `bpf_tail_call`'s
+    /// alone: from an embedder's helper, the run ends with an `Unsupported` trap at the call.
+    pub fn register_ending_helper<F>(mut self, id: u32, sig: HelperSig, f: F) -> Vm
+    where
+        F: Fn(&mut GuestMemory<'_>, [u64; 5]) -> Result<HelperRet, HelperError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.custom.retain(|c| c.id != id);
+        self.custom.push(CustomHelper {
+            id,
+            sig,
+            f: Arc::new(f),
+        });
+        self
+    }
+
+    /// The source of `ktime_get_ns` (nanoseconds).
+    pub fn clock(mut self, f: impl Fn() -> u64 + Send + Sync + 'static) -> Vm {
+        self.hooks.clock = Arc::new(f);
+        self
+    }
+
+    /// Seeds `get_prandom_u32`: the same seed gives the same sequence.
+    pub fn seed(mut self, seed: u64) -> Vm {
+        self.hooks.prng = Arc::new(AtomicU64::new(seed));
+        self
+    }
+
+    /// The source of the CPU a program runs on (default: a small id per host thread, in the
+    /// order threads first run a program), taken modulo [`Vm::cpus`]: what
+    /// `get_smp_processor_id` returns and the slot of every per-CPU map access.
+    pub fn cpu_id(mut self, f: impl Fn() -> u32 + Send + Sync + 'static) -> Vm {
+        self.hooks.cpu = Arc::new(f);
+        self
+    }
+
+    /// The number of CPUs (default: the host's available parallelism; at least 1): per-CPU
+    /// maps of the objects this `Vm` opens hold that many values per entry and perf event
+    /// arrays that many buffers.
+    pub fn cpus(mut self, n: u32) -> Vm {
+        self.hooks.cpus = n.max(1);
+        self
+    }
+
+    /// The size in bytes of each CPU's buffer of a perf event array (default
+    /// [`crate::DEFAULT_PERF_BUFFER_SIZE`], at least [`crate::MIN_PERF_BUFFER_SIZE`]); records
+    /// that do not fit are counted as lost until the host drains the buffer.
+    pub fn perf_buffer_size(mut self, bytes: u32) -> Vm {
+        self.perf_buffer_size = Some(bytes);
+        self
+    }
+
+    /// What this `Vm` creates maps with.
+    pub fn map_config(&self) -> MapConfig {
+        MapConfig {
+            cpus: self.hooks.cpus,
+            perf_buffer_size: self
+                .perf_buffer_size
+                .unwrap_or(crate::maps::DEFAULT_PERF_BUFFER_SIZE),
+        }
+    }
+
+    /// Where `trace_printk` messages go (each call gets one formatted message).
+    pub fn trace_sink(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Vm {
+        self.hooks.trace = Arc::new(f);
+        self
+    }
+
+    /// Gives the `__kconfig` extern `name` (`CONFIG_*`, or `LINUX_KERNEL_VERSION` to replace
+    /// its default [`bpfx_elf::DEFAULT_KERNEL_VERSION`]) a value, written as in a kernel
+    /// `.config`: `y`, `n` or `m`, a number in C syntax, or a quoted string. A strong extern
+    /// without a value makes the programs that read it fail to load; a weak one reads 0.
+    pub fn kconfig(mut self, name: impl Into<String>, value: impl Into<String>) -> Vm {
+        self.kconfig.insert(name.into(), value.into());
+        self
+    }
+
+    /// Opens an ELF object file (its maps are created when a program is prepared to run, see
+    /// [`ProgramRef::verify`](crate::ProgramRef::verify)).
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<Object, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.load_named(&bytes, &path.display().to_string())
+    }
+
+    /// Loads an ELF object from memory (its maps are created later, as [`Vm::open`] says).
+    pub fn load(&self, bytes: &[u8]) -> Result<Object, Error> {
+        self.load_named(bytes, "<bytes>")
+    }
+
+    /// An object from programs and maps built by hand (for example assembled bytecode whose
+    /// `lddw map_idx(i)` names `maps[i]`). As with a loaded object, no map is created yet, and
+    /// a map whose shape the kernel would refuse fails only the programs that name it (and
+    /// host access to it), so this does not fail any more; it keeps its `Result` so callers
+    /// written when map creation happened here need no change.
+    pub fn object(&self, programs: Vec<ProgramDef>, maps: Vec<MapSpec>) -> Result<Object, Error> {
+        let cfg = self.map_config();
+        Ok(self.build(
+            programs,
+            maps.into_iter().map(|m| ObjectMap::new(m, &cfg)).collect(),
+        ))
+    }
+
+    pub(super) fn build(&self, programs: Vec<ProgramDef>, maps: Vec<ObjectMap>) -> Object {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let mut sigs = helpers::standard_sigs();
+        for c in &self.custom {
+            sigs.insert(c.id, c.sig.clone());
+        }
+        Object {
+            shared: Arc::new(Shared {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                maps: maps.into(),
+                hooks: self.hooks.clone(),
+                custom: self.custom.clone(),
+                sigs,
+                pool: self.pool.clone(),
+            }),
+            programs,
+            license: None,
+            prog_inits: Vec::new(),
+        }
+    }
+}

@@ -195,6 +195,39 @@ pub(crate) fn fill_packet_fields(
     Ok(())
 }
 
+/// The bytes of `context`'s struct that belong to the host, as ranges of bpfx's real layout:
+/// every byte no writable field covers (the packet pointers, the read-only scalars, and the
+/// bytes no field names). The verifier refuses every store to them through the context
+/// pointer, but in Checked mode a guarded store through any other pointer may reach them (a
+/// guard admits the whole input, struct included), so the runtime writes them back before
+/// every program of a run starts ([`crate::Program`]'s run loop): no program's proofs ever
+/// rest on bytes another program wrote. Empty for plain memory.
+pub(crate) fn host_owned(context: Context) -> Vec<std::ops::Range<usize>> {
+    let (ContextKind::Fields(layout), Some(size)) = context.verifier_view(None) else {
+        return Vec::new();
+    };
+    let Ok(size) = usize::try_from(size) else {
+        return Vec::new();
+    };
+    let mut owned = vec![true; size];
+    for f in layout.fields.iter().filter(|f| f.writable) {
+        let len = if f.kind.is_pointer() { 8 } else { f.size };
+        let start = usize::from(f.real_off);
+        let end = (start + usize::from(len)).min(size);
+        if let Some(bytes) = owned.get_mut(start..end) {
+            bytes.fill(false);
+        }
+    }
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, _) in owned.iter().enumerate().filter(|(_, o)| **o) {
+        match ranges.last_mut() {
+            Some(r) if r.end == i => r.end = i + 1,
+            _ => ranges.push(i..i + 1),
+        }
+    }
+    ranges
+}
+
 impl Context {
     /// Lower-case name (for an unsupported program type, the type's name).
     pub const fn name(self) -> &'static str {

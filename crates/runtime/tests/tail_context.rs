@@ -249,3 +249,148 @@ fn a_forged_struct_context_reaches_a_tail_called_strict_program_as_the_host_wrot
         }
     }
 }
+
+/// Runs `forger` (Checked) tail-calling `victim` (Strict) with context `ctx` on every engine,
+/// handing each pair of programs to `run`.
+fn each_engine(
+    section: &str,
+    ctx: Context,
+    forger: &str,
+    victim: &str,
+    mut run: impl FnMut(&str, &mut Program),
+) {
+    let obj = object(
+        section,
+        &[
+            ("forger", forger.to_string()),
+            ("victim", victim.to_string()),
+        ],
+    );
+    for (name, opts) in engines() {
+        let v = program(&obj, "victim", ctx, Mode::Strict, opts.clone());
+        obj.map("progs").unwrap().set_program(0, &v).unwrap();
+        let mut p = program(&obj, "forger", ctx, Mode::Checked, opts);
+        run(name, &mut p);
+    }
+}
+
+/// The tail call of the forgers below (r1 = the context).
+const TAIL_CALL: &str = "lddw r2, map_idx(0)\nmov r3, 0\ncall 12\nmov r0, 99\nexit";
+
+#[test]
+fn forged_read_only_tc_fields_are_the_hosts_again_and_writable_ones_are_kept() {
+    // The forger overwrites `len` (offset 0 of the struct, 216 bytes before the packet) and
+    // `ifindex` (40) through the packet pointer, and writes `mark` and `cb[0]` through the
+    // context, as a TC program may.
+    let forger = format!(
+        "ldxw r2, [r1+76]\n\
+         stw [r2-216], 0xdead\n\
+         stw [r2-176], 0xbeef\n\
+         stw [r1+8], 5\n\
+         stw [r1+48], 6\n\
+         {TAIL_CALL}"
+    );
+    // r0 = len | ifindex << 8 | mark << 24 | cb[0] << 32.
+    let victim = "ldxw r0, [r1+0]\n\
+                  ldxw r2, [r1+40]\n\
+                  lsh r2, 8\n\
+                  or r0, r2\n\
+                  ldxw r2, [r1+8]\n\
+                  lsh r2, 24\n\
+                  or r0, r2\n\
+                  ldxw r2, [r1+48]\n\
+                  lsh r2, 32\n\
+                  or r0, r2\n\
+                  exit";
+    each_engine("tc", Context::Tc, &forger, victim, |name, p| {
+        let mut meta = SkbMeta {
+            ifindex: 3,
+            ..SkbMeta::default()
+        };
+        let got = p.run_tc(&mut frame(), &mut meta);
+        let want = TcAction::from_code(64 | 3 << 8 | 5 << 24 | 6 << 32);
+        assert!(matches!(got, Ok(a) if a == want), "{name}: {got:?}");
+        assert_eq!((meta.mark, meta.cb[0]), (5, 6), "{name}");
+    });
+}
+
+#[test]
+fn forged_read_only_socket_fields_are_the_hosts_again() {
+    // A socket filter has no packet pointer, but in Checked mode it can rebuild the context's
+    // address as a number from the two halves of a spill and store through that (guarded:
+    // inside the input); here it overwrites `len`.
+    let forger = "mov r6, r1\n\
+                  stxdw [r10-8], r1\n\
+                  ldxw r2, [r10-8]\n\
+                  ldxw r3, [r10-4]\n\
+                  lsh r3, 32\n\
+                  or r2, r3\n\
+                  stw [r2+0], 0xdead\n\
+                  lddw r2, map_idx(0)\n\
+                  mov r3, 0\n\
+                  call 12\n\
+                  ldxw r0, [r6+0]\n\
+                  exit";
+    let victim = "ldxw r0, [r1+0]\nexit";
+    let obj = object(
+        "socket",
+        &[
+            ("forger", forger.to_string()),
+            ("victim", victim.to_string()),
+        ],
+    );
+    for (name, opts) in engines() {
+        let ctx = Context::Socket;
+        let v = program(&obj, "victim", ctx, Mode::Strict, opts.clone());
+        let mut p = program(&obj, "forger", ctx, Mode::Checked, opts);
+        let progs = obj.map("progs").unwrap();
+        // With the slot empty the tail call fails and the forger reads its own forgery.
+        progs.clear_program(0).unwrap();
+        let got = p.run_socket(&frame(), &SkbMeta::default()).map(|v| v.code);
+        assert!(matches!(got, Ok(0xdead)), "{name}: {got:?}");
+        progs.set_program(0, &v).unwrap();
+        let got = p.run_socket(&frame(), &SkbMeta::default()).map(|v| v.code);
+        assert!(matches!(got, Ok(64)), "{name}: {got:?}");
+    }
+}
+
+#[test]
+fn forged_read_only_xdp_fields_are_the_hosts_again() {
+    // `ingress_ifindex` lies at 24 in bpfx's struct: 272 bytes before the packet (`run_xdp`).
+    let forger = format!("ldxw r2, [r1+0]\nstw [r2-272], 0xdead\n{TAIL_CALL}");
+    let victim = "ldxw r0, [r1+12]\nexit";
+    each_engine("xdp", Context::Xdp, &forger, victim, |name, p| {
+        let meta = XdpMeta {
+            ingress_ifindex: 3,
+            ..XdpMeta::default()
+        };
+        let got = p.run_xdp_with(&mut frame(), &meta);
+        assert!(matches!(got, Ok(XdpAction::Tx)), "{name}: {got:?}");
+    });
+}
+
+#[test]
+fn a_struct_keeps_its_writable_bytes_and_comes_back_with_the_hosts_packet_fields() {
+    // The forger writes its own bytes (0..8) through the context and data_end (16) through
+    // the packet pointer; the victim returns the bytes.
+    let layout = StructLayout::new(32, Some((8, 16))).unwrap();
+    let forger = format!(
+        "ldxdw r2, [r1+8]\n\
+         stdw [r1+0], 0x1234\n\
+         stdw [r2-16], 0\n\
+         {TAIL_CALL}"
+    );
+    let victim = "ldxdw r0, [r1+0]\nexit";
+    each_engine("", Context::Struct(layout), &forger, victim, |name, p| {
+        let mut st = [0u8; 32];
+        let got = p.run_ctx(&mut st, &mut frame());
+        assert!(matches!(got, Ok(0x1234)), "{name}: {got:?}");
+        let field = |at: usize| u64::from_le_bytes(st[at..at + 8].try_into().unwrap());
+        assert_eq!(field(0), 0x1234, "{name}");
+        assert_eq!(
+            field(16).wrapping_sub(field(8)),
+            64,
+            "{name}: the host's bounds"
+        );
+    });
+}

@@ -394,3 +394,33 @@ fn a_struct_keeps_its_writable_bytes_and_comes_back_with_the_hosts_packet_fields
         );
     });
 }
+
+#[test]
+fn a_tail_call_after_an_adjust_helper_starts_on_the_frame_the_host_recorded() {
+    // The forger grows the metadata by 8 bytes (`xdp_adjust_meta`), fills it, then forges
+    // data_meta (16 in bpfx's struct, 280 bytes before the packet of `run_xdp_packet`) to lie
+    // far before data; the victim proves `data_meta + 8 <= data` and reads the metadata.
+    let forger = format!(
+        "mov r6, r1\n\
+         mov r2, -8\n\
+         call 54\n\
+         ldxw r2, [r6+8]\n\
+         ldxw r3, [r6+0]\n\
+         stdw [r2+0], 0x42\n\
+         mov r5, r3\n\
+         add r5, {}\n\
+         stxdw [r3-280], r5\n\
+         mov r1, r6\n\
+         {TAIL_CALL}",
+        -FAR
+    );
+    let victim = meta_reader(0, 8);
+    each_engine("xdp", Context::Xdp, &forger, &victim, |name, p| {
+        let mut packet = Packet::new(&frame());
+        let out = p.run_xdp_packet(&mut packet);
+        let out = out.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(out.action, XdpAction::Unknown(0x42), "{name}");
+        assert_eq!((out.start, out.len, out.meta_len), (256, 64, 8), "{name}");
+        assert_eq!(packet.meta(), 0x42u64.to_le_bytes(), "{name}");
+    });
+}

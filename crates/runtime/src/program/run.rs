@@ -213,7 +213,9 @@ impl Program {
 
     /// Runs a program with an embedder-defined context: `ctx` is the struct (at least its
     /// declared size), `packet` the packet whose bounds bpfx writes into the struct's
-    /// `data`/`data_end` fields, when the layout has them. Both may be changed by the program.
+    /// `data`/`data_end` fields, when the layout has them. Both may be changed by the program;
+    /// the struct comes back with the program's writes to its plain bytes and bpfx's `data` and
+    /// `data_end` (whatever a program wrote over them).
     pub fn run_ctx(&mut self, ctx: &mut [u8], packet: &mut [u8]) -> Result<u64, Error> {
         let Context::Struct(layout) = self.linked.context else {
             return Err(Error::WrongContext {

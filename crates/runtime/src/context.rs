@@ -547,6 +547,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_host_owns_every_context_byte_no_writable_field_covers() {
+        assert_eq!(host_owned(Context::Memory), []);
+        assert_eq!(host_owned(Context::Unsupported("kprobe")), []);
+        // XDP: nothing is writable.
+        assert_eq!(host_owned(Context::Xdp), [0..XDP_CTX_SIZE]);
+        // A socket filter writes cb[] (48..68) only.
+        assert_eq!(host_owned(Context::Socket), [0..48, 68..216]);
+        // TC also writes mark, queue_mapping, priority, tc_index, tc_classid and tstamp.
+        assert_eq!(
+            host_owned(Context::Tc),
+            [0..8, 16..32, 36..44, 68..72, 76..152, 160..216]
+        );
+        // A struct: its packet fields, or nothing.
+        let s = |packet| Context::Struct(StructLayout::new(32, packet).unwrap());
+        assert_eq!(host_owned(s(Some((8, 16)))), [8..24]);
+        assert_eq!(host_owned(s(Some((24, 0)))), [0..8, 24..32]);
+        assert_eq!(host_owned(s(None)), []);
+    }
+
     fn verified(text: &str, mode: Mode) -> Result<Program, bpfx_verifier::VerifyError> {
         let prog = Program::decode(assemble(text).unwrap()).unwrap();
         let (context, mem_size) = Context::Xdp.verifier_view(None);

@@ -548,6 +548,8 @@ mod tests {
     }
 
     #[test]
+    // The expected values are lists of ranges; some lists have one.
+    #[allow(clippy::single_range_in_vec_init)]
     fn the_host_owns_every_context_byte_no_writable_field_covers() {
         assert_eq!(host_owned(Context::Memory), []);
         assert_eq!(host_owned(Context::Unsupported("kprobe")), []);

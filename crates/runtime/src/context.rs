@@ -195,6 +195,39 @@ pub(crate) fn fill_packet_fields(
     Ok(())
 }
 
+/// The bytes of `context`'s struct that belong to the host, as ranges of bpfx's real layout:
+/// every byte no writable field covers (the packet pointers, the read-only scalars, and the
+/// bytes no field names). The verifier refuses every store to them through the context
+/// pointer, but in Checked mode a guarded store through any other pointer may reach them (a
+/// guard admits the whole input, struct included), so the runtime writes them back before
+/// every program of a run starts ([`crate::Program`]'s run loop): no program's proofs ever
+/// rest on bytes another program wrote. Empty for plain memory.
+pub(crate) fn host_owned(context: Context) -> Vec<std::ops::Range<usize>> {
+    let (ContextKind::Fields(layout), Some(size)) = context.verifier_view(None) else {
+        return Vec::new();
+    };
+    let Ok(size) = usize::try_from(size) else {
+        return Vec::new();
+    };
+    let mut owned = vec![true; size];
+    for f in layout.fields.iter().filter(|f| f.writable) {
+        let len = if f.kind.is_pointer() { 8 } else { f.size };
+        let start = usize::from(f.real_off);
+        let end = (start + usize::from(len)).min(size);
+        if let Some(bytes) = owned.get_mut(start..end) {
+            bytes.fill(false);
+        }
+    }
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, _) in owned.iter().enumerate().filter(|(_, o)| **o) {
+        match ranges.last_mut() {
+            Some(r) if r.end == i => r.end = i + 1,
+            _ => ranges.push(i..i + 1),
+        }
+    }
+    ranges
+}
+
 impl Context {
     /// Lower-case name (for an unsupported program type, the type's name).
     pub const fn name(self) -> &'static str {
@@ -512,6 +545,28 @@ mod tests {
                 "{size} {d} {e}"
             );
         }
+    }
+
+    #[test]
+    // The expected values are lists of ranges; some lists have one.
+    #[allow(clippy::single_range_in_vec_init)]
+    fn the_host_owns_every_context_byte_no_writable_field_covers() {
+        assert_eq!(host_owned(Context::Memory), []);
+        assert_eq!(host_owned(Context::Unsupported("kprobe")), []);
+        // XDP: nothing is writable.
+        assert_eq!(host_owned(Context::Xdp), [0..XDP_CTX_SIZE]);
+        // A socket filter writes cb[] (48..68) only.
+        assert_eq!(host_owned(Context::Socket), [0..48, 68..216]);
+        // TC also writes mark, queue_mapping, priority, tc_index, tc_classid and tstamp.
+        assert_eq!(
+            host_owned(Context::Tc),
+            [0..8, 16..32, 36..44, 68..72, 76..152, 160..216]
+        );
+        // A struct: its packet fields, or nothing.
+        let s = |packet| Context::Struct(StructLayout::new(32, packet).unwrap());
+        assert_eq!(host_owned(s(Some((8, 16)))), [8..24]);
+        assert_eq!(host_owned(s(Some((24, 0)))), [0..8, 24..32]);
+        assert_eq!(host_owned(s(None)), []);
     }
 
     fn verified(text: &str, mode: Mode) -> Result<Program, bpfx_verifier::VerifyError> {

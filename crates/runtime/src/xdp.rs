@@ -138,11 +138,21 @@ impl Program {
 
 /// Fills bpfx's XDP context at the start of `buf` from `f` and `meta`.
 fn fill_ctx(buf: &mut [u8], f: &XdpFrame, meta: &XdpMeta) {
-    buf[0..8].copy_from_slice(&f.data.to_le_bytes());
-    buf[8..16].copy_from_slice(&f.data_end.to_le_bytes());
-    buf[16..24].copy_from_slice(&f.meta.to_le_bytes());
+    write_frame_pointers(buf, f);
     buf[24..28].copy_from_slice(&meta.ingress_ifindex.to_le_bytes());
     buf[28..32].copy_from_slice(&meta.rx_queue_index.to_le_bytes());
     buf[32..36].copy_from_slice(&meta.egress_ifindex.to_le_bytes());
     buf[36..40].fill(0);
+}
+
+/// Writes the frame's `data`, `data_end` and `data_meta` from the host's record `f` into the
+/// XDP context at the start of `buf` (a run's input: at least [`XDP_CTX_SIZE`] bytes; a
+/// shorter one is left alone).
+pub(crate) fn write_frame_pointers(buf: &mut [u8], f: &XdpFrame) {
+    let Some(ctx) = buf.get_mut(..24) else {
+        return;
+    };
+    ctx[0..8].copy_from_slice(&f.data.to_le_bytes());
+    ctx[8..16].copy_from_slice(&f.data_end.to_le_bytes());
+    ctx[16..24].copy_from_slice(&f.meta.to_le_bytes());
 }

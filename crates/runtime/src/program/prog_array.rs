@@ -7,7 +7,10 @@ use crate::object_map::ObjectMap;
 
 impl Map {
     /// Puts `prog` into slot `index` of this program array, for `bpf_tail_call`. The program
-    /// must come from the same object and take the same context as its callers.
+    /// must come from the same object and take the same context as its callers. Whatever mode
+    /// each was verified in, a tail call's target starts on the context the host made: the
+    /// bytes of the struct no writable field covers (the packet pointers, the read-only
+    /// fields) are written back before it starts (`docs/safety.md`, "Context").
     pub fn set_program(&self, index: u32, prog: &Program) -> Result<(), Error> {
         let reject = |reason: &str| Error::ProgArray {
             map: self.name().to_string(),

@@ -21,6 +21,11 @@ pub struct Program {
     /// Whether the run state holds inner maps of a previous snapshot (so a program naming no
     /// map of maps takes no lock to clear them).
     inner_live: bool,
+    /// The host-owned bytes of the context struct ([`context::host_owned`]), and their
+    /// values as the host filled them for the current run: written back before every tail
+    /// call's target starts and when the run ends.
+    host_owned: Arc<[std::ops::Range<usize>]>,
+    host_ctx: Vec<u8>,
 }
 
 impl std::fmt::Debug for Program {
@@ -69,6 +74,7 @@ impl Program {
         for (id, sig) in shared.sigs.iter() {
             h.set_mem_args(id, helpers::mem_args(sig, &cx));
         }
+        let host_owned = context::host_owned(linked.context).into();
         let mut env = Env::with_helpers(h);
         // The frame limit is the one the program was verified with: no second setting.
         env.set_max_frames(linked.prog.max_frames());
@@ -79,6 +85,8 @@ impl Program {
             run,
             buf: Vec::new(),
             inner_live: false,
+            host_owned,
+            host_ctx: Vec::new(),
         }
     }
 
@@ -205,7 +213,9 @@ impl Program {
 
     /// Runs a program with an embedder-defined context: `ctx` is the struct (at least its
     /// declared size), `packet` the packet whose bounds bpfx writes into the struct's
-    /// `data`/`data_end` fields, when the layout has them. Both may be changed by the program.
+    /// `data`/`data_end` fields, when the layout has them. Both may be changed by the program;
+    /// the struct comes back with the program's writes to its plain bytes and bpfx's `data` and
+    /// `data_end` (whatever a program wrote over them).
     pub fn run_ctx(&mut self, ctx: &mut [u8], packet: &mut [u8]) -> Result<u64, Error> {
         let Context::Struct(layout) = self.linked.context else {
             return Err(Error::WrongContext {
@@ -274,7 +284,39 @@ impl Program {
         self.inner_live = !st.outers.is_empty();
     }
 
-    /// One run, following tail calls.
+    /// Keeps the host-owned bytes of the context struct at the start of `input`, as the
+    /// host just filled them for a run.
+    fn keep_host_context(&mut self, input: &[u8]) {
+        let len = self.host_owned.last().map_or(0, |r| r.end);
+        self.host_ctx.clear();
+        if let Some(ctx) = input.get(..len) {
+            self.host_ctx.extend_from_slice(ctx);
+        }
+    }
+
+    /// Writes the host-owned bytes of the context struct back as the host filled them (and
+    /// an XDP frame's pointers from the host's record, which only the adjust helpers move):
+    /// whatever a Checked program wrote there through a guarded store, the next program
+    /// starts, and the host reads the run's outcome, on the context the host made.
+    fn restore_host_context(&self, input: &mut [u8]) {
+        for r in self.host_owned.iter() {
+            if let (Some(dst), Some(src)) = (input.get_mut(r.clone()), self.host_ctx.get(r.clone()))
+            {
+                dst.copy_from_slice(src);
+            }
+        }
+        if self.linked.context == Context::Xdp {
+            let f = helpers::lock(&self.run).frame;
+            if f.active && f.ctx == input.as_ptr() as u64 {
+                crate::xdp::write_frame_pointers(input, &f);
+            }
+        }
+    }
+
+    /// One run, following tail calls. Every program of the run starts on the context the
+    /// host made: the first as the caller filled it, each tail call's target after
+    /// [`Program::restore_host_context`], since the Strict proofs of a program rest on the
+    /// context's packet pointers and a Checked program before it may have overwritten them.
     pub(crate) fn exec(&mut self, input: &mut [u8]) -> Result<u64, Error> {
         {
             let mut st = helpers::lock(&self.run);
@@ -282,6 +324,7 @@ impl Program {
             st.redirect = None;
             st.reserved.clear();
         }
+        self.keep_host_context(input);
         let mut cur = self.linked.clone();
         let result = loop {
             if let Some(need) = cur.prog.mem_size()
@@ -311,6 +354,7 @@ impl Program {
                         });
                     }
                     Ok(next) => {
+                        self.restore_host_context(input);
                         cur = next;
                         continue;
                     }
@@ -338,6 +382,7 @@ impl Program {
                     .map_or_else(|| "?".to_string(), |op| op.to_string()),
             });
         };
+        self.restore_host_context(input);
         // Records reserved and never submitted would block the ring forever: the kernel's
         // verifier forbids that, bpfx discards them when the run ends.
         let left = {

@@ -41,7 +41,7 @@
 //! integers while it stays on the right side of the fixed `b`: finitely many iterations.
 
 use bpfx_bytecode::{
-    AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, RegSet, Successors, Width,
+    AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, Successors, Width,
 };
 
 /// Work (in visited edges and body pcs) above which the analysis gives up, so that a huge
@@ -225,16 +225,36 @@ impl<'a> Func<'a> {
             return false;
         }
         let n = self.succ.len();
-        // Back edges by header; any other backward jump makes the graph irreducible.
+        // Back edges by header (edges to a dominator); the other edges must form no cycle, or
+        // the graph is irreducible.
         let mut sources: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut indegree = vec![0usize; n];
         for u in (0..n).filter(|&u| self.reachable(u)) {
             for &v in &self.succ[u] {
                 if self.dominates(v, u) {
                     sources[v].push(u);
-                } else if v <= u {
-                    return false;
+                } else {
+                    indegree[v] += 1;
                 }
             }
+        }
+        let mut ready: Vec<usize> = (0..n)
+            .filter(|&u| self.reachable(u) && indegree[u] == 0)
+            .collect();
+        let mut sorted = 0;
+        while let Some(u) = ready.pop() {
+            sorted += 1;
+            for &v in &self.succ[u] {
+                if !self.dominates(v, u) {
+                    indegree[v] -= 1;
+                    if indegree[v] == 0 {
+                        ready.push(v);
+                    }
+                }
+            }
+        }
+        if sorted != (0..n).filter(|&u| self.reachable(u)).count() {
+            return false;
         }
         let headers: Vec<usize> = (0..n).filter(|&h| !sources[h].is_empty()).collect();
         // Natural-loop bodies, as sorted pc lists.
@@ -268,7 +288,6 @@ impl<'a> Func<'a> {
             body.sort_unstable();
             bodies.push(body);
         }
-        let in_body = |k: usize, pc: usize| bodies[k].binary_search(&pc).is_ok();
         // The innermost loop of each pc: loops nest (reducible graph, one loop per header), so it
         // is the smallest body holding the pc.
         let mut by_size: Vec<usize> = (0..headers.len()).collect();
@@ -294,37 +313,57 @@ impl<'a> Func<'a> {
             }
             // Runs exactly once per iteration: in no inner loop, and on every way round.
             let once = |pc: usize| innermost[pc] == k && self.dominates(pc, ncd);
-            if !self.loop_ends(&bodies[k], |pc| in_body(k, pc), &once) {
+            if !self.loop_ends(h, &bodies[k], &sources[h], &once, work) {
                 return false;
             }
         }
         true
     }
 
-    /// Whether the loop with `body` (sorted) has a counter, step and exit test as the module
-    /// describes. `once(pc)`: `pc` runs exactly once per iteration.
+    /// Whether the loop of header `h` with `body` (sorted) and back-edge sources `latches` has
+    /// an exit test on an induction value, as the module describes. `once(pc)`: `pc` runs
+    /// exactly once per iteration.
     fn loop_ends(
         &self,
+        h: usize,
         body: &[usize],
-        inside: impl Fn(usize) -> bool,
+        latches: &[usize],
         once: &impl Fn(usize) -> bool,
+        work: &mut usize,
     ) -> bool {
-        // What calls and packet loads (which the kernel lets clobber r1-r5) in the loop may
-        // change, beyond the registers they name.
-        let lost = body
-            .iter()
-            .filter_map(|&u| self.op(u))
-            .filter(|op| matches!(op, Op::Call(_) | Op::LoadPacket { .. }))
-            .fold(RegSet::EMPTY, |set, op| set | op.clobbers());
-        let clobbered = |r: Reg| lost.contains(r);
-        // Per register: how many instructions of the loop write it, and the last one.
-        let mut writes = [(0usize, 0usize); Reg::COUNT];
-        for &u in body {
-            if let Some(r) = self.op(u).and_then(|op| op.written_reg()) {
-                writes[r.index()].0 += 1;
-                writes[r.index()].1 = u;
-            }
+        let Some(states) = self.iteration(h, body, work) else {
+            return false;
+        };
+        let at = |pc: usize| body.binary_search(&pc).ok().and_then(|k| states[k]);
+        // The values of the registers at the next visit of the header, per back edge.
+        let mut next = Vec::with_capacity(latches.len());
+        for &u in latches {
+            let (Some(mut st), Some(op)) = (at(u), self.op(u)) else {
+                return false;
+            };
+            transfer(op, &mut st);
+            next.push(st);
         }
+        // `r`'s step: the same `Rel { r, off: c }` on every back edge; `low` if the upper half
+        // may not follow (a 32-bit operation on the way).
+        let step = |r: Reg| -> Option<(u64, bool)> {
+            let mut found = None;
+            for st in &next {
+                let Val::Rel { reg, off, low } = st[r.index()] else {
+                    return None;
+                };
+                if reg != r {
+                    return None;
+                }
+                match found {
+                    None => found = Some((off, low)),
+                    Some((c, l)) if c == off => found = Some((c, l || low)),
+                    Some(_) => return None,
+                }
+            }
+            found
+        };
+        let inside = |pc: usize| body.binary_search(&pc).is_ok();
         for &t in body {
             let Some(&Op::Branch {
                 width,
@@ -340,14 +379,17 @@ impl<'a> Func<'a> {
             if outs.len() != 2 {
                 continue;
             }
-            let next = t + self.op(t).map_or(1, |op| op.slots() as usize);
+            let nxt = t + self.op(t).map_or(1, |op| op.slots() as usize);
             let (a, b) = (inside(outs[0]), inside(outs[1]));
             if a == b || !once(t) {
                 continue;
             }
+            let Some(st) = at(t) else {
+                continue;
+            };
             // The condition that holds on the edge staying in the loop.
             let stay_target = if a { outs[0] } else { outs[1] };
-            let stay = if stay_target == next {
+            let stay = if stay_target == nxt {
                 match cond.negate() {
                     Some(c) => c,
                     None => continue,
@@ -355,54 +397,268 @@ impl<'a> Func<'a> {
             } else {
                 cond
             };
-            let mut forms = vec![(lhs, stay, rhs)];
-            // Read from the other side (the symmetric conditions are no bound: skipped).
-            if let Operand::Reg(r) = rhs
-                && stay.swap() != stay
-            {
-                forms.push((r, stay.swap(), Operand::Reg(lhs)));
-            }
-            for (i, rel, bound) in forms {
-                if clobbered(i) || i == Reg::R10 {
-                    continue;
-                }
-                let (count, step_pc) = writes[i.index()];
-                if count != 1 {
-                    continue;
-                }
-                if !once(step_pc) {
-                    continue;
-                }
-                let Some(&Op::Alu {
-                    width: sw,
-                    op: aop,
-                    dst,
-                    src: Operand::Imm(k),
-                }) = self.op(step_pc)
+            let rhs_val = match rhs {
+                Operand::Imm(k) => Val::Const(i64::from(k) as u64),
+                Operand::Reg(r) => st[r.index()],
+            };
+            let lhs_val = st[lhs.index()];
+            let bits = width.bits();
+            // Read from either side.
+            for (x, rel, bound) in [(lhs_val, stay, rhs_val), (rhs_val, stay.swap(), lhs_val)] {
+                let Val::Rel {
+                    reg: i,
+                    off: k,
+                    low,
+                } = x
                 else {
                     continue;
                 };
-                if dst != i || (sw == Width::W32 && width == Width::W64) {
+                let Some((c, step_low)) = step(i) else {
+                    continue;
+                };
+                if bits == 64 && (low || step_low) {
                     continue;
                 }
-                let raw = match aop {
-                    AluOp::Add => i128::from(k),
-                    AluOp::Sub => -i128::from(k),
-                    _ => continue,
-                };
-                let bits = width.bits();
-                let c = wrap_signed(raw, bits);
+                let c = wrap_signed(i128::from(c), bits);
                 if c == 0 {
                     continue;
                 }
-                if bound_ok(rel, c, bits, bound, i, |r| {
-                    clobbered(r) || writes[r.index()].0 != 0
-                }) {
+                let bound = match bound {
+                    Val::Const(b) => Bound::Known(b),
+                    Val::Rel { reg, off, low }
+                        if (bits == 32 || !low) && step(reg) == Some((0, false)) =>
+                    {
+                        // Unchanged by the loop: its value on entry, if a constant.
+                        match self.entry_consts(h, body, reg).as_deref() {
+                            Some([v, rest @ ..]) if rest.iter().all(|w| w == v) => {
+                                Bound::Known(v.wrapping_add(off))
+                            }
+                            _ => Bound::Fixed,
+                        }
+                    }
+                    _ => continue,
+                };
+                // The tested value in the first iteration, where `!=` needs it: one per way in,
+                // each the counter's entry value plus the test's offset without wrapping.
+                let first = || {
+                    let offset = wrap_signed(i128::from(k), bits);
+                    self.entry_consts(h, body, i)?
+                        .into_iter()
+                        .map(|v| {
+                            let x = i128::from(v & mask(bits)) + offset;
+                            u64::try_from(x).ok().filter(|&x| x <= mask(bits))
+                        })
+                        .collect::<Option<Vec<u64>>>()
+                };
+                if bound_ok(rel, c, bits, bound, first) {
                     return true;
                 }
             }
         }
         false
+    }
+
+    /// The registers' values at each pc of `body` (before it runs) relative to their values
+    /// at the header `h` in the same iteration: a fixpoint over the body's paths from `h` that
+    /// do not return to it. `None` past the work limit.
+    fn iteration(&self, h: usize, body: &[usize], work: &mut usize) -> Option<Vec<Option<State>>> {
+        let idx = |pc: usize| body.binary_search(&pc).ok();
+        let mut states: Vec<Option<State>> = vec![None; body.len()];
+        let start = idx(h)?;
+        states[start] = Some(Reg::ALL.map(|r| Val::Rel {
+            reg: r,
+            off: 0,
+            low: false,
+        }));
+        let mut queued = vec![false; body.len()];
+        let mut queue = vec![start];
+        queued[start] = true;
+        while let Some(k) = queue.pop() {
+            queued[k] = false;
+            *work += 1;
+            if *work > WORK_LIMIT {
+                return None;
+            }
+            let u = body[k];
+            let mut st = states[k]?;
+            if let Some(op) = self.op(u) {
+                transfer(op, &mut st);
+            }
+            for &v in &self.succ[u] {
+                if v == h {
+                    continue;
+                }
+                let Some(j) = idx(v) else {
+                    continue;
+                };
+                let merged = match states[j] {
+                    None => st,
+                    Some(old) => {
+                        let mut m = old;
+                        for (a, b) in m.iter_mut().zip(st) {
+                            *a = join(*a, b);
+                        }
+                        m
+                    }
+                };
+                if states[j] != Some(merged) {
+                    states[j] = Some(merged);
+                    if !queued[j] {
+                        queued[j] = true;
+                        queue.push(j);
+                    }
+                }
+            }
+        }
+        Some(states)
+    }
+
+    /// The constants `r` holds on the edges entering the header `h` from outside `body`: on
+    /// each, the nearest instruction writing `r`, found going back through pcs with a single
+    /// predecessor, must be `mov r, imm` (or `mov32`). `None` if some edge has none.
+    fn entry_consts(&self, h: usize, body: &[usize], r: Reg) -> Option<Vec<u64>> {
+        let mut found = Vec::new();
+        for &p in &self.pred[h] {
+            if body.binary_search(&p).is_ok() || !self.reachable(p) {
+                continue;
+            }
+            let mut u = p;
+            let v = loop {
+                let op = self.op(u)?;
+                if op.clobbers().contains(r) {
+                    break match *op {
+                        Op::Alu {
+                            width,
+                            op: AluOp::Mov,
+                            dst,
+                            src: Operand::Imm(k),
+                        } if dst == r => Val::Const(i64::from(k) as u64).at(width),
+                        _ => return None,
+                    };
+                }
+                match self.pred[u].as_slice() {
+                    [q] if u != 0 => u = *q,
+                    _ => return None,
+                }
+            };
+            let Val::Const(v) = v else {
+                return None;
+            };
+            found.push(v);
+        }
+        // The entry (pc 0) is entered from outside the graph: its registers are unknown.
+        if h == 0 || found.is_empty() {
+            return None;
+        }
+        Some(found)
+    }
+}
+
+/// A register's value during one iteration of a loop, from the registers' values at the
+/// iteration's start (the header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Val {
+    /// Exactly this value.
+    Const(u64),
+    /// `reg`'s value at the header plus `off`, modulo 2^64; with `low`, only the low 32 bits
+    /// are known to be those of that sum (a 32-bit operation zero-extended on the way).
+    Rel { reg: Reg, off: u64, low: bool },
+    /// Anything.
+    Unknown,
+}
+
+type State = [Val; Reg::COUNT];
+
+impl Val {
+    /// The value an operation of `width` leaves: 32-bit ones keep the low half, zero-extended.
+    fn at(self, width: Width) -> Val {
+        match (width, self) {
+            (Width::W64, v) => v,
+            (Width::W32, Val::Const(c)) => Val::Const(c & 0xffff_ffff),
+            (Width::W32, Val::Rel { reg, off, .. }) => Val::Rel {
+                reg,
+                off,
+                low: true,
+            },
+            (Width::W32, Val::Unknown) => Val::Unknown,
+        }
+    }
+
+    /// `self + d` (`d` negated for a subtraction), modulo 2^64.
+    fn plus(self, d: Val, negate: bool) -> Val {
+        let Val::Const(d) = d else {
+            // `c + r` is `r + c`.
+            return match (self, negate) {
+                (Val::Const(c), false) => d.plus(Val::Const(c), false),
+                _ => Val::Unknown,
+            };
+        };
+        let d = if negate { d.wrapping_neg() } else { d };
+        match self {
+            Val::Const(c) => Val::Const(c.wrapping_add(d)),
+            Val::Rel { reg, off, low } => Val::Rel {
+                reg,
+                off: off.wrapping_add(d),
+                low,
+            },
+            Val::Unknown => Val::Unknown,
+        }
+    }
+}
+
+/// The value both of two paths may bring.
+fn join(a: Val, b: Val) -> Val {
+    match (a, b) {
+        _ if a == b => a,
+        (Val::Rel { reg, off, .. }, Val::Rel { reg: r, off: o, .. }) if reg == r && off == o => {
+            Val::Rel {
+                reg,
+                off,
+                low: true,
+            }
+        }
+        _ => Val::Unknown,
+    }
+}
+
+/// Runs `op` on `st`: moves, and additions and subtractions of constants, are followed;
+/// anything else the instruction may write (a call or packet load: r0-r5) becomes unknown.
+fn transfer(op: &Op, st: &mut State) {
+    let new = match *op {
+        Op::Alu {
+            width,
+            op: aop,
+            dst,
+            src,
+        } => {
+            let s = match src {
+                Operand::Imm(k) => Val::Const(i64::from(k) as u64),
+                Operand::Reg(r) => st[r.index()],
+            };
+            let d = st[dst.index()];
+            let v = match aop {
+                AluOp::Mov => s,
+                AluOp::Add => d.plus(s, false),
+                AluOp::Sub => d.plus(s, true),
+                _ => Val::Unknown,
+            };
+            Some((dst, v.at(width)))
+        }
+        _ => None,
+    };
+    for r in op.clobbers().iter() {
+        st[r.index()] = Val::Unknown;
+    }
+    if let Some((dst, v)) = new {
+        st[dst.index()] = v;
+    }
+}
+
+fn mask(bits: u32) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
     }
 }
 
@@ -413,16 +669,26 @@ fn wrap_signed(v: i128, bits: u32) -> i128 {
     if r >= m / 2 { r - m } else { r }
 }
 
-/// Whether staying while `i rel bound`, with `i` moving by `c` (nonzero, in `bits`-bit
-/// arithmetic), can only last finitely many iterations. `unstable(r)`: register `r` may
-/// change inside the loop.
+/// An exit test's bound.
+#[derive(Clone, Copy)]
+enum Bound {
+    /// This value (an immediate, or a register holding this constant at the test in every
+    /// iteration), read at the test's width.
+    Known(u64),
+    /// The same unknown value in every iteration: a register the loop does not change, plus
+    /// a constant.
+    Fixed,
+}
+
+/// Whether staying while `x rel bound`, with `x` moving by `c` (nonzero, in `bits`-bit
+/// arithmetic) from one iteration's test to the next, can only last finitely many
+/// iterations. `first()`: the values `x` may have at the first iteration's test, if known.
 fn bound_ok(
     rel: Cond,
     c: i128,
     bits: u32,
-    bound: Operand,
-    i: Reg,
-    unstable: impl Fn(Reg) -> bool,
+    bound: Bound,
+    first: impl Fn() -> Option<Vec<u64>>,
 ) -> bool {
     let (signed, up, strict) = match rel {
         Cond::Lt => (false, true, true),
@@ -433,18 +699,32 @@ fn bound_ok(
         Cond::Sle => (true, true, false),
         Cond::Sgt => (true, false, true),
         Cond::Sge => (true, false, false),
-        Cond::Eq | Cond::Ne | Cond::Set => return false,
+        // Staying while `x == b`: the next test sees `x + c != b`.
+        Cond::Eq => return true,
+        // Staying while `x != b`: `x` must reach `b` by steps of 1 without wrapping.
+        Cond::Ne => {
+            let (Bound::Known(b), Some(x0)) = (bound, first()) else {
+                return false;
+            };
+            let b = b & mask(bits);
+            return match c {
+                1 => x0.iter().all(|&x| x <= b),
+                -1 => x0.iter().all(|&x| x >= b),
+                _ => false,
+            };
+        }
+        Cond::Set => return false,
     };
     if up != (c > 0) {
         return false;
     }
     match bound {
-        Operand::Reg(b) => b != i && !unstable(b) && strict && (c == 1 || c == -1),
-        Operand::Imm(k) => {
-            // The immediate as the comparison sees it: sign-extended to 64 bits, or its low
-            // 32 bits; then read unsigned or signed.
+        Bound::Fixed => strict && (c == 1 || c == -1),
+        Bound::Known(k) => {
+            // The bound as the comparison sees it: its low `bits` bits, read unsigned or
+            // signed.
             let m = 1i128 << bits;
-            let b = i128::from(k).rem_euclid(m);
+            let b = i128::from(k & mask(bits));
             let b = if signed && b >= m / 2 { b - m } else { b };
             let (min, max) = if signed {
                 (-(m / 2), m / 2 - 1)
@@ -583,8 +863,13 @@ mod tests {
         assert!(!p(
             "mov r0, 0\ntop:\nmov r0, 0\nadd r0, 1\njlt r0, 10, top\nexit"
         ));
+        // Two steps that cancel out.
         assert!(!p(
-            "mov r0, 0\ntop:\nadd r0, 1\nadd r0, 1\njlt r0, 10, top\nexit"
+            "mov r0, 0\ntop:\nadd r0, 1\nsub r0, 1\njlt r0, 10, top\nexit"
+        ));
+        // A step on one arm of an if only.
+        assert!(!p(
+            "mov r0, 0\ntop:\njeq r1, 0, skip\nadd r0, 1\nskip:\nadd r0, 1\njlt r0, 10, top\nexit"
         ));
         assert!(!p(
             "mov r0, 0\ntop:\nadd r0, 1\nldxdw r0, [r10-8]\njlt r0, 10, top\nexit"
@@ -646,10 +931,123 @@ mod tests {
     }
 
     #[test]
-    fn not_equal_tests_are_not_used() {
+    fn not_equal_tests_need_step_one_from_the_right_side() {
         // From 1 with step 2, `i != 10` never fails.
         assert!(!p("mov r0, 1\ntop:\nadd r0, 2\njne r0, 10, top\nexit"));
+        // A register bound: the start may lie above it.
         assert!(!p("mov r0, 0\ntop:\nadd r0, 1\njne r0, r6, top\nexit"));
+        // Starting above the bound: ends only after wrapping around 2^64 (or 2^32).
+        assert!(!p("mov r0, 40\ntop:\nadd r0, 1\njne r0, 31, top\nexit"));
+        assert!(!p(
+            "mov32 r0, 200\ntop:\nadd32 r0, 1\njne32 r0, 100, top\nexit"
+        ));
+        assert!(!p("mov r0, 5\ntop:\nsub r0, 1\njne r0, 31, top\nexit"));
+        assert!(!p("mov r0, 31\ntop:\nadd r0, -1\njne r0, 31, top\nexit"));
+        // The first step wraps below 0 (then 2^64 - 32 more steps): not accepted.
+        assert!(!p("mov r0, 0\ntop:\nsub r0, 1\njne r0, 31, top\nexit"));
+        assert!(!p(
+            "mov r0, 0\ntop:\nmov r5, r0\nsub r5, 1\nadd r0, 1\njne r5, 31, top\nexit"
+        ));
+        // The start unknown: from an input register, or on one way in.
+        assert!(!p("mov r0, r1\ntop:\nadd r0, 1\njne r0, 31, top\nexit"));
+        assert!(!p(
+            "mov r0, 0\njeq r1, 0, top\nmov r0, r2\ntop:\nadd r0, 1\njne r0, 31, top\nexit"
+        ));
+        // One way in starts above the bound.
+        assert!(!p(
+            "mov r0, 0\njeq r1, 0, top\nmov r0, 50\ntop:\nadd r0, 1\njne r0, 31, top\nexit"
+        ));
+        // A 32-bit step seen by a 64-bit test: the upper half does not follow.
+        assert!(!p("mov r0, 0\ntop:\nadd32 r0, 1\njne r0, -1, top\nexit"));
+        // The header is the function's entry: the start is the caller's.
+        assert!(!p("top:\nadd r1, 1\njne r1, 31, top\nmov r0, 0\nexit"));
+    }
+
+    #[test]
+    fn not_equal_tests_from_a_known_start() {
+        // clang's `i += 1; if i != n`, with the start a constant on every way in.
+        assert!(p("mov r0, 0\ntop:\nadd r0, 1\njne r0, 31, top\nexit"));
+        assert!(p("mov r0, 31\ntop:\nsub r0, 1\njne r0, 0, top\nexit"));
+        assert!(p(
+            "mov r0, 0\njeq r1, 0, top\nmov r0, 20\ntop:\nadd r0, 1\njne r0, 31, top\nexit"
+        ));
+        // Test at the head, 32-bit, with data-dependent early exits (strcmp's loop).
+        assert!(p(
+            "mov r0, 0\ntop:\njeq32 r0, 31, out\nmov r3, r1\nadd r3, r0\nldxb r4, [r3]\njeq r4, 0, out\nadd32 r0, 1\nja top\nout:\nexit"
+        ));
+        // Bound on the left in a register holding a constant, start set after a join.
+        assert!(p(
+            "jeq r1, 0, a\nmov r2, 1\na:\nmov r6, 3\nmov r7, 9\ntop:\nadd r6, 1\njne r7, r6, top\nmov r0, 0\nexit"
+        ));
+    }
+
+    #[test]
+    fn equal_tests_staying_in_the_loop() {
+        // Staying while `i == b`: the next step leaves `b`.
+        assert!(p("mov r0, 0\ntop:\nadd r0, 1\njeq r0, 1, top\nexit"));
+        assert!(p("top:\nadd r1, 3\njeq r1, r6, top\nmov r0, 0\nexit"));
+        // ... unless the step is 0.
+        assert!(!p("top:\nadd r1, 0\njeq r1, r6, top\nmov r0, 0\nexit"));
+    }
+
+    #[test]
+    fn tests_on_a_copy_or_offset_of_the_counter() {
+        // `j = i + 8; if j > n` with `j` recomputed from `i` each iteration (clang's
+        // `i + 4 <= n` loops), here against an immediate.
+        assert!(p(
+            "mov r3, 0\ntop:\nadd r3, 4\nmov r5, r3\nadd r5, 8\njgt r5, 400, out\nja top\nout:\nmov r0, 0\nexit"
+        ));
+        // Against a register bound, step 1, strict.
+        assert!(p(
+            "mov r3, 0\ntop:\nmov r5, r3\nadd r5, 8\nadd r3, 1\njge r5, r2, out\nja top\nout:\nmov r0, 0\nexit"
+        ));
+        // Through 32-bit copies for a 32-bit test.
+        assert!(p(
+            "mov r3, 0\ntop:\nadd r3, 1\nmov32 r5, r3\nsub32 r5, 2\njlt32 r5, 100, top\nmov r0, 0\nexit"
+        ));
+        // A step of 2 made of two additions, or one on each arm of an if.
+        assert!(p(
+            "mov r0, 0\ntop:\nadd r0, 1\nadd r0, 1\njlt r0, 10, top\nexit"
+        ));
+        assert!(p(
+            "mov r0, 0\ntop:\njeq r1, 0, a\nadd r0, 1\nja b\na:\nadd r0, 1\nb:\njlt r0, 10, top\nexit"
+        ));
+        // The counter moved through another register: `j = i + 4; ...; i = j`.
+        assert!(p(
+            "mov r4, 0\ntop:\nmov r3, r4\nadd r3, 4\nmov r4, r3\njlt r4, 100, top\nmov r0, 0\nexit"
+        ));
+    }
+
+    #[test]
+    fn copies_that_do_not_follow_the_counter() {
+        // `j` computed once before the loop: a constant test, endless.
+        assert!(!p(
+            "mov r3, 0\nmov r5, 8\ntop:\nadd r3, 4\njlt r5, 400, top\nmov r0, 0\nexit"
+        ));
+        // `j` recomputed on one path only.
+        assert!(!p(
+            "mov r3, 0\nmov r5, 0\ntop:\nadd r3, 4\njeq r1, 0, t\nmov r5, r3\nt:\njlt r5, 400, top\nmov r0, 0\nexit"
+        ));
+        // `j` from a scaled counter (not followed), and a copy clobbered by a call.
+        assert!(!p(
+            "mov r3, 0\ntop:\nadd r3, 1\nmov r5, r3\nmul r5, 0\njlt r5, 400, top\nmov r0, 0\nexit"
+        ));
+        assert!(!p(
+            "mov r6, 0\ntop:\nadd r6, 1\nmov r5, r6\ncall 7\njlt r5, 400, top\nmov r0, 0\nexit"
+        ));
+        // An offset copy against a register bound with a step of 4: may wrap.
+        assert!(!p(
+            "mov r3, 0\ntop:\nadd r3, 4\nmov r5, r3\nadd r5, 8\njgt r5, r2, out\nja top\nout:\nmov r0, 0\nexit"
+        ));
+    }
+
+    #[test]
+    fn backward_jumps_inside_a_loop_body() {
+        // A switch whose cases jump back to the latch, above them but below the header
+        // (clang's layout): reducible, the header dominates everything.
+        assert!(p(
+            "mov r5, 0\nja head\nlatch:\nadd r5, 1\njlt r5, r2, head\nja out\nhead:\njeq r1, 0, latch\nadd r0, 1\nja latch\nout:\nexit"
+        ));
     }
 
     #[test]

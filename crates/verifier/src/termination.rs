@@ -7,38 +7,43 @@
 //! 1. No recursion and no callbacks: every local call targets a later pc (a call cycle always
 //!    holds a call to a function starting no later than the call), and no `lddw func` exists
 //!    (a helper could call it back any number of times). Helpers are assumed to return.
-//! 2. Every function's graph is reducible: every jump to an earlier (or the same) pc goes to
-//!    an instruction that dominates the jump. Then every cycle holds a back edge `u -> h`
-//!    with `h` dominating `u`, and the natural loop of `h` (its body `B`: `h` and every pc
-//!    reaching a back-edge source without passing `h`) holds the cycle.
-//! 3. Every natural loop (header `h`) has a counter `i`, a step and an exit test:
-//!    - the only instruction of `B` writing `i` is the step `i += c` or `i -= c` (immediate,
-//!      `c != 0`); if `i` is r0–r5, `B` holds no call and no packet load (calls clobber
-//!      r0–r5, local calls restore r6–r9; the kernel's packet loads may clobber r1–r5);
+//! 2. Every function's graph is reducible: the edges `u -> h` with `h` dominating `u` (back
+//!    edges) aside, it has no cycle. Then every cycle holds a back edge, and the natural loop of
+//!    its header `h` (its body `B`: `h` and every pc reaching a back-edge source without
+//!    passing `h`) holds the cycle.
+//! 3. Every natural loop (header `h`) has an exit test on an induction value:
+//!    - one iteration is evaluated symbolically (`Val`): over `B`'s paths from `h` that do not
+//!      return to `h`, each register is a constant, `r@h + k` (register `r`'s value at this
+//!      iteration's `h` plus `k`, modulo 2^64; after a 32-bit operation only its low half), or
+//!      unknown. Moves and additions or subtractions of constants are followed, anything else
+//!      the instruction may write (r0–r5 for calls and packet loads) is unknown;
+//!    - the counter `i` is `i@h + c` at the end of every back edge, the same `c`, nonzero at
+//!      the test's width;
 //!    - the test is a conditional branch of `B` with one successor inside `B` and one outside,
-//!      comparing `i` with a bound `b` so that taking the successor inside `B` implies
-//!      `i < b` or `i <= b` (unsigned or signed) for `c > 0`, `i > b` or `i >= b` for `c < 0`;
-//!      `b` is an immediate, or a register other than `i` that `B` never writes (and, if
-//!      r0–r5, `B` holds no call or packet load);
-//!    - both the step and the test dominate every back-edge source of `h` and lie in no inner
-//!      loop (no other natural loop whose header is in `B`), so each runs exactly once per
-//!      iteration;
-//!    - the comparison's width `w` (64 or 32 bits) is the step's, or the step is 64-bit and
-//!      the test 32-bit (the low half then moves by `c mod 2^32`);
-//!    - no wrap-around: for an immediate bound, `b + c - 1 <= MAX` (`<`), `b + c <= MAX`
-//!      (`<=`), and symmetrically `b + c + 1 >= MIN` (`>`), `b + c >= MIN` (`>=`), with `MAX`
-//!      and `MIN` of the comparison's width and signedness; for a register bound, the
-//!      comparison is strict and `|c| = 1` (then `i < b <= MAX` gives `i + 1 <= MAX`).
+//!      running exactly once per iteration (it dominates every back-edge source and lies in no
+//!      inner loop), comparing `x = i@h + k` with a bound `b` that is the same in every
+//!      iteration: an immediate, a register holding a constant, or `q@h + k'` with `q`
+//!      unchanged on every back edge (known if `q` holds one constant on every way into `h`);
+//!    - a 64-bit test needs `x` and the step followed at 64 bits;
+//!    - the staying condition bounds the run: `x < b` or `x <= b` (unsigned or signed) for
+//!      `c > 0`, `x > b` or `x >= b` for `c < 0`, without wrap-around: for a known bound,
+//!      `b + c - 1 <= MAX` (`<`), `b + c <= MAX` (`<=`), and symmetrically `b + c + 1 >= MIN`
+//!      (`>`), `b + c >= MIN` (`>=`), with `MAX` and `MIN` of the comparison's width and
+//!      signedness; for an unknown one, the comparison is strict and `|c| = 1`. Or `x != b`
+//!      with `b` known, `c = ±1`, and `i` set by `mov i, imm` on every way into `h` (found
+//!      going back through pcs with one predecessor) so that the first tested value, computed
+//!      without wrapping, lies on `b`'s side the counter moves towards. Or `x == b`.
 //!
 //! Why it is sound: an endless run stays, from some point on, in one frame (no recursion, and
 //! each callee ends by induction over the call order), so it visits some set `S` of pcs
 //! forever; `S` is strongly connected, so (reducible graph) it has a header `h` dominating it,
-//! lies in `h`'s body, and the run takes back edges to `h` forever. Each iteration runs the
-//! test (taking the in-loop successor, or the run would leave `B`) and the step exactly once,
-//! in an order fixed by dominance, so the counter's values at consecutive tests are
-//! `v, v + c, v + 2c, ...` with nothing else writing it or the bound; each satisfies the
-//! staying condition, and the wrap-around bound makes that sequence strictly monotonic in the
-//! integers while it stays on the right side of the fixed `b`: finitely many iterations.
+//! lies in `h`'s body, and the run takes back edges to `h` forever. Each iteration starts at
+//! `h` and stays in `B`, so the symbolic values hold on its every path: the counter at the
+//! `n`-th visit of `h` is `i₀ + n·c`, and the test (taking the in-loop successor, or the run
+//! would leave `B`) sees `x₀ + n·c` against the same `b` each iteration. The wrap-around bound
+//! makes that sequence strictly monotonic in the integers while it stays on the right side of
+//! `b`: finitely many iterations. For `!=`, it counts by one from `x₀` towards `b` and meets it
+//! without wrapping; for `==`, consecutive values differ.
 
 use bpfx_bytecode::{
     AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, Successors, Width,

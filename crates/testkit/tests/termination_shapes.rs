@@ -74,6 +74,27 @@ const SHAPES: &[(&str, &str, u64, &str)] = &[
         // A case jumping back past the step.
         "mov r0, 0\nmov r5, 0\nja head\nlatch:\nadd r5, 1\ntest:\njlt r5, 20, head\nja out\nhead:\njset r5, 1, test\nadd r0, 1\nja latch\nout:\nexit",
     ),
+    (
+        "a counter lagging an iteration behind (`r4 = r3` after `r3 += 4`), a byte bound",
+        "stb [r10-1], 200\nldxb r6, [r10-1]\nmov r0, 0\nmov r3, 0\nmov r4, 0\ntop:\nadd r0, 1\nadd r3, 4\nmov r5, r4\nadd r5, 8\nmov r4, r3\njgt r5, r6, out\nja top\nout:\nexit",
+        50,
+        // A 64-bit bound of unknown range: `<= u64::MAX` always holds.
+        "stdw [r10-8], -1\nldxdw r6, [r10-8]\nmov r0, 0\nmov r3, 0\nmov r4, 0\ntop:\nadd r0, 1\nadd r3, 4\nmov r5, r4\nadd r5, 8\nmov r4, r3\njgt r5, r6, out\nja top\nout:\nexit",
+    ),
+    (
+        "a bound clamped by `min`",
+        "stdw [r10-8], 1000\nldxdw r6, [r10-8]\njle r6, 100, ok\nmov r6, 100\nok:\nmov r0, 0\ntop:\nadd r0, 4\njle r0, r6, top\nexit",
+        104,
+        // Clamped as signed: -1 stays, u64::MAX unsigned.
+        "stdw [r10-8], -1\nldxdw r6, [r10-8]\njsle r6, 100, ok\nmov r6, 100\nok:\nmov r0, 0\ntop:\nadd r0, 4\njle r0, r6, top\nexit",
+    ),
+    (
+        "the input length (r2 at the program's entry, below 2^63) as bound, step 8",
+        "mov r0, 0\ntop:\nadd r0, 8\njle r0, r2, top\nexit",
+        8,
+        // r2 in a called function: the caller passes u64::MAX.
+        "mov r2, -1\ncall local f\nexit\nf:\nmov r0, 0\ntop:\nadd r0, 8\njle r0, r2, top\nexit",
+    ),
 ];
 
 fn checked(text: &str) -> VerifiedProgram {

@@ -262,6 +262,11 @@ impl<'a> Func<'a> {
             return false;
         }
         let headers: Vec<usize> = (0..n).filter(|&h| !sources[h].is_empty()).collect();
+        let is_header: Vec<bool> = sources.iter().map(|s| !s.is_empty()).collect();
+        let mut bounds = LazyBounds {
+            headers: &is_header,
+            at: None,
+        };
         // Natural-loop bodies, as sorted pc lists.
         let mut bodies: Vec<Vec<usize>> = Vec::with_capacity(headers.len());
         let mut mark = vec![usize::MAX; n];
@@ -318,7 +323,7 @@ impl<'a> Func<'a> {
             }
             // Runs exactly once per iteration: in no inner loop, and on every way round.
             let once = |pc: usize| innermost[pc] == k && self.dominates(pc, ncd);
-            if !self.loop_ends(h, &bodies[k], &sources[h], &once, work) {
+            if !self.loop_ends(h, &bodies[k], &sources[h], &once, &mut bounds, work) {
                 return false;
             }
         }
@@ -334,6 +339,7 @@ impl<'a> Func<'a> {
         body: &[usize],
         latches: &[usize],
         once: &impl Fn(usize) -> bool,
+        bounds: &mut LazyBounds<'_>,
         work: &mut usize,
     ) -> bool {
         let Some(states) = self.iteration(h, body, work) else {
@@ -351,7 +357,7 @@ impl<'a> Func<'a> {
         }
         // `r`'s step: the same `Rel { r, off: c }` on every back edge; `low` if the upper half
         // may not follow (a 32-bit operation on the way).
-        let step = |r: Reg| -> Option<(u64, bool)> {
+        let direct = |r: Reg| -> Option<(u64, bool)> {
             let mut found = None;
             for st in &next {
                 let Val::Rel { reg, off, low } = st[r.index()] else {
@@ -367,6 +373,29 @@ impl<'a> Func<'a> {
                 }
             }
             found
+        };
+        // A counter's step, with whether it holds from the first iteration on: a direct one,
+        // or one lagging an iteration behind a direct counter `i` (`Rel { i, off: d }` on
+        // every back edge, clang's `r4 = r3` after `r3 += 4`), which moves by `i`'s step from
+        // the second iteration on.
+        let step = |r: Reg| -> Option<(u64, bool, bool)> {
+            if let Some((c, low)) = direct(r) {
+                return Some((c, low, true));
+            }
+            let mut found = None;
+            for st in &next {
+                let Val::Rel { reg, off, low } = st[r.index()] else {
+                    return None;
+                };
+                match found {
+                    None => found = Some((reg, off, low)),
+                    Some((g, d, l)) if g == reg && d == off => found = Some((g, d, l || low)),
+                    Some(_) => return None,
+                }
+            }
+            let (i, _, low) = found?;
+            let (c, step_low) = direct(i)?;
+            Some((c, low || step_low, false))
         };
         let inside = |pc: usize| body.binary_search(&pc).is_ok();
         for &t in body {
@@ -418,7 +447,7 @@ impl<'a> Func<'a> {
                 else {
                     continue;
                 };
-                let Some((c, step_low)) = step(i) else {
+                let Some((c, step_low, from_entry)) = step(i) else {
                     continue;
                 };
                 if bits == 64 && (low || step_low) {
@@ -431,14 +460,30 @@ impl<'a> Func<'a> {
                 let bound = match bound {
                     Val::Const(b) => Bound::Known(b),
                     Val::Rel { reg, off, low }
-                        if (bits == 32 || !low) && step(reg) == Some((0, false)) =>
+                        if (bits == 32 || !low) && direct(reg) == Some((0, false)) =>
                     {
-                        // Unchanged by the loop: its value on entry, if a constant.
+                        // Unchanged by the loop: its value on entry, if a constant, or else
+                        // its upper bound at the header.
                         match self.entry_consts(h, body, reg).as_deref() {
                             Some([v, rest @ ..]) if rest.iter().all(|w| w == v) => {
                                 Bound::Known(v.wrapping_add(off))
                             }
-                            _ => Bound::Fixed,
+                            _ => {
+                                let headers = bounds.headers;
+                                let ub = bounds
+                                    .at
+                                    .get_or_insert_with(|| self.upper_bounds(headers, work))
+                                    .as_ref()
+                                    .and_then(|b| b[h])
+                                    .map_or(u64::MAX, |b| b[reg.index()]);
+                                let b = match off {
+                                    0 => ub,
+                                    d if (d as i64) > 0 => ub.saturating_add(d),
+                                    _ => u64::MAX,
+                                };
+                                let top = mask(bits);
+                                Bound::Fixed(if low || b > top { top } else { b })
+                            }
                         }
                     }
                     _ => continue,
@@ -446,6 +491,9 @@ impl<'a> Func<'a> {
                 // The tested value in the first iteration, where `!=` needs it: one per way in,
                 // each the counter's entry value plus the test's offset without wrapping.
                 let first = || {
+                    if !from_entry {
+                        return None;
+                    }
                     let offset = wrap_signed(i128::from(k), bits);
                     self.entry_consts(h, body, i)?
                         .into_iter()
@@ -511,6 +559,71 @@ impl<'a> Func<'a> {
                     if !queued[j] {
                         queued[j] = true;
                         queue.push(j);
+                    }
+                }
+            }
+        }
+        Some(states)
+    }
+
+    /// Unsigned upper bounds of the registers before each pc (`None`: unreachable), a fixpoint
+    /// over the function widened at loop headers. At the program's entry (pc 0 of the first
+    /// function) r2 is the input's length, a Rust slice's, so at most `isize::MAX`
+    /// (`bpfx_exec::entry_registers`); every other register entering a function is unknown.
+    /// `None` past the work limit.
+    fn upper_bounds(&self, headers: &[bool], work: &mut usize) -> Option<Vec<Option<Bounds>>> {
+        let n = self.succ.len();
+        let mut states: Vec<Option<Bounds>> = vec![None; n];
+        if n == 0 {
+            return Some(states);
+        }
+        let mut entry = [u64::MAX; Reg::COUNT];
+        if self.start == 0 {
+            entry[Reg::R2.index()] = i64::MAX as u64;
+        }
+        states[0] = Some(entry);
+        let mut queued = vec![false; n];
+        let mut queue = vec![0usize];
+        queued[0] = true;
+        while let Some(u) = queue.pop() {
+            queued[u] = false;
+            *work += 1;
+            if *work > WORK_LIMIT {
+                return None;
+            }
+            let Some(before) = states[u] else {
+                continue;
+            };
+            let Some(op) = self.op(u) else {
+                continue;
+            };
+            let mut after = before;
+            bound_transfer(op, &mut after);
+            let fall = u + op.slots() as usize;
+            for &v in &self.succ[u] {
+                let mut st = after;
+                if let (&Op::Branch { .. }, [_, _]) = (op, self.succ[u].as_slice()) {
+                    refine(op, v != fall, &mut st);
+                }
+                let merged = match states[v] {
+                    None => st,
+                    Some(old) => {
+                        let mut m = old;
+                        for (a, b) in m.iter_mut().zip(st) {
+                            if b > *a {
+                                // Widened at loop headers, so that the fixpoint is reached
+                                // in a few rounds.
+                                *a = if headers[v] { u64::MAX } else { b };
+                            }
+                        }
+                        m
+                    }
+                };
+                if states[v] != Some(merged) {
+                    states[v] = Some(merged);
+                    if !queued[v] {
+                        queued[v] = true;
+                        queue.push(v);
                     }
                 }
             }
@@ -659,6 +772,115 @@ fn transfer(op: &Op, st: &mut State) {
     }
 }
 
+/// Unsigned upper bounds of the registers.
+type Bounds = [u64; Reg::COUNT];
+
+/// A function's upper bounds before each pc ([`Func::upper_bounds`]), computed when a loop
+/// first needs them.
+struct LazyBounds<'a> {
+    /// Which pcs are loop headers (where the fixpoint widens).
+    headers: &'a [bool],
+    at: Option<Option<Vec<Option<Bounds>>>>,
+}
+
+/// Runs `op` on upper bounds: moves, additions, right shifts, masks, divisions by constants
+/// and loads are followed; anything else the instruction may write is unbounded.
+fn bound_transfer(op: &Op, st: &mut Bounds) {
+    let new = match *op {
+        Op::Alu {
+            width,
+            op: aop,
+            dst,
+            src,
+        } => {
+            let s = match src {
+                Operand::Imm(k) => i64::from(k) as u64,
+                Operand::Reg(r) => st[r.index()],
+            };
+            let d = st[dst.index()];
+            let v = match (aop, src) {
+                (AluOp::Mov, _) => s,
+                (AluOp::Add, Operand::Reg(_)) => d.saturating_add(s),
+                (AluOp::Add, Operand::Imm(k)) if k >= 0 => d.saturating_add(s),
+                (AluOp::Rsh, Operand::Imm(k)) => d >> (k & 63),
+                (AluOp::Rsh, Operand::Reg(_)) => d,
+                (AluOp::And, _) => d.min(s),
+                (AluOp::Div, Operand::Imm(k)) if k > 0 => d / s,
+                _ => u64::MAX,
+            };
+            let v = match (width, aop, src) {
+                (Width::W64, ..) => v,
+                // A 32-bit move of a constant is exact; of a register below 2^32, a copy.
+                (Width::W32, AluOp::Mov, Operand::Imm(k)) => u64::from(k as u32),
+                (Width::W32, AluOp::Mov, Operand::Reg(_)) => v.min(u64::from(u32::MAX)),
+                (Width::W32, AluOp::And, Operand::Imm(k)) => u64::from(k as u32),
+                (Width::W32, ..) => u64::from(u32::MAX),
+            };
+            Some((dst, v))
+        }
+        Op::Load {
+            size,
+            signed: false,
+            dst,
+            ..
+        } => Some((dst, u64::MAX >> (64 - 8 * size.bytes()))),
+        _ => None,
+    };
+    for r in op.clobbers().iter() {
+        st[r.index()] = u64::MAX;
+    }
+    if let Some((dst, v)) = new {
+        st[dst.index()] = v;
+    }
+}
+
+/// Narrows upper bounds on an edge of the 64-bit unsigned branch `op`: `taken` is whether
+/// the condition holds on it.
+fn refine(op: &Op, taken: bool, st: &mut Bounds) {
+    let &Op::Branch {
+        width: Width::W64,
+        cond,
+        lhs,
+        rhs,
+        ..
+    } = op
+    else {
+        return;
+    };
+    let holds = if taken {
+        cond
+    } else {
+        match cond.negate() {
+            Some(c) => c,
+            None => return,
+        }
+    };
+    let r = match rhs {
+        Operand::Imm(k) => i64::from(k) as u64,
+        Operand::Reg(r) => st[r.index()],
+    };
+    let l = st[lhs.index()];
+    // `a < b` bounds `a` by `b - 1` (an edge with `b = 0` is never taken: any bound will do).
+    match holds {
+        Cond::Lt => st[lhs.index()] = l.min(r.saturating_sub(1)),
+        Cond::Le | Cond::Eq => st[lhs.index()] = l.min(r),
+        Cond::Gt | Cond::Ge => {
+            if let Operand::Reg(b) = rhs {
+                let cap = if holds == Cond::Gt {
+                    l.saturating_sub(1)
+                } else {
+                    l
+                };
+                st[b.index()] = r.min(cap);
+            }
+        }
+        _ => {}
+    }
+    if let (Cond::Eq, Operand::Reg(b)) = (holds, rhs) {
+        st[b.index()] = r.min(l);
+    }
+}
+
 fn mask(bits: u32) -> u64 {
     if bits >= 64 {
         u64::MAX
@@ -680,9 +902,9 @@ enum Bound {
     /// This value (an immediate, or a register holding this constant at the test in every
     /// iteration), read at the test's width.
     Known(u64),
-    /// The same unknown value in every iteration: a register the loop does not change, plus
-    /// a constant.
-    Fixed,
+    /// The same unknown value in every iteration, at most this (unsigned, at the test's
+    /// width): a register the loop does not change, plus a constant.
+    Fixed(u64),
 }
 
 /// Whether staying while `x rel bound`, with `x` moving by `c` (nonzero, in `bits`-bit
@@ -724,7 +946,16 @@ fn bound_ok(
         return false;
     }
     match bound {
-        Bound::Fixed => strict && (c == 1 || c == -1),
+        Bound::Fixed(_) if strict && (c == 1 || c == -1) => true,
+        // Upward against a bound of known maximum: as for a known bound, at its worst (as
+        // large as the maximum allows, read at the test's signedness).
+        Bound::Fixed(ub) => {
+            let m = 1i128 << bits;
+            let max = if signed { m / 2 - 1 } else { m - 1 };
+            let b = i128::from(ub).min(max);
+            let slack = if strict { 1 } else { 0 };
+            up && b + c - slack <= max
+        }
         Bound::Known(k) => {
             // The bound as the comparison sees it: its low `bits` bits, read unsigned or
             // signed.
@@ -1040,9 +1271,83 @@ mod tests {
         assert!(!p(
             "mov r6, 0\ntop:\nadd r6, 1\nmov r5, r6\ncall 7\njlt r5, 400, top\nmov r0, 0\nexit"
         ));
-        // An offset copy against a register bound with a step of 4: may wrap.
+        // An offset copy against a register bound of unknown range with a step of 4: may wrap.
         assert!(!p(
-            "mov r3, 0\ntop:\nadd r3, 4\nmov r5, r3\nadd r5, 8\njgt r5, r2, out\nja top\nout:\nmov r0, 0\nexit"
+            "mov r3, 0\ntop:\nadd r3, 4\nmov r5, r3\nadd r5, 8\njgt r5, r6, out\nja top\nout:\nmov r0, 0\nexit"
+        ));
+        // Lagging behind a register that does not move: constant from the second iteration.
+        assert!(!p(
+            "mov r3, 0\ntop:\nadd r3, 4\nmov r5, r4\nadd r5, 8\nmov r4, r7\njgt r5, r2, out\nja top\nout:\nmov r0, 0\nexit"
+        ));
+    }
+
+    #[test]
+    fn counters_lagging_an_iteration_behind() {
+        // clang's `for (i = 0; i + 8 <= len; i += 4)`: `r3 += 4; r5 = r4 + 8; r4 = r3`, where
+        // `r4` holds the previous iteration's `r3`. The input length r2 is below 2^63.
+        assert!(p(
+            "mov r3, 0\nmov r4, 0\ntop:\nadd r3, 4\nmov r5, r4\nadd r5, 8\nmov r4, r3\njgt r5, r2, out\nja top\nout:\nmov r0, 0\nexit"
+        ));
+        // Not with `!=`: the first value is not the entry's plus the offset.
+        assert!(!p(
+            "mov r3, 0\nmov r4, 5\ntop:\nadd r3, 1\nmov r5, r4\nmov r4, r3\njne r5, 10, top\nmov r0, 0\nexit"
+        ));
+    }
+
+    #[test]
+    fn register_bounds_of_known_range() {
+        // The input length (r2 at the program's entry) is a slice length, below 2^63: a step
+        // of 8 and `<=` cannot wrap.
+        assert!(p("mov r0, 0\ntop:\nadd r0, 8\njle r0, r2, top\nexit"));
+        // A bound shifted right, masked, loaded as a byte, or clamped by a branch.
+        assert!(p(
+            "mov r3, r6\nrsh r3, 4\nmov r1, 0\ntop:\nadd r1, 8\njlt r1, r3, top\nmov r0, 0\nexit"
+        ));
+        assert!(p(
+            "mov r3, r6\nand r3, 0xff\nmov r0, 0\ntop:\nadd r0, 4\njle r0, r3, top\nexit"
+        ));
+        assert!(p(
+            "ldxb r3, [r10-1]\nmov r0, 0\ntop:\nadd r0, 100\njsle r0, r3, top\nexit"
+        ));
+        assert!(p(
+            "jle r6, 100, ok\nmov r6, 100\nok:\nmov r0, 0\ntop:\nadd r0, 4\njle r0, r6, top\nexit"
+        ));
+        // Kept across an inner loop that does not write it.
+        assert!(p(
+            "mov r3, r6\nrsh r3, 1\nmov r1, 0\ntop:\nmov r4, 0\nin:\nadd r4, 1\njlt r4, 3, in\nadd r1, 2\njle r1, r3, top\nmov r0, 0\nexit"
+        ));
+    }
+
+    #[test]
+    fn register_bounds_of_unknown_range() {
+        // r2 inside a called function is the caller's: anything.
+        assert!(!p(
+            "call local f\nexit\nf:\nmov r0, 0\ntop:\nadd r0, 8\njle r0, r2, top\nexit"
+        ));
+        // r2 written before the loop, by a subtraction or a 64-bit load.
+        assert!(!p(
+            "sub r2, 1\nmov r0, 0\ntop:\nadd r0, 8\njle r0, r2, top\nexit"
+        ));
+        assert!(!p(
+            "ldxdw r2, [r10-8]\nmov r0, 0\ntop:\nadd r0, 8\njle r0, r2, top\nexit"
+        ));
+        // A shift by 0, a signed clamp (not followed), a clamp on one way in only.
+        assert!(!p(
+            "mov r3, r6\nrsh r3, 0\nmov r1, 0\ntop:\nadd r1, 8\njlt r1, r3, top\nmov r0, 0\nexit"
+        ));
+        assert!(!p(
+            "jsle r6, 100, ok\nmov r6, 100\nok:\nmov r0, 0\ntop:\nadd r0, 4\njle r0, r6, top\nexit"
+        ));
+        assert!(!p(
+            "jeq r7, 0, ok\njle r6, 100, ok\nmov r6, 100\nok:\nmov r0, 0\ntop:\nadd r0, 4\njle r0, r6, top\nexit"
+        ));
+        // A bound the loop grows: widened to anything.
+        assert!(!p(
+            "mov r3, 10\nmov r0, 0\ntop:\nadd r3, 1\nadd r0, 8\njle r0, r3, top\nexit"
+        ));
+        // At 32 bits, adding 2^32 - 2 is a step of -2: the wrong way for `<=`.
+        assert!(!p(
+            "ldxb r3, [r10-1]\nmov32 r0, 0\ntop:\nadd32 r0, -2\njle32 r0, r3, top\nexit"
         ));
     }
 

@@ -18,18 +18,22 @@
 //!      unknown. Moves and additions or subtractions of constants are followed, anything else
 //!      the instruction may write (r0–r5 for calls and packet loads) is unknown;
 //!    - the counter `i` is `i@h + c` at the end of every back edge, the same `c`, nonzero at
-//!      the test's width;
+//!      the test's width; or it lags an iteration behind such a counter (`i@h' + d` on every
+//!      back edge), moving by its `c` from the second iteration on (not for `!=`);
 //!    - the test is a conditional branch of `B` with one successor inside `B` and one outside,
 //!      running exactly once per iteration (it dominates every back-edge source and lies in no
 //!      inner loop), comparing `x = i@h + k` with a bound `b` that is the same in every
 //!      iteration: an immediate, a register holding a constant, or `q@h + k'` with `q`
-//!      unchanged on every back edge (known if `q` holds one constant on every way into `h`);
+//!      unchanged on every back edge (known if `q` holds one constant on every way into `h`,
+//!      else bounded by `q`'s unsigned upper bound at `h`: `Func::upper_bounds`, where r2 at
+//!      the program's entry is the input's length, below 2^63);
 //!    - a 64-bit test needs `x` and the step followed at 64 bits;
 //!    - the staying condition bounds the run: `x < b` or `x <= b` (unsigned or signed) for
 //!      `c > 0`, `x > b` or `x >= b` for `c < 0`, without wrap-around: for a known bound,
 //!      `b + c - 1 <= MAX` (`<`), `b + c <= MAX` (`<=`), and symmetrically `b + c + 1 >= MIN`
 //!      (`>`), `b + c >= MIN` (`>=`), with `MAX` and `MIN` of the comparison's width and
-//!      signedness; for an unknown one, the comparison is strict and `|c| = 1`. Or `x != b`
+//!      signedness; for an unknown one, the comparison is strict and `|c| = 1`, or upward with
+//!      the same condition for the largest bound its upper bound allows. Or `x != b`
 //!      with `b` known, `c = ±1`, and `i` set by `mov i, imm` on every way into `h` (found
 //!      going back through pcs with one predecessor) so that the first tested value, computed
 //!      without wrapping, lies on `b`'s side the counter moves towards. Or `x == b`.
@@ -43,7 +47,10 @@
 //! would leave `B`) sees `x₀ + n·c` against the same `b` each iteration. The wrap-around bound
 //! makes that sequence strictly monotonic in the integers while it stays on the right side of
 //! `b`: finitely many iterations. For `!=`, it counts by one from `x₀` towards `b` and meets it
-//! without wrapping; for `==`, consecutive values differ.
+//! without wrapping; for `==`, consecutive values differ. A lagging counter gives that sequence
+//! from the second iteration on, which is all an endless run's tail needs. Upper bounds
+//! over-approximate every run reaching a pc (transfers and branch edges only loosen, joins take
+//! the maximum, widening goes to `u64::MAX`).
 
 use bpfx_bytecode::{
     AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, Successors, Width,
@@ -52,6 +59,9 @@ use bpfx_bytecode::{
 /// Work (in visited edges and body pcs) above which the analysis gives up, so that a huge
 /// program with deep loop nests costs no more than a few times its size.
 const WORK_LIMIT: usize = 1 << 24;
+
+/// How far back from an edge into a loop the counter's initial `mov` is looked for.
+const ENTRY_WALK_LIMIT: usize = 4096;
 
 /// Whether every run of the program of `graph` ends, by the rule of this module. `false` means
 /// "not proven".
@@ -641,6 +651,7 @@ impl<'a> Func<'a> {
                 continue;
             }
             let mut u = p;
+            let mut steps = 0;
             let v = loop {
                 let op = self.op(u)?;
                 if op.clobbers().contains(r) {
@@ -654,8 +665,10 @@ impl<'a> Func<'a> {
                         _ => return None,
                     };
                 }
+                steps += 1;
                 match self.pred[u].as_slice() {
-                    [q] if u != 0 => u = *q,
+                    // A bounded walk: a long straight run gives up rather than cost.
+                    [q] if u != 0 && steps < ENTRY_WALK_LIMIT => u = *q,
                     _ => return None,
                 }
             };
@@ -775,7 +788,7 @@ fn transfer(op: &Op, st: &mut State) {
 /// Unsigned upper bounds of the registers.
 type Bounds = [u64; Reg::COUNT];
 
-/// A function's upper bounds before each pc ([`Func::upper_bounds`]), computed when a loop
+/// A function's upper bounds before each pc (`Func::upper_bounds`), computed when a loop
 /// first needs them.
 struct LazyBounds<'a> {
     /// Which pcs are loop headers (where the fixpoint widens).

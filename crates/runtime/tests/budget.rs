@@ -90,12 +90,14 @@ fn set_budget_limits_and_both_engines_leave_the_same_rest() {
 
 #[test]
 fn unlimited_lets_a_long_loop_finish_on_the_jit() {
-    // 2 * 150_000_000 + 2 instructions: above the default budget (a `!=` test: not proven to
-    // end, so the default applies).
+    // 2 * 150_000_000 + 2 instructions: above the default budget (a `!=` test from r2, the
+    // input's length, 0 here but not a constant to the proof: not proven to end, so the default
+    // applies).
     let n = 150_000_000u64;
     let v = verified(&format!(
-        "mov r0, 0\ntop:\nadd r0, 1\njne r0, {n}, top\nexit"
+        "mov r0, r2\ntop:\nadd r0, 1\njne r0, {n}, top\nexit"
     ));
+    assert!(!v.program().terminates());
     assert!(2 * n + 2 > bpfx::DEFAULT_BUDGET);
     let mut p = v.engine(Engine::Jit, false).unwrap();
     assert_eq!(

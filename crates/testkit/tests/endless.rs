@@ -18,9 +18,10 @@ fn endless() -> Program {
 
 /// Counts r0 up to `n > 0` and returns it: `2n + 2` instructions (`mov`, n times `add` and
 /// `jne`, `exit`); the instruction with index `i >= 2` (from 0) is the `jne` at pc 2 when `i` is
-/// even. Checked mode does not prove it ends (a `!=` test is not a bound).
+/// even. r0 starts from r1, which is 0 (the runs pass no memory), but Checked mode's proof does
+/// not know it: a `!=` test bounds a loop only from a known start.
 fn counted(n: i32) -> Program {
-    let text = format!("mov r0, 0\ntop:\nadd r0, 1\njne r0, {n}, top\nexit");
+    let text = format!("mov r0, r1\ntop:\nadd r0, 1\njne r0, {n}, top\nexit");
     Program::decode(assemble(&text).expect("assembles")).expect("decodes")
 }
 
@@ -185,8 +186,8 @@ fn code_pays_for_the_budget_only_when_termination_is_not_proven() {
     )
     .expect("strict mode proves the loop ends");
     assert!(strict.terminates());
-    // Checked mode cannot bound it through `!=`, but proves the `<` twin ends (see
-    // docs/verifier.md, "Termination"); without a back edge it needs no bound.
+    // Checked mode cannot bound it through `!=` from an unknown start, but proves the `<` twin
+    // ends (see docs/verifier.md, "Termination"); without a back edge it needs no bound.
     let loose = checked(counted(10));
     assert!(!loose.terminates());
     let text = "mov r0, 0\ntop:\nadd r0, 1\njlt r0, 10, top\nexit";

@@ -7,46 +7,61 @@
 //! 1. No recursion and no callbacks: every local call targets a later pc (a call cycle always
 //!    holds a call to a function starting no later than the call), and no `lddw func` exists
 //!    (a helper could call it back any number of times). Helpers are assumed to return.
-//! 2. Every function's graph is reducible: every jump to an earlier (or the same) pc goes to
-//!    an instruction that dominates the jump. Then every cycle holds a back edge `u -> h`
-//!    with `h` dominating `u`, and the natural loop of `h` (its body `B`: `h` and every pc
-//!    reaching a back-edge source without passing `h`) holds the cycle.
-//! 3. Every natural loop (header `h`) has a counter `i`, a step and an exit test:
-//!    - the only instruction of `B` writing `i` is the step `i += c` or `i -= c` (immediate,
-//!      `c != 0`); if `i` is r0–r5, `B` holds no call and no packet load (calls clobber
-//!      r0–r5, local calls restore r6–r9; the kernel's packet loads may clobber r1–r5);
+//! 2. Every function's graph is reducible: the edges `u -> h` with `h` dominating `u` (back
+//!    edges) aside, it has no cycle. Then every cycle holds a back edge, and the natural loop of
+//!    its header `h` (its body `B`: `h` and every pc reaching a back-edge source without
+//!    passing `h`) holds the cycle.
+//! 3. Every natural loop (header `h`) has an exit test on an induction value:
+//!    - one iteration is evaluated symbolically (`Val`): over `B`'s paths from `h` that do not
+//!      return to `h`, each register is a constant, `r@h + k` (register `r`'s value at this
+//!      iteration's `h` plus `k`, modulo 2^64; after a 32-bit operation only its low half), or
+//!      unknown. Moves and additions or subtractions of constants are followed, anything else
+//!      the instruction may write (r0–r5 for calls and packet loads) is unknown;
+//!    - the counter `i` is `i@h + c` at the end of every back edge, the same `c`, nonzero at
+//!      the test's width; or it lags an iteration behind such a counter (`i@h' + d` on every
+//!      back edge), moving by its `c` from the second iteration on (not for `!=`);
 //!    - the test is a conditional branch of `B` with one successor inside `B` and one outside,
-//!      comparing `i` with a bound `b` so that taking the successor inside `B` implies
-//!      `i < b` or `i <= b` (unsigned or signed) for `c > 0`, `i > b` or `i >= b` for `c < 0`;
-//!      `b` is an immediate, or a register other than `i` that `B` never writes (and, if
-//!      r0–r5, `B` holds no call or packet load);
-//!    - both the step and the test dominate every back-edge source of `h` and lie in no inner
-//!      loop (no other natural loop whose header is in `B`), so each runs exactly once per
-//!      iteration;
-//!    - the comparison's width `w` (64 or 32 bits) is the step's, or the step is 64-bit and
-//!      the test 32-bit (the low half then moves by `c mod 2^32`);
-//!    - no wrap-around: for an immediate bound, `b + c - 1 <= MAX` (`<`), `b + c <= MAX`
-//!      (`<=`), and symmetrically `b + c + 1 >= MIN` (`>`), `b + c >= MIN` (`>=`), with `MAX`
-//!      and `MIN` of the comparison's width and signedness; for a register bound, the
-//!      comparison is strict and `|c| = 1` (then `i < b <= MAX` gives `i + 1 <= MAX`).
+//!      running exactly once per iteration (it dominates every back-edge source and lies in no
+//!      inner loop), comparing `x = i@h + k` with a bound `b` that is the same in every
+//!      iteration: an immediate, a register holding a constant, or `q@h + k'` with `q`
+//!      unchanged on every back edge (known if `q` holds one constant on every way into `h`,
+//!      else bounded by `q`'s unsigned upper bound at `h`: `Func::upper_bounds`, where r2 at
+//!      the program's entry is the input's length, below 2^63);
+//!    - a 64-bit test needs `x` and the step followed at 64 bits;
+//!    - the staying condition bounds the run: `x < b` or `x <= b` (unsigned or signed) for
+//!      `c > 0`, `x > b` or `x >= b` for `c < 0`, without wrap-around: for a known bound,
+//!      `b + c - 1 <= MAX` (`<`), `b + c <= MAX` (`<=`), and symmetrically `b + c + 1 >= MIN`
+//!      (`>`), `b + c >= MIN` (`>=`), with `MAX` and `MIN` of the comparison's width and
+//!      signedness; for an unknown one, the comparison is strict and `|c| = 1`, or upward with
+//!      the same condition for the largest bound its upper bound allows. Or `x != b`
+//!      with `b` known, `c = ±1`, and `i` set by `mov i, imm` on every way into `h` (found
+//!      going back through pcs with one predecessor) so that the first tested value, computed
+//!      without wrapping, lies on `b`'s side the counter moves towards. Or `x == b`.
 //!
 //! Why it is sound: an endless run stays, from some point on, in one frame (no recursion, and
 //! each callee ends by induction over the call order), so it visits some set `S` of pcs
 //! forever; `S` is strongly connected, so (reducible graph) it has a header `h` dominating it,
-//! lies in `h`'s body, and the run takes back edges to `h` forever. Each iteration runs the
-//! test (taking the in-loop successor, or the run would leave `B`) and the step exactly once,
-//! in an order fixed by dominance, so the counter's values at consecutive tests are
-//! `v, v + c, v + 2c, ...` with nothing else writing it or the bound; each satisfies the
-//! staying condition, and the wrap-around bound makes that sequence strictly monotonic in the
-//! integers while it stays on the right side of the fixed `b`: finitely many iterations.
+//! lies in `h`'s body, and the run takes back edges to `h` forever. Each iteration starts at
+//! `h` and stays in `B`, so the symbolic values hold on its every path: the counter at the
+//! `n`-th visit of `h` is `i₀ + n·c`, and the test (taking the in-loop successor, or the run
+//! would leave `B`) sees `x₀ + n·c` against the same `b` each iteration. The wrap-around bound
+//! makes that sequence strictly monotonic in the integers while it stays on the right side of
+//! `b`: finitely many iterations. For `!=`, it counts by one from `x₀` towards `b` and meets it
+//! without wrapping; for `==`, consecutive values differ. A lagging counter gives that sequence
+//! from the second iteration on, which is all an endless run's tail needs. Upper bounds
+//! over-approximate every run reaching a pc (transfers and branch edges only loosen, joins take
+//! the maximum, widening goes to `u64::MAX`).
 
 use bpfx_bytecode::{
-    AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, RegSet, Successors, Width,
+    AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, Successors, Width,
 };
 
 /// Work (in visited edges and body pcs) above which the analysis gives up, so that a huge
 /// program with deep loop nests costs no more than a few times its size.
 const WORK_LIMIT: usize = 1 << 24;
+
+/// How far back from an edge into a loop the counter's initial `mov` is looked for.
+const ENTRY_WALK_LIMIT: usize = 4096;
 
 /// Whether every run of the program of `graph` ends, by the rule of this module. `false` means
 /// "not proven".
@@ -225,18 +240,43 @@ impl<'a> Func<'a> {
             return false;
         }
         let n = self.succ.len();
-        // Back edges by header; any other backward jump makes the graph irreducible.
+        // Back edges by header (edges to a dominator); the other edges must form no cycle, or
+        // the graph is irreducible.
         let mut sources: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut indegree = vec![0usize; n];
         for u in (0..n).filter(|&u| self.reachable(u)) {
             for &v in &self.succ[u] {
                 if self.dominates(v, u) {
                     sources[v].push(u);
-                } else if v <= u {
-                    return false;
+                } else {
+                    indegree[v] += 1;
                 }
             }
         }
+        let mut ready: Vec<usize> = (0..n)
+            .filter(|&u| self.reachable(u) && indegree[u] == 0)
+            .collect();
+        let mut sorted = 0;
+        while let Some(u) = ready.pop() {
+            sorted += 1;
+            for &v in &self.succ[u] {
+                if !self.dominates(v, u) {
+                    indegree[v] -= 1;
+                    if indegree[v] == 0 {
+                        ready.push(v);
+                    }
+                }
+            }
+        }
+        if sorted != (0..n).filter(|&u| self.reachable(u)).count() {
+            return false;
+        }
         let headers: Vec<usize> = (0..n).filter(|&h| !sources[h].is_empty()).collect();
+        let is_header: Vec<bool> = sources.iter().map(|s| !s.is_empty()).collect();
+        let mut bounds = LazyBounds {
+            headers: &is_header,
+            at: None,
+        };
         // Natural-loop bodies, as sorted pc lists.
         let mut bodies: Vec<Vec<usize>> = Vec::with_capacity(headers.len());
         let mut mark = vec![usize::MAX; n];
@@ -268,7 +308,6 @@ impl<'a> Func<'a> {
             body.sort_unstable();
             bodies.push(body);
         }
-        let in_body = |k: usize, pc: usize| bodies[k].binary_search(&pc).is_ok();
         // The innermost loop of each pc: loops nest (reducible graph, one loop per header), so it
         // is the smallest body holding the pc.
         let mut by_size: Vec<usize> = (0..headers.len()).collect();
@@ -294,37 +333,81 @@ impl<'a> Func<'a> {
             }
             // Runs exactly once per iteration: in no inner loop, and on every way round.
             let once = |pc: usize| innermost[pc] == k && self.dominates(pc, ncd);
-            if !self.loop_ends(&bodies[k], |pc| in_body(k, pc), &once) {
+            if !self.loop_ends(h, &bodies[k], &sources[h], &once, &mut bounds, work) {
                 return false;
             }
         }
         true
     }
 
-    /// Whether the loop with `body` (sorted) has a counter, step and exit test as the module
-    /// describes. `once(pc)`: `pc` runs exactly once per iteration.
+    /// Whether the loop of header `h` with `body` (sorted) and back-edge sources `latches` has
+    /// an exit test on an induction value, as the module describes. `once(pc)`: `pc` runs
+    /// exactly once per iteration.
     fn loop_ends(
         &self,
+        h: usize,
         body: &[usize],
-        inside: impl Fn(usize) -> bool,
+        latches: &[usize],
         once: &impl Fn(usize) -> bool,
+        bounds: &mut LazyBounds<'_>,
+        work: &mut usize,
     ) -> bool {
-        // What calls and packet loads (which the kernel lets clobber r1-r5) in the loop may
-        // change, beyond the registers they name.
-        let lost = body
-            .iter()
-            .filter_map(|&u| self.op(u))
-            .filter(|op| matches!(op, Op::Call(_) | Op::LoadPacket { .. }))
-            .fold(RegSet::EMPTY, |set, op| set | op.clobbers());
-        let clobbered = |r: Reg| lost.contains(r);
-        // Per register: how many instructions of the loop write it, and the last one.
-        let mut writes = [(0usize, 0usize); Reg::COUNT];
-        for &u in body {
-            if let Some(r) = self.op(u).and_then(|op| op.written_reg()) {
-                writes[r.index()].0 += 1;
-                writes[r.index()].1 = u;
-            }
+        let Some(states) = self.iteration(h, body, work) else {
+            return false;
+        };
+        let at = |pc: usize| body.binary_search(&pc).ok().and_then(|k| states[k]);
+        // The values of the registers at the next visit of the header, per back edge.
+        let mut next = Vec::with_capacity(latches.len());
+        for &u in latches {
+            let (Some(mut st), Some(op)) = (at(u), self.op(u)) else {
+                return false;
+            };
+            transfer(op, &mut st);
+            next.push(st);
         }
+        // `r`'s step: the same `Rel { r, off: c }` on every back edge; `low` if the upper half
+        // may not follow (a 32-bit operation on the way).
+        let direct = |r: Reg| -> Option<(u64, bool)> {
+            let mut found = None;
+            for st in &next {
+                let Val::Rel { reg, off, low } = st[r.index()] else {
+                    return None;
+                };
+                if reg != r {
+                    return None;
+                }
+                match found {
+                    None => found = Some((off, low)),
+                    Some((c, l)) if c == off => found = Some((c, l || low)),
+                    Some(_) => return None,
+                }
+            }
+            found
+        };
+        // A counter's step, with whether it holds from the first iteration on: a direct one,
+        // or one lagging an iteration behind a direct counter `i` (`Rel { i, off: d }` on
+        // every back edge, clang's `r4 = r3` after `r3 += 4`), which moves by `i`'s step from
+        // the second iteration on.
+        let step = |r: Reg| -> Option<(u64, bool, bool)> {
+            if let Some((c, low)) = direct(r) {
+                return Some((c, low, true));
+            }
+            let mut found = None;
+            for st in &next {
+                let Val::Rel { reg, off, low } = st[r.index()] else {
+                    return None;
+                };
+                match found {
+                    None => found = Some((reg, off, low)),
+                    Some((g, d, l)) if g == reg && d == off => found = Some((g, d, l || low)),
+                    Some(_) => return None,
+                }
+            }
+            let (i, _, low) = found?;
+            let (c, step_low) = direct(i)?;
+            Some((c, low || step_low, false))
+        };
+        let inside = |pc: usize| body.binary_search(&pc).is_ok();
         for &t in body {
             let Some(&Op::Branch {
                 width,
@@ -340,14 +423,17 @@ impl<'a> Func<'a> {
             if outs.len() != 2 {
                 continue;
             }
-            let next = t + self.op(t).map_or(1, |op| op.slots() as usize);
+            let nxt = t + self.op(t).map_or(1, |op| op.slots() as usize);
             let (a, b) = (inside(outs[0]), inside(outs[1]));
             if a == b || !once(t) {
                 continue;
             }
+            let Some(st) = at(t) else {
+                continue;
+            };
             // The condition that holds on the edge staying in the loop.
             let stay_target = if a { outs[0] } else { outs[1] };
-            let stay = if stay_target == next {
+            let stay = if stay_target == nxt {
                 match cond.negate() {
                     Some(c) => c,
                     None => continue,
@@ -355,54 +441,464 @@ impl<'a> Func<'a> {
             } else {
                 cond
             };
-            let mut forms = vec![(lhs, stay, rhs)];
-            // Read from the other side (the symmetric conditions are no bound: skipped).
-            if let Operand::Reg(r) = rhs
-                && stay.swap() != stay
-            {
-                forms.push((r, stay.swap(), Operand::Reg(lhs)));
-            }
-            for (i, rel, bound) in forms {
-                if clobbered(i) || i == Reg::R10 {
-                    continue;
-                }
-                let (count, step_pc) = writes[i.index()];
-                if count != 1 {
-                    continue;
-                }
-                if !once(step_pc) {
-                    continue;
-                }
-                let Some(&Op::Alu {
-                    width: sw,
-                    op: aop,
-                    dst,
-                    src: Operand::Imm(k),
-                }) = self.op(step_pc)
+            let rhs_val = match rhs {
+                Operand::Imm(k) => Val::Const(i64::from(k) as u64),
+                Operand::Reg(r) => st[r.index()],
+            };
+            let lhs_val = st[lhs.index()];
+            let bits = width.bits();
+            // Read from either side.
+            for (x, rel, bound) in [(lhs_val, stay, rhs_val), (rhs_val, stay.swap(), lhs_val)] {
+                let Val::Rel {
+                    reg: i,
+                    off: k,
+                    low,
+                } = x
                 else {
                     continue;
                 };
-                if dst != i || (sw == Width::W32 && width == Width::W64) {
+                let Some((c, step_low, from_entry)) = step(i) else {
+                    continue;
+                };
+                if bits == 64 && (low || step_low) {
                     continue;
                 }
-                let raw = match aop {
-                    AluOp::Add => i128::from(k),
-                    AluOp::Sub => -i128::from(k),
-                    _ => continue,
-                };
-                let bits = width.bits();
-                let c = wrap_signed(raw, bits);
+                let c = wrap_signed(i128::from(c), bits);
                 if c == 0 {
                     continue;
                 }
-                if bound_ok(rel, c, bits, bound, i, |r| {
-                    clobbered(r) || writes[r.index()].0 != 0
-                }) {
+                let bound = match bound {
+                    Val::Const(b) => Bound::Known(b),
+                    Val::Rel { reg, off, low }
+                        if (bits == 32 || !low) && direct(reg) == Some((0, false)) =>
+                    {
+                        // Unchanged by the loop: its value on entry, if a constant, or else
+                        // its upper bound at the header.
+                        match self.entry_consts(h, body, reg).as_deref() {
+                            Some([v, rest @ ..]) if rest.iter().all(|w| w == v) => {
+                                Bound::Known(v.wrapping_add(off))
+                            }
+                            _ => {
+                                let headers = bounds.headers;
+                                let ub = bounds
+                                    .at
+                                    .get_or_insert_with(|| self.upper_bounds(headers, work))
+                                    .as_ref()
+                                    .and_then(|b| b[h])
+                                    .map_or(u64::MAX, |b| b[reg.index()]);
+                                let b = match off {
+                                    0 => ub,
+                                    d if (d as i64) > 0 => ub.saturating_add(d),
+                                    _ => u64::MAX,
+                                };
+                                let top = mask(bits);
+                                Bound::Fixed(if low || b > top { top } else { b })
+                            }
+                        }
+                    }
+                    _ => continue,
+                };
+                // The tested value in the first iteration, where `!=` needs it: one per way in,
+                // each the counter's entry value plus the test's offset without wrapping.
+                let first = || {
+                    if !from_entry {
+                        return None;
+                    }
+                    let offset = wrap_signed(i128::from(k), bits);
+                    self.entry_consts(h, body, i)?
+                        .into_iter()
+                        .map(|v| {
+                            let x = i128::from(v & mask(bits)) + offset;
+                            u64::try_from(x).ok().filter(|&x| x <= mask(bits))
+                        })
+                        .collect::<Option<Vec<u64>>>()
+                };
+                if bound_ok(rel, c, bits, bound, first) {
                     return true;
                 }
             }
         }
         false
+    }
+
+    /// The registers' values at each pc of `body` (before it runs) relative to their values
+    /// at the header `h` in the same iteration: a fixpoint over the body's paths from `h` that
+    /// do not return to it. `None` past the work limit.
+    fn iteration(&self, h: usize, body: &[usize], work: &mut usize) -> Option<Vec<Option<State>>> {
+        let idx = |pc: usize| body.binary_search(&pc).ok();
+        let mut states: Vec<Option<State>> = vec![None; body.len()];
+        let start = idx(h)?;
+        states[start] = Some(Reg::ALL.map(|r| Val::Rel {
+            reg: r,
+            off: 0,
+            low: false,
+        }));
+        let mut queued = vec![false; body.len()];
+        let mut queue = vec![start];
+        queued[start] = true;
+        while let Some(k) = queue.pop() {
+            queued[k] = false;
+            *work += 1;
+            if *work > WORK_LIMIT {
+                return None;
+            }
+            let u = body[k];
+            let mut st = states[k]?;
+            if let Some(op) = self.op(u) {
+                transfer(op, &mut st);
+            }
+            for &v in &self.succ[u] {
+                if v == h {
+                    continue;
+                }
+                let Some(j) = idx(v) else {
+                    continue;
+                };
+                let merged = match states[j] {
+                    None => st,
+                    Some(old) => {
+                        let mut m = old;
+                        for (a, b) in m.iter_mut().zip(st) {
+                            *a = join(*a, b);
+                        }
+                        m
+                    }
+                };
+                if states[j] != Some(merged) {
+                    states[j] = Some(merged);
+                    if !queued[j] {
+                        queued[j] = true;
+                        queue.push(j);
+                    }
+                }
+            }
+        }
+        Some(states)
+    }
+
+    /// Unsigned upper bounds of the registers before each pc (`None`: unreachable), a fixpoint
+    /// over the function widened at loop headers. At the program's entry (pc 0 of the first
+    /// function) r2 is the input's length, a Rust slice's, so at most `isize::MAX`
+    /// (`bpfx_exec::entry_registers`); every other register entering a function is unknown.
+    /// `None` past the work limit.
+    fn upper_bounds(&self, headers: &[bool], work: &mut usize) -> Option<Vec<Option<Bounds>>> {
+        let n = self.succ.len();
+        let mut states: Vec<Option<Bounds>> = vec![None; n];
+        if n == 0 {
+            return Some(states);
+        }
+        let mut entry = [u64::MAX; Reg::COUNT];
+        if self.start == 0 {
+            entry[Reg::R2.index()] = i64::MAX as u64;
+        }
+        states[0] = Some(entry);
+        let mut queued = vec![false; n];
+        let mut queue = vec![0usize];
+        queued[0] = true;
+        while let Some(u) = queue.pop() {
+            queued[u] = false;
+            *work += 1;
+            if *work > WORK_LIMIT {
+                return None;
+            }
+            let Some(before) = states[u] else {
+                continue;
+            };
+            let Some(op) = self.op(u) else {
+                continue;
+            };
+            let mut after = before;
+            bound_transfer(op, &mut after);
+            let fall = u + op.slots() as usize;
+            for &v in &self.succ[u] {
+                let mut st = after;
+                if let (&Op::Branch { .. }, [_, _]) = (op, self.succ[u].as_slice()) {
+                    refine(op, v != fall, &mut st);
+                }
+                let merged = match states[v] {
+                    None => st,
+                    Some(old) => {
+                        let mut m = old;
+                        for (a, b) in m.iter_mut().zip(st) {
+                            if b > *a {
+                                // Widened at loop headers, so that the fixpoint is reached
+                                // in a few rounds.
+                                *a = if headers[v] { u64::MAX } else { b };
+                            }
+                        }
+                        m
+                    }
+                };
+                if states[v] != Some(merged) {
+                    states[v] = Some(merged);
+                    if !queued[v] {
+                        queued[v] = true;
+                        queue.push(v);
+                    }
+                }
+            }
+        }
+        Some(states)
+    }
+
+    /// The constants `r` holds on the edges entering the header `h` from outside `body`: on
+    /// each, the nearest instruction writing `r`, found going back through pcs with a single
+    /// predecessor, must be `mov r, imm` (or `mov32`). `None` if some edge has none.
+    fn entry_consts(&self, h: usize, body: &[usize], r: Reg) -> Option<Vec<u64>> {
+        let mut found = Vec::new();
+        for &p in &self.pred[h] {
+            if body.binary_search(&p).is_ok() || !self.reachable(p) {
+                continue;
+            }
+            let mut u = p;
+            let mut steps = 0;
+            let v = loop {
+                let op = self.op(u)?;
+                if op.clobbers().contains(r) {
+                    break match *op {
+                        Op::Alu {
+                            width,
+                            op: AluOp::Mov,
+                            dst,
+                            src: Operand::Imm(k),
+                        } if dst == r => Val::Const(i64::from(k) as u64).at(width),
+                        _ => return None,
+                    };
+                }
+                steps += 1;
+                match self.pred[u].as_slice() {
+                    // A bounded walk: a long straight run gives up rather than cost.
+                    [q] if u != 0 && steps < ENTRY_WALK_LIMIT => u = *q,
+                    _ => return None,
+                }
+            };
+            let Val::Const(v) = v else {
+                return None;
+            };
+            found.push(v);
+        }
+        // The entry (pc 0) is entered from outside the graph: its registers are unknown.
+        if h == 0 || found.is_empty() {
+            return None;
+        }
+        Some(found)
+    }
+}
+
+/// A register's value during one iteration of a loop, from the registers' values at the
+/// iteration's start (the header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Val {
+    /// Exactly this value.
+    Const(u64),
+    /// `reg`'s value at the header plus `off`, modulo 2^64; with `low`, only the low 32 bits
+    /// are known to be those of that sum (a 32-bit operation zero-extended on the way).
+    Rel { reg: Reg, off: u64, low: bool },
+    /// Anything.
+    Unknown,
+}
+
+type State = [Val; Reg::COUNT];
+
+impl Val {
+    /// The value an operation of `width` leaves: 32-bit ones keep the low half, zero-extended.
+    fn at(self, width: Width) -> Val {
+        match (width, self) {
+            (Width::W64, v) => v,
+            (Width::W32, Val::Const(c)) => Val::Const(c & 0xffff_ffff),
+            (Width::W32, Val::Rel { reg, off, .. }) => Val::Rel {
+                reg,
+                off,
+                low: true,
+            },
+            (Width::W32, Val::Unknown) => Val::Unknown,
+        }
+    }
+
+    /// `self + d` (`d` negated for a subtraction), modulo 2^64.
+    fn plus(self, d: Val, negate: bool) -> Val {
+        let Val::Const(d) = d else {
+            // `c + r` is `r + c`.
+            return match (self, negate) {
+                (Val::Const(c), false) => d.plus(Val::Const(c), false),
+                _ => Val::Unknown,
+            };
+        };
+        let d = if negate { d.wrapping_neg() } else { d };
+        match self {
+            Val::Const(c) => Val::Const(c.wrapping_add(d)),
+            Val::Rel { reg, off, low } => Val::Rel {
+                reg,
+                off: off.wrapping_add(d),
+                low,
+            },
+            Val::Unknown => Val::Unknown,
+        }
+    }
+}
+
+/// The value both of two paths may bring.
+fn join(a: Val, b: Val) -> Val {
+    match (a, b) {
+        _ if a == b => a,
+        (Val::Rel { reg, off, .. }, Val::Rel { reg: r, off: o, .. }) if reg == r && off == o => {
+            Val::Rel {
+                reg,
+                off,
+                low: true,
+            }
+        }
+        _ => Val::Unknown,
+    }
+}
+
+/// Runs `op` on `st`: moves, and additions and subtractions of constants, are followed;
+/// anything else the instruction may write (a call or packet load: r0-r5) becomes unknown.
+fn transfer(op: &Op, st: &mut State) {
+    let new = match *op {
+        Op::Alu {
+            width,
+            op: aop,
+            dst,
+            src,
+        } => {
+            let s = match src {
+                Operand::Imm(k) => Val::Const(i64::from(k) as u64),
+                Operand::Reg(r) => st[r.index()],
+            };
+            let d = st[dst.index()];
+            let v = match aop {
+                AluOp::Mov => s,
+                AluOp::Add => d.plus(s, false),
+                AluOp::Sub => d.plus(s, true),
+                _ => Val::Unknown,
+            };
+            Some((dst, v.at(width)))
+        }
+        _ => None,
+    };
+    for r in op.clobbers().iter() {
+        st[r.index()] = Val::Unknown;
+    }
+    if let Some((dst, v)) = new {
+        st[dst.index()] = v;
+    }
+}
+
+/// Unsigned upper bounds of the registers.
+type Bounds = [u64; Reg::COUNT];
+
+/// A function's upper bounds before each pc (`Func::upper_bounds`), computed when a loop
+/// first needs them.
+struct LazyBounds<'a> {
+    /// Which pcs are loop headers (where the fixpoint widens).
+    headers: &'a [bool],
+    at: Option<Option<Vec<Option<Bounds>>>>,
+}
+
+/// Runs `op` on upper bounds: moves, additions, right shifts, masks, divisions by constants
+/// and loads are followed; anything else the instruction may write is unbounded.
+fn bound_transfer(op: &Op, st: &mut Bounds) {
+    let new = match *op {
+        Op::Alu {
+            width,
+            op: aop,
+            dst,
+            src,
+        } => {
+            let s = match src {
+                Operand::Imm(k) => i64::from(k) as u64,
+                Operand::Reg(r) => st[r.index()],
+            };
+            let d = st[dst.index()];
+            let v = match (aop, src) {
+                (AluOp::Mov, _) => s,
+                (AluOp::Add, Operand::Reg(_)) => d.saturating_add(s),
+                (AluOp::Add, Operand::Imm(k)) if k >= 0 => d.saturating_add(s),
+                (AluOp::Rsh, Operand::Imm(k)) => d >> (k & 63),
+                (AluOp::Rsh, Operand::Reg(_)) => d,
+                (AluOp::And, _) => d.min(s),
+                (AluOp::Div, Operand::Imm(k)) if k > 0 => d / s,
+                _ => u64::MAX,
+            };
+            let v = match (width, aop, src) {
+                (Width::W64, ..) => v,
+                // A 32-bit move of a constant is exact; of a register below 2^32, a copy.
+                (Width::W32, AluOp::Mov, Operand::Imm(k)) => u64::from(k as u32),
+                (Width::W32, AluOp::Mov, Operand::Reg(_)) => v.min(u64::from(u32::MAX)),
+                (Width::W32, AluOp::And, Operand::Imm(k)) => u64::from(k as u32),
+                (Width::W32, ..) => u64::from(u32::MAX),
+            };
+            Some((dst, v))
+        }
+        Op::Load {
+            size,
+            signed: false,
+            dst,
+            ..
+        } => Some((dst, u64::MAX >> (64 - 8 * size.bytes()))),
+        _ => None,
+    };
+    for r in op.clobbers().iter() {
+        st[r.index()] = u64::MAX;
+    }
+    if let Some((dst, v)) = new {
+        st[dst.index()] = v;
+    }
+}
+
+/// Narrows upper bounds on an edge of the 64-bit unsigned branch `op`: `taken` is whether
+/// the condition holds on it.
+fn refine(op: &Op, taken: bool, st: &mut Bounds) {
+    let &Op::Branch {
+        width: Width::W64,
+        cond,
+        lhs,
+        rhs,
+        ..
+    } = op
+    else {
+        return;
+    };
+    let holds = if taken {
+        cond
+    } else {
+        match cond.negate() {
+            Some(c) => c,
+            None => return,
+        }
+    };
+    let r = match rhs {
+        Operand::Imm(k) => i64::from(k) as u64,
+        Operand::Reg(r) => st[r.index()],
+    };
+    let l = st[lhs.index()];
+    // `a < b` bounds `a` by `b - 1` (an edge with `b = 0` is never taken: any bound will do).
+    match holds {
+        Cond::Lt => st[lhs.index()] = l.min(r.saturating_sub(1)),
+        Cond::Le | Cond::Eq => st[lhs.index()] = l.min(r),
+        Cond::Gt | Cond::Ge => {
+            if let Operand::Reg(b) = rhs {
+                let cap = if holds == Cond::Gt {
+                    l.saturating_sub(1)
+                } else {
+                    l
+                };
+                st[b.index()] = r.min(cap);
+            }
+        }
+        _ => {}
+    }
+    if let (Cond::Eq, Operand::Reg(b)) = (holds, rhs) {
+        st[b.index()] = r.min(l);
+    }
+}
+
+fn mask(bits: u32) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
     }
 }
 
@@ -413,16 +909,26 @@ fn wrap_signed(v: i128, bits: u32) -> i128 {
     if r >= m / 2 { r - m } else { r }
 }
 
-/// Whether staying while `i rel bound`, with `i` moving by `c` (nonzero, in `bits`-bit
-/// arithmetic), can only last finitely many iterations. `unstable(r)`: register `r` may
-/// change inside the loop.
+/// An exit test's bound.
+#[derive(Clone, Copy)]
+enum Bound {
+    /// This value (an immediate, or a register holding this constant at the test in every
+    /// iteration), read at the test's width.
+    Known(u64),
+    /// The same unknown value in every iteration, at most this (unsigned, at the test's
+    /// width): a register the loop does not change, plus a constant.
+    Fixed(u64),
+}
+
+/// Whether staying while `x rel bound`, with `x` moving by `c` (nonzero, in `bits`-bit
+/// arithmetic) from one iteration's test to the next, can only last finitely many
+/// iterations. `first()`: the values `x` may have at the first iteration's test, if known.
 fn bound_ok(
     rel: Cond,
     c: i128,
     bits: u32,
-    bound: Operand,
-    i: Reg,
-    unstable: impl Fn(Reg) -> bool,
+    bound: Bound,
+    first: impl Fn() -> Option<Vec<u64>>,
 ) -> bool {
     let (signed, up, strict) = match rel {
         Cond::Lt => (false, true, true),
@@ -433,18 +939,41 @@ fn bound_ok(
         Cond::Sle => (true, true, false),
         Cond::Sgt => (true, false, true),
         Cond::Sge => (true, false, false),
-        Cond::Eq | Cond::Ne | Cond::Set => return false,
+        // Staying while `x == b`: the next test sees `x + c != b`.
+        Cond::Eq => return true,
+        // Staying while `x != b`: `x` must reach `b` by steps of 1 without wrapping.
+        Cond::Ne => {
+            let (Bound::Known(b), Some(x0)) = (bound, first()) else {
+                return false;
+            };
+            let b = b & mask(bits);
+            return match c {
+                1 => x0.iter().all(|&x| x <= b),
+                -1 => x0.iter().all(|&x| x >= b),
+                _ => false,
+            };
+        }
+        Cond::Set => return false,
     };
     if up != (c > 0) {
         return false;
     }
     match bound {
-        Operand::Reg(b) => b != i && !unstable(b) && strict && (c == 1 || c == -1),
-        Operand::Imm(k) => {
-            // The immediate as the comparison sees it: sign-extended to 64 bits, or its low
-            // 32 bits; then read unsigned or signed.
+        Bound::Fixed(_) if strict && (c == 1 || c == -1) => true,
+        // Upward against a bound of known maximum: as for a known bound, at its worst (as
+        // large as the maximum allows, read at the test's signedness).
+        Bound::Fixed(ub) => {
             let m = 1i128 << bits;
-            let b = i128::from(k).rem_euclid(m);
+            let max = if signed { m / 2 - 1 } else { m - 1 };
+            let b = i128::from(ub).min(max);
+            let slack = if strict { 1 } else { 0 };
+            up && b + c - slack <= max
+        }
+        Bound::Known(k) => {
+            // The bound as the comparison sees it: its low `bits` bits, read unsigned or
+            // signed.
+            let m = 1i128 << bits;
+            let b = i128::from(k & mask(bits));
             let b = if signed && b >= m / 2 { b - m } else { b };
             let (min, max) = if signed {
                 (-(m / 2), m / 2 - 1)
@@ -583,8 +1112,13 @@ mod tests {
         assert!(!p(
             "mov r0, 0\ntop:\nmov r0, 0\nadd r0, 1\njlt r0, 10, top\nexit"
         ));
+        // Two steps that cancel out.
         assert!(!p(
-            "mov r0, 0\ntop:\nadd r0, 1\nadd r0, 1\njlt r0, 10, top\nexit"
+            "mov r0, 0\ntop:\nadd r0, 1\nsub r0, 1\njlt r0, 10, top\nexit"
+        ));
+        // A step on one arm of an if only.
+        assert!(!p(
+            "mov r0, 0\ntop:\njeq r1, 0, skip\nadd r0, 1\nskip:\nadd r0, 1\njlt r0, 10, top\nexit"
         ));
         assert!(!p(
             "mov r0, 0\ntop:\nadd r0, 1\nldxdw r0, [r10-8]\njlt r0, 10, top\nexit"
@@ -646,10 +1180,197 @@ mod tests {
     }
 
     #[test]
-    fn not_equal_tests_are_not_used() {
+    fn not_equal_tests_need_step_one_from_the_right_side() {
         // From 1 with step 2, `i != 10` never fails.
         assert!(!p("mov r0, 1\ntop:\nadd r0, 2\njne r0, 10, top\nexit"));
+        // A register bound: the start may lie above it.
         assert!(!p("mov r0, 0\ntop:\nadd r0, 1\njne r0, r6, top\nexit"));
+        // Starting above the bound: ends only after wrapping around 2^64 (or 2^32).
+        assert!(!p("mov r0, 40\ntop:\nadd r0, 1\njne r0, 31, top\nexit"));
+        assert!(!p(
+            "mov32 r0, 200\ntop:\nadd32 r0, 1\njne32 r0, 100, top\nexit"
+        ));
+        assert!(!p("mov r0, 5\ntop:\nsub r0, 1\njne r0, 31, top\nexit"));
+        assert!(!p("mov r0, 31\ntop:\nadd r0, -1\njne r0, 31, top\nexit"));
+        // The first step wraps below 0 (then 2^64 - 32 more steps): not accepted.
+        assert!(!p("mov r0, 0\ntop:\nsub r0, 1\njne r0, 31, top\nexit"));
+        assert!(!p(
+            "mov r0, 0\ntop:\nmov r5, r0\nsub r5, 1\nadd r0, 1\njne r5, 31, top\nexit"
+        ));
+        // The start unknown: from an input register, or on one way in.
+        assert!(!p("mov r0, r1\ntop:\nadd r0, 1\njne r0, 31, top\nexit"));
+        assert!(!p(
+            "mov r0, 0\njeq r1, 0, top\nmov r0, r2\ntop:\nadd r0, 1\njne r0, 31, top\nexit"
+        ));
+        // One way in starts above the bound.
+        assert!(!p(
+            "mov r0, 0\njeq r1, 0, top\nmov r0, 50\ntop:\nadd r0, 1\njne r0, 31, top\nexit"
+        ));
+        // A 32-bit step seen by a 64-bit test: the upper half does not follow.
+        assert!(!p("mov r0, 0\ntop:\nadd32 r0, 1\njne r0, -1, top\nexit"));
+        // The header is the function's entry: the start is the caller's.
+        assert!(!p("top:\nadd r1, 1\njne r1, 31, top\nmov r0, 0\nexit"));
+    }
+
+    #[test]
+    fn not_equal_tests_from_a_known_start() {
+        // clang's `i += 1; if i != n`, with the start a constant on every way in.
+        assert!(p("mov r0, 0\ntop:\nadd r0, 1\njne r0, 31, top\nexit"));
+        assert!(p("mov r0, 31\ntop:\nsub r0, 1\njne r0, 0, top\nexit"));
+        assert!(p(
+            "mov r0, 0\njeq r1, 0, top\nmov r0, 20\ntop:\nadd r0, 1\njne r0, 31, top\nexit"
+        ));
+        // Test at the head, 32-bit, with data-dependent early exits (strcmp's loop).
+        assert!(p(
+            "mov r0, 0\ntop:\njeq32 r0, 31, out\nmov r3, r1\nadd r3, r0\nldxb r4, [r3]\njeq r4, 0, out\nadd32 r0, 1\nja top\nout:\nexit"
+        ));
+        // Bound on the left in a register holding a constant, start set after a join.
+        assert!(p(
+            "jeq r1, 0, a\nmov r2, 1\na:\nmov r6, 3\nmov r7, 9\ntop:\nadd r6, 1\njne r7, r6, top\nmov r0, 0\nexit"
+        ));
+    }
+
+    #[test]
+    fn equal_tests_staying_in_the_loop() {
+        // Staying while `i == b`: the next step leaves `b`.
+        assert!(p("mov r0, 0\ntop:\nadd r0, 1\njeq r0, 1, top\nexit"));
+        assert!(p("top:\nadd r1, 3\njeq r1, r6, top\nmov r0, 0\nexit"));
+        // ... unless the step is 0.
+        assert!(!p("top:\nadd r1, 0\njeq r1, r6, top\nmov r0, 0\nexit"));
+    }
+
+    #[test]
+    fn tests_on_a_copy_or_offset_of_the_counter() {
+        // `j = i + 8; if j > n` with `j` recomputed from `i` each iteration (clang's
+        // `i + 4 <= n` loops), here against an immediate.
+        assert!(p(
+            "mov r3, 0\ntop:\nadd r3, 4\nmov r5, r3\nadd r5, 8\njgt r5, 400, out\nja top\nout:\nmov r0, 0\nexit"
+        ));
+        // Against a register bound, step 1, strict.
+        assert!(p(
+            "mov r3, 0\ntop:\nmov r5, r3\nadd r5, 8\nadd r3, 1\njge r5, r2, out\nja top\nout:\nmov r0, 0\nexit"
+        ));
+        // Through 32-bit copies for a 32-bit test.
+        assert!(p(
+            "mov r3, 0\ntop:\nadd r3, 1\nmov32 r5, r3\nsub32 r5, 2\njlt32 r5, 100, top\nmov r0, 0\nexit"
+        ));
+        // A step of 2 made of two additions, or one on each arm of an if.
+        assert!(p(
+            "mov r0, 0\ntop:\nadd r0, 1\nadd r0, 1\njlt r0, 10, top\nexit"
+        ));
+        assert!(p(
+            "mov r0, 0\ntop:\njeq r1, 0, a\nadd r0, 1\nja b\na:\nadd r0, 1\nb:\njlt r0, 10, top\nexit"
+        ));
+        // The counter moved through another register: `j = i + 4; ...; i = j`.
+        assert!(p(
+            "mov r4, 0\ntop:\nmov r3, r4\nadd r3, 4\nmov r4, r3\njlt r4, 100, top\nmov r0, 0\nexit"
+        ));
+    }
+
+    #[test]
+    fn copies_that_do_not_follow_the_counter() {
+        // `j` computed once before the loop: a constant test, endless.
+        assert!(!p(
+            "mov r3, 0\nmov r5, 8\ntop:\nadd r3, 4\njlt r5, 400, top\nmov r0, 0\nexit"
+        ));
+        // `j` recomputed on one path only.
+        assert!(!p(
+            "mov r3, 0\nmov r5, 0\ntop:\nadd r3, 4\njeq r1, 0, t\nmov r5, r3\nt:\njlt r5, 400, top\nmov r0, 0\nexit"
+        ));
+        // `j` from a scaled counter (not followed), and a copy clobbered by a call.
+        assert!(!p(
+            "mov r3, 0\ntop:\nadd r3, 1\nmov r5, r3\nmul r5, 0\njlt r5, 400, top\nmov r0, 0\nexit"
+        ));
+        assert!(!p(
+            "mov r6, 0\ntop:\nadd r6, 1\nmov r5, r6\ncall 7\njlt r5, 400, top\nmov r0, 0\nexit"
+        ));
+        // An offset copy against a register bound of unknown range with a step of 4: may wrap.
+        assert!(!p(
+            "mov r3, 0\ntop:\nadd r3, 4\nmov r5, r3\nadd r5, 8\njgt r5, r6, out\nja top\nout:\nmov r0, 0\nexit"
+        ));
+        // Lagging behind a register that does not move: constant from the second iteration.
+        assert!(!p(
+            "mov r3, 0\ntop:\nadd r3, 4\nmov r5, r4\nadd r5, 8\nmov r4, r7\njgt r5, r2, out\nja top\nout:\nmov r0, 0\nexit"
+        ));
+    }
+
+    #[test]
+    fn counters_lagging_an_iteration_behind() {
+        // clang's `for (i = 0; i + 8 <= len; i += 4)`: `r3 += 4; r5 = r4 + 8; r4 = r3`, where
+        // `r4` holds the previous iteration's `r3`. The input length r2 is below 2^63.
+        assert!(p(
+            "mov r3, 0\nmov r4, 0\ntop:\nadd r3, 4\nmov r5, r4\nadd r5, 8\nmov r4, r3\njgt r5, r2, out\nja top\nout:\nmov r0, 0\nexit"
+        ));
+        // Not with `!=`: the first value is not the entry's plus the offset.
+        assert!(!p(
+            "mov r3, 0\nmov r4, 5\ntop:\nadd r3, 1\nmov r5, r4\nmov r4, r3\njne r5, 10, top\nmov r0, 0\nexit"
+        ));
+    }
+
+    #[test]
+    fn register_bounds_of_known_range() {
+        // The input length (r2 at the program's entry) is a slice length, below 2^63: a step
+        // of 8 and `<=` cannot wrap.
+        assert!(p("mov r0, 0\ntop:\nadd r0, 8\njle r0, r2, top\nexit"));
+        // A bound shifted right, masked, loaded as a byte, or clamped by a branch.
+        assert!(p(
+            "mov r3, r6\nrsh r3, 4\nmov r1, 0\ntop:\nadd r1, 8\njlt r1, r3, top\nmov r0, 0\nexit"
+        ));
+        assert!(p(
+            "mov r3, r6\nand r3, 0xff\nmov r0, 0\ntop:\nadd r0, 4\njle r0, r3, top\nexit"
+        ));
+        assert!(p(
+            "ldxb r3, [r10-1]\nmov r0, 0\ntop:\nadd r0, 100\njsle r0, r3, top\nexit"
+        ));
+        assert!(p(
+            "jle r6, 100, ok\nmov r6, 100\nok:\nmov r0, 0\ntop:\nadd r0, 4\njle r0, r6, top\nexit"
+        ));
+        // Kept across an inner loop that does not write it.
+        assert!(p(
+            "mov r3, r6\nrsh r3, 1\nmov r1, 0\ntop:\nmov r4, 0\nin:\nadd r4, 1\njlt r4, 3, in\nadd r1, 2\njle r1, r3, top\nmov r0, 0\nexit"
+        ));
+    }
+
+    #[test]
+    fn register_bounds_of_unknown_range() {
+        // r2 inside a called function is the caller's: anything.
+        assert!(!p(
+            "call local f\nexit\nf:\nmov r0, 0\ntop:\nadd r0, 8\njle r0, r2, top\nexit"
+        ));
+        // r2 written before the loop, by a subtraction or a 64-bit load.
+        assert!(!p(
+            "sub r2, 1\nmov r0, 0\ntop:\nadd r0, 8\njle r0, r2, top\nexit"
+        ));
+        assert!(!p(
+            "ldxdw r2, [r10-8]\nmov r0, 0\ntop:\nadd r0, 8\njle r0, r2, top\nexit"
+        ));
+        // A shift by 0, a signed clamp (not followed), a clamp on one way in only.
+        assert!(!p(
+            "mov r3, r6\nrsh r3, 0\nmov r1, 0\ntop:\nadd r1, 8\njlt r1, r3, top\nmov r0, 0\nexit"
+        ));
+        assert!(!p(
+            "jsle r6, 100, ok\nmov r6, 100\nok:\nmov r0, 0\ntop:\nadd r0, 4\njle r0, r6, top\nexit"
+        ));
+        assert!(!p(
+            "jeq r7, 0, ok\njle r6, 100, ok\nmov r6, 100\nok:\nmov r0, 0\ntop:\nadd r0, 4\njle r0, r6, top\nexit"
+        ));
+        // A bound the loop grows: widened to anything.
+        assert!(!p(
+            "mov r3, 10\nmov r0, 0\ntop:\nadd r3, 1\nadd r0, 8\njle r0, r3, top\nexit"
+        ));
+        // At 32 bits, adding 2^32 - 2 is a step of -2: the wrong way for `<=`.
+        assert!(!p(
+            "ldxb r3, [r10-1]\nmov32 r0, 0\ntop:\nadd32 r0, -2\njle32 r0, r3, top\nexit"
+        ));
+    }
+
+    #[test]
+    fn backward_jumps_inside_a_loop_body() {
+        // A switch whose cases jump back to the latch, above them but below the header
+        // (clang's layout): reducible, the header dominates everything.
+        assert!(p(
+            "mov r5, 0\nja head\nlatch:\nadd r5, 1\njlt r5, r2, head\nja out\nhead:\njeq r1, 0, latch\nadd r0, 1\nja latch\nout:\nexit"
+        ));
     }
 
     #[test]

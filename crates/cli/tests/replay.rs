@@ -652,6 +652,46 @@ fn malformed_records_and_files_are_refused() {
 }
 
 #[test]
+fn a_trap_names_the_first_packet_it_stops_at() {
+    let d = dir();
+    // xdp_parse runs 23 instructions on ARP and 49 on a TCP segment: a budget of 35 per
+    // packet passes the ARP frames and stops at the first TCP one, packet 4 of every pass.
+    let arp = eth(0x0806, &[0; 28]);
+    let syn = eth(0x0800, &ipv4(6, [10, 0, 0, 1], 0, &tcp(1000, 80, 0x02, 0)));
+    let recs: Vec<Rec> = [&arp, &arp, &arp, &syn, &arp, &syn]
+        .iter()
+        .map(|f| Rec {
+            ts: Duration::ZERO,
+            orig_len: f.len() as u32,
+            data: f.to_vec(),
+        })
+        .collect();
+    let pcap = d.join("trap.pcap");
+    write_pcap(&pcap, &recs, DataLink::ETHERNET);
+    for engine in ENGINES {
+        for threads in ["1", "2", "3"] {
+            let (v, err) = fails(&[
+                "replay",
+                XDP_PARSE,
+                "--pcap",
+                path_str(&pcap),
+                "--budget",
+                "35",
+                "--engine",
+                engine,
+                "--threads",
+                threads,
+            ]);
+            assert_eq!(v["error"]["kind"], "trap", "{err}");
+            assert_eq!(v["error"]["packet"], 4, "{engine} {threads}: {err}");
+            assert_eq!(v["engine"], engine);
+            assert!(err.contains("packet 4: trap at insn #"), "{err}");
+            assert!(err.contains("instruction budget exhausted"), "{err}");
+        }
+    }
+}
+
+#[test]
 fn usage_errors() {
     let d = dir();
     let pcap = d.join("u.pcap");

@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Replay a packet capture through an XDP or TC program.
@@ -395,7 +395,9 @@ struct Worker<'a> {
     ctx: Context,
     capture: &'a Capture,
     keep: bool,
-    stop: &'a AtomicBool,
+    /// The first run that failed so far (`usize::MAX`: none): the workers stop at runs after
+    /// it, and go on before it, so the error reported is the first run's whatever the timing.
+    failed: &'a AtomicUsize,
     progress: Option<&'a indicatif::ProgressBar>,
 }
 
@@ -405,7 +407,7 @@ impl Worker<'_> {
         let mut done = Vec::with_capacity(runs.len());
         let mut since_tick = 0u64;
         for &i in runs {
-            if self.stop.load(Ordering::Relaxed) {
+            if i > self.failed.load(Ordering::Relaxed) {
                 break;
             }
             let pkt = &self.capture.packets[i % n];
@@ -414,7 +416,7 @@ impl Worker<'_> {
             match res {
                 Ok(d) => done.push((i, d)),
                 Err(e) => {
-                    self.stop.store(true, Ordering::Relaxed);
+                    self.failed.fetch_min(i, Ordering::Relaxed);
                     return Err(Box::new((i, r::facade_error(self.args.run.file(), e))));
                 }
             }
@@ -564,13 +566,13 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             }
             bar
         });
-    let stop = AtomicBool::new(false);
+    let failed = AtomicUsize::new(usize::MAX);
     let worker = Worker {
         args,
         ctx,
         capture: &capture,
         keep: ra.out().is_some(),
-        stop: &stop,
+        failed: &failed,
         progress: progress.as_ref(),
     };
     let started = Instant::now();

@@ -691,6 +691,93 @@ fn a_trap_names_the_first_packet_it_stops_at() {
     }
 }
 
+/// Little-endian u64s from a dumped value's hex string.
+fn words(hex: &Value) -> Vec<u64> {
+    let hex = hex.as_str().unwrap();
+    (0..hex.len() / 16)
+        .map(|i| {
+            let b: Vec<u8> = (0..8)
+                .map(|j| u8::from_str_radix(&hex[i * 16 + j * 2..i * 16 + j * 2 + 2], 16).unwrap())
+                .collect();
+            u64::from_le_bytes(b.try_into().unwrap())
+        })
+        .collect()
+}
+
+/// (per class, per CPU slot: packets) and the `by_cpu` counts of examples/percpu_count.o.
+fn percpu_counts(v: &Value) -> (Vec<Vec<u64>>, Vec<u64>) {
+    let maps = v["maps"].as_array().unwrap();
+    let counts = maps.iter().find(|m| m["name"] == "counts").unwrap();
+    let per_class = counts["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|slot| words(slot)[0])
+                .collect()
+        })
+        .collect();
+    let bss = maps.iter().find(|m| m["name"] == ".bss").unwrap();
+    let by_cpu = words(&bss["entries"][0]["value"])[..64].to_vec();
+    (per_class, by_cpu)
+}
+
+#[test]
+fn threads_get_their_own_cpu_slots_and_the_split_is_deterministic() {
+    let d = dir();
+    let recs = traffic(200);
+    let pcap = d.join("percpu.pcap");
+    write_pcap(&pcap, &recs, DataLink::ETHERNET);
+    // examples/percpu_count.c's classes: IPv4, ARP, other, shorter than Ethernet.
+    let mut classes = [0u64; 4];
+    for r in &recs {
+        let class = match r.data.get(12..14) {
+            None => 3,
+            Some([0x08, 0x00]) => 0,
+            Some([0x08, 0x06]) => 1,
+            Some(_) => 2,
+        };
+        classes[class] += 1;
+    }
+    let mut splits = Vec::new();
+    for engine in ENGINES {
+        for threads in [1usize, 3] {
+            let v = replay(
+                "examples/percpu_count.o",
+                &pcap,
+                &["--engine", engine, "--threads", &threads.to_string()],
+            );
+            let (per_class, by_cpu) = percpu_counts(&v);
+            let what = format!("{engine} {threads}");
+            // Per-CPU maps have one slot per worker; each class's slots add up to its count.
+            for (class, slots) in per_class.iter().enumerate() {
+                assert_eq!(slots.len(), threads, "{what}");
+                assert_eq!(slots.iter().sum::<u64>(), classes[class], "{what}");
+            }
+            // bpf_get_smp_processor_id() is the worker's slot: what each CPU counted in
+            // `by_cpu` is what its per-CPU slots hold, and no CPU past the workers ran.
+            for (cpu, n) in by_cpu.iter().enumerate() {
+                let slots: u64 = per_class
+                    .iter()
+                    .map(|s| s.get(cpu).copied().unwrap_or(0))
+                    .sum();
+                assert_eq!(*n, slots, "{what} cpu {cpu}");
+            }
+            assert_eq!(by_cpu.iter().sum::<u64>(), 200, "{what}");
+            if threads == 3 {
+                assert!(by_cpu[..3].iter().all(|&n| n > 0), "{what}: {by_cpu:?}");
+                splits.push(by_cpu);
+            }
+        }
+    }
+    // The same packets go to the same workers on every engine and run.
+    assert_eq!(splits[0], splits[1]);
+}
+
 #[test]
 fn usage_errors() {
     let d = dir();

@@ -434,6 +434,30 @@ fn xdp_filter_verdicts_maps_and_output_on_both_engines() {
 }
 
 #[test]
+fn jit_option_sets_give_the_interpreters_output() {
+    let d = dir();
+    let recs = traffic(120);
+    let pcap = d.join("opts.pcap");
+    write_pcap(&pcap, &recs, DataLink::ETHERNET);
+    let run = |name: &str, opts: &[&str]| {
+        let out = d.join(format!("opts-{name}.pcap"));
+        let mut a = vec!["--threads", "2", "--out", path_str(&out)];
+        a.extend_from_slice(opts);
+        let v = replay(TC_CLASSIFY, &pcap, &a);
+        (verdicts(&v), std::fs::read(&out).unwrap())
+    };
+    let reference = run("interp", &["--engine", "interp"]);
+    for (name, opts) in [
+        ("jit", &["--engine", "jit"][..]),
+        ("hardened", &["--engine", "jit", "--hardened"][..]),
+        ("dual", &["--engine", "jit", "--code-memory", "dual"][..]),
+        ("strict", &["--engine", "jit", "--strict"][..]),
+    ] {
+        assert!(run(name, opts) == reference, "{name}");
+    }
+}
+
+#[test]
 fn repeat_runs_every_packet_again_on_the_same_maps() {
     let d = dir();
     let recs = traffic(40);

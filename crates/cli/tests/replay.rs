@@ -187,6 +187,10 @@ fn traffic(count: usize) -> Vec<Rec> {
                     &ipv4(6, [10, 9, 9, 9], 0, &tcp(5000, 80, 0x02, 300)),
                 );
             }
+            // The destination MAC's last byte: the port xdp_redirect picks.
+            if f.len() >= 6 {
+                f[5] = i as u8;
+            }
             let kept = f.len().min(SNAPLEN as usize);
             Rec {
                 ts: Duration::new(
@@ -454,6 +458,70 @@ fn jit_option_sets_give_the_interpreters_output() {
         ("strict", &["--engine", "jit", "--strict"][..]),
     ] {
         assert!(run(name, opts) == reference, "{name}");
+    }
+}
+
+#[test]
+fn redirects_are_counted_by_target_and_written_as_rewritten() {
+    let d = dir();
+    let recs = traffic(150);
+    // crates/cli/tests/objects/xdp_redirect.c: the destination MAC's last byte picks the port.
+    let mut expected_codes = Vec::new();
+    let mut targets = std::collections::BTreeMap::new();
+    let mut expected_out = Vec::new();
+    for r in &recs {
+        if r.data.len() < 6 {
+            expected_codes.push(1);
+            continue;
+        }
+        let port = r.data[5] & 3;
+        let mut out = r.clone();
+        if port == 0 {
+            expected_codes.push(2);
+        } else {
+            expected_codes.push(4);
+            *targets.entry(10 + u64::from(port)).or_insert(0u64) += 1;
+            out.data[5] = 0xee;
+        }
+        expected_out.push(out);
+    }
+    let pcap = d.join("redirect.pcap");
+    write_pcap(&pcap, &recs, DataLink::ETHERNET);
+    for engine in ENGINES {
+        let out = d.join(format!("redirect-{engine}.pcap"));
+        let v = replay(
+            "crates/cli/tests/objects/xdp_redirect.o",
+            &pcap,
+            &[
+                "--engine",
+                engine,
+                "--threads",
+                "2",
+                "--out",
+                path_str(&out),
+            ],
+        );
+        assert_eq!(
+            verdicts(&v),
+            counts(expected_codes.iter().copied()),
+            "{engine}"
+        );
+        let got: std::collections::BTreeMap<u64, u64> = v["redirects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert_eq!(e["target"]["kind"], "ifindex");
+                assert_eq!(e["target"]["ingress"], false);
+                (
+                    e["target"]["ifindex"].as_u64().unwrap(),
+                    e["count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got, targets, "{engine}");
+        assert_eq!(read_pcap(&out).1, expected_out, "{engine}");
     }
 }
 

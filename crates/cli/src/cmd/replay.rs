@@ -21,11 +21,12 @@ use std::time::{Duration, Instant};
 /// fields...). Every packet of the pcap or pcapng capture --pcap (Ethernet link type) runs
 /// once per --repeat, each on the maps as the previous runs left them, with the budget given
 /// again for each packet. Packets that pass (XDP_PASS, XDP_TX, XDP_REDIRECT; for TC every
-/// verdict but TC_ACT_SHOT, TC_ACT_STOLEN, TC_ACT_QUEUED and TC_ACT_TRAP) go to --out, a pcap
-/// with the input's link type and timestamps, with the bytes the program left, in input
-/// order. Prints the verdict counts, the redirect targets, packets per second, the median
-/// and 99th percentile time per packet and the maps afterwards. A packet the capture cut
-/// short (snaplen) runs as captured and is counted, with a warning. With --threads N, N
+/// verdict but TC_ACT_SHOT, TC_ACT_STOLEN, TC_ACT_QUEUED and TC_ACT_TRAP) of every pass go to
+/// --out, a pcap with the input's link type and timestamps, with the bytes the program left,
+/// in input order. Prints the verdict counts, the redirect targets, packets per second, the
+/// median and 99th percentile time per packet and the maps afterwards (with or without
+/// --dump-maps). A packet the capture cut short (snaplen) runs as captured and is counted,
+/// with a warning. With --threads N, N
 /// workers each run their own instance of the program on CPU slot 0..N-1 (per-CPU maps get N
 /// slots), packets going to workers by a hash of their flow (the 5-tuple, or the 3-tuple
 /// for IP fragments, or the frame's bytes).

@@ -560,9 +560,9 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let progress = (!ra.json() && std::io::stderr().is_terminal() && total as u64 >= PROGRESS_FROM)
         .then(|| {
             let bar = indicatif::ProgressBar::new(total as u64);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} packets, {per_sec}, {eta} left",
-            ) {
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} packets, {eta} left")
+            {
                 bar.set_style(style);
             }
             bar

@@ -719,6 +719,28 @@ fn another_link_type_is_refused() {
 }
 
 #[test]
+fn a_pcapng_capture_on_two_link_types_is_refused() {
+    let d = dir();
+    let path = d.join("two-links.pcapng");
+    let mut w = PcapNgWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    for linktype in [DataLink::ETHERNET, DataLink::LINUX_SLL] {
+        w.write_block(&Block::InterfaceDescription(InterfaceDescriptionBlock {
+            linktype,
+            snaplen: 0,
+            options: vec![],
+        }))
+        .unwrap();
+    }
+    drop(w);
+    let (v, err) = fails(&["replay", XDP_PARSE, "--pcap", path_str(&path)]);
+    assert_eq!(v["error"]["kind"], "capture");
+    assert!(
+        err.contains("interfaces of link types ETHERNET and LINUX_SLL"),
+        "{err}"
+    );
+}
+
+#[test]
 fn malformed_records_and_files_are_refused() {
     let d = dir();
     // Packet 2 claims more bytes captured than it had on the wire.

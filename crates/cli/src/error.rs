@@ -142,6 +142,22 @@ pub(crate) enum CliError {
     /// `--section` or `--program` given for a file that is not an ELF object.
     #[error("{}: --section and --program apply only to ELF objects", path.display())]
     SectionNotElf { path: PathBuf },
+    /// A packet capture (pcap or pcapng) that cannot be replayed: truncated, malformed, or of
+    /// a link type the program cannot see; `packet` is the 1-based number of the packet at
+    /// fault, when the fault is in one.
+    #[error(
+        "{}: {}{reason}",
+        path.display(),
+        packet.map(|n| format!("packet {n}: ")).unwrap_or_default()
+    )]
+    Capture {
+        path: PathBuf,
+        packet: Option<u64>,
+        reason: String,
+    },
+    /// A failure while running the program on packet `packet` (1-based) of a capture.
+    #[error("packet {packet}: {source}")]
+    AtPacket { packet: u64, source: Box<CliError> },
 }
 
 /// The version of the JSON documents `--json` prints (docs/cli.md).
@@ -179,7 +195,8 @@ impl CliError {
             CliError::Verify(_) => "verify",
             CliError::Trap { .. } => "trap",
             CliError::Hex { .. } => "hex",
-            CliError::Detailed { source, .. } => source.kind(),
+            CliError::Capture { .. } => "capture",
+            CliError::Detailed { source, .. } | CliError::AtPacket { source, .. } => source.kind(),
         }
     }
 
@@ -189,7 +206,7 @@ impl CliError {
             CliError::Decode { source, .. } => Some(u64::from(source.pc)),
             CliError::Verify(e) => Some(u64::from(e.pc.0)),
             CliError::Trap { trap, .. } => Some(u64::from(trap.pc.0)),
-            CliError::Detailed { source, .. } => source.pc(),
+            CliError::Detailed { source, .. } | CliError::AtPacket { source, .. } => source.pc(),
             _ => None,
         }
     }
@@ -219,6 +236,16 @@ impl CliError {
                 }
             }
             inner = source;
+        }
+        if let CliError::AtPacket { packet, source } = inner {
+            error["packet"] = (*packet).into();
+            inner = source;
+        }
+        if let CliError::Capture {
+            packet: Some(n), ..
+        } = inner
+        {
+            error["packet"] = (*n).into();
         }
         if let CliError::Trap { insn, .. } = inner {
             error["insn"] = insn.as_str().into();

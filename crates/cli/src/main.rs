@@ -4,7 +4,7 @@
 //! ```text
 //! file (.bin raw bytecode | .asm/.s text | ELF object) ──► load::load ──► Program | bpfx::Object
 //!                                                                              │
-//!                      asm, disasm, run, verify, info, jit-dump, bench ◄───────┘
+//!              asm, disasm, run, verify, info, jit-dump, bench, replay ◄───────┘
 //! ```
 //!
 //! Each subcommand is one module under `cmd/` with an `Args` struct (clap derive) and a
@@ -69,6 +69,9 @@ enum Command {
     /// Run a program repeatedly, loaded as `run` loads it (its options, maps, helpers, context,
     /// --mem or --packet); print its result, verify and compile times and time per run.
     Bench(cmd::bench::Args),
+    /// Replay a packet capture (pcap, pcapng) through an XDP or TC program: verdict counts,
+    /// packets per second, time per packet, the maps, and the packets that pass to --out.
+    Replay(cmd::replay::Args),
     /// Act as a plugin of the bpf_conformance runner (program hex on stdin, r0 in hex out).
     ConformancePlugin(cmd::plugin::Args),
 }
@@ -81,6 +84,7 @@ impl Command {
             Command::Bench(args) => args.json(),
             Command::Verify(args) => args.json(),
             Command::Info(args) => args.json(),
+            Command::Replay(args) => args.json(),
             Command::Asm(_)
             | Command::Disasm(_)
             | Command::JitDump(_)
@@ -128,6 +132,7 @@ fn main() -> ExitCode {
         Command::Info(args) => cmd::info::run(args),
         Command::JitDump(args) => cmd::jit_dump::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Replay(args) => cmd::replay::run(args),
         Command::ConformancePlugin(args) => cmd::plugin::run(args),
     };
     match result {

@@ -6,6 +6,7 @@ pub(crate) mod disasm;
 pub(crate) mod info;
 pub(crate) mod jit_dump;
 pub(crate) mod plugin;
+pub(crate) mod replay;
 pub(crate) mod run;
 pub(crate) mod verify;
 

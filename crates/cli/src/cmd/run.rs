@@ -169,6 +169,26 @@ impl Args {
         self.code_memory.unwrap_or_default()
     }
 
+    /// The --out path.
+    pub(crate) fn out(&self) -> Option<&std::path::Path> {
+        self.out.as_deref()
+    }
+
+    /// The --ingress-ifindex value.
+    pub(crate) fn ingress_ifindex(&self) -> u32 {
+        self.ingress_ifindex
+    }
+
+    /// The context --ctx names, if given.
+    pub(crate) fn ctx(&self) -> Option<CtxKind> {
+        self.ctx
+    }
+
+    /// Whether an input file was given (--mem or --packet).
+    pub(crate) fn has_input(&self) -> bool {
+        self.mem.is_some() || self.packet.is_some()
+    }
+
     /// Refuses the JIT's options on the interpreter (a usage error).
     pub(crate) fn check(&self) -> Result<(), CliError> {
         if self.engine == EngineKind::Interp {
@@ -547,7 +567,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
 
 /// The socket buffer's metadata from the flags; the protocol defaults to the packet's
 /// EtherType.
-fn skb_meta(args: &Args, packet: &[u8]) -> bpfx::SkbMeta {
+pub(crate) fn skb_meta(args: &Args, packet: &[u8]) -> bpfx::SkbMeta {
     let ethertype = packet
         .get(12..14)
         .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
@@ -563,7 +583,7 @@ fn skb_meta(args: &Args, packet: &[u8]) -> bpfx::SkbMeta {
 }
 
 /// A redirect target, as JSON: `kind` (`ifindex`, `map`, `broadcast`) and its fields.
-fn redirect_json(r: &bpfx::RedirectTarget) -> serde_json::Value {
+pub(crate) fn redirect_json(r: &bpfx::RedirectTarget) -> serde_json::Value {
     match r {
         bpfx::RedirectTarget::Ifindex { ifindex, ingress } => serde_json::json!({
             "kind": "ifindex", "ifindex": ifindex, "ingress": ingress,
@@ -583,7 +603,7 @@ fn redirect_json(r: &bpfx::RedirectTarget) -> serde_json::Value {
 }
 
 /// A redirect target, as text.
-fn redirect_text(r: &bpfx::RedirectTarget) -> String {
+pub(crate) fn redirect_text(r: &bpfx::RedirectTarget) -> String {
     match r {
         bpfx::RedirectTarget::Ifindex { ifindex, ingress } => format!(
             "ifindex {ifindex} ({})",

@@ -151,9 +151,13 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
         let succ = graph.successors(Pc(pc as u32));
         // Checked mode joins loop iterations at the head, so its state must outlive one
         // processing; Strict mode explores iterations separately and needs no such state.
+        // It must be a join point too, even with one predecessor (a head clang enters only
+        // from the bottom of its loop): only a merge there widens, and without one the walk
+        // went round such a loop one concrete iteration at a time.
         if cfg.mode != crate::Mode::Strict
             && let Some(t) = succ.iter().find(|t| t.index() <= pc)
         {
+            join[t.index()] = true;
             keep[t.index()] = true;
         }
         // A function entered through a call or whose address is taken is reached too.

@@ -33,7 +33,8 @@ pub enum VerifyErrorKind {
     /// An instruction that writes the frame pointer (decoding already rules this out).
     #[error("r10 is read-only")]
     WritesFramePointer,
-    /// The analysis processed more instructions than its budget allows.
+    /// The analysis processed more instructions than its budget allows (`Strict` mode only:
+    /// `Checked` mode goes on with every loop head widened to a stable state).
     #[error("program too complex: more than {0} instructions processed")]
     TooComplex(u64),
     /// A loop whose state at its head repeats (is covered by the state of an earlier

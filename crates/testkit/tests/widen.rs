@@ -364,3 +364,54 @@ fn generated_loops_are_never_rejected_for_cost_in_checked_mode() {
     println!("{accepted} verifications accepted of {}", 400 * 3);
     assert!(accepted >= 400, "only {accepted} accepted");
 }
+
+/// A loop head whose state keeps growing past its share of widening rounds: 40 stack slots
+/// shifted down by one per iteration, so one more slot changes each round. The head falls
+/// back to the stable merge (the log says so) and the analysis still ends; every engine agrees
+/// with the reference (slot `fp-8` holds 7 once 40 iterations have run).
+#[test]
+fn a_head_past_its_share_of_rounds_is_widened_to_a_stable_state() {
+    use bpfx_bytecode::{Program, assemble};
+    const SLOTS: usize = 40;
+    let mut text = String::from("mov r0, 0\nldxb r2, [r1+0]\nmov r3, 0\n");
+    for i in 1..=SLOTS {
+        text += &format!("stxdw [r10-{}], r3\n", 8 * i);
+    }
+    text += "l:\n";
+    for i in 1..SLOTS {
+        text += &format!(
+            "ldxdw r3, [r10-{}]\nstxdw [r10-{}], r3\n",
+            8 * (i + 1),
+            8 * i
+        );
+    }
+    text += &format!("mov r3, 7\nstxdw [r10-{}], r3\n", 8 * SLOTS);
+    text += "add r0, 1\njlt r0, r2, l\nldxdw r0, [r10-8]\nexit\n";
+    let prog = Program::decode(assemble(&text).expect("assembles")).expect("decodes");
+    let cfg = Config::conformance(Mode::Checked, 1);
+    let (v, log) = bpfx_verifier::verify_with_log(prog, &cfg);
+    let v = v.expect("Checked mode accepts");
+    println!("shift: {} instructions processed", v.insns_processed());
+    assert!(
+        log.lines()
+            .iter()
+            .any(|l| l.contains("widened to a stable state")),
+        "the head never fell back:\n{log}"
+    );
+    for n in [0u8, 1, 39, 40, 41, 255] {
+        let expected = if u64::from(n).max(1) >= SLOTS as u64 {
+            7
+        } else {
+            0
+        };
+        let case = Case {
+            prog: v.program().clone(),
+            input: vec![n],
+            budget: None,
+            helpers: Default::default(),
+        };
+        let out = check_with(&case, &verified_engines(v.clone()))
+            .unwrap_or_else(|m| panic!("n = {n}: the engines disagree: {m:?}"));
+        assert_eq!(out.result, Ok(expected), "n = {n}");
+    }
+}

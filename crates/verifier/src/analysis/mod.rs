@@ -302,6 +302,14 @@ impl<'a> Analysis<'a> {
                 };
                 let changed = old.widen(&st, how);
                 *rounds += u32::from(changed);
+                if changed
+                    && *rounds == HEAD_ROUNDS
+                    && let Some(log) = self.log.as_deref_mut()
+                {
+                    log.push(format!(
+                        "the loop head at {pc} grew {HEAD_ROUNDS} times: widened to a stable state from now on"
+                    ));
+                }
                 changed
             }
             Some(old) => old.join(&st),

@@ -415,3 +415,56 @@ fn a_head_past_its_share_of_rounds_is_widened_to_a_stable_state() {
         assert_eq!(out.result, Ok(expected), "n = {n}");
     }
 }
+
+/// Local calls fanning out: each of `LEVELS` functions calls the next `FAN` times, so there
+/// are `FAN^(LEVELS-1)` call chains, each a calling context of its own (contexts are not
+/// merged: the cost grows with the number of chains). Checked mode accepts it under the
+/// default budget and under a budget of 1 (no loop to widen: the analysis simply goes on), and
+/// every engine agrees with the reference.
+#[test]
+fn fanned_out_call_chains_are_accepted_whatever_the_budget() {
+    use bpfx_bytecode::{Program, assemble};
+    const LEVELS: usize = 5;
+    const FAN: usize = 4;
+    let mut text = String::from("ldxb r6, [r1+0]\nmov r1, r6\ncall local f1\nexit\n");
+    for l in 1..=LEVELS {
+        text += &format!("f{l}:\nmov r6, r1\nmov r7, 0\n");
+        if l < LEVELS {
+            for k in 0..FAN {
+                text += &format!(
+                    "mov r1, r6\nadd r1, {k}\ncall local f{}\nadd r7, r0\n",
+                    l + 1
+                );
+            }
+        } else {
+            text += "mov r7, r6\nand r7, 3\n";
+        }
+        text += "mov r0, r7\nexit\n";
+    }
+    let prog = Program::decode(assemble(&text).expect("assembles")).expect("decodes");
+    let mut vs = Vec::new();
+    for budget in [1_000_000, 1] {
+        let cfg = Config {
+            insn_budget: budget,
+            ..Config::conformance(Mode::Checked, 1)
+        };
+        let t = Instant::now();
+        let v = verify(prog.clone(), &cfg).expect("Checked mode accepts");
+        println!(
+            "calls, budget {budget}: {} instructions processed in {:?}",
+            v.insns_processed(),
+            t.elapsed()
+        );
+        vs.push(v);
+    }
+    // f_l(x) = sum over k of f_{l+1}(x + k); f_LEVELS(x) = x & 3.
+    fn f(l: usize, x: u64) -> u64 {
+        if l == LEVELS {
+            return x & 3;
+        }
+        (0..FAN as u64).map(|k| f(l + 1, x + k)).sum()
+    }
+    for n in [0u8, 1, 2, 200] {
+        run("calls", &vs, vec![n], f(1, u64::from(n)));
+    }
+}

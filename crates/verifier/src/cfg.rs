@@ -63,7 +63,8 @@ pub(crate) struct Structure {
     /// Function starts, increasing; `funcs[0]` is pc 0.
     pub(crate) funcs: Vec<Pc>,
     /// Whether a state must be stored (and joined) at this pc: function starts, return points
-    /// of local calls and every pc with more than one predecessor. Every cycle of the graph goes
+    /// of local calls, every pc with more than one predecessor and, in `Checked` mode, every
+    /// target of a backward jump (where the analysis widens). Every cycle of the graph goes
     /// through one of them, which is what makes the worklist terminate.
     pub(crate) join: Vec<bool>,
     /// Join points whose stored state must outlive its processing: targets of backward jumps

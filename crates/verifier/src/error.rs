@@ -312,9 +312,10 @@ pub enum VerifyErrorKind {
 }
 
 impl VerifyErrorKind {
-    /// Whether this is a fault of the program's structure (or the analysis budget), which
-    /// rejects in both modes. Apart from a forged map handle, these are the only rejections of
-    /// `Checked` mode.
+    /// Whether this is a fault of the program's structure, which rejects in both modes. Apart
+    /// from a forged map handle, these are the only rejections of `Checked` mode. The analysis
+    /// budget is not one: only `Strict` mode rejects for it ([`VerifyErrorKind::TooComplex`],
+    /// [`VerifyErrorKind::LoopTooComplex`]).
     pub fn is_structural(&self) -> bool {
         use VerifyErrorKind::*;
         matches!(
@@ -326,7 +327,6 @@ impl VerifyErrorKind {
                 | UnknownHelper(_)
                 | Kfunc
                 | WritesFramePointer
-                | TooComplex(_)
         )
     }
 

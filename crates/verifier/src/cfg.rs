@@ -63,7 +63,8 @@ pub(crate) struct Structure {
     /// Function starts, increasing; `funcs[0]` is pc 0.
     pub(crate) funcs: Vec<Pc>,
     /// Whether a state must be stored (and joined) at this pc: function starts, return points
-    /// of local calls and every pc with more than one predecessor. Every cycle of the graph goes
+    /// of local calls, every pc with more than one predecessor and, in `Checked` mode, every
+    /// target of a backward jump (where the analysis widens). Every cycle of the graph goes
     /// through one of them, which is what makes the worklist terminate.
     pub(crate) join: Vec<bool>,
     /// Join points whose stored state must outlive its processing: targets of backward jumps
@@ -151,9 +152,13 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
         let succ = graph.successors(Pc(pc as u32));
         // Checked mode joins loop iterations at the head, so its state must outlive one
         // processing; Strict mode explores iterations separately and needs no such state.
+        // It must be a join point too, even with one predecessor (a head clang enters only
+        // from the bottom of its loop): only a merge there widens, and without one the walk
+        // went round such a loop one concrete iteration at a time.
         if cfg.mode != crate::Mode::Strict
             && let Some(t) = succ.iter().find(|t| t.index() <= pc)
         {
+            join[t.index()] = true;
             keep[t.index()] = true;
         }
         // A function entered through a call or whose address is taken is reached too.

@@ -468,7 +468,8 @@ pub struct Config {
     pub max_frames: u32,
     /// What r1 points to at entry.
     pub context: ContextKind,
-    /// Instructions the analysis may process.
+    /// Instructions the analysis may process: in `Strict` mode a rejection past it; in
+    /// `Checked` mode the point from which every loop head is widened to a stable state.
     pub insn_budget: u64,
 }
 

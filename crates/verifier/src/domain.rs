@@ -183,6 +183,25 @@ impl Value {
         }
     }
 
+    /// The certainly stable bound of `self` and `new` that a loop head falls back to when
+    /// widening takes more than its share of the budget: a scalar that moved becomes unknown
+    /// at once, a pointer keeps its kind with an unknown offset (so its accesses stay guarded),
+    /// anything else joins (to `Mixed` or `NotInit`, which are stable). Each value thus changes
+    /// at most a few times, whatever the loop does.
+    pub(crate) fn widen_hard(self, new: Value) -> Value {
+        match (self, new.join(self)) {
+            (Value::Scalar(a), Value::Scalar(j)) if a.contains(&j) => {
+                Value::Scalar(Scalar { id: j.id, ..a })
+            }
+            (Value::Scalar(_), Value::Scalar(j)) => Value::Scalar(Scalar {
+                id: j.id,
+                ..Scalar::UNKNOWN
+            }),
+            (Value::Ptr(_, o), Value::Ptr(k, j)) if j != o => Value::Ptr(k, Off::Unknown),
+            (_, j) => j,
+        }
+    }
+
     /// Whether every run-time value `self` stands for is one `other` stands for (scalar ids
     /// aside: they only ever add precision, so ignoring them errs towards "covered", which
     /// the loop check treats as "may not terminate").
@@ -306,6 +325,19 @@ impl fmt::Display for Value {
     }
 }
 
+/// How a state arriving at a join point is merged into the stored one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Merge {
+    /// The least upper bound ([`State::join`]).
+    Join,
+    /// The join with every moving bound sent to its extreme ([`Value::widen`]): where a
+    /// `Checked`-mode loop closes.
+    Widen,
+    /// The certainly stable bound ([`Value::widen_hard`]): where a `Checked`-mode loop closes
+    /// once its head has used its share of the budget.
+    Hard,
+}
+
 /// One 8-byte stack slot: a whole spilled register, or bytes of which some are initialised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Slot {
@@ -335,8 +367,9 @@ impl Slot {
         }
     }
 
-    fn widen(self, other: Slot) -> Slot {
+    fn widen(self, other: Slot, how: Merge) -> Slot {
         match (self, other.join(self)) {
+            (Slot::Spill(a), Slot::Spill(j)) if how == Merge::Hard => Slot::Spill(a.widen_hard(j)),
             (Slot::Spill(a), Slot::Spill(j)) => Slot::Spill(a.widen(j)),
             (_, j) => j,
         }
@@ -467,35 +500,55 @@ impl State {
     /// calling context, so they have as many frames. This is the one place where information
     /// from different paths is merged; widening (once ranges exist) belongs here too.
     pub(crate) fn join(&mut self, other: &State) -> bool {
-        self.merge_with(other, false)
+        self.merge_with(other, Merge::Join)
     }
 
-    /// Like [`State::join`], but widening: used where a `Checked`-mode loop closes.
-    pub(crate) fn widen(&mut self, other: &State) -> bool {
-        self.merge_with(other, true)
+    /// Joins `other` into `self` as `how` says: used where a `Checked`-mode loop closes.
+    pub(crate) fn widen(&mut self, other: &State, how: Merge) -> bool {
+        self.merge_with(other, how)
     }
 
-    fn merge_with(&mut self, other: &State, widen: bool) -> bool {
+    fn merge_with(&mut self, other: &State, how: Merge) -> bool {
         debug_assert_eq!(self.depth(), other.depth());
         let mut changed = false;
         for (a, b) in self.frames_mut().zip(other.frames()) {
             for (ra, rb) in a.regs.iter_mut().zip(&b.regs) {
-                let j = if widen { ra.widen(*rb) } else { ra.join(*rb) };
+                let j = match how {
+                    Merge::Join => ra.join(*rb),
+                    Merge::Widen => ra.widen(*rb),
+                    Merge::Hard => ra.widen_hard(*rb),
+                };
                 changed |= j != *ra;
                 *ra = j;
             }
             for (sa, sb) in a.stack.iter_mut().zip(&b.stack) {
-                let j = if widen { sa.widen(*sb) } else { sa.join(*sb) };
+                let j = match how {
+                    Merge::Join => sa.join(*sb),
+                    how => sa.widen(*sb, how),
+                };
                 changed |= j != *sa;
                 *sa = j;
             }
         }
-        let pkt = self.pkt.min(other.pkt);
+        // Proven packet lengths only shrink; a stable head gives up one that moves at once,
+        // rather than one byte per round.
+        let hard = how == Merge::Hard;
+        let pkt = match self.pkt.min(other.pkt) {
+            p if hard && p != self.pkt => 0,
+            p => p,
+        };
         changed |= pkt != self.pkt;
         self.pkt = pkt;
-        let meta = self.meta.min(other.meta);
+        let meta = match self.meta.min(other.meta) {
+            m if hard && m != self.meta => 0,
+            m => m,
+        };
         changed |= meta != self.meta;
         self.meta = meta;
+        if hard && self.pkt_ids != other.pkt_ids && !self.pkt_ids.is_empty() {
+            self.pkt_ids.clear();
+            return true;
+        }
         // Only what both sides proved, for ids both sides know.
         if self.pkt_ids != other.pkt_ids {
             let before = self.pkt_ids.len();
@@ -746,6 +799,11 @@ mod tests {
                 assert!(a.le(j) && b.le(j), "{a} {b} {j}");
                 let w = a.widen(b);
                 assert!(j.le(w), "{a} {b} {w}");
+                let h = a.widen_hard(b);
+                assert!(j.le(h), "{a} {b} {h}");
+                // Stable: a second arrival of either changes nothing.
+                assert_eq!(h.widen_hard(a), h, "{a} {b}");
+                assert_eq!(h.widen_hard(b), h, "{a} {b}");
             }
         }
     }

@@ -33,7 +33,8 @@ pub enum VerifyErrorKind {
     /// An instruction that writes the frame pointer (decoding already rules this out).
     #[error("r10 is read-only")]
     WritesFramePointer,
-    /// The analysis processed more instructions than its budget allows.
+    /// The analysis processed more instructions than its budget allows (`Strict` mode only:
+    /// `Checked` mode goes on with every loop head widened to a stable state).
     #[error("program too complex: more than {0} instructions processed")]
     TooComplex(u64),
     /// A loop whose state at its head repeats (is covered by the state of an earlier
@@ -311,9 +312,10 @@ pub enum VerifyErrorKind {
 }
 
 impl VerifyErrorKind {
-    /// Whether this is a fault of the program's structure (or the analysis budget), which
-    /// rejects in both modes. Apart from a forged map handle, these are the only rejections of
-    /// `Checked` mode.
+    /// Whether this is a fault of the program's structure, which rejects in both modes. Apart
+    /// from a forged map handle, these are the only rejections of `Checked` mode. The analysis
+    /// budget is not one: only `Strict` mode rejects for it ([`VerifyErrorKind::TooComplex`],
+    /// [`VerifyErrorKind::LoopTooComplex`]).
     pub fn is_structural(&self) -> bool {
         use VerifyErrorKind::*;
         matches!(
@@ -325,7 +327,6 @@ impl VerifyErrorKind {
                 | UnknownHelper(_)
                 | Kfunc
                 | WritesFramePointer
-                | TooComplex(_)
         )
     }
 

@@ -1,4 +1,6 @@
-# rule: the analysis has a processed-instruction budget
+# mode: strict
+# rule: Strict mode's analysis has a processed-instruction budget (Checked mode goes on
+# past it with every loop head widened to a stable state, and accepts)
 # budget: 5
 mov r0, 0
 mov r1, 1

@@ -15,7 +15,9 @@
 //! iteration's ([`State::le`]) may repeat forever and is rejected; a loop that keeps producing
 //! new states runs into the instruction budget, which names it. `Checked` mode joins the
 //! iterations at the head and widens there ([`State::widen`]), so its fixpoint is reached in a
-//! few rounds whatever the loop does.
+//! few rounds whatever the loop does; a head still growing after its share of rounds
+//! ([`HEAD_ROUNDS`]), and every head once the budget is spent, takes the certainly stable
+//! [`Merge::Hard`] instead, so `Checked` mode never rejects a program for analysis cost.
 //!
 //! Every rule is a `check_*`-style branch on `self.strict`: in `Strict` mode a violation is an
 //! error, in `Checked` mode the value degrades (to an unknown scalar, or an unproven access that
@@ -53,7 +55,7 @@ pub use log::{LOG_LIMIT, VerifierLog};
 use crate::cfg::{Loops, Structure};
 use crate::config::{Config, ContextKind, ContextLayout, Mode};
 use crate::context::CtxFacts;
-use crate::domain::State;
+use crate::domain::{Merge, State};
 use crate::error::{VerifyError, VerifyErrorKind as K};
 use bpfx_bytecode::{Imm64, Op, Pc, Program};
 use ctx::{Ctx, CtxId, CtxKind, CtxTag, Dest};
@@ -140,8 +142,21 @@ pub(crate) struct Analysis<'a> {
     /// Context accesses per pc, converted after the analysis (`context.rs`).
     pub(crate) ctx: CtxFacts,
     pub(crate) processed: u64,
+    /// `Checked` mode: how many times each loop head's state (by context and pc) grew over a
+    /// back-edge. A head past [`HEAD_ROUNDS`] has used its share and is merged with
+    /// [`Merge::Hard`] from then on.
+    rounds: HashMap<(CtxId, Pc), u32>,
+    /// `Checked` mode: the processed-instruction budget ran out, so every loop head is merged
+    /// with [`Merge::Hard`] (the analysis goes on: Checked mode never rejects for cost).
+    over_budget: bool,
     log: Option<&'a mut VerifierLog>,
 }
+
+/// Widening rounds a `Checked`-mode loop head gets before it falls back to the certainly
+/// stable [`Merge::Hard`]. [`State::widen`] moves each bound of each value at most once, so
+/// ordinary loops settle in a few rounds; a head still growing after this many is one whose
+/// state has many values moving one after another (every register and spill of a large body).
+const HEAD_ROUNDS: u32 = 32;
 
 impl<'a> Analysis<'a> {
     pub(crate) fn new(
@@ -175,6 +190,8 @@ impl<'a> Analysis<'a> {
             },
             ctx: CtxFacts::default(),
             processed: 0,
+            rounds: HashMap::new(),
+            over_budget: false,
             log,
         }
     }
@@ -276,7 +293,25 @@ impl<'a> Analysis<'a> {
             Some(old) if old.depth() != st.depth() => {
                 return Err(self.internal(pc, "states of one context differ in depth"));
             }
-            Some(old) if back => old.widen(&st),
+            Some(old) if back => {
+                let rounds = self.rounds.entry(key).or_insert(0);
+                let how = if self.over_budget || *rounds >= HEAD_ROUNDS {
+                    Merge::Hard
+                } else {
+                    Merge::Widen
+                };
+                let changed = old.widen(&st, how);
+                *rounds += u32::from(changed);
+                if changed
+                    && *rounds == HEAD_ROUNDS
+                    && let Some(log) = self.log.as_deref_mut()
+                {
+                    log.push(format!(
+                        "the loop head at {pc} grew {HEAD_ROUNDS} times: widened to a stable state from now on"
+                    ));
+                }
+                changed
+            }
             Some(old) => old.join(&st),
             None => {
                 self.states.insert(key, st);
@@ -344,7 +379,19 @@ impl<'a> Analysis<'a> {
     fn walk(&mut self, mut ctx: CtxId, mut pc: Pc, mut st: State) -> R<()> {
         loop {
             self.processed += 1;
-            if self.processed > self.cfg.insn_budget {
+            if self.processed > self.cfg.insn_budget && !self.strict {
+                // Checked mode never rejects for cost: from here on every loop head takes
+                // the certainly stable merge, which bounds what is left of the analysis.
+                if !self.over_budget {
+                    self.over_budget = true;
+                    if let Some(log) = self.log.as_deref_mut() {
+                        log.push(format!(
+                            "budget of {} processed instructions used: every loop head is widened to a stable state",
+                            self.cfg.insn_budget
+                        ));
+                    }
+                }
+            } else if self.processed > self.cfg.insn_budget {
                 let kind = match self.loop_of(ctx) {
                     Some(head) => K::LoopTooComplex {
                         head,

@@ -65,7 +65,7 @@ pub trait MapSpecExt {
     fn memory_bytes(&self) -> Option<u64>;
 
     /// [`MapSpecExt::memory_bytes`] with `cfg`'s CPUs and perf buffers (`None` also for a
-    /// shape the kinds of [`crate::maps`] refuse).
+    /// shape the kinds of `maps/` refuse).
     fn memory_bytes_with(&self, cfg: &MapConfig) -> Option<u64>;
 }
 

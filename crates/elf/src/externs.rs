@@ -201,14 +201,10 @@ pub(crate) fn add_kconfig_map(externs: &[Extern], maps: &mut Vec<MapSpec>, index
     };
     index.kconfig = Some(maps.len());
     maps.push(MapSpec {
-        name: KCONFIG_MAP.into(),
-        key_size: 4,
-        value_size: size,
-        max_entries: 1,
         flags: BPF_F_MMAPABLE | BPF_F_RDONLY_PROG,
         initial_data: Some(vec![0; size as usize]),
         read_only: true,
-        ..MapSpec::empty(MapKind::Array.into())
+        ..MapSpec::new(KCONFIG_MAP, MapKind::Array.into(), 4, size, 1)
     });
 }
 

@@ -150,14 +150,17 @@ pub struct ExternUse {
     pub call: bool,
 }
 
-/// A map the object defines, to be created by the runtime.
+/// A map: as an object defines it (`MapSpec<MapType>`, the default, whose type may be one bpfx
+/// does not implement), or as the runtime creates it (`MapSpec<MapKind>`, which `bpfx`
+/// names `bpfx::MapSpec`; [`MapSpec::implemented`] is the one conversion from the first to
+/// the second).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MapSpec {
+pub struct MapSpec<K = MapType> {
     /// The map variable's symbol, or the section name for global data (`.data`, `.rodata`,
     /// `.rodata.str1.1`, `.bss`, …).
     pub name: String,
-    /// The map type.
-    pub map_type: MapType,
+    /// The map type: a [`MapType`] as declared, or a [`MapKind`] bpfx implements.
+    pub kind: K,
     /// Key size in bytes.
     pub key_size: u32,
     /// Value size in bytes.
@@ -168,8 +171,11 @@ pub struct MapSpec {
     pub max_entries: u32,
     /// `BPF_F_*` map flags as written in the definition; global data maps carry
     /// [`BPF_F_MMAPABLE`], plus [`BPF_F_RDONLY_PROG`] for `.rodata*`, as libbpf sets them.
+    /// Kept for display: the runtime honours `read_only` instead (and `BPF_F_INNER_MAP` of a
+    /// map of maps' template).
     pub flags: u32,
-    /// For global data: the initial value of the single entry (the section's bytes).
+    /// For global data: the initial value of the single entry (the section's bytes); for an
+    /// array the runtime creates, its memory's initial contents.
     pub initial_data: Option<Vec<u8>>,
     /// The program may only read the map (`.rodata*`, or [`BPF_F_RDONLY_PROG`] in the flags).
     pub read_only: bool,
@@ -179,16 +185,103 @@ pub struct MapSpec {
     pub pinning: u32,
     /// `numa_node` of a BTF definition (0 when absent); reported only.
     pub numa_node: u32,
-    /// For a map of maps: the definition every inner map must match (libbpf names it
+    /// For a map of maps: the definition every inner map must match (the kernel's inner map
+    /// template; the verifier types the inner maps' lookups by it; libbpf names it
     /// `<outer>.inner`).
-    pub inner: Option<Box<MapSpec>>,
+    pub inner: Option<Box<MapSpec<K>>>,
     /// Initial slots of a program array or map of maps, by key: from the `values`
     /// initialiser of a BTF definition, or iproute2's `inner_idx` and `<id>/<key>` program
-    /// sections.
+    /// sections. Object loading fills them; the runtime's `Map` constructors ignore them.
     pub init: Vec<(u32, MapInit)>,
     /// iproute2's `id` of a legacy `struct bpf_elf_map` (0 when absent): `inner_id` refers
     /// to it.
     pub legacy_id: u32,
+}
+
+impl<K> MapSpec<K> {
+    /// A spec with no flags, no initial data, writable, no inner template, no initial slots.
+    pub fn new(
+        name: impl Into<String>,
+        kind: K,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+    ) -> MapSpec<K> {
+        MapSpec {
+            name: name.into(),
+            kind,
+            key_size,
+            value_size,
+            max_entries,
+            flags: 0,
+            initial_data: None,
+            read_only: false,
+            pinning: 0,
+            numa_node: 0,
+            inner: None,
+            init: Vec::new(),
+            legacy_id: 0,
+        }
+    }
+}
+
+impl MapSpec<MapType> {
+    /// The spec with its type, and its inner template's (recursively), narrowed to the
+    /// [`MapKind`] bpfx implements; every other field as it is. The error is the first type
+    /// bpfx does not implement, and how deep in inner templates it is.
+    pub fn implemented(self) -> Result<MapSpec<MapKind>, Unimplemented> {
+        // Taken apart whole, so that a field added to `MapSpec` cannot be left behind here.
+        let MapSpec {
+            name,
+            kind,
+            key_size,
+            value_size,
+            max_entries,
+            flags,
+            initial_data,
+            read_only,
+            pinning,
+            numa_node,
+            inner,
+            init,
+            legacy_id,
+        } = self;
+        let kind = kind.kind().ok_or(Unimplemented {
+            map_type: kind.raw(),
+            depth: 0,
+        })?;
+        let inner = match inner {
+            Some(i) => Some(Box::new(i.implemented().map_err(|e| Unimplemented {
+                depth: e.depth + 1,
+                ..e
+            })?)),
+            None => None,
+        };
+        Ok(MapSpec {
+            name,
+            kind,
+            key_size,
+            value_size,
+            max_entries,
+            flags,
+            initial_data,
+            read_only,
+            pinning,
+            numa_node,
+            inner,
+            init,
+            legacy_id,
+        })
+    }
+}
+
+/// A map type bpfx does not implement, as [`MapSpec::implemented`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unimplemented {
+    /// The kernel's `BPF_MAP_TYPE_*` number.
+    pub map_type: u32,
+    /// 0 for the map itself, 1 for its inner template, 2 for the template's, and so on.
+    pub depth: usize,
 }
 
 /// What a slot of a program array or map of maps holds initially.
@@ -291,4 +384,85 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
         version,
         externs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MapInit, MapKind, MapSpec, MapType, Unimplemented};
+
+    #[test]
+    fn implemented_narrows_the_type_and_keeps_every_other_field() {
+        let inner = MapSpec {
+            flags: 1 << 12,
+            ..MapSpec::new("o.inner", MapType::from_raw(1), 4, 16, 8)
+        };
+        let declared = MapSpec {
+            flags: 3,
+            initial_data: Some(vec![1, 2, 3]),
+            read_only: true,
+            pinning: 2,
+            numa_node: 5,
+            inner: Some(Box::new(inner)),
+            init: vec![(1, MapInit::Map(7)), (2, MapInit::Program("p".into()))],
+            legacy_id: 9,
+            ..MapSpec::new("o", MapType::from_raw(12), 4, 4, 2)
+        };
+        let spec = declared.clone().implemented().unwrap();
+        assert_eq!(spec.kind, MapKind::ArrayOfMaps);
+        let back = |s: MapSpec<MapKind>| MapSpec {
+            name: s.name,
+            kind: MapType::Kind(s.kind),
+            key_size: s.key_size,
+            value_size: s.value_size,
+            max_entries: s.max_entries,
+            flags: s.flags,
+            initial_data: s.initial_data,
+            read_only: s.read_only,
+            pinning: s.pinning,
+            numa_node: s.numa_node,
+            inner: None,
+            init: s.init,
+            legacy_id: s.legacy_id,
+        };
+        let inner = spec.inner.clone().unwrap();
+        assert_eq!(inner.kind, MapKind::Hash);
+        assert_eq!(Some(Box::new(back(*inner))), declared.inner);
+        assert_eq!(
+            back(spec),
+            MapSpec {
+                inner: None,
+                ..declared
+            }
+        );
+    }
+
+    #[test]
+    fn implemented_names_the_first_type_bpfx_lacks_and_its_depth() {
+        let sockmap = MapSpec::new("s", MapType::from_raw(15), 4, 4, 1);
+        assert_eq!(
+            sockmap.clone().implemented(),
+            Err(Unimplemented {
+                map_type: 15,
+                depth: 0
+            })
+        );
+        let outer = |inner: MapSpec| MapSpec {
+            inner: Some(Box::new(inner)),
+            ..MapSpec::new("o", MapKind::HashOfMaps.into(), 4, 4, 1)
+        };
+        assert_eq!(
+            outer(sockmap.clone()).implemented(),
+            Err(Unimplemented {
+                map_type: 15,
+                depth: 1
+            })
+        );
+        assert_eq!(
+            outer(outer(sockmap)).implemented(),
+            Err(Unimplemented {
+                map_type: 15,
+                depth: 2
+            })
+        );
+    }
 }

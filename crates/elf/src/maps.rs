@@ -94,16 +94,11 @@ pub(crate) fn collect(
         };
         index.data.insert(i, (maps.len(), s.size));
         maps.push(MapSpec {
-            name: s.name.clone(),
-            map_type: MapKind::Array.into(),
-            key_size: 4,
-            value_size: s.size as u32,
-            max_entries: 1,
             // As libbpf creates them: mappable, and read-only for the program when `.rodata`.
             flags: BPF_F_MMAPABLE | if read_only { BPF_F_RDONLY_PROG } else { 0 },
             initial_data: Some(bytes),
             read_only,
-            ..MapSpec::empty(MapKind::Array.into())
+            ..MapSpec::new(s.name.clone(), MapKind::Array.into(), 4, s.size as u32, 1)
         });
     }
     Ok((maps, index))
@@ -192,15 +187,17 @@ fn legacy_maps(
         };
         let flags = field(4);
         let spec = MapSpec {
-            name: sym.name.clone(),
-            key_size: field(1),
-            value_size: field(2),
-            max_entries: field(3),
             flags,
             read_only: flags & BPF_F_RDONLY_PROG != 0,
             pinning: field(6),
             legacy_id: field(5),
-            ..MapSpec::empty(MapType::from_raw(field(0)))
+            ..MapSpec::new(
+                sym.name.clone(),
+                MapType::from_raw(field(0)),
+                field(1),
+                field(2),
+                field(3),
+            )
         };
         // `inner_id` and `inner_idx` are resolved once every map of the section is read.
         links.push((field(7), field(8)));
@@ -226,7 +223,7 @@ fn link_elf_maps(
     };
     for (k, &(inner_id, _)) in raw.iter().enumerate() {
         let i = first + k;
-        if !maps[i].map_type.is_map_in_map() || inner_id == 0 {
+        if !maps[i].kind.is_map_in_map() || inner_id == 0 {
             continue;
         }
         let template = by_id(maps, inner_id).ok_or_else(|| ElfError::Map {
@@ -246,7 +243,7 @@ fn link_elf_maps(
         }
         for (o, &(outer_inner_id, _)) in raw.iter().enumerate() {
             let outer = first + o;
-            if maps[outer].map_type.is_map_in_map() && outer_inner_id == maps[i].legacy_id {
+            if maps[outer].kind.is_map_in_map() && outer_inner_id == maps[i].legacy_id {
                 maps[outer].init.push((inner_idx, MapInit::Map(i)));
                 maps[outer].init.sort_by_key(|(k, _)| *k);
             }
@@ -342,8 +339,8 @@ fn btf_maps(
         let Some(sym) = sym else {
             return Err(err(slot, "no such symbol"));
         };
-        let init = if maps[i].map_type.is_map_in_map() {
-            if maps[i].map_type == MapKind::HashOfMaps.into() && maps[i].key_size != 4 {
+        let init = if maps[i].kind.is_map_in_map() {
+            if maps[i].kind == MapKind::HashOfMaps.into() && maps[i].key_size != 4 {
                 return Err(err(
                     slot,
                     "a hash of maps initialised this way needs 4-byte keys",
@@ -463,17 +460,17 @@ fn read_def(
         }
         _ => None,
     };
+    let (key_size, value_size) = (
+        pick("key", key, key_size)?,
+        pick("value", value, value_size)?,
+    );
     let spec = MapSpec {
-        name: name.to_string(),
-        key_size: pick("key", key, key_size)?,
-        value_size: pick("value", value, value_size)?,
-        max_entries,
         flags,
         read_only: flags & BPF_F_RDONLY_PROG != 0,
         pinning,
         numa_node,
         inner,
-        ..MapSpec::empty(kind)
+        ..MapSpec::new(name, kind, key_size, value_size, max_entries)
     };
     Ok((spec, values.map(|(at, _)| u64::from(at))))
 }
@@ -561,7 +558,7 @@ pub(crate) fn iproute2_tail_calls(
         let Some(m) = maps.iter_mut().find(|m| m.legacy_id == id) else {
             continue;
         };
-        if key >= m.max_entries || m.map_type != MapKind::ProgArray.into() {
+        if key >= m.max_entries || m.kind != MapKind::ProgArray.into() {
             return Err(ElfError::Map {
                 section: "maps".into(),
                 map: m.name.clone(),
@@ -615,27 +612,6 @@ pub(crate) fn check_prog_inits(maps: &[MapSpec], programs: &[ProgramSpec]) -> Re
         }
     }
     Ok(())
-}
-
-impl MapSpec {
-    /// A definition of type `map_type` with every size, flag and link zero.
-    pub(crate) fn empty(map_type: MapType) -> MapSpec {
-        MapSpec {
-            name: String::new(),
-            map_type,
-            key_size: 0,
-            value_size: 0,
-            max_entries: 0,
-            flags: 0,
-            initial_data: None,
-            read_only: false,
-            pinning: 0,
-            numa_node: 0,
-            inner: None,
-            init: Vec::new(),
-            legacy_id: 0,
-        }
-    }
 }
 
 /// `int (*name)[N]` → N.

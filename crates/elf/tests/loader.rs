@@ -31,7 +31,7 @@ fn index(obj: &Object, name: &str) -> usize {
 fn shape(m: &MapSpec) -> (&str, MapKind, u32, u32, u32, u32, u32) {
     (
         &m.name,
-        m.map_type.kind().expect("a kind bpfx implements"),
+        m.kind.kind().expect("a kind bpfx implements"),
         m.key_size,
         m.value_size,
         m.max_entries,
@@ -73,7 +73,7 @@ fn em_none_object_loads_as_its_em_bpf_original() {
 fn iproute2_map_in_map_links() {
     let obj = load("elf_map_in_map.o");
     let outer = &obj.maps[index(&obj, "rule_sets")];
-    assert_eq!(outer.map_type, MapType::Kind(MapKind::ArrayOfMaps));
+    assert_eq!(outer.kind, MapType::Kind(MapKind::ArrayOfMaps));
     // The inner template is the map whose id is the outer map's inner_id (the first such),
     // without its pinning.
     let inner = outer.inner.as_deref().expect("inner template");
@@ -210,7 +210,7 @@ fn kconfig_externs_are_laid_out_in_the_kconfig_map() {
     assert_eq!(obj.externs.len(), want.len());
     let map = obj.map(KCONFIG_MAP).expect("the .kconfig map");
     assert_eq!(
-        (map.map_type, map.key_size, map.value_size, map.max_entries),
+        (map.kind, map.key_size, map.value_size, map.max_entries),
         (MapType::Kind(MapKind::Array), 4, 29, 1)
     );
     assert!(map.read_only);

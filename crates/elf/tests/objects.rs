@@ -312,19 +312,8 @@ fn spec(
     flags: u32,
 ) -> MapSpec {
     MapSpec {
-        name: name.to_string(),
-        map_type: kind.into(),
-        key_size,
-        value_size,
-        max_entries,
         flags,
-        initial_data: None,
-        read_only: false,
-        pinning: 0,
-        numa_node: 0,
-        inner: None,
-        init: Vec::new(),
-        legacy_id: 0,
+        ..MapSpec::new(name, kind.into(), key_size, value_size, max_entries)
     }
 }
 
@@ -470,7 +459,7 @@ fn global_data_sections_become_array_maps() {
         );
         for m in &obj.maps {
             assert_eq!(
-                (m.map_type, m.key_size, m.max_entries),
+                (m.kind, m.key_size, m.max_entries),
                 (MapType::Kind(MapKind::Array), 4, 1)
             );
             let data = m.initial_data.as_ref().expect("global data has a value");

@@ -28,7 +28,7 @@
 //!   share. Global data sections are one-element array maps. An [`Object`] lists them as
 //!   [`ObjectMap`]s, created only when a program naming them is verified or the host asks.
 //! - **Memory limit** ([`Vm::mem_limit`]): map storage, host-side bookkeeping included
-//!   ([`MapSpec::memory_bytes`]), and JIT code are charged before they are allocated.
+//!   ([`MapSpecExt::memory_bytes`]), and JIT code are charged before they are allocated.
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
 //!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups,
 //!   `redirect_map`, `redirect`, the XDP packet helpers `xdp_adjust_head`/`_tail`/`_meta`, the
@@ -85,7 +85,7 @@ pub use helpers::{
     MAP_UPDATE_ELEM, MAX_TAIL_CALLS, RINGBUF_DISCARD, RINGBUF_OUTPUT, RINGBUF_RESERVE,
     RINGBUF_SUBMIT, TAIL_CALL, TRACE_PRINTK,
 };
-pub use map::{MAX_MAP_BYTES, Map, MapError, MapKind, MapSpec, UpdateFlag};
+pub use map::{MAX_MAP_BYTES, Map, MapError, MapKind, MapSpec, MapSpecExt, UpdateFlag};
 pub use maps::bloom::BLOOM_HASHES;
 pub use maps::devmap::{MAX_CPUMAP_ENTRIES, MAX_CPUMAP_QSIZE};
 pub use maps::lpm::{MAX_DATA_SIZE as LPM_MAX_DATA_SIZE, PREFIXLEN_SIZE as LPM_PREFIXLEN_SIZE};

@@ -21,7 +21,7 @@
 //!   [`crate::maps::MapImpl`].
 //!
 //! Each kind also states the most memory a map of it takes, values and host-side structures
-//! together ([`MapSpec::memory_bytes`], one function beside each kind's code): the bound the
+//! together ([`MapSpecExt::memory_bytes`], one function beside each kind's code): the bound the
 //! [`crate::Vm`]'s memory limit is charged before the map is created.
 //!
 //! A deleted hash slot goes back to the free list while a program may still hold its address:
@@ -37,68 +37,49 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-/// How to create a map: what an object declares, or what an embedder asks for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MapSpec {
-    /// Name (the symbol, or the section for global data).
-    pub name: String,
-    /// Kind.
-    pub kind: MapKind,
-    /// Key size in bytes.
-    pub key_size: u32,
-    /// Value size in bytes.
-    pub value_size: u32,
-    /// Capacity: entries, or bytes for a ring buffer.
-    pub max_entries: u32,
-    /// The kernel's `map_flags` (kept for display; bpfx honours `read_only` instead).
-    pub flags: u32,
-    /// Initial contents of an array's memory (global data).
-    pub initial_data: Option<Vec<u8>>,
-    /// Programs may not write it (`.rodata`).
-    pub read_only: bool,
-    /// For a map of maps: the shape every inner map must have (the kernel's inner map
-    /// template; the verifier types the inner maps' lookups by it).
-    pub inner: Option<Box<MapSpec>>,
+/// How to create a map: what an object declares, or what an embedder asks for. The one
+/// definition is [`bpfx_elf::MapSpec`], here with its type narrowed to a [`MapKind`] bpfx
+/// implements (an object's maps are narrowed by [`bpfx_elf::MapSpec::implemented`]); its
+/// checks and memory bound are [`MapSpecExt`]'s.
+pub type MapSpec = bpfx_elf::MapSpec<MapKind>;
+
+/// What the runtime knows of a [`MapSpec`]: whether the kernel accepts its shape, and the
+/// most memory a map of it takes.
+pub trait MapSpecExt {
+    /// [`MapSpecExt::check_with`] the default [`MapConfig`].
+    fn check(&self) -> Result<u64, String>;
+
+    /// Checks the shape as the kernel does and returns the most memory a map of this spec
+    /// takes with `cfg`'s CPUs and perf buffers ([`MapSpecExt::memory_bytes_with`]), refusing
+    /// more than [`MAX_MAP_BYTES`]. Allocates nothing.
+    fn check_with(&self, cfg: &MapConfig) -> Result<u64, String>;
+
+    /// The most memory, in bytes, a map of this spec takes however it is used: the values
+    /// programs reach and the host-side structures beside them, full. Computed from the spec
+    /// alone with checked arithmetic (`None` on overflow), so it is known before anything is
+    /// allocated; the [`crate::Vm`]'s memory limit is charged this much when the map is
+    /// created. Each kind's bound lives beside its implementation: a new kind adds its own.
+    ///
+    /// Per-CPU kinds and perf event arrays depend on the number of CPUs: this is their bound
+    /// with the default [`MapConfig`] ([`MapSpecExt::memory_bytes_with`] takes one).
+    fn memory_bytes(&self) -> Option<u64>;
+
+    /// [`MapSpecExt::memory_bytes`] with `cfg`'s CPUs and perf buffers (`None` also for a
+    /// shape the kinds of `maps/` refuse).
+    fn memory_bytes_with(&self, cfg: &MapConfig) -> Option<u64>;
 }
 
-impl MapSpec {
-    /// A spec with no flags, no initial data, writable.
-    pub fn new(
-        name: impl Into<String>,
-        kind: MapKind,
-        key_size: u32,
-        value_size: u32,
-        max_entries: u32,
-    ) -> MapSpec {
-        MapSpec {
-            name: name.into(),
-            kind,
-            key_size,
-            value_size,
-            max_entries,
-            flags: 0,
-            initial_data: None,
-            read_only: false,
-            inner: None,
-        }
-    }
-}
-
-impl MapSpec {
-    /// [`MapSpec::check_with`] the default [`MapConfig`].
-    pub fn check(&self) -> Result<u64, String> {
+impl MapSpecExt for MapSpec {
+    fn check(&self) -> Result<u64, String> {
         self.check_with(&MapConfig::default())
     }
 
-    /// Checks the shape as the kernel does and returns the most memory a map of this spec
-    /// takes with `cfg`'s CPUs and perf buffers ([`MapSpec::memory_bytes_with`]), refusing
-    /// more than [`MAX_MAP_BYTES`]. Allocates nothing.
-    pub fn check_with(&self, cfg: &MapConfig) -> Result<u64, String> {
+    fn check_with(&self, cfg: &MapConfig) -> Result<u64, String> {
         // The kinds of `crate::maps` check their shape and bound themselves.
         let need = match maps::host_bytes(self, cfg)? {
             Some(body) => body.checked_add(MAP_HEADER_BYTES),
             None => {
-                self.check_shape()?;
+                check_shape(self)?;
                 self.memory_bytes_with(cfg)
             }
         };
@@ -113,72 +94,11 @@ impl MapSpec {
         }
     }
 
-    /// The shape checks of the kinds this file implements (array, hashes, ring buffer, program
-    /// array), as the kernel makes them at creation.
-    fn check_shape(&self) -> Result<(), String> {
-        let MapSpec {
-            kind,
-            key_size,
-            value_size,
-            max_entries,
-            ..
-        } = *self;
-        if max_entries == 0 {
-            return Err("max_entries is 0".into());
-        }
-        match kind {
-            MapKind::Array | MapKind::Hash | MapKind::LruHash => {
-                if kind == MapKind::Array && key_size != 4 {
-                    return Err(format!("array keys must be 4 bytes, not {key_size}"));
-                }
-                if key_size == 0 || value_size == 0 {
-                    return Err("key and value sizes must not be 0".into());
-                }
-            }
-            MapKind::RingBuf => {
-                if key_size != 0 || value_size != 0 {
-                    return Err("ring buffers have no keys or values (sizes must be 0)".into());
-                }
-                if !max_entries.is_power_of_two() || max_entries < 8 {
-                    return Err(format!(
-                        "ring buffer size {max_entries} is not a power of two of at least 8"
-                    ));
-                }
-            }
-            MapKind::ProgArray if key_size != 4 || value_size != 4 => {
-                return Err("program array keys and values must be 4 bytes".into());
-            }
-            // Program arrays of the right shape, and the kinds of `crate::maps`, which check
-            // their own shape.
-            _ => {}
-        }
-        if let (MapKind::Array, Some(data)) = (kind, &self.initial_data) {
-            let bytes = array_memory_bytes(self).unwrap_or(u64::MAX);
-            if data.len() as u64 > bytes {
-                return Err(format!(
-                    "initial data of {} bytes exceeds the map's {bytes}",
-                    data.len()
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// The most memory, in bytes, a map of this spec takes however it is used: the values
-    /// programs reach and the host-side structures beside them, full. Computed from the spec
-    /// alone with checked arithmetic (`None` on overflow), so it is known before anything is
-    /// allocated; the [`crate::Vm`]'s memory limit is charged this much when the map is
-    /// created. Each kind's bound lives beside its implementation: a new kind adds its own.
-    ///
-    /// Per-CPU kinds and perf event arrays depend on the number of CPUs: this is their bound
-    /// with the default [`MapConfig`] ([`MapSpec::memory_bytes_with`] takes one).
-    pub fn memory_bytes(&self) -> Option<u64> {
+    fn memory_bytes(&self) -> Option<u64> {
         self.memory_bytes_with(&MapConfig::default())
     }
 
-    /// [`MapSpec::memory_bytes`] with `cfg`'s CPUs and perf buffers (`None` also for a shape
-    /// the kinds of [`crate::maps`] refuse).
-    pub fn memory_bytes_with(&self, cfg: &MapConfig) -> Option<u64> {
+    fn memory_bytes_with(&self, cfg: &MapConfig) -> Option<u64> {
         let body = match self.kind {
             MapKind::Array => array_memory_bytes(self),
             MapKind::Hash | MapKind::LruHash => HashTable::memory_bytes(self),
@@ -189,14 +109,65 @@ impl MapSpec {
         }?;
         body.checked_add(MAP_HEADER_BYTES)
     }
-
-    /// The value stride: `value_size` rounded up to 8.
-    fn stride(&self) -> u64 {
-        u64::from(self.value_size).next_multiple_of(8)
-    }
 }
 
-/// The most memory one map may take, in bytes ([`MapSpec::memory_bytes`]): a bound on what a
+/// The shape checks of the kinds this file implements (array, hashes, ring buffer, program
+/// array), as the kernel makes them at creation.
+fn check_shape(spec: &MapSpec) -> Result<(), String> {
+    let MapSpec {
+        kind,
+        key_size,
+        value_size,
+        max_entries,
+        ..
+    } = *spec;
+    if max_entries == 0 {
+        return Err("max_entries is 0".into());
+    }
+    match kind {
+        MapKind::Array | MapKind::Hash | MapKind::LruHash => {
+            if kind == MapKind::Array && key_size != 4 {
+                return Err(format!("array keys must be 4 bytes, not {key_size}"));
+            }
+            if key_size == 0 || value_size == 0 {
+                return Err("key and value sizes must not be 0".into());
+            }
+        }
+        MapKind::RingBuf => {
+            if key_size != 0 || value_size != 0 {
+                return Err("ring buffers have no keys or values (sizes must be 0)".into());
+            }
+            if !max_entries.is_power_of_two() || max_entries < 8 {
+                return Err(format!(
+                    "ring buffer size {max_entries} is not a power of two of at least 8"
+                ));
+            }
+        }
+        MapKind::ProgArray if key_size != 4 || value_size != 4 => {
+            return Err("program array keys and values must be 4 bytes".into());
+        }
+        // Program arrays of the right shape, and the kinds of `crate::maps`, which check
+        // their own shape.
+        _ => {}
+    }
+    if let (MapKind::Array, Some(data)) = (kind, &spec.initial_data) {
+        let bytes = array_memory_bytes(spec).unwrap_or(u64::MAX);
+        if data.len() as u64 > bytes {
+            return Err(format!(
+                "initial data of {} bytes exceeds the map's {bytes}",
+                data.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The value stride of `spec`: `value_size` rounded up to 8.
+fn stride(spec: &MapSpec) -> u64 {
+    u64::from(spec.value_size).next_multiple_of(8)
+}
+
+/// The most memory one map may take, in bytes ([`MapSpecExt::memory_bytes`]): a bound on what a
 /// malformed object can allocate, below the [`crate::Vm`]'s limit for all maps together.
 pub const MAX_MAP_BYTES: u64 = 256 << 20;
 
@@ -224,7 +195,7 @@ fn next_map_id() -> u32 {
 /// An array (and global data): one block of `max_entries` strides. The initial data of a
 /// global-data section is the object's, not the map's.
 fn array_memory_bytes(spec: &MapSpec) -> Option<u64> {
-    spec.stride().checked_mul(u64::from(spec.max_entries))
+    stride(spec).checked_mul(u64::from(spec.max_entries))
 }
 
 /// A program array: one slot (an `Option<Arc<_>>`) per entry; the programs are charged for
@@ -452,7 +423,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl HashTable {
-    /// The bound of [`MapSpec::memory_bytes`] for a hash or LRU hash map, full: the slab of
+    /// The bound of [`MapSpecExt::memory_bytes`] for a hash or LRU hash map, full: the slab of
     /// values; the slot-to-key table and the free list, preallocated; two heap copies of
     /// every key (in its shard's index and in the slot table); the shards' indexes
     /// (hashbrown: a power of two of buckets at 7/8 load, an entry and a control byte each,
@@ -463,7 +434,7 @@ impl HashTable {
     /// LRU the stamps, the order and each slot's place in it.
     fn memory_bytes(spec: &MapSpec) -> Option<u64> {
         let n = u64::from(spec.max_entries);
-        let slab = spec.stride().checked_mul(n)?;
+        let slab = stride(spec).checked_mul(n)?;
         let per_slot = size_of::<Option<Vec<u8>>>()
             + size_of::<u32>()
             + heap_bytes(u64::from(spec.key_size))?.checked_mul(2)?;
@@ -666,7 +637,7 @@ struct Record {
 }
 
 impl Ring {
-    /// The bound of [`MapSpec::memory_bytes`] for a ring buffer: the data block and the queue
+    /// The bound of [`MapSpecExt::memory_bytes`] for a ring buffer: the data block and the queue
     /// of record descriptors at its fullest (every record takes at least 8 bytes of the block,
     /// and the queue's capacity grows by doubling, half again while it is copied).
     fn memory_bytes(spec: &MapSpec) -> Option<u64> {
@@ -727,13 +698,13 @@ impl Ring {
 
 impl Map {
     /// Creates a map with the default [`MapConfig`] (per-CPU kinds: one CPU per unit of
-    /// available parallelism), checking its shape and its size first ([`MapSpec::check`]).
+    /// available parallelism), checking its shape and its size first ([`MapSpecExt::check`]).
     pub fn new(spec: MapSpec) -> Result<Map, String> {
         Map::with_config(spec, &MapConfig::default())
     }
 
     /// Creates a map for `cfg`'s number of CPUs and perf buffer size, checking its shape and
-    /// its size first ([`MapSpec::check_with`]).
+    /// its size first ([`MapSpecExt::check_with`]).
     pub fn with_config(mut spec: MapSpec, cfg: &MapConfig) -> Result<Map, String> {
         if spec.kind == MapKind::PerfEventArray {
             // libbpf's rule: a perf event array of 0 entries gets one per CPU.

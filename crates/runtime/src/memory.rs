@@ -2,7 +2,7 @@
 //! program's JIT code draw from, checked before the memory is allocated.
 //!
 //! What a map will take is computed from its [`crate::MapSpec`] alone
-//! ([`crate::MapSpec::memory_bytes`], one function per map kind beside the kind's code in
+//! ([`crate::MapSpecExt::memory_bytes`], one function per map kind beside the kind's code in
 //! `map.rs`), so a hostile object is refused before anything of its size exists. A [`Charge`]
 //! holds the bytes while the thing it pays for lives, and gives them back when dropped.
 //!

@@ -2,7 +2,7 @@
 //!
 //! Loading an object allocates no map storage: each map is an [`ObjectMap`] holding what the
 //! object declares, whether bpfx can create it (a supported type and a shape the kernel
-//! accepts, or the reason not), and what it will cost ([`MapSpec::memory_bytes`]). Its storage
+//! accepts, or the reason not), and what it will cost ([`MapSpecExt::memory_bytes`]). Its storage
 //! is created, once, at the first of:
 //!
 //! - [`crate::ProgramRef::verify`] of a program that names it, once the verifier has accepted
@@ -15,11 +15,11 @@
 //!
 //! # Invariants
 //! `map` is set at most once, under the `creating` lock, and only with a [`Map`] that holds
-//! the charge of its [`MapSpec::memory_bytes`] (given back when the last `Arc` of the map,
+//! the charge of its [`MapSpecExt::memory_bytes`] (given back when the last `Arc` of the map,
 //! the object's or the host's, is dropped).
 
 use crate::error::Error;
-use crate::map::{Map, MapKind, MapSpec};
+use crate::map::{Map, MapKind, MapSpec, MapSpecExt};
 use crate::maps::MapConfig;
 use crate::memory::Pool;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -118,34 +118,9 @@ impl ObjectMap {
         }
     }
 
-    /// The runtime's spec of an ELF map bpfx implements (with its inner template, which
-    /// must be a kind bpfx implements too).
-    fn spec_of(m: bpfx_elf::MapSpec) -> Result<MapSpec, String> {
-        let raw = m.map_type.raw();
-        let kind = MapKind::from_kernel(raw)
-            .ok_or_else(|| format!("map type {raw} is not supported by bpfx"))?;
-        let inner = match m.inner {
-            Some(i) => Some(Box::new(
-                ObjectMap::spec_of(*i).map_err(|e| format!("inner map: {e}"))?,
-            )),
-            None => None,
-        };
-        Ok(MapSpec {
-            name: m.name,
-            kind,
-            key_size: m.key_size,
-            value_size: m.value_size,
-            max_entries: m.max_entries,
-            flags: m.flags,
-            initial_data: m.initial_data,
-            read_only: m.read_only,
-            inner,
-        })
-    }
-
     /// A map as the ELF loader found it: created later if bpfx implements its type.
     pub(crate) fn from_elf(m: bpfx_elf::MapSpec, cfg: &MapConfig) -> ObjectMap {
-        let raw = m.map_type.raw();
+        let raw = m.kind.raw();
         let map_inits: Vec<(u32, usize)> = m
             .init
             .iter()
@@ -156,18 +131,17 @@ impl ObjectMap {
             .collect();
         match MapKind::from_kernel(raw) {
             Some(_) => {
-                let (name, template) = (m.name.clone(), m.inner.is_some());
-                let mut om = match ObjectMap::spec_of(m.clone()) {
+                let mut om = match m.clone().implemented() {
                     Ok(spec) => ObjectMap::new(spec, cfg),
-                    Err(reason) => {
-                        // The outer kind is supported: its inner template is not.
-                        let reason = if template {
-                            reason
-                        } else {
-                            format!("map `{name}`: {reason}")
-                        };
+                    Err(e) => {
+                        // The outer kind is supported: an inner template's is not.
+                        let reason = format!(
+                            "{}map type {} is not supported by bpfx",
+                            "inner map: ".repeat(e.depth),
+                            e.map_type
+                        );
                         let mut om =
-                            ObjectMap::new(MapSpec::new(name, MapKind::Array, 4, 4, 1), cfg);
+                            ObjectMap::new(MapSpec::new(m.name, MapKind::Array, 4, 4, 1), cfg);
                         om.kernel_type = raw;
                         om.type_name = KERNEL_MAP_TYPES[raw as usize].to_string();
                         om.key_size = m.key_size;
@@ -257,7 +231,7 @@ impl ObjectMap {
         self.read_only
     }
 
-    /// The bytes its storage will take ([`MapSpec::memory_bytes`]), or why bpfx cannot create
+    /// The bytes its storage will take ([`MapSpecExt::memory_bytes`]), or why bpfx cannot create
     /// it (an unsupported type, a shape the kernel refuses, a size past
     /// [`crate::MAX_MAP_BYTES`]).
     pub fn status(&self) -> Result<u64, &str> {

@@ -6,7 +6,8 @@
 
 use bpfx::bytecode::{Program as Bytecode, assemble};
 use bpfx::{
-    DEFAULT_MEM_LIMIT, Engine, Error, MAX_MAP_BYTES, MapKind, MapSpec, Mode, Object, ProgramDef, Vm,
+    DEFAULT_MEM_LIMIT, Engine, Error, MAX_MAP_BYTES, MapKind, MapSpec, MapSpecExt, Mode, Object,
+    ProgramDef, Vm,
 };
 use bpfx_jit::JitOptions;
 

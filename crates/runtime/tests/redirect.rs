@@ -6,7 +6,8 @@
 mod common;
 
 use bpfx::{
-    MapError, MapKind, MapSpec, Mode, Object, ProgramDef, RedirectTarget, UpdateFlag, Vm, XdpAction,
+    MapError, MapKind, MapSpec, MapSpecExt, Mode, Object, ProgramDef, RedirectTarget, UpdateFlag,
+    Vm, XdpAction,
 };
 use common::{code, engines, prepare};
 use std::path::PathBuf;

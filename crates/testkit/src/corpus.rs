@@ -119,7 +119,7 @@ pub fn clang_object(name: &str) -> (Program, HelperTable, MapTable) {
                 key_size: m.key_size,
                 value_size: m.value_size,
                 read_only: m.read_only,
-                prog_array: m.map_type == bpfx_elf::MapKind::ProgArray.into(),
+                prog_array: m.kind == bpfx_elf::MapKind::ProgArray.into(),
                 inner: None,
             },
         );

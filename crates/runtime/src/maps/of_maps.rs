@@ -15,7 +15,7 @@
 //! holds a snapshot naming it, so its values never vanish under a program.
 
 use super::{MapImpl, NextKey, checked_size};
-use crate::map::{Map, MapError, MapKind, MapSpec, UpdateFlag};
+use crate::map::{Map, MapError, MapKind, MapSpec, MapSpecExt, UpdateFlag};
 use bpfx_exec::SharedMem;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

@@ -67,7 +67,7 @@ impl Vm {
 
     /// Limits the memory of everything opened from this `Vm` (and its clones) to `bytes`
     /// together: the storage of every map, host-side structures included
-    /// ([`MapSpec::memory_bytes`]), global data, and JIT code. Each is charged when it is
+    /// ([`crate::MapSpecExt::memory_bytes`]), global data, and JIT code. Each is charged when it is
     /// created, before anything is allocated, and refused with [`Error::MemoryLimit`] when it
     /// does not fit; the bytes come back when the map or the code holding them is dropped.
     /// Objects opened before keep the limit they were opened with.

@@ -7,6 +7,7 @@
 //! what the programs left, one and two threads agree, and bad captures are refused naming
 //! the packet.
 
+use bpfx_rng::Rng;
 use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
@@ -112,22 +113,6 @@ fn udp(sport: u16, dport: u16, payload: usize) -> Vec<u8> {
     h
 }
 
-/// A deterministic generator (xorshift64*), so the traffic is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// One frame on the wire.
 fn frame(rng: &mut Rng) -> Vec<u8> {
     let ports = [22u16, 23, 53, 80, 443, 8080];
@@ -177,7 +162,7 @@ struct Rec {
 
 /// The mixed traffic, with a long frame cut short by the snaplen every 17 packets.
 fn traffic(count: usize) -> Vec<Rec> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     (0..count)
         .map(|i| {
             let mut f = frame(&mut rng);

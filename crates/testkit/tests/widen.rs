@@ -10,6 +10,7 @@
 //! Verification time and processed instructions are printed, never asserted.
 
 use bpfx_testkit::corpus::clang_object;
+use bpfx_testkit::generator::Rng;
 use bpfx_testkit::{Case, check_with, verified_engines};
 use bpfx_verifier::{Config, ContextKind, Mode, VerifiedProgram, VerifyErrorKind, verify};
 use std::time::Instant;
@@ -97,22 +98,6 @@ fn strict(name: &str, mem: usize, heads: &[u32]) {
                 _ => panic!("{name}: Strict mode rejects for another reason: {e}"),
             }
         }
-    }
-}
-
-/// A small deterministic generator for the inputs (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 
@@ -220,14 +205,14 @@ fn strcmp_input(rng: &mut Rng) -> Vec<u8> {
         }
         b.copy_from_slice(a);
         match rng.below(4) {
-            0 => b[rng.below(16) as usize] = rng.next() as u8,
+            0 => b[rng.below(16) as usize] = rng.next_u64() as u8,
             1 => {
                 let z = rng.below(16) as usize;
                 a[z] = 0;
                 b[z] = 0;
                 b[z + 1 + rng.below((SLOT - z - 1) as u64) as usize] ^= 0x5a;
             }
-            2 => b[16 + rng.below(48) as usize] = rng.next() as u8,
+            2 => b[16 + rng.below(48) as usize] = rng.next_u64() as u8,
             _ => {}
         }
     }
@@ -239,7 +224,7 @@ fn string_comparison_of_slot_pairs() {
     let mem = 2 * PAIRS * SLOT;
     let v = checked("strcmp_pairs", mem);
     strict("strcmp_pairs", mem, &[5, 6, 18, 34]);
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     for _ in 0..4 {
         let input = strcmp_input(&mut rng);
         let expected = strcmp_ref(&input);
@@ -280,7 +265,7 @@ fn triple_nest_with_data_dependent_exits() {
     let mem = 4098;
     let v = checked("nest3", mem);
     strict("nest3", mem, &[9, 34, 35]);
-    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let mut rng = Rng::new(0x0123_4567_89ab_cdef);
     for round in 0..6 {
         // Few distinct byte values, so markers match early and late.
         let mut input: Vec<u8> = (0..mem).map(|_| rng.below(24) as u8).collect();
@@ -318,9 +303,9 @@ fn forty_sequential_branches() {
     let v = checked("branches", 64);
     let (prog, cfg) = config("branches", Mode::Strict, 64);
     verify(prog, &cfg).expect("Strict mode accepts sequential branches");
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     for _ in 0..16 {
-        let mut input: Vec<u8> = (0..64).map(|_| rng.next() as u8).collect();
+        let mut input: Vec<u8> = (0..64).map(|_| rng.next_u64() as u8).collect();
         for i in (2..BRANCHES as usize).step_by(4) {
             if rng.below(2) == 0 {
                 input[i] = ((i as u64 * 37 + 11) & 0xff) as u8;

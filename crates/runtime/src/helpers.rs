@@ -696,6 +696,82 @@ pub(crate) const TABLE: &[Proto] = {
     ]
 };
 
+/// The standard helpers every program type bpfx models offers, as the kernel's
+/// `bpf_base_func_proto` (and `bpf_sk_base_func_proto`) gives them to a loader with
+/// `CAP_BPF` and `CAP_PERFMON`: the map helpers, the clocks, random numbers, the CPU id,
+/// tail calls, the ring buffer, `trace_printk` and the probe reads.
+const BASE_HELPERS: &[u32] = &[
+    MAP_LOOKUP_ELEM,
+    MAP_UPDATE_ELEM,
+    MAP_DELETE_ELEM,
+    KTIME_GET_NS,
+    TRACE_PRINTK,
+    GET_PRANDOM_U32,
+    GET_SMP_PROCESSOR_ID,
+    TAIL_CALL,
+    MAP_PUSH_ELEM,
+    MAP_POP_ELEM,
+    MAP_PEEK_ELEM,
+    MAP_LOOKUP_PERCPU_ELEM,
+    RINGBUF_OUTPUT,
+    RINGBUF_RESERVE,
+    RINGBUF_SUBMIT,
+    RINGBUF_DISCARD,
+    crate::task::JIFFIES64,
+    crate::task::KTIME_GET_BOOT_NS,
+    crate::task::KTIME_GET_COARSE_NS,
+    crate::task::PROBE_READ_USER,
+    crate::task::PROBE_READ_KERNEL,
+    crate::task::PROBE_READ_USER_STR,
+    crate::task::PROBE_READ_KERNEL_STR,
+];
+
+/// Whether a program of context `context` may call standard helper `id`, as the kernel's
+/// per-type helper tables (`xdp_func_proto`, `tc_cls_act_func_proto`, `sk_filter_func_proto`)
+/// offer them beyond [`BASE_HELPERS`]. The contexts that model no kernel program type (plain
+/// memory, an embedder's struct) offer every helper.
+pub(crate) fn offered(context: Context, id: u32) -> bool {
+    use crate::skb_helpers as skb;
+    use crate::xdp_helpers as xdp;
+    let extra: &[u32] = match context {
+        Context::Memory | Context::Struct(_) => return true,
+        Context::Unsupported(_) => return false,
+        Context::Xdp => &[
+            PERF_EVENT_OUTPUT,
+            xdp::REDIRECT,
+            REDIRECT_MAP,
+            xdp::XDP_ADJUST_HEAD,
+            xdp::XDP_ADJUST_META,
+            xdp::XDP_ADJUST_TAIL,
+            skb::CSUM_DIFF,
+        ],
+        Context::Tc => &[
+            PERF_EVENT_OUTPUT,
+            xdp::REDIRECT,
+            skb::SKB_STORE_BYTES,
+            skb::L3_CSUM_REPLACE,
+            skb::L4_CSUM_REPLACE,
+            skb::SKB_LOAD_BYTES,
+            skb::CSUM_DIFF,
+            skb::GET_HASH_RECALC,
+            skb::CSUM_UPDATE,
+            skb::SET_HASH,
+            skb::SKB_LOAD_BYTES_RELATIVE,
+        ],
+        Context::Socket => &[
+            PERF_EVENT_OUTPUT,
+            skb::SKB_LOAD_BYTES,
+            skb::SKB_LOAD_BYTES_RELATIVE,
+        ],
+    };
+    BASE_HELPERS.contains(&id) || extra.contains(&id)
+}
+
+/// The kernel's name of a standard helper (without `bpf_`), if `id` is one.
+pub(crate) fn standard_name(id: u32) -> Option<&'static str> {
+    TABLE.iter().find(|p| p.id == id).map(|p| p.name)
+}
+
 /// The signatures of the standard helpers, for the verifier.
 pub(crate) fn standard_sigs() -> HelperTable {
     let mut t = HelperTable::new();

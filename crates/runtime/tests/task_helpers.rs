@@ -6,7 +6,7 @@
 
 mod common;
 
-use bpfx::{Mode, ProgramDef, Task, Vm};
+use bpfx::{Error, Mode, ProgramDef, Task, Vm};
 use common::{code, engines, prepare};
 
 const MODES: [Mode; 2] = [Mode::Checked, Mode::Strict];
@@ -212,4 +212,131 @@ fn probe_read_str_copies_up_to_the_nul_or_the_size() {
     // Not lent.
     let (_, m) = run(lending, &probe(115, 8, UADDR), &[0xaa; 64]);
     assert_eq!((word(&m, 0), word(&m, 1)), (EFAULT, 0));
+}
+
+/// The verifier's answer to `text` in a program of section `section`, in both modes.
+fn refusal(vm: impl Fn() -> Vm, section: &str, text: &str) -> Option<String> {
+    let mut seen: Option<Option<String>> = None;
+    for mode in MODES {
+        let obj = vm()
+            .object(vec![ProgramDef::new("p", section, code(text))], vec![])
+            .unwrap();
+        let r = match obj.program("p").unwrap().verify(mode) {
+            Ok(_) => None,
+            Err(e @ Error::Verify { .. }) => Some(e.to_string()),
+            Err(e) => panic!("{section}: {e}"),
+        };
+        if let Some(s) = &seen {
+            assert_eq!(s, &r, "{section} {mode:?}");
+        }
+        seen = Some(r);
+    }
+    seen.unwrap()
+}
+
+#[test]
+fn each_program_type_offers_the_kernels_helpers() {
+    let call = |id: u32| {
+        format!(
+            "mov r6, r1\nmov r2, 0\nmov r3, 0\nmov r4, 0\nmov r5, 0\ncall {id}\nmov r0, 0\nexit"
+        )
+    };
+    for (section, id, name, prog_type) in [
+        ("tc", 14, "get_current_pid_tgid", "sched_cls"),
+        ("xdp", 15, "get_current_uid_gid", "xdp"),
+        ("socket", 16, "get_current_comm", "socket_filter"),
+        ("socket", 48, "set_hash", "socket_filter"),
+        ("socket", 9, "skb_store_bytes", "socket_filter"),
+        ("socket", 23, "redirect", "socket_filter"),
+        ("xdp", 26, "skb_load_bytes", "xdp"),
+        ("xdp", 34, "get_hash_recalc", "xdp"),
+        ("tc", 44, "xdp_adjust_head", "sched_cls"),
+        ("tc", 51, "redirect_map", "sched_cls"),
+    ] {
+        let e = refusal(Vm::new, section, &call(id)).unwrap_or_else(|| panic!("{section} {id}"));
+        assert!(
+            e.contains(&format!(
+                "program of type {prog_type} cannot use helper {name}#{id}"
+            )),
+            "{e}"
+        );
+        assert!(
+            e.contains(&format!("call {id}")),
+            "names the instruction: {e}"
+        );
+    }
+    // Offered: the base helpers everywhere (with the privileges of a root loader), the
+    // packet helpers where the kernel has them, everything in plain-memory programs.
+    for (section, id) in [
+        ("xdp", 118),
+        ("tc", 160),
+        ("socket", 125),
+        ("tc", 113),
+        ("socket", 112),
+        ("xdp", 6),
+        ("socket", 68),
+        ("tc", 68),
+        ("tc", 48),
+        ("xdp", 28),
+        ("test", 14),
+        ("test", 16),
+    ] {
+        let text = if id == 6 || id == 16 || (112..=115).contains(&id) {
+            "mov r1, r10\nadd r1, -8\nstdw [r10-8], 0\nmov r2, 8\nmov r3, 0\nmov r4, 0\nmov r5, 0\ncall ID\nmov r0, 0\nexit"
+                .replace("ID", &id.to_string())
+        } else if id == 68 {
+            "mov r6, r1\nmov r2, 0\nmov r3, r10\nadd r3, -8\nmov r4, 8\nmov r5, 0\ncall 68\nmov r0, 0\nexit"
+                .to_string()
+        } else if id == 28 {
+            "mov r1, 0\nmov r2, 0\nmov r3, 0\nmov r4, 0\nmov r5, 0\ncall 28\nmov r0, 0\nexit"
+                .to_string()
+        } else {
+            call(id)
+        };
+        assert_eq!(refusal(Vm::new, section, &text), None, "{section} {id}");
+    }
+    // An embedder's helper under a standard id is its own, offered everywhere.
+    let vm = || {
+        Vm::new().register_helper(
+            14,
+            bpfx::HelperSig::new("pid", vec![], bpfx::RetKind::Scalar),
+            |_, _| Ok(7),
+        )
+    };
+    assert_eq!(refusal(vm, "tc", &call(14)), None);
+}
+
+#[test]
+fn xdp_and_tc_programs_read_clocks_and_lent_memory() {
+    // XDP: jiffies64 - 100 as the verdict (2 = XDP_PASS).
+    let text = "call 118\nsub r0, 100\nexit";
+    for (name, opts) in engines() {
+        let obj = Vm::new()
+            .jiffies(|| 102)
+            .object(vec![ProgramDef::new("p", "xdp", code(text))], vec![])
+            .unwrap();
+        let mut prog = prepare(
+            obj.program("p").unwrap().verify(Mode::Strict).unwrap(),
+            opts,
+        );
+        let v = prog.run_xdp(&mut [0u8; 60]).unwrap();
+        assert_eq!(v, bpfx::XdpAction::Pass, "{name}");
+    }
+    // TC: the first byte of lent kernel memory as the verdict.
+    let text = "stdw [r10-8], 0\nmov r1, r10\nadd r1, -8\nmov r2, 1\nlddw r3, 0xffff888000001000\n\
+                call 113\nldxb r0, [r10-8]\nexit";
+    for (name, opts) in engines() {
+        let obj = Vm::new()
+            .lend_kernel(0xffff_8880_0000_1000, vec![2u8, 9])
+            .object(vec![ProgramDef::new("p", "tc", code(text))], vec![])
+            .unwrap();
+        let mut prog = prepare(
+            obj.program("p").unwrap().verify(Mode::Strict).unwrap(),
+            opts,
+        );
+        let v = prog
+            .run_tc(&mut [0u8; 60], &mut bpfx::SkbMeta::default())
+            .unwrap();
+        assert_eq!(v, bpfx::TcAction::Shot, "{name}");
+    }
 }

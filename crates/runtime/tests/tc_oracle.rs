@@ -1,0 +1,171 @@
+//! The kernel as the oracle of TC helper results: `tests/objects/tc_helpers.c` calls
+//! `skb_load_bytes_relative` (from the MAC and the network header, past the end, with an
+//! unknown start), `csum_update`, `set_hash` and `get_hash_recalc` and writes every result into
+//! its output frame; the frame and the verdict from `bpftool prog run` (the kernel's
+//! `BPF_PROG_TEST_RUN`) must equal bpfx's on every engine. Needs root, `bpftool` and a kernel
+//! that loads BPF programs; without them the test says why on stderr and checks nothing.
+
+// Only clang-built objects run here: `common::code` goes unused.
+#[allow(dead_code)]
+mod common;
+
+use bpfx::{Mode, Object, SkbMeta};
+use common::{engines, prepare};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const OBJECT: &str = "tc_helpers.o";
+
+fn object() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/objects")).join(OBJECT)
+}
+
+/// A program pinned in the BPF file system, unpinned (so unloaded) when dropped.
+struct Pinned(PathBuf);
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Why the kernel cannot be the oracle here, if it cannot.
+fn unavailable() -> Option<String> {
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            == Some("0")
+    });
+    if !root {
+        return Some("not running as root".into());
+    }
+    match Command::new("bpftool").arg("version").output() {
+        Ok(o) if o.status.success() => {}
+        _ => return Some("bpftool is not installed".into()),
+    }
+    if !Path::new("/sys/fs/bpf").is_dir() {
+        return Some("no BPF file system at /sys/fs/bpf".into());
+    }
+    None
+}
+
+fn load() -> Result<Pinned, String> {
+    let pin = PathBuf::from(format!("/sys/fs/bpf/bpfx_tc_oracle_{}", std::process::id()));
+    let _ = std::fs::remove_file(&pin);
+    let o = Command::new("bpftool")
+        .args(["prog", "load"])
+        .arg(object())
+        .arg(&pin)
+        .args(["type", "classifier"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    Ok(Pinned(pin))
+}
+
+/// The kernel's verdict (the u32 it returns) and output frame for `frame`.
+fn kernel_run(prog: &Pinned, frame: &[u8], scratch: &Path) -> (u32, Vec<u8>) {
+    let (input, output) = (scratch.join("in.bin"), scratch.join("out.bin"));
+    std::fs::write(&input, frame).unwrap();
+    let _ = std::fs::remove_file(&output);
+    let o = Command::new("bpftool")
+        .args(["prog", "run", "pinned"])
+        .arg(&prog.0)
+        .arg("data_in")
+        .arg(&input)
+        .arg("data_out")
+        .arg(&output)
+        .args(["data_size_out", "8192"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "bpftool prog run: {text} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let ret = text
+        .split("Return value: ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|r| r.trim().parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("no return value in {text:?}"));
+    (ret, std::fs::read(&output).unwrap_or_default())
+}
+
+/// The same run on every bpfx engine (Strict: the kernel accepted the program), which all
+/// agree.
+fn bpfx_run(obj: &Object, frame: &[u8]) -> (u32, Vec<u8>) {
+    let mut seen = None;
+    for (engine, opts) in engines() {
+        let v = obj
+            .program("tc_helpers")
+            .unwrap()
+            .verify(Mode::Strict)
+            .unwrap();
+        let mut prog = prepare(v, opts);
+        let mut p = frame.to_vec();
+        let action = prog.run_tc(&mut p, &mut SkbMeta::default()).unwrap();
+        let got = (action.code() as u32, p);
+        match &seen {
+            None => seen = Some(got),
+            Some(s) => assert_eq!(*s, got, "{engine}"),
+        }
+    }
+    seen.unwrap()
+}
+
+/// Ethernet + IPv4 (198.51.100.7 -> 10.1.0.2, UDP) + `payload` zero bytes.
+fn frame(payload: usize) -> Vec<u8> {
+    let mut p = vec![0x02, 0xaa, 0, 0, 0, 1, 0x02, 0xbb, 0, 0, 0, 2, 0x08, 0x00];
+    let total = (20 + payload) as u16;
+    p.extend_from_slice(&[0x45, 0]);
+    p.extend_from_slice(&total.to_be_bytes());
+    p.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0, 198, 51, 100, 7, 10, 1, 0, 2]);
+    p.resize(p.len() + payload, 0);
+    p
+}
+
+#[test]
+fn tc_helper_results_agree_with_the_kernel() {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED tc_helper_results_agree_with_the_kernel: {why}");
+        return;
+    }
+    let pinned = match load() {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED tc_helper_results_agree_with_the_kernel: the kernel does not load \
+                 {OBJECT}: {why}"
+            );
+            return;
+        }
+    };
+    let scratch = std::env::temp_dir().join(format!("bpfx-tc-oracle-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let obj = Object::open(object()).unwrap();
+    for payload in [40, 68, 69, 200] {
+        let f = frame(payload);
+        let kernel = kernel_run(&pinned, &f, &scratch);
+        let ours = bpfx_run(&obj, &f);
+        assert_eq!(ours, kernel, "a frame of {} bytes", f.len());
+        if f.len() >= 102 {
+            // The results the frame carries, spelled out (so the test checks the helpers even
+            // where the two would agree on something else).
+            let rets: Vec<i64> = ours.1[50..98]
+                .chunks(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            assert_eq!(rets, [0, 0, -14, -14, -524, 0xabcdef01]);
+            assert_eq!(
+                &ours.1[34..50],
+                &[198, 51, 100, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}

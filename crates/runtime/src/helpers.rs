@@ -698,8 +698,9 @@ pub(crate) const TABLE: &[Proto] = {
 
 /// The standard helpers every program type bpfx models offers, as the kernel's
 /// `bpf_base_func_proto` (and `bpf_sk_base_func_proto`) gives them to a loader with
-/// `CAP_BPF` and `CAP_PERFMON`: the map helpers, the clocks, random numbers, the CPU id,
-/// tail calls, the ring buffer, `trace_printk` and the probe reads.
+/// `CAP_BPF` and `CAP_PERFMON` (Linux 6.18 checked through `bpftool prog load`,
+/// `tests/tc_oracle.rs`): the map helpers, the clocks, random numbers, the CPU id, tail calls,
+/// the ring buffer, `trace_printk`, the probe reads and the current task's ids and name.
 const BASE_HELPERS: &[u32] = &[
     MAP_LOOKUP_ELEM,
     MAP_UPDATE_ELEM,
@@ -724,6 +725,9 @@ const BASE_HELPERS: &[u32] = &[
     crate::task::PROBE_READ_KERNEL,
     crate::task::PROBE_READ_USER_STR,
     crate::task::PROBE_READ_KERNEL_STR,
+    crate::task::GET_CURRENT_PID_TGID,
+    crate::task::GET_CURRENT_UID_GID,
+    crate::task::GET_CURRENT_COMM,
 ];
 
 /// Whether a program of context `context` may call standard helper `id`, as the kernel's

@@ -2,7 +2,9 @@
 //! `skb_load_bytes_relative` (from the MAC and the network header, past the end, with an
 //! unknown start), `csum_update`, `set_hash` and `get_hash_recalc` and writes every result into
 //! its output frame; the frame and the verdict from `bpftool prog run` (the kernel's
-//! `BPF_PROG_TEST_RUN`) must equal bpfx's on every engine. Needs root, `bpftool` and a kernel
+//! `BPF_PROG_TEST_RUN`) must equal bpfx's on every engine. `tests/objects/helper_types_*.o`
+//! call helpers their program type may or may not use: bpfx must accept exactly those the
+//! kernel's verifier accepts, and refuse the others naming the helper. Needs root, `bpftool` and a kernel
 //! that loads BPF programs; without them the test says why on stderr and checks nothing.
 
 // Only clang-built objects run here: `common::code` goes unused.
@@ -51,13 +53,22 @@ fn unavailable() -> Option<String> {
 }
 
 fn load() -> Result<Pinned, String> {
-    let pin = PathBuf::from(format!("/sys/fs/bpf/bpfx_tc_oracle_{}", std::process::id()));
+    load_as(&object(), "classifier")
+}
+
+/// Loads the program of `path` into the kernel as a program of type `ty`.
+fn load_as(path: &Path, ty: &str) -> Result<Pinned, String> {
+    let pin = PathBuf::from(format!(
+        "/sys/fs/bpf/bpfx_tc_oracle_{}_{}",
+        std::process::id(),
+        path.file_stem().unwrap().to_string_lossy()
+    ));
     let _ = std::fs::remove_file(&pin);
     let o = Command::new("bpftool")
         .args(["prog", "load"])
-        .arg(object())
+        .arg(path)
         .arg(&pin)
-        .args(["type", "classifier"])
+        .args(["type", ty])
         .output()
         .map_err(|e| e.to_string())?;
     if !o.status.success() {
@@ -168,4 +179,48 @@ fn tc_helper_results_agree_with_the_kernel() {
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn helper_availability_per_type_agrees_with_the_kernel() {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED helper_availability_per_type_agrees_with_the_kernel: {why}");
+        return;
+    }
+    let dir = object().parent().unwrap().to_path_buf();
+    // (case, bpftool's type, the helper bpfx must name when it refuses)
+    let cases = [
+        (0, "classifier", None),
+        (1, "classifier", None),
+        (2, "xdp", Some("skb_load_bytes#26")),
+        (3, "socket", Some("set_hash#48")),
+        (4, "socket", None),
+        (5, "xdp", None),
+        (6, "classifier", Some("xdp_adjust_head#44")),
+        (7, "xdp", None),
+    ];
+    for (case, ty, named) in cases {
+        let path = dir.join(format!("helper_types_{case}.o"));
+        let kernel = load_as(&path, ty);
+        if let Err(why) = &kernel
+            && !why.contains("cannot use helper")
+        {
+            panic!("case {case}: the kernel refuses it for another reason: {why}");
+        }
+        let obj = Object::open(&path).unwrap();
+        let ours = obj.program("types").unwrap().verify(Mode::Checked);
+        assert_eq!(ours.is_ok(), kernel.is_ok(), "case {case} ({ty})");
+        if let Err(e) = ours {
+            let want = named.expect("bpfx refuses only where it names the helper");
+            assert!(
+                e.to_string().contains(&format!("cannot use helper {want}")),
+                "{e}"
+            );
+        } else {
+            assert!(
+                named.is_none(),
+                "case {case}: bpfx accepts what it should refuse"
+            );
+        }
+    }
 }

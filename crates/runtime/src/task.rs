@@ -12,8 +12,9 @@
 //! - `probe_read_user` (112), `probe_read_kernel` (113), `probe_read_user_str` (114),
 //!   `probe_read_kernel_str` (115): read only memory the embedder lends at chosen addresses
 //!   ([`crate::Vm::lend_user`], [`crate::Vm::lend_kernel`]); any other address is `-EFAULT`
-//!   with the destination zeroed, as the kernel answers a faulting read. The host's own memory
-//!   is never read.
+//!   with the destination zeroed, as the kernel answers a faulting read, and a kernel read of an
+//!   address that is no x86-64 kernel address (user space, the vsyscall page, non-canonical)
+//!   `-ERANGE`, as the kernel answers it before reading. The host's own memory is never read.
 //!
 //! Their ids, names and signatures are entries of the one helper table
 //! ([`crate::helpers::TABLE`]).
@@ -52,6 +53,26 @@ pub const TASK_COMM_LEN: usize = 16;
 
 const EINVAL: u64 = (-22i64) as u64;
 const EFAULT: u64 = (-14i64) as u64;
+const ERANGE: u64 = (-34i64) as u64;
+
+/// x86-64's `TASK_SIZE_MAX` with 4-level page tables: user space ends a page below 2^47.
+const TASK_SIZE_MAX: u64 = (1 << 47) - 4096;
+/// The x86-64 vsyscall page, which kernel probe reads refuse.
+const VSYSCALL_PAGE: u64 = 0xffff_ffff_ff60_0000;
+
+/// Whether a kernel probe read may try `addr`, as x86-64 decides it: not user space (nor the
+/// page after it), not the vsyscall page, a canonical 48-bit address. Otherwise the kernel
+/// answers `-ERANGE` without reading.
+fn kernel_address(addr: u64) -> bool {
+    addr >= TASK_SIZE_MAX + 4096
+        && addr & !0xfff != VSYSCALL_PAGE
+        && matches!((addr as i64) >> 47, 0 | -1)
+}
+
+/// Whether `size` bytes at `addr` lie in user space (the kernel's `access_ok`).
+fn user_range(addr: u64, size: u64) -> bool {
+    addr <= TASK_SIZE_MAX && size <= TASK_SIZE_MAX - addr
+}
 
 /// The task `get_current_pid_tgid`, `get_current_uid_gid` and `get_current_comm` describe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -248,7 +269,10 @@ fn write_dst(
 }
 
 /// `probe_read_kernel` (`kernel`) or `probe_read_user`: `size` bytes at `unsafe_ptr` into
-/// `dst`, if lent memory holds them all; else `-EFAULT` with `dst` zeroed. Size 0: 0.
+/// `dst`, if lent memory holds them all (0). A kernel read of an address that is no kernel
+/// address ([`kernel_address`]) is `-ERANGE`, a user read of a range outside user space
+/// ([`user_range`]) or anything not lent `-EFAULT`; `dst` zeroed on each failure. Size 0
+/// reads nothing but is checked the same way (0 when the address passes).
 fn probe_read(
     cx: &Cx,
     mem: &mut GuestMemory<'_>,
@@ -260,20 +284,25 @@ fn probe_read(
     } else {
         "probe_read_user"
     };
-    let size = (a[1] & 0xffff_ffff) as usize;
-    if size == 0 {
-        // Nothing to read: nothing can fault.
-        return Ok(0);
-    }
-    match lent(cx, kernel).read(a[2], size) {
+    let (size, addr) = ((a[1] & 0xffff_ffff) as usize, a[2]);
+    let refused = if kernel {
+        (!kernel_address(addr)).then_some(ERANGE)
+    } else {
+        (!user_range(addr, size as u64)).then_some(EFAULT)
+    };
+    let bytes = match refused {
+        Some(_) => None,
+        None if size == 0 => return Ok(0),
+        None => lent(cx, kernel).read(addr, size).map(<[u8]>::to_vec),
+    };
+    match bytes {
         Some(bytes) => {
-            let bytes = bytes.to_vec();
             write_dst(mem, a[0], &bytes, name)?;
             Ok(0)
         }
         None => {
             write_dst(mem, a[0], &vec![0; size], name)?;
-            Ok(EFAULT)
+            Ok(refused.unwrap_or(EFAULT))
         }
     }
 }
@@ -281,8 +310,9 @@ fn probe_read(
 /// `probe_read_kernel_str` (`kernel`) or `probe_read_user_str`: the NUL-terminated string at
 /// `unsafe_ptr`, at most `size - 1` bytes and a NUL, into `dst`; returns the bytes written,
 /// NUL included (the bytes of `dst` after it are left as they were). Size 0: nothing, 0. A
-/// string that runs out of lent memory before its NUL and before `size - 1` bytes: `-EFAULT`,
-/// `dst` zeroed.
+/// kernel read of no kernel address: `-ERANGE`; a user read outside user space, or a string
+/// that runs out of lent memory before its NUL and before `size - 1` bytes: `-EFAULT`; `dst`
+/// zeroed on each failure.
 fn probe_read_str(
     cx: &Cx,
     mem: &mut GuestMemory<'_>,
@@ -294,11 +324,19 @@ fn probe_read_str(
     } else {
         "probe_read_user_str"
     };
-    let size = (a[1] & 0xffff_ffff) as usize;
+    let (size, addr) = ((a[1] & 0xffff_ffff) as usize, a[2]);
     if size == 0 {
         return Ok(0);
     }
-    let avail = lent(cx, kernel).from(a[2]).unwrap_or(&[]);
+    let refused = if kernel {
+        (!kernel_address(addr)).then_some(ERANGE)
+    } else {
+        (!user_range(addr, 1)).then_some(EFAULT)
+    };
+    let avail = match refused {
+        Some(_) => &[][..],
+        None => lent(cx, kernel).from(addr).unwrap_or(&[]),
+    };
     let window = &avail[..avail.len().min(size)];
     let out = match window.iter().position(|&b| b == 0) {
         Some(nul) => window[..=nul].to_vec(),
@@ -309,7 +347,7 @@ fn probe_read_str(
         }
         None => {
             write_dst(mem, a[0], &vec![0; size], name)?;
-            return Ok(EFAULT);
+            return Ok(refused.unwrap_or(EFAULT));
         }
     };
     write_dst(mem, a[0], &out, name)?;
@@ -359,6 +397,20 @@ mod tests {
         assert_eq!(t.comm[15], 0);
         assert_eq!(Task::default().comm_bytes(), b"swapper/0");
         assert_eq!(Task::new(0, 0).with_comm("ab\0cd").comm_bytes(), b"ab");
+    }
+
+    #[test]
+    fn address_spaces_as_x86_64_splits_them() {
+        assert!(!kernel_address(0));
+        assert!(!kernel_address(TASK_SIZE_MAX));
+        assert!(!kernel_address(1 << 47), "non-canonical");
+        assert!(!kernel_address(0xffff_7fff_ffff_ffff), "non-canonical");
+        assert!(kernel_address(0xffff_8000_0000_0000));
+        assert!(!kernel_address(VSYSCALL_PAGE + 8));
+        assert!(kernel_address(u64::MAX));
+        assert!(user_range(0, 0) && user_range(TASK_SIZE_MAX - 8, 8));
+        assert!(!user_range(TASK_SIZE_MAX - 8, 9));
+        assert!(!user_range(0xffff_8000_0000_0000, 0));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use common::{code, engines, prepare};
 const MODES: [Mode; 2] = [Mode::Checked, Mode::Strict];
 const EINVAL: u64 = -22i64 as u64;
 const EFAULT: u64 = -14i64 as u64;
+const ERANGE: u64 = -34i64 as u64;
 /// The size of the memory each program gets (its input).
 const MEM: u64 = 64;
 
@@ -155,23 +156,45 @@ fn probe_reads_read_lent_memory() {
     assert_eq!((word(&m, 0), &m[8..15]), (0, &b"ernel-\xaa"[..]));
     let (_, m) = run(lending, &probe(112, 15, UADDR), &[0xaa; 64]);
     assert_eq!((word(&m, 0), &m[8..23]), (0, &b"user:0123456789"[..]));
-    // A size of 0 reads nothing and succeeds.
-    let (_, m) = run(lending, &probe(113, 0, 0), &[0xaa; 64]);
-    assert_eq!((word(&m, 0), m[8]), (0, 0xaa));
+    // A size of 0 reads nothing, and succeeds where the address passes the helper's check:
+    // a kernel address for the kernel helper, a user one for the user helper.
+    for (helper, addr, want) in [
+        (113, KADDR + 100, 0),
+        (113, 0, ERANGE),
+        (112, 0, 0),
+        (112, KADDR, EFAULT),
+    ] {
+        let (_, m) = run(lending, &probe(helper, 0, addr), &[0xaa; 64]);
+        assert_eq!((word(&m, 0), m[8]), (want, 0xaa), "{helper} {addr:#x}");
+    }
 }
 
 #[test]
 fn probe_reads_of_anything_else_fault_with_the_destination_zeroed() {
     let cases = [
-        (113, 8, KADDR + 12, "past the end of the lent range"),
-        (113, 4, KADDR - 1, "before it"),
-        (113, 4, UADDR, "user memory through the kernel helper"),
-        (112, 4, KADDR, "kernel memory through the user helper"),
-        (112, 4, 0, "NULL"),
+        (113, 8, KADDR + 12, EFAULT, "past the end of the lent range"),
+        (113, 4, KADDR - 1, EFAULT, "before it"),
+        (
+            113,
+            4,
+            UADDR,
+            ERANGE,
+            "user memory through the kernel helper",
+        ),
+        (113, 4, 1 << 47, ERANGE, "a non-canonical address"),
+        (113, 4, 0xffff_ffff_ff60_0000, ERANGE, "the vsyscall page"),
+        (
+            112,
+            4,
+            KADDR,
+            EFAULT,
+            "kernel memory through the user helper",
+        ),
+        (112, 4, 0, EFAULT, "NULL"),
     ];
-    for (helper, size, addr, what) in cases {
+    for (helper, size, addr, want, what) in cases {
         let (_, m) = run(lending, &probe(helper, size, addr), &[0xaa; 64]);
-        assert_eq!(word(&m, 0), EFAULT, "{what}");
+        assert_eq!(word(&m, 0), want, "{what}");
         assert_eq!(
             &m[8..8 + size as usize],
             &vec![0; size as usize][..],
@@ -180,12 +203,14 @@ fn probe_reads_of_anything_else_fault_with_the_destination_zeroed() {
         assert_eq!(m[8 + size as usize], 0xaa, "{what}");
     }
     // The program's own memory (its input, at the address r1 holds) is the host's, not lent:
-    // the helper never reads it.
+    // the helper never reads it (a user-space address: -ERANGE from the kernel helper).
     let text = "mov r6, r1\nmov r1, r6\nadd r1, 8\nmov r2, 8\nmov r3, r6\nadd r3, 32\ncall 113\n\
                 stxdw [r6+0], r0\nmov r0, 0\nexit";
     let mut mem = [0xaa; 64];
     mem[32..40].copy_from_slice(b"secret!!");
     let (_, m) = run(lending, text, &mem);
+    assert_eq!((word(&m, 0), word(&m, 1)), (ERANGE, 0));
+    let (_, m) = run(lending, &text.replace("call 113", "call 112"), &mem);
     assert_eq!((word(&m, 0), word(&m, 1)), (EFAULT, 0));
 }
 
@@ -209,8 +234,12 @@ fn probe_read_str_copies_up_to_the_nul_or_the_size() {
     // Size 0: nothing, 0.
     let (_, m) = run(lending, &probe(114, 0, 0), &[0xaa; 64]);
     assert_eq!((word(&m, 0), m[8]), (0, 0xaa));
-    // Not lent.
+    // Not lent, or not a kernel address.
+    let (_, m) = run(lending, &probe(115, 8, KADDR + 0x1000), &[0xaa; 64]);
+    assert_eq!((word(&m, 0), word(&m, 1)), (EFAULT, 0));
     let (_, m) = run(lending, &probe(115, 8, UADDR), &[0xaa; 64]);
+    assert_eq!((word(&m, 0), word(&m, 1)), (ERANGE, 0));
+    let (_, m) = run(lending, &probe(114, 8, KADDR), &[0xaa; 64]);
     assert_eq!((word(&m, 0), word(&m, 1)), (EFAULT, 0));
 }
 

@@ -4,7 +4,9 @@
 //! its output frame; the frame and the verdict from `bpftool prog run` (the kernel's
 //! `BPF_PROG_TEST_RUN`) must equal bpfx's on every engine. `tests/objects/helper_types_*.o`
 //! call helpers their program type may or may not use: bpfx must accept exactly those the
-//! kernel's verifier accepts, and refuse the others naming the helper. Needs root, `bpftool` and a kernel
+//! kernel's verifier accepts, and refuse the others naming the helper. `tc_probe.c` runs the
+//! probe-read helpers on addresses no one lent (user, non-canonical, kernel, vsyscall): the
+//! errnos and zeroed destinations must be the kernel's. Needs root, `bpftool` and a kernel
 //! that loads BPF programs; without them the test says why on stderr and checks nothing.
 
 // Only clang-built objects run here: `common::code` goes unused.
@@ -111,12 +113,9 @@ fn kernel_run(prog: &Pinned, frame: &[u8], scratch: &Path) -> (u32, Vec<u8>) {
 /// agree.
 fn bpfx_run(obj: &Object, frame: &[u8]) -> (u32, Vec<u8>) {
     let mut seen = None;
+    let name = obj.programs().next().unwrap().name.to_string();
     for (engine, opts) in engines() {
-        let v = obj
-            .program("tc_helpers")
-            .unwrap()
-            .verify(Mode::Strict)
-            .unwrap();
+        let v = obj.program(&name).unwrap().verify(Mode::Strict).unwrap();
         let mut prog = prepare(v, opts);
         let mut p = frame.to_vec();
         let action = prog.run_tc(&mut p, &mut SkbMeta::default()).unwrap();
@@ -223,4 +222,38 @@ fn helper_availability_per_type_agrees_with_the_kernel() {
             );
         }
     }
+}
+
+#[test]
+fn probe_reads_of_unlent_memory_fail_as_in_the_kernel() {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED probe_reads_of_unlent_memory_fail_as_in_the_kernel: {why}");
+        return;
+    }
+    let path = object().with_file_name("tc_probe.o");
+    let pinned = match load_as(&path, "classifier") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED probe_reads_of_unlent_memory_fail_as_in_the_kernel: the kernel does \
+                 not load tc_probe.o: {why}"
+            );
+            return;
+        }
+    };
+    let scratch = std::env::temp_dir().join(format!("bpfx-tc-probe-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let frame = vec![0u8; 512];
+    let kernel = kernel_run(&pinned, &frame, &scratch);
+    let ours = bpfx_run(&Object::open(&path).unwrap(), &frame);
+    assert_eq!(ours, kernel);
+    // Spelled out for the kernel address (the guard hole): -EFAULT, the destination zeroed, and
+    // 0 for a read of nothing; for NULL through the kernel helper, -ERANGE both times.
+    let word = |slot: usize, k: usize| {
+        let at = 16 + slot * 24 + 8 * k;
+        i64::from_le_bytes(ours.1[at..at + 8].try_into().unwrap())
+    };
+    assert_eq!((word(13, 0), word(13, 1), word(13, 2)), (-14, 0, 0));
+    assert_eq!((word(1, 0), word(1, 1), word(1, 2)), (-34, 0, -34));
+    let _ = std::fs::remove_dir_all(&scratch);
 }

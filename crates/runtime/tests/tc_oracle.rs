@@ -6,14 +6,16 @@
 //! call helpers their program type may or may not use: bpfx must accept exactly those the
 //! kernel's verifier accepts, and refuse the others naming the helper. `tc_probe.c` runs the
 //! probe-read helpers on addresses no one lent (user, non-canonical, kernel, vsyscall): the
-//! errnos and zeroed destinations must be the kernel's. Needs root, `bpftool` and a kernel
+//! errnos and zeroed destinations must be the kernel's. `tc_task.c` writes
+//! `get_current_comm`'s buffers and `get_current_uid_gid`: run by `bpftool` as root, the
+//! kernel's task is `bpftool` with ids 0, which bpfx is given as its `Task`. Needs root, `bpftool` and a kernel
 //! that loads BPF programs; without them the test says why on stderr and checks nothing.
 
 // Only clang-built objects run here: `common::code` goes unused.
 #[allow(dead_code)]
 mod common;
 
-use bpfx::{Mode, Object, SkbMeta};
+use bpfx::{Mode, Object, SkbMeta, Task, Vm};
 use common::{engines, prepare};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -255,5 +257,39 @@ fn probe_reads_of_unlent_memory_fail_as_in_the_kernel() {
     };
     assert_eq!((word(13, 0), word(13, 1), word(13, 2)), (-14, 0, 0));
     assert_eq!((word(1, 0), word(1, 1), word(1, 2)), (-34, 0, -34));
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn the_task_helpers_fill_buffers_as_in_the_kernel() {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED the_task_helpers_fill_buffers_as_in_the_kernel: {why}");
+        return;
+    }
+    let path = object().with_file_name("tc_task.o");
+    let pinned = match load_as(&path, "classifier") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED the_task_helpers_fill_buffers_as_in_the_kernel: the kernel does not \
+                 load tc_task.o: {why}"
+            );
+            return;
+        }
+    };
+    let scratch = std::env::temp_dir().join(format!("bpfx-tc-task-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let frame = vec![0u8; 64];
+    let kernel = kernel_run(&pinned, &frame, &scratch);
+    let obj = Vm::new()
+        .current_task(|| Task::new(1, 1).with_ids(0, 0).with_comm("bpftool"))
+        .open(&path)
+        .unwrap();
+    let ours = bpfx_run(&obj, &frame);
+    assert_eq!(ours, kernel);
+    assert_eq!(
+        &ours.1[16..40],
+        b"bpftool\0\0\0\0\0\0\0\0\0bpf\0\xee\xee\xee\xee"
+    );
     let _ = std::fs::remove_dir_all(&scratch);
 }

@@ -11,6 +11,7 @@ use crate::context::Context;
 use crate::map::{Map, MapKind};
 use crate::maps::of_maps::Slots;
 use crate::object_map::ObjectMap;
+use crate::task::{Lent, Task};
 use bpfx_exec::{ArgLen, GuestMemory, HelperError, HelperRet, Helpers, MemArg, TailCall};
 use bpfx_verifier::{ArgKind, HelperSig, HelperTable, RetKind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -126,6 +127,8 @@ pub(crate) type ClockFn = Arc<dyn Fn() -> u64 + Send + Sync>;
 pub(crate) type CpuFn = Arc<dyn Fn() -> u32 + Send + Sync>;
 /// Where `trace_printk` lines go.
 pub(crate) type TraceFn = Arc<dyn Fn(&str) + Send + Sync>;
+/// The current task's source.
+pub(crate) type TaskFn = Arc<dyn Fn() -> Task + Send + Sync>;
 
 /// The replaceable sources of the time-, randomness- and CPU-dependent helpers, and the
 /// `trace_printk` sink.
@@ -137,6 +140,18 @@ pub(crate) struct Hooks {
     /// The number of CPUs: the CPU a program runs on is `cpu() % cpus`.
     pub(crate) cpus: u32,
     pub(crate) trace: TraceFn,
+    /// `jiffies64`'s source; `None`: the clock's nanoseconds in ticks of [`crate::task::HZ`].
+    pub(crate) jiffies: Option<ClockFn>,
+    /// `ktime_get_boot_ns`'s source; `None`: the clock.
+    pub(crate) boot_clock: Option<ClockFn>,
+    /// `ktime_get_coarse_ns`'s source; `None`: the clock rounded down to a tick.
+    pub(crate) coarse_clock: Option<ClockFn>,
+    /// The task the `get_current_*` helpers describe.
+    pub(crate) task: TaskFn,
+    /// The memory `probe_read_kernel` (and `_str`) may read.
+    pub(crate) lent_kernel: Arc<Lent>,
+    /// The memory `probe_read_user` (and `_str`) may read.
+    pub(crate) lent_user: Arc<Lent>,
 }
 
 impl Hooks {
@@ -155,6 +170,12 @@ impl Default for Hooks {
             cpu: Arc::new(thread_cpu),
             cpus: crate::maps::default_cpus(),
             trace: Arc::new(|s| eprint!("{s}")),
+            jiffies: None,
+            boot_clock: None,
+            coarse_clock: None,
+            task: Arc::new(Task::default),
+            lent_kernel: Arc::default(),
+            lent_user: Arc::default(),
         }
     }
 }
@@ -330,12 +351,15 @@ pub(crate) struct Cx {
 /// Every standard helper, by kernel id.
 pub(crate) const TABLE: &[Proto] = {
     use crate::skb_helpers as skb;
+    use crate::task;
     use crate::xdp_helpers as xdp;
     use ArgKind::*;
     // A bloom filter's peek reads the value instead of writing it: `MapValueOut` admits both
     // (the helper checks the memory it reads or writes).
     const POP_PEEK: &[ArgKind] = &[MapHandle, MapValueOut];
     const CSUM_REPLACE: &[ArgKind] = &[Anything, Scalar, Scalar, Scalar, Scalar];
+    // dst, size, unsafe_ptr: the helper writes `size` bytes at dst whatever it reads.
+    const PROBE_READ: &[ArgKind] = &[PtrToMem { size_arg: Some(1) }, Scalar, Anything];
     &[
         Proto::new(
             MAP_LOOKUP_ELEM,
@@ -565,8 +589,192 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             xdp::redirect,
         ),
+        Proto::new(
+            skb::SKB_LOAD_BYTES_RELATIVE,
+            "skb_load_bytes_relative",
+            &[
+                Anything,
+                Scalar,
+                PtrToMem { size_arg: Some(3) },
+                Scalar,
+                Scalar,
+            ],
+            RetKind::Scalar,
+            skb::skb_load_bytes_relative,
+        ),
+        Proto::new(
+            skb::GET_HASH_RECALC,
+            "get_hash_recalc",
+            &[Anything],
+            RetKind::Scalar,
+            skb::get_hash_recalc,
+        ),
+        Proto::new(
+            skb::SET_HASH,
+            "set_hash",
+            &[Anything, Scalar],
+            RetKind::Scalar,
+            skb::set_hash,
+        ),
+        Proto::new(
+            skb::CSUM_UPDATE,
+            "csum_update",
+            &[Anything, Scalar],
+            RetKind::Scalar,
+            skb::csum_update,
+        ),
+        Proto::new(
+            task::JIFFIES64,
+            "jiffies64",
+            &[],
+            RetKind::Scalar,
+            task::jiffies64,
+        ),
+        Proto::new(
+            task::KTIME_GET_BOOT_NS,
+            "ktime_get_boot_ns",
+            &[],
+            RetKind::Scalar,
+            task::ktime_get_boot_ns,
+        ),
+        Proto::new(
+            task::KTIME_GET_COARSE_NS,
+            "ktime_get_coarse_ns",
+            &[],
+            RetKind::Scalar,
+            task::ktime_get_coarse_ns,
+        ),
+        Proto::new(
+            task::GET_CURRENT_PID_TGID,
+            "get_current_pid_tgid",
+            &[],
+            RetKind::Scalar,
+            task::get_current_pid_tgid,
+        ),
+        Proto::new(
+            task::GET_CURRENT_UID_GID,
+            "get_current_uid_gid",
+            &[],
+            RetKind::Scalar,
+            task::get_current_uid_gid,
+        ),
+        Proto::new(
+            task::GET_CURRENT_COMM,
+            "get_current_comm",
+            &[PtrToMem { size_arg: Some(1) }, Scalar],
+            RetKind::Scalar,
+            task::get_current_comm,
+        ),
+        Proto::new(
+            task::PROBE_READ_USER,
+            "probe_read_user",
+            PROBE_READ,
+            RetKind::Scalar,
+            task::probe_read_user,
+        ),
+        Proto::new(
+            task::PROBE_READ_KERNEL,
+            "probe_read_kernel",
+            PROBE_READ,
+            RetKind::Scalar,
+            task::probe_read_kernel,
+        ),
+        Proto::new(
+            task::PROBE_READ_USER_STR,
+            "probe_read_user_str",
+            PROBE_READ,
+            RetKind::Scalar,
+            task::probe_read_user_str,
+        ),
+        Proto::new(
+            task::PROBE_READ_KERNEL_STR,
+            "probe_read_kernel_str",
+            PROBE_READ,
+            RetKind::Scalar,
+            task::probe_read_kernel_str,
+        ),
     ]
 };
+
+/// The standard helpers every program type bpfx models offers, as the kernel's
+/// `bpf_base_func_proto` (and `bpf_sk_base_func_proto`) gives them to a loader with
+/// `CAP_BPF` and `CAP_PERFMON` (Linux 6.18 checked through `bpftool prog load`,
+/// `tests/tc_oracle.rs`): the map helpers, the clocks, random numbers, the CPU id, tail calls,
+/// the ring buffer, `trace_printk`, the probe reads and the current task's ids and name.
+const BASE_HELPERS: &[u32] = &[
+    MAP_LOOKUP_ELEM,
+    MAP_UPDATE_ELEM,
+    MAP_DELETE_ELEM,
+    KTIME_GET_NS,
+    TRACE_PRINTK,
+    GET_PRANDOM_U32,
+    GET_SMP_PROCESSOR_ID,
+    TAIL_CALL,
+    MAP_PUSH_ELEM,
+    MAP_POP_ELEM,
+    MAP_PEEK_ELEM,
+    MAP_LOOKUP_PERCPU_ELEM,
+    RINGBUF_OUTPUT,
+    RINGBUF_RESERVE,
+    RINGBUF_SUBMIT,
+    RINGBUF_DISCARD,
+    crate::task::JIFFIES64,
+    crate::task::KTIME_GET_BOOT_NS,
+    crate::task::KTIME_GET_COARSE_NS,
+    crate::task::PROBE_READ_USER,
+    crate::task::PROBE_READ_KERNEL,
+    crate::task::PROBE_READ_USER_STR,
+    crate::task::PROBE_READ_KERNEL_STR,
+    crate::task::GET_CURRENT_PID_TGID,
+    crate::task::GET_CURRENT_UID_GID,
+    crate::task::GET_CURRENT_COMM,
+];
+
+/// Whether a program of context `context` may call standard helper `id`, as the kernel's
+/// per-type helper tables (`xdp_func_proto`, `tc_cls_act_func_proto`, `sk_filter_func_proto`)
+/// offer them beyond [`BASE_HELPERS`]. The contexts that model no kernel program type (plain
+/// memory, an embedder's struct) offer every helper.
+pub(crate) fn offered(context: Context, id: u32) -> bool {
+    use crate::skb_helpers as skb;
+    use crate::xdp_helpers as xdp;
+    let extra: &[u32] = match context {
+        Context::Memory | Context::Struct(_) => return true,
+        Context::Unsupported(_) => return false,
+        Context::Xdp => &[
+            PERF_EVENT_OUTPUT,
+            xdp::REDIRECT,
+            REDIRECT_MAP,
+            xdp::XDP_ADJUST_HEAD,
+            xdp::XDP_ADJUST_META,
+            xdp::XDP_ADJUST_TAIL,
+            skb::CSUM_DIFF,
+        ],
+        Context::Tc => &[
+            PERF_EVENT_OUTPUT,
+            xdp::REDIRECT,
+            skb::SKB_STORE_BYTES,
+            skb::L3_CSUM_REPLACE,
+            skb::L4_CSUM_REPLACE,
+            skb::SKB_LOAD_BYTES,
+            skb::CSUM_DIFF,
+            skb::GET_HASH_RECALC,
+            skb::CSUM_UPDATE,
+            skb::SET_HASH,
+            skb::SKB_LOAD_BYTES_RELATIVE,
+        ],
+        Context::Socket => &[
+            PERF_EVENT_OUTPUT,
+            skb::SKB_LOAD_BYTES,
+            skb::SKB_LOAD_BYTES_RELATIVE,
+        ],
+    };
+    BASE_HELPERS.contains(&id) || extra.contains(&id)
+}
+
+/// The kernel's name of a standard helper (without `bpf_`), if `id` is one.
+pub(crate) fn standard_name(id: u32) -> Option<&'static str> {
+    TABLE.iter().find(|p| p.id == id).map(|p| p.name)
+}
 
 /// The signatures of the standard helpers, for the verifier.
 pub(crate) fn standard_sigs() -> HelperTable {

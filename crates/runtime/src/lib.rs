@@ -59,6 +59,7 @@ mod packet;
 mod program;
 mod skb;
 mod skb_helpers;
+mod task;
 mod tc;
 mod xdp;
 mod xdp_helpers;
@@ -109,6 +110,15 @@ pub use skb_helpers::{
     BPF_F_HDR_FIELD_MASK, BPF_F_INVALIDATE_HASH, BPF_F_MARK_ENFORCE, BPF_F_MARK_MANGLED_0,
     BPF_F_PSEUDO_HDR, BPF_F_RECOMPUTE_CSUM, CSUM_DIFF, L3_CSUM_REPLACE, L4_CSUM_REPLACE,
     SKB_LOAD_BYTES, SKB_STORE_BYTES,
+};
+pub use skb_helpers::{
+    BPF_HDR_START_MAC, BPF_HDR_START_NET, CSUM_UPDATE, GET_HASH_RECALC, SET_HASH,
+    SKB_LOAD_BYTES_RELATIVE, flow_hash,
+};
+pub use task::{
+    GET_CURRENT_COMM, GET_CURRENT_PID_TGID, GET_CURRENT_UID_GID, HZ, JIFFIES64, KTIME_GET_BOOT_NS,
+    KTIME_GET_COARSE_NS, PROBE_READ_KERNEL, PROBE_READ_KERNEL_STR, PROBE_READ_USER,
+    PROBE_READ_USER_STR, TASK_COMM_LEN, Task,
 };
 pub use tc::TcOutcome;
 pub use xdp::XdpOutcome;

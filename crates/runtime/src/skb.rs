@@ -269,6 +269,9 @@ pub(crate) fn read_back_tc(buf: &[u8], meta: &mut SkbMeta) {
         *c = get32(buf, CB + 4 * i as u16);
     }
     meta.tstamp = get64(buf, TSTAMP);
+    // Not the program's to store, but `set_hash`, `get_hash_recalc` and
+    // `skb_store_bytes(BPF_F_INVALIDATE_HASH)` change it.
+    meta.hash = get32(buf, HASH);
 }
 
 /// A TC verdict: the program's return value, as `int` (`TC_ACT_*` of

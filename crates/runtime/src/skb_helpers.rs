@@ -17,6 +17,7 @@
 use crate::context::Context;
 use crate::csum;
 use crate::helpers::Cx;
+use crate::packet::ETH_HLEN;
 use crate::skb::{SKB_DATA, SKB_DATA_END};
 use bpfx_exec::{GuestMemory, HelperError};
 
@@ -30,6 +31,19 @@ pub const L4_CSUM_REPLACE: u32 = 11;
 pub const SKB_LOAD_BYTES: u32 = 26;
 /// `bpf_csum_diff`.
 pub const CSUM_DIFF: u32 = 28;
+/// `bpf_get_hash_recalc`.
+pub const GET_HASH_RECALC: u32 = 34;
+/// `bpf_csum_update`.
+pub const CSUM_UPDATE: u32 = 40;
+/// `bpf_set_hash`.
+pub const SET_HASH: u32 = 48;
+/// `bpf_skb_load_bytes_relative`.
+pub const SKB_LOAD_BYTES_RELATIVE: u32 = 68;
+
+/// `BPF_HDR_START_MAC` (`skb_load_bytes_relative`): offsets from the link-layer header.
+pub const BPF_HDR_START_MAC: u64 = 0;
+/// `BPF_HDR_START_NET` (`skb_load_bytes_relative`): offsets from the network header.
+pub const BPF_HDR_START_NET: u64 = 1;
 
 /// `BPF_F_RECOMPUTE_CSUM` (`skb_store_bytes`).
 pub const BPF_F_RECOMPUTE_CSUM: u64 = 1;
@@ -57,6 +71,8 @@ const MAX_OFFSET: u64 = i32::MAX as u64;
 
 const EINVAL: u64 = (-22i64) as u64;
 const EFAULT: u64 = (-14i64) as u64;
+/// The kernel's `ENOTSUPP` (524), what `csum_update` answers without checksum offload.
+const ENOTSUPP: u64 = (-524i64) as u64;
 
 fn err(msg: impl Into<String>) -> HelperError {
     HelperError(msg.into())
@@ -250,4 +266,153 @@ pub(crate) fn csum_diff(
 /// Whether the program's context is a socket buffer.
 fn is_skb(cx: &Cx) -> bool {
     matches!(cx.context, Context::Tc | Context::Socket)
+}
+
+/// Whether the program is a TC program (the helpers only TC offers).
+fn tc_only(cx: &Cx, name: &str) -> Result<(), HelperError> {
+    if cx.context == Context::Tc {
+        Ok(())
+    } else {
+        Err(err(format!("{name} needs a TC context")))
+    }
+}
+
+/// `bpf_skb_load_bytes_relative(skb, offset, to, len, start_header)`: like `skb_load_bytes`,
+/// from the link-layer header (`BPF_HDR_START_MAC`, the packet's first byte) or the network
+/// header (`BPF_HDR_START_NET`, [`ETH_HLEN`] bytes after it: bpfx's packets start with an
+/// Ethernet header). An offset above 0xffff, another `start_header`, or bytes past the packet:
+/// `-EFAULT`, the buffer zeroed.
+pub(crate) fn skb_load_bytes_relative(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    let (start, len) = packet(mem, a[0], is_skb(cx), "skb_load_bytes_relative")?;
+    let (offset, n) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
+    let header = match a[4] & 0xffff_ffff {
+        BPF_HDR_START_MAC => Some(0),
+        BPF_HDR_START_NET => Some(ETH_HLEN as u64),
+        _ => None,
+    };
+    let bytes = match header {
+        Some(h) if offset <= 0xffff && h + offset + n <= len => {
+            mem.read(start + h + offset, n as usize)
+        }
+        _ => None,
+    };
+    let (out, ret) = match bytes {
+        Some(b) => (b, 0),
+        None => (vec![0; n as usize], EFAULT),
+    };
+    mem.write(a[2], &out)
+        .ok_or_else(|| err("skb_load_bytes_relative: cannot write the buffer"))?;
+    Ok(ret)
+}
+
+/// `bpf_get_hash_recalc(skb)`: the packet's hash, `__sk_buff.hash`; when it is 0 (none
+/// given, or cleared by `BPF_F_INVALIDATE_HASH`), one computed from the flow ([`flow_hash`])
+/// is stored there first, as the kernel's recalculation does.
+pub(crate) fn get_hash_recalc(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    const NAME: &str = "get_hash_recalc";
+    tc_only(cx, NAME)?;
+    let (start, len) = packet(mem, a[0], true, NAME)?;
+    let hash = mem
+        .load(a[0] + HASH, 4)
+        .ok_or_else(|| err(format!("{NAME}: cannot read the context's hash")))?;
+    if hash != 0 {
+        return Ok(hash);
+    }
+    let bytes = mem
+        .read(start, len as usize)
+        .ok_or_else(|| err(format!("{NAME}: cannot read the packet")))?;
+    let hash = u64::from(flow_hash(&bytes));
+    mem.store(a[0] + HASH, 4, hash)
+        .ok_or_else(|| err(format!("{NAME}: cannot write the context's hash")))?;
+    Ok(hash)
+}
+
+/// `bpf_set_hash(skb, hash)`: sets `__sk_buff.hash` (a `u32`); 0.
+pub(crate) fn set_hash(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    tc_only(cx, "set_hash")?;
+    packet(mem, a[0], true, "set_hash")?;
+    mem.store(a[0] + HASH, 4, a[1] & 0xffff_ffff)
+        .ok_or_else(|| err("set_hash: cannot write the context's hash"))?;
+    Ok(0)
+}
+
+/// `bpf_csum_update(skb, csum)`: adds `csum` to the packet's checksum-complete sum, which only
+/// a `CHECKSUM_COMPLETE` packet has; bpfx's packets carry no checksum offload state (the
+/// kernel's `CHECKSUM_NONE`), so it answers `-ENOTSUPP` as the kernel does for them.
+pub(crate) fn csum_update(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    tc_only(cx, "csum_update")?;
+    packet(mem, a[0], true, "csum_update")?;
+    Ok(ENOTSUPP)
+}
+
+/// bpfx's flow hash of an Ethernet frame, never 0 (0 means "no hash"): the same for both
+/// directions of a flow, from the EtherType (after up to two VLAN tags), the IPv4 or IPv6
+/// addresses, the IP protocol and, for TCP, UDP, UDP-Lite and SCTP (not in an IPv4 fragment
+/// after the first), the ports. The kernel's own value depends on a random boot-time seed,
+/// so no program can rely on its exact bits; bpfx's is FNV-1a over these keys, deterministic.
+pub fn flow_hash(frame: &[u8]) -> u32 {
+    let be16 = |at: usize| {
+        frame
+            .get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let mut at = 12;
+    let mut proto = be16(at).unwrap_or(0);
+    for _ in 0..2 {
+        if matches!(proto, 0x8100 | 0x88a8) {
+            at += 4;
+            proto = be16(at).unwrap_or(0);
+        }
+    }
+    let l3 = at + 2;
+    // (addresses of each side, IP protocol, offset of the transport header)
+    type Keys<'a> = (&'a [u8], &'a [u8], u8, Option<usize>);
+    let keys: Option<Keys<'_>> = match proto {
+        0x0800 => frame.get(l3..l3 + 20).and_then(|ip| {
+            let ihl = usize::from(ip[0] & 0xf) * 4;
+            let first = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff == 0;
+            (ihl >= 20).then(|| (&ip[12..16], &ip[16..20], ip[9], first.then_some(l3 + ihl)))
+        }),
+        0x86dd => frame
+            .get(l3..l3 + 40)
+            .map(|ip| (&ip[8..24], &ip[24..40], ip[6], Some(l3 + 40))),
+        _ => None,
+    };
+    let mut key = proto.to_be_bytes().to_vec();
+    if let Some((src, dst, ipproto, l4)) = keys {
+        let ports = l4
+            .filter(|_| matches!(ipproto, 6 | 17 | 136 | 132))
+            .and_then(|l4| Some((be16(l4)?, be16(l4 + 2)?)));
+        let (sport, dport) = ports.unwrap_or((0, 0));
+        let (a, b) = if (src, sport) <= (dst, dport) {
+            ((src, sport), (dst, dport))
+        } else {
+            ((dst, dport), (src, sport))
+        };
+        key.push(ipproto);
+        key.extend_from_slice(a.0);
+        key.extend_from_slice(b.0);
+        key.extend_from_slice(&a.1.to_be_bytes());
+        key.extend_from_slice(&b.1.to_be_bytes());
+    }
+    let h = key.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    h.max(1)
 }

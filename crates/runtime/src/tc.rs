@@ -13,7 +13,8 @@ pub struct TcOutcome {
     pub action: TcAction,
     /// The metadata after the run: what the run started with, and the fields a TC program
     /// may write (`mark`, `priority`, `tc_index`, `tc_classid`, `queue_mapping`, `cb`,
-    /// `tstamp`) as it left them, with the kernel's widths.
+    /// `tstamp`) as it left them, with the kernel's widths, and `hash` as the hash helpers
+    /// left it (`set_hash`, `get_hash_recalc`, `skb_store_bytes` with `BPF_F_INVALIDATE_HASH`).
     pub meta: SkbMeta,
     /// Where the run's last successful `redirect` (or `redirect_map`) sent the packet; what
     /// [`TcAction::Redirect`] means.

@@ -280,14 +280,25 @@ fn a_tc_outcome_carries_the_verdict_the_fields_written_and_the_redirect() {
 
 #[test]
 fn adjust_helpers_outside_xdp_fail_the_run() {
+    // A TC program cannot name them at all, as in the kernel.
+    let text = "mov r2, 4\ncall 44\nexit";
+    let obj = Vm::new()
+        .object(vec![ProgramDef::new("p", "tc", code(text))], vec![])
+        .unwrap();
+    let e = obj.program("p").unwrap().verify(Mode::Checked).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("program of type sched_cls cannot use helper xdp_adjust_head#44"),
+        "{e}"
+    );
+    // A plain-memory program may name every helper; this one fails its run.
     for (name, opts) in engines() {
-        let text = "mov r2, 4\ncall 44\nexit";
         let obj = Vm::new()
-            .object(vec![ProgramDef::new("p", "tc", code(text))], vec![])
+            .object(vec![ProgramDef::new("p", "test", code(text))], vec![])
             .unwrap();
         let v = obj.program("p").unwrap().verify(Mode::Checked).unwrap();
         let mut prog = prepare(v, opts);
-        match prog.run_tc(&mut frame60(), &mut SkbMeta::default()) {
+        match prog.run(&mut [0u8; 8]) {
             Err(Error::Trap { trap, reason, .. }) => {
                 assert_eq!(trap.kind, TrapKind::HelperError, "{name}");
                 assert!(reason.unwrap().contains("needs an XDP program"), "{name}");

@@ -27,6 +27,17 @@ pub enum VerifyErrorKind {
     /// `call N` with no helper registered under `N`.
     #[error("call to unknown helper {0}")]
     UnknownHelper(u32),
+    /// `call N` to a helper the program's type does not offer (the kernel's "program of this
+    /// type cannot use helper").
+    #[error("program of type {prog_type} cannot use helper {helper}#{id}")]
+    HelperNotOffered {
+        /// The helper's name.
+        helper: String,
+        /// Its id.
+        id: u32,
+        /// The program type, as the kernel names it (`xdp`, `sched_cls`, …).
+        prog_type: String,
+    },
     /// `call runtime N`: kernel functions do not exist in this runtime.
     #[error("kernel function calls are not supported")]
     Kfunc,
@@ -325,6 +336,7 @@ impl VerifyErrorKind {
                 | FallsIntoFunction(_)
                 | Unreachable
                 | UnknownHelper(_)
+                | HelperNotOffered { .. }
                 | Kfunc
                 | WritesFramePointer
         )

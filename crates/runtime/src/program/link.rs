@@ -296,6 +296,7 @@ impl<'o> ProgramRef<'o> {
                 reason: reason.clone(),
             });
         }
+        self.check_helpers_offered()?;
         let prog = self.def.program.clone();
         let maps = &self.obj.shared.maps;
         let used = used_maps(name, &prog, maps)?;
@@ -342,6 +343,44 @@ impl<'o> ProgramRef<'o> {
             ..Config::default()
         };
         Ok((prog, cfg, used))
+    }
+
+    /// Refuses a call to a standard helper the program's type does not offer
+    /// ([`helpers::offered`]), as the kernel's verifier does ("program of this type cannot use
+    /// helper"), naming the helper and the type. A helper the embedder registered under the
+    /// id (replacing the standard one) is the embedder's, offered everywhere.
+    fn check_helpers_offered(&self) -> Result<(), Error> {
+        let prog_type = match self.context {
+            Context::Xdp => "xdp",
+            Context::Tc => "sched_cls",
+            Context::Socket => "socket_filter",
+            _ => return Ok(()),
+        };
+        let custom = &self.obj.shared.custom;
+        for (pc, op) in self.def.program.iter() {
+            let Op::Call(bpfx_bytecode::CallTarget::Helper(id)) = op else {
+                continue;
+            };
+            let Some(helper) = helpers::standard_name(*id) else {
+                continue;
+            };
+            if helpers::offered(self.context, *id) || custom.iter().any(|c| c.id == *id) {
+                continue;
+            }
+            return Err(Error::Verify {
+                program: self.def.name.clone(),
+                source: Box::new(bpfx_verifier::VerifyError {
+                    pc,
+                    op: Some(*op),
+                    kind: bpfx_verifier::VerifyErrorKind::HelperNotOffered {
+                        helper: helper.to_string(),
+                        id: *id,
+                        prog_type: prog_type.to_string(),
+                    },
+                }),
+            });
+        }
+        Ok(())
     }
 
     /// Creates the maps in `used` (charging the memory limit) and binds the program to them.

@@ -179,7 +179,8 @@ impl Program {
     /// (its length is fixed), with the socket buffer's metadata; returns its verdict. The
     /// fields a TC program may write (`mark`, `priority`, `tc_index`, `tc_classid`,
     /// `queue_mapping`, `cb`, `tstamp`) are written back into `meta` after the run, even when
-    /// the run traps (as far as the program got), with the kernel's widths ([`SkbMeta`]).
+    /// the run traps (as far as the program got), with the kernel's widths ([`SkbMeta`]), and
+    /// so is `hash`, which the hash helpers may change.
     pub fn run_tc(&mut self, packet: &mut [u8], meta: &mut SkbMeta) -> Result<TcAction, Error> {
         self.expect(Context::Tc)?;
         let mut buf = self.skb_buf(packet, meta, false);

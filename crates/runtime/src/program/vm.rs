@@ -7,6 +7,7 @@ use crate::map::MapSpec;
 use crate::maps::MapConfig;
 use crate::memory::{DEFAULT_MEM_LIMIT, Pool};
 use crate::object_map::ObjectMap;
+use crate::task::Task;
 use bpfx_exec::{GuestMemory, HelperError, HelperRet};
 use bpfx_verifier::HelperSig;
 use std::collections::BTreeMap;
@@ -154,6 +155,50 @@ impl Vm {
                 .perf_buffer_size
                 .unwrap_or(crate::maps::DEFAULT_PERF_BUFFER_SIZE),
         }
+    }
+
+    /// The source of `jiffies64` (default: the [`Vm::clock`] nanoseconds in ticks of
+    /// [`crate::HZ`]).
+    pub fn jiffies(mut self, f: impl Fn() -> u64 + Send + Sync + 'static) -> Vm {
+        self.hooks.jiffies = Some(Arc::new(f));
+        self
+    }
+
+    /// The source of `ktime_get_boot_ns` (default: the [`Vm::clock`], as a process that never
+    /// sees the host suspend would find the two equal).
+    pub fn boot_clock(mut self, f: impl Fn() -> u64 + Send + Sync + 'static) -> Vm {
+        self.hooks.boot_clock = Some(Arc::new(f));
+        self
+    }
+
+    /// The source of `ktime_get_coarse_ns` (default: the [`Vm::clock`] rounded down to the
+    /// last tick of [`crate::HZ`], the coarse clock's resolution).
+    pub fn coarse_clock(mut self, f: impl Fn() -> u64 + Send + Sync + 'static) -> Vm {
+        self.hooks.coarse_clock = Some(Arc::new(f));
+        self
+    }
+
+    /// The task `get_current_pid_tgid`, `get_current_uid_gid` and `get_current_comm` describe,
+    /// asked at each call (default: [`Task::default`], the kernel's idle task: ids 0,
+    /// `swapper/0`).
+    pub fn current_task(mut self, f: impl Fn() -> Task + Send + Sync + 'static) -> Vm {
+        self.hooks.task = Arc::new(f);
+        self
+    }
+
+    /// Lends `bytes` at guest address `addr` to `probe_read_kernel` and
+    /// `probe_read_kernel_str`: the only memory they read (a later range covering the same
+    /// address wins; one read must lie wholly inside one range). Anything else they are asked
+    /// for is `-EFAULT`, never the host's memory.
+    pub fn lend_kernel(mut self, addr: u64, bytes: impl Into<Arc<[u8]>>) -> Vm {
+        Arc::make_mut(&mut self.hooks.lent_kernel).push(addr, bytes.into());
+        self
+    }
+
+    /// [`Vm::lend_kernel`] for `probe_read_user` and `probe_read_user_str`.
+    pub fn lend_user(mut self, addr: u64, bytes: impl Into<Arc<[u8]>>) -> Vm {
+        Arc::make_mut(&mut self.hooks.lent_user).push(addr, bytes.into());
+        self
     }
 
     /// Where `trace_printk` messages go (each call gets one formatted message).

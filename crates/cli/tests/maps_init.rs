@@ -1,6 +1,6 @@
 //! `--maps FILE`, `--seed N` and `--hist MAP` of `bpfx run` and `bpfx replay`, on both
 //! engines: the fixture `objects/maps_init.o` copies what it reads from arrays, hashes,
-//! per-CPU arrays and a map of maps into `seen`, tail-calls through a program array and
+//! per-CPU arrays and a map of maps into `seen` (and holds a queue only the host fills), tail-calls through a program array and
 //! counts frame lengths in a log2 histogram; `examples/lpm_block.o` drops the sources an LPM
 //! trie lists. Bad init files are refused naming the map, the entry and the reason.
 
@@ -93,7 +93,8 @@ const INIT: &str = r#"{
   "pcpu": [{"key": 0, "value": 5}],
   "inner_b": [{"key": 0, "value": 99}],
   "outer": [{"key": 0, "value": "inner_b"}],
-  "jmp": [{"key": 0, "value": "tail"}]
+  "jmp": [{"key": 0, "value": "tail"}],
+  "pending": [{"value": 7}, {"value": "08000000"}]
 }"#;
 
 #[test]
@@ -123,6 +124,11 @@ fn an_init_file_fills_arrays_hashes_per_cpu_maps_maps_of_maps_and_program_arrays
         assert_eq!(at(&out, "seen", 2), 5, "{engine}: pcpu[0]");
         assert_eq!(at(&out, "seen", 3), 99, "{engine}: outer[0][0]");
         assert_eq!(entries(&out, "ports"), vec![(7.into(), 42.into())]);
+        // A queue takes keyless entries, pushed in order.
+        assert_eq!(
+            entries(&out, "pending"),
+            vec![("".into(), 7.into()), ("".into(), 8.into())]
+        );
         let jmp = out["maps"]
             .as_array()
             .unwrap()

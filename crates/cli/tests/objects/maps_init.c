@@ -8,11 +8,13 @@
  *   seen[2] = pcpu[0] on the running CPU
  *   seen[3] = outer[0][0]               (~0 when outer[0] holds no map)
  *   seen[4], seen[5] = bpf_get_prandom_u32() twice
- *   lens[log2(frame length)] += 1       (entry 0 for lengths 0 and 1)           */
+ *   lens[log2(frame length)] += 1       (entry 0 for lengths 0 and 1)
+ * `pending`, a queue, is only filled by the host.                                       */
 #include "bpf_helpers.h"
 
 #define __array(name, val) typeof(val) *name[]
 #define BPF_MAP_TYPE_ARRAY_OF_MAPS 12
+#define BPF_MAP_TYPE_QUEUE 22
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -69,6 +71,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } seen SEC(".maps");
+
+/* Keyless: the host pushes values (the program does not read it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 4);
+	__type(value, __u32);
+} pending SEC(".maps");
 
 /* floor(log2(v)), 0 for v = 0: halve the range the top bit is in, five times. */
 static __attribute__((always_inline)) __u32 log2_u32(__u32 v)

@@ -537,3 +537,62 @@ fn hist_refuses_what_is_not_a_log2_array() {
         assert_eq!(json(&o)["error"]["kind"], "usage");
     }
 }
+
+#[test]
+fn a_seed_applies_to_a_bare_program_too() {
+    let asm = file("prandom.asm", "call 7\nexit\n");
+    let r0 = |engine: &str, seed: &str| {
+        let o = bpfx(&[
+            "run",
+            asm.to_str().unwrap(),
+            "--engine",
+            engine,
+            "--seed",
+            seed,
+            "--json",
+        ]);
+        assert!(o.status.success(), "{engine}: {}", stderr(&o));
+        json(&o)["result"].clone()
+    };
+    let a = r0("interp", "5");
+    assert_eq!(r0("jit", "5"), a);
+    assert_eq!(r0("interp", "5"), a);
+    assert_ne!(r0("jit", "6"), a);
+}
+
+#[test]
+fn bench_fills_the_maps_before_its_runs() {
+    let init = file("bench.json", INIT);
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "bench",
+            FIXTURE,
+            "--program",
+            "entry",
+            "--ctx",
+            "xdp",
+            "--packet",
+            PACKET,
+            "--engine",
+            engine,
+            "--min-time",
+            "1",
+            "--json",
+            "--dump-maps",
+            "--maps",
+            init.to_str().unwrap(),
+            "--hist",
+            "lens",
+        ]);
+        assert!(o.status.success(), "{engine}: {}", stderr(&o));
+        let out = json(&o);
+        assert_eq!(out["action"], "XDP_TX", "{engine}");
+        assert_eq!(at(&out, "seen", 0), 1500, "{engine}");
+        // Every run counted the 54-byte frame in [32, 64).
+        let buckets = out["hist"]["lens"].as_array().unwrap();
+        assert_eq!(buckets.len(), 1, "{engine}");
+        assert_eq!(buckets[0]["low"], 32);
+        assert_eq!(buckets[0]["count"], at(&out, "lens", 5));
+        assert!(buckets[0]["count"].as_u64().unwrap() >= 1);
+    }
+}

@@ -155,6 +155,20 @@ pub(crate) enum CliError {
         packet: Option<u64>,
         reason: String,
     },
+    /// A `--maps` file that cannot be applied: not JSON, or an entry naming no map, of the
+    /// wrong size, or refused by the map; `entry` counts a map's entries from 0.
+    #[error(
+        "{}: {}{}{reason}",
+        path.display(),
+        map.as_ref().map(|m| format!("map `{m}`: ")).unwrap_or_default(),
+        entry.map(|i| format!("entry {i}: ")).unwrap_or_default()
+    )]
+    MapsInit {
+        path: PathBuf,
+        map: Option<String>,
+        entry: Option<usize>,
+        reason: String,
+    },
     /// A failure while running the program on packet `packet` (1-based) of a capture.
     #[error("packet {packet}: {source}")]
     AtPacket { packet: u64, source: Box<CliError> },
@@ -196,6 +210,7 @@ impl CliError {
             CliError::Trap { .. } => "trap",
             CliError::Hex { .. } => "hex",
             CliError::Capture { .. } => "capture",
+            CliError::MapsInit { .. } => "maps_init",
             CliError::Detailed { source, .. } | CliError::AtPacket { source, .. } => source.kind(),
         }
     }
@@ -246,6 +261,14 @@ impl CliError {
         } = inner
         {
             error["packet"] = (*n).into();
+        }
+        if let CliError::MapsInit { map, entry, .. } = inner {
+            if let Some(m) = map {
+                error["map"] = m.as_str().into();
+            }
+            if let Some(i) = entry {
+                error["entry"] = (*i).into();
+            }
         }
         if let CliError::Trap { insn, .. } = inner {
             error["insn"] = insn.as_str().into();

@@ -18,6 +18,7 @@ mod dump;
 mod engine;
 mod error;
 mod load;
+mod maps_init;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

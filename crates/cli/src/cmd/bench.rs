@@ -65,6 +65,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         })?
     };
     let (pref, mut input) = r::setup(ra, &obj, &name)?;
+    r::init_maps(ra, &obj, &name, input.mem.len() as u64)?;
     let start = Instant::now();
     let verified = r::verify(ra, pref)?;
     let verify_ns = start.elapsed().as_nanos();
@@ -105,6 +106,9 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         if ra.dump_maps() {
             out["maps"] = crate::dump::maps_json(&obj);
         }
+        if !ra.hist().is_empty() {
+            out["hist"] = crate::maps_init::hists(&obj, ra.hist())?.1.into();
+        }
         println!("{}", crate::error::json_ok(out));
     } else {
         let compile = match engine {
@@ -127,6 +131,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         if ra.dump_maps() {
             s.push_str(&crate::dump::maps_text(&obj));
         }
+        s.push_str(&crate::maps_init::hists(&obj, ra.hist())?.0);
         crate::cmd::write_stdout(&s)?;
     }
     Ok(())

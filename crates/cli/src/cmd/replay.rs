@@ -542,6 +542,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         );
     }
 
+    r::init_maps(ra, &obj, &name, 0)?;
     let pref = r::program_ref(ra.file(), &obj, &name, ctx, 0)?;
     let prog = r::prepare(ra, r::verify(ra, pref)?)?;
 
@@ -701,6 +702,9 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             "ns_per_packet_p99": p99,
             "maps": crate::dump::maps_json(&obj),
         });
+        if !ra.hist().is_empty() {
+            out["hist"] = crate::maps_init::hists(&obj, ra.hist())?.1.into();
+        }
         if let Some(path) = ra.out() {
             out["out"] = path.display().to_string().into();
         }
@@ -733,6 +737,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             s.push_str(&format!("wrote {passed} packets to {}\n", path.display()));
         }
         s.push_str(&crate::dump::maps_text(&obj));
+        s.push_str(&crate::maps_init::hists(&obj, ra.hist())?.0);
         crate::cmd::write_stdout(&s)?;
     }
     Ok(())

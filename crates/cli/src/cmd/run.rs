@@ -101,6 +101,18 @@ pub(crate) struct Args {
     /// Print the contents of every map after the run.
     #[arg(long)]
     dump_maps: bool,
+    /// Fill maps before the first run from a JSON file: `{"MAP": [{"key": K, "value": V}, ...]}`
+    /// (docs/cli.md, "Initial map contents").
+    #[arg(long = "maps", value_name = "PATH")]
+    maps: Option<PathBuf>,
+    /// Seed `get_prandom_u32`: runs with the same seed draw the same numbers (a replay: with
+    /// one thread).
+    #[arg(long, value_name = "N", value_parser = parse_num)]
+    seed: Option<u64>,
+    /// After the run, print array MAP of log2 buckets (entry k counts [2^k, 2^(k+1)), entry 0
+    /// [0, 2)) as bpftrace's `hist()` does; repeatable.
+    #[arg(long, value_name = "MAP")]
+    hist: Vec<String>,
     /// Engine to run on.
     #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
     engine: EngineKind,
@@ -147,6 +159,11 @@ impl Args {
     /// Whether --dump-maps was given.
     pub(crate) fn dump_maps(&self) -> bool {
         self.dump_maps
+    }
+
+    /// The --hist maps.
+    pub(crate) fn hist(&self) -> &[String] {
+        &self.hist
     }
 
     /// The engine --engine names.
@@ -230,9 +247,38 @@ fn read_opt(path: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
     }
 }
 
+/// The runtime the options ask for: the memory limit and the `get_prandom_u32` seed.
+fn base_vm(args: &Args) -> bpfx::Vm {
+    let vm = load::vm(args.mem_limit);
+    match args.seed {
+        Some(seed) => vm.seed(seed),
+        None => vm,
+    }
+}
+
+/// Fills the maps of `obj` from the --maps file, if one was given, and checks that every
+/// --hist map is a histogram. A program array's programs are verified and prepared as the
+/// run's program `name` is, in its context (`input_size`: the size of its --mem input).
+pub(crate) fn init_maps(
+    args: &Args,
+    obj: &bpfx::Object,
+    name: &str,
+    input_size: u64,
+) -> Result<(), CliError> {
+    if let Some(path) = &args.maps {
+        let ctx = context(obj, name, args.ctx);
+        crate::maps_init::apply(path, obj, &mut |target| {
+            let pref = program_ref(&args.file, obj, target, ctx, input_size)?;
+            prepare(args, verify(args, pref)?)
+        })?;
+    }
+    crate::maps_init::hists(obj, &args.hist)?;
+    Ok(())
+}
+
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     args.check()?;
-    let vm = load::vm(args.mem_limit);
+    let vm = base_vm(args);
     let loaded = load::load_with(
         &vm,
         &args.file,
@@ -240,7 +286,13 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     )?;
     match loaded {
         Loaded::Object { obj, program } => run_object(args, &obj, &program),
-        Loaded::Plain(prog) if args.ctx.is_some_and(|c| c != CtxKind::Memory) || args.dump_maps => {
+        Loaded::Plain(prog)
+            if args.ctx.is_some_and(|c| c != CtxKind::Memory)
+                || args.dump_maps
+                || args.maps.is_some()
+                || args.seed.is_some()
+                || !args.hist.is_empty() =>
+        {
             // A bare program runs through the same path as an object's, with no maps.
             run_object(args, &wrap(args, &vm, prog)?, "prog")
         }
@@ -334,7 +386,7 @@ pub(crate) fn open_with(
     configure: impl FnOnce(bpfx::Vm) -> bpfx::Vm,
 ) -> Result<(bpfx::Object, String), CliError> {
     args.check()?;
-    let vm = configure(load::vm(args.mem_limit));
+    let vm = configure(base_vm(args));
     match load::load_with(
         &vm,
         &args.file,
@@ -472,6 +524,7 @@ pub(crate) fn exec(
 fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliError> {
     let err = |e| facade_error(&args.file, e);
     let (pref, mut input) = setup(args, obj, name)?;
+    init_maps(args, obj, name, input.mem.len() as u64)?;
     let mut prog = prepare(args, verify(args, pref)?)?;
     let len_before = input.packet.len();
     let outcome = exec(&mut prog, &mut input);
@@ -546,6 +599,9 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             if args.dump_maps {
                 obj_json["maps"] = crate::dump::maps_json(obj);
             }
+            if !args.hist.is_empty() {
+                obj_json["hist"] = crate::maps_init::hists(obj, &args.hist)?.1.into();
+            }
             return match outcome {
                 Ok(_) => {
                     println!("{}", crate::error::json_ok(obj_json));
@@ -559,6 +615,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             if args.dump_maps {
                 out.push_str(&crate::dump::maps_text(obj));
             }
+            out.push_str(&crate::maps_init::hists(obj, &args.hist)?.0);
             crate::cmd::write_stdout(&out)?;
         }
     }

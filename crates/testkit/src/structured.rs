@@ -23,7 +23,7 @@
 //! - **Helpers** that reach guest memory: id 5 echoes, [`STORE_HELPER`] stores through a guest
 //!   pointer checked by the dispatch, [`FAIL_HELPER`] always fails, and unregistered ids trap.
 //!
-//! The case's budget is compared exactly by [`crate::check`], like everything else.
+//! The case's budget is compared exactly by [`crate::check()`], like everything else.
 
 use crate::check::Case;
 use crate::layout::{Emitter, Item, add64, mov64};

@@ -15,7 +15,7 @@
 //!    the program or of a function, no instruction is unreachable, calls name a registered
 //!    helper or a local function, r10 is never written; in [`Mode::Strict`], the natural loops
 //!    are found and must nest.
-//! 2. **Abstract interpretation** ([`analysis`] over the [`domain`]): each register is
+//! 2. **Abstract interpretation** (`analysis` over `domain`): each register is
 //!    uninitialised, a scalar (known bits and signed/unsigned 64- and 32-bit bounds, `scalar.rs`),
 //!    a pointer (stack, input, map value, packet) with an offset range, a map handle, or
 //!    "mixed"; each stack byte is uninitialised, initialised, or part of a spilled register that

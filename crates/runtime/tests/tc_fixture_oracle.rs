@@ -18,14 +18,13 @@
 #[allow(dead_code)]
 mod common;
 
+#[path = "common/oracle.rs"]
+mod oracle;
+
 use bpfx::{Mode, Object, SkbMeta};
 use common::{engines, prepare};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn objects() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/objects"))
-}
+use oracle::{Pinned, kernel_run, load, objects, unavailable};
+use std::path::Path;
 
 /// `struct __sk_buff` (linux/bpf.h): its size and the offsets of the fields `ctx_in` sets and
 /// `ctx_out` reads back.
@@ -36,57 +35,6 @@ const IFINDEX: usize = 40;
 const CB: usize = 48;
 /// The loopback device's index, which exists in every network namespace.
 const LOOPBACK: u32 = 1;
-
-/// A program loaded into the kernel and pinned, unpinned (so unloaded) when dropped.
-struct Pinned(PathBuf);
-
-impl Drop for Pinned {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Why the kernel cannot be the oracle here, if it cannot.
-fn unavailable() -> Option<String> {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
-        });
-    if uid.as_deref() != Some("0") {
-        return Some("not running as root".into());
-    }
-    match Command::new("bpftool").arg("version").output() {
-        Ok(o) if o.status.success() => {}
-        _ => return Some("bpftool is not installed".into()),
-    }
-    if !Path::new("/sys/fs/bpf").is_dir() {
-        return Some("no BPF file system at /sys/fs/bpf".into());
-    }
-    None
-}
-
-fn load(object: &str, kind: &str) -> Result<Pinned, String> {
-    let pin = PathBuf::from(format!(
-        "/sys/fs/bpf/bpfx_tc_oracle_{}_{}",
-        std::process::id(),
-        object.trim_end_matches(".o")
-    ));
-    let _ = std::fs::remove_file(&pin);
-    let o = Command::new("bpftool")
-        .args(["prog", "load"])
-        .arg(objects().join(object))
-        .arg(&pin)
-        .args(["type", kind])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !o.status.success() {
-        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
-    }
-    Ok(Pinned(pin))
-}
 
 /// What a run gives back: the return value (as the u32 the kernel reports), the output packet
 /// and `mark`, `priority`, `cb[]` after the run.
@@ -105,10 +53,7 @@ fn u32_at(b: &[u8], off: usize) -> u32 {
 
 /// The kernel's run of `prog` on `frame` with `meta`'s `mark`, `priority` and `cb[]` in the
 /// context (and `ifindex` the loopback device's).
-fn kernel_run(prog: &Pinned, frame: &[u8], meta: &SkbMeta, scratch: &Path) -> Run {
-    let [input, output, ctx_in, ctx_out] =
-        ["in.bin", "out.bin", "ctx_in.bin", "ctx_out.bin"].map(|f| scratch.join(f));
-    std::fs::write(&input, frame).unwrap();
+fn kernel_run_skb(prog: &Pinned, frame: &[u8], meta: &SkbMeta, scratch: &Path) -> Run {
     let mut ctx = vec![0u8; SKB_SIZE];
     ctx[MARK..MARK + 4].copy_from_slice(&meta.mark.to_le_bytes());
     ctx[PRIORITY..PRIORITY + 4].copy_from_slice(&meta.priority.to_le_bytes());
@@ -116,41 +61,10 @@ fn kernel_run(prog: &Pinned, frame: &[u8], meta: &SkbMeta, scratch: &Path) -> Ru
     for (i, c) in meta.cb.iter().enumerate() {
         ctx[CB + 4 * i..CB + 4 * i + 4].copy_from_slice(&c.to_le_bytes());
     }
-    std::fs::write(&ctx_in, &ctx).unwrap();
-    for f in [&output, &ctx_out] {
-        let _ = std::fs::remove_file(f);
-    }
-    let o = Command::new("bpftool")
-        .args(["prog", "run", "pinned"])
-        .arg(&prog.0)
-        .arg("data_in")
-        .arg(&input)
-        .arg("data_out")
-        .arg(&output)
-        .args(["data_size_out", "8192", "ctx_in"])
-        .arg(&ctx_in)
-        .arg("ctx_out")
-        .arg(&ctx_out)
-        .args(["ctx_size_out", &SKB_SIZE.to_string()])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "bpftool prog run: {text} {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let ret = text
-        .split("Return value: ")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .and_then(|r| r.trim().parse::<u32>().ok())
-        .unwrap_or_else(|| panic!("no return value in {text:?}"));
-    let ctx = std::fs::read(&ctx_out).unwrap();
-    assert_eq!(ctx.len(), SKB_SIZE, "ctx_out");
+    let (ret, packet) = kernel_run(prog, frame, Some(&mut ctx), scratch);
     Run {
         ret,
-        packet: std::fs::read(&output).unwrap_or_default(),
+        packet,
         mark: u32_at(&ctx, MARK),
         priority: u32_at(&ctx, PRIORITY),
         cb: std::array::from_fn(|i| u32_at(&ctx, CB + 4 * i)),
@@ -319,7 +233,7 @@ fn tc_fixtures_and_socket_filters_agree_with_the_kernel() {
     // Every object loads, or the kernel is no oracle here.
     let mut loaded = Vec::new();
     for (file, _, kind) in fixtures {
-        match load(file, kind) {
+        match load(&objects().join(file), kind) {
             Ok(p) => loaded.push((file, p, Object::open(objects().join(file)).unwrap())),
             Err(why) => {
                 eprintln!(
@@ -381,7 +295,7 @@ fn tc_fixtures_and_socket_filters_agree_with_the_kernel() {
         for frame in list {
             if kind == "tc" {
                 for meta in &metas {
-                    let kernel = kernel_run(pinned, frame, meta, &scratch);
+                    let kernel = kernel_run_skb(pinned, frame, meta, &scratch);
                     let ours = bpfx_tc(obj, name, frame, meta);
                     assert_eq!(ours, kernel, "{file} {meta:?} on {frame:02x?}");
                     checked += 1;
@@ -390,7 +304,7 @@ fn tc_fixtures_and_socket_filters_agree_with_the_kernel() {
                 // An ARP EtherType outside: the kernel then checks no network header.
                 let mut behind = vec![0x02, 0, 0, 0, 0, 9, 0x02, 0, 0, 0, 0, 8, 0x08, 0x06];
                 behind.extend_from_slice(frame);
-                let kernel = kernel_run(pinned, &behind, &SkbMeta::default(), &scratch);
+                let kernel = kernel_run_skb(pinned, &behind, &SkbMeta::default(), &scratch);
                 let ours = bpfx_socket(obj, name, frame);
                 assert_eq!(ours, kernel.ret, "{file} on {frame:02x?}");
                 kept += usize::from(ours != 0);
@@ -406,5 +320,9 @@ fn tc_fixtures_and_socket_filters_agree_with_the_kernel() {
     assert!(
         kept > 2 && kept < 2 * socket_frames.len() - 2,
         "{kept} kept"
+    );
+    eprintln!(
+        "tc_fixtures_and_socket_filters_agree_with_the_kernel: {checked} runs compared with \
+         the kernel's"
     );
 }

@@ -15,100 +15,18 @@
 #[allow(dead_code)]
 mod common;
 
+#[path = "common/oracle.rs"]
+mod oracle;
+
 use bpfx::{Mode, Object, SkbMeta, Task, Vm};
 use common::{engines, prepare};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use oracle::{kernel_run, load, objects, unavailable};
+use std::path::PathBuf;
 
 const OBJECT: &str = "tc_helpers.o";
 
 fn object() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/objects")).join(OBJECT)
-}
-
-/// A program pinned in the BPF file system, unpinned (so unloaded) when dropped.
-struct Pinned(PathBuf);
-
-impl Drop for Pinned {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Why the kernel cannot be the oracle here, if it cannot.
-fn unavailable() -> Option<String> {
-    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            == Some("0")
-    });
-    if !root {
-        return Some("not running as root".into());
-    }
-    match Command::new("bpftool").arg("version").output() {
-        Ok(o) if o.status.success() => {}
-        _ => return Some("bpftool is not installed".into()),
-    }
-    if !Path::new("/sys/fs/bpf").is_dir() {
-        return Some("no BPF file system at /sys/fs/bpf".into());
-    }
-    None
-}
-
-fn load() -> Result<Pinned, String> {
-    load_as(&object(), "classifier")
-}
-
-/// Loads the program of `path` into the kernel as a program of type `ty`.
-fn load_as(path: &Path, ty: &str) -> Result<Pinned, String> {
-    let pin = PathBuf::from(format!(
-        "/sys/fs/bpf/bpfx_tc_oracle_{}_{}",
-        std::process::id(),
-        path.file_stem().unwrap().to_string_lossy()
-    ));
-    let _ = std::fs::remove_file(&pin);
-    let o = Command::new("bpftool")
-        .args(["prog", "load"])
-        .arg(path)
-        .arg(&pin)
-        .args(["type", ty])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !o.status.success() {
-        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
-    }
-    Ok(Pinned(pin))
-}
-
-/// The kernel's verdict (the u32 it returns) and output frame for `frame`.
-fn kernel_run(prog: &Pinned, frame: &[u8], scratch: &Path) -> (u32, Vec<u8>) {
-    let (input, output) = (scratch.join("in.bin"), scratch.join("out.bin"));
-    std::fs::write(&input, frame).unwrap();
-    let _ = std::fs::remove_file(&output);
-    let o = Command::new("bpftool")
-        .args(["prog", "run", "pinned"])
-        .arg(&prog.0)
-        .arg("data_in")
-        .arg(&input)
-        .arg("data_out")
-        .arg(&output)
-        .args(["data_size_out", "8192"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "bpftool prog run: {text} {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let ret = text
-        .split("Return value: ")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .and_then(|r| r.trim().parse::<u32>().ok())
-        .unwrap_or_else(|| panic!("no return value in {text:?}"));
-    (ret, std::fs::read(&output).unwrap_or_default())
+    objects().join(OBJECT)
 }
 
 /// The same run on every bpfx engine (Strict: the kernel accepted the program), which all
@@ -147,7 +65,7 @@ fn tc_helper_results_agree_with_the_kernel() {
         eprintln!("SKIPPED tc_helper_results_agree_with_the_kernel: {why}");
         return;
     }
-    let pinned = match load() {
+    let pinned = match load(&object(), "classifier") {
         Ok(p) => p,
         Err(why) => {
             eprintln!(
@@ -160,9 +78,10 @@ fn tc_helper_results_agree_with_the_kernel() {
     let scratch = std::env::temp_dir().join(format!("bpfx-tc-oracle-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     let obj = Object::open(object()).unwrap();
-    for payload in [40, 68, 69, 200] {
+    let payloads = [40, 68, 69, 200];
+    for payload in payloads {
         let f = frame(payload);
-        let kernel = kernel_run(&pinned, &f, &scratch);
+        let kernel = kernel_run(&pinned, &f, None, &scratch);
         let ours = bpfx_run(&obj, &f);
         assert_eq!(ours, kernel, "a frame of {} bytes", f.len());
         if f.len() >= 102 {
@@ -180,6 +99,10 @@ fn tc_helper_results_agree_with_the_kernel() {
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);
+    eprintln!(
+        "tc_helper_results_agree_with_the_kernel: {} runs compared with the kernel's",
+        payloads.len()
+    );
 }
 
 #[test]
@@ -188,7 +111,7 @@ fn helper_availability_per_type_agrees_with_the_kernel() {
         eprintln!("SKIPPED helper_availability_per_type_agrees_with_the_kernel: {why}");
         return;
     }
-    let dir = object().parent().unwrap().to_path_buf();
+    let dir = objects();
     // (case, bpftool's type, the helper bpfx must name when it refuses)
     let cases = [
         (0, "classifier", None),
@@ -202,7 +125,7 @@ fn helper_availability_per_type_agrees_with_the_kernel() {
     ];
     for (case, ty, named) in cases {
         let path = dir.join(format!("helper_types_{case}.o"));
-        let kernel = load_as(&path, ty);
+        let kernel = load(&path, ty);
         if let Err(why) = &kernel
             && !why.contains("cannot use helper")
         {
@@ -224,6 +147,11 @@ fn helper_availability_per_type_agrees_with_the_kernel() {
             );
         }
     }
+    eprintln!(
+        "helper_availability_per_type_agrees_with_the_kernel: {} programs compared with the \
+         kernel's verifier",
+        cases.len()
+    );
 }
 
 #[test]
@@ -233,7 +161,7 @@ fn probe_reads_of_unlent_memory_fail_as_in_the_kernel() {
         return;
     }
     let path = object().with_file_name("tc_probe.o");
-    let pinned = match load_as(&path, "classifier") {
+    let pinned = match load(&path, "classifier") {
         Ok(p) => p,
         Err(why) => {
             eprintln!(
@@ -246,7 +174,7 @@ fn probe_reads_of_unlent_memory_fail_as_in_the_kernel() {
     let scratch = std::env::temp_dir().join(format!("bpfx-tc-probe-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     let frame = vec![0u8; 512];
-    let kernel = kernel_run(&pinned, &frame, &scratch);
+    let kernel = kernel_run(&pinned, &frame, None, &scratch);
     let ours = bpfx_run(&Object::open(&path).unwrap(), &frame);
     assert_eq!(ours, kernel);
     // Spelled out for the kernel address (the guard hole): -EFAULT, the destination zeroed, and
@@ -258,6 +186,7 @@ fn probe_reads_of_unlent_memory_fail_as_in_the_kernel() {
     assert_eq!((word(13, 0), word(13, 1), word(13, 2)), (-14, 0, 0));
     assert_eq!((word(1, 0), word(1, 1), word(1, 2)), (-34, 0, -34));
     let _ = std::fs::remove_dir_all(&scratch);
+    eprintln!("probe_reads_of_unlent_memory_fail_as_in_the_kernel: compared with the kernel's run");
 }
 
 #[test]
@@ -267,7 +196,7 @@ fn the_task_helpers_fill_buffers_as_in_the_kernel() {
         return;
     }
     let path = object().with_file_name("tc_task.o");
-    let pinned = match load_as(&path, "classifier") {
+    let pinned = match load(&path, "classifier") {
         Ok(p) => p,
         Err(why) => {
             eprintln!(
@@ -280,7 +209,7 @@ fn the_task_helpers_fill_buffers_as_in_the_kernel() {
     let scratch = std::env::temp_dir().join(format!("bpfx-tc-task-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     let frame = vec![0u8; 64];
-    let kernel = kernel_run(&pinned, &frame, &scratch);
+    let kernel = kernel_run(&pinned, &frame, None, &scratch);
     let obj = Vm::new()
         .current_task(|| Task::new(1, 1).with_ids(0, 0).with_comm("bpftool"))
         .open(&path)
@@ -292,4 +221,5 @@ fn the_task_helpers_fill_buffers_as_in_the_kernel() {
         b"bpftool\0\0\0\0\0\0\0\0\0bpf\0\xee\xee\xee\xee"
     );
     let _ = std::fs::remove_dir_all(&scratch);
+    eprintln!("the_task_helpers_fill_buffers_as_in_the_kernel: compared with the kernel's run");
 }

@@ -11,95 +11,12 @@
 #[allow(dead_code)]
 mod common;
 
+#[path = "common/oracle.rs"]
+mod oracle;
+
 use bpfx::{Mode, Object, Packet};
 use common::{engines, prepare};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn objects() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/objects"))
-}
-
-/// A program loaded into the kernel and pinned, unpinned (so unloaded) when dropped.
-struct Pinned(PathBuf);
-
-impl Drop for Pinned {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Why the kernel cannot be the oracle here, if it cannot.
-fn unavailable() -> Option<String> {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
-        });
-    if uid.as_deref() != Some("0") {
-        return Some("not running as root".into());
-    }
-    match Command::new("bpftool").arg("version").output() {
-        Ok(o) if o.status.success() => {}
-        _ => return Some("bpftool is not installed".into()),
-    }
-    if !Path::new("/sys/fs/bpf").is_dir() {
-        return Some("no BPF file system at /sys/fs/bpf".into());
-    }
-    None
-}
-
-fn load(object: &str) -> Result<Pinned, String> {
-    let pin = PathBuf::from(format!(
-        "/sys/fs/bpf/bpfx_oracle_{}_{}",
-        std::process::id(),
-        object.trim_end_matches(".o")
-    ));
-    let _ = std::fs::remove_file(&pin);
-    let o = Command::new("bpftool")
-        .args(["prog", "load"])
-        .arg(objects().join(object))
-        .arg(&pin)
-        .args(["type", "xdp"])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !o.status.success() {
-        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
-    }
-    Ok(Pinned(pin))
-}
-
-/// The kernel's verdict (as the u32 it returns) and output frame for `frame`.
-fn kernel_run(prog: &Pinned, frame: &[u8], scratch: &Path) -> (u32, Vec<u8>) {
-    let (input, output) = (scratch.join("in.bin"), scratch.join("out.bin"));
-    std::fs::write(&input, frame).unwrap();
-    let _ = std::fs::remove_file(&output);
-    let o = Command::new("bpftool")
-        .args(["prog", "run", "pinned"])
-        .arg(&prog.0)
-        .arg("data_in")
-        .arg(&input)
-        .arg("data_out")
-        .arg(&output)
-        .args(["data_size_out", "8192"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "bpftool prog run: {text} {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let ret = text
-        .split("Return value: ")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .and_then(|r| r.trim().parse::<u32>().ok())
-        .unwrap_or_else(|| panic!("no return value in {text:?}"));
-    (ret, std::fs::read(&output).unwrap_or_default())
-}
+use oracle::{kernel_run, load, objects, unavailable};
 
 /// The same run on every bpfx engine (Strict mode: the kernel accepted the program), which all
 /// agree; the verdict's low 32 bits and the final frame.
@@ -205,7 +122,7 @@ fn xdp_fixtures_agree_with_the_kernel() {
     // Every object loads, or the kernel is no oracle here.
     let mut loaded = Vec::new();
     for file in ["xdp_trunc.o", "xdp_decap.o", "xdp_lb.o", "xdp_adjust.o"] {
-        match load(file) {
+        match load(&objects().join(file), "xdp") {
             Ok(p) => loaded.push((file, p, Object::open(objects().join(file)).unwrap())),
             Err(why) => {
                 eprintln!(
@@ -219,10 +136,11 @@ fn xdp_fixtures_agree_with_the_kernel() {
     let mut checked = 0;
     for (file, name, frame) in &cases {
         let (_, pinned, obj) = loaded.iter().find(|l| l.0 == *file).unwrap();
-        let kernel = kernel_run(pinned, frame, &scratch);
+        let kernel = kernel_run(pinned, frame, None, &scratch);
         let ours = bpfx_run(obj, name, frame);
         assert_eq!(ours, kernel, "{file} on {frame:02x?}");
         checked += 1;
     }
     assert_eq!(checked, cases.len());
+    eprintln!("xdp_fixtures_agree_with_the_kernel: {checked} runs compared with the kernel's");
 }

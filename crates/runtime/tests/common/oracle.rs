@@ -1,0 +1,127 @@
+//! The kernel as an oracle, through `bpftool`: whether it can be one here ([`unavailable`]),
+//! loading a fixture as a program of a given type ([`load`], pinned under `/sys/fs/bpf` and
+//! unpinned, so unloaded, when the [`Pinned`] drops) and a test run of it ([`kernel_run`],
+//! `bpftool prog run`, i.e. the kernel's `BPF_PROG_TEST_RUN`), with a context in and out or
+//! without one.
+//!
+//! Only the oracle tests (`xdp_oracle.rs`, `tc_oracle.rs`, `tc_fixture_oracle.rs`) include it,
+//! by `#[path]`, so the other tests that share `common` do not compile code they never call.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The room `kernel_run` gives the kernel for the output packet (`data_size_out`): more than
+/// any fixture's frame, headroom changes included.
+const DATA_SIZE_OUT: usize = 8192;
+
+/// Where the fixtures' objects are (`tests/objects`).
+pub(crate) fn objects() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/objects"))
+}
+
+/// A program loaded into the kernel and pinned, unpinned (so unloaded) when dropped.
+pub(crate) struct Pinned(PathBuf);
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Why the kernel cannot be the oracle here, if it cannot: the test is not root, `bpftool` is
+/// missing, or no BPF file system is mounted at `/sys/fs/bpf`.
+pub(crate) fn unavailable() -> Option<String> {
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            == Some("0")
+    });
+    if !root {
+        return Some("not running as root".into());
+    }
+    match Command::new("bpftool").arg("version").output() {
+        Ok(o) if o.status.success() => {}
+        _ => return Some("bpftool is not installed".into()),
+    }
+    if !Path::new("/sys/fs/bpf").is_dir() {
+        return Some("no BPF file system at /sys/fs/bpf".into());
+    }
+    None
+}
+
+/// Loads the program of the object at `path` into the kernel as a program of `bpftool`'s type
+/// `ty` (`xdp`, `classifier`, `socket`, ...), pinned under a name of this process and the
+/// object; the kernel's complaint (the verifier's log) when it refuses.
+pub(crate) fn load(path: &Path, ty: &str) -> Result<Pinned, String> {
+    let pin = PathBuf::from(format!(
+        "/sys/fs/bpf/bpfx_oracle_{}_{}",
+        std::process::id(),
+        path.file_stem().unwrap().to_string_lossy()
+    ));
+    let _ = std::fs::remove_file(&pin);
+    let o = Command::new("bpftool")
+        .args(["prog", "load"])
+        .arg(path)
+        .arg(&pin)
+        .args(["type", ty])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    Ok(Pinned(pin))
+}
+
+/// The kernel's test run of `prog` on the packet `data`: the return value (the u32 `bpftool`
+/// reports) and the output packet. With `ctx`, the kernel gets it as `ctx_in` and it is
+/// overwritten with the kernel's `ctx_out` (which must be as long). The files `bpftool` reads
+/// and writes go in `scratch`, which must exist and belong to this test alone.
+pub(crate) fn kernel_run(
+    prog: &Pinned,
+    data: &[u8],
+    ctx: Option<&mut [u8]>,
+    scratch: &Path,
+) -> (u32, Vec<u8>) {
+    let [input, output, ctx_in, ctx_out] =
+        ["in.bin", "out.bin", "ctx_in.bin", "ctx_out.bin"].map(|f| scratch.join(f));
+    std::fs::write(&input, data).unwrap();
+    for f in [&output, &ctx_out] {
+        let _ = std::fs::remove_file(f);
+    }
+    let mut run = Command::new("bpftool");
+    run.args(["prog", "run", "pinned"])
+        .arg(&prog.0)
+        .arg("data_in")
+        .arg(&input)
+        .arg("data_out")
+        .arg(&output)
+        .args(["data_size_out", &DATA_SIZE_OUT.to_string()]);
+    if let Some(ctx) = &ctx {
+        std::fs::write(&ctx_in, ctx).unwrap();
+        run.arg("ctx_in")
+            .arg(&ctx_in)
+            .arg("ctx_out")
+            .arg(&ctx_out)
+            .args(["ctx_size_out", &ctx.len().to_string()]);
+    }
+    let o = run.output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "bpftool prog run: {text} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let ret = text
+        .split("Return value: ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|r| r.trim().parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("no return value in {text:?}"));
+    if let Some(ctx) = ctx {
+        let back = std::fs::read(&ctx_out).unwrap();
+        assert_eq!(back.len(), ctx.len(), "ctx_out");
+        ctx.copy_from_slice(&back);
+    }
+    (ret, std::fs::read(&output).unwrap_or_default())
+}

@@ -233,6 +233,10 @@ pub(crate) struct RunState {
     pub(crate) redirect: Option<RedirectTarget>,
     /// Where the frame of the running XDP program is (the adjust helpers move it).
     pub(crate) frame: crate::xdp_helpers::XdpFrame,
+    /// The socket buffer's `hash` as a helper set it this run (`set_hash`, `get_hash_recalc`,
+    /// `skb_store_bytes` with `BPF_F_INVALIDATE_HASH`): the field is host-owned (programs may
+    /// not write it), so this, not the caller's value, is what restoring the context keeps.
+    pub(crate) skb_hash: Option<u32>,
 }
 
 pub(crate) type RunCell = Arc<Mutex<RunState>>;

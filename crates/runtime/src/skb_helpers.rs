@@ -16,7 +16,7 @@
 
 use crate::context::Context;
 use crate::csum;
-use crate::helpers::Cx;
+use crate::helpers::{Cx, lock};
 use crate::packet::ETH_HLEN;
 use crate::skb::{SKB_DATA, SKB_DATA_END};
 use bpfx_exec::{GuestMemory, HelperError};
@@ -61,7 +61,7 @@ pub const BPF_F_MARK_MANGLED_0: u64 = 1 << 5;
 pub const BPF_F_MARK_ENFORCE: u64 = 1 << 6;
 
 /// Offset of `__sk_buff.hash` (also in bpfx's struct).
-const HASH: u64 = 68;
+pub(crate) const HASH: u64 = 68;
 /// The kernel's `CSUM_MANGLED_0`.
 const CSUM_MANGLED_0: u16 = 0xffff;
 /// `csum_diff`'s scratch area: at most this many bytes of `from` and `to` together.
@@ -151,6 +151,7 @@ pub(crate) fn skb_store_bytes(
     if a[4] & BPF_F_INVALIDATE_HASH != 0 {
         mem.store(a[0] + HASH, 4, 0)
             .ok_or_else(|| err("skb_store_bytes: cannot clear the context's hash"))?;
+        lock(&cx.run).skb_hash = Some(0);
     }
     Ok(0)
 }
@@ -332,6 +333,7 @@ pub(crate) fn get_hash_recalc(
     let hash = u64::from(flow_hash(&bytes));
     mem.store(a[0] + HASH, 4, hash)
         .ok_or_else(|| err(format!("{NAME}: cannot write the context's hash")))?;
+    lock(&cx.run).skb_hash = Some(hash as u32);
     Ok(hash)
 }
 
@@ -345,6 +347,7 @@ pub(crate) fn set_hash(
     packet(mem, a[0], true, "set_hash")?;
     mem.store(a[0] + HASH, 4, a[1] & 0xffff_ffff)
         .ok_or_else(|| err("set_hash: cannot write the context's hash"))?;
+    lock(&cx.run).skb_hash = Some(a[1] as u32);
     Ok(0)
 }
 

@@ -306,6 +306,14 @@ impl Program {
                 dst.copy_from_slice(src);
             }
         }
+        if matches!(self.linked.context, Context::Tc | Context::Socket)
+            && let Some(h) = helpers::lock(&self.run).skb_hash
+        {
+            let at = crate::skb_helpers::HASH as usize;
+            if let Some(dst) = input.get_mut(at..at + 4) {
+                dst.copy_from_slice(&h.to_le_bytes());
+            }
+        }
         if self.linked.context == Context::Xdp {
             let f = helpers::lock(&self.run).frame;
             if f.active && f.ctx == input.as_ptr() as u64 {
@@ -323,6 +331,7 @@ impl Program {
             let mut st = helpers::lock(&self.run);
             st.tail_calls = 0;
             st.redirect = None;
+            st.skb_hash = None;
             st.reserved.clear();
         }
         self.keep_host_context(input);

@@ -37,6 +37,11 @@
 //!      with `b` known, `c = ±1`, and `i` set by `mov i, imm` on every way into `h` (found
 //!      going back through pcs with one predecessor) so that the first tested value, computed
 //!      without wrapping, lies on `b`'s side the counter moves towards. Or `x == b`.
+//! 4. The instruction bound ([`instruction_bound`]) is at most [`INSTRUCTION_LIMIT`]: each
+//!    loop's trip bound (header visits per entry: the staying outcomes of its test in a row,
+//!    [`stays`], plus one, plus one for a lagging counter), multiplied through the loops holding
+//!    each pc, times the pc's slots plus its callee's bound, summed. Trip counts read r2 at the
+//!    program's entry as at most [`MAX_INPUT_LEN`]; the wrap-around test keeps `2^63`.
 //!
 //! Why it is sound: an endless run stays, from some point on, in one frame (no recursion, and
 //! each callee ends by induction over the call order), so it visits some set `S` of pcs
@@ -51,6 +56,12 @@
 //! from the second iteration on, which is all an endless run's tail needs. Upper bounds
 //! over-approximate every run reaching a pc (transfers and branch edges only loosen, joins take
 //! the maximum, widening goes to `u64::MAX`).
+//!
+//! Why the count bounds a run: a pc runs at most once per iteration of its innermost loop (a
+//! second visit closes a cycle of an inner loop), a loop is entered at most once per iteration
+//! of the loop around it (re-entering closes a cycle through its header outside its body), and
+//! every iteration but the last takes the test's staying edge, whose values `x₀ + n·c` do not
+//! wrap while staying: so at most `(hi - lo) / |c| + 1` of them.
 
 use bpfx_bytecode::{
     AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, Successors, Width,

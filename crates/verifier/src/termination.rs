@@ -83,7 +83,8 @@ pub(crate) const INSTRUCTION_LIMIT: u64 = bpfx_exec::DEFAULT_BUDGET;
 /// The input length the instruction bound assumes (64 KiB, the largest IP packet): loops
 /// bounded by the input's length (r2 at the program's entry) are counted as if it were at most
 /// this long. Their termination does not rest on it (it holds for any length below 2^63); a
-/// longer input only lengthens such a run in proportion (`docs/verifier.md`, "Termination").
+/// longer input lengthens such a run in proportion to the length (to a power of it for loops
+/// over it nested: `docs/verifier.md`, "Termination").
 pub(crate) const MAX_INPUT_LEN: u64 = 1 << 16;
 
 /// Whether every run of the program of `graph` ends, by the rule of this module, within

@@ -50,6 +50,7 @@ fn counted_loop_workloads_are_proven_to_end_and_agree_with_native() {
         "dense_switch",
         "fnv1a",
         "mem_copy",
+        "mixer",
         "str_compare",
     ] {
         assert!(proven.contains(&name), "{name} not proven: {proven:?}");

@@ -2,7 +2,9 @@
 //! docs/verifier.md "Termination"), each beside an unsafe twin of the same shape that does not
 //! end (or ends only after wrapping around 2^32 or 2^64). The proven ones run to their result on
 //! the interpreter and on the JIT under every option set, compiled without the budget charge;
-//! the twins are not proven and run into the default instruction budget on every engine.
+//! the twins are not proven and run into the default instruction budget on every engine. Some
+//! twins do end, but only past the instruction limit a proof allows (a counter up to 2^63,
+//! 32-bit loops to 2^32 nested three deep, a long callee called too often).
 
 use bpfx_bytecode::{Program, assemble};
 use bpfx_exec::{Env, Helpers, TrapKind};
@@ -54,8 +56,8 @@ const SHAPES: &[(&str, &str, u64, &str)] = &[
         "mov r0, 0\nmov r3, 0\nmov r5, r3\nadd r5, 8\ntop:\nadd r0, 1\nadd r3, 4\njgt r5, 400, out\nja top\nout:\nexit",
     ),
     (
-        "an offset copy against a register bound, step 1, strict",
-        "stdw [r10-8], 50\nldxdw r6, [r10-8]\nmov r0, 0\ntop:\nmov r5, r0\nadd r5, 1\nadd r0, 1\njge r5, r6, out\nja top\nout:\nexit",
+        "an offset copy against a register bound (a 16-bit load), step 1, strict",
+        "stdw [r10-8], 50\nldxh r6, [r10-8]\nmov r0, 0\ntop:\nmov r5, r0\nadd r5, 1\nadd r0, 1\njge r5, r6, out\nja top\nout:\nexit",
         50,
         // Not strict: `<= u64::MAX` always holds.
         "stdw [r10-8], -1\nldxdw r6, [r10-8]\nmov r0, 0\ntop:\nmov r5, r0\nadd r5, 1\nadd r0, 1\njgt r5, r6, out\nja top\nout:\nexit",
@@ -94,6 +96,27 @@ const SHAPES: &[(&str, &str, u64, &str)] = &[
         8,
         // r2 in a called function: the caller passes u64::MAX.
         "mov r2, -1\ncall local f\nexit\nf:\nmov r0, 0\ntop:\nadd r0, 8\njle r0, r2, top\nexit",
+    ),
+    (
+        "a 64-bit counter against a bound far below 2^63",
+        "mov r0, 0\ntop:\nadd r0, 1\njlt r0, 0x10000, top\nexit",
+        0x10000,
+        // `for (i = 0; i < (1ULL << 63); i++)`: ends, after centuries.
+        "lddw r1, 0x8000000000000000\nmov r0, 0\ntop:\nadd r0, 1\njlt r0, r1, top\nexit",
+    ),
+    (
+        "three nested 32-bit loops, 2^18 runs of the innermost body",
+        "mov r0, 0\nmov32 r1, 0\nl1:\nmov32 r2, 0\nl2:\nmov32 r3, 0\nl3:\nadd r0, 1\nadd32 r3, 1\njlt32 r3, 64, l3\nadd32 r2, 1\njlt32 r2, 64, l2\nadd32 r1, 1\njlt32 r1, 64, l1\nexit",
+        1 << 18,
+        // Each to 2^32 - 1: 2^96 runs of the innermost body.
+        "mov r0, 0\nmov32 r1, 0\nl1:\nmov32 r2, 0\nl2:\nmov32 r3, 0\nl3:\nadd r0, 1\nadd32 r3, 1\njlt32 r3, -1, l3\nadd32 r2, 1\njlt32 r2, -1, l2\nadd32 r1, 1\njlt32 r1, -1, l1\nexit",
+    ),
+    (
+        "a loop of a 2^20-iteration callee, called 2^4 times",
+        "mov r0, 0\nmov r6, 0\ntop:\ncall local f\nadd r6, 1\njlt r6, 16, top\nmov r0, r6\nexit\nf:\nmov r1, 0\nl:\nadd r1, 1\njlt r1, 0x100000, l\nexit",
+        16,
+        // Called 2^10 times: 2^31 instructions, past the limit (every loop ends).
+        "mov r0, 0\nmov r6, 0\ntop:\ncall local f\nadd r6, 1\njlt r6, 1024, top\nmov r0, r6\nexit\nf:\nmov r1, 0\nl:\nadd r1, 1\njlt r1, 0x100000, l\nexit",
     ),
 ];
 

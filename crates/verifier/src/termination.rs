@@ -37,6 +37,11 @@
 //!      with `b` known, `c = ±1`, and `i` set by `mov i, imm` on every way into `h` (found
 //!      going back through pcs with one predecessor) so that the first tested value, computed
 //!      without wrapping, lies on `b`'s side the counter moves towards. Or `x == b`.
+//! 4. The instruction bound ([`instruction_bound`]) is at most [`INSTRUCTION_LIMIT`]: each
+//!    loop's trip bound (header visits per entry: the staying outcomes of its test in a row,
+//!    [`stays`], plus one, plus one for a lagging counter), multiplied through the loops holding
+//!    each pc, times the pc's slots plus its callee's bound, summed. Trip counts read r2 at the
+//!    program's entry as at most [`MAX_INPUT_LEN`]; the wrap-around test keeps `2^63`.
 //!
 //! Why it is sound: an endless run stays, from some point on, in one frame (no recursion, and
 //! each callee ends by induction over the call order), so it visits some set `S` of pcs
@@ -51,6 +56,12 @@
 //! from the second iteration on, which is all an endless run's tail needs. Upper bounds
 //! over-approximate every run reaching a pc (transfers and branch edges only loosen, joins take
 //! the maximum, widening goes to `u64::MAX`).
+//!
+//! Why the count bounds a run: a pc runs at most once per iteration of its innermost loop (a
+//! second visit closes a cycle of an inner loop), a loop is entered at most once per iteration
+//! of the loop around it (re-entering closes a cycle through its header outside its body), and
+//! every iteration but the last takes the test's staying edge, whose values `x₀ + n·c` do not
+//! wrap while staying: so at most `(hi - lo) / |c| + 1` of them.
 
 use bpfx_bytecode::{
     AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, Successors, Width,
@@ -63,29 +74,58 @@ const WORK_LIMIT: usize = 1 << 24;
 /// How far back from an edge into a loop the counter's initial `mov` is looked for.
 const ENTRY_WALK_LIMIT: usize = 4096;
 
-/// Whether every run of the program of `graph` ends, by the rule of this module. `false` means
-/// "not proven".
+/// The most instructions a run of a program proven to terminate may execute: a program whose
+/// instruction bound ([`instruction_bound`]) exceeds it is not proven, and keeps the default
+/// budget. The same number as that budget, so that dropping the budget never lets a run go
+/// longer than it could with one.
+pub(crate) const INSTRUCTION_LIMIT: u64 = bpfx_exec::DEFAULT_BUDGET;
+
+/// The input length the instruction bound assumes (64 KiB, the largest IP packet): loops
+/// bounded by the input's length (r2 at the program's entry) are counted as if it were at most
+/// this long. Their termination does not rest on it (it holds for any length below 2^63); a
+/// longer input lengthens such a run in proportion to the length (to a power of it for loops
+/// over it nested: `docs/verifier.md`, "Termination").
+pub(crate) const MAX_INPUT_LEN: u64 = 1 << 16;
+
+/// Whether every run of the program of `graph` ends, by the rule of this module, within
+/// [`INSTRUCTION_LIMIT`] instructions. `false` means "not proven".
 pub(crate) fn proves(graph: &Cfg) -> bool {
+    instruction_bound(graph).is_some_and(|n| n <= u128::from(INSTRUCTION_LIMIT))
+}
+
+/// An upper bound on the instruction slots any run of the program of `graph` executes (an
+/// input of at most [`MAX_INPUT_LEN`] bytes), by the rule of this module: every pc counts its
+/// slots, plus its callee's bound for a local call, times the trip bounds of the loops holding
+/// it. `None`: not proven to end.
+pub(crate) fn instruction_bound(graph: &Cfg) -> Option<u128> {
     let prog = graph.program();
-    if !prog.has_back_edges() {
-        return true;
-    }
-    // Rule 1: calls only forward, no kfunc, no callback.
-    if graph.calls().iter().any(|c| c.callee <= c.site)
-        || graph.functions().iter().any(|f| f.address_taken)
-        || prog
-            .iter()
-            .any(|(_, op)| matches!(op, Op::Call(CallTarget::Kfunc(_))))
+    // Rule 1: calls only forward, no kfunc, no callback (a program without a backward jump or
+    // call calls only forward and may keep the others: it runs straight through).
+    if prog.has_back_edges()
+        && (graph.calls().iter().any(|c| c.callee <= c.site)
+            || graph.functions().iter().any(|f| f.address_taken)
+            || prog
+                .iter()
+                .any(|(_, op)| matches!(op, Op::Call(CallTarget::Kfunc(_)))))
     {
-        return false;
+        return None;
     }
+    let funcs = graph.functions();
+    // Callees first: every call targets a later function.
+    let mut costs = vec![0u128; funcs.len()];
     let mut work = 0usize;
-    for f in graph.functions() {
-        if !Func::new(prog, f.entry.index(), f.end.index()).proves(&mut work) {
-            return false;
+    for (k, f) in funcs.iter().enumerate().rev() {
+        let mut calls = Vec::new();
+        for c in graph.calls_from(k) {
+            let callee = graph.function_of(c.callee);
+            if callee <= k {
+                return None;
+            }
+            calls.push((c.site.index() - f.entry.index(), costs[callee]));
         }
+        costs[k] = Func::new(prog, f.entry.index(), f.end.index()).cost(&calls, &mut work)?;
     }
-    true
+    Some(costs.first().copied().unwrap_or(0))
 }
 
 /// One function's graph, with pcs relative to its start.
@@ -235,9 +275,11 @@ impl<'a> Func<'a> {
         self.pre[a] <= self.pre[b] && self.post[b] <= self.post[a]
     }
 
-    fn proves(&self, work: &mut usize) -> bool {
+    /// An upper bound on the instruction slots one call of the function executes, given the
+    /// bound of the callee of each local call (by relative call pc), or `None`.
+    fn cost(&self, calls: &[(usize, u128)], work: &mut usize) -> Option<u128> {
         if self.broken {
-            return false;
+            return None;
         }
         let n = self.succ.len();
         // Back edges by header (edges to a dominator); the other edges must form no cycle, or
@@ -269,13 +311,14 @@ impl<'a> Func<'a> {
             }
         }
         if sorted != (0..n).filter(|&u| self.reachable(u)).count() {
-            return false;
+            return None;
         }
         let headers: Vec<usize> = (0..n).filter(|&h| !sources[h].is_empty()).collect();
         let is_header: Vec<bool> = sources.iter().map(|s| !s.is_empty()).collect();
         let mut bounds = LazyBounds {
             headers: &is_header,
             at: None,
+            counted: None,
         };
         // Natural-loop bodies, as sorted pc lists.
         let mut bodies: Vec<Vec<usize>> = Vec::with_capacity(headers.len());
@@ -303,7 +346,7 @@ impl<'a> Func<'a> {
             }
             *work += body.len();
             if *work > WORK_LIMIT {
-                return false;
+                return None;
             }
             body.sort_unstable();
             bodies.push(body);
@@ -318,6 +361,7 @@ impl<'a> Func<'a> {
                 innermost[pc] = k;
             }
         }
+        let mut mult = vec![1u128; n];
         for (k, &h) in headers.iter().enumerate() {
             // The nearest common dominator of the back-edge sources: a pc dominates them all
             // exactly when it dominates it.
@@ -329,21 +373,38 @@ impl<'a> Func<'a> {
                 }
             }
             if *work > WORK_LIMIT {
-                return false;
+                return None;
             }
             // Runs exactly once per iteration: in no inner loop, and on every way round.
             let once = |pc: usize| innermost[pc] == k && self.dominates(pc, ncd);
-            if !self.loop_ends(h, &bodies[k], &sources[h], &once, &mut bounds, work) {
-                return false;
+            let trips = self.loop_trips(h, &bodies[k], &sources[h], &once, &mut bounds, work)?;
+            // A pc runs at most once per iteration of its innermost loop (a second visit in
+            // the same iteration would close a cycle, of an inner loop), and a loop is entered
+            // at most once per iteration of the loop around it (or per call): so at most the
+            // product of the trip bounds of the loops holding it.
+            for &pc in &bodies[k] {
+                mult[pc] = mult[pc].saturating_mul(trips);
             }
         }
-        true
+        let mut total = 0u128;
+        for u in (0..n).filter(|&u| self.reachable(u)) {
+            let Some(op) = self.op(u) else {
+                continue;
+            };
+            let callee = calls
+                .binary_search_by_key(&u, |&(site, _)| site)
+                .map_or(0, |k| calls[k].1);
+            let each = u128::from(op.slots()).saturating_add(callee);
+            total = total.saturating_add(mult[u].saturating_mul(each));
+        }
+        Some(total)
     }
 
-    /// Whether the loop of header `h` with `body` (sorted) and back-edge sources `latches` has
-    /// an exit test on an induction value, as the module describes. `once(pc)`: `pc` runs
-    /// exactly once per iteration.
-    fn loop_ends(
+    /// If the loop of header `h` with `body` (sorted) and back-edge sources `latches` has an
+    /// exit test on an induction value, as the module describes, the most times its header is
+    /// visited per entry into the loop (the smallest bound over such tests). `once(pc)`: `pc`
+    /// runs exactly once per iteration.
+    fn loop_trips(
         &self,
         h: usize,
         body: &[usize],
@@ -351,16 +412,15 @@ impl<'a> Func<'a> {
         once: &impl Fn(usize) -> bool,
         bounds: &mut LazyBounds<'_>,
         work: &mut usize,
-    ) -> bool {
-        let Some(states) = self.iteration(h, body, work) else {
-            return false;
-        };
+    ) -> Option<u128> {
+        let states = self.iteration(h, body, work)?;
+        let mut best: Option<u128> = None;
         let at = |pc: usize| body.binary_search(&pc).ok().and_then(|k| states[k]);
         // The values of the registers at the next visit of the header, per back edge.
         let mut next = Vec::with_capacity(latches.len());
         for &u in latches {
             let (Some(mut st), Some(op)) = (at(u), self.op(u)) else {
-                return false;
+                return None;
             };
             transfer(op, &mut st);
             next.push(st);
@@ -467,8 +527,10 @@ impl<'a> Func<'a> {
                 if c == 0 {
                     continue;
                 }
-                let bound = match bound {
-                    Val::Const(b) => Bound::Known(b),
+                // The bound the wrap-around test reads, and the one the trip count reads (the
+                // input's length at most `MAX_INPUT_LEN` instead of below 2^63).
+                let (bound, counted) = match bound {
+                    Val::Const(b) => (Bound::Known(b), Bound::Known(b)),
                     Val::Rel { reg, off, low }
                         if (bits == 32 || !low) && direct(reg) == Some((0, false)) =>
                     {
@@ -476,23 +538,38 @@ impl<'a> Func<'a> {
                         // its upper bound at the header.
                         match self.entry_consts(h, body, reg).as_deref() {
                             Some([v, rest @ ..]) if rest.iter().all(|w| w == v) => {
-                                Bound::Known(v.wrapping_add(off))
+                                let b = Bound::Known(v.wrapping_add(off));
+                                (b, b)
                             }
                             _ => {
                                 let headers = bounds.headers;
+                                let fixed = |ub: Option<u64>| {
+                                    let ub = ub.unwrap_or(u64::MAX);
+                                    let b = match off {
+                                        0 => ub,
+                                        d if (d as i64) > 0 => ub.saturating_add(d),
+                                        _ => u64::MAX,
+                                    };
+                                    let top = mask(bits);
+                                    Bound::Fixed(if low || b > top { top } else { b })
+                                };
                                 let ub = bounds
                                     .at
-                                    .get_or_insert_with(|| self.upper_bounds(headers, work))
+                                    .get_or_insert_with(|| {
+                                        self.upper_bounds(headers, i64::MAX as u64, work)
+                                    })
                                     .as_ref()
                                     .and_then(|b| b[h])
-                                    .map_or(u64::MAX, |b| b[reg.index()]);
-                                let b = match off {
-                                    0 => ub,
-                                    d if (d as i64) > 0 => ub.saturating_add(d),
-                                    _ => u64::MAX,
-                                };
-                                let top = mask(bits);
-                                Bound::Fixed(if low || b > top { top } else { b })
+                                    .map(|b| b[reg.index()]);
+                                let counted = bounds
+                                    .counted
+                                    .get_or_insert_with(|| {
+                                        self.upper_bounds(headers, MAX_INPUT_LEN, work)
+                                    })
+                                    .as_ref()
+                                    .and_then(|b| b[h])
+                                    .map(|b| b[reg.index()]);
+                                (fixed(ub), fixed(counted))
                             }
                         }
                     }
@@ -514,11 +591,24 @@ impl<'a> Func<'a> {
                         .collect::<Option<Vec<u64>>>()
                 };
                 if bound_ok(rel, c, bits, bound, first) {
-                    return true;
+                    // The header runs once per staying test, once more for the iteration
+                    // that leaves (or does not reach the test), and once more for a lagging
+                    // counter's first iteration, whose tested value is not in the sequence.
+                    let stays = stays(
+                        rel,
+                        c,
+                        bits,
+                        counted,
+                        if from_entry { first() } else { None },
+                    );
+                    let trips = stays
+                        .saturating_add(1)
+                        .saturating_add(u128::from(!from_entry));
+                    best = Some(best.map_or(trips, |t| t.min(trips)));
                 }
             }
         }
-        false
+        best
     }
 
     /// The registers' values at each pc of `body` (before it runs) relative to their values
@@ -581,7 +671,12 @@ impl<'a> Func<'a> {
     /// function) r2 is the input's length, a Rust slice's, so at most `isize::MAX`
     /// (`bpfx_exec::entry_registers`); every other register entering a function is unknown.
     /// `None` past the work limit.
-    fn upper_bounds(&self, headers: &[bool], work: &mut usize) -> Option<Vec<Option<Bounds>>> {
+    fn upper_bounds(
+        &self,
+        headers: &[bool],
+        input_len: u64,
+        work: &mut usize,
+    ) -> Option<Vec<Option<Bounds>>> {
         let n = self.succ.len();
         let mut states: Vec<Option<Bounds>> = vec![None; n];
         if n == 0 {
@@ -589,7 +684,7 @@ impl<'a> Func<'a> {
         }
         let mut entry = [u64::MAX; Reg::COUNT];
         if self.start == 0 {
-            entry[Reg::R2.index()] = i64::MAX as u64;
+            entry[Reg::R2.index()] = input_len;
         }
         states[0] = Some(entry);
         let mut queued = vec![false; n];
@@ -793,7 +888,10 @@ type Bounds = [u64; Reg::COUNT];
 struct LazyBounds<'a> {
     /// Which pcs are loop headers (where the fixpoint widens).
     headers: &'a [bool],
+    /// With the input's length below 2^63, what a slice's length can be.
     at: Option<Option<Vec<Option<Bounds>>>>,
+    /// With the input's length at most [`MAX_INPUT_LEN`], for trip counts.
+    counted: Option<Option<Vec<Option<Bounds>>>>,
 }
 
 /// Runs `op` on upper bounds: moves, additions, right shifts, masks, divisions by constants
@@ -990,9 +1088,75 @@ fn bound_ok(
     }
 }
 
+/// How many times, at most, an exit test accepted by [`bound_ok`] takes its staying edge in a
+/// row (for one entry into the loop): staying while `x rel bound`, `x` moving by `c` each
+/// iteration, from one of the values `first` (if known; else anything at the width). While
+/// staying, `x` moves without wrapping ([`bound_ok`]'s condition), so the staying values are
+/// `x₀, x₀ + c, ...` in the integers, within `[lo, hi]`.
+fn stays(rel: Cond, c: i128, bits: u32, bound: Bound, first: Option<Vec<u64>>) -> u128 {
+    let m = 1i128 << bits;
+    let (signed, up, strict) = match rel {
+        Cond::Lt => (false, true, true),
+        Cond::Le => (false, true, false),
+        Cond::Gt => (false, false, true),
+        Cond::Ge => (false, false, false),
+        Cond::Slt => (true, true, true),
+        Cond::Sle => (true, true, false),
+        Cond::Sgt => (true, false, true),
+        Cond::Sge => (true, false, false),
+        // The next test after one staying sees `x + c != b`.
+        Cond::Eq => return 1,
+        // By steps of 1 from `x₀` to `b`.
+        Cond::Ne => {
+            let (Bound::Known(b), Some(x0)) = (bound, first) else {
+                return u128::MAX;
+            };
+            let b = i128::from(b & mask(bits));
+            return x0
+                .iter()
+                .map(|&x| (i128::from(x & mask(bits)) - b).unsigned_abs())
+                .max()
+                .unwrap_or(u128::MAX);
+        }
+        Cond::Set => return u128::MAX,
+    };
+    let (min, max) = if signed {
+        (-(m / 2), m / 2 - 1)
+    } else {
+        (0, m - 1)
+    };
+    let read = |v: u64| {
+        let v = i128::from(v & mask(bits));
+        if signed && v >= m / 2 { v - m } else { v }
+    };
+    let x0: Option<Vec<i128>> = first.map(|v| v.into_iter().map(read).collect());
+    let slack = i128::from(strict);
+    let (lo, hi) = if up {
+        // A bound of known maximum `ub` (unsigned): at most `ub`, or `max` read signed.
+        let b = match bound {
+            Bound::Known(k) => read(k),
+            Bound::Fixed(ub) => i128::from(ub).min(max),
+        };
+        let lo = x0.and_then(|v| v.into_iter().min()).unwrap_or(min);
+        (lo, b - slack)
+    } else {
+        let b = match bound {
+            Bound::Known(k) => read(k),
+            Bound::Fixed(_) => min,
+        };
+        let hi = x0.and_then(|v| v.into_iter().max()).unwrap_or(max);
+        (b + slack, hi)
+    };
+    if hi < lo {
+        0
+    } else {
+        ((hi - lo) / c.abs()).unsigned_abs() + 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::proves;
+    use super::{instruction_bound, proves};
     use bpfx_bytecode::{Cfg, Program};
 
     fn p(text: &str) -> bool {
@@ -1048,22 +1212,31 @@ mod tests {
         assert!(p("mov32 r0, 0\ntop:\nadd32 r0, 1\njlt32 r0, 10, top\nexit"));
         // A 64-bit step moves the low half alike: fine for a 32-bit test.
         assert!(p("mov r0, 0\ntop:\nadd r0, 1\njlt32 r0, 10, top\nexit"));
-        // 32-bit signed, `0x7fffffff` is the largest bound step 1 allows with `<`.
-        assert!(p(
+        // 32-bit signed, `0x7fffffff` is the largest bound step 1 allows with `<`: it ends,
+        // but after 2^31 iterations, past the instruction limit.
+        assert!(!p(
             "mov32 r0, 0\ntop:\nadd32 r0, 1\njslt32 r0, 0x7fffffff, top\nexit"
+        ));
+        assert!(p(
+            "mov32 r0, 0\ntop:\nadd32 r0, 1\njslt32 r0, 0x7ffff, top\nexit"
         ));
     }
 
     #[test]
     fn register_bounds() {
-        // Bound in a callee-saved register, step 1, strict.
-        assert!(p(
+        // Bound in a callee-saved register, step 1, strict: ends, but the bound may be as
+        // large as 2^64 - 1, past the instruction limit.
+        assert!(!p(
             "mov r6, r1\nmov r0, 0\ntop:\nadd r0, 1\njlt r0, r6, top\nexit"
+        ));
+        assert!(p(
+            "mov r6, r1\nand r6, 0xffff\nmov r0, 0\ntop:\nadd r0, 1\njlt r0, r6, top\nexit"
         ));
         // r2 as bound, no call in the loop.
         assert!(p("mov r0, 0\ntop:\nadd r0, 1\njlt r0, r2, top\nexit"));
-        // Down to a register bound.
-        assert!(p("mov r0, 100\ntop:\nsub r0, 1\njsgt r0, r7, top\nexit"));
+        // Down to a register bound: as low as -2^63.
+        assert!(!p("mov r0, 100\ntop:\nsub r0, 1\njsgt r0, r7, top\nexit"));
+        assert!(p("mov r0, 100\ntop:\nsub r0, 1\njgt r0, r7, top\nexit"));
         // Calls keep r6-r9: counter and bound survive a helper call.
         assert!(p(
             "mov r6, 0\nmov r7, 10\ntop:\ncall 7\nadd r6, 1\njlt r6, r7, top\nmov r0, 0\nexit"
@@ -1159,9 +1332,13 @@ mod tests {
         assert!(!p("mov r0, 1\ntop:\nadd r0, 2\njlt r0, -1, top\nexit"));
         // `i <= MAX` always holds.
         assert!(!p("mov r0, 0\ntop:\nadd r0, 1\njle r0, -1, top\nexit"));
-        // ... but at 64 bits, `i s<= 2^31 - 1` is far from the top: proven.
-        assert!(p(
+        // ... but at 64 bits, `i s<= 2^31 - 1` is far from the top: ends, after 2^31
+        // iterations (past the limit); `i s<= 2^20` is proven.
+        assert!(!p(
             "mov r0, 0\ntop:\nadd r0, 1\njsle r0, 0x7fffffff, top\nexit"
+        ));
+        assert!(p(
+            "mov r0, 0\ntop:\nadd r0, 1\njsle r0, 0x100000, top\nexit"
         ));
         assert!(!p(
             "mov32 r0, 0\ntop:\nadd32 r0, 1\njle32 r0, -1, top\nexit"
@@ -1314,6 +1491,10 @@ mod tests {
         assert!(p("mov r0, 0\ntop:\nadd r0, 8\njle r0, r2, top\nexit"));
         // A bound shifted right, masked, loaded as a byte, or clamped by a branch.
         assert!(p(
+            "mov r3, r2\nrsh r3, 4\nmov r1, 0\ntop:\nadd r1, 8\njlt r1, r3, top\nmov r0, 0\nexit"
+        ));
+        // Shifted from anything: ends, but may take 2^57 iterations.
+        assert!(!p(
             "mov r3, r6\nrsh r3, 4\nmov r1, 0\ntop:\nadd r1, 8\njlt r1, r3, top\nmov r0, 0\nexit"
         ));
         assert!(p(
@@ -1327,7 +1508,7 @@ mod tests {
         ));
         // Kept across an inner loop that does not write it.
         assert!(p(
-            "mov r3, r6\nrsh r3, 1\nmov r1, 0\ntop:\nmov r4, 0\nin:\nadd r4, 1\njlt r4, 3, in\nadd r1, 2\njle r1, r3, top\nmov r0, 0\nexit"
+            "mov r3, r2\nrsh r3, 1\nmov r1, 0\ntop:\nmov r4, 0\nin:\nadd r4, 1\njlt r4, 3, in\nadd r1, 2\njle r1, r3, top\nmov r0, 0\nexit"
         ));
     }
 
@@ -1414,6 +1595,116 @@ mod tests {
         // A callback a helper may call any number of times.
         assert!(!p(
             "lddw r2, func(cb)\nmov r0, 0\ntop:\nadd r0, 1\njlt r0, 3, top\nexit\ncb:\nmov r0, 0\nexit"
+        ));
+    }
+
+    fn bound(text: &str) -> Option<u128> {
+        let prog = bpfx_bytecode::assemble(text).expect("assembles");
+        instruction_bound(&Cfg::new(&Program::decode(prog).expect("decodes")))
+    }
+
+    #[test]
+    fn instruction_bounds_count_every_slot_of_every_iteration() {
+        // mov; 10 x (add; jlt); exit: exactly what a run executes.
+        assert_eq!(
+            bound("mov r0, 0\ntop:\nadd r0, 1\njlt r0, 10, top\nexit"),
+            Some(22)
+        );
+        // Test at the head: 11 tests, 10 bodies.
+        assert_eq!(
+            bound("mov r1, 0\ntop:\njge r1, 10, out\nadd r1, 1\nja top\nout:\nmov r0, 0\nexit"),
+            Some(1 + 11 * 3 + 2)
+        );
+        // Down by 2 from 10 while `s> 0`: the test sees 8, 6, 4, 2 (staying) and 0: 5
+        // iterations.
+        assert_eq!(
+            bound("mov r0, 10\ntop:\nsub r0, 2\njsgt r0, 0, top\nexit"),
+            Some(1 + 5 * 2 + 1)
+        );
+        // `!=` from 0 to 31.
+        assert_eq!(
+            bound("mov r0, 0\ntop:\nadd r0, 1\njne r0, 31, top\nexit"),
+            Some(1 + 31 * 2 + 1)
+        );
+        // Nested: the inner loop's 8 iterations of 2 slots per outer iteration, 8 of them.
+        assert_eq!(
+            bound(
+                "mov r0, 0\nmov r1, 0\nouter:\nmov r2, 0\ninner:\nadd r0, 1\nadd r2, 1\njlt r2, 8, inner\nadd r1, 1\njlt r1, 8, outer\nexit"
+            ),
+            Some(2 + 8 * (1 + 8 * 3 + 2) + 1)
+        );
+        // A call counts its callee's bound (lddw is two slots).
+        assert_eq!(
+            bound(
+                "mov r6, 0\ntop:\ncall local f\nadd r6, 1\njlt r6, 4, top\nexit\nf:\nlddw r0, 1\nexit"
+            ),
+            Some(1 + 4 * (1 + 3 + 2) + 1)
+        );
+    }
+
+    #[test]
+    fn loops_that_end_only_after_centuries_are_not_proven() {
+        // for (i = 0; i < (1ULL << 63); i++): the bound from `lddw` (no `mov` start).
+        assert!(!p(
+            "lddw r1, 0x8000000000000000\nmov r0, 0\ntop:\nadd r0, 1\njlt r0, r1, top\nexit"
+        ));
+        // i < u64::MAX by steps of one, and `!=` from 0 up to u64::MAX.
+        assert!(!p("mov r0, 0\ntop:\nadd r0, 1\njlt r0, -1, top\nexit"));
+        assert!(!p("mov r0, 0\ntop:\nadd r0, 1\njne r0, -1, top\nexit"));
+        // A 32-bit loop to 2^32 - 1, alone and nested three deep.
+        assert!(!p(
+            "mov32 r3, 0\nl3:\nadd32 r3, 1\njlt32 r3, -1, l3\nmov r0, 0\nexit"
+        ));
+        assert!(!p(
+            "mov32 r1, 0\nl1:\nmov32 r2, 0\nl2:\nmov32 r3, 0\nl3:\nadd32 r3, 1\njlt32 r3, -1, l3\nadd32 r2, 1\njlt32 r2, -1, l2\nadd32 r1, 1\njlt32 r1, -1, l1\nmov r0, 0\nexit"
+        ));
+    }
+
+    #[test]
+    fn bounds_multiply_through_nests_and_calls() {
+        // Three loops of 2^10 nested: 2^30 iterations of the innermost, past 2^28.
+        let nest = |n: u32| {
+            format!(
+                "mov r1, 0\nl1:\nmov r2, 0\nl2:\nmov r3, 0\nl3:\nadd r3, 1\njlt r3, {n}, l3\nadd r2, 1\njlt r2, {n}, l2\nadd r1, 1\njlt r1, {n}, l1\nmov r0, 0\nexit"
+            )
+        };
+        assert!(!p(&nest(1 << 10)));
+        assert!(p(&nest(1 << 8)));
+        // A callee looping 2^20 times, called from a loop: 2^4 calls fit, 2^10 do not.
+        let calls = |n: u32| {
+            format!(
+                "mov r6, 0\ntop:\ncall local f\nadd r6, 1\njlt r6, {n}, top\nexit\nf:\nmov r0, 0\nl:\nadd r0, 1\njlt r0, 0x100000, l\nexit"
+            )
+        };
+        assert!(p(&calls(1 << 4)));
+        assert!(!p(&calls(1 << 10)));
+        // Without any loop: a chain of functions each calling the next 2^12 times in a row is
+        // 2^36 instructions.
+        let chain = {
+            let mut t = String::from("call local f1\nexit\n");
+            for k in 1..=3 {
+                t += &format!("f{k}:\n");
+                for _ in 0..(1 << 12) {
+                    t += &format!("call local f{}\n", (k + 1).min(4));
+                }
+                t += "exit\n";
+            }
+            t + "f4:\nmov r0, 0\nexit"
+        };
+        assert!(!p(&chain));
+    }
+
+    #[test]
+    fn input_length_bounds_count_a_64_kib_input() {
+        // One loop over the input, step 1: the test sees 1, ..., 2^16 at most.
+        assert!(p("mov r0, 0\ntop:\nadd r0, 1\njlt r0, r2, top\nexit"));
+        assert_eq!(
+            bound("mov r0, 0\ntop:\nadd r0, 1\njlt r0, r2, top\nexit"),
+            Some(1 + (1 << 16) * 2 + 1)
+        );
+        // Two nested: 2^32.
+        assert!(!p(
+            "mov r1, 0\nouter:\nmov r3, 0\ninner:\nadd r3, 1\njlt r3, r2, inner\nadd r1, 1\njlt r1, r2, outer\nmov r0, 0\nexit"
         ));
     }
 

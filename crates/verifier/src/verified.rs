@@ -97,9 +97,10 @@ pub struct Assumptions {
     /// a map must be lent read-only exactly when it was declared so.
     pub maps: MapTable,
     /// Whether every run ends: proven in `Strict` mode (each loop explored until it exits,
-    /// calls no deeper than [`Self::max_frames`]), or, in `Checked` mode, because the program
-    /// has no backward jump or call ([`Program::has_back_edges`]) or every loop is a counted
-    /// loop with no recursion (`termination.rs`, `docs/verifier.md`). When false the engines run
+    /// calls no deeper than [`Self::max_frames`]), or, in `Checked` mode, because the proof of
+    /// `termination.rs` bounds the instructions any run executes by `DEFAULT_BUDGET` (every
+    /// loop a counted loop with a bounded trip count, no recursion; for inputs up to 64 KiB:
+    /// `docs/verifier.md`, "Termination"). When false the engines run
     /// it under [`bpfx_exec::DEFAULT_BUDGET`] unless the embedder sets a budget or opts out.
     pub terminates: bool,
 }

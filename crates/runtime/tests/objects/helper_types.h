@@ -1,5 +1,6 @@
-/* One program per build, chosen with -DCASE=n, calling helpers its program type may or may not
- * use, to compare which ones the kernel's verifier and bpfx's accept:
+/* The body of helper_types_N.c: one program per build, chosen with CASE (0..7), calling
+ * helpers its program type may or may not use, to compare which ones the kernel's verifier and
+ * bpfx's accept:
  *   0 tc:     probe_read_kernel, jiffies64, ktime_get_boot_ns, ktime_get_coarse_ns  (offered)
  *   1 tc:     get_current_pid_tgid                                                   (offered)
  *   2 xdp:    skb_load_bytes                                                         (not)

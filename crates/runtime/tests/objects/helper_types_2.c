@@ -1,0 +1,3 @@
+/* Case 2 of helper_types.h: one program calling helpers its type may or may not use. */
+#define CASE 2
+#include "helper_types.h"

@@ -1,22 +1,15 @@
 //! `bpfx bench`, through the built binary, on every engine.
 
+// Each test file uses part of what the CLI tests share.
+#[allow(dead_code)]
+mod common;
+
+use common::{repo, stderr, stdout};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn bpfx() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bpfx"))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The `error` of the one JSON object a failed `--json` command prints.

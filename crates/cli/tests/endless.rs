@@ -3,18 +3,19 @@
 //! JIT's option sets the command line offers: each stops with the budget trap at pc 2 and a
 //! non-zero exit status, by default, and `--budget N` / `--no-budget` do what they say.
 
+// Each test file uses part of what the CLI tests share.
+#[allow(dead_code)]
+mod common;
+
+use common::{repo, stderr};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a run may take before the test calls it endless: far above what the default
 /// budget takes on the slowest engine in a test build.
 const DEADLINE: Duration = Duration::from_secs(120);
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn endless() -> PathBuf {
     repo().join("tests/endless/loop.asm")
@@ -42,10 +43,6 @@ fn bpfx(args: &[&str]) -> Output {
         .spawn()
         .expect("bpfx starts");
     finish(child, &format!("bpfx {}", args.join(" ")))
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The run ended with the budget trap at `pc` (the message names the instruction) and exit

@@ -1,19 +1,10 @@
 //! `bpfx run --hardened` and `bpfx jit-dump --hardened`: same results, hardened code.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+// Each test file uses part of what the CLI tests share.
+#[allow(dead_code)]
+mod common;
 
-fn bpfx(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bpfx"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("the binary runs")
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::bpfx;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

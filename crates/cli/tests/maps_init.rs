@@ -4,35 +4,23 @@
 //! counts frame lengths in a log2 histogram; `examples/lpm_block.o` drops the sources an LPM
 //! trie lists. Bad init files are refused naming the map, the entry and the reason.
 
+// Each test file uses part of what the CLI tests share.
+#[allow(dead_code)]
+mod common;
+
+use common::{bpfx, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const ENGINES: [&str; 2] = ["interp", "jit"];
 const FIXTURE: &str = "crates/cli/tests/objects/maps_init.o";
 const PACKET: &str = "examples/tcp-syn.bin";
 const MIXED: &str = "examples/mixed.pcap";
 
-fn bpfx(args: &[&str]) -> Output {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    Command::new(env!("CARGO_BIN_EXE_bpfx"))
-        .args(args)
-        .current_dir(repo)
-        .output()
-        .unwrap()
-}
-
 fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Writes `text` to a file of this test process and returns its path.

@@ -1,9 +1,14 @@
 //! The example objects of `examples/` through the `bpfx` binary on both engines: `run` with
 //! contexts, packets and map dumps, `verify --section`, `info`, and malformed objects.
 
+// Each test file uses part of what the CLI tests share.
+#[allow(dead_code)]
+mod common;
+
+use common::{bpfx, repo};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const ENGINES: [&str; 2] = ["interp", "jit"];
 
@@ -13,18 +18,6 @@ fn map<'a>(v: &'a Value, name: &str) -> &'a Value {
         .as_array()
         .and_then(|m| m.iter().find(|m| m["name"] == name))
         .unwrap_or_else(|| panic!("no map {name} in {v}"))
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-fn bpfx(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bpfx"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("the bpfx binary runs")
 }
 
 fn json(o: &Output) -> Value {

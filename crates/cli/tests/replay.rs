@@ -7,7 +7,12 @@
 //! what the programs left, one and two threads agree, and bad captures are refused naming
 //! the packet.
 
+// Each test file uses part of what the CLI tests share.
+#[allow(dead_code)]
+mod common;
+
 use bpfx_rng::Rng;
+use common::{bpfx, stderr};
 use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
@@ -17,26 +22,13 @@ use pcap_file::pcapng::blocks::interface_description::{
 use pcap_file::pcapng::{Block, PcapNgWriter};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 const ENGINES: [&str; 2] = ["interp", "jit"];
 const XDP_PARSE: &str = "examples/xdp_parse.o";
 const TC_CLASSIFY: &str = "crates/runtime/tests/objects/tc_classify.o";
 const XDP_DECAP: &str = "crates/runtime/tests/objects/xdp_decap.o";
-
-fn bpfx(args: &[&str]) -> Output {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    Command::new(env!("CARGO_BIN_EXE_bpfx"))
-        .args(args)
-        .current_dir(repo)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout)

@@ -1,23 +1,16 @@
 //! `bpfx run`, `jit-dump` and `conformance-plugin`, through the built binary, on every engine.
 
+// Each test file uses part of what the CLI tests share.
+#[allow(dead_code)]
+mod common;
+
+use common::{repo, stderr, stdout};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 fn bpfx() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bpfx"))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 const ENGINES: [&str; 2] = ["interp", "jit"];

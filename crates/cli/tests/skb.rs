@@ -2,26 +2,13 @@
 //! `crates/runtime/tests/objects/`), and of programs whose section names a type bpfx does not
 //! model, through the built binary on every engine and in both modes.
 
+// Each test file uses part of what the CLI tests share.
+#[allow(dead_code)]
+mod common;
+
+use common::{bpfx, stderr, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bpfx(args: &[&str]) -> Output {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    Command::new(env!("CARGO_BIN_EXE_bpfx"))
-        .args(args)
-        .current_dir(repo)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 const ENGINES: [&str; 2] = ["interp", "jit"];
 const MODES: [&[&str]; 2] = [&[], &["--strict"]];

@@ -3,26 +3,13 @@
 //! carries the verdict, the output length, how far the start moved and the redirect target, on
 //! every engine and in both modes.
 
+// Each test file uses part of what the CLI tests share.
+#[allow(dead_code)]
+mod common;
+
+use common::{bpfx, stderr, stdout};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bpfx(args: &[&str]) -> Output {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    Command::new(env!("CARGO_BIN_EXE_bpfx"))
-        .args(args)
-        .current_dir(repo)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::path::PathBuf;
 
 const ENGINES: [&str; 2] = ["interp", "jit"];
 const MODES: [&[&str]; 2] = [&[], &["--strict"]];

@@ -5,7 +5,7 @@
 mod common;
 
 use bpfx::{Mode, ProgramDef, SkbMeta, Vm, flow_hash};
-use common::{code, engines, prepare};
+use common::{code, engines, prepare, run_tc_everywhere};
 
 const MODES: [Mode; 2] = [Mode::Checked, Mode::Strict];
 const EFAULT: u64 = -14i64 as u64;
@@ -24,35 +24,13 @@ fn udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
     p
 }
 
-fn frame() -> Vec<u8> {
-    udp([10, 0, 0, 1], [10, 0, 0, 2], 1234, 53)
+/// r0 and the metadata after the run, the same on every engine in both modes.
+fn run_tc(text: &str, packet: &[u8], meta: &SkbMeta) -> (u64, SkbMeta) {
+    run_tc_everywhere(text, packet, meta, |r0, _, m| (r0, m))
 }
 
-/// Runs TC program `text` on `packet` on every engine in both modes; r0 (as the kernel's
-/// `int`, widened) and the metadata after, the same everywhere.
-fn run_tc(text: &str, packet: &[u8], meta: &SkbMeta) -> (u64, SkbMeta) {
-    let mut seen = None;
-    for mode in MODES {
-        for (name, opts) in engines() {
-            let obj = Vm::new()
-                .object(vec![ProgramDef::new("p", "tc", code(text))], vec![])
-                .unwrap();
-            let v = obj
-                .program("p")
-                .unwrap()
-                .verify(mode)
-                .unwrap_or_else(|e| panic!("{mode:?}: {e}\n{text}"));
-            let mut prog = prepare(v, opts);
-            let mut p = packet.to_vec();
-            let mut m = *meta;
-            let r0 = i64::from(prog.run_tc(&mut p, &mut m).unwrap().code()) as u64;
-            match &seen {
-                None => seen = Some((r0, m)),
-                Some(s) => assert_eq!(s, &(r0, m), "{mode:?} {name}"),
-            }
-        }
-    }
-    seen.unwrap()
+fn frame() -> Vec<u8> {
+    udp([10, 0, 0, 1], [10, 0, 0, 2], 1234, 53)
 }
 
 /// `skb_load_bytes_relative(ctx, offset, r10 - 8, len, header)`, then r0 = the call's result

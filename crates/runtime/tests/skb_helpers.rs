@@ -7,7 +7,7 @@
 mod common;
 
 use bpfx::{Error, Mode, ProgramDef, SkbMeta, TrapKind, Vm};
-use common::{code, engines, prepare};
+use common::{code, engines, prepare, run_tc_everywhere};
 
 const MODES: [Mode; 2] = [Mode::Checked, Mode::Strict];
 const EINVAL: u64 = -22i64 as u64;
@@ -56,39 +56,6 @@ fn fix_checksums(p: &mut [u8], udp: bool) {
         };
         p[40..42].copy_from_slice(&c.to_be_bytes());
     }
-}
-
-/// Runs `text` as a TC program on `packet` on every engine in both modes; r0 and the packet
-/// after, the same everywhere.
-fn run_tc(text: &str, packet: &[u8], meta: &SkbMeta) -> (u64, Vec<u8>) {
-    let mut seen = None;
-    for mode in MODES {
-        for (name, opts) in engines() {
-            let obj = Vm::new()
-                .object(vec![ProgramDef::new("p", "tc", code(text))], vec![])
-                .unwrap();
-            let v = obj
-                .program("p")
-                .unwrap()
-                .verify(mode)
-                .unwrap_or_else(|e| panic!("{mode:?}: {e}\n{text}"));
-            let mut prog = prepare(v, opts);
-            let mut p = packet.to_vec();
-            let mut m = *meta;
-            let r0 = u64::from(prog.run_tc(&mut p, &mut m).unwrap().code() as u32);
-            // r0 is the TC verdict's int: widen the errnos back for the comparisons.
-            let r0 = if r0 >= 0x8000_0000 {
-                r0 | !0xffff_ffff
-            } else {
-                r0
-            };
-            match &seen {
-                None => seen = Some((r0, p)),
-                Some(s) => assert_eq!(s, &(r0, p), "{mode:?} {name}"),
-            }
-        }
-    }
-    seen.unwrap()
 }
 
 /// `call id` with r1 = the context (kept in r6) and r2..r5 as given.
@@ -334,4 +301,10 @@ fn clang_built_nat_rewrites_the_destination_with_correct_checksums() {
             assert_eq!((got, p), (bpfx::TcAction::Ok, udp_frame(true)));
         }
     }
+}
+
+/// Runs `text` as a TC program on `packet`; r0 and the packet after, the same on every engine
+/// in both modes.
+fn run_tc(text: &str, packet: &[u8], meta: &SkbMeta) -> (u64, Vec<u8>) {
+    run_tc_everywhere(text, packet, meta, |r0, p, _| (r0, p))
 }

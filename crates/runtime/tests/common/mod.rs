@@ -21,3 +21,39 @@ pub(crate) fn prepare(v: Verified, opts: Option<JitOptions>) -> Program {
         Some(o) => v.compile_with(&o).unwrap(),
     }
 }
+
+/// Runs assembler `text` as a TC program on `packet` with `meta`, in Checked and Strict mode on
+/// every engine, and returns what `pick` keeps of one run (r0 — the verdict's `int`, widened —
+/// the packet and the metadata after it), asserting every run keeps the same.
+// Only the socket-buffer helper tests run TC programs from assembler text.
+#[allow(dead_code)]
+pub(crate) fn run_tc_everywhere<T: PartialEq + std::fmt::Debug>(
+    text: &str,
+    packet: &[u8],
+    meta: &bpfx::SkbMeta,
+    pick: impl Fn(u64, Vec<u8>, bpfx::SkbMeta) -> T,
+) -> T {
+    let mut seen = None;
+    for mode in [bpfx::Mode::Checked, bpfx::Mode::Strict] {
+        for (name, opts) in engines() {
+            let obj = bpfx::Vm::new()
+                .object(vec![bpfx::ProgramDef::new("p", "tc", code(text))], vec![])
+                .unwrap();
+            let v = obj
+                .program("p")
+                .unwrap()
+                .verify(mode)
+                .unwrap_or_else(|e| panic!("{mode:?}: {e}\n{text}"));
+            let mut prog = prepare(v, opts);
+            let mut p = packet.to_vec();
+            let mut m = *meta;
+            let r0 = i64::from(prog.run_tc(&mut p, &mut m).unwrap().code()) as u64;
+            let got = pick(r0, p, m);
+            match &seen {
+                None => seen = Some(got),
+                Some(s) => assert_eq!(s, &got, "{mode:?} {name}"),
+            }
+        }
+    }
+    seen.unwrap()
+}

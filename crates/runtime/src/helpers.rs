@@ -674,28 +674,28 @@ pub(crate) const TABLE: &[Proto] = {
             "probe_read_user",
             PROBE_READ,
             RetKind::Scalar,
-            task::probe_read_user,
+            |cx, mem, a| task::probe_read(cx, mem, a, false),
         ),
         Proto::new(
             task::PROBE_READ_KERNEL,
             "probe_read_kernel",
             PROBE_READ,
             RetKind::Scalar,
-            task::probe_read_kernel,
+            |cx, mem, a| task::probe_read(cx, mem, a, true),
         ),
         Proto::new(
             task::PROBE_READ_USER_STR,
             "probe_read_user_str",
             PROBE_READ,
             RetKind::Scalar,
-            task::probe_read_user_str,
+            |cx, mem, a| task::probe_read_str(cx, mem, a, false),
         ),
         Proto::new(
             task::PROBE_READ_KERNEL_STR,
             "probe_read_kernel_str",
             PROBE_READ,
             RetKind::Scalar,
-            task::probe_read_kernel_str,
+            |cx, mem, a| task::probe_read_str(cx, mem, a, true),
         ),
     ]
 };

@@ -273,7 +273,7 @@ fn write_dst(
 /// address ([`kernel_address`]) is `-ERANGE`, a user read of a range outside user space
 /// ([`user_range`]) or anything not lent `-EFAULT`; `dst` zeroed on each failure. Size 0
 /// reads nothing but is checked the same way (0 when the address passes).
-fn probe_read(
+pub(crate) fn probe_read(
     cx: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
@@ -313,7 +313,7 @@ fn probe_read(
 /// kernel read of no kernel address: `-ERANGE`; a user read outside user space, or a string
 /// that runs out of lent memory before its NUL and before `size - 1` bytes: `-EFAULT`; `dst`
 /// zeroed on each failure.
-fn probe_read_str(
+pub(crate) fn probe_read_str(
     cx: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
@@ -352,38 +352,6 @@ fn probe_read_str(
     };
     write_dst(mem, a[0], &out, name)?;
     Ok(out.len() as u64)
-}
-
-pub(crate) fn probe_read_kernel(
-    cx: &Cx,
-    mem: &mut GuestMemory<'_>,
-    a: [u64; 5],
-) -> Result<u64, HelperError> {
-    probe_read(cx, mem, a, true)
-}
-
-pub(crate) fn probe_read_user(
-    cx: &Cx,
-    mem: &mut GuestMemory<'_>,
-    a: [u64; 5],
-) -> Result<u64, HelperError> {
-    probe_read(cx, mem, a, false)
-}
-
-pub(crate) fn probe_read_kernel_str(
-    cx: &Cx,
-    mem: &mut GuestMemory<'_>,
-    a: [u64; 5],
-) -> Result<u64, HelperError> {
-    probe_read_str(cx, mem, a, true)
-}
-
-pub(crate) fn probe_read_user_str(
-    cx: &Cx,
-    mem: &mut GuestMemory<'_>,
-    a: [u64; 5],
-) -> Result<u64, HelperError> {
-    probe_read_str(cx, mem, a, false)
 }
 
 #[cfg(test)]

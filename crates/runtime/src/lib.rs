@@ -61,6 +61,7 @@ mod skb;
 mod skb_helpers;
 mod task;
 mod tc;
+mod typed;
 mod xdp;
 mod xdp_helpers;
 
@@ -121,5 +122,9 @@ pub use task::{
     PROBE_READ_USER_STR, TASK_COMM_LEN, Task,
 };
 pub use tc::TcOutcome;
+pub use typed::{
+    Array, BloomFilter, HashMap, LpmKey, LpmTrie, MapOfMaps, MapView, PerCpuArray, PerCpuHashMap,
+    PerfEventArray, Pod, ProgramArray, Queue, RingBuf, Stack,
+};
 pub use xdp::XdpOutcome;
 pub use xdp_helpers::{BPF_F_INGRESS, REDIRECT, XDP_ADJUST_HEAD, XDP_ADJUST_META, XDP_ADJUST_TAIL};

@@ -196,7 +196,7 @@ pub enum Error {
         reason: String,
     },
     /// A typed map view of a map of another kind.
-    #[error("map `{map}` is a {} map, not {view}", actual.name())]
+    #[error("map `{map}` is of type {}; the view needs {view}", actual.name())]
     MapType {
         /// The map.
         map: String,

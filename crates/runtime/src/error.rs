@@ -231,6 +231,36 @@ pub enum Error {
         /// The number of values given.
         got: usize,
     },
+    /// No global variable of that name.
+    #[error("no global variable `{name}`; globals: {}", list(available))]
+    NoGlobal {
+        /// The name asked for.
+        name: String,
+        /// The object's global variables.
+        available: Vec<String>,
+    },
+    /// A global variable set or read as a type of another size.
+    #[error("global `{name}` is {size} bytes, the type {ty} is {ty_size}")]
+    GlobalSize {
+        /// The variable.
+        name: String,
+        /// Its size in bytes.
+        size: u32,
+        /// The Rust type.
+        ty: &'static str,
+        /// The type's size in bytes.
+        ty_size: usize,
+    },
+    /// A read-only global set after a program using it was prepared to run.
+    #[error(
+        "global `{name}` is in read-only section `{section}`, fixed once a program using it was prepared; set it before verifying"
+    )]
+    GlobalFrozen {
+        /// The variable.
+        name: String,
+        /// Its section.
+        section: String,
+    },
 }
 
 fn list(names: &[String]) -> String {

@@ -102,7 +102,8 @@ pub use packet::{
     XDP_PACKET_HEADROOM,
 };
 pub use program::{
-    Engine, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm, jit_code_estimate,
+    Engine, Global, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm,
+    jit_code_estimate,
 };
 pub use skb::{
     SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, socket_layout, tc_layout,

@@ -65,13 +65,30 @@ mod typed;
 mod xdp;
 mod xdp_helpers;
 
+/// The README's library section, compiled and run as a doc test on the shipped example.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct Readme;
+
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
+/// The ELF loader, whose errors [`Error::Elf`] carries and whose map declarations
+/// [`MapSpec`] shares.
+pub use bpfx_elf as elf;
+pub use bpfx_elf::{ElfError, MapInit, MapType};
+/// The execution contract both engines share: traps, guest memory, helpers, budget.
+pub use bpfx_exec as exec;
 pub use bpfx_exec::{Budget, DEFAULT_BUDGET, GuestMemory, HelperError, HelperRet, Trap, TrapKind};
+/// The x86-64 JIT, for [`Verified::compile_with`]'s options.
+pub use bpfx_jit as jit;
+pub use bpfx_jit::{CodeMemory, JitError, JitOptions};
+/// The verifier, for its configuration, log and errors.
+pub use bpfx_verifier as verifier;
 pub use bpfx_verifier::{
     ArgKind, Assumptions, ContextAccess, ContextField, ContextLayout, FieldKind, HelperSig, Mode,
     RetKind, VerifiedProgram,
 };
+pub use bpfx_verifier::{VerifierLog, VerifyError, VerifyErrorKind};
 pub use context::{
     Context, LayoutError, PACKET_FIELD_SIZE, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta,
     xdp_layout,

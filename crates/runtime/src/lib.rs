@@ -15,8 +15,9 @@
 //! let mut prog = obj.program("xdp_parse")?.verify(Mode::Checked)?.compile()?;
 //! let mut packet = std::fs::read("examples/tcp-syn.bin").unwrap();
 //! let action: XdpAction = prog.run_xdp(&mut packet)?;
-//! for (key, value) in obj.map("stats")?.iter() {
-//!     println!("{key:?} -> {value:?}");
+//! let stats: bpfx::Array<u64> = obj.map_as("stats")?;
+//! for (i, n) in stats.iter().enumerate() {
+//!     println!("stats[{i}] = {n}");
 //! }
 //! # Ok::<(), bpfx::Error>(())
 //! ```
@@ -27,6 +28,11 @@
 //!   guest memory ([`bpfx_exec::SharedMem`]) that programs on any number of threads and the host
 //!   share. Global data sections are one-element array maps. An [`Object`] lists them as
 //!   [`ObjectMap`]s, created only when a program naming them is verified or the host asks.
+//! - **Typed maps** ([`Array`], [`HashMap`], [`PerCpuArray`], [`PerCpuHashMap`], [`LpmTrie`],
+//!   [`Queue`], [`Stack`], [`BloomFilter`], [`RingBuf`], [`PerfEventArray`], [`ProgramArray`],
+//!   [`MapOfMaps`]) over [`Pod`] keys and values, their kind and sizes checked once
+//!   ([`Object::map_as`]); global variables by name through the object's BTF
+//!   ([`Object::set_global`], [`Object::get_global`], [`Object::globals`]).
 //! - **Memory limit** ([`Vm::mem_limit`]): map storage, host-side bookkeeping included
 //!   ([`MapSpecExt::memory_bytes`]), and JIT code are charged before they are allocated.
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,

@@ -1,8 +1,10 @@
 //! Global variables by name (`objects/globals_named.c`): found through the object's BTF
-//! `DATASEC`s, set and read by the host with their sizes checked, seen by programs on both
-//! engines, `.rodata` fixed once a program using it is prepared.
+//! `DATASEC`s, set and read by the host with their sizes checked, seen by programs on every
+//! engine (the interpreter, the JIT under each option set), `.rodata` fixed once a program
+//! using it is prepared.
 
-use bpfx::{Array, Engine, Error, Global, Mode, Object, Pod, Program};
+use bpfx::{Array, Error, Global, JitOptions, Mode, Object, Pod, Program};
+use bpfx_testkit::matrix;
 use std::path::PathBuf;
 
 fn open() -> Object {
@@ -11,13 +13,13 @@ fn open() -> Object {
     Object::open(path).unwrap()
 }
 
-fn prepare(obj: &Object, name: &str, engine: Engine) -> Program {
-    obj.program(name)
-        .unwrap()
-        .verify(Mode::Checked)
-        .unwrap()
-        .engine(engine, false)
-        .unwrap()
+/// Program `name` on the interpreter (`None`) or the JIT with `opts`.
+fn prepare(obj: &Object, name: &str, opts: &Option<JitOptions>) -> Program {
+    let v = obj.program(name).unwrap().verify(Mode::Checked).unwrap();
+    match opts {
+        None => v.interpret(),
+        Some(o) => v.compile_with(o).unwrap(),
+    }
 }
 
 /// `struct totals { __u32 calls; /* padding */ __u64 sum; }`
@@ -71,7 +73,7 @@ fn globals_are_listed_by_section_with_their_btf_offsets_and_sizes() {
 
 #[test]
 fn programs_see_what_the_host_sets_and_the_host_reads_what_programs_write() {
-    for engine in Engine::ALL {
+    for (engine, opts) in matrix() {
         let obj = open();
         // Initial values, from the sections' bytes.
         assert_eq!(obj.get_global::<u64>("scale").unwrap(), 2);
@@ -83,8 +85,8 @@ fn programs_see_what_the_host_sets_and_the_host_reads_what_programs_write() {
         // .rodata is set before the programs are prepared.
         obj.set_global("scale", 10u64).unwrap();
         obj.set_global("threshold", [7u16, 8, 9, 1000]).unwrap();
-        let mut apply = prepare(&obj, "apply", engine);
-        let mut limits = prepare(&obj, "limits", engine);
+        let mut apply = prepare(&obj, "apply", &opts);
+        let mut limits = prepare(&obj, "limits", &opts);
         assert_eq!(
             apply.run(&mut 3u64.to_le_bytes()).unwrap(),
             35,
@@ -144,7 +146,7 @@ fn rodata_is_fixed_once_a_program_using_it_is_prepared() {
     // Host access to the map does not fix it; preparing a program that reads it does.
     obj.map(".rodata").unwrap();
     obj.set_global("scale", 3u64).unwrap();
-    let mut apply = prepare(&obj, "apply", Engine::Interpreter);
+    let mut apply = prepare(&obj, "apply", &None);
     let e = obj.set_global("scale", 4u64).unwrap_err();
     assert!(
         matches!(&e, Error::GlobalFrozen { name, section } if name == "scale" && section == ".rodata"),

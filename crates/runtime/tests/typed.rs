@@ -1,13 +1,15 @@
-//! Typed map views: every view on both engines, a program writing what the view reads and the
+//! Typed map views: every view on every engine (the interpreter, the JIT under each option
+//! set of `bpfx_testkit::matrix`), a program writing what the view reads and the
 //! view writing what a program reads, and the view's errors (kind, sizes, the kernel's errnos).
 
 use bpfx::bytecode::{Program as Bytecode, assemble};
 use bpfx::{
-    Array, BPF_F_CURRENT_CPU, BPF_F_NO_PREALLOC, BloomFilter, Engine, Error, HashMap, LpmKey,
+    Array, BPF_F_CURRENT_CPU, BPF_F_NO_PREALLOC, BloomFilter, Error, HashMap, JitOptions, LpmKey,
     LpmTrie, MapError, MapKind, MapOfMaps, MapSpec, Mode, Object, PerCpuArray, PerCpuHashMap,
     PerfEvent, PerfEventArray, Pod, Program, ProgramArray, ProgramDef, Queue, RingBuf, Stack,
     UpdateFlag, Vm,
 };
+use bpfx_testkit::matrix;
 use std::cell::Cell;
 
 thread_local!(static CPU: Cell<u32> = const { Cell::new(0) });
@@ -29,14 +31,19 @@ fn object(progs: &[(&str, String)], maps: Vec<MapSpec>) -> Object {
     vm().object(defs, maps).unwrap()
 }
 
-fn prepare(obj: &Object, name: &str, input: u64, engine: Engine) -> Program {
-    obj.program(name)
+/// Program `name`, verified for `input` bytes of memory, on the interpreter (`None`) or the JIT
+/// with `opts`.
+fn prepare(obj: &Object, name: &str, input: u64, opts: &Option<JitOptions>) -> Program {
+    let v = obj
+        .program(name)
         .unwrap()
         .input_size(input)
         .verify(Mode::Checked)
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-        .engine(engine, false)
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    match opts {
+        None => v.interpret(),
+        Some(o) => v.compile_with(o).unwrap(),
+    }
 }
 
 /// `map_update_elem(map 0, &input[0..ks], &input[ks..], BPF_ANY)`: 0 or the negative errno.
@@ -138,12 +145,9 @@ fn pod_round_trips_numbers_arrays_and_lpm_keys_little_endian() {
 
 #[test]
 fn array_view_reads_what_programs_write_and_programs_read_what_it_writes() {
-    for engine in Engine::ALL {
+    for (engine, opts) in matrix() {
         let obj = rw_object(MapSpec::new("a", MapKind::Array, 4, 16, 4));
-        let (mut w, mut r) = (
-            prepare(&obj, "w", 20, engine),
-            prepare(&obj, "r", 20, engine),
-        );
+        let (mut w, mut r) = (prepare(&obj, "w", 20, &opts), prepare(&obj, "r", 20, &opts));
         let a: Array<Stats> = obj.map_as("a").unwrap();
         let s = Stats {
             packets: 7,
@@ -238,13 +242,10 @@ fn views_check_the_kind_and_sizes_once_naming_the_map_and_the_type() {
 #[test]
 fn hash_view_insert_get_remove_iter_with_kernel_errors() {
     for kind in [MapKind::Hash, MapKind::LruHash] {
-        for engine in Engine::ALL {
+        for (engine, opts) in matrix() {
             let what = format!("{kind} {engine:?}");
             let obj = rw_object(MapSpec::new("h", kind, 4, 16, 3));
-            let (mut w, mut r) = (
-                prepare(&obj, "w", 20, engine),
-                prepare(&obj, "r", 20, engine),
-            );
+            let (mut w, mut r) = (prepare(&obj, "w", 20, &opts), prepare(&obj, "r", 20, &opts));
             let h: HashMap<u32, Stats> = obj.map_as("h").unwrap();
             let s = |n: u32| Stats {
                 packets: n,
@@ -285,9 +286,9 @@ fn hash_view_insert_get_remove_iter_with_kernel_errors() {
 
 #[test]
 fn percpu_views_give_each_cpus_value() {
-    for engine in Engine::ALL {
+    for (engine, opts) in matrix() {
         let obj = rw_object(MapSpec::new("pa", MapKind::PerCpuArray, 4, 4, 2));
-        let (mut w, mut r) = (prepare(&obj, "w", 8, engine), prepare(&obj, "r", 8, engine));
+        let (mut w, mut r) = (prepare(&obj, "w", 8, &opts), prepare(&obj, "r", 8, &opts));
         let a: PerCpuArray<u32> = obj.map_as("pa").unwrap();
         assert_eq!(a.cpus(), 2);
         assert_eq!(prog_write(&mut w, 1, &1u32, &55u32), 0, "{engine:?}");
@@ -314,10 +315,7 @@ fn percpu_views_give_each_cpus_value() {
         for kind in [MapKind::PerCpuHash, MapKind::LruPerCpuHash] {
             let what = format!("{kind} {engine:?}");
             let obj = rw_object(MapSpec::new("ph", kind, 8, 8, 4));
-            let (mut w, mut r) = (
-                prepare(&obj, "w", 16, engine),
-                prepare(&obj, "r", 16, engine),
-            );
+            let (mut w, mut r) = (prepare(&obj, "w", 16, &opts), prepare(&obj, "r", 16, &opts));
             let h: PerCpuHashMap<u64, u64> = obj.map_as("ph").unwrap();
             assert_eq!(prog_write(&mut w, 1, &7u64, &70u64), 0, "{what}");
             assert_eq!(h.get(&7).unwrap(), Some(vec![0, 70]), "{what}");
@@ -346,14 +344,11 @@ fn percpu_views_give_each_cpus_value() {
 
 #[test]
 fn lpm_trie_view_matches_the_longest_prefix_for_programs_and_the_host() {
-    for engine in Engine::ALL {
+    for (engine, opts) in matrix() {
         let mut spec = MapSpec::new("t", MapKind::LpmTrie, 8, 4, 4);
         spec.flags = BPF_F_NO_PREALLOC;
         let obj = rw_object(spec);
-        let (mut w, mut r) = (
-            prepare(&obj, "w", 12, engine),
-            prepare(&obj, "r", 12, engine),
-        );
+        let (mut w, mut r) = (prepare(&obj, "w", 12, &opts), prepare(&obj, "r", 12, &opts));
         let t: LpmTrie<[u8; 4], u32> = obj.map_as("t").unwrap();
         t.insert(&LpmKey::new(8, [10, 0, 0, 0]), &1, UpdateFlag::Any)
             .unwrap();
@@ -417,12 +412,12 @@ fn queue_object(spec: MapSpec) -> Object {
 
 #[test]
 fn queue_and_stack_views_push_and_pop_with_programs() {
-    for engine in Engine::ALL {
+    for (engine, opts) in matrix() {
         for kind in [MapKind::Queue, MapKind::Stack] {
             let what = format!("{kind} {engine:?}");
             let obj = queue_object(MapSpec::new("q", kind, 0, 8, 3));
-            let mut push = prepare(&obj, "push", 8, engine);
-            let mut pop = prepare(&obj, "pop", 8, engine);
+            let mut push = prepare(&obj, "push", 8, &opts);
+            let mut pop = prepare(&obj, "pop", 8, &opts);
             let mut prog_pop = || {
                 let mut buf = [0u8; 8];
                 (pop.run(&mut buf).unwrap() == 1).then(|| u64::from_bytes(&buf))
@@ -465,10 +460,10 @@ fn queue_and_stack_views_push_and_pop_with_programs() {
 
 #[test]
 fn bloom_filter_view_sees_what_programs_push_and_programs_see_what_it_inserts() {
-    for engine in Engine::ALL {
+    for (engine, opts) in matrix() {
         let obj = queue_object(MapSpec::new("b", MapKind::BloomFilter, 0, 8, 64));
-        let mut push = prepare(&obj, "push", 8, engine);
-        let mut peek = prepare(&obj, "peek", 8, engine);
+        let mut push = prepare(&obj, "push", 8, &opts);
+        let mut peek = prepare(&obj, "peek", 8, &opts);
         let b: BloomFilter<u64> = obj.map_as("b").unwrap();
         assert_eq!(push.run(&mut 11u64.to_le_bytes()).unwrap(), 0);
         assert!(b.contains(&11).unwrap(), "{engine:?}");
@@ -483,14 +478,14 @@ fn bloom_filter_view_sees_what_programs_push_and_programs_see_what_it_inserts() 
 
 #[test]
 fn ring_buffer_view_consumes_program_records_in_order() {
-    for engine in Engine::ALL {
+    for (engine, opts) in matrix() {
         // ringbuf_output(map 0, input, input length, 0)
         let out = "mov r3, r2\nmov r2, r1\nlddw r1, map_idx(0)\nmov r4, 0\ncall 130\nexit";
         let obj = object(
             &[("out", out.to_string())],
             vec![MapSpec::new("rb", MapKind::RingBuf, 0, 0, 4096)],
         );
-        let mut p = prepare(&obj, "out", 4, engine);
+        let mut p = prepare(&obj, "out", 4, &opts);
         let rb: RingBuf = obj.map_as("rb").unwrap();
         assert_eq!(rb.next(), None);
         assert_eq!(p.run(&mut 7u64.to_le_bytes()).unwrap(), 0, "{engine:?}");
@@ -519,7 +514,7 @@ fn ring_buffer_view_consumes_program_records_in_order() {
 
 #[test]
 fn perf_event_array_view_drains_each_cpus_samples() {
-    for engine in Engine::ALL {
+    for (engine, opts) in matrix() {
         // perf_event_output(ctx, map 0, BPF_F_CURRENT_CPU, &u64 at r10-8, 8)
         let out = format!(
             "ldxdw r3, [r1+0]\nstxdw [r10-8], r3\nlddw r2, map_idx(0)\nlddw r3, {BPF_F_CURRENT_CPU:#x}\n\
@@ -529,7 +524,7 @@ fn perf_event_array_view_drains_each_cpus_samples() {
             &[("out", out)],
             vec![MapSpec::new("ev", MapKind::PerfEventArray, 4, 4, 0)],
         );
-        let mut p = prepare(&obj, "out", 8, engine);
+        let mut p = prepare(&obj, "out", 8, &opts);
         let ev: PerfEventArray = obj.map_as("ev").unwrap();
         for (cpu, v) in [(1, 10u64), (0, 20), (1, 30)] {
             CPU.with(|c| c.set(cpu));
@@ -548,7 +543,7 @@ fn perf_event_array_view_drains_each_cpus_samples() {
 
 #[test]
 fn program_array_view_sets_and_clears_tail_call_targets() {
-    for engine in Engine::ALL {
+    for (engine, opts) in matrix() {
         // entry: tail_call(ctx, map 0, 0); 1 if it returns. leaf: 42.
         let entry = "lddw r2, map_idx(0)\nmov r3, 0\ncall 12\nmov r0, 1\nexit".to_string();
         let leaf = "mov r0, 42\nexit".to_string();
@@ -556,8 +551,8 @@ fn program_array_view_sets_and_clears_tail_call_targets() {
             &[("entry", entry), ("leaf", leaf.clone())],
             vec![MapSpec::new("jt", MapKind::ProgArray, 4, 4, 2)],
         );
-        let mut p = prepare(&obj, "entry", 0, engine);
-        let leaf_p = prepare(&obj, "leaf", 0, engine);
+        let mut p = prepare(&obj, "entry", 0, &opts);
+        let leaf_p = prepare(&obj, "leaf", 0, &opts);
         let jt: ProgramArray = obj.map_as("jt").unwrap();
         assert_eq!(p.run(&mut []).unwrap(), 1, "{engine:?}: empty slot");
         jt.set(0, &leaf_p).unwrap();
@@ -574,7 +569,7 @@ fn program_array_view_sets_and_clears_tail_call_targets() {
         assert_eq!(map_err(jt.set(2, &leaf_p)), MapError::Full);
         let other = object(&[("leaf", leaf)], vec![]);
         assert!(matches!(
-            jt.set(1, &prepare(&other, "leaf", 0, engine)),
+            jt.set(1, &prepare(&other, "leaf", 0, &opts)),
             Err(Error::ProgArray { .. })
         ));
     }
@@ -582,7 +577,7 @@ fn program_array_view_sets_and_clears_tail_call_targets() {
 
 #[test]
 fn map_of_maps_view_installs_inner_maps_programs_look_up() {
-    for engine in Engine::ALL {
+    for (engine, opts) in matrix() {
         let inner = MapSpec::new("inner", MapKind::Array, 4, 8, 1);
         let mut outer = MapSpec::new("outer", MapKind::ArrayOfMaps, 4, 4, 2);
         outer.inner = Some(Box::new(inner.clone()));
@@ -591,7 +586,7 @@ fn map_of_maps_view_installs_inner_maps_programs_look_up() {
                     mov r1, r0\nstw [r10-4], 0\nmov r2, r10\nadd r2, -4\ncall 1\njeq r0, 0, none\n\
                     ldxdw r0, [r0+0]\nexit\nnone:\nmov r0, 99\nexit";
         let obj = object(&[("p", prog.to_string())], vec![outer]);
-        let mut p = prepare(&obj, "p", 4, engine);
+        let mut p = prepare(&obj, "p", 4, &opts);
         let m: MapOfMaps<u32> = obj.map_as("outer").unwrap();
         assert_eq!(p.run(&mut 1u32.to_le_bytes()).unwrap(), 99, "{engine:?}");
         let a = std::sync::Arc::new(bpfx::Map::new(inner).unwrap());

@@ -224,6 +224,13 @@ macro_rules! view_common {
                 &self.map
             }
         }
+        /// The view of a map ([`MapView::from_map`]), as Aya's `try_from`.
+        impl$(<$($p: Pod),*>)? TryFrom<Arc<Map>> for $t$(<$($p),*>)? {
+            type Error = Error;
+            fn try_from(map: Arc<Map>) -> Result<Self, Error> {
+                Self::from_map(map)
+            }
+        }
         impl$(<$($p),*>)? std::fmt::Debug for $t$(<$($p),*>)? {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($t)).field("map", &self.map.name()).finish()

@@ -237,6 +237,11 @@ fn views_check_the_kind_and_sizes_once_naming_the_map_and_the_type() {
     assert!(obj.map_as::<HashMap<u64, u32>>("h").is_ok());
     assert!(obj.map_as::<Array<[u8; 8]>>("a").is_ok());
     assert!(Array::<u64>::new(obj.map("a").unwrap()).is_ok());
+    assert!(Array::<u64>::try_from(obj.map("a").unwrap()).is_ok());
+    assert!(matches!(
+        RingBuf::try_from(obj.map("h").unwrap()),
+        Err(Error::MapType { .. })
+    ));
 }
 
 #[test]

@@ -149,7 +149,8 @@ fn rodata_is_fixed_once_a_program_using_it_is_prepared() {
     let mut apply = prepare(&obj, "apply", &None);
     let e = obj.set_global("scale", 4u64).unwrap_err();
     assert!(
-        matches!(&e, Error::GlobalFrozen { name, section } if name == "scale" && section == ".rodata"),
+        matches!(&e, Error::GlobalFrozen { name, section }
+            if name == "scale" && section == ".rodata"),
         "{e:?}"
     );
     assert!(e.to_string().contains("set it before verifying"), "{e}");

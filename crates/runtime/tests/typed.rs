@@ -522,8 +522,8 @@ fn perf_event_array_view_drains_each_cpus_samples() {
     for (engine, opts) in matrix() {
         // perf_event_output(ctx, map 0, BPF_F_CURRENT_CPU, &u64 at r10-8, 8)
         let out = format!(
-            "ldxdw r3, [r1+0]\nstxdw [r10-8], r3\nlddw r2, map_idx(0)\nlddw r3, {BPF_F_CURRENT_CPU:#x}\n\
-             mov r4, r10\nadd r4, -8\nmov r5, 8\ncall 25\nexit"
+            "ldxdw r3, [r1+0]\nstxdw [r10-8], r3\nlddw r2, map_idx(0)\n\
+             lddw r3, {BPF_F_CURRENT_CPU:#x}\nmov r4, r10\nadd r4, -8\nmov r5, 8\ncall 25\nexit"
         );
         let obj = object(
             &[("out", out)],

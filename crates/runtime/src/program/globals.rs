@@ -4,8 +4,11 @@
 //!
 //! Read-only variables (`.rodata`, `const volatile` in C) are the program's settings: the
 //! host sets them before the programs that read them are prepared, as a skeleton sets
-//! `skel->rodata` before `__load()`, after which the kernel freezes the map. Here a
-//! read-only section is fixed once a program naming it is verified ([`crate::ObjectMap::frozen`]).
+//! `skel->rodata` before `__load()`, after which the kernel freezes the map. Here a read-only
+//! section is fixed once a program naming it is verified ([`crate::ObjectMap::frozen`]).
+//!
+//! A name is looked up in section order: two `static` variables of one name in different
+//! sections resolve to the first.
 
 use super::{Object, create_map};
 use crate::error::Error;

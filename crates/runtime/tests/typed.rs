@@ -612,6 +612,7 @@ fn map_of_maps_view_installs_inner_maps_programs_look_up() {
             MapError::InnerMismatch
         );
         m.remove(&1).unwrap();
+        assert_eq!(map_err(m.remove(&1)), MapError::NotFound);
         assert_eq!(p.run(&mut 1u32.to_le_bytes()).unwrap(), 99, "{engine:?}");
         assert!(matches!(
             obj.map_as::<MapOfMaps<u64>>("outer"),

@@ -281,6 +281,10 @@ fn hash_view_insert_get_remove_iter_with_kernel_errors() {
                     map_err(h.insert(&2, &s(2), UpdateFlag::Any)),
                     MapError::Full
                 );
+            } else {
+                // Full: the least recently used key goes, 9 (last used by the first lookup).
+                h.insert(&2, &s(2), UpdateFlag::Any).unwrap();
+                assert_eq!(h.keys().collect::<Vec<_>>(), [1, 2, 5], "{what}");
             }
             h.remove(&5).unwrap();
             assert_eq!(map_err(h.remove(&5)), MapError::NotFound);

@@ -248,7 +248,13 @@ impl From<Error> for Fail {
                 source: MapError::NotFound,
                 ..
             } => Status::NotFound,
-            Error::Map { .. } | Error::ProgArray { .. } => Status::Map,
+            Error::Map { .. }
+            | Error::ProgArray { .. }
+            | Error::MapType { .. }
+            | Error::MapSize { .. }
+            | Error::PerCpuValues { .. } => Status::Map,
+            Error::NoGlobal { .. } | Error::GlobalSize { .. } => Status::Argument,
+            Error::GlobalFrozen { .. } => Status::State,
         };
         Fail::new(status, e.to_string())
     }

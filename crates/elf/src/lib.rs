@@ -94,6 +94,8 @@ pub struct Object {
     /// `__ksym` kernel symbols, and symbols defined nowhere (left by static linking).
     /// [`ProgramSpec::externs`] indexes this.
     pub externs: Vec<Extern>,
+    /// The named variables of the global data sections, by section then offset.
+    pub globals: Vec<GlobalVar>,
 }
 
 impl Object {
@@ -111,6 +113,11 @@ impl Object {
         self.maps.iter().find(|m| m.name == name)
     }
 
+    /// The global variable named `name`.
+    pub fn global(&self, name: &str) -> Option<&GlobalVar> {
+        self.globals.iter().find(|g| g.name == name)
+    }
+
     /// The extern named `name`.
     pub fn extern_named(&self, name: &str) -> Option<&Extern> {
         self.externs.iter().find(|e| e.name == name)
@@ -121,6 +128,25 @@ impl Object {
     pub fn kconfig_map(&self) -> Option<usize> {
         self.maps.iter().position(|m| m.name == KCONFIG_MAP)
     }
+}
+
+/// A named variable of a global data section (`.data`, `.rodata`, `.bss` and their
+/// `.name` suffixed forms): where its bytes are in the section's map value.
+///
+/// Found through the section's BTF `DATASEC` (each `VAR`'s name and size; its offset from the
+/// ELF symbol of the same name, as libbpf takes it, since clang leaves `DATASEC` offsets for
+/// the linker to fill in), or, in an object without BTF, through the section's `OBJECT`
+/// symbols.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalVar {
+    /// The variable's name.
+    pub name: String,
+    /// The index in [`Object::maps`] of its section's map.
+    pub map: usize,
+    /// Byte offset in the map's value.
+    pub offset: u32,
+    /// Size in bytes.
+    pub size: u32,
 }
 
 /// One program: an entry function with the subprograms it calls, linked.
@@ -353,6 +379,7 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
         _ => None,
     };
     let (mut maps, mut index) = maps::collect(&file, btf.as_ref())?;
+    let globals = maps::globals(&file, btf.as_ref(), &index);
     let (externs, ext_index) = externs::collect(&file, btf.as_ref())?;
     externs::add_kconfig_map(&externs, &mut maps, &mut index);
     let programs = link::programs(&file, &index, &ext_index, &externs)?;
@@ -383,6 +410,7 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
         license,
         version,
         externs,
+        globals,
     })
 }
 

@@ -5,7 +5,7 @@
 use crate::btf::{Btf, Kind};
 use crate::error::{BtfError, ElfError, MapErrorKind, RelocErrorKind, SectionErrorKind};
 use crate::file::{File, SectionKind, SymKind};
-use crate::{MapInit, MapKind, MapSpec, MapType, ProgramSpec};
+use crate::{GlobalVar, MapInit, MapKind, MapSpec, MapType, ProgramSpec};
 use std::collections::HashMap;
 
 /// `BPF_F_RDONLY_PROG`: the program may only read the map.
@@ -102,6 +102,79 @@ pub(crate) fn collect(
         });
     }
     Ok((maps, index))
+}
+
+/// The named variables of every global data section: from its BTF `DATASEC` when the object
+/// has one for the section, else from the section's `OBJECT` symbols. Variables that do not
+/// lie inside their section are left out (a malformed object still loads; its variables are
+/// then not reachable by name).
+pub(crate) fn globals(
+    file: &File<'_>,
+    btf: Option<&Result<Btf<'_>, BtfError>>,
+    index: &MapIndex,
+) -> Vec<GlobalVar> {
+    let mut sections: Vec<(usize, usize, u64)> = index
+        .data
+        .iter()
+        .map(|(&s, &(m, size))| (s, m, size))
+        .collect();
+    sections.sort_unstable();
+    let mut out = Vec::new();
+    for (section, map, size) in sections {
+        let sec_name = &file.sections[section].name;
+        let symbol = |name: &str| {
+            file.symbols
+                .iter()
+                .find(|y| y.section == Some(section) && y.name == name)
+        };
+        let mut vars: Vec<(String, u64, u64)> = Vec::new();
+        match btf
+            .and_then(|b| b.as_ref().ok())
+            .and_then(|b| Some((b, b.datasec(sec_name)?)))
+        {
+            Some((btf, infos)) => {
+                for v in infos {
+                    let Ok(name) = btf.get(v.type_id).and_then(|t| btf.name(t.name_off)) else {
+                        continue;
+                    };
+                    let sym = symbol(&name);
+                    let offset = sym.map_or(u64::from(v.offset), |y| y.value);
+                    let var_size = if v.size > 0 {
+                        u64::from(v.size)
+                    } else {
+                        sym.map_or(0, |y| y.size)
+                    };
+                    vars.push((name, offset, var_size));
+                }
+            }
+            None => {
+                for y in &file.symbols {
+                    if y.section == Some(section)
+                        && y.kind == SymKind::Object
+                        && y.size > 0
+                        && !y.name.is_empty()
+                    {
+                        vars.push((y.name.clone(), y.value, y.size));
+                    }
+                }
+            }
+        }
+        vars.sort_by_key(|(_, offset, _)| *offset);
+        for (name, offset, var_size) in vars {
+            let inside = var_size > 0 && offset.checked_add(var_size).is_some_and(|e| e <= size);
+            if let (true, Ok(offset), Ok(var_size)) =
+                (inside, u32::try_from(offset), u32::try_from(var_size))
+            {
+                out.push(GlobalVar {
+                    name,
+                    map,
+                    offset,
+                    size: var_size,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Whether a section name is global data, and if so whether it is read-only.

@@ -359,3 +359,61 @@ fn iproute2_tail_call_sections_fill_the_program_array_of_their_id() {
     );
     assert!(obj.map("hits").unwrap().init.is_empty());
 }
+
+/// (name, section, offset, size) of every global variable.
+fn globals(obj: &Object) -> Vec<(String, String, u32, u32)> {
+    let mut g: Vec<_> = obj
+        .globals
+        .iter()
+        .map(|g| {
+            (
+                g.name.clone(),
+                obj.maps[g.map].name.clone(),
+                g.offset,
+                g.size,
+            )
+        })
+        .collect();
+    g.sort();
+    g
+}
+
+#[test]
+fn global_variables_come_from_btf_datasecs_or_else_the_symbols() {
+    let with_btf = load("globals-g.o");
+    let got = globals(&with_btf);
+    let names: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["cfg", "hits", "knob", "scratch.0", "table", "total"],
+        "static variables included (clang split `scratch`, of which one element is used), \
+         string literals (no VAR) not"
+    );
+    let find = |n: &str| got.iter().find(|g| g.0 == n).unwrap().clone();
+    assert_eq!(find("cfg").3, 16);
+    assert_eq!(find("knob").3, 4);
+    assert_eq!(find("table").3, 16);
+    assert_eq!(find("scratch.0").3, 4);
+    assert_eq!(find("hits").1, ".data");
+    assert_eq!(find("knob").1, ".rodata");
+    assert_eq!(find("total").1, ".bss");
+    // Variables of one section do not overlap, and each lies inside its section's value.
+    for (name, section, offset, size) in &got {
+        let value = with_btf.map(section).unwrap().value_size;
+        assert!(offset + size <= value, "{name}");
+        for (other, s2, o2, z2) in &got {
+            if other != name && s2 == section {
+                assert!(offset + size <= *o2 || o2 + z2 <= *offset, "{name} {other}");
+            }
+        }
+    }
+    assert_eq!(with_btf.global("knob").map(|g| g.size), Some(4));
+    assert!(with_btf.global("nope").is_none());
+    // Without BTF, the symbols: the same globals at the same places (static ones are local
+    // symbols clang keeps with their sizes).
+    let without = globals(&load("globals.o"));
+    for g in &without {
+        assert!(got.contains(g), "{g:?} not in {got:?}");
+    }
+    assert!(without.iter().any(|g| g.0 == "hits"));
+}

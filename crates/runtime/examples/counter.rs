@@ -3,7 +3,7 @@
 //!
 //! `cargo run -p bpfx --example counter`
 
-use bpfx::{Mode, Object};
+use bpfx::{HashMap, Mode, Object};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
@@ -38,9 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for t in threads {
         println!("accepted {} frames", t.join().expect("thread runs")?);
     }
-    for (key, value) in obj.map("counters")?.iter() {
-        let proto = u32::from_le_bytes(key.try_into().expect("4-byte key"));
-        let count = u64::from_le_bytes(value.try_into().expect("8-byte value"));
+    // EtherType => frames; the key and value sizes are checked once, here.
+    let counters: HashMap<u32, u64> = obj.map_as("counters")?;
+    for (proto, count) in counters.iter() {
         println!("EtherType {proto:#06x}: {count} frames");
     }
     Ok(())

@@ -3,7 +3,7 @@
 //!
 //! `cargo run -p bpfx --example xdp_parse`
 
-use bpfx::{Engine, Mode, Object};
+use bpfx::{Array, Engine, Mode, Object};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
@@ -19,10 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{}: {name}: {action}", engine.name());
         }
         let labels = ["non-IP", "IPv4 other", "TCP", "TCP SYN"];
-        for (key, value) in obj.map("stats")?.iter() {
-            let i = u32::from_le_bytes(key.try_into().expect("4-byte key")) as usize;
-            let n = u64::from_le_bytes(value.try_into().expect("8-byte value"));
-            println!("  stats[{}] = {n}", labels[i]);
+        let stats: Array<u64> = obj.map_as("stats")?;
+        for (label, n) in labels.iter().zip(stats.iter()) {
+            println!("  stats[{label}] = {n}");
         }
     }
     Ok(())

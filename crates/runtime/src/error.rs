@@ -195,6 +195,72 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A typed map view of a map of another kind.
+    #[error("map `{map}` is of type {}; the view needs {view}", actual.name())]
+    MapType {
+        /// The map.
+        map: String,
+        /// The kinds the view covers (`a hash`, `an array`).
+        view: &'static str,
+        /// The map's kind.
+        actual: crate::map::MapKind,
+    },
+    /// A typed map view whose key or value type is not the map's size.
+    #[error(
+        "map `{map}`: the {what} type {ty} is {ty_size} bytes, the map's {what}s are {map_size}"
+    )]
+    MapSize {
+        /// The map.
+        map: String,
+        /// `key`, `value` (or `record`, for a ring buffer record read as a type).
+        what: &'static str,
+        /// The Rust type.
+        ty: &'static str,
+        /// Its size in bytes.
+        ty_size: usize,
+        /// The map's size in bytes.
+        map_size: u32,
+    },
+    /// A per-CPU write with other than one value per CPU.
+    #[error("map `{map}`: {got} values given, the map holds one for each of {cpus} CPUs")]
+    PerCpuValues {
+        /// The map.
+        map: String,
+        /// The map's number of CPUs.
+        cpus: usize,
+        /// The number of values given.
+        got: usize,
+    },
+    /// No global variable of that name.
+    #[error("no global variable `{name}`; globals: {}", list(available))]
+    NoGlobal {
+        /// The name asked for.
+        name: String,
+        /// The object's global variables.
+        available: Vec<String>,
+    },
+    /// A global variable set or read as a type of another size.
+    #[error("global `{name}` is {size} bytes, the type {ty} is {ty_size}")]
+    GlobalSize {
+        /// The variable.
+        name: String,
+        /// Its size in bytes.
+        size: u32,
+        /// The Rust type.
+        ty: &'static str,
+        /// The type's size in bytes.
+        ty_size: usize,
+    },
+    /// A read-only global set after a program using it was prepared to run.
+    #[error(
+        "global `{name}` is in read-only section `{section}`, fixed once a program using it was prepared; set it before verifying"
+    )]
+    GlobalFrozen {
+        /// The variable.
+        name: String,
+        /// Its section.
+        section: String,
+    },
 }
 
 fn list(names: &[String]) -> String {

@@ -15,8 +15,9 @@
 //! let mut prog = obj.program("xdp_parse")?.verify(Mode::Checked)?.compile()?;
 //! let mut packet = std::fs::read("examples/tcp-syn.bin").unwrap();
 //! let action: XdpAction = prog.run_xdp(&mut packet)?;
-//! for (key, value) in obj.map("stats")?.iter() {
-//!     println!("{key:?} -> {value:?}");
+//! let stats: bpfx::Array<u64> = obj.map_as("stats")?;
+//! for (i, n) in stats.iter().enumerate() {
+//!     println!("stats[{i}] = {n}");
 //! }
 //! # Ok::<(), bpfx::Error>(())
 //! ```
@@ -27,6 +28,11 @@
 //!   guest memory ([`bpfx_exec::SharedMem`]) that programs on any number of threads and the host
 //!   share. Global data sections are one-element array maps. An [`Object`] lists them as
 //!   [`ObjectMap`]s, created only when a program naming them is verified or the host asks.
+//! - **Typed maps** ([`Array`], [`HashMap`], [`PerCpuArray`], [`PerCpuHashMap`], [`LpmTrie`],
+//!   [`Queue`], [`Stack`], [`BloomFilter`], [`RingBuf`], [`PerfEventArray`], [`ProgramArray`],
+//!   [`MapOfMaps`]) over [`Pod`] keys and values, their kind and sizes checked once
+//!   ([`Object::map_as`]); global variables by name through the object's BTF
+//!   ([`Object::set_global`], [`Object::get_global`], [`Object::globals`]).
 //! - **Memory limit** ([`Vm::mem_limit`]): map storage, host-side bookkeeping included
 //!   ([`MapSpecExt::memory_bytes`]), and JIT code are charged before they are allocated.
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
@@ -61,16 +67,34 @@ mod skb;
 mod skb_helpers;
 mod task;
 mod tc;
+mod typed;
 mod xdp;
 mod xdp_helpers;
 
+/// The README's library section, compiled and run as a doc test on the shipped example.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct Readme;
+
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
+/// The ELF loader, whose errors [`Error::Elf`] carries and whose map declarations
+/// [`MapSpec`] shares.
+pub use bpfx_elf as elf;
+pub use bpfx_elf::{ElfError, MapInit, MapType};
+/// The execution contract both engines share: traps, guest memory, helpers, budget.
+pub use bpfx_exec as exec;
 pub use bpfx_exec::{Budget, DEFAULT_BUDGET, GuestMemory, HelperError, HelperRet, Trap, TrapKind};
+/// The x86-64 JIT, for [`Verified::compile_with`]'s options.
+pub use bpfx_jit as jit;
+pub use bpfx_jit::{CodeMemory, JitError, JitOptions};
+/// The verifier, for its configuration, log and errors.
+pub use bpfx_verifier as verifier;
 pub use bpfx_verifier::{
     ArgKind, Assumptions, ContextAccess, ContextField, ContextLayout, FieldKind, HelperSig, Mode,
     RetKind, VerifiedProgram,
 };
+pub use bpfx_verifier::{VerifierLog, VerifyError, VerifyErrorKind};
 pub use context::{
     Context, LayoutError, PACKET_FIELD_SIZE, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta,
     xdp_layout,
@@ -101,7 +125,8 @@ pub use packet::{
     XDP_PACKET_HEADROOM,
 };
 pub use program::{
-    Engine, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm, jit_code_estimate,
+    Engine, Global, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm,
+    jit_code_estimate,
 };
 pub use skb::{
     SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, socket_layout, tc_layout,
@@ -121,5 +146,9 @@ pub use task::{
     PROBE_READ_USER_STR, TASK_COMM_LEN, Task,
 };
 pub use tc::TcOutcome;
+pub use typed::{
+    Array, BloomFilter, HashMap, LpmKey, LpmTrie, MapOfMaps, MapView, PerCpuArray, PerCpuHashMap,
+    PerfEventArray, Pod, ProgramArray, Queue, RingBuf, Stack,
+};
 pub use xdp::XdpOutcome;
 pub use xdp_helpers::{BPF_F_INGRESS, REDIRECT, XDP_ADJUST_HEAD, XDP_ADJUST_META, XDP_ADJUST_TAIL};

@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::map::{Map, MapKind, MapSpec, MapSpecExt};
 use crate::maps::MapConfig;
 use crate::memory::Pool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// A map an object declares, as [`crate::Object::maps`] lists it: the declaration, whether
@@ -41,6 +42,9 @@ pub struct ObjectMap {
     cfg: MapConfig,
     map: OnceLock<Arc<Map>>,
     creating: Mutex<()>,
+    /// Set once a program that names the map is prepared to run: its read-only data can no
+    /// longer be set by name ([`crate::Object::set_global`]).
+    frozen: AtomicBool,
     /// A map of maps' static slots (`.values` initialisers, iproute2's `inner_idx`): (key,
     /// index of the inner map among the object's maps), set when the map is created.
     pub(crate) map_inits: Vec<(u32, usize)>,
@@ -114,6 +118,7 @@ impl ObjectMap {
             cfg: *cfg,
             map: OnceLock::new(),
             creating: Mutex::new(()),
+            frozen: AtomicBool::new(false),
             map_inits: Vec::new(),
         }
     }
@@ -179,6 +184,7 @@ impl ObjectMap {
                     cfg: *cfg,
                     map: OnceLock::new(),
                     creating: Mutex::new(()),
+                    frozen: AtomicBool::new(false),
                     map_inits,
                 }
             }
@@ -244,6 +250,18 @@ impl ObjectMap {
     /// The spec it will be created from, when bpfx can create it.
     pub fn spec(&self) -> Option<&MapSpec> {
         self.plan.as_ref().ok().map(|(spec, _)| spec)
+    }
+
+    /// Whether a program that names the map was prepared to run (verified and bound to it):
+    /// from then on [`crate::Object::set_global`] refuses to set its variables when it is
+    /// read-only, as libbpf freezes `.rodata` when it loads the programs.
+    pub fn frozen(&self) -> bool {
+        self.frozen.load(Ordering::Acquire)
+    }
+
+    /// Marks the map as used by a prepared program ([`ObjectMap::frozen`]).
+    pub(crate) fn freeze(&self) {
+        self.frozen.store(true, Ordering::Release);
     }
 
     /// Its storage, if created.

@@ -33,6 +33,7 @@ impl Vm {
             }
         }
         let externs = std::mem::take(&mut obj.externs);
+        let globals = std::mem::take(&mut obj.globals);
         let cfg = self.map_config();
         let maps = obj
             .maps
@@ -54,6 +55,7 @@ impl Vm {
         let mut o = self.build(programs, maps);
         o.license = obj.license;
         o.prog_inits = prog_inits;
+        o.globals = globals;
         Ok(o)
     }
 }

@@ -450,6 +450,10 @@ impl<'o> ProgramRef<'o> {
                 });
             }
         }
+        // Prepared to run with these maps: their read-only data is fixed from now on.
+        for &i in &used {
+            shared.maps[i].freeze();
+        }
         let blocks = created.iter().filter_map(|m| m.block().cloned()).collect();
         Ok(Verified {
             shared: self.obj.shared.clone(),

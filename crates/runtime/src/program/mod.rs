@@ -14,6 +14,7 @@
 //! |---|---|
 //! | `vm` | [`Vm`], the builder of what every object it opens shares |
 //! | `elf` | ELF object → [`Object`] (kconfig values, static program-array slots, externs) |
+//! | `globals` | global variables by name: [`Object::set_global`], [`Object::get_global`] |
 //! | `object` | the API types [`Object`], [`ProgramDef`], [`ProgramInfo`]; what programs share |
 //! | `link` | the maps a program names and their creation; [`ProgramRef`]: prepare, verify, bind |
 //! | `verified` | [`Verified`] → interpreter or JIT code ([`jit_code_estimate`]), `Linked` |
@@ -21,6 +22,7 @@
 //! | `prog_array` | `Map::set_program` / `clear_program` |
 
 mod elf;
+mod globals;
 mod link;
 mod object;
 mod prog_array;
@@ -28,6 +30,7 @@ mod run;
 mod verified;
 mod vm;
 
+pub use globals::Global;
 pub use link::ProgramRef;
 pub(crate) use link::create_map;
 pub(crate) use object::Shared;

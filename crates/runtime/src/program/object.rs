@@ -62,6 +62,8 @@ pub struct Object {
     pub(super) license: Option<String>,
     /// The object's static program-array slots: (map index, key, program name).
     pub(super) prog_inits: Vec<(usize, u32, String)>,
+    /// The named variables of its global data sections.
+    pub(super) globals: Vec<bpfx_elf::GlobalVar>,
 }
 
 impl std::fmt::Debug for Object {

@@ -263,6 +263,7 @@ impl Vm {
             programs,
             license: None,
             prog_inits: Vec::new(),
+            globals: Vec::new(),
         }
     }
 }

@@ -32,14 +32,15 @@
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
 //!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups,
 //!   `redirect_map`, `redirect`, the XDP packet helpers `xdp_adjust_head`/`_tail`/`_meta`, the
-//!   socket-buffer and checksum helpers), plus embedder helpers registered on a [`Vm`]
+//!   socket-buffer and checksum helpers, the TC helpers that move and resize the packet), plus embedder helpers registered on a [`Vm`]
 //!   with a signature the verifier enforces.
 //! - **Contexts** ([`Context`]), from the section name as libbpf maps it or set explicitly:
 //!   plain memory, XDP (`struct xdp_md` rewritten to real pointers as the kernel does, over a
 //!   [`Packet`] with the kernel's headroom and tailroom: [`Program::run_xdp_packet`],
 //!   [`XdpOutcome`]), TC and
 //!   socket filters (`struct __sk_buff` with each type's access rules: [`Program::run_tc`],
-//!   [`Program::run_socket`], [`SkbMeta`]), or an embedder-defined struct; program types bpfx
+//!   [`Program::run_tc_packet`] over a [`Packet`] the program may grow and shrink,
+//!   [`TcOutcome`], [`Program::run_socket`], [`SkbMeta`]), or an embedder-defined struct; program types bpfx
 //!   does not model are refused ([`Error::UnsupportedProgramType`]).
 //!
 //! `docs/runtime.md` describes the design: per-program outcomes, when maps are created, the

@@ -150,8 +150,9 @@ pub(crate) struct TcFrame {
     /// `data` and `data_end`.
     pub(crate) data: u64,
     pub(crate) data_end: u64,
-    /// The network header's offset from `data` (the kernel's `skb_network_offset`): the
-    /// link-layer header's length.
+    /// The network header's offset from `data` (the kernel's `skb_network_offset`):
+    /// [`ETH_HLEN`] at the start, more after `skb_change_head`, at least [`ETH_HLEN`] again
+    /// after a VLAN tag is popped from the packet.
     pub(crate) net_off: u64,
     /// `protocol`, `vlan_proto`, `vlan_tci` (host order), and whether a tag is present.
     pub(crate) protocol: u16,
@@ -336,7 +337,8 @@ pub(crate) fn skb_vlan_push(
         tag[2..].copy_from_slice(&f.vlan_tci.to_be_bytes());
         write(mem, f.data + 12, &tag, NAME)?;
         f.protocol = f.vlan_proto;
-        f.net_off += VLAN_HLEN;
+        // The kernel moves the network header down with the tag: it stays `net_off` bytes
+        // from the start (the kernel's test run shows it).
     }
     (f.vlan_present, f.vlan_proto, f.vlan_tci) = (true, proto, a[2] as u16);
     commit(mem, &cx.run, f, NAME)?;

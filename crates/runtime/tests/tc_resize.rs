@@ -530,3 +530,37 @@ fn a_program_with_legacy_packet_loads_keeps_its_packet_in_place() {
         }
     }
 }
+
+/// (skb->mark: what `tc_netoff.c` does, frame, skb->priority: the length it cuts the tail
+/// to) -> (cb[0]: the two bytes at the network header as a little-endian u16, cb[1]:
+/// `skb_change_tail`'s result), from the helpers' documented bookkeeping: the network header
+/// starts 14 bytes in, stays there when a VLAN tag goes into the packet or comes out of it,
+/// and moves by what `skb_change_head` adds; the tail may not be cut into it.
+#[test]
+fn the_network_header_moves_as_the_kernel_moves_it() {
+    let mut b = eth(0x0800);
+    b.extend(ipv4(0, 20));
+    let mut v = eth(0x8100)[..12].to_vec();
+    v.extend_from_slice(&[0x81, 0x00, 0x00, 0x64, 0x08, 0x00]);
+    v.extend(ipv4(0, 20));
+    let ip = u32::from(u16::from_le_bytes([0x45, 0x00]));
+    let einval = errno(22);
+    for (mode, frame, prio, want) in [
+        (0, &b, 13, [ip, einval]),
+        (0, &b, 14, [ip, 0]),
+        (1, &b, 17, [u32::from(u16::from_le_bytes([0, 5])), 0]),
+        (2, &v, 13, [ip, einval]),
+        (2, &v, 14, [ip, 0]),
+        (0, &v, 17, [u32::from(u16::from_le_bytes([0, 0x64])), 0]),
+        (3, &b, 19, [ip, einval]),
+        (3, &b, 20, [ip, 0]),
+    ] {
+        let meta = SkbMeta {
+            mark: mode,
+            priority: prio,
+            ..meta_of(frame)
+        };
+        let (out, _) = run_everywhere("tc_netoff.o", "tc_netoff", frame, &meta);
+        assert_eq!(out.meta.cb[..2], want, "mode {mode} priority {prio}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The kernel as the oracle of the TC helpers that move and resize the packet: the fixtures
-//! `tests/objects/tc_vlan.c`, `tc_ipip.c` and `tc_resize_probe.c` (one helper per run, chosen
-//! with its arguments by the packet's last 20 bytes) run through `bpftool prog run` (the
+//! `tests/objects/tc_vlan.c`, `tc_ipip.c`, `tc_resize_probe.c` (one helper per run, chosen
+//! with its arguments by the packet's last 20 bytes) and `tc_netoff.c` (where the network
+//! header is after each helper) run through `bpftool prog run` (the
 //! kernel's `BPF_PROG_TEST_RUN`) and on bpfx's engines (Strict mode, the interpreter and the
 //! JIT under every option set, each on a [`Packet`]); the return values, the output packets
 //! and `cb[]` (where the programs leave `len`, `protocol` and the `vlan_*` fields as they read
@@ -28,6 +29,8 @@ use std::path::Path;
 
 /// `struct __sk_buff`: its size and the offsets `ctx_in` sets and `ctx_out` reads back.
 const SKB_SIZE: usize = 192;
+const MARK: usize = 8;
+const PRIORITY: usize = 32;
 const IFINDEX: usize = 40;
 const CB: usize = 48;
 /// The loopback device, in every network namespace.
@@ -36,9 +39,12 @@ const LOOPBACK: u32 = 1;
 /// (return value, output packet, cb[]).
 type Run = (u32, Vec<u8>, [u32; 5]);
 
-fn kernel(prog: &Pinned, frame: &[u8], scratch: &Path) -> Run {
+/// The kernel's run of `prog` on `frame`, with `mark` and `priority` in the context.
+fn kernel(prog: &Pinned, frame: &[u8], (mark, priority): (u32, u32), scratch: &Path) -> Run {
     let mut ctx = vec![0u8; SKB_SIZE];
     ctx[IFINDEX..IFINDEX + 4].copy_from_slice(&LOOPBACK.to_le_bytes());
+    ctx[MARK..MARK + 4].copy_from_slice(&mark.to_le_bytes());
+    ctx[PRIORITY..PRIORITY + 4].copy_from_slice(&priority.to_le_bytes());
     let (ret, packet) = kernel_run(prog, frame, Some(&mut ctx), scratch);
     let cb = std::array::from_fn(|i| {
         u32::from_le_bytes(ctx[CB + 4 * i..CB + 4 * i + 4].try_into().unwrap())
@@ -46,10 +52,12 @@ fn kernel(prog: &Pinned, frame: &[u8], scratch: &Path) -> Run {
     (ret, packet, cb)
 }
 
-fn bpfx_run(obj: &Object, name: &str, frame: &[u8]) -> Run {
+fn bpfx_run(obj: &Object, name: &str, frame: &[u8], (mark, priority): (u32, u32)) -> Run {
     let meta = SkbMeta {
         protocol: u16::from_be_bytes([frame[12], frame[13]]),
         ifindex: LOOPBACK,
+        mark,
+        priority,
         ..SkbMeta::default()
     };
     let mut seen = None;
@@ -207,20 +215,33 @@ fn resizing_helpers_agree_with_the_kernel() {
     let mut long = eth(0x0800);
     long.extend(ipv4(400));
     ipip_frames.push(long);
+    // tc_netoff: (what it does, the tail length) in mark and priority.
+    let mut tagged = v4[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x64]);
+    tagged.extend_from_slice(&v4[12..]);
+    let mut netoff = Vec::new();
+    for (mode, frame) in [(0, &v4), (1, &v4), (2, &tagged), (0, &tagged), (3, &v4)] {
+        for prio in 12..22 {
+            netoff.push((frame.clone(), (mode, prio)));
+        }
+    }
+    let plain = |frames: Vec<Vec<u8>>| frames.into_iter().map(|f| (f, (0, 0))).collect();
     let mut runs = 0;
     for (file, frames) in [
-        ("tc_vlan", vlan_frames),
-        ("tc_ipip", ipip_frames),
-        ("tc_resize_probe", probe_cases()),
+        ("tc_vlan", plain(vlan_frames)),
+        ("tc_ipip", plain(ipip_frames)),
+        ("tc_resize_probe", plain(probe_cases())),
+        ("tc_netoff", netoff),
     ] {
+        let frames: Vec<(Vec<u8>, (u32, u32))> = frames;
         let path = objects().join(format!("{file}.o"));
         let pinned = load(&path, "classifier").unwrap_or_else(|e| panic!("{file}: {e}"));
         let obj = Object::open(&path).unwrap();
         assert_eq!(obj.programs().next().unwrap().context(), Context::Tc);
-        for frame in &frames {
-            let want = kernel(&pinned, frame, &scratch);
-            let got = bpfx_run(&obj, file, frame);
-            assert_eq!(got, want, "{file} on {frame:02x?}");
+        for (frame, meta) in &frames {
+            let want = kernel(&pinned, frame, *meta, &scratch);
+            let got = bpfx_run(&obj, file, frame, *meta);
+            assert_eq!(got, want, "{file} {meta:?} on {frame:02x?}");
             runs += 1;
         }
     }

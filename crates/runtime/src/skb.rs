@@ -140,7 +140,9 @@ pub fn socket_layout() -> ContextLayout {
 /// [`crate::Program::run_tc`] writes back the fields a TC program may write (`mark`,
 /// `priority`, `tc_index`, `tc_classid`, `queue_mapping`, `cb`, `tstamp`), with the widths
 /// the kernel stores them in: `tc_index` and `tc_classid` keep their low 16 bits, and a
-/// `queue_mapping` of `0xffff` or more is ignored (the kernel's `NO_QUEUE_MAPPING` rule).
+/// `queue_mapping` of `0xffff` or more is ignored (the kernel's `NO_QUEUE_MAPPING` rule);
+/// and the host-owned fields helpers change: `hash`, `protocol` and the `vlan_*` fields
+/// (`skb_vlan_push`/`_pop`, `skb_change_proto`, `skb_adjust_room`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SkbMeta {
     /// `pkt_type` (`PACKET_HOST` 0, `PACKET_BROADCAST` 1, …).

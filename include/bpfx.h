@@ -221,6 +221,9 @@ bpfx_status bpfx_compile(bpfx_vm *vm, uint32_t engine);
 /* Runs with r1 = mem, r2 = mem_len (an XDP program: mem is the packet, the result its action;
  * a TC program: mem is the packet, run with default skb metadata, the result its TC_ACT_* value
  * as an unsigned 32-bit number; a socket filter: mem is the packet, the result the bytes kept).
+ * An XDP program that moves or resizes its frame (bpf_xdp_adjust_head/tail), or a TC program
+ * that leaves the packet longer or shorter (bpf_skb_change_tail, bpf_skb_adjust_room, ...),
+ * fails with BPFX_ERR_CONTEXT, mem untouched (XDP: run it with bpfx_run_xdp).
  * mem may be NULL when mem_len is 0. On BPFX_ERR_TRAP, bpfx_trap tells where and why. */
 bpfx_status bpfx_run(bpfx_vm *vm, void *mem, size_t mem_len, uint64_t *result);
 /* Runs a program with a struct context: `ctx` (at least the struct size) and a packet. */

@@ -902,3 +902,48 @@ fn usage_errors() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_tc_encapsulation_writes_the_grown_frames() {
+    // crates/runtime/tests/objects/tc_ipip.c: IPv4 frames get an outer IPv4 header (20 bytes
+    // after the Ethernet header, protocol 4); others pass unchanged.
+    let d = dir();
+    let frames = [
+        eth(0x0800, &ipv4(17, [10, 0, 0, 1], 0, &udp(1, 2, 5))),
+        eth(0x0806, &[0; 28]),
+        eth(0x0800, &ipv4(6, [10, 0, 0, 2], 0, &tcp(5, 80, 0x02, 10))),
+    ];
+    let recs: Vec<Rec> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Rec {
+            ts: Duration::new(1_700_000_000 + i as u64, 0),
+            orig_len: f.len() as u32,
+            data: f.clone(),
+        })
+        .collect();
+    let pcap = d.join("ipip.pcap");
+    write_pcap(&pcap, &recs, DataLink::ETHERNET);
+    for engine in ENGINES {
+        let out = d.join(format!("ipip-{engine}.pcap"));
+        let v = replay(
+            "crates/runtime/tests/objects/tc_ipip.o",
+            &pcap,
+            &["--engine", engine, "--out", path_str(&out)],
+        );
+        assert_eq!(v["context"], "tc");
+        let (_, got) = read_pcap(&out);
+        assert_eq!(got.len(), 3, "{engine}");
+        for (g, f) in got.iter().zip(&frames) {
+            if f[12..14] == [0x08, 0x00] {
+                assert_eq!(g.data.len(), f.len() + 20, "{engine}");
+                assert_eq!(g.orig_len as usize, f.len() + 20, "{engine}");
+                assert_eq!((g.data[14], g.data[23]), (0x45, 4), "{engine}");
+                assert_eq!(g.data[..14], f[..14], "{engine}");
+                assert_eq!(g.data[34..], f[14..], "{engine}");
+            } else {
+                assert_eq!(&g.data, f, "{engine}");
+            }
+        }
+    }
+}

@@ -134,6 +134,58 @@ fn a_tc_program_rewrites_the_packet_written_with_out() {
 }
 
 #[test]
+fn a_tc_program_that_encapsulates_writes_the_grown_packet_with_out() {
+    // tc_ipip.o: 20 bytes of outer IPv4 header after the Ethernet header.
+    let frame = tcp_frame(80);
+    let packet = tmp("ipip.bin", &frame);
+    let out = packet.with_extension("ipip.out");
+    let obj = object("tc_ipip.o");
+    for engine in ENGINES {
+        for mode in MODES {
+            let mut args = vec![
+                "run",
+                &obj,
+                "--packet",
+                packet.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--engine",
+                engine,
+                "--json",
+            ];
+            args.extend_from_slice(mode);
+            let o = bpfx(&args);
+            assert!(o.status.success(), "{engine}: {}", stderr(&o));
+            let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+            assert_eq!(j["action"], "TC_ACT_OK", "{j}");
+            assert_eq!(j["packet_len"], frame.len() + 20, "{j}");
+            assert_eq!(j["packet_start"], -20, "{j}");
+            let got = std::fs::read(&out).unwrap();
+            assert_eq!(got.len(), frame.len() + 20);
+            assert_eq!(got[..14], frame[..14]);
+            // The outer header: IPv4, protocol 4 (IPIP), total length inner + 20.
+            assert_eq!(got[14], 0x45);
+            assert_eq!(got[23], 4);
+            assert_eq!(u16::from_be_bytes([got[16], got[17]]), 45 + 20);
+            assert_eq!(got[34..], frame[14..]);
+            // The text form says how the frame moved.
+            let mut args = vec!["run", &obj, "--packet", packet.to_str().unwrap()];
+            args.extend_from_slice(&["--engine", engine]);
+            let o = bpfx(&args);
+            assert!(
+                stdout(&o).contains(&format!(
+                    "frame: {} bytes (was {}), start -20",
+                    frame.len() + 20,
+                    frame.len()
+                )),
+                "{}",
+                stdout(&o)
+            );
+        }
+    }
+}
+
+#[test]
 fn socket_filters_print_the_bytes_kept() {
     let web = tcp_frame(80);
     let web_path = tmp("web.bin", &web);

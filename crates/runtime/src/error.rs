@@ -148,17 +148,18 @@ pub enum Error {
         /// What the call supplies.
         got: &'static str,
     },
-    /// An XDP program run on a slice ([`crate::Program::run_xdp`]) moved its frame's head or
-    /// tail, which a slice cannot follow: run it on a [`crate::Packet`]
-    /// ([`crate::Program::run_xdp_packet`]). The slice is left as it was.
+    /// An XDP or TC program run on a slice ([`crate::Program::run_xdp`],
+    /// [`crate::Program::run_tc`]) moved its frame's head or tail so that the frame no longer
+    /// fits the slice: run it on a [`crate::Packet`] ([`crate::Program::run_xdp_packet`],
+    /// [`crate::Program::run_tc_packet`]). The slice is left as it was.
     #[error(
         "program `{program}`: {helper} moved the {len}-byte frame (start {new_start:+}, length \
-         {new_len}): run it on a packet buffer (Program::run_xdp_packet)"
+         {new_len}): run it on a packet buffer (Program::run_xdp_packet, run_tc_packet)"
     )]
     FrameMoved {
         /// The program.
         program: String,
-        /// The last helper that moved the frame (`xdp_adjust_head`, `xdp_adjust_tail`).
+        /// The last helper that moved the frame (`xdp_adjust_head`, `skb_change_tail`, …).
         helper: &'static str,
         /// The frame's length before the run.
         len: usize,

@@ -237,6 +237,11 @@ pub(crate) struct RunState {
     /// `skb_store_bytes` with `BPF_F_INVALIDATE_HASH`): the field is host-owned (programs may
     /// not write it), so this, not the caller's value, is what restoring the context keeps.
     pub(crate) skb_hash: Option<u32>,
+    /// Where the packet of the running TC program is, and the host-owned fields the
+    /// resizing helpers change.
+    pub(crate) tc: crate::skb_packet::TcFrame,
+    /// The copies `clone_redirect` sent this run.
+    pub(crate) clones: Vec<crate::skb_packet::ClonedPacket>,
 }
 
 pub(crate) type RunCell = Arc<Mutex<RunState>>;
@@ -355,6 +360,7 @@ pub(crate) struct Cx {
 /// Every standard helper, by kernel id.
 pub(crate) const TABLE: &[Proto] = {
     use crate::skb_helpers as skb;
+    use crate::skb_packet as room;
     use crate::task;
     use crate::xdp_helpers as xdp;
     use ArgKind::*;
@@ -628,6 +634,70 @@ pub(crate) const TABLE: &[Proto] = {
             skb::csum_update,
         ),
         Proto::new(
+            room::CLONE_REDIRECT,
+            "clone_redirect",
+            &[Anything, Scalar, Scalar],
+            RetKind::Scalar,
+            room::clone_redirect,
+        )
+        .changing_packet(),
+        Proto::new(
+            room::SKB_VLAN_PUSH,
+            "skb_vlan_push",
+            &[Anything, Scalar, Scalar],
+            RetKind::Scalar,
+            room::skb_vlan_push,
+        )
+        .changing_packet(),
+        Proto::new(
+            room::SKB_VLAN_POP,
+            "skb_vlan_pop",
+            &[Anything],
+            RetKind::Scalar,
+            room::skb_vlan_pop,
+        )
+        .changing_packet(),
+        Proto::new(
+            room::SKB_CHANGE_PROTO,
+            "skb_change_proto",
+            &[Anything, Scalar, Scalar],
+            RetKind::Scalar,
+            room::skb_change_proto,
+        )
+        .changing_packet(),
+        Proto::new(
+            room::SKB_CHANGE_TAIL,
+            "skb_change_tail",
+            &[Anything, Scalar, Scalar],
+            RetKind::Scalar,
+            room::skb_change_tail,
+        )
+        .changing_packet(),
+        Proto::new(
+            room::SKB_PULL_DATA,
+            "skb_pull_data",
+            &[Anything, Scalar],
+            RetKind::Scalar,
+            room::skb_pull_data,
+        )
+        .changing_packet(),
+        Proto::new(
+            room::SKB_CHANGE_HEAD,
+            "skb_change_head",
+            &[Anything, Scalar, Scalar],
+            RetKind::Scalar,
+            room::skb_change_head,
+        )
+        .changing_packet(),
+        Proto::new(
+            room::SKB_ADJUST_ROOM,
+            "skb_adjust_room",
+            &[Anything, Scalar, Scalar, Scalar],
+            RetKind::Scalar,
+            room::skb_adjust_room,
+        )
+        .changing_packet(),
+        Proto::new(
             task::JIFFIES64,
             "jiffies64",
             &[],
@@ -740,6 +810,7 @@ const BASE_HELPERS: &[u32] = &[
 /// memory, an embedder's struct) offer every helper.
 pub(crate) fn offered(context: Context, id: u32) -> bool {
     use crate::skb_helpers as skb;
+    use crate::skb_packet as room;
     use crate::xdp_helpers as xdp;
     let extra: &[u32] = match context {
         Context::Memory | Context::Struct(_) => return true,
@@ -765,6 +836,14 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             skb::CSUM_UPDATE,
             skb::SET_HASH,
             skb::SKB_LOAD_BYTES_RELATIVE,
+            room::CLONE_REDIRECT,
+            room::SKB_VLAN_PUSH,
+            room::SKB_VLAN_POP,
+            room::SKB_CHANGE_PROTO,
+            room::SKB_CHANGE_TAIL,
+            room::SKB_PULL_DATA,
+            room::SKB_CHANGE_HEAD,
+            room::SKB_ADJUST_ROOM,
         ],
         Context::Socket => &[
             PERF_EVENT_OUTPUT,

@@ -38,14 +38,15 @@
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
 //!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups,
 //!   `redirect_map`, `redirect`, the XDP packet helpers `xdp_adjust_head`/`_tail`/`_meta`, the
-//!   socket-buffer and checksum helpers), plus embedder helpers registered on a [`Vm`]
+//!   socket-buffer and checksum helpers, the TC helpers that move and resize the packet), plus embedder helpers registered on a [`Vm`]
 //!   with a signature the verifier enforces.
 //! - **Contexts** ([`Context`]), from the section name as libbpf maps it or set explicitly:
 //!   plain memory, XDP (`struct xdp_md` rewritten to real pointers as the kernel does, over a
 //!   [`Packet`] with the kernel's headroom and tailroom: [`Program::run_xdp_packet`],
 //!   [`XdpOutcome`]), TC and
 //!   socket filters (`struct __sk_buff` with each type's access rules: [`Program::run_tc`],
-//!   [`Program::run_socket`], [`SkbMeta`]), or an embedder-defined struct; program types bpfx
+//!   [`Program::run_tc_packet`] over a [`Packet`] the program may grow and shrink,
+//!   [`TcOutcome`], [`Program::run_socket`], [`SkbMeta`]), or an embedder-defined struct; program types bpfx
 //!   does not model are refused ([`Error::UnsupportedProgramType`]).
 //!
 //! `docs/runtime.md` describes the design: per-program outcomes, when maps are created, the
@@ -65,6 +66,7 @@ mod packet;
 mod program;
 mod skb;
 mod skb_helpers;
+mod skb_packet;
 mod task;
 mod tc;
 mod typed;
@@ -139,6 +141,14 @@ pub use skb_helpers::{
 pub use skb_helpers::{
     BPF_HDR_START_MAC, BPF_HDR_START_NET, CSUM_UPDATE, GET_HASH_RECALC, SET_HASH,
     SKB_LOAD_BYTES_RELATIVE, flow_hash,
+};
+pub use skb_packet::{
+    BPF_ADJ_ROOM_MAC, BPF_ADJ_ROOM_NET, BPF_F_ADJ_ROOM_DECAP_L3_IPV4, BPF_F_ADJ_ROOM_DECAP_L3_IPV6,
+    BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L2_MASK, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4,
+    BPF_F_ADJ_ROOM_ENCAP_L3_IPV6, BPF_F_ADJ_ROOM_ENCAP_L4_GRE, BPF_F_ADJ_ROOM_ENCAP_L4_UDP,
+    BPF_F_ADJ_ROOM_FIXED_GSO, BPF_F_ADJ_ROOM_NO_CSUM_RESET, CLONE_REDIRECT, ClonedPacket,
+    SKB_ADJUST_ROOM, SKB_CHANGE_HEAD, SKB_CHANGE_PROTO, SKB_CHANGE_TAIL, SKB_MAX_ALLOC,
+    SKB_PULL_DATA, SKB_VLAN_POP, SKB_VLAN_PUSH,
 };
 pub use task::{
     GET_CURRENT_COMM, GET_CURRENT_PID_TGID, GET_CURRENT_UID_GID, HZ, JIFFIES64, KTIME_GET_BOOT_NS,

@@ -1,7 +1,11 @@
 //! Packet buffers as the kernel's XDP gives them to programs: the frame sits between a
 //! headroom (256 bytes by default, the kernel's `XDP_PACKET_HEADROOM`) and a tailroom, so
 //! `xdp_adjust_head`, `xdp_adjust_tail` and `xdp_adjust_meta` move the frame's bounds and the
-//! metadata area in place, without reallocating.
+//! metadata area in place, without reallocating. TC programs run on the same buffers
+//! ([`crate::Program::run_tc_packet`]): the helpers that move or resize a socket buffer's
+//! packet (`skb_adjust_room`, `skb_change_tail`, `skb_vlan_push`, …) grow it into the same
+//! rooms (a TC packet has no metadata area, and no reserved head: the kernel keeps no
+//! `struct xdp_frame` in an skb's headroom).
 //!
 //! ```text
 //!  buffer (Packet::capacity bytes)
@@ -38,7 +42,7 @@ pub const ETH_HLEN: usize = 14;
 /// The most metadata `xdp_adjust_meta` gives a frame, in bytes (a multiple of 4).
 pub const XDP_META_MAX: usize = 32;
 
-/// A frame with headroom, tailroom and a metadata area, for XDP runs.
+/// A frame with headroom, tailroom and a metadata area, for XDP and TC runs.
 ///
 /// # Invariants
 /// `XDP_CTX_SIZE + XDP_FRAME_RESERVED + meta <= XDP_CTX_SIZE + start` (or `meta == 0`),

@@ -140,7 +140,9 @@ pub fn socket_layout() -> ContextLayout {
 /// [`crate::Program::run_tc`] writes back the fields a TC program may write (`mark`,
 /// `priority`, `tc_index`, `tc_classid`, `queue_mapping`, `cb`, `tstamp`), with the widths
 /// the kernel stores them in: `tc_index` and `tc_classid` keep their low 16 bits, and a
-/// `queue_mapping` of `0xffff` or more is ignored (the kernel's `NO_QUEUE_MAPPING` rule).
+/// `queue_mapping` of `0xffff` or more is ignored (the kernel's `NO_QUEUE_MAPPING` rule);
+/// and the host-owned fields helpers change: `hash`, `protocol` and the `vlan_*` fields
+/// (`skb_vlan_push`/`_pop`, `skb_change_proto`, `skb_adjust_room`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SkbMeta {
     /// `pkt_type` (`PACKET_HOST` 0, `PACKET_BROADCAST` 1, …).
@@ -255,7 +257,8 @@ pub(crate) fn fill_skb_ctx(buf: &mut [u8], meta: &SkbMeta, socket: bool) {
 }
 
 /// Copies what a TC program may have written in the struct at the start of `buf` back into
-/// `meta`, with the kernel's storage widths (see [`SkbMeta`]).
+/// `meta`, with the kernel's storage widths (see [`SkbMeta`]), and what the helpers changed
+/// (`hash`, `protocol`, the `vlan_*` fields).
 pub(crate) fn read_back_tc(buf: &[u8], meta: &mut SkbMeta) {
     use off::*;
     meta.mark = get32(buf, MARK);
@@ -269,6 +272,13 @@ pub(crate) fn read_back_tc(buf: &[u8], meta: &mut SkbMeta) {
         *c = get32(buf, CB + 4 * i as u16);
     }
     meta.tstamp = get64(buf, TSTAMP);
+    // Host-owned, but the VLAN and protocol helpers change them (through the run's record,
+    // which restoring the context writes back here).
+    let from_be16 = |v: u32| u16::from_be_bytes((v as u16).to_ne_bytes());
+    meta.protocol = from_be16(get32(buf, PROTOCOL));
+    meta.vlan_present = get32(buf, VLAN_PRESENT);
+    meta.vlan_tci = get32(buf, VLAN_TCI) as u16;
+    meta.vlan_proto = from_be16(get32(buf, VLAN_PROTO));
     // Not the program's to store, but `set_hash`, `get_hash_recalc` and
     // `skb_store_bytes(BPF_F_INVALIDATE_HASH)` change it.
     meta.hash = get32(buf, HASH);

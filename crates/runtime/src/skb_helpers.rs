@@ -281,7 +281,7 @@ fn tc_only(cx: &Cx, name: &str) -> Result<(), HelperError> {
 /// `bpf_skb_load_bytes_relative(skb, offset, to, len, start_header)`: like `skb_load_bytes`,
 /// from the link-layer header (`BPF_HDR_START_MAC`, the packet's first byte) or the network
 /// header (`BPF_HDR_START_NET`, [`ETH_HLEN`] bytes after it: bpfx's packets start with an
-/// Ethernet header). An offset above 0xffff, another `start_header`, or bytes past the packet:
+/// Ethernet header; in a TC run, as far further as `skb_change_head` moved it). An offset above 0xffff, another `start_header`, or bytes past the packet:
 /// `-EFAULT`, the buffer zeroed.
 pub(crate) fn skb_load_bytes_relative(
     cx: &Cx,
@@ -290,9 +290,19 @@ pub(crate) fn skb_load_bytes_relative(
 ) -> Result<u64, HelperError> {
     let (start, len) = packet(mem, a[0], is_skb(cx), "skb_load_bytes_relative")?;
     let (offset, n) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
+    // The network header: after the Ethernet header, or where the TC run's record says
+    // (`skb_change_head` moves it).
+    let net = {
+        let f = lock(&cx.run).tc;
+        if f.active && f.ctx == a[0] {
+            f.net_off
+        } else {
+            ETH_HLEN as u64
+        }
+    };
     let header = match a[4] & 0xffff_ffff {
         BPF_HDR_START_MAC => Some(0),
-        BPF_HDR_START_NET => Some(ETH_HLEN as u64),
+        BPF_HDR_START_NET => Some(net),
         _ => None,
     };
     let bytes = match header {

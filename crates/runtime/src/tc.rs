@@ -1,10 +1,23 @@
-//! The outcome of a TC run as one value ([`TcOutcome`]): the verdict, the socket buffer's
-//! metadata as the program left it, and where a redirect sends the packet.
+//! TC runs on packet buffers ([`Packet`]) and their outcome as one value ([`TcOutcome`]): the
+//! verdict, the socket buffer's metadata as the program left it, where a redirect sends the
+//! packet, and the copies `clone_redirect` sent.
+//!
+//! A TC program may move the packet's head and tail (`skb_vlan_push`, `skb_vlan_pop`,
+//! `skb_change_proto`, `skb_adjust_room`, `skb_change_head`, `skb_change_tail`): run on a
+//! [`Packet`] ([`Program::run_tc_packet`]), it grows into the packet's headroom and tailroom,
+//! and the packet holds the final frame afterwards. [`Program::run_tc`] (a plain `&mut [u8]`)
+//! runs through the same path with the kernel's XDP headroom and a page's tailroom, and
+//! copies the frame back when its length did not change; a program that changed it gets
+//! [`Error::FrameMoved`] naming the helper, and the slice is left as it was.
 
+use crate::context::Context;
+use crate::context::LayoutError;
 use crate::error::Error;
-use crate::helpers::RedirectTarget;
+use crate::helpers::{RedirectTarget, lock};
+use crate::packet::{ETH_HLEN, Packet, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE, XDP_PACKET_HEADROOM};
 use crate::program::Program;
-use crate::skb::{SkbMeta, TcAction};
+use crate::skb::{self, SKB_CTX_SIZE, SkbMeta, TcAction};
+use crate::skb_packet::{ClonedPacket, TcFrame};
 
 /// What a TC run gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,28 +26,169 @@ pub struct TcOutcome {
     pub action: TcAction,
     /// The metadata after the run: what the run started with, and the fields a TC program
     /// may write (`mark`, `priority`, `tc_index`, `tc_classid`, `queue_mapping`, `cb`,
-    /// `tstamp`) as it left them, with the kernel's widths, and `hash` as the hash helpers
-    /// left it (`set_hash`, `get_hash_recalc`, `skb_store_bytes` with `BPF_F_INVALIDATE_HASH`).
+    /// `tstamp`) as it left them, with the kernel's widths; `hash` as the hash helpers
+    /// left it (`set_hash`, `get_hash_recalc`, `skb_store_bytes` with `BPF_F_INVALIDATE_HASH`,
+    /// `skb_change_proto`); `protocol` and the `vlan_*` fields as the VLAN, protocol and
+    /// room helpers left them.
     pub meta: SkbMeta,
     /// Where the run's last successful `redirect` (or `redirect_map`) sent the packet; what
     /// [`TcAction::Redirect`] means.
     pub redirect: Option<RedirectTarget>,
+    /// The copies of the packet `clone_redirect` sent, in call order (the packet itself is
+    /// the run's [`Packet`] or slice).
+    pub clones: Vec<ClonedPacket>,
 }
 
 impl Program {
-    /// [`Program::run_tc`] with the whole outcome: the packet may be rewritten in place, and
-    /// `meta` is left as it was (the outcome carries the metadata after the run).
+    /// [`Program::run_tc`] with the whole outcome: the packet may be rewritten in place (its
+    /// length is fixed, see [`Program::run_tc`]), and `meta` is left as it was (the outcome
+    /// carries the metadata after the run).
     pub fn run_tc_outcome(
         &mut self,
         packet: &mut [u8],
         meta: &SkbMeta,
     ) -> Result<TcOutcome, Error> {
         let mut after = *meta;
-        let action = self.run_tc(packet, &mut after)?;
+        let (res, clones) = self.run_tc_slice(packet, &mut after);
         Ok(TcOutcome {
-            action,
+            action: TcAction::from_code(res?),
             meta: after,
             redirect: self.last_redirect(),
+            clones,
         })
+    }
+
+    /// Runs a TC program (`sched_cls`/`sched_act`) on `packet`, which it may rewrite, grow and
+    /// shrink at both ends within the packet's headroom and tailroom (the VLAN, protocol and
+    /// room helpers), with the socket buffer's metadata `meta`. `len`, `data` and `data_end`
+    /// in the program's context follow the packet after every helper that moves it. The
+    /// packet holds the final frame afterwards ([`Packet::start`], [`Packet::len`]), also when
+    /// the run traps (as far as the program got); a TC packet has no metadata area
+    /// (`data_meta` is `data`), so any the packet had is dropped.
+    pub fn run_tc_packet(
+        &mut self,
+        packet: &mut Packet,
+        meta: &SkbMeta,
+    ) -> Result<TcOutcome, Error> {
+        let mut after = *meta;
+        let (res, clones) = self.run_tc_on(packet, &mut after);
+        Ok(TcOutcome {
+            action: TcAction::from_code(res?),
+            meta: after,
+            redirect: self.last_redirect(),
+            clones,
+        })
+    }
+
+    /// [`Program::run_tc`]'s body: the frame copied into a packet buffer, run, and copied
+    /// back when its length did not change.
+    pub(crate) fn run_tc_slice(
+        &mut self,
+        frame: &mut [u8],
+        meta: &mut SkbMeta,
+    ) -> (Result<u64, Error>, Vec<ClonedPacket>) {
+        let tail = XDP_FRAME_SIZE
+            .saturating_sub(usize::from(XDP_PACKET_HEADROOM) + SKB_SHARED_INFO_SIZE)
+            .saturating_sub(frame.len());
+        let spare = std::mem::take(&mut self.spare);
+        let mut packet = Packet::build(spare, frame, XDP_PACKET_HEADROOM, tail);
+        let (res, clones) = self.run_tc_on(&mut packet, meta);
+        let (start, len) = (packet.start(), packet.len());
+        if len == frame.len() {
+            frame.copy_from_slice(packet.frame());
+        }
+        self.spare = packet.into_buf();
+        if len == frame.len() {
+            return (res, clones);
+        }
+        let moved_by = lock(&self.run).tc.moved_by;
+        let res = res.and_then(|_| {
+            Err(Error::FrameMoved {
+                program: self.name().to_string(),
+                helper: moved_by.unwrap_or("a resizing helper"),
+                len: frame.len(),
+                new_start: start as i64 - i64::from(XDP_PACKET_HEADROOM),
+                new_len: len,
+            })
+        });
+        (res, clones)
+    }
+
+    /// One TC run on `packet`: the run buffer `[socket-buffer struct | packet buffer]` filled,
+    /// run, and the packet and `meta` updated from it.
+    fn run_tc_on(
+        &mut self,
+        packet: &mut Packet,
+        meta: &mut SkbMeta,
+    ) -> (Result<u64, Error>, Vec<ClonedPacket>) {
+        if let Err(e) = self.expect(Context::Tc) {
+            return (Err(e), Vec::new());
+        }
+        // A program with legacy packet loads reads the packet from the end of the struct to
+        // the end of the run's input: its packet gets neither headroom nor tailroom.
+        let fixed = self.packet_loads();
+        let (from, to) = if fixed {
+            (packet.start(), packet.start() + packet.len())
+        } else {
+            (0, packet.capacity())
+        };
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.resize(SKB_CTX_SIZE, 0);
+        buf.extend_from_slice(&packet.buffer()[from..to]);
+        let base = buf.as_ptr() as u64;
+        let hard_start = base + SKB_CTX_SIZE as u64;
+        let data = hard_start + (packet.start() - from) as u64;
+        let len = packet.len() as u64;
+        let frame = TcFrame {
+            fixed,
+            active: true,
+            ctx: base,
+            hard_start,
+            hard_end: base + buf.len() as u64,
+            data,
+            data_end: data + len,
+            net_off: (ETH_HLEN as u64).min(len),
+            protocol: meta.protocol,
+            vlan_proto: meta.vlan_proto,
+            vlan_tci: meta.vlan_tci,
+            vlan_present: meta.vlan_present != 0,
+            encapsulation: false,
+            moved_by: None,
+        };
+        skb::fill_skb_ctx(&mut buf, meta, false);
+        frame.write_into(&mut buf);
+        lock(&self.run).tc = frame;
+        let res = self.exec(&mut buf);
+        let (f, clones) = {
+            let mut st = lock(&self.run);
+            st.tc.active = false;
+            (st.tc, std::mem::take(&mut st.clones))
+        };
+        skb::read_back_tc(&buf, meta);
+        // The packet's bounds come from the host's record, which only the helpers move
+        // (within the buffer), never from the guest-writable context.
+        packet.buffer_mut()[from..to].copy_from_slice(&buf[SKB_CTX_SIZE..]);
+        let placed = f.data >= hard_start
+            && f.data <= f.data_end
+            && packet.set_bounds(
+                from + (f.data - hard_start) as usize,
+                (f.data_end - f.data) as usize,
+                0,
+            );
+        self.buf = buf;
+        if !placed {
+            let e = Error::Layout {
+                program: self.name().to_string(),
+                source: LayoutError::PacketBounds {
+                    data: f.data,
+                    data_end: f.data_end,
+                    start: hard_start,
+                    end: f.hard_end,
+                },
+            };
+            return (Err(e), clones);
+        }
+        (res, clones)
     }
 }

@@ -200,10 +200,12 @@ fn a_forged_xdp_context_reaches_a_tail_called_strict_program_as_the_host_wrote_i
 
 #[test]
 fn a_forged_tc_context_reaches_a_tail_called_strict_program_as_the_host_wrote_it() {
-    // bpfx's socket buffer: data at 192, data_end at 200, data_meta at 208, then the packet
-    // at 216; the program's view has them at 76, 80 and 140.
+    // bpfx's socket buffer: data at 192, data_end at 200, data_meta at 208, then the
+    // headroom (`run_tc`: 256 bytes) and the packet; the program's view has them at 76, 80 and
+    // 140.
+    let before = 216 + 256;
     let frame = frame();
-    for attack in attacks(76, 80, Some(140), 24, 16, 8) {
+    for attack in attacks(76, 80, Some(140), before - 192, before - 200, before - 208) {
         let obj = object(
             "tc",
             &[("forger", attack.forger), ("victim", attack.victim)],
@@ -217,6 +219,12 @@ fn a_forged_tc_context_reaches_a_tail_called_strict_program_as_the_host_wrote_it
             let got = p.run_tc(&mut packet, &mut SkbMeta::default());
             let want = TcAction::from_code(attack.want);
             assert!(matches!(got, Ok(a) if a == want), "{name}, {what}: {got:?}");
+            // The same through a packet buffer: the packet stays where the host put it.
+            let mut buf = Packet::new(&frame);
+            let out = p.run_tc_packet(&mut buf, &SkbMeta::default());
+            let out = out.unwrap_or_else(|e| panic!("{name}, {what}: {e}"));
+            assert_eq!(out.action, want, "{name}, {what}");
+            assert_eq!((buf.start(), buf.len()), (256, 64), "{name}");
         }
     }
 }
@@ -279,13 +287,13 @@ const TAIL_CALL: &str = "lddw r2, map_idx(0)\nmov r3, 0\ncall 12\nmov r0, 99\nex
 
 #[test]
 fn forged_read_only_tc_fields_are_the_hosts_again_and_writable_ones_are_kept() {
-    // The forger overwrites `len` (offset 0 of the struct, 216 bytes before the packet) and
-    // `ifindex` (40) through the packet pointer, and writes `mark` and `cb[0]` through the
-    // context, as a TC program may.
+    // The forger overwrites `len` (offset 0 of the struct, 216 bytes and the 256 of headroom
+    // before the packet) and `ifindex` (40) through the packet pointer, and writes `mark` and
+    // `cb[0]` through the context, as a TC program may.
     let forger = format!(
         "ldxw r2, [r1+76]\n\
-         stw [r2-216], 0xdead\n\
-         stw [r2-176], 0xbeef\n\
+         stw [r2-472], 0xdead\n\
+         stw [r2-432], 0xbeef\n\
          stw [r1+8], 5\n\
          stw [r1+48], 6\n\
          {TAIL_CALL}"
@@ -423,4 +431,41 @@ fn a_tail_call_after_an_adjust_helper_starts_on_the_frame_the_host_recorded() {
         assert_eq!((out.start, out.len, out.meta_len), (256, 64, 8), "{name}");
         assert_eq!(packet.meta(), 0x42u64.to_le_bytes(), "{name}");
     });
+}
+
+#[test]
+fn a_tail_call_after_a_resizing_helper_starts_on_the_packet_the_host_recorded() {
+    // The forger grows the head by 8 bytes (`skb_change_head`), then forges `data_end` (200
+    // in bpfx's struct, 216 + 256 - 8 - 200 = 264 bytes before the new `data`) to lie far
+    // past the packet, and `len` (0, 464 before `data`); the victim proves
+    // `data + FAR + 8 <= data_end` and reads there (`REFUSED` when the bound fails), or with
+    // `len` returns it.
+    let forger = format!(
+        "mov r6, r1\n\
+         mov r2, 8\n\
+         mov r3, 0\n\
+         call 43\n\
+         ldxw r2, [r6+76]\n\
+         ldxw r3, [r6+80]\n\
+         add r3, {FAR}\n\
+         stxdw [r2-264], r3\n\
+         stw [r2-464], 0xdead\n\
+         mov r1, r6\n\
+         {TAIL_CALL}"
+    );
+    for (victim, want) in [
+        (far_reader(76, 80), REFUSED),
+        ("ldxw r0, [r1+0]\nexit".to_string(), 72),
+    ] {
+        each_engine("tc", Context::Tc, &forger, &victim, |name, p| {
+            let mut packet = Packet::new(&frame());
+            let out = p.run_tc_packet(&mut packet, &SkbMeta::default());
+            let out = out.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(out.action, TcAction::from_code(want), "{name}");
+            assert_eq!((packet.start(), packet.len()), (248, 72), "{name}");
+            let mut want_packet = vec![0; 8];
+            want_packet.extend(frame());
+            assert_eq!(packet.to_vec(), want_packet, "{name}");
+        });
+    }
 }

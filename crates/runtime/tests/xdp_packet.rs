@@ -273,6 +273,7 @@ fn a_tc_outcome_carries_the_verdict_the_fields_written_and_the_redirect() {
                 ifindex: 5,
                 ingress: true,
             }),
+            clones: vec![],
         };
         assert_eq!(out, want, "{name}");
     }

@@ -457,17 +457,19 @@ impl Worker<'_> {
                 })
             }
             _ => {
-                let mut bytes = data.to_vec();
-                let meta = r::skb_meta(&self.args.run, &bytes);
+                // A packet buffer with room: the program may grow or shrink the packet, and
+                // the output capture gets the final one.
+                let mut p = bpfx::Packet::new(data);
+                let meta = r::skb_meta(&self.args.run, data);
                 let t = Instant::now();
-                let o = prog.run_tc_outcome(&mut bytes, &meta);
+                let o = prog.run_tc_packet(&mut p, &meta);
                 let ns = t.elapsed().as_nanos() as u64;
                 let o = o?;
                 let code = u64::from(o.action.code() as u32);
                 Ok(Done {
                     code,
                     action: o.action.to_string(),
-                    out: (self.keep && passes(self.ctx, code)).then_some(bytes),
+                    out: (self.keep && passes(self.ctx, code)).then(|| p.to_vec()),
                     redirect: o.redirect,
                     ns,
                 })

@@ -51,8 +51,10 @@ impl CtxKind {
 /// (empty without one), the TC_ACT_* verdict is printed by name and the skb fields the program
 /// changed after it; with a socket filter, the bytes the socket keeps. An XDP packet gets the
 /// kernel's 256 bytes of headroom and a page's tailroom, so the program may move its head and
-/// tail (xdp_adjust_head/tail/meta). --out writes the packet after the run (XDP: the final
-/// frame; a socket filter: the bytes kept). A program whose section names a type
+/// tail (xdp_adjust_head/tail/meta); a TC packet gets the same room, so the program may grow
+/// and shrink it (skb_change_tail/head, skb_adjust_room, skb_change_proto, VLAN tags). --out
+/// writes the packet after the run (XDP and TC: the final frame; a socket filter: the bytes
+/// kept). A program whose section names a type
 /// bpfx does not model (kprobe, tracepoint, cgroup, ...) is refused unless --ctx says how to
 /// run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]
@@ -376,6 +378,8 @@ pub(crate) struct Input {
     pub(crate) meta_len: usize,
     /// Where the last XDP or TC run redirected the packet.
     pub(crate) redirect: Option<bpfx::RedirectTarget>,
+    /// The copies of the packet the last TC run sent with `clone_redirect`.
+    pub(crate) clones: Vec<bpfx::ClonedPacket>,
 }
 
 /// Opens `--file` as `run` does, with the runtime `configure` returns: an ELF object with its
@@ -457,6 +461,7 @@ pub(crate) fn setup<'o>(
             moved: 0,
             meta_len: 0,
             redirect: None,
+            clones: Vec::new(),
         },
     ))
 }
@@ -491,6 +496,7 @@ pub(crate) fn exec(
 ) -> Result<(u64, Option<String>), bpfx::Error> {
     input.kept = input.packet.len();
     (input.moved, input.meta_len, input.redirect) = (0, 0, None);
+    input.clones.clear();
     match input.ctx {
         Context::Xdp => {
             // A packet buffer with the kernel's headroom and tailroom: the program may move
@@ -508,10 +514,23 @@ pub(crate) fn exec(
             })
         }
         Context::Tc => {
+            // A packet buffer as for XDP: the program may grow and shrink the packet
+            // (skb_change_tail, skb_adjust_room, VLAN tags, ...); the packet becomes the
+            // final one, after a trap too.
             input.after = input.meta;
-            let res = prog.run_tc(&mut input.packet, &mut input.after);
+            let mut p = bpfx::Packet::new(&input.packet);
+            let start = p.start() as i64;
+            let res = prog.run_tc_packet(&mut p, &input.meta);
+            input.packet = p.to_vec();
+            input.kept = input.packet.len();
+            input.moved = p.start() as i64 - start;
             input.redirect = prog.last_redirect();
-            res.map(|a| (u64::from(a.code() as u32), Some(a.to_string())))
+            res.map(|o| {
+                input.after = o.meta;
+                input.clones = o.clones;
+                let a = o.action;
+                (u64::from(a.code() as u32), Some(a.to_string()))
+            })
         }
         Context::Socket => prog.run_socket(&input.packet, &input.meta).map(|v| {
             input.kept = v.kept;
@@ -552,8 +571,10 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             if ctx == Context::Socket {
                 obj_json["kept"] = kept.into();
             }
-            if ctx == Context::Xdp {
+            if matches!(ctx, Context::Xdp | Context::Tc) {
                 obj_json["packet_start"] = input.moved.into();
+            }
+            if ctx == Context::Xdp {
                 obj_json["meta_len"] = input.meta_len.into();
             }
             if matches!(ctx, Context::Xdp | Context::Tc) {
@@ -565,7 +586,8 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
                 Some(a) => format!("{a} ({r0})\n"),
                 None => format!("{r0} ({r0:#x})\n"),
             };
-            if ctx == Context::Xdp && (input.moved != 0 || kept != len_before) {
+            if matches!(ctx, Context::Xdp | Context::Tc) && (input.moved != 0 || kept != len_before)
+            {
                 text.push_str(&format!(
                     "frame: {} bytes (was {}), start {:+}\n",
                     kept, len_before, input.moved
@@ -577,6 +599,19 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             if ctx == Context::Tc {
                 obj_json["skb"] = skb_json(&after);
                 text.push_str(&skb_changes(&meta, &after));
+                obj_json["clones"] = input
+                    .clones
+                    .iter()
+                    .map(|c| serde_json::json!({ "target": redirect_json(&c.target), "len": c.packet.len() }))
+                    .collect::<Vec<_>>()
+                    .into();
+                for c in &input.clones {
+                    text.push_str(&format!(
+                        "clone: {} bytes to {}\n",
+                        c.packet.len(),
+                        redirect_text(&c.target)
+                    ));
+                }
             }
             text
         }
@@ -692,6 +727,10 @@ fn skb_json(m: &bpfx::SkbMeta) -> serde_json::Value {
         "queue_mapping": m.queue_mapping,
         "cb": m.cb,
         "tstamp": m.tstamp,
+        "protocol": m.protocol,
+        "vlan_present": m.vlan_present,
+        "vlan_proto": m.vlan_proto,
+        "vlan_tci": m.vlan_tci,
     })
 }
 
@@ -720,6 +759,18 @@ fn skb_changes(before: &bpfx::SkbMeta, after: &bpfx::SkbMeta) -> String {
         line(&format!("cb[{i}]"), (*a).into(), b.into());
     }
     line("tstamp", before.tstamp, after.tstamp);
+    line("protocol", before.protocol.into(), after.protocol.into());
+    line(
+        "vlan_present",
+        before.vlan_present.into(),
+        after.vlan_present.into(),
+    );
+    line(
+        "vlan_proto",
+        before.vlan_proto.into(),
+        after.vlan_proto.into(),
+    );
+    line("vlan_tci", before.vlan_tci.into(), after.vlan_tci.into());
     out
 }
 

@@ -18,6 +18,8 @@ pub struct Program {
     env: Env,
     pub(crate) run: RunCell,
     pub(crate) buf: Vec<u8>,
+    /// A second buffer, for the packet of a TC run on a slice (reused from run to run).
+    pub(crate) spare: Vec<u8>,
     /// Whether the run state holds inner maps of a previous snapshot (so a program naming no
     /// map of maps takes no lock to clear them).
     inner_live: bool,
@@ -84,6 +86,7 @@ impl Program {
             env,
             run,
             buf: Vec::new(),
+            spare: Vec::new(),
             inner_live: false,
             host_owned,
             host_ctx: Vec::new(),
@@ -98,6 +101,11 @@ impl Program {
     /// Its context.
     pub fn context(&self) -> Context {
         self.linked.context
+    }
+
+    /// Whether it has legacy packet loads (`ldabs`/`ldind`).
+    pub(crate) fn packet_loads(&self) -> bool {
+        self.linked.packet_loads
     }
 
     /// The engine it runs on.
@@ -175,20 +183,17 @@ impl Program {
         self.run_xdp_slice(packet, meta)
     }
 
-    /// Runs a TC program (`sched_cls`/`sched_act`) on a packet, which it may rewrite in place
-    /// (its length is fixed), with the socket buffer's metadata; returns its verdict. The
-    /// fields a TC program may write (`mark`, `priority`, `tc_index`, `tc_classid`,
-    /// `queue_mapping`, `cb`, `tstamp`) are written back into `meta` after the run, even when
-    /// the run traps (as far as the program got), with the kernel's widths ([`SkbMeta`]), and
-    /// so is `hash`, which the hash helpers may change.
+    /// Runs a TC program (`sched_cls`/`sched_act`) on a packet, which it may rewrite in place,
+    /// with the socket buffer's metadata; returns its verdict. The fields a TC program may
+    /// write (`mark`, `priority`, `tc_index`, `tc_classid`, `queue_mapping`, `cb`, `tstamp`)
+    /// are written back into `meta` after the run, even when the run traps (as far as the
+    /// program got), with the kernel's widths ([`SkbMeta`]), and so are `hash`, `protocol`
+    /// and the `vlan_*` fields, which helpers may change. A slice cannot change its length: a
+    /// program that grew or shrank the packet (`skb_change_tail`, `skb_adjust_room`, a VLAN
+    /// tag pushed into it, …) fails with [`Error::FrameMoved`] and the slice is left as it
+    /// was; run such programs with [`Program::run_tc_packet`].
     pub fn run_tc(&mut self, packet: &mut [u8], meta: &mut SkbMeta) -> Result<TcAction, Error> {
-        self.expect(Context::Tc)?;
-        let mut buf = self.skb_buf(packet, meta, false);
-        let res = self.exec(&mut buf);
-        packet.copy_from_slice(&buf[SKB_CTX_SIZE..]);
-        skb::read_back_tc(&buf, meta);
-        self.buf = buf;
-        res.map(TcAction::from_code)
+        self.run_tc_slice(packet, meta).0.map(TcAction::from_code)
     }
 
     /// Runs a socket filter on a packet with the socket buffer's metadata (its `cb` starts
@@ -314,6 +319,12 @@ impl Program {
                 dst.copy_from_slice(&h.to_le_bytes());
             }
         }
+        if self.linked.context == Context::Tc {
+            let f = helpers::lock(&self.run).tc;
+            if f.active && f.ctx == input.as_ptr() as u64 {
+                f.write_into(input);
+            }
+        }
         if self.linked.context == Context::Xdp {
             let f = helpers::lock(&self.run).frame;
             if f.active && f.ctx == input.as_ptr() as u64 {
@@ -332,6 +343,7 @@ impl Program {
             st.tail_calls = 0;
             st.redirect = None;
             st.skb_hash = None;
+            st.clones.clear();
             st.reserved.clear();
         }
         self.keep_host_context(input);
@@ -362,6 +374,24 @@ impl Program {
                             expected: next.context.name(),
                             got: cur.context.name(),
                         });
+                    }
+                    Ok(next)
+                        if next.packet_loads && next.context == Context::Tc && {
+                            let f = helpers::lock(&self.run).tc;
+                            f.active && !f.fixed
+                        } =>
+                    {
+                        // Its legacy loads would read the packet buffer from its start.
+                        self.env.helper_error = Some(HelperError(format!(
+                            "a tail call to `{}`, which has legacy packet loads (ldabs/ldind), \
+                             from a TC program without them: bpfx cannot bound its loads by a \
+                             packet with headroom",
+                            next.name
+                        )));
+                        Trap {
+                            kind: TrapKind::Unsupported,
+                            pc,
+                        }
                     }
                     Ok(next) => {
                         self.restore_host_context(input);

@@ -110,7 +110,13 @@ impl Verified {
     }
 
     fn finish_with(self, code: Code, charge: Option<Charge>) -> Program {
+        let packet_loads = self
+            .prog
+            .program()
+            .iter()
+            .any(|(_, op)| matches!(op, bpfx_bytecode::Op::LoadPacket { .. }));
         let linked = Arc::new(Linked {
+            packet_loads,
             object_id: self.shared.id,
             name: self.name,
             context: self.context,
@@ -158,4 +164,7 @@ pub(crate) struct Linked {
     pub(super) outers: Vec<usize>,
     /// The memory limit's charge for the JIT code, given back with the code.
     _charge: Option<Charge>,
+    /// Whether it has legacy packet loads (`ldabs`/`ldind`), which both engines bound by the
+    /// run's input: its TC runs keep the packet where it starts ([`crate::Program::run_tc_packet`]).
+    pub(crate) packet_loads: bool,
 }

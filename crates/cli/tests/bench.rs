@@ -325,3 +325,36 @@ fn jit_dump_shows_an_objects_program_as_run_compiles_it() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("ldxw r2, [r1+4]"));
 }
+
+/// Every timed run starts from the packet as given: a TC program that grows the head by 8
+/// bytes per run leaves a packet 8 bytes longer after the bench, not 8 × runs (the packet is
+/// capped at 16064 bytes, so a growing packet would show within the first two thousand runs).
+#[test]
+fn every_run_starts_from_the_packet_as_given() {
+    // tc_resize_probe calls the helper its last 20 bytes name: skb_change_head(skb, 8, 0).
+    let mut packet = vec![0u8; 40];
+    packet[12..14].copy_from_slice(&[0x08, 0x00]);
+    for v in [43u32, 8, 0, 0, 0] {
+        packet.extend_from_slice(&v.to_ne_bytes());
+    }
+    let input = tmp("grow.bin", &packet);
+    for engine in ENGINES {
+        let out = tmp(&format!("grow-out-{engine}.bin"), b"");
+        let o = bpfx()
+            .arg("bench")
+            .arg(repo().join("crates/runtime/tests/objects/tc_resize_probe.o"))
+            .arg("--packet")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out)
+            .args(["--engine", engine, "--json", "--min-time", "20"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{engine}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert!(v["runs_per_batch"].as_u64().unwrap() > 1, "{engine}: {v}");
+        let after = std::fs::read(&out).unwrap();
+        assert_eq!(after.len(), packet.len() + 8, "{engine}");
+        assert_eq!(&after[8..], &packet[..], "{engine}");
+    }
+}

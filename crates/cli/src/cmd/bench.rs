@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 /// The program is loaded, verified and prepared exactly as `run` does (an ELF object with its
 /// maps, global data and the standard helpers; the context its section implies or --ctx; the
 /// --mem or --packet input): verified (checked mode unless --strict) and prepared once, each
-/// timed once; then it runs in batches, every run on the memory (or packet) and maps as the
-/// previous run left them, until the batches add up to --min-time. The time per run is the
-/// median over batches.
+/// timed once; then it runs in batches, every run on the memory and maps as the previous run
+/// left them and on the packet as given, until the batches add up to --min-time. The time per
+/// run is the median over batches.
 #[derive(Debug, clap::Args)]
 #[group(id = "bench_args")]
 pub(crate) struct Args {
@@ -76,7 +76,13 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         EngineKind::Jit => start.elapsed().as_nanos(),
         EngineKind::Interp => 0,
     };
+    // Every run sees the packet as given: a program that moves the head or the tail (a
+    // decapsulation, a VLAN push) would otherwise be measured on a packet that changes from
+    // run to run. Plain memory stays as the previous run left it.
+    let packet = input.packet.clone();
     let mut once = |input: &mut r::Input| {
+        input.packet.clear();
+        input.packet.extend_from_slice(&packet);
         r::rearm(ra, &mut prog);
         r::exec(&mut prog, input).map_err(|e| r::facade_error(ra.file(), e))
     };
@@ -85,6 +91,14 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let m = measure(Duration::from_millis(args.min_time), || {
         once(&mut input).map(|_| ())
     })?;
+
+    // --out: the packet of the last run (every run starts from the same packet).
+    if let Some(path) = ra.out() {
+        std::fs::write(path, &input.packet[..input.kept]).map_err(|source| CliError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
 
     let engine = ra.engine();
     if ra.json() {

@@ -24,8 +24,9 @@ impl Analysis<'_> {
         let (r, rreg) = self.operand(pc, &st, rhs)?;
         let mut taken = st.clone();
         let mut fall = st;
-        let t = refine_edge(&mut taken, width, cond, (lhs, l), (rreg, r), true);
-        let f = refine_edge(&mut fall, width, cond, (lhs, l), (rreg, r), false);
+        let s = self.strict;
+        let t = refine_edge(&mut taken, s, width, cond, (lhs, l), (rreg, r), true);
+        let f = refine_edge(&mut fall, s, width, cond, (lhs, l), (rreg, r), false);
         Ok(match (f, t) {
             (true, true) => Flow::Fork([(next, fall), (target, taken)]),
             (true, false) => Flow::Next(next, fall),
@@ -36,9 +37,14 @@ impl Analysis<'_> {
 }
 
 /// Narrows `st` to the runs that take one edge (`holds`: the condition is true) of a jump on
-/// `lhs cond rhs`; returns false when no run can.
+/// `lhs cond rhs`; returns false when no run can. Comparisons of two pointers refine only in
+/// `Strict` mode (`strict`), whose pointers are all trusted (`Checked` mode keeps spilled
+/// context pointers across stores it cannot place, see `context.rs`), so `Checked` mode's
+/// analysis is unchanged by that rule.
+#[allow(clippy::too_many_arguments)]
 fn refine_edge(
     st: &mut State,
+    strict: bool,
     width: Width,
     cond: Cond,
     (lreg, l): (Reg, Value),
@@ -155,7 +161,7 @@ fn refine_edge(
         }
         // Two pointers into one region: the comparison is one of their offsets.
         (Value::Ptr(ka, Off::Range(al, ah)), Value::Ptr(kb, Off::Range(bl, bh)))
-            if width == Width::W64 && ka == kb && comparable(ka, al.min(bl)) =>
+            if strict && width == Width::W64 && ka == kb && comparable(ka, al.min(bl)) =>
         {
             let Some(((al, ah), (bl, bh))) = refine_offsets(cond, holds, (al, ah), (bl, bh)) else {
                 return false;

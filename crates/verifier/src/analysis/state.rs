@@ -86,10 +86,11 @@ impl Analysis<'_> {
 /// from `data` on the two paths, or carry different ids, would join to a plain offset range
 /// and lose what a later `data_end` check proves for them (clang's `cur = eth + 1` or
 /// `cur = vlan + 1` after up to two VLAN tags, then `if (cur + 40 > data_end)`). The kernel
-/// keeps such paths apart; here, where the positions holding such pointers on both sides
-/// (registers and spills of every frame) form a group — one id on each side, each side's
-/// pointers one exact distance apart (or all of one id), the same shift `c` from `old` to
-/// `new` for all of them — the group gets one fresh id `Z` on both sides: each pointer becomes
+/// keeps such paths apart; here, the positions holding such pointers on both sides
+/// (registers and spills of every frame) are grouped by their id on each side and their shift
+/// `c` from `old` to `new`; a group whose pointers without an id are exact gets one fresh id
+/// `Z` on both sides (pointers of one id shifted differently land in different groups, each
+/// keeping its own relation): each pointer becomes
 /// `data + W + lo` for one run-time `W`, with `lo` the lower of its two offsets, and what
 /// each side proved for the old pointers (its id's range, or the absolute packet range) is
 /// restated for `Z` in `W`'s terms, so the join keeps the smaller of the two.
@@ -121,8 +122,9 @@ pub(super) fn relate_packets(old: &mut State, new: &mut State, next_id: &mut u32
     if old.depth() != new.depth() {
         return;
     }
-    // (id in old, id in new, positions).
-    let mut groups: Vec<(u32, u32, Vec<Pos>)> = Vec::new();
+    // (id in old, id in new, shift from old to new, positions). Pointers of one id on each
+    // side but shifted differently go to different groups: each keeps its own relation.
+    let mut groups: Vec<(u32, u32, i64, Vec<Pos>)> = Vec::new();
     for f in 0..old.frame_count() {
         for i in 0..11 + crate::domain::SLOTS {
             let (Some(a), Some(b)) = (get(old, (f, i)), get(new, (f, i))) else {
@@ -131,13 +133,17 @@ pub(super) fn relate_packets(old: &mut State, new: &mut State, next_id: &mut u32
             if a == b {
                 continue;
             }
-            match groups.iter_mut().find(|g| g.0 == a.0 && g.1 == b.0) {
-                Some(g) => g.2.push((f, i)),
-                None => groups.push((a.0, b.0, vec![(f, i)])),
+            let c = b.1 - a.1;
+            match groups
+                .iter_mut()
+                .find(|g| g.0 == a.0 && g.1 == b.0 && g.2 == c)
+            {
+                Some(g) => g.3.push((f, i)),
+                None => groups.push((a.0, b.0, c, vec![(f, i)])),
             }
         }
     }
-    for (ida, idb, pos) in groups {
+    for (ida, idb, _, pos) in groups {
         let Some((_, la, ha)) = get(old, pos[0]) else {
             continue;
         };

@@ -152,6 +152,8 @@ impl Analysis<'_> {
                 return Err(self.internal(from, "states of one context differ in depth"));
             }
             Some((old, _)) => {
+                // Not processed yet (it waits for the iteration's other paths): the
+                // rewrite needs no new processing.
                 super::state::relate_packets(old, &mut st, &mut self.next_id);
                 old.join(&st);
             }

@@ -318,10 +318,9 @@ impl<'a> Analysis<'a> {
                 changed
             }
             Some(old) => {
-                if self.strict {
-                    state::relate_packets(old, &mut st, &mut self.next_id);
-                }
-                old.join(&st)
+                // A rewritten state must run again, whatever the join adds (see there).
+                let rewrote = self.strict && state::relate_packets(old, &mut st, &mut self.next_id);
+                old.join(&st) | rewrote
             }
             None => {
                 self.states.insert(key, st);

@@ -94,7 +94,11 @@ impl Analysis<'_> {
 /// `data + W + lo` for one run-time `W`, with `lo` the lower of its two offsets, and what
 /// each side proved for the old pointers (its id's range, or the absolute packet range) is
 /// restated for `Z` in `W`'s terms, so the join keeps the smaller of the two.
-pub(super) fn relate_packets(old: &mut State, new: &mut State, next_id: &mut u32) {
+///
+/// Returns whether it rewrote anything: the old state then stands for more than the state its
+/// node may already have been processed with, so it must be processed again even when the
+/// join adds nothing further.
+pub(super) fn relate_packets(old: &mut State, new: &mut State, next_id: &mut u32) -> bool {
     use crate::domain::{MAX_TRACKED_OFF, Slot};
     type Pos = (usize, usize);
     fn get(st: &State, (f, i): Pos) -> Option<(u32, i64, i64)> {
@@ -120,8 +124,9 @@ pub(super) fn relate_packets(old: &mut State, new: &mut State, next_id: &mut u32
         }
     }
     if old.depth() != new.depth() {
-        return;
+        return false;
     }
+    let mut rewrote = false;
     // (id in old, id in new, shift from old to new, positions). Pointers of one id on each
     // side but shifted differently go to different groups: each keeps its own relation.
     let mut groups: Vec<(u32, u32, i64, Vec<Pos>)> = Vec::new();
@@ -208,5 +213,7 @@ pub(super) fn relate_packets(old: &mut State, new: &mut State, next_id: &mut u32
         }
         old.prove_pkt_range(z, ra as u64);
         new.prove_pkt_range(z, rb as u64);
+        rewrote = true;
     }
+    rewrote
 }

@@ -1,9 +1,11 @@
-//! Checked mode never rejects a program for the cost of its analysis: C programs whose loops
-//! Strict mode's iteration-by-iteration exploration cannot finish within the budget (a prime
-//! counter with trial division, pairwise string comparison, a triple nest with data-dependent
-//! exits) and one with many sequential branches are accepted in Checked mode, and every engine
-//! of the matrix, through the verified JIT, computes what a Rust reference computes. Strict
-//! mode rejects the loops it cannot explore with an error naming the loop.
+//! Checked mode never rejects a program for the cost of its analysis: C programs with loops
+//! costly to explore (a prime counter with trial division, pairwise string comparison, a
+//! triple nest with data-dependent exits) and one with many sequential branches are accepted
+//! in Checked mode, and every engine of the matrix, through the verified JIT, computes what a
+//! Rust reference computes. Strict mode explores the string comparison and the triple nest to
+//! their end (clang's overlapping loop shapes included), and their Strict verification runs on
+//! every engine too; it rejects the prime counter, whose loop it cannot explore within the
+//! budget, with an error naming the loop.
 //!
 //! The programs are `tests/verifier/clang/{primes,strcmp,nest3,branches}.c`, built by that
 //! directory's `build.sh` (`clang-19 -O2 -g -target bpf -mcpu=v3`); the objects are committed.
@@ -73,16 +75,20 @@ fn run(name: &str, vs: &[VerifiedProgram], input: Vec<u8>, expected: u64) {
     }
 }
 
-/// Strict mode either proves the program or names a loop of it as too costly to explore.
-fn strict(name: &str, mem: usize, heads: &[u32]) {
+/// Strict mode either proves the program (returned) or names a loop of it as too costly to
+/// explore.
+fn strict(name: &str, mem: usize, heads: &[u32]) -> Option<VerifiedProgram> {
     let (prog, cfg) = config(name, Mode::Strict, mem);
     let t = Instant::now();
     match verify(prog, &cfg) {
-        Ok(v) => println!(
-            "{name}: Strict mode accepts: {} instructions processed in {:?}",
-            v.insns_processed(),
-            t.elapsed()
-        ),
+        Ok(v) => {
+            println!(
+                "{name}: Strict mode accepts: {} instructions processed in {:?}",
+                v.insns_processed(),
+                t.elapsed()
+            );
+            Some(v)
+        }
         Err(e) => {
             println!("{name}: Strict mode rejects in {:?}: {e}", t.elapsed());
             match e.kind {
@@ -97,6 +103,7 @@ fn strict(name: &str, mem: usize, heads: &[u32]) {
                 }
                 _ => panic!("{name}: Strict mode rejects for another reason: {e}"),
             }
+            None
         }
     }
 }
@@ -133,7 +140,10 @@ fn primes_ref(mem: &[u8]) -> u64 {
 #[test]
 fn prime_counter_with_trial_division() {
     let v = checked("primes", 8);
-    strict("primes", 8, &[11, 25]);
+    // The trial division's bound (`d * d > n`) is not one the exploration can follow to
+    // its end within the budget: rejected, naming the inner loop's head (its
+    // depth-first-search head, clang's rotated loop test).
+    assert!(strict("primes", 8, &[30]).is_none());
     for (limit, seed) in [
         (0u32, 7u32),
         (1, 1),
@@ -222,8 +232,9 @@ fn strcmp_input(rng: &mut Rng) -> Vec<u8> {
 #[test]
 fn string_comparison_of_slot_pairs() {
     let mem = 2 * PAIRS * SLOT;
-    let v = checked("strcmp_pairs", mem);
-    strict("strcmp_pairs", mem, &[5, 6, 18, 34]);
+    let mut v = checked("strcmp_pairs", mem);
+    // Clang's overlapping loop shapes no longer stop Strict mode: it explores them to the end.
+    v.push(strict("strcmp_pairs", mem, &[]).expect("Strict mode accepts strcmp_pairs"));
     let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     for _ in 0..4 {
         let input = strcmp_input(&mut rng);
@@ -263,8 +274,8 @@ fn nest3_ref(mem: &[u8]) -> u64 {
 #[test]
 fn triple_nest_with_data_dependent_exits() {
     let mem = 4098;
-    let v = checked("nest3", mem);
-    strict("nest3", mem, &[9, 34, 35]);
+    let mut v = checked("nest3", mem);
+    v.push(strict("nest3", mem, &[]).expect("Strict mode accepts nest3"));
     let mut rng = Rng::new(0x0123_4567_89ab_cdef);
     for round in 0..6 {
         // Few distinct byte values, so markers match early and late.

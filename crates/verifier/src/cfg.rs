@@ -13,24 +13,23 @@ use crate::error::{VerifyError, VerifyErrorKind};
 use bpfx_bytecode::{CallTarget, Cfg, Imm64, Op, Pc, Program};
 use std::collections::HashMap;
 
-/// "No loop" in [`Loops::head_of`] and [`LoopInfo::parent`].
-pub(crate) const NO_LOOP: u32 = u32::MAX;
-
-/// One natural loop: its head is the target of a backward jump (the head's pc is at most the
-/// jump's), its body every pc that reaches such a jump without passing the head, plus the head.
-#[derive(Debug, Clone, Copy)]
+/// One loop: its head is the target of a retreating edge of a depth-first search from its
+/// function's entry (an edge to a pc still on the search's stack: for a reducible graph, an
+/// edge to a dominator, wherever the pcs lie), its body the head and every pc that reaches
+/// the source of such an edge without passing the head.
+#[derive(Debug, Clone)]
 pub(crate) struct LoopInfo {
-    /// The head of the innermost loop around this one, or [`NO_LOOP`].
-    pub(crate) parent: u32,
     /// The highest pc of the body.
     pub(crate) end: u32,
+    /// The body's pcs, increasing.
+    body: Vec<u32>,
 }
 
-/// The loops of a `Strict`-mode program, properly nested.
+/// The loops of a `Strict`-mode program. Bodies need not nest: clang's rotated loops and
+/// irreducible graphs make them overlap, and the analysis does not rely on nesting (see
+/// `analysis/ctx.rs`, `route`).
 #[derive(Debug, Default)]
 pub(crate) struct Loops {
-    /// The head of the innermost loop whose body holds each pc, or [`NO_LOOP`].
-    pub(crate) head_of: Vec<u32>,
     /// Per head.
     pub(crate) info: HashMap<u32, LoopInfo>,
     /// Whether each pc is a loop head (the keys of `info`, for a lookup without hashing).
@@ -40,14 +39,9 @@ pub(crate) struct Loops {
 impl Loops {
     /// Whether `pc` is in the body of the loop headed by `head`.
     pub(crate) fn contains(&self, head: u32, pc: u32) -> bool {
-        let mut h = self.head_of.get(pc as usize).copied().unwrap_or(NO_LOOP);
-        while h != NO_LOOP {
-            if h == head {
-                return true;
-            }
-            h = self.info.get(&h).map_or(NO_LOOP, |i| i.parent);
-        }
-        false
+        self.info
+            .get(&head)
+            .is_some_and(|i| i.body.binary_search(&pc).is_ok())
     }
 
     pub(crate) fn is_head(&self, pc: u32) -> bool {
@@ -202,7 +196,7 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
     }
 
     let loops = if cfg.mode == crate::Mode::Strict {
-        find_loops(&graph, &mut join)?
+        find_loops(&graph, &funcs, &mut join)?
     } else {
         Loops::default()
     };
@@ -215,18 +209,51 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
     })
 }
 
-/// Finds the natural loops (heads are targets of backward jumps), checks that they nest, and
-/// marks every pc a loop exits to as a join point, so that the states leaving different
-/// iterations meet there instead of each running the rest of the program.
-fn find_loops(graph: &Cfg, join: &mut [bool]) -> Result<Loops, VerifyError> {
+/// Finds the loops (heads are targets of retreating edges of a depth-first search from each
+/// function's entry) and marks every pc a loop exits to as a join point, so that the states
+/// leaving different iterations meet there instead of each running the rest of the program.
+///
+/// Every cycle of the graph holds a retreating edge, so it passes through a head, and all of
+/// it lies in that head's body (each pc of the cycle reaches the edge's source along the
+/// cycle without passing the head). That is all the analysis needs: a state going around a
+/// cycle reaches a head whose iteration it is in, and starts that loop's next iteration.
+/// Heads are not the lowest pcs of their loops in general (clang enters rotated loops in
+/// the middle of their code), and bodies may overlap without nesting.
+fn find_loops(graph: &Cfg, funcs: &[Pc], join: &mut [bool]) -> Result<Loops, VerifyError> {
     let prog = graph.program();
     let len = prog.len();
-    // Latches are the sources of back edges, by head.
-    let mut latches: Vec<(u32, u32)> = graph
-        .back_edges()
-        .iter()
-        .map(|e| (e.to.0, e.from.0))
-        .collect();
+    // Retreating edges (latch, head), by an iterative depth-first search from each function
+    // entry; jumps stay inside their function, so the searches cover disjoint pcs.
+    let mut latches: Vec<(u32, u32)> = Vec::new();
+    // 0: not visited, 1: on the stack, 2: done.
+    let mut mark = vec![0u8; len];
+    for f in funcs {
+        if mark[f.index()] != 0 {
+            continue;
+        }
+        mark[f.index()] = 1;
+        let mut stack: Vec<(u32, u8)> = vec![(f.0, 0)];
+        while let Some(top) = stack.last_mut() {
+            let (n, i) = *top;
+            match graph.successors(Pc(n)).iter().nth(usize::from(i)) {
+                Some(s) => {
+                    top.1 += 1;
+                    match mark[s.index()] {
+                        0 => {
+                            mark[s.index()] = 1;
+                            stack.push((s.0, 0));
+                        }
+                        1 => latches.push((s.0, n)),
+                        _ => {}
+                    }
+                }
+                None => {
+                    mark[n as usize] = 2;
+                    stack.pop();
+                }
+            }
+        }
+    }
     if latches.is_empty() {
         return Ok(Loops::default());
     }
@@ -249,13 +276,17 @@ fn find_loops(graph: &Cfg, join: &mut [bool]) -> Result<Loops, VerifyError> {
         }
     }
     latches.sort_unstable();
+    latches.dedup();
     // Bodies by backward search from the latches, stopping at the head.
     let mut stamp = vec![u32::MAX; len];
-    let mut bodies: Vec<(u32, Vec<u32>)> = Vec::new();
+    let mut loops = Loops {
+        info: HashMap::new(),
+        heads: vec![false; len],
+    };
     let mut i = 0;
+    let mut tag = 0u32;
     while i < latches.len() {
         let head = latches[i].0;
-        let tag = bodies.len() as u32;
         let mut body = vec![head];
         stamp[head as usize] = tag;
         let mut stack: Vec<u32> = Vec::new();
@@ -277,54 +308,18 @@ fn find_loops(graph: &Cfg, join: &mut [bool]) -> Result<Loops, VerifyError> {
                 }
             }
         }
-        bodies.push((head, body));
-    }
-    // Outer loops first, so that inner ones overwrite `head_of` with themselves.
-    bodies.sort_by_key(|(h, b)| (std::cmp::Reverse(b.len()), *h));
-    let mut loops = Loops {
-        head_of: vec![NO_LOOP; len],
-        info: HashMap::new(),
-        heads: vec![false; len],
-    };
-    // Bodies nest when neither head is in the other's body or only one is (a pc of A reaching
-    // A's latch avoids B's head, or B's head would be in A, and goes on through A to B's latch).
-    // Heads in each other's bodies (an irreducible graph) can break this, so the chains
-    // are checked below: `Loops::contains` must hold for every pc of every body, since the
-    // analysis leaves a loop's iterations exactly where it says a pc is outside.
-    for (head, body) in &bodies {
-        let parent = loops.head_of[*head as usize];
-        for &n in body {
-            loops.head_of[n as usize] = *head;
-        }
-        let end = body.iter().copied().max().unwrap_or(*head);
-        loops.info.insert(*head, LoopInfo { parent, end });
-        loops.heads[*head as usize] = true;
-    }
-    for (head, body) in &bodies {
-        // A head must be in no loop nested inside its own: there the analysis, entering that
-        // inner loop and reaching the outer head from inside it, would start a new instance of
-        // the outer loop within the inner one, and so on without end (each instance holding a
-        // state), instead of going around. Reducible graphs never do this: a nested loop's head
-        // dominates its body, so an outer head inside it would be the same head.
-        let inner = loops.head_of[*head as usize];
-        if inner != *head {
-            return Err(err(
-                prog,
-                *head as usize,
-                VerifyErrorKind::IrreducibleLoop(Pc(inner)),
-            ));
-        }
-        if let Some(&n) = body.iter().find(|&&n| !loops.contains(*head, n)) {
-            let kind = VerifyErrorKind::IrreducibleLoop(Pc(*head));
-            return Err(err(prog, n as usize, kind));
-        }
-        for &n in body {
+        body.sort_unstable();
+        for &n in &body {
             for s in graph.successors(Pc(n)).iter() {
-                if !loops.contains(*head, s.0) {
+                if stamp[s.index()] != tag {
                     join[s.index()] = true;
                 }
             }
         }
+        let end = body.last().copied().unwrap_or(head);
+        loops.info.insert(head, LoopInfo { end, body });
+        loops.heads[head as usize] = true;
+        tag += 1;
     }
     Ok(loops)
 }

@@ -64,7 +64,9 @@ pub enum VerifyErrorKind {
         /// The budget.
         budget: u64,
     },
-    /// Loops whose bodies overlap without nesting (an irreducible graph).
+    /// Loops whose bodies overlap without nesting (an irreducible graph). No longer produced:
+    /// `Strict` mode explores such loops (`docs/verifier.md`, "Loops that overlap"); kept so that
+    /// code matching on it still builds.
     #[error("the loop at {0} overlaps another loop without nesting in it")]
     IrreducibleLoop(Pc),
     /// A helper handed the context as memory it may write (it could forge the packet bounds).

@@ -87,11 +87,13 @@ fn functions_are_listed() {
 }
 
 /// The `verify` fuzz finding 3: the loop at pc 7 is entered past its head (6 -> 11), so its
-/// body reaches back to pc 0 and the loop at pc 5 nests in it while holding pc 7. Exploring it
-/// nested loop instances one level deeper per iteration (3 GB before the budget ran out); an
-/// outer head inside an inner body is now an irreducible graph.
+/// body reaches back to pc 0 and overlaps the loop at pc 5 without nesting. Exploring it once
+/// nested loop instances one level deeper per iteration (3 GB before the budget ran out).
+/// Loops are now found by a depth-first search and need not nest: reaching the head of a loop
+/// the path is already iterating starts that loop's next iteration, so the exploration stays
+/// flat and ends with the loop check (`r1` may take the same values forever).
 #[test]
-fn an_outer_loop_head_inside_an_inner_loop_is_irreducible() {
+fn overlapping_loops_are_explored_without_nesting_instances() {
     let text = "mov r9, 21\nmov32 r0, 1048577\nxor r1, 11\njset32 r1, r9, +0\n\
         jeq32 r1, 1048577, -3\nxor r1, 11\njset32 r1, r9, +4\njeq32 r1, 11, -3\nmov32 r0, 11\n\
         jset r1, r9, +0\njeq32 r1, 0, -4\njeq32 r1, 1048577, -3\nxor r1, 11\njset32 r1, r9, +4\n\
@@ -103,8 +105,13 @@ fn an_outer_loop_head_inside_an_inner_loop_is_irreducible() {
         ..Config::default()
     };
     let e = verify(prog(text), &strict).unwrap_err();
-    assert_eq!(e.pc, Pc(7));
-    assert_eq!(e.kind, VerifyErrorKind::IrreducibleLoop(Pc(5)));
+    assert!(
+        matches!(
+            e.kind,
+            VerifyErrorKind::Loop(_) | VerifyErrorKind::LoopTooComplex { .. }
+        ),
+        "{e}"
+    );
     // Checked mode widens at heads instead of nesting instances, and still accepts it.
     let checked = Config {
         mem_size: Some(0),

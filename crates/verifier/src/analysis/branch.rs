@@ -24,8 +24,9 @@ impl Analysis<'_> {
         let (r, rreg) = self.operand(pc, &st, rhs)?;
         let mut taken = st.clone();
         let mut fall = st;
-        let t = refine_edge(&mut taken, width, cond, (lhs, l), (rreg, r), true);
-        let f = refine_edge(&mut fall, width, cond, (lhs, l), (rreg, r), false);
+        let s = self.strict;
+        let t = refine_edge(&mut taken, s, width, cond, (lhs, l), (rreg, r), true);
+        let f = refine_edge(&mut fall, s, width, cond, (lhs, l), (rreg, r), false);
         Ok(match (f, t) {
             (true, true) => Flow::Fork([(next, fall), (target, taken)]),
             (true, false) => Flow::Next(next, fall),
@@ -36,9 +37,14 @@ impl Analysis<'_> {
 }
 
 /// Narrows `st` to the runs that take one edge (`holds`: the condition is true) of a jump on
-/// `lhs cond rhs`; returns false when no run can.
+/// `lhs cond rhs`; returns false when no run can. Comparisons of two pointers refine only in
+/// `Strict` mode (`strict`), whose pointers are all trusted (`Checked` mode keeps spilled
+/// context pointers across stores it cannot place, see `context.rs`), so `Checked` mode's
+/// analysis is unchanged by that rule.
+#[allow(clippy::too_many_arguments)]
 fn refine_edge(
     st: &mut State,
+    strict: bool,
     width: Width,
     cond: Cond,
     (lreg, l): (Reg, Value),
@@ -153,6 +159,84 @@ fn refine_edge(
             }
             true
         }
+        // Two pointers into one region: the comparison is one of their offsets.
+        (Value::Ptr(ka, Off::Range(al, ah)), Value::Ptr(kb, Off::Range(bl, bh)))
+            if strict && width == Width::W64 && ka == kb && comparable(ka, al.min(bl)) =>
+        {
+            let Some(((al, ah), (bl, bh))) = refine_offsets(cond, holds, (al, ah), (bl, bh)) else {
+                return false;
+            };
+            // A packet pointer with an id is `data + V + lo`: moving `lo` would change `V`.
+            if !matches!(ka, PtrKind::Packet { id } if id != 0) {
+                st.cur_mut().regs[lreg.index()] = Value::Ptr(ka, Off::Range(al, ah));
+                if let Some(x) = rreg {
+                    st.cur_mut().regs[x.index()] = Value::Ptr(kb, Off::Range(bl, bh));
+                }
+            }
+            true
+        }
         _ => true,
     }
+}
+
+/// Whether two pointers of kind `k`, the lower of their offsets being `lo`, compare as their
+/// offsets do: one base (the same frame, the input, the packet from `data` or from one `V`
+/// of a packet id, the metadata), an address that neither wraps nor crosses the sign bit when
+/// the offset is added (the stack lies far from 0; the input and the packet may start at
+/// address 0 when empty, so only offsets from 0 up). Map values are not: two pointers of one
+/// map may point into different values.
+fn comparable(k: PtrKind, lo: i64) -> bool {
+    match k {
+        PtrKind::Stack { .. } => true,
+        PtrKind::Input | PtrKind::Packet { .. } | PtrKind::PacketMeta => lo >= 0,
+        PtrKind::MapValue { .. } | PtrKind::PacketEnd => false,
+    }
+}
+
+/// The offset ranges `a` and `b` of two comparable pointers narrowed to the runs where
+/// `a cond b` is `holds` (signed and unsigned agree on such addresses), or `None` when no run
+/// takes that edge.
+type Range = (i64, i64);
+fn refine_offsets(cond: Cond, holds: bool, a: Range, b: Range) -> Option<(Range, Range)> {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    // The relation that holds on this edge, as `a rel b`: (orderings allowed).
+    let rel: &[std::cmp::Ordering] = match (cond, holds) {
+        (Cond::Lt | Cond::Slt, true) | (Cond::Ge | Cond::Sge, false) => &[Less],
+        (Cond::Le | Cond::Sle, true) | (Cond::Gt | Cond::Sgt, false) => &[Less, Equal],
+        (Cond::Gt | Cond::Sgt, true) | (Cond::Le | Cond::Sle, false) => &[Greater],
+        (Cond::Ge | Cond::Sge, true) | (Cond::Lt | Cond::Slt, false) => &[Greater, Equal],
+        (Cond::Eq, true) | (Cond::Ne, false) => &[Equal],
+        (Cond::Ne, true) | (Cond::Eq, false) => &[Less, Greater],
+        (Cond::Set, _) => return Some((a, b)),
+    };
+    let ((mut al, mut ah), (mut bl, mut bh)) = (a, b);
+    match rel {
+        [Less] => {
+            ah = ah.min(bh - 1);
+            bl = bl.max(al + 1);
+        }
+        [Less, Equal] => {
+            ah = ah.min(bh);
+            bl = bl.max(al);
+        }
+        [Greater] => {
+            al = al.max(bl + 1);
+            bh = bh.min(ah - 1);
+        }
+        [Greater, Equal] => {
+            al = al.max(bl);
+            bh = bh.min(ah);
+        }
+        [Equal] => {
+            (al, ah) = (al.max(bl), ah.min(bh));
+            (bl, bh) = (al, ah);
+        }
+        _ => {
+            // `!=`: only two equal constants are refuted.
+            if al == ah && bl == bh && al == bl {
+                return None;
+            }
+        }
+    }
+    (al <= ah && bl <= bh).then_some(((al, ah), (bl, bh)))
 }

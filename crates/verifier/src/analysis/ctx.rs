@@ -119,10 +119,16 @@ impl Analysis<'_> {
         if !self.loops.is_head(to.0) {
             return Dest::Ctx(c);
         }
-        if let CtxKind::Iter { head, .. } = self.ctx_kind(c)
-            && head == to
-        {
-            return Dest::Latch(c);
+        // A head whose loop this call is iterating, in this context or one around it (bodies
+        // need not nest: a path may reach it from inside a loop it overlaps): that loop's next
+        // iteration. Without this, such a path would open a new instance of the loop inside
+        // the other one, one level deeper at every turn.
+        let mut a = c;
+        while let CtxKind::Iter { head, base, .. } = self.ctx_kind(a) {
+            if head == to {
+                return Dest::Latch(a);
+            }
+            a = base;
         }
         let first = CtxId(self.ctxs.len() as u32);
         let id = self.intern(
@@ -139,13 +145,16 @@ impl Analysis<'_> {
     }
 
     /// Holds a state that went around the loop until every path of its iteration has.
-    pub(super) fn latch(&mut self, ctx: CtxId, head: Pc, from: Pc, st: State) -> R<()> {
+    pub(super) fn latch(&mut self, ctx: CtxId, head: Pc, from: Pc, mut st: State) -> R<()> {
         let end = self.loops.info.get(&head.0).map_or(head, |i| Pc(i.end));
         match self.latches.get_mut(&(ctx, head)) {
             Some((old, _)) if old.depth() != st.depth() => {
                 return Err(self.internal(from, "states of one context differ in depth"));
             }
             Some((old, _)) => {
+                // Not processed yet (it waits for the iteration's other paths): the
+                // rewrite needs no new processing.
+                super::state::relate_packets(old, &mut st, &mut self.next_id);
                 old.join(&st);
             }
             None => {
@@ -170,7 +179,7 @@ impl Analysis<'_> {
         if self
             .snapshots
             .get(&first)
-            .is_some_and(|snaps| snaps.iter().any(|old| st.le(old)))
+            .is_some_and(|snaps| snaps.iter().any(|(k, old)| *k <= iter && st.le(old)))
         {
             let e = self.err(from, K::Loop(head));
             if let Some(log) = self.log.as_deref_mut() {

@@ -124,7 +124,9 @@ pub(crate) struct Analysis<'a> {
     latches: HashMap<(CtxId, Pc), (State, Pc)>,
     /// States at the head of a loop instance (by its `first` context) in iterations 0, 1, 2,
     /// 4, 8, …: an iteration covered by one of them may repeat forever.
-    snapshots: HashMap<CtxId, Vec<State>>,
+    /// Each with its iteration: a late state for iteration `k + 1` (a path that reached the
+    /// head after the latch was processed) is compared only with iterations up to `k`.
+    snapshots: HashMap<CtxId, Vec<(u32, State)>>,
     /// Per loop instance (indexed by its `first` context): the pending nodes in any of its
     /// contexts (its iterations, the loops and calls inside them). When it drops to zero the
     /// instance has handed every state on and its snapshots are freed; without this, a loop
@@ -268,7 +270,10 @@ impl<'a> Analysis<'a> {
             && head == pc
             && (iter == 0 || iter.is_power_of_two())
         {
-            self.snapshots.entry(first).or_default().push(st.clone());
+            self.snapshots
+                .entry(first)
+                .or_default()
+                .push((iter, st.clone()));
         }
         self.walk(ctx, pc, st)
     }
@@ -286,7 +291,7 @@ impl<'a> Analysis<'a> {
 
     /// Joins `st` into the stored state at (ctx, pc) (widening over a `Checked`-mode
     /// back-edge), queueing the node if it changed.
-    fn merge(&mut self, ctx: CtxId, pc: Pc, st: State, back: bool) -> R<()> {
+    fn merge(&mut self, ctx: CtxId, pc: Pc, mut st: State, back: bool) -> R<()> {
         let key = (ctx, pc);
         let changed = match self.states.get_mut(&key) {
             // The context fixes the call chain, so its states have as many frames.
@@ -312,7 +317,11 @@ impl<'a> Analysis<'a> {
                 }
                 changed
             }
-            Some(old) => old.join(&st),
+            Some(old) => {
+                // A rewritten state must run again, whatever the join adds (see there).
+                let rewrote = self.strict && state::relate_packets(old, &mut st, &mut self.next_id);
+                old.join(&st) | rewrote
+            }
             None => {
                 self.states.insert(key, st);
                 true

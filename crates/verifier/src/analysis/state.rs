@@ -81,3 +81,139 @@ impl Analysis<'_> {
         }
     }
 }
+
+/// Before two `Strict`-mode states join: packet pointers that sit at different distances
+/// from `data` on the two paths, or carry different ids, would join to a plain offset range
+/// and lose what a later `data_end` check proves for them (clang's `cur = eth + 1` or
+/// `cur = vlan + 1` after up to two VLAN tags, then `if (cur + 40 > data_end)`). The kernel
+/// keeps such paths apart; here, the positions holding such pointers on both sides
+/// (registers and spills of every frame) are grouped by their id on each side and their shift
+/// `c` from `old` to `new`; a group whose pointers without an id are exact gets one fresh id
+/// `Z` on both sides (pointers of one id shifted differently land in different groups, each
+/// keeping its own relation): each pointer becomes
+/// `data + W + lo` for one run-time `W`, with `lo` the lower of its two offsets, and what
+/// each side proved for the old pointers (its id's range, or the absolute packet range) is
+/// restated for `Z` in `W`'s terms, so the join keeps the smaller of the two.
+///
+/// Returns whether it rewrote anything: the old state then stands for more than the state its
+/// node may already have been processed with, so it must be processed again even when the
+/// join adds nothing further.
+pub(super) fn relate_packets(old: &mut State, new: &mut State, next_id: &mut u32) -> bool {
+    use crate::domain::{MAX_TRACKED_OFF, Slot};
+    type Pos = (usize, usize);
+    fn get(st: &State, (f, i): Pos) -> Option<(u32, i64, i64)> {
+        let frame = st.frame(f)?;
+        let v = match i.checked_sub(11) {
+            None => frame.regs[i],
+            Some(s) => match frame.stack[s] {
+                Slot::Spill(v) => v,
+                Slot::Bytes(_) => return None,
+            },
+        };
+        match v {
+            Value::Ptr(PtrKind::Packet { id }, Off::Range(lo, hi)) => Some((id, lo, hi)),
+            _ => None,
+        }
+    }
+    fn put(st: &mut State, (f, i): Pos, v: Value) {
+        if let Some(frame) = st.frame_mut(f) {
+            match i.checked_sub(11) {
+                None => frame.regs[i] = v,
+                Some(s) => frame.stack[s] = Slot::Spill(v),
+            }
+        }
+    }
+    if old.depth() != new.depth() {
+        return false;
+    }
+    let mut rewrote = false;
+    // (id in old, id in new, shift from old to new, positions). Pointers of one id on each
+    // side but shifted differently go to different groups: each keeps its own relation.
+    let mut groups: Vec<(u32, u32, i64, Vec<Pos>)> = Vec::new();
+    for f in 0..old.frame_count() {
+        for i in 0..11 + crate::domain::SLOTS {
+            let (Some(a), Some(b)) = (get(old, (f, i)), get(new, (f, i))) else {
+                continue;
+            };
+            if a == b {
+                continue;
+            }
+            let c = b.1 - a.1;
+            match groups
+                .iter_mut()
+                .find(|g| g.0 == a.0 && g.1 == b.0 && g.2 == c)
+            {
+                Some(g) => g.3.push((f, i)),
+                None => groups.push((a.0, b.0, c, vec![(f, i)])),
+            }
+        }
+    }
+    for (ida, idb, _, pos) in groups {
+        let Some((_, la, ha)) = get(old, pos[0]) else {
+            continue;
+        };
+        let Some((_, lb, hb)) = get(new, pos[0]) else {
+            continue;
+        };
+        let (c, sa, sb) = (lb - la, ha - la, hb - lb);
+        // Without an id, a pointer is related to the others only when exact.
+        if (ida == 0 && sa != 0) || (idb == 0 && sb != 0) {
+            continue;
+        }
+        let same = pos.iter().all(|&p| match (get(old, p), get(new, p)) {
+            (Some((_, l0, h0)), Some((_, l1, h1))) => {
+                l1 - l0 == c && h0 - l0 == sa && h1 - l1 == sb
+            }
+            _ => false,
+        });
+        if !same {
+            continue;
+        }
+        // old: data + V + la with V in [0, sa]; new: data + U + la + c with U in [0, sb].
+        // Shared: W = V - m = U + c - m, m = min(0, c), so the lowest offset is la + m.
+        let m = c.min(0);
+        let span = (sa - m).max(sb + c - m);
+        // What each side proves, as `data + V + n <= data_end` in its own terms.
+        let proven = |st: &State, id: u32, s: i64| -> i64 {
+            let abs = i64::try_from(st.pkt).unwrap_or(i64::MAX) - s;
+            if id == 0 {
+                abs
+            } else {
+                i64::try_from(st.pkt_range(id)).unwrap_or(0).max(abs)
+            }
+        };
+        let (na, nb) = (proven(old, ida, sa), proven(new, idb, sb));
+        let ra = (na + m).max(0);
+        let rb = (nb - c + m).max(0);
+        let mut ok = true;
+        for &p in &pos {
+            let Some((_, l0, _)) = get(old, p) else {
+                continue;
+            };
+            let lo = l0 + m;
+            if lo.unsigned_abs() > MAX_TRACKED_OFF as u64
+                || (lo + span).unsigned_abs() > MAX_TRACKED_OFF as u64
+            {
+                ok = false;
+            }
+        }
+        if !ok {
+            continue;
+        }
+        *next_id += 1;
+        let z = *next_id;
+        for &p in &pos {
+            let Some((_, l0, _)) = get(old, p) else {
+                continue;
+            };
+            let lo = l0 + m;
+            let v = Value::Ptr(PtrKind::Packet { id: z }, Off::Range(lo, lo + span));
+            put(old, p, v);
+            put(new, p, v);
+        }
+        old.prove_pkt_range(z, ra as u64);
+        new.prove_pkt_range(z, rb as u64);
+        rewrote = true;
+    }
+    rewrote
+}

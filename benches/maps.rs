@@ -1,21 +1,24 @@
 //! Maps under threads: lookups and updates on HASH, ARRAY, PERCPU_ARRAY and LRU_HASH from 1, 2
 //! and 4 threads running programs (`maps/maps.c`: 64 operations per run, each thread its own
 //! `Program` clone on its own keys), while a host thread reads the same map through
-//! `Map::lookup` without pause. Criterion's throughput (`elem/s`) is map operations per second
-//! over all the program threads; divided by the threads, it shows whether they serialize (a map
-//! behind one lock gives each thread 1/N of one thread's rate, even on N free cores).
+//! `Map::lookup` without pause. Criterion's time and throughput (`elem/s`) are per program
+//! thread: map operations per second of one thread, timed by its own CPU time (the default) or
+//! wall time (`BPFX_BENCH_CLOCK=wall`, see `bpfx_benches::replay::Clock`). Threads that
+//! serialize on one lock keep one thread's rate in all (each thread 1/N of it in wall time, on
+//! N free cores); in CPU time a blocking lock's waits do not show, its contention (the lock's
+//! cache line moving between cores, spinning before it blocks) does.
 //!
 //! ```text
 //! cargo bench -p bpfx-benches --bench maps -- --warm-up-time 1 --measurement-time 3
 //! ```
 
 use bpfx::{Map, Mode, Object, Program, UpdateFlag};
+use bpfx_benches::replay::{Clock, threaded};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Map operations per run (`OPS` in maps.c).
 const OPS: usize = 64;
@@ -39,9 +42,8 @@ fn keys(t: usize) -> Vec<u8> {
 }
 
 /// `threads` program threads, each running its own clone of `prog` `iters` times on its keys,
-/// while the host reads `map` in a loop; the wall time of the program threads.
-fn threaded(prog: &Program, map: &Map, threads: usize, iters: u64) -> Duration {
-    let barrier = Barrier::new(threads + 1);
+/// while the host reads `map` in a loop; one thread's time ([`Clock`]).
+fn measure(prog: &Program, map: &Map, threads: usize, iters: u64, clock: Clock) -> Duration {
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -51,25 +53,15 @@ fn threaded(prog: &Program, map: &Map, threads: usize, iters: u64) -> Duration {
                 k = (k + 1) % ENTRIES;
             }
         });
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let mut p = prog.clone();
-                let barrier = &barrier;
-                s.spawn(move || {
-                    let mut mem = keys(t);
-                    barrier.wait();
-                    for _ in 0..iters {
-                        black_box(p.run(&mut mem).expect("the map programs run"));
-                    }
-                })
+        let took = threaded(threads, clock, |t| {
+            let mut p = prog.clone();
+            let mut mem = keys(t);
+            Box::new(move || {
+                for _ in 0..iters {
+                    black_box(p.run(&mut mem).expect("the map programs run"));
+                }
             })
-            .collect();
-        barrier.wait();
-        let start = Instant::now();
-        for w in workers {
-            w.join().expect("a bench thread panicked");
-        }
-        let took = start.elapsed();
+        });
         done.store(true, Ordering::Relaxed);
         took
     })
@@ -81,6 +73,7 @@ fn main() {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
+    let clock = Clock::from_env();
     let obj = Object::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("maps/maps.o"))
         .expect("maps.o loads");
     for name in MAPS {
@@ -109,11 +102,11 @@ fn main() {
             assert!(op == "lookup" || r == 0, "{name}_{op}: {r} updates failed");
             let mut g = c.benchmark_group(format!("maps/{name}/{op}"));
             for threads in THREADS {
-                g.throughput(Throughput::Elements((OPS * threads) as u64));
+                g.throughput(Throughput::Elements(OPS as u64));
                 g.bench_with_input(
                     BenchmarkId::from_parameter(format!("{threads}t")),
                     &threads,
-                    |b, &t| b.iter_custom(|iters| threaded(&prog, &map, t, iters)),
+                    |b, &t| b.iter_custom(|iters| measure(&prog, &map, t, iters, clock)),
                 );
             }
             g.finish();

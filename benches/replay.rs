@@ -8,7 +8,10 @@
 //! Every column copies each frame into its run buffer before each run (a load balancer rewrites
 //! it), so that copy is in every column; before timing, every engine's verdicts and output
 //! frames are asserted equal to the interpreter's (the kernel's are compared and any difference
-//! printed). Criterion's throughput (`elem/s`) is packets per second over all threads.
+//! printed). Criterion's time and throughput (`elem/s`) are per thread: one thread's time for
+//! the 64 frames, measured as the thread's own CPU time (`Clock::ThreadCpu`, the default: a
+//! shared machine's other work does not count, as the kernel's test-run timer leaves out the
+//! time it is rescheduled) or, with `BPFX_BENCH_CLOCK=wall`, wall time.
 //!
 //! ```text
 //! cargo bench -p bpfx-benches --bench replay -- --warm-up-time 1 --measurement-time 3
@@ -16,12 +19,12 @@
 
 use bpfx::Program;
 use bpfx_benches::replay::{
-    Filter, Kernel, NativeFrame, frames, native_compiler, programs, run_bpfx, run_native,
+    Clock, Filter, Kernel, NativeFrame, frames, native_compiler, programs, run_bpfx, run_native,
+    threaded,
 };
 use criterion::{BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Frame sizes.
 const SIZES: [usize; 2] = [64, 1500];
@@ -94,35 +97,6 @@ fn agree(
     }
 }
 
-/// `threads` threads, each running its own clone of `prog` over `frames` `iters` times; the
-/// wall time from a common start to the last thread's end.
-fn threaded(prog: &Program, frames: &[Vec<u8>], threads: usize, iters: u64) -> Duration {
-    let barrier = Barrier::new(threads + 1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let mut p = prog.clone();
-                let barrier = &barrier;
-                s.spawn(move || {
-                    let mut work = vec![0u8; frames[0].len()];
-                    barrier.wait();
-                    for _ in 0..iters {
-                        for f in frames {
-                            black_box(run_bpfx(&mut p, f, &mut work));
-                        }
-                    }
-                })
-            })
-            .collect();
-        barrier.wait();
-        let start = Instant::now();
-        for h in handles {
-            h.join().expect("a bench thread panicked");
-        }
-        start.elapsed()
-    })
-}
-
 fn main() {
     let mut c = Criterion::default()
         .sample_size(20)
@@ -130,6 +104,7 @@ fn main() {
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
     let max_threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let clock = Clock::from_env();
     let mut kernel_rows = Vec::new();
     for filter in Filter::ALL {
         let (mut jit, mut interp) = programs(filter);
@@ -138,26 +113,48 @@ fn main() {
             kernel_rows.push((filter, size, kernel));
             let frames = frames(size);
             let mut g = c.benchmark_group(format!("replay/{}/{size}B", filter.name()));
+            // Per thread: each thread's time for its 64 frames.
             g.throughput(Throughput::Elements(frames.len() as u64));
             if run_native(filter, &mut NativeFrame::new(&frames[0])).is_some() {
-                let mut natives: Vec<NativeFrame> =
-                    frames.iter().map(|f| NativeFrame::new(f)).collect();
                 g.bench_function("native", |b| {
-                    b.iter(|| {
-                        for (n, f) in natives.iter_mut().zip(&frames) {
-                            n.bytes_mut().copy_from_slice(f);
-                            black_box(run_native(filter, black_box(n)));
-                        }
+                    b.iter_custom(|iters| {
+                        threaded(1, clock, |_| {
+                            let frames = &frames;
+                            let mut natives: Vec<NativeFrame> =
+                                frames.iter().map(|f| NativeFrame::new(f)).collect();
+                            Box::new(move || {
+                                for _ in 0..iters {
+                                    for (n, f) in natives.iter_mut().zip(frames) {
+                                        n.bytes_mut().copy_from_slice(f);
+                                        black_box(run_native(filter, black_box(n)));
+                                    }
+                                }
+                            })
+                        })
                     })
                 });
             }
             for (engine, prog) in [("bpfx-jit", &jit), ("bpfx-interp", &interp)] {
                 for threads in 1..=max_threads {
-                    g.throughput(Throughput::Elements((frames.len() * threads) as u64));
                     g.bench_with_input(
                         BenchmarkId::new(engine, format!("{threads}t")),
                         &threads,
-                        |b, &t| b.iter_custom(|iters| threaded(prog, &frames, t, iters)),
+                        |b, &t| {
+                            b.iter_custom(|iters| {
+                                threaded(t, clock, |_| {
+                                    let mut p: Program = prog.clone();
+                                    let frames = &frames;
+                                    let mut work = vec![0u8; frames[0].len()];
+                                    Box::new(move || {
+                                        for _ in 0..iters {
+                                            for f in frames {
+                                                black_box(run_bpfx(&mut p, f, &mut work));
+                                            }
+                                        }
+                                    })
+                                })
+                            })
+                        },
                     );
                 }
             }
@@ -165,7 +162,10 @@ fn main() {
         }
     }
     c.final_summary();
-    println!("\nNative filters built by {}.", native_compiler());
+    println!(
+        "\nNative filters built by {}; clock {clock:?}.",
+        native_compiler()
+    );
     println!(
         "\n### The kernel's JIT: `bpftool prog run … repeat {KERNEL_REPEAT}`, ns per packet (average over the 64 frames)\n"
     );

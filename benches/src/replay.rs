@@ -407,3 +407,73 @@ impl Drop for Kernel {
         let _ = std::fs::remove_dir(&self.maps);
     }
 }
+
+/// How the threaded benches (`replay.rs`, `maps.rs`) time a thread's work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The CPU time the thread itself used (`CLOCK_THREAD_CPUTIME_ID`): what it costs, without
+    /// the time the scheduler gave other work on a shared machine (the default; the kernel's
+    /// test-run timer likewise leaves out the time it is rescheduled).
+    ThreadCpu,
+    /// Wall time from a common start: what also shows threads waiting for one another (a lock
+    /// that blocks), but counts every other process's time on a loaded machine.
+    Wall,
+}
+
+impl Clock {
+    /// `BPFX_BENCH_CLOCK=wall` chooses [`Clock::Wall`]; anything else [`Clock::ThreadCpu`].
+    pub fn from_env() -> Clock {
+        match std::env::var("BPFX_BENCH_CLOCK").as_deref() {
+            Ok("wall") => Clock::Wall,
+            _ => Clock::ThreadCpu,
+        }
+    }
+
+    /// What this clock reads now, for the calling thread.
+    pub fn now(self) -> std::time::Duration {
+        match self {
+            Clock::Wall => {
+                static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+                START.get_or_init(std::time::Instant::now).elapsed()
+            }
+            Clock::ThreadCpu => {
+                let mut ts = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: `ts` is a valid, writable `timespec`; the call only writes it.
+                let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+                assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+                std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+            }
+        }
+    }
+}
+
+/// Runs `work(t)` on `threads` threads at once (started together) and gives the mean of the
+/// times [`Clock`] measured on each: the time one thread took for its share.
+pub fn threaded<'a, F>(threads: usize, clock: Clock, work: F) -> std::time::Duration
+where
+    F: Fn(usize) -> Box<dyn FnMut() + Send + 'a> + Sync,
+{
+    let barrier = std::sync::Barrier::new(threads);
+    let total: std::time::Duration = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let mut run = work(t);
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    let start = clock.now();
+                    run();
+                    clock.now() - start
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a bench thread panicked"))
+            .sum()
+    });
+    total / threads as u32
+}

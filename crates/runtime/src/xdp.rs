@@ -65,10 +65,11 @@ impl Program {
         fill_ctx(buf, &frame, meta);
         lock(&self.run).frame = frame;
         let res = self.exec(buf);
-        let f = {
+        // One lock for what the run left: the frame and the redirect target.
+        let (f, redirect) = {
             let mut st = lock(&self.run);
             st.frame.active = false;
-            st.frame
+            (st.frame, st.redirect.clone())
         };
         // The frame's bounds come from the host's record, which only the adjust helpers move
         // (within the buffer), never from the guest-writable context.
@@ -97,7 +98,7 @@ impl Program {
             start: packet.start(),
             len: packet.len(),
             meta_len: packet.meta().len(),
-            redirect: self.last_redirect(),
+            redirect,
         })
     }
 
@@ -120,10 +121,10 @@ impl Program {
         if kept {
             frame.copy_from_slice(packet.frame());
         }
-        let moved_by = lock(&self.run).frame.moved_by;
         self.buf = packet.into_buf();
         let out = res?;
         if !kept {
+            let moved_by = lock(&self.run).frame.moved_by;
             return Err(Error::FrameMoved {
                 program: self.name().to_string(),
                 helper: moved_by.unwrap_or("an adjust helper"),

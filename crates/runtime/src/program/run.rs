@@ -346,7 +346,17 @@ impl Program {
                     got: input.len(),
                 });
             }
-            self.env.shared.clone_from(&cur.blocks);
+            // The same blocks as the last run's (the common case): no reference counts touched.
+            let same = self.env.shared.len() == cur.blocks.len()
+                && self
+                    .env
+                    .shared
+                    .iter()
+                    .zip(cur.blocks.iter())
+                    .all(|(a, b)| Arc::ptr_eq(a, b));
+            if !same {
+                self.env.shared.clone_from(&cur.blocks);
+            }
             self.env.set_max_frames(cur.prog.max_frames());
             self.snapshot_inner(&cur);
             let r = match &cur.code {

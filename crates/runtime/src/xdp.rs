@@ -114,7 +114,11 @@ impl Program {
             .saturating_sub(usize::from(XDP_PACKET_HEADROOM) + SKB_SHARED_INFO_SIZE)
             .saturating_sub(frame.len());
         let buf = std::mem::take(&mut self.buf);
-        let mut packet = Packet::build(buf, frame, XDP_PACKET_HEADROOM, tail);
+        let mut packet = if self.xdp_tail_unread {
+            Packet::build_keeping_tail(buf, frame, XDP_PACKET_HEADROOM, tail)
+        } else {
+            Packet::build(buf, frame, XDP_PACKET_HEADROOM, tail)
+        };
         let res = self.run_xdp_packet_with(&mut packet, meta);
         let (start, len) = (packet.start(), packet.len());
         let kept = start == usize::from(XDP_PACKET_HEADROOM) && len == frame.len();
@@ -135,6 +139,28 @@ impl Program {
         }
         Ok(out.action)
     }
+}
+
+/// Whether no run of `prog` through [`Program::run_xdp`] reads its run buffer's tailroom, so
+/// the buffer may keep there what the last run left ([`Packet::build_keeping_tail`]): a Strict
+/// program reads no packet byte at or past `data_end` (its packet accesses, helpers' included,
+/// are proven below it; `xdp_adjust_tail` zeroes what it grows the frame into), and one that
+/// calls no `tail_call` (nor a helper by register, which could be `tail_call`, nor a kfunc) hands the buffer
+/// to no other program. A Checked program may read the tailroom through a guarded access: its
+/// runs zero it.
+pub(crate) fn tail_unread(prog: &bpfx_verifier::VerifiedProgram) -> bool {
+    use bpfx_bytecode::{CallTarget, Op};
+    prog.mode() == bpfx_verifier::Mode::Strict
+        && !prog.program().iter().any(|(_, op)| {
+            matches!(
+                op,
+                Op::Call(
+                    CallTarget::Helper(crate::helpers::TAIL_CALL)
+                        | CallTarget::Register(_)
+                        | CallTarget::Kfunc(_)
+                )
+            )
+        })
 }
 
 /// Fills bpfx's XDP context at the start of `buf` from `f` and `meta`.

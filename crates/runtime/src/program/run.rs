@@ -26,6 +26,9 @@ pub struct Program {
     /// call's target starts and when the run ends.
     host_owned: Arc<[std::ops::Range<usize>]>,
     host_ctx: Vec<u8>,
+    /// Whether `run_xdp` may keep the run buffer's tailroom between runs
+    /// ([`crate::xdp::tail_unread`]).
+    pub(crate) xdp_tail_unread: bool,
 }
 
 impl std::fmt::Debug for Program {
@@ -75,6 +78,7 @@ impl Program {
             h.set_mem_args(id, helpers::mem_args(sig, &cx));
         }
         let host_owned = context::host_owned(linked.context).into();
+        let xdp_tail_unread = crate::xdp::tail_unread(&linked.prog);
         let mut env = Env::with_helpers(h);
         // The frame limit is the one the program was verified with: no second setting.
         env.set_max_frames(linked.prog.max_frames());
@@ -87,6 +91,7 @@ impl Program {
             inner_live: false,
             host_owned,
             host_ctx: Vec::new(),
+            xdp_tail_unread,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Replay: the repository's XDP filters (`replay/`: `pass`, `fw`, `lb`, see
 //! `bpfx_benches::replay`) over 64 frames of 64 and of 1500 bytes, per packet, on bpfx's JIT and
-//! interpreter (`Program::run_xdp`) from 1 to N threads (N = the machine's parallelism, each
-//! thread its own `Program` clone and CPU slot, the maps shared), against the same C compiled
+//! interpreter (`Program::run_xdp`; verified in Checked mode) from 1 to N threads (N = the
+//! machine's parallelism, each thread its own `Program` clone and CPU slot, the maps shared),
+//! and on the JIT verified in Strict mode on one thread, against the same C compiled
 //! natively (the ceiling) and, where `bpf()` works, the kernel's own JIT on the same objects
 //! (`bpftool prog run … repeat N`, printed at the end; skipped, saying why, elsewhere).
 //!
@@ -17,7 +18,7 @@
 //! cargo bench -p bpfx-benches --bench replay -- --warm-up-time 1 --measurement-time 3
 //! ```
 
-use bpfx::Program;
+use bpfx::{Mode, Program};
 use bpfx_benches::replay::{
     Clock, Filter, Kernel, NativeFrame, frames, native_compiler, programs, run_bpfx, run_native,
     threaded,
@@ -107,7 +108,10 @@ fn main() {
     let clock = Clock::from_env();
     let mut kernel_rows = Vec::new();
     for filter in Filter::ALL {
-        let (mut jit, mut interp) = programs(filter);
+        let (mut jit, mut interp) =
+            programs(filter, Mode::Checked).expect("Checked mode verifies the filters");
+        // n/a where Strict mode refuses the filter.
+        let strict = programs(filter, Mode::Strict).ok().map(|(j, _)| j);
         for size in SIZES {
             let kernel = agree(filter, size, &mut jit, &mut interp);
             kernel_rows.push((filter, size, kernel));
@@ -134,8 +138,13 @@ fn main() {
                     })
                 });
             }
-            for (engine, prog) in [("bpfx-jit", &jit), ("bpfx-interp", &interp)] {
-                for threads in 1..=max_threads {
+            for (engine, prog, most) in [
+                ("bpfx-jit", Some(&jit), max_threads),
+                ("bpfx-jit-strict", strict.as_ref(), 1),
+                ("bpfx-interp", Some(&interp), max_threads),
+            ] {
+                let Some(prog) = prog else { continue };
+                for threads in 1..=most {
                     g.bench_with_input(
                         BenchmarkId::new(engine, format!("{threads}t")),
                         &threads,

@@ -1,5 +1,6 @@
 //! Instructions executed per packet by the replay filters (`replay/`, see `benches/replay.rs`)
-//! on bpfx's JIT and interpreter (`Program::run_xdp`, one thread) and natively: counted by
+//! on bpfx's JIT (verified in Checked and in Strict mode) and interpreter (`Program::run_xdp`,
+//! one thread) and natively: counted by
 //! valgrind's callgrind inside the replay loop only, so unlike the bench's times they do not move
 //! with the machine's load. Each packet includes copying the frame into the run buffer (the same
 //! in every column).
@@ -8,13 +9,14 @@
 //! cargo run --release -p bpfx-benches --example replay_instructions
 //! ```
 
+use bpfx::Mode;
 use bpfx_benches::replay::{Filter, NativeFrame, frames, programs, run_bpfx, run_native};
 use std::hint::black_box;
 use std::process::Command;
 
 /// Passes over the 64 frames per count.
 const PASSES: usize = 4;
-const ENGINES: [&str; 3] = ["native", "bpfx-jit", "bpfx-interp"];
+const ENGINES: [&str; 4] = ["native", "bpfx-jit", "bpfx-jit-strict", "bpfx-interp"];
 const SIZES: [usize; 2] = [64, 1500];
 
 /// The counted loop (callgrind collects inside this function only).
@@ -27,7 +29,8 @@ fn counted(run: &mut dyn FnMut(usize) -> u32, packets: usize) -> u32 {
 fn child(filter: Filter, size: usize, engine: &str) -> Result<u32, String> {
     let frames = frames(size);
     let packets = PASSES * frames.len();
-    let (mut jit, mut interp) = programs(filter);
+    let (mut jit, mut interp) = programs(filter, Mode::Checked).map_err(|e| e.to_string())?;
+    let strict = programs(filter, Mode::Strict).map(|(j, _)| j);
     let mut work = frames[0].clone();
     let mut natives: Vec<NativeFrame> = frames.iter().map(|f| NativeFrame::new(f)).collect();
     Ok(match engine {
@@ -43,6 +46,13 @@ fn child(filter: Filter, size: usize, engine: &str) -> Result<u32, String> {
             &mut |i| run_bpfx(&mut jit, &frames[i % frames.len()], black_box(&mut work)),
             packets,
         ),
+        "bpfx-jit-strict" => {
+            let mut strict = strict.map_err(|e| e.to_string())?;
+            counted(
+                &mut |i| run_bpfx(&mut strict, &frames[i % frames.len()], black_box(&mut work)),
+                packets,
+            )
+        }
         "bpfx-interp" => counted(
             &mut |i| run_bpfx(&mut interp, &frames[i % frames.len()], black_box(&mut work)),
             packets,
@@ -98,6 +108,9 @@ fn main() -> Result<(), String> {
                 .iter()
                 .map(|&e| {
                     if e == "native" && filter == Filter::Pass {
+                        return Ok("n/a".to_string());
+                    }
+                    if e == "bpfx-jit-strict" && programs(filter, Mode::Strict).is_err() {
                         return Ok("n/a".to_string());
                     }
                     count(&exe, filter, size, e).map(|n| n.to_string())

@@ -98,9 +98,10 @@ impl Filter {
     }
 }
 
-/// The JIT and the interpreter of `filter` (verified in Checked mode), on one object, so they
-/// share its maps, which hold [`Filter::entries`].
-pub fn programs(filter: Filter) -> (Program, Program) {
+/// The JIT and the interpreter of `filter` verified in `mode`, on one object, so they share
+/// its maps, which hold [`Filter::entries`]; the verifier's error when `mode` refuses it (lb in
+/// Strict mode: see docs/performance.md).
+pub fn programs(filter: Filter, mode: Mode) -> Result<(Program, Program), bpfx::Error> {
     let obj = Object::open(filter.object()).expect("the replay objects load");
     for (map, key, value) in filter.entries() {
         obj.map(map)
@@ -111,11 +112,10 @@ pub fn programs(filter: Filter) -> (Program, Program) {
     let verified = || {
         obj.program(filter.name())
             .expect("the filter's program")
-            .verify(Mode::Checked)
-            .expect("the filter verifies")
+            .verify(mode)
     };
-    let jit = verified().compile().expect("the filter compiles");
-    (jit, verified().interpret())
+    let jit = verified()?.compile().expect("the filter compiles");
+    Ok((jit, verified()?.interpret()))
 }
 
 /// One run of `prog` (`Program::run_xdp`) on a copy of `frame` in `work` (the frame after the

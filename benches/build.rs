@@ -169,6 +169,8 @@ fn main() {
         .unwrap();
     }
 
+    let replay = build_replay(built[0].0, &dir.with_file_name("replay"));
+
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let code = format!(
         "unsafe extern \"C\" {{\n{externs}}}\n\n\
@@ -176,7 +178,29 @@ fn main() {
          pub(crate) static PROGRAMS: &[NativeProgram] = &[\n{table}];\n\n\
          /// Per native compiler (in `Native::ALL` order), its `--version` line, or `None` when\n\
          /// it did not build the workloads.\n\
-         pub(crate) static COMPILERS: [Option<&str>; 2] = [\n{versions}];\n"
+         pub(crate) static COMPILERS: [Option<&str>; 2] = [\n{versions}];\n\n\
+         /// The compiler that built the replay filters natively (`replay/native.c`).\n\
+         pub(crate) static REPLAY_COMPILER: &str = {replay:?};\n"
     );
     std::fs::write(out.join("programs.rs"), code).expect("writing programs.rs");
+}
+
+/// Builds the replay bench's native filters (`replay/native.c`, the ceiling of `benches/replay.rs`)
+/// with `native`'s compiler, the baseline's, at `-O2`; gives its `--version` line.
+fn build_replay(native: &Native, dir: &Path) -> String {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    for f in ["native.c", "replay.h", "bodies.h"] {
+        println!("cargo:rerun-if-changed={}", dir.join(f).display());
+    }
+    let compiler = std::env::var(native.env).unwrap_or_else(|_| native.default.to_string());
+    let version = version(&compiler).unwrap_or_else(|| compiler.clone());
+    cc::Build::new()
+        .compiler(&compiler)
+        .include(dir)
+        .opt_level(2)
+        .debug(false)
+        .warnings(true)
+        .file(dir.join("native.c"))
+        .compile("bpfx_replay_native");
+    version
 }

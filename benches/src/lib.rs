@@ -11,6 +11,11 @@
 //! The criterion benches (`exec.rs`, `compile.rs`) and the agreement test (`tests/agree.rs`)
 //! are thin loops over [`workloads`]: a new `programs/*.c` with its object is a new benchmark.
 //!
+//! Two benches run whole programs through the `bpfx` runtime instead: `replay.rs`, XDP filters
+//! (`replay/`, see [`replay`]) per packet on 1 to N threads against their native build and the
+//! kernel's JIT; and `maps.rs`, map lookups and updates from 1, 2 and 4 threads while the host
+//! reads (`maps/maps.c`).
+//!
 //! # Invariants
 //! - Every workload returns the same `u64` natively (with each compiler built), on both bpfx
 //!   engines and on both rbpf engines, for the same input (`tests/agree.rs` asserts it, and each bench group asserts it
@@ -26,6 +31,8 @@ pub mod load;
 mod native;
 #[allow(unsafe_code)]
 mod peer;
+#[allow(unsafe_code)]
+pub mod replay;
 pub mod report;
 
 pub use load::LoadError;

@@ -52,6 +52,7 @@ pub enum End {
 impl End {
     /// The value of a run that cannot follow tail calls: the program's result, or a
     /// [`TrapKind::Unsupported`] trap at the `call` of a tail call.
+    #[inline]
     pub fn value(self) -> Result<u64, Trap> {
         match self {
             End::Return(r0) => Ok(r0),

@@ -257,12 +257,19 @@ impl JitProgram {
     /// one that ends it with a tail call, which this entry cannot follow, traps with
     /// [`TrapKind::Unsupported`] at the `call` ([`JitProgram::run_to_end`] hands it over).
     pub fn run(&self, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
-        self.run_to_end(input, env)?.value()
+        self.enter(input, env)?.value()
     }
 
     /// [`JitProgram::run`], giving how the run ended: the program's value, or the tail call a
     /// helper ended it with, for the caller to follow ([`End::TailCall`]).
     pub fn run_to_end(&self, input: &mut [u8], env: &mut Env) -> Result<End, Trap> {
+        self.enter(input, env)
+    }
+
+    /// The body of both entries, inlined into each so that `run` converts the ending in
+    /// registers rather than through a returned `End`.
+    #[inline(always)]
+    fn enter(&self, input: &mut [u8], env: &mut Env) -> Result<End, Trap> {
         env.begin_run();
         let refuse = |kind| Err(Trap { kind, pc: Pc(0) });
         // The verifier's assumptions first, as the interpreter checks them.
@@ -334,23 +341,42 @@ impl JitProgram {
             ended: None,
         };
         let r0 = self.code.call(&mut ctx);
-        if let Some(payload) = ctx.panic.take() {
+        // Moved out field by field: the rest is plain values, so `ctx` needs no drop glue.
+        let RunCtx {
+            trap_kind,
+            trap_pc,
+            budget: left,
+            panic,
+            helper_error: failed,
+            ended,
+            ..
+        } = ctx;
+        if let Some(payload) = panic {
             std::panic::resume_unwind(payload);
         }
-        *helper_error = ctx.helper_error.take();
-        // 0 is no code: the run ended with `exit` or a packet-load halt; nor is `abi::ENDED`:
-        // a helper ended it (`ctx.ended`).
-        let trap = TrapKind::from_code(ctx.trap_kind as u8);
-        if let Some(left) = budget.as_mut() {
+        if failed.is_some() {
+            *helper_error = failed;
+        }
+        if trap_kind == 0 {
+            // The run ended with `exit` or a packet-load halt: no trap, and no helper ended it
+            // (the dispatcher stores an ending only with `abi::ENDED` in `trap_kind`).
+            if let Some(b) = budget.as_mut() {
+                *b = left;
+            }
+            return Ok(End::Return(r0));
+        }
+        // Nor is `abi::ENDED` a trap code: a helper ended the run (`ended`).
+        let trap = TrapKind::from_code(trap_kind as u8);
+        if let Some(b) = budget.as_mut() {
             // The charge that found 0 wrapped the counter; the interpreter leaves 0.
-            *left = if trap == Some(TrapKind::BudgetExhausted) {
+            *b = if trap == Some(TrapKind::BudgetExhausted) {
                 0
             } else {
-                ctx.budget
+                left
             };
         }
-        let pc = Pc(ctx.trap_pc as u32);
-        match (ctx.ended.take(), trap) {
+        let pc = Pc(trap_pc as u32);
+        match (ended, trap) {
             (Some(HelperRet::TailCall(target)), _) => Ok(End::TailCall { pc, target }),
             (Some(HelperRet::Return(r0)), _) => Ok(End::Return(r0)),
             // The dispatcher never stores a `Value`: it hands it to the code.

@@ -115,6 +115,31 @@ impl Packet {
         }
     }
 
+    /// [`Packet::build`] for a run none of whose programs reads past the frame: the tailroom
+    /// keeps what `buf` held there (zeroed only where the buffer grows), so the run does not
+    /// zero-fill most of a page; the context struct, the headroom and the frame are as `build`
+    /// makes them.
+    pub(crate) fn build_keeping_tail(
+        mut buf: Vec<u8>,
+        frame: &[u8],
+        headroom: u16,
+        tailroom: usize,
+    ) -> Packet {
+        let start = usize::from(headroom);
+        let at = XDP_CTX_SIZE + start;
+        let total = at + frame.len() + tailroom;
+        buf.truncate(total);
+        buf.resize(total, 0);
+        buf[..at].fill(0);
+        buf[at..at + frame.len()].copy_from_slice(frame);
+        Packet {
+            buf,
+            start,
+            len: frame.len(),
+            meta: 0,
+        }
+    }
+
     /// The frame: from `data` to `data_end`.
     pub fn frame(&self) -> &[u8] {
         let at = XDP_CTX_SIZE + self.start;

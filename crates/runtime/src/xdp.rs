@@ -65,10 +65,11 @@ impl Program {
         fill_ctx(buf, &frame, meta);
         lock(&self.run).frame = frame;
         let res = self.exec(buf);
-        let f = {
+        // One lock for what the run left: the frame and the redirect target.
+        let (f, redirect) = {
             let mut st = lock(&self.run);
             st.frame.active = false;
-            st.frame
+            (st.frame, st.redirect.clone())
         };
         // The frame's bounds come from the host's record, which only the adjust helpers move
         // (within the buffer), never from the guest-writable context.
@@ -97,7 +98,7 @@ impl Program {
             start: packet.start(),
             len: packet.len(),
             meta_len: packet.meta().len(),
-            redirect: self.last_redirect(),
+            redirect,
         })
     }
 
@@ -113,17 +114,21 @@ impl Program {
             .saturating_sub(usize::from(XDP_PACKET_HEADROOM) + SKB_SHARED_INFO_SIZE)
             .saturating_sub(frame.len());
         let buf = std::mem::take(&mut self.buf);
-        let mut packet = Packet::build(buf, frame, XDP_PACKET_HEADROOM, tail);
+        let mut packet = if self.xdp_tail_unread {
+            Packet::build_keeping_tail(buf, frame, XDP_PACKET_HEADROOM, tail)
+        } else {
+            Packet::build(buf, frame, XDP_PACKET_HEADROOM, tail)
+        };
         let res = self.run_xdp_packet_with(&mut packet, meta);
         let (start, len) = (packet.start(), packet.len());
         let kept = start == usize::from(XDP_PACKET_HEADROOM) && len == frame.len();
         if kept {
             frame.copy_from_slice(packet.frame());
         }
-        let moved_by = lock(&self.run).frame.moved_by;
         self.buf = packet.into_buf();
         let out = res?;
         if !kept {
+            let moved_by = lock(&self.run).frame.moved_by;
             return Err(Error::FrameMoved {
                 program: self.name().to_string(),
                 helper: moved_by.unwrap_or("an adjust helper"),
@@ -134,6 +139,28 @@ impl Program {
         }
         Ok(out.action)
     }
+}
+
+/// Whether no run of `prog` through [`Program::run_xdp`] reads its run buffer's tailroom, so
+/// the buffer may keep there what the last run left ([`Packet::build_keeping_tail`]): a Strict
+/// program reads no packet byte at or past `data_end` (its packet accesses, helpers' included,
+/// are proven below it; `xdp_adjust_tail` zeroes what it grows the frame into), and one that
+/// calls no `tail_call` (nor a helper by register, which could be `tail_call`, nor a kfunc) hands the buffer
+/// to no other program. A Checked program may read the tailroom through a guarded access: its
+/// runs zero it.
+pub(crate) fn tail_unread(prog: &bpfx_verifier::VerifiedProgram) -> bool {
+    use bpfx_bytecode::{CallTarget, Op};
+    prog.mode() == bpfx_verifier::Mode::Strict
+        && !prog.program().iter().any(|(_, op)| {
+            matches!(
+                op,
+                Op::Call(
+                    CallTarget::Helper(crate::helpers::TAIL_CALL)
+                        | CallTarget::Register(_)
+                        | CallTarget::Kfunc(_)
+                )
+            )
+        })
 }
 
 /// Fills bpfx's XDP context at the start of `buf` from `f` and `meta`.

@@ -28,6 +28,9 @@ pub struct Program {
     /// call's target starts and when the run ends.
     host_owned: Arc<[std::ops::Range<usize>]>,
     host_ctx: Vec<u8>,
+    /// Whether `run_xdp` may keep the run buffer's tailroom between runs
+    /// ([`crate::xdp::tail_unread`]).
+    pub(crate) xdp_tail_unread: bool,
 }
 
 impl std::fmt::Debug for Program {
@@ -77,6 +80,7 @@ impl Program {
             h.set_mem_args(id, helpers::mem_args(sig, &cx));
         }
         let host_owned = context::host_owned(linked.context).into();
+        let xdp_tail_unread = crate::xdp::tail_unread(&linked.prog);
         let mut env = Env::with_helpers(h);
         // The frame limit is the one the program was verified with: no second setting.
         env.set_max_frames(linked.prog.max_frames());
@@ -90,6 +94,7 @@ impl Program {
             inner_live: false,
             host_owned,
             host_ctx: Vec::new(),
+            xdp_tail_unread,
         }
     }
 
@@ -358,7 +363,17 @@ impl Program {
                     got: input.len(),
                 });
             }
-            self.env.shared.clone_from(&cur.blocks);
+            // The same blocks as the last run's (the common case): no reference counts touched.
+            let same = self.env.shared.len() == cur.blocks.len()
+                && self
+                    .env
+                    .shared
+                    .iter()
+                    .zip(cur.blocks.iter())
+                    .all(|(a, b)| Arc::ptr_eq(a, b));
+            if !same {
+                self.env.shared.clone_from(&cur.blocks);
+            }
             self.env.set_max_frames(cur.prog.max_frames());
             self.snapshot_inner(&cur);
             let r = match &cur.code {

@@ -12,8 +12,11 @@ use crate::map::{Map, MapKind};
 use crate::maps::of_maps::Slots;
 use crate::object_map::ObjectMap;
 use crate::task::{Lent, Task};
-use bpfx_exec::{ArgLen, GuestMemory, HelperError, HelperRet, Helpers, MemArg, TailCall};
-use bpfx_verifier::{ArgKind, HelperSig, HelperTable, RetKind};
+use bpfx_exec::{
+    ArgLen, CallbackIter, CallbackStep, Callbacks, GuestMemory, HelperError, HelperRet, Helpers,
+    MemArg, TailCall,
+};
+use bpfx_verifier::{ArgKind, CallbackKind, HelperSig, HelperTable, RetKind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -46,6 +49,11 @@ pub const PERF_EVENT_OUTPUT: u32 = 25;
 pub const REDIRECT_MAP: u32 = 51;
 /// `bpf_map_lookup_percpu_elem`.
 pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+/// `bpf_loop`.
+pub(crate) const LOOP: u32 = 181;
+/// `BPF_MAX_LOOPS`: the most iterations `bpf_loop` runs; a larger `nr_loops` fails with
+/// `-E2BIG`.
+pub(crate) const BPF_MAX_LOOPS: u64 = 1 << 23;
 /// `bpf_ringbuf_output`.
 pub const RINGBUF_OUTPUT: u32 = 130;
 /// `bpf_ringbuf_reserve`.
@@ -470,6 +478,13 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             redirect_map,
         ),
+        Proto::ending(
+            LOOP,
+            "loop",
+            &[Scalar, Callback(CallbackKind::Loop), CallbackCtx, Scalar],
+            RetKind::Scalar,
+            bpf_loop,
+        ),
         Proto::new(
             MAP_LOOKUP_PERCPU_ELEM,
             "map_lookup_percpu_elem",
@@ -718,6 +733,7 @@ const BASE_HELPERS: &[u32] = &[
     MAP_POP_ELEM,
     MAP_PEEK_ELEM,
     MAP_LOOKUP_PERCPU_ELEM,
+    LOOP,
     RINGBUF_OUTPUT,
     RINGBUF_RESERVE,
     RINGBUF_SUBMIT,
@@ -832,6 +848,8 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 | ArgKind::Anything
                 | ArgKind::MapHandle
                 | ArgKind::ProgArray
+                | ArgKind::Callback(_)
+                | ArgKind::CallbackCtx
                 | ArgKind::PtrToStackOrMem
                 | ArgKind::PtrToMem { size_arg: None }
                 | ArgKind::PtrToReadOnlyMem { size_arg: None }
@@ -840,6 +858,54 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
             Some(MemArg { ptr, len, write })
         })
         .collect()
+}
+
+/// `bpf_loop(nr_loops, callback_fn, callback_ctx, flags)`: calls `callback_fn(i, ctx)` for
+/// `i` in `0..nr_loops` until it returns nonzero; returns the number of calls made (the
+/// kernel's `bpf_loop`). `-EINVAL` for nonzero flags and `-E2BIG` for `nr_loops` above
+/// [`BPF_MAX_LOOPS`], before any call. The engine runs the callback ([`Callbacks`]).
+fn bpf_loop(_: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<HelperRet, HelperError> {
+    const E2BIG: i64 = 7;
+    let [nr_loops, callback, ctx, flags, _] = a;
+    if flags != 0 {
+        return Ok(HelperRet::Value((-EINVAL) as u64));
+    }
+    // The kernel takes nr_loops as a u32.
+    let nr_loops = u64::from(nr_loops as u32);
+    if nr_loops > BPF_MAX_LOOPS {
+        return Ok(HelperRet::Value((-E2BIG) as u64));
+    }
+    Ok(HelperRet::Callback(Callbacks {
+        target: callback,
+        iter: Box::new(LoopIter {
+            next: 0,
+            nr_loops,
+            ctx,
+        }),
+    }))
+}
+
+/// `bpf_loop`'s iteration: the index of the next call.
+struct LoopIter {
+    next: u64,
+    nr_loops: u64,
+    ctx: u64,
+}
+
+impl CallbackIter for LoopIter {
+    fn next(
+        &mut self,
+        _: &mut GuestMemory<'_>,
+        last: Option<u64>,
+    ) -> Result<CallbackStep, HelperError> {
+        // A nonzero result stops the loop: the calls made so far are the result.
+        if last.is_some_and(|r0| r0 != 0) || self.next >= self.nr_loops {
+            return Ok(CallbackStep::Done(self.next));
+        }
+        let i = self.next;
+        self.next += 1;
+        Ok(CallbackStep::Call([i, self.ctx, 0, 0, 0]))
+    }
 }
 
 fn err(msg: impl Into<String>) -> HelperError {

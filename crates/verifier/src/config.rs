@@ -357,6 +357,23 @@ pub enum ArgKind {
     /// (the kernel's `ARG_PTR_TO_MAP_VALUE | MEM_UNINIT`, as `map_pop_elem` takes): on the
     /// stack they are initialised after the call.
     MapValueOut,
+    /// A function of the program the helper calls back (`lddw rX, func`, the kernel's
+    /// `ARG_PTR_TO_FUNC`): the verifier checks it as a function with the signature `kind`
+    /// gives, run any number of times from the `call`, returning 0 or 1.
+    Callback(CallbackKind),
+    /// The context the helper hands to its callback unchanged (the kernel's
+    /// `ARG_PTR_TO_STACK_OR_NULL`): in `Strict` mode a pointer to the stack or a known 0; in
+    /// `Checked` mode any value (the callback's accesses through it are checked
+    /// like any other).
+    CallbackCtx,
+}
+
+/// What a callback-taking helper passes to its callback ([`ArgKind::Callback`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallbackKind {
+    /// `bpf_loop(nr_loops, cb, ctx, flags)`: `long cb(u64 index, void *ctx)`, with `ctx`
+    /// the helper's r3.
+    Loop,
 }
 
 /// What a helper returns in r0.

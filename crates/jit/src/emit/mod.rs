@@ -268,7 +268,7 @@ fn assemble_with(
         },
         facts,
         blocks: if opts.budget {
-            blocks::Blocks::new(cfg)
+            blocks::Blocks::new(cfg, facts.map_or(&[][..], |f| f.callbacks()))
         } else {
             blocks::Blocks::default()
         },

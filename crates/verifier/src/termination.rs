@@ -1182,8 +1182,8 @@ fn stays(rel: Cond, c: i128, bits: u32, bound: Bound, first: Option<Vec<u64>>) -
 
 #[cfg(test)]
 mod tests {
-    use super::{instruction_bound, proves};
-    use bpfx_bytecode::{Cfg, Program};
+    use super::{instruction_bound, instruction_bound_with, proves};
+    use bpfx_bytecode::{Cfg, Pc, Program};
 
     fn p(text: &str) -> bool {
         let prog = bpfx_bytecode::assemble(text).expect("assembles");

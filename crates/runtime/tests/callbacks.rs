@@ -165,3 +165,27 @@ fn unsafe_callbacks_are_rejected_in_both_modes() {
         }
     }
 }
+
+/// Every run starts with a zeroed stack, the callback's frame included (it lies below its
+/// caller's, outside the local-call graph the JIT sizes its stack from): a callback reading
+/// its own slot before writing it sees 0 on every run, on every engine.
+#[test]
+fn a_callback_frame_starts_zeroed_on_every_run() {
+    let text = "mov r6, 0\nstxdw [r10-8], r6\nmov r1, 1\nlddw r2, func(cb)\nmov r3, r10\n\
+                add r3, -8\nmov r4, 0\ncall 181\nldxdw r0, [r10-8]\nexit\n\
+                cb:\nldxdw r3, [r10-8]\nstxdw [r2+0], r3\nmov r3, 99\nstxdw [r10-8], r3\n\
+                mov r0, 0\nexit";
+    let obj = bpfx::Vm::new()
+        .object(
+            vec![bpfx::ProgramDef::new("p", "test", common::code(text))],
+            vec![],
+        )
+        .unwrap();
+    for (engine, opts) in engines() {
+        let v = obj.program("p").unwrap().verify(Mode::Checked).unwrap();
+        let mut prog = prepare(v, opts);
+        for run in 0..3 {
+            assert_eq!(prog.run(&mut []).unwrap(), 0, "{engine} run {run}");
+        }
+    }
+}

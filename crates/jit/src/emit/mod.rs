@@ -346,7 +346,12 @@ fn assemble_with(
         code,
         layout: e.layout,
         exposure: e.blind.map(|b| b.exposure),
-        frames: e.callees.frames(),
+        // A callback's frame lies below its caller's, outside the local-call graph: a program
+        // with callbacks may reach every frame.
+        frames: e
+            .callees
+            .frames()
+            .filter(|_| facts.is_none_or(|f| f.callbacks().is_empty())),
         stats: e.guards.stats(),
     })
 }

@@ -29,10 +29,22 @@ pub enum HelperRet {
 }
 
 /// What a callback-taking helper asks of the engine next ([`CallbackIter::next`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallbackStep {
     /// Call the callback with these r1–r5, in a new frame, and hand its r0 back.
     Call([u64; 5]),
+    /// [`CallbackStep::Call`], with `bytes` copied first to the bottom of the callback's frame
+    /// (from its r10 - 512: [`crate::frame_bytes_at`]) and argument `at` (0-based: 0 is r1)
+    /// set to their address: what the helper lends the callback for one call
+    /// (`for_each_map_elem`'s key).
+    CallWithFrame {
+        /// r1–r5 (argument `at` is replaced).
+        args: [u64; 5],
+        /// The bytes, at most a frame's.
+        bytes: Vec<u8>,
+        /// Which argument points to them.
+        at: usize,
+    },
     /// The helper is done: this is its result (r0 after the `call`).
     Done(u64),
 }

@@ -81,6 +81,14 @@ pub use trap::{Trap, TrapKind};
 /// Size of one call frame's stack in bytes.
 pub const STACK_FRAME_SIZE: usize = 512;
 
+/// Where [`CallbackStep::CallWithFrame`] puts `len` bytes in a callback's frame whose r10 is
+/// `fp`: at the bottom of the frame (`fp - 512`), the part compilers fill last (they allocate
+/// from the top), so a callback's own locals rarely overlap them; `None` when they exceed a
+/// frame.
+pub fn frame_bytes_at(fp: u64, len: usize) -> Option<u64> {
+    (len <= STACK_FRAME_SIZE).then(|| fp - STACK_FRAME_SIZE as u64)
+}
+
 /// Default limit on nested frames, counting the outermost one (the kernel's `MAX_CALL_FRAMES`).
 pub const DEFAULT_MAX_FRAMES: u32 = 8;
 

@@ -407,10 +407,31 @@ impl<'a> Machine<'a> {
                 }
                 Ok(Flow::Next)
             }
-            CallbackStep::Call(args) => {
+            step @ (CallbackStep::Call(_) | CallbackStep::CallWithFrame { .. }) => {
                 if self.depth() + 2 > self.max_frames {
                     return Err(trap(TrapKind::CallDepthExceeded, pc));
                 }
+                let args = match step {
+                    CallbackStep::CallWithFrame {
+                        mut args,
+                        bytes,
+                        at,
+                    } => {
+                        let fp = self.stack.frame_pointer(self.depth() + 1);
+                        let addr = bpfx_exec::frame_bytes_at(fp, bytes.len())
+                            .ok_or_else(|| trap(TrapKind::HelperError, pc))?;
+                        self.stack
+                            .active_region(self.depth() + 1)
+                            .write(addr, &bytes)
+                            .ok_or_else(|| trap(TrapKind::HelperError, pc))?;
+                        if let Some(a) = args.get_mut(at) {
+                            *a = addr;
+                        }
+                        args
+                    }
+                    CallbackStep::Call(args) => args,
+                    CallbackStep::Done(_) => return Err(trap(TrapKind::Unsupported, pc)),
+                };
                 let mut saved = [0; 4];
                 saved.copy_from_slice(&self.regs[6..10]);
                 self.frames.push(Frame {

@@ -232,7 +232,29 @@ fn callback_step(ctx: &mut RunCtx, mut iter: Box<dyn CallbackIter>, last: Option
             stack: stack.active_region(depth),
             shared,
         };
-        iter.next(&mut memory, last)
+        let step = iter.next(&mut memory, last)?;
+        // Bytes lent to the callback go to the top of its frame, one below the caller's; a
+        // frame past the last allowed is left alone (the code traps before the call).
+        Ok(match step {
+            CallbackStep::CallWithFrame {
+                mut args,
+                bytes,
+                at,
+            } => {
+                let fp = ctx.frame_pointer - FRAME as u64;
+                let addr = bpfx_exec::frame_bytes_at(fp, bytes.len()).ok_or_else(|| {
+                    bpfx_exec::HelperError("the bytes lent to a callback exceed its frame".into())
+                })?;
+                if fp >= ctx.lowest_fp {
+                    stack.active_region(depth + 1).write(addr, &bytes);
+                }
+                if let Some(a) = args.get_mut(at) {
+                    *a = addr;
+                }
+                CallbackStep::Call(args)
+            }
+            step => step,
+        })
     }));
     match step {
         Ok(Ok(CallbackStep::Call(args))) => {
@@ -244,6 +266,11 @@ fn callback_step(ctx: &mut RunCtx, mut iter: Box<dyn CallbackIter>, last: Option
         Ok(Ok(CallbackStep::Done(r0))) => {
             ctx.cb_pending = 0;
             r0
+        }
+        // Turned into a `Call` above.
+        Ok(Ok(CallbackStep::CallWithFrame { .. })) => {
+            ctx.trap_kind = u64::from(TrapKind::Unsupported as u8);
+            0
         }
         Ok(Err(e)) => {
             ctx.helper_error = Some(e);

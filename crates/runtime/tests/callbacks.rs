@@ -1,7 +1,9 @@
-//! `bpf_loop` (helper 181): clang-built programs (`objects/loops.c`) whose callbacks sum,
-//! parse and stop early, with `nr_loops` from the input and from a map, verified in both
-//! modes and run on every engine and JIT option set, results compared with values computed
-//! here; and the unsafe twins (`objects/loops_bad.c`) rejected in both modes.
+//! Callbacks. `bpf_loop` (helper 181): clang-built programs (`objects/loops.c`) whose
+//! callbacks sum, parse and stop early, with `nr_loops` from the input and from a map;
+//! `for_each_map_elem` (164, `objects/for_each.c`): an array and a hash map summed, one value
+//! updated through the value pointer, an early stop. Verified in both modes and run on every
+//! engine and JIT option set, results and map contents compared with values computed here;
+//! the unsafe twins (`objects/loops_bad.c`, `bad_key_read`) rejected.
 
 mod common;
 
@@ -188,4 +190,116 @@ fn a_callback_frame_starts_zeroed_on_every_run() {
             assert_eq!(prog.run(&mut []).unwrap(), 0, "{engine} run {run}");
         }
     }
+}
+
+/// `struct in { u32 bump; u32 stop_at; }` of `objects/for_each.c`.
+fn walk_input(bump: u32, stop_at: u32) -> Vec<u8> {
+    [bump.to_le_bytes(), stop_at.to_le_bytes()].concat()
+}
+
+/// Runs program `name` of a fresh load of `objects/for_each.o` on every engine in `mode`,
+/// after `setup` fills its maps; gives each run's `int` result and the object.
+fn for_each_runs(
+    name: &str,
+    mode: Mode,
+    inp: &[u8],
+    setup: &dyn Fn(&Object),
+) -> Vec<(String, u32, Object)> {
+    let mut out = Vec::new();
+    for (engine, opts) in engines() {
+        let obj = object("for_each.o");
+        let v = obj
+            .program(name)
+            .unwrap()
+            .input_size(8)
+            .verify(mode)
+            .unwrap_or_else(|e| panic!("{name} {mode:?}: {e}"));
+        setup(&obj);
+        let mut prog = prepare(v, opts);
+        let r0 = prog
+            .run(&mut inp.to_vec())
+            .unwrap_or_else(|e| panic!("{name} {mode:?} {engine}: {e}"));
+        out.push((engine.to_string(), r0 as u32, obj));
+    }
+    out
+}
+
+fn u64_value(obj: &Object, map: &str, key: &[u8]) -> u64 {
+    let v = obj.map(map).unwrap().lookup(key).unwrap().unwrap();
+    u64::from_le_bytes(v[..8].try_into().unwrap())
+}
+
+#[test]
+fn for_each_over_an_array_sums_updates_and_stops_early() {
+    let fill = |obj: &Object| {
+        let m = obj.map("values").unwrap();
+        for i in 0u32..16 {
+            let v = u64::from(i) * 3 + 1;
+            m.update(&i.to_le_bytes(), &v.to_le_bytes(), UpdateFlag::Any)
+                .unwrap();
+        }
+    };
+    for mode in [Mode::Checked, Mode::Strict] {
+        for stop_at in [15u32, 5, 0, 99] {
+            // Indices 0..=stop_at (all 16 when it is past the end), each visited once.
+            let last = stop_at.min(15);
+            let visited = 0..=last;
+            let sum: u64 = visited.clone().map(|i| u64::from(i) * 3 + 1).sum();
+            let key_sum: u64 = visited.clone().map(u64::from).sum();
+            let want = sum * 1000 + key_sum * 10 + u64::from(last + 1);
+            for (engine, r0, obj) in
+                for_each_runs("sum_array", mode, &walk_input(100, stop_at), &fill)
+            {
+                assert_eq!(r0, want as u32, "{mode:?} {engine} stop at {stop_at}");
+                // Key 3's value was bumped through the value pointer when it was visited.
+                let bumped = if last >= 3 { 100 } else { 0 };
+                assert_eq!(u64_value(&obj, "values", &3u32.to_le_bytes()), 10 + bumped);
+            }
+        }
+    }
+}
+
+#[test]
+fn for_each_over_a_hash_sums_and_updates_present_keys() {
+    let keys = [1u64, 3, 7, 1000, 42];
+    let fill = |obj: &Object| {
+        let m = obj.map("table").unwrap();
+        for k in keys {
+            m.update(&k.to_le_bytes(), &(k * 2).to_le_bytes(), UpdateFlag::Any)
+                .unwrap();
+        }
+    };
+    let sum: u64 = keys.iter().map(|k| k * 2).sum();
+    let key_sum: u64 = keys.iter().sum();
+    let want = sum * 1000 + key_sum * 10 + keys.len() as u64;
+    for mode in [Mode::Checked, Mode::Strict] {
+        for (engine, r0, obj) in for_each_runs("sum_hash", mode, &walk_input(5, 0), &fill) {
+            assert_eq!(r0, want as u32, "{mode:?} {engine}");
+            assert_eq!(
+                u64_value(&obj, "table", &3u64.to_le_bytes()),
+                6 + 5,
+                "{engine}"
+            );
+        }
+        // An empty map: no call.
+        for (engine, r0, _) in for_each_runs("sum_hash", mode, &walk_input(5, 0), &|_| {}) {
+            assert_eq!(r0, 0, "{mode:?} {engine}");
+        }
+    }
+}
+
+#[test]
+fn a_callback_reading_past_the_key_is_rejected() {
+    let obj = object("for_each.o");
+    let e = obj
+        .program("bad_key_read")
+        .unwrap()
+        .input_size(8)
+        .verify(Mode::Strict)
+        .expect_err("rejected");
+    // The key's 4 bytes are the only initialised ones at the bottom of the callback's frame.
+    assert!(
+        e.to_string().contains("[r2+4]") && e.to_string().contains("uninitialised stack"),
+        "{e}"
+    );
 }

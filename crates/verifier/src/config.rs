@@ -258,6 +258,9 @@ pub struct MapDef {
     /// `CONST_PTR_TO_MAP` once checked against 0), which every mode requires to be
     /// null-checked before it is passed to a helper; no other helper accepts the outer map.
     pub inner: Option<MapRef>,
+    /// The most elements the map holds (0: not known): bounds how many times
+    /// `for_each_map_elem` runs its callback, for the termination proof.
+    pub max_entries: u32,
 }
 
 impl MapDef {
@@ -269,6 +272,15 @@ impl MapDef {
             read_only: false,
             prog_array: false,
             inner: None,
+            max_entries: 0,
+        }
+    }
+
+    /// The same map, holding at most `max_entries` elements.
+    pub const fn with_max_entries(self, max_entries: u32) -> MapDef {
+        MapDef {
+            max_entries,
+            ..self
         }
     }
 
@@ -374,6 +386,11 @@ pub enum CallbackKind {
     /// `bpf_loop(nr_loops, cb, ctx, flags)`: `long cb(u64 index, void *ctx)`, with `ctx`
     /// the helper's r3.
     Loop,
+    /// `for_each_map_elem(map, cb, ctx, flags)`: `long cb(struct bpf_map *map, const void
+    /// *key, void *value, void *ctx)`, with the map of r1 (an array or a hash), a pointer
+    /// to a copy of the element's key (`key_size` bytes at the bottom of the callback's frame),
+    /// one to its value (writable unless the map is read-only), and `ctx` the helper's r3.
+    MapElem,
 }
 
 /// What a helper returns in r0.

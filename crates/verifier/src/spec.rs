@@ -12,7 +12,7 @@
 //! `ro_mem` / `ro_mem:rN` ([`ArgKind::PtrToReadOnlyMem`]), `ro_mem_or_null[:rN]`
 //! ([`ArgKind::PtrToReadOnlyMemOrNull`]), `stack_or_mem`, `map`, `key`,
 //! `value`, `value_out` ([`ArgKind::MapValueOut`]), `prog_array` ([`ArgKind::ProgArray`]),
-//! `callback_loop` ([`ArgKind::Callback`]), `callback_ctx`
+//! `callback_loop` / `callback_map_elem` ([`ArgKind::Callback`]), `callback_ctx`
 //! ([`ArgKind::CallbackCtx`]).
 //! Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
@@ -138,12 +138,13 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "value" => ArgKind::MapValue,
         "value_out" => ArgKind::MapValueOut,
         "callback_loop" => ArgKind::Callback(CallbackKind::Loop),
+        "callback_map_elem" => ArgKind::Callback(CallbackKind::MapElem),
         "callback_ctx" => ArgKind::CallbackCtx,
         _ => {
             return fail(
                 spec,
                 format!(
-                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, prog_array, key, value, value_out, callback_loop, callback_ctx)"
+                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, prog_array, key, value, value_out, callback_loop, callback_map_elem, callback_ctx)"
                 ),
             );
         }
@@ -212,6 +213,7 @@ impl fmt::Display for ArgKind {
             ArgKind::MapValue => ("value", None),
             ArgKind::MapValueOut => ("value_out", None),
             ArgKind::Callback(CallbackKind::Loop) => ("callback_loop", None),
+            ArgKind::Callback(CallbackKind::MapElem) => ("callback_map_elem", None),
             ArgKind::CallbackCtx => ("callback_ctx", None),
         };
         match size {

@@ -541,7 +541,7 @@ impl Analysis<'_> {
         self.err(pc, K::Callback { helper, reason })
     }
 
-    /// A `call` of a callback-taking helper (`bpf_loop`), as the kernel
+    /// A `call` of a callback-taking helper (`bpf_loop`, `for_each_map_elem`), as the kernel
     /// checks it: the callback argument must be one function of the program (`lddw rX, func`,
     /// the same on every path to this `call`), which is then analysed as called from here
     /// with the arguments the helper passes (`enter_callback`), any number of times: each of
@@ -591,6 +591,16 @@ impl Analysis<'_> {
             CallbackKind::Loop => match regs[1] {
                 Value::Scalar(x) => x.umax.min(BPF_MAX_LOOPS),
                 _ => BPF_MAX_LOOPS,
+            },
+            // Every element once, at most; an unknown size bounds nothing the proof can use.
+            CallbackKind::MapElem => match regs[1] {
+                Value::MapHandle(m) => self
+                    .cfg
+                    .maps
+                    .get(m)
+                    .filter(|d| d.max_entries > 0)
+                    .map_or(u64::MAX, |d| u64::from(d.max_entries)),
+                _ => u64::MAX,
             },
         };
         match self.callbacks.get_mut(&pc) {
@@ -647,10 +657,57 @@ impl Analysis<'_> {
         } else {
             Value::UNKNOWN_SCALAR
         }; 11];
+        let mut key = None;
         match cb.kind {
             CallbackKind::Loop => {
                 regs[1] = Value::Scalar(crate::scalar::Scalar::below(cb.trips.saturating_sub(1)));
                 regs[2] = caller[3];
+            }
+            CallbackKind::MapElem => {
+                // The signature made r1 a map handle; its map must hold plain values.
+                let Value::MapHandle(m) = caller[1] else {
+                    return Err(self.internal(site, "for_each_map_elem without a map handle"));
+                };
+                let Some(def) = self.cfg.maps.get(m) else {
+                    return Err(self.err(site, K::UnknownMap(m)));
+                };
+                if def.inner.is_some() || def.prog_array {
+                    return Err(self.err(
+                        site,
+                        K::Callback {
+                            helper: "for_each_map_elem".into(),
+                            reason: "the map must hold values, not programs or maps".into(),
+                        },
+                    ));
+                }
+                // The key: a copy at the bottom of the callback's own frame, initialised
+                // (`bpfx_exec::frame_bytes_at`).
+                if def.key_size == 0 || i64::from(def.key_size) > FRAME {
+                    return Err(self.err(
+                        site,
+                        K::Callback {
+                            helper: "for_each_map_elem".into(),
+                            reason: format!("a key of {} bytes does not fit a frame", def.key_size),
+                        },
+                    ));
+                }
+                let n = FRAME;
+                regs[1] = caller[1];
+                regs[2] = Value::Ptr(
+                    PtrKind::Stack {
+                        frame: (frames - 1) as u32,
+                    },
+                    Off::known(-n),
+                );
+                regs[3] = Value::Ptr(
+                    PtrKind::MapValue {
+                        map: m,
+                        nullable: false,
+                    },
+                    Off::known(0),
+                );
+                regs[4] = caller[3];
+                key = Some((-n, i64::from(def.key_size)));
             }
         }
         regs[10] = Value::Ptr(
@@ -664,7 +721,15 @@ impl Analysis<'_> {
             CtxTag::Call(site),
             CtxKind::Call { call_site: site },
         );
-        st.push_frame(Frame::new(regs));
+        let mut frame = Frame::new(regs);
+        if let Some((at, len)) = key {
+            for b in at..at + len {
+                let (i, p) = stack_byte(b);
+                let s = &mut frame.stack[i];
+                *s = Slot::Bytes(s.init_mask() | 1 << p);
+            }
+        }
+        st.push_frame(frame);
         // Every entry after the first comes back from an earlier run of the callback: a
         // loop, widened at its head in both modes.
         self.merge(callee, cb.target, st, true)

@@ -165,7 +165,8 @@ pub(crate) struct CallbackSite {
     /// What the helper passes it.
     pub(crate) kind: crate::config::CallbackKind,
     /// The most times one call of the helper runs the callback, over every path reaching it
-    /// (`bpf_loop`: `nr_loops`' upper bound, at most `BPF_MAX_LOOPS`).
+    /// (`bpf_loop`: `nr_loops`' upper bound, at most `BPF_MAX_LOOPS`; `for_each_map_elem`:
+    /// the map's `max_entries`, `u64::MAX` when unknown).
     pub(crate) trips: u64,
 }
 

@@ -303,3 +303,66 @@ fn a_callback_reading_past_the_key_is_rejected() {
         "{e}"
     );
 }
+
+/// Checked mode proves termination through callbacks: `nr_loops` (a `u32` from the input, so
+/// at most `BPF_MAX_LOOPS` runs) times the callback's bound, or `max_entries` runs of a
+/// `for_each_map_elem` callback; such programs run without the default budget.
+#[test]
+fn callbacks_are_proven_to_terminate_with_their_trip_bounds() {
+    let loops = object("loops.o");
+    let each = object("for_each.o");
+    for (obj, name) in [
+        (&loops, "sum_squares"),
+        (&loops, "parse_number"),
+        (&loops, "loops_from_map"),
+        (&each, "sum_array"),
+        (&each, "sum_hash"),
+    ] {
+        let v = obj
+            .program(name)
+            .unwrap()
+            .input_size(72)
+            .verify(Mode::Checked)
+            .unwrap();
+        let prog = prepare(v, None);
+        assert!(prog.verified().terminates(), "{name}");
+    }
+}
+
+/// A callback frame counts against the frame limit like a local call's: a callback that calls
+/// `bpf_loop` with itself nests until the limit, where Strict mode rejects the program and a
+/// Checked run traps with `CallDepthExceeded` at the innermost `call`, on every engine.
+#[test]
+fn nested_callbacks_count_frames() {
+    let text = "mov r1, 1\nlddw r2, func(cb)\nmov r3, 0\nmov r4, 0\ncall 181\nexit\n\
+                cb:\nmov r1, 1\nlddw r2, func(cb)\nmov r3, 0\nmov r4, 0\ncall 181\n\
+                mov r0, 0\nexit";
+    let obj = bpfx::Vm::new()
+        .object(
+            vec![bpfx::ProgramDef::new("p", "test", common::code(text))],
+            vec![],
+        )
+        .unwrap();
+    let e = obj
+        .program("p")
+        .unwrap()
+        .verify(Mode::Strict)
+        .expect_err("too deep");
+    assert!(e.to_string().contains("frames"), "{e}");
+    for (engine, opts) in engines() {
+        let v = obj.program("p").unwrap().verify(Mode::Checked).unwrap();
+        assert!(!v.clone().interpret().verified().terminates());
+        let mut prog = prepare(v, opts);
+        match prog.run(&mut []) {
+            Err(bpfx::Error::Trap { trap, .. }) => {
+                assert_eq!(
+                    trap.kind,
+                    bpfx_exec::TrapKind::CallDepthExceeded,
+                    "{engine}"
+                );
+                assert_eq!(trap.pc, bpfx::bytecode::Pc(12), "{engine}");
+            }
+            r => panic!("{engine}: {r:?}"),
+        }
+    }
+}

@@ -764,7 +764,7 @@ impl Analysis<'_> {
                     Value::Scalar(x) => format!("r0 = {x}"),
                     v => format!("r0 is {}", v.describe()),
                 };
-                let reason = format!("it must return 0 or 1, but at {pc} {found}");
+                let reason = format!("it must return 0 or 1, but {found}");
                 return Err(self.callback_err(pc, id, reason));
             }
         }

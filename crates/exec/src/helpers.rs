@@ -72,10 +72,10 @@ impl fmt::Debug for dyn CallbackIter {
 /// The engine calls the function at `target` (an absolute pc) as a local call from the
 /// helper's `call` (a new frame, counted against the frame limit; r6–r9 and r10 as after any
 /// local call) with the arguments [`CallbackIter::next`] gives, each instruction counted
-/// against the budget, until the iteration is done. A verified program's engines take the
-/// target from the verifier's fact for the `call` (`VerifiedProgram::callback`), which the
-/// verifier proved equal to `target`; a `call` without such a fact traps with
-/// [`TrapKind::Unsupported`].
+/// against the budget, until the iteration is done. The engines take the function from the
+/// verifier's fact for the `call` (`VerifiedProgram::callback`), which the verifier proved
+/// equal to `target`; a `call` without such a fact, and any call in an unverified run, traps
+/// with [`TrapKind::Unsupported`].
 pub struct Callbacks {
     /// The callback's entry pc, as the program passed it (`lddw rX, func`).
     pub target: u64,

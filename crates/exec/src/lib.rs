@@ -47,12 +47,14 @@
 //! - Callback (`HelperRet::Callback`, `bpf_loop` and `for_each_map_elem`): the engine calls
 //!   the callback function as a local call from the helper's `call` (a new frame, the depth
 //!   checked at every iteration: [`TrapKind::CallDepthExceeded`] at the `call`), with r1–r5
-//!   from [`CallbackIter::next`], until it says [`CallbackStep::Done`]; then r0 = its value and
+//!   from [`CallbackIter::next`] (for [`CallbackStep::CallWithFrame`], its bytes first copied
+//!   to the bottom of the new frame: [`frame_bytes_at`]), until it says [`CallbackStep::Done`];
+//!   then r0 = its value and
 //!   r1–r5 are zero, as after any helper call. The callback's instructions count against the
 //!   budget; a trap inside it has the callback's pc; an error of `next` is a
-//!   [`TrapKind::HelperError`] at the `call`. A verified program's engines call the function
-//!   the verifier recorded for the `call`, and trap with [`TrapKind::Unsupported`] at a `call`
-//!   it recorded none for.
+//!   [`TrapKind::HelperError`] at the `call`. The engines call the function the verifier
+//!   recorded for the `call`, and trap with [`TrapKind::Unsupported`] at a `call` it recorded
+//!   none for (and at every one in an unverified run).
 //! - Legacy packet loads (`ldabs*`, `ldind*`) read big-endian from the packet at `index + imm`
 //!   (64-bit wrapping), the packet being the input from the verified program's `packet_base`
 //!   on (0 for plain memory; past the context struct for a field context); out of bounds,

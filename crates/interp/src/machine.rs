@@ -55,7 +55,7 @@ pub(crate) struct Machine<'a> {
     regs: [u64; Reg::COUNT],
     frames: Vec<Frame>,
     /// The verified program's callbacks by `call` pc ([`bpfx_verifier::VerifiedProgram::callback`]);
-    /// `None` for an unverified run, which calls the target the helper names.
+    /// `None` for an unverified run, which runs no callback.
     callbacks: Option<&'a [(Pc, Pc)]>,
 }
 
@@ -359,16 +359,14 @@ impl<'a> Machine<'a> {
             HelperRet::Return(r0) => return Ok(Flow::End(End::Return(r0))),
             HelperRet::TailCall(target) => return Ok(Flow::End(End::TailCall { pc, target })),
             HelperRet::Callback(req) => {
-                let target = match self.callbacks {
-                    Some(sites) => sites
+                // Only a verified program's recorded callbacks run (the JIT's rule too): an
+                // unverified run, or a `call` with no record, traps.
+                let target = self.callbacks.and_then(|sites| {
+                    sites
                         .binary_search_by_key(&pc, |&(p, _)| p)
                         .ok()
-                        .map(|i| sites[i].1),
-                    None => u32::try_from(req.target)
-                        .ok()
-                        .map(Pc)
-                        .filter(|&t| self.prog.get(t).is_some()),
-                };
+                        .map(|i| sites[i].1)
+                });
                 let target = target.ok_or_else(|| trap(TrapKind::Unsupported, pc))?;
                 return self.iterate(pc, req.iter, target, None);
             }

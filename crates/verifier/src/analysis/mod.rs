@@ -34,6 +34,7 @@
 //! | `alu.rs`    | ALU rules (scalars, pointer arithmetic, packet ids)                     |
 //! | `mem.rs`    | loads, stores, atomics: one function per region                         |
 //! | `call.rs`   | helper calls and their arguments, local calls, `exit`                   |
+//! | `callback.rs` | callback-taking helper calls (`bpf_loop`, `for_each_map_elem`)       |
 //! | `branch.rs` | conditional jumps: both edges, each narrowed by its condition           |
 //! | `log.rs`    | [`VerifierLog`]                                                          |
 //!
@@ -44,6 +45,7 @@
 mod alu;
 mod branch;
 mod call;
+mod callback;
 mod ctx;
 mod log;
 mod mem;

@@ -366,3 +366,44 @@ fn nested_callbacks_count_frames() {
         }
     }
 }
+
+/// Nonzero flags make either helper fail with `-EINVAL` before any call (the kernel's checks
+/// at run time), on every engine: the callback, which would store 1 into the context, never
+/// runs.
+#[test]
+fn nonzero_flags_fail_before_any_call() {
+    for (helper, setup) in [(181, "mov r1, 3"), (164, "lddw r1, map_idx(0)")] {
+        let text = format!(
+            "mov r6, 0\nstxdw [r10-8], r6\n{setup}\nlddw r2, func(cb)\nmov r3, r10\n\
+             add r3, -8\nmov r4, 1\ncall {helper}\nlsh r0, 32\nrsh r0, 32\nldxdw r1, [r10-8]\nlsh r1, 32\nor r0, r1\n\
+             exit\ncb:\nmov r1, 1\nstxdw [r4+0], r1\nstxdw [r2+0], r1\nmov r0, 0\nexit"
+        );
+        // for_each passes ctx in r4, bpf_loop in r2: the callback stores through both (the
+        // other is the index or the key copy, harmless).
+        let text = if helper == 181 {
+            text.replace("stxdw [r4+0], r1\n", "")
+        } else {
+            text.replace("stxdw [r2+0], r1\n", "")
+        };
+        let spec = bpfx::MapSpec::new("a", bpfx::MapKind::Array, 4, 8, 4);
+        let obj = bpfx::Vm::new()
+            .object(
+                vec![bpfx::ProgramDef::new("p", "test", common::code(&text))],
+                vec![spec],
+            )
+            .unwrap();
+        for mode in [Mode::Checked, Mode::Strict] {
+            for (engine, opts) in engines() {
+                let v = obj
+                    .program("p")
+                    .unwrap()
+                    .verify(mode)
+                    .unwrap_or_else(|e| panic!("{helper} {mode:?}: {e}"));
+                let mut prog = prepare(v, opts);
+                let r0 = prog.run(&mut []).unwrap();
+                assert_eq!(r0 as u32, (-22i32) as u32, "{helper} {mode:?} {engine}");
+                assert_eq!(r0 >> 32, 0, "{helper} {mode:?} {engine}: the callback ran");
+            }
+        }
+    }
+}

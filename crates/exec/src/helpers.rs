@@ -23,6 +23,104 @@ pub enum HelperRet {
     /// The program ends at the `call` with a tail call: whoever runs it goes on with this
     /// target ([`End::TailCall`]).
     TailCall(TailCall),
+    /// The helper calls a function of the program back (`bpf_loop`, `for_each_map_elem`): the
+    /// engine serves the request ([`Callbacks`]) and r0 is what it finally gives.
+    Callback(Callbacks),
+}
+
+/// What a callback-taking helper asks of the engine next ([`CallbackIter::next`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallbackStep {
+    /// Call the callback with these r1–r5, in a new frame, and hand its r0 back.
+    Call([u64; 5]),
+    /// [`CallbackStep::Call`], with `bytes` copied first to the bottom of the callback's frame
+    /// (from its r10 - 512: [`crate::frame_bytes_at`]) and argument `at` (0-based: 0 is r1)
+    /// set to their address: what the helper lends the callback for one call
+    /// (`for_each_map_elem`'s key).
+    CallWithFrame {
+        /// r1–r5 (argument `at` is replaced).
+        args: [u64; 5],
+        /// The bytes, at most a frame's.
+        bytes: Vec<u8>,
+        /// Which argument points to them.
+        at: usize,
+    },
+    /// The helper is done: this is its result (r0 after the `call`).
+    Done(u64),
+}
+
+/// The iteration of a callback-taking helper, driven by the engine: each call gets the
+/// previous callback's r0 (`None` before the first) and says what to do next.
+pub trait CallbackIter: Send {
+    /// The next step, given the r0 of the callback just run (`None` before the first call);
+    /// `mem` is the guest memory of the frame of the helper's `call`.
+    fn next(
+        &mut self,
+        mem: &mut GuestMemory<'_>,
+        last: Option<u64>,
+    ) -> Result<CallbackStep, HelperError>;
+}
+
+impl fmt::Debug for dyn CallbackIter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallbackIter(..)")
+    }
+}
+
+/// A helper's request to call a function of the program back ([`HelperRet::Callback`]).
+///
+/// The engine calls the function at `target` (an absolute pc) as a local call from the
+/// helper's `call` (a new frame, counted against the frame limit; r6–r9 and r10 as after any
+/// local call) with the arguments [`CallbackIter::next`] gives, each instruction counted
+/// against the budget, until the iteration is done. The engines take the function from the
+/// verifier's fact for the `call` (`VerifiedProgram::callback`), which the verifier proved
+/// equal to `target`; a `call` without such a fact, and any call in an unverified run, traps
+/// with [`TrapKind::Unsupported`].
+pub struct Callbacks {
+    /// The callback's entry pc, as the program passed it (`lddw rX, func`).
+    pub target: u64,
+    /// The iteration.
+    pub iter: Box<dyn CallbackIter>,
+}
+
+impl Clone for Callbacks {
+    /// A request cannot be duplicated: its clone is a finished one (a helper result is
+    /// cloned only by tests comparing endings; no engine clones a request it serves).
+    fn clone(&self) -> Callbacks {
+        Callbacks {
+            target: self.target,
+            iter: Box::new(Finished),
+        }
+    }
+}
+
+/// An iteration that is already over (the clone of a request).
+struct Finished;
+
+impl CallbackIter for Finished {
+    fn next(
+        &mut self,
+        _: &mut GuestMemory<'_>,
+        _: Option<u64>,
+    ) -> Result<CallbackStep, HelperError> {
+        Err(HelperError("a copied callback request cannot run".into()))
+    }
+}
+
+impl PartialEq for Callbacks {
+    /// The same request: the same target and the same iteration object.
+    fn eq(&self, other: &Callbacks) -> bool {
+        self.target == other.target
+            && std::ptr::addr_eq(&*self.iter as *const dyn CallbackIter, &*other.iter)
+    }
+}
+
+impl Eq for Callbacks {}
+
+impl fmt::Debug for Callbacks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Callbacks(target {})", self.target)
+    }
 }
 
 impl From<u64> for HelperRet {

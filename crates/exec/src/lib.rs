@@ -44,6 +44,17 @@
 //!   [`TrapKind::OutOfBounds`] at the `call`, before the helper runs; a helper error with
 //!   [`TrapKind::HelperError`]. The message of either of the last two is left in
 //!   [`Env::helper_error`] (which every run starts by clearing).
+//! - Callback (`HelperRet::Callback`, `bpf_loop` and `for_each_map_elem`): the engine calls
+//!   the callback function as a local call from the helper's `call` (a new frame, the depth
+//!   checked at every iteration: [`TrapKind::CallDepthExceeded`] at the `call`), with r1–r5
+//!   from [`CallbackIter::next`] (for [`CallbackStep::CallWithFrame`], its bytes first copied
+//!   to the bottom of the new frame: [`frame_bytes_at`]), until it says [`CallbackStep::Done`];
+//!   then r0 = its value and
+//!   r1–r5 are zero, as after any helper call. The callback's instructions count against the
+//!   budget; a trap inside it has the callback's pc; an error of `next` is a
+//!   [`TrapKind::HelperError`] at the `call`. The engines call the function the verifier
+//!   recorded for the `call`, and trap with [`TrapKind::Unsupported`] at a `call` it recorded
+//!   none for (and at every one in an unverified run).
 //! - Legacy packet loads (`ldabs*`, `ldind*`) read big-endian from the packet at `index + imm`
 //!   (64-bit wrapping), the packet being the input from the verified program's `packet_base`
 //!   on (0 for plain memory; past the context struct for a field context); out of bounds,
@@ -61,7 +72,8 @@ mod shared;
 mod trap;
 
 pub use helpers::{
-    ArgLen, End, HelperError, HelperFn, HelperRet, Helpers, LenFn, MemArg, TailCall,
+    ArgLen, CallbackIter, CallbackStep, Callbacks, End, HelperError, HelperFn, HelperRet, Helpers,
+    LenFn, MemArg, TailCall,
 };
 pub use memory::{GuestMemory, Region, STACK_ALIGN, Stack};
 pub use shared::SharedMem;
@@ -70,6 +82,14 @@ pub use trap::{Trap, TrapKind};
 
 /// Size of one call frame's stack in bytes.
 pub const STACK_FRAME_SIZE: usize = 512;
+
+/// Where [`CallbackStep::CallWithFrame`] puts `len` bytes in a callback's frame whose r10 is
+/// `fp`: at the bottom of the frame (`fp - 512`), the part compilers fill last (they allocate
+/// from the top), so a callback's own locals rarely overlap them; `None` when they exceed a
+/// frame.
+pub fn frame_bytes_at(fp: u64, len: usize) -> Option<u64> {
+    (len <= STACK_FRAME_SIZE).then(|| fp - STACK_FRAME_SIZE as u64)
+}
 
 /// Default limit on nested frames, counting the outermost one (the kernel's `MAX_CALL_FRAMES`).
 pub const DEFAULT_MAX_FRAMES: u32 = 8;

@@ -32,6 +32,13 @@ impl<'a> Region<'a> {
         let len = len as u64;
         (len <= size && rel <= size - len).then_some(rel as usize)
     }
+
+    /// Copies `data` to `addr`, if the whole range lies inside this region.
+    pub fn write(&mut self, addr: u64, data: &[u8]) -> Option<()> {
+        let at = self.offset_of(addr, data.len())?;
+        self.bytes[at..at + data.len()].copy_from_slice(data);
+        Some(())
+    }
 }
 
 /// Alignment of the stack buffer's top (and so of every frame pointer), in bytes.

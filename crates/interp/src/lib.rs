@@ -60,6 +60,7 @@ pub fn run_to_end(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Re
     let default = env.begin_default_budget(!prog.terminates());
     let r = machine::Machine::new(prog.program(), input, env.parts())
         .with_packet_base(prog.packet_base())
+        .with_callbacks(prog.callbacks())
         .run();
     env.end_default_budget(default);
     r

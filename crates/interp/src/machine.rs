@@ -4,18 +4,20 @@ use crate::alu::{self, imm_value};
 use crate::mem;
 use bpfx_bytecode::{CallTarget, Imm64, Op, Operand, Pc, Program, Reg, RegSet};
 use bpfx_exec::{
-    End, EnvParts, GuestMemory, HelperError, HelperRet, Helpers, Region, SharedMem, Stack, Trap,
-    TrapKind,
+    CallbackIter, CallbackStep, End, EnvParts, GuestMemory, HelperError, HelperRet, Helpers,
+    Region, SharedMem, Stack, Trap, TrapKind,
 };
 use std::sync::Arc;
 
 /// What a caller needs back when its callee exits.
-#[derive(Debug)]
 struct Frame {
     /// The `call` that created the callee; execution resumes after it.
     call_pc: Pc,
     /// The caller's r6–r9, restored when the callee exits.
     saved: [u64; 4],
+    /// For a callback's frame: the helper's iteration, asked what to do when it exits, and
+    /// the callback's entry.
+    callback: Option<(Box<dyn CallbackIter>, Pc)>,
 }
 
 /// Where control goes after an instruction.
@@ -52,6 +54,9 @@ pub(crate) struct Machine<'a> {
     packet_base: u64,
     regs: [u64; Reg::COUNT],
     frames: Vec<Frame>,
+    /// The verified program's callbacks by `call` pc ([`bpfx_verifier::VerifiedProgram::callback`]);
+    /// `None` for an unverified run, which runs no callback.
+    callbacks: Option<&'a [(Pc, Pc)]>,
 }
 
 fn trap(kind: TrapKind, pc: Pc) -> Trap {
@@ -91,7 +96,14 @@ impl<'a> Machine<'a> {
             packet_base: 0,
             regs,
             frames: Vec::new(),
+            callbacks: None,
         }
+    }
+
+    /// The same machine, calling back the verified program's recorded callbacks only.
+    pub(crate) fn with_callbacks(mut self, callbacks: &'a [(Pc, Pc)]) -> Machine<'a> {
+        self.callbacks = Some(callbacks);
+        self
     }
 
     pub(crate) fn run(mut self) -> Result<End, Trap> {
@@ -114,7 +126,17 @@ impl<'a> Machine<'a> {
                     Some(frame) => {
                         self.regs[6..10].copy_from_slice(&frame.saved);
                         self.regs[10] = self.stack.frame_pointer(self.depth());
-                        self.next(frame.call_pc, 1)?
+                        match frame.callback {
+                            None => self.next(frame.call_pc, 1)?,
+                            Some((iter, target)) => {
+                                let r0 = self.regs[0];
+                                match self.iterate(frame.call_pc, iter, target, Some(r0))? {
+                                    Flow::Next => self.next(frame.call_pc, 1)?,
+                                    Flow::Jump(t) => t,
+                                    _ => return Err(trap(TrapKind::Unsupported, frame.call_pc)),
+                                }
+                            }
+                        }
                     }
                 },
             };
@@ -305,7 +327,11 @@ impl<'a> Machine<'a> {
                 }
                 let mut saved = [0; 4];
                 saved.copy_from_slice(&self.regs[6..10]);
-                self.frames.push(Frame { call_pc: pc, saved });
+                self.frames.push(Frame {
+                    call_pc: pc,
+                    saved,
+                    callback: None,
+                });
                 self.regs[10] = self.stack.frame_pointer(self.depth());
                 return Ok(Flow::Jump(target));
             }
@@ -332,10 +358,91 @@ impl<'a> Machine<'a> {
             HelperRet::Value(r0) => r0,
             HelperRet::Return(r0) => return Ok(Flow::End(End::Return(r0))),
             HelperRet::TailCall(target) => return Ok(Flow::End(End::TailCall { pc, target })),
+            HelperRet::Callback(req) => {
+                // Only a verified program's recorded callbacks run (the JIT's rule too): an
+                // unverified run, or a `call` with no record, traps.
+                let target = self.callbacks.and_then(|sites| {
+                    sites
+                        .binary_search_by_key(&pc, |&(p, _)| p)
+                        .ok()
+                        .map(|i| sites[i].1)
+                });
+                let target = target.ok_or_else(|| trap(TrapKind::Unsupported, pc))?;
+                return self.iterate(pc, req.iter, target, None);
+            }
         };
         for r in RegSet::ARGS {
             self.set(r, 0);
         }
         Ok(Flow::Next)
+    }
+
+    /// Serves a callback request of the helper `call` at `pc` (the execution contract's
+    /// "Callback" rule): asks `iter` for the next step, given the r0 of the callback run that
+    /// just ended (`None` before the first), and either enters `target` in a new frame with
+    /// the arguments it gives ([`Flow::Jump`]; its `exit` comes back here), or ends the
+    /// helper with its result in r0 and r1–r5 zero ([`Flow::Next`] after the `call`).
+    fn iterate(
+        &mut self,
+        pc: Pc,
+        mut iter: Box<dyn CallbackIter>,
+        target: Pc,
+        last: Option<u64>,
+    ) -> Result<Flow, Trap> {
+        let mut error = None;
+        let step = iter.next(&mut self.memory(), last).map_err(|e| {
+            error = Some(e);
+            trap(TrapKind::HelperError, pc)
+        });
+        if error.is_some() {
+            *self.helper_error = error;
+        }
+        match step? {
+            CallbackStep::Done(r0) => {
+                self.regs[0] = r0;
+                for r in RegSet::ARGS {
+                    self.set(r, 0);
+                }
+                Ok(Flow::Next)
+            }
+            step @ (CallbackStep::Call(_) | CallbackStep::CallWithFrame { .. }) => {
+                if self.depth() + 2 > self.max_frames {
+                    return Err(trap(TrapKind::CallDepthExceeded, pc));
+                }
+                let args = match step {
+                    CallbackStep::CallWithFrame {
+                        mut args,
+                        bytes,
+                        at,
+                    } => {
+                        let fp = self.stack.frame_pointer(self.depth() + 1);
+                        let addr = bpfx_exec::frame_bytes_at(fp, bytes.len())
+                            .ok_or_else(|| trap(TrapKind::HelperError, pc))?;
+                        self.stack
+                            .active_region(self.depth() + 1)
+                            .write(addr, &bytes)
+                            .ok_or_else(|| trap(TrapKind::HelperError, pc))?;
+                        if let Some(a) = args.get_mut(at) {
+                            *a = addr;
+                        }
+                        args
+                    }
+                    CallbackStep::Call(args) => args,
+                    CallbackStep::Done(_) => return Err(trap(TrapKind::Unsupported, pc)),
+                };
+                let mut saved = [0; 4];
+                saved.copy_from_slice(&self.regs[6..10]);
+                self.frames.push(Frame {
+                    call_pc: pc,
+                    saved,
+                    callback: Some((iter, target)),
+                });
+                for (r, a) in RegSet::ARGS.into_iter().zip(args) {
+                    self.set(r, a);
+                }
+                self.regs[10] = self.stack.frame_pointer(self.depth());
+                Ok(Flow::Jump(target))
+            }
+        }
     }
 }

@@ -159,7 +159,27 @@ pub(crate) struct RunCtx {
     /// How a helper ended the program ([`bpfx_exec::HelperRet::Return`] or
     /// [`bpfx_exec::HelperRet::TailCall`]), with [`ENDED`] in `trap_kind`.
     pub(crate) ended: Option<bpfx_exec::HelperRet>,
+    /// Set to 1 by the code right before the dispatcher call of a `call` that serves
+    /// callbacks (one the verifier recorded a callback for); the dispatcher resets it. A
+    /// callback request from any other `call` traps with `Unsupported`.
+    pub(crate) cb_site: u64,
+    /// 1 when the callback request being served wants its callback called with `cb_args`
+    /// (the dispatcher or `callback_next` set it), 0 when the helper is done.
+    pub(crate) cb_pending: u64,
+    /// r1–r5 of the next callback call.
+    pub(crate) cb_args: [u64; 5],
+    /// Called after each callback run with its r0 ([`CallbackNextFn`]).
+    pub(crate) cb_next: CallbackNextFn,
+    /// The callback requests being served, innermost last (a callback may call a
+    /// callback-taking helper itself).
+    pub(crate) callbacks: Vec<Box<dyn bpfx_exec::CallbackIter>>,
 }
+
+/// The host function the code calls after each callback run: the callback's r0, the
+/// context; returns the helper's result when it is done (`cb_pending` 0), else 0 with the
+/// next arguments in `cb_args`. Failures are recorded in [`RunCtx::trap_kind`] as the
+/// dispatcher records them.
+pub(crate) type CallbackNextFn = extern "sysv64" fn(u64, *mut RunCtx) -> u64;
 
 /// What the dispatcher stores in [`RunCtx::trap_kind`] when a helper ends the program: not a
 /// [`bpfx_exec::TrapKind`] code, but nonzero, so the code leaves at the `call` as for a
@@ -216,6 +236,11 @@ pub(crate) mod ctx {
     pub(crate) const SHARED_BEGIN: i32 = offset_of!(RunCtx, shared_begin) as i32;
     pub(crate) const SHARED_WEND: i32 = offset_of!(RunCtx, shared_wend) as i32;
     pub(crate) const SHARED_END: i32 = offset_of!(RunCtx, shared_end) as i32;
+    // Used once per callback run, beside two calls: a disp32 costs nothing there.
+    pub(crate) const CB_SITE: i32 = offset_of!(RunCtx, cb_site) as i32;
+    pub(crate) const CB_PENDING: i32 = offset_of!(RunCtx, cb_pending) as i32;
+    pub(crate) const CB_ARGS: i32 = offset_of!(RunCtx, cb_args) as i32;
+    pub(crate) const CB_NEXT: i32 = offset_of!(RunCtx, cb_next) as i32;
 
     /// A field offset as a disp8: every field the code touches is within 127 bytes of r12,
     /// which keeps each context access two bytes shorter (a field past it fails to compile).

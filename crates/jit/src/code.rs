@@ -14,7 +14,7 @@
 
 use crate::CodeMemory;
 use crate::abi::{ENDED, FRAME, RunCtx};
-use bpfx_exec::{GuestMemory, HelperRet, Region, TrapKind};
+use bpfx_exec::{CallbackIter, CallbackStep, GuestMemory, HelperRet, Region, TrapKind};
 use memmap2::{Mmap, MmapMut};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
@@ -172,8 +172,14 @@ pub(crate) extern "sysv64" fn dispatch(
     // which is valid and not otherwise accessed while the code runs; the code is suspended in
     // this call, so this is the only live reference.
     let ctx = unsafe { &mut *ctx };
+    let serves_callbacks = std::mem::take(&mut ctx.cb_site) != 0;
     match catch_unwind(AssertUnwindSafe(|| call_helper(ctx, [a1, a2, a3, a4, a5]))) {
         Ok(Ok(HelperRet::Value(r0))) => r0,
+        Ok(Ok(HelperRet::Callback(req))) if serves_callbacks => callback_step(ctx, req.iter, None),
+        Ok(Ok(HelperRet::Callback(_))) => {
+            ctx.trap_kind = u64::from(TrapKind::Unsupported as u8);
+            0
+        }
         Ok(Ok(ended)) => {
             ctx.ended = Some(ended);
             ctx.trap_kind = ENDED;
@@ -181,6 +187,94 @@ pub(crate) extern "sysv64" fn dispatch(
         }
         Ok(Err(kind)) => {
             ctx.trap_kind = u64::from(kind as u8);
+            0
+        }
+        Err(payload) => {
+            ctx.panic = Some(payload);
+            ctx.trap_kind = u64::from(TrapKind::HelperError as u8);
+            0
+        }
+    }
+}
+
+/// Called by generated code after each run of a callback, with its r0: asks the innermost
+/// callback request being served what to do next ([`callback_step`]).
+pub(crate) extern "sysv64" fn callback_next(r0: u64, ctx: *mut RunCtx) -> u64 {
+    // SAFETY: as in `dispatch`: the context pointer the code was entered with, the only live
+    // reference while the code is suspended in this call.
+    let ctx = unsafe { &mut *ctx };
+    match ctx.callbacks.pop() {
+        Some(iter) => callback_step(ctx, iter, Some(r0)),
+        // Code calls this only while a request is pending: never taken.
+        None => {
+            ctx.trap_kind = u64::from(TrapKind::Unsupported as u8);
+            0
+        }
+    }
+}
+
+/// One step of a callback request (the execution contract's "Callback" rule): with a next
+/// call, its arguments go to `cb_args`, `cb_pending` is 1 and the request is kept; when done,
+/// `cb_pending` is 0 and the helper's result is returned. An error or a panic of the
+/// iteration is recorded as a helper's.
+fn callback_step(ctx: &mut RunCtx, mut iter: Box<dyn CallbackIter>, last: Option<u64>) -> u64 {
+    let step = catch_unwind(AssertUnwindSafe(|| {
+        let depth = ((ctx.stack_top - ctx.frame_pointer) / FRAME as u64) as u32;
+        // SAFETY: as in `call_helper`: the input, stack and shared blocks `JitProgram::run`
+        // holds for the run, which the suspended code does not touch meanwhile.
+        let input = unsafe { std::slice::from_raw_parts_mut(ctx.input_ptr, ctx.input_len) };
+        // SAFETY: as above.
+        let stack = unsafe { &mut *ctx.stack };
+        // SAFETY: as above.
+        let shared = unsafe { std::slice::from_raw_parts(ctx.shared_ptr, ctx.shared_len) };
+        let mut memory = GuestMemory {
+            input: Region::new(input),
+            stack: stack.active_region(depth),
+            shared,
+        };
+        let step = iter.next(&mut memory, last)?;
+        // Bytes lent to the callback go to the top of its frame, one below the caller's; a
+        // frame past the last allowed is left alone (the code traps before the call).
+        Ok(match step {
+            CallbackStep::CallWithFrame {
+                mut args,
+                bytes,
+                at,
+            } => {
+                let fp = ctx.frame_pointer - FRAME as u64;
+                let addr = bpfx_exec::frame_bytes_at(fp, bytes.len()).ok_or_else(|| {
+                    bpfx_exec::HelperError("the bytes lent to a callback exceed its frame".into())
+                })?;
+                if fp >= ctx.lowest_fp {
+                    stack.active_region(depth + 1).write(addr, &bytes);
+                }
+                if let Some(a) = args.get_mut(at) {
+                    *a = addr;
+                }
+                CallbackStep::Call(args)
+            }
+            step => step,
+        })
+    }));
+    match step {
+        Ok(Ok(CallbackStep::Call(args))) => {
+            ctx.cb_args = args;
+            ctx.cb_pending = 1;
+            ctx.callbacks.push(iter);
+            0
+        }
+        Ok(Ok(CallbackStep::Done(r0))) => {
+            ctx.cb_pending = 0;
+            r0
+        }
+        // Turned into a `Call` above.
+        Ok(Ok(CallbackStep::CallWithFrame { .. })) => {
+            ctx.trap_kind = u64::from(TrapKind::Unsupported as u8);
+            0
+        }
+        Ok(Err(e)) => {
+            ctx.helper_error = Some(e);
+            ctx.trap_kind = u64::from(TrapKind::HelperError as u8);
             0
         }
         Err(payload) => {

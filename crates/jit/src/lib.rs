@@ -339,6 +339,11 @@ impl JitProgram {
             panic: None,
             helper_error: None,
             ended: None,
+            cb_site: 0,
+            cb_pending: 0,
+            cb_args: [0; 5],
+            cb_next: code::callback_next,
+            callbacks: Vec::new(),
         };
         let r0 = self.code.call(&mut ctx);
         // Moved out field by field: the rest is plain values, so `ctx` needs no drop glue.
@@ -382,6 +387,11 @@ impl JitProgram {
             // The dispatcher never stores a `Value`: it hands it to the code.
             (Some(HelperRet::Value(_)) | None, None) => Ok(End::Return(r0)),
             (Some(HelperRet::Value(_)) | None, Some(kind)) => Err(Trap { kind, pc }),
+            // The dispatcher serves callback requests itself, or traps: never stored.
+            (Some(HelperRet::Callback(_)), _) => Err(Trap {
+                kind: TrapKind::Unsupported,
+                pc,
+            }),
         }
     }
 

@@ -12,8 +12,11 @@ use crate::map::{Map, MapKind};
 use crate::maps::of_maps::Slots;
 use crate::object_map::ObjectMap;
 use crate::task::{Lent, Task};
-use bpfx_exec::{ArgLen, GuestMemory, HelperError, HelperRet, Helpers, MemArg, TailCall};
-use bpfx_verifier::{ArgKind, HelperSig, HelperTable, RetKind};
+use bpfx_exec::{
+    ArgLen, CallbackIter, CallbackStep, Callbacks, GuestMemory, HelperError, HelperRet, Helpers,
+    MemArg, TailCall,
+};
+use bpfx_verifier::{ArgKind, CallbackKind, HelperSig, HelperTable, RetKind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -46,6 +49,13 @@ pub const PERF_EVENT_OUTPUT: u32 = 25;
 pub const REDIRECT_MAP: u32 = 51;
 /// `bpf_map_lookup_percpu_elem`.
 pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+/// `bpf_for_each_map_elem`.
+pub(crate) const FOR_EACH_MAP_ELEM: u32 = 164;
+/// `bpf_loop`.
+pub(crate) const LOOP: u32 = 181;
+/// `BPF_MAX_LOOPS`: the most iterations `bpf_loop` runs; a larger `nr_loops` fails with
+/// `-E2BIG`.
+pub(crate) const BPF_MAX_LOOPS: u64 = 1 << 23;
 /// `bpf_ringbuf_output`.
 pub const RINGBUF_OUTPUT: u32 = 130;
 /// `bpf_ringbuf_reserve`.
@@ -476,6 +486,25 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             redirect_map,
         ),
+        Proto::ending(
+            FOR_EACH_MAP_ELEM,
+            "for_each_map_elem",
+            &[
+                MapHandle,
+                Callback(CallbackKind::MapElem),
+                CallbackCtx,
+                Scalar,
+            ],
+            RetKind::Scalar,
+            for_each_map_elem,
+        ),
+        Proto::ending(
+            LOOP,
+            "loop",
+            &[Scalar, Callback(CallbackKind::Loop), CallbackCtx, Scalar],
+            RetKind::Scalar,
+            bpf_loop,
+        ),
         Proto::new(
             MAP_LOOKUP_PERCPU_ELEM,
             "map_lookup_percpu_elem",
@@ -788,6 +817,8 @@ const BASE_HELPERS: &[u32] = &[
     MAP_POP_ELEM,
     MAP_PEEK_ELEM,
     MAP_LOOKUP_PERCPU_ELEM,
+    FOR_EACH_MAP_ELEM,
+    LOOP,
     RINGBUF_OUTPUT,
     RINGBUF_RESERVE,
     RINGBUF_SUBMIT,
@@ -911,6 +942,8 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 | ArgKind::Anything
                 | ArgKind::MapHandle
                 | ArgKind::ProgArray
+                | ArgKind::Callback(_)
+                | ArgKind::CallbackCtx
                 | ArgKind::PtrToStackOrMem
                 | ArgKind::PtrToMem { size_arg: None }
                 | ArgKind::PtrToReadOnlyMem { size_arg: None }
@@ -919,6 +952,136 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
             Some(MemArg { ptr, len, write })
         })
         .collect()
+}
+
+/// `bpf_loop(nr_loops, callback_fn, callback_ctx, flags)`: calls `callback_fn(i, ctx)` for
+/// `i` in `0..nr_loops` until it returns nonzero; returns the number of calls made (the
+/// kernel's `bpf_loop`). `-EINVAL` for nonzero flags and `-E2BIG` for `nr_loops` above
+/// [`BPF_MAX_LOOPS`], before any call. The engine runs the callback ([`Callbacks`]).
+fn bpf_loop(_: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<HelperRet, HelperError> {
+    const E2BIG: i64 = 7;
+    let [nr_loops, callback, ctx, flags, _] = a;
+    if flags != 0 {
+        return Ok(HelperRet::Value((-EINVAL) as u64));
+    }
+    // The kernel takes nr_loops as a u32.
+    let nr_loops = u64::from(nr_loops as u32);
+    if nr_loops > BPF_MAX_LOOPS {
+        return Ok(HelperRet::Value((-E2BIG) as u64));
+    }
+    Ok(HelperRet::Callback(Callbacks {
+        target: callback,
+        iter: Box::new(LoopIter {
+            next: 0,
+            nr_loops,
+            ctx,
+        }),
+    }))
+}
+
+/// `bpf_loop`'s iteration: the index of the next call.
+struct LoopIter {
+    next: u64,
+    nr_loops: u64,
+    ctx: u64,
+}
+
+impl CallbackIter for LoopIter {
+    fn next(
+        &mut self,
+        _: &mut GuestMemory<'_>,
+        last: Option<u64>,
+    ) -> Result<CallbackStep, HelperError> {
+        // A nonzero result stops the loop: the calls made so far are the result.
+        if last.is_some_and(|r0| r0 != 0) || self.next >= self.nr_loops {
+            return Ok(CallbackStep::Done(self.next));
+        }
+        let i = self.next;
+        self.next += 1;
+        Ok(CallbackStep::Call([i, self.ctx, 0, 0, 0]))
+    }
+}
+
+/// `bpf_for_each_map_elem(map, callback_fn, callback_ctx, flags)`: calls
+/// `callback_fn(map, &key, value, ctx)` for each element of an array (every index) or a hash
+/// map (the keys present when the helper is called, in key byte order; one deleted before its
+/// turn is skipped), until it returns nonzero; returns the number of calls made (the kernel's
+/// helper). The key is a copy at the bottom of the callback's frame; the value pointer points
+/// into the map. `-EINVAL` for nonzero flags and for maps of other kinds, before any call.
+fn for_each_map_elem(
+    cx: &Cx,
+    _: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<HelperRet, HelperError> {
+    let [handle, callback, ctx, flags, _] = a;
+    if flags != 0 {
+        return Ok(HelperRet::Value((-EINVAL) as u64));
+    }
+    let (_, held) = map_of(&cx.maps, &cx.run, handle)?;
+    let map = match held {
+        Held::Object(m) => m.clone(),
+        Held::Inner(m) => m,
+    };
+    let keys = match map.kind() {
+        MapKind::Array => None,
+        MapKind::Hash | MapKind::LruHash => Some(map.iter().map(|(k, _)| k).collect()),
+        _ => return Ok(HelperRet::Value((-EINVAL) as u64)),
+    };
+    Ok(HelperRet::Callback(Callbacks {
+        target: callback,
+        iter: Box::new(ForEachIter {
+            map,
+            keys,
+            next: 0,
+            calls: 0,
+            handle,
+            ctx,
+        }),
+    }))
+}
+
+/// `for_each_map_elem`'s iteration.
+struct ForEachIter {
+    map: Arc<Map>,
+    /// A hash map's keys when the helper was called; `None` for an array (every index).
+    keys: Option<Vec<Vec<u8>>>,
+    /// The next index or key to visit.
+    next: usize,
+    /// Callback calls made.
+    calls: u64,
+    handle: u64,
+    ctx: u64,
+}
+
+impl CallbackIter for ForEachIter {
+    fn next(
+        &mut self,
+        _: &mut GuestMemory<'_>,
+        last: Option<u64>,
+    ) -> Result<CallbackStep, HelperError> {
+        if last.is_some_and(|r0| r0 != 0) {
+            return Ok(CallbackStep::Done(self.calls));
+        }
+        loop {
+            let key = match &self.keys {
+                None if self.next < self.map.max_entries() as usize => {
+                    (self.next as u32).to_le_bytes().to_vec()
+                }
+                Some(keys) if let Some(k) = keys.get(self.next) => k.clone(),
+                _ => return Ok(CallbackStep::Done(self.calls)),
+            };
+            self.next += 1;
+            // A key deleted since the helper was called is skipped.
+            if let Some(value) = self.map.lookup_addr(&key) {
+                self.calls += 1;
+                return Ok(CallbackStep::CallWithFrame {
+                    args: [self.handle, 0, value, self.ctx, 0],
+                    bytes: key,
+                    at: 1,
+                });
+            }
+        }
+    }
 }
 
 fn err(msg: impl Into<String>) -> HelperError {

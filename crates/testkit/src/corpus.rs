@@ -121,6 +121,7 @@ pub fn clang_object(name: &str) -> (Program, HelperTable, MapTable) {
                 read_only: m.read_only,
                 prog_array: m.kind == bpfx_elf::MapKind::ProgArray.into(),
                 inner: None,
+                max_entries: m.max_entries,
             },
         );
     }

@@ -258,6 +258,9 @@ pub struct MapDef {
     /// `CONST_PTR_TO_MAP` once checked against 0), which every mode requires to be
     /// null-checked before it is passed to a helper; no other helper accepts the outer map.
     pub inner: Option<MapRef>,
+    /// The most elements the map holds (0: not known): bounds how many times
+    /// `for_each_map_elem` runs its callback, for the termination proof.
+    pub max_entries: u32,
 }
 
 impl MapDef {
@@ -269,6 +272,15 @@ impl MapDef {
             read_only: false,
             prog_array: false,
             inner: None,
+            max_entries: 0,
+        }
+    }
+
+    /// The same map, holding at most `max_entries` elements.
+    pub const fn with_max_entries(self, max_entries: u32) -> MapDef {
+        MapDef {
+            max_entries,
+            ..self
         }
     }
 
@@ -357,6 +369,28 @@ pub enum ArgKind {
     /// (the kernel's `ARG_PTR_TO_MAP_VALUE | MEM_UNINIT`, as `map_pop_elem` takes): on the
     /// stack they are initialised after the call.
     MapValueOut,
+    /// A function of the program the helper calls back (`lddw rX, func`, the kernel's
+    /// `ARG_PTR_TO_FUNC`): the verifier checks it as a function with the signature `kind`
+    /// gives, run any number of times from the `call`, returning 0 or 1.
+    Callback(CallbackKind),
+    /// The context the helper hands to its callback unchanged (the kernel's
+    /// `ARG_PTR_TO_STACK_OR_NULL`): in `Strict` mode a pointer to the stack or a known 0; in
+    /// `Checked` mode any value (the callback's accesses through it are checked
+    /// like any other).
+    CallbackCtx,
+}
+
+/// What a callback-taking helper passes to its callback ([`ArgKind::Callback`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallbackKind {
+    /// `bpf_loop(nr_loops, cb, ctx, flags)`: `long cb(u64 index, void *ctx)`, with `ctx`
+    /// the helper's r3.
+    Loop,
+    /// `for_each_map_elem(map, cb, ctx, flags)`: `long cb(struct bpf_map *map, const void
+    /// *key, void *value, void *ctx)`, with the map of r1 (an array or a hash), a pointer
+    /// to a copy of the element's key (`key_size` bytes at the bottom of the callback's frame),
+    /// one to its value (writable unless the map is read-only), and `ctx` the helper's r3.
+    MapElem,
 }
 
 /// What a helper returns in r0.

@@ -311,6 +311,16 @@ pub enum VerifyErrorKind {
     /// An `lddw` form this runtime does not bind.
     #[error("lddw of a BTF variable is not supported")]
     BtfVariable,
+    /// A callback-taking helper's callback breaks the kernel's rule for it (not one known
+    /// function of the program, a result outside 0 and 1, called through `callx`). It rejects
+    /// in both modes: the engines call the function the verifier recorded.
+    #[error("callback of helper {helper}: {reason}")]
+    Callback {
+        /// Helper name.
+        helper: String,
+        /// What is wrong.
+        reason: String,
+    },
 
     // ---- verifier faults ----
     /// An invariant of the verifier itself does not hold: not a fault of the program but a

@@ -54,15 +54,15 @@ pub use analysis::{LOG_LIMIT, VerifierLog};
 /// and ignored in dead code (a weak kfunc guarded by `bpf_ksym_exists`).
 pub const POISONED_HELPERS: std::ops::Range<u32> = 2_001_000_000..2_003_000_000;
 pub use config::{
-    ArgKind, Config, ContextField, ContextKind, ContextLayout, DEFAULT_INSN_BUDGET, FieldKind,
-    HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind,
+    ArgKind, CallbackKind, Config, ContextField, ContextKind, ContextLayout, DEFAULT_INSN_BUDGET,
+    FieldKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind,
 };
 pub use context::ContextAccess;
 pub use error::{VerifyError, VerifyErrorKind};
 pub use spec::{SpecError, parse_helper, parse_map};
 pub use verified::{AccessFact, Assumptions, RegionKind, VerifiedProgram};
 
-use bpfx_bytecode::Program;
+use bpfx_bytecode::{Pc, Program};
 
 /// Verifies `prog` under `cfg`.
 pub fn verify(prog: Program, cfg: &Config) -> Result<VerifiedProgram, VerifyError> {
@@ -89,6 +89,8 @@ fn run(
     let mut a = analysis::Analysis::new(&prog, cfg, &structure, log);
     a.run(&structure.funcs)?;
     let facts = std::mem::take(&mut a.facts);
+    let mut callbacks: Vec<(Pc, analysis::CallbackSite)> = a.callbacks.drain().collect();
+    callbacks.sort_unstable_by_key(|&(site, _)| site);
     let ctx = std::mem::take(&mut a.ctx).into_accesses();
     let processed = a.processed;
     drop(a);
@@ -103,8 +105,18 @@ fn run(
         ContextKind::Fields(_) => cfg.mem_size.unwrap_or(0),
         ContextKind::Memory => 0,
     };
-    let assumed = verified::Assumptions::new(&graph, cfg);
+    let trips: Vec<(Pc, Pc, u64)> = callbacks
+        .iter()
+        .map(|&(site, cb)| (site, cb.target, cb.trips))
+        .collect();
+    let assumed = verified::Assumptions::new(&graph, cfg, &trips);
     Ok(VerifiedProgram::new(graph, facts, assumed, processed)
+        .with_callbacks(
+            callbacks
+                .iter()
+                .map(|&(site, cb)| (site, cb.target))
+                .collect(),
+        )
         .with_context_accesses(ctx)
         .with_packet_base(packet_base))
 }

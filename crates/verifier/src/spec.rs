@@ -11,11 +11,13 @@
 //! Arguments: `scalar`, `any`, `mem` / `mem:rN` ([`ArgKind::PtrToMem`], size in `rN`),
 //! `ro_mem` / `ro_mem:rN` ([`ArgKind::PtrToReadOnlyMem`]), `ro_mem_or_null[:rN]`
 //! ([`ArgKind::PtrToReadOnlyMemOrNull`]), `stack_or_mem`, `map`, `key`,
-//! `value`, `value_out` ([`ArgKind::MapValueOut`]), `prog_array` ([`ArgKind::ProgArray`]).
+//! `value`, `value_out` ([`ArgKind::MapValueOut`]), `prog_array` ([`ArgKind::ProgArray`]),
+//! `callback_loop` / `callback_map_elem` ([`ArgKind::Callback`]), `callback_ctx`
+//! ([`ArgKind::CallbackCtx`]).
 //! Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
 
-use crate::config::{ArgKind, HelperSig, MapDef, MapRef, RetKind};
+use crate::config::{ArgKind, CallbackKind, HelperSig, MapDef, MapRef, RetKind};
 use std::fmt;
 
 /// A helper or map description that does not parse.
@@ -135,11 +137,14 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "key" => ArgKind::MapKey,
         "value" => ArgKind::MapValue,
         "value_out" => ArgKind::MapValueOut,
+        "callback_loop" => ArgKind::Callback(CallbackKind::Loop),
+        "callback_map_elem" => ArgKind::Callback(CallbackKind::MapElem),
+        "callback_ctx" => ArgKind::CallbackCtx,
         _ => {
             return fail(
                 spec,
                 format!(
-                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, prog_array, key, value, value_out)"
+                    "unknown argument kind `{base}` (scalar, any, mem[:rN], ro_mem[:rN], stack_or_mem, map, prog_array, key, value, value_out, callback_loop, callback_map_elem, callback_ctx)"
                 ),
             );
         }
@@ -207,6 +212,9 @@ impl fmt::Display for ArgKind {
             ArgKind::MapKey => ("key", None),
             ArgKind::MapValue => ("value", None),
             ArgKind::MapValueOut => ("value_out", None),
+            ArgKind::Callback(CallbackKind::Loop) => ("callback_loop", None),
+            ArgKind::Callback(CallbackKind::MapElem) => ("callback_map_elem", None),
+            ArgKind::CallbackCtx => ("callback_ctx", None),
         };
         match size {
             Some(j) => write!(f, "{name}:r{}", j + 1),

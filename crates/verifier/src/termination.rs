@@ -4,9 +4,12 @@
 //! The rule (also in `docs/verifier.md`, "Termination"), all syntactic, on each function's
 //! control-flow graph of instructions:
 //!
-//! 1. No recursion and no callbacks: every local call targets a later pc (a call cycle always
-//!    holds a call to a function starting no later than the call), and no `lddw func` exists
-//!    (a helper could call it back any number of times). Helpers are assumed to return.
+//! 1. No recursion: every local call targets a later pc (a call cycle always holds a call to
+//!    a function starting no later than the call), and every callback-taking helper call
+//!    (`bpf_loop`, as the analysis recorded it) runs a callback in a later function; such a
+//!    call counts as a call of its callback repeated its trip bound times (`nr_loops`' upper
+//!    bound, at most 2^23). A function whose address is taken but that no such call runs
+//!    never runs. Helpers are assumed to return.
 //! 2. Every function's graph is reducible: the edges `u -> h` with `h` dominating `u` (back
 //!    edges) aside, it has no cycle. Then every cycle holds a back edge, and the natural loop of
 //!    its header `h` (its body `B`: `h` and every pc reaching a back-edge source without
@@ -88,25 +91,42 @@ pub(crate) const INSTRUCTION_LIMIT: u64 = bpfx_exec::DEFAULT_BUDGET;
 pub(crate) const MAX_INPUT_LEN: u64 = 1 << 16;
 
 /// Whether every run of the program of `graph` ends, by the rule of this module, within
-/// [`INSTRUCTION_LIMIT`] instructions. `false` means "not proven".
-pub(crate) fn proves(graph: &Cfg) -> bool {
-    instruction_bound(graph).is_some_and(|n| n <= u128::from(INSTRUCTION_LIMIT))
+/// [`INSTRUCTION_LIMIT`] instructions. `callbacks` are its callback-taking helper calls as the
+/// analysis recorded them: `(call, callback entry, most runs of the callback per call)`.
+/// `false` means "not proven".
+pub(crate) fn proves(graph: &Cfg, callbacks: &[(Pc, Pc, u64)]) -> bool {
+    instruction_bound_with(graph, callbacks).is_some_and(|n| n <= u128::from(INSTRUCTION_LIMIT))
 }
 
 /// An upper bound on the instruction slots any run of the program of `graph` executes (an
 /// input of at most [`MAX_INPUT_LEN`] bytes), by the rule of this module: every pc counts its
 /// slots, plus its callee's bound for a local call, times the trip bounds of the loops holding
 /// it. `None`: not proven to end.
+#[cfg(test)]
 pub(crate) fn instruction_bound(graph: &Cfg) -> Option<u128> {
+    instruction_bound_with(graph, &[])
+}
+
+/// [`instruction_bound`] for a program whose callback-taking helper calls are `callbacks`:
+/// `(call, callback entry, most runs of the callback per call)`. Such a call counts as a
+/// local call of its callback, that many times over; a function whose address is taken but
+/// that no such call runs never runs (the engines call only the callbacks the analysis
+/// recorded).
+pub(crate) fn instruction_bound_with(graph: &Cfg, callbacks: &[(Pc, Pc, u64)]) -> Option<u128> {
     let prog = graph.program();
-    // Rule 1: calls only forward, no kfunc, no callback (a program without a backward jump or
-    // call calls only forward and may keep the others: it runs straight through).
+    // Rule 1: calls and callbacks only forward, no kfunc (a program without a backward jump
+    // or call calls only forward and may keep the others: it runs straight through).
     if prog.has_back_edges()
         && (graph.calls().iter().any(|c| c.callee <= c.site)
-            || graph.functions().iter().any(|f| f.address_taken)
             || prog
                 .iter()
                 .any(|(_, op)| matches!(op, Op::Call(CallTarget::Kfunc(_)))))
+    {
+        return None;
+    }
+    if callbacks
+        .iter()
+        .any(|&(site, cb, _)| graph.function_of(cb) <= graph.function_of(site))
     {
         return None;
     }
@@ -122,6 +142,12 @@ pub(crate) fn instruction_bound(graph: &Cfg) -> Option<u128> {
                 return None;
             }
             calls.push((c.site.index() - f.entry.index(), costs[callee]));
+        }
+        for &(site, cb, trips) in callbacks {
+            if graph.function_of(site) == k {
+                let cost = costs[graph.function_of(cb)].checked_mul(u128::from(trips))?;
+                calls.push((site.index() - f.entry.index(), cost));
+            }
         }
         costs[k] = Func::new(prog, f.entry.index(), f.end.index()).cost(&calls, &mut work)?;
     }
@@ -1156,12 +1182,12 @@ fn stays(rel: Cond, c: i128, bits: u32, bound: Bound, first: Option<Vec<u64>>) -
 
 #[cfg(test)]
 mod tests {
-    use super::{instruction_bound, proves};
-    use bpfx_bytecode::{Cfg, Program};
+    use super::{instruction_bound, instruction_bound_with, proves};
+    use bpfx_bytecode::{Cfg, Pc, Program};
 
     fn p(text: &str) -> bool {
         let prog = bpfx_bytecode::assemble(text).expect("assembles");
-        proves(&Cfg::new(&Program::decode(prog).expect("decodes")))
+        proves(&Cfg::new(&Program::decode(prog).expect("decodes")), &[])
     }
 
     #[test]
@@ -1592,10 +1618,25 @@ mod tests {
         assert!(!p(
             "mov r0, 0\ncall local g\nexit\ng:\nmov r0, 0\ncall local g\nmov r0, 0\nexit"
         ));
-        // A callback a helper may call any number of times.
-        assert!(!p(
-            "lddw r2, func(cb)\nmov r0, 0\ntop:\nadd r0, 1\njlt r0, 3, top\nexit\ncb:\nmov r0, 0\nexit"
-        ));
+        // A function whose address is taken but that no callback-taking call runs never
+        // runs: the loop is proven.
+        let text = "lddw r2, func(cb)\nmov r0, 0\ntop:\nadd r0, 1\njlt r0, 3, top\nexit\ncb:\nmov r0, 0\nexit";
+        assert!(p(text));
+        // Run by a callback-taking call at pc 2 (`call 181`, one slot), 10 times per call:
+        // the call costs its slot plus 10 runs of the callback's two instructions.
+        let cg = |t: &str| {
+            let prog = bpfx_bytecode::assemble(t).expect("assembles");
+            Cfg::new(&Program::decode(prog).expect("decodes"))
+        };
+        let g = cg("lddw r2, func(cb)\ncall 181\nexit\ncb:\nmov r0, 0\nexit");
+        let (site, cb) = (Pc(2), Pc(4));
+        assert_eq!(
+            instruction_bound_with(&g, &[(site, cb, 10)]),
+            Some(2 + 1 + 20 + 1)
+        );
+        assert!(proves(&g, &[(site, cb, 1 << 23)]));
+        // A callback that is not after its caller (here the entry itself) is not proven.
+        assert_eq!(instruction_bound_with(&g, &[(site, Pc(0), 10)]), None);
     }
 
     fn bound(text: &str) -> Option<u128> {

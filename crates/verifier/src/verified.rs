@@ -122,8 +122,10 @@ impl Assumptions {
         Ok(())
     }
 
-    /// What verifying the program of `graph` under `cfg` assumes.
-    pub(crate) fn new(graph: &Cfg, cfg: &Config) -> Assumptions {
+    /// What verifying the program of `graph` under `cfg` assumes; `callbacks` are the
+    /// callback-taking helper calls the analysis found: `(call, callback, most runs of the
+    /// callback per call)`.
+    pub(crate) fn new(graph: &Cfg, cfg: &Config, callbacks: &[(Pc, Pc, u64)]) -> Assumptions {
         Assumptions {
             mode: cfg.mode,
             max_frames: cfg.max_frames.max(1),
@@ -131,7 +133,7 @@ impl Assumptions {
             mem_size: cfg.mem_size,
             context: cfg.context.clone(),
             maps: cfg.maps.clone(),
-            terminates: cfg.mode == Mode::Strict || crate::termination::proves(graph),
+            terminates: cfg.mode == Mode::Strict || crate::termination::proves(graph, callbacks),
         }
     }
 }
@@ -161,6 +163,8 @@ pub struct VerifiedProgram {
     ctx: Vec<(Pc, ContextAccess)>,
     /// Where in the input legacy packet loads read from.
     packet_base: u64,
+    /// Per callback-taking helper call (`bpf_loop`), increasing: the callback it runs.
+    callbacks: Vec<(Pc, Pc)>,
 }
 
 impl VerifiedProgram {
@@ -174,7 +178,27 @@ impl VerifiedProgram {
             processed,
             ctx: Vec::new(),
             packet_base: 0,
+            callbacks: Vec::new(),
         }
+    }
+
+    /// The same program, with the callbacks of its callback-taking helper calls.
+    pub(crate) fn with_callbacks(self, callbacks: Vec<(Pc, Pc)>) -> Self {
+        VerifiedProgram { callbacks, ..self }
+    }
+
+    /// The callback the callback-taking helper `call` at `pc` (`bpf_loop`) runs: the function
+    /// the verifier proved its callback argument holds on every path. Engines call this
+    /// function when the helper asks them to ([`bpfx_exec::Callbacks`]), and trap with
+    /// `Unsupported` at a `call` that has none.
+    pub fn callback(&self, pc: Pc) -> Option<Pc> {
+        let i = self.callbacks.binary_search_by_key(&pc, |&(p, _)| p).ok()?;
+        Some(self.callbacks[i].1)
+    }
+
+    /// Every callback-taking helper call with its callback, by increasing `call` pc.
+    pub fn callbacks(&self) -> &[(Pc, Pc)] {
+        &self.callbacks
     }
 
     /// The same program, its legacy packet loads reading the input from `base`.
@@ -343,7 +367,7 @@ mod tests {
             0,
         ];
         let cfg = Cfg::new(&prog);
-        let assumed = Assumptions::new(&cfg, &Config::default());
+        let assumed = Assumptions::new(&cfg, &Config::default(), &[]);
         let v = VerifiedProgram::new(cfg, facts, assumed, 0);
         let bound = v
             .bind_imm64(|pc, imm| match imm {

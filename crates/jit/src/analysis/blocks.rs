@@ -1,7 +1,8 @@
 //! Basic blocks for the per-block instruction budget.
 //!
 //! A block starts at every leader of the program's [`Cfg`] (pc 0 and every function entry,
-//! every jump and branch target, after every jump, branch, local call and `exit`), after every
+//! every jump and branch target, after every jump, branch, local call, callback-taking helper
+//! call and `exit`), after every
 //! always-trapping instruction, and after [`MAX_BLOCK`] instructions. Inside a block control runs straight through, unless an instruction faults (or
 //! a legacy packet load halts), which ends the whole run: so charging a block's length on entry
 //! is exact once every such exit refunds the instructions it skipped ([`Blocks::rest`]).
@@ -22,11 +23,19 @@ pub(crate) struct Blocks {
 }
 
 impl Blocks {
-    pub(crate) fn new(cfg: &Cfg) -> Blocks {
+    /// The blocks of the program of `cfg`, whose callback-taking helper calls are at
+    /// `callbacks` (each ends its block: the callback's instructions are charged between it
+    /// and the next instruction).
+    pub(crate) fn new(cfg: &Cfg, callbacks: &[(Pc, Pc)]) -> Blocks {
         let prog = cfg.program();
         let n = prog.len();
         // The program's block leaders, and after each instruction that always traps.
         let mut leader: Vec<bool> = (0..n).map(|i| cfg.is_leader(Pc(i as u32))).collect();
+        for &(site, _) in callbacks {
+            if let Some(next) = leader.get_mut(site.index() + 1) {
+                *next = true;
+            }
+        }
         for (pc, op) in prog.iter() {
             let traps = match *op {
                 Op::Call(CallTarget::Kfunc(_)) => true,
@@ -85,7 +94,7 @@ mod tests {
     fn blocks(text: &str) -> Blocks {
         let prog =
             bpfx_bytecode::Program::decode(assemble(text).expect("assembles")).expect("decodes");
-        Blocks::new(&Cfg::new(&prog))
+        Blocks::new(&Cfg::new(&prog), &[])
     }
 
     #[test]

@@ -7,12 +7,17 @@
 
 use super::{Emitter, asm};
 use crate::abi::{ctx, host, x};
-use bpfx_bytecode::{CallTarget, Pc};
+use bpfx_bytecode::{CallTarget, Pc, Reg};
 use bpfx_exec::TrapKind;
 
 impl Emitter<'_> {
     pub(super) fn lower_call(&mut self, pc: Pc, target: CallTarget) {
         match target {
+            CallTarget::Helper(id) if let Some(cb) = self.facts.and_then(|f| f.callback(pc)) => {
+                self.emit_mov_imm(bpfx_bytecode::Width::W32, x::R11, id as i32);
+                asm!(self; mov [BYTE r12 + ctx::HELPER_ID], r11);
+                self.emit_callback_call(pc, cb);
+            }
             CallTarget::Helper(id) => {
                 // Zero-extend the id through r11: a `mov m64, imm32` would sign-extend it.
                 self.emit_mov_imm(bpfx_bytecode::Width::W32, x::R11, id as i32);
@@ -44,6 +49,78 @@ impl Emitter<'_> {
             ; jne =>failed
             // r0 is already in rax. r1–r5 are zero after a helper call (the contract), which
             // also hides whatever the host left in them.
+            ; xor edi, edi
+            ; xor esi, esi
+            ; xor edx, edx
+            ; xor ecx, ecx
+            ; xor r8d, r8d
+        );
+    }
+
+    /// A callback-taking helper call (`bpf_loop`) whose callback the verifier recorded: the
+    /// dispatcher runs the helper and, if it asks for callbacks, takes the first step
+    /// (`cb_pending`, `cb_args`); then a loop calls the callback as a local call (r6–r9
+    /// saved, r10 one frame down, the depth checked each time) and hands its r0 to
+    /// `callback_next` for the next step, until the helper is done with its result in rax.
+    /// Budget and traps need nothing here: the callback's own code charges its instructions
+    /// and reports its pcs, and the `call` ends its budget block.
+    fn emit_callback_call(&mut self, pc: Pc, callback: Pc) {
+        let unwind = self.stubs.unwind;
+        let failed = self.cold_leave(pc, unwind);
+        let too_deep = self.cold_trap(pc, TrapKind::CallDepthExceeded);
+        let label = self.jump_label(None, callback);
+        let top = self.new_label();
+        let done = self.new_label();
+        let saved = [Reg::R6, Reg::R7, Reg::R8, Reg::R9].map(host);
+        asm!(self
+            ; mov QWORD [r12 + ctx::CB_SITE], 1
+            ; mov [BYTE r12 + ctx::FRAME_POINTER], rbp
+            ; mov r9, r12
+            // rsp ≡ 8 (mod 16) in eBPF code; SysV wants 0 at the call.
+            ; sub rsp, 8
+            ; call QWORD [BYTE r12 + ctx::DISPATCH]
+            ; add rsp, 8
+            ; cmp QWORD [r12 + ctx::TRAP_KIND], 0
+            ; jne =>failed
+            ; =>top
+            ; cmp QWORD [r12 + ctx::CB_PENDING], 0
+            ; je =>done
+            // The callback's frame would be below the deepest one allowed.
+            ; cmp rbp, [BYTE r12 + ctx::LOWEST_FP]
+            ; jbe =>too_deep
+            ; mov rdi, [r12 + ctx::CB_ARGS]
+            ; mov rsi, [r12 + ctx::CB_ARGS + 8]
+            ; mov rdx, [r12 + ctx::CB_ARGS + 16]
+            ; mov rcx, [r12 + ctx::CB_ARGS + 24]
+            ; mov r8, [r12 + ctx::CB_ARGS + 32]
+        );
+        for &r in &saved {
+            asm!(self; push Rq(r));
+        }
+        // Four pushes, the pad and the return address: 48 bytes, so the callee's rsp is
+        // ≡ 8 (mod 16) as every function that may call a helper expects.
+        asm!(self
+            ; sub rsp, 8
+            ; sub rbp, crate::abi::FRAME
+            ; call =>label
+            ; add rbp, crate::abi::FRAME
+            ; add rsp, 8
+        );
+        for &r in saved.iter().rev() {
+            asm!(self; pop Rq(r));
+        }
+        asm!(self
+            ; mov [BYTE r12 + ctx::FRAME_POINTER], rbp
+            ; mov rdi, rax
+            ; mov rsi, r12
+            ; sub rsp, 8
+            ; call QWORD [r12 + ctx::CB_NEXT]
+            ; add rsp, 8
+            ; cmp QWORD [r12 + ctx::TRAP_KIND], 0
+            ; jne =>failed
+            ; jmp =>top
+            ; =>done
+            // r0 is the helper's result; r1–r5 are zero after a helper call.
             ; xor edi, edi
             ; xor esi, esi
             ; xor edx, edx

@@ -55,6 +55,14 @@ use dynasmrt::{AssemblyOffset, DynamicLabel, DynasmApi, VecAssembler};
 /// instruction.
 pub const MAX_INSN_BYTES: usize = 128;
 
+/// Upper bound on the hot code of a callback-taking helper call (`bpf_loop`) the verifier
+/// recorded a callback for: the dispatcher call, then the loop that calls the callback and
+/// asks for the next step (about 240 bytes). Such a call is always preceded by an instruction
+/// of its own setting the callback register (every call clobbers r1–r5, and the verifier
+/// takes only a function's address there), so two instructions' worth of
+/// [`MAX_INSN_BYTES`] and [`MAX_COLD_BYTES`] still bounds the code of the pair.
+pub(crate) const MAX_CALLBACK_CALL_BYTES: usize = 288;
+
 /// Alignment of loop tops, in bytes (see [`Emitter::emit_loop_align`]): 32, the fetch block
 /// of the x86 front ends this was measured on. Side by side on the bench suite, 32 was the
 /// best of none, 16, 32 and 64: against no alignment, `array_sum`'s loop ran in 0.39 µs instead
@@ -268,7 +276,7 @@ fn assemble_with(
         },
         facts,
         blocks: if opts.budget {
-            blocks::Blocks::new(cfg)
+            blocks::Blocks::new(cfg, facts.map_or(&[][..], |f| f.callbacks()))
         } else {
             blocks::Blocks::default()
         },
@@ -338,7 +346,12 @@ fn assemble_with(
         code,
         layout: e.layout,
         exposure: e.blind.map(|b| b.exposure),
-        frames: e.callees.frames(),
+        // A callback's frame lies below its caller's, outside the local-call graph: a program
+        // with callbacks may reach every frame.
+        frames: e
+            .callees
+            .frames()
+            .filter(|_| facts.is_none_or(|f| f.callbacks().is_empty())),
         stats: e.guards.stats(),
     })
 }
@@ -425,7 +438,15 @@ impl Emitter<'_> {
             {
                 asm!(self; =>resume);
             }
-            check_size(pc, self.offset() - at, MAX_INSN_BYTES)?;
+            let max = match op {
+                Op::Call(bpfx_bytecode::CallTarget::Helper(_))
+                    if self.facts.is_some_and(|f| f.callback(pc).is_some()) =>
+                {
+                    MAX_CALLBACK_CALL_BYTES
+                }
+                _ => MAX_INSN_BYTES,
+            };
+            check_size(pc, self.offset() - at, max)?;
             lowered = Some((pc, op));
             pc = Pc(pc.0 + op.slots());
         }

@@ -321,6 +321,7 @@ impl<'o> ProgramRef<'o> {
                     read_only: m.kind().is_some_and(|k| read_only(k, m.read_only())),
                     prog_array: m.kind() == Some(MapKind::ProgArray),
                     inner: template.map(|_| MapRef::Inner(i as i32)),
+                    max_entries: m.max_entries(),
                 },
             );
             if let Some(t) = template {

@@ -13,10 +13,14 @@ done
 ASM_INC=${ASM_INC:-/usr/include/$(uname -m)-linux-gnu}
 for src in tc_classify sock_port80 sections tc_nat xdp_decap xdp_trunc xdp_lb xdp_adjust tc_helpers \
 	tc_probe tc_task tc_dscp sock_port80_load tc_vlan tc_ipip tc_resize_probe \
-	resize_socket resize_xdp tc_netoff; do
+	resize_socket resize_xdp tc_netoff xdp_loop; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
 # helper_types_N.c: one program per case, sharing the body in helper_types.h.
 for n in 0 1 2 3 4 5 6 7; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "helper_types_$n.c" -o "helper_types_$n.o"
+done
+# bpf_loop fixtures (tests/callbacks.rs): safe programs and their rejected unsafe twins.
+for src in loops loops_bad for_each; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -c "$src.c" -o "$src.o"
 done

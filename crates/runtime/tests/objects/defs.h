@@ -12,6 +12,7 @@ typedef unsigned long long __u64;
 
 /* Kernel BPF_MAP_TYPE_* numbers (linux/bpf.h). */
 enum {
+	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_SOCKMAP = 15,

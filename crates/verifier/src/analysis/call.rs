@@ -57,6 +57,9 @@ impl Analysis<'_> {
             Value::Scalar(x) if x.konst().is_some_and(|id| id <= u64::from(u32::MAX)) => {
                 let id = x.konst().unwrap_or_default();
                 let id = id as u32;
+                if self.callback_kind(id).is_some() {
+                    return Err(self.callback_err(pc, id, "called through callx".into()));
+                }
                 if self.cfg.helpers.get(id).is_some() {
                     self.call_helper(pc, st, id)?;
                 } else if self.strict {
@@ -119,6 +122,15 @@ impl Analysis<'_> {
                     }
                 }
                 ArgKind::Anything => {}
+                // Checked by `check_callback_call` before this runs.
+                ArgKind::Callback(_) => {}
+                ArgKind::CallbackCtx => {
+                    let ok =
+                        matches!(v, Value::Ptr(PtrKind::Stack { .. }, _)) || v == Value::konst(0);
+                    if self.strict && !ok {
+                        return Err(arg_err(reg, "a pointer to the stack or NULL", v));
+                    }
+                }
                 ArgKind::MapHandle => {
                     // A map handle is a capability only `lddw` creates: no mode forges one.
                     let Value::MapHandle(m) = v else {
@@ -528,11 +540,17 @@ impl Analysis<'_> {
         if self.strict && r0 == Value::NotInit {
             return Err(self.err(pc, K::UninitRegister(Reg::R0)));
         }
+        let callback = self.callbacks.get(&call_site).copied();
+        if callback.is_some() {
+            self.check_callback_result(pc, call_site, r0)?;
+        }
         let Some(callee) = st.pop_frame() else {
             return Err(self.internal(pc, "a return from a call finds no caller's frame"));
         };
         let gone = st.frame_count() as u32;
-        {
+        // A callback's caller keeps its registers as at the helper's `call` until the helper
+        // returns (`callback_return`).
+        if callback.is_none() {
             let caller = st.cur_mut();
             caller.regs[0] = callee.regs[0];
             for r in RegSet::ARGS {
@@ -569,6 +587,9 @@ impl Analysis<'_> {
                     *s = Slot::Spill(Value::UNKNOWN_SCALAR);
                 }
             }
+        }
+        if callback.is_some() {
+            return self.callback_return(parent, call_site, st);
         }
         Ok(Flow::Enter(parent, Pc(call_site.0 + 1), st))
     }

@@ -34,6 +34,7 @@
 //! | `alu.rs`    | ALU rules (scalars, pointer arithmetic, packet ids)                     |
 //! | `mem.rs`    | loads, stores, atomics: one function per region                         |
 //! | `call.rs`   | helper calls and their arguments, local calls, `exit`                   |
+//! | `callback.rs` | callback-taking helper calls (`bpf_loop`, `for_each_map_elem`)       |
 //! | `branch.rs` | conditional jumps: both edges, each narrowed by its condition           |
 //! | `log.rs`    | [`VerifierLog`]                                                          |
 //!
@@ -44,6 +45,7 @@
 mod alu;
 mod branch;
 mod call;
+mod callback;
 mod ctx;
 mod log;
 mod mem;
@@ -151,7 +153,25 @@ pub(crate) struct Analysis<'a> {
     /// `Checked` mode: the processed-instruction budget ran out, so every loop head is merged
     /// with [`Merge::Hard`] (the analysis goes on: Checked mode never rejects for cost).
     over_budget: bool,
+    /// Entries of the functions whose address the program takes (`lddw rX, func`),
+    /// increasing: the only values a callback argument may hold.
+    func_ptrs: Vec<Pc>,
+    /// Per callback-taking helper call reached: the callback it runs (`call.rs`).
+    pub(crate) callbacks: HashMap<Pc, CallbackSite>,
     log: Option<&'a mut VerifierLog>,
+}
+
+/// A `call` of a callback-taking helper, as the analysis found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CallbackSite {
+    /// The callback's entry.
+    pub(crate) target: Pc,
+    /// What the helper passes it.
+    pub(crate) kind: crate::config::CallbackKind,
+    /// The most times one call of the helper runs the callback, over every path reaching it
+    /// (`bpf_loop`: `nr_loops`' upper bound, at most `BPF_MAX_LOOPS`; `for_each_map_elem`:
+    /// the map's `max_entries`, `u64::MAX` when unknown).
+    pub(crate) trips: u64,
 }
 
 /// Widening rounds a `Checked`-mode loop head gets before it falls back to the certainly
@@ -194,12 +214,17 @@ impl<'a> Analysis<'a> {
             processed: 0,
             rounds: HashMap::new(),
             over_budget: false,
+            func_ptrs: Vec::new(),
+            callbacks: HashMap::new(),
             log,
         }
     }
 
-    /// Runs the fixpoint from the entry and from every `lddw func` target (a callback some
-    /// helper may run with unknown scalar arguments).
+    /// Runs the fixpoint from the entry. A function whose address the program takes (`lddw
+    /// func`) is analysed where a callback-taking helper is called with it (`call.rs`), in
+    /// the caller's context, as the kernel does; one never passed to such a helper is never
+    /// run (the engines call only the callbacks the analysis recorded), and its accesses keep
+    /// their guards.
     pub(crate) fn run(&mut self, funcs: &[Pc]) -> R<()> {
         let entry = self.entry_state();
         let root = self.intern(
@@ -219,14 +244,14 @@ impl<'a> Analysis<'a> {
                 _ => None,
             })
             .collect();
-        for cb in callbacks {
+        for &cb in &callbacks {
             if !funcs.contains(&cb) {
                 return Err(self.internal(cb, "a callback is not a function entry"));
             }
-            let ctx = self.intern(None, CtxTag::Call(cb), CtxKind::Call { call_site: cb });
-            let st = self.callback_state();
-            self.merge(ctx, cb, st, false)?;
         }
+        self.func_ptrs = callbacks;
+        self.func_ptrs.sort_unstable();
+        self.func_ptrs.dedup();
         while let Some(Reverse(node)) = self.work.pop() {
             match node.held {
                 Held::Latch => self.next_iteration(node.ctx, node.pc)?,

@@ -5,7 +5,7 @@ use super::{Analysis, R};
 use crate::config::ContextKind;
 use crate::domain::{Frame, Off, PtrKind, State, Value};
 use crate::error::VerifyErrorKind as K;
-use bpfx_bytecode::{Pc, Reg, RegSet};
+use bpfx_bytecode::{Pc, Reg};
 
 /// The slot of a frame's stack holding byte `b` (an offset from the frame's r10, in
 /// `-512..0`), and the byte's bit in that slot's initialisation mask.
@@ -39,20 +39,6 @@ impl Analysis<'_> {
         };
         regs[1] = r1;
         regs[2] = r2;
-        regs[10] = Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(0));
-        State::new(Frame::new(regs))
-    }
-
-    pub(super) fn callback_state(&self) -> State {
-        let other = if self.strict {
-            Value::NotInit
-        } else {
-            Value::UNKNOWN_SCALAR
-        };
-        let mut regs = [other; 11];
-        for r in RegSet::ARGS {
-            regs[r.index()] = Value::UNKNOWN_SCALAR;
-        }
         regs[10] = Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(0));
         State::new(Frame::new(regs))
     }

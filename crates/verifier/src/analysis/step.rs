@@ -96,6 +96,9 @@ impl Analysis<'_> {
                 if crate::POISONED_HELPERS.contains(&id) && self.cfg.helpers.get(id).is_none() {
                     return Err(self.err(pc, K::UnknownHelper(id)));
                 }
+                if let Some(kind) = self.callback_kind(id) {
+                    return self.check_callback_call(ctx, pc, st, id, kind);
+                }
                 if !self.call_helper(pc, &mut st, id)? {
                     return Ok(Flow::Stop);
                 }

@@ -1,0 +1,263 @@
+//! Callbacks (`bpf_loop`, `for_each_map_elem`): the callback argument checked as one function
+//! of the program, entered from the helper's `call` with the arguments the helper passes, any
+//! number of times (`docs/verifier.md`, "Callbacks"). `call.rs`'s `check_exit` hands a
+//! callback's return to [`Analysis::callback_return`].
+
+use super::state::stack_byte;
+use super::{Analysis, CallbackSite, Flow, R};
+use crate::config::{ArgKind, CallbackKind};
+use crate::domain::{Frame, Off, PtrKind, Slot, State, Value};
+use crate::error::VerifyErrorKind as K;
+use bpfx_bytecode::{CallTarget, Op, Pc, Reg};
+use bpfx_exec::STACK_FRAME_SIZE;
+
+use super::CtxId;
+use super::ctx::{CtxKind, CtxTag};
+
+const FRAME: i64 = STACK_FRAME_SIZE as i64;
+
+impl Analysis<'_> {
+    /// What helper `id` passes to a callback, if it takes one.
+    pub(super) fn callback_kind(&self, id: u32) -> Option<CallbackKind> {
+        self.cfg.helpers.get(id)?.args.iter().find_map(|k| match k {
+            ArgKind::Callback(kind) => Some(*kind),
+            _ => None,
+        })
+    }
+
+    pub(super) fn callback_err(&self, pc: Pc, id: u32, reason: String) -> crate::VerifyError {
+        let helper = self
+            .cfg
+            .helpers
+            .get(id)
+            .map_or_else(|| format!("#{id}"), |s| s.name.clone());
+        self.err(pc, K::Callback { helper, reason })
+    }
+
+    /// A `call` of a callback-taking helper (`bpf_loop`, `for_each_map_elem`), as the kernel
+    /// checks it: the callback argument must be one function of the program (`lddw rX, func`,
+    /// the same on every path to this `call`), which is then analysed as called from here
+    /// with the arguments the helper passes (`enter_callback`), any number of times: each of
+    /// its returns flows both back into it (widened, so the repetition reaches a fixpoint)
+    /// and past the `call` (`callback_return`). The path on which the helper calls nothing
+    /// (no iteration, an error result) goes straight past the `call`.
+    pub(super) fn check_callback_call(
+        &mut self,
+        ctx: CtxId,
+        pc: Pc,
+        mut st: State,
+        id: u32,
+        kind: CallbackKind,
+    ) -> R<Flow> {
+        let Some(sig) = self.cfg.helpers.get(id) else {
+            return Err(self.internal(pc, "a callback helper has no signature"));
+        };
+        let regs = st.cur().regs;
+        let Some(arg) = sig
+            .args
+            .iter()
+            .position(|k| matches!(k, ArgKind::Callback(_)))
+        else {
+            return Err(self.internal(pc, "a callback helper has no callback argument"));
+        };
+        let v = regs[arg + 1];
+        let target = match v {
+            Value::Scalar(x)
+                if let Some(t) = x.konst().and_then(|t| u32::try_from(t).ok())
+                    && self.func_ptrs.binary_search(&Pc(t)).is_ok() =>
+            {
+                Pc(t)
+            }
+            _ => {
+                let reason = format!(
+                    "r{} must hold a function of the program (lddw r{}, func), the same on \
+                     every path to the call, but it is {}",
+                    arg + 1,
+                    arg + 1,
+                    v.describe()
+                );
+                return Err(self.callback_err(pc, id, reason));
+            }
+        };
+        let trips = match kind {
+            // `nr_loops` above BPF_MAX_LOOPS makes the helper fail before any call.
+            CallbackKind::Loop => match regs[1] {
+                Value::Scalar(x) => x.umax.min(BPF_MAX_LOOPS),
+                _ => BPF_MAX_LOOPS,
+            },
+            // Every element once, at most; an unknown size bounds nothing the proof can use.
+            CallbackKind::MapElem => match regs[1] {
+                Value::MapHandle(m) => self
+                    .cfg
+                    .maps
+                    .get(m)
+                    .filter(|d| d.max_entries > 0)
+                    .map_or(u64::MAX, |d| u64::from(d.max_entries)),
+                _ => u64::MAX,
+            },
+        };
+        match self.callbacks.get_mut(&pc) {
+            Some(site) if site.target != target => {
+                let reason = format!(
+                    "the call passes different functions on different paths ({} and {target})",
+                    site.target
+                );
+                return Err(self.callback_err(pc, id, reason));
+            }
+            Some(site) => site.trips = site.trips.max(trips),
+            None => {
+                let site = CallbackSite {
+                    target,
+                    kind,
+                    trips,
+                };
+                self.callbacks.insert(pc, site);
+            }
+        }
+        let before = st.clone();
+        if !self.call_helper(pc, &mut st, id)? {
+            return Ok(Flow::Stop);
+        }
+        self.enter_callback(ctx, pc, before)?;
+        Ok(Flow::Next(Pc(pc.0 + 1), st))
+    }
+
+    /// Enters the callback of the helper `call` at `site` (in context `ctx`) from the caller
+    /// state `st` (its registers as at the `call`): a new frame, as a local call would push,
+    /// whose r1–r5 are what the helper passes; r0 and r6–r9 are uninitialised in `Strict`
+    /// mode (the kernel's callback state), unknown in `Checked` mode.
+    fn enter_callback(&mut self, ctx: CtxId, site: Pc, mut st: State) -> R<()> {
+        let Some(cb) = self.callbacks.get(&site).copied() else {
+            return Err(self.internal(site, "a callback call has no recorded callback"));
+        };
+        let frames = st.frame_count() + 1;
+        if frames > self.cfg.max_frames as usize {
+            if self.strict {
+                return Err(self.err(
+                    site,
+                    K::CallTooDeep {
+                        frames,
+                        max: self.cfg.max_frames,
+                    },
+                ));
+            }
+            // The run traps with CallDepthExceeded at the call.
+            return Ok(());
+        }
+        let caller = st.cur().regs;
+        let mut regs = [if self.strict {
+            Value::NotInit
+        } else {
+            Value::UNKNOWN_SCALAR
+        }; 11];
+        let mut key = None;
+        match cb.kind {
+            CallbackKind::Loop => {
+                regs[1] = Value::Scalar(crate::scalar::Scalar::below(cb.trips.saturating_sub(1)));
+                regs[2] = caller[3];
+            }
+            CallbackKind::MapElem => {
+                // The signature made r1 a map handle; its map must hold plain values.
+                let Value::MapHandle(m) = caller[1] else {
+                    return Err(self.internal(site, "for_each_map_elem without a map handle"));
+                };
+                let Some(def) = self.cfg.maps.get(m) else {
+                    return Err(self.err(site, K::UnknownMap(m)));
+                };
+                if def.inner.is_some() || def.prog_array {
+                    return Err(self.err(
+                        site,
+                        K::Callback {
+                            helper: "for_each_map_elem".into(),
+                            reason: "the map must hold values, not programs or maps".into(),
+                        },
+                    ));
+                }
+                // The key: a copy at the bottom of the callback's own frame, initialised
+                // (`bpfx_exec::frame_bytes_at`).
+                if def.key_size == 0 || i64::from(def.key_size) > FRAME {
+                    return Err(self.err(
+                        site,
+                        K::Callback {
+                            helper: "for_each_map_elem".into(),
+                            reason: format!("a key of {} bytes does not fit a frame", def.key_size),
+                        },
+                    ));
+                }
+                let n = FRAME;
+                regs[1] = caller[1];
+                regs[2] = Value::Ptr(
+                    PtrKind::Stack {
+                        frame: (frames - 1) as u32,
+                    },
+                    Off::known(-n),
+                );
+                regs[3] = Value::Ptr(
+                    PtrKind::MapValue {
+                        map: m,
+                        nullable: false,
+                    },
+                    Off::known(0),
+                );
+                regs[4] = caller[3];
+                key = Some((-n, i64::from(def.key_size)));
+            }
+        }
+        regs[10] = Value::Ptr(
+            PtrKind::Stack {
+                frame: (frames - 1) as u32,
+            },
+            Off::known(0),
+        );
+        let callee = self.intern(
+            Some(ctx),
+            CtxTag::Call(site),
+            CtxKind::Call { call_site: site },
+        );
+        let mut frame = Frame::new(regs);
+        if let Some((at, len)) = key {
+            for b in at..at + len {
+                let (i, p) = stack_byte(b);
+                let s = &mut frame.stack[i];
+                *s = Slot::Bytes(s.init_mask() | 1 << p);
+            }
+        }
+        st.push_frame(frame);
+        // Every entry after the first comes back from an earlier run of the callback: a
+        // loop, widened at its head in both modes.
+        self.merge(callee, cb.target, st, true)
+    }
+
+    /// The kernel's range check of a callback's result (`r0` at the callback's `exit` at
+    /// `pc`, for the helper `call` at `site`), in both modes: a scalar in `[0, 1]`.
+    pub(super) fn check_callback_result(&self, pc: Pc, site: Pc, r0: Value) -> R<()> {
+        if matches!(r0, Value::Scalar(x) if x.umax <= 1) {
+            return Ok(());
+        }
+        let id = match self.prog.get(site) {
+            Some(Op::Call(CallTarget::Helper(id))) => *id,
+            _ => 0,
+        };
+        let found = match r0 {
+            Value::Scalar(x) => format!("r0 = {x}"),
+            v => format!("r0 is {}", v.describe()),
+        };
+        let reason = format!("it must return 0 or 1, but {found}");
+        Err(self.callback_err(pc, id, reason))
+    }
+
+    /// A return from the callback of the helper `call` at `site` (in context `parent`), `st`
+    /// being the caller's state with its registers as at the `call`: the helper may call the
+    /// callback again (entered anew, widened), or return, with an unknown scalar in r0 (an
+    /// iteration count, or a negative error) and r1–r5 clobbered.
+    pub(super) fn callback_return(&mut self, parent: CtxId, site: Pc, mut st: State) -> R<Flow> {
+        self.enter_callback(parent, site, st.clone())?;
+        self.clobber_after_helper(&mut st);
+        Self::set(&mut st, Reg::R0, Value::UNKNOWN_SCALAR);
+        Ok(Flow::Enter(parent, Pc(site.0 + 1), st))
+    }
+}
+
+/// `BPF_MAX_LOOPS`: the most iterations `bpf_loop` runs; a larger `nr_loops` fails with
+/// `-E2BIG` before any call.
+pub(crate) const BPF_MAX_LOOPS: u64 = 1 << 23;

@@ -128,6 +128,7 @@ impl Analysis<'_> {
                 PtrKind::MapValue {
                     map,
                     nullable: false,
+                    id: 0,
                 },
                 Off::known(0).add_const(i64::from(off)),
             ),

@@ -231,3 +231,32 @@ fn an_atomic_on_a_spilled_scalar_reads_the_spill_and_leaves_an_unknown_scalar() 
     );
     rejected(&twin, &maps, Mode::Strict);
 }
+
+/// Reads the selector (the first word of map 0's value), looks key 0 up in map 1 when it is
+/// 0 and in map 2 otherwise (one call site, the handle chosen by the branch), and returns the
+/// second word of the value found.
+const PICK_MAP: &str = "stw [r10-4], 0\nlddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\ncall 1\n\
+                        jeq r0, 0, out\nldxdw r6, [r0+0]\nlddw r1, map_idx(1)\njeq r6, 0, pick\n\
+                        lddw r1, map_idx(2)\npick:\nmov r2, r10\nadd r2, -4\ncall 1\n\
+                        jeq r0, 0, out\nldxdw r0, [r0+8]\nexit\nout:\nmov r0, 0\nexit";
+
+#[test]
+fn a_map_handle_chosen_by_a_branch_verifies_when_the_maps_have_one_shape() {
+    let maps = [array("sel", 16, 1), array("a", 16, 1), array("b", 16, 1)];
+    for sel in [0u64, 1, 9] {
+        let fill = |o: &Object| {
+            put(o, "sel", 0, &value16(sel));
+            put(o, "a", 0, &[[0; 8], 1111u64.to_le_bytes()].concat());
+            put(o, "b", 0, &[[0; 8], 2222u64.to_le_bytes()].concat());
+        };
+        let want = if sel == 0 { 1111 } else { 2222 };
+        assert_eq!(run_everywhere(PICK_MAP, &maps, &fill), want, "sel {sel}");
+    }
+    // The twin's second map has 8-byte values: the read at offset 8 would leave them, and
+    // the handles of maps of two shapes do not join into one, in either mode.
+    let twin = [array("sel", 16, 1), array("a", 16, 1), array("c", 8, 1)];
+    for mode in [Mode::Strict, Mode::Checked] {
+        let e = rejected(PICK_MAP, &twin, mode);
+        assert!(e.contains("call 1") && e.contains("map handle"), "{e}");
+    }
+}

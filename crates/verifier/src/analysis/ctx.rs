@@ -139,13 +139,14 @@ impl Analysis<'_> {
     }
 
     /// Holds a state that went around the loop until every path of its iteration has.
-    pub(super) fn latch(&mut self, ctx: CtxId, head: Pc, from: Pc, st: State) -> R<()> {
+    pub(super) fn latch(&mut self, ctx: CtxId, head: Pc, from: Pc, mut st: State) -> R<()> {
         let end = self.loops.info.get(&head.0).map_or(head, |i| Pc(i.end));
         match self.latches.get_mut(&(ctx, head)) {
             Some((old, _)) if old.depth() != st.depth() => {
                 return Err(self.internal(from, "states of one context differ in depth"));
             }
             Some((old, _)) => {
+                super::state::unify_maps(&self.cfg.maps, old, &mut st);
                 old.join(&st);
             }
             None => {

@@ -286,8 +286,11 @@ impl<'a> Analysis<'a> {
 
     /// Joins `st` into the stored state at (ctx, pc) (widening over a `Checked`-mode
     /// back-edge), queueing the node if it changed.
-    fn merge(&mut self, ctx: CtxId, pc: Pc, st: State, back: bool) -> R<()> {
+    fn merge(&mut self, ctx: CtxId, pc: Pc, mut st: State, back: bool) -> R<()> {
         let key = (ctx, pc);
+        if let Some(old) = self.states.get(&key) {
+            state::unify_maps(&self.cfg.maps, old, &mut st);
+        }
         let changed = match self.states.get_mut(&key) {
             // The context fixes the call chain, so its states have as many frames.
             Some(old) if old.depth() != st.depth() => {

@@ -260,3 +260,31 @@ fn a_map_handle_chosen_by_a_branch_verifies_when_the_maps_have_one_shape() {
         assert!(e.contains("call 1") && e.contains("map handle"), "{e}");
     }
 }
+
+#[test]
+fn globals_example_verifies_in_strict_mode_with_its_two_argument_printk() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    // `bpf_printk` with two values sets r3 and r4 and leaves r5 unset. Strict mode proves the
+    // buffer reads against a declared input size.
+    for mode in [Mode::Strict, Mode::Checked] {
+        for (name, opts) in engines() {
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let sink = lines.clone();
+            let vm = Vm::new().trace_sink(move |s| sink.lock().unwrap().push(s.to_string()));
+            let obj = vm.open(format!("{dir}/globals.o")).unwrap();
+            let v = obj
+                .program("sum_bytes")
+                .unwrap()
+                .input_size(40)
+                .verify(mode)
+                .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+            let mut buf: Vec<u8> = (0..40u32).map(|i| (i * 7 % 256) as u8).collect();
+            let sum: u64 = buf.iter().map(|&b| u64::from(b)).sum();
+            let r0 = prepare(v, opts).run(&mut buf).unwrap();
+            // scale(sum) = sum * multiplier (3) + base (1000), plus runs so far (0).
+            assert_eq!(r0, sum * 3 + 1000, "{mode:?} {name}");
+            let want = format!("sum={sum} len={}\n", buf.len());
+            assert_eq!(*lines.lock().unwrap(), [want], "{mode:?} {name}");
+        }
+    }
+}

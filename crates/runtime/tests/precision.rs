@@ -288,3 +288,28 @@ fn globals_example_verifies_in_strict_mode_with_its_two_argument_printk() {
         }
     }
 }
+
+#[test]
+fn a_write_to_r10_in_dead_code_verifies_and_never_runs() {
+    let maps = [array("m", 16, 1)];
+    // r6 = head & 3 is at most 3, so the jump over the r10 writes is always taken: the
+    // kernel explores only the taken edge, and so does the verifier.
+    let text = format!(
+        "{LOOKUP}ldxdw r6, [r0+0]\nand r6, 3\njle r6, 3, live\nmov r10, 0\nlddw r10, 0x1000\n\
+         live:\nstxdw [r10-8], r6\nldxdw r0, [r10-8]\nadd r0, 100\nexit\nout:\nmov r0, 0\nexit"
+    );
+    for head in [0u64, 2, 7, 0xfffe] {
+        let got = run_everywhere(&text, &maps, &|o| put(o, "m", 0, &value16(head)));
+        assert_eq!(got, (head & 3) + 100, "head {head:#x}");
+    }
+    // The twin's bound is one short: `r6 == 4` is possible, so the write may run. Structural
+    // in both modes.
+    let twin = text.replace("and r6, 3", "and r6, 7");
+    for mode in [Mode::Strict, Mode::Checked] {
+        let e = rejected(&twin, &maps, mode);
+        assert!(
+            e.contains("mov r10, 0") && e.contains("r10 is read-only"),
+            "{e}"
+        );
+    }
+}

@@ -783,6 +783,23 @@ mod tests {
                 },
                 Off::known(0),
             ),
+            // Two lookups' results: their join is a nullable pointer of no lookup.
+            Value::Ptr(
+                PtrKind::MapValue {
+                    map: MapRef::Fd(1),
+                    nullable: true,
+                    id: 3,
+                },
+                Off::known(0),
+            ),
+            Value::Ptr(
+                PtrKind::MapValue {
+                    map: MapRef::Fd(1),
+                    nullable: true,
+                    id: 4,
+                },
+                Off::known(0),
+            ),
             Value::MapHandle(MapRef::Fd(1)),
             Value::Mixed { input: false },
             Value::Mixed { input: true },
@@ -819,6 +836,26 @@ mod tests {
                 assert_eq!(h.widen_hard(b), h, "{a} {b}");
             }
         }
+    }
+
+    #[test]
+    fn a_lookup_id_survives_a_join_only_where_both_sides_have_it() {
+        let v = |nullable, id| {
+            Value::Ptr(
+                PtrKind::MapValue {
+                    map: MapRef::Idx(0),
+                    nullable,
+                    id,
+                },
+                Off::known(0),
+            )
+        };
+        assert_eq!(v(true, 3).join(v(true, 3)), v(true, 3));
+        assert_eq!(v(true, 3).join(v(true, 4)), v(true, 0));
+        assert_eq!(v(true, 3).join(v(false, 0)), v(true, 0));
+        // Ids only add precision: the loop check covers across them.
+        assert!(v(true, 3).le(v(true, 4)) && v(false, 0).le(v(true, 4)));
+        assert!(!v(true, 3).le(v(false, 0)));
     }
 
     #[test]

@@ -89,6 +89,7 @@ fn run(
     let mut a = analysis::Analysis::new(&prog, cfg, &structure, log);
     a.run(&structure.funcs)?;
     let facts = std::mem::take(&mut a.facts);
+    let reached = std::mem::take(&mut a.reached);
     let ctx = std::mem::take(&mut a.ctx).into_accesses();
     let processed = a.processed;
     drop(a);
@@ -105,6 +106,7 @@ fn run(
     };
     let assumed = verified::Assumptions::new(&graph, cfg);
     Ok(VerifiedProgram::new(graph, facts, assumed, processed)
+        .with_reached(reached)
         .with_context_accesses(ctx)
         .with_packet_base(packet_base))
 }

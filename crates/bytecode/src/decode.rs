@@ -1,9 +1,11 @@
 //! Strict decoding: every slot either becomes an [`Op`] or a [`DecodeError`] naming its pc.
 //!
 //! The rules are table-like and follow RFC 9669 with the kernel as the authority where it leaves
-//! room: a field an instruction does not use must be zero; registers are r0..=r10 and no
-//! instruction may write r10; jump and call targets must be the start of an instruction inside
-//! the program.
+//! room: a field an instruction does not use must be zero; registers are r0..=r10; jump and
+//! call targets must be the start of an instruction inside the program. A write to r10 decodes:
+//! as in the kernel, it is an error only where it may run (the verifier rejects it on the paths
+//! it explores, and an engine that meets one traps with `Unsupported` instead of executing it),
+//! so dead code may hold one.
 
 use crate::insn::{Insn, code::*};
 use crate::op::*;
@@ -35,9 +37,6 @@ pub enum DecodeErrorKind {
         /// The register number found.
         reg: u8,
     },
-    /// The instruction would write the read-only frame pointer.
-    #[error("r10 is read-only")]
-    WritesFramePointer,
     /// A field the instruction does not use is not zero.
     #[error("unused field {field} must be 0, found {value}")]
     NonZeroField {
@@ -95,14 +94,6 @@ fn reg(field: &'static str, n: u8) -> Result<Reg> {
     Reg::new(n).ok_or(DecodeErrorKind::BadRegister { field, reg: n })
 }
 
-fn writable(r: Reg) -> Result<Reg> {
-    if r == Reg::R10 {
-        Err(DecodeErrorKind::WritesFramePointer)
-    } else {
-        Ok(r)
-    }
-}
-
 fn zero(field: &'static str, value: i64) -> Result<()> {
     if value == 0 {
         Ok(())
@@ -142,7 +133,7 @@ fn decode_alu(i: Insn) -> Result<Op> {
     };
     let x = i.code & SRC_X != 0;
     let opbits = i.code & OP_MASK;
-    let dst = writable(reg("dst", i.dst)?)?;
+    let dst = reg("dst", i.dst)?;
     let op = match opbits {
         0x00 => AluOp::Add,
         0x10 => AluOp::Sub,
@@ -340,7 +331,7 @@ fn decode_ldx(i: Insn) -> Result<Op> {
     Ok(Op::Load {
         size,
         signed,
-        dst: writable(reg("dst", i.dst)?)?,
+        dst: reg("dst", i.dst)?,
         base: reg("src", i.src)?,
         off: i.off,
     })
@@ -394,9 +385,6 @@ fn decode_store(i: Insn) -> Result<Op> {
                     (op, imm & ATOMIC_FETCH != 0)
                 }
             };
-            if fetch && op != AtomicOp::Cmpxchg {
-                writable(src)?;
-            }
             Ok(Op::Atomic {
                 width,
                 op,
@@ -419,7 +407,7 @@ fn decode_ld(i: Insn, next: Option<Insn>) -> Result<Op> {
                 return Err(DecodeErrorKind::BadLddwSecondSlot);
             }
             zero("off", i64::from(i.off))?;
-            let dst = writable(reg("dst", i.dst)?)?;
+            let dst = reg("dst", i.dst)?;
             let hi_zero = || zero("imm of the second slot", i64::from(next.imm));
             let value = match i.src {
                 0 => Imm64::Value(u64::from(i.imm as u32) | (u64::from(next.imm as u32) << 32)),

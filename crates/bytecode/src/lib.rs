@@ -18,7 +18,7 @@
 //!   verifier's constant folding.
 //!
 //! Decoding is strict (RFC 9669, with the kernel as the authority where it leaves room): unknown
-//! opcodes, registers above r10, writes to r10, non-zero unused fields, truncated `lddw` and jumps
+//! opcodes, registers above r10, non-zero unused fields, truncated `lddw` and jumps
 //! outside the program or into the second slot of an `lddw` are all [`DecodeError`]s naming the
 //! pc. Encoding is the exact inverse of decoding.
 #![forbid(unsafe_code)]

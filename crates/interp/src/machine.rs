@@ -201,6 +201,12 @@ impl<'a> Machine<'a> {
 
     fn step(&mut self, pc: Pc, op: Op) -> Result<Flow, Trap> {
         let oob = || trap(TrapKind::OutOfBounds, pc);
+        // r10 is read-only: a write to it decodes (dead code may hold one, as the kernel
+        // allows) but never runs. The verifier rejects one on any path it explores, so only an
+        // unverified run can get here.
+        if op.written_reg() == Some(Reg::R10) {
+            return Err(trap(TrapKind::Unsupported, pc));
+        }
         match op {
             Op::Alu {
                 width,

@@ -144,3 +144,36 @@ fn branches_over_a_move_become_conditional_moves() {
         exit";
     insta::assert_snapshot!(listing(text, &JitOptions::default()));
 }
+
+/// A write to r10 is never compiled: it becomes the `Unsupported` trap at its pc (here dead
+/// code, as the kernel allows), so no code under it touches rbp.
+#[test]
+fn a_write_to_r10_is_compiled_as_a_trap() {
+    let text = "
+        mov r0, 1
+        jeq r0, 1, +2
+        mov r10, 0
+        add r10, 8
+        exit";
+    let out = listing(text, &JitOptions::default());
+    for line in ["mov r10, 0", "add r10, 8"] {
+        let at = out
+            .find(line)
+            .unwrap_or_else(|| panic!("{line} listed\n{out}"));
+        let body: String = out[at + line.len()..]
+            .lines()
+            .skip(1)
+            // Code lines: two spaces and a six-digit hex offset (source lines are `  N: op`).
+            .take_while(|l| {
+                l.get(2..8)
+                    .is_some_and(|o| o.chars().all(|c| c.is_ascii_hexdigit()))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!body.is_empty(), "{line} has code\n{out}");
+        assert!(
+            !body.contains("rbp") && !body.contains("ebp"),
+            "{line}:\n{body}\n{out}"
+        );
+    }
+}

@@ -101,3 +101,30 @@ fn verified_code_refuses_an_input_shorter_than_mem_size() {
         assert_eq!(bpfx_interp::run(&v, &mut input, &mut env), Ok(1));
     }
 }
+
+/// Code the verifier never reached is never compiled: each of its instructions is the
+/// `Unsupported` trap at its pc (here a load and an add behind a branch on a constant), and
+/// the live code runs as before on both engines' contract.
+#[test]
+fn dead_code_is_compiled_as_traps() {
+    let text = "
+        mov r0, 5
+        jeq r0, 5, +2
+        ldxdw r0, [r1+8]
+        add r0, 7
+        exit";
+    let v = verified(text, 16);
+    assert!(v.reached(Pc(1)) && !v.reached(Pc(2)) && !v.reached(Pc(3)) && v.reached(Pc(4)));
+    let jit = compile(&v, &JitOptions::default()).unwrap();
+    let listing = jit.listing();
+    for pc in [2, 3] {
+        // The trap: the pc stored for the stub, then the jump to it; nothing else.
+        let s = section(&listing, pc);
+        let code: Vec<&str> = s.lines().skip(1).collect();
+        assert_eq!(code.len(), 2, "{s}");
+        assert!(code[0].ends_with(&format!("],{pc}")), "{s}");
+        assert!(code[1].contains("jmp"), "{s}");
+    }
+    let mut env = Env::with_helpers(Helpers::conformance());
+    assert_eq!(jit.run(&mut [0; 16], &mut env), Ok(5));
+}

@@ -412,15 +412,10 @@ pub(crate) const TABLE: &[Proto] = {
         Proto::new(
             TRACE_PRINTK,
             "trace_printk",
-            // The arguments may be pointers (for %s): the helper reads them through guest
-            // memory.
-            &[
-                PtrToReadOnlyMem { size_arg: Some(1) },
-                Scalar,
-                Anything,
-                Anything,
-                Anything,
-            ],
+            // The kernel declares the format and its size only: r3–r5 are read as the format
+            // asks, as raw values (a `%s` argument through guest memory, checked there), so
+            // they need not be set.
+            &[PtrToReadOnlyMem { size_arg: Some(1) }, Scalar],
             RetKind::Scalar,
             trace_printk,
         ),

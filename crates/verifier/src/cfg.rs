@@ -82,12 +82,6 @@ fn err(prog: &Program, pc: usize, kind: VerifyErrorKind) -> VerifyError {
 pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyError> {
     let len = prog.len();
     for (pc, op) in prog.iter() {
-        if op
-            .written_reg()
-            .is_some_and(|r| r == bpfx_bytecode::Reg::R10)
-        {
-            return Err(err(prog, pc.index(), VerifyErrorKind::WritesFramePointer));
-        }
         match op {
             Op::Call(CallTarget::Helper(id))
                 if cfg.helpers.get(*id).is_none() && !crate::POISONED_HELPERS.contains(id) =>

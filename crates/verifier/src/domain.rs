@@ -110,8 +110,15 @@ pub(crate) enum PtrKind {
     Stack { frame: u32 },
     /// The input memory (or context struct).
     Input,
-    /// A value of a map; `nullable` until a comparison with 0 has ruled null out.
-    MapValue { map: MapRef, nullable: bool },
+    /// A value of a map; `nullable` until a comparison with 0 has ruled null out. A nullable
+    /// pointer with `id != 0` is one helper call's result: every register and spill with that
+    /// id is a copy of it, so a null check of one decides them all (the kernel's
+    /// `mark_ptr_or_null_regs`). A pointer proven non-null has id 0.
+    MapValue {
+        map: MapRef,
+        nullable: bool,
+        id: u32,
+    },
     /// Packet data. With `id != 0` the pointer is `data + V + lo` (its offset range being
     /// `[lo, hi]`) for one run-time value `V` in `[0, hi - lo]`, fixed when the id was made by
     /// adding a variable to a packet pointer and shared by every packet pointer with that id
@@ -220,9 +227,9 @@ impl Value {
                     || matches!(
                         (ka, kb),
                         (
-                            PtrKind::MapValue { map: ma, nullable: false },
-                            PtrKind::MapValue { map: mb, nullable: true },
-                        ) if ma == mb
+                            PtrKind::MapValue { map: ma, nullable: na, .. },
+                            PtrKind::MapValue { map: mb, nullable: nb, .. },
+                        ) if ma == mb && (nb || !na)
                     );
                 kind_ok && oa.le(ob)
             }
@@ -248,15 +255,19 @@ impl Value {
                     PtrKind::MapValue {
                         map: ma,
                         nullable: na,
+                        id: ia,
                     },
                     PtrKind::MapValue {
                         map: mb,
                         nullable: nb,
+                        id: ib,
                     },
                 ) if ma == mb => Ptr(
                     PtrKind::MapValue {
                         map: ma,
                         nullable: na || nb,
+                        // Copies of one call's result on both sides, or related no more.
+                        id: if ia == ib { ia } else { 0 },
                     },
                     oa.join(ob),
                 ),
@@ -307,7 +318,7 @@ impl fmt::Display for Value {
                 match k {
                     PtrKind::Stack { frame } => write!(f, "fp{frame}")?,
                     PtrKind::Input => write!(f, "input")?,
-                    PtrKind::MapValue { map, nullable } => {
+                    PtrKind::MapValue { map, nullable, .. } => {
                         let q = if *nullable { "_or_null" } else { "" };
                         write!(f, "map_value{q}({map})")?;
                     }
@@ -760,6 +771,7 @@ mod tests {
                 PtrKind::MapValue {
                     map: MapRef::Fd(1),
                     nullable: true,
+                    id: 0,
                 },
                 Off::known(0),
             ),
@@ -767,6 +779,24 @@ mod tests {
                 PtrKind::MapValue {
                     map: MapRef::Fd(1),
                     nullable: false,
+                    id: 0,
+                },
+                Off::known(0),
+            ),
+            // Two lookups' results: their join is a nullable pointer of no lookup.
+            Value::Ptr(
+                PtrKind::MapValue {
+                    map: MapRef::Fd(1),
+                    nullable: true,
+                    id: 3,
+                },
+                Off::known(0),
+            ),
+            Value::Ptr(
+                PtrKind::MapValue {
+                    map: MapRef::Fd(1),
+                    nullable: true,
+                    id: 4,
                 },
                 Off::known(0),
             ),
@@ -806,6 +836,26 @@ mod tests {
                 assert_eq!(h.widen_hard(b), h, "{a} {b}");
             }
         }
+    }
+
+    #[test]
+    fn a_lookup_id_survives_a_join_only_where_both_sides_have_it() {
+        let v = |nullable, id| {
+            Value::Ptr(
+                PtrKind::MapValue {
+                    map: MapRef::Idx(0),
+                    nullable,
+                    id,
+                },
+                Off::known(0),
+            )
+        };
+        assert_eq!(v(true, 3).join(v(true, 3)), v(true, 3));
+        assert_eq!(v(true, 3).join(v(true, 4)), v(true, 0));
+        assert_eq!(v(true, 3).join(v(false, 0)), v(true, 0));
+        // Ids only add precision: the loop check covers across them.
+        assert!(v(true, 3).le(v(true, 4)) && v(false, 0).le(v(true, 4)));
+        assert!(!v(true, 3).le(v(false, 0)));
     }
 
     #[test]

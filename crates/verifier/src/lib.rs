@@ -91,6 +91,7 @@ fn run(
     let facts = std::mem::take(&mut a.facts);
     let mut callbacks: Vec<(Pc, analysis::CallbackSite)> = a.callbacks.drain().collect();
     callbacks.sort_unstable_by_key(|&(site, _)| site);
+    let reached = std::mem::take(&mut a.reached);
     let ctx = std::mem::take(&mut a.ctx).into_accesses();
     let processed = a.processed;
     drop(a);
@@ -117,6 +118,7 @@ fn run(
                 .map(|&(site, cb)| (site, cb.target))
                 .collect(),
         )
+        .with_reached(reached)
         .with_context_accesses(ctx)
         .with_packet_base(packet_base))
 }

@@ -165,12 +165,16 @@ pub struct VerifiedProgram {
     packet_base: u64,
     /// Per callback-taking helper call (`bpf_loop`), increasing: the callback it runs.
     callbacks: Vec<(Pc, Pc)>,
+    /// Per pc: whether the analysis reached it on some path (see [`Self::reached`]).
+    reached: Vec<bool>,
 }
 
 impl VerifiedProgram {
     pub(crate) fn new(cfg: Cfg, facts: Vec<u8>, assumed: Assumptions, processed: u64) -> Self {
         let funcs = cfg.functions().iter().map(|f| f.entry).collect();
+        let reached = vec![true; cfg.program().len()];
         VerifiedProgram {
+            reached,
             cfg,
             facts,
             funcs,
@@ -216,6 +220,18 @@ impl VerifiedProgram {
     /// any byte lies outside `input[packet_base..]`.
     pub fn packet_base(&self) -> u64 {
         self.packet_base
+    }
+
+    /// The same program, with the pcs the analysis reached.
+    pub(crate) fn with_reached(self, reached: Vec<bool>) -> Self {
+        VerifiedProgram { reached, ..self }
+    }
+
+    /// Whether the analysis reached the instruction at `pc` on some path. One it never reached
+    /// is dead: no run of the verified program executes it (the kernel's dead-code rule), so
+    /// an engine need not compile it, and the JIT compiles it as a trap.
+    pub fn reached(&self, pc: Pc) -> bool {
+        self.reached.get(pc.index()).copied().unwrap_or(false)
     }
 
     /// The same program, recording the context accesses it was converted at.

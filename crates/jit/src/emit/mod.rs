@@ -206,6 +206,46 @@ pub(crate) fn assemble(
     assemble_reaching(prog, opts, facts, seed, branch::Reach::Estimate)
 }
 
+/// `prog` with every instruction that never runs compiled as one that traps with
+/// [`TrapKind::Unsupported`] at its pc (a kfunc call, which every analysis and lowering already
+/// treats as that trap; an `lddw` keeps its two slots with a `ja +0` after the call), or `None`
+/// when there is none. Two kinds never run:
+/// - in a verified program, every instruction the analysis never reached
+///   ([`VerifiedProgram::reached`]): dead code is never compiled, as the kernel never
+///   JIT-compiles what its verifier did not explore;
+/// - any instruction that writes r10. Such a write decodes (dead code may hold one, as the
+///   kernel allows) but is never compiled: the verifier rejects it on every path it explores,
+///   and an unverified run traps there as the interpreter does.
+fn trapping_unrun(
+    prog: &Program,
+    facts: Option<&VerifiedProgram>,
+) -> Result<Option<Program>, JitError> {
+    let unrun = |pc: Pc, op: &Op| {
+        op.written_reg() == Some(bpfx_bytecode::Reg::R10) || facts.is_some_and(|v| !v.reached(pc))
+    };
+    if !prog.iter().any(|(pc, op)| unrun(pc, op)) {
+        return Ok(None);
+    }
+    let trap = Op::Call(bpfx_bytecode::CallTarget::Kfunc(0));
+    let mut ops = Vec::with_capacity(prog.len());
+    for (pc, op) in prog.iter() {
+        if !unrun(pc, op) {
+            ops.push(*op);
+            continue;
+        }
+        ops.push(trap);
+        if op.slots() == 2 {
+            ops.push(Op::Ja {
+                off: 0,
+                long: false,
+            });
+        }
+    }
+    Program::from_ops(&ops)
+        .map(Some)
+        .map_err(|e| JitError::Assemble(format!("frame writes as traps: {e}")))
+}
+
 /// [`assemble`], with forward jumps short as `reach` says. Should one of them not reach its
 /// target after all (dynasm rejects the relocation), the program is assembled again with
 /// every forward jump long: the estimate costs compile time when it is wrong, never
@@ -245,11 +285,14 @@ fn assemble_with(
         capacity::references(n),
     );
     let stubs = stubs::Stubs::new(&mut ops);
-    // The program's structure: the verifier's, or built here for an unverified program.
+    let trapping = trapping_unrun(prog, facts)?;
+    let prog = trapping.as_ref().unwrap_or(prog);
+    // The program's structure: the verifier's, or built here for an unverified program (or
+    // for the frame writes turned into traps).
     let built;
     let cfg: &Cfg = match facts {
-        Some(v) => v.cfg(),
-        None => {
+        Some(v) if trapping.is_none() => v.cfg(),
+        _ => {
             built = Cfg::new(prog);
             &built
         }

@@ -21,10 +21,10 @@ impl Analysis<'_> {
         let (s, sreg) = self.operand(pc, st, src)?;
         let v = if aop == AluOp::Mov {
             let v = self.check_mov(pc, width, s, sreg.unwrap_or(dst))?;
-            match (v, sreg) {
+            match (v, sreg, s) {
                 // A copy of an unknown scalar: both registers get one id, so that a
                 // comparison of either narrows both.
-                (Value::Scalar(x), Some(r)) if width == Width::W64 && x.konst().is_none() => {
+                (Value::Scalar(x), Some(r), _) if width == Width::W64 && x.konst().is_none() => {
                     let id = if x.id != 0 {
                         x.id
                     } else {
@@ -34,6 +34,18 @@ impl Analysis<'_> {
                     let x = Scalar { id, ..x };
                     Self::set(st, r, Value::Scalar(x));
                     Value::Scalar(x)
+                }
+                // `w1 = w2` of a value that fits in 32 bits copies it whole: the two
+                // registers share an id as a 64-bit copy would (the kernel's rule for
+                // `BPF_MOV32` of a 32-bit scalar). The source is read at 64 bits here.
+                (Value::Scalar(y), Some(r), Value::Scalar(x))
+                    if width == Width::W32
+                        && y.konst().is_none()
+                        && x.umax <= u64::from(u32::MAX) =>
+                {
+                    let id = self.scalar_id(x);
+                    Self::set(st, r, Value::Scalar(Scalar { id, ..x }));
+                    Value::Scalar(Scalar { id, ..y })
                 }
                 _ => v,
             }
@@ -50,6 +62,16 @@ impl Analysis<'_> {
         };
         Self::set(st, dst, v);
         Ok(())
+    }
+
+    /// The id of scalar `x` for a copy: its own, or a fresh one when it has none.
+    pub(super) fn scalar_id(&mut self, x: Scalar) -> u32 {
+        if x.id != 0 {
+            x.id
+        } else {
+            self.next_id += 1;
+            self.next_id
+        }
     }
 
     pub(super) fn check_neg(&self, pc: Pc, st: &mut State, width: Width, dst: Reg) -> R<()> {

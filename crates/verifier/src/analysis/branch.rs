@@ -3,7 +3,7 @@
 //! followed (the kernel's dead-branch pruning).
 
 use super::{Analysis, Flow, R};
-use crate::domain::{MAX_TRACKED_OFF, Off, PtrKind, Scalar, State, Value};
+use crate::domain::{MAX_TRACKED_OFF, Off, PtrKind, Scalar, Slot, State, Value};
 use crate::scalar;
 use bpfx_bytecode::{Cond, Operand, Pc, Reg, Width};
 
@@ -68,29 +68,55 @@ fn refine_edge(
             }
             true
         }
-        // A null check: the pointer on the not-equal edge, the scalar 0 on the other.
+        // A null check: the pointer on the not-equal edge, the scalar 0 on the other; and
+        // the same for every copy of it (same id) in any register or spill of any frame.
         (
             Value::Ptr(
                 PtrKind::MapValue {
                     map,
                     nullable: true,
+                    id,
                 },
                 o,
             ),
             Value::Scalar(z),
         ) if width == Width::W64 && z.konst() == Some(0) && matches!(cond, Cond::Eq | Cond::Ne) => {
             let is_null = (cond == Cond::Eq) == holds;
-            st.cur_mut().regs[lreg.index()] = if is_null {
-                Value::konst(0)
-            } else {
-                Value::Ptr(
-                    PtrKind::MapValue {
-                        map,
-                        nullable: false,
-                    },
-                    o,
-                )
+            let decide = |o: Off| {
+                if is_null {
+                    Value::konst(0)
+                } else {
+                    Value::Ptr(
+                        PtrKind::MapValue {
+                            map,
+                            nullable: false,
+                            id: 0,
+                        },
+                        o,
+                    )
+                }
             };
+            st.cur_mut().regs[lreg.index()] = decide(o);
+            if id != 0 {
+                let copy = |v: &Value| match *v {
+                    Value::Ptr(PtrKind::MapValue { id: x, .. }, o) if x == id => Some(o),
+                    _ => None,
+                };
+                for f in st.frames_mut() {
+                    for r in f.regs.iter_mut() {
+                        if let Some(o) = copy(r) {
+                            *r = decide(o);
+                        }
+                    }
+                    for s in f.stack.iter_mut() {
+                        if let Slot::Spill(v) = s
+                            && let Some(o) = copy(v)
+                        {
+                            *s = Slot::Spill(decide(o));
+                        }
+                    }
+                }
+            }
             true
         }
         // The same for an inner map's handle from a map of maps.

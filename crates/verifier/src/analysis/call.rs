@@ -81,7 +81,7 @@ impl Analysis<'_> {
     }
 
     /// Applies helper `id`'s signature; returns false when the call certainly traps.
-    pub(super) fn call_helper(&self, pc: Pc, st: &mut State, id: u32) -> R<bool> {
+    pub(super) fn call_helper(&mut self, pc: Pc, st: &mut State, id: u32) -> R<bool> {
         let Some(sig) = self.cfg.helpers.get(id) else {
             if self.strict {
                 return Err(self.err(pc, K::UnknownHelper(id)));
@@ -280,6 +280,10 @@ impl Analysis<'_> {
                     PtrKind::MapValue {
                         map: m,
                         nullable: true,
+                        id: {
+                            self.next_id += 1;
+                            self.next_id
+                        },
                     },
                     Off::known(0),
                 ),
@@ -345,7 +349,7 @@ impl Analysis<'_> {
         }
         let ok_kind = match v {
             Value::Ptr(PtrKind::Stack { .. } | PtrKind::Input, _) => true,
-            Value::Ptr(PtrKind::MapValue { map, nullable }, _) if any_region => {
+            Value::Ptr(PtrKind::MapValue { map, nullable, .. }, _) if any_region => {
                 if nullable && self.strict {
                     return Err(self.err(pc, K::MaybeNull(reg)));
                 }
@@ -537,9 +541,9 @@ impl Analysis<'_> {
             }
             return Ok(Flow::Stop);
         };
-        if self.strict && r0 == Value::NotInit {
-            return Err(self.err(pc, K::UninitRegister(Reg::R0)));
-        }
+        // A subprogram may return with r0 unset, as in the kernel (which checks r0 at the
+        // main program's exit only): the caller's r0 is then uninitialised, and the caller's
+        // first read of it is the error.
         let callback = self.callbacks.get(&call_site).copied();
         if callback.is_some() {
             self.check_callback_result(pc, call_site, r0)?;

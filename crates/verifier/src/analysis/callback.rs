@@ -196,6 +196,7 @@ impl Analysis<'_> {
                     PtrKind::MapValue {
                         map: m,
                         nullable: false,
+                        id: 0,
                     },
                     Off::known(0),
                 );

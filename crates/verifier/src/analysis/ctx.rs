@@ -155,6 +155,7 @@ impl Analysis<'_> {
                 // Not processed yet (it waits for the iteration's other paths): the
                 // rewrite needs no new processing.
                 super::state::relate_packets(old, &mut st, &mut self.next_id);
+                super::state::unify_maps(&self.cfg.maps, old, &mut st);
                 old.join(&st);
             }
             None => {

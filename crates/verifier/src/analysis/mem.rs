@@ -105,7 +105,24 @@ impl Analysis<'_> {
         off: i16,
         src: Operand,
     ) -> R<()> {
-        let (val, sreg) = self.operand(pc, st, src)?;
+        let (mut val, sreg) = self.operand(pc, st, src)?;
+        // A spill of an unknown scalar is a copy: the register and the slot share an id, so
+        // a bound learned on either (or on a later fill) narrows both, as the kernel's
+        // scalar ids do through `save_register_state`.
+        if let (Value::Scalar(x), Some(r), Size::Dw) = (val, sreg, size)
+            && x.konst().is_none()
+            && matches!(
+                self.read(pc, st, base)?,
+                Value::Ptr(PtrKind::Stack { .. }, _)
+            )
+        {
+            let x = Scalar {
+                id: self.scalar_id(x),
+                ..x
+            };
+            val = Value::Scalar(x);
+            Self::set(st, r, val);
+        }
         let acc = Acc::Store { val, src: sreg };
         self.check_mem(st, Access::new(pc, base, off, size.bytes(), acc))?;
         Ok(())
@@ -156,7 +173,7 @@ impl Analysis<'_> {
         match base {
             Value::Ptr(PtrKind::Stack { frame }, o) => self.mem_stack(a, st, frame, o),
             Value::Ptr(PtrKind::Input, o) => self.mem_input(a, st, o),
-            Value::Ptr(PtrKind::MapValue { map, nullable }, o) => {
+            Value::Ptr(PtrKind::MapValue { map, nullable, .. }, o) => {
                 self.mem_map_value(a, st, map, nullable, o)
             }
             Value::Ptr(PtrKind::Packet { id }, o) => self.mem_packet(a, st, id, o),
@@ -171,6 +188,23 @@ impl Analysis<'_> {
         match o.add_const(i64::from(a.off)) {
             Off::Range(lo, hi) if lo >= -FRAME && hi + n <= 0 => {
                 record(&mut self.facts[a.pc.index()], RegionKind::Stack, true);
+                if lo == hi
+                    && let Acc::Atomic { .. } = a.acc
+                {
+                    // The old value is what a load of that size reads first (a spilled
+                    // scalar, its id included, for a whole slot), as the kernel reads the
+                    // slot before the write that leaves it an unknown scalar.
+                    let load = Access {
+                        acc: Acc::Load { signed: false },
+                        ..a
+                    };
+                    let old = match self.stack_access(load, st, frame, lo)? {
+                        v if v.is_pointer_like() => a.loaded(),
+                        v => v,
+                    };
+                    self.stack_access(a, st, frame, lo)?;
+                    return Ok(old);
+                }
                 if lo == hi {
                     self.stack_access(a, st, frame, lo)
                 } else {

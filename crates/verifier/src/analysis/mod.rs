@@ -141,6 +141,8 @@ pub(crate) struct Analysis<'a> {
     carried: Vec<Option<State>>,
     free: Vec<CarryId>,
     pub(crate) facts: Vec<u8>,
+    /// Per pc: whether some path of the analysis reached it.
+    pub(crate) reached: Vec<bool>,
     /// The context's fields, when r1 points to a described context struct.
     layout: Option<&'a ContextLayout>,
     /// Context accesses per pc, converted after the analysis (`context.rs`).
@@ -206,6 +208,7 @@ impl<'a> Analysis<'a> {
             carried: Vec::new(),
             free: Vec::new(),
             facts: vec![0; prog.len()],
+            reached: vec![false; prog.len()],
             layout: match &cfg.context {
                 ContextKind::Fields(l) => Some(l),
                 ContextKind::Memory => None,
@@ -318,6 +321,9 @@ impl<'a> Analysis<'a> {
     /// back-edge), queueing the node if it changed.
     fn merge(&mut self, ctx: CtxId, pc: Pc, mut st: State, back: bool) -> R<()> {
         let key = (ctx, pc);
+        if let Some(old) = self.states.get(&key) {
+            state::unify_maps(&self.cfg.maps, old, &mut st);
+        }
         let changed = match self.states.get_mut(&key) {
             // The context fixes the call chain, so its states have as many frames.
             Some(old) if old.depth() != st.depth() => {
@@ -438,6 +444,7 @@ impl<'a> Analysis<'a> {
             let Some(&op) = self.prog.get(pc) else {
                 return Err(self.internal(pc, "a reachable pc is not an instruction start"));
             };
+            self.reached[pc.index()] = true;
             if let Some(log) = self.log.as_deref_mut()
                 && log.has_room()
             {

@@ -2,8 +2,8 @@
 //! stack bytes within the frame's slots.
 
 use super::{Analysis, R};
-use crate::config::ContextKind;
-use crate::domain::{Frame, Off, PtrKind, State, Value};
+use crate::config::{ContextKind, MapRef, MapTable};
+use crate::domain::{Frame, Off, PtrKind, Slot, State, Value};
 use crate::error::VerifyErrorKind as K;
 use bpfx_bytecode::{Pc, Reg};
 
@@ -12,6 +12,61 @@ use bpfx_bytecode::{Pc, Reg};
 pub(super) fn stack_byte(b: i64) -> (usize, u32) {
     let i = ((-b - 1) / 8) as usize;
     (i, (b + 8 * (i as i64 + 1)) as u32)
+}
+
+/// Before `new` joins `old` (one context, one pc): where `old` holds a map handle, or a
+/// pointer into a map's value, and `new` holds the same for another map of the same shape
+/// (equal [`crate::MapDef`]s: key and value sizes, read-only, program array, inner map), `new`
+/// is made to name `old`'s map, so that the join keeps a handle (or a value pointer) instead of
+/// `Mixed`. Every rule the analysis applies to a map depends on its definition only, and the
+/// engines take the map from the register at run time, so naming either map is exact: this is
+/// how a map chosen by a branch (`r1 = cond ? &a : &b` before `map_lookup_elem`) verifies, as
+/// the kernel, which explores each path with its own map, accepts it.
+pub(super) fn unify_maps(maps: &MapTable, old: &State, new: &mut State) {
+    let same = |a: MapRef, b: MapRef| a != b && maps.get(a).is_some_and(|d| maps.get(b) == Some(d));
+    let renamed = |o: Value, n: Value| match (o, n) {
+        (Value::MapHandle(a) | Value::MapHandleOrNull(a), Value::MapHandle(b)) if same(a, b) => {
+            Some(Value::MapHandle(a))
+        }
+        (Value::MapHandle(a) | Value::MapHandleOrNull(a), Value::MapHandleOrNull(b))
+            if same(a, b) =>
+        {
+            Some(Value::MapHandleOrNull(a))
+        }
+        (
+            Value::Ptr(PtrKind::MapValue { map: a, .. }, _),
+            Value::Ptr(
+                PtrKind::MapValue {
+                    map: b,
+                    nullable,
+                    id,
+                },
+                off,
+            ),
+        ) if same(a, b) => Some(Value::Ptr(
+            PtrKind::MapValue {
+                map: a,
+                nullable,
+                id,
+            },
+            off,
+        )),
+        _ => None,
+    };
+    for (fo, fnew) in old.frames().zip(new.frames_mut()) {
+        for (o, n) in fo.regs.iter().zip(fnew.regs.iter_mut()) {
+            if let Some(v) = renamed(*o, *n) {
+                *n = v;
+            }
+        }
+        for (o, n) in fo.stack.iter().zip(fnew.stack.iter_mut()) {
+            if let (Slot::Spill(o), Slot::Spill(v)) = (o, *n)
+                && let Some(v) = renamed(*o, v)
+            {
+                *n = Slot::Spill(v);
+            }
+        }
+    }
 }
 
 impl Analysis<'_> {

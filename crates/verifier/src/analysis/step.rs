@@ -15,6 +15,11 @@ impl Analysis<'_> {
     /// Applies `op`, at `pc` in context `ctx`, to `st`; says where the state goes next.
     pub(super) fn step(&mut self, ctx: CtxId, pc: Pc, op: &Op, mut st: State) -> R<Flow> {
         let next = Pc(pc.0 + op.slots());
+        // Checked where the analysis goes only, as the kernel checks the paths it explores:
+        // dead code may write r10 (the engines trap if one ever runs).
+        if op.written_reg() == Some(Reg::R10) {
+            return Err(self.err(pc, K::WritesFramePointer));
+        }
         match *op {
             Op::Alu {
                 width,
@@ -131,6 +136,7 @@ impl Analysis<'_> {
                 PtrKind::MapValue {
                     map,
                     nullable: false,
+                    id: 0,
                 },
                 Off::known(0).add_const(i64::from(off)),
             ),

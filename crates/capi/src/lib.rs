@@ -27,6 +27,7 @@
 mod error;
 #[allow(unsafe_code)]
 pub mod ffi;
+mod object;
 mod ubpf;
 #[allow(unsafe_code)]
 pub mod ubpf_ffi;

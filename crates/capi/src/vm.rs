@@ -66,7 +66,7 @@ impl ModeCode {
         }
     }
 
-    fn from_code(code: u32) -> Result<Mode, Fail> {
+    pub(crate) fn from_code(code: u32) -> Result<Mode, Fail> {
         match code {
             c if c == ModeCode::Checked as u32 => Ok(Mode::Checked),
             c if c == ModeCode::Strict as u32 => Ok(Mode::Strict),
@@ -95,7 +95,7 @@ impl EngineCode {
         }
     }
 
-    fn from_code(code: u32) -> Result<Engine, Fail> {
+    pub(crate) fn from_code(code: u32) -> Result<Engine, Fail> {
         match code {
             c if c == EngineCode::Interpreter as u32 => Ok(Engine::Interpreter),
             c if c == EngineCode::Jit as u32 => Ok(Engine::Jit),
@@ -440,30 +440,7 @@ impl Vm {
     /// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*`
     /// value as an unsigned 32-bit number; for a socket filter, the bytes kept).
     pub(crate) fn run(&mut self, mem: &mut [u8]) -> Result<u64, Fail> {
-        let prog = self.ready()?;
-        let r = match prog.context() {
-            Context::Memory => prog.run(mem),
-            Context::Xdp => prog.run_xdp(mem).map(|a| a.code()),
-            Context::Tc => prog
-                .run_tc(mem, &mut runtime::SkbMeta::default())
-                .map(|a| u64::from(a.code() as u32)),
-            Context::Socket => prog
-                .run_socket(mem, &runtime::SkbMeta::default())
-                .map(|v| v.kept as u64),
-            // Refused at verification: nothing of that type gets here.
-            Context::Unsupported(t) => {
-                return Err(Fail::new(
-                    Status::Context,
-                    format!("bpfx does not run {t} programs"),
-                ));
-            }
-            Context::Struct(_) => {
-                return Err(Fail::new(
-                    Status::Context,
-                    "the program takes a struct context: run it with bpfx_run_ctx",
-                ));
-            }
-        };
+        let r = run_memory(self.ready()?, mem)?;
         self.redirect = self
             .prog
             .as_ref()
@@ -533,22 +510,7 @@ impl Vm {
     }
 
     fn finish(&mut self, r: Result<u64, runtime::Error>) -> Result<u64, Fail> {
-        self.trap = None;
-        r.map_err(|e| {
-            let trap = match &e {
-                runtime::Error::Trap { trap, .. } => Some(*trap),
-                _ => None,
-            };
-            let fail = Fail::from(e);
-            if let Some(trap) = trap {
-                self.trap = Some(TrapInfo {
-                    kind: trap.kind as u8,
-                    pc: trap.pc.0,
-                    message: c_string(&fail.message),
-                });
-            }
-            fail
-        })
+        finish_run(r, &mut self.trap)
     }
 
     /// The trap of the last run, if it trapped.
@@ -624,7 +586,63 @@ impl Vm {
     }
 }
 
-fn map_fail(name: &str, e: runtime::MapError) -> Fail {
+/// Runs `prog` on plain memory (or, for an XDP program, on a packet: the result is the action;
+/// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*` value as
+/// an unsigned 32-bit number; for a socket filter, the bytes kept). The outer error: the
+/// program takes a context `mem` cannot be.
+pub(crate) fn run_memory(
+    prog: &mut Program,
+    mem: &mut [u8],
+) -> Result<Result<u64, runtime::Error>, Fail> {
+    Ok(match prog.context() {
+        Context::Memory => prog.run(mem),
+        Context::Xdp => prog.run_xdp(mem).map(|a| a.code()),
+        Context::Tc => prog
+            .run_tc(mem, &mut runtime::SkbMeta::default())
+            .map(|a| u64::from(a.code() as u32)),
+        Context::Socket => prog
+            .run_socket(mem, &runtime::SkbMeta::default())
+            .map(|v| v.kept as u64),
+        // Refused at verification: nothing of that type gets here.
+        Context::Unsupported(t) => {
+            return Err(Fail::new(
+                Status::Context,
+                format!("bpfx does not run {t} programs"),
+            ));
+        }
+        Context::Struct(_) => {
+            return Err(Fail::new(
+                Status::Context,
+                "the program takes a struct context: run it with bpfx_run_ctx",
+            ));
+        }
+    })
+}
+
+/// The outcome of a run as the C API reports it, with its trap (if any) kept in `trap`.
+pub(crate) fn finish_run(
+    r: Result<u64, runtime::Error>,
+    trap: &mut Option<TrapInfo>,
+) -> Result<u64, Fail> {
+    *trap = None;
+    r.map_err(|e| {
+        let t = match &e {
+            runtime::Error::Trap { trap, .. } => Some(*trap),
+            _ => None,
+        };
+        let fail = Fail::from(e);
+        if let Some(t) = t {
+            *trap = Some(TrapInfo {
+                kind: t.kind as u8,
+                pc: t.pc.0,
+                message: c_string(&fail.message),
+            });
+        }
+        fail
+    })
+}
+
+pub(crate) fn map_fail(name: &str, e: runtime::MapError) -> Fail {
     Fail::from(runtime::Error::Map {
         map: name.to_string(),
         source: e,

@@ -245,6 +245,9 @@ impl MapHandle {
     /// `BPF_MAP_GET_NEXT_KEY`: the key after `key` (the first for `None` or a key not in the
     /// map) into `next` (exactly the key size); `BPFX_ERR_NOT_FOUND` after the last key.
     pub(crate) fn next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> Result<(), Fail> {
+        // First what the map says (a map without keys, a key of the wrong size), then the
+        // caller's buffer.
+        let found = self.map.next_key(key).map_err(|e| self.fail(e))?;
         let size = self.map.key_size() as usize;
         if next.len() != size {
             return Err(Fail::arg(format!(
@@ -253,7 +256,7 @@ impl MapHandle {
                 next.len()
             )));
         }
-        match self.map.next_key(key).map_err(|e| self.fail(e))? {
+        match found {
             Some(k) => {
                 next.copy_from_slice(&k);
                 Ok(())

@@ -6,8 +6,8 @@
 
 use bpfx_bytecode::Program as Bytecode;
 use runtime::{
-    ArgKind, Context, Engine, GuestMemory, HelperError, HelperRet, HelperSig, Mode, Object,
-    ProgramDef, RetKind, StructLayout, Vm,
+    ArgKind, Budget, CodeMemory, Context, Engine, GuestMemory, HelperError, HelperRet, HelperSig,
+    JitOptions, Mode, Object, ProgramDef, RetKind, StructLayout, UpdateFlag, Vm,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -960,4 +960,159 @@ fn xdp_packet_buffers_and_redirects_from_c() {
     compile_c("xdp.c", &exe, &static_link());
     let got = run_c(&exe, &[&objects, &dir]);
     assert_eq!(got, expected_xdp(&objects, redirect));
+}
+
+/// What `object.c` prints, from the same object driven through the facade: the programs of one
+/// object sharing their maps, tail calls through a program array the host fills, key walks,
+/// ring buffer records, a budget trap and strict verification, on the interpreter and on the
+/// JIT with every option set.
+fn expected_object(objects: &Path) -> String {
+    let mut out = String::new();
+    let path = objects.join("shared_maps.o");
+    let vm = Vm::new();
+    let obj = vm.open(&path).unwrap();
+    for name in obj.maps().map(|m| m.name().to_string()).collect::<Vec<_>>() {
+        let m = obj.map(&name).unwrap();
+        writeln!(
+            out,
+            "map {name} type {} key {} value {} max {} buf {}",
+            m.kind().kernel_type(),
+            m.key_size(),
+            m.value_size(),
+            m.max_entries(),
+            m.host_value_size()
+        )
+        .unwrap();
+    }
+    let jit = |blinding, spectre, code_memory| {
+        Some(JitOptions {
+            blinding,
+            spectre,
+            code_memory,
+            ..JitOptions::default()
+        })
+    };
+    let configs = [
+        ("interp", None),
+        ("jit", jit(false, false, CodeMemory::Sealed)),
+        ("jit-hardened", jit(true, true, CodeMemory::Sealed)),
+        ("jit-blinding", jit(true, false, CodeMemory::Sealed)),
+        ("jit-spectre", jit(false, true, CodeMemory::Sealed)),
+        ("jit-dual", jit(false, false, CodeMemory::DualMapped)),
+    ];
+    for (c, opts) in configs {
+        let prep = |obj: &Object, name: &str, mode, budget: bool| {
+            let v = obj.program(name)?.verify(mode)?;
+            match &opts {
+                None => Ok(v.interpret()),
+                Some(o) => v.compile_with(&JitOptions {
+                    budget,
+                    ..o.clone()
+                }),
+            }
+        };
+        let obj = vm.open(&path).unwrap();
+        let mut count = prep(&obj, "count", Mode::Checked, false).unwrap();
+        let stage2 = prep(&obj, "stage2", Mode::Checked, false).unwrap();
+        let mut total = prep(&obj, "total", Mode::Checked, false).unwrap();
+        let (counts, events, jumps) = (
+            obj.map("counts").unwrap(),
+            obj.map("events").unwrap(),
+            obj.map("jumps").unwrap(),
+        );
+        let run = |p: &mut runtime::Program, input: &[u8], out: &mut String, what: &str| {
+            let r = p.run(&mut input.to_vec()).unwrap();
+            writeln!(out, "{c} {what} {r}").unwrap();
+        };
+        let events_out = |out: &mut String, limit: usize| {
+            let mut n = 0;
+            while n < limit {
+                let Some(rec) = events.pop_record().unwrap() else {
+                    break;
+                };
+                let len = u32::from_le_bytes(rec[..4].try_into().unwrap());
+                let first = u32::from_le_bytes(rec[4..8].try_into().unwrap());
+                writeln!(out, "{c} event len {len} first {first}").unwrap();
+                n += 1;
+            }
+            n
+        };
+        run(&mut count, b"abc", &mut out, "count");
+        jumps.set_program(0, &stage2).unwrap();
+        run(&mut count, b"\x10zzzz", &mut out, "count");
+        run(&mut count, b"abc", &mut out, "count");
+        counts
+            .update(
+                &9u32.to_le_bytes(),
+                &100u64.to_le_bytes(),
+                UpdateFlag::NoExist,
+            )
+            .unwrap();
+        run(&mut total, b"", &mut out, "total");
+        let mut entries: Vec<(u32, u64)> = counts
+            .iter()
+            .map(|(k, v)| {
+                (
+                    u32::from_le_bytes(k[..].try_into().unwrap()),
+                    u64::from_le_bytes(v[..].try_into().unwrap()),
+                )
+            })
+            .collect();
+        entries.sort();
+        for (k, v) in entries {
+            writeln!(out, "{c} key {k} value {v}").unwrap();
+        }
+        counts.delete(&9u32.to_le_bytes()).unwrap();
+        let n = events_out(&mut out, usize::MAX);
+        writeln!(out, "{c} consumed {n}").unwrap();
+        jumps.clear_program(0).unwrap();
+        run(&mut count, b"q", &mut out, "count");
+        run(&mut count, b"rs", &mut out, "count");
+        // The stopping callback still sees (and prints) its record.
+        events_out(&mut out, 1);
+        let n = events_out(&mut out, usize::MAX);
+        writeln!(out, "{c} consumed {n}").unwrap();
+
+        let again = vm.open(&path).unwrap();
+        let mut short = prep(&again, "total", Mode::Checked, true).unwrap();
+        short.set_budget(Budget::Limit(4));
+        let kind = match short.run(&mut []) {
+            Err(runtime::Error::Trap { trap, .. }) => trap.kind,
+            other => panic!("{c}: {other:?}"),
+        };
+        writeln!(out, "{c} budget trap {}", kind.name()).unwrap();
+        for name in ["count", "stage2", "total"] {
+            let verdict = match prep(&again, name, Mode::Strict, false) {
+                Ok(_) => "ok",
+                Err(runtime::Error::Verify { .. } | runtime::Error::Link { .. }) => "rejected",
+                Err(e) => panic!("{c} strict {name}: {e}"),
+            };
+            writeln!(out, "{c} strict {name} {verdict}").unwrap();
+        }
+    }
+    out
+}
+
+/// The object API from C (`tests/c/object.c`, under valgrind when installed: no invalid
+/// access and no leak whatever order the handles are freed in): several programs of one
+/// object sharing maps, map handles, key iteration, the ring buffer consumer, tail calls, the
+/// sized options structs, on the interpreter and the JIT with every option set, with the
+/// facade's results.
+#[test]
+fn object_api_from_c_shares_maps_between_programs() {
+    let dir = work_dir().join("object");
+    std::fs::create_dir_all(&dir).unwrap();
+    let objects = Path::new(MANIFEST).join("tests/objects");
+    let exe = dir.join("object");
+    compile_c("object.c", &exe, &static_link());
+    let got = run_c(&exe, &[&objects]);
+    let expected = expected_object(&objects);
+    assert_eq!(got, expected);
+    // What the comparison rests on, stated once.
+    for (c, line) in [("interp", "count 7"), ("jit-dual", "total 105")] {
+        assert!(expected.contains(&format!("{c} {line}\n")), "{expected}");
+    }
+    assert!(expected.contains("jit-hardened budget trap budget-exhausted\n"));
+    assert!(expected.contains("interp key 1000 value 2\n"));
+    assert_eq!(expected.matches("interp event len").count(), 5);
 }

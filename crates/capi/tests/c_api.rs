@@ -1116,3 +1116,31 @@ fn object_api_from_c_shares_maps_between_programs() {
     assert!(expected.contains("interp key 1000 value 2\n"));
     assert_eq!(expected.matches("interp event len").count(), 5);
 }
+
+/// Every function of the object API in `bpfx.h` is in `docs/c-api.md`'s section on it.
+#[test]
+fn object_api_functions_are_documented() {
+    let header = std::fs::read_to_string(repo().join("include/bpfx.h")).unwrap();
+    let api = header
+        .split("The object API (libbpf-style)")
+        .nth(1)
+        .expect("the object API part of the header");
+    let page = std::fs::read_to_string(repo().join("docs/c-api.md")).unwrap();
+    let section = page
+        .split("## Objects, programs and maps")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the object API section");
+    let mut names: Vec<&str> = api
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("bpfx_") && api.contains(&format!("{w}(")))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() >= 25, "{names:?}");
+    let missing: Vec<_> = names
+        .iter()
+        .filter(|n| !section.contains(&format!("`{n}")))
+        .collect();
+    assert!(missing.is_empty(), "not in docs/c-api.md: {missing:?}");
+}

@@ -1105,8 +1105,9 @@ fn object_api_from_c_shares_maps_between_programs() {
     let objects = Path::new(MANIFEST).join("tests/objects");
     let exe = dir.join("object");
     compile_c("object.c", &exe, &static_link());
-    let got = run_c(&exe, &[&objects]);
-    let expected = expected_object(&objects);
+    let got = run_c(&exe, &[&objects, &examples()]);
+    let mut expected = expected_object(&objects);
+    expected.push_str(&expected_examples_by_handle());
     assert_eq!(got, expected);
     // What the comparison rests on, stated once.
     for (c, line) in [("interp", "count 7"), ("jit-dual", "total 105")] {
@@ -1115,6 +1116,8 @@ fn object_api_from_c_shares_maps_between_programs() {
     assert!(expected.contains("jit-hardened budget trap budget-exhausted\n"));
     assert!(expected.contains("interp key 1000 value 2\n"));
     assert_eq!(expected.matches("interp event len").count(), 5);
+    assert_eq!(expected.matches("jit perf cpu").count(), 2);
+    assert!(expected.contains("jit percpu key 0 packets 3 bytes 162\n"));
 }
 
 /// Every function of the object API in `bpfx.h` is in `docs/c-api.md`'s section on it.
@@ -1143,4 +1146,70 @@ fn object_api_functions_are_documented() {
         .filter(|n| !section.contains(&format!("`{n}")))
         .collect();
     assert!(missing.is_empty(), "not in docs/c-api.md: {missing:?}");
+}
+
+/// What `object.c`'s `examples_by_handle` prints: the perf sampler's records and the per-CPU
+/// counters of the examples, through the facade.
+fn expected_examples_by_handle() -> String {
+    let mut out = String::new();
+    let packet = example("tcp-syn.bin");
+    for (engine, e) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let vm = Vm::new();
+        let obj = vm.load(&example("perf_sample.o")).unwrap();
+        let mut p = obj
+            .program("xdp_perf_sample")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        for _ in 0..2 {
+            let a = p.run_xdp(&mut packet.clone()).unwrap();
+            writeln!(out, "{e} perf action {}", a.code()).unwrap();
+        }
+        let events = obj.map("events").unwrap();
+        while let Some(ev) = events.perf_next().unwrap() {
+            match ev {
+                runtime::PerfEvent::Sample { cpu, data } => writeln!(
+                    out,
+                    "{e} perf cpu {cpu} len {} lost 0 frame-len {}",
+                    data.len(),
+                    u16::from_le_bytes([data[14], data[15]])
+                )
+                .unwrap(),
+                runtime::PerfEvent::Lost { cpu, count } => {
+                    writeln!(out, "{e} perf cpu {cpu} len 0 lost {count} frame-len 0").unwrap()
+                }
+            }
+        }
+        let obj = vm.load(&example("percpu_count.o")).unwrap();
+        let mut p = obj
+            .program("xdp_percpu_count")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        for _ in 0..3 {
+            p.run_xdp(&mut packet.clone()).unwrap();
+        }
+        let counts = obj.map("counts").unwrap();
+        for key in 0..counts.max_entries() {
+            let v = counts.lookup(&key.to_le_bytes()).unwrap().unwrap();
+            let (mut packets, mut bytes) = (0, 0);
+            for cpu in v.chunks_exact(16) {
+                packets += u64_at(cpu, 0);
+                bytes += u64_at(cpu, 1);
+            }
+            writeln!(out, "{e} percpu key {key} packets {packets} bytes {bytes}").unwrap();
+        }
+        writeln!(
+            out,
+            "{e} percpu value {} buf {}",
+            counts.value_size(),
+            counts.host_value_size()
+        )
+        .unwrap();
+    }
+    out
 }

@@ -3,9 +3,10 @@
  * map, a ring buffer, a program array), map handles, key iteration, the ring buffer consumer,
  * tail calls set up from C, options through sized structs, and handles freed in any order.
  *
- *   object OBJECTS_DIR
+ *   object OBJECTS_DIR EXAMPLES_DIR
  *
- * OBJECTS_DIR holds shared_maps.o (crates/capi/tests/objects). For every engine and JIT option
+ * OBJECTS_DIR holds shared_maps.o (crates/capi/tests/objects), EXAMPLES_DIR the repository's
+ * examples (perf_sample.o, percpu_count.o, tcp-syn.bin). For every engine and JIT option
  * set, results go to stdout, one "config what values..." line each, for the Rust test to
  * compare with the facade; failed checks go to stderr and make the exit status non-zero.
  */
@@ -355,9 +356,86 @@ static void options(const struct file *elf) {
     bpfx_map_free(NULL);
 }
 
+/* The examples' perf event array and per-CPU array through map handles. */
+static void examples_by_handle(const char *examples) {
+    struct file perf = slurp(examples, "perf_sample.o");
+    struct file percpu = slurp(examples, "percpu_count.o");
+    struct file packet = slurp(examples, "tcp-syn.bin");
+    unsigned char frame[256];
+    CHECK(packet.len <= sizeof frame);
+    for (uint32_t engine = 0; engine < 2; engine++) {
+        const char *e = ENGINE_NAME[engine];
+        BPFX_OPTS(bpfx_program_opts, opts, .engine = engine);
+        bpfx_object *obj = NULL;
+        bpfx_program *prog = NULL;
+        bpfx_map *events = NULL;
+        uint64_t action = 0;
+        EXPECT(bpfx_object_open_mem(perf.bytes, perf.len, NULL, &obj), BPFX_OK);
+        EXPECT(bpfx_object_program(obj, "xdp_perf_sample", &opts, &prog), BPFX_OK);
+        EXPECT(bpfx_object_map(obj, "events", &events), BPFX_OK);
+        bpfx_object_free(obj);
+        for (int i = 0; i < 2; i++) {
+            memcpy(frame, packet.bytes, packet.len);
+            EXPECT(bpfx_program_run(prog, frame, packet.len, &action), BPFX_OK);
+            printf("%s perf action %llu\n", e, (unsigned long long)action);
+        }
+        bpfx_perf_record rec;
+        unsigned char data[64];
+        while (bpfx_map_perf_read(events, &rec, data, sizeof data) == BPFX_OK) {
+            CHECK(rec.data_len <= sizeof data);
+            printf("%s perf cpu %u len %zu lost %llu frame-len %u\n", e, rec.cpu, rec.data_len,
+                   (unsigned long long)rec.lost, (unsigned)(data[14] | data[15] << 8));
+        }
+        EXPECT(bpfx_map_perf_read(events, &rec, data, sizeof data), BPFX_ERR_NOT_FOUND);
+        uint32_t key;
+        EXPECT(bpfx_map_next_key(events, NULL, 0, &key, sizeof key), BPFX_ERR_MAP);
+        bpfx_program_free(prog);
+        bpfx_map_free(events);
+
+        bpfx_map *counts = NULL;
+        prog = NULL;
+        EXPECT(bpfx_object_open_mem(percpu.bytes, percpu.len, NULL, &obj), BPFX_OK);
+        EXPECT(bpfx_object_program(obj, "xdp_percpu_count", &opts, &prog), BPFX_OK);
+        EXPECT(bpfx_object_map(obj, "counts", &counts), BPFX_OK);
+        for (int i = 0; i < 3; i++) {
+            memcpy(frame, packet.bytes, packet.len);
+            EXPECT(bpfx_program_run(prog, frame, packet.len, &action), BPFX_OK);
+        }
+        size_t buf_size = bpfx_map_value_buf_size(counts);
+        unsigned char *buf = calloc(1, buf_size);
+        /* An array's keys: 0 .. max_entries - 1, then BPFX_ERR_NOT_FOUND. */
+        bpfx_status st = bpfx_map_next_key(counts, NULL, 0, &key, sizeof key);
+        while (st == BPFX_OK) {
+            uint64_t packets = 0, bytes = 0, v;
+            EXPECT(bpfx_map_lookup_elem(counts, &key, sizeof key, buf, buf_size), BPFX_OK);
+            /* libbpf's layout: each CPU's 16-byte value, rounded up to 8 bytes. */
+            for (size_t off = 0; off + 16 <= buf_size; off += 16) {
+                memcpy(&v, buf + off, 8);
+                packets += v;
+                memcpy(&v, buf + off + 8, 8);
+                bytes += v;
+            }
+            printf("%s percpu key %u packets %llu bytes %llu\n", e, key,
+                   (unsigned long long)packets, (unsigned long long)bytes);
+            uint32_t next;
+            st = bpfx_map_next_key(counts, &key, sizeof key, &next, sizeof next);
+            key = next;
+        }
+        CHECK(st == BPFX_ERR_NOT_FOUND);
+        printf("%s percpu value %u buf %zu\n", e, bpfx_map_value_size(counts), buf_size);
+        free(buf);
+        bpfx_map_free(counts);
+        bpfx_program_free(prog);
+        bpfx_object_free(obj);
+    }
+    free(perf.bytes);
+    free(percpu.bytes);
+    free(packet.bytes);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s OBJECTS_DIR\n", argv[0]);
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s OBJECTS_DIR EXAMPLES_DIR\n", argv[0]);
         return 2;
     }
     struct file elf = slurp(argv[1], "shared_maps.o");
@@ -366,5 +444,6 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof CONFIGS / sizeof CONFIGS[0]; i++)
         one_config(&CONFIGS[i], &elf);
     free(elf.bytes);
+    examples_by_handle(argv[2]);
     return failures ? 1 : 0;
 }

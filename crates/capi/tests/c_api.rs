@@ -1108,6 +1108,7 @@ fn object_api_from_c_shares_maps_between_programs() {
     let got = run_c(&exe, &[&objects, &examples()]);
     let mut expected = expected_object(&objects);
     expected.push_str(&expected_examples_by_handle());
+    expected.push_str(&expected_threads(&objects));
     assert_eq!(got, expected);
     // What the comparison rests on, stated once.
     for (c, line) in [("interp", "count 7"), ("jit-dual", "total 105")] {
@@ -1118,6 +1119,8 @@ fn object_api_from_c_shares_maps_between_programs() {
     assert_eq!(expected.matches("interp event len").count(), 5);
     assert_eq!(expected.matches("jit perf cpu").count(), 2);
     assert!(expected.contains("jit percpu key 0 packets 3 bytes 162\n"));
+    assert!(expected.contains("jit threads ok 100 100 consumed 200\n"));
+    assert!(expected.contains("jit threads key 1000 value 200\n"));
 }
 
 /// Every function of the object API in `bpfx.h` is in `docs/c-api.md`'s section on it.
@@ -1210,6 +1213,54 @@ fn expected_examples_by_handle() -> String {
             counts.host_value_size()
         )
         .unwrap();
+    }
+    out
+}
+
+/// What `object.c`'s `threads` prints: two threads run `count` (tail-calling `stage2`)
+/// `THREAD_RUNS` times each on inputs of 1 to 4 bytes; here the same runs one after the other.
+fn expected_threads(objects: &Path) -> String {
+    const THREAD_RUNS: usize = 100;
+    let mut out = String::new();
+    for (engine, e) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let obj = Vm::new().open(objects.join("shared_maps.o")).unwrap();
+        let prep = |name| {
+            obj.program(name)
+                .unwrap()
+                .verify(Mode::Checked)
+                .unwrap()
+                .engine(*engine, false)
+                .unwrap()
+        };
+        let (mut count, stage2) = (prep("count"), prep("stage2"));
+        obj.map("jumps").unwrap().set_program(0, &stage2).unwrap();
+        let counts = obj.map("counts").unwrap();
+        let keys = [1u32, 2, 3, 4, 1000];
+        for k in keys {
+            counts
+                .update(&k.to_le_bytes(), &0u64.to_le_bytes(), UpdateFlag::Any)
+                .unwrap();
+        }
+        let mut ok = [0; 2];
+        for n in &mut ok {
+            for i in 0..THREAD_RUNS {
+                let mut buf = b"thrd"[..1 + i % 4].to_vec();
+                if count.run(&mut buf).unwrap() == 7 {
+                    *n += 1;
+                }
+            }
+        }
+        let consumed = obj.map("events").unwrap().drain_records().unwrap().len();
+        writeln!(
+            out,
+            "{e} threads ok {} {} consumed {consumed}",
+            ok[0], ok[1]
+        )
+        .unwrap();
+        for k in keys {
+            let v = counts.lookup(&k.to_le_bytes()).unwrap().unwrap();
+            writeln!(out, "{e} threads key {k} value {}", u64_at(&v, 0)).unwrap();
+        }
     }
     out
 }

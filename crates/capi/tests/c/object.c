@@ -12,6 +12,7 @@
  */
 #include "bpfx.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -433,6 +434,82 @@ static void examples_by_handle(const char *examples) {
     free(packet.bytes);
 }
 
+/* Programs of one object on several threads at once, each thread with its own program
+ * handle, while the main thread consumes the ring buffer they fill. */
+#define THREAD_RUNS 100
+
+struct worker {
+    bpfx_program *prog;
+    int ok;
+};
+
+static void *work(void *arg) {
+    struct worker *w = arg;
+    unsigned char buf[4] = {'t', 'h', 'r', 'd'};
+    for (int i = 0; i < THREAD_RUNS; i++) {
+        uint64_t r = 0;
+        if (bpfx_program_run(w->prog, buf, 1 + (size_t)(i % 4), &r) == BPFX_OK && r == 7)
+            w->ok++;
+    }
+    return NULL;
+}
+
+static int count_event(void *ctx, const void *data, size_t size) {
+    (void)data;
+    (void)size;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void threads(const struct file *elf) {
+    for (uint32_t engine = 0; engine < 2; engine++) {
+        const char *e = ENGINE_NAME[engine];
+        BPFX_OPTS(bpfx_program_opts, opts, .engine = engine);
+        bpfx_object *obj = NULL;
+        bpfx_map *counts = NULL, *events = NULL, *jumps = NULL;
+        bpfx_program *stage2 = NULL;
+        struct worker w[2] = {{NULL, 0}, {NULL, 0}};
+        EXPECT(bpfx_object_open_mem(elf->bytes, elf->len, NULL, &obj), BPFX_OK);
+        EXPECT(bpfx_object_program(obj, "count", &opts, &w[0].prog), BPFX_OK);
+        EXPECT(bpfx_object_program(obj, "count", &opts, &w[1].prog), BPFX_OK);
+        EXPECT(bpfx_object_program(obj, "stage2", &opts, &stage2), BPFX_OK);
+        EXPECT(bpfx_object_map(obj, "counts", &counts), BPFX_OK);
+        EXPECT(bpfx_object_map(obj, "events", &events), BPFX_OK);
+        EXPECT(bpfx_object_map(obj, "jumps", &jumps), BPFX_OK);
+        EXPECT(bpfx_prog_array_set(jumps, 0, stage2), BPFX_OK);
+        /* Every key the programs count under exists first: their updates are then atomic
+         * adds, none an insertion that could race. */
+        uint32_t keys[] = {1, 2, 3, 4, 1000};
+        uint64_t zero = 0;
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            EXPECT(bpfx_map_update_elem(counts, &keys[i], 4, &zero, 8, 0), BPFX_OK);
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            CHECK(pthread_create(&t[i], NULL, work, &w[i]) == 0);
+        int consumed = 0;
+        for (int i = 0; i < 50; i++) {
+            int n = bpfx_ringbuf_consume(events, count_event, &consumed);
+            CHECK(n >= 0);
+        }
+        for (int i = 0; i < 2; i++)
+            CHECK(pthread_join(t[i], NULL) == 0);
+        CHECK(bpfx_ringbuf_consume(events, count_event, &consumed) >= 0);
+        printf("%s threads ok %d %d consumed %d\n", e, w[0].ok, w[1].ok, consumed);
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            uint64_t v = 0;
+            EXPECT(bpfx_map_lookup_elem(counts, &keys[i], 4, &v, 8), BPFX_OK);
+            printf("%s threads key %u value %llu\n", e, keys[i], (unsigned long long)v);
+        }
+        bpfx_program_free(w[0].prog);
+        bpfx_program_free(w[1].prog);
+        bpfx_program_free(stage2);
+        bpfx_map_free(counts);
+        bpfx_map_free(events);
+        bpfx_map_free(jumps);
+        bpfx_object_free(obj);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s OBJECTS_DIR EXAMPLES_DIR\n", argv[0]);
@@ -443,7 +520,8 @@ int main(int argc, char **argv) {
     options(&elf);
     for (size_t i = 0; i < sizeof CONFIGS / sizeof CONFIGS[0]; i++)
         one_config(&CONFIGS[i], &elf);
-    free(elf.bytes);
     examples_by_handle(argv[2]);
+    threads(&elf);
+    free(elf.bytes);
     return failures ? 1 : 0;
 }

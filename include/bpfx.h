@@ -317,6 +317,12 @@ typedef struct bpfx_program_opts {
     uint64_t budget;      /* instructions per run, as bpfx_set_budget (0: BPFX_BUDGET_DEFAULT) */
     uint32_t hardening;   /* BPFX_HARDEN_* flags; JIT only, else BPFX_ERR_ARGUMENT */
     uint32_t code_memory; /* a BPFX_CODE_MEMORY_*; JIT only (non-zero), else BPFX_ERR_ARGUMENT */
+    uint32_t context;     /* a BPFX_CONTEXT_* (0: what the section implies), as bpfx_set_context */
+    uint32_t ctx_size;    /* struct contexts: the struct's size (at most 65535) */
+    uint32_t data_off;    /* BPFX_CONTEXT_STRUCT_PACKET: offset of the 64-bit data field */
+    uint32_t data_end_off; /* BPFX_CONTEXT_STRUCT_PACKET: offset of the 64-bit data_end field */
+    uint64_t input_size;  /* the input size verification proves accesses against (0: unknown),
+                             as bpfx_set_input_size */
 } bpfx_program_opts;
 
 /*
@@ -340,8 +346,8 @@ const char *bpfx_object_program_name(const bpfx_object *obj, size_t index);
 const char *bpfx_object_map_name(const bpfx_object *obj, size_t index);
 
 /* Program `name` (by name, else by section) verified in opts->mode and prepared on
- * opts->engine, into *out (NULL on failure). Its context is the one its section implies; its
- * maps are the object's, shared with every other program of the object. Each call prepares a
+ * opts->engine, into *out (NULL on failure). Its context is opts->context, by default the one
+ * its section implies; its maps are the object's, shared with every other program of the object. Each call prepares a
  * new program: call it once per program and keep the handle. */
 bpfx_status bpfx_object_program(const bpfx_object *obj, const char *name,
                                 const bpfx_program_opts *opts, bpfx_program **out);
@@ -353,6 +359,9 @@ const char *bpfx_program_name(const bpfx_program *prog);
 /* Runs the program as bpfx_run runs a VM's (same inputs and results), each run with the whole
  * budget of its options. On BPFX_ERR_TRAP, bpfx_program_trap tells where and why. */
 bpfx_status bpfx_program_run(bpfx_program *prog, void *mem, size_t mem_len, uint64_t *result);
+/* Runs a program prepared with a struct context (opts->context) as bpfx_run_ctx runs a VM's. */
+bpfx_status bpfx_program_run_ctx(bpfx_program *prog, void *ctx, size_t ctx_len, void *packet,
+                                 size_t packet_len, uint64_t *result);
 /* The trap of the program's last run (message owned by the program until its next run);
  * BPFX_ERR_STATE if it did not trap. */
 bpfx_status bpfx_program_trap(const bpfx_program *prog, bpfx_trap_info *out);

@@ -952,6 +952,16 @@ pub struct BpfxProgramOpts {
     pub hardening: u32,
     /// A `BPFX_CODE_MEMORY_*` (JIT only).
     pub code_memory: u32,
+    /// A `BPFX_CONTEXT_*` (0: what the section implies).
+    pub context: u32,
+    /// Struct contexts: the struct's size in bytes (at most 65535).
+    pub ctx_size: u32,
+    /// `BPFX_CONTEXT_STRUCT_PACKET`: the offset of the 64-bit `data` field.
+    pub data_off: u32,
+    /// `BPFX_CONTEXT_STRUCT_PACKET`: the offset of the 64-bit `data_end` field.
+    pub data_end_off: u32,
+    /// The input size verification proves memory accesses against (0: unknown).
+    pub input_size: u64,
 }
 
 /// `bpfx_ringbuf_fn`: called by `bpfx_ringbuf_consume` with each record; a negative return
@@ -1044,6 +1054,11 @@ unsafe fn program_opts(p: *const BpfxProgramOpts) -> Result<ProgOpts, Fail> {
         budget: u64_at(&b, offset_of!(BpfxProgramOpts, budget)),
         hardening: u32_at(&b, offset_of!(BpfxProgramOpts, hardening)),
         code_memory: u32_at(&b, offset_of!(BpfxProgramOpts, code_memory)),
+        context: u32_at(&b, offset_of!(BpfxProgramOpts, context)),
+        ctx_size: u32_at(&b, offset_of!(BpfxProgramOpts, ctx_size)),
+        data_off: u32_at(&b, offset_of!(BpfxProgramOpts, data_off)),
+        data_end_off: u32_at(&b, offset_of!(BpfxProgramOpts, data_end_off)),
+        input_size: u64_at(&b, offset_of!(BpfxProgramOpts, input_size)),
     })
 }
 
@@ -1248,6 +1263,45 @@ pub unsafe extern "C" fn bpfx_program_run(
             }
             let r = p.0.run(bytes_mut(mem, mem_len, "mem")?)?;
             // SAFETY: non-NULL and writable by the caller's contract, outside `mem`.
+            result.write_unaligned(r);
+            Ok(())
+        })
+    }
+}
+
+/// Runs a program that takes a struct context, as `bpfx_run_ctx`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_program_run_ctx(
+    prog: *mut BpfxProgram,
+    ctx: *mut c_void,
+    ctx_len: usize,
+    packet: *mut c_void,
+    packet_len: usize,
+    result: *mut u64,
+) -> Status {
+    // SAFETY: by bpfx.h, `prog` is NULL or a live handle no other thread uses meanwhile, `ctx`
+    // and `packet` point to `ctx_len` and `packet_len` writable bytes nothing else accesses
+    // during the call, and `result` to a writable `u64`: NULL is checked here and by
+    // `required_mut`/`bytes_mut`, overlap before any slice is made.
+    unsafe {
+        with_status(|| {
+            let p = prog.as_mut().ok_or_else(|| Fail::null("prog"))?;
+            if result.is_null() {
+                return Err(Fail::null("result"));
+            }
+            let r8 = (result.cast::<c_void>(), size_of::<u64>());
+            if overlap(ctx, ctx_len, packet, packet_len)
+                || overlap(ctx, ctx_len, r8.0, r8.1)
+                || overlap(packet, packet_len, r8.0, r8.1)
+            {
+                return Err(Fail::arg("ctx, packet and result must not overlap"));
+            }
+            let c = required_mut(ctx, ctx_len, "ctx")?;
+            let r = p.0.run_ctx(c, bytes_mut(packet, packet_len, "packet")?)?;
+            // SAFETY: non-NULL, writable by the caller's contract, outside both buffers.
             result.write_unaligned(r);
             Ok(())
         })

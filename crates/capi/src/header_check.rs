@@ -298,7 +298,7 @@ fn options_layouts_match() {
     struct_layout_matches("bpfx_object_opts", "BpfxObjectOpts");
     assert_eq!(size_of::<crate::ffi::BpfxObjectOpts>(), 16);
     struct_layout_matches("bpfx_program_opts", "BpfxProgramOpts");
-    assert_eq!(size_of::<crate::ffi::BpfxProgramOpts>(), 32);
+    assert_eq!(size_of::<crate::ffi::BpfxProgramOpts>(), 56);
 }
 
 /// The fields of C struct `c_name` in `bpfx.h` against those of Rust struct `rust_name`.

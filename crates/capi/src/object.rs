@@ -50,9 +50,30 @@ pub(crate) struct ProgOpts {
     pub(crate) hardening: u32,
     /// A `BPFX_CODE_MEMORY_*` (JIT only).
     pub(crate) code_memory: u32,
+    /// A `BPFX_CONTEXT_*` (0: the section's).
+    pub(crate) context: u32,
+    /// The size of a struct context, and its packet fields' offsets.
+    pub(crate) ctx_size: u32,
+    pub(crate) data_off: u32,
+    pub(crate) data_end_off: u32,
+    /// The input size verification proves accesses against (0: unknown).
+    pub(crate) input_size: u64,
 }
 
 impl ProgOpts {
+    /// The context these options ask for (`None`: the section's).
+    fn context(&self) -> Result<Option<runtime::Context>, Fail> {
+        let u16_of = |v: u32, what: &str| {
+            u16::try_from(v).map_err(|_| Fail::arg(format!("{what} {v}: at most 65535")))
+        };
+        crate::vm::context_from_code(
+            self.context,
+            u16_of(self.ctx_size, "ctx_size")?,
+            u16_of(self.data_off, "data_off")?,
+            u16_of(self.data_end_off, "data_end_off")?,
+        )
+    }
+
     /// The engine, the mode, the budget and the JIT options these options ask for; impossible
     /// combinations (hardening or code memory for the interpreter, unknown codes) refused.
     fn resolve(&self) -> Result<(Engine, runtime::Mode, Budget, JitOptions), Fail> {
@@ -131,7 +152,14 @@ impl Obj {
     /// Program `name` (by name, else by section) verified and prepared with `opts`.
     pub(crate) fn program(&self, name: &str, opts: ProgOpts) -> Result<Prog, Fail> {
         let (engine, mode, budget, jit) = opts.resolve()?;
-        let verified = self.obj.program(name)?.verify(mode)?;
+        let mut r = self.obj.program(name)?;
+        if let Some(ctx) = opts.context()? {
+            r = r.context(ctx);
+        }
+        if opts.input_size != 0 {
+            r = r.input_size(opts.input_size);
+        }
+        let verified = r.verify(mode)?;
         let mut prog = match engine {
             Engine::Interpreter => verified.interpret(),
             Engine::Jit => verified.compile_with(&jit)?,
@@ -173,6 +201,13 @@ impl Prog {
     pub(crate) fn run(&mut self, mem: &mut [u8]) -> Result<u64, Fail> {
         self.prog.set_budget(self.budget);
         let r = run_memory(&mut self.prog, mem)?;
+        finish_run(r, &mut self.trap)
+    }
+
+    /// Runs it with a struct context and a packet, as `bpfx_run_ctx` does.
+    pub(crate) fn run_ctx(&mut self, ctx: &mut [u8], packet: &mut [u8]) -> Result<u64, Fail> {
+        self.prog.set_budget(self.budget);
+        let r = self.prog.run_ctx(ctx, packet);
         finish_run(r, &mut self.trap)
     }
 

@@ -359,20 +359,7 @@ impl Vm {
         data: u16,
         data_end: u16,
     ) -> Result<(), Fail> {
-        let ctx = match kind {
-            k if k == ContextCode::Section as u32 => None,
-            k if k == ContextCode::Memory as u32 => Some(Context::Memory),
-            k if k == ContextCode::Xdp as u32 => Some(Context::Xdp),
-            k if k == ContextCode::Tc as u32 => Some(Context::Tc),
-            k if k == ContextCode::Socket as u32 => Some(Context::Socket),
-            k if k == ContextCode::Struct as u32 || k == ContextCode::StructPacket as u32 => {
-                let packet = (k == ContextCode::StructPacket as u32).then_some((data, data_end));
-                let layout = StructLayout::new(size, packet)
-                    .map_err(|e| Fail::arg(format!("context layout: {e}")))?;
-                Some(Context::Struct(layout))
-            }
-            k => return Err(Fail::arg(format!("{k} is not a bpfx_context"))),
-        };
+        let ctx = context_from_code(kind, size, data, data_end)?;
         self.context = ctx;
         Ok(())
     }
@@ -584,6 +571,30 @@ impl Vm {
             Fail::state("the program runs on the interpreter: compile it with BPFX_ENGINE_JIT for a listing")
         })
     }
+}
+
+/// The context a `bpfx_context` code names (`None`: the section's); `size` and the offsets for
+/// struct contexts only.
+pub(crate) fn context_from_code(
+    kind: u32,
+    size: u16,
+    data: u16,
+    data_end: u16,
+) -> Result<Option<Context>, Fail> {
+    Ok(match kind {
+        k if k == ContextCode::Section as u32 => None,
+        k if k == ContextCode::Memory as u32 => Some(Context::Memory),
+        k if k == ContextCode::Xdp as u32 => Some(Context::Xdp),
+        k if k == ContextCode::Tc as u32 => Some(Context::Tc),
+        k if k == ContextCode::Socket as u32 => Some(Context::Socket),
+        k if k == ContextCode::Struct as u32 || k == ContextCode::StructPacket as u32 => {
+            let packet = (k == ContextCode::StructPacket as u32).then_some((data, data_end));
+            let layout = StructLayout::new(size, packet)
+                .map_err(|e| Fail::arg(format!("context layout: {e}")))?;
+            Some(Context::Struct(layout))
+        }
+        k => return Err(Fail::arg(format!("{k} is not a bpfx_context"))),
+    })
 }
 
 /// Runs `prog` on plain memory (or, for an XDP program, on a packet: the result is the action;

@@ -1109,6 +1109,7 @@ fn object_api_from_c_shares_maps_between_programs() {
     let mut expected = expected_object(&objects);
     expected.push_str(&expected_examples_by_handle());
     expected.push_str(&expected_threads(&objects));
+    expected.push_str(&expected_contexts(&objects));
     assert_eq!(got, expected);
     // What the comparison rests on, stated once.
     for (c, line) in [("interp", "count 7"), ("jit-dual", "total 105")] {
@@ -1121,6 +1122,7 @@ fn object_api_from_c_shares_maps_between_programs() {
     assert!(expected.contains("jit percpu key 0 packets 3 bytes 162\n"));
     assert!(expected.contains("jit threads ok 100 100 consumed 200\n"));
     assert!(expected.contains("jit threads key 1000 value 200\n"));
+    assert!(expected.contains("jit ctx 3030\n"));
 }
 
 /// Every function of the object API in `bpfx.h` is in `docs/c-api.md`'s section on it.
@@ -1261,6 +1263,42 @@ fn expected_threads(objects: &Path) -> String {
             let v = counts.lookup(&k.to_le_bytes()).unwrap().unwrap();
             writeln!(out, "{e} threads key {k} value {}", u64_at(&v, 0)).unwrap();
         }
+    }
+    out
+}
+
+/// What `object.c`'s `contexts` prints: the struct-context program on a 3-byte and a 1-byte
+/// packet, and `count` verified for 4-byte inputs.
+fn expected_contexts(objects: &Path) -> String {
+    let mut out = String::new();
+    for (engine, e) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let obj = Vm::new().open(objects.join("struct_ctx.o")).unwrap();
+        let layout = StructLayout::new(24, Some((8, 16))).unwrap();
+        let mut p = obj
+            .program("read_ctx")
+            .unwrap()
+            .context(Context::Struct(layout))
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        let mut ctx = [0u8; 24];
+        ctx[..4].copy_from_slice(&3u32.to_le_bytes());
+        for len in [3, 1] {
+            let r = p.run_ctx(&mut ctx, &mut [10, 20, 30][..len]).unwrap();
+            writeln!(out, "{e} ctx {r}").unwrap();
+        }
+        let obj = Vm::new().open(objects.join("shared_maps.o")).unwrap();
+        let mut p = obj
+            .program("count")
+            .unwrap()
+            .input_size(4)
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        let r = p.run(&mut [1, 2, 3, 4]).unwrap();
+        writeln!(out, "{e} sized {r}").unwrap();
     }
     out
 }

@@ -5,7 +5,7 @@
  *
  *   object OBJECTS_DIR EXAMPLES_DIR
  *
- * OBJECTS_DIR holds shared_maps.o (crates/capi/tests/objects), EXAMPLES_DIR the repository's
+ * OBJECTS_DIR holds shared_maps.o and struct_ctx.o (crates/capi/tests/objects), EXAMPLES_DIR the repository's
  * examples (perf_sample.o, percpu_count.o, tcp-syn.bin). For every engine and JIT option
  * set, results go to stdout, one "config what values..." line each, for the Rust test to
  * compare with the facade; failed checks go to stderr and make the exit status non-zero.
@@ -234,7 +234,9 @@ static void options(const struct file *elf) {
     newer.future = 1;
     EXPECT(bpfx_object_program(obj, "stage2", &newer.known, &p), BPFX_ERR_ARGUMENT);
     CHECK(p == NULL);
-    CHECK(strstr(bpfx_last_error(), "byte 32") != NULL);
+    char where[32];
+    snprintf(where, sizeof where, "byte %zu", sizeof(bpfx_program_opts));
+    CHECK(strstr(bpfx_last_error(), where) != NULL);
 
     /* Impossible combinations and unknown codes. */
     BPFX_OPTS(bpfx_program_opts, interp_hardened, .engine = BPFX_ENGINE_INTERPRETER,
@@ -434,6 +436,60 @@ static void examples_by_handle(const char *examples) {
     free(packet.bytes);
 }
 
+/* Contexts and input sizes through bpfx_program_opts. */
+static void contexts(const char *objects, const struct file *shared) {
+    struct file elf = slurp(objects, "struct_ctx.o");
+    for (uint32_t engine = 0; engine < 2; engine++) {
+        const char *e = ENGINE_NAME[engine];
+        bpfx_object *obj = NULL;
+        bpfx_program *p = NULL;
+        EXPECT(bpfx_object_open_mem(elf.bytes, elf.len, NULL, &obj), BPFX_OK);
+        BPFX_OPTS(bpfx_program_opts, opts, .engine = engine,
+                  .context = BPFX_CONTEXT_STRUCT_PACKET, .ctx_size = 24, .data_off = 8,
+                  .data_end_off = 16);
+        EXPECT(bpfx_object_program(obj, "read_ctx", &opts, &p), BPFX_OK);
+        struct {
+            uint32_t x, y;
+            uint64_t data, data_end;
+        } ctx = {3, 0, 0, 0};
+        unsigned char packet[3] = {10, 20, 30};
+        uint64_t r = 0;
+        EXPECT(bpfx_program_run_ctx(p, &ctx, sizeof ctx, packet, sizeof packet, &r), BPFX_OK);
+        printf("%s ctx %llu\n", e, (unsigned long long)r);
+        EXPECT(bpfx_program_run_ctx(p, &ctx, sizeof ctx, packet, 1, &r), BPFX_OK);
+        printf("%s ctx %llu\n", e, (unsigned long long)r);
+        EXPECT(bpfx_program_run(p, packet, sizeof packet, &r), BPFX_ERR_CONTEXT);
+        EXPECT(bpfx_program_run_ctx(p, &ctx, sizeof ctx, packet, sizeof packet, NULL),
+               BPFX_ERR_NULL);
+        EXPECT(bpfx_program_run_ctx(p, packet, sizeof packet, packet, 1, &r), BPFX_ERR_ARGUMENT);
+        bpfx_program_free(p);
+        /* Layouts the runtime refuses, and sizes past 16 bits. */
+        p = (bpfx_program *)&p;
+        opts.data_off = 4;
+        EXPECT(bpfx_object_program(obj, "read_ctx", &opts, &p), BPFX_ERR_ARGUMENT);
+        opts.data_off = 8;
+        opts.ctx_size = 70000;
+        EXPECT(bpfx_object_program(obj, "read_ctx", &opts, &p), BPFX_ERR_ARGUMENT);
+        opts.ctx_size = 24;
+        opts.context = 99;
+        EXPECT(bpfx_object_program(obj, "read_ctx", &opts, &p), BPFX_ERR_ARGUMENT);
+        CHECK(p == NULL);
+        bpfx_object_free(obj);
+
+        /* An input size proven at verification: shorter inputs are refused. */
+        EXPECT(bpfx_object_open_mem(shared->bytes, shared->len, NULL, &obj), BPFX_OK);
+        BPFX_OPTS(bpfx_program_opts, sized, .engine = engine, .input_size = 4);
+        EXPECT(bpfx_object_program(obj, "count", &sized, &p), BPFX_OK);
+        unsigned char four[4] = {1, 2, 3, 4};
+        EXPECT(bpfx_program_run(p, four, 1, &r), BPFX_ERR_CONTEXT);
+        EXPECT(bpfx_program_run(p, four, 4, &r), BPFX_OK);
+        printf("%s sized %llu\n", e, (unsigned long long)r);
+        bpfx_program_free(p);
+        bpfx_object_free(obj);
+    }
+    free(elf.bytes);
+}
+
 /* Programs of one object on several threads at once, each thread with its own program
  * handle, while the main thread consumes the ring buffer they fill. */
 #define THREAD_RUNS 100
@@ -522,6 +578,7 @@ int main(int argc, char **argv) {
         one_config(&CONFIGS[i], &elf);
     examples_by_handle(argv[2]);
     threads(&elf);
+    contexts(argv[1], &elf);
     free(elf.bytes);
     return failures ? 1 : 0;
 }

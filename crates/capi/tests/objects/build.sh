@@ -4,3 +4,4 @@ set -eu
 cd "$(dirname "$0")"
 CLANG=${CLANG:-clang-19}
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I../../../../examples -c shared_maps.c -o shared_maps.o
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I../../../../examples -c struct_ctx.c -o struct_ctx.o

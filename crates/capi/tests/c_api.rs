@@ -1118,7 +1118,7 @@ fn object_api_from_c_shares_maps_between_programs() {
     assert!(expected.contains("jit-hardened budget trap budget-exhausted\n"));
     assert!(expected.contains("interp key 1000 value 2\n"));
     assert_eq!(expected.matches("interp event len").count(), 5);
-    assert_eq!(expected.matches("jit perf cpu").count(), 2);
+    assert_eq!(expected.matches("jit perf sample len 20").count(), 2);
     assert!(expected.contains("jit percpu key 0 packets 3 bytes 162\n"));
     assert!(expected.contains("jit threads ok 100 100 consumed 200\n"));
     assert!(expected.contains("jit threads key 1000 value 200\n"));
@@ -1175,15 +1175,15 @@ fn expected_examples_by_handle() -> String {
         let events = obj.map("events").unwrap();
         while let Some(ev) = events.perf_next().unwrap() {
             match ev {
-                runtime::PerfEvent::Sample { cpu, data } => writeln!(
+                runtime::PerfEvent::Sample { data, .. } => writeln!(
                     out,
-                    "{e} perf cpu {cpu} len {} lost 0 frame-len {}",
+                    "{e} perf sample len {} lost 0 frame-len {}",
                     data.len(),
                     u16::from_le_bytes([data[14], data[15]])
                 )
                 .unwrap(),
-                runtime::PerfEvent::Lost { cpu, count } => {
-                    writeln!(out, "{e} perf cpu {cpu} len 0 lost {count} frame-len 0").unwrap()
+                runtime::PerfEvent::Lost { count, .. } => {
+                    writeln!(out, "{e} perf sample len 0 lost {count} frame-len 0").unwrap()
                 }
             }
         }

@@ -385,8 +385,12 @@ static void examples_by_handle(const char *examples) {
         bpfx_perf_record rec;
         unsigned char data[64];
         while (bpfx_map_perf_read(events, &rec, data, sizeof data) == BPFX_OK) {
+            uint32_t sample_cpu;
             CHECK(rec.data_len <= sizeof data);
-            printf("%s perf cpu %u len %zu lost %llu frame-len %u\n", e, rec.cpu, rec.data_len,
+            /* The CPU the program ran on (which the scheduler chose): the buffer it went to. */
+            memcpy(&sample_cpu, data + 16, 4);
+            CHECK(rec.lost != 0 || rec.cpu == sample_cpu);
+            printf("%s perf sample len %zu lost %llu frame-len %u\n", e, rec.data_len,
                    (unsigned long long)rec.lost, (unsigned)(data[14] | data[15] << 8));
         }
         EXPECT(bpfx_map_perf_read(events, &rec, data, sizeof data), BPFX_ERR_NOT_FOUND);

@@ -18,7 +18,10 @@
  * independent and may run on different threads at once.
  *
  * This header is checked against the library by the bpfx-capi tests: every prototype, every
- * constant and the bpfx_trap_info layout.
+ * constant, the callback typedefs and the struct layouts (bpfx_trap_info, the options, ...).
+ *
+ * Besides the VM, the object API (below) opens an ELF object whose programs share its maps,
+ * with program and map handles and options in sized structs, as libbpf does.
  */
 #ifndef BPFX_H
 #define BPFX_H

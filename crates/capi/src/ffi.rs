@@ -840,28 +840,9 @@ pub unsafe extern "C" fn bpfx_perf_read(
                 return Err(Fail::arg("out and data must not overlap"));
             }
             let buf = bytes_mut(data, data_cap, "data")?;
-            let rec = match v.perf_read(name)? {
-                None => {
-                    return Err(Fail::new(
-                        Status::NotFound,
-                        format!("map `{name}`: no record waits"),
-                    ));
-                }
-                Some(runtime::PerfEvent::Lost { cpu, count }) => BpfxPerfRecord {
-                    cpu,
-                    lost: count,
-                    data_len: 0,
-                },
-                Some(runtime::PerfEvent::Sample { cpu, data }) => {
-                    let n = data.len().min(buf.len());
-                    buf[..n].copy_from_slice(&data[..n]);
-                    BpfxPerfRecord {
-                        cpu,
-                        lost: 0,
-                        data_len: data.len(),
-                    }
-                }
-            };
+            let rec = perf_record(v.perf_read(name)?, buf).ok_or_else(|| {
+                Fail::new(Status::NotFound, format!("map `{name}`: no record waits"))
+            })?;
             // SAFETY: non-NULL and writable by the caller's contract, outside `data`.
             out.write_unaligned(rec);
             Ok(())

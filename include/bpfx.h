@@ -365,6 +365,12 @@ bpfx_status bpfx_program_run(bpfx_program *prog, void *mem, size_t mem_len, uint
 /* Runs a program prepared with a struct context (opts->context) as bpfx_run_ctx runs a VM's. */
 bpfx_status bpfx_program_run_ctx(bpfx_program *prog, void *ctx, size_t ctx_len, void *packet,
                                  size_t packet_len, uint64_t *result);
+/* Runs an XDP program on a packet buffer as bpfx_run_xdp runs a VM's. */
+bpfx_status bpfx_program_run_xdp(bpfx_program *prog, void *buf, size_t buf_len, size_t start,
+                                 size_t len, bpfx_xdp_result *out);
+/* Where the program's last run redirected its packet, as bpfx_last_redirect (the map name
+ * owned by the program until its next run). */
+bpfx_status bpfx_program_last_redirect(const bpfx_program *prog, bpfx_redirect *out);
 /* The trap of the program's last run (message owned by the program until its next run);
  * BPFX_ERR_STATE if it did not trap. */
 bpfx_status bpfx_program_trap(const bpfx_program *prog, bpfx_trap_info *out);

@@ -11,7 +11,7 @@ use crate::error::{Fail, Status, c_string, last_error_ptr, set_last_error};
 use crate::object::{MapHandle, Obj, ObjectOpts, Prog, ProgOpts};
 use crate::vm::{self, HostFn, Vm};
 use runtime::Map;
-use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
@@ -580,6 +580,42 @@ pub unsafe extern "C" fn bpfx_run(
     }
 }
 
+/// A redirect target as a `bpfx_redirect` (its map name owned by the caller of this).
+fn redirect_record(r: Option<&(runtime::RedirectTarget, CString)>) -> BpfxRedirect {
+    use runtime::RedirectTarget as T;
+    match r {
+        None => BpfxRedirect {
+            kind: REDIRECT_NONE,
+            target: 0,
+            flags: 0,
+            map: std::ptr::null(),
+        },
+        Some((T::Ifindex { ifindex, ingress }, _)) => BpfxRedirect {
+            kind: REDIRECT_IFINDEX,
+            target: *ifindex,
+            flags: u32::from(*ingress),
+            map: std::ptr::null(),
+        },
+        Some((T::Map { key, .. }, name)) => BpfxRedirect {
+            kind: REDIRECT_MAP,
+            target: *key,
+            flags: 0,
+            map: name.as_ptr(),
+        },
+        Some((
+            T::Broadcast {
+                exclude_ingress, ..
+            },
+            name,
+        )) => BpfxRedirect {
+            kind: REDIRECT_BROADCAST,
+            target: 0,
+            flags: u32::from(*exclude_ingress),
+            map: name.as_ptr(),
+        },
+    }
+}
+
 /// Runs with an embedder-defined context struct and a packet.
 ///
 /// # Safety
@@ -672,38 +708,7 @@ pub unsafe extern "C" fn bpfx_last_redirect(vm: *mut BpfxVm, out: *mut BpfxRedir
             if out.is_null() {
                 return Err(Fail::null("out"));
             }
-            use runtime::RedirectTarget as T;
-            let r = match v.redirect() {
-                None => BpfxRedirect {
-                    kind: REDIRECT_NONE,
-                    target: 0,
-                    flags: 0,
-                    map: std::ptr::null(),
-                },
-                Some((T::Ifindex { ifindex, ingress }, _)) => BpfxRedirect {
-                    kind: REDIRECT_IFINDEX,
-                    target: *ifindex,
-                    flags: u32::from(*ingress),
-                    map: std::ptr::null(),
-                },
-                Some((T::Map { key, .. }, name)) => BpfxRedirect {
-                    kind: REDIRECT_MAP,
-                    target: *key,
-                    flags: 0,
-                    map: name.as_ptr(),
-                },
-                Some((
-                    T::Broadcast {
-                        exclude_ingress, ..
-                    },
-                    name,
-                )) => BpfxRedirect {
-                    kind: REDIRECT_BROADCAST,
-                    target: 0,
-                    flags: u32::from(*exclude_ingress),
-                    map: name.as_ptr(),
-                },
-            };
+            let r = redirect_record(v.redirect());
             // SAFETY: non-NULL and writable by the caller's contract.
             out.write_unaligned(r);
             Ok(())
@@ -1284,6 +1289,70 @@ pub unsafe extern "C" fn bpfx_program_run_ctx(
             let r = p.0.run_ctx(c, bytes_mut(packet, packet_len, "packet")?)?;
             // SAFETY: non-NULL, writable by the caller's contract, outside both buffers.
             result.write_unaligned(r);
+            Ok(())
+        })
+    }
+}
+
+/// Runs an XDP program on a packet buffer, as `bpfx_run_xdp`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_program_run_xdp(
+    prog: *mut BpfxProgram,
+    buf: *mut c_void,
+    buf_len: usize,
+    start: usize,
+    len: usize,
+    out: *mut BpfxXdpResult,
+) -> Status {
+    // SAFETY: by bpfx.h, `prog` is NULL or a live handle no other thread uses meanwhile, `buf`
+    // points to `buf_len` writable bytes nothing else accesses during the call, and `out` to a
+    // writable `bpfx_xdp_result`: NULL is checked here and by `required_mut`, overlap before
+    // any slice is made.
+    unsafe {
+        with_status(|| {
+            let p = prog.as_mut().ok_or_else(|| Fail::null("prog"))?;
+            if out.is_null() {
+                return Err(Fail::null("out"));
+            }
+            if overlap(buf, buf_len, out.cast(), size_of::<BpfxXdpResult>()) {
+                return Err(Fail::arg("out lies inside buf"));
+            }
+            let b = required_mut(buf, buf_len, "buf")?;
+            let (action, start, len, meta_len) = p.0.run_xdp(b, start, len)?;
+            // SAFETY: non-NULL, writable by the caller's contract, outside `buf`.
+            out.write_unaligned(BpfxXdpResult {
+                action,
+                start,
+                len,
+                meta_len,
+            });
+            Ok(())
+        })
+    }
+}
+
+/// Where the program's last run redirected its packet (`BPFX_REDIRECT_NONE` when it did not).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_program_last_redirect(
+    prog: *const BpfxProgram,
+    out: *mut BpfxRedirect,
+) -> Status {
+    // SAFETY: by bpfx.h, `prog` is NULL or a live handle and `out` points to a writable
+    // `bpfx_redirect`; both are checked for NULL.
+    unsafe {
+        with_status(|| {
+            let p = handle(prog, "prog")?;
+            if out.is_null() {
+                return Err(Fail::null("out"));
+            }
+            // SAFETY: non-NULL and writable by the caller's contract.
+            out.write_unaligned(redirect_record(p.0.redirect()));
             Ok(())
         })
     }

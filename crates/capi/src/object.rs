@@ -16,7 +16,10 @@
 //! every program prepared from it.
 
 use crate::error::{Fail, Status, c_string};
-use crate::vm::{EngineCode, ModeCode, TrapInfo, finish_run, map_fail, run_memory};
+use crate::vm::{
+    EngineCode, ModeCode, TrapInfo, finish_run, map_fail, run_memory, run_xdp_buffer, with_name,
+    xdp_rooms,
+};
 use runtime::{Budget, CodeMemory, Engine, JitOptions, Map, Object, Program, UpdateFlag};
 use std::ffi::CString;
 use std::sync::Arc;
@@ -170,6 +173,7 @@ impl Obj {
             prog,
             budget,
             trap: None,
+            redirect: None,
         })
     }
 
@@ -189,6 +193,8 @@ pub(crate) struct Prog {
     name: CString,
     budget: Budget,
     trap: Option<TrapInfo>,
+    /// Where the last run redirected its packet, with the map's name as a C string.
+    redirect: Option<(runtime::RedirectTarget, CString)>,
 }
 
 impl Prog {
@@ -201,7 +207,29 @@ impl Prog {
     pub(crate) fn run(&mut self, mem: &mut [u8]) -> Result<u64, Fail> {
         self.prog.set_budget(self.budget);
         let r = run_memory(&mut self.prog, mem)?;
+        self.redirect = self.prog.last_redirect().map(with_name);
         finish_run(r, &mut self.trap)
+    }
+
+    /// Runs an XDP program on a packet buffer as `bpfx_run_xdp` does: the action, and the
+    /// final frame's start, length and metadata length.
+    pub(crate) fn run_xdp(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+    ) -> Result<(u64, usize, usize, usize), Fail> {
+        let rooms = xdp_rooms(buf, start, len)?;
+        self.prog.set_budget(self.budget);
+        let (r, frame) = run_xdp_buffer(&mut self.prog, buf, start, len, rooms)?;
+        self.redirect = self.prog.last_redirect().map(with_name);
+        let action = finish_run(r, &mut self.trap)?;
+        Ok((action, frame.0, frame.1, frame.2))
+    }
+
+    /// The last run's redirect target.
+    pub(crate) fn redirect(&self) -> Option<&(runtime::RedirectTarget, CString)> {
+        self.redirect.as_ref()
     }
 
     /// Runs it with a struct context and a packet, as `bpfx_run_ctx` does.

@@ -445,44 +445,15 @@ impl Vm {
         start: usize,
         len: usize,
     ) -> Result<(u64, usize, usize, usize), Fail> {
-        let end = start
-            .checked_add(len)
-            .filter(|&e| e <= buf.len())
-            .ok_or_else(|| {
-                Fail::arg(format!(
-                    "the frame [{start}, +{len}) does not lie inside the {}-byte buffer",
-                    buf.len()
-                ))
-            })?;
-        let room = |n: usize, what: &str| {
-            u16::try_from(n).map_err(|_| Fail::arg(format!("{what} of {n} bytes: at most 65535")))
-        };
-        let (head, tail) = (
-            room(start, "a headroom")?,
-            room(buf.len() - end, "a tailroom")?,
-        );
-        let prog = self.ready()?;
-        if prog.context() != Context::Xdp {
-            return Err(Fail::new(
-                Status::Context,
-                format!(
-                    "bpfx_run_xdp runs XDP programs, not {}",
-                    prog.context().name()
-                ),
-            ));
-        }
-        let mut packet = runtime::Packet::with_room(&buf[start..end], head, tail);
-        // What lies in the rooms (earlier metadata, say) is the embedder's, kept for the run.
-        packet.buffer_mut().copy_from_slice(buf);
-        let r = prog.run_xdp_packet(&mut packet);
-        buf.copy_from_slice(packet.buffer());
+        let rooms = xdp_rooms(buf, start, len)?;
+        let (r, frame) = run_xdp_buffer(self.ready()?, buf, start, len, rooms)?;
         self.redirect = self
             .prog
             .as_ref()
             .and_then(Program::last_redirect)
             .map(with_name);
-        let out = self.finish(r.map(|o| o.action.code()))?;
-        Ok((out, packet.start(), packet.len(), packet.meta().len()))
+        let out = self.finish(r)?;
+        Ok((out, frame.0, frame.1, frame.2))
     }
 
     /// The last run's redirect target.
@@ -630,6 +601,60 @@ pub(crate) fn run_memory(
     })
 }
 
+/// The headroom and tailroom of the frame [`start`, +`len`) of `buf` (each at most 65535
+/// bytes).
+pub(crate) fn xdp_rooms(buf: &[u8], start: usize, len: usize) -> Result<(u16, u16), Fail> {
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= buf.len())
+        .ok_or_else(|| {
+            Fail::arg(format!(
+                "the frame [{start}, +{len}) does not lie inside the {}-byte buffer",
+                buf.len()
+            ))
+        })?;
+    let room = |n: usize, what: &str| {
+        u16::try_from(n).map_err(|_| Fail::arg(format!("{what} of {n} bytes: at most 65535")))
+    };
+    Ok((
+        room(start, "a headroom")?,
+        room(buf.len() - end, "a tailroom")?,
+    ))
+}
+
+/// Where an XDP run left its frame in the buffer: start, length, metadata length.
+pub(crate) type Frame = (usize, usize, usize);
+
+/// Runs XDP program `prog` on the packet buffer `buf` (the frame at `start`, `len` bytes long,
+/// with the `rooms` of [`xdp_rooms`]); the buffer gets the final frame back (after a trap
+/// too). The run's action, and the final frame's start, length and metadata length.
+pub(crate) fn run_xdp_buffer(
+    prog: &mut Program,
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    (head, tail): (u16, u16),
+) -> Result<(Result<u64, runtime::Error>, Frame), Fail> {
+    if prog.context() != Context::Xdp {
+        return Err(Fail::new(
+            Status::Context,
+            format!(
+                "bpfx_run_xdp runs XDP programs, not {}",
+                prog.context().name()
+            ),
+        ));
+    }
+    let mut packet = runtime::Packet::with_room(&buf[start..start + len], head, tail);
+    // What lies in the rooms (earlier metadata, say) is the embedder's, kept for the run.
+    packet.buffer_mut().copy_from_slice(buf);
+    let r = prog.run_xdp_packet(&mut packet);
+    buf.copy_from_slice(packet.buffer());
+    Ok((
+        r.map(|o| o.action.code()),
+        (packet.start(), packet.len(), packet.meta().len()),
+    ))
+}
+
 /// The outcome of a run as the C API reports it, with its trap (if any) kept in `trap`.
 pub(crate) fn finish_run(
     r: Result<u64, runtime::Error>,
@@ -661,7 +686,7 @@ pub(crate) fn map_fail(name: &str, e: runtime::MapError) -> Fail {
 }
 
 /// A redirect target with its map's name as a C string (empty for an ifindex).
-fn with_name(r: runtime::RedirectTarget) -> (runtime::RedirectTarget, CString) {
+pub(crate) fn with_name(r: runtime::RedirectTarget) -> (runtime::RedirectTarget, CString) {
     let name = match &r {
         runtime::RedirectTarget::Map { map, .. }
         | runtime::RedirectTarget::Broadcast { map, .. } => c_string(map),

@@ -1105,11 +1105,13 @@ fn object_api_from_c_shares_maps_between_programs() {
     let objects = Path::new(MANIFEST).join("tests/objects");
     let exe = dir.join("object");
     compile_c("object.c", &exe, &static_link());
-    let got = run_c(&exe, &[&objects, &examples()]);
+    let runtime_objects = repo().join("crates/runtime/tests/objects");
+    let got = run_c(&exe, &[&objects, &examples(), &runtime_objects]);
     let mut expected = expected_object(&objects);
     expected.push_str(&expected_examples_by_handle());
     expected.push_str(&expected_threads(&objects));
     expected.push_str(&expected_contexts(&objects));
+    expected.push_str(&expected_xdp_programs(&runtime_objects));
     assert_eq!(got, expected);
     // What the comparison rests on, stated once.
     for (c, line) in [("interp", "count 7"), ("jit-dual", "total 105")] {
@@ -1123,6 +1125,7 @@ fn object_api_from_c_shares_maps_between_programs() {
     assert!(expected.contains("jit threads ok 100 100 consumed 200\n"));
     assert!(expected.contains("jit threads key 1000 value 200\n"));
     assert!(expected.contains("jit ctx 3030\n"));
+    assert!(expected.contains("jit forward 3 action 4 redirect 2 target 3 map tx_ports\n"));
 }
 
 /// Every function of the object API in `bpfx.h` is in `docs/c-api.md`'s section on it.
@@ -1299,6 +1302,69 @@ fn expected_contexts(objects: &Path) -> String {
             .unwrap();
         let r = p.run(&mut [1, 2, 3, 4]).unwrap();
         writeln!(out, "{e} sized {r}").unwrap();
+    }
+    out
+}
+
+/// What `object.c`'s `xdp_programs` prints: `forward` with port 3 of its device map filled
+/// (redirected) and port 2 empty (passed), and `xdp_trunc` in packet buffers.
+fn expected_xdp_programs(dir: &Path) -> String {
+    let mut out = String::new();
+    for (engine, e) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let obj = Vm::new().open(dir.join("devmap_tx.o")).unwrap();
+        let mut p = obj
+            .program("forward")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        obj.map("tx_ports")
+            .unwrap()
+            .update(&3u32.to_le_bytes(), &9u32.to_le_bytes(), UpdateFlag::Any)
+            .unwrap();
+        for last in [2u8, 3] {
+            let mut frame = [0u8; 64];
+            frame[5] = last;
+            let action = p.run_xdp(&mut frame).unwrap().code();
+            let (kind, target, map) = match p.last_redirect() {
+                None => (0, 0, "-".to_string()),
+                Some(runtime::RedirectTarget::Map { map, key, .. }) => (2, key, map),
+                other => panic!("{other:?}"),
+            };
+            writeln!(
+                out,
+                "{e} forward {last} action {action} redirect {kind} target {target} map {map}"
+            )
+            .unwrap();
+        }
+        let obj = Vm::new().open(dir.join("xdp_trunc.o")).unwrap();
+        let mut p = obj
+            .program("xdp_trunc")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        let buf: Vec<u8> = (0..556u32).map(|i| (i * 5 + 1) as u8).collect();
+        // The C test runs both frames in one buffer: the second sees what the first left.
+        let mut buf = buf;
+        for len in [60usize, 200] {
+            let total = 256 + len + 100;
+            let mut packet = runtime::Packet::with_room(&buf[256..256 + len], 256, 100);
+            packet.buffer_mut().copy_from_slice(&buf[..total]);
+            let o = p.run_xdp_packet(&mut packet).unwrap();
+            buf[..total].copy_from_slice(packet.buffer());
+            writeln!(
+                out,
+                "{e} trunc {len} action {} start {} len {} meta {}",
+                o.action.code(),
+                o.start,
+                o.len,
+                o.meta_len
+            )
+            .unwrap();
+        }
     }
     out
 }

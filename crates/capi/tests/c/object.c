@@ -3,10 +3,11 @@
  * map, a ring buffer, a program array), map handles, key iteration, the ring buffer consumer,
  * tail calls set up from C, options through sized structs, and handles freed in any order.
  *
- *   object OBJECTS_DIR EXAMPLES_DIR
+ *   object OBJECTS_DIR EXAMPLES_DIR RUNTIME_OBJECTS_DIR
  *
  * OBJECTS_DIR holds shared_maps.o and struct_ctx.o (crates/capi/tests/objects), EXAMPLES_DIR the repository's
- * examples (perf_sample.o, percpu_count.o, tcp-syn.bin). For every engine and JIT option
+ * examples (perf_sample.o, percpu_count.o, tcp-syn.bin), RUNTIME_OBJECTS_DIR the runtime's
+ * test objects (devmap_tx.o, xdp_trunc.o). For every engine and JIT option
  * set, results go to stdout, one "config what values..." line each, for the Rust test to
  * compare with the facade; failed checks go to stderr and make the exit status non-zero.
  */
@@ -494,6 +495,72 @@ static void contexts(const char *objects, const struct file *shared) {
     free(elf.bytes);
 }
 
+/* XDP programs of objects: redirects through a device map the host fills, and a frame the
+ * program truncates in a packet buffer. */
+static void xdp_programs(const char *dir) {
+    struct file devmap = slurp(dir, "devmap_tx.o");
+    struct file trunc = slurp(dir, "xdp_trunc.o");
+    for (uint32_t engine = 0; engine < 2; engine++) {
+        const char *e = ENGINE_NAME[engine];
+        BPFX_OPTS(bpfx_program_opts, opts, .engine = engine);
+        bpfx_object *obj = NULL;
+        bpfx_program *p = NULL;
+        bpfx_map *ports = NULL;
+        EXPECT(bpfx_object_open_mem(devmap.bytes, devmap.len, NULL, &obj), BPFX_OK);
+        EXPECT(bpfx_object_program(obj, "forward", &opts, &p), BPFX_OK);
+        EXPECT(bpfx_object_map(obj, "tx_ports", &ports), BPFX_OK);
+        bpfx_object_free(obj);
+        uint32_t port = 3, ifindex = 9;
+        EXPECT(bpfx_map_update_elem(ports, &port, 4, &ifindex, 4, 0), BPFX_OK);
+        for (unsigned char last = 2; last <= 3; last++) {
+            unsigned char frame[64] = {0};
+            frame[5] = last;
+            uint64_t action = 0;
+            bpfx_redirect r;
+            EXPECT(bpfx_program_run(p, frame, sizeof frame, &action), BPFX_OK);
+            EXPECT(bpfx_program_last_redirect(p, &r), BPFX_OK);
+            printf("%s forward %u action %llu redirect %u target %u map %s\n", e, last,
+                   (unsigned long long)action, r.kind, r.target, r.map ? r.map : "-");
+        }
+        EXPECT(bpfx_program_last_redirect(p, NULL), BPFX_ERR_NULL);
+        bpfx_map_free(ports);
+        bpfx_program_free(p);
+
+        EXPECT(bpfx_object_open_mem(trunc.bytes, trunc.len, NULL, &obj), BPFX_OK);
+        EXPECT(bpfx_object_program(obj, "xdp_trunc", &opts, &p), BPFX_OK);
+        unsigned char buf[256 + 200 + 100];
+        for (size_t i = 0; i < sizeof buf; i++)
+            buf[i] = (unsigned char)(i * 5 + 1);
+        for (size_t len = 60; len <= 200; len += 140) {
+            bpfx_xdp_result out;
+            EXPECT(bpfx_program_run_xdp(p, buf, 256 + len + 100, 256, len, &out), BPFX_OK);
+            printf("%s trunc %zu action %llu start %zu len %zu meta %zu\n", e, len,
+                   (unsigned long long)out.action, out.start, out.len, out.meta_len);
+        }
+        bpfx_xdp_result out;
+        EXPECT(bpfx_program_run_xdp(p, buf, 100, 90, 20, &out), BPFX_ERR_ARGUMENT);
+        EXPECT(bpfx_program_run_xdp(p, buf, sizeof buf, 0, 60, NULL), BPFX_ERR_NULL);
+        bpfx_program_free(p);
+        EXPECT(bpfx_object_program(obj, "xdp_trunc", &opts, &p), BPFX_OK);
+        bpfx_object_free(obj);
+        bpfx_program_free(p);
+    }
+    /* A program of another type is refused. */
+    struct file shared = slurp(dir, "../../../capi/tests/objects/shared_maps.o");
+    bpfx_object *obj = NULL;
+    bpfx_program *p = NULL;
+    bpfx_xdp_result out;
+    EXPECT(bpfx_object_open_mem(shared.bytes, shared.len, NULL, &obj), BPFX_OK);
+    EXPECT(bpfx_object_program(obj, "stage2", NULL, &p), BPFX_OK);
+    unsigned char small[64] = {0};
+    EXPECT(bpfx_program_run_xdp(p, small, sizeof small, 0, 64, &out), BPFX_ERR_CONTEXT);
+    bpfx_program_free(p);
+    bpfx_object_free(obj);
+    free(shared.bytes);
+    free(devmap.bytes);
+    free(trunc.bytes);
+}
+
 /* Programs of one object on several threads at once, each thread with its own program
  * handle, while the main thread consumes the ring buffer they fill. */
 #define THREAD_RUNS 100
@@ -571,8 +638,8 @@ static void threads(const struct file *elf) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s OBJECTS_DIR EXAMPLES_DIR\n", argv[0]);
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s OBJECTS_DIR EXAMPLES_DIR RUNTIME_OBJECTS_DIR\n", argv[0]);
         return 2;
     }
     struct file elf = slurp(argv[1], "shared_maps.o");
@@ -583,6 +650,7 @@ int main(int argc, char **argv) {
     examples_by_handle(argv[2]);
     threads(&elf);
     contexts(argv[1], &elf);
+    xdp_programs(argv[3]);
     free(elf.bytes);
     return failures ? 1 : 0;
 }

@@ -18,7 +18,10 @@
  * independent and may run on different threads at once.
  *
  * This header is checked against the library by the bpfx-capi tests: every prototype, every
- * constant and the bpfx_trap_info layout.
+ * constant, the callback typedefs and the struct layouts (bpfx_trap_info, the options, ...).
+ *
+ * Besides the VM, the object API (below) opens an ELF object whose programs share its maps,
+ * with program and map handles and options in sized structs, as libbpf does.
  */
 #ifndef BPFX_H
 #define BPFX_H
@@ -263,6 +266,161 @@ bpfx_status bpfx_perf_read(bpfx_vm *vm, const char *map, bpfx_perf_record *out, 
 /* The x86-64 listing of a program compiled with BPFX_ENGINE_JIT, interleaved with its eBPF
  * source; free it with free(). NULL on error (see bpfx_vm_error). */
 char *bpfx_listing(bpfx_vm *vm);
+
+/*
+ * The object API (libbpf-style): an ELF object whose programs share its maps, each program
+ * prepared with its own options, maps as handles.
+ *
+ *   bpfx_object_open_file | bpfx_object_open_mem (bpfx_object_opts)
+ *     -> bpfx_object_program (bpfx_program_opts: verified and compiled) -> bpfx_program_run ...
+ *     -> bpfx_object_map -> bpfx_map_lookup_elem / _update_elem / _delete_elem / next_key,
+ *        bpfx_ringbuf_consume, bpfx_map_perf_read, bpfx_prog_array_set (tail calls)
+ *     -> bpfx_program_free, bpfx_map_free, bpfx_object_free (in any order)
+ *
+ * Lifetimes: every handle holds what it uses by reference count, so handles may be freed in
+ * any order: a program keeps its code and the object's maps, a map handle its map; freeing the
+ * object invalidates none of them. A handle must not be used after its own bpfx_*_free.
+ * Threads: a bpfx_program is used by one thread at a time (running it, or putting it into a
+ * program array); bpfx_map handles and the maps behind them may be used from several threads
+ * at once, while programs run. These calls record their message in bpfx_last_error only.
+ *
+ * Options (libbpf's opts pattern): set `sz` to sizeof the struct, for example
+ *   BPFX_OPTS(bpfx_program_opts, opts, .engine = BPFX_ENGINE_JIT, .mode = BPFX_MODE_STRICT);
+ * A field left 0 takes its default; NULL options are all defaults. A program built against an
+ * older, smaller struct keeps working (the fields it lacks are 0); a newer, larger struct is
+ * accepted if every byte this library does not know is 0, else BPFX_ERR_ARGUMENT.
+ */
+typedef struct bpfx_object bpfx_object;
+typedef struct bpfx_program bpfx_program;
+typedef struct bpfx_map bpfx_map;
+
+/* Declares options struct NAME of TYPE with its size set and the given fields. */
+#define BPFX_OPTS(TYPE, NAME, ...) TYPE NAME = {.sz = sizeof(TYPE), __VA_ARGS__}
+
+/* bpfx_program_opts.hardening flags (JIT only; docs/safety.md). */
+#define BPFX_HARDEN_BLINDING 0x1U /* constant blinding */
+#define BPFX_HARDEN_SPECTRE 0x2U  /* Spectre v1 masking after every bounds guard */
+
+/* bpfx_program_opts.code_memory (JIT only). */
+enum bpfx_code_memory {
+    BPFX_CODE_MEMORY_SEALED = 0,     /* the program's own mapping, sealed read+execute */
+    BPFX_CODE_MEMORY_DUAL_MAPPED = 1 /* a shared memfd arena mapped read+write and read+execute */
+};
+
+typedef struct bpfx_object_opts {
+    size_t sz;          /* sizeof(bpfx_object_opts) */
+    uint64_t mem_limit; /* bytes for maps, global data and code (0: BPFX_DEFAULT_MEM_LIMIT),
+                           as bpfx_set_mem_limit */
+} bpfx_object_opts;
+
+typedef struct bpfx_program_opts {
+    size_t sz;            /* sizeof(bpfx_program_opts) */
+    uint32_t engine;      /* BPFX_ENGINE_* (0: the interpreter) */
+    uint32_t mode;        /* BPFX_MODE_* (0: checked; BPFX_MODE_STRICT: the kernel's contract) */
+    uint64_t budget;      /* instructions per run, as bpfx_set_budget (0: BPFX_BUDGET_DEFAULT) */
+    uint32_t hardening;   /* BPFX_HARDEN_* flags; JIT only, else BPFX_ERR_ARGUMENT */
+    uint32_t code_memory; /* a BPFX_CODE_MEMORY_*; JIT only (non-zero), else BPFX_ERR_ARGUMENT */
+    uint32_t context;     /* a BPFX_CONTEXT_* (0: what the section implies), as bpfx_set_context */
+    uint32_t ctx_size;    /* struct contexts: the struct's size (at most 65535) */
+    uint32_t data_off;    /* BPFX_CONTEXT_STRUCT_PACKET: offset of the 64-bit data field */
+    uint32_t data_end_off; /* BPFX_CONTEXT_STRUCT_PACKET: offset of the 64-bit data_end field */
+    uint64_t input_size;  /* the input size verification proves accesses against (0: unknown),
+                             as bpfx_set_input_size */
+} bpfx_program_opts;
+
+/*
+ * A ring buffer record for bpfx_ringbuf_consume: `data` holds `size` bytes, valid during the
+ * call only. A negative return stops the consumer (the record counts as consumed).
+ */
+typedef int (*bpfx_ringbuf_fn)(void *ctx, const void *data, size_t size);
+
+/* Opens the ELF object `elf` (elf_len bytes, read during the call only) into *out with the
+ * standard helpers; *out is NULL on failure. */
+bpfx_status bpfx_object_open_mem(const void *elf, size_t elf_len, const bpfx_object_opts *opts,
+                                 bpfx_object **out);
+/* The same for the file at `path` (BPFX_ERR_ELF if it cannot be read). */
+bpfx_status bpfx_object_open_file(const char *path, const bpfx_object_opts *opts,
+                                  bpfx_object **out);
+/* Frees the object; its programs and map handles stay valid. NULL is ignored. */
+void bpfx_object_free(bpfx_object *obj);
+/* The name of program / map `index` in the object's order; NULL past the last (or obj NULL).
+ * Valid while the object lives. */
+const char *bpfx_object_program_name(const bpfx_object *obj, size_t index);
+const char *bpfx_object_map_name(const bpfx_object *obj, size_t index);
+
+/* Program `name` (by name, else by section) verified in opts->mode and prepared on
+ * opts->engine, into *out (NULL on failure). Its context is opts->context, by default the one
+ * its section implies; its maps are the object's, shared with every other program of the object. Each call prepares a
+ * new program: call it once per program and keep the handle. */
+bpfx_status bpfx_object_program(const bpfx_object *obj, const char *name,
+                                const bpfx_program_opts *opts, bpfx_program **out);
+/* Frees a program. NULL is ignored. A program in a program array stays there (and runnable by
+ * tail calls) until its slot is cleared or the map goes. */
+void bpfx_program_free(bpfx_program *prog);
+/* The program's name ("" for NULL); valid while the handle lives. */
+const char *bpfx_program_name(const bpfx_program *prog);
+/* Runs the program as bpfx_run runs a VM's (same inputs and results), each run with the whole
+ * budget of its options. On BPFX_ERR_TRAP, bpfx_program_trap tells where and why. */
+bpfx_status bpfx_program_run(bpfx_program *prog, void *mem, size_t mem_len, uint64_t *result);
+/* Runs a program prepared with a struct context (opts->context) as bpfx_run_ctx runs a VM's. */
+bpfx_status bpfx_program_run_ctx(bpfx_program *prog, void *ctx, size_t ctx_len, void *packet,
+                                 size_t packet_len, uint64_t *result);
+/* Runs an XDP program on a packet buffer as bpfx_run_xdp runs a VM's. */
+bpfx_status bpfx_program_run_xdp(bpfx_program *prog, void *buf, size_t buf_len, size_t start,
+                                 size_t len, bpfx_xdp_result *out);
+/* Where the program's last run redirected its packet, as bpfx_last_redirect (the map name
+ * owned by the program until its next run). */
+bpfx_status bpfx_program_last_redirect(const bpfx_program *prog, bpfx_redirect *out);
+/* The trap of the program's last run (message owned by the program until its next run);
+ * BPFX_ERR_STATE if it did not trap. */
+bpfx_status bpfx_program_trap(const bpfx_program *prog, bpfx_trap_info *out);
+
+/* A handle on map `name` of the object into *out (NULL on failure); the map is created now if
+ * no program created it yet (BPFX_ERR_MEMORY past the limit). */
+bpfx_status bpfx_object_map(const bpfx_object *obj, const char *name, bpfx_map **out);
+/* Frees a map handle (the map lives on in the object's programs). NULL is ignored. */
+void bpfx_map_free(bpfx_map *map);
+/* The map's name ("" for NULL), valid while the handle lives. */
+const char *bpfx_map_name(const bpfx_map *map);
+/* The map's BPF_MAP_TYPE_* number (linux/bpf.h), key size, value size as declared (one CPU's
+ * for per-CPU maps), and max_entries; 0 for NULL. */
+uint32_t bpfx_map_type(const bpfx_map *map);
+uint32_t bpfx_map_key_size(const bpfx_map *map);
+uint32_t bpfx_map_value_size(const bpfx_map *map);
+uint32_t bpfx_map_max_entries(const bpfx_map *map);
+/* The value buffer size lookups and updates take: the value size, or for per-CPU maps every
+ * CPU's value, each rounded up to 8 bytes, as libbpf lays them out (0 for NULL). */
+size_t bpfx_map_value_buf_size(const bpfx_map *map);
+/* As bpfx_map_lookup / _update / _delete, by handle: `value_len` must be
+ * bpfx_map_value_buf_size, `key_len` the key size. */
+bpfx_status bpfx_map_lookup_elem(const bpfx_map *map, const void *key, size_t key_len,
+                                 void *value, size_t value_len);
+bpfx_status bpfx_map_update_elem(const bpfx_map *map, const void *key, size_t key_len,
+                                 const void *value, size_t value_len, uint64_t flags);
+bpfx_status bpfx_map_delete_elem(const bpfx_map *map, const void *key, size_t key_len);
+/* The kernel's BPF_MAP_GET_NEXT_KEY: writes the key after `key` into `next` (next_len = the
+ * key size). key NULL, or a key not in the map: the first key. After the last key (or on an
+ * empty map): BPFX_ERR_NOT_FOUND, the kernel's -ENOENT. Arrays go by index, hash maps by
+ * key bytes; ring buffers, program and perf event arrays have no keys (BPFX_ERR_MAP).
+ * A walk while entries are deleted goes on as the kernel's does (from the first key when the
+ * current one went). */
+bpfx_status bpfx_map_next_key(const bpfx_map *map, const void *key, size_t key_len, void *next,
+                              size_t next_len);
+/* libbpf's ring_buffer__consume on ring buffer `map`: calls cb(ctx, data, size) for every
+ * record ready, oldest first (discarded ones skipped; a record still reserved by a running
+ * program stops it). Returns the number of records consumed (at most INT_MAX), the first
+ * negative value cb returned, or -EINVAL for a NULL map or cb or a map that is not a ring
+ * buffer (bpfx_last_error says which). cb must not free `map`. */
+int bpfx_ringbuf_consume(const bpfx_map *map, bpfx_ringbuf_fn cb, void *ctx);
+/* As bpfx_perf_read, by handle. */
+bpfx_status bpfx_map_perf_read(const bpfx_map *map, bpfx_perf_record *out, void *data,
+                               size_t data_cap);
+/* Puts `prog` in slot `index` of program array `map` for bpf_tail_call; both must come from
+ * the same object, and the index be below max_entries (else BPFX_ERR_MAP). A tail call's
+ * target should take the same context as its callers. */
+bpfx_status bpfx_prog_array_set(const bpfx_map *map, uint32_t index, const bpfx_program *prog);
+/* Empties slot `index` of program array `map`. */
+bpfx_status bpfx_prog_array_clear(const bpfx_map *map, uint32_t index);
 
 #ifdef __cplusplus
 }

@@ -187,6 +187,17 @@ pub(crate) fn constants() -> Vec<(String, i128)> {
         "BPFX_DEFAULT_BUDGET".into(),
         i128::from(runtime::DEFAULT_BUDGET),
     ));
+    {
+        use crate::object::*;
+        for (name, v) in [
+            ("BPFX_HARDEN_BLINDING", HARDEN_BLINDING),
+            ("BPFX_HARDEN_SPECTRE", HARDEN_SPECTRE),
+            ("BPFX_CODE_MEMORY_SEALED", CODE_MEMORY_SEALED),
+            ("BPFX_CODE_MEMORY_DUAL_MAPPED", CODE_MEMORY_DUAL_MAPPED),
+        ] {
+            out.push((name.into(), i128::from(v)));
+        }
+    }
     out.push(("BPFX_UBPF_JIT_SLOTS".into(), crate::ubpf::JIT_SLOTS as i128));
     for (name, v) in [
         ("BPFX_REDIRECT_NONE", crate::ffi::REDIRECT_NONE),

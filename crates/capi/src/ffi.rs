@@ -8,8 +8,10 @@
 //! without buffers, overlapping in/out buffers and bad enum values are detected and reported.
 
 use crate::error::{Fail, Status, c_string, last_error_ptr, set_last_error};
+use crate::object::{MapHandle, Obj, ObjectOpts, Prog, ProgOpts};
 use crate::vm::{self, HostFn, Vm};
-use std::ffi::{CStr, c_char, c_void};
+use runtime::Map;
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
@@ -578,6 +580,42 @@ pub unsafe extern "C" fn bpfx_run(
     }
 }
 
+/// A redirect target as a `bpfx_redirect` (its map name owned by the caller of this).
+fn redirect_record(r: Option<&(runtime::RedirectTarget, CString)>) -> BpfxRedirect {
+    use runtime::RedirectTarget as T;
+    match r {
+        None => BpfxRedirect {
+            kind: REDIRECT_NONE,
+            target: 0,
+            flags: 0,
+            map: std::ptr::null(),
+        },
+        Some((T::Ifindex { ifindex, ingress }, _)) => BpfxRedirect {
+            kind: REDIRECT_IFINDEX,
+            target: *ifindex,
+            flags: u32::from(*ingress),
+            map: std::ptr::null(),
+        },
+        Some((T::Map { key, .. }, name)) => BpfxRedirect {
+            kind: REDIRECT_MAP,
+            target: *key,
+            flags: 0,
+            map: name.as_ptr(),
+        },
+        Some((
+            T::Broadcast {
+                exclude_ingress, ..
+            },
+            name,
+        )) => BpfxRedirect {
+            kind: REDIRECT_BROADCAST,
+            target: 0,
+            flags: u32::from(*exclude_ingress),
+            map: name.as_ptr(),
+        },
+    }
+}
+
 /// Runs with an embedder-defined context struct and a packet.
 ///
 /// # Safety
@@ -670,38 +708,7 @@ pub unsafe extern "C" fn bpfx_last_redirect(vm: *mut BpfxVm, out: *mut BpfxRedir
             if out.is_null() {
                 return Err(Fail::null("out"));
             }
-            use runtime::RedirectTarget as T;
-            let r = match v.redirect() {
-                None => BpfxRedirect {
-                    kind: REDIRECT_NONE,
-                    target: 0,
-                    flags: 0,
-                    map: std::ptr::null(),
-                },
-                Some((T::Ifindex { ifindex, ingress }, _)) => BpfxRedirect {
-                    kind: REDIRECT_IFINDEX,
-                    target: *ifindex,
-                    flags: u32::from(*ingress),
-                    map: std::ptr::null(),
-                },
-                Some((T::Map { key, .. }, name)) => BpfxRedirect {
-                    kind: REDIRECT_MAP,
-                    target: *key,
-                    flags: 0,
-                    map: name.as_ptr(),
-                },
-                Some((
-                    T::Broadcast {
-                        exclude_ingress, ..
-                    },
-                    name,
-                )) => BpfxRedirect {
-                    kind: REDIRECT_BROADCAST,
-                    target: 0,
-                    flags: u32::from(*exclude_ingress),
-                    map: name.as_ptr(),
-                },
-            };
+            let r = redirect_record(v.redirect());
             // SAFETY: non-NULL and writable by the caller's contract.
             out.write_unaligned(r);
             Ok(())
@@ -838,28 +845,9 @@ pub unsafe extern "C" fn bpfx_perf_read(
                 return Err(Fail::arg("out and data must not overlap"));
             }
             let buf = bytes_mut(data, data_cap, "data")?;
-            let rec = match v.perf_read(name)? {
-                None => {
-                    return Err(Fail::new(
-                        Status::NotFound,
-                        format!("map `{name}`: no record waits"),
-                    ));
-                }
-                Some(runtime::PerfEvent::Lost { cpu, count }) => BpfxPerfRecord {
-                    cpu,
-                    lost: count,
-                    data_len: 0,
-                },
-                Some(runtime::PerfEvent::Sample { cpu, data }) => {
-                    let n = data.len().min(buf.len());
-                    buf[..n].copy_from_slice(&data[..n]);
-                    BpfxPerfRecord {
-                        cpu,
-                        lost: 0,
-                        data_len: data.len(),
-                    }
-                }
-            };
+            let rec = perf_record(v.perf_read(name)?, buf).ok_or_else(|| {
+                Fail::new(Status::NotFound, format!("map `{name}`: no record waits"))
+            })?;
             // SAFETY: non-NULL and writable by the caller's contract, outside `data`.
             out.write_unaligned(rec);
             Ok(())
@@ -888,4 +876,847 @@ pub unsafe extern "C" fn bpfx_listing(vm: *mut BpfxVm) -> *mut c_char {
         })
     };
     out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The object API: objects, programs and maps as handles (libbpf-style), options as sized
+// structs.
+// ---------------------------------------------------------------------------------------------
+
+/// The opaque `bpfx_object` handed to C.
+pub struct BpfxObject(Obj);
+
+/// The opaque `bpfx_program` handed to C.
+pub struct BpfxProgram(Prog);
+
+/// The opaque `bpfx_map` handed to C.
+pub struct BpfxMap(MapHandle);
+
+impl std::fmt::Debug for BpfxObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("bpfx_object")
+    }
+}
+
+impl std::fmt::Debug for BpfxProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("bpfx_program")
+    }
+}
+
+impl std::fmt::Debug for BpfxMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("bpfx_map")
+    }
+}
+
+/// `bpfx_object_opts`: how an object is opened. Read through its `sz` (libbpf's `opts`
+/// pattern): a smaller, older struct leaves the later fields at 0; a larger, newer one must
+/// have only zero bytes past this one.
+#[repr(C)]
+#[derive(Debug)]
+pub struct BpfxObjectOpts {
+    /// `sizeof` the struct as the caller knows it.
+    pub sz: usize,
+    /// The memory limit of the object's maps, global data and code, in bytes; 0: the default.
+    pub mem_limit: u64,
+}
+
+/// `bpfx_program_opts`: how a program is prepared, read as [`BpfxObjectOpts`] is.
+#[repr(C)]
+#[derive(Debug)]
+pub struct BpfxProgramOpts {
+    /// `sizeof` the struct as the caller knows it.
+    pub sz: usize,
+    /// A `BPFX_ENGINE_*` (0: the interpreter).
+    pub engine: u32,
+    /// A `BPFX_MODE_*` (0: checked).
+    pub mode: u32,
+    /// Instructions per run: 0 or `BPFX_BUDGET_DEFAULT`, `BPFX_BUDGET_UNLIMITED`, or a number.
+    pub budget: u64,
+    /// `BPFX_HARDEN_*` flags (JIT only).
+    pub hardening: u32,
+    /// A `BPFX_CODE_MEMORY_*` (JIT only).
+    pub code_memory: u32,
+    /// A `BPFX_CONTEXT_*` (0: what the section implies).
+    pub context: u32,
+    /// Struct contexts: the struct's size in bytes (at most 65535).
+    pub ctx_size: u32,
+    /// `BPFX_CONTEXT_STRUCT_PACKET`: the offset of the 64-bit `data` field.
+    pub data_off: u32,
+    /// `BPFX_CONTEXT_STRUCT_PACKET`: the offset of the 64-bit `data_end` field.
+    pub data_end_off: u32,
+    /// The input size verification proves memory accesses against (0: unknown).
+    pub input_size: u64,
+}
+
+/// `bpfx_ringbuf_fn`: called by `bpfx_ringbuf_consume` with each record; a negative return
+/// stops the consumer, which returns it.
+pub type RingbufFn = unsafe extern "C" fn(*mut c_void, *const c_void, usize) -> c_int;
+
+/// Runs `body` catching panics, and records its outcome as the thread's last error.
+fn with_status(body: impl FnOnce() -> Result<(), Fail>) -> Status {
+    let r = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|p| Err(panic_fail(p)));
+    match r {
+        Ok(()) => {
+            set_last_error("");
+            Status::Ok
+        }
+        Err(f) => {
+            set_last_error(&f.message);
+            f.status
+        }
+    }
+}
+
+/// The bytes of a sized options struct, `known` of them (the struct this library knows): NULL
+/// gives `None` (every default); a smaller `sz` leaves the rest 0; a larger one must have only
+/// zero bytes beyond `known`.
+///
+/// # Safety
+/// `p` is NULL or points to a struct whose first field is its size in bytes (`size_t sz`),
+/// with `sz` readable bytes.
+unsafe fn opts_bytes(p: *const c_void, known: usize, what: &str) -> Result<Option<Vec<u8>>, Fail> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL, and the struct begins with its `size_t sz` (caller contract).
+    let sz = unsafe { p.cast::<usize>().read_unaligned() };
+    if sz < size_of::<usize>() {
+        return Err(Fail::arg(format!(
+            "{what}.sz is {sz}: set it to sizeof the struct"
+        )));
+    }
+    // SAFETY: `sz` readable bytes (caller contract); `bytes` checks the length.
+    let all = unsafe { bytes(p, sz, what) }?;
+    if let Some(i) = all.iter().skip(known).position(|&b| b != 0) {
+        return Err(Fail::arg(format!(
+            "{what}: byte {} is not 0, but this library knows only the first {known} bytes of the \
+             struct (a newer field it cannot honour)",
+            known + i
+        )));
+    }
+    let mut out = vec![0; known];
+    let n = known.min(sz);
+    out[..n].copy_from_slice(&all[..n]);
+    Ok(Some(out))
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    b.get(off..off + 4)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u32::from_ne_bytes)
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    b.get(off..off + 8)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_ne_bytes)
+}
+
+/// # Safety
+/// As [`opts_bytes`].
+unsafe fn object_opts(p: *const BpfxObjectOpts) -> Result<ObjectOpts, Fail> {
+    // SAFETY: forwarded contract.
+    let Some(b) = (unsafe { opts_bytes(p.cast(), size_of::<BpfxObjectOpts>(), "opts") })? else {
+        return Ok(ObjectOpts::default());
+    };
+    Ok(ObjectOpts {
+        mem_limit: u64_at(&b, std::mem::offset_of!(BpfxObjectOpts, mem_limit)),
+    })
+}
+
+/// # Safety
+/// As [`opts_bytes`].
+unsafe fn program_opts(p: *const BpfxProgramOpts) -> Result<ProgOpts, Fail> {
+    // SAFETY: forwarded contract.
+    let Some(b) = (unsafe { opts_bytes(p.cast(), size_of::<BpfxProgramOpts>(), "opts") })? else {
+        return Ok(ProgOpts::default());
+    };
+    use std::mem::offset_of;
+    Ok(ProgOpts {
+        engine: u32_at(&b, offset_of!(BpfxProgramOpts, engine)),
+        mode: u32_at(&b, offset_of!(BpfxProgramOpts, mode)),
+        budget: u64_at(&b, offset_of!(BpfxProgramOpts, budget)),
+        hardening: u32_at(&b, offset_of!(BpfxProgramOpts, hardening)),
+        code_memory: u32_at(&b, offset_of!(BpfxProgramOpts, code_memory)),
+        context: u32_at(&b, offset_of!(BpfxProgramOpts, context)),
+        ctx_size: u32_at(&b, offset_of!(BpfxProgramOpts, ctx_size)),
+        data_off: u32_at(&b, offset_of!(BpfxProgramOpts, data_off)),
+        data_end_off: u32_at(&b, offset_of!(BpfxProgramOpts, data_end_off)),
+        input_size: u64_at(&b, offset_of!(BpfxProgramOpts, input_size)),
+    })
+}
+
+/// Stores a new handle in `*out` (NULL first, so a failure leaves NULL there).
+///
+/// # Safety
+/// `out` is NULL or points to a writable pointer.
+unsafe fn give<T>(out: *mut *mut T, make: impl FnOnce() -> Result<T, Fail>) -> Status {
+    if !out.is_null() {
+        // SAFETY: non-NULL and writable (caller contract).
+        unsafe { out.write_unaligned(std::ptr::null_mut()) };
+    }
+    with_status(|| {
+        if out.is_null() {
+            return Err(Fail::null("out"));
+        }
+        let handle = Box::into_raw(Box::new(make()?));
+        // SAFETY: non-NULL and writable (caller contract).
+        unsafe { out.write_unaligned(handle) };
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `p` is NULL or a live handle of type `T` that no other thread mutates meanwhile.
+unsafe fn handle<'a, T>(p: *const T, what: &str) -> Result<&'a T, Fail> {
+    // SAFETY: NULL (checked) or live (caller contract).
+    unsafe { p.as_ref() }.ok_or_else(|| Fail::null(what))
+}
+
+/// Frees a handle made by [`give`]; NULL is ignored.
+///
+/// # Safety
+/// `p` is NULL or a live handle from [`give`], not used again afterwards.
+unsafe fn free_handle<T>(p: *mut T) {
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: a live handle from `Box::into_raw` in `give`, freed once (caller contract).
+    let b = unsafe { Box::from_raw(p) };
+    // A panic in a destructor must not cross into C; the memory is then leaked, not reused.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(b)));
+}
+
+/// Opens an ELF object from `elf_len` bytes at `elf` into `*out`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_open_mem(
+    elf: *const c_void,
+    elf_len: usize,
+    opts: *const BpfxObjectOpts,
+    out: *mut *mut BpfxObject,
+) -> Status {
+    // SAFETY: by bpfx.h, `elf` points to `elf_len` readable bytes, `opts` is NULL or a sized
+    // options struct, `out` NULL or writable: the contracts of `give`, `required` and
+    // `object_opts`, which check NULL.
+    unsafe {
+        give(out, || {
+            let opts = object_opts(opts)?;
+            Ok(BpfxObject(Obj::open(required(elf, elf_len, "elf")?, opts)?))
+        })
+    }
+}
+
+/// Opens the ELF object in file `path` into `*out`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_open_file(
+    path: *const c_char,
+    opts: *const BpfxObjectOpts,
+    out: *mut *mut BpfxObject,
+) -> Status {
+    // SAFETY: by bpfx.h, `path` is NUL-terminated, `opts` NULL or a sized options struct, `out`
+    // NULL or writable: the contracts of `give`, `text` and `object_opts`, which check NULL.
+    unsafe {
+        give(out, || {
+            let opts = object_opts(opts)?;
+            let path = text(path, "path")?;
+            let elf = std::fs::read(path)
+                .map_err(|e| Fail::new(Status::Elf, format!("cannot read {path}: {e}")))?;
+            Ok(BpfxObject(Obj::open(&elf, opts)?))
+        })
+    }
+}
+
+/// Frees an object; the programs and maps taken from it stay valid. NULL is ignored.
+///
+/// # Safety
+/// `obj` is NULL or a live handle, not used again afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_free(obj: *mut BpfxObject) {
+    // SAFETY: forwarded contract.
+    unsafe { free_handle(obj) }
+}
+
+/// The name of the object's program `index` (in the object's order); NULL past the last.
+///
+/// # Safety
+/// `obj` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_program_name(
+    obj: *const BpfxObject,
+    index: usize,
+) -> *const c_char {
+    // SAFETY: NULL (checked) or a live handle (caller contract); only read.
+    match unsafe { obj.as_ref() }.and_then(|o| o.0.program_name(index)) {
+        Some(name) => name.as_ptr(),
+        None => std::ptr::null(),
+    }
+}
+
+/// The name of the object's map `index` (in the object's order); NULL past the last.
+///
+/// # Safety
+/// `obj` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_map_name(
+    obj: *const BpfxObject,
+    index: usize,
+) -> *const c_char {
+    // SAFETY: NULL (checked) or a live handle (caller contract); only read.
+    match unsafe { obj.as_ref() }.and_then(|o| o.0.map_name(index)) {
+        Some(name) => name.as_ptr(),
+        None => std::ptr::null(),
+    }
+}
+
+/// Verifies and prepares program `name` of `obj` with `opts` into `*out`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_program(
+    obj: *const BpfxObject,
+    name: *const c_char,
+    opts: *const BpfxProgramOpts,
+    out: *mut *mut BpfxProgram,
+) -> Status {
+    // SAFETY: by bpfx.h, `obj` is NULL or a live handle, `name` NUL-terminated, `opts` NULL or
+    // a sized options struct, `out` NULL or writable: the contracts of `give`, `handle`, `text`
+    // and `program_opts`, which check NULL.
+    unsafe {
+        give(out, || {
+            let o = handle(obj, "obj")?;
+            let name = text(name, "name")?;
+            let opts = program_opts(opts)?;
+            Ok(BpfxProgram(o.0.program(name, opts)?))
+        })
+    }
+}
+
+/// Frees a program (its code; the maps stay while a map handle or another program holds
+/// them). NULL is ignored.
+///
+/// # Safety
+/// `prog` is NULL or a live handle, not used again afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_program_free(prog: *mut BpfxProgram) {
+    // SAFETY: forwarded contract.
+    unsafe { free_handle(prog) }
+}
+
+/// The program's name (`""` for NULL), valid while the handle lives.
+///
+/// # Safety
+/// `prog` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_program_name(prog: *const BpfxProgram) -> *const c_char {
+    // SAFETY: NULL (checked) or a live handle (caller contract); only read.
+    match unsafe { prog.as_ref() } {
+        Some(p) => p.0.name().as_ptr(),
+        None => c"".as_ptr(),
+    }
+}
+
+/// Runs a program as `bpfx_run` runs the VM's.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_program_run(
+    prog: *mut BpfxProgram,
+    mem: *mut c_void,
+    mem_len: usize,
+    result: *mut u64,
+) -> Status {
+    // SAFETY: by bpfx.h, `prog` is NULL or a live handle no other thread uses meanwhile, `mem`
+    // points to `mem_len` writable bytes and `result` to a writable u64 outside them: NULL is
+    // checked here and by `bytes_mut`, overlap before any slice is made.
+    unsafe {
+        with_status(|| {
+            let p = prog.as_mut().ok_or_else(|| Fail::null("prog"))?;
+            if result.is_null() {
+                return Err(Fail::null("result"));
+            }
+            if overlap(result.cast(), size_of::<u64>(), mem, mem_len) {
+                return Err(Fail::arg("result and mem must not overlap"));
+            }
+            let r = p.0.run(bytes_mut(mem, mem_len, "mem")?)?;
+            // SAFETY: non-NULL and writable by the caller's contract, outside `mem`.
+            result.write_unaligned(r);
+            Ok(())
+        })
+    }
+}
+
+/// Runs a program that takes a struct context, as `bpfx_run_ctx`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_program_run_ctx(
+    prog: *mut BpfxProgram,
+    ctx: *mut c_void,
+    ctx_len: usize,
+    packet: *mut c_void,
+    packet_len: usize,
+    result: *mut u64,
+) -> Status {
+    // SAFETY: by bpfx.h, `prog` is NULL or a live handle no other thread uses meanwhile, `ctx`
+    // and `packet` point to `ctx_len` and `packet_len` writable bytes nothing else accesses
+    // during the call, and `result` to a writable `u64`: NULL is checked here and by
+    // `required_mut`/`bytes_mut`, overlap before any slice is made.
+    unsafe {
+        with_status(|| {
+            let p = prog.as_mut().ok_or_else(|| Fail::null("prog"))?;
+            if result.is_null() {
+                return Err(Fail::null("result"));
+            }
+            let r8 = (result.cast::<c_void>(), size_of::<u64>());
+            if overlap(ctx, ctx_len, packet, packet_len)
+                || overlap(ctx, ctx_len, r8.0, r8.1)
+                || overlap(packet, packet_len, r8.0, r8.1)
+            {
+                return Err(Fail::arg("ctx, packet and result must not overlap"));
+            }
+            let c = required_mut(ctx, ctx_len, "ctx")?;
+            let r = p.0.run_ctx(c, bytes_mut(packet, packet_len, "packet")?)?;
+            // SAFETY: non-NULL, writable by the caller's contract, outside both buffers.
+            result.write_unaligned(r);
+            Ok(())
+        })
+    }
+}
+
+/// Runs an XDP program on a packet buffer, as `bpfx_run_xdp`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_program_run_xdp(
+    prog: *mut BpfxProgram,
+    buf: *mut c_void,
+    buf_len: usize,
+    start: usize,
+    len: usize,
+    out: *mut BpfxXdpResult,
+) -> Status {
+    // SAFETY: by bpfx.h, `prog` is NULL or a live handle no other thread uses meanwhile, `buf`
+    // points to `buf_len` writable bytes nothing else accesses during the call, and `out` to a
+    // writable `bpfx_xdp_result`: NULL is checked here and by `required_mut`, overlap before
+    // any slice is made.
+    unsafe {
+        with_status(|| {
+            let p = prog.as_mut().ok_or_else(|| Fail::null("prog"))?;
+            if out.is_null() {
+                return Err(Fail::null("out"));
+            }
+            if overlap(buf, buf_len, out.cast(), size_of::<BpfxXdpResult>()) {
+                return Err(Fail::arg("out lies inside buf"));
+            }
+            let b = required_mut(buf, buf_len, "buf")?;
+            let (action, start, len, meta_len) = p.0.run_xdp(b, start, len)?;
+            // SAFETY: non-NULL, writable by the caller's contract, outside `buf`.
+            out.write_unaligned(BpfxXdpResult {
+                action,
+                start,
+                len,
+                meta_len,
+            });
+            Ok(())
+        })
+    }
+}
+
+/// Where the program's last run redirected its packet (`BPFX_REDIRECT_NONE` when it did not).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_program_last_redirect(
+    prog: *const BpfxProgram,
+    out: *mut BpfxRedirect,
+) -> Status {
+    // SAFETY: by bpfx.h, `prog` is NULL or a live handle and `out` points to a writable
+    // `bpfx_redirect`; both are checked for NULL.
+    unsafe {
+        with_status(|| {
+            let p = handle(prog, "prog")?;
+            if out.is_null() {
+                return Err(Fail::null("out"));
+            }
+            // SAFETY: non-NULL and writable by the caller's contract.
+            out.write_unaligned(redirect_record(p.0.redirect()));
+            Ok(())
+        })
+    }
+}
+
+/// The trap of the program's last run; `BPFX_ERR_STATE` if it did not trap.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_program_trap(
+    prog: *const BpfxProgram,
+    out: *mut BpfxTrapInfo,
+) -> Status {
+    // SAFETY: by bpfx.h, `prog` is NULL or a live handle and `out` points to a writable
+    // `bpfx_trap_info`; both are checked for NULL.
+    unsafe {
+        with_status(|| {
+            let p = handle(prog, "prog")?;
+            if out.is_null() {
+                return Err(Fail::null("out"));
+            }
+            let t = p.0.trap()?;
+            // SAFETY: non-NULL and writable by the caller's contract.
+            out.write_unaligned(BpfxTrapInfo {
+                kind: u32::from(t.kind),
+                pc: t.pc,
+                message: t.message.as_ptr(),
+            });
+            Ok(())
+        })
+    }
+}
+
+/// A handle on map `name` of `obj` into `*out` (the map is created now if no program
+/// created it yet).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_map(
+    obj: *const BpfxObject,
+    name: *const c_char,
+    out: *mut *mut BpfxMap,
+) -> Status {
+    // SAFETY: by bpfx.h, `obj` is NULL or a live handle, `name` NUL-terminated and `out` NULL
+    // or writable: the contracts of `give`, `handle` and `text`, which check NULL.
+    unsafe {
+        give(out, || {
+            let o = handle(obj, "obj")?;
+            Ok(BpfxMap(o.0.map(text(name, "name")?)?))
+        })
+    }
+}
+
+/// Frees a map handle (the map lives on while its object's programs hold it). NULL is ignored.
+///
+/// # Safety
+/// `map` is NULL or a live handle, not used again afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_free(map: *mut BpfxMap) {
+    // SAFETY: forwarded contract.
+    unsafe { free_handle(map) }
+}
+
+/// The map's name (`""` for NULL), valid while the handle lives.
+///
+/// # Safety
+/// `map` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_name(map: *const BpfxMap) -> *const c_char {
+    // SAFETY: NULL (checked) or a live handle (caller contract); only read.
+    match unsafe { map.as_ref() } {
+        Some(m) => m.0.name().as_ptr(),
+        None => c"".as_ptr(),
+    }
+}
+
+/// Reads one property of a map handle; 0 for NULL.
+///
+/// # Safety
+/// `map` is NULL or a live handle.
+unsafe fn map_prop<T: Default>(map: *const BpfxMap, f: impl FnOnce(&Map) -> T) -> T {
+    // SAFETY: NULL (checked) or a live handle (caller contract); only read.
+    unsafe { map.as_ref() }.map_or_else(T::default, |m| f(m.0.map()))
+}
+
+/// The map's `BPF_MAP_TYPE_*` number (0 for NULL).
+///
+/// # Safety
+/// `map` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_type(map: *const BpfxMap) -> u32 {
+    // SAFETY: forwarded contract.
+    unsafe { map_prop(map, |m| m.kind().kernel_type()) }
+}
+
+/// The map's key size in bytes (0 for NULL).
+///
+/// # Safety
+/// `map` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_key_size(map: *const BpfxMap) -> u32 {
+    // SAFETY: forwarded contract.
+    unsafe { map_prop(map, Map::key_size) }
+}
+
+/// The map's value size in bytes as declared (one CPU's, for per-CPU maps; 0 for NULL).
+///
+/// # Safety
+/// `map` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_value_size(map: *const BpfxMap) -> u32 {
+    // SAFETY: forwarded contract.
+    unsafe { map_prop(map, Map::value_size) }
+}
+
+/// The size of the value buffer lookups and updates take (per-CPU maps: every CPU's value,
+/// each rounded up to 8 bytes; 0 for NULL).
+///
+/// # Safety
+/// `map` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_value_buf_size(map: *const BpfxMap) -> usize {
+    // SAFETY: forwarded contract.
+    unsafe { map_prop(map, Map::host_value_size) }
+}
+
+/// The map's `max_entries` (0 for NULL).
+///
+/// # Safety
+/// `map` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_max_entries(map: *const BpfxMap) -> u32 {
+    // SAFETY: forwarded contract.
+    unsafe { map_prop(map, Map::max_entries) }
+}
+
+/// Copies the value under `key` into `value` (exactly `bpfx_map_value_buf_size` bytes).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_lookup_elem(
+    map: *const BpfxMap,
+    key: *const c_void,
+    key_len: usize,
+    value: *mut c_void,
+    value_len: usize,
+) -> Status {
+    // SAFETY: by bpfx.h, `map` is NULL or a live handle, `key` points to `key_len` readable
+    // bytes and `value` to `value_len` writable ones nothing else accesses during the call:
+    // the contracts of `handle`, `required` and `required_mut`, which check NULL; overlap is
+    // checked before any slice is made.
+    unsafe {
+        with_status(|| {
+            let m = handle(map, "map")?;
+            if overlap(key, key_len, value, value_len) {
+                return Err(Fail::arg("key and value must not overlap"));
+            }
+            let k = required(key, key_len, "key")?;
+            m.0.lookup(k, required_mut(value, value_len, "value")?)
+        })
+    }
+}
+
+/// Stores `value` under `key` (`flags`: 0 any, 1 create only, 2 replace only).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_update_elem(
+    map: *const BpfxMap,
+    key: *const c_void,
+    key_len: usize,
+    value: *const c_void,
+    value_len: usize,
+    flags: u64,
+) -> Status {
+    // SAFETY: by bpfx.h, `map` is NULL or a live handle, `key` and `value` point to `key_len`
+    // and `value_len` readable bytes: the contracts of `handle` and `required`, which check
+    // NULL.
+    unsafe {
+        with_status(|| {
+            let m = handle(map, "map")?;
+            let k = required(key, key_len, "key")?;
+            m.0.update(k, required(value, value_len, "value")?, flags)
+        })
+    }
+}
+
+/// Removes `key` (hash maps).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_delete_elem(
+    map: *const BpfxMap,
+    key: *const c_void,
+    key_len: usize,
+) -> Status {
+    // SAFETY: by bpfx.h, `map` is NULL or a live handle and `key` points to `key_len` readable
+    // bytes: the contracts of `handle` and `required`, which check NULL.
+    unsafe {
+        with_status(|| {
+            let m = handle(map, "map")?;
+            m.0.delete(required(key, key_len, "key")?)
+        })
+    }
+}
+
+/// `BPF_MAP_GET_NEXT_KEY`: the key after `key` into `next` (`key` NULL, or a key not in the
+/// map: the first key); `BPFX_ERR_NOT_FOUND` (the kernel's `ENOENT`) after the last.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_next_key(
+    map: *const BpfxMap,
+    key: *const c_void,
+    key_len: usize,
+    next: *mut c_void,
+    next_len: usize,
+) -> Status {
+    // SAFETY: by bpfx.h, `map` is NULL or a live handle, `key` NULL or pointing to `key_len`
+    // readable bytes, `next` to `next_len` writable ones nothing else accesses during the
+    // call: the contracts of `handle`, `bytes` and `required_mut`, which check NULL; overlap
+    // is checked before any slice is made.
+    unsafe {
+        with_status(|| {
+            let m = handle(map, "map")?;
+            if overlap(key, key_len, next, next_len) {
+                return Err(Fail::arg("key and next must not overlap"));
+            }
+            let k = if key.is_null() {
+                None
+            } else {
+                Some(bytes(key, key_len, "key")?)
+            };
+            m.0.next_key(k, required_mut(next, next_len, "next")?)
+        })
+    }
+}
+
+/// `EINVAL`, returned negated by `bpfx_ringbuf_consume` for bad arguments.
+const EINVAL: c_int = 22;
+
+/// Consumes every record ready in ring buffer `map`, oldest first, calling `cb(ctx, data,
+/// size)` with each (libbpf's `ring_buffer__consume`): the number of records consumed (at
+/// most `INT_MAX`), the first negative value `cb` returned (the consumer stops; that record
+/// is consumed), or `-EINVAL` (NULL `map` or `cb`, or a map that is not a ring buffer; see
+/// `bpfx_last_error`).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`; `cb` may be called with `ctx` on this thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_ringbuf_consume(
+    map: *const BpfxMap,
+    cb: Option<RingbufFn>,
+    ctx: *mut c_void,
+) -> c_int {
+    let mut ret: c_int = 0;
+    let status = with_status(|| {
+        // SAFETY: NULL (checked) or a live handle (caller contract).
+        let m = unsafe { handle(map, "map") }?;
+        let cb = cb.ok_or_else(|| Fail::null("cb"))?;
+        while let Some(rec) = m.0.ring_pop()? {
+            // SAFETY: the embedder's callback with its context (caller contract); the record
+            // is valid for the call and not kept by bpfx.
+            let r = unsafe { cb(ctx, rec.as_ptr().cast(), rec.len()) };
+            if r < 0 {
+                ret = r;
+                return Ok(());
+            }
+            ret = ret.saturating_add(1);
+        }
+        Ok(())
+    });
+    if status == Status::Ok { ret } else { -EINVAL }
+}
+
+/// Takes the next record of perf event array `map`, as `bpfx_perf_read`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_perf_read(
+    map: *const BpfxMap,
+    out: *mut BpfxPerfRecord,
+    data: *mut c_void,
+    data_cap: usize,
+) -> Status {
+    // SAFETY: by bpfx.h, `map` is NULL or a live handle, `out` points to a writable
+    // `bpfx_perf_record` and `data` to `data_cap` writable bytes nothing else accesses during
+    // the call: NULL and overlap are checked before any slice is made.
+    unsafe {
+        with_status(|| {
+            let m = handle(map, "map")?;
+            if out.is_null() {
+                return Err(Fail::null("out"));
+            }
+            if overlap(out.cast(), size_of::<BpfxPerfRecord>(), data, data_cap) {
+                return Err(Fail::arg("out and data must not overlap"));
+            }
+            let buf = bytes_mut(data, data_cap, "data")?;
+            let rec = perf_record(m.0.perf_next()?, buf).ok_or_else(|| {
+                Fail::new(
+                    Status::NotFound,
+                    format!("map `{}`: no record waits", m.0.map().name()),
+                )
+            })?;
+            // SAFETY: non-NULL and writable by the caller's contract, outside `data`.
+            out.write_unaligned(rec);
+            Ok(())
+        })
+    }
+}
+
+/// A perf event as a `bpfx_perf_record`, its sample's data copied into `buf` as far as it goes.
+fn perf_record(ev: Option<runtime::PerfEvent>, buf: &mut [u8]) -> Option<BpfxPerfRecord> {
+    Some(match ev? {
+        runtime::PerfEvent::Lost { cpu, count } => BpfxPerfRecord {
+            cpu,
+            lost: count,
+            data_len: 0,
+        },
+        runtime::PerfEvent::Sample { cpu, data } => {
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            BpfxPerfRecord {
+                cpu,
+                lost: 0,
+                data_len: data.len(),
+            }
+        }
+    })
+}
+
+/// Puts `prog` into slot `index` of program array `map`, for `bpf_tail_call`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_prog_array_set(
+    map: *const BpfxMap,
+    index: u32,
+    prog: *const BpfxProgram,
+) -> Status {
+    // SAFETY: by bpfx.h, `map` and `prog` are NULL or live handles, `prog` not run by another
+    // thread meanwhile: the contract of `handle`, which checks NULL.
+    unsafe {
+        with_status(|| {
+            let m = handle(map, "map")?;
+            m.0.set_program(index, &handle(prog, "prog")?.0)
+        })
+    }
+}
+
+/// Empties slot `index` of program array `map`.
+///
+/// # Safety
+/// `map` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_prog_array_clear(map: *const BpfxMap, index: u32) -> Status {
+    // SAFETY: NULL (checked by `handle`) or a live handle (caller contract).
+    unsafe { with_status(|| handle(map, "map")?.0.clear_program(index)) }
 }

@@ -71,6 +71,11 @@ fn rust_to_c(t: &str) -> String {
         "BpfxPerfRecord" => "bpfx_perf_record",
         "BpfxXdpResult" => "bpfx_xdp_result",
         "BpfxRedirect" => "bpfx_redirect",
+        "BpfxObject" => "bpfx_object",
+        "BpfxProgram" => "bpfx_program",
+        "BpfxMap" => "bpfx_map",
+        "BpfxObjectOpts" => "bpfx_object_opts",
+        "BpfxProgramOpts" => "bpfx_program_opts",
         "c_char" => "char",
         "c_void" => "void",
         "c_int" => "int",
@@ -82,6 +87,7 @@ fn rust_to_c(t: &str) -> String {
         "usize" => "size_t",
         "Status" | "StatusCode" => "bpfx_status",
         "Option<HelperFn>" => "bpfx_helper_fn",
+        "Option<RingbufFn>" => "bpfx_ringbuf_fn",
         "Option<ExternalFn>" => "external_function_t",
         "Option<JitFn>" => "ubpf_jit_fn",
         "" | "()" => "void",
@@ -206,9 +212,11 @@ fn constants_match_the_rust_values() {
     };
     for line in text.lines() {
         if let Some(def) = line.trim().strip_prefix("#define ") {
-            // Include guards define a name without a value.
+            // Include guards define a name without a value; function-like macros (`BPFX_OPTS`)
+            // are no constants.
             if let Some((name, value)) = def.trim().split_once(' ')
                 && name.starts_with("BPFX_")
+                && !name.contains('(')
             {
                 header.insert(name.to_string(), parse(value));
             }
@@ -261,7 +269,7 @@ fn callback_typedefs_match() {
             rust.insert(c_name, (rust_to_c(ret.trim_end_matches(';')), params));
         }
     }
-    assert_eq!(c.len(), 3, "{c:?}");
+    assert_eq!(c.len(), 4, "{c:?}");
     assert_eq!(c, rust);
 }
 
@@ -283,6 +291,14 @@ fn xdp_result_and_redirect_layouts_match() {
 fn perf_record_layout_matches() {
     struct_layout_matches("bpfx_perf_record", "BpfxPerfRecord");
     assert_eq!(size_of::<crate::ffi::BpfxPerfRecord>(), 24);
+}
+
+#[test]
+fn options_layouts_match() {
+    struct_layout_matches("bpfx_object_opts", "BpfxObjectOpts");
+    assert_eq!(size_of::<crate::ffi::BpfxObjectOpts>(), 16);
+    struct_layout_matches("bpfx_program_opts", "BpfxProgramOpts");
+    assert_eq!(size_of::<crate::ffi::BpfxProgramOpts>(), 56);
 }
 
 /// The fields of C struct `c_name` in `bpfx.h` against those of Rust struct `rust_name`.

@@ -3,10 +3,11 @@
 //! (or relink a uBPF program against it unchanged).
 //!
 //! ```text
-//!  C caller ──► ffi.rs / ubpf_ffi.rs ──► vm.rs / ubpf.rs ──► bpfx facade (crates/runtime)
-//!              (pointers checked,        (safe state machines:      (verify, interpret, JIT,
-//!               panics caught,            load → verify → compile     maps, helpers)
-//!               status codes)             → run, errors as text)
+//!  C caller ──► ffi.rs / ubpf_ffi.rs ──► vm.rs, object.rs, ubpf.rs ──► bpfx facade
+//!              (pointers checked,        (safe state machines:          (crates/runtime:
+//!               panics caught,            load → verify → compile        verify, interpret,
+//!               status codes)             → run; object, program and     JIT, maps, helpers)
+//!                                         map handles; errors as text)
 //! ```
 //!
 //! The library sits at the end of the pipeline, beside the command line: it adds nothing to
@@ -27,6 +28,7 @@
 mod error;
 #[allow(unsafe_code)]
 pub mod ffi;
+mod object;
 mod ubpf;
 #[allow(unsafe_code)]
 pub mod ubpf_ffi;

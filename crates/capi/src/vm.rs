@@ -66,7 +66,7 @@ impl ModeCode {
         }
     }
 
-    fn from_code(code: u32) -> Result<Mode, Fail> {
+    pub(crate) fn from_code(code: u32) -> Result<Mode, Fail> {
         match code {
             c if c == ModeCode::Checked as u32 => Ok(Mode::Checked),
             c if c == ModeCode::Strict as u32 => Ok(Mode::Strict),
@@ -95,7 +95,7 @@ impl EngineCode {
         }
     }
 
-    fn from_code(code: u32) -> Result<Engine, Fail> {
+    pub(crate) fn from_code(code: u32) -> Result<Engine, Fail> {
         match code {
             c if c == EngineCode::Interpreter as u32 => Ok(Engine::Interpreter),
             c if c == EngineCode::Jit as u32 => Ok(Engine::Jit),
@@ -359,20 +359,7 @@ impl Vm {
         data: u16,
         data_end: u16,
     ) -> Result<(), Fail> {
-        let ctx = match kind {
-            k if k == ContextCode::Section as u32 => None,
-            k if k == ContextCode::Memory as u32 => Some(Context::Memory),
-            k if k == ContextCode::Xdp as u32 => Some(Context::Xdp),
-            k if k == ContextCode::Tc as u32 => Some(Context::Tc),
-            k if k == ContextCode::Socket as u32 => Some(Context::Socket),
-            k if k == ContextCode::Struct as u32 || k == ContextCode::StructPacket as u32 => {
-                let packet = (k == ContextCode::StructPacket as u32).then_some((data, data_end));
-                let layout = StructLayout::new(size, packet)
-                    .map_err(|e| Fail::arg(format!("context layout: {e}")))?;
-                Some(Context::Struct(layout))
-            }
-            k => return Err(Fail::arg(format!("{k} is not a bpfx_context"))),
-        };
+        let ctx = context_from_code(kind, size, data, data_end)?;
         self.context = ctx;
         Ok(())
     }
@@ -440,30 +427,7 @@ impl Vm {
     /// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*`
     /// value as an unsigned 32-bit number; for a socket filter, the bytes kept).
     pub(crate) fn run(&mut self, mem: &mut [u8]) -> Result<u64, Fail> {
-        let prog = self.ready()?;
-        let r = match prog.context() {
-            Context::Memory => prog.run(mem),
-            Context::Xdp => prog.run_xdp(mem).map(|a| a.code()),
-            Context::Tc => prog
-                .run_tc(mem, &mut runtime::SkbMeta::default())
-                .map(|a| u64::from(a.code() as u32)),
-            Context::Socket => prog
-                .run_socket(mem, &runtime::SkbMeta::default())
-                .map(|v| v.kept as u64),
-            // Refused at verification: nothing of that type gets here.
-            Context::Unsupported(t) => {
-                return Err(Fail::new(
-                    Status::Context,
-                    format!("bpfx does not run {t} programs"),
-                ));
-            }
-            Context::Struct(_) => {
-                return Err(Fail::new(
-                    Status::Context,
-                    "the program takes a struct context: run it with bpfx_run_ctx",
-                ));
-            }
-        };
+        let r = run_memory(self.ready()?, mem)?;
         self.redirect = self
             .prog
             .as_ref()
@@ -481,44 +445,15 @@ impl Vm {
         start: usize,
         len: usize,
     ) -> Result<(u64, usize, usize, usize), Fail> {
-        let end = start
-            .checked_add(len)
-            .filter(|&e| e <= buf.len())
-            .ok_or_else(|| {
-                Fail::arg(format!(
-                    "the frame [{start}, +{len}) does not lie inside the {}-byte buffer",
-                    buf.len()
-                ))
-            })?;
-        let room = |n: usize, what: &str| {
-            u16::try_from(n).map_err(|_| Fail::arg(format!("{what} of {n} bytes: at most 65535")))
-        };
-        let (head, tail) = (
-            room(start, "a headroom")?,
-            room(buf.len() - end, "a tailroom")?,
-        );
-        let prog = self.ready()?;
-        if prog.context() != Context::Xdp {
-            return Err(Fail::new(
-                Status::Context,
-                format!(
-                    "bpfx_run_xdp runs XDP programs, not {}",
-                    prog.context().name()
-                ),
-            ));
-        }
-        let mut packet = runtime::Packet::with_room(&buf[start..end], head, tail);
-        // What lies in the rooms (earlier metadata, say) is the embedder's, kept for the run.
-        packet.buffer_mut().copy_from_slice(buf);
-        let r = prog.run_xdp_packet(&mut packet);
-        buf.copy_from_slice(packet.buffer());
+        let rooms = xdp_rooms(buf, start, len)?;
+        let (r, frame) = run_xdp_buffer(self.ready()?, buf, start, len, rooms)?;
         self.redirect = self
             .prog
             .as_ref()
             .and_then(Program::last_redirect)
             .map(with_name);
-        let out = self.finish(r.map(|o| o.action.code()))?;
-        Ok((out, packet.start(), packet.len(), packet.meta().len()))
+        let out = self.finish(r)?;
+        Ok((out, frame.0, frame.1, frame.2))
     }
 
     /// The last run's redirect target.
@@ -533,22 +468,7 @@ impl Vm {
     }
 
     fn finish(&mut self, r: Result<u64, runtime::Error>) -> Result<u64, Fail> {
-        self.trap = None;
-        r.map_err(|e| {
-            let trap = match &e {
-                runtime::Error::Trap { trap, .. } => Some(*trap),
-                _ => None,
-            };
-            let fail = Fail::from(e);
-            if let Some(trap) = trap {
-                self.trap = Some(TrapInfo {
-                    kind: trap.kind as u8,
-                    pc: trap.pc.0,
-                    message: c_string(&fail.message),
-                });
-            }
-            fail
-        })
+        finish_run(r, &mut self.trap)
     }
 
     /// The trap of the last run, if it trapped.
@@ -624,7 +544,141 @@ impl Vm {
     }
 }
 
-fn map_fail(name: &str, e: runtime::MapError) -> Fail {
+/// The context a `bpfx_context` code names (`None`: the section's); `size` and the offsets for
+/// struct contexts only.
+pub(crate) fn context_from_code(
+    kind: u32,
+    size: u16,
+    data: u16,
+    data_end: u16,
+) -> Result<Option<Context>, Fail> {
+    Ok(match kind {
+        k if k == ContextCode::Section as u32 => None,
+        k if k == ContextCode::Memory as u32 => Some(Context::Memory),
+        k if k == ContextCode::Xdp as u32 => Some(Context::Xdp),
+        k if k == ContextCode::Tc as u32 => Some(Context::Tc),
+        k if k == ContextCode::Socket as u32 => Some(Context::Socket),
+        k if k == ContextCode::Struct as u32 || k == ContextCode::StructPacket as u32 => {
+            let packet = (k == ContextCode::StructPacket as u32).then_some((data, data_end));
+            let layout = StructLayout::new(size, packet)
+                .map_err(|e| Fail::arg(format!("context layout: {e}")))?;
+            Some(Context::Struct(layout))
+        }
+        k => return Err(Fail::arg(format!("{k} is not a bpfx_context"))),
+    })
+}
+
+/// Runs `prog` on plain memory (or, for an XDP program, on a packet: the result is the action;
+/// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*` value as
+/// an unsigned 32-bit number; for a socket filter, the bytes kept). The outer error: the
+/// program takes a context `mem` cannot be.
+pub(crate) fn run_memory(
+    prog: &mut Program,
+    mem: &mut [u8],
+) -> Result<Result<u64, runtime::Error>, Fail> {
+    Ok(match prog.context() {
+        Context::Memory => prog.run(mem),
+        Context::Xdp => prog.run_xdp(mem).map(|a| a.code()),
+        Context::Tc => prog
+            .run_tc(mem, &mut runtime::SkbMeta::default())
+            .map(|a| u64::from(a.code() as u32)),
+        Context::Socket => prog
+            .run_socket(mem, &runtime::SkbMeta::default())
+            .map(|v| v.kept as u64),
+        // Refused at verification: nothing of that type gets here.
+        Context::Unsupported(t) => {
+            return Err(Fail::new(
+                Status::Context,
+                format!("bpfx does not run {t} programs"),
+            ));
+        }
+        Context::Struct(_) => {
+            return Err(Fail::new(
+                Status::Context,
+                "the program takes a struct context: run it with bpfx_run_ctx",
+            ));
+        }
+    })
+}
+
+/// The headroom and tailroom of the frame [`start`, +`len`) of `buf` (each at most 65535
+/// bytes).
+pub(crate) fn xdp_rooms(buf: &[u8], start: usize, len: usize) -> Result<(u16, u16), Fail> {
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= buf.len())
+        .ok_or_else(|| {
+            Fail::arg(format!(
+                "the frame [{start}, +{len}) does not lie inside the {}-byte buffer",
+                buf.len()
+            ))
+        })?;
+    let room = |n: usize, what: &str| {
+        u16::try_from(n).map_err(|_| Fail::arg(format!("{what} of {n} bytes: at most 65535")))
+    };
+    Ok((
+        room(start, "a headroom")?,
+        room(buf.len() - end, "a tailroom")?,
+    ))
+}
+
+/// Where an XDP run left its frame in the buffer: start, length, metadata length.
+pub(crate) type Frame = (usize, usize, usize);
+
+/// Runs XDP program `prog` on the packet buffer `buf` (the frame at `start`, `len` bytes long,
+/// with the `rooms` of [`xdp_rooms`]); the buffer gets the final frame back (after a trap
+/// too). The run's action, and the final frame's start, length and metadata length.
+pub(crate) fn run_xdp_buffer(
+    prog: &mut Program,
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    (head, tail): (u16, u16),
+) -> Result<(Result<u64, runtime::Error>, Frame), Fail> {
+    if prog.context() != Context::Xdp {
+        return Err(Fail::new(
+            Status::Context,
+            format!(
+                "bpfx_run_xdp runs XDP programs, not {}",
+                prog.context().name()
+            ),
+        ));
+    }
+    let mut packet = runtime::Packet::with_room(&buf[start..start + len], head, tail);
+    // What lies in the rooms (earlier metadata, say) is the embedder's, kept for the run.
+    packet.buffer_mut().copy_from_slice(buf);
+    let r = prog.run_xdp_packet(&mut packet);
+    buf.copy_from_slice(packet.buffer());
+    Ok((
+        r.map(|o| o.action.code()),
+        (packet.start(), packet.len(), packet.meta().len()),
+    ))
+}
+
+/// The outcome of a run as the C API reports it, with its trap (if any) kept in `trap`.
+pub(crate) fn finish_run(
+    r: Result<u64, runtime::Error>,
+    trap: &mut Option<TrapInfo>,
+) -> Result<u64, Fail> {
+    *trap = None;
+    r.map_err(|e| {
+        let t = match &e {
+            runtime::Error::Trap { trap, .. } => Some(*trap),
+            _ => None,
+        };
+        let fail = Fail::from(e);
+        if let Some(t) = t {
+            *trap = Some(TrapInfo {
+                kind: t.kind as u8,
+                pc: t.pc.0,
+                message: c_string(&fail.message),
+            });
+        }
+        fail
+    })
+}
+
+pub(crate) fn map_fail(name: &str, e: runtime::MapError) -> Fail {
     Fail::from(runtime::Error::Map {
         map: name.to_string(),
         source: e,
@@ -632,7 +686,7 @@ fn map_fail(name: &str, e: runtime::MapError) -> Fail {
 }
 
 /// A redirect target with its map's name as a C string (empty for an ifindex).
-fn with_name(r: runtime::RedirectTarget) -> (runtime::RedirectTarget, CString) {
+pub(crate) fn with_name(r: runtime::RedirectTarget) -> (runtime::RedirectTarget, CString) {
     let name = match &r {
         runtime::RedirectTarget::Map { map, .. }
         | runtime::RedirectTarget::Broadcast { map, .. } => c_string(map),

@@ -6,8 +6,8 @@
 
 use bpfx_bytecode::Program as Bytecode;
 use runtime::{
-    ArgKind, Context, Engine, GuestMemory, HelperError, HelperRet, HelperSig, Mode, Object,
-    ProgramDef, RetKind, StructLayout, Vm,
+    ArgKind, Budget, CodeMemory, Context, Engine, GuestMemory, HelperError, HelperRet, HelperSig,
+    JitOptions, Mode, Object, ProgramDef, RetKind, StructLayout, UpdateFlag, Vm,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -960,4 +960,411 @@ fn xdp_packet_buffers_and_redirects_from_c() {
     compile_c("xdp.c", &exe, &static_link());
     let got = run_c(&exe, &[&objects, &dir]);
     assert_eq!(got, expected_xdp(&objects, redirect));
+}
+
+/// What `object.c` prints, from the same object driven through the facade: the programs of one
+/// object sharing their maps, tail calls through a program array the host fills, key walks,
+/// ring buffer records, a budget trap and strict verification, on the interpreter and on the
+/// JIT with every option set.
+fn expected_object(objects: &Path) -> String {
+    let mut out = String::new();
+    let path = objects.join("shared_maps.o");
+    let vm = Vm::new();
+    let obj = vm.open(&path).unwrap();
+    for name in obj.maps().map(|m| m.name().to_string()).collect::<Vec<_>>() {
+        let m = obj.map(&name).unwrap();
+        writeln!(
+            out,
+            "map {name} type {} key {} value {} max {} buf {}",
+            m.kind().kernel_type(),
+            m.key_size(),
+            m.value_size(),
+            m.max_entries(),
+            m.host_value_size()
+        )
+        .unwrap();
+    }
+    let jit = |blinding, spectre, code_memory| {
+        Some(JitOptions {
+            blinding,
+            spectre,
+            code_memory,
+            ..JitOptions::default()
+        })
+    };
+    let configs = [
+        ("interp", None),
+        ("jit", jit(false, false, CodeMemory::Sealed)),
+        ("jit-hardened", jit(true, true, CodeMemory::Sealed)),
+        ("jit-blinding", jit(true, false, CodeMemory::Sealed)),
+        ("jit-spectre", jit(false, true, CodeMemory::Sealed)),
+        ("jit-dual", jit(false, false, CodeMemory::DualMapped)),
+    ];
+    for (c, opts) in configs {
+        let prep = |obj: &Object, name: &str, mode, budget: bool| {
+            let v = obj.program(name)?.verify(mode)?;
+            match &opts {
+                None => Ok(v.interpret()),
+                Some(o) => v.compile_with(&JitOptions {
+                    budget,
+                    ..o.clone()
+                }),
+            }
+        };
+        let obj = vm.open(&path).unwrap();
+        let mut count = prep(&obj, "count", Mode::Checked, false).unwrap();
+        let stage2 = prep(&obj, "stage2", Mode::Checked, false).unwrap();
+        let mut total = prep(&obj, "total", Mode::Checked, false).unwrap();
+        let (counts, events, jumps) = (
+            obj.map("counts").unwrap(),
+            obj.map("events").unwrap(),
+            obj.map("jumps").unwrap(),
+        );
+        let run = |p: &mut runtime::Program, input: &[u8], out: &mut String, what: &str| {
+            let r = p.run(&mut input.to_vec()).unwrap();
+            writeln!(out, "{c} {what} {r}").unwrap();
+        };
+        let events_out = |out: &mut String, limit: usize| {
+            let mut n = 0;
+            while n < limit {
+                let Some(rec) = events.pop_record().unwrap() else {
+                    break;
+                };
+                let len = u32::from_le_bytes(rec[..4].try_into().unwrap());
+                let first = u32::from_le_bytes(rec[4..8].try_into().unwrap());
+                writeln!(out, "{c} event len {len} first {first}").unwrap();
+                n += 1;
+            }
+            n
+        };
+        run(&mut count, b"abc", &mut out, "count");
+        jumps.set_program(0, &stage2).unwrap();
+        run(&mut count, b"\x10zzzz", &mut out, "count");
+        run(&mut count, b"abc", &mut out, "count");
+        counts
+            .update(
+                &9u32.to_le_bytes(),
+                &100u64.to_le_bytes(),
+                UpdateFlag::NoExist,
+            )
+            .unwrap();
+        run(&mut total, b"", &mut out, "total");
+        let mut entries: Vec<(u32, u64)> = counts
+            .iter()
+            .map(|(k, v)| {
+                (
+                    u32::from_le_bytes(k[..].try_into().unwrap()),
+                    u64::from_le_bytes(v[..].try_into().unwrap()),
+                )
+            })
+            .collect();
+        entries.sort();
+        for (k, v) in entries {
+            writeln!(out, "{c} key {k} value {v}").unwrap();
+        }
+        counts.delete(&9u32.to_le_bytes()).unwrap();
+        let n = events_out(&mut out, usize::MAX);
+        writeln!(out, "{c} consumed {n}").unwrap();
+        jumps.clear_program(0).unwrap();
+        run(&mut count, b"q", &mut out, "count");
+        run(&mut count, b"rs", &mut out, "count");
+        // The stopping callback still sees (and prints) its record.
+        events_out(&mut out, 1);
+        let n = events_out(&mut out, usize::MAX);
+        writeln!(out, "{c} consumed {n}").unwrap();
+
+        let again = vm.open(&path).unwrap();
+        let mut short = prep(&again, "total", Mode::Checked, true).unwrap();
+        short.set_budget(Budget::Limit(4));
+        let kind = match short.run(&mut []) {
+            Err(runtime::Error::Trap { trap, .. }) => trap.kind,
+            other => panic!("{c}: {other:?}"),
+        };
+        writeln!(out, "{c} budget trap {}", kind.name()).unwrap();
+        for name in ["count", "stage2", "total"] {
+            let verdict = match prep(&again, name, Mode::Strict, false) {
+                Ok(_) => "ok",
+                Err(runtime::Error::Verify { .. } | runtime::Error::Link { .. }) => "rejected",
+                Err(e) => panic!("{c} strict {name}: {e}"),
+            };
+            writeln!(out, "{c} strict {name} {verdict}").unwrap();
+        }
+    }
+    out
+}
+
+/// The object API from C (`tests/c/object.c`, under valgrind when installed: no invalid
+/// access and no leak whatever order the handles are freed in): several programs of one
+/// object sharing maps, map handles, key iteration, the ring buffer consumer, tail calls, the
+/// sized options structs, on the interpreter and the JIT with every option set, with the
+/// facade's results.
+#[test]
+fn object_api_from_c_shares_maps_between_programs() {
+    let dir = work_dir().join("object");
+    std::fs::create_dir_all(&dir).unwrap();
+    let objects = Path::new(MANIFEST).join("tests/objects");
+    let exe = dir.join("object");
+    compile_c("object.c", &exe, &static_link());
+    let runtime_objects = repo().join("crates/runtime/tests/objects");
+    let got = run_c(&exe, &[&objects, &examples(), &runtime_objects]);
+    let mut expected = expected_object(&objects);
+    expected.push_str(&expected_examples_by_handle());
+    expected.push_str(&expected_threads(&objects));
+    expected.push_str(&expected_contexts(&objects));
+    expected.push_str(&expected_xdp_programs(&runtime_objects));
+    assert_eq!(got, expected);
+    // What the comparison rests on, stated once.
+    for (c, line) in [("interp", "count 7"), ("jit-dual", "total 105")] {
+        assert!(expected.contains(&format!("{c} {line}\n")), "{expected}");
+    }
+    assert!(expected.contains("jit-hardened budget trap budget-exhausted\n"));
+    assert!(expected.contains("interp key 1000 value 2\n"));
+    assert_eq!(expected.matches("interp event len").count(), 5);
+    assert_eq!(expected.matches("jit perf sample len 20").count(), 2);
+    assert!(expected.contains("jit percpu key 0 packets 3 bytes 162\n"));
+    assert!(expected.contains("jit threads ok 100 100 consumed 200\n"));
+    assert!(expected.contains("jit threads key 1000 value 200\n"));
+    assert!(expected.contains("jit ctx 3030\n"));
+    assert!(expected.contains("jit forward 3 action 4 redirect 2 target 3 map tx_ports\n"));
+}
+
+/// Every function of the object API in `bpfx.h` is in `docs/c-api.md`'s section on it.
+#[test]
+fn object_api_functions_are_documented() {
+    let header = std::fs::read_to_string(repo().join("include/bpfx.h")).unwrap();
+    let api = header
+        .split("The object API (libbpf-style)")
+        .nth(1)
+        .expect("the object API part of the header");
+    let page = std::fs::read_to_string(repo().join("docs/c-api.md")).unwrap();
+    let section = page
+        .split("## Objects, programs and maps")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the object API section");
+    let mut names: Vec<&str> = api
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("bpfx_") && api.contains(&format!("{w}(")))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() >= 25, "{names:?}");
+    let missing: Vec<_> = names
+        .iter()
+        .filter(|n| !section.contains(&format!("`{n}")))
+        .collect();
+    assert!(missing.is_empty(), "not in docs/c-api.md: {missing:?}");
+}
+
+/// What `object.c`'s `examples_by_handle` prints: the perf sampler's records and the per-CPU
+/// counters of the examples, through the facade.
+fn expected_examples_by_handle() -> String {
+    let mut out = String::new();
+    let packet = example("tcp-syn.bin");
+    for (engine, e) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let vm = Vm::new();
+        let obj = vm.load(&example("perf_sample.o")).unwrap();
+        let mut p = obj
+            .program("xdp_perf_sample")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        for _ in 0..2 {
+            let a = p.run_xdp(&mut packet.clone()).unwrap();
+            writeln!(out, "{e} perf action {}", a.code()).unwrap();
+        }
+        let events = obj.map("events").unwrap();
+        while let Some(ev) = events.perf_next().unwrap() {
+            match ev {
+                runtime::PerfEvent::Sample { data, .. } => writeln!(
+                    out,
+                    "{e} perf sample len {} lost 0 frame-len {}",
+                    data.len(),
+                    u16::from_le_bytes([data[14], data[15]])
+                )
+                .unwrap(),
+                runtime::PerfEvent::Lost { count, .. } => {
+                    writeln!(out, "{e} perf sample len 0 lost {count} frame-len 0").unwrap()
+                }
+            }
+        }
+        let obj = vm.load(&example("percpu_count.o")).unwrap();
+        let mut p = obj
+            .program("xdp_percpu_count")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        for _ in 0..3 {
+            p.run_xdp(&mut packet.clone()).unwrap();
+        }
+        let counts = obj.map("counts").unwrap();
+        for key in 0..counts.max_entries() {
+            let v = counts.lookup(&key.to_le_bytes()).unwrap().unwrap();
+            let (mut packets, mut bytes) = (0, 0);
+            for cpu in v.chunks_exact(16) {
+                packets += u64_at(cpu, 0);
+                bytes += u64_at(cpu, 1);
+            }
+            writeln!(out, "{e} percpu key {key} packets {packets} bytes {bytes}").unwrap();
+        }
+        writeln!(
+            out,
+            "{e} percpu value {} buf {}",
+            counts.value_size(),
+            counts.host_value_size()
+        )
+        .unwrap();
+    }
+    out
+}
+
+/// What `object.c`'s `threads` prints: two threads run `count` (tail-calling `stage2`)
+/// `THREAD_RUNS` times each on inputs of 1 to 4 bytes; here the same runs one after the other.
+fn expected_threads(objects: &Path) -> String {
+    const THREAD_RUNS: usize = 100;
+    let mut out = String::new();
+    for (engine, e) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let obj = Vm::new().open(objects.join("shared_maps.o")).unwrap();
+        let prep = |name| {
+            obj.program(name)
+                .unwrap()
+                .verify(Mode::Checked)
+                .unwrap()
+                .engine(*engine, false)
+                .unwrap()
+        };
+        let (mut count, stage2) = (prep("count"), prep("stage2"));
+        obj.map("jumps").unwrap().set_program(0, &stage2).unwrap();
+        let counts = obj.map("counts").unwrap();
+        let keys = [1u32, 2, 3, 4, 1000];
+        for k in keys {
+            counts
+                .update(&k.to_le_bytes(), &0u64.to_le_bytes(), UpdateFlag::Any)
+                .unwrap();
+        }
+        let mut ok = [0; 2];
+        for n in &mut ok {
+            for i in 0..THREAD_RUNS {
+                let mut buf = b"thrd"[..1 + i % 4].to_vec();
+                if count.run(&mut buf).unwrap() == 7 {
+                    *n += 1;
+                }
+            }
+        }
+        let consumed = obj.map("events").unwrap().drain_records().unwrap().len();
+        writeln!(
+            out,
+            "{e} threads ok {} {} consumed {consumed}",
+            ok[0], ok[1]
+        )
+        .unwrap();
+        for k in keys {
+            let v = counts.lookup(&k.to_le_bytes()).unwrap().unwrap();
+            writeln!(out, "{e} threads key {k} value {}", u64_at(&v, 0)).unwrap();
+        }
+    }
+    out
+}
+
+/// What `object.c`'s `contexts` prints: the struct-context program on a 3-byte and a 1-byte
+/// packet, and `count` verified for 4-byte inputs.
+fn expected_contexts(objects: &Path) -> String {
+    let mut out = String::new();
+    for (engine, e) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let obj = Vm::new().open(objects.join("struct_ctx.o")).unwrap();
+        let layout = StructLayout::new(24, Some((8, 16))).unwrap();
+        let mut p = obj
+            .program("read_ctx")
+            .unwrap()
+            .context(Context::Struct(layout))
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        let mut ctx = [0u8; 24];
+        ctx[..4].copy_from_slice(&3u32.to_le_bytes());
+        for len in [3, 1] {
+            let r = p.run_ctx(&mut ctx, &mut [10, 20, 30][..len]).unwrap();
+            writeln!(out, "{e} ctx {r}").unwrap();
+        }
+        let obj = Vm::new().open(objects.join("shared_maps.o")).unwrap();
+        let mut p = obj
+            .program("count")
+            .unwrap()
+            .input_size(4)
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        let r = p.run(&mut [1, 2, 3, 4]).unwrap();
+        writeln!(out, "{e} sized {r}").unwrap();
+    }
+    out
+}
+
+/// What `object.c`'s `xdp_programs` prints: `forward` with port 3 of its device map filled
+/// (redirected) and port 2 empty (passed), and `xdp_trunc` in packet buffers.
+fn expected_xdp_programs(dir: &Path) -> String {
+    let mut out = String::new();
+    for (engine, e) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let obj = Vm::new().open(dir.join("devmap_tx.o")).unwrap();
+        let mut p = obj
+            .program("forward")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        obj.map("tx_ports")
+            .unwrap()
+            .update(&3u32.to_le_bytes(), &9u32.to_le_bytes(), UpdateFlag::Any)
+            .unwrap();
+        for last in [2u8, 3] {
+            let mut frame = [0u8; 64];
+            frame[5] = last;
+            let action = p.run_xdp(&mut frame).unwrap().code();
+            let (kind, target, map) = match p.last_redirect() {
+                None => (0, 0, "-".to_string()),
+                Some(runtime::RedirectTarget::Map { map, key, .. }) => (2, key, map),
+                other => panic!("{other:?}"),
+            };
+            writeln!(
+                out,
+                "{e} forward {last} action {action} redirect {kind} target {target} map {map}"
+            )
+            .unwrap();
+        }
+        let obj = Vm::new().open(dir.join("xdp_trunc.o")).unwrap();
+        let mut p = obj
+            .program("xdp_trunc")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        let buf: Vec<u8> = (0..556u32).map(|i| (i * 5 + 1) as u8).collect();
+        // The C test runs both frames in one buffer: the second sees what the first left.
+        let mut buf = buf;
+        for len in [60usize, 200] {
+            let total = 256 + len + 100;
+            let mut packet = runtime::Packet::with_room(&buf[256..256 + len], 256, 100);
+            packet.buffer_mut().copy_from_slice(&buf[..total]);
+            let o = p.run_xdp_packet(&mut packet).unwrap();
+            buf[..total].copy_from_slice(packet.buffer());
+            writeln!(
+                out,
+                "{e} trunc {len} action {} start {} len {} meta {}",
+                o.action.code(),
+                o.start,
+                o.len,
+                o.meta_len
+            )
+            .unwrap();
+        }
+    }
+    out
 }

@@ -196,6 +196,16 @@ impl<'a> GuestMemory<'a> {
         })
     }
 
+    /// Copies `out.len()` bytes at `addr` into `out`, if they are readable (no allocation:
+    /// for keys and values a helper reads into a buffer of its own).
+    pub fn read_into(&mut self, addr: u64, out: &mut [u8]) -> Option<()> {
+        match self.locate(addr, out.len(), false)? {
+            Place::Owned(b) => out.copy_from_slice(b),
+            Place::Shared(m, o) => m.read(o, out),
+        }
+        Some(())
+    }
+
     /// Copies `data` to `addr`, if the whole range is writable.
     pub fn write(&mut self, addr: u64, data: &[u8]) -> Option<()> {
         match self.locate(addr, data.len(), true)? {

@@ -454,4 +454,63 @@ mod tests {
         let msg = err.expect("a message").0;
         assert!(msg.contains("argument r8"), "{msg}");
     }
+
+    /// Ids in the dense table and past it are found, replaced and given memory arguments the
+    /// same way, and unregistered ids on both sides are unknown.
+    #[test]
+    fn ids_below_and_above_the_dense_table_dispatch_alike() {
+        let mut h = Helpers::new();
+        for id in [0, 1, DENSE_IDS - 1, DENSE_IDS, 70_000] {
+            h.register(id, move |_, _| Ok(u64::from(id)));
+        }
+        h.register(1, |_, _| Ok(100));
+        let mut input = [0u8; 8];
+        let a = input.as_ptr() as u64;
+        let mut stack = Stack::new(1);
+        let mut m = GuestMemory {
+            input: Region::new(&mut input),
+            stack: stack.active_region(0),
+            shared: &[],
+        };
+        let mut err = None;
+        for (id, want) in [(0, 0), (1, 100), (DENSE_IDS - 1, 511), (DENSE_IDS, 512)] {
+            assert!(h.contains(id), "{id}");
+            assert_eq!(
+                h.call(id, &mut m, [0; 5], &mut err),
+                Ok(HelperRet::Value(want)),
+                "{id}"
+            );
+        }
+        assert_eq!(
+            h.call(70_000, &mut m, [0; 5], &mut err),
+            Ok(HelperRet::Value(70_000))
+        );
+        for id in [2, DENSE_IDS - 2, DENSE_IDS + 1, u32::MAX] {
+            assert!(!h.contains(id), "{id}");
+            assert_eq!(
+                h.call(id, &mut m, [0; 5], &mut err),
+                Err(TrapKind::UnknownHelper),
+                "{id}"
+            );
+        }
+        let arg = MemArg {
+            ptr: 0,
+            len: ArgLen::Arg(1),
+            write: false,
+        };
+        for id in [1, DENSE_IDS] {
+            h.set_mem_args(id, vec![arg.clone()]);
+            assert_eq!(h.mem_args(id).map(<[MemArg]>::len), Some(1), "{id}");
+            assert_eq!(
+                h.call(id, &mut m, [a, 9, 0, 0, 0], &mut err),
+                Err(TrapKind::OutOfBounds),
+                "{id}"
+            );
+            assert!(
+                h.call(id, &mut m, [a, 8, 0, 0, 0], &mut err).is_ok(),
+                "{id}"
+            );
+        }
+        assert_eq!(h.ids().count(), 5);
+    }
 }

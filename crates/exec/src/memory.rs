@@ -254,6 +254,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn read_into_copies_from_each_region_or_refuses() {
+        let mut buf = [7u8; 16];
+        let a = buf.as_ptr() as u64;
+        let mut stack = Stack::new(1);
+        let shared = [SharedMem::from_bytes(&[1, 2, 3, 4], false)];
+        let s = shared[0].addr();
+        let mut m = GuestMemory {
+            input: Region::new(&mut buf),
+            stack: stack.active_region(0),
+            shared: &shared,
+        };
+        let mut out = [0u8; 4];
+        assert_eq!(m.read_into(a + 12, &mut out), Some(()));
+        assert_eq!(out, [7; 4]);
+        assert_eq!(m.read_into(s, &mut out), Some(()));
+        assert_eq!(out, [1, 2, 3, 4]);
+        let mut two = [0u8; 2];
+        assert_eq!(m.read_into(s + 2, &mut two), Some(()));
+        assert_eq!(two, [3, 4]);
+        out = [9; 4];
+        assert_eq!(m.read_into(a + 13, &mut out), None, "past the input");
+        assert_eq!(m.read_into(s + 1, &mut out), None, "past the block");
+        assert_eq!(out, [9; 4], "nothing copied on a refusal");
+    }
+
+    #[test]
     fn region_bounds_never_wrap() {
         let mut buf = [0u8; 16];
         let r = Region::new(&mut buf);

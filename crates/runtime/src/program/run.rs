@@ -278,10 +278,16 @@ impl Program {
 
     /// Takes the entries of the maps of maps `cur` names, as they are now, for the run: the
     /// inner maps' handles index them, and their blocks join the memory the engines admit.
+    #[inline]
     fn snapshot_inner(&mut self, cur: &Linked) {
         if cur.outers.is_empty() && !self.inner_live {
             return;
         }
+        self.take_inner(cur);
+    }
+
+    /// [`Program::snapshot_inner`]'s body, out of line: most programs name no map of maps.
+    fn take_inner(&mut self, cur: &Linked) {
         let mut st = helpers::lock(&self.run);
         st.inner.clear();
         st.outers.clear();

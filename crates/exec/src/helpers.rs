@@ -252,7 +252,13 @@ struct Entry {
 #[derive(Clone, Default)]
 pub struct Helpers {
     map: BTreeMap<u32, Entry>,
+    /// The entries of ids below [`DENSE_IDS`], indexed by id (the same as `map`'s): a call
+    /// finds its helper with one bounds-checked load rather than a tree search.
+    dense: Vec<Option<Entry>>,
 }
+
+/// Ids below this one (every kernel helper's) are also kept in a table indexed by id.
+const DENSE_IDS: u32 = 512;
 
 impl Helpers {
     /// No helpers.
@@ -289,7 +295,9 @@ impl Helpers {
     /// program ([`HelperRet`]), with the memory arguments `mem` every call checks before
     /// it runs.
     pub fn insert(&mut self, id: u32, mem: Vec<MemArg>, f: HelperFn) {
-        self.map.insert(id, Entry { f, mem: mem.into() });
+        let e = Entry { f, mem: mem.into() };
+        self.set_dense(id, Some(e.clone()));
+        self.map.insert(id, e);
     }
 
     /// Sets the memory arguments checked before helper `id` runs (nothing if it is not
@@ -297,17 +305,41 @@ impl Helpers {
     pub fn set_mem_args(&mut self, id: u32, mem: Vec<MemArg>) {
         if let Some(e) = self.map.get_mut(&id) {
             e.mem = mem.into();
+            let e = e.clone();
+            self.set_dense(id, Some(e));
         }
+    }
+
+    /// The entry of helper `id`: from the dense table for the ids it covers.
+    #[inline]
+    fn entry(&self, id: u32) -> Option<&Entry> {
+        if id < DENSE_IDS {
+            self.dense.get(id as usize).and_then(Option::as_ref)
+        } else {
+            self.map.get(&id)
+        }
+    }
+
+    /// Keeps the dense table's slot of `id` (when it has one) equal to `map`'s entry.
+    fn set_dense(&mut self, id: u32, e: Option<Entry>) {
+        if id >= DENSE_IDS {
+            return;
+        }
+        let i = id as usize;
+        if self.dense.len() <= i {
+            self.dense.resize(i + 1, None);
+        }
+        self.dense[i] = e;
     }
 
     /// The memory arguments checked before helper `id` runs.
     pub fn mem_args(&self, id: u32) -> Option<&[MemArg]> {
-        self.map.get(&id).map(|e| &*e.mem)
+        self.entry(id).map(|e| &*e.mem)
     }
 
     /// The helper with this id.
     pub fn get(&self, id: u32) -> Option<&HelperFn> {
-        self.map.get(&id).map(|e| &e.f)
+        self.entry(id).map(|e| &e.f)
     }
 
     /// The checked dispatch every engine's helper call goes through: finds helper `id`, checks
@@ -323,7 +355,7 @@ impl Helpers {
         args: [u64; 5],
         error: &mut Option<HelperError>,
     ) -> Result<HelperRet, TrapKind> {
-        let e = self.map.get(&id).ok_or(TrapKind::UnknownHelper)?;
+        let e = self.entry(id).ok_or(TrapKind::UnknownHelper)?;
         for a in e.mem.iter() {
             let Some((addr, len)) = a.range(&args) else {
                 continue;
@@ -351,7 +383,7 @@ impl Helpers {
 
     /// Whether a helper with this id is registered.
     pub fn contains(&self, id: u32) -> bool {
-        self.map.contains_key(&id)
+        self.entry(id).is_some()
     }
 
     /// Registered ids in increasing order.
@@ -421,5 +453,64 @@ mod tests {
         assert_eq!(ran.load(std::sync::atomic::Ordering::Relaxed), 2);
         let msg = err.expect("a message").0;
         assert!(msg.contains("argument r8"), "{msg}");
+    }
+
+    /// Ids in the dense table and past it are found, replaced and given memory arguments the
+    /// same way, and unregistered ids on both sides are unknown.
+    #[test]
+    fn ids_below_and_above_the_dense_table_dispatch_alike() {
+        let mut h = Helpers::new();
+        for id in [0, 1, DENSE_IDS - 1, DENSE_IDS, 70_000] {
+            h.register(id, move |_, _| Ok(u64::from(id)));
+        }
+        h.register(1, |_, _| Ok(100));
+        let mut input = [0u8; 8];
+        let a = input.as_ptr() as u64;
+        let mut stack = Stack::new(1);
+        let mut m = GuestMemory {
+            input: Region::new(&mut input),
+            stack: stack.active_region(0),
+            shared: &[],
+        };
+        let mut err = None;
+        for (id, want) in [(0, 0), (1, 100), (DENSE_IDS - 1, 511), (DENSE_IDS, 512)] {
+            assert!(h.contains(id), "{id}");
+            assert_eq!(
+                h.call(id, &mut m, [0; 5], &mut err),
+                Ok(HelperRet::Value(want)),
+                "{id}"
+            );
+        }
+        assert_eq!(
+            h.call(70_000, &mut m, [0; 5], &mut err),
+            Ok(HelperRet::Value(70_000))
+        );
+        for id in [2, DENSE_IDS - 2, DENSE_IDS + 1, u32::MAX] {
+            assert!(!h.contains(id), "{id}");
+            assert_eq!(
+                h.call(id, &mut m, [0; 5], &mut err),
+                Err(TrapKind::UnknownHelper),
+                "{id}"
+            );
+        }
+        let arg = MemArg {
+            ptr: 0,
+            len: ArgLen::Arg(1),
+            write: false,
+        };
+        for id in [1, DENSE_IDS] {
+            h.set_mem_args(id, vec![arg.clone()]);
+            assert_eq!(h.mem_args(id).map(<[MemArg]>::len), Some(1), "{id}");
+            assert_eq!(
+                h.call(id, &mut m, [a, 9, 0, 0, 0], &mut err),
+                Err(TrapKind::OutOfBounds),
+                "{id}"
+            );
+            assert!(
+                h.call(id, &mut m, [a, 8, 0, 0, 0], &mut err).is_ok(),
+                "{id}"
+            );
+        }
+        assert_eq!(h.ids().count(), 5);
     }
 }

@@ -199,6 +199,7 @@ impl Env {
     }
 
     /// Sets the frame limit (clamped to at least 1), resizing the stack.
+    #[inline]
     pub fn set_max_frames(&mut self, frames: u32) {
         self.max_frames = frames.max(1);
         if self.stack.frames() != self.max_frames {

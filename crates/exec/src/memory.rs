@@ -196,6 +196,16 @@ impl<'a> GuestMemory<'a> {
         })
     }
 
+    /// Copies `out.len()` bytes at `addr` into `out`, if they are readable (no allocation:
+    /// for keys and values a helper reads into a buffer of its own).
+    pub fn read_into(&mut self, addr: u64, out: &mut [u8]) -> Option<()> {
+        match self.locate(addr, out.len(), false)? {
+            Place::Owned(b) => out.copy_from_slice(b),
+            Place::Shared(m, o) => m.read(o, out),
+        }
+        Some(())
+    }
+
     /// Copies `data` to `addr`, if the whole range is writable.
     pub fn write(&mut self, addr: u64, data: &[u8]) -> Option<()> {
         match self.locate(addr, data.len(), true)? {
@@ -242,6 +252,32 @@ impl<'a> GuestMemory<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_into_copies_from_each_region_or_refuses() {
+        let mut buf = [7u8; 16];
+        let a = buf.as_ptr() as u64;
+        let mut stack = Stack::new(1);
+        let shared = [SharedMem::from_bytes(&[1, 2, 3, 4], false)];
+        let s = shared[0].addr();
+        let mut m = GuestMemory {
+            input: Region::new(&mut buf),
+            stack: stack.active_region(0),
+            shared: &shared,
+        };
+        let mut out = [0u8; 4];
+        assert_eq!(m.read_into(a + 12, &mut out), Some(()));
+        assert_eq!(out, [7; 4]);
+        assert_eq!(m.read_into(s, &mut out), Some(()));
+        assert_eq!(out, [1, 2, 3, 4]);
+        let mut two = [0u8; 2];
+        assert_eq!(m.read_into(s + 2, &mut two), Some(()));
+        assert_eq!(two, [3, 4]);
+        out = [9; 4];
+        assert_eq!(m.read_into(a + 13, &mut out), None, "past the input");
+        assert_eq!(m.read_into(s + 1, &mut out), None, "past the block");
+        assert_eq!(out, [9; 4], "nothing copied on a refusal");
+    }
 
     #[test]
     fn region_bounds_never_wrap() {

@@ -198,6 +198,12 @@ pub(crate) struct SharedSpan {
 }
 
 impl SharedSpan {
+    /// A span no access fits (every `ok` bound 0): fills unused table slots.
+    pub(crate) const EMPTY: SharedSpan = SharedSpan {
+        addr: 0,
+        ok: [0; 4],
+    };
+
     pub(crate) fn new(m: &SharedMem) -> SharedSpan {
         let len = m.len() as u64;
         SharedSpan {

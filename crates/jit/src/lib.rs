@@ -286,6 +286,8 @@ impl JitProgram {
     }
 
     fn execute(&self, input: &mut [u8], env: &mut Env) -> Result<End, Trap> {
+        /// Shared blocks whose span table lives on the stack.
+        const SMALL_SPANS: usize = 8;
         let bpfx_exec::EnvParts {
             helpers,
             budget,
@@ -301,15 +303,23 @@ impl JitProgram {
         let stack_top = stack_bytes.as_mut_ptr() as u64 + stack_bytes.len() as u64;
         let frames_below = u64::from(max_frames.max(1) - 1);
         // Writable blocks first, so stores and atomics scan a prefix of the same table.
-        let spans: Vec<SharedSpan> = if shared.is_empty() {
-            Vec::new()
+        // Up to `SMALL_SPANS` blocks (most programs' maps and globals) on the stack, so a run
+        // allocates nothing.
+        let ordered = shared
+            .iter()
+            .filter(|m| m.writable())
+            .chain(shared.iter().filter(|m| !m.writable()))
+            .map(|m| SharedSpan::new(m));
+        let mut small = [SharedSpan::EMPTY; SMALL_SPANS];
+        let heap: Vec<SharedSpan>;
+        let spans: &[SharedSpan] = if shared.len() <= SMALL_SPANS {
+            for (slot, span) in small.iter_mut().zip(ordered) {
+                *slot = span;
+            }
+            &small[..shared.len()]
         } else {
-            shared
-                .iter()
-                .filter(|m| m.writable())
-                .chain(shared.iter().filter(|m| !m.writable()))
-                .map(|m| SharedSpan::new(m))
-                .collect()
+            heap = ordered.collect();
+            &heap
         };
         let span_addr = |n: usize| spans.as_ptr() as u64 + (n * size_of::<SharedSpan>()) as u64;
         let writable = shared.iter().filter(|m| m.writable()).count();

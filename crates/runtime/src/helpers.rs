@@ -1149,9 +1149,50 @@ fn read(
         .ok_or_else(|| err(format!("cannot read the {len}-byte {what} at {addr:#x}")))
 }
 
+/// Bytes a helper copied out of guest memory: on the stack up to [`SMALL_BYTES`] (map keys
+/// and most values), so the common call allocates nothing.
+enum Bytes {
+    Small([u8; SMALL_BYTES], usize),
+    Heap(Vec<u8>),
+}
+
+/// The most bytes [`Bytes`] keeps on the stack.
+const SMALL_BYTES: usize = 64;
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Small(b, n) => &b[..*n],
+            Bytes::Heap(v) => v,
+        }
+    }
+}
+
+/// [`read`] without an allocation for `len` up to [`SMALL_BYTES`].
+fn read_bytes(
+    mem: &mut GuestMemory<'_>,
+    addr: u64,
+    len: usize,
+    what: &str,
+) -> Result<Bytes, HelperError> {
+    let mut out = if len <= SMALL_BYTES {
+        Bytes::Small([0; SMALL_BYTES], len)
+    } else {
+        Bytes::Heap(vec![0; len])
+    };
+    let buf = match &mut out {
+        Bytes::Small(b, n) => &mut b[..*n],
+        Bytes::Heap(v) => &mut v[..],
+    };
+    mem.read_into(addr, buf)
+        .ok_or_else(|| err(format!("cannot read the {len}-byte {what} at {addr:#x}")))?;
+    Ok(out)
+}
+
 fn map_lookup_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let (idx, map) = map_of(&cx.maps, &cx.run, a[0])?;
-    let key = read(mem, a[1], map.key_size() as usize, "key")?;
+    let key = read_bytes(mem, a[1], map.key_size() as usize, "key")?;
     if matches!(map.kind(), MapKind::ArrayOfMaps | MapKind::HashOfMaps) {
         return Ok(inner_lookup(&cx.run, idx, &key));
     }
@@ -1160,8 +1201,8 @@ fn map_lookup_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u6
 
 fn map_update_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
-    let key = read(mem, a[1], map.key_size() as usize, "key")?;
-    let value = read(mem, a[2], map.value_size() as usize, "value")?;
+    let key = read_bytes(mem, a[1], map.key_size() as usize, "key")?;
+    let value = read_bytes(mem, a[2], map.value_size() as usize, "value")?;
     Ok(
         match map.prog_update(&key, &value, a[3], cx.hooks.cpu_now()) {
             Ok(()) => 0,
@@ -1172,7 +1213,7 @@ fn map_update_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u6
 
 fn map_delete_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
-    let key = read(mem, a[1], map.key_size() as usize, "key")?;
+    let key = read_bytes(mem, a[1], map.key_size() as usize, "key")?;
     Ok(match map.prog_delete(&key) {
         Ok(()) => 0,
         Err(e) => e.ret(),
@@ -1208,7 +1249,7 @@ fn map_lookup_percpu_elem(
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
-    let key = read(mem, a[1], map.key_size() as usize, "key")?;
+    let key = read_bytes(mem, a[1], map.key_size() as usize, "key")?;
     // The CPU is a u32 in the kernel's prototype: the upper half of r3 is not part of it.
     Ok(map
         .ext()

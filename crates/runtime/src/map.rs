@@ -393,7 +393,8 @@ enum Storage {
 /// is not held; a slot is either in `free` or holds a key, never both; with LRU, `order`
 /// holds exactly the used slots, `order_key[s]` being the key slot `s` sits under.
 struct HashTable {
-    hasher: std::hash::RandomState,
+    /// Random per table: picks the shards ([`HashTable::shard_of`]).
+    seed: u64,
     shards: Vec<Mutex<HashMap<Vec<u8>, u32>>>,
     alloc: Mutex<Alloc>,
     /// LRU: each slot's last use, and the clock.
@@ -460,7 +461,10 @@ impl HashTable {
     fn new(entries: u32, lru: bool) -> HashTable {
         let n = entries as usize;
         HashTable {
-            hasher: std::hash::RandomState::new(),
+            seed: {
+                use std::hash::BuildHasher;
+                std::hash::RandomState::new().hash_one(entries)
+            },
             shards: (0..HASH_SHARDS).map(|_| Mutex::default()).collect(),
             alloc: Mutex::new(Alloc {
                 keys: vec![None; n],
@@ -478,9 +482,21 @@ impl HashTable {
         }
     }
 
+    /// The shard of `key`: a multiply-and-fold of its 8-byte words under the table's random
+    /// seed (cheaper than a second SipHash: the shard's own index hashes the key with
+    /// `RandomState`, which is what defends lookups against chosen keys; a chosen spread over
+    /// shards only costs contention).
     fn shard_of(&self, key: &[u8]) -> usize {
-        use std::hash::BuildHasher;
-        (self.hasher.hash_one(key) % HASH_SHARDS as u64) as usize
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut h = self.seed;
+        for c in key.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K);
+            h ^= h >> 29;
+        }
+        // The top bits, mixed best by the last multiply.
+        (h.wrapping_mul(K) >> (64 - HASH_SHARDS.trailing_zeros())) as usize
     }
 
     fn shard(&self, key: &[u8]) -> MutexGuard<'_, HashMap<Vec<u8>, u32>> {

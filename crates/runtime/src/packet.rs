@@ -140,6 +140,37 @@ impl Packet {
         }
     }
 
+    /// [`Packet::build`] for a buffer built with the same headroom whose bytes are all zero
+    /// but for the context struct and those before `dirty_end` (the last frame's end: the
+    /// last run wrote nothing else): zeroes only the context struct and what of
+    /// `[frame end, dirty_end)` the new frame leaves; the result is the same as `build`'s.
+    pub(crate) fn build_clean(
+        mut buf: Vec<u8>,
+        frame: &[u8],
+        headroom: u16,
+        tailroom: usize,
+        dirty_end: usize,
+    ) -> Packet {
+        let start = usize::from(headroom);
+        let at = XDP_CTX_SIZE + start;
+        let end = at + frame.len();
+        let total = end + tailroom;
+        buf.truncate(total);
+        let dirty = dirty_end.min(buf.len());
+        buf.resize(total, 0);
+        buf[..XDP_CTX_SIZE].fill(0);
+        buf[at..end].copy_from_slice(frame);
+        if dirty > end {
+            buf[end..dirty].fill(0);
+        }
+        Packet {
+            buf,
+            start,
+            len: frame.len(),
+            meta: 0,
+        }
+    }
+
     /// The frame: from `data` to `data_end`.
     pub fn frame(&self) -> &[u8] {
         let at = XDP_CTX_SIZE + self.start;

@@ -158,13 +158,15 @@ impl Program {
         };
         skb::fill_skb_ctx(&mut buf, meta, false);
         frame.write_into(&mut buf);
-        lock(&self.run).tc = frame;
-        let res = self.exec(&mut buf);
-        let (f, clones) = {
-            let mut st = lock(&self.run);
-            st.tc.active = false;
-            (st.tc, std::mem::take(&mut st.clones))
-        };
+        // The frame set and what the run left read under the locks the run takes anyway.
+        let (res, (f, clones)) = self.exec_with(
+            &mut buf,
+            |st| st.tc = frame,
+            |st| {
+                st.tc.active = false;
+                (st.tc, std::mem::take(&mut st.clones))
+            },
+        );
         skb::read_back_tc(&buf, meta);
         // The packet's bounds come from the host's record, which only the helpers move
         // (within the buffer), never from the guest-writable context.

@@ -63,14 +63,16 @@ impl Program {
             moved_by: None,
         };
         fill_ctx(buf, &frame, meta);
-        lock(&self.run).frame = frame;
-        let res = self.exec(buf);
-        // One lock for what the run left: the frame and the redirect target.
-        let (f, redirect) = {
-            let mut st = lock(&self.run);
-            st.frame.active = false;
-            (st.frame, st.redirect.clone())
-        };
+        // The frame set and what the run left read (the frame and the redirect target) under
+        // the locks the run takes anyway.
+        let (res, (f, redirect)) = self.exec_with(
+            buf,
+            |st| st.frame = frame,
+            |st| {
+                st.frame.active = false;
+                (st.frame, st.redirect.clone())
+            },
+        );
         // The frame's bounds come from the host's record, which only the adjust helpers move
         // (within the buffer), never from the guest-writable context.
         let placed = f.data >= hard_start
@@ -114,12 +116,24 @@ impl Program {
             .saturating_sub(usize::from(XDP_PACKET_HEADROOM) + SKB_SHARED_INFO_SIZE)
             .saturating_sub(frame.len());
         let buf = std::mem::take(&mut self.buf);
-        let mut packet = if self.xdp_tail_unread {
+        // After a confined program's run the buffer is zero but for the context struct and the
+        // frame, which ends at `xdp_dirty_end`: the next build zeroes only what the new frame
+        // does not cover of it.
+        let dirty_end = std::mem::replace(&mut self.xdp_dirty_end, usize::MAX);
+        let mut packet = if self.xdp_confined && dirty_end != usize::MAX {
+            Packet::build_clean(buf, frame, XDP_PACKET_HEADROOM, tail, dirty_end)
+        } else if self.xdp_tail_unread {
             Packet::build_keeping_tail(buf, frame, XDP_PACKET_HEADROOM, tail)
         } else {
             Packet::build(buf, frame, XDP_PACKET_HEADROOM, tail)
         };
+        let frame_end = XDP_CTX_SIZE + usize::from(XDP_PACKET_HEADROOM) + frame.len();
         let res = self.run_xdp_packet_with(&mut packet, meta);
+        if self.xdp_confined {
+            // The run wrote nothing outside its frame (`confined`): the tailroom is still
+            // zero, whatever it returned.
+            self.xdp_dirty_end = frame_end;
+        }
         let (start, len) = (packet.start(), packet.len());
         let kept = start == usize::from(XDP_PACKET_HEADROOM) && len == frame.len();
         if kept {
@@ -161,6 +175,43 @@ pub(crate) fn tail_unread(prog: &bpfx_verifier::VerifiedProgram) -> bool {
                 )
             )
         })
+}
+
+/// Whether no run of `prog` writes a byte of its run buffer past the frame it was given, so
+/// that [`Program::run_xdp`] needs to zero only the part of the next run's tailroom the last
+/// frame covered (the rest is still zero). It holds when every store and atomic is proven by
+/// the verifier to hit the stack or a map value (a Checked program's packet stores are never
+/// proven: they disqualify it), and every call is one of the helpers below, which write no
+/// guest memory and move no frame bounds, and which the embedder has not replaced; no tail
+/// call, call by register, kfunc or callback-taking helper.
+pub(crate) fn confined(prog: &bpfx_verifier::VerifiedProgram, replaced: &[u32]) -> bool {
+    use crate::helpers as h;
+    use bpfx_bytecode::{CallTarget, Op};
+    use bpfx_verifier::RegionKind;
+    const NO_WRITES: [u32; 9] = [
+        h::MAP_LOOKUP_ELEM,
+        h::MAP_UPDATE_ELEM,
+        h::MAP_DELETE_ELEM,
+        h::MAP_LOOKUP_PERCPU_ELEM,
+        h::KTIME_GET_NS,
+        h::GET_PRANDOM_U32,
+        h::GET_SMP_PROCESSOR_ID,
+        h::REDIRECT_MAP,
+        crate::xdp_helpers::REDIRECT,
+    ];
+    prog.program().iter().all(|(pc, op)| match op {
+        Op::Store { .. } | Op::Atomic { .. } => prog.access(pc).is_some_and(|a| {
+            a.proven
+                && matches!(
+                    a.region,
+                    RegionKind::Stack | RegionKind::MapValue | RegionKind::Packet
+                )
+        }),
+        Op::Call(CallTarget::Helper(id)) => NO_WRITES.contains(id) && !replaced.contains(id),
+        Op::Call(CallTarget::Local { .. }) => true,
+        Op::Call(_) => false,
+        _ => true,
+    })
 }
 
 /// Fills bpfx's XDP context at the start of `buf` from `f` and `meta`.

@@ -199,3 +199,54 @@ fn stores_to_a_shared_block_change_its_bytes_identically() {
     );
     assert_ne!(outcome.shared[1][20], 0x30 + 20, "the last byte was stored");
 }
+
+#[test]
+fn many_shared_blocks_are_each_reachable_on_every_engine() {
+    // Block counts at, below and past the JIT's on-stack span table (8): every block is
+    // stored into (writable ones) or read (all), the last one of each kind included, and a
+    // store into a read-only block traps.
+    for n in [7usize, 8, 9, 12] {
+        let shared: Vec<Arc<SharedMem>> = (0..n)
+            .map(|i| SharedMem::from_bytes(&[i as u8 + 1; 16], i % 2 == 1))
+            .collect();
+        let mut text = String::from("mov r0, 0\n");
+        for (i, m) in shared.iter().enumerate() {
+            text += &format!("lddw r2, {:#x}\nldxb r3, [r2+15]\nadd r0, r3\n", m.addr());
+            if m.writable() {
+                text += &format!("stb [r2+15], {}\n", 0x40 + i);
+            }
+        }
+        let last_ro = shared.iter().rev().find(|m| !m.writable()).unwrap().addr();
+        let run = |extra: &str| {
+            let text = format!("{text}{extra}exit");
+            let insns = bpfx_bytecode::assemble(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            let case = Case {
+                prog: Program::decode(insns).expect("decodes"),
+                input: Vec::new(),
+                budget: Some(1000),
+                helpers: Helpers::new(),
+            };
+            check_shared(&case, &shared).unwrap_or_else(|m| panic!("{n} blocks: {m}"))
+        };
+        let ok = run("");
+        assert_eq!(
+            ok.result.as_ref().ok().copied(),
+            Some((1..=n as u64).sum::<u64>()),
+            "{n} blocks: {ok}"
+        );
+        for (i, m) in shared.iter().enumerate() {
+            let want = if m.writable() {
+                0x40 + i as u8
+            } else {
+                i as u8 + 1
+            };
+            assert_eq!(ok.shared[i][15], want, "{n} blocks, block {i}");
+        }
+        let bad = run(&format!("lddw r2, {last_ro:#x}\nstb [r2+0], 1\n"));
+        assert_eq!(
+            bad.result.map_err(|t| t.kind),
+            Err(TrapKind::OutOfBounds),
+            "{n} blocks"
+        );
+    }
+}

@@ -31,6 +31,11 @@ pub struct Program {
     /// Whether `run_xdp` may keep the run buffer's tailroom between runs
     /// ([`crate::xdp::tail_unread`]).
     pub(crate) xdp_tail_unread: bool,
+    /// Whether no run writes past its frame ([`crate::xdp::confined`]).
+    pub(crate) xdp_confined: bool,
+    /// For a confined program: the end of what the last `run_xdp` may have left nonzero in
+    /// the run buffer (every byte from there on is zero); `usize::MAX` when not known.
+    pub(crate) xdp_dirty_end: usize,
 }
 
 impl std::fmt::Debug for Program {
@@ -81,6 +86,8 @@ impl Program {
         }
         let host_owned = context::host_owned(linked.context).into();
         let xdp_tail_unread = crate::xdp::tail_unread(&linked.prog);
+        let replaced: Vec<u32> = shared.custom.iter().map(|c| c.id).collect();
+        let xdp_confined = crate::xdp::confined(&linked.prog, &replaced);
         let mut env = Env::with_helpers(h);
         // The frame limit is the one the program was verified with: no second setting.
         env.set_max_frames(linked.prog.max_frames());
@@ -95,6 +102,8 @@ impl Program {
             host_owned,
             host_ctx: Vec::new(),
             xdp_tail_unread,
+            xdp_confined,
+            xdp_dirty_end: usize::MAX,
         }
     }
 
@@ -269,10 +278,16 @@ impl Program {
 
     /// Takes the entries of the maps of maps `cur` names, as they are now, for the run: the
     /// inner maps' handles index them, and their blocks join the memory the engines admit.
+    #[inline]
     fn snapshot_inner(&mut self, cur: &Linked) {
         if cur.outers.is_empty() && !self.inner_live {
             return;
         }
+        self.take_inner(cur);
+    }
+
+    /// [`Program::snapshot_inner`]'s body, out of line: most programs name no map of maps.
+    fn take_inner(&mut self, cur: &Linked) {
         let mut st = helpers::lock(&self.run);
         st.inner.clear();
         st.outers.clear();
@@ -310,6 +325,12 @@ impl Program {
     /// whatever a Checked program wrote there through a guarded store, the next program
     /// starts, and the host reads the run's outcome, on the context the host made.
     fn restore_host_context(&self, input: &mut [u8]) {
+        let st = helpers::lock(&self.run);
+        self.restore_host_context_from(input, &st);
+    }
+
+    /// [`Program::restore_host_context`] with the run state already locked.
+    fn restore_host_context_from(&self, input: &mut [u8], st: &RunState) {
         for r in self.host_owned.iter() {
             if let (Some(dst), Some(src)) = (input.get_mut(r.clone()), self.host_ctx.get(r.clone()))
             {
@@ -317,7 +338,7 @@ impl Program {
             }
         }
         if matches!(self.linked.context, Context::Tc | Context::Socket)
-            && let Some(h) = helpers::lock(&self.run).skb_hash
+            && let Some(h) = st.skb_hash
         {
             let at = crate::skb_helpers::HASH as usize;
             if let Some(dst) = input.get_mut(at..at + 4) {
@@ -325,13 +346,13 @@ impl Program {
             }
         }
         if self.linked.context == Context::Tc {
-            let f = helpers::lock(&self.run).tc;
+            let f = st.tc;
             if f.active && f.ctx == input.as_ptr() as u64 {
                 f.write_into(input);
             }
         }
         if self.linked.context == Context::Xdp {
-            let f = helpers::lock(&self.run).frame;
+            let f = st.frame;
             if f.active && f.ctx == input.as_ptr() as u64 {
                 crate::xdp::write_frame_pointers(input, &f);
             }
@@ -343,6 +364,18 @@ impl Program {
     /// [`Program::restore_host_context`], since the Strict proofs of a program rest on the
     /// context's packet pointers and a Checked program before it may have overwritten them.
     pub(crate) fn exec(&mut self, input: &mut [u8]) -> Result<u64, Error> {
+        self.exec_with(input, |_| {}, |_| ()).0
+    }
+
+    /// [`Program::exec`], with `before` run on the run state as the run begins and `after`
+    /// as it ends (after the context's restore), under the lock the run takes then anyway:
+    /// a context's entry sets and reads its part of the state without locking it again.
+    pub(crate) fn exec_with<T>(
+        &mut self,
+        input: &mut [u8],
+        before: impl FnOnce(&mut RunState),
+        after: impl FnOnce(&mut RunState) -> T,
+    ) -> (Result<u64, Error>, T) {
         {
             let mut st = helpers::lock(&self.run);
             st.tail_calls = 0;
@@ -350,6 +383,7 @@ impl Program {
             st.skb_hash = None;
             st.clones.clear();
             st.reserved.clear();
+            before(&mut st);
         }
         self.keep_host_context(input);
         let mut cur = self.linked.clone();
@@ -437,21 +471,22 @@ impl Program {
                     .map_or_else(|| "?".to_string(), |op| op.to_string()),
             });
         };
-        self.restore_host_context(input);
         // Records reserved and never submitted would block the ring forever: the kernel's
         // verifier forbids that, bpfx discards them when the run ends.
-        let left = {
+        let (left, out) = {
             let mut st = helpers::lock(&self.run);
+            self.restore_host_context_from(input, &st);
             // The run's hold on inner maps ends with it.
             st.inner.clear();
             st.outers.clear();
-            std::mem::take(&mut st.reserved)
+            let left = std::mem::take(&mut st.reserved);
+            (left, after(&mut st))
         };
         for (i, addr) in left {
             if let Some(m) = self.shared.maps[i].created() {
                 m.ring_commit(addr, true);
             }
         }
-        result
+        (result, out)
     }
 }

@@ -322,14 +322,18 @@ impl<'o> ProgramRef<'o> {
                     prog_array: m.kind() == Some(MapKind::ProgArray),
                     inner: template.map(|_| MapRef::Inner(i as i32)),
                     max_entries: m.max_entries(),
+                    map_type: m.kind().map_or(0, MapKind::kernel_type),
                 },
             );
+            table.set_name(MapRef::Idx(i as i32), m.name());
             if let Some(t) = template {
                 table.insert(
                     MapRef::Inner(i as i32),
                     MapDef::new(t.key_size, t.value_size)
-                        .with_read_only(read_only(t.kind, t.read_only)),
+                        .with_read_only(read_only(t.kind, t.read_only))
+                        .with_map_type(t.kind.kernel_type()),
                 );
+                table.set_name(MapRef::Inner(i as i32), format!("{}.inner", m.name()));
             }
         }
         // Context accesses are checked against the context's fields and converted to bpfx's

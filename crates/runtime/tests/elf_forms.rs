@@ -222,6 +222,12 @@ fn ksyms_and_unresolved_externs_fail_only_their_programs() {
             XdpAction::Pass
         );
         assert_eq!(u64_at(&obj, "runs", 0), 1, "{engine:?}");
+        // The status says so before anything is prepared.
+        assert!(obj.program_status("counts").is_ok());
+        assert!(matches!(
+            obj.program_status("allocates"),
+            Err(Error::Link { pc, .. }) if pc.0 == 2
+        ));
         // objdump of ksym.o: the pcs of each program's extern reference.
         for (program, pc, symbol) in [
             ("allocates", 2, "bpf_obj_new_impl"),

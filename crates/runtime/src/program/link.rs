@@ -284,18 +284,7 @@ impl<'o> ProgramRef<'o> {
                 source,
             })?;
         }
-        if let Some((pc, reason)) = &self.def.blocked {
-            return Err(Error::Link {
-                program: name.clone(),
-                pc: *pc,
-                insn: self
-                    .def
-                    .program
-                    .get(*pc)
-                    .map_or_else(|| "?".to_string(), |op| op.to_string()),
-                reason: reason.clone(),
-            });
-        }
+        self.check_externs()?;
         self.check_helpers_offered()?;
         let prog = self.def.program.clone();
         let maps = &self.obj.shared.maps;
@@ -348,6 +337,25 @@ impl<'o> ProgramRef<'o> {
             ..Config::default()
         };
         Ok((prog, cfg, used))
+    }
+
+    /// Refuses a program the loader blocked: one that needs an extern nothing resolves (a
+    /// strong `__ksym`, a function left by static linking), naming the program, the pc of its
+    /// reference and the symbol ([`Error::Link`]).
+    pub(super) fn check_externs(&self) -> Result<(), Error> {
+        match &self.def.blocked {
+            Some((pc, reason)) => Err(Error::Link {
+                program: self.def.name.clone(),
+                pc: *pc,
+                insn: self
+                    .def
+                    .program
+                    .get(*pc)
+                    .map_or_else(|| "?".to_string(), |op| op.to_string()),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Refuses a call to a standard helper the program's type does not offer

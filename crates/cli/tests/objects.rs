@@ -394,6 +394,51 @@ fn info_reports_pinning_and_externs() {
             ("helper_from_other_object", "unresolved", false),
         ]
     );
+    // The programs that need an unresolved extern are listed as unsupported, naming the pc and
+    // the symbol; the others as supported (what the verifier decides is not info's to say).
+    let programs: Vec<_> = v["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["status"].as_str().unwrap(),
+                p["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let reason_of = |name: &str| programs.iter().find(|p| p.0 == name).unwrap();
+    for (name, status, reason) in [
+        ("counts", "supported", ""),
+        ("allocates", "unsupported", "insn #2: "),
+        (
+            "allocates",
+            "unsupported",
+            "`bpf_obj_new_impl` (__ksym kfunc)",
+        ),
+        ("reads_ksym", "unsupported", "insn #0: "),
+        ("reads_ksym", "unsupported", "`bpf_prog_active` (__ksym)"),
+        ("probes_weak", "supported", ""),
+        (
+            "links_elsewhere",
+            "unsupported",
+            "`helper_from_other_object`",
+        ),
+    ] {
+        let p = reason_of(name);
+        assert_eq!(p.1, status, "{name}");
+        assert!(p.2.contains(reason), "{name}: {}", p.2);
+    }
+    let o = bpfx(&["info", "crates/elf/tests/objects/ksym.o"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("  counts (section xdp, xdp context): 12 instructions\n")
+            && text.contains(
+                "  allocates (section xdp, xdp context): 8 instructions; unsupported: insn #2: "
+            ),
+        "{text}"
+    );
     let o = bpfx(&["info", "crates/elf/tests/objects/kconfig.o"]);
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(

@@ -211,6 +211,11 @@ pub struct MapSpec<K = MapType> {
     pub pinning: u32,
     /// `numa_node` of a BTF definition (0 when absent); reported only.
     pub numa_node: u32,
+    /// `map_extra` of a BTF definition (0 when absent): the kernel's per-type extra field
+    /// (`bpf_attr.map_extra`). A bloom filter takes its number of hash functions from the low 4
+    /// bits (0: the default, 5); the kernel refuses any other bit there, and any nonzero value
+    /// on the types that have no use for it.
+    pub map_extra: u64,
     /// For a map of maps: the definition every inner map must match (the kernel's inner map
     /// template; the verifier types the inner maps' lookups by it; libbpf names it
     /// `<outer>.inner`).
@@ -244,6 +249,7 @@ impl<K> MapSpec<K> {
             read_only: false,
             pinning: 0,
             numa_node: 0,
+            map_extra: 0,
             inner: None,
             init: Vec::new(),
             legacy_id: 0,
@@ -268,6 +274,7 @@ impl MapSpec<MapType> {
             read_only,
             pinning,
             numa_node,
+            map_extra,
             inner,
             init,
             legacy_id,
@@ -294,6 +301,7 @@ impl MapSpec<MapType> {
             read_only,
             pinning,
             numa_node,
+            map_extra,
             inner,
             init,
             legacy_id,
@@ -430,6 +438,7 @@ mod tests {
             read_only: true,
             pinning: 2,
             numa_node: 5,
+            map_extra: 3,
             inner: Some(Box::new(inner)),
             init: vec![(1, MapInit::Map(7)), (2, MapInit::Program("p".into()))],
             legacy_id: 9,
@@ -448,6 +457,7 @@ mod tests {
             read_only: s.read_only,
             pinning: s.pinning,
             numa_node: s.numa_node,
+            map_extra: s.map_extra,
             inner: None,
             init: s.init,
             legacy_id: s.legacy_id,

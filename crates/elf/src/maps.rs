@@ -444,11 +444,11 @@ fn btf_maps(
 }
 
 /// Reads one BTF map definition, as libbpf's `parse_btf_map_def` does: `type`, `key_size`,
-/// `value_size`, `max_entries`, `map_flags`, `numa_node` and `pinning` are `int (*name)[N]`
-/// (the value is N); `key` and `value` are `T *name` (the value is `sizeof(T)`); `values`, the
-/// last member of a program array or map of maps, is a zero-length array of pointers
-/// (`__array(values, …)`): its elements are 4-byte program or map handles, and a map of
-/// maps' element type is the definition of its inner maps. Returns the spec and the byte
+/// `value_size`, `max_entries`, `map_flags`, `numa_node`, `pinning` and `map_extra` are
+/// `int (*name)[N]` (the value is N); `key` and `value` are `T *name` (the value is
+/// `sizeof(T)`); `values`, the last member of a program array or map of maps, is a
+/// zero-length array of pointers (`__array(values, …)`): its elements are 4-byte program or
+/// map handles, and a map of maps' element type is the definition of its inner maps. Returns the spec and the byte
 /// offset of `values` in the definition, if any.
 fn read_btf_def(
     btf: &Btf<'_>,
@@ -472,6 +472,7 @@ fn read_def(
     let mut kind = None;
     let (mut key, mut key_size, mut value, mut value_size) = (None, None, None, None);
     let (mut max_entries, mut flags, mut numa_node, mut pinning) = (0, 0, 0, 0);
+    let mut map_extra = 0;
     let mut values = None;
     for (i, m) in members.iter().enumerate() {
         let member = btf.name(m.name_off).map_err(b)?;
@@ -493,8 +494,8 @@ fn read_def(
             }
             "key" => key = Some(pointee_size(btf, m.type_id, &member)?),
             "value" => value = Some(pointee_size(btf, m.type_id, &member)?),
-            // A bloom filter's hash count: it does not change the map's shape.
-            "map_extra" => {}
+            // Per-type extra data (a bloom filter's hash count): the runtime checks it.
+            "map_extra" => map_extra = u64::from(array_len(btf, m.type_id, &member)?),
             "values" => {
                 if is_inner {
                     return Err(MapErrorKind::Values("inner maps cannot have inner maps"));
@@ -542,6 +543,7 @@ fn read_def(
         read_only: flags & BPF_F_RDONLY_PROG != 0,
         pinning,
         numa_node,
+        map_extra,
         inner,
         ..MapSpec::new(name, kind, key_size, value_size, max_entries)
     };

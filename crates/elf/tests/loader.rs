@@ -159,6 +159,10 @@ fn maps_of_maps_ringbuf_and_placement_members() {
         ("pinned", MapKind::Hash, 4, 8, 128, 1, 1) // BPF_F_NO_PREALLOC, LIBBPF_PIN_BY_NAME
     );
     assert_eq!(pinned.numa_node, 1);
+    assert_eq!(pinned.map_extra, 0);
+    let seen = obj.map("seen").unwrap();
+    assert_eq!(shape(seen), ("seen", MapKind::BloomFilter, 0, 8, 256, 0, 0));
+    assert_eq!(seen.map_extra, 3, "the bloom filter's hash count");
 }
 
 /// Every `lddw` that loads a map value address: (pc, map name, offset).

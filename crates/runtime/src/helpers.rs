@@ -998,11 +998,13 @@ impl CallbackIter for LoopIter {
 }
 
 /// `bpf_for_each_map_elem(map, callback_fn, callback_ctx, flags)`: calls
-/// `callback_fn(map, &key, value, ctx)` for each element of an array (every index) or a hash
-/// map (the keys present when the helper is called, in key byte order; one deleted before its
-/// turn is skipped), until it returns nonzero; returns the number of calls made (the kernel's
-/// helper). The key is a copy at the bottom of the callback's frame; the value pointer points
-/// into the map. `-EINVAL` for nonzero flags and for maps of other kinds, before any call.
+/// `callback_fn(map, &key, value, ctx)` for each element of an array or per-CPU array (every
+/// index) or a hash, LRU hash, per-CPU hash or LRU per-CPU hash map (the keys present when the
+/// helper is called, in key byte order; one deleted before its turn is skipped), until it
+/// returns nonzero; returns the number of calls made (the kernel's helper). The key is a copy
+/// at the bottom of the callback's frame; the value pointer points into the map (for a per-CPU
+/// map, at the value of the CPU the program runs on, as in the kernel). `-EINVAL` for nonzero
+/// flags and for maps of other kinds (which the verifier refuses first), before any call.
 fn for_each_map_elem(
     cx: &Cx,
     _: &mut GuestMemory<'_>,
@@ -1018,8 +1020,10 @@ fn for_each_map_elem(
         Held::Inner(m) => m,
     };
     let keys = match map.kind() {
-        MapKind::Array => None,
-        MapKind::Hash | MapKind::LruHash => Some(map.iter().map(|(k, _)| k).collect()),
+        MapKind::Array | MapKind::PerCpuArray => None,
+        MapKind::Hash | MapKind::LruHash | MapKind::PerCpuHash | MapKind::LruPerCpuHash => {
+            Some(map.iter().map(|(k, _)| k).collect())
+        }
         _ => return Ok(HelperRet::Value((-EINVAL) as u64)),
     };
     Ok(HelperRet::Callback(Callbacks {
@@ -1029,6 +1033,7 @@ fn for_each_map_elem(
             keys,
             next: 0,
             calls: 0,
+            cpu: cx.hooks.cpu_now(),
             handle,
             ctx,
         }),
@@ -1044,6 +1049,8 @@ struct ForEachIter {
     next: usize,
     /// Callback calls made.
     calls: u64,
+    /// The CPU the program runs on: a per-CPU map's callback sees that CPU's value.
+    cpu: u32,
     handle: u64,
     ctx: u64,
 }
@@ -1067,7 +1074,7 @@ impl CallbackIter for ForEachIter {
             };
             self.next += 1;
             // A key deleted since the helper was called is skipped.
-            if let Some(value) = self.map.lookup_addr(&key) {
+            if let Some(value) = self.map.prog_lookup(&key, self.cpu) {
                 self.calls += 1;
                 return Ok(CallbackStep::CallWithFrame {
                     args: [self.handle, 0, value, self.ctx, 0],

@@ -75,6 +75,14 @@ impl MapSpecExt for MapSpec {
     }
 
     fn check_with(&self, cfg: &MapConfig) -> Result<u64, String> {
+        // The kernel's `map_create`: only bloom filters (and arenas, which bpfx has not) have
+        // a use for `map_extra`.
+        if self.map_extra != 0 && self.kind != MapKind::BloomFilter {
+            return Err(format!(
+                "map_extra {:#x} is only for bloom filters, not a {} map (EINVAL)",
+                self.map_extra, self.kind
+            ));
+        }
         // The kinds of `crate::maps` check their shape and bound themselves.
         let need = match maps::host_bytes(self, cfg)? {
             Some(body) => body.checked_add(MAP_HEADER_BYTES),

@@ -1,7 +1,9 @@
 //! Callbacks. `bpf_loop` (helper 181): clang-built programs (`objects/loops.c`) whose
 //! callbacks sum, parse and stop early, with `nr_loops` from the input and from a map;
 //! `for_each_map_elem` (164, `objects/for_each.c`): an array and a hash map summed, one value
-//! updated through the value pointer, an early stop. Verified in both modes and run on every
+//! updated through the value pointer, an early stop; per-CPU arrays, hashes and LRU hashes,
+//! whose callbacks see the running CPU's values; the map types the kernel does not iterate
+//! refused by the verifier. Verified in both modes and run on every
 //! engine and JIT option set, results and map contents compared with values computed here;
 //! the unsafe twins (`objects/loops_bad.c`, `bad_key_read`) rejected.
 
@@ -404,6 +406,200 @@ fn nonzero_flags_fail_before_any_call() {
                 assert_eq!(r0 as u32, (-22i32) as u32, "{helper} {mode:?} {engine}");
                 assert_eq!(r0 >> 32, 0, "{helper} {mode:?} {engine}: the callback ran");
             }
+        }
+    }
+}
+
+/// Number of CPUs of the per-CPU `for_each_map_elem` tests.
+const CPUS: u32 = 4;
+
+/// Value of key `k` on CPU `cpu` in the per-CPU maps of `objects/for_each.c`.
+fn percpu_value(k: u64, cpu: u32) -> u64 {
+    k * 100 + u64::from(cpu)
+}
+
+/// A per-CPU map's host value (every CPU's `u64`, libbpf's layout): `f(cpu)` for each CPU.
+fn all_cpus(f: impl Fn(u32) -> u64) -> Vec<u8> {
+    (0..CPUS).flat_map(|c| f(c).to_le_bytes()).collect()
+}
+
+/// Runs program `name` of `objects/for_each.o`, opened by a `Vm` of [`CPUS`] CPUs whose
+/// program runs on CPU `cpu`, on every engine in `mode`, after `map` is filled with
+/// [`percpu_value`] under `keys` (little-endian, `key_size` bytes); gives each run's `int`
+/// result and the object.
+fn percpu_runs(
+    name: &str,
+    mode: Mode,
+    cpu: u32,
+    inp: &[u8],
+    (map, keys, key_size): (&str, &[u64], usize),
+) -> Vec<(String, u32, Object)> {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/objects"));
+    let mut out = Vec::new();
+    for (engine, opts) in engines() {
+        let obj = bpfx::Vm::new()
+            .cpus(CPUS)
+            .cpu_id(move || cpu)
+            .open(dir.join("for_each.o"))
+            .unwrap();
+        let v = obj
+            .program(name)
+            .unwrap()
+            .input_size(8)
+            .verify(mode)
+            .unwrap_or_else(|e| panic!("{name} {mode:?}: {e}"));
+        let m = obj.map(map).unwrap();
+        for &k in keys {
+            let value = all_cpus(|c| percpu_value(k, c));
+            m.update(&k.to_le_bytes()[..key_size], &value, UpdateFlag::Any)
+                .unwrap();
+        }
+        let mut prog = prepare(v, opts);
+        let r0 = prog
+            .run(&mut inp.to_vec())
+            .unwrap_or_else(|e| panic!("{name} {mode:?} {engine}: {e}"));
+        out.push((engine.to_string(), r0 as u32, obj));
+    }
+    out
+}
+
+/// `for_each_map_elem` over a per-CPU array: the callback sees, and bumps, the value of the
+/// CPU the program runs on (the kernel's rule); the other CPUs' values stay as they were.
+#[test]
+fn for_each_over_a_percpu_array_sees_the_current_cpus_values() {
+    let keys: Vec<u64> = (0..8).collect();
+    for mode in [Mode::Checked, Mode::Strict] {
+        for cpu in [0, 2, 3] {
+            for stop_at in [99u32, 5] {
+                let last = u64::from(stop_at.min(7));
+                let visited = 0..=last;
+                let sum: u64 = visited.clone().map(|k| percpu_value(k, cpu)).sum();
+                let key_sum: u64 = visited.sum();
+                let want = sum * 1000 + key_sum * 10 + last + 1;
+                let runs = percpu_runs(
+                    "sum_percpu_array",
+                    mode,
+                    cpu,
+                    &walk_input(100, stop_at),
+                    ("cpu_values", &keys, 4),
+                );
+                for (engine, r0, obj) in runs {
+                    let at = format!("{mode:?} {engine} cpu {cpu} stop at {stop_at}");
+                    assert_eq!(r0, want as u32, "{at}");
+                    let got = obj.map("cpu_values").unwrap();
+                    let got = got.lookup(&3u32.to_le_bytes()).unwrap().unwrap();
+                    let bumped = all_cpus(|c| percpu_value(3, c) + if c == cpu { 100 } else { 0 });
+                    assert_eq!(got, bumped, "{at}");
+                }
+            }
+        }
+    }
+}
+
+/// `for_each_map_elem` over a per-CPU hash and an LRU per-CPU hash: every key present once,
+/// with the current CPU's value, bumped on that CPU only.
+#[test]
+fn for_each_over_percpu_hashes_sees_the_current_cpus_values() {
+    let keys = [1u64, 3, 7, 1000, 42];
+    for (name, map) in [
+        ("sum_percpu_hash", "cpu_table"),
+        ("sum_lru_percpu_hash", "lru_cpu_table"),
+    ] {
+        for mode in [Mode::Checked, Mode::Strict] {
+            for cpu in [1, 3] {
+                let sum: u64 = keys.iter().map(|&k| percpu_value(k, cpu)).sum();
+                let key_sum: u64 = keys.iter().sum();
+                let want = sum * 1000 + key_sum * 10 + keys.len() as u64;
+                let runs = percpu_runs(name, mode, cpu, &walk_input(5, 0), (map, &keys, 8));
+                for (engine, r0, obj) in runs {
+                    let at = format!("{name} {mode:?} {engine} cpu {cpu}");
+                    assert_eq!(r0, want as u32, "{at}");
+                    let m = obj.map(map).unwrap();
+                    let got = m.lookup(&3u64.to_le_bytes()).unwrap().unwrap();
+                    let bumped = all_cpus(|c| percpu_value(3, c) + if c == cpu { 5 } else { 0 });
+                    assert_eq!(got, bumped, "{at}");
+                    assert_eq!(m.len(), keys.len(), "{at}");
+                }
+                // An empty map: no call.
+                for (engine, r0, _) in
+                    percpu_runs(name, mode, cpu, &walk_input(5, 0), (map, &[], 8))
+                {
+                    assert_eq!(r0, 0, "{name} {mode:?} {engine}");
+                }
+            }
+        }
+    }
+}
+
+/// The kernel's verifier refuses `for_each_map_elem` on the map types it does not iterate, in
+/// both modes: an LPM trie, naming the map and its type; a map of maps, which no helper but
+/// `map_lookup_elem` takes (the kernel's map/helper compatibility rule, checked first).
+#[test]
+fn for_each_over_a_map_the_kernel_does_not_iterate_is_rejected() {
+    let obj = object("for_each.o");
+    for (name, want) in [
+        (
+            "walk_trie",
+            "map `prefixes` (BPF_MAP_TYPE_LPM_TRIE) cannot be iterated",
+        ),
+        (
+            "walk_outer",
+            "argument r1 of helper for_each_map_elem must be a map handle other than a map of maps",
+        ),
+    ] {
+        for mode in [Mode::Checked, Mode::Strict] {
+            let e = obj
+                .program(name)
+                .unwrap()
+                .input_size(8)
+                .verify(mode)
+                .expect_err("rejected");
+            let s = e.to_string();
+            assert!(
+                s.contains("call 164") && s.contains(want),
+                "{name} {mode:?}: {s}"
+            );
+        }
+    }
+}
+
+/// The same refusal for every other map type a program can name, from bytecode: each is
+/// declared, then iterated.
+#[test]
+fn for_each_refuses_every_type_the_kernel_does_not_iterate() {
+    use bpfx::{MapKind, MapSpec};
+    let text = "lddw r1, map_idx(0)\nlddw r2, func(cb)\nmov r3, 0\nmov r4, 0\ncall 164\nexit\n\
+                cb:\nmov r0, 0\nexit";
+    let no_prealloc = |s: MapSpec| MapSpec { flags: 1, ..s };
+    for spec in [
+        MapSpec::new("q", MapKind::Queue, 0, 8, 4),
+        MapSpec::new("s", MapKind::Stack, 0, 8, 4),
+        MapSpec::new("b", MapKind::BloomFilter, 0, 8, 4),
+        no_prealloc(MapSpec::new("t", MapKind::LpmTrie, 8, 8, 4)),
+        MapSpec::new("r", MapKind::RingBuf, 0, 0, 4096),
+        MapSpec::new("p", MapKind::ProgArray, 4, 4, 4),
+        MapSpec::new("e", MapKind::PerfEventArray, 4, 4, 4),
+        MapSpec::new("d", MapKind::DevMap, 4, 4, 4),
+        MapSpec::new("c", MapKind::CpuMap, 4, 4, 4),
+    ] {
+        let (map, kind) = (spec.name.clone(), spec.kind);
+        let obj = bpfx::Vm::new()
+            .object(
+                vec![bpfx::ProgramDef::new("p", "test", common::code(text))],
+                vec![spec],
+            )
+            .unwrap();
+        for mode in [Mode::Checked, Mode::Strict] {
+            let e = obj
+                .program("p")
+                .unwrap()
+                .verify(mode)
+                .expect_err("rejected");
+            let want = format!(
+                "map `{map}` ({}) cannot be iterated",
+                bpfx::verifier::map_type_name(kind.kernel_type()).unwrap()
+            );
+            assert!(e.to_string().contains(&want), "{kind} {mode:?}: {e}");
         }
     }
 }

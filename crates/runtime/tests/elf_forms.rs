@@ -1,8 +1,9 @@
 //! The map and extern forms of real projects, through the API on both engines: the loader's
 //! fixtures of `crates/elf/tests/objects/` (C sources and build commands beside them) —
-//! an iproute2-style counter (also with `e_machine` 0), a tail-call dispatcher whose program
-//! array is filled by its `.values` initialiser, `__kconfig` values given by the embedder,
-//! and `__ksym`/unresolved externs that fail only the programs using them.
+//! an iproute2-style counter (also with `e_machine` 0, and with per-CPU maps), a tail-call
+//! dispatcher whose program array is filled by its `.values` initialiser, `__kconfig` values
+//! given by the embedder, and `__ksym`/unresolved externs that fail only the programs using
+//! them.
 
 use bpfx::{Context, Engine, Error, Mode, Object, Program, SkbMeta, Vm, XdpAction};
 use bpfx_verifier::VerifyErrorKind;
@@ -221,6 +222,12 @@ fn ksyms_and_unresolved_externs_fail_only_their_programs() {
             XdpAction::Pass
         );
         assert_eq!(u64_at(&obj, "runs", 0), 1, "{engine:?}");
+        // The status says so before anything is prepared.
+        assert!(obj.program_status("counts").is_ok());
+        assert!(matches!(
+            obj.program_status("allocates"),
+            Err(Error::Link { pc, .. }) if pc.0 == 2
+        ));
         // objdump of ksym.o: the pcs of each program's extern reference.
         for (program, pc, symbol) in [
             ("allocates", 2, "bpf_obj_new_impl"),
@@ -316,5 +323,86 @@ fn a_values_target_that_does_not_verify_fails_the_program_using_the_array() {
         // Programs that use no program array are unaffected.
         assert!(prepare(&obj, "handle_ipv4", engine).is_ok());
         assert!(obj.map("handlers").unwrap().programs().is_empty());
+    }
+}
+
+/// The iproute2-style counter with per-CPU maps (`elf_percpu.c`: `struct bpf_elf_map`
+/// definitions of a PERCPU_ARRAY and a PERCPU_HASH): frames run on three CPUs in turn, each
+/// CPU's slots count its own frames, and the host reads every CPU's value as libbpf lays them
+/// out; in both modes, on every engine and JIT option set.
+#[test]
+fn iproute2_percpu_counter_counts_per_cpu() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    const CPUS: usize = 3;
+    let frames = [
+        packet("tcp-syn.bin"),
+        packet("arp.bin"),
+        vec![0u8; 10],
+        packet("telnet-syn.bin"),
+        packet("arp.bin"),
+        ipv6_frame(),
+        vec![0u8; 13],
+    ];
+    // Expected per CPU (frame i runs on CPU i % CPUS): stats and frames per EtherType.
+    let mut stats = [[0u64; 3]; CPUS];
+    let mut per_proto: std::collections::BTreeMap<[u8; 2], [u64; CPUS]> = Default::default();
+    for (i, f) in frames.iter().enumerate() {
+        let c = i % CPUS;
+        stats[c][0] += 1;
+        stats[c][2] += f.len() as u64;
+        if f.len() < 14 {
+            stats[c][1] += 1;
+        } else {
+            per_proto.entry([f[12], f[13]]).or_default()[c] += 1;
+        }
+    }
+    let all_cpus = |v: [u64; CPUS]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    for mode in [Mode::Checked, Mode::Strict] {
+        for (engine, opts) in bpfx_testkit::matrix() {
+            let cpu = Arc::new(AtomicU32::new(0));
+            let obj = Vm::new()
+                .cpus(CPUS as u32)
+                .cpu_id({
+                    let cpu = cpu.clone();
+                    move || cpu.load(Relaxed)
+                })
+                .open(fixture("elf_percpu.o"))
+                .unwrap();
+            let v = obj
+                .program("xdp_cpu_count")
+                .unwrap()
+                .verify(mode)
+                .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+            let mut p = match opts {
+                None => v.interpret(),
+                Some(o) => v.compile_with(&o).unwrap(),
+            };
+            for (i, f) in frames.iter().enumerate() {
+                cpu.store((i % CPUS) as u32, Relaxed);
+                let want = if f.len() < 14 {
+                    XdpAction::Drop
+                } else {
+                    XdpAction::Pass
+                };
+                assert_eq!(
+                    p.run_xdp(&mut f.clone()).unwrap(),
+                    want,
+                    "{mode:?} {engine}"
+                );
+            }
+            let m = obj.map("cpu_stats").unwrap();
+            for k in 0..3u32 {
+                let want = all_cpus(std::array::from_fn(|c| stats[c][k as usize]));
+                let got = m.lookup(&k.to_le_bytes()).unwrap().unwrap();
+                assert_eq!(got, want, "{mode:?} {engine}: cpu_stats[{k}]");
+            }
+            let got: Vec<(Vec<u8>, Vec<u8>)> = obj.map("cpu_proto").unwrap().iter().collect();
+            let want: Vec<(Vec<u8>, Vec<u8>)> = per_proto
+                .iter()
+                .map(|(k, v)| (k.to_vec(), all_cpus(*v)))
+                .collect();
+            assert_eq!(got, want, "{mode:?} {engine}: cpu_proto");
+        }
     }
 }

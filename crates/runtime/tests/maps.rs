@@ -833,3 +833,112 @@ fn perf_event_output_appends_packet_bytes_for_xdp() {
         );
     }
 }
+
+/// `tests/objects/bloom_extra.o`: bloom filters declared with `__uint(map_extra, 3)` (three
+/// hash functions), without `map_extra` (the kernel's default, five) and with `map_extra` 16
+/// (refused, `EINVAL`). Each value pushed from a program sets as many bits as the filter has
+/// hash functions (the filters are large enough that two positions rarely meet: a few
+/// collisions are allowed, never as many as the other count would give); programs and the
+/// host agree on membership, on every engine and JIT option set.
+#[test]
+fn bloom_filters_take_their_hash_count_from_map_extra() {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/objects/bloom_extra.o"
+    ));
+    let values: Vec<u64> = (1..=12u64)
+        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect();
+    for (engine, opts) in bpfx_testkit::matrix() {
+        let obj = Vm::new().open(&path).unwrap();
+        let run = |name: &str, v: u64| {
+            let verified = obj
+                .program(name)
+                .unwrap()
+                .input_size(8)
+                .verify(Mode::Strict)
+                .unwrap_or_else(|e| panic!("{name} {engine}: {e}"));
+            let mut prog = match opts.clone() {
+                None => verified.interpret(),
+                Some(o) => verified.compile_with(&o).unwrap(),
+            };
+            prog.run(&mut v.to_le_bytes()).unwrap() as u32 as i32
+        };
+        for &v in &values {
+            assert_eq!(run("add3", v), 0, "{engine}");
+            assert_eq!(run("add5", v), 0, "{engine}");
+        }
+        for (map, k) in [("seen3", 3), ("seen5", 5)] {
+            let m = obj.map(map).unwrap();
+            assert_eq!(m.spec().map_extra, if k == 3 { 3 } else { 0 }, "{map}");
+            let set = m.len();
+            let most = k * values.len();
+            assert!(
+                (most - 2..=most).contains(&set),
+                "{engine} {map}: {set} bits set by {} values",
+                values.len()
+            );
+        }
+        let seen3 = obj.map("seen3").unwrap();
+        for v in values.iter().copied().chain([5, 6, 7]) {
+            let host = seen3.bloom_contains(&v.to_le_bytes()).unwrap();
+            assert!(host || !values.contains(&v), "{engine}: {v} was pushed");
+            assert_eq!(run("test3", v), if host { 0 } else { -2 }, "{engine}: {v}");
+        }
+        // map_extra above 15: the map cannot be created; only its program fails.
+        let e = obj
+            .program("add_too_many")
+            .unwrap()
+            .input_size(8)
+            .verify(Mode::Strict)
+            .expect_err("EINVAL");
+        assert!(
+            e.to_string().contains("too_many") && e.to_string().contains("EINVAL"),
+            "{e}"
+        );
+    }
+}
+
+/// `map_extra` means nothing to the other map types: the kernel refuses it on them.
+#[test]
+fn map_extra_is_refused_on_maps_other_than_bloom_filters() {
+    use bpfx::MapSpecExt;
+    for kind in [
+        MapKind::Array,
+        MapKind::Hash,
+        MapKind::PerCpuArray,
+        MapKind::Queue,
+    ] {
+        let key = if kind == MapKind::Queue { 0 } else { 4 };
+        let spec = MapSpec {
+            map_extra: 1,
+            ..MapSpec::new("m", kind, key, 8, 4)
+        };
+        let e = spec.check().expect_err("EINVAL");
+        assert!(
+            e.contains("map_extra") && e.contains("EINVAL"),
+            "{kind}: {e}"
+        );
+        assert!(
+            MapSpec {
+                map_extra: 0,
+                ..spec
+            }
+            .check()
+            .is_ok(),
+            "{kind}"
+        );
+    }
+    let bloom = |extra| MapSpec {
+        map_extra: extra,
+        ..MapSpec::new("b", MapKind::BloomFilter, 0, 8, 100)
+    };
+    // 100 entries: ceil(100 * k / ln 2) bits, rounded up to a power of two, plus the header.
+    let need = |extra| bloom(extra).check().unwrap() - bloom(1).check().unwrap();
+    assert_eq!(need(0), (1024 - 256) / 8, "5 hashes: 722 -> 1024 bits");
+    assert_eq!(need(3), (512 - 256) / 8, "3 hashes: 433 -> 512 bits");
+    assert_eq!(need(15), (4096 - 256) / 8, "15 hashes: 2165 -> 4096 bits");
+    for bad in [16, 0x1f, 1 << 32] {
+        assert!(bloom(bad).check().is_err(), "{bad:#x}");
+    }
+}

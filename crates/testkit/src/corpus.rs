@@ -122,6 +122,7 @@ pub fn clang_object(name: &str) -> (Program, HelperTable, MapTable) {
                 prog_array: m.kind == bpfx_elf::MapKind::ProgArray.into(),
                 inner: None,
                 max_entries: m.max_entries,
+                map_type: m.kind.raw(),
             },
         );
     }

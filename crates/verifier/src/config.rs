@@ -261,6 +261,10 @@ pub struct MapDef {
     /// The most elements the map holds (0: not known): bounds how many times
     /// `for_each_map_elem` runs its callback, for the termination proof.
     pub max_entries: u32,
+    /// The kernel's `BPF_MAP_TYPE_*` number (0, `BPF_MAP_TYPE_UNSPEC`: not known). When it is
+    /// known, `for_each_map_elem` accepts only the types the kernel iterates
+    /// ([`iterable_map_type`]), in both modes.
+    pub map_type: u32,
 }
 
 impl MapDef {
@@ -273,7 +277,13 @@ impl MapDef {
             prog_array: false,
             inner: None,
             max_entries: 0,
+            map_type: 0,
         }
+    }
+
+    /// The same map, of the kernel's `BPF_MAP_TYPE_*` number `map_type`.
+    pub const fn with_map_type(self, map_type: u32) -> MapDef {
+        MapDef { map_type, ..self }
     }
 
     /// The same map, holding at most `max_entries` elements.
@@ -300,10 +310,66 @@ impl MapDef {
     }
 }
 
+/// The kernel's name of map type `map_type` (`BPF_MAP_TYPE_*` of `linux/bpf.h`), if it has
+/// one.
+pub const fn map_type_name(map_type: u32) -> Option<&'static str> {
+    const NAMES: [&str; 34] = [
+        "BPF_MAP_TYPE_UNSPEC",
+        "BPF_MAP_TYPE_HASH",
+        "BPF_MAP_TYPE_ARRAY",
+        "BPF_MAP_TYPE_PROG_ARRAY",
+        "BPF_MAP_TYPE_PERF_EVENT_ARRAY",
+        "BPF_MAP_TYPE_PERCPU_HASH",
+        "BPF_MAP_TYPE_PERCPU_ARRAY",
+        "BPF_MAP_TYPE_STACK_TRACE",
+        "BPF_MAP_TYPE_CGROUP_ARRAY",
+        "BPF_MAP_TYPE_LRU_HASH",
+        "BPF_MAP_TYPE_LRU_PERCPU_HASH",
+        "BPF_MAP_TYPE_LPM_TRIE",
+        "BPF_MAP_TYPE_ARRAY_OF_MAPS",
+        "BPF_MAP_TYPE_HASH_OF_MAPS",
+        "BPF_MAP_TYPE_DEVMAP",
+        "BPF_MAP_TYPE_SOCKMAP",
+        "BPF_MAP_TYPE_CPUMAP",
+        "BPF_MAP_TYPE_XSKMAP",
+        "BPF_MAP_TYPE_SOCKHASH",
+        "BPF_MAP_TYPE_CGROUP_STORAGE",
+        "BPF_MAP_TYPE_REUSEPORT_SOCKARRAY",
+        "BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE",
+        "BPF_MAP_TYPE_QUEUE",
+        "BPF_MAP_TYPE_STACK",
+        "BPF_MAP_TYPE_SK_STORAGE",
+        "BPF_MAP_TYPE_DEVMAP_HASH",
+        "BPF_MAP_TYPE_STRUCT_OPS",
+        "BPF_MAP_TYPE_RINGBUF",
+        "BPF_MAP_TYPE_INODE_STORAGE",
+        "BPF_MAP_TYPE_TASK_STORAGE",
+        "BPF_MAP_TYPE_BLOOM_FILTER",
+        "BPF_MAP_TYPE_USER_RINGBUF",
+        "BPF_MAP_TYPE_CGRP_STORAGE",
+        "BPF_MAP_TYPE_ARENA",
+    ];
+    if (map_type as usize) < NAMES.len() {
+        Some(NAMES[map_type as usize])
+    } else {
+        None
+    }
+}
+
+/// Whether `for_each_map_elem` may iterate a map of type `map_type`: the kernel's list
+/// (`linux/bpf.h`, `bpf_for_each_map_elem`): hash (1), array (2), per-CPU hash (5), per-CPU
+/// array (6), LRU hash (9) and LRU per-CPU hash (10). Its verifier refuses every other type
+/// ("callback function not allowed for map").
+pub const fn iterable_map_type(map_type: u32) -> bool {
+    matches!(map_type, 1 | 2 | 5 | 6 | 9 | 10)
+}
+
 /// The maps a program may name, by fd or index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MapTable {
     maps: BTreeMap<MapRef, MapDef>,
+    /// The embedder's names of maps, for messages.
+    names: BTreeMap<MapRef, String>,
 }
 
 impl MapTable {
@@ -320,6 +386,16 @@ impl MapTable {
     /// The map's shape, if declared.
     pub fn get(&self, map: MapRef) -> Option<MapDef> {
         self.maps.get(&map).copied()
+    }
+
+    /// Names a map, for the verifier's messages.
+    pub fn set_name(&mut self, map: MapRef, name: impl Into<String>) {
+        self.names.insert(map, name.into());
+    }
+
+    /// The name [`MapTable::set_name`] gave the map, if any.
+    pub fn name(&self, map: MapRef) -> Option<&str> {
+        self.names.get(&map).map(String::as_str)
     }
 }
 

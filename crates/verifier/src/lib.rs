@@ -55,7 +55,8 @@ pub use analysis::{LOG_LIMIT, VerifierLog};
 pub const POISONED_HELPERS: std::ops::Range<u32> = 2_001_000_000..2_003_000_000;
 pub use config::{
     ArgKind, CallbackKind, Config, ContextField, ContextKind, ContextLayout, DEFAULT_INSN_BUDGET,
-    FieldKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind,
+    FieldKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind, iterable_map_type,
+    map_type_name,
 };
 pub use context::ContextAccess;
 pub use error::{VerifyError, VerifyErrorKind};

@@ -26,12 +26,15 @@ pub(crate) struct Args {
     json: bool,
 }
 
-/// Why program `name` cannot be prepared, if it cannot (its maps only; not the verifier's
-/// verdict).
+/// Why program `name` cannot be prepared, if it cannot (its type, externs and maps; not the
+/// verifier's verdict).
 fn program_problem(obj: &Object, name: &str) -> Option<String> {
     match obj.program_status(name) {
         Ok(()) => None,
         Err(Error::MapUnsupported { map, reason, .. }) => Some(format!("map `{map}`: {reason}")),
+        Err(Error::Link {
+            pc, insn, reason, ..
+        }) => Some(format!("{pc}: {insn}: {reason}")),
         Err(Error::UnsupportedProgramType { prog_type, .. }) => {
             Some(format!("{prog_type} programs are not run by bpfx"))
         }

@@ -34,6 +34,8 @@ $CC $CFLAGS -mcpu=v3 -c extern.c -o extern.o
 # iproute2's struct bpf_elf_map: an XDP counter with pinned maps, and map-in-map links.
 $CC $CFLAGS -mcpu=v3 -c elf_map.c -o elf_map.o
 $CC $CFLAGS -mcpu=v3 -c elf_map_in_map.c -o elf_map_in_map.o
+# The same counter with per-CPU maps (PERCPU_ARRAY, PERCPU_HASH) in iproute2's style.
+$CC $CFLAGS -mcpu=v3 -c elf_percpu.c -o elf_percpu.o
 # iproute2's tail calls: programs in sections "<id>/<key>" fill the program array of that id.
 $CC $CFLAGS -mcpu=v3 -c elf_tailcall.c -o elf_tailcall.o
 # (The tests zero elf_map.o's e_machine in memory for the EM_NONE case.)

@@ -54,6 +54,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pinned SEC(".maps");
 
+/* A bloom filter with three hash functions (map_extra's low 4 bits). */
+struct {
+	__uint(type, 30 /* BPF_MAP_TYPE_BLOOM_FILTER */);
+	__uint(max_entries, 256);
+	__type(value, __u64);
+	__uint(map_extra, 3);
+} seen SEC(".maps");
+
 SEC("xdp")
 int xdp_policy(struct xdp_md *ctx)
 {

@@ -3,14 +3,15 @@
 //!
 //! # Layout
 //! A host-side bit array of `AtomicU64` words: `ceil(max_entries * k / ln 2)` bits rounded up
-//! to a power of two (at least 64), with `k` = 5 hash functions (the kernel's default when
-//! `map_extra` gives none; bpfx's map specs do not carry `map_extra`). Bit `i` of a value comes
-//! from a keyed SipHash of `(i, value)`, randomly keyed per map unless `BPF_F_ZERO_SEED` asks
-//! for a fixed key.
+//! to a power of two (at least 64), with `k` hash functions: the low 4 bits of the spec's
+//! `map_extra` (BTF `__uint(map_extra, k)`), or 5 (the kernel's default) when they are 0. Bit
+//! `i` of a value comes from a keyed SipHash of `(i, value)`, randomly keyed per map unless
+//! `BPF_F_ZERO_SEED` asks for a fixed key.
 //!
 //! # Semantics (the kernel's)
 //! - Creation: `key_size` 0, `value_size` and `max_entries` not 0, flags only
-//!   `BPF_F_NUMA_NODE`, `BPF_F_ZERO_SEED` and the access flags (`EINVAL`).
+//!   `BPF_F_NUMA_NODE`, `BPF_F_ZERO_SEED` and the access flags, `map_extra` at most 15 (only
+//!   its low 4 bits have a meaning) (`EINVAL`).
 //! - Push: flags other than `BPF_ANY` are `EINVAL`. Peek: 0 when every bit of the value is
 //!   set (probably present), `ENOENT` otherwise (surely absent).
 //! - Pop and delete are `EOPNOTSUPP`; lookup, update and key iteration `EINVAL`. The host
@@ -30,12 +31,24 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// `BPF_F_ZERO_SEED`: hash with a fixed key.
 const BPF_F_ZERO_SEED: u32 = 1 << 6;
 
-/// Hash functions per value.
+/// Hash functions per value when `map_extra` asks for none (the kernel's default).
 pub const BLOOM_HASHES: u32 = 5;
 
-/// The number of bits: `ceil(n * k / ln 2)` rounded up to a power of two, at least 64.
-fn bits(max_entries: u32) -> Option<u64> {
-    let want = (f64::from(max_entries) * f64::from(BLOOM_HASHES) / std::f64::consts::LN_2).ceil();
+/// The bits of `map_extra` a bloom filter reads: the number of hash functions.
+const MAP_EXTRA_HASHES: u64 = 0xf;
+
+/// The number of hash functions `spec` asks for (its `map_extra` checked by [`host_bytes`]).
+fn hashes(spec: &MapSpec) -> u32 {
+    match (spec.map_extra & MAP_EXTRA_HASHES) as u32 {
+        0 => BLOOM_HASHES,
+        k => k,
+    }
+}
+
+/// The number of bits for `k` hash functions: `ceil(n * k / ln 2)` rounded up to a power of
+/// two, at least 64.
+fn bits(max_entries: u32, k: u32) -> Option<u64> {
+    let want = (f64::from(max_entries) * f64::from(k) / std::f64::consts::LN_2).ceil();
     // Anything past the map size limit is refused by the caller; this only keeps the cast exact.
     if want > (MAX_MAP_BYTES * 8) as f64 {
         return None;
@@ -57,7 +70,13 @@ pub(crate) fn host_bytes(spec: &MapSpec) -> Result<u64, String> {
             spec.flags
         ));
     }
-    let bits = bits(spec.max_entries)
+    if spec.map_extra & !MAP_EXTRA_HASHES != 0 {
+        return Err(format!(
+            "map_extra {:#x} asks for more than 15 hash functions (EINVAL)",
+            spec.map_extra
+        ));
+    }
+    let bits = bits(spec.max_entries, hashes(spec))
         .ok_or_else(|| "the bloom filter's bit array is too large (E2BIG)".to_string())?;
     checked_size(&[(bits / 64, 8)])
 }
@@ -65,6 +84,8 @@ pub(crate) fn host_bytes(spec: &MapSpec) -> Result<u64, String> {
 /// A bloom filter.
 pub(crate) struct Bloom {
     value_size: usize,
+    /// Hash functions per value, 1 to 15.
+    hashes: u32,
     words: Box<[AtomicU64]>,
     /// `None`: the fixed key of `BPF_F_ZERO_SEED`.
     keys: Option<RandomState>,
@@ -72,9 +93,11 @@ pub(crate) struct Bloom {
 
 impl Bloom {
     pub(crate) fn new(spec: &MapSpec) -> Bloom {
-        let bits = bits(spec.max_entries).unwrap_or(64);
+        let hashes = hashes(spec);
+        let bits = bits(spec.max_entries, hashes).unwrap_or(64);
         Bloom {
             value_size: spec.value_size as usize,
+            hashes,
             words: (0..bits / 64).map(|_| AtomicU64::new(0)).collect(),
             keys: (spec.flags & BPF_F_ZERO_SEED == 0).then(RandomState::new),
         }
@@ -84,7 +107,7 @@ impl Bloom {
     fn positions<'a>(&'a self, value: &'a [u8]) -> impl Iterator<Item = u64> + 'a {
         let value = &value[..self.value_size];
         let mask = (self.words.len() as u64 * 64) - 1;
-        (0..BLOOM_HASHES).map(move |i| {
+        (0..self.hashes).map(move |i| {
             let mut h = match &self.keys {
                 Some(k) => k.build_hasher(),
                 None => DefaultHasher::new(),

@@ -284,18 +284,7 @@ impl<'o> ProgramRef<'o> {
                 source,
             })?;
         }
-        if let Some((pc, reason)) = &self.def.blocked {
-            return Err(Error::Link {
-                program: name.clone(),
-                pc: *pc,
-                insn: self
-                    .def
-                    .program
-                    .get(*pc)
-                    .map_or_else(|| "?".to_string(), |op| op.to_string()),
-                reason: reason.clone(),
-            });
-        }
+        self.check_externs()?;
         self.check_helpers_offered()?;
         let prog = self.def.program.clone();
         let maps = &self.obj.shared.maps;
@@ -322,14 +311,18 @@ impl<'o> ProgramRef<'o> {
                     prog_array: m.kind() == Some(MapKind::ProgArray),
                     inner: template.map(|_| MapRef::Inner(i as i32)),
                     max_entries: m.max_entries(),
+                    map_type: m.kind().map_or(0, MapKind::kernel_type),
                 },
             );
+            table.set_name(MapRef::Idx(i as i32), m.name());
             if let Some(t) = template {
                 table.insert(
                     MapRef::Inner(i as i32),
                     MapDef::new(t.key_size, t.value_size)
-                        .with_read_only(read_only(t.kind, t.read_only)),
+                        .with_read_only(read_only(t.kind, t.read_only))
+                        .with_map_type(t.kind.kernel_type()),
                 );
+                table.set_name(MapRef::Inner(i as i32), format!("{}.inner", m.name()));
             }
         }
         // Context accesses are checked against the context's fields and converted to bpfx's
@@ -344,6 +337,25 @@ impl<'o> ProgramRef<'o> {
             ..Config::default()
         };
         Ok((prog, cfg, used))
+    }
+
+    /// Refuses a program the loader blocked: one that needs an extern nothing resolves (a
+    /// strong `__ksym`, a function left by static linking), naming the program, the pc of its
+    /// reference and the symbol ([`Error::Link`]).
+    pub(super) fn check_externs(&self) -> Result<(), Error> {
+        match &self.def.blocked {
+            Some((pc, reason)) => Err(Error::Link {
+                program: self.def.name.clone(),
+                pc: *pc,
+                insn: self
+                    .def
+                    .program
+                    .get(*pc)
+                    .map_or_else(|| "?".to_string(), |op| op.to_string()),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Refuses a call to a standard helper the program's type does not offer

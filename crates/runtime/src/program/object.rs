@@ -150,11 +150,13 @@ impl Object {
         self.shared.pool.used()
     }
 
-    /// Whether program `name` can be prepared as far as its type and maps go: bpfx models the
-    /// type its section implies ([`Error::UnsupportedProgramType`] otherwise), every map its
-    /// `lddw` instructions name exists and bpfx can create it ([`Error::MapUnsupported`] otherwise),
-    /// and those not created yet fit the memory limit together now ([`Error::MemoryLimit`]).
-    /// Says nothing of what the verifier will decide; creates nothing.
+    /// Whether program `name` can be prepared as far as its type, externs and maps go: bpfx
+    /// models the type its section implies ([`Error::UnsupportedProgramType`] otherwise), every
+    /// extern it references is resolved (a strong `__ksym` or a function left by static
+    /// linking is not: [`Error::Link`]), every map its `lddw` instructions name exists and bpfx
+    /// can create it ([`Error::MapUnsupported`] otherwise), and those not created yet fit the
+    /// memory limit together now ([`Error::MemoryLimit`]). Says nothing of what the verifier
+    /// will decide; creates nothing.
     pub fn program_status(&self, name: &str) -> Result<(), Error> {
         let p = self.program(name)?;
         if let Context::Unsupported(prog_type) = p.context {
@@ -164,6 +166,7 @@ impl Object {
                 prog_type,
             });
         }
+        p.check_externs()?;
         let used = used_maps(&p.def.name, &p.def.program, &self.shared.maps)?;
         p.fits(&used)
     }

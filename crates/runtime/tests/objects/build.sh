@@ -20,7 +20,8 @@ done
 for n in 0 1 2 3 4 5 6 7; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "helper_types_$n.c" -o "helper_types_$n.o"
 done
-# bpf_loop fixtures (tests/callbacks.rs): safe programs and their rejected unsafe twins.
-for src in loops loops_bad for_each; do
+# bpf_loop and for_each_map_elem fixtures (tests/callbacks.rs): safe programs and their rejected
+# unsafe twins; bloom filters with map_extra (tests/maps.rs).
+for src in loops loops_bad for_each bloom_extra; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -c "$src.c" -o "$src.o"
 done

@@ -164,6 +164,27 @@ impl Analysis<'_> {
                 let Some(def) = self.cfg.maps.get(m) else {
                     return Err(self.err(site, K::UnknownMap(m)));
                 };
+                // The kernel's verifier refuses maps whose type it does not iterate.
+                if def.map_type != 0 && !crate::config::iterable_map_type(def.map_type) {
+                    let name = self
+                        .cfg
+                        .maps
+                        .name(m)
+                        .map_or_else(|| format!("map {m}"), |n| format!("map `{n}`"));
+                    let ty = crate::config::map_type_name(def.map_type)
+                        .map_or_else(|| format!("type {}", def.map_type), str::to_string);
+                    return Err(self.err(
+                        site,
+                        K::Callback {
+                            helper: "for_each_map_elem".into(),
+                            reason: format!(
+                                "{name} ({ty}) cannot be iterated: the kernel iterates only \
+                                 hash, array, per-CPU hash, per-CPU array, LRU hash and LRU \
+                                 per-CPU hash maps"
+                            ),
+                        },
+                    ));
+                }
                 if def.inner.is_some() || def.prog_array {
                     return Err(self.err(
                         site,

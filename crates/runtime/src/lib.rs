@@ -57,6 +57,7 @@ mod context;
 pub mod csum;
 mod error;
 mod externs;
+mod fib;
 mod helpers;
 mod map;
 mod maps;
@@ -102,6 +103,14 @@ pub use context::{
     xdp_layout,
 };
 pub use error::Error;
+pub use fib::{
+    BPF_FIB_LKUP_RET_BLACKHOLE, BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_FWD_DISABLED,
+    BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_NO_SRC_ADDR, BPF_FIB_LKUP_RET_NOT_FWDED,
+    BPF_FIB_LKUP_RET_PROHIBIT, BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LKUP_RET_UNREACHABLE,
+    BPF_FIB_LKUP_RET_UNSUPP_LWT, BPF_FIB_LOOKUP_DIRECT, BPF_FIB_LOOKUP_OUTPUT,
+    BPF_FIB_LOOKUP_SKIP_NEIGH, BPF_FIB_LOOKUP_SRC, BPF_FIB_LOOKUP_TBID, FIB_LOOKUP,
+    FIB_LOOKUP_SIZE, FibAnswer, FibFailure, FibRequest, FibRoute, FibTable, RT_TABLE_MAIN,
+};
 pub use helpers::{BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, REDIRECT_MAP, RedirectTarget};
 pub use helpers::{
     BPF_F_CTXLEN_MASK, MAP_LOOKUP_PERCPU_ELEM, MAP_PEEK_ELEM, MAP_POP_ELEM, MAP_PUSH_ELEM,

@@ -17,7 +17,7 @@ for src in tc_classify sock_port80 sections tc_nat xdp_decap xdp_trunc xdp_lb xd
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
 # helper_types_N.c: one program per case, sharing the body in helper_types.h.
-for n in 0 1 2 3 4 5 6 7; do
+for n in 0 1 2 3 4 5 6 7 8 9 10; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "helper_types_$n.c" -o "helper_types_$n.o"
 done
 # bpf_loop fixtures (tests/callbacks.rs): safe programs and their rejected unsafe twins.

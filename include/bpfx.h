@@ -283,6 +283,7 @@ typedef struct bpfx_fib_request {
     uint8_t l4_protocol;
     uint32_t has_table;       /* 1 when `table` names a table */
     uint32_t context;         /* BPFX_CONTEXT_XDP or BPFX_CONTEXT_TC */
+    uint32_t mark;            /* with BPF_FIB_LOOKUP_MARK (1 << 5) in flags; else 0 */
 } bpfx_fib_request;
 
 typedef struct bpfx_fib_route {

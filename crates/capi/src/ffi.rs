@@ -920,6 +920,8 @@ pub struct BpfxFibRequest {
     pub has_table: u32,
     /// The program's `BPFX_CONTEXT_*` (XDP or TC).
     pub context: u32,
+    /// The mark, with `BPF_FIB_LOOKUP_MARK` (1 << 5) in `flags`; else 0.
+    pub mark: u32,
 }
 
 /// `bpfx_fib_route`: the route a `bpfx_fib_fn` answers with (zeroed before the call).
@@ -982,6 +984,7 @@ fn fib_request(r: &runtime::FibRequest) -> BpfxFibRequest {
             runtime::Context::Tc => vm::ContextCode::Tc as u32,
             _ => vm::ContextCode::Xdp as u32,
         },
+        mark: r.mark.unwrap_or(0),
     }
 }
 

@@ -351,7 +351,7 @@ fn parameter_names_are_dropped_but_types_kept() {
 #[test]
 fn fib_request_and_route_layouts_match() {
     struct_layout_matches("bpfx_fib_request", "BpfxFibRequest");
-    assert_eq!(size_of::<crate::ffi::BpfxFibRequest>(), 64);
+    assert_eq!(size_of::<crate::ffi::BpfxFibRequest>(), 68);
     struct_layout_matches("bpfx_fib_route", "BpfxFibRoute");
     assert_eq!(size_of::<crate::ffi::BpfxFibRoute>(), 60);
 }

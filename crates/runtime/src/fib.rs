@@ -9,7 +9,8 @@
 //!
 //! - `-EINVAL` when `plen` is below the struct's size or `flags` holds a bit other than
 //!   [`BPF_FIB_LOOKUP_DIRECT`], [`BPF_FIB_LOOKUP_OUTPUT`], [`BPF_FIB_LOOKUP_SKIP_NEIGH`],
-//!   [`BPF_FIB_LOOKUP_TBID`] and [`BPF_FIB_LOOKUP_SRC`]; `-EAFNOSUPPORT` for a family other
+//!   [`BPF_FIB_LOOKUP_TBID`], [`BPF_FIB_LOOKUP_SRC`] and [`BPF_FIB_LOOKUP_MARK`] (the kernel
+//!   6.18's set, checked against it by `tests/xdp_oracle.rs`); `-EAFNOSUPPORT` for a family other
 //!   than `AF_INET` and `AF_INET6`; `-ENODEV` when the embedder knows no device `ifindex`
 //!   ([`FibFailure::NoDevice`]).
 //! - The MTU check: from XDP always, from TC when `tot_len` is nonzero, `tot_len` above the
@@ -51,11 +52,15 @@ pub const BPF_FIB_LOOKUP_SKIP_NEIGH: u32 = 1 << 2;
 pub const BPF_FIB_LOOKUP_TBID: u32 = 1 << 3;
 /// `BPF_FIB_LOOKUP_SRC`: write the route's preferred source address.
 pub const BPF_FIB_LOOKUP_SRC: u32 = 1 << 4;
+/// `BPF_FIB_LOOKUP_MARK` (Linux 6.10, newer than some installed UAPI headers): policy routing
+/// by `params->mark`, the `u32` that shares its bytes with the start of `smac`.
+pub const BPF_FIB_LOOKUP_MARK: u32 = 1 << 5;
 const FLAGS: u32 = BPF_FIB_LOOKUP_DIRECT
     | BPF_FIB_LOOKUP_OUTPUT
     | BPF_FIB_LOOKUP_SKIP_NEIGH
     | BPF_FIB_LOOKUP_TBID
-    | BPF_FIB_LOOKUP_SRC;
+    | BPF_FIB_LOOKUP_SRC
+    | BPF_FIB_LOOKUP_MARK;
 
 /// `BPF_FIB_LKUP_RET_SUCCESS`.
 pub const BPF_FIB_LKUP_RET_SUCCESS: u64 = 0;
@@ -126,6 +131,8 @@ pub struct FibRequest {
     pub flags: u32,
     /// With [`BPF_FIB_LOOKUP_DIRECT`] and [`BPF_FIB_LOOKUP_TBID`]: the table `tbid` names.
     pub table: Option<u32>,
+    /// With [`BPF_FIB_LOOKUP_MARK`]: the mark policy routing sees (`params->mark`).
+    pub mark: Option<u32>,
     /// The calling program's context (XDP or TC).
     pub context: Context,
 }
@@ -192,7 +199,8 @@ pub enum FibFailure {
     Prohibit,
     /// No route, or one not to forward (local, broadcast…: `BPF_FIB_LKUP_RET_NOT_FWDED`).
     NotForwarded,
-    /// Forwarding is off on the ingress device (`BPF_FIB_LKUP_RET_FWD_DISABLED`).
+    /// Forwarding is off on device `ifindex` (`BPF_FIB_LKUP_RET_FWD_DISABLED`; the kernel
+    /// checks it before the lookup, with [`BPF_FIB_LOOKUP_OUTPUT`] too).
     ForwardingDisabled,
     /// The route needs an encapsulation (`BPF_FIB_LKUP_RET_UNSUPP_LWT`).
     UnsupportedLwt,
@@ -229,7 +237,7 @@ pub(crate) type FibFn = Arc<dyn Fn(&FibRequest) -> FibAnswer + Send + Sync>;
 
 /// A routing table answering [`FibRequest`]s by longest-prefix match, a ready-made
 /// [`crate::Vm::fib`] ([`crate::Vm::fib_table`]): routes and rejecting entries (blackhole,
-/// unreachable, prohibit) per prefix; no match is `BPF_FIB_LKUP_RET_NOT_FWDED`, as the
+/// unreachable, prohibit) per prefix, whatever the request's mark (no policy rules); no match is `BPF_FIB_LKUP_RET_NOT_FWDED`, as the
 /// kernel's lookup without a route. Its id ([`RT_TABLE_MAIN`] unless [`FibTable::with_id`])
 /// is what `BPF_FIB_LOOKUP_DIRECT | BPF_FIB_LOOKUP_TBID` must name; another id is
 /// `NOT_FWDED`, as a table the kernel does not have.
@@ -404,6 +412,7 @@ pub(crate) fn fib_lookup(
         flags,
         table: (wants(BPF_FIB_LOOKUP_DIRECT) && wants(BPF_FIB_LOOKUP_TBID))
             .then(|| u32_ne(OFF_VLAN)),
+        mark: wants(BPF_FIB_LOOKUP_MARK).then(|| u32_ne(OFF_SMAC)),
         context: cx.context,
     };
     let answer = match &cx.hooks.fib {

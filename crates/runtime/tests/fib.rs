@@ -271,7 +271,7 @@ fn bad_sizes_flags_and_families_are_refused_as_the_kernel_does() {
         let p = Params::v4([10, 0, 0, 1], [10, 1, 2, 3]);
         assert_eq!(lookup(&with_table, ctx, &p, 0, 63), (EINVAL, p.bytes()));
         assert_eq!(
-            lookup(&with_table, ctx, &p, 1 << 5, 64),
+            lookup(&with_table, ctx, &p, 1 << 6, 64),
             (EINVAL, p.bytes())
         );
         let other = Params { family: 3, ..p };
@@ -502,6 +502,7 @@ fn tables_by_id_and_the_request_the_embedder_sees() {
             tot_len: 60,
             flags,
             table: Some(100),
+            mark: None,
             context: match ctx {
                 Ctx::Xdp => bpfx::Context::Xdp,
                 Ctx::Tc => bpfx::Context::Tc,
@@ -766,6 +767,33 @@ fn xdp_router_fixture_forwards_by_the_table_on_every_engine() {
                 .map(|(_, v)| u64::from_le_bytes(v[..8].try_into().unwrap()))
                 .collect();
             assert_eq!(results, counts, "{mode:?} {engine}");
+        }
+    }
+}
+
+#[test]
+fn the_mark_flag_hands_the_embedder_the_mark() {
+    const MARK: u32 = 1 << 5;
+    let seen: Arc<Mutex<Vec<Option<u32>>>> = Arc::default();
+    let log = seen.clone();
+    let vm = move || {
+        let log = log.clone();
+        Vm::new().fib(move |r| {
+            log.lock().unwrap().push(r.mark);
+            FibAnswer::Fail(FibFailure::NotForwarded)
+        })
+    };
+    // `mark` shares its bytes with the start of `smac`.
+    let p = Params {
+        smac: [0x78, 0x56, 0x34, 0x12, 0xff, 0xff],
+        ..Params::v4([10, 0, 0, 1], [10, 1, 2, 3])
+    };
+    for ctx in [Ctx::Xdp, Ctx::Tc] {
+        for (flags, want) in [(MARK, Some(0x1234_5678)), (0, None)] {
+            seen.lock().unwrap().clear();
+            assert_eq!(lookup(&vm, ctx, &p, flags, 64), (4, p.bytes()));
+            let got = seen.lock().unwrap().clone();
+            assert!(!got.is_empty() && got.iter().all(|m| *m == want), "{got:?}");
         }
     }
 }

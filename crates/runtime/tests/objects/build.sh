@@ -11,7 +11,7 @@ done
 # These include the kernel's UAPI headers (linux/bpf.h for struct __sk_buff and xdp_md), which
 # need the host's asm/ directory.
 ASM_INC=${ASM_INC:-/usr/include/$(uname -m)-linux-gnu}
-for src in tc_classify sock_port80 sections tc_nat tc_pnat xdp_decap xdp_trunc xdp_lb xdp_adjust tc_helpers xdp_fib \
+for src in tc_classify sock_port80 sections tc_nat tc_pnat xdp_decap xdp_trunc xdp_lb xdp_adjust tc_helpers xdp_fib xdp_fib_probe \
 	tc_probe tc_task tc_dscp sock_port80_load tc_vlan tc_ipip tc_resize_probe \
 	resize_socket resize_xdp tc_netoff xdp_loop; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"

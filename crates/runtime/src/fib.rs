@@ -16,12 +16,16 @@
 //! - The MTU check: from XDP always, from TC when `tot_len` is nonzero, `tot_len` above the
 //!   route's MTU is `BPF_FIB_LKUP_RET_FRAG_NEEDED` with the MTU in `mtu_result`; from TC with
 //!   `tot_len` 0 the socket buffer's length is checked against the egress device
-//!   (`mtu` + the Ethernet header + one VLAN tag, the kernel's `is_skb_forwardable`) and
-//!   `mtu_result` is the MTU either way.
-//! - On a route: `rt_metric` and `ifindex` (the egress device) are written, then the preferred
-//!   source with [`BPF_FIB_LOOKUP_SRC`] (`BPF_FIB_LKUP_RET_NO_SRC_ADDR` when the route has
-//!   none), then the gateway (if any) into `ipv4_dst`/`ipv6_dst`; with
-//!   [`BPF_FIB_LOOKUP_SKIP_NEIGH`] the lookup stops there, else a route whose neighbour is
+//!   (`mtu` + the Ethernet header + one VLAN tag, the kernel's `is_skb_forwardable`) once the
+//!   route is written, and `mtu_result` is the MTU either way. ([`FibRoute::mtu`] stands for
+//!   both the route's and the device's MTU.)
+//! - On a route, in the kernel's order for each family. IPv4: the MTU check, then `rt_metric`
+//!   and `ifindex` (the egress device), the preferred source with [`BPF_FIB_LOOKUP_SRC`]
+//!   (IPv4 always has one: 0.0.0.0 when the route names none), the gateway (if any) into
+//!   `ipv4_dst`. IPv6: the gateway into `ipv6_dst`, `rt_metric`, `ifindex`, the preferred
+//!   source (`BPF_FIB_LKUP_RET_NO_SRC_ADDR` when the route has none), then the MTU check (so
+//!   a failing IPv6 lookup has written those fields). Then, with
+//!   [`BPF_FIB_LOOKUP_SKIP_NEIGH`], the lookup stops; else a route whose neighbour is
 //!   unknown is `BPF_FIB_LKUP_RET_NO_NEIGH` (the fields above stay written, as the kernel's
 //!   do, for `redirect_neigh`-style fallbacks) and a known one writes `dmac` and `smac`. On
 //!   success the VLAN fields are cleared and `mtu_result` holds the MTU.
@@ -167,8 +171,9 @@ pub struct FibRoute {
     pub gateway: Option<IpAddr>,
     /// The route's metric (`rt_metric`).
     pub metric: u32,
-    /// The preferred source ([`BPF_FIB_LOOKUP_SRC`]); `None`: `BPF_FIB_LKUP_RET_NO_SRC_ADDR`
-    /// when asked. Of the request's family.
+    /// The preferred source ([`BPF_FIB_LOOKUP_SRC`]); `None`: for IPv6
+    /// `BPF_FIB_LKUP_RET_NO_SRC_ADDR` when asked, for IPv4 0.0.0.0 (the kernel always
+    /// derives one). Of the request's family.
     pub src: Option<IpAddr>,
 }
 
@@ -439,20 +444,42 @@ pub(crate) fn fib_lookup(
     };
     // From XDP the check is always made, from TC when the program gave a length.
     let check_mtu = skb_len.is_none() || tot_len != 0;
-    if check_mtu && tot_len > route.mtu {
+    let too_long = check_mtu && tot_len > route.mtu;
+    let frag_needed = |p: &mut [u8; FIB_LOOKUP_SIZE]| {
         p[OFF_TOT_LEN..OFF_TOT_LEN + 2].copy_from_slice(&route.mtu.to_le_bytes());
-        return done(&p, BPF_FIB_LKUP_RET_FRAG_NEEDED);
-    }
-    p[OFF_TOS..OFF_TOS + 4].copy_from_slice(&route.metric.to_le_bytes());
-    p[OFF_IFINDEX..OFF_IFINDEX + 4].copy_from_slice(&route.ifindex.to_le_bytes());
-    if wants(BPF_FIB_LOOKUP_SRC) {
-        let Some(src) = route.src else {
-            return done(&p, BPF_FIB_LKUP_RET_NO_SRC_ADDR);
-        };
-        put_addr(&mut p, OFF_SRC, family, src).ok_or_else(wrong_family)?;
-    }
-    if let Some(gw) = route.gateway {
-        put_addr(&mut p, OFF_DST, family, gw).ok_or_else(wrong_family)?;
+    };
+    // The kernel's two families write the fields in different orders before they fail.
+    if family == AF_INET {
+        if too_long {
+            frag_needed(&mut p);
+            return done(&p, BPF_FIB_LKUP_RET_FRAG_NEEDED);
+        }
+        p[OFF_TOS..OFF_TOS + 4].copy_from_slice(&route.metric.to_le_bytes());
+        p[OFF_IFINDEX..OFF_IFINDEX + 4].copy_from_slice(&route.ifindex.to_le_bytes());
+        if wants(BPF_FIB_LOOKUP_SRC) {
+            // IPv4 always derives a source: 0.0.0.0 when the device has no address.
+            let src = route.src.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            put_addr(&mut p, OFF_SRC, family, src).ok_or_else(wrong_family)?;
+        }
+        if let Some(gw) = route.gateway {
+            put_addr(&mut p, OFF_DST, family, gw).ok_or_else(wrong_family)?;
+        }
+    } else {
+        if let Some(gw) = route.gateway {
+            put_addr(&mut p, OFF_DST, family, gw).ok_or_else(wrong_family)?;
+        }
+        p[OFF_TOS..OFF_TOS + 4].copy_from_slice(&route.metric.to_le_bytes());
+        p[OFF_IFINDEX..OFF_IFINDEX + 4].copy_from_slice(&route.ifindex.to_le_bytes());
+        if wants(BPF_FIB_LOOKUP_SRC) {
+            let Some(src) = route.src else {
+                return done(&p, BPF_FIB_LKUP_RET_NO_SRC_ADDR);
+            };
+            put_addr(&mut p, OFF_SRC, family, src).ok_or_else(wrong_family)?;
+        }
+        if too_long {
+            frag_needed(&mut p);
+            return done(&p, BPF_FIB_LKUP_RET_FRAG_NEEDED);
+        }
     }
     if !wants(BPF_FIB_LOOKUP_SKIP_NEIGH) {
         let Some(dmac) = route.dmac else {

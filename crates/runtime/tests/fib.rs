@@ -368,17 +368,36 @@ fn skip_neigh_no_neigh_and_src_follow_the_kernel() {
         };
         want_src.src[..4].copy_from_slice(&[10, 3, 0, 1]);
         assert_eq!(lookup(&with_table, ctx, &p, SRC, 64), (0, want_src.bytes()));
-        // SRC on a route without one: NO_SRC_ADDR, the egress already written, no MACs.
+        // SRC on an IPv4 route without one: IPv4 always derives a source (here 0.0.0.0).
         let q = Params {
             dst: Params::v4([0; 4], [10, 1, 0, 9]).dst,
+            src: [0xcc; 16],
             ..p
         };
-        let want_q = Params {
+        let mut want_q = Params {
             ifindex: 7,
             tos: 20,
+            tot_len: 1400,
+            smac: SMAC,
+            dmac: DMAC,
             ..q
         };
-        assert_eq!(lookup(&with_table, ctx, &q, SRC, 64), (9, want_q.bytes()));
+        want_q.src[..4].fill(0);
+        want_q.dst[..4].copy_from_slice(&[10, 1, 0, 254]);
+        assert_eq!(lookup(&with_table, ctx, &q, SRC, 64), (0, want_q.bytes()));
+        // … an IPv6 one: NO_SRC_ADDR, with the gateway and the egress already written, no MACs.
+        let q6 = Params {
+            ifindex: 3,
+            smac: mark,
+            dmac: mark,
+            ..Params::v6("2001:db8:1::1", "2001:db8:2::2")
+        };
+        let want_q6 = Params {
+            ifindex: 11,
+            dst: "fe80::1".parse::<Ipv6Addr>().unwrap().octets(),
+            ..q6
+        };
+        assert_eq!(lookup(&with_table, ctx, &q6, SRC, 64), (9, want_q6.bytes()));
         // No neighbour: NO_NEIGH, with the egress written for a fallback.
         let r = Params {
             dst: Params::v4([0; 4], [10, 2, 0, 9]).dst,
@@ -412,6 +431,23 @@ fn the_mtu_check_of_xdp_and_of_tc() {
         assert_eq!(
             lookup(&with_table, ctx, &p, 0, 64),
             (8, want.bytes()),
+            "{ctx:?}"
+        );
+        // IPv6 checks last: the gateway, metric and egress are written first.
+        let p6 = Params {
+            ifindex: 3,
+            tot_len: 1281,
+            ..Params::v6("2001:db8:1::1", "2001:db8:2::2")
+        };
+        let want6 = Params {
+            ifindex: 11,
+            tot_len: 1280,
+            dst: "fe80::1".parse::<Ipv6Addr>().unwrap().octets(),
+            ..p6
+        };
+        assert_eq!(
+            lookup(&with_table, ctx, &p6, 0, 64),
+            (8, want6.bytes()),
             "{ctx:?}"
         );
     }

@@ -1720,3 +1720,172 @@ pub unsafe extern "C" fn bpfx_prog_array_clear(map: *const BpfxMap, index: u32) 
     // SAFETY: NULL (checked by `handle`) or a live handle (caller contract).
     unsafe { with_status(|| handle(map, "map")?.0.clear_program(index)) }
 }
+
+/// `bpfx_fib_request`: what a program's `bpf_fib_lookup` asks the embedder's forwarding table.
+#[repr(C)]
+#[derive(Debug)]
+pub struct BpfxFibRequest {
+    /// The source address, network order (IPv4: the first 4 bytes).
+    pub src: [u8; 16],
+    /// The destination address, network order (IPv4: the first 4 bytes).
+    pub dst: [u8; 16],
+    /// The ingress device (the egress with `BPF_FIB_LOOKUP_OUTPUT`).
+    pub ifindex: u32,
+    /// `tos` (IPv4) or `flowinfo` (IPv6, host order).
+    pub tos_or_flowinfo: u32,
+    /// `BPF_FIB_LOOKUP_*`.
+    pub flags: u32,
+    /// The table (`tbid`) with `BPF_FIB_LOOKUP_DIRECT | BPF_FIB_LOOKUP_TBID`, else 0.
+    pub table: u32,
+    /// Ports, host order.
+    pub sport: u16,
+    /// The destination port.
+    pub dport: u16,
+    /// The L3 length the program gave (`tot_len`).
+    pub tot_len: u16,
+    /// `AF_INET` (2) or `AF_INET6` (10).
+    pub family: u8,
+    /// `l4_protocol`.
+    pub l4_protocol: u8,
+    /// 1 when `table` names a table.
+    pub has_table: u32,
+    /// The program's `BPFX_CONTEXT_*` (XDP or TC).
+    pub context: u32,
+    /// The mark, with `BPF_FIB_LOOKUP_MARK` (1 << 5) in `flags`; else 0.
+    pub mark: u32,
+}
+
+/// `bpfx_fib_route`: the route a `bpfx_fib_fn` answers with (zeroed before the call).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct BpfxFibRoute {
+    /// The gateway (with `has_gateway`), network order, of the request's family.
+    pub gateway: [u8; 16],
+    /// The preferred source (with `has_src`), network order.
+    pub src: [u8; 16],
+    /// The egress device.
+    pub ifindex: u32,
+    /// `rt_metric`.
+    pub metric: u32,
+    /// The route's MTU.
+    pub mtu: u16,
+    /// The egress device's MAC.
+    pub smac: [u8; 6],
+    /// The next hop's MAC (with `has_dmac`; without: `BPF_FIB_LKUP_RET_NO_NEIGH`).
+    pub dmac: [u8; 6],
+    /// Whether `dmac` is known.
+    pub has_dmac: u8,
+    /// Whether `gateway` is set.
+    pub has_gateway: u8,
+    /// Whether `src` is set.
+    pub has_src: u8,
+}
+
+/// `bpfx_fib_fn`: the embedder's forwarding table; 0 forwards along `*route`, 1 to 6 are
+/// `BPF_FIB_LKUP_RET_BLACKHOLE` to `_UNSUPP_LWT`, -19 (`-ENODEV`) an unknown device; other
+/// values are `BPF_FIB_LKUP_RET_NOT_FWDED`.
+pub type FibFn =
+    unsafe extern "C" fn(*const BpfxFibRequest, *mut BpfxFibRoute, *mut c_void) -> c_int;
+
+/// The request in C's form.
+fn fib_request(r: &runtime::FibRequest) -> BpfxFibRequest {
+    let (family, src, dst) = match (r.src, r.dst) {
+        (std::net::IpAddr::V4(s), std::net::IpAddr::V4(d)) => {
+            let (mut a, mut b) = ([0u8; 16], [0u8; 16]);
+            a[..4].copy_from_slice(&s.octets());
+            b[..4].copy_from_slice(&d.octets());
+            (2, a, b)
+        }
+        (s, d) => (10, ip16(s), ip16(d)),
+    };
+    BpfxFibRequest {
+        src,
+        dst,
+        ifindex: r.ifindex,
+        tos_or_flowinfo: r.tos_or_flowinfo,
+        flags: r.flags,
+        table: r.table.unwrap_or(0),
+        sport: r.sport,
+        dport: r.dport,
+        tot_len: r.tot_len,
+        family,
+        l4_protocol: r.l4_protocol,
+        has_table: u32::from(r.table.is_some()),
+        context: match r.context {
+            runtime::Context::Tc => vm::ContextCode::Tc as u32,
+            _ => vm::ContextCode::Xdp as u32,
+        },
+        mark: r.mark.unwrap_or(0),
+    }
+}
+
+fn ip16(a: std::net::IpAddr) -> [u8; 16] {
+    match a {
+        std::net::IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
+        std::net::IpAddr::V6(v) => v.octets(),
+    }
+}
+
+/// An address of `family` from C's 16 bytes.
+fn ip_of(family: u8, b: [u8; 16]) -> std::net::IpAddr {
+    if family == 2 {
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+    } else {
+        std::net::IpAddr::V6(std::net::Ipv6Addr::from(b))
+    }
+}
+
+/// C's answer as the runtime's.
+fn fib_answer(code: c_int, family: u8, r: &BpfxFibRoute) -> runtime::FibAnswer {
+    use runtime::{FibAnswer, FibFailure};
+    let why = match code {
+        0 => {
+            return FibAnswer::Route(runtime::FibRoute {
+                ifindex: r.ifindex,
+                smac: r.smac,
+                dmac: (r.has_dmac != 0).then_some(r.dmac),
+                mtu: r.mtu,
+                gateway: (r.has_gateway != 0).then(|| ip_of(family, r.gateway)),
+                metric: r.metric,
+                src: (r.has_src != 0).then(|| ip_of(family, r.src)),
+            });
+        }
+        1 => FibFailure::Blackhole,
+        2 => FibFailure::Unreachable,
+        3 => FibFailure::Prohibit,
+        5 => FibFailure::ForwardingDisabled,
+        6 => FibFailure::UnsupportedLwt,
+        -19 => FibFailure::NoDevice,
+        _ => FibFailure::NotForwarded,
+    };
+    FibAnswer::Fail(why)
+}
+
+/// Sets the forwarding table `bpf_fib_lookup` asks (NULL: none, every lookup is not
+/// forwarded), before loading.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`; `fn` may be called with `ctx` from any thread that
+/// runs the program, until the VM is freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_set_fib(
+    vm: *mut BpfxVm,
+    func: Option<FibFn>,
+    ctx: *mut c_void,
+) -> Status {
+    let ctx = HelperCtx(ctx);
+    let table = move |req: &runtime::FibRequest| {
+        let Some(func) = func else {
+            return runtime::FibAnswer::Fail(runtime::FibFailure::NotForwarded);
+        };
+        let c_req = fib_request(req);
+        let mut route = BpfxFibRoute::default();
+        // SAFETY: `func` and `ctx` are the embedder's table and its context, callable from the
+        // running thread for the VM's life (the contract in `bpfx.h`); both pointers are to
+        // live locals for the call.
+        let code = unsafe { func(&c_req, &mut route, ctx.get()) };
+        fib_answer(code, c_req.family, &route)
+    };
+    // SAFETY: `vm` is checked by `with_vm`.
+    unsafe { with_vm(vm, move |v| v.set_fib(table)) }
+}

@@ -64,6 +64,13 @@ fn rust_to_c(t: &str) -> String {
     if let Some(inner) = t.strip_prefix("*const ") {
         return canon(&format!("const {} *", rust_to_c(inner)));
     }
+    if let Some((elem, len)) = t
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .and_then(|t| t.split_once("; "))
+    {
+        return format!("{}[{len}]", rust_to_c(elem));
+    }
     let c = match t {
         "BpfxVm" => "bpfx_vm",
         "UbpfVmHandle" => "struct ubpf_vm",
@@ -76,11 +83,15 @@ fn rust_to_c(t: &str) -> String {
         "BpfxMap" => "bpfx_map",
         "BpfxObjectOpts" => "bpfx_object_opts",
         "BpfxProgramOpts" => "bpfx_program_opts",
+        "BpfxFibRequest" => "bpfx_fib_request",
+        "BpfxFibRoute" => "bpfx_fib_route",
+        "Option<FibFn>" => "bpfx_fib_fn",
         "c_char" => "char",
         "c_void" => "void",
         "c_int" => "int",
         "c_uint" => "unsigned int",
         "bool" => "bool",
+        "u8" => "uint8_t",
         "u16" => "uint16_t",
         "u32" => "uint32_t",
         "u64" => "uint64_t",
@@ -256,7 +267,9 @@ fn callback_typedefs_match() {
     }
     let mut rust = BTreeMap::new();
     for file in ["crates/capi/src/ffi.rs", "crates/capi/src/ubpf_ffi.rs"] {
-        for line in read(file).lines() {
+        // rustfmt breaks a long alias after its `=`.
+        let src = read(file).replace("=\n    unsafe extern", "= unsafe extern");
+        for line in src.lines() {
             let Some(def) = line.strip_prefix("pub type ") else {
                 continue;
             };
@@ -269,7 +282,7 @@ fn callback_typedefs_match() {
             rust.insert(c_name, (rust_to_c(ret.trim_end_matches(';')), params));
         }
     }
-    assert_eq!(c.len(), 4, "{c:?}");
+    assert_eq!(c.len(), 5, "{c:?}");
     assert_eq!(c, rust);
 }
 
@@ -314,6 +327,11 @@ fn struct_layout_matches(c_name: &str, rust_name: &str) {
         .map(str::trim)
         .filter(|f| !f.is_empty())
         .map(|f| {
+            // An array field `T name[N]` is `T[N]`.
+            if let Some((decl, len)) = f.strip_suffix(']').and_then(|f| f.split_once('[')) {
+                let name = decl.rsplit(' ').next().unwrap().to_string();
+                return (name, format!("{}[{len}]", c_param_type(decl)));
+            }
             let name = f.rsplit([' ', '*']).next().unwrap().to_string();
             (name, c_param_type(f))
         })
@@ -344,4 +362,12 @@ fn parameter_names_are_dropped_but_types_kept() {
     assert_eq!(c_param_type("size_t"), "size_t");
     assert_eq!(rust_to_c("*mut *mut c_char"), "char * *");
     assert_eq!(rust_to_c("*const BpfxVm"), "const bpfx_vm *");
+}
+
+#[test]
+fn fib_request_and_route_layouts_match() {
+    struct_layout_matches("bpfx_fib_request", "BpfxFibRequest");
+    assert_eq!(size_of::<crate::ffi::BpfxFibRequest>(), 68);
+    struct_layout_matches("bpfx_fib_route", "BpfxFibRoute");
+    assert_eq!(size_of::<crate::ffi::BpfxFibRoute>(), 60);
 }

@@ -271,6 +271,22 @@ impl Vm {
         }
     }
 
+    /// The forwarding table `fib_lookup` asks (part of the object's environment, so before
+    /// the load, as helpers are).
+    pub(crate) fn set_fib(
+        &mut self,
+        f: impl Fn(&runtime::FibRequest) -> runtime::FibAnswer + Send + Sync + 'static,
+    ) -> Result<(), Fail> {
+        if self.loaded.is_some() {
+            return Err(Fail::state(
+                "the forwarding table must be set before a program is loaded",
+            ));
+        }
+        let builder = std::mem::take(&mut self.builder);
+        self.builder = builder.fib(f);
+        Ok(())
+    }
+
     /// Registers helper `id`; helpers are part of the object's environment, so they must come
     /// before the load (as in uBPF).
     pub(crate) fn register_helper(

@@ -1368,3 +1368,119 @@ fn expected_xdp_programs(dir: &Path) -> String {
     }
     out
 }
+
+/// An Ethernet + IPv4 + UDP frame to `dst` (TTL 64, a correct header checksum).
+fn udp4_frame(dst: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 3, 1, 2, 0, 0, 0, 3, 2, 0x08, 0x00];
+    let mut ip = vec![0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1];
+    ip.extend_from_slice(&dst);
+    let mut sum: u32 = ip
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&[0x9c, 0x40, 0, 53, 0, 12, 0, 0, 1, 2, 3, 4]);
+    f
+}
+
+/// What `fib.c` prints, from the router fixture run through the facade with the same table.
+fn expected_fib(objects: &Path, frames: &[(&str, Vec<u8>)]) -> String {
+    use runtime::{FibAnswer, FibFailure, FibRoute};
+    use std::sync::{Arc, Mutex};
+    let out = Arc::new(Mutex::new(String::new()));
+    let log = out.clone();
+    let table = move |req: &runtime::FibRequest| {
+        let dst = match req.dst {
+            std::net::IpAddr::V4(a) => a.octets(),
+            std::net::IpAddr::V6(_) => [0; 4],
+        };
+        let family = if req.dst.is_ipv4() { 2 } else { 10 };
+        writeln!(
+            log.lock().unwrap(),
+            "request family {family} proto {} dst {}.{}.{}.{} tot_len {} ifindex {} context 2 \
+             flags {} table {}/{}",
+            req.l4_protocol,
+            dst[0],
+            dst[1],
+            dst[2],
+            dst[3],
+            req.tot_len,
+            req.ifindex,
+            req.flags,
+            u32::from(req.table.is_some()),
+            req.table.unwrap_or(0)
+        )
+        .unwrap();
+        match dst {
+            [10, 1, ..] => {
+                FibAnswer::Route(FibRoute::new(7, [2, 0, 0, 0, 7, 1], [2, 0, 0, 0, 7, 2]))
+            }
+            [10, 9, ..] => FibAnswer::Fail(FibFailure::Unreachable),
+            _ => FibAnswer::Fail(FibFailure::NotForwarded),
+        }
+    };
+    let with = Vm::new().fib(table);
+    let without = Vm::new();
+    for (engine, name) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        for (vm, runs) in [(&with, frames), (&without, &frames[..1])] {
+            let obj = vm.open(objects.join("xdp_fib.o")).unwrap();
+            let mut p = obj
+                .program("xdp_router")
+                .unwrap()
+                .verify(Mode::Strict)
+                .unwrap()
+                .engine(*engine, false)
+                .unwrap();
+            for (label, frame) in runs {
+                let label = if std::ptr::eq(vm, &without) {
+                    "no-table"
+                } else {
+                    label
+                };
+                let mut packet = runtime::Packet::new(frame);
+                let o = p.run_xdp_packet(&mut packet).unwrap();
+                let (kind, target) = match o.redirect {
+                    Some(runtime::RedirectTarget::Ifindex { ifindex, .. }) => (1, ifindex),
+                    None => (0, 0),
+                    other => panic!("{other:?}"),
+                };
+                let hex: String = packet.frame().iter().map(|b| format!("{b:02x}")).collect();
+                writeln!(
+                    out.lock().unwrap(),
+                    "{label} {name} action {} redirect {kind} {target} frame {hex}",
+                    o.action.code()
+                )
+                .unwrap();
+            }
+        }
+    }
+    out.lock().unwrap().clone()
+}
+
+/// `bpfx_set_fib` (`tests/c/fib.c`): the router fixture's `bpf_fib_lookup` answered by a C
+/// table, on both engines, with the facade's results (requests, verdicts, redirects, frames).
+#[test]
+fn fib_lookup_through_a_c_forwarding_table() {
+    let dir = work_dir().join("fib");
+    std::fs::create_dir_all(&dir).unwrap();
+    let frames = [
+        ("routed", udp4_frame([10, 1, 2, 3])),
+        ("unreachable", udp4_frame([10, 9, 0, 1])),
+        ("unrouted", udp4_frame([192, 168, 0, 1])),
+    ];
+    for (name, f) in &frames {
+        std::fs::write(dir.join(format!("{name}.bin")), f).unwrap();
+    }
+    let objects = repo().join("crates/runtime/tests/objects");
+    let exe = dir.join("fib");
+    compile_c("fib.c", &exe, &static_link());
+    let got = run_c(&exe, &[&objects, &dir]);
+    let want = expected_fib(&objects, &frames);
+    // The routed frame leaves with the route's MACs and TTL 63.
+    assert!(want.contains("routed interp action 4 redirect 1 7 frame 020000000702020000000701"));
+    assert_eq!(got, want);
+}

@@ -169,6 +169,9 @@ pub(crate) enum CliError {
         entry: Option<usize>,
         reason: String,
     },
+    /// A `--fib` file that does not describe a forwarding table.
+    #[error("{}: {reason}", path.display())]
+    Fib { path: PathBuf, reason: String },
     /// A failure while running the program on packet `packet` (1-based) of a capture.
     #[error("packet {packet}: {source}")]
     AtPacket { packet: u64, source: Box<CliError> },
@@ -211,6 +214,7 @@ impl CliError {
             CliError::Hex { .. } => "hex",
             CliError::Capture { .. } => "capture",
             CliError::MapsInit { .. } => "maps_init",
+            CliError::Fib { .. } => "fib",
             CliError::Detailed { source, .. } | CliError::AtPacket { source, .. } => source.kind(),
         }
     }

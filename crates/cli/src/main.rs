@@ -17,6 +17,7 @@ mod cmd;
 mod dump;
 mod engine;
 mod error;
+mod fib;
 mod load;
 mod maps_init;
 

@@ -149,3 +149,95 @@ fn a_redirect_names_its_target() {
         );
     }
 }
+
+/// An Ethernet + IPv4 + UDP frame to `dst` with `ttl` (a correct header checksum, computed
+/// here).
+fn udp4(dst: [u8; 4], ttl: u8, dmac: [u8; 6], smac: [u8; 6]) -> Vec<u8> {
+    let mut f = dmac.to_vec();
+    f.extend_from_slice(&smac);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let mut ip = vec![0x45, 0, 0, 32, 0, 1, 0, 0, ttl, 17, 0, 0, 192, 0, 2, 1];
+    ip.extend_from_slice(&dst);
+    let mut sum: u32 = ip
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&[0x9c, 0x40, 0, 53, 0, 12, 0, 0, 1, 2, 3, 4]);
+    f
+}
+
+#[test]
+fn fib_routes_from_a_json_file_forward_the_router_fixture() {
+    let routes = tmp(
+        "routes.json",
+        br#"[
+            {"prefix": "10.1.0.0/16", "ifindex": 7, "smac": "02:00:00:00:07:01",
+             "dmac": "02:00:00:00:07:02", "mtu": 1500},
+            {"prefix": "10.9.0.0/16", "reject": "unreachable"}
+        ]"#,
+    );
+    let obj = object("xdp_fib.o");
+    let (host, peer) = ([2, 0, 0, 0, 3, 1], [2, 0, 0, 0, 3, 2]);
+    let cases = [
+        ("routed", [10, 1, 2, 3], "XDP_REDIRECT", true),
+        ("unreachable", [10, 9, 0, 1], "XDP_DROP", false),
+        ("unrouted", [192, 168, 0, 1], "XDP_PASS", false),
+    ];
+    for (name, dst, action, routed) in cases {
+        let packet = tmp(&format!("fib_{name}.bin"), &udp4(dst, 64, host, peer));
+        let out = tmp(&format!("fib_{name}.out"), b"");
+        let args = [
+            "run",
+            &obj,
+            "--packet",
+            packet.to_str().unwrap(),
+            "--fib",
+            routes.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        for (_, v) in runs(&args) {
+            assert_eq!(v["action"], action, "{name}");
+            let want = if routed {
+                assert_eq!(
+                    v["redirect"],
+                    serde_json::json!({"kind": "ifindex", "ifindex": 7, "ingress": false})
+                );
+                udp4(dst, 63, [2, 0, 0, 0, 7, 2], [2, 0, 0, 0, 7, 1])
+            } else {
+                assert_eq!(v["redirect"], Value::Null, "{name}");
+                udp4(dst, 64, host, peer)
+            };
+            assert_eq!(std::fs::read(&out).unwrap(), want, "{name}");
+        }
+    }
+    // Without --fib nothing is forwarded.
+    let packet = tmp("fib_none.bin", &udp4([10, 1, 2, 3], 64, host, peer));
+    for (_, v) in runs(&["run", &obj, "--packet", packet.to_str().unwrap()]) {
+        assert_eq!(v["action"], "XDP_PASS");
+    }
+    // A bad file is refused, naming the entry.
+    let bad = tmp(
+        "bad_routes.json",
+        br#"[{"prefix": "10.0.0.0/40", "ifindex": 1}]"#,
+    );
+    let o = bpfx(&[
+        "run",
+        &obj,
+        "--packet",
+        packet.to_str().unwrap(),
+        "--fib",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("entry 0: prefix `10.0.0.0/40`: the length must be 0 to 32"),
+        "{}",
+        stderr(&o)
+    );
+}

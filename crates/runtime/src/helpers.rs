@@ -162,6 +162,8 @@ pub(crate) struct Hooks {
     pub(crate) lent_kernel: Arc<Lent>,
     /// The memory `probe_read_user` (and `_str`) may read.
     pub(crate) lent_user: Arc<Lent>,
+    /// The forwarding table `fib_lookup` asks; `None`: nothing is forwarded.
+    pub(crate) fib: Option<crate::fib::FibFn>,
 }
 
 impl Hooks {
@@ -186,6 +188,7 @@ impl Default for Hooks {
             task: Arc::new(Task::default),
             lent_kernel: Arc::default(),
             lent_user: Arc::default(),
+            fib: None,
         }
     }
 }
@@ -791,6 +794,14 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             |cx, mem, a| task::probe_read_str(cx, mem, a, true),
         ),
+        // The kernel's ARG_PTR_TO_CTX, ARG_PTR_TO_MEM (written), ARG_CONST_SIZE, ARG_ANYTHING.
+        Proto::new(
+            crate::fib::FIB_LOOKUP,
+            "fib_lookup",
+            &[Anything, PtrToMem { size_arg: Some(2) }, Scalar, Scalar],
+            RetKind::Scalar,
+            crate::fib::fib_lookup,
+        ),
     ]
 };
 
@@ -849,6 +860,7 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             xdp::XDP_ADJUST_META,
             xdp::XDP_ADJUST_TAIL,
             skb::CSUM_DIFF,
+            crate::fib::FIB_LOOKUP,
         ],
         Context::Tc => &[
             PERF_EVENT_OUTPUT,
@@ -870,6 +882,7 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             room::SKB_PULL_DATA,
             room::SKB_CHANGE_HEAD,
             room::SKB_ADJUST_ROOM,
+            crate::fib::FIB_LOOKUP,
         ],
         Context::Socket => &[
             PERF_EVENT_OUTPUT,

@@ -1,5 +1,5 @@
 //! The kernel as the oracle of TC programs and socket filters, as `xdp_oracle.rs` is for XDP:
-//! each fixture (`tests/objects/tc_nat.c`, `tc_classify.c`, `tc_dscp.c`, `sock_port80.c`,
+//! each fixture (`tests/objects/tc_nat.c`, `tc_pnat.c`, `tc_classify.c`, `tc_dscp.c`, `sock_port80.c`,
 //! `sock_port80_load.c`) runs on packets through `bpftool prog run` (the kernel's
 //! `BPF_PROG_TEST_RUN`) and on bpfx's engines (Strict mode, the interpreter and the JIT under
 //! every option set), and the return values, the output packets and the `__sk_buff` fields the
@@ -225,6 +225,7 @@ fn tc_fixtures_and_socket_filters_agree_with_the_kernel() {
     std::fs::create_dir_all(&scratch).unwrap();
     let fixtures = [
         ("tc_nat.o", "tc_nat", "tc"),
+        ("tc_pnat.o", "tc_pnat", "tc"),
         ("tc_classify.o", "tc_classify", "tc"),
         ("tc_dscp.o", "tc_dscp", "tc"),
         ("sock_port80.o", "tcp_port_80", "socket"),
@@ -314,7 +315,7 @@ fn tc_fixtures_and_socket_filters_agree_with_the_kernel() {
     }
     assert_eq!(
         checked,
-        frames.len() * 3 * metas.len() + socket_frames.len() * 2
+        frames.len() * 4 * metas.len() + socket_frames.len() * 2
     );
     // Both filters keep some frames and drop others, or the comparison says little.
     assert!(

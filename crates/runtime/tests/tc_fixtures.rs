@@ -3,7 +3,9 @@
 //! `sock_port80.c`), on the interpreter and the JIT with every option set, in Checked and
 //! Strict mode, against packets and verdicts built here: the expected IPv4 header checksum is
 //! computed from scratch with this file's own RFC 1071 sum, not with bpfx's checksum module.
-//! (The TC program reading `len`, `protocol`, `ifindex` and `mark` and setting `mark` and
+//! The TC port NAT `tc_pnat.c` (address and port, `l4_csum_replace` with and without
+//! `BPF_F_PSEUDO_HDR`) is checked the same way, its TCP/UDP checksums computed from scratch
+//! too. (The TC program reading `len`, `protocol`, `ifindex` and `mark` and setting `mark` and
 //! `priority` is `tc_classify.c`, tested in `skb.rs`.)
 
 // Clang-built objects only: `common::code` (assembled programs) goes unused.
@@ -245,6 +247,96 @@ fn socket_filter_with_skb_load_bytes_keeps_the_headers_of_tcp_port_80() {
                     kept: packet.len().min(*code as usize),
                 };
                 assert_eq!(got, want, "{mode:?} {name} case {i}");
+            }
+        }
+    }
+}
+
+/// A UDP header from port 5353 to `dport` covering itself and the 7 "payload" bytes
+/// [`ipv4`] appends, checksum 0.
+fn udp(dport: u16) -> Vec<u8> {
+    let mut u = vec![0x14, 0xe9, 0, 0, 0, 15, 0, 0];
+    u[2..4].copy_from_slice(&dport.to_be_bytes());
+    u
+}
+
+/// Sets the TCP or UDP checksum of the IPv4 packet `p` (a 20-byte header) from scratch, over
+/// the pseudo-header and the segment (a computed UDP 0 becomes 0xffff).
+fn fix_l4_checksum(p: &mut [u8]) {
+    let proto = p[23];
+    let at = 34 + if proto == 6 { 16 } else { 6 };
+    p[at..at + 2].fill(0);
+    let mut sum = Vec::new();
+    sum.extend_from_slice(&p[26..34]);
+    sum.extend_from_slice(&[0, proto]);
+    sum.extend_from_slice(&((p.len() - 34) as u16).to_be_bytes());
+    sum.extend_from_slice(&p[34..]);
+    let mut c = internet_checksum(&sum);
+    if proto == 17 && c == 0 {
+        c = 0xffff;
+    }
+    p[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+/// What `tc_pnat.c` should leave, written from its description: TCP/UDP to port 80 of an
+/// unfragmented IPv4 packet without options goes to 10.0.0.2:8080, both checksums computed
+/// again from scratch (a UDP checksum of 0 stays 0); anything else is left alone.
+fn pnat_model(p: &[u8], protocol: u16) -> Vec<u8> {
+    let mut q = p.to_vec();
+    let ipv4 = protocol == 0x0800 && p[14] == 0x45;
+    let first = u16::from_be_bytes([p[20], p[21]]) & 0x1fff == 0;
+    let l4 = matches!(p[23], 6 | 17);
+    if !(ipv4 && first && l4 && p[36..38] == [0, 80]) {
+        return q;
+    }
+    q[30..34].copy_from_slice(&[10, 0, 0, 2]);
+    q[36..38].copy_from_slice(&8080u16.to_be_bytes());
+    fix_ipv4_checksum(&mut q);
+    let none = p[23] == 17 && p[40..42] == [0, 0];
+    if !none {
+        fix_l4_checksum(&mut q);
+    }
+    q
+}
+
+#[test]
+fn tc_port_nat_rewrites_address_and_port_with_correct_checksums() {
+    let with_sum = |mut p: Vec<u8>| {
+        fix_l4_checksum(&mut p);
+        p
+    };
+    let cases: Vec<(Vec<u8>, u16)> = vec![
+        (with_sum(ipv4(0, 5, 6, 0, &tcp(80, 5))), 0x0800),
+        (with_sum(ipv4(0x10, 5, 17, 0, &udp(80))), 0x0800),
+        // A UDP checksum of 0 ("none") stays 0.
+        (ipv4(0, 5, 17, 0, &udp(80)), 0x0800),
+        // Don't-fragment set: still a first fragment.
+        (with_sum(ipv4(0, 5, 6, 0x4000, &tcp(80, 5))), 0x0800),
+        (with_sum(ipv4(0, 5, 6, 0, &tcp(443, 5))), 0x0800),
+        (with_sum(ipv4(0, 5, 17, 0, &udp(53))), 0x0800),
+        (ipv4(0, 6, 6, 0, &tcp(80, 5)), 0x0800),
+        (ipv4(0, 5, 6, 0x0020, &tcp(80, 5)), 0x0800),
+        (ipv4(0, 5, 1, 0, &[8, 0, 0xf7, 0xff, 0, 80, 0, 0]), 0x0800),
+        (ipv6(0), 0x86dd),
+    ];
+    // The model changes exactly the first four cases.
+    for (i, (p, proto)) in cases.iter().enumerate() {
+        assert_eq!(pnat_model(p, *proto) != *p, i < 4, "model, case {i}");
+    }
+    for mode in MODES {
+        for (name, opts) in engines() {
+            let obj = object("tc_pnat.o");
+            let v = obj.program("tc_pnat").unwrap().verify(mode).unwrap();
+            let mut prog = prepare(v, opts);
+            for (i, (packet, proto)) in cases.iter().enumerate() {
+                let mut p = packet.clone();
+                let mut meta = SkbMeta {
+                    protocol: *proto,
+                    ..SkbMeta::default()
+                };
+                let got = prog.run_tc(&mut p, &mut meta).unwrap();
+                assert_eq!(got, TcAction::Ok, "{mode:?} {name} case {i}");
+                assert_eq!(p, pnat_model(packet, *proto), "{mode:?} {name} case {i}");
             }
         }
     }

@@ -122,6 +122,9 @@ fn helper_availability_per_type_agrees_with_the_kernel() {
         (5, "xdp", None),
         (6, "classifier", Some("xdp_adjust_head#44")),
         (7, "xdp", None),
+        (8, "xdp", None),
+        (9, "classifier", None),
+        (10, "socket", Some("fib_lookup#69")),
     ];
     for (case, ty, named) in cases {
         let path = dir.join(format!("helper_types_{case}.o"));

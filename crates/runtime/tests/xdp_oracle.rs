@@ -144,3 +144,81 @@ fn xdp_fixtures_agree_with_the_kernel() {
     assert_eq!(checked, cases.len());
     eprintln!("xdp_fixtures_agree_with_the_kernel: {checked} runs compared with the kernel's");
 }
+
+/// `xdp_fib_probe.o`'s frame: `flags`, plen one short with `short`, and the parameters
+/// `family`, `ifindex`, IPv4 `dst` (the rest zero), padded to 80 bytes.
+fn fib_probe(flags: u32, short: bool, family: u8, ifindex: u32, dst: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![0u8; 80];
+    f[0..4].copy_from_slice(&flags.to_le_bytes());
+    f[4] = u8::from(short);
+    f[8] = family;
+    f[16..20].copy_from_slice(&ifindex.to_le_bytes());
+    f[40..44].copy_from_slice(&dst);
+    f[72..80].copy_from_slice(&[0xa5; 8]);
+    f
+}
+
+/// `bpf_fib_lookup`'s answers that do not depend on the host's routes: a short `plen` and
+/// unknown flags (`-EINVAL`; `BPF_FIB_LOOKUP_MARK` is known), another family (`-EAFNOSUPPORT`), no such device (`-ENODEV`),
+/// and a local address from the loopback device (`FWD_DISABLED` when forwarding is off there,
+/// as `/proc` says, also with `BPF_FIB_LOOKUP_OUTPUT`, else `NOT_FWDED`), the
+/// kernel's against bpfx's with a table that answers for the devices as the kernel's would:
+/// the codes and the parameters written back.
+#[test]
+fn fib_lookup_checks_agree_with_the_kernel() {
+    use bpfx::{FibAnswer, FibFailure, Vm};
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED fib_lookup_checks_agree_with_the_kernel: {why}");
+        return;
+    }
+    let path = objects().join("xdp_fib_probe.o");
+    let pinned = match load(&path, "xdp") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIPPED fib_lookup_checks_agree_with_the_kernel: {why}");
+            return;
+        }
+    };
+    let forwarding = std::fs::read_to_string("/proc/sys/net/ipv4/conf/lo/forwarding")
+        .is_ok_and(|s| s.trim() != "0");
+    let obj = Vm::new()
+        .fib(move |req| {
+            FibAnswer::Fail(if req.ifindex != 1 {
+                FibFailure::NoDevice
+            } else if !forwarding {
+                // Checked before the lookup, from either side (`BPF_FIB_LOOKUP_OUTPUT` too).
+                FibFailure::ForwardingDisabled
+            } else {
+                // 127.0.0.1 is a local route: not forwarded.
+                FibFailure::NotForwarded
+            })
+        })
+        .open(&path)
+        .unwrap();
+    let scratch = std::env::temp_dir().join(format!("bpfx-fib-oracle-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let lo = [127, 0, 0, 1];
+    let cases = [
+        fib_probe(0, true, 2, 1, lo),
+        fib_probe(1 << 6, false, 2, 1, lo),
+        fib_probe(1 << 31, true, 3, 1, lo),
+        // BPF_FIB_LOOKUP_MARK (Linux 6.10) is a flag the kernel knows.
+        fib_probe(1 << 5, false, 2, 1, lo),
+        fib_probe(0, false, 3, 1, lo),
+        fib_probe(0, false, 0, 1, lo),
+        fib_probe(0, false, 2, 0x7fff_0001, lo),
+        fib_probe(0, false, 2, 1, lo),
+        fib_probe(2, false, 2, 1, lo),
+        fib_probe(1 | 8, false, 2, 1, lo),
+    ];
+    for frame in &cases {
+        let kernel = kernel_run(&pinned, frame, None, &scratch);
+        let ours = bpfx_run(&obj, "xdp_fib_probe", frame);
+        assert_eq!(ours, kernel, "{frame:02x?}");
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    eprintln!(
+        "fib_lookup_checks_agree_with_the_kernel: {} runs compared with the kernel's",
+        cases.len()
+    );
+}

@@ -100,6 +100,10 @@ pub(crate) struct Args {
     /// the packet's EtherType, bytes 12 and 13].
     #[arg(long, value_name = "N", value_parser = parse_u16)]
     protocol: Option<u16>,
+    /// XDP and TC: the forwarding table `bpf_fib_lookup` asks, from a JSON file of routes
+    /// (docs/cli.md, "Forwarding table") [default: none, nothing is forwarded].
+    #[arg(long, value_name = "PATH")]
+    fib: Option<PathBuf>,
     /// Print the contents of every map after the run.
     #[arg(long)]
     dump_maps: bool,
@@ -249,13 +253,18 @@ fn read_opt(path: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
     }
 }
 
-/// The runtime the options ask for: the memory limit and the `get_prandom_u32` seed.
-fn base_vm(args: &Args) -> bpfx::Vm {
+/// The runtime the options ask for: the memory limit, the `get_prandom_u32` seed and the
+/// forwarding table.
+fn base_vm(args: &Args) -> Result<bpfx::Vm, CliError> {
     let vm = load::vm(args.mem_limit);
-    match args.seed {
+    let vm = match args.seed {
         Some(seed) => vm.seed(seed),
         None => vm,
-    }
+    };
+    Ok(match &args.fib {
+        Some(path) => vm.fib_table(crate::fib::load(path)?),
+        None => vm,
+    })
 }
 
 /// Fills the maps of `obj` from the --maps file, if one was given, and checks that every
@@ -280,7 +289,7 @@ pub(crate) fn init_maps(
 
 pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     args.check()?;
-    let vm = base_vm(args);
+    let vm = base_vm(args)?;
     let loaded = load::load_with(
         &vm,
         &args.file,
@@ -390,7 +399,7 @@ pub(crate) fn open_with(
     configure: impl FnOnce(bpfx::Vm) -> bpfx::Vm,
 ) -> Result<(bpfx::Object, String), CliError> {
     args.check()?;
-    let vm = configure(base_vm(args));
+    let vm = configure(base_vm(args)?);
     match load::load_with(
         &vm,
         &args.file,

@@ -2,6 +2,7 @@
 
 use super::{Object, ProgramDef, Shared};
 use crate::error::Error;
+use crate::fib::{FibAnswer, FibRequest, FibTable};
 use crate::helpers::{self, CustomHelper, Hooks};
 use crate::map::MapSpec;
 use crate::maps::MapConfig;
@@ -199,6 +200,20 @@ impl Vm {
     pub fn lend_user(mut self, addr: u64, bytes: impl Into<Arc<[u8]>>) -> Vm {
         Arc::make_mut(&mut self.hooks.lent_user).push(addr, bytes.into());
         self
+    }
+
+    /// The forwarding table `fib_lookup` asks (default: none, every lookup is
+    /// `BPF_FIB_LKUP_RET_NOT_FWDED`): `f` gets the program's request and answers with a route
+    /// or the reason not to forward; the helper applies the kernel's flags, MTU check and
+    /// error codes around the answer (see [`crate::FibRequest`]).
+    pub fn fib(mut self, f: impl Fn(&FibRequest) -> FibAnswer + Send + Sync + 'static) -> Vm {
+        self.hooks.fib = Some(Arc::new(f));
+        self
+    }
+
+    /// [`Vm::fib`] answered by `table` (longest-prefix match).
+    pub fn fib_table(self, table: FibTable) -> Vm {
+        self.fib(move |req| table.lookup(req))
     }
 
     /// Where `trace_printk` messages go (each call gets one formatted message).

@@ -11,13 +11,13 @@ done
 # These include the kernel's UAPI headers (linux/bpf.h for struct __sk_buff and xdp_md), which
 # need the host's asm/ directory.
 ASM_INC=${ASM_INC:-/usr/include/$(uname -m)-linux-gnu}
-for src in tc_classify sock_port80 sections tc_nat xdp_decap xdp_trunc xdp_lb xdp_adjust tc_helpers \
+for src in tc_classify sock_port80 sections tc_nat tc_pnat xdp_decap xdp_trunc xdp_lb xdp_adjust tc_helpers xdp_fib xdp_fib_probe \
 	tc_probe tc_task tc_dscp sock_port80_load tc_vlan tc_ipip tc_resize_probe \
 	resize_socket resize_xdp tc_netoff xdp_loop; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
 # helper_types_N.c: one program per case, sharing the body in helper_types.h.
-for n in 0 1 2 3 4 5 6 7; do
+for n in 0 1 2 3 4 5 6 7 8 9 10; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "helper_types_$n.c" -o "helper_types_$n.o"
 done
 # bpf_loop and for_each_map_elem fixtures (tests/callbacks.rs): safe programs and their rejected

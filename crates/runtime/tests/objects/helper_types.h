@@ -8,7 +8,10 @@
  *   4 socket: skb_load_bytes_relative, ktime_get_coarse_ns                           (offered)
  *   5 xdp:    get_current_comm                                                       (offered)
  *   6 tc:     xdp_adjust_head                                                        (not)
- *   7 xdp:    probe_read_user_str, jiffies64                                         (offered) */
+ *   7 xdp:    probe_read_user_str, jiffies64                                         (offered)
+ *   8 xdp:    fib_lookup                                                             (offered)
+ *   9 tc:     fib_lookup                                                             (offered)
+ *  10 socket: fib_lookup                                                             (not) */
 #include <linux/bpf.h>
 
 #define SEC(name) __attribute__((section(name), used))
@@ -25,6 +28,20 @@ static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *ptr) = (
 static __u64 (*bpf_jiffies64)(void) = (void *)118;
 static __u64 (*bpf_ktime_get_boot_ns)(void) = (void *)125;
 static __u64 (*bpf_ktime_get_coarse_ns)(void) = (void *)160;
+static long (*bpf_fib_lookup)(void *ctx, struct bpf_fib_lookup *params, int plen,
+			      __u32 flags) = (void *)69;
+
+/* A lookup from the stack, as routers make it. */
+static __attribute__((always_inline)) int fib(void *ctx)
+{
+	struct bpf_fib_lookup p;
+
+	__builtin_memset(&p, 0, sizeof(p));
+	p.family = 2;
+	p.ifindex = 1;
+	p.ipv4_dst = 0x0100007f;
+	return bpf_fib_lookup(ctx, &p, sizeof(p), 0) & 1;
+}
 
 #if CASE == 0
 SEC("tc")
@@ -88,6 +105,24 @@ int types(struct xdp_md *ctx)
 
 	bpf_probe_read_user_str(s, sizeof(s), (void *)0);
 	return (s[0] + bpf_jiffies64()) & 1;
+}
+#elif CASE == 8
+SEC("xdp")
+int types(struct xdp_md *ctx)
+{
+	return fib(ctx);
+}
+#elif CASE == 9
+SEC("tc")
+int types(struct __sk_buff *skb)
+{
+	return fib(skb);
+}
+#elif CASE == 10
+SEC("socket")
+int types(struct __sk_buff *skb)
+{
+	return fib(skb);
 }
 #endif
 

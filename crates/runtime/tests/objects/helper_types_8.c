@@ -1,0 +1,3 @@
+/* Case 8 of helper_types.h: one program calling helpers its type may or may not use. */
+#define CASE 8
+#include "helper_types.h"

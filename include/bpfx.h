@@ -268,6 +268,54 @@ bpfx_status bpfx_perf_read(bpfx_vm *vm, const char *map, bpfx_perf_record *out, 
 char *bpfx_listing(bpfx_vm *vm);
 
 /*
+ * The forwarding table of bpf_fib_lookup (XDP and TC programs): what the program asks
+ * (struct bpf_fib_lookup's inputs) and the route the table answers with. Addresses are in
+ * network order, an IPv4 address in the first 4 bytes.
+ */
+typedef struct bpfx_fib_request {
+    uint8_t src[16];
+    uint8_t dst[16];
+    uint32_t ifindex;         /* ingress (egress with BPF_FIB_LOOKUP_OUTPUT) */
+    uint32_t tos_or_flowinfo; /* IPv4 tos, IPv6 flowinfo (host order) */
+    uint32_t flags;           /* BPF_FIB_LOOKUP_* */
+    uint32_t table;           /* tbid with BPF_FIB_LOOKUP_DIRECT | BPF_FIB_LOOKUP_TBID */
+    uint16_t sport;           /* host order */
+    uint16_t dport;           /* host order */
+    uint16_t tot_len;         /* the L3 length the program gave */
+    uint8_t family;           /* AF_INET (2) or AF_INET6 (10) */
+    uint8_t l4_protocol;
+    uint32_t has_table;       /* 1 when `table` names a table */
+    uint32_t context;         /* BPFX_CONTEXT_XDP or BPFX_CONTEXT_TC */
+    uint32_t mark;            /* with BPF_FIB_LOOKUP_MARK (1 << 5) in flags; else 0 */
+} bpfx_fib_request;
+
+typedef struct bpfx_fib_route {
+    uint8_t gateway[16]; /* with has_gateway: written over the destination */
+    uint8_t src[16];     /* with has_src: the preferred source (BPF_FIB_LOOKUP_SRC) */
+    uint32_t ifindex;    /* the egress device */
+    uint32_t metric;     /* rt_metric */
+    uint16_t mtu;        /* the route's MTU (the helper's FRAG_NEEDED check) */
+    uint8_t smac[6];     /* the egress device's MAC */
+    uint8_t dmac[6];     /* with has_dmac: the next hop's MAC (else BPF_FIB_LKUP_RET_NO_NEIGH) */
+    uint8_t has_dmac;
+    uint8_t has_gateway;
+    uint8_t has_src;
+} bpfx_fib_route;
+
+/*
+ * A forwarding table: returns 0 to forward along `*route` (zeroed before the call), 1..6 for
+ * BPF_FIB_LKUP_RET_BLACKHOLE..BPF_FIB_LKUP_RET_UNSUPP_LWT, -19 (-ENODEV) for an unknown
+ * device; any other value is BPF_FIB_LKUP_RET_NOT_FWDED. The helper applies the kernel's flags,
+ * MTU check and error codes around the answer (docs/runtime.md, helper 69).
+ */
+typedef int (*bpfx_fib_fn)(const bpfx_fib_request *req, bpfx_fib_route *route, void *ctx);
+
+/* Sets the table bpf_fib_lookup asks, before loading (NULL, the default: nothing is
+ * forwarded). `fn` and `ctx` must stay valid until the VM is freed; `fn` runs on the thread
+ * that called bpfx_run. */
+bpfx_status bpfx_set_fib(bpfx_vm *vm, bpfx_fib_fn fn, void *ctx);
+
+/*
  * The object API (libbpf-style): an ELF object whose programs share its maps, each program
  * prepared with its own options, maps as handles.
  *
@@ -421,54 +469,6 @@ bpfx_status bpfx_map_perf_read(const bpfx_map *map, bpfx_perf_record *out, void 
 bpfx_status bpfx_prog_array_set(const bpfx_map *map, uint32_t index, const bpfx_program *prog);
 /* Empties slot `index` of program array `map`. */
 bpfx_status bpfx_prog_array_clear(const bpfx_map *map, uint32_t index);
-
-/*
- * The forwarding table of bpf_fib_lookup (XDP and TC programs): what the program asks
- * (struct bpf_fib_lookup's inputs) and the route the table answers with. Addresses are in
- * network order, an IPv4 address in the first 4 bytes.
- */
-typedef struct bpfx_fib_request {
-    uint8_t src[16];
-    uint8_t dst[16];
-    uint32_t ifindex;         /* ingress (egress with BPF_FIB_LOOKUP_OUTPUT) */
-    uint32_t tos_or_flowinfo; /* IPv4 tos, IPv6 flowinfo (host order) */
-    uint32_t flags;           /* BPF_FIB_LOOKUP_* */
-    uint32_t table;           /* tbid with BPF_FIB_LOOKUP_DIRECT | BPF_FIB_LOOKUP_TBID */
-    uint16_t sport;           /* host order */
-    uint16_t dport;           /* host order */
-    uint16_t tot_len;         /* the L3 length the program gave */
-    uint8_t family;           /* AF_INET (2) or AF_INET6 (10) */
-    uint8_t l4_protocol;
-    uint32_t has_table;       /* 1 when `table` names a table */
-    uint32_t context;         /* BPFX_CONTEXT_XDP or BPFX_CONTEXT_TC */
-    uint32_t mark;            /* with BPF_FIB_LOOKUP_MARK (1 << 5) in flags; else 0 */
-} bpfx_fib_request;
-
-typedef struct bpfx_fib_route {
-    uint8_t gateway[16]; /* with has_gateway: written over the destination */
-    uint8_t src[16];     /* with has_src: the preferred source (BPF_FIB_LOOKUP_SRC) */
-    uint32_t ifindex;    /* the egress device */
-    uint32_t metric;     /* rt_metric */
-    uint16_t mtu;        /* the route's MTU (the helper's FRAG_NEEDED check) */
-    uint8_t smac[6];     /* the egress device's MAC */
-    uint8_t dmac[6];     /* with has_dmac: the next hop's MAC (else BPF_FIB_LKUP_RET_NO_NEIGH) */
-    uint8_t has_dmac;
-    uint8_t has_gateway;
-    uint8_t has_src;
-} bpfx_fib_route;
-
-/*
- * A forwarding table: returns 0 to forward along `*route` (zeroed before the call), 1..6 for
- * BPF_FIB_LKUP_RET_BLACKHOLE..BPF_FIB_LKUP_RET_UNSUPP_LWT, -19 (-ENODEV) for an unknown
- * device; any other value is BPF_FIB_LKUP_RET_NOT_FWDED. The helper applies the kernel's flags,
- * MTU check and error codes around the answer (docs/runtime.md, helper 69).
- */
-typedef int (*bpfx_fib_fn)(const bpfx_fib_request *req, bpfx_fib_route *route, void *ctx);
-
-/* Sets the table bpf_fib_lookup asks, before loading (NULL, the default: nothing is
- * forwarded). `fn` and `ctx` must stay valid until the VM is freed; `fn` runs on the thread
- * that called bpfx_run. */
-bpfx_status bpfx_set_fib(bpfx_vm *vm, bpfx_fib_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

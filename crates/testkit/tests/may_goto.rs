@@ -113,3 +113,16 @@ fn disassembles_and_encodes_as_the_kernel_does() {
         assert!(Program::from_bytes(&raw).is_err(), "{bad:02x?}");
     }
 }
+
+#[test]
+fn a_may_goto_that_a_path_round_the_loop_skips_bounds_nothing() {
+    // loop: if r1 == 0 skip the may_goto; ja loop — with r1 == 0 the loop never ends.
+    let text = "mov r0, 0\njeq r1, 0, +1\nmay_goto +1\nja -3\nexit\n";
+    let cfg = Config::conformance(Mode::Checked, 0);
+    let v = verify(case(text, None).prog, &cfg).unwrap();
+    assert!(!v.terminates());
+    // The same loop with the may_goto on every way round is proven to end.
+    let text = "mov r0, 0\njeq r1, 0, +0\nmay_goto +1\nja -3\nexit\n";
+    let v = verify(case(text, None).prog, &cfg).unwrap();
+    assert!(v.terminates());
+}

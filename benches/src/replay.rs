@@ -99,8 +99,7 @@ impl Filter {
 }
 
 /// The JIT and the interpreter of `filter` verified in `mode`, on one object, so they share
-/// its maps, which hold [`Filter::entries`]; the verifier's error when `mode` refuses it (lb in
-/// Strict mode: see docs/performance.md).
+/// its maps, which hold [`Filter::entries`]; the verifier's error when `mode` refuses it.
 pub fn programs(filter: Filter, mode: Mode) -> Result<(Program, Program), bpfx::Error> {
     let obj = Object::open(filter.object()).expect("the replay objects load");
     for (map, key, value) in filter.entries() {

@@ -311,6 +311,10 @@ fn parse_insn<'a>(m: &str, ops: &[&'a str]) -> PResult<(Op, Option<&'a str>)> {
             };
             return targeted(op, ops[0]);
         }
+        "may_goto" => {
+            count(m, ops, 1)?;
+            return targeted(Op::MayGoto { off: 0 }, ops[0]);
+        }
         "call" => return parse_call(m, ops),
         "lock" => return parse_lock(m, ops).map(|op| (op, None)),
         _ => {}
@@ -587,6 +591,7 @@ fn with_target(op: Op, off: i64) -> Result<Op, AsmErrorKind> {
             off: off32()?,
             long: true,
         },
+        Op::MayGoto { .. } => Op::MayGoto { off: off16()? },
         Op::Branch {
             width,
             cond,

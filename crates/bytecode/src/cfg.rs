@@ -70,7 +70,7 @@ impl Successors {
                 fall: None,
                 jump: Some(pc.jump(off)),
             },
-            Op::Branch { off, .. } => Successors {
+            Op::Branch { off, .. } | Op::MayGoto { off } => Successors {
                 fall: next,
                 jump: Some(pc.jump(off as i32)),
             },
@@ -232,7 +232,7 @@ impl Cfg {
                 }
             }
             match *op {
-                Op::Ja { .. } | Op::Branch { .. } | Op::Exit => {
+                Op::Ja { .. } | Op::Branch { .. } | Op::MayGoto { .. } | Op::Exit => {
                     mark(Some(Pc(pc.0 + op.slots())));
                 }
                 Op::Call(CallTarget::Local { off }) => {

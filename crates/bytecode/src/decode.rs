@@ -283,6 +283,13 @@ fn decode_jmp(i: Insn) -> Result<Op> {
                 }
             }));
         }
+        // `may_goto` (`JMP | JCOND`, src 0 the only condition the kernel defines).
+        0xe0 if width == Width::W64 && !x => {
+            zero("dst", i64::from(i.dst))?;
+            zero("src", i64::from(i.src))?;
+            zero("imm", i64::from(i.imm))?;
+            return Ok(Op::MayGoto { off: i.off });
+        }
         JMP_EXIT if width == Width::W64 && !x => {
             zero("dst", i64::from(i.dst))?;
             zero("src", i64::from(i.src))?;

@@ -159,6 +159,7 @@ pub fn encode_into(op: &Op, out: &mut Vec<Insn>) {
         },
         Op::Ja { off, long: false } => one(JMP | JMP_JA, 0, 0, off as i16, 0),
         Op::Ja { off, long: true } => one(JMP32 | JMP_JA, 0, 0, 0, off),
+        Op::MayGoto { off } => one(JMP | 0xe0, 0, 0, off, 0),
         Op::Branch {
             width,
             cond,

@@ -41,8 +41,8 @@ pub use disasm::{disassemble, disassemble_with_pcs};
 pub use encode::{encode, encode_into};
 pub use insn::{INSN_SIZE, Insn};
 pub use op::{
-    AccessKind, AluOp, AtomicOp, ByteOrder, CallTarget, Cond, Imm64, MemAccess, Op, Operand, Pc,
-    Reg, Size, Width,
+    AccessKind, AluOp, AtomicOp, ByteOrder, CallTarget, Cond, Imm64, MAY_GOTO_BUDGET, MemAccess,
+    Op, Operand, Pc, Reg, Size, Width,
 };
 pub use program::Program;
 pub use regset::{RegSet, Regs};

@@ -636,11 +636,24 @@ pub enum Op {
         /// Relative slot offset taken when the condition holds.
         off: i16,
     },
+    /// `may_goto +off` (`JMP | JCOND`, 0xe5, kernel 6.9): a jump whose condition is an implicit
+    /// counter of the program run, which starts at [`MAY_GOTO_BUDGET`]. While the counter is not
+    /// 0, the instruction decrements it and falls through; once it is 0, the jump is taken (every
+    /// time). libbpf's `can_loop`/`cond_break` put one in a loop's body to bound the loop.
+    MayGoto {
+        /// Relative slot offset taken when the counter is exhausted.
+        off: i16,
+    },
     /// A call.
     Call(CallTarget),
     /// Return r0 from the current function (or the program).
     Exit,
 }
+
+/// The counter `may_goto` ([`Op::MayGoto`]) starts each program run with: the kernel's
+/// `BPF_MAX_LOOPS` (8 Mi), so a loop bounded only by `may_goto` runs its body at most that many
+/// times plus one per run.
+pub const MAY_GOTO_BUDGET: u64 = 8 * 1024 * 1024;
 
 impl Op {
     /// Number of slots the instruction occupies: 2 for `lddw`, 1 otherwise.
@@ -656,7 +669,7 @@ impl Op {
     pub fn jump_target(&self, pc: Pc) -> Option<Pc> {
         match *self {
             Op::Ja { off, .. } => pc.offset(off),
-            Op::Branch { off, .. } => pc.offset(i32::from(off)),
+            Op::Branch { off, .. } | Op::MayGoto { off } => pc.offset(i32::from(off)),
             Op::Call(CallTarget::Local { off }) => pc.offset(off),
             Op::LoadImm64 {
                 value: Imm64::Func { off },
@@ -752,7 +765,7 @@ impl Op {
                     set
                 }
             }
-            Op::LoadImm64 { .. } | Op::Ja { .. } => RegSet::EMPTY,
+            Op::LoadImm64 { .. } | Op::Ja { .. } | Op::MayGoto { .. } => RegSet::EMPTY,
             Op::LoadPacket { index, .. } => match index {
                 Some(r) => RegSet::of(r),
                 None => RegSet::EMPTY,
@@ -950,6 +963,10 @@ impl fmt::Display for Op {
             },
             Op::Ja { off, long } => {
                 write!(f, "{} ", if long { "ja32" } else { "ja" })?;
+                fmt_off(f, i64::from(off))
+            }
+            Op::MayGoto { off } => {
+                write!(f, "may_goto ")?;
                 fmt_off(f, i64::from(off))
             }
             Op::Branch {

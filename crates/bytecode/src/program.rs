@@ -138,8 +138,10 @@ impl Program {
     /// `bpfx_exec::DEFAULT_BUDGET`).
     pub fn has_back_edges(&self) -> bool {
         self.iter().any(|(pc, op)| {
-            matches!(op, Op::Ja { .. } | Op::Branch { .. } | Op::Call(_))
-                && op.jump_target(pc).is_some_and(|t| t <= pc)
+            matches!(
+                op,
+                Op::Ja { .. } | Op::Branch { .. } | Op::MayGoto { .. } | Op::Call(_)
+            ) && op.jump_target(pc).is_some_and(|t| t <= pc)
         })
     }
 
@@ -152,7 +154,7 @@ impl Program {
 fn check_target(op: &Op, pc: usize, ops: &[Option<Op>]) -> Option<DecodeErrorKind> {
     let off = match *op {
         Op::Ja { off, .. } => off,
-        Op::Branch { off, .. } => i32::from(off),
+        Op::Branch { off, .. } | Op::MayGoto { off } => i32::from(off),
         Op::Call(crate::CallTarget::Local { off }) => off,
         Op::LoadImm64 {
             value: crate::Imm64::Func { off },

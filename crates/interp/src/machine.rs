@@ -57,6 +57,9 @@ pub(crate) struct Machine<'a> {
     /// The verified program's callbacks by `call` pc ([`bpfx_verifier::VerifiedProgram::callback`]);
     /// `None` for an unverified run, which runs no callback.
     callbacks: Option<&'a [(Pc, Pc)]>,
+    /// `may_goto`'s counter for this run ([`bpfx_bytecode::MAY_GOTO_BUDGET`] at the start,
+    /// callbacks included: one run, one counter).
+    may_goto: u64,
 }
 
 fn trap(kind: TrapKind, pc: Pc) -> Trap {
@@ -97,6 +100,7 @@ impl<'a> Machine<'a> {
             regs,
             frames: Vec::new(),
             callbacks: None,
+            may_goto: bpfx_bytecode::MAY_GOTO_BUDGET,
         }
     }
 
@@ -307,6 +311,13 @@ impl<'a> Machine<'a> {
             }
             // Decoding proved every target an instruction start: nothing to check.
             Op::Ja { off, .. } => return Ok(Flow::Jump(pc.jump(off))),
+            // The kernel's rewrite: `if cnt == 0 goto +off; cnt -= 1`.
+            Op::MayGoto { off } => {
+                if self.may_goto == 0 {
+                    return Ok(Flow::Jump(pc.jump(i32::from(off))));
+                }
+                self.may_goto -= 1;
+            }
             Op::Branch {
                 width,
                 cond,

@@ -173,6 +173,9 @@ pub(crate) struct RunCtx {
     /// The callback requests being served, innermost last (a callback may call a
     /// callback-taking helper itself).
     pub(crate) callbacks: Vec<Box<dyn bpfx_exec::CallbackIter>>,
+    /// `may_goto`'s counter ([`bpfx_bytecode::MAY_GOTO_BUDGET`] at the run's start): the
+    /// instruction jumps when it is 0, else decrements it.
+    pub(crate) may_goto: u64,
 }
 
 /// The host function the code calls after each callback run: the callback's r0, the
@@ -234,6 +237,7 @@ pub(crate) mod ctx {
     pub(crate) const DISPATCH: i8 = disp(offset_of!(RunCtx, dispatch));
     // Used once per run or on the way out of it: a disp32 costs nothing there.
     pub(crate) const TRAP_KIND: i32 = offset_of!(RunCtx, trap_kind) as i32;
+    pub(crate) const MAY_GOTO: i32 = offset_of!(RunCtx, may_goto) as i32;
     pub(crate) const TRAP_PC: i32 = offset_of!(RunCtx, trap_pc) as i32;
     pub(crate) const SAVED_RSP: i32 = offset_of!(RunCtx, saved_rsp) as i32;
     pub(crate) const ENTRY_R1: i32 = offset_of!(RunCtx, entry_r1) as i32;

@@ -354,6 +354,7 @@ impl JitProgram {
             cb_args: [0; 5],
             cb_next: code::callback_next,
             callbacks: Vec::new(),
+            may_goto: bpfx_bytecode::MAY_GOTO_BUDGET,
         };
         let r0 = self.code.call(&mut ctx);
         // Moved out field by field: the rest is plain values, so `ctx` needs no drop glue.

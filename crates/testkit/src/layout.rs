@@ -130,6 +130,7 @@ impl Emitter {
 pub(crate) fn with_offset(jump: Op, off: i32) -> Op {
     match jump {
         Op::Ja { long, .. } => Op::Ja { off, long },
+        Op::MayGoto { .. } => Op::MayGoto { off: off as i16 },
         Op::Branch {
             width,
             cond,

@@ -37,6 +37,7 @@ fn form(op: &Op) -> String {
         },
         Op::LoadPacket { size, index, .. } => format!("packet {size:?} {}", index.is_some()),
         Op::Ja { .. } => "ja".into(),
+        Op::MayGoto { .. } => "may_goto".into(),
         Op::Branch {
             width, cond, rhs, ..
         } => format!("branch {cond:?} {width:?} {}", operand(rhs)),

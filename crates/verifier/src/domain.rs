@@ -431,6 +431,11 @@ pub(crate) struct State {
     /// Per packet-pointer id (increasing ids, no duplicates): `(id, n)` proves that
     /// `data + V + n <= data_end` for that id's `V` (see [`PtrKind::Packet`]).
     pub(crate) pkt_ids: Vec<(u32, u64)>,
+    /// Pairs `(z, x)` of packet ids (increasing, no duplicates) with `V_x <= V_z` on every
+    /// path: a join that shifted copies of `x` differently made `z` for them (see
+    /// `relate_packets`), so `data + V_z + n <= data_end` proves the same `n` for `x` (the
+    /// kernel reaches the same by giving the range to every pointer of one id on each path).
+    pub(crate) pkt_below: Vec<(u32, u32)>,
     /// Bytes from `data_meta` proven to lie below `data`.
     pub(crate) meta: u64,
 }
@@ -443,6 +448,7 @@ impl State {
             top: Box::new(top),
             pkt: 0,
             pkt_ids: Vec::new(),
+            pkt_below: Vec::new(),
             meta: 0,
         }
     }
@@ -556,8 +562,16 @@ impl State {
         };
         changed |= meta != self.meta;
         self.meta = meta;
+        if self.pkt_below != other.pkt_below {
+            // Only what holds on both sides.
+            let before = self.pkt_below.len();
+            self.pkt_below
+                .retain(|e| other.pkt_below.binary_search(e).is_ok());
+            changed |= self.pkt_below.len() != before;
+        }
         if hard && self.pkt_ids != other.pkt_ids && !self.pkt_ids.is_empty() {
             self.pkt_ids.clear();
+            self.pkt_below.clear();
             return true;
         }
         // Only what both sides proved, for ids both sides know.
@@ -588,15 +602,26 @@ impl State {
         }
     }
 
-    /// Records `data + V + n <= data_end` for packet id `id`, forgetting ids no register or
-    /// spill holds any more (so the list stays as short as the live pointers).
+    /// Records `data + V + n <= data_end` for packet id `id` and every id below it
+    /// ([`State::pkt_below`]), forgetting ids no register or spill holds any more (so the
+    /// lists stay as short as the live pointers).
     pub(crate) fn prove_pkt_range(&mut self, id: u32, n: u64) {
         if id == 0 {
             return;
         }
-        match self.pkt_ids.binary_search_by_key(&id, |e| e.0) {
-            Ok(i) => self.pkt_ids[i].1 = self.pkt_ids[i].1.max(n),
-            Err(i) => self.pkt_ids.insert(i, (id, n)),
+        // `pkt_below` pairs go from a newer id to an older one: the walk ends.
+        let mut todo = vec![id];
+        while let Some(z) = todo.pop() {
+            match self.pkt_ids.binary_search_by_key(&z, |e| e.0) {
+                Ok(i) => self.pkt_ids[i].1 = self.pkt_ids[i].1.max(n),
+                Err(i) => self.pkt_ids.insert(i, (z, n)),
+            }
+            todo.extend(
+                self.pkt_below
+                    .iter()
+                    .filter(|e| e.0 == z && e.1 < z)
+                    .map(|e| e.1),
+            );
         }
         let live = |st: &State, id: u32| {
             let holds =
@@ -613,6 +638,20 @@ impl State {
             if x != id && !live(self, x) {
                 self.pkt_ids.retain(|e| e.0 != x);
             }
+        }
+        let dead: Vec<(u32, u32)> = (self.pkt_below.iter().copied())
+            .filter(|&(z, x)| !live(self, z) || !live(self, x))
+            .collect();
+        self.pkt_below.retain(|e| !dead.contains(e));
+    }
+
+    /// Records `V_x <= V_z` for packet ids `x` and `z` (see [`State::pkt_below`]).
+    pub(crate) fn pkt_id_below(&mut self, z: u32, x: u32) {
+        if x == 0 || x >= z {
+            return;
+        }
+        if let Err(i) = self.pkt_below.binary_search(&(z, x)) {
+            self.pkt_below.insert(i, (z, x));
         }
     }
 
@@ -642,6 +681,7 @@ impl State {
         }
         self.pkt = 0;
         self.pkt_ids.clear();
+        self.pkt_below.clear();
         self.meta = 0;
     }
 
@@ -743,6 +783,10 @@ impl fmt::Display for State {
         for (id, n) in &self.pkt_ids {
             sep(f)?;
             write!(f, "pkt_range(id {id})={n}")?;
+        }
+        for (z, x) in &self.pkt_below {
+            sep(f)?;
+            write!(f, "pkt_id {x}<={z}")?;
         }
         if top > 0 {
             sep(f)?;

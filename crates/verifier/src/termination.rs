@@ -494,6 +494,20 @@ impl<'a> Func<'a> {
             Some((c, low || step_low, false))
         };
         let inside = |pc: usize| body.binary_search(&pc).is_ok();
+        // A `may_goto` run once per iteration whose jump leaves the loop: its counter starts
+        // at `MAY_GOTO_BUDGET` per program run and only goes down, so the staying (falling
+        // through) outcome comes at most that many times in a row.
+        for &t in body {
+            if let Some(&Op::MayGoto { .. }) = self.op(t)
+                && let [fall, jump] = self.succ[t][..]
+                && inside(fall)
+                && !inside(jump)
+                && once(t)
+            {
+                let trips = u128::from(bpfx_bytecode::MAY_GOTO_BUDGET) + 1;
+                best = Some(best.map_or(trips, |b| b.min(trips)));
+            }
+        }
         for &t in body {
             let Some(&Op::Branch {
                 width,

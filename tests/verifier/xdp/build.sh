@@ -1,5 +1,6 @@
 #!/bin/sh
-# Rebuilds the variable-length header programs (crates/runtime/tests/strict_headers.rs).
+# Rebuilds the variable-length header programs (crates/runtime/tests/strict_headers.rs) and the
+# packet-copy programs (crates/runtime/tests/strict_copies.rs).
 # The objects are committed, so the tests need no clang.
 set -eu
 cd "$(dirname "$0")"

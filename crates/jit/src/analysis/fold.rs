@@ -214,7 +214,7 @@ impl Scan {
         }
         let ends_block = matches!(
             op,
-            Op::Ja { .. } | Op::Branch { .. } | Op::Call(_) | Op::Exit
+            Op::Ja { .. } | Op::Branch { .. } | Op::MayGoto { .. } | Op::Call(_) | Op::Exit
         ) || matches!(op, Op::LoadImm64 { value, .. } if !matches!(value, bpfx_bytecode::Imm64::Value(_)));
         if let Some(taken) = through {
             // Kept pending on into the fall-through when the taken path does not read them.

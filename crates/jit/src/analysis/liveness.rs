@@ -70,7 +70,7 @@ fn effects(op: &Op) -> Effects {
             (bit(base) | bit(src) | r0, 0)
         }
         Op::LoadPacket { index, .. } => (index.map_or(0, bit), bit(Reg::R0)),
-        Op::Ja { .. } | Op::Call(CallTarget::Kfunc(_)) => (0, 0),
+        Op::Ja { .. } | Op::MayGoto { .. } | Op::Call(CallTarget::Kfunc(_)) => (0, 0),
         Op::Branch { lhs, rhs, .. } => (bit(lhs) | operand(rhs), 0),
         Op::Call(CallTarget::Helper(_)) => (ARGS, bit(Reg::R0) | ARGS),
         Op::Call(CallTarget::Register(r)) => (ARGS | bit(r), bit(Reg::R0) | ARGS),

@@ -453,6 +453,9 @@ fn shape(it: &Iteration) -> Option<FrameWrites> {
     };
     for &(pc, op) in &it.ops {
         match op {
+            // The run's `may_goto` counter is no register the iteration analysis follows: a
+            // loop holding one keeps its plain code.
+            Op::MayGoto { .. } => return None,
             Op::Ja { .. } | Op::Branch { .. } => {
                 let t = op.jump_target(pc)?;
                 if it.contains(t) && t != it.entry && it.pos(t) <= it.pos(pc) {

@@ -3,7 +3,7 @@
 
 use super::alu::Arith;
 use super::{CopyKind, Emitter, asm, wide};
-use crate::abi::{host, x};
+use crate::abi::{ctx, host, x};
 use crate::analysis::guards::Guard;
 use crate::analysis::plan::Action;
 use bpfx_bytecode::{AluOp, Cond, Imm64, Op, Operand, Pc, Reg, Width};
@@ -55,6 +55,18 @@ impl Emitter<'_> {
         } else {
             asm!(self; jmp =>label);
         }
+    }
+
+    /// `may_goto`: the kernel's rewrite, on the run's counter in the context
+    /// ([`crate::abi::RunCtx::may_goto`]): taken when it is 0, else decremented (also for
+    /// `may_goto +0`, whose only effect is on the counter).
+    pub(super) fn lower_may_goto(&mut self, pc: Pc, off: i16) {
+        let label = self.jump_label(Some(pc), pc.jump(i32::from(off)));
+        asm!(self
+            ; cmp QWORD [r12 + ctx::MAY_GOTO], 0
+            ; je =>label
+            ; sub QWORD [r12 + ctx::MAY_GOTO], 1
+        );
     }
 
     pub(super) fn lower_branch(
@@ -213,6 +225,7 @@ impl Emitter<'_> {
             } => Some(ALU),
             Op::Load { .. } | Op::Store { .. } => unguarded.then_some(MEM),
             Op::Ja { .. } | Op::Branch { .. } => Some(BRANCH),
+            Op::MayGoto { .. } => None,
             Op::Exit => Some(1),
             Op::Call(_) | Op::LoadImm64 { .. } | Op::Atomic { .. } | Op::LoadPacket { .. } => None,
         }

@@ -673,6 +673,7 @@ impl<'a> Emitter<'a> {
             } => self.lower_atomic(pc, width, op, fetch, base, off, src),
             Op::LoadPacket { size, index, imm } => self.lower_packet(pc, size, index, imm),
             Op::Ja { off, .. } => self.lower_ja(pc, off),
+            Op::MayGoto { off } => self.lower_may_goto(pc, off),
             Op::Branch {
                 width,
                 cond,

@@ -134,7 +134,10 @@ impl Analysis<'_> {
 /// keeping its own relation): each pointer becomes
 /// `data + W + lo` for one run-time `W`, with `lo` the lower of its two offsets, and what
 /// each side proved for the old pointers (its id's range, or the absolute packet range) is
-/// restated for `Z` in `W`'s terms, so the join keeps the smaller of the two.
+/// restated for `Z` in `W`'s terms, so the join keeps the smaller of the two. When the group
+/// had one id `X` on both sides, `V_X <= W` on both paths (`State::pkt_below`): a later check
+/// of a `Z` pointer proves its range for the copies of `X` left unshifted too (clang's
+/// `r3 = r9 + 6; r9 += 16; if (…) r9 = r3; if (r9 + 2 > data_end) …; *(u16 *)r3`).
 ///
 /// Returns whether it rewrote anything: the old state then stands for more than the state its
 /// node may already have been processed with, so it must be processed again even when the
@@ -251,6 +254,12 @@ pub(super) fn relate_packets(old: &mut State, new: &mut State, next_id: &mut u32
             let v = Value::Ptr(PtrKind::Packet { id: z }, Off::Range(lo, lo + span));
             put(old, p, v);
             put(new, p, v);
+        }
+        // One id on both sides, shifted by `c`: `W` is `V` (old) or `V + c` minus `m`, never
+        // below `V` on either path, so what `Z` proves holds for the id's other copies too.
+        if ida == idb {
+            old.pkt_id_below(z, ida);
+            new.pkt_id_below(z, idb);
         }
         old.prove_pkt_range(z, ra as u64);
         new.prove_pkt_range(z, rb as u64);

@@ -87,6 +87,12 @@ impl Analysis<'_> {
                 Self::set(&mut st, Reg::R0, Value::UNKNOWN_SCALAR);
             }
             Op::Ja { off, .. } => return Ok(Flow::Next(pc.jump(off), st)),
+            // The counter is not in the state: both outcomes are possible on every visit
+            // (the kernel explores both too), and neither edge changes a register.
+            Op::MayGoto { off } => {
+                let t = pc.jump(i32::from(off));
+                return Ok(Flow::Fork([(next, st.clone()), (t, st)]));
+            }
             Op::Branch {
                 width,
                 cond,

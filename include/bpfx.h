@@ -133,6 +133,43 @@ typedef struct bpfx_xdp_result {
     size_t meta_len; /* bytes of metadata just before the frame (bpf_xdp_adjust_meta) */
 } bpfx_xdp_result;
 
+/* A TC program's socket-buffer metadata (bpfx_run_tc): the __sk_buff fields the program reads,
+ * as the embedder sets them before the run and as the run leaves them. A program may write
+ * mark, priority, tc_index, tc_classid, queue_mapping, cb and tstamp; hash, protocol and the
+ * vlan_* fields change through helpers (bpf_set_hash, bpf_skb_change_proto, bpf_skb_vlan_push,
+ * ...). protocol and vlan_proto are numbers (0x0800), read by the program in network byte
+ * order as the kernel's. */
+typedef struct bpfx_skb_meta {
+    uint32_t pkt_type;        /* PACKET_HOST 0, PACKET_BROADCAST 1, ... */
+    uint32_t mark;
+    uint16_t queue_mapping;
+    uint16_t protocol;        /* the EtherType */
+    uint32_t vlan_present;    /* 0 or 1 */
+    uint16_t vlan_tci;
+    uint16_t vlan_proto;      /* 0x8100, ... */
+    uint32_t priority;
+    uint32_t ingress_ifindex;
+    uint32_t ifindex;
+    uint16_t tc_index;
+    uint16_t tc_classid;
+    uint32_t cb[5];
+    uint32_t hash;
+    uint32_t napi_id;
+    uint32_t wire_len;
+    uint32_t gso_segs;
+    uint32_t gso_size;
+    uint8_t tstamp_type;
+    uint64_t tstamp;          /* nanoseconds */
+    uint64_t hwtstamp;
+} bpfx_skb_meta;
+
+/* What a TC run on a packet buffer gave (bpfx_run_tc). */
+typedef struct bpfx_tc_result {
+    int32_t action; /* the TC_ACT_* verdict (TC_ACT_UNSPEC is -1) */
+    size_t start;   /* offset of the final packet's first byte in the buffer */
+    size_t len;     /* the final packet's length */
+} bpfx_tc_result;
+
 /* Where the last run redirected its packet (bpfx_last_redirect). */
 enum bpfx_redirect_kind {
     BPFX_REDIRECT_NONE = 0,     /* no redirect */
@@ -240,6 +277,17 @@ bpfx_status bpfx_run_ctx(bpfx_vm *vm, void *ctx, size_t ctx_len, void *packet,
  * at out->start, out->len bytes long. BPFX_ERR_CONTEXT for a program of another type. */
 bpfx_status bpfx_run_xdp(bpfx_vm *vm, void *buf, size_t buf_len, size_t start, size_t len,
                          bpfx_xdp_result *out);
+/* Runs a TC program (sched_cls/sched_act) on a packet buffer of buf_len bytes as bpfx_run_xdp
+ * runs an XDP program: `start` bytes of headroom, the packet of `len` bytes, the rest tailroom
+ * (each room at most 65535 bytes, else BPFX_ERR_ARGUMENT), with the socket-buffer metadata
+ * *meta. The program may grow and shrink the packet at both ends within the rooms
+ * (bpf_skb_change_head/tail, bpf_skb_adjust_room, bpf_skb_vlan_push/pop, ...): the buffer holds
+ * the final packet after the run (after a trap too, as far as the program got), at out->start,
+ * out->len bytes long. After a successful run *meta holds the metadata as the run left it
+ * (after a failed one, what it held before). The redirect target: bpfx_last_redirect.
+ * BPFX_ERR_CONTEXT for a program of another type; buf, meta and out must not overlap. */
+bpfx_status bpfx_run_tc(bpfx_vm *vm, void *buf, size_t buf_len, size_t start, size_t len,
+                        bpfx_skb_meta *meta, bpfx_tc_result *out);
 /* Where the last run (XDP or TC) redirected its packet: bpf_redirect or bpf_redirect_map, the
  * last call of the run that succeeded; kind BPFX_REDIRECT_NONE when none did. */
 bpfx_status bpfx_last_redirect(bpfx_vm *vm, bpfx_redirect *out);
@@ -416,6 +464,9 @@ bpfx_status bpfx_program_run_ctx(bpfx_program *prog, void *ctx, size_t ctx_len, 
 /* Runs an XDP program on a packet buffer as bpfx_run_xdp runs a VM's. */
 bpfx_status bpfx_program_run_xdp(bpfx_program *prog, void *buf, size_t buf_len, size_t start,
                                  size_t len, bpfx_xdp_result *out);
+/* Runs a TC program on a packet buffer as bpfx_run_tc runs a VM's. */
+bpfx_status bpfx_program_run_tc(bpfx_program *prog, void *buf, size_t buf_len, size_t start,
+                                size_t len, bpfx_skb_meta *meta, bpfx_tc_result *out);
 /* Where the program's last run redirected its packet, as bpfx_last_redirect (the map name
  * owned by the program until its next run). */
 bpfx_status bpfx_program_last_redirect(const bpfx_program *prog, bpfx_redirect *out);

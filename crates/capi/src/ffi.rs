@@ -42,6 +42,123 @@ pub struct BpfxXdpResult {
     pub meta_len: usize,
 }
 
+/// `bpfx_skb_meta`: a TC program's socket-buffer metadata (`bpfx::SkbMeta`), before a run
+/// and after it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct BpfxSkbMeta {
+    /// `pkt_type`.
+    pub pkt_type: u32,
+    /// `mark`.
+    pub mark: u32,
+    /// `queue_mapping`.
+    pub queue_mapping: u16,
+    /// The EtherType, as a number (the program reads it in network byte order).
+    pub protocol: u16,
+    /// `vlan_present` (0 or 1).
+    pub vlan_present: u32,
+    /// `vlan_tci`.
+    pub vlan_tci: u16,
+    /// The VLAN protocol, as a number (read in network byte order).
+    pub vlan_proto: u16,
+    /// `priority`.
+    pub priority: u32,
+    /// `ingress_ifindex`.
+    pub ingress_ifindex: u32,
+    /// `ifindex`.
+    pub ifindex: u32,
+    /// `tc_index`.
+    pub tc_index: u16,
+    /// `tc_classid`.
+    pub tc_classid: u16,
+    /// `cb[0..5]`.
+    pub cb: [u32; 5],
+    /// `hash`.
+    pub hash: u32,
+    /// `napi_id`.
+    pub napi_id: u32,
+    /// `wire_len`.
+    pub wire_len: u32,
+    /// `gso_segs`.
+    pub gso_segs: u32,
+    /// `gso_size`.
+    pub gso_size: u32,
+    /// `tstamp_type`.
+    pub tstamp_type: u8,
+    /// `tstamp` (nanoseconds).
+    pub tstamp: u64,
+    /// `hwtstamp`.
+    pub hwtstamp: u64,
+}
+
+impl From<BpfxSkbMeta> for runtime::SkbMeta {
+    fn from(m: BpfxSkbMeta) -> Self {
+        runtime::SkbMeta {
+            pkt_type: m.pkt_type,
+            mark: m.mark,
+            queue_mapping: m.queue_mapping,
+            protocol: m.protocol,
+            vlan_present: m.vlan_present,
+            vlan_tci: m.vlan_tci,
+            vlan_proto: m.vlan_proto,
+            priority: m.priority,
+            ingress_ifindex: m.ingress_ifindex,
+            ifindex: m.ifindex,
+            tc_index: m.tc_index,
+            cb: m.cb,
+            hash: m.hash,
+            tc_classid: m.tc_classid,
+            napi_id: m.napi_id,
+            tstamp: m.tstamp,
+            wire_len: m.wire_len,
+            gso_segs: m.gso_segs,
+            gso_size: m.gso_size,
+            tstamp_type: m.tstamp_type,
+            hwtstamp: m.hwtstamp,
+        }
+    }
+}
+
+impl From<runtime::SkbMeta> for BpfxSkbMeta {
+    fn from(m: runtime::SkbMeta) -> Self {
+        BpfxSkbMeta {
+            pkt_type: m.pkt_type,
+            mark: m.mark,
+            queue_mapping: m.queue_mapping,
+            protocol: m.protocol,
+            vlan_present: m.vlan_present,
+            vlan_tci: m.vlan_tci,
+            vlan_proto: m.vlan_proto,
+            priority: m.priority,
+            ingress_ifindex: m.ingress_ifindex,
+            ifindex: m.ifindex,
+            tc_index: m.tc_index,
+            tc_classid: m.tc_classid,
+            cb: m.cb,
+            hash: m.hash,
+            napi_id: m.napi_id,
+            wire_len: m.wire_len,
+            gso_segs: m.gso_segs,
+            gso_size: m.gso_size,
+            tstamp_type: m.tstamp_type,
+            tstamp: m.tstamp,
+            hwtstamp: m.hwtstamp,
+        }
+    }
+}
+
+/// `bpfx_tc_result`: what a TC run on a packet buffer gave.
+#[repr(C)]
+#[derive(Debug)]
+pub struct BpfxTcResult {
+    /// The `TC_ACT_*` verdict (`TC_ACT_UNSPEC` is -1).
+    pub action: i32,
+    /// Offset of the final packet's first byte in the buffer.
+    pub start: usize,
+    /// The final packet's length.
+    pub len: usize,
+}
+
 /// `bpfx_redirect`: where the last run redirected its packet.
 #[repr(C)]
 #[derive(Debug)]
@@ -695,6 +812,68 @@ pub unsafe extern "C" fn bpfx_run_xdp(
     }
 }
 
+/// Runs a TC program on a packet buffer as `bpfx_run_xdp` runs an XDP program, with the
+/// socket-buffer metadata `meta`, which gets the metadata after a successful run.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_run_tc(
+    vm: *mut BpfxVm,
+    buf: *mut c_void,
+    buf_len: usize,
+    start: usize,
+    len: usize,
+    meta: *mut BpfxSkbMeta,
+    out: *mut BpfxTcResult,
+) -> Status {
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle no other thread uses meanwhile, `buf`
+    // points to `buf_len` writable bytes nothing else accesses during the call, `meta` to a
+    // readable and writable `bpfx_skb_meta` and `out` to a writable `bpfx_tc_result`: the
+    // contracts of `with_vm` and `required_mut`; NULL and overlap are checked before any
+    // slice is made or anything read.
+    unsafe {
+        with_vm(vm, |v| {
+            let mut m = tc_args(buf, buf_len, meta, out)?;
+            let b = required_mut(buf, buf_len, "buf")?;
+            let r = v.run_tc(b, start, len, &mut m);
+            // SAFETY: non-NULL, writable by the caller's contract, outside `buf` (checked by
+            // `tc_args`); written whether or not the run succeeded (unchanged if it did not).
+            meta.write_unaligned(BpfxSkbMeta::from(m));
+            let (action, start, len) = r?;
+            // SAFETY: as `meta`.
+            out.write_unaligned(BpfxTcResult { action, start, len });
+            Ok(())
+        })
+    }
+}
+
+/// `bpfx_run_tc`'s argument checks: `meta` and `out` non-NULL, outside `buf` and apart; the
+/// metadata `meta` holds.
+///
+/// # Safety
+/// `meta` is NULL or points to a readable `bpfx_skb_meta`.
+unsafe fn tc_args(
+    buf: *mut c_void,
+    buf_len: usize,
+    meta: *mut BpfxSkbMeta,
+    out: *mut BpfxTcResult,
+) -> Result<runtime::SkbMeta, Fail> {
+    if meta.is_null() {
+        return Err(Fail::null("meta"));
+    }
+    if out.is_null() {
+        return Err(Fail::null("out"));
+    }
+    let (m, ml) = (meta.cast::<c_void>(), size_of::<BpfxSkbMeta>());
+    let (o, ol) = (out.cast::<c_void>(), size_of::<BpfxTcResult>());
+    if overlap(buf, buf_len, m, ml) || overlap(buf, buf_len, o, ol) || overlap(m, ml, o, ol) {
+        return Err(Fail::arg("buf, meta and out must not overlap"));
+    }
+    // SAFETY: non-NULL, readable by the caller's contract; any bit pattern is a valid value.
+    Ok(unsafe { meta.read_unaligned() }.into())
+}
+
 /// Where the last run redirected its packet (`BPFX_REDIRECT_NONE` when it did not).
 ///
 /// # Safety
@@ -1329,6 +1508,41 @@ pub unsafe extern "C" fn bpfx_program_run_xdp(
                 len,
                 meta_len,
             });
+            Ok(())
+        })
+    }
+}
+
+/// Runs a TC program on a packet buffer, as `bpfx_run_tc`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_program_run_tc(
+    prog: *mut BpfxProgram,
+    buf: *mut c_void,
+    buf_len: usize,
+    start: usize,
+    len: usize,
+    meta: *mut BpfxSkbMeta,
+    out: *mut BpfxTcResult,
+) -> Status {
+    // SAFETY: by bpfx.h, `prog` is NULL or a live handle no other thread uses meanwhile, `buf`
+    // points to `buf_len` writable bytes nothing else accesses during the call, `meta` to a
+    // readable and writable `bpfx_skb_meta` and `out` to a writable `bpfx_tc_result`: NULL is
+    // checked here, by `tc_args` and by `required_mut`, overlap before any slice is made.
+    unsafe {
+        with_status(|| {
+            let p = prog.as_mut().ok_or_else(|| Fail::null("prog"))?;
+            let mut m = tc_args(buf, buf_len, meta, out)?;
+            let b = required_mut(buf, buf_len, "buf")?;
+            let r = p.0.run_tc(b, start, len, &mut m);
+            // SAFETY: non-NULL, writable by the caller's contract, outside `buf` (checked by
+            // `tc_args`); written whether or not the run succeeded (unchanged if it did not).
+            meta.write_unaligned(BpfxSkbMeta::from(m));
+            let (action, start, len) = r?;
+            // SAFETY: as `meta`.
+            out.write_unaligned(BpfxTcResult { action, start, len });
             Ok(())
         })
     }

@@ -78,6 +78,8 @@ fn rust_to_c(t: &str) -> String {
         "BpfxPerfRecord" => "bpfx_perf_record",
         "BpfxXdpResult" => "bpfx_xdp_result",
         "BpfxRedirect" => "bpfx_redirect",
+        "BpfxSkbMeta" => "bpfx_skb_meta",
+        "BpfxTcResult" => "bpfx_tc_result",
         "BpfxObject" => "bpfx_object",
         "BpfxProgram" => "bpfx_program",
         "BpfxMap" => "bpfx_map",
@@ -95,6 +97,7 @@ fn rust_to_c(t: &str) -> String {
         "u16" => "uint16_t",
         "u32" => "uint32_t",
         "u64" => "uint64_t",
+        "i32" => "int32_t",
         "usize" => "size_t",
         "Status" | "StatusCode" => "bpfx_status",
         "Option<HelperFn>" => "bpfx_helper_fn",
@@ -298,6 +301,14 @@ fn xdp_result_and_redirect_layouts_match() {
     assert_eq!(size_of::<crate::ffi::BpfxXdpResult>(), 32);
     struct_layout_matches("bpfx_redirect", "BpfxRedirect");
     assert_eq!(size_of::<crate::ffi::BpfxRedirect>(), 24);
+}
+
+#[test]
+fn skb_meta_and_tc_result_layouts_match() {
+    struct_layout_matches("bpfx_skb_meta", "BpfxSkbMeta");
+    assert_eq!(size_of::<crate::ffi::BpfxSkbMeta>(), 96);
+    struct_layout_matches("bpfx_tc_result", "BpfxTcResult");
+    assert_eq!(size_of::<crate::ffi::BpfxTcResult>(), 24);
 }
 
 #[test]

@@ -17,8 +17,8 @@
 
 use crate::error::{Fail, Status, c_string};
 use crate::vm::{
-    EngineCode, ModeCode, TrapInfo, finish_run, map_fail, run_memory, run_xdp_buffer, with_name,
-    xdp_rooms,
+    EngineCode, ModeCode, TrapInfo, finish_run, map_fail, run_memory, run_tc_buffer,
+    run_xdp_buffer, tc_code, with_name, xdp_rooms,
 };
 use runtime::{Budget, CodeMemory, Engine, JitOptions, Map, Object, Program, UpdateFlag};
 use std::ffi::CString;
@@ -225,6 +225,23 @@ impl Prog {
         self.redirect = self.prog.last_redirect().map(with_name);
         let action = finish_run(r, &mut self.trap)?;
         Ok((action, frame.0, frame.1, frame.2))
+    }
+
+    /// Runs a TC program on a packet buffer as `bpfx_run_tc` does: the verdict, and the
+    /// final packet's start and length; `meta` gets the metadata after the run.
+    pub(crate) fn run_tc(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        meta: &mut runtime::SkbMeta,
+    ) -> Result<(i32, usize, usize), Fail> {
+        let rooms = xdp_rooms(buf, start, len)?;
+        self.prog.set_budget(self.budget);
+        let (r, frame) = run_tc_buffer(&mut self.prog, buf, start, len, rooms, meta)?;
+        self.redirect = self.prog.last_redirect().map(with_name);
+        let action = finish_run(r, &mut self.trap)?;
+        Ok((tc_code(action), frame.0, frame.1))
     }
 
     /// The last run's redirect target.

@@ -472,6 +472,28 @@ impl Vm {
         Ok((out, frame.0, frame.1, frame.2))
     }
 
+    /// Runs a TC program on the packet buffer `buf` (rooms as [`Vm::run_xdp`]) with the
+    /// socket-buffer metadata `meta`, which gets the metadata after the run. The buffer gets
+    /// the final packet back (after a trap too); the result is (the `TC_ACT_*` verdict,
+    /// start, len).
+    pub(crate) fn run_tc(
+        &mut self,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        meta: &mut runtime::SkbMeta,
+    ) -> Result<(i32, usize, usize), Fail> {
+        let rooms = xdp_rooms(buf, start, len)?;
+        let (r, frame) = run_tc_buffer(self.ready()?, buf, start, len, rooms, meta)?;
+        self.redirect = self
+            .prog
+            .as_ref()
+            .and_then(Program::last_redirect)
+            .map(with_name);
+        let action = self.finish(r)?;
+        Ok((tc_code(action), frame.0, frame.1))
+    }
+
     /// The last run's redirect target.
     pub(crate) fn redirect(&self) -> Option<&(runtime::RedirectTarget, CString)> {
         self.redirect.as_ref()
@@ -669,6 +691,45 @@ pub(crate) fn run_xdp_buffer(
         r.map(|o| o.action.code()),
         (packet.start(), packet.len(), packet.meta().len()),
     ))
+}
+
+/// Runs TC program `prog` on the packet buffer `buf` (the packet at `start`, `len` bytes
+/// long, with the `rooms` of [`xdp_rooms`]) with the metadata `meta`, which gets the metadata
+/// after the run when it succeeds; the buffer gets the final packet back (after a trap too).
+/// The run's `TC_ACT_*` code (as r0's low 32 bits), and the final packet's start and length
+/// (its metadata length is always 0).
+pub(crate) fn run_tc_buffer(
+    prog: &mut Program,
+    buf: &mut [u8],
+    start: usize,
+    len: usize,
+    (head, tail): (u16, u16),
+    meta: &mut runtime::SkbMeta,
+) -> Result<(Result<u64, runtime::Error>, Frame), Fail> {
+    if prog.context() != Context::Tc {
+        return Err(Fail::new(
+            Status::Context,
+            format!(
+                "bpfx_run_tc runs TC programs, not {}",
+                prog.context().name()
+            ),
+        ));
+    }
+    let mut packet = runtime::Packet::with_room(&buf[start..start + len], head, tail);
+    // What lies in the rooms is the embedder's, kept for the run.
+    packet.buffer_mut().copy_from_slice(buf);
+    let r = prog.run_tc_packet(&mut packet, meta);
+    buf.copy_from_slice(packet.buffer());
+    let r = r.map(|o| {
+        *meta = o.meta;
+        u64::from(o.action.code() as u32)
+    });
+    Ok((r, (packet.start(), packet.len(), 0)))
+}
+
+/// The `TC_ACT_*` code of a TC run's r0 (its low 32 bits, as [`run_tc_buffer`] gives them).
+pub(crate) fn tc_code(r0: u64) -> i32 {
+    r0 as u32 as i32
 }
 
 /// The outcome of a run as the C API reports it, with its trap (if any) kept in `trap`.

@@ -962,6 +962,90 @@ fn xdp_packet_buffers_and_redirects_from_c() {
     assert_eq!(got, expected_xdp(&objects, redirect));
 }
 
+/// What `tc.c` prints, from the same programs run through the facade on packet buffers with
+/// the same metadata (`Program::run_tc_packet`), for the VM and the object API alike.
+fn expected_tc(objects: &Path) -> String {
+    let mut tcp = vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0x08, 0x00];
+    tcp.extend_from_slice(&[
+        0x45, 0x10, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+    ]);
+    tcp.extend_from_slice(&[
+        0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0x20, 0, 0, 0, 0, 0,
+    ]);
+    tcp.extend_from_slice(&[0; 6]);
+    let mut telnet = tcp.clone();
+    telnet[37] = 23;
+    let fnv = |b: &[u8]| {
+        b.iter().fold(2166136261u32, |h, &x| {
+            (h ^ u32::from(x)).wrapping_mul(16777619)
+        })
+    };
+    let vm = Vm::new();
+    let mut out = String::new();
+    for (engine, name) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let mut line = |label: &str, file: &str, prog: &str, protocol: u16, pkt: &[u8]| {
+            let obj = vm.open(objects.join(file)).unwrap();
+            let mut p = obj
+                .program(prog)
+                .unwrap()
+                .verify(Mode::Strict)
+                .unwrap()
+                .engine(*engine, false)
+                .unwrap();
+            let meta = runtime::SkbMeta {
+                protocol,
+                ifindex: 3,
+                ingress_ifindex: 3,
+                mark: 0x1234,
+                hash: 0xabcd,
+                tstamp: 1000,
+                ..Default::default()
+            };
+            let mut packet = runtime::Packet::with_room(pkt, 256, 100);
+            let o = p.run_tc_packet(&mut packet, &meta).unwrap();
+            let m = o.meta;
+            for api in ["vm", "program"] {
+                writeln!(
+                    out,
+                    "{label} {api} {name} action {} start {} len {} fnv {} mark {} priority {} \
+                     cb {} {} {} protocol {}",
+                    o.action.code(),
+                    packet.start(),
+                    packet.len(),
+                    fnv(packet.frame()),
+                    m.mark,
+                    m.priority,
+                    m.cb[0],
+                    m.cb[1],
+                    m.cb[2],
+                    m.protocol
+                )
+                .unwrap();
+            }
+        };
+        line("classify", "tc_classify.o", "tc_classify", 0x0800, &tcp);
+        line("telnet", "tc_classify.o", "tc_classify", 0x0800, &telnet);
+        line("other", "tc_classify.o", "tc_classify", 0x86dd, &tcp);
+        line("ipip", "tc_ipip.o", "tc_ipip", 0x0800, &tcp);
+    }
+    out
+}
+
+/// TC packet buffers from C (`tests/c/tc.c`): `bpfx_run_tc` and `bpfx_program_run_tc` on the
+/// runtime's classifier (metadata read and written) and IPIP encapsulation (the packet cut and
+/// grown) fixtures, on both engines, with the facade's results; argument and program-type
+/// refusals.
+#[test]
+fn tc_packet_buffers_and_metadata_from_c() {
+    let dir = work_dir().join("tc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let objects = repo().join("crates/runtime/tests/objects");
+    let exe = dir.join("tc");
+    compile_c("tc.c", &exe, &static_link());
+    let got = run_c(&exe, &[&objects]);
+    assert_eq!(got, expected_tc(&objects));
+}
+
 /// What `object.c` prints, from the same object driven through the facade: the programs of one
 /// object sharing their maps, tail calls through a program array the host fills, key walks,
 /// ring buffer records, a budget trap and strict verification, on the interpreter and on the

@@ -12,32 +12,9 @@ mod common;
 #[path = "common/oracle.rs"]
 mod oracle;
 
-use bpfx::{Mode, Object, Packet};
-use common::{engines, prepare};
-use oracle::{kernel_run, load, objects, unavailable};
-
-/// The run on every bpfx engine in both modes, which all agree: the verdict and the frame.
-fn bpfx_run(obj: &Object, frame: &[u8]) -> (u32, Vec<u8>) {
-    let mut seen = None;
-    for mode in [Mode::Checked, Mode::Strict] {
-        for (engine, opts) in engines() {
-            let v = obj
-                .program("xdp_loop")
-                .unwrap()
-                .verify(mode)
-                .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
-            let mut prog = prepare(v, opts);
-            let mut p = Packet::new(frame);
-            let out = prog.run_xdp_packet(&mut p).unwrap();
-            let got = (out.action.code() as u32, p.to_vec());
-            match &seen {
-                None => seen = Some(got),
-                Some(s) => assert_eq!(*s, got, "{mode:?} {engine}"),
-            }
-        }
-    }
-    seen.unwrap()
-}
+use bpfx::Object;
+use common::run_xdp_everywhere;
+use oracle::{compare_xdp, objects};
 
 #[test]
 fn bpf_loop_agrees_with_the_kernel() {
@@ -53,33 +30,11 @@ fn bpf_loop_agrees_with_the_kernel() {
         })
         .collect();
     // bpfx's engines agree with each other whether or not the kernel is here.
-    let ours: Vec<(u32, Vec<u8>)> = frames.iter().map(|f| bpfx_run(&obj, f)).collect();
-    if let Some(why) = unavailable() {
-        eprintln!("SKIPPED bpf_loop_agrees_with_the_kernel: {why}");
-        return;
+    let ours: Vec<(u32, Vec<u8>)> = frames
+        .iter()
+        .map(|f| run_xdp_everywhere(&obj, "xdp_loop", f))
+        .collect();
+    if let Some(checked) = compare_xdp("bpf_loop_agrees_with_the_kernel", file, &frames, &ours) {
+        assert_eq!(checked, 12);
     }
-    let pinned = match load(&objects().join(file), "xdp") {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!(
-                "SKIPPED bpf_loop_agrees_with_the_kernel: the kernel does not load {file}: {why}"
-            );
-            return;
-        }
-    };
-    let scratch = std::env::temp_dir().join(format!("bpfx-loop-oracle-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).unwrap();
-    let mut checked = 0;
-    for (frame, ours) in frames.iter().zip(&ours) {
-        // The kernel's test run refuses frames shorter than an Ethernet header.
-        if frame.len() < 14 {
-            continue;
-        }
-        let kernel = kernel_run(&pinned, frame, None, &scratch);
-        assert_eq!(&kernel, ours, "frame of {} bytes", frame.len());
-        checked += 1;
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    assert_eq!(checked, 12);
-    eprintln!("bpf_loop_agrees_with_the_kernel: {checked} runs compared with the kernel's");
 }

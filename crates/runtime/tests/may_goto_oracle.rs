@@ -11,33 +11,9 @@ mod common;
 #[path = "common/oracle.rs"]
 mod oracle;
 
-use bpfx::{Mode, Object, Packet};
-use common::{engines, prepare};
-use oracle::{kernel_run, load, objects, unavailable};
-
-/// The run on every bpfx engine in both modes, which all agree: the verdict and the frame.
-fn bpfx_run(obj: &Object, frame: &[u8]) -> (u32, Vec<u8>) {
-    let mut seen = None;
-    for (mode, (engine, opts)) in [Mode::Checked, Mode::Strict]
-        .into_iter()
-        .flat_map(|m| engines().into_iter().map(move |e| (m, e)))
-    {
-        let v = obj
-            .program("xdp_may_goto")
-            .unwrap()
-            .verify(mode)
-            .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
-        let mut prog = prepare(v, opts);
-        let mut p = Packet::new(frame);
-        let out = prog.run_xdp_packet(&mut p).unwrap();
-        let got = (out.action.code() as u32, p.to_vec());
-        match &seen {
-            None => seen = Some(got),
-            Some(s) => assert_eq!(*s, got, "{mode:?} {engine}"),
-        }
-    }
-    seen.unwrap()
-}
+use bpfx::Object;
+use common::run_xdp_everywhere;
+use oracle::{compare_xdp, objects};
 
 /// The program's result, computed here: the sum `s = s * 31 + byte` over the frame's first
 /// 2048 bytes, its low
@@ -70,36 +46,14 @@ fn can_loop_agrees_with_the_kernel() {
         .collect();
     // bpfx's engines agree with each other and with the reference whether or not the kernel
     // is here.
-    let ours: Vec<(u32, Vec<u8>)> = frames.iter().map(|f| bpfx_run(&obj, f)).collect();
+    let ours: Vec<(u32, Vec<u8>)> = frames
+        .iter()
+        .map(|f| run_xdp_everywhere(&obj, "xdp_may_goto", f))
+        .collect();
     for (f, o) in frames.iter().zip(&ours) {
         assert_eq!(*o, reference(f), "frame of {} bytes", f.len());
     }
-    if let Some(why) = unavailable() {
-        eprintln!("SKIPPED can_loop_agrees_with_the_kernel: {why}");
-        return;
+    if let Some(checked) = compare_xdp("can_loop_agrees_with_the_kernel", file, &frames, &ours) {
+        assert_eq!(checked, 10);
     }
-    let pinned = match load(&objects().join(file), "xdp") {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!(
-                "SKIPPED can_loop_agrees_with_the_kernel: the kernel does not load {file}: {why}"
-            );
-            return;
-        }
-    };
-    let scratch = std::env::temp_dir().join(format!("bpfx-may-goto-oracle-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).unwrap();
-    let mut checked = 0;
-    for (frame, ours) in frames.iter().zip(&ours) {
-        // The kernel's test run refuses frames shorter than an Ethernet header.
-        if frame.len() < 14 {
-            continue;
-        }
-        let kernel = kernel_run(&pinned, frame, None, &scratch);
-        assert_eq!(&kernel, ours, "frame of {} bytes", frame.len());
-        checked += 1;
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    assert_eq!(checked, 10);
-    eprintln!("can_loop_agrees_with_the_kernel: {checked} runs compared with the kernel's");
 }

@@ -57,3 +57,30 @@ pub(crate) fn run_tc_everywhere<T: PartialEq + std::fmt::Debug>(
     }
     seen.unwrap()
 }
+
+/// Runs program `name` of `obj` as XDP on `frame` (a `Packet::new`), in Checked and Strict mode
+/// on every engine, and returns the verdict's code and the final frame, asserting every run
+/// gives the same.
+// Only the kernel-oracle tests of clang-built XDP fixtures use it.
+#[allow(dead_code)]
+pub(crate) fn run_xdp_everywhere(obj: &bpfx::Object, name: &str, frame: &[u8]) -> (u32, Vec<u8>) {
+    let mut seen = None;
+    for mode in [bpfx::Mode::Checked, bpfx::Mode::Strict] {
+        for (engine, opts) in engines() {
+            let v = obj
+                .program(name)
+                .unwrap()
+                .verify(mode)
+                .unwrap_or_else(|e| panic!("{name} {mode:?}: {e}"));
+            let mut prog = prepare(v, opts);
+            let mut p = bpfx::Packet::new(frame);
+            let out = prog.run_xdp_packet(&mut p).unwrap();
+            let got = (out.action.code() as u32, p.to_vec());
+            match &seen {
+                None => seen = Some(got),
+                Some(s) => assert_eq!(*s, got, "{name} {mode:?} {engine}"),
+            }
+        }
+    }
+    seen.unwrap()
+}

@@ -4,8 +4,8 @@
 //! `bpftool prog run`, i.e. the kernel's `BPF_PROG_TEST_RUN`), with a context in and out or
 //! without one.
 //!
-//! Only the oracle tests (`xdp_oracle.rs`, `tc_oracle.rs`, `tc_fixture_oracle.rs`) include it,
-//! by `#[path]`, so the other tests that share `common` do not compile code they never call.
+//! Only the kernel-oracle tests (`*_oracle.rs`) include it, by `#[path]`, so the other tests
+//! that share `common` do not compile code they never call.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -124,4 +124,44 @@ pub(crate) fn kernel_run(
         ctx.copy_from_slice(&back);
     }
     (ret, std::fs::read(&output).unwrap_or_default())
+}
+
+/// Runs the XDP fixture `file` (section `xdp`) in the kernel on every frame of at least an
+/// Ethernet header (the kernel's test run refuses shorter ones) and asserts each verdict and
+/// output frame equals `ours` (bpfx's, one per frame). Returns how many frames were compared,
+/// or `None` after saying on stderr why `test` compares nothing (no kernel to ask, or the
+/// kernel does not load `file`).
+// Only the oracle tests of clang-built XDP fixtures use it.
+#[allow(dead_code)]
+pub(crate) fn compare_xdp(
+    test: &str,
+    file: &str,
+    frames: &[Vec<u8>],
+    ours: &[(u32, Vec<u8>)],
+) -> Option<usize> {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED {test}: {why}");
+        return None;
+    }
+    let pinned = match load(&objects().join(file), "xdp") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIPPED {test}: the kernel does not load {file}: {why}");
+            return None;
+        }
+    };
+    let scratch = std::env::temp_dir().join(format!("bpfx-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let mut checked = 0;
+    for (frame, ours) in frames.iter().zip(ours) {
+        if frame.len() < 14 {
+            continue;
+        }
+        let kernel = kernel_run(&pinned, frame, None, &scratch);
+        assert_eq!(&kernel, ours, "{test}: frame of {} bytes", frame.len());
+        checked += 1;
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    eprintln!("{test}: {checked} runs compared with the kernel's");
+    Some(checked)
 }

@@ -869,6 +869,92 @@ fn threads_get_their_own_cpu_slots_and_the_split_is_deterministic() {
     assert_eq!(splits[0], splits[1]);
 }
 
+/// The `n` numbers CPU `cpu`'s `get_prandom_u32` stream gives for `seed` (splitmix64; CPU 0
+/// starts from the seed, CPU k from splitmix64's mix of the seed and k), as
+/// crates/runtime/src/helpers.rs draws them.
+fn prandom_stream(seed: u64, cpu: u64, n: u64) -> Vec<u64> {
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let mut state = if cpu == 0 {
+        seed
+    } else {
+        mix(seed ^ cpu.wrapping_mul(0xd1b5_4a32_d192_ed03))
+    };
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            u64::from(mix(state) as u32)
+        })
+        .collect()
+}
+
+#[test]
+fn a_seeded_replay_on_several_threads_is_reproducible() {
+    let d = dir();
+    let recs = traffic(200);
+    let pcap = d.join("random.pcap");
+    write_pcap(&pcap, &recs, DataLink::ETHERNET);
+    // crates/cli/tests/objects/xdp_random_drop.c drops a frame when its random number is odd
+    // and sums the numbers (entry 0) and counts them (entry 1) per CPU in `drawn`.
+    let mut runs = Vec::new();
+    for engine in ENGINES {
+        for attempt in 0..2 {
+            let out = d.join(format!("random-{engine}-{attempt}.pcap"));
+            let v = replay(
+                "crates/cli/tests/objects/xdp_random_drop.o",
+                &pcap,
+                &[
+                    "--engine",
+                    engine,
+                    "--threads",
+                    "2",
+                    "--seed",
+                    "7",
+                    "--out",
+                    path_str(&out),
+                ],
+            );
+            let what = format!("{engine} run {attempt}");
+            let maps = v["maps"].as_array().unwrap();
+            let drawn = &maps.iter().find(|m| m["name"] == "drawn").unwrap()["entries"];
+            let slots = |entry: usize| -> Vec<u64> {
+                drawn[entry]["value"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|slot| slot.as_u64().unwrap())
+                    .collect()
+            };
+            let (sums, draws) = (slots(0), slots(1));
+            assert_eq!(draws.len(), 2, "{what}");
+            assert_eq!(draws.iter().sum::<u64>(), 200, "{what}");
+            // Each worker drew from its own CPU's stream, in the order of its packets.
+            let mut dropped = 0;
+            for cpu in 0..2 {
+                let stream = prandom_stream(7, cpu as u64, draws[cpu]);
+                assert!(draws[cpu] > 0, "{what}: {draws:?}");
+                assert_eq!(sums[cpu], stream.iter().sum::<u64>(), "{what} cpu {cpu}");
+                dropped += stream.iter().filter(|r| *r & 1 == 1).count() as u64;
+            }
+            assert_eq!(
+                verdicts(&v),
+                vec![(1, dropped), (2, 200 - dropped)],
+                "{what}"
+            );
+            runs.push((verdicts(&v), sums, std::fs::read(&out).unwrap()));
+        }
+    }
+    // Every run, on either engine, gives the same verdicts, maps and output capture.
+    for (i, r) in runs.iter().enumerate() {
+        assert!(*r == runs[0], "run {i} differs");
+    }
+    // The two CPUs' streams differ.
+    assert_ne!(prandom_stream(7, 0, 8), prandom_stream(7, 1, 8));
+}
+
 #[test]
 fn usage_errors() {
     let d = dir();

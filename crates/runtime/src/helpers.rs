@@ -145,7 +145,7 @@ pub(crate) type TaskFn = Arc<dyn Fn() -> Task + Send + Sync>;
 #[derive(Clone)]
 pub(crate) struct Hooks {
     pub(crate) clock: ClockFn,
-    pub(crate) prng: Arc<AtomicU64>,
+    pub(crate) prng: Arc<Prng>,
     pub(crate) cpu: CpuFn,
     /// The number of CPUs: the CPU a program runs on is `cpu() % cpus`.
     pub(crate) cpus: u32,
@@ -178,7 +178,7 @@ impl Default for Hooks {
     fn default() -> Self {
         Hooks {
             clock: Arc::new(monotonic_ns),
-            prng: Arc::new(AtomicU64::new(random_seed())),
+            prng: Arc::new(Prng::new(random_seed())),
             cpu: Arc::new(thread_cpu),
             cpus: crate::maps::default_cpus(),
             trace: Arc::new(|s| eprint!("{s}")),
@@ -216,13 +216,60 @@ fn thread_cpu() -> u32 {
     ID.with(|id| (id % (u32::MAX as usize + 1)) as u32)
 }
 
+/// `get_prandom_u32`'s generator: one splitmix64 stream per CPU slot, as the kernel's
+/// prandom state is per CPU. CPU 0 starts from the seed itself and CPU k > 0 from a mix of
+/// the seed and k, so the numbers a program draws depend only on the seed, the CPU it runs on
+/// and the order of its own calls there, not on how threads on other CPUs interleave.
+pub(crate) struct Prng {
+    seed: u64,
+    /// One state per CPU slot, made on the first draw (when the number of CPUs is final).
+    states: OnceLock<Box<[AtomicU64]>>,
+}
+
+impl Prng {
+    pub(crate) fn new(seed: u64) -> Prng {
+        Prng {
+            seed,
+            states: OnceLock::new(),
+        }
+    }
+
+    /// The first state of CPU `cpu`'s stream.
+    fn start(seed: u64, cpu: u32) -> u64 {
+        if cpu == 0 {
+            seed
+        } else {
+            mix64(seed ^ u64::from(cpu).wrapping_mul(0xd1b5_4a32_d192_ed03))
+        }
+    }
+
+    /// The next number of the stream of CPU `cpu` (of `cpus`; `cpu < cpus`).
+    pub(crate) fn next(&self, cpu: u32, cpus: u32) -> u32 {
+        let states = self.states.get_or_init(|| {
+            (0..cpus.max(1))
+                .map(|c| AtomicU64::new(Prng::start(self.seed, c)))
+                .collect()
+        });
+        match states.get(cpu as usize) {
+            Some(state) => next_random(state),
+            // Unreachable (cpu < cpus and cpus is fixed per `Vm`), but never panic: fall
+            // back to the last slot rather than index out of range.
+            None => next_random(&states[states.len() - 1]),
+        }
+    }
+}
+
+/// splitmix64's output function.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// One step of splitmix64 on a shared state: deterministic for a given seed and call order.
 pub(crate) fn next_random(state: &AtomicU64) -> u32 {
     let prev = state.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-    let mut z = prev.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31)) as u32
+    mix64(prev.wrapping_add(0x9e37_79b9_7f4a_7c15)) as u32
 }
 
 /// State of one run (and the tail calls it chains), shared by the helpers of one program
@@ -1256,7 +1303,9 @@ fn trace_printk(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, 
 }
 
 fn get_prandom_u32(cx: &Cx, _: &mut GuestMemory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    Ok(u64::from(next_random(&cx.hooks.prng)))
+    Ok(u64::from(
+        cx.hooks.prng.next(cx.hooks.cpu_now(), cx.hooks.cpus),
+    ))
 }
 
 fn get_smp_processor_id(cx: &Cx, _: &mut GuestMemory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
@@ -1671,5 +1720,27 @@ mod tests {
         let ys: Vec<u32> = (0..4).map(|_| next_random(&b)).collect();
         assert_eq!(xs, ys);
         assert_ne!(xs[0], xs[1]);
+    }
+
+    #[test]
+    fn each_cpu_draws_its_own_reproducible_stream() {
+        let draw = |p: &Prng, cpu| (0..8).map(|_| p.next(cpu, 2)).collect::<Vec<u32>>();
+        let a = Prng::new(7);
+        let b = Prng::new(7);
+        // Interleave the CPUs differently in the two generators: each CPU's stream is the same.
+        let a0 = draw(&a, 0);
+        let a1 = draw(&a, 1);
+        let b1 = draw(&b, 1);
+        let b0 = draw(&b, 0);
+        assert_eq!(a0, b0);
+        assert_eq!(a1, b1);
+        assert_ne!(a0, a1);
+        // CPU 0's stream is the single shared stream of the seed (what one CPU always drew).
+        let one = AtomicU64::new(7);
+        let single: Vec<u32> = (0..8).map(|_| next_random(&one)).collect();
+        assert_eq!(a0, single);
+        // Another seed gives other streams.
+        let c = Prng::new(8);
+        assert_ne!(draw(&c, 1), a1);
     }
 }

@@ -133,6 +133,56 @@ fn time_random_cpu_and_printk_follow_the_hooks() {
 }
 
 #[test]
+fn each_cpu_draws_its_own_seeded_random_stream() {
+    thread_local!(static CPU: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+    fn draws(p: &mut Program, cpu: u32, n: usize) -> Vec<u64> {
+        CPU.with(|c| c.set(cpu));
+        (0..n).map(|_| p.run(&mut []).unwrap()).collect()
+    }
+    let seeded = |cpus| {
+        let vm = Vm::new()
+            .seed(7)
+            .cpus(cpus)
+            .cpu_id(|| CPU.with(std::cell::Cell::get));
+        object(&vm, &[("p", "call 7\nexit")], vec![])
+    };
+    for engine in Engine::ALL {
+        // Two CPUs drawing at once, each on its own thread.
+        let obj = seeded(2);
+        let p = prepare(&obj, "p", engine);
+        let streams: Vec<Vec<u64>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|cpu| {
+                    let mut p = p.clone();
+                    s.spawn(move || draws(&mut p, cpu, 64))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        // The same seed on one thread, CPU 1 first: each CPU's stream is the same.
+        let obj = seeded(2);
+        let mut q = prepare(&obj, "p", engine);
+        let one = draws(&mut q, 1, 64);
+        let zero = draws(&mut q, 0, 64);
+        assert_eq!(streams[0], zero, "{engine:?}");
+        assert_eq!(streams[1], one, "{engine:?}");
+        // The two CPUs' streams differ (and are not one stream shifted).
+        assert_ne!(zero, one, "{engine:?}");
+        assert!(
+            !zero.windows(4).any(|w| one.windows(4).any(|v| v == w)),
+            "{engine:?}"
+        );
+        // CPU 0's stream is what a single-CPU runtime with the seed draws.
+        let obj = seeded(1);
+        let mut r = prepare(&obj, "p", engine);
+        assert_eq!(draws(&mut r, 0, 64), zero, "{engine:?}");
+        // The numbers are 32-bit and vary.
+        assert!(zero.iter().all(|&x| x <= u64::from(u32::MAX)), "{engine:?}");
+        assert!(zero.windows(2).any(|w| w[0] != w[1]), "{engine:?}");
+    }
+}
+
+#[test]
 fn rodata_is_read_only_for_programs() {
     // The load is proven (and loses its guard in the JIT); the store never is, so both engines
     // refuse it with the same trap at the same pc and leave the value as it was.

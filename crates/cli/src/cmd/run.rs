@@ -111,8 +111,8 @@ pub(crate) struct Args {
     /// (docs/cli.md, "Initial map contents").
     #[arg(long = "maps", value_name = "PATH")]
     maps: Option<PathBuf>,
-    /// Seed `get_prandom_u32`: runs with the same seed draw the same numbers (a replay: with
-    /// one thread).
+    /// Seed `get_prandom_u32`: runs with the same seed draw the same numbers (each CPU slot,
+    /// so each replay worker, from its own sequence).
     #[arg(long, value_name = "N", value_parser = parse_num)]
     seed: Option<u64>,
     /// After the run, print array MAP of log2 buckets (entry k counts [2^k, 2^(k+1)), entry 0

@@ -118,9 +118,11 @@ impl Vm {
         self
     }
 
-    /// Seeds `get_prandom_u32`: the same seed gives the same sequence.
+    /// Seeds `get_prandom_u32`: each CPU slot (see [`Vm::cpu_id`]) draws from its own
+    /// sequence, derived from the seed and the CPU's index, so the same seed gives the same
+    /// numbers on each CPU whatever the interleaving of programs running on other CPUs.
     pub fn seed(mut self, seed: u64) -> Vm {
-        self.hooks.prng = Arc::new(AtomicU64::new(seed));
+        self.hooks.prng = Arc::new(crate::helpers::Prng::new(seed));
         self
     }
 

@@ -19,8 +19,8 @@ struct MemArg {
     v: Value,
     /// `(min, max)` bytes, when known.
     size: Option<(u64, u64)>,
-    /// Whether a map value (and, in Checked mode, the packet) may be passed, besides the stack
-    /// and the input memory.
+    /// Whether a map value and the packet (in Strict mode, within its proven range) may be
+    /// passed, besides the stack and the input memory.
     any_region: bool,
     read_only: bool,
     /// What the signature asks for, for the message when the argument is not it.

@@ -19,8 +19,8 @@ struct MemArg {
     v: Value,
     /// `(min, max)` bytes, when known.
     size: Option<(u64, u64)>,
-    /// Whether a map value (and, in Checked mode, the packet) may be passed, besides the stack
-    /// and the input memory.
+    /// Whether a map value and the packet (in Strict mode, within its proven range) may be
+    /// passed, besides the stack and the input memory.
     any_region: bool,
     read_only: bool,
     /// What the signature asks for, for the message when the argument is not it.
@@ -360,8 +360,14 @@ impl Analysis<'_> {
                 }
                 true
             }
-            Value::Ptr(PtrKind::Packet { .. } | PtrKind::PacketMeta, _) => {
-                any_region && !self.strict
+            Value::Ptr(PtrKind::Packet { .. } | PtrKind::PacketMeta, _) if any_region => {
+                if self.strict {
+                    // As the kernel's check of a helper's memory argument: the proven range
+                    // must cover the whole size, read or written (packet stores are allowed
+                    // wherever a packet pointer exists, as `mem_packet` checks them).
+                    return self.helper_mem_packet(pc, st, reg, v, size);
+                }
+                true
             }
             _ => false,
         };
@@ -483,6 +489,35 @@ impl Analysis<'_> {
                 writes.havoc |= !read_only;
                 Ok(())
             }
+        }
+    }
+
+    /// A packet (or packet metadata) pointer as a sized helper memory argument, in Strict
+    /// mode: `[ptr, ptr + size)` must lie below the range a comparison with `data_end` (or,
+    /// for metadata, with `data`) proved, at the pointer's highest offset, or for a packet
+    /// pointer at its lowest offset against the range proven for its id.
+    fn helper_mem_packet(
+        &self,
+        pc: Pc,
+        st: &State,
+        reg: Reg,
+        v: Value,
+        size: Option<u64>,
+    ) -> R<()> {
+        let below = |end: i64, range: u64| u64::try_from(end).is_ok_and(|e| e <= range);
+        let covered = match (v, size.and_then(|n| i64::try_from(n).ok())) {
+            (Value::Ptr(PtrKind::Packet { id }, Off::Range(lo, hi)), Some(n)) => {
+                lo >= 0 && (below(hi + n, st.pkt) || below(lo + n, st.pkt_range(id)))
+            }
+            (Value::Ptr(PtrKind::PacketMeta, Off::Range(lo, hi)), Some(n)) => {
+                lo >= 0 && below(hi + n, st.meta)
+            }
+            _ => false,
+        };
+        if covered {
+            Ok(())
+        } else {
+            Err(self.err(pc, K::PacketUnproven(reg)))
         }
     }
 

@@ -10,6 +10,7 @@
 mod common;
 
 use bpfx::{Mode, Object, Packet};
+use bpfx_rng::Rng;
 use common::{engines, prepare};
 use std::path::PathBuf;
 
@@ -75,22 +76,6 @@ fn copy_checked_ref(f: &[u8]) -> u32 {
     }
 }
 
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// An IPv4 frame (or ARP, 1 in 8) with 0 to 10 words of options (some with a bad IHL), TCP,
 /// UDP or another protocol, a transport header of random bytes (checksums of 0 included), cut
 /// at a random length from time to time.
@@ -133,7 +118,7 @@ fn check(name: &str, reference: fn(&[u8]) -> u32) {
         .collect();
     assert!(!accesses.is_empty(), "{name}");
     assert!(accesses.iter().all(|p| *p), "{name}: {accesses:?}");
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ name.len() as u64);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ name.len() as u64);
     let frames: Vec<Vec<u8>> = (0..400).map(|_| frame(&mut rng)).collect();
     let want: Vec<u32> = frames.iter().map(|f| reference(f)).collect();
     for v in [DROP, PASS, TX] {
@@ -184,7 +169,7 @@ fn unsafe_twins_are_rejected_in_strict_mode_only() {
 /// length (the refused ones in Checked mode).
 #[test]
 fn a_check_after_a_join_covers_the_unshifted_copies() {
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
     for (check, at, spill) in [2i64, 5, 10]
         .into_iter()
         .flat_map(|c| (0..10i64).map(move |a| (c, a)))

@@ -8,6 +8,7 @@
 mod common;
 
 use bpfx::{Mode, Object, Packet};
+use bpfx_rng::Rng;
 use common::{engines, prepare};
 use std::path::PathBuf;
 
@@ -97,22 +98,6 @@ fn vlan_ipv6_ref(f: &[u8]) -> u32 {
     ports(f, cur)
 }
 
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// A frame: 0 to 3 VLAN tags, then IPv4 with 0 to 10 words of options (some with a bad IHL),
 /// IPv6 with 0 to 5 extension headers, or ARP; then UDP or TCP (or another protocol) to port
 /// 53 or another.
@@ -184,7 +169,7 @@ fn check(name: &str, reference: fn(&[u8]) -> u32) {
         .collect();
     assert!(!accesses.is_empty(), "{name}");
     assert!(accesses.iter().all(|p| *p), "{name}: {accesses:?}");
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ name.len() as u64);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ name.len() as u64);
     let mut frames: Vec<Vec<u8>> = (0..160).map(|_| frame(&mut rng)).collect();
     let cuts: Vec<Vec<u8>> = frames
         .iter()
@@ -249,7 +234,7 @@ fn unsafe_twins_are_rejected_in_strict_mode_only() {
 /// on every engine without a fault and with one result.
 #[test]
 fn joined_packet_pointers_are_proven_exactly_where_the_check_covers_them() {
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
     let mut accepted = 0;
     for case in 0..240 {
         let k1 = rng.below(24);

@@ -504,13 +504,13 @@ impl Analysis<'_> {
         v: Value,
         size: Option<u64>,
     ) -> R<()> {
-        let below = |end: i64, range: u64| u64::try_from(end).is_ok_and(|e| e <= range);
-        let covered = match (v, size.and_then(|n| i64::try_from(n).ok())) {
-            (Value::Ptr(PtrKind::Packet { id }, Off::Range(lo, hi)), Some(n)) => {
-                lo >= 0 && (below(hi + n, st.pkt) || below(lo + n, st.pkt_range(id)))
+        let n = size.and_then(|n| i64::try_from(n).ok());
+        let covered = match (v, n) {
+            (Value::Ptr(PtrKind::Packet { id }, at), Some(n)) => {
+                super::mem::packet_covers(st, Some(id), at, n)
             }
-            (Value::Ptr(PtrKind::PacketMeta, Off::Range(lo, hi)), Some(n)) => {
-                lo >= 0 && below(hi + n, st.meta)
+            (Value::Ptr(PtrKind::PacketMeta, at), Some(n)) => {
+                super::mem::packet_covers(st, None, at, n)
             }
             _ => false,
         };

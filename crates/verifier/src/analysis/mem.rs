@@ -176,8 +176,8 @@ impl Analysis<'_> {
             Value::Ptr(PtrKind::MapValue { map, nullable, .. }, o) => {
                 self.mem_map_value(a, st, map, nullable, o)
             }
-            Value::Ptr(PtrKind::Packet { id }, o) => self.mem_packet(a, st, id, o),
-            Value::Ptr(PtrKind::PacketMeta, o) => self.mem_packet_meta(a, st, o),
+            Value::Ptr(PtrKind::Packet { id }, o) => self.mem_packet(a, st, Some(id), o),
+            Value::Ptr(PtrKind::PacketMeta, o) => self.mem_packet(a, st, None, o),
             _ => self.mem_untyped(a, st, base),
         }
     }
@@ -306,45 +306,12 @@ impl Analysis<'_> {
         Ok(a.loaded())
     }
 
-    /// Through a packet pointer with packet id `id`.
-    fn mem_packet(&mut self, a: Access, st: &mut State, id: u32, o: Off) -> R<Value> {
-        let n = i64::from(a.size);
-        // Only Strict mode proves packet accesses: it alone forbids writes to the
-        // context's data and data_end fields, which the proof trusts. The access is
-        // `[data + V + lo + off, + n)` for some `V` in `[0, hi - lo]`: in bounds when
-        // its highest end is below the proven range, or its `V`-relative end below
-        // the range proven for its id.
+    /// Through a packet pointer with packet id `Some(id)`, or a packet metadata pointer
+    /// (`data_meta`, `None`). Only Strict mode proves packet accesses: it alone forbids writes
+    /// to the context's data and data_end fields, which the proof trusts ([`packet_covers`]).
+    fn mem_packet(&mut self, a: Access, st: &mut State, id: Option<u32>, o: Off) -> R<Value> {
         let at = o.add_const(i64::from(a.off));
-        let below = |end: i64, range: u64| u64::try_from(end).is_ok_and(|e| e <= range);
-        let in_bounds = self.strict
-            && match at {
-                Off::Range(lo, hi) => {
-                    lo >= 0 && (below(hi + n, st.pkt) || below(lo + n, st.pkt_range(id)))
-                }
-                Off::Unknown => false,
-            };
-        if self.strict && !in_bounds {
-            return Err(self.err(a.pc, K::PacketUnproven(a.reg)));
-        }
-        self.check_leak(a.pc, a.acc, "the packet")?;
-        if in_bounds {
-            record(&mut self.facts[a.pc.index()], RegionKind::Packet, true);
-            return Ok(a.loaded());
-        }
-        self.unproven(a.pc, st, RegionKind::Packet, a.acc);
-        Ok(a.loaded())
-    }
-
-    /// Through a packet metadata pointer (`data_meta`): as packet accesses (Strict mode alone
-    /// proves them), `[data_meta + lo + off, + n)` is in bounds when its highest end lies below
-    /// the bytes a comparison with `data` proved.
-    fn mem_packet_meta(&mut self, a: Access, st: &mut State, o: Off) -> R<Value> {
-        let n = i64::from(a.size);
-        let in_bounds = self.strict
-            && match o.add_const(i64::from(a.off)) {
-                Off::Range(lo, hi) => lo >= 0 && u64::try_from(hi + n).is_ok_and(|e| e <= st.meta),
-                Off::Unknown => false,
-            };
+        let in_bounds = self.strict && packet_covers(st, id, at, i64::from(a.size));
         if self.strict && !in_bounds {
             return Err(self.err(a.pc, K::PacketUnproven(a.reg)));
         }
@@ -666,5 +633,22 @@ impl Analysis<'_> {
                 Ok(Value::UNKNOWN_SCALAR)
             }
         }
+    }
+}
+
+/// Whether `n` bytes at offset `at` from a packet pointer with packet id `Some(id)`, or from a
+/// packet metadata pointer (`None`), are proven in bounds. A packet access is
+/// `[data + V + lo, + n)` for some `V` in `[0, hi - lo]`: in bounds when its highest end is
+/// below the proven range, or its `V`-relative end below the range proven for its id. A
+/// metadata access `[data_meta + lo, + n)` is in bounds when its highest end lies below the
+/// bytes a comparison with `data` proved.
+pub(super) fn packet_covers(st: &State, id: Option<u32>, at: Off, n: i64) -> bool {
+    let below = |end: i64, range: u64| u64::try_from(end).is_ok_and(|e| e <= range);
+    match (at, id) {
+        (Off::Range(lo, hi), Some(id)) => {
+            lo >= 0 && (below(hi + n, st.pkt) || below(lo + n, st.pkt_range(id)))
+        }
+        (Off::Range(lo, hi), None) => lo >= 0 && below(hi + n, st.meta),
+        (Off::Unknown, _) => false,
     }
 }

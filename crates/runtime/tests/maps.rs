@@ -393,13 +393,14 @@ fn perf_event_array_samples_in_order_per_cpu_with_lost_counts() {
 }
 
 /// `p`: counts runs per (key, CPU) in a per-CPU hash, inserting with `BPF_NOEXIST` when the
-/// key is missing; returns `get_smp_processor_id()`. `q`: CPU `cpu`'s count for `key` through
+/// key is missing (and looking up again when another CPU's run inserted it first: `-EEXIST`);
+/// returns `get_smp_processor_id()`. `q`: CPU `cpu`'s count for `key` through
 /// `map_lookup_percpu_elem`, or `u64::MAX` when it gives `NULL`. Input: `{u32 key; u32 cpu}`.
 const COUNT: &str = "ldxw r6, [r1+0]\nstxw [r10-4], r6\n\
-    lddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\ncall 1\n\
+    again:\nlddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\ncall 1\n\
     jeq r0, 0, insert\nldxdw r3, [r0+0]\nadd r3, 1\nstxdw [r0+0], r3\nja done\n\
     insert:\nstdw [r10-16], 1\nlddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\n\
-    mov r3, r10\nadd r3, -16\nmov r4, 1\ncall 2\njne r0, 0, fail\n\
+    mov r3, r10\nadd r3, -16\nmov r4, 1\ncall 2\njeq r0, -17, again\njne r0, 0, fail\n\
     done:\ncall 8\nexit\nfail:\nmov r0, 1000\nexit";
 const PEEK: &str = "ldxw r6, [r1+0]\nldxw r3, [r1+4]\nstxw [r10-4], r6\n\
     lddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\ncall 195\n\

@@ -81,6 +81,17 @@ pub struct Readme;
 
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
+/// Decoded eBPF bytecode ([`bytecode::Program`]), named apart from the runnable [`Program`]:
+/// what a [`ProgramDef`] holds and [`ProgramInfo`] shows. `bpfx`'s signatures spell it
+/// `Bytecode`, so no signature shows two types named `Program`; the lower-level crates
+/// (verifier, JIT, interpreter) keep their own name for it.
+///
+/// ```
+/// let code = bpfx::bytecode::assemble("mov r0, 7\nexit").unwrap();
+/// let def = bpfx::ProgramDef::new("seven", "test", bpfx::Bytecode::decode(code).unwrap());
+/// assert_eq!(def.program.len(), 2);
+/// ```
+pub type Bytecode = bpfx_bytecode::Program;
 /// The ELF loader, whose errors [`Error::Elf`] carries and whose map declarations
 /// [`MapSpec`] shares.
 pub use bpfx_elf as elf;

@@ -33,7 +33,7 @@ fn jit_options_verifier_log_and_errors_are_reexported() {
     let _: &ElfError = &source;
     // A verifier rejection (r0 never set) carries the verifier's error type.
     let code = bpfx::bytecode::assemble("exit").unwrap();
-    let def = bpfx::ProgramDef::new("p", "test", bpfx::bytecode::Program::decode(code).unwrap());
+    let def = bpfx::ProgramDef::new("p", "test", bpfx::Bytecode::decode(code).unwrap());
     let obj = bpfx::Vm::new().object(vec![def], vec![]).unwrap();
     let e = obj
         .program("p")

@@ -22,7 +22,7 @@ pub struct ProgramDef {
     /// Section.
     pub section: String,
     /// The linked bytecode.
-    pub program: bpfx_bytecode::Program,
+    pub program: crate::Bytecode,
     /// Why it cannot load although the object does, and at which pc (an extern it needs).
     pub(super) blocked: Option<(Pc, String)>,
 }
@@ -32,7 +32,7 @@ impl ProgramDef {
     pub fn new(
         name: impl Into<String>,
         section: impl Into<String>,
-        program: bpfx_bytecode::Program,
+        program: crate::Bytecode,
     ) -> ProgramDef {
         ProgramDef {
             name: name.into(),
@@ -86,7 +86,7 @@ pub struct ProgramInfo<'a> {
     /// Section.
     pub section: &'a str,
     /// The linked bytecode (entry function and its subprograms).
-    pub program: &'a bpfx_bytecode::Program,
+    pub program: &'a crate::Bytecode,
 }
 
 impl ProgramInfo<'_> {

@@ -267,7 +267,9 @@ impl From<Error> for Fail {
             | Error::MapType { .. }
             | Error::MapSize { .. }
             | Error::PerCpuValues { .. } => Status::Map,
-            Error::NoGlobal { .. } | Error::GlobalSize { .. } => Status::Argument,
+            Error::NoGlobal { .. } | Error::GlobalSize { .. } | Error::Config(_) => {
+                Status::Argument
+            }
             Error::GlobalFrozen { .. } => Status::State,
         };
         Fail::new(status, e.to_string())

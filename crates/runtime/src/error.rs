@@ -129,6 +129,10 @@ pub enum Error {
         /// The program type, as the kernel's `enum bpf_prog_type` names it (lower case).
         prog_type: &'static str,
     },
+    /// A [`crate::Vm`] setting refused with one made before ([`crate::Vm::engine`],
+    /// [`crate::Vm::budget`], [`crate::Vm::jit_options`]).
+    #[error(transparent)]
+    Config(#[from] crate::program::ConfigError),
     /// A run failed ([`crate::Program::run`] and the other run methods): the program trapped,
     /// or the run did not start or could not be given back. `?` turns a [`RunError`] into this.
     #[error(transparent)]

@@ -9,6 +9,12 @@
 //!                                              └──► Program::run / run_xdp / run_tc / run_socket
 //! ```
 //!
+//! The engine, verifier mode, budget and JIT options are set once on the [`Vm`]
+//! ([`Vm::engine`], [`Vm::mode`], [`Vm::budget`], [`Vm::jit_options`]: a [`VmConfig`],
+//! impossible combinations refused with a [`ConfigError`]); [`ProgramRef::load`] then verifies
+//! and prepares a program in one step. Runs return a [`RunError`], apart from the load-time
+//! [`Error`] (which takes it with `?`).
+//!
 //! ```no_run
 //! use bpfx::{Mode, Object, XdpAction};
 //! let obj = Object::open("examples/xdp_parse.o")?;
@@ -147,8 +153,8 @@ pub use packet::{
     XDP_PACKET_HEADROOM,
 };
 pub use program::{
-    Engine, Global, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm,
-    jit_code_estimate,
+    ConfigError, Engine, Global, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified,
+    Vm, VmConfig, jit_code_estimate,
 };
 pub use skb::{
     SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, socket_layout, tc_layout,

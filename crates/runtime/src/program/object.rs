@@ -2,7 +2,7 @@
 //! [`ProgramInfo`]) and what its programs share.
 
 use super::link::used_maps;
-use super::{ProgramRef, Vm, create_map};
+use super::{ProgramRef, Vm, VmConfig, create_map};
 use crate::context::Context;
 use crate::error::Error;
 use crate::helpers::{CustomHelper, Hooks};
@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     pub(super) custom: Vec<CustomHelper>,
     pub(super) sigs: HelperTable,
     pub(super) pool: Arc<Pool>,
+    /// The [`Vm`]'s engine, mode, budget and JIT options when the object was opened.
+    pub(super) config: VmConfig,
 }
 
 /// A loaded object: its programs (not yet verified) and its maps (declared; each created when
@@ -169,6 +171,12 @@ impl Object {
         p.check_externs()?;
         let used = used_maps(&p.def.name, &p.def.program, &self.shared.maps)?;
         p.fits(&used)
+    }
+
+    /// The engine, mode, budget and JIT options of the [`Vm`] this object was opened from
+    /// (as they were then): what [`ProgramRef::load`] prepares its programs with.
+    pub fn config(&self) -> &VmConfig {
+        &self.shared.config
     }
 
     /// The `license` string, if the object has one.

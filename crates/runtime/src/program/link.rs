@@ -149,13 +149,17 @@ impl<'o> ProgramRef<'o> {
     /// from says ([`VmConfig`](crate::VmConfig)): [`ProgramRef::verify`] in its mode, then
     /// [`Verified::load`] (its engine, JIT options and budget).
     ///
-    /// ```no_run
+    /// ```
     /// use bpfx::{Budget, Engine, Vm, XdpAction};
+    /// # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
     /// let vm = Vm::new().engine(Engine::Jit)?.budget(Budget::Limit(10_000))?;
     /// let obj = vm.open("examples/xdp_parse.o")?;
     /// let mut prog = obj.program("xdp_parse")?.load()?;
+    /// assert_eq!(prog.engine(), Engine::Jit);
     /// let mut packet = std::fs::read("examples/tcp-syn.bin").unwrap();
-    /// let action: XdpAction = prog.run_xdp(&mut packet)?;
+    /// assert_eq!(prog.run_xdp(&mut packet)?, XdpAction::Pass);
+    /// // The run took some of the Vm's limit, and the rest is left for the next.
+    /// assert!(prog.budget().is_some_and(|left| left < 10_000));
     /// # Ok::<(), bpfx::Error>(())
     /// ```
     pub fn load(self) -> Result<crate::Program, Error> {

@@ -50,4 +50,9 @@ fn jit_options_verifier_log_and_errors_are_reexported() {
     let _: Option<bpfx::verifier::Mode> = None;
     let _: Option<bpfx::elf::MapKind> = None;
     let _: Option<bpfx::exec::Budget> = None;
+    // The run error, the Vm's configuration and its refusals, the bytecode's facade name.
+    let _: Option<bpfx::RunError> = None;
+    let _: &bpfx::VmConfig = bpfx::Vm::new().config();
+    let _: Option<bpfx::ConfigError> = None;
+    let _: Option<bpfx::Bytecode> = None;
 }

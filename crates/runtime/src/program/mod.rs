@@ -10,6 +10,9 @@
 //!                                           Program::run / run_xdp / run_ctx (tail calls here)
 //! ```
 //!
+//! [`ProgramRef::load`] takes `verify` and `compile`/`interpret` in one step, as the [`Vm`]'s
+//! [`VmConfig`] says.
+//!
 //! | module | holds |
 //! |---|---|
 //! | `vm` | [`Vm`], the builder of what every object it opens shares |

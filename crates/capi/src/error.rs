@@ -4,7 +4,7 @@
 //! (`bpfx_last_error`) and, when it was given a VM, the VM's (`bpfx_vm_error`). Success leaves
 //! an empty message, so a message always belongs to the call just made.
 
-use runtime::{Error, MapError};
+use runtime::{Error, MapError, RunError};
 use std::cell::RefCell;
 use std::ffi::CString;
 
@@ -250,11 +250,14 @@ impl From<Error> for Fail {
             | Error::UnsupportedProgramType { .. } => Status::Verify,
             Error::MemoryLimit { .. } => Status::Memory,
             Error::Jit { .. } => Status::Compile,
-            Error::Trap { .. } => Status::Trap,
-            Error::WrongContext { .. }
-            | Error::InputTooShort { .. }
-            | Error::Layout { .. }
-            | Error::FrameMoved { .. } => Status::Context,
+            Error::Run(RunError::Trap { .. }) => Status::Trap,
+            Error::Run(
+                RunError::WrongContext { .. }
+                | RunError::InputTooShort { .. }
+                | RunError::Layout { .. }
+                | RunError::FrameMoved { .. },
+            )
+            | Error::Layout { .. } => Status::Context,
             Error::Map {
                 source: MapError::NotFound,
                 ..
@@ -264,7 +267,9 @@ impl From<Error> for Fail {
             | Error::MapType { .. }
             | Error::MapSize { .. }
             | Error::PerCpuValues { .. } => Status::Map,
-            Error::NoGlobal { .. } | Error::GlobalSize { .. } => Status::Argument,
+            Error::NoGlobal { .. } | Error::GlobalSize { .. } | Error::Config(_) => {
+                Status::Argument
+            }
             Error::GlobalFrozen { .. } => Status::State,
         };
         Fail::new(status, e.to_string())

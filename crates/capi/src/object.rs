@@ -77,8 +77,10 @@ impl ProgOpts {
         )
     }
 
-    /// The engine, the mode, the budget and the JIT options these options ask for; impossible
-    /// combinations (hardening or code memory for the interpreter, unknown codes) refused.
+    /// The engine, the mode, the budget and the JIT options these options ask for, as a
+    /// [`runtime::Vm`]'s configuration decides them (the budget charge following the budget);
+    /// impossible combinations (hardening or code memory for the interpreter, unknown codes)
+    /// refused.
     fn resolve(&self) -> Result<(Engine, runtime::Mode, Budget, JitOptions), Fail> {
         let engine = EngineCode::from_code(self.engine)?;
         let mode = ModeCode::from_code(self.mode)?;
@@ -98,19 +100,26 @@ impl ProgOpts {
             CODE_MEMORY_DUAL_MAPPED => CodeMemory::DualMapped,
             c => return Err(Fail::arg(format!("{c} is not a bpfx_code_memory"))),
         };
-        if engine == Engine::Interpreter && (self.hardening != 0 || self.code_memory != 0) {
-            return Err(Fail::arg(
-                "hardening and code memory are JIT options: the interpreter has no code to harden",
-            ));
+        let refused = |e: runtime::ConfigError| Fail::arg(e.to_string());
+        let mut vm = runtime::Vm::new()
+            .engine(engine)
+            .map_err(refused)?
+            .mode(mode)
+            .budget(budget)
+            .map_err(refused)?;
+        // Options only when asked for: the interpreter refuses any, even the defaults.
+        if self.hardening != 0 || self.code_memory != 0 {
+            vm = vm
+                .jit_options(JitOptions {
+                    blinding: self.hardening & HARDEN_BLINDING != 0,
+                    spectre: self.hardening & HARDEN_SPECTRE != 0,
+                    code_memory,
+                    ..JitOptions::default()
+                })
+                .map_err(refused)?;
         }
-        let jit = JitOptions {
-            budget: matches!(budget, Budget::Limit(_)),
-            unbounded: budget == Budget::Unlimited,
-            blinding: self.hardening & HARDEN_BLINDING != 0,
-            spectre: self.hardening & HARDEN_SPECTRE != 0,
-            code_memory,
-        };
-        Ok((engine, mode, budget, jit))
+        let c = vm.config();
+        Ok((c.engine(), c.mode(), c.budget(), c.jit_options()))
     }
 }
 

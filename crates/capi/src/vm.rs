@@ -505,7 +505,7 @@ impl Vm {
         self.finish(r)
     }
 
-    fn finish(&mut self, r: Result<u64, runtime::Error>) -> Result<u64, Fail> {
+    fn finish(&mut self, r: Result<u64, runtime::RunError>) -> Result<u64, Fail> {
         finish_run(r, &mut self.trap)
     }
 
@@ -613,7 +613,7 @@ pub(crate) fn context_from_code(
 pub(crate) fn run_memory(
     prog: &mut Program,
     mem: &mut [u8],
-) -> Result<Result<u64, runtime::Error>, Fail> {
+) -> Result<Result<u64, runtime::RunError>, Fail> {
     Ok(match prog.context() {
         Context::Memory => prog.run(mem),
         Context::Xdp => prog.run_xdp(mem).map(|a| a.code()),
@@ -672,7 +672,7 @@ pub(crate) fn run_xdp_buffer(
     start: usize,
     len: usize,
     (head, tail): (u16, u16),
-) -> Result<(Result<u64, runtime::Error>, Frame), Fail> {
+) -> Result<(Result<u64, runtime::RunError>, Frame), Fail> {
     if prog.context() != Context::Xdp {
         return Err(Fail::new(
             Status::Context,
@@ -705,7 +705,7 @@ pub(crate) fn run_tc_buffer(
     len: usize,
     (head, tail): (u16, u16),
     meta: &mut runtime::SkbMeta,
-) -> Result<(Result<u64, runtime::Error>, Frame), Fail> {
+) -> Result<(Result<u64, runtime::RunError>, Frame), Fail> {
     if prog.context() != Context::Tc {
         return Err(Fail::new(
             Status::Context,
@@ -734,16 +734,16 @@ pub(crate) fn tc_code(r0: u64) -> i32 {
 
 /// The outcome of a run as the C API reports it, with its trap (if any) kept in `trap`.
 pub(crate) fn finish_run(
-    r: Result<u64, runtime::Error>,
+    r: Result<u64, runtime::RunError>,
     trap: &mut Option<TrapInfo>,
 ) -> Result<u64, Fail> {
     *trap = None;
     r.map_err(|e| {
         let t = match &e {
-            runtime::Error::Trap { trap, .. } => Some(*trap),
+            runtime::RunError::Trap { trap, .. } => Some(*trap),
             _ => None,
         };
-        let fail = Fail::from(e);
+        let fail = Fail::from(runtime::Error::from(e));
         if let Some(t) = t {
             *trap = Some(TrapInfo {
                 kind: t.kind as u8,

@@ -284,7 +284,7 @@ fn expected_capi() -> String {
         writeln!(out, "helpers.{name} {r} {}", u64_at(&mem, 1)).unwrap();
         mem[16..24].fill(0);
         match p.run(&mut mem) {
-            Err(runtime::Error::Trap { trap, .. }) => {
+            Err(runtime::RunError::Trap { trap, .. }) => {
                 writeln!(out, "helpers_trap.{name} {} {}", trap.kind as u8, trap.pc.0).unwrap()
             }
             other => panic!("expected a trap, got {other:?}"),
@@ -312,7 +312,7 @@ fn expected_capi() -> String {
     for (e, name) in Engine::ALL.iter().zip(names) {
         let mut p = v.clone().engine(*e, false).unwrap();
         match p.run(&mut [0u8; 8]) {
-            Err(runtime::Error::Trap { trap, .. }) => writeln!(
+            Err(runtime::RunError::Trap { trap, .. }) => writeln!(
                 out,
                 "oob.{name} {} {} {}",
                 trap.kind as u8,
@@ -776,7 +776,7 @@ fn expected_hostile() -> String {
             calls.store(0, std::sync::atomic::Ordering::Relaxed);
             let (status, kind, pc, r0) = match p.run(&mut mem) {
                 Ok(r) => (0, 0, 0, r),
-                Err(runtime::Error::Trap { trap, .. }) => (9, trap.kind as u8, trap.pc.0, 0),
+                Err(runtime::RunError::Trap { trap, .. }) => (9, trap.kind as u8, trap.pc.0, 0),
                 Err(e) => panic!("{prog}: {e}"),
             };
             let n = calls.load(std::sync::atomic::Ordering::Relaxed);
@@ -795,10 +795,10 @@ fn expected_hostile() -> String {
 fn expected_budget(endless: &str, count: &str) -> String {
     let vm = Vm::new();
     let mut out = String::new();
-    let mut line = |label: &str, engine: Engine, r: Result<u64, runtime::Error>| {
+    let mut line = |label: &str, engine: Engine, r: Result<u64, runtime::RunError>| {
         let what = match r {
             Ok(r0) => format!("result {r0}"),
-            Err(runtime::Error::Trap { trap, .. }) => {
+            Err(runtime::RunError::Trap { trap, .. }) => {
                 format!("trap {} {}", trap.kind.name(), trap.pc.0)
             }
             Err(e) => panic!("{label}: {e}"),
@@ -1161,7 +1161,7 @@ fn expected_object(objects: &Path) -> String {
         let mut short = prep(&again, "total", Mode::Checked, true).unwrap();
         short.set_budget(Budget::Limit(4));
         let kind = match short.run(&mut []) {
-            Err(runtime::Error::Trap { trap, .. }) => trap.kind,
+            Err(runtime::RunError::Trap { trap, .. }) => trap.kind,
             other => panic!("{c}: {other:?}"),
         };
         writeln!(out, "{c} budget trap {}", kind.name()).unwrap();

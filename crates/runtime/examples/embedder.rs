@@ -59,10 +59,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn bpfx_bytecode_program(
-    text: &str,
-) -> Result<bpfx::bytecode::Program, Box<dyn std::error::Error>> {
-    Ok(bpfx::bytecode::Program::decode(bpfx::bytecode::assemble(
-        text,
-    )?)?)
+fn bpfx_bytecode_program(text: &str) -> Result<bpfx::Bytecode, Box<dyn std::error::Error>> {
+    Ok(bpfx::Bytecode::decode(bpfx::bytecode::assemble(text)?)?)
 }

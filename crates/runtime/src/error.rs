@@ -1,11 +1,14 @@
-//! The facade's one error type: every failure names the file, program or map it is about.
+//! The facade's error types: [`Error`] for opening, preparing and host access, [`RunError`]
+//! for what a run of a [`crate::Program`] returns. Every failure names the file, program or
+//! map it is about.
 
 use crate::context::LayoutError;
 use crate::map::MapError;
 use bpfx_exec::Trap;
 use std::path::PathBuf;
 
-/// Why opening, preparing or running something failed.
+/// Why opening, preparing or accessing something failed (and, through [`Error::Run`], a run:
+/// functions returning `Result<_, Error>` take a [`RunError`] with `?`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading the object file failed.
@@ -76,8 +79,8 @@ pub enum Error {
         /// The maps there are.
         available: Vec<String>,
     },
-    /// A struct context whose layout bpfx refuses (at verification), or whose packet
-    /// bounds did not read back from the struct (at a run, which then does not start).
+    /// A struct context whose layout bpfx refuses, at verification (at a run, the same is
+    /// [`RunError::Layout`]).
     #[error("program `{program}`: context layout: {source}")]
     Layout {
         /// The program.
@@ -113,18 +116,6 @@ pub enum Error {
         /// Why.
         source: bpfx_jit::JitError,
     },
-    /// The program ran and faulted.
-    #[error("program `{program}`: trap at {}: {insn}: {}{}", trap.pc, trap.kind, because(reason))]
-    Trap {
-        /// The program that faulted (after tail calls, the one running).
-        program: String,
-        /// The trap.
-        trap: Trap,
-        /// The instruction at the trap, in assembly.
-        insn: String,
-        /// For [`bpfx_exec::TrapKind::HelperError`], the failing helper's own message.
-        reason: Option<String>,
-    },
     /// A program whose type (from its section, or set by the embedder) bpfx does not model:
     /// refused rather than run on a context it was not written for.
     #[error(
@@ -138,46 +129,14 @@ pub enum Error {
         /// The program type, as the kernel's `enum bpf_prog_type` names it (lower case).
         prog_type: &'static str,
     },
-    /// A run method for another context than the program was prepared for.
-    #[error("program `{program}` takes a {expected} context, not {got}")]
-    WrongContext {
-        /// The program.
-        program: String,
-        /// Its context.
-        expected: &'static str,
-        /// What the call supplies.
-        got: &'static str,
-    },
-    /// An XDP or TC program run on a slice ([`crate::Program::run_xdp`],
-    /// [`crate::Program::run_tc`]) moved its frame's head or tail so that the frame no longer
-    /// fits the slice: run it on a [`crate::Packet`] ([`crate::Program::run_xdp_packet`],
-    /// [`crate::Program::run_tc_packet`]). The slice is left as it was.
-    #[error(
-        "program `{program}`: {helper} moved the {len}-byte frame (start {new_start:+}, length \
-         {new_len}): run it on a packet buffer (Program::run_xdp_packet, run_tc_packet)"
-    )]
-    FrameMoved {
-        /// The program.
-        program: String,
-        /// The last helper that moved the frame (`xdp_adjust_head`, `skb_change_tail`, …).
-        helper: &'static str,
-        /// The frame's length before the run.
-        len: usize,
-        /// How far the frame's start moved (negative: the head grew).
-        new_start: i64,
-        /// The frame's length after the run.
-        new_len: usize,
-    },
-    /// An input shorter than the size the program was verified for.
-    #[error("program `{program}` was verified for at least {need} bytes of input, got {got}")]
-    InputTooShort {
-        /// The program.
-        program: String,
-        /// The verified size.
-        need: u64,
-        /// The size given.
-        got: usize,
-    },
+    /// A [`crate::Vm`] setting refused with one made before ([`crate::Vm::engine`],
+    /// [`crate::Vm::budget`], [`crate::Vm::jit_options`]).
+    #[error(transparent)]
+    Config(#[from] crate::program::ConfigError),
+    /// A run failed ([`crate::Program::run`] and the other run methods): the program trapped,
+    /// or the run did not start or could not be given back. `?` turns a [`RunError`] into this.
+    #[error(transparent)]
+    Run(#[from] RunError),
     /// A host-side map operation failed.
     #[error("map `{map}`: {source}")]
     Map {
@@ -262,6 +221,111 @@ pub enum Error {
         /// Its section.
         section: String,
     },
+}
+
+/// Why a run of a [`crate::Program`] failed: it trapped (an invalid access, a helper's error,
+/// the instruction budget exhausted, …: [`RunError::Trap`] with the trap's kind and pc), or the
+/// run was refused before it started (wrong context, input too short, a struct context whose
+/// packet fields do not read back), or its frame could not be given back in the caller's slice.
+/// Load-time failures stay in [`Error`], which takes a `RunError` with `?`
+/// ([`Error::Run`]); the messages are the same either way.
+///
+/// ```
+/// use bpfx::{Context, ProgramDef, RunError, TrapKind, Vm};
+/// // Reads 8 bytes at offset 8 of its input: Checked mode guards the load at run time.
+/// let code = bpfx::bytecode::assemble("ldxdw r0, [r1+8]\nexit").unwrap();
+/// let def = ProgramDef::new("bad", "test", bpfx::Bytecode::decode(code).unwrap());
+/// let obj = Vm::new().object(vec![def], vec![])?;
+/// let mut prog = obj.program("bad")?.context(Context::Memory).verify(bpfx::Mode::Checked)?.interpret();
+/// let err: RunError = prog.run(&mut [0; 4]).unwrap_err();
+/// assert_eq!(err.trap().map(|t| t.kind), Some(TrapKind::OutOfBounds));
+/// assert_eq!(err.program(), "bad");
+/// # Ok::<(), bpfx::Error>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The program ran and faulted.
+    #[error("program `{program}`: trap at {}: {insn}: {}{}", trap.pc, trap.kind, because(reason))]
+    Trap {
+        /// The program that faulted (after tail calls, the one running).
+        program: String,
+        /// The trap.
+        trap: Trap,
+        /// The instruction at the trap, in assembly.
+        insn: String,
+        /// For [`bpfx_exec::TrapKind::HelperError`], the failing helper's own message.
+        reason: Option<String>,
+    },
+    /// A run method for another context than the program was prepared for.
+    #[error("program `{program}` takes a {expected} context, not {got}")]
+    WrongContext {
+        /// The program.
+        program: String,
+        /// Its context.
+        expected: &'static str,
+        /// What the call supplies.
+        got: &'static str,
+    },
+    /// An XDP or TC program run on a slice ([`crate::Program::run_xdp`],
+    /// [`crate::Program::run_tc`]) moved its frame's head or tail so that the frame no longer
+    /// fits the slice: run it on a [`crate::Packet`] ([`crate::Program::run_xdp_packet`],
+    /// [`crate::Program::run_tc_packet`]). The slice is left as it was.
+    #[error(
+        "program `{program}`: {helper} moved the {len}-byte frame (start {new_start:+}, length \
+         {new_len}): run it on a packet buffer (Program::run_xdp_packet, run_tc_packet)"
+    )]
+    FrameMoved {
+        /// The program.
+        program: String,
+        /// The last helper that moved the frame (`xdp_adjust_head`, `skb_change_tail`, …).
+        helper: &'static str,
+        /// The frame's length before the run.
+        len: usize,
+        /// How far the frame's start moved (negative: the head grew).
+        new_start: i64,
+        /// The frame's length after the run.
+        new_len: usize,
+    },
+    /// An input shorter than the size the program was verified for.
+    #[error("program `{program}` was verified for at least {need} bytes of input, got {got}")]
+    InputTooShort {
+        /// The program.
+        program: String,
+        /// The verified size.
+        need: u64,
+        /// The size given.
+        got: usize,
+    },
+    /// A struct context whose packet bounds did not read back from the struct (or whose
+    /// public layout fields were changed to a layout bpfx refuses): the run does not start.
+    #[error("program `{program}`: context layout: {source}")]
+    Layout {
+        /// The program.
+        program: String,
+        /// Why.
+        source: LayoutError,
+    },
+}
+
+impl RunError {
+    /// The program the error is about (for a trap, the one running when it faulted).
+    pub fn program(&self) -> &str {
+        match self {
+            RunError::Trap { program, .. }
+            | RunError::WrongContext { program, .. }
+            | RunError::FrameMoved { program, .. }
+            | RunError::InputTooShort { program, .. }
+            | RunError::Layout { program, .. } => program,
+        }
+    }
+
+    /// The trap, when the program faulted.
+    pub fn trap(&self) -> Option<&Trap> {
+        match self {
+            RunError::Trap { trap, .. } => Some(trap),
+            _ => None,
+        }
+    }
 }
 
 fn list(names: &[String]) -> String {

@@ -9,6 +9,12 @@
 //!                                              └──► Program::run / run_xdp / run_tc / run_socket
 //! ```
 //!
+//! The engine, verifier mode, budget and JIT options are set once on the [`Vm`]
+//! ([`Vm::engine`], [`Vm::mode`], [`Vm::budget`], [`Vm::jit_options`]: a [`VmConfig`],
+//! impossible combinations refused with a [`ConfigError`]); [`ProgramRef::load`] then verifies
+//! and prepares a program in one step. Runs return a [`RunError`], apart from the load-time
+//! [`Error`] (which takes it with `?`).
+//!
 //! ```no_run
 //! use bpfx::{Mode, Object, XdpAction};
 //! let obj = Object::open("examples/xdp_parse.o")?;
@@ -81,6 +87,17 @@ pub struct Readme;
 
 /// The instruction model, for embedders that build programs by hand ([`ProgramDef`]).
 pub use bpfx_bytecode as bytecode;
+/// Decoded eBPF bytecode ([`bytecode::Program`]), named apart from the runnable [`Program`]:
+/// what a [`ProgramDef`] holds and [`ProgramInfo`] shows. `bpfx`'s signatures spell it
+/// `Bytecode`, so no signature shows two types named `Program`; the lower-level crates
+/// (verifier, JIT, interpreter) keep their own name for it.
+///
+/// ```
+/// let code = bpfx::bytecode::assemble("mov r0, 7\nexit").unwrap();
+/// let def = bpfx::ProgramDef::new("seven", "test", bpfx::Bytecode::decode(code).unwrap());
+/// assert_eq!(def.program.len(), 2);
+/// ```
+pub type Bytecode = bpfx_bytecode::Program;
 /// The ELF loader, whose errors [`Error::Elf`] carries and whose map declarations
 /// [`MapSpec`] shares.
 pub use bpfx_elf as elf;
@@ -102,7 +119,7 @@ pub use context::{
     Context, LayoutError, PACKET_FIELD_SIZE, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta,
     xdp_layout,
 };
-pub use error::Error;
+pub use error::{Error, RunError};
 pub use fib::{
     BPF_FIB_LKUP_RET_BLACKHOLE, BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_FWD_DISABLED,
     BPF_FIB_LKUP_RET_NO_NEIGH, BPF_FIB_LKUP_RET_NO_SRC_ADDR, BPF_FIB_LKUP_RET_NOT_FWDED,
@@ -136,8 +153,8 @@ pub use packet::{
     XDP_PACKET_HEADROOM,
 };
 pub use program::{
-    Engine, Global, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified, Vm,
-    jit_code_estimate,
+    ConfigError, Engine, Global, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified,
+    Vm, VmConfig, jit_code_estimate,
 };
 pub use skb::{
     SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, socket_layout, tc_layout,

@@ -8,11 +8,11 @@
 //! and the packet holds the final frame afterwards. [`Program::run_tc`] (a plain `&mut [u8]`)
 //! runs through the same path with the kernel's XDP headroom and a page's tailroom, and
 //! copies the frame back when its length did not change; a program that changed it gets
-//! [`Error::FrameMoved`] naming the helper, and the slice is left as it was.
+//! [`RunError::FrameMoved`] naming the helper, and the slice is left as it was.
 
 use crate::context::Context;
 use crate::context::LayoutError;
-use crate::error::Error;
+use crate::error::RunError;
 use crate::helpers::{RedirectTarget, lock};
 use crate::packet::{ETH_HLEN, Packet, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE, XDP_PACKET_HEADROOM};
 use crate::program::Program;
@@ -47,7 +47,7 @@ impl Program {
         &mut self,
         packet: &mut [u8],
         meta: &SkbMeta,
-    ) -> Result<TcOutcome, Error> {
+    ) -> Result<TcOutcome, RunError> {
         let mut after = *meta;
         let (res, clones) = self.run_tc_slice(packet, &mut after);
         Ok(TcOutcome {
@@ -69,7 +69,7 @@ impl Program {
         &mut self,
         packet: &mut Packet,
         meta: &SkbMeta,
-    ) -> Result<TcOutcome, Error> {
+    ) -> Result<TcOutcome, RunError> {
         let mut after = *meta;
         let (res, clones) = self.run_tc_on(packet, &mut after);
         Ok(TcOutcome {
@@ -86,7 +86,7 @@ impl Program {
         &mut self,
         frame: &mut [u8],
         meta: &mut SkbMeta,
-    ) -> (Result<u64, Error>, Vec<ClonedPacket>) {
+    ) -> (Result<u64, RunError>, Vec<ClonedPacket>) {
         let tail = XDP_FRAME_SIZE
             .saturating_sub(usize::from(XDP_PACKET_HEADROOM) + SKB_SHARED_INFO_SIZE)
             .saturating_sub(frame.len());
@@ -103,7 +103,7 @@ impl Program {
         }
         let moved_by = lock(&self.run).tc.moved_by;
         let res = res.and_then(|_| {
-            Err(Error::FrameMoved {
+            Err(RunError::FrameMoved {
                 program: self.name().to_string(),
                 helper: moved_by.unwrap_or("a resizing helper"),
                 len: frame.len(),
@@ -120,7 +120,7 @@ impl Program {
         &mut self,
         packet: &mut Packet,
         meta: &mut SkbMeta,
-    ) -> (Result<u64, Error>, Vec<ClonedPacket>) {
+    ) -> (Result<u64, RunError>, Vec<ClonedPacket>) {
         if let Err(e) = self.expect(Context::Tc) {
             return (Err(e), Vec::new());
         }
@@ -180,7 +180,7 @@ impl Program {
             );
         self.buf = buf;
         if !placed {
-            let e = Error::Layout {
+            let e = RunError::Layout {
                 program: self.name().to_string(),
                 source: LayoutError::PacketBounds {
                     data: f.data,

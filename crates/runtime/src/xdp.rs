@@ -4,11 +4,11 @@
 //! [`Program::run_xdp`] (a plain `&mut [u8]`) runs through the same path: the frame is copied
 //! into a packet buffer with the kernel's headroom and tailroom, and copied back when the
 //! program left its start and length as they were; a program that moved its head or tail
-//! (`xdp_adjust_head`, `xdp_adjust_tail`) gets [`Error::FrameMoved`] naming the helper, since
+//! (`xdp_adjust_head`, `xdp_adjust_tail`) gets [`RunError::FrameMoved`] naming the helper, since
 //! a slice cannot change its length: such programs run with [`Program::run_xdp_packet`].
 
 use crate::context::{Context, LayoutError, XDP_CTX_SIZE, XdpAction, XdpMeta};
-use crate::error::Error;
+use crate::error::RunError;
 use crate::helpers::{RedirectTarget, lock};
 use crate::packet::{Packet, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE, XDP_PACKET_HEADROOM};
 use crate::program::Program;
@@ -37,7 +37,7 @@ impl Program {
     /// metadata it may move (`xdp_adjust_head`, `xdp_adjust_tail`, `xdp_adjust_meta`); the
     /// packet holds the final frame afterwards, also when the run traps (as far as the program
     /// got).
-    pub fn run_xdp_packet(&mut self, packet: &mut Packet) -> Result<XdpOutcome, Error> {
+    pub fn run_xdp_packet(&mut self, packet: &mut Packet) -> Result<XdpOutcome, RunError> {
         self.run_xdp_packet_with(packet, &XdpMeta::default())
     }
 
@@ -46,7 +46,7 @@ impl Program {
         &mut self,
         packet: &mut Packet,
         meta: &XdpMeta,
-    ) -> Result<XdpOutcome, Error> {
+    ) -> Result<XdpOutcome, RunError> {
         self.expect(Context::Xdp)?;
         let (buf, start, len, metalen) = packet.parts_mut();
         let base = buf.as_ptr() as u64;
@@ -84,7 +84,7 @@ impl Program {
                 (f.data - f.meta) as usize,
             );
         if !placed {
-            return Err(Error::Layout {
+            return Err(RunError::Layout {
                 program: self.name().to_string(),
                 source: LayoutError::PacketBounds {
                     data: f.data,
@@ -110,7 +110,7 @@ impl Program {
         &mut self,
         frame: &mut [u8],
         meta: &XdpMeta,
-    ) -> Result<XdpAction, Error> {
+    ) -> Result<XdpAction, RunError> {
         self.expect(Context::Xdp)?;
         let tail = XDP_FRAME_SIZE
             .saturating_sub(usize::from(XDP_PACKET_HEADROOM) + SKB_SHARED_INFO_SIZE)
@@ -143,7 +143,7 @@ impl Program {
         let out = res?;
         if !kept {
             let moved_by = lock(&self.run).frame.moved_by;
-            return Err(Error::FrameMoved {
+            return Err(RunError::FrameMoved {
                 program: self.name().to_string(),
                 helper: moved_by.unwrap_or("an adjust helper"),
                 len: frame.len(),

@@ -209,7 +209,7 @@ fn rodata_is_read_only_for_programs() {
             .run(&mut [])
             .unwrap_err();
         match err {
-            Error::Trap { trap, .. } => traps.push(trap),
+            bpfx::RunError::Trap { trap, .. } => traps.push(trap),
             e => panic!("{engine:?}: {e}"),
         }
         let value = obj.map(".rodata").unwrap().lookup(&key(0)).unwrap();
@@ -321,7 +321,7 @@ fn ring_buffer_reserve_submit_discard_and_output() {
         );
         let e = prepare(&obj, "p", engine).run(&mut []).unwrap_err();
         match &e {
-            Error::Trap { trap, reason, .. } => {
+            bpfx::RunError::Trap { trap, reason, .. } => {
                 assert_eq!(trap.kind, TrapKind::HelperError);
                 // The helper's own words reach the error and its message.
                 let why = reason.as_deref().expect("the helper's message");
@@ -482,7 +482,7 @@ exit"
         );
         assert_eq!(input, [1, 7], "{engine:?}: nothing after the call ran");
         match prepare(&obj, "q", engine).run(&mut [0, 0]) {
-            Err(Error::Trap { trap, reason, .. }) => {
+            Err(bpfx::RunError::Trap { trap, reason, .. }) => {
                 assert_eq!(trap.kind, TrapKind::Unsupported, "{engine:?}");
                 assert_eq!(trap.pc, bpfx::bytecode::Pc(6), "{engine:?}");
                 assert!(reason.is_some_and(|r| r.contains("not a program")));
@@ -540,10 +540,13 @@ fn xdp_context_and_struct_context() {
         let mut ctx = [5, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(p.run_ctx(&mut ctx, &mut []).unwrap(), 1);
         assert_eq!(ctx[4], 15, "{engine:?}");
-        assert!(matches!(p.run(&mut []), Err(Error::WrongContext { .. })));
+        assert!(matches!(
+            p.run(&mut []),
+            Err(bpfx::RunError::WrongContext { .. })
+        ));
         assert!(matches!(
             p.run_ctx(&mut [0; 4], &mut []),
-            Err(Error::InputTooShort { .. })
+            Err(bpfx::RunError::InputTooShort { .. })
         ));
     }
 }

@@ -3,7 +3,7 @@
 //! [`Program::set_budget`] overrides it or opts out.
 
 use bpfx::bytecode::{Program as Bytecode, assemble};
-use bpfx::{Budget, Engine, Error, Mode, Program, ProgramDef, TrapKind, Verified, Vm};
+use bpfx::{Budget, Engine, Mode, Program, ProgramDef, TrapKind, Verified, Vm};
 use bpfx_jit::JitOptions;
 use bpfx_testkit::jit_option_sets;
 
@@ -34,9 +34,9 @@ fn programs(v: &Verified, charge: bool) -> Vec<(String, Program)> {
     out
 }
 
-fn trap_of(r: Result<u64, Error>) -> Option<(TrapKind, u32)> {
+fn trap_of(r: Result<u64, bpfx::RunError>) -> Option<(TrapKind, u32)> {
     match r {
-        Err(Error::Trap { trap, .. }) => Some((trap.kind, trap.pc.0)),
+        Err(bpfx::RunError::Trap { trap, .. }) => Some((trap.kind, trap.pc.0)),
         _ => None,
     }
 }

@@ -117,7 +117,7 @@ fn a_budget_exhausted_inside_the_callback_traps_at_the_callback_pc_on_every_engi
             let mut prog = prepare(v, opts);
             prog.set_budget(bpfx::Budget::Limit(budget));
             let got = prog.run(&mut input(1000, 0, &[])).map_err(|e| match e {
-                bpfx::Error::Trap { trap, .. } => trap,
+                bpfx::RunError::Trap { trap, .. } => trap,
                 e => panic!("{engine}: {e}"),
             });
             match &seen {
@@ -152,7 +152,7 @@ fn unsafe_callbacks_are_rejected_in_both_modes() {
                     for (engine, opts) in engines() {
                         let mut prog = prepare(v.clone(), opts);
                         match prog.run(&mut [0u8; 8]) {
-                            Err(bpfx::Error::Trap { trap, .. }) => {
+                            Err(bpfx::RunError::Trap { trap, .. }) => {
                                 assert_eq!(trap.kind, bpfx_exec::TrapKind::OutOfBounds, "{engine}")
                             }
                             r => panic!("{engine}: {r:?}"),
@@ -356,7 +356,7 @@ fn nested_callbacks_count_frames() {
         assert!(!v.clone().interpret().verified().terminates());
         let mut prog = prepare(v, opts);
         match prog.run(&mut []) {
-            Err(bpfx::Error::Trap { trap, .. }) => {
+            Err(bpfx::RunError::Trap { trap, .. }) => {
                 assert_eq!(
                     trap.kind,
                     bpfx_exec::TrapKind::CallDepthExceeded,

@@ -165,7 +165,7 @@ fn unproven_memory_arguments_trap_at_the_call_on_every_engine() {
             let mut p = prepare(v, opts);
             let mut input = [7u8; 16];
             let e = p.run(&mut input).unwrap_err();
-            let Error::Trap { trap, reason, .. } = &e else {
+            let bpfx::RunError::Trap { trap, reason, .. } = &e else {
                 panic!("{what} on {name}: {e}");
             };
             assert_eq!(

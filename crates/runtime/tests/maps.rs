@@ -406,7 +406,7 @@ const PEEK: &str = "ldxw r6, [r1+0]\nldxw r3, [r1+4]\nstxw [r10-4], r6\n\
     lddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\ncall 195\n\
     jeq r0, 0, none\nldxdw r0, [r0+0]\nexit\nnone:\nmov r0, -1\nexit";
 
-fn asm(text: &str) -> bpfx::bytecode::Program {
+fn asm(text: &str) -> bpfx::Bytecode {
     use bpfx::bytecode::{Program as Bytecode, assemble};
     Bytecode::decode(assemble(text).unwrap()).unwrap()
 }

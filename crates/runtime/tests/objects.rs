@@ -90,7 +90,7 @@ fn xdp_parse_passes_syn_drops_telnet_and_counts() {
         assert_eq!(stats, [1, 0, 2, 2], "{engine:?}");
         assert!(matches!(
             prog.run(&mut syn),
-            Err(bpfx::Error::WrongContext { .. })
+            Err(bpfx::RunError::WrongContext { .. })
         ));
     }
 }

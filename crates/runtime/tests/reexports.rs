@@ -33,7 +33,7 @@ fn jit_options_verifier_log_and_errors_are_reexported() {
     let _: &ElfError = &source;
     // A verifier rejection (r0 never set) carries the verifier's error type.
     let code = bpfx::bytecode::assemble("exit").unwrap();
-    let def = bpfx::ProgramDef::new("p", "test", bpfx::bytecode::Program::decode(code).unwrap());
+    let def = bpfx::ProgramDef::new("p", "test", bpfx::Bytecode::decode(code).unwrap());
     let obj = bpfx::Vm::new().object(vec![def], vec![]).unwrap();
     let e = obj
         .program("p")
@@ -50,4 +50,9 @@ fn jit_options_verifier_log_and_errors_are_reexported() {
     let _: Option<bpfx::verifier::Mode> = None;
     let _: Option<bpfx::elf::MapKind> = None;
     let _: Option<bpfx::exec::Budget> = None;
+    // The run error, the Vm's configuration and its refusals, the bytecode's facade name.
+    let _: Option<bpfx::RunError> = None;
+    let _: &bpfx::VmConfig = bpfx::Vm::new().config();
+    let _: Option<bpfx::ConfigError> = None;
+    let _: Option<bpfx::Bytecode> = None;
 }

@@ -105,7 +105,7 @@ fn tc_classifier_reads_and_writes_the_skb_and_classifies_with_direct_packet_acce
             }
             // Another context's run method is refused.
             let e = prog.run_xdp(&mut [0u8; 64]).unwrap_err();
-            assert!(matches!(e, Error::WrongContext { .. }), "{e}");
+            assert!(matches!(e, bpfx::RunError::WrongContext { .. }), "{e}");
         }
     }
 }

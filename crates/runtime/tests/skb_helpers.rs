@@ -6,7 +6,7 @@
 
 mod common;
 
-use bpfx::{Error, Mode, ProgramDef, SkbMeta, TrapKind, Vm};
+use bpfx::{Mode, ProgramDef, SkbMeta, TrapKind, Vm};
 use common::{code, engines, prepare, run_tc_everywhere};
 
 const MODES: [Mode; 2] = [Mode::Checked, Mode::Strict];
@@ -236,7 +236,7 @@ fn invalidate_hash_clears_it_and_socket_filters_load_bytes() {
             opts,
         );
         match prog.run(&mut [0u8; 8]) {
-            Err(Error::Trap { trap, reason, .. }) => {
+            Err(bpfx::RunError::Trap { trap, reason, .. }) => {
                 assert_eq!(trap.kind, TrapKind::HelperError, "{name}");
                 assert!(
                     reason
@@ -266,7 +266,9 @@ fn csum_diff_takes_null_only_with_a_zero_size() {
         let v = obj.program("p").unwrap().verify(Mode::Checked).unwrap();
         let mut prog = prepare(v, opts);
         match prog.run_tc(&mut udp_frame(true), &mut SkbMeta::default()) {
-            Err(Error::Trap { trap, .. }) => assert_eq!(trap.kind, TrapKind::OutOfBounds, "{name}"),
+            Err(bpfx::RunError::Trap { trap, .. }) => {
+                assert_eq!(trap.kind, TrapKind::OutOfBounds, "{name}")
+            }
             other => panic!("{name}: {other:?}"),
         }
     }

@@ -8,8 +8,8 @@
 mod common;
 
 use bpfx::{
-    ClonedPacket, Error, Mode, Object, Packet, ProgramDef, RedirectTarget, SkbMeta, TcAction,
-    TcOutcome, Vm,
+    ClonedPacket, Mode, Object, Packet, ProgramDef, RedirectTarget, SkbMeta, TcAction, TcOutcome,
+    Vm,
 };
 use common::{code, engines, prepare};
 use std::path::PathBuf;
@@ -453,7 +453,7 @@ fn a_slice_run_that_resizes_the_packet_fails_naming_the_helper() {
         assert!(
             matches!(
                 e,
-                Error::FrameMoved {
+                bpfx::RunError::FrameMoved {
                     helper: "skb_change_tail",
                     len: 40,
                     new_start: 0,

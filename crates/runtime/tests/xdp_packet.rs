@@ -8,8 +8,8 @@
 mod common;
 
 use bpfx::{
-    Error, Mode, Object, Packet, ProgramDef, RedirectTarget, SkbMeta, TcAction, TcOutcome,
-    TrapKind, Vm, XdpAction, XdpOutcome,
+    Mode, Object, Packet, ProgramDef, RedirectTarget, SkbMeta, TcAction, TcOutcome, TrapKind, Vm,
+    XdpAction, XdpOutcome,
 };
 use common::{code, engines, prepare};
 use std::path::PathBuf;
@@ -300,7 +300,7 @@ fn adjust_helpers_outside_xdp_fail_the_run() {
         let v = obj.program("p").unwrap().verify(Mode::Checked).unwrap();
         let mut prog = prepare(v, opts);
         match prog.run(&mut [0u8; 8]) {
-            Err(Error::Trap { trap, reason, .. }) => {
+            Err(bpfx::RunError::Trap { trap, reason, .. }) => {
                 assert_eq!(trap.kind, TrapKind::HelperError, "{name}");
                 assert!(reason.unwrap().contains("needs an XDP program"), "{name}");
             }
@@ -360,7 +360,7 @@ fn the_slice_api_runs_programs_that_keep_the_frame_and_names_the_helper_otherwis
             let mut prog = prepare(v, opts.clone());
             let mut pkt = frame60();
             match prog.run_xdp(&mut pkt) {
-                Err(Error::FrameMoved {
+                Err(bpfx::RunError::FrameMoved {
                     helper: h,
                     len: 60,
                     new_start,

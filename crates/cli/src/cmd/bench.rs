@@ -84,7 +84,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         input.packet.clear();
         input.packet.extend_from_slice(&packet);
         r::rearm(ra, &mut prog);
-        r::exec(&mut prog, input).map_err(|e| r::facade_error(ra.file(), e))
+        r::exec(&mut prog, input).map_err(|e| r::facade_error(ra.file(), e.into()))
     };
     let (result, action) = once(&mut input)?;
     quiet.store(true, Ordering::Relaxed);

@@ -323,9 +323,9 @@ fn mode(strict: bool) -> bpfx::Mode {
 pub(crate) fn facade_error(path: &std::path::Path, e: bpfx::Error) -> CliError {
     match e {
         bpfx::Error::Verify { source, .. } => CliError::Verify(*source),
-        bpfx::Error::Trap {
+        bpfx::Error::Run(bpfx::RunError::Trap {
             trap, insn, reason, ..
-        } => CliError::Trap { trap, insn, reason },
+        }) => CliError::Trap { trap, insn, reason },
         source => CliError::Object {
             path: path.to_path_buf(),
             source,
@@ -502,7 +502,7 @@ pub(crate) fn rearm(args: &Args, prog: &mut bpfx::Program) {
 pub(crate) fn exec(
     prog: &mut bpfx::Program,
     input: &mut Input,
-) -> Result<(u64, Option<String>), bpfx::Error> {
+) -> Result<(u64, Option<String>), bpfx::RunError> {
     input.kept = input.packet.len();
     (input.moved, input.meta_len, input.redirect) = (0, 0, None);
     input.clones.clear();
@@ -550,7 +550,7 @@ pub(crate) fn exec(
 }
 
 fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliError> {
-    let err = |e| facade_error(&args.file, e);
+    let err = |e: bpfx::RunError| facade_error(&args.file, e.into());
     let (pref, mut input) = setup(args, obj, name)?;
     init_maps(args, obj, name, input.mem.len() as u64)?;
     let mut prog = prepare(args, verify(args, pref)?)?;
@@ -624,7 +624,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             }
             text
         }
-        Err(bpfx::Error::Trap {
+        Err(bpfx::RunError::Trap {
             trap, insn, reason, ..
         }) => {
             obj_json["trap"] = serde_json::json!({
@@ -637,7 +637,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
         }
         Err(_) => String::new(),
     };
-    let is_trap = matches!(outcome, Err(bpfx::Error::Trap { .. }));
+    let is_trap = matches!(outcome, Err(bpfx::RunError::Trap { .. }));
     if outcome.is_ok() || is_trap {
         if args.json {
             if args.dump_maps {

@@ -145,6 +145,28 @@ impl<'o> ProgramRef<'o> {
         &self.def.name
     }
 
+    /// Verifies and prepares the program in one step, as the [`Vm`](crate::Vm) it was opened
+    /// from says ([`VmConfig`](crate::VmConfig)): [`ProgramRef::verify`] in its mode, then
+    /// [`Verified::load`] (its engine, JIT options and budget).
+    ///
+    /// ```
+    /// use bpfx::{Budget, Engine, Vm, XdpAction};
+    /// # std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).unwrap();
+    /// let vm = Vm::new().engine(Engine::Jit)?.budget(Budget::Limit(10_000))?;
+    /// let obj = vm.open("examples/xdp_parse.o")?;
+    /// let mut prog = obj.program("xdp_parse")?.load()?;
+    /// assert_eq!(prog.engine(), Engine::Jit);
+    /// let mut packet = std::fs::read("examples/tcp-syn.bin").unwrap();
+    /// assert_eq!(prog.run_xdp(&mut packet)?, XdpAction::Pass);
+    /// // The run took some of the Vm's limit, and the rest is left for the next.
+    /// assert!(prog.budget().is_some_and(|left| left < 10_000));
+    /// # Ok::<(), bpfx::Error>(())
+    /// ```
+    pub fn load(self) -> Result<crate::Program, Error> {
+        let mode = self.obj.shared.config.mode();
+        self.verify(mode)?.load()
+    }
+
     /// Verifies the program against the object's maps and helpers; once the verifier accepts
     /// it, creates the storage of the maps it names that no program created yet (each charged
     /// to the [`Vm`](crate::Vm)'s memory limit before it is allocated: [`Error::MemoryLimit`])

@@ -10,9 +10,13 @@
 //!                                           Program::run / run_xdp / run_ctx (tail calls here)
 //! ```
 //!
+//! [`ProgramRef::load`] takes `verify` and `compile`/`interpret` in one step, as the [`Vm`]'s
+//! [`VmConfig`] says.
+//!
 //! | module | holds |
 //! |---|---|
 //! | `vm` | [`Vm`], the builder of what every object it opens shares |
+//! | `config` | [`VmConfig`]: engine, mode, budget and JIT options set once on the [`Vm`] |
 //! | `elf` | ELF object → [`Object`] (kconfig values, static program-array slots, externs) |
 //! | `globals` | global variables by name: [`Object::set_global`], [`Object::get_global`] |
 //! | `object` | the API types [`Object`], [`ProgramDef`], [`ProgramInfo`]; what programs share |
@@ -21,6 +25,7 @@
 //! | `run` | [`Program`]: each context's entry and the run loop that follows tail calls |
 //! | `prog_array` | `Map::set_program` / `clear_program` |
 
+mod config;
 mod elf;
 mod globals;
 mod link;
@@ -30,6 +35,7 @@ mod run;
 mod verified;
 mod vm;
 
+pub use config::{ConfigError, VmConfig};
 pub use globals::Global;
 pub use link::ProgramRef;
 pub(crate) use link::create_map;
@@ -41,11 +47,12 @@ pub use verified::{Verified, jit_code_estimate};
 pub use vm::Vm;
 
 /// The engine a program runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Engine {
     /// The reference interpreter.
     Interpreter,
-    /// The x86-64 JIT.
+    /// The x86-64 JIT (the default of a [`Vm`]'s [`VmConfig`]).
+    #[default]
     Jit,
 }
 

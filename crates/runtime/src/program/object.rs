@@ -2,7 +2,7 @@
 //! [`ProgramInfo`]) and what its programs share.
 
 use super::link::used_maps;
-use super::{ProgramRef, Vm, create_map};
+use super::{ProgramRef, Vm, VmConfig, create_map};
 use crate::context::Context;
 use crate::error::Error;
 use crate::helpers::{CustomHelper, Hooks};
@@ -22,7 +22,7 @@ pub struct ProgramDef {
     /// Section.
     pub section: String,
     /// The linked bytecode.
-    pub program: bpfx_bytecode::Program,
+    pub program: crate::Bytecode,
     /// Why it cannot load although the object does, and at which pc (an extern it needs).
     pub(super) blocked: Option<(Pc, String)>,
 }
@@ -32,7 +32,7 @@ impl ProgramDef {
     pub fn new(
         name: impl Into<String>,
         section: impl Into<String>,
-        program: bpfx_bytecode::Program,
+        program: crate::Bytecode,
     ) -> ProgramDef {
         ProgramDef {
             name: name.into(),
@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     pub(super) custom: Vec<CustomHelper>,
     pub(super) sigs: HelperTable,
     pub(super) pool: Arc<Pool>,
+    /// The [`Vm`]'s engine, mode, budget and JIT options when the object was opened.
+    pub(super) config: VmConfig,
 }
 
 /// A loaded object: its programs (not yet verified) and its maps (declared; each created when
@@ -86,7 +88,7 @@ pub struct ProgramInfo<'a> {
     /// Section.
     pub section: &'a str,
     /// The linked bytecode (entry function and its subprograms).
-    pub program: &'a bpfx_bytecode::Program,
+    pub program: &'a crate::Bytecode,
 }
 
 impl ProgramInfo<'_> {
@@ -169,6 +171,12 @@ impl Object {
         p.check_externs()?;
         let used = used_maps(&p.def.name, &p.def.program, &self.shared.maps)?;
         p.fits(&used)
+    }
+
+    /// The engine, mode, budget and JIT options of the [`Vm`] this object was opened from
+    /// (as they were then): what [`ProgramRef::load`] prepares its programs with.
+    pub fn config(&self) -> &VmConfig {
+        &self.shared.config
     }
 
     /// The `license` string, if the object has one.

@@ -2,7 +2,7 @@
 
 use super::{Code, Engine, Linked, Shared};
 use crate::context::{self, Context, XdpAction, XdpMeta};
-use crate::error::Error;
+use crate::error::RunError;
 use crate::helpers::{self, RunCell, RunState};
 use crate::skb::{self, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction};
 use bpfx_exec::{Budget, End, Env, HelperError, Trap, TrapKind};
@@ -166,9 +166,9 @@ impl Program {
         self.env.budget
     }
 
-    pub(crate) fn expect(&self, got: Context) -> Result<(), Error> {
+    pub(crate) fn expect(&self, got: Context) -> Result<(), RunError> {
         if std::mem::discriminant(&self.linked.context) != std::mem::discriminant(&got) {
-            return Err(Error::WrongContext {
+            return Err(RunError::WrongContext {
                 program: self.linked.name.clone(),
                 expected: self.linked.context.name(),
                 got: got.name(),
@@ -179,21 +179,25 @@ impl Program {
 
     /// Runs a plain-memory program on `mem` (r1 = its address, r2 = its length); the program
     /// may change it.
-    pub fn run(&mut self, mem: &mut [u8]) -> Result<u64, Error> {
+    pub fn run(&mut self, mem: &mut [u8]) -> Result<u64, RunError> {
         self.expect(Context::Memory)?;
         self.exec(mem)
     }
 
     /// Runs an XDP program on a packet (which it may rewrite in place) and returns its verdict.
     /// The packet gets the kernel's headroom and tailroom for the run; a program that moves
-    /// its head or tail fails with [`Error::FrameMoved`] (run it with
+    /// its head or tail fails with [`RunError::FrameMoved`] (run it with
     /// [`Program::run_xdp_packet`]).
-    pub fn run_xdp(&mut self, packet: &mut [u8]) -> Result<XdpAction, Error> {
+    pub fn run_xdp(&mut self, packet: &mut [u8]) -> Result<XdpAction, RunError> {
         self.run_xdp_with(packet, &XdpMeta::default())
     }
 
     /// [`Program::run_xdp`] with receive-side metadata.
-    pub fn run_xdp_with(&mut self, packet: &mut [u8], meta: &XdpMeta) -> Result<XdpAction, Error> {
+    pub fn run_xdp_with(
+        &mut self,
+        packet: &mut [u8],
+        meta: &XdpMeta,
+    ) -> Result<XdpAction, RunError> {
         self.run_xdp_slice(packet, meta)
     }
 
@@ -204,16 +208,16 @@ impl Program {
     /// program got), with the kernel's widths ([`SkbMeta`]), and so are `hash`, `protocol`
     /// and the `vlan_*` fields, which helpers may change. A slice cannot change its length: a
     /// program that grew or shrank the packet (`skb_change_tail`, `skb_adjust_room`, a VLAN
-    /// tag pushed into it, …) fails with [`Error::FrameMoved`] and the slice is left as it
+    /// tag pushed into it, …) fails with [`RunError::FrameMoved`] and the slice is left as it
     /// was; run such programs with [`Program::run_tc_packet`].
-    pub fn run_tc(&mut self, packet: &mut [u8], meta: &mut SkbMeta) -> Result<TcAction, Error> {
+    pub fn run_tc(&mut self, packet: &mut [u8], meta: &mut SkbMeta) -> Result<TcAction, RunError> {
         self.run_tc_slice(packet, meta).0.map(TcAction::from_code)
     }
 
     /// Runs a socket filter on a packet with the socket buffer's metadata (its `cb` starts
     /// zeroed and what the filter writes there is dropped, as in the kernel); returns how
     /// many bytes of the packet the socket keeps.
-    pub fn run_socket(&mut self, packet: &[u8], meta: &SkbMeta) -> Result<SocketVerdict, Error> {
+    pub fn run_socket(&mut self, packet: &[u8], meta: &SkbMeta) -> Result<SocketVerdict, RunError> {
         self.expect(Context::Socket)?;
         let mut buf = self.skb_buf(packet, meta, true);
         let res = self.exec(&mut buf);
@@ -236,9 +240,9 @@ impl Program {
     /// `data`/`data_end` fields, when the layout has them. Both may be changed by the program;
     /// the struct comes back with the program's writes to its plain bytes and bpfx's `data` and
     /// `data_end` (whatever a program wrote over them).
-    pub fn run_ctx(&mut self, ctx: &mut [u8], packet: &mut [u8]) -> Result<u64, Error> {
+    pub fn run_ctx(&mut self, ctx: &mut [u8], packet: &mut [u8]) -> Result<u64, RunError> {
         let Context::Struct(layout) = self.linked.context else {
-            return Err(Error::WrongContext {
+            return Err(RunError::WrongContext {
                 program: self.linked.name.clone(),
                 expected: self.linked.context.name(),
                 got: "struct",
@@ -246,7 +250,7 @@ impl Program {
         };
         let size = usize::from(layout.size);
         if ctx.len() < size {
-            return Err(Error::InputTooShort {
+            return Err(RunError::InputTooShort {
                 program: self.linked.name.clone(),
                 need: size as u64,
                 got: ctx.len(),
@@ -264,7 +268,7 @@ impl Program {
         });
         if let Err(source) = filled {
             self.buf = buf;
-            return Err(Error::Layout {
+            return Err(RunError::Layout {
                 program: self.linked.name.clone(),
                 source,
             });
@@ -363,7 +367,7 @@ impl Program {
     /// host made: the first as the caller filled it, each tail call's target after
     /// [`Program::restore_host_context`], since the Strict proofs of a program rest on the
     /// context's packet pointers and a Checked program before it may have overwritten them.
-    pub(crate) fn exec(&mut self, input: &mut [u8]) -> Result<u64, Error> {
+    pub(crate) fn exec(&mut self, input: &mut [u8]) -> Result<u64, RunError> {
         self.exec_with(input, |_| {}, |_| ()).0
     }
 
@@ -375,7 +379,7 @@ impl Program {
         input: &mut [u8],
         before: impl FnOnce(&mut RunState),
         after: impl FnOnce(&mut RunState) -> T,
-    ) -> (Result<u64, Error>, T) {
+    ) -> (Result<u64, RunError>, T) {
         {
             let mut st = helpers::lock(&self.run);
             st.tail_calls = 0;
@@ -391,7 +395,7 @@ impl Program {
             if let Some(need) = cur.prog.mem_size()
                 && (input.len() as u64) < need
             {
-                break Err(Error::InputTooShort {
+                break Err(RunError::InputTooShort {
                     program: cur.name.clone(),
                     need,
                     got: input.len(),
@@ -418,7 +422,7 @@ impl Program {
                 Ok(End::Return(r0)) => break Ok(r0),
                 Ok(End::TailCall { pc, target }) => match target.0.downcast::<Linked>() {
                     Ok(next) if next.context != cur.context => {
-                        break Err(Error::WrongContext {
+                        break Err(RunError::WrongContext {
                             program: next.name.clone(),
                             expected: next.context.name(),
                             got: cur.context.name(),
@@ -460,7 +464,7 @@ impl Program {
                 },
                 Err(trap) => trap,
             };
-            break Err(Error::Trap {
+            break Err(RunError::Trap {
                 program: cur.name.clone(),
                 reason: self.env.helper_error.take().map(|e| e.0),
                 trap,

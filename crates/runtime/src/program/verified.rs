@@ -39,7 +39,17 @@ impl Verified {
         &self.prog
     }
 
-    /// Runs it on the reference interpreter.
+    /// Prepares it as the [`Vm`](crate::Vm) it comes from says
+    /// ([`VmConfig`](crate::VmConfig)): interpreted, or compiled with the `Vm`'s JIT options
+    /// (the budget charge following its budget), starting with the `Vm`'s budget.
+    pub fn load(self) -> Result<Program, Error> {
+        match self.shared.config.engine() {
+            Engine::Interpreter => Ok(self.interpret()),
+            Engine::Jit => self.compile(),
+        }
+    }
+
+    /// Runs it on the reference interpreter, starting with the [`Vm`](crate::Vm)'s budget.
     pub fn interpret(mut self) -> Program {
         for (map, slot, target) in std::mem::take(&mut self.static_slots) {
             let p = target.interpret();
@@ -61,19 +71,29 @@ impl Verified {
         }
     }
 
-    /// Compiles it to x86-64 code; accesses the verifier proved in bounds lose their guards
-    /// (it never proves a store into a read-only map, so those keep the guard that refuses them).
+    /// Compiles it to x86-64 code with the [`Vm`](crate::Vm)'s JIT options
+    /// ([`VmConfig::jit_options`](crate::VmConfig::jit_options): the defaults unless the `Vm`
+    /// set some); accesses the verifier proved in bounds lose their guards (it never proves a
+    /// store into a read-only map, so those keep the guard that refuses them).
     pub fn compile(self) -> Result<Program, Error> {
-        self.compile_with(&bpfx_jit::JitOptions::default())
+        let opts = self.shared.config.jit_options();
+        self.compile_with(&opts)
     }
 
     /// Compiles it with options (for example the instruction budget, or dual-mapped code
-    /// memory: `bpfx_jit::CodeMemory`).
+    /// memory: `bpfx_jit::CodeMemory`) instead of the [`Vm`](crate::Vm)'s. The program starts
+    /// with the `Vm`'s budget; when that is a [`Budget::Limit`](crate::Budget::Limit), the
+    /// budget charge is compiled in whatever `opts` says.
     ///
     /// The code is charged to the [`Vm`](crate::Vm)'s memory limit: an estimate before compiling
     /// ([`jit_code_estimate`]), then its real size in whole pages ([`Error::MemoryLimit`] if
     /// even the estimate does not fit, or the real size turns out larger and does not).
     pub fn compile_with(mut self, opts: &bpfx_jit::JitOptions) -> Result<Program, Error> {
+        let opts = &bpfx_jit::JitOptions {
+            budget: opts.budget
+                || matches!(self.shared.config.budget(), bpfx_exec::Budget::Limit(_)),
+            ..opts.clone()
+        };
         for (map, slot, target) in std::mem::take(&mut self.static_slots) {
             let p = target.compile_with(opts)?;
             self.fill_static_slot(map, slot, &p);
@@ -94,14 +114,18 @@ impl Verified {
         Ok(self.finish_with(Code::Jit(Box::new(jit)), Some(charge)))
     }
 
-    /// [`Verified::interpret`] or [`Verified::compile`] (with the budget charge when `budget`).
+    /// [`Verified::interpret`] or [`Verified::compile`] (with the budget charge when `budget`,
+    /// or when the [`Vm`](crate::Vm)'s budget is a limit), whatever the `Vm`'s engine.
     pub fn engine(self, engine: Engine, budget: bool) -> Result<Program, Error> {
         match engine {
             Engine::Interpreter => Ok(self.interpret()),
-            Engine::Jit => self.compile_with(&bpfx_jit::JitOptions {
-                budget,
-                ..Default::default()
-            }),
+            Engine::Jit => {
+                let opts = self.shared.config.jit_options();
+                self.compile_with(&bpfx_jit::JitOptions {
+                    budget: opts.budget || budget,
+                    ..opts
+                })
+            }
         }
     }
 
@@ -126,7 +150,10 @@ impl Verified {
             outers: self.outers,
             _charge: charge,
         });
-        Program::new(linked, self.shared)
+        let budget = self.shared.config.budget();
+        let mut p = Program::new(linked, self.shared);
+        p.set_budget(budget);
+        p
     }
 }
 

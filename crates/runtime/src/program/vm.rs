@@ -1,6 +1,6 @@
 //! The [`Vm`]: the configuration every object it opens shares, and the builder that sets it.
 
-use super::{Object, ProgramDef, Shared};
+use super::{ConfigError, Engine, Object, ProgramDef, Shared, VmConfig};
 use crate::error::Error;
 use crate::fib::{FibAnswer, FibRequest, FibTable};
 use crate::helpers::{self, CustomHelper, Hooks};
@@ -9,16 +9,19 @@ use crate::maps::MapConfig;
 use crate::memory::{DEFAULT_MEM_LIMIT, Pool};
 use crate::object_map::ObjectMap;
 use crate::task::Task;
-use bpfx_exec::{GuestMemory, HelperError, HelperRet};
-use bpfx_verifier::HelperSig;
+use bpfx_exec::{Budget, GuestMemory, HelperError, HelperRet};
+use bpfx_jit::JitOptions;
+use bpfx_verifier::{HelperSig, Mode};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Configuration shared by every object it opens: embedder helpers, the hooks behind the
-/// clock, random-number and CPU-id helpers, the `trace_printk` sink, and the memory limit
-/// ([`Vm::mem_limit`]).
+/// clock, random-number and CPU-id helpers, the `trace_printk` sink, the memory limit
+/// ([`Vm::mem_limit`]), and how its programs are prepared ([`VmConfig`]: the engine, the
+/// verifier mode, the instruction budget and the JIT options, set once here and used by
+/// [`ProgramRef::load`](crate::ProgramRef::load)).
 ///
 /// ```no_run
 /// # use bpfx::{Vm, HelperSig, ArgKind, RetKind};
@@ -36,6 +39,7 @@ pub struct Vm {
     pool: Arc<Pool>,
     pub(super) kconfig: BTreeMap<String, String>,
     perf_buffer_size: Option<u32>,
+    config: VmConfig,
 }
 
 impl Default for Vm {
@@ -46,6 +50,7 @@ impl Default for Vm {
             pool: Pool::new(DEFAULT_MEM_LIMIT),
             kconfig: BTreeMap::new(),
             perf_buffer_size: None,
+            config: VmConfig::default(),
         }
     }
 }
@@ -56,6 +61,7 @@ impl std::fmt::Debug for Vm {
         f.debug_struct("Vm")
             .field("custom_helpers", &ids)
             .field("mem_limit", &self.pool.limit())
+            .field("config", &self.config)
             .finish()
     }
 }
@@ -65,6 +71,86 @@ impl Vm {
     /// limit of [`crate::DEFAULT_MEM_LIMIT`].
     pub fn new() -> Vm {
         Vm::default()
+    }
+
+    /// The engine [`ProgramRef::load`](crate::ProgramRef::load) prepares programs for (default
+    /// [`Engine::Jit`]). Refused with [`ConfigError::JitOptionsForInterpreter`] for the
+    /// interpreter once JIT options are set.
+    ///
+    /// ```
+    /// use bpfx::{ConfigError, Engine, JitOptions, Vm};
+    /// let vm = Vm::new().engine(Engine::Interpreter)?;
+    /// assert!(matches!(
+    ///     vm.jit_options(JitOptions::hardened()),
+    ///     Err(ConfigError::JitOptionsForInterpreter { .. })
+    /// ));
+    /// # Ok::<(), bpfx::Error>(())
+    /// ```
+    pub fn engine(mut self, engine: Engine) -> Result<Vm, ConfigError> {
+        self.config.set_engine(engine)?;
+        Ok(self)
+    }
+
+    /// The verifier mode [`ProgramRef::load`](crate::ProgramRef::load) verifies with (default
+    /// [`Mode::Checked`]).
+    pub fn mode(mut self, mode: Mode) -> Vm {
+        self.config.set_mode(mode);
+        self
+    }
+
+    /// The instruction budget every program prepared from this `Vm` starts with (default
+    /// [`Budget::Default`]; `Some(n)` is [`Budget::Limit`]), as
+    /// [`Program::set_budget`](crate::Program::set_budget) describes. The JIT's code follows
+    /// it: a limit compiles the budget charge in whatever the JIT options say, so the limit
+    /// never meets code that cannot count it; [`Budget::Unlimited`] leaves the charge out
+    /// ([`JitOptions::unbounded`]). Refused with [`ConfigError::UnboundedWithBudget`] when
+    /// the JIT options set [`JitOptions::unbounded`] and the budget is not unlimited.
+    ///
+    /// ```
+    /// use bpfx::{Budget, Context, ProgramDef, RunError, TrapKind, Vm};
+    /// let vm = Vm::new().budget(Budget::Limit(100))?;
+    /// // A loop that never ends (r0 is never 1).
+    /// let code = bpfx::bytecode::assemble("mov r0, 0\njeq r0, 1, +1\nja -2\nexit").unwrap();
+    /// let def = ProgramDef::new("spin", "test", bpfx::Bytecode::decode(code).unwrap());
+    /// let obj = vm.object(vec![def], vec![])?;
+    /// let mut prog = obj.program("spin")?.context(Context::Memory).load()?;
+    /// let Err(RunError::Trap { trap, .. }) = prog.run(&mut []) else { panic!() };
+    /// assert_eq!(trap.kind, TrapKind::BudgetExhausted);
+    /// # Ok::<(), bpfx::Error>(())
+    /// ```
+    pub fn budget(mut self, budget: impl Into<Budget>) -> Result<Vm, ConfigError> {
+        self.config.set_budget(budget.into())?;
+        Ok(self)
+    }
+
+    /// The JIT options code is compiled with (default [`JitOptions::default`]): by
+    /// [`ProgramRef::load`](crate::ProgramRef::load) and
+    /// [`Verified::compile`](crate::Verified::compile). Refused with
+    /// [`ConfigError::JitOptionsForInterpreter`] when the engine is the interpreter, and with
+    /// [`ConfigError::UnboundedWithBudget`] for [`JitOptions::unbounded`] unless the budget is
+    /// [`Budget::Unlimited`]. The budget charge need not be asked for: it follows
+    /// [`Vm::budget`].
+    ///
+    /// ```
+    /// use bpfx::{Budget, Engine, JitOptions, Mode, Vm};
+    /// let vm = Vm::new()
+    ///     .engine(Engine::Jit)?
+    ///     .mode(Mode::Checked)
+    ///     .budget(Budget::Limit(1_000_000))?
+    ///     .jit_options(JitOptions::hardened())?;
+    /// // Hardened code with the budget charge the limit needs.
+    /// let opts = vm.config().jit_options();
+    /// assert!(opts.blinding && opts.spectre && opts.budget);
+    /// # Ok::<(), bpfx::Error>(())
+    /// ```
+    pub fn jit_options(mut self, opts: JitOptions) -> Result<Vm, ConfigError> {
+        self.config.set_jit_options(opts)?;
+        Ok(self)
+    }
+
+    /// The engine, mode, budget and JIT options set on this `Vm`.
+    pub fn config(&self) -> &VmConfig {
+        &self.config
     }
 
     /// Limits the memory of everything opened from this `Vm` (and its clones) to `bytes`
@@ -276,6 +362,7 @@ impl Vm {
                 custom: self.custom.clone(),
                 sigs,
                 pool: self.pool.clone(),
+                config: self.config.clone(),
             }),
             programs,
             license: None,

@@ -20,6 +20,8 @@
 use crate::config::MapRef;
 use bpfx_exec::STACK_FRAME_SIZE;
 use std::fmt;
+use std::ops::{Index, IndexMut};
+use std::rc::Rc;
 
 /// Number of 8-byte slots in a frame.
 pub(crate) const SLOTS: usize = STACK_FRAME_SIZE / 8;
@@ -399,19 +401,75 @@ impl Slot {
     }
 }
 
+/// Slots per copy-on-write chunk of a [`Stack`].
+const CHUNK: usize = 8;
+
+/// The 64 slots of one frame's stack, copy-on-write in chunks of [`CHUNK`] slots: cloning a
+/// state (at every branch, and wherever a state is both kept and walked on) shares the chunks,
+/// and the first write into a shared chunk through [`IndexMut`] copies that chunk only
+/// ([`Rc::make_mut`]). So a path copies what it changes (a spill refined on both edges of a
+/// branch copies one chunk per edge, not the whole stack), and chunks that are one allocation
+/// are known equal without comparing them ([`Stack::shares_slot`]): joins, the covering test
+/// and map renaming skip the parts of two states that no path changed since they parted.
+/// Code that may or may not write should read first: taking `&mut` of a slot copies its
+/// chunk if it is shared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Stack([Rc<[Slot; CHUNK]>; SLOTS / CHUNK]);
+
+impl Stack {
+    fn empty() -> Stack {
+        let chunk = Rc::new([Slot::EMPTY; CHUNK]);
+        Stack(std::array::from_fn(|_| Rc::clone(&chunk)))
+    }
+
+    /// Whether slot `i` lies in a chunk both share (then it is equal in both).
+    pub(crate) fn shares_slot(&self, other: &Stack, i: usize) -> bool {
+        Rc::ptr_eq(&self.0[i / CHUNK], &other.0[i / CHUNK])
+    }
+
+    /// The number of slots.
+    pub(crate) const fn len(&self) -> usize {
+        SLOTS
+    }
+
+    /// Every slot, from `r10 - 8` down.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.0.iter().flat_map(|c| c.iter())
+    }
+
+    /// The chunks, for merges that skip shared ones.
+    fn chunks(&self) -> &[Rc<[Slot; CHUNK]>; SLOTS / CHUNK] {
+        &self.0
+    }
+}
+
+impl Index<usize> for Stack {
+    type Output = Slot;
+
+    fn index(&self, i: usize) -> &Slot {
+        &self.0[i / CHUNK][i % CHUNK]
+    }
+}
+
+impl IndexMut<usize> for Stack {
+    fn index_mut(&mut self, i: usize) -> &mut Slot {
+        &mut Rc::make_mut(&mut self.0[i / CHUNK])[i % CHUNK]
+    }
+}
+
 /// One call level: its registers and its 512-byte stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Frame {
     pub(crate) regs: [Value; 11],
     /// `stack[i]` covers `[r10 - 8(i+1), r10 - 8i)`.
-    pub(crate) stack: [Slot; SLOTS],
+    pub(crate) stack: Stack,
 }
 
 impl Frame {
     pub(crate) fn new(regs: [Value; 11]) -> Frame {
         Frame {
             regs,
-            stack: [Slot::EMPTY; SLOTS],
+            stack: Stack::empty(),
         }
     }
 }
@@ -538,13 +596,23 @@ impl State {
                 changed |= j != *ra;
                 *ra = j;
             }
-            for (sa, sb) in a.stack.iter_mut().zip(&b.stack) {
-                let j = match how {
-                    Merge::Join => sa.join(*sb),
-                    how => sa.widen(*sb, how),
-                };
-                changed |= j != *sa;
-                *sa = j;
+            // Chunks shared since the states parted are equal; a shared chunk is written
+            // (and so copied) only where the merge changes a slot.
+            for c in 0..SLOTS / CHUNK {
+                if Rc::ptr_eq(&a.stack.chunks()[c], &b.stack.chunks()[c]) {
+                    continue;
+                }
+                for i in c * CHUNK..(c + 1) * CHUNK {
+                    let (sa, sb) = (a.stack[i], b.stack[i]);
+                    let j = match how {
+                        Merge::Join => sa.join(sb),
+                        how => sa.widen(sb, how),
+                    };
+                    if j != sa {
+                        changed = true;
+                        a.stack[i] = j;
+                    }
+                }
             }
         }
         // Proven packet lengths only shrink; a stable head gives up one that moves at once,
@@ -673,9 +741,9 @@ impl State {
             for r in f.regs.iter_mut().filter(|r| stale(r)) {
                 *r = reg;
             }
-            for s in f.stack.iter_mut() {
-                if matches!(s, Slot::Spill(v) if stale(v)) {
-                    *s = slot;
+            for i in 0..SLOTS {
+                if matches!(&f.stack[i], Slot::Spill(v) if stale(v)) {
+                    f.stack[i] = slot;
                 }
             }
         }
@@ -692,7 +760,9 @@ impl State {
             && self.meta >= other.meta
             && self.frames().zip(other.frames()).all(|(a, b)| {
                 a.regs.iter().zip(&b.regs).all(|(x, y)| x.le(*y))
-                    && a.stack.iter().zip(&b.stack).all(|(x, y)| x.le(*y))
+                    && a.stack.chunks().iter().zip(b.stack.chunks()).all(|(x, y)| {
+                        Rc::ptr_eq(x, y) || x.iter().zip(y.iter()).all(|(x, y)| x.le(*y))
+                    })
             })
     }
 
@@ -706,11 +776,11 @@ impl State {
                     *x = s;
                 }
             }
-            for sl in f.stack.iter_mut() {
-                if let Slot::Spill(Value::Scalar(x)) = sl
+            for i in 0..SLOTS {
+                if let Slot::Spill(Value::Scalar(x)) = f.stack[i]
                     && x.id == id
                 {
-                    *x = s;
+                    f.stack[i] = Slot::Spill(Value::Scalar(s));
                 }
             }
         }
@@ -727,11 +797,11 @@ impl State {
     /// whose accesses stay guarded then: see `context.rs`).
     pub(crate) fn havoc_keeping(&mut self, keep: impl Fn(Value) -> bool) {
         for f in self.frames_mut() {
-            for s in f.stack.iter_mut() {
-                if let Slot::Spill(v) = *s
+            for i in 0..SLOTS {
+                if let Slot::Spill(v) = f.stack[i]
                     && !keep(v)
                 {
-                    *s = Slot::Bytes(0xff);
+                    f.stack[i] = Slot::Bytes(0xff);
                 }
             }
         }

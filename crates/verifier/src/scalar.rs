@@ -438,15 +438,20 @@ impl Scalar {
     }
 
     /// Tightens each view from the others (the kernel's `reg_bounds_sync`), twice, since one
-    /// pass can leave room for the next.
+    /// pass can leave room for the next. A pass is a function of the scalar alone, so when the
+    /// first changes nothing the second would not either, and it is skipped.
     pub(crate) fn sync(&mut self) {
-        for _ in 0..2 {
+        for round in 0..2 {
+            let before = *self;
             self.update_bounds();
             self.deduce32();
             self.deduce64();
             self.deduce_mixed();
             self.bound_offset();
             self.update_bounds();
+            if round == 0 && *self == before {
+                break;
+            }
         }
         // (Not when empty: a constant tnum must not paper over crossed bounds.)
         if let Some(k) = self.konst()

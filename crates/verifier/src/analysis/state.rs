@@ -59,11 +59,15 @@ pub(super) fn unify_maps(maps: &MapTable, old: &State, new: &mut State) {
                 *n = v;
             }
         }
-        for (o, n) in fo.stack.iter().zip(fnew.stack.iter_mut()) {
-            if let (Slot::Spill(o), Slot::Spill(v)) = (o, *n)
-                && let Some(v) = renamed(*o, v)
+        for i in 0..fo.stack.len() {
+            // Shared slots are equal: nothing to rename.
+            if fo.stack.shares_slot(&fnew.stack, i) {
+                continue;
+            }
+            if let (Slot::Spill(o), Slot::Spill(v)) = (fo.stack[i], fnew.stack[i])
+                && let Some(v) = renamed(o, v)
             {
-                *n = Slot::Spill(v);
+                fnew.stack[i] = Slot::Spill(v);
             }
         }
     }

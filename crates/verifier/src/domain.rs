@@ -588,6 +588,11 @@ impl State {
         let mut changed = false;
         for (a, b) in self.frames_mut().zip(other.frames()) {
             for (ra, rb) in a.regs.iter_mut().zip(&b.regs) {
+                // Equal values join to themselves (widening is left to compute: it is the
+                // identity there only for tnums in normal form).
+                if how == Merge::Join && ra == rb {
+                    continue;
+                }
                 let j = match how {
                     Merge::Join => ra.join(*rb),
                     Merge::Widen => ra.widen(*rb),
@@ -604,6 +609,9 @@ impl State {
                 }
                 for i in c * CHUNK..(c + 1) * CHUNK {
                     let (sa, sb) = (a.stack[i], b.stack[i]);
+                    if how == Merge::Join && sa == sb {
+                        continue;
+                    }
                     let j = match how {
                         Merge::Join => sa.join(sb),
                         how => sa.widen(sb, how),

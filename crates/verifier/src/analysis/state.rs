@@ -23,6 +23,10 @@ pub(super) fn stack_byte(b: i64) -> (usize, u32) {
 /// how a map chosen by a branch (`r1 = cond ? &a : &b` before `map_lookup_elem`) verifies, as
 /// the kernel, which explores each path with its own map, accepts it.
 pub(super) fn unify_maps(maps: &MapTable, old: &State, new: &mut State) {
+    // No maps, nothing to rename (and no scan of every register and slot at every join).
+    if *maps == MapTable::default() {
+        return;
+    }
     let same = |a: MapRef, b: MapRef| a != b && maps.get(a).is_some_and(|d| maps.get(b) == Some(d));
     let renamed = |o: Value, n: Value| match (o, n) {
         (Value::MapHandle(a) | Value::MapHandleOrNull(a), Value::MapHandle(b)) if same(a, b) => {

@@ -71,13 +71,13 @@ type R<T> = Result<T, VerifyError>;
 /// instruction may look up: hashed by [`KeyHasher`] instead of the default SipHash, which
 /// guards against adversarial keys the analysis never has (its keys are ids it hands out and
 /// pcs of the program) and cost a tenth of the analysis' time.
-type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 type HashSet<K> = std::collections::HashSet<K, BuildHasherDefault<KeyHasher>>;
 
 /// A multiplicative hash of a few integers (the rotate-xor-multiply of Firefox and rustc's
 /// `FxHasher`): each word is folded in with one multiplication.
 #[derive(Default, Clone, Copy)]
-struct KeyHasher(u64);
+pub(crate) struct KeyHasher(u64);
 
 impl KeyHasher {
     const K: u64 = 0xf135_7aea_2e62_a9c5;

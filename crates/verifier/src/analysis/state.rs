@@ -183,10 +183,28 @@ pub(super) fn relate_packets(old: &mut State, new: &mut State, next_id: &mut u32
     // side but shifted differently go to different groups: each keeps its own relation.
     let mut groups: Vec<(u32, u32, i64, Vec<Pos>)> = Vec::new();
     for f in 0..old.frame_count() {
+        let (Some(fo), Some(fnew)) = (old.frame(f), new.frame(f)) else {
+            continue;
+        };
         for i in 0..11 + crate::domain::SLOTS {
-            let (Some(a), Some(b)) = (get(old, (f, i)), get(new, (f, i))) else {
+            // What `get` gives, read from the frames at hand; a slot both share is equal on
+            // both sides: nothing to relate.
+            let (vo, vn) = match i.checked_sub(11) {
+                None => (&fo.regs[i], &fnew.regs[i]),
+                Some(s) if fo.stack.shares_slot(&fnew.stack, s) => continue,
+                Some(s) => match (&fo.stack[s], &fnew.stack[s]) {
+                    (Slot::Spill(a), Slot::Spill(b)) => (a, b),
+                    _ => continue,
+                },
+            };
+            let (
+                &Value::Ptr(PtrKind::Packet { id: ia }, Off::Range(la, ha)),
+                &Value::Ptr(PtrKind::Packet { id: ib }, Off::Range(lb, hb)),
+            ) = (vo, vn)
+            else {
                 continue;
             };
+            let (a, b) = ((ia, la, ha), (ib, lb, hb));
             if a == b {
                 continue;
             }

@@ -878,6 +878,61 @@ impl fmt::Display for State {
 mod tests {
     use super::*;
 
+    /// A state whose stack holds spills in several chunks, at depth 1.
+    fn spilled() -> State {
+        let mut st = State::new(Frame::new([Value::konst(7); 11]));
+        for i in [0, 9, 20, 63] {
+            st.cur_mut().stack[i] = Slot::Spill(Value::konst(i as u64));
+        }
+        st.push_frame(Frame::new([Value::NotInit; 11]));
+        st.cur_mut().stack[3] = Slot::Bytes(0x0f);
+        st
+    }
+
+    #[test]
+    fn copy_on_write_stacks_copy_only_what_a_path_writes() {
+        let a = spilled();
+        let mut b = a.clone();
+        // Shared after the clone: every slot, in every frame.
+        for (fa, fb) in a.frames().zip(b.frames()) {
+            assert!((0..SLOTS).all(|i| fa.stack.shares_slot(&fb.stack, i)));
+        }
+        b.frame_mut(0).unwrap().stack[9] = Slot::Spill(Value::UNKNOWN_SCALAR);
+        // The write copied its chunk only, and the original kept its value.
+        assert_eq!(a.frame(0).unwrap().stack[9], Slot::Spill(Value::konst(9)));
+        assert_eq!(
+            b.frame(0).unwrap().stack[9],
+            Slot::Spill(Value::UNKNOWN_SCALAR)
+        );
+        let (fa, fb) = (a.frame(0).unwrap(), b.frame(0).unwrap());
+        for i in 0..SLOTS {
+            assert_eq!(
+                fa.stack.shares_slot(&fb.stack, i),
+                i / CHUNK != 1,
+                "slot {i}"
+            );
+        }
+        // Joins and covering see the written slot, whichever side is shared.
+        assert!(a.le(&b) && !b.le(&a));
+        let mut j = a.clone();
+        assert!(j.join(&b));
+        assert_eq!(j, b);
+        let mut j = b.clone();
+        assert!(!j.join(&a));
+        assert_eq!(j, b);
+        // Reads and forgetting leave a shared stack shared when nothing changes.
+        let mut c = a.clone();
+        c.set_id(12345, Scalar::UNKNOWN);
+        c.forget_packet(Value::NotInit, Slot::EMPTY);
+        for (fa, fc) in a.frames().zip(c.frames()) {
+            assert!((0..SLOTS).all(|i| fa.stack.shares_slot(&fc.stack, i)));
+        }
+        c.havoc();
+        assert_eq!(c.frame(0).unwrap().stack[20], Slot::Bytes(0xff));
+        assert_eq!(a.frame(0).unwrap().stack[20], Slot::Spill(Value::konst(20)));
+        assert!(a.le(&c) && !c.le(&a));
+    }
+
     #[test]
     fn join_goes_up_and_is_commutative() {
         let vals = [

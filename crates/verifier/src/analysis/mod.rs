@@ -4,7 +4,11 @@
 //!
 //! Straight-line code is walked with one state mutated in place; a state is stored (and joined)
 //! only at the join points [`crate::cfg::Structure::join`] marks, so a million-instruction
-//! straight-line program costs one pass and one state. Local calls are analysed per calling
+//! straight-line program costs one pass and one state. A state arriving at a join point that
+//! the stored state already covers (the join changes nothing) is not walked again: the
+//! kernel's state pruning, done by the join. States share their stack slots copy-on-write in
+//! chunks ([`crate::domain::Stack`]): a branch copies only what a path writes, and merges
+//! skip what both states still share. Local calls are analysed per calling
 //! context (the chain of call sites, bounded by the frame limit): the callee's frame is pushed
 //! onto the state, and its `exit` pops it and flows into the return point of that context.
 //!

@@ -601,8 +601,9 @@ impl State {
                 changed |= j != *ra;
                 *ra = j;
             }
-            // Chunks shared since the states parted are equal; a shared chunk is written
-            // (and so copied) only where the merge changes a slot.
+            // Chunks shared since the states parted are equal, and a slot merged with itself
+            // is itself, widening included (tnums stay in normal form: `scalar.rs` tests it).
+            // A shared chunk is written (and so copied) only where the merge changes a slot.
             for c in 0..SLOTS / CHUNK {
                 if Rc::ptr_eq(&a.stack.chunks()[c], &b.stack.chunks()[c]) {
                     continue;

@@ -1254,6 +1254,13 @@ mod tests {
             let w = Scalar::widen(&a, &b);
             assert!(j.contains(&a) && j.contains(&b));
             assert!(w.contains(&j), "{w:?} {j:?}");
+            // A value merged with itself is itself, widening included (tnums stay in normal
+            // form, `value & mask == 0`): merges skip the stack chunks two states share.
+            for x in [a, b, j, w] {
+                assert_eq!(x.var.value & x.var.mask, 0, "{x:?}");
+                assert_eq!(x.join(&x), x);
+                assert_eq!(Scalar::widen(&x, &x), x);
+            }
             for x in am.iter().chain(&bm) {
                 holds(&j, *x, "join");
                 holds(&w, *x, "widen");

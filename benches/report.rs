@@ -5,4 +5,5 @@
 fn main() {
     println!("{}", bpfx_benches::report::exec_table());
     println!("{}", bpfx_benches::report::compile_table());
+    println!("{}", bpfx_benches::report::verify_table());
 }

@@ -13,6 +13,7 @@
 //! run filtered to some benches shows the latest results of the others.
 
 use crate::{Native, generate, workloads};
+use bpfx_bytecode::Program;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -209,6 +210,119 @@ pub fn compile_table() -> String {
         }
         let _ = writeln!(out, "{row}");
     }
+    out
+}
+
+/// The verifier's modes the verify bench runs, with the label of their groups.
+pub const VERIFY_MODES: [(&str, bpfx_verifier::Mode); 2] = [
+    ("checked", bpfx_verifier::Mode::Checked),
+    ("strict", bpfx_verifier::Mode::Strict),
+];
+
+/// The configuration the verify and compile benches verify a program with: `mode`, an input
+/// of `mem` bytes, everything else the default.
+pub fn verify_config(mode: bpfx_verifier::Mode, mem: u64) -> bpfx_verifier::Config {
+    bpfx_verifier::Config {
+        mode,
+        mem_size: Some(mem),
+        ..bpfx_verifier::Config::default()
+    }
+}
+
+/// A duration in nanoseconds, in the unit that keeps it readable.
+fn duration(ns: f64) -> String {
+    if ns >= 1e9 {
+        format!("{:.2} s", ns / 1e9)
+    } else if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.1} µs", ns / 1e3)
+    }
+}
+
+/// Verification time per program and mode, per processed instruction, and verification
+/// (`Checked`) plus compilation (the `compile` bench's `bpfx-jit` column), what a user waits
+/// for before the first run (Markdown). The processed counts are computed here, by verifying
+/// each program once.
+pub fn verify_table() -> String {
+    let dir = criterion_dir();
+    let mut out = String::new();
+    let _ = writeln!(out, "### Verification time (lower is better)\n");
+    let _ = writeln!(
+        out,
+        "| program | instructions | checked: processed | checked: time | checked: ns / processed \
+         | strict: processed | strict: time | strict: ns / processed | compile (JIT) \
+         | checked verify + compile |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut rows: Vec<(String, Option<Program>, u64, &str, &str)> = workloads()
+        .map(|w| {
+            (
+                w.name().to_string(),
+                w.program().ok(),
+                crate::INPUT_LEN as u64,
+                "verify",
+                "compile",
+            )
+        })
+        .collect();
+    rows.extend(GENERATED.iter().map(|&n| {
+        (
+            n.to_string(),
+            generate::program(n).ok(),
+            generate::GENERATED_MEM,
+            "verify-generated",
+            "compile-generated",
+        )
+    }));
+    for (name, prog, mem, group, compile_group) in rows {
+        let Some(prog) = prog else {
+            let _ = writeln!(out, "| {name} | does not load |||||||||");
+            continue;
+        };
+        let mut row = format!("| {name} | {} |", prog.len());
+        let mut checked = None;
+        for (label, mode) in VERIFY_MODES {
+            let processed = match bpfx_verifier::verify(prog.clone(), &verify_config(mode, mem)) {
+                Ok(v) => v.insns_processed(),
+                Err(_) => {
+                    row.push_str(" rejected | n/a | n/a |");
+                    continue;
+                }
+            };
+            match fastest(&dir, &[&format!("{group}-{label}"), &name]) {
+                Some(t) => {
+                    let per = t / processed.max(1) as f64;
+                    let _ = write!(row, " {processed} | {} | {per:.0} |", duration(t));
+                    if mode == bpfx_verifier::Mode::Checked {
+                        checked = Some(t);
+                    }
+                }
+                None => {
+                    let _ = write!(row, " {processed} | n/a | n/a |");
+                }
+            }
+        }
+        match fastest(&dir, &[compile_group, "bpfx-jit", &name]) {
+            Some(jit) => {
+                let _ = write!(row, " {} |", duration(jit));
+                match checked {
+                    Some(v) => {
+                        let _ = write!(row, " {} |", duration(v + jit));
+                    }
+                    None => row.push_str(" n/a |"),
+                }
+            }
+            None => row.push_str(" n/a | n/a |"),
+        }
+        let _ = writeln!(out, "{row}");
+    }
+    let _ = writeln!(
+        out,
+        "\n\"processed\" counts every visit of an instruction by the analysis, in each calling \
+         context and loop iteration (`VerifiedProgram::insns_processed`); each time is the \
+         fastest sample; \"rejected\" marks a program the mode refuses."
+    );
     out
 }
 

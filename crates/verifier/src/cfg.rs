@@ -8,10 +8,10 @@
 //! instruction is reachable. In `Strict` mode it also finds the loops ([`Loops`]), so the
 //! analysis can explore them iteration by iteration.
 
+use crate::analysis::HashMap;
 use crate::config::Config;
 use crate::error::{VerifyError, VerifyErrorKind};
 use bpfx_bytecode::{CallTarget, Cfg, Imm64, Op, Pc, Program};
-use std::collections::HashMap;
 
 /// One loop: its head is the target of a retreating edge of a depth-first search from its
 /// function's entry (an edge to a pc still on the search's stack: for a reducible graph, an
@@ -274,7 +274,7 @@ fn find_loops(graph: &Cfg, funcs: &[Pc], join: &mut [bool]) -> Result<Loops, Ver
     // Bodies by backward search from the latches, stopping at the head.
     let mut stamp = vec![u32::MAX; len];
     let mut loops = Loops {
-        info: HashMap::new(),
+        info: HashMap::default(),
         heads: vec![false; len],
     };
     let mut i = 0;

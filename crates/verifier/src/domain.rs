@@ -20,6 +20,8 @@
 use crate::config::MapRef;
 use bpfx_exec::STACK_FRAME_SIZE;
 use std::fmt;
+use std::ops::{Index, IndexMut};
+use std::rc::Rc;
 
 /// Number of 8-byte slots in a frame.
 pub(crate) const SLOTS: usize = STACK_FRAME_SIZE / 8;
@@ -399,19 +401,75 @@ impl Slot {
     }
 }
 
+/// Slots per copy-on-write chunk of a [`Stack`].
+const CHUNK: usize = 8;
+
+/// The 64 slots of one frame's stack, copy-on-write in chunks of [`CHUNK`] slots: cloning a
+/// state (at every branch, and wherever a state is both kept and walked on) shares the chunks,
+/// and the first write into a shared chunk through [`IndexMut`] copies that chunk only
+/// ([`Rc::make_mut`]). So a path copies what it changes (a spill refined on both edges of a
+/// branch copies one chunk per edge, not the whole stack), and chunks that are one allocation
+/// are known equal without comparing them ([`Stack::shares_slot`]): joins, the covering test
+/// and map renaming skip the parts of two states that no path changed since they parted.
+/// Code that may or may not write should read first: taking `&mut` of a slot copies its
+/// chunk if it is shared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Stack([Rc<[Slot; CHUNK]>; SLOTS / CHUNK]);
+
+impl Stack {
+    fn empty() -> Stack {
+        let chunk = Rc::new([Slot::EMPTY; CHUNK]);
+        Stack(std::array::from_fn(|_| Rc::clone(&chunk)))
+    }
+
+    /// Whether slot `i` lies in a chunk both share (then it is equal in both).
+    pub(crate) fn shares_slot(&self, other: &Stack, i: usize) -> bool {
+        Rc::ptr_eq(&self.0[i / CHUNK], &other.0[i / CHUNK])
+    }
+
+    /// The number of slots.
+    pub(crate) const fn len(&self) -> usize {
+        SLOTS
+    }
+
+    /// Every slot, from `r10 - 8` down.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.0.iter().flat_map(|c| c.iter())
+    }
+
+    /// The chunks, for merges that skip shared ones.
+    fn chunks(&self) -> &[Rc<[Slot; CHUNK]>; SLOTS / CHUNK] {
+        &self.0
+    }
+}
+
+impl Index<usize> for Stack {
+    type Output = Slot;
+
+    fn index(&self, i: usize) -> &Slot {
+        &self.0[i / CHUNK][i % CHUNK]
+    }
+}
+
+impl IndexMut<usize> for Stack {
+    fn index_mut(&mut self, i: usize) -> &mut Slot {
+        &mut Rc::make_mut(&mut self.0[i / CHUNK])[i % CHUNK]
+    }
+}
+
 /// One call level: its registers and its 512-byte stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Frame {
     pub(crate) regs: [Value; 11],
     /// `stack[i]` covers `[r10 - 8(i+1), r10 - 8i)`.
-    pub(crate) stack: [Slot; SLOTS],
+    pub(crate) stack: Stack,
 }
 
 impl Frame {
     pub(crate) fn new(regs: [Value; 11]) -> Frame {
         Frame {
             regs,
-            stack: [Slot::EMPTY; SLOTS],
+            stack: Stack::empty(),
         }
     }
 }
@@ -530,6 +588,11 @@ impl State {
         let mut changed = false;
         for (a, b) in self.frames_mut().zip(other.frames()) {
             for (ra, rb) in a.regs.iter_mut().zip(&b.regs) {
+                // Equal values join to themselves (widening is left to compute: it is the
+                // identity there only for tnums in normal form).
+                if how == Merge::Join && ra == rb {
+                    continue;
+                }
                 let j = match how {
                     Merge::Join => ra.join(*rb),
                     Merge::Widen => ra.widen(*rb),
@@ -538,13 +601,27 @@ impl State {
                 changed |= j != *ra;
                 *ra = j;
             }
-            for (sa, sb) in a.stack.iter_mut().zip(&b.stack) {
-                let j = match how {
-                    Merge::Join => sa.join(*sb),
-                    how => sa.widen(*sb, how),
-                };
-                changed |= j != *sa;
-                *sa = j;
+            // Chunks shared since the states parted are equal, and a slot merged with itself
+            // is itself, widening included (tnums stay in normal form: `scalar.rs` tests it).
+            // A shared chunk is written (and so copied) only where the merge changes a slot.
+            for c in 0..SLOTS / CHUNK {
+                if Rc::ptr_eq(&a.stack.chunks()[c], &b.stack.chunks()[c]) {
+                    continue;
+                }
+                for i in c * CHUNK..(c + 1) * CHUNK {
+                    let (sa, sb) = (a.stack[i], b.stack[i]);
+                    if how == Merge::Join && sa == sb {
+                        continue;
+                    }
+                    let j = match how {
+                        Merge::Join => sa.join(sb),
+                        how => sa.widen(sb, how),
+                    };
+                    if j != sa {
+                        changed = true;
+                        a.stack[i] = j;
+                    }
+                }
             }
         }
         // Proven packet lengths only shrink; a stable head gives up one that moves at once,
@@ -673,9 +750,9 @@ impl State {
             for r in f.regs.iter_mut().filter(|r| stale(r)) {
                 *r = reg;
             }
-            for s in f.stack.iter_mut() {
-                if matches!(s, Slot::Spill(v) if stale(v)) {
-                    *s = slot;
+            for i in 0..SLOTS {
+                if matches!(&f.stack[i], Slot::Spill(v) if stale(v)) {
+                    f.stack[i] = slot;
                 }
             }
         }
@@ -692,7 +769,9 @@ impl State {
             && self.meta >= other.meta
             && self.frames().zip(other.frames()).all(|(a, b)| {
                 a.regs.iter().zip(&b.regs).all(|(x, y)| x.le(*y))
-                    && a.stack.iter().zip(&b.stack).all(|(x, y)| x.le(*y))
+                    && a.stack.chunks().iter().zip(b.stack.chunks()).all(|(x, y)| {
+                        Rc::ptr_eq(x, y) || x.iter().zip(y.iter()).all(|(x, y)| x.le(*y))
+                    })
             })
     }
 
@@ -706,11 +785,11 @@ impl State {
                     *x = s;
                 }
             }
-            for sl in f.stack.iter_mut() {
-                if let Slot::Spill(Value::Scalar(x)) = sl
+            for i in 0..SLOTS {
+                if let Slot::Spill(Value::Scalar(x)) = f.stack[i]
                     && x.id == id
                 {
-                    *x = s;
+                    f.stack[i] = Slot::Spill(Value::Scalar(s));
                 }
             }
         }
@@ -727,11 +806,11 @@ impl State {
     /// whose accesses stay guarded then: see `context.rs`).
     pub(crate) fn havoc_keeping(&mut self, keep: impl Fn(Value) -> bool) {
         for f in self.frames_mut() {
-            for s in f.stack.iter_mut() {
-                if let Slot::Spill(v) = *s
+            for i in 0..SLOTS {
+                if let Slot::Spill(v) = f.stack[i]
                     && !keep(v)
                 {
-                    *s = Slot::Bytes(0xff);
+                    f.stack[i] = Slot::Bytes(0xff);
                 }
             }
         }
@@ -799,6 +878,61 @@ impl fmt::Display for State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state whose stack holds spills in several chunks, at depth 1.
+    fn spilled() -> State {
+        let mut st = State::new(Frame::new([Value::konst(7); 11]));
+        for i in [0, 9, 20, 63] {
+            st.cur_mut().stack[i] = Slot::Spill(Value::konst(i as u64));
+        }
+        st.push_frame(Frame::new([Value::NotInit; 11]));
+        st.cur_mut().stack[3] = Slot::Bytes(0x0f);
+        st
+    }
+
+    #[test]
+    fn copy_on_write_stacks_copy_only_what_a_path_writes() {
+        let a = spilled();
+        let mut b = a.clone();
+        // Shared after the clone: every slot, in every frame.
+        for (fa, fb) in a.frames().zip(b.frames()) {
+            assert!((0..SLOTS).all(|i| fa.stack.shares_slot(&fb.stack, i)));
+        }
+        b.frame_mut(0).unwrap().stack[9] = Slot::Spill(Value::UNKNOWN_SCALAR);
+        // The write copied its chunk only, and the original kept its value.
+        assert_eq!(a.frame(0).unwrap().stack[9], Slot::Spill(Value::konst(9)));
+        assert_eq!(
+            b.frame(0).unwrap().stack[9],
+            Slot::Spill(Value::UNKNOWN_SCALAR)
+        );
+        let (fa, fb) = (a.frame(0).unwrap(), b.frame(0).unwrap());
+        for i in 0..SLOTS {
+            assert_eq!(
+                fa.stack.shares_slot(&fb.stack, i),
+                i / CHUNK != 1,
+                "slot {i}"
+            );
+        }
+        // Joins and covering see the written slot, whichever side is shared.
+        assert!(a.le(&b) && !b.le(&a));
+        let mut j = a.clone();
+        assert!(j.join(&b));
+        assert_eq!(j, b);
+        let mut j = b.clone();
+        assert!(!j.join(&a));
+        assert_eq!(j, b);
+        // Reads and forgetting leave a shared stack shared when nothing changes.
+        let mut c = a.clone();
+        c.set_id(12345, Scalar::UNKNOWN);
+        c.forget_packet(Value::NotInit, Slot::EMPTY);
+        for (fa, fc) in a.frames().zip(c.frames()) {
+            assert!((0..SLOTS).all(|i| fa.stack.shares_slot(&fc.stack, i)));
+        }
+        c.havoc();
+        assert_eq!(c.frame(0).unwrap().stack[20], Slot::Bytes(0xff));
+        assert_eq!(a.frame(0).unwrap().stack[20], Slot::Spill(Value::konst(20)));
+        assert!(a.le(&c) && !c.le(&a));
+    }
 
     #[test]
     fn join_goes_up_and_is_commutative() {

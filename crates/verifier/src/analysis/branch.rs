@@ -108,11 +108,11 @@ fn refine_edge(
                             *r = decide(o);
                         }
                     }
-                    for s in f.stack.iter_mut() {
-                        if let Slot::Spill(v) = s
+                    for i in 0..f.stack.len() {
+                        if let Slot::Spill(v) = &f.stack[i]
                             && let Some(o) = copy(v)
                         {
-                            *s = Slot::Spill(decide(o));
+                            f.stack[i] = Slot::Spill(decide(o));
                         }
                     }
                 }

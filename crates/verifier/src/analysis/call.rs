@@ -615,15 +615,15 @@ impl Analysis<'_> {
                     }
                 }
             }
-            for (i, s) in fr.stack.iter_mut().enumerate() {
-                if let Slot::Spill(v) = s
+            for i in 0..fr.stack.len() {
+                if let Slot::Spill(v) = &fr.stack[i]
                     && dangling(v)
                 {
                     if self.strict {
                         let at = format!("the pointer spilled at fp{d}-{}", 8 * (i + 1));
                         return Err(self.err(pc, K::StackPointerEscapes(at)));
                     }
-                    *s = Slot::Spill(Value::UNKNOWN_SCALAR);
+                    fr.stack[i] = Slot::Spill(Value::UNKNOWN_SCALAR);
                 }
             }
         }

@@ -23,6 +23,10 @@ pub(super) fn stack_byte(b: i64) -> (usize, u32) {
 /// how a map chosen by a branch (`r1 = cond ? &a : &b` before `map_lookup_elem`) verifies, as
 /// the kernel, which explores each path with its own map, accepts it.
 pub(super) fn unify_maps(maps: &MapTable, old: &State, new: &mut State) {
+    // No maps, nothing to rename (and no scan of every register and slot at every join).
+    if *maps == MapTable::default() {
+        return;
+    }
     let same = |a: MapRef, b: MapRef| a != b && maps.get(a).is_some_and(|d| maps.get(b) == Some(d));
     let renamed = |o: Value, n: Value| match (o, n) {
         (Value::MapHandle(a) | Value::MapHandleOrNull(a), Value::MapHandle(b)) if same(a, b) => {
@@ -59,11 +63,15 @@ pub(super) fn unify_maps(maps: &MapTable, old: &State, new: &mut State) {
                 *n = v;
             }
         }
-        for (o, n) in fo.stack.iter().zip(fnew.stack.iter_mut()) {
-            if let (Slot::Spill(o), Slot::Spill(v)) = (o, *n)
-                && let Some(v) = renamed(*o, v)
+        for i in 0..fo.stack.len() {
+            // Shared slots are equal: nothing to rename.
+            if fo.stack.shares_slot(&fnew.stack, i) {
+                continue;
+            }
+            if let (Slot::Spill(o), Slot::Spill(v)) = (fo.stack[i], fnew.stack[i])
+                && let Some(v) = renamed(o, v)
             {
-                *n = Slot::Spill(v);
+                fnew.stack[i] = Slot::Spill(v);
             }
         }
     }
@@ -175,10 +183,28 @@ pub(super) fn relate_packets(old: &mut State, new: &mut State, next_id: &mut u32
     // side but shifted differently go to different groups: each keeps its own relation.
     let mut groups: Vec<(u32, u32, i64, Vec<Pos>)> = Vec::new();
     for f in 0..old.frame_count() {
+        let (Some(fo), Some(fnew)) = (old.frame(f), new.frame(f)) else {
+            continue;
+        };
         for i in 0..11 + crate::domain::SLOTS {
-            let (Some(a), Some(b)) = (get(old, (f, i)), get(new, (f, i))) else {
+            // What `get` gives, read from the frames at hand; a slot both share is equal on
+            // both sides: nothing to relate.
+            let (vo, vn) = match i.checked_sub(11) {
+                None => (&fo.regs[i], &fnew.regs[i]),
+                Some(s) if fo.stack.shares_slot(&fnew.stack, s) => continue,
+                Some(s) => match (&fo.stack[s], &fnew.stack[s]) {
+                    (Slot::Spill(a), Slot::Spill(b)) => (a, b),
+                    _ => continue,
+                },
+            };
+            let (
+                &Value::Ptr(PtrKind::Packet { id: ia }, Off::Range(la, ha)),
+                &Value::Ptr(PtrKind::Packet { id: ib }, Off::Range(lb, hb)),
+            ) = (vo, vn)
+            else {
                 continue;
             };
+            let (a, b) = ((ia, la, ha), (ib, lb, hb));
             if a == b {
                 continue;
             }

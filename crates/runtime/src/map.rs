@@ -898,6 +898,28 @@ impl Map {
         }
     }
 
+    /// An array's block, `max_entries` and stride: what a lookup from a program computes (the
+    /// value at `index * stride` in the block for an index below `max_entries`, else null),
+    /// for the JIT to compute it in the code. `None` for every other kind.
+    ///
+    /// A per-CPU array gives its number of CPUs too: CPU `c`'s values follow the first `c`
+    /// CPUs' ([`crate::maps::MapImpl::percpu_array_layout`]).
+    pub(crate) fn array_layout(&self) -> Option<(&Arc<SharedMem>, u32, u32, Option<u32>)> {
+        match &self.storage {
+            Storage::Array { block } => Some((
+                block,
+                self.spec.max_entries,
+                u32::try_from(self.stride).ok()?,
+                None,
+            )),
+            Storage::Ext(e) => {
+                let (stride, cpus) = e.percpu_array_layout()?;
+                Some((e.block()?, self.spec.max_entries, stride, Some(cpus)))
+            }
+            _ => None,
+        }
+    }
+
     /// The implementation of a [`crate::maps`] kind.
     pub(crate) fn ext(&self) -> Option<&dyn MapImpl> {
         match &self.storage {

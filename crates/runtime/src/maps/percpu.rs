@@ -230,6 +230,10 @@ impl MapImpl for PerCpuArray {
         Some(&self.values.block)
     }
 
+    fn percpu_array_layout(&self) -> Option<(u32, u32)> {
+        Some((u32::try_from(self.values.stride).ok()?, self.values.cpus))
+    }
+
     fn prog_lookup(&self, key: &[u8], cpu: u32) -> Option<u64> {
         Some(self.values.addr(self.index(key)?, cpu))
     }

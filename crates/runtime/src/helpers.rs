@@ -982,10 +982,12 @@ pub(crate) fn standard(cx: &Arc<Cx>) -> Helpers {
     let mut h = Helpers::new();
     for p in TABLE {
         let cx = cx.clone();
-        match p.func {
-            Func::Value(f) => h.register(p.id, move |mem, a| f(&cx, mem, a)),
-            Func::Ret(f) => h.insert(p.id, Vec::new(), Arc::new(move |mem, a| f(&cx, mem, a))),
-        }
+        // One closure per helper: the dispatch's indirect call lands in the helper itself.
+        let f: bpfx_exec::HelperFn = match p.func {
+            Func::Value(f) => Arc::new(move |mem, a| f(&cx, mem, a).map(HelperRet::Value)),
+            Func::Ret(f) => Arc::new(move |mem, a| f(&cx, mem, a)),
+        };
+        h.insert(p.id, Vec::new(), f);
     }
     h
 }
@@ -998,11 +1000,26 @@ pub(crate) fn standard(cx: &Arc<Cx>) -> Helpers {
 /// them only through its [`GuestMemory`].
 pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
     let handle = sig.args.iter().position(|k| *k == ArgKind::MapHandle);
+    // The object's maps' key and value sizes by index, read at each call without finding the
+    // map (each map is created from its declared shape); an inner map's through its handle.
+    let sizes: Option<Arc<[(u32, u32)]>> = handle.map(|_| {
+        cx.maps
+            .iter()
+            .map(|m| (m.key_size(), m.value_size()))
+            .collect()
+    });
     let map_size = |key: bool| -> Option<ArgLen> {
-        let (h, cx) = (handle?, cx.clone());
+        let (h, cx, sizes) = (handle?, cx.clone(), sizes.clone()?);
         Some(ArgLen::From(Arc::new(move |a: &[u64; 5]| {
-            let m = map_of(&cx.maps, &cx.run, *a.get(h)?).ok()?.1;
-            Some(u64::from(if key { m.key_size() } else { m.value_size() }))
+            let handle = *a.get(h)?;
+            let (k, v) =
+                if handle & !0xffff_ffff == MAP_HANDLE_TAG && handle & INNER_HANDLE_BIT == 0 {
+                    *sizes.get((handle & 0xffff_ffff) as usize)?
+                } else {
+                    let m = map_of(&cx.maps, &cx.run, handle).ok()?.1;
+                    (m.key_size(), m.value_size())
+                };
+            Some(u64::from(if key { k } else { v }))
         })))
     };
     sig.args

@@ -601,6 +601,49 @@ mod tests {
         code.windows(needle.len()).any(|w| w == needle)
     }
 
+    /// An inlined array is accepted only when its block holds every value the code can
+    /// address: the memory-safety side of `compile_with_maps`, whatever the embedder passes.
+    #[test]
+    fn inline_arrays_must_fit_their_blocks() {
+        let block = SharedMem::new(5 * 24, true);
+        assert!(InlineArray::new(block.clone(), 5, 24).is_some());
+        assert!(
+            InlineArray::new(block.clone(), 6, 24).is_none(),
+            "past the block"
+        );
+        assert!(InlineArray::new(block.clone(), 5, 0).is_none(), "stride 0");
+        assert!(
+            InlineArray::new(block.clone(), u32::MAX, 1 << 31).is_none(),
+            "stride"
+        );
+        let block = SharedMem::new(3 * 4 * 16, true);
+        assert!(InlineArray::per_cpu(block.clone(), 4, 16, 3).is_some());
+        assert!(
+            InlineArray::per_cpu(block.clone(), 4, 16, 4).is_none(),
+            "a CPU too many"
+        );
+        assert!(
+            InlineArray::per_cpu(block.clone(), 4, 16, 0).is_none(),
+            "no CPU"
+        );
+        assert!(
+            InlineArray::per_cpu(block, 5, 16, 3).is_none(),
+            "past the block"
+        );
+        let maps = InlineMaps::new(1)
+            .with_array(7, InlineArray::new(SharedMem::new(8, true), 1, 8).unwrap())
+            .with_array(
+                9,
+                InlineArray::per_cpu(SharedMem::new(32, true), 2, 8, 2).unwrap(),
+            );
+        assert_eq!(maps.array(1, 9), Some(1));
+        assert_eq!(maps.array(2, 9), None, "another helper");
+        assert_eq!(maps.array(1, 8), None, "another handle");
+        assert_eq!(maps.shape(1), (2, 8, Some(16)));
+        assert_eq!(maps.cpus(), 2);
+        assert_eq!(InlineMaps::default().array(1, 7), None, "no lookup helper");
+    }
+
     #[test]
     fn loop_tops_are_aligned_and_padded_with_nops() {
         use iced_x86::{Decoder, DecoderOptions, Mnemonic};

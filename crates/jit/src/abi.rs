@@ -176,6 +176,12 @@ pub(crate) struct RunCtx {
     /// `may_goto`'s counter ([`bpfx_bytecode::MAY_GOTO_BUDGET`] at the run's start): the
     /// instruction jumps when it is 0, else decrements it.
     pub(crate) may_goto: u64,
+    /// The addresses of the blocks of the arrays whose lookups the code computes
+    /// (`InlineMaps`), by position: a table the `JitProgram` owns. Last, so that adding it
+    /// moved no other field.
+    pub(crate) map_bases: u64,
+    /// The CPU the run is on, below the CPUs of every inlined per-CPU array.
+    pub(crate) cpu: u64,
 }
 
 /// The host function the code calls after each callback run: the callback's r0, the
@@ -251,6 +257,9 @@ pub(crate) mod ctx {
     pub(crate) const CB_PENDING: i32 = offset_of!(RunCtx, cb_pending) as i32;
     pub(crate) const CB_ARGS: i32 = offset_of!(RunCtx, cb_args) as i32;
     pub(crate) const CB_NEXT: i32 = offset_of!(RunCtx, cb_next) as i32;
+    // Read once per inlined array lookup, beside a multiply: a disp32 costs little there.
+    pub(crate) const MAP_BASES: i32 = offset_of!(RunCtx, map_bases) as i32;
+    pub(crate) const CPU: i32 = offset_of!(RunCtx, cpu) as i32;
 
     /// A field offset as a disp8: every field the code touches is within 127 bytes of r12,
     /// which keeps each context access two bytes shorter (a field past it fails to compile).

@@ -51,9 +51,10 @@ mod listing;
 
 use abi::{RunCtx, SharedSpan, valid_starts};
 use bpfx_bytecode::{Pc, Program};
-use bpfx_exec::{End, Env, HelperRet, Trap, TrapKind};
+use bpfx_exec::{End, Env, HelperRet, SharedMem, Trap, TrapKind};
 use bpfx_verifier::VerifiedProgram;
 use std::fmt;
+use std::sync::Arc;
 
 pub use analysis::guards::CompileStats;
 pub use emit::{MAX_COLD_BYTES, MAX_INSN_BYTES};
@@ -149,6 +150,114 @@ pub enum JitError {
     Map(#[from] std::io::Error),
 }
 
+/// An ARRAY or PERCPU_ARRAY map whose `map_lookup_elem` calls [`compile_with_maps`] may compute
+/// in the code, as the kernel's JIT does (`map_gen_lookup`): value `i` lies at `i * stride` in
+/// `block` (for a per-CPU array, CPU `c`'s value at `(c * max_entries + i) * stride`) for
+/// every `i < max_entries`, and the key is the little-endian `u32` index.
+#[derive(Clone, Debug)]
+pub struct InlineArray {
+    block: Arc<SharedMem>,
+    max_entries: u32,
+    stride: u32,
+    /// For a per-CPU array, the number of CPUs whose values the block holds.
+    cpus: Option<u32>,
+}
+
+impl InlineArray {
+    /// The array whose `max_entries` values of `stride` bytes fill `block` from its start;
+    /// `None` when they would not fit in the block, or the stride is 0 or above `i32::MAX`.
+    pub fn new(block: Arc<SharedMem>, max_entries: u32, stride: u32) -> Option<InlineArray> {
+        let bytes = u64::from(max_entries).checked_mul(u64::from(stride))?;
+        let fits = bytes <= block.len() as u64 && stride != 0 && i32::try_from(stride).is_ok();
+        fits.then_some(InlineArray {
+            block,
+            max_entries,
+            stride,
+            cpus: None,
+        })
+    }
+
+    /// The per-CPU array whose `cpus` copies of `max_entries` values of `stride` bytes fill
+    /// `block` from its start, CPU by CPU; its lookups give the value of the CPU the run is on
+    /// ([`JitProgram::run_to_end_on`]). `None` when they would not fit in the block, one
+    /// CPU's values take more than `u32::MAX` bytes, `cpus` is 0, or the stride is 0 or above
+    /// `i32::MAX`.
+    pub fn per_cpu(
+        block: Arc<SharedMem>,
+        max_entries: u32,
+        stride: u32,
+        cpus: u32,
+    ) -> Option<InlineArray> {
+        let span = u32::try_from(u64::from(max_entries).checked_mul(u64::from(stride))?).ok()?;
+        let bytes = u64::from(span).checked_mul(u64::from(cpus))?;
+        let fits = bytes <= block.len() as u64 && cpus != 0;
+        let mut a = InlineArray::new(block, max_entries, stride).filter(|_| fits)?;
+        a.cpus = Some(cpus);
+        Some(a)
+    }
+}
+
+/// What [`compile_with_maps`] may compute in the code rather than call a helper for: the
+/// lookups of [`InlineArray`]s. The code keeps each array's block alive for as long as it
+/// exists.
+///
+/// Each array is known by its handle: the value the bound program's `lddw` loads into r1 for
+/// the call. The embedder promises that helper [`InlineMaps::new`]'s `lookup` called with an
+/// array's handle and a pointer to a key does exactly what the inlined code does: reads the
+/// 4-byte index at the key, and returns the address of that value in the block when the index
+/// is below `max_entries`, 0 otherwise, touching nothing else. The interpreter keeps calling
+/// the helper, so the engines agree exactly when the promise holds.
+#[derive(Clone, Debug, Default)]
+pub struct InlineMaps {
+    lookup: Option<u32>,
+    arrays: Vec<(u64, InlineArray)>,
+}
+
+impl InlineMaps {
+    /// Nothing inlined yet; `lookup` is `map_lookup_elem`'s helper id.
+    pub fn new(lookup: u32) -> InlineMaps {
+        InlineMaps {
+            lookup: Some(lookup),
+            arrays: Vec::new(),
+        }
+    }
+
+    /// Also inlines the lookups of `array`, whose handle is `handle`.
+    pub fn with_array(mut self, handle: u64, array: InlineArray) -> InlineMaps {
+        self.arrays.retain(|(h, _)| *h != handle);
+        self.arrays.push((handle, array));
+        self
+    }
+
+    /// The position of the array whose handle is `handle`, if `id` is the lookup helper's.
+    pub(crate) fn array(&self, id: u32, handle: u64) -> Option<usize> {
+        if self.lookup != Some(id) {
+            return None;
+        }
+        self.arrays.iter().position(|(h, _)| *h == handle)
+    }
+
+    /// Each array's index bound, stride and, for a per-CPU array, the bytes of one CPU's
+    /// values, by position.
+    pub(crate) fn shape(&self, i: usize) -> (u32, u32, Option<u32>) {
+        let a = &self.arrays[i].1;
+        (
+            a.max_entries,
+            a.stride,
+            a.cpus.map(|_| a.max_entries * a.stride),
+        )
+    }
+
+    /// The fewest CPUs of a per-CPU array here (`u32::MAX` without one).
+    fn cpus(&self) -> u32 {
+        self.arrays
+            .iter()
+            .filter_map(|(_, a)| a.cpus)
+            .min()
+            .unwrap_or(u32::MAX)
+    }
+}
+
 /// A compiled program, ready to run any number of times.
 pub struct JitProgram {
     code: code::ExecCode,
@@ -168,6 +277,12 @@ pub struct JitProgram {
     stack_reach: Option<usize>,
     /// What the compiler decided about the guards.
     stats: CompileStats,
+    /// The arrays whose lookups the code computes, kept alive with it; and their blocks'
+    /// addresses by position, which the code reads through [`RunCtx::map_bases`].
+    _inlined: InlineMaps,
+    map_bases: Box<[u64]>,
+    /// The fewest CPUs of an inlined per-CPU array: a run's CPU is taken modulo this.
+    cpus: u32,
 }
 
 impl fmt::Debug for JitProgram {
@@ -189,7 +304,22 @@ impl fmt::Debug for JitProgram {
 /// verified with ([`TrapKind::EnvMismatch`]). A program not proven to
 /// [`terminate`](VerifiedProgram::terminates) gets the budget charge (see [`JitOptions`]).
 pub fn compile(prog: &VerifiedProgram, opts: &JitOptions) -> Result<JitProgram, JitError> {
-    build(prog.program(), opts, Some(prog))
+    build(prog.program(), opts, Some(prog), &InlineMaps::default())
+}
+
+/// [`compile`], with the lookups of `maps`' arrays computed in the code where r1 holds an
+/// array's handle from an `lddw` in the call's own basic block (so no other path reaches the
+/// call with another map), the verifier proved the key in a stack frame
+/// ([`VerifiedProgram::map_call`]) and the map shape its proofs assumed fits the array:
+/// the index loaded from the key, compared with `max_entries` and turned into the value's
+/// address or null without a branch (so no misprediction can reach past the array, whatever
+/// [`JitOptions::spectre`] says), with no helper call. Other calls go through the dispatcher.
+pub fn compile_with_maps(
+    prog: &VerifiedProgram,
+    opts: &JitOptions,
+    maps: &InlineMaps,
+) -> Result<JitProgram, JitError> {
+    build(prog.program(), opts, Some(prog), maps)
 }
 
 /// Compiles `prog` without verifier facts: every access that is not r10 plus a constant inside
@@ -197,13 +327,14 @@ pub fn compile(prog: &VerifiedProgram, opts: &JitOptions) -> Result<JitProgram, 
 /// ([`Program::has_back_edges`]) may not terminate, so it gets the budget charge (see
 /// [`JitOptions`]).
 pub fn compile_unverified(prog: &Program, opts: &JitOptions) -> Result<JitProgram, JitError> {
-    build(prog, opts, None)
+    build(prog, opts, None, &InlineMaps::default())
 }
 
 fn build(
     prog: &Program,
     opts: &JitOptions,
     facts: Option<&VerifiedProgram>,
+    maps: &InlineMaps,
 ) -> Result<JitProgram, JitError> {
     let may_not_end = facts.map_or_else(|| prog.has_back_edges(), |v| !v.terminates());
     let default_budget = may_not_end && !opts.unbounded;
@@ -219,7 +350,7 @@ fn build(
         } else {
             0
         };
-        let a = emit::assemble(prog, opts, facts, seed)?;
+        let a = emit::assemble(prog, opts, facts, maps, seed)?;
         let exposed = a.exposure.as_ref().is_some_and(|e| e.exposed(&a.code));
         if !exposed || tries == BLINDING_TRIES {
             break a;
@@ -238,6 +369,9 @@ fn build(
             .frames
             .map(|f| f as usize * bpfx_exec::STACK_FRAME_SIZE),
         stats: assembled.stats,
+        map_bases: maps.arrays.iter().map(|(_, a)| a.block.addr()).collect(),
+        cpus: maps.cpus(),
+        _inlined: maps.clone(),
     })
 }
 
@@ -257,19 +391,33 @@ impl JitProgram {
     /// one that ends it with a tail call, which this entry cannot follow, traps with
     /// [`TrapKind::Unsupported`] at the `call` ([`JitProgram::run_to_end`] hands it over).
     pub fn run(&self, input: &mut [u8], env: &mut Env) -> Result<u64, Trap> {
-        self.enter(input, env)?.value()
+        self.enter(input, env, 0)?.value()
     }
 
     /// [`JitProgram::run`], giving how the run ended: the program's value, or the tail call a
-    /// helper ended it with, for the caller to follow ([`End::TailCall`]).
+    /// helper ended it with, for the caller to follow ([`End::TailCall`]). Inlined per-CPU
+    /// array lookups read CPU 0's values.
     pub fn run_to_end(&self, input: &mut [u8], env: &mut Env) -> Result<End, Trap> {
-        self.enter(input, env)
+        self.enter(input, env, 0)
+    }
+
+    /// [`JitProgram::run_to_end`] on CPU `cpu`: the values inlined per-CPU array lookups give
+    /// ([`InlineArray::per_cpu`]) are that CPU's (taken modulo the arrays' CPUs), as the
+    /// lookup helper's must be for the run.
+    pub fn run_to_end_on(&self, input: &mut [u8], env: &mut Env, cpu: u32) -> Result<End, Trap> {
+        self.enter(input, env, cpu)
+    }
+
+    /// Whether the code computes per-CPU array lookups, whose values depend on the CPU
+    /// [`JitProgram::run_to_end_on`] is given.
+    pub fn per_cpu_inlined(&self) -> bool {
+        self.cpus != u32::MAX
     }
 
     /// The body of both entries, inlined into each so that `run` converts the ending in
     /// registers rather than through a returned `End`.
     #[inline(always)]
-    fn enter(&self, input: &mut [u8], env: &mut Env) -> Result<End, Trap> {
+    fn enter(&self, input: &mut [u8], env: &mut Env, cpu: u32) -> Result<End, Trap> {
         env.begin_run();
         let refuse = |kind| Err(Trap { kind, pc: Pc(0) });
         // The verifier's assumptions first, as the interpreter checks them.
@@ -280,12 +428,12 @@ impl JitProgram {
             return refuse(TrapKind::Unsupported);
         }
         let default = env.begin_default_budget(self.default_budget);
-        let r = self.execute(input, env);
+        let r = self.execute(input, env, cpu);
         env.end_default_budget(default);
         r
     }
 
-    fn execute(&self, input: &mut [u8], env: &mut Env) -> Result<End, Trap> {
+    fn execute(&self, input: &mut [u8], env: &mut Env, cpu: u32) -> Result<End, Trap> {
         /// Shared blocks whose span table lives on the stack.
         const SMALL_SPANS: usize = 8;
         let bpfx_exec::EnvParts {
@@ -337,6 +485,13 @@ impl JitProgram {
             entry_r1: r1,
             entry_r2: r2,
             dispatch: code::dispatch,
+            map_bases: self.map_bases.as_ptr() as u64,
+            // Below every inlined per-CPU array's CPUs, so its value lies in its block.
+            cpu: u64::from(if cpu < self.cpus {
+                cpu
+            } else {
+                cpu % self.cpus
+            }),
             input_ptr: input.as_mut_ptr(),
             input_len: input.len(),
             helpers,
@@ -444,6 +599,49 @@ mod tests {
 
     fn contains(code: &[u8], needle: &[u8]) -> bool {
         code.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// An inlined array is accepted only when its block holds every value the code can
+    /// address: the memory-safety side of `compile_with_maps`, whatever the embedder passes.
+    #[test]
+    fn inline_arrays_must_fit_their_blocks() {
+        let block = SharedMem::new(5 * 24, true);
+        assert!(InlineArray::new(block.clone(), 5, 24).is_some());
+        assert!(
+            InlineArray::new(block.clone(), 6, 24).is_none(),
+            "past the block"
+        );
+        assert!(InlineArray::new(block.clone(), 5, 0).is_none(), "stride 0");
+        assert!(
+            InlineArray::new(block.clone(), u32::MAX, 1 << 31).is_none(),
+            "stride"
+        );
+        let block = SharedMem::new(3 * 4 * 16, true);
+        assert!(InlineArray::per_cpu(block.clone(), 4, 16, 3).is_some());
+        assert!(
+            InlineArray::per_cpu(block.clone(), 4, 16, 4).is_none(),
+            "a CPU too many"
+        );
+        assert!(
+            InlineArray::per_cpu(block.clone(), 4, 16, 0).is_none(),
+            "no CPU"
+        );
+        assert!(
+            InlineArray::per_cpu(block, 5, 16, 3).is_none(),
+            "past the block"
+        );
+        let maps = InlineMaps::new(1)
+            .with_array(7, InlineArray::new(SharedMem::new(8, true), 1, 8).unwrap())
+            .with_array(
+                9,
+                InlineArray::per_cpu(SharedMem::new(32, true), 2, 8, 2).unwrap(),
+            );
+        assert_eq!(maps.array(1, 9), Some(1));
+        assert_eq!(maps.array(2, 9), None, "another helper");
+        assert_eq!(maps.array(1, 8), None, "another handle");
+        assert_eq!(maps.shape(1), (2, 8, Some(16)));
+        assert_eq!(maps.cpus(), 2);
+        assert_eq!(InlineMaps::default().array(1, 7), None, "no lookup helper");
     }
 
     #[test]

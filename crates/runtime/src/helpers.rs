@@ -170,7 +170,8 @@ impl Hooks {
     /// The CPU the calling thread's program runs on: what `get_smp_processor_id` returns and
     /// the per-CPU slot its map accesses use.
     pub(crate) fn cpu_now(&self) -> u32 {
-        (self.cpu)() % self.cpus.max(1)
+        // Below `u32::MAX` (so never `NO_CPU`).
+        (self.cpu)() % self.cpus.clamp(1, u32::MAX - 1)
     }
 }
 
@@ -415,6 +416,28 @@ pub(crate) struct Cx {
     /// The program's context (the socket-buffer helpers refuse any other than TC and socket
     /// filters).
     pub(crate) context: Context,
+    /// The CPU the current run is on ([`Hooks::cpu_now`] when it first asked), or
+    /// [`NO_CPU`] until something asks: fixed for the run and its tail calls, as the kernel
+    /// runs a program with migration disabled, so every helper and the JIT's inlined per-CPU
+    /// lookups see one CPU.
+    pub(crate) cpu: std::sync::atomic::AtomicU32,
+}
+
+/// [`Cx::cpu`] not asked yet this run (`Hooks::cpu_now` is below `u32::MAX`).
+pub(crate) const NO_CPU: u32 = u32::MAX;
+
+impl Cx {
+    /// The CPU the current run is on, asked of the hook the first time in the run.
+    pub(crate) fn cpu(&self) -> u32 {
+        match self.cpu.load(Ordering::Relaxed) {
+            NO_CPU => {
+                let cpu = self.hooks.cpu_now();
+                self.cpu.store(cpu, Ordering::Relaxed);
+                cpu
+            }
+            cpu => cpu,
+        }
+    }
 }
 
 /// Every standard helper, by kernel id.
@@ -959,10 +982,12 @@ pub(crate) fn standard(cx: &Arc<Cx>) -> Helpers {
     let mut h = Helpers::new();
     for p in TABLE {
         let cx = cx.clone();
-        match p.func {
-            Func::Value(f) => h.register(p.id, move |mem, a| f(&cx, mem, a)),
-            Func::Ret(f) => h.insert(p.id, Vec::new(), Arc::new(move |mem, a| f(&cx, mem, a))),
-        }
+        // One closure per helper: the dispatch's indirect call lands in the helper itself.
+        let f: bpfx_exec::HelperFn = match p.func {
+            Func::Value(f) => Arc::new(move |mem, a| f(&cx, mem, a).map(HelperRet::Value)),
+            Func::Ret(f) => Arc::new(move |mem, a| f(&cx, mem, a)),
+        };
+        h.insert(p.id, Vec::new(), f);
     }
     h
 }
@@ -975,11 +1000,26 @@ pub(crate) fn standard(cx: &Arc<Cx>) -> Helpers {
 /// them only through its [`GuestMemory`].
 pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
     let handle = sig.args.iter().position(|k| *k == ArgKind::MapHandle);
+    // The object's maps' key and value sizes by index, read at each call without finding the
+    // map (each map is created from its declared shape); an inner map's through its handle.
+    let sizes: Option<Arc<[(u32, u32)]>> = handle.map(|_| {
+        cx.maps
+            .iter()
+            .map(|m| (m.key_size(), m.value_size()))
+            .collect()
+    });
     let map_size = |key: bool| -> Option<ArgLen> {
-        let (h, cx) = (handle?, cx.clone());
+        let (h, cx, sizes) = (handle?, cx.clone(), sizes.clone()?);
         Some(ArgLen::From(Arc::new(move |a: &[u64; 5]| {
-            let m = map_of(&cx.maps, &cx.run, *a.get(h)?).ok()?.1;
-            Some(u64::from(if key { m.key_size() } else { m.value_size() }))
+            let handle = *a.get(h)?;
+            let (k, v) =
+                if handle & !0xffff_ffff == MAP_HANDLE_TAG && handle & INNER_HANDLE_BIT == 0 {
+                    *sizes.get((handle & 0xffff_ffff) as usize)?
+                } else {
+                    let m = map_of(&cx.maps, &cx.run, handle).ok()?.1;
+                    (m.key_size(), m.value_size())
+                };
+            Some(u64::from(if key { k } else { v }))
         })))
     };
     sig.args
@@ -1093,7 +1133,7 @@ fn for_each_map_elem(
             keys,
             next: 0,
             calls: 0,
-            cpu: cx.hooks.cpu_now(),
+            cpu: cx.cpu(),
             handle,
             ctx,
         }),
@@ -1263,19 +1303,17 @@ fn map_lookup_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u6
     if matches!(map.kind(), MapKind::ArrayOfMaps | MapKind::HashOfMaps) {
         return Ok(inner_lookup(&cx.run, idx, &key));
     }
-    Ok(map.prog_lookup(&key, cx.hooks.cpu_now()).unwrap_or(0))
+    Ok(map.prog_lookup(&key, cx.cpu()).unwrap_or(0))
 }
 
 fn map_update_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
     let key = read_bytes(mem, a[1], map.key_size() as usize, "key")?;
     let value = read_bytes(mem, a[2], map.value_size() as usize, "value")?;
-    Ok(
-        match map.prog_update(&key, &value, a[3], cx.hooks.cpu_now()) {
-            Ok(()) => 0,
-            Err(e) => e.ret(),
-        },
-    )
+    Ok(match map.prog_update(&key, &value, a[3], cx.cpu()) {
+        Ok(()) => 0,
+        Err(e) => e.ret(),
+    })
 }
 
 fn map_delete_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
@@ -1303,13 +1341,11 @@ fn trace_printk(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, 
 }
 
 fn get_prandom_u32(cx: &Cx, _: &mut GuestMemory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    Ok(u64::from(
-        cx.hooks.prng.next(cx.hooks.cpu_now(), cx.hooks.cpus),
-    ))
+    Ok(u64::from(cx.hooks.prng.next(cx.cpu(), cx.hooks.cpus)))
 }
 
 fn get_smp_processor_id(cx: &Cx, _: &mut GuestMemory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    Ok(u64::from(cx.hooks.cpu_now()))
+    Ok(u64::from(cx.cpu()))
 }
 
 fn map_lookup_percpu_elem(
@@ -1400,7 +1436,7 @@ fn perf_event_output(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<
         }
     }
     Ok(
-        match map.perf_output(a[2] & !BPF_F_CTXLEN_MASK, cx.hooks.cpu_now(), &data) {
+        match map.perf_output(a[2] & !BPF_F_CTXLEN_MASK, cx.cpu(), &data) {
             Ok(()) => 0,
             Err(e) => e.ret(),
         },

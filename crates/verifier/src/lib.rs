@@ -61,7 +61,7 @@ pub use config::{
 pub use context::ContextAccess;
 pub use error::{VerifyError, VerifyErrorKind};
 pub use spec::{SpecError, parse_helper, parse_map};
-pub use verified::{AccessFact, Assumptions, RegionKind, VerifiedProgram};
+pub use verified::{AccessFact, Assumptions, MapCall, RegionKind, VerifiedProgram};
 
 use bpfx_bytecode::{Pc, Program};
 
@@ -93,6 +93,12 @@ fn run(
     let mut callbacks: Vec<(Pc, analysis::CallbackSite)> = a.callbacks.drain().collect();
     callbacks.sort_unstable_by_key(|&(site, _)| site);
     let reached = std::mem::take(&mut a.reached);
+    let mut map_calls: Vec<(Pc, MapCall)> = a
+        .map_calls
+        .drain()
+        .filter_map(|(pc, site)| Some((pc, site?)))
+        .collect();
+    map_calls.sort_unstable_by_key(|&(pc, _)| pc);
     let ctx = std::mem::take(&mut a.ctx).into_accesses();
     let processed = a.processed;
     drop(a);
@@ -120,6 +126,7 @@ fn run(
                 .collect(),
         )
         .with_reached(reached)
+        .with_map_calls(map_calls)
         .with_context_accesses(ctx)
         .with_packet_base(packet_base))
 }

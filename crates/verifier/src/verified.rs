@@ -1,6 +1,6 @@
 //! The verifier's output: a program together with the facts engines may rely on.
 
-use crate::config::{Config, ContextKind, MapTable, Mode};
+use crate::config::{Config, ContextKind, MapRef, MapTable, Mode};
 use crate::context::ContextAccess;
 use bpfx_bytecode::{Cfg, DecodeError, Imm64, Op, Pc, Program};
 use bpfx_exec::TrapKind;
@@ -69,6 +69,18 @@ pub(crate) fn record(cell: &mut u8, region: RegionKind, proven: bool) {
         region_code(RegionKind::Unknown)
     };
     *cell = r | (*cell & new & PROVEN_BIT);
+}
+
+/// A helper call that takes a map handle, as the verifier found it on every path reaching it
+/// ([`VerifiedProgram::map_call`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MapCall {
+    /// The map whose handle the call's map argument holds on every path.
+    pub map: MapRef,
+    /// Whether the key argument (for helpers that take one) points, on every path, to the
+    /// map's `key_size` bytes wholly inside a stack frame at an offset known exactly: an
+    /// engine may read the key there without a bounds check.
+    pub key_on_stack: bool,
 }
 
 /// What the verifier assumed about the run: every limit and choice its proofs rest on. It
@@ -167,6 +179,8 @@ pub struct VerifiedProgram {
     callbacks: Vec<(Pc, Pc)>,
     /// Per pc: whether the analysis reached it on some path (see [`Self::reached`]).
     reached: Vec<bool>,
+    /// The map-taking helper calls whose map is known, by increasing pc ([`Self::map_call`]).
+    map_calls: Vec<(Pc, MapCall)>,
 }
 
 impl VerifiedProgram {
@@ -183,7 +197,22 @@ impl VerifiedProgram {
             ctx: Vec::new(),
             packet_base: 0,
             callbacks: Vec::new(),
+            map_calls: Vec::new(),
         }
+    }
+
+    /// The same program, with the maps of its map-taking helper calls.
+    pub(crate) fn with_map_calls(self, map_calls: Vec<(Pc, MapCall)>) -> Self {
+        VerifiedProgram { map_calls, ..self }
+    }
+
+    /// The map the helper `call` at `pc` is given (its [`crate::ArgKind::MapHandle`]
+    /// argument), when the analysis found the same map on every path reaching it, and where
+    /// its key lies. `None` for any other instruction, a call the analysis never reached, or
+    /// one reached with different maps.
+    pub fn map_call(&self, pc: Pc) -> Option<MapCall> {
+        let i = self.map_calls.binary_search_by_key(&pc, |&(p, _)| p).ok()?;
+        Some(self.map_calls[i].1)
     }
 
     /// The same program, with the callbacks of its callback-taking helper calls.

@@ -297,7 +297,7 @@ mod tests {
 
     fn code(prog: &Program, reach: Reach) -> Vec<u8> {
         let opts = JitOptions::default();
-        assemble_reaching(prog, &opts, None, 0, reach)
+        assemble_reaching(prog, &opts, None, &Default::default(), 0, reach)
             .expect("assembles")
             .code
     }
@@ -308,7 +308,7 @@ mod tests {
     fn a_forward_jump_out_of_reach_retries_with_rel32() {
         let far = skip_over(20);
         let opts = JitOptions::default();
-        assert!(assemble_with(&far, &opts, None, 0, Reach::Always).is_err());
+        assert!(assemble_with(&far, &opts, None, &Default::default(), 0, Reach::Always).is_err());
         assert_eq!(code(&far, Reach::Always), code(&far, Reach::Never));
         // The estimate does not try: the same code, assembled once.
         assert_eq!(code(&far, Reach::Estimate), code(&far, Reach::Never));

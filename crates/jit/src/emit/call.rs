@@ -7,7 +7,7 @@
 
 use super::{Emitter, asm};
 use crate::abi::{ctx, host, x};
-use bpfx_bytecode::{CallTarget, Pc, Reg};
+use bpfx_bytecode::{CallTarget, Imm64, Op, Pc, Reg};
 use bpfx_exec::TrapKind;
 
 impl Emitter<'_> {
@@ -17,6 +17,9 @@ impl Emitter<'_> {
                 self.emit_mov_imm(bpfx_bytecode::Width::W32, x::R11, id as i32);
                 asm!(self; mov [BYTE r12 + ctx::HELPER_ID], r11);
                 self.emit_callback_call(pc, cb);
+            }
+            CallTarget::Helper(id) if let Some(array) = self.inlined_lookup(pc, id) => {
+                self.emit_inline_lookup(array);
             }
             CallTarget::Helper(id) => {
                 // Zero-extend the id through r11: a `mov m64, imm32` would sign-extend it.
@@ -32,6 +35,96 @@ impl Emitter<'_> {
             CallTarget::Local { off } => self.emit_local_call(pc, pc.jump(off)),
             CallTarget::Kfunc(_) => self.emit_trap_now(pc, TrapKind::Unsupported),
         }
+    }
+
+    /// The array whose lookup the `call` of helper `id` at `pc` computes in the code, as
+    /// `(offset of its base in the table of bases, max_entries, stride, bytes of one CPU's
+    /// values for a per-CPU array)`: the one of
+    /// [`crate::InlineMaps`] whose handle r1 holds on every path to the call (an `lddw` earlier
+    /// in the call's basic block, r1 untouched since), with the key proven in a stack frame
+    /// and the shape the proofs of the call assumed (the verifier may join the handles of
+    /// maps of one shape) fitting it: a 4-byte key and values no longer than the stride, so
+    /// every proven access through the result stays in the block.
+    fn inlined_lookup(&self, pc: Pc, id: u32) -> Option<(i32, u32, u32, Option<u32>)> {
+        let facts = self.facts?;
+        let call = facts.map_call(pc).filter(|c| c.key_on_stack)?;
+        let i = self.inline.array(id, self.r1_constant_at(pc)?)?;
+        let (max_entries, stride, span) = self.inline.shape(i);
+        let def = facts.assumptions().maps.get(call.map)?;
+        let fits = def.key_size == 4 && def.value_size <= stride;
+        let at = i32::try_from(i.checked_mul(8)?).ok()?;
+        fits.then_some((at, max_entries, stride, span))
+    }
+
+    /// The constant r1 holds when the instruction at `pc` runs: the value of an `lddw r1`
+    /// earlier in the same basic block with no write to r1 (nor call) between, and no jump
+    /// into the instructions after it.
+    fn r1_constant_at(&self, pc: Pc) -> Option<u64> {
+        let mut at = pc;
+        loop {
+            if self.cfg.is_leader(at) {
+                return None;
+            }
+            let mut prev = Pc(at.0.checked_sub(1)?);
+            if !self.prog.is_insn_start(prev) {
+                prev = Pc(prev.0.checked_sub(1)?);
+            }
+            let op = self.prog.get(prev)?;
+            match *op {
+                Op::LoadImm64 {
+                    dst: Reg::R1,
+                    value: Imm64::Value(v),
+                } => return Some(v),
+                _ if op.clobbers().contains(Reg::R1) => return None,
+                _ => at = prev,
+            }
+        }
+    }
+
+    /// `r0 = idx < max_entries ? base + idx * stride : 0` for the `u32` index at r2 (plus
+    /// `cpu * span` for a per-CPU array, the run's CPU from the context), without a branch:
+    /// the compare's borrow becomes an all-ones or zero mask over the address, so no
+    /// mispredicted path sees an address past the array. r1–r5 are zeroed after, as after
+    /// any helper call.
+    fn emit_inline_lookup(
+        &mut self,
+        (at, max_entries, stride, span): (i32, u32, u32, Option<u32>),
+    ) {
+        asm!(self; mov eax, DWORD [rsi]);
+        self.emit_mov_imm(bpfx_bytecode::Width::W32, x::R10, max_entries as i32);
+        asm!(self
+            ; cmp eax, r10d
+            // -1 when the index is below max_entries (the compare borrowed), else 0.
+            ; sbb r10, r10
+        );
+        if stride.is_power_of_two() {
+            asm!(self; shl rax, stride.trailing_zeros() as i8);
+        } else {
+            self.emit_mov_imm(bpfx_bytecode::Width::W32, x::R11, stride as i32);
+            asm!(self; imul rax, r11);
+        }
+        if let Some(span) = span {
+            // cpu * span < the block's length (`JitProgram` keeps the CPU below its CPUs).
+            self.emit_mov_imm(bpfx_bytecode::Width::W32, x::R9, span as i32);
+            asm!(self
+                ; mov r11, [r12 + ctx::CPU]
+                ; imul r11, r9
+                ; add rax, r11
+            );
+        }
+        asm!(self; mov r9, [r12 + ctx::MAP_BASES]);
+        match i8::try_from(at) {
+            Ok(at8) => asm!(self; add rax, [BYTE r9 + at8]),
+            Err(_) => asm!(self; add rax, [r9 + at]),
+        }
+        asm!(self
+            ; and rax, r10
+            ; xor edi, edi
+            ; xor esi, esi
+            ; xor edx, edx
+            ; xor ecx, ecx
+            ; xor r8d, r8d
+        );
     }
 
     fn emit_helper_call(&mut self, pc: Pc) {

@@ -147,6 +147,8 @@ pub(crate) struct Emitter<'a> {
     layout: Layout,
     /// The verifier's facts, when compiling a verified program.
     facts: Option<&'a VerifiedProgram>,
+    /// The arrays whose lookups are computed in the code.
+    inline: &'a crate::InlineMaps,
     /// Basic blocks, for the per-block budget charge.
     blocks: blocks::Blocks,
     /// The copy being lowered.
@@ -201,9 +203,10 @@ pub(crate) fn assemble(
     prog: &Program,
     opts: &JitOptions,
     facts: Option<&VerifiedProgram>,
+    inline: &crate::InlineMaps,
     seed: u64,
 ) -> Result<Assembled, JitError> {
-    assemble_reaching(prog, opts, facts, seed, branch::Reach::Estimate)
+    assemble_reaching(prog, opts, facts, inline, seed, branch::Reach::Estimate)
 }
 
 /// `prog` with every instruction that never runs compiled as one that traps with
@@ -254,12 +257,13 @@ fn assemble_reaching(
     prog: &Program,
     opts: &JitOptions,
     facts: Option<&VerifiedProgram>,
+    inline: &crate::InlineMaps,
     seed: u64,
     reach: branch::Reach,
 ) -> Result<Assembled, JitError> {
-    match assemble_with(prog, opts, facts, seed, reach) {
+    match assemble_with(prog, opts, facts, inline, seed, reach) {
         Err(JitError::Assemble(_)) if reach != branch::Reach::Never => {
-            assemble_with(prog, opts, facts, seed, branch::Reach::Never)
+            assemble_with(prog, opts, facts, inline, seed, branch::Reach::Never)
         }
         done => done,
     }
@@ -269,6 +273,7 @@ fn assemble_with(
     prog: &Program,
     opts: &JitOptions,
     facts: Option<&VerifiedProgram>,
+    inline: &crate::InlineMaps,
     seed: u64,
     reach: branch::Reach,
 ) -> Result<Assembled, JitError> {
@@ -318,6 +323,7 @@ fn assemble_with(
             ..Layout::default()
         },
         facts,
+        inline,
         blocks: if opts.budget {
             blocks::Blocks::new(cfg, facts.map_or(&[][..], |f| f.callbacks()))
         } else {

@@ -58,6 +58,13 @@ pub const BPF_F_NO_PREALLOC: u32 = 1;
 pub(crate) trait MapImpl: Send + Sync {
     /// The guest memory programs reach, if any.
     fn block(&self) -> Option<&Arc<SharedMem>>;
+    /// For a per-CPU array: its stride and number of CPUs, CPU `c`'s value `i` lying at
+    /// `(c * max_entries + i) * stride` in [`MapImpl::block`], which is what
+    /// [`MapImpl::prog_lookup`] returns for an index below `max_entries` (so the JIT may
+    /// compute it). `None` for every other kind.
+    fn percpu_array_layout(&self) -> Option<(u32, u32)> {
+        None
+    }
     /// `map_lookup_elem` from a program running on `cpu`: the address of the value.
     fn prog_lookup(&self, key: &[u8], cpu: u32) -> Option<u64>;
     /// `map_lookup_percpu_elem`: the address of CPU `cpu`'s value (per-CPU kinds only).

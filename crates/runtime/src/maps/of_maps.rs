@@ -14,7 +14,7 @@
 //! whole length, as an RCU reader sees the kernel's; an inner map stays alive while a run
 //! holds a snapshot naming it, so its values never vanish under a program.
 
-use super::{MapImpl, NextKey, checked_size};
+use super::{MapImpl, checked_size};
 use crate::map::{Map, MapError, MapKind, MapSpec, MapSpecExt, UpdateFlag};
 use bpfx_exec::SharedMem;
 use std::collections::BTreeMap;
@@ -245,12 +245,16 @@ impl MapImpl for MapOfMaps {
     }
 
     fn next_key(&self, key: Option<&[u8]>) -> Result<Option<Vec<u8>>, MapError> {
+        use std::ops::Bound::{Excluded, Unbounded};
         let s = self.snapshot();
-        let mut next = NextKey::default();
-        for k in s.index.keys() {
-            next.see(k, key);
-        }
-        Ok(next.finish())
+        // The index is in key byte order: the key after a held one, else the first.
+        let next = match key {
+            Some(k) if s.index.contains_key(k) => {
+                s.index.range::<[u8], _>((Excluded(k), Unbounded)).next()
+            }
+            _ => s.index.iter().next(),
+        };
+        Ok(next.map(|(k, _)| k.clone()))
     }
 
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {

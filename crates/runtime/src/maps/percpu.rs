@@ -36,10 +36,10 @@
 //! reference bit; a full map sweeps its slots from a clock hand, clearing set bits and
 //! evicting the first slot found without one.
 
-use super::{MapImpl, NextKey, checked_size, update_flag};
+use super::{MapImpl, checked_size, update_flag};
 use crate::map::{MapError, MapKind, MapSpec, UpdateFlag};
 use bpfx_exec::SharedMem;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -124,7 +124,13 @@ pub(crate) fn host_bytes(spec: &MapSpec, cpus: u32) -> Result<u64, String> {
     } else {
         checked_size(&[
             values,
-            (n, 2 * u64::from(spec.key_size) + INDEX_ENTRY_OVERHEAD),
+            // The key's copies in the index and the allocator (shared with the byte order).
+            (
+                n,
+                2 * u64::from(spec.key_size)
+                    + INDEX_ENTRY_OVERHEAD
+                    + crate::map::SORTED_ENTRY_BYTES,
+            ),
         ])
     }
 }
@@ -230,6 +236,10 @@ impl MapImpl for PerCpuArray {
         Some(&self.values.block)
     }
 
+    fn percpu_array_layout(&self) -> Option<(u32, u32)> {
+        Some((u32::try_from(self.values.stride).ok()?, self.values.cpus))
+    }
+
     fn prog_lookup(&self, key: &[u8], cpu: u32) -> Option<u64> {
         Some(self.values.addr(self.index(key)?, cpu))
     }
@@ -316,7 +326,10 @@ type Shard = HashMap<Box<[u8]>, u32>;
 
 struct Alloc {
     free: Vec<u32>,
-    keys: Vec<Option<Box<[u8]>>>,
+    /// Each slot's key: the same allocation as its entry in `sorted`.
+    keys: Vec<Option<Arc<[u8]>>>,
+    /// The keys of `keys`, in byte order: `next_key`'s index (O(log n) per call).
+    sorted: BTreeSet<Arc<[u8]>>,
     hand: usize,
 }
 
@@ -332,6 +345,7 @@ impl PerCpuHash {
                 // Popped from the end: slot 0 is handed out first.
                 free: (0..n).rev().collect(),
                 keys: vec![None; n as usize],
+                sorted: BTreeSet::new(),
                 hand: 0,
             }),
             referenced: (spec.kind == MapKind::LruPerCpuHash)
@@ -393,7 +407,9 @@ impl PerCpuHash {
                 self.evict(&mut a, refs, si, shard).ok_or(MapError::Full)?
             }
         };
-        a.keys[slot as usize] = Some(key.into());
+        let shared: Arc<[u8]> = key.into();
+        a.keys[slot as usize] = Some(shared.clone());
+        a.sorted.insert(shared);
         Ok(slot)
     }
 
@@ -428,7 +444,9 @@ impl PerCpuHash {
                 }
             };
             if removed {
-                a.keys[c] = None;
+                if let Some(k) = a.keys[c].take() {
+                    a.sorted.remove(&k);
+                }
                 return Some(c as u32);
             }
         }
@@ -440,6 +458,7 @@ impl PerCpuHash {
         let slot = shard.remove(key).ok_or(MapError::NotFound)?;
         let mut a = lock(&self.alloc);
         a.keys[slot as usize] = None;
+        a.sorted.remove(key);
         a.free.push(slot);
         if let Some(r) = &self.referenced {
             r[slot as usize].store(false, Relaxed);
@@ -529,13 +548,7 @@ impl MapImpl for PerCpuHash {
     }
 
     fn next_key(&self, key: Option<&[u8]>) -> Result<Option<Vec<u8>>, MapError> {
-        let mut next = NextKey::default();
-        for shard in self.shards.iter() {
-            for k in lock(shard).keys() {
-                next.see(k, key);
-            }
-        }
-        Ok(next.finish())
+        Ok(crate::map::sorted_next(&lock(&self.alloc).sorted, key))
     }
 
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {

@@ -17,6 +17,8 @@ pub struct Program {
     pub(super) shared: Arc<Shared>,
     env: Env,
     pub(crate) run: RunCell,
+    /// What its helpers work with (the run's CPU is set here).
+    cx: Arc<helpers::Cx>,
     pub(crate) buf: Vec<u8>,
     /// A second buffer, for the packet of a TC run on a slice (reused from run to run).
     pub(crate) spare: Vec<u8>,
@@ -74,6 +76,7 @@ impl Program {
             hooks: shared.hooks.clone(),
             run: run.clone(),
             context: linked.context,
+            cpu: helpers::NO_CPU.into(),
         });
         let mut h = helpers::standard(&cx);
         for c in &shared.custom {
@@ -96,6 +99,7 @@ impl Program {
             shared,
             env,
             run,
+            cx,
             buf: Vec::new(),
             spare: Vec::new(),
             inner_live: false,
@@ -390,6 +394,11 @@ impl Program {
             before(&mut st);
         }
         self.keep_host_context(input);
+        // One CPU for the run and its tail calls, the helpers' and the inlined lookups',
+        // asked of the hook when first needed.
+        self.cx
+            .cpu
+            .store(helpers::NO_CPU, std::sync::atomic::Ordering::Relaxed);
         let mut cur = self.linked.clone();
         let result = loop {
             if let Some(need) = cur.prog.mem_size()
@@ -416,7 +425,14 @@ impl Program {
             self.snapshot_inner(&cur);
             let r = match &cur.code {
                 Code::Interp => bpfx_interp::run_to_end(&cur.prog, input, &mut self.env),
-                Code::Jit(j) => j.run_to_end(input, &mut self.env),
+                Code::Jit(j) => {
+                    let cpu = if j.per_cpu_inlined() {
+                        self.cx.cpu()
+                    } else {
+                        0
+                    };
+                    j.run_to_end_on(input, &mut self.env, cpu)
+                }
             };
             let trap = match r {
                 Ok(End::Return(r0)) => break Ok(r0),

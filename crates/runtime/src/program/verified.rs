@@ -101,10 +101,12 @@ impl Verified {
         let what = || format!("program `{}`: JIT code", self.name);
         let estimate = jit_code_estimate(self.prog.program().len());
         let mut charge = self.shared.pool.charge(what, estimate)?;
-        let jit = bpfx_jit::compile(&self.prog, opts).map_err(|source| Error::Jit {
-            program: self.name.clone(),
-            source,
-        })?;
+        let jit = bpfx_jit::compile_with_maps(&self.prog, opts, &self.inline_maps()).map_err(
+            |source| Error::Jit {
+                program: self.name.clone(),
+                source,
+            },
+        )?;
         let real = (jit.code_len() as u64).next_multiple_of(PAGE_BYTES);
         if real > estimate {
             charge = self.shared.pool.charge(what, real)?;
@@ -112,6 +114,39 @@ impl Verified {
             charge.shrink_to(real);
         }
         Ok(self.finish_with(Code::Jit(Box::new(jit)), Some(charge)))
+    }
+
+    /// The arrays whose `map_lookup_elem` calls the JIT computes in the code: every ARRAY and
+    /// PERCPU_ARRAY map the program's runs are lent the block of, unless the embedder replaced
+    /// `map_lookup_elem` with a helper of its own. The standard helper computes the same
+    /// address ([`crate::map::Map::array_layout`]; for a per-CPU array on the run's CPU, which
+    /// the run hands the JIT), so both engines agree.
+    fn inline_maps(&self) -> bpfx_jit::InlineMaps {
+        let lookup = crate::helpers::MAP_LOOKUP_ELEM;
+        let mut inline = bpfx_jit::InlineMaps::default();
+        if self.shared.custom.iter().any(|c| c.id == lookup) {
+            return inline;
+        }
+        inline = bpfx_jit::InlineMaps::new(lookup);
+        for (i, m) in self.shared.maps.iter().enumerate() {
+            let Some((block, max_entries, stride, cpus)) = m
+                .created()
+                .and_then(|m| m.array_layout().map(|(b, n, s, c)| (b.clone(), n, s, c)))
+            else {
+                continue;
+            };
+            if !self.blocks.iter().any(|b| Arc::ptr_eq(b, &block)) {
+                continue;
+            }
+            let array = match cpus {
+                None => bpfx_jit::InlineArray::new(block, max_entries, stride),
+                Some(c) => bpfx_jit::InlineArray::per_cpu(block, max_entries, stride, c),
+            };
+            if let Some(a) = array {
+                inline = inline.with_array(crate::helpers::map_handle(i), a);
+            }
+        }
+        inline
     }
 
     /// [`Verified::interpret`] or [`Verified::compile`] (with the budget charge when `budget`,

@@ -305,7 +305,49 @@ impl Analysis<'_> {
             st.forget_packet(reg, slot);
         }
         Self::set(st, Reg::R0, r0);
+        if map_arg.is_some() {
+            self.record_map_call(pc, sig, map, &regs);
+        }
         Ok(true)
+    }
+
+    /// Joins this visit of the map-taking helper call at `pc` into [`Analysis::map_calls`]:
+    /// the map, when its handle is known, and whether the key argument lies wholly inside a
+    /// stack frame at a known offset (for every visit, once joined).
+    fn record_map_call(
+        &mut self,
+        pc: Pc,
+        sig: &crate::config::HelperSig,
+        map: Option<MapRef>,
+        regs: &[Value],
+    ) {
+        let key = sig.args.iter().position(|k| *k == ArgKind::MapKey);
+        let site = map.map(|m| {
+            let key_on_stack = match (key, self.cfg.maps.get(m)) {
+                (Some(k), Some(def)) => matches!(
+                    regs.get(k + 1),
+                    Some(Value::Ptr(PtrKind::Stack { .. }, o)) if o.exact().is_some_and(|at| {
+                        at >= -FRAME && at + i64::from(def.key_size) <= 0
+                    })
+                ),
+                _ => false,
+            };
+            crate::MapCall {
+                map: m,
+                key_on_stack,
+            }
+        });
+        let joined = match self.map_calls.get(&pc) {
+            None => site,
+            Some(prev) => match (*prev, site) {
+                (Some(a), Some(b)) if a.map == b.map => Some(crate::MapCall {
+                    map: a.map,
+                    key_on_stack: a.key_on_stack && b.key_on_stack,
+                }),
+                _ => None,
+            },
+        };
+        self.map_calls.insert(pc, joined);
     }
 
     pub(super) fn clobber_after_helper(&self, st: &mut State) {

@@ -221,6 +221,9 @@ pub(crate) struct Analysis<'a> {
     func_ptrs: Vec<Pc>,
     /// Per callback-taking helper call reached: the callback it runs (`call.rs`).
     pub(crate) callbacks: std::collections::HashMap<Pc, CallbackSite>,
+    /// Per helper call taking a map handle: the map and where its key lies, joined over every
+    /// visit (`None` once two visits disagree on the map), for [`crate::MapCall`].
+    pub(crate) map_calls: std::collections::HashMap<Pc, Option<crate::MapCall>>,
     log: Option<&'a mut VerifierLog>,
 }
 
@@ -280,6 +283,7 @@ impl<'a> Analysis<'a> {
             over_budget: false,
             func_ptrs: Vec::new(),
             callbacks: std::collections::HashMap::new(),
+            map_calls: std::collections::HashMap::new(),
             log,
         }
     }

@@ -406,3 +406,34 @@ fn iproute2_percpu_counter_counts_per_cpu() {
         }
     }
 }
+
+/// cilium/ebpf's `tc/entry` and `tc/tail` sections are TC programs, and a program array
+/// declared with cilium's own pinning value (16) loads: the entry drops (`TC_ACT_SHOT`) while
+/// its slot is empty and returns the tail's `TC_ACT_OK` once the tail fills it, which counts
+/// in its hash, on every engine.
+#[test]
+fn cilium_style_tc_sections_and_pinning_load_and_run() {
+    for engine in Engine::ALL {
+        let obj = Object::open(fixture("pin_custom.o")).unwrap();
+        assert_eq!(obj.map("calls").unwrap().spec().pinning, 16);
+        let mut entry = prepare(&obj, "entry", engine).unwrap();
+        assert_eq!(entry.context(), Context::Tc);
+        let frame = packet("tcp-syn.bin");
+        let run = |p: &mut Program| {
+            let mut meta = SkbMeta::default();
+            p.run_tc(&mut frame.clone(), &mut meta).unwrap().code()
+        };
+        assert_eq!(run(&mut entry), 2, "{engine:?}: empty slot");
+        let tail = prepare(&obj, "tail_count", engine).unwrap();
+        assert_eq!(tail.context(), Context::Tc);
+        obj.map("calls").unwrap().set_program(0, &tail).unwrap();
+        assert_eq!(run(&mut entry), 0, "{engine:?}");
+        assert_eq!(run(&mut entry), 0, "{engine:?}");
+        let n = obj
+            .map("marks")
+            .unwrap()
+            .lookup(&1u32.to_le_bytes())
+            .unwrap();
+        assert_eq!(n, Some(2u64.to_le_bytes().to_vec()), "{engine:?}");
+    }
+}

@@ -674,6 +674,18 @@ pub(crate) const TABLE: &[Proto] = {
             xdp::redirect,
         ),
         Proto::new(
+            xdp::REDIRECT_NEIGH,
+            "redirect_neigh",
+            &[
+                Scalar,
+                PtrToReadOnlyMemOrNull { size_arg: Some(2) },
+                Scalar,
+                Scalar,
+            ],
+            RetKind::Scalar,
+            xdp::redirect_neigh,
+        ),
+        Proto::new(
             skb::SKB_LOAD_BYTES_RELATIVE,
             "skb_load_bytes_relative",
             &[
@@ -912,6 +924,7 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
         Context::Tc => &[
             PERF_EVENT_OUTPUT,
             xdp::REDIRECT,
+            xdp::REDIRECT_NEIGH,
             skb::SKB_STORE_BYTES,
             skb::L3_CSUM_REPLACE,
             skb::L4_CSUM_REPLACE,

@@ -170,4 +170,6 @@ pub use typed::{
     PerfEventArray, Pod, ProgramArray, Queue, RingBuf, Stack,
 };
 pub use xdp::XdpOutcome;
-pub use xdp_helpers::{BPF_F_INGRESS, REDIRECT, XDP_ADJUST_HEAD, XDP_ADJUST_META, XDP_ADJUST_TAIL};
+pub use xdp_helpers::{
+    BPF_F_INGRESS, REDIRECT, REDIRECT_NEIGH, XDP_ADJUST_HEAD, XDP_ADJUST_META, XDP_ADJUST_TAIL,
+};

@@ -297,6 +297,9 @@ pub(crate) struct RunState {
     /// `skb_store_bytes` with `BPF_F_INVALIDATE_HASH`): the field is host-owned (programs may
     /// not write it), so this, not the caller's value, is what restoring the context keeps.
     pub(crate) skb_hash: Option<u32>,
+    /// The socket buffer's `pkt_type` as `skb_change_type` set it this run (host-owned, as
+    /// `skb_hash`).
+    pub(crate) skb_pkt_type: Option<u32>,
     /// Where the packet of the running TC program is, and the host-owned fields the
     /// resizing helpers change.
     pub(crate) tc: crate::skb_packet::TcFrame,
@@ -713,6 +716,13 @@ pub(crate) const TABLE: &[Proto] = {
             skb::set_hash,
         ),
         Proto::new(
+            skb::SKB_CHANGE_TYPE,
+            "skb_change_type",
+            &[Anything, Scalar],
+            RetKind::Scalar,
+            skb::skb_change_type,
+        ),
+        Proto::new(
             skb::CSUM_UPDATE,
             "csum_update",
             &[Anything, Scalar],
@@ -933,6 +943,7 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             skb::GET_HASH_RECALC,
             skb::CSUM_UPDATE,
             skb::SET_HASH,
+            skb::SKB_CHANGE_TYPE,
             skb::SKB_LOAD_BYTES_RELATIVE,
             room::CLONE_REDIRECT,
             room::SKB_VLAN_PUSH,

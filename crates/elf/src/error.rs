@@ -304,9 +304,6 @@ pub enum MapErrorKind {
     /// A `values` member libbpf would refuse.
     #[error("member \"values\": {0}")]
     Values(&'static str),
-    /// A `pinning` value libbpf does not define (BTF maps know 0 and 1).
-    #[error("pinning {0} is neither LIBBPF_PIN_NONE (0) nor LIBBPF_PIN_BY_NAME (1)")]
-    Pinning(u32),
     /// An iproute2 map of maps whose `inner_id` names no map.
     #[error("inner_id {0} is the id of no map of the section")]
     NoInnerMap(u32),

@@ -206,8 +206,9 @@ pub struct MapSpec<K = MapType> {
     /// The program may only read the map (`.rodata*`, or [`BPF_F_RDONLY_PROG`] in the flags).
     pub read_only: bool,
     /// The pinning the definition asks for: libbpf's `LIBBPF_PIN_BY_NAME` (1), iproute2's
-    /// `PIN_OBJECT_NS` (1) or `PIN_GLOBAL_NS` (2), 0 for none. Reported only: bpfx has no
-    /// BPF file system to pin in.
+    /// `PIN_OBJECT_NS` (1) or `PIN_GLOBAL_NS` (2), 0 for none, or another loader's value
+    /// (cilium's `CILIUM_PIN_REPLACE`, 16, in a BTF map). Reported only: bpfx has no BPF file
+    /// system to pin in.
     pub pinning: u32,
     /// `numa_node` of a BTF definition (0 when absent); reported only.
     pub numa_node: u32,

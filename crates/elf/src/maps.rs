@@ -487,10 +487,10 @@ fn read_def(
                 if is_inner {
                     return Err(MapErrorKind::Values("an inner map cannot be pinned"));
                 }
+                // Kept as declared and reported only (bpfx pins nothing): besides libbpf's
+                // LIBBPF_PIN_NONE (0) and LIBBPF_PIN_BY_NAME (1), loaders define their own
+                // (cilium's CILIUM_PIN_REPLACE, 16, which its agent rewrites before loading).
                 pinning = array_len(btf, m.type_id, &member)?;
-                if pinning > 1 {
-                    return Err(MapErrorKind::Pinning(pinning));
-                }
             }
             "key" => key = Some(pointee_size(btf, m.type_id, &member)?),
             "value" => value = Some(pointee_size(btf, m.type_id, &member)?),

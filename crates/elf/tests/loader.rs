@@ -421,3 +421,24 @@ fn global_variables_come_from_btf_datasecs_or_else_the_symbols() {
     }
     assert!(without.iter().any(|g| g.0 == "hits"));
 }
+
+/// A pinning value of another loader (cilium's CILIUM_PIN_REPLACE, 16) is kept and reported,
+/// as libbpf's are: bpfx pins nothing, so no value stops the object from loading.
+#[test]
+fn pinning_values_of_other_loaders_are_reported() {
+    let obj = load("pin_custom.o");
+    assert_eq!(
+        shape(obj.map("calls").unwrap()),
+        ("calls", MapKind::ProgArray, 4, 4, 4, 0, 16)
+    );
+    assert_eq!(
+        shape(obj.map("marks").unwrap()),
+        ("marks", MapKind::Hash, 4, 8, 64, 0, 1)
+    );
+    let sections: Vec<_> = obj
+        .programs
+        .iter()
+        .map(|p| (p.name.as_str(), p.section.as_str()))
+        .collect();
+    assert_eq!(sections, [("tail_count", "tc/tail"), ("entry", "tc/entry")]);
+}

@@ -260,7 +260,7 @@ impl Context {
     /// | section | context |
     /// |---|---|
     /// | `xdp`, `xdp/…`, `xdp.frags`, `xdp.frags/…`; legacy: any name starting with `xdp` (`xdp1`, `xdp_prog`), and `prog` (iproute2's default for `ip link … xdp`) | [`Context::Xdp`] |
-    /// | `tc`, `tc/ingress`, `tc/egress`, `tcx/ingress`, `tcx/egress`, `netkit/primary`, `netkit/peer`, `classifier`, `action`; legacy: `classifier/…`, `action/…` (iproute2) | [`Context::Tc`] |
+    /// | `tc`, `tc/ingress`, `tc/egress`, `tcx/ingress`, `tcx/egress`, `netkit/primary`, `netkit/peer`, `classifier`, `action`; legacy: `classifier/…`, `action/…` (iproute2), and `tc` followed by `/`, `_` or `-` (`tc/entry`, `tc_cls`, `tc-ingress`: cilium/ebpf's prefix rule, and libbpf's before 1.0) | [`Context::Tc`] |
     /// | `socket`; legacy: any name starting with `socket` (`socket1`, the samples' form) | [`Context::Socket`] |
     /// | kprobes, uprobes, tracepoints, fentry/fexit, LSM, iterators, perf events, cgroup, sockops, sk_skb/sk_msg, lwt, flow dissector, sk_lookup, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
     /// | anything else (`.text`, names bpfx's own tools use) | [`Context::Memory`] |
@@ -285,6 +285,7 @@ impl Context {
             "netkit/peer",
         ]) || plus("classifier")
             || plus("action")
+            || ["tc/", "tc_", "tc-"].iter().any(|p| section.starts_with(p))
         {
             return Context::Tc;
         }

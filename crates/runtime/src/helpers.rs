@@ -298,6 +298,9 @@ pub(crate) struct RunState {
     /// `skb_store_bytes` with `BPF_F_INVALIDATE_HASH`): the field is host-owned (programs may
     /// not write it), so this, not the caller's value, is what restoring the context keeps.
     pub(crate) skb_hash: Option<u32>,
+    /// The socket buffer's `pkt_type` as `skb_change_type` set it this run (host-owned, as
+    /// `skb_hash`).
+    pub(crate) skb_pkt_type: Option<u32>,
     /// Where the packet of the running TC program is, and the host-owned fields the
     /// resizing helpers change.
     pub(crate) tc: crate::skb_packet::TcFrame,
@@ -697,6 +700,18 @@ pub(crate) const TABLE: &[Proto] = {
             xdp::redirect,
         ),
         Proto::new(
+            xdp::REDIRECT_NEIGH,
+            "redirect_neigh",
+            &[
+                Scalar,
+                PtrToReadOnlyMemOrNull { size_arg: Some(2) },
+                Scalar,
+                Scalar,
+            ],
+            RetKind::Scalar,
+            xdp::redirect_neigh,
+        ),
+        Proto::new(
             skb::SKB_LOAD_BYTES_RELATIVE,
             "skb_load_bytes_relative",
             &[
@@ -722,6 +737,13 @@ pub(crate) const TABLE: &[Proto] = {
             &[Anything, Scalar],
             RetKind::Scalar,
             skb::set_hash,
+        ),
+        Proto::new(
+            skb::SKB_CHANGE_TYPE,
+            "skb_change_type",
+            &[Anything, Scalar],
+            RetKind::Scalar,
+            skb::skb_change_type,
         ),
         Proto::new(
             skb::CSUM_UPDATE,
@@ -935,6 +957,7 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
         Context::Tc => &[
             PERF_EVENT_OUTPUT,
             xdp::REDIRECT,
+            xdp::REDIRECT_NEIGH,
             skb::SKB_STORE_BYTES,
             skb::L3_CSUM_REPLACE,
             skb::L4_CSUM_REPLACE,
@@ -943,6 +966,7 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             skb::GET_HASH_RECALC,
             skb::CSUM_UPDATE,
             skb::SET_HASH,
+            skb::SKB_CHANGE_TYPE,
             skb::SKB_LOAD_BYTES_RELATIVE,
             room::CLONE_REDIRECT,
             room::SKB_VLAN_PUSH,

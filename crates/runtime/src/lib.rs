@@ -165,7 +165,7 @@ pub use skb_helpers::{
     SKB_LOAD_BYTES, SKB_STORE_BYTES,
 };
 pub use skb_helpers::{
-    BPF_HDR_START_MAC, BPF_HDR_START_NET, CSUM_UPDATE, GET_HASH_RECALC, SET_HASH,
+    BPF_HDR_START_MAC, BPF_HDR_START_NET, CSUM_UPDATE, GET_HASH_RECALC, SET_HASH, SKB_CHANGE_TYPE,
     SKB_LOAD_BYTES_RELATIVE, flow_hash,
 };
 pub use skb_packet::{
@@ -187,4 +187,6 @@ pub use typed::{
     PerfEventArray, Pod, ProgramArray, Queue, RingBuf, Stack,
 };
 pub use xdp::XdpOutcome;
-pub use xdp_helpers::{BPF_F_INGRESS, REDIRECT, XDP_ADJUST_HEAD, XDP_ADJUST_META, XDP_ADJUST_TAIL};
+pub use xdp_helpers::{
+    BPF_F_INGRESS, REDIRECT, REDIRECT_NEIGH, XDP_ADJUST_HEAD, XDP_ADJUST_META, XDP_ADJUST_TAIL,
+};

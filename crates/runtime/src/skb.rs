@@ -145,7 +145,8 @@ pub fn socket_layout() -> ContextLayout {
 /// (`skb_vlan_push`/`_pop`, `skb_change_proto`, `skb_adjust_room`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SkbMeta {
-    /// `pkt_type` (`PACKET_HOST` 0, `PACKET_BROADCAST` 1, …).
+    /// `pkt_type` (`PACKET_HOST` 0, `PACKET_BROADCAST` 1, …); after a TC run, as
+    /// `skb_change_type` left it.
     pub pkt_type: u32,
     /// `mark`.
     pub mark: u32,
@@ -258,7 +259,7 @@ pub(crate) fn fill_skb_ctx(buf: &mut [u8], meta: &SkbMeta, socket: bool) {
 
 /// Copies what a TC program may have written in the struct at the start of `buf` back into
 /// `meta`, with the kernel's storage widths (see [`SkbMeta`]), and what the helpers changed
-/// (`hash`, `protocol`, the `vlan_*` fields).
+/// (`hash`, `protocol`, the `vlan_*` fields, `pkt_type`).
 pub(crate) fn read_back_tc(buf: &[u8], meta: &mut SkbMeta) {
     use off::*;
     meta.mark = get32(buf, MARK);
@@ -282,6 +283,8 @@ pub(crate) fn read_back_tc(buf: &[u8], meta: &mut SkbMeta) {
     // Not the program's to store, but `set_hash`, `get_hash_recalc` and
     // `skb_store_bytes(BPF_F_INVALIDATE_HASH)` change it.
     meta.hash = get32(buf, HASH);
+    // And `skb_change_type` this one.
+    meta.pkt_type = get32(buf, PKT_TYPE);
 }
 
 /// A TC verdict: the program's return value, as `int` (`TC_ACT_*` of

@@ -37,6 +37,13 @@ pub const GET_HASH_RECALC: u32 = 34;
 pub const CSUM_UPDATE: u32 = 40;
 /// `bpf_set_hash`.
 pub const SET_HASH: u32 = 48;
+/// `bpf_skb_change_type`.
+pub const SKB_CHANGE_TYPE: u32 = 32;
+/// `__sk_buff.pkt_type`'s offset.
+pub(crate) const PKT_TYPE: u64 = 4;
+/// `PACKET_OTHERHOST` (`linux/if_packet.h`): the last of the types `skb_change_type` moves
+/// between (`PACKET_HOST` 0, `PACKET_BROADCAST` 1, `PACKET_MULTICAST` 2, `PACKET_OTHERHOST` 3).
+const PACKET_OTHERHOST: u64 = 3;
 /// `bpf_skb_load_bytes_relative`.
 pub const SKB_LOAD_BYTES_RELATIVE: u32 = 68;
 
@@ -358,6 +365,36 @@ pub(crate) fn set_hash(
     mem.store(a[0] + HASH, 4, a[1] & 0xffff_ffff)
         .ok_or_else(|| err("set_hash: cannot write the context's hash"))?;
     lock(&cx.run).skb_hash = Some(a[1] as u32);
+    Ok(0)
+}
+
+/// `bpf_skb_change_type(skb, type)` (TC only): the packet's `pkt_type` becomes `type` when both
+/// it and `type` are one of `PACKET_HOST`, `PACKET_BROADCAST`, `PACKET_MULTICAST` and
+/// `PACKET_OTHERHOST` (0 to 3); `-EINVAL` otherwise (an egress packet's `PACKET_OUTGOING`, 4,
+/// stays). The field is host-owned (programs may not store it): the run's record keeps the new
+/// type, which the context shows from then on and the caller's [`crate::SkbMeta`] gets back.
+pub(crate) fn skb_change_type(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    const NAME: &str = "skb_change_type";
+    tc_only(cx, NAME)?;
+    packet(mem, a[0], true, NAME)?;
+    let now = match lock(&cx.run).skb_pkt_type {
+        Some(t) => u64::from(t),
+        None => mem
+            .load(a[0] + PKT_TYPE, 4)
+            .ok_or_else(|| err("skb_change_type: cannot read the context's pkt_type"))?,
+    };
+    // The helper's `u32 type`.
+    let to = a[1] & 0xffff_ffff;
+    if now > PACKET_OTHERHOST || to > PACKET_OTHERHOST {
+        return Ok(EINVAL);
+    }
+    mem.store(a[0] + PKT_TYPE, 4, to)
+        .ok_or_else(|| err("skb_change_type: cannot write the context's pkt_type"))?;
+    lock(&cx.run).skb_pkt_type = Some(to as u32);
     Ok(0)
 }
 

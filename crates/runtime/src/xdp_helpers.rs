@@ -14,6 +14,12 @@
 //!   `TC_ACT_SHOT`), and it returns `TC_ACT_REDIRECT`. The target is recorded
 //!   ([`RedirectTarget::Ifindex`]), replacing any earlier `redirect` or `redirect_map` of the
 //!   run, as the kernel's per-CPU redirect record does.
+//! - `redirect_neigh(ifindex, params, plen, flags)` (152, TC only): `flags` must be 0 and
+//!   `plen` 0 or at least `sizeof(struct bpf_redir_neigh)` (20), else `TC_ACT_SHOT`; returns
+//!   `TC_ACT_REDIRECT` and records an egress redirect to `ifindex`
+//!   ([`RedirectTarget::Ifindex`] with `ingress` false). The kernel resolves the neighbour
+//!   (through `params`' next hop when given) after the program returns, as it transmits; a
+//!   test run shows the frame as the program left it, and so does bpfx, which has no devices.
 //!
 //! The adjust helpers move the packet, so their signatures say so
 //! ([`bpfx_verifier::HelperSig::changes_packet`]): the verifier forgets every packet pointer
@@ -29,6 +35,10 @@ use bpfx_exec::{GuestMemory, HelperError};
 
 /// `bpf_redirect`.
 pub const REDIRECT: u32 = 23;
+/// `BPF_FUNC_redirect_neigh`.
+pub const REDIRECT_NEIGH: u32 = 152;
+/// `sizeof(struct bpf_redir_neigh)`: `nh_family` and a 16-byte address union.
+const REDIR_NEIGH_SIZE: u64 = 20;
 /// `bpf_xdp_adjust_head`.
 pub const XDP_ADJUST_HEAD: u32 = 44;
 /// `bpf_xdp_adjust_meta`.
@@ -216,4 +226,28 @@ pub(crate) fn redirect(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<
         ingress: flags & BPF_F_INGRESS != 0,
     });
     Ok(redirect)
+}
+
+/// `redirect_neigh(ifindex, params, plen, flags)` (TC only).
+pub(crate) fn redirect_neigh(
+    cx: &Cx,
+    _: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    if cx.context != Context::Tc {
+        return Err(err(format!(
+            "redirect_neigh needs a TC program, not {}",
+            cx.context.name()
+        )));
+    }
+    // `plen` is an `int` compared with a `size_t`: a negative one converts to a huge size.
+    let (ifindex, plen, flags) = (a[0] as u32, a[2] as u32 as i32 as i64 as u64, a[3]);
+    if flags != 0 || (plen != 0 && plen < REDIR_NEIGH_SIZE) {
+        return Ok(TC_ACT_SHOT);
+    }
+    lock(&cx.run).redirect = Some(RedirectTarget::Ifindex {
+        ifindex,
+        ingress: false,
+    });
+    Ok(TC_ACT_REDIRECT)
 }

@@ -276,8 +276,10 @@ fn iproute2_tail_call_sections_run_from_the_entry() {
     for engine in Engine::ALL {
         let obj = Object::open(fixture("elf_tailcall.o")).unwrap();
         // Written for plain memory (the input's first byte picks the slot) although its
-        // section is iproute2's `classifier`: the context is set explicitly, like the targets'
-        // (sections `9/1` and `0x9/5` imply plain memory).
+        // section is iproute2's `classifier`: the context is set explicitly. The targets
+        // (sections `9/1` and `0x9/5`, which name no type) default to the object's other
+        // programs' context, TC, but run in their caller's, as tc loads every program of an
+        // object as one type.
         let mut p = obj
             .program("cls_entry")
             .unwrap()
@@ -286,6 +288,10 @@ fn iproute2_tail_call_sections_run_from_the_entry() {
             .unwrap()
             .engine(engine, false)
             .unwrap();
+        for target in ["cls_one", "cls_five"] {
+            let info = obj.programs().find(|p| p.name == target).unwrap();
+            assert_eq!(info.context(), Context::Tc, "{target}");
+        }
         let mut want = [0u64; 8];
         for (first, result, key) in [(1u8, 10, 1), (5, 50, 5), (2, 0, 0), (200, 0, 0), (1, 10, 1)] {
             assert_eq!(
@@ -404,5 +410,55 @@ fn iproute2_percpu_counter_counts_per_cpu() {
                 .collect();
             assert_eq!(got, want, "{mode:?} {engine}: cpu_proto");
         }
+    }
+}
+
+/// cilium/ebpf's `tc/entry` and `tc/tail` sections are TC programs, and a program array
+/// declared with cilium's own pinning value (16) loads: the entry drops (`TC_ACT_SHOT`) while
+/// its slot is empty and returns the tail's `TC_ACT_OK` once the tail fills it, which counts
+/// in its hash, on every engine.
+#[test]
+fn cilium_style_tc_sections_and_pinning_load_and_run() {
+    for engine in Engine::ALL {
+        let obj = Object::open(fixture("pin_custom.o")).unwrap();
+        assert_eq!(obj.map("calls").unwrap().spec().pinning, 16);
+        let mut entry = prepare(&obj, "entry", engine).unwrap();
+        assert_eq!(entry.context(), Context::Tc);
+        let frame = packet("tcp-syn.bin");
+        let run = |p: &mut Program| {
+            let mut meta = SkbMeta::default();
+            p.run_tc(&mut frame.clone(), &mut meta).unwrap().code()
+        };
+        assert_eq!(run(&mut entry), 2, "{engine:?}: empty slot");
+        let tail = prepare(&obj, "tail_count", engine).unwrap();
+        assert_eq!(tail.context(), Context::Tc);
+        obj.map("calls").unwrap().set_program(0, &tail).unwrap();
+        assert_eq!(run(&mut entry), 0, "{engine:?}");
+        assert_eq!(run(&mut entry), 0, "{engine:?}");
+        let n = obj
+            .map("marks")
+            .unwrap()
+            .lookup(&1u32.to_le_bytes())
+            .unwrap();
+        assert_eq!(n, Some(2u64.to_le_bytes().to_vec()), "{engine:?}");
+    }
+}
+
+/// The same object as tc loads it: every program a TC program, the entry's tail calls
+/// included. The entry reads `__sk_buff.len`'s low byte as its slot.
+#[test]
+fn iproute2_tail_call_sections_take_the_objects_tc_context() {
+    for engine in Engine::ALL {
+        let obj = Object::open(fixture("elf_tailcall.o")).unwrap();
+        let mut p = prepare(&obj, "cls_entry", engine).unwrap();
+        assert_eq!(p.context(), Context::Tc);
+        for (len, result) in [(257usize, 10), (261, 50), (14, 0), (258, 0)] {
+            let mut frame = vec![0u8; len];
+            let mut meta = SkbMeta::default();
+            let got = p.run_tc(&mut frame, &mut meta).unwrap().code();
+            assert_eq!(got, result, "{engine:?} {len}");
+        }
+        let hits: Vec<u64> = (0..8).map(|k| u64_at(&obj, "hits", k)).collect();
+        assert_eq!(hits, [2, 1, 0, 0, 0, 1, 0, 0], "{engine:?}");
     }
 }

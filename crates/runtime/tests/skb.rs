@@ -227,6 +227,11 @@ fn section_names_map_to_program_types_as_libbpf_and_older_tools_do() {
         ("classifier", Context::Tc),
         ("classifier/flow", Context::Tc),
         ("action", Context::Tc),
+        // cilium/ebpf's (and libbpf's before 1.0) prefix rule, with a separator.
+        ("tc/entry", Context::Tc),
+        ("tc/tail", Context::Tc),
+        ("tc_cls", Context::Tc),
+        ("tc-ingress", Context::Tc),
         ("socket", Context::Socket),
         ("socket1", Context::Socket),
         ("kprobe/sys_open", Context::Unsupported("kprobe")),

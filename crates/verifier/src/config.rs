@@ -397,6 +397,33 @@ impl MapTable {
     pub fn name(&self, map: MapRef) -> Option<&str> {
         self.names.get(&map).map(String::as_str)
     }
+
+    /// Whether the analysis may take `a` and `b` for one another: distinct, declared, and of
+    /// one definition but for `max_entries`, both known or both not (0). No rule but the
+    /// `for_each_map_elem` bound reads `max_entries`, and [`MapTable::most_entries_like`] gives
+    /// that one for every map of the definition.
+    pub(crate) fn interchangeable(&self, a: MapRef, b: MapRef) -> bool {
+        a != b
+            && match (self.get(a), self.get(b)) {
+                (Some(da), Some(db)) => {
+                    (da.max_entries == 0) == (db.max_entries == 0)
+                        && da == db.with_max_entries(da.max_entries)
+                }
+                _ => false,
+            }
+    }
+
+    /// The most elements `map` or a map interchangeable with it holds: `None` when `map` is
+    /// not declared or does not say (`max_entries` 0).
+    pub(crate) fn most_entries_like(&self, map: MapRef) -> Option<u64> {
+        let own = self.get(map)?.max_entries;
+        let most = self
+            .maps
+            .iter()
+            .filter(|&(&m, _)| self.interchangeable(map, m))
+            .fold(own, |most, (_, d)| most.max(d.max_entries));
+        (most > 0).then_some(u64::from(most))
+    }
 }
 
 /// What a helper expects in one argument register.

@@ -237,6 +237,7 @@ impl Value {
             }
             (MapHandle(a), MapHandle(b)) => a == b,
             (MapHandle(a) | MapHandleOrNull(a), MapHandleOrNull(b)) => a == b,
+            (Scalar(z), MapHandleOrNull(_)) => z.konst() == Some(0),
             _ => false,
         }
     }
@@ -276,6 +277,16 @@ impl Value {
                 _ => Value::mixed(self, other),
             },
             (MapHandle(a) | MapHandleOrNull(a), MapHandle(b) | MapHandleOrNull(b)) if a == b => {
+                MapHandleOrNull(a)
+            }
+            // A handle on some paths and null on the others (`m = cond ? &map : NULL`, or a
+            // handle chosen by a branch that may pick none): one that may be null, as the
+            // kernel, exploring each path, sees either a handle or the constant 0. A comparison
+            // with 0 decides it (`branch.rs`); no helper takes one that may be null.
+            (MapHandle(a) | MapHandleOrNull(a), Scalar(z))
+            | (Scalar(z), MapHandle(a) | MapHandleOrNull(a))
+                if z.konst() == Some(0) =>
+            {
                 MapHandleOrNull(a)
             }
             _ => Value::mixed(self, other),

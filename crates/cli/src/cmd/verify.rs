@@ -294,17 +294,17 @@ fn verify_object(
         Ok(p) => p,
         Err(e) => return (Err(err(e)), Default::default(), 0),
     };
-    let section = obj
+    let found = obj
         .programs()
         .find(|p| p.name == name)
-        .map(|p| (p.section.to_string(), p.insn_count()));
-    let (section, insns) = section.unwrap_or_default();
+        .map(|p| (p.insn_count(), p.context()));
+    let (insns, implied) = found.unwrap_or((0, bpfx::Context::Memory));
     let ctx = match args.ctx {
         Some(VerifyCtx::Memory) => bpfx::Context::Memory,
         Some(VerifyCtx::Xdp) => bpfx::Context::Xdp,
         Some(VerifyCtx::Tc) => bpfx::Context::Tc,
         Some(VerifyCtx::Socket) => bpfx::Context::Socket,
-        Some(VerifyCtx::Packet) | None => bpfx::Context::for_section(&section),
+        Some(VerifyCtx::Packet) | None => implied,
     };
     let mut pref = pref.context(ctx);
     if let Some(n) = args.mem_size {

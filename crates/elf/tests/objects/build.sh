@@ -51,3 +51,6 @@ $CC $CFLAGS -mcpu=v3 -g -c ksym.c -o ksym.o
 
 # Assembly without any function symbol.
 llvm-mc-19 -triple bpfel -mcpu=v3 -filetype=obj raw.s -o raw.o
+
+# BTF maps with a pinning value of another loader (cilium's 16), in cilium/ebpf's `tc/…` sections.
+$CC $CFLAGS -mcpu=v3 -g -c pin_custom.c -o pin_custom.o

@@ -276,7 +276,13 @@ impl<'o> ProgramRef<'o> {
                     program: name.clone(),
                     reason: format!("the program of its `values` slot {slot} does not load: {e}"),
                 };
-                let target = self.obj.program(name).map_err(refuse)?;
+                let mut target = self.obj.program(name).map_err(refuse)?;
+                // tc and ip load an object's programs as one type, their command's: a target
+                // in an iproute2 tail-call section runs in the context of the program that
+                // calls it.
+                if super::object::iproute2_tail_section(&target.def.section) {
+                    target = target.context(self.context);
+                }
                 let (v, target_used) = target.verify_alone(mode).0.map_err(refuse)?;
                 for u in target_used {
                     if !used.contains(&u) {

@@ -89,6 +89,8 @@ pub struct ProgramInfo<'a> {
     pub section: &'a str,
     /// The linked bytecode (entry function and its subprograms).
     pub program: &'a crate::Bytecode,
+    /// The context it runs in by default ([`ProgramInfo::context`]).
+    context: Context,
 }
 
 impl ProgramInfo<'_> {
@@ -97,9 +99,46 @@ impl ProgramInfo<'_> {
         self.program.iter().count()
     }
 
-    /// The context its section implies.
+    /// The context it runs in by default: the one its section implies, or for a program of an
+    /// iproute2 tail-call section, the one of the object's other programs
+    /// ([`Object::program`]).
     pub fn context(&self) -> Context {
-        Context::for_section(self.section)
+        self.context
+    }
+}
+
+/// Whether `section` is one of iproute2's tail-call sections, `<id>/<key>` (each a number as
+/// C's `%i` reads it: decimal, `0x` hex or `0` octal).
+pub(super) fn iproute2_tail_section(section: &str) -> bool {
+    let number = |s: &str| {
+        let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+        match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+            Some(hex) => !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+            None => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
+        }
+    };
+    section
+        .split_once('/')
+        .is_some_and(|(id, key)| number(id) && number(key))
+}
+
+/// The context of a program of section `section` among `programs` by default: the one the
+/// section implies ([`Context::for_section`]); but iproute2's tail-call sections name no
+/// program type (`tc` and `ip link` load every program of the object as the type of their
+/// command), so such a program takes the one context the object's other programs' sections
+/// imply, when they agree on one; otherwise plain memory.
+fn default_context(programs: &[ProgramDef], section: &str) -> Context {
+    let own = Context::for_section(section);
+    if own != Context::Memory || !iproute2_tail_section(section) {
+        return own;
+    }
+    let mut others = programs
+        .iter()
+        .map(|p| Context::for_section(&p.section))
+        .filter(|c| *c != Context::Memory);
+    match others.next() {
+        Some(first) if others.all(|c| c == first) => first,
+        _ => own,
     }
 }
 
@@ -115,6 +154,7 @@ impl Object {
             name: &p.name,
             section: &p.section,
             program: &p.program,
+            context: default_context(&self.programs, &p.section),
         })
     }
 
@@ -185,7 +225,10 @@ impl Object {
     }
 
     /// The program whose name is `name`, or else the first one in section `name`; its context
-    /// defaults to the one the section implies ([`Context::for_section`]).
+    /// defaults to the one the section implies ([`Context::for_section`]), except in
+    /// iproute2's tail-call sections (`<id>/<key>`, which name no type): there it is the one
+    /// the object's other programs share (`tc` and `ip link` load every program of an object
+    /// as one type), or plain memory when they share none.
     pub fn program(&self, name: &str) -> Result<ProgramRef<'_>, Error> {
         let def = self
             .programs
@@ -199,7 +242,7 @@ impl Object {
         Ok(ProgramRef {
             obj: self,
             def,
-            context: Context::for_section(&def.section),
+            context: default_context(&self.programs, &def.section),
             input_size: None,
         })
     }

@@ -353,6 +353,14 @@ impl Program {
                 dst.copy_from_slice(&h.to_le_bytes());
             }
         }
+        if self.linked.context == Context::Tc
+            && let Some(t) = st.skb_pkt_type
+        {
+            let at = crate::skb_helpers::PKT_TYPE as usize;
+            if let Some(dst) = input.get_mut(at..at + 4) {
+                dst.copy_from_slice(&t.to_le_bytes());
+            }
+        }
         if self.linked.context == Context::Tc {
             let f = st.tc;
             if f.active && f.ctx == input.as_ptr() as u64 {
@@ -389,6 +397,7 @@ impl Program {
             st.tail_calls = 0;
             st.redirect = None;
             st.skb_hash = None;
+            st.skb_pkt_type = None;
             st.clones.clear();
             st.reserved.clear();
             before(&mut st);

@@ -86,13 +86,9 @@ impl Analysis<'_> {
                 _ => BPF_MAX_LOOPS,
             },
             // Every element once, at most; an unknown size bounds nothing the proof can use.
+            // The handle may stand for any map of its definition (`unify_maps`): the largest.
             CallbackKind::MapElem => match regs[1] {
-                Value::MapHandle(m) => self
-                    .cfg
-                    .maps
-                    .get(m)
-                    .filter(|d| d.max_entries > 0)
-                    .map_or(u64::MAX, |d| u64::from(d.max_entries)),
+                Value::MapHandle(m) => self.cfg.maps.most_entries_like(m).unwrap_or(u64::MAX),
                 _ => u64::MAX,
             },
         };

@@ -16,18 +16,21 @@ pub(super) fn stack_byte(b: i64) -> (usize, u32) {
 
 /// Before `new` joins `old` (one context, one pc): where `old` holds a map handle, or a
 /// pointer into a map's value, and `new` holds the same for another map of the same shape
-/// (equal [`crate::MapDef`]s: key and value sizes, read-only, program array, inner map), `new`
-/// is made to name `old`'s map, so that the join keeps a handle (or a value pointer) instead of
-/// `Mixed`. Every rule the analysis applies to a map depends on its definition only, and the
-/// engines take the map from the register at run time, so naming either map is exact: this is
-/// how a map chosen by a branch (`r1 = cond ? &a : &b` before `map_lookup_elem`) verifies, as
-/// the kernel, which explores each path with its own map, accepts it.
+/// (equal [`crate::MapDef`]s but for `max_entries`: key and value sizes, type, read-only,
+/// program array, inner map), `new` is made to name `old`'s map, so that the join keeps a
+/// handle (or a value pointer) instead of `Mixed`. Every rule the analysis applies to a map
+/// depends on its definition only (the `for_each_map_elem` bound, the one reader of
+/// `max_entries`, takes the largest of the maps of that definition), and the engines take the
+/// map from the register at run time, so naming either map is exact: this is how a map chosen
+/// by a branch (`r1 = cond ? &a : &b` before `map_lookup_elem`, two connection tables of one
+/// layout sized apart) verifies, as the kernel, which explores each path with its own map,
+/// accepts it.
 pub(super) fn unify_maps(maps: &MapTable, old: &State, new: &mut State) {
     // No maps, nothing to rename (and no scan of every register and slot at every join).
     if *maps == MapTable::default() {
         return;
     }
-    let same = |a: MapRef, b: MapRef| a != b && maps.get(a).is_some_and(|d| maps.get(b) == Some(d));
+    let same = |a: MapRef, b: MapRef| maps.interchangeable(a, b);
     let renamed = |o: Value, n: Value| match (o, n) {
         (Value::MapHandle(a) | Value::MapHandleOrNull(a), Value::MapHandle(b)) if same(a, b) => {
             Some(Value::MapHandle(a))

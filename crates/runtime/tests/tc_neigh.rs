@@ -1,0 +1,103 @@
+//! `bpf_redirect_neigh` (helper 152) from a TC program (`objects/tc_neigh.c`): without
+//! parameters and with a next hop it returns `TC_ACT_REDIRECT` and records an egress redirect
+//! to the device; a parameter block shorter than `struct bpf_redir_neigh` or a nonzero flag is
+//! `TC_ACT_SHOT` with nothing recorded. Every engine in both modes; where the kernel can be
+//! asked (root, `bpftool`), its test runs give the same return values and packets.
+
+// The oracle runs clang-built objects only: `common::code` (assembled programs) goes unused.
+#[allow(dead_code)]
+mod common;
+
+#[path = "common/oracle.rs"]
+mod oracle;
+
+use bpfx::{Mode, Object, RedirectTarget, SkbMeta};
+use common::{engines, prepare};
+use oracle::{kernel_run, load, objects, unavailable};
+
+const TC_ACT_OK: u32 = 0;
+const TC_ACT_SHOT: u32 = 2;
+const TC_ACT_REDIRECT: u32 = 7;
+
+/// An Ethernet + IPv4 UDP frame to 10.0.0.`last`.
+fn frame(last: u8) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+    f.extend_from_slice(&[0x45, 0, 0, 28, 0, 1, 0x40, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&[192, 0, 2, 9, 10, 0, 0, last]);
+    f.extend_from_slice(&[0x13, 0x88, 0, 53, 0, 8, 0, 0]);
+    f
+}
+
+/// The verdict, the packet and the recorded redirect, the same on every engine and mode.
+fn run_everywhere(obj: &Object, f: &[u8]) -> (u32, Vec<u8>, Option<RedirectTarget>) {
+    let mut seen = None;
+    for mode in [Mode::Checked, Mode::Strict] {
+        for (engine, opts) in engines() {
+            let v = obj.program("tc_neigh").unwrap().verify(mode).unwrap();
+            let mut prog = prepare(v, opts);
+            let mut p = f.to_vec();
+            let mut meta = SkbMeta {
+                protocol: 0x0800,
+                ifindex: 1,
+                ..SkbMeta::default()
+            };
+            let code = prog.run_tc(&mut p, &mut meta).unwrap().code() as u32;
+            let got = (code, p, prog.last_redirect());
+            match &seen {
+                None => seen = Some(got),
+                Some(s) => assert_eq!(*s, got, "{mode:?} {engine}"),
+            }
+        }
+    }
+    seen.unwrap()
+}
+
+#[test]
+fn redirect_neigh_redirects_or_refuses_as_the_kernel_does() {
+    let file = "tc_neigh.o";
+    let obj = Object::open(objects().join(file)).unwrap();
+    let out = RedirectTarget::Ifindex {
+        ifindex: 7,
+        ingress: false,
+    };
+    let mut runs = Vec::new();
+    for (last, want, target) in [
+        (1, TC_ACT_REDIRECT, Some(out.clone())),
+        (2, TC_ACT_REDIRECT, Some(out.clone())),
+        (3, TC_ACT_SHOT, None),
+        (4, TC_ACT_SHOT, None),
+        (5, TC_ACT_OK, None),
+    ] {
+        let f = frame(last);
+        let (code, packet, redirect) = run_everywhere(&obj, &f);
+        assert_eq!((code, &redirect), (want, &target), "10.0.0.{last}");
+        // The answer lands on the TOS byte, the TTL, or the IP id's first or second byte.
+        let mut expect = f.clone();
+        if let Some(at) = [Some(15), Some(22), Some(18), Some(19), None][last as usize - 1] {
+            expect[at] = want as u8;
+        }
+        assert_eq!(packet, expect, "10.0.0.{last}");
+        runs.push((f, (code, packet)));
+    }
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED redirect_neigh_redirects_or_refuses_as_the_kernel_does: {why}");
+        return;
+    }
+    let pinned = match load(&objects().join(file), "classifier") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIPPED: the kernel does not load {file}: {why}");
+            return;
+        }
+    };
+    let scratch = std::env::temp_dir().join(format!("bpfx-tc-neigh-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    for (f, ours) in &runs {
+        assert_eq!(kernel_run(&pinned, f, None, &scratch), *ours, "{f:02x?}");
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    eprintln!(
+        "redirect_neigh: {} runs compared with the kernel's",
+        runs.len()
+    );
+}

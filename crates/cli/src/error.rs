@@ -117,8 +117,9 @@ pub(crate) enum CliError {
     /// The JIT could not compile the program (an internal limit or a host failure).
     #[error("JIT compilation failed: {0}")]
     Jit(String),
-    /// The verifier rejected the program.
-    #[error("verifier rejected the program: {0}")]
+    /// The verifier rejected the program. A rejection for want of the input's size says how
+    /// to give it.
+    #[error("verifier rejected the program: {0}{hint}", hint = verify_hint(.0))]
     Verify(bpfx_verifier::VerifyError),
     /// The program ran and faulted.
     #[error("trap at {}: {}: {}", trap.pc, insn, trap_message(trap, reason))]
@@ -302,6 +303,14 @@ fn describe(e: &DecodeError, op: Option<&Op>) -> String {
     match op {
         Some(op) => format!("insn #{}: {op}: {}", e.pc, e.kind),
         None => e.to_string(),
+    }
+}
+
+/// What to add to a rejection the command line can avoid.
+fn verify_hint(e: &bpfx_verifier::VerifyError) -> &'static str {
+    match e.kind {
+        bpfx_verifier::VerifyErrorKind::InputSizeUnknown => " (give its size with --mem-size N)",
+        _ => "",
     }
 }
 

@@ -786,3 +786,60 @@ fn every_command_on_every_example_and_every_first_mistake() {
         failures.join("\n")
     );
 }
+
+/// An out-of-bounds access's trap names the address, the size and the regions, in the
+/// message and in `error.access`, the same on both engines and every JIT option set.
+#[test]
+fn an_out_of_bounds_trap_names_the_address_size_and_regions() {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bpfx-every-command-oob");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let prog = tmp.join("oob.asm");
+    std::fs::write(&prog, "mov r2, 7\nstxw [r1+62], r2\nmov r0, 0\nexit\n").unwrap();
+    let prog = prog.to_str().unwrap();
+    for options in [
+        &["--engine", "interp"][..],
+        &["--engine", "jit"],
+        &["--hardened"],
+        &["--code-memory", "dual"],
+    ] {
+        let mut args = vec!["run", prog, "--mem", MEM, "--json"];
+        args.extend_from_slice(options);
+        let out = Command::new(env!("CARGO_BIN_EXE_bpfx"))
+            .args(&args)
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{options:?}");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let error = &doc["error"];
+        assert_eq!(error["kind"], "trap", "{options:?}: {doc}");
+        assert_eq!(error["pc"], 1, "{options:?}: {doc}");
+        let access = &error["access"];
+        assert_eq!(access, &doc["trap"]["access"], "{options:?}");
+        assert_eq!(
+            (&access["size"], &access["write"]),
+            (&4.into(), &true.into())
+        );
+        let regions = access["regions"].as_array().unwrap();
+        let kinds: Vec<&str> = regions
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["input", "stack"], "{options:?}: {doc}");
+        assert_eq!(
+            (&regions[0]["len"], &regions[1]["len"]),
+            (&20.into(), &512.into())
+        );
+        let input = regions[0]["start"].as_u64().unwrap();
+        let addr = access["addr"].as_u64().unwrap();
+        assert_eq!(addr, input + 62, "{options:?}: {doc}");
+        let stack = regions[1]["start"].as_u64().unwrap();
+        let message = error["message"].as_str().unwrap();
+        let want = format!(
+            "write of 4 bytes at {addr:#x}, outside input [{input:#x},+20), stack [{stack:#x},+512)"
+        );
+        assert!(message.contains(&want), "{options:?}: {message}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&want), "{options:?}: {stderr}");
+    }
+}

@@ -122,8 +122,13 @@ pub enum Error {
         trap: Trap,
         /// The instruction at the trap, in assembly.
         insn: String,
-        /// For [`bpfx_exec::TrapKind::HelperError`], the failing helper's own message.
+        /// For [`bpfx_exec::TrapKind::HelperError`], the failing helper's own message; for an
+        /// out-of-bounds helper argument, which; for an out-of-bounds load, store or atomic,
+        /// `access` as text (the address, the size and the regions).
         reason: Option<String>,
+        /// For an out-of-bounds load, store or atomic: what it tried to touch and the regions
+        /// it was checked against (the same on every engine).
+        access: Option<Box<bpfx_exec::AccessFault>>,
     },
     /// A program whose type (from its section, or set by the embedder) bpfx does not model:
     /// refused rather than run on a context it was not written for.

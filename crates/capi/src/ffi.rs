@@ -1355,6 +1355,52 @@ pub unsafe extern "C" fn bpfx_object_map_name(
     }
 }
 
+/// Sets global variable `name` of `obj` from `len` bytes at `value` (exactly its size).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_set_global(
+    obj: *const BpfxObject,
+    name: *const c_char,
+    value: *const c_void,
+    len: usize,
+) -> Status {
+    // SAFETY: by bpfx.h, `obj` is NULL or a live handle, `name` NUL-terminated and `value`
+    // points to `len` readable bytes: the contracts of `handle`, `text` and `required`, which
+    // check NULL.
+    unsafe {
+        with_status(|| {
+            let o = handle(obj, "obj")?;
+            let name = text(name, "name")?;
+            o.0.set_global(name, required(value, len, "value")?)
+        })
+    }
+}
+
+/// Reads global variable `name` of `obj` into `len` bytes at `out` (exactly its size).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_get_global(
+    obj: *const BpfxObject,
+    name: *const c_char,
+    out: *mut c_void,
+    len: usize,
+) -> Status {
+    // SAFETY: by bpfx.h, `obj` is NULL or a live handle, `name` NUL-terminated and `out`
+    // points to `len` writable bytes nothing else accesses during the call: the contracts of
+    // `handle`, `text` and `required_mut`, which check NULL.
+    unsafe {
+        with_status(|| {
+            let o = handle(obj, "obj")?;
+            let name = text(name, "name")?;
+            o.0.get_global(name, required_mut(out, len, "out")?)
+        })
+    }
+}
+
 /// Verifies and prepares program `name` of `obj` with `opts` into `*out`.
 ///
 /// # Safety

@@ -177,6 +177,17 @@ impl Obj {
         })
     }
 
+    /// Sets global variable `name` from its bytes (exactly its size), as
+    /// [`Object::set_global`] does.
+    pub(crate) fn set_global(&self, name: &str, value: &[u8]) -> Result<(), Fail> {
+        Ok(self.obj.set_global_bytes(name, value)?)
+    }
+
+    /// Reads global variable `name` into `out` (exactly its size).
+    pub(crate) fn get_global(&self, name: &str, out: &mut [u8]) -> Result<(), Fail> {
+        Ok(self.obj.get_global_bytes(name, out)?)
+    }
+
     /// Map `name` (created now if no program created it yet).
     pub(crate) fn map(&self, name: &str) -> Result<MapHandle, Fail> {
         let map = self.obj.map(name)?;

@@ -46,6 +46,16 @@ impl Object {
     }
 
     fn global_var<T: Pod>(&self, name: &str) -> Result<&bpfx_elf::GlobalVar, Error> {
+        self.global_sized(name, std::any::type_name::<T>(), T::SIZE)
+    }
+
+    /// Variable `name`, which a value of type `ty` (`ty_size` bytes) must fit exactly.
+    fn global_sized(
+        &self,
+        name: &str,
+        ty: &'static str,
+        ty_size: usize,
+    ) -> Result<&bpfx_elf::GlobalVar, Error> {
         let g = self
             .globals
             .iter()
@@ -54,12 +64,12 @@ impl Object {
                 name: name.to_string(),
                 available: self.globals.iter().map(|g| g.name.clone()).collect(),
             })?;
-        if T::SIZE != g.size as usize {
+        if ty_size != g.size as usize {
             return Err(Error::GlobalSize {
                 name: name.to_string(),
                 size: g.size,
-                ty: std::any::type_name::<T>(),
-                ty_size: T::SIZE,
+                ty,
+                ty_size,
             });
         }
         Ok(g)
@@ -73,6 +83,17 @@ impl Object {
     /// at the same time keep their writes.
     pub fn set_global<T: Pod>(&self, name: &str, value: T) -> Result<(), Error> {
         let g = self.global_var::<T>(name)?;
+        self.write_global(name, g, &value.to_bytes())
+    }
+
+    /// [`Object::set_global`] from the value's bytes, for embedders whose types are known
+    /// only at run time (the C API): `bytes` must be exactly the variable's size.
+    pub fn set_global_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), Error> {
+        let g = self.global_sized(name, "[u8]", bytes.len())?;
+        self.write_global(name, g, bytes)
+    }
+
+    fn write_global(&self, name: &str, g: &bpfx_elf::GlobalVar, bytes: &[u8]) -> Result<(), Error> {
         let om = &self.shared.maps[g.map];
         if om.read_only() && om.frozen() {
             return Err(Error::GlobalFrozen {
@@ -85,7 +106,7 @@ impl Object {
             map: om.name().to_string(),
             reason: "a global data section without memory".to_string(),
         })?;
-        block.write(g.offset as usize, &value.to_bytes());
+        block.write(g.offset as usize, bytes);
         Ok(())
     }
 
@@ -93,6 +114,17 @@ impl Object {
     /// [`Object::set_global`]'s, read-only variables included at any time).
     pub fn get_global<T: Pod>(&self, name: &str) -> Result<T, Error> {
         let g = self.global_var::<T>(name)?;
+        Ok(T::from_bytes(&self.read_global(g)?))
+    }
+
+    /// [`Object::get_global`] as bytes, into `out`, which must be exactly the variable's size.
+    pub fn get_global_bytes(&self, name: &str, out: &mut [u8]) -> Result<(), Error> {
+        let g = self.global_sized(name, "[u8]", out.len())?;
+        out.copy_from_slice(&self.read_global(g)?);
+        Ok(())
+    }
+
+    fn read_global(&self, g: &bpfx_elf::GlobalVar) -> Result<Vec<u8>, Error> {
         let map = create_map(&self.shared.maps, &self.shared.pool, g.map)?;
         let block = map.block().ok_or_else(|| Error::MapSpec {
             map: map.name().to_string(),
@@ -100,6 +132,6 @@ impl Object {
         })?;
         let mut bytes = vec![0; g.size as usize];
         block.read(g.offset as usize, &mut bytes);
-        Ok(T::from_bytes(&bytes))
+        Ok(bytes)
     }
 }

@@ -843,3 +843,49 @@ fn an_out_of_bounds_trap_names_the_address_size_and_regions() {
         assert!(stderr.contains(&want), "{options:?}: {stderr}");
     }
 }
+
+/// `--dump-maps --json` shows each global data section's variables by name, decoded through
+/// the object's BTF (8-byte integers as decimal strings), with their bytes in hex; on both
+/// engines. examples/globals.o on the IPv4 header: sum 1249, so 1249 * 3 + 1000.
+#[test]
+fn dumped_global_data_lists_its_variables_decoded_through_btf() {
+    for engine in ["interp", "jit"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bpfx"))
+            .args([
+                "run",
+                "examples/globals.o",
+                "--mem",
+                MEM,
+                "--dump-maps",
+                "--json",
+            ])
+            .args(["--engine", engine])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{engine}");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let var = |section: &str, name: &str| {
+            let map = doc["maps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["name"] == section)
+                .unwrap_or_else(|| panic!("{engine}: no map {section}: {doc}"));
+            map["vars"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{engine}: {section} has no vars: {map}"))
+                .iter()
+                .find(|v| v["name"] == name)
+                .unwrap_or_else(|| panic!("{engine}: no {name} in {map}"))
+                .clone()
+        };
+        assert_eq!(var(".rodata", "multiplier")["value"], "3", "{engine}");
+        assert_eq!(var(".data", "base")["value"], "1000", "{engine}");
+        assert_eq!(var(".bss", "runs")["value"], "1", "{engine}");
+        let last = var(".bss", "last_result");
+        assert_eq!(last["value"], (1249 * 3 + 1000).to_string(), "{engine}");
+        assert_eq!(last["hex"], "8b12000000000000", "{engine}");
+        assert_eq!((&last["offset"], &last["size"]), (&8.into(), &8.into()));
+    }
+}

@@ -65,6 +65,7 @@ mod kind;
 mod link;
 mod maps;
 
+pub use btf::{Field, Layout};
 pub use error::{
     BtfError, CodeErrorKind, ElfError, ExternErrorKind, FunctionErrorKind, MapErrorKind,
     RelocErrorKind, SectionErrorKind,
@@ -147,6 +148,8 @@ pub struct GlobalVar {
     pub offset: u32,
     /// Size in bytes.
     pub size: u32,
+    /// How its value reads, from the object's BTF (`None` without BTF).
+    pub layout: Option<Layout>,
 }
 
 /// One program: an entry function with the subprograms it calls, linked.

@@ -2,7 +2,7 @@
 //! that order, each becoming a [`MapSpec`] at a fixed index of [`crate::Object::maps`]
 //! (then the `.kconfig` map of [`crate::externs`], when there are `__kconfig` externs).
 
-use crate::btf::{Btf, Kind};
+use crate::btf::{Btf, Kind, Layout};
 use crate::error::{BtfError, ElfError, MapErrorKind, RelocErrorKind, SectionErrorKind};
 use crate::file::{File, SectionKind, SymKind};
 use crate::{GlobalVar, MapInit, MapKind, MapSpec, MapType, ProgramSpec};
@@ -127,7 +127,7 @@ pub(crate) fn globals(
                 .iter()
                 .find(|y| y.section == Some(section) && y.name == name)
         };
-        let mut vars: Vec<(String, u64, u64)> = Vec::new();
+        let mut vars: Vec<(String, u64, u64, Option<Layout>)> = Vec::new();
         match btf
             .and_then(|b| b.as_ref().ok())
             .and_then(|b| Some((b, b.datasec(sec_name)?)))
@@ -144,7 +144,7 @@ pub(crate) fn globals(
                     } else {
                         sym.map_or(0, |y| y.size)
                     };
-                    vars.push((name, offset, var_size));
+                    vars.push((name, offset, var_size, Some(btf.layout(v.type_id))));
                 }
             }
             None => {
@@ -154,13 +154,13 @@ pub(crate) fn globals(
                         && y.size > 0
                         && !y.name.is_empty()
                     {
-                        vars.push((y.name.clone(), y.value, y.size));
+                        vars.push((y.name.clone(), y.value, y.size, None));
                     }
                 }
             }
         }
-        vars.sort_by_key(|(_, offset, _)| *offset);
-        for (name, offset, var_size) in vars {
+        vars.sort_by_key(|(_, offset, _, _)| *offset);
+        for (name, offset, var_size, layout) in vars {
             let inside = var_size > 0 && offset.checked_add(var_size).is_some_and(|e| e <= size);
             if let (true, Ok(offset), Ok(var_size)) =
                 (inside, u32::try_from(offset), u32::try_from(var_size))
@@ -170,6 +170,7 @@ pub(crate) fn globals(
                     map,
                     offset,
                     size: var_size,
+                    layout,
                 });
             }
         }

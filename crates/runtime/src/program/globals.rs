@@ -27,6 +27,8 @@ pub struct Global<'a> {
     pub size: u32,
     /// Whether programs may only read it (`.rodata*`).
     pub read_only: bool,
+    /// How its value reads, from the object's BTF (`None` for an object without BTF).
+    pub layout: Option<&'a bpfx_elf::Layout>,
 }
 
 impl Object {
@@ -41,6 +43,7 @@ impl Object {
                 offset: g.offset,
                 size: g.size,
                 read_only: m.read_only(),
+                layout: g.layout.as_ref(),
             })
         })
     }

@@ -139,9 +139,27 @@ pub(crate) fn maps_json(obj: &Object) -> Value {
                     .into();
             }
             _ => {
+                let layout = obj.map_layout(&name);
+                let key_layout = layout.and_then(|l| l.key.as_ref());
+                let value_layout = layout.and_then(|l| l.value.as_ref());
                 m["entries"] = map
                     .iter()
-                    .map(|(k, v)| json!({"key": json_bytes(&k), "value": json_value(&map, &v)}))
+                    .map(|(k, v)| {
+                        let mut e = json!({"key": json_bytes(&k), "value": json_value(&map, &v)});
+                        if let Some(l) = key_layout {
+                            e["key_btf"] = decode(l, &k);
+                        }
+                        if let Some(l) = value_layout {
+                            let mut parts: Vec<Value> =
+                                per_cpu(&map, &v).iter().map(|p| decode(l, p)).collect();
+                            e["value_btf"] = if map.kind().per_cpu() {
+                                parts.into()
+                            } else {
+                                parts.pop().unwrap_or(Value::Null)
+                            };
+                        }
+                        e
+                    })
                     .collect::<Vec<_>>()
                     .into();
                 if let Some(vars) = vars_json(obj, &name, &map) {

@@ -889,3 +889,42 @@ fn dumped_global_data_lists_its_variables_decoded_through_btf() {
         assert_eq!((&last["offset"], &last["size"]), (&8.into(), &8.into()));
     }
 }
+
+/// A BTF-defined map's entries come with `key_btf` and `value_btf`, decoded through the types
+/// its definition points `key` and `value` at, beside the raw `key` and `value`: the per-CPU
+/// counters of examples/percpu_count.o as `{packets, bytes}` structs, one per CPU; on both
+/// engines.
+#[test]
+fn dumped_map_entries_are_decoded_through_btf() {
+    for engine in ["interp", "jit"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bpfx"))
+            .args(["run", "examples/percpu_count.o", "--packet", PACKETS[1]])
+            .args(["--dump-maps", "--json", "--engine", engine])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{engine}");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let counts = &doc["maps"][0];
+        assert_eq!(counts["name"], "counts", "{engine}: {doc}");
+        let entries = counts["entries"].as_array().unwrap();
+        // The TCP SYN is counted under key 0 (docs in examples/percpu_count.c), 54 bytes.
+        let e = entries.iter().find(|e| e["key"] == 0).unwrap();
+        assert_eq!(e["key_btf"], 0, "{engine}: {e}");
+        // Counted on the CPU the run had: summed over CPUs, one packet of 54 bytes.
+        let per_cpu = e["value_btf"].as_array().unwrap();
+        let sum = |field: &str| -> u64 {
+            per_cpu
+                .iter()
+                .map(|v| v[field].as_str().unwrap().parse::<u64>().unwrap())
+                .sum()
+        };
+        assert_eq!((sum("packets"), sum("bytes")), (1, 54), "{engine}: {e}");
+        let raw = e["value"].as_array().unwrap();
+        assert_eq!(per_cpu.len(), raw.len(), "{engine}");
+        assert!(
+            raw.contains(&"01000000000000003600000000000000".into()),
+            "{engine}: {e}"
+        );
+    }
+}

@@ -97,6 +97,19 @@ pub struct Object {
     pub externs: Vec<Extern>,
     /// The named variables of the global data sections, by section then offset.
     pub globals: Vec<GlobalVar>,
+    /// The BTF layouts of each map's key and value, by index in [`Object::maps`].
+    pub map_layouts: Vec<MapLayout>,
+}
+
+/// How a map's keys and values read, from the types its BTF definition points `key` and
+/// `value` at (`None` where it has none: a legacy definition, global data, `key_size` or
+/// `value_size` given as a number, an object without BTF).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MapLayout {
+    /// The key's layout.
+    pub key: Option<Layout>,
+    /// The value's layout (one CPU's, for a per-CPU map).
+    pub value: Option<Layout>,
 }
 
 impl Object {
@@ -415,6 +428,7 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
         },
         _ => None,
     };
+    let map_layouts = maps::layouts(btf.as_ref(), &maps);
     Ok(Object {
         programs,
         maps,
@@ -422,6 +436,7 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
         version,
         externs,
         globals,
+        map_layouts,
     })
 }
 

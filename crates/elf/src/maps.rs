@@ -5,7 +5,7 @@
 use crate::btf::{Btf, Kind, Layout};
 use crate::error::{BtfError, ElfError, MapErrorKind, RelocErrorKind, SectionErrorKind};
 use crate::file::{File, SectionKind, SymKind};
-use crate::{GlobalVar, MapInit, MapKind, MapSpec, MapType, ProgramSpec};
+use crate::{GlobalVar, MapInit, MapKind, MapLayout, MapSpec, MapType, ProgramSpec};
 use std::collections::HashMap;
 
 /// `BPF_F_RDONLY_PROG`: the program may only read the map.
@@ -707,6 +707,50 @@ fn array_len(btf: &Btf<'_>, type_id: u32, member: &str) -> Result<u32, MapErrorK
         Kind::Array { nelems, .. } => Ok(nelems),
         _ => Err(not()),
     }
+}
+
+/// The BTF layouts of each map's key and value, by index in `maps`: for a BTF-defined map
+/// (`.maps`), the types its `key` and `value` members point to; `None` for a member it
+/// lacks (sizes given by `key_size`/`value_size`), for legacy definitions and global data,
+/// and for every map of an object without BTF.
+pub(crate) fn layouts(btf: Option<&Result<Btf<'_>, BtfError>>, maps: &[MapSpec]) -> Vec<MapLayout> {
+    let btf = btf.and_then(|b| b.as_ref().ok());
+    maps.iter()
+        .map(|m| btf.map_or_else(MapLayout::default, |b| def_layout(b, &m.name)))
+        .collect()
+}
+
+/// The key and value layouts of the BTF map definition of the `.maps` variable `name`.
+fn def_layout(btf: &Btf<'_>, name: &str) -> MapLayout {
+    let mut out = MapLayout::default();
+    let in_maps = btf.datasec(".maps").is_some_and(|vars| {
+        vars.iter().any(|v| {
+            btf.get(v.type_id)
+                .and_then(|t| btf.name(t.name_off))
+                .is_ok_and(|n| n == name)
+        })
+    });
+    let Some(var) = btf.var_or_func(name).filter(|_| in_maps) else {
+        return out;
+    };
+    let Ok(def) = btf.skip_modifiers(var).and_then(|id| btf.get(id)) else {
+        return out;
+    };
+    let Kind::Struct(members) = &def.kind else {
+        return out;
+    };
+    for m in members {
+        let pointee = || {
+            let ptr = btf.get(btf.skip_modifiers(m.type_id).ok()?).ok()?;
+            matches!(ptr.kind, Kind::Ptr).then(|| btf.layout(ptr.size_or_type))
+        };
+        match btf.name(m.name_off).as_deref() {
+            Ok("key") => out.key = pointee(),
+            Ok("value") => out.value = pointee(),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `T *name` → `sizeof(T)`.

@@ -48,6 +48,14 @@ impl Object {
         })
     }
 
+    /// How map `name`'s keys and values read, from the types its BTF definition points `key`
+    /// and `value` at; `None` for a map the object lacks. (Per member `None` where the
+    /// definition gives a size instead, or the object has no BTF.)
+    pub fn map_layout(&self, name: &str) -> Option<&bpfx_elf::MapLayout> {
+        let i = self.shared.maps.iter().position(|m| m.name() == name)?;
+        self.map_layouts.get(i)
+    }
+
     fn global_var<T: Pod>(&self, name: &str) -> Result<&bpfx_elf::GlobalVar, Error> {
         self.global_sized(name, std::any::type_name::<T>(), T::SIZE)
     }

@@ -436,6 +436,12 @@ typedef int (*bpfx_ringbuf_fn)(void *ctx, const void *data, size_t size);
  * standard helpers; *out is NULL on failure. */
 bpfx_status bpfx_object_open_mem(const void *elf, size_t elf_len, const bpfx_object_opts *opts,
                                  bpfx_object **out);
+/* The same with the helpers registered on `vm` (bpfx_register_helper: helpers written in C,
+ * checked by the verifier by their signatures) and its memory limit (unless opts->mem_limit
+ * sets one): a VM used only to register helpers, which may be freed right after. The helpers'
+ * `fn` and `ctx` must stay valid until the object and every program taken from it are freed. */
+bpfx_status bpfx_object_open_mem_vm(const bpfx_vm *vm, const void *elf, size_t elf_len,
+                                    const bpfx_object_opts *opts, bpfx_object **out);
 /* The same for the file at `path` (BPFX_ERR_ELF if it cannot be read). */
 bpfx_status bpfx_object_open_file(const char *path, const bpfx_object_opts *opts,
                                   bpfx_object **out);

@@ -1290,6 +1290,37 @@ pub unsafe extern "C" fn bpfx_object_open_mem(
     }
 }
 
+/// Opens the ELF object `elf` into `*out` with the helpers (and memory limit) registered on
+/// `vm`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`; the registered helpers' `fn` and `ctx` may be called
+/// from any thread that runs the object's programs, until they are all freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_open_mem_vm(
+    vm: *const BpfxVm,
+    elf: *const c_void,
+    elf_len: usize,
+    opts: *const BpfxObjectOpts,
+    out: *mut *mut BpfxObject,
+) -> Status {
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle, `elf` points to `elf_len` readable
+    // bytes, `opts` is NULL or a sized options struct, `out` NULL or writable: the contracts
+    // of `give`, `handle`, `required` and `object_opts`, which check NULL.
+    unsafe {
+        give(out, || {
+            let v = handle(vm, "vm")?;
+            let opts = object_opts(opts)?;
+            let elf = required(elf, elf_len, "elf")?;
+            Ok(BpfxObject(Obj::open_with(
+                v.0.builder().clone(),
+                elf,
+                opts,
+            )?))
+        })
+    }
+}
+
 /// Opens the ELF object in file `path` into `*out`.
 ///
 /// # Safety

@@ -1197,6 +1197,7 @@ fn object_api_from_c_shares_maps_between_programs() {
     expected.push_str(&expected_contexts(&objects));
     expected.push_str(&expected_xdp_programs(&runtime_objects));
     expected.push_str(&expected_globals_by_name());
+    expected.push_str(&expected_host_helpers(&objects));
     assert_eq!(got, expected);
     // What the comparison rests on, stated once.
     for (c, line) in [("interp", "count 7"), ("jit-dual", "total 105")] {
@@ -1215,6 +1216,37 @@ fn object_api_from_c_shares_maps_between_programs() {
     assert!(expected.contains("jit globals multiplier 3\n"));
     assert!(expected.contains("interp globals run 85\ninterp globals run 86\n"));
     assert!(expected.contains("jit globals runs 2 last 86\n"));
+    // 7 * 3 + 100 + 1.
+    assert!(expected.contains("interp host helper 122\njit host helper 122\n"));
+}
+
+/// What `object.c`'s `host_helpers` prints: host_helper.o with its helper registered on the
+/// facade's `Vm`.
+fn expected_host_helpers(objects: &Path) -> String {
+    let mut out = String::new();
+    let elf = std::fs::read(objects.join("host_helper.o")).unwrap();
+    for (engine, e) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let vm = Vm::new().register_helper(
+            0x10000,
+            HelperSig::new(
+                "host_scale",
+                vec![ArgKind::Scalar, ArgKind::Scalar],
+                RetKind::Scalar,
+            ),
+            |_, a| Ok(a[0] * a[1] + 100),
+        );
+        let obj = vm.load(&elf).unwrap();
+        let mut p = obj
+            .program("use_host")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        let r = p.run(&mut [0u8; 7]).unwrap();
+        writeln!(out, "{e} host helper {r}").unwrap();
+    }
+    out
 }
 
 /// What `object.c`'s `globals_by_name` prints, through the facade's `Object::set_global` and

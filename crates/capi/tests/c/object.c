@@ -5,7 +5,7 @@
  *
  *   object OBJECTS_DIR EXAMPLES_DIR RUNTIME_OBJECTS_DIR
  *
- * OBJECTS_DIR holds shared_maps.o and struct_ctx.o (crates/capi/tests/objects), EXAMPLES_DIR the repository's
+ * OBJECTS_DIR holds shared_maps.o, struct_ctx.o and host_helper.o (crates/capi/tests/objects), EXAMPLES_DIR the repository's
  * examples (perf_sample.o, percpu_count.o, globals.o, tcp-syn.bin), RUNTIME_OBJECTS_DIR the runtime's
  * test objects (devmap_tx.o, xdp_trunc.o). For every engine and JIT option
  * set, results go to stdout, one "config what values..." line each, for the Rust test to
@@ -683,6 +683,50 @@ static void globals_by_name(const char *examples) {
     free(elf.bytes);
 }
 
+/* host_helper.o's helper 0x10000: r1 * r2 plus the number its context points to. */
+static uint64_t host_scale(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5,
+                           void *ctx) {
+    (void)r3;
+    (void)r4;
+    (void)r5;
+    return r1 * r2 + *(const uint64_t *)ctx;
+}
+
+/* Helpers written in C on the object API: registered on a VM, the object opened with it
+ * (bpfx_object_open_mem_vm), the VM freed at once; without them the verifier refuses the
+ * call. */
+static void host_helpers(const char *objects) {
+    struct file elf = slurp(objects, "host_helper.o");
+    static const uint64_t extra = 100;
+    const uint32_t args[] = {BPFX_ARG_SCALAR, BPFX_ARG_SCALAR};
+    for (uint32_t engine = 0; engine < 2; engine++) {
+        const char *e = ENGINE_NAME[engine];
+        BPFX_OPTS(bpfx_program_opts, opts, .engine = engine);
+        bpfx_object *plain = NULL, *obj = NULL;
+        bpfx_program *prog = NULL;
+        EXPECT(bpfx_object_open_mem(elf.bytes, elf.len, NULL, &plain), BPFX_OK);
+        EXPECT(bpfx_object_program(plain, "use_host", &opts, &prog), BPFX_ERR_VERIFY);
+        CHECK(prog == NULL);
+        bpfx_object_free(plain);
+        bpfx_vm *vm = bpfx_vm_new();
+        EXPECT(bpfx_register_helper(vm, 0x10000, "host_scale", host_scale, (void *)&extra, args,
+                                    2),
+               BPFX_OK);
+        EXPECT(bpfx_object_open_mem_vm(NULL, elf.bytes, elf.len, NULL, &obj), BPFX_ERR_NULL);
+        CHECK(obj == NULL);
+        EXPECT(bpfx_object_open_mem_vm(vm, elf.bytes, elf.len, NULL, &obj), BPFX_OK);
+        bpfx_vm_free(vm); /* the object keeps its helpers */
+        EXPECT(bpfx_object_program(obj, "use_host", &opts, &prog), BPFX_OK);
+        unsigned char buf[7] = {0};
+        uint64_t r = 0;
+        EXPECT(bpfx_program_run(prog, buf, sizeof buf, &r), BPFX_OK);
+        printf("%s host helper %llu\n", e, (unsigned long long)r);
+        bpfx_program_free(prog);
+        bpfx_object_free(obj);
+    }
+    free(elf.bytes);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s OBJECTS_DIR EXAMPLES_DIR RUNTIME_OBJECTS_DIR\n", argv[0]);
@@ -698,6 +742,7 @@ int main(int argc, char **argv) {
     contexts(argv[1], &elf);
     xdp_programs(argv[3]);
     globals_by_name(argv[2]);
+    host_helpers(argv[1]);
     free(elf.bytes);
     return failures ? 1 : 0;
 }

@@ -368,7 +368,9 @@ bpfx_status bpfx_set_fib(bpfx_vm *vm, bpfx_fib_fn fn, void *ctx);
  * prepared with its own options, maps as handles.
  *
  *   bpfx_object_open_file | bpfx_object_open_mem (bpfx_object_opts)
+ *     -> [bpfx_object_set_global ...] (a .rodata setting: before the programs reading it)
  *     -> bpfx_object_program (bpfx_program_opts: verified and compiled) -> bpfx_program_run ...
+ *     -> bpfx_object_get_global / _set_global
  *     -> bpfx_object_map -> bpfx_map_lookup_elem / _update_elem / _delete_elem / next_key,
  *        bpfx_ringbuf_consume, bpfx_map_perf_read, bpfx_prog_array_set (tail calls)
  *     -> bpfx_program_free, bpfx_map_free, bpfx_object_free (in any order)
@@ -434,6 +436,12 @@ typedef int (*bpfx_ringbuf_fn)(void *ctx, const void *data, size_t size);
  * standard helpers; *out is NULL on failure. */
 bpfx_status bpfx_object_open_mem(const void *elf, size_t elf_len, const bpfx_object_opts *opts,
                                  bpfx_object **out);
+/* The same with the helpers registered on `vm` (bpfx_register_helper: helpers written in C,
+ * checked by the verifier by their signatures) and its memory limit (unless opts->mem_limit
+ * sets one): a VM used only to register helpers, which may be freed right after. The helpers'
+ * `fn` and `ctx` must stay valid until the object and every program taken from it are freed. */
+bpfx_status bpfx_object_open_mem_vm(const bpfx_vm *vm, const void *elf, size_t elf_len,
+                                    const bpfx_object_opts *opts, bpfx_object **out);
 /* The same for the file at `path` (BPFX_ERR_ELF if it cannot be read). */
 bpfx_status bpfx_object_open_file(const char *path, const bpfx_object_opts *opts,
                                   bpfx_object **out);
@@ -443,6 +451,17 @@ void bpfx_object_free(bpfx_object *obj);
  * Valid while the object lives. */
 const char *bpfx_object_program_name(const bpfx_object *obj, size_t index);
 const char *bpfx_object_map_name(const bpfx_object *obj, size_t index);
+
+/* Global variable `name` of the object's global data (.data, .rodata, .bss, ..., found
+ * through its BTF DATASEC, as libbpf's skeletons reach them), set from / read into `len`
+ * bytes, which must be the variable's size (else BPFX_ERR_ARGUMENT, as for a name the object
+ * lacks: the message lists its globals). Programs see a set value on their next access; only
+ * the variable's bytes are written. A read-only (.rodata, `const volatile`) variable can be
+ * set only until a program that reads its section is prepared (then BPFX_ERR_STATE). */
+bpfx_status bpfx_object_set_global(const bpfx_object *obj, const char *name, const void *value,
+                                   size_t len);
+bpfx_status bpfx_object_get_global(const bpfx_object *obj, const char *name, void *out,
+                                   size_t len);
 
 /* Program `name` (by name, else by section) verified in opts->mode and prepared on
  * opts->engine, into *out (NULL on failure). Its context is opts->context, by default the one

@@ -1290,6 +1290,37 @@ pub unsafe extern "C" fn bpfx_object_open_mem(
     }
 }
 
+/// Opens the ELF object `elf` into `*out` with the helpers (and memory limit) registered on
+/// `vm`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`; the registered helpers' `fn` and `ctx` may be called
+/// from any thread that runs the object's programs, until they are all freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_open_mem_vm(
+    vm: *const BpfxVm,
+    elf: *const c_void,
+    elf_len: usize,
+    opts: *const BpfxObjectOpts,
+    out: *mut *mut BpfxObject,
+) -> Status {
+    // SAFETY: by bpfx.h, `vm` is NULL or a live handle, `elf` points to `elf_len` readable
+    // bytes, `opts` is NULL or a sized options struct, `out` NULL or writable: the contracts
+    // of `give`, `handle`, `required` and `object_opts`, which check NULL.
+    unsafe {
+        give(out, || {
+            let v = handle(vm, "vm")?;
+            let opts = object_opts(opts)?;
+            let elf = required(elf, elf_len, "elf")?;
+            Ok(BpfxObject(Obj::open_with(
+                v.0.builder().clone(),
+                elf,
+                opts,
+            )?))
+        })
+    }
+}
+
 /// Opens the ELF object in file `path` into `*out`.
 ///
 /// # Safety
@@ -1352,6 +1383,52 @@ pub unsafe extern "C" fn bpfx_object_map_name(
     match unsafe { obj.as_ref() }.and_then(|o| o.0.map_name(index)) {
         Some(name) => name.as_ptr(),
         None => std::ptr::null(),
+    }
+}
+
+/// Sets global variable `name` of `obj` from `len` bytes at `value` (exactly its size).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_set_global(
+    obj: *const BpfxObject,
+    name: *const c_char,
+    value: *const c_void,
+    len: usize,
+) -> Status {
+    // SAFETY: by bpfx.h, `obj` is NULL or a live handle, `name` NUL-terminated and `value`
+    // points to `len` readable bytes: the contracts of `handle`, `text` and `required`, which
+    // check NULL.
+    unsafe {
+        with_status(|| {
+            let o = handle(obj, "obj")?;
+            let name = text(name, "name")?;
+            o.0.set_global(name, required(value, len, "value")?)
+        })
+    }
+}
+
+/// Reads global variable `name` of `obj` into `len` bytes at `out` (exactly its size).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_object_get_global(
+    obj: *const BpfxObject,
+    name: *const c_char,
+    out: *mut c_void,
+    len: usize,
+) -> Status {
+    // SAFETY: by bpfx.h, `obj` is NULL or a live handle, `name` NUL-terminated and `out`
+    // points to `len` writable bytes nothing else accesses during the call: the contracts of
+    // `handle`, `text` and `required_mut`, which check NULL.
+    unsafe {
+        with_status(|| {
+            let o = handle(obj, "obj")?;
+            let name = text(name, "name")?;
+            o.0.get_global(name, required_mut(out, len, "out")?)
+        })
     }
 }
 

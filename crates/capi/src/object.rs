@@ -134,10 +134,19 @@ pub(crate) struct Obj {
 impl Obj {
     /// Loads an ELF object with the standard helpers.
     pub(crate) fn open(elf: &[u8], opts: ObjectOpts) -> Result<Obj, Fail> {
+        Obj::open_with(runtime::Vm::new(), elf, opts)
+    }
+
+    /// Loads an ELF object with what `vm` holds: the standard helpers and those registered
+    /// on it, its memory limit (unless `opts` sets one), its forwarding table.
+    pub(crate) fn open_with(
+        mut vm: runtime::Vm,
+        elf: &[u8],
+        opts: ObjectOpts,
+    ) -> Result<Obj, Fail> {
         if elf.is_empty() {
             return Err(Fail::arg("the ELF object is empty (length 0)"));
         }
-        let mut vm = runtime::Vm::new();
         if opts.mem_limit != 0 {
             vm = vm.mem_limit(opts.mem_limit);
         }
@@ -184,6 +193,17 @@ impl Obj {
             trap: None,
             redirect: None,
         })
+    }
+
+    /// Sets global variable `name` from its bytes (exactly its size), as
+    /// [`Object::set_global`] does.
+    pub(crate) fn set_global(&self, name: &str, value: &[u8]) -> Result<(), Fail> {
+        Ok(self.obj.set_global_bytes(name, value)?)
+    }
+
+    /// Reads global variable `name` into `out` (exactly its size).
+    pub(crate) fn get_global(&self, name: &str, out: &mut [u8]) -> Result<(), Fail> {
+        Ok(self.obj.get_global_bytes(name, out)?)
     }
 
     /// Map `name` (created now if no program created it yet).

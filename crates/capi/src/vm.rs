@@ -316,6 +316,12 @@ impl Vm {
         Ok(())
     }
 
+    /// The runtime VM with what was registered on this one (helpers, memory limit, forwarding
+    /// table), for objects opened with it (`bpfx_object_open_mem_vm`).
+    pub(crate) fn builder(&self) -> &runtime::Vm {
+        &self.builder
+    }
+
     /// Sets the memory limit of what the VM creates; part of the environment, so before the
     /// load (as helpers).
     pub(crate) fn set_mem_limit(&mut self, bytes: u64) -> Result<(), Fail> {

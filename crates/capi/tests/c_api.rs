@@ -1196,6 +1196,8 @@ fn object_api_from_c_shares_maps_between_programs() {
     expected.push_str(&expected_threads(&objects));
     expected.push_str(&expected_contexts(&objects));
     expected.push_str(&expected_xdp_programs(&runtime_objects));
+    expected.push_str(&expected_globals_by_name());
+    expected.push_str(&expected_host_helpers(&objects));
     assert_eq!(got, expected);
     // What the comparison rests on, stated once.
     for (c, line) in [("interp", "count 7"), ("jit-dual", "total 105")] {
@@ -1210,6 +1212,70 @@ fn object_api_from_c_shares_maps_between_programs() {
     assert!(expected.contains("jit threads key 1000 value 200\n"));
     assert!(expected.contains("jit ctx 3030\n"));
     assert!(expected.contains("jit forward 3 action 4 redirect 2 target 3 map tx_ports\n"));
+    // (1 + 2 + 3 + 4 + 5) * 5 + 10, plus the runs before.
+    assert!(expected.contains("jit globals multiplier 3\n"));
+    assert!(expected.contains("interp globals run 85\ninterp globals run 86\n"));
+    assert!(expected.contains("jit globals runs 2 last 86\n"));
+    // 7 * 3 + 100 + 1.
+    assert!(expected.contains("interp host helper 122\njit host helper 122\n"));
+}
+
+/// What `object.c`'s `host_helpers` prints: host_helper.o with its helper registered on the
+/// facade's `Vm`.
+fn expected_host_helpers(objects: &Path) -> String {
+    let mut out = String::new();
+    let elf = std::fs::read(objects.join("host_helper.o")).unwrap();
+    for (engine, e) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let vm = Vm::new().register_helper(
+            0x10000,
+            HelperSig::new(
+                "host_scale",
+                vec![ArgKind::Scalar, ArgKind::Scalar],
+                RetKind::Scalar,
+            ),
+            |_, a| Ok(a[0] * a[1] + 100),
+        );
+        let obj = vm.load(&elf).unwrap();
+        let mut p = obj
+            .program("use_host")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        let r = p.run(&mut [0u8; 7]).unwrap();
+        writeln!(out, "{e} host helper {r}").unwrap();
+    }
+    out
+}
+
+/// What `object.c`'s `globals_by_name` prints, through the facade's `Object::set_global` and
+/// `get_global`.
+fn expected_globals_by_name() -> String {
+    let mut out = String::new();
+    for (engine, e) in Engine::ALL.iter().zip(["interp", "jit"]) {
+        let vm = Vm::new();
+        let obj = vm.load(&example("globals.o")).unwrap();
+        let m: u64 = obj.get_global("multiplier").unwrap();
+        writeln!(out, "{e} globals multiplier {m}").unwrap();
+        obj.set_global("multiplier", 5u64).unwrap();
+        obj.set_global("base", 10u64).unwrap();
+        let mut p = obj
+            .program("sum_bytes")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap()
+            .engine(*engine, false)
+            .unwrap();
+        for _ in 0..2 {
+            let r = p.run(&mut [1, 2, 3, 4, 5]).unwrap();
+            writeln!(out, "{e} globals run {r}").unwrap();
+        }
+        let runs: u64 = obj.get_global("runs").unwrap();
+        let last: u64 = obj.get_global("last_result").unwrap();
+        writeln!(out, "{e} globals runs {runs} last {last}").unwrap();
+    }
+    out
 }
 
 /// Every function of the object API in `bpfx.h` is in `docs/c-api.md`'s section on it.

@@ -2,7 +2,7 @@
 //! instruction where there is one.
 
 use bpfx_bytecode::{AsmError, DecodeError, Op};
-use bpfx_exec::Trap;
+use bpfx_exec::{AccessFault, Trap};
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -117,16 +117,19 @@ pub(crate) enum CliError {
     /// The JIT could not compile the program (an internal limit or a host failure).
     #[error("JIT compilation failed: {0}")]
     Jit(String),
-    /// The verifier rejected the program.
-    #[error("verifier rejected the program: {0}")]
+    /// The verifier rejected the program. A rejection for want of the input's size says how
+    /// to give it.
+    #[error("verifier rejected the program: {0}{hint}", hint = verify_hint(.0))]
     Verify(bpfx_verifier::VerifyError),
     /// The program ran and faulted.
     #[error("trap at {}: {}: {}", trap.pc, insn, trap_message(trap, reason))]
     Trap {
         trap: Trap,
         insn: String,
-        /// A failing helper's own message.
+        /// A failing helper's own message, or an out-of-bounds access's detail as text.
         reason: Option<String>,
+        /// For an out-of-bounds load, store or atomic: the address, size and regions.
+        access: Option<Box<AccessFault>>,
     },
     /// Hex text that does not parse.
     #[error("{what}: expected hex bytes")]
@@ -274,8 +277,11 @@ impl CliError {
                 error["entry"] = (*i).into();
             }
         }
-        if let CliError::Trap { insn, .. } = inner {
+        if let CliError::Trap { insn, access, .. } = inner {
             error["insn"] = insn.as_str().into();
+            if let Some(f) = access {
+                error["access"] = access_json(f);
+            }
         }
         out["schema"] = JSON_SCHEMA.into();
         out["ok"] = false.into();
@@ -305,12 +311,65 @@ fn describe(e: &DecodeError, op: Option<&Op>) -> String {
     }
 }
 
+/// What to add to a rejection the command line can avoid.
+fn verify_hint(e: &bpfx_verifier::VerifyError) -> &'static str {
+    match e.kind {
+        bpfx_verifier::VerifyErrorKind::InputSizeUnknown => " (give its size with --mem-size N)",
+        _ => "",
+    }
+}
+
 fn list_or_none(sections: &[String]) -> String {
     if sections.is_empty() {
         "none".to_string()
     } else {
         sections.join(", ")
     }
+}
+
+/// An out-of-bounds access in JSON: `{"addr", "addr_str", "size", "write", "regions": [{"kind",
+/// "start", "start_str", "len", "writable"}]}`, the regions in the order they were checked.
+pub(crate) fn access_json(f: &AccessFault) -> serde_json::Value {
+    let regions: Vec<serde_json::Value> = f
+        .regions
+        .iter()
+        .map(|r| {
+            let mut region = serde_json::json!({
+                "kind": r.kind.name(),
+                "len": r.len,
+                "writable": !matches!(r.kind, bpfx_exec::RegionKind::Shared { writable: false }),
+            });
+            set_u64(&mut region, "start", r.start);
+            region
+        })
+        .collect();
+    let mut out = serde_json::json!({
+        "size": f.size,
+        "write": f.write,
+        "regions": regions,
+    });
+    set_u64(&mut out, "addr", f.addr);
+    out
+}
+
+/// A trap as run's JSON keeps it: `{"kind", "pc", "insn", "message"}`, and `access` for an
+/// out-of-bounds load, store or atomic.
+pub(crate) fn trap_json(
+    trap: &Trap,
+    insn: &str,
+    reason: &Option<String>,
+    access: &Option<Box<AccessFault>>,
+) -> serde_json::Value {
+    let mut out = serde_json::json!({
+        "kind": trap.kind.name(),
+        "pc": trap.pc.0,
+        "insn": insn,
+        "message": trap_message(trap, reason),
+    });
+    if let Some(f) = access {
+        out["access"] = access_json(f);
+    }
+    out
 }
 
 /// The trap's kind, and for a failing helper its own message: `helper call failed (why)`.

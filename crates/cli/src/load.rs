@@ -86,11 +86,17 @@ pub(crate) fn load_with(
             path: path.to_path_buf(),
         });
     }
-    // Standard input has no name to go by: text there is assembler text.
-    if is_asm(path) || (is_stdin(path) && looks_like_text(path, &bytes).is_some()) {
+    let looks = looks_like_text(path, &bytes);
+    // Standard input has no name to go by: text there is assembler text, unless its content
+    // shows it is something else (C source, a script).
+    let stdin_asm = is_stdin(path)
+        && looks
+            .as_deref()
+            .is_some_and(|l| l == "text" || l.starts_with("assembler text"));
+    if is_asm(path) || stdin_asm {
         return Ok(Loaded::Plain(assemble_text(path, bytes)?));
     }
-    if let Some(looks) = looks_like_text(path, &bytes) {
+    if let Some(looks) = looks {
         return Err(CliError::NotAProgram {
             path: path.to_path_buf(),
             looks,

@@ -107,7 +107,10 @@ fn fill(
     let Value::Object(fields) = entry else {
         return Err("expected an object {\"key\": ..., \"value\": ...}".to_string());
     };
-    if let Some(extra) = fields.keys().find(|k| *k != "key" && *k != "value") {
+    // A dump's `key_btf` and `value_btf` are the same key and value decoded: ignored, so a
+    // dump's entries read back as they are.
+    let known = ["key", "value", "key_btf", "value_btf"];
+    if let Some(extra) = fields.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(format!(
             "unknown field `{extra}` (an entry has `key` and `value`)"
         ));

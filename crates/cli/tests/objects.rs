@@ -103,7 +103,8 @@ fn counter_dumps_its_hash_map() {
         assert_eq!(v["result"], 1);
         assert_eq!(
             map(&v, "counters")["entries"],
-            serde_json::json!([{"key": 0x0800, "value": 1}])
+            // With the key and value decoded through the map's BTF types (u32, u64).
+            serde_json::json!([{"key": 0x0800, "value": 1, "key_btf": 0x0800, "value_btf": "1"}])
         );
         assert_eq!(map(&v, "counters")["kind"], "hash");
     }

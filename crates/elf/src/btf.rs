@@ -26,6 +26,8 @@ pub(crate) struct Member {
     pub(crate) type_id: u32,
     /// Offset from the start of the struct, in bits (bitfield sizes stripped).
     pub(crate) bit_offset: u32,
+    /// A bitfield's width in bits (from a `kind_flag` struct's offset word); 0 otherwise.
+    pub(crate) bits: u32,
 }
 
 /// One variable of a `DATASEC`.
@@ -34,6 +36,50 @@ pub(crate) struct VarSecInfo {
     pub(crate) type_id: u32,
     pub(crate) offset: u32,
     pub(crate) size: u32,
+}
+
+/// How a value of a BTF type reads, for tools that show values by field
+/// ([`crate::GlobalVar::layout`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// An integer (or an enum) of 1, 2, 4 or 8 bytes, little-endian.
+    Int {
+        /// Size in bytes.
+        size: u32,
+        /// Two's complement signed.
+        signed: bool,
+    },
+    /// A `_Bool`.
+    Bool,
+    /// `len` elements one after the other.
+    Array {
+        /// The element's layout.
+        elem: Box<Layout>,
+        /// The number of elements.
+        len: u32,
+    },
+    /// A struct (or a union: its members then all start at 0) of `size` bytes.
+    Struct {
+        /// Size in bytes.
+        size: u32,
+        /// The members in declaration order.
+        fields: Vec<Field>,
+    },
+    /// Anything else (a pointer, a float, an integer of another size), as this many bytes.
+    Bytes(u32),
+}
+
+/// A member of a [`Layout::Struct`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Field {
+    /// Its name (empty for an anonymous member).
+    pub name: String,
+    /// Its offset from the struct's start, in bits.
+    pub bit_offset: u32,
+    /// A bitfield's width in bits; 0 for a whole member.
+    pub bits: u32,
+    /// How it reads.
+    pub layout: Layout,
 }
 
 /// `BTF_INT_SIGNED`: the integer encoding bit of signed types.
@@ -223,6 +269,50 @@ impl<'a> Btf<'a> {
         }
     }
 
+    /// How a value of type `id` reads, for display: its integers, arrays and structs with
+    /// their members' names; anything else (pointers, floats, a type too deep) as bytes.
+    pub(crate) fn layout(&self, id: u32) -> Layout {
+        self.layout_at_depth(id, 0)
+    }
+
+    fn layout_at_depth(&self, id: u32, depth: u32) -> Layout {
+        let bytes = || Layout::Bytes(self.size_of(id).unwrap_or(0));
+        if depth >= MAX_DEPTH {
+            return bytes();
+        }
+        let Ok(t) = self.skip_modifiers(id).and_then(|id| self.get(id)) else {
+            return bytes();
+        };
+        match &t.kind {
+            Kind::Int { encoding } if *encoding & INT_BOOL != 0 => Layout::Bool,
+            Kind::Int { encoding } if matches!(t.size_or_type, 1 | 2 | 4 | 8) => Layout::Int {
+                size: t.size_or_type,
+                signed: encoding & INT_SIGNED != 0,
+            },
+            Kind::Enum if matches!(t.size_or_type, 1 | 2 | 4 | 8) => Layout::Int {
+                size: t.size_or_type,
+                signed: false,
+            },
+            Kind::Array { elem, nelems } => Layout::Array {
+                elem: Box::new(self.layout_at_depth(*elem, depth + 1)),
+                len: *nelems,
+            },
+            Kind::Struct(members) => Layout::Struct {
+                size: t.size_or_type,
+                fields: members
+                    .iter()
+                    .map(|m| Field {
+                        name: self.name(m.name_off).unwrap_or_default(),
+                        bit_offset: m.bit_offset,
+                        bits: m.bits,
+                        layout: self.layout_at_depth(m.type_id, depth + 1),
+                    })
+                    .collect(),
+            },
+            _ => bytes(),
+        }
+    }
+
     /// The id of the type named `name` among the VARs and FUNCs, if any.
     pub(crate) fn var_or_func(&self, name: &str) -> Option<u32> {
         self.types.iter().enumerate().find_map(|(i, t)| {
@@ -283,6 +373,7 @@ fn parse_type(data: &[u8], at: usize, id: u32) -> Result<(Type, usize), BtfError
                     } else {
                         offset
                     },
+                    bits: if kind_flag { offset >> 24 } else { 0 },
                 });
             }
             (Kind::Struct(members), 12 * vlen)

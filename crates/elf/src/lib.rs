@@ -65,6 +65,7 @@ mod kind;
 mod link;
 mod maps;
 
+pub use btf::{Field, Layout};
 pub use error::{
     BtfError, CodeErrorKind, ElfError, ExternErrorKind, FunctionErrorKind, MapErrorKind,
     RelocErrorKind, SectionErrorKind,
@@ -96,6 +97,19 @@ pub struct Object {
     pub externs: Vec<Extern>,
     /// The named variables of the global data sections, by section then offset.
     pub globals: Vec<GlobalVar>,
+    /// The BTF layouts of each map's key and value, by index in [`Object::maps`].
+    pub map_layouts: Vec<MapLayout>,
+}
+
+/// How a map's keys and values read, from the types its BTF definition points `key` and
+/// `value` at (`None` where it has none: a legacy definition, global data, `key_size` or
+/// `value_size` given as a number, an object without BTF).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MapLayout {
+    /// The key's layout.
+    pub key: Option<Layout>,
+    /// The value's layout (one CPU's, for a per-CPU map).
+    pub value: Option<Layout>,
 }
 
 impl Object {
@@ -147,6 +161,8 @@ pub struct GlobalVar {
     pub offset: u32,
     /// Size in bytes.
     pub size: u32,
+    /// How its value reads, from the object's BTF (`None` without BTF).
+    pub layout: Option<Layout>,
 }
 
 /// One program: an entry function with the subprograms it calls, linked.
@@ -413,6 +429,7 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
         },
         _ => None,
     };
+    let map_layouts = maps::layouts(btf.as_ref(), &maps);
     Ok(Object {
         programs,
         maps,
@@ -420,6 +437,7 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
         version,
         externs,
         globals,
+        map_layouts,
     })
 }
 

@@ -2,10 +2,10 @@
 //! that order, each becoming a [`MapSpec`] at a fixed index of [`crate::Object::maps`]
 //! (then the `.kconfig` map of [`crate::externs`], when there are `__kconfig` externs).
 
-use crate::btf::{Btf, Kind};
+use crate::btf::{Btf, Kind, Layout};
 use crate::error::{BtfError, ElfError, MapErrorKind, RelocErrorKind, SectionErrorKind};
 use crate::file::{File, SectionKind, SymKind};
-use crate::{GlobalVar, MapInit, MapKind, MapSpec, MapType, ProgramSpec};
+use crate::{GlobalVar, MapInit, MapKind, MapLayout, MapSpec, MapType, ProgramSpec};
 use std::collections::HashMap;
 
 /// `BPF_F_RDONLY_PROG`: the program may only read the map.
@@ -127,7 +127,7 @@ pub(crate) fn globals(
                 .iter()
                 .find(|y| y.section == Some(section) && y.name == name)
         };
-        let mut vars: Vec<(String, u64, u64)> = Vec::new();
+        let mut vars: Vec<(String, u64, u64, Option<Layout>)> = Vec::new();
         match btf
             .and_then(|b| b.as_ref().ok())
             .and_then(|b| Some((b, b.datasec(sec_name)?)))
@@ -144,7 +144,7 @@ pub(crate) fn globals(
                     } else {
                         sym.map_or(0, |y| y.size)
                     };
-                    vars.push((name, offset, var_size));
+                    vars.push((name, offset, var_size, Some(btf.layout(v.type_id))));
                 }
             }
             None => {
@@ -154,13 +154,13 @@ pub(crate) fn globals(
                         && y.size > 0
                         && !y.name.is_empty()
                     {
-                        vars.push((y.name.clone(), y.value, y.size));
+                        vars.push((y.name.clone(), y.value, y.size, None));
                     }
                 }
             }
         }
-        vars.sort_by_key(|(_, offset, _)| *offset);
-        for (name, offset, var_size) in vars {
+        vars.sort_by_key(|(_, offset, _, _)| *offset);
+        for (name, offset, var_size, layout) in vars {
             let inside = var_size > 0 && offset.checked_add(var_size).is_some_and(|e| e <= size);
             if let (true, Ok(offset), Ok(var_size)) =
                 (inside, u32::try_from(offset), u32::try_from(var_size))
@@ -170,6 +170,7 @@ pub(crate) fn globals(
                     map,
                     offset,
                     size: var_size,
+                    layout,
                 });
             }
         }
@@ -706,6 +707,50 @@ fn array_len(btf: &Btf<'_>, type_id: u32, member: &str) -> Result<u32, MapErrorK
         Kind::Array { nelems, .. } => Ok(nelems),
         _ => Err(not()),
     }
+}
+
+/// The BTF layouts of each map's key and value, by index in `maps`: for a BTF-defined map
+/// (`.maps`), the types its `key` and `value` members point to; `None` for a member it
+/// lacks (sizes given by `key_size`/`value_size`), for legacy definitions and global data,
+/// and for every map of an object without BTF.
+pub(crate) fn layouts(btf: Option<&Result<Btf<'_>, BtfError>>, maps: &[MapSpec]) -> Vec<MapLayout> {
+    let btf = btf.and_then(|b| b.as_ref().ok());
+    maps.iter()
+        .map(|m| btf.map_or_else(MapLayout::default, |b| def_layout(b, &m.name)))
+        .collect()
+}
+
+/// The key and value layouts of the BTF map definition of the `.maps` variable `name`.
+fn def_layout(btf: &Btf<'_>, name: &str) -> MapLayout {
+    let mut out = MapLayout::default();
+    let in_maps = btf.datasec(".maps").is_some_and(|vars| {
+        vars.iter().any(|v| {
+            btf.get(v.type_id)
+                .and_then(|t| btf.name(t.name_off))
+                .is_ok_and(|n| n == name)
+        })
+    });
+    let Some(var) = btf.var_or_func(name).filter(|_| in_maps) else {
+        return out;
+    };
+    let Ok(def) = btf.skip_modifiers(var).and_then(|id| btf.get(id)) else {
+        return out;
+    };
+    let Kind::Struct(members) = &def.kind else {
+        return out;
+    };
+    for m in members {
+        let pointee = || {
+            let ptr = btf.get(btf.skip_modifiers(m.type_id).ok()?).ok()?;
+            matches!(ptr.kind, Kind::Ptr).then(|| btf.layout(ptr.size_or_type))
+        };
+        match btf.name(m.name_off).as_deref() {
+            Ok("key") => out.key = pointee(),
+            Ok("value") => out.value = pointee(),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `T *name` → `sizeof(T)`.

@@ -15,7 +15,9 @@
 //!   (`r10 - 512`) to the top of the buffer, so a function may read its callers' frames through
 //!   pointers but never the frames below its own. [`GuestMemory`] is that rule as code.
 //! - **Traps.** Every run-time fault is a [`Trap`] `{ kind, pc }` with a stable `#[repr(u8)]`
-//!   [`TrapKind`] code, so the JIT can report it across the machine-code boundary.
+//!   [`TrapKind`] code, so the JIT can report it across the machine-code boundary. An
+//!   out-of-bounds load, store or atomic also leaves its address, size and the regions it was
+//!   checked against in [`Env::fault`] ([`AccessFault`]), the same on every engine.
 //! - **Helpers** are registered by id in [`Helpers`]: five `u64` arguments, access to guest
 //!   memory through [`GuestMemory`], and a [`HelperRet`]: the `u64` result, or the end of the
 //!   program (with a value, or a tail call). Engines call them only through
@@ -66,11 +68,13 @@
 //!   [`TrapKind::FellOffEnd`] at that instruction, after it has executed.
 #![forbid(unsafe_code)]
 
+mod fault;
 mod helpers;
 mod memory;
 mod shared;
 mod trap;
 
+pub use fault::{AccessFault, FaultRegion, LISTED_SHARED, RegionKind};
 pub use helpers::{
     ArgLen, CallbackIter, CallbackStep, Callbacks, End, HelperError, HelperFn, HelperRet, Helpers,
     LenFn, MemArg, TailCall,
@@ -159,6 +163,11 @@ pub struct Env {
     /// helper's own message, or which argument was out of bounds (engines clear it when a run
     /// starts and set it when a call fails), so that a trap can say more than its kind.
     pub helper_error: Option<HelperError>,
+    /// What the last run's out-of-bounds load, store or atomic tried to touch, and the regions
+    /// it was checked against (engines clear it when a run starts and set it at such a trap;
+    /// a helper's memory argument out of bounds leaves its message in [`Env::helper_error`]
+    /// instead).
+    pub fault: Option<AccessFault>,
     stack: Stack,
 }
 
@@ -177,6 +186,8 @@ pub struct EnvParts<'a> {
     pub shared: &'a [Arc<SharedMem>],
     /// Where a failing helper call's message goes ([`Env::helper_error`]).
     pub helper_error: &'a mut Option<HelperError>,
+    /// Where an out-of-bounds access's detail goes ([`Env::fault`]).
+    pub fault: &'a mut Option<AccessFault>,
 }
 
 impl Env {
@@ -194,6 +205,7 @@ impl Env {
             unbounded: false,
             shared: Vec::new(),
             helper_error: None,
+            fault: None,
             stack: Stack::new(DEFAULT_MAX_FRAMES),
         }
     }
@@ -246,11 +258,12 @@ impl Env {
     }
 
     /// What every engine does before a run: zero the stack (what earlier runs may have
-    /// written of it) and forget the previous run's helper failure.
+    /// written of it) and forget the previous run's helper failure and access fault.
     #[inline]
     pub fn begin_run(&mut self) {
         self.stack_mut().clear();
         self.helper_error = None;
+        self.fault = None;
     }
 
     /// Splits the environment into the parts an engine needs at once.
@@ -267,6 +280,7 @@ impl Env {
             max_frames,
             shared: &self.shared,
             helper_error: &mut self.helper_error,
+            fault: &mut self.fault,
         }
     }
 }

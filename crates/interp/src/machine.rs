@@ -4,8 +4,8 @@ use crate::alu::{self, imm_value};
 use crate::mem;
 use bpfx_bytecode::{CallTarget, Imm64, Op, Operand, Pc, Program, Reg, RegSet};
 use bpfx_exec::{
-    CallbackIter, CallbackStep, End, EnvParts, GuestMemory, HelperError, HelperRet, Helpers,
-    Region, SharedMem, Stack, Trap, TrapKind,
+    AccessFault, CallbackIter, CallbackStep, End, EnvParts, GuestMemory, HelperError, HelperRet,
+    Helpers, Region, SharedMem, Stack, Trap, TrapKind,
 };
 use std::sync::Arc;
 
@@ -49,6 +49,8 @@ pub(crate) struct Machine<'a> {
     max_frames: u32,
     shared: &'a [Arc<SharedMem>],
     helper_error: &'a mut Option<HelperError>,
+    /// Where an out-of-bounds access's detail goes ([`bpfx_exec::Env::fault`]).
+    fault: &'a mut Option<AccessFault>,
     /// Where in the input the packet of legacy packet loads begins
     /// ([`bpfx_verifier::VerifiedProgram::packet_base`]).
     packet_base: u64,
@@ -81,6 +83,7 @@ impl<'a> Machine<'a> {
             max_frames,
             shared,
             helper_error,
+            fault,
         } = env;
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let mut regs = [0; Reg::COUNT];
@@ -96,6 +99,7 @@ impl<'a> Machine<'a> {
             max_frames: max_frames.max(1),
             shared,
             helper_error,
+            fault,
             packet_base: 0,
             regs,
             frames: Vec::new(),
@@ -203,8 +207,22 @@ impl<'a> Machine<'a> {
         }
     }
 
+    /// The out-of-bounds trap of a `size`-byte access at `addr` at `pc`, its detail recorded
+    /// for the embedder: the regions as the current function sees them.
+    fn out_of_bounds(&mut self, pc: Pc, addr: u64, size: usize, write: bool) -> Trap {
+        let input = (self.input.as_ptr() as u64, self.input.len() as u64);
+        *self.fault = Some(AccessFault::new(
+            addr,
+            size as u32,
+            write,
+            input,
+            (self.regs[10], self.stack.top()),
+            self.shared,
+        ));
+        trap(TrapKind::OutOfBounds, pc)
+    }
+
     fn step(&mut self, pc: Pc, op: Op) -> Result<Flow, Trap> {
-        let oob = || trap(TrapKind::OutOfBounds, pc);
         // r10 is read-only: a write to it decodes (dead code may hold one, as the kernel
         // allows) but never runs. The verifier rejects one on any path it explores, so only an
         // unverified run can get here.
@@ -239,10 +257,10 @@ impl<'a> Machine<'a> {
                 off,
             } => {
                 let addr = self.addr(base, off);
-                let raw = self
-                    .memory()
-                    .load(addr, size.bytes() as usize)
-                    .ok_or_else(oob)?;
+                let len = size.bytes() as usize;
+                let Some(raw) = self.memory().load(addr, len) else {
+                    return Err(self.out_of_bounds(pc, addr, len, false));
+                };
                 self.set(dst, alu::load_extend(size, signed, raw));
             }
             Op::Store {
@@ -253,9 +271,10 @@ impl<'a> Machine<'a> {
             } => {
                 let addr = self.addr(base, off);
                 let value = mem::store_value(src, |r| self.reg(r));
-                self.memory()
-                    .store(addr, size.bytes() as usize, value)
-                    .ok_or_else(oob)?;
+                let len = size.bytes() as usize;
+                if self.memory().store(addr, len, value).is_none() {
+                    return Err(self.out_of_bounds(pc, addr, len, true));
+                }
             }
             Op::Atomic {
                 width,
@@ -270,14 +289,14 @@ impl<'a> Machine<'a> {
                 let (src_val, r0) = (self.reg(src), self.regs[0]);
                 // One read-modify-write: atomic on shared memory, and it needs a writable
                 // range even when cmpxchg fails, as `lock cmpxchg` does.
-                let old = self
-                    .memory()
-                    .update(addr, len, |old| {
-                        mem::atomic(width, op, old, src_val, r0)
-                            .store
-                            .unwrap_or(old)
-                    })
-                    .ok_or_else(oob)?;
+                let old = self.memory().update(addr, len, |old| {
+                    mem::atomic(width, op, old, src_val, r0)
+                        .store
+                        .unwrap_or(old)
+                });
+                let Some(old) = old else {
+                    return Err(self.out_of_bounds(pc, addr, len, true));
+                };
                 let effect = mem::atomic(width, op, old, src_val, r0);
                 if op == bpfx_bytecode::AtomicOp::Cmpxchg {
                     self.regs[0] = effect.fetched;

@@ -177,11 +177,18 @@ pub(crate) struct RunCtx {
     /// instruction jumps when it is 0, else decrements it.
     pub(crate) may_goto: u64,
     /// The addresses of the blocks of the arrays whose lookups the code computes
-    /// (`InlineMaps`), by position: a table the `JitProgram` owns. Last, so that adding it
-    /// moved no other field.
+    /// (`InlineMaps`), by position: a table the `JitProgram` owns. After the older fields, so that
+    /// adding it moved none of them.
     pub(crate) map_bases: u64,
     /// The CPU the run is on, below the CPUs of every inlined per-CPU array.
     pub(crate) cpu: u64,
+    // Written only by the guards' out-of-bounds stubs, read by the host after the run.
+    /// 0, or, when a guard found an access outside every region, its size in bytes with
+    /// [`FAULT_WRITE`] for a store or atomic; the address is in `fault_addr` and the faulting
+    /// function's r10 in `fault_fp` (the host builds [`bpfx_exec::AccessFault`] from them).
+    pub(crate) fault_access: u64,
+    pub(crate) fault_addr: u64,
+    pub(crate) fault_fp: u64,
 }
 
 /// The host function the code calls after each callback run: the callback's r0, the
@@ -189,6 +196,9 @@ pub(crate) struct RunCtx {
 /// next arguments in `cb_args`. Failures are recorded in [`RunCtx::trap_kind`] as the
 /// dispatcher records them.
 pub(crate) type CallbackNextFn = extern "sysv64" fn(u64, *mut RunCtx) -> u64;
+
+/// The bit of [`RunCtx::fault_access`] that marks a store or atomic.
+pub(crate) const FAULT_WRITE: u64 = 0x100;
 
 /// What the dispatcher stores in [`RunCtx::trap_kind`] when a helper ends the program: not a
 /// [`bpfx_exec::TrapKind`] code, but nonzero, so the code leaves at the `call` as for a
@@ -245,6 +255,9 @@ pub(crate) mod ctx {
     pub(crate) const TRAP_KIND: i32 = offset_of!(RunCtx, trap_kind) as i32;
     pub(crate) const MAY_GOTO: i32 = offset_of!(RunCtx, may_goto) as i32;
     pub(crate) const TRAP_PC: i32 = offset_of!(RunCtx, trap_pc) as i32;
+    pub(crate) const FAULT_ACCESS: i32 = offset_of!(RunCtx, fault_access) as i32;
+    pub(crate) const FAULT_ADDR: i32 = offset_of!(RunCtx, fault_addr) as i32;
+    pub(crate) const FAULT_FP: i32 = offset_of!(RunCtx, fault_fp) as i32;
     pub(crate) const SAVED_RSP: i32 = offset_of!(RunCtx, saved_rsp) as i32;
     pub(crate) const ENTRY_R1: i32 = offset_of!(RunCtx, entry_r1) as i32;
     pub(crate) const ENTRY_R2: i32 = offset_of!(RunCtx, entry_r2) as i32;

@@ -443,6 +443,7 @@ impl JitProgram {
             max_frames,
             shared,
             helper_error,
+            fault,
         } = env.parts();
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let len = input.len() as u64;
@@ -479,6 +480,9 @@ impl JitProgram {
             budget: budget.unwrap_or(u64::MAX),
             trap_kind: 0,
             trap_pc: 0,
+            fault_access: 0,
+            fault_addr: 0,
+            fault_fp: 0,
             helper_id: 0,
             frame_pointer: stack_top,
             saved_rsp: 0,
@@ -516,6 +520,9 @@ impl JitProgram {
         let RunCtx {
             trap_kind,
             trap_pc,
+            fault_access,
+            fault_addr,
+            fault_fp,
             budget: left,
             panic,
             helper_error: failed,
@@ -527,6 +534,16 @@ impl JitProgram {
         }
         if failed.is_some() {
             *helper_error = failed;
+        }
+        if fault_access != 0 && trap_kind == TrapKind::OutOfBounds as u64 {
+            *fault = Some(bpfx_exec::AccessFault::new(
+                fault_addr,
+                (fault_access & !abi::FAULT_WRITE) as u32,
+                fault_access & abi::FAULT_WRITE != 0,
+                (r1, len),
+                (fault_fp, stack_top),
+                shared,
+            ));
         }
         if trap_kind == 0 {
             // The run ended with `exit` or a packet-load halt: no trap, and no helper ended it

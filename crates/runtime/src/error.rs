@@ -253,8 +253,13 @@ pub enum RunError {
         trap: Trap,
         /// The instruction at the trap, in assembly.
         insn: String,
-        /// For [`bpfx_exec::TrapKind::HelperError`], the failing helper's own message.
+        /// For [`bpfx_exec::TrapKind::HelperError`], the failing helper's own message; for an
+        /// out-of-bounds helper argument, which; for an out-of-bounds load, store or atomic,
+        /// `access` as text (the address, the size and the regions).
         reason: Option<String>,
+        /// For an out-of-bounds load, store or atomic: what it tried to touch and the regions
+        /// it was checked against (the same on every engine).
+        access: Option<Box<bpfx_exec::AccessFault>>,
     },
     /// A run method for another context than the program was prepared for.
     #[error("program `{program}` takes a {expected} context, not {got}")]

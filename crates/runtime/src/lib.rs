@@ -104,7 +104,10 @@ pub use bpfx_elf as elf;
 pub use bpfx_elf::{ElfError, MapInit, MapType};
 /// The execution contract both engines share: traps, guest memory, helpers, budget.
 pub use bpfx_exec as exec;
-pub use bpfx_exec::{Budget, DEFAULT_BUDGET, GuestMemory, HelperError, HelperRet, Trap, TrapKind};
+pub use bpfx_exec::{
+    AccessFault, Budget, DEFAULT_BUDGET, FaultRegion, GuestMemory, HelperError, HelperRet,
+    RegionKind, Trap, TrapKind,
+};
 /// The x86-64 JIT, for [`Verified::compile_with`]'s options.
 pub use bpfx_jit as jit;
 pub use bpfx_jit::{CodeMemory, JitError, JitOptions};

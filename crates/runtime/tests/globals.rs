@@ -46,13 +46,18 @@ impl Pod for Totals {
 #[test]
 fn globals_are_listed_by_section_with_their_btf_offsets_and_sizes() {
     let obj = open();
-    let got: Vec<Global<'_>> = obj.globals().collect();
+    // Their layouts are checked in the next test.
+    let got: Vec<Global<'_>> = obj
+        .globals()
+        .map(|g| Global { layout: None, ..g })
+        .collect();
     let g = |name, section, offset, size, read_only| Global {
         name,
         section,
         offset,
         size,
         read_only,
+        layout: None,
     };
     // clang orders a section's variables as it lays them out; the listing is by offset.
     let mut want = vec![
@@ -69,6 +74,46 @@ fn globals_are_listed_by_section_with_their_btf_offsets_and_sizes() {
     let mut sorted = got.clone();
     sorted.sort_by_key(order);
     assert_eq!(sorted, want);
+}
+
+/// Each global's type as its BTF describes it: integers with their size and sign, an array,
+/// a struct with its members' bit offsets (the padding skipped).
+#[test]
+fn globals_come_with_their_btf_layouts() {
+    use bpfx::elf::{Field, Layout};
+    let obj = open();
+    let layout = |name: &str| {
+        obj.globals()
+            .find(|g| g.name == name)
+            .and_then(|g| g.layout.cloned())
+            .unwrap_or_else(|| panic!("{name} has a layout"))
+    };
+    let u = |size| Layout::Int {
+        size,
+        signed: false,
+    };
+    assert_eq!(layout("scale"), u(8));
+    assert_eq!(layout("enabled"), u(1));
+    assert_eq!(
+        layout("threshold"),
+        Layout::Array {
+            elem: Box::new(u(2)),
+            len: 4
+        }
+    );
+    let field = |name: &str, bit_offset, layout| Field {
+        name: name.to_string(),
+        bit_offset,
+        bits: 0,
+        layout,
+    };
+    assert_eq!(
+        layout("totals"),
+        Layout::Struct {
+            size: 16,
+            fields: vec![field("calls", 0, u(4)), field("sum", 64, u(8))],
+        }
+    );
 }
 
 #[test]

@@ -3,8 +3,9 @@
 //! The reference interpreter runs first; then every engine of [`engines`], the engine matrix
 //! (the interpreter included, which makes every check also a determinism check, and the JIT
 //! under every option set) runs the same case and must
-//! reproduce its [`Outcome`] exactly: `r0` or the trap's kind and pc, every byte of the input
-//! memory, and the budget left.
+//! reproduce its [`Outcome`] exactly: `r0` or the trap's kind and pc, for an out-of-bounds
+//! access its address, size and the regions it was checked against ([`Env::fault`]), every
+//! byte of the input memory, and the budget left.
 //!
 //! Programs see real host addresses, so a result may be a pointer. To make such results
 //! comparable, all runs of one check share one input buffer (its contents restored from the
@@ -18,7 +19,7 @@
 
 use crate::engine::{Engine, InterpEngine, RunError, engines};
 use bpfx_bytecode::Program;
-use bpfx_exec::{Env, Helpers, SharedMem, Trap};
+use bpfx_exec::{AccessFault, Env, Helpers, SharedMem, Trap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -40,6 +41,8 @@ pub struct Case {
 pub struct Outcome {
     /// `r0`, or the trap.
     pub result: Result<u64, Trap>,
+    /// For an out-of-bounds load, store or atomic: what it tried to touch ([`Env::fault`]).
+    pub fault: Option<AccessFault>,
     /// The input memory after the run.
     pub memory: Vec<u8>,
     /// The budget left after the run.
@@ -107,6 +110,7 @@ pub fn check_shared_with(
         Err(e) => {
             let empty = Outcome {
                 result: Ok(0),
+                fault: None,
                 memory: Vec::new(),
                 budget_left: None,
                 shared: Vec::new(),
@@ -177,6 +181,7 @@ fn run_on(
     };
     Ok(Outcome {
         result,
+        fault: env.fault.clone(),
         memory: buf.to_vec(),
         budget_left: env.budget,
         shared: env.shared.iter().map(|m| contents(m)).collect(),
@@ -208,6 +213,9 @@ impl fmt::Display for Outcome {
         match self.result {
             Ok(r0) => write!(f, "r0 = {r0:#x}")?,
             Err(t) => write!(f, "trap: {t}")?,
+        }
+        if let Some(fault) = &self.fault {
+            write!(f, " ({fault})")?;
         }
         match self.budget_left {
             Some(b) => write!(f, ", budget left {b}")?,

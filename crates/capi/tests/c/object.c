@@ -5,8 +5,8 @@
  *
  *   object OBJECTS_DIR EXAMPLES_DIR RUNTIME_OBJECTS_DIR
  *
- * OBJECTS_DIR holds shared_maps.o and struct_ctx.o (crates/capi/tests/objects), EXAMPLES_DIR the repository's
- * examples (perf_sample.o, percpu_count.o, tcp-syn.bin), RUNTIME_OBJECTS_DIR the runtime's
+ * OBJECTS_DIR holds shared_maps.o, struct_ctx.o and host_helper.o (crates/capi/tests/objects), EXAMPLES_DIR the repository's
+ * examples (perf_sample.o, percpu_count.o, globals.o, tcp-syn.bin), RUNTIME_OBJECTS_DIR the runtime's
  * test objects (devmap_tx.o, xdp_trunc.o). For every engine and JIT option
  * set, results go to stdout, one "config what values..." line each, for the Rust test to
  * compare with the facade; failed checks go to stderr and make the exit status non-zero.
@@ -637,6 +637,96 @@ static void threads(const struct file *elf) {
     }
 }
 
+/* Global variables by name on examples/globals.o: the .rodata multiplier read, then set
+ * before the program reading it is prepared (refused after), .data's base set, .bss's run
+ * counter and last result read after two runs; a wrong size, an unknown name and NULL
+ * refused. */
+static void globals_by_name(const char *examples) {
+    struct file elf = slurp(examples, "globals.o");
+    for (uint32_t engine = 0; engine < 2; engine++) {
+        const char *e = ENGINE_NAME[engine];
+        BPFX_OPTS(bpfx_program_opts, opts, .engine = engine);
+        bpfx_object *obj = NULL;
+        bpfx_program *prog = NULL;
+        uint64_t v = 0;
+        uint32_t small = 1;
+        EXPECT(bpfx_object_open_mem(elf.bytes, elf.len, NULL, &obj), BPFX_OK);
+        EXPECT(bpfx_object_get_global(obj, "multiplier", &v, sizeof v), BPFX_OK);
+        printf("%s globals multiplier %llu\n", e, (unsigned long long)v);
+        v = 5;
+        EXPECT(bpfx_object_set_global(obj, "multiplier", &v, sizeof v), BPFX_OK);
+        v = 10;
+        EXPECT(bpfx_object_set_global(obj, "base", &v, sizeof v), BPFX_OK);
+        EXPECT(bpfx_object_set_global(obj, "base", &small, sizeof small), BPFX_ERR_ARGUMENT);
+        CHECK(strstr(bpfx_last_error(), "base") != NULL);
+        EXPECT(bpfx_object_get_global(obj, "nope", &v, sizeof v), BPFX_ERR_ARGUMENT);
+        CHECK(strstr(bpfx_last_error(), "last_result") != NULL);
+        EXPECT(bpfx_object_set_global(obj, NULL, &v, sizeof v), BPFX_ERR_NULL);
+        EXPECT(bpfx_object_get_global(NULL, "runs", &v, sizeof v), BPFX_ERR_NULL);
+        EXPECT(bpfx_object_program(obj, "sum_bytes", &opts, &prog), BPFX_OK);
+        EXPECT(bpfx_object_set_global(obj, "multiplier", &v, sizeof v), BPFX_ERR_STATE);
+        for (int i = 0; i < 2; i++) {
+            unsigned char buf[5] = {1, 2, 3, 4, 5};
+            uint64_t r = 0;
+            EXPECT(bpfx_program_run(prog, buf, sizeof buf, &r), BPFX_OK);
+            printf("%s globals run %llu\n", e, (unsigned long long)r);
+        }
+        uint64_t runs = 0, last = 0;
+        EXPECT(bpfx_object_get_global(obj, "runs", &runs, sizeof runs), BPFX_OK);
+        EXPECT(bpfx_object_get_global(obj, "last_result", &last, sizeof last), BPFX_OK);
+        printf("%s globals runs %llu last %llu\n", e, (unsigned long long)runs,
+               (unsigned long long)last);
+        /* The object may go first: the program keeps the globals' maps. */
+        bpfx_object_free(obj);
+        bpfx_program_free(prog);
+    }
+    free(elf.bytes);
+}
+
+/* host_helper.o's helper 0x10000: r1 * r2 plus the number its context points to. */
+static uint64_t host_scale(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5,
+                           void *ctx) {
+    (void)r3;
+    (void)r4;
+    (void)r5;
+    return r1 * r2 + *(const uint64_t *)ctx;
+}
+
+/* Helpers written in C on the object API: registered on a VM, the object opened with it
+ * (bpfx_object_open_mem_vm), the VM freed at once; without them the verifier refuses the
+ * call. */
+static void host_helpers(const char *objects) {
+    struct file elf = slurp(objects, "host_helper.o");
+    static const uint64_t extra = 100;
+    const uint32_t args[] = {BPFX_ARG_SCALAR, BPFX_ARG_SCALAR};
+    for (uint32_t engine = 0; engine < 2; engine++) {
+        const char *e = ENGINE_NAME[engine];
+        BPFX_OPTS(bpfx_program_opts, opts, .engine = engine);
+        bpfx_object *plain = NULL, *obj = NULL;
+        bpfx_program *prog = NULL;
+        EXPECT(bpfx_object_open_mem(elf.bytes, elf.len, NULL, &plain), BPFX_OK);
+        EXPECT(bpfx_object_program(plain, "use_host", &opts, &prog), BPFX_ERR_VERIFY);
+        CHECK(prog == NULL);
+        bpfx_object_free(plain);
+        bpfx_vm *vm = bpfx_vm_new();
+        EXPECT(bpfx_register_helper(vm, 0x10000, "host_scale", host_scale, (void *)&extra, args,
+                                    2),
+               BPFX_OK);
+        EXPECT(bpfx_object_open_mem_vm(NULL, elf.bytes, elf.len, NULL, &obj), BPFX_ERR_NULL);
+        CHECK(obj == NULL);
+        EXPECT(bpfx_object_open_mem_vm(vm, elf.bytes, elf.len, NULL, &obj), BPFX_OK);
+        bpfx_vm_free(vm); /* the object keeps its helpers */
+        EXPECT(bpfx_object_program(obj, "use_host", &opts, &prog), BPFX_OK);
+        unsigned char buf[7] = {0};
+        uint64_t r = 0;
+        EXPECT(bpfx_program_run(prog, buf, sizeof buf, &r), BPFX_OK);
+        printf("%s host helper %llu\n", e, (unsigned long long)r);
+        bpfx_program_free(prog);
+        bpfx_object_free(obj);
+    }
+    free(elf.bytes);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s OBJECTS_DIR EXAMPLES_DIR RUNTIME_OBJECTS_DIR\n", argv[0]);
@@ -651,6 +741,8 @@ int main(int argc, char **argv) {
     threads(&elf);
     contexts(argv[1], &elf);
     xdp_programs(argv[3]);
+    globals_by_name(argv[2]);
+    host_helpers(argv[1]);
     free(elf.bytes);
     return failures ? 1 : 0;
 }

@@ -296,6 +296,10 @@ static void out_of_bounds(const char *programs) {
         CHECK(strstr(bpfx_last_error(), "out of bounds") != NULL);
         EXPECT(bpfx_trap(vm, &t), BPFX_OK);
         CHECK(strstr(t.message, "insn #0") != NULL);
+        /* The address, the size and the regions it was checked against. */
+        CHECK(strstr(t.message, " bytes at 0x") != NULL);
+        CHECK(strstr(t.message, "outside input [0x") != NULL);
+        CHECK(strstr(t.message, ",+8), stack [0x") != NULL);
         printf("oob.%s %u %u %s\n", ENGINE_NAME[e], t.kind, t.pc, bpfx_trap_kind_name(t.kind));
     }
     free(code.bytes);

@@ -5,3 +5,4 @@ cd "$(dirname "$0")"
 CLANG=${CLANG:-clang-19}
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I../../../../examples -c shared_maps.c -o shared_maps.o
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I../../../../examples -c struct_ctx.c -o struct_ctx.o
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I../../../../examples -c host_helper.c -o host_helper.o

@@ -72,11 +72,19 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             println!("{r0:x}");
             Ok(())
         }
-        Err(trap) => Err(CliError::Trap {
-            trap,
-            insn: insn_at(&prog, trap.pc),
-            reason: env.helper_error.take().map(|e| e.0),
-        }),
+        Err(trap) => {
+            let access = env.fault.take().map(Box::new);
+            Err(CliError::Trap {
+                trap,
+                insn: insn_at(&prog, trap.pc),
+                reason: env
+                    .helper_error
+                    .take()
+                    .map(|e| e.0)
+                    .or_else(|| access.as_ref().map(|f| f.to_string())),
+                access,
+            })
+        }
     }
 }
 

@@ -324,8 +324,17 @@ pub(crate) fn facade_error(path: &std::path::Path, e: bpfx::Error) -> CliError {
     match e {
         bpfx::Error::Verify { source, .. } => CliError::Verify(*source),
         bpfx::Error::Run(bpfx::RunError::Trap {
-            trap, insn, reason, ..
-        }) => CliError::Trap { trap, insn, reason },
+            trap,
+            insn,
+            reason,
+            access,
+            ..
+        }) => CliError::Trap {
+            trap,
+            insn,
+            reason,
+            access,
+        },
         source => CliError::Object {
             path: path.to_path_buf(),
             source,
@@ -625,14 +634,13 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             text
         }
         Err(bpfx::RunError::Trap {
-            trap, insn, reason, ..
+            trap,
+            insn,
+            reason,
+            access,
+            ..
         }) => {
-            obj_json["trap"] = serde_json::json!({
-                "kind": trap.kind.name(),
-                "pc": trap.pc.0,
-                "insn": insn,
-                "message": crate::error::trap_message(trap, reason),
-            });
+            obj_json["trap"] = crate::error::trap_json(trap, insn, reason, access);
             String::new()
         }
         Err(_) => String::new(),
@@ -838,17 +846,23 @@ fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> 
         }
         Err(trap) => {
             let insn = insn_at(prog, trap.pc);
-            let reason = env.helper_error.take().map(|e| e.0);
+            let access = env.fault.take().map(Box::new);
+            let reason = env
+                .helper_error
+                .take()
+                .map(|e| e.0)
+                .or_else(|| access.as_ref().map(|f| f.to_string()));
             let obj = serde_json::json!({
                 "engine": args.engine.name(),
-                "trap": {
-                    "kind": trap.kind.name(),
-                    "pc": trap.pc.0,
-                    "insn": insn,
-                    "message": crate::error::trap_message(&trap, &reason),
-                },
+                "trap": crate::error::trap_json(&trap, &insn, &reason, &access),
             });
-            Err(CliError::Trap { trap, insn, reason }.detailed(obj))
+            Err(CliError::Trap {
+                trap,
+                insn,
+                reason,
+                access,
+            }
+            .detailed(obj))
         }
     }
 }

@@ -9,11 +9,12 @@
 //! | stub | entered from | effect |
 //! |---|---|---|
 //! | `trap[kind]` | cold blocks, always-trapping instructions | `trap_kind = kind`, unwind |
+//! | `fault[size][write]` | a guard's cold block, the access outside every region | records the address (r10), the frame (rbp) and the access, then `trap[OutOfBounds]` |
 //! | `halt` | an out-of-bounds legacy packet load | r0 = 0, unwind with no trap |
 //! | `unwind` | the stubs above; a helper call whose dispatcher recorded a trap | leave |
 
 use super::{Emitter, Mem, asm};
-use crate::abi::{FRAME, SPAN_SIZE, ctx, span_ok, x};
+use crate::abi::{FAULT_WRITE, FRAME, SPAN_SIZE, ctx, span_ok, x};
 use bpfx_bytecode::Pc;
 use bpfx_exec::TrapKind;
 use dynasmrt::x64::X64Relocation;
@@ -30,6 +31,10 @@ pub(crate) struct Stubs {
     /// The guards' slow path per access size (1, 2, 4, 8 bytes) and kind (read, write), and
     /// whether any guard calls it (only those are emitted).
     regions: [[(DynamicLabel, bool); 2]; 4],
+    /// The out-of-bounds exits of the guards, per access size and kind, and whether any guard
+    /// uses it: each records the address (r10), the frame (rbp) and the access for the
+    /// host's [`bpfx_exec::AccessFault`], then traps.
+    faults: [[(DynamicLabel, bool); 2]; 4],
 }
 
 impl Stubs {
@@ -40,6 +45,7 @@ impl Stubs {
             unwind: ops.new_dynamic_label(),
             epilogue: ops.new_dynamic_label(),
             regions: [(); 4].map(|_| [(); 2].map(|_| (ops.new_dynamic_label(), false))),
+            faults: [(); 4].map(|_| [(); 2].map(|_| (ops.new_dynamic_label(), false))),
         }
     }
 
@@ -47,6 +53,14 @@ impl Stubs {
     pub(crate) fn trap(&self, kind: TrapKind) -> DynamicLabel {
         // Codes start at 1 and `ALL` is in code order.
         self.trap[usize::from(kind as u8 - 1)]
+    }
+
+    /// The out-of-bounds exit of a guarded `size`-byte access (a store or atomic when
+    /// `write`), entered with the address in r10 and the trap pc recorded.
+    pub(crate) fn fault(&mut self, size: u32, write: bool) -> DynamicLabel {
+        let slot = &mut self.faults[size.trailing_zeros() as usize][usize::from(write)];
+        slot.1 = true;
+        slot.0
     }
 
     /// The slow-path stub for a `size`-byte access (a store or atomic when `write`).
@@ -70,7 +84,8 @@ pub(crate) enum Cold {
     /// The slow path of a guarded access that missed the input: the active stack
     /// `[r10 - 512, stack_top)`, then the shared blocks (writable ones only for a `write`),
     /// checked by the stub [`Stubs::regions`]. Back to `resume` when inside one, else an
-    /// out-of-bounds trap.
+    /// out-of-bounds trap that records the address, size and frame
+    /// ([`RunCtx::fault_access`](crate::abi::RunCtx)).
     Guard {
         from: DynamicLabel,
         resume: DynamicLabel,
@@ -115,7 +130,7 @@ impl Emitter<'_> {
                 write,
                 refund,
             } => {
-                let oob = self.stubs.trap(TrapKind::OutOfBounds);
+                let fault = self.stubs.fault(size, write);
                 let check = self.stubs.regions(size, write);
                 asm!(self; =>from);
                 self.emit_lea_mem(x::R10, addr);
@@ -136,7 +151,10 @@ impl Emitter<'_> {
                 } else {
                     asm!(self; jb =>resume);
                 }
-                self.emit_leave(pc, oob, refund);
+                // Outside every region: r10 still holds the address (the stub restores it
+                // after each block it tries, and `emit_leave` keeps it); the fault stub
+                // records it, the size and the frame, then traps.
+                self.emit_leave(pc, fault, refund);
             }
         }
     }
@@ -159,6 +177,21 @@ impl Emitter<'_> {
             for (w, (label, used)) in kinds.into_iter().enumerate() {
                 if used {
                     self.emit_region_stub(label, 1 << k, w == 1);
+                }
+            }
+        }
+        let oob = self.stubs.trap(TrapKind::OutOfBounds);
+        for (k, kinds) in self.stubs.faults.into_iter().enumerate() {
+            for (w, (label, used)) in kinds.into_iter().enumerate() {
+                if used {
+                    let access = (1 << k) | if w == 1 { FAULT_WRITE as i32 } else { 0 };
+                    asm!(self
+                        ; =>label
+                        ; mov [r12 + ctx::FAULT_ADDR], r10
+                        ; mov [r12 + ctx::FAULT_FP], rbp
+                        ; mov QWORD [r12 + ctx::FAULT_ACCESS], access
+                        ; jmp =>oob
+                    );
                 }
             }
         }

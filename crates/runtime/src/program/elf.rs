@@ -34,6 +34,7 @@ impl Vm {
         }
         let externs = std::mem::take(&mut obj.externs);
         let globals = std::mem::take(&mut obj.globals);
+        let map_layouts = std::mem::take(&mut obj.map_layouts);
         let cfg = self.map_config();
         let maps = obj
             .maps
@@ -56,6 +57,7 @@ impl Vm {
         o.license = obj.license;
         o.prog_inits = prog_inits;
         o.globals = globals;
+        o.map_layouts = map_layouts;
         Ok(o)
     }
 }

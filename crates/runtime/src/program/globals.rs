@@ -27,6 +27,8 @@ pub struct Global<'a> {
     pub size: u32,
     /// Whether programs may only read it (`.rodata*`).
     pub read_only: bool,
+    /// How its value reads, from the object's BTF (`None` for an object without BTF).
+    pub layout: Option<&'a bpfx_elf::Layout>,
 }
 
 impl Object {
@@ -41,11 +43,30 @@ impl Object {
                 offset: g.offset,
                 size: g.size,
                 read_only: m.read_only(),
+                layout: g.layout.as_ref(),
             })
         })
     }
 
+    /// How map `name`'s keys and values read, from the types its BTF definition points `key`
+    /// and `value` at; `None` for a map the object lacks. (Per member `None` where the
+    /// definition gives a size instead, or the object has no BTF.)
+    pub fn map_layout(&self, name: &str) -> Option<&bpfx_elf::MapLayout> {
+        let i = self.shared.maps.iter().position(|m| m.name() == name)?;
+        self.map_layouts.get(i)
+    }
+
     fn global_var<T: Pod>(&self, name: &str) -> Result<&bpfx_elf::GlobalVar, Error> {
+        self.global_sized(name, std::any::type_name::<T>(), T::SIZE)
+    }
+
+    /// Variable `name`, which a value of type `ty` (`ty_size` bytes) must fit exactly.
+    fn global_sized(
+        &self,
+        name: &str,
+        ty: &'static str,
+        ty_size: usize,
+    ) -> Result<&bpfx_elf::GlobalVar, Error> {
         let g = self
             .globals
             .iter()
@@ -54,12 +75,12 @@ impl Object {
                 name: name.to_string(),
                 available: self.globals.iter().map(|g| g.name.clone()).collect(),
             })?;
-        if T::SIZE != g.size as usize {
+        if ty_size != g.size as usize {
             return Err(Error::GlobalSize {
                 name: name.to_string(),
                 size: g.size,
-                ty: std::any::type_name::<T>(),
-                ty_size: T::SIZE,
+                ty,
+                ty_size,
             });
         }
         Ok(g)
@@ -73,6 +94,17 @@ impl Object {
     /// at the same time keep their writes.
     pub fn set_global<T: Pod>(&self, name: &str, value: T) -> Result<(), Error> {
         let g = self.global_var::<T>(name)?;
+        self.write_global(name, g, &value.to_bytes())
+    }
+
+    /// [`Object::set_global`] from the value's bytes, for embedders whose types are known
+    /// only at run time (the C API): `bytes` must be exactly the variable's size.
+    pub fn set_global_bytes(&self, name: &str, bytes: &[u8]) -> Result<(), Error> {
+        let g = self.global_sized(name, "[u8]", bytes.len())?;
+        self.write_global(name, g, bytes)
+    }
+
+    fn write_global(&self, name: &str, g: &bpfx_elf::GlobalVar, bytes: &[u8]) -> Result<(), Error> {
         let om = &self.shared.maps[g.map];
         if om.read_only() && om.frozen() {
             return Err(Error::GlobalFrozen {
@@ -85,7 +117,7 @@ impl Object {
             map: om.name().to_string(),
             reason: "a global data section without memory".to_string(),
         })?;
-        block.write(g.offset as usize, &value.to_bytes());
+        block.write(g.offset as usize, bytes);
         Ok(())
     }
 
@@ -93,6 +125,17 @@ impl Object {
     /// [`Object::set_global`]'s, read-only variables included at any time).
     pub fn get_global<T: Pod>(&self, name: &str) -> Result<T, Error> {
         let g = self.global_var::<T>(name)?;
+        Ok(T::from_bytes(&self.read_global(g)?))
+    }
+
+    /// [`Object::get_global`] as bytes, into `out`, which must be exactly the variable's size.
+    pub fn get_global_bytes(&self, name: &str, out: &mut [u8]) -> Result<(), Error> {
+        let g = self.global_sized(name, "[u8]", out.len())?;
+        out.copy_from_slice(&self.read_global(g)?);
+        Ok(())
+    }
+
+    fn read_global(&self, g: &bpfx_elf::GlobalVar) -> Result<Vec<u8>, Error> {
         let map = create_map(&self.shared.maps, &self.shared.pool, g.map)?;
         let block = map.block().ok_or_else(|| Error::MapSpec {
             map: map.name().to_string(),
@@ -100,6 +143,6 @@ impl Object {
         })?;
         let mut bytes = vec![0; g.size as usize];
         block.read(g.offset as usize, &mut bytes);
-        Ok(T::from_bytes(&bytes))
+        Ok(bytes)
     }
 }

@@ -66,6 +66,8 @@ pub struct Object {
     pub(super) prog_inits: Vec<(usize, u32, String)>,
     /// The named variables of its global data sections.
     pub(super) globals: Vec<bpfx_elf::GlobalVar>,
+    /// Its maps' key and value layouts from BTF, by map index (empty when built without ELF).
+    pub(super) map_layouts: Vec<bpfx_elf::MapLayout>,
 }
 
 impl std::fmt::Debug for Object {

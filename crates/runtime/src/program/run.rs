@@ -489,9 +489,16 @@ impl Program {
                 },
                 Err(trap) => trap,
             };
+            let access = self.env.fault.take().map(Box::new);
             break Err(RunError::Trap {
                 program: cur.name.clone(),
-                reason: self.env.helper_error.take().map(|e| e.0),
+                reason: self
+                    .env
+                    .helper_error
+                    .take()
+                    .map(|e| e.0)
+                    .or_else(|| access.as_ref().map(|f| f.to_string())),
+                access,
                 trap,
                 insn: cur
                     .prog

@@ -368,6 +368,7 @@ impl Vm {
             license: None,
             prog_inits: Vec::new(),
             globals: Vec::new(),
+            map_layouts: Vec::new(),
         }
     }
 }

@@ -623,6 +623,36 @@ pub(crate) fn run_memory(
         Context::Socket => prog
             .run_socket(mem, &runtime::SkbMeta::default())
             .map(|v| v.kept as u64),
+        // The tracing contexts: `mem` is the context's bytes (little-endian words).
+        Context::Kprobe => {
+            let regs = runtime::PtRegs::from_bytes(mem).ok_or_else(|| {
+                Fail::arg(format!(
+                    "a kprobe program runs on a struct pt_regs of {} bytes, got {}",
+                    runtime::PT_REGS_SIZE,
+                    mem.len()
+                ))
+            })?;
+            prog.run_kprobe(&regs)
+        }
+        Context::Tracepoint { .. } => prog.run_tracepoint(mem),
+        Context::RawTracepoint { .. } | Context::Tracing { .. } => {
+            if !mem.len().is_multiple_of(8) {
+                return Err(Fail::arg(format!(
+                    "a {} program runs on u64 arguments: {} bytes is not a whole number of them",
+                    prog.context().name(),
+                    mem.len()
+                )));
+            }
+            let args: Vec<u64> = mem
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect();
+            if matches!(prog.context(), Context::Tracing { .. }) {
+                prog.run_tracing(&args, None)
+            } else {
+                prog.run_raw_tp(&args)
+            }
+        }
         // Refused at verification: nothing of that type gets here.
         Context::Unsupported(t) => {
             return Err(Fail::new(

@@ -302,6 +302,9 @@ pub(crate) struct RunState {
     pub(crate) tc: crate::skb_packet::TcFrame,
     /// The copies `clone_redirect` sent this run.
     pub(crate) clones: Vec<crate::skb_packet::ClonedPacket>,
+    /// What the tracing helpers read: the attachment, and a tracing run's arguments and
+    /// return value.
+    pub(crate) trace: crate::trace::TraceRun,
 }
 
 pub(crate) type RunCell = Arc<Mutex<RunState>>;
@@ -422,6 +425,7 @@ pub(crate) const TABLE: &[Proto] = {
     use crate::skb_helpers as skb;
     use crate::skb_packet as room;
     use crate::task;
+    use crate::trace;
     use crate::xdp_helpers as xdp;
     use ArgKind::*;
     // A bloom filter's peek reads the value instead of writing it: `MapValueOut` admits both
@@ -841,6 +845,58 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             |cx, mem, a| task::probe_read_str(cx, mem, a, true),
         ),
+        Proto::new(
+            trace::PROBE_READ,
+            "probe_read",
+            PROBE_READ,
+            RetKind::Scalar,
+            |cx, mem, a| trace::probe_read_compat(cx, mem, a, false),
+        ),
+        Proto::new(
+            trace::PROBE_READ_STR,
+            "probe_read_str",
+            PROBE_READ,
+            RetKind::Scalar,
+            |cx, mem, a| trace::probe_read_compat(cx, mem, a, true),
+        ),
+        // The kernel's ARG_PTR_TO_CTX.
+        Proto::new(
+            trace::GET_FUNC_IP,
+            "get_func_ip",
+            &[Anything],
+            RetKind::Scalar,
+            trace::get_func_ip,
+        ),
+        Proto::new(
+            trace::GET_ATTACH_COOKIE,
+            "get_attach_cookie",
+            &[Anything],
+            RetKind::Scalar,
+            trace::get_attach_cookie,
+        ),
+        // ARG_PTR_TO_CTX, ARG_ANYTHING, an 8-byte ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT (the
+        // helper writes it through guest memory).
+        Proto::new(
+            trace::GET_FUNC_ARG,
+            "get_func_arg",
+            &[Anything, Scalar, PtrToMem { size_arg: None }],
+            RetKind::Scalar,
+            trace::get_func_arg,
+        ),
+        Proto::new(
+            trace::GET_FUNC_RET,
+            "get_func_ret",
+            &[Anything, PtrToMem { size_arg: None }],
+            RetKind::Scalar,
+            trace::get_func_ret,
+        ),
+        Proto::new(
+            trace::GET_FUNC_ARG_CNT,
+            "get_func_arg_cnt",
+            &[Anything],
+            RetKind::Scalar,
+            trace::get_func_arg_cnt,
+        ),
         // The kernel's ARG_PTR_TO_CTX, ARG_PTR_TO_MEM (written), ARG_CONST_SIZE, ARG_ANYTHING.
         Proto::new(
             crate::fib::FIB_LOOKUP,
@@ -895,6 +951,7 @@ const BASE_HELPERS: &[u32] = &[
 pub(crate) fn offered(context: Context, id: u32) -> bool {
     use crate::skb_helpers as skb;
     use crate::skb_packet as room;
+    use crate::trace;
     use crate::xdp_helpers as xdp;
     let extra: &[u32] = match context {
         Context::Memory | Context::Struct(_) => return true,
@@ -935,6 +992,36 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             PERF_EVENT_OUTPUT,
             skb::SKB_LOAD_BYTES,
             skb::SKB_LOAD_BYTES_RELATIVE,
+        ],
+        // The kernel's `bpf_tracing_func_proto` (the legacy probe reads, perf output) and
+        // each type's own: the attach cookie (kprobe, tracepoint, tracing, as `linux/bpf.h`
+        // lists it), the function's address (kprobe, tracing), its arguments and return
+        // value (tracing).
+        Context::Kprobe => &[
+            PERF_EVENT_OUTPUT,
+            trace::PROBE_READ,
+            trace::PROBE_READ_STR,
+            trace::GET_FUNC_IP,
+            trace::GET_ATTACH_COOKIE,
+        ],
+        Context::Tracepoint { .. } => &[
+            PERF_EVENT_OUTPUT,
+            trace::PROBE_READ,
+            trace::PROBE_READ_STR,
+            trace::GET_ATTACH_COOKIE,
+        ],
+        Context::RawTracepoint { .. } => {
+            &[PERF_EVENT_OUTPUT, trace::PROBE_READ, trace::PROBE_READ_STR]
+        }
+        Context::Tracing { .. } => &[
+            PERF_EVENT_OUTPUT,
+            trace::PROBE_READ,
+            trace::PROBE_READ_STR,
+            trace::GET_FUNC_IP,
+            trace::GET_ATTACH_COOKIE,
+            trace::GET_FUNC_ARG,
+            trace::GET_FUNC_RET,
+            trace::GET_FUNC_ARG_CNT,
         ],
     };
     BASE_HELPERS.contains(&id) || extra.contains(&id)

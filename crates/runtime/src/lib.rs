@@ -76,6 +76,7 @@ mod skb_helpers;
 mod skb_packet;
 mod task;
 mod tc;
+mod trace;
 mod typed;
 mod xdp;
 mod xdp_helpers;
@@ -182,6 +183,11 @@ pub use task::{
     PROBE_READ_USER_STR, TASK_COMM_LEN, Task,
 };
 pub use tc::TcOutcome;
+pub use trace::{
+    Attach, GET_ATTACH_COOKIE, GET_FUNC_ARG, GET_FUNC_ARG_CNT, GET_FUNC_IP, GET_FUNC_RET,
+    MAX_TRACE_ARGS, MAX_TRACING_SLOTS, PERF_MAX_TRACE_SIZE, PROBE_READ, PROBE_READ_STR,
+    PT_REGS_SIZE, PtRegs, TRACE_HEADER_SIZE, args_layout, kprobe_layout, tracepoint_layout,
+};
 pub use typed::{
     Array, BloomFilter, HashMap, LpmKey, LpmTrie, MapOfMaps, MapView, PerCpuArray, PerCpuHashMap,
     PerfEventArray, Pod, ProgramArray, Queue, RingBuf, Stack,

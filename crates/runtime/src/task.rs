@@ -56,7 +56,7 @@ const EFAULT: u64 = (-14i64) as u64;
 const ERANGE: u64 = (-34i64) as u64;
 
 /// x86-64's `TASK_SIZE_MAX` with 4-level page tables: user space ends a page below 2^47.
-const TASK_SIZE_MAX: u64 = (1 << 47) - 4096;
+pub(crate) const TASK_SIZE_MAX: u64 = (1 << 47) - 4096;
 /// The x86-64 vsyscall page, which kernel probe reads refuse.
 const VSYSCALL_PAGE: u64 = 0xffff_ffff_ff60_0000;
 

@@ -846,6 +846,13 @@ pub(crate) const TABLE: &[Proto] = {
             |cx, mem, a| task::probe_read_str(cx, mem, a, true),
         ),
         Proto::new(
+            task::GET_CURRENT_TASK,
+            "get_current_task",
+            &[],
+            RetKind::Scalar,
+            task::get_current_task,
+        ),
+        Proto::new(
             trace::PROBE_READ,
             "probe_read",
             PROBE_READ,
@@ -912,7 +919,7 @@ pub(crate) const TABLE: &[Proto] = {
 /// `bpf_base_func_proto` (and `bpf_sk_base_func_proto`) gives them to a loader with
 /// `CAP_BPF` and `CAP_PERFMON` (Linux 6.18 checked through `bpftool prog load`,
 /// `tests/tc_oracle.rs`): the map helpers, the clocks, random numbers, the CPU id, tail calls,
-/// the ring buffer, `trace_printk`, the probe reads and the current task's ids and name.
+/// the ring buffer, `trace_printk`, the probe reads and the current task (ids, name, address).
 const BASE_HELPERS: &[u32] = &[
     MAP_LOOKUP_ELEM,
     MAP_UPDATE_ELEM,
@@ -942,6 +949,7 @@ const BASE_HELPERS: &[u32] = &[
     crate::task::GET_CURRENT_PID_TGID,
     crate::task::GET_CURRENT_UID_GID,
     crate::task::GET_CURRENT_COMM,
+    crate::task::GET_CURRENT_TASK,
 ];
 
 /// Whether a program of context `context` may call standard helper `id`, as the kernel's

@@ -445,3 +445,28 @@ fn a_run_of_another_context_is_refused() {
     assert!(p.run_tracing(&[0; 12], None).is_err());
     assert!(p.run(&mut [0; 8]).is_err());
 }
+
+#[test]
+fn get_current_task_gives_the_address_probe_reads_follow() {
+    // r0 = *(u64 *)(get_current_task() + 16), read with probe_read_kernel.
+    let task = 0xffff_8880_0bad_c000u64;
+    let mut bytes = vec![0u8; 32];
+    bytes[16..24].copy_from_slice(&0x1234_5678u64.to_le_bytes());
+    let text = "call 35\nmov r3, r0\nadd r3, 16\nmov r1, r10\nadd r1, -8\nmov r2, 8\n\
+                call 113\njne r0, 0, +2\nldxdw r0, [r10-8]\nexit\nmov r0, 0\nexit";
+    for (addr, want) in [(task, 0x1234_5678), (0, 0)] {
+        for mode in MODES {
+            for (engine, opts) in engines() {
+                let obj = Vm::new()
+                    .current_task(move || Task::new(1, 1).with_addr(addr))
+                    .lend_kernel(task, bytes.clone())
+                    .object(vec![ProgramDef::new("p", "kprobe/x", code(text))], vec![])
+                    .unwrap();
+                let v = obj.program("p").unwrap().verify(mode).unwrap();
+                let mut p = prepare(v, opts);
+                let r0 = p.run_kprobe(&PtRegs::default()).unwrap();
+                assert_eq!(r0, want, "{addr:#x} {mode:?} {engine}");
+            }
+        }
+    }
+}

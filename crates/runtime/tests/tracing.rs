@@ -31,8 +31,12 @@ fn open(vm: &Vm) -> Object {
 }
 
 /// Runs `f` on program `name` of a fresh `tracing.o` on every engine in both modes; each
-/// result (with the object, for its maps) must be the same everywhere.
-fn each<T: PartialEq + std::fmt::Debug>(name: &str, f: impl Fn(&mut Program, &Object) -> T) -> T {
+/// result (with the object, for its maps, and the JIT options, for its other programs) must
+/// be the same everywhere.
+fn each<T: PartialEq + std::fmt::Debug>(
+    name: &str,
+    f: impl Fn(&mut Program, &Object, Option<bpfx::JitOptions>) -> T,
+) -> T {
     let mut seen = None;
     for mode in MODES {
         for (engine, opts) in engines() {
@@ -42,8 +46,8 @@ fn each<T: PartialEq + std::fmt::Debug>(name: &str, f: impl Fn(&mut Program, &Ob
                 .unwrap()
                 .verify(mode)
                 .unwrap_or_else(|e| panic!("{name} {mode:?}: {e}"));
-            let mut prog = prepare(v, opts);
-            let got = f(&mut prog, &obj);
+            let mut prog = prepare(v, opts.clone());
+            let got = f(&mut prog, &obj, opts);
             match &seen {
                 None => seen = Some(got),
                 Some(s) => assert_eq!(s, &got, "{name} {mode:?} {engine}"),
@@ -102,7 +106,7 @@ fn sections_give_the_tracing_contexts() {
 #[test]
 fn kprobe_counts_opens_per_process_and_reads_the_arguments() {
     let regs = PtRegs::with_args(&[-100i64 as u64, USER_PATH, 0]);
-    let (r0, count, name, dfd) = each("trace_openat2", |p, obj| {
+    let (r0, count, name, dfd) = each("trace_openat2", |p, obj, _| {
         let r0 = p.run_kprobe(&regs).unwrap();
         p.run_kprobe(&regs).unwrap();
         let name = obj
@@ -127,7 +131,7 @@ fn kprobe_counts_opens_per_process_and_reads_the_arguments() {
 
 #[test]
 fn kretprobe_reads_the_return_register() {
-    let got = each("trace_openat2_ret", |p, obj| {
+    let got = each("trace_openat2_ret", |p, obj, _| {
         let mut regs = PtRegs {
             ax: -2i64 as u64,
             ..PtRegs::default()
@@ -156,7 +160,7 @@ fn openat_record(flags: u64) -> Vec<u8> {
 
 #[test]
 fn tracepoint_reads_the_record_and_counts_by_flags() {
-    let got = each("tp_enter_openat", |p, obj| {
+    let got = each("tp_enter_openat", |p, obj, _| {
         let r0 = p.run_tracepoint(&openat_record(0o101)).unwrap();
         p.run_tracepoint(&openat_record(0o101)).unwrap();
         p.run_tracepoint(&openat_record(0)).unwrap();
@@ -179,7 +183,7 @@ fn tracepoint_reads_the_record_and_counts_by_flags() {
 
 #[test]
 fn raw_tracepoint_reads_its_arguments() {
-    let got = each("raw_sched_switch", |p, obj| {
+    let got = each("raw_sched_switch", |p, obj, _| {
         p.run_raw_tp(&[0, 0xffff_8880_0000_1000, 0xffff_8880_0000_2000])
             .unwrap();
         p.run_raw_tp(&[1, 0xffff_8880_0000_2000, 0xffff_8880_0000_3000])
@@ -205,23 +209,14 @@ fn raw_tracepoint_reads_its_arguments() {
 
 #[test]
 fn fentry_fexit_build_a_latency_histogram_with_the_function_helpers() {
-    let (hist, info, wrong) = each("unlink_entry", |entry, obj| {
+    let (hist, info, wrong) = each("unlink_entry", |entry, obj, opts| {
         // The fexit program of the same object, on the same engine as `entry`.
-        let mut exit = match entry.engine() {
-            bpfx::Engine::Interpreter => obj
-                .program("unlink_exit")
-                .unwrap()
-                .verify(entry.verified().mode())
-                .unwrap()
-                .interpret(),
-            bpfx::Engine::Jit => obj
-                .program("unlink_exit")
-                .unwrap()
-                .verify(entry.verified().mode())
-                .unwrap()
-                .compile()
-                .unwrap(),
-        };
+        let v = obj
+            .program("unlink_exit")
+            .unwrap()
+            .verify(entry.verified().mode())
+            .unwrap();
+        let mut exit = prepare(v, opts);
         entry.set_attach(Attach {
             func_ip: 0,
             cookie: 77,
@@ -467,6 +462,31 @@ fn get_current_task_gives_the_address_probe_reads_follow() {
                 let r0 = p.run_kprobe(&PtRegs::default()).unwrap();
                 assert_eq!(r0, want, "{addr:#x} {mode:?} {engine}");
             }
+        }
+    }
+}
+
+#[test]
+fn get_func_arg_writes_its_value_on_the_stack() {
+    // Strict mode proves the later load only from initialised stack (the helper's 8-byte
+    // output has no size argument the verifier could mark initialised from), so the value is
+    // initialised first there; Checked mode needs no such store.
+    let uninit = "mov r2, 1\nmov r3, r10\nadd r3, -8\ncall 183\nldxdw r0, [r10-8]\nexit";
+    let init = format!("stdw [r10-8], 0\n{uninit}");
+    for (mode, text) in [
+        (Mode::Checked, uninit.to_string()),
+        (Mode::Checked, init.clone()),
+        (Mode::Strict, init),
+    ] {
+        for (engine, opts) in engines() {
+            let v =
+                verify(&text, Context::TRACING, mode).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+            let mut p = prepare(v, opts);
+            assert_eq!(
+                p.run_tracing(&[5, 6], None).unwrap(),
+                6,
+                "{mode:?} {engine}"
+            );
         }
     }
 }

@@ -642,6 +642,11 @@ mod tests {
         assert_eq!(host_owned(s(Some((8, 16)))), [8..24]);
         assert_eq!(host_owned(s(Some((24, 0)))), [0..8, 24..32]);
         assert_eq!(host_owned(s(None)), []);
+        // The tracing contexts are read-only throughout.
+        assert_eq!(host_owned(Context::Kprobe), [0..crate::PT_REGS_SIZE]);
+        assert_eq!(host_owned(Context::Tracepoint { size: 11 }), [0..11]);
+        assert_eq!(host_owned(Context::RawTracepoint { args: 3 }), [0..24]);
+        assert_eq!(host_owned(Context::TRACING), [0..104]);
     }
 
     fn verified(text: &str, mode: Mode) -> Result<Program, bpfx_verifier::VerifyError> {

@@ -629,6 +629,36 @@ pub(crate) fn run_memory(
         Context::Socket => prog
             .run_socket(mem, &runtime::SkbMeta::default())
             .map(|v| v.kept as u64),
+        // The tracing contexts: `mem` is the context's bytes (little-endian words).
+        Context::Kprobe => {
+            let regs = runtime::PtRegs::from_bytes(mem).ok_or_else(|| {
+                Fail::arg(format!(
+                    "a kprobe program runs on a struct pt_regs of {} bytes, got {}",
+                    runtime::PT_REGS_SIZE,
+                    mem.len()
+                ))
+            })?;
+            prog.run_kprobe(&regs)
+        }
+        Context::Tracepoint { .. } => prog.run_tracepoint(mem),
+        Context::RawTracepoint { .. } | Context::Tracing { .. } => {
+            if !mem.len().is_multiple_of(8) {
+                return Err(Fail::arg(format!(
+                    "a {} program runs on u64 arguments: {} bytes is not a whole number of them",
+                    prog.context().name(),
+                    mem.len()
+                )));
+            }
+            let args: Vec<u64> = mem
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect();
+            if matches!(prog.context(), Context::Tracing { .. }) {
+                prog.run_tracing(&args, None)
+            } else {
+                prog.run_raw_tp(&args)
+            }
+        }
         // Refused at verification: nothing of that type gets here.
         Context::Unsupported(t) => {
             return Err(Fail::new(
@@ -797,5 +827,46 @@ mod tests {
         let mut all = vec![1u8; per_cpu];
         vm.map_lookup("counts", &key, &mut all).unwrap();
         assert_eq!(all, vec![0; per_cpu]);
+    }
+
+    /// `bpfx_run`'s path on the tracing sections: the memory is the context's bytes.
+    #[test]
+    fn tracing_sections_run_on_their_context_bytes() {
+        let obj = runtime::Vm::new()
+            .open(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../runtime/tests/objects/tracing.o"
+            ))
+            .unwrap();
+        let load = |name: &str| obj.program(name).unwrap().load().unwrap();
+        let stat = |i: u32| {
+            let v = obj.map("stats").unwrap().lookup(&i.to_le_bytes()).unwrap();
+            u64::from_le_bytes(v.unwrap()[..8].try_into().unwrap())
+        };
+        // A kretprobe on pt_regs bytes: ax (offset 80) = -2.
+        let mut regs = [0u8; runtime::PT_REGS_SIZE];
+        regs[80..88].copy_from_slice(&(-2i64).to_le_bytes());
+        let mut p = load("trace_openat2_ret");
+        assert_eq!(run_memory(&mut p, &mut regs).unwrap().unwrap(), 0);
+        assert_eq!((stat(0), stat(1)), (1, 2));
+        let e = run_memory(&mut p, &mut regs[..100]).unwrap_err();
+        assert_eq!(e.status, Status::Argument);
+        // A tracepoint record: returns its syscall number.
+        let mut rec = [0u8; 48];
+        rec[8..12].copy_from_slice(&257i32.to_le_bytes());
+        let mut p = load("tp_enter_openat");
+        assert_eq!(run_memory(&mut p, &mut rec).unwrap().unwrap(), 257);
+        // A raw tracepoint's u64 arguments; a length that is no whole number of them.
+        let mut p = load("raw_sched_switch");
+        let mut args: Vec<u8> = [1u64, 2, 3].iter().flat_map(|a| a.to_le_bytes()).collect();
+        assert_eq!(run_memory(&mut p, &mut args).unwrap().unwrap(), 0);
+        assert_eq!(
+            run_memory(&mut p, &mut args[..20]).unwrap_err().status,
+            Status::Argument
+        );
+        // An fexit given too few slots for its return value: the run's error.
+        let mut p = load("unlink_exit");
+        let r = run_memory(&mut p, &mut args[..8]).unwrap();
+        assert!(matches!(r, Err(runtime::RunError::InputTooShort { .. })));
     }
 }

@@ -232,10 +232,10 @@ fn socket_filters_print_the_bytes_kept() {
 fn unmodelled_program_types_are_refused_unless_a_type_is_given() {
     let obj = object("sections.o");
     for engine in ENGINES {
-        let o = bpfx(&["run", &obj, "--section", "probe", "--engine", engine]);
+        let o = bpfx(&["run", &obj, "--section", "cg_ingress", "--engine", engine]);
         assert_eq!(o.status.code(), Some(1));
         assert!(
-            stderr(&o).contains("is a kprobe program, a type bpfx does not run"),
+            stderr(&o).contains("is a cgroup_skb program, a type bpfx does not run"),
             "{}",
             stderr(&o)
         );

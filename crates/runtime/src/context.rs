@@ -42,7 +42,32 @@ pub enum Context {
     /// An embedder-defined struct of `size` bytes; with `packet`, its 64-bit fields at those
     /// offsets hold the packet's `data` and `data_end` pointers (filled in by bpfx).
     Struct(StructLayout),
-    /// A program type bpfx does not model (kprobe, tracepoint, cgroup, …), named as the
+    /// A kprobe, kretprobe, uprobe or uretprobe (`BPF_PROG_TYPE_KPROBE`): r1 = x86-64's
+    /// `struct pt_regs` ([`crate::PtRegs`]), read-only ([`crate::kprobe_layout`]).
+    Kprobe,
+    /// A tracepoint (`BPF_PROG_TYPE_TRACEPOINT`): r1 = the event's record, read-only past its
+    /// 8-byte common header ([`crate::tracepoint_layout`]); `size` bounds the record (the
+    /// section's default: [`crate::PERF_MAX_TRACE_SIZE`]).
+    Tracepoint {
+        /// The most bytes a record has (the verifier proves reads against it).
+        size: u16,
+    },
+    /// A raw tracepoint (`BPF_PROG_TYPE_RAW_TRACEPOINT`): r1 = the tracepoint's arguments, an
+    /// array of `args` read-only `u64` ([`crate::args_layout`]; the section's default:
+    /// [`crate::MAX_TRACE_ARGS`]).
+    RawTracepoint {
+        /// The most arguments (slots of the array).
+        args: u8,
+    },
+    /// fentry, fexit, fmod_ret and tp_btf (`BPF_PROG_TYPE_TRACING`): r1 = the traced
+    /// function's arguments as `u64` slots, read-only, the return value after them for fexit
+    /// and fmod_ret ([`crate::args_layout`]; the section's default:
+    /// [`crate::MAX_TRACING_SLOTS`]).
+    Tracing {
+        /// The most slots (arguments, and the return value).
+        args: u8,
+    },
+    /// A program type bpfx does not model (cgroup, LSM, iterators, …), named as the
     /// kernel's `enum bpf_prog_type` (without `BPF_PROG_TYPE_`, lower case): verifying it is
     /// refused with [`crate::Error::UnsupportedProgramType`], so it never runs as plain memory.
     Unsupported(&'static str),
@@ -229,6 +254,31 @@ pub(crate) fn host_owned(context: Context) -> Vec<std::ops::Range<usize>> {
 }
 
 impl Context {
+    /// A tracepoint context of the largest record ([`crate::PERF_MAX_TRACE_SIZE`]).
+    pub const TRACEPOINT: Context = Context::Tracepoint {
+        size: crate::trace::PERF_MAX_TRACE_SIZE,
+    };
+    /// A raw tracepoint context of the most arguments ([`crate::MAX_TRACE_ARGS`]).
+    pub const RAW_TRACEPOINT: Context = Context::RawTracepoint {
+        args: crate::trace::MAX_TRACE_ARGS,
+    };
+    /// A tracing context of the most slots ([`crate::MAX_TRACING_SLOTS`]).
+    pub const TRACING: Context = Context::Tracing {
+        args: crate::trace::MAX_TRACING_SLOTS,
+    };
+
+    /// Whether the context is one of the read-only tracing contexts (kprobe, tracepoint, raw
+    /// tracepoint, tracing).
+    pub const fn is_tracing(self) -> bool {
+        matches!(
+            self,
+            Context::Kprobe
+                | Context::Tracepoint { .. }
+                | Context::RawTracepoint { .. }
+                | Context::Tracing { .. }
+        )
+    }
+
     /// Lower-case name (for an unsupported program type, the type's name).
     pub const fn name(self) -> &'static str {
         match self {
@@ -237,15 +287,26 @@ impl Context {
             Context::Tc => "tc",
             Context::Socket => "socket",
             Context::Struct(_) => "struct",
+            Context::Kprobe => "kprobe",
+            Context::Tracepoint { .. } => "tracepoint",
+            Context::RawTracepoint { .. } => "raw_tracepoint",
+            Context::Tracing { .. } => "tracing",
             Context::Unsupported(t) => t,
         }
     }
 
     /// The context named as the CLI's `--ctx` spells it: `memory`, `xdp`, `tc` (also
-    /// `sched_cls`, `sched_act`, `classifier`, `action`), `socket` (also `socket_filter`).
+    /// `sched_cls`, `sched_act`, `classifier`, `action`), `socket` (also `socket_filter`),
+    /// `kprobe` (also `uprobe`), `tracepoint` (also `tp`), `raw_tracepoint` (also `raw_tp`),
+    /// `tracing` (also `fentry`, `fexit`, `tp_btf`); the tracing kinds with their default
+    /// bounds.
     pub fn parse(name: &str) -> Option<Context> {
         Some(match name {
             "memory" => Context::Memory,
+            "kprobe" | "uprobe" => Context::Kprobe,
+            "tracepoint" | "tp" => Context::TRACEPOINT,
+            "raw_tracepoint" | "raw_tp" => Context::RAW_TRACEPOINT,
+            "tracing" | "fentry" | "fexit" | "tp_btf" => Context::TRACING,
             "xdp" => Context::Xdp,
             "tc" | "sched_cls" | "sched_act" | "classifier" | "action" => Context::Tc,
             "socket" | "socket_filter" => Context::Socket,
@@ -262,7 +323,11 @@ impl Context {
     /// | `xdp`, `xdp/…`, `xdp.frags`, `xdp.frags/…`; legacy: any name starting with `xdp` (`xdp1`, `xdp_prog`), and `prog` (iproute2's default for `ip link … xdp`) | [`Context::Xdp`] |
     /// | `tc`, `tc/ingress`, `tc/egress`, `tcx/ingress`, `tcx/egress`, `netkit/primary`, `netkit/peer`, `classifier`, `action`; legacy: `classifier/…`, `action/…` (iproute2), and `tc` followed by `/`, `_` or `-` (`tc/entry`, `tc_cls`, `tc-ingress`: cilium/ebpf's prefix rule, and libbpf's before 1.0) | [`Context::Tc`] |
     /// | `socket`; legacy: any name starting with `socket` (`socket1`, the samples' form) | [`Context::Socket`] |
-    /// | kprobes, uprobes, tracepoints, fentry/fexit, LSM, iterators, perf events, cgroup, sockops, sk_skb/sk_msg, lwt, flow dissector, sk_lookup, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
+    /// | `kprobe`, `kretprobe`, `uprobe`, `uretprobe` (and `.s`, `.multi`, `.session`), `ksyscall`, `kretsyscall`, `usdt` (libbpf's `+` forms) | [`Context::Kprobe`] |
+    /// | `tracepoint+`, `tp+` | [`Context::TRACEPOINT`] |
+    /// | `raw_tracepoint+`, `raw_tp+` | [`Context::RAW_TRACEPOINT`] |
+    /// | `tp_btf+`, `fentry+`, `fexit+`, `fmod_ret+` (and `.s`) | [`Context::TRACING`] |
+    /// | writable raw tracepoints, LSM, iterators, perf events, cgroup, sockops, sk_skb/sk_msg, lwt, flow dissector, sk_lookup, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
     /// | anything else (`.text`, names bpfx's own tools use) | [`Context::Memory`] |
     pub fn for_section(section: &str) -> Context {
         // libbpf's `name+`: exactly `name`, or `name/` and more.
@@ -292,6 +357,43 @@ impl Context {
         if section.starts_with("socket") {
             return Context::Socket;
         }
+        let any_plus = |names: &[&str]| names.iter().any(|n| plus(n));
+        if any_plus(&[
+            "kprobe",
+            "kretprobe",
+            "uprobe",
+            "uretprobe",
+            "uprobe.s",
+            "uretprobe.s",
+            "ksyscall",
+            "kretsyscall",
+            "usdt",
+            "usdt.s",
+            "kprobe.multi",
+            "kretprobe.multi",
+            "uprobe.multi",
+            "uretprobe.multi",
+            "kprobe.session",
+        ]) {
+            return Context::Kprobe;
+        }
+        if any_plus(&["tracepoint", "tp"]) {
+            return Context::TRACEPOINT;
+        }
+        if any_plus(&["raw_tracepoint", "raw_tp"]) {
+            return Context::RAW_TRACEPOINT;
+        }
+        if any_plus(&[
+            "tp_btf",
+            "fentry",
+            "fmod_ret",
+            "fexit",
+            "fentry.s",
+            "fmod_ret.s",
+            "fexit.s",
+        ]) {
+            return Context::TRACING;
+        }
         for (names, kind) in UNSUPPORTED_SECTIONS {
             if names.iter().any(|n| match n.strip_suffix('+') {
                 Some(n) => plus(n),
@@ -309,49 +411,10 @@ impl Context {
 /// followed by `/…` too, which libbpf refuses and so never means anything else).
 const UNSUPPORTED_SECTIONS: &[(&[&str], &str)] = &[
     (
-        &[
-            "kprobe+",
-            "kretprobe+",
-            "uprobe+",
-            "uretprobe+",
-            "uprobe.s+",
-            "uretprobe.s+",
-            "ksyscall+",
-            "kretsyscall+",
-            "usdt+",
-            "usdt.s+",
-            "kprobe.multi+",
-            "kretprobe.multi+",
-            "uprobe.multi+",
-            "uretprobe.multi+",
-            "kprobe.session+",
-        ],
-        "kprobe",
+        &["raw_tracepoint.w+", "raw_tp.w+"],
+        "raw_tracepoint_writable",
     ),
-    (&["tracepoint+", "tp+"], "tracepoint"),
-    (
-        &[
-            "raw_tracepoint+",
-            "raw_tp+",
-            "raw_tracepoint.w+",
-            "raw_tp.w+",
-        ],
-        "raw_tracepoint",
-    ),
-    (
-        &[
-            "tp_btf+",
-            "fentry+",
-            "fmod_ret+",
-            "fexit+",
-            "fentry.s+",
-            "fmod_ret.s+",
-            "fexit.s+",
-            "iter+",
-            "iter.s+",
-        ],
-        "tracing",
-    ),
+    (&["iter+", "iter.s+"], "tracing"),
     (&["lsm+", "lsm.s+", "lsm_cgroup+"], "lsm"),
     (&["freplace+"], "ext"),
     (&["perf_event"], "perf_event"),
@@ -507,6 +570,18 @@ impl Context {
                 ContextKind::Fields(layout.fields()),
                 Some(u64::from(layout.size)),
             ),
+            Context::Kprobe => (
+                ContextKind::Fields(crate::trace::kprobe_layout()),
+                Some(crate::trace::PT_REGS_SIZE as u64),
+            ),
+            Context::Tracepoint { size } => (
+                ContextKind::Fields(crate::trace::tracepoint_layout(size)),
+                Some(u64::from(size)),
+            ),
+            Context::RawTracepoint { args } | Context::Tracing { args } => (
+                ContextKind::Fields(crate::trace::args_layout(args)),
+                Some(u64::from(args) * 8),
+            ),
             // Refused before the verifier runs (`ProgramRef::prepare`); the verifier would see
             // a context nothing may access.
             Context::Unsupported(_) => (ContextKind::Fields(ContextLayout::default()), Some(0)),
@@ -568,6 +643,11 @@ mod tests {
         assert_eq!(host_owned(s(Some((8, 16)))), [8..24]);
         assert_eq!(host_owned(s(Some((24, 0)))), [0..8, 24..32]);
         assert_eq!(host_owned(s(None)), []);
+        // The tracing contexts are read-only throughout.
+        assert_eq!(host_owned(Context::Kprobe), [0..crate::PT_REGS_SIZE]);
+        assert_eq!(host_owned(Context::Tracepoint { size: 11 }), [0..11]);
+        assert_eq!(host_owned(Context::RawTracepoint { args: 3 }), [0..24]);
+        assert_eq!(host_owned(Context::TRACING), [0..104]);
     }
 
     fn verified(text: &str, mode: Mode) -> Result<Program, bpfx_verifier::VerifyError> {

@@ -306,6 +306,9 @@ pub(crate) struct RunState {
     pub(crate) tc: crate::skb_packet::TcFrame,
     /// The copies `clone_redirect` sent this run.
     pub(crate) clones: Vec<crate::skb_packet::ClonedPacket>,
+    /// What the tracing helpers read: the attachment, and a tracing run's arguments and
+    /// return value.
+    pub(crate) trace: crate::trace::TraceRun,
 }
 
 pub(crate) type RunCell = Arc<Mutex<RunState>>;
@@ -448,6 +451,7 @@ pub(crate) const TABLE: &[Proto] = {
     use crate::skb_helpers as skb;
     use crate::skb_packet as room;
     use crate::task;
+    use crate::trace;
     use crate::xdp_helpers as xdp;
     use ArgKind::*;
     // A bloom filter's peek reads the value instead of writing it: `MapValueOut` admits both
@@ -886,6 +890,65 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             |cx, mem, a| task::probe_read_str(cx, mem, a, true),
         ),
+        Proto::new(
+            task::GET_CURRENT_TASK,
+            "get_current_task",
+            &[],
+            RetKind::Scalar,
+            task::get_current_task,
+        ),
+        Proto::new(
+            trace::PROBE_READ,
+            "probe_read",
+            PROBE_READ,
+            RetKind::Scalar,
+            |cx, mem, a| trace::probe_read_compat(cx, mem, a, false),
+        ),
+        Proto::new(
+            trace::PROBE_READ_STR,
+            "probe_read_str",
+            PROBE_READ,
+            RetKind::Scalar,
+            |cx, mem, a| trace::probe_read_compat(cx, mem, a, true),
+        ),
+        // The kernel's ARG_PTR_TO_CTX.
+        Proto::new(
+            trace::GET_FUNC_IP,
+            "get_func_ip",
+            &[Anything],
+            RetKind::Scalar,
+            trace::get_func_ip,
+        ),
+        Proto::new(
+            trace::GET_ATTACH_COOKIE,
+            "get_attach_cookie",
+            &[Anything],
+            RetKind::Scalar,
+            trace::get_attach_cookie,
+        ),
+        // ARG_PTR_TO_CTX, ARG_ANYTHING, an 8-byte ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT (the
+        // helper writes it through guest memory).
+        Proto::new(
+            trace::GET_FUNC_ARG,
+            "get_func_arg",
+            &[Anything, Scalar, PtrToMem { size_arg: None }],
+            RetKind::Scalar,
+            trace::get_func_arg,
+        ),
+        Proto::new(
+            trace::GET_FUNC_RET,
+            "get_func_ret",
+            &[Anything, PtrToMem { size_arg: None }],
+            RetKind::Scalar,
+            trace::get_func_ret,
+        ),
+        Proto::new(
+            trace::GET_FUNC_ARG_CNT,
+            "get_func_arg_cnt",
+            &[Anything],
+            RetKind::Scalar,
+            trace::get_func_arg_cnt,
+        ),
         // The kernel's ARG_PTR_TO_CTX, ARG_PTR_TO_MEM (written), ARG_CONST_SIZE, ARG_ANYTHING.
         Proto::new(
             crate::fib::FIB_LOOKUP,
@@ -901,7 +964,7 @@ pub(crate) const TABLE: &[Proto] = {
 /// `bpf_base_func_proto` (and `bpf_sk_base_func_proto`) gives them to a loader with
 /// `CAP_BPF` and `CAP_PERFMON` (Linux 6.18 checked through `bpftool prog load`,
 /// `tests/tc_oracle.rs`): the map helpers, the clocks, random numbers, the CPU id, tail calls,
-/// the ring buffer, `trace_printk`, the probe reads and the current task's ids and name.
+/// the ring buffer, `trace_printk`, the probe reads and the current task (ids, name, address).
 const BASE_HELPERS: &[u32] = &[
     MAP_LOOKUP_ELEM,
     MAP_UPDATE_ELEM,
@@ -931,6 +994,7 @@ const BASE_HELPERS: &[u32] = &[
     crate::task::GET_CURRENT_PID_TGID,
     crate::task::GET_CURRENT_UID_GID,
     crate::task::GET_CURRENT_COMM,
+    crate::task::GET_CURRENT_TASK,
 ];
 
 /// Whether a program of context `context` may call standard helper `id`, as the kernel's
@@ -940,6 +1004,7 @@ const BASE_HELPERS: &[u32] = &[
 pub(crate) fn offered(context: Context, id: u32) -> bool {
     use crate::skb_helpers as skb;
     use crate::skb_packet as room;
+    use crate::trace;
     use crate::xdp_helpers as xdp;
     let extra: &[u32] = match context {
         Context::Memory | Context::Struct(_) => return true,
@@ -982,6 +1047,36 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             PERF_EVENT_OUTPUT,
             skb::SKB_LOAD_BYTES,
             skb::SKB_LOAD_BYTES_RELATIVE,
+        ],
+        // The kernel's `bpf_tracing_func_proto` (the legacy probe reads, perf output) and
+        // each type's own: the attach cookie (kprobe, tracepoint, tracing, as `linux/bpf.h`
+        // lists it), the function's address (kprobe, tracing), its arguments and return
+        // value (tracing).
+        Context::Kprobe => &[
+            PERF_EVENT_OUTPUT,
+            trace::PROBE_READ,
+            trace::PROBE_READ_STR,
+            trace::GET_FUNC_IP,
+            trace::GET_ATTACH_COOKIE,
+        ],
+        Context::Tracepoint { .. } => &[
+            PERF_EVENT_OUTPUT,
+            trace::PROBE_READ,
+            trace::PROBE_READ_STR,
+            trace::GET_ATTACH_COOKIE,
+        ],
+        Context::RawTracepoint { .. } => {
+            &[PERF_EVENT_OUTPUT, trace::PROBE_READ, trace::PROBE_READ_STR]
+        }
+        Context::Tracing { .. } => &[
+            PERF_EVENT_OUTPUT,
+            trace::PROBE_READ,
+            trace::PROBE_READ_STR,
+            trace::GET_FUNC_IP,
+            trace::GET_ATTACH_COOKIE,
+            trace::GET_FUNC_ARG,
+            trace::GET_FUNC_RET,
+            trace::GET_FUNC_ARG_CNT,
         ],
     };
     BASE_HELPERS.contains(&id) || extra.contains(&id)

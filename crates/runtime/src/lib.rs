@@ -76,6 +76,7 @@ mod skb_helpers;
 mod skb_packet;
 mod task;
 mod tc;
+mod trace;
 mod typed;
 mod xdp;
 mod xdp_helpers;
@@ -180,11 +181,16 @@ pub use skb_packet::{
     SKB_PULL_DATA, SKB_VLAN_POP, SKB_VLAN_PUSH,
 };
 pub use task::{
-    GET_CURRENT_COMM, GET_CURRENT_PID_TGID, GET_CURRENT_UID_GID, HZ, JIFFIES64, KTIME_GET_BOOT_NS,
-    KTIME_GET_COARSE_NS, PROBE_READ_KERNEL, PROBE_READ_KERNEL_STR, PROBE_READ_USER,
-    PROBE_READ_USER_STR, TASK_COMM_LEN, Task,
+    GET_CURRENT_COMM, GET_CURRENT_PID_TGID, GET_CURRENT_TASK, GET_CURRENT_UID_GID, HZ, JIFFIES64,
+    KTIME_GET_BOOT_NS, KTIME_GET_COARSE_NS, PROBE_READ_KERNEL, PROBE_READ_KERNEL_STR,
+    PROBE_READ_USER, PROBE_READ_USER_STR, TASK_COMM_LEN, Task,
 };
 pub use tc::TcOutcome;
+pub use trace::{
+    Attach, GET_ATTACH_COOKIE, GET_FUNC_ARG, GET_FUNC_ARG_CNT, GET_FUNC_IP, GET_FUNC_RET,
+    MAX_TRACE_ARGS, MAX_TRACING_SLOTS, PERF_MAX_TRACE_SIZE, PROBE_READ, PROBE_READ_STR,
+    PT_REGS_SIZE, PtRegs, TRACE_HEADER_SIZE, args_layout, kprobe_layout, tracepoint_layout,
+};
 pub use typed::{
     Array, BloomFilter, HashMap, LpmKey, LpmTrie, MapOfMaps, MapView, PerCpuArray, PerCpuHashMap,
     PerfEventArray, Pod, ProgramArray, Queue, RingBuf, Stack,

@@ -29,6 +29,8 @@ pub const GET_CURRENT_PID_TGID: u32 = 14;
 pub const GET_CURRENT_UID_GID: u32 = 15;
 /// `bpf_get_current_comm`.
 pub const GET_CURRENT_COMM: u32 = 16;
+/// `bpf_get_current_task`.
+pub const GET_CURRENT_TASK: u32 = 35;
 /// `bpf_probe_read_user`.
 pub const PROBE_READ_USER: u32 = 112;
 /// `bpf_probe_read_kernel`.
@@ -56,7 +58,7 @@ const EFAULT: u64 = (-14i64) as u64;
 const ERANGE: u64 = (-34i64) as u64;
 
 /// x86-64's `TASK_SIZE_MAX` with 4-level page tables: user space ends a page below 2^47.
-const TASK_SIZE_MAX: u64 = (1 << 47) - 4096;
+pub(crate) const TASK_SIZE_MAX: u64 = (1 << 47) - 4096;
 /// The x86-64 vsyscall page, which kernel probe reads refuse.
 const VSYSCALL_PAGE: u64 = 0xffff_ffff_ff60_0000;
 
@@ -87,6 +89,10 @@ pub struct Task {
     pub gid: u32,
     /// The name (`comm`): at most 15 bytes and a NUL.
     pub comm: [u8; TASK_COMM_LEN],
+    /// The address of its `struct task_struct`, what `get_current_task` returns (0: none;
+    /// programs read its fields with `probe_read_kernel` from what `Vm::lend_kernel` lends
+    /// there).
+    pub addr: u64,
 }
 
 impl Default for Task {
@@ -105,7 +111,13 @@ impl Task {
             uid: 0,
             gid: 0,
             comm: [0; TASK_COMM_LEN],
+            addr: 0,
         }
+    }
+
+    /// With the address of its `struct task_struct` ([`Task::addr`]).
+    pub fn with_addr(self, addr: u64) -> Task {
+        Task { addr, ..self }
     }
 
     /// With user and group ids.
@@ -214,6 +226,15 @@ pub(crate) fn get_current_pid_tgid(
 ) -> Result<u64, HelperError> {
     let t = (cx.hooks.task)();
     Ok(u64::from(t.tgid) << 32 | u64::from(t.pid))
+}
+
+/// `get_current_task()`: the task's [`Task::addr`].
+pub(crate) fn get_current_task(
+    cx: &Cx,
+    _: &mut GuestMemory<'_>,
+    _: [u64; 5],
+) -> Result<u64, HelperError> {
+    Ok((cx.hooks.task)().addr)
 }
 
 pub(crate) fn get_current_uid_gid(

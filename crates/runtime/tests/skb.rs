@@ -159,7 +159,7 @@ fn sections_of_older_tools_get_their_type_and_unmodelled_types_are_refused() {
         ctx,
         [
             ("xdp_legacy".to_string(), Context::Xdp),
-            ("probe".to_string(), Context::Unsupported("kprobe")),
+            ("probe".to_string(), Context::Kprobe),
             ("cg_ingress".to_string(), Context::Unsupported("cgroup_skb")),
         ]
     );
@@ -194,7 +194,15 @@ fn sections_of_older_tools_get_their_type_and_unmodelled_types_are_refused() {
                 TcAction::Ok
             );
         }
-        for (prog, kind) in [("probe", "kprobe"), ("cg_ingress", "cgroup_skb")] {
+        // The kprobe reads the first register of its pt_regs (r15).
+        let v = obj.program("probe").unwrap().verify(mode).unwrap();
+        let regs = bpfx::PtRegs {
+            r15: 41,
+            ..bpfx::PtRegs::default()
+        };
+        assert_eq!(v.interpret().run_kprobe(&regs).unwrap(), 41);
+        {
+            let (prog, kind) = ("cg_ingress", "cgroup_skb");
             let e = obj.program(prog).unwrap().verify(mode).unwrap_err();
             assert!(
                 matches!(&e, Error::UnsupportedProgramType { prog_type, .. } if *prog_type == kind),
@@ -234,16 +242,17 @@ fn section_names_map_to_program_types_as_libbpf_and_older_tools_do() {
         ("tc-ingress", Context::Tc),
         ("socket", Context::Socket),
         ("socket1", Context::Socket),
-        ("kprobe/sys_open", Context::Unsupported("kprobe")),
-        ("kretprobe/x", Context::Unsupported("kprobe")),
-        ("uprobe", Context::Unsupported("kprobe")),
+        ("kprobe/sys_open", Context::Kprobe),
+        ("kretprobe/x", Context::Kprobe),
+        ("uprobe", Context::Kprobe),
         (
             "tracepoint/syscalls/sys_enter_open",
-            Context::Unsupported("tracepoint"),
+            Context::Tracepoint { size: 8192 },
         ),
-        ("tp/sched/sched_switch", Context::Unsupported("tracepoint")),
-        ("raw_tp/sys_enter", Context::Unsupported("raw_tracepoint")),
-        ("fentry/do_unlinkat", Context::Unsupported("tracing")),
+        ("tp/sched/sched_switch", Context::Tracepoint { size: 8192 }),
+        ("raw_tp/sys_enter", Context::RawTracepoint { args: 12 }),
+        ("fentry/do_unlinkat", Context::Tracing { args: 13 }),
+        ("iter/task", Context::Unsupported("tracing")),
         ("lsm/file_open", Context::Unsupported("lsm")),
         ("perf_event", Context::Unsupported("perf_event")),
         ("cgroup_skb/egress", Context::Unsupported("cgroup_skb")),
@@ -264,7 +273,9 @@ fn section_names_map_to_program_types_as_libbpf_and_older_tools_do() {
     }
     assert_eq!(Context::parse("sched_cls"), Some(Context::Tc));
     assert_eq!(Context::parse("socket"), Some(Context::Socket));
-    assert_eq!(Context::parse("kprobe"), None);
+    assert_eq!(Context::parse("kprobe"), Some(Context::Kprobe));
+    assert_eq!(Context::parse("raw_tp"), Some(Context::RAW_TRACEPOINT));
+    assert_eq!(Context::parse("cgroup_skb"), None);
 }
 
 /// A hand-written program on `section`'s context, verified in `mode`; on success, run on

@@ -19,6 +19,17 @@ pub(crate) enum CtxKind {
     Tc,
     /// Socket filter: r1 = a `struct __sk_buff` over the --packet bytes.
     Socket,
+    /// kprobe/uprobe: r1 = x86-64's `struct pt_regs` (--args fill di, si, dx, cx, r8, r9; or
+    /// the 168 --mem bytes).
+    Kprobe,
+    /// Tracepoint: r1 = the event's record (the --mem bytes, its 8-byte common header first).
+    Tracepoint,
+    /// Raw tracepoint: r1 = the u64 --args (or the --mem bytes as little-endian u64s).
+    #[value(alias = "raw_tp")]
+    RawTracepoint,
+    /// fentry/fexit/fmod_ret/tp_btf: r1 = the u64 --args then, with --ret, the return value.
+    #[value(alias = "fentry", alias = "fexit")]
+    Tracing,
 }
 
 impl CtxKind {
@@ -28,6 +39,10 @@ impl CtxKind {
             CtxKind::Xdp => Context::Xdp,
             CtxKind::Tc => Context::Tc,
             CtxKind::Socket => Context::Socket,
+            CtxKind::Kprobe => Context::Kprobe,
+            CtxKind::Tracepoint => Context::TRACEPOINT,
+            CtxKind::RawTracepoint => Context::RAW_TRACEPOINT,
+            CtxKind::Tracing => Context::TRACING,
         }
     }
 
@@ -38,6 +53,10 @@ impl CtxKind {
             CtxKind::Xdp => "xdp",
             CtxKind::Tc => "tc",
             CtxKind::Socket => "socket",
+            CtxKind::Kprobe => "kprobe",
+            CtxKind::Tracepoint => "tracepoint",
+            CtxKind::RawTracepoint => "raw_tracepoint",
+            CtxKind::Tracing => "fentry",
         }
     }
 }
@@ -54,8 +73,10 @@ impl CtxKind {
 /// tail (xdp_adjust_head/tail/meta); a TC packet gets the same room, so the program may grow
 /// and shrink it (skb_change_tail/head, skb_adjust_room, skb_change_proto, VLAN tags). --out
 /// writes the packet after the run (XDP and TC: the final frame; a socket filter: the bytes
-/// kept). A program whose section names a type
-/// bpfx does not model (kprobe, tracepoint, cgroup, ...) is refused unless --ctx says how to
+/// kept). Tracing programs (kprobe/uprobe, tracepoint, raw tracepoint, fentry/fexit) read
+/// their context from --mem (a kprobe's `struct pt_regs`, a tracepoint's record, the u64
+/// arguments of the others) or from --args (and --ret for fexit). A program whose section
+/// names a type bpfx does not model (cgroup, LSM, ...) is refused unless --ctx says how to
 /// run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -104,6 +125,27 @@ pub(crate) struct Args {
     /// (docs/cli.md, "Forwarding table") [default: none, nothing is forwarded].
     #[arg(long, value_name = "PATH")]
     fib: Option<PathBuf>,
+    /// Tracing programs: the traced function's (or raw tracepoint's) arguments, comma-separated
+    /// numbers (a kprobe's go into di, si, dx, cx, r8, r9, as the x86-64 calling convention
+    /// passes them).
+    #[arg(
+        long,
+        value_name = "N,..",
+        value_delimiter = ',',
+        value_parser = parse_signed,
+        allow_hyphen_values = true,
+        conflicts_with = "mem"
+    )]
+    args: Option<Vec<u64>>,
+    /// fexit and fmod_ret: the traced function's return value (after the arguments).
+    #[arg(long, value_name = "N", value_parser = parse_signed, allow_hyphen_values = true)]
+    ret: Option<u64>,
+    /// Tracing programs: the traced function's address (`bpf_get_func_ip`).
+    #[arg(long, value_name = "ADDR", value_parser = parse_num, default_value_t = 0)]
+    func_ip: u64,
+    /// Tracing programs: the attachment's cookie (`bpf_get_attach_cookie`).
+    #[arg(long, value_name = "N", value_parser = parse_num, default_value_t = 0)]
+    cookie: u64,
     /// Print the contents of every map after the run.
     #[arg(long)]
     dump_maps: bool,
@@ -236,6 +278,14 @@ fn parse_num(s: &str) -> Result<u64, String> {
         None => s.parse(),
     };
     r.map_err(|_| format!("`{s}` is not a number"))
+}
+
+/// A number as [`parse_num`] reads it, or a negative decimal (two's complement).
+fn parse_signed(s: &str) -> Result<u64, String> {
+    match s.trim().strip_prefix('-') {
+        Some(n) => parse_num(n).map(|v| v.wrapping_neg()),
+        None => parse_num(s.trim()),
+    }
 }
 
 fn parse_u32(s: &str) -> Result<u32, String> {
@@ -398,6 +448,9 @@ pub(crate) struct Input {
     pub(crate) redirect: Option<bpfx::RedirectTarget>,
     /// The copies of the packet the last TC run sent with `clone_redirect`.
     pub(crate) clones: Vec<bpfx::ClonedPacket>,
+    /// A tracing run's arguments (--args) and return value (--ret).
+    pub(crate) args: Option<Vec<u64>>,
+    pub(crate) ret: Option<u64>,
 }
 
 /// Opens `--file` as `run` does, with the runtime `configure` returns: an ELF object with its
@@ -455,6 +508,36 @@ pub(crate) fn setup<'o>(
         }
         _ => Vec::new(),
     };
+    let tracing_args = matches!(
+        ctx,
+        Context::Kprobe | Context::RawTracepoint { .. } | Context::Tracing { .. }
+    );
+    if args.args.is_some() && !tracing_args {
+        return Err(CliError::Usage(
+            "--args is for kprobe, raw tracepoint and tracing programs".into(),
+        ));
+    }
+    if args.ret.is_some() && !matches!(ctx, Context::Tracing { .. }) {
+        return Err(CliError::Usage(
+            "--ret is for fexit and fmod_ret programs (--ctx tracing)".into(),
+        ));
+    }
+    if matches!(ctx, Context::Kprobe) && args.args.is_none() && mem.len() != bpfx::PT_REGS_SIZE {
+        return Err(CliError::Usage(format!(
+            "a kprobe program runs on a struct pt_regs: --mem of {} bytes ({} given), or --args",
+            bpfx::PT_REGS_SIZE,
+            mem.len()
+        )));
+    }
+    if matches!(ctx, Context::RawTracepoint { .. } | Context::Tracing { .. })
+        && !mem.len().is_multiple_of(8)
+    {
+        return Err(CliError::Usage(format!(
+            "a {} program runs on u64 arguments: --mem of {} bytes is not a whole number of them",
+            ctx.name(),
+            mem.len()
+        )));
+    }
     if args.out.is_some() && matches!(ctx, Context::Memory | Context::Struct(_)) {
         return Err(CliError::Usage(
             "--out writes the packet of an XDP, TC or socket-filter run".into(),
@@ -480,6 +563,8 @@ pub(crate) fn setup<'o>(
             meta_len: 0,
             redirect: None,
             clones: Vec::new(),
+            args: args.args.clone(),
+            ret: args.ret,
         },
     ))
 }
@@ -498,6 +583,10 @@ pub(crate) fn prepare(args: &Args, v: bpfx::Verified) -> Result<bpfx::Program, C
     }
     .map_err(|e| facade_error(&args.file, e))?;
     rearm(args, &mut prog);
+    prog.set_attach(bpfx::Attach {
+        func_ip: args.func_ip,
+        cookie: args.cookie,
+    });
     Ok(prog)
 }
 
@@ -554,6 +643,31 @@ pub(crate) fn exec(
             input.kept = v.kept;
             (u64::from(v.code), Some(v.to_string()))
         }),
+        Context::Kprobe => {
+            let regs = match &input.args {
+                Some(a) => bpfx::PtRegs::with_args(a),
+                // setup() checked the size.
+                None => bpfx::PtRegs::from_bytes(&input.mem).unwrap_or_default(),
+            };
+            prog.run_kprobe(&regs).map(|r0| (r0, None))
+        }
+        Context::Tracepoint { .. } => prog.run_tracepoint(&input.mem).map(|r0| (r0, None)),
+        Context::RawTracepoint { .. } | Context::Tracing { .. } => {
+            let words = match &input.args {
+                Some(a) => a.clone(),
+                None => input
+                    .mem
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                    .collect(),
+            };
+            if matches!(input.ctx, Context::Tracing { .. }) {
+                prog.run_tracing(&words, input.ret)
+            } else {
+                prog.run_raw_tp(&words)
+            }
+            .map(|r0| (r0, None))
+        }
         _ => prog.run(&mut input.mem).map(|r0| (r0, None)),
     }
 }

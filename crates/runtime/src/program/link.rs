@@ -395,6 +395,7 @@ impl<'o> ProgramRef<'o> {
             Context::Xdp => "xdp",
             Context::Tc => "sched_cls",
             Context::Socket => "socket_filter",
+            c if c.is_tracing() => c.name(),
             _ => return Ok(()),
         };
         let custom = &self.obj.shared.custom;

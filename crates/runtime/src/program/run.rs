@@ -38,6 +38,11 @@ pub struct Program {
     /// For a confined program: the end of what the last `run_xdp` may have left nonzero in
     /// the run buffer (every byte from there on is zero); `usize::MAX` when not known.
     pub(crate) xdp_dirty_end: usize,
+    /// For a tracing context: the end of the program's furthest context read (a run on less
+    /// is refused, as the kernel refuses to attach it).
+    pub(crate) trace_need: u64,
+    /// Where a tracing program is attached (`get_func_ip`, `get_attach_cookie`).
+    pub(crate) attach: crate::Attach,
 }
 
 impl std::fmt::Debug for Program {
@@ -55,6 +60,7 @@ impl Clone for Program {
         let mut p = Program::new(self.linked.clone(), self.shared.clone());
         p.env.budget = self.env.budget;
         p.env.unbounded = self.env.unbounded;
+        p.attach = self.attach;
         p
     }
 }
@@ -65,7 +71,12 @@ impl Program {
             Context::Xdp => Some((0, 8)),
             Context::Tc | Context::Socket => Some((skb::SKB_DATA, skb::SKB_DATA_END)),
             Context::Struct(crate::StructLayout { packet, .. }) => packet,
-            Context::Memory | Context::Unsupported(_) => None,
+            Context::Memory
+            | Context::Kprobe
+            | Context::Tracepoint { .. }
+            | Context::RawTracepoint { .. }
+            | Context::Tracing { .. }
+            | Context::Unsupported(_) => None,
         };
         let run: RunCell = Arc::new(Mutex::new(RunState {
             packet,
@@ -88,6 +99,11 @@ impl Program {
             h.set_mem_args(id, helpers::mem_args(sig, &cx));
         }
         let host_owned = context::host_owned(linked.context).into();
+        let trace_need = if linked.context.is_tracing() {
+            crate::trace::context_need(&linked.prog)
+        } else {
+            0
+        };
         let xdp_tail_unread = crate::xdp::tail_unread(&linked.prog);
         let replaced: Vec<u32> = shared.custom.iter().map(|c| c.id).collect();
         let xdp_confined = crate::xdp::confined(&linked.prog, &replaced);
@@ -108,6 +124,8 @@ impl Program {
             xdp_tail_unread,
             xdp_confined,
             xdp_dirty_end: usize::MAX,
+            trace_need,
+            attach: crate::Attach::default(),
         }
     }
 

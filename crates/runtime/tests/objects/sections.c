@@ -1,6 +1,6 @@
 /* Programs in the sections older tools used and in sections of types bpfx does not model:
- * `xdp_prog` (the kernel samples' XDP name) must get the XDP context, the kprobe and
- * cgroup_skb programs must be refused, never run as plain memory.                          */
+ * `xdp_prog` (the kernel samples' XDP name) must get the XDP context, the kprobe its
+ * pt_regs, and the cgroup_skb program must be refused, never run as plain memory.           */
 #include <linux/bpf.h>
 
 #define SEC(name) __attribute__((section(name), used))

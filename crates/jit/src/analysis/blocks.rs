@@ -6,6 +6,11 @@
 //! always-trapping instruction, and after [`MAX_BLOCK`] instructions. Inside a block control runs straight through, unless an instruction faults (or
 //! a legacy packet load halts), which ends the whole run: so charging a block's length on entry
 //! is exact once every such exit refunds the instructions it skipped ([`Blocks::rest`]).
+//!
+//! One exception: the `ja` of a fused branch (`jcc +1; ja T` lowered as one inverted branch,
+//! [`super::fusion`]) stays in its branch's block (which may then hold `MAX_BLOCK + 1`
+//! instructions). The block's charge pays for the `ja` too, and the lowering gives that unit
+//! back where the branch falls through past it (`emit/branch.rs`).
 
 use bpfx_bytecode::{CallTarget, Cfg, Imm64, Op, Pc};
 
@@ -25,8 +30,9 @@ pub(crate) struct Blocks {
 impl Blocks {
     /// The blocks of the program of `cfg`, whose callback-taking helper calls are at
     /// `callbacks` (each ends its block: the callback's instructions are charged between it
-    /// and the next instruction).
-    pub(crate) fn new(cfg: &Cfg, callbacks: &[(Pc, Pc)]) -> Blocks {
+    /// and the next instruction), and where `fused(pc)` says the instruction at `pc` is the
+    /// skipped `ja` of a fused branch (it joins the branch's block).
+    pub(crate) fn new(cfg: &Cfg, callbacks: &[(Pc, Pc)], fused: impl Fn(Pc) -> bool) -> Blocks {
         let prog = cfg.program();
         let n = prog.len();
         // The program's block leaders, and after each instruction that always traps.
@@ -66,7 +72,12 @@ impl Blocks {
             members.clear();
         };
         for (pc, _) in prog.iter() {
-            if leader[pc.index()] || members.len() as u32 == MAX_BLOCK {
+            if fused(pc) {
+                // Nothing jumps to it (or it would not be fused): it follows its branch.
+                members.push(pc);
+                continue;
+            }
+            if leader[pc.index()] || members.len() as u32 >= MAX_BLOCK {
                 flush(&mut b, &mut members);
             }
             members.push(pc);
@@ -94,7 +105,7 @@ mod tests {
     fn blocks(text: &str) -> Blocks {
         let prog =
             bpfx_bytecode::Program::decode(assemble(text).expect("assembles")).expect("decodes");
-        Blocks::new(&Cfg::new(&prog), &[])
+        Blocks::new(&Cfg::new(&prog), &[], |_| false)
     }
 
     #[test]

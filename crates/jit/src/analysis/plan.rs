@@ -15,8 +15,12 @@
 //!   expression the host registers still hold when it runs.
 //! - No fold crosses a jump target, so every path into an instruction sees the same host
 //!   registers. Budget slow paths lower with the same plan, so they agree with the fast code.
-//! - Branch fusion happens only without the budget charge, where the `ja` is not a block of
-//!   its own, and only when nothing else jumps to the `ja`.
+//! - Branch fusion happens only when nothing else jumps to the `ja`. With the budget charge the
+//!   `ja` then belongs to the branch's block ([`super::blocks`]): the block's charge pays for
+//!   it, the fall-through past the skipped `ja` gives that unit back, and the block's slow path
+//!   lowers the pair unfused, a charge each.
+//! - If-conversion happens only without the budget charge (the skipped move is a block of its
+//!   own, charged only when it runs).
 
 use super::liveness::{ARGS, Liveness, Node, Regs, bit};
 use super::{fold, fusion, ifconv};
@@ -127,10 +131,17 @@ impl Plan {
         self.actions.get(pc.index()).copied().unwrap_or_default()
     }
 
-    /// Plans the program of `cfg`. `fuse_branches` is false with the budget charge (see the invariants);
-    /// `blinding` keeps folded displacements within what blinding leaves in the code anyway
+    /// Whether the instruction at `pc` is the skipped `ja` of a fused branch.
+    pub(crate) fn is_fused_ja(&self, pc: Pc) -> bool {
+        pc.0 > 0
+            && self.action(pc) == Action::Skip
+            && matches!(self.action(Pc(pc.0 - 1)), Action::BranchNot(_))
+    }
+
+    /// Plans the program of `cfg`. `if_convert` is false with the budget charge (see the
+    /// invariants); `blinding` keeps folded displacements within what blinding leaves in the code anyway
     /// (8-bit immediates, 16-bit memory offsets).
-    pub(crate) fn new(cfg: &Cfg, fuse_branches: bool, blinding: bool) -> Plan {
+    pub(crate) fn new(cfg: &Cfg, if_convert: bool, blinding: bool) -> Plan {
         let prog = cfg.program();
         let n = prog.len();
         let mut target = vec![0u8; n];
@@ -184,10 +195,10 @@ impl Plan {
         let live = Liveness::new(nodes, &target, loops);
         let is_target = |i: usize| target.get(i).is_none_or(|&t| t & TARGET != 0);
         let mut actions = fold::fold(prog, &live, &is_target, blinding);
-        if fuse_branches && fusable {
+        if fusable {
             fusion::fuse(prog, &target, &mut actions);
         }
-        if fuse_branches && !blinding {
+        if if_convert && !blinding {
             ifconv::convert(prog, |pc| is_target(pc.index()), &mut actions);
         }
         Plan {

@@ -319,7 +319,9 @@ fn assemble_with(
         },
         facts,
         blocks: if opts.budget {
-            blocks::Blocks::new(cfg, facts.map_or(&[][..], |f| f.callbacks()))
+            blocks::Blocks::new(cfg, facts.map_or(&[][..], |f| f.callbacks()), |pc| {
+                plan.is_fused_ja(pc)
+            })
         } else {
             blocks::Blocks::default()
         },
@@ -467,11 +469,18 @@ impl Emitter<'_> {
                     }
                 }
                 CopyKind::Slow => self.charge_one(pc),
-                CopyKind::Fallback => {}
+                CopyKind::Fallback => {
+                    // The main copy charged the run's first block before its merged guard;
+                    // the fallback charges the blocks after it.
+                    if pc != first {
+                        self.charge_block(pc);
+                    }
+                }
                 CopyKind::Fast(i) => {
                     let label = self.loop_labels[i].fast
                         [(pc.0 - self.guards.loops.loops[i].head.0) as usize];
                     asm!(self; =>label);
+                    self.charge_block(pc);
                 }
             }
             self.lower(pc, &op);
@@ -598,7 +607,14 @@ impl<'a> Emitter<'a> {
 
     /// Lowers one instruction: the dispatch on its class.
     fn lower(&mut self, pc: Pc, op: &Op) {
-        let addr = match self.plan.action(pc) {
+        let mut action = self.plan.action(pc);
+        if self.kind == CopyKind::Slow
+            && (matches!(action, plan::Action::BranchNot(_)) || self.plan.is_fused_ja(pc))
+        {
+            // A budget slow path charges the branch and its `ja` one at a time: unfused.
+            action = plan::Action::Emit;
+        }
+        let addr = match action {
             plan::Action::Emit => None,
             plan::Action::Skip => return,
             plan::Action::Access(addr) => Some(addr),
@@ -622,6 +638,10 @@ impl<'a> Emitter<'a> {
                         self.emit_select(width, cond, lhs, rhs, dst, src);
                     } else if let plan::Action::BranchNot(target) = action {
                         self.emit_branch(pc, width, cond, lhs, rhs, target, true);
+                        if self.opts.budget {
+                            // Falling through skips the `ja` the block's charge paid for.
+                            asm!(self; add QWORD [BYTE r12 + ctx::BUDGET], 1);
+                        }
                     }
                     return;
                 }

@@ -74,10 +74,12 @@ fn budgets_in_long_blocks_and_loops_are_exact() {
 }
 
 /// The optimisations that stay on under the budget charge, each where a run can stop: a
-/// versioned loop (its fast copy charges per block and falls back to the exact slow path), a
-/// fused loop tail (`jcc +1; ja`, the `ja` charged with its branch's block and given back when
-/// the branch falls through), and a merged guard whose run spans two blocks, with a store
-/// (the second block's slow path continues in the run's fallback). Every budget from 0 to past
+/// versioned loop (its fast copy charges per block, with the same exact slow paths), a fused
+/// loop tail (`jcc +1; ja`, the `ja` charged with its branch's block and given back when the
+/// branch falls through), a merged guard whose run spans two blocks, with stores (its
+/// fallback charges the second), and conditional moves (the move charged with the branch's
+/// block and given back when the branch skips it: a carry condition and another; a move into a
+/// jump stays a branch with the charge, and is here as the control). Every budget from 0 to past
 /// the end, on inputs that keep every access inside and inputs where the loop, the merged
 /// guard or one member steps out: same r0 or trap pc, same memory, same budget left.
 #[test]
@@ -103,6 +105,16 @@ fn budgets_through_versioned_loops_fused_branches_and_merged_guards_are_exact() 
         add r0, r5
         ldxb r5, [r1+9]
         add r0, r5
+        jlt r5, 9, +1
+        mov r0, r3
+        jsgt r5, 2, +1
+        mov r6, r0
+        add r0, r6
+        jeq r5, 4, tail
+        mov r0, 77
+        ja tail
+        add r0, 1
+    tail:
         exit";
     let prog = Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes");
     // The premise: with the charge compiled in, the loop is versioned, the branch fused (one
@@ -130,8 +142,9 @@ fn budgets_through_versioned_loops_fused_branches_and_merged_guards_are_exact() 
         })
         .collect();
     // The longest run: 2, then 7 per byte of the 16-byte input (6 in the last iteration,
-    // which leaves without the `ja`), then 11 after the loop.
-    let most = 2 + 7 * 16 - 1 + 11;
+    // which leaves without the `ja`), then 11 after the loop and 7 of the 10 conditional moves
+    // and jumps (`p[9]` is 28: the first and third moves run, the second does not).
+    let most = 2 + 7 * 16 - 1 + 11 + 7;
     let p = &prog;
     let cases = inputs.iter().flat_map(|input| {
         (0..=most + 2).map(move |budget| {

@@ -7,10 +7,12 @@
 //! a legacy packet load halts), which ends the whole run: so charging a block's length on entry
 //! is exact once every such exit refunds the instructions it skipped ([`Blocks::rest`]).
 //!
-//! One exception: the `ja` of a fused branch (`jcc +1; ja T` lowered as one inverted branch,
-//! [`super::fusion`]) stays in its branch's block (which may then hold `MAX_BLOCK + 1`
-//! instructions). The block's charge pays for the `ja` too, and the lowering gives that unit
-//! back where the branch falls through past it (`emit/branch.rs`).
+//! One exception: the instructions a fused or if-converted branch absorbs
+//! ([`super::plan::Plan::absorbed`]: the `ja` of `jcc +1; ja T` lowered as one inverted branch,
+//! the move of a conditional move and the `ja` after it) stay in their branch's block (which may
+//! then hold `MAX_BLOCK + 2` instructions). The block's charge pays for them too, and the
+//! lowering gives those units back where the branch skips them (`emit/mod.rs`,
+//! `emit/select.rs`).
 
 use bpfx_bytecode::{CallTarget, Cfg, Imm64, Op, Pc};
 
@@ -30,9 +32,9 @@ pub(crate) struct Blocks {
 impl Blocks {
     /// The blocks of the program of `cfg`, whose callback-taking helper calls are at
     /// `callbacks` (each ends its block: the callback's instructions are charged between it
-    /// and the next instruction), and where `fused(pc)` says the instruction at `pc` is the
-    /// skipped `ja` of a fused branch (it joins the branch's block).
-    pub(crate) fn new(cfg: &Cfg, callbacks: &[(Pc, Pc)], fused: impl Fn(Pc) -> bool) -> Blocks {
+    /// and the next instruction), and where `absorbed(pc)` says the instruction at `pc`
+    /// belongs to the fused or if-converted branch before it (it joins the branch's block).
+    pub(crate) fn new(cfg: &Cfg, callbacks: &[(Pc, Pc)], absorbed: impl Fn(Pc) -> bool) -> Blocks {
         let prog = cfg.program();
         let n = prog.len();
         // The program's block leaders, and after each instruction that always traps.
@@ -72,8 +74,8 @@ impl Blocks {
             members.clear();
         };
         for (pc, _) in prog.iter() {
-            if fused(pc) {
-                // Nothing jumps to it (or it would not be fused): it follows its branch.
+            if absorbed(pc) {
+                // Nothing jumps to it (or it would not be absorbed): it follows its branch.
                 members.push(pc);
                 continue;
             }

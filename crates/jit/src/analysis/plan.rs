@@ -15,12 +15,11 @@
 //!   expression the host registers still hold when it runs.
 //! - No fold crosses a jump target, so every path into an instruction sees the same host
 //!   registers. Budget slow paths lower with the same plan, so they agree with the fast code.
-//! - Branch fusion happens only when nothing else jumps to the `ja`. With the budget charge the
-//!   `ja` then belongs to the branch's block ([`super::blocks`]): the block's charge pays for
-//!   it, the fall-through past the skipped `ja` gives that unit back, and the block's slow path
-//!   lowers the pair unfused, a charge each.
-//! - If-conversion happens only without the budget charge (the skipped move is a block of its
-//!   own, charged only when it runs).
+//! - Branch fusion and if-conversion happen only when nothing else jumps to the instructions
+//!   they absorb (the fused `ja`; the converted move, and the `ja` after it). With the budget
+//!   charge those belong to the branch's block ([`Plan::absorbed`], [`super::blocks`]): the
+//!   block's charge pays for them, the way that skips them gives those units back, and the
+//!   block's slow path lowers them as written, a charge each.
 
 use super::liveness::{ARGS, Liveness, Node, Regs, bit};
 use super::{fold, fusion, ifconv};
@@ -83,6 +82,9 @@ pub(crate) struct Plan {
     /// Registers live before each slot, and one more slot (empty) for "no successor"
     /// ([`Liveness`]).
     live_in: Vec<Regs>,
+    /// Per slot: the instruction belongs to the fused or if-converted branch before it
+    /// ([`Plan::absorbed`]).
+    absorbed: Vec<bool>,
 }
 
 /// See [`Plan::target`].
@@ -131,17 +133,20 @@ impl Plan {
         self.actions.get(pc.index()).copied().unwrap_or_default()
     }
 
-    /// Whether the instruction at `pc` is the skipped `ja` of a fused branch.
-    pub(crate) fn is_fused_ja(&self, pc: Pc) -> bool {
-        pc.0 > 0
-            && self.action(pc) == Action::Skip
-            && matches!(self.action(Pc(pc.0 - 1)), Action::BranchNot(_))
+    /// Whether the instruction at `pc` belongs to the fused or if-converted branch before it:
+    /// the skipped `ja` of a fused branch ([`Action::BranchNot`]), the skipped move of a
+    /// conditional move ([`Action::Select`]) and the `ja` after that move when the branch
+    /// jumps where the `ja` does. Nothing else jumps to it, so with the budget charge it is no
+    /// block start: the branch's block charges it.
+    pub(crate) fn absorbed(&self, pc: Pc) -> bool {
+        self.absorbed.get(pc.index()).copied().unwrap_or(false)
     }
 
-    /// Plans the program of `cfg`. `if_convert` is false with the budget charge (see the
-    /// invariants); `blinding` keeps folded displacements within what blinding leaves in the code anyway
+    /// Plans the program of `cfg`. `budget`: the code has the budget charge, which gives back
+    /// the units of what a conditional move skips, so only `jcc +1; mov` is converted (one unit,
+    /// given back in one instruction for a carry condition, see `emit/select.rs`); `blinding` keeps folded displacements within what blinding leaves in the code anyway
     /// (8-bit immediates, 16-bit memory offsets).
-    pub(crate) fn new(cfg: &Cfg, if_convert: bool, blinding: bool) -> Plan {
+    pub(crate) fn new(cfg: &Cfg, budget: bool, blinding: bool) -> Plan {
         let prog = cfg.program();
         let n = prog.len();
         let mut target = vec![0u8; n];
@@ -198,8 +203,21 @@ impl Plan {
         if fusable {
             fusion::fuse(prog, &target, &mut actions);
         }
-        if if_convert && !blinding {
-            ifconv::convert(prog, |pc| is_target(pc.index()), &mut actions);
+        if !blinding {
+            ifconv::convert(prog, |pc| is_target(pc.index()), !budget, &mut actions);
+        }
+        let mut absorbed = vec![false; n];
+        for (pc, op) in prog.iter() {
+            let i = pc.index();
+            let count = match (actions[i], *op) {
+                (Action::BranchNot(_), _) | (Action::Select { .. }, Op::Branch { off: 1, .. }) => 1,
+                // `jcc T; mov; ja T`.
+                (Action::Select { .. }, _) => 2,
+                _ => 0,
+            };
+            for k in (i + 1..=i + count).filter(|&k| k < n) {
+                absorbed[k] = true;
+            }
         }
         Plan {
             actions,
@@ -208,6 +226,7 @@ impl Plan {
             backward,
             used,
             live_in: live.live_in,
+            absorbed,
         }
     }
 }

@@ -297,7 +297,7 @@ fn assemble_with(
             &built
         }
     };
-    let plan = plan::Plan::new(cfg, !opts.budget, opts.blinding);
+    let plan = plan::Plan::new(cfg, opts.budget, opts.blinding);
     let callees = calls::Callees::new(cfg, &plan);
     let guards = GuardPlan::new(cfg, &plan, facts, opts);
     let mut e = Emitter {
@@ -320,7 +320,7 @@ fn assemble_with(
         facts,
         blocks: if opts.budget {
             blocks::Blocks::new(cfg, facts.map_or(&[][..], |f| f.callbacks()), |pc| {
-                plan.is_fused_ja(pc)
+                plan.absorbed(pc)
             })
         } else {
             blocks::Blocks::default()
@@ -609,9 +609,13 @@ impl<'a> Emitter<'a> {
     fn lower(&mut self, pc: Pc, op: &Op) {
         let mut action = self.plan.action(pc);
         if self.kind == CopyKind::Slow
-            && (matches!(action, plan::Action::BranchNot(_)) || self.plan.is_fused_ja(pc))
+            && (matches!(
+                action,
+                plan::Action::BranchNot(_) | plan::Action::Select { .. }
+            ) || self.plan.absorbed(pc))
         {
-            // A budget slow path charges the branch and its `ja` one at a time: unfused.
+            // A budget slow path charges a fused or converted branch and the instructions it
+            // absorbed one at a time: as written.
             action = plan::Action::Emit;
         }
         let addr = match action {
@@ -634,13 +638,19 @@ impl<'a> Emitter<'a> {
                     ..
                 } = *op
                 {
+                    // With the budget charge, the block's charge paid for the instructions the
+                    // branch absorbed (`rest`): the way that skips them gives them back.
+                    let rest = self.blocks.rest(pc) as i32;
                     if let plan::Action::Select { dst, src } = action {
                         self.emit_select(width, cond, lhs, rhs, dst, src);
+                        if self.opts.budget {
+                            self.emit_select_refund(cond, rest);
+                        }
                     } else if let plan::Action::BranchNot(target) = action {
                         self.emit_branch(pc, width, cond, lhs, rhs, target, true);
                         if self.opts.budget {
-                            // Falling through skips the `ja` the block's charge paid for.
-                            asm!(self; add QWORD [BYTE r12 + ctx::BUDGET], 1);
+                            // Falling through skips the `ja`.
+                            asm!(self; add QWORD [BYTE r12 + ctx::BUDGET], rest);
                         }
                     }
                     return;

@@ -29,7 +29,10 @@
 //!      iteration: an immediate, a register holding a constant, or `q@h + k'` with `q`
 //!      unchanged on every back edge (known if `q` holds one constant on every way into `h`,
 //!      else bounded by `q`'s unsigned upper bound at `h`: `Func::upper_bounds`, where r2 at
-//!      the program's entry is the input's length, below 2^63);
+//!      the program's entry is the input's length, below 2^63), or an 8-byte stack slot the
+//!      loop does not write, filled in the iteration, plus `k'` (bounded by the slot's upper
+//!      bound at `h`; slots are followed only when no pointer into a frame can exist:
+//!      [`Slots`]);
 //!    - a 64-bit test needs `x` and the step followed at 64 bits;
 //!    - the staying condition bounds the run: `x < b` or `x <= b` (unsigned or signed) for
 //!      `c > 0`, `x > b` or `x >= b` for `c < 0`, without wrap-around: for a known bound,
@@ -67,7 +70,7 @@
 //! wrap while staying: so at most `(hi - lo) / |c| + 1` of them.
 
 use bpfx_bytecode::{
-    AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, Successors, Width,
+    AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, Size, Successors, Width,
 };
 
 /// Work (in visited edges and body pcs) above which the analysis gives up, so that a huge
@@ -134,6 +137,7 @@ pub(crate) fn instruction_bound_with(graph: &Cfg, callbacks: &[(Pc, Pc, u64)]) -
     // Callees first: every call targets a later function.
     let mut costs = vec![0u128; funcs.len()];
     let mut work = 0usize;
+    let private = Slots::private(prog);
     for (k, f) in funcs.iter().enumerate().rev() {
         let mut calls = Vec::new();
         for c in graph.calls_from(k) {
@@ -149,7 +153,8 @@ pub(crate) fn instruction_bound_with(graph: &Cfg, callbacks: &[(Pc, Pc, u64)]) -
                 calls.push((site.index() - f.entry.index(), cost));
             }
         }
-        costs[k] = Func::new(prog, f.entry.index(), f.end.index()).cost(&calls, &mut work)?;
+        costs[k] =
+            Func::new(prog, f.entry.index(), f.end.index(), private).cost(&calls, &mut work)?;
     }
     Some(costs.first().copied().unwrap_or(0))
 }
@@ -168,10 +173,99 @@ struct Func<'a> {
     post: Vec<u32>,
     /// Whether the graph left the function (a structural error the verifier reports).
     broken: bool,
+    /// The stack slots whose values are followed ([`Slots`]).
+    slots: Slots,
+}
+
+/// At most this many stack slots are followed per function.
+const MAX_SLOTS: usize = 4;
+
+/// The 8-byte stack slots of a function (offsets from r10) that its 8-byte loads read, at most
+/// [`MAX_SLOTS`], when no instruction of the program reads r10 other than as the base of an
+/// access: then nothing but the function's own r10-based stores and atomics can write its
+/// frame (a helper or another function could only do so through a pointer into it, which
+/// only reading r10 makes). A slot no instruction of a loop writes holds one value in every
+/// iteration, so a bound kept there (spilled before the loop, filled in it) bounds a test
+/// like a register the loop does not change.
+#[derive(Clone, Debug, Default)]
+struct Slots {
+    offs: Vec<i16>,
+}
+
+impl Slots {
+    /// Whether no instruction of `prog` reads r10 other than as an access's base.
+    fn private(prog: &Program) -> bool {
+        let leaks = |op: &Op| match *op {
+            Op::Load { .. } => false,
+            Op::Store { src, .. } => src == Operand::Reg(Reg::R10),
+            Op::Atomic { src, .. } => src == Reg::R10,
+            _ => op.reads().contains(Reg::R10),
+        };
+        !prog.iter().any(|(_, op)| leaks(op))
+    }
+
+    /// The slots of the function `start..end` of `prog`, none unless `private`
+    /// ([`Self::private`]).
+    fn of(prog: &Program, start: usize, end: usize, private: bool) -> Slots {
+        if !private {
+            return Slots::default();
+        }
+        let mut offs = Vec::new();
+        for pc in start..end {
+            if let Some(&Op::Load {
+                size: Size::Dw,
+                base: Reg::R10,
+                off,
+                ..
+            }) = prog.get(Pc(pc as u32))
+                && !offs.contains(&off)
+                && offs.len() < MAX_SLOTS
+            {
+                offs.push(off);
+            }
+        }
+        Slots { offs }
+    }
+
+    /// The followed slot an 8-byte load from `r10 + off` reads.
+    fn read(&self, op: &Op) -> Option<usize> {
+        match *op {
+            Op::Load {
+                size: Size::Dw,
+                base: Reg::R10,
+                off,
+                ..
+            } => self.offs.iter().position(|&o| o == off),
+            _ => None,
+        }
+    }
+
+    /// The followed slots `op` may write: `(slot, whether it is exactly an 8-byte store of
+    /// `src` to it)`.
+    fn written(&self, op: &Op) -> impl Iterator<Item = (usize, Option<Operand>)> + '_ {
+        let hit = match *op {
+            Op::Store {
+                size,
+                base,
+                off,
+                src,
+            } if base == Reg::R10 => Some((off, size.bytes(), Some(src), size == Size::Dw)),
+            Op::Atomic {
+                width, base, off, ..
+            } if base == Reg::R10 => Some((off, width.bits() / 8, None, false)),
+            _ => None,
+        };
+        self.offs.iter().enumerate().filter_map(move |(k, &o)| {
+            let (off, len, src, whole) = hit?;
+            let (a, b) = (i32::from(off), i32::from(off) + len as i32);
+            let (c, d) = (i32::from(o), i32::from(o) + 8);
+            (a < d && c < b).then_some((k, if whole && off == o { src } else { None }))
+        })
+    }
 }
 
 impl<'a> Func<'a> {
-    fn new(prog: &'a Program, start: usize, end: usize) -> Func<'a> {
+    fn new(prog: &'a Program, start: usize, end: usize, private: bool) -> Func<'a> {
         let n = end - start;
         let mut succ = vec![Vec::new(); n];
         let mut broken = false;
@@ -203,6 +297,7 @@ impl<'a> Func<'a> {
             pre: vec![0; n],
             post: vec![0; n],
             broken,
+            slots: Slots::of(prog, start, end, private),
         };
         f.dominators();
         f
@@ -439,7 +534,19 @@ impl<'a> Func<'a> {
         bounds: &mut LazyBounds<'_>,
         work: &mut usize,
     ) -> Option<u128> {
-        let states = self.iteration(h, body, work)?;
+        // The followed slots no instruction of the loop writes.
+        let mut kept = [false; MAX_SLOTS];
+        for (k, kept) in kept.iter_mut().enumerate().take(self.slots.offs.len()) {
+            *kept = !body
+                .iter()
+                .filter_map(|&u| self.op(u))
+                .any(|op| self.slots.written(op).any(|(j, _)| j == k));
+        }
+        let view = SlotView {
+            slots: &self.slots,
+            kept,
+        };
+        let states = self.iteration(h, body, &view, work)?;
         let mut best: Option<u128> = None;
         let at = |pc: usize| body.binary_search(&pc).ok().and_then(|k| states[k]);
         // The values of the registers at the next visit of the header, per back edge.
@@ -448,7 +555,7 @@ impl<'a> Func<'a> {
             let (Some(mut st), Some(op)) = (at(u), self.op(u)) else {
                 return None;
             };
-            transfer(op, &mut st);
+            transfer(op, &mut st, &view);
             next.push(st);
         }
         // `r`'s step: the same `Rel { r, off: c }` on every back edge; `low` if the upper half
@@ -569,8 +676,40 @@ impl<'a> Func<'a> {
                 }
                 // The bound the wrap-around test reads, and the one the trip count reads (the
                 // input's length at most `MAX_INPUT_LEN` instead of below 2^63).
+                // A register's or followed slot's upper bound at the header (`idx` in
+                // `Bounds`), plus `off`, as a bound fixed for the loop.
+                let mut fixed_at = |idx: usize, off: u64, low: bool| {
+                    let headers = bounds.headers;
+                    let fixed = |ub: Option<u64>| {
+                        let ub = ub.unwrap_or(u64::MAX);
+                        let b = match off {
+                            0 => ub,
+                            d if (d as i64) > 0 => ub.saturating_add(d),
+                            _ => u64::MAX,
+                        };
+                        let top = mask(bits);
+                        Bound::Fixed(if low || b > top { top } else { b })
+                    };
+                    let ub = bounds
+                        .at
+                        .get_or_insert_with(|| self.upper_bounds(headers, i64::MAX as u64, work))
+                        .as_ref()
+                        .and_then(|b| b[h])
+                        .map(|b| b[idx]);
+                    let counted = bounds
+                        .counted
+                        .get_or_insert_with(|| self.upper_bounds(headers, MAX_INPUT_LEN, work))
+                        .as_ref()
+                        .and_then(|b| b[h])
+                        .map(|b| b[idx]);
+                    (fixed(ub), fixed(counted))
+                };
                 let (bound, counted) = match bound {
                     Val::Const(b) => (Bound::Known(b), Bound::Known(b)),
+                    // A slot the loop does not write: the same value in every iteration.
+                    Val::Slot { slot, off, low } if bits == 32 || !low => {
+                        fixed_at(Reg::COUNT + slot, off, low)
+                    }
                     Val::Rel { reg, off, low }
                         if (bits == 32 || !low) && direct(reg) == Some((0, false)) =>
                     {
@@ -581,36 +720,7 @@ impl<'a> Func<'a> {
                                 let b = Bound::Known(v.wrapping_add(off));
                                 (b, b)
                             }
-                            _ => {
-                                let headers = bounds.headers;
-                                let fixed = |ub: Option<u64>| {
-                                    let ub = ub.unwrap_or(u64::MAX);
-                                    let b = match off {
-                                        0 => ub,
-                                        d if (d as i64) > 0 => ub.saturating_add(d),
-                                        _ => u64::MAX,
-                                    };
-                                    let top = mask(bits);
-                                    Bound::Fixed(if low || b > top { top } else { b })
-                                };
-                                let ub = bounds
-                                    .at
-                                    .get_or_insert_with(|| {
-                                        self.upper_bounds(headers, i64::MAX as u64, work)
-                                    })
-                                    .as_ref()
-                                    .and_then(|b| b[h])
-                                    .map(|b| b[reg.index()]);
-                                let counted = bounds
-                                    .counted
-                                    .get_or_insert_with(|| {
-                                        self.upper_bounds(headers, MAX_INPUT_LEN, work)
-                                    })
-                                    .as_ref()
-                                    .and_then(|b| b[h])
-                                    .map(|b| b[reg.index()]);
-                                (fixed(ub), fixed(counted))
-                            }
+                            _ => fixed_at(reg.index(), off, low),
                         }
                     }
                     _ => continue,
@@ -654,7 +764,13 @@ impl<'a> Func<'a> {
     /// The registers' values at each pc of `body` (before it runs) relative to their values
     /// at the header `h` in the same iteration: a fixpoint over the body's paths from `h` that
     /// do not return to it. `None` past the work limit.
-    fn iteration(&self, h: usize, body: &[usize], work: &mut usize) -> Option<Vec<Option<State>>> {
+    fn iteration(
+        &self,
+        h: usize,
+        body: &[usize],
+        view: &SlotView<'_>,
+        work: &mut usize,
+    ) -> Option<Vec<Option<State>>> {
         let idx = |pc: usize| body.binary_search(&pc).ok();
         let mut states: Vec<Option<State>> = vec![None; body.len()];
         let start = idx(h)?;
@@ -675,7 +791,7 @@ impl<'a> Func<'a> {
             let u = body[k];
             let mut st = states[k]?;
             if let Some(op) = self.op(u) {
-                transfer(op, &mut st);
+                transfer(op, &mut st, view);
             }
             for &v in &self.succ[u] {
                 if v == h {
@@ -722,7 +838,7 @@ impl<'a> Func<'a> {
         if n == 0 {
             return Some(states);
         }
-        let mut entry = [u64::MAX; Reg::COUNT];
+        let mut entry = [u64::MAX; BOUNDS];
         if self.start == 0 {
             entry[Reg::R2.index()] = input_len;
         }
@@ -743,7 +859,7 @@ impl<'a> Func<'a> {
                 continue;
             };
             let mut after = before;
-            bound_transfer(op, &mut after);
+            bound_transfer(op, &mut after, &self.slots);
             let fall = u + op.slots() as usize;
             for &v in &self.succ[u] {
                 let mut st = after;
@@ -829,6 +945,9 @@ enum Val {
     /// `reg`'s value at the header plus `off`, modulo 2^64; with `low`, only the low 32 bits
     /// are known to be those of that sum (a 32-bit operation zero-extended on the way).
     Rel { reg: Reg, off: u64, low: bool },
+    /// The value of followed stack slot `slot` ([`Slots`]), which the loop does not write,
+    /// plus `off`, as `Rel`.
+    Slot { slot: usize, off: u64, low: bool },
     /// Anything.
     Unknown,
 }
@@ -843,6 +962,11 @@ impl Val {
             (Width::W32, Val::Const(c)) => Val::Const(c & 0xffff_ffff),
             (Width::W32, Val::Rel { reg, off, .. }) => Val::Rel {
                 reg,
+                off,
+                low: true,
+            },
+            (Width::W32, Val::Slot { slot, off, .. }) => Val::Slot {
+                slot,
                 off,
                 low: true,
             },
@@ -867,6 +991,11 @@ impl Val {
                 off: off.wrapping_add(d),
                 low,
             },
+            Val::Slot { slot, off, low } => Val::Slot {
+                slot,
+                off: off.wrapping_add(d),
+                low,
+            },
             Val::Unknown => Val::Unknown,
         }
     }
@@ -883,14 +1012,41 @@ fn join(a: Val, b: Val) -> Val {
                 low: true,
             }
         }
+        (
+            Val::Slot { slot, off, .. },
+            Val::Slot {
+                slot: k, off: o, ..
+            },
+        ) if slot == k && off == o => Val::Slot {
+            slot,
+            off,
+            low: true,
+        },
         _ => Val::Unknown,
     }
 }
 
-/// Runs `op` on `st`: moves, and additions and subtractions of constants, are followed;
-/// anything else the instruction may write (a call or packet load: r0-r5) becomes unknown.
-fn transfer(op: &Op, st: &mut State) {
+/// The followed slots of a function ([`Slots`]), and which of them a loop does not write.
+struct SlotView<'a> {
+    slots: &'a Slots,
+    kept: [bool; MAX_SLOTS],
+}
+
+/// Runs `op` on `st`: moves, and additions and subtractions of constants, are followed, and
+/// 8-byte loads of a followed slot the loop does not write; anything else the instruction may
+/// write (a call or packet load: r0-r5) becomes unknown.
+fn transfer(op: &Op, st: &mut State, view: &SlotView<'_>) {
     let new = match *op {
+        Op::Load { dst, .. } => view.slots.read(op).filter(|&k| view.kept[k]).map(|slot| {
+            (
+                dst,
+                Val::Slot {
+                    slot,
+                    off: 0,
+                    low: false,
+                },
+            )
+        }),
         Op::Alu {
             width,
             op: aop,
@@ -920,8 +1076,9 @@ fn transfer(op: &Op, st: &mut State) {
     }
 }
 
-/// Unsigned upper bounds of the registers.
-type Bounds = [u64; Reg::COUNT];
+/// Unsigned upper bounds of the registers, then of the followed stack slots ([`Slots`]).
+type Bounds = [u64; BOUNDS];
+const BOUNDS: usize = Reg::COUNT + MAX_SLOTS;
 
 /// A function's upper bounds before each pc (`Func::upper_bounds`), computed when a loop
 /// first needs them.
@@ -935,8 +1092,21 @@ struct LazyBounds<'a> {
 }
 
 /// Runs `op` on upper bounds: moves, additions, right shifts, masks, divisions by constants
-/// and loads are followed; anything else the instruction may write is unbounded.
-fn bound_transfer(op: &Op, st: &mut Bounds) {
+/// and loads are followed, and 8-byte stores and loads of the followed stack slots; anything
+/// else the instruction may write is unbounded.
+fn bound_transfer(op: &Op, st: &mut Bounds, slots: &Slots) {
+    let written: Vec<(usize, Option<Operand>)> = slots.written(op).collect();
+    for (k, src) in written {
+        st[Reg::COUNT + k] = match src {
+            Some(Operand::Reg(r)) => st[r.index()],
+            Some(Operand::Imm(i)) => i64::from(i) as u64,
+            None => u64::MAX,
+        };
+    }
+    if let (Some(k), Op::Load { dst, .. }) = (slots.read(op), op) {
+        st[dst.index()] = st[Reg::COUNT + k];
+        return;
+    }
     let new = match *op {
         Op::Alu {
             width,
@@ -1550,6 +1720,50 @@ mod tests {
         assert!(p(
             "mov r3, r2\nrsh r3, 1\nmov r1, 0\ntop:\nmov r4, 0\nin:\nadd r4, 1\njlt r4, 3, in\nadd r1, 2\njle r1, r3, top\nmov r0, 0\nexit"
         ));
+    }
+
+    #[test]
+    fn bounds_kept_on_the_stack() {
+        // clang's spill of the length before the loop and its fill for every test: the slot
+        // is written nowhere in the loop, so the fill is the same value each iteration, below
+        // the length's bound. 8-byte steps against `x + 16 <= len`.
+        let spilled = "
+            stxdw [r10-8], r2
+            mov r6, 0
+        head:
+            mov r4, r6
+            add r4, 16
+            add r6, 8
+            ldxdw r1, [r10-8]
+            jgt r4, r1, +1
+            ja head
+            exit";
+        assert!(p(spilled));
+        // Another slot written in the loop does not matter.
+        assert!(p(
+            &spilled.replace("add r6, 8", "add r6, 8\nstxdw [r10-16], r6")
+        ));
+        // The bound's slot written in the loop (all of it, or one byte of it) is no bound.
+        assert!(!p(
+            &spilled.replace("add r6, 8", "add r6, 8\nstxdw [r10-8], r4")
+        ));
+        assert!(!p(
+            &spilled.replace("add r6, 8", "add r6, 8\nstb [r10-5], 1")
+        ));
+        assert!(!p(
+            &spilled.replace("add r6, 8", "add r6, 8\nlock add [r10-8], r6")
+        ));
+        // A pointer into the frame could let a helper or a store through it write the slot.
+        assert!(!p(&spilled.replace("mov r6, 0", "mov r6, 0\nmov r3, r10")));
+        assert!(!p(
+            &spilled.replace("mov r6, 0", "mov r6, 0\nstxdw [r10-24], r10")
+        ));
+        // A slot spilled with an unknown value bounds nothing unless the step is 1.
+        let unknown = spilled.replace("stxdw [r10-8], r2", "stxdw [r10-8], r3");
+        assert!(!p(&unknown));
+        // A 32-bit test against a filled bound of unknown low half could see the counter
+        // wrap, as for a register.
+        assert!(!p(&spilled.replace("jgt r4, r1, +1", "jgt32 r4, r1, +1")));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! One exception: the instructions a fused or if-converted branch absorbs
 //! ([`super::plan::Plan::absorbed`]: the `ja` of `jcc +1; ja T` lowered as one inverted branch,
 //! the move of a conditional move and the `ja` after it) stay in their branch's block (which may
-//! then hold `MAX_BLOCK + 2` instructions). The block's charge pays for them too, and the
+//! then hold `MAX_BLOCK + 2` instructions; `MAX_BLOCK + 1` with the charge, where only one is absorbed). The block's charge pays for them too, and the
 //! lowering gives those units back where the branch skips them (`emit/mod.rs`,
 //! `emit/select.rs`).
 

@@ -7,12 +7,11 @@
 //! a legacy packet load halts), which ends the whole run: so charging a block's length on entry
 //! is exact once every such exit refunds the instructions it skipped ([`Blocks::rest`]).
 //!
-//! One exception: the instructions a fused or if-converted branch absorbs
+//! One exception: the instruction a fused or if-converted branch absorbs
 //! ([`super::plan::Plan::absorbed`]: the `ja` of `jcc +1; ja T` lowered as one inverted branch,
-//! the move of a conditional move and the `ja` after it) stay in their branch's block (which may
-//! then hold `MAX_BLOCK + 2` instructions; `MAX_BLOCK + 1` with the charge, where only one is absorbed). The block's charge pays for them too, and the
-//! lowering gives those units back where the branch skips them (`emit/mod.rs`,
-//! `emit/select.rs`).
+//! the move of `jcc +1; mov` lowered as a conditional move) stays in its branch's block, which
+//! may then hold `MAX_BLOCK + 1` instructions. The block's charge pays for it too, and the
+//! lowering gives that unit back where the branch skips it (`emit/mod.rs`, `emit/select.rs`).
 
 use bpfx_bytecode::{CallTarget, Cfg, Imm64, Op, Pc};
 

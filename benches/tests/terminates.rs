@@ -52,6 +52,7 @@ fn counted_loop_workloads_are_proven_to_end_and_agree_with_native() {
         "fnv1a",
         "mem_copy",
         "mixer",
+        "packet",
         "str_compare",
     ] {
         assert!(proven.contains(&name), "{name} not proven: {proven:?}");

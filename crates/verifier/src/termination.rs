@@ -42,7 +42,13 @@
 //!      the same condition for the largest bound its upper bound allows. Or `x != b`
 //!      with `b` known, `c = ±1`, and `i` set by `mov i, imm` on every way into `h` (found
 //!      going back through pcs with one predecessor) so that the first tested value, computed
-//!      without wrapping, lies on `b`'s side the counter moves towards. Or `x == b`.
+//!      without wrapping, lies on `b`'s side the counter moves towards. Or `x == b`;
+//!    - or the counter grows by a bounded unknown amount of at least 1 (`Val::Grow`: `i@h` plus
+//!      a zero-extending load of at most 4 bytes or a mask, plus constants, 64-bit; an offset
+//!      stepping by a parsed length): the test is the loop's only back-edge source and tests
+//!      `i` itself (so the tested value is the next iteration's `i`), staying while `i < b` or
+//!      `i <= b` unsigned at 64 bits, with `b + hi` not wrapping for the largest amount `hi`;
+//!      at most `b / lo + 1` staying outcomes for the smallest amount `lo`.
 //! 4. The instruction bound ([`instruction_bound`]) is at most [`INSTRUCTION_LIMIT`]: each
 //!    loop's trip bound (header visits per entry: the staying outcomes of its test in a row,
 //!    [`stays`], plus one, plus one for a lagging counter), multiplied through the loops holding
@@ -546,7 +552,7 @@ impl<'a> Func<'a> {
             slots: &self.slots,
             kept,
         };
-        let states = self.iteration(h, body, &view, work)?;
+        let states = self.iteration(h, body, bounds.headers, &view, work)?;
         let mut best: Option<u128> = None;
         let at = |pc: usize| body.binary_search(&pc).ok().and_then(|k| states[k]);
         // The values of the registers at the next visit of the header, per back edge.
@@ -655,22 +661,43 @@ impl<'a> Func<'a> {
             let lhs_val = st[lhs.index()];
             let bits = width.bits();
             // Read from either side.
-            for (x, rel, bound) in [(lhs_val, stay, rhs_val), (rhs_val, stay.swap(), lhs_val)] {
-                let Val::Rel {
-                    reg: i,
-                    off: k,
-                    low,
-                } = x
-                else {
-                    continue;
+            let rhs_reg = match rhs {
+                Operand::Reg(r) => Some(r),
+                Operand::Imm(_) => None,
+            };
+            for (x, rel, bound, tested) in [
+                (lhs_val, stay, rhs_val, Some(lhs)),
+                (rhs_val, stay.swap(), lhs_val, rhs_reg),
+            ] {
+                // A counter growing by a bounded amount of at least 1 (`Val::Grow`): tested
+                // itself, at the loop's only back edge, so that the tested value is the next
+                // iteration's counter; unsigned 64-bit and upward only.
+                let grow = match x {
+                    Val::Grow { reg, lo, hi }
+                        if tested == Some(reg)
+                            && latches == [t]
+                            && bits == 64
+                            && lo >= 1
+                            && matches!(rel, Cond::Lt | Cond::Le) =>
+                    {
+                        Some((reg, lo, hi))
+                    }
+                    _ => None,
                 };
-                let Some((c, step_low, from_entry)) = step(i) else {
-                    continue;
+                let (i, k, low, c, step_low, from_entry) = match (x, grow) {
+                    (_, Some((reg, lo, _))) => (reg, 0, false, i128::from(lo), false, false),
+                    (Val::Rel { reg, off, low }, None) => {
+                        let Some((c, step_low, from_entry)) = step(reg) else {
+                            continue;
+                        };
+                        (reg, off, low, i128::from(c), step_low, from_entry)
+                    }
+                    _ => continue,
                 };
                 if bits == 64 && (low || step_low) {
                     continue;
                 }
-                let c = wrap_signed(i128::from(c), bits);
+                let c = wrap_signed(c, bits);
                 if c == 0 {
                     continue;
                 }
@@ -740,6 +767,17 @@ impl<'a> Func<'a> {
                         })
                         .collect::<Option<Vec<u64>>>()
                 };
+                if let Some((_, lo, hi)) = grow {
+                    // Staying while `x <= b` (or `<`), the next test sees `x + d` with
+                    // `1 <= lo <= d <= hi`: no wrap while `b + hi` does not (`bound_ok` with
+                    // the largest step), and at most `b / lo + 1` staying values.
+                    if bound_ok(rel, i128::from(hi), bits, bound, || None) {
+                        let trips =
+                            stays(rel, i128::from(lo), bits, counted, None).saturating_add(1);
+                        best = Some(best.map_or(trips, |t| t.min(trips)));
+                    }
+                    continue;
+                }
                 if bound_ok(rel, c, bits, bound, first) {
                     // The header runs once per staying test, once more for the iteration
                     // that leaves (or does not reach the test), and once more for a lagging
@@ -768,6 +806,7 @@ impl<'a> Func<'a> {
         &self,
         h: usize,
         body: &[usize],
+        headers: &[bool],
         view: &SlotView<'_>,
         work: &mut usize,
     ) -> Option<Vec<Option<State>>> {
@@ -805,7 +844,15 @@ impl<'a> Func<'a> {
                     Some(old) => {
                         let mut m = old;
                         for (a, b) in m.iter_mut().zip(st) {
-                            *a = join(*a, b);
+                            let joined = join(*a, b);
+                            // At an inner loop's header a growing amount would grow with every
+                            // round of the fixpoint: widened to unknown at once.
+                            let grows = matches!(joined, Val::Grow { .. } | Val::Range { .. });
+                            *a = if headers[v] && grows && joined != *a {
+                                Val::Unknown
+                            } else {
+                                joined
+                            };
                         }
                         m
                     }
@@ -948,6 +995,12 @@ enum Val {
     /// The value of followed stack slot `slot` ([`Slots`]), which the loop does not write,
     /// plus `off`, as `Rel`.
     Slot { slot: usize, off: u64, low: bool },
+    /// Some value in `lo..=hi` (at most [`GROW_MAX`]), unknown otherwise: a zero-extending
+    /// load or a mask (a parsed length).
+    Range { lo: u64, hi: u64 },
+    /// `reg`'s value at the header plus some amount in `lo..=hi` (at most [`GROW_MAX`]), 64-bit
+    /// arithmetic: an offset advanced by a parsed length.
+    Grow { reg: Reg, lo: u64, hi: u64 },
     /// Anything.
     Unknown,
 }
@@ -970,7 +1023,7 @@ impl Val {
                 off,
                 low: true,
             },
-            (Width::W32, Val::Unknown) => Val::Unknown,
+            (Width::W32, Val::Unknown | Val::Range { .. } | Val::Grow { .. }) => Val::Unknown,
         }
     }
 
@@ -996,15 +1049,102 @@ impl Val {
                 off: off.wrapping_add(d),
                 low,
             },
-            Val::Unknown => Val::Unknown,
+            Val::Range { lo, hi } if !negate => Val::grow(None, lo, hi, d),
+            Val::Grow { reg, lo, hi } if !negate => Val::grow(Some(reg), lo, hi, d),
+            Val::Range { .. } | Val::Grow { .. } | Val::Unknown => Val::Unknown,
+        }
+    }
+}
+
+/// The bound on the amounts [`Val::Range`] and [`Val::Grow`] follow (so that sums of a few
+/// never come near wrapping).
+const GROW_MAX: u64 = 1 << 32;
+
+impl Val {
+    /// `reg@h + (lo..=hi) + d` (`reg` absent: a range), if it stays within [`GROW_MAX`].
+    fn grow(reg: Option<Reg>, lo: u64, hi: u64, d: u64) -> Val {
+        let (Some(lo), Some(hi)) = (lo.checked_add(d), hi.checked_add(d)) else {
+            return Val::Unknown;
+        };
+        match reg {
+            _ if hi > GROW_MAX => Val::Unknown,
+            Some(reg) => Val::Grow { reg, lo, hi },
+            None => Val::Range { lo, hi },
+        }
+    }
+
+    /// `self + other` at 64 bits, with the forms [`Val::plus`] does not follow: a register or
+    /// a growing value plus a range.
+    fn add(self, other: Val) -> Val {
+        match (self, other) {
+            (
+                Val::Rel {
+                    reg,
+                    off,
+                    low: false,
+                },
+                Val::Range { lo, hi },
+            )
+            | (
+                Val::Range { lo, hi },
+                Val::Rel {
+                    reg,
+                    off,
+                    low: false,
+                },
+            ) if off <= GROW_MAX => Val::grow(Some(reg), lo, hi, off),
+            (Val::Grow { reg, lo, hi }, Val::Range { lo: a, hi: b })
+            | (Val::Range { lo: a, hi: b }, Val::Grow { reg, lo, hi }) => {
+                Val::grow(Some(reg), lo.saturating_add(a), hi.saturating_add(b), 0)
+            }
+            (Val::Range { lo, hi }, Val::Range { lo: a, hi: b }) => {
+                Val::grow(None, lo.saturating_add(a), hi.saturating_add(b), 0)
+            }
+            _ => self.plus(other, false),
         }
     }
 }
 
 /// The value both of two paths may bring.
 fn join(a: Val, b: Val) -> Val {
+    // A register plus a small constant is a growing value of one amount.
+    let widen = |v: Val| match v {
+        Val::Rel {
+            reg,
+            off,
+            low: false,
+        } if off <= GROW_MAX => Val::Grow {
+            reg,
+            lo: off,
+            hi: off,
+        },
+        v => v,
+    };
+    match (widen(a), widen(b)) {
+        _ if a == b => return a,
+        (
+            Val::Grow { reg, lo, hi },
+            Val::Grow {
+                reg: r,
+                lo: l,
+                hi: h,
+            },
+        ) if reg == r => {
+            return Val::Grow {
+                reg,
+                lo: lo.min(l),
+                hi: hi.max(h),
+            };
+        }
+        (Val::Range { lo, hi }, Val::Range { lo: l, hi: h }) => {
+            return Val::Range {
+                lo: lo.min(l),
+                hi: hi.max(h),
+            };
+        }
+        _ => {}
+    }
     match (a, b) {
-        _ if a == b => a,
         (Val::Rel { reg, off, .. }, Val::Rel { reg: r, off: o, .. }) if reg == r && off == o => {
             Val::Rel {
                 reg,
@@ -1037,16 +1177,27 @@ struct SlotView<'a> {
 /// write (a call or packet load: r0-r5) becomes unknown.
 fn transfer(op: &Op, st: &mut State, view: &SlotView<'_>) {
     let new = match *op {
-        Op::Load { dst, .. } => view.slots.read(op).filter(|&k| view.kept[k]).map(|slot| {
-            (
+        Op::Load {
+            dst, size, signed, ..
+        } => match view.slots.read(op).filter(|&k| view.kept[k]) {
+            Some(slot) => Some((
                 dst,
                 Val::Slot {
                     slot,
                     off: 0,
                     low: false,
                 },
-            )
-        }),
+            )),
+            // A zero-extending load of at most 4 bytes.
+            None if !signed && size.bytes() <= 4 => Some((
+                dst,
+                Val::Range {
+                    lo: 0,
+                    hi: u64::MAX >> (64 - 8 * size.bytes()),
+                },
+            )),
+            None => None,
+        },
         Op::Alu {
             width,
             op: aop,
@@ -1058,13 +1209,20 @@ fn transfer(op: &Op, st: &mut State, view: &SlotView<'_>) {
                 Operand::Reg(r) => st[r.index()],
             };
             let d = st[dst.index()];
-            let v = match aop {
-                AluOp::Mov => s,
-                AluOp::Add => d.plus(s, false),
-                AluOp::Sub => d.plus(s, true),
+            let v = match (aop, src) {
+                (AluOp::Mov, _) => s,
+                (AluOp::Add, _) if width == Width::W64 => d.add(s),
+                (AluOp::Add, _) => d.plus(s, false),
+                (AluOp::Sub, _) => d.plus(s, true),
+                // A mask bounds whatever it masks (zero-extended at 32 bits).
+                (AluOp::And, Operand::Imm(k)) if k >= 0 => Val::Range {
+                    lo: 0,
+                    hi: k as u64,
+                },
                 _ => Val::Unknown,
             };
-            Some((dst, v.at(width)))
+            let masked = matches!((aop, src), (AluOp::And, Operand::Imm(k)) if k >= 0);
+            Some((dst, if masked { v } else { v.at(width) }))
         }
         _ => None,
     };
@@ -1499,8 +1657,12 @@ mod tests {
         assert!(!p(
             "mov r0, 0\ntop:\nadd r0, 1\nsub r0, 1\njlt r0, 10, top\nexit"
         ));
-        // A step on one arm of an if only.
+        // A step on one arm of an if only (a step of 1 or 2 is a growing counter, tested at
+        // the only back edge: proven).
         assert!(!p(
+            "mov r0, 0\ntop:\njeq r1, 0, skip\nadd r0, 1\nskip:\njlt r0, 10, top\nexit"
+        ));
+        assert!(p(
             "mov r0, 0\ntop:\njeq r1, 0, skip\nadd r0, 1\nskip:\nadd r0, 1\njlt r0, 10, top\nexit"
         ));
         assert!(!p(
@@ -1764,6 +1926,41 @@ mod tests {
         // A 32-bit test against a filled bound of unknown low half could see the counter
         // wrap, as for a register.
         assert!(!p(&spilled.replace("jgt r4, r1, +1", "jgt32 r4, r1, +1")));
+    }
+
+    #[test]
+    fn offsets_stepping_by_a_parsed_length() {
+        // A record walk: the offset moves past a 16-bit length and a 2-byte header, at
+        // least 2 and at most 2^16 + 1 per record, while `off <= len`.
+        let walk = "
+            mov r3, 2
+            mov r6, 0
+        head:
+            ldxh r9, [r1+0]
+            mov r7, r3
+            add r7, r9
+            add r6, 1
+            mov r3, r7
+            add r3, 2
+            jle r3, r2, head
+            exit";
+        assert!(p(walk));
+        // A mask bounds the length as the load did; a strict test too.
+        assert!(p(
+            &walk.replace("ldxh r9, [r1+0]", "ldxdw r9, [r1+0]\nand r9, 4095")
+        ));
+        assert!(p(&walk.replace("jle r3, r2, head", "jlt r3, r2, head")));
+        // A length that may be 0 with no header: the offset may stay put.
+        assert!(!p(&walk.replace("add r3, 2", "add r3, 0")));
+        // A length of unbounded size, or added at 32 bits, or a bound the loop moves.
+        assert!(!p(&walk.replace("ldxh r9, [r1+0]", "ldxdw r9, [r1+0]")));
+        assert!(!p(&walk.replace("add r7, r9", "add32 r7, r9")));
+        assert!(!p(&walk.replace("add r6, 1", "add r6, 1\nadd r2, r9")));
+        // The tested value is not the next offset (the offset is written after the test).
+        let late = walk.replace("jle r3, r2, head", "jgt r3, r2, +2\nmov r3, 2\nja head");
+        assert!(!p(&late));
+        // Signed, or downward: not this rule.
+        assert!(!p(&walk.replace("jle r3, r2, head", "jsle r3, r2, head")));
     }
 
     #[test]

@@ -53,6 +53,7 @@ fn counted_loop_workloads_are_proven_to_end_and_agree_with_native() {
         "mem_copy",
         "mixer",
         "packet",
+        "packet_calls",
         "str_compare",
     ] {
         assert!(proven.contains(&name), "{name} not proven: {proven:?}");

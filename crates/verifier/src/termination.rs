@@ -44,7 +44,8 @@
 //!      going back through pcs with one predecessor) so that the first tested value, computed
 //!      without wrapping, lies on `b`'s side the counter moves towards. Or `x == b`;
 //!    - or the counter grows by a bounded unknown amount of at least 1 (`Val::Grow`: `i@h` plus
-//!      a zero-extending load of at most 4 bytes or a mask, plus constants, 64-bit; an offset
+//!      a zero-extending load of at most 4 bytes, a mask, or bytes shifted and or-ed into a
+//!      field, plus constants, 64-bit; an offset
 //!      stepping by a parsed length): the test is the loop's only back-edge source and tests
 //!      `i` itself (so the tested value is the next iteration's `i`), staying while `i < b` or
 //!      `i <= b` unsigned at 64 bits, with `b + hi` not wrapping for the largest amount `hi`;
@@ -1219,6 +1220,24 @@ fn transfer(op: &Op, st: &mut State, view: &SlotView<'_>) {
                     lo: 0,
                     hi: k as u64,
                 },
+                // Bytes assembled into a big-endian field: `(b0 << 8) | b1`.
+                (AluOp::Lsh, Operand::Imm(k)) if width == Width::W64 => match d {
+                    Val::Range { hi, .. } if k < 32 => Val::grow(None, 0, hi << k, 0),
+                    _ => Val::Unknown,
+                },
+                (AluOp::Or, _) if width == Width::W64 => match (d, s) {
+                    (Val::Range { hi, .. }, Val::Range { hi: h, .. }) => {
+                        // Every bit set in either is below the higher one's top bit.
+                        let top = hi.max(h);
+                        let all = if top == 0 {
+                            0
+                        } else {
+                            u64::MAX >> top.leading_zeros()
+                        };
+                        Val::grow(None, 0, all, 0)
+                    }
+                    _ => Val::Unknown,
+                },
                 _ => Val::Unknown,
             };
             let masked = matches!((aop, src), (AluOp::And, Operand::Imm(k)) if k >= 0);
@@ -1952,8 +1971,16 @@ mod tests {
         assert!(p(&walk.replace("jle r3, r2, head", "jlt r3, r2, head")));
         // A length that may be 0 with no header: the offset may stay put.
         assert!(!p(&walk.replace("add r3, 2", "add r3, 0")));
+        // A length assembled from two bytes, as a big-endian load is.
+        assert!(p(&walk.replace(
+            "ldxh r9, [r1+0]",
+            "ldxb r9, [r1+0]\nldxb r5, [r1+1]\nlsh r9, 8\nor r9, r5"
+        )));
         // A length of unbounded size, or added at 32 bits, or a bound the loop moves.
         assert!(!p(&walk.replace("ldxh r9, [r1+0]", "ldxdw r9, [r1+0]")));
+        assert!(!p(
+            &walk.replace("ldxh r9, [r1+0]", "ldxw r9, [r1+0]\nlsh r9, 32")
+        ));
         assert!(!p(&walk.replace("add r7, r9", "add32 r7, r9")));
         assert!(!p(&walk.replace("add r6, 1", "add r6, 1\nadd r2, r9")));
         // The tested value is not the next offset (the offset is written after the test).

@@ -1222,7 +1222,7 @@ fn transfer(op: &Op, st: &mut State, view: &SlotView<'_>) {
                 },
                 // Bytes assembled into a big-endian field: `(b0 << 8) | b1`.
                 (AluOp::Lsh, Operand::Imm(k)) if width == Width::W64 => match d {
-                    Val::Range { hi, .. } if k < 32 => Val::grow(None, 0, hi << k, 0),
+                    Val::Range { hi, .. } if (0..32).contains(&k) => Val::grow(None, 0, hi << k, 0),
                     _ => Val::Unknown,
                 },
                 (AluOp::Or, _) if width == Width::W64 => match (d, s) {
@@ -1980,6 +1980,11 @@ mod tests {
         assert!(!p(&walk.replace("ldxh r9, [r1+0]", "ldxdw r9, [r1+0]")));
         assert!(!p(
             &walk.replace("ldxh r9, [r1+0]", "ldxw r9, [r1+0]\nlsh r9, 32")
+        ));
+        // A shift by a negative immediate (masked at run time) follows nothing, and panics
+        // nowhere.
+        assert!(!p(
+            &walk.replace("ldxh r9, [r1+0]", "ldxh r9, [r1+0]\nlsh r9, -1")
         ));
         assert!(!p(&walk.replace("add r7, r9", "add32 r7, r9")));
         assert!(!p(&walk.replace("add r6, 1", "add r6, 1\nadd r2, r9")));

@@ -45,12 +45,15 @@ fn counted_loop_workloads_are_proven_to_end_and_agree_with_native() {
     eprintln!("proven to terminate: {proven:?}");
     for name in [
         "array_sum",
+        "bitops",
         "calls",
         "crc32",
         "dense_switch",
         "fnv1a",
         "mem_copy",
         "mixer",
+        "packet",
+        "packet_calls",
         "str_compare",
     ] {
         assert!(proven.contains(&name), "{name} not proven: {proven:?}");

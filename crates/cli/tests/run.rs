@@ -162,8 +162,7 @@ fn jit_dump_interleaves_ebpf_and_x86() {
 #[test]
 fn jit_dump_with_a_memory_size_shows_the_verified_code() {
     // The checksum loop walks the input two bytes at a time: one check before the loop
-    // stands for its guards, verified or not. (Checked mode cannot bound the loop, so only
-    // without the default budget's charge, which turns versioning off.)
+    // stands for its guards, verified or not (here without the default budget's charge).
     for args in [&[][..], &["--mem-size", "20"][..]] {
         let mut all = vec!["jit-dump", "examples/checksum.asm", "--no-budget"];
         all.extend_from_slice(args);

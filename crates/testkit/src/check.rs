@@ -171,8 +171,8 @@ fn run_on(
     }
     env.budget = case.budget;
     // A case without a budget runs without the default one too (the kit's programs end by
-    // construction, or carry a budget), so the JIT's loop versioning, which the budget charge
-    // turns off, stays compared with the interpreter.
+    // construction, or carry a budget), so the JIT's code without any budget charge stays
+    // compared with the interpreter.
     env.unbounded = case.budget.is_none();
     let result = match engine.execute(&case.prog, buf, env) {
         Ok(r0) => Ok(r0),

@@ -208,7 +208,7 @@ pub fn diff_structured(data: &[u8]) {
 /// `diff_loops`: the same comparison on the [`loop_gen`](crate::loop_gen) loop the bytes
 /// choose, and, when the verifier accepts it in checked mode, through the verified JIT. These
 /// loops end without a budget (which [`diff_raw`] and [`diff_structured`] give every program
-/// that can loop, and which turns loop versioning off).
+/// that can loop), so the code without the budget charge is compared too.
 pub fn diff_loops(data: &[u8]) {
     let case = crate::loop_gen::generate_loop_with(crate::generator::Rng::from_bytes(data));
     agree(&case);

@@ -20,7 +20,7 @@
 //!         exit
 //! ```
 //! The counter r7 (`add r7, -1; jeq r7, 0, out`, at the top level of the body) ends every
-//! loop, so no case needs a budget (a budget turns versioning off). Accesses hug the input's
+//! loop, so no case needs a budget (`tests/loops.rs` adds budgets to some). Accesses hug the input's
 //! end, starts and bounds sit at and around it and at the edges of the 64-bit range, so every
 //! run of the guarded loop, the fast copy, and the check between them is exercised: loops that
 //! stay inside, loops whose last iteration steps out (a trap at the access's pc, with the stores

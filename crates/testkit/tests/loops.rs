@@ -7,7 +7,7 @@
 use bpfx_bytecode::{Pc, Program, assemble};
 use bpfx_exec::{Helpers, Trap, TrapKind};
 use bpfx_jit::{JitOptions, compile_unverified};
-use bpfx_testkit::{Case, Outcome, check, check_verified_loop, generate_loop};
+use bpfx_testkit::{Case, Outcome, check, check_verified_loop, check_with, engines, generate_loop};
 
 const CASES: u64 = 6_000;
 
@@ -17,7 +17,7 @@ fn generated_loops_agree_on_every_engine() {
     let mut failures = Vec::new();
     for seed in 0..CASES {
         let case = generate_loop(seed);
-        // Without a budget (the default one would turn versioning off), as `check` runs it.
+        // Without a budget (nor the default one's charge), as `check` runs it.
         let opts = JitOptions {
             unbounded: true,
             ..JitOptions::default()
@@ -51,6 +51,61 @@ fn generated_loops_agree_on_every_engine() {
     assert!(trapped >= CASES / 10, "only {trapped} runs trapped");
     assert!(trapped <= CASES * 9 / 10, "{trapped} runs trapped");
     assert!(accepted >= CASES / 10, "only {accepted} loops verified");
+}
+
+/// Generated loops under a budget: the JIT compiles the budget charge in and keeps versioning
+/// (the fast copy charges per block), and a run must stop at the interpreter's pc, with its
+/// memory and the budget left, whichever copy it is in when the budget runs out. Each loop runs
+/// under budgets at the start, around the middle and at the end of its run.
+#[test]
+fn generated_loops_under_a_budget_stop_where_the_interpreter_does() {
+    const SEEDS: u64 = 600;
+    let engines = engines();
+    let (mut versioned, mut stopped) = (0u64, 0u64);
+    let mut failures = Vec::new();
+    for seed in 0..SEEDS {
+        let mut case = generate_loop(seed);
+        let opts = JitOptions {
+            budget: true,
+            ..JitOptions::default()
+        };
+        let jit = compile_unverified(&case.prog, &opts).expect("compiles");
+        versioned += u64::from(jit.stats().versioned_loops > 0);
+        // The run's length, from the interpreter.
+        let ample = 1 << 20;
+        case.budget = Some(ample);
+        let used = match check_with(&case, &engines) {
+            Ok(o) => ample - o.budget_left.expect("a budget"),
+            Err(m) => {
+                failures.push(format!("seed {seed}, budget {ample}: {m}"));
+                continue;
+            }
+        };
+        let mut budgets = vec![0, 1, used / 3, used / 2, used.saturating_sub(7)];
+        budgets.extend(used.saturating_sub(2)..=used + 1);
+        for budget in budgets {
+            case.budget = Some(budget);
+            match check_with(&case, &engines) {
+                Ok(o) => {
+                    stopped +=
+                        u64::from(o.result.is_err_and(|t| t.kind == TrapKind::BudgetExhausted))
+                }
+                Err(m) => failures.push(format!("seed {seed}, budget {budget}: {m}")),
+            }
+        }
+        if failures.len() >= 3 {
+            break;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatch(es):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    println!("{versioned} versioned with the charge, {stopped} runs out of budget");
+    assert!(versioned >= SEEDS / 4, "only {versioned} loops versioned");
+    assert!(stopped >= SEEDS, "only {stopped} runs ran out of budget");
 }
 
 fn case(text: &str, input: &[u8]) -> Case {

@@ -56,6 +56,27 @@ const SHAPES: &[(&str, &str, u64, &str)] = &[
         "mov r0, 0\nmov r3, 0\nmov r5, r3\nadd r5, 8\ntop:\nadd r0, 1\nadd r3, 4\njgt r5, 400, out\nja top\nout:\nexit",
     ),
     (
+        "a bound kept on the stack: spilled before the loop, filled for every test",
+        "stdw [r10-8], 400\nmov r0, 0\nmov r3, 0\ntop:\nadd r0, 1\nmov r5, r3\nadd r5, 8\nadd r3, 4\nldxdw r1, [r10-8]\njgt r5, r1, out\nja top\nout:\nexit",
+        100,
+        // The loop moves the bound ahead of the counter in its slot.
+        "stdw [r10-8], 400\nmov r0, 0\nmov r3, 0\ntop:\nadd r0, 1\nmov r5, r3\nadd r5, 8\nadd r3, 4\nmov r1, r5\nadd r1, 8\nstxdw [r10-8], r1\nldxdw r1, [r10-8]\njgt r5, r1, out\nja top\nout:\nexit",
+    ),
+    (
+        "a bound kept on the stack, with a store elsewhere in the frame in the loop",
+        "stdw [r10-8], 400\nmov r0, 0\nmov r3, 0\ntop:\nadd r0, 1\nmov r5, r3\nadd r5, 8\nadd r3, 4\nstxdw [r10-16], r5\nldxdw r1, [r10-8]\njgt r5, r1, out\nja top\nout:\nexit",
+        100,
+        // The same through a pointer into the frame: the store may be to the bound's slot.
+        "stdw [r10-8], 400\nmov r2, r10\nadd r2, -8\nmov r0, 0\nmov r3, 0\ntop:\nadd r0, 1\nmov r5, r3\nadd r5, 8\nadd r3, 4\nmov r1, r5\nadd r1, 8\nstxdw [r2+0], r1\nldxdw r1, [r10-8]\njgt r5, r1, out\nja top\nout:\nexit",
+    ),
+    (
+        "an offset stepping by a parsed length plus a header (at least 1), tested as it is carried",
+        "sth [r10-8], 3\nmov r0, 0\nmov r3, 2\ntop:\nadd r0, 1\nldxh r9, [r10-8]\nmov r7, r3\nadd r7, r9\nmov r3, r7\nadd r3, 2\njle r3, 400, top\nexit",
+        80,
+        // No header and a length of 0: the offset stays put.
+        "sth [r10-8], 0\nmov r0, 0\nmov r3, 2\ntop:\nadd r0, 1\nldxh r9, [r10-8]\nmov r7, r3\nadd r7, r9\nmov r3, r7\nadd r3, 0\njle r3, 400, top\nexit",
+    ),
+    (
         "an offset copy against a register bound (a 16-bit load), step 1, strict",
         "stdw [r10-8], 50\nldxh r6, [r10-8]\nmov r0, 0\ntop:\nmov r5, r0\nadd r5, 1\nadd r0, 1\njge r5, r6, out\nja top\nout:\nexit",
         50,

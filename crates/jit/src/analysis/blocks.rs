@@ -6,6 +6,12 @@
 //! always-trapping instruction, and after [`MAX_BLOCK`] instructions. Inside a block control runs straight through, unless an instruction faults (or
 //! a legacy packet load halts), which ends the whole run: so charging a block's length on entry
 //! is exact once every such exit refunds the instructions it skipped ([`Blocks::rest`]).
+//!
+//! One exception: the instruction a fused or if-converted branch absorbs
+//! ([`super::plan::Plan::absorbed`]: the `ja` of `jcc +1; ja T` lowered as one inverted branch,
+//! the move of `jcc +1; mov` lowered as a conditional move) stays in its branch's block, which
+//! may then hold `MAX_BLOCK + 1` instructions. The block's charge pays for it too, and the
+//! lowering gives that unit back where the branch skips it (`emit/mod.rs`, `emit/select.rs`).
 
 use bpfx_bytecode::{CallTarget, Cfg, Imm64, Op, Pc};
 
@@ -25,8 +31,9 @@ pub(crate) struct Blocks {
 impl Blocks {
     /// The blocks of the program of `cfg`, whose callback-taking helper calls are at
     /// `callbacks` (each ends its block: the callback's instructions are charged between it
-    /// and the next instruction).
-    pub(crate) fn new(cfg: &Cfg, callbacks: &[(Pc, Pc)]) -> Blocks {
+    /// and the next instruction), and where `absorbed(pc)` says the instruction at `pc`
+    /// belongs to the fused or if-converted branch before it (it joins the branch's block).
+    pub(crate) fn new(cfg: &Cfg, callbacks: &[(Pc, Pc)], absorbed: impl Fn(Pc) -> bool) -> Blocks {
         let prog = cfg.program();
         let n = prog.len();
         // The program's block leaders, and after each instruction that always traps.
@@ -66,7 +73,12 @@ impl Blocks {
             members.clear();
         };
         for (pc, _) in prog.iter() {
-            if leader[pc.index()] || members.len() as u32 == MAX_BLOCK {
+            if absorbed(pc) {
+                // Nothing jumps to it (or it would not be absorbed): it follows its branch.
+                members.push(pc);
+                continue;
+            }
+            if leader[pc.index()] || members.len() as u32 >= MAX_BLOCK {
                 flush(&mut b, &mut members);
             }
             members.push(pc);
@@ -94,7 +106,7 @@ mod tests {
     fn blocks(text: &str) -> Blocks {
         let prog =
             bpfx_bytecode::Program::decode(assemble(text).expect("assembles")).expect("decodes");
-        Blocks::new(&Cfg::new(&prog), &[])
+        Blocks::new(&Cfg::new(&prog), &[], |_| false)
     }
 
     #[test]

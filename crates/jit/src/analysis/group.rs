@@ -20,8 +20,12 @@
 //! as in the run): traps happen at the same pc, with the same memory, as without merging. No
 //! member's address can wrap once the span passed: each lies inside it.
 //!
-//! Merging is off with Spectre hardening (a guard there also masks its own address) and with
-//! the budget charge (whose slow paths re-lower whole blocks).
+//! Merging is off with Spectre hardening (a guard there also masks its own address). With the
+//! budget charge, a run may span several basic blocks: the fallback charges each block that
+//! starts after the run's first instruction (the main copy charged the first before the
+//! merged guard). A block's slow path never reaches the main copy's unguarded members: it is
+//! entered with less budget than its block needs, so it traps before the block ends
+//! (`emit/budget.rs`).
 
 use super::plan::{Action, Addr, Plan};
 use bpfx_bytecode::{Op, Pc, Program};

@@ -96,8 +96,8 @@ pub(crate) struct GuardPlan {
 
 impl GuardPlan {
     /// Decides every access of the program of `cfg` (addresses as `plan` folded them), with the verifier's
-    /// `facts` when it has them. Versioning is off with the budget charge, Spectre hardening
-    /// and blinding; merging with Spectre hardening and the budget charge (see the modules).
+    /// `facts` when it has them. Versioning is off with Spectre hardening and blinding, merging
+    /// with Spectre hardening (see the modules); both stay on with the budget charge.
     pub(crate) fn new(
         cfg: &Cfg,
         plan: &Plan,
@@ -116,12 +116,12 @@ impl GuardPlan {
             own[pc.index()] = decide(pc, addr, m.size.bytes(), facts, opts);
         }
         let inline = |pc: Pc| own.get(pc.index()) == Some(&Own::Inline);
-        let loops = if !opts.spectre && !opts.budget && !opts.blinding {
+        let loops = if !opts.spectre && !opts.blinding {
             Loops::new(cfg, plan, inline)
         } else {
             Loops::default()
         };
-        let groups = if !opts.spectre && !opts.budget {
+        let groups = if !opts.spectre {
             Groups::new(prog, plan, |pc| loops.is_exit(pc), inline)
         } else {
             Groups::default()

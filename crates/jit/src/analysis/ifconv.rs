@@ -14,15 +14,23 @@
 //! which is what compilers emit for the same C natively. Only 64-bit moves qualify (`mov32`
 //! zero-extends even when a `cmov` does not move), only when nothing else jumps to the move or
 //! the `ja`, only when both are still emitted as written (not folded away by the plan), and
-//! not with the budget charge (a skipped move would be charged) or blinding (an immediate
-//! source goes through a register the blinded compare may need).
+//! not with blinding (an immediate source goes through a register the blinded compare may
+//! need). With the budget charge the move joins the branch's block, and the lowering gives its
+//! unit back when the branch would have skipped it ([`super::plan::Plan::absorbed`]); the
+//! second form is left as written there (giving back two units costs more than the branch it
+//! saves on the instruction count).
 
 use super::plan::Action;
 use bpfx_bytecode::{AluOp, Op, Pc, Program, Width};
 
 /// Marks the branches to lower as conditional moves, and skips their moves. `target(pc)`:
-/// some jump lands at `pc`.
-pub(crate) fn convert(prog: &Program, target: impl Fn(Pc) -> bool, actions: &mut [Action]) {
+/// some jump lands at `pc`; `into_jump`: convert the `jcc T; mov; ja T` form too.
+pub(crate) fn convert(
+    prog: &Program,
+    target: impl Fn(Pc) -> bool,
+    into_jump: bool,
+    actions: &mut [Action],
+) {
     let emitted = |actions: &[Action], pc: Pc| actions[pc.index()] == Action::Emit;
     // Each instruction with the two after it.
     let mut rest = prog.iter();
@@ -46,12 +54,13 @@ pub(crate) fn convert(prog: &Program, target: impl Fn(Pc) -> bool, actions: &mut
         };
         let over_move = off == 1;
         // `jcc T; mov; ja T`: both ways lead to T.
-        let into_jump = then.is_some_and(|(ja, next)| {
-            matches!(next, Op::Ja { .. })
-                && next.jump_target(ja) == Some(pc.jump(i32::from(off)))
-                && !target(ja)
-                && emitted(actions, ja)
-        });
+        let into_jump = into_jump
+            && then.is_some_and(|(ja, next)| {
+                matches!(next, Op::Ja { .. })
+                    && next.jump_target(ja) == Some(pc.jump(i32::from(off)))
+                    && !target(ja)
+                    && emitted(actions, ja)
+            });
         if (over_move || into_jump) && !target(mv) && emitted(actions, pc) && emitted(actions, mv) {
             actions[pc.index()] = Action::Select { dst, src };
             actions[mv.index()] = Action::Skip;

@@ -38,8 +38,10 @@
 //! inside the input on every iteration it can reach.
 //!
 //! An access the analysis cannot describe keeps its guard in the fast copy. Versioning is off
-//! with the budget charge, Spectre hardening (the check is a branch the CPU can mispredict)
-//! and blinding (the check would show the program's constants).
+//! with Spectre hardening (the check is a branch the CPU can mispredict) and blinding (the
+//! check would show the program's constants). With the budget charge the fast copy charges
+//! each basic block as the main copy does; a block whose charge fails runs its slow path (a
+//! charge per instruction, every access guarded), which stops the run at the exact pc.
 
 use super::plan::Plan;
 use bpfx_bytecode::{
@@ -853,7 +855,7 @@ mod tests {
         let prog =
             Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes");
         let cfg = Cfg::new(&prog);
-        let plan = Plan::new(&cfg, true, false);
+        let plan = Plan::new(&cfg, false, false);
         Loops::new(&cfg, &plan, |_| true).loops
     }
 

@@ -15,8 +15,11 @@
 //!   expression the host registers still hold when it runs.
 //! - No fold crosses a jump target, so every path into an instruction sees the same host
 //!   registers. Budget slow paths lower with the same plan, so they agree with the fast code.
-//! - Branch fusion happens only without the budget charge, where the `ja` is not a block of
-//!   its own, and only when nothing else jumps to the `ja`.
+//! - Branch fusion and if-conversion happen only when nothing else jumps to the instructions
+//!   they absorb (the fused `ja`; the converted move, and the `ja` after it). With the budget
+//!   charge those belong to the branch's block ([`Plan::absorbed`], [`super::blocks`]): the
+//!   block's charge pays for them, the way that skips them gives those units back, and the
+//!   block's slow path lowers them as written, a charge each.
 
 use super::liveness::{ARGS, Liveness, Node, Regs, bit};
 use super::{fold, fusion, ifconv};
@@ -79,6 +82,9 @@ pub(crate) struct Plan {
     /// Registers live before each slot, and one more slot (empty) for "no successor"
     /// ([`Liveness`]).
     live_in: Vec<Regs>,
+    /// Per slot: the instruction belongs to the fused or if-converted branch before it
+    /// ([`Plan::absorbed`]).
+    absorbed: Vec<bool>,
 }
 
 /// See [`Plan::target`].
@@ -127,10 +133,20 @@ impl Plan {
         self.actions.get(pc.index()).copied().unwrap_or_default()
     }
 
-    /// Plans the program of `cfg`. `fuse_branches` is false with the budget charge (see the invariants);
-    /// `blinding` keeps folded displacements within what blinding leaves in the code anyway
+    /// Whether the instruction at `pc` belongs to the fused or if-converted branch before it:
+    /// the skipped `ja` of a fused branch ([`Action::BranchNot`]), the skipped move of a
+    /// conditional move ([`Action::Select`]) and the `ja` after that move when the branch
+    /// jumps where the `ja` does. Nothing else jumps to it, so with the budget charge it is no
+    /// block start: the branch's block charges it.
+    pub(crate) fn absorbed(&self, pc: Pc) -> bool {
+        self.absorbed.get(pc.index()).copied().unwrap_or(false)
+    }
+
+    /// Plans the program of `cfg`. `budget`: the code has the budget charge, which gives back
+    /// the units of what a conditional move skips, so only `jcc +1; mov` is converted (one unit,
+    /// given back in one instruction for a carry condition, see `emit/select.rs`); `blinding` keeps folded displacements within what blinding leaves in the code anyway
     /// (8-bit immediates, 16-bit memory offsets).
-    pub(crate) fn new(cfg: &Cfg, fuse_branches: bool, blinding: bool) -> Plan {
+    pub(crate) fn new(cfg: &Cfg, budget: bool, blinding: bool) -> Plan {
         let prog = cfg.program();
         let n = prog.len();
         let mut target = vec![0u8; n];
@@ -184,11 +200,24 @@ impl Plan {
         let live = Liveness::new(nodes, &target, loops);
         let is_target = |i: usize| target.get(i).is_none_or(|&t| t & TARGET != 0);
         let mut actions = fold::fold(prog, &live, &is_target, blinding);
-        if fuse_branches && fusable {
+        if fusable {
             fusion::fuse(prog, &target, &mut actions);
         }
-        if fuse_branches && !blinding {
-            ifconv::convert(prog, |pc| is_target(pc.index()), &mut actions);
+        if !blinding {
+            ifconv::convert(prog, |pc| is_target(pc.index()), !budget, &mut actions);
+        }
+        let mut absorbed = vec![false; n];
+        for (pc, op) in prog.iter() {
+            let i = pc.index();
+            let count = match (actions[i], *op) {
+                (Action::BranchNot(_), _) | (Action::Select { .. }, Op::Branch { off: 1, .. }) => 1,
+                // `jcc T; mov; ja T`.
+                (Action::Select { .. }, _) => 2,
+                _ => 0,
+            };
+            for k in (i + 1..=i + count).filter(|&k| k < n) {
+                absorbed[k] = true;
+            }
         }
         Plan {
             actions,
@@ -197,6 +226,7 @@ impl Plan {
             backward,
             used,
             live_in: live.live_in,
+            absorbed,
         }
     }
 }

@@ -8,7 +8,7 @@
 //!   program could get from any opcode or register choice anyway; they are also the commonest
 //!   constants (counters, small offsets), so blinding them would cost the most;
 //! - shift counts (masked to 0..=63) and 16-bit memory offsets, as in the kernel's blinding;
-//! - budget charges and refunds, which are block lengths below 64 ([`crate::analysis::blocks`]).
+//! - budget charges and refunds, which are block lengths of at most 65 ([`crate::analysis::blocks`]).
 //!
 //! Pcs written by trap exits are blinded like program constants: a program's length decides
 //! them, so an author can pick them by padding.

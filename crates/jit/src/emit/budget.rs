@@ -41,8 +41,14 @@ impl Emitter<'_> {
 
     /// The slow path of the block starting at `start`, entered when its charge found too
     /// little budget: gives the charge back, then runs a copy of the block with a charge per
-    /// instruction, and continues in the fast code of whatever follows (every jump target is
-    /// a block start, so nothing jumps into the middle of a block).
+    /// instruction. It is entered with fewer units left than the block has instructions, so
+    /// it never reaches the block's end: it traps at the first instruction the budget does not
+    /// cover, or earlier (a fault, a halt), or leaves through a fused branch before the `ja`
+    /// its block holds ([`crate::analysis::blocks`]), to the branch's target, a block start
+    /// (and so never inside a merged run). That is what lets every copy charge per block (the
+    /// main code, a versioned loop's fast copy, a merged guard's fallback): no slow path
+    /// continues into code whose guards it did not pass. Its end would continue in the main
+    /// code, as a block's end does (every jump target is a block start).
     pub(super) fn emit_slow_block(
         &mut self,
         start: Pc,

@@ -302,7 +302,7 @@ fn assemble_with(
             &built
         }
     };
-    let plan = plan::Plan::new(cfg, !opts.budget, opts.blinding);
+    let plan = plan::Plan::new(cfg, opts.budget, opts.blinding);
     let callees = calls::Callees::new(cfg, &plan);
     let guards = GuardPlan::new(cfg, &plan, facts, opts);
     let mut e = Emitter {
@@ -325,7 +325,9 @@ fn assemble_with(
         facts,
         inline,
         blocks: if opts.budget {
-            blocks::Blocks::new(cfg, facts.map_or(&[][..], |f| f.callbacks()))
+            blocks::Blocks::new(cfg, facts.map_or(&[][..], |f| f.callbacks()), |pc| {
+                plan.absorbed(pc)
+            })
         } else {
             blocks::Blocks::default()
         },
@@ -473,11 +475,18 @@ impl Emitter<'_> {
                     }
                 }
                 CopyKind::Slow => self.charge_one(pc),
-                CopyKind::Fallback => {}
+                CopyKind::Fallback => {
+                    // The main copy charged the run's first block before its merged guard;
+                    // the fallback charges the blocks after it.
+                    if pc != first {
+                        self.charge_block(pc);
+                    }
+                }
                 CopyKind::Fast(i) => {
                     let label = self.loop_labels[i].fast
                         [(pc.0 - self.guards.loops.loops[i].head.0) as usize];
                     asm!(self; =>label);
+                    self.charge_block(pc);
                 }
             }
             self.lower(pc, &op);
@@ -604,7 +613,18 @@ impl<'a> Emitter<'a> {
 
     /// Lowers one instruction: the dispatch on its class.
     fn lower(&mut self, pc: Pc, op: &Op) {
-        let addr = match self.plan.action(pc) {
+        let mut action = self.plan.action(pc);
+        if self.kind == CopyKind::Slow
+            && (matches!(
+                action,
+                plan::Action::BranchNot(_) | plan::Action::Select { .. }
+            ) || self.plan.absorbed(pc))
+        {
+            // A budget slow path charges a fused or converted branch and the instructions it
+            // absorbed one at a time: as written.
+            action = plan::Action::Emit;
+        }
+        let addr = match action {
             plan::Action::Emit => None,
             plan::Action::Skip => return,
             plan::Action::Access(addr) => Some(addr),
@@ -624,10 +644,20 @@ impl<'a> Emitter<'a> {
                     ..
                 } = *op
                 {
+                    // With the budget charge, the block's charge paid for the instructions the
+                    // branch absorbed (`rest`): the way that skips them gives them back.
+                    let rest = self.blocks.rest(pc) as i32;
                     if let plan::Action::Select { dst, src } = action {
                         self.emit_select(width, cond, lhs, rhs, dst, src);
+                        if self.opts.budget {
+                            self.emit_select_refund(cond, rest);
+                        }
                     } else if let plan::Action::BranchNot(target) = action {
                         self.emit_branch(pc, width, cond, lhs, rhs, target, true);
+                        if self.opts.budget {
+                            // Falling through skips the `ja`.
+                            asm!(self; add QWORD [BYTE r12 + ctx::BUDGET], rest);
+                        }
                     }
                     return;
                 }

@@ -210,9 +210,9 @@ impl VerifiedProgram {
     /// argument), when the analysis found the same map on every path reaching it, and where
     /// its key lies. `None` for any other instruction, a call the analysis never reached, or
     /// one reached with different maps.
-    pub fn map_call(&self, pc: Pc) -> Option<MapCall> {
+    pub fn map_call(&self, pc: Pc) -> Option<&MapCall> {
         let i = self.map_calls.binary_search_by_key(&pc, |&(p, _)| p).ok()?;
-        Some(self.map_calls[i].1)
+        Some(&self.map_calls[i].1)
     }
 
     /// The same program, with the callbacks of its callback-taking helper calls.

@@ -301,6 +301,9 @@ pub(crate) struct RunState {
     /// The socket buffer's `pkt_type` as `skb_change_type` set it this run (host-owned, as
     /// `skb_hash`).
     pub(crate) skb_pkt_type: Option<u32>,
+    /// The packet's tunnel key (`skb_get_tunnel_key`/`skb_set_tunnel_key`): the caller's
+    /// [`crate::SkbMeta::tunnel`] as the TC run begins, the program's as it ends.
+    pub(crate) tunnel: Option<crate::tunnel::TunnelKey>,
     /// Where the packet of the running TC program is, and the host-owned fields the
     /// resizing helpers change.
     pub(crate) tc: crate::skb_packet::TcFrame,
@@ -746,6 +749,25 @@ pub(crate) const TABLE: &[Proto] = {
             skb::skb_change_type,
         ),
         Proto::new(
+            crate::tunnel::SKB_GET_TUNNEL_KEY,
+            "skb_get_tunnel_key",
+            &[Anything, PtrToMem { size_arg: Some(2) }, Scalar, Scalar],
+            RetKind::Scalar,
+            crate::tunnel::get_tunnel_key,
+        ),
+        Proto::new(
+            crate::tunnel::SKB_SET_TUNNEL_KEY,
+            "skb_set_tunnel_key",
+            &[
+                Anything,
+                PtrToReadOnlyMem { size_arg: Some(2) },
+                Scalar,
+                Scalar,
+            ],
+            RetKind::Scalar,
+            crate::tunnel::set_tunnel_key,
+        ),
+        Proto::new(
             skb::CSUM_UPDATE,
             "csum_update",
             &[Anything, Scalar],
@@ -967,6 +989,8 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             skb::CSUM_UPDATE,
             skb::SET_HASH,
             skb::SKB_CHANGE_TYPE,
+            crate::tunnel::SKB_GET_TUNNEL_KEY,
+            crate::tunnel::SKB_SET_TUNNEL_KEY,
             skb::SKB_LOAD_BYTES_RELATIVE,
             room::CLONE_REDIRECT,
             room::SKB_VLAN_PUSH,

@@ -76,6 +76,7 @@ mod skb_helpers;
 mod skb_packet;
 mod task;
 mod tc;
+mod tunnel;
 mod typed;
 mod xdp;
 mod xdp_helpers;
@@ -182,6 +183,10 @@ pub use task::{
     PROBE_READ_USER_STR, TASK_COMM_LEN, Task,
 };
 pub use tc::TcOutcome;
+pub use tunnel::{
+    SKB_GET_TUNNEL_KEY, SKB_SET_TUNNEL_KEY, TUNNEL_CSUM, TUNNEL_DONT_FRAGMENT, TUNNEL_KEY,
+    TUNNEL_NOCACHE, TUNNEL_SEQ, TunnelKey,
+};
 pub use typed::{
     Array, BloomFilter, HashMap, LpmKey, LpmTrie, MapOfMaps, MapView, PerCpuArray, PerCpuHashMap,
     PerfEventArray, Pod, ProgramArray, Queue, RingBuf, Stack,

@@ -768,6 +768,13 @@ pub(crate) const TABLE: &[Proto] = {
             crate::tunnel::set_tunnel_key,
         ),
         Proto::new(
+            crate::ecn::SKB_ECN_SET_CE,
+            "skb_ecn_set_ce",
+            &[Anything],
+            RetKind::Scalar,
+            crate::ecn::skb_ecn_set_ce,
+        ),
+        Proto::new(
             skb::CSUM_UPDATE,
             "csum_update",
             &[Anything, Scalar],
@@ -991,6 +998,7 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             skb::SKB_CHANGE_TYPE,
             crate::tunnel::SKB_GET_TUNNEL_KEY,
             crate::tunnel::SKB_SET_TUNNEL_KEY,
+            crate::ecn::SKB_ECN_SET_CE,
             skb::SKB_LOAD_BYTES_RELATIVE,
             room::CLONE_REDIRECT,
             room::SKB_VLAN_PUSH,

@@ -61,6 +61,7 @@
 
 mod context;
 pub mod csum;
+mod ecn;
 mod error;
 mod externs;
 mod fib;
@@ -120,6 +121,7 @@ pub use context::{
     Context, LayoutError, PACKET_FIELD_SIZE, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta,
     xdp_layout,
 };
+pub use ecn::SKB_ECN_SET_CE;
 pub use error::{Error, RunError};
 pub use fib::{
     BPF_FIB_LKUP_RET_BLACKHOLE, BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_FWD_DISABLED,

@@ -775,6 +775,19 @@ pub(crate) const TABLE: &[Proto] = {
             crate::ecn::skb_ecn_set_ce,
         ),
         Proto::new(
+            crate::strncmp::STRNCMP,
+            "strncmp",
+            // The kernel's s2 is ARG_PTR_TO_CONST_STR (a terminated string in a read-only map
+            // value); here any readable memory, read by the helper up to its NUL.
+            &[
+                PtrToReadOnlyMem { size_arg: Some(1) },
+                Scalar,
+                PtrToReadOnlyMem { size_arg: None },
+            ],
+            RetKind::Scalar,
+            crate::strncmp::strncmp,
+        ),
+        Proto::new(
             skb::CSUM_UPDATE,
             "csum_update",
             &[Anything, Scalar],
@@ -960,6 +973,7 @@ const BASE_HELPERS: &[u32] = &[
     crate::task::GET_CURRENT_PID_TGID,
     crate::task::GET_CURRENT_UID_GID,
     crate::task::GET_CURRENT_COMM,
+    crate::strncmp::STRNCMP,
 ];
 
 /// Whether a program of context `context` may call standard helper `id`, as the kernel's

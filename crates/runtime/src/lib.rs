@@ -75,6 +75,7 @@ mod program;
 mod skb;
 mod skb_helpers;
 mod skb_packet;
+mod strncmp;
 mod task;
 mod tc;
 mod tunnel;
@@ -179,6 +180,7 @@ pub use skb_packet::{
     SKB_ADJUST_ROOM, SKB_CHANGE_HEAD, SKB_CHANGE_PROTO, SKB_CHANGE_TAIL, SKB_MAX_ALLOC,
     SKB_PULL_DATA, SKB_VLAN_POP, SKB_VLAN_PUSH,
 };
+pub use strncmp::STRNCMP;
 pub use task::{
     GET_CURRENT_COMM, GET_CURRENT_PID_TGID, GET_CURRENT_UID_GID, HZ, JIFFIES64, KTIME_GET_BOOT_NS,
     KTIME_GET_COARSE_NS, PROBE_READ_KERNEL, PROBE_READ_KERNEL_STR, PROBE_READ_USER,

@@ -31,6 +31,8 @@ pub const MAP_DELETE_ELEM: u32 = 3;
 pub const KTIME_GET_NS: u32 = 5;
 /// `bpf_trace_printk`.
 pub const TRACE_PRINTK: u32 = 6;
+/// `bpf_trace_vprintk`.
+pub const TRACE_VPRINTK: u32 = 177;
 /// `bpf_get_prandom_u32`.
 pub const GET_PRANDOM_U32: u32 = 7;
 /// `bpf_get_smp_processor_id`.
@@ -788,6 +790,18 @@ pub(crate) const TABLE: &[Proto] = {
             crate::strncmp::strncmp,
         ),
         Proto::new(
+            TRACE_VPRINTK,
+            "trace_vprintk",
+            &[
+                PtrToReadOnlyMem { size_arg: Some(1) },
+                Scalar,
+                PtrToReadOnlyMemOrNull { size_arg: Some(3) },
+                Scalar,
+            ],
+            RetKind::Scalar,
+            trace_vprintk,
+        ),
+        Proto::new(
             skb::CSUM_UPDATE,
             "csum_update",
             &[Anything, Scalar],
@@ -974,6 +988,7 @@ const BASE_HELPERS: &[u32] = &[
     crate::task::GET_CURRENT_UID_GID,
     crate::task::GET_CURRENT_COMM,
     crate::strncmp::STRNCMP,
+    TRACE_VPRINTK,
 ];
 
 /// Whether a program of context `context` may call standard helper `id`, as the kernel's
@@ -1401,7 +1416,7 @@ fn ktime_get_ns(cx: &Cx, _: &mut GuestMemory<'_>, _: [u64; 5]) -> Result<u64, He
 
 fn trace_printk(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let fmt = read(mem, a[0], a[1].min(1024) as usize, "format string")?;
-    Ok(match format_printk(mem, &fmt, [a[2], a[3], a[4]]) {
+    Ok(match format_printk(mem, &fmt, &[a[2], a[3], a[4]]) {
         Some(line) => {
             (cx.hooks.trace)(&line);
             line.len() as u64
@@ -1409,6 +1424,40 @@ fn trace_printk(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, 
         None => (-EINVAL) as u64,
     })
 }
+
+/// `bpf_trace_vprintk(fmt, fmt_size, data, data_len)`: `trace_printk` with its arguments as
+/// `data_len / 8` u64s at `data` (up to twelve). A `data_len` that is not a multiple of 8 or
+/// above 96, or a format with no NUL within `fmt_size`, is `-EINVAL`, as is a format
+/// `trace_printk` refuses or one with more conversions than arguments.
+fn trace_vprintk(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (size, len) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
+    if len % 8 != 0 || len > 8 * MAX_TRACE_PRINTK_VARARGS {
+        return Ok((-EINVAL) as u64);
+    }
+    let fmt = read(mem, a[0], size as usize, "format string")?;
+    if !fmt.contains(&0) {
+        return Ok((-EINVAL) as u64);
+    }
+    let data = if len == 0 {
+        Vec::new()
+    } else {
+        read(mem, a[2], len as usize, "arguments")?
+    };
+    let args: Vec<u64> = data
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect();
+    Ok(match format_printk(mem, &fmt, &args) {
+        Some(line) => {
+            (cx.hooks.trace)(&line);
+            line.len() as u64
+        }
+        None => (-EINVAL) as u64,
+    })
+}
+
+/// `MAX_TRACE_PRINTK_VARARGS`: the most arguments `trace_vprintk` takes.
+const MAX_TRACE_PRINTK_VARARGS: u64 = 12;
 
 fn get_prandom_u32(cx: &Cx, _: &mut GuestMemory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
     Ok(u64::from(cx.hooks.prng.next(cx.cpu(), cx.hooks.cpus)))
@@ -1632,13 +1681,10 @@ fn ring_commit(cx: &Cx, addr: u64, discard: bool) -> Result<u64, HelperError> {
 
 /// Formats a `trace_printk` message as the kernel does: `%d %i %u %x` take 32 bits, with `l`
 /// or `ll` 64 bits; `%s` reads a NUL-terminated string from guest memory; `%%` is a percent
-/// sign; flags `0 - + space` and a width are honoured. Anything else, or more than three
-/// conversions, is `None` (the helper then returns `-EINVAL`, as the kernel does).
-pub(crate) fn format_printk(
-    mem: &mut GuestMemory<'_>,
-    fmt: &[u8],
-    args: [u64; 3],
-) -> Option<String> {
+/// sign; flags `0 - + space` and a width are honoured. Anything else, or more conversions
+/// than `args` (three for `trace_printk`, up to twelve for `trace_vprintk`), is `None` (the
+/// helper then returns `-EINVAL`, as the kernel does).
+pub(crate) fn format_printk(mem: &mut GuestMemory<'_>, fmt: &[u8], args: &[u64]) -> Option<String> {
     let end = fmt.iter().position(|&b| b == 0).unwrap_or(fmt.len());
     let fmt = &fmt[..end];
     let mut out = String::new();
@@ -1765,7 +1811,7 @@ mod tests {
         let mut bytes = f.as_bytes().to_vec();
         bytes.push(0);
         let a = args.map(|v| if v == u64::MAX - 1 { mem.input.addr } else { v });
-        format_printk(&mut mem, &bytes, a)
+        format_printk(&mut mem, &bytes, &a)
     }
 
     #[test]

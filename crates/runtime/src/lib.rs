@@ -132,6 +132,7 @@ pub use fib::{
     BPF_FIB_LOOKUP_SKIP_NEIGH, BPF_FIB_LOOKUP_SRC, BPF_FIB_LOOKUP_TBID, FIB_LOOKUP,
     FIB_LOOKUP_SIZE, FibAnswer, FibFailure, FibRequest, FibRoute, FibTable, RT_TABLE_MAIN,
 };
+pub use helpers::TRACE_VPRINTK;
 pub use helpers::{BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, REDIRECT_MAP, RedirectTarget};
 pub use helpers::{
     BPF_F_CTXLEN_MASK, MAP_LOOKUP_PERCPU_ELEM, MAP_PEEK_ELEM, MAP_POP_ELEM, MAP_PUSH_ELEM,

@@ -64,7 +64,7 @@ pub(crate) fn skb_ecn_set_ce(
             "{NAME}: r1 is not the running program's context"
         )));
     }
-    let (data, len) = (f.data, f.data_end - f.data);
+    let (data, len) = (f.data, f.data_end.saturating_sub(f.data));
     let net = data + f.net_off;
     let fits = |n: u64| f.net_off + n <= len;
     let failed = || err(format!("{NAME}: cannot access the packet's IP header"));

@@ -131,6 +131,13 @@ pub(crate) fn get_tunnel_key(
         Some(_) => Err(EINVAL),
     };
     let n = size as usize;
+    // The whole buffer must be writable (the verifier's size check, which Checked mode may
+    // leave to here), before a buffer of that size is made.
+    if !mem.accessible(to, n, true) {
+        return Err(err(format!(
+            "skb_get_tunnel_key: cannot write {n} bytes at {to:#x}"
+        )));
+    }
     let (bytes, ret) = match answer {
         Ok(k) => (to_struct(&k, flags)[..n.min(44)].to_vec(), 0),
         Err(e) => (vec![0u8; n], e),

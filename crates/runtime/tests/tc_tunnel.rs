@@ -7,7 +7,7 @@
 //! the same answers and packets for every run that starts without a key (the kernel's test
 //! runs have none).
 
-// The oracle runs clang-built objects only: `common::code` (assembled programs) goes unused.
+// Not every helper of `common` is used here.
 #[allow(dead_code)]
 mod common;
 
@@ -16,7 +16,7 @@ mod oracle;
 
 use bpfx::{
     Mode, Object, SkbMeta, TUNNEL_CSUM, TUNNEL_DONT_FRAGMENT, TUNNEL_KEY, TUNNEL_NOCACHE,
-    TUNNEL_SEQ, TunnelKey,
+    TUNNEL_SEQ, TunnelKey, Vm,
 };
 use common::{engines, prepare};
 use oracle::{kernel_run, load, objects, unavailable};
@@ -323,4 +323,36 @@ fn tunnel_keys_as_the_kernel_sets_and_reads_them() {
         "tunnel keys: {} runs compared with the kernel's",
         kernel_cases.len()
     );
+}
+
+/// A size the verifier does not know (Checked mode leaves the bounds to the helper) past the
+/// buffer: the run fails, naming the helper and the argument, on every engine, with or
+/// without a key (and no buffer of that size is made).
+#[test]
+fn a_get_past_its_buffer_fails_the_run() {
+    // r3 = the packet's length (unknown to the verifier) << 24: about 2 GB.
+    let text = "mov r2, r10\nadd r2, -48\nldxw r3, [r1+0]\nlsh r3, 24\nmov r4, 0\ncall 20\nexit";
+    for tunnel in [None, Some(TunnelKey::default())] {
+        for (engine, opts) in engines() {
+            let obj = Vm::new()
+                .object(
+                    vec![bpfx::ProgramDef::new("p", "tc", common::code(text))],
+                    vec![],
+                )
+                .unwrap();
+            let v = obj.program("p").unwrap().verify(Mode::Checked).unwrap();
+            let mut prog = prepare(v, opts);
+            let mut p = frame((44, NONE), (44, 0), &key4());
+            let mut meta = SkbMeta {
+                tunnel,
+                ..SkbMeta::default()
+            };
+            let e = prog.run_tc(&mut p, &mut meta).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("helper 20: argument r2 names 1912602624 bytes"),
+                "{engine}: {e}"
+            );
+        }
+    }
 }

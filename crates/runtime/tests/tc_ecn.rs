@@ -7,7 +7,7 @@
 //! modes; where the kernel can be asked (root, `bpftool`), its test runs give the same answers
 //! and packets.
 
-// The oracle runs clang-built objects only: `common::code` (assembled programs) goes unused.
+// Not every helper of `common` is used here.
 #[allow(dead_code)]
 mod common;
 
@@ -139,4 +139,44 @@ fn ecn_set_ce_marks_ect_packets() {
         "skb_ecn_set_ce: {} runs compared with the kernel's",
         cases.len()
     );
+}
+
+/// The TC-only helpers of this work (`skb_get_tunnel_key`, `skb_set_tunnel_key`,
+/// `skb_ecn_set_ce`) are refused to XDP programs and socket filters in both modes, in the
+/// kernel's words, as the kernel refuses them.
+#[test]
+fn xdp_and_socket_filters_cannot_use_the_tc_helpers() {
+    let call = |id: u32| {
+        format!(
+            "mov r6, r1\nmov r2, r10\nadd r2, -48\nmov r3, 44\nmov r4, 0\ncall {id}\nmov r0, 0\nexit"
+        )
+    };
+    for (section, prog_type) in [("xdp", "xdp"), ("socket", "socket_filter")] {
+        for (id, name) in [
+            (20, "skb_get_tunnel_key"),
+            (21, "skb_set_tunnel_key"),
+            (97, "skb_ecn_set_ce"),
+        ] {
+            for mode in [Mode::Checked, Mode::Strict] {
+                let obj = bpfx::Vm::new()
+                    .object(
+                        vec![bpfx::ProgramDef::new("p", section, common::code(&call(id)))],
+                        vec![],
+                    )
+                    .unwrap();
+                let e = obj
+                    .program("p")
+                    .unwrap()
+                    .verify(mode)
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    e.contains(&format!(
+                        "program of type {prog_type} cannot use helper {name}#{id}"
+                    )),
+                    "{mode:?}: {e}"
+                );
+            }
+        }
+    }
 }

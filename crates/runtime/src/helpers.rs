@@ -779,13 +779,7 @@ pub(crate) const TABLE: &[Proto] = {
         Proto::new(
             crate::strncmp::STRNCMP,
             "strncmp",
-            // The kernel's s2 is ARG_PTR_TO_CONST_STR (a terminated string in a read-only map
-            // value); here any readable memory, read by the helper up to its NUL.
-            &[
-                PtrToReadOnlyMem { size_arg: Some(1) },
-                Scalar,
-                PtrToReadOnlyMem { size_arg: None },
-            ],
+            &[PtrToReadOnlyMem { size_arg: Some(1) }, Scalar, ConstStr],
             RetKind::Scalar,
             crate::strncmp::strncmp,
         ),
@@ -1124,6 +1118,7 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 | ArgKind::ProgArray
                 | ArgKind::Callback(_)
                 | ArgKind::CallbackCtx
+                | ArgKind::ConstStr
                 | ArgKind::PtrToStackOrMem
                 | ArgKind::PtrToMem { size_arg: None }
                 | ArgKind::PtrToReadOnlyMem { size_arg: None }

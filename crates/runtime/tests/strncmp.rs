@@ -3,7 +3,7 @@
 //! -1 or 1 by the first differing byte as an unsigned char. Every engine in both modes; where
 //! the kernel can be asked (root, `bpftool`), its test runs give the same answers.
 
-// The oracle runs clang-built objects only: `common::code` (assembled programs) goes unused.
+// Not every helper of `common` is used here.
 #[allow(dead_code)]
 mod common;
 
@@ -93,4 +93,65 @@ fn strncmp_compares_with_constant_strings() {
     }
     let _ = std::fs::remove_dir_all(&scratch);
     eprintln!("strncmp: {} runs compared with the kernel's", ours.len());
+}
+
+/// `s2` must be a constant string: Strict mode refuses a string on the stack (the kernel's
+/// verifier refuses it too) naming the argument; Checked mode leaves it to the helper, which
+/// compares it (and fails the run when no NUL comes before readable memory ends).
+#[test]
+fn strncmp_wants_a_constant_string() {
+    // "ab\0" on the stack at r10-8 as s2, "ab\0" at r10-16 as s1 (size 3); then, for the
+    // second program, a stack string without a NUL in reach (8 bytes of 'a' up to the frame's
+    // top) against 16 bytes of 'a'.
+    let equal = "stdw [r10-8], 0x6261\nstdw [r10-16], 0x6261\nmov r1, r10\nadd r1, -16\n\
+                 mov r2, 3\nmov r3, r10\nadd r3, -8\ncall 182\nexit";
+    let unterminated = "lddw r0, 0x6161616161616161\nstxdw [r10-8], r0\nstxdw [r10-16], r0\n\
+                        stxdw [r10-24], r0\nmov r1, r10\nadd r1, -24\nmov r2, 16\nmov r3, r10\n\
+                        add r3, -8\ncall 182\nexit";
+    let obj = |text: &str| {
+        bpfx::Vm::new()
+            .object(
+                vec![bpfx::ProgramDef::new("p", "socket", common::code(text))],
+                vec![],
+            )
+            .unwrap()
+    };
+    for text in [equal, unterminated] {
+        let e = obj(text)
+            .program("p")
+            .unwrap()
+            .verify(Mode::Strict)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "argument r3 of helper strncmp must be a pointer into a read-only map value"
+            ),
+            "{e}"
+        );
+    }
+    for (engine, opts) in engines() {
+        let v = obj(equal)
+            .program("p")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap();
+        let mut prog = prepare(v, opts.clone());
+        let kept = prog.run_socket(&[0u8; 20], &SkbMeta::default()).unwrap();
+        assert_eq!(kept.code, 0, "{engine}");
+        let v = obj(unterminated)
+            .program("p")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap();
+        let mut prog = prepare(v, opts);
+        let e = prog
+            .run_socket(&[0u8; 20], &SkbMeta::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("strncmp: cannot read the string"),
+            "{engine}: {e}"
+        );
+    }
 }

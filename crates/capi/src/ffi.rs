@@ -115,6 +115,8 @@ impl From<BpfxSkbMeta> for runtime::SkbMeta {
             gso_size: m.gso_size,
             tstamp_type: m.tstamp_type,
             hwtstamp: m.hwtstamp,
+            // The C API gives no tunnel key (a packet not received through a tunnel).
+            tunnel: None,
         }
     }
 }

@@ -31,6 +31,8 @@ pub const MAP_DELETE_ELEM: u32 = 3;
 pub const KTIME_GET_NS: u32 = 5;
 /// `bpf_trace_printk`.
 pub const TRACE_PRINTK: u32 = 6;
+/// `bpf_trace_vprintk`.
+pub const TRACE_VPRINTK: u32 = 177;
 /// `bpf_get_prandom_u32`.
 pub const GET_PRANDOM_U32: u32 = 7;
 /// `bpf_get_smp_processor_id`.
@@ -301,6 +303,9 @@ pub(crate) struct RunState {
     /// The socket buffer's `pkt_type` as `skb_change_type` set it this run (host-owned, as
     /// `skb_hash`).
     pub(crate) skb_pkt_type: Option<u32>,
+    /// The packet's tunnel key (`skb_get_tunnel_key`/`skb_set_tunnel_key`): the caller's
+    /// [`crate::SkbMeta::tunnel`] as the TC run begins, the program's as it ends.
+    pub(crate) tunnel: Option<crate::tunnel::TunnelKey>,
     /// Where the packet of the running TC program is, and the host-owned fields the
     /// resizing helpers change.
     pub(crate) tc: crate::skb_packet::TcFrame,
@@ -750,6 +755,51 @@ pub(crate) const TABLE: &[Proto] = {
             skb::skb_change_type,
         ),
         Proto::new(
+            crate::tunnel::SKB_GET_TUNNEL_KEY,
+            "skb_get_tunnel_key",
+            &[Anything, PtrToMem { size_arg: Some(2) }, Scalar, Scalar],
+            RetKind::Scalar,
+            crate::tunnel::get_tunnel_key,
+        ),
+        Proto::new(
+            crate::tunnel::SKB_SET_TUNNEL_KEY,
+            "skb_set_tunnel_key",
+            &[
+                Anything,
+                PtrToReadOnlyMem { size_arg: Some(2) },
+                Scalar,
+                Scalar,
+            ],
+            RetKind::Scalar,
+            crate::tunnel::set_tunnel_key,
+        ),
+        Proto::new(
+            crate::ecn::SKB_ECN_SET_CE,
+            "skb_ecn_set_ce",
+            &[Anything],
+            RetKind::Scalar,
+            crate::ecn::skb_ecn_set_ce,
+        ),
+        Proto::new(
+            crate::strncmp::STRNCMP,
+            "strncmp",
+            &[PtrToReadOnlyMem { size_arg: Some(1) }, Scalar, ConstStr],
+            RetKind::Scalar,
+            crate::strncmp::strncmp,
+        ),
+        Proto::new(
+            TRACE_VPRINTK,
+            "trace_vprintk",
+            &[
+                PtrToReadOnlyMem { size_arg: Some(1) },
+                Scalar,
+                PtrToReadOnlyMemOrNull { size_arg: Some(3) },
+                Scalar,
+            ],
+            RetKind::Scalar,
+            trace_vprintk,
+        ),
+        Proto::new(
             skb::CSUM_UPDATE,
             "csum_update",
             &[Anything, Scalar],
@@ -995,6 +1045,8 @@ const BASE_HELPERS: &[u32] = &[
     crate::task::GET_CURRENT_UID_GID,
     crate::task::GET_CURRENT_COMM,
     crate::task::GET_CURRENT_TASK,
+    crate::strncmp::STRNCMP,
+    TRACE_VPRINTK,
 ];
 
 /// Whether a program of context `context` may call standard helper `id`, as the kernel's
@@ -1032,6 +1084,9 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             skb::CSUM_UPDATE,
             skb::SET_HASH,
             skb::SKB_CHANGE_TYPE,
+            crate::tunnel::SKB_GET_TUNNEL_KEY,
+            crate::tunnel::SKB_SET_TUNNEL_KEY,
+            crate::ecn::SKB_ECN_SET_CE,
             skb::SKB_LOAD_BYTES_RELATIVE,
             room::CLONE_REDIRECT,
             room::SKB_VLAN_PUSH,
@@ -1158,6 +1213,7 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 | ArgKind::ProgArray
                 | ArgKind::Callback(_)
                 | ArgKind::CallbackCtx
+                | ArgKind::ConstStr
                 | ArgKind::PtrToStackOrMem
                 | ArgKind::PtrToMem { size_arg: None }
                 | ArgKind::PtrToReadOnlyMem { size_arg: None }
@@ -1450,7 +1506,7 @@ fn ktime_get_ns(cx: &Cx, _: &mut GuestMemory<'_>, _: [u64; 5]) -> Result<u64, He
 
 fn trace_printk(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let fmt = read(mem, a[0], a[1].min(1024) as usize, "format string")?;
-    Ok(match format_printk(mem, &fmt, [a[2], a[3], a[4]]) {
+    Ok(match format_printk(mem, &fmt, &[a[2], a[3], a[4]]) {
         Some(line) => {
             (cx.hooks.trace)(&line);
             line.len() as u64
@@ -1458,6 +1514,40 @@ fn trace_printk(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, 
         None => (-EINVAL) as u64,
     })
 }
+
+/// `bpf_trace_vprintk(fmt, fmt_size, data, data_len)`: `trace_printk` with its arguments as
+/// `data_len / 8` u64s at `data` (up to twelve). A `data_len` that is not a multiple of 8 or
+/// above 96, or a format with no NUL within `fmt_size`, is `-EINVAL`, as is a format
+/// `trace_printk` refuses or one with more conversions than arguments.
+fn trace_vprintk(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (size, len) = (a[1] & 0xffff_ffff, a[3] & 0xffff_ffff);
+    if len % 8 != 0 || len > 8 * MAX_TRACE_PRINTK_VARARGS {
+        return Ok((-EINVAL) as u64);
+    }
+    let fmt = read(mem, a[0], size as usize, "format string")?;
+    if !fmt.contains(&0) {
+        return Ok((-EINVAL) as u64);
+    }
+    let data = if len == 0 {
+        Vec::new()
+    } else {
+        read(mem, a[2], len as usize, "arguments")?
+    };
+    let args: Vec<u64> = data
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect();
+    Ok(match format_printk(mem, &fmt, &args) {
+        Some(line) => {
+            (cx.hooks.trace)(&line);
+            line.len() as u64
+        }
+        None => (-EINVAL) as u64,
+    })
+}
+
+/// `MAX_TRACE_PRINTK_VARARGS`: the most arguments `trace_vprintk` takes.
+const MAX_TRACE_PRINTK_VARARGS: u64 = 12;
 
 fn get_prandom_u32(cx: &Cx, _: &mut GuestMemory<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
     Ok(u64::from(cx.hooks.prng.next(cx.cpu(), cx.hooks.cpus)))
@@ -1681,13 +1771,10 @@ fn ring_commit(cx: &Cx, addr: u64, discard: bool) -> Result<u64, HelperError> {
 
 /// Formats a `trace_printk` message as the kernel does: `%d %i %u %x` take 32 bits, with `l`
 /// or `ll` 64 bits; `%s` reads a NUL-terminated string from guest memory; `%%` is a percent
-/// sign; flags `0 - + space` and a width are honoured. Anything else, or more than three
-/// conversions, is `None` (the helper then returns `-EINVAL`, as the kernel does).
-pub(crate) fn format_printk(
-    mem: &mut GuestMemory<'_>,
-    fmt: &[u8],
-    args: [u64; 3],
-) -> Option<String> {
+/// sign; flags `0 - + space` and a width are honoured. Anything else, or more conversions
+/// than `args` (three for `trace_printk`, up to twelve for `trace_vprintk`), is `None` (the
+/// helper then returns `-EINVAL`, as the kernel does).
+pub(crate) fn format_printk(mem: &mut GuestMemory<'_>, fmt: &[u8], args: &[u64]) -> Option<String> {
     let end = fmt.iter().position(|&b| b == 0).unwrap_or(fmt.len());
     let fmt = &fmt[..end];
     let mut out = String::new();
@@ -1814,7 +1901,7 @@ mod tests {
         let mut bytes = f.as_bytes().to_vec();
         bytes.push(0);
         let a = args.map(|v| if v == u64::MAX - 1 { mem.input.addr } else { v });
-        format_printk(&mut mem, &bytes, a)
+        format_printk(&mut mem, &bytes, &a)
     }
 
     #[test]

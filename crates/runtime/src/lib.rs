@@ -61,6 +61,7 @@
 
 mod context;
 pub mod csum;
+mod ecn;
 mod error;
 mod externs;
 mod fib;
@@ -74,9 +75,11 @@ mod program;
 mod skb;
 mod skb_helpers;
 mod skb_packet;
+mod strncmp;
 mod task;
 mod tc;
 mod trace;
+mod tunnel;
 mod typed;
 mod xdp;
 mod xdp_helpers;
@@ -123,6 +126,7 @@ pub use context::{
     Context, LayoutError, PACKET_FIELD_SIZE, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta,
     xdp_layout,
 };
+pub use ecn::SKB_ECN_SET_CE;
 pub use error::{Error, RunError};
 pub use fib::{
     BPF_FIB_LKUP_RET_BLACKHOLE, BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_FWD_DISABLED,
@@ -132,6 +136,7 @@ pub use fib::{
     BPF_FIB_LOOKUP_SKIP_NEIGH, BPF_FIB_LOOKUP_SRC, BPF_FIB_LOOKUP_TBID, FIB_LOOKUP,
     FIB_LOOKUP_SIZE, FibAnswer, FibFailure, FibRequest, FibRoute, FibTable, RT_TABLE_MAIN,
 };
+pub use helpers::TRACE_VPRINTK;
 pub use helpers::{BPF_F_BROADCAST, BPF_F_EXCLUDE_INGRESS, REDIRECT_MAP, RedirectTarget};
 pub use helpers::{
     BPF_F_CTXLEN_MASK, MAP_LOOKUP_PERCPU_ELEM, MAP_PEEK_ELEM, MAP_POP_ELEM, MAP_PUSH_ELEM,
@@ -180,6 +185,7 @@ pub use skb_packet::{
     SKB_ADJUST_ROOM, SKB_CHANGE_HEAD, SKB_CHANGE_PROTO, SKB_CHANGE_TAIL, SKB_MAX_ALLOC,
     SKB_PULL_DATA, SKB_VLAN_POP, SKB_VLAN_PUSH,
 };
+pub use strncmp::STRNCMP;
 pub use task::{
     GET_CURRENT_COMM, GET_CURRENT_PID_TGID, GET_CURRENT_TASK, GET_CURRENT_UID_GID, HZ, JIFFIES64,
     KTIME_GET_BOOT_NS, KTIME_GET_COARSE_NS, PROBE_READ_KERNEL, PROBE_READ_KERNEL_STR,
@@ -190,6 +196,10 @@ pub use trace::{
     Attach, GET_ATTACH_COOKIE, GET_FUNC_ARG, GET_FUNC_ARG_CNT, GET_FUNC_IP, GET_FUNC_RET,
     MAX_TRACE_ARGS, MAX_TRACING_SLOTS, PERF_MAX_TRACE_SIZE, PROBE_READ, PROBE_READ_STR,
     PT_REGS_SIZE, PtRegs, TRACE_HEADER_SIZE, args_layout, kprobe_layout, tracepoint_layout,
+};
+pub use tunnel::{
+    SKB_GET_TUNNEL_KEY, SKB_SET_TUNNEL_KEY, TUNNEL_CSUM, TUNNEL_DONT_FRAGMENT, TUNNEL_KEY,
+    TUNNEL_NOCACHE, TUNNEL_SEQ, TunnelKey,
 };
 pub use typed::{
     Array, BloomFilter, HashMap, LpmKey, LpmTrie, MapOfMaps, MapView, PerCpuArray, PerCpuHashMap,

@@ -142,7 +142,8 @@ pub fn socket_layout() -> ContextLayout {
 /// the kernel stores them in: `tc_index` and `tc_classid` keep their low 16 bits, and a
 /// `queue_mapping` of `0xffff` or more is ignored (the kernel's `NO_QUEUE_MAPPING` rule);
 /// and the host-owned fields helpers change: `hash`, `protocol` and the `vlan_*` fields
-/// (`skb_vlan_push`/`_pop`, `skb_change_proto`, `skb_adjust_room`).
+/// (`skb_vlan_push`/`_pop`, `skb_change_proto`, `skb_adjust_room`), `pkt_type`
+/// (`skb_change_type`) and `tunnel` (`skb_set_tunnel_key`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SkbMeta {
     /// `pkt_type` (`PACKET_HOST` 0, `PACKET_BROADCAST` 1, …); after a TC run, as
@@ -190,6 +191,10 @@ pub struct SkbMeta {
     pub tstamp_type: u8,
     /// `hwtstamp`.
     pub hwtstamp: u64,
+    /// The tunnel key the packet came with (TC only, what `skb_get_tunnel_key` reads; `None`
+    /// for a packet not received through a collect-metadata tunnel); after a TC run, the key
+    /// `skb_set_tunnel_key` gave it.
+    pub tunnel: Option<crate::tunnel::TunnelKey>,
 }
 
 fn put32(buf: &mut [u8], at: u16, v: u32) {

@@ -277,7 +277,7 @@ fn is_skb(cx: &Cx) -> bool {
 }
 
 /// Whether the program is a TC program (the helpers only TC offers).
-fn tc_only(cx: &Cx, name: &str) -> Result<(), HelperError> {
+pub(crate) fn tc_only(cx: &Cx, name: &str) -> Result<(), HelperError> {
     if cx.context == Context::Tc {
         Ok(())
     } else {

@@ -29,7 +29,7 @@ pub struct TcOutcome {
     /// `tstamp`) as it left them, with the kernel's widths; `hash` as the hash helpers
     /// left it (`set_hash`, `get_hash_recalc`, `skb_store_bytes` with `BPF_F_INVALIDATE_HASH`,
     /// `skb_change_proto`); `protocol` and the `vlan_*` fields as the VLAN, protocol and
-    /// room helpers left them.
+    /// room helpers left them; `tunnel` as `skb_set_tunnel_key` left it.
     pub meta: SkbMeta,
     /// Where the run's last successful `redirect` (or `redirect_map`) sent the packet; what
     /// [`TcAction::Redirect`] means.
@@ -159,14 +159,18 @@ impl Program {
         skb::fill_skb_ctx(&mut buf, meta, false);
         frame.write_into(&mut buf);
         // The frame set and what the run left read under the locks the run takes anyway.
-        let (res, (f, clones)) = self.exec_with(
+        let (res, (f, clones, tunnel)) = self.exec_with(
             &mut buf,
-            |st| st.tc = frame,
+            |st| {
+                st.tc = frame;
+                st.tunnel = meta.tunnel;
+            },
             |st| {
                 st.tc.active = false;
-                (st.tc, std::mem::take(&mut st.clones))
+                (st.tc, std::mem::take(&mut st.clones), st.tunnel.take())
             },
         );
+        meta.tunnel = tunnel;
         skb::read_back_tc(&buf, meta);
         // The packet's bounds come from the host's record, which only the helpers move
         // (within the buffer), never from the guest-writable context.

@@ -481,6 +481,13 @@ pub enum ArgKind {
     /// `Checked` mode any value (the callback's accesses through it are checked
     /// like any other).
     CallbackCtx,
+    /// A NUL-terminated constant string (the kernel's `ARG_PTR_TO_CONST_STR`, `bpf_strncmp`'s
+    /// `s2`): in `Strict` mode a pointer into the value of a read-only map (`.rodata`, or a
+    /// map frozen for programs) at an offset bounded inside the value; in `Checked` mode any
+    /// value. The verifier does not see the map's contents, so unlike the kernel's it does not
+    /// look for the NUL: the helper reads the string up to it and fails the run when readable
+    /// memory ends first.
+    ConstStr,
 }
 
 /// What a callback-taking helper passes to its callback ([`ArgKind::Callback`]).

@@ -13,7 +13,7 @@
 //! ([`ArgKind::PtrToReadOnlyMemOrNull`]), `stack_or_mem`, `map`, `key`,
 //! `value`, `value_out` ([`ArgKind::MapValueOut`]), `prog_array` ([`ArgKind::ProgArray`]),
 //! `callback_loop` / `callback_map_elem` ([`ArgKind::Callback`]), `callback_ctx`
-//! ([`ArgKind::CallbackCtx`]).
+//! ([`ArgKind::CallbackCtx`]), `const_str` ([`ArgKind::ConstStr`]).
 //! Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
 
@@ -140,6 +140,7 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "callback_loop" => ArgKind::Callback(CallbackKind::Loop),
         "callback_map_elem" => ArgKind::Callback(CallbackKind::MapElem),
         "callback_ctx" => ArgKind::CallbackCtx,
+        "const_str" => ArgKind::ConstStr,
         _ => {
             return fail(
                 spec,
@@ -215,6 +216,7 @@ impl fmt::Display for ArgKind {
             ArgKind::Callback(CallbackKind::Loop) => ("callback_loop", None),
             ArgKind::Callback(CallbackKind::MapElem) => ("callback_map_elem", None),
             ArgKind::CallbackCtx => ("callback_ctx", None),
+            ArgKind::ConstStr => ("const_str", None),
         };
         match size {
             Some(j) => write!(f, "{name}:r{}", j + 1),

@@ -131,6 +131,28 @@ impl Analysis<'_> {
                         return Err(arg_err(reg, "a pointer to the stack or NULL", v));
                     }
                 }
+                ArgKind::ConstStr => {
+                    let ok = match v {
+                        Value::Ptr(
+                            PtrKind::MapValue {
+                                map,
+                                nullable: false,
+                                ..
+                            },
+                            Off::Range(lo, hi),
+                        ) => self.cfg.maps.get(map).is_some_and(|d| {
+                            d.read_only && lo >= 0 && hi < i64::from(d.value_size)
+                        }),
+                        _ => false,
+                    };
+                    if self.strict && !ok {
+                        return Err(arg_err(
+                            reg,
+                            "a pointer into a read-only map value (a constant string)",
+                            v,
+                        ));
+                    }
+                }
                 ArgKind::MapHandle => {
                     // A map handle is a capability only `lddw` creates: no mode forges one.
                     let Value::MapHandle(m) = v else {

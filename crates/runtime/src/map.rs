@@ -33,7 +33,7 @@ use crate::memory::Charge;
 use crate::program::Linked;
 pub use bpfx_elf::MapKind;
 use bpfx_exec::SharedMem;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -399,8 +399,7 @@ enum Storage {
 ///
 /// # Invariants
 /// The shards and `keys` agree (`shard(k)[k] == s` iff `keys[s] == Some(k)`) whenever `alloc`
-/// is not held; a slot is either in `free` or holds a key, never both; `sorted` holds exactly
-/// the keys of `keys`; with LRU, `order`
+/// is not held; a slot is either in `free` or holds a key, never both; with LRU, `order`
 /// holds exactly the used slots, `order_key[s]` being the key slot `s` sits under.
 struct HashTable {
     /// Random per table: picks the shards ([`HashTable::shard_of`]).
@@ -412,10 +411,8 @@ struct HashTable {
 }
 
 struct Alloc {
-    /// Each slot's key: the same allocation as its entry in `sorted`.
+    /// Each slot's key: `next_key` walks the slots in order.
     keys: Vec<Option<Arc<[u8]>>>,
-    /// The keys of `keys`, in byte order: `next_key`'s index.
-    sorted: BTreeSet<Arc<[u8]>>,
     free: Vec<u32>,
     /// LRU: slots by the stamp they sit under, and that stamp per slot.
     order: BTreeMap<u64, u32>,
@@ -429,12 +426,6 @@ const HASH_SHARDS: usize = 64;
 /// of 11 entries is about 144 bytes plus the allocator's header, never less than 5 entries
 /// full outside the root, and the inner nodes add under a fifth of that.
 const LRU_ORDER_ENTRY_BYTES: u64 = 48;
-
-/// The most bytes the byte-ordered key index takes per entry besides the key, which it shares
-/// with the slot table: a `BTreeSet<Arc<[u8]>>` leaf of 11 16-byte entries is about 200 bytes
-/// with the allocator's header, never less than 5 entries full outside the root, and the inner
-/// nodes add under a fifth of that.
-pub(crate) const SORTED_ENTRY_BYTES: u64 = 56;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a lock cannot leave the table inconsistent in a way that matters
@@ -455,12 +446,11 @@ impl HashTable {
     fn memory_bytes(spec: &MapSpec) -> Option<u64> {
         let n = u64::from(spec.max_entries);
         let slab = stride(spec).checked_mul(n)?;
-        // Two heap copies of each key: in its shard, and one shared by the slot table and the
-        // byte order (an `Arc`: two counters before the bytes).
+        // Two heap copies of each key: in its shard, and one in the slot table (an `Arc`: two
+        // counters before the bytes).
         let key = u64::from(spec.key_size);
         let per_slot = size_of::<Option<Arc<[u8]>>>()
             + size_of::<u32>()
-            + SORTED_ENTRY_BYTES
             + heap_bytes(key)?
             + heap_bytes(key.checked_add(16)?)?;
         // A shard of `k` keys has at most `max(4, next_power_of_two(8k/7))` buckets, below
@@ -492,7 +482,6 @@ impl HashTable {
             shards: (0..HASH_SHARDS).map(|_| Mutex::default()).collect(),
             alloc: Mutex::new(Alloc {
                 keys: vec![None; n],
-                sorted: BTreeSet::new(),
                 // Popped from the end: slot 0 is handed out first.
                 free: (0..entries).rev().collect(),
                 order: BTreeMap::new(),
@@ -581,9 +570,7 @@ impl HashTable {
             Some(s) => s,
             None => self.evict(&mut a, home, &mut shard).ok_or(MapError::Full)?,
         };
-        let shared: Arc<[u8]> = key.into();
-        a.keys[slot as usize] = Some(shared.clone());
-        a.sorted.insert(shared);
+        a.keys[slot as usize] = Some(key.into());
         shard.insert(key.to_vec(), slot);
         if self.stamps.is_some() {
             let now = self.touch(slot);
@@ -613,7 +600,6 @@ impl HashTable {
                 continue;
             }
             let key = a.keys[slot as usize].take()?;
-            a.sorted.remove(&key[..]);
             let s = self.shard_of(&key);
             if s == home {
                 home_shard.remove(&key[..]);
@@ -629,7 +615,6 @@ impl HashTable {
         let mut a = lock(&self.alloc);
         let slot = self.shard(key).remove(key)?;
         a.keys[slot as usize] = None;
-        a.sorted.remove(key);
         a.free.push(slot);
         if self.stamps.is_some() {
             let at = a.order_key[slot as usize];
@@ -653,24 +638,24 @@ impl HashTable {
         a.keys.len() - a.free.len()
     }
 
-    /// The key after `key` in byte order, or the first key when `key` is `None` or not in
-    /// the table; `None` after the last. O(log n), from the allocator's byte-ordered index.
+    /// The key after `key` in slot order, or the first key when `key` is `None` or not in
+    /// the table; `None` after the last. Under the allocator's lock, then the key's shard (the
+    /// order inserts take them).
     fn next_key(&self, key: Option<&[u8]>) -> Option<Vec<u8>> {
         let a = lock(&self.alloc);
-        sorted_next(&a.sorted, key)
+        let slot = key.and_then(|k| self.shard(k).get(k).copied());
+        next_in_slots(&a.keys, slot)
     }
 }
 
-/// `BPF_MAP_GET_NEXT_KEY` over a byte-ordered key index: the key after `key` when it is in
-/// `sorted`, else the first key (the kernel restarts from the beginning for a key it does not
-/// hold); `None` after the last key (`ENOENT`).
-pub(crate) fn sorted_next(sorted: &BTreeSet<Arc<[u8]>>, key: Option<&[u8]>) -> Option<Vec<u8>> {
-    use std::ops::Bound::{Excluded, Unbounded};
-    let next = match key {
-        Some(k) if sorted.contains(k) => sorted.range::<[u8], _>((Excluded(k), Unbounded)).next(),
-        _ => sorted.first(),
-    };
-    next.map(|k| k.to_vec())
+/// `BPF_MAP_GET_NEXT_KEY` over a hash map's slot table, as the kernel walks its buckets: the
+/// key of the first used slot after `slot` (the slot of the key asked about), or of the first
+/// used slot when the key is not in the map (`slot` is `None`: the kernel restarts from the
+/// beginning for a key it does not hold); `None` after the last (`ENOENT`). No index beside
+/// the table: a call costs the free slots it skips, a whole walk one pass over the slots.
+pub(crate) fn next_in_slots(keys: &[Option<Arc<[u8]>>], slot: Option<u32>) -> Option<Vec<u8>> {
+    let from = slot.map_or(0, |s| s as usize + 1);
+    keys.get(from..)?.iter().flatten().next().map(|k| k.to_vec())
 }
 
 /// A ring buffer's bookkeeping. Positions grow without wrapping; `pos % size` is the offset.
@@ -1457,18 +1442,18 @@ mod tests {
         );
     }
 
-    /// docs/runtime.md: a hash map of 4-byte keys and 8-byte values may hold some 700 000
+    /// docs/runtime.md: a hash map of 4-byte keys and 8-byte values may hold some 800 000
     /// entries within `MAX_MAP_BYTES`.
     #[test]
     fn hash_bound_allows_the_documented_capacity() {
         let fits = |n| MapSpec::new("h", MapKind::Hash, 4, 8, n).check().is_ok();
-        assert!(fits(700_000));
-        assert!(!fits(750_000));
-        let per_entry = MapSpec::new("h", MapKind::Hash, 4, 8, 700_000)
+        assert!(fits(800_000));
+        assert!(!fits(850_000));
+        let per_entry = MapSpec::new("h", MapKind::Hash, 4, 8, 800_000)
             .memory_bytes()
             .unwrap()
-            / 700_000;
-        assert!((365..=385).contains(&per_entry), "{per_entry}");
+            / 800_000;
+        assert!((310..=330).contains(&per_entry), "{per_entry}");
     }
 
     #[test]

@@ -666,7 +666,7 @@ fn bloom_filters_answer_like_the_host_with_no_false_negatives() {
 }
 
 #[test]
-fn next_key_walks_arrays_by_index_and_hashes_by_key_bytes() {
+fn next_key_walks_arrays_by_index_and_hashes_by_slot() {
     let obj = Vm::new()
         .object(
             vec![],
@@ -700,10 +700,11 @@ fn next_key_walks_arrays_by_index_and_hashes_by_key_bytes() {
     for k in [b"zz", b"ab", b"mm"] {
         h.update(k, &[0; 8], UpdateFlag::Any).unwrap();
     }
-    assert_eq!(walk("h"), [b"ab".to_vec(), b"mm".to_vec(), b"zz".to_vec()]);
+    // Slot order: the order of insertion while no slot was freed.
+    assert_eq!(walk("h"), [b"zz".to_vec(), b"ab".to_vec(), b"mm".to_vec()]);
     assert_eq!(
         h.next_key(Some(b"nn")).unwrap(),
-        Some(b"ab".to_vec()),
+        Some(b"zz".to_vec()),
         "unknown key"
     );
     assert!(matches!(
@@ -717,10 +718,11 @@ fn next_key_walks_arrays_by_index_and_hashes_by_key_bytes() {
 }
 
 /// `next_key` over every hash kind keeps the kernel's answers as keys come and go: the key
-/// after a held one in byte order, the first key for one the map does not hold, nothing after
-/// the last; a walk of 20,000 keys (one call per key, from a byte-ordered index rather than a
-/// scan of the table per call) sees each exactly once, also after deletions and, for LRU
-/// kinds, evictions.
+/// after a held one in the table's order (slot order: insertion order until deleted slots are
+/// reused), the first key for one the map does not hold, nothing after the last; a walk of
+/// 20,000 keys (one call per key, each costing the free slots it skips rather than a scan of
+/// the table) sees each held key exactly once, also after deletions and, for LRU kinds,
+/// evictions.
 #[test]
 fn next_key_follows_inserts_deletes_and_evictions_on_every_hash_kind() {
     const N: u32 = 20_000;
@@ -736,32 +738,47 @@ fn next_key_follows_inserts_deletes_and_evictions_on_every_hash_kind() {
             .unwrap();
         let h = obj.map("h").unwrap();
         let value = vec![0u8; h.host_value_size()];
-        // Big-endian keys: byte order is numeric order.
         let be = |i: u32| i.to_be_bytes().to_vec();
+        let num = |k: &Vec<u8>| u32::from_be_bytes(k[..].try_into().unwrap());
         // Inserted out of order.
-        for i in 0..N {
-            let k = (i.wrapping_mul(7919)) % N;
-            h.update(&be(k * 2), &value, UpdateFlag::Any).unwrap();
+        let order: Vec<u32> = (0..N).map(|i| (i.wrapping_mul(7919)) % N * 2).collect();
+        for &k in &order {
+            h.update(&be(k), &value, UpdateFlag::Any).unwrap();
         }
         let walk = || {
             let mut keys = Vec::new();
             let mut cur: Option<Vec<u8>> = None;
             while let Some(k) = h.next_key(cur.as_deref()).unwrap() {
-                keys.push(k.clone());
+                keys.push(num(&k));
                 cur = Some(k);
             }
             keys
         };
-        let want: Vec<Vec<u8>> = (0..N).map(|k| be(k * 2)).collect();
-        assert_eq!(walk(), want, "{kind}");
+        // Every held key once, and nothing else.
+        let check = |walked: &[u32], what: &str| {
+            let mut sorted = walked.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), walked.len(), "{kind}: {what}: a key twice");
+            assert_eq!(walked.len(), h.len(), "{kind}: {what}: the walk and the count");
+            for k in walked {
+                assert!(h.lookup(&be(*k)).unwrap().is_some(), "{kind}: {what}: {k}");
+            }
+        };
+        let first = walk();
+        assert_eq!(first, order, "{kind}: a fresh table walks in insertion order");
         assert_eq!(
             h.next_key(Some(&be(3))).unwrap(),
-            Some(be(0)),
+            Some(be(first[0])),
             "{kind}: absent"
         );
-        assert_eq!(h.next_key(Some(&be(4))).unwrap(), Some(be(6)), "{kind}");
         assert_eq!(
-            h.next_key(Some(&be(2 * (N - 1)))).unwrap(),
+            h.next_key(Some(&be(first[4]))).unwrap(),
+            Some(be(first[5])),
+            "{kind}"
+        );
+        assert_eq!(
+            h.next_key(Some(&be(first[first.len() - 1]))).unwrap(),
             None,
             "{kind}: last"
         );
@@ -769,37 +786,23 @@ fn next_key_follows_inserts_deletes_and_evictions_on_every_hash_kind() {
         for k in (0..N).step_by(3) {
             h.delete(&be(k * 2)).unwrap();
         }
-        let left: Vec<Vec<u8>> = (0..N).filter(|k| k % 3 != 0).map(|k| be(k * 2)).collect();
-        assert_eq!(walk(), left, "{kind}: after deletes");
+        let left = walk();
+        let want: Vec<u32> = order.iter().copied().filter(|k| k / 2 % 3 != 0).collect();
+        assert_eq!(left, want, "{kind}: after deletes");
+        check(&left, "after deletes");
         assert_eq!(
             h.next_key(Some(&be(6))).unwrap(),
-            Some(be(2)),
+            Some(be(left[0])),
             "{kind}: deleted"
         );
         // Refill past the free slots with odd keys: an LRU map evicts (its least recently
         // used keys: the oldest even ones), a plain one refuses once full.
-        let mut added = Vec::new();
         for k in 0..N {
-            if h.update(&be(k * 2 + 1), &value, UpdateFlag::Any).is_ok() {
-                added.push(k * 2 + 1);
-            }
+            let _ = h.update(&be(k * 2 + 1), &value, UpdateFlag::Any);
         }
-        let mut all: Vec<u32> = walk()
-            .iter()
-            .map(|k| u32::from_be_bytes(k[..].try_into().unwrap()))
-            .collect();
-        let held = all.len();
-        assert!(all.is_sorted(), "{kind}");
-        all.dedup();
-        assert_eq!(all.len(), held, "{kind}: a key twice");
-        assert_eq!(held, h.len(), "{kind}: the walk and the count agree");
-        assert_eq!(held, N as usize, "{kind}: full");
-        for k in &all {
-            assert!(
-                h.lookup(&be(*k)).unwrap().is_some(),
-                "{kind}: {k} walked, not held"
-            );
-        }
+        let all = walk();
+        check(&all, "refilled");
+        assert_eq!(all.len(), N as usize, "{kind}: full");
     }
 }
 

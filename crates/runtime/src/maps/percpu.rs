@@ -39,7 +39,7 @@
 use super::{MapImpl, checked_size, update_flag};
 use crate::map::{MapError, MapKind, MapSpec, UpdateFlag};
 use bpfx_exec::SharedMem;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -124,13 +124,8 @@ pub(crate) fn host_bytes(spec: &MapSpec, cpus: u32) -> Result<u64, String> {
     } else {
         checked_size(&[
             values,
-            // The key's copies in the index and the allocator (shared with the byte order).
-            (
-                n,
-                2 * u64::from(spec.key_size)
-                    + INDEX_ENTRY_OVERHEAD
-                    + crate::map::SORTED_ENTRY_BYTES,
-            ),
+            // The key's copies in the index and the allocator.
+            (n, 2 * u64::from(spec.key_size) + INDEX_ENTRY_OVERHEAD),
         ])
     }
 }
@@ -326,10 +321,8 @@ type Shard = HashMap<Box<[u8]>, u32>;
 
 struct Alloc {
     free: Vec<u32>,
-    /// Each slot's key: the same allocation as its entry in `sorted`.
+    /// Each slot's key: `next_key` walks the slots in order.
     keys: Vec<Option<Arc<[u8]>>>,
-    /// The keys of `keys`, in byte order: `next_key`'s index (O(log n) per call).
-    sorted: BTreeSet<Arc<[u8]>>,
     hand: usize,
 }
 
@@ -345,7 +338,6 @@ impl PerCpuHash {
                 // Popped from the end: slot 0 is handed out first.
                 free: (0..n).rev().collect(),
                 keys: vec![None; n as usize],
-                sorted: BTreeSet::new(),
                 hand: 0,
             }),
             referenced: (spec.kind == MapKind::LruPerCpuHash)
@@ -407,9 +399,7 @@ impl PerCpuHash {
                 self.evict(&mut a, refs, si, shard).ok_or(MapError::Full)?
             }
         };
-        let shared: Arc<[u8]> = key.into();
-        a.keys[slot as usize] = Some(shared.clone());
-        a.sorted.insert(shared);
+        a.keys[slot as usize] = Some(key.into());
         Ok(slot)
     }
 
@@ -444,9 +434,7 @@ impl PerCpuHash {
                 }
             };
             if removed {
-                if let Some(k) = a.keys[c].take() {
-                    a.sorted.remove(&k);
-                }
+                a.keys[c] = None;
                 return Some(c as u32);
             }
         }
@@ -458,7 +446,6 @@ impl PerCpuHash {
         let slot = shard.remove(key).ok_or(MapError::NotFound)?;
         let mut a = lock(&self.alloc);
         a.keys[slot as usize] = None;
-        a.sorted.remove(key);
         a.free.push(slot);
         if let Some(r) = &self.referenced {
             r[slot as usize].store(false, Relaxed);
@@ -548,7 +535,9 @@ impl MapImpl for PerCpuHash {
     }
 
     fn next_key(&self, key: Option<&[u8]>) -> Result<Option<Vec<u8>>, MapError> {
-        Ok(crate::map::sorted_next(&lock(&self.alloc).sorted, key))
+        // The key's shard, then (released) the allocator: the order `remove` takes them.
+        let slot = key.and_then(|k| lock(&self.shards[self.shard_of(k)]).get(k).copied());
+        Ok(crate::map::next_in_slots(&lock(&self.alloc).keys, slot))
     }
 
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {

@@ -655,7 +655,11 @@ impl HashTable {
 /// the table: a call costs the free slots it skips, a whole walk one pass over the slots.
 pub(crate) fn next_in_slots(keys: &[Option<Arc<[u8]>>], slot: Option<u32>) -> Option<Vec<u8>> {
     let from = slot.map_or(0, |s| s as usize + 1);
-    keys.get(from..)?.iter().flatten().next().map(|k| k.to_vec())
+    keys.get(from..)?
+        .iter()
+        .flatten()
+        .next()
+        .map(|k| k.to_vec())
 }
 
 /// A ring buffer's bookkeeping. Positions grow without wrapping; `pos % size` is the offset.

@@ -760,13 +760,20 @@ fn next_key_follows_inserts_deletes_and_evictions_on_every_hash_kind() {
             sorted.sort_unstable();
             sorted.dedup();
             assert_eq!(sorted.len(), walked.len(), "{kind}: {what}: a key twice");
-            assert_eq!(walked.len(), h.len(), "{kind}: {what}: the walk and the count");
+            assert_eq!(
+                walked.len(),
+                h.len(),
+                "{kind}: {what}: the walk and the count"
+            );
             for k in walked {
                 assert!(h.lookup(&be(*k)).unwrap().is_some(), "{kind}: {what}: {k}");
             }
         };
         let first = walk();
-        assert_eq!(first, order, "{kind}: a fresh table walks in insertion order");
+        assert_eq!(
+            first, order,
+            "{kind}: a fresh table walks in insertion order"
+        );
         assert_eq!(
             h.next_key(Some(&be(3))).unwrap(),
             Some(be(first[0])),

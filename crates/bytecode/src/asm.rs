@@ -5,7 +5,8 @@
 //!
 //! - one instruction per line; `#` or `;` starts a comment (to the end of the line); a label
 //!   `name:` stands on its own line;
-//! - registers `r0`..`r10`, with or without `%`; operands separated by commas and/or spaces;
+//! - registers `r0`..`r10`, with or without `%`; operands separated by commas (the keywords of
+//!   `call local|helper|runtime` and `lock [fetch] OP` by spaces);
 //! - immediates in signed decimal or hex (`0x`); memory operands `[rN]`, `[rN+off]`, `[rN-off]`;
 //! - jump and local-call targets are a label or a signed slot offset `+N`/`-N`; a target without
 //!   a sign is a label; the first `exit` also defines the label `exit` unless one is declared;
@@ -71,6 +72,15 @@ pub enum AsmErrorKind {
     /// A target names a label that is not declared.
     #[error("unknown label")]
     UnknownLabel,
+    /// Two operands with no comma between them (`mov r0 1`).
+    #[error("operands are separated by commas (`mov r0, 1`)")]
+    MissingComma,
+    /// LLVM's BPF assembler syntax (`clang -S` output: `.text` directives, `r0 = 1`), which
+    /// this dialect is not.
+    #[error(
+        "this is LLVM's BPF assembler syntax (clang -S), not bpfx's dialect (`mov r0, 1`, see `bpfx asm --help`); compile the C with `clang -target bpf -c` and run the object instead"
+    )]
+    LlvmSyntax,
     /// A label declared twice.
     #[error("label already declared at line {first_line}")]
     DuplicateLabel {
@@ -150,10 +160,29 @@ pub fn assemble(text: &str) -> Result<Vec<Insn>, AsmError> {
             kind: b.kind,
         };
         let code = raw.split(['#', ';']).next().unwrap_or(raw);
-        let tokens = tokenize(code).map_err(at)?;
+        let (tokens, commas) = tokenize(code).map_err(at)?;
         let Some((&first, rest)) = tokens.split_first() else {
             continue;
         };
+        if let Some(t) = std::iter::once(first)
+            .chain(rest.iter().copied())
+            .find(|t| t.starts_with('.') || t.contains('='))
+        {
+            return Err(at(Bad {
+                token: t.to_string(),
+                kind: AsmErrorKind::LlvmSyntax,
+            }));
+        }
+        // An operand (a register, a memory operand or a number) is followed by a comma before
+        // the next one; keywords (`call local f`, `lock fetch add [r1], r2`) by spaces.
+        for i in 1..tokens.len().saturating_sub(1) {
+            if !commas[i + 1] && is_operand(tokens[i]) {
+                return Err(at(Bad {
+                    token: format!("{} {}", tokens[i], tokens[i + 1]),
+                    kind: AsmErrorKind::MissingComma,
+                }));
+            }
+        }
         if let Some(name) = first.strip_suffix(':') {
             if let Some(extra) = rest.first() {
                 return Err(at(Bad {
@@ -215,9 +244,12 @@ pub fn assemble(text: &str) -> Result<Vec<Insn>, AsmError> {
 }
 
 /// Splits a line into its mnemonic and operands: separators are whitespace and commas outside
-/// brackets, so `[r1 + 8]` and `map_value(3, 8)` stay one token each.
-fn tokenize(line: &str) -> PResult<Vec<&str>> {
+/// brackets, so `[r1 + 8]` and `map_value(3, 8)` stay one token each. With each token, whether
+/// a comma separated it from the one before.
+fn tokenize(line: &str) -> PResult<(Vec<&str>, Vec<bool>)> {
     let mut tokens = Vec::new();
+    let mut commas = Vec::new();
+    let mut comma = false;
     let mut depth = 0usize;
     let mut start = None;
     for (i, c) in line.char_indices() {
@@ -236,8 +268,14 @@ fn tokenize(line: &str) -> PResult<Vec<&str>> {
             (true, Some(s)) => {
                 tokens.push(&line[s..i]);
                 start = None;
+                comma = c == ',';
             }
-            (false, None) => start = Some(i),
+            (true, None) => comma |= c == ',',
+            (false, None) => {
+                start = Some(i);
+                commas.push(comma);
+                comma = false;
+            }
             _ => {}
         }
     }
@@ -247,7 +285,21 @@ fn tokenize(line: &str) -> PResult<Vec<&str>> {
     if let Some(s) = start {
         tokens.push(&line[s..]);
     }
-    Ok(tokens)
+    Ok((tokens, commas))
+}
+
+/// Whether `tok` is an operand (a register, a memory operand, a number or a slot offset) rather
+/// than a keyword or label.
+fn is_operand(tok: &str) -> bool {
+    let t = tok.strip_prefix('%').unwrap_or(tok);
+    let reg = t
+        .strip_prefix('r')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let num = t
+        .strip_prefix(['+', '-'])
+        .unwrap_or(t)
+        .starts_with(|c: char| c.is_ascii_digit());
+    reg || num || t.starts_with('[')
 }
 
 fn is_label(name: &str) -> bool {
@@ -839,12 +891,34 @@ mod tests {
 
     #[test]
     fn both_syntaxes_give_the_same_op() {
-        assert_eq!(one("add32 %r1, %r2"), one("add32 r1 r2"));
+        assert_eq!(one("add32 %r1, %r2"), one("add32 r1, r2"));
         assert_eq!(
             one("lock fetch add [%r1+8], %r2"),
-            one("lock fetch add [r1+8] r2")
+            one("lock fetch add [r1+8],r2")
         );
         assert_eq!(one("mov64 r1, 1"), one("mov r1, 1"));
         assert_eq!(one("swap16 r1"), one("bswap16 r1"));
+    }
+
+    #[test]
+    fn operands_need_commas_and_llvm_syntax_is_named() {
+        let kind = |text: &str| assemble(text).unwrap_err().kind;
+        for text in [
+            "mov %r0 0",
+            "mov r0 1",
+            "add32 r1 r2",
+            "jeq r1, 0 +3",
+            "lddw r1 0x10",
+            "stxdw [r10-8] r1",
+            "lock add [r1+0] r2",
+        ] {
+            assert_eq!(kind(text), AsmErrorKind::MissingComma, "{text}");
+        }
+        for text in ["\t.text", "r0 = 1", "f:\n\tr0 = *(u32 *)(r1 + 0)"] {
+            assert_eq!(kind(text), AsmErrorKind::LlvmSyntax, "{text}");
+        }
+        // Keywords take spaces; operands commas, with or without spaces around them.
+        assert!(assemble("call local f\nexit\nf:\nexit").is_ok());
+        assert!(assemble("lock fetch add [r10-8],r3\njeq r1,0,+0\nexit").is_ok());
     }
 }

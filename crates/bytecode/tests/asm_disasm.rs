@@ -415,7 +415,7 @@ fn loose_syntax_disassembles_to_the_canonical_form() {
     let loose = "\
 # comment line
 start:
-    mov64 %r1 0x10        # hex immediate, no comma
+    mov64 %r1,0x10        ; hex immediate, no space after the comma
     ldxw r2,[%r1 + 0x8]
     swap16 %r3
     lock fetch add32 [ %r10-8 ], %r2

@@ -55,7 +55,7 @@ fn each_error_names_its_line_token_and_kind() {
             },
         ),
         (
-            "lock fetch add [r1] r2 r3",
+            "lock fetch add [r1], r2, r3",
             1,
             "lock",
             K::OperandCount {

@@ -21,6 +21,17 @@ struct {
 
 __u64 failed;
 
+/* The frame's length. Computed in 64 bits and kept there by an empty asm: stored straight into a
+ * __u32, the difference becomes a 32-bit subtraction of packet pointers, which the kernel's
+ * verifier (and bpfx's Strict mode) refuse. */
+static __always_inline __u64 frame_len(void *data, void *data_end)
+{
+	__u64 len = (__u64)data_end - (__u64)data;
+
+	asm volatile("" : "+r"(len));
+	return len;
+}
+
 SEC("xdp")
 int xdp_perf_sample(struct xdp_md *ctx)
 {
@@ -31,7 +42,7 @@ int xdp_perf_sample(struct xdp_md *ctx)
 	if (data + sizeof(s.eth) > data_end)
 		return XDP_PASS;
 	__builtin_memcpy(s.eth, data, sizeof(s.eth));
-	s.len = data_end - data;
+	s.len = frame_len(data, data_end);
 	s.cpu = bpf_get_smp_processor_id();
 	if (bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &s, sizeof(s)) < 0)
 		__sync_fetch_and_add(&failed, 1);

@@ -21,6 +21,17 @@ struct {
 
 __u32 seq;
 
+/* The frame's length. Computed in 64 bits and kept there by an empty asm: stored straight into a
+ * __u32, the difference becomes a 32-bit subtraction of packet pointers, which the kernel's
+ * verifier (and bpfx's Strict mode) refuse. */
+static __always_inline __u64 frame_len(void *data, void *data_end)
+{
+	__u64 len = (__u64)data_end - (__u64)data;
+
+	asm volatile("" : "+r"(len));
+	return len;
+}
+
 SEC("xdp")
 int xdp_events(struct xdp_md *ctx)
 {
@@ -31,7 +42,7 @@ int xdp_events(struct xdp_md *ctx)
 
 	if ((void *)(eth + 1) > data_end) {
 		struct event short_ev = {
-			.len = data_end - data, .flags = 1, .ifindex = ctx->ingress_ifindex, .seq = n
+			.len = frame_len(data, data_end), .flags = 1, .ifindex = ctx->ingress_ifindex, .seq = n
 		};
 		bpf_ringbuf_output(&events, &short_ev, sizeof(short_ev), 0);
 		return XDP_DROP;
@@ -39,7 +50,7 @@ int xdp_events(struct xdp_md *ctx)
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
 		return XDP_ABORTED;
-	e->len = data_end - data;
+	e->len = frame_len(data, data_end);
 	e->proto = bpf_ntohs(eth->h_proto);
 	e->flags = 0;
 	e->ifindex = ctx->ingress_ifindex;

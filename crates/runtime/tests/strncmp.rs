@@ -12,7 +12,7 @@ mod oracle;
 
 use bpfx::{Mode, Object, SkbMeta};
 use common::{engines, prepare};
-use oracle::{kernel_run, load, objects, unavailable};
+use oracle::objects;
 
 fn frame(n: u8, which: u8, s: &[u8]) -> Vec<u8> {
     let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 8, 0, n, which];
@@ -75,24 +75,12 @@ fn strncmp_compares_with_constant_strings() {
         assert_eq!((code, ret), (0, want), "{n} {which} {s:02x?}");
         ours.push((f, (code, p)));
     }
-    if let Some(why) = unavailable() {
-        eprintln!("SKIPPED strncmp_compares_with_constant_strings: {why}");
-        return;
-    }
-    let pinned = match load(&objects().join(file), "classifier") {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!("SKIPPED: the kernel does not load {file}: {why}");
-            return;
-        }
-    };
-    let scratch = std::env::temp_dir().join(format!("bpfx-strncmp-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).unwrap();
-    for (f, want) in &ours {
-        assert_eq!(kernel_run(&pinned, f, None, &scratch), *want, "{f:02x?}");
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    eprintln!("strncmp: {} runs compared with the kernel's", ours.len());
+    oracle::compare_runs(
+        "strncmp_compares_with_constant_strings",
+        file,
+        "classifier",
+        ours.iter().map(|(f, want)| (&f[..], want.clone())),
+    );
 }
 
 /// `s2` must be a constant string: Strict mode refuses a string on the stack (the kernel's

@@ -16,7 +16,7 @@ mod oracle;
 
 use bpfx::{Mode, Object, SkbMeta};
 use common::{engines, prepare};
-use oracle::{kernel_run, load, objects, unavailable};
+use oracle::objects;
 
 const ETH: [u8; 12] = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
 
@@ -117,27 +117,11 @@ fn ecn_set_ce_marks_ect_packets() {
     want[24..26].copy_from_slice(&0xfffdu16.to_be_bytes());
     check(tagged, (1, want), true);
 
-    if let Some(why) = unavailable() {
-        eprintln!("SKIPPED ecn_set_ce_marks_ect_packets: {why}");
-        return;
-    }
-    let file = "tc_ecn.o";
-    let pinned = match load(&objects().join(file), "classifier") {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!("SKIPPED: the kernel does not load {file}: {why}");
-            return;
-        }
-    };
-    let scratch = std::env::temp_dir().join(format!("bpfx-tc-ecn-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).unwrap();
-    for (f, want) in &cases {
-        assert_eq!(kernel_run(&pinned, f, None, &scratch), *want, "{f:02x?}");
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    eprintln!(
-        "skb_ecn_set_ce: {} runs compared with the kernel's",
-        cases.len()
+    oracle::compare_runs(
+        "ecn_set_ce_marks_ect_packets",
+        "tc_ecn.o",
+        "classifier",
+        cases.iter().map(|(f, want)| (&f[..], want.clone())),
     );
 }
 

@@ -13,7 +13,7 @@ mod oracle;
 
 use bpfx::{Mode, Object, RedirectTarget, SkbMeta};
 use common::{engines, prepare};
-use oracle::{kernel_run, load, objects, unavailable};
+use oracle::objects;
 
 const TC_ACT_OK: u32 = 0;
 const TC_ACT_SHOT: u32 = 2;
@@ -79,25 +79,10 @@ fn redirect_neigh_redirects_or_refuses_as_the_kernel_does() {
         assert_eq!(packet, expect, "10.0.0.{last}");
         runs.push((f, (code, packet)));
     }
-    if let Some(why) = unavailable() {
-        eprintln!("SKIPPED redirect_neigh_redirects_or_refuses_as_the_kernel_does: {why}");
-        return;
-    }
-    let pinned = match load(&objects().join(file), "classifier") {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!("SKIPPED: the kernel does not load {file}: {why}");
-            return;
-        }
-    };
-    let scratch = std::env::temp_dir().join(format!("bpfx-tc-neigh-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).unwrap();
-    for (f, ours) in &runs {
-        assert_eq!(kernel_run(&pinned, f, None, &scratch), *ours, "{f:02x?}");
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    eprintln!(
-        "redirect_neigh: {} runs compared with the kernel's",
-        runs.len()
+    oracle::compare_runs(
+        "redirect_neigh_redirects_or_refuses_as_the_kernel_does",
+        file,
+        "classifier",
+        runs.iter().map(|(f, ours)| (&f[..], ours.clone())),
     );
 }

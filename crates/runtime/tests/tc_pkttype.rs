@@ -15,7 +15,7 @@ mod oracle;
 
 use bpfx::{Mode, Object, SkbMeta};
 use common::{engines, prepare};
-use oracle::{kernel_run, load, objects, unavailable};
+use oracle::objects;
 
 const EINVAL: i32 = -22;
 
@@ -107,25 +107,13 @@ fn skb_change_type_moves_between_the_four_types() {
             "{engine}"
         );
     }
-    if let Some(why) = unavailable() {
-        eprintln!("SKIPPED skb_change_type_moves_between_the_four_types: {why}");
-        return;
-    }
-    let pinned = match load(&objects().join(file), "classifier") {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!("SKIPPED: the kernel does not load {file}: {why}");
-            return;
-        }
-    };
-    let scratch = std::env::temp_dir().join(format!("bpfx-tc-pkttype-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).unwrap();
-    for ((f, _), ours) in cases.iter().zip(&ours) {
-        assert_eq!(kernel_run(&pinned, f, None, &scratch), *ours, "{f:02x?}");
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    eprintln!(
-        "skb_change_type: {} runs compared with the kernel's",
-        cases.len()
+    oracle::compare_runs(
+        "skb_change_type_moves_between_the_four_types",
+        file,
+        "classifier",
+        cases
+            .iter()
+            .zip(&ours)
+            .map(|((f, _), ours)| (&f[..], ours.clone())),
     );
 }

@@ -19,7 +19,7 @@ use bpfx::{
     TUNNEL_SEQ, TunnelKey, Vm,
 };
 use common::{engines, prepare};
-use oracle::{kernel_run, load, objects, unavailable};
+use oracle::objects;
 
 const EINVAL: i32 = -22;
 const EPROTO: i32 = -71;
@@ -297,31 +297,13 @@ fn tunnel_keys_as_the_kernel_sets_and_reads_them() {
     let g = run(&obj, &frame((44, 0), (44, 0), &key4()), Some(came));
     assert_eq!((g.set, g.get, g.out, g.after), (0, 0, back4, Some(sent)));
 
-    if let Some(why) = unavailable() {
-        eprintln!("SKIPPED tunnel_keys_as_the_kernel_sets_and_reads_them: {why}");
-        return;
-    }
-    let file = "tc_tunnel.o";
-    let pinned = match load(&objects().join(file), "classifier") {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!("SKIPPED: the kernel does not load {file}: {why}");
-            return;
-        }
-    };
-    let scratch = std::env::temp_dir().join(format!("bpfx-tc-tunnel-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).unwrap();
-    for (f, code, packet) in &kernel_cases {
-        assert_eq!(
-            kernel_run(&pinned, f, None, &scratch),
-            (*code, packet.clone()),
-            "{f:02x?}"
-        );
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    eprintln!(
-        "tunnel keys: {} runs compared with the kernel's",
-        kernel_cases.len()
+    oracle::compare_runs(
+        "tunnel_keys_as_the_kernel_sets_and_reads_them",
+        "tc_tunnel.o",
+        "classifier",
+        kernel_cases
+            .iter()
+            .map(|(f, code, packet)| (&f[..], (*code, packet.clone()))),
     );
 }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use bpfx::{Mode, SkbMeta, Vm};
 use common::{engines, prepare};
-use oracle::{kernel_run, load, objects, unavailable};
+use oracle::objects;
 
 const EINVAL: i32 = -22;
 
@@ -89,25 +89,10 @@ fn trace_vprintk_formats_an_array_of_arguments() {
         }
         ours.push((f, (code, p)));
     }
-    if let Some(why) = unavailable() {
-        eprintln!("SKIPPED trace_vprintk_formats_an_array_of_arguments: {why}");
-        return;
-    }
-    let pinned = match load(&objects().join(file), "classifier") {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!("SKIPPED: the kernel does not load {file}: {why}");
-            return;
-        }
-    };
-    let scratch = std::env::temp_dir().join(format!("bpfx-vprintk-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).unwrap();
-    for (f, want) in &ours {
-        assert_eq!(kernel_run(&pinned, f, None, &scratch), *want, "{f:02x?}");
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    eprintln!(
-        "trace_vprintk: {} runs compared with the kernel's",
-        ours.len()
+    oracle::compare_runs(
+        "trace_vprintk_formats_an_array_of_arguments",
+        file,
+        "classifier",
+        ours.iter().map(|(f, want)| (&f[..], want.clone())),
     );
 }

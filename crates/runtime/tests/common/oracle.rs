@@ -139,11 +139,30 @@ pub(crate) fn compare_xdp(
     frames: &[Vec<u8>],
     ours: &[(u32, Vec<u8>)],
 ) -> Option<usize> {
+    let runs = frames
+        .iter()
+        .zip(ours)
+        .filter(|(frame, _)| frame.len() >= 14)
+        .map(|(frame, ours)| (&frame[..], ours.clone()));
+    compare_runs(test, file, "xdp", runs)
+}
+
+/// Runs fixture `file` as a program of kernel type `ty` (`bpftool`'s name: `xdp`,
+/// `classifier`, …) in the kernel on each frame of `runs` and asserts it gives what bpfx gave
+/// (the verdict and the packet after the run). Returns how many runs were compared, or `None`
+/// after saying on stderr why `test` compares nothing (no kernel to ask, or the kernel does not
+/// load `file`).
+pub(crate) fn compare_runs<'a>(
+    test: &str,
+    file: &str,
+    ty: &str,
+    runs: impl IntoIterator<Item = (&'a [u8], (u32, Vec<u8>))>,
+) -> Option<usize> {
     if let Some(why) = unavailable() {
         eprintln!("SKIPPED {test}: {why}");
         return None;
     }
-    let pinned = match load(&objects().join(file), "xdp") {
+    let pinned = match load(&objects().join(file), ty) {
         Ok(p) => p,
         Err(why) => {
             eprintln!("SKIPPED {test}: the kernel does not load {file}: {why}");
@@ -153,12 +172,9 @@ pub(crate) fn compare_xdp(
     let scratch = std::env::temp_dir().join(format!("bpfx-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     let mut checked = 0;
-    for (frame, ours) in frames.iter().zip(ours) {
-        if frame.len() < 14 {
-            continue;
-        }
+    for (frame, ours) in runs {
         let kernel = kernel_run(&pinned, frame, None, &scratch);
-        assert_eq!(&kernel, ours, "{test}: frame of {} bytes", frame.len());
+        assert_eq!(kernel, ours, "{test}: frame {frame:02x?}");
         checked += 1;
     }
     let _ = std::fs::remove_dir_all(&scratch);

@@ -319,3 +319,31 @@ fn programs_reach_a_stack_trace_map_only_through_get_stackid() {
         .unwrap_err();
     assert!(e.to_string().contains("cannot"), "{e}");
 }
+
+#[test]
+fn tracepoint_and_tracing_contexts_have_no_stack() {
+    let text = "lddw r2, map_idx(0)\nmov r3, 0\ncall 27\nexit";
+    let spec = MapSpec::new("s", MapKind::StackTrace, 4, 8, 4);
+    for mode in MODES {
+        for (engine, opts) in engines() {
+            let obj = Vm::new()
+                .object(
+                    vec![
+                        ProgramDef::new("tp", "tracepoint/sched/sched_switch", code(text)),
+                        ProgramDef::new("fe", "fentry/do_x", code(text)),
+                    ],
+                    vec![spec.clone()],
+                )
+                .unwrap();
+            let v = obj.program("tp").unwrap().verify(mode).unwrap();
+            let mut tp = prepare(v, opts.clone());
+            let r = tp.run_tracepoint(&[0u8; 64]).unwrap() as i64;
+            assert_eq!(r, -i64::from(EFAULT), "{mode:?} {engine}");
+            let v = obj.program("fe").unwrap().verify(mode).unwrap();
+            let mut fe = prepare(v, opts);
+            let r = fe.run_tracing(&[1, 2], None).unwrap() as i64;
+            assert_eq!(r, -i64::from(EFAULT), "{mode:?} {engine}");
+            assert_eq!(obj.map("s").unwrap().iter().count(), 0);
+        }
+    }
+}

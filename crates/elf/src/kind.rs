@@ -43,6 +43,9 @@ pub enum MapKind {
     XskMap,
     /// `BPF_MAP_TYPE_DEVMAP_HASH` (25): network devices by any 32-bit key.
     DevMapHash,
+    /// `BPF_MAP_TYPE_STACK_TRACE` (7): stacks of instruction addresses by the id
+    /// `bpf_get_stackid` returns.
+    StackTrace,
 }
 
 impl MapKind {
@@ -68,6 +71,7 @@ impl MapKind {
             16 => MapKind::CpuMap,
             17 => MapKind::XskMap,
             25 => MapKind::DevMapHash,
+            7 => MapKind::StackTrace,
             _ => return None,
         })
     }
@@ -94,6 +98,7 @@ impl MapKind {
             MapKind::CpuMap => 16,
             MapKind::XskMap => 17,
             MapKind::DevMapHash => 25,
+            MapKind::StackTrace => 7,
         }
     }
 
@@ -119,6 +124,7 @@ impl MapKind {
             MapKind::CpuMap => "cpumap",
             MapKind::XskMap => "xskmap",
             MapKind::DevMapHash => "devmap_hash",
+            MapKind::StackTrace => "stack_trace",
         }
     }
 

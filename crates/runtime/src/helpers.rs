@@ -962,6 +962,14 @@ pub(crate) const TABLE: &[Proto] = {
             |cx, mem, a| trace::probe_read_compat(cx, mem, a, true),
         ),
         // The kernel's ARG_PTR_TO_CTX.
+        // The kernel's ARG_PTR_TO_CTX, ARG_CONST_MAP_PTR, ARG_ANYTHING.
+        Proto::new(
+            trace::GET_STACKID,
+            "get_stackid",
+            &[Anything, MapHandle, Scalar],
+            RetKind::Scalar,
+            trace::get_stackid,
+        ),
         Proto::new(
             trace::GET_FUNC_IP,
             "get_func_ip",
@@ -1113,16 +1121,21 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             trace::PROBE_READ_STR,
             trace::GET_FUNC_IP,
             trace::GET_ATTACH_COOKIE,
+            trace::GET_STACKID,
         ],
         Context::Tracepoint { .. } => &[
             PERF_EVENT_OUTPUT,
             trace::PROBE_READ,
             trace::PROBE_READ_STR,
             trace::GET_ATTACH_COOKIE,
+            trace::GET_STACKID,
         ],
-        Context::RawTracepoint { .. } => {
-            &[PERF_EVENT_OUTPUT, trace::PROBE_READ, trace::PROBE_READ_STR]
-        }
+        Context::RawTracepoint { .. } => &[
+            PERF_EVENT_OUTPUT,
+            trace::PROBE_READ,
+            trace::PROBE_READ_STR,
+            trace::GET_STACKID,
+        ],
         Context::Tracing { .. } => &[
             PERF_EVENT_OUTPUT,
             trace::PROBE_READ,
@@ -1132,6 +1145,7 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             trace::GET_FUNC_ARG,
             trace::GET_FUNC_RET,
             trace::GET_FUNC_ARG_CNT,
+            trace::GET_STACKID,
         ],
     };
     BASE_HELPERS.contains(&id) || extra.contains(&id)
@@ -1408,6 +1422,11 @@ fn map_of<'a>(
     m.created()
         .map(|map| (idx, Held::Object(map)))
         .ok_or_else(|| err(format!("map `{}` has no storage", m.name())))
+}
+
+/// The map a handle names (see [`map_of`]).
+pub(crate) fn map_by_handle<'a>(cx: &'a Cx, handle: u64) -> Result<Held<'a>, HelperError> {
+    map_of(&cx.maps, &cx.run, handle).map(|(_, m)| m)
 }
 
 /// `map_lookup_elem` on map of maps `idx`: the handle of the inner map at `key` in the run's

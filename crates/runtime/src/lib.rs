@@ -154,6 +154,10 @@ pub use maps::lpm::{MAX_DATA_SIZE as LPM_MAX_DATA_SIZE, PREFIXLEN_SIZE as LPM_PR
 pub use maps::of_maps::BPF_F_INNER_MAP;
 pub use maps::percpu::MAX_PERCPU_VALUE;
 pub use maps::perf::{BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK, MIN_PERF_BUFFER_SIZE, PerfEvent};
+pub use maps::stacktrace::{
+    BPF_F_FAST_STACK_CMP, BPF_F_REUSE_STACKID, BPF_F_SKIP_FIELD_MASK, BPF_F_STACK_BUILD_ID,
+    BPF_F_USER_STACK, PERF_MAX_STACK_DEPTH,
+};
 pub use maps::{BPF_F_NO_PREALLOC, DEFAULT_PERF_BUFFER_SIZE, MapConfig, default_cpus, host_bytes};
 pub use memory::DEFAULT_MEM_LIMIT;
 pub use object_map::ObjectMap;
@@ -194,8 +198,9 @@ pub use task::{
 pub use tc::TcOutcome;
 pub use trace::{
     Attach, GET_ATTACH_COOKIE, GET_FUNC_ARG, GET_FUNC_ARG_CNT, GET_FUNC_IP, GET_FUNC_RET,
-    MAX_TRACE_ARGS, MAX_TRACING_SLOTS, PERF_MAX_TRACE_SIZE, PROBE_READ, PROBE_READ_STR,
-    PT_REGS_SIZE, PtRegs, TRACE_HEADER_SIZE, args_layout, kprobe_layout, tracepoint_layout,
+    GET_STACKID, MAX_TRACE_ARGS, MAX_TRACING_SLOTS, PERF_MAX_TRACE_SIZE, PROBE_READ,
+    PROBE_READ_STR, PT_REGS_SIZE, PtRegs, TRACE_HEADER_SIZE, args_layout, kprobe_layout,
+    tracepoint_layout,
 };
 pub use tunnel::{
     SKB_GET_TUNNEL_KEY, SKB_SET_TUNNEL_KEY, TUNNEL_CSUM, TUNNEL_DONT_FRAGMENT, TUNNEL_KEY,

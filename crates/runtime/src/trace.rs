@@ -48,6 +48,8 @@ pub const TRACE_HEADER_SIZE: u16 = 8;
 pub const PROBE_READ: u32 = 4;
 /// `bpf_probe_read_str`.
 pub const PROBE_READ_STR: u32 = 45;
+/// `bpf_get_stackid`.
+pub const GET_STACKID: u32 = 27;
 /// `bpf_get_func_ip`.
 pub const GET_FUNC_IP: u32 = 173;
 /// `bpf_get_attach_cookie`.
@@ -287,6 +289,32 @@ pub(crate) fn get_func_ip(
     _: [u64; 5],
 ) -> Result<u64, HelperError> {
     Ok(crate::helpers::lock(&cx.run).trace.attach.func_ip)
+}
+
+/// `get_stackid(ctx, map, flags)`: the id of the stack the context gives, stored in the stack
+/// trace map. bpfx has no kernel stack to walk: a kprobe's stack is its one frame `regs->ip`
+/// (read from the context the program was given); every other context gives an empty stack,
+/// which is `-EFAULT` as the kernel's answer when it gets no trace. The flags and errors are
+/// those of [`crate::maps::stacktrace`].
+pub(crate) fn get_stackid(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    let frames = match cx.context {
+        Context::Kprobe => {
+            let ip = mem
+                .load(a[0].wrapping_add(128), 8)
+                .ok_or_else(|| err("get_stackid: cannot read regs->ip from the context"))?;
+            vec![ip]
+        }
+        _ => Vec::new(),
+    };
+    let map = crate::helpers::map_by_handle(cx, a[1])?;
+    Ok(match map.get_stackid(&frames, a[2]) {
+        Ok(r) => r as u64,
+        Err(e) => e.ret(),
+    })
 }
 
 /// `get_attach_cookie(ctx)`: the attachment's cookie ([`Attach::cookie`], 0 when none).

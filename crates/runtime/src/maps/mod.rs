@@ -15,6 +15,7 @@ pub(crate) mod of_maps;
 pub(crate) mod percpu;
 pub(crate) mod perf;
 pub(crate) mod queue;
+pub(crate) mod stacktrace;
 
 use crate::map::{MAX_MAP_BYTES, MapError, MapKind, MapSpec, UpdateFlag};
 use bpfx_exec::SharedMem;
@@ -112,6 +113,10 @@ pub(crate) trait MapImpl: Send + Sync {
     fn as_redirect(&self) -> Option<&devmap::Redirect> {
         None
     }
+    /// The stack trace map behind this map, if it is one.
+    fn as_stack_trace(&self) -> Option<&stacktrace::StackTrace> {
+        None
+    }
     /// The map of maps behind this map, if it is one.
     fn as_of_maps(&self) -> Option<&of_maps::MapOfMaps> {
         None
@@ -139,6 +144,7 @@ pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn M
         MapKind::PerfEventArray => Box::new(perf::PerfEventArray::new(spec, cfg)),
         MapKind::Queue | MapKind::Stack => Box::new(queue::QueueStack::new(spec)),
         MapKind::BloomFilter => Box::new(bloom::Bloom::new(spec)),
+        MapKind::StackTrace => Box::new(stacktrace::StackTrace::new(spec)),
         MapKind::ArrayOfMaps | MapKind::HashOfMaps => Box::new(of_maps::MapOfMaps::new(spec)),
         MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap => {
             Box::new(devmap::Redirect::new(spec, cpus))
@@ -160,6 +166,7 @@ pub fn host_bytes(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<u64>, String
         MapKind::PerfEventArray => perf::host_bytes(spec, cfg)?,
         MapKind::Queue | MapKind::Stack => queue::host_bytes(spec)?,
         MapKind::BloomFilter => bloom::host_bytes(spec)?,
+        MapKind::StackTrace => stacktrace::host_bytes(spec)?,
         MapKind::ArrayOfMaps | MapKind::HashOfMaps => of_maps::host_bytes(spec)?,
         MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap => {
             devmap::host_bytes(spec)?

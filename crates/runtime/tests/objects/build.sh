@@ -25,6 +25,6 @@ done
 for src in loops loops_bad for_each bloom_extra; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -c "$src.c" -o "$src.o"
 done
-for src in tracing; do
+for src in tracing stackmap; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -c "$src.c" -o "$src.o"
 done

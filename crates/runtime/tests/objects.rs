@@ -127,15 +127,15 @@ fn globals_use_rodata_data_bss_and_a_subprogram() {
 
 #[test]
 fn ringbuf_reports_each_packet() {
-    for engine in Engine::ALL {
+    // Strict mode proves the record's accesses against the reserved size (the kernel's
+    // contract); Checked mode guards them.
+    for (engine, mode) in Engine::ALL
+        .into_iter()
+        .flat_map(|e| [(e, Mode::Checked), (e, Mode::Strict)])
+    {
         let obj = Object::open(example("ringbuf.o")).unwrap();
-        let mut prog = obj
-            .program("xdp_events")
-            .unwrap()
-            .verify(Mode::Checked)
-            .unwrap()
-            .engine(engine, false)
-            .unwrap();
+        let verified = obj.program("xdp_events").unwrap().verify(mode).unwrap();
+        let mut prog = verified.engine(engine, false).unwrap();
         let mut syn = packet("tcp-syn.bin");
         let meta = bpfx::XdpMeta {
             ingress_ifindex: 7,
@@ -144,13 +144,13 @@ fn ringbuf_reports_each_packet() {
         assert_eq!(
             prog.run_xdp_with(&mut syn, &meta).unwrap(),
             XdpAction::Pass,
-            "{engine:?}"
+            "{engine:?} {mode:?}"
         );
         let mut short = [0u8; 6];
         assert_eq!(
             prog.run_xdp(&mut short).unwrap(),
             XdpAction::Drop,
-            "{engine:?}"
+            "{engine:?} {mode:?}"
         );
         let records = obj.map("events").unwrap().drain_records().unwrap();
         let want: Vec<Vec<u8>> = [(54u32, 0x0800u16, 0u16, 7u32, 0u32), (6, 0, 1, 0, 1)]
@@ -165,6 +165,6 @@ fn ringbuf_reports_each_packet() {
                 r
             })
             .collect();
-        assert_eq!(records, want, "{engine:?}");
+        assert_eq!(records, want, "{engine:?} {mode:?}");
     }
 }

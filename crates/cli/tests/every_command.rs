@@ -221,14 +221,9 @@ fn example_cases(tmp: &Path) -> Vec<Case> {
                     Expect::Ok,
                 ));
                 cases.push(case(&["bench", f, "--min-time", "1"], Expect::Usage));
-                // Strict mode: the kernel's contract. `ringbuf.o` writes its reserved record,
-                // which Strict mode types as a value of the ring buffer's map (declared size 0)
-                // and so cannot prove, where the kernel types it as memory of the reserved size.
-                let strict = if name == "ringbuf.o" {
-                    Expect::Fail("verify")
-                } else {
-                    Expect::Ok
-                };
+                // Strict mode: the kernel's contract (`ringbuf.o` writes its reserved record,
+                // typed as memory of the reserved size).
+                let strict = Expect::Ok;
                 cases.push(case(&["verify", f, "--strict"], strict));
                 cases.push(case(
                     &["run", f, "--strict", "--packet", PACKETS[1]],

@@ -604,13 +604,14 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             ringbuf_output,
         ),
-        // The record is typed as a value of the ring buffer's map, whose declared value size
-        // is 0: accesses to it are never proven, so they keep their run-time guards.
+        // The record is memory of the reserved size (r2) inside the ring buffer's block, or
+        // null, as the kernel types it: Strict mode requires a constant size and proves the
+        // record's accesses against it.
         Proto::new(
             RINGBUF_RESERVE,
             "ringbuf_reserve",
             &[MapHandle, Scalar, Scalar],
-            RetKind::MapValueOrNull,
+            RetKind::MemOrNull { size_arg: 1 },
             ringbuf_reserve,
         ),
         Proto::new(

@@ -510,6 +510,15 @@ pub enum RetKind {
     Scalar,
     /// A pointer to a value of the map passed as the [`ArgKind::MapHandle`] argument, or null.
     MapValueOrNull,
+    /// A pointer to memory of the size in argument `size_arg` (0-based: r1 is 0), lying in
+    /// the memory of the map passed as the [`ArgKind::MapHandle`] argument, or null: what
+    /// `bpf_ringbuf_reserve` returns (the kernel's `RET_PTR_TO_MEM_OR_NULL` of a constant
+    /// size). Strict mode requires that argument be a known constant; in Checked mode,
+    /// when it is not, accesses through the result keep their run-time guards.
+    MemOrNull {
+        /// The argument holding the size.
+        size_arg: usize,
+    },
     /// Nothing: r0 is not initialised afterwards (in `Strict` mode).
     Void,
 }

@@ -116,10 +116,15 @@ pub(crate) enum PtrKind {
     /// pointer with `id != 0` is one helper call's result: every register and spill with that
     /// id is a copy of it, so a null check of one decides them all (the kernel's
     /// `mark_ptr_or_null_regs`). A pointer proven non-null has id 0.
+    ///
+    /// With `record: Some(n)` it is not a value of `map` but a record of `n` bytes that a
+    /// helper reserved in `map`'s memory (`bpf_ringbuf_reserve`, the kernel's
+    /// `PTR_TO_MEM | MEM_RINGBUF`): accesses are bounded by `n` instead of the value size.
     MapValue {
         map: MapRef,
         nullable: bool,
         id: u32,
+        record: Option<u32>,
     },
     /// Packet data. With `id != 0` the pointer is `data + V + lo` (its offset range being
     /// `[lo, hi]`) for one run-time value `V` in `[0, hi - lo]`, fixed when the id was made by
@@ -229,9 +234,19 @@ impl Value {
                     || matches!(
                         (ka, kb),
                         (
-                            PtrKind::MapValue { map: ma, nullable: na, .. },
-                            PtrKind::MapValue { map: mb, nullable: nb, .. },
-                        ) if ma == mb && (nb || !na)
+                            PtrKind::MapValue {
+                                map: ma,
+                                nullable: na,
+                                record: ra,
+                                ..
+                            },
+                            PtrKind::MapValue {
+                                map: mb,
+                                nullable: nb,
+                                record: rb,
+                                ..
+                            },
+                        ) if ma == mb && ra == rb && (nb || !na)
                     );
                 kind_ok && oa.le(ob)
             }
@@ -259,15 +274,18 @@ impl Value {
                         map: ma,
                         nullable: na,
                         id: ia,
+                        record: ra,
                     },
                     PtrKind::MapValue {
                         map: mb,
                         nullable: nb,
                         id: ib,
+                        record: rb,
                     },
-                ) if ma == mb => Ptr(
+                ) if ma == mb && ra == rb => Ptr(
                     PtrKind::MapValue {
                         map: ma,
+                        record: ra,
                         nullable: na || nb,
                         // Copies of one call's result on both sides, or related no more.
                         id: if ia == ib { ia } else { 0 },
@@ -331,9 +349,17 @@ impl fmt::Display for Value {
                 match k {
                     PtrKind::Stack { frame } => write!(f, "fp{frame}")?,
                     PtrKind::Input => write!(f, "input")?,
-                    PtrKind::MapValue { map, nullable, .. } => {
+                    PtrKind::MapValue {
+                        map,
+                        nullable,
+                        record,
+                        ..
+                    } => {
                         let q = if *nullable { "_or_null" } else { "" };
-                        write!(f, "map_value{q}({map})")?;
+                        match record {
+                            Some(n) => write!(f, "mem{q}({map}, {n} bytes)")?,
+                            None => write!(f, "map_value{q}({map})")?,
+                        }
                     }
                     PtrKind::Packet { id: 0 } => write!(f, "pkt")?,
                     PtrKind::Packet { id } => write!(f, "pkt(id {id})")?,
@@ -961,6 +987,7 @@ mod tests {
                     map: MapRef::Fd(1),
                     nullable: true,
                     id: 0,
+                    record: None,
                 },
                 Off::known(0),
             ),
@@ -969,6 +996,7 @@ mod tests {
                     map: MapRef::Fd(1),
                     nullable: false,
                     id: 0,
+                    record: None,
                 },
                 Off::known(0),
             ),
@@ -978,6 +1006,7 @@ mod tests {
                     map: MapRef::Fd(1),
                     nullable: true,
                     id: 3,
+                    record: None,
                 },
                 Off::known(0),
             ),
@@ -986,6 +1015,7 @@ mod tests {
                     map: MapRef::Fd(1),
                     nullable: true,
                     id: 4,
+                    record: None,
                 },
                 Off::known(0),
             ),
@@ -1035,6 +1065,7 @@ mod tests {
                     map: MapRef::Idx(0),
                     nullable,
                     id,
+                    record: None,
                 },
                 Off::known(0),
             )

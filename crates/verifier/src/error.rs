@@ -302,6 +302,12 @@ pub enum VerifyErrorKind {
     /// its maximum).
     #[error("size argument {0} of helper {1} has no upper bound: bound it with a check or a mask")]
     HelperSize(Reg, String),
+    /// The size argument of a helper returning memory of that size
+    /// ([`crate::RetKind::MemOrNull`]) is not a known constant (Strict mode).
+    #[error(
+        "size argument {0} of helper {1} is not a known constant: the memory it returns must have a size the verifier knows"
+    )]
+    HelperSizeNotConst(Reg, String),
     /// r0 at the outermost `exit` is not a scalar.
     #[error("r0 is {0} at exit; the program must return a scalar")]
     ReturnNotScalar(&'static str),

@@ -66,10 +66,17 @@ pub fn parse_helper(spec: &str) -> Result<(u32, HelperSig), SpecError> {
         "scalar" => RetKind::Scalar,
         "map_value_or_null" => RetKind::MapValueOrNull,
         "void" => RetKind::Void,
+        r if let Some(n) = r
+            .strip_prefix("mem_or_null:r")
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .filter(|n| (1..=MAX_ARGS).contains(n)) =>
+        {
+            RetKind::MemOrNull { size_arg: n - 1 }
+        }
         r => {
             return fail(
                 spec,
-                format!("unknown result `{r}` (scalar, map_value_or_null, void)"),
+                format!("unknown result `{r}` (scalar, map_value_or_null, mem_or_null:rN, void)"),
             );
         }
     };
@@ -98,6 +105,23 @@ pub fn parse_helper(spec: &str) -> Result<(u32, HelperSig), SpecError> {
                     i + 1,
                     j + 1
                 ),
+            );
+        }
+    }
+    if let RetKind::MemOrNull { size_arg } = ret {
+        if size_arg >= kinds.len() {
+            return fail(
+                spec,
+                format!(
+                    "the result's size is r{}, which is not an argument",
+                    size_arg + 1
+                ),
+            );
+        }
+        if !kinds.contains(&ArgKind::MapHandle) {
+            return fail(
+                spec,
+                "mem_or_null lies in a map's memory: an argument must be `map`",
             );
         }
     }
@@ -230,6 +254,7 @@ impl fmt::Display for RetKind {
         f.write_str(match self {
             RetKind::Scalar => "scalar",
             RetKind::MapValueOrNull => "map_value_or_null",
+            RetKind::MemOrNull { size_arg } => return write!(f, "mem_or_null:r{}", size_arg + 1),
             RetKind::Void => "void",
         })
     }

@@ -76,6 +76,7 @@ fn refine_edge(
                     map,
                     nullable: true,
                     id,
+                    record,
                 },
                 o,
             ),
@@ -91,6 +92,7 @@ fn refine_edge(
                             map,
                             nullable: false,
                             id: 0,
+                            record,
                         },
                         o,
                     )

@@ -318,6 +318,13 @@ impl Analysis<'_> {
                 *s = Slot::Bytes(s.init_mask() | written);
             }
         }
+        if let RetKind::MemOrNull { size_arg } = sig.ret
+            && self.strict
+            && !matches!(regs.get(size_arg + 1), Some(Value::Scalar(x)) if x.konst().is_some_and(|n| n <= u64::from(u32::MAX)))
+        {
+            let sr = RegSet::ARGS.iter().nth(size_arg).unwrap_or(Reg::R0);
+            return Err(self.err(pc, K::HelperSizeNotConst(sr, sig.name.clone())));
+        }
         let r0 = match sig.ret {
             RetKind::Scalar => Value::UNKNOWN_SCALAR,
             RetKind::MapValueOrNull => match map {
@@ -332,10 +339,32 @@ impl Analysis<'_> {
                             self.next_id += 1;
                             self.next_id
                         },
+                        record: None,
                     },
                     Off::known(0),
                 ),
                 None => Value::UNKNOWN_SCALAR,
+            },
+            // The size was checked constant (Strict) with the arguments; otherwise the
+            // record's accesses keep their run-time guards.
+            RetKind::MemOrNull { size_arg } => match (map, regs.get(size_arg + 1)) {
+                (Some(m), Some(Value::Scalar(x)))
+                    if let Some(n) = x.konst().and_then(|n| u32::try_from(n).ok()) =>
+                {
+                    Value::Ptr(
+                        PtrKind::MapValue {
+                            map: m,
+                            nullable: true,
+                            id: {
+                                self.next_id += 1;
+                                self.next_id
+                            },
+                            record: Some(n),
+                        },
+                        Off::known(0),
+                    )
+                }
+                _ => Value::UNKNOWN_SCALAR,
             },
             RetKind::Void if self.strict => Value::NotInit,
             RetKind::Void => Value::UNKNOWN_SCALAR,
@@ -547,9 +576,11 @@ impl Analysis<'_> {
                     None => Err(self.err(pc, K::InputSizeUnknown)),
                 }
             }
-            (Value::Ptr(PtrKind::MapValue { map, .. }, Off::Range(..)), Some(n)) if self.strict => {
+            (Value::Ptr(PtrKind::MapValue { map, record, .. }, Off::Range(..)), Some(n))
+                if self.strict =>
+            {
                 let a = at;
-                let vs = self.cfg.maps.get(map).map_or(0, |d| d.value_size);
+                let vs = record.unwrap_or(self.cfg.maps.get(map).map_or(0, |d| d.value_size));
                 if a >= 0
                     && (a as u64)
                         .checked_add(n)

@@ -214,6 +214,7 @@ impl Analysis<'_> {
                         map: m,
                         nullable: false,
                         id: 0,
+                        record: None,
                     },
                     Off::known(0),
                 );

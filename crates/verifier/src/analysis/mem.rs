@@ -173,9 +173,15 @@ impl Analysis<'_> {
         match base {
             Value::Ptr(PtrKind::Stack { frame }, o) => self.mem_stack(a, st, frame, o),
             Value::Ptr(PtrKind::Input, o) => self.mem_input(a, st, o),
-            Value::Ptr(PtrKind::MapValue { map, nullable, .. }, o) => {
-                self.mem_map_value(a, st, map, nullable, o)
-            }
+            Value::Ptr(
+                PtrKind::MapValue {
+                    map,
+                    nullable,
+                    record,
+                    ..
+                },
+                o,
+            ) => self.mem_map_value(a, st, (map, record), nullable, o),
             Value::Ptr(PtrKind::Packet { id }, o) => self.mem_packet(a, st, Some(id), o),
             Value::Ptr(PtrKind::PacketMeta, o) => self.mem_packet(a, st, None, o),
             _ => self.mem_untyped(a, st, base),
@@ -255,12 +261,13 @@ impl Analysis<'_> {
         Ok(a.loaded())
     }
 
-    /// Through a pointer into a value of `map` (global data included).
+    /// Through a pointer into a value of `map` (global data included), or into a record of
+    /// `Some(n)` bytes reserved in `map`'s memory (`record`, see [`PtrKind::MapValue`]).
     fn mem_map_value(
         &mut self,
         a: Access,
         st: &mut State,
-        map: MapRef,
+        (map, rec): (MapRef, Option<u32>),
         nullable: bool,
         o: Off,
     ) -> R<Value> {
@@ -280,7 +287,9 @@ impl Analysis<'_> {
         let in_bounds = !nullable
             && !read_only_write
             && match (def, at) {
-                (Some(d), Off::Range(lo, hi)) => lo >= 0 && hi + n <= i64::from(d.value_size),
+                (Some(d), Off::Range(lo, hi)) => {
+                    lo >= 0 && hi + n <= i64::from(rec.unwrap_or(d.value_size))
+                }
                 _ => false,
             };
         if self.strict && !in_bounds {
@@ -289,7 +298,7 @@ impl Analysis<'_> {
                 (Some(d), Off::Range(x, y)) if x == y => K::MapValueOutOfBounds {
                     off: x,
                     size: u64::from(a.size),
-                    value_size: d.value_size,
+                    value_size: rec.unwrap_or(d.value_size),
                 },
                 (Some(_), at) => a.out_of("the map value", at),
             };

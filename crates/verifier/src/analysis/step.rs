@@ -143,6 +143,7 @@ impl Analysis<'_> {
                     map,
                     nullable: false,
                     id: 0,
+                    record: None,
                 },
                 Off::known(0).add_const(i64::from(off)),
             ),

@@ -348,6 +348,8 @@ pub(crate) struct Proto {
     /// Whether it may move or resize the packet (the kernel's `changes_pkt_data`): the
     /// verifier then forgets every packet pointer the program holds.
     pub(crate) changes_packet: bool,
+    /// The one map type its map argument takes ([`HelperSig::map_type`]), or 0 for any.
+    pub(crate) map_type: u32,
 }
 
 /// A standard helper's implementation: a function of the program instance's [`Cx`], guest
@@ -376,6 +378,7 @@ impl Proto {
             ret,
             func: Func::Value(func),
             changes_packet: false,
+            map_type: 0,
         }
     }
 
@@ -394,6 +397,7 @@ impl Proto {
             ret,
             func: Func::Ret(func),
             changes_packet: false,
+            map_type: 0,
         }
     }
 
@@ -405,14 +409,21 @@ impl Proto {
         }
     }
 
+    /// This entry, for a helper whose map argument must be of kernel map type `map_type`.
+    pub(crate) const fn taking_map_type(self, map_type: u32) -> Proto {
+        Proto { map_type, ..self }
+    }
+
     /// The signature the verifier checks calls against.
     pub(crate) fn sig(&self) -> HelperSig {
-        let sig = HelperSig::new(self.name, self.args.to_vec(), self.ret);
+        let mut sig = HelperSig::new(self.name, self.args.to_vec(), self.ret);
         if self.changes_packet {
-            sig.changing_packet()
-        } else {
-            sig
+            sig = sig.changing_packet();
         }
+        if self.map_type != 0 {
+            sig = sig.taking_map_type(self.map_type);
+        }
+        sig
     }
 }
 
@@ -970,7 +981,8 @@ pub(crate) const TABLE: &[Proto] = {
             &[Anything, MapHandle, Scalar],
             RetKind::Scalar,
             trace::get_stackid,
-        ),
+        )
+        .taking_map_type(MapKind::StackTrace.kernel_type()),
         Proto::new(
             trace::GET_FUNC_IP,
             "get_func_ip",

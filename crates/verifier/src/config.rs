@@ -364,6 +364,12 @@ pub const fn iterable_map_type(map_type: u32) -> bool {
     matches!(map_type, 1 | 2 | 5 | 6 | 9 | 10)
 }
 
+/// Whether maps of kernel type `map_type` are reached only by the helpers whose signature
+/// names that type ([`HelperSig::map_type`]): stack trace maps (7), by `get_stackid`.
+pub(crate) const fn exclusive_map_type(map_type: u32) -> bool {
+    map_type == 7
+}
+
 /// The maps a program may name, by fd or index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MapTable {
@@ -539,6 +545,11 @@ pub struct HelperSig {
     /// rejects any later use of one), and so is every proven packet range. Not part of the
     /// text form ([`crate::parse_helper`]): embedder helpers cannot move the packet.
     pub changes_packet: bool,
+    /// The one map type the helper's [`ArgKind::MapHandle`] argument takes, where the kernel's
+    /// map/helper compatibility rule pins it (`get_stackid`: stack trace maps); `None` for any
+    /// map but the types reserved for such helpers (stack trace maps). Not part of the text
+    /// form: embedder helpers take ordinary maps.
+    pub map_type: Option<u32>,
 }
 
 impl HelperSig {
@@ -549,7 +560,15 @@ impl HelperSig {
             args,
             ret,
             changes_packet: false,
+            map_type: None,
         }
+    }
+
+    /// The same signature, of a helper whose map argument must be of type `map_type`
+    /// ([`HelperSig::map_type`]).
+    pub fn taking_map_type(mut self, map_type: u32) -> HelperSig {
+        self.map_type = Some(map_type);
+        self
     }
 
     /// The same signature, of a helper that may move or resize the packet

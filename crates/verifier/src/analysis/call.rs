@@ -48,8 +48,6 @@ use super::ctx::{CtxKind, CtxTag};
 
 const FRAME: i64 = STACK_FRAME_SIZE as i64;
 
-/// The kernel's `BPF_MAP_TYPE_STACK_TRACE`.
-const STACK_TRACE: u32 = 7;
 impl Analysis<'_> {
     /// `callx r`: a call of the helper whose id `r` holds. Returns false when the call
     /// certainly traps.
@@ -175,27 +173,34 @@ impl Analysis<'_> {
                             },
                         ));
                     }
-                    // A stack trace map (7) is reached by `get_stackid` only, and
-                    // `get_stackid` reaches no other map (the kernel's compatibility rule).
+                    // Helper and map types the kernel pairs (`get_stackid` and stack trace
+                    // maps) reach each other only: the signature names the type it takes.
                     let ty = self.cfg.maps.get(m).map_or(0, |d| d.map_type);
-                    let stackid = sig.name == "get_stackid";
-                    if ty != 0 && (ty == STACK_TRACE) != stackid {
+                    let refused = match sig.map_type {
+                        Some(want) => ty != 0 && ty != want,
+                        None => crate::config::exclusive_map_type(ty),
+                    };
+                    if refused {
+                        // Stack trace maps are the one exclusive type (`exclusive_map_type`).
+                        let (expected, found) = if sig.map_type.is_some() {
+                            (
+                                "the handle of a stack trace map",
+                                "the handle of a map that is not a stack trace map",
+                            )
+                        } else {
+                            (
+                                "a map handle other than a stack trace map (only get_stackid \
+                                 reaches one)",
+                                "the handle of a stack trace map",
+                            )
+                        };
                         return Err(self.err(
                             pc,
                             K::HelperArg {
                                 helper: sig.name.clone(),
                                 reg,
-                                expected: if stackid {
-                                    "the handle of a stack trace map"
-                                } else {
-                                    "a map handle other than a stack trace map (only \
-                                     get_stackid reaches one)"
-                                },
-                                found: if stackid {
-                                    "the handle of a map that is not a stack trace map"
-                                } else {
-                                    "the handle of a stack trace map"
-                                },
+                                expected,
+                                found,
                             },
                         ));
                     }

@@ -7,6 +7,7 @@ use super::{Analysis, Flow, R};
 use crate::config::{ArgKind, ContextKind, MapRef, RetKind};
 use crate::domain::{Frame, MAX_TRACKED_OFF, Off, PtrKind, Slot, State, Value};
 use crate::error::VerifyErrorKind as K;
+use crate::refs::Held;
 use bpfx_bytecode::{Pc, Reg, RegSet};
 use bpfx_exec::STACK_FRAME_SIZE;
 
@@ -110,11 +111,14 @@ impl Analysis<'_> {
             )
         };
         let mut writes = HelperWrites::default();
+        // The reference a `ReleaseRecord` argument gives back (Strict mode).
+        let mut release = None;
         for (i, (kind, reg)) in sig.args.iter().zip(RegSet::ARGS).enumerate() {
             let v = regs[i + 1];
             if self.strict && v == Value::NotInit {
                 return Err(self.err(pc, K::UninitRegister(reg)));
             }
+            self.check_held(pc, st, reg, v)?;
             match *kind {
                 ArgKind::Scalar => {
                     if self.strict && !matches!(v, Value::Scalar(_)) {
@@ -257,6 +261,22 @@ impl Analysis<'_> {
                     };
                     self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
                 }
+                ArgKind::PtrToLongOut => {
+                    let arg = MemArg {
+                        reg,
+                        v,
+                        size: Some((8, 8)),
+                        any_region: true,
+                        read_only: false,
+                        expected: "a pointer to 8 writable bytes",
+                    };
+                    self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
+                }
+                ArgKind::ReleaseRecord if self.strict => {
+                    release = Some(self.release_arg(pc, &sig.name, reg, v)?);
+                }
+                // The helper finds the record itself (or fails the call).
+                ArgKind::ReleaseRecord => {}
                 ArgKind::PtrToStackOrMem => {
                     let arg = MemArg {
                         reg,
@@ -305,6 +325,9 @@ impl Analysis<'_> {
         // are written; the rest up to `n` may be, which still ends any spill there.
         if writes.havoc {
             self.havoc(st);
+        }
+        if let Some(id) = release {
+            st.refs.drop_ref(id);
         }
         for StackWrite {
             frame,
@@ -356,14 +379,18 @@ impl Analysis<'_> {
                 (Some(m), Some(Value::Scalar(x)))
                     if let Some(n) = x.konst().and_then(|n| u32::try_from(n).ok()) =>
                 {
+                    self.next_id += 1;
+                    let id = self.next_id;
+                    // The record is a reference this path must release (its null edge
+                    // drops it: `branch.rs`).
+                    if self.strict {
+                        st.refs.acquire(id, pc);
+                    }
                     Value::Ptr(
                         PtrKind::MapValue {
                             map: m,
                             nullable: true,
-                            id: {
-                                self.next_id += 1;
-                                self.next_id
-                            },
+                            id,
                             record: Some(n),
                         },
                         Off::known(0),
@@ -430,6 +457,76 @@ impl Analysis<'_> {
             },
         };
         self.map_calls.insert(pc, joined);
+    }
+
+    /// In `Strict` mode, refuses a read of `reg` holding `v` when `v` is a ring buffer record
+    /// not held on every path to `pc` (released by a submit or discard), or one whose
+    /// reservation two paths disagree on (`refs.rs`).
+    pub(super) fn check_held(&self, pc: Pc, st: &State, reg: Reg, v: Value) -> R<()> {
+        let Value::Ptr(
+            PtrKind::MapValue {
+                id,
+                record: Some(_),
+                ..
+            },
+            _,
+        ) = v
+        else {
+            return Ok(());
+        };
+        if !self.strict {
+            return Ok(());
+        }
+        if id == 0 {
+            return Err(self.err(pc, K::RecordUnknown(reg)));
+        }
+        match st.refs.held(id) {
+            Some(Held::Always) => Ok(()),
+            held => Err(self.err(
+                pc,
+                K::RecordReleased {
+                    reg,
+                    on_some_paths: held.is_some(),
+                },
+            )),
+        }
+    }
+
+    /// The reference a `ReleaseRecord` argument `v` in `reg` releases (`Strict` mode): the
+    /// non-null record itself, at offset 0 (`check_held` has seen it held).
+    fn release_arg(&self, pc: Pc, helper: &str, reg: Reg, v: Value) -> R<u32> {
+        match v {
+            Value::Ptr(
+                PtrKind::MapValue {
+                    nullable: true,
+                    record: Some(_),
+                    ..
+                },
+                _,
+            ) => Err(self.err(pc, K::MaybeNull(reg))),
+            Value::Ptr(
+                PtrKind::MapValue {
+                    id,
+                    record: Some(_),
+                    ..
+                },
+                o,
+            ) => {
+                if o != Off::known(0) {
+                    return Err(self.err(pc, K::RecordOffset(reg)));
+                }
+                Ok(id)
+            }
+            v => Err(self.err(
+                pc,
+                K::HelperArg {
+                    helper: helper.to_string(),
+                    reg,
+                    expected: "a ring buffer record (from ringbuf_reserve)",
+                    found: v.describe(),
+                },
+            )),
+        }
     }
 
     pub(super) fn clobber_after_helper(&self, st: &mut State) {
@@ -694,6 +791,9 @@ impl Analysis<'_> {
         let (call, call_site) = self.call_of(ctx);
         let Some(parent) = self.parent(call) else {
             if self.strict {
+                if let Some(r) = st.refs.first() {
+                    return Err(self.err(pc, K::RecordNotReleased(r.at)));
+                }
                 match r0 {
                     Value::NotInit => return Err(self.err(pc, K::UninitRegister(Reg::R0))),
                     Value::Scalar(_) => {}

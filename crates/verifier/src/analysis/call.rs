@@ -607,8 +607,52 @@ impl Analysis<'_> {
             writes.havoc |= !read_only;
             return Ok(());
         }
+        // A bounded variable offset into a map value (a ring buffer record included) or plain
+        // input memory is checked at both ends, as the kernel's `check_helper_mem_access`
+        // checks a map value's `smin` and `umax` (clang's format pointer chosen by a branch
+        // between two `.rodata` strings). Nothing on the stack changes: these are not stack
+        // writes. The stack keeps the kernel's unprivileged rule (constant offsets only), and
+        // the packet has its own rule above.
+        if self.strict
+            && let (Value::Ptr(kind, Off::Range(lo, hi)), Some(n)) = (v, size)
+            && lo != hi
+        {
+            let limit = match kind {
+                PtrKind::MapValue { map, record, .. } => Some((
+                    u64::from(record.unwrap_or(self.cfg.maps.get(map).map_or(0, |d| d.value_size))),
+                    true,
+                )),
+                PtrKind::Input if self.cfg.context == ContextKind::Memory => {
+                    self.cfg.mem_size.map(|m| (m, false))
+                }
+                _ => None,
+            };
+            if let Some((limit, map)) = limit {
+                let inside = lo >= 0 && (hi as u64).checked_add(n).is_some_and(|e| e <= limit);
+                if inside {
+                    return Ok(());
+                }
+                let off = if lo < 0 { lo } else { hi };
+                return Err(self.err(
+                    pc,
+                    if map {
+                        K::MapValueOutOfBounds {
+                            off,
+                            size: n,
+                            value_size: limit as u32,
+                        }
+                    } else {
+                        K::InputOutOfBounds {
+                            off,
+                            size: n,
+                            mem: limit,
+                        }
+                    },
+                ));
+            }
+        }
         // Bounds and initialisation of stack ranges of known size.
-        // Only exact offsets are checked here; a range is treated as unknown.
+        // Only exact offsets are checked here; any other range is treated as unknown.
         let v = match v {
             Value::Ptr(k, o) if o.exact().is_none() => Value::Ptr(k, Off::Unknown),
             v => v,

@@ -239,15 +239,18 @@ impl Value {
                                 map: ma,
                                 nullable: na,
                                 record: ra,
-                                ..
+                                id: ia,
                             },
                             PtrKind::MapValue {
                                 map: mb,
                                 nullable: nb,
                                 record: rb,
-                                ..
+                                id: ib,
                             },
-                        ) if ma == mb && ra == rb && (nb || !na)
+                        // A record's id is its reference (`refs.rs`): which reference a
+                        // release gives back is not precision but meaning, so records of
+                        // different reservations never cover each other.
+                        ) if ma == mb && ra == rb && (nb || !na) && (ra.is_none() || ia == ib)
                     );
                 kind_ok && oa.le(ob)
             }

@@ -186,6 +186,48 @@ mod tests {
     }
 
     #[test]
+    fn states_holding_other_references_or_records_cover_nothing() {
+        use crate::config::MapRef;
+        use crate::domain::{Frame, Off, PtrKind, State, Value};
+        let record = |id| {
+            Value::Ptr(
+                PtrKind::MapValue {
+                    map: MapRef::Idx(0),
+                    nullable: false,
+                    id,
+                    record: Some(16),
+                },
+                Off::known(0),
+            )
+        };
+        let state = |r6: Value, r7: Value, ids: &[u32]| {
+            let mut regs = [Value::UNKNOWN_SCALAR; 11];
+            regs[6] = r6;
+            regs[7] = r7;
+            let mut st = State::new(Frame::new(regs));
+            for &id in ids {
+                st.refs.acquire(id, Pc(id));
+            }
+            st
+        };
+        let a = state(record(1), record(2), &[1, 2]);
+        assert!(a.le(&a));
+        // The same references, but r7 a copy of the first record: releasing r6 and r7 here
+        // would release one reference twice, so neither state covers the other.
+        let b = state(record(1), record(1), &[1, 2]);
+        assert!(!b.le(&a) && !a.le(&b));
+        // Equal registers, different references held.
+        let c = state(record(1), record(2), &[1]);
+        assert!(!c.le(&a) && !a.le(&c));
+        // A join keeps both values' ids only where equal, and the reference held on one side
+        // only is held on some paths.
+        let mut j = a.clone();
+        assert!(j.join(&c));
+        assert_eq!(j.refs.held(1), Some(Held::Always));
+        assert_eq!(j.refs.held(2), Some(Held::OnSomePaths));
+    }
+
+    #[test]
     fn acquire_and_drop_keep_the_list_sorted() {
         let mut r = Refs::default();
         r.acquire(4, Pc(1));

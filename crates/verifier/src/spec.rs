@@ -295,6 +295,8 @@ mod tests {
             "notify()->void",
             "echo(any)->scalar",
             "raw(mem,ro_mem,any,any,any)->scalar",
+            "get_func_arg(any,scalar,long_out)->scalar",
+            "ringbuf_submit(record,scalar)->void",
         ] {
             let (id, sig) = parse_helper(&format!("7:{text}")).unwrap();
             assert_eq!(id, 7);

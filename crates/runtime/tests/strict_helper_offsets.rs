@@ -4,12 +4,18 @@
 //! between two `.rodata` strings, or an offset masked into range); a constant string
 //! (`strncmp`'s `s2`, `ARG_PTR_TO_CONST_STR`) must lie inside the read-only value on every
 //! path. Each runs in Strict and Checked mode on every engine with the result computed here;
-//! each unsafe twin reaches past the value and is refused by Strict mode.
+//! each unsafe twin reaches past the value and is refused by Strict mode. The clang-built
+//! `objects/xdp_fmt.c` joins two `.rodata` formats before one `trace_printk`; with root and
+//! `bpftool` the kernel loads it and runs it to the same verdicts.
 
 mod common;
 
+#[path = "common/oracle.rs"]
+mod oracle;
+
 use bpfx::{Error, MapKind, MapSpec, Mode, Object, ProgramDef, UpdateFlag, Vm};
 use common::{code, engines, prepare};
+use oracle::{compare_xdp, objects};
 use std::sync::{Arc, Mutex};
 
 /// `.rodata`: two 16-byte strings, map 0.
@@ -175,4 +181,58 @@ fn a_constant_string_that_may_start_past_the_value_is_refused() {
         e.contains("call 182") && e.contains("constant string"),
         "{e}"
     );
+}
+
+#[test]
+fn a_clang_format_joined_from_two_rodata_strings_passes_strict_mode() {
+    let frames: Vec<Vec<u8>> = [
+        (60usize, [0x08u8, 0x00]),
+        (60, [0x86, 0xdd]),
+        (14, [0x08, 0x06]),
+    ]
+    .iter()
+    .map(|&(len, ty)| {
+        let mut f = vec![0u8; len];
+        f[12..14].copy_from_slice(&ty);
+        f
+    })
+    .chain([vec![0u8; 13]])
+    .collect();
+    let want = |f: &[u8]| -> (u32, Vec<String>) {
+        match f {
+            f if f.len() < 14 => (1, vec![]),
+            f if f[12..14] == [0x08, 0x00] => (2, vec!["ipv4 8\n".to_string()]),
+            f => (2, vec![format!("other type {}\n", f[12])]),
+        }
+    };
+    for mode in [Mode::Strict, Mode::Checked] {
+        for (name, opts) in engines() {
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let sink = lines.clone();
+            let vm = Vm::new().trace_sink(move |s| sink.lock().unwrap().push(s.to_string()));
+            let obj = vm.open(objects().join("xdp_fmt.o")).unwrap();
+            let v = obj
+                .program("xdp_fmt")
+                .unwrap()
+                .verify(mode)
+                .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+            let mut p = prepare(v, opts);
+            for f in &frames {
+                lines.lock().unwrap().clear();
+                let mut frame = f.clone();
+                let verdict = p.run_xdp(&mut frame).unwrap().code() as u32;
+                let got = (verdict, lines.lock().unwrap().clone());
+                assert_eq!(got, want(f), "{mode:?} {name} {} bytes", f.len());
+            }
+        }
+    }
+    let ours: Vec<(u32, Vec<u8>)> = frames.iter().map(|f| (want(f).0, f.clone())).collect();
+    if let Some(n) = compare_xdp(
+        "a_clang_format_joined_from_two_rodata_strings_passes_strict_mode",
+        "xdp_fmt.o",
+        &frames,
+        &ours,
+    ) {
+        assert_eq!(n, 3);
+    }
 }

@@ -34,3 +34,5 @@ done
 for n in 1 2 3; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -DCASE=$n -c ringbuf_refs_bad.c -o "ringbuf_refs_bad_$n.o"
 done
+# A trace_printk format chosen by a branch between two .rodata strings (tests/strict_helper_offsets.rs).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c xdp_fmt.c -o xdp_fmt.o

@@ -207,7 +207,7 @@ pub enum VerifyErrorKind {
     #[error("{0} must point to the start of a ring buffer record (offset 0) to release it")]
     RecordOffset(Reg),
     /// A ring buffer record not submitted nor discarded on some path to the program's exit
-    /// (the kernel's "Unreleased reference").
+    /// or to a tail call (the kernel's "Unreleased reference").
     #[error(
         "the ring buffer record reserved at {0} is not submitted or discarded on every path to exit"
     )]

@@ -401,3 +401,38 @@ fn two_reservations_joined_into_one_register_cannot_be_released() {
     );
     verify(p, &config(Mode::Checked)).expect("Checked mode accepts");
 }
+
+#[test]
+fn a_tail_call_with_a_record_held_is_refused() {
+    let mut cfg = config(Mode::Strict);
+    cfg.helpers.insert(
+        12,
+        HelperSig::new(
+            "tail_call",
+            vec![ArgKind::Anything, ArgKind::ProgArray, ArgKind::Scalar],
+            RetKind::Scalar,
+        ),
+    );
+    cfg.maps.insert(
+        MapRef::Idx(1),
+        MapDef::new(4, 4).with_max_entries(4).with_prog_array(true),
+    );
+    let call = "mov r1, 0\nlddw r2, map_idx(1)\nmov r3, 0\ncall 12";
+    // Held across the tail call: refused there.
+    let held = reserved(&format!(
+        "jeq r0, 0, +9\nmov r6, r0\n{call}\nmov r1, r6\nmov r2, 0\ncall 133\nmov r0, 0\nexit"
+    ));
+    let e = verify(held.clone(), &cfg).expect_err("refused").to_string();
+    assert_eq!(
+        e,
+        "insn #11: call 12: the ring buffer record reserved at insn #4 is not submitted or \
+         discarded on every path to exit"
+    );
+    // Released before it: accepted, in both modes.
+    let released = reserved(&format!(
+        "jeq r0, 0, +3\nmov r1, r0\nmov r2, 0\ncall 133\n{call}\nmov r0, 0\nexit"
+    ));
+    verify(released, &cfg).expect("released first");
+    cfg.mode = Mode::Checked;
+    verify(held, &cfg).expect("Checked mode accepts");
+}

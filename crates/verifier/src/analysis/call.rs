@@ -329,6 +329,14 @@ impl Analysis<'_> {
         if let Some(id) = release {
             st.refs.drop_ref(id);
         }
+        // A tail call that succeeds never comes back: a record held there would never be
+        // released (the kernel's "tail_call would lead to reference leak").
+        if self.strict
+            && sig.args.contains(&ArgKind::ProgArray)
+            && let Some(r) = st.refs.first()
+        {
+            return Err(self.err(pc, K::RecordNotReleased(r.at)));
+        }
         for StackWrite {
             frame,
             at: a,

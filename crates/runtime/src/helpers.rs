@@ -617,7 +617,8 @@ pub(crate) const TABLE: &[Proto] = {
         ),
         // The record is memory of the reserved size (r2) inside the ring buffer's block, or
         // null, as the kernel types it: Strict mode requires a constant size and proves the
-        // record's accesses against it.
+        // record's accesses against it, and tracks it as a reference that submit or discard
+        // (`ReleaseRecord`) must release once on every path.
         Proto::new(
             RINGBUF_RESERVE,
             "ringbuf_reserve",
@@ -628,14 +629,14 @@ pub(crate) const TABLE: &[Proto] = {
         Proto::new(
             RINGBUF_SUBMIT,
             "ringbuf_submit",
-            &[Anything, Scalar],
+            &[ReleaseRecord, Scalar],
             RetKind::Void,
             ringbuf_submit,
         ),
         Proto::new(
             RINGBUF_DISCARD,
             "ringbuf_discard",
-            &[Anything, Scalar],
+            &[ReleaseRecord, Scalar],
             RetKind::Void,
             ringbuf_discard,
         ),
@@ -998,18 +999,19 @@ pub(crate) const TABLE: &[Proto] = {
             trace::get_attach_cookie,
         ),
         // ARG_PTR_TO_CTX, ARG_ANYTHING, an 8-byte ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT (the
-        // helper writes it through guest memory).
+        // helper writes it through guest memory; the verifier checks its 8 bytes and marks
+        // them initialised on the stack: `PtrToLongOut`).
         Proto::new(
             trace::GET_FUNC_ARG,
             "get_func_arg",
-            &[Anything, Scalar, PtrToMem { size_arg: None }],
+            &[Anything, Scalar, PtrToLongOut],
             RetKind::Scalar,
             trace::get_func_arg,
         ),
         Proto::new(
             trace::GET_FUNC_RET,
             "get_func_ret",
-            &[Anything, PtrToMem { size_arg: None }],
+            &[Anything, PtrToLongOut],
             RetKind::Scalar,
             trace::get_func_ret,
         ),
@@ -1241,6 +1243,8 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 | ArgKind::Callback(_)
                 | ArgKind::CallbackCtx
                 | ArgKind::ConstStr
+                | ArgKind::ReleaseRecord
+                | ArgKind::PtrToLongOut
                 | ArgKind::PtrToStackOrMem
                 | ArgKind::PtrToMem { size_arg: None }
                 | ArgKind::PtrToReadOnlyMem { size_arg: None }

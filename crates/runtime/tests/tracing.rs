@@ -468,25 +468,47 @@ fn get_current_task_gives_the_address_probe_reads_follow() {
 
 #[test]
 fn get_func_arg_writes_its_value_on_the_stack() {
-    // Strict mode proves the later load only from initialised stack (the helper's 8-byte
-    // output has no size argument the verifier could mark initialised from), so the value is
-    // initialised first there; Checked mode needs no such store.
+    // The helper's `u64 *value` is an 8-byte output (the kernel's ARG_PTR_TO_LONG): Strict
+    // mode needs it initialised neither before the call nor by a store, and reads it after,
+    // as the kernel does for an fentry program reading an argument into a local.
     let uninit = "mov r2, 1\nmov r3, r10\nadd r3, -8\ncall 183\nldxdw r0, [r10-8]\nexit";
     let init = format!("stdw [r10-8], 0\n{uninit}");
-    for (mode, text) in [
-        (Mode::Checked, uninit.to_string()),
-        (Mode::Checked, init.clone()),
-        (Mode::Strict, init),
-    ] {
-        for (engine, opts) in engines() {
-            let v =
-                verify(&text, Context::TRACING, mode).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
-            let mut p = prepare(v, opts);
-            assert_eq!(
-                p.run_tracing(&[5, 6], None).unwrap(),
-                6,
-                "{mode:?} {engine}"
-            );
+    // get_func_ret's output too, read back after the call (the fexit shape).
+    let ret = "mov r2, r10\nadd r2, -16\ncall 184\nldxdw r0, [r10-16]\nexit";
+    for mode in MODES {
+        for (text, args, ret_val, want) in [
+            (uninit, &[5u64, 6][..], None, 6),
+            (init.as_str(), &[5, 6][..], None, 6),
+            (ret, &[5, 6][..], Some(42), 42),
+        ] {
+            for (engine, opts) in engines() {
+                let v = verify(text, Context::TRACING, mode)
+                    .unwrap_or_else(|e| panic!("{mode:?} {text}: {e}"));
+                let mut p = prepare(v, opts);
+                assert_eq!(
+                    p.run_tracing(args, ret_val).unwrap(),
+                    want,
+                    "{mode:?} {engine} {text}"
+                );
+            }
         }
+    }
+    // Unsafe twins: the 8 bytes must lie inside the frame, and only those 8 are written.
+    for (text, want) in [
+        (
+            "mov r2, 1\nmov r3, r10\nadd r3, -4\ncall 183\nmov r0, 0\nexit",
+            "stack access of 8 bytes at offset -4 is outside the 512-byte frame",
+        ),
+        (
+            "mov r2, 1\nmov r3, r10\nadd r3, -8\ncall 183\nldxdw r0, [r10-16]\nexit",
+            "uninitialised",
+        ),
+        (
+            "mov r2, 1\nmov r3, 0\ncall 183\nmov r0, 0\nexit",
+            "get_func_arg",
+        ),
+    ] {
+        let e = verify(text, Context::TRACING, Mode::Strict).expect_err(text);
+        assert!(e.to_string().contains(want), "{text}: {e}");
     }
 }

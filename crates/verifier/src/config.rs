@@ -494,6 +494,18 @@ pub enum ArgKind {
     /// look for the NUL: the helper reads the string up to it and fails the run when readable
     /// memory ends first.
     ConstStr,
+    /// A pointer to 8 bytes the helper writes, which need not be initialised before (the
+    /// kernel's `ARG_PTR_TO_LONG`, now `ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT` of 8 bytes:
+    /// `get_func_arg`'s and `get_func_ret`'s `u64 *value`): checked as a written
+    /// [`ArgKind::PtrToMem`] of 8 bytes, so on the stack they are initialised after the call.
+    PtrToLongOut,
+    /// The ring buffer record to release (the kernel's `ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE`:
+    /// `ringbuf_submit`'s and `ringbuf_discard`'s r1). In `Strict` mode the non-null result of
+    /// a [`RetKind::MemOrNull`] helper, at offset 0, still held: the call releases it, and
+    /// every copy of it is unreadable after (`docs/verifier.md`, "Ring buffer records"); in
+    /// `Checked` mode any value (the helper finds the record itself, and a record never
+    /// released is discarded when the run ends).
+    ReleaseRecord,
 }
 
 /// What a callback-taking helper passes to its callback ([`ArgKind::Callback`]).

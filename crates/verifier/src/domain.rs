@@ -115,7 +115,8 @@ pub(crate) enum PtrKind {
     /// A value of a map; `nullable` until a comparison with 0 has ruled null out. A nullable
     /// pointer with `id != 0` is one helper call's result: every register and spill with that
     /// id is a copy of it, so a null check of one decides them all (the kernel's
-    /// `mark_ptr_or_null_regs`). A pointer proven non-null has id 0.
+    /// `mark_ptr_or_null_regs`). A pointer proven non-null has id 0, except a record (below),
+    /// which keeps its id: in `Strict` mode, the reference it must release (`refs.rs`).
     ///
     /// With `record: Some(n)` it is not a value of `map` but a record of `n` bytes that a
     /// helper reserved in `map`'s memory (`bpf_ringbuf_reserve`, the kernel's
@@ -238,15 +239,18 @@ impl Value {
                                 map: ma,
                                 nullable: na,
                                 record: ra,
-                                ..
+                                id: ia,
                             },
                             PtrKind::MapValue {
                                 map: mb,
                                 nullable: nb,
                                 record: rb,
-                                ..
+                                id: ib,
                             },
-                        ) if ma == mb && ra == rb && (nb || !na)
+                        // A record's id is its reference (`refs.rs`): which reference a
+                        // release gives back is not precision but meaning, so records of
+                        // different reservations never cover each other.
+                        ) if ma == mb && ra == rb && (nb || !na) && (ra.is_none() || ia == ib)
                     );
                 kind_ok && oa.le(ob)
             }
@@ -533,6 +537,10 @@ pub(crate) struct State {
     pub(crate) pkt_below: Vec<(u32, u32)>,
     /// Bytes from `data_meta` proven to lie below `data`.
     pub(crate) meta: u64,
+    /// The ring buffer records held (`Strict` mode only; see `refs.rs`). Joined in
+    /// `merge_with` (a record held on one side only is held on some paths), and part of `le`
+    /// as an equality: a state holding other records covers nothing of this one.
+    pub(crate) refs: crate::refs::Refs,
 }
 
 impl State {
@@ -545,6 +553,7 @@ impl State {
             pkt_ids: Vec::new(),
             pkt_below: Vec::new(),
             meta: 0,
+            refs: crate::refs::Refs::default(),
         }
     }
 
@@ -676,6 +685,7 @@ impl State {
         };
         changed |= meta != self.meta;
         self.meta = meta;
+        changed |= self.refs.join(&other.refs);
         if self.pkt_below != other.pkt_below {
             // Only what holds on both sides.
             let before = self.pkt_below.len();
@@ -804,6 +814,7 @@ impl State {
         self.depth() == other.depth()
             && self.pkt >= other.pkt
             && self.meta >= other.meta
+            && self.refs == other.refs
             && self.frames().zip(other.frames()).all(|(a, b)| {
                 a.regs.iter().zip(&b.regs).all(|(x, y)| x.le(*y))
                     && a.stack.chunks().iter().zip(b.stack.chunks()).all(|(x, y)| {
@@ -903,6 +914,10 @@ impl fmt::Display for State {
         for (z, x) in &self.pkt_below {
             sep(f)?;
             write!(f, "pkt_id {x}<={z}")?;
+        }
+        if self.refs.first().is_some() {
+            sep(f)?;
+            write!(f, "{}", self.refs)?;
         }
         if top > 0 {
             sep(f)?;

@@ -185,6 +185,33 @@ pub enum VerifyErrorKind {
     /// A dereference of a map value pointer not yet compared with 0.
     #[error("{0} may be null: compare it with 0 before using it")]
     MaybeNull(Reg),
+    /// A ring buffer record read after `bpf_ringbuf_submit` or `bpf_ringbuf_discard`
+    /// released it, on every path (`on_some_paths: false`) or on some (the kernel makes every
+    /// copy of a released record unreadable).
+    #[error(
+        "{reg} is a ring buffer record already submitted or discarded{}",
+        if *on_some_paths { " on some paths to here" } else { "" }
+    )]
+    RecordReleased {
+        /// The register holding it.
+        reg: Reg,
+        /// Whether only some paths released it.
+        on_some_paths: bool,
+    },
+    /// A ring buffer record whose reservation the analysis lost (two reservations joined
+    /// into one register): it cannot tell which one a release would release.
+    #[error("{0} is a ring buffer record of two different reservations on different paths")]
+    RecordUnknown(Reg),
+    /// A record released at another offset than its start (the kernel's "must have zero
+    /// offset when passed to release func").
+    #[error("{0} must point to the start of a ring buffer record (offset 0) to release it")]
+    RecordOffset(Reg),
+    /// A ring buffer record not submitted nor discarded on some path to the program's exit
+    /// or to a tail call (the kernel's "Unreleased reference").
+    #[error(
+        "the ring buffer record reserved at {0} is not submitted or discarded on every path to exit"
+    )]
+    RecordNotReleased(Pc),
     /// A stack access outside the 512-byte frame.
     #[error("stack access of {} at offset {off} is outside the {STACK}-byte frame", bytes(u64::from(*size)))]
     StackOutOfBounds {

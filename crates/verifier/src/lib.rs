@@ -40,6 +40,7 @@ mod config;
 mod context;
 mod domain;
 mod error;
+mod refs;
 mod scalar;
 mod spec;
 mod termination;

@@ -13,7 +13,8 @@
 //! ([`ArgKind::PtrToReadOnlyMemOrNull`]), `stack_or_mem`, `map`, `key`,
 //! `value`, `value_out` ([`ArgKind::MapValueOut`]), `prog_array` ([`ArgKind::ProgArray`]),
 //! `callback_loop` / `callback_map_elem` ([`ArgKind::Callback`]), `callback_ctx`
-//! ([`ArgKind::CallbackCtx`]), `const_str` ([`ArgKind::ConstStr`]).
+//! ([`ArgKind::CallbackCtx`]), `const_str` ([`ArgKind::ConstStr`]), `long_out`
+//! ([`ArgKind::PtrToLongOut`]), `record` ([`ArgKind::ReleaseRecord`]).
 //! Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
 
@@ -165,6 +166,8 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "callback_map_elem" => ArgKind::Callback(CallbackKind::MapElem),
         "callback_ctx" => ArgKind::CallbackCtx,
         "const_str" => ArgKind::ConstStr,
+        "long_out" => ArgKind::PtrToLongOut,
+        "record" => ArgKind::ReleaseRecord,
         _ => {
             return fail(
                 spec,
@@ -241,6 +244,8 @@ impl fmt::Display for ArgKind {
             ArgKind::Callback(CallbackKind::MapElem) => ("callback_map_elem", None),
             ArgKind::CallbackCtx => ("callback_ctx", None),
             ArgKind::ConstStr => ("const_str", None),
+            ArgKind::PtrToLongOut => ("long_out", None),
+            ArgKind::ReleaseRecord => ("record", None),
         };
         match size {
             Some(j) => write!(f, "{name}:r{}", j + 1),
@@ -290,6 +295,8 @@ mod tests {
             "notify()->void",
             "echo(any)->scalar",
             "raw(mem,ro_mem,any,any,any)->scalar",
+            "get_func_arg(any,scalar,long_out)->scalar",
+            "ringbuf_submit(record,scalar)->void",
         ] {
             let (id, sig) = parse_helper(&format!("7:{text}")).unwrap();
             assert_eq!(id, 7);

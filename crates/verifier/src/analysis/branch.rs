@@ -69,7 +69,8 @@ fn refine_edge(
             true
         }
         // A null check: the pointer on the not-equal edge, the scalar 0 on the other; and
-        // the same for every copy of it (same id) in any register or spill of any frame.
+        // the same for every copy of it (same id) in any register or spill of any frame (the
+        // kernel's `mark_ptr_or_null_regs`, which also releases a reference on the null edge).
         (
             Value::Ptr(
                 PtrKind::MapValue {
@@ -83,6 +84,13 @@ fn refine_edge(
             Value::Scalar(z),
         ) if width == Width::W64 && z.konst() == Some(0) && matches!(cond, Cond::Eq | Cond::Ne) => {
             let is_null = (cond == Cond::Eq) == holds;
+            // A ring buffer record keeps its id, its reference (`refs.rs`): copies made
+            // before and after the check are released together. On the null edge nothing
+            // was reserved, so there is nothing to release.
+            let kept = if record.is_some() { id } else { 0 };
+            if is_null && record.is_some() {
+                st.refs.drop_ref(id);
+            }
             let decide = |o: Off| {
                 if is_null {
                     Value::konst(0)
@@ -91,7 +99,7 @@ fn refine_edge(
                         PtrKind::MapValue {
                             map,
                             nullable: false,
-                            id: 0,
+                            id: kept,
                             record,
                         },
                         o,

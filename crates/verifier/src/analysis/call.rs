@@ -7,6 +7,7 @@ use super::{Analysis, Flow, R};
 use crate::config::{ArgKind, ContextKind, MapRef, RetKind};
 use crate::domain::{Frame, MAX_TRACKED_OFF, Off, PtrKind, Slot, State, Value};
 use crate::error::VerifyErrorKind as K;
+use crate::refs::Held;
 use bpfx_bytecode::{Pc, Reg, RegSet};
 use bpfx_exec::STACK_FRAME_SIZE;
 
@@ -110,11 +111,14 @@ impl Analysis<'_> {
             )
         };
         let mut writes = HelperWrites::default();
+        // The reference a `ReleaseRecord` argument gives back (Strict mode).
+        let mut release = None;
         for (i, (kind, reg)) in sig.args.iter().zip(RegSet::ARGS).enumerate() {
             let v = regs[i + 1];
             if self.strict && v == Value::NotInit {
                 return Err(self.err(pc, K::UninitRegister(reg)));
             }
+            self.check_held(pc, st, reg, v)?;
             match *kind {
                 ArgKind::Scalar => {
                     if self.strict && !matches!(v, Value::Scalar(_)) {
@@ -257,6 +261,22 @@ impl Analysis<'_> {
                     };
                     self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
                 }
+                ArgKind::PtrToLongOut => {
+                    let arg = MemArg {
+                        reg,
+                        v,
+                        size: Some((8, 8)),
+                        any_region: true,
+                        read_only: false,
+                        expected: "a pointer to 8 writable bytes",
+                    };
+                    self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
+                }
+                ArgKind::ReleaseRecord if self.strict => {
+                    release = Some(self.release_arg(pc, &sig.name, reg, v)?);
+                }
+                // The helper finds the record itself (or fails the call).
+                ArgKind::ReleaseRecord => {}
                 ArgKind::PtrToStackOrMem => {
                     let arg = MemArg {
                         reg,
@@ -305,6 +325,17 @@ impl Analysis<'_> {
         // are written; the rest up to `n` may be, which still ends any spill there.
         if writes.havoc {
             self.havoc(st);
+        }
+        if let Some(id) = release {
+            st.refs.drop_ref(id);
+        }
+        // A tail call that succeeds never comes back: a record held there would never be
+        // released (the kernel's "tail_call would lead to reference leak").
+        if self.strict
+            && sig.args.contains(&ArgKind::ProgArray)
+            && let Some(r) = st.refs.first()
+        {
+            return Err(self.err(pc, K::RecordNotReleased(r.at)));
         }
         for StackWrite {
             frame,
@@ -356,14 +387,18 @@ impl Analysis<'_> {
                 (Some(m), Some(Value::Scalar(x)))
                     if let Some(n) = x.konst().and_then(|n| u32::try_from(n).ok()) =>
                 {
+                    self.next_id += 1;
+                    let id = self.next_id;
+                    // The record is a reference this path must release (its null edge
+                    // drops it: `branch.rs`).
+                    if self.strict {
+                        st.refs.acquire(id, pc);
+                    }
                     Value::Ptr(
                         PtrKind::MapValue {
                             map: m,
                             nullable: true,
-                            id: {
-                                self.next_id += 1;
-                                self.next_id
-                            },
+                            id,
                             record: Some(n),
                         },
                         Off::known(0),
@@ -430,6 +465,76 @@ impl Analysis<'_> {
             },
         };
         self.map_calls.insert(pc, joined);
+    }
+
+    /// In `Strict` mode, refuses a read of `reg` holding `v` when `v` is a ring buffer record
+    /// not held on every path to `pc` (released by a submit or discard), or one whose
+    /// reservation two paths disagree on (`refs.rs`).
+    pub(super) fn check_held(&self, pc: Pc, st: &State, reg: Reg, v: Value) -> R<()> {
+        let Value::Ptr(
+            PtrKind::MapValue {
+                id,
+                record: Some(_),
+                ..
+            },
+            _,
+        ) = v
+        else {
+            return Ok(());
+        };
+        if !self.strict {
+            return Ok(());
+        }
+        if id == 0 {
+            return Err(self.err(pc, K::RecordUnknown(reg)));
+        }
+        match st.refs.held(id) {
+            Some(Held::Always) => Ok(()),
+            held => Err(self.err(
+                pc,
+                K::RecordReleased {
+                    reg,
+                    on_some_paths: held.is_some(),
+                },
+            )),
+        }
+    }
+
+    /// The reference a `ReleaseRecord` argument `v` in `reg` releases (`Strict` mode): the
+    /// non-null record itself, at offset 0 (`check_held` has seen it held).
+    fn release_arg(&self, pc: Pc, helper: &str, reg: Reg, v: Value) -> R<u32> {
+        match v {
+            Value::Ptr(
+                PtrKind::MapValue {
+                    nullable: true,
+                    record: Some(_),
+                    ..
+                },
+                _,
+            ) => Err(self.err(pc, K::MaybeNull(reg))),
+            Value::Ptr(
+                PtrKind::MapValue {
+                    id,
+                    record: Some(_),
+                    ..
+                },
+                o,
+            ) => {
+                if o != Off::known(0) {
+                    return Err(self.err(pc, K::RecordOffset(reg)));
+                }
+                Ok(id)
+            }
+            v => Err(self.err(
+                pc,
+                K::HelperArg {
+                    helper: helper.to_string(),
+                    reg,
+                    expected: "a ring buffer record (from ringbuf_reserve)",
+                    found: v.describe(),
+                },
+            )),
+        }
     }
 
     pub(super) fn clobber_after_helper(&self, st: &mut State) {
@@ -510,8 +615,52 @@ impl Analysis<'_> {
             writes.havoc |= !read_only;
             return Ok(());
         }
+        // A bounded variable offset into a map value (a ring buffer record included) or plain
+        // input memory is checked at both ends, as the kernel's `check_helper_mem_access`
+        // checks a map value's `smin` and `umax` (clang's format pointer chosen by a branch
+        // between two `.rodata` strings). Nothing on the stack changes: these are not stack
+        // writes. The stack keeps the kernel's unprivileged rule (constant offsets only), and
+        // the packet has its own rule above.
+        if self.strict
+            && let (Value::Ptr(kind, Off::Range(lo, hi)), Some(n)) = (v, size)
+            && lo != hi
+        {
+            let limit = match kind {
+                PtrKind::MapValue { map, record, .. } => Some((
+                    u64::from(record.unwrap_or(self.cfg.maps.get(map).map_or(0, |d| d.value_size))),
+                    true,
+                )),
+                PtrKind::Input if self.cfg.context == ContextKind::Memory => {
+                    self.cfg.mem_size.map(|m| (m, false))
+                }
+                _ => None,
+            };
+            if let Some((limit, map)) = limit {
+                let inside = lo >= 0 && (hi as u64).checked_add(n).is_some_and(|e| e <= limit);
+                if inside {
+                    return Ok(());
+                }
+                let off = if lo < 0 { lo } else { hi };
+                return Err(self.err(
+                    pc,
+                    if map {
+                        K::MapValueOutOfBounds {
+                            off,
+                            size: n,
+                            value_size: limit as u32,
+                        }
+                    } else {
+                        K::InputOutOfBounds {
+                            off,
+                            size: n,
+                            mem: limit,
+                        }
+                    },
+                ));
+            }
+        }
         // Bounds and initialisation of stack ranges of known size.
-        // Only exact offsets are checked here; a range is treated as unknown.
+        // Only exact offsets are checked here; any other range is treated as unknown.
         let v = match v {
             Value::Ptr(k, o) if o.exact().is_none() => Value::Ptr(k, Off::Unknown),
             v => v,
@@ -694,6 +843,9 @@ impl Analysis<'_> {
         let (call, call_site) = self.call_of(ctx);
         let Some(parent) = self.parent(call) else {
             if self.strict {
+                if let Some(r) = st.refs.first() {
+                    return Err(self.err(pc, K::RecordNotReleased(r.at)));
+                }
                 match r0 {
                     Value::NotInit => return Err(self.err(pc, K::UninitRegister(Reg::R0))),
                     Value::Scalar(_) => {}

@@ -117,7 +117,8 @@ impl Analysis<'_> {
         match st.cur().regs[r.index()] {
             Value::NotInit if self.strict => Err(self.err(pc, K::UninitRegister(r))),
             Value::NotInit => Ok(Value::UNKNOWN_SCALAR),
-            v => Ok(v),
+            // A released ring buffer record is as unreadable as an uninitialised register.
+            v => self.check_held(pc, st, r, v).map(|()| v),
         }
     }
 

@@ -269,6 +269,13 @@ impl Vm {
         self
     }
 
+    /// The source of `ktime_get_tai_ns` (default: the host's wall clock, in nanoseconds since
+    /// 1970).
+    pub fn tai_clock(mut self, f: impl Fn() -> u64 + Send + Sync + 'static) -> Vm {
+        self.hooks.tai_clock = Some(Arc::new(f));
+        self
+    }
+
     /// The task `get_current_pid_tgid`, `get_current_uid_gid` and `get_current_comm` describe,
     /// asked at each call (default: [`Task::default`], the kernel's idle task: ids 0,
     /// `swapper/0`).

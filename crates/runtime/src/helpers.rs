@@ -717,6 +717,32 @@ pub(crate) const TABLE: &[Proto] = {
         )
         .changing_packet(),
         Proto::new(
+            xdp::XDP_GET_BUFF_LEN,
+            "xdp_get_buff_len",
+            &[Anything],
+            RetKind::Scalar,
+            xdp::xdp_get_buff_len,
+        ),
+        Proto::new(
+            xdp::XDP_LOAD_BYTES,
+            "xdp_load_bytes",
+            &[Anything, Scalar, PtrToMem { size_arg: Some(3) }, Scalar],
+            RetKind::Scalar,
+            xdp::xdp_load_bytes,
+        ),
+        Proto::new(
+            xdp::XDP_STORE_BYTES,
+            "xdp_store_bytes",
+            &[
+                Anything,
+                Scalar,
+                PtrToReadOnlyMem { size_arg: Some(3) },
+                Scalar,
+            ],
+            RetKind::Scalar,
+            xdp::xdp_store_bytes,
+        ),
+        Proto::new(
             xdp::REDIRECT,
             "redirect",
             &[Scalar, Scalar],
@@ -1108,6 +1134,9 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             xdp::XDP_ADJUST_HEAD,
             xdp::XDP_ADJUST_META,
             xdp::XDP_ADJUST_TAIL,
+            xdp::XDP_GET_BUFF_LEN,
+            xdp::XDP_LOAD_BYTES,
+            xdp::XDP_STORE_BYTES,
             skb::CSUM_DIFF,
             crate::fib::FIB_LOOKUP,
         ],

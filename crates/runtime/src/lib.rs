@@ -214,4 +214,5 @@ pub use typed::{
 pub use xdp::XdpOutcome;
 pub use xdp_helpers::{
     BPF_F_INGRESS, REDIRECT, REDIRECT_NEIGH, XDP_ADJUST_HEAD, XDP_ADJUST_META, XDP_ADJUST_TAIL,
+    XDP_GET_BUFF_LEN, XDP_LOAD_BYTES, XDP_STORE_BYTES,
 };

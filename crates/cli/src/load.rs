@@ -155,12 +155,40 @@ pub(crate) fn set_kconfig(values: Vec<(String, String)>) {
     let _ = KCONFIG.set(values);
 }
 
-/// Opens the ELF object in `path` (already read into `bytes`) with `vm`.
+/// The `--max-entries` values, set once by `main` before any object is opened.
+static MAX_ENTRIES: std::sync::OnceLock<Vec<(String, u32)>> = std::sync::OnceLock::new();
+
+/// Records the `--max-entries NAME=N` options for every object opened from now on.
+pub(crate) fn set_max_entries(values: Vec<(String, u32)>) {
+    let _ = MAX_ENTRIES.set(values);
+}
+
+/// Opens the ELF object in `path` (already read into `bytes`) with `vm`; every map named by
+/// `--max-entries` must be one of its maps.
 pub(crate) fn open_object(
     vm: &bpfx::Vm,
     path: &Path,
     bytes: &[u8],
 ) -> Result<bpfx::Object, CliError> {
+    let obj = open_object_as_is(vm, path, bytes)?;
+    for (name, _) in MAX_ENTRIES.get().into_iter().flatten() {
+        if !obj.maps().any(|m| m.name() == name) {
+            let names: Vec<&str> = obj.maps().map(|m| m.name()).collect();
+            return Err(CliError::Usage(format!(
+                "--max-entries {name}=…: {} has no map named `{name}` (its maps: {})",
+                path.display(),
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        }
+    }
+    Ok(obj)
+}
+
+fn open_object_as_is(vm: &bpfx::Vm, path: &Path, bytes: &[u8]) -> Result<bpfx::Object, CliError> {
     vm.load(bytes).map_err(|e| match e {
         bpfx::Error::Elf { source, .. } => match *source {
             bpfx_elf::ElfError::NotBpf(machine) => CliError::NotBpf {
@@ -253,6 +281,11 @@ pub(crate) fn vm(mem_limit: Option<u64>) -> bpfx::Vm {
         .into_iter()
         .flatten()
         .fold(bpfx::Vm::new(), |vm, (name, value)| vm.kconfig(name, value));
+    let vm = MAX_ENTRIES
+        .get()
+        .into_iter()
+        .flatten()
+        .fold(vm, |vm, (name, n)| vm.max_entries(name, *n));
     match mem_limit {
         Some(bytes) => vm.mem_limit(bytes),
         None => vm,

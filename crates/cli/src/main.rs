@@ -34,6 +34,22 @@ struct Cli {
     /// (`CONFIG_HZ=250`, `CONFIG_BPF_JIT=y`, `LINUX_KERNEL_VERSION=0x060600`); repeatable.
     #[arg(long, global = true, value_name = "NAME=VALUE", value_parser = parse_kconfig)]
     kconfig: Vec<(String, String)>,
+    /// Give the map NAME of an ELF object N entries instead of what the object declares (as a
+    /// loader sizing its maps before loading does, libbpf's `bpf_map__set_max_entries`);
+    /// repeatable.
+    #[arg(long, global = true, value_name = "NAME=N", value_parser = parse_max_entries)]
+    max_entries: Vec<(String, u32)>,
+}
+
+/// `NAME=N`, split at the last `=` (map names have none), N a count of entries.
+fn parse_max_entries(s: &str) -> Result<(String, u32), String> {
+    match s.rsplit_once('=') {
+        Some((name, n)) if !name.is_empty() => n
+            .parse::<u32>()
+            .map(|n| (name.to_string(), n))
+            .map_err(|_| format!("expected NAME=N with N a number of entries, got {s:?}")),
+        _ => Err(format!("expected NAME=N, got {s:?}")),
+    }
 }
 
 /// `NAME=VALUE`, split at the first `=`.
@@ -126,6 +142,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     load::set_kconfig(cli.kconfig.clone());
+    load::set_max_entries(cli.max_entries.clone());
     let result = match &cli.command {
         Command::Asm(args) => cmd::asm::run(args),
         Command::Disasm(args) => cmd::disasm::run(args),

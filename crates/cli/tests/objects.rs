@@ -5,7 +5,7 @@
 #[allow(dead_code)]
 mod common;
 
-use common::{bpfx, repo};
+use common::{bpfx, repo, stdout};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Output;
@@ -474,6 +474,51 @@ fn kconfig_values_from_the_command_line() {
         "{text}"
     );
     let o = bpfx(&["info", obj, "--kconfig", "nonsense"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn max_entries_from_the_command_line_size_a_map_before_it_is_created() {
+    // 16M LRU entries: refused as declared, runs once given 64 (on both engines).
+    let obj = "crates/runtime/tests/objects/lru_huge.o";
+    let o = bpfx(&["run", obj, "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--max-entries NAME=N"),
+        "{}",
+        stderr(&o)
+    );
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "run",
+            obj,
+            "--max-entries",
+            "seen=64",
+            "--packet",
+            "examples/arp.bin",
+            "--engine",
+            engine,
+            "--dump-maps",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{engine}: {}", stderr(&o));
+        let j = json(&o);
+        assert_eq!(j["result"], 0, "{j}");
+        let text = j.to_string();
+        assert!(text.contains("\"max_entries\":64"), "{text}");
+    }
+    let o = bpfx(&["info", obj, "--max-entries", "seen=64"]);
+    assert!(stdout(&o).contains("max 64"), "{}", stdout(&o));
+    // A map the object does not have, and a count that is not one, are usage errors.
+    let o = bpfx(&["info", obj, "--max-entries", "flows=64", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("has no map named `flows` (its maps: seen)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(json(&o)["error"]["kind"], "usage");
+    let o = bpfx(&["info", obj, "--max-entries", "seen=many"]);
     assert_eq!(o.status.code(), Some(2));
 }
 

@@ -158,6 +158,8 @@ pub(crate) struct Hooks {
     pub(crate) boot_clock: Option<ClockFn>,
     /// `ktime_get_coarse_ns`'s source; `None`: the clock rounded down to a tick.
     pub(crate) coarse_clock: Option<ClockFn>,
+    /// `ktime_get_tai_ns`'s source; `None`: the host's wall clock.
+    pub(crate) tai_clock: Option<ClockFn>,
     /// The task the `get_current_*` helpers describe.
     pub(crate) task: TaskFn,
     /// The memory `probe_read_kernel` (and `_str`) may read.
@@ -188,6 +190,7 @@ impl Default for Hooks {
             jiffies: None,
             boot_clock: None,
             coarse_clock: None,
+            tai_clock: None,
             task: Arc::new(Task::default),
             lent_kernel: Arc::default(),
             lent_user: Arc::default(),
@@ -715,6 +718,32 @@ pub(crate) const TABLE: &[Proto] = {
         )
         .changing_packet(),
         Proto::new(
+            xdp::XDP_GET_BUFF_LEN,
+            "xdp_get_buff_len",
+            &[Anything],
+            RetKind::Scalar,
+            xdp::xdp_get_buff_len,
+        ),
+        Proto::new(
+            xdp::XDP_LOAD_BYTES,
+            "xdp_load_bytes",
+            &[Anything, Scalar, PtrToMem { size_arg: Some(3) }, Scalar],
+            RetKind::Scalar,
+            xdp::xdp_load_bytes,
+        ),
+        Proto::new(
+            xdp::XDP_STORE_BYTES,
+            "xdp_store_bytes",
+            &[
+                Anything,
+                Scalar,
+                PtrToReadOnlyMem { size_arg: Some(3) },
+                Scalar,
+            ],
+            RetKind::Scalar,
+            xdp::xdp_store_bytes,
+        ),
+        Proto::new(
             xdp::REDIRECT,
             "redirect",
             &[Scalar, Scalar],
@@ -905,6 +934,13 @@ pub(crate) const TABLE: &[Proto] = {
             task::ktime_get_coarse_ns,
         ),
         Proto::new(
+            task::KTIME_GET_TAI_NS,
+            "ktime_get_tai_ns",
+            &[],
+            RetKind::Scalar,
+            task::ktime_get_tai_ns,
+        ),
+        Proto::new(
             task::GET_CURRENT_PID_TGID,
             "get_current_pid_tgid",
             &[],
@@ -917,6 +953,13 @@ pub(crate) const TABLE: &[Proto] = {
             &[],
             RetKind::Scalar,
             task::get_current_uid_gid,
+        ),
+        Proto::new(
+            task::GET_CURRENT_CGROUP_ID,
+            "get_current_cgroup_id",
+            &[],
+            RetKind::Scalar,
+            task::get_current_cgroup_id,
         ),
         Proto::new(
             task::GET_CURRENT_COMM,
@@ -1060,6 +1103,7 @@ const BASE_HELPERS: &[u32] = &[
     crate::task::JIFFIES64,
     crate::task::KTIME_GET_BOOT_NS,
     crate::task::KTIME_GET_COARSE_NS,
+    crate::task::KTIME_GET_TAI_NS,
     crate::task::PROBE_READ_USER,
     crate::task::PROBE_READ_KERNEL,
     crate::task::PROBE_READ_USER_STR,
@@ -1068,6 +1112,7 @@ const BASE_HELPERS: &[u32] = &[
     crate::task::GET_CURRENT_UID_GID,
     crate::task::GET_CURRENT_COMM,
     crate::task::GET_CURRENT_TASK,
+    crate::task::GET_CURRENT_CGROUP_ID,
     crate::strncmp::STRNCMP,
     TRACE_VPRINTK,
 ];
@@ -1091,6 +1136,9 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             xdp::XDP_ADJUST_HEAD,
             xdp::XDP_ADJUST_META,
             xdp::XDP_ADJUST_TAIL,
+            xdp::XDP_GET_BUFF_LEN,
+            xdp::XDP_LOAD_BYTES,
+            xdp::XDP_STORE_BYTES,
             skb::CSUM_DIFF,
             crate::fib::FIB_LOOKUP,
         ],

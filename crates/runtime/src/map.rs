@@ -94,7 +94,8 @@ impl MapSpecExt for MapSpec {
         match need {
             Some(need) if need <= MAX_MAP_BYTES => Ok(need),
             Some(need) => Err(format!(
-                "needs {need} bytes, more than the {MAX_MAP_BYTES}-byte limit of one map"
+                "needs {need} bytes, more than the {MAX_MAP_BYTES}-byte limit of one map \
+                 (fewer entries would fit: `Vm::max_entries`, `bpfx --max-entries NAME=N`)"
             )),
             None => Err(format!(
                 "its size overflows (more than the {MAX_MAP_BYTES}-byte limit of one map)"

@@ -6,9 +6,13 @@
 //!   derived from the `ktime_get_ns` clock ([`crate::Vm::clock`]): jiffies at [`HZ`] ticks a
 //!   second, the boot clock equal to it (a user-space process does not see the host suspend),
 //!   and the coarse clock the same time rounded down to the last tick.
-//! - `get_current_pid_tgid` (14), `get_current_uid_gid` (15), `get_current_comm` (16): from
-//!   the [`Task`] [`crate::Vm::current_task`] gives (by default pid, tgid, uid and gid 0, named
-//!   `swapper/0`: the kernel's idle task, what runs when no process does).
+//! - `ktime_get_tai_ns` (208): from [`crate::Vm::tai_clock`], or by default the host's wall
+//!   clock in nanoseconds since 1970 (`CLOCK_TAI` is `CLOCK_REALTIME` plus the TAI offset,
+//!   which is 0 on a host where no time daemon sets it).
+//! - `get_current_pid_tgid` (14), `get_current_uid_gid` (15), `get_current_comm` (16),
+//!   `get_current_cgroup_id` (80): from the [`Task`] [`crate::Vm::current_task`] gives (by
+//!   default pid, tgid, uid and gid 0, named `swapper/0`: the kernel's idle task, what runs
+//!   when no process does, in the root cgroup, whose cgroup v2 id is 1).
 //! - `probe_read_user` (112), `probe_read_kernel` (113), `probe_read_user_str` (114),
 //!   `probe_read_kernel_str` (115): read only memory the embedder lends at chosen addresses
 //!   ([`crate::Vm::lend_user`], [`crate::Vm::lend_kernel`]); any other address is `-EFAULT`
@@ -31,6 +35,10 @@ pub const GET_CURRENT_UID_GID: u32 = 15;
 pub const GET_CURRENT_COMM: u32 = 16;
 /// `bpf_get_current_task`.
 pub const GET_CURRENT_TASK: u32 = 35;
+/// `bpf_get_current_cgroup_id`.
+pub const GET_CURRENT_CGROUP_ID: u32 = 80;
+/// The cgroup v2 id of the root cgroup, where the kernel's idle task runs.
+pub const ROOT_CGROUP_ID: u64 = 1;
 /// `bpf_probe_read_user`.
 pub const PROBE_READ_USER: u32 = 112;
 /// `bpf_probe_read_kernel`.
@@ -45,6 +53,8 @@ pub const JIFFIES64: u32 = 118;
 pub const KTIME_GET_BOOT_NS: u32 = 125;
 /// `bpf_ktime_get_coarse_ns`.
 pub const KTIME_GET_COARSE_NS: u32 = 160;
+/// `bpf_ktime_get_tai_ns`.
+pub const KTIME_GET_TAI_NS: u32 = 208;
 
 /// The tick rate of the default `jiffies64` (the common `CONFIG_HZ=250`).
 pub const HZ: u64 = 250;
@@ -93,6 +103,9 @@ pub struct Task {
     /// programs read its fields with `probe_read_kernel` from what `Vm::lend_kernel` lends
     /// there).
     pub addr: u64,
+    /// The id of its cgroup (v2), what `get_current_cgroup_id` returns: container tools key
+    /// their per-container state by it ([`ROOT_CGROUP_ID`] by default).
+    pub cgroup_id: u64,
 }
 
 impl Default for Task {
@@ -112,7 +125,13 @@ impl Task {
             gid: 0,
             comm: [0; TASK_COMM_LEN],
             addr: 0,
+            cgroup_id: ROOT_CGROUP_ID,
         }
+    }
+
+    /// In the cgroup of this id ([`Task::cgroup_id`]).
+    pub fn with_cgroup_id(self, cgroup_id: u64) -> Task {
+        Task { cgroup_id, ..self }
     }
 
     /// With the address of its `struct task_struct` ([`Task::addr`]).
@@ -205,6 +224,19 @@ pub(crate) fn ktime_get_boot_ns(
     })
 }
 
+pub(crate) fn ktime_get_tai_ns(
+    cx: &Cx,
+    _: &mut GuestMemory<'_>,
+    _: [u64; 5],
+) -> Result<u64, HelperError> {
+    Ok(match &cx.hooks.tai_clock {
+        Some(f) => f(),
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+    })
+}
+
 pub(crate) fn ktime_get_coarse_ns(
     cx: &Cx,
     _: &mut GuestMemory<'_>,
@@ -244,6 +276,15 @@ pub(crate) fn get_current_uid_gid(
 ) -> Result<u64, HelperError> {
     let t = (cx.hooks.task)();
     Ok(u64::from(t.gid) << 32 | u64::from(t.uid))
+}
+
+/// `get_current_cgroup_id()`: the id of the task's cgroup.
+pub(crate) fn get_current_cgroup_id(
+    cx: &Cx,
+    _: &mut GuestMemory<'_>,
+    _: [u64; 5],
+) -> Result<u64, HelperError> {
+    Ok((cx.hooks.task)().cgroup_id)
 }
 
 /// `get_current_comm(buf, size)`: the name, cut to `size - 1` bytes, NUL-terminated and padded

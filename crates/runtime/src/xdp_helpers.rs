@@ -9,6 +9,13 @@
 //!   most [`XDP_META_MAX`] (`-EACCES` otherwise, the kernel's answer).
 //! - `xdp_adjust_tail(ctx, delta)` (65) moves `data_end` by `delta`: up into the tailroom
 //!   (the new bytes zeroed), down as long as [`ETH_HLEN`] bytes stay; `-EINVAL` otherwise.
+//! - `xdp_get_buff_len(ctx)` (188): the frame's length (`data_end - data`: bpfx's frames
+//!   have no fragments).
+//! - `xdp_load_bytes(ctx, offset, buf, len)` (189) and `xdp_store_bytes(ctx, offset, buf,
+//!   len)` (190) copy `len` bytes between `buf` and the frame at `data + offset`: `-EFAULT`
+//!   when `offset` or `len` is past 0xffff, `-EINVAL` when the bytes are not all in the frame
+//!   (a failed load leaves `buf` zeroed, where the kernel leaves it as it was: the verifier
+//!   lets the program read it either way).
 //! - `redirect(ifindex, flags)` (23): from XDP, flags must be 0 (else `XDP_ABORTED`), and it
 //!   returns `XDP_REDIRECT`; from TC, flags may hold `BPF_F_INGRESS` only (else
 //!   `TC_ACT_SHOT`), and it returns `TC_ACT_REDIRECT`. The target is recorded
@@ -46,11 +53,19 @@ pub const XDP_ADJUST_META: u32 = 54;
 /// `bpf_xdp_adjust_tail`.
 pub const XDP_ADJUST_TAIL: u32 = 65;
 
+/// `bpf_xdp_get_buff_len`.
+pub const XDP_GET_BUFF_LEN: u32 = 188;
+/// `bpf_xdp_load_bytes`.
+pub const XDP_LOAD_BYTES: u32 = 189;
+/// `bpf_xdp_store_bytes`.
+pub const XDP_STORE_BYTES: u32 = 190;
+
 /// `BPF_F_INGRESS` (`redirect` from TC): to the device's ingress instead of its egress.
 pub const BPF_F_INGRESS: u64 = 1;
 
 const EINVAL: u64 = (-22i64) as u64;
 const EACCES: u64 = (-13i64) as u64;
+const EFAULT: u64 = (-14i64) as u64;
 const XDP_ABORTED: u64 = 0;
 const XDP_REDIRECT: u64 = 4;
 const TC_ACT_SHOT: u64 = 2;
@@ -125,6 +140,71 @@ fn commit(
             .ok_or_else(|| err(format!("{name}: cannot write the context")))?;
     }
     lock(run).frame = f;
+    Ok(0)
+}
+
+/// `xdp_get_buff_len(ctx)`.
+pub(crate) fn xdp_get_buff_len(
+    cx: &Cx,
+    _: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    let f = frame(&cx.run, a[0], "xdp_get_buff_len")?;
+    Ok(f.data_end - f.data)
+}
+
+/// The frame address of `len` bytes at `offset` for `xdp_load_bytes`/`xdp_store_bytes`, or
+/// the errno the kernel answers.
+fn frame_bytes(f: &XdpFrame, offset: u64, len: u64) -> Result<u64, u64> {
+    if offset > 0xffff || len > 0xffff {
+        return Err(EFAULT);
+    }
+    if offset + len > f.data_end - f.data {
+        return Err(EINVAL);
+    }
+    Ok(f.data + offset)
+}
+
+/// `xdp_load_bytes(ctx, offset, buf, len)`.
+pub(crate) fn xdp_load_bytes(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    const NAME: &str = "xdp_load_bytes";
+    let f = frame(&cx.run, a[0], NAME)?;
+    let len = a[3] & 0xffff_ffff;
+    let (bytes, ret) = match frame_bytes(&f, a[1] & 0xffff_ffff, len) {
+        Ok(at) => (
+            mem.read(at, len as usize)
+                .ok_or_else(|| err(format!("{NAME}: cannot read the frame")))?,
+            0,
+        ),
+        Err(errno) => (vec![0; len as usize], errno),
+    };
+    mem.write(a[2], &bytes)
+        .ok_or_else(|| err(format!("{NAME}: cannot write the buffer")))?;
+    Ok(ret)
+}
+
+/// `xdp_store_bytes(ctx, offset, buf, len)`.
+pub(crate) fn xdp_store_bytes(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    const NAME: &str = "xdp_store_bytes";
+    let f = frame(&cx.run, a[0], NAME)?;
+    let len = a[3] & 0xffff_ffff;
+    let at = match frame_bytes(&f, a[1] & 0xffff_ffff, len) {
+        Ok(at) => at,
+        Err(errno) => return Ok(errno),
+    };
+    let bytes = mem
+        .read(a[2], len as usize)
+        .ok_or_else(|| err(format!("{NAME}: cannot read the buffer")))?;
+    mem.write(at, &bytes)
+        .ok_or_else(|| err(format!("{NAME}: cannot write the frame")))?;
     Ok(0)
 }
 

@@ -73,6 +73,46 @@ fn a_huge_lru_map_is_refused_from_its_declaration() {
 }
 
 #[test]
+fn a_huge_map_sized_down_before_loading_is_created_with_its_new_size() {
+    // The loader's way (libbpf's `bpf_map__set_max_entries`): the same object, its map given
+    // 1024 entries by the `Vm` before the object is opened, loads and runs.
+    let vm = Vm::new().max_entries("seen", 1024).max_entries("absent", 3);
+    let obj = vm.load(&fixture("lru_huge.o")).unwrap();
+    let seen = obj.maps().next().unwrap();
+    assert_eq!(seen.max_entries(), 1024);
+    let need = seen.status().unwrap();
+    assert_eq!(
+        need,
+        MapSpec::new("seen", MapKind::LruHash, 4, 4, 1024)
+            .memory_bytes()
+            .unwrap()
+    );
+    for (name, opts) in engines() {
+        let v = obj.program("count").unwrap().verify(Mode::Checked).unwrap();
+        let mut p = match &opts {
+            None => v.interpret(),
+            Some(o) => v.compile_with(o).unwrap(),
+        };
+        p.set_budget(opts.as_ref().and_then(|o| o.budget.then_some(1000)));
+        let verdict = p.run_socket(&[0; 14], &bpfx::SkbMeta::default()).unwrap();
+        assert_eq!(verdict.code, 0, "{name}");
+    }
+    let map = obj.map("seen").unwrap();
+    assert_eq!(map.spec().max_entries, 1024);
+    assert_eq!(
+        map.lookup(&1u32.to_le_bytes()).unwrap(),
+        Some(1u32.to_le_bytes().to_vec())
+    );
+    // A size the kernel refuses is refused as a declared one is.
+    let obj = Vm::new()
+        .max_entries("seen", 0)
+        .load(&fixture("lru_huge.o"))
+        .unwrap();
+    let why = obj.maps().next().unwrap().status().unwrap_err().to_string();
+    assert!(why.contains("max_entries is 0"), "{why}");
+}
+
+#[test]
 fn maps_that_do_not_fit_together_are_refused_before_any_is_allocated() {
     let vm = Vm::new();
     let obj = vm.load(&fixture("arrays16.o")).unwrap();

@@ -1,5 +1,5 @@
-//! The time and task helpers (`jiffies64`, `ktime_get_boot_ns`, `ktime_get_coarse_ns`,
-//! `get_current_pid_tgid`, `get_current_uid_gid`, `get_current_comm`) from the values the
+//! The time and task helpers (`jiffies64`, `ktime_get_boot_ns`, `ktime_get_coarse_ns`, `ktime_get_tai_ns`,
+//! `get_current_pid_tgid`, `get_current_uid_gid`, `get_current_comm`, `get_current_cgroup_id`) from the values the
 //! embedder gives the `Vm`, and the probe-read helpers (`probe_read_kernel`, `probe_read_user`
 //! and their `_str` forms) limited to the memory it lends, on the interpreter and the JIT with
 //! every option set, in Checked and Strict mode.
@@ -103,6 +103,62 @@ fn pid_tgid_and_uid_gid_pack_as_the_kernel() {
     // tgid in the upper half, pid in the lower; gid upper, uid lower.
     assert_eq!(word(&m, 0), 4000 << 32 | 4321);
     assert_eq!(word(&m, 1), 100 << 32 | 1000);
+}
+
+#[test]
+fn ktime_get_tai_ns_is_the_tai_clock_or_the_wall_clock() {
+    let (_, m) = run(
+        || Vm::new().tai_clock(|| 1_700_000_000_000_000_007),
+        &store_each(&[208]),
+        &[0; 64],
+    );
+    assert_eq!(word(&m, 0), 1_700_000_000_000_000_007);
+    let wall = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    };
+    // The wall clock differs from run to run: each engine's reading is checked on its own.
+    for (name, opts) in engines() {
+        let obj = Vm::new()
+            .object(
+                vec![ProgramDef::new("p", "test", code(&store_each(&[208])))],
+                vec![],
+            )
+            .unwrap();
+        let v = obj
+            .program("p")
+            .unwrap()
+            .input_size(MEM)
+            .verify(Mode::Checked)
+            .unwrap();
+        let mut prog = prepare(v, opts);
+        let mut m = vec![0; 64];
+        let before = wall();
+        prog.run(&mut m).unwrap();
+        assert!(
+            (before..=wall()).contains(&word(&m, 0)),
+            "{name}: {}",
+            word(&m, 0)
+        );
+    }
+}
+
+#[test]
+fn get_current_cgroup_id_is_the_tasks_cgroup() {
+    let (_, m) = run(Vm::new, &store_each(&[80]), &[0; 64]);
+    assert_eq!(
+        word(&m, 0),
+        bpfx::ROOT_CGROUP_ID,
+        "the idle task, in the root cgroup"
+    );
+    let (_, m) = run(
+        || Vm::new().current_task(|| Task::new(7, 7).with_cgroup_id(0x1234_5678_9abc)),
+        &store_each(&[80]),
+        &[0; 64],
+    );
+    assert_eq!(word(&m, 0), 0x1234_5678_9abc);
 }
 
 /// `get_current_comm(r1 + 8, size)`, r0 stored at `[r1]`.

@@ -39,7 +39,12 @@ impl Vm {
         let maps = obj
             .maps
             .into_iter()
-            .map(|m| ObjectMap::from_elf(m, &cfg))
+            .map(|mut m| {
+                if let Some(&n) = self.max_entries.get(&m.name) {
+                    m.max_entries = n;
+                }
+                ObjectMap::from_elf(m, &cfg)
+            })
             .collect();
         let programs = obj
             .programs

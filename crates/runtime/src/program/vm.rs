@@ -38,6 +38,7 @@ pub struct Vm {
     custom: Vec<CustomHelper>,
     pool: Arc<Pool>,
     pub(super) kconfig: BTreeMap<String, String>,
+    pub(super) max_entries: BTreeMap<String, u32>,
     perf_buffer_size: Option<u32>,
     config: VmConfig,
 }
@@ -49,6 +50,7 @@ impl Default for Vm {
             custom: Vec::new(),
             pool: Pool::new(DEFAULT_MEM_LIMIT),
             kconfig: BTreeMap::new(),
+            max_entries: BTreeMap::new(),
             perf_buffer_size: None,
             config: VmConfig::default(),
         }
@@ -267,6 +269,13 @@ impl Vm {
         self
     }
 
+    /// The source of `ktime_get_tai_ns` (default: the host's wall clock, in nanoseconds since
+    /// 1970).
+    pub fn tai_clock(mut self, f: impl Fn() -> u64 + Send + Sync + 'static) -> Vm {
+        self.hooks.tai_clock = Some(Arc::new(f));
+        self
+    }
+
     /// The task `get_current_pid_tgid`, `get_current_uid_gid` and `get_current_comm` describe,
     /// asked at each call (default: [`Task::default`], the kernel's idle task: ids 0,
     /// `swapper/0`).
@@ -316,6 +325,25 @@ impl Vm {
     /// without a value makes the programs that read it fail to load; a weak one reads 0.
     pub fn kconfig(mut self, name: impl Into<String>, value: impl Into<String>) -> Vm {
         self.kconfig.insert(name.into(), value.into());
+        self
+    }
+
+    /// Gives the map `name` of the objects opened from now on `max_entries` entries instead of
+    /// what the object declares, as libbpf's `bpf_map__set_max_entries` does between opening
+    /// an object and loading it. Loaders commonly size their maps at load time: an object may
+    /// declare a hash of 16,777,216 flows that its agent shrinks from its configuration, and
+    /// that bpfx would otherwise refuse for its size ([`crate::MAX_MAP_BYTES`]). The new size
+    /// is checked as a declared one is (a ring buffer's must be a power of two, and so on).
+    ///
+    /// ```
+    /// use bpfx::Vm;
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/counter.o");
+    /// let obj = Vm::new().max_entries("counters", 4).open(path)?;
+    /// assert_eq!(obj.maps().find(|m| m.name() == "counters").unwrap().max_entries(), 4);
+    /// # Ok::<(), bpfx::Error>(())
+    /// ```
+    pub fn max_entries(mut self, name: impl Into<String>, max_entries: u32) -> Vm {
+        self.max_entries.insert(name.into(), max_entries);
         self
     }
 

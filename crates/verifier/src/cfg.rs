@@ -67,6 +67,20 @@ pub(crate) struct Structure {
     pub(crate) keep: Vec<bool>,
     /// The loops (`Strict` mode only; empty otherwise).
     pub(crate) loops: Loops,
+    /// Which registers and stack slots each pc may still read ([`liveness`]).
+    pub(crate) live: Liveness,
+}
+
+/// What each pc may still read before writing it: registers and, for functions whose stack
+/// only `r10`-based accesses with constant offsets reach, 8-byte stack slots ([`liveness`]).
+#[derive(Debug, Default)]
+pub(crate) struct Liveness {
+    /// Per pc: bit `r` set when register `r` is live on entry to the pc (`r10` always is).
+    pub(crate) regs: Vec<u16>,
+    /// Per pc: bit `i` set when stack slot `i` of the running frame (bytes
+    /// `[r10 - 8(i+1), r10 - 8i)`) is live on entry to the pc; every bit for a function whose
+    /// stack a pointer other than `r10` may reach.
+    pub(crate) stack: Vec<u64>,
 }
 
 fn err(prog: &Program, pc: usize, kind: VerifyErrorKind) -> VerifyError {
@@ -194,13 +208,251 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
     } else {
         Loops::default()
     };
+    let live = liveness(&graph, &funcs, cfg);
     Ok(Structure {
         cfg: graph,
         funcs,
         join,
         keep,
         loops,
+        live,
     })
+}
+
+/// The slots `[at, at + size)` (bytes from `r10`) touch, as a mask; bytes outside the frame
+/// touch none (the access is refused or degraded without reading a slot).
+fn slot_mask(at: i64, size: i64) -> u64 {
+    let mut mask = 0u64;
+    let frame = crate::domain::SLOTS as i64 * 8;
+    for b in at.max(-frame)..(at + size).min(0) {
+        mask |= 1 << ((-b - 1) / 8);
+    }
+    mask
+}
+
+/// Register and stack-slot liveness, by a backward dataflow over every function to a
+/// fixpoint: a value is live at a pc when some path from there reads it before writing it.
+/// The analysis forgets dead values at join points (`analysis/mod.rs`), the kernel's
+/// "equivalence up to liveness": two states that differ only in what no path reads again
+/// cover each other.
+///
+/// What each instruction reads and writes is what the analysis reads and overwrites (a
+/// write counted here must be one the analysis certainly makes, or a value it still reads
+/// would be forgotten):
+/// - an instruction reads and writes its operands ([`Op::reads`], [`Op::written_reg`]);
+/// - a helper call reads r1 up to its signature's arity (a callback-taking helper, and one
+///   the configuration does not know, r1–r5) and writes r0–r5 (result and clobbers);
+/// - a local call reads what its callee reads on entry among the registers the callee's
+///   frame gets from the caller (r1–r5 in `Strict` mode, r0–r9 in `Checked` mode, where
+///   the callee's frame starts as a copy of the caller's), and writes r0–r5 (on return the
+///   caller's r0 is the callee's, and r1–r5 are cleared or, in `Checked` mode, the
+///   callee's);
+/// - `exit` reads r0, and in `Checked` mode also r1–r5 (a subprogram's flow back to the
+///   caller).
+///
+/// Stack slots are tracked only in functions where `r10` is used only as the base of loads,
+/// stores and atomics (constant offsets) and which are not callbacks (a callback's frame is
+/// reached through the key pointer `for_each_map_elem` passes): no other pointer reaches such
+/// a frame, so a load reads the slots it touches, an aligned 8-byte store writes its slot and
+/// any other store or atomic reads what it touches (it keeps the rest of the slot). Every
+/// slot of any other function is live everywhere.
+#[inline(never)]
+pub(crate) fn liveness(graph: &Cfg, funcs: &[Pc], cfg: &Config) -> Liveness {
+    use bpfx_bytecode::{Reg, RegSet};
+    let prog = graph.program();
+    let len = prog.len();
+    let strict = cfg.mode == crate::Mode::Strict;
+    let args = RegSet::ARGS.bits();
+    let r0_5 = RegSet::CALLER_SAVED.bits();
+    let r10 = RegSet::of(Reg::R10).bits();
+    // Function index per pc, and whether each function's stack may escape.
+    let mut func_of = vec![0u32; len];
+    let mut fi = 0usize;
+    for (pc, _) in prog.iter() {
+        while fi + 1 < funcs.len() && funcs[fi + 1] <= pc {
+            fi += 1;
+        }
+        func_of[pc.index()] = fi as u32;
+    }
+    let mut escapes = vec![false; funcs.len()];
+    for (pc, op) in prog.iter() {
+        let f = func_of[pc.index()] as usize;
+        let base_only = match *op {
+            // Reads through its base register only.
+            Op::Load { .. } => true,
+            Op::Store { src, .. } => !src.regs().contains(Reg::R10),
+            Op::Atomic { src, .. } => src != Reg::R10,
+            _ => !op.reads().contains(Reg::R10),
+        };
+        if !base_only {
+            escapes[f] = true;
+        }
+        if let Op::LoadImm64 {
+            value: Imm64::Func { off },
+            ..
+        } = *op
+            && let Ok(t) = funcs.binary_search(&pc.jump(off))
+        {
+            escapes[t] = true;
+        }
+    }
+    // Per instruction, once: what it reads and writes, its successors, and for a local call
+    // its callee's entry (whose live-in it reads). Then backward passes to the fixpoint.
+    const NONE: u32 = u32::MAX;
+    struct Insn {
+        pc: u32,
+        succ: [u32; 2],
+        callee: u32,
+        use_r: u16,
+        def_r: u16,
+        use_s: u64,
+        def_s: u64,
+    }
+    let passed = if strict {
+        args
+    } else {
+        RegSet::range(Reg::R0, Reg::R9).bits()
+    };
+    let mut insns: Vec<Insn> = Vec::with_capacity(len);
+    for (pc, op) in prog.iter() {
+        let i = pc.index();
+        let f = func_of[i] as usize;
+        let mut succ = [NONE; 2];
+        if !matches!(op, Op::Exit) {
+            for (k, s) in graph.successors(pc).iter().enumerate().take(2) {
+                succ[k] = s.0;
+            }
+        }
+        let mut callee = NONE;
+        let (use_r, def_r) = match *op {
+            Op::Call(CallTarget::Helper(id)) => {
+                let n = match cfg.helpers.get(id) {
+                    Some(sig)
+                        if !sig.args.iter().any(|k| {
+                            matches!(
+                                k,
+                                crate::config::ArgKind::Callback(_)
+                                    | crate::config::ArgKind::CallbackCtx
+                            )
+                        }) =>
+                    {
+                        sig.args.len().min(5)
+                    }
+                    _ => 5,
+                };
+                (((1u16 << n) - 1) << 1, r0_5)
+            }
+            Op::Call(CallTarget::Local { off }) => {
+                callee = pc.jump(off).0;
+                (0, r0_5)
+            }
+            Op::Call(_) => (op.reads().bits(), r0_5),
+            Op::Exit if !strict => (r0_5, 0),
+            _ => (
+                op.reads().bits(),
+                op.written_reg().map_or(0, |r| RegSet::of(r).bits()),
+            ),
+        };
+        let (use_s, def_s) = if escapes[f] {
+            (u64::MAX, 0)
+        } else {
+            match *op {
+                Op::Load {
+                    base, off, size, ..
+                } if base == Reg::R10 => (slot_mask(i64::from(off), i64::from(size.bytes())), 0),
+                Op::Store {
+                    base, off, size, ..
+                } if base == Reg::R10 => {
+                    let at = i64::from(off);
+                    let n = i64::from(size.bytes());
+                    let m = slot_mask(at, n);
+                    if n == 8 && at % 8 == 0 {
+                        (0, m)
+                    } else {
+                        (m, 0)
+                    }
+                }
+                Op::Atomic {
+                    base, off, width, ..
+                } if base == Reg::R10 => {
+                    let n = match width {
+                        bpfx_bytecode::Width::W32 => 4,
+                        bpfx_bytecode::Width::W64 => 8,
+                    };
+                    (slot_mask(i64::from(off), n), 0)
+                }
+                _ => (0, 0),
+            }
+        };
+        insns.push(Insn {
+            pc: pc.0,
+            succ,
+            callee,
+            use_r,
+            def_r,
+            use_s,
+            def_s,
+        });
+    }
+    // Who depends on each pc's live-in: its predecessors, and the local calls of a function
+    // entry (they read what the callee reads on entry), in compressed rows.
+    let mut row = vec![0u32; len + 1];
+    for n in &insns {
+        for s in n.succ.into_iter().chain([n.callee]) {
+            if (s as usize) < len {
+                row[s as usize + 1] += 1;
+            }
+        }
+    }
+    for i in 0..len {
+        row[i + 1] += row[i];
+    }
+    let mut fill = row.clone();
+    let mut deps = vec![0u32; row[len] as usize];
+    for (k, n) in insns.iter().enumerate() {
+        for s in n.succ.into_iter().chain([n.callee]) {
+            if (s as usize) < len {
+                deps[fill[s as usize] as usize] = k as u32;
+                fill[s as usize] += 1;
+            }
+        }
+    }
+    drop(fill);
+    let mut regs = vec![0u16; len];
+    let mut stack = vec![0u64; len];
+    // A stack worklist that starts with every instruction, the last on top: straight code
+    // settles in one sweep, and only what a back-edge or a callee changes is seen again.
+    let mut queued = vec![true; insns.len()];
+    let mut work: Vec<u32> = (0..insns.len() as u32).collect();
+    while let Some(k) = work.pop() {
+        queued[k as usize] = false;
+        let n = &insns[k as usize];
+        let (mut out_r, mut out_s) = (0u16, 0u64);
+        for s in n.succ {
+            if let (Some(r), Some(st)) = (regs.get(s as usize), stack.get(s as usize)) {
+                out_r |= r;
+                out_s |= st;
+            }
+        }
+        let mut use_r = n.use_r;
+        if n.callee != NONE {
+            use_r |= regs.get(n.callee as usize).map_or(passed, |r| r & passed);
+        }
+        let live_r = use_r | (out_r & !n.def_r) | r10;
+        let live_s = n.use_s | (out_s & !n.def_s);
+        let i = n.pc as usize;
+        if live_r != regs[i] || live_s != stack[i] {
+            regs[i] = live_r;
+            stack[i] = live_s;
+            for &d in &deps[row[i] as usize..row[i + 1] as usize] {
+                if !queued[d as usize] {
+                    queued[d as usize] = true;
+                    work.push(d);
+                }
+            }
+        }
+    }
+    Liveness { regs, stack }
 }
 
 /// Finds the loops (heads are targets of retreating edges of a depth-first search from each
@@ -316,4 +568,72 @@ fn find_loops(graph: &Cfg, funcs: &[Pc], join: &mut [bool]) -> Result<Loops, Ver
         tag += 1;
     }
     Ok(loops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpfx_bytecode::assemble;
+
+    fn live(text: &str, mode: crate::Mode) -> Liveness {
+        let prog = Program::decode(assemble(text).expect("assembles")).expect("decodes");
+        let cfg = Config {
+            mode,
+            ..Config::default()
+        };
+        let st = check(&prog, &cfg).expect("structurally valid");
+        st.live
+    }
+
+    fn regs(mask: u16) -> Vec<u8> {
+        (0..11).filter(|r| mask & (1 << r) != 0).collect()
+    }
+
+    #[test]
+    fn liveness_follows_reads_writes_calls_and_exits() {
+        // 0: r3 is written before any read; r2 is read on one edge only; the local call at 5
+        // reads what its callee reads on entry (r1 in Strict mode), not the other arguments.
+        let text = "mov r3, 1\n\
+                    jeq r1, 0, +2\n\
+                    add r3, r2\n\
+                    ja +0\n\
+                    mov r1, r3\n\
+                    call local +2\n\
+                    mov r0, 0\n\
+                    exit\n\
+                    mov r0, r1\n\
+                    exit\n";
+        let l = live(text, crate::Mode::Strict);
+        assert_eq!(regs(l.regs[0]), [1, 2, 10]);
+        assert_eq!(regs(l.regs[2]), [2, 3, 10]);
+        assert_eq!(regs(l.regs[4]), [3, 10]);
+        assert_eq!(regs(l.regs[5]), [1, 10]);
+        assert_eq!(regs(l.regs[7]), [0, 10]);
+        assert_eq!(regs(l.regs[8]), [1, 10]);
+        // Checked mode: exits also read r1–r5 (a subprogram's flow back to the caller), and
+        // the callee's frame starts as a copy of the caller's.
+        let l = live(text, crate::Mode::Checked);
+        assert_eq!(regs(l.regs[7]), [0, 1, 2, 3, 4, 5, 10]);
+        assert_eq!(regs(l.regs[5]), [1, 2, 3, 4, 5, 10]);
+    }
+
+    #[test]
+    fn stack_slots_are_tracked_only_where_r10_is_never_copied() {
+        // An aligned 8-byte store kills its slot, a narrower one keeps it live, a load reads.
+        let text = "stxdw [r10-8], r1\n\
+                    stxw [r10-16], r1\n\
+                    ldxdw r0, [r10-8]\n\
+                    ldxw r2, [r10-12]\n\
+                    exit\n";
+        let l = live(text, crate::Mode::Strict);
+        assert_eq!(l.stack[0], 0b10);
+        assert_eq!(l.stack[1], 0b11);
+        assert_eq!(l.stack[2], 0b11);
+        assert_eq!(l.stack[3], 0b10);
+        assert_eq!(l.stack[4], 0);
+        // A copy of r10 may reach any slot: every slot is live everywhere.
+        let text = "mov r2, r10\nstxdw [r10-8], r1\nldxdw r0, [r2-8]\nexit\n";
+        let l = live(text, crate::Mode::Strict);
+        assert!(l.stack[..4].iter().all(|&m| m == u64::MAX));
+    }
 }

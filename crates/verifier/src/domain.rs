@@ -474,6 +474,25 @@ impl Stack {
         self.0.iter().flat_map(|c| c.iter())
     }
 
+    /// Empties every slot whose bit in `live` is clear (bit `i` for slot `i`), writing (and so
+    /// copying) only the chunks holding a slot that is not empty yet.
+    pub(crate) fn forget(&mut self, live: u64) {
+        for (c, chunk) in self.0.iter_mut().enumerate() {
+            let dead = !(live >> (c * CHUNK)) as u8;
+            if dead == 0 {
+                continue;
+            }
+            let stale = |i: usize, s: &Slot| dead & (1 << i) != 0 && *s != Slot::EMPTY;
+            if chunk.iter().enumerate().any(|(i, s)| stale(i, s)) {
+                for (i, s) in Rc::make_mut(chunk).iter_mut().enumerate() {
+                    if dead & (1 << i) != 0 {
+                        *s = Slot::EMPTY;
+                    }
+                }
+            }
+        }
+    }
+
     /// The chunks, for merges that skip shared ones.
     fn chunks(&self) -> &[Rc<[Slot; CHUNK]>; SLOTS / CHUNK] {
         &self.0
@@ -615,19 +634,38 @@ impl State {
         self.merge_with(other, Merge::Join)
     }
 
-    /// Joins `other` into `self` as `how` says: used where a `Checked`-mode loop closes.
-    pub(crate) fn widen(&mut self, other: &State, how: Merge) -> bool {
-        self.merge_with(other, how)
+    fn merge_with(&mut self, other: &State, how: Merge) -> bool {
+        self.merge_live(other, how, &[])
     }
 
-    fn merge_with(&mut self, other: &State, how: Merge) -> bool {
+    /// Forgets what `live` says no path reads again: per frame (outermost first; a frame
+    /// past its end is wholly live), the registers whose bit is clear become uninitialised and
+    /// the stack slots whose bit is clear empty.
+    pub(crate) fn forget(&mut self, live: &[(u16, u64)]) {
+        for (f, &(regs, stack)) in self.frames_mut().zip(live) {
+            for (r, v) in f.regs.iter_mut().enumerate() {
+                if regs & (1 << r) == 0 && *v != Value::NotInit {
+                    *v = Value::NotInit;
+                }
+            }
+            if stack != u64::MAX {
+                f.stack.forget(stack);
+            }
+        }
+    }
+
+    /// [`State::join`] or [`State::widen`] (as `how` says) of a state in which what `live`
+    /// says is dead ([`State::forget`]) is already forgotten: dead registers and slots of
+    /// `other` are skipped, so they neither change `self` nor count as a change.
+    pub(crate) fn merge_live(&mut self, other: &State, how: Merge, live: &[(u16, u64)]) -> bool {
         debug_assert_eq!(self.depth(), other.depth());
         let mut changed = false;
-        for (a, b) in self.frames_mut().zip(other.frames()) {
-            for (ra, rb) in a.regs.iter_mut().zip(&b.regs) {
+        for (level, (a, b)) in self.frames_mut().zip(other.frames()).enumerate() {
+            let (regs, stack) = live.get(level).copied().unwrap_or((u16::MAX, u64::MAX));
+            for (r, (ra, rb)) in a.regs.iter_mut().zip(&b.regs).enumerate() {
                 // Equal values join to themselves (widening is left to compute: it is the
                 // identity there only for tnums in normal form).
-                if how == Merge::Join && ra == rb {
+                if (how == Merge::Join && ra == rb) || regs & (1 << r) == 0 {
                     continue;
                 }
                 let j = match how {
@@ -647,7 +685,7 @@ impl State {
                 }
                 for i in c * CHUNK..(c + 1) * CHUNK {
                     let (sa, sb) = (a.stack[i], b.stack[i]);
-                    if how == Merge::Join && sa == sb {
+                    if (how == Merge::Join && sa == sb) || stack & (1 << i) == 0 {
                         continue;
                     }
                     let j = match how {

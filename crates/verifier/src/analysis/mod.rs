@@ -58,7 +58,7 @@ mod step;
 
 pub use log::{LOG_LIMIT, VerifierLog};
 
-use crate::cfg::{Loops, Structure};
+use crate::cfg::{Liveness, Loops, Structure};
 use crate::config::{Config, ContextKind, ContextLayout, Mode};
 use crate::context::CtxFacts;
 use crate::domain::{Merge, State};
@@ -176,6 +176,10 @@ pub(crate) struct Analysis<'a> {
     join: &'a [bool],
     keep: &'a [bool],
     loops: &'a Loops,
+    /// What each pc may still read: dead values are forgotten where states are stored.
+    liveness: &'a Liveness,
+    /// Scratch for [`Analysis::live_masks`]: per frame, the live registers and stack slots.
+    masks: Vec<(u16, u64)>,
     ctxs: Vec<Ctx>,
     ctx_ids: HashMap<(Option<CtxId>, CtxTag), CtxId>,
     states: HashMap<(CtxId, Pc), State>,
@@ -260,6 +264,8 @@ impl<'a> Analysis<'a> {
             join: &st.join,
             keep: &st.keep,
             loops: &st.loops,
+            liveness: &st.live,
+            masks: Vec::new(),
             ctxs: Vec::new(),
             ctx_ids: HashMap::default(),
             states: HashMap::default(),
@@ -384,7 +390,13 @@ impl<'a> Analysis<'a> {
 
     /// Joins `st` into the stored state at (ctx, pc) (widening over a `Checked`-mode
     /// back-edge), queueing the node if it changed.
+    ///
+    /// Values dead at `pc` ([`Analysis::live_masks`]) are forgotten in a state stored there
+    /// and skipped by the joins into it, so two states differing only in what no path reads
+    /// again are equal there, and an arriving state that brings nothing live changes nothing
+    /// and is not walked again: the kernel's state pruning up to liveness.
     fn merge(&mut self, ctx: CtxId, pc: Pc, mut st: State, back: bool) -> R<()> {
+        self.live_masks(ctx, pc, st.depth());
         let key = (ctx, pc);
         if let Some(old) = self.states.get(&key) {
             state::unify_maps(&self.cfg.maps, old, &mut st);
@@ -401,7 +413,7 @@ impl<'a> Analysis<'a> {
                 } else {
                     Merge::Widen
                 };
-                let changed = old.widen(&st, how);
+                let changed = old.merge_live(&st, how, &self.masks);
                 *rounds += u32::from(changed);
                 if changed
                     && *rounds == HEAD_ROUNDS
@@ -416,9 +428,10 @@ impl<'a> Analysis<'a> {
             Some(old) => {
                 // A rewritten state must run again, whatever the join adds (see there).
                 let rewrote = self.strict && state::relate_packets(old, &mut st, &mut self.next_id);
-                old.join(&st) | rewrote
+                old.merge_live(&st, Merge::Join, &self.masks) | rewrote
             }
             None => {
+                st.forget(&self.masks);
                 self.states.insert(key, st);
                 true
             }
@@ -464,6 +477,49 @@ impl<'a> Analysis<'a> {
                 None
             }
         })
+    }
+
+    /// What each frame of a state at `pc` in `ctx` may still read, outermost first, into
+    /// `self.masks` ([`crate::cfg::liveness`]): the running frame by the liveness at `pc`,
+    /// each caller's by the liveness at its return point (its r0–r5 are overwritten by the
+    /// return). A caller's frame above a callback (whose helper may run it again with the
+    /// caller's registers), and any frame whose call site the context chain does not give,
+    /// counts as wholly live.
+    fn live_masks(&mut self, ctx: CtxId, pc: Pc, depth: usize) {
+        let mut masks = std::mem::take(&mut self.masks);
+        masks.clear();
+        masks.resize(depth + 1, (u16::MAX, u64::MAX));
+        // `Strict` mode rejects a loop whose iteration reaches its head in a state an earlier
+        // iteration's covers: forgetting dead values there would find more such coverings
+        // (a loop it now proves to end, whose dead registers differ between iterations, would
+        // be refused), so its programs with loops keep every value.
+        if !self.strict || self.loops.info.is_empty() {
+            let at = |p: usize| Some((*self.liveness.regs.get(p)?, *self.liveness.stack.get(p)?));
+            if let Some(m) = at(pc.index()) {
+                masks[depth] = m;
+            }
+            let mut call = ctx;
+            let mut level = depth;
+            while level > 0 {
+                level -= 1;
+                let (c, site) = self.call_of(call);
+                let Some(parent) = self.parent(c) else {
+                    break;
+                };
+                if !matches!(
+                    self.prog.get(site),
+                    Some(Op::Call(bpfx_bytecode::CallTarget::Local { .. }))
+                ) {
+                    break;
+                }
+                let Some((regs, stack)) = at(site.index() + 1) else {
+                    break;
+                };
+                masks[level] = (regs & !bpfx_bytecode::RegSet::CALLER_SAVED.bits(), stack);
+                call = parent;
+            }
+        }
+        self.masks = masks;
     }
 
     fn err(&self, pc: Pc, kind: K) -> VerifyError {

@@ -208,7 +208,13 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
     } else {
         Loops::default()
     };
-    let live = liveness(&graph, &funcs, cfg);
+    // Strict mode keeps every value in a program with loops (see `analysis/mod.rs`,
+    // `live_masks`): no liveness to compute there.
+    let live = if cfg.mode == crate::Mode::Strict && !loops.info.is_empty() {
+        Liveness::default()
+    } else {
+        liveness(&graph, &funcs, cfg)
+    };
     Ok(Structure {
         cfg: graph,
         funcs,

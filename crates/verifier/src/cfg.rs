@@ -237,7 +237,7 @@ fn slot_mask(at: i64, size: i64) -> u64 {
 }
 
 /// Register and stack-slot liveness, by a backward dataflow over every function to a
-/// fixpoint: a value is live at a pc when some path from there reads it before writing it.
+/// fixpoint (backward sweeps; one for a program without backward jumps or calls): a value is live at a pc when some path from there reads it before writing it.
 /// The analysis forgets dead values at join points (`analysis/mod.rs`), the kernel's
 /// "equivalence up to liveness": two states that differ only in what no path reads again
 /// cover each other.
@@ -271,42 +271,13 @@ pub(crate) fn liveness(graph: &Cfg, funcs: &[Pc], cfg: &Config) -> Liveness {
     let args = RegSet::ARGS.bits();
     let r0_5 = RegSet::CALLER_SAVED.bits();
     let r10 = RegSet::of(Reg::R10).bits();
-    // Function index per pc, and whether each function's stack may escape.
-    let mut func_of = vec![0u32; len];
-    let mut fi = 0usize;
-    for (pc, _) in prog.iter() {
-        while fi + 1 < funcs.len() && funcs[fi + 1] <= pc {
-            fi += 1;
-        }
-        func_of[pc.index()] = fi as u32;
-    }
-    let mut escapes = vec![false; funcs.len()];
-    for (pc, op) in prog.iter() {
-        let f = func_of[pc.index()] as usize;
-        let base_only = match *op {
-            // Reads through its base register only.
-            Op::Load { .. } => true,
-            Op::Store { src, .. } => !src.regs().contains(Reg::R10),
-            Op::Atomic { src, .. } => src != Reg::R10,
-            _ => !op.reads().contains(Reg::R10),
-        };
-        if !base_only {
-            escapes[f] = true;
-        }
-        if let Op::LoadImm64 {
-            value: Imm64::Func { off },
-            ..
-        } = *op
-            && let Ok(t) = funcs.binary_search(&pc.jump(off))
-        {
-            escapes[t] = true;
-        }
-    }
-    // Per instruction, once: what it reads and writes, its successors, and for a local call
-    // its callee's entry (whose live-in it reads). Then backward passes to the fixpoint.
+    // Per instruction, once: what it reads and writes, its successors, its function, and for
+    // a local call its callee's entry (whose live-in it reads); per function, whether its
+    // stack may escape.
     const NONE: u32 = u32::MAX;
     struct Insn {
         pc: u32,
+        func: u32,
         succ: [u32; 2],
         callee: u32,
         use_r: u16,
@@ -319,10 +290,23 @@ pub(crate) fn liveness(graph: &Cfg, funcs: &[Pc], cfg: &Config) -> Liveness {
     } else {
         RegSet::range(Reg::R0, Reg::R9).bits()
     };
+    let mut escapes = vec![false; funcs.len()];
     let mut insns: Vec<Insn> = Vec::with_capacity(len);
+    let mut fi = 0usize;
     for (pc, op) in prog.iter() {
-        let i = pc.index();
-        let f = func_of[i] as usize;
+        while fi + 1 < funcs.len() && funcs[fi + 1] <= pc {
+            fi += 1;
+        }
+        let escaping = match *op {
+            // Reads through its base register only.
+            Op::Load { .. } => false,
+            Op::Store { src, .. } => src.regs().contains(Reg::R10),
+            Op::Atomic { src, .. } => src == Reg::R10,
+            _ => op.reads().contains(Reg::R10),
+        };
+        if escaping {
+            escapes[fi] = true;
+        }
         let mut succ = [NONE; 2];
         if !matches!(op, Op::Exit) {
             for (k, s) in graph.successors(pc).iter().enumerate().take(2) {
@@ -354,44 +338,51 @@ pub(crate) fn liveness(graph: &Cfg, funcs: &[Pc], cfg: &Config) -> Liveness {
             }
             Op::Call(_) => (op.reads().bits(), r0_5),
             Op::Exit if !strict => (r0_5, 0),
+            // A callback's frame is reached through the key pointer of `for_each_map_elem`.
+            Op::LoadImm64 {
+                dst,
+                value: Imm64::Func { off },
+            } => {
+                if let Ok(t) = funcs.binary_search(&pc.jump(off)) {
+                    escapes[t] = true;
+                }
+                (0, RegSet::of(dst).bits())
+            }
             _ => (
                 op.reads().bits(),
                 op.written_reg().map_or(0, |r| RegSet::of(r).bits()),
             ),
         };
-        let (use_s, def_s) = if escapes[f] {
-            (u64::MAX, 0)
-        } else {
-            match *op {
-                Op::Load {
-                    base, off, size, ..
-                } if base == Reg::R10 => (slot_mask(i64::from(off), i64::from(size.bytes())), 0),
-                Op::Store {
-                    base, off, size, ..
-                } if base == Reg::R10 => {
-                    let at = i64::from(off);
-                    let n = i64::from(size.bytes());
-                    let m = slot_mask(at, n);
-                    if n == 8 && at % 8 == 0 {
-                        (0, m)
-                    } else {
-                        (m, 0)
-                    }
+        let (use_s, def_s) = match *op {
+            Op::Load {
+                base, off, size, ..
+            } if base == Reg::R10 => (slot_mask(i64::from(off), i64::from(size.bytes())), 0),
+            Op::Store {
+                base, off, size, ..
+            } if base == Reg::R10 => {
+                let at = i64::from(off);
+                let n = i64::from(size.bytes());
+                let m = slot_mask(at, n);
+                if n == 8 && at % 8 == 0 {
+                    (0, m)
+                } else {
+                    (m, 0)
                 }
-                Op::Atomic {
-                    base, off, width, ..
-                } if base == Reg::R10 => {
-                    let n = match width {
-                        bpfx_bytecode::Width::W32 => 4,
-                        bpfx_bytecode::Width::W64 => 8,
-                    };
-                    (slot_mask(i64::from(off), n), 0)
-                }
-                _ => (0, 0),
             }
+            Op::Atomic {
+                base, off, width, ..
+            } if base == Reg::R10 => {
+                let n = match width {
+                    bpfx_bytecode::Width::W32 => 4,
+                    bpfx_bytecode::Width::W64 => 8,
+                };
+                (slot_mask(i64::from(off), n), 0)
+            }
+            _ => (0, 0),
         };
         insns.push(Insn {
             pc: pc.0,
+            func: fi as u32,
             succ,
             callee,
             use_r,
@@ -400,62 +391,40 @@ pub(crate) fn liveness(graph: &Cfg, funcs: &[Pc], cfg: &Config) -> Liveness {
             def_s,
         });
     }
-    // Who depends on each pc's live-in: its predecessors, and the local calls of a function
-    // entry (they read what the callee reads on entry), in compressed rows.
-    let mut row = vec![0u32; len + 1];
-    for n in &insns {
-        for s in n.succ.into_iter().chain([n.callee]) {
-            if (s as usize) < len {
-                row[s as usize + 1] += 1;
-            }
-        }
-    }
-    for i in 0..len {
-        row[i + 1] += row[i];
-    }
-    let mut fill = row.clone();
-    let mut deps = vec![0u32; row[len] as usize];
-    for (k, n) in insns.iter().enumerate() {
-        for s in n.succ.into_iter().chain([n.callee]) {
-            if (s as usize) < len {
-                deps[fill[s as usize] as usize] = k as u32;
-                fill[s as usize] += 1;
-            }
-        }
-    }
-    drop(fill);
     let mut regs = vec![0u16; len];
     let mut stack = vec![0u64; len];
-    // A stack worklist that starts with every instruction, the last on top: straight code
-    // settles in one sweep, and only what a back-edge or a callee changes is seen again.
-    let mut queued = vec![true; insns.len()];
-    let mut work: Vec<u32> = (0..insns.len() as u32).collect();
-    while let Some(k) = work.pop() {
-        queued[k as usize] = false;
-        let n = &insns[k as usize];
-        let (mut out_r, mut out_s) = (0u16, 0u64);
-        for s in n.succ {
-            if let (Some(r), Some(st)) = (regs.get(s as usize), stack.get(s as usize)) {
-                out_r |= r;
-                out_s |= st;
-            }
-        }
-        let mut use_r = n.use_r;
-        if n.callee != NONE {
-            use_r |= regs.get(n.callee as usize).map_or(passed, |r| r & passed);
-        }
-        let live_r = use_r | (out_r & !n.def_r) | r10;
-        let live_s = n.use_s | (out_s & !n.def_s);
-        let i = n.pc as usize;
-        if live_r != regs[i] || live_s != stack[i] {
-            regs[i] = live_r;
-            stack[i] = live_s;
-            for &d in &deps[row[i] as usize..row[i + 1] as usize] {
-                if !queued[d as usize] {
-                    queued[d as usize] = true;
-                    work.push(d);
+    // Backward sweeps until nothing changes. Without a backward jump or call, every successor
+    // and callee of a pc lies after it, so one sweep from the end is exact.
+    let again = prog.has_back_edges();
+    loop {
+        let mut changed = false;
+        for n in insns.iter().rev() {
+            let (mut out_r, mut out_s) = (0u16, 0u64);
+            for s in n.succ {
+                if let (Some(r), Some(st)) = (regs.get(s as usize), stack.get(s as usize)) {
+                    out_r |= r;
+                    out_s |= st;
                 }
             }
+            let mut use_r = n.use_r;
+            if n.callee != NONE {
+                use_r |= regs.get(n.callee as usize).map_or(passed, |r| r & passed);
+            }
+            let live_r = use_r | (out_r & !n.def_r) | r10;
+            let live_s = if escapes[n.func as usize] {
+                u64::MAX
+            } else {
+                n.use_s | (out_s & !n.def_s)
+            };
+            let i = n.pc as usize;
+            if live_r != regs[i] || live_s != stack[i] {
+                regs[i] = live_r;
+                stack[i] = live_s;
+                changed = true;
+            }
+        }
+        if !changed || !again {
+            break;
         }
     }
     Liveness { regs, stack }

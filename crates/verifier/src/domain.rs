@@ -2,7 +2,7 @@
 //!
 //! A [`State`] is one frame per active call level, each with eleven register [`Value`]s and a
 //! stack of 64 eight-byte [`Slot`]s, plus the packet length proven by `data_end` checks. States
-//! meet at join points through [`State::join`] (or [`State::widen`] at the loop heads of
+//! meet at join points through [`State::join`] (or [`State::merge_live`] at the loop heads of
 //! `Checked` mode), and [`State::le`] says when one state is covered by another (the loop
 //! check of `Strict` mode).
 //!
@@ -14,7 +14,7 @@
 //!   slot behind the analysis' back (an unproven store, a helper writing memory) must call
 //!   [`State::havoc`].
 //! - `pkt` bytes from the packet start lie below `data_end` on every path reaching the pc.
-//! - Joins only go up; [`State::widen`] makes every ascending chain finite, so the `Checked`
+//! - Joins only go up; [`State::merge_live`] makes every ascending chain finite, so the `Checked`
 //!   fixpoint terminates; `Strict` mode never widens (it explores loop iterations instead).
 
 use crate::config::MapRef;
@@ -654,7 +654,7 @@ impl State {
         }
     }
 
-    /// [`State::join`] or [`State::widen`] (as `how` says) of a state in which what `live`
+    /// [`State::join`] or [`State::merge_live`] (as `how` says) of a state in which what `live`
     /// says is dead ([`State::forget`]) is already forgotten: dead registers and slots of
     /// `other` are skipped, so they neither change `self` nor count as a change.
     pub(crate) fn merge_live(&mut self, other: &State, how: Merge, live: &[(u16, u64)]) -> bool {

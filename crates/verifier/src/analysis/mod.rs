@@ -6,7 +6,9 @@
 //! only at the join points [`crate::cfg::Structure::join`] marks, so a million-instruction
 //! straight-line program costs one pass and one state. A state arriving at a join point that
 //! the stored state already covers (the join changes nothing) is not walked again: the
-//! kernel's state pruning, done by the join. States share their stack slots copy-on-write in
+//! kernel's state pruning, done by the join, up to liveness as the kernel's is: values no
+//! path reads again ([`crate::cfg::liveness`]) are forgotten in stored states and skipped by
+//! the joins ([`Analysis::live_masks`]). States share their stack slots copy-on-write in
 //! chunks ([`crate::domain::Stack`]): a branch copies only what a path writes, and merges
 //! skip what both states still share. Local calls are analysed per calling
 //! context (the chain of call sites, bounded by the frame limit): the callee's frame is pushed
@@ -18,7 +20,7 @@
 //! in the context around it. An iteration whose state at the head is covered by an earlier
 //! iteration's ([`State::le`]) may repeat forever and is rejected; a loop that keeps producing
 //! new states runs into the instruction budget, which names it. `Checked` mode joins the
-//! iterations at the head and widens there ([`State::widen`]), so its fixpoint is reached in a
+//! iterations at the head and widens there ([`State::merge_live`]), so its fixpoint is reached in a
 //! few rounds whatever the loop does; a head still growing after its share of rounds
 //! ([`HEAD_ROUNDS`]), and every head once the budget is spent, takes the certainly stable
 //! [`Merge::Hard`] instead, so `Checked` mode never rejects a program for analysis cost.
@@ -245,7 +247,7 @@ pub(crate) struct CallbackSite {
 }
 
 /// Widening rounds a `Checked`-mode loop head gets before it falls back to the certainly
-/// stable [`Merge::Hard`]. [`State::widen`] moves each bound of each value at most once, so
+/// stable [`Merge::Hard`]. [`State::merge_live`] moves each bound of each value at most once, so
 /// ordinary loops settle in a few rounds; a head still growing after this many is one whose
 /// state has many values moving one after another (every register and spill of a large body).
 const HEAD_ROUNDS: u32 = 32;

@@ -1010,6 +1010,37 @@ mod tests {
     }
 
     #[test]
+    fn joins_up_to_liveness_skip_what_no_path_reads() {
+        let mut a = spilled();
+        a.cur_mut().regs[3] = Value::konst(3);
+        a.cur_mut().regs[4] = Value::konst(1);
+        let mut b = a.clone();
+        b.cur_mut().regs[3] = Value::konst(4);
+        b.frame_mut(0).unwrap().stack[9] = Slot::Spill(Value::UNKNOWN_SCALAR);
+        b.cur_mut().regs[4] = Value::konst(9);
+        // Outermost frame: every register live but slot 9 dead; running frame: r3 dead.
+        let live = [(u16::MAX, !(1u64 << 9)), (u16::MAX & !(1 << 3), u64::MAX)];
+        let mut stored = a.clone();
+        stored.forget(&live);
+        assert_eq!(stored.cur().regs[3], Value::NotInit);
+        assert_eq!(stored.frame(0).unwrap().stack[9], Slot::EMPTY);
+        assert_eq!(
+            stored.frame(0).unwrap().stack[20],
+            a.frame(0).unwrap().stack[20]
+        );
+        // What differs only in dead values changes nothing; a live difference still joins.
+        let mut c = b.clone();
+        c.cur_mut().regs[4] = a.cur().regs[4];
+        assert!(!stored.clone().merge_live(&c, Merge::Join, &live));
+        assert!(stored.merge_live(&b, Merge::Join, &live));
+        assert_eq!(stored.cur().regs[3], Value::NotInit);
+        assert_eq!(stored.cur().regs[4], a.cur().regs[4].join(Value::konst(9)));
+        assert_eq!(stored.frame(0).unwrap().stack[9], Slot::EMPTY);
+        // Without masks, every value is live.
+        assert!(a.clone().merge_live(&c, Merge::Join, &[]));
+    }
+
+    #[test]
     fn join_goes_up_and_is_commutative() {
         let vals = [
             Value::NotInit,

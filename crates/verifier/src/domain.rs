@@ -1019,7 +1019,7 @@ mod tests {
         b.frame_mut(0).unwrap().stack[9] = Slot::Spill(Value::UNKNOWN_SCALAR);
         b.cur_mut().regs[4] = Value::konst(9);
         // Outermost frame: every register live but slot 9 dead; running frame: r3 dead.
-        let live = [(u16::MAX, !(1u64 << 9)), (u16::MAX & !(1 << 3), u64::MAX)];
+        let live = [(u16::MAX, !(1u64 << 9)), (!(1u16 << 3), u64::MAX)];
         let mut stored = a.clone();
         stored.forget(&live);
         assert_eq!(stored.cur().regs[3], Value::NotInit);

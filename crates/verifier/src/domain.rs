@@ -2,7 +2,7 @@
 //!
 //! A [`State`] is one frame per active call level, each with eleven register [`Value`]s and a
 //! stack of 64 eight-byte [`Slot`]s, plus the packet length proven by `data_end` checks. States
-//! meet at join points through [`State::join`] (or [`State::widen`] at the loop heads of
+//! meet at join points through [`State::join`] (or [`State::merge_live`] at the loop heads of
 //! `Checked` mode), and [`State::le`] says when one state is covered by another (the loop
 //! check of `Strict` mode).
 //!
@@ -14,7 +14,7 @@
 //!   slot behind the analysis' back (an unproven store, a helper writing memory) must call
 //!   [`State::havoc`].
 //! - `pkt` bytes from the packet start lie below `data_end` on every path reaching the pc.
-//! - Joins only go up; [`State::widen`] makes every ascending chain finite, so the `Checked`
+//! - Joins only go up; [`State::merge_live`] makes every ascending chain finite, so the `Checked`
 //!   fixpoint terminates; `Strict` mode never widens (it explores loop iterations instead).
 
 use crate::config::MapRef;
@@ -478,6 +478,25 @@ impl Stack {
         self.0.iter().flat_map(|c| c.iter())
     }
 
+    /// Empties every slot whose bit in `live` is clear (bit `i` for slot `i`), writing (and so
+    /// copying) only the chunks holding a slot that is not empty yet.
+    pub(crate) fn forget(&mut self, live: u64) {
+        for (c, chunk) in self.0.iter_mut().enumerate() {
+            let dead = !(live >> (c * CHUNK)) as u8;
+            if dead == 0 {
+                continue;
+            }
+            let stale = |i: usize, s: &Slot| dead & (1 << i) != 0 && *s != Slot::EMPTY;
+            if chunk.iter().enumerate().any(|(i, s)| stale(i, s)) {
+                for (i, s) in Rc::make_mut(chunk).iter_mut().enumerate() {
+                    if dead & (1 << i) != 0 {
+                        *s = Slot::EMPTY;
+                    }
+                }
+            }
+        }
+    }
+
     /// The chunks, for merges that skip shared ones.
     fn chunks(&self) -> &[Rc<[Slot; CHUNK]>; SLOTS / CHUNK] {
         &self.0
@@ -624,19 +643,38 @@ impl State {
         self.merge_with(other, Merge::Join)
     }
 
-    /// Joins `other` into `self` as `how` says: used where a `Checked`-mode loop closes.
-    pub(crate) fn widen(&mut self, other: &State, how: Merge) -> bool {
-        self.merge_with(other, how)
+    fn merge_with(&mut self, other: &State, how: Merge) -> bool {
+        self.merge_live(other, how, &[])
     }
 
-    fn merge_with(&mut self, other: &State, how: Merge) -> bool {
+    /// Forgets what `live` says no path reads again: per frame (outermost first; a frame
+    /// past its end is wholly live), the registers whose bit is clear become uninitialised and
+    /// the stack slots whose bit is clear empty.
+    pub(crate) fn forget(&mut self, live: &[(u16, u64)]) {
+        for (f, &(regs, stack)) in self.frames_mut().zip(live) {
+            for (r, v) in f.regs.iter_mut().enumerate() {
+                if regs & (1 << r) == 0 && *v != Value::NotInit {
+                    *v = Value::NotInit;
+                }
+            }
+            if stack != u64::MAX {
+                f.stack.forget(stack);
+            }
+        }
+    }
+
+    /// [`State::join`] or [`State::merge_live`] (as `how` says) of a state in which what `live`
+    /// says is dead ([`State::forget`]) is already forgotten: dead registers and slots of
+    /// `other` are skipped, so they neither change `self` nor count as a change.
+    pub(crate) fn merge_live(&mut self, other: &State, how: Merge, live: &[(u16, u64)]) -> bool {
         debug_assert_eq!(self.depth(), other.depth());
         let mut changed = false;
-        for (a, b) in self.frames_mut().zip(other.frames()) {
-            for (ra, rb) in a.regs.iter_mut().zip(&b.regs) {
+        for (level, (a, b)) in self.frames_mut().zip(other.frames()).enumerate() {
+            let (regs, stack) = live.get(level).copied().unwrap_or((u16::MAX, u64::MAX));
+            for (r, (ra, rb)) in a.regs.iter_mut().zip(&b.regs).enumerate() {
                 // Equal values join to themselves (widening is left to compute: it is the
                 // identity there only for tnums in normal form).
-                if how == Merge::Join && ra == rb {
+                if (how == Merge::Join && ra == rb) || regs & (1 << r) == 0 {
                     continue;
                 }
                 let j = match how {
@@ -656,7 +694,7 @@ impl State {
                 }
                 for i in c * CHUNK..(c + 1) * CHUNK {
                     let (sa, sb) = (a.stack[i], b.stack[i]);
-                    if how == Merge::Join && sa == sb {
+                    if (how == Merge::Join && sa == sb) || stack & (1 << i) == 0 {
                         continue;
                     }
                     let j = match how {
@@ -984,6 +1022,37 @@ mod tests {
         assert_eq!(c.frame(0).unwrap().stack[20], Slot::Bytes(0xff));
         assert_eq!(a.frame(0).unwrap().stack[20], Slot::Spill(Value::konst(20)));
         assert!(a.le(&c) && !c.le(&a));
+    }
+
+    #[test]
+    fn joins_up_to_liveness_skip_what_no_path_reads() {
+        let mut a = spilled();
+        a.cur_mut().regs[3] = Value::konst(3);
+        a.cur_mut().regs[4] = Value::konst(1);
+        let mut b = a.clone();
+        b.cur_mut().regs[3] = Value::konst(4);
+        b.frame_mut(0).unwrap().stack[9] = Slot::Spill(Value::UNKNOWN_SCALAR);
+        b.cur_mut().regs[4] = Value::konst(9);
+        // Outermost frame: every register live but slot 9 dead; running frame: r3 dead.
+        let live = [(u16::MAX, !(1u64 << 9)), (!(1u16 << 3), u64::MAX)];
+        let mut stored = a.clone();
+        stored.forget(&live);
+        assert_eq!(stored.cur().regs[3], Value::NotInit);
+        assert_eq!(stored.frame(0).unwrap().stack[9], Slot::EMPTY);
+        assert_eq!(
+            stored.frame(0).unwrap().stack[20],
+            a.frame(0).unwrap().stack[20]
+        );
+        // What differs only in dead values changes nothing; a live difference still joins.
+        let mut c = b.clone();
+        c.cur_mut().regs[4] = a.cur().regs[4];
+        assert!(!stored.clone().merge_live(&c, Merge::Join, &live));
+        assert!(stored.merge_live(&b, Merge::Join, &live));
+        assert_eq!(stored.cur().regs[3], Value::NotInit);
+        assert_eq!(stored.cur().regs[4], a.cur().regs[4].join(Value::konst(9)));
+        assert_eq!(stored.frame(0).unwrap().stack[9], Slot::EMPTY);
+        // Without masks, every value is live.
+        assert!(a.clone().merge_live(&c, Merge::Join, &[]));
     }
 
     #[test]

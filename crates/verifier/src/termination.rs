@@ -171,8 +171,8 @@ struct Func<'a> {
     prog: &'a Program,
     start: usize,
     /// Successors inside the function (relative), `None` for a jump leaving it.
-    succ: Vec<Vec<usize>>,
-    pred: Vec<Vec<usize>>,
+    succ: Rows,
+    pred: Rows,
     /// Immediate dominator (relative), `usize::MAX` for unreachable pcs; the entry's is itself.
     idom: Vec<usize>,
     /// Dominator-tree preorder interval, for O(1) dominance queries.
@@ -180,6 +180,9 @@ struct Func<'a> {
     post: Vec<u32>,
     /// Whether the graph left the function (a structural error the verifier reports).
     broken: bool,
+    /// Whether every edge goes to a later pc: no cycle, so no dominators are needed and
+    /// `idom` only marks the reachable pcs (`Func::cost` counts each once).
+    forward: bool,
     /// The stack slots whose values are followed ([`Slots`]).
     slots: Slots,
 }
@@ -271,30 +274,75 @@ impl Slots {
     }
 }
 
+/// Adjacency lists in two allocations (compressed rows): row `u` is
+/// `items[start[u]..start[u + 1]]`, indexed as a slice.
+#[derive(Debug, Default)]
+struct Rows {
+    start: Vec<u32>,
+    items: Vec<usize>,
+}
+
+impl Rows {
+    /// The number of rows.
+    fn len(&self) -> usize {
+        self.start.len().saturating_sub(1)
+    }
+
+    /// The rows of `n` nodes holding `v` in row `u` for each `(u, v)` of `pairs` (called
+    /// twice: once to count, once to fill), in the order `pairs` gives them.
+    fn of<I: Iterator<Item = (usize, usize)>>(n: usize, pairs: impl Fn() -> I) -> Rows {
+        let mut start = vec![0u32; n + 1];
+        for (u, _) in pairs() {
+            start[u + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill: Vec<u32> = start[..n].to_vec();
+        let mut items = vec![0usize; start[n] as usize];
+        for (u, v) in pairs() {
+            items[fill[u] as usize] = v;
+            fill[u] += 1;
+        }
+        Rows { start, items }
+    }
+}
+
+impl std::ops::Index<usize> for Rows {
+    type Output = [usize];
+
+    fn index(&self, u: usize) -> &[usize] {
+        &self.items[self.start[u] as usize..self.start[u + 1] as usize]
+    }
+}
+
 impl<'a> Func<'a> {
     fn new(prog: &'a Program, start: usize, end: usize, private: bool) -> Func<'a> {
         let n = end - start;
-        let mut succ = vec![Vec::new(); n];
         let mut broken = false;
-        for (rel, s) in succ.iter_mut().enumerate() {
+        let mut succ = Rows {
+            start: Vec::with_capacity(n + 1),
+            items: Vec::with_capacity(2 * n),
+        };
+        succ.start.push(0);
+        for rel in 0..n {
             let pc = start + rel;
-            let Some(op) = prog.get(Pc(pc as u32)) else {
-                continue;
-            };
-            for t in Successors::of(op, Pc(pc as u32)).iter().map(Pc::index) {
-                if t < start || t >= end {
-                    broken = true;
-                } else if !s.contains(&(t - start)) {
-                    s.push(t - start);
+            if let Some(op) = prog.get(Pc(pc as u32)) {
+                let row = succ.items.len();
+                for t in Successors::of(op, Pc(pc as u32)).iter().map(Pc::index) {
+                    if t < start || t >= end {
+                        broken = true;
+                    } else if !succ.items[row..].contains(&(t - start)) {
+                        succ.items.push(t - start);
+                    }
                 }
             }
+            succ.start.push(succ.items.len() as u32);
         }
-        let mut pred = vec![Vec::new(); n];
-        for (u, s) in succ.iter().enumerate() {
-            for &v in s {
-                pred[v].push(u);
-            }
-        }
+        let pred = Rows::of(n, || {
+            (0..n).flat_map(|u| succ[u].iter().map(move |&v| (v, u)))
+        });
+        let forward = (0..n).all(|u| succ[u].iter().all(|&v| v > u));
         let mut f = Func {
             prog,
             start,
@@ -304,9 +352,24 @@ impl<'a> Func<'a> {
             pre: vec![0; n],
             post: vec![0; n],
             broken,
+            forward,
             slots: Slots::of(prog, start, end, private),
         };
-        f.dominators();
+        if forward {
+            // Reachability in one sweep: every predecessor comes first.
+            if n > 0 {
+                f.idom[0] = 0;
+            }
+            for u in 0..n {
+                if f.idom[u] != usize::MAX {
+                    for &v in &f.succ[u] {
+                        f.idom[v] = u;
+                    }
+                }
+            }
+        } else {
+            f.dominators();
+        }
         f
     }
 
@@ -374,10 +437,8 @@ impl<'a> Func<'a> {
             }
         }
         // Dominator-tree intervals.
-        let mut kids = vec![Vec::new(); n];
-        for &u in order.iter().rev().skip(1) {
-            kids[self.idom[u]].push(u);
-        }
+        let idom = &self.idom;
+        let kids = Rows::of(n, || order.iter().rev().skip(1).map(|&u| (idom[u], u)));
         let mut clock = 0u32;
         let mut stack = vec![(0usize, 0usize)];
         self.pre[0] = clock;
@@ -410,6 +471,10 @@ impl<'a> Func<'a> {
             return None;
         }
         let n = self.succ.len();
+        if self.forward {
+            // No loop: every reachable pc runs at most once per call.
+            return Some(self.total(calls, |_| 1));
+        }
         // Back edges by header (edges to a dominator); the other edges must form no cycle, or
         // the graph is irreducible.
         let mut sources: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -514,8 +579,14 @@ impl<'a> Func<'a> {
                 mult[pc] = mult[pc].saturating_mul(trips);
             }
         }
+        Some(self.total(calls, |u| mult[u]))
+    }
+
+    /// The instruction slots of every reachable pc, plus its callee's bound for a local call,
+    /// each `mult(pc)` times.
+    fn total(&self, calls: &[(usize, u128)], mult: impl Fn(usize) -> u128) -> u128 {
         let mut total = 0u128;
-        for u in (0..n).filter(|&u| self.reachable(u)) {
+        for u in (0..self.succ.len()).filter(|&u| self.reachable(u)) {
             let Some(op) = self.op(u) else {
                 continue;
             };
@@ -523,9 +594,9 @@ impl<'a> Func<'a> {
                 .binary_search_by_key(&u, |&(site, _)| site)
                 .map_or(0, |k| calls[k].1);
             let each = u128::from(op.slots()).saturating_add(callee);
-            total = total.saturating_add(mult[u].saturating_mul(each));
+            total = total.saturating_add(mult(u).saturating_mul(each));
         }
-        Some(total)
+        total
     }
 
     /// If the loop of header `h` with `body` (sorted) and back-edge sources `latches` has an
@@ -911,7 +982,7 @@ impl<'a> Func<'a> {
             let fall = u + op.slots() as usize;
             for &v in &self.succ[u] {
                 let mut st = after;
-                if let (&Op::Branch { .. }, [_, _]) = (op, self.succ[u].as_slice()) {
+                if let (&Op::Branch { .. }, [_, _]) = (op, &self.succ[u]) {
                     refine(op, v != fall, &mut st);
                 }
                 let merged = match states[v] {
@@ -965,7 +1036,7 @@ impl<'a> Func<'a> {
                     };
                 }
                 steps += 1;
-                match self.pred[u].as_slice() {
+                match &self.pred[u] {
                     // A bounded walk: a long straight run gives up rather than cost.
                     [q] if u != 0 && steps < ENTRY_WALK_LIMIT => u = *q,
                     _ => return None,
@@ -1272,8 +1343,8 @@ struct LazyBounds<'a> {
 /// and loads are followed, and 8-byte stores and loads of the followed stack slots; anything
 /// else the instruction may write is unbounded.
 fn bound_transfer(op: &Op, st: &mut Bounds, slots: &Slots) {
-    let written: Vec<(usize, Option<Operand>)> = slots.written(op).collect();
-    for (k, src) in written {
+    // Writes slots from registers: no write here changes what another reads.
+    for (k, src) in slots.written(op) {
         st[Reg::COUNT + k] = match src {
             Some(Operand::Reg(r)) => st[r.index()],
             Some(Operand::Imm(i)) => i64::from(i) as u64,

@@ -6,7 +6,9 @@
 //! only at the join points [`crate::cfg::Structure::join`] marks, so a million-instruction
 //! straight-line program costs one pass and one state. A state arriving at a join point that
 //! the stored state already covers (the join changes nothing) is not walked again: the
-//! kernel's state pruning, done by the join. States share their stack slots copy-on-write in
+//! kernel's state pruning, done by the join, up to liveness as the kernel's is: values no
+//! path reads again ([`crate::cfg::liveness`]) are forgotten in stored states and skipped by
+//! the joins ([`Analysis::live_masks`]). States share their stack slots copy-on-write in
 //! chunks ([`crate::domain::Stack`]): a branch copies only what a path writes, and merges
 //! skip what both states still share. Local calls are analysed per calling
 //! context (the chain of call sites, bounded by the frame limit): the callee's frame is pushed
@@ -18,7 +20,7 @@
 //! in the context around it. An iteration whose state at the head is covered by an earlier
 //! iteration's ([`State::le`]) may repeat forever and is rejected; a loop that keeps producing
 //! new states runs into the instruction budget, which names it. `Checked` mode joins the
-//! iterations at the head and widens there ([`State::widen`]), so its fixpoint is reached in a
+//! iterations at the head and widens there ([`State::merge_live`]), so its fixpoint is reached in a
 //! few rounds whatever the loop does; a head still growing after its share of rounds
 //! ([`HEAD_ROUNDS`]), and every head once the budget is spent, takes the certainly stable
 //! [`Merge::Hard`] instead, so `Checked` mode never rejects a program for analysis cost.
@@ -58,7 +60,7 @@ mod step;
 
 pub use log::{LOG_LIMIT, VerifierLog};
 
-use crate::cfg::{Loops, Structure};
+use crate::cfg::{Liveness, Loops, Structure};
 use crate::config::{Config, ContextKind, ContextLayout, Mode};
 use crate::context::CtxFacts;
 use crate::domain::{Merge, State};
@@ -176,6 +178,10 @@ pub(crate) struct Analysis<'a> {
     join: &'a [bool],
     keep: &'a [bool],
     loops: &'a Loops,
+    /// What each pc may still read: dead values are forgotten where states are stored.
+    liveness: &'a Liveness,
+    /// Scratch for [`Analysis::live_masks`]: per frame, the live registers and stack slots.
+    masks: Vec<(u16, u64)>,
     ctxs: Vec<Ctx>,
     ctx_ids: HashMap<(Option<CtxId>, CtxTag), CtxId>,
     states: HashMap<(CtxId, Pc), State>,
@@ -241,7 +247,7 @@ pub(crate) struct CallbackSite {
 }
 
 /// Widening rounds a `Checked`-mode loop head gets before it falls back to the certainly
-/// stable [`Merge::Hard`]. [`State::widen`] moves each bound of each value at most once, so
+/// stable [`Merge::Hard`]. [`State::merge_live`] moves each bound of each value at most once, so
 /// ordinary loops settle in a few rounds; a head still growing after this many is one whose
 /// state has many values moving one after another (every register and spill of a large body).
 const HEAD_ROUNDS: u32 = 32;
@@ -260,6 +266,8 @@ impl<'a> Analysis<'a> {
             join: &st.join,
             keep: &st.keep,
             loops: &st.loops,
+            liveness: &st.live,
+            masks: Vec::new(),
             ctxs: Vec::new(),
             ctx_ids: HashMap::default(),
             states: HashMap::default(),
@@ -384,7 +392,13 @@ impl<'a> Analysis<'a> {
 
     /// Joins `st` into the stored state at (ctx, pc) (widening over a `Checked`-mode
     /// back-edge), queueing the node if it changed.
+    ///
+    /// Values dead at `pc` ([`Analysis::live_masks`]) are forgotten in a state stored there
+    /// and skipped by the joins into it, so two states differing only in what no path reads
+    /// again are equal there, and an arriving state that brings nothing live changes nothing
+    /// and is not walked again: the kernel's state pruning up to liveness.
     fn merge(&mut self, ctx: CtxId, pc: Pc, mut st: State, back: bool) -> R<()> {
+        self.live_masks(ctx, pc, st.depth());
         let key = (ctx, pc);
         if let Some(old) = self.states.get(&key) {
             state::unify_maps(&self.cfg.maps, old, &mut st);
@@ -401,7 +415,7 @@ impl<'a> Analysis<'a> {
                 } else {
                     Merge::Widen
                 };
-                let changed = old.widen(&st, how);
+                let changed = old.merge_live(&st, how, &self.masks);
                 *rounds += u32::from(changed);
                 if changed
                     && *rounds == HEAD_ROUNDS
@@ -416,9 +430,10 @@ impl<'a> Analysis<'a> {
             Some(old) => {
                 // A rewritten state must run again, whatever the join adds (see there).
                 let rewrote = self.strict && state::relate_packets(old, &mut st, &mut self.next_id);
-                old.join(&st) | rewrote
+                old.merge_live(&st, Merge::Join, &self.masks) | rewrote
             }
             None => {
+                st.forget(&self.masks);
                 self.states.insert(key, st);
                 true
             }
@@ -464,6 +479,49 @@ impl<'a> Analysis<'a> {
                 None
             }
         })
+    }
+
+    /// What each frame of a state at `pc` in `ctx` may still read, outermost first, into
+    /// `self.masks` ([`crate::cfg::liveness`]): the running frame by the liveness at `pc`,
+    /// each caller's by the liveness at its return point (its r0–r5 are overwritten by the
+    /// return). A caller's frame above a callback (whose helper may run it again with the
+    /// caller's registers), and any frame whose call site the context chain does not give,
+    /// counts as wholly live.
+    fn live_masks(&mut self, ctx: CtxId, pc: Pc, depth: usize) {
+        let mut masks = std::mem::take(&mut self.masks);
+        masks.clear();
+        masks.resize(depth + 1, (u16::MAX, u64::MAX));
+        // `Strict` mode rejects a loop whose iteration reaches its head in a state an earlier
+        // iteration's covers: forgetting dead values there would find more such coverings
+        // (a loop it now proves to end, whose dead registers differ between iterations, would
+        // be refused), so its programs with loops keep every value.
+        if !self.strict || self.loops.info.is_empty() {
+            let at = |p: usize| Some((*self.liveness.regs.get(p)?, *self.liveness.stack.get(p)?));
+            if let Some(m) = at(pc.index()) {
+                masks[depth] = m;
+            }
+            let mut call = ctx;
+            let mut level = depth;
+            while level > 0 {
+                level -= 1;
+                let (c, site) = self.call_of(call);
+                let Some(parent) = self.parent(c) else {
+                    break;
+                };
+                if !matches!(
+                    self.prog.get(site),
+                    Some(Op::Call(bpfx_bytecode::CallTarget::Local { .. }))
+                ) {
+                    break;
+                }
+                let Some((regs, stack)) = at(site.index() + 1) else {
+                    break;
+                };
+                masks[level] = (regs & !bpfx_bytecode::RegSet::CALLER_SAVED.bits(), stack);
+                call = parent;
+            }
+        }
+        self.masks = masks;
     }
 
     fn err(&self, pc: Pc, kind: K) -> VerifyError {

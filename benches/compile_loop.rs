@@ -9,8 +9,8 @@
 //! `NAME` is a workload (`programs/NAME.o`) or a generated size (`10000`); none means every
 //! workload. Each is verified once (checked mode), then compiled `ROUNDS` times (default 100)
 //! with the default options, into sealed (default) or dual-mapped code memory, the result
-//! dropped each time. Prints, per program, its instructions and the mean time per
-//! compilation.
+//! dropped each time. Prints, per program, its instructions, its bytes of machine code and
+//! the mean time per compilation.
 
 use bpfx_benches::report::verify_config;
 use bpfx_benches::{INPUT_LEN, generate, workloads};
@@ -64,6 +64,9 @@ fn main() {
                 continue;
             }
         };
+        let code = bpfx_jit::compile(&verified, &opts)
+            .expect("compiles")
+            .code_len();
         let start = Instant::now();
         for _ in 0..rounds {
             drop(black_box(
@@ -72,7 +75,7 @@ fn main() {
         }
         let per = start.elapsed() / rounds.max(1);
         println!(
-            "{name:>16} {len:>8} insns {per:>12.2?} per compilation {:>8.1} ns/insn",
+            "{name:>16} {len:>8} insns {code:>8} bytes {per:>12.2?} per compilation {:>8.1} ns/insn",
             per.as_nanos() as f64 / len.max(1) as f64
         );
     }

@@ -359,6 +359,11 @@ fn analyse(
     entry: Pc,
     guarded: &impl Fn(Pc) -> bool,
 ) -> Option<Loop> {
+    // Only the loop's inline guards can be dropped from its fast copy: with none in its
+    // range, nothing is gained, and a pass over the range is all it costs to know.
+    if !(head.0..=end.0).any(|pc| guarded(Pc(pc))) {
+        return None;
+    }
     let it = Iteration::new(prog, head, end, entry)?;
     let frame = shape(&it)?;
     let run = run_iteration(&it, &frame, guarded)?;

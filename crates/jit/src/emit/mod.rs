@@ -376,6 +376,12 @@ fn assemble_with(
         e.emit_fallback(group, from, resume)?;
     }
     e.layout.slow = e.offset();
+    // The slow paths copy each block once: at most every instruction again, one copy record
+    // per block, sized once rather than grown per block.
+    if !e.slow_blocks.is_empty() {
+        e.layout.insns.reserve(n);
+        e.layout.copies.reserve_exact(e.slow_blocks.len());
+    }
     for (start, entry) in std::mem::take(&mut e.slow_blocks) {
         e.emit_slow_block(start, entry)?;
     }

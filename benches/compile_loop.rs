@@ -64,14 +64,12 @@ fn main() {
                 continue;
             }
         };
-        let code = bpfx_jit::compile(&verified, &opts)
-            .expect("compiles")
-            .code_len();
+        let mut code = 0;
         let start = Instant::now();
         for _ in 0..rounds {
-            drop(black_box(
-                bpfx_jit::compile(black_box(&verified), &opts).expect("compiles"),
-            ));
+            let jit = black_box(bpfx_jit::compile(black_box(&verified), &opts).expect("compiles"));
+            code = jit.code_len();
+            drop(jit);
         }
         let per = start.elapsed() / rounds.max(1);
         println!(

@@ -3,8 +3,10 @@
 //!
 //! Code is assembled into a plain `Vec<u8>` and copied into executable memory of one of two
 //! kinds ([`CodeMemory`]):
-//! - **sealed** (the default): a page-rounded anonymous mapping of its own, writable only
-//!   while the copy is made and nothing can run it, then sealed read+execute by `mprotect`;
+//! - **sealed** (the default): pages of their own in the sealed arena ([`pages`]), writable
+//!   only while the copy is made and nothing can run them, then sealed read+execute by
+//!   `mprotect` (one call per compilation; dropped programs' pages are made writable again in
+//!   batches); where the arena cannot map or seal, a page-rounded anonymous mapping of its own;
 //! - **dual-mapped**: a block of a process-wide arena whose chunks are `memfd` files mapped
 //!   twice, read+write (never executable) and read+execute (never writable); the code is
 //!   copied through the first view and runs from the second, with no system call once the
@@ -36,14 +38,18 @@ pub(crate) struct ExecCode {
 /// Where the code lives.
 #[derive(Debug)]
 enum Memory {
+    /// Sealed pages of the sealed arena.
+    #[cfg(target_os = "linux")]
+    Pages(pages::Block),
     /// A sealed mapping of its own.
     Sealed(Option<Mmap>),
     /// A block of the dual-mapped arena.
     Dual(arena::Block),
 }
 
-/// Mappings of dropped programs, sealed read+execute, kept for the next compilations: reusing
-/// one costs two `mprotect` calls (writable to copy, then sealed again) where a fresh one
+/// Sealed code gets a mapping of its own where the sealed arena ([`pages`]) cannot be used
+/// (off Linux, or when it cannot map or seal). Mappings of dropped programs, sealed
+/// read+execute, are kept for the next such compilations: reusing one costs two `mprotect` calls (writable to copy, then sealed again) where a fresh one
 /// costs `mmap`, page faults on first touch, `mprotect` and, when dropped, `munmap` with its
 /// TLB shootdown; that was most of the compile time of small programs. A mapping is never
 /// writable and executable at once: it is writable only while a compilation owns it and
@@ -60,17 +66,28 @@ const INT3: u8 = 0xcc;
 
 /// The process's dual-mapped arena.
 static ARENA: Mutex<arena::Arena> = Mutex::new(arena::Arena::new());
+/// The process's sealed arena.
+#[cfg(target_os = "linux")]
+static PAGES: Mutex<pages::Arena> = Mutex::new(pages::Arena::new());
 
 impl ExecCode {
     /// Copies `code` into executable memory of the `kind` asked for: a block of the
-    /// dual-mapped arena, or, for [`CodeMemory::Sealed`] and wherever the arena cannot map
-    /// memory, a sealed mapping of its own.
+    /// dual-mapped arena, or, for [`CodeMemory::Sealed`] and wherever the dual-mapped arena
+    /// cannot map memory, sealed pages of the sealed arena, or where that cannot map or seal
+    /// either, a sealed mapping of its own.
     pub(crate) fn new(code: &[u8], kind: CodeMemory) -> std::io::Result<ExecCode> {
         if kind == CodeMemory::DualMapped
             && let Some(block) = arena::Arena::alloc(&ARENA, code, arena::Chunk::map)
         {
             return Ok(ExecCode {
                 mem: Memory::Dual(block),
+                len: code.len(),
+            });
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(block) = pages::Arena::alloc(&PAGES, code, pages::Chunk::map) {
+            return Ok(ExecCode {
+                mem: Memory::Pages(block),
                 len: code.len(),
             });
         }
@@ -103,6 +120,8 @@ impl ExecCode {
     /// The kind of memory the code is in (sealed when the arena could not be used).
     pub(crate) fn memory(&self) -> CodeMemory {
         match self.mem {
+            #[cfg(target_os = "linux")]
+            Memory::Pages(_) => CodeMemory::Sealed,
             Memory::Sealed(_) => CodeMemory::Sealed,
             Memory::Dual(_) => CodeMemory::DualMapped,
         }
@@ -111,6 +130,8 @@ impl ExecCode {
     /// The code's bytes, through the read+execute view (readable, for listings).
     pub(crate) fn bytes(&self) -> &[u8] {
         match &self.mem {
+            #[cfg(target_os = "linux")]
+            Memory::Pages(block) => block.code(),
             Memory::Sealed(map) => map.as_ref().map_or(&[], |m| &m[..self.len]),
             Memory::Dual(block) => block.code(),
         }
@@ -121,7 +142,8 @@ impl ExecCode {
         // SAFETY: by the type's invariant the memory holds code implementing
         // `extern "sysv64" fn(*mut RunCtx) -> u64` at offset 0, unchanged while `self` lives,
         // and it stays mapped while `self` is borrowed (a sealed mapping is owned; an arena
-        // block holds its chunk's read+execute view, see `arena::Block`). That code reads and
+        // block holds its chunk's read+execute view, see `arena::Block`, a sealed arena's
+        // block its chunk, see `pages::Block`). That code reads and
         // writes only `ctx` (exclusively borrowed for the call), the input memory and the
         // stack buffer whose addresses the host stored in `ctx` (exclusively borrowed by
         // `JitProgram::run` for the call), the shared blocks and their span table (borrowed by
@@ -138,8 +160,8 @@ impl ExecCode {
 }
 
 impl Drop for ExecCode {
-    /// Returns a sealed mapping to the pool when it has room (an arena block goes back to
-    /// the arena by its own `drop`); no program refers to it any more.
+    /// Returns a sealed mapping to the pool when it has room (an arena's block goes back to
+    /// its arena by its own `drop`); no program refers to it any more.
     fn drop(&mut self) {
         let Memory::Sealed(map) = &mut self.mem else {
             return;
@@ -560,6 +582,458 @@ mod arena {
         pub(super) fn mapped(&self) -> usize {
             self.slots.iter().map(Slot::size).sum()
         }
+    }
+}
+
+/// The sealed arena: the pages of private anonymous chunks, each page writable (never
+/// executable) while no program owns it, or sealed read+execute (never writable) from the
+/// moment its program's code is in it.
+///
+/// A compilation takes a run of writable pages, copies the code in, fills the rest of its
+/// last page with `int3` and seals the run: one `mprotect`. A dropped program's pages are
+/// retired, still sealed and holding its old code, with no system call; when no run of
+/// writable pages is long enough, every run of retired pages is made writable again, one
+/// `mprotect` per run (runs of neighbouring pages coalesce, so that is one call for many
+/// programs), and only then is a new chunk mapped. So a compilation and its drop cost one
+/// `mprotect` and a small share of another, where a mapping of their own costs two.
+///
+/// # Invariants
+/// - A page is `Writable` (mapped read+write), `Live` (read+execute, owned by exactly one
+///   [`Block`]) or `Retired` (read+execute, owned by none); no page is ever writable and
+///   executable, and a page is made writable only while no block owns it.
+/// - Bytes are written only under the arena's lock, only into `Writable` pages, before a
+///   block owns them; so a live block's bytes never change.
+/// - A chunk is unmapped only when its last `Arc` goes: the arena's (removed only when no
+///   page is `Live`) and those of its blocks.
+#[cfg(target_os = "linux")]
+mod pages {
+    use super::{INT3, PAGE};
+    use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
+    use std::ffi::c_void;
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    /// Size of an ordinary chunk, in bytes; larger code gets a chunk of its own.
+    pub(super) const CHUNK: usize = 256 * 1024;
+
+    /// One private anonymous mapping, unmapped when dropped.
+    #[derive(Debug)]
+    pub(super) struct Chunk {
+        addr: usize,
+        len: usize,
+    }
+
+    impl Chunk {
+        /// Maps a new chunk of `len` bytes (a multiple of the page size), read+write.
+        pub(super) fn map(len: usize) -> io::Result<Chunk> {
+            // SAFETY: a new private anonymous mapping at an address the kernel chooses
+            // overlaps nothing of the process's; the chunk owns it until `drop`.
+            let ptr = unsafe {
+                rustix::mm::mmap_anonymous(
+                    std::ptr::null_mut(),
+                    len,
+                    ProtFlags::READ | ProtFlags::WRITE,
+                    MapFlags::PRIVATE,
+                )?
+            };
+            Ok(Chunk {
+                addr: ptr as usize,
+                len,
+            })
+        }
+
+        /// Sets the protection of pages `[first, first + count)`: read+execute when
+        /// `exec`, else read+write.
+        fn protect(&self, first: usize, count: usize, exec: bool) -> io::Result<()> {
+            let flags = if exec {
+                MprotectFlags::READ | MprotectFlags::EXEC
+            } else {
+                MprotectFlags::READ | MprotectFlags::WRITE
+            };
+            // SAFETY: the range lies inside this chunk's mapping (the arena's page states
+            // cover exactly its pages). The caller changes the protection only of pages no
+            // block owns (made writable) or of a block's run just written (sealed), so no
+            // reference into the range is invalidated by the change: code is only read, and
+            // only from live pages, which stay readable.
+            unsafe {
+                rustix::mm::mprotect(
+                    (self.addr + first * PAGE) as *mut c_void,
+                    count * PAGE,
+                    flags,
+                )?;
+            }
+            Ok(())
+        }
+
+        /// Writes `code` at the start of pages `[first, first + count)` and `int3` over
+        /// the rest of them.
+        fn write(&self, first: usize, count: usize, code: &[u8]) {
+            // SAFETY: the pages are inside the mapping, mapped read+write (`Writable`), and
+            // no block owns them, so nothing else reads or writes these bytes; the arena's
+            // lock is held by the caller, so no other writer exists either.
+            let bytes = unsafe {
+                std::slice::from_raw_parts_mut((self.addr + first * PAGE) as *mut u8, count * PAGE)
+            };
+            bytes[..code.len()].copy_from_slice(code);
+            bytes[code.len()..].fill(INT3);
+        }
+    }
+
+    impl Drop for Chunk {
+        fn drop(&mut self) {
+            // SAFETY: the mapping is this chunk's own, and the last reference to it (the
+            // arena's or a block's `Arc`) is going: no block's code can run or be read from
+            // it any more.
+            let _ = unsafe { rustix::mm::munmap(self.addr as *mut c_void, self.len) };
+        }
+    }
+
+    // SAFETY: a chunk is an address range owned by the process; all mutation of its bytes
+    // and protections happens under the arena's lock (the module's invariants), and its live
+    // pages are only read.
+    unsafe impl Send for Chunk {}
+    // SAFETY: as for `Send`: shared access only reads live pages, which never change.
+    unsafe impl Sync for Chunk {}
+
+    /// What a page is doing (see the module's invariants).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum State {
+        Writable,
+        Live,
+        Retired,
+    }
+
+    /// A chunk and the state of each of its pages.
+    #[derive(Debug)]
+    struct Slot {
+        chunk: Arc<Chunk>,
+        pages: Vec<State>,
+    }
+
+    impl Slot {
+        /// The first run of `count` writable pages.
+        fn find(&self, count: usize) -> Option<usize> {
+            let mut run = 0;
+            for (i, &s) in self.pages.iter().enumerate() {
+                run = if s == State::Writable { run + 1 } else { 0 };
+                if run == count {
+                    return Some(i + 1 - count);
+                }
+            }
+            None
+        }
+
+        /// Makes every run of retired pages writable again: one `mprotect` per run. A run
+        /// the kernel refuses (for lack of memory to split the mapping) stays retired: it
+        /// is never written, whatever protection the failed call left it with, and is
+        /// tried again next time.
+        fn refresh(&mut self) {
+            let mut i = 0;
+            while i < self.pages.len() {
+                if self.pages[i] != State::Retired {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while self.pages.get(i) == Some(&State::Retired) {
+                    i += 1;
+                }
+                if self.chunk.protect(start, i - start, false).is_ok() {
+                    self.pages[start..i].fill(State::Writable);
+                }
+            }
+        }
+
+        fn unused(&self) -> bool {
+            !self.pages.contains(&State::Live)
+        }
+    }
+
+    /// The chunks of one arena.
+    #[derive(Debug)]
+    pub(super) struct Arena {
+        slots: Vec<Slot>,
+        /// `mmap` or sealing was refused for good (a policy against executable memory,
+        /// say): every compilation falls back to a mapping of its own, which reports the
+        /// error if it meets the same refusal.
+        refused: bool,
+    }
+
+    /// A run of pages holding one program's code, sealed read+execute, retired when dropped.
+    #[derive(Debug)]
+    pub(super) struct Block {
+        arena: &'static Mutex<Arena>,
+        /// The chunk, kept mapped while the block lives.
+        chunk: Arc<Chunk>,
+        first: usize,
+        count: usize,
+        len: usize,
+    }
+
+    impl Block {
+        /// The code, read+execute.
+        pub(super) fn code(&self) -> &[u8] {
+            // SAFETY: the block's pages are live: mapped read+execute while `self.chunk`
+            // keeps the mapping, written before the block existed and never again while it
+            // lives (the module's invariants); `len` bytes of them are the code.
+            unsafe {
+                std::slice::from_raw_parts(
+                    (self.chunk.addr + self.first * PAGE) as *const u8,
+                    self.len,
+                )
+            }
+        }
+    }
+
+    impl Block {
+        /// The rest of the block's pages after its code (tests check it is `int3`).
+        #[cfg(test)]
+        pub(super) fn page_tail(&self) -> &[u8] {
+            // SAFETY: as for `code`: the whole run is live, mapped read+execute and unchanged
+            // while the block lives.
+            unsafe {
+                std::slice::from_raw_parts(
+                    (self.chunk.addr + self.first * PAGE + self.len) as *const u8,
+                    self.count * PAGE - self.len,
+                )
+            }
+        }
+    }
+
+    impl Drop for Block {
+        fn drop(&mut self) {
+            // A poisoned lock (a panic while holding it, which nothing here does) leaks the
+            // pages rather than reusing memory in an unknown state.
+            if let Ok(mut arena) = self.arena.lock() {
+                arena.retire(&self.chunk, self.first, self.count);
+            }
+        }
+    }
+
+    impl Arena {
+        pub(super) const fn new() -> Arena {
+            Arena {
+                slots: Vec::new(),
+                refused: false,
+            }
+        }
+
+        /// Copies `code` into a run of writable pages of `arena` and seals it: from a chunk
+        /// with room, else after making retired pages writable, else from a new chunk
+        /// mapped with `map`. `None` when mapping or sealing fails (the caller falls back to
+        /// a mapping of its own).
+        pub(super) fn alloc(
+            arena: &'static Mutex<Arena>,
+            code: &[u8],
+            map: impl FnOnce(usize) -> io::Result<Chunk>,
+        ) -> Option<Block> {
+            let count = code.len().max(1).div_ceil(PAGE);
+            let mut a = arena.lock().ok()?;
+            if a.refused {
+                return None;
+            }
+            let find = |a: &Arena| {
+                a.slots
+                    .iter()
+                    .enumerate()
+                    .find_map(|(k, s)| Some((k, s.find(count)?)))
+            };
+            let mut found = find(&a);
+            if found.is_none() {
+                for slot in &mut a.slots {
+                    slot.refresh();
+                }
+                found = find(&a);
+            }
+            let (k, first) = match found {
+                Some(found) => found,
+                None => {
+                    let len = (count * PAGE).max(CHUNK);
+                    match map(len) {
+                        Ok(chunk) => {
+                            a.slots.push(Slot {
+                                chunk: Arc::new(chunk),
+                                pages: vec![State::Writable; len / PAGE],
+                            });
+                            (a.slots.len() - 1, 0)
+                        }
+                        Err(e) => {
+                            a.refused = permanent(&e);
+                            return None;
+                        }
+                    }
+                }
+            };
+            let slot = &mut a.slots[k];
+            slot.chunk.write(first, count, code);
+            if let Err(e) = slot.chunk.protect(first, count, true) {
+                // The pages were not sealed (mprotect changes all or, on a failure midway,
+                // some; retired pages are made writable again before use either way).
+                slot.pages[first..first + count].fill(State::Retired);
+                a.refused = permanent(&e);
+                return None;
+            }
+            slot.pages[first..first + count].fill(State::Live);
+            Some(Block {
+                arena,
+                chunk: Arc::clone(&slot.chunk),
+                first,
+                count,
+                len: code.len(),
+            })
+        }
+
+        /// Retires pages `[first, first + count)` of `chunk`. A chunk with no live page is
+        /// unmapped when it is larger than [`CHUNK`] or another chunk has no live page
+        /// either, so the arena keeps at most one chunk it does not use.
+        fn retire(&mut self, chunk: &Arc<Chunk>, first: usize, count: usize) {
+            let Some(k) = self.slots.iter().position(|s| Arc::ptr_eq(&s.chunk, chunk)) else {
+                return;
+            };
+            let slot = &mut self.slots[k];
+            slot.pages[first..first + count].fill(State::Retired);
+            if slot.unused()
+                && (slot.chunk.len > CHUNK
+                    || self
+                        .slots
+                        .iter()
+                        .enumerate()
+                        .any(|(j, s)| j != k && s.unused()))
+            {
+                // Unmapped once the block dropping now lets go of its `Arc` too.
+                self.slots.swap_remove(k);
+            }
+        }
+
+        /// Bytes mapped.
+        #[cfg(test)]
+        pub(super) fn mapped(&self) -> usize {
+            self.slots.iter().map(|s| s.chunk.len).sum()
+        }
+    }
+
+    /// EPERM, EACCES (a policy against executable memory) and ENOSYS will not change; a
+    /// lack of memory may pass.
+    fn permanent(e: &io::Error) -> bool {
+        matches!(
+            e.kind(),
+            io::ErrorKind::PermissionDenied | io::ErrorKind::Unsupported
+        )
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod pages_tests {
+    use super::pages::{Arena, CHUNK, Chunk};
+    use super::{INT3, PAGE};
+    use std::sync::Mutex;
+
+    fn arena() -> &'static Mutex<Arena> {
+        Box::leak(Box::new(Mutex::new(Arena::new())))
+    }
+
+    fn mapped(arena: &Mutex<Arena>) -> usize {
+        arena.lock().expect("not poisoned").mapped()
+    }
+
+    /// The protection of the page holding `addr`, from `/proc/self/maps` (`"r-xp"`, ...).
+    fn protection(addr: usize) -> String {
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("procfs");
+        maps.lines()
+            .find_map(|l| {
+                let (range, rest) = l.split_once(' ')?;
+                let (lo, hi) = range.split_once('-')?;
+                let lo = usize::from_str_radix(lo, 16).ok()?;
+                let hi = usize::from_str_radix(hi, 16).ok()?;
+                (lo <= addr && addr < hi).then(|| rest[..4].to_string())
+            })
+            .expect("mapped")
+    }
+
+    #[test]
+    fn live_code_is_sealed_and_cycles_reuse_one_chunk() {
+        let arena = arena();
+        let mut live = std::collections::VecDeque::new();
+        for i in 0..3_000usize {
+            let code = vec![(i % 251) as u8; 1 + (i * 7919) % (3 * PAGE)];
+            let block = Arena::alloc(arena, &code, Chunk::map).expect("maps");
+            assert_eq!(block.code(), &code[..]);
+            live.push_back(block);
+            if live.len() > 8 {
+                live.pop_front();
+            }
+            assert!(mapped(arena) <= 2 * CHUNK, "cycle {i}: {}", mapped(arena));
+        }
+        for block in &live {
+            let at = block.code().as_ptr() as usize;
+            assert_eq!(protection(at), "r-xp", "live code is read+execute only");
+        }
+        drop(live);
+        assert_eq!(mapped(arena), CHUNK, "one unused chunk is kept");
+    }
+
+    #[test]
+    fn retired_pages_are_reused_after_the_fresh_ones_and_neighbours_stay_intact() {
+        let arena = arena();
+        let a = Arena::alloc(arena, &[1; 100], Chunk::map).expect("maps");
+        let b = Arena::alloc(arena, &[2; PAGE + 1], Chunk::map).expect("maps");
+        let a_at = a.code().as_ptr() as usize;
+        let b_at = b.code().as_ptr() as usize;
+        assert_eq!(b_at - a_at, PAGE, "pages are taken in order");
+        drop(b);
+        // Retired: still sealed, not yet writable.
+        assert_eq!(protection(b_at), "r-xp");
+        // Fill the chunk's fresh pages; the next allocation makes the retired pages writable
+        // and takes them.
+        let mut rest = Vec::new();
+        for _ in 0..(CHUNK / PAGE - 3) {
+            rest.push(Arena::alloc(arena, &[3; 10], Chunk::map).expect("maps"));
+        }
+        let c = Arena::alloc(arena, &[4; 10], Chunk::map).expect("maps");
+        assert_eq!(
+            c.code().as_ptr() as usize,
+            b_at,
+            "the retired run is reused"
+        );
+        assert_eq!(mapped(arena), CHUNK);
+        assert_eq!(a.code(), &[1; 100]);
+        assert_eq!(c.code(), &[4; 10]);
+        assert!(rest.iter().all(|r| r.code() == [3; 10]));
+        // The rest of the reused page is `int3`, not the old code.
+        assert!(c.page_tail().iter().all(|&x| x == INT3));
+        assert_eq!(protection(b_at), "r-xp");
+    }
+
+    #[test]
+    fn code_larger_than_a_chunk_gets_its_own_and_gives_it_back() {
+        let arena = arena();
+        let small = Arena::alloc(arena, &[1; 10], Chunk::map).expect("maps");
+        let big = vec![0x90; CHUNK + 1];
+        let block = Arena::alloc(arena, &big, Chunk::map).expect("maps");
+        assert_eq!(block.code(), &big[..]);
+        assert!(mapped(arena) > 2 * CHUNK);
+        drop(block);
+        assert_eq!(mapped(arena), CHUNK);
+        assert_eq!(small.code(), &[1; 10]);
+    }
+
+    #[test]
+    fn a_refused_mapping_falls_back_and_is_not_asked_again() {
+        let arena = arena();
+        let refused = Arena::alloc(arena, &[1; 10], |_| {
+            Err(std::io::ErrorKind::PermissionDenied.into())
+        });
+        assert!(refused.is_none());
+        let again = Arena::alloc(arena, &[1; 10], |_| -> std::io::Result<Chunk> {
+            panic!("asked to map again after a refusal")
+        });
+        assert!(again.is_none());
+        let arena = self::arena();
+        let failed = Arena::alloc(arena, &[1; 10], |_| {
+            Err(std::io::ErrorKind::OutOfMemory.into())
+        });
+        assert!(failed.is_none());
+        assert!(Arena::alloc(arena, &[1; 10], Chunk::map).is_some());
     }
 }
 

@@ -116,12 +116,15 @@ impl GuardPlan {
             own[pc.index()] = decide(pc, addr, m.size.bytes(), facts, opts);
         }
         let inline = |pc: Pc| own.get(pc.index()) == Some(&Own::Inline);
-        let loops = if !opts.spectre && !opts.blinding {
+        // Versioned loops and merged groups stand only for inline guards: with none (every
+        // access proven or in the frame), neither analysis runs.
+        let any_inline = own.contains(&Own::Inline);
+        let loops = if !opts.spectre && !opts.blinding && any_inline {
             Loops::new(cfg, plan, inline)
         } else {
             Loops::default()
         };
-        let groups = if !opts.spectre {
+        let groups = if !opts.spectre && any_inline {
             Groups::new(prog, plan, |pc| loops.is_exit(pc), inline)
         } else {
             Groups::default()

@@ -242,7 +242,7 @@ impl Loops {
         // Candidate loops: each backward target with its last back edge.
         let mut back: Vec<(Pc, Pc)> = cfg.back_edges().iter().map(|e| (e.to, e.from)).collect();
         back.sort_unstable();
-        let mut heads: Vec<(Pc, Pc)> = Vec::new();
+        let mut heads: Vec<(Pc, Pc)> = Vec::with_capacity(back.len() + 1);
         for &(t, src) in &back {
             match heads.last_mut() {
                 Some((h, e)) if *h == t => *e = (*e).max(src),
@@ -359,6 +359,11 @@ fn analyse(
     entry: Pc,
     guarded: &impl Fn(Pc) -> bool,
 ) -> Option<Loop> {
+    // Only the loop's inline guards can be dropped from its fast copy: with none in its
+    // range, nothing is gained, and a pass over the range is all it costs to know.
+    if !(head.0..=end.0).any(|pc| guarded(Pc(pc))) {
+        return None;
+    }
     let it = Iteration::new(prog, head, end, entry)?;
     let frame = shape(&it)?;
     let run = run_iteration(&it, &frame, guarded)?;
@@ -502,11 +507,11 @@ fn run_iteration(
     }
     // Per position, the index in `joins` of the state the jumps to it meet in, or NO_JOIN.
     let mut incoming: Vec<u32> = vec![NO_JOIN; it.width as usize];
-    let mut joins: Vec<State> = Vec::new();
+    let mut joins: Vec<State> = Vec::with_capacity(4);
     let mut cur: Option<State> = Some(start);
     let mut back: Option<State> = None;
-    let mut accesses: Vec<(Pc, Form, u32)> = Vec::new();
-    let mut tests: Vec<(Pc, State)> = Vec::new();
+    let mut accesses: Vec<(Pc, Form, u32)> = Vec::with_capacity(8);
+    let mut tests: Vec<(Pc, State)> = Vec::with_capacity(4);
     for &(pc, op) in &it.ops {
         let k = std::mem::replace(&mut incoming[it.pos(pc) as usize], NO_JOIN);
         if let Some(inc) = joins.get(k as usize) {

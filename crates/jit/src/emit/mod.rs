@@ -278,18 +278,6 @@ fn assemble_with(
     reach: branch::Reach,
 ) -> Result<Assembled, JitError> {
     let n = prog.len();
-    // Sized for typical code (see `capacity`), so the buffers rarely grow while emitting.
-    // Every label is dynamic: the static label tables (hash maps by name) stay empty.
-    let mut ops = VecAssembler::new_with_capacity(
-        0,
-        capacity::code(n, opts),
-        0,
-        0,
-        capacity::labels(n),
-        0,
-        capacity::references(n),
-    );
-    let stubs = stubs::Stubs::new(&mut ops);
     let trapping = trapping_unrun(prog, facts)?;
     let prog = trapping.as_ref().unwrap_or(prog);
     // The program's structure: the verifier's, or built here for an unverified program (or
@@ -305,6 +293,26 @@ fn assemble_with(
     let plan = plan::Plan::new(cfg, opts.budget, opts.blinding);
     let callees = calls::Callees::new(cfg, &plan);
     let guards = GuardPlan::new(cfg, &plan, facts, opts);
+    // Sized for typical code (see `capacity`), so the buffers rarely grow while emitting,
+    // with a label per instruction of each versioned loop's fast copy on top.
+    // Every label is dynamic: the static label tables (hash maps by name) stay empty.
+    let fast_labels: usize = guards
+        .loops
+        .loops
+        .iter()
+        .map(|l| (l.end.0 - l.head.0 + 2) as usize)
+        .sum();
+    let mut ops = VecAssembler::new_with_capacity(
+        0,
+        capacity::code(n, opts),
+        0,
+        0,
+        capacity::labels(n) + fast_labels,
+        0,
+        capacity::references(n),
+    );
+    let stubs = stubs::Stubs::new(&mut ops);
+    let merged = guards.groups.len();
     let mut e = Emitter {
         ops,
         opts,
@@ -332,13 +340,14 @@ fn assemble_with(
             blocks::Blocks::default()
         },
         kind: CopyKind::Main,
-        slow_blocks: Vec::new(),
+        // A charge per block start, in the main code and each fast copy.
+        slow_blocks: Vec::with_capacity(if opts.budget { capacity::cold(n) } else { 0 }),
         fell_off: None,
         blind: opts.blinding.then(|| blind::Blinder::new(seed)),
         plan,
         callees,
         guards,
-        fallbacks: Vec::new(),
+        fallbacks: Vec::with_capacity(merged),
         loop_labels: Vec::new(),
         input_regs: None,
     };
@@ -376,6 +385,12 @@ fn assemble_with(
         e.emit_fallback(group, from, resume)?;
     }
     e.layout.slow = e.offset();
+    // The slow paths copy each block once: at most every instruction again, one copy record
+    // per block, sized once rather than grown per block.
+    if !e.slow_blocks.is_empty() {
+        e.layout.insns.reserve(n);
+        e.layout.copies.reserve_exact(e.slow_blocks.len());
+    }
     for (start, entry) in std::mem::take(&mut e.slow_blocks) {
         e.emit_slow_block(start, entry)?;
     }

@@ -659,6 +659,46 @@ pub(crate) fn run_memory(
                 prog.run_raw_tp(&args)
             }
         }
+        // The socket and perf event contexts: `mem` is the UAPI struct, which comes back
+        // with the program's writes (socket and namespace cookies 0).
+        Context::SockAddr(_) | Context::Sock(_) | Context::SockOps | Context::PerfEvent => {
+            let name = prog.context().name();
+            let short = |size: usize| {
+                Fail::arg(format!(
+                    "a {name} program runs on its context struct of {size} bytes, got {}",
+                    mem.len()
+                ))
+            };
+            let ids = runtime::SockIds::default();
+            match prog.context() {
+                Context::SockAddr(_) => {
+                    let mut a = runtime::SockAddr::from_bytes(mem)
+                        .ok_or_else(|| short(runtime::SOCK_ADDR_SIZE))?;
+                    let r = prog.run_sock_addr(&mut a, &ids);
+                    mem[..runtime::SOCK_ADDR_SIZE].copy_from_slice(&a.to_bytes());
+                    r
+                }
+                Context::Sock(_) => {
+                    let mut sk = runtime::BpfSock::from_bytes(mem)
+                        .ok_or_else(|| short(runtime::BPF_SOCK_SIZE))?;
+                    let r = prog.run_sock(&mut sk, &ids);
+                    mem[..runtime::BPF_SOCK_SIZE].copy_from_slice(&sk.to_bytes());
+                    r
+                }
+                Context::SockOps => {
+                    let mut o = runtime::SockOps::from_bytes(mem)
+                        .ok_or_else(|| short(runtime::SOCK_OPS_SIZE))?;
+                    let r = prog.run_sock_ops(&mut o, &ids);
+                    mem[..runtime::SOCK_OPS_SIZE].copy_from_slice(&o.to_bytes());
+                    r
+                }
+                _ => {
+                    let d = runtime::PerfEventData::from_bytes(mem)
+                        .ok_or_else(|| short(runtime::PERF_EVENT_DATA_SIZE))?;
+                    prog.run_perf_event(&d, &runtime::PerfEventValue::default())
+                }
+            }
+        }
         // Refused at verification: nothing of that type gets here.
         Context::Unsupported(t) => {
             return Err(Fail::new(

@@ -71,10 +71,12 @@ mod maps;
 mod memory;
 mod object_map;
 mod packet;
+mod perf_event;
 mod program;
 mod skb;
 mod skb_helpers;
 mod skb_packet;
+mod sock;
 mod strncmp;
 mod task;
 mod tc;
@@ -165,6 +167,10 @@ pub use packet::{
     ETH_HLEN, Packet, SKB_SHARED_INFO_SIZE, XDP_FRAME_RESERVED, XDP_FRAME_SIZE, XDP_META_MAX,
     XDP_PACKET_HEADROOM,
 };
+pub use perf_event::{
+    PERF_EVENT_DATA_SIZE, PERF_EVENT_VALUE_SIZE, PERF_PROG_READ_VALUE, PerfEventData,
+    PerfEventValue, perf_event_layout,
+};
 pub use program::{
     ConfigError, Engine, Global, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified,
     Vm, VmConfig, jit_code_estimate,
@@ -188,6 +194,12 @@ pub use skb_packet::{
     BPF_F_ADJ_ROOM_FIXED_GSO, BPF_F_ADJ_ROOM_NO_CSUM_RESET, CLONE_REDIRECT, ClonedPacket,
     SKB_ADJUST_ROOM, SKB_CHANGE_HEAD, SKB_CHANGE_PROTO, SKB_CHANGE_TAIL, SKB_MAX_ALLOC,
     SKB_PULL_DATA, SKB_VLAN_POP, SKB_VLAN_PUSH,
+};
+pub use sock::{
+    BPF_SOCK_SIZE, BpfSock, GET_NETNS_COOKIE, GET_SOCKET_COOKIE, INIT_NETNS_COOKIE, SOCK_ADDR_SIZE,
+    SOCK_OPS_ALL_CB_FLAGS, SOCK_OPS_CB_FLAGS, SOCK_OPS_CB_FLAGS_SET, SOCK_OPS_SIZE,
+    SOCK_OPS_TXHASH, SockAddr, SockAddrHook, SockHook, SockIds, SockOps, sock_addr_layout,
+    sock_layout, sock_ops_layout,
 };
 pub use strncmp::STRNCMP;
 pub use task::{

@@ -292,8 +292,8 @@ pub(crate) fn get_func_ip(
 }
 
 /// `get_stackid(ctx, map, flags)`: the id of the stack the context gives, stored in the stack
-/// trace map. bpfx has no kernel stack to walk: a kprobe's stack is its one frame `regs->ip`
-/// (read from the context the program was given); every other context gives an empty stack,
+/// trace map. bpfx has no kernel stack to walk: a kprobe's or perf event's stack is its one
+/// frame `regs->ip` (read from the context the program was given); every other context gives an empty stack,
 /// which is `-EFAULT` as the kernel's answer when it gets no trace. The flags and errors are
 /// those of [`crate::maps::stacktrace`].
 pub(crate) fn get_stackid(
@@ -302,7 +302,8 @@ pub(crate) fn get_stackid(
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     let frames = match cx.context {
-        Context::Kprobe => {
+        // A perf event's `regs` are a `pt_regs` at the context's start too.
+        Context::Kprobe | Context::PerfEvent => {
             let ip = mem
                 .load(a[0].wrapping_add(128), 8)
                 .ok_or_else(|| err("get_stackid: cannot read regs->ip from the context"))?;

@@ -129,6 +129,25 @@ impl SockAddrHook {
         SockAddrHook::ALL.into_iter().find(|h| h.name() == name)
     }
 
+    /// The values a program at the hook may return, as the kernel's verifier requires: 1
+    /// only where the call cannot be refused (`recvmsg`, `getpeername`, `getsockname`), 0 to 3
+    /// for `bind` (bit 1 lifts the `CAP_NET_BIND_SERVICE` check), 0 or 1 elsewhere.
+    pub const fn return_range(self) -> (i64, i64) {
+        match self {
+            SockAddrHook::RecvMsg4
+            | SockAddrHook::RecvMsg6
+            | SockAddrHook::RecvMsgUnix
+            | SockAddrHook::GetPeerName4
+            | SockAddrHook::GetPeerName6
+            | SockAddrHook::GetPeerNameUnix
+            | SockAddrHook::GetSockName4
+            | SockAddrHook::GetSockName6
+            | SockAddrHook::GetSockNameUnix => (1, 1),
+            SockAddrHook::Bind4 | SockAddrHook::Bind6 => (0, 3),
+            _ => (0, 1),
+        }
+    }
+
     fn ipv4(self) -> bool {
         self.name().ends_with('4')
     }
@@ -206,6 +225,7 @@ fn ip6(fields: &mut Vec<ContextField>, off: u16, writable: bool) {
 /// `user_port`, and the addresses the hook has (`user_ip4` for the IPv4 hooks, `user_ip6`
 /// for the IPv6 ones, `msg_src_ip4`/`msg_src_ip6` for `sendmsg4`/`sendmsg6`), are read
 /// narrow or whole and written whole (the IPv6 arrays also 8 bytes at a time, 8-aligned).
+/// The program returns a value in [`SockAddrHook::return_range`] (checked in Strict mode).
 pub fn sock_addr_layout(hook: SockAddrHook) -> ContextLayout {
     let mut f = vec![ro(0)];
     if hook.ipv4() {
@@ -221,7 +241,8 @@ pub fn sock_addr_layout(hook: SockAddrHook) -> ContextLayout {
     if hook == SockAddrHook::SendMsg6 {
         ip6(&mut f, 44, true);
     }
-    ContextLayout::new(f)
+    let (lo, hi) = hook.return_range();
+    ContextLayout::new(f).with_return_range(lo, hi)
 }
 
 /// The cgroup socket context for `hook`: `struct bpf_sock` with the kernel's rules.
@@ -229,7 +250,8 @@ pub fn sock_addr_layout(hook: SockAddrHook) -> ContextLayout {
 /// read and written whole; `src_ip4` for `post_bind4`, `src_ip6` for `post_bind6`, `src_port`
 /// for both; every other field read-only, the addresses, `family`, `type`, `protocol`,
 /// `state`, `src_port` and `rx_queue_mapping` narrow or whole, `dst_port` (a 2-byte field
-/// before 2 bytes of padding) 1 or 2 bytes inside it, or 4 bytes at its offset.
+/// before 2 bytes of padding) 1 or 2 bytes inside it, or 4 bytes at its offset. The program
+/// returns 0 or 1 (checked in Strict mode).
 pub fn sock_layout(hook: SockHook) -> ContextLayout {
     let mut f = Vec::new();
     if matches!(hook, SockHook::Create | SockHook::Release) {
@@ -250,12 +272,13 @@ pub fn sock_layout(hook: SockHook) -> ContextLayout {
     f.extend([ro_narrow(48, 2), ro(48), ro_narrow(52, 4)]);
     ip6(&mut f, 56, false);
     f.extend([ro_narrow(72, 4), ro_narrow(76, 4)]);
-    ContextLayout::new(f)
+    ContextLayout::new(f).with_return_range(0, 1)
 }
 
 /// The sock_ops context: `struct bpf_sock_ops` with the kernel's rules. Every 4-byte field is
 /// read whole (`skb_tcp_flags` also narrow), `bytes_received` and `bytes_acked` 8 bytes whole;
-/// only `reply` (the first word of `args`) and `sk_txhash` are written, whole.
+/// only `reply` (the first word of `args`) and `sk_txhash` are written, whole. The program
+/// returns 0 or 1 (checked in Strict mode).
 pub fn sock_ops_layout() -> ContextLayout {
     let mut f = vec![ro(0), ro(4).with_writable(true)];
     f.extend(
@@ -269,7 +292,7 @@ pub fn sock_ops_layout() -> ContextLayout {
         ro(208),
         ro_narrow(212, 4),
     ]);
-    ContextLayout::new(f)
+    ContextLayout::new(f).with_return_range(0, 1)
 }
 
 /// What the socket helpers of a run answer, and what they changed.

@@ -31,9 +31,10 @@ pub(crate) enum CtxKind {
     #[value(alias = "fentry", alias = "fexit")]
     Tracing,
     /// sock_ops: r1 = a `struct bpf_sock_ops` (the 216 --mem bytes).
-    #[value(alias = "sockops")]
+    #[value(name = "sock_ops", alias = "sockops", alias = "sock-ops")]
     SockOps,
     /// Perf event: r1 = a `struct bpf_perf_event_data` (the 184 --mem bytes).
+    #[value(name = "perf_event", alias = "perf-event")]
     PerfEvent,
 }
 

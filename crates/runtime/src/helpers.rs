@@ -1023,6 +1023,13 @@ pub(crate) const TABLE: &[Proto] = {
             trace::get_func_ip,
         ),
         Proto::new(
+            trace::OVERRIDE_RETURN,
+            "override_return",
+            &[Anything, Scalar],
+            RetKind::Scalar,
+            trace::override_return,
+        ),
+        Proto::new(
             trace::GET_ATTACH_COOKIE,
             "get_attach_cookie",
             &[Anything],
@@ -1167,6 +1174,7 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             trace::GET_FUNC_IP,
             trace::GET_ATTACH_COOKIE,
             trace::GET_STACKID,
+            trace::OVERRIDE_RETURN,
         ],
         Context::Tracepoint { .. } => &[
             PERF_EVENT_OUTPUT,

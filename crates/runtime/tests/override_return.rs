@@ -61,7 +61,10 @@ fn only_kprobes_may_override_and_only_their_context() {
     }
     let text = "mov r1, r10\nadd r1, -8\nmov r2, 0\ncall 58\nexit";
     for (engine, opts) in engines() {
-        let mut p = prepare(verified(text, Context::Kprobe, Mode::Checked).unwrap(), opts);
+        let mut p = prepare(
+            verified(text, Context::Kprobe, Mode::Checked).unwrap(),
+            opts,
+        );
         let e = p.run_kprobe(&PtRegs::default()).unwrap_err();
         assert!(e.to_string().contains("not the context"), "{engine}: {e}");
         assert_eq!(p.override_return(), None, "{engine}");

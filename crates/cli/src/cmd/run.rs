@@ -847,6 +847,10 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             if let Some(r) = &redirect {
                 text.push_str(&format!("redirect: {}\n", redirect_text(r)));
             }
+            if let Some(rc) = prog.override_return() {
+                crate::error::set_u64(&mut obj_json, "override_return", rc);
+                text.push_str(&format!("override_return: {}\n", rc as i64));
+            }
             if let Some((json, lines)) = sock_fields(ctx, &input.mem) {
                 obj_json["context"] = json;
                 text.push_str(&lines);

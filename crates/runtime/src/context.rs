@@ -81,9 +81,10 @@ pub enum Context {
     /// bpf_perf_event_data` ([`crate::PerfEventData`]), read-only
     /// ([`crate::perf_event_layout`]).
     PerfEvent,
-    /// A program type bpfx does not model (cgroup, LSM, iterators, …), named as the
-    /// kernel's `enum bpf_prog_type` (without `BPF_PROG_TYPE_`, lower case): verifying it is
-    /// refused with [`crate::Error::UnsupportedProgramType`], so it never runs as plain memory.
+    /// A program type bpfx does not model (cgroup skb, device and sysctl, sk_skb, LSM,
+    /// iterators, …), named as the kernel's `enum bpf_prog_type` (without `BPF_PROG_TYPE_`,
+    /// lower case): verifying it is refused with [`crate::Error::UnsupportedProgramType`], so
+    /// it never runs as plain memory.
     Unsupported(&'static str),
 }
 

@@ -614,7 +614,8 @@ pub(crate) fn context_from_code(
 
 /// Runs `prog` on plain memory (or, for an XDP program, on a packet: the result is the action;
 /// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*` value as
-/// an unsigned 32-bit number; for a socket filter, the bytes kept). The outer error: the
+/// an unsigned 32-bit number; for a socket filter, the bytes kept; for tracing, socket and perf
+/// event programs, on their context's bytes). The outer error: the
 /// program takes a context `mem` cannot be.
 pub(crate) fn run_memory(
     prog: &mut Program,
@@ -657,6 +658,46 @@ pub(crate) fn run_memory(
                 prog.run_tracing(&args, None)
             } else {
                 prog.run_raw_tp(&args)
+            }
+        }
+        // The socket and perf event contexts: `mem` is the UAPI struct, which comes back
+        // with the program's writes (socket and namespace cookies 0).
+        Context::SockAddr(_) | Context::Sock(_) | Context::SockOps | Context::PerfEvent => {
+            let name = prog.context().name();
+            let short = |size: usize| {
+                Fail::arg(format!(
+                    "a {name} program runs on its context struct of {size} bytes, got {}",
+                    mem.len()
+                ))
+            };
+            let ids = runtime::SockIds::default();
+            match prog.context() {
+                Context::SockAddr(_) => {
+                    let mut a = runtime::SockAddr::from_bytes(mem)
+                        .ok_or_else(|| short(runtime::SOCK_ADDR_SIZE))?;
+                    let r = prog.run_sock_addr(&mut a, &ids);
+                    mem[..runtime::SOCK_ADDR_SIZE].copy_from_slice(&a.to_bytes());
+                    r
+                }
+                Context::Sock(_) => {
+                    let mut sk = runtime::BpfSock::from_bytes(mem)
+                        .ok_or_else(|| short(runtime::BPF_SOCK_SIZE))?;
+                    let r = prog.run_sock(&mut sk, &ids);
+                    mem[..runtime::BPF_SOCK_SIZE].copy_from_slice(&sk.to_bytes());
+                    r
+                }
+                Context::SockOps => {
+                    let mut o = runtime::SockOps::from_bytes(mem)
+                        .ok_or_else(|| short(runtime::SOCK_OPS_SIZE))?;
+                    let r = prog.run_sock_ops(&mut o, &ids);
+                    mem[..runtime::SOCK_OPS_SIZE].copy_from_slice(&o.to_bytes());
+                    r
+                }
+                _ => {
+                    let d = runtime::PerfEventData::from_bytes(mem)
+                        .ok_or_else(|| short(runtime::PERF_EVENT_DATA_SIZE))?;
+                    prog.run_perf_event(&d, &runtime::PerfEventValue::default())
+                }
             }
         }
         // Refused at verification: nothing of that type gets here.
@@ -868,5 +909,39 @@ mod tests {
         let mut p = load("unlink_exit");
         let r = run_memory(&mut p, &mut args[..8]).unwrap();
         assert!(matches!(r, Err(runtime::RunError::InputTooShort { .. })));
+    }
+
+    /// `bpfx_run`'s path on the socket sections: the memory is the UAPI struct, which comes
+    /// back with the program's writes.
+    #[test]
+    fn socket_sections_run_on_their_struct_bytes() {
+        let obj = runtime::Vm::new()
+            .open(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../runtime/tests/objects/sock_cgroup.o"
+            ))
+            .unwrap();
+        let load = |name: &str| obj.program(name).unwrap().load().unwrap();
+        // connect4 to 10.96.0.10:80 over TCP becomes 192.168.1.20:8080.
+        let mut ctx = [0u8; runtime::SOCK_ADDR_SIZE];
+        ctx[4..8].copy_from_slice(&[10, 96, 0, 10]);
+        ctx[24..26].copy_from_slice(&80u16.to_be_bytes());
+        ctx[36] = 6;
+        let mut p = load("connect4");
+        assert_eq!(run_memory(&mut p, &mut ctx).unwrap().unwrap(), 1);
+        assert_eq!(ctx[4..8], [192, 168, 1, 20]);
+        assert_eq!(ctx[24..26], 8080u16.to_be_bytes());
+        let e = run_memory(&mut p, &mut ctx[..64]).unwrap_err();
+        assert_eq!(e.status, Status::Argument);
+        // sock_create marks a UDP socket.
+        let mut sk = [0u8; runtime::BPF_SOCK_SIZE];
+        sk[12] = 17;
+        let mut p = load("sock_create");
+        assert_eq!(run_memory(&mut p, &mut sk).unwrap().unwrap(), 1);
+        assert_eq!(sk[16], 0x77);
+        // A perf event sample.
+        let mut d = [0u8; runtime::PERF_EVENT_DATA_SIZE];
+        let mut p = load("perf_sample");
+        assert_eq!(run_memory(&mut p, &mut d).unwrap().unwrap(), 0);
     }
 }

@@ -163,3 +163,25 @@ fn info_lists_tracing_programs_as_supported() {
         assert!(!line.contains("unsupported"), "{line}");
     }
 }
+
+#[test]
+fn a_kprobe_override_is_printed_after_r0() {
+    let asm = tmp("override.asm", b"mov r2, -12\ncall 58\nmov r0, 0\nexit\n");
+    let asm = asm.to_str().unwrap();
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "run", asm, "--ctx", "kprobe", "--args", "1", "--engine", engine, "--json",
+        ]);
+        assert!(o.status.success(), "{engine}: {}", stderr(&o));
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["override_return"], -12i64 as u64, "{engine}: {v}");
+        let o = bpfx(&[
+            "run", asm, "--ctx", "kprobe", "--args", "1", "--engine", engine,
+        ]);
+        assert!(
+            stdout(&o).contains("override_return: -12\n"),
+            "{engine}: {}",
+            stdout(&o)
+        );
+    }
+}

@@ -67,9 +67,24 @@ pub enum Context {
         /// The most slots (arguments, and the return value).
         args: u8,
     },
-    /// A program type bpfx does not model (cgroup, LSM, iterators, …), named as the
-    /// kernel's `enum bpf_prog_type` (without `BPF_PROG_TYPE_`, lower case): verifying it is
-    /// refused with [`crate::Error::UnsupportedProgramType`], so it never runs as plain memory.
+    /// A cgroup socket-address program (`BPF_PROG_TYPE_CGROUP_SOCK_ADDR`) at a hook: r1 =
+    /// `struct bpf_sock_addr` ([`crate::SockAddr`]) with the hook's rules
+    /// ([`crate::sock_addr_layout`]).
+    SockAddr(crate::SockAddrHook),
+    /// A cgroup socket program (`BPF_PROG_TYPE_CGROUP_SOCK`) at a hook: r1 = `struct
+    /// bpf_sock` ([`crate::BpfSock`]) with the hook's rules ([`crate::sock_layout`]).
+    Sock(crate::SockHook),
+    /// A sock_ops program (`BPF_PROG_TYPE_SOCK_OPS`): r1 = `struct bpf_sock_ops`
+    /// ([`crate::SockOps`], [`crate::sock_ops_layout`]).
+    SockOps,
+    /// A perf event program (`BPF_PROG_TYPE_PERF_EVENT`): r1 = `struct
+    /// bpf_perf_event_data` ([`crate::PerfEventData`]), read-only
+    /// ([`crate::perf_event_layout`]).
+    PerfEvent,
+    /// A program type bpfx does not model (cgroup skb, device and sysctl, sk_skb, LSM,
+    /// iterators, …), named as the kernel's `enum bpf_prog_type` (without `BPF_PROG_TYPE_`,
+    /// lower case): verifying it is refused with [`crate::Error::UnsupportedProgramType`], so
+    /// it never runs as plain memory.
     Unsupported(&'static str),
 }
 
@@ -291,6 +306,10 @@ impl Context {
             Context::Tracepoint { .. } => "tracepoint",
             Context::RawTracepoint { .. } => "raw_tracepoint",
             Context::Tracing { .. } => "tracing",
+            Context::SockAddr(_) => "cgroup_sock_addr",
+            Context::Sock(_) => "cgroup_sock",
+            Context::SockOps => "sock_ops",
+            Context::PerfEvent => "perf_event",
             Context::Unsupported(t) => t,
         }
     }
@@ -299,9 +318,20 @@ impl Context {
     /// `sched_cls`, `sched_act`, `classifier`, `action`), `socket` (also `socket_filter`),
     /// `kprobe` (also `uprobe`), `tracepoint` (also `tp`), `raw_tracepoint` (also `raw_tp`),
     /// `tracing` (also `fentry`, `fexit`, `tp_btf`); the tracing kinds with their default
-    /// bounds.
+    /// bounds; `sock_ops` (also `sockops`), `perf_event`, and the cgroup socket hooks by
+    /// libbpf's section name with or without `cgroup/` (`connect4`, `cgroup/sendmsg6`,
+    /// `sock_create`, `post_bind4`, …).
     pub fn parse(name: &str) -> Option<Context> {
+        let hook = name.strip_prefix("cgroup/").unwrap_or(name);
+        if let Some(h) = crate::SockAddrHook::from_name(hook) {
+            return Some(Context::SockAddr(h));
+        }
+        if let Some(h) = crate::SockHook::from_name(hook) {
+            return Some(Context::Sock(h));
+        }
         Some(match name {
+            "sock_ops" | "sockops" => Context::SockOps,
+            "perf_event" => Context::PerfEvent,
             "memory" => Context::Memory,
             "kprobe" | "uprobe" => Context::Kprobe,
             "tracepoint" | "tp" => Context::TRACEPOINT,
@@ -327,7 +357,11 @@ impl Context {
     /// | `tracepoint+`, `tp+` | [`Context::TRACEPOINT`] |
     /// | `raw_tracepoint+`, `raw_tp+` | [`Context::RAW_TRACEPOINT`] |
     /// | `tp_btf+`, `fentry+`, `fexit+`, `fmod_ret+` (and `.s`) | [`Context::TRACING`] |
-    /// | writable raw tracepoints, LSM, iterators, perf events, cgroup, sockops, sk_skb/sk_msg, lwt, flow dissector, sk_lookup, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
+    /// | `cgroup/<hook>` for each socket-address hook (`bind4`, `connect6`, `sendmsg_unix`, `recvmsg4`, `getpeername6`, `getsockname4`, …) | [`Context::SockAddr`] |
+    /// | `cgroup/sock_create`, `cgroup/sock_release`, `cgroup/sock`, `cgroup/post_bind4`, `cgroup/post_bind6`; legacy: any other name starting with `cgroup/sock` (`cgroup/sock1`, the kernel samples' form, which libbpf before 1.0 matched by prefix) | [`Context::Sock`] |
+    /// | `sockops` | [`Context::SockOps`] |
+    /// | `perf_event` | [`Context::PerfEvent`] |
+    /// | writable raw tracepoints, LSM, iterators, other cgroup hooks, sk_skb/sk_msg, lwt, flow dissector, sk_lookup, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
     /// | anything else (`.text`, names bpfx's own tools use) | [`Context::Memory`] |
     pub fn for_section(section: &str) -> Context {
         // libbpf's `name+`: exactly `name`, or `name/` and more.
@@ -394,6 +428,23 @@ impl Context {
         ]) {
             return Context::TRACING;
         }
+        if let Some(hook) = section.strip_prefix("cgroup/") {
+            if let Some(h) = crate::SockAddrHook::from_name(hook) {
+                return Context::SockAddr(h);
+            }
+            if let Some(h) = crate::SockHook::from_name(hook) {
+                return Context::Sock(h);
+            }
+            if hook.starts_with("sock") {
+                return Context::Sock(crate::SockHook::Create);
+            }
+        }
+        if section == "sockops" {
+            return Context::SockOps;
+        }
+        if section == "perf_event" {
+            return Context::PerfEvent;
+        }
         for (names, kind) in UNSUPPORTED_SECTIONS {
             if names.iter().any(|n| match n.strip_suffix('+') {
                 Some(n) => plus(n),
@@ -417,18 +468,7 @@ const UNSUPPORTED_SECTIONS: &[(&[&str], &str)] = &[
     (&["iter+", "iter.s+"], "tracing"),
     (&["lsm+", "lsm.s+", "lsm_cgroup+"], "lsm"),
     (&["freplace+"], "ext"),
-    (&["perf_event"], "perf_event"),
     (&["cgroup_skb", "cgroup/skb"], "cgroup_skb"),
-    (
-        &[
-            "cgroup/sock_create",
-            "cgroup/sock_release",
-            "cgroup/sock",
-            "cgroup/post_bind4",
-            "cgroup/post_bind6",
-        ],
-        "cgroup_sock",
-    ),
     (&["cgroup/dev"], "cgroup_device"),
     (&["cgroup/sysctl"], "cgroup_sysctl"),
     (
@@ -436,7 +476,6 @@ const UNSUPPORTED_SECTIONS: &[(&[&str], &str)] = &[
         "cgroup_sockopt",
     ),
     (&["cgroup"], "cgroup_sock_addr"),
-    (&["sockops"], "sock_ops"),
     (&["sk_skb"], "sk_skb"),
     (&["sk_msg"], "sk_msg"),
     (&["lirc_mode2"], "lirc_mode2"),
@@ -581,6 +620,22 @@ impl Context {
             Context::RawTracepoint { args } | Context::Tracing { args } => (
                 ContextKind::Fields(crate::trace::args_layout(args)),
                 Some(u64::from(args) * 8),
+            ),
+            Context::SockAddr(hook) => (
+                ContextKind::Fields(crate::sock_addr_layout(hook)),
+                Some(crate::SOCK_ADDR_SIZE as u64),
+            ),
+            Context::Sock(hook) => (
+                ContextKind::Fields(crate::sock_layout(hook)),
+                Some(crate::BPF_SOCK_SIZE as u64),
+            ),
+            Context::SockOps => (
+                ContextKind::Fields(crate::sock_ops_layout()),
+                Some(crate::SOCK_OPS_SIZE as u64),
+            ),
+            Context::PerfEvent => (
+                ContextKind::Fields(crate::perf_event_layout()),
+                Some(crate::PERF_EVENT_DATA_SIZE as u64),
             ),
             // Refused before the verifier runs (`ProgramRef::prepare`); the verifier would see
             // a context nothing may access.

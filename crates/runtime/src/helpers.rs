@@ -317,6 +317,10 @@ pub(crate) struct RunState {
     /// What the tracing helpers read: the attachment, and a tracing run's arguments and
     /// return value.
     pub(crate) trace: crate::trace::TraceRun,
+    /// What the socket helpers answer (cgroup and sock_ops programs), and what they changed.
+    pub(crate) sock: crate::sock::SockRun,
+    /// What `bpf_perf_prog_read_value` reads (perf event programs).
+    pub(crate) perf_value: crate::perf_event::PerfEventValue,
 }
 
 pub(crate) type RunCell = Arc<Mutex<RunState>>;
@@ -1028,11 +1032,46 @@ pub(crate) const TABLE: &[Proto] = {
         )
         .taking_map_type(MapKind::StackTrace.kernel_type()),
         Proto::new(
+            crate::sock::GET_SOCKET_COOKIE,
+            "get_socket_cookie",
+            &[Anything],
+            RetKind::Scalar,
+            crate::sock::get_socket_cookie,
+        ),
+        Proto::new(
+            crate::sock::GET_NETNS_COOKIE,
+            "get_netns_cookie",
+            &[Anything],
+            RetKind::Scalar,
+            crate::sock::get_netns_cookie,
+        ),
+        Proto::new(
+            crate::sock::SOCK_OPS_CB_FLAGS_SET,
+            "sock_ops_cb_flags_set",
+            &[Anything, Scalar],
+            RetKind::Scalar,
+            crate::sock::sock_ops_cb_flags_set,
+        ),
+        Proto::new(
+            crate::perf_event::PERF_PROG_READ_VALUE,
+            "perf_prog_read_value",
+            &[Anything, PtrToMem { size_arg: Some(2) }, Scalar],
+            RetKind::Scalar,
+            crate::perf_event::perf_prog_read_value,
+        ),
+        Proto::new(
             trace::GET_FUNC_IP,
             "get_func_ip",
             &[Anything],
             RetKind::Scalar,
             trace::get_func_ip,
+        ),
+        Proto::new(
+            trace::OVERRIDE_RETURN,
+            "override_return",
+            &[Anything, Scalar],
+            RetKind::Scalar,
+            trace::override_return,
         ),
         Proto::new(
             trace::GET_ATTACH_COOKIE,
@@ -1185,6 +1224,7 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             trace::GET_FUNC_IP,
             trace::GET_ATTACH_COOKIE,
             trace::GET_STACKID,
+            trace::OVERRIDE_RETURN,
         ],
         Context::Tracepoint { .. } => &[
             PERF_EVENT_OUTPUT,
@@ -1209,6 +1249,28 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             trace::GET_FUNC_RET,
             trace::GET_FUNC_ARG_CNT,
             trace::GET_STACKID,
+        ],
+        // The kernel's `pe_prog_func_proto` over `bpf_tracing_func_proto`.
+        Context::PerfEvent => &[
+            PERF_EVENT_OUTPUT,
+            trace::PROBE_READ,
+            trace::PROBE_READ_STR,
+            trace::GET_ATTACH_COOKIE,
+            trace::GET_STACKID,
+            crate::perf_event::PERF_PROG_READ_VALUE,
+        ],
+        // `sock_addr_func_proto`, `sock_filter_func_proto` and `sock_ops_func_proto`: the
+        // socket's and its namespace's cookies, perf output; sock_ops its callback flags.
+        Context::SockAddr(_) | Context::Sock(_) => &[
+            PERF_EVENT_OUTPUT,
+            crate::sock::GET_SOCKET_COOKIE,
+            crate::sock::GET_NETNS_COOKIE,
+        ],
+        Context::SockOps => &[
+            PERF_EVENT_OUTPUT,
+            crate::sock::GET_SOCKET_COOKIE,
+            crate::sock::GET_NETNS_COOKIE,
+            crate::sock::SOCK_OPS_CB_FLAGS_SET,
         ],
     };
     BASE_HELPERS.contains(&id) || extra.contains(&id)

@@ -71,10 +71,12 @@ mod maps;
 mod memory;
 mod object_map;
 mod packet;
+mod perf_event;
 mod program;
 mod skb;
 mod skb_helpers;
 mod skb_packet;
+mod sock;
 mod strncmp;
 mod task;
 mod tc;
@@ -165,6 +167,10 @@ pub use packet::{
     ETH_HLEN, Packet, SKB_SHARED_INFO_SIZE, XDP_FRAME_RESERVED, XDP_FRAME_SIZE, XDP_META_MAX,
     XDP_PACKET_HEADROOM,
 };
+pub use perf_event::{
+    PERF_EVENT_DATA_SIZE, PERF_EVENT_VALUE_SIZE, PERF_PROG_READ_VALUE, PerfEventData,
+    PerfEventValue, perf_event_layout,
+};
 pub use program::{
     ConfigError, Engine, Global, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified,
     Vm, VmConfig, jit_code_estimate,
@@ -189,6 +195,12 @@ pub use skb_packet::{
     SKB_ADJUST_ROOM, SKB_CHANGE_HEAD, SKB_CHANGE_PROTO, SKB_CHANGE_TAIL, SKB_MAX_ALLOC,
     SKB_PULL_DATA, SKB_VLAN_POP, SKB_VLAN_PUSH,
 };
+pub use sock::{
+    BPF_SOCK_SIZE, BpfSock, GET_NETNS_COOKIE, GET_SOCKET_COOKIE, INIT_NETNS_COOKIE, SOCK_ADDR_SIZE,
+    SOCK_OPS_ALL_CB_FLAGS, SOCK_OPS_CB_FLAGS, SOCK_OPS_CB_FLAGS_SET, SOCK_OPS_SIZE,
+    SOCK_OPS_TXHASH, SockAddr, SockAddrHook, SockHook, SockIds, SockOps, sock_addr_layout,
+    sock_layout, sock_ops_layout,
+};
 pub use strncmp::STRNCMP;
 pub use task::{
     GET_CURRENT_CGROUP_ID, GET_CURRENT_COMM, GET_CURRENT_PID_TGID, GET_CURRENT_TASK,
@@ -199,9 +211,9 @@ pub use task::{
 pub use tc::TcOutcome;
 pub use trace::{
     Attach, GET_ATTACH_COOKIE, GET_FUNC_ARG, GET_FUNC_ARG_CNT, GET_FUNC_IP, GET_FUNC_RET,
-    GET_STACKID, MAX_TRACE_ARGS, MAX_TRACING_SLOTS, PERF_MAX_TRACE_SIZE, PROBE_READ,
-    PROBE_READ_STR, PT_REGS_SIZE, PtRegs, TRACE_HEADER_SIZE, args_layout, kprobe_layout,
-    tracepoint_layout,
+    GET_STACKID, MAX_TRACE_ARGS, MAX_TRACING_SLOTS, OVERRIDE_RETURN, PERF_MAX_TRACE_SIZE,
+    PROBE_READ, PROBE_READ_STR, PT_REGS_SIZE, PtRegs, TRACE_HEADER_SIZE, args_layout,
+    kprobe_layout, tracepoint_layout,
 };
 pub use tunnel::{
     SKB_GET_TUNNEL_KEY, SKB_SET_TUNNEL_KEY, TUNNEL_CSUM, TUNNEL_DONT_FRAGMENT, TUNNEL_KEY,

@@ -60,6 +60,8 @@ pub const GET_FUNC_ARG: u32 = 183;
 pub const GET_FUNC_RET: u32 = 184;
 /// `bpf_get_func_arg_cnt`.
 pub const GET_FUNC_ARG_CNT: u32 = 185;
+/// `bpf_override_return`.
+pub const OVERRIDE_RETURN: u32 = 58;
 
 const EINVAL: u64 = (-22i64) as u64;
 const EOPNOTSUPP: u64 = (-95i64) as u64;
@@ -221,6 +223,8 @@ pub(crate) struct TraceRun {
     pub(crate) attach: Attach,
     pub(crate) args: Vec<u64>,
     pub(crate) ret: Option<u64>,
+    /// The return value a kprobe's `bpf_override_return` set this run (the last call's).
+    pub(crate) override_ret: Option<u64>,
 }
 
 /// Read-only fields covering `[start, end)`: 8-byte fields while 8 bytes are left, then 4, 2
@@ -292,8 +296,8 @@ pub(crate) fn get_func_ip(
 }
 
 /// `get_stackid(ctx, map, flags)`: the id of the stack the context gives, stored in the stack
-/// trace map. bpfx has no kernel stack to walk: a kprobe's stack is its one frame `regs->ip`
-/// (read from the context the program was given); every other context gives an empty stack,
+/// trace map. bpfx has no kernel stack to walk: a kprobe's or perf event's stack is its one
+/// frame `regs->ip` (read from the context the program was given); every other context gives an empty stack,
 /// which is `-EFAULT` as the kernel's answer when it gets no trace. The flags and errors are
 /// those of [`crate::maps::stacktrace`].
 pub(crate) fn get_stackid(
@@ -302,7 +306,8 @@ pub(crate) fn get_stackid(
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     let frames = match cx.context {
-        Context::Kprobe => {
+        // A perf event's `regs` are a `pt_regs` at the context's start too.
+        Context::Kprobe | Context::PerfEvent => {
             let ip = mem
                 .load(a[0].wrapping_add(128), 8)
                 .ok_or_else(|| err("get_stackid: cannot read regs->ip from the context"))?;
@@ -315,6 +320,27 @@ pub(crate) fn get_stackid(
         Ok(r) => r as u64,
         Err(e) => e.ret(),
     })
+}
+
+/// `override_return(regs, rc)`: the probed function returns `rc` without running (the kernel
+/// sets `regs->ax` and points `regs->ip` at a bare return); returns 0. bpfx records `rc` for
+/// the host ([`Program::override_return`]) and writes it into the context's `ax`, which the
+/// program reads back for the rest of its run. `regs` must be the context (the kernel's
+/// `ARG_PTR_TO_CTX`, which bpfx's signature does not type): anything else is a helper error.
+pub(crate) fn override_return(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    if mem.input.offset_of(a[0], PT_REGS_SIZE) != Some(0) {
+        return Err(err(
+            "override_return: the first argument is not the context",
+        ));
+    }
+    mem.write(a[0] + 80, &a[1].to_le_bytes())
+        .ok_or_else(|| err("override_return: cannot write regs->ax"))?;
+    crate::helpers::lock(&cx.run).trace.override_ret = Some(a[1]);
+    Ok(0)
 }
 
 /// `get_attach_cookie(ctx)`: the attachment's cookie ([`Attach::cookie`], 0 when none).
@@ -391,8 +417,15 @@ impl Program {
         self.attach
     }
 
+    /// The return value the last run's `bpf_override_return` set (the probed function would
+    /// return it without running), `None` when it did not call it.
+    pub fn override_return(&self) -> Option<u64> {
+        crate::helpers::lock(&self.run).trace.override_ret
+    }
+
     /// Runs a kprobe/uprobe program ([`Context::Kprobe`]) on the probed registers; returns
-    /// r0 (the kernel ignores a kprobe's return value, except `bpf_override_return`'s).
+    /// r0 (the kernel ignores a kprobe's return value; `bpf_override_return`'s value is
+    /// [`Program::override_return`]).
     pub fn run_kprobe(&mut self, regs: &PtRegs) -> Result<u64, RunError> {
         self.expect(Context::Kprobe)?;
         self.run_trace(&regs.to_bytes(), PT_REGS_SIZE, Vec::new(), None)
@@ -473,7 +506,12 @@ impl Program {
             .exec_with(
                 &mut buf,
                 |st| {
-                    st.trace = TraceRun { attach, args, ret };
+                    st.trace = TraceRun {
+                        attach,
+                        args,
+                        ret,
+                        override_ret: None,
+                    };
                 },
                 |_| (),
             )

@@ -142,6 +142,10 @@ pub struct ContextLayout {
     /// kernel's read `skb->data`. Without it they are refused, as the kernel refuses them
     /// outside socket filters and TC programs.
     pub packet_loads: bool,
+    /// The signed range `[lo, hi]` the program's r0 must lie in at its outermost `exit` (the
+    /// kernel's return-value rule for the program type: cgroup programs 0 or 1, …), checked
+    /// in `Strict` mode; `None`, any scalar.
+    pub return_range: Option<(i64, i64)>,
 }
 
 impl ContextLayout {
@@ -150,6 +154,16 @@ impl ContextLayout {
         ContextLayout {
             fields,
             packet_loads: false,
+            return_range: None,
+        }
+    }
+
+    /// The same layout, whose programs must return a value in `[lo, hi]` (see
+    /// [`ContextLayout::return_range`]).
+    pub fn with_return_range(self, lo: i64, hi: i64) -> ContextLayout {
+        ContextLayout {
+            return_range: Some((lo, hi)),
+            ..self
         }
     }
 

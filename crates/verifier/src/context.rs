@@ -464,6 +464,40 @@ mod tests {
         assert_eq!(v.access(Pc(4)).map(|f| f.proven), Some(false));
     }
 
+    #[test]
+    fn a_return_range_is_checked_at_the_outermost_exit_in_strict_mode_only() {
+        let with_range = |mode| {
+            let mut c = cfg(mode);
+            if let ContextKind::Fields(l) = &mut c.context {
+                l.return_range = Some((0, 1));
+            }
+            c
+        };
+        let run = |text: &str, mode| {
+            crate::verify(prog(text), &with_range(mode))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        // A subprogram may return anything; the program 0 or 1.
+        let ok = "call local +2\nmov r0, 1\nexit\nmov r0, 7\nexit";
+        assert_eq!(run(ok, Mode::Strict), Ok(()));
+        let text = "ldxw r0, [r1+0]\nand r0, 3\nexit";
+        let e = run(text, Mode::Strict).unwrap_err();
+        assert!(
+            e.contains("insn #2")
+                && e.contains("r0 at exit may be any of 0..=3")
+                && e.contains("must return a value in [0, 1]"),
+            "{e}"
+        );
+        assert_eq!(run(text, Mode::Checked), Ok(()));
+        assert_eq!(
+            run("ldxw r0, [r1+0]\nand r0, 1\nexit", Mode::Strict),
+            Ok(())
+        );
+        let e = run("mov r0, -1\nexit", Mode::Strict).unwrap_err();
+        assert!(e.contains("-1..=-1"), "{e}");
+    }
+
     /// A `cb[]`-like table: 12 scratch bytes at 0 → 24 (writable), a u32 at 12 → 40; bpfx's
     /// struct is 48 bytes; legacy packet loads as `packet_loads` says.
     fn scratch_cfg(mode: Mode, packet_loads: bool) -> Config {

@@ -338,6 +338,20 @@ pub enum VerifyErrorKind {
     /// r0 at the outermost `exit` is not a scalar.
     #[error("r0 is {0} at exit; the program must return a scalar")]
     ReturnNotScalar(&'static str),
+    /// r0 at the outermost `exit` may lie outside the range the program type allows.
+    #[error(
+        "r0 at exit may be any of {smin}..={smax}; this program type must return a value in [{lo}, {hi}]"
+    )]
+    ReturnRange {
+        /// The least value allowed.
+        lo: i64,
+        /// The greatest value allowed.
+        hi: i64,
+        /// The least value r0 may hold.
+        smin: i64,
+        /// The greatest value r0 may hold.
+        smax: i64,
+    },
     /// A pointer into a returning function's frame outlives it.
     #[error("{0} points into the stack frame of the function that returns")]
     StackPointerEscapes(String),

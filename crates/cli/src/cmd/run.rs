@@ -30,6 +30,12 @@ pub(crate) enum CtxKind {
     /// fentry/fexit/fmod_ret/tp_btf: r1 = the u64 --args then, with --ret, the return value.
     #[value(alias = "fentry", alias = "fexit")]
     Tracing,
+    /// sock_ops: r1 = a `struct bpf_sock_ops` (the 216 --mem bytes).
+    #[value(name = "sock_ops", alias = "sockops", alias = "sock-ops")]
+    SockOps,
+    /// Perf event: r1 = a `struct bpf_perf_event_data` (the 184 --mem bytes).
+    #[value(name = "perf_event", alias = "perf-event")]
+    PerfEvent,
 }
 
 impl CtxKind {
@@ -43,6 +49,8 @@ impl CtxKind {
             CtxKind::Tracepoint => Context::TRACEPOINT,
             CtxKind::RawTracepoint => Context::RAW_TRACEPOINT,
             CtxKind::Tracing => Context::TRACING,
+            CtxKind::SockOps => Context::SockOps,
+            CtxKind::PerfEvent => Context::PerfEvent,
         }
     }
 
@@ -57,6 +65,8 @@ impl CtxKind {
             CtxKind::Tracepoint => "tracepoint",
             CtxKind::RawTracepoint => "raw_tracepoint",
             CtxKind::Tracing => "fentry",
+            CtxKind::SockOps => "sockops",
+            CtxKind::PerfEvent => "perf_event",
         }
     }
 }
@@ -75,9 +85,12 @@ impl CtxKind {
 /// writes the packet after the run (XDP and TC: the final frame; a socket filter: the bytes
 /// kept). Tracing programs (kprobe/uprobe, tracepoint, raw tracepoint, fentry/fexit) read
 /// their context from --mem (a kprobe's `struct pt_regs`, a tracepoint's record, the u64
-/// arguments of the others) or from --args (and --ret for fexit). A program whose section
-/// names a type bpfx does not model (cgroup, LSM, ...) is refused unless --ctx says how to
-/// run it. ELF objects get their maps, global data and the standard helpers.
+/// arguments of the others) or from --args (and --ret for fexit). Cgroup socket-address,
+/// cgroup socket, sock_ops and perf event programs read their context struct from --mem
+/// (`struct bpf_sock_addr`, `bpf_sock`, `bpf_sock_ops`, `bpf_perf_event_data`, exactly its
+/// size), and the fields the program may write are printed after the run. A program whose
+/// section names a type bpfx does not model (cgroup_skb, sk_skb, LSM, ...) is refused unless
+/// --ctx says how to run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The program: an ELF object, assembler text (.asm, .s) or raw bytecode; `-` reads it
@@ -146,6 +159,13 @@ pub(crate) struct Args {
     /// Tracing programs: the attachment's cookie (`bpf_get_attach_cookie`).
     #[arg(long, value_name = "N", value_parser = parse_num, default_value_t = 0)]
     cookie: u64,
+    /// Cgroup socket and sock_ops programs: the socket's cookie (`bpf_get_socket_cookie`).
+    #[arg(long, value_name = "N", value_parser = parse_num, default_value_t = 0)]
+    socket_cookie: u64,
+    /// Cgroup socket and sock_ops programs: the socket's network namespace cookie
+    /// (`bpf_get_netns_cookie`).
+    #[arg(long, value_name = "N", value_parser = parse_num, default_value_t = 0)]
+    netns_cookie: u64,
     /// Print the contents of every map after the run.
     #[arg(long)]
     dump_maps: bool,
@@ -451,6 +471,8 @@ pub(crate) struct Input {
     /// A tracing run's arguments (--args) and return value (--ret).
     pub(crate) args: Option<Vec<u64>>,
     pub(crate) ret: Option<u64>,
+    /// The socket a cgroup socket or sock_ops run is for (--socket-cookie, --netns-cookie).
+    pub(crate) ids: bpfx::SockIds,
 }
 
 /// Opens `--file` as `run` does, with the runtime `configure` returns: an ELF object with its
@@ -529,6 +551,15 @@ pub(crate) fn setup<'o>(
             mem.len()
         )));
     }
+    if let Some(size) = struct_size(ctx)
+        && mem.len() != size
+    {
+        return Err(CliError::Usage(format!(
+            "a {} program runs on its context struct: --mem of {size} bytes ({} given)",
+            ctx.name(),
+            mem.len()
+        )));
+    }
     if matches!(ctx, Context::RawTracepoint { .. } | Context::Tracing { .. })
         && !mem.len().is_multiple_of(8)
     {
@@ -565,6 +596,10 @@ pub(crate) fn setup<'o>(
             clones: Vec::new(),
             args: args.args.clone(),
             ret: args.ret,
+            ids: bpfx::SockIds {
+                cookie: args.socket_cookie,
+                netns_cookie: args.netns_cookie,
+            },
         },
     ))
 }
@@ -668,8 +703,92 @@ pub(crate) fn exec(
             }
             .map(|r0| (r0, None))
         }
+        // setup() checked the sizes; the struct comes back with the program's writes.
+        Context::SockAddr(_) => {
+            let mut a = bpfx::SockAddr::from_bytes(&input.mem).unwrap_or_default();
+            let res = prog.run_sock_addr(&mut a, &input.ids);
+            input.mem = a.to_bytes().to_vec();
+            res.map(|r0| (r0, None))
+        }
+        Context::Sock(_) => {
+            let mut sk = bpfx::BpfSock::from_bytes(&input.mem).unwrap_or_default();
+            let res = prog.run_sock(&mut sk, &input.ids);
+            input.mem = sk.to_bytes().to_vec();
+            res.map(|r0| (r0, None))
+        }
+        Context::SockOps => {
+            let mut o = bpfx::SockOps::from_bytes(&input.mem).unwrap_or_default();
+            let res = prog.run_sock_ops(&mut o, &input.ids);
+            input.mem = o.to_bytes().to_vec();
+            res.map(|r0| (r0, None))
+        }
+        Context::PerfEvent => {
+            let d = bpfx::PerfEventData::from_bytes(&input.mem).unwrap_or_default();
+            prog.run_perf_event(&d, &bpfx::PerfEventValue::default())
+                .map(|r0| (r0, None))
+        }
         _ => prog.run(&mut input.mem).map(|r0| (r0, None)),
     }
+}
+
+/// The size of the UAPI struct a socket or perf event context is, which --mem must hold.
+fn struct_size(ctx: Context) -> Option<usize> {
+    match ctx {
+        Context::SockAddr(_) => Some(bpfx::SOCK_ADDR_SIZE),
+        Context::Sock(_) => Some(bpfx::BPF_SOCK_SIZE),
+        Context::SockOps => Some(bpfx::SOCK_OPS_SIZE),
+        Context::PerfEvent => Some(bpfx::PERF_EVENT_DATA_SIZE),
+        _ => None,
+    }
+}
+
+/// The fields a socket program may write, as the run left them: JSON and text lines.
+fn sock_fields(ctx: Context, mem: &[u8]) -> Option<(serde_json::Value, String)> {
+    let fields: Vec<(&str, serde_json::Value)> = match ctx {
+        Context::SockAddr(_) => {
+            let a = bpfx::SockAddr::from_bytes(mem)?;
+            vec![
+                ("user_ip4", a.user_ip4.to_string().into()),
+                ("user_ip6", a.user_ip6.to_string().into()),
+                ("user_port", a.user_port.into()),
+                ("msg_src_ip4", a.msg_src_ip4.to_string().into()),
+                ("msg_src_ip6", a.msg_src_ip6.to_string().into()),
+            ]
+        }
+        Context::Sock(_) => {
+            let sk = bpfx::BpfSock::from_bytes(mem)?;
+            vec![
+                ("bound_dev_if", sk.bound_dev_if.into()),
+                ("mark", sk.mark.into()),
+                ("priority", sk.priority.into()),
+            ]
+        }
+        Context::SockOps => {
+            let o = bpfx::SockOps::from_bytes(mem)?;
+            vec![
+                ("reply", o.reply().into()),
+                ("sk_txhash", o.tcp[bpfx::SOCK_OPS_TXHASH].into()),
+                ("bpf_sock_ops_cb_flags", o.cb_flags().into()),
+            ]
+        }
+        _ => return None,
+    };
+    let text = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}: {}\n",
+                v.as_str().map_or(v.to_string(), str::to_string)
+            )
+        })
+        .collect();
+    let json = serde_json::Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    );
+    Some((json, text))
 }
 
 fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliError> {
@@ -727,6 +846,14 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             }
             if let Some(r) = &redirect {
                 text.push_str(&format!("redirect: {}\n", redirect_text(r)));
+            }
+            if let Some(rc) = prog.override_return() {
+                crate::error::set_u64(&mut obj_json, "override_return", rc);
+                text.push_str(&format!("override_return: {}\n", rc as i64));
+            }
+            if let Some((json, lines)) = sock_fields(ctx, &input.mem) {
+                obj_json["context"] = json;
+                text.push_str(&lines);
             }
             if ctx == Context::Tc {
                 obj_json["skb"] = skb_json(&after);

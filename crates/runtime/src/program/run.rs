@@ -76,6 +76,10 @@ impl Program {
             | Context::Tracepoint { .. }
             | Context::RawTracepoint { .. }
             | Context::Tracing { .. }
+            | Context::SockAddr(_)
+            | Context::Sock(_)
+            | Context::SockOps
+            | Context::PerfEvent
             | Context::Unsupported(_) => None,
         };
         let run: RunCell = Arc::new(Mutex::new(RunState {

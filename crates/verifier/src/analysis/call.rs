@@ -848,7 +848,15 @@ impl Analysis<'_> {
                 }
                 match r0 {
                     Value::NotInit => return Err(self.err(pc, K::UninitRegister(Reg::R0))),
-                    Value::Scalar(_) => {}
+                    Value::Scalar(s) => {
+                        if let ContextKind::Fields(l) = &self.cfg.context
+                            && let Some((lo, hi)) = l.return_range
+                            && (s.smin < lo || s.smax > hi)
+                        {
+                            let (smin, smax) = (s.smin, s.smax);
+                            return Err(self.err(pc, K::ReturnRange { lo, hi, smin, smax }));
+                        }
+                    }
                     v => return Err(self.err(pc, K::ReturnNotScalar(v.describe()))),
                 }
             }

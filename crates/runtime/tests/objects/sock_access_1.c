@@ -1,0 +1,2 @@
+#define CASE 1
+#include "sock_access.h"

@@ -1,0 +1,2 @@
+#define CASE 10
+#include "sock_access.h"

@@ -1,0 +1,2 @@
+#define CASE 11
+#include "sock_access.h"

@@ -1,0 +1,2 @@
+#define CASE 12
+#include "sock_access.h"

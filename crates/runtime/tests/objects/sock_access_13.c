@@ -1,0 +1,2 @@
+#define CASE 13
+#include "sock_access.h"

@@ -1,0 +1,2 @@
+#define CASE 14
+#include "sock_access.h"

@@ -1,0 +1,2 @@
+#define CASE 3
+#include "sock_access.h"

@@ -1,0 +1,2 @@
+#define CASE 5
+#include "sock_access.h"

@@ -1,0 +1,2 @@
+#define CASE 6
+#include "sock_access.h"

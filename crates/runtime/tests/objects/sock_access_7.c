@@ -1,0 +1,2 @@
+#define CASE 7
+#include "sock_access.h"

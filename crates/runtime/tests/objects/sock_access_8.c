@@ -1,0 +1,2 @@
+#define CASE 8
+#include "sock_access.h"

@@ -1,0 +1,2 @@
+#define CASE 9
+#include "sock_access.h"

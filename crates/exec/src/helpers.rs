@@ -187,8 +187,9 @@ impl fmt::Debug for TailCall {
 pub type HelperFn =
     Arc<dyn Fn(&mut GuestMemory<'_>, [u64; 5]) -> Result<HelperRet, HelperError> + Send + Sync>;
 
-/// A length computed from a helper call's five arguments ([`ArgLen::From`]).
-pub type LenFn = Arc<dyn Fn(&[u64; 5]) -> Option<u64> + Send + Sync>;
+/// A length computed from a helper call's five arguments ([`ArgLen::From`]), and the guest
+/// memory of the call (whose [`GuestMemory::host`] state may say what a handle names).
+pub type LenFn = Arc<dyn Fn(&[u64; 5], &GuestMemory<'_>) -> Option<u64> + Send + Sync>;
 
 /// How many bytes a memory argument of a helper covers, as known at the call.
 #[derive(Clone)]
@@ -225,11 +226,11 @@ pub struct MemArg {
 impl MemArg {
     /// The range `[ptr, ptr + len)` this argument names in `args`, or `None` when its length
     /// is unknown. An index beyond r5 reads as `u64::MAX`, which no region holds.
-    fn range(&self, args: &[u64; 5]) -> Option<(u64, u64)> {
+    fn range(&self, args: &[u64; 5], mem: &GuestMemory<'_>) -> Option<(u64, u64)> {
         let at = |i: usize| args.get(i).copied().unwrap_or(u64::MAX);
         let len = match &self.len {
             ArgLen::Arg(i) => at(*i),
-            ArgLen::From(f) => f(args)?,
+            ArgLen::From(f) => f(args, mem)?,
         };
         Some((at(self.ptr), len))
     }
@@ -357,7 +358,7 @@ impl Helpers {
     ) -> Result<HelperRet, TrapKind> {
         let e = self.entry(id).ok_or(TrapKind::UnknownHelper)?;
         for a in e.mem.iter() {
-            let Some((addr, len)) = a.range(&args) else {
+            let Some((addr, len)) = a.range(&args, mem) else {
                 continue;
             };
             // An empty range touches nothing (the kernel's size-or-zero arguments).
@@ -415,7 +416,11 @@ mod tests {
             1,
             vec![
                 arg(0, ArgLen::Arg(1), true),
-                arg(2, ArgLen::From(Arc::new(|a: &[u64; 5]| Some(a[3]))), false),
+                arg(
+                    2,
+                    ArgLen::From(Arc::new(|a: &[u64; 5], _: &GuestMemory<'_>| Some(a[3]))),
+                    false,
+                ),
             ],
             move |_, _| {
                 r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -432,6 +437,7 @@ mod tests {
             input: Region::new(&mut input),
             stack: stack.active_region(0),
             shared: &shared,
+            host: None,
         };
         let mut err = None;
         let mut call = |id, args| h.call(id, &mut m, args, &mut err);
@@ -471,6 +477,7 @@ mod tests {
             input: Region::new(&mut input),
             stack: stack.active_region(0),
             shared: &[],
+            host: None,
         };
         let mut err = None;
         for (id, want) in [(0, 0), (1, 100), (DENSE_IDS - 1, 511), (DENSE_IDS, 512)] {

@@ -444,6 +444,7 @@ impl JitProgram {
             shared,
             helper_error,
             fault,
+            host,
         } = env.parts();
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let len = input.len() as u64;
@@ -514,6 +515,7 @@ impl JitProgram {
             cb_next: code::callback_next,
             callbacks: Vec::new(),
             may_goto: bpfx_bytecode::MAY_GOTO_BUDGET,
+            host: host.map(std::ptr::NonNull::from),
         };
         let r0 = self.code.call(&mut ctx);
         // Moved out field by field: the rest is plain values, so `ctx` needs no drop glue.

@@ -94,6 +94,10 @@ impl Stack {
     /// Zeroes every byte (only those that may have been written since the last clear).
     #[inline]
     pub fn clear(&mut self) {
+        // A run that wrote nothing (a program that never stores to its stack) costs no call.
+        if self.dirty == 0 {
+            return;
+        }
         let end = self.start + self.size();
         self.buf[end - self.dirty..end].fill(0);
         self.dirty = 0;

@@ -45,6 +45,19 @@ pub const MAP_PUSH_ELEM: u32 = 87;
 pub const MAP_POP_ELEM: u32 = 88;
 /// `bpf_map_peek_elem`.
 pub const MAP_PEEK_ELEM: u32 = 89;
+/// The standard helpers whose memory arguments are all map keys and values, each read (or,
+/// for a value written, checked writable) before the helper changes anything, failing when
+/// it cannot: the dispatch checks their arguments only when they fail
+/// ([`bpfx_exec::Helpers::set_mem_args_after_failure`]).
+pub(crate) const READS_MAP_ARGS_FIRST: [u32; 7] = [
+    MAP_LOOKUP_ELEM,
+    MAP_UPDATE_ELEM,
+    MAP_DELETE_ELEM,
+    MAP_LOOKUP_PERCPU_ELEM,
+    MAP_PUSH_ELEM,
+    MAP_POP_ELEM,
+    MAP_PEEK_ELEM,
+];
 /// `bpf_perf_event_output`.
 pub const PERF_EVENT_OUTPUT: u32 = 25;
 /// `bpf_redirect_map`.

@@ -92,8 +92,18 @@ impl Program {
         }
         // Every helper, standard or the embedder's (Rust or C), gets the memory arguments its
         // signature sizes checked at each call, on both engines and in every mode.
+        // The standard map helpers read their key and value first, through their
+        // `GuestMemory`, and change nothing before: their map-sized arguments are checked only
+        // when they fail (with the same trap and message), so a call locates each range once.
         for (id, sig) in shared.sigs.iter() {
-            h.set_mem_args(id, helpers::mem_args(sig, &cx));
+            let args = helpers::mem_args(sig, &cx);
+            if helpers::READS_MAP_ARGS_FIRST.contains(&id)
+                && !shared.custom.iter().any(|c| c.id == id)
+            {
+                h.set_mem_args_after_failure(id, args);
+            } else {
+                h.set_mem_args(id, args);
+            }
         }
         let host_owned = context::host_owned(linked.context).into();
         let trace_need = if linked.context.is_tracing() {

@@ -187,8 +187,9 @@ impl fmt::Debug for TailCall {
 pub type HelperFn =
     Arc<dyn Fn(&mut GuestMemory<'_>, [u64; 5]) -> Result<HelperRet, HelperError> + Send + Sync>;
 
-/// A length computed from a helper call's five arguments ([`ArgLen::From`]).
-pub type LenFn = Arc<dyn Fn(&[u64; 5]) -> Option<u64> + Send + Sync>;
+/// A length computed from a helper call's five arguments ([`ArgLen::From`]), and the guest
+/// memory of the call (whose [`GuestMemory::host`] state may say what a handle names).
+pub type LenFn = Arc<dyn Fn(&[u64; 5], &GuestMemory<'_>) -> Option<u64> + Send + Sync>;
 
 /// How many bytes a memory argument of a helper covers, as known at the call.
 #[derive(Clone)]
@@ -225,21 +226,23 @@ pub struct MemArg {
 impl MemArg {
     /// The range `[ptr, ptr + len)` this argument names in `args`, or `None` when its length
     /// is unknown. An index beyond r5 reads as `u64::MAX`, which no region holds.
-    fn range(&self, args: &[u64; 5]) -> Option<(u64, u64)> {
+    fn range(&self, args: &[u64; 5], mem: &GuestMemory<'_>) -> Option<(u64, u64)> {
         let at = |i: usize| args.get(i).copied().unwrap_or(u64::MAX);
         let len = match &self.len {
             ArgLen::Arg(i) => at(*i),
-            ArgLen::From(f) => f(args)?,
+            ArgLen::From(f) => f(args, mem)?,
         };
         Some((at(self.ptr), len))
     }
 }
 
-/// One registered helper: the function and the memory arguments checked before it runs.
+/// One registered helper: the function and the memory arguments checked before it runs (or,
+/// when `after_failure`, only when it fails: [`Helpers::set_mem_args_after_failure`]).
 #[derive(Clone)]
 struct Entry {
     f: HelperFn,
     mem: Arc<[MemArg]>,
+    after_failure: bool,
 }
 
 /// The helpers a program may call, by id.
@@ -295,7 +298,11 @@ impl Helpers {
     /// program ([`HelperRet`]), with the memory arguments `mem` every call checks before
     /// it runs.
     pub fn insert(&mut self, id: u32, mem: Vec<MemArg>, f: HelperFn) {
-        let e = Entry { f, mem: mem.into() };
+        let e = Entry {
+            f,
+            mem: mem.into(),
+            after_failure: false,
+        };
         self.set_dense(id, Some(e.clone()));
         self.map.insert(id, e);
     }
@@ -303,8 +310,24 @@ impl Helpers {
     /// Sets the memory arguments checked before helper `id` runs (nothing if it is not
     /// registered).
     pub fn set_mem_args(&mut self, id: u32, mem: Vec<MemArg>) {
+        self.set_mem_args_when(id, mem, false);
+    }
+
+    /// [`Helpers::set_mem_args`] for a helper that reads and writes guest memory only through
+    /// its [`GuestMemory`] (which bounds every access) and reads each of these arguments
+    /// before it changes anything, failing when it cannot: the arguments are checked only when
+    /// the helper fails, so a call checks each range once, in the helper, and a failure whose
+    /// cause is one of them still traps with [`TrapKind::OutOfBounds`] and the message the
+    /// check before the call would give. Never for a helper that may act before reading an
+    /// argument, nor one given raw memory (a foreign function).
+    pub fn set_mem_args_after_failure(&mut self, id: u32, mem: Vec<MemArg>) {
+        self.set_mem_args_when(id, mem, true);
+    }
+
+    fn set_mem_args_when(&mut self, id: u32, mem: Vec<MemArg>, after_failure: bool) {
         if let Some(e) = self.map.get_mut(&id) {
             e.mem = mem.into();
+            e.after_failure = after_failure;
             let e = e.clone();
             self.set_dense(id, Some(e));
         }
@@ -345,7 +368,9 @@ impl Helpers {
     /// The checked dispatch every engine's helper call goes through: finds helper `id`, checks
     /// each of its memory arguments (a non-empty range must lie wholly inside one region of
     /// `mem`, a writable one when the helper writes it), then runs it. Fails with
-    /// [`TrapKind::UnknownHelper`], [`TrapKind::OutOfBounds`] (the helper never runs) or
+    /// [`TrapKind::UnknownHelper`], [`TrapKind::OutOfBounds`] (the helper never runs, or, for
+    /// one whose arguments are checked after a failure
+    /// ([`Helpers::set_mem_args_after_failure`]), it failed reading one) or
     /// [`TrapKind::HelperError`]; the last two leave their message in `error`. Otherwise it
     /// gives what the helper gave: r0, or the end of the program.
     pub fn call(
@@ -356,29 +381,21 @@ impl Helpers {
         error: &mut Option<HelperError>,
     ) -> Result<HelperRet, TrapKind> {
         let e = self.entry(id).ok_or(TrapKind::UnknownHelper)?;
-        for a in e.mem.iter() {
-            let Some((addr, len)) = a.range(&args) else {
-                continue;
-            };
-            // An empty range touches nothing (the kernel's size-or-zero arguments).
-            if len == 0 {
-                continue;
-            }
-            let ok = usize::try_from(len).is_ok_and(|n| mem.accessible(addr, n, a.write));
-            if !ok {
-                let what = if a.write { "writable memory" } else { "memory" };
-                *error = Some(HelperError(format!(
-                    "helper {id}: argument r{} names {len} bytes at {addr:#x}, not inside the \
-                     program's {what}",
-                    a.ptr + 1
-                )));
-                return Err(TrapKind::OutOfBounds);
+        if !e.after_failure {
+            check_args(id, &e.mem, mem, &args, error)?;
+        }
+        match (e.f)(mem, args) {
+            Ok(r) => Ok(r),
+            Err(err) => {
+                // A helper checked after failing: an argument out of bounds is the cause, as
+                // the check before the call would have found.
+                if e.after_failure {
+                    check_args(id, &e.mem, mem, &args, error)?;
+                }
+                *error = Some(err);
+                Err(TrapKind::HelperError)
             }
         }
-        (e.f)(mem, args).map_err(|err| {
-            *error = Some(err);
-            TrapKind::HelperError
-        })
     }
 
     /// Whether a helper with this id is registered.
@@ -390,6 +407,37 @@ impl Helpers {
     pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.map.keys().copied()
     }
+}
+
+/// Checks helper `id`'s memory arguments `mems` in `args` against `mem` ([`Helpers::call`]):
+/// `OutOfBounds`, its message in `error`, for the first range outside it.
+fn check_args(
+    id: u32,
+    mems: &[MemArg],
+    mem: &mut GuestMemory<'_>,
+    args: &[u64; 5],
+    error: &mut Option<HelperError>,
+) -> Result<(), TrapKind> {
+    for a in mems {
+        let Some((addr, len)) = a.range(args, mem) else {
+            continue;
+        };
+        // An empty range touches nothing (the kernel's size-or-zero arguments).
+        if len == 0 {
+            continue;
+        }
+        let ok = usize::try_from(len).is_ok_and(|n| mem.accessible(addr, n, a.write));
+        if !ok {
+            let what = if a.write { "writable memory" } else { "memory" };
+            *error = Some(HelperError(format!(
+                "helper {id}: argument r{} names {len} bytes at {addr:#x}, not inside the \
+                 program's {what}",
+                a.ptr + 1
+            )));
+            return Err(TrapKind::OutOfBounds);
+        }
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Helpers {
@@ -415,7 +463,11 @@ mod tests {
             1,
             vec![
                 arg(0, ArgLen::Arg(1), true),
-                arg(2, ArgLen::From(Arc::new(|a: &[u64; 5]| Some(a[3]))), false),
+                arg(
+                    2,
+                    ArgLen::From(Arc::new(|a: &[u64; 5], _: &GuestMemory<'_>| Some(a[3]))),
+                    false,
+                ),
             ],
             move |_, _| {
                 r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -432,6 +484,7 @@ mod tests {
             input: Region::new(&mut input),
             stack: stack.active_region(0),
             shared: &shared,
+            host: None,
         };
         let mut err = None;
         let mut call = |id, args| h.call(id, &mut m, args, &mut err);
@@ -471,6 +524,7 @@ mod tests {
             input: Region::new(&mut input),
             stack: stack.active_region(0),
             shared: &[],
+            host: None,
         };
         let mut err = None;
         for (id, want) in [(0, 0), (1, 100), (DENSE_IDS - 1, 511), (DENSE_IDS, 512)] {
@@ -512,5 +566,67 @@ mod tests {
             );
         }
         assert_eq!(h.ids().count(), 5);
+    }
+
+    /// Arguments checked after a failure: a helper that reads its argument runs once per
+    /// call, and its failed read of an argument out of bounds traps as the check before the
+    /// call does (same kind, same message); its other failures stay its own.
+    #[test]
+    fn arguments_checked_after_a_failure_trap_as_before() {
+        let mut input = [3u8; 8];
+        let a = input.as_ptr() as u64;
+        let mut stack = Stack::new(1);
+        let mut m = GuestMemory {
+            input: Region::new(&mut input),
+            stack: stack.active_region(0),
+            shared: &[],
+            host: None,
+        };
+        // Reads r2 bytes at r1; fails with its own message when r3 is nonzero.
+        let reader = |mem: &mut GuestMemory<'_>, a: [u64; 5]| {
+            let bytes = mem
+                .read(a[0], a[1] as usize)
+                .ok_or_else(|| HelperError("cannot read".into()))?;
+            if a[2] != 0 {
+                return Err(HelperError("refused".into()));
+            }
+            Ok(bytes.iter().map(|&b| u64::from(b)).sum())
+        };
+        let arg = MemArg {
+            ptr: 0,
+            len: ArgLen::Arg(1),
+            write: false,
+        };
+        let (mut before, mut after) = (Helpers::new(), Helpers::new());
+        for h in [&mut before, &mut after] {
+            h.register(1, reader);
+        }
+        before.set_mem_args(1, vec![arg.clone()]);
+        after.set_mem_args_after_failure(1, vec![arg]);
+        for args in [
+            [a, 8, 0, 0, 0],
+            [a, 9, 0, 0, 0],
+            [a + 1, 8, 0, 0, 0],
+            [a, 8, 1, 0, 0],
+        ] {
+            let (mut e1, mut e2) = (None, None);
+            let r1 = before.call(1, &mut m, args, &mut e1);
+            let r2 = after.call(1, &mut m, args, &mut e2);
+            assert_eq!(r1, r2, "{args:x?}");
+            assert_eq!(e1.map(|e| e.0), e2.map(|e| e.0), "{args:x?}");
+        }
+        let mut err = None;
+        assert_eq!(
+            after.call(1, &mut m, [a, 9, 0, 0, 0], &mut err),
+            Err(TrapKind::OutOfBounds)
+        );
+        assert_eq!(
+            after.call(1, &mut m, [a, 8, 1, 0, 0], &mut err),
+            Err(TrapKind::HelperError)
+        );
+        assert_eq!(
+            after.call(1, &mut m, [a, 8, 0, 0, 0], &mut err),
+            Ok(HelperRet::Value(24))
+        );
     }
 }

@@ -168,6 +168,11 @@ pub struct Env {
     /// a helper's memory argument out of bounds leaves its message in [`Env::helper_error`]
     /// instead).
     pub fault: Option<AccessFault>,
+    /// The embedder's state of a run (for bpfx's runtime, its run state: the frame, the
+    /// redirect target, the inner maps of the run, …), handed to every helper call through
+    /// [`GuestMemory::host`] on both engines, so helpers reach it without a lock. Engines never
+    /// read or change it themselves.
+    pub host: Option<Box<dyn std::any::Any + Send + Sync>>,
     stack: Stack,
 }
 
@@ -188,6 +193,8 @@ pub struct EnvParts<'a> {
     pub helper_error: &'a mut Option<HelperError>,
     /// Where an out-of-bounds access's detail goes ([`Env::fault`]).
     pub fault: &'a mut Option<AccessFault>,
+    /// The embedder's run state ([`Env::host`]), for the [`GuestMemory`] of helper calls.
+    pub host: Option<&'a mut (dyn std::any::Any + Send + Sync + 'static)>,
 }
 
 impl Env {
@@ -206,6 +213,7 @@ impl Env {
             shared: Vec::new(),
             helper_error: None,
             fault: None,
+            host: None,
             stack: Stack::new(DEFAULT_MAX_FRAMES),
         }
     }
@@ -281,6 +289,7 @@ impl Env {
             shared: &self.shared,
             helper_error: &mut self.helper_error,
             fault: &mut self.fault,
+            host: self.host.as_deref_mut(),
         }
     }
 }

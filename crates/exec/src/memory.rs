@@ -2,6 +2,7 @@
 
 use crate::STACK_FRAME_SIZE;
 use crate::shared::SharedMem;
+use std::any::Any;
 use std::sync::Arc;
 
 /// A contiguous range of guest-accessible bytes at a host address.
@@ -93,6 +94,10 @@ impl Stack {
     /// Zeroes every byte (only those that may have been written since the last clear).
     #[inline]
     pub fn clear(&mut self) {
+        // A run that wrote nothing (a program that never stores to its stack) costs no call.
+        if self.dirty == 0 {
+            return;
+        }
         let end = self.start + self.size();
         self.buf[end - self.dirty..end].fill(0);
         self.dirty = 0;
@@ -154,6 +159,9 @@ pub struct GuestMemory<'a> {
     pub stack: Region<'a>,
     /// Shared blocks, searched in order after the input and the stack.
     pub shared: &'a [Arc<SharedMem>],
+    /// The embedder's state of the run ([`crate::Env::host`]), which its helpers reach through
+    /// [`GuestMemory::host`]: no guest address leads to it.
+    pub host: Option<&'a mut (dyn Any + Send + Sync + 'static)>,
 }
 
 /// Where an accessible range lives.
@@ -163,6 +171,18 @@ enum Place<'b> {
 }
 
 impl<'a> GuestMemory<'a> {
+    /// The embedder's run state ([`crate::Env::host`]), if it is a `T`.
+    #[inline]
+    pub fn host<T: Any>(&mut self) -> Option<&mut T> {
+        self.host.as_deref_mut()?.downcast_mut()
+    }
+
+    /// [`GuestMemory::host`], read-only.
+    #[inline]
+    pub fn host_ref<T: Any>(&self) -> Option<&T> {
+        self.host.as_deref()?.downcast_ref()
+    }
+
     /// Where `[addr, addr + len)` lives, if one region holds it whole (and, for `write`, lets
     /// programs store into it). The order, input then stack then shared blocks, is the order the
     /// JIT's guards test them in.
@@ -264,6 +284,7 @@ mod tests {
             input: Region::new(&mut buf),
             stack: stack.active_region(0),
             shared: &shared,
+            host: None,
         };
         let mut out = [0u8; 4];
         assert_eq!(m.read_into(a + 12, &mut out), Some(()));
@@ -350,6 +371,7 @@ mod tests {
             input: Region::new(&mut input),
             stack: stack.active_region(0),
             shared: &shared,
+            host: None,
         };
         m.store(addr, 4, 0x1122_3344_5566).unwrap();
         assert_eq!(m.load(addr, 8), Some(0x3344_5566));

@@ -51,6 +51,8 @@ pub(crate) struct Machine<'a> {
     helper_error: &'a mut Option<HelperError>,
     /// Where an out-of-bounds access's detail goes ([`bpfx_exec::Env::fault`]).
     fault: &'a mut Option<AccessFault>,
+    /// The embedder's run state ([`bpfx_exec::Env::host`]), lent to helper calls.
+    host: Option<&'a mut (dyn std::any::Any + Send + Sync + 'static)>,
     /// Where in the input the packet of legacy packet loads begins
     /// ([`bpfx_verifier::VerifiedProgram::packet_base`]).
     packet_base: u64,
@@ -84,6 +86,7 @@ impl<'a> Machine<'a> {
             shared,
             helper_error,
             fault,
+            host,
         } = env;
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let mut regs = [0; Reg::COUNT];
@@ -100,6 +103,7 @@ impl<'a> Machine<'a> {
             shared,
             helper_error,
             fault,
+            host,
             packet_base: 0,
             regs,
             frames: Vec::new(),
@@ -204,6 +208,7 @@ impl<'a> Machine<'a> {
             input: Region::new(self.input),
             stack: self.stack.active_region(depth),
             shared: self.shared,
+            host: self.host.as_deref_mut(),
         }
     }
 

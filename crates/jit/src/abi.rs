@@ -189,6 +189,9 @@ pub(crate) struct RunCtx {
     pub(crate) fault_access: u64,
     pub(crate) fault_addr: u64,
     pub(crate) fault_fp: u64,
+    /// The embedder's run state (`Env::host`, borrowed by `JitProgram::run` for the run),
+    /// for the `GuestMemory` of helper calls; never touched by the code.
+    pub(crate) host: Option<std::ptr::NonNull<dyn Any + Send + Sync>>,
 }
 
 /// The host function the code calls after each callback run: the callback's r0, the

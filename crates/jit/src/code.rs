@@ -249,10 +249,15 @@ fn callback_step(ctx: &mut RunCtx, mut iter: Box<dyn CallbackIter>, last: Option
         let stack = unsafe { &mut *ctx.stack };
         // SAFETY: as above.
         let shared = unsafe { std::slice::from_raw_parts(ctx.shared_ptr, ctx.shared_len) };
+        // SAFETY: as above: the run state `JitProgram::run` borrows from `Env::host` for the
+        // run, which neither the host nor the suspended code touches meanwhile; the reference
+        // lives only during this step.
+        let host = ctx.host.map(|p| unsafe { &mut *p.as_ptr() });
         let mut memory = GuestMemory {
             input: Region::new(input),
             stack: stack.active_region(depth),
             shared,
+            host,
         };
         let step = iter.next(&mut memory, last)?;
         // Bytes lent to the callback go to the top of its frame, one below the caller's; a
@@ -325,10 +330,15 @@ fn call_helper(ctx: &mut RunCtx, args: [u64; 5]) -> Result<HelperRet, TrapKind> 
     // SAFETY: `shared_ptr`/`shared_len` come from the `Env::shared` vector that `run` borrows
     // (through `EnvParts`) for the whole run; nothing mutates it meanwhile.
     let shared = unsafe { std::slice::from_raw_parts(ctx.shared_ptr, ctx.shared_len) };
+    // SAFETY: `host` comes from the `&mut` run state (`Env::host`) that `run` borrows for the
+    // whole run and does not touch until the code returns; this is its only access while the
+    // reference lives (the helper call below).
+    let host = ctx.host.map(|p| unsafe { &mut *p.as_ptr() });
     let mut memory = GuestMemory {
         input: Region::new(input),
         stack: stack.active_region(depth),
         shared,
+        host,
     };
     // The checked dispatch: memory arguments are checked against the regions above (the
     // interpreter's), before the helper runs.

@@ -367,12 +367,46 @@ fn build(
         default_budget,
         stack_reach: assembled
             .frames
-            .map(|f| f as usize * bpfx_exec::STACK_FRAME_SIZE),
+            .map(|f| f as usize * bpfx_exec::STACK_FRAME_SIZE)
+            .map(|reach| direct_stack_reach(prog, facts).map_or(reach, |d| d.min(reach))),
         stats: assembled.stats,
         map_bases: maps.arrays.iter().map(|(_, a)| a.block.addr()).collect(),
         cpus: maps.cpus(),
         _inlined: maps.clone(),
     })
+}
+
+/// How many bytes below frame 0's `r10` any run of `prog` may write, when that is known from
+/// the instructions alone: the program makes no call (local, helper or kfunc: a helper may
+/// write the stack through a pointer argument, a callee writes its own frame), and each store
+/// and atomic is either based on `r10` itself, writing `[r10 + off, r10 + off + size)`, or
+/// proven by the verifier ([`VerifiedProgram::access`]) to hit a region other than the stack.
+/// The run then lends the stack for that many bytes, and the next run zeroes only those
+/// ([`bpfx_exec::Stack::lend`]). `None` when a store could reach further.
+fn direct_stack_reach(prog: &Program, facts: Option<&VerifiedProgram>) -> Option<usize> {
+    use bpfx_bytecode::{Op, Reg};
+    use bpfx_verifier::RegionKind;
+    let mut reach = 0usize;
+    for (pc, op) in prog.iter() {
+        let (base, off) = match op {
+            Op::Call(_) => return None,
+            Op::Store { base, off, .. } | Op::Atomic { base, off, .. } => (*base, *off),
+            _ => continue,
+        };
+        if base == Reg::R10 {
+            // `[r10 + off, …)` lies within the top `-off` bytes, or is above the stack and
+            // traps.
+            reach = reach.max(usize::from(off.unsigned_abs()) * usize::from(off < 0));
+            continue;
+        }
+        let elsewhere = facts.and_then(|v| v.access(pc)).is_some_and(|a| {
+            a.proven && !matches!(a.region, RegionKind::Stack | RegionKind::Unknown)
+        });
+        if !elsewhere {
+            return None;
+        }
+    }
+    Some(reach)
 }
 
 impl JitProgram {
@@ -434,8 +468,17 @@ impl JitProgram {
     }
 
     fn execute(&self, input: &mut [u8], env: &mut Env, cpu: u32) -> Result<End, Trap> {
-        /// Shared blocks whose span table lives on the stack.
+        /// Shared blocks whose span table lives on the stack (in a table of `FEW_SPANS`
+        /// slots up to that many).
         const SMALL_SPANS: usize = 8;
+        const FEW_SPANS: usize = 3;
+        fn spans_in<const N: usize>(it: impl Iterator<Item = SharedSpan>) -> [SharedSpan; N] {
+            let mut t = [SharedSpan::EMPTY; N];
+            for (slot, span) in t.iter_mut().zip(it) {
+                *slot = span;
+            }
+            t
+        }
         let bpfx_exec::EnvParts {
             helpers,
             budget,
@@ -444,6 +487,7 @@ impl JitProgram {
             shared,
             helper_error,
             fault,
+            host,
         } = env.parts();
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let len = input.len() as u64;
@@ -459,16 +503,25 @@ impl JitProgram {
             .filter(|m| m.writable())
             .chain(shared.iter().filter(|m| !m.writable()))
             .map(|m| SharedSpan::new(m));
-        let mut small = [SharedSpan::EMPTY; SMALL_SPANS];
+        // Tables sized to the blocks in steps, so a run zero-fills no slot it does not use
+        // (none at all without blocks).
+        let few: [SharedSpan; FEW_SPANS];
+        let small: [SharedSpan; SMALL_SPANS];
         let heap: Vec<SharedSpan>;
-        let spans: &[SharedSpan] = if shared.len() <= SMALL_SPANS {
-            for (slot, span) in small.iter_mut().zip(ordered) {
-                *slot = span;
+        let spans: &[SharedSpan] = match shared.len() {
+            0 => &[],
+            n @ 1..=FEW_SPANS => {
+                few = spans_in(ordered);
+                &few[..n]
             }
-            &small[..shared.len()]
-        } else {
-            heap = ordered.collect();
-            &heap
+            n @ 1..=SMALL_SPANS => {
+                small = spans_in(ordered);
+                &small[..n]
+            }
+            _ => {
+                heap = ordered.collect();
+                &heap
+            }
         };
         let span_addr = |n: usize| spans.as_ptr() as u64 + (n * size_of::<SharedSpan>()) as u64;
         let writable = shared.iter().filter(|m| m.writable()).count();
@@ -514,6 +567,7 @@ impl JitProgram {
             cb_next: code::callback_next,
             callbacks: Vec::new(),
             may_goto: bpfx_bytecode::MAY_GOTO_BUDGET,
+            host: host.map(std::ptr::NonNull::from),
         };
         let r0 = self.code.call(&mut ctx);
         // Moved out field by field: the rest is plain values, so `ctx` needs no drop glue.

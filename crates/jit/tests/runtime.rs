@@ -254,3 +254,37 @@ fn every_instruction_stays_within_its_code_size_bound() {
         assert!(p.is_ok(), "{name}: {:?}", p.err());
     }
 }
+
+/// A run never sees stack bytes an earlier run on the same environment left, however much of
+/// the stack each program may write: after a program whose stores are all `r10`-relative only
+/// its deepest store's bytes are zeroed, after one storing through a copy of `r10` the whole
+/// frame, after one that stores nothing nothing at all; on every option set, and as on the
+/// interpreter.
+#[test]
+fn a_run_never_sees_the_stack_a_previous_run_left() {
+    // Reads what it then writes, 16 bytes below r10, directly.
+    let direct = prog("ldxdw r0, [r10-16]\nstdw [r10-16], 7\nstdw [r10-8], 9\nexit");
+    // Writes deep in its frame through a copy of r10, and where `direct` does.
+    let through =
+        prog("mov r1, r10\nadd r1, -504\nstdw [r1], 5\nstdw [r10-16], 6\nmov r0, 0\nexit");
+    // Stores nothing; reads both places.
+    let reader = prog("ldxdw r0, [r10-504]\nldxdw r1, [r10-16]\nadd r0, r1\nexit");
+    let order = [
+        &direct, &direct, &through, &reader, &direct, &reader, &through, &direct,
+    ];
+    let mut env = Env::new();
+    for (i, p) in order.iter().enumerate() {
+        assert_eq!(
+            bpfx_interp::run_unverified(p, &mut [], &mut env),
+            Ok(0),
+            "interp, run {i}"
+        );
+    }
+    for (name, opts) in jit_option_sets() {
+        let mut env = Env::new();
+        for (i, p) in order.iter().enumerate() {
+            let jit = compile_unverified(p, &opts).expect("compiles");
+            assert_eq!(jit.run(&mut [], &mut env), Ok(0), "{name}, run {i}");
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! `bpf_skb_ecn_set_ce` (97), for TC programs: marks congestion in the packet's IP header.
 
-use crate::helpers::{Cx, lock};
+use crate::helpers::{Cx, run_state};
 use crate::skb_helpers::tc_only;
 use bpfx_exec::{GuestMemory, HelperError};
 
@@ -58,7 +58,7 @@ pub(crate) fn skb_ecn_set_ce(
 ) -> Result<u64, HelperError> {
     const NAME: &str = "skb_ecn_set_ce";
     tc_only(cx, NAME)?;
-    let f = lock(&cx.run).tc;
+    let f = run_state(mem)?.tc;
     if !f.active || f.ctx != a[0] {
         return Err(err(format!(
             "{NAME}: r1 is not the running program's context"

@@ -35,7 +35,7 @@
 //! r3), `ctx` the program's context.
 
 use crate::context::Context;
-use crate::helpers::{Cx, lock};
+use crate::helpers::{Cx, run_state};
 use bpfx_exec::{GuestMemory, HelperError};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -360,7 +360,7 @@ pub(crate) fn fib_lookup(
     // The packet length a TC lookup without `tot_len` checks against the egress device.
     let skb_len = match cx.context {
         Context::Xdp => {
-            let f = lock(&cx.run).frame;
+            let f = run_state(mem)?.frame;
             if f.active && ctx != f.ctx {
                 return Err(err(format!(
                     "{NAME}: r1 ({ctx:#x}) is not the XDP context ({:#x})",
@@ -370,7 +370,7 @@ pub(crate) fn fib_lookup(
             None
         }
         Context::Tc => {
-            let f = lock(&cx.run).tc;
+            let f = run_state(mem)?.tc;
             if f.active && ctx != f.ctx {
                 return Err(err(format!(
                     "{NAME}: r1 ({ctx:#x}) is not the TC context ({:#x})",

@@ -18,7 +18,7 @@ use bpfx_exec::{
 };
 use bpfx_verifier::{ArgKind, CallbackKind, HelperSig, HelperTable, RetKind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// `bpf_map_lookup_elem`.
@@ -45,6 +45,19 @@ pub const MAP_PUSH_ELEM: u32 = 87;
 pub const MAP_POP_ELEM: u32 = 88;
 /// `bpf_map_peek_elem`.
 pub const MAP_PEEK_ELEM: u32 = 89;
+/// The standard helpers whose memory arguments are all map keys and values, each read (or,
+/// for a value written, checked writable) before the helper changes anything, failing when
+/// it cannot: the dispatch checks their arguments only when they fail
+/// ([`bpfx_exec::Helpers::set_mem_args_after_failure`]).
+pub(crate) const READS_MAP_ARGS_FIRST: [u32; 7] = [
+    MAP_LOOKUP_ELEM,
+    MAP_UPDATE_ELEM,
+    MAP_DELETE_ELEM,
+    MAP_LOOKUP_PERCPU_ELEM,
+    MAP_PUSH_ELEM,
+    MAP_POP_ELEM,
+    MAP_PEEK_ELEM,
+];
 /// `bpf_perf_event_output`.
 pub const PERF_EVENT_OUTPUT: u32 = 25;
 /// `bpf_redirect_map`.
@@ -278,8 +291,10 @@ pub(crate) fn next_random(state: &AtomicU64) -> u32 {
     mix64(prev.wrapping_add(0x9e37_79b9_7f4a_7c15)) as u32
 }
 
-/// State of one run (and the tail calls it chains), shared by the helpers of one program
-/// instance. A program instance runs on one thread at a time, so the lock is never contended.
+/// State of one run (and the tail calls it chains): owned by the program instance (in its
+/// [`bpfx_exec::Env::host`]) and lent by the engines to each helper call of the run
+/// ([`run_state`]); a program instance runs on one thread at a time, so nothing here is
+/// shared or locked.
 #[derive(Default)]
 pub(crate) struct RunState {
     /// Tail calls taken so far in this run.
@@ -323,10 +338,46 @@ pub(crate) struct RunState {
     pub(crate) perf_value: crate::perf_event::PerfEventValue,
 }
 
-pub(crate) type RunCell = Arc<Mutex<RunState>>;
+impl RunState {
+    /// The run state of a program with this context, before its first run.
+    pub(crate) fn new(context: Context) -> RunState {
+        let packet = match context {
+            Context::Xdp => Some((0, 8)),
+            Context::Tc | Context::Socket => Some((crate::skb::SKB_DATA, crate::skb::SKB_DATA_END)),
+            Context::Struct(crate::StructLayout { packet, .. }) => packet,
+            Context::Memory
+            | Context::Kprobe
+            | Context::Tracepoint { .. }
+            | Context::RawTracepoint { .. }
+            | Context::Tracing { .. }
+            | Context::SockAddr(_)
+            | Context::Sock(_)
+            | Context::SockOps
+            | Context::PerfEvent
+            | Context::Unsupported(_) => None,
+        };
+        RunState {
+            packet,
+            ..RunState::default()
+        }
+    }
+}
 
-pub(crate) fn lock(run: &RunCell) -> std::sync::MutexGuard<'_, RunState> {
-    run.lock().unwrap_or_else(|e| e.into_inner())
+/// The run state of the running program: the engines lend it to every helper call
+/// ([`GuestMemory::host`], the program's [`bpfx_exec::Env::host`]), so a helper reaches it
+/// without a lock; a helper called outside a program's run (by an embedder's own dispatch)
+/// fails.
+pub(crate) fn run_state<'m>(mem: &'m mut GuestMemory<'_>) -> Result<&'m mut RunState, HelperError> {
+    mem.host::<RunState>().ok_or_else(no_run_state)
+}
+
+/// [`run_state`], read-only.
+pub(crate) fn run_state_ref<'m>(mem: &'m GuestMemory<'_>) -> Result<&'m RunState, HelperError> {
+    mem.host_ref::<RunState>().ok_or_else(no_run_state)
+}
+
+fn no_run_state() -> HelperError {
+    err("the helper was called outside a program's run (no run state)")
 }
 
 /// An embedder-defined helper: its id, signature and function.
@@ -440,8 +491,6 @@ pub(crate) struct Cx {
     pub(crate) maps: Arc<[ObjectMap]>,
     /// The clock, random-number, CPU-id and `trace_printk` hooks.
     pub(crate) hooks: Hooks,
-    /// The state of the current run.
-    pub(crate) run: RunCell,
     /// The program's context (the socket-buffer helpers refuse any other than TC and socket
     /// filters).
     pub(crate) context: Context,
@@ -1323,17 +1372,19 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
     });
     let map_size = |key: bool| -> Option<ArgLen> {
         let (h, cx, sizes) = (handle?, cx.clone(), sizes.clone()?);
-        Some(ArgLen::From(Arc::new(move |a: &[u64; 5]| {
-            let handle = *a.get(h)?;
-            let (k, v) =
-                if handle & !0xffff_ffff == MAP_HANDLE_TAG && handle & INNER_HANDLE_BIT == 0 {
-                    *sizes.get((handle & 0xffff_ffff) as usize)?
-                } else {
-                    let m = map_of(&cx.maps, &cx.run, handle).ok()?.1;
-                    (m.key_size(), m.value_size())
-                };
-            Some(u64::from(if key { k } else { v }))
-        })))
+        Some(ArgLen::From(Arc::new(
+            move |a: &[u64; 5], mem: &GuestMemory<'_>| {
+                let handle = *a.get(h)?;
+                let (k, v) =
+                    if handle & !0xffff_ffff == MAP_HANDLE_TAG && handle & INNER_HANDLE_BIT == 0 {
+                        *sizes.get((handle & 0xffff_ffff) as usize)?
+                    } else {
+                        let m = map_of(&cx.maps, mem, handle).ok()?.1;
+                        (m.key_size(), m.value_size())
+                    };
+                Some(u64::from(if key { k } else { v }))
+            },
+        )))
     };
     sig.args
         .iter()
@@ -1423,14 +1474,14 @@ impl CallbackIter for LoopIter {
 /// flags and for maps of other kinds (which the verifier refuses first), before any call.
 fn for_each_map_elem(
     cx: &Cx,
-    _: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<HelperRet, HelperError> {
     let [handle, callback, ctx, flags, _] = a;
     if flags != 0 {
         return Ok(HelperRet::Value((-EINVAL) as u64));
     }
-    let (_, held) = map_of(&cx.maps, &cx.run, handle)?;
+    let (_, held) = map_of(&cx.maps, mem, handle)?;
     let map = match held {
         Held::Object(m) => m.clone(),
         Held::Inner(m) => m,
@@ -1528,7 +1579,7 @@ impl std::ops::Deref for Held<'_> {
 /// that looked it up.
 fn map_of<'a>(
     maps: &'a [ObjectMap],
-    run: &RunCell,
+    mem: &GuestMemory<'_>,
     handle: u64,
 ) -> Result<(usize, Held<'a>), HelperError> {
     if handle & !0xffff_ffff != MAP_HANDLE_TAG {
@@ -1537,7 +1588,7 @@ fn map_of<'a>(
     let idx = (handle & 0xffff_ffff) as usize;
     if handle & INNER_HANDLE_BIT != 0 {
         let pos = idx & !(INNER_HANDLE_BIT as usize);
-        return lock(run)
+        return run_state_ref(mem)?
             .inner
             .get(pos)
             .map(|m| (idx, Held::Inner(m.clone())))
@@ -1552,14 +1603,17 @@ fn map_of<'a>(
 }
 
 /// The map a handle names (see [`map_of`]).
-pub(crate) fn map_by_handle<'a>(cx: &'a Cx, handle: u64) -> Result<Held<'a>, HelperError> {
-    map_of(&cx.maps, &cx.run, handle).map(|(_, m)| m)
+pub(crate) fn map_by_handle<'a>(
+    cx: &'a Cx,
+    mem: &GuestMemory<'_>,
+    handle: u64,
+) -> Result<Held<'a>, HelperError> {
+    map_of(&cx.maps, mem, handle).map(|(_, m)| m)
 }
 
 /// `map_lookup_elem` on map of maps `idx`: the handle of the inner map at `key` in the run's
 /// snapshot, or 0.
-fn inner_lookup(run: &RunCell, idx: usize, key: &[u8]) -> u64 {
-    let st = lock(run);
+fn inner_lookup(st: &RunState, idx: usize, key: &[u8]) -> u64 {
     st.outers
         .iter()
         .find(|o| o.0 == idx)
@@ -1619,16 +1673,16 @@ fn read_bytes(
 }
 
 fn map_lookup_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let (idx, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let (idx, map) = map_of(&cx.maps, mem, a[0])?;
     let key = read_bytes(mem, a[1], map.key_size() as usize, "key")?;
     if matches!(map.kind(), MapKind::ArrayOfMaps | MapKind::HashOfMaps) {
-        return Ok(inner_lookup(&cx.run, idx, &key));
+        return Ok(inner_lookup(run_state_ref(mem)?, idx, &key));
     }
     Ok(map.prog_lookup(&key, cx.cpu()).unwrap_or(0))
 }
 
 fn map_update_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let (_, map) = map_of(&cx.maps, mem, a[0])?;
     let key = read_bytes(mem, a[1], map.key_size() as usize, "key")?;
     let value = read_bytes(mem, a[2], map.value_size() as usize, "value")?;
     Ok(match map.prog_update(&key, &value, a[3], cx.cpu()) {
@@ -1638,7 +1692,7 @@ fn map_update_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u6
 }
 
 fn map_delete_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let (_, map) = map_of(&cx.maps, mem, a[0])?;
     let key = read_bytes(mem, a[1], map.key_size() as usize, "key")?;
     Ok(match map.prog_delete(&key) {
         Ok(()) => 0,
@@ -1708,7 +1762,7 @@ fn map_lookup_percpu_elem(
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
-    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let (_, map) = map_of(&cx.maps, mem, a[0])?;
     let key = read_bytes(mem, a[1], map.key_size() as usize, "key")?;
     // The CPU is a u32 in the kernel's prototype: the upper half of r3 is not part of it.
     Ok(map
@@ -1718,7 +1772,7 @@ fn map_lookup_percpu_elem(
 }
 
 fn map_push_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let (_, map) = map_of(&cx.maps, mem, a[0])?;
     let value = read(mem, a[1], map.value_size() as usize, "value")?;
     Ok(match map.prog_push(&value, a[2]) {
         Ok(()) => 0,
@@ -1741,7 +1795,7 @@ fn pop_or_peek(
     a: [u64; 5],
     remove: bool,
 ) -> Result<u64, HelperError> {
-    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let (_, map) = map_of(&cx.maps, mem, a[0])?;
     let len = map.value_size() as usize;
     if map.kind() == MapKind::BloomFilter && !remove {
         let value = read(mem, a[1], len, "value")?;
@@ -1769,14 +1823,14 @@ fn pop_or_peek(
 }
 
 fn perf_event_output(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let (_, map) = map_of(&cx.maps, &cx.run, a[1])?;
+    let (_, map) = map_of(&cx.maps, mem, a[1])?;
     let len = usize::try_from(a[4]).map_err(|_| err("record size too large"))?;
     let mut data = read(mem, a[3], len, "record")?;
     let ctx_len = (a[2] & BPF_F_CTXLEN_MASK) >> 32;
     if ctx_len > 0 {
         // The XDP and packet-struct variants (the kernel's bpf_xdp_event_output and
         // bpf_skb_event_output) append the first `ctx_len` packet bytes to the record.
-        let Some((d, e)) = lock(&cx.run).packet else {
+        let Some((d, e)) = run_state(mem)?.packet else {
             return Ok((-EINVAL) as u64);
         };
         let field = |mem: &mut GuestMemory<'_>, off: u16, what: &str| {
@@ -1798,8 +1852,8 @@ fn perf_event_output(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<
     )
 }
 
-fn redirect_map(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+fn redirect_map(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (_, map) = map_of(&cx.maps, mem, a[0])?;
     let kind = map.kind();
     let Some(targets) = map.ext().and_then(|e| e.as_redirect()) else {
         return Err(err(format!("redirect_map on {kind} map `{}`", map.name())));
@@ -1832,12 +1886,12 @@ fn redirect_map(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, He
     } else {
         return Ok(flags & ACTION_MASK);
     };
-    lock(&cx.run).redirect = Some(target);
+    run_state(mem)?.redirect = Some(target);
     Ok(XDP_REDIRECT)
 }
 
-fn tail_call(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<HelperRet, HelperError> {
-    let (_, map) = map_of(&cx.maps, &cx.run, a[1])?;
+fn tail_call(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<HelperRet, HelperError> {
+    let (_, map) = map_of(&cx.maps, mem, a[1])?;
     if map.kind() != MapKind::ProgArray {
         return Err(err(format!(
             "tail_call on {} map `{}`",
@@ -1845,7 +1899,7 @@ fn tail_call(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<HelperRet,
             map.name()
         )));
     }
-    let mut st = lock(&cx.run);
+    let st = run_state(mem)?;
     if st.tail_calls >= MAX_TAIL_CALLS {
         return Ok(HelperRet::Value(crate::map::MapError::Full.ret()));
     }
@@ -1861,7 +1915,7 @@ fn tail_call(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<HelperRet,
 }
 
 fn ringbuf_output(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let (_, map) = map_of(&cx.maps, &cx.run, a[0])?;
+    let (_, map) = map_of(&cx.maps, mem, a[0])?;
     if a[3] > 3 {
         return Ok((-EINVAL) as u64);
     }
@@ -1873,30 +1927,35 @@ fn ringbuf_output(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64
     })
 }
 
-fn ringbuf_reserve(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let (idx, map) = map_of(&cx.maps, &cx.run, a[0])?;
+fn ringbuf_reserve(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (idx, map) = map_of(&cx.maps, mem, a[0])?;
     if a[2] != 0 {
         return Ok(0);
     }
     Ok(match map.ring_reserve(a[1]) {
         Some(addr) => {
-            lock(&cx.run).reserved.push((idx, addr));
+            run_state(mem)?.reserved.push((idx, addr));
             addr
         }
         None => 0,
     })
 }
 
-fn ringbuf_submit(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    ring_commit(cx, a[0], false)
+fn ringbuf_submit(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    ring_commit(cx, mem, a[0], false)
 }
 
-fn ringbuf_discard(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    ring_commit(cx, a[0], true)
+fn ringbuf_discard(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    ring_commit(cx, mem, a[0], true)
 }
 
 /// `ringbuf_submit`, or `ringbuf_discard` (`discard`), of the record at `addr`.
-fn ring_commit(cx: &Cx, addr: u64, discard: bool) -> Result<u64, HelperError> {
+fn ring_commit(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    addr: u64,
+    discard: bool,
+) -> Result<u64, HelperError> {
     let m = &cx.maps;
     let ring = |i: usize| m[i].created();
     let found = (0..m.len())
@@ -1904,7 +1963,7 @@ fn ring_commit(cx: &Cx, addr: u64, discard: bool) -> Result<u64, HelperError> {
         .filter(|&i| ring(i).is_some_and(|map| map.ring_commit(addr, discard)));
     match found {
         Some(i) => {
-            lock(&cx.run)
+            run_state(mem)?
                 .reserved
                 .retain(|&(mi, ad)| (mi, ad) != (i, addr));
             Ok(0)
@@ -2043,6 +2102,7 @@ mod tests {
             input: Region::new(&mut input),
             stack: stack.active_region(0),
             shared: &[],
+            host: None,
         };
         let mut bytes = f.as_bytes().to_vec();
         bytes.push(0);

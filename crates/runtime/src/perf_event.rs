@@ -98,13 +98,13 @@ impl PerfEventData {
 /// `perf_prog_read_value(ctx, buf, size)`: the event's [`PerfEventValue`] into `buf`, 0;
 /// `-EINVAL` with `buf` zeroed unless `size` is exactly [`PERF_EVENT_VALUE_SIZE`].
 pub(crate) fn perf_prog_read_value(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     let size = (a[2] & 0xffff_ffff) as usize;
     let (bytes, ret) = if size == PERF_EVENT_VALUE_SIZE {
-        let v = crate::helpers::lock(&cx.run).perf_value;
+        let v = crate::helpers::run_state_ref(mem)?.perf_value;
         (v.to_bytes().to_vec(), 0)
     } else {
         (vec![0u8; size], EINVAL)

@@ -16,7 +16,7 @@
 
 use crate::context::Context;
 use crate::csum;
-use crate::helpers::{Cx, lock};
+use crate::helpers::{Cx, run_state};
 use crate::packet::ETH_HLEN;
 use crate::skb::{SKB_DATA, SKB_DATA_END};
 use bpfx_exec::{GuestMemory, HelperError};
@@ -158,7 +158,7 @@ pub(crate) fn skb_store_bytes(
     if a[4] & BPF_F_INVALIDATE_HASH != 0 {
         mem.store(a[0] + HASH, 4, 0)
             .ok_or_else(|| err("skb_store_bytes: cannot clear the context's hash"))?;
-        lock(&cx.run).skb_hash = Some(0);
+        run_state(mem)?.skb_hash = Some(0);
     }
     Ok(0)
 }
@@ -300,7 +300,7 @@ pub(crate) fn skb_load_bytes_relative(
     // The network header: after the Ethernet header, or where the TC run's record says
     // (`skb_change_head` moves it).
     let net = {
-        let f = lock(&cx.run).tc;
+        let f = run_state(mem)?.tc;
         if f.active && f.ctx == a[0] {
             f.net_off
         } else {
@@ -350,7 +350,7 @@ pub(crate) fn get_hash_recalc(
     let hash = u64::from(flow_hash(&bytes));
     mem.store(a[0] + HASH, 4, hash)
         .ok_or_else(|| err(format!("{NAME}: cannot write the context's hash")))?;
-    lock(&cx.run).skb_hash = Some(hash as u32);
+    run_state(mem)?.skb_hash = Some(hash as u32);
     Ok(hash)
 }
 
@@ -364,7 +364,7 @@ pub(crate) fn set_hash(
     packet(mem, a[0], true, "set_hash")?;
     mem.store(a[0] + HASH, 4, a[1] & 0xffff_ffff)
         .ok_or_else(|| err("set_hash: cannot write the context's hash"))?;
-    lock(&cx.run).skb_hash = Some(a[1] as u32);
+    run_state(mem)?.skb_hash = Some(a[1] as u32);
     Ok(0)
 }
 
@@ -381,7 +381,7 @@ pub(crate) fn skb_change_type(
     const NAME: &str = "skb_change_type";
     tc_only(cx, NAME)?;
     packet(mem, a[0], true, NAME)?;
-    let now = match lock(&cx.run).skb_pkt_type {
+    let now = match run_state(mem)?.skb_pkt_type {
         Some(t) => u64::from(t),
         None => mem
             .load(a[0] + PKT_TYPE, 4)
@@ -394,7 +394,7 @@ pub(crate) fn skb_change_type(
     }
     mem.store(a[0] + PKT_TYPE, 4, to)
         .ok_or_else(|| err("skb_change_type: cannot write the context's pkt_type"))?;
-    lock(&cx.run).skb_pkt_type = Some(to as u32);
+    run_state(mem)?.skb_pkt_type = Some(to as u32);
     Ok(0)
 }
 

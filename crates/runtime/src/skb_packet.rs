@@ -39,7 +39,7 @@
 //! (`len`, `protocol`, `vlan_*`, `data`, `data_end`, `data_meta`) through [`GuestMemory`]; the
 //! run loop writes them again from the record whenever it restores the context.
 
-use crate::helpers::{Cx, RedirectTarget, RunCell, lock};
+use crate::helpers::{Cx, RedirectTarget, run_state};
 use crate::packet::ETH_HLEN;
 use crate::skb::{SKB_DATA, SKB_DATA_END};
 use bpfx_exec::{GuestMemory, HelperError};
@@ -218,8 +218,8 @@ fn err(msg: impl Into<String>) -> HelperError {
 }
 
 /// The running TC packet, checked to belong to a TC run whose context `ctx` is.
-fn frame(run: &RunCell, ctx: u64, name: &str) -> Result<TcFrame, HelperError> {
-    let f = lock(run).tc;
+fn frame(mem: &mut GuestMemory<'_>, ctx: u64, name: &str) -> Result<TcFrame, HelperError> {
+    let f = run_state(mem)?.tc;
     if !f.active {
         return Err(err(format!(
             "{name} needs a TC program run on a packet buffer"
@@ -235,17 +235,12 @@ fn frame(run: &RunCell, ctx: u64, name: &str) -> Result<TcFrame, HelperError> {
 }
 
 /// Writes `f`'s fields into the context and records it as the run's packet.
-fn commit(
-    mem: &mut GuestMemory<'_>,
-    run: &RunCell,
-    f: TcFrame,
-    name: &str,
-) -> Result<(), HelperError> {
+fn commit(mem: &mut GuestMemory<'_>, f: TcFrame, name: &str) -> Result<(), HelperError> {
     for (off, size, value) in f.fields() {
         mem.store(f.ctx + off, size, value)
             .ok_or_else(|| err(format!("{name}: cannot write the context")))?;
     }
-    lock(run).tc = f;
+    run_state(mem)?.tc = f;
     Ok(())
 }
 
@@ -313,12 +308,12 @@ fn is_vlan(proto: u16) -> bool {
 
 /// `skb_vlan_push(skb, vlan_proto, vlan_tci)`.
 pub(crate) fn skb_vlan_push(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "skb_vlan_push";
-    let mut f = frame(&cx.run, a[0], NAME)?;
+    let mut f = frame(mem, a[0], NAME)?;
     // The argument is a `__be16`: its value in network order.
     let mut proto = u16::from_be(a[1] as u16);
     if !is_vlan(proto) {
@@ -341,7 +336,7 @@ pub(crate) fn skb_vlan_push(
         // from the start (the kernel's test run shows it).
     }
     (f.vlan_present, f.vlan_proto, f.vlan_tci) = (true, proto, a[2] as u16);
-    commit(mem, &cx.run, f, NAME)?;
+    commit(mem, f, NAME)?;
     Ok(0)
 }
 
@@ -373,12 +368,12 @@ fn pop_packet_tag(
 
 /// `skb_vlan_pop(skb)`.
 pub(crate) fn skb_vlan_pop(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "skb_vlan_pop";
-    let mut f = frame(&cx.run, a[0], NAME)?;
+    let mut f = frame(mem, a[0], NAME)?;
     if f.vlan_present {
         (f.vlan_present, f.vlan_proto, f.vlan_tci) = (false, 0, 0);
     } else if !is_vlan(f.protocol) {
@@ -395,18 +390,18 @@ pub(crate) fn skb_vlan_pop(
             None => ret = ENOMEM,
         }
     }
-    commit(mem, &cx.run, f, NAME)?;
+    commit(mem, f, NAME)?;
     Ok(ret)
 }
 
 /// `skb_change_proto(skb, proto, flags)`.
 pub(crate) fn skb_change_proto(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "skb_change_proto";
-    let mut f = frame(&cx.run, a[0], NAME)?;
+    let mut f = frame(mem, a[0], NAME)?;
     if a[2] != 0 {
         return Ok(EINVAL);
     }
@@ -429,19 +424,19 @@ pub(crate) fn skb_change_proto(
     f.protocol = to;
     mem.store(f.ctx + crate::skb_helpers::HASH, 4, 0)
         .ok_or_else(|| err(format!("{NAME}: cannot clear the context's hash")))?;
-    lock(&cx.run).skb_hash = Some(0);
-    commit(mem, &cx.run, f, NAME)?;
+    run_state(mem)?.skb_hash = Some(0);
+    commit(mem, f, NAME)?;
     Ok(0)
 }
 
 /// `skb_adjust_room(skb, len_diff, mode, flags)`.
 pub(crate) fn skb_adjust_room(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "skb_adjust_room";
-    let mut f = frame(&cx.run, a[0], NAME)?;
+    let mut f = frame(mem, a[0], NAME)?;
     let diff = i64::from(a[1] as u32 as i32);
     let (mode, flags) = (a[2] & 0xffff_ffff, a[3]);
     let (shrink, n) = (diff < 0, diff.unsigned_abs());
@@ -519,18 +514,18 @@ pub(crate) fn skb_adjust_room(
             };
         }
     }
-    commit(mem, &cx.run, f, NAME)?;
+    commit(mem, f, NAME)?;
     Ok(0)
 }
 
 /// `skb_change_tail(skb, len, flags)`.
 pub(crate) fn skb_change_tail(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "skb_change_tail";
-    let mut f = frame(&cx.run, a[0], NAME)?;
+    let mut f = frame(mem, a[0], NAME)?;
     let new_len = a[1] & 0xffff_ffff;
     if a[2] != 0 || new_len > SKB_MAX_ALLOC || new_len < f.net_off {
         return Ok(EINVAL);
@@ -549,18 +544,18 @@ pub(crate) fn skb_change_tail(
         write(mem, f.data_end, &vec![0; (end - f.data_end) as usize], NAME)?;
     }
     (f.data_end, f.moved_by) = (end, Some(NAME));
-    commit(mem, &cx.run, f, NAME)?;
+    commit(mem, f, NAME)?;
     Ok(0)
 }
 
 /// `skb_change_head(skb, len, flags)`.
 pub(crate) fn skb_change_head(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "skb_change_head";
-    let mut f = frame(&cx.run, a[0], NAME)?;
+    let mut f = frame(mem, a[0], NAME)?;
     let room = a[1] & 0xffff_ffff;
     if a[2] != 0 || f.len() + room > SKB_MAX_ALLOC {
         return Ok(EINVAL);
@@ -570,39 +565,39 @@ pub(crate) fn skb_change_head(
     }
     // A new link-layer header in front: the network header stays where it was.
     f.net_off += room;
-    commit(mem, &cx.run, f, NAME)?;
+    commit(mem, f, NAME)?;
     Ok(0)
 }
 
 /// `skb_pull_data(skb, len)`.
 pub(crate) fn skb_pull_data(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "skb_pull_data";
-    let f = frame(&cx.run, a[0], NAME)?;
+    let f = frame(mem, a[0], NAME)?;
     if a[1] & 0xffff_ffff > f.len() {
         return Ok(ENOMEM);
     }
-    commit(mem, &cx.run, f, NAME)?;
+    commit(mem, f, NAME)?;
     Ok(0)
 }
 
 /// `clone_redirect(skb, ifindex, flags)`.
 pub(crate) fn clone_redirect(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "clone_redirect";
-    let f = frame(&cx.run, a[0], NAME)?;
+    let f = frame(mem, a[0], NAME)?;
     let (ifindex, flags) = (a[1] as u32, a[2]);
     if flags & !crate::xdp_helpers::BPF_F_INGRESS != 0 || ifindex == 0 {
         return Ok(EINVAL);
     }
     let packet = read(mem, f.data, f.len(), NAME)?;
-    lock(&cx.run).clones.push(ClonedPacket {
+    run_state(mem)?.clones.push(ClonedPacket {
         target: RedirectTarget::Ifindex {
             ifindex,
             ingress: flags & crate::xdp_helpers::BPF_F_INGRESS != 0,

@@ -308,30 +308,30 @@ pub(crate) struct SockRun {
     pub(crate) cb_flags: u32,
 }
 
-fn sock_run(cx: &Cx) -> SockRun {
-    crate::helpers::lock(&cx.run).sock
+fn sock_run(mem: &GuestMemory<'_>) -> Result<SockRun, HelperError> {
+    Ok(crate::helpers::run_state_ref(mem)?.sock)
 }
 
 /// `get_socket_cookie(ctx)`: the cookie of the socket the context belongs to.
 pub(crate) fn get_socket_cookie(
-    cx: &Cx,
-    _: &mut GuestMemory<'_>,
+    _: &Cx,
+    mem: &mut GuestMemory<'_>,
     _: [u64; 5],
 ) -> Result<u64, HelperError> {
-    Ok(sock_run(cx).cookie)
+    Ok(sock_run(mem)?.cookie)
 }
 
 /// `get_netns_cookie(ctx)`: the cookie of the socket's network namespace; with a NULL `ctx`,
 /// the initial namespace's ([`INIT_NETNS_COOKIE`]).
 pub(crate) fn get_netns_cookie(
-    cx: &Cx,
-    _: &mut GuestMemory<'_>,
+    _: &Cx,
+    mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     Ok(if a[0] == 0 {
         INIT_NETNS_COOKIE
     } else {
-        sock_run(cx).netns_cookie
+        sock_run(mem)?.netns_cookie
     })
 }
 
@@ -340,7 +340,7 @@ pub(crate) fn get_netns_cookie(
 /// context's `bpf_sock_ops_cb_flags` reads them from then on) and the bits that could not be
 /// set are returned.
 pub(crate) fn sock_ops_cb_flags_set(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
@@ -351,15 +351,16 @@ pub(crate) fn sock_ops_cb_flags_set(
             "sock_ops_cb_flags_set: the first argument is not the context".into(),
         ));
     }
-    let mut st = crate::helpers::lock(&cx.run);
+    let st = crate::helpers::run_state(mem)?;
     if !st.sock.fullsock {
         return Ok(EINVAL);
     }
     let flags = a[1] as u32;
     st.sock.cb_flags = flags & SOCK_OPS_ALL_CB_FLAGS;
+    let cb_flags = st.sock.cb_flags;
     // The field is host-owned: the program sees the new flags through it for the rest of
     // this program; the host's record (`SockRun::cb_flags`) is what the run hands back.
-    mem.write(a[0] + 84, &st.sock.cb_flags.to_le_bytes())
+    mem.write(a[0] + 84, &cb_flags.to_le_bytes())
         .ok_or_else(|| HelperError("sock_ops_cb_flags_set: cannot write the flags".into()))?;
     Ok(u64::from(flags & !SOCK_OPS_ALL_CB_FLAGS))
 }

@@ -13,7 +13,7 @@
 use crate::context::Context;
 use crate::context::LayoutError;
 use crate::error::RunError;
-use crate::helpers::{RedirectTarget, lock};
+use crate::helpers::RedirectTarget;
 use crate::packet::{ETH_HLEN, Packet, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE, XDP_PACKET_HEADROOM};
 use crate::program::Program;
 use crate::skb::{self, SKB_CTX_SIZE, SkbMeta, TcAction};
@@ -101,7 +101,7 @@ impl Program {
         if len == frame.len() {
             return (res, clones);
         }
-        let moved_by = lock(&self.run).tc.moved_by;
+        let moved_by = self.state().tc.moved_by;
         let res = res.and_then(|_| {
             Err(RunError::FrameMoved {
                 program: self.name().to_string(),

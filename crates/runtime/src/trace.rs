@@ -282,17 +282,17 @@ pub(crate) fn probe_read_compat(
     }
 }
 
-fn trace(cx: &Cx) -> TraceRun {
-    crate::helpers::lock(&cx.run).trace.clone()
+fn trace(mem: &GuestMemory<'_>) -> Result<TraceRun, HelperError> {
+    Ok(crate::helpers::run_state_ref(mem)?.trace.clone())
 }
 
 /// `get_func_ip(ctx)`: the traced function's address as attached ([`Attach::func_ip`]).
 pub(crate) fn get_func_ip(
-    cx: &Cx,
-    _: &mut GuestMemory<'_>,
+    _: &Cx,
+    mem: &mut GuestMemory<'_>,
     _: [u64; 5],
 ) -> Result<u64, HelperError> {
-    Ok(crate::helpers::lock(&cx.run).trace.attach.func_ip)
+    Ok(crate::helpers::run_state_ref(mem)?.trace.attach.func_ip)
 }
 
 /// `get_stackid(ctx, map, flags)`: the id of the stack the context gives, stored in the stack
@@ -315,7 +315,7 @@ pub(crate) fn get_stackid(
         }
         _ => Vec::new(),
     };
-    let map = crate::helpers::map_by_handle(cx, a[1])?;
+    let map = crate::helpers::map_by_handle(cx, mem, a[1])?;
     Ok(match map.get_stackid(&frames, a[2]) {
         Ok(r) => r as u64,
         Err(e) => e.ret(),
@@ -328,7 +328,7 @@ pub(crate) fn get_stackid(
 /// program reads back for the rest of its run. `regs` must be the context (the kernel's
 /// `ARG_PTR_TO_CTX`, which bpfx's signature does not type): anything else is a helper error.
 pub(crate) fn override_return(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
@@ -339,27 +339,27 @@ pub(crate) fn override_return(
     }
     mem.write(a[0] + 80, &a[1].to_le_bytes())
         .ok_or_else(|| err("override_return: cannot write regs->ax"))?;
-    crate::helpers::lock(&cx.run).trace.override_ret = Some(a[1]);
+    crate::helpers::run_state(mem)?.trace.override_ret = Some(a[1]);
     Ok(0)
 }
 
 /// `get_attach_cookie(ctx)`: the attachment's cookie ([`Attach::cookie`], 0 when none).
 pub(crate) fn get_attach_cookie(
-    cx: &Cx,
-    _: &mut GuestMemory<'_>,
+    _: &Cx,
+    mem: &mut GuestMemory<'_>,
     _: [u64; 5],
 ) -> Result<u64, HelperError> {
-    Ok(crate::helpers::lock(&cx.run).trace.attach.cookie)
+    Ok(crate::helpers::run_state_ref(mem)?.trace.attach.cookie)
 }
 
 /// `get_func_arg(ctx, n, *value)`: argument `n` into `*value` (8 bytes), 0; `-EINVAL` when
 /// the function has no argument `n` (`*value` zeroed, as the kernel's inlined code does).
 pub(crate) fn get_func_arg(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
-    let t = trace(cx);
+    let t = trace(mem)?;
     let n = a[1] & 0xffff_ffff;
     let (v, r) = match usize::try_from(n).ok().and_then(|n| t.args.get(n)) {
         Some(&v) => (v, 0),
@@ -373,11 +373,11 @@ pub(crate) fn get_func_arg(
 /// `get_func_ret(ctx, *value)`: the return value into `*value`, 0, for a run that has one
 /// (fexit, fmod_ret); `-EOPNOTSUPP` otherwise (the value left as it was).
 pub(crate) fn get_func_ret(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
-    let Some(v) = trace(cx).ret else {
+    let Some(v) = trace(mem)?.ret else {
         return Ok(EOPNOTSUPP);
     };
     mem.write(a[1], &v.to_le_bytes())
@@ -387,11 +387,11 @@ pub(crate) fn get_func_ret(
 
 /// `get_func_arg_cnt(ctx)`: how many arguments the traced function has.
 pub(crate) fn get_func_arg_cnt(
-    cx: &Cx,
-    _: &mut GuestMemory<'_>,
+    _: &Cx,
+    mem: &mut GuestMemory<'_>,
     _: [u64; 5],
 ) -> Result<u64, HelperError> {
-    Ok(crate::helpers::lock(&cx.run).trace.args.len() as u64)
+    Ok(crate::helpers::run_state_ref(mem)?.trace.args.len() as u64)
 }
 
 /// The end of the furthest context read of a verified program: the least record or argument
@@ -420,7 +420,7 @@ impl Program {
     /// The return value the last run's `bpf_override_return` set (the probed function would
     /// return it without running), `None` when it did not call it.
     pub fn override_return(&self) -> Option<u64> {
-        crate::helpers::lock(&self.run).trace.override_ret
+        self.st.as_ref().and_then(|st| st.trace.override_ret)
     }
 
     /// Runs a kprobe/uprobe program ([`Context::Kprobe`]) on the probed registers; returns

@@ -9,7 +9,7 @@
 //! `dst` and its local one as `src`. So a `get` after a `set` in the same run answers with the
 //! addresses swapped, as the kernel's does.
 
-use crate::helpers::{Cx, lock};
+use crate::helpers::{Cx, run_state};
 use crate::skb_helpers::tc_only;
 use bpfx_exec::{GuestMemory, HelperError};
 
@@ -122,7 +122,7 @@ pub(crate) fn get_tunnel_key(
 ) -> Result<u64, HelperError> {
     tc_only(cx, "skb_get_tunnel_key")?;
     let (to, size, flags) = (a[1], a[2] & 0xffff_ffff, a[3]);
-    let key = lock(&cx.run).tunnel;
+    let key = run_state(mem)?.tunnel;
     let answer = match key {
         None => Err(EINVAL),
         Some(_) if flags & !(TUNINFO_IPV6 | TUNINFO_FLAGS) != 0 => Err(EINVAL),
@@ -212,6 +212,6 @@ pub(crate) fn set_tunnel_key(
         label: if ipv6 { label & 0x000f_ffff } else { 0 },
         flags: tf,
     };
-    lock(&cx.run).tunnel = Some(key);
+    run_state(mem)?.tunnel = Some(key);
     Ok(0)
 }

@@ -9,7 +9,7 @@
 
 use crate::context::{Context, LayoutError, XDP_CTX_SIZE, XdpAction, XdpMeta};
 use crate::error::RunError;
-use crate::helpers::{RedirectTarget, lock};
+use crate::helpers::RedirectTarget;
 use crate::packet::{Packet, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE, XDP_PACKET_HEADROOM};
 use crate::program::Program;
 use crate::xdp_helpers::XdpFrame;
@@ -136,13 +136,14 @@ impl Program {
         }
         let (start, len) = (packet.start(), packet.len());
         let kept = start == usize::from(XDP_PACKET_HEADROOM) && len == frame.len();
-        if kept {
+        // A program that writes no packet byte left the frame as it was copied in.
+        if kept && !self.xdp_frame_unwritten {
             frame.copy_from_slice(packet.frame());
         }
         self.buf = packet.into_buf();
         let out = res?;
         if !kept {
-            let moved_by = lock(&self.run).frame.moved_by;
+            let moved_by = self.state().frame.moved_by;
             return Err(RunError::FrameMoved {
                 program: self.name().to_string(),
                 helper: moved_by.unwrap_or("an adjust helper"),
@@ -183,8 +184,13 @@ pub(crate) fn tail_unread(prog: &bpfx_verifier::VerifiedProgram) -> bool {
 /// the verifier to hit the stack or a map value (a Checked program's packet stores are never
 /// proven: they disqualify it), and every call is one of the helpers below, which write no
 /// guest memory and move no frame bounds, and which the embedder has not replaced; no tail
-/// call, call by register, kfunc or callback-taking helper.
-pub(crate) fn confined(prog: &bpfx_verifier::VerifiedProgram, replaced: &[u32]) -> bool {
+/// call, call by register, kfunc or callback-taking helper. With `packet_stores` false, no
+/// store or atomic may hit the packet either: no run writes any byte of its input.
+pub(crate) fn confined(
+    prog: &bpfx_verifier::VerifiedProgram,
+    replaced: &[u32],
+    packet_stores: bool,
+) -> bool {
     use crate::helpers as h;
     use bpfx_bytecode::{CallTarget, Op};
     use bpfx_verifier::RegionKind;
@@ -202,10 +208,11 @@ pub(crate) fn confined(prog: &bpfx_verifier::VerifiedProgram, replaced: &[u32]) 
     prog.program().iter().all(|(pc, op)| match op {
         Op::Store { .. } | Op::Atomic { .. } => prog.access(pc).is_some_and(|a| {
             a.proven
-                && matches!(
-                    a.region,
-                    RegionKind::Stack | RegionKind::MapValue | RegionKind::Packet
-                )
+                && match a.region {
+                    RegionKind::Stack | RegionKind::MapValue => true,
+                    RegionKind::Packet => packet_stores,
+                    _ => false,
+                }
         }),
         Op::Call(CallTarget::Helper(id)) => NO_WRITES.contains(id) && !replaced.contains(id),
         Op::Call(CallTarget::Local { .. }) => true,

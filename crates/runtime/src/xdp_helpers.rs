@@ -36,7 +36,7 @@
 //! run (where the kernel refuses the program at load), they fail the run.
 
 use crate::context::Context;
-use crate::helpers::{Cx, RedirectTarget, RunCell, lock};
+use crate::helpers::{Cx, RedirectTarget, run_state};
 use crate::packet::{ETH_HLEN, XDP_FRAME_RESERVED, XDP_META_MAX};
 use bpfx_exec::{GuestMemory, HelperError};
 
@@ -111,8 +111,8 @@ fn moved(addr: u64, d: i64) -> Option<u64> {
 }
 
 /// The running frame, checked to belong to an XDP run whose context `ctx` is.
-fn frame(run: &RunCell, ctx: u64, name: &str) -> Result<XdpFrame, HelperError> {
-    let f = lock(run).frame;
+fn frame(mem: &mut GuestMemory<'_>, ctx: u64, name: &str) -> Result<XdpFrame, HelperError> {
+    let f = run_state(mem)?.frame;
     if !f.active {
         return Err(err(format!(
             "{name} needs an XDP program run on a packet buffer"
@@ -130,7 +130,6 @@ fn frame(run: &RunCell, ctx: u64, name: &str) -> Result<XdpFrame, HelperError> {
 /// Writes the context pointer at `off` and records `f` as the run's frame.
 fn commit(
     mem: &mut GuestMemory<'_>,
-    run: &RunCell,
     f: XdpFrame,
     fields: &[(u64, u64)],
     name: &str,
@@ -139,17 +138,17 @@ fn commit(
         mem.store(f.ctx + off, 8, value)
             .ok_or_else(|| err(format!("{name}: cannot write the context")))?;
     }
-    lock(run).frame = f;
+    run_state(mem)?.frame = f;
     Ok(0)
 }
 
 /// `xdp_get_buff_len(ctx)`.
 pub(crate) fn xdp_get_buff_len(
-    cx: &Cx,
-    _: &mut GuestMemory<'_>,
+    _: &Cx,
+    mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
-    let f = frame(&cx.run, a[0], "xdp_get_buff_len")?;
+    let f = frame(mem, a[0], "xdp_get_buff_len")?;
     Ok(f.data_end - f.data)
 }
 
@@ -167,12 +166,12 @@ fn frame_bytes(f: &XdpFrame, offset: u64, len: u64) -> Result<u64, u64> {
 
 /// `xdp_load_bytes(ctx, offset, buf, len)`.
 pub(crate) fn xdp_load_bytes(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "xdp_load_bytes";
-    let f = frame(&cx.run, a[0], NAME)?;
+    let f = frame(mem, a[0], NAME)?;
     let len = a[3] & 0xffff_ffff;
     let (bytes, ret) = match frame_bytes(&f, a[1] & 0xffff_ffff, len) {
         Ok(at) => (
@@ -189,12 +188,12 @@ pub(crate) fn xdp_load_bytes(
 
 /// `xdp_store_bytes(ctx, offset, buf, len)`.
 pub(crate) fn xdp_store_bytes(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "xdp_store_bytes";
-    let f = frame(&cx.run, a[0], NAME)?;
+    let f = frame(mem, a[0], NAME)?;
     let len = a[3] & 0xffff_ffff;
     let at = match frame_bytes(&f, a[1] & 0xffff_ffff, len) {
         Ok(at) => at,
@@ -210,13 +209,12 @@ pub(crate) fn xdp_store_bytes(
 
 /// `xdp_adjust_head(ctx, delta)`.
 pub(crate) fn xdp_adjust_head(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "xdp_adjust_head";
-    let r = &cx.run;
-    let mut f = frame(r, a[0], NAME)?;
+    let mut f = frame(mem, a[0], NAME)?;
     let metalen = f.data - f.meta;
     let lowest = f.hard_start + XDP_FRAME_RESERVED as u64 + metalen;
     let Some(data) = moved(f.data, delta(a[1])) else {
@@ -234,18 +232,17 @@ pub(crate) fn xdp_adjust_head(
             .ok_or_else(|| err(format!("{NAME}: cannot move the metadata")))?;
     }
     (f.data, f.meta, f.moved_by) = (data, meta, Some(NAME));
-    commit(mem, r, f, &[(CTX_DATA, data), (CTX_DATA_META, meta)], NAME)
+    commit(mem, f, &[(CTX_DATA, data), (CTX_DATA_META, meta)], NAME)
 }
 
 /// `xdp_adjust_meta(ctx, delta)`.
 pub(crate) fn xdp_adjust_meta(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "xdp_adjust_meta";
-    let r = &cx.run;
-    let mut f = frame(r, a[0], NAME)?;
+    let mut f = frame(mem, a[0], NAME)?;
     let Some(meta) = moved(f.meta, delta(a[1])) else {
         return Ok(EINVAL);
     };
@@ -257,18 +254,17 @@ pub(crate) fn xdp_adjust_meta(
         return Ok(EACCES);
     }
     f.meta = meta;
-    commit(mem, r, f, &[(CTX_DATA_META, meta)], NAME)
+    commit(mem, f, &[(CTX_DATA_META, meta)], NAME)
 }
 
 /// `xdp_adjust_tail(ctx, delta)`.
 pub(crate) fn xdp_adjust_tail(
-    cx: &Cx,
+    _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "xdp_adjust_tail";
-    let r = &cx.run;
-    let mut f = frame(r, a[0], NAME)?;
+    let mut f = frame(mem, a[0], NAME)?;
     let d = delta(a[1]);
     let Some(end) = moved(f.data_end, d) else {
         return Ok(EINVAL);
@@ -282,11 +278,15 @@ pub(crate) fn xdp_adjust_tail(
             .ok_or_else(|| err(format!("{NAME}: cannot clear the tailroom")))?;
     }
     (f.data_end, f.moved_by) = (end, Some(NAME));
-    commit(mem, r, f, &[(CTX_DATA_END, end)], NAME)
+    commit(mem, f, &[(CTX_DATA_END, end)], NAME)
 }
 
 /// `redirect(ifindex, flags)`.
-pub(crate) fn redirect(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+pub(crate) fn redirect(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
     let (ifindex, flags) = (a[0] as u32, a[1]);
     let (allowed, refused, redirect) = match cx.context {
         Context::Xdp => (0, XDP_ABORTED, XDP_REDIRECT),
@@ -301,7 +301,7 @@ pub(crate) fn redirect(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<
     if flags & !allowed != 0 {
         return Ok(refused);
     }
-    lock(&cx.run).redirect = Some(RedirectTarget::Ifindex {
+    run_state(mem)?.redirect = Some(RedirectTarget::Ifindex {
         ifindex,
         ingress: flags & BPF_F_INGRESS != 0,
     });
@@ -311,7 +311,7 @@ pub(crate) fn redirect(cx: &Cx, _: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<
 /// `redirect_neigh(ifindex, params, plen, flags)` (TC only).
 pub(crate) fn redirect_neigh(
     cx: &Cx,
-    _: &mut GuestMemory<'_>,
+    mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     if cx.context != Context::Tc {
@@ -325,7 +325,7 @@ pub(crate) fn redirect_neigh(
     if flags != 0 || (plen != 0 && plen < REDIR_NEIGH_SIZE) {
         return Ok(TC_ACT_SHOT);
     }
-    lock(&cx.run).redirect = Some(RedirectTarget::Ifindex {
+    run_state(mem)?.redirect = Some(RedirectTarget::Ifindex {
         ifindex,
         ingress: false,
     });

@@ -142,6 +142,18 @@ const HOSTILE: &[(&str, &str, u32, u32)] = &[
         2,
     ),
     (
+        "map key pointer of map_delete_elem",
+        "lddw r1, map_idx(0)\nlddw r2, 0x414141414000\ncall 3\nexit",
+        4,
+        2,
+    ),
+    (
+        "map key pointer of map_update_elem",
+        "stw [r10-4], 0\nlddw r1, map_idx(0)\nlddw r2, 0x414141414000\nmov r3, r10\nadd r3, -4\nmov r4, 0\ncall 2\nexit",
+        8,
+        2,
+    ),
+    (
         "map value pointer of map_update_elem",
         "stw [r10-4], 0\nlddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\nmov r3, r2\nmov r4, 0\ncall 2\nexit",
         7,

@@ -65,7 +65,9 @@ pub fn helpers() -> Helpers {
     let mut h = Helpers::conformance();
     let eight = MemArg {
         ptr: 0,
-        len: ArgLen::From(Arc::new(|_: &[u64; 5]| Some(8))),
+        len: ArgLen::From(Arc::new(|_: &[u64; 5], _: &bpfx_exec::GuestMemory<'_>| {
+            Some(8)
+        })),
         write: true,
     };
     h.register_checked(STORE_HELPER, vec![eight], |mem, args| {

@@ -3,11 +3,11 @@
 use super::{Code, Engine, Linked, Shared};
 use crate::context::{self, Context, XdpAction, XdpMeta};
 use crate::error::RunError;
-use crate::helpers::{self, RunCell, RunState};
+use crate::helpers::{self, RunState};
 use crate::skb::{self, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction};
 use bpfx_exec::{Budget, End, Env, HelperError, Trap, TrapKind};
 use bpfx_verifier::VerifiedProgram;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A runnable program. Each `Program` value runs on one thread at a time (`run` takes
 /// `&mut self`); clone it to run the same code on several threads at once; every clone
@@ -16,7 +16,11 @@ pub struct Program {
     pub(super) linked: Arc<Linked>,
     pub(super) shared: Arc<Shared>,
     env: Env,
-    pub(crate) run: RunCell,
+    /// The run state, owned here: for each engine call of a run it moves into the
+    /// environment's [`Env::host`], where the engines lend it to every helper call (so helpers
+    /// reach it without a lock), and comes back when the engine returns. `None` only while
+    /// an engine runs.
+    pub(crate) st: Option<Box<RunState>>,
     /// What its helpers work with (the run's CPU is set here).
     cx: Arc<helpers::Cx>,
     pub(crate) buf: Vec<u8>,
@@ -35,6 +39,15 @@ pub struct Program {
     pub(crate) xdp_tail_unread: bool,
     /// Whether no run writes past its frame ([`crate::xdp::confined`]).
     pub(crate) xdp_confined: bool,
+    /// Whether no run writes its frame either ([`crate::xdp::confined`] without packet
+    /// stores): `run_xdp` then need not copy the frame back.
+    pub(crate) xdp_frame_unwritten: bool,
+    /// Whether no run can change the context struct: every store is proven to hit the stack,
+    /// a map value or the packet, every helper called writes no guest memory and moves no
+    /// frame, and no tail call hands the context to another program
+    /// ([`crate::xdp::confined`], which holds for any context). The run then neither keeps
+    /// nor restores the host-owned bytes: they are as the host filled them.
+    ctx_untouched: bool,
     /// For a confined program: the end of what the last `run_xdp` may have left nonzero in
     /// the run buffer (every byte from there on is zero); `usize::MAX` when not known.
     pub(crate) xdp_dirty_end: usize,
@@ -67,29 +80,9 @@ impl Clone for Program {
 
 impl Program {
     pub(super) fn new(linked: Arc<Linked>, shared: Arc<Shared>) -> Program {
-        let packet = match linked.context {
-            Context::Xdp => Some((0, 8)),
-            Context::Tc | Context::Socket => Some((skb::SKB_DATA, skb::SKB_DATA_END)),
-            Context::Struct(crate::StructLayout { packet, .. }) => packet,
-            Context::Memory
-            | Context::Kprobe
-            | Context::Tracepoint { .. }
-            | Context::RawTracepoint { .. }
-            | Context::Tracing { .. }
-            | Context::SockAddr(_)
-            | Context::Sock(_)
-            | Context::SockOps
-            | Context::PerfEvent
-            | Context::Unsupported(_) => None,
-        };
-        let run: RunCell = Arc::new(Mutex::new(RunState {
-            packet,
-            ..RunState::default()
-        }));
         let cx = Arc::new(helpers::Cx {
             maps: shared.maps.clone(),
             hooks: shared.hooks.clone(),
-            run: run.clone(),
             context: linked.context,
             cpu: helpers::NO_CPU.into(),
         });
@@ -99,8 +92,18 @@ impl Program {
         }
         // Every helper, standard or the embedder's (Rust or C), gets the memory arguments its
         // signature sizes checked at each call, on both engines and in every mode.
+        // The standard map helpers read their key and value first, through their
+        // `GuestMemory`, and change nothing before: their map-sized arguments are checked only
+        // when they fail (with the same trap and message), so a call locates each range once.
         for (id, sig) in shared.sigs.iter() {
-            h.set_mem_args(id, helpers::mem_args(sig, &cx));
+            let args = helpers::mem_args(sig, &cx);
+            if helpers::READS_MAP_ARGS_FIRST.contains(&id)
+                && !shared.custom.iter().any(|c| c.id == id)
+            {
+                h.set_mem_args_after_failure(id, args);
+            } else {
+                h.set_mem_args(id, args);
+            }
         }
         let host_owned = context::host_owned(linked.context).into();
         let trace_need = if linked.context.is_tracing() {
@@ -110,15 +113,17 @@ impl Program {
         };
         let xdp_tail_unread = crate::xdp::tail_unread(&linked.prog);
         let replaced: Vec<u32> = shared.custom.iter().map(|c| c.id).collect();
-        let xdp_confined = crate::xdp::confined(&linked.prog, &replaced);
+        let xdp_confined = crate::xdp::confined(&linked.prog, &replaced, true);
+        let xdp_frame_unwritten = crate::xdp::confined(&linked.prog, &replaced, false);
         let mut env = Env::with_helpers(h);
         // The frame limit is the one the program was verified with: no second setting.
         env.set_max_frames(linked.prog.max_frames());
+        let st = Some(Box::new(RunState::new(linked.context)));
         Program {
             linked,
             shared,
             env,
-            run,
+            st,
             cx,
             buf: Vec::new(),
             spare: Vec::new(),
@@ -127,6 +132,8 @@ impl Program {
             host_ctx: Vec::new(),
             xdp_tail_unread,
             xdp_confined,
+            xdp_frame_unwritten,
+            ctx_untouched: xdp_confined,
             xdp_dirty_end: usize::MAX,
             trace_need,
             attach: crate::Attach::default(),
@@ -184,7 +191,13 @@ impl Program {
     /// `TC_ACT_REDIRECT`) verdict means. The target is recorded even if the program then
     /// returned another verdict, as the kernel keeps it.
     pub fn last_redirect(&self) -> Option<helpers::RedirectTarget> {
-        helpers::lock(&self.run).redirect.clone()
+        self.st.as_ref().and_then(|st| st.redirect.clone())
+    }
+
+    /// The run state.
+    #[inline]
+    pub(crate) fn state(&mut self) -> &mut RunState {
+        state_of(&mut self.st, self.linked.context)
     }
 
     /// What the last run left of a [`Budget::Limit`] (`None` without one).
@@ -318,9 +331,10 @@ impl Program {
 
     /// [`Program::snapshot_inner`]'s body, out of line: most programs name no map of maps.
     fn take_inner(&mut self, cur: &Linked) {
-        let mut st = helpers::lock(&self.run);
+        let st = state_of(&mut self.st, cur.context);
         st.inner.clear();
         st.outers.clear();
+        let mut blocks = Vec::new();
         for &i in &cur.outers {
             let Some(slots) = self.shared.maps[i]
                 .created()
@@ -331,13 +345,14 @@ impl Program {
             let base = st.inner.len();
             for m in &slots.maps {
                 if let Some(b) = m.block() {
-                    self.env.shared.push(b.clone());
+                    blocks.push(b.clone());
                 }
                 st.inner.push(m.clone());
             }
             st.outers.push((i, base, slots));
         }
         self.inner_live = !st.outers.is_empty();
+        self.env.shared.append(&mut blocks);
     }
 
     /// Keeps the host-owned bytes of the context struct at the start of `input`, as the
@@ -354,13 +369,8 @@ impl Program {
     /// an XDP frame's pointers from the host's record, which only the adjust helpers move):
     /// whatever a Checked program wrote there through a guarded store, the next program
     /// starts, and the host reads the run's outcome, on the context the host made.
-    fn restore_host_context(&self, input: &mut [u8]) {
-        let st = helpers::lock(&self.run);
-        self.restore_host_context_from(input, &st);
-    }
-
-    /// [`Program::restore_host_context`] with the run state already locked.
-    fn restore_host_context_from(&self, input: &mut [u8], st: &RunState) {
+    fn restore_host_context(&mut self, input: &mut [u8]) {
+        let st = state_of(&mut self.st, self.linked.context);
         for r in self.host_owned.iter() {
             if let (Some(dst), Some(src)) = (input.get_mut(r.clone()), self.host_ctx.get(r.clone()))
             {
@@ -415,16 +425,20 @@ impl Program {
         after: impl FnOnce(&mut RunState) -> T,
     ) -> (Result<u64, RunError>, T) {
         {
-            let mut st = helpers::lock(&self.run);
+            let st = self.state();
             st.tail_calls = 0;
             st.redirect = None;
             st.skb_hash = None;
             st.skb_pkt_type = None;
             st.clones.clear();
             st.reserved.clear();
-            before(&mut st);
+            before(st);
         }
-        self.keep_host_context(input);
+        // A program that cannot change the context leaves the host's bytes as they are.
+        let untouched = self.ctx_untouched;
+        if !untouched {
+            self.keep_host_context(input);
+        }
         // One CPU for the run and its tail calls, the helpers' and the inlined lookups',
         // asked of the hook when first needed.
         self.cx
@@ -454,6 +468,12 @@ impl Program {
             }
             self.env.set_max_frames(cur.prog.max_frames());
             self.snapshot_inner(&cur);
+            // The run state goes with the engine, for the helpers (no allocation: the box
+            // moves), and comes back with what they left in it.
+            self.env.host = self
+                .st
+                .take()
+                .map(|st| st as Box<dyn std::any::Any + Send + Sync>);
             let r = match &cur.code {
                 Code::Interp => bpfx_interp::run_to_end(&cur.prog, input, &mut self.env),
                 Code::Jit(j) => {
@@ -465,6 +485,7 @@ impl Program {
                     j.run_to_end_on(input, &mut self.env, cpu)
                 }
             };
+            self.st = self.env.host.take().and_then(|h| h.downcast().ok());
             let trap = match r {
                 Ok(End::Return(r0)) => break Ok(r0),
                 Ok(End::TailCall { pc, target }) => match target.0.downcast::<Linked>() {
@@ -477,7 +498,7 @@ impl Program {
                     }
                     Ok(next)
                         if next.packet_loads && next.context == Context::Tc && {
-                            let f = helpers::lock(&self.run).tc;
+                            let f = self.state().tc;
                             f.active && !f.fixed
                         } =>
                     {
@@ -531,14 +552,16 @@ impl Program {
         };
         // Records reserved and never submitted would block the ring forever: the kernel's
         // verifier forbids that, bpfx discards them when the run ends.
+        if !untouched {
+            self.restore_host_context(input);
+        }
         let (left, out) = {
-            let mut st = helpers::lock(&self.run);
-            self.restore_host_context_from(input, &st);
+            let st = self.state();
             // The run's hold on inner maps ends with it.
             st.inner.clear();
             st.outers.clear();
             let left = std::mem::take(&mut st.reserved);
-            (left, after(&mut st))
+            (left, after(st))
         };
         for (i, addr) in left {
             if let Some(m) = self.shared.maps[i].created() {
@@ -547,4 +570,18 @@ impl Program {
         }
         (result, out)
     }
+}
+
+/// The run state `st` holds: a [`Program`]'s always holds one but while an engine runs (it
+/// is made with one, and every engine call gives it back); a fresh one otherwise.
+#[inline]
+fn state_of(st: &mut Option<Box<RunState>>, context: Context) -> &mut RunState {
+    st.get_or_insert_with(|| fresh_state(context))
+}
+
+/// [`state_of`]'s fallback, out of the run's way.
+#[cold]
+#[inline(never)]
+fn fresh_state(context: Context) -> Box<RunState> {
+    Box::new(RunState::new(context))
 }

@@ -76,6 +76,8 @@
 //! every iteration but the last takes the test's staying edge, whose values `x₀ + n·c` do not
 //! wrap while staying: so at most `(hi - lo) / |c| + 1` of them.
 
+mod measure;
+
 use bpfx_bytecode::{
     AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, Size, Successors, Width,
 };
@@ -796,6 +798,13 @@ impl<'a> Func<'a> {
                     best = Some(best.map_or(trips, |t| t.min(trips)));
                 }
             }
+        }
+        // Else, or for a bound longer than a pass over the input, a ranking measure over
+        // several registers (`measure`).
+        if best.is_none_or(|b| b > u128::from(MAX_INPUT_LEN) + 2)
+            && let Some(t) = self.measure_trips(h, body, bounds, work)
+        {
+            best = Some(best.map_or(t, |b| b.min(t)));
         }
         best
     }

@@ -3,14 +3,14 @@
 //! other. The rule (also in `docs/verifier.md`, "Termination"), for an innermost natural loop
 //! (no other header in its body) whose header is not the function's entry:
 //!
-//! - **Atoms.** The registers whose unsigned upper bound on every edge entering the header
-//!   from outside is at most [`ATOM_LIMIT`] (`Func::upper_bounds`) are the loop's atoms, each
-//!   assumed in `0..=bound` at every visit of the header (the invariant, checked below).
+//! - **Atoms.** The registers are the loop's atoms, each assumed in `0..=bound` at every visit
+//!   of the header, `bound` its unsigned upper bound on the edges entering the header from
+//!   outside (`Func::upper_bounds`; the invariant, checked below).
 //! - **Paths.** Every path of one iteration (from the header through the body back to it; the
 //!   body holds no other cycle) is evaluated exactly: a register's value is an affine form
 //!   over the atoms' values at the header with rational coefficients, plus one error atom per
-//!   right shift or division by a constant (`x >> s` is `x / 2^s + e`, `-(1 - 2^-s) <= e <= 0`),
-//!   followed through moves, additions and subtractions (64-bit, or 32-bit on values below
+//!   right shift or division by a constant (`x >> s` is `x / 2^s + e`, `-(1 - 2^-s) <= e <= 0`;
+//!   `x & (2^s - 1)` is `-2^s·e` with the same `e` for the same `x`), followed through moves, additions and subtractions (64-bit, or 32-bit on values below
 //!   2^32), shifts and multiplications by constants, as long as the form's range over the
 //!   atoms' ranges stays inside the operation's width (so the machine's wrapping arithmetic
 //!   is the integers'); anything else is unknown. Each edge taken on the path adds what its
@@ -39,10 +39,6 @@
 
 use super::{Func, LazyBounds, MAX_INPUT_LEN, WORK_LIMIT, bound_transfer, refine};
 use bpfx_bytecode::{AluOp, Cond, Op, Operand, Reg, Width};
-
-/// Registers bounded by at most this at the header are the loop's atoms (the input's length
-/// among them); every form built from them is checked to stay within its width.
-const ATOM_LIMIT: u64 = i64::MAX as u64;
 
 /// The most iteration paths followed per loop (and path prefixes, times 16).
 const MAX_PATHS: usize = 256;
@@ -243,6 +239,9 @@ struct Path {
     /// Forms known to be at least 0.
     facts: Vec<Form>,
     decided: Vec<(Key, Cond, bool)>,
+    /// The error atom of each `form / k` taken on the path, so that `x >> s` and
+    /// `x & (2^s - 1)` of the same `x` share it.
+    quotients: Vec<(Form, i128, Atom)>,
 }
 
 impl Path {
@@ -264,9 +263,18 @@ impl Path {
         (lo >= 0 && hi < 1i128 << bits).then_some(f)
     }
 
-    fn error_atom(&mut self, lo: Q) -> Form {
-        self.ranges.push((lo, Q::ZERO));
-        Form::atom(self.ranges.len() - 1)
+    /// `floor(x / k)` as `x / k + e`, `e` the error atom of `(x, k)`, with the atom.
+    fn quotient(&mut self, x: &Form, k: i128) -> Option<(Form, Atom)> {
+        let e = match self.quotients.iter().find(|(f, d, _)| f == x && *d == k) {
+            Some(&(_, _, e)) => e,
+            None => {
+                self.ranges.push((Q::new(1 - k, k)?, Q::ZERO));
+                let e = self.ranges.len() - 1;
+                self.quotients.push((x.clone(), k, e));
+                e
+            }
+        };
+        Some((x.scale(Q::new(1, k)?)?.plus(Q::int(1), &Form::atom(e))?, e))
     }
 
     /// Runs a non-branch instruction.
@@ -316,8 +324,14 @@ impl Path {
                     (AluOp::Div, k @ 1..) => k,
                     _ => return None,
                 };
-                let e = self.error_atom(Q::new(1 - k, k)?);
-                d.scale(Q::new(1, k)?)?.plus(Q::int(1), &e)?
+                self.quotient(&d, k)?.0
+            }
+            // `x & (2^s - 1)` is `x - 2^s·floor(x / 2^s)`, that is `-2^s·e`.
+            AluOp::And => {
+                let d = self.within(d?, bits)?;
+                let k = imm.filter(|&m| m > 0 && (m + 1) & m == 0)? + 1;
+                let (_, e) = self.quotient(&d, k)?;
+                Form::konst(0).plus(Q::int(-k), &Form::atom(e))?
             }
             AluOp::Lsh | AluOp::Mul => {
                 let d = self.within(d?, bits)?;
@@ -381,6 +395,9 @@ impl Path {
                 self.facts.extend(y.minus(&x));
                 return;
             }
+            // Unsigned, so `x != 0` is `x >= 1`.
+            Cond::Ne if y == Form::konst(0) => (&y, &x, true),
+            Cond::Ne if x == Form::konst(0) => (&x, &y, true),
             Cond::Ne | Cond::Set => return,
         };
         let gap = big
@@ -537,7 +554,7 @@ impl Func<'_> {
         entry: [u64; Reg::COUNT],
         work: &mut usize,
     ) -> Option<u128> {
-        let mut bound: [Option<u64>; Reg::COUNT] = entry.map(|b| (b <= ATOM_LIMIT).then_some(b));
+        let mut bound: [Option<u64>; Reg::COUNT] = entry.map(Some);
         // The invariant: raise a failing atom's bound to the next larger one, or drop it.
         let (paths, ranges) = 'fix: loop {
             let ranges: Vec<(Q, Q)> = bound
@@ -550,6 +567,7 @@ impl Func<'_> {
                 ranges: ranges.clone(),
                 facts: Vec::new(),
                 decided: Vec::new(),
+                quotients: Vec::new(),
             };
             let paths = self.iteration_paths(h, body, init, work)?;
             for r in 0..Reg::COUNT {
@@ -886,6 +904,28 @@ mod tests {
             .replace("add r7, 1\n", "")));
         // `!=` instead of `<`: they may cross (odd distance) and never meet.
         assert!(!p(&PAIR.replace("jge r7, r8, out", "jeq r7, r8, out")));
+    }
+
+    #[test]
+    fn carries_folded_until_they_fit() {
+        // RFC 1071's `while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16)` on a sum of any
+        // size: `sum` loses at least one per fold while above 0xffff.
+        let fold = "
+            ldxdw r0, [r1+0]
+            jle r0, 0xffff, out
+        head:
+            mov r3, r0
+            rsh r3, 16
+            and r0, 0xffff
+            add r0, r3
+            jgt r0, 0xffff, head
+        out:
+            exit";
+        assert!(p(fold));
+        // A mask wider than the shift: the sum may grow (0x1ffff folds to 0x20000).
+        assert!(!p(&fold.replace("and r0, 0xffff", "and r0, 0x1ffff")));
+        // The shift of another value than the one masked.
+        assert!(!p(&fold.replace("mov r3, r0\n", "ldxdw r3, [r1+8]\n")));
     }
 
     #[test]

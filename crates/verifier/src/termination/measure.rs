@@ -53,13 +53,13 @@ struct Q {
     d: i128,
 }
 
-fn gcd(mut a: i128, mut b: i128) -> i128 {
-    a = a.abs();
-    b = b.abs();
+fn gcd(a: i128, b: i128) -> i128 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
     while b != 0 {
         (a, b) = (b, a % b);
     }
-    a
+    // 2^127 (from `i128::MIN`, which `Q::new` refuses anyway) reduces nothing.
+    i128::try_from(a).unwrap_or(1)
 }
 
 impl Q {
@@ -70,7 +70,8 @@ impl Q {
     }
 
     fn new(n: i128, d: i128) -> Option<Q> {
-        if d == 0 {
+        // `i128::MIN` has no negation: such a number is not followed.
+        if d == 0 || n == i128::MIN || d == i128::MIN {
             return None;
         }
         let g = gcd(n, d).max(1);
@@ -501,7 +502,8 @@ impl Func<'_> {
         let mut pushed = 0usize;
         let mut stack = vec![(h, init)];
         while let Some((u, mut st)) = stack.pop() {
-            *work += 1;
+            // A step costs in proportion to what the path carries.
+            *work += 1 + st.facts.len() + st.ranges.len();
             if *work > WORK_LIMIT {
                 return None;
             }

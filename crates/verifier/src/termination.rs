@@ -50,6 +50,8 @@
 //!      `i` itself (so the tested value is the next iteration's `i`), staying while `i < b` or
 //!      `i <= b` unsigned at 64 bits, with `b + hi` not wrapping for the largest amount `hi`;
 //!      at most `b / lo + 1` staying outcomes for the smallest amount `lo`.
+//!    - or, for an innermost loop, a ranking measure over several registers ([`measure`]:
+//!      `hi - lo`, a halving `size`, two offsets closing in), proven on each iteration path.
 //! 4. The instruction bound ([`instruction_bound`]) is at most [`INSTRUCTION_LIMIT`]: each
 //!    loop's trip bound (header visits per entry: the staying outcomes of its test in a row,
 //!    [`stays`], plus one, plus one for a lagging counter), multiplied through the loops holding

@@ -50,6 +50,8 @@
 //!      `i` itself (so the tested value is the next iteration's `i`), staying while `i < b` or
 //!      `i <= b` unsigned at 64 bits, with `b + hi` not wrapping for the largest amount `hi`;
 //!      at most `b / lo + 1` staying outcomes for the smallest amount `lo`.
+//!    - or, for an innermost loop, a ranking measure over several registers ([`measure`]:
+//!      `hi - lo`, a halving `size`, two offsets closing in), proven on each iteration path.
 //! 4. The instruction bound ([`instruction_bound`]) is at most [`INSTRUCTION_LIMIT`]: each
 //!    loop's trip bound (header visits per entry: the staying outcomes of its test in a row,
 //!    [`stays`], plus one, plus one for a lagging counter), multiplied through the loops holding
@@ -75,6 +77,8 @@
 //! of the loop around it (re-entering closes a cycle through its header outside its body), and
 //! every iteration but the last takes the test's staying edge, whose values `x₀ + n·c` do not
 //! wrap while staying: so at most `(hi - lo) / |c| + 1` of them.
+
+mod measure;
 
 use bpfx_bytecode::{
     AluOp, CallTarget, Cfg, Cond, Op, Operand, Pc, Program, Reg, Size, Successors, Width,
@@ -188,7 +192,7 @@ struct Func<'a> {
 }
 
 /// At most this many stack slots are followed per function.
-const MAX_SLOTS: usize = 4;
+const MAX_SLOTS: usize = 8;
 
 /// The 8-byte stack slots of a function (offsets from r10) that its 8-byte loads read, at most
 /// [`MAX_SLOTS`], when no instruction of the program reads r10 other than as the base of an
@@ -868,6 +872,13 @@ impl<'a> Func<'a> {
                 }
             }
         }
+        // Else, or for a bound longer than a pass over the input, a ranking measure over
+        // several registers (`measure`).
+        if best.is_none_or(|b| b > u128::from(MAX_INPUT_LEN) + 2)
+            && let Some(t) = self.measure_trips(h, body, bounds, work)
+        {
+            best = Some(best.map_or(t, |b| b.min(t)));
+        }
         best
     }
 
@@ -885,10 +896,14 @@ impl<'a> Func<'a> {
         let idx = |pc: usize| body.binary_search(&pc).ok();
         let mut states: Vec<Option<State>> = vec![None; body.len()];
         let start = idx(h)?;
-        states[start] = Some(Reg::ALL.map(|r| Val::Rel {
-            reg: r,
-            off: 0,
-            low: false,
+        // A slot the loop writes is unknown at the header (one it does not is read as itself).
+        states[start] = Some(std::array::from_fn(|i| match Reg::ALL.get(i) {
+            Some(&reg) => Val::Rel {
+                reg,
+                off: 0,
+                low: false,
+            },
+            None => Val::Unknown,
         }));
         let mut queued = vec![false; body.len()];
         let mut queue = vec![start];
@@ -1077,7 +1092,8 @@ enum Val {
     Unknown,
 }
 
-type State = [Val; Reg::COUNT];
+/// The registers' values, then the followed stack slots' ([`Slots`]).
+type State = [Val; Reg::COUNT + MAX_SLOTS];
 
 impl Val {
     /// The value an operation of `width` leaves: 32-bit ones keep the low half, zero-extended.
@@ -1245,14 +1261,24 @@ struct SlotView<'a> {
 }
 
 /// Runs `op` on `st`: moves, and additions and subtractions of constants, are followed, and
-/// 8-byte loads of a followed slot the loop does not write; anything else the instruction may
-/// write (a call or packet load: r0-r5) becomes unknown.
+/// 8-byte loads of a followed slot (the slot if the loop does not write it, else what the
+/// iteration stored there by a whole 8-byte store); anything else the instruction may write
+/// (a call or packet load: r0-r5; any other store or atomic overlapping a slot) becomes
+/// unknown.
 fn transfer(op: &Op, st: &mut State, view: &SlotView<'_>) {
+    let stored: Vec<(usize, Option<Operand>)> = view.slots.written(op).collect();
+    for (k, src) in stored {
+        st[Reg::COUNT + k] = match src {
+            Some(Operand::Reg(r)) => st[r.index()],
+            Some(Operand::Imm(i)) => Val::Const(i64::from(i) as u64),
+            None => Val::Unknown,
+        };
+    }
     let new = match *op {
         Op::Load {
             dst, size, signed, ..
-        } => match view.slots.read(op).filter(|&k| view.kept[k]) {
-            Some(slot) => Some((
+        } => match view.slots.read(op) {
+            Some(slot) if view.kept[slot] => Some((
                 dst,
                 Val::Slot {
                     slot,
@@ -1260,6 +1286,9 @@ fn transfer(op: &Op, st: &mut State, view: &SlotView<'_>) {
                     low: false,
                 },
             )),
+            // A slot the loop writes holds what this iteration stored there (a counter kept
+            // on the stack), or is unknown.
+            Some(slot) => Some((dst, st[Reg::COUNT + slot])),
             // A zero-extending load of at most 4 bytes.
             None if !signed && size.bytes() <= 4 => Some((
                 dst,
@@ -1339,8 +1368,8 @@ struct LazyBounds<'a> {
     counted: Option<Option<Vec<Option<Bounds>>>>,
 }
 
-/// Runs `op` on upper bounds: moves, additions, right shifts, masks, divisions by constants
-/// and loads are followed, and 8-byte stores and loads of the followed stack slots; anything
+/// Runs `op` on upper bounds: moves, additions, multiplications, right shifts, masks,
+/// divisions by constants and loads are followed, and 8-byte stores and loads of the followed stack slots; anything
 /// else the instruction may write is unbounded.
 fn bound_transfer(op: &Op, st: &mut Bounds, slots: &Slots) {
     // Writes slots from registers: no write here changes what another reads.
@@ -1375,6 +1404,7 @@ fn bound_transfer(op: &Op, st: &mut Bounds, slots: &Slots) {
                 (AluOp::Rsh, Operand::Reg(_)) => d,
                 (AluOp::And, _) => d.min(s),
                 (AluOp::Div, Operand::Imm(k)) if k > 0 => d / s,
+                (AluOp::Mul, _) => d.saturating_mul(s),
                 _ => u64::MAX,
             };
             let v = match (width, aop, src) {
@@ -2016,6 +2046,48 @@ mod tests {
         // A 32-bit test against a filled bound of unknown low half could see the counter
         // wrap, as for a register.
         assert!(!p(&spilled.replace("jgt r4, r1, +1", "jgt32 r4, r1, +1")));
+    }
+
+    #[test]
+    fn counters_kept_on_the_stack() {
+        // clang's outer counter under register pressure: spilled at the head, the register
+        // reused by an inner loop, filled and stepped before the test.
+        let spilled = "
+            mov r2, 0
+            mov r3, 16
+        head:
+            stxdw [r10-24], r2
+            mov r2, 0
+        inner:
+            add r2, 1
+            jlt r2, r3, inner
+            ldxdw r2, [r10-24]
+            add r2, 1
+            jlt r2, r3, head
+            mov r0, 0
+            exit";
+        assert!(p(spilled));
+        // The fill reads a slot the iteration did not store the counter in, or a store of
+        // part of it came between: unknown.
+        assert!(!p(
+            &spilled.replace("ldxdw r2, [r10-24]", "ldxdw r2, [r10-32]")
+        ));
+        assert!(!p(&spilled.replace(
+            "ldxdw r2, [r10-24]",
+            "stb [r10-24], 0\nldxdw r2, [r10-24]"
+        )));
+        // A pointer into the frame could let anything write the slot.
+        assert!(!p(&spilled.replace(
+            "mov r2, 0\n        inner",
+            "mov r4, r10\nmov r2, 0\ninner"
+        )));
+        // A bound from a product of bounded values (`n * n` with `n <= 16`).
+        assert!(p(
+            "mov r3, r6\nand r3, 15\nmul r3, r3\nmov r0, 0\ntop:\nadd r0, 3\njle r0, r3, top\nexit"
+        ));
+        assert!(!p(
+            "mov r3, r6\nand r3, 15\nmul r3, r6\nmov r0, 0\ntop:\nadd r0, 3\njle r0, r3, top\nexit"
+        ));
     }
 
     #[test]

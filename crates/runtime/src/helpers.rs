@@ -336,6 +336,8 @@ pub(crate) struct RunState {
     pub(crate) sock: crate::sock::SockRun,
     /// What `bpf_perf_prog_read_value` reads (perf event programs).
     pub(crate) perf_value: crate::perf_event::PerfEventValue,
+    /// The `bpf_spin_lock` the run holds (released when dropped).
+    pub(crate) held_lock: Option<crate::spin_lock::HeldLock>,
 }
 
 impl RunState {
@@ -1008,6 +1010,20 @@ pub(crate) const TABLE: &[Proto] = {
             task::get_current_uid_gid,
         ),
         Proto::new(
+            crate::spin_lock::SPIN_LOCK,
+            "spin_lock",
+            &[ArgKind::SpinLock],
+            RetKind::Scalar,
+            crate::spin_lock::spin_lock,
+        ),
+        Proto::new(
+            crate::spin_lock::SPIN_UNLOCK,
+            "spin_unlock",
+            &[ArgKind::SpinLock],
+            RetKind::Scalar,
+            crate::spin_lock::spin_unlock,
+        ),
+        Proto::new(
             task::GET_CURRENT_CGROUP_ID,
             "get_current_cgroup_id",
             &[],
@@ -1201,6 +1217,8 @@ const BASE_HELPERS: &[u32] = &[
     crate::task::GET_CURRENT_COMM,
     crate::task::GET_CURRENT_TASK,
     crate::task::GET_CURRENT_CGROUP_ID,
+    crate::spin_lock::SPIN_LOCK,
+    crate::spin_lock::SPIN_UNLOCK,
     crate::strncmp::STRNCMP,
     TRACE_VPRINTK,
 ];
@@ -1405,6 +1423,7 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 | ArgKind::CallbackCtx
                 | ArgKind::ConstStr
                 | ArgKind::ReleaseRecord
+                | ArgKind::SpinLock
                 | ArgKind::PtrToLongOut
                 | ArgKind::PtrToStackOrMem
                 | ArgKind::PtrToMem { size_arg: None }

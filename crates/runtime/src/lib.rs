@@ -77,6 +77,7 @@ mod skb;
 mod skb_helpers;
 mod skb_packet;
 mod sock;
+mod spin_lock;
 mod strncmp;
 mod task;
 mod tc;
@@ -201,6 +202,7 @@ pub use sock::{
     SOCK_OPS_TXHASH, SockAddr, SockAddrHook, SockHook, SockIds, SockOps, sock_addr_layout,
     sock_layout, sock_ops_layout,
 };
+pub use spin_lock::{SPIN_LOCK, SPIN_UNLOCK};
 pub use strncmp::STRNCMP;
 pub use task::{
     GET_CURRENT_CGROUP_ID, GET_CURRENT_COMM, GET_CURRENT_PID_TGID, GET_CURRENT_TASK,

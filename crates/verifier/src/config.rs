@@ -520,6 +520,15 @@ pub enum ArgKind {
     /// `Checked` mode any value (the helper finds the record itself, and a record never
     /// released is discarded when the run ends).
     ReleaseRecord,
+    /// A `struct bpf_spin_lock` inside a map value (the kernel's `ARG_PTR_TO_SPIN_LOCK`:
+    /// `bpf_spin_lock`'s and `bpf_spin_unlock`'s r1): in `Strict` mode a non-null pointer to
+    /// a map value at a known offset, 4-byte aligned, the lock's 4 bytes inside the value; in
+    /// `Checked` mode any value (the helper checks that the 4 bytes lie in a map's memory
+    /// when the program runs).
+    /// The kernel also requires the value's BTF to place a `bpf_spin_lock` there; bpfx keeps
+    /// the lock on the host side (`docs/runtime.md`, helper 93), so the word's contents do not
+    /// matter to it.
+    SpinLock,
 }
 
 /// What a callback-taking helper passes to its callback ([`ArgKind::Callback`]).

@@ -14,7 +14,8 @@
 //! `value`, `value_out` ([`ArgKind::MapValueOut`]), `prog_array` ([`ArgKind::ProgArray`]),
 //! `callback_loop` / `callback_map_elem` ([`ArgKind::Callback`]), `callback_ctx`
 //! ([`ArgKind::CallbackCtx`]), `const_str` ([`ArgKind::ConstStr`]), `long_out`
-//! ([`ArgKind::PtrToLongOut`]), `record` ([`ArgKind::ReleaseRecord`]).
+//! ([`ArgKind::PtrToLongOut`]), `record` ([`ArgKind::ReleaseRecord`]), `spin_lock`
+//! ([`ArgKind::SpinLock`]).
 //! Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
 
@@ -167,6 +168,7 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "callback_ctx" => ArgKind::CallbackCtx,
         "const_str" => ArgKind::ConstStr,
         "long_out" => ArgKind::PtrToLongOut,
+        "spin_lock" => ArgKind::SpinLock,
         "record" => ArgKind::ReleaseRecord,
         _ => {
             return fail(
@@ -245,6 +247,7 @@ impl fmt::Display for ArgKind {
             ArgKind::CallbackCtx => ("callback_ctx", None),
             ArgKind::ConstStr => ("const_str", None),
             ArgKind::PtrToLongOut => ("long_out", None),
+            ArgKind::SpinLock => ("spin_lock", None),
             ArgKind::ReleaseRecord => ("record", None),
         };
         match size {

@@ -557,9 +557,10 @@ impl Program {
         }
         let (left, out) = {
             let st = self.state();
-            // The run's hold on inner maps ends with it.
+            // The run's hold on inner maps ends with it, and so does its spin lock.
             st.inner.clear();
             st.outers.clear();
+            st.held_lock = None;
             let left = std::mem::take(&mut st.reserved);
             (left, after(st))
         };

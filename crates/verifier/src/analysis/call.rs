@@ -272,6 +272,38 @@ impl Analysis<'_> {
                     };
                     self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
                 }
+                // The helper checks that the lock lies in a map's memory (a lock is kept on
+                // the host side, by its address, so no value can break a run through it).
+                ArgKind::SpinLock if !self.strict => {}
+                ArgKind::SpinLock => {
+                    let aligned = matches!(
+                        v,
+                        Value::Ptr(
+                            PtrKind::MapValue {
+                                nullable: false,
+                                record: None,
+                                ..
+                            },
+                            Off::Range(a, b)
+                        ) if a == b && a % 4 == 0
+                    );
+                    if !aligned {
+                        return Err(arg_err(
+                            reg,
+                            "a non-null pointer to a 4-byte aligned lock at a known offset of a map value",
+                            v,
+                        ));
+                    }
+                    let arg = MemArg {
+                        reg,
+                        v,
+                        size: Some((4, 4)),
+                        any_region: true,
+                        read_only: true,
+                        expected: "a pointer to a lock in a map value",
+                    };
+                    self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
+                }
                 ArgKind::ReleaseRecord if self.strict => {
                     release = Some(self.release_arg(pc, &sig.name, reg, v)?);
                 }

@@ -1,7 +1,7 @@
 //! Ring buffer records as references: `objects/ringbuf_refs.c` (reserve, an early exit that
 //! discards, fill, submit; and a branch choosing submit or discard) passes Strict mode with
 //! every access proven and runs on every engine in both modes, its records arriving whole;
-//! the unsafe twins of `objects/ringbuf_refs_bad.c` (a record kept on an early exit, a field
+//! the unsafe twins of `objects/ringbuf_refs_bad_N.c` (a record kept on an early exit, a field
 //! written after the submit, a second submit) are refused by Strict mode at the pc and for the
 //! reason the kernel gives, and accepted by Checked mode, where every engine runs them alike.
 //! With root, `bpftool` and a BPF file system the kernel is asked too: it loads the safe

@@ -35,10 +35,10 @@ for src in tracing stackmap; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -c "$src.c" -o "$src.o"
 done
 # Ring buffer records as references (tests/ringbuf_refs.rs): the safe programs, and one unsafe
-# twin per CASE.
+# twin per ringbuf_refs_bad_N.c (each defines CASE and includes ringbuf_refs_bad.h).
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c ringbuf_refs.c -o ringbuf_refs.o
 for n in 1 2 3; do
-	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -DCASE=$n -c ringbuf_refs_bad.c -o "ringbuf_refs_bad_$n.o"
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "ringbuf_refs_bad_$n.c" -o "ringbuf_refs_bad_$n.o"
 done
 # A trace_printk format chosen by a branch between two .rodata strings (tests/strict_helper_offsets.rs).
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c xdp_fmt.c -o xdp_fmt.o

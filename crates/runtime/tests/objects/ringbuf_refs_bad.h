@@ -1,4 +1,4 @@
-/* The unsafe twins of ringbuf_refs.h, one per build (-DCASE=N, ringbuf_refs_bad_N.o). */
+/* The unsafe twins of ringbuf_refs.h, one per CASE (ringbuf_refs_bad_N.c defines it). */
 #include "ringbuf_refs.h"
 
 SEC("xdp")

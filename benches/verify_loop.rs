@@ -10,9 +10,7 @@
 //! workload. Each is verified `ROUNDS` times (default 100). Prints, per program, the
 //! instructions processed and the mean time per verification.
 
-use bpfx_benches::report::verify_config;
-use bpfx_benches::{INPUT_LEN, generate, workloads};
-use bpfx_bytecode::Program;
+use bpfx_benches::report::{loop_programs, loop_rounds, verify_config};
 use bpfx_verifier::Mode;
 use std::time::Instant;
 
@@ -29,24 +27,9 @@ fn main() {
         }
         _ => Mode::Checked,
     };
-    let rounds: u32 = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(100);
+    let rounds = loop_rounds();
     let names: Vec<String> = args.collect();
-    let mut progs: Vec<(String, Program, u64)> = Vec::new();
-    for w in workloads() {
-        if names.is_empty() || names.iter().any(|n| n == w.name()) {
-            let prog = w.program().expect("workload loads");
-            progs.push((w.name().to_string(), prog, INPUT_LEN as u64));
-        }
-    }
-    for n in &names {
-        if let Ok(size) = n.parse::<usize>() {
-            let prog = generate::program(size).expect("generated program decodes");
-            progs.push((n.clone(), prog, generate::GENERATED_MEM));
-        }
-    }
+    let progs = loop_programs(&names);
     for (name, prog, mem) in progs {
         let cfg = verify_config(mode, mem);
         let start = Instant::now();

@@ -219,6 +219,34 @@ pub const VERIFY_MODES: [(&str, bpfx_verifier::Mode); 2] = [
     ("strict", bpfx_verifier::Mode::Strict),
 ];
 
+/// What the profiling loops (`--example verify_loop`, `--example compile_loop`) run: each
+/// workload named in `names` (every workload when `names` is empty) and each generated size
+/// named there (`10000`), with the input memory size its verification assumes.
+pub fn loop_programs(names: &[String]) -> Vec<(String, bpfx_bytecode::Program, u64)> {
+    let mut progs = Vec::new();
+    for w in crate::workloads() {
+        if names.is_empty() || names.iter().any(|n| n == w.name()) {
+            let prog = w.program().expect("workload loads");
+            progs.push((w.name().to_string(), prog, crate::INPUT_LEN as u64));
+        }
+    }
+    for n in names {
+        if let Ok(size) = n.parse::<usize>() {
+            let prog = crate::generate::program(size).expect("generated program decodes");
+            progs.push((n.clone(), prog, crate::generate::GENERATED_MEM));
+        }
+    }
+    progs
+}
+
+/// The profiling loops' repetitions: the `ROUNDS` environment variable, 100 by default.
+pub fn loop_rounds() -> u32 {
+    std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(100)
+}
+
 /// The configuration the verify and compile benches verify a program with: `mode`, an input
 /// of `mem` bytes, everything else the default.
 pub fn verify_config(mode: bpfx_verifier::Mode, mem: u64) -> bpfx_verifier::Config {

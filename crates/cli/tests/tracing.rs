@@ -5,12 +5,11 @@
 #[allow(dead_code)]
 mod common;
 
-use common::{bpfx, stderr, stdout};
+use common::{bpfx, run_json_everywhere, stderr, stdout};
 use serde_json::Value;
 use std::path::PathBuf;
 
 const ENGINES: [&str; 2] = ["interp", "jit"];
-const MODES: [&[&str]; 2] = [&[], &["--strict"]];
 
 fn object() -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/objects/tracing.o");
@@ -25,36 +24,10 @@ fn tmp(name: &str, contents: &[u8]) -> PathBuf {
     p
 }
 
-/// Runs program `prog` of the fixture with `extra` on every engine and mode, with
-/// `--json --dump-maps`; the outputs must agree.
+/// Runs program `prog` of the fixture with `extra` on every engine and mode
+/// ([`common::run_json_everywhere`]).
 fn run(prog: &str, extra: &[&str]) -> Value {
-    let obj = object();
-    let mut seen: Option<Value> = None;
-    for engine in ENGINES {
-        for mode in MODES {
-            let mut args = vec![
-                "run",
-                &obj,
-                "--program",
-                prog,
-                "--engine",
-                engine,
-                "--json",
-                "--dump-maps",
-            ];
-            args.extend_from_slice(mode);
-            args.extend_from_slice(extra);
-            let o = bpfx(&args);
-            assert!(o.status.success(), "{prog} {engine}: {}", stderr(&o));
-            let mut v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-            v["engine"] = Value::Null;
-            match &seen {
-                None => seen = Some(v),
-                Some(s) => assert_eq!(s, &v, "{prog} {engine} {mode:?}"),
-            }
-        }
-    }
-    seen.unwrap()
+    run_json_everywhere(&object(), prog, extra)
 }
 
 /// Entry `key` of map `name` in a `--json --dump-maps` output.

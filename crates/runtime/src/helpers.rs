@@ -45,19 +45,6 @@ pub const MAP_PUSH_ELEM: u32 = 87;
 pub const MAP_POP_ELEM: u32 = 88;
 /// `bpf_map_peek_elem`.
 pub const MAP_PEEK_ELEM: u32 = 89;
-/// The standard helpers whose memory arguments are all map keys and values, each read (or,
-/// for a value written, checked writable) before the helper changes anything, failing when
-/// it cannot: the dispatch checks their arguments only when they fail
-/// ([`bpfx_exec::Helpers::set_mem_args_after_failure`]).
-pub(crate) const READS_MAP_ARGS_FIRST: [u32; 7] = [
-    MAP_LOOKUP_ELEM,
-    MAP_UPDATE_ELEM,
-    MAP_DELETE_ELEM,
-    MAP_LOOKUP_PERCPU_ELEM,
-    MAP_PUSH_ELEM,
-    MAP_POP_ELEM,
-    MAP_PEEK_ELEM,
-];
 /// `bpf_perf_event_output`.
 pub const PERF_EVENT_OUTPUT: u32 = 25;
 /// `bpf_redirect_map`.
@@ -410,6 +397,10 @@ pub(crate) struct Proto {
     pub(crate) changes_packet: bool,
     /// The one map type its map argument takes ([`HelperSig::map_type`]), or 0 for any.
     pub(crate) map_type: u32,
+    /// Whether it reads its map key and value arguments through its [`GuestMemory`] before
+    /// changing anything, failing when it cannot: the dispatch then checks them only when it
+    /// fails ([`bpfx_exec::Helpers::set_mem_args_after_failure`]).
+    pub(crate) reads_args_first: bool,
 }
 
 /// A standard helper's implementation: a function of the program instance's [`Cx`], guest
@@ -439,6 +430,7 @@ impl Proto {
             func: Func::Value(func),
             changes_packet: false,
             map_type: 0,
+            reads_args_first: false,
         }
     }
 
@@ -458,6 +450,7 @@ impl Proto {
             func: Func::Ret(func),
             changes_packet: false,
             map_type: 0,
+            reads_args_first: false,
         }
     }
 
@@ -465,6 +458,15 @@ impl Proto {
     pub(crate) const fn changing_packet(self) -> Proto {
         Proto {
             changes_packet: true,
+            ..self
+        }
+    }
+
+    /// This entry, for a helper that reads its map key and value arguments first
+    /// ([`Proto::reads_args_first`]).
+    pub(crate) const fn reading_args_first(self) -> Proto {
+        Proto {
+            reads_args_first: true,
             ..self
         }
     }
@@ -541,21 +543,24 @@ pub(crate) const TABLE: &[Proto] = {
             &[MapHandle, MapKey],
             RetKind::MapValueOrNull,
             map_lookup_elem,
-        ),
+        )
+        .reading_args_first(),
         Proto::new(
             MAP_UPDATE_ELEM,
             "map_update_elem",
             &[MapHandle, MapKey, MapValue, Scalar],
             RetKind::Scalar,
             map_update_elem,
-        ),
+        )
+        .reading_args_first(),
         Proto::new(
             MAP_DELETE_ELEM,
             "map_delete_elem",
             &[MapHandle, MapKey],
             RetKind::Scalar,
             map_delete_elem,
-        ),
+        )
+        .reading_args_first(),
         Proto::new(
             KTIME_GET_NS,
             "ktime_get_ns",
@@ -613,21 +618,24 @@ pub(crate) const TABLE: &[Proto] = {
             &[MapHandle, MapValue, Scalar],
             RetKind::Scalar,
             map_push_elem,
-        ),
+        )
+        .reading_args_first(),
         Proto::new(
             MAP_POP_ELEM,
             "map_pop_elem",
             POP_PEEK,
             RetKind::Scalar,
             map_pop_elem,
-        ),
+        )
+        .reading_args_first(),
         Proto::new(
             MAP_PEEK_ELEM,
             "map_peek_elem",
             POP_PEEK,
             RetKind::Scalar,
             map_peek_elem,
-        ),
+        )
+        .reading_args_first(),
         Proto::new(
             REDIRECT_MAP,
             "redirect_map",
@@ -660,7 +668,8 @@ pub(crate) const TABLE: &[Proto] = {
             &[MapHandle, MapKey, Scalar],
             RetKind::MapValueOrNull,
             map_lookup_percpu_elem,
-        ),
+        )
+        .reading_args_first(),
         Proto::new(
             RINGBUF_OUTPUT,
             "ringbuf_output",
@@ -1341,6 +1350,13 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
         ],
     };
     BASE_HELPERS.contains(&id) || extra.contains(&id)
+}
+
+/// Whether standard helper `id` reads its map key and value arguments (or, for a value
+/// written, checks it writable) before it changes anything, failing when it cannot
+/// ([`Proto::reads_args_first`]).
+pub(crate) fn reads_args_first(id: u32) -> bool {
+    TABLE.iter().any(|p| p.id == id && p.reads_args_first)
 }
 
 /// The kernel's name of a standard helper (without `bpf_`), if `id` is one.

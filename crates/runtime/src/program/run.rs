@@ -97,9 +97,7 @@ impl Program {
         // when they fail (with the same trap and message), so a call locates each range once.
         for (id, sig) in shared.sigs.iter() {
             let args = helpers::mem_args(sig, &cx);
-            if helpers::READS_MAP_ARGS_FIRST.contains(&id)
-                && !shared.custom.iter().any(|c| c.id == id)
-            {
+            if helpers::reads_args_first(id) && !shared.custom.iter().any(|c| c.id == id) {
                 h.set_mem_args_after_failure(id, args);
             } else {
                 h.set_mem_args(id, args);

@@ -147,20 +147,24 @@ fn looks_like_text(path: &Path, bytes: &[u8]) -> Option<String> {
     })
 }
 
-/// The `--kconfig` values, set once by `main` before any object is opened.
-static KCONFIG: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
-
-/// Records the `--kconfig NAME=VALUE` options for every object opened from now on.
-pub(crate) fn set_kconfig(values: Vec<(String, String)>) {
-    let _ = KCONFIG.set(values);
+/// The global options that shape every ELF object opened: `--kconfig NAME=VALUE` and
+/// `--max-entries NAME=N`.
+#[derive(Debug, Default)]
+pub(crate) struct ObjectOptions {
+    pub(crate) kconfig: Vec<(String, String)>,
+    pub(crate) max_entries: Vec<(String, u32)>,
 }
 
-/// The `--max-entries` values, set once by `main` before any object is opened.
-static MAX_ENTRIES: std::sync::OnceLock<Vec<(String, u32)>> = std::sync::OnceLock::new();
+/// The [`ObjectOptions`], set once by `main` before any object is opened.
+static OBJECT_OPTIONS: std::sync::OnceLock<ObjectOptions> = std::sync::OnceLock::new();
 
-/// Records the `--max-entries NAME=N` options for every object opened from now on.
-pub(crate) fn set_max_entries(values: Vec<(String, u32)>) {
-    let _ = MAX_ENTRIES.set(values);
+/// Records the global object options for every object opened from now on.
+pub(crate) fn set_object_options(options: ObjectOptions) {
+    let _ = OBJECT_OPTIONS.set(options);
+}
+
+fn object_options() -> &'static ObjectOptions {
+    OBJECT_OPTIONS.get_or_init(ObjectOptions::default)
 }
 
 /// Opens the ELF object in `path` (already read into `bytes`) with `vm`; every map named by
@@ -171,7 +175,7 @@ pub(crate) fn open_object(
     bytes: &[u8],
 ) -> Result<bpfx::Object, CliError> {
     let obj = open_object_as_is(vm, path, bytes)?;
-    for (name, _) in MAX_ENTRIES.get().into_iter().flatten() {
+    for (name, _) in &object_options().max_entries {
         if !obj.maps().any(|m| m.name() == name) {
             let names: Vec<&str> = obj.maps().map(|m| m.name()).collect();
             return Err(CliError::Usage(format!(
@@ -188,6 +192,7 @@ pub(crate) fn open_object(
     Ok(obj)
 }
 
+/// Opens the ELF object in `path` with `vm`, its errors told as the CLI tells them.
 fn open_object_as_is(vm: &bpfx::Vm, path: &Path, bytes: &[u8]) -> Result<bpfx::Object, CliError> {
     vm.load(bytes).map_err(|e| match e {
         bpfx::Error::Elf { source, .. } => match *source {
@@ -276,15 +281,14 @@ pub(crate) fn load_object(vm: &bpfx::Vm, path: &Path) -> Result<bpfx::Object, Cl
 
 /// The runtime for `--mem-limit` (the default limit when absent).
 pub(crate) fn vm(mem_limit: Option<u64>) -> bpfx::Vm {
-    let vm = KCONFIG
-        .get()
-        .into_iter()
-        .flatten()
+    let o = object_options();
+    let vm = o
+        .kconfig
+        .iter()
         .fold(bpfx::Vm::new(), |vm, (name, value)| vm.kconfig(name, value));
-    let vm = MAX_ENTRIES
-        .get()
-        .into_iter()
-        .flatten()
+    let vm = o
+        .max_entries
+        .iter()
         .fold(vm, |vm, (name, n)| vm.max_entries(name, *n));
     match mem_limit {
         Some(bytes) => vm.mem_limit(bytes),

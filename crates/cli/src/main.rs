@@ -141,8 +141,10 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
-    load::set_kconfig(cli.kconfig.clone());
-    load::set_max_entries(cli.max_entries.clone());
+    load::set_object_options(load::ObjectOptions {
+        kconfig: cli.kconfig.clone(),
+        max_entries: cli.max_entries.clone(),
+    });
     let result = match &cli.command {
         Command::Asm(args) => cmd::asm::run(args),
         Command::Disasm(args) => cmd::disasm::run(args),

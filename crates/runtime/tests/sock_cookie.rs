@@ -5,11 +5,17 @@
 //! the packet a throwaway socket of its own, whose cookie is not 0: its answers are not
 //! compared here.) The object's perf event array declares its type only, as `bpf2go` objects
 //! do: it takes 4-byte keys and values, as cilium/ebpf's loader gives it; one declared with an
-//! 8-byte value is still refused, as the kernel refuses it. Every engine in both modes.
+//! 8-byte value is still refused, as the kernel refuses it. Every engine in both modes; where
+//! the kernel can be asked (root, `bpftool`), it loads and refuses the same one-program objects
+//! (`objects/sock_cookie_N.c`) as bpfx.
 
 // Not every helper of `common` is used here.
 #[allow(dead_code)]
 mod common;
+
+#[path = "common/oracle.rs"]
+#[allow(dead_code)]
+mod oracle;
 
 use bpfx::{MapKind, Mode, Object, PerfEvent, SkbMeta, Vm};
 use common::{engines, prepare};
@@ -111,6 +117,50 @@ fn xdp_programs_cannot_ask_for_a_socket_cookie() {
         assert!(
             e.contains("program of type xdp cannot use helper get_socket_cookie#46"),
             "{mode:?}: {e}"
+        );
+    }
+}
+
+#[test]
+fn the_kernel_accepts_and_refuses_the_same_programs() {
+    for (n, ty, accepted) in [
+        (0, "classifier", true),
+        (1, "socket", true),
+        (2, "xdp", false),
+    ] {
+        let path = objects().join(format!("sock_cookie_{n}.o"));
+        let obj = Object::open(&path).unwrap();
+        for mode in [Mode::Checked, Mode::Strict] {
+            let got = obj.program("cookie").unwrap().verify(mode);
+            assert_eq!(got.is_ok(), accepted, "{ty} {mode:?}: {:?}", got.err());
+            if let Ok(v) = got {
+                for (engine, opts) in engines() {
+                    let mut prog = prepare(v.clone(), opts);
+                    let r = match ty {
+                        "socket" => u64::from(
+                            prog.run_socket(&frame(60), &SkbMeta::default())
+                                .unwrap()
+                                .code,
+                        ),
+                        _ => prog
+                            .run_tc(&mut frame(60), &mut SkbMeta::default())
+                            .unwrap()
+                            .code() as u64,
+                    };
+                    assert_eq!(r, 0, "{ty} {mode:?} {engine}: no socket, cookie 0");
+                }
+            }
+        }
+        if let Some(why) = oracle::unavailable() {
+            eprintln!("kernel oracle skipped: {why}");
+            continue;
+        }
+        let kernel = oracle::load(&path, ty);
+        assert_eq!(
+            kernel.is_ok(),
+            accepted,
+            "the kernel on {ty}: {:?}",
+            kernel.err()
         );
     }
 }

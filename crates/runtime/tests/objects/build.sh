@@ -22,6 +22,11 @@ done
 for n in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sock_access_$n.c" -o "sock_access_$n.o"
 done
+# sock_cookie_N.c: one program per type calling bpf_get_socket_cookie, sharing sock_cookie_one.h
+# (tests/sock_cookie.rs, with the kernel as oracle).
+for n in 0 1 2; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sock_cookie_$n.c" -o "sock_cookie_$n.o"
+done
 # helper_types_N.c: one program per case, sharing the body in helper_types.h.
 for n in 0 1 2 3 4 5 6 7 8 9 10; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "helper_types_$n.c" -o "helper_types_$n.o"

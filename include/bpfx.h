@@ -405,10 +405,24 @@ enum bpfx_code_memory {
     BPFX_CODE_MEMORY_DUAL_MAPPED = 1 /* a shared memfd arena mapped read+write and read+execute */
 };
 
+/* A map's number of entries given at opening (bpfx_object_opts.max_entries). */
+typedef struct bpfx_map_size {
+    const char *name;     /* a map of the object (else BPFX_ERR_ARGUMENT) */
+    uint32_t max_entries; /* replaces what the object declares, checked as a declared size is */
+} bpfx_map_size;
+
 typedef struct bpfx_object_opts {
     size_t sz;          /* sizeof(bpfx_object_opts) */
     uint64_t mem_limit; /* bytes for maps, global data and code (0: BPFX_DEFAULT_MEM_LIMIT),
                            as bpfx_set_mem_limit */
+    const char *kconfig; /* values of the object's __kconfig externs, as libbpf's
+                            bpf_object_open_opts.kconfig: lines NAME=VALUE as in a kernel
+                            .config (CONFIG_HZ=250, CONFIG_X=y, a quoted string), empty lines and
+                            '#' comments skipped; NULL: none. Read during the call only. */
+    const bpfx_map_size *max_entries; /* max_entries_cnt maps sized before they are created,
+                                         as libbpf's bpf_map__set_max_entries between opening
+                                         and loading; read during the call only */
+    size_t max_entries_cnt;
 } bpfx_object_opts;
 
 typedef struct bpfx_program_opts {

@@ -1101,6 +1101,22 @@ pub struct BpfxObjectOpts {
     pub sz: usize,
     /// The memory limit of the object's maps, global data and code, in bytes; 0: the default.
     pub mem_limit: u64,
+    /// `__kconfig` values, lines `NAME=VALUE` as in a kernel `.config`; NULL: none.
+    pub kconfig: *const c_char,
+    /// `max_entries_cnt` map sizes given before the maps are created.
+    pub max_entries: *const BpfxMapSize,
+    /// How many [`BpfxMapSize`]s `max_entries` points to.
+    pub max_entries_cnt: usize,
+}
+
+/// `bpfx_map_size`: a map's number of entries, given at opening.
+#[repr(C)]
+#[derive(Debug)]
+pub struct BpfxMapSize {
+    /// The map's name.
+    pub name: *const c_char,
+    /// Its number of entries.
+    pub max_entries: u32,
 }
 
 /// `bpfx_program_opts`: how a program is prepared, read as [`BpfxObjectOpts`] is.
@@ -1202,9 +1218,71 @@ unsafe fn object_opts(p: *const BpfxObjectOpts) -> Result<ObjectOpts, Fail> {
     let Some(b) = (unsafe { opts_bytes(p.cast(), size_of::<BpfxObjectOpts>(), "opts") })? else {
         return Ok(ObjectOpts::default());
     };
+    let ptr = |off: usize| u64_at(&b, off) as usize;
+    let kconfig = ptr(std::mem::offset_of!(BpfxObjectOpts, kconfig)) as *const c_char;
+    let sizes = ptr(std::mem::offset_of!(BpfxObjectOpts, max_entries)) as *const BpfxMapSize;
+    let count = ptr(std::mem::offset_of!(BpfxObjectOpts, max_entries_cnt));
+    let kconfig = if kconfig.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: a non-NULL `kconfig` is NUL-terminated (bpfx.h).
+        kconfig_lines(unsafe { text(kconfig, "opts.kconfig") }?)?
+    };
+    let mut max_entries = Vec::with_capacity(count.min(1024));
+    if count != 0 {
+        if sizes.is_null() {
+            return Err(Fail::null("opts.max_entries"));
+        }
+        let len = count
+            .checked_mul(size_of::<BpfxMapSize>())
+            .filter(|&n| n <= isize::MAX as usize)
+            .ok_or_else(|| Fail::arg(format!("opts.max_entries_cnt {count} is too large")))?;
+        // SAFETY: `sizes` points to `count` structs (bpfx.h), `len` bytes; `bytes` checks the
+        // length against isize::MAX.
+        let raw = unsafe { bytes(sizes.cast(), len, "opts.max_entries") }?;
+        for (i, rec) in raw.chunks_exact(size_of::<BpfxMapSize>()).enumerate() {
+            let name = u64_at(rec, std::mem::offset_of!(BpfxMapSize, name)) as usize;
+            let n = u32_at(rec, std::mem::offset_of!(BpfxMapSize, max_entries));
+            // SAFETY: each entry's `name` is NULL or NUL-terminated (bpfx.h); `text` checks
+            // NULL.
+            let name = unsafe {
+                text(
+                    name as *const c_char,
+                    &format!("opts.max_entries[{i}].name"),
+                )
+            }?;
+            max_entries.push((name.to_string(), n));
+        }
+    }
     Ok(ObjectOpts {
         mem_limit: u64_at(&b, std::mem::offset_of!(BpfxObjectOpts, mem_limit)),
+        kconfig,
+        max_entries,
     })
+}
+
+/// The `NAME=VALUE` lines of `bpfx_object_opts.kconfig` (libbpf's format: a kernel `.config`'s
+/// text, whose empty lines and `#` comments are skipped; spaces around a line are ignored).
+fn kconfig_lines(text: &str) -> Result<Vec<(String, String)>, Fail> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once('=') {
+            Some((name, value)) if !name.is_empty() && !value.is_empty() => {
+                out.push((name.to_string(), value.to_string()));
+            }
+            _ => {
+                return Err(Fail::arg(format!(
+                    "opts.kconfig line {}: expected NAME=VALUE, got {line:?}",
+                    i + 1
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// # Safety

@@ -84,6 +84,7 @@ fn rust_to_c(t: &str) -> String {
         "BpfxProgram" => "bpfx_program",
         "BpfxMap" => "bpfx_map",
         "BpfxObjectOpts" => "bpfx_object_opts",
+        "BpfxMapSize" => "bpfx_map_size",
         "BpfxProgramOpts" => "bpfx_program_opts",
         "BpfxFibRequest" => "bpfx_fib_request",
         "BpfxFibRoute" => "bpfx_fib_route",
@@ -320,7 +321,9 @@ fn perf_record_layout_matches() {
 #[test]
 fn options_layouts_match() {
     struct_layout_matches("bpfx_object_opts", "BpfxObjectOpts");
-    assert_eq!(size_of::<crate::ffi::BpfxObjectOpts>(), 16);
+    assert_eq!(size_of::<crate::ffi::BpfxObjectOpts>(), 40);
+    struct_layout_matches("bpfx_map_size", "BpfxMapSize");
+    assert_eq!(size_of::<crate::ffi::BpfxMapSize>(), 16);
     struct_layout_matches("bpfx_program_opts", "BpfxProgramOpts");
     assert_eq!(size_of::<crate::ffi::BpfxProgramOpts>(), 56);
 }

@@ -34,10 +34,14 @@ pub(crate) const CODE_MEMORY_SEALED: u32 = 0;
 pub(crate) const CODE_MEMORY_DUAL_MAPPED: u32 = 1;
 
 /// `bpfx_object_opts`, read from C (every field 0 means its default).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ObjectOpts {
     /// The memory limit of the object's maps, global data and code; 0: the default.
     pub(crate) mem_limit: u64,
+    /// `__kconfig` values by name ([`runtime::Vm::kconfig`]).
+    pub(crate) kconfig: Vec<(String, String)>,
+    /// Map sizes by name ([`runtime::Vm::max_entries`]); each must name a map of the object.
+    pub(crate) max_entries: Vec<(String, u32)>,
 }
 
 /// `bpfx_program_opts`, read from C (every field 0 means its default).
@@ -150,7 +154,26 @@ impl Obj {
         if opts.mem_limit != 0 {
             vm = vm.mem_limit(opts.mem_limit);
         }
+        for (name, value) in &opts.kconfig {
+            vm = vm.kconfig(name, value);
+        }
+        for (name, n) in &opts.max_entries {
+            vm = vm.max_entries(name, *n);
+        }
         let obj = vm.load(elf)?;
+        for (name, _) in &opts.max_entries {
+            if !obj.maps().any(|m| m.name() == name) {
+                let names: Vec<&str> = obj.maps().map(|m| m.name()).collect();
+                return Err(Fail::arg(format!(
+                    "opts.max_entries: the object has no map named `{name}` (its maps: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                )));
+            }
+        }
         let program_names = obj.programs().map(|p| c_string(p.name)).collect();
         let map_names = obj.maps().map(|m| c_string(m.name())).collect();
         Ok(Obj {

@@ -1634,3 +1634,107 @@ fn fib_lookup_through_a_c_forwarding_table() {
     assert!(want.contains("routed interp action 4 redirect 1 7 frame 020000000702020000000701"));
     assert_eq!(got, want);
 }
+
+/// What `opts.c` prints: sized_config.o opened with `__kconfig` values and map sizes given in
+/// `bpfx_object_opts`, its program run on every configuration through the facade with the
+/// same values given to the `Vm`; the options C refuses, with their status.
+fn expected_opts(objects: &Path) -> String {
+    let elf = std::fs::read(objects.join("sized_config.o")).unwrap();
+    let jit = |blinding, spectre, code_memory| {
+        Some(JitOptions {
+            blinding,
+            spectre,
+            code_memory,
+            ..JitOptions::default()
+        })
+    };
+    let configs = [
+        ("interp", None),
+        ("jit", jit(false, false, CodeMemory::Sealed)),
+        ("jit-hardened", jit(true, true, CodeMemory::Sealed)),
+        ("jit-blinding", jit(true, false, CodeMemory::Sealed)),
+        ("jit-spectre", jit(false, true, CodeMemory::Sealed)),
+        ("jit-dual", jit(false, false, CodeMemory::DualMapped)),
+    ];
+    let mut out = String::new();
+    for (c, opts) in configs {
+        let run = |out: &mut String, what: &str, vm: Vm| {
+            let obj = vm.load(&elf).unwrap();
+            let slots = obj.map("slots").unwrap();
+            match obj.program("sized").unwrap().verify(Mode::Checked) {
+                // The strong extern without a value: refused when the program is prepared.
+                Err(_) => {
+                    writeln!(out, "{c} {what} program verifier rejected the program").unwrap()
+                }
+                Ok(v) => {
+                    let mut p = match &opts {
+                        None => v.interpret(),
+                        Some(o) => v.compile_with(o).unwrap(),
+                    };
+                    let action = p.run_xdp(&mut [0; 64]).unwrap().code();
+                    let (status, value) = match slots.lookup(&3u32.to_ne_bytes()).unwrap() {
+                        Some(v) => ("ok", u64::from_ne_bytes(v[..8].try_into().unwrap())),
+                        None => ("no entry with that key", 0),
+                    };
+                    writeln!(
+                        out,
+                        "{c} {what} max {} action {action} slot3 {status} {value}",
+                        slots.max_entries()
+                    )
+                    .unwrap();
+                }
+            }
+        };
+        run(&mut out, "none", Vm::new());
+        run(&mut out, "hz", Vm::new().kconfig("CONFIG_HZ", "250"));
+        run(
+            &mut out,
+            "big",
+            Vm::new()
+                .kconfig("CONFIG_HZ", "0x3e8")
+                .max_entries("slots", 8),
+        );
+        run(
+            &mut out,
+            "small",
+            Vm::new()
+                .kconfig("CONFIG_HZ", "100")
+                .max_entries("slots", 2),
+        );
+        for (what, status) in [
+            ("missing", "bad argument"),
+            ("bad-line", "bad argument"),
+            ("null-array", "null pointer"),
+            ("null-name", "null pointer"),
+        ] {
+            writeln!(out, "{c} {what} open {status}").unwrap();
+        }
+        run(&mut out, "old-struct", Vm::new());
+    }
+    out
+}
+
+#[test]
+fn object_opts_give_kconfig_values_and_map_sizes_from_c() {
+    let dir = work_dir().join("opts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let objects = Path::new(MANIFEST).join("tests/objects");
+    let exe = dir.join("opts");
+    compile_c("opts.c", &exe, &static_link());
+    let got = run_c(&exe, &[&objects]);
+    let want = expected_opts(&objects);
+    // What the comparison rests on, stated once: the values given, the sizes given.
+    assert!(
+        want.contains("interp hz max 1024 action 2 slot3 ok 250\n"),
+        "{want}"
+    );
+    assert!(
+        want.contains("jit-dual big max 8 action 2 slot3 ok 1000\n"),
+        "{want}"
+    );
+    assert!(
+        want.contains("jit small max 2 action 0 slot3 no entry with that key 0\n"),
+        "{want}"
+    );
+    assert_eq!(got, want);
+}

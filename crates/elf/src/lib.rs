@@ -12,8 +12,10 @@
 //! # What is loaded
 //! - **Programs.** Every global `FUNC` symbol of an executable section is a program, named by
 //!   the symbol, its code the symbol's byte range: any number per section (`SEC("xdp")`,
-//!   `SEC("socket")`, `SEC("classifier/foo")`, …) and per object. Global functions of `.text`
-//!   are programs too; static functions are only subprograms. A code section without any
+//!   `SEC("socket")`, `SEC("classifier/foo")`, …) and per object. Functions of `.text` are
+//!   only subprograms of the programs calling them, as libbpf loads them, unless every
+//!   function of the object is in `.text` (an object of plain functions): then its global ones
+//!   are programs. Static functions are only subprograms. A code section without any
 //!   function symbol (hand-written assembly) is one program named after the section.
 //! - **Linking.** A program is its entry function followed by every function it reaches
 //!   through `call` (src 1) or a function-address `lddw`, transitively, each appended once, in

@@ -72,9 +72,14 @@ pub(crate) fn programs(
     kinds: &[crate::Extern],
 ) -> Result<Vec<ProgramSpec>, ElfError> {
     let linker = Linker::new(file, maps, externs, kinds)?;
+    // libbpf's rule: the functions of `.text` are subprograms of the programs that call them,
+    // never programs of their own, in an object with programs in other sections. An object
+    // whose code is all in `.text` (plain functions, as bpfx and uBPF run them) keeps them.
+    let in_text = |f: &Func| file.sections[f.section].name == ".text";
+    let sectioned = linker.funcs.iter().any(|f| f.program && !in_text(f));
     let mut programs = Vec::new();
     for (id, f) in linker.funcs.iter().enumerate() {
-        if f.program {
+        if f.program && !(sectioned && in_text(f)) {
             programs.push(linker.link(id)?);
         }
     }

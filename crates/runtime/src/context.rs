@@ -351,7 +351,7 @@ impl Context {
     /// | section | context |
     /// |---|---|
     /// | `xdp`, `xdp/…`, `xdp.frags`, `xdp.frags/…`; legacy: any name starting with `xdp` (`xdp1`, `xdp_prog`), and `prog` (iproute2's default for `ip link … xdp`) | [`Context::Xdp`] |
-    /// | `tc`, `tc/ingress`, `tc/egress`, `tcx/ingress`, `tcx/egress`, `netkit/primary`, `netkit/peer`, `classifier`, `action`; legacy: `classifier/…`, `action/…` (iproute2), and `tc` followed by `/`, `_` or `-` (`tc/entry`, `tc_cls`, `tc-ingress`: cilium/ebpf's prefix rule, and libbpf's before 1.0) | [`Context::Tc`] |
+    /// | `tc`, `tc/ingress`, `tc/egress`, `tcx/ingress`, `tcx/egress`, `netkit/primary`, `netkit/peer`, `classifier`, `action`; legacy: `classifier/…`, `action/…` (iproute2), and `tc` or `classifier` followed by `/`, `_` or `-` (`tc/entry`, `tc_cls`, `tc-ingress`, `classifier_ingress`: the prefix rule of cilium/ebpf before 0.13 and of libbpf before 1.0) | [`Context::Tc`] |
     /// | `socket`; legacy: any name starting with `socket` (`socket1`, the samples' form) | [`Context::Socket`] |
     /// | `kprobe`, `kretprobe`, `uprobe`, `uretprobe` (and `.s`, `.multi`, `.session`), `ksyscall`, `kretsyscall`, `usdt` (libbpf's `+` forms) | [`Context::Kprobe`] |
     /// | `tracepoint+`, `tp+` | [`Context::TRACEPOINT`] |
@@ -384,7 +384,9 @@ impl Context {
             "netkit/peer",
         ]) || plus("classifier")
             || plus("action")
-            || ["tc/", "tc_", "tc-"].iter().any(|p| section.starts_with(p))
+            || ["tc/", "tc_", "tc-", "classifier_", "classifier-"]
+                .iter()
+                .any(|p| section.starts_with(p))
         {
             return Context::Tc;
         }

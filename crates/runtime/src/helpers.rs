@@ -1283,11 +1283,14 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             room::SKB_CHANGE_HEAD,
             room::SKB_ADJUST_ROOM,
             crate::fib::FIB_LOOKUP,
+            crate::sock::GET_SOCKET_COOKIE,
         ],
+        // `sk_filter_func_proto`: with the packet's socket cookie, as TC has it.
         Context::Socket => &[
             PERF_EVENT_OUTPUT,
             skb::SKB_LOAD_BYTES,
             skb::SKB_LOAD_BYTES_RELATIVE,
+            crate::sock::GET_SOCKET_COOKIE,
         ],
         // The kernel's `bpf_tracing_func_proto` (the legacy probe reads, perf output) and
         // each type's own: the attach cookie (kprobe, tracepoint, tracing, as `linux/bpf.h`

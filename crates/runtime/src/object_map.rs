@@ -124,8 +124,20 @@ impl ObjectMap {
     }
 
     /// A map as the ELF loader found it: created later if bpfx implements its type.
-    pub(crate) fn from_elf(m: bpfx_elf::MapSpec, cfg: &MapConfig) -> ObjectMap {
+    ///
+    /// A perf event array declared without a key or value size (0) gets the 4 bytes the kernel
+    /// requires of both, as cilium/ebpf's loader gives them (`bpf2go` objects commonly declare
+    /// only the type); any other size is still refused, as the kernel refuses it.
+    pub(crate) fn from_elf(mut m: bpfx_elf::MapSpec, cfg: &MapConfig) -> ObjectMap {
         let raw = m.kind.raw();
+        if m.kind == bpfx_elf::MapType::Kind(bpfx_elf::MapKind::PerfEventArray) {
+            if m.key_size == 0 {
+                m.key_size = 4;
+            }
+            if m.value_size == 0 {
+                m.value_size = 4;
+            }
+        }
         let map_inits: Vec<(u32, usize)> = m
             .init
             .iter()

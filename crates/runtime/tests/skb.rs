@@ -240,6 +240,8 @@ fn section_names_map_to_program_types_as_libbpf_and_older_tools_do() {
         ("tc/tail", Context::Tc),
         ("tc_cls", Context::Tc),
         ("tc-ingress", Context::Tc),
+        ("classifier_ingress", Context::Tc),
+        ("classifier-egress", Context::Tc),
         ("socket", Context::Socket),
         ("socket1", Context::Socket),
         ("kprobe/sys_open", Context::Kprobe),
@@ -269,6 +271,7 @@ fn section_names_map_to_program_types_as_libbpf_and_older_tools_do() {
         ("lwt_xmit", Context::Unsupported("lwt")),
         // Not libbpf's: `tcfoo` is not `tc`, `kprobex` not `kprobe+`.
         ("tcfoo", Context::Memory),
+        ("classifierx", Context::Memory),
         ("kprobex", Context::Memory),
         (".text", Context::Memory),
         ("filter", Context::Memory),

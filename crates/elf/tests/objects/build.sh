@@ -12,6 +12,8 @@ for cpu in v1 v2 v3 v4; do
 	$CC $CFLAGS -mcpu=$cpu -c multi.c -o multi-$cpu.o
 done
 $CC $CFLAGS -mcpu=v3 -g -c multi.c -o multi-v3-g.o
+# An object whose code is all in .text: its global functions are programs.
+$CC $CFLAGS -mcpu=v3 -c textonly.c -o textonly.o
 
 # BTF-defined maps need the .BTF section, which clang emits only with -g.
 $CC $CFLAGS -mcpu=v3 -g -c maps.c -o maps.o

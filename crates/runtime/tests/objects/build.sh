@@ -14,13 +14,18 @@ ASM_INC=${ASM_INC:-/usr/include/$(uname -m)-linux-gnu}
 for src in tc_classify sock_port80 sections tc_nat tc_pnat xdp_decap xdp_trunc xdp_lb xdp_adjust tc_helpers xdp_fib xdp_fib_probe \
 	tc_probe tc_task tc_dscp sock_port80_load tc_vlan tc_ipip tc_resize_probe \
 	resize_socket resize_xdp tc_netoff xdp_loop xdp_may_goto xdp_flowsel tc_neigh tc_pkttype tc_tunnel tc_ecn strncmp tc_vprintk \
-	sock_cgroup xdp_bytes xdp_spin; do
+	sock_cgroup xdp_bytes xdp_spin sock_cookie; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
 # sock_access_N.c: one socket or perf event context access per object, sharing sock_access.h
 # (tests/sock_cgroup.rs).
 for n in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sock_access_$n.c" -o "sock_access_$n.o"
+done
+# sock_cookie_N.c: one program per type calling bpf_get_socket_cookie, sharing sock_cookie_one.h
+# (tests/sock_cookie.rs, with the kernel as oracle).
+for n in 0 1 2; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sock_cookie_$n.c" -o "sock_cookie_$n.o"
 done
 # helper_types_N.c: one program per case, sharing the body in helper_types.h.
 for n in 0 1 2 3 4 5 6 7 8 9 10; do

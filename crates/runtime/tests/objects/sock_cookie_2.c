@@ -1,0 +1,3 @@
+/* bpf_get_socket_cookie from one program type: see sock_cookie_one.h. */
+#define CASE 2
+#include "sock_cookie_one.h"

@@ -19,7 +19,10 @@
 //! states of one iteration join only with each other, and states leaving the loop join again
 //! in the context around it. An iteration whose state at the head is covered by an earlier
 //! iteration's ([`State::le`]) may repeat forever and is rejected; a loop that keeps producing
-//! new states runs into the instruction budget, which names it. `Checked` mode joins the
+//! new states runs into the instruction budget, which names it. A loop each of whose
+//! iterations falls through a `may_goto` ([`crate::cfg::LoopInfo::may_goto`]) is bounded by
+//! the run's `may_goto` counter instead: a repeating state is pruned, and after a few exact
+//! iterations its head widens ([`Analysis::may_goto_iteration`]). `Checked` mode joins the
 //! iterations at the head and widens there ([`State::merge_live`]), so its fixpoint is reached in a
 //! few rounds whatever the loop does; a head still growing after its share of rounds
 //! ([`HEAD_ROUNDS`]), and every head once the budget is spent, takes the certainly stable
@@ -196,6 +199,9 @@ pub(crate) struct Analysis<'a> {
     /// Each with its iteration: a late state for iteration `k + 1` (a path that reached the
     /// head after the latch was processed) is compared only with iterations up to `k`.
     snapshots: HashMap<CtxId, Vec<(u32, State)>>,
+    /// Per instance (by its `first` context) of a loop bounded by `may_goto`: what its
+    /// widening needs ([`Analysis::may_goto_iteration`]).
+    may_goto_heads: HashMap<CtxId, ctx::MayGotoHead>,
     /// Per loop instance (indexed by its `first` context): the pending nodes in any of its
     /// contexts (its iterations, the loops and calls inside them). When it drops to zero the
     /// instance has handed every state on and its snapshots are freed; without this, a loop
@@ -275,6 +281,7 @@ impl<'a> Analysis<'a> {
             work: BinaryHeap::new(),
             latches: HashMap::default(),
             snapshots: HashMap::default(),
+            may_goto_heads: HashMap::default(),
             live: Vec::new(),
             next_id: 0,
             carried: Vec::new(),
@@ -375,6 +382,25 @@ impl<'a> Analysis<'a> {
                 .entry(first)
                 .or_default()
                 .push((iter, st.clone()));
+        }
+        if let CtxKind::Iter {
+            head, iter, first, ..
+        } = self.ctx_kind(ctx)
+            && head == pc
+            && self.loops.info.get(&head.0).is_some_and(|i| i.may_goto)
+        {
+            let processed = self.processed;
+            let h = self
+                .may_goto_heads
+                .entry(first)
+                .or_insert_with(|| ctx::MayGotoHead {
+                    base: None,
+                    rounds: 0,
+                    start: processed,
+                });
+            if iter + 2 >= ctx::WIDEN_AFTER {
+                h.base = Some(st.clone());
+            }
         }
         self.walk(ctx, pc, st)
     }

@@ -40,5 +40,10 @@ done
 for n in 1 2 3; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "ringbuf_refs_bad_$n.c" -o "ringbuf_refs_bad_$n.o"
 done
+# The unsafe twins of xdp_spin.c (tests/spin_lock.rs): xdp_spin_bad_N.c defines CASE and
+# includes xdp_spin_bad.h.
+for n in 1 2 3; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "xdp_spin_bad_$n.c" -o "xdp_spin_bad_$n.o"
+done
 # A trace_printk format chosen by a branch between two .rodata strings (tests/strict_helper_offsets.rs).
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c xdp_fmt.c -o xdp_fmt.o

@@ -210,6 +210,12 @@ impl Analysis<'_> {
         } else {
             st
         };
+        // An iteration whose state at the head an earlier iteration's covers, up to what no
+        // path reads again (dead values are forgotten in both, as the kernel's loop check
+        // compares states up to liveness), may repeat forever.
+        let mut st = st;
+        self.live_masks(ctx, head, st.depth());
+        st.forget(&self.masks);
         if !may_goto
             && self
                 .snapshots

@@ -517,11 +517,10 @@ impl<'a> Analysis<'a> {
         let mut masks = std::mem::take(&mut self.masks);
         masks.clear();
         masks.resize(depth + 1, (u16::MAX, u64::MAX));
-        // `Strict` mode rejects a loop whose iteration reaches its head in a state an earlier
-        // iteration's covers: forgetting dead values there would find more such coverings
-        // (a loop it now proves to end, whose dead registers differ between iterations, would
-        // be refused), so its programs with loops keep every value.
-        if !self.strict || self.loops.info.is_empty() {
+        // In `Strict` mode inside loops too: two states at a loop head that differ only in
+        // dead values have the same future, so the loop check (`next_iteration`), which
+        // compares them up to these masks, refuses only an iteration that may repeat.
+        {
             let at = |p: usize| Some((*self.liveness.regs.get(p)?, *self.liveness.stack.get(p)?));
             if let Some(m) = at(pc.index()) {
                 masks[depth] = m;

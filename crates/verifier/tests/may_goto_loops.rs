@@ -82,3 +82,16 @@ fn a_path_round_the_loop_avoiding_every_may_goto_is_not_bounded_by_it() {
         "{e}"
     );
 }
+
+#[test]
+fn may_goto_loops_entered_one_after_another_share_the_budget() {
+    // An outer loop counted to 64 enters, in each iteration, a may_goto loop whose counter
+    // grows without a bound: each instance explores exactly only within its share of what
+    // is left of the budget, halved for each instance after the first.
+    let text = "mov r8, 0\nmov r0, 0\nouter:\nmov r6, 0\ninner:\nmay_goto next\nmov r2, r6\n\
+                and r2, 63\nmov r3, r1\nadd r3, r2\nldxb r4, [r3+0]\nadd r0, r4\nadd r6, 1\n\
+                ja inner\nnext:\nadd r8, 1\njlt r8, 64, outer\nexit";
+    let v = verify(prog(text), &strict()).unwrap();
+    // The first instance's share is a sixteenth of the budget, the others' halve.
+    assert!(v.insns_processed() < 200_000, "{}", v.insns_processed());
+}

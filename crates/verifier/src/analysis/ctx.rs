@@ -63,12 +63,14 @@ pub(super) enum Dest {
 /// elements of an array to keep their exact offsets.
 pub(super) const WIDEN_AFTER: u32 = 16;
 
-/// The share of the instruction budget (`1 / EXACT_SHARE`) an instance of a loop bounded by
-/// `may_goto` may use exploring its iterations exactly before its head widens: a loop that
-/// ends within it (`for (i = 0; i < 2048 && can_loop; i++)`, whose counter clang tests with
-/// `!=`, which a widened bound does not survive) keeps every exact proof, as the kernel's
-/// exploration does.
-const EXACT_SHARE: u64 = 16;
+/// The share of what is left of the instruction budget when an instance of a loop bounded
+/// by `may_goto` starts (`1 / EXACT_SHARE` of it) that the instance may use exploring its
+/// iterations exactly before its head widens: a loop that ends within it (`for (i = 0; i <
+/// 2048 && can_loop; i++)`, whose counter clang tests with `!=`, which a widened bound does
+/// not survive) keeps every exact proof, as the kernel's exploration does. Each further
+/// instance of the same loop (entered again inside another loop) gets half the share of the
+/// one before, so all of them together use at most twice the first one's share.
+pub(super) const EXACT_SHARE: u64 = 16;
 
 /// An instance of a loop bounded by `may_goto`, for its widening.
 pub(super) struct MayGotoHead {
@@ -79,6 +81,8 @@ pub(super) struct MayGotoHead {
     pub(super) rounds: u32,
     /// The processed-instruction count when its iteration 0 started.
     pub(super) start: u64,
+    /// The instructions it may process exactly before it widens.
+    pub(super) share: u64,
 }
 
 impl Analysis<'_> {
@@ -247,7 +251,7 @@ impl Analysis<'_> {
     /// exploration, bounds how often the loop goes round): the kernel's pruning at a
     /// `may_goto` of a state within one explored there. Iterations are explored exactly up to
     /// [`WIDEN_AFTER`], and after that as long as the instance has used no more than its
-    /// share of the budget ([`EXACT_SHARE`]); from then on, the latch's state is widened with
+    /// share of what was left of the budget when it started ([`EXACT_SHARE`]); from then on, the latch's state is widened with
     /// the head state of the iteration before ([`Merge::Widen`], [`Merge::Hard`] after [`super::HEAD_ROUNDS`]
     /// rounds), as `Checked` mode does at a loop head, so the states at the head grow to a
     /// fixpoint in a few iterations and the loop is done once one adds nothing.
@@ -275,16 +279,16 @@ impl Analysis<'_> {
                 }
             }
         }
-        let share = self.cfg.insn_budget / EXACT_SHARE;
         let Some(MayGotoHead {
             base: Some(base),
             rounds,
             start,
+            share,
         }) = self.may_goto_heads.get_mut(&first)
         else {
             return Some(st);
         };
-        if iter + 1 < WIDEN_AFTER || (*rounds == 0 && self.processed - *start <= share) {
+        if iter + 1 < WIDEN_AFTER || (*rounds == 0 && self.processed - *start <= *share) {
             return Some(st);
         }
         let mut w = base.clone();

@@ -202,6 +202,8 @@ pub(crate) struct Analysis<'a> {
     /// Per instance (by its `first` context) of a loop bounded by `may_goto`: what its
     /// widening needs ([`Analysis::may_goto_iteration`]).
     may_goto_heads: HashMap<CtxId, ctx::MayGotoHead>,
+    /// Per head of a loop bounded by `may_goto`: how many instances of it started.
+    may_goto_instances: HashMap<Pc, u32>,
     /// Per loop instance (indexed by its `first` context): the pending nodes in any of its
     /// contexts (its iterations, the loops and calls inside them). When it drops to zero the
     /// instance has handed every state on and its snapshots are freed; without this, a loop
@@ -282,6 +284,7 @@ impl<'a> Analysis<'a> {
             latches: HashMap::default(),
             snapshots: HashMap::default(),
             may_goto_heads: HashMap::default(),
+            may_goto_instances: HashMap::default(),
             live: Vec::new(),
             next_id: 0,
             carried: Vec::new(),
@@ -390,6 +393,13 @@ impl<'a> Analysis<'a> {
             && self.loops.info.get(&head.0).is_some_and(|i| i.may_goto)
         {
             let processed = self.processed;
+            let mut share = self.cfg.insn_budget.saturating_sub(processed) / ctx::EXACT_SHARE;
+            if !self.may_goto_heads.contains_key(&first) {
+                // The n-th instance of this head gets half the share of the one before.
+                let n = self.may_goto_instances.entry(head).or_insert(0);
+                share >>= (*n).min(63);
+                *n += 1;
+            }
             let h = self
                 .may_goto_heads
                 .entry(first)
@@ -397,6 +407,7 @@ impl<'a> Analysis<'a> {
                     base: None,
                     rounds: 0,
                     start: processed,
+                    share,
                 });
             if iter + 2 >= ctx::WIDEN_AFTER {
                 h.base = Some(st.clone());

@@ -251,10 +251,11 @@ impl Analysis<'_> {
     /// exploration, bounds how often the loop goes round): the kernel's pruning at a
     /// `may_goto` of a state within one explored there. Iterations are explored exactly up to
     /// [`WIDEN_AFTER`], and after that as long as the instance has used no more than its
-    /// share of what was left of the budget when it started ([`EXACT_SHARE`]); from then on, the latch's state is widened with
-    /// the head state of the iteration before ([`Merge::Widen`], [`Merge::Hard`] after [`super::HEAD_ROUNDS`]
-    /// rounds), as `Checked` mode does at a loop head, so the states at the head grow to a
-    /// fixpoint in a few iterations and the loop is done once one adds nothing.
+    /// share of what was left of the budget when it started ([`EXACT_SHARE`]); from then on,
+    /// the latch's state is widened with the head state of the iteration before
+    /// ([`Merge::Widen`], [`Merge::Hard`] after [`super::HEAD_ROUNDS`] rounds), as `Checked`
+    /// mode does at a loop head, so the states at the head grow to a fixpoint in a few
+    /// iterations and the loop is done once one adds nothing.
     fn may_goto_iteration(
         &mut self,
         first: CtxId,

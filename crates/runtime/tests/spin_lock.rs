@@ -5,7 +5,9 @@
 //! frames. Assembler programs check the run-time rules (one lock per run, the lock a run ends
 //! holding released, an unlock of a lock not held refused) and the verifier's (a lock is 4
 //! aligned bytes at a known offset of a non-null map value in Strict mode; in Checked mode the
-//! helper wants them in a map's memory).
+//! helper wants them in a map's memory). Strict mode refuses what the kernel refuses while a
+//! lock is held (a call, a second lock, an exit, an unlock of a lock not held): assembler
+//! programs, and the C twins `objects/xdp_spin_bad_N.c`, which the kernel refuses too.
 
 #[allow(dead_code)]
 mod common;
@@ -158,20 +160,22 @@ fn one_lock_per_run_and_only_the_lock_held_is_released() {
         run_everywhere(&with_value(&format!("{lock}{unlock}mov r0, 7\nexit"))),
         Ok(7)
     );
-    let twice = run_everywhere(&with_value(&format!("{lock}{lock}mov r0, 7\nexit")));
+    // Strict mode refuses each of these before it runs (see
+    // `strict_mode_refuses_what_the_kernel_refuses_while_a_lock_is_held`).
+    let twice = run_checked(&with_value(&format!("{lock}{lock}mov r0, 7\nexit")));
     assert!(
         twice
             .as_ref()
             .is_err_and(|e| e.contains("already holds the lock")),
         "{twice:?}"
     );
-    let unheld = run_everywhere(&with_value(&format!("{unlock}mov r0, 7\nexit")));
+    let unheld = run_checked(&with_value(&format!("{unlock}mov r0, 7\nexit")));
     assert!(
         unheld.as_ref().is_err_and(|e| e.contains("holds no lock")),
         "{unheld:?}"
     );
     // The lock at offset 8 is not the one held at offset 0.
-    let other = run_everywhere(&with_value(&format!(
+    let other = run_checked(&with_value(&format!(
         "{lock}mov r1, r6\nadd r1, 8\ncall 94\nmov r0, 7\nexit"
     )));
     assert!(
@@ -262,5 +266,97 @@ fn strict_mode_wants_an_aligned_lock_in_a_non_null_map_value_and_checked_mode_a_
                 .is_err_and(|e| e.contains("not 4 readable bytes of a map value")),
             "{body}: {e:?}"
         );
+    }
+}
+
+/// The Strict-mode refusal of `text` (a `with_value` body), as text; Checked mode accepts it.
+fn strict_refusal(body: &str) -> String {
+    let text = with_value(body);
+    let (_vm, obj) = object(&text);
+    obj.program("p").unwrap().verify(Mode::Checked).unwrap();
+    match obj.program("p").unwrap().verify(Mode::Strict) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("Strict mode accepted {body}"),
+    }
+}
+
+#[test]
+fn strict_mode_refuses_what_the_kernel_refuses_while_a_lock_is_held() {
+    let lock = "mov r1, r6\ncall 93\n";
+    let unlock = "mov r1, r6\ncall 94\n";
+    // The with_value prologue takes 10 slots (pc 0..=9, lddw two); the body starts at pc 10,
+    // its lock's call at pc 11.
+    for (body, want) in [
+        (
+            format!("{lock}call 5\n{unlock}mov r0, 0\nexit"),
+            "insn #12: call 5: a call of helper ktime_get_ns while the bpf_spin_lock taken at insn #11 is held",
+        ),
+        (
+            format!("{lock}{lock}{unlock}mov r0, 0\nexit"),
+            "insn #13: call 93: a second bpf_spin_lock while the bpf_spin_lock taken at insn #11 is held",
+        ),
+        (
+            format!("{lock}mov r0, 0\nexit"),
+            "insn #13: exit: exit while the bpf_spin_lock taken at insn #11 is held",
+        ),
+        (
+            format!("{lock}call local f\n{unlock}exit\nf:\nmov r0, 0\nexit"),
+            "insn #12: call local +3: a call of the function at insn #16 while the bpf_spin_lock taken at insn #11 is held",
+        ),
+        // Held on one path only when the paths join.
+        (
+            format!("ldxw r7, [r6+4]\njeq r7, 0, +2\n{lock}mov r0, 0\n{unlock}exit"),
+            "bpf_spin_unlock of the lock taken at insn #13 on some paths to here only",
+        ),
+        (
+            format!("ldxw r7, [r6+4]\njeq r7, 0, +2\n{lock}mov r0, 0\nexit"),
+            "exit while the bpf_spin_lock taken at insn #13 is held on some paths to here",
+        ),
+        (
+            format!("{unlock}mov r0, 0\nexit"),
+            "insn #11: call 94: bpf_spin_unlock of a lock not held",
+        ),
+        (
+            format!("{lock}mov r1, r6\nadd r1, 8\ncall 94\nmov r0, 0\nexit"),
+            "insn #14: call 94: bpf_spin_unlock of another lock than the one taken at insn #11",
+        ),
+    ] {
+        let msg = strict_refusal(&body);
+        assert!(msg.contains(want), "{body}:\n{msg}\nwant {want}");
+    }
+    // Straight code between lock and unlock, and a branch inside the region, are fine.
+    let text = with_value(&format!(
+        "{lock}ldxw r7, [r6+4]\njeq r7, 0, +1\nstw [r6+4], 1\n{unlock}mov r0, 3\nexit"
+    ));
+    assert_eq!(run_everywhere(&text), Ok(3));
+}
+
+#[test]
+fn the_kernel_refuses_the_unsafe_twins_as_strict_mode_does() {
+    for (n, want) in [
+        (1, "a call of helper ktime_get_ns while the bpf_spin_lock"),
+        (2, "exit while the bpf_spin_lock"),
+        (3, "a second bpf_spin_lock while the bpf_spin_lock"),
+    ] {
+        let file = format!("xdp_spin_bad_{n}.o");
+        let obj = Object::open(objects().join(&file)).unwrap();
+        let e = obj
+            .program("xdp_spin_bad")
+            .unwrap()
+            .verify(Mode::Strict)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{file}: {e}");
+        obj.program("xdp_spin_bad")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap();
+        match oracle::unavailable() {
+            Some(why) => eprintln!("SKIPPED the kernel's verdict on {file}: {why}"),
+            None => assert!(
+                oracle::load(&objects().join(&file), "xdp").is_err(),
+                "the kernel accepted {file}"
+            ),
+        }
     }
 }

@@ -23,6 +23,11 @@ pub(crate) struct LoopInfo {
     pub(crate) end: u32,
     /// The body's pcs, increasing.
     body: Vec<u32>,
+    /// Whether every path of one iteration (from the head back to it inside the body) falls
+    /// through a `may_goto` of the body, so that each iteration either uses one unit of the
+    /// run's `may_goto` counter or leaves: the loop runs at most `MAY_GOTO_BUDGET + 1`
+    /// iterations per program run whatever its values do (`analysis/ctx.rs` widens it).
+    pub(crate) may_goto: bool,
 }
 
 /// The loops of a `Strict`-mode program. Bodies need not nest: clang's rotated loops and
@@ -538,11 +543,44 @@ fn find_loops(graph: &Cfg, funcs: &[Pc], join: &mut [bool]) -> Result<Loops, Ver
             }
         }
         let end = body.last().copied().unwrap_or(head);
-        loops.info.insert(head, LoopInfo { end, body });
+        let may_goto = every_iteration_counts(graph, head, &stamp, tag);
+        loops.info.insert(
+            head,
+            LoopInfo {
+                end,
+                body,
+                may_goto,
+            },
+        );
         loops.heads[head as usize] = true;
         tag += 1;
     }
     Ok(loops)
+}
+
+/// Whether no path from `head` back to it through pcs of its body (those stamped `tag`)
+/// avoids the fall-through edge of every `may_goto`: a search from `head` following every
+/// edge inside the body except those fall-throughs (the jump of a `may_goto`, taken when the
+/// counter is 0, uses nothing) must not come back to `head`.
+fn every_iteration_counts(graph: &Cfg, head: u32, stamp: &[u32], tag: u32) -> bool {
+    let mut seen: HashMap<u32, ()> = HashMap::default();
+    let mut stack = vec![head];
+    while let Some(n) = stack.pop() {
+        let succ = graph.successors(Pc(n));
+        let fall = match graph.program().get(Pc(n)) {
+            Some(Op::MayGoto { .. }) => None,
+            _ => succ.fall,
+        };
+        for s in [fall, succ.jump].into_iter().flatten() {
+            if s.0 == head {
+                return false;
+            }
+            if stamp.get(s.index()) == Some(&tag) && seen.insert(s.0, ()).is_none() {
+                stack.push(s.0);
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -953,7 +953,7 @@ impl fmt::Display for State {
             sep(f)?;
             write!(f, "pkt_id {x}<={z}")?;
         }
-        if self.refs.first().is_some() {
+        if !self.refs.is_empty() {
             sep(f)?;
             write!(f, "{}", self.refs)?;
         }

@@ -212,6 +212,25 @@ pub enum VerifyErrorKind {
         "the ring buffer record reserved at {0} is not submitted or discarded on every path to exit"
     )]
     RecordNotReleased(Pc),
+    /// Something the kernel forbids while a `bpf_spin_lock` is held (`Strict` mode): a call
+    /// other than `bpf_spin_unlock` of that lock (a second lock, a tail call and local calls
+    /// included), `ld_abs`/`ld_ind`, or `exit`.
+    #[error(
+        "{what} while the bpf_spin_lock taken at {at} is held{}",
+        if *on_some_paths { " on some paths to here" } else { "" }
+    )]
+    LockHeld {
+        /// What the program does.
+        what: String,
+        /// The `call` that took the lock.
+        at: Pc,
+        /// Whether only some paths hold it.
+        on_some_paths: bool,
+    },
+    /// `bpf_spin_unlock` of a lock not held on every path to it, or of another lock than
+    /// the one held (`Strict` mode).
+    #[error("bpf_spin_unlock of {0}")]
+    UnlockNotHeld(String),
     /// A stack access outside the 512-byte frame.
     #[error("stack access of {} at offset {off} is outside the {STACK}-byte frame", bytes(u64::from(*size)))]
     StackOutOfBounds {

@@ -1,4 +1,5 @@
-//! Acquired references: ring buffer records that a path must release exactly once.
+//! Acquired references: ring buffer records that a path must release exactly once, and the
+//! `bpf_spin_lock` a path holds (the kernel keeps both in one list of acquired references).
 //!
 //! `bpf_ringbuf_reserve` hands the program a record it must give back, with
 //! `bpf_ringbuf_submit` or `bpf_ringbuf_discard`, on every path before the program exits, and
@@ -38,9 +39,22 @@ pub(crate) struct Ref {
     pub(crate) held: Held,
 }
 
-/// The references a state holds, by increasing id.
+/// A `bpf_spin_lock` taken (`Strict` mode): the lock's map value (its map and the lookup's
+/// pointer id, 0 for a pointer without one) and offset in it, the `call` that took it, and
+/// how surely it is held. While it is held the program may call no function but
+/// `bpf_spin_unlock` of this lock, use no `ld_abs`/`ld_ind`, and not `exit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Lock {
+    pub(crate) map: crate::config::MapRef,
+    pub(crate) id: u32,
+    pub(crate) off: i64,
+    pub(crate) at: Pc,
+    pub(crate) held: Held,
+}
+
+/// The references a state holds, by increasing id, and the lock it holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub(crate) struct Refs(Vec<Ref>);
+pub(crate) struct Refs(Vec<Ref>, Option<Lock>);
 
 impl Refs {
     /// Records that the reservation at `at` made `id` (fresh: larger than every id held).
@@ -72,12 +86,40 @@ impl Refs {
         self.0.first().copied()
     }
 
+    /// The lock held, on every path or on some.
+    pub(crate) fn lock(&self) -> Option<Lock> {
+        self.1
+    }
+
+    /// Records that the lock is taken (`Some`) or released (`None`).
+    pub(crate) fn set_lock(&mut self, lock: Option<Lock>) {
+        self.1 = lock;
+    }
+
+    /// Whether nothing is held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty() && self.1.is_none()
+    }
+
     /// Joins `other`'s references into these: a reference both hold on every path stays
-    /// `Always`, any other held on either side becomes `OnSomePaths`. Returns whether `self`
-    /// changed.
+    /// `Always`, any other held on either side becomes `OnSomePaths`; so does the lock unless
+    /// both sides hold the same one on every path. Returns whether `self` changed.
     pub(crate) fn join(&mut self, other: &Refs) -> bool {
         if self == other {
             return false;
+        }
+        let lock = match (self.1, other.1) {
+            (Some(a), Some(b)) if a == b => Some(a),
+            (Some(a), _) | (None, Some(a)) => Some(Lock {
+                held: Held::OnSomePaths,
+                ..a
+            }),
+            (None, None) => None,
+        };
+        let lock_changed = lock != self.1;
+        self.1 = lock;
+        if self.0 == other.0 {
+            return lock_changed;
         }
         let mut out = Vec::with_capacity(self.0.len().max(other.0.len()));
         let (mut a, mut b) = (self.0.iter().peekable(), other.0.iter().peekable());
@@ -122,7 +164,7 @@ impl Refs {
             };
             out.push(next);
         }
-        let changed = out != self.0;
+        let changed = out != self.0 || lock_changed;
         self.0 = out;
         changed
     }
@@ -139,6 +181,16 @@ impl fmt::Display for Refs {
                 Held::OnSomePaths => "?",
             };
             write!(f, "ref{q}(id {} from {})", r.id, r.at)?;
+        }
+        if let Some(l) = self.1 {
+            if !self.0.is_empty() {
+                write!(f, " ")?;
+            }
+            let q = match l.held {
+                Held::Always => "",
+                Held::OnSomePaths => "?",
+            };
+            write!(f, "lock{q}(+{} from {})", l.off, l.at)?;
         }
         Ok(())
     }
@@ -157,6 +209,7 @@ mod tests {
                     held,
                 })
                 .collect(),
+            None,
         )
     }
 

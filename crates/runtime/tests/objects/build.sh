@@ -13,7 +13,7 @@ done
 ASM_INC=${ASM_INC:-/usr/include/$(uname -m)-linux-gnu}
 for src in tc_classify sock_port80 sections tc_nat tc_pnat xdp_decap xdp_trunc xdp_lb xdp_adjust tc_helpers xdp_fib xdp_fib_probe \
 	tc_probe tc_task tc_dscp sock_port80_load tc_vlan tc_ipip tc_resize_probe \
-	resize_socket resize_xdp tc_netoff xdp_loop xdp_may_goto xdp_flowsel tc_neigh tc_pkttype tc_tunnel tc_ecn strncmp tc_vprintk \
+	resize_socket resize_xdp tc_netoff xdp_loop xdp_may_goto xdp_tlv_walk xdp_tlv_walk_bad xdp_list_walk xdp_list_walk_bad xdp_flowsel tc_neigh tc_pkttype tc_tunnel tc_ecn strncmp tc_vprintk \
 	sock_cgroup xdp_bytes xdp_spin sock_cookie; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
@@ -44,6 +44,11 @@ done
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c ringbuf_refs.c -o ringbuf_refs.o
 for n in 1 2 3; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "ringbuf_refs_bad_$n.c" -o "ringbuf_refs_bad_$n.o"
+done
+# The unsafe twins of xdp_spin.c (tests/spin_lock.rs): xdp_spin_bad_N.c defines CASE and
+# includes xdp_spin_bad.h.
+for n in 1 2 3; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "xdp_spin_bad_$n.c" -o "xdp_spin_bad_$n.o"
 done
 # A trace_printk format chosen by a branch between two .rodata strings (tests/strict_helper_offsets.rs).
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c xdp_fmt.c -o xdp_fmt.o

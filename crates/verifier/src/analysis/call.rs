@@ -7,8 +7,8 @@ use super::{Analysis, Flow, R};
 use crate::config::{ArgKind, ContextKind, MapRef, RetKind};
 use crate::domain::{Frame, MAX_TRACKED_OFF, Off, PtrKind, Slot, State, Value};
 use crate::error::VerifyErrorKind as K;
-use crate::refs::Held;
-use bpfx_bytecode::{Pc, Reg, RegSet};
+use crate::refs::{Held, Lock};
+use bpfx_bytecode::{CallTarget, Op, Pc, Reg, RegSet};
 use bpfx_exec::STACK_FRAME_SIZE;
 
 use super::CtxId;
@@ -48,6 +48,10 @@ struct StackWrite {
 use super::ctx::{CtxKind, CtxTag};
 
 const FRAME: i64 = STACK_FRAME_SIZE as i64;
+
+/// `bpf_spin_lock`'s and `bpf_spin_unlock`'s ids (`enum bpf_func_id`).
+const SPIN_LOCK: u32 = 93;
+const SPIN_UNLOCK: u32 = 94;
 
 impl Analysis<'_> {
     /// `callx r`: a call of the helper whose id `r` holds. Returns false when the call
@@ -113,6 +117,8 @@ impl Analysis<'_> {
         let mut writes = HelperWrites::default();
         // The reference a `ReleaseRecord` argument gives back (Strict mode).
         let mut release = None;
+        // The lock a `SpinLock` argument names (Strict mode).
+        let mut lock = None;
         for (i, (kind, reg)) in sig.args.iter().zip(RegSet::ARGS).enumerate() {
             let v = regs[i + 1];
             if self.strict && v == Value::NotInit {
@@ -276,18 +282,26 @@ impl Analysis<'_> {
                 // the host side, by its address, so no value can break a run through it).
                 ArgKind::SpinLock if !self.strict => {}
                 ArgKind::SpinLock => {
-                    let aligned = matches!(
-                        v,
+                    let aligned = match v {
                         Value::Ptr(
                             PtrKind::MapValue {
+                                map,
                                 nullable: false,
                                 record: None,
-                                ..
+                                id,
                             },
-                            Off::Range(a, b)
-                        ) if a == b && a % 4 == 0
-                    );
-                    if !aligned {
+                            Off::Range(a, b),
+                        ) if a == b && a % 4 == 0 => Some(Lock {
+                            map,
+                            id,
+                            off: a,
+                            at: pc,
+                            held: Held::Always,
+                        }),
+                        _ => None,
+                    };
+                    lock = aligned;
+                    if aligned.is_none() {
                         return Err(arg_err(
                             reg,
                             "a non-null pointer to a 4-byte aligned lock at a known offset of a map value",
@@ -360,6 +374,9 @@ impl Analysis<'_> {
         }
         if let Some(id) = release {
             st.refs.drop_ref(id);
+        }
+        if let Some(l) = lock {
+            self.take_or_release_lock(pc, st, id, l)?;
         }
         // A tail call that succeeds never comes back: a record held there would never be
         // released (the kernel's "tail_call would lead to reference leak").
@@ -867,6 +884,79 @@ impl Analysis<'_> {
         let callee = self.intern(Some(ctx), CtxTag::Call(pc), CtxKind::Call { call_site: pc });
         st.push_frame(Frame::new(regs));
         Ok(Flow::Enter(callee, entry, st))
+    }
+
+    /// `Strict` mode, a lock held: refuses what the kernel refuses in a `bpf_spin_lock`-ed
+    /// region (the UAPI's `bpf_spin_lock` description; the kernel's "function calls are not
+    /// allowed while holding a lock", "BPF_LD_[ABS|IND] cannot be used inside
+    /// bpf_spin_lock-ed region", "bpf_spin_unlock is missing"): every call but
+    /// `bpf_spin_unlock` (checked against the lock by [`Analysis::take_or_release_lock`]),
+    /// so a second lock, a tail call, a callback-taking helper and a local call too;
+    /// `ld_abs`/`ld_ind`; `exit`.
+    pub(super) fn check_while_locked(&self, pc: Pc, op: &Op, held: Lock) -> R<()> {
+        let what = match *op {
+            Op::Call(CallTarget::Helper(SPIN_UNLOCK)) => return Ok(()),
+            Op::Call(CallTarget::Helper(SPIN_LOCK)) => "a second bpf_spin_lock".to_string(),
+            Op::Call(CallTarget::Helper(id)) => match self.cfg.helpers.get(id) {
+                Some(sig) => format!("a call of helper {}", sig.name),
+                None => format!("a call of helper #{id}"),
+            },
+            Op::Call(CallTarget::Local { off }) => {
+                format!("a call of the function at {}", pc.jump(off))
+            }
+            Op::Call(CallTarget::Register(r)) => format!("a call through {r}"),
+            Op::LoadPacket { .. } => "ld_abs/ld_ind".to_string(),
+            Op::Exit => "exit".to_string(),
+            _ => return Ok(()),
+        };
+        Err(self.err(
+            pc,
+            K::LockHeld {
+                what,
+                at: held.at,
+                on_some_paths: held.held == Held::OnSomePaths,
+            },
+        ))
+    }
+
+    /// `Strict` mode, after the arguments of a helper taking a lock (`l`, at its exact place)
+    /// are checked: `bpf_spin_lock` takes it (no lock is held: [`Analysis::check_while_locked`]
+    /// refused the call otherwise); `bpf_spin_unlock` releases it, which must be the lock
+    /// held on every path (the kernel's "bpf_spin_unlock without taking a lock", "bpf_spin_unlock
+    /// of different lock").
+    fn take_or_release_lock(&self, pc: Pc, st: &mut State, helper: u32, l: Lock) -> R<()> {
+        match helper {
+            SPIN_LOCK => st.refs.set_lock(Some(l)),
+            SPIN_UNLOCK => {
+                let same = |h: &Lock| (h.map, h.id, h.off) == (l.map, l.id, l.off);
+                match st.refs.lock() {
+                    Some(h) if same(&h) && h.held == Held::Always => st.refs.set_lock(None),
+                    Some(h) if same(&h) => {
+                        return Err(self.err(
+                            pc,
+                            K::UnlockNotHeld(format!(
+                                "the lock taken at {} on some paths to here only",
+                                h.at
+                            )),
+                        ));
+                    }
+                    Some(h) => {
+                        return Err(self.err(
+                            pc,
+                            K::UnlockNotHeld(format!(
+                                "another lock than the one taken at {}",
+                                h.at
+                            )),
+                        ));
+                    }
+                    None => {
+                        return Err(self.err(pc, K::UnlockNotHeld("a lock not held".into())));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     pub(super) fn check_exit(&mut self, ctx: CtxId, pc: Pc, mut st: State) -> R<Flow> {

@@ -3,7 +3,7 @@
 //! the next iteration and the snapshots that reject a loop whose state repeats.
 
 use super::{Analysis, Held, R};
-use crate::domain::State;
+use crate::domain::{Merge, State};
 use crate::error::VerifyErrorKind as K;
 use bpfx_bytecode::Pc;
 
@@ -58,6 +58,33 @@ pub(super) enum Dest {
     Latch(CtxId),
 }
 
+/// Iterations of a loop bounded by `may_goto` always explored exactly
+/// ([`Analysis::may_goto_iteration`]): enough for the first few headers of a packet walk or
+/// elements of an array to keep their exact offsets.
+pub(super) const WIDEN_AFTER: u32 = 16;
+
+/// The share of what is left of the instruction budget when an instance of a loop bounded
+/// by `may_goto` starts (`1 / EXACT_SHARE` of it) that the instance may use exploring its
+/// iterations exactly before its head widens: a loop that ends within it (`for (i = 0; i <
+/// 2048 && can_loop; i++)`, whose counter clang tests with `!=`, which a widened bound does
+/// not survive) keeps every exact proof, as the kernel's exploration does. Each further
+/// instance of the same loop (entered again inside another loop) gets half the share of the
+/// one before, so all of them together use at most twice the first one's share.
+pub(super) const EXACT_SHARE: u64 = 16;
+
+/// An instance of a loop bounded by `may_goto`, for its widening.
+pub(super) struct MayGotoHead {
+    /// The state at its head in the latest iteration processed there (kept from iteration
+    /// `WIDEN_AFTER - 2` on).
+    pub(super) base: Option<State>,
+    /// How many times its head was widened.
+    pub(super) rounds: u32,
+    /// The processed-instruction count when its iteration 0 started.
+    pub(super) start: u64,
+    /// The instructions it may process exactly before it widens.
+    pub(super) share: u64,
+}
+
 impl Analysis<'_> {
     pub(super) fn ctx_kind(&self, ctx: CtxId) -> CtxKind {
         self.ctxs[ctx.index()].kind
@@ -94,6 +121,7 @@ impl Analysis<'_> {
                         self.live[f] -= 1;
                         if self.live[f] == 0 {
                             self.snapshots.remove(&first);
+                            self.may_goto_heads.remove(&first);
                         }
                     }
                     cur = Some(base);
@@ -177,10 +205,26 @@ impl Analysis<'_> {
         else {
             return Err(self.internal(from, "a loop latch outside an iteration context"));
         };
-        if self
-            .snapshots
-            .get(&first)
-            .is_some_and(|snaps| snaps.iter().any(|(k, old)| *k <= iter && st.le(old)))
+        let may_goto = self.loops.info.get(&head.0).is_some_and(|i| i.may_goto);
+        let st = if may_goto {
+            match self.may_goto_iteration(first, head, iter, st) {
+                Some(st) => st,
+                None => return Ok(()),
+            }
+        } else {
+            st
+        };
+        // An iteration whose state at the head an earlier iteration's covers, up to what no
+        // path reads again (dead values are forgotten in both, as the kernel's loop check
+        // compares states up to liveness), may repeat forever.
+        let mut st = st;
+        self.live_masks(ctx, head, st.depth());
+        st.forget(&self.masks);
+        if !may_goto
+            && self
+                .snapshots
+                .get(&first)
+                .is_some_and(|snaps| snaps.iter().any(|(k, old)| *k <= iter && st.le(old)))
         {
             let e = self.err(from, K::Loop(head));
             if let Some(log) = self.log.as_deref_mut() {
@@ -199,6 +243,73 @@ impl Analysis<'_> {
             },
         );
         self.merge(next, head, st, false)
+    }
+
+    /// The state a loop bounded by `may_goto` ([`crate::cfg::LoopInfo::may_goto`]) starts its
+    /// next iteration with, or `None` when an earlier iteration's state covers `st` (its
+    /// future was or will be explored from there, and the run's `may_goto` counter, not the
+    /// exploration, bounds how often the loop goes round): the kernel's pruning at a
+    /// `may_goto` of a state within one explored there. Iterations are explored exactly up to
+    /// [`WIDEN_AFTER`], and after that as long as the instance has used no more than its
+    /// share of what was left of the budget when it started ([`EXACT_SHARE`]); from then on,
+    /// the latch's state is widened with the head state of the iteration before
+    /// ([`Merge::Widen`], [`Merge::Hard`] after [`super::HEAD_ROUNDS`] rounds), as `Checked`
+    /// mode does at a loop head, so the states at the head grow to a fixpoint in a few
+    /// iterations and the loop is done once one adds nothing.
+    fn may_goto_iteration(
+        &mut self,
+        first: CtxId,
+        head: Pc,
+        iter: u32,
+        mut st: State,
+    ) -> Option<State> {
+        let covered = |old: &State, st: &State, next_id: &mut u32| {
+            let (mut old, mut st) = (old.clone(), st.clone());
+            !super::state::relate_packets(&mut old, &mut st, next_id)
+                && !old.merge_live(&st, Merge::Join, &[])
+        };
+        if let Some(snaps) = self.snapshots.get(&first) {
+            for (k, old) in snaps {
+                if *k <= iter && covered(old, &st, &mut self.next_id) {
+                    if let Some(log) = self.log.as_deref_mut() {
+                        log.push(format!(
+                            "the loop at {head} repeats the state of its iteration {k}: pruned (may_goto bounds it)"
+                        ));
+                    }
+                    return None;
+                }
+            }
+        }
+        let Some(MayGotoHead {
+            base: Some(base),
+            rounds,
+            start,
+            share,
+        }) = self.may_goto_heads.get_mut(&first)
+        else {
+            return Some(st);
+        };
+        if iter + 1 < WIDEN_AFTER || (*rounds == 0 && self.processed - *start <= *share) {
+            return Some(st);
+        }
+        let mut w = base.clone();
+        super::state::unify_maps(&self.cfg.maps, &w, &mut st);
+        let rewrote = super::state::relate_packets(&mut w, &mut st, &mut self.next_id);
+        let how = if *rounds >= super::HEAD_ROUNDS {
+            Merge::Hard
+        } else {
+            Merge::Widen
+        };
+        *rounds += 1;
+        let changed = w.merge_live(&st, how, &[]) | rewrote;
+        if let Some(log) = self.log.as_deref_mut() {
+            log.push(if changed {
+                format!("the loop at {head} (bounded by may_goto) widened at iteration {}", iter + 1)
+            } else {
+                format!("the loop at {head} (bounded by may_goto) reached its fixpoint at iteration {iter}")
+            });
+        }
+        changed.then_some(w)
     }
 
     /// The head of the innermost loop `ctx` is iterating, if any.

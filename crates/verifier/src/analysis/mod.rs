@@ -19,7 +19,10 @@
 //! states of one iteration join only with each other, and states leaving the loop join again
 //! in the context around it. An iteration whose state at the head is covered by an earlier
 //! iteration's ([`State::le`]) may repeat forever and is rejected; a loop that keeps producing
-//! new states runs into the instruction budget, which names it. `Checked` mode joins the
+//! new states runs into the instruction budget, which names it. A loop each of whose
+//! iterations falls through a `may_goto` ([`crate::cfg::LoopInfo::may_goto`]) is bounded by
+//! the run's `may_goto` counter instead: a repeating state is pruned, and after a few exact
+//! iterations its head widens ([`Analysis::may_goto_iteration`]). `Checked` mode joins the
 //! iterations at the head and widens there ([`State::merge_live`]), so its fixpoint is reached in a
 //! few rounds whatever the loop does; a head still growing after its share of rounds
 //! ([`HEAD_ROUNDS`]), and every head once the budget is spent, takes the certainly stable
@@ -196,6 +199,11 @@ pub(crate) struct Analysis<'a> {
     /// Each with its iteration: a late state for iteration `k + 1` (a path that reached the
     /// head after the latch was processed) is compared only with iterations up to `k`.
     snapshots: HashMap<CtxId, Vec<(u32, State)>>,
+    /// Per instance (by its `first` context) of a loop bounded by `may_goto`: what its
+    /// widening needs ([`Analysis::may_goto_iteration`]).
+    may_goto_heads: HashMap<CtxId, ctx::MayGotoHead>,
+    /// Per head of a loop bounded by `may_goto`: how many instances of it started.
+    may_goto_instances: HashMap<Pc, u32>,
     /// Per loop instance (indexed by its `first` context): the pending nodes in any of its
     /// contexts (its iterations, the loops and calls inside them). When it drops to zero the
     /// instance has handed every state on and its snapshots are freed; without this, a loop
@@ -275,6 +283,8 @@ impl<'a> Analysis<'a> {
             work: BinaryHeap::new(),
             latches: HashMap::default(),
             snapshots: HashMap::default(),
+            may_goto_heads: HashMap::default(),
+            may_goto_instances: HashMap::default(),
             live: Vec::new(),
             next_id: 0,
             carried: Vec::new(),
@@ -375,6 +385,33 @@ impl<'a> Analysis<'a> {
                 .entry(first)
                 .or_default()
                 .push((iter, st.clone()));
+        }
+        if let CtxKind::Iter {
+            head, iter, first, ..
+        } = self.ctx_kind(ctx)
+            && head == pc
+            && self.loops.info.get(&head.0).is_some_and(|i| i.may_goto)
+        {
+            let processed = self.processed;
+            let mut share = self.cfg.insn_budget.saturating_sub(processed) / ctx::EXACT_SHARE;
+            if !self.may_goto_heads.contains_key(&first) {
+                // The n-th instance of this head gets half the share of the one before.
+                let n = self.may_goto_instances.entry(head).or_insert(0);
+                share >>= (*n).min(63);
+                *n += 1;
+            }
+            let h = self
+                .may_goto_heads
+                .entry(first)
+                .or_insert_with(|| ctx::MayGotoHead {
+                    base: None,
+                    rounds: 0,
+                    start: processed,
+                    share,
+                });
+            if iter + 2 >= ctx::WIDEN_AFTER {
+                h.base = Some(st.clone());
+            }
         }
         self.walk(ctx, pc, st)
     }
@@ -491,11 +528,10 @@ impl<'a> Analysis<'a> {
         let mut masks = std::mem::take(&mut self.masks);
         masks.clear();
         masks.resize(depth + 1, (u16::MAX, u64::MAX));
-        // `Strict` mode rejects a loop whose iteration reaches its head in a state an earlier
-        // iteration's covers: forgetting dead values there would find more such coverings
-        // (a loop it now proves to end, whose dead registers differ between iterations, would
-        // be refused), so its programs with loops keep every value.
-        if !self.strict || self.loops.info.is_empty() {
+        // In `Strict` mode inside loops too: two states at a loop head that differ only in
+        // dead values have the same future, so the loop check (`next_iteration`), which
+        // compares them up to these masks, refuses only an iteration that may repeat.
+        {
             let at = |p: usize| Some((*self.liveness.regs.get(p)?, *self.liveness.stack.get(p)?));
             if let Some(m) = at(pc.index()) {
                 masks[depth] = m;

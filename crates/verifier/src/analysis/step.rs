@@ -20,6 +20,11 @@ impl Analysis<'_> {
         if op.written_reg() == Some(Reg::R10) {
             return Err(self.err(pc, K::WritesFramePointer));
         }
+        if self.strict
+            && let Some(lock) = st.refs.lock()
+        {
+            self.check_while_locked(pc, op, lock)?;
+        }
         match *op {
             Op::Alu {
                 width,

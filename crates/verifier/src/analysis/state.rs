@@ -82,6 +82,78 @@ pub(super) fn unify_maps(maps: &MapTable, old: &State, new: &mut State) {
     }
 }
 
+/// Whether `old` and `new` (one context, one join point) must be kept apart there: some
+/// value live by `live` ([`super::Analysis::live_masks`]), in a register or a stack slot of
+/// any frame, is of different kinds on the two paths ([`kinds_differ`]), so that their join
+/// would keep nothing a rule can use (a pointer joined with a scalar, or with a pointer into
+/// another region, is `Mixed`; a map handle joined with another map's handle is too, and one
+/// joined with null may be null). The kernel never joins: it explores every path with its
+/// own state and prunes a path only where an explored state covers it; keeping such states
+/// apart is what lets a load through a register that is a pointer on one path and a scalar
+/// on another verify when it is done on the pointer's path only.
+pub(super) fn apart(maps: &MapTable, old: &State, new: &State, live: &[(u16, u64)]) -> bool {
+    for (level, (fo, fnew)) in old.frames().zip(new.frames()).enumerate() {
+        let (regs, stack) = live.get(level).copied().unwrap_or((u16::MAX, u64::MAX));
+        for (r, (a, b)) in fo.regs.iter().zip(&fnew.regs).enumerate() {
+            if regs & (1 << r) != 0 && a != b && kinds_differ(maps, *a, *b) {
+                return true;
+            }
+        }
+        for i in 0..fo.stack.len() {
+            // Shared slots are equal.
+            if stack & (1 << i) == 0 || fo.stack.shares_slot(&fnew.stack, i) {
+                continue;
+            }
+            let differ = match (fo.stack[i], fnew.stack[i]) {
+                (Slot::Spill(a), Slot::Spill(b)) => a != b && kinds_differ(maps, a, b),
+                // A spilled pointer on one path, raw bytes on the other: the join keeps bytes.
+                (Slot::Spill(v), Slot::Bytes(m)) | (Slot::Bytes(m), Slot::Spill(v)) => {
+                    m != 0 && v.is_pointer_like() && !matches!(v, Value::Mixed { .. })
+                }
+                (Slot::Bytes(_), Slot::Bytes(_)) => false,
+            };
+            if differ {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Whether `a` and `b` are values of different kinds, which a join would lose (see [`apart`]):
+/// a scalar and a pointer or map handle, pointers into different regions (stack frames, the
+/// input or context, the packet, its end or metadata, map values of different maps or
+/// layouts), map handles of different maps, and a map handle and a scalar (null included).
+/// Uninitialised and `Mixed` values are of every kind: a state holding one already has
+/// nothing a rule trusts there. Maps that [`unify_maps`] renames into each other (one shape)
+/// are one kind, and so are packet pointers whatever their offsets and ids (which
+/// `relate_packets` and the join keep what they can of), and any two scalars, so that loops
+/// still converge.
+fn kinds_differ(maps: &MapTable, a: Value, b: Value) -> bool {
+    use Value::{MapHandle, MapHandleOrNull, Mixed, NotInit, Ptr, Scalar};
+    let same_map = |x: MapRef, y: MapRef| x == y || maps.interchangeable(x, y);
+    match (a, b) {
+        (NotInit | Mixed { .. }, _) | (_, NotInit | Mixed { .. }) => false,
+        (Scalar(_), Scalar(_)) => false,
+        // A handle that may be null already stands for null.
+        (MapHandleOrNull(_), Scalar(z)) | (Scalar(z), MapHandleOrNull(_)) => z.konst() != Some(0),
+        (MapHandle(x) | MapHandleOrNull(x), MapHandle(y) | MapHandleOrNull(y)) => !same_map(x, y),
+        (Ptr(ka, _), Ptr(kb, _)) => match (ka, kb) {
+            (PtrKind::Packet { .. }, PtrKind::Packet { .. }) => false,
+            (
+                PtrKind::MapValue {
+                    map: x, record: rx, ..
+                },
+                PtrKind::MapValue {
+                    map: y, record: ry, ..
+                },
+            ) => rx != ry || !same_map(x, y),
+            _ => ka != kb,
+        },
+        _ => true,
+    }
+}
+
 impl Analysis<'_> {
     pub(super) fn uninit(&self) -> Value {
         // The execution contract zeroes every register at entry and r1–r5 after a helper call;

@@ -73,15 +73,25 @@ fn a_pointer_or_zero_is_read_where_it_is_the_pointer() {
 #[test]
 fn a_dead_value_does_not_split_states() {
     // 4 instructions walked before the join (pc 3 on one path only), then the tail once per
-    // state. r7 is read by the tail's first jump (two states; they join again after it, where
-    // r7 is dead: 2 + 2), or overwritten first (dead at the join: one state, 3).
-    let processed = |tail: &str| {
-        verify(pointer_or_zero(tail), &config(Mode::Checked, &[]))
+    // state. r7 is read by the tail's first jump (two states in Strict mode; they join again
+    // after it, where r7 is dead: 2 + 2), or overwritten first (dead at the join: one state,
+    // 3).
+    let processed = |mode, tail: &str| {
+        verify(pointer_or_zero(tail), &config(mode, &[]))
             .unwrap()
             .insns_processed()
     };
-    assert_eq!(processed("jeq r7, 0, +0\nmov r0, 0\nexit"), 4 + 2 + 2);
-    assert_eq!(processed("mov r7, 0\nmov r0, 0\nexit"), 4 + 3);
+    assert_eq!(
+        processed(Mode::Strict, "jeq r7, 0, +0\nmov r0, 0\nexit"),
+        4 + 2 + 2
+    );
+    assert_eq!(processed(Mode::Strict, "mov r7, 0\nmov r0, 0\nexit"), 4 + 3);
+    // Checked mode keeps apart only what its rules would refuse joined (map handles, the
+    // context pointer in a field context): an input pointer or 0 is one state, 3 walked.
+    assert_eq!(
+        processed(Mode::Checked, "jeq r7, 0, +0\nmov r0, 0\nexit"),
+        4 + 3
+    );
 }
 
 /// r1 is the handle of map `k` when the input's first byte is `k`, for `k` in `0..n` (map 0
@@ -127,23 +137,36 @@ fn maps_of_different_layouts_are_checked_per_path_up_to_the_bound() {
 }
 
 #[test]
-fn a_loop_head_keeps_its_paths_apart_and_converges() {
-    // r7 alternates between a stack pointer and a scalar at the loop head; the stack is
-    // written through it on the pointer's iterations only.
+fn a_checked_loop_head_keeps_map_handles_apart_and_converges() {
+    // r7 alternates between the handles of two maps of different value sizes at the loop
+    // head, and each iteration looks up through it: the head keeps one state per map, each
+    // widened over its back-edges (Checked mode; Strict cannot bound the input's count).
     let text = "ldxw r6, [r1+0]
-                mov r7, 0
+                lddw r7, map_idx(0)
                 mov r8, 0
-                jeq r7, 0, +1
-                stdw [r7-8], 1
-                jeq r8, 0, +2
-                mov r7, 0
+                stw [r10-4], 0
+                mov r2, r10
+                add r2, -4
+                mov r1, r7
+                call 1
+                jeq r0, 0, +1
+                ldxdw r9, [r0+0]
+                jeq r8, 0, +3
+                lddw r7, map_idx(0)
                 ja +2
-                mov r7, r10
-                add r7, -8
+                lddw r7, map_idx(1)
                 xor r8, 1
                 add r6, -1
-                jsgt r6, 0, -10
+                jsgt r6, 0, -16
                 mov r0, 0
                 exit";
-    verify(prog(text), &config(Mode::Checked, &[])).unwrap();
+    let maps = [MapDef::new(4, 8), MapDef::new(4, 16)];
+    verify(prog(text), &config(Mode::Checked, &maps)).unwrap();
+    // The same loop through maps whose values are too small for the load keeps its guard.
+    let maps = [MapDef::new(4, 8), MapDef::new(4, 4)];
+    let v = verify(prog(text), &config(Mode::Checked, &maps)).unwrap();
+    assert_eq!(
+        v.access(bpfx_bytecode::Pc(10)).map(|a| a.proven),
+        Some(false)
+    );
 }

@@ -433,6 +433,13 @@ impl<'a> Analysis<'a> {
     fn merge(&mut self, ctx: CtxId, pc: Pc, mut st: State, back: bool) -> R<()> {
         self.live_masks(ctx, pc, st.depth());
         let key = (ctx, pc);
+        let split = if self.strict {
+            state::Split::Every
+        } else {
+            state::Split::Refused {
+                context: self.layout.is_some(),
+            }
+        };
         let slots = self.states.entry(key).or_default();
         // The first state of st's kinds, else the first free place, else the first state.
         let (mut fits, mut free, mut deep) = (None, None, false);
@@ -443,7 +450,7 @@ impl<'a> Analysis<'a> {
                 }
                 // The context fixes the call chain, so its states have as many frames.
                 Some(old) if old.depth() != st.depth() => deep = true,
-                Some(old) if !state::apart(&self.cfg.maps, old, &st, &self.split_masks) => {
+                Some(old) if !state::apart(&self.cfg.maps, old, &st, &self.split_masks, split) => {
                     fits = Some(i);
                     break;
                 }

@@ -91,11 +91,20 @@ pub(super) fn unify_maps(maps: &MapTable, old: &State, new: &mut State) {
 /// own state and prunes a path only where an explored state covers it; keeping such states
 /// apart is what lets a load through a register that is a pointer on one path and a scalar
 /// on another verify when it is done on the pointer's path only.
-pub(super) fn apart(maps: &MapTable, old: &State, new: &State, live: &[(u16, u64)]) -> bool {
+///
+/// `Checked` mode keeps apart only what `split` says its rules refuse once joined.
+pub(super) fn apart(
+    maps: &MapTable,
+    old: &State,
+    new: &State,
+    live: &[(u16, u64)],
+    split: Split,
+) -> bool {
+    let differ = |a: Value, b: Value| a != b && kinds_differ(maps, a, b) && split.keeps(a, b);
     for (level, (fo, fnew)) in old.frames().zip(new.frames()).enumerate() {
         let (regs, stack) = live.get(level).copied().unwrap_or((u16::MAX, u64::MAX));
         for (r, (a, b)) in fo.regs.iter().zip(&fnew.regs).enumerate() {
-            if regs & (1 << r) != 0 && a != b && kinds_differ(maps, *a, *b) {
+            if regs & (1 << r) != 0 && differ(*a, *b) {
                 return true;
             }
         }
@@ -105,10 +114,13 @@ pub(super) fn apart(maps: &MapTable, old: &State, new: &State, live: &[(u16, u64
                 continue;
             }
             let differ = match (fo.stack[i], fnew.stack[i]) {
-                (Slot::Spill(a), Slot::Spill(b)) => a != b && kinds_differ(maps, a, b),
+                (Slot::Spill(a), Slot::Spill(b)) => differ(a, b),
                 // A spilled pointer on one path, raw bytes on the other: the join keeps bytes.
                 (Slot::Spill(v), Slot::Bytes(m)) | (Slot::Bytes(m), Slot::Spill(v)) => {
-                    m != 0 && v.is_pointer_like() && !matches!(v, Value::Mixed { .. })
+                    m != 0
+                        && v.is_pointer_like()
+                        && !matches!(v, Value::Mixed { .. })
+                        && split.keeps(v, Value::UNKNOWN_SCALAR)
                 }
                 (Slot::Bytes(_), Slot::Bytes(_)) => false,
             };
@@ -118,6 +130,33 @@ pub(super) fn apart(maps: &MapTable, old: &State, new: &State, live: &[(u16, u64
         }
     }
     false
+}
+
+/// Which differences of kind keep two states apart at a join point ([`apart`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Split {
+    /// Every one: `Strict` mode, the kernel's contract, where a value joined from different
+    /// kinds is refused wherever it is used as a pointer or a map handle.
+    Every,
+    /// Only those whose join no `Checked`-mode rule passes: a map handle on either side (no
+    /// helper takes `Mixed`, nor a handle that may be null, as its map), and, with `context`
+    /// (a field context), the context pointer on either side (no access goes through
+    /// `Mixed { input: true }`: see `context.rs`). Any other `Mixed` value keeps its accesses
+    /// with their run-time guards, so keeping its paths apart would only remove guards, at the
+    /// cost of walking the code after the join once per state.
+    Refused { context: bool },
+}
+
+impl Split {
+    /// Whether `a` and `b`, of different kinds, keep their states apart.
+    fn keeps(self, a: Value, b: Value) -> bool {
+        let refused = |v: Value| match v {
+            Value::MapHandle(_) | Value::MapHandleOrNull(_) => true,
+            Value::Ptr(PtrKind::Input, _) => matches!(self, Split::Refused { context: true }),
+            _ => false,
+        };
+        self == Split::Every || refused(a) || refused(b)
+    }
 }
 
 /// Whether `a` and `b` are values of different kinds, which a join would lose (see [`apart`]):

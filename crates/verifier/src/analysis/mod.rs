@@ -442,7 +442,7 @@ impl<'a> Analysis<'a> {
         };
         let slots = self.states.entry(key).or_default();
         // The first state of st's kinds, else the first free place, else the first state.
-        let (mut fits, mut free, mut deep) = (None, None, false);
+        let (mut fits, mut free, mut deep, mut covered) = (None, None, false, false);
         for (i, slot) in slots.iter().enumerate() {
             match slot {
                 None => {
@@ -451,14 +451,25 @@ impl<'a> Analysis<'a> {
                 // The context fixes the call chain, so its states have as many frames.
                 Some(old) if old.depth() != st.depth() => deep = true,
                 Some(old) if !state::apart(&self.cfg.maps, old, &st, &self.split_masks, split) => {
-                    fits = Some(i);
-                    break;
+                    match fits {
+                        None => fits = Some(i),
+                        // Another state of its kinds (a state joined past the bound holds
+                        // `Mixed` values, of every kind): st is pruned if this one covers it
+                        // (the join would change nothing), as the kernel prunes a path
+                        // covered by any explored state.
+                        Some(_) => {
+                            covered |= !old.clone().merge_live(&st, Merge::Join, &self.masks);
+                        }
+                    }
                 }
                 Some(_) => {}
             }
         }
         if deep {
             return Err(self.internal(pc, "states of one context differ in depth"));
+        }
+        if covered {
+            return Ok(());
         }
         let full = fits.is_none() && free.is_none() && slots.len() >= MAX_PATHS;
         let v = match (fits, free) {

@@ -420,8 +420,9 @@ impl<'a> Analysis<'a> {
     /// A join point keeps up to [`MAX_PATHS`] states apart, as the kernel keeps every path's
     /// state: `st` joins the first stored state whose live values are all of its kinds
     /// ([`state::apart`]: a pointer and a scalar, pointers into different regions or maps,
-    /// a map handle and null or another map's handle are of different kinds), and is stored
-    /// beside them when none is; states of the same kinds join as before, so loops still
+    /// a map handle and null or another map's handle are of different kinds; in `Checked`
+    /// mode only the differences its own rules refuse once joined: [`state::Split`]), and is
+    /// stored beside them when none is; states of the same kinds join as before, so loops still
     /// converge. Past the bound, `st` joins the first state whatever it holds (which is
     /// sound: a value joined from different kinds is one no rule trusts).
     ///

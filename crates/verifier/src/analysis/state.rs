@@ -162,7 +162,8 @@ impl Split {
 /// Whether `a` and `b` are values of different kinds, which a join would lose (see [`apart`]):
 /// a scalar and a pointer or map handle, pointers into different regions (stack frames, the
 /// input or context, the packet, its end or metadata, map values of different maps or
-/// layouts), map handles of different maps, and a map handle and a scalar (null included).
+/// layouts, ring buffer records of different sizes or reservations), map handles of different
+/// maps, and a map handle and a scalar (null included).
 /// Uninitialised and `Mixed` values are of every kind: a state holding one already has
 /// nothing a rule trusts there. Maps that [`unify_maps`] renames into each other (one shape)
 /// are one kind, and so are packet pointers whatever their offsets and ids (which
@@ -179,14 +180,22 @@ fn kinds_differ(maps: &MapTable, a: Value, b: Value) -> bool {
         (MapHandle(x) | MapHandleOrNull(x), MapHandle(y) | MapHandleOrNull(y)) => !same_map(x, y),
         (Ptr(ka, _), Ptr(kb, _)) => match (ka, kb) {
             (PtrKind::Packet { .. }, PtrKind::Packet { .. }) => false,
+            // Ring buffer records of different reservations too: which reference a release
+            // gives back is the record's id (`refs.rs`), which the join loses.
             (
                 PtrKind::MapValue {
-                    map: x, record: rx, ..
+                    map: x,
+                    record: rx,
+                    id: ix,
+                    ..
                 },
                 PtrKind::MapValue {
-                    map: y, record: ry, ..
+                    map: y,
+                    record: ry,
+                    id: iy,
+                    ..
                 },
-            ) => rx != ry || !same_map(x, y),
+            ) => rx != ry || !same_map(x, y) || (rx.is_some() && ix != iy),
             _ => ka != kb,
         },
         _ => true,

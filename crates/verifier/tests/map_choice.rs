@@ -1,6 +1,8 @@
-//! Map handles chosen by a branch: a handle on some paths and null on the others is one that
-//! may be null (a comparison with 0 decides it; no helper takes it undecided), and two maps
-//! of one definition but for `max_entries` may stand for one another, in either order.
+//! Map handles chosen by a branch: a handle on some paths and null on the others is checked
+//! per path (the paths are kept apart where the handle is live, so a helper taking it on the
+//! null path is refused at that path, and a comparison with 0 before the call decides it), two
+//! maps of one definition but for `max_entries` may stand for one another, in either order,
+//! and maps of other layouts are each checked on their own path, as the kernel does.
 
 use bpfx_bytecode::{Program, assemble};
 use bpfx_verifier::{
@@ -64,9 +66,11 @@ const NULL_CHECK: &str = "jne r1, 0, +2\nmov r0, 0\nexit";
 fn a_handle_or_null_must_be_compared_with_zero() {
     let maps = [MapDef::new(4, 16).with_max_entries(8)];
     for mode in [Mode::Strict, Mode::Checked] {
+        // The null path reaches the call with a scalar (the kernel: "expected=map_ptr").
         let e = verify(chosen("mov r1, 0", NO_CHECK), &config(mode, &maps)).unwrap_err();
         assert!(
-            e.to_string().contains("a map handle that may be null"),
+            e.to_string()
+                .contains("must be a map handle, but it is a scalar"),
             "{mode:?}: {e}"
         );
         verify(chosen("mov r1, 0", NULL_CHECK), &config(mode, &maps))
@@ -95,22 +99,52 @@ fn maps_of_one_layout_sized_apart_stand_for_one_another() {
                     .unwrap_or_else(|e| panic!("{mode:?} {maps:?}: {e}"));
             }
         }
-        // A value of another size, or a map of another type, is another layout.
-        for other in [
-            MapDef::new(4, 8).with_max_entries(8),
-            MapDef::new(8, 16).with_max_entries(8),
-            small.with_map_type(9),
+        // A map of another type is another layout, checked on its own path: the lookup and
+        // the load of the value's last 8 bytes fit both.
+        for maps in [
+            [small, small.with_map_type(9)],
+            [small.with_map_type(9), small],
         ] {
-            let maps = [small, other];
-            let e = verify(
+            verify(
                 chosen("lddw r1, map_idx(1)", NO_CHECK),
                 &config(mode, &maps),
             )
-            .unwrap_err();
-            assert!(
-                e.to_string().contains("must be a map handle"),
-                "{mode:?} {other:?}: {e}"
-            );
+            .unwrap_or_else(|e| panic!("{mode:?} {maps:?}: {e}"));
         }
     }
+    // A smaller value: the load past its end is refused on that map's path in Strict mode
+    // (the kernel's "invalid access to map value"), and keeps its guard in Checked mode.
+    let maps = [small, MapDef::new(4, 8).with_max_entries(8)];
+    let e = verify(
+        chosen("lddw r1, map_idx(1)", NO_CHECK),
+        &config(Mode::Strict, &maps),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("outside the map value of 8 bytes"),
+        "{e}"
+    );
+    let v = verify(
+        chosen("lddw r1, map_idx(1)", NO_CHECK),
+        &config(Mode::Checked, &maps),
+    )
+    .unwrap();
+    assert_eq!(
+        v.access(bpfx_bytecode::Pc(12)).map(|a| a.proven),
+        Some(false)
+    );
+    // A larger key is read past the 4 bytes written on that path: refused in Strict mode (the
+    // kernel's "invalid indirect read from stack"); Checked mode's stack starts zeroed.
+    let maps = [small, MapDef::new(8, 16).with_max_entries(8)];
+    let e = verify(
+        chosen("lddw r1, map_idx(1)", NO_CHECK),
+        &config(Mode::Strict, &maps),
+    )
+    .unwrap_err();
+    assert_eq!(e.pc.0, 10, "{e}");
+    verify(
+        chosen("lddw r1, map_idx(1)", NO_CHECK),
+        &config(Mode::Checked, &maps),
+    )
+    .unwrap();
 }

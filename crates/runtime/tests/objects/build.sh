@@ -52,3 +52,8 @@ for n in 1 2 3; do
 done
 # A trace_printk format chosen by a branch between two .rodata strings (tests/strict_helper_offsets.rs).
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c xdp_fmt.c -o xdp_fmt.o
+# Paths the verifier keeps apart at a join point (tests/path_join.rs): safe programs and their
+# unsafe twins (each twin defines its case and includes the safe program's source).
+for src in sock_join sock_join_bad xdp_mapsel xdp_mapsel_bad; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
+done

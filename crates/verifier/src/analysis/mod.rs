@@ -1,11 +1,14 @@
-//! Abstract interpretation over the control-flow graph: a worklist fixpoint with one stored
-//! state per (calling context, join point), transfer functions per instruction class, and the
+//! Abstract interpretation over the control-flow graph: a worklist fixpoint with a few stored
+//! states per (calling context, join point), transfer functions per instruction class, and the
 //! per-pc access facts it leaves behind.
 //!
 //! Straight-line code is walked with one state mutated in place; a state is stored (and joined)
 //! only at the join points [`crate::cfg::Structure::join`] marks, so a million-instruction
-//! straight-line program costs one pass and one state. A state arriving at a join point that
-//! the stored state already covers (the join changes nothing) is not walked again: the
+//! straight-line program costs one pass and one state. A join point keeps apart (up to
+//! [`MAX_PATHS`]) the states whose live values differ in kind (a pointer and a scalar, two
+//! maps' handles: [`state::apart`]), as the kernel explores such paths apart, and joins the
+//! others ([`Analysis::merge`]). A state arriving at a join point that
+//! the stored state of its kinds already covers (the join changes nothing) is not walked again: the
 //! kernel's state pruning, done by the join, up to liveness as the kernel's is: values no
 //! path reads again ([`crate::cfg::liveness`]) are forgotten in stored states and skipped by
 //! the joins ([`Analysis::live_masks`]). States share their stack slots copy-on-write in
@@ -142,8 +145,8 @@ enum Held {
     Carried(CarryId),
     /// In `latches`: the next iteration of the loop whose head is the node's pc.
     Latch,
-    /// In `states`, at a join point.
-    Stored,
+    /// In `states`, at a join point: the state of this index among the ones kept apart there.
+    Stored(u8),
 }
 
 /// An index into [`Analysis::carried`].
@@ -187,8 +190,11 @@ pub(crate) struct Analysis<'a> {
     masks: Vec<(u16, u64)>,
     ctxs: Vec<Ctx>,
     ctx_ids: HashMap<(Option<CtxId>, CtxTag), CtxId>,
-    states: HashMap<(CtxId, Pc), State>,
-    queued: HashSet<(CtxId, Pc)>,
+    /// The states stored at each join point, per context: at most [`MAX_PATHS`], kept apart
+    /// where they disagree on the kind of a live value ([`state::apart`]); `None` where a
+    /// state was handed on and not kept.
+    states: HashMap<(CtxId, Pc), Vec<Option<State>>>,
+    queued: HashSet<(CtxId, Pc, u8)>,
     /// Pending nodes, lowest first.
     work: BinaryHeap<Reverse<Node>>,
     /// States waiting to start the next iteration, per (iteration context, head), with the pc
@@ -259,6 +265,10 @@ pub(crate) struct CallbackSite {
 /// ordinary loops settle in a few rounds; a head still growing after this many is one whose
 /// state has many values moving one after another (every register and spill of a large body).
 const HEAD_ROUNDS: u32 = 32;
+
+/// The most states kept apart at one join point in one context ([`Analysis::merge`]): past
+/// it, an arriving state that fits none is joined into the first, as if there were one.
+const MAX_PATHS: usize = 8;
 
 impl<'a> Analysis<'a> {
     pub(crate) fn new(
@@ -352,18 +362,28 @@ impl<'a> Analysis<'a> {
     /// Processes one stored or carried node.
     fn process(&mut self, ctx: CtxId, pc: Pc, held: Held) -> R<()> {
         let st = match held {
-            Held::Stored => {
+            Held::Stored(v) => {
                 let key = (ctx, pc);
-                self.queued.remove(&key);
+                self.queued.remove(&(ctx, pc, v));
                 // Inside a loop iteration nothing is kept: every iteration has its own
                 // contexts, so kept states would grow with the iteration count (a late merge
                 // into a dropped state only makes a partial state that is processed again,
                 // which is sound).
-                let st = if self.keep[pc.index()] && (!self.strict || self.loop_of(ctx).is_none()) {
-                    self.states.get(&key).cloned()
-                } else {
-                    self.states.remove(&key)
+                let keep = self.keep[pc.index()] && (!self.strict || self.loop_of(ctx).is_none());
+                let (st, empty) = match self.states.get_mut(&key) {
+                    Some(slots) => {
+                        let st = match slots.get_mut(usize::from(v)) {
+                            Some(slot) if keep => slot.clone(),
+                            Some(slot) => slot.take(),
+                            None => None,
+                        };
+                        (st, slots.iter().all(Option::is_none))
+                    }
+                    None => (None, false),
                 };
+                if empty {
+                    self.states.remove(&key);
+                }
                 st.ok_or_else(|| self.internal(pc, "a queued node has no stored state"))?
             }
             Held::Carried(slot) => {
@@ -427,25 +447,76 @@ impl<'a> Analysis<'a> {
         }));
     }
 
-    /// Joins `st` into the stored state at (ctx, pc) (widening over a `Checked`-mode
-    /// back-edge), queueing the node if it changed.
+    /// Joins `st` into a state stored at (ctx, pc) (widening over a `Checked`-mode
+    /// back-edge), queueing that state's node if it changed.
+    ///
+    /// A join point keeps up to [`MAX_PATHS`] states apart, as the kernel keeps every path's
+    /// state: `st` joins the first stored state whose live values are all of its kinds
+    /// ([`state::apart`]: a pointer and a scalar, pointers into different regions or maps,
+    /// a map handle and null or another map's handle are of different kinds; in `Checked`
+    /// mode only the differences its own rules refuse once joined: [`state::Split`]), and is
+    /// stored beside them when none is; states of the same kinds join as before, so loops still
+    /// converge. Past the bound, `st` joins the first state whatever it holds (which is
+    /// sound: a value joined from different kinds is one no rule trusts).
     ///
     /// Values dead at `pc` ([`Analysis::live_masks`]) are forgotten in a state stored there
-    /// and skipped by the joins into it, so two states differing only in what no path reads
-    /// again are equal there, and an arriving state that brings nothing live changes nothing
-    /// and is not walked again: the kernel's state pruning up to liveness.
+    /// and skipped by the joins into it and by the kind comparison, so two states differing
+    /// only in what no path reads again are one there, and an arriving state that brings
+    /// nothing live changes nothing and is not walked again: the kernel's state pruning up to
+    /// liveness.
     fn merge(&mut self, ctx: CtxId, pc: Pc, mut st: State, back: bool) -> R<()> {
         self.live_masks(ctx, pc, st.depth());
         let key = (ctx, pc);
-        if let Some(old) = self.states.get(&key) {
-            state::unify_maps(&self.cfg.maps, old, &mut st);
-        }
-        let changed = match self.states.get_mut(&key) {
-            // The context fixes the call chain, so its states have as many frames.
-            Some(old) if old.depth() != st.depth() => {
-                return Err(self.internal(pc, "states of one context differ in depth"));
+        let split = if self.strict {
+            state::Split::Every
+        } else {
+            state::Split::Refused {
+                context: self.layout.is_some(),
             }
+        };
+        let slots = self.states.entry(key).or_default();
+        // The first state of st's kinds, else the first free place, else the first state.
+        let (mut fits, mut free, mut deep, mut covered) = (None, None, false, false);
+        for (i, slot) in slots.iter().enumerate() {
+            match slot {
+                None => {
+                    free.get_or_insert(i);
+                }
+                // The context fixes the call chain, so its states have as many frames.
+                Some(old) if old.depth() != st.depth() => deep = true,
+                Some(old) if !state::apart(&self.cfg.maps, old, &st, &self.masks, split) => {
+                    match fits {
+                        None => fits = Some(i),
+                        // Another state of its kinds (a state joined past the bound holds
+                        // `Mixed` values, of every kind): st is pruned if this one covers it
+                        // (the join would change nothing), as the kernel prunes a path
+                        // covered by any explored state.
+                        Some(_) => {
+                            covered |= !old.clone().merge_live(&st, Merge::Join, &self.masks);
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        if deep {
+            return Err(self.internal(pc, "states of one context differ in depth"));
+        }
+        if covered {
+            return Ok(());
+        }
+        let full = fits.is_none() && free.is_none() && slots.len() >= MAX_PATHS;
+        let v = match (fits, free) {
+            (Some(i), _) | (None, Some(i)) => i,
+            (None, None) if full => 0,
+            (None, None) => {
+                slots.push(None);
+                slots.len() - 1
+            }
+        };
+        let changed = match &mut slots[v] {
             Some(old) if back => {
+                state::unify_maps(&self.cfg.maps, old, &mut st);
                 let rounds = self.rounds.entry(key).or_insert(0);
                 let how = if self.over_budget || *rounds >= HEAD_ROUNDS {
                     Merge::Hard
@@ -465,18 +536,28 @@ impl<'a> Analysis<'a> {
                 changed
             }
             Some(old) => {
+                state::unify_maps(&self.cfg.maps, old, &mut st);
                 // A rewritten state must run again, whatever the join adds (see there).
                 let rewrote = self.strict && state::relate_packets(old, &mut st, &mut self.next_id);
                 old.merge_live(&st, Merge::Join, &self.masks) | rewrote
             }
-            None => {
+            slot @ None => {
                 st.forget(&self.masks);
-                self.states.insert(key, st);
+                *slot = Some(st);
                 true
             }
         };
-        if changed && self.queued.insert(key) {
-            self.push(pc, pc, ctx, Held::Stored);
+        if full
+            && changed
+            && let Some(log) = self.log.as_deref_mut()
+        {
+            log.push(format!(
+                "{MAX_PATHS} states of different kinds kept at {pc}: another one joined into the first"
+            ));
+        }
+        let v = v as u8;
+        if changed && self.queued.insert((ctx, pc, v)) {
+            self.push(pc, pc, ctx, Held::Stored(v));
         }
         Ok(())
     }
@@ -523,7 +604,8 @@ impl<'a> Analysis<'a> {
     /// each caller's by the liveness at its return point (its r0–r5 are overwritten by the
     /// return). A caller's frame above a callback (whose helper may run it again with the
     /// caller's registers), and any frame whose call site the context chain does not give,
-    /// counts as wholly live.
+    /// counts as wholly live. Both what a stored state forgets and what keeps states apart
+    /// ([`state::apart`]) are read from these masks.
     fn live_masks(&mut self, ctx: CtxId, pc: Pc, depth: usize) {
         let mut masks = std::mem::take(&mut self.masks);
         masks.clear();

@@ -82,6 +82,126 @@ pub(super) fn unify_maps(maps: &MapTable, old: &State, new: &mut State) {
     }
 }
 
+/// Whether `old` and `new` (one context, one join point) must be kept apart there: some
+/// value live by `live` ([`super::Analysis::live_masks`]), in a register or a stack slot of
+/// any frame, is of different kinds on the two paths ([`kinds_differ`]), so that their join
+/// would keep nothing a rule can use (a pointer joined with a scalar, or with a pointer into
+/// another region, is `Mixed`; a map handle joined with another map's handle is too, and one
+/// joined with null may be null). The kernel never joins: it explores every path with its
+/// own state and prunes a path only where an explored state covers it; keeping such states
+/// apart is what lets a load through a register that is a pointer on one path and a scalar
+/// on another verify when it is done on the pointer's path only.
+///
+/// `Checked` mode keeps apart only what `split` says its rules refuse once joined.
+pub(super) fn apart(
+    maps: &MapTable,
+    old: &State,
+    new: &State,
+    live: &[(u16, u64)],
+    split: Split,
+) -> bool {
+    let differ = |a: Value, b: Value| a != b && kinds_differ(maps, a, b) && split.keeps(a, b);
+    for (level, (fo, fnew)) in old.frames().zip(new.frames()).enumerate() {
+        let (regs, stack) = live.get(level).copied().unwrap_or((u16::MAX, u64::MAX));
+        for (r, (a, b)) in fo.regs.iter().zip(&fnew.regs).enumerate() {
+            if regs & (1 << r) != 0 && differ(*a, *b) {
+                return true;
+            }
+        }
+        for i in 0..fo.stack.len() {
+            // Shared slots are equal.
+            if stack & (1 << i) == 0 || fo.stack.shares_slot(&fnew.stack, i) {
+                continue;
+            }
+            let differ = match (fo.stack[i], fnew.stack[i]) {
+                (Slot::Spill(a), Slot::Spill(b)) => differ(a, b),
+                // A spilled pointer on one path, raw bytes on the other: the join keeps bytes.
+                (Slot::Spill(v), Slot::Bytes(m)) | (Slot::Bytes(m), Slot::Spill(v)) => {
+                    m != 0
+                        && v.is_pointer_like()
+                        && !matches!(v, Value::Mixed { .. })
+                        && split.keeps(v, Value::UNKNOWN_SCALAR)
+                }
+                (Slot::Bytes(_), Slot::Bytes(_)) => false,
+            };
+            if differ {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Which differences of kind keep two states apart at a join point ([`apart`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Split {
+    /// Every one: `Strict` mode, the kernel's contract, where a value joined from different
+    /// kinds is refused wherever it is used as a pointer or a map handle.
+    Every,
+    /// Only those whose join no `Checked`-mode rule passes: a map handle on either side (no
+    /// helper takes `Mixed`, nor a handle that may be null, as its map), and, with `context`
+    /// (a field context), the context pointer on either side (no access goes through
+    /// `Mixed { input: true }`: see `context.rs`). Any other `Mixed` value keeps its accesses
+    /// with their run-time guards, so keeping its paths apart would only remove guards, at the
+    /// cost of walking the code after the join once per state.
+    Refused { context: bool },
+}
+
+impl Split {
+    /// Whether `a` and `b`, of different kinds, keep their states apart.
+    fn keeps(self, a: Value, b: Value) -> bool {
+        let refused = |v: Value| match v {
+            Value::MapHandle(_) | Value::MapHandleOrNull(_) => true,
+            Value::Ptr(PtrKind::Input, _) => matches!(self, Split::Refused { context: true }),
+            _ => false,
+        };
+        self == Split::Every || refused(a) || refused(b)
+    }
+}
+
+/// Whether `a` and `b` are values of different kinds, which a join would lose (see [`apart`]):
+/// a scalar and a pointer or map handle, pointers into different regions (stack frames, the
+/// input or context, the packet, its end or metadata, map values of different maps or
+/// layouts, ring buffer records of different sizes or reservations), map handles of different
+/// maps, and a map handle and a scalar (null included).
+/// Uninitialised and `Mixed` values are of every kind: a state holding one already has
+/// nothing a rule trusts there. Maps that [`unify_maps`] renames into each other (one shape)
+/// are one kind, and so are packet pointers whatever their offsets and ids (which
+/// `relate_packets` and the join keep what they can of), and any two scalars, so that loops
+/// still converge.
+fn kinds_differ(maps: &MapTable, a: Value, b: Value) -> bool {
+    use Value::{MapHandle, MapHandleOrNull, Mixed, NotInit, Ptr, Scalar};
+    let same_map = |x: MapRef, y: MapRef| x == y || maps.interchangeable(x, y);
+    match (a, b) {
+        (NotInit | Mixed { .. }, _) | (_, NotInit | Mixed { .. }) => false,
+        (Scalar(_), Scalar(_)) => false,
+        // A handle that may be null already stands for null.
+        (MapHandleOrNull(_), Scalar(z)) | (Scalar(z), MapHandleOrNull(_)) => z.konst() != Some(0),
+        (MapHandle(x) | MapHandleOrNull(x), MapHandle(y) | MapHandleOrNull(y)) => !same_map(x, y),
+        (Ptr(ka, _), Ptr(kb, _)) => match (ka, kb) {
+            (PtrKind::Packet { .. }, PtrKind::Packet { .. }) => false,
+            // Ring buffer records of different reservations too: which reference a release
+            // gives back is the record's id (`refs.rs`), which the join loses.
+            (
+                PtrKind::MapValue {
+                    map: x,
+                    record: rx,
+                    id: ix,
+                    ..
+                },
+                PtrKind::MapValue {
+                    map: y,
+                    record: ry,
+                    id: iy,
+                    ..
+                },
+            ) => rx != ry || !same_map(x, y) || (rx.is_some() && ix != iy),
+            _ => ka != kb,
+        },
+        _ => true,
+    }
+}
+
 impl Analysis<'_> {
     pub(super) fn uninit(&self) -> Value {
         // The execution contract zeroes every register at entry and r1–r5 after a helper call;

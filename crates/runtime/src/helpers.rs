@@ -1126,6 +1126,34 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             crate::sock::sock_ops_cb_flags_set,
         ),
+        // The kernel's ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_ANYTHING, ARG_PTR_TO_MEM | MEM_RDONLY
+        // (ARG_PTR_TO_UNINIT_MEM for getsockopt, which writes it), ARG_CONST_SIZE.
+        Proto::new(
+            crate::sockopt::SETSOCKOPT,
+            "setsockopt",
+            &[
+                Anything,
+                Scalar,
+                Scalar,
+                ArgKind::PtrToReadOnlyMem { size_arg: Some(4) },
+                Scalar,
+            ],
+            RetKind::Scalar,
+            crate::sockopt::setsockopt,
+        ),
+        Proto::new(
+            crate::sockopt::GETSOCKOPT,
+            "getsockopt",
+            &[
+                Anything,
+                Scalar,
+                Scalar,
+                PtrToMem { size_arg: Some(4) },
+                Scalar,
+            ],
+            RetKind::Scalar,
+            crate::sockopt::getsockopt,
+        ),
         Proto::new(
             crate::perf_event::PERF_PROG_READ_VALUE,
             "perf_prog_read_value",
@@ -1336,7 +1364,16 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::perf_event::PERF_PROG_READ_VALUE,
         ],
         // `sock_addr_func_proto`, `sock_filter_func_proto` and `sock_ops_func_proto`: the
-        // socket's and its namespace's cookies, perf output; sock_ops its callback flags.
+        // socket's and its namespace's cookies, perf output; sock_ops its callback flags;
+        // the socket options for sock_ops and the IP socket-address hooks (not the Unix ones,
+        // nor cgroup socket programs).
+        Context::SockAddr(hook) if hook.ip() => &[
+            PERF_EVENT_OUTPUT,
+            crate::sock::GET_SOCKET_COOKIE,
+            crate::sock::GET_NETNS_COOKIE,
+            crate::sockopt::SETSOCKOPT,
+            crate::sockopt::GETSOCKOPT,
+        ],
         Context::SockAddr(_) | Context::Sock(_) => &[
             PERF_EVENT_OUTPUT,
             crate::sock::GET_SOCKET_COOKIE,
@@ -1347,6 +1384,8 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sock::GET_SOCKET_COOKIE,
             crate::sock::GET_NETNS_COOKIE,
             crate::sock::SOCK_OPS_CB_FLAGS_SET,
+            crate::sockopt::SETSOCKOPT,
+            crate::sockopt::GETSOCKOPT,
         ],
     };
     BASE_HELPERS.contains(&id) || extra.contains(&id)

@@ -1095,12 +1095,11 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             |cx, mem, a| trace::probe_read_compat(cx, mem, a, true),
         ),
-        // The kernel's ARG_PTR_TO_CTX.
         // The kernel's ARG_PTR_TO_CTX, ARG_CONST_MAP_PTR, ARG_ANYTHING.
         Proto::new(
             trace::GET_STACKID,
             "get_stackid",
-            &[Anything, MapHandle, Scalar],
+            &[ArgKind::Ctx, MapHandle, Scalar],
             RetKind::Scalar,
             trace::get_stackid,
         )
@@ -1108,21 +1107,21 @@ pub(crate) const TABLE: &[Proto] = {
         Proto::new(
             crate::sock::GET_SOCKET_COOKIE,
             "get_socket_cookie",
-            &[Anything],
+            &[ArgKind::Ctx],
             RetKind::Scalar,
             crate::sock::get_socket_cookie,
         ),
         Proto::new(
             crate::sock::GET_NETNS_COOKIE,
             "get_netns_cookie",
-            &[Anything],
+            &[ArgKind::CtxOrNull],
             RetKind::Scalar,
             crate::sock::get_netns_cookie,
         ),
         Proto::new(
             crate::sock::SOCK_OPS_CB_FLAGS_SET,
             "sock_ops_cb_flags_set",
-            &[Anything, Scalar],
+            &[ArgKind::Ctx, Scalar],
             RetKind::Scalar,
             crate::sock::sock_ops_cb_flags_set,
         ),
@@ -1132,7 +1131,7 @@ pub(crate) const TABLE: &[Proto] = {
             crate::sockopt::SETSOCKOPT,
             "setsockopt",
             &[
-                Anything,
+                ArgKind::Ctx,
                 Scalar,
                 Scalar,
                 ArgKind::PtrToReadOnlyMem { size_arg: Some(4) },
@@ -1157,28 +1156,28 @@ pub(crate) const TABLE: &[Proto] = {
         Proto::new(
             crate::perf_event::PERF_PROG_READ_VALUE,
             "perf_prog_read_value",
-            &[Anything, PtrToMem { size_arg: Some(2) }, Scalar],
+            &[ArgKind::Ctx, PtrToMem { size_arg: Some(2) }, Scalar],
             RetKind::Scalar,
             crate::perf_event::perf_prog_read_value,
         ),
         Proto::new(
             trace::GET_FUNC_IP,
             "get_func_ip",
-            &[Anything],
+            &[ArgKind::Ctx],
             RetKind::Scalar,
             trace::get_func_ip,
         ),
         Proto::new(
             trace::OVERRIDE_RETURN,
             "override_return",
-            &[Anything, Scalar],
+            &[ArgKind::Ctx, Scalar],
             RetKind::Scalar,
             trace::override_return,
         ),
         Proto::new(
             trace::GET_ATTACH_COOKIE,
             "get_attach_cookie",
-            &[Anything],
+            &[ArgKind::Ctx],
             RetKind::Scalar,
             trace::get_attach_cookie,
         ),
@@ -1188,21 +1187,21 @@ pub(crate) const TABLE: &[Proto] = {
         Proto::new(
             trace::GET_FUNC_ARG,
             "get_func_arg",
-            &[Anything, Scalar, PtrToLongOut],
+            &[ArgKind::Ctx, Scalar, PtrToLongOut],
             RetKind::Scalar,
             trace::get_func_arg,
         ),
         Proto::new(
             trace::GET_FUNC_RET,
             "get_func_ret",
-            &[Anything, PtrToLongOut],
+            &[ArgKind::Ctx, PtrToLongOut],
             RetKind::Scalar,
             trace::get_func_ret,
         ),
         Proto::new(
             trace::GET_FUNC_ARG_CNT,
             "get_func_arg_cnt",
-            &[Anything],
+            &[ArgKind::Ctx],
             RetKind::Scalar,
             trace::get_func_arg_cnt,
         ),
@@ -1472,6 +1471,8 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 ArgKind::MapValueOut => (map_size(false)?, true),
                 ArgKind::Scalar
                 | ArgKind::Anything
+                | ArgKind::Ctx
+                | ArgKind::CtxOrNull
                 | ArgKind::MapHandle
                 | ArgKind::ProgArray
                 | ArgKind::Callback(_)

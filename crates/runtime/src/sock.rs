@@ -354,8 +354,8 @@ pub(crate) fn sock_ops_cb_flags_set(
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
-    // The kernel's argument is the context (`ARG_PTR_TO_CTX`); bpfx's signature takes any
-    // value, so the call checks it here.
+    // The argument is the context (`ArgKind::Ctx`): the verifier refuses any other pointer,
+    // and Checked mode lets through values it cannot tell, which fail here.
     if mem.input.offset_of(a[0], SOCK_OPS_SIZE) != Some(0) {
         return Err(HelperError(
             "sock_ops_cb_flags_set: the first argument is not the context".into(),

@@ -298,6 +298,8 @@ impl SockOptRun {
     }
 }
 
+/// The context argument (`ArgKind::Ctx`): the verifier refuses any other pointer, and a
+/// value Checked mode could not tell fails here.
 fn ctx_arg(mem: &GuestMemory<'_>, a: u64, what: &str) -> Result<(), HelperError> {
     let size = if crate::helpers::run_state_ref(mem)?.sock.opt.op.is_some() {
         crate::sock::SOCK_OPS_SIZE

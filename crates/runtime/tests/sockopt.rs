@@ -461,3 +461,33 @@ fn the_kernel_loads_the_same_programs() {
         );
     }
 }
+
+#[test]
+fn the_socket_argument_is_the_context() {
+    // The fixture passing its stack where the socket is due: refused in both modes, as the
+    // kernel refuses it ("R1 type=fp expected=ctx").
+    for mode in MODES {
+        let obj = open("sockopt_bad_2.o");
+        let e = obj
+            .program("stack_as_socket")
+            .unwrap()
+            .verify(mode)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.to_string().contains("the context (r1 at entry)"), "{e}");
+    }
+    // A value the verifier cannot tell (bytes_acked): refused in Strict mode, a helper error
+    // at the call in Checked mode, on every engine.
+    let text = "ldxdw r1, [r1+176]\nstw [r10-8], 7\nmov r4, r10\nadd r4, -8\nmov r2, 1\n\
+                mov r3, 36\nmov r5, 4\ncall 49\nmov r0, 1\nexit";
+    let e = verify(text, Context::SockOps, Mode::Strict)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("the context (r1 at entry)"), "{e}");
+    for (engine, opts) in engines() {
+        let mut p = prepare(verify(text, Context::SockOps, Mode::Checked).unwrap(), opts);
+        let e = p.run_sock_ops(&mut event(4, true), &IDS).unwrap_err();
+        assert!(e.to_string().contains("not the context"), "{engine}: {e}");
+        assert_eq!(p.sock_options().mark, 0, "{engine}");
+    }
+}

@@ -88,7 +88,9 @@ impl CtxKind {
 /// arguments of the others) or from --args (and --ret for fexit). Cgroup socket-address,
 /// cgroup socket, sock_ops and perf event programs read their context struct from --mem
 /// (`struct bpf_sock_addr`, `bpf_sock`, `bpf_sock_ops`, `bpf_perf_event_data`, exactly its
-/// size), and the fields the program may write are printed after the run. A program whose
+/// size), and the fields the program may write are printed after the run, with, for sock_ops
+/// and the IP socket-address hooks, the socket options `bpf_setsockopt` changed (a new TCP
+/// socket's before the run). A program whose
 /// section names a type bpfx does not model (cgroup_skb, sk_skb, LSM, ...) is refused unless
 /// --ctx says how to run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]

@@ -125,3 +125,39 @@ fn info_names_the_types() {
         assert_eq!(ctx_of(prog), (ctx.into(), "supported".into()), "{prog}");
     }
 }
+
+fn sockopt_object() -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/objects/sockopt.o");
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn setsockopt_changes_are_printed_after_the_run() {
+    // A sockops TCP_CONNECT_CB on a full IPv4 socket (`tests/objects/sockopt.c`, `tune`).
+    let mut ctx = [0u8; 216];
+    ctx[0] = 3; // op
+    ctx[20] = 2; // family
+    ctx[72] = 1; // is_fullsock
+    let mem = tmp("tune.bin", &ctx);
+    let v = run_json_everywhere(&sockopt_object(), "tune", &["--mem", &mem]);
+    assert_eq!(v["result"], 1);
+    let o = &v["socket_options"];
+    assert_eq!(o["nodelay"], true, "{o}");
+    assert_eq!(o["sndbuf"], 2 << 20);
+    assert_eq!(o["snd_cwnd"], 40);
+    assert_eq!(o["snd_cwnd_clamp"], 100);
+    assert_eq!(o["congestion"], "cubic");
+    // The text form lists what changed from a new socket's options.
+    let o = bpfx(&["run", &sockopt_object(), "--program", "tune", "--mem", &mem]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("sockopt nodelay: true\n")
+            && out.contains("sockopt snd_cwnd: 40\n")
+            && !out.contains("sockopt congestion"),
+        "{out}"
+    );
+    // A cgroup socket program cannot set options: no table printed.
+    let v = run("sock_create", &["--mem", &tmp("sk.bin", &[0u8; 80])]);
+    assert!(v.get("socket_options").is_none(), "{v}");
+}

@@ -1095,12 +1095,11 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             |cx, mem, a| trace::probe_read_compat(cx, mem, a, true),
         ),
-        // The kernel's ARG_PTR_TO_CTX.
         // The kernel's ARG_PTR_TO_CTX, ARG_CONST_MAP_PTR, ARG_ANYTHING.
         Proto::new(
             trace::GET_STACKID,
             "get_stackid",
-            &[Anything, MapHandle, Scalar],
+            &[ArgKind::Ctx, MapHandle, Scalar],
             RetKind::Scalar,
             trace::get_stackid,
         )
@@ -1108,49 +1107,77 @@ pub(crate) const TABLE: &[Proto] = {
         Proto::new(
             crate::sock::GET_SOCKET_COOKIE,
             "get_socket_cookie",
-            &[Anything],
+            &[ArgKind::Ctx],
             RetKind::Scalar,
             crate::sock::get_socket_cookie,
         ),
         Proto::new(
             crate::sock::GET_NETNS_COOKIE,
             "get_netns_cookie",
-            &[Anything],
+            &[ArgKind::CtxOrNull],
             RetKind::Scalar,
             crate::sock::get_netns_cookie,
         ),
         Proto::new(
             crate::sock::SOCK_OPS_CB_FLAGS_SET,
             "sock_ops_cb_flags_set",
-            &[Anything, Scalar],
+            &[ArgKind::Ctx, Scalar],
             RetKind::Scalar,
             crate::sock::sock_ops_cb_flags_set,
+        ),
+        // The kernel's ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_ANYTHING, ARG_PTR_TO_MEM | MEM_RDONLY
+        // (ARG_PTR_TO_UNINIT_MEM for getsockopt, which writes it), ARG_CONST_SIZE.
+        Proto::new(
+            crate::sockopt::SETSOCKOPT,
+            "setsockopt",
+            &[
+                ArgKind::Ctx,
+                Scalar,
+                Scalar,
+                ArgKind::PtrToReadOnlyMem { size_arg: Some(4) },
+                Scalar,
+            ],
+            RetKind::Scalar,
+            crate::sockopt::setsockopt,
+        ),
+        Proto::new(
+            crate::sockopt::GETSOCKOPT,
+            "getsockopt",
+            &[
+                Anything,
+                Scalar,
+                Scalar,
+                PtrToMem { size_arg: Some(4) },
+                Scalar,
+            ],
+            RetKind::Scalar,
+            crate::sockopt::getsockopt,
         ),
         Proto::new(
             crate::perf_event::PERF_PROG_READ_VALUE,
             "perf_prog_read_value",
-            &[Anything, PtrToMem { size_arg: Some(2) }, Scalar],
+            &[ArgKind::Ctx, PtrToMem { size_arg: Some(2) }, Scalar],
             RetKind::Scalar,
             crate::perf_event::perf_prog_read_value,
         ),
         Proto::new(
             trace::GET_FUNC_IP,
             "get_func_ip",
-            &[Anything],
+            &[ArgKind::Ctx],
             RetKind::Scalar,
             trace::get_func_ip,
         ),
         Proto::new(
             trace::OVERRIDE_RETURN,
             "override_return",
-            &[Anything, Scalar],
+            &[ArgKind::Ctx, Scalar],
             RetKind::Scalar,
             trace::override_return,
         ),
         Proto::new(
             trace::GET_ATTACH_COOKIE,
             "get_attach_cookie",
-            &[Anything],
+            &[ArgKind::Ctx],
             RetKind::Scalar,
             trace::get_attach_cookie,
         ),
@@ -1160,21 +1187,21 @@ pub(crate) const TABLE: &[Proto] = {
         Proto::new(
             trace::GET_FUNC_ARG,
             "get_func_arg",
-            &[Anything, Scalar, PtrToLongOut],
+            &[ArgKind::Ctx, Scalar, PtrToLongOut],
             RetKind::Scalar,
             trace::get_func_arg,
         ),
         Proto::new(
             trace::GET_FUNC_RET,
             "get_func_ret",
-            &[Anything, PtrToLongOut],
+            &[ArgKind::Ctx, PtrToLongOut],
             RetKind::Scalar,
             trace::get_func_ret,
         ),
         Proto::new(
             trace::GET_FUNC_ARG_CNT,
             "get_func_arg_cnt",
-            &[Anything],
+            &[ArgKind::Ctx],
             RetKind::Scalar,
             trace::get_func_arg_cnt,
         ),
@@ -1339,7 +1366,16 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::perf_event::PERF_PROG_READ_VALUE,
         ],
         // `sock_addr_func_proto`, `sock_filter_func_proto` and `sock_ops_func_proto`: the
-        // socket's and its namespace's cookies, perf output; sock_ops its callback flags.
+        // socket's and its namespace's cookies, perf output; sock_ops its callback flags;
+        // the socket options for sock_ops and the IP socket-address hooks (not the Unix ones,
+        // nor cgroup socket programs).
+        Context::SockAddr(hook) if hook.ip() => &[
+            PERF_EVENT_OUTPUT,
+            crate::sock::GET_SOCKET_COOKIE,
+            crate::sock::GET_NETNS_COOKIE,
+            crate::sockopt::SETSOCKOPT,
+            crate::sockopt::GETSOCKOPT,
+        ],
         Context::SockAddr(_) | Context::Sock(_) => &[
             PERF_EVENT_OUTPUT,
             crate::sock::GET_SOCKET_COOKIE,
@@ -1350,6 +1386,8 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sock::GET_SOCKET_COOKIE,
             crate::sock::GET_NETNS_COOKIE,
             crate::sock::SOCK_OPS_CB_FLAGS_SET,
+            crate::sockopt::SETSOCKOPT,
+            crate::sockopt::GETSOCKOPT,
         ],
     };
     BASE_HELPERS.contains(&id) || extra.contains(&id)
@@ -1436,6 +1474,8 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 ArgKind::MapValueOut => (map_size(false)?, true),
                 ArgKind::Scalar
                 | ArgKind::Anything
+                | ArgKind::Ctx
+                | ArgKind::CtxOrNull
                 | ArgKind::MapHandle
                 | ArgKind::ProgArray
                 | ArgKind::Callback(_)

@@ -77,6 +77,7 @@ mod skb;
 mod skb_helpers;
 mod skb_packet;
 mod sock;
+mod sockopt;
 mod spin_lock;
 mod strncmp;
 mod task;
@@ -199,8 +200,12 @@ pub use skb_packet::{
 pub use sock::{
     BPF_SOCK_SIZE, BpfSock, GET_NETNS_COOKIE, GET_SOCKET_COOKIE, INIT_NETNS_COOKIE, SOCK_ADDR_SIZE,
     SOCK_OPS_ALL_CB_FLAGS, SOCK_OPS_CB_FLAGS, SOCK_OPS_CB_FLAGS_SET, SOCK_OPS_SIZE,
-    SOCK_OPS_TXHASH, SockAddr, SockAddrHook, SockHook, SockIds, SockOps, sock_addr_layout,
-    sock_layout, sock_ops_layout,
+    SOCK_OPS_SND_CWND, SOCK_OPS_SND_SSTHRESH, SOCK_OPS_TXHASH, SockAddr, SockAddrHook, SockHook,
+    SockIds, SockOps, sock_addr_layout, sock_layout, sock_ops_layout,
+};
+pub use sockopt::{
+    GETSOCKOPT, SETSOCKOPT, SOCK_BUF_MAX, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SOL_IP, SOL_IPV6,
+    SOL_SOCKET, SOL_TCP, SockOptions, TCP_MSS_DEFAULT, TCP_RMEM_MAX, optname,
 };
 pub use spin_lock::{SPIN_LOCK, SPIN_UNLOCK};
 pub use strncmp::STRNCMP;

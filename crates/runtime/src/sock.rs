@@ -27,6 +27,7 @@
 //! ```
 
 use crate::helpers::Cx;
+use crate::sockopt::SockOptions;
 use crate::{Context, Program, RunError};
 use bpfx_exec::{GuestMemory, HelperError};
 use bpfx_verifier::{ContextField, ContextLayout, FieldKind};
@@ -146,6 +147,12 @@ impl SockAddrHook {
             SockAddrHook::Bind4 | SockAddrHook::Bind6 => (0, 3),
             _ => (0, 1),
         }
+    }
+
+    /// Whether the hook is an IP one (not `*_unix`): the kernel offers `bpf_setsockopt` and
+    /// `bpf_getsockopt` there.
+    pub fn ip(self) -> bool {
+        self.ipv4() || self.ipv6()
     }
 
     fn ipv4(self) -> bool {
@@ -296,7 +303,7 @@ pub fn sock_ops_layout() -> ContextLayout {
 }
 
 /// What the socket helpers of a run answer, and what they changed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct SockRun {
     /// The socket's cookie (`bpf_get_socket_cookie`).
     pub(crate) cookie: u64,
@@ -306,10 +313,13 @@ pub(crate) struct SockRun {
     /// others), and its callback flags as the run leaves them.
     pub(crate) fullsock: bool,
     pub(crate) cb_flags: u32,
+    /// The socket `bpf_setsockopt` and `bpf_getsockopt` act on (its options kept from one
+    /// run to the next).
+    pub(crate) opt: crate::sockopt::SockOptRun,
 }
 
-fn sock_run(mem: &GuestMemory<'_>) -> Result<SockRun, HelperError> {
-    Ok(crate::helpers::run_state_ref(mem)?.sock)
+fn sock_run<'m>(mem: &'m GuestMemory<'_>) -> Result<&'m SockRun, HelperError> {
+    Ok(&crate::helpers::run_state_ref(mem)?.sock)
 }
 
 /// `get_socket_cookie(ctx)`: the cookie of the socket the context belongs to.
@@ -344,8 +354,8 @@ pub(crate) fn sock_ops_cb_flags_set(
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
-    // The kernel's argument is the context (`ARG_PTR_TO_CTX`); bpfx's signature takes any
-    // value, so the call checks it here.
+    // The argument is the context (`ArgKind::Ctx`): the verifier refuses any other pointer,
+    // and Checked mode lets through values it cannot tell, which fail here.
     if mem.input.offset_of(a[0], SOCK_OPS_SIZE) != Some(0) {
         return Err(HelperError(
             "sock_ops_cb_flags_set: the first argument is not the context".into(),
@@ -636,6 +646,10 @@ impl Default for SockOps {
 
 /// Index of `bpf_sock_ops_cb_flags` in [`SockOps::tcp`].
 pub const SOCK_OPS_CB_FLAGS: usize = 2;
+/// Index of `snd_cwnd` in [`SockOps::tcp`].
+pub const SOCK_OPS_SND_CWND: usize = 0;
+/// Index of `snd_ssthresh` in [`SockOps::tcp`].
+pub const SOCK_OPS_SND_SSTHRESH: usize = 5;
 /// Index of `sk_txhash` in [`SockOps::tcp`].
 pub const SOCK_OPS_TXHASH: usize = 22;
 
@@ -709,11 +723,13 @@ impl Program {
     /// hooks may also set bit 1, `BPF_RET_BIND_NO_CAP_NET_BIND_SERVICE`). The program's writes
     /// to `user_ip4`, `user_ip6`, `user_port` and `msg_src_ip4/6` come back in `addr`.
     pub fn run_sock_addr(&mut self, addr: &mut SockAddr, ids: &SockIds) -> Result<u64, RunError> {
-        let Context::SockAddr(_) = self.context() else {
+        let Context::SockAddr(hook) = self.context() else {
             return Err(self.wrong_sock(Context::SockAddr(SockAddrHook::Connect4)));
         };
         let mut bytes = addr.to_bytes();
-        let (res, _) = self.run_sock_struct(&mut bytes, *ids, false, |_| ());
+        let opts = self.state().sock.opt.opts.clone();
+        let opt = crate::sockopt::SockOptRun::for_sock_addr(hook, &bytes, opts);
+        let (res, _) = self.run_sock_struct(&mut bytes, *ids, false, opt, |_| ());
         if let Some(a) = SockAddr::from_bytes(&bytes) {
             *addr = a;
         }
@@ -728,7 +744,8 @@ impl Program {
             return Err(self.wrong_sock(Context::Sock(SockHook::Create)));
         };
         let mut bytes = sock.to_bytes();
-        let (res, _) = self.run_sock_struct(&mut bytes, *ids, false, |_| ());
+        let opt = self.state().sock.opt.clone();
+        let (res, _) = self.run_sock_struct(&mut bytes, *ids, false, opt, |_| ());
         if let Some(s) = BpfSock::from_bytes(&bytes) {
             *sock = s;
         }
@@ -741,13 +758,38 @@ impl Program {
     pub fn run_sock_ops(&mut self, ops: &mut SockOps, ids: &SockIds) -> Result<u64, RunError> {
         self.expect(Context::SockOps)?;
         let mut bytes = ops.to_bytes();
-        let (res, flags) =
-            self.run_sock_struct(&mut bytes, *ids, ops.is_fullsock, |st| st.sock.cb_flags);
+        let opt = crate::sockopt::SockOptRun::for_sock_ops(ops, self.state().sock.opt.opts.clone());
+        let (res, (flags, cwnd, clamp)) =
+            self.run_sock_struct(&mut bytes, *ids, ops.is_fullsock, opt, |st| {
+                let o = &st.sock.opt.opts;
+                (st.sock.cb_flags, o.snd_cwnd, o.snd_cwnd_clamp)
+            });
         if let Some(o) = SockOps::from_bytes(&bytes) {
             *ops = o;
             ops.tcp[SOCK_OPS_CB_FLAGS] = flags;
+            // `TCP_BPF_IW` and `TCP_BPF_SNDCWND_CLAMP` change the socket's window.
+            if let Some(c) = cwnd {
+                ops.tcp[SOCK_OPS_SND_CWND] = c;
+            }
+            if let Some(c) = clamp {
+                ops.tcp[SOCK_OPS_SND_SSTHRESH] = c;
+            }
         }
         res
+    }
+
+    /// The options of the socket the next runs of a sock_ops or cgroup socket-address
+    /// program act on (`bpf_getsockopt` reads them, `bpf_setsockopt` changes them): until set,
+    /// [`SockOptions::default`]. A run's changes stay for the next run (the same socket's
+    /// next event) unless this is called again.
+    pub fn set_sock_options(&mut self, opts: SockOptions) {
+        self.state().sock.opt.opts = opts;
+    }
+
+    /// The socket's options as the last run left them (with `bpf_setsockopt`'s changes), or
+    /// as [`Program::set_sock_options`] gave them.
+    pub fn sock_options(&mut self) -> &SockOptions {
+        &self.state().sock.opt.opts
     }
 
     fn wrong_sock(&self, got: Context) -> RunError {
@@ -765,6 +807,7 @@ impl Program {
         bytes: &mut [u8],
         ids: SockIds,
         fullsock: bool,
+        opt: crate::sockopt::SockOptRun,
         after: impl FnOnce(&mut crate::helpers::RunState) -> T,
     ) -> (Result<u64, RunError>, T) {
         let mut buf = std::mem::take(&mut self.buf);
@@ -783,6 +826,7 @@ impl Program {
                     netns_cookie: ids.netns_cookie,
                     fullsock,
                     cb_flags,
+                    opt,
                 };
             },
             after,

@@ -332,6 +332,7 @@ pub(crate) fn override_return(
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
+    // `ArgKind::Ctx`: a value Checked mode's verifier could not tell fails here.
     if mem.input.offset_of(a[0], PT_REGS_SIZE) != Some(0) {
         return Err(err(
             "override_return: the first argument is not the context",

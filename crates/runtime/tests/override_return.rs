@@ -1,7 +1,8 @@
 //! `bpf_override_return` (helper 58) from hand-written kprobes, on the interpreter and the JIT
 //! with every option set, in Checked and Strict mode: the value the probed function would
 //! return, seen by the host and by the program in `regs->ax`; refused to other types, and a
-//! helper error when its first argument is not the context.
+//! verifier error when its first argument is not the context (a helper error at the call
+//! where Checked mode cannot tell).
 
 mod common;
 
@@ -59,7 +60,25 @@ fn only_kprobes_may_override_and_only_their_context() {
             .unwrap_err();
         assert!(e.to_string().contains("override_return"), "{e}");
     }
-    let text = "mov r1, r10\nadd r1, -8\nmov r2, 0\ncall 58\nexit";
+    // A pointer to the stack where the context is due (the kernel's ARG_PTR_TO_CTX): refused
+    // by the verifier in both modes.
+    for mode in MODES {
+        let e = verified(
+            "mov r1, r10\nadd r1, -8\nmov r2, 0\ncall 58\nexit",
+            Context::Kprobe,
+            mode,
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(e.to_string().contains("the context (r1 at entry)"), "{e}");
+    }
+    // A value the verifier cannot tell (a register read from the context): Strict refuses it,
+    // Checked leaves it to the helper, which fails the run.
+    let text = "ldxdw r1, [r1+8]\nmov r2, 0\ncall 58\nexit";
+    let e = verified(text, Context::Kprobe, Mode::Strict)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("the context (r1 at entry)"), "{e}");
     for (engine, opts) in engines() {
         let mut p = prepare(
             verified(text, Context::Kprobe, Mode::Checked).unwrap(),

@@ -536,8 +536,24 @@ fn cookie_helpers_and_a_misused_context_argument() {
             assert_eq!(got, want, "{mode:?} {engine}");
         }
     }
-    // sock_ops_cb_flags_set on the stack instead of the context: a helper error at the call.
-    let text = "mov r1, r10\nadd r1, -8\nmov r2, 1\ncall 59\nmov r0, 1\nexit";
+    // sock_ops_cb_flags_set on the stack instead of the context: refused by the verifier in
+    // both modes (the kernel's ARG_PTR_TO_CTX); a value it cannot tell (bytes_received) is
+    // refused in Strict mode and a helper error at the call in Checked mode.
+    for mode in MODES {
+        let e = verify(
+            "mov r1, r10\nadd r1, -8\nmov r2, 1\ncall 59\nmov r0, 1\nexit",
+            Context::SockOps,
+            mode,
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(e.to_string().contains("the context (r1 at entry)"), "{e}");
+    }
+    let text = "ldxdw r1, [r1+168]\nmov r2, 1\ncall 59\nmov r0, 1\nexit";
+    let e = verify(text, Context::SockOps, Mode::Strict)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("the context (r1 at entry)"), "{e}");
     for (engine, opts) in engines() {
         let mut p = prepare(verify(text, Context::SockOps, Mode::Checked).unwrap(), opts);
         let mut o = event(4, 1, true, 0);

@@ -529,6 +529,15 @@ pub enum ArgKind {
     /// the lock on the host side (`docs/runtime.md`, helper 93), so the word's contents do not
     /// matter to it.
     SpinLock,
+    /// The program's context (the kernel's `ARG_PTR_TO_CTX`: `bpf_setsockopt`'s socket,
+    /// `bpf_override_return`'s registers): in `Strict` mode the pointer r1 held at entry (or a
+    /// copy), at offset 0; in `Checked` mode any value but one the verifier knows is something
+    /// else (a pointer to the stack, a map value or the packet, a map handle, the context at
+    /// an offset that cannot be 0), the helper checking the rest when the program runs.
+    Ctx,
+    /// [`ArgKind::Ctx`] or NULL (a known 0), as `bpf_get_netns_cookie` takes it (the kernel's
+    /// `ARG_PTR_TO_CTX_OR_NULL`).
+    CtxOrNull,
 }
 
 /// What a callback-taking helper passes to its callback ([`ArgKind::Callback`]).

@@ -15,7 +15,7 @@
 //! `callback_loop` / `callback_map_elem` ([`ArgKind::Callback`]), `callback_ctx`
 //! ([`ArgKind::CallbackCtx`]), `const_str` ([`ArgKind::ConstStr`]), `long_out`
 //! ([`ArgKind::PtrToLongOut`]), `record` ([`ArgKind::ReleaseRecord`]), `spin_lock`
-//! ([`ArgKind::SpinLock`]).
+//! ([`ArgKind::SpinLock`]), `ctx` ([`ArgKind::Ctx`]), `ctx_or_null` ([`ArgKind::CtxOrNull`]).
 //! Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
 
@@ -170,6 +170,8 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "long_out" => ArgKind::PtrToLongOut,
         "spin_lock" => ArgKind::SpinLock,
         "record" => ArgKind::ReleaseRecord,
+        "ctx" => ArgKind::Ctx,
+        "ctx_or_null" => ArgKind::CtxOrNull,
         _ => {
             return fail(
                 spec,
@@ -249,6 +251,8 @@ impl fmt::Display for ArgKind {
             ArgKind::PtrToLongOut => ("long_out", None),
             ArgKind::SpinLock => ("spin_lock", None),
             ArgKind::ReleaseRecord => ("record", None),
+            ArgKind::Ctx => ("ctx", None),
+            ArgKind::CtxOrNull => ("ctx_or_null", None),
         };
         match size {
             Some(j) => write!(f, "{name}:r{}", j + 1),
@@ -299,6 +303,8 @@ mod tests {
             "echo(any)->scalar",
             "raw(mem,ro_mem,any,any,any)->scalar",
             "get_func_arg(any,scalar,long_out)->scalar",
+            "setsockopt(ctx,scalar,scalar,ro_mem:r5,scalar)->scalar",
+            "get_netns_cookie(ctx_or_null)->scalar",
             "ringbuf_submit(record,scalar)->void",
         ] {
             let (id, sig) = parse_helper(&format!("7:{text}")).unwrap();

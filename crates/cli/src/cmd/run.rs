@@ -88,7 +88,9 @@ impl CtxKind {
 /// arguments of the others) or from --args (and --ret for fexit). Cgroup socket-address,
 /// cgroup socket, sock_ops and perf event programs read their context struct from --mem
 /// (`struct bpf_sock_addr`, `bpf_sock`, `bpf_sock_ops`, `bpf_perf_event_data`, exactly its
-/// size), and the fields the program may write are printed after the run. A program whose
+/// size), and the fields the program may write are printed after the run, with, for sock_ops
+/// and the IP socket-address hooks, the socket options `bpf_setsockopt` changed (a new TCP
+/// socket's before the run). A program whose
 /// section names a type bpfx does not model (cgroup_skb, sk_skb, LSM, ...) is refused unless
 /// --ctx says how to run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]
@@ -791,6 +793,66 @@ fn sock_fields(ctx: Context, mem: &[u8]) -> Option<(serde_json::Value, String)> 
     Some((json, text))
 }
 
+/// The socket's options after a run of a program that may call `bpf_setsockopt` (sock_ops,
+/// the IP socket-address hooks): every option in JSON, those the run changed from a new
+/// socket's as text lines (`sockopt NAME: VALUE`).
+fn sock_options_out(ctx: Context, o: &bpfx::SockOptions) -> Option<(serde_json::Value, String)> {
+    match ctx {
+        Context::SockOps => {}
+        Context::SockAddr(h) if h.ip() => {}
+        _ => return None,
+    }
+    let opt = |v: Option<u32>| v.map_or(serde_json::Value::Null, Into::into);
+    let fields = |o: &bpfx::SockOptions| -> Vec<(&'static str, serde_json::Value)> {
+        vec![
+            ("rcvbuf", o.rcvbuf.into()),
+            ("sndbuf", o.sndbuf.into()),
+            ("mark", o.mark.into()),
+            ("priority", o.priority.into()),
+            ("keepalive", o.keepalive.into()),
+            ("reuseaddr", o.reuseaddr.into()),
+            ("reuseport", o.reuseport.into()),
+            ("max_pacing_rate", o.max_pacing_rate.into()),
+            ("rcvlowat", o.rcvlowat.into()),
+            ("txrehash", o.txrehash.into()),
+            ("bound_dev_if", o.bound_dev_if.into()),
+            ("nodelay", o.nodelay.into()),
+            ("user_mss", o.user_mss.into()),
+            ("keepidle", o.keepidle.into()),
+            ("keepintvl", o.keepintvl.into()),
+            ("keepcnt", o.keepcnt.into()),
+            ("syncnt", o.syncnt.into()),
+            ("window_clamp", o.window_clamp.into()),
+            ("thin_linear_timeouts", o.thin_linear_timeouts.into()),
+            ("user_timeout", o.user_timeout.into()),
+            ("notsent_lowat", o.notsent_lowat.into()),
+            ("save_syn", o.save_syn.into()),
+            ("congestion", o.congestion.clone().into()),
+            ("snd_cwnd", opt(o.snd_cwnd)),
+            ("snd_cwnd_clamp", opt(o.snd_cwnd_clamp)),
+            ("delack_max_us", opt(o.delack_max_us)),
+            ("rto_min_us", opt(o.rto_min_us)),
+            ("tos", o.tos.into()),
+            ("tclass", o.tclass.into()),
+            ("autoflowlabel", o.autoflowlabel.into()),
+        ]
+    };
+    let now = fields(o);
+    let text = now
+        .iter()
+        .zip(fields(&bpfx::SockOptions::default()))
+        .filter(|((_, v), (_, d))| v != d)
+        .map(|((k, v), _)| {
+            format!(
+                "sockopt {k}: {}\n",
+                v.as_str().map_or(v.to_string(), str::to_string)
+            )
+        })
+        .collect();
+    let json = serde_json::Value::Object(now.into_iter().map(|(k, v)| (k.into(), v)).collect());
+    Some((json, text))
+}
+
 fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliError> {
     let err = |e: bpfx::RunError| facade_error(&args.file, e.into());
     let (pref, mut input) = setup(args, obj, name)?;
@@ -853,6 +915,10 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             }
             if let Some((json, lines)) = sock_fields(ctx, &input.mem) {
                 obj_json["context"] = json;
+                text.push_str(&lines);
+            }
+            if let Some((json, lines)) = sock_options_out(ctx, prog.sock_options()) {
+                obj_json["socket_options"] = json;
                 text.push_str(&lines);
             }
             if ctx == Context::Tc {

@@ -27,6 +27,13 @@ done
 for n in 0 1 2; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sock_cookie_$n.c" -o "sock_cookie_$n.o"
 done
+# bpf_setsockopt/bpf_getsockopt from sock_ops and cgroup connect programs, and the programs the
+# kernel refuses for their use (sockopt_bad_N.c defines CASE and includes sockopt_bad.h;
+# tests/sockopt.rs).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c sockopt.c -o sockopt.o
+for n in 1 2; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sockopt_bad_$n.c" -o "sockopt_bad_$n.o"
+done
 # helper_types_N.c: one program per case, sharing the body in helper_types.h.
 for n in 0 1 2 3 4 5 6 7 8 9 10; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "helper_types_$n.c" -o "helper_types_$n.o"

@@ -132,6 +132,25 @@ impl Analysis<'_> {
                     }
                 }
                 ArgKind::Anything => {}
+                ArgKind::CtxOrNull if v == Value::konst(0) => {}
+                ArgKind::Ctx | ArgKind::CtxOrNull => {
+                    let ctx = matches!(v, Value::Ptr(PtrKind::Input, Off::Range(0, 0)));
+                    // What Checked mode knows is no context pointer; the rest the helper checks.
+                    let other = match v {
+                        Value::Ptr(PtrKind::Input, Off::Range(lo, hi)) => lo > 0 || hi < 0,
+                        Value::Ptr(PtrKind::Input, Off::Unknown) => false,
+                        Value::Ptr(..) | Value::MapHandle(_) => !ctx,
+                        _ => false,
+                    };
+                    if (self.strict && !ctx) || other {
+                        let expected = if *kind == ArgKind::Ctx {
+                            "the context (r1 at entry), at offset 0"
+                        } else {
+                            "the context (r1 at entry), at offset 0, or NULL"
+                        };
+                        return Err(arg_err(reg, expected, v));
+                    }
+                }
                 // Checked by `check_callback_call` before this runs.
                 ArgKind::Callback(_) => {}
                 ArgKind::CallbackCtx => {

@@ -1,0 +1,2 @@
+#define CASE 1
+#include "sockopt_bad.h"

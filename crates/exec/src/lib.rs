@@ -173,6 +173,11 @@ pub struct Env {
     /// [`GuestMemory::host`] on both engines, so helpers reach it without a lock. Engines never
     /// read or change it themselves.
     pub host: Option<Box<dyn std::any::Any + Send + Sync>>,
+    /// What an engine keeps between runs of this environment (the JIT keeps its run context
+    /// there, so a run rewrites only the fields that change). Engines own its content, of a
+    /// type of their own that they check before use; an embedder has nothing to put there,
+    /// and dropping it only costs the next run its rebuild.
+    pub engine_cache: Option<Box<dyn std::any::Any + Send + Sync>>,
     stack: Stack,
 }
 
@@ -195,6 +200,8 @@ pub struct EnvParts<'a> {
     pub fault: &'a mut Option<AccessFault>,
     /// The embedder's run state ([`Env::host`]), for the [`GuestMemory`] of helper calls.
     pub host: Option<&'a mut (dyn std::any::Any + Send + Sync + 'static)>,
+    /// The engine's state kept between runs ([`Env::engine_cache`]).
+    pub engine_cache: &'a mut Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Env {
@@ -214,6 +221,7 @@ impl Env {
             helper_error: None,
             fault: None,
             host: None,
+            engine_cache: None,
             stack: Stack::new(DEFAULT_MAX_FRAMES),
         }
     }
@@ -290,6 +298,7 @@ impl Env {
             helper_error: &mut self.helper_error,
             fault: &mut self.fault,
             host: self.host.as_deref_mut(),
+            engine_cache: &mut self.engine_cache,
         }
     }
 }

@@ -87,6 +87,7 @@ impl<'a> Machine<'a> {
             helper_error,
             fault,
             host,
+            ..
         } = env;
         let (r1, r2) = bpfx_exec::entry_registers(input);
         let mut regs = [0; Reg::COUNT];

@@ -98,6 +98,8 @@ pub(crate) type DispatchFn = extern "sysv64" fn(u64, u64, u64, u64, u64, *mut Ru
 
 /// Per-run state shared between the host and the generated code (which reaches it through
 /// [`CTX`]). The code reads and writes only the fields whose offsets are exported below.
+/// Kept between the runs of one environment ([`crate::code::RunCache`]): each run rewrites
+/// the fields that belong to it before entering the code.
 ///
 /// # Invariants
 /// - `input_ok[k]` is the number of valid start offsets of a `1 << k`-byte access in the
@@ -148,7 +150,8 @@ pub(crate) struct RunCtx {
     pub(crate) shared_len: usize,
     /// The shared blocks as [`SharedSpan`]s for the guards' slow path: writable blocks in
     /// `[shared_begin, shared_wend)`, read-only ones in `[shared_wend, shared_end)` (addresses
-    /// of a table `JitProgram::run` keeps alive for the run; all equal when there is none).
+    /// of the table of the [`crate::code::RunCache`] holding this context, rebuilt only when
+    /// a run lends other blocks; all equal when there is none).
     pub(crate) shared_begin: u64,
     pub(crate) shared_wend: u64,
     pub(crate) shared_end: u64,
@@ -220,12 +223,6 @@ pub(crate) struct SharedSpan {
 }
 
 impl SharedSpan {
-    /// A span no access fits (every `ok` bound 0): fills unused table slots.
-    pub(crate) const EMPTY: SharedSpan = SharedSpan {
-        addr: 0,
-        ok: [0; 4],
-    };
-
     pub(crate) fn new(m: &SharedMem) -> SharedSpan {
         let len = m.len() as u64;
         SharedSpan {

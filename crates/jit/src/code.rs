@@ -15,11 +15,13 @@
 //! Either way no mapping is ever writable and executable at once (W^X).
 
 use crate::CodeMemory;
-use crate::abi::{ENDED, FRAME, RunCtx};
-use bpfx_exec::{CallbackIter, CallbackStep, GuestMemory, HelperRet, Region, TrapKind};
+use crate::abi::{ENDED, FRAME, RunCtx, SharedSpan, valid_starts};
+use bpfx_exec::{
+    CallbackIter, CallbackStep, GuestMemory, HelperRet, Helpers, Region, SharedMem, Stack, TrapKind,
+};
 use memmap2::{Mmap, MmapMut};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Machine code whose entry point is its first byte.
 ///
@@ -146,8 +148,9 @@ impl ExecCode {
         // block its chunk, see `pages::Block`). That code reads and
         // writes only `ctx` (exclusively borrowed for the call), the input memory and the
         // stack buffer whose addresses the host stored in `ctx` (exclusively borrowed by
-        // `JitProgram::run` for the call), the shared blocks and their span table (borrowed by
-        // `run` for the call; shared memory is `AtomicU64` words, which plain machine loads
+        // `JitProgram::run` for the call), the shared blocks (borrowed by `run` for the call)
+        // and their span table (owned by the `RunCache` that holds `ctx`, unchanged while the
+        // cache is borrowed, and describing exactly those blocks: see `RunCache`; shared memory is `AtomicU64` words, which plain machine loads
         // and stores may access), and the native stack below rsp; every guest access is
         // guarded or proven inside those regions (stores and atomics only in writable
         // blocks), and it restores the SysV callee-saved registers and rsp before returning.
@@ -172,6 +175,190 @@ impl Drop for ExecCode {
             && pool.len() < POOL_MAX
         {
             pool.push(map);
+        }
+    }
+}
+
+/// The run context kept between the runs of one environment (in [`bpfx_exec::Env::engine_cache`],
+/// so each `Program` clone, which owns its environment, has its own): built once, then each
+/// run rewrites only what belongs to the run (the input's address and bounds, the stack's
+/// addresses, the budget, the CPU, the helpers and run state it borrows, the per-run counters
+/// and trap fields). The input bounds are recomputed only when the input's length changed, and
+/// the shared blocks' span table only when the environment lends other blocks than the last
+/// run's.
+///
+/// # Invariants
+/// - Between runs every pointer field of `ctx` is stale and never dereferenced: a run stores
+///   the addresses it borrows for that run before entering the code ([`RunCache::enter`]),
+///   and `panic`, `helper_error`, `ended` and `callbacks` are empty (the run takes them out).
+/// - `ctx.input_ok` holds the bounds of an input of `ctx.input_len` bytes when `bounds_valid`.
+/// - `spans` are the spans of `blocks` (writable ones first, `writable` of them), and
+///   `ctx.shared_begin/wend/end` point into `spans`, which is not changed while they do.
+///   `blocks` holds the blocks themselves (not their addresses), so a block the spans
+///   describe cannot be freed and its address reused while the table describes it.
+#[derive(Debug)]
+pub(crate) struct RunCache {
+    pub(crate) ctx: RunCtx,
+    bounds_valid: bool,
+    blocks: Vec<Arc<SharedMem>>,
+    spans: Vec<SharedSpan>,
+}
+
+// SAFETY: `RunCache` is `!Send` and `!Sync` only through `RunCtx`'s raw pointers (and its
+// `panic` box, which is `Send` but not `Sync`). Between runs none of those pointers is
+// dereferenced: a run rewrites each before the code can use it, pointing at what that run
+// borrows (the type's invariants), so moving the cache to another thread moves no access to
+// anything. The `panic`, `helper_error`, `ended` and `callbacks` fields are empty between runs,
+// and during a run the cache is reached only through the `&mut` the run holds. A shared
+// `&RunCache` gives access to nothing (no method takes `&self`, the fields are private to this
+// crate and read only by `JitProgram::execute` through `&mut`), so sharing one between threads
+// cannot race either.
+unsafe impl Send for RunCache {}
+// SAFETY: as for `Send` above.
+unsafe impl Sync for RunCache {}
+
+impl RunCache {
+    fn new() -> RunCache {
+        RunCache {
+            ctx: RunCtx {
+                input_base: 0,
+                input_ok: [0; 8],
+                stack_top: 0,
+                lowest_fp: 0,
+                budget: u64::MAX,
+                trap_kind: 0,
+                trap_pc: 0,
+                fault_access: 0,
+                fault_addr: 0,
+                fault_fp: 0,
+                helper_id: 0,
+                frame_pointer: 0,
+                saved_rsp: 0,
+                entry_r1: 0,
+                entry_r2: 0,
+                dispatch,
+                map_bases: 0,
+                cpu: 0,
+                input_ptr: std::ptr::null_mut(),
+                input_len: 0,
+                helpers: std::ptr::null(),
+                stack: std::ptr::null_mut(),
+                shared_ptr: std::ptr::null(),
+                shared_len: 0,
+                shared_begin: 0,
+                shared_wend: 0,
+                shared_end: 0,
+                panic: None,
+                helper_error: None,
+                ended: None,
+                cb_site: 0,
+                cb_pending: 0,
+                cb_args: [0; 5],
+                cb_next: callback_next,
+                callbacks: Vec::new(),
+                may_goto: bpfx_bytecode::MAY_GOTO_BUDGET,
+                host: None,
+            },
+            bounds_valid: false,
+            blocks: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+
+    /// The cache `slot` holds, or a new one when it holds none (or something else).
+    pub(crate) fn take(slot: &mut Option<Box<dyn std::any::Any + Send + Sync>>) -> Box<RunCache> {
+        match slot.take().map(|b| b.downcast::<RunCache>()) {
+            Some(Ok(cache)) => cache,
+            _ => Box::new(RunCache::new()),
+        }
+    }
+
+    /// Makes `ctx` the context of a run on `input` with these borrows (the fields the code
+    /// reads at entry or may read during the run); returns it for the entry call.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn enter(
+        &mut self,
+        input: &mut [u8],
+        stack: &mut Stack,
+        stack_top: u64,
+        lowest_fp: u64,
+        budget: u64,
+        helpers: &Helpers,
+        shared: &[Arc<SharedMem>],
+        map_bases: u64,
+        cpu: u64,
+        host: Option<std::ptr::NonNull<dyn std::any::Any + Send + Sync>>,
+    ) -> &mut RunCtx {
+        let (r1, r2) = bpfx_exec::entry_registers(input);
+        if !self.bounds_valid || self.ctx.input_len != input.len() {
+            self.ctx.input_ok = [1, 2, 4, 8, 16, 32, 64, 128].map(|size| valid_starts(r2, size));
+            self.bounds_valid = true;
+        }
+        if !(self.blocks.len() == shared.len()
+            && self
+                .blocks
+                .iter()
+                .zip(shared)
+                .all(|(a, b)| Arc::ptr_eq(a, b)))
+        {
+            self.set_blocks(shared);
+        }
+        let ctx = &mut self.ctx;
+        ctx.input_base = r1;
+        ctx.entry_r1 = r1;
+        ctx.entry_r2 = r2;
+        ctx.input_ptr = input.as_mut_ptr();
+        ctx.input_len = input.len();
+        ctx.stack_top = stack_top;
+        ctx.lowest_fp = lowest_fp;
+        ctx.frame_pointer = stack_top;
+        ctx.stack = stack;
+        ctx.budget = budget;
+        ctx.helpers = helpers;
+        ctx.shared_ptr = shared.as_ptr();
+        ctx.shared_len = shared.len();
+        ctx.map_bases = map_bases;
+        ctx.cpu = cpu;
+        ctx.host = host;
+        ctx.trap_kind = 0;
+        ctx.fault_access = 0;
+        ctx.cb_site = 0;
+        ctx.cb_pending = 0;
+        ctx.may_goto = bpfx_bytecode::MAY_GOTO_BUDGET;
+        ctx
+    }
+
+    /// The span table of `shared` (writable blocks first, so stores and atomics scan a prefix
+    /// of it), kept for the next runs with the blocks it describes.
+    #[cold]
+    #[inline(never)]
+    fn set_blocks(&mut self, shared: &[Arc<SharedMem>]) {
+        self.blocks.clear();
+        self.blocks.extend(shared.iter().cloned());
+        self.spans.clear();
+        self.spans.extend(
+            shared
+                .iter()
+                .filter(|m| m.writable())
+                .chain(shared.iter().filter(|m| !m.writable()))
+                .map(|m| SharedSpan::new(m)),
+        );
+        let writable = shared.iter().filter(|m| m.writable()).count();
+        let base = self.spans.as_ptr() as u64;
+        let at = |n: usize| base + (n * size_of::<SharedSpan>()) as u64;
+        self.ctx.shared_begin = at(0);
+        self.ctx.shared_wend = at(writable);
+        self.ctx.shared_end = at(self.spans.len());
+    }
+
+    /// After the code returned: clears what the run left in the context (callback requests
+    /// a trap interrupted) and drops its hold on the run state.
+    #[inline(always)]
+    pub(crate) fn leave(&mut self) {
+        self.ctx.host = None;
+        if !self.ctx.callbacks.is_empty() {
+            self.ctx.callbacks.clear();
         }
     }
 }

@@ -49,7 +49,6 @@ mod code;
 mod emit;
 mod listing;
 
-use abi::{RunCtx, SharedSpan, valid_starts};
 use bpfx_bytecode::{Pc, Program};
 use bpfx_exec::{End, Env, HelperRet, SharedMem, Trap, TrapKind};
 use bpfx_verifier::VerifiedProgram;
@@ -278,7 +277,7 @@ pub struct JitProgram {
     /// What the compiler decided about the guards.
     stats: CompileStats,
     /// The arrays whose lookups the code computes, kept alive with it; and their blocks'
-    /// addresses by position, which the code reads through [`RunCtx::map_bases`].
+    /// addresses by position, which the code reads through [`abi::RunCtx::map_bases`].
     _inlined: InlineMaps,
     map_bases: Box<[u64]>,
     /// The fewest CPUs of an inlined per-CPU array: a run's CPU is taken modulo this.
@@ -468,17 +467,6 @@ impl JitProgram {
     }
 
     fn execute(&self, input: &mut [u8], env: &mut Env, cpu: u32) -> Result<End, Trap> {
-        /// Shared blocks whose span table lives on the stack (in a table of `FEW_SPANS`
-        /// slots up to that many).
-        const SMALL_SPANS: usize = 8;
-        const FEW_SPANS: usize = 3;
-        fn spans_in<const N: usize>(it: impl Iterator<Item = SharedSpan>) -> [SharedSpan; N] {
-            let mut t = [SharedSpan::EMPTY; N];
-            for (slot, span) in t.iter_mut().zip(it) {
-                *slot = span;
-            }
-            t
-        }
         let bpfx_exec::EnvParts {
             helpers,
             budget,
@@ -488,101 +476,61 @@ impl JitProgram {
             helper_error,
             fault,
             host,
+            engine_cache,
         } = env.parts();
-        let (r1, r2) = bpfx_exec::entry_registers(input);
         let len = input.len() as u64;
         // The code writes no deeper than its call graph reaches, nor than `max_frames` allows (`lend` clamps to the buffer, which has exactly that many frames).
         let stack_bytes = stack.lend(self.stack_reach.unwrap_or(usize::MAX));
         let stack_top = stack_bytes.as_mut_ptr() as u64 + stack_bytes.len() as u64;
         let frames_below = u64::from(max_frames.max(1) - 1);
-        // Writable blocks first, so stores and atomics scan a prefix of the same table.
-        // Up to `SMALL_SPANS` blocks (most programs' maps and globals) on the stack, so a run
-        // allocates nothing.
-        let ordered = shared
-            .iter()
-            .filter(|m| m.writable())
-            .chain(shared.iter().filter(|m| !m.writable()))
-            .map(|m| SharedSpan::new(m));
-        // Tables sized to the blocks in steps, so a run zero-fills no slot it does not use
-        // (none at all without blocks).
-        let few: [SharedSpan; FEW_SPANS];
-        let small: [SharedSpan; SMALL_SPANS];
-        let heap: Vec<SharedSpan>;
-        let spans: &[SharedSpan] = match shared.len() {
-            0 => &[],
-            n @ 1..=FEW_SPANS => {
-                few = spans_in(ordered);
-                &few[..n]
-            }
-            n @ 1..=SMALL_SPANS => {
-                small = spans_in(ordered);
-                &small[..n]
-            }
-            _ => {
-                heap = ordered.collect();
-                &heap
-            }
-        };
-        let span_addr = |n: usize| spans.as_ptr() as u64 + (n * size_of::<SharedSpan>()) as u64;
-        let writable = shared.iter().filter(|m| m.writable()).count();
-        let mut ctx = RunCtx {
-            input_base: r1,
-            input_ok: [1, 2, 4, 8, 16, 32, 64, 128].map(|size| valid_starts(len, size)),
+        // The context of the last run of this environment, with this run's fields written.
+        let mut cache = code::RunCache::take(engine_cache);
+        let ctx = cache.enter(
+            input,
+            stack,
             stack_top,
-            lowest_fp: stack_top - frames_below * bpfx_exec::STACK_FRAME_SIZE as u64,
-            budget: budget.unwrap_or(u64::MAX),
-            trap_kind: 0,
-            trap_pc: 0,
-            fault_access: 0,
-            fault_addr: 0,
-            fault_fp: 0,
-            helper_id: 0,
-            frame_pointer: stack_top,
-            saved_rsp: 0,
-            entry_r1: r1,
-            entry_r2: r2,
-            dispatch: code::dispatch,
-            map_bases: self.map_bases.as_ptr() as u64,
+            stack_top - frames_below * bpfx_exec::STACK_FRAME_SIZE as u64,
+            budget.unwrap_or(u64::MAX),
+            helpers,
+            shared,
+            self.map_bases.as_ptr() as u64,
             // Below every inlined per-CPU array's CPUs, so its value lies in its block.
-            cpu: u64::from(if cpu < self.cpus {
+            u64::from(if cpu < self.cpus {
                 cpu
             } else {
                 cpu % self.cpus
             }),
-            input_ptr: input.as_mut_ptr(),
-            input_len: input.len(),
-            helpers,
-            stack,
-            shared_ptr: shared.as_ptr(),
-            shared_len: shared.len(),
-            shared_begin: span_addr(0),
-            shared_wend: span_addr(writable),
-            shared_end: span_addr(spans.len()),
-            panic: None,
-            helper_error: None,
-            ended: None,
-            cb_site: 0,
-            cb_pending: 0,
-            cb_args: [0; 5],
-            cb_next: code::callback_next,
-            callbacks: Vec::new(),
-            may_goto: bpfx_bytecode::MAY_GOTO_BUDGET,
-            host: host.map(std::ptr::NonNull::from),
-        };
-        let r0 = self.code.call(&mut ctx);
-        // Moved out field by field: the rest is plain values, so `ctx` needs no drop glue.
-        let RunCtx {
-            trap_kind,
-            trap_pc,
-            fault_access,
-            fault_addr,
-            fault_fp,
-            budget: left,
-            panic,
-            helper_error: failed,
-            ended,
-            ..
-        } = ctx;
+            host.map(std::ptr::NonNull::from),
+        );
+        let r1 = ctx.input_base;
+        let r0 = self.code.call(ctx);
+        if ctx.trap_kind == 0
+            && ctx.panic.is_none()
+            && ctx.helper_error.is_none()
+            && ctx.ended.is_none()
+        {
+            // The run ended with `exit` or a packet-load halt: no trap, and no helper ended it
+            // (the dispatcher stores an ending only with `abi::ENDED` in `trap_kind`), nor
+            // failed or panicked.
+            let left = ctx.budget;
+            cache.leave();
+            *engine_cache = Some(cache);
+            if let Some(b) = budget.as_mut() {
+                *b = left;
+            }
+            return Ok(End::Return(r0));
+        }
+        let (trap_kind, trap_pc, fault_access, fault_addr, fault_fp, left) = (
+            ctx.trap_kind,
+            ctx.trap_pc,
+            ctx.fault_access,
+            ctx.fault_addr,
+            ctx.fault_fp,
+            ctx.budget,
+        );
+        let (panic, failed, ended) = (ctx.panic.take(), ctx.helper_error.take(), ctx.ended.take());
+        cache.leave();
+        *engine_cache = Some(cache);
         if let Some(payload) = panic {
             std::panic::resume_unwind(payload);
         }
@@ -600,8 +548,8 @@ impl JitProgram {
             ));
         }
         if trap_kind == 0 {
-            // The run ended with `exit` or a packet-load halt: no trap, and no helper ended it
-            // (the dispatcher stores an ending only with `abi::ENDED` in `trap_kind`).
+            // A helper's message or ending without a trap code (never stored: the dispatcher
+            // stores them with one): the run ended with `exit`, as above.
             if let Some(b) = budget.as_mut() {
                 *b = left;
             }

@@ -288,3 +288,101 @@ fn a_run_never_sees_the_stack_a_previous_run_left() {
         }
     }
 }
+
+/// One environment's runs each see their own input bounds, shared blocks and helpers' outcome,
+/// although the JIT keeps its run context between them (`Env::engine_cache`): an input of
+/// another length is guarded by its own length, blocks no longer lent are refused and new ones
+/// admitted (read-only ones refusing stores), and a run after a trap or a helper's failure
+/// starts clean; on every option set, and as on the interpreter.
+#[test]
+fn runs_on_one_environment_see_their_own_input_blocks_and_outcome() {
+    use bpfx_exec::SharedMem;
+    use std::sync::Arc;
+    // r0 = the 8 bytes at input offset 8.
+    let at8 = prog("ldxdw r0, [r1+8]\nexit");
+    // r0 = the word at the address in the input's first 8 bytes, after storing 7 there when
+    // the input's second word is nonzero.
+    let via =
+        prog("ldxdw r2, [r1]\nldxdw r3, [r1+8]\njeq r3, 0, +1\nstdw [r2], 7\nldxdw r0, [r2]\nexit");
+    // Calls helper 1, which fails on a nonzero argument.
+    let failing = prog("mov r1, r2\ncall 1\nmov r0, 5\nexit");
+    let a = SharedMem::new(8, true);
+    let b = SharedMem::from_bytes(&42u64.to_le_bytes(), false);
+    let oob = |pc| trap(TrapKind::OutOfBounds, pc);
+    let input = |addr: u64, store: u64| {
+        let mut v = addr.to_le_bytes().to_vec();
+        v.extend_from_slice(&store.to_le_bytes());
+        v
+    };
+    // (program, input, shared blocks, expected)
+    type Step<'a> = (&'a Program, Vec<u8>, Vec<Arc<SharedMem>>, Result<u64, Trap>);
+    let steps: Vec<Step<'_>> = vec![
+        (&at8, vec![1; 16], vec![], Ok(0x0101_0101_0101_0101)),
+        (&at8, vec![1; 8], vec![], oob(0)),
+        (&at8, vec![2; 16], vec![], Ok(0x0202_0202_0202_0202)),
+        (&at8, vec![3; 15], vec![], oob(0)),
+        (&via, input(a.addr(), 1), vec![a.clone()], Ok(7)),
+        // `a` is no longer lent: refused, though it still exists.
+        (&via, input(a.addr(), 0), vec![b.clone()], oob(4)),
+        (&via, input(b.addr(), 0), vec![b.clone()], Ok(42)),
+        // Read-only: the store traps.
+        (&via, input(b.addr(), 1), vec![b.clone()], oob(3)),
+        (&via, input(b.addr(), 0), vec![a.clone(), b.clone()], Ok(42)),
+        (&via, input(a.addr(), 0), vec![a.clone(), b.clone()], Ok(7)),
+        (
+            &failing,
+            vec![0; 16],
+            vec![],
+            trap(TrapKind::HelperError, 1),
+        ),
+        (&at8, vec![4; 16], vec![], Ok(0x0404_0404_0404_0404)),
+        (
+            &failing,
+            vec![0; 16],
+            vec![],
+            trap(TrapKind::HelperError, 1),
+        ),
+    ];
+    let helpers = || {
+        let mut h = Helpers::new();
+        h.register(1, |_, a| {
+            if a[0] != 0 {
+                Err(bpfx_exec::HelperError("asked to fail".into()))
+            } else {
+                Ok(0)
+            }
+        });
+        h
+    };
+    let mut env = Env::with_helpers(helpers());
+    for (i, (p, mut data, blocks, want)) in steps.iter().cloned().enumerate() {
+        env.shared = blocks;
+        let got = bpfx_interp::run_unverified(p, &mut data, &mut env);
+        assert_eq!(got, want, "interp, step {i}");
+        assert_eq!(
+            env.helper_error.is_some(),
+            want.is_err() && i >= 10,
+            "interp, step {i}"
+        );
+    }
+    for (name, opts) in jit_option_sets() {
+        let mut env = Env::with_helpers(helpers());
+        let compiled: Vec<JitProgram> = [&at8, &via, &failing]
+            .iter()
+            .map(|p| compile_unverified(p, &opts).expect("compiles"))
+            .collect();
+        for (i, (p, mut data, blocks, want)) in steps.iter().cloned().enumerate() {
+            env.shared = blocks;
+            let j = &compiled[[&at8, &via, &failing]
+                .iter()
+                .position(|q| std::ptr::eq(*q, p))
+                .expect("one of the three")];
+            assert_eq!(j.run(&mut data, &mut env), want, "{name}, step {i}");
+            assert_eq!(
+                env.helper_error.is_some(),
+                want.is_err() && i >= 10,
+                "{name}, step {i}"
+            );
+        }
+    }
+}

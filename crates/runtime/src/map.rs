@@ -405,7 +405,7 @@ enum Storage {
 struct HashTable {
     /// Random per table: picks the shards ([`HashTable::shard_of`]).
     seed: u64,
-    shards: Vec<Mutex<HashMap<Vec<u8>, u32>>>,
+    shards: Vec<Mutex<ShardIndex>>,
     alloc: Mutex<Alloc>,
     /// LRU: each slot's last use, and the clock.
     stamps: Option<(Vec<AtomicU64>, AtomicU64)>,
@@ -422,6 +422,14 @@ struct Alloc {
 
 /// Number of shards of a hash map's index.
 const HASH_SHARDS: usize = 64;
+
+/// One shard of a hash map's index: key bytes to slot, hashed by foldhash under a key of
+/// its own drawn at random when the shard is made. A program's lookups hash keys that packets
+/// choose, so the hash must be keyed (an attacker who cannot learn the key cannot aim keys at
+/// one bucket chain); foldhash is keyed like SipHash (`RandomState`) but costs a few multiplies
+/// for a key of a few words instead of SipHash's rounds (its `quality` flavour adds a final
+/// avalanche to the fast one).
+type ShardIndex = HashMap<Vec<u8>, u32, foldhash::quality::RandomState>;
 
 /// The most bytes the least-recently-used order takes per entry: a `BTreeMap<u64, u32>` leaf
 /// of 11 entries is about 144 bytes plus the allocator's header, never less than 5 entries
@@ -461,7 +469,7 @@ impl HashTable {
         let index = buckets
             .checked_mul(size_of::<(Vec<u8>, u32)>() + 1)?
             .checked_add(16 * shards)?;
-        let locks = shards * size_of::<Mutex<HashMap<Vec<u8>, u32>>>();
+        let locks = shards * size_of::<Mutex<ShardIndex>>();
         let lru = if spec.kind == MapKind::LruHash {
             (3 * size_of::<u64>() + LRU_ORDER_ENTRY_BYTES).checked_mul(n)?
         } else {
@@ -498,9 +506,9 @@ impl HashTable {
     }
 
     /// The shard of `key`: a multiply-and-fold of its 8-byte words under the table's random
-    /// seed (cheaper than a second SipHash: the shard's own index hashes the key with
-    /// `RandomState`, which is what defends lookups against chosen keys; a chosen spread over
-    /// shards only costs contention).
+    /// seed (cheaper than a second keyed hash: the shard's own index hashes the key under a
+    /// random key of its own ([`ShardIndex`]), which is what defends lookups against chosen
+    /// keys; a chosen spread over shards only costs contention).
     fn shard_of(&self, key: &[u8]) -> usize {
         const K: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut h = self.seed;
@@ -514,7 +522,7 @@ impl HashTable {
         (h.wrapping_mul(K) >> (64 - HASH_SHARDS.trailing_zeros())) as usize
     }
 
-    fn shard(&self, key: &[u8]) -> MutexGuard<'_, HashMap<Vec<u8>, u32>> {
+    fn shard(&self, key: &[u8]) -> MutexGuard<'_, ShardIndex> {
         lock(&self.shards[self.shard_of(key)])
     }
 
@@ -584,12 +592,7 @@ impl HashTable {
 
     /// LRU: frees the least recently used slot (taking its key out of its shard) and returns
     /// it; `None` for a plain hash map.
-    fn evict(
-        &self,
-        a: &mut Alloc,
-        home: usize,
-        home_shard: &mut HashMap<Vec<u8>, u32>,
-    ) -> Option<u32> {
+    fn evict(&self, a: &mut Alloc, home: usize, home_shard: &mut ShardIndex) -> Option<u32> {
         let (stamps, _) = self.stamps.as_ref()?;
         loop {
             let (at, slot) = a.order.pop_first()?;

@@ -40,7 +40,7 @@ use super::{MapImpl, checked_size, update_flag};
 use crate::map::{MapError, MapKind, MapSpec, UpdateFlag};
 use bpfx_exec::SharedMem;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
@@ -310,14 +310,16 @@ pub(crate) struct PerCpuHash {
     kind: MapKind,
     values: Values,
     shards: Box<[Mutex<Shard>]>,
-    hasher: RandomState,
+    /// Picks the shard: keyed at random per map, as each shard's index is ([`Shard`]).
+    hasher: foldhash::quality::RandomState,
     alloc: Mutex<Alloc>,
     /// LRU only: a reference bit per slot.
     referenced: Option<Box<[AtomicBool]>>,
 }
 
-/// One shard of a per-CPU hash's index: key → slot.
-type Shard = HashMap<Box<[u8]>, u32>;
+/// One shard of a per-CPU hash's index: key → slot, hashed by foldhash under a random key of
+/// its own (keyed, as packets choose the keys; see `map::ShardIndex`).
+type Shard = HashMap<Box<[u8]>, u32, foldhash::quality::RandomState>;
 
 struct Alloc {
     free: Vec<u32>,
@@ -332,8 +334,8 @@ impl PerCpuHash {
         PerCpuHash {
             kind: spec.kind,
             values: Values::new(spec, cpus),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: foldhash::quality::RandomState::default(),
             alloc: Mutex::new(Alloc {
                 // Popped from the end: slot 0 is handed out first.
                 free: (0..n).rev().collect(),

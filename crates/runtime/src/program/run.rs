@@ -319,15 +319,8 @@ impl Program {
 
     /// Takes the entries of the maps of maps `cur` names, as they are now, for the run: the
     /// inner maps' handles index them, and their blocks join the memory the engines admit.
-    #[inline]
-    fn snapshot_inner(&mut self, cur: &Linked) {
-        if cur.outers.is_empty() && !self.inner_live {
-            return;
-        }
-        self.take_inner(cur);
-    }
-
-    /// [`Program::snapshot_inner`]'s body, out of line: most programs name no map of maps.
+    /// Out of the run's line (`exec_with` calls it only when `cur` names a map of maps or a
+    /// previous run left inner maps): most programs name none.
     fn take_inner(&mut self, cur: &Linked) {
         let st = state_of(&mut self.st, cur.context);
         st.inner.clear();
@@ -442,38 +435,53 @@ impl Program {
         self.cx
             .cpu
             .store(helpers::NO_CPU, std::sync::atomic::Ordering::Relaxed);
-        let mut cur = self.linked.clone();
+        // The program running: this one's, or the last tail call's target. A macro rather than
+        // a local, so that the usual run takes no reference count of its program (a count
+        // every clone of it, on every thread, would contend for) and each use borrows only
+        // these two fields.
+        let mut tail: Option<Arc<Linked>> = None;
+        macro_rules! cur {
+            () => {
+                match &tail {
+                    Some(t) => &**t,
+                    None => &*self.linked,
+                }
+            };
+        }
         let result = loop {
-            if let Some(need) = cur.prog.mem_size()
+            if let Some(need) = cur!().prog.mem_size()
                 && (input.len() as u64) < need
             {
                 break Err(RunError::InputTooShort {
-                    program: cur.name.clone(),
+                    program: cur!().name.clone(),
                     need,
                     got: input.len(),
                 });
             }
             // The same blocks as the last run's (the common case): no reference counts touched.
-            let same = self.env.shared.len() == cur.blocks.len()
+            let same = self.env.shared.len() == cur!().blocks.len()
                 && self
                     .env
                     .shared
                     .iter()
-                    .zip(cur.blocks.iter())
+                    .zip(cur!().blocks.iter())
                     .all(|(a, b)| Arc::ptr_eq(a, b));
             if !same {
-                self.env.shared.clone_from(&cur.blocks);
+                self.env.shared.clone_from(&cur!().blocks);
             }
-            self.env.set_max_frames(cur.prog.max_frames());
-            self.snapshot_inner(&cur);
+            self.env.set_max_frames(cur!().prog.max_frames());
+            if !cur!().outers.is_empty() || self.inner_live {
+                let c = tail.clone().unwrap_or_else(|| self.linked.clone());
+                self.take_inner(&c);
+            }
             // The run state goes with the engine, for the helpers (no allocation: the box
             // moves), and comes back with what they left in it.
             self.env.host = self
                 .st
                 .take()
                 .map(|st| st as Box<dyn std::any::Any + Send + Sync>);
-            let r = match &cur.code {
-                Code::Interp => bpfx_interp::run_to_end(&cur.prog, input, &mut self.env),
+            let r = match &cur!().code {
+                Code::Interp => bpfx_interp::run_to_end(&cur!().prog, input, &mut self.env),
                 Code::Jit(j) => {
                     let cpu = if j.per_cpu_inlined() {
                         self.cx.cpu()
@@ -487,11 +495,11 @@ impl Program {
             let trap = match r {
                 Ok(End::Return(r0)) => break Ok(r0),
                 Ok(End::TailCall { pc, target }) => match target.0.downcast::<Linked>() {
-                    Ok(next) if next.context != cur.context => {
+                    Ok(next) if next.context != cur!().context => {
                         break Err(RunError::WrongContext {
                             program: next.name.clone(),
                             expected: next.context.name(),
-                            got: cur.context.name(),
+                            got: cur!().context.name(),
                         });
                     }
                     Ok(next)
@@ -514,7 +522,7 @@ impl Program {
                     }
                     Ok(next) => {
                         self.restore_host_context(input);
-                        cur = next;
+                        tail = Some(next);
                         continue;
                     }
                     // Only `tail_call` names programs; an embedder's helper cannot.
@@ -532,7 +540,7 @@ impl Program {
             };
             let access = self.env.fault.take().map(Box::new);
             break Err(RunError::Trap {
-                program: cur.name.clone(),
+                program: cur!().name.clone(),
                 reason: self
                     .env
                     .helper_error
@@ -541,7 +549,7 @@ impl Program {
                     .or_else(|| access.as_ref().map(|f| f.to_string())),
                 access,
                 trap,
-                insn: cur
+                insn: cur!()
                     .prog
                     .program()
                     .get(trap.pc)

@@ -232,6 +232,11 @@ impl Tnum {
     }
 }
 
+/// The scalar id of the entry values that stand for the run's input length: r2 (and, with
+/// no input memory, r1) taken as the constants of a run on exactly `mem_size` bytes. No copy
+/// id is ever this large (`Analysis::next_id` counts up from 1).
+pub(crate) const LEN_ID: u32 = u32::MAX;
+
 /// A set of 64-bit values; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Scalar {

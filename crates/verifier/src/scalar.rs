@@ -249,9 +249,15 @@ pub(crate) struct Scalar {
     pub(crate) u32max: u32,
     pub(crate) s32min: i32,
     pub(crate) s32max: i32,
-    /// Registers (and spills) with the same non-zero id hold the same value: they are copies
-    /// made by one `mov`, so a comparison that refines one refines them all.
+    /// Registers (and spills) with the same non-zero id are linked: each holds one common
+    /// value plus its own [`Scalar::delta`] (copies made by one `mov`, moved by constants
+    /// since: the kernel's scalar ids with `BPF_ADD_CONST`), so a comparison that refines
+    /// one refines them all (`State::set_id`).
     pub(crate) id: u32,
+    /// With a non-zero [`Scalar::id`]: this value minus `delta` (64-bit, wrapping) is the
+    /// value every register with that id holds minus its own delta. Always 0 without an id,
+    /// and at most `i32::MAX` in magnitude (as the kernel's).
+    pub(crate) delta: i64,
 }
 
 /// Bounds at one width (64 bits, or 32 bits held zero- and sign-extended).
@@ -317,6 +323,7 @@ impl Scalar {
         s32min: i32::MIN,
         s32max: i32::MAX,
         id: 0,
+        delta: 0,
     };
 
     pub(crate) const fn known(v: u64) -> Scalar {
@@ -331,6 +338,7 @@ impl Scalar {
             s32min: v as u32 as i32,
             s32max: v as u32 as i32,
             id: 0,
+            delta: 0,
         }
     }
 
@@ -348,7 +356,60 @@ impl Scalar {
     }
 
     pub(crate) fn without_id(self) -> Scalar {
-        Scalar { id: 0, ..self }
+        Scalar {
+            id: 0,
+            delta: 0,
+            ..self
+        }
+    }
+
+    /// This value linked to the value of id `id` plus `delta` (see [`Scalar::delta`]); without
+    /// a link when the delta is out of range.
+    pub(crate) fn linked(self, id: u32, delta: Option<i64>) -> Scalar {
+        match delta {
+            Some(d) if id != 0 && d.unsigned_abs() <= i32::MAX as u64 => Scalar {
+                id,
+                delta: d,
+                ..self
+            },
+            _ => self.without_id(),
+        }
+    }
+
+    /// The value of the register linked to this one with delta `delta` (see
+    /// [`Scalar::delta`]): this one moved by `delta - self.delta`, with that delta.
+    pub(crate) fn moved_to(&self, delta: i64) -> Scalar {
+        let by = delta.wrapping_sub(self.delta);
+        let s = self.alu(Width::W64, AluOp::Add, &Scalar::known(by as u64));
+        Scalar {
+            id: self.id,
+            delta,
+            ..s
+        }
+    }
+
+    /// The values in both, ids and deltas from `self`; `None` when there is none.
+    pub(crate) fn meet(&self, b: &Scalar) -> Option<Scalar> {
+        if self.var.disjoint(b.var) {
+            return None;
+        }
+        let mut m = Scalar {
+            var: self.var.intersect(b.var),
+            umin: self.umin.max(b.umin),
+            umax: self.umax.min(b.umax),
+            smin: self.smin.max(b.smin),
+            smax: self.smax.min(b.smax),
+            u32min: self.u32min.max(b.u32min),
+            u32max: self.u32max.min(b.u32max),
+            s32min: self.s32min.max(b.s32min),
+            s32max: self.s32max.min(b.s32max),
+            ..*self
+        };
+        if m.is_empty() {
+            return None;
+        }
+        m.sync();
+        (!m.is_empty()).then_some(m)
     }
 
     /// Whether `x` is one of the values.
@@ -399,7 +460,16 @@ impl Scalar {
             u32max: self.u32max.max(b.u32max),
             s32min: self.s32min.min(b.s32min),
             s32max: self.s32max.max(b.s32max),
-            id: if self.id == b.id { self.id } else { 0 },
+            id: if (self.id, self.delta) == (b.id, b.delta) {
+                self.id
+            } else {
+                0
+            },
+            delta: if (self.id, self.delta) == (b.id, b.delta) {
+                self.delta
+            } else {
+                0
+            },
         }
     }
 
@@ -414,6 +484,7 @@ impl Scalar {
             w.var = j.var;
         }
         w.id = j.id;
+        w.delta = j.delta;
         if j.umin == old.umin {
             w.umin = j.umin;
         }
@@ -462,9 +533,10 @@ impl Scalar {
         if let Some(k) = self.konst()
             && !self.is_empty()
         {
-            let id = self.id;
+            let (id, delta) = (self.id, self.delta);
             *self = Scalar {
                 id,
+                delta,
                 ..Scalar::known(k)
             };
         }
@@ -903,9 +975,18 @@ fn refine_holds(a: &mut Scalar, b: &mut Scalar, bits: u32, cond: Cond) -> bool {
                     s32min: a.s32min.max(b.s32min),
                     s32max: a.s32max.min(b.s32max),
                     id: 0,
+                    delta: 0,
                 };
-                *a = Scalar { id: a.id, ..m };
-                *b = Scalar { id: b.id, ..m };
+                *a = Scalar {
+                    id: a.id,
+                    delta: a.delta,
+                    ..m
+                };
+                *b = Scalar {
+                    id: b.id,
+                    delta: b.delta,
+                    ..m
+                };
             } else {
                 let (ta, tb) = (a.var.subreg(), b.var.subreg());
                 if ta.disjoint(tb) {
@@ -1027,6 +1108,9 @@ impl fmt::Display for Scalar {
         }
         if self.id != 0 {
             parts.push(format!("id={}", self.id));
+        }
+        if self.delta != 0 {
+            parts.push(format!("delta={}", self.delta));
         }
         write!(f, "{})", parts.join(","))
     }
@@ -1247,6 +1331,48 @@ mod tests {
         assert_eq!((m.umin, m.umax), (0, 0xff));
         let mut k = Scalar::known(0x100);
         assert!(!refine(&mut m, &mut k, Width::W64, Cond::Ge, true));
+    }
+
+    #[test]
+    fn links_move_and_meet_soundly() {
+        let mut r = Rng::new(0x5eed_1120_2400);
+        for _ in 0..3000 {
+            let (a, am) = r.abs();
+            let from = (r.next() % 64) as i64 - 32;
+            let to = (r.next() % 64) as i64 - 32;
+            let a = a.linked(7, Some(from));
+            let m = a.moved_to(to);
+            assert_eq!((m.id, m.delta), (7, to));
+            for &x in &am {
+                holds(&m, x.wrapping_add(to.wrapping_sub(from) as u64), "moved");
+            }
+            // The meet keeps every value of both.
+            let (b, _) = r.abs();
+            let both: Vec<u64> = am
+                .iter()
+                .copied()
+                .filter(|x| b.contains_value(*x))
+                .collect();
+            match a.meet(&b) {
+                Some(m) => {
+                    assert_eq!((m.id, m.delta), (a.id, a.delta));
+                    for &x in &both {
+                        holds(&m, x, "meet");
+                    }
+                }
+                None => assert!(both.is_empty(), "{a:?} {b:?} share {both:?}"),
+            }
+        }
+        // A join keeps a link only with the same id and delta on both sides.
+        let x = Scalar::below(10).linked(3, Some(2));
+        assert_eq!(x.join(&x).delta, 2);
+        let y = Scalar::below(10).linked(3, Some(1));
+        assert_eq!((x.join(&y).id, x.join(&y).delta), (0, 0));
+        let w = Scalar::widen(&x, &Scalar::below(20).linked(3, Some(2)));
+        assert_eq!((w.id, w.delta), (3, 2));
+        // Out-of-range deltas do not link.
+        assert_eq!(Scalar::below(1).linked(3, Some(1 << 31)).id, 0);
+        assert_eq!(Scalar::below(1).linked(3, None).id, 0);
     }
 
     #[test]

@@ -258,6 +258,12 @@ pub(crate) struct Scalar {
     /// value every register with that id holds minus its own delta. Always 0 without an id,
     /// and at most `i32::MAX` in magnitude (as the kernel's).
     pub(crate) delta: i64,
+    /// An upper bound (unsigned) learnt from a comparison with a constant, the input length
+    /// included (`u64::MAX`: none), moved by the constants added since; `umax <= cap` once
+    /// synced. Unlike `umax`, a loop head's widening keeps it while it does not move
+    /// ([`Scalar::widen`]): the program's own check `off + 2 <= len` at the bottom of a loop
+    /// bounds `off` at the head, where `umax` alone would be widened away.
+    pub(crate) cap: u64,
 }
 
 /// Bounds at one width (64 bits, or 32 bits held zero- and sign-extended).
@@ -324,6 +330,7 @@ impl Scalar {
         s32max: i32::MAX,
         id: 0,
         delta: 0,
+        cap: u64::MAX,
     };
 
     pub(crate) const fn known(v: u64) -> Scalar {
@@ -339,6 +346,7 @@ impl Scalar {
             s32max: v as u32 as i32,
             id: 0,
             delta: 0,
+            cap: u64::MAX,
         }
     }
 
@@ -380,11 +388,38 @@ impl Scalar {
     /// [`Scalar::delta`]): this one moved by `delta - self.delta`, with that delta.
     pub(crate) fn moved_to(&self, delta: i64) -> Scalar {
         let by = delta.wrapping_sub(self.delta);
-        let s = self.alu(Width::W64, AluOp::Add, &Scalar::known(by as u64));
+        let mut s = self.alu(Width::W64, AluOp::Add, &Scalar::known(by as u64));
+        s.cap = self.cap_after(AluOp::Add, by as u64);
+        s.sync();
         Scalar {
             id: self.id,
             delta,
             ..s
+        }
+    }
+
+    /// The cap of `self op k` (64-bit `add` or `sub` of the constant `k`): the interval
+    /// `[umin, cap]` through the operation, when it does not wrap; `u64::MAX` (none) otherwise.
+    pub(crate) fn cap_after(&self, op: AluOp, k: u64) -> u64 {
+        if self.cap == u64::MAX || !matches!(op, AluOp::Add | AluOp::Sub) {
+            return u64::MAX;
+        }
+        let mut t = Scalar::UNKNOWN;
+        t.umin = self.umin;
+        t.umax = self.cap;
+        t.sync();
+        if t.is_empty() {
+            return u64::MAX;
+        }
+        t.alu(Width::W64, op, &Scalar::known(k)).umax
+    }
+
+    /// The bound a widening keeps for a value of `side`: its cap, or its `umax` without one.
+    fn cap_or_umax(&self) -> u64 {
+        if self.cap == u64::MAX {
+            self.umax
+        } else {
+            self.cap
         }
     }
 
@@ -403,6 +438,7 @@ impl Scalar {
             u32max: self.u32max.min(b.u32max),
             s32min: self.s32min.max(b.s32min),
             s32max: self.s32max.min(b.s32max),
+            cap: self.cap.min(b.cap),
             ..*self
         };
         if m.is_empty() {
@@ -470,6 +506,14 @@ impl Scalar {
             } else {
                 0
             },
+            // With a cap on either side: the larger bound of the two (a side without a cap
+            // bounded by its `umax`), so that a loop's entry value (`off = 0`) joined with the
+            // capped value of its back edge keeps the cap.
+            cap: if self.cap == u64::MAX && b.cap == u64::MAX {
+                u64::MAX
+            } else {
+                self.cap_or_umax().max(b.cap_or_umax())
+            },
         }
     }
 
@@ -485,6 +529,12 @@ impl Scalar {
         }
         w.id = j.id;
         w.delta = j.delta;
+        // A cap is kept when it did not move (or appeared: each value's cap moves at most
+        // twice, from none to one and from one to none), and bounds what was widened: the
+        // unsigned maximum, and the signed bounds when the unsigned range is non-negative.
+        if old.cap == u64::MAX || old.cap == j.cap {
+            w.cap = j.cap;
+        }
         if j.umin == old.umin {
             w.umin = j.umin;
         }
@@ -508,6 +558,13 @@ impl Scalar {
         }
         if j.s32max == old.s32max {
             w.s32max = j.s32max;
+        }
+        if w.cap != u64::MAX {
+            w.umax = w.umax.min(w.cap);
+            if w.umax <= i64::MAX as u64 {
+                w.smin = w.smin.max(w.umin as i64);
+                w.smax = w.smax.min(w.umax as i64);
+            }
         }
         // No sync: it could tighten a widened bound again from the tnum and undo the widening.
         w
@@ -543,6 +600,7 @@ impl Scalar {
     }
 
     fn update_bounds(&mut self) {
+        self.umax = self.umax.min(self.cap);
         let v32 = self.var.subreg();
         let (v, m) = (v32.value as u32, v32.mask as u32);
         self.s32min = self.s32min.max((v | (m & i32::MIN as u32)) as i32);
@@ -976,6 +1034,7 @@ fn refine_holds(a: &mut Scalar, b: &mut Scalar, bits: u32, cond: Cond) -> bool {
                     s32max: a.s32max.min(b.s32max),
                     id: 0,
                     delta: 0,
+                    cap: a.cap.min(b.cap),
                 };
                 *a = Scalar {
                     id: a.id,
@@ -1056,6 +1115,11 @@ fn refine_holds(a: &mut Scalar, b: &mut Scalar, bits: u32, cond: Cond) -> bool {
                 }
                 a.umax = a.umax.min(b.umax - strict);
                 b.umin = b.umin.max(a.umin + strict);
+                // A comparison with a constant (the input length is one: `LEN_ID`) caps the
+                // other side for the widenings to come.
+                if b.konst().is_some() {
+                    a.cap = a.cap.min(b.umax - strict);
+                }
             } else {
                 let s = strict as u32;
                 if b.u32max < s || a.u32min > u32::MAX - s {
@@ -1111,6 +1175,9 @@ impl fmt::Display for Scalar {
         }
         if self.delta != 0 {
             parts.push(format!("delta={}", self.delta));
+        }
+        if self.cap != u64::MAX {
+            parts.push(format!("cap={}", self.cap));
         }
         write!(f, "{})", parts.join(","))
     }
@@ -1373,6 +1440,62 @@ mod tests {
         // Out-of-range deltas do not link.
         assert_eq!(Scalar::below(1).linked(3, Some(1 << 31)).id, 0);
         assert_eq!(Scalar::below(1).linked(3, None).id, 0);
+    }
+
+    #[test]
+    fn caps_bound_what_joins_widenings_and_moves_keep() {
+        let mut r = Rng::new(0xca95_0001_d00d_0002);
+        let capped = |r: &mut Rng| {
+            let (mut s, m) = r.abs();
+            if r.next().is_multiple_of(2) {
+                let top = m.iter().copied().max().unwrap_or(0);
+                s.cap = top.saturating_add(r.next() % 4);
+                s.sync();
+            }
+            (s, m)
+        };
+        for _ in 0..3000 {
+            let (a, am) = capped(&mut r);
+            let (b, bm) = capped(&mut r);
+            let j = a.join(&b);
+            let w = Scalar::widen(&a, &b);
+            for x in am.iter().chain(&bm) {
+                holds(&j, *x, "join");
+                holds(&w, *x, "widen");
+                assert!(*x <= j.cap && *x <= w.cap);
+            }
+            let k = r.val();
+            for op in [AluOp::Add, AluOp::Sub] {
+                let cap = a.cap_after(op, k);
+                for &x in &am {
+                    assert!(
+                        semantics::alu(Width::W64, op, x, k) <= cap,
+                        "{op:?} {x:#x} {k:#x} {a:?}"
+                    );
+                }
+            }
+            let m = a.linked(5, Some(0)).moved_to(3);
+            for &x in &am {
+                holds(&m, x.wrapping_add(3), "moved");
+                assert!(x.wrapping_add(3) <= m.cap);
+            }
+        }
+        // A comparison with a constant caps the other side, and a widening keeps the cap
+        // while it stays: the loop counter `0` joined with `[2, 14]` widens to `[0, 14]`.
+        let mut v = Scalar::UNKNOWN;
+        v.umin = 4;
+        v.sync();
+        let mut k = Scalar::known(16);
+        assert!(refine(&mut v, &mut k, Width::W64, Cond::Le, true));
+        assert_eq!(v.cap, 16);
+        // `v - 2` (no wrap: v >= 4) is capped at 14; `v - 8` may wrap, so it has no cap.
+        assert_eq!(v.cap_after(AluOp::Sub, 8), u64::MAX);
+        let mut back = v.alu(Width::W64, AluOp::Sub, &Scalar::known(2));
+        back.cap = v.cap_after(AluOp::Sub, 2);
+        back.sync();
+        let w = Scalar::widen(&Scalar::known(0), &back);
+        assert_eq!((w.umin, w.umax, w.smin, w.smax, w.cap), (0, 14, 0, 14, 14));
+        assert_eq!(Scalar::widen(&w, &back), w);
     }
 
     #[test]

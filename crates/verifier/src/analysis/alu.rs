@@ -250,12 +250,21 @@ impl Analysis<'_> {
 /// later comparison of either refines both (the kernel's `BPF_ADD_CONST`: `r3 = r7; r3 += 2;
 /// if r3 <= r2` bounds r7 too). Otherwise `v` unchanged (a fresh result has no id).
 fn link_const(width: Width, aop: AluOp, d: Value, s: Value, v: Value) -> Value {
-    let (Value::Scalar(d), Value::Scalar(s), Value::Scalar(r)) = (d, s, v) else {
+    let (Value::Scalar(d), Value::Scalar(s), Value::Scalar(mut r)) = (d, s, v) else {
         return v;
     };
     let Some(k) = s.konst() else { return v };
-    if width != Width::W64 || d.id == 0 {
+    if width != Width::W64 {
         return v;
+    }
+    // The cap moves with the constant too (see `Scalar::cap`).
+    let cap = d.cap_after(aop, k);
+    if cap < r.cap {
+        r.cap = cap;
+        r.sync();
+    }
+    if d.id == 0 {
+        return Value::Scalar(r);
     }
     let delta = match aop {
         AluOp::Add => d.delta.checked_add(k as i64),

@@ -109,6 +109,7 @@ fn the_proof_records_what_it_assumed() {
     assert_eq!(a.context, cfg.context);
     assert_eq!(a.mode, Mode::Checked);
     assert!(a.terminates, "no loop: every run ends");
+    assert!(!a.exact_len, "r2 is never read");
     assert_eq!(v.max_frames(), 5);
 }
 
@@ -210,5 +211,75 @@ fn several_broken_assumptions_report_the_same_trap_on_every_engine() {
     assert_eq!(
         run_everywhere(&v, &[7, 0, 0, 0, 0, 0, 0, 0], 2, None),
         Ok(7)
+    );
+}
+
+/// Reads `[r1 + 2*r2 - 16]`: at offset 0 for 8 bytes of input, past the end of any longer
+/// input. Verified for 8 bytes, the analysis takes r2 for the constant 8 and proves the load.
+const DOUBLE_LEN: &str = "
+    mov r3, r2
+    lsh r3, 1
+    sub r3, 16
+    add r1, r3
+    ldxdw r0, [r1+0]
+    exit";
+
+#[test]
+fn a_proof_that_read_the_input_length_holds_only_for_that_length() {
+    let cfg = Config {
+        mem_size: Some(8),
+        ..Config::default()
+    };
+    let v = verified(DOUBLE_LEN, &cfg);
+    assert!(v.access(Pc(4)).is_some_and(|f| f.proven));
+    assert!(v.assumptions().exact_len, "the program reads r2 at entry");
+    let input: Vec<u8> = (0..24).collect();
+    assert_eq!(
+        run_everywhere(&v, &input[..8], 8, None),
+        Ok(u64::from_le_bytes(input[..8].try_into().unwrap()))
+    );
+    // Without the refusal the load would run 8 bytes past a 16-byte input on the verified
+    // JIT, which trusts the proof.
+    for n in [9, 16, 24] {
+        assert_eq!(
+            run_everywhere(&v, &input[..n], 8, None),
+            at(TrapKind::EnvMismatch, 0),
+            "verified for exactly 8 bytes, run on {n}"
+        );
+    }
+    for n in [0, 7] {
+        assert_eq!(
+            run_everywhere(&v, &input[..n], 8, None),
+            at(TrapKind::InputTooSmall, 0)
+        );
+    }
+    // A copy or a spill read later is a read too; a program that overwrites r2 first
+    // assumes nothing about the length.
+    for (text, exact) in [
+        ("stxdw [r10-8], r2\nldxdw r0, [r10-8]\nexit", true),
+        ("mov r4, 1\njeq r4, 2, +1\nmov r0, r2\nexit", true),
+        ("mov r2, 0\nmov r0, r2\nexit", false),
+        ("ldxdw r0, [r1+0]\nexit", false),
+    ] {
+        let v = verified(text, &cfg);
+        assert_eq!(v.assumptions().exact_len, exact, "{text}");
+        let r = run_everywhere(&v, &input[..16], 8, None);
+        assert_eq!(
+            r.is_err_and(|t| t.kind == TrapKind::EnvMismatch),
+            exact,
+            "{text}"
+        );
+    }
+    // With no memory, r1 is the constant 0 too.
+    let none = Config {
+        mem_size: Some(0),
+        ..Config::default()
+    };
+    let v = verified("mov r0, r1\nexit", &none);
+    assert!(v.assumptions().exact_len);
+    assert_eq!(run_everywhere(&v, &[], 8, None), Ok(0));
+    assert_eq!(
+        run_everywhere(&v, &input[..1], 8, None),
+        at(TrapKind::EnvMismatch, 0)
     );
 }

@@ -205,11 +205,14 @@ impl Value {
     /// at most a few times, whatever the loop does.
     pub(crate) fn widen_hard(self, new: Value) -> Value {
         match (self, new.join(self)) {
-            (Value::Scalar(a), Value::Scalar(j)) if a.contains(&j) => {
-                Value::Scalar(Scalar { id: j.id, ..a })
-            }
+            (Value::Scalar(a), Value::Scalar(j)) if a.contains(&j) => Value::Scalar(Scalar {
+                id: j.id,
+                delta: j.delta,
+                ..a
+            }),
             (Value::Scalar(_), Value::Scalar(j)) => Value::Scalar(Scalar {
                 id: j.id,
+                delta: j.delta,
                 ..Scalar::UNKNOWN
             }),
             (Value::Ptr(_, o), Value::Ptr(k, j)) if j != o => Value::Ptr(k, Off::Unknown),
@@ -861,21 +864,31 @@ impl State {
             })
     }
 
-    /// Every register and spill holding a scalar with this id (copies of one value).
+    /// Every register and spill holding a scalar with this id becomes `s` (whose id it is),
+    /// moved by the difference of their deltas ([`Scalar::delta`]).
     pub(crate) fn set_id(&mut self, id: u32, s: Scalar) {
+        // A copy with another delta gets `s` moved by the difference, met with what it knew.
+        let linked = |x: &Scalar| {
+            if x.delta == s.delta {
+                s
+            } else {
+                let m = s.moved_to(x.delta);
+                m.meet(x).unwrap_or(m)
+            }
+        };
         for f in self.frames_mut() {
             for r in f.regs.iter_mut() {
                 if let Value::Scalar(x) = r
                     && x.id == id
                 {
-                    *x = s;
+                    *x = linked(x);
                 }
             }
             for i in 0..SLOTS {
                 if let Slot::Spill(Value::Scalar(x)) = f.stack[i]
                     && x.id == id
                 {
-                    f.stack[i] = Slot::Spill(Value::Scalar(s));
+                    f.stack[i] = Slot::Spill(Value::Scalar(linked(&x)));
                 }
             }
         }

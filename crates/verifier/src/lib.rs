@@ -102,6 +102,7 @@ fn run(
     map_calls.sort_unstable_by_key(|&(pc, _)| pc);
     let ctx = std::mem::take(&mut a.ctx).into_accesses();
     let processed = a.processed;
+    let exact_len = a.reads_len;
     drop(a);
     let converted = context::convert(prog, &ctx)?;
     // Conversion rewrites context accesses in place: the structure stays, on the new program.
@@ -118,7 +119,7 @@ fn run(
         .iter()
         .map(|&(site, cb)| (site, cb.target, cb.trips))
         .collect();
-    let assumed = verified::Assumptions::new(&graph, cfg, &trips);
+    let assumed = verified::Assumptions::new(&graph, cfg, &trips, exact_len);
     Ok(VerifiedProgram::new(graph, facts, assumed, processed)
         .with_callbacks(
             callbacks

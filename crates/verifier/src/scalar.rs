@@ -232,6 +232,11 @@ impl Tnum {
     }
 }
 
+/// The scalar id of the entry values that stand for the run's input length: r2 (and, with
+/// no input memory, r1) taken as the constants of a run on exactly `mem_size` bytes. No copy
+/// id is ever this large (`Analysis::next_id` counts up from 1).
+pub(crate) const LEN_ID: u32 = u32::MAX;
+
 /// A set of 64-bit values; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Scalar {
@@ -244,9 +249,21 @@ pub(crate) struct Scalar {
     pub(crate) u32max: u32,
     pub(crate) s32min: i32,
     pub(crate) s32max: i32,
-    /// Registers (and spills) with the same non-zero id hold the same value: they are copies
-    /// made by one `mov`, so a comparison that refines one refines them all.
+    /// Registers (and spills) with the same non-zero id are linked: each holds one common
+    /// value plus its own [`Scalar::delta`] (copies made by one `mov`, moved by constants
+    /// since: the kernel's scalar ids with `BPF_ADD_CONST`), so a comparison that refines
+    /// one refines them all (`State::set_id`).
     pub(crate) id: u32,
+    /// With a non-zero [`Scalar::id`]: this value minus `delta` (64-bit, wrapping) is the
+    /// value every register with that id holds minus its own delta. Always 0 without an id,
+    /// and at most `i32::MAX` in magnitude (as the kernel's).
+    pub(crate) delta: i64,
+    /// An upper bound (unsigned) learnt from a comparison with a constant, the input length
+    /// included (`u64::MAX`: none), moved by the constants added since; `umax <= cap` once
+    /// synced. Unlike `umax`, a loop head's widening keeps it while it does not move
+    /// ([`Scalar::widen`]): the program's own check `off + 2 <= len` at the bottom of a loop
+    /// bounds `off` at the head, where `umax` alone would be widened away.
+    pub(crate) cap: u64,
 }
 
 /// Bounds at one width (64 bits, or 32 bits held zero- and sign-extended).
@@ -312,6 +329,8 @@ impl Scalar {
         s32min: i32::MIN,
         s32max: i32::MAX,
         id: 0,
+        delta: 0,
+        cap: u64::MAX,
     };
 
     pub(crate) const fn known(v: u64) -> Scalar {
@@ -326,6 +345,8 @@ impl Scalar {
             s32min: v as u32 as i32,
             s32max: v as u32 as i32,
             id: 0,
+            delta: 0,
+            cap: u64::MAX,
         }
     }
 
@@ -343,7 +364,88 @@ impl Scalar {
     }
 
     pub(crate) fn without_id(self) -> Scalar {
-        Scalar { id: 0, ..self }
+        Scalar {
+            id: 0,
+            delta: 0,
+            ..self
+        }
+    }
+
+    /// This value linked to the value of id `id` plus `delta` (see [`Scalar::delta`]); without
+    /// a link when the delta is out of range.
+    pub(crate) fn linked(self, id: u32, delta: Option<i64>) -> Scalar {
+        match delta {
+            Some(d) if id != 0 && d.unsigned_abs() <= i32::MAX as u64 => Scalar {
+                id,
+                delta: d,
+                ..self
+            },
+            _ => self.without_id(),
+        }
+    }
+
+    /// The value of the register linked to this one with delta `delta` (see
+    /// [`Scalar::delta`]): this one moved by `delta - self.delta`, with that delta.
+    pub(crate) fn moved_to(&self, delta: i64) -> Scalar {
+        let by = delta.wrapping_sub(self.delta);
+        let mut s = self.alu(Width::W64, AluOp::Add, &Scalar::known(by as u64));
+        s.cap = self.cap_after(AluOp::Add, by as u64);
+        s.sync();
+        Scalar {
+            id: self.id,
+            delta,
+            ..s
+        }
+    }
+
+    /// The cap of `self op k` (64-bit `add` or `sub` of the constant `k`): the interval
+    /// `[umin, cap]` through the operation, when it does not wrap; `u64::MAX` (none) otherwise.
+    pub(crate) fn cap_after(&self, op: AluOp, k: u64) -> u64 {
+        if self.cap == u64::MAX || !matches!(op, AluOp::Add | AluOp::Sub) {
+            return u64::MAX;
+        }
+        let mut t = Scalar::UNKNOWN;
+        t.umin = self.umin;
+        t.umax = self.cap;
+        t.sync();
+        if t.is_empty() {
+            return u64::MAX;
+        }
+        t.alu(Width::W64, op, &Scalar::known(k)).umax
+    }
+
+    /// The bound a widening keeps for a value of `side`: its cap, or its `umax` without one.
+    fn cap_or_umax(&self) -> u64 {
+        if self.cap == u64::MAX {
+            self.umax
+        } else {
+            self.cap
+        }
+    }
+
+    /// The values in both, ids and deltas from `self`; `None` when there is none.
+    pub(crate) fn meet(&self, b: &Scalar) -> Option<Scalar> {
+        if self.var.disjoint(b.var) {
+            return None;
+        }
+        let mut m = Scalar {
+            var: self.var.intersect(b.var),
+            umin: self.umin.max(b.umin),
+            umax: self.umax.min(b.umax),
+            smin: self.smin.max(b.smin),
+            smax: self.smax.min(b.smax),
+            u32min: self.u32min.max(b.u32min),
+            u32max: self.u32max.min(b.u32max),
+            s32min: self.s32min.max(b.s32min),
+            s32max: self.s32max.min(b.s32max),
+            cap: self.cap.min(b.cap),
+            ..*self
+        };
+        if m.is_empty() {
+            return None;
+        }
+        m.sync();
+        (!m.is_empty()).then_some(m)
     }
 
     /// Whether `x` is one of the values.
@@ -394,7 +496,24 @@ impl Scalar {
             u32max: self.u32max.max(b.u32max),
             s32min: self.s32min.min(b.s32min),
             s32max: self.s32max.max(b.s32max),
-            id: if self.id == b.id { self.id } else { 0 },
+            id: if (self.id, self.delta) == (b.id, b.delta) {
+                self.id
+            } else {
+                0
+            },
+            delta: if (self.id, self.delta) == (b.id, b.delta) {
+                self.delta
+            } else {
+                0
+            },
+            // With a cap on either side: the larger bound of the two (a side without a cap
+            // bounded by its `umax`), so that a loop's entry value (`off = 0`) joined with the
+            // capped value of its back edge keeps the cap.
+            cap: if self.cap == u64::MAX && b.cap == u64::MAX {
+                u64::MAX
+            } else {
+                self.cap_or_umax().max(b.cap_or_umax())
+            },
         }
     }
 
@@ -409,6 +528,13 @@ impl Scalar {
             w.var = j.var;
         }
         w.id = j.id;
+        w.delta = j.delta;
+        // A cap is kept when it did not move (or appeared: each value's cap moves at most
+        // twice, from none to one and from one to none), and bounds what was widened: the
+        // unsigned maximum, and the signed bounds when the unsigned range is non-negative.
+        if old.cap == u64::MAX || old.cap == j.cap {
+            w.cap = j.cap;
+        }
         if j.umin == old.umin {
             w.umin = j.umin;
         }
@@ -432,6 +558,13 @@ impl Scalar {
         }
         if j.s32max == old.s32max {
             w.s32max = j.s32max;
+        }
+        if w.cap != u64::MAX {
+            w.umax = w.umax.min(w.cap);
+            if w.umax <= i64::MAX as u64 {
+                w.smin = w.smin.max(w.umin as i64);
+                w.smax = w.smax.min(w.umax as i64);
+            }
         }
         // No sync: it could tighten a widened bound again from the tnum and undo the widening.
         w
@@ -457,15 +590,17 @@ impl Scalar {
         if let Some(k) = self.konst()
             && !self.is_empty()
         {
-            let id = self.id;
+            let (id, delta) = (self.id, self.delta);
             *self = Scalar {
                 id,
+                delta,
                 ..Scalar::known(k)
             };
         }
     }
 
     fn update_bounds(&mut self) {
+        self.umax = self.umax.min(self.cap);
         let v32 = self.var.subreg();
         let (v, m) = (v32.value as u32, v32.mask as u32);
         self.s32min = self.s32min.max((v | (m & i32::MIN as u32)) as i32);
@@ -898,9 +1033,19 @@ fn refine_holds(a: &mut Scalar, b: &mut Scalar, bits: u32, cond: Cond) -> bool {
                     s32min: a.s32min.max(b.s32min),
                     s32max: a.s32max.min(b.s32max),
                     id: 0,
+                    delta: 0,
+                    cap: a.cap.min(b.cap),
                 };
-                *a = Scalar { id: a.id, ..m };
-                *b = Scalar { id: b.id, ..m };
+                *a = Scalar {
+                    id: a.id,
+                    delta: a.delta,
+                    ..m
+                };
+                *b = Scalar {
+                    id: b.id,
+                    delta: b.delta,
+                    ..m
+                };
             } else {
                 let (ta, tb) = (a.var.subreg(), b.var.subreg());
                 if ta.disjoint(tb) {
@@ -970,6 +1115,11 @@ fn refine_holds(a: &mut Scalar, b: &mut Scalar, bits: u32, cond: Cond) -> bool {
                 }
                 a.umax = a.umax.min(b.umax - strict);
                 b.umin = b.umin.max(a.umin + strict);
+                // A comparison with a constant (the input length is one: `LEN_ID`) caps the
+                // other side for the widenings to come.
+                if b.konst().is_some() {
+                    a.cap = a.cap.min(b.umax - strict);
+                }
             } else {
                 let s = strict as u32;
                 if b.u32max < s || a.u32min > u32::MAX - s {
@@ -1022,6 +1172,12 @@ impl fmt::Display for Scalar {
         }
         if self.id != 0 {
             parts.push(format!("id={}", self.id));
+        }
+        if self.delta != 0 {
+            parts.push(format!("delta={}", self.delta));
+        }
+        if self.cap != u64::MAX {
+            parts.push(format!("cap={}", self.cap));
         }
         write!(f, "{})", parts.join(","))
     }
@@ -1242,6 +1398,104 @@ mod tests {
         assert_eq!((m.umin, m.umax), (0, 0xff));
         let mut k = Scalar::known(0x100);
         assert!(!refine(&mut m, &mut k, Width::W64, Cond::Ge, true));
+    }
+
+    #[test]
+    fn links_move_and_meet_soundly() {
+        let mut r = Rng::new(0x5eed_1120_2400);
+        for _ in 0..3000 {
+            let (a, am) = r.abs();
+            let from = (r.next() % 64) as i64 - 32;
+            let to = (r.next() % 64) as i64 - 32;
+            let a = a.linked(7, Some(from));
+            let m = a.moved_to(to);
+            assert_eq!((m.id, m.delta), (7, to));
+            for &x in &am {
+                holds(&m, x.wrapping_add(to.wrapping_sub(from) as u64), "moved");
+            }
+            // The meet keeps every value of both.
+            let (b, _) = r.abs();
+            let both: Vec<u64> = am
+                .iter()
+                .copied()
+                .filter(|x| b.contains_value(*x))
+                .collect();
+            match a.meet(&b) {
+                Some(m) => {
+                    assert_eq!((m.id, m.delta), (a.id, a.delta));
+                    for &x in &both {
+                        holds(&m, x, "meet");
+                    }
+                }
+                None => assert!(both.is_empty(), "{a:?} {b:?} share {both:?}"),
+            }
+        }
+        // A join keeps a link only with the same id and delta on both sides.
+        let x = Scalar::below(10).linked(3, Some(2));
+        assert_eq!(x.join(&x).delta, 2);
+        let y = Scalar::below(10).linked(3, Some(1));
+        assert_eq!((x.join(&y).id, x.join(&y).delta), (0, 0));
+        let w = Scalar::widen(&x, &Scalar::below(20).linked(3, Some(2)));
+        assert_eq!((w.id, w.delta), (3, 2));
+        // Out-of-range deltas do not link.
+        assert_eq!(Scalar::below(1).linked(3, Some(1 << 31)).id, 0);
+        assert_eq!(Scalar::below(1).linked(3, None).id, 0);
+    }
+
+    #[test]
+    fn caps_bound_what_joins_widenings_and_moves_keep() {
+        let mut r = Rng::new(0xca95_0001_d00d_0002);
+        let capped = |r: &mut Rng| {
+            let (mut s, m) = r.abs();
+            if r.next().is_multiple_of(2) {
+                let top = m.iter().copied().max().unwrap_or(0);
+                s.cap = top.saturating_add(r.next() % 4);
+                s.sync();
+            }
+            (s, m)
+        };
+        for _ in 0..3000 {
+            let (a, am) = capped(&mut r);
+            let (b, bm) = capped(&mut r);
+            let j = a.join(&b);
+            let w = Scalar::widen(&a, &b);
+            for x in am.iter().chain(&bm) {
+                holds(&j, *x, "join");
+                holds(&w, *x, "widen");
+                assert!(*x <= j.cap && *x <= w.cap);
+            }
+            let k = r.val();
+            for op in [AluOp::Add, AluOp::Sub] {
+                let cap = a.cap_after(op, k);
+                for &x in &am {
+                    assert!(
+                        semantics::alu(Width::W64, op, x, k) <= cap,
+                        "{op:?} {x:#x} {k:#x} {a:?}"
+                    );
+                }
+            }
+            let m = a.linked(5, Some(0)).moved_to(3);
+            for &x in &am {
+                holds(&m, x.wrapping_add(3), "moved");
+                assert!(x.wrapping_add(3) <= m.cap);
+            }
+        }
+        // A comparison with a constant caps the other side, and a widening keeps the cap
+        // while it stays: the loop counter `0` joined with `[2, 14]` widens to `[0, 14]`.
+        let mut v = Scalar::UNKNOWN;
+        v.umin = 4;
+        v.sync();
+        let mut k = Scalar::known(16);
+        assert!(refine(&mut v, &mut k, Width::W64, Cond::Le, true));
+        assert_eq!(v.cap, 16);
+        // `v - 2` (no wrap: v >= 4) is capped at 14; `v - 8` may wrap, so it has no cap.
+        assert_eq!(v.cap_after(AluOp::Sub, 8), u64::MAX);
+        let mut back = v.alu(Width::W64, AluOp::Sub, &Scalar::known(2));
+        back.cap = v.cap_after(AluOp::Sub, 2);
+        back.sync();
+        let w = Scalar::widen(&Scalar::known(0), &back);
+        assert_eq!((w.umin, w.umax, w.smin, w.smax, w.cap), (0, 14, 0, 14, 14));
+        assert_eq!(Scalar::widen(&w, &back), w);
     }
 
     #[test]

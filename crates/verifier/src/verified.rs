@@ -102,6 +102,12 @@ pub struct Assumptions {
     /// The input size accesses were proven against ([`Config::mem_size`]): engines refuse a
     /// shorter input (`TrapKind::InputTooSmall`).
     pub mem_size: Option<u64>,
+    /// Whether the proof holds only for an input of exactly [`Self::mem_size`] bytes: the
+    /// program reads the input length the engines pass in r2 at entry (or, with `mem_size`
+    /// 0, r1 or r2), which the analysis takes for the constant `mem_size` (`docs/verifier.md`,
+    /// "Entry state"). Engines then refuse a longer input too (`TrapKind::EnvMismatch`), as
+    /// the program could compute, from the larger length, an offset no proof covers.
+    pub exact_len: bool,
     /// What r1 points to at entry ([`Config::context`]).
     pub context: ContextKind,
     /// The maps the program may name, with the shapes and the read-only flags the proofs of
@@ -121,12 +127,16 @@ impl Assumptions {
     /// Whether a run on `input_len` bytes of input under `env` keeps every assumption the
     /// proofs rest on that a run can break; otherwise the kind both engines trap with at pc 0,
     /// before anything runs: `InputTooSmall` for an input shorter than [`Self::mem_size`],
-    /// `EnvMismatch` for an `env.max_frames` above [`Self::max_frames`] (the analysis stopped
-    /// at the call that needs one frame more, so a deeper run would execute code no proof
-    /// covers). The one place these limits are compared.
+    /// `EnvMismatch` for a longer one when the proof assumed exactly that length
+    /// ([`Self::exact_len`]), and for an `env.max_frames` above [`Self::max_frames`] (the
+    /// analysis stopped at the call that needs one frame more, so a deeper run would execute
+    /// code no proof covers). The one place these limits are compared.
     pub fn check_run(&self, input_len: usize, env: &bpfx_exec::Env) -> Result<(), TrapKind> {
         if self.mem_size.is_some_and(|n| (input_len as u64) < n) {
             return Err(TrapKind::InputTooSmall);
+        }
+        if self.exact_len && self.mem_size.is_some_and(|n| input_len as u64 != n) {
+            return Err(TrapKind::EnvMismatch);
         }
         if env.max_frames > self.max_frames {
             return Err(TrapKind::EnvMismatch);
@@ -136,13 +146,20 @@ impl Assumptions {
 
     /// What verifying the program of `graph` under `cfg` assumes; `callbacks` are the
     /// callback-taking helper calls the analysis found: `(call, callback, most runs of the
-    /// callback per call)`.
-    pub(crate) fn new(graph: &Cfg, cfg: &Config, callbacks: &[(Pc, Pc, u64)]) -> Assumptions {
+    /// callback per call)`; `exact_len`, whether the analysis read the input length as the
+    /// constant `mem_size` ([`Self::exact_len`]).
+    pub(crate) fn new(
+        graph: &Cfg,
+        cfg: &Config,
+        callbacks: &[(Pc, Pc, u64)],
+        exact_len: bool,
+    ) -> Assumptions {
         Assumptions {
             mode: cfg.mode,
             max_frames: cfg.max_frames.max(1),
             frame_size: bpfx_exec::STACK_FRAME_SIZE,
             mem_size: cfg.mem_size,
+            exact_len: exact_len && cfg.mem_size.is_some(),
             context: cfg.context.clone(),
             maps: cfg.maps.clone(),
             terminates: cfg.mode == Mode::Strict || crate::termination::proves(graph, callbacks),
@@ -412,7 +429,7 @@ mod tests {
             0,
         ];
         let cfg = Cfg::new(&prog);
-        let assumed = Assumptions::new(&cfg, &Config::default(), &[]);
+        let assumed = Assumptions::new(&cfg, &Config::default(), &[], false);
         let v = VerifiedProgram::new(cfg, facts, assumed, 0);
         let bound = v
             .bind_imm64(|pc, imm| match imm {

@@ -44,14 +44,20 @@ impl Analysis<'_> {
                         && x.umax <= u64::from(u32::MAX) =>
                 {
                     let id = self.scalar_id(x);
+                    // The copy is the source exactly, so it has the source's delta too.
                     Self::set(st, r, Value::Scalar(Scalar { id, ..x }));
-                    Value::Scalar(Scalar { id, ..y })
+                    Value::Scalar(Scalar {
+                        id,
+                        delta: x.delta,
+                        ..y
+                    })
                 }
                 _ => v,
             }
         } else {
             let d = self.read(pc, st, dst)?;
             let v = self.check_alu(pc, width, aop, dst, d, sreg, s)?;
+            let v = link_const(width, aop, d, s, v);
             let v = self.ctx_taint([d, s], v);
             self.packet_id(d, s, v)
         };
@@ -237,6 +243,35 @@ impl Analysis<'_> {
     fn pointer_op(&self, pc: Pc, op: &'static str, r: Reg, v: Value) -> R<Value> {
         self.degrade(pc, pointer_arith(op, r, v))
     }
+}
+
+/// The result `v` of `d op= s`: for a 64-bit `add` or `sub` of a constant to a scalar linked
+/// to others (an id from a copy), the same id with the delta moved by the constant, so a
+/// later comparison of either refines both (the kernel's `BPF_ADD_CONST`: `r3 = r7; r3 += 2;
+/// if r3 <= r2` bounds r7 too). Otherwise `v` unchanged (a fresh result has no id).
+fn link_const(width: Width, aop: AluOp, d: Value, s: Value, v: Value) -> Value {
+    let (Value::Scalar(d), Value::Scalar(s), Value::Scalar(mut r)) = (d, s, v) else {
+        return v;
+    };
+    let Some(k) = s.konst() else { return v };
+    if width != Width::W64 {
+        return v;
+    }
+    // The cap moves with the constant too (see `Scalar::cap`).
+    let cap = d.cap_after(aop, k);
+    if cap < r.cap {
+        r.cap = cap;
+        r.sync();
+    }
+    if d.id == 0 {
+        return Value::Scalar(r);
+    }
+    let delta = match aop {
+        AluOp::Add => d.delta.checked_add(k as i64),
+        AluOp::Sub => d.delta.checked_sub(k as i64),
+        _ => return v,
+    };
+    Value::Scalar(r.linked(d.id, delta))
 }
 
 /// Pointer kinds that arithmetic with a scalar keeps.

@@ -218,6 +218,10 @@ pub(crate) struct Analysis<'a> {
     live: Vec<u32>,
     /// The last scalar or packet-pointer id handed out.
     next_id: u32,
+    /// Whether some reached instruction reads an entry value carrying `scalar::LEN_ID` (the
+    /// input length taken as the constant `mem_size`): the proof then holds only for runs on
+    /// exactly `mem_size` bytes ([`crate::Assumptions::exact_len`]).
+    pub(crate) reads_len: bool,
     /// States handed to a single-predecessor pc ([`Held::Carried`]), and the free indexes.
     carried: Vec<Option<State>>,
     free: Vec<CarryId>,
@@ -297,6 +301,7 @@ impl<'a> Analysis<'a> {
             may_goto_instances: HashMap::default(),
             live: Vec::new(),
             next_id: 0,
+            reads_len: false,
             carried: Vec::new(),
             free: Vec::new(),
             facts: vec![0; prog.len()],

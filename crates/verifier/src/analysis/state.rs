@@ -3,8 +3,9 @@
 
 use super::{Analysis, R};
 use crate::config::{ContextKind, MapRef, MapTable};
-use crate::domain::{Frame, Off, PtrKind, Slot, State, Value};
+use crate::domain::{Frame, Off, PtrKind, Scalar, Slot, State, Value};
 use crate::error::VerifyErrorKind as K;
+use crate::scalar::LEN_ID;
 use bpfx_bytecode::{Pc, Reg};
 
 /// The slot of a frame's stack holding byte `b` (an offset from the frame's r10, in
@@ -215,12 +216,23 @@ impl Analysis<'_> {
 
     pub(super) fn entry_state(&self) -> State {
         let mut regs = [self.uninit(); 11];
-        let (r1, r2) = match self.cfg.mem_size {
-            Some(0) if self.cfg.context == ContextKind::Memory => {
-                (Value::konst(0), Value::konst(0))
-            }
-            Some(n) => (Value::Ptr(PtrKind::Input, Off::known(0)), Value::konst(n)),
-            None => (
+        // The engines pass the run's input length in r2 (`bpfx_exec::entry_registers`), and
+        // only require it to be at least `mem_size`. Where the analysis takes r2 (and, with no
+        // memory, r1) for the constants of a run on exactly `mem_size` bytes, the values carry
+        // `LEN_ID`: a path reading one makes the proof assume that length exactly
+        // (`Analysis::reads_len`, `Assumptions::exact_len`).
+        let len = |n: u64| {
+            Value::Scalar(Scalar {
+                id: LEN_ID,
+                ..Scalar::known(n)
+            })
+        };
+        let (r1, r2) = match (self.cfg.mem_size, &self.cfg.context) {
+            (Some(0), ContextKind::Memory) => (len(0), len(0)),
+            (Some(n), ContextKind::Memory) => (Value::Ptr(PtrKind::Input, Off::known(0)), len(n)),
+            // In a context the input is the struct and then the packet: r2 is not the
+            // struct's size (the kernel passes nothing in r2).
+            (_, ContextKind::Fields(_)) | (None, _) => (
                 Value::Ptr(PtrKind::Input, Off::known(0)),
                 Value::UNKNOWN_SCALAR,
             ),

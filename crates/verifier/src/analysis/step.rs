@@ -15,6 +15,9 @@ impl Analysis<'_> {
     /// Applies `op`, at `pc` in context `ctx`, to `st`; says where the state goes next.
     pub(super) fn step(&mut self, ctx: CtxId, pc: Pc, op: &Op, mut st: State) -> R<Flow> {
         let next = Pc(pc.0 + op.slots());
+        if !self.reads_len && reads_len(op, &st) {
+            self.reads_len = true;
+        }
         // Checked where the analysis goes only, as the kernel checks the paths it explores:
         // dead code may write r10 (the engines trap if one ever runs).
         if op.written_reg() == Some(Reg::R10) {
@@ -162,4 +165,19 @@ impl Analysis<'_> {
             Operand::Reg(r) => (self.read(pc, st, r)?, Some(r)),
         })
     }
+}
+
+/// Whether `op` reads, in `st`, an entry value standing for the input length
+/// ([`crate::scalar::LEN_ID`]): one of its operands, or an argument register of a helper call.
+/// Any other copy of such a value was made by an instruction reading it (a `mov`, a spill),
+/// or is the caller's register in a Checked-mode callee's frame, read there by an instruction.
+fn reads_len(op: &Op, st: &State) -> bool {
+    let regs = st.cur().regs;
+    let is_len =
+        |r: Reg| matches!(regs[r.index()], Value::Scalar(x) if x.id == crate::scalar::LEN_ID);
+    let args = matches!(op, Op::Call(CallTarget::Helper(_)))
+        && [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5]
+            .into_iter()
+            .any(is_len);
+    args || op.reads().iter().any(is_len)
 }

@@ -134,7 +134,10 @@ impl<'o> ProgramRef<'o> {
     }
 
     /// For a plain-memory program: the size of the input it will get, so the verifier can
-    /// prove accesses against it (runs on shorter inputs are then refused).
+    /// prove accesses against it. Runs on shorter inputs are then refused, and so are runs on
+    /// longer ones when the program reads its length in r2 (the proof took r2 for `bytes`:
+    /// `Assumptions::exact_len`). Leave it unset for inputs of varying length: r2 is then an
+    /// unknown scalar and every access the length bounds keeps its run-time guard.
     pub fn input_size(mut self, bytes: u64) -> ProgramRef<'o> {
         self.input_size = Some(bytes);
         self

@@ -112,9 +112,11 @@ pub(crate) enum Kind {
     Datasec(Vec<VarSecInfo>),
     /// FUNC: the prototype is `size_or_type`; no size.
     Func,
-    /// FUNC_PROTO: no size.
-    FuncProto,
-    /// FWD, DECL_TAG: no size.
+    /// FUNC_PROTO: no size; the parameters' type ids, in order.
+    FuncProto(Vec<u32>),
+    /// FWD: a declared, undefined struct (`union` with `kind_flag`); no size.
+    Fwd,
+    /// DECL_TAG: no size.
     Unsized,
 }
 
@@ -239,9 +241,12 @@ impl<'a> Btf<'a> {
                 .size_at_depth(elem, depth + 1)?
                 .checked_mul(nelems)
                 .ok_or(BtfError::Overflow(id)),
-            Kind::Modifier | Kind::Var | Kind::Func | Kind::FuncProto | Kind::Unsized => {
-                Err(BtfError::NoSize(id))
-            }
+            Kind::Modifier
+            | Kind::Var
+            | Kind::Func
+            | Kind::FuncProto(_)
+            | Kind::Fwd
+            | Kind::Unsized => Err(BtfError::NoSize(id)),
         }
     }
 
@@ -322,6 +327,31 @@ impl<'a> Btf<'a> {
         })
     }
 
+    /// The name of the struct (or union) the first parameter of function `func` points to,
+    /// through typedefs and qualifiers on both sides of the pointer: the context type a
+    /// program's BTF declares (`struct xdp_md *ctx` gives `xdp_md`). `None` when BTF has no
+    /// FUNC of that name, or its first parameter is missing, not a pointer, or points to
+    /// anything but a named struct, union or forward declaration.
+    pub(crate) fn ctx_struct_name(&self, func: &str) -> Option<String> {
+        let t = self.types.iter().find(|t| {
+            matches!(t.kind, Kind::Func) && self.name(t.name_off).is_ok_and(|n| n == func)
+        })?;
+        let Kind::FuncProto(params) = &self.get(t.size_or_type).ok()?.kind else {
+            return None;
+        };
+        let ptr = self.get(self.skip_modifiers(*params.first()?).ok()?).ok()?;
+        if !matches!(ptr.kind, Kind::Ptr) {
+            return None;
+        }
+        let target = self.get(self.skip_modifiers(ptr.size_or_type).ok()?).ok()?;
+        match target.kind {
+            Kind::Struct(_) | Kind::Fwd => {
+                self.name(target.name_off).ok().filter(|n| !n.is_empty())
+            }
+            _ => None,
+        }
+    }
+
     /// The `DATASEC`s, with their names.
     pub(crate) fn datasecs(&self) -> impl Iterator<Item = (String, &[VarSecInfo])> + '_ {
         self.types.iter().filter_map(|t| match &t.kind {
@@ -381,13 +411,19 @@ fn parse_type(data: &[u8], at: usize, id: u32) -> Result<(Type, usize), BtfError
         // ENUM: vlen × {name_off, val}.
         6 => (Kind::Enum, 8 * vlen),
         // FWD.
-        7 => (Kind::Unsized, 0),
+        7 => (Kind::Fwd, 0),
         // TYPEDEF, VOLATILE, CONST, RESTRICT.
         8..=11 => (Kind::Modifier, 0),
         // FUNC.
         12 => (Kind::Func, 0),
         // FUNC_PROTO: vlen × {name_off, type}.
-        13 => (Kind::FuncProto, 8 * vlen),
+        13 => {
+            let mut params = Vec::with_capacity(vlen.min(data.len() / 8));
+            for p in 0..vlen {
+                params.push(tail(2 * p + 1)?);
+            }
+            (Kind::FuncProto(params), 8 * vlen)
+        }
         // VAR: {linkage}.
         14 => (Kind::Var, 4),
         // DATASEC: vlen × {type, offset, size}.

@@ -52,3 +52,7 @@ for n in 1 2 3; do
 done
 # A trace_printk format chosen by a branch between two .rodata strings (tests/strict_helper_offsets.rs).
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c xdp_fmt.c -o xdp_fmt.o
+# Programs in free-named sections (iproute2's `sec ingress`, `sec mapper`) whose context only
+# their BTF names (tests/btf_context.rs): with -g, and the same without -g (no BTF).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c btf_sections.c -o btf_sections.o
+"$CLANG" -O2 -target bpf -mcpu=v3 -I"$ASM_INC" -c btf_sections.c -o btf_sections-nobtf.o

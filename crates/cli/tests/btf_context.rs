@@ -10,7 +10,7 @@ mod common;
 
 use common::{bpfx, stderr, stdout};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const ENGINES: [&str; 2] = ["interp", "jit"];
 const MODES: [&[&str]; 2] = [&[], &["--strict"]];
@@ -45,7 +45,7 @@ fn packets() -> Vec<(&'static str, PathBuf)> {
 }
 
 /// `bpfx run OBJ --section SECTION --packet P` with `extra`, text and `--json`.
-fn run(obj: &str, section: &str, packet: &PathBuf, extra: &[&str]) -> (String, Value) {
+fn run(obj: &str, section: &str, packet: &Path, extra: &[&str]) -> (String, Value) {
     let mut args = vec![
         "run",
         obj,

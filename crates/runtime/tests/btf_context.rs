@@ -222,6 +222,8 @@ fn the_section_wins_then_btf_then_the_tail_call_siblings() {
                 def("h", "bar", Some("bpf_sock_addr")),
                 def("i", "baz", Some("my_struct")),
                 def("j", "qux", None),
+                // .text functions are plain functions, whatever their BTF says.
+                def("k", ".text", Some("xdp_md")),
             ],
             vec![],
         )
@@ -247,6 +249,7 @@ fn the_section_wins_then_btf_then_the_tail_call_siblings() {
             ("h", Context::Memory, ContextSource::Default),
             ("i", Context::Memory, ContextSource::Default),
             ("j", Context::Memory, ContextSource::Default),
+            ("k", Context::Memory, ContextSource::Default),
         ]
     );
     // The default of Object::program is the same.

@@ -164,20 +164,29 @@ pub(super) fn iproute2_tail_section(section: &str) -> bool {
         .is_some_and(|(id, key)| number(id) && number(key))
 }
 
+/// Whether `section` is `.text` (or `.text.…`): its functions are programs only in an object
+/// of plain functions, which no kernel loader takes as programs (libbpf loads them only as
+/// subprograms) but user-space runtimes do, with their own context structs (userspace-xdp's
+/// `struct xdp_md` has 64-bit pointers): their BTF names no kernel context.
+fn plain_function_section(section: &str) -> bool {
+    section == ".text" || section.starts_with(".text.")
+}
+
 /// The context program `def` runs in by default, with why: the one its section implies
 /// ([`Context::for_section`]); when that is plain memory (the section names no type, as
-/// iproute2's `sec ingress` or `sec mapper`), the one its BTF declares
-/// ([`Context::for_btf_type`]); failing that, in iproute2's tail-call sections (`tc` and `ip
+/// iproute2's `sec ingress` or `sec mapper`) and the section is not `.text`, the one its BTF
+/// declares ([`Context::for_btf_type`]); failing that, in iproute2's tail-call sections (`tc` and `ip
 /// link` load every program of the object as the type of their command), the one context the
 /// object's other programs have by section or BTF, when they agree on one; otherwise plain
 /// memory.
 fn default_context(programs: &[ProgramDef], def: &ProgramDef) -> (Context, ContextSource) {
     let own = |p: &ProgramDef| match Context::for_section(&p.section) {
-        Context::Memory => p
+        Context::Memory if !plain_function_section(&p.section) => p
             .ctx_type
             .as_deref()
             .and_then(Context::for_btf_type)
             .map(|c| (c, ContextSource::Btf)),
+        Context::Memory => None,
         c => Some((c, ContextSource::Section)),
     };
     if let Some(c) = own(def) {

@@ -540,6 +540,38 @@ mod tests {
     }
 
     #[test]
+    fn the_context_struct_is_found_through_modifiers_and_nothing_else_is_taken_for_one() {
+        // Every record is named "m".
+        let types = vec![
+            (4, 0, 8, vec![]),       // 1 STRUCT m
+            (2, 0, 1, vec![]),       // 2 PTR -> STRUCT
+            (8, 0, 2, vec![]),       // 3 TYPEDEF -> PTR
+            (13, 1, 0, vec![1, 3]),  // 4 FUNC_PROTO (m: TYPEDEF)
+            (12, 0, 4, vec![]),      // 5 FUNC m -> 4
+            (1, 0, 4, vec![0]),      // 6 INT
+            (13, 0, 0, vec![]),      // 7 FUNC_PROTO, no parameter
+            (2, 0, 6, vec![]),       // 8 PTR -> INT
+            (13, 1, 0, vec![1, 8]),  // 9 FUNC_PROTO (m: PTR -> INT)
+            (10, 0, 11, vec![]),     // 10 CONST -> 11
+            (10, 0, 10, vec![]),     // 11 CONST -> 10: a cycle
+            (13, 1, 0, vec![1, 10]), // 12 FUNC_PROTO (m: the cycle)
+            (13, 1, 0, vec![1, 99]), // 13 FUNC_PROTO (m: no such type)
+        ];
+        let data = blob(&types, b"\0m\0");
+        let btf = Btf::parse(&data).unwrap();
+        assert_eq!(btf.ctx_struct_name("m").as_deref(), Some("m"));
+        assert_eq!(btf.ctx_struct_name("other"), None);
+        // The same FUNC pointed at each other prototype: none names a struct.
+        for proto in [7, 9, 12, 13, 6, 99] {
+            let mut types = types.clone();
+            types[4].2 = proto;
+            let data = blob(&types, b"\0m\0");
+            let btf = Btf::parse(&data).unwrap();
+            assert_eq!(btf.ctx_struct_name("m"), None, "prototype {proto}");
+        }
+    }
+
+    #[test]
     fn malformed_blobs_are_errors() {
         assert_eq!(Btf::parse(&[]).unwrap_err(), BtfError::Truncated("header"));
         let mut bad = blob(&[(1, 0, 4, vec![0])], b"\0");

@@ -112,9 +112,11 @@ pub(crate) enum Kind {
     Datasec(Vec<VarSecInfo>),
     /// FUNC: the prototype is `size_or_type`; no size.
     Func,
-    /// FUNC_PROTO: no size.
-    FuncProto,
-    /// FWD, DECL_TAG: no size.
+    /// FUNC_PROTO: no size; the parameters' type ids, in order.
+    FuncProto(Vec<u32>),
+    /// FWD: a declared, undefined struct (`union` with `kind_flag`); no size.
+    Fwd,
+    /// DECL_TAG: no size.
     Unsized,
 }
 
@@ -239,9 +241,12 @@ impl<'a> Btf<'a> {
                 .size_at_depth(elem, depth + 1)?
                 .checked_mul(nelems)
                 .ok_or(BtfError::Overflow(id)),
-            Kind::Modifier | Kind::Var | Kind::Func | Kind::FuncProto | Kind::Unsized => {
-                Err(BtfError::NoSize(id))
-            }
+            Kind::Modifier
+            | Kind::Var
+            | Kind::Func
+            | Kind::FuncProto(_)
+            | Kind::Fwd
+            | Kind::Unsized => Err(BtfError::NoSize(id)),
         }
     }
 
@@ -322,6 +327,31 @@ impl<'a> Btf<'a> {
         })
     }
 
+    /// The name of the struct (or union) the first parameter of function `func` points to,
+    /// through typedefs and qualifiers on both sides of the pointer: the context type a
+    /// program's BTF declares (`struct xdp_md *ctx` gives `xdp_md`). `None` when BTF has no
+    /// FUNC of that name, or its first parameter is missing, not a pointer, or points to
+    /// anything but a named struct, union or forward declaration.
+    pub(crate) fn ctx_struct_name(&self, func: &str) -> Option<String> {
+        let t = self.types.iter().find(|t| {
+            matches!(t.kind, Kind::Func) && self.name(t.name_off).is_ok_and(|n| n == func)
+        })?;
+        let Kind::FuncProto(params) = &self.get(t.size_or_type).ok()?.kind else {
+            return None;
+        };
+        let ptr = self.get(self.skip_modifiers(*params.first()?).ok()?).ok()?;
+        if !matches!(ptr.kind, Kind::Ptr) {
+            return None;
+        }
+        let target = self.get(self.skip_modifiers(ptr.size_or_type).ok()?).ok()?;
+        match target.kind {
+            Kind::Struct(_) | Kind::Fwd => {
+                self.name(target.name_off).ok().filter(|n| !n.is_empty())
+            }
+            _ => None,
+        }
+    }
+
     /// The `DATASEC`s, with their names.
     pub(crate) fn datasecs(&self) -> impl Iterator<Item = (String, &[VarSecInfo])> + '_ {
         self.types.iter().filter_map(|t| match &t.kind {
@@ -381,13 +411,19 @@ fn parse_type(data: &[u8], at: usize, id: u32) -> Result<(Type, usize), BtfError
         // ENUM: vlen × {name_off, val}.
         6 => (Kind::Enum, 8 * vlen),
         // FWD.
-        7 => (Kind::Unsized, 0),
+        7 => (Kind::Fwd, 0),
         // TYPEDEF, VOLATILE, CONST, RESTRICT.
         8..=11 => (Kind::Modifier, 0),
         // FUNC.
         12 => (Kind::Func, 0),
         // FUNC_PROTO: vlen × {name_off, type}.
-        13 => (Kind::FuncProto, 8 * vlen),
+        13 => {
+            let mut params = Vec::with_capacity(vlen.min(data.len() / 8));
+            for p in 0..vlen {
+                params.push(tail(2 * p + 1)?);
+            }
+            (Kind::FuncProto(params), 8 * vlen)
+        }
         // VAR: {linkage}.
         14 => (Kind::Var, 4),
         // DATASEC: vlen × {type, offset, size}.
@@ -501,6 +537,38 @@ mod tests {
             .datasec("m")
             .expect("DATASEC found after every other kind");
         assert_eq!((vars[0].type_id, vars[0].offset), (14, 0));
+    }
+
+    #[test]
+    fn the_context_struct_is_found_through_modifiers_and_nothing_else_is_taken_for_one() {
+        // Every record is named "m".
+        let types = vec![
+            (4, 0, 8, vec![]),       // 1 STRUCT m
+            (2, 0, 1, vec![]),       // 2 PTR -> STRUCT
+            (8, 0, 2, vec![]),       // 3 TYPEDEF -> PTR
+            (13, 1, 0, vec![1, 3]),  // 4 FUNC_PROTO (m: TYPEDEF)
+            (12, 0, 4, vec![]),      // 5 FUNC m -> 4
+            (1, 0, 4, vec![0]),      // 6 INT
+            (13, 0, 0, vec![]),      // 7 FUNC_PROTO, no parameter
+            (2, 0, 6, vec![]),       // 8 PTR -> INT
+            (13, 1, 0, vec![1, 8]),  // 9 FUNC_PROTO (m: PTR -> INT)
+            (10, 0, 11, vec![]),     // 10 CONST -> 11
+            (10, 0, 10, vec![]),     // 11 CONST -> 10: a cycle
+            (13, 1, 0, vec![1, 10]), // 12 FUNC_PROTO (m: the cycle)
+            (13, 1, 0, vec![1, 99]), // 13 FUNC_PROTO (m: no such type)
+        ];
+        let data = blob(&types, b"\0m\0");
+        let btf = Btf::parse(&data).unwrap();
+        assert_eq!(btf.ctx_struct_name("m").as_deref(), Some("m"));
+        assert_eq!(btf.ctx_struct_name("other"), None);
+        // The same FUNC pointed at each other prototype: none names a struct.
+        for proto in [7, 9, 12, 13, 6, 99] {
+            let mut types = types.clone();
+            types[4].2 = proto;
+            let data = blob(&types, b"\0m\0");
+            let btf = Btf::parse(&data).unwrap();
+            assert_eq!(btf.ctx_struct_name("m"), None, "prototype {proto}");
+        }
     }
 
     #[test]

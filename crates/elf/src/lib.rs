@@ -181,6 +181,12 @@ pub struct ProgramSpec {
     pub insn_count: usize,
     /// Every instruction of the linked program that refers to an extern, by pc.
     pub externs: Vec<ExternUse>,
+    /// The struct the entry function's first parameter points to, as the object's BTF
+    /// declares the function (`xdp_md` for `int f(struct xdp_md *ctx)`, through typedefs and
+    /// qualifiers): the program's context type, whatever its section is called. `None`
+    /// without BTF (an object built without `-g`), or when the function's BTF has no such
+    /// parameter.
+    pub ctx_type_name: Option<String>,
 }
 
 /// An instruction that refers to an extern symbol.
@@ -409,7 +415,12 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
     let globals = maps::globals(&file, btf.as_ref(), &index);
     let (externs, ext_index) = externs::collect(&file, btf.as_ref())?;
     externs::add_kconfig_map(&externs, &mut maps, &mut index);
-    let programs = link::programs(&file, &index, &ext_index, &externs)?;
+    let mut programs = link::programs(&file, &index, &ext_index, &externs)?;
+    if let Some(Ok(btf)) = &btf {
+        for p in &mut programs {
+            p.ctx_type_name = btf.ctx_struct_name(&p.name);
+        }
+    }
     maps::iproute2_tail_calls(&mut maps, &programs)?;
     maps::check_prog_inits(&maps, &programs)?;
     let license = file

@@ -243,6 +243,7 @@ impl<'f, 'a> Linker<'f, 'a> {
             program,
             insn_count: f0.len,
             externs: uses,
+            ctx_type_name: None,
         })
     }
 

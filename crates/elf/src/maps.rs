@@ -578,7 +578,7 @@ fn values_elem(
     }
     let target_id = btf.skip_modifiers(ptr.size_or_type).map_err(b)?;
     match (&btf.get(target_id).map_err(b)?.kind, is_map_in_map) {
-        (Kind::FuncProto, false) => Ok(None),
+        (Kind::FuncProto(_), false) => Ok(None),
         (Kind::Struct(_), true) => Ok(Some(target_id)),
         (_, false) => Err(MapErrorKind::Values(
             "a program array's elements must point to functions",

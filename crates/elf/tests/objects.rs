@@ -581,7 +581,11 @@ fn debug_info_does_not_change_the_programs() {
         ("legacy.o", "legacy-g.o"),
     ] {
         let (_, a) = load(plain);
-        let (_, b) = load(debug);
+        let (_, mut b) = load(debug);
+        // Only the context type differs: BTF names it, the plain build cannot.
+        for p in &mut b.programs {
+            p.ctx_type_name = None;
+        }
         assert_eq!(a.programs, b.programs, "{plain} vs {debug}");
         assert_eq!(a.maps, b.maps, "{plain} vs {debug}");
     }
@@ -601,4 +605,53 @@ fn code_without_function_symbols_is_one_program_named_after_its_section() {
     assert_eq!(listing, ["mov r0, 1", "jeq r1, 0, +1", "mov r0, 2", "exit"]);
     assert_eq!(p.insn_count, 4);
     assert_eq!(obj.license, None);
+}
+
+#[test]
+fn each_programs_context_type_is_read_from_its_btf_first_parameter() {
+    // bpftool btf dump file ctxtypes.o: cls_in's parameter is PTR -> STRUCT '__sk_buff';
+    // xdp_typedef's is CONST -> PTR -> TYPEDEF 'cv_xdp_t' -> CONST -> VOLATILE -> TYPEDEF
+    // 'xdp_ctx_t' -> FWD 'xdp_md'; regs_fwd's is PTR -> FWD 'pt_regs'; plain_void's is
+    // PTR -> void; plain_int's is PTR -> INT.
+    let (_, obj) = load("ctxtypes.o");
+    let ctx = |name: &str| {
+        obj.programs
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no program {name}"))
+            .ctx_type_name
+            .clone()
+    };
+    assert_eq!(ctx("cls_in").as_deref(), Some("__sk_buff"));
+    assert_eq!(ctx("xdp_typedef").as_deref(), Some("xdp_md"));
+    assert_eq!(ctx("regs_fwd").as_deref(), Some("pt_regs"));
+    assert_eq!(ctx("plain_void"), None);
+    assert_eq!(ctx("plain_int"), None);
+    let sections: Vec<_> = obj.programs.iter().map(|p| p.section.as_str()).collect();
+    assert_eq!(
+        sections,
+        ["ingress", "mapper", "probe_here", "out", "unwrap"]
+    );
+    // The same source without -g: the same programs, and no BTF to name a context.
+    let (_, bare) = load("ctxtypes-nobtf.o");
+    assert_eq!(bare.programs.len(), 5);
+    assert!(bare.programs.iter().all(|p| p.ctx_type_name.is_none()));
+}
+
+#[test]
+fn programs_of_typed_sections_carry_their_context_type_too() {
+    // multi.c: `int xdp_pass(struct xdp_md *ctx)`, `int sock_main(struct xdp_md *skb)`,
+    // `int cls(void *skb)`; only the -g build has BTF.
+    let (_, obj) = load("multi-v3-g.o");
+    let ctx = |name: &str| {
+        obj.programs
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.ctx_type_name.as_deref())
+    };
+    assert_eq!(ctx("xdp_pass"), Some("xdp_md"));
+    assert_eq!(ctx("sock_main"), Some("xdp_md"));
+    assert_eq!(ctx("cls"), None);
+    let (_, bare) = load("multi-v3.o");
+    assert!(bare.programs.iter().all(|p| p.ctx_type_name.is_none()));
 }

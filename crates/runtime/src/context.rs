@@ -457,6 +457,44 @@ impl Context {
         }
         Context::Memory
     }
+
+    /// The context a program's BTF declares: the struct its entry function's first parameter
+    /// points to (`bpfx_elf::ProgramSpec::ctx_type_name`), where that struct belongs to one
+    /// program type alone (the kernel's `bpf_types.h` pairs each type with its context
+    /// struct). Used only where the section names no type ([`Context::for_section`] gives
+    /// plain memory): the section wins when it names one, an explicit choice wins over both.
+    ///
+    /// | struct | context |
+    /// |---|---|
+    /// | `xdp_md` | [`Context::Xdp`] |
+    /// | `__sk_buff` | [`Context::Tc`]: socket filters, cgroup skb, sk_skb, lwt and the flow dissector take it too, but a program in a free-named section is iproute2's (`tc filter … bpf obj … sec <name>`), which loads it as `sched_cls` |
+    /// | `bpf_sock_ops` | [`Context::SockOps`] |
+    /// | `bpf_perf_event_data` | [`Context::PerfEvent`] |
+    /// | `pt_regs` | [`Context::Kprobe`] (kprobes, uprobes and their syscall forms share the type) |
+    /// | `bpf_sock` | [`Context::Sock`] at `sock_create`, the hook the kernel gives a `cgroup_sock` program loaded without an attach type |
+    /// | `sk_msg_md`, `bpf_sysctl`, `bpf_sockopt`, `bpf_cgroup_dev_ctx`, `sk_reuseport_md`, `bpf_sk_lookup`, `bpf_nf_ctx` | [`Context::Unsupported`] (their one type) |
+    ///
+    /// Any other struct gives `None`, and so does `bpf_sock_addr`: its program type needs a
+    /// hook (`connect4`, `bind6`, …) that the struct does not say, and which the kernel
+    /// refuses to guess.
+    pub fn for_btf_type(name: &str) -> Option<Context> {
+        Some(match name {
+            "xdp_md" => Context::Xdp,
+            "__sk_buff" => Context::Tc,
+            "bpf_sock_ops" => Context::SockOps,
+            "bpf_perf_event_data" => Context::PerfEvent,
+            "pt_regs" => Context::Kprobe,
+            "bpf_sock" => Context::Sock(crate::SockHook::Create),
+            "sk_msg_md" => Context::Unsupported("sk_msg"),
+            "bpf_sysctl" => Context::Unsupported("cgroup_sysctl"),
+            "bpf_sockopt" => Context::Unsupported("cgroup_sockopt"),
+            "bpf_cgroup_dev_ctx" => Context::Unsupported("cgroup_device"),
+            "sk_reuseport_md" => Context::Unsupported("sk_reuseport"),
+            "bpf_sk_lookup" => Context::Unsupported("sk_lookup"),
+            "bpf_nf_ctx" => Context::Unsupported("netfilter"),
+            _ => return None,
+        })
+    }
 }
 
 /// libbpf's sections of the program types bpfx does not model, and each type's name (a

@@ -174,8 +174,8 @@ pub use perf_event::{
     PerfEventValue, perf_event_layout,
 };
 pub use program::{
-    ConfigError, Engine, Global, Object, Program, ProgramDef, ProgramInfo, ProgramRef, Verified,
-    Vm, VmConfig, jit_code_estimate,
+    ConfigError, ContextSource, Engine, Global, Object, Program, ProgramDef, ProgramInfo,
+    ProgramRef, Verified, Vm, VmConfig, jit_code_estimate,
 };
 pub use skb::{
     SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, socket_layout, tc_layout,

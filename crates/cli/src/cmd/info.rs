@@ -7,8 +7,9 @@ use bpfx::{Error, Object, ObjectMap};
 use std::fmt::Write;
 use std::path::PathBuf;
 
-/// Describe an ELF object: its programs (section, context, instruction count, whether bpfx can
-/// prepare them), its maps (type, key and value sizes, capacity, pinning, the memory bpfx would
+/// Describe an ELF object: its programs (section, context and what chose it — the section, or
+/// where the section names no type the struct its BTF gives the first parameter —, instruction
+/// count, whether bpfx can prepare them), its maps (type, key and value sizes, capacity, pinning, the memory bpfx would
 /// take for each, or why it cannot create it) and its extern symbols.
 ///
 /// Nothing is created: the maps' memory is what they would take once a program that names
@@ -86,6 +87,8 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                     "name": p.name,
                     "section": p.section,
                     "context": p.context().name(),
+                    "context_source": p.context_source().name(),
+                    "ctx_type": p.ctx_type,
                     "instructions": p.insn_count(),
                     "status": "supported",
                 });
@@ -138,9 +141,14 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         let why = program_problem(&obj, p.name)
             .map(|w| format!("; unsupported: {w}"))
             .unwrap_or_default();
+        let from = match (p.context_source(), p.ctx_type) {
+            (bpfx::ContextSource::Btf, Some(t)) => format!(" from BTF struct {t}"),
+            (bpfx::ContextSource::Object, _) => " from the object's other programs".to_string(),
+            _ => String::new(),
+        };
         let _ = writeln!(
             s,
-            "  {} (section {}, {} context): {} instructions{why}",
+            "  {} (section {}, {} context{from}): {} instructions{why}",
             p.name,
             p.section,
             p.context().name(),

@@ -414,7 +414,8 @@ pub(crate) fn facade_error(path: &std::path::Path, e: bpfx::Error) -> CliError {
     }
 }
 
-/// The context of program `name` of `obj`: what `--ctx` asks for, or what its section implies.
+/// The context of program `name` of `obj`: what `--ctx` asks for, or what its section (failing
+/// that, its BTF) implies.
 pub(crate) fn context(obj: &bpfx::Object, name: &str, ctx: Option<CtxKind>) -> Context {
     match ctx {
         Some(c) => c.context(),

@@ -56,3 +56,8 @@ llvm-mc-19 -triple bpfel -mcpu=v3 -filetype=obj raw.s -o raw.o
 
 # BTF maps with a pinning value of another loader (cilium's 16), in cilium/ebpf's `tc/…` sections.
 $CC $CFLAGS -mcpu=v3 -g -c pin_custom.c -o pin_custom.o
+
+# Programs in sections that name no type, whose first parameter declares the context (BTF's
+# FUNC -> FUNC_PROTO -> pointer -> struct); without -g there is no BTF to read it from.
+$CC $CFLAGS -mcpu=v3 -g -c ctxtypes.c -o ctxtypes.o
+$CC $CFLAGS -mcpu=v3 -c ctxtypes.c -o ctxtypes-nobtf.o

@@ -54,6 +54,7 @@ impl Vm {
                     crate::externs::refusal(&externs, &unset, u).map(|why| (u.pc, why))
                 });
                 let mut def = ProgramDef::new(p.name, p.section, p.program);
+                def.ctx_type = p.ctx_type_name;
                 def.blocked = blocked;
                 def
             })

@@ -127,7 +127,8 @@ pub struct ProgramRef<'o> {
 }
 
 impl<'o> ProgramRef<'o> {
-    /// Sets the context (default: what the section implies).
+    /// Sets the context (default: what the section, or failing that the BTF, implies:
+    /// [`Object::program`]).
     pub fn context(mut self, context: Context) -> ProgramRef<'o> {
         self.context = context;
         self

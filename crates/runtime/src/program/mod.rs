@@ -40,7 +40,7 @@ pub use globals::Global;
 pub use link::ProgramRef;
 pub(crate) use link::create_map;
 pub(crate) use object::Shared;
-pub use object::{Object, ProgramDef, ProgramInfo};
+pub use object::{ContextSource, Object, ProgramDef, ProgramInfo};
 pub use run::Program;
 pub(crate) use verified::{Code, Linked};
 pub use verified::{Verified, jit_code_estimate};

@@ -23,6 +23,10 @@ pub struct ProgramDef {
     pub section: String,
     /// The linked bytecode.
     pub program: crate::Bytecode,
+    /// The struct its entry function's first parameter points to, from the object's BTF
+    /// (`bpfx_elf::ProgramSpec::ctx_type_name`): the context when the section names none
+    /// ([`Context::for_btf_type`]). `None` by default.
+    pub ctx_type: Option<String>,
     /// Why it cannot load although the object does, and at which pc (an extern it needs).
     pub(super) blocked: Option<(Pc, String)>,
 }
@@ -38,7 +42,35 @@ impl ProgramDef {
             name: name.into(),
             section: section.into(),
             program,
+            ctx_type: None,
             blocked: None,
+        }
+    }
+}
+
+/// Why a program runs in its default context ([`ProgramInfo::context_source`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContextSource {
+    /// Its section names a program type ([`Context::for_section`]).
+    Section,
+    /// Its section names none, but its BTF does: the struct its first parameter points to
+    /// ([`Context::for_btf_type`]).
+    Btf,
+    /// An iproute2 tail-call section (`<id>/<key>`, no type, no BTF context): the type the
+    /// object's other programs share.
+    Object,
+    /// Nothing names a type: plain memory.
+    Default,
+}
+
+impl ContextSource {
+    /// Lower-case name: `section`, `btf`, `object` or `default`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ContextSource::Section => "section",
+            ContextSource::Btf => "btf",
+            ContextSource::Object => "object",
+            ContextSource::Default => "default",
         }
     }
 }
@@ -91,8 +123,10 @@ pub struct ProgramInfo<'a> {
     pub section: &'a str,
     /// The linked bytecode (entry function and its subprograms).
     pub program: &'a crate::Bytecode,
-    /// The context it runs in by default ([`ProgramInfo::context`]).
-    context: Context,
+    /// The struct its BTF says its context is, if any ([`ProgramDef::ctx_type`]).
+    pub ctx_type: Option<&'a str>,
+    /// The context it runs in by default ([`ProgramInfo::context`]), and why.
+    context: (Context, ContextSource),
 }
 
 impl ProgramInfo<'_> {
@@ -105,7 +139,13 @@ impl ProgramInfo<'_> {
     /// iproute2 tail-call section, the one of the object's other programs
     /// ([`Object::program`]).
     pub fn context(&self) -> Context {
-        self.context
+        self.context.0
+    }
+
+    /// Why [`ProgramInfo::context`] is what it is: the section, the BTF, the object's other
+    /// programs, or nothing (plain memory).
+    pub fn context_source(&self) -> ContextSource {
+        self.context.1
     }
 }
 
@@ -124,24 +164,43 @@ pub(super) fn iproute2_tail_section(section: &str) -> bool {
         .is_some_and(|(id, key)| number(id) && number(key))
 }
 
-/// The context of a program of section `section` among `programs` by default: the one the
-/// section implies ([`Context::for_section`]); but iproute2's tail-call sections name no
-/// program type (`tc` and `ip link` load every program of the object as the type of their
-/// command), so such a program takes the one context the object's other programs' sections
-/// imply, when they agree on one; otherwise plain memory.
-fn default_context(programs: &[ProgramDef], section: &str) -> Context {
-    let own = Context::for_section(section);
-    if own != Context::Memory || !iproute2_tail_section(section) {
-        return own;
+/// Whether `section` is `.text` (or `.text.…`): its functions are programs only in an object
+/// of plain functions, which no kernel loader takes as programs (libbpf loads them only as
+/// subprograms) but user-space runtimes do, with their own context structs (userspace-xdp's
+/// `struct xdp_md` has 64-bit pointers): their BTF names no kernel context.
+fn plain_function_section(section: &str) -> bool {
+    section == ".text" || section.starts_with(".text.")
+}
+
+/// The context program `def` runs in by default, with why: the one its section implies
+/// ([`Context::for_section`]); when that is plain memory (the section names no type, as
+/// iproute2's `sec ingress` or `sec mapper`) and the section is not `.text`, the one its BTF
+/// declares ([`Context::for_btf_type`]); failing that, in iproute2's tail-call sections (`tc` and `ip
+/// link` load every program of the object as the type of their command), the one context the
+/// object's other programs have by section or BTF, when they agree on one; otherwise plain
+/// memory.
+fn default_context(programs: &[ProgramDef], def: &ProgramDef) -> (Context, ContextSource) {
+    let own = |p: &ProgramDef| match Context::for_section(&p.section) {
+        Context::Memory if !plain_function_section(&p.section) => p
+            .ctx_type
+            .as_deref()
+            .and_then(Context::for_btf_type)
+            .map(|c| (c, ContextSource::Btf)),
+        Context::Memory => None,
+        c => Some((c, ContextSource::Section)),
+    };
+    if let Some(c) = own(def) {
+        return c;
     }
-    let mut others = programs
-        .iter()
-        .map(|p| Context::for_section(&p.section))
-        .filter(|c| *c != Context::Memory);
-    match others.next() {
-        Some(first) if others.all(|c| c == first) => first,
-        _ => own,
+    if iproute2_tail_section(&def.section) {
+        let mut others = programs.iter().filter_map(|p| own(p).map(|(c, _)| c));
+        if let Some(first) = others.next()
+            && others.all(|c| c == first)
+        {
+            return (first, ContextSource::Object);
+        }
     }
+    (Context::Memory, ContextSource::Default)
 }
 
 impl Object {
@@ -156,7 +215,8 @@ impl Object {
             name: &p.name,
             section: &p.section,
             program: &p.program,
-            context: default_context(&self.programs, &p.section),
+            ctx_type: p.ctx_type.as_deref(),
+            context: default_context(&self.programs, p),
         })
     }
 
@@ -227,10 +287,12 @@ impl Object {
     }
 
     /// The program whose name is `name`, or else the first one in section `name`; its context
-    /// defaults to the one the section implies ([`Context::for_section`]), except in
-    /// iproute2's tail-call sections (`<id>/<key>`, which name no type): there it is the one
-    /// the object's other programs share (`tc` and `ip link` load every program of an object
-    /// as one type), or plain memory when they share none.
+    /// defaults to the one the section implies ([`Context::for_section`]); where the section
+    /// names no type, to the one its BTF declares ([`Context::for_btf_type`]: `sec("ingress")
+    /// int f(struct __sk_buff *skb)` runs as TC); failing that, in iproute2's tail-call
+    /// sections (`<id>/<key>`), to the one the object's other programs share (`tc` and `ip
+    /// link` load every program of an object as one type), or plain memory when they share
+    /// none. [`ProgramRef::context`] overrides it.
     pub fn program(&self, name: &str) -> Result<ProgramRef<'_>, Error> {
         let def = self
             .programs
@@ -244,7 +306,7 @@ impl Object {
         Ok(ProgramRef {
             obj: self,
             def,
-            context: default_context(&self.programs, &def.section),
+            context: default_context(&self.programs, def).0,
             input_size: None,
         })
     }

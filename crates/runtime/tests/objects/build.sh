@@ -64,3 +64,7 @@ done
 for src in sock_join sock_join_bad xdp_mapsel xdp_mapsel_bad; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
+# Programs in free-named sections (iproute2's `sec ingress`, `sec mapper`) whose context only
+# their BTF names (tests/btf_context.rs): with -g, and the same without -g (no BTF).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c btf_sections.c -o btf_sections.o
+"$CLANG" -O2 -target bpf -mcpu=v3 -I"$ASM_INC" -c btf_sections.c -o btf_sections-nobtf.o

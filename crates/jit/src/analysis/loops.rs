@@ -654,18 +654,28 @@ fn find_trip(
         })
         .map(|&(pc, _)| it.pos(pc))
         .min();
+    // The tests come in iteration order: one walk over the instructions before each finds
+    // the furthest position a jump before it lands on inside the loop.
+    let mut before = it.ops.iter().peekable();
+    let mut furthest = 0;
     for &(t, s) in tests {
-        if first_back_edge.is_some_and(|b| b < it.pos(t)) {
+        let at = it.pos(t);
+        if first_back_edge.is_some_and(|b| b < at) {
             break;
         }
-        let skipped = it.ops.iter().any(|&(pc, op)| {
-            it.pos(pc) < it.pos(t)
-                && matches!(op, Op::Ja { .. } | Op::Branch { .. })
-                && op
-                    .jump_target(pc)
-                    .is_some_and(|x| it.contains(x) && it.pos(x) > it.pos(t))
-        });
-        if skipped {
+        while let Some(&&(pc, op)) = before.peek() {
+            if it.pos(pc) >= at {
+                break;
+            }
+            before.next();
+            if let Some(x) = op
+                .jump_target(pc)
+                .filter(|&x| matches!(op, Op::Ja { .. } | Op::Branch { .. }) && it.contains(x))
+            {
+                furthest = furthest.max(it.pos(x));
+            }
+        }
+        if furthest > at {
             continue;
         }
         // `resolve` only appends: a test that does not qualify leaves what it added.

@@ -507,11 +507,17 @@ fn run_iteration(
     }
     // Per position, the index in `joins` of the state the jumps to it meet in, or NO_JOIN.
     let mut incoming: Vec<u32> = vec![NO_JOIN; it.width as usize];
-    let mut joins: Vec<State> = Vec::with_capacity(4);
+    // States are large: a join per jump at most, a test per conditional branch, sized once.
+    let (mut jumps, mut branches) = (0, 0);
+    for (_, op) in &it.ops {
+        jumps += usize::from(matches!(op, Op::Ja { .. } | Op::Branch { .. }));
+        branches += usize::from(matches!(op, Op::Branch { .. }));
+    }
+    let mut joins: Vec<State> = Vec::with_capacity(jumps);
     let mut cur: Option<State> = Some(start);
     let mut back: Option<State> = None;
     let mut accesses: Vec<(Pc, Form, u32)> = Vec::with_capacity(8);
-    let mut tests: Vec<(Pc, State)> = Vec::with_capacity(4);
+    let mut tests: Vec<(Pc, State)> = Vec::with_capacity(branches);
     for &(pc, op) in &it.ops {
         let k = std::mem::replace(&mut incoming[it.pos(pc) as usize], NO_JOIN);
         if let Some(inc) = joins.get(k as usize) {

@@ -171,6 +171,15 @@ impl Groups {
         self.groups.len()
     }
 
+    /// How many slots the merged runs span, first to last access: at most the instructions
+    /// their fallbacks copy.
+    pub(crate) fn slots(&self) -> usize {
+        self.groups
+            .iter()
+            .map(|g| (g.last.0 - g.first.0 + 1) as usize)
+            .sum()
+    }
+
     /// Whether a merged guard goes before the instruction at `pc`.
     pub(crate) fn is_lead(&self, pc: Pc) -> bool {
         self.groups.binary_search_by_key(&pc, |g| g.first).is_ok()

@@ -507,11 +507,17 @@ fn run_iteration(
     }
     // Per position, the index in `joins` of the state the jumps to it meet in, or NO_JOIN.
     let mut incoming: Vec<u32> = vec![NO_JOIN; it.width as usize];
-    let mut joins: Vec<State> = Vec::with_capacity(4);
+    // States are large: a join per jump at most, a test per conditional branch, sized once.
+    let (mut jumps, mut branches) = (0, 0);
+    for (_, op) in &it.ops {
+        jumps += usize::from(matches!(op, Op::Ja { .. } | Op::Branch { .. }));
+        branches += usize::from(matches!(op, Op::Branch { .. }));
+    }
+    let mut joins: Vec<State> = Vec::with_capacity(jumps);
     let mut cur: Option<State> = Some(start);
     let mut back: Option<State> = None;
     let mut accesses: Vec<(Pc, Form, u32)> = Vec::with_capacity(8);
-    let mut tests: Vec<(Pc, State)> = Vec::with_capacity(4);
+    let mut tests: Vec<(Pc, State)> = Vec::with_capacity(branches);
     for &(pc, op) in &it.ops {
         let k = std::mem::replace(&mut incoming[it.pos(pc) as usize], NO_JOIN);
         if let Some(inc) = joins.get(k as usize) {
@@ -654,18 +660,28 @@ fn find_trip(
         })
         .map(|&(pc, _)| it.pos(pc))
         .min();
+    // The tests come in iteration order: one walk over the instructions before each finds
+    // the furthest position a jump before it lands on inside the loop.
+    let mut before = it.ops.iter().peekable();
+    let mut furthest = 0;
     for &(t, s) in tests {
-        if first_back_edge.is_some_and(|b| b < it.pos(t)) {
+        let at = it.pos(t);
+        if first_back_edge.is_some_and(|b| b < at) {
             break;
         }
-        let skipped = it.ops.iter().any(|&(pc, op)| {
-            it.pos(pc) < it.pos(t)
-                && matches!(op, Op::Ja { .. } | Op::Branch { .. })
-                && op
-                    .jump_target(pc)
-                    .is_some_and(|x| it.contains(x) && it.pos(x) > it.pos(t))
-        });
-        if skipped {
+        while let Some(&&(pc, op)) = before.peek() {
+            if it.pos(pc) >= at {
+                break;
+            }
+            before.next();
+            if let Some(x) = op
+                .jump_target(pc)
+                .filter(|&x| matches!(op, Op::Ja { .. } | Op::Branch { .. }) && it.contains(x))
+            {
+                furthest = furthest.max(it.pos(x));
+            }
+        }
+        if furthest > at {
             continue;
         }
         // `resolve` only appends: a test that does not qualify leaves what it added.

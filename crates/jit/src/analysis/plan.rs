@@ -71,7 +71,8 @@ pub(crate) enum Action {
 pub(crate) struct Plan {
     actions: Vec<Action>,
     /// Per slot: [`TARGET`] when some jump, branch, call or function address names it,
-    /// [`BACK`] when a jump or branch at or after it does.
+    /// [`BACK`] when a jump or branch at or after it does, [`ABSORBED`] when the instruction
+    /// belongs to the fused or if-converted branch before it ([`Plan::absorbed`]).
     target: Vec<u8>,
     /// The program has a local call.
     calls: bool,
@@ -82,14 +83,13 @@ pub(crate) struct Plan {
     /// Registers live before each slot, and one more slot (empty) for "no successor"
     /// ([`Liveness`]).
     live_in: Vec<Regs>,
-    /// Per slot: the instruction belongs to the fused or if-converted branch before it
-    /// ([`Plan::absorbed`]).
-    absorbed: Vec<bool>,
 }
 
 /// See [`Plan::target`].
 pub(super) const TARGET: u8 = 1;
 pub(super) const BACK: u8 = 2;
+/// See [`Plan::absorbed`]; set once fusion and if-conversion are decided.
+const ABSORBED: u8 = 4;
 
 impl Plan {
     /// Whether control can arrive at `pc` other than from the instruction before it.
@@ -139,7 +139,9 @@ impl Plan {
     /// jumps where the `ja` does. Nothing else jumps to it, so with the budget charge it is no
     /// block start: the branch's block charges it.
     pub(crate) fn absorbed(&self, pc: Pc) -> bool {
-        self.absorbed.get(pc.index()).copied().unwrap_or(false)
+        self.target
+            .get(pc.index())
+            .is_some_and(|&t| t & ABSORBED != 0)
     }
 
     /// Plans the program of `cfg`. `budget`: the code has the budget charge, which gives back
@@ -206,7 +208,6 @@ impl Plan {
         if !blinding {
             ifconv::convert(prog, |pc| is_target(pc.index()), !budget, &mut actions);
         }
-        let mut absorbed = vec![false; n];
         for (pc, op) in prog.iter() {
             let i = pc.index();
             let count = match (actions[i], *op) {
@@ -216,7 +217,7 @@ impl Plan {
                 _ => 0,
             };
             for k in (i + 1..=i + count).filter(|&k| k < n) {
-                absorbed[k] = true;
+                target[k] |= ABSORBED;
             }
         }
         Plan {
@@ -226,7 +227,6 @@ impl Plan {
             backward,
             used,
             live_in: live.live_in,
-            absorbed,
         }
     }
 }

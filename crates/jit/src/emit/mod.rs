@@ -313,6 +313,17 @@ fn assemble_with(
     );
     let stubs = stubs::Stubs::new(&mut ops);
     let merged = guards.groups.len();
+    // The listing's records, sized once: every instruction of the main copy, of each
+    // versioned loop's fast copy and of each merged guard's fallback, and a copy record each
+    // (the budget slow paths, known only once the main code is emitted, add theirs later).
+    let versioned = guards.loops.loops.len();
+    let copied: usize = guards
+        .loops
+        .loops
+        .iter()
+        .map(|l| (l.end.0 - l.head.0 + 1) as usize)
+        .sum::<usize>()
+        + guards.groups.slots();
     let mut e = Emitter {
         ops,
         opts,
@@ -325,8 +336,9 @@ fn assemble_with(
         stubs,
         cold: Vec::with_capacity(capacity::cold(n)),
         layout: Layout {
-            insns: Vec::with_capacity(n),
-            copies: Vec::with_capacity(1),
+            insns: Vec::with_capacity(n + copied),
+            copies: Vec::with_capacity(1 + versioned + merged),
+            loop_checks: Vec::with_capacity(versioned),
             cold_blocks: Vec::with_capacity(capacity::cold(n)),
             ..Layout::default()
         },
@@ -363,12 +375,6 @@ fn assemble_with(
                 .collect(),
         })
         .collect();
-    // The listing's records of the checks and the fast copies, sized once.
-    let versioned = &e.guards.loops.loops;
-    let copied = versioned.iter().map(|l| (l.end.0 - l.head.0 + 1) as usize);
-    e.layout.insns.reserve_exact(copied.sum());
-    e.layout.loop_checks.reserve_exact(versioned.len());
-    e.layout.copies.reserve_exact(versioned.len());
     let used = e.plan.used();
     abi::emit_prologue(&mut e, used);
     e.layout.body = e.offset();

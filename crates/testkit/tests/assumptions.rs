@@ -215,7 +215,8 @@ fn several_broken_assumptions_report_the_same_trap_on_every_engine() {
 }
 
 /// Reads `[r1 + 2*r2 - 16]`: at offset 0 for 8 bytes of input, past the end of any longer
-/// input. Verified for 8 bytes, the analysis takes r2 for the constant 8 and proves the load.
+/// input. Verified in Strict mode for 8 bytes, the analysis takes r2 for the constant 8 and
+/// proves the load; Checked mode takes r2 for any length of at least 8 and guards it.
 const DOUBLE_LEN: &str = "
     mov r3, r2
     lsh r3, 1
@@ -225,8 +226,9 @@ const DOUBLE_LEN: &str = "
     exit";
 
 #[test]
-fn a_proof_that_read_the_input_length_holds_only_for_that_length() {
+fn a_strict_proof_that_read_the_input_length_holds_only_for_that_length() {
     let cfg = Config {
+        mode: Mode::Strict,
         mem_size: Some(8),
         ..Config::default()
     };
@@ -270,7 +272,7 @@ fn a_proof_that_read_the_input_length_holds_only_for_that_length() {
             "{text}"
         );
     }
-    // With no memory, r1 is the constant 0 too.
+    // With no memory, r1 is the constant 0 too, in either mode.
     let none = Config {
         mem_size: Some(0),
         ..Config::default()
@@ -282,4 +284,46 @@ fn a_proof_that_read_the_input_length_holds_only_for_that_length() {
         run_everywhere(&v, &input[..1], 8, None),
         at(TrapKind::EnvMismatch, 0)
     );
+}
+
+#[test]
+fn a_checked_proof_holds_for_every_length_of_at_least_mem_size() {
+    // The default mode: one verification serves inputs of any length from `mem_size` up
+    // (`ProgramRef::input_size`), so the length in r2 is no constant and proves nothing.
+    let cfg = Config {
+        mem_size: Some(8),
+        ..Config::default()
+    };
+    let v = verified(DOUBLE_LEN, &cfg);
+    assert!(!v.assumptions().exact_len, "r2 is not taken for a constant");
+    assert!(
+        !v.access(Pc(4)).is_some_and(|f| f.proven),
+        "the load keeps its guard"
+    );
+    let input: Vec<u8> = (0..24).collect();
+    assert_eq!(
+        run_everywhere(&v, &input[..8], 8, None),
+        Ok(u64::from_le_bytes(input[..8].try_into().unwrap()))
+    );
+    // 12 bytes: the load reads [8, 16), past the end; 16 and 24: [16, 24) and [32, 40).
+    for n in [12, 16, 24] {
+        assert_eq!(
+            run_everywhere(&v, &input[..n], 8, None),
+            at(TrapKind::OutOfBounds, 4),
+            "verified for at least 8 bytes, run on {n}"
+        );
+    }
+    // A program bounding its reads by the length runs on every longer input.
+    let v = verified(
+        "mov r3, r2\nsub r3, 8\nmov r4, r1\nadd r4, r3\nldxdw r0, [r4+0]\nexit",
+        &cfg,
+    );
+    for n in [8, 16, 24] {
+        let last = u64::from_le_bytes(input[n - 8..n].try_into().unwrap());
+        assert_eq!(
+            run_everywhere(&v, &input[..n], 8, None),
+            Ok(last),
+            "{n} bytes"
+        );
+    }
 }

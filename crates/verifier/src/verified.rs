@@ -104,7 +104,8 @@ pub struct Assumptions {
     pub mem_size: Option<u64>,
     /// Whether the proof holds only for an input of exactly [`Self::mem_size`] bytes: the
     /// program reads the input length the engines pass in r2 at entry (or, with `mem_size`
-    /// 0, r1 or r2), which the analysis takes for the constant `mem_size` (`docs/verifier.md`,
+    /// 0, r1 or r2), which the analysis takes for the constant `mem_size` in `Mode::Strict`
+    /// (`Mode::Checked` takes any length of at least `mem_size`) (`docs/verifier.md`,
     /// "Entry state"). Engines then refuse a longer input too (`TrapKind::EnvMismatch`), as
     /// the program could compute, from the larger length, an offset no proof covers.
     pub exact_len: bool,

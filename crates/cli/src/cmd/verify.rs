@@ -53,7 +53,7 @@ pub(crate) struct Args {
     #[arg(long)]
     strict: bool,
     /// Size in bytes of the input memory the program will be given (r2); unknown when absent.
-    /// A program that reads r2 is then proven for exactly that size.
+    /// With --strict, a program that reads r2 is then proven for exactly that size.
     #[arg(long, value_name = "N")]
     mem_size: Option<u64>,
     /// A helper the program may call, as ID:NAME(ARG,...)->RET; repeatable. Arguments: scalar,

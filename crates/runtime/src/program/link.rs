@@ -135,10 +135,10 @@ impl<'o> ProgramRef<'o> {
     }
 
     /// For a plain-memory program: the size of the input it will get, so the verifier can
-    /// prove accesses against it. Runs on shorter inputs are then refused, and so are runs on
-    /// longer ones when the program reads its length in r2 (the proof took r2 for `bytes`:
-    /// `Assumptions::exact_len`). Leave it unset for inputs of varying length: r2 is then an
-    /// unknown scalar and every access the length bounds keeps its run-time guard.
+    /// prove accesses against it. Runs on shorter inputs are then refused. In `Mode::Checked`
+    /// one proof serves every longer input (r2 is any length of at least `bytes`); in
+    /// `Mode::Strict` a program that reads its length in r2 is proven for exactly `bytes`
+    /// (`Assumptions::exact_len`), and runs on longer inputs are refused too.
     pub fn input_size(mut self, bytes: u64) -> ProgramRef<'o> {
         self.input_size = Some(bytes);
         self

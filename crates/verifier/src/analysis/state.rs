@@ -227,7 +227,21 @@ impl Analysis<'_> {
                 ..Scalar::known(n)
             })
         };
+        // `Checked` mode, the default, proves nothing from the length's value instead: r2 is
+        // any length of at least `mem_size` (a Rust slice's, so at most `isize::MAX`), so one
+        // proof serves inputs of every length, as `ProgramRef::input_size` promises. `Strict`
+        // mode, whose programs are proven for one environment, takes it exactly, and so does
+        // a program declared to have no input memory (`mem_size` 0: r1 is then null).
+        let at_least = |n: u64| {
+            let mut s = Scalar::below(isize::MAX as u64);
+            s.umin = n;
+            s.sync();
+            Value::Scalar(s)
+        };
         let (r1, r2) = match (self.cfg.mem_size, &self.cfg.context) {
+            (Some(n), ContextKind::Memory) if n > 0 && !self.strict => {
+                (Value::Ptr(PtrKind::Input, Off::known(0)), at_least(n))
+            }
             (Some(0), ContextKind::Memory) => (len(0), len(0)),
             (Some(n), ContextKind::Memory) => (Value::Ptr(PtrKind::Input, Off::known(0)), len(n)),
             // In a context the input is the struct and then the packet: r2 is not the

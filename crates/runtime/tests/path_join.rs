@@ -35,25 +35,12 @@ fn each<T: PartialEq + std::fmt::Debug>(
     setup: impl Fn(&Object),
     f: impl Fn(&mut Program, &Object) -> T,
 ) -> T {
-    let mut seen = None;
-    for mode in MODES {
-        for (engine, opts) in engines() {
-            let obj = Object::open(objects().join(file)).unwrap();
-            setup(&obj);
-            let v = obj
-                .program(name)
-                .unwrap()
-                .verify(mode)
-                .unwrap_or_else(|e| panic!("{file} {mode:?}: {e}"));
-            let mut prog = prepare(v, opts);
-            let got = f(&mut prog, &obj);
-            match &seen {
-                None => seen = Some(got),
-                Some(s) => assert_eq!(s, &got, "{file} {mode:?} {engine}"),
-            }
-        }
-    }
-    seen.unwrap()
+    let open = || {
+        let obj = Object::open(objects().join(file)).unwrap();
+        setup(&obj);
+        obj
+    };
+    common::run_object_everywhere(open, name, f)
 }
 
 /// Whether the kernel loads `file` as a program of `bpftool`'s type `ty`, or `None` when it

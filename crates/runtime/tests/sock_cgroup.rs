@@ -34,24 +34,7 @@ fn open() -> Object {
 /// Runs `f` on program `name` of a fresh `sock_cgroup.o` on every engine in both modes; each
 /// result (with the object, for its maps) must be the same everywhere.
 fn each<T: PartialEq + std::fmt::Debug>(name: &str, f: impl Fn(&mut Program, &Object) -> T) -> T {
-    let mut seen = None;
-    for mode in MODES {
-        for (engine, opts) in engines() {
-            let obj = open();
-            let v = obj
-                .program(name)
-                .unwrap()
-                .verify(mode)
-                .unwrap_or_else(|e| panic!("{name} {mode:?}: {e}"));
-            let mut prog = prepare(v, opts);
-            let got = f(&mut prog, &obj);
-            match &seen {
-                None => seen = Some(got),
-                Some(s) => assert_eq!(s, &got, "{name} {mode:?} {engine}"),
-            }
-        }
-    }
-    seen.unwrap()
+    common::run_object_everywhere(open, name, f)
 }
 
 fn u64_at(obj: &Object, map: &str, key: &[u8]) -> Option<u64> {

@@ -37,24 +37,7 @@ fn open(name: &str) -> Object {
 /// Runs `f` on program `name` of a fresh `sockopt.o` on every engine in both modes; each
 /// result must be the same everywhere.
 fn each<T: PartialEq + std::fmt::Debug>(name: &str, f: impl Fn(&mut Program, &Object) -> T) -> T {
-    let mut seen = None;
-    for mode in MODES {
-        for (engine, opts) in engines() {
-            let obj = open("sockopt.o");
-            let v = obj
-                .program(name)
-                .unwrap()
-                .verify(mode)
-                .unwrap_or_else(|e| panic!("{name} {mode:?}: {e}"));
-            let mut prog = prepare(v, opts);
-            let got = f(&mut prog, &obj);
-            match &seen {
-                None => seen = Some(got),
-                Some(s) => assert_eq!(s, &got, "{name} {mode:?} {engine}"),
-            }
-        }
-    }
-    seen.unwrap()
+    common::run_object_everywhere(|| open("sockopt.o"), name, f)
 }
 
 /// The `results` slots `slots` (`None` for a slot never written).

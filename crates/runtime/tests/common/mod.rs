@@ -84,3 +84,33 @@ pub(crate) fn run_xdp_everywhere(obj: &bpfx::Object, name: &str, frame: &[u8]) -
     }
     seen.unwrap()
 }
+
+/// Runs `f` on program `name` of a fresh object from `open` on every engine in Checked and
+/// Strict mode, and returns its result, asserting every run gives the same (with the object, for
+/// its maps).
+// Only the tests of clang-built fixtures that inspect maps or run state use it.
+#[allow(dead_code)]
+pub(crate) fn run_object_everywhere<T: PartialEq + std::fmt::Debug>(
+    open: impl Fn() -> bpfx::Object,
+    name: &str,
+    f: impl Fn(&mut Program, &bpfx::Object) -> T,
+) -> T {
+    let mut seen = None;
+    for mode in [bpfx::Mode::Checked, bpfx::Mode::Strict] {
+        for (engine, opts) in engines() {
+            let obj = open();
+            let v = obj
+                .program(name)
+                .unwrap()
+                .verify(mode)
+                .unwrap_or_else(|e| panic!("{name} {mode:?}: {e}"));
+            let mut prog = prepare(v, opts);
+            let got = f(&mut prog, &obj);
+            match &seen {
+                None => seen = Some(got),
+                Some(s) => assert_eq!(s, &got, "{name} {mode:?} {engine}"),
+            }
+        }
+    }
+    seen.unwrap()
+}

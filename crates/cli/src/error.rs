@@ -56,7 +56,7 @@ pub(crate) enum CliError {
         source: Box<bpfx_elf::ElfError>,
     },
     /// An object's program or map that cannot be prepared; the message names which.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}{}", path.display(), object_hint(source))]
     Object { path: PathBuf, source: bpfx::Error },
     /// A command that needs an ELF object was given another file.
     #[error("{}: not an ELF object", path.display())]
@@ -308,6 +308,21 @@ fn describe(e: &DecodeError, op: Option<&Op>) -> String {
     match op {
         Some(op) => format!("insn #{}: {op}: {}", e.pc, e.kind),
         None => e.to_string(),
+    }
+}
+
+/// What to add to an object's error the command line can avoid: a map over the memory limit,
+/// directly or in a program a program array's slot loads.
+fn object_hint(e: &bpfx::Error) -> &'static str {
+    let over_limit = match e {
+        bpfx::Error::MemoryLimit { .. } => true,
+        bpfx::Error::ProgArray { reason, .. } => reason.contains("-byte memory limit are left"),
+        _ => false,
+    };
+    if over_limit {
+        " (raise the limit with --mem-limit SIZE, or size maps down with --max-entries NAME=N)"
+    } else {
+        ""
     }
 }
 

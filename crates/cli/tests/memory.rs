@@ -104,7 +104,8 @@ fn mem_limit_refuses_maps_before_allocating_them() {
         assert!(
             err.contains(
                 "map `a0`: needs 134217984 bytes, but only 67108864 of the 67108864-byte \
-                 memory limit are left"
+                 memory limit are left (raise the limit with --mem-limit SIZE, or size maps \
+                 down with --max-entries NAME=N)"
             ),
             "{cmd}: {err}"
         );

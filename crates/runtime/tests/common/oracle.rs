@@ -51,12 +51,16 @@ pub(crate) fn unavailable() -> Option<String> {
 }
 
 /// Loads the program of the object at `path` into the kernel as a program of `bpftool`'s type
-/// `ty` (`xdp`, `classifier`, `socket`, ...), pinned under a name of this process and the
-/// object; the kernel's complaint (the verifier's log) when it refuses.
+/// `ty` (`xdp`, `classifier`, `socket`, ...), pinned under a name of this process, this load
+/// and the object (tests of one binary run in parallel threads and may load one object at
+/// once: a name per load keeps one test from unpinning another's program); the kernel's
+/// complaint (the verifier's log) when it refuses.
 pub(crate) fn load(path: &Path, ty: &str) -> Result<Pinned, String> {
+    static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let pin = PathBuf::from(format!(
-        "/sys/fs/bpf/bpfx_oracle_{}_{}",
+        "/sys/fs/bpf/bpfx_oracle_{}_{}_{}",
         std::process::id(),
+        LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         path.file_stem().unwrap().to_string_lossy()
     ));
     let _ = std::fs::remove_file(&pin);

@@ -19,7 +19,7 @@ $CC $CFLAGS -mcpu=v3 -c textonly.c -o textonly.o
 $CC $CFLAGS -mcpu=v3 -g -c maps.c -o maps.o
 $CC $CFLAGS -mcpu=v4 -g -c maps.c -o maps-v4.o
 # Without -g: no .BTF, so the maps cannot be described (a load error).
-$CC $CFLAGS -mcpu=v3 -c maps.c -o maps-nobtf.o
+$CC $CFLAGS -mcpu=v3 -c maps-nobtf.c -o maps-nobtf.o
 
 # Legacy `maps` section, with and without debug info.
 $CC $CFLAGS -mcpu=v3 -c legacy.c -o legacy.o
@@ -60,4 +60,4 @@ $CC $CFLAGS -mcpu=v3 -g -c pin_custom.c -o pin_custom.o
 # Programs in sections that name no type, whose first parameter declares the context (BTF's
 # FUNC -> FUNC_PROTO -> pointer -> struct); without -g there is no BTF to read it from.
 $CC $CFLAGS -mcpu=v3 -g -c ctxtypes.c -o ctxtypes.o
-$CC $CFLAGS -mcpu=v3 -c ctxtypes.c -o ctxtypes-nobtf.o
+$CC $CFLAGS -mcpu=v3 -c ctxtypes-nobtf.c -o ctxtypes-nobtf.o

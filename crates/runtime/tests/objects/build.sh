@@ -67,4 +67,4 @@ done
 # Programs in free-named sections (iproute2's `sec ingress`, `sec mapper`) whose context only
 # their BTF names (tests/btf_context.rs): with -g, and the same without -g (no BTF).
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c btf_sections.c -o btf_sections.o
-"$CLANG" -O2 -target bpf -mcpu=v3 -I"$ASM_INC" -c btf_sections.c -o btf_sections-nobtf.o
+"$CLANG" -O2 -target bpf -mcpu=v3 -I"$ASM_INC" -c btf_sections-nobtf.c -o btf_sections-nobtf.o

@@ -53,7 +53,7 @@ for n in 1 2 3; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "ringbuf_refs_bad_$n.c" -o "ringbuf_refs_bad_$n.o"
 done
 # The unsafe twins of xdp_spin.c (tests/spin_lock.rs): xdp_spin_bad_N.c defines CASE and
-# includes xdp_spin_bad.h.
+# includes xdp_spin_bad.h; both include xdp_spin.h (the helpers and the map).
 for n in 1 2 3; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "xdp_spin_bad_$n.c" -o "xdp_spin_bad_$n.o"
 done

@@ -3,29 +3,7 @@
  * together, never seen half updated, by programs running on several CPUs at once. The verdict
  * is the packet count after this packet (so a test run shows the lock's effect), capped into
  * XDP_PASS's range by returning XDP_PASS unless the map lookup fails. */
-#include <linux/bpf.h>
-
-#define SEC(name) __attribute__((section(name), used))
-#define __uint(name, val) int(*name)[val]
-#define __type(name, val) typeof(val) *name
-
-static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
-static long (*bpf_spin_lock)(struct bpf_spin_lock *lock) = (void *)93;
-static long (*bpf_spin_unlock)(struct bpf_spin_lock *lock) = (void *)94;
-
-struct stats {
-	struct bpf_spin_lock lock;
-	__u32 last_len;
-	__u64 packets;
-	__u64 bytes;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4);
-	__type(key, __u32);
-	__type(value, struct stats);
-} proto_stats SEC(".maps");
+#include "xdp_spin.h"
 
 SEC("xdp")
 int xdp_spin(struct xdp_md *ctx)

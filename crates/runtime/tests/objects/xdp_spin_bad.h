@@ -3,30 +3,9 @@
  * 1: a helper call (bpf_ktime_get_ns) inside the locked region;
  * 2: a return, on the path of a runt frame, with the lock still held;
  * 3: a second lock (another value's) taken while the first is held. */
-#include <linux/bpf.h>
+#include "xdp_spin.h"
 
-#define SEC(name) __attribute__((section(name), used))
-#define __uint(name, val) int(*name)[val]
-#define __type(name, val) typeof(val) *name
-
-static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
-static long (*bpf_spin_lock)(struct bpf_spin_lock *lock) = (void *)93;
-static long (*bpf_spin_unlock)(struct bpf_spin_lock *lock) = (void *)94;
-
-struct stats {
-	struct bpf_spin_lock lock;
-	__u32 last_len;
-	__u64 packets;
-	__u64 bytes;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4);
-	__type(key, __u32);
-	__type(value, struct stats);
-} proto_stats SEC(".maps");
 
 SEC("xdp")
 int xdp_spin_bad(struct xdp_md *ctx)

@@ -370,34 +370,18 @@ fn the_kernel_agrees_on_which_accesses_it_allows() {
     for (n, why) in ACCESS {
         let path = objects().join(format!("sock_access_{n}.o"));
         // The section gives the type and the expected attach type (libbpf's table).
-        let got = std::process::Command::new("bpftool")
-            .args(["prog", "load"])
-            .arg(&path)
-            .arg(format!("/sys/fs/bpf/bpfx_sock_{}_{n}", std::process::id()))
-            .output()
-            .unwrap();
-        let _ = std::fs::remove_file(format!("/sys/fs/bpf/bpfx_sock_{}_{n}", std::process::id()));
+        let got = oracle::load_by_section(&path);
         assert_eq!(
-            got.status.success(),
+            got.is_ok(),
             why.is_none(),
             "case {n}: {}",
-            String::from_utf8_lossy(&got.stderr)
+            got.err().unwrap_or_default()
         );
     }
     // The fixture's programs all load.
-    let dir = format!("/sys/fs/bpf/bpfx_sock_all_{}", std::process::id());
-    let got = std::process::Command::new("bpftool")
-        .args(["prog", "loadall"])
-        .arg(objects().join("sock_cgroup.o"))
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        got.status.success(),
-        "{}",
-        String::from_utf8_lossy(&got.stderr)
-    );
+    if let Err(log) = oracle::load_all(&objects().join("sock_cgroup.o")) {
+        panic!("{log}");
+    }
 }
 
 /// Verifies hand-written `text` under `context` in `mode`.

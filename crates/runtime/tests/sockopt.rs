@@ -415,32 +415,15 @@ fn the_kernel_loads_the_same_programs() {
         eprintln!("SKIPPED: the kernel cannot be asked: {why}");
         return;
     }
-    let dir = format!("/sys/fs/bpf/bpfx_sockopt_{}", std::process::id());
-    let got = std::process::Command::new("bpftool")
-        .args(["prog", "loadall"])
-        .arg(objects().join("sockopt.o"))
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        got.status.success(),
-        "{}",
-        String::from_utf8_lossy(&got.stderr)
-    );
+    if let Err(log) = oracle::load_all(&objects().join("sockopt.o")) {
+        panic!("{log}");
+    }
     for (n, why) in [(1, "cannot use helper bpf_setsockopt"), (2, "expected=ctx")] {
-        let pin = format!("/sys/fs/bpf/bpfx_sockopt_bad_{}_{n}", std::process::id());
-        let got = std::process::Command::new("bpftool")
-            .args(["prog", "load"])
-            .arg(objects().join(format!("sockopt_bad_{n}.o")))
-            .arg(&pin)
-            .output()
-            .unwrap();
-        let _ = std::fs::remove_file(&pin);
-        let log = String::from_utf8_lossy(&got.stderr);
+        let got = oracle::load_by_section(&objects().join(format!("sockopt_bad_{n}.o")));
         assert!(
-            !got.status.success() && log.contains(why),
-            "case {n}: {log}"
+            got.as_ref().is_err_and(|log| log.contains(why)),
+            "case {n}: {}",
+            got.err().unwrap_or_default()
         );
     }
 }

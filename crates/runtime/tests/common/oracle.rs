@@ -19,12 +19,13 @@ pub(crate) fn objects() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/objects"))
 }
 
-/// A program loaded into the kernel and pinned, unpinned (so unloaded) when dropped.
+/// A program (or, from `loadall`, a directory of programs) loaded into the kernel and pinned,
+/// unpinned (so unloaded) when dropped.
 pub(crate) struct Pinned(PathBuf);
 
 impl Drop for Pinned {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(&self.0).or_else(|_| std::fs::remove_dir_all(&self.0));
     }
 }
 
@@ -56,6 +57,25 @@ pub(crate) fn unavailable() -> Option<String> {
 /// once: a name per load keeps one test from unpinning another's program); the kernel's
 /// complaint (the verifier's log) when it refuses.
 pub(crate) fn load(path: &Path, ty: &str) -> Result<Pinned, String> {
+    bpftool_load(path, "load", Some(ty))
+}
+
+/// [`load`] with the program type (and expected attach type) the object's section gives, by
+/// libbpf's table.
+// Only the tests of types `bpftool prog run` cannot run use it.
+#[allow(dead_code)]
+pub(crate) fn load_by_section(path: &Path) -> Result<Pinned, String> {
+    bpftool_load(path, "load", None)
+}
+
+/// Every program of the object at `path`, each of the type its section gives, pinned in one
+/// directory.
+#[allow(dead_code)]
+pub(crate) fn load_all(path: &Path) -> Result<Pinned, String> {
+    bpftool_load(path, "loadall", None)
+}
+
+fn bpftool_load(path: &Path, how: &str, ty: Option<&str>) -> Result<Pinned, String> {
     static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let pin = PathBuf::from(format!(
         "/sys/fs/bpf/bpfx_oracle_{}_{}_{}",
@@ -63,14 +83,13 @@ pub(crate) fn load(path: &Path, ty: &str) -> Result<Pinned, String> {
         LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         path.file_stem().unwrap().to_string_lossy()
     ));
-    let _ = std::fs::remove_file(&pin);
-    let o = Command::new("bpftool")
-        .args(["prog", "load"])
-        .arg(path)
-        .arg(&pin)
-        .args(["type", ty])
-        .output()
-        .map_err(|e| e.to_string())?;
+    drop(Pinned(pin.clone()));
+    let mut cmd = Command::new("bpftool");
+    cmd.args(["prog", how]).arg(path).arg(&pin);
+    if let Some(ty) = ty {
+        cmd.args(["type", ty]);
+    }
+    let o = cmd.output().map_err(|e| e.to_string())?;
     if !o.status.success() {
         return Err(String::from_utf8_lossy(&o.stderr).into_owned());
     }

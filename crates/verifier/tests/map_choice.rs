@@ -4,37 +4,11 @@
 //! maps of one definition but for `max_entries` may stand for one another, in either order,
 //! and maps of other layouts are each checked on their own path, as the kernel does.
 
-use bpfx_bytecode::{Program, assemble};
-use bpfx_verifier::{
-    ArgKind, Config, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind, verify,
-};
+mod common;
 
-fn prog(text: &str) -> Program {
-    Program::decode(assemble(text).expect("assembles")).expect("decodes")
-}
-
-fn config(mode: Mode, maps: &[MapDef]) -> Config {
-    let mut helpers = HelperTable::new();
-    helpers.insert(
-        1,
-        HelperSig::new(
-            "map_lookup_elem",
-            vec![ArgKind::MapHandle, ArgKind::MapKey],
-            RetKind::MapValueOrNull,
-        ),
-    );
-    let mut table = MapTable::new();
-    for (i, d) in maps.iter().enumerate() {
-        table.insert(MapRef::Idx(i as i32), *d);
-    }
-    Config {
-        mode,
-        mem_size: Some(8),
-        helpers,
-        maps: table,
-        ..Config::default()
-    }
-}
+use bpfx_bytecode::Program;
+use bpfx_verifier::{MapDef, Mode, verify};
+use common::{config, prog};
 
 /// r1 = map 0 when the input's first word is 0, else `other`; then `check`; then a lookup of
 /// key 0 and a load of the value's last 8 bytes (`value_size` 16).

@@ -4,37 +4,11 @@
 //! it has another kind is refused, dead values do not split states, and past the bound of
 //! states per join point the analysis joins as before.
 
-use bpfx_bytecode::{Program, assemble};
-use bpfx_verifier::{
-    ArgKind, Config, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind, verify,
-};
+mod common;
 
-fn prog(text: &str) -> Program {
-    Program::decode(assemble(text).expect("assembles")).expect("decodes")
-}
-
-fn config(mode: Mode, maps: &[MapDef]) -> Config {
-    let mut helpers = HelperTable::new();
-    helpers.insert(
-        1,
-        HelperSig::new(
-            "map_lookup_elem",
-            vec![ArgKind::MapHandle, ArgKind::MapKey],
-            RetKind::MapValueOrNull,
-        ),
-    );
-    let mut table = MapTable::new();
-    for (i, d) in maps.iter().enumerate() {
-        table.insert(MapRef::Idx(i as i32), *d);
-    }
-    Config {
-        mode,
-        mem_size: Some(8),
-        helpers,
-        maps: table,
-        ..Config::default()
-    }
-}
+use bpfx_bytecode::Program;
+use bpfx_verifier::{MapDef, Mode, verify};
+use common::{config, prog};
 
 const MODES: [Mode; 2] = [Mode::Strict, Mode::Checked];
 

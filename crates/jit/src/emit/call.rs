@@ -21,6 +21,11 @@ impl Emitter<'_> {
             CallTarget::Helper(id) if let Some(array) = self.inlined_lookup(pc, id) => {
                 self.emit_inline_lookup(array);
             }
+            CallTarget::Helper(id) if let Some(at) = self.direct_lookup(pc, id) => {
+                self.emit_mov_imm(bpfx_bytecode::Width::W32, x::R11, id as i32);
+                asm!(self; mov [BYTE r12 + ctx::HELPER_ID], r11);
+                self.emit_direct_call(pc, at);
+            }
             CallTarget::Helper(id) => {
                 // Zero-extend the id through r11: a `mov m64, imm32` would sign-extend it.
                 self.emit_mov_imm(bpfx_bytecode::Width::W32, x::R11, id as i32);
@@ -54,6 +59,14 @@ impl Emitter<'_> {
         let fits = def.key_size == 4 && def.value_size <= stride;
         let at = i32::try_from(i.checked_mul(8)?).ok()?;
         fits.then_some((at, max_entries, stride, span))
+    }
+
+    /// The offset in the table of bases of the direct entry ([`crate::DirectLookup`]) of the
+    /// map whose handle r1 holds on every path to the `call` of helper `id` at `pc` (from an
+    /// `lddw` earlier in the call's basic block, r1 untouched since), if it has one.
+    fn direct_lookup(&self, pc: Pc, id: u32) -> Option<i32> {
+        let i = self.inline.direct(id, self.r1_constant_at(pc)?)?;
+        i32::try_from(i.checked_mul(8)?).ok()
     }
 
     /// The constant r1 holds when the instruction at `pc` runs: the value of an `lddw r1`
@@ -119,6 +132,38 @@ impl Emitter<'_> {
         }
         asm!(self
             ; and rax, r10
+            ; xor edi, edi
+            ; xor esi, esi
+            ; xor edx, edx
+            ; xor ecx, ecx
+            ; xor r8d, r8d
+        );
+    }
+
+    /// A direct lookup's call: the entry at `at` in the table of bases, called with r1, r2,
+    /// the entry and the context (`code::DirectFn`), the helper id already in the context for
+    /// the dispatcher it may defer to. It fails as the dispatcher does, with this pc.
+    fn emit_direct_call(&mut self, pc: Pc, at: i32) {
+        let unwind = self.stubs.unwind;
+        let failed = self.cold_leave(pc, unwind);
+        asm!(self
+            ; mov [BYTE r12 + ctx::FRAME_POINTER], rbp
+            ; mov rdx, [r12 + ctx::MAP_BASES]
+        );
+        match i8::try_from(at) {
+            Ok(at8) => asm!(self; mov rdx, [BYTE rdx + at8]),
+            Err(_) => asm!(self; mov rdx, [rdx + at]),
+        }
+        asm!(self
+            ; mov rcx, r12
+            // rsp ≡ 8 (mod 16) in eBPF code; SysV wants 0 at the call.
+            ; sub rsp, 8
+            // `DirectEntry::call`, at offset 0.
+            ; call QWORD [rdx]
+            ; add rsp, 8
+            ; cmp QWORD [r12 + ctx::TRAP_KIND], 0
+            ; jne =>failed
+            // r1–r5 are zero after a helper call.
             ; xor edi, edi
             ; xor esi, esi
             ; xor edx, edx

@@ -5,6 +5,7 @@
 use super::{Engine, Program, Shared};
 use crate::context::Context;
 use crate::error::Error;
+use crate::map::MapKind;
 use crate::memory::Charge;
 use bpfx_exec::SharedMem;
 use bpfx_verifier::VerifiedProgram;
@@ -120,7 +121,10 @@ impl Verified {
     /// PERCPU_ARRAY map the program's runs are lent the block of, unless the embedder replaced
     /// `map_lookup_elem` with a helper of its own. The standard helper computes the same
     /// address ([`crate::map::Map::array_layout`]; for a per-CPU array on the run's CPU, which
-    /// the run hands the JIT), so both engines agree.
+    /// the run hands the JIT), so both engines agree. And the HASH, LRU_HASH, PERCPU_HASH and
+    /// LRU_PERCPU_HASH maps, whose `map_lookup_elem` calls the code makes directly
+    /// ([`bpfx_jit::DirectLookup`]: the map's own lookup with the key's bytes and the run's
+    /// CPU, as the standard helper calls it).
     fn inline_maps(&self) -> bpfx_jit::InlineMaps {
         let lookup = crate::helpers::MAP_LOOKUP_ELEM;
         let mut inline = bpfx_jit::InlineMaps::default();
@@ -144,6 +148,26 @@ impl Verified {
             };
             if let Some(a) = array {
                 inline = inline.with_array(crate::helpers::map_handle(i), a);
+            }
+        }
+        // The hash maps' lookups: a direct call of the map's own lookup, which is what the
+        // standard helper does after finding the map by its handle and reading the key
+        // (`map.prog_lookup` on the run's CPU).
+        for (i, m) in self.shared.maps.iter().enumerate() {
+            let Some(map) = m.created() else {
+                continue;
+            };
+            let per_cpu = match map.kind() {
+                MapKind::Hash | MapKind::LruHash => false,
+                MapKind::PerCpuHash | MapKind::LruPerCpuHash => true,
+                _ => continue,
+            };
+            let key_size = map.key_size();
+            let map = map.clone();
+            let lookup: Arc<bpfx_jit::DirectLookupFn> =
+                Arc::new(move |key: &[u8], cpu: u32| map.prog_lookup(key, cpu).unwrap_or(0));
+            if let Some(d) = bpfx_jit::DirectLookup::new(key_size, per_cpu, lookup) {
+                inline = inline.with_direct(crate::helpers::map_handle(i), d);
             }
         }
         inline

@@ -209,6 +209,9 @@ impl InlineArray {
 #[derive(Clone, Debug, Default)]
 pub struct InlineMaps {
     lookup: Option<u32>,
+    /// `map_update_elem`'s and `map_delete_elem`'s helper ids, for direct entries that have them.
+    update: Option<u32>,
+    delete: Option<u32>,
     arrays: Vec<(u64, InlineArray)>,
     direct: Vec<(u64, DirectLookup)>,
 }
@@ -216,6 +219,14 @@ pub struct InlineMaps {
 /// The lookup function of a [`DirectLookup`]: the value's guest address for `key` (the map's
 /// key size in bytes) on CPU `cpu`, or 0.
 pub type DirectLookupFn = dyn Fn(&[u8], u32) -> u64 + Send + Sync;
+
+/// The update function of a [`DirectLookup`] ([`DirectLookup::with_update`]): r0 of
+/// `map_update_elem` for the key's and the value's bytes, the flags (r4) and the run's CPU.
+pub type DirectUpdateFn = dyn Fn(&[u8], &[u8], u64, u32) -> u64 + Send + Sync;
+
+/// The delete function of a [`DirectLookup`] ([`DirectLookup::with_delete`]): r0 of
+/// `map_delete_elem` for the key's bytes.
+pub type DirectDeleteFn = dyn Fn(&[u8]) -> u64 + Send + Sync;
 
 /// A map whose `map_lookup_elem` calls [`compile_with_maps`] makes directly: the code calls a
 /// host entry with the map resolved at compile time rather than the helper dispatcher. The
@@ -241,14 +252,36 @@ impl DirectLookup {
         ok.then(|| {
             DirectLookup(Arc::new(code::DirectEntry {
                 call: code::direct_lookup,
+                update_call: code::direct_update,
+                delete_call: code::direct_delete,
                 key_size: key_size as usize,
                 per_cpu,
                 lookup,
+                update: None,
+                delete: None,
             }))
         })
     }
 
-    /// The longest key a direct lookup copies (larger ones go through the dispatcher).
+    /// Also makes the map's `map_update_elem` calls directly ([`InlineMaps::with_update_ids`]),
+    /// with `value_size`-byte values (`None` when that is 0): as for the lookup, the key's and
+    /// the value's bytes are taken in place from the input or the active frames, or the call
+    /// goes through the dispatcher. The embedder promises that the update helper does with the
+    /// map's handle exactly what `update` does with the bytes.
+    pub fn with_update(self, value_size: u32, update: Arc<DirectUpdateFn>) -> Option<DirectLookup> {
+        let mut e = Arc::unwrap_or_clone(self.0);
+        e.update = Some((value_size as usize, update));
+        (value_size != 0).then(|| DirectLookup(Arc::new(e)))
+    }
+
+    /// Also makes the map's `map_delete_elem` calls directly, as the lookups.
+    pub fn with_delete(self, delete: Arc<DirectDeleteFn>) -> DirectLookup {
+        let mut e = Arc::unwrap_or_clone(self.0);
+        e.delete = Some(delete);
+        DirectLookup(Arc::new(e))
+    }
+
+    /// The longest key a direct entry takes (larger ones go through the dispatcher).
     pub const MAX_KEY: usize = 64;
 }
 
@@ -266,6 +299,8 @@ impl InlineMaps {
     pub fn new(lookup: u32) -> InlineMaps {
         InlineMaps {
             lookup: Some(lookup),
+            update: None,
+            delete: None,
             arrays: Vec::new(),
             direct: Vec::new(),
         }
@@ -280,14 +315,31 @@ impl InlineMaps {
         self
     }
 
+    /// `map_update_elem`'s and `map_delete_elem`'s helper ids: the calls of these on a map
+    /// with a direct entry that has an update ([`DirectLookup::with_update`]) or a delete
+    /// function are made directly too.
+    pub fn with_update_ids(mut self, update: u32, delete: u32) -> InlineMaps {
+        self.update = Some(update);
+        self.delete = Some(delete);
+        self
+    }
+
     /// The position in the table of bases ([`abi::RunCtx::map_bases`]) of the direct entry
-    /// of the map whose handle is `handle`, if `id` is the lookup helper's: after the arrays'.
-    pub(crate) fn direct(&self, id: u32, handle: u64) -> Option<usize> {
-        if self.lookup != Some(id) {
-            return None;
-        }
+    /// of the map whose handle is `handle` (after the arrays'), and which of its functions a
+    /// call of helper `id` makes, if it has that one.
+    pub(crate) fn direct(&self, id: u32, handle: u64) -> Option<(usize, code::DirectOp)> {
         let j = self.direct.iter().position(|(h, _)| *h == handle)?;
-        Some(self.arrays.len() + j)
+        let e = &self.direct[j].1.0;
+        let op = if self.lookup == Some(id) {
+            code::DirectOp::Lookup
+        } else if self.update == Some(id) && e.update.is_some() {
+            code::DirectOp::Update
+        } else if self.delete == Some(id) && e.delete.is_some() {
+            code::DirectOp::Delete
+        } else {
+            return None;
+        };
+        Some((self.arrays.len() + j, op))
     }
 
     /// The table of bases the code reads through [`abi::RunCtx::map_bases`]: each array's
@@ -771,8 +823,8 @@ mod tests {
             .with_direct(9, d(false))
             .with_array(8, array())
             .with_direct(11, d(true));
-        assert_eq!(maps.direct(1, 9), Some(2));
-        assert_eq!(maps.direct(1, 11), Some(3));
+        assert_eq!(maps.direct(1, 9), Some((2, code::DirectOp::Lookup)));
+        assert_eq!(maps.direct(1, 11), Some((3, code::DirectOp::Lookup)));
         assert_eq!(maps.direct(2, 9), None, "another helper");
         assert_eq!(maps.direct(1, 7), None, "an array");
         assert!(maps.per_cpu_direct());
@@ -782,7 +834,22 @@ mod tests {
         // A handle given again names the later map only.
         let maps = maps.with_array(9, array()).with_direct(7, d(false));
         assert_eq!((maps.array(1, 9), maps.direct(1, 9)), (Some(1), None));
-        assert_eq!((maps.array(1, 7), maps.direct(1, 7)), (None, Some(3)));
+        assert_eq!(
+            (maps.array(1, 7), maps.direct(1, 7)),
+            (None, Some((3, code::DirectOp::Lookup)))
+        );
+        // Updates and deletes: only with their ids and an entry that has them.
+        let up: Arc<DirectUpdateFn> = Arc::new(|_: &[u8], _: &[u8], _: u64, _: u32| 0);
+        let del: Arc<DirectDeleteFn> = Arc::new(|_: &[u8]| 0);
+        assert!(d(false).with_update(0, up.clone()).is_none(), "no value");
+        let full = d(false).with_update(8, up).unwrap().with_delete(del);
+        let maps = maps.with_direct(20, full);
+        assert_eq!(maps.direct(2, 20), None, "no update id");
+        let maps = maps.with_update_ids(2, 3);
+        assert_eq!(maps.direct(2, 20), Some((4, code::DirectOp::Update)));
+        assert_eq!(maps.direct(3, 20), Some((4, code::DirectOp::Delete)));
+        assert_eq!(maps.direct(2, 11), None, "a lookup only");
+        assert_eq!(maps.direct(4, 20), None, "another helper");
         assert!(!InlineMaps::new(1).with_direct(9, d(false)).per_cpu_direct());
     }
 

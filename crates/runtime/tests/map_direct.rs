@@ -75,10 +75,13 @@ fn want(kind: MapKind, k: u32) -> u64 {
     if k < 8 { value(kind, k, CPU) } else { u64::MAX }
 }
 
-/// Whether the JIT's code calls a direct lookup entry (`call qword ptr [rdx]`).
+/// Whether the JIT's code calls a direct entry (through rdx, or r8 for an update; the
+/// dispatcher is called through r12).
 fn calls_direct(p: &Program) -> bool {
-    p.listing()
-        .is_some_and(|l| l.to_lowercase().contains("call qword ptr [rdx]"))
+    p.listing().is_some_and(|l| {
+        let l = l.to_lowercase();
+        l.contains("call qword ptr [rdx") || l.contains("call qword ptr [r8")
+    })
 }
 
 /// Looks up the `u32` key at input offset 0 through the stack; returns the value or -1.
@@ -298,6 +301,145 @@ fn lru_lookups_mark_their_keys_used_on_every_engine() {
             keys.sort();
             let want = [1u32.to_le_bytes().to_vec(), 3u32.to_le_bytes().to_vec()];
             assert_eq!(keys, want, "{kind} {engine}");
+        }
+    }
+}
+
+/// `map_update_elem(map, &input.key, &input.value, input.flags)` with the key and value in the
+/// input (`{u32 key; u32 value_at; u64 value; u64 flags}`), the value at the input's address
+/// plus `value_at`, which Checked mode cannot bound; returns r0.
+const UPDATE: &str = "mov r6, r1
+ldxw r3, [r6+4]
+add r3, r6
+lddw r1, map_idx(0)
+mov r2, r6
+ldxdw r4, [r6+16]
+call 2
+exit";
+
+/// `map_delete_elem(map, &key)` for the input's `u32` key, copied to the stack; returns r0.
+const DELETE: &str = "ldxw r6, [r1+0]
+stxw [r10-4], r6
+lddw r1, map_idx(0)
+mov r2, r10
+add r2, -4
+call 3
+exit";
+
+const EEXIST: i64 = 17;
+const ENOENT: i64 = 2;
+const E2BIG: i64 = 7;
+const EINVAL: i64 = 22;
+
+/// What a program's updates and deletes did: each call's r0 (or its error, the key's address
+/// written as its offset in the input), then the map's entries, sorted.
+fn transcript(kind: MapKind, opts: &Option<bpfx::JitOptions>) -> Vec<String> {
+    let maps = || vec![MapSpec::new("h", kind, 4, 8, 4)];
+    let (vm, up, del) = (
+        Vm::new().cpus(CPUS).cpu_id(|| CPU),
+        asm(UPDATE),
+        asm(DELETE),
+    );
+    let defs = vec![
+        ProgramDef::new("p", "test", up),
+        ProgramDef::new("d", "test", del),
+    ];
+    let obj = vm.object(defs, maps()).unwrap();
+    let prep = |name: &str| {
+        let v = obj
+            .program(name)
+            .unwrap()
+            .input_size(24)
+            .verify(Mode::Checked)
+            .unwrap();
+        match opts {
+            None => v.interpret(),
+            Some(o) => v.compile_with(o).unwrap(),
+        }
+    };
+    let (mut p, mut d) = (prep("p"), prep("d"));
+    if opts.is_some() {
+        assert!(
+            calls_direct(&p) && calls_direct(&d),
+            "{kind}: no direct call"
+        );
+    }
+    let mut out = Vec::new();
+    let mut run = |p: &mut Program, key: u32, at: u32, value: u64, flags: u64| {
+        let mut input = [
+            &key.to_le_bytes()[..],
+            &at.to_le_bytes(),
+            &value.to_le_bytes(),
+            &flags.to_le_bytes(),
+        ]
+        .concat();
+        let base = input.as_ptr() as u64;
+        let r = p.run(&mut input).map(|r0| r0 as i64).map_err(|e| {
+            e.to_string().replace(
+                &format!("{:#x}", base + u64::from(at)),
+                &format!("input+{at}"),
+            )
+        });
+        out.push(format!("{r:?}"));
+    };
+    const ANY: u64 = 0;
+    const NOEXIST: u64 = 1;
+    const EXIST: u64 = 2;
+    run(&mut p, 1, 8, 11, ANY);
+    run(&mut p, 1, 8, 12, NOEXIST);
+    run(&mut p, 2, 8, 21, EXIST);
+    run(&mut p, 2, 8, 22, 7);
+    run(&mut p, 1, 8, 13, EXIST);
+    for k in 3..7 {
+        run(&mut p, k, 8, u64::from(k) * 10, ANY);
+    }
+    // A value past the input's end: the checked dispatch's trap.
+    run(&mut p, 9, 20, 0, ANY);
+    run(&mut p, 9, 1 << 20, 0, ANY);
+    run(&mut d, 1, 0, 0, 0);
+    run(&mut d, 1, 0, 0, 0);
+    run(&mut d, 5, 0, 0, 0);
+    let mut entries: Vec<String> = obj
+        .map("h")
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k:?}={v:?}"))
+        .collect();
+    entries.sort();
+    out.extend(entries);
+    out
+}
+
+#[test]
+fn updates_and_deletes_agree_on_every_engine() {
+    for kind in HASHES {
+        let want = transcript(kind, &None);
+        let r = |v: i64| format!("{:?}", Ok::<i64, String>(v));
+        assert_eq!(want[0], r(0), "{kind}: {want:?}");
+        assert_eq!(want[1], r(-EEXIST), "{kind}: {want:?}");
+        assert_eq!(want[2], r(-ENOENT), "{kind}: {want:?}");
+        assert_eq!(want[3], r(-EINVAL), "{kind}: {want:?}");
+        assert_eq!(want[4], r(0), "{kind}: {want:?}");
+        // The fourth new key fills the map; the fifth evicts one of an LRU map's.
+        let lru = matches!(kind, MapKind::LruHash | MapKind::LruPerCpuHash);
+        assert_eq!(want[8], r(if lru { 0 } else { -E2BIG }), "{kind}: {want:?}");
+        for i in [9, 10] {
+            assert!(
+                want[i].contains("insn #7: call 2: memory access out of bounds")
+                    && want[i].contains("argument r3 names 8 bytes"),
+                "{kind}: {want:?}"
+            );
+        }
+        assert!(want[9].contains("at input+20"), "{kind}: {want:?}");
+        // Deleting key 1: an LRU map may have evicted it (which key goes is the map's).
+        let deleted = [r(0), r(-ENOENT)];
+        assert!(
+            deleted[..1 + usize::from(lru)].contains(&want[11]),
+            "{kind}: {want:?}"
+        );
+        assert_eq!(want[12], r(-ENOENT), "{kind}: {want:?}");
+        for (engine, opts) in bpfx_testkit::matrix().into_iter().skip(1) {
+            assert_eq!(transcript(kind, &opts), want, "{kind} {engine}");
         }
     }
 }

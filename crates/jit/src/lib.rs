@@ -197,8 +197,9 @@ impl InlineArray {
 }
 
 /// What [`compile_with_maps`] may compute in the code rather than call a helper for: the
-/// lookups of [`InlineArray`]s. The code keeps each array's block alive for as long as it
-/// exists.
+/// lookups of [`InlineArray`]s; and the maps whose lookups (updates, deletes) it calls
+/// directly ([`DirectLookup`]). The code keeps each array's block and each entry alive for as
+/// long as it exists.
 ///
 /// Each array is known by its handle: the value the bound program's `lddw` loads into r1 for
 /// the call. The embedder promises that helper [`InlineMaps::new`]'s `lookup` called with an
@@ -450,7 +451,9 @@ pub fn compile(prog: &VerifiedProgram, opts: &JitOptions) -> Result<JitProgram, 
 /// ([`VerifiedProgram::map_call`]) and the map shape its proofs assumed fits the array:
 /// the index loaded from the key, compared with `max_entries` and turned into the value's
 /// address or null without a branch (so no misprediction can reach past the array, whatever
-/// [`JitOptions::spectre`] says), with no helper call. Other calls go through the dispatcher.
+/// [`JitOptions::spectre`] says), with no helper call. Where r1 holds, the same way, the
+/// handle of a map with a [`DirectLookup`], its lookup, update and delete calls call the
+/// entry's functions directly. Other calls go through the dispatcher.
 pub fn compile_with_maps(
     prog: &VerifiedProgram,
     opts: &JitOptions,

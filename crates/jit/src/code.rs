@@ -406,6 +406,173 @@ pub(crate) extern "sysv64" fn dispatch(
     }
 }
 
+/// A map whose lookup (and update, delete) the code calls directly ([`crate::DirectLookup`]),
+/// reached through the table of bases ([`RunCtx::map_bases`]): the code loads the entry's
+/// address from the table and calls the function at [`DirectOp::offset`] with the `call`'s
+/// arguments, the entry and the context.
+///
+/// # Invariants
+/// `call`, `update_call` and `delete_call` are [`direct_lookup`], [`direct_update`] and
+/// [`direct_delete`]; `key_size` is between 1 and [`crate::DirectLookup::MAX_KEY`], an update's
+/// value size above 0.
+#[repr(C)]
+#[derive(Clone)]
+pub(crate) struct DirectEntry {
+    pub(crate) call: DirectFn,
+    pub(crate) update_call: DirectUpdateCall,
+    pub(crate) delete_call: DirectFn,
+    pub(crate) key_size: usize,
+    pub(crate) per_cpu: bool,
+    pub(crate) lookup: Arc<crate::DirectLookupFn>,
+    pub(crate) update: Option<(usize, Arc<crate::DirectUpdateFn>)>,
+    pub(crate) delete: Option<Arc<crate::DirectDeleteFn>>,
+}
+
+/// Which function of a [`DirectEntry`] a `call` makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DirectOp {
+    /// `direct_lookup(r1, r2, entry, ctx)`.
+    Lookup,
+    /// `direct_update(r1, r2, r3, r4, entry, ctx)`.
+    Update,
+    /// `direct_delete(r1, r2, entry, ctx)`.
+    Delete,
+}
+
+impl DirectOp {
+    /// The offset in a [`DirectEntry`] of the function the code calls.
+    pub(crate) fn offset(self) -> i8 {
+        (match self {
+            DirectOp::Lookup => std::mem::offset_of!(DirectEntry, call),
+            DirectOp::Update => std::mem::offset_of!(DirectEntry, update_call),
+            DirectOp::Delete => std::mem::offset_of!(DirectEntry, delete_call),
+        }) as i8
+    }
+}
+
+/// What the code calls for a direct lookup or delete: r1 (the map's handle), r2 (the key's
+/// address), the entry, the context.
+pub(crate) type DirectFn = extern "sysv64" fn(u64, u64, *const DirectEntry, *mut RunCtx) -> u64;
+
+/// What the code calls for a direct update: r1–r4 (handle, key, value, flags), the entry, the
+/// context.
+pub(crate) type DirectUpdateCall =
+    extern "sysv64" fn(u64, u64, u64, u64, *const DirectEntry, *mut RunCtx) -> u64;
+
+/// A direct map lookup, called by generated code with the helper id already in
+/// `ctx.helper_id` and r10 in `ctx.frame_pointer`: takes the key's bytes in place from the run's
+/// input or active stack and returns what the entry's lookup gives for them on the run's CPU.
+/// A key in neither (a map value, or out of bounds) goes through [`dispatch`] with the same
+/// arguments, as a call that is not direct would, so its checks, traps and messages are the
+/// dispatcher's. A panicking lookup is recorded as the dispatcher records a helper's.
+pub(crate) extern "sysv64" fn direct_lookup(
+    handle: u64,
+    key: u64,
+    entry: *const DirectEntry,
+    ctx: *mut RunCtx,
+) -> u64 {
+    // SAFETY: `entry` is the address the table of bases holds for this call: that of a
+    // `DirectEntry` in an `Arc` which the `JitProgram` whose code is running keeps (in its
+    // `InlineMaps`) for as long as it lives, never changed after it was made.
+    let e = unsafe { &*entry };
+    // SAFETY: as in `dispatch`: the context pointer the code was entered with, the only live
+    // reference while the code is suspended in this call.
+    let run = unsafe { &mut *ctx };
+    let Some(k) = owned_bytes(run, key, e.key_size) else {
+        return dispatch(handle, key, 0, 0, 0, ctx);
+    };
+    let cpu = run.cpu as u32;
+    let r = catch_unwind(AssertUnwindSafe(|| (e.lookup)(k, cpu)));
+    caught(run, r)
+}
+
+/// [`direct_lookup`] for `map_update_elem`: the key's and the value's bytes in place, or the
+/// dispatcher with the same arguments.
+pub(crate) extern "sysv64" fn direct_update(
+    handle: u64,
+    key: u64,
+    value: u64,
+    flags: u64,
+    entry: *const DirectEntry,
+    ctx: *mut RunCtx,
+) -> u64 {
+    // SAFETY: as in `direct_lookup`.
+    let e = unsafe { &*entry };
+    // SAFETY: as in `direct_lookup`.
+    let run = unsafe { &mut *ctx };
+    let Some((value_size, update)) = &e.update else {
+        return dispatch(handle, key, value, flags, 0, ctx);
+    };
+    let (Some(k), Some(v)) = (
+        owned_bytes(run, key, e.key_size),
+        owned_bytes(run, value, *value_size),
+    ) else {
+        return dispatch(handle, key, value, flags, 0, ctx);
+    };
+    let cpu = run.cpu as u32;
+    let r = catch_unwind(AssertUnwindSafe(|| update(k, v, flags, cpu)));
+    caught(run, r)
+}
+
+/// [`direct_lookup`] for `map_delete_elem`.
+pub(crate) extern "sysv64" fn direct_delete(
+    handle: u64,
+    key: u64,
+    entry: *const DirectEntry,
+    ctx: *mut RunCtx,
+) -> u64 {
+    // SAFETY: as in `direct_lookup`.
+    let e = unsafe { &*entry };
+    // SAFETY: as in `direct_lookup`.
+    let run = unsafe { &mut *ctx };
+    let (Some(delete), Some(k)) = (&e.delete, owned_bytes(run, key, e.key_size)) else {
+        return dispatch(handle, key, 0, 0, 0, ctx);
+    };
+    let r = catch_unwind(AssertUnwindSafe(|| delete(k)));
+    caught(run, r)
+}
+
+/// A direct call's r0, or its panic recorded as the dispatcher records a helper's.
+fn caught(run: &mut RunCtx, r: std::thread::Result<u64>) -> u64 {
+    match r {
+        Ok(r0) => r0,
+        Err(payload) => {
+            run.panic = Some(payload);
+            run.trap_kind = u64::from(TrapKind::HelperError as u8);
+            0
+        }
+    }
+}
+
+/// The `len` bytes at guest address `addr` when they lie wholly in the run's input or in the
+/// active stack of the current frame (regions a helper's `GuestMemory` has, [`call_helper`]).
+/// The slice borrows the run's input or stack for as long as the context is borrowed: nothing
+/// else touches them meanwhile (the code is suspended in the call, and the caller hands the
+/// slice only to a map's lookup, which reads the map alone).
+fn owned_bytes(ctx: &RunCtx, addr: u64, len: usize) -> Option<&[u8]> {
+    let within = |base: u64, size: usize| {
+        let rel = addr.wrapping_sub(base);
+        let (size, n) = (size as u64, len as u64);
+        (n <= size && rel <= size - n).then_some(rel as usize)
+    };
+    // SAFETY: as in `call_helper`: the input `JitProgram::run` holds exclusively for the run,
+    // untouched by the suspended code and by the host while the slice lives (within this
+    // call: see above).
+    let input = unsafe { std::slice::from_raw_parts(ctx.input_ptr, ctx.input_len) };
+    if let Some(at) = within(input.as_ptr() as u64, input.len()) {
+        return input.get(at..at + len);
+    }
+    // SAFETY: as for the input: the stack `run` holds for the run.
+    let stack = unsafe { &*ctx.stack };
+    // The active region `Stack::active_region` gives a helper at this depth.
+    let depth = (ctx.stack_top - ctx.frame_pointer) / FRAME as u64;
+    let frames = depth.saturating_add(1).min(u64::from(stack.frames()));
+    let all = stack.bytes();
+    let active = all.get(all.len() - frames as usize * FRAME as usize..)?;
+    let at = within(active.as_ptr() as u64, active.len())?;
+    active.get(at..at + len)
+}
+
 /// Called by generated code after each run of a callback, with its r0: asks the innermost
 /// callback request being served what to do next ([`callback_step`]).
 pub(crate) extern "sysv64" fn callback_next(r0: u64, ctx: *mut RunCtx) -> u64 {

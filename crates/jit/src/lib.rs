@@ -197,8 +197,9 @@ impl InlineArray {
 }
 
 /// What [`compile_with_maps`] may compute in the code rather than call a helper for: the
-/// lookups of [`InlineArray`]s. The code keeps each array's block alive for as long as it
-/// exists.
+/// lookups of [`InlineArray`]s; and the maps whose lookups (updates, deletes) it calls
+/// directly ([`DirectLookup`]). The code keeps each array's block and each entry alive for as
+/// long as it exists.
 ///
 /// Each array is known by its handle: the value the bound program's `lddw` loads into r1 for
 /// the call. The embedder promises that helper [`InlineMaps::new`]'s `lookup` called with an
@@ -209,7 +210,89 @@ impl InlineArray {
 #[derive(Clone, Debug, Default)]
 pub struct InlineMaps {
     lookup: Option<u32>,
+    /// `map_update_elem`'s and `map_delete_elem`'s helper ids, for direct entries that have them.
+    update: Option<u32>,
+    delete: Option<u32>,
     arrays: Vec<(u64, InlineArray)>,
+    direct: Vec<(u64, DirectLookup)>,
+}
+
+/// The lookup function of a [`DirectLookup`]: the value's guest address for `key` (the map's
+/// key size in bytes) on CPU `cpu`, or 0.
+pub type DirectLookupFn = dyn Fn(&[u8], u32) -> u64 + Send + Sync;
+
+/// The update function of a [`DirectLookup`] ([`DirectLookup::with_update`]): r0 of
+/// `map_update_elem` for the key's and the value's bytes, the flags (r4) and the run's CPU.
+pub type DirectUpdateFn = dyn Fn(&[u8], &[u8], u64, u32) -> u64 + Send + Sync;
+
+/// The delete function of a [`DirectLookup`] ([`DirectLookup::with_delete`]): r0 of
+/// `map_delete_elem` for the key's bytes.
+pub type DirectDeleteFn = dyn Fn(&[u8]) -> u64 + Send + Sync;
+
+/// A map whose `map_lookup_elem` calls [`compile_with_maps`] makes directly: the code calls a
+/// host entry with the map resolved at compile time rather than the helper dispatcher. The
+/// entry reads the key's bytes from the run's stack or input (where the key lies in neither, or
+/// is out of bounds, the call goes through the dispatcher as any other, with its checks,
+/// traps and messages), then calls `lookup` with them and the run's CPU (the CPU
+/// [`JitProgram::run_to_end_on`] is given, below the CPUs of every inlined per-CPU array).
+///
+/// The embedder promises, as for [`InlineArray`]s, that helper [`InlineMaps::new`]'s `lookup`
+/// called with the map's handle and a key does exactly what `lookup` does with the key's bytes
+/// (the same result and effects: an LRU map's use mark, a per-CPU map's slot of the run's
+/// CPU), so the engines agree.
+#[derive(Clone)]
+pub struct DirectLookup(Arc<code::DirectEntry>);
+
+impl DirectLookup {
+    /// The lookup of a map with `key_size`-byte keys (`None` when that is 0 or above
+    /// [`DirectLookup::MAX_KEY`], whose calls stay with the dispatcher). With `per_cpu`, its
+    /// result depends on the CPU: runs then ask for the CPU as for inlined per-CPU arrays
+    /// ([`JitProgram::per_cpu_inlined`]).
+    pub fn new(key_size: u32, per_cpu: bool, lookup: Arc<DirectLookupFn>) -> Option<DirectLookup> {
+        let ok = key_size != 0 && key_size as usize <= DirectLookup::MAX_KEY;
+        ok.then(|| {
+            DirectLookup(Arc::new(code::DirectEntry {
+                call: code::direct_lookup,
+                update_call: code::direct_update,
+                delete_call: code::direct_delete,
+                key_size: key_size as usize,
+                per_cpu,
+                lookup,
+                update: None,
+                delete: None,
+            }))
+        })
+    }
+
+    /// Also makes the map's `map_update_elem` calls directly ([`InlineMaps::with_update_ids`]),
+    /// with `value_size`-byte values (`None` when that is 0): as for the lookup, the key's and
+    /// the value's bytes are taken in place from the input or the active frames, or the call
+    /// goes through the dispatcher. The embedder promises that the update helper does with the
+    /// map's handle exactly what `update` does with the bytes.
+    pub fn with_update(self, value_size: u32, update: Arc<DirectUpdateFn>) -> Option<DirectLookup> {
+        let mut e = Arc::unwrap_or_clone(self.0);
+        e.update = Some((value_size as usize, update));
+        (value_size != 0).then(|| DirectLookup(Arc::new(e)))
+    }
+
+    /// Also makes the map's `map_delete_elem` calls directly, as the lookups.
+    pub fn with_delete(self, delete: Arc<DirectDeleteFn>) -> DirectLookup {
+        let mut e = Arc::unwrap_or_clone(self.0);
+        e.delete = Some(delete);
+        DirectLookup(Arc::new(e))
+    }
+
+    /// The longest key a direct entry takes (larger ones go through the dispatcher).
+    pub const MAX_KEY: usize = 64;
+}
+
+impl fmt::Debug for DirectLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectLookup")
+            .field("key_size", &self.0.key_size)
+            .field("per_cpu", &self.0.per_cpu)
+            .finish()
+    }
 }
 
 impl InlineMaps {
@@ -217,13 +300,66 @@ impl InlineMaps {
     pub fn new(lookup: u32) -> InlineMaps {
         InlineMaps {
             lookup: Some(lookup),
+            update: None,
+            delete: None,
             arrays: Vec::new(),
+            direct: Vec::new(),
         }
+    }
+
+    /// Also calls `lookup` directly for the `map_lookup_elem` calls on the map whose handle is
+    /// `handle` (an array of this handle is no longer inlined).
+    pub fn with_direct(mut self, handle: u64, lookup: DirectLookup) -> InlineMaps {
+        self.arrays.retain(|(h, _)| *h != handle);
+        self.direct.retain(|(h, _)| *h != handle);
+        self.direct.push((handle, lookup));
+        self
+    }
+
+    /// `map_update_elem`'s and `map_delete_elem`'s helper ids: the calls of these on a map
+    /// with a direct entry that has an update ([`DirectLookup::with_update`]) or a delete
+    /// function are made directly too.
+    pub fn with_update_ids(mut self, update: u32, delete: u32) -> InlineMaps {
+        self.update = Some(update);
+        self.delete = Some(delete);
+        self
+    }
+
+    /// The position in the table of bases ([`abi::RunCtx::map_bases`]) of the direct entry
+    /// of the map whose handle is `handle` (after the arrays'), and which of its functions a
+    /// call of helper `id` makes, if it has that one.
+    pub(crate) fn direct(&self, id: u32, handle: u64) -> Option<(usize, code::DirectOp)> {
+        let j = self.direct.iter().position(|(h, _)| *h == handle)?;
+        let e = &self.direct[j].1.0;
+        let op = if self.lookup == Some(id) {
+            code::DirectOp::Lookup
+        } else if self.update == Some(id) && e.update.is_some() {
+            code::DirectOp::Update
+        } else if self.delete == Some(id) && e.delete.is_some() {
+            code::DirectOp::Delete
+        } else {
+            return None;
+        };
+        Some((self.arrays.len() + j, op))
+    }
+
+    /// The table of bases the code reads through [`abi::RunCtx::map_bases`]: each array's
+    /// block address, then each direct entry's address.
+    fn bases(&self) -> Box<[u64]> {
+        let arrays = self.arrays.iter().map(|(_, a)| a.block.addr());
+        let direct = self.direct.iter().map(|(_, d)| Arc::as_ptr(&d.0) as u64);
+        arrays.chain(direct).collect()
+    }
+
+    /// Whether a direct lookup here depends on the run's CPU.
+    fn per_cpu_direct(&self) -> bool {
+        self.direct.iter().any(|(_, d)| d.0.per_cpu)
     }
 
     /// Also inlines the lookups of `array`, whose handle is `handle`.
     pub fn with_array(mut self, handle: u64, array: InlineArray) -> InlineMaps {
         self.arrays.retain(|(h, _)| *h != handle);
+        self.direct.retain(|(h, _)| *h != handle);
         self.arrays.push((handle, array));
         self
     }
@@ -276,12 +412,15 @@ pub struct JitProgram {
     stack_reach: Option<usize>,
     /// What the compiler decided about the guards.
     stats: CompileStats,
-    /// The arrays whose lookups the code computes, kept alive with it; and their blocks'
-    /// addresses by position, which the code reads through [`abi::RunCtx::map_bases`].
+    /// The arrays whose lookups the code computes and the direct lookups it calls, kept alive
+    /// with it; and their blocks' and entries' addresses by position, which the code reads
+    /// through [`abi::RunCtx::map_bases`].
     _inlined: InlineMaps,
     map_bases: Box<[u64]>,
     /// The fewest CPUs of an inlined per-CPU array: a run's CPU is taken modulo this.
     cpus: u32,
+    /// Whether a direct lookup ([`DirectLookup`]) depends on the run's CPU.
+    per_cpu_direct: bool,
 }
 
 impl fmt::Debug for JitProgram {
@@ -312,7 +451,9 @@ pub fn compile(prog: &VerifiedProgram, opts: &JitOptions) -> Result<JitProgram, 
 /// ([`VerifiedProgram::map_call`]) and the map shape its proofs assumed fits the array:
 /// the index loaded from the key, compared with `max_entries` and turned into the value's
 /// address or null without a branch (so no misprediction can reach past the array, whatever
-/// [`JitOptions::spectre`] says), with no helper call. Other calls go through the dispatcher.
+/// [`JitOptions::spectre`] says), with no helper call. Where r1 holds, the same way, the
+/// handle of a map with a [`DirectLookup`], its lookup, update and delete calls call the
+/// entry's functions directly. Other calls go through the dispatcher.
 pub fn compile_with_maps(
     prog: &VerifiedProgram,
     opts: &JitOptions,
@@ -369,8 +510,9 @@ fn build(
             .map(|f| f as usize * bpfx_exec::STACK_FRAME_SIZE)
             .map(|reach| direct_stack_reach(prog, facts).map_or(reach, |d| d.min(reach))),
         stats: assembled.stats,
-        map_bases: maps.arrays.iter().map(|(_, a)| a.block.addr()).collect(),
+        map_bases: maps.bases(),
         cpus: maps.cpus(),
+        per_cpu_direct: maps.per_cpu_direct(),
         _inlined: maps.clone(),
     })
 }
@@ -441,10 +583,11 @@ impl JitProgram {
         self.enter(input, env, cpu)
     }
 
-    /// Whether the code computes per-CPU array lookups, whose values depend on the CPU
+    /// Whether the code computes per-CPU array lookups, or calls direct lookups
+    /// ([`DirectLookup`]) that depend on the CPU, whose values depend on the CPU
     /// [`JitProgram::run_to_end_on`] is given.
     pub fn per_cpu_inlined(&self) -> bool {
-        self.cpus != u32::MAX
+        self.cpus != u32::MAX || self.per_cpu_direct
     }
 
     /// The body of both entries, inlined into each so that `run` converts the ending in
@@ -661,6 +804,56 @@ mod tests {
         assert_eq!(maps.shape(1), (2, 8, Some(16)));
         assert_eq!(maps.cpus(), 2);
         assert_eq!(InlineMaps::default().array(1, 7), None, "no lookup helper");
+    }
+
+    /// Direct lookups take the slots after the arrays' in the table of bases, each slot the
+    /// address of its entry; a handle names one map, the last given; keys of 1 to `MAX_KEY`
+    /// bytes only.
+    #[test]
+    fn direct_lookups_follow_the_arrays_in_the_table_of_bases() {
+        let f: Arc<DirectLookupFn> =
+            Arc::new(|key: &[u8], cpu: u32| key.len() as u64 + 10 * u64::from(cpu));
+        let d = |per_cpu| DirectLookup::new(4, per_cpu, f.clone()).unwrap();
+        assert!(DirectLookup::new(0, false, f.clone()).is_none(), "no key");
+        assert!(
+            DirectLookup::new(65, false, f.clone()).is_none(),
+            "a key too long"
+        );
+        assert!(DirectLookup::new(64, false, f.clone()).is_some());
+        let array = || InlineArray::new(SharedMem::new(8, true), 1, 8).unwrap();
+        let maps = InlineMaps::new(1)
+            .with_array(7, array())
+            .with_direct(9, d(false))
+            .with_array(8, array())
+            .with_direct(11, d(true));
+        assert_eq!(maps.direct(1, 9), Some((2, code::DirectOp::Lookup)));
+        assert_eq!(maps.direct(1, 11), Some((3, code::DirectOp::Lookup)));
+        assert_eq!(maps.direct(2, 9), None, "another helper");
+        assert_eq!(maps.direct(1, 7), None, "an array");
+        assert!(maps.per_cpu_direct());
+        let bases = maps.bases();
+        assert_eq!(bases.len(), 4);
+        assert_eq!(bases[2], Arc::as_ptr(&maps.direct[0].1.0) as u64);
+        // A handle given again names the later map only.
+        let maps = maps.with_array(9, array()).with_direct(7, d(false));
+        assert_eq!((maps.array(1, 9), maps.direct(1, 9)), (Some(1), None));
+        assert_eq!(
+            (maps.array(1, 7), maps.direct(1, 7)),
+            (None, Some((3, code::DirectOp::Lookup)))
+        );
+        // Updates and deletes: only with their ids and an entry that has them.
+        let up: Arc<DirectUpdateFn> = Arc::new(|_: &[u8], _: &[u8], _: u64, _: u32| 0);
+        let del: Arc<DirectDeleteFn> = Arc::new(|_: &[u8]| 0);
+        assert!(d(false).with_update(0, up.clone()).is_none(), "no value");
+        let full = d(false).with_update(8, up).unwrap().with_delete(del);
+        let maps = maps.with_direct(20, full);
+        assert_eq!(maps.direct(2, 20), None, "no update id");
+        let maps = maps.with_update_ids(2, 3);
+        assert_eq!(maps.direct(2, 20), Some((4, code::DirectOp::Update)));
+        assert_eq!(maps.direct(3, 20), Some((4, code::DirectOp::Delete)));
+        assert_eq!(maps.direct(2, 11), None, "a lookup only");
+        assert_eq!(maps.direct(4, 20), None, "another helper");
+        assert!(!InlineMaps::new(1).with_direct(9, d(false)).per_cpu_direct());
     }
 
     #[test]

@@ -21,6 +21,11 @@ impl Emitter<'_> {
             CallTarget::Helper(id) if let Some(array) = self.inlined_lookup(pc, id) => {
                 self.emit_inline_lookup(array);
             }
+            CallTarget::Helper(id) if let Some((at, op)) = self.direct_call(pc, id) => {
+                self.emit_mov_imm(bpfx_bytecode::Width::W32, x::R11, id as i32);
+                asm!(self; mov [BYTE r12 + ctx::HELPER_ID], r11);
+                self.emit_direct_call(pc, at, op);
+            }
             CallTarget::Helper(id) => {
                 // Zero-extend the id through r11: a `mov m64, imm32` would sign-extend it.
                 self.emit_mov_imm(bpfx_bytecode::Width::W32, x::R11, id as i32);
@@ -54,6 +59,15 @@ impl Emitter<'_> {
         let fits = def.key_size == 4 && def.value_size <= stride;
         let at = i32::try_from(i.checked_mul(8)?).ok()?;
         fits.then_some((at, max_entries, stride, span))
+    }
+
+    /// The offset in the table of bases of the direct entry ([`crate::DirectLookup`]) of the
+    /// map whose handle r1 holds on every path to the `call` of helper `id` at `pc` (from an
+    /// `lddw` earlier in the call's basic block, r1 untouched since), and which of its
+    /// functions the call makes, if it has one for `id`.
+    fn direct_call(&self, pc: Pc, id: u32) -> Option<(i32, crate::code::DirectOp)> {
+        let (i, op) = self.inline.direct(id, self.r1_constant_at(pc)?)?;
+        Some((i32::try_from(i.checked_mul(8)?).ok()?, op))
     }
 
     /// The constant r1 holds when the instruction at `pc` runs: the value of an `lddw r1`
@@ -119,6 +133,56 @@ impl Emitter<'_> {
         }
         asm!(self
             ; and rax, r10
+            ; xor edi, edi
+            ; xor esi, esi
+            ; xor edx, edx
+            ; xor ecx, ecx
+            ; xor r8d, r8d
+        );
+    }
+
+    /// A direct call ([`crate::DirectLookup`]): the entry at `at` in the table of bases, its
+    /// function for `op` called with the `call`'s arguments (r1–r2, or r1–r4 for an update),
+    /// the entry and the context (`code::DirectFn`, `code::DirectUpdateCall`), the helper id
+    /// already in the context for the dispatcher it may defer to. It fails as the dispatcher
+    /// does, with this pc.
+    fn emit_direct_call(&mut self, pc: Pc, at: i32, op: crate::code::DirectOp) {
+        let unwind = self.stubs.unwind;
+        let failed = self.cold_leave(pc, unwind);
+        let off = op.offset();
+        asm!(self; mov [BYTE r12 + ctx::FRAME_POINTER], rbp);
+        if op == crate::code::DirectOp::Update {
+            // r1–r4 stay in rdi, rsi, rdx, rcx; the entry goes in r8 (r5 is not an argument of
+            // the update) and the context in r9.
+            asm!(self; mov r8, [r12 + ctx::MAP_BASES]);
+            match i8::try_from(at) {
+                Ok(at8) => asm!(self; mov r8, [BYTE r8 + at8]),
+                Err(_) => asm!(self; mov r8, [r8 + at]),
+            }
+            asm!(self
+                ; mov r9, r12
+                // rsp ≡ 8 (mod 16) in eBPF code; SysV wants 0 at the call.
+                ; sub rsp, 8
+                ; call QWORD [BYTE r8 + off]
+                ; add rsp, 8
+            );
+        } else {
+            asm!(self; mov rdx, [r12 + ctx::MAP_BASES]);
+            match i8::try_from(at) {
+                Ok(at8) => asm!(self; mov rdx, [BYTE rdx + at8]),
+                Err(_) => asm!(self; mov rdx, [rdx + at]),
+            }
+            asm!(self
+                ; mov rcx, r12
+                ; sub rsp, 8
+                ; call QWORD [BYTE rdx + off]
+                ; add rsp, 8
+            );
+        }
+        asm!(self
+            ; cmp QWORD [r12 + ctx::TRAP_KIND], 0
+            ; jne =>failed
+            // r1–r5 are zero after a helper call.
             ; xor edi, edi
             ; xor esi, esi
             ; xor edx, edx

@@ -5,6 +5,7 @@
 use super::{Engine, Program, Shared};
 use crate::context::Context;
 use crate::error::Error;
+use crate::map::MapKind;
 use crate::memory::Charge;
 use bpfx_exec::SharedMem;
 use bpfx_verifier::VerifiedProgram;
@@ -120,7 +121,11 @@ impl Verified {
     /// PERCPU_ARRAY map the program's runs are lent the block of, unless the embedder replaced
     /// `map_lookup_elem` with a helper of its own. The standard helper computes the same
     /// address ([`crate::map::Map::array_layout`]; for a per-CPU array on the run's CPU, which
-    /// the run hands the JIT), so both engines agree.
+    /// the run hands the JIT), so both engines agree. And the HASH, LRU_HASH, PERCPU_HASH and
+    /// LRU_PERCPU_HASH maps, whose `map_lookup_elem` calls the code makes directly
+    /// ([`bpfx_jit::DirectLookup`]: the map's own lookup with the key's bytes and the run's
+    /// CPU, as the standard helper calls it), and their `map_update_elem` and
+    /// `map_delete_elem` calls likewise unless the embedder replaced either.
     fn inline_maps(&self) -> bpfx_jit::InlineMaps {
         let lookup = crate::helpers::MAP_LOOKUP_ELEM;
         let mut inline = bpfx_jit::InlineMaps::default();
@@ -128,6 +133,18 @@ impl Verified {
             return inline;
         }
         inline = bpfx_jit::InlineMaps::new(lookup);
+        let (update, delete) = (
+            crate::helpers::MAP_UPDATE_ELEM,
+            crate::helpers::MAP_DELETE_ELEM,
+        );
+        if !self
+            .shared
+            .custom
+            .iter()
+            .any(|c| c.id == update || c.id == delete)
+        {
+            inline = inline.with_update_ids(update, delete);
+        }
         for (i, m) in self.shared.maps.iter().enumerate() {
             let Some((block, max_entries, stride, cpus)) = m
                 .created()
@@ -144,6 +161,38 @@ impl Verified {
             };
             if let Some(a) = array {
                 inline = inline.with_array(crate::helpers::map_handle(i), a);
+            }
+        }
+        // The hash maps' lookups: a direct call of the map's own lookup, which is what the
+        // standard helper does after finding the map by its handle and reading the key
+        // (`map.prog_lookup` on the run's CPU).
+        for (i, m) in self.shared.maps.iter().enumerate() {
+            let Some(map) = m.created() else {
+                continue;
+            };
+            let per_cpu = match map.kind() {
+                MapKind::Hash | MapKind::LruHash => false,
+                MapKind::PerCpuHash | MapKind::LruPerCpuHash => true,
+                _ => continue,
+            };
+            let (key_size, value_size) = (map.key_size(), map.value_size());
+            let (m, u, d) = (map.clone(), map.clone(), map.clone());
+            let lookup: Arc<bpfx_jit::DirectLookupFn> =
+                Arc::new(move |key: &[u8], cpu: u32| m.prog_lookup(key, cpu).unwrap_or(0));
+            // `map_update_elem` and `map_delete_elem` likewise: the map's own update and
+            // delete, their errors as the helpers return them.
+            let update: Arc<bpfx_jit::DirectUpdateFn> =
+                Arc::new(move |key: &[u8], value: &[u8], flags: u64, cpu: u32| {
+                    u.prog_update(key, value, flags, cpu)
+                        .map_or_else(|e| e.ret(), |()| 0)
+                });
+            let delete: Arc<bpfx_jit::DirectDeleteFn> =
+                Arc::new(move |key: &[u8]| d.prog_delete(key).map_or_else(|e| e.ret(), |()| 0));
+            let direct = bpfx_jit::DirectLookup::new(key_size, per_cpu, lookup)
+                .and_then(|l| l.with_update(value_size, update))
+                .map(|l| l.with_delete(delete));
+            if let Some(d) = direct {
+                inline = inline.with_direct(crate::helpers::map_handle(i), d);
             }
         }
         inline

@@ -614,7 +614,8 @@ pub(crate) fn context_from_code(
 
 /// Runs `prog` on plain memory (or, for an XDP program, on a packet: the result is the action;
 /// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*` value as
-/// an unsigned 32-bit number; for a socket filter, the bytes kept; for tracing, socket and perf
+/// an unsigned 32-bit number; for a socket filter, the bytes kept; for a cgroup skb program, on
+/// an IP packet with its socket (`BpfSock::of_ip_packet`): the return value; for tracing, socket and perf
 /// event programs, on their context's bytes). The outer error: the
 /// program takes a context `mem` cannot be.
 pub(crate) fn run_memory(
@@ -630,6 +631,17 @@ pub(crate) fn run_memory(
         Context::Socket => prog
             .run_socket(mem, &runtime::SkbMeta::default())
             .map(|v| v.kept as u64),
+        // `mem` is an IP packet, with the socket the kernel's test run gives it; the result
+        // is the return value (the verdict's code).
+        Context::CgroupSkb(_) => {
+            let mut meta = runtime::SkbMeta {
+                protocol: runtime::ip_ethertype(mem),
+                ..runtime::SkbMeta::default()
+            };
+            let sock = runtime::BpfSock::of_ip_packet(mem);
+            prog.run_cgroup_skb(mem, &mut meta, &sock, &runtime::SockIds::default())
+                .map(|v| u64::from(v.code))
+        }
         // The tracing contexts: `mem` is the context's bytes (little-endian words).
         Context::Kprobe => {
             let regs = runtime::PtRegs::from_bytes(mem).ok_or_else(|| {

@@ -364,6 +364,37 @@ fn a_cgroup_skb_program_runs_on_an_ip_packet_with_its_socket() {
             "ALLOW (congestion notified) (3)\nmark 0x0 -> 0x11\ncb[0] 0x0 -> 0x24\n\
              cb[1] 0x0 -> 0x8\ncb[2] 0x0 -> 0x2\ncb[3] 0x0 -> 0x100000a\ncb[4] 0x0 -> 0x200000a\n"
         );
+        // A plain program verified as cgroup skb: its packet is read-only, its return
+        // value 0 or 1 at ingress (Strict), 0 to 3 at egress.
+        let store = tmp(
+            "cgskb_store.asm",
+            b"ldxw r2, [r1+76]\nldxw r3, [r1+80]\nmov r4, r2\nadd r4, 1\njgt r4, r3, +1\n\
+              stb [r2+0], 1\nmov r0, 1\nexit\n",
+        );
+        let o = bpfx(&["verify", store.to_str().unwrap(), "--ctx", "cgroup_skb"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("insn #5: stb [r2+0], 1: cannot write into packet through r2"),
+            "{}",
+            stderr(&o)
+        );
+        let two = tmp("cgskb_two.asm", b"mov r0, 2\nexit\n");
+        let o = bpfx(&[
+            "verify",
+            two.to_str().unwrap(),
+            "--ctx",
+            "cgroup_skb",
+            "--strict",
+        ]);
+        assert_eq!(o.status.code(), Some(1));
+        let o = bpfx(&[
+            "verify",
+            two.to_str().unwrap(),
+            "--ctx",
+            "cgroup_skb_egress",
+            "--strict",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
         // The unsafe twin writing the packet is refused.
         let o = bpfx(&[
             "run",

@@ -956,4 +956,28 @@ mod tests {
         let mut p = load("perf_sample");
         assert_eq!(run_memory(&mut p, &mut d).unwrap().unwrap(), 0);
     }
+
+    /// `bpfx_run`'s path on the cgroup skb sections: the memory is an IP packet, left as it
+    /// was, with the packet's socket; the result is the return value.
+    #[test]
+    fn cgroup_skb_sections_run_on_an_ip_packet() {
+        let obj = runtime::Vm::new()
+            .open(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../runtime/tests/objects/cgskb.o"
+            ))
+            .unwrap();
+        let mut p = obj.program("egress_account").unwrap().load().unwrap();
+        // UDP 10.0.0.1 -> 10.0.0.2:5201: allowed with congestion notified (3).
+        let mut packet = vec![
+            0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0, 1, 0x14, 0x51,
+            0, 8, 0, 0,
+        ];
+        let before = packet.clone();
+        assert_eq!(run_memory(&mut p, &mut packet).unwrap().unwrap(), 3);
+        assert_eq!(packet, before);
+        // To 10.9.9.9: dropped.
+        packet[16..20].copy_from_slice(&[10, 9, 9, 9]);
+        assert_eq!(run_memory(&mut p, &mut packet).unwrap().unwrap(), 0);
+    }
 }

@@ -52,7 +52,10 @@
 //!   [`XdpOutcome`]), TC and
 //!   socket filters (`struct __sk_buff` with each type's access rules: [`Program::run_tc`],
 //!   [`Program::run_tc_packet`] over a [`Packet`] the program may grow and shrink,
-//!   [`TcOutcome`], [`Program::run_socket`], [`SkbMeta`]), or an embedder-defined struct; program types bpfx
+//!   [`TcOutcome`], [`Program::run_socket`], [`SkbMeta`]), cgroup skb programs (the same
+//!   struct over a read-only IP packet with its socket: [`Program::run_cgroup_skb`],
+//!   [`CgroupSkbVerdict`]), socket, tracing and perf event programs, or an embedder-defined
+//!   struct; program types bpfx
 //!   does not model are refused ([`Error::UnsupportedProgramType`]).
 //!
 //! `docs/runtime.md` describes the design: per-program outcomes, when maps are created, the

@@ -3,7 +3,8 @@
 //! IP packets (from the network header) with the packet's socket, on every engine and JIT
 //! option set in both modes; their unsafe twins (`objects/cgskb_bad_N.c`: a store into the
 //! read-only packet, a helper writing into it, a TC-only field, an ingress return value of 2)
-//! refused as the kernel refuses them.
+//! refused as the kernel refuses them; `skb_load_bytes_relative` from the network header (the
+//! packet's start) and, with no link-layer header in the run, `-EFAULT` from the MAC one.
 //!
 //! The kernel is the oracle where it can be asked (root, `bpftool`): `BPF_PROG_TEST_RUN` takes
 //! cgroup skb programs, on a frame whose Ethernet header it strips (the program sees the
@@ -432,4 +433,30 @@ fn runs_match_the_kernels_test_run() {
     }
     let _ = std::fs::remove_dir_all(&scratch);
     eprintln!("runs_match_the_kernels_test_run: {compared} runs compared with the kernel's");
+}
+
+#[test]
+fn skb_load_bytes_relative_reads_from_the_network_header_and_has_no_link_layer_one() {
+    // cb[0], cb[1]: the return value and the 4 bytes read from BPF_HDR_START_NET (1);
+    // cb[2], cb[3]: the same from BPF_HDR_START_MAC (0).
+    let text = "stdw [r10-8], 0\nmov r6, r1\n\
+                mov r2, 0\nmov r3, r10\nadd r3, -8\nmov r4, 4\nmov r5, 1\ncall 68\n\
+                stxw [r6+48], r0\nldxw r1, [r10-8]\nstxw [r6+52], r1\n\
+                mov r1, r6\nmov r2, 0\nmov r3, r10\nadd r3, -8\nmov r4, 4\nmov r5, 0\ncall 68\n\
+                stxw [r6+56], r0\nldxw r1, [r10-8]\nstxw [r6+60], r1\n\
+                mov r0, 1\nexit";
+    let packet = ipv4(17, [10, 0, 0, 1], [10, 0, 0, 2], &udp(1, 2, 0));
+    for mode in MODES {
+        for (engine, opts) in common::engines() {
+            let v = asm("cgroup_skb/ingress", text, mode).unwrap();
+            let mut p = common::prepare(v, opts);
+            let mut meta = meta_for(&packet);
+            let sock = BpfSock::of_ip_packet(&packet);
+            p.run_cgroup_skb(&packet, &mut meta, &sock, &SockIds::default())
+                .unwrap();
+            let efault = -14i32 as u32;
+            let first = u32::from_le_bytes(packet[..4].try_into().unwrap());
+            assert_eq!(meta.cb[..4], [0, first, efault, 0], "{mode:?} {engine}");
+        }
+    }
 }

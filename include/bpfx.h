@@ -260,7 +260,10 @@ bpfx_status bpfx_verify(bpfx_vm *vm, uint32_t mode);
 bpfx_status bpfx_compile(bpfx_vm *vm, uint32_t engine);
 /* Runs with r1 = mem, r2 = mem_len (an XDP program: mem is the packet, the result its action;
  * a TC program: mem is the packet, run with default skb metadata, the result its TC_ACT_* value
- * as an unsigned 32-bit number; a socket filter: mem is the packet, the result the bytes kept).
+ * as an unsigned 32-bit number; a socket filter: mem is the packet, the result the bytes kept;
+ * a cgroup skb program (section cgroup_skb/ingress, cgroup_skb/egress, cgroup/skb): mem is an
+ * IP packet from its network header, read-only, with the socket the kernel's test run gives
+ * it, the result the return value).
  * An XDP program that moves or resizes its frame (bpf_xdp_adjust_head/tail), or a TC program
  * that leaves the packet longer or shorter (bpf_skb_change_tail, bpf_skb_adjust_room, ...),
  * fails with BPFX_ERR_CONTEXT, mem untouched (XDP: run it with bpfx_run_xdp).

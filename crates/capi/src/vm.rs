@@ -614,7 +614,8 @@ pub(crate) fn context_from_code(
 
 /// Runs `prog` on plain memory (or, for an XDP program, on a packet: the result is the action;
 /// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*` value as
-/// an unsigned 32-bit number; for a socket filter, the bytes kept; for tracing, socket and perf
+/// an unsigned 32-bit number; for a socket filter, the bytes kept; for a cgroup skb program, on
+/// an IP packet with its socket (`BpfSock::of_ip_packet`): the return value; for tracing, socket and perf
 /// event programs, on their context's bytes). The outer error: the
 /// program takes a context `mem` cannot be.
 pub(crate) fn run_memory(
@@ -630,6 +631,17 @@ pub(crate) fn run_memory(
         Context::Socket => prog
             .run_socket(mem, &runtime::SkbMeta::default())
             .map(|v| v.kept as u64),
+        // `mem` is an IP packet, with the socket the kernel's test run gives it; the result
+        // is the return value (the verdict's code).
+        Context::CgroupSkb(_) => {
+            let mut meta = runtime::SkbMeta {
+                protocol: runtime::ip_ethertype(mem),
+                ..runtime::SkbMeta::default()
+            };
+            let sock = runtime::BpfSock::of_ip_packet(mem);
+            prog.run_cgroup_skb(mem, &mut meta, &sock, &runtime::SockIds::default())
+                .map(|v| u64::from(v.code))
+        }
         // The tracing contexts: `mem` is the context's bytes (little-endian words).
         Context::Kprobe => {
             let regs = runtime::PtRegs::from_bytes(mem).ok_or_else(|| {
@@ -943,5 +955,29 @@ mod tests {
         let mut d = [0u8; runtime::PERF_EVENT_DATA_SIZE];
         let mut p = load("perf_sample");
         assert_eq!(run_memory(&mut p, &mut d).unwrap().unwrap(), 0);
+    }
+
+    /// `bpfx_run`'s path on the cgroup skb sections: the memory is an IP packet, left as it
+    /// was, with the packet's socket; the result is the return value.
+    #[test]
+    fn cgroup_skb_sections_run_on_an_ip_packet() {
+        let obj = runtime::Vm::new()
+            .open(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../runtime/tests/objects/cgskb.o"
+            ))
+            .unwrap();
+        let mut p = obj.program("egress_account").unwrap().load().unwrap();
+        // UDP 10.0.0.1 -> 10.0.0.2:5201: allowed with congestion notified (3).
+        let mut packet = vec![
+            0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0, 1, 0x14, 0x51,
+            0, 8, 0, 0,
+        ];
+        let before = packet.clone();
+        assert_eq!(run_memory(&mut p, &mut packet).unwrap().unwrap(), 3);
+        assert_eq!(packet, before);
+        // To 10.9.9.9: dropped.
+        packet[16..20].copy_from_slice(&[10, 9, 9, 9]);
+        assert_eq!(run_memory(&mut p, &mut packet).unwrap().unwrap(), 0);
     }
 }

@@ -232,23 +232,23 @@ fn socket_filters_print_the_bytes_kept() {
 fn unmodelled_program_types_are_refused_unless_a_type_is_given() {
     let obj = object("sections.o");
     for engine in ENGINES {
-        let o = bpfx(&["run", &obj, "--section", "cg_ingress", "--engine", engine]);
+        let o = bpfx(&["run", &obj, "--section", "lwt_in", "--engine", engine]);
         assert_eq!(o.status.code(), Some(1));
         assert!(
-            stderr(&o).contains("is a cgroup_skb program, a type bpfx does not run"),
+            stderr(&o).contains("is a lwt program, a type bpfx does not run"),
             "{}",
             stderr(&o)
         );
-        let o = bpfx(&["verify", &obj, "--section", "cg_ingress"]);
+        let o = bpfx(&["verify", &obj, "--section", "lwt_in"]);
         assert_eq!(o.status.code(), Some(1));
-        assert!(stderr(&o).contains("cgroup_skb"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("lwt"), "{}", stderr(&o));
         // --type (an alias of --ctx) says how to run it: len 120 > 100.
         let packet = tmp("long.bin", &[0u8; 120]);
         let o = bpfx(&[
             "run",
             &obj,
             "--section",
-            "cg_ingress",
+            "lwt_in",
             "--type",
             "tc",
             "--packet",
@@ -258,6 +258,19 @@ fn unmodelled_program_types_are_refused_unless_a_type_is_given() {
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(stdout(&o), "TC_ACT_RECLASSIFY (1)\n");
+        // A cgroup_skb program runs as one, on an IP packet: len 120 > 100 allows it.
+        let o = bpfx(&[
+            "run",
+            &obj,
+            "--section",
+            "cgroup_skb/ingress",
+            "--packet",
+            packet.to_str().unwrap(),
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "ALLOW (1)\n");
         // The samples' `xdp_prog` section is XDP.
         let o = bpfx(&[
             "run",
@@ -319,5 +332,83 @@ fn a_bare_program_with_dump_maps_still_runs_on_plain_memory() {
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(stdout(&o), "5 (0x5)\n");
+    }
+}
+
+#[test]
+fn a_cgroup_skb_program_runs_on_an_ip_packet_with_its_socket() {
+    let obj = object("cgskb.o");
+    // UDP 10.0.0.1:1234 -> 10.0.0.2:5201, 8 bytes of payload: 36 bytes from the IP header.
+    let mut packet = vec![
+        0x45, 0, 0, 36, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
+    packet.extend_from_slice(&[0x04, 0xd2, 0x14, 0x51, 0, 16, 0, 0]);
+    packet.extend_from_slice(b"abcdefgh");
+    let path = tmp("cgskb_udp.bin", &packet);
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "run",
+            &obj,
+            "--section",
+            "cgroup_skb/egress",
+            "--packet",
+            path.to_str().unwrap(),
+            "--engine",
+            engine,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        // Allowed with congestion notified (3); mark = UDP; cb = len, protocol (network
+        // order), AF_INET, the socket's local and remote addresses (from the packet).
+        assert_eq!(
+            stdout(&o),
+            "ALLOW (congestion notified) (3)\nmark 0x0 -> 0x11\ncb[0] 0x0 -> 0x24\n\
+             cb[1] 0x0 -> 0x8\ncb[2] 0x0 -> 0x2\ncb[3] 0x0 -> 0x100000a\ncb[4] 0x0 -> 0x200000a\n"
+        );
+        // A plain program verified as cgroup skb: its packet is read-only, its return
+        // value 0 or 1 at ingress (Strict), 0 to 3 at egress.
+        let store = tmp(
+            "cgskb_store.asm",
+            b"ldxw r2, [r1+76]\nldxw r3, [r1+80]\nmov r4, r2\nadd r4, 1\njgt r4, r3, +1\n\
+              stb [r2+0], 1\nmov r0, 1\nexit\n",
+        );
+        let o = bpfx(&["verify", store.to_str().unwrap(), "--ctx", "cgroup_skb"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("insn #5: stb [r2+0], 1: cannot write into packet through r2"),
+            "{}",
+            stderr(&o)
+        );
+        let two = tmp("cgskb_two.asm", b"mov r0, 2\nexit\n");
+        let o = bpfx(&[
+            "verify",
+            two.to_str().unwrap(),
+            "--ctx",
+            "cgroup_skb",
+            "--strict",
+        ]);
+        assert_eq!(o.status.code(), Some(1));
+        let o = bpfx(&[
+            "verify",
+            two.to_str().unwrap(),
+            "--ctx",
+            "cgroup_skb_egress",
+            "--strict",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        // The unsafe twin writing the packet is refused.
+        let o = bpfx(&[
+            "run",
+            &object("cgskb_bad_1.o"),
+            "--packet",
+            path.to_str().unwrap(),
+            "--engine",
+            engine,
+        ]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("cannot write into packet through r1"),
+            "{}",
+            stderr(&o)
+        );
     }
 }

@@ -77,11 +77,15 @@ pub enum Context {
     /// A sock_ops program (`BPF_PROG_TYPE_SOCK_OPS`): r1 = `struct bpf_sock_ops`
     /// ([`crate::SockOps`], [`crate::sock_ops_layout`]).
     SockOps,
+    /// A cgroup skb program (`BPF_PROG_TYPE_CGROUP_SKB`) at a hook: r1 = `struct __sk_buff`
+    /// with the cgroup skb rules ([`crate::cgroup_skb_layout`]: a read-only packet from the
+    /// network header, the socket's fields), over the IP packet.
+    CgroupSkb(crate::CgroupSkbHook),
     /// A perf event program (`BPF_PROG_TYPE_PERF_EVENT`): r1 = `struct
     /// bpf_perf_event_data` ([`crate::PerfEventData`]), read-only
     /// ([`crate::perf_event_layout`]).
     PerfEvent,
-    /// A program type bpfx does not model (cgroup skb, device and sysctl, sk_skb, LSM,
+    /// A program type bpfx does not model (cgroup device and sysctl, sk_skb, LSM,
     /// iterators, …), named as the kernel's `enum bpf_prog_type` (without `BPF_PROG_TYPE_`,
     /// lower case): verifying it is refused with [`crate::Error::UnsupportedProgramType`], so
     /// it never runs as plain memory.
@@ -309,6 +313,7 @@ impl Context {
             Context::SockAddr(_) => "cgroup_sock_addr",
             Context::Sock(_) => "cgroup_sock",
             Context::SockOps => "sock_ops",
+            Context::CgroupSkb(_) => "cgroup_skb",
             Context::PerfEvent => "perf_event",
             Context::Unsupported(t) => t,
         }
@@ -318,10 +323,18 @@ impl Context {
     /// `sched_cls`, `sched_act`, `classifier`, `action`), `socket` (also `socket_filter`),
     /// `kprobe` (also `uprobe`), `tracepoint` (also `tp`), `raw_tracepoint` (also `raw_tp`),
     /// `tracing` (also `fentry`, `fexit`, `tp_btf`); the tracing kinds with their default
-    /// bounds; `sock_ops` (also `sockops`), `perf_event`, and the cgroup socket hooks by
+    /// bounds; `sock_ops` (also `sockops`), `perf_event`, the cgroup socket hooks by
     /// libbpf's section name with or without `cgroup/` (`connect4`, `cgroup/sendmsg6`,
-    /// `sock_create`, `post_bind4`, …).
+    /// `sock_create`, `post_bind4`, …), and cgroup skb programs by their sections
+    /// (`cgroup_skb/ingress`, `cgroup_skb/egress`, `cgroup/skb`; `cgroup_skb` alone is ingress).
     pub fn parse(name: &str) -> Option<Context> {
+        match name {
+            "cgroup_skb" | "cgroup_skb/ingress" | "cgroup/skb" => {
+                return Some(Context::CgroupSkb(crate::CgroupSkbHook::Ingress));
+            }
+            "cgroup_skb/egress" => return Some(Context::CgroupSkb(crate::CgroupSkbHook::Egress)),
+            _ => {}
+        }
         let hook = name.strip_prefix("cgroup/").unwrap_or(name);
         if let Some(h) = crate::SockAddrHook::from_name(hook) {
             return Some(Context::SockAddr(h));
@@ -360,6 +373,8 @@ impl Context {
     /// | `cgroup/<hook>` for each socket-address hook (`bind4`, `connect6`, `sendmsg_unix`, `recvmsg4`, `getpeername6`, `getsockname4`, …) | [`Context::SockAddr`] |
     /// | `cgroup/sock_create`, `cgroup/sock_release`, `cgroup/sock`, `cgroup/post_bind4`, `cgroup/post_bind6`; legacy: any other name starting with `cgroup/sock` (`cgroup/sock1`, the kernel samples' form, which libbpf before 1.0 matched by prefix) | [`Context::Sock`] |
     /// | `sockops` | [`Context::SockOps`] |
+    /// | `cgroup_skb/ingress`, `cgroup/skb` (no attach type: the kernel's 0, ingress) | [`Context::CgroupSkb`] at [`crate::CgroupSkbHook::Ingress`] |
+    /// | `cgroup_skb/egress` | [`Context::CgroupSkb`] at [`crate::CgroupSkbHook::Egress`] |
     /// | `perf_event` | [`Context::PerfEvent`] |
     /// | writable raw tracepoints, LSM, iterators, other cgroup hooks, sk_skb/sk_msg, lwt, flow dissector, sk_lookup, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
     /// | anything else (`.text`, names bpfx's own tools use) | [`Context::Memory`] |
@@ -429,6 +444,13 @@ impl Context {
             "fexit.s",
         ]) {
             return Context::TRACING;
+        }
+        match section {
+            "cgroup_skb/ingress" | "cgroup/skb" => {
+                return Context::CgroupSkb(crate::CgroupSkbHook::Ingress);
+            }
+            "cgroup_skb/egress" => return Context::CgroupSkb(crate::CgroupSkbHook::Egress),
+            _ => {}
         }
         if let Some(hook) = section.strip_prefix("cgroup/") {
             if let Some(h) = crate::SockAddrHook::from_name(hook) {
@@ -508,7 +530,8 @@ const UNSUPPORTED_SECTIONS: &[(&[&str], &str)] = &[
     (&["iter+", "iter.s+"], "tracing"),
     (&["lsm+", "lsm.s+", "lsm_cgroup+"], "lsm"),
     (&["freplace+"], "ext"),
-    (&["cgroup_skb", "cgroup/skb"], "cgroup_skb"),
+    // Other `cgroup_skb/…` names, which libbpf refuses.
+    (&["cgroup_skb"], "cgroup_skb"),
     (&["cgroup/dev"], "cgroup_device"),
     (&["cgroup/sysctl"], "cgroup_sysctl"),
     (
@@ -673,6 +696,10 @@ impl Context {
                 ContextKind::Fields(crate::sock_ops_layout()),
                 Some(crate::SOCK_OPS_SIZE as u64),
             ),
+            Context::CgroupSkb(hook) => (
+                ContextKind::Fields(crate::skb::cgroup_skb_layout(hook)),
+                Some(crate::skb::SKB_CTX_SIZE as u64),
+            ),
             Context::PerfEvent => (
                 ContextKind::Fields(crate::perf_event_layout()),
                 Some(crate::PERF_EVENT_DATA_SIZE as u64),
@@ -732,6 +759,11 @@ mod tests {
         assert_eq!(
             host_owned(Context::Tc),
             [0..8, 16..32, 36..44, 68..72, 76..152, 160..216]
+        );
+        // A cgroup skb program writes mark, priority, cb[] and tstamp.
+        assert_eq!(
+            host_owned(Context::CgroupSkb(crate::CgroupSkbHook::Egress)),
+            [0..8, 12..32, 36..48, 68..152, 160..216]
         );
         // A struct: its packet fields, or nothing.
         let s = |packet| Context::Struct(StructLayout::new(32, packet).unwrap());

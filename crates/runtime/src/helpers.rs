@@ -344,6 +344,7 @@ impl RunState {
             | Context::SockOps
             | Context::PerfEvent
             | Context::Unsupported(_) => None,
+            Context::CgroupSkb(_) => Some((crate::skb::SKB_DATA, crate::skb::SKB_DATA_END)),
         };
         RunState {
             packet,
@@ -1314,6 +1315,13 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
         ],
         // `sk_filter_func_proto`: with the packet's socket cookie, as TC has it.
         Context::Socket => &[
+            PERF_EVENT_OUTPUT,
+            skb::SKB_LOAD_BYTES,
+            skb::SKB_LOAD_BYTES_RELATIVE,
+            crate::sock::GET_SOCKET_COOKIE,
+        ],
+        // `cg_skb_func_proto`: the socket filter's, over the packet's socket.
+        Context::CgroupSkb(_) => &[
             PERF_EVENT_OUTPUT,
             skb::SKB_LOAD_BYTES,
             skb::SKB_LOAD_BYTES_RELATIVE,

@@ -52,13 +52,17 @@
 //!   [`XdpOutcome`]), TC and
 //!   socket filters (`struct __sk_buff` with each type's access rules: [`Program::run_tc`],
 //!   [`Program::run_tc_packet`] over a [`Packet`] the program may grow and shrink,
-//!   [`TcOutcome`], [`Program::run_socket`], [`SkbMeta`]), or an embedder-defined struct; program types bpfx
+//!   [`TcOutcome`], [`Program::run_socket`], [`SkbMeta`]), cgroup skb programs (the same
+//!   struct over a read-only IP packet with its socket: [`Program::run_cgroup_skb`],
+//!   [`CgroupSkbVerdict`]), socket, tracing and perf event programs, or an embedder-defined
+//!   struct; program types bpfx
 //!   does not model are refused ([`Error::UnsupportedProgramType`]).
 //!
 //! `docs/runtime.md` describes the design: per-program outcomes, when maps are created, the
 //! memory limit, map storage, handle binding, tail calls, the XDP rewrite.
 #![forbid(unsafe_code)]
 
+mod cgroup_skb;
 mod context;
 pub mod csum;
 mod ecn;
@@ -126,6 +130,7 @@ pub use bpfx_verifier::{
     RetKind, VerifiedProgram,
 };
 pub use bpfx_verifier::{VerifierLog, VerifyError, VerifyErrorKind};
+pub use cgroup_skb::{CgroupSkbHook, CgroupSkbVerdict, ip_ethertype};
 pub use context::{
     Context, LayoutError, PACKET_FIELD_SIZE, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta,
     xdp_layout,
@@ -178,7 +183,8 @@ pub use program::{
     ProgramRef, Verified, Vm, VmConfig, jit_code_estimate,
 };
 pub use skb::{
-    SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, socket_layout, tc_layout,
+    SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, cgroup_skb_layout, socket_layout,
+    tc_layout,
 };
 pub use skb_helpers::{
     BPF_F_HDR_FIELD_MASK, BPF_F_INVALIDATE_HASH, BPF_F_MARK_ENFORCE, BPF_F_MARK_MANGLED_0,

@@ -55,6 +55,13 @@ mod off {
     pub(super) const DATA: u16 = 76;
     pub(super) const DATA_END: u16 = 80;
     pub(super) const NAPI_ID: u16 = 84;
+    pub(super) const FAMILY: u16 = 88;
+    pub(super) const REMOTE_IP4: u16 = 92;
+    pub(super) const LOCAL_IP4: u16 = 96;
+    pub(super) const REMOTE_IP6: u16 = 100;
+    pub(super) const LOCAL_IP6: u16 = 116;
+    pub(super) const REMOTE_PORT: u16 = 132;
+    pub(super) const LOCAL_PORT: u16 = 136;
     pub(super) const DATA_META: u16 = 140;
     pub(super) const TSTAMP: u16 = 152;
     pub(super) const WIRE_LEN: u16 = 160;
@@ -131,6 +138,76 @@ pub fn tc_layout() -> ContextLayout {
 /// packet is read with legacy packet loads (`ldabs`/`ldind`).
 pub fn socket_layout() -> ContextLayout {
     ContextLayout::new(common_fields(false)).with_packet_loads(true)
+}
+
+/// The `__sk_buff` of a cgroup skb program (`cgroup_skb/ingress`, `cgroup_skb/egress`,
+/// `cgroup/skb`) at `hook`, as the kernel allows it (`cg_skb_is_valid_access`): every field of
+/// [`socket_layout`], read-only but for `mark`, `priority` and `cb[0..5]`; `tstamp` (8 bytes,
+/// read and write) and `hwtstamp` (8 bytes, read); the socket's fields `family`,
+/// `remote_ip4`, `local_ip4`, `remote_ip6[0..4]`, `local_ip6[0..4]`, `remote_port` and
+/// `local_port` (read-only, whole or narrow loads); and direct packet access through `data`
+/// and `data_end`, **read-only**: a store to the packet, or a helper writing into it, is
+/// refused in both modes ("cannot write into packet"). `tc_classid`, `data_meta`, `wire_len`,
+/// `tstamp_type`, `flow_keys` and `sk` are refused, and so are legacy packet loads. The program
+/// returns 0 or 1 (ingress), 0 to 3 (egress: bit 1 asks for congestion notification), which
+/// Strict mode checks.
+pub fn cgroup_skb_layout(hook: crate::CgroupSkbHook) -> ContextLayout {
+    use off::*;
+    let mut fields: Vec<ContextField> = common_fields(false)
+        .into_iter()
+        .map(|f| f.with_writable(f.writable || matches!(f.off, MARK | PRIORITY)))
+        .collect();
+    fields.extend([
+        ContextField::new(DATA, 4, FieldKind::PacketStart, SKB_DATA),
+        ContextField::new(DATA_END, 4, FieldKind::PacketEnd, SKB_DATA_END),
+        u32_field(FAMILY, false),
+        u32_field(REMOTE_IP4, false),
+        u32_field(LOCAL_IP4, false),
+        u32_field(REMOTE_PORT, false),
+        u32_field(LOCAL_PORT, false),
+        ContextField::new(TSTAMP, 8, FieldKind::Scalar, TSTAMP).with_writable(true),
+        ContextField::new(HWTSTAMP, 8, FieldKind::Scalar, HWTSTAMP),
+    ]);
+    for i in 0..4 {
+        fields.push(u32_field(REMOTE_IP6 + 4 * i, false));
+        fields.push(u32_field(LOCAL_IP6 + 4 * i, false));
+    }
+    let (lo, hi) = hook.return_range();
+    ContextLayout::new(fields)
+        .with_packet_read_only(true)
+        .with_return_range(lo, hi)
+}
+
+/// Writes the socket fields of `__sk_buff` (`family` … `local_port`) into bpfx's struct at the
+/// start of `buf` from the packet's socket `sock`, as the kernel reads them from `skb->sk`:
+/// the addresses in network byte order, `remote_port` the destination port in network byte
+/// order in the field's upper 2 bytes, `local_port` the source port as a host-order number.
+pub(crate) fn fill_skb_sock(buf: &mut [u8], sock: &crate::BpfSock) {
+    use off::*;
+    let put = |buf: &mut [u8], at: u16, bytes: &[u8]| {
+        let at = usize::from(at);
+        buf[at..at + bytes.len()].copy_from_slice(bytes);
+    };
+    put32(buf, FAMILY, sock.family);
+    put(buf, REMOTE_IP4, &sock.dst_ip4.octets());
+    put(buf, LOCAL_IP4, &sock.src_ip4.octets());
+    put(buf, REMOTE_IP6, &sock.dst_ip6.octets());
+    put(buf, LOCAL_IP6, &sock.src_ip6.octets());
+    let [hi, lo] = sock.dst_port.to_be_bytes();
+    put(buf, REMOTE_PORT, &[0, 0, hi, lo]);
+    put32(buf, LOCAL_PORT, u32::from(sock.src_port));
+}
+
+/// Copies what a cgroup skb program may have written in the struct at the start of `buf`
+/// (`mark`, `priority`, `cb`, `tstamp`) back into `meta`.
+pub(crate) fn read_back_cgroup(buf: &[u8], meta: &mut SkbMeta) {
+    use off::*;
+    meta.mark = get32(buf, MARK);
+    meta.priority = get32(buf, PRIORITY);
+    for (i, c) in meta.cb.iter_mut().enumerate() {
+        *c = get32(buf, CB + 4 * i as u16);
+    }
+    meta.tstamp = get64(buf, TSTAMP);
 }
 
 /// What the embedder tells a TC program or socket filter about the packet (the kernel's

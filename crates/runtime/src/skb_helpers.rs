@@ -273,7 +273,10 @@ pub(crate) fn csum_diff(
 
 /// Whether the program's context is a socket buffer.
 fn is_skb(cx: &Cx) -> bool {
-    matches!(cx.context, Context::Tc | Context::Socket)
+    matches!(
+        cx.context,
+        Context::Tc | Context::Socket | Context::CgroupSkb(_)
+    )
 }
 
 /// Whether the program is a TC program (the helpers only TC offers).
@@ -307,8 +310,11 @@ pub(crate) fn skb_load_bytes_relative(
             ETH_HLEN as u64
         }
     };
+    // A cgroup skb packet starts at the network header, with no link-layer header before it.
+    let l3 = matches!(cx.context, Context::CgroupSkb(_));
     let header = match a[4] & 0xffff_ffff {
-        BPF_HDR_START_MAC => Some(0),
+        BPF_HDR_START_MAC if !l3 => Some(0),
+        BPF_HDR_START_NET if l3 => Some(0),
         BPF_HDR_START_NET => Some(net),
         _ => None,
     };

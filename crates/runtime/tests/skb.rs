@@ -160,7 +160,11 @@ fn sections_of_older_tools_get_their_type_and_unmodelled_types_are_refused() {
         [
             ("xdp_legacy".to_string(), Context::Xdp),
             ("probe".to_string(), Context::Kprobe),
-            ("cg_ingress".to_string(), Context::Unsupported("cgroup_skb")),
+            (
+                "cg_ingress".to_string(),
+                Context::CgroupSkb(bpfx::CgroupSkbHook::Ingress)
+            ),
+            ("lwt_len".to_string(), Context::Unsupported("lwt")),
         ]
     );
     for mode in MODES {
@@ -175,9 +179,9 @@ fn sections_of_older_tools_get_their_type_and_unmodelled_types_are_refused() {
             };
             assert_eq!(prog.run_xdp_with(&mut p, &meta).unwrap(), XdpAction::Tx);
             assert_eq!(prog.run_xdp(&mut [0u8; 13]).unwrap(), XdpAction::Drop);
-            // Explicitly a TC program: cgroup_skb's code reads __sk_buff.len.
+            // Explicitly a TC program: the lwt program's code reads __sk_buff.len.
             let v = obj
-                .program("cg_ingress")
+                .program("lwt_len")
                 .unwrap()
                 .context(Context::Tc)
                 .verify(mode)
@@ -202,7 +206,7 @@ fn sections_of_older_tools_get_their_type_and_unmodelled_types_are_refused() {
         };
         assert_eq!(v.interpret().run_kprobe(&regs).unwrap(), 41);
         {
-            let (prog, kind) = ("cg_ingress", "cgroup_skb");
+            let (prog, kind) = ("lwt_len", "lwt");
             let e = obj.program(prog).unwrap().verify(mode).unwrap_err();
             assert!(
                 matches!(&e, Error::UnsupportedProgramType { prog_type, .. } if *prog_type == kind),
@@ -257,8 +261,21 @@ fn section_names_map_to_program_types_as_libbpf_and_older_tools_do() {
         ("iter/task", Context::Unsupported("tracing")),
         ("lsm/file_open", Context::Unsupported("lsm")),
         ("perf_event", Context::PerfEvent),
-        ("cgroup_skb/egress", Context::Unsupported("cgroup_skb")),
-        ("cgroup/skb", Context::Unsupported("cgroup_skb")),
+        (
+            "cgroup_skb/egress",
+            Context::CgroupSkb(bpfx::CgroupSkbHook::Egress),
+        ),
+        (
+            "cgroup_skb/ingress",
+            Context::CgroupSkb(bpfx::CgroupSkbHook::Ingress),
+        ),
+        // No attach type: the kernel's 0, ingress.
+        (
+            "cgroup/skb",
+            Context::CgroupSkb(bpfx::CgroupSkbHook::Ingress),
+        ),
+        // libbpf knows no other cgroup_skb section.
+        ("cgroup_skb/forward", Context::Unsupported("cgroup_skb")),
         (
             "cgroup/connect4",
             Context::SockAddr(bpfx::SockAddrHook::Connect4),
@@ -282,7 +299,15 @@ fn section_names_map_to_program_types_as_libbpf_and_older_tools_do() {
     assert_eq!(Context::parse("socket"), Some(Context::Socket));
     assert_eq!(Context::parse("kprobe"), Some(Context::Kprobe));
     assert_eq!(Context::parse("raw_tp"), Some(Context::RAW_TRACEPOINT));
-    assert_eq!(Context::parse("cgroup_skb"), None);
+    assert_eq!(
+        Context::parse("cgroup_skb"),
+        Some(Context::CgroupSkb(bpfx::CgroupSkbHook::Ingress))
+    );
+    assert_eq!(
+        Context::parse("cgroup_skb/egress"),
+        Some(Context::CgroupSkb(bpfx::CgroupSkbHook::Egress))
+    );
+    assert_eq!(Context::parse("cgroup_skb/x"), None);
 }
 
 /// A hand-written program on `section`'s context, verified in `mode`; on success, run on

@@ -146,6 +146,11 @@ pub struct ContextLayout {
     /// kernel's return-value rule for the program type: cgroup programs 0 or 1, …), checked
     /// in `Strict` mode; `None`, any scalar.
     pub return_range: Option<(i64, i64)>,
+    /// Whether the packet is read-only for the program (the kernel's cgroup skb programs: their
+    /// direct packet access reads only): a store or atomic through a packet pointer, or a
+    /// helper writing memory given as one, is refused in both modes ("cannot write into
+    /// packet"). Helpers that change the packet themselves are the program type's to offer.
+    pub packet_read_only: bool,
 }
 
 impl ContextLayout {
@@ -155,6 +160,16 @@ impl ContextLayout {
             fields,
             packet_loads: false,
             return_range: None,
+            packet_read_only: false,
+        }
+    }
+
+    /// The same layout, whose packet the program may only read when `read_only` (see
+    /// [`ContextLayout::packet_read_only`]).
+    pub fn with_packet_read_only(self, read_only: bool) -> ContextLayout {
+        ContextLayout {
+            packet_read_only: read_only,
+            ..self
         }
     }
 

@@ -293,7 +293,7 @@ fn rewrite(op: Op, a: &ContextAccess) -> Op {
 #[cfg(test)]
 mod tests {
     use crate::config::{Config, ContextField, ContextKind, ContextLayout, FieldKind, Mode};
-    use bpfx_bytecode::{Pc, Program, assemble};
+    use bpfx_bytecode::{Pc, Program, Reg, assemble};
 
     /// A TC-like table: u32 `len` (read-only, narrow loads) at 0 → 32, u32 `mark` (writable,
     /// narrow loads) at 4 → 36, 4-byte pointer fields `data` at 8 → 0 and `data_end` at 12 → 8,
@@ -503,6 +503,39 @@ mod tests {
         );
         let e = run("mov r0, -1\nexit", Mode::Strict).unwrap_err();
         assert!(e.contains("-1..=-1"), "{e}");
+    }
+
+    #[test]
+    fn a_read_only_packet_takes_loads_and_refuses_stores_in_both_modes() {
+        let read_only = |mode, ro| {
+            let mut c = cfg(mode);
+            if let ContextKind::Fields(l) = &mut c.context {
+                *l = l.clone().with_packet_read_only(ro);
+            }
+            c
+        };
+        // r5 = 7, data in r2, data_end in r3, four bytes proven; then the access at pc 6.
+        let text = |insn: &str| {
+            format!(
+                "mov r5, 7\nldxw r2, [r1+8]\nldxw r3, [r1+12]\nmov r4, r2\nadd r4, 4\n\
+                 jgt r4, r3, +1\n{insn}\nmov r0, 0\nexit"
+            )
+        };
+        for mode in [Mode::Strict, Mode::Checked] {
+            let run =
+                |insn: &str, ro| crate::verify(prog(&text(insn)), &read_only(mode, ro)).map(|_| ());
+            assert_eq!(run("ldxb r5, [r2+0]", true), Ok(()), "{mode:?}");
+            for insn in ["stb [r2+0], 1", "stxb [r2+0], r5", "lock add32 [r2+0], r5"] {
+                assert_eq!(run(insn, false), Ok(()), "{mode:?} {insn}");
+                let e = run(insn, true).unwrap_err();
+                assert_eq!(e.kind, crate::VerifyErrorKind::PacketReadOnly(Reg::R2));
+                assert!(
+                    e.to_string()
+                        .contains("cannot write into packet through r2"),
+                    "{mode:?} {insn}: {e}"
+                );
+            }
+        }
     }
 
     /// A `cb[]`-like table: 12 scratch bytes at 0 → 24 (writable), a u32 at 12 → 40; bpfx's

@@ -281,6 +281,10 @@ pub enum VerifyErrorKind {
         /// The map.
         map: crate::MapRef,
     },
+    /// A store, atomic or helper write through a packet pointer where the context's packet
+    /// is read-only ([`crate::ContextLayout::packet_read_only`]).
+    #[error("cannot write into packet through {0}: the packet is read-only for this program type")]
+    PacketReadOnly(Reg),
     /// A packet access not proven below `data_end` by an earlier comparison.
     #[error("packet access through {0} is not proven in bounds by a check against data_end")]
     PacketUnproven(Reg),
@@ -430,6 +434,7 @@ impl VerifyErrorKind {
             ContextAccess { .. }
                 | ContextReadOnly { .. }
                 | PacketLoadNotAllowed
+                | PacketReadOnly(_)
                 | ContextVariableOffset { .. }
                 | ContextMaybe { .. }
                 | ContextAccessDiffers { .. }

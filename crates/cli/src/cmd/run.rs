@@ -36,6 +36,13 @@ pub(crate) enum CtxKind {
     /// Perf event: r1 = a `struct bpf_perf_event_data` (the 184 --mem bytes).
     #[value(name = "perf_event", alias = "perf-event")]
     PerfEvent,
+    /// cgroup skb at ingress: r1 = a `struct __sk_buff` over the --packet bytes, an IP packet
+    /// (from its network header), read-only.
+    #[value(name = "cgroup_skb", alias = "cgroup_skb_ingress")]
+    CgroupSkb,
+    /// cgroup skb at egress (returns 0 to 3: bit 1 asks for congestion notification).
+    #[value(name = "cgroup_skb_egress")]
+    CgroupSkbEgress,
 }
 
 impl CtxKind {
@@ -51,6 +58,8 @@ impl CtxKind {
             CtxKind::Tracing => Context::TRACING,
             CtxKind::SockOps => Context::SockOps,
             CtxKind::PerfEvent => Context::PerfEvent,
+            CtxKind::CgroupSkb => Context::CgroupSkb(bpfx::CgroupSkbHook::Ingress),
+            CtxKind::CgroupSkbEgress => Context::CgroupSkb(bpfx::CgroupSkbHook::Egress),
         }
     }
 
@@ -67,6 +76,8 @@ impl CtxKind {
             CtxKind::Tracing => "fentry",
             CtxKind::SockOps => "sockops",
             CtxKind::PerfEvent => "perf_event",
+            CtxKind::CgroupSkb => "cgroup_skb/ingress",
+            CtxKind::CgroupSkbEgress => "cgroup_skb/egress",
         }
     }
 }
@@ -90,8 +101,11 @@ impl CtxKind {
 /// (`struct bpf_sock_addr`, `bpf_sock`, `bpf_sock_ops`, `bpf_perf_event_data`, exactly its
 /// size), and the fields the program may write are printed after the run, with, for sock_ops
 /// and the IP socket-address hooks, the socket options `bpf_setsockopt` changed (a new TCP
-/// socket's before the run). A program whose
-/// section names a type bpfx does not model (cgroup_skb, sk_skb, LSM, ...) is refused unless
+/// socket's before the run). A cgroup skb program runs on the --packet bytes as an IP packet
+/// (no Ethernet header), which it may only read; its socket is the packet's, as the kernel's
+/// test run makes it (family from the IP version, local address the source, remote the
+/// destination, ports 0); the verdict and the skb fields it changed are printed. A program
+/// whose section names a type bpfx does not model (sk_skb, LSM, ...) is refused unless
 /// --ctx says how to run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -111,7 +125,8 @@ pub(crate) struct Args {
     /// maps section names; memory for other sections].
     #[arg(long, value_enum, alias = "type")]
     ctx: Option<CtxKind>,
-    /// File holding the packet of an XDP, TC or socket-filter run.
+    /// File holding the packet of an XDP, TC, socket-filter or cgroup skb run (cgroup skb: an
+    /// IP packet, from its network header).
     #[arg(long, value_name = "PATH")]
     packet: Option<PathBuf>,
     /// Where to write the packet after the run (XDP, TC; for a socket filter, the bytes kept).
@@ -476,6 +491,8 @@ pub(crate) struct Input {
     pub(crate) ret: Option<u64>,
     /// The socket a cgroup socket or sock_ops run is for (--socket-cookie, --netns-cookie).
     pub(crate) ids: bpfx::SockIds,
+    /// The packet's socket in a cgroup skb run (from the packet: `BpfSock::of_ip_packet`).
+    pub(crate) sock: bpfx::BpfSock,
 }
 
 /// Opens `--file` as `run` does, with the runtime `configure` returns: an ELF object with its
@@ -520,7 +537,9 @@ pub(crate) fn setup<'o>(
     let ctx = context(obj, name, args.ctx);
     let pref = program_ref(&args.file, obj, name, ctx, mem.len() as u64)?;
     let packet = match (ctx, &args.packet) {
-        (Context::Xdp | Context::Tc | Context::Socket, Some(p)) => load::read(p)?,
+        (Context::Xdp | Context::Tc | Context::Socket | Context::CgroupSkb(_), Some(p)) => {
+            load::read(p)?
+        }
         (Context::Xdp, None) => {
             return Err(CliError::Usage(
                 "an XDP program needs its packet: --packet FILE".into(),
@@ -528,7 +547,9 @@ pub(crate) fn setup<'o>(
         }
         (_, Some(_)) => {
             return Err(CliError::Usage(
-                "--packet is for XDP, TC and socket-filter programs (--ctx xdp|tc|socket)".into(),
+                "--packet is for XDP, TC, socket-filter and cgroup skb programs \
+                 (--ctx xdp|tc|socket|cgroup_skb)"
+                    .into(),
             ));
         }
         _ => Vec::new(),
@@ -577,12 +598,16 @@ pub(crate) fn setup<'o>(
             "--out writes the packet of an XDP, TC or socket-filter run".into(),
         ));
     }
-    let meta = skb_meta(args, &packet);
+    let mut meta = skb_meta(args, &packet);
+    if matches!(ctx, Context::CgroupSkb(_)) && args.protocol.is_none() {
+        meta.protocol = bpfx::ip_ethertype(&packet);
+    }
     let xdp = bpfx::XdpMeta {
         ingress_ifindex: args.ingress_ifindex,
         ..Default::default()
     };
     let kept = packet.len();
+    let sock = bpfx::BpfSock::of_ip_packet(&packet);
     Ok((
         pref,
         Input {
@@ -603,6 +628,7 @@ pub(crate) fn setup<'o>(
                 cookie: args.socket_cookie,
                 netns_cookie: args.netns_cookie,
             },
+            sock,
         },
     ))
 }
@@ -681,6 +707,12 @@ pub(crate) fn exec(
             input.kept = v.kept;
             (u64::from(v.code), Some(v.to_string()))
         }),
+        Context::CgroupSkb(_) => {
+            let mut after = input.meta;
+            let res = prog.run_cgroup_skb(&input.packet, &mut after, &input.sock, &input.ids);
+            input.after = after;
+            res.map(|v| (u64::from(v.code), Some(v.to_string())))
+        }
         Context::Kprobe => {
             let regs = match &input.args {
                 Some(a) => bpfx::PtRegs::with_args(a),
@@ -879,7 +911,10 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             if let Some(left) = prog.budget() {
                 obj_json["budget_left"] = left.into();
             }
-            if matches!(ctx, Context::Xdp | Context::Tc | Context::Socket) {
+            if matches!(
+                ctx,
+                Context::Xdp | Context::Tc | Context::Socket | Context::CgroupSkb(_)
+            ) {
                 obj_json["packet_len"] = kept.into();
             }
             if ctx == Context::Socket {
@@ -921,6 +956,10 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             if let Some((json, lines)) = sock_options_out(ctx, prog.sock_options()) {
                 obj_json["socket_options"] = json;
                 text.push_str(&lines);
+            }
+            if matches!(ctx, Context::CgroupSkb(_)) {
+                obj_json["skb"] = skb_json(&after);
+                text.push_str(&skb_changes(&meta, &after));
             }
             if ctx == Context::Tc {
                 obj_json["skb"] = skb_json(&after);

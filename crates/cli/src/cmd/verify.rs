@@ -20,6 +20,13 @@ pub(crate) enum VerifyCtx {
     Tc,
     /// Socket filter: r1 = a `struct __sk_buff` with the socket filter's access rules.
     Socket,
+    /// cgroup skb at ingress: r1 = a `struct __sk_buff` with the cgroup skb rules (a
+    /// read-only packet, the socket's fields; returns 0 or 1).
+    #[value(name = "cgroup_skb", alias = "cgroup_skb_ingress")]
+    CgroupSkb,
+    /// cgroup skb at egress (returns 0 to 3).
+    #[value(name = "cgroup_skb_egress")]
+    CgroupSkbEgress,
     /// A context struct in the input memory whose 8-byte fields at offsets 0 and 8 hold the
     /// packet's `data` and `data_end` pointers (plain programs only; the verifier's raw packet
     /// context).
@@ -131,6 +138,8 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                 Some(VerifyCtx::Xdp) => Some("xdp"),
                 Some(VerifyCtx::Tc) => Some("tc"),
                 Some(VerifyCtx::Socket) => Some("socket"),
+                Some(VerifyCtx::CgroupSkb) => Some("cgroup_skb/ingress"),
+                Some(VerifyCtx::CgroupSkbEgress) => Some("cgroup_skb/egress"),
                 _ => None,
             };
             if let Some(section) = section {
@@ -305,6 +314,8 @@ fn verify_object(
         Some(VerifyCtx::Xdp) => bpfx::Context::Xdp,
         Some(VerifyCtx::Tc) => bpfx::Context::Tc,
         Some(VerifyCtx::Socket) => bpfx::Context::Socket,
+        Some(VerifyCtx::CgroupSkb) => bpfx::Context::CgroupSkb(bpfx::CgroupSkbHook::Ingress),
+        Some(VerifyCtx::CgroupSkbEgress) => bpfx::Context::CgroupSkb(bpfx::CgroupSkbHook::Egress),
         Some(VerifyCtx::Packet) | None => implied,
     };
     let mut pref = pref.context(ctx);

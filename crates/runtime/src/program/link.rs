@@ -400,9 +400,11 @@ impl<'o> ProgramRef<'o> {
             Context::Tc => "sched_cls",
             Context::Socket => "socket_filter",
             c if c.is_tracing() => c.name(),
-            Context::SockAddr(_) | Context::Sock(_) | Context::SockOps | Context::PerfEvent => {
-                self.context.name()
-            }
+            Context::SockAddr(_)
+            | Context::Sock(_)
+            | Context::SockOps
+            | Context::PerfEvent
+            | Context::CgroupSkb(_) => self.context.name(),
             _ => return Ok(()),
         };
         let custom = &self.obj.shared.custom;

@@ -106,6 +106,23 @@ pub(crate) fn kernel_run(
     ctx: Option<&mut [u8]>,
     scratch: &Path,
 ) -> (u32, Vec<u8>) {
+    run_pinned(&prog.0, data, ctx, scratch)
+}
+
+/// [`kernel_run`] of the program named `name` (its function) of the directory [`load_all`]
+/// pinned.
+#[allow(dead_code)]
+pub(crate) fn kernel_run_named(
+    dir: &Pinned,
+    name: &str,
+    data: &[u8],
+    ctx: Option<&mut [u8]>,
+    scratch: &Path,
+) -> (u32, Vec<u8>) {
+    run_pinned(&dir.0.join(name), data, ctx, scratch)
+}
+
+fn run_pinned(pin: &Path, data: &[u8], ctx: Option<&mut [u8]>, scratch: &Path) -> (u32, Vec<u8>) {
     let [input, output, ctx_in, ctx_out] =
         ["in.bin", "out.bin", "ctx_in.bin", "ctx_out.bin"].map(|f| scratch.join(f));
     std::fs::write(&input, data).unwrap();
@@ -114,7 +131,7 @@ pub(crate) fn kernel_run(
     }
     let mut run = Command::new("bpftool");
     run.args(["prog", "run", "pinned"])
-        .arg(&prog.0)
+        .arg(pin)
         .arg("data_in")
         .arg(&input)
         .arg("data_out")

@@ -68,3 +68,9 @@ done
 # their BTF names (tests/btf_context.rs): with -g, and the same without -g (no BTF).
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c btf_sections.c -o btf_sections.o
 "$CLANG" -O2 -target bpf -mcpu=v3 -I"$ASM_INC" -c btf_sections-nobtf.c -o btf_sections-nobtf.o
+# cgroup_skb programs (tests/cgroup_skb.rs, with the kernel as oracle) and their unsafe twins:
+# cgskb_bad_N.c defines CASE and includes cgskb_bad.h.
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c cgskb.c -o cgskb.o
+for n in 1 2 3 4; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "cgskb_bad_$n.c" -o "cgskb_bad_$n.o"
+done

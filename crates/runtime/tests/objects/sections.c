@@ -1,6 +1,7 @@
 /* Programs in the sections older tools used and in sections of types bpfx does not model:
  * `xdp_prog` (the kernel samples' XDP name) must get the XDP context, the kprobe its
- * pt_regs, and the cgroup_skb program must be refused, never run as plain memory.           */
+ * pt_regs, the cgroup_skb program its own __sk_buff, and the lwt_in program must be refused,
+ * never run as plain memory.                                                                 */
 #include <linux/bpf.h>
 
 #define SEC(name) __attribute__((section(name), used))
@@ -28,6 +29,13 @@ int probe(void *ctx)
 
 SEC("cgroup_skb/ingress")
 int cg_ingress(struct __sk_buff *skb)
+{
+	return skb->len > 100;
+}
+
+/* A type bpfx does not model: refused unless run as another (the same code as TC's). */
+SEC("lwt_in")
+int lwt_len(struct __sk_buff *skb)
 {
 	return skb->len > 100;
 }

@@ -658,6 +658,9 @@ impl Analysis<'_> {
                 true
             }
             Value::Ptr(PtrKind::Packet { .. } | PtrKind::PacketMeta, _) if any_region => {
+                if !read_only && self.layout.is_some_and(|l| l.packet_read_only) {
+                    return Err(self.err(pc, K::PacketReadOnly(reg)));
+                }
                 if self.strict {
                     // As the kernel's check of a helper's memory argument: the proven range
                     // must cover the whole size, read or written (packet stores are allowed

@@ -319,6 +319,9 @@ impl Analysis<'_> {
     /// (`data_meta`, `None`). Only Strict mode proves packet accesses: it alone forbids writes
     /// to the context's data and data_end fields, which the proof trusts ([`packet_covers`]).
     fn mem_packet(&mut self, a: Access, st: &mut State, id: Option<u32>, o: Off) -> R<Value> {
+        if a.acc.writes() && self.layout.is_some_and(|l| l.packet_read_only) {
+            return Err(self.err(a.pc, K::PacketReadOnly(a.reg)));
+        }
         let at = o.add_const(i64::from(a.off));
         let in_bounds = self.strict && packet_covers(st, id, at, i64::from(a.size));
         if self.strict && !in_bounds {

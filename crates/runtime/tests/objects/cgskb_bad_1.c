@@ -1,0 +1,2 @@
+#define CASE 1
+#include "cgskb_bad.h"

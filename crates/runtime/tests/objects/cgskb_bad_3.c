@@ -1,0 +1,2 @@
+#define CASE 3
+#include "cgskb_bad.h"

@@ -39,7 +39,8 @@ fn a_huge_lru_map_is_refused_from_its_declaration() {
     assert_eq!(vm.mem_used(), 0);
     let seen = obj.maps().next().unwrap();
     assert_eq!(seen.kind(), Some(MapKind::LruHash));
-    // 16M entries: the values are 128 MiB, the bookkeeping beside them far more.
+    // 16M entries: the values and the LRU stamps reserve 128 MiB each, over the bound of one
+    // map's reservation (in use, the bookkeeping beside them would take far more).
     assert!(seen.spec().is_none(), "the map cannot be created");
     let declared = MapSpec::new("seen", MapKind::LruHash, 4, 4, 1 << 24);
     assert!(declared.memory_bytes().unwrap() > 1 << 30);
@@ -239,8 +240,8 @@ fn code(text: &str) -> Bytecode {
 
 #[test]
 fn maps_and_code_are_charged_when_created_and_given_back() {
-    // A hash map and a lookup in it.
-    let spec = MapSpec::new("h", MapKind::Hash, 4, 8, 64);
+    // An array (charged in full at creation) and a lookup in it.
+    let spec = MapSpec::new("h", MapKind::Array, 4, 8, 64);
     let need = spec.memory_bytes().unwrap();
     let prog = "stw [r10-4], 1\nlddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\ncall 1\n\
                 mov r0, 7\nexit";

@@ -42,7 +42,7 @@ use crate::memory::Charge;
 use bpfx_exec::SharedMem;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 /// The kernel's largest per-CPU value (`PCPU_MIN_UNIT_SIZE`), in bytes.
@@ -138,8 +138,9 @@ pub(crate) fn slot_cost(spec: &MapSpec, cpus: u32) -> Result<SlotCost, String> {
 /// A per-CPU hash's [`SlotCost`]: per slot, its value on every CPU, the key's copies in the
 /// index and the slot table with the index's slot ([`INDEX_ENTRY_OVERHEAD`]), and its entry
 /// in the slot table and the free list, three times over (vectors growing by doubling, while
-/// the old one is copied). Fixed: an LRU map's reference bits, one byte per entry. Reserved:
-/// the values of every entry on every CPU (zero pages until used).
+/// the old one is copied), and with LRU its reference bit (a byte, rounding up). Nothing
+/// fixed. Reserved: the values of every entry on every CPU and an LRU map's reference bits
+/// (zero pages until used).
 fn hash_cost(spec: &MapSpec, cpus: u32) -> Result<SlotCost, String> {
     let too_big = || "the map's size overflows 64 bits (E2BIG)".to_string();
     let n = u64::from(spec.max_entries);
@@ -147,19 +148,16 @@ fn hash_cost(spec: &MapSpec, cpus: u32) -> Result<SlotCost, String> {
         .checked_mul(stride(spec) as u64)
         .ok_or_else(too_big)?;
     let slot_table = 3 * (std::mem::size_of::<Option<Arc<[u8]>>>() + 4) as u64;
+    let lru = u64::from(spec.kind == MapKind::LruPerCpuHash);
     let per_slot = checked_size(&[
         (1, slab_per_slot),
         (2, u64::from(spec.key_size)),
-        (1, INDEX_ENTRY_OVERHEAD + slot_table),
+        (1, INDEX_ENTRY_OVERHEAD + slot_table + lru),
     ])?;
-    let fixed = if spec.kind == MapKind::LruPerCpuHash {
-        n
-    } else {
-        0
-    };
+    let values = slab_per_slot.checked_mul(n).ok_or_else(too_big)?;
     Ok(SlotCost {
-        reserved: slab_per_slot.checked_mul(n).ok_or_else(too_big)?,
-        fixed,
+        reserved: values.saturating_add(lru * n.div_ceil(64) * 8),
+        fixed: 0,
         per_slot,
         slab_per_slot,
     })
@@ -349,8 +347,8 @@ pub(crate) struct PerCpuHash {
     /// Picks the shard: keyed at random per map, as each shard's index is ([`Shard`]).
     hasher: foldhash::quality::RandomState,
     alloc: Mutex<Alloc>,
-    /// LRU only: a reference bit per slot.
-    referenced: Option<Box<[AtomicBool]>>,
+    /// LRU only: a reference bit per slot ([`RefBits`]).
+    referenced: Option<RefBits>,
 }
 
 /// One shard of a per-CPU hash's index: key → slot, hashed by foldhash under a random key of
@@ -377,8 +375,7 @@ impl PerCpuHash {
                 slots: Slots::new(n, &cost),
                 hand: 0,
             }),
-            referenced: (spec.kind == MapKind::LruPerCpuHash)
-                .then(|| (0..n).map(|_| AtomicBool::new(false)).collect()),
+            referenced: (spec.kind == MapKind::LruPerCpuHash).then(|| RefBits::new(n)),
         })
     }
 
@@ -388,7 +385,7 @@ impl PerCpuHash {
 
     fn touch(&self, slot: u32) {
         if let Some(r) = &self.referenced {
-            r[slot as usize].store(true, Relaxed);
+            r.set(slot as usize);
         }
     }
 
@@ -444,19 +441,13 @@ impl PerCpuHash {
     }
 
     /// The second-chance sweep: at most two turns of the clock.
-    fn evict(
-        &self,
-        a: &mut Alloc,
-        refs: &[AtomicBool],
-        si: usize,
-        held: &mut Shard,
-    ) -> Option<u32> {
+    fn evict(&self, a: &mut Alloc, refs: &RefBits, si: usize, held: &mut Shard) -> Option<u32> {
         // Only the slots handed out hold keys.
         let n = a.slots.high_water();
         for _ in 0..2 * n {
             let c = a.hand % n;
             a.hand = (c + 1) % n;
-            if refs[c].swap(false, Relaxed) {
+            if refs.take(c) {
                 continue;
             }
             let Some(victim) = a.slots.key(c).map(|k| &k[..]) else {
@@ -487,7 +478,7 @@ impl PerCpuHash {
         let slot = shard.remove(key).ok_or(MapError::NotFound)?;
         lock(&self.alloc).slots.release(slot);
         if let Some(r) = &self.referenced {
-            r[slot as usize].store(false, Relaxed);
+            r.take(slot as usize);
         }
         Ok(())
     }
@@ -506,6 +497,26 @@ impl PerCpuHash {
             .collect();
         all.sort();
         all
+    }
+}
+
+/// An LRU per-CPU hash's reference bits, 64 to a word, in a zeroed reservation
+/// ([`bpfx_exec::zeroed_words`]): resident only as far as slots are used.
+struct RefBits(Box<[AtomicU64]>);
+
+impl RefBits {
+    fn new(slots: u32) -> RefBits {
+        RefBits(bpfx_exec::zeroed_words((slots as usize).div_ceil(64)))
+    }
+
+    fn set(&self, slot: usize) {
+        self.0[slot / 64].fetch_or(1 << (slot % 64), Relaxed);
+    }
+
+    /// Clears the bit of `slot`, returning whether it was set.
+    fn take(&self, slot: usize) -> bool {
+        let bit = 1 << (slot % 64);
+        self.0[slot / 64].fetch_and(!bit, Relaxed) & bit != 0
     }
 }
 

@@ -73,7 +73,8 @@ pub trait MapSpecExt {
 
     /// What the [`crate::Vm`]'s memory limit is charged when a map of this spec is created
     /// with `cfg`: [`MapSpecExt::memory_bytes_with`] for most kinds; for the hash family
-    /// (hash, LRU hash, per-CPU hashes), only the part that exists whatever the map holds,
+    /// (hash, LRU hash, per-CPU hashes) and LPM tries, only the part that exists whatever the
+    /// map holds,
     /// the rest being charged a chunk of slots at a time as entries are first inserted.
     fn creation_bytes_with(&self, cfg: &MapConfig) -> Option<u64>;
 }
@@ -148,7 +149,7 @@ impl MapSpecExt for MapSpec {
     }
 }
 
-/// The [`SlotCost`] of a hash-family spec (`None` for the kinds charged in full, and for a
+/// The [`SlotCost`] of a hash-family or LPM trie spec (`None` for the kinds charged in full, and for a
 /// size that overflows).
 fn slot_cost(spec: &MapSpec, cfg: &MapConfig) -> Option<SlotCost> {
     match spec.kind {
@@ -161,7 +162,7 @@ fn slot_cost(spec: &MapSpec, cfg: &MapConfig) -> Option<SlotCost> {
 /// of this many bytes of values at a time (a power of two of slots, at least one).
 pub(crate) const SLOT_CHUNK_BYTES: u64 = 64 << 10;
 
-/// How a map of the hash family takes memory.
+/// How a map of the hash family (or an LPM trie) takes memory.
 ///
 /// - `reserved`: address space taken at creation and not written there (the value slab, LRU
 ///   stamps: zeroed allocations, [`bpfx_exec::zeroed_words`]), bounded by [`MAX_MAP_BYTES`]
@@ -492,7 +493,8 @@ pub enum MapError {
     /// (`EINVAL`).
     #[error("the inner map does not match the map of maps' template")]
     InnerMismatch,
-    /// A new entry of a hash-family map the [`crate::Vm`]'s memory limit has no room for
+    /// A new entry of a hash-family map or LPM trie the [`crate::Vm`]'s memory limit has no
+    /// room for
     /// (`ENOMEM`, what the kernel's hash update returns when it cannot allocate an element).
     #[error("the memory limit has no room for another entry")]
     NoMemory,

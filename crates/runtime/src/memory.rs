@@ -7,10 +7,10 @@
 //! holds the bytes while the thing it pays for lives, and gives them back when dropped.
 //!
 //! Most kinds are charged their whole bound at creation. The hash family (hash, LRU hash,
-//! per-CPU hashes) is charged its fixed part at creation and then a chunk of slots at a time,
-//! as its slot allocator first hands out a slot of the chunk ([`Charge::grow`], in
-//! `map::Slots`): a map declared large but used sparsely holds what it has used, and an
-//! insert the pool has no room for fails with `ENOMEM`.
+//! per-CPU hashes) and LPM tries are charged their fixed part at creation and then a chunk of
+//! slots at a time, as their slot allocator first hands out a slot of the chunk
+//! ([`Charge::grow`], in `map::Slots`): a map declared large but used sparsely holds what it
+//! has used, and an insert the pool has no room for fails with `ENOMEM`.
 //!
 //! # Invariants
 //! `used` is the sum of the live charges' bytes and never exceeds `limit`: a charge is taken

@@ -585,3 +585,45 @@ fn an_lru_map_declared_past_the_limit_loads_and_runs() {
         "{e}"
     );
 }
+
+#[test]
+fn lpm_tries_are_charged_by_use_too() {
+    let mut spec = MapSpec::new("t", MapKind::LpmTrie, 8, VALUE, 1 << 17);
+    spec.flags = bpfx::BPF_F_NO_PREALLOC;
+    let key = |i: u32| {
+        let mut k = 32u32.to_le_bytes().to_vec();
+        k.extend_from_slice(&i.to_be_bytes());
+        k
+    };
+    let value = [3; VALUE as usize];
+    let load = |vm: &Vm| vm.object(vec![], vec![spec.clone()]).unwrap();
+    let vm = Vm::new();
+    let obj = load(&vm);
+    let t = obj.map("t").unwrap();
+    let created = vm.mem_used();
+    assert_eq!(
+        created,
+        obj.maps().next().unwrap().creation_bytes().unwrap()
+    );
+    t.update(&key(0), &value, UpdateFlag::Any).unwrap();
+    let chunk = vm.mem_used() - created;
+    assert!(chunk > 0 && chunk < 1 << 20, "{chunk}");
+    drop((t, obj));
+    let vm = Vm::new().mem_limit(created + 2 * chunk + chunk / 2);
+    let obj = load(&vm);
+    let t = obj.map("t").unwrap();
+    for i in 0..2 * CHUNK {
+        t.update(&key(i), &value, UpdateFlag::Any).unwrap();
+    }
+    assert_eq!(
+        t.update(&key(2 * CHUNK), &value, UpdateFlag::Any),
+        Err(MapError::NoMemory)
+    );
+    assert_eq!(t.len(), 2 * CHUNK as usize);
+    assert_eq!(t.lookup(&key(2 * CHUNK)).unwrap(), None);
+    t.delete(&key(7)).unwrap();
+    t.update(&key(2 * CHUNK), &value, UpdateFlag::Any).unwrap();
+    assert_eq!(t.lookup(&key(2 * CHUNK)).unwrap(), Some(value.to_vec()));
+    drop((t, obj));
+    assert_eq!(vm.mem_used(), 0);
+}

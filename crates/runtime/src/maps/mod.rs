@@ -146,7 +146,7 @@ pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn M
         MapKind::PerCpuHash | MapKind::LruPerCpuHash => {
             Box::new(percpu::PerCpuHash::new(spec, cpus)?)
         }
-        MapKind::LpmTrie => Box::new(lpm::LpmTrie::new(spec)),
+        MapKind::LpmTrie => Box::new(lpm::LpmTrie::new(spec)?),
         MapKind::PerfEventArray => Box::new(perf::PerfEventArray::new(spec, cfg)),
         MapKind::Queue | MapKind::Stack => Box::new(queue::QueueStack::new(spec)),
         MapKind::BloomFilter => Box::new(bloom::Bloom::new(spec)),
@@ -181,14 +181,15 @@ pub fn host_bytes(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<u64>, String
     }))
 }
 
-/// The [`SlotCost`] of this module's hash-family kinds (the per-CPU hashes), charged a chunk of
-/// slots at a time; `None` for the kinds charged in full at creation, and for a shape
+/// The [`SlotCost`] of this module's kinds charged by use (the per-CPU hashes and the LPM
+/// trie), a chunk of slots at a time; `None` for the kinds charged in full at creation, and for a shape
 /// [`host_bytes`] refuses.
 pub(crate) fn slot_cost(spec: &MapSpec, cfg: &MapConfig) -> Option<SlotCost> {
     match spec.kind {
         MapKind::PerCpuHash | MapKind::LruPerCpuHash => {
             percpu::slot_cost(spec, cfg.cpus.max(1)).ok()
         }
+        MapKind::LpmTrie => lpm::slot_cost(spec).ok(),
         _ => None,
     }
 }

@@ -477,6 +477,33 @@ fn programs_inserting_past_the_limit_get_enomem_at_the_same_point_on_every_engin
         // Everything comes back with the map.
         drop((p, h, obj));
         assert_eq!(vm.mem_used(), 0, "{name}");
+
+        // An LRU map under the same limit never refuses the program: past three chunks it
+        // evicts its least recently used key (the oldest, here), as when full.
+        let vm = Vm::new().cpus(1).mem_limit(limit);
+        let obj = sparse_object(&vm, MapKind::LruHash);
+        let v = obj
+            .program("insert")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap();
+        let mut p = match &opts {
+            None => v.interpret(),
+            Some(o) => v.compile_with(o).unwrap(),
+        };
+        p.set_budget(opts.as_ref().and_then(|o| o.budget.then_some(1 << 20)));
+        for run in 0..3 * CHUNK + 10 {
+            assert_eq!(p.run(&mut []).unwrap(), 0, "{name}: LRU run {run}");
+        }
+        let h = obj.map("h").unwrap();
+        assert_eq!(h.len(), 3 * CHUNK as usize, "{name}: LRU");
+        assert_eq!(
+            h.lookup(&9u32.to_le_bytes()).unwrap(),
+            None,
+            "{name}: evicted"
+        );
+        let last = (3 * CHUNK + 9).to_le_bytes();
+        assert!(h.lookup(&last).unwrap().is_some(), "{name}: LRU");
     }
 }
 

@@ -13,7 +13,7 @@
 //!   and a host-side index from key bytes to slot in 64 shards, each behind its own [`Mutex`]
 //!   (see `HashTable`). A full hash map refuses new
 //!   keys (`E2BIG`); a full LRU map evicts its least recently used key (lookups and updates
-//!   count as uses).
+//!   count as uses). Past the `Vm`'s memory limit a new key is `ENOMEM` (LRU: an eviction).
 //! - **Ring buffer**: a data block of `max_entries` bytes (a power of two) and a host-side queue
 //!   of record descriptors, so nothing a program writes can corrupt the bookkeeping.
 //! - **Program array**: slots holding programs for `bpf_tail_call`, set from the host.

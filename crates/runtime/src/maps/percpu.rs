@@ -17,7 +17,9 @@
 //!   writes).
 //! - Errors: array index past the end `E2BIG`, `BPF_NOEXIST` on an array `EEXIST`, array
 //!   delete `EINVAL`; hash: `BPF_NOEXIST` on an existing key `EEXIST`, `BPF_EXIST` or delete
-//!   of a missing key `ENOENT`, a full map `E2BIG` (an LRU map evicts instead); unknown flags
+//!   of a missing key `ENOENT`, a full map `E2BIG` (an LRU map evicts instead), a new key the
+//!   `Vm`'s memory limit has no room for `ENOMEM` (an LRU map evicts instead; slots are
+//!   charged a chunk at a time as they are first used, `map::Slots`); unknown flags
 //!   `EINVAL`. At creation: array keys not 4 bytes, a zero size or zero entries, flags outside
 //!   the kernel's masks (`BPF_F_MMAPABLE` on a per-CPU array, `BPF_F_NO_COMMON_LRU` on a
 //!   non-LRU hash) `EINVAL`; `BPF_F_NO_PREALLOC` on an LRU map `ENOTSUPP`; a value over 32 KiB

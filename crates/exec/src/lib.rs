@@ -80,7 +80,7 @@ pub use helpers::{
     LenFn, MemArg, TailCall,
 };
 pub use memory::{GuestMemory, Region, STACK_ALIGN, Stack};
-pub use shared::SharedMem;
+pub use shared::{SharedMem, zeroed_words};
 use std::sync::Arc;
 pub use trap::{Trap, TrapKind};
 

@@ -11,6 +11,22 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// `n` zeroed atomic words from a zeroed allocation (`calloc`), which writes nothing: the
+/// allocator's fresh pages (every block glibc serves with its own `mmap`, above 128 KiB at
+/// first and 32 MiB at most) are the kernel's zero pages until first written, so the block
+/// costs resident memory only for the pages used. (Building the words one by one, as
+/// collecting `AtomicU64::new(0)` does, writes and so commits every page at once.) An
+/// allocation failure ends the process as `Vec`'s does ([`std::alloc::handle_alloc_error`]).
+pub fn zeroed_words(n: usize) -> Box<[AtomicU64]> {
+    use zerocopy::FromZeros;
+    <[AtomicU64]>::new_box_zeroed_with_elems(n).unwrap_or_else(
+        |_| match std::alloc::Layout::array::<AtomicU64>(n) {
+            Ok(layout) => std::alloc::handle_alloc_error(layout),
+            Err(_) => panic!("capacity overflow: {n} words of shared memory"),
+        },
+    )
+}
+
 /// A fixed-size block of shared guest memory at a stable address.
 ///
 /// # Invariants
@@ -25,8 +41,12 @@ pub struct SharedMem {
 
 impl SharedMem {
     /// A zeroed block of `len` bytes (8-byte aligned).
+    ///
+    /// The words come from a zeroed allocation ([`zeroed_words`]) and are not written here, so
+    /// a large block takes address space at once but physical pages only as they are first
+    /// touched. Panics, as any failed allocation does, when the memory cannot be had.
     pub fn new(len: usize, writable: bool) -> Arc<SharedMem> {
-        let words = (0..len.div_ceil(8)).map(|_| AtomicU64::new(0)).collect();
+        let words = zeroed_words(len.div_ceil(8));
         Arc::new(SharedMem {
             words,
             len,
@@ -167,6 +187,16 @@ mod tests {
         assert_eq!(m.update(0, 8, |_| 7), 0x0000_0000_ffff_ffff);
         assert_eq!(m.update(6, 4, |_| 0x1234_5678), 0xffff_0000);
         assert_eq!(m.load(6, 4), 0x1234_5678);
+    }
+
+    #[test]
+    fn zeroed_words_are_zero() {
+        let w = zeroed_words(1 << 16);
+        assert_eq!(w.len(), 1 << 16);
+        assert!(w.iter().all(|x| x.load(Relaxed) == 0));
+        assert!(zeroed_words(0).is_empty());
+        let m = SharedMem::new(13, true);
+        assert_eq!((m.len(), m.load(8, 4)), (13, 0));
     }
 
     #[test]

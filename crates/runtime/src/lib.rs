@@ -40,7 +40,8 @@
 //!   ([`Object::map_as`]); global variables by name through the object's BTF
 //!   ([`Object::set_global`], [`Object::get_global`], [`Object::globals`]).
 //! - **Memory limit** ([`Vm::mem_limit`]): map storage, host-side bookkeeping included
-//!   ([`MapSpecExt::memory_bytes`]), and JIT code are charged before they are allocated.
+//!   ([`MapSpecExt::memory_bytes`]), and JIT code are charged before they are allocated; hash
+//!   maps a chunk of slots at a time as they are first used (`ENOMEM` past the limit).
 //! - **Helpers**: the kernel's ids and semantics (map operations, time, random numbers, CPU id,
 //!   `trace_printk`, tail calls, ring buffers, perf event output, per-CPU lookups,
 //!   `redirect_map`, `redirect`, the XDP packet helpers `xdp_adjust_head`/`_tail`/`_meta`, the

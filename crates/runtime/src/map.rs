@@ -8,11 +8,12 @@
 //! - **Array**: one block of `max_entries * stride` bytes, value `i` at `i * stride`, where the
 //!   stride is `value_size` rounded up to 8 (the kernel's rounding, which keeps 8-byte atomics on
 //!   every value aligned). Global data sections are one-element arrays.
-//! - **Hash / LRU hash**: a slab of `max_entries` values preallocated in one block, a free list,
+//! - **Hash / LRU hash**: a slab of `max_entries` values reserved in one block (zero pages until
+//!   used), slots handed out from it by [`Slots`] (freed ones first, then the next fresh one),
 //!   and a host-side index from key bytes to slot in 64 shards, each behind its own [`Mutex`]
 //!   (see `HashTable`). A full hash map refuses new
 //!   keys (`E2BIG`); a full LRU map evicts its least recently used key (lookups and updates
-//!   count as uses).
+//!   count as uses). Past the `Vm`'s memory limit a new key is `ENOMEM` (LRU: an eviction).
 //! - **Ring buffer**: a data block of `max_entries` bytes (a power of two) and a host-side queue
 //!   of record descriptors, so nothing a program writes can corrupt the bookkeeping.
 //! - **Program array**: slots holding programs for `bpf_tail_call`, set from the host.
@@ -21,8 +22,10 @@
 //!   [`crate::maps::MapImpl`].
 //!
 //! Each kind also states the most memory a map of it takes, values and host-side structures
-//! together ([`MapSpecExt::memory_bytes`], one function beside each kind's code): the bound the
-//! [`crate::Vm`]'s memory limit is charged before the map is created.
+//! together ([`MapSpecExt::memory_bytes`], one function beside each kind's code). Most kinds
+//! are charged that bound before the map is created; the hash family is charged its fixed
+//! part then, and each chunk of slots when its first slot is handed out ([`SlotCost`],
+//! [`Slots`]; docs/runtime.md, "Memory limit").
 //!
 //! A deleted hash slot goes back to the free list while a program may still hold its address:
 //! the memory stays valid (the block never moves), as the kernel's RCU keeps it valid, and a
@@ -67,6 +70,13 @@ pub trait MapSpecExt {
     /// [`MapSpecExt::memory_bytes`] with `cfg`'s CPUs and perf buffers (`None` also for a
     /// shape the kinds of `maps/` refuse).
     fn memory_bytes_with(&self, cfg: &MapConfig) -> Option<u64>;
+
+    /// What the [`crate::Vm`]'s memory limit is charged when a map of this spec is created
+    /// with `cfg`: [`MapSpecExt::memory_bytes_with`] for most kinds; for the hash family
+    /// (hash, LRU hash, per-CPU hashes) and LPM tries, only the part that exists whatever the
+    /// map holds,
+    /// the rest being charged a chunk of slots at a time as entries are first inserted.
+    fn creation_bytes_with(&self, cfg: &MapConfig) -> Option<u64>;
 }
 
 impl MapSpecExt for MapSpec {
@@ -91,13 +101,25 @@ impl MapSpecExt for MapSpec {
                 self.memory_bytes_with(cfg)
             }
         };
-        match need {
-            Some(need) if need <= MAX_MAP_BYTES => Ok(need),
-            Some(need) => Err(format!(
-                "needs {need} bytes, more than the {MAX_MAP_BYTES}-byte limit of one map \
+        // The hash family is bounded by what creation reserves (its slab's address space and
+        // its fixed part: what exists however it is used); the rest of `need` comes a chunk
+        // at a time, within the Vm's limit. Every other kind is bounded by all of it.
+        let (bound, what) = match slot_cost(self, cfg) {
+            Some(c) => (
+                c.reserved
+                    .checked_add(c.fixed)
+                    .and_then(|r| r.checked_add(MAP_HEADER_BYTES)),
+                "reserves",
+            ),
+            None => (need, "needs"),
+        };
+        match (need, bound) {
+            (Some(need), Some(bound)) if bound <= MAX_MAP_BYTES => Ok(need),
+            (Some(_), Some(bound)) => Err(format!(
+                "{what} {bound} bytes, more than the {MAX_MAP_BYTES}-byte limit of one map \
                  (fewer entries would fit: `Vm::max_entries`, `bpfx --max-entries NAME=N`)"
             )),
-            None => Err(format!(
+            _ => Err(format!(
                 "its size overflows (more than the {MAX_MAP_BYTES}-byte limit of one map)"
             )),
         }
@@ -117,6 +139,168 @@ impl MapSpecExt for MapSpec {
             _ => maps::host_bytes(self, cfg).ok().flatten(),
         }?;
         body.checked_add(MAP_HEADER_BYTES)
+    }
+
+    fn creation_bytes_with(&self, cfg: &MapConfig) -> Option<u64> {
+        match slot_cost(self, cfg) {
+            Some(c) => c.fixed.checked_add(MAP_HEADER_BYTES),
+            None => self.memory_bytes_with(cfg),
+        }
+    }
+}
+
+/// The [`SlotCost`] of a hash-family or LPM trie spec (`None` for the kinds charged in full, and for a
+/// size that overflows).
+fn slot_cost(spec: &MapSpec, cfg: &MapConfig) -> Option<SlotCost> {
+    match spec.kind {
+        MapKind::Hash | MapKind::LruHash => HashTable::cost(spec),
+        _ => maps::slot_cost(spec, cfg),
+    }
+}
+
+/// Slab bytes a hash-family map opens at once: its slots are handed out, and charged, a chunk
+/// of this many bytes of values at a time (a power of two of slots, at least one).
+pub(crate) const SLOT_CHUNK_BYTES: u64 = 64 << 10;
+
+/// How a map of the hash family (or an LPM trie) takes memory.
+///
+/// - `reserved`: address space taken at creation and not written there (the value slab, LRU
+///   stamps: zeroed allocations, [`bpfx_exec::zeroed_words`]), bounded by [`MAX_MAP_BYTES`]
+///   with `fixed`; it becomes resident only as slots are used, and each slot's share is in
+///   `per_slot`.
+/// - `fixed`: charged at creation, whatever the map holds (the shards, their locks).
+/// - `per_slot`: charged per slot, a chunk of [`SlotCost::chunk`] slots at a time, when the
+///   allocator first hands out a slot of the chunk: the slot's values and every host-side
+///   structure that grows with the entries, at its fullest.
+///
+/// [`MapSpecExt::memory_bytes`] is `fixed + max_entries * per_slot` (and the map's header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SlotCost {
+    pub(crate) reserved: u64,
+    pub(crate) fixed: u64,
+    pub(crate) per_slot: u64,
+    /// Slab bytes of one slot (the stride; times the CPUs for a per-CPU hash).
+    pub(crate) slab_per_slot: u64,
+}
+
+impl SlotCost {
+    /// The bound of a full map of `max_entries` slots (without the map's header).
+    pub(crate) fn full(&self, max_entries: u32) -> Option<u64> {
+        self.per_slot
+            .checked_mul(u64::from(max_entries))?
+            .checked_add(self.fixed)
+    }
+
+    /// Slots per chunk: the largest power of two whose values fit [`SLOT_CHUNK_BYTES`]
+    /// (at least one).
+    pub(crate) fn chunk(&self) -> u32 {
+        let n = (SLOT_CHUNK_BYTES / self.slab_per_slot.max(1)).max(1);
+        1 << (63 - n.leading_zeros()).min(31)
+    }
+}
+
+/// The slot allocator of a hash-family map: hands out slots of a slab of `max` values, the
+/// slots freed by deletes first, then fresh ones in order from a high-water mark. Fresh slots
+/// come a chunk at a time ([`SlotCost::chunk`]): opening a chunk first charges the
+/// [`crate::Vm`]'s memory limit its `per_slot` bytes (once [`Slots::attach`]ed to the map's
+/// charge; a map made outside a `Vm` has no limit), so the pool holds what the map has used,
+/// never what it declares, and a chunk the pool has no room for is an `ENOMEM`
+/// ([`MapError::NoMemory`]) with nothing changed. The charge stays with the map until it is
+/// dropped: a deleted slot's memory has been touched and is reused by the next insert.
+///
+/// # Invariants
+/// `keys.len()` is the high-water mark, at most `opened`, at most `max`; `opened` slots are
+/// charged (`charge` holds `opened * per_slot`, when attached); every slot below the
+/// high-water mark is either in `free` (its key `None`) or holds a key, never both.
+pub(crate) struct Slots<K> {
+    keys: Vec<Option<K>>,
+    free: Vec<u32>,
+    max: u32,
+    opened: u32,
+    chunk: u32,
+    per_slot: u64,
+    charge: Option<Charge>,
+}
+
+impl<K> Slots<K> {
+    /// An allocator of `max` slots costing `cost`, none handed out or charged.
+    pub(crate) fn new(max: u32, cost: &SlotCost) -> Slots<K> {
+        Slots {
+            keys: Vec::new(),
+            free: Vec::new(),
+            max,
+            opened: 0,
+            chunk: cost.chunk(),
+            per_slot: cost.per_slot,
+            charge: None,
+        }
+    }
+
+    /// Charges the chunks opened from now on to `charge`'s pool. Called once, when the map
+    /// is created and charged ([`Map::charged`]), before any slot is handed out.
+    pub(crate) fn attach(&mut self, charge: &Charge) {
+        debug_assert_eq!(self.opened, 0, "attached before any slot is handed out");
+        self.charge = Some(charge.sibling());
+    }
+
+    /// A slot for a new key: a freed one, else the next fresh one (opening and charging its
+    /// chunk first); `Ok(None)` when all `max` slots hold keys (the map is full);
+    /// `Err(NoMemory)` when the memory limit has no room for the next chunk.
+    pub(crate) fn take(&mut self) -> Result<Option<u32>, MapError> {
+        if let Some(s) = self.free.pop() {
+            return Ok(Some(s));
+        }
+        let hw = self.keys.len() as u32;
+        if hw == self.max {
+            return Ok(None);
+        }
+        if hw == self.opened {
+            let n = self.chunk.min(self.max - self.opened);
+            if let Some(c) = &mut self.charge {
+                c.grow(String::new, u64::from(n) * self.per_slot)
+                    .map_err(|_| MapError::NoMemory)?;
+            }
+            self.opened += n;
+        }
+        self.keys.push(None);
+        Ok(Some(hw))
+    }
+
+    /// Gives `key` to `slot` (one [`Slots::take`] handed out).
+    pub(crate) fn set(&mut self, slot: u32, key: K) {
+        self.keys[slot as usize] = Some(key);
+    }
+
+    /// Takes the key of `slot` without freeing the slot (an eviction, whose caller reuses it).
+    pub(crate) fn clear(&mut self, slot: u32) -> Option<K> {
+        self.keys.get_mut(slot as usize)?.take()
+    }
+
+    /// Frees `slot` (a delete): its key goes, the slot is handed out again first.
+    pub(crate) fn release(&mut self, slot: u32) -> Option<K> {
+        let key = self.clear(slot)?;
+        self.free.push(slot);
+        Some(key)
+    }
+
+    /// The key of `slot`, if it holds one.
+    pub(crate) fn key(&self, slot: usize) -> Option<&K> {
+        self.keys.get(slot)?.as_ref()
+    }
+
+    /// Every slot below the high-water mark, with its key if it holds one.
+    pub(crate) fn keys(&self) -> &[Option<K>] {
+        &self.keys
+    }
+
+    /// Slots handed out so far (the high-water mark).
+    pub(crate) fn high_water(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Slots holding keys.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len() - self.free.len()
     }
 }
 
@@ -309,6 +493,11 @@ pub enum MapError {
     /// (`EINVAL`).
     #[error("the inner map does not match the map of maps' template")]
     InnerMismatch,
+    /// A new entry of a hash-family map or LPM trie the [`crate::Vm`]'s memory limit has no
+    /// room for
+    /// (`ENOMEM`, what the kernel's hash update returns when it cannot allocate an element).
+    #[error("the memory limit has no room for another entry")]
+    NoMemory,
 }
 
 impl MapError {
@@ -324,6 +513,7 @@ impl MapError {
             MapError::OtherCpu | MapError::NotSupported(_) => 95,
             MapError::NoDevice => 19,
             MapError::Overflow => 75,
+            MapError::NoMemory => 12,
             MapError::PrefixLen { .. }
             | MapError::KeySize { .. }
             | MapError::ValueSize { .. }
@@ -407,15 +597,16 @@ struct HashTable {
     seed: u64,
     shards: Vec<Mutex<ShardIndex>>,
     alloc: Mutex<Alloc>,
-    /// LRU: each slot's last use, and the clock.
-    stamps: Option<(Vec<AtomicU64>, AtomicU64)>,
+    /// LRU: each slot's last use (a zeroed reservation of `max_entries` words, resident as
+    /// slots are used), and the clock.
+    stamps: Option<(Box<[AtomicU64]>, AtomicU64)>,
 }
 
 struct Alloc {
-    /// Each slot's key: `next_key` walks the slots in order.
-    keys: Vec<Option<Arc<[u8]>>>,
-    free: Vec<u32>,
-    /// LRU: slots by the stamp they sit under, and that stamp per slot.
+    /// The slots and each one's key: `next_key` walks the slots in order.
+    slots: Slots<Arc<[u8]>>,
+    /// LRU: slots by the stamp they sit under, and that stamp per slot (up to the slots'
+    /// high-water mark).
     order: BTreeMap<u64, u32>,
     order_key: Vec<u64>,
 }
@@ -443,46 +634,54 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl HashTable {
-    /// The bound of [`MapSpecExt::memory_bytes`] for a hash or LRU hash map, full: the slab of
-    /// values; the slot-to-key table and the free list, preallocated; two heap copies of
-    /// every key (in its shard's index and in the slot table); the shards' indexes
-    /// (hashbrown: a power of two of buckets at 7/8 load, an entry and a control byte each,
-    /// plus a 16-byte group; each shard rounds its own table up, so together they take fewer
-    /// than `16 * max_entries / 7` buckets plus 6 per shard) at
-    /// twice that, since deletions leave tombstones that can make a full table grow once
-    /// more, plus the table it grows from while it is copied; the shards' mutexes; and for
-    /// LRU the stamps, the order and each slot's place in it.
-    fn memory_bytes(spec: &MapSpec) -> Option<u64> {
+    /// The [`SlotCost`] of a hash or LRU hash map. Per slot, at its fullest: its value (the
+    /// stride); its entry in the slot table, its place on the free list and (LRU) its
+    /// `order_key`, each three times over (vectors that grow by doubling, while the old one is
+    /// copied); two heap copies of its key (in its shard's index, and in the slot table: an
+    /// `Arc`, two counters before the bytes); its share of the shards' indexes (hashbrown: a
+    /// power of two of buckets at 7/8 load, an entry and a control byte each, so fewer than
+    /// 16/7 buckets per key) three times over, since deletions leave tombstones that can make
+    /// a full table grow once more, plus the table it grows from while it is copied; and for
+    /// LRU its stamp and its node of the order. Fixed: each shard rounds its table up (6
+    /// buckets and a 16-byte group more, three times over) and has its mutex. Reserved: the
+    /// slab and the stamps.
+    fn cost(spec: &MapSpec) -> Option<SlotCost> {
         let n = u64::from(spec.max_entries);
-        let slab = stride(spec).checked_mul(n)?;
-        // Two heap copies of each key: in its shard, and one in the slot table (an `Arc`: two
-        // counters before the bytes).
+        let stride = stride(spec);
         let key = u64::from(spec.key_size);
-        let per_slot = size_of::<Option<Arc<[u8]>>>()
-            + size_of::<u32>()
-            + heap_bytes(key)?
-            + heap_bytes(key.checked_add(16)?)?;
-        // A shard of `k` keys has at most `max(4, next_power_of_two(8k/7))` buckets, below
-        // `4 + 2 * ceil(8k/7)`; summed over the shards, below `16n/7 + 2 * 64 + 4 * 64`.
+        let lru = spec.kind == MapKind::LruHash;
+        let bucket = size_of::<(Vec<u8>, u32)>() + 1;
+        let index = (16 * bucket).div_ceil(7) * 3;
+        let mut per_slot = stride
+            .checked_add(3 * (size_of::<Option<Arc<[u8]>>>() + size_of::<u32>()))?
+            .checked_add(heap_bytes(key)?)?
+            .checked_add(heap_bytes(key.checked_add(16)?)?)?
+            .checked_add(index)?;
+        if lru {
+            per_slot = per_slot.checked_add(size_of::<u64>() * 4 + LRU_ORDER_ENTRY_BYTES)?;
+        }
         let shards = HASH_SHARDS as u64;
-        let buckets = n.checked_mul(16)?.div_ceil(7).checked_add(6 * shards)?;
-        let index = buckets
-            .checked_mul(size_of::<(Vec<u8>, u32)>() + 1)?
-            .checked_add(16 * shards)?;
-        let locks = shards * size_of::<Mutex<ShardIndex>>();
-        let lru = if spec.kind == MapKind::LruHash {
-            (3 * size_of::<u64>() + LRU_ORDER_ENTRY_BYTES).checked_mul(n)?
+        let fixed =
+            (6 * shards * bucket + 16 * shards) * 3 + shards * size_of::<Mutex<ShardIndex>>();
+        let stamps = if lru {
+            size_of::<u64>().checked_mul(n)?
         } else {
             0
         };
-        slab.checked_add(per_slot.checked_mul(n)?)?
-            .checked_add(index.checked_mul(3)?)?
-            .checked_add(locks)?
-            .checked_add(lru)
+        Some(SlotCost {
+            reserved: stride.checked_mul(n)?.checked_add(stamps)?,
+            fixed,
+            per_slot,
+            slab_per_slot: stride,
+        })
     }
 
-    fn new(entries: u32, lru: bool) -> HashTable {
-        let n = entries as usize;
+    /// The bound of [`MapSpecExt::memory_bytes`] for a hash or LRU hash map, full.
+    fn memory_bytes(spec: &MapSpec) -> Option<u64> {
+        HashTable::cost(spec)?.full(spec.max_entries)
+    }
+
+    fn new(entries: u32, lru: bool, cost: &SlotCost) -> HashTable {
         HashTable {
             seed: {
                 use std::hash::BuildHasher;
@@ -490,19 +689,17 @@ impl HashTable {
             },
             shards: (0..HASH_SHARDS).map(|_| Mutex::default()).collect(),
             alloc: Mutex::new(Alloc {
-                keys: vec![None; n],
-                // Popped from the end: slot 0 is handed out first.
-                free: (0..entries).rev().collect(),
+                slots: Slots::new(entries, cost),
                 order: BTreeMap::new(),
-                order_key: if lru { vec![0; n] } else { Vec::new() },
+                order_key: Vec::new(),
             }),
-            stamps: lru.then(|| {
-                (
-                    (0..n).map(|_| AtomicU64::new(0)).collect(),
-                    AtomicU64::new(0),
-                )
-            }),
+            stamps: lru.then(|| (bpfx_exec::zeroed_words(entries as usize), AtomicU64::new(0))),
         }
+    }
+
+    /// Charges the slots handed out from now on to `charge`'s pool ([`Slots::attach`]).
+    fn attach(&self, charge: &Charge) {
+        lock(&self.alloc).slots.attach(charge);
     }
 
     /// The shard of `key`: a multiply-and-fold of its 8-byte words under the table's random
@@ -575,13 +772,21 @@ impl HashTable {
             write(s);
             return Ok(());
         }
-        let slot = match a.free.pop() {
-            Some(s) => s,
-            None => self.evict(&mut a, home, &mut shard).ok_or(MapError::Full)?,
+        // A full map, or one the memory limit has no room to grow: an LRU map evicts its
+        // least recently used key (as when full; `ENOMEM` only when it holds none), a hash
+        // map refuses (`E2BIG` when full, `ENOMEM` past the limit).
+        let slot = match a.slots.take() {
+            Ok(Some(s)) => s,
+            Ok(None) => self.evict(&mut a, home, &mut shard).ok_or(MapError::Full)?,
+            Err(e) => self.evict(&mut a, home, &mut shard).ok_or(e)?,
         };
-        a.keys[slot as usize] = Some(key.into());
+        a.slots.set(slot, key.into());
         shard.insert(key.to_vec(), slot);
         if self.stamps.is_some() {
+            let hw = a.slots.high_water();
+            if a.order_key.len() < hw {
+                a.order_key.resize(hw, 0);
+            }
             let now = self.touch(slot);
             a.order.insert(now, slot);
             a.order_key[slot as usize] = now;
@@ -603,7 +808,7 @@ impl HashTable {
                 a.order_key[slot as usize] = now;
                 continue;
             }
-            let key = a.keys[slot as usize].take()?;
+            let key = a.slots.clear(slot)?;
             let s = self.shard_of(&key);
             if s == home {
                 home_shard.remove(&key[..]);
@@ -618,8 +823,7 @@ impl HashTable {
     fn remove(&self, key: &[u8]) -> Option<u32> {
         let mut a = lock(&self.alloc);
         let slot = self.shard(key).remove(key)?;
-        a.keys[slot as usize] = None;
-        a.free.push(slot);
+        a.slots.release(slot);
         if self.stamps.is_some() {
             let at = a.order_key[slot as usize];
             a.order.remove(&at);
@@ -638,8 +842,7 @@ impl HashTable {
     }
 
     fn len(&self) -> usize {
-        let a = lock(&self.alloc);
-        a.keys.len() - a.free.len()
+        lock(&self.alloc).slots.len()
     }
 
     /// The key after `key` in slot order, or the first key when `key` is `None` or not in
@@ -648,7 +851,7 @@ impl HashTable {
     fn next_key(&self, key: Option<&[u8]>) -> Option<Vec<u8>> {
         let a = lock(&self.alloc);
         let slot = key.and_then(|k| self.shard(k).get(k).copied());
-        next_in_slots(&a.keys, slot)
+        next_in_slots(a.slots.keys(), slot)
     }
 }
 
@@ -803,7 +1006,12 @@ impl Map {
             }
             MapKind::Hash | MapKind::LruHash => Storage::Hash {
                 block: SharedMem::new(bytes, true),
-                table: HashTable::new(max_entries, kind == MapKind::LruHash),
+                table: HashTable::new(
+                    max_entries,
+                    kind == MapKind::LruHash,
+                    // Computable: the spec was checked above.
+                    &HashTable::cost(&spec).ok_or_else(|| "its size overflows".to_string())?,
+                ),
             },
             MapKind::RingBuf => Storage::RingBuf {
                 block: SharedMem::new(bytes, true),
@@ -828,8 +1036,14 @@ impl Map {
         })
     }
 
-    /// The map, holding `charge` for as long as it lives.
+    /// The map, holding `charge` for as long as it lives; a hash-family map charges the
+    /// chunks of slots it opens from now on to `charge`'s pool too ([`Slots`]).
     pub(crate) fn charged(self, charge: Charge) -> Map {
+        match &self.storage {
+            Storage::Hash { table, .. } => table.attach(&charge),
+            Storage::Ext(e) => e.attach(&charge),
+            _ => {}
+        }
         Map {
             _charge: Some(charge),
             ..self
@@ -1450,18 +1664,81 @@ mod tests {
         );
     }
 
-    /// docs/runtime.md: a hash map of 4-byte keys and 8-byte values may hold some 800 000
-    /// entries within `MAX_MAP_BYTES`.
+    /// docs/runtime.md: a hash map of 4-byte keys and 8-byte values reserves 8 bytes of
+    /// address space per entry (16 for LRU), which `MAX_MAP_BYTES` bounds to some 33 million
+    /// (16 million) entries; full, an entry takes some 360 bytes (440 for LRU), charged as
+    /// chunks of slots are first used.
     #[test]
     fn hash_bound_allows_the_documented_capacity() {
-        let fits = |n| MapSpec::new("h", MapKind::Hash, 4, 8, n).check().is_ok();
-        assert!(fits(800_000));
-        assert!(!fits(850_000));
-        let per_entry = MapSpec::new("h", MapKind::Hash, 4, 8, 800_000)
-            .memory_bytes()
-            .unwrap()
-            / 800_000;
-        assert!((310..=330).contains(&per_entry), "{per_entry}");
+        let fits = |kind, n| MapSpec::new("h", kind, 4, 8, n).check().is_ok();
+        assert!(fits(MapKind::Hash, 33_000_000));
+        assert!(!fits(MapKind::Hash, 33_600_000));
+        assert!(fits(MapKind::LruHash, 16_500_000));
+        assert!(!fits(MapKind::LruHash, 16_800_000));
+        for (kind, range) in [(MapKind::Hash, 350..=370), (MapKind::LruHash, 430..=450)] {
+            let spec = MapSpec::new("h", kind, 4, 8, 800_000);
+            let per_entry = spec.memory_bytes().unwrap() / 800_000;
+            assert!(range.contains(&per_entry), "{kind}: {per_entry}");
+            let cfg = MapConfig::default();
+            assert!(spec.creation_bytes_with(&cfg).unwrap() < 64 << 10, "{kind}");
+        }
+    }
+
+    /// Slots come a chunk at a time, freed ones first; each chunk is charged once, when its
+    /// first slot is handed out, and a chunk the pool refuses is `ENOMEM` with nothing taken.
+    #[test]
+    fn slots_are_charged_a_chunk_at_a_time() {
+        use crate::memory::Pool;
+        let cost = SlotCost {
+            reserved: 0,
+            fixed: 0,
+            per_slot: 10,
+            slab_per_slot: SLOT_CHUNK_BYTES / 3,
+        };
+        assert_eq!(cost.chunk(), 2, "the power of two of slots within 64 KiB");
+        let pool = Pool::new(45);
+        let base = pool.charge(|| "m".into(), 5).unwrap();
+        let mut slots: Slots<u8> = Slots::new(5, &cost);
+        slots.attach(&base);
+        assert_eq!(
+            pool.used(),
+            5,
+            "nothing charged before a slot is handed out"
+        );
+        assert_eq!(slots.take(), Ok(Some(0)));
+        assert_eq!(pool.used(), 25, "the first chunk: two slots");
+        slots.set(0, b'a');
+        assert_eq!(slots.take(), Ok(Some(1)));
+        assert_eq!(pool.used(), 25);
+        slots.set(1, b'b');
+        assert_eq!(slots.take(), Ok(Some(2)));
+        slots.set(2, b'c');
+        assert_eq!(pool.used(), 45);
+        assert_eq!(slots.take(), Ok(Some(3)));
+        slots.set(3, b'd');
+        assert_eq!(
+            slots.take(),
+            Err(MapError::NoMemory),
+            "the third chunk does not fit"
+        );
+        assert_eq!((pool.used(), slots.len(), slots.high_water()), (45, 4, 4));
+        assert_eq!(slots.release(1), Some(b'b'));
+        assert_eq!(slots.take(), Ok(Some(1)), "a freed slot first, for nothing");
+        slots.set(1, b'e');
+        assert_eq!(slots.clear(0), Some(b'a'));
+        assert_eq!(slots.key(0), None);
+        slots.set(0, b'f');
+        drop(base);
+        assert_eq!(pool.used(), 40);
+        drop(slots);
+        assert_eq!(pool.used(), 0, "the chunks' charge goes with the slots");
+        // Without a pool, only `max` bounds the slots; the last chunk is partial.
+        let mut free: Slots<u8> = Slots::new(3, &cost);
+        for s in 0..3 {
+            assert_eq!(free.take(), Ok(Some(s)));
+            free.set(s, 0);
+        }
+        assert_eq!(free.take(), Ok(None), "full");
     }
 
     #[test]

@@ -6,6 +6,12 @@
 //! `map.rs`), so a hostile object is refused before anything of its size exists. A [`Charge`]
 //! holds the bytes while the thing it pays for lives, and gives them back when dropped.
 //!
+//! Most kinds are charged their whole bound at creation. The hash family (hash, LRU hash,
+//! per-CPU hashes) and LPM tries are charged their fixed part at creation and then a chunk of
+//! slots at a time, as their slot allocator first hands out a slot of the chunk
+//! ([`Charge::grow`], in `map::Slots`): a map declared large but used sparsely holds what it
+//! has used, and an insert the pool has no room for fails with `ENOMEM`.
+//!
 //! # Invariants
 //! `used` is the sum of the live charges' bytes and never exceeds `limit`: a charge is taken
 //! with one compare-and-swap that fails rather than overshoots.
@@ -74,18 +80,22 @@ impl Pool {
         what: impl FnOnce() -> String,
         need: u64,
     ) -> Result<Charge, Error> {
+        self.take(what, need)?;
+        Ok(Charge {
+            pool: self.clone(),
+            bytes: need,
+        })
+    }
+
+    /// Adds `need` to `used` in one compare-and-swap, or refuses without adding any.
+    fn take(&self, what: impl FnOnce() -> String, need: u64) -> Result<(), Error> {
         let limit = self.limit;
-        match self
-            .used
+        self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 used.checked_add(need).filter(|&t| t <= limit)
-            }) {
-            Ok(_) => Ok(Charge {
-                pool: self.clone(),
-                bytes: need,
-            }),
-            Err(used) => Err(self.refusal(what(), need, used)),
-        }
+            })
+            .map(|_| ())
+            .map_err(|used| self.refusal(what(), need, used))
     }
 }
 
@@ -97,6 +107,22 @@ pub(crate) struct Charge {
 }
 
 impl Charge {
+    /// A charge of 0 bytes on the same pool, to [`Charge::grow`] later.
+    pub(crate) fn sibling(&self) -> Charge {
+        Charge {
+            pool: self.pool.clone(),
+            bytes: 0,
+        }
+    }
+
+    /// Takes `more` bytes for `what` besides those held, or refuses without taking any (the
+    /// error is [`Pool::charge`]'s).
+    pub(crate) fn grow(&mut self, what: impl FnOnce() -> String, more: u64) -> Result<(), Error> {
+        self.pool.take(what, more)?;
+        self.bytes += more;
+        Ok(())
+    }
+
     /// Keeps only `bytes` of the charge (a bound charged before allocating, once the real size
     /// is known); never grows it.
     pub(crate) fn shrink_to(&mut self, bytes: u64) {
@@ -139,6 +165,27 @@ mod tests {
         assert_eq!(pool.used(), 70, "never grows");
         drop(a);
         drop(b);
+        assert_eq!(pool.used(), 0);
+    }
+
+    #[test]
+    fn a_charge_grows_within_the_limit() {
+        let pool = Pool::new(100);
+        let base = pool.charge(|| "base".into(), 10).unwrap();
+        let mut c = base.sibling();
+        assert_eq!(pool.used(), 10);
+        c.grow(|| "more".into(), 50).unwrap();
+        let e = c.grow(|| "more".into(), 41).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "more: needs 41 bytes, but only 40 of the 100-byte memory limit are left"
+        );
+        assert_eq!(pool.used(), 60, "a refused growth takes nothing");
+        c.grow(|| "more".into(), 40).unwrap();
+        assert_eq!(pool.used(), 100);
+        drop(c);
+        assert_eq!(pool.used(), 10, "the grown charge comes back whole");
+        drop(base);
         assert_eq!(pool.used(), 0);
     }
 }

@@ -9,14 +9,15 @@
 //!   the program (the program is then bound to the storage: it is being prepared to run);
 //! - host access through [`crate::Object::map`].
 //!
-//! Creation charges the [`crate::Vm`]'s memory limit first, and allocates only if the charge
-//! fits. A map bpfx cannot create does not sink the object: only the programs that name it
+//! Creation charges the [`crate::Vm`]'s memory limit first ([`ObjectMap::creation_bytes`]: the
+//! whole bound for most kinds, the fixed part for the hash family, whose slots are charged a
+//! chunk at a time as they are first used), and allocates only if the charge fits. A map bpfx cannot create does not sink the object: only the programs that name it
 //! fail, when they are verified ([`crate::Error::MapUnsupported`]).
 //!
 //! # Invariants
 //! `map` is set at most once, under the `creating` lock, and only with a [`Map`] that holds
-//! the charge of its [`MapSpecExt::memory_bytes`] (given back when the last `Arc` of the map,
-//! the object's or the host's, is dropped).
+//! the charge of its [`ObjectMap::creation_bytes`] and of the slots it has opened since (given
+//! back when the last `Arc` of the map, the object's or the host's, is dropped).
 
 use crate::error::Error;
 use crate::map::{Map, MapKind, MapSpec, MapSpecExt};
@@ -249,14 +250,23 @@ impl ObjectMap {
         self.read_only
     }
 
-    /// The bytes its storage will take ([`MapSpecExt::memory_bytes`]), or why bpfx cannot create
-    /// it (an unsupported type, a shape the kernel refuses, a size past
+    /// The most bytes its storage takes, full ([`MapSpecExt::memory_bytes`]), or why bpfx
+    /// cannot create it (an unsupported type, a shape the kernel refuses, a size past
     /// [`crate::MAX_MAP_BYTES`]).
     pub fn status(&self) -> Result<u64, &str> {
         match &self.plan {
             Ok((_, need)) => Ok(*need),
             Err(reason) => Err(reason),
         }
+    }
+
+    /// The bytes the memory limit is charged when its storage is created
+    /// ([`MapSpecExt::creation_bytes_with`]): [`ObjectMap::status`]' bound for most kinds,
+    /// only the fixed part for the hash family. `None` when bpfx cannot create it.
+    pub fn creation_bytes(&self) -> Option<u64> {
+        let (spec, need) = self.plan.as_ref().ok()?;
+        // Computable for every spec that passed its checks; the full bound otherwise.
+        Some(spec.creation_bytes_with(&self.cfg).unwrap_or(*need))
     }
 
     /// The spec it will be created from, when bpfx can create it.
@@ -301,7 +311,8 @@ impl ObjectMap {
             map: self.name.clone(),
             reason: reason.clone(),
         })?;
-        let charge = pool.charge(|| format!("map `{}`", self.name), *need)?;
+        let initial = self.creation_bytes().unwrap_or(*need);
+        let charge = pool.charge(|| format!("map `{}`", self.name), initial)?;
         let map = Map::with_config(spec.clone(), &self.cfg).map_err(|reason| Error::MapSpec {
             map: self.name.clone(),
             reason,
@@ -329,11 +340,23 @@ mod tests {
 
     #[test]
     fn creation_is_charged_once_and_refused_past_the_limit() {
-        let spec = MapSpec::new("m", MapKind::Hash, 4, 8, 1000);
+        // A hash map is charged only its fixed part at creation.
+        let hash = ObjectMap::new(
+            MapSpec::new("h", MapKind::Hash, 4, 8, 1000),
+            &MapConfig::default(),
+        );
+        let fixed = hash.creation_bytes().unwrap();
+        assert!(fixed < hash.status().unwrap() / 4);
+        let pool = Pool::new(fixed);
+        hash.create(&pool).unwrap();
+        assert_eq!(pool.used(), fixed);
+        // An array, in full.
+        let spec = MapSpec::new("m", MapKind::Array, 4, 8, 1000);
         let need = spec.memory_bytes().unwrap();
         let pool = Pool::new(need);
         let m = ObjectMap::new(spec.clone(), &MapConfig::default());
         assert_eq!(m.status(), Ok(need));
+        assert_eq!(m.creation_bytes(), Some(need));
         assert!(m.created().is_none());
         let a = m.create(&pool).unwrap().clone();
         let b = m.create(&pool).unwrap();

@@ -6,8 +6,8 @@
 
 use bpfx::bytecode::{Program as Bytecode, assemble};
 use bpfx::{
-    DEFAULT_MEM_LIMIT, Engine, Error, MAX_MAP_BYTES, MapKind, MapSpec, MapSpecExt, Mode, Object,
-    ProgramDef, Vm,
+    DEFAULT_MEM_LIMIT, Engine, Error, MAX_MAP_BYTES, MapError, MapKind, MapSpec, MapSpecExt, Mode,
+    Object, ProgramDef, UpdateFlag, Vm,
 };
 use bpfx_jit::JitOptions;
 
@@ -39,7 +39,8 @@ fn a_huge_lru_map_is_refused_from_its_declaration() {
     assert_eq!(vm.mem_used(), 0);
     let seen = obj.maps().next().unwrap();
     assert_eq!(seen.kind(), Some(MapKind::LruHash));
-    // 16M entries: the values are 128 MiB, the bookkeeping beside them far more.
+    // 16M entries: the values and the LRU stamps reserve 128 MiB each, over the bound of one
+    // map's reservation (in use, the bookkeeping beside them would take far more).
     assert!(seen.spec().is_none(), "the map cannot be created");
     let declared = MapSpec::new("seen", MapKind::LruHash, 4, 4, 1 << 24);
     assert!(declared.memory_bytes().unwrap() > 1 << 30);
@@ -239,8 +240,8 @@ fn code(text: &str) -> Bytecode {
 
 #[test]
 fn maps_and_code_are_charged_when_created_and_given_back() {
-    // A hash map and a lookup in it.
-    let spec = MapSpec::new("h", MapKind::Hash, 4, 8, 64);
+    // An array (charged in full at creation) and a lookup in it.
+    let spec = MapSpec::new("h", MapKind::Array, 4, 8, 64);
     let need = spec.memory_bytes().unwrap();
     let prog = "stw [r10-4], 1\nlddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\ncall 1\n\
                 mov r0, 7\nexit";
@@ -341,4 +342,315 @@ fn memory_bytes_counts_the_bookkeeping_of_each_kind() {
     assert!(huge.check().unwrap_err().contains("overflows"));
     let big = MapSpec::new("y", MapKind::Array, 4, 1 << 20, 1 << 10);
     assert!(big.check().unwrap_err().contains("limit of one map"));
+}
+
+/// Values of 256 bytes: a chunk of slots (64 KiB of values) is 256 slots.
+const VALUE: u32 = 256;
+const CHUNK: u32 = 256;
+
+/// A program inserting the next key of a hash map (`h`, map 0) each run, counting in an array
+/// (`n`, map 1): returns `map_update_elem`'s result, and advances only when it succeeds.
+fn inserter() -> Bytecode {
+    let value: String = (0..VALUE / 8)
+        .map(|i| format!("stdw [r10-{}], 7\n", 8 + 8 * (i + 1)))
+        .collect();
+    code(&format!(
+        "stw [r10-4], 0\nlddw r1, map_idx(1)\nmov r2, r10\nadd r2, -4\ncall 1\n\
+         jne r0, 0, +2\nmov r0, 1\nexit\n\
+         mov r7, r0\nldxw r6, [r7+0]\nstxw [r10-8], r6\n{value}\
+         lddw r1, map_idx(0)\nmov r2, r10\nadd r2, -8\nmov r3, r10\nadd r3, -{}\nmov r4, 0\n\
+         call 2\njne r0, 0, +2\nadd r6, 1\nstxw [r7+0], r6\nexit",
+        8 + VALUE
+    ))
+}
+
+/// A hash-family map of 2^17 declared entries of [`VALUE`] bytes (far past the limits below)
+/// and the inserter's counter. The `Vm`s have one CPU, so a per-CPU hash's chunk is
+/// [`CHUNK`] slots too.
+fn sparse_object(vm: &Vm, kind: MapKind) -> Object {
+    vm.object(
+        vec![ProgramDef::new("insert", "test", inserter())],
+        vec![
+            MapSpec::new("h", kind, 4, VALUE, 1 << 17),
+            MapSpec::new("n", MapKind::Array, 4, 4, 1),
+        ],
+    )
+    .unwrap()
+}
+
+/// What creating the maps of [`sparse_object`] charges, and what one chunk of its slots does.
+fn sparse_costs(kind: MapKind) -> (u64, u64) {
+    let vm = Vm::new().cpus(1);
+    let obj = sparse_object(&vm, kind);
+    let (h, _n) = (obj.map("h").unwrap(), obj.map("n").unwrap());
+    let created = vm.mem_used();
+    let hm = obj.maps().next().unwrap();
+    assert!(
+        hm.status().unwrap() > 32 << 20,
+        "declared far past the limits used"
+    );
+    assert!(
+        hm.creation_bytes().unwrap() < 64 << 10,
+        "only the fixed part at creation"
+    );
+    let host_value = vec![1; h.host_value_size()];
+    h.update(&0u32.to_le_bytes(), &host_value, UpdateFlag::Any)
+        .unwrap();
+    let chunk = vm.mem_used() - created;
+    for k in 1..CHUNK {
+        h.update(&k.to_le_bytes(), &host_value, UpdateFlag::Any)
+            .unwrap();
+    }
+    assert_eq!(
+        vm.mem_used(),
+        created + chunk,
+        "{kind}: one chunk holds {CHUNK} slots"
+    );
+    h.update(&CHUNK.to_le_bytes(), &host_value, UpdateFlag::Any)
+        .unwrap();
+    assert_eq!(vm.mem_used(), created + 2 * chunk, "{kind}: the next chunk");
+    (created, chunk)
+}
+
+#[test]
+fn programs_inserting_past_the_limit_get_enomem_at_the_same_point_on_every_engine() {
+    let (created, chunk) = sparse_costs(MapKind::Hash);
+    // The maps, three chunks of slots and half a chunk more: the JIT's code fits in the half,
+    // a fourth chunk does not.
+    let limit = created + 3 * chunk + chunk / 2;
+    let enomem = (-12i64) as u64;
+    for (name, opts) in engines() {
+        let vm = Vm::new().cpus(1).mem_limit(limit);
+        let obj = sparse_object(&vm, MapKind::Hash);
+        let v = obj
+            .program("insert")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap();
+        let mut p = match &opts {
+            None => v.interpret(),
+            Some(o) => v.compile_with(o).unwrap(),
+        };
+        // A budget for all the runs (shared by them) when the code charges one.
+        p.set_budget(opts.as_ref().and_then(|o| o.budget.then_some(1 << 20)));
+        let mut inserted = 0;
+        let refused = loop {
+            let r = p.run(&mut []).unwrap();
+            if r != 0 || inserted > 3 * CHUNK {
+                break r;
+            }
+            inserted += 1;
+        };
+        assert_eq!((inserted, refused), (3 * CHUNK, enomem), "{name}");
+        // Nothing lost or half-inserted: the map holds exactly the keys it took.
+        let h = obj.map("h").unwrap();
+        assert_eq!(h.len(), 3 * CHUNK as usize, "{name}");
+        for k in [0u32, 1, CHUNK, 3 * CHUNK - 1] {
+            assert_eq!(
+                h.lookup(&k.to_le_bytes()).unwrap().map(|v| v[..8].to_vec()),
+                Some(7u64.to_le_bytes().to_vec()),
+                "{name}: key {k}"
+            );
+        }
+        let next = (3 * CHUNK).to_le_bytes();
+        assert_eq!(h.lookup(&next).unwrap(), None, "{name}");
+        let counter = obj.map("n").unwrap().lookup(&0u32.to_le_bytes()).unwrap();
+        assert_eq!(counter, Some((3 * CHUNK).to_le_bytes().to_vec()), "{name}");
+        // The host is refused the same way; existing keys still take updates.
+        let value = [9; VALUE as usize];
+        assert_eq!(
+            h.update(&next, &value, UpdateFlag::Any),
+            Err(MapError::NoMemory),
+            "{name}"
+        );
+        assert_eq!(MapError::NoMemory.errno(), 12);
+        h.update(&5u32.to_le_bytes(), &value, UpdateFlag::Exist)
+            .unwrap();
+        // A delete makes room for one insert, which takes no new charge.
+        let used = vm.mem_used();
+        h.delete(&0u32.to_le_bytes()).unwrap();
+        assert_eq!(vm.mem_used(), used, "{name}: the chunk stays charged");
+        assert_eq!(p.run(&mut []).unwrap(), 0, "{name}: the freed slot");
+        assert_eq!(vm.mem_used(), used, "{name}");
+        assert_eq!(p.run(&mut []).unwrap(), enomem, "{name}: full again");
+        assert_eq!(h.len(), 3 * CHUNK as usize, "{name}");
+        // Everything comes back with the map.
+        drop((p, h, obj));
+        assert_eq!(vm.mem_used(), 0, "{name}");
+
+        // An LRU map under the same limit never refuses the program: past three chunks it
+        // evicts its least recently used key (the oldest, here), as when full.
+        let vm = Vm::new().cpus(1).mem_limit(limit);
+        let obj = sparse_object(&vm, MapKind::LruHash);
+        let v = obj
+            .program("insert")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap();
+        let mut p = match &opts {
+            None => v.interpret(),
+            Some(o) => v.compile_with(o).unwrap(),
+        };
+        p.set_budget(opts.as_ref().and_then(|o| o.budget.then_some(1 << 20)));
+        for run in 0..3 * CHUNK + 10 {
+            assert_eq!(p.run(&mut []).unwrap(), 0, "{name}: LRU run {run}");
+        }
+        let h = obj.map("h").unwrap();
+        assert_eq!(h.len(), 3 * CHUNK as usize, "{name}: LRU");
+        assert_eq!(
+            h.lookup(&9u32.to_le_bytes()).unwrap(),
+            None,
+            "{name}: evicted"
+        );
+        let last = (3 * CHUNK + 9).to_le_bytes();
+        assert!(h.lookup(&last).unwrap().is_some(), "{name}: LRU");
+    }
+}
+
+#[test]
+fn host_inserts_past_the_limit_get_enomem_and_lru_maps_evict() {
+    for kind in [
+        MapKind::Hash,
+        MapKind::PerCpuHash,
+        MapKind::LruHash,
+        MapKind::LruPerCpuHash,
+    ] {
+        let (created, chunk) = sparse_costs(kind);
+        let vm = Vm::new().cpus(1).mem_limit(created + 2 * chunk + chunk / 2);
+        let obj = sparse_object(&vm, kind);
+        let h = obj.map("h").unwrap();
+        let n = obj.map("n").unwrap();
+        let value = |k: u32| {
+            let mut v = vec![0; h.host_value_size()];
+            v[..4].copy_from_slice(&k.to_le_bytes());
+            v
+        };
+        let lru = matches!(kind, MapKind::LruHash | MapKind::LruPerCpuHash);
+        for k in 0..2 * CHUNK {
+            h.update(&k.to_le_bytes(), &value(k), UpdateFlag::Any)
+                .unwrap();
+        }
+        let used = vm.mem_used();
+        let past = (2 * CHUNK).to_le_bytes();
+        if lru {
+            // Under a full pool an LRU map evicts, as when full: its least recently used key.
+            assert!(
+                h.lookup(&1u32.to_le_bytes()).unwrap().is_some(),
+                "a use of key 1"
+            );
+            h.update(&past, &value(2 * CHUNK), UpdateFlag::Any).unwrap();
+            assert_eq!(h.lookup(&0u32.to_le_bytes()).unwrap(), None, "{kind}");
+            assert!(h.lookup(&1u32.to_le_bytes()).unwrap().is_some(), "{kind}");
+            assert_eq!(h.lookup(&past).unwrap(), Some(value(2 * CHUNK)), "{kind}");
+        } else {
+            assert_eq!(
+                h.update(&past, &value(0), UpdateFlag::Any),
+                Err(MapError::NoMemory),
+                "{kind}"
+            );
+            assert_eq!(h.lookup(&past).unwrap(), None, "{kind}");
+        }
+        assert_eq!(h.len(), 2 * CHUNK as usize, "{kind}");
+        assert_eq!(vm.mem_used(), used, "{kind}: nothing more charged");
+        // The entries walk as before.
+        assert_eq!(h.iter().count(), 2 * CHUNK as usize, "{kind}");
+        drop((h, n, obj));
+        assert_eq!(vm.mem_used(), 0, "{kind}: given back with the map");
+    }
+}
+
+#[test]
+fn an_lru_map_declared_past_the_limit_loads_and_runs() {
+    let vm = Vm::new();
+    let obj = vm.load(&fixture("lru_2g.o")).unwrap();
+    let ct = obj.maps().next().unwrap();
+    assert_eq!(
+        (ct.kind(), ct.max_entries()),
+        (Some(MapKind::LruHash), 4_718_592)
+    );
+    let full = ct.status().unwrap();
+    assert!(full > 2 << 30, "declared: {full}");
+    let created = ct.creation_bytes().unwrap();
+    assert!(created < 64 << 10, "{created}");
+    let mut n = 0;
+    for (name, opts) in engines() {
+        let v = obj.program("track").unwrap().verify(Mode::Checked).unwrap();
+        let mut p = match &opts {
+            None => v.interpret(),
+            Some(o) => v.compile_with(o).unwrap(),
+        };
+        p.set_budget(opts.as_ref().and_then(|o| o.budget.then_some(1000)));
+        for _ in 0..2 {
+            n += 1;
+            let verdict = p.run_socket(&[0; 14], &bpfx::SkbMeta::default()).unwrap();
+            assert_eq!(verdict.code, n, "{name}");
+        }
+    }
+    // The map holds one entry and one chunk of slots (8,192 of 8-byte values).
+    let map = obj.map("ct").unwrap();
+    assert_eq!(map.len(), 1);
+    let used = vm.mem_used();
+    assert!(used > created && used < created + (8 << 20), "{used}");
+
+    // Arrays are still charged in full: one past the limit is refused, naming it, beside a
+    // sparse hash map that loads.
+    let vm = Vm::new().mem_limit(64 << 20);
+    let obj = vm
+        .object(
+            vec![],
+            vec![
+                MapSpec::new("ct", MapKind::LruHash, 16, 8, 4_718_592),
+                MapSpec::new("big", MapKind::Array, 4, 8, 10 << 20),
+            ],
+        )
+        .unwrap();
+    obj.map("ct").unwrap();
+    let e = obj.map("big").unwrap_err();
+    assert!(
+        matches!(&e, Error::MemoryLimit { what, need, .. }
+            if what == "map `big`" && *need == (80 << 20) + 256),
+        "{e}"
+    );
+}
+
+#[test]
+fn lpm_tries_are_charged_by_use_too() {
+    let mut spec = MapSpec::new("t", MapKind::LpmTrie, 8, VALUE, 1 << 17);
+    spec.flags = bpfx::BPF_F_NO_PREALLOC;
+    let key = |i: u32| {
+        let mut k = 32u32.to_le_bytes().to_vec();
+        k.extend_from_slice(&i.to_be_bytes());
+        k
+    };
+    let value = [3; VALUE as usize];
+    let load = |vm: &Vm| vm.object(vec![], vec![spec.clone()]).unwrap();
+    let vm = Vm::new();
+    let obj = load(&vm);
+    let t = obj.map("t").unwrap();
+    let created = vm.mem_used();
+    assert_eq!(
+        created,
+        obj.maps().next().unwrap().creation_bytes().unwrap()
+    );
+    t.update(&key(0), &value, UpdateFlag::Any).unwrap();
+    let chunk = vm.mem_used() - created;
+    assert!(chunk > 0 && chunk < 1 << 20, "{chunk}");
+    drop((t, obj));
+    let vm = Vm::new().mem_limit(created + 2 * chunk + chunk / 2);
+    let obj = load(&vm);
+    let t = obj.map("t").unwrap();
+    for i in 0..2 * CHUNK {
+        t.update(&key(i), &value, UpdateFlag::Any).unwrap();
+    }
+    assert_eq!(
+        t.update(&key(2 * CHUNK), &value, UpdateFlag::Any),
+        Err(MapError::NoMemory)
+    );
+    assert_eq!(t.len(), 2 * CHUNK as usize);
+    assert_eq!(t.lookup(&key(2 * CHUNK)).unwrap(), None);
+    t.delete(&key(7)).unwrap();
+    t.update(&key(2 * CHUNK), &value, UpdateFlag::Any).unwrap();
+    assert_eq!(t.lookup(&key(2 * CHUNK)).unwrap(), Some(value.to_vec()));
+    drop((t, obj));
+    assert_eq!(vm.mem_used(), 0);
 }

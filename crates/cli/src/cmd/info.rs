@@ -12,8 +12,10 @@ use std::path::PathBuf;
 /// count, whether bpfx can prepare them), its maps (type, key and value sizes, capacity, pinning, the memory bpfx would
 /// take for each, or why it cannot create it) and its extern symbols.
 ///
-/// Nothing is created: the maps' memory is what they would take once a program that names
-/// them is prepared to run, against the memory limit (--mem-limit).
+/// Nothing is created: each map's memory is the most it would take, full; the total compared
+/// with the memory limit (--mem-limit) is what creating them all charges once a program that
+/// names them is prepared to run (hash maps and LPM tries: their fixed part, their slots being
+/// charged as they are first used).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The ELF object.
@@ -59,7 +61,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let vm = load::vm(args.mem_limit);
     let obj = load::load_object(&vm, &args.file)?;
     let limit = args.mem_limit.unwrap_or(bpfx::DEFAULT_MEM_LIMIT);
-    let total: u64 = obj.maps().filter_map(|m| m.status().ok()).sum();
+    let total: u64 = obj.maps().filter_map(|m| m.creation_bytes()).sum();
     // What only the loader reports (pinning, externs): the object parsed once more, which
     // cannot fail where loading succeeded.
     let elf = std::fs::read(&args.file)

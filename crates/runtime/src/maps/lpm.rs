@@ -19,7 +19,9 @@
 //!   first `min(key.prefixlen, max_prefixlen)` bits of the key's data; `NULL`/`ENOENT` if none.
 //! - Update: a `prefixlen` over `max_prefixlen` is `EINVAL`, flags other than `BPF_ANY`,
 //!   `BPF_NOEXIST`, `BPF_EXIST` are `EINVAL`; `BPF_NOEXIST` on an existing prefix `EEXIST`,
-//!   `BPF_EXIST` on a missing one `ENOENT`, a new prefix in a full trie `ENOSPC`. Entries
+//!   `BPF_EXIST` on a missing one `ENOENT`, a new prefix in a full trie `ENOSPC`, one the
+//!   `Vm`'s memory limit has no room for `ENOMEM` (slots are charged a chunk at a time as
+//!   they are first used, `map::Slots`, as the kernel allocates nodes on update). Entries
 //!   are equal when their prefix lengths and their first `prefixlen` bits are; the key
 //!   stored is the last one written (its bits past the prefix included, as the kernel keeps
 //!   them).
@@ -33,8 +35,9 @@
 //! Lookups take the index's read lock (any number at once); updates and deletes its write
 //! lock. The kernel's trie serializes writers under one spinlock too.
 
-use super::{BPF_F_NO_PREALLOC, MapImpl, checked_size, update_flag};
-use crate::map::{MapError, MapKind, MapSpec, UpdateFlag};
+use super::{BPF_F_NO_PREALLOC, MapImpl, update_flag};
+use crate::map::{MapError, MapKind, MapSpec, SlotCost, Slots, UpdateFlag};
+use crate::memory::Charge;
 use bpfx_exec::SharedMem;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -75,9 +78,35 @@ pub(crate) fn host_bytes(spec: &MapSpec) -> Result<u64, String> {
     if spec.value_size == 0 || spec.max_entries == 0 {
         return Err("value size and max_entries must not be 0 (EINVAL)".into());
     }
+    let cost = cost(spec);
+    cost.full(spec.max_entries)
+        .ok_or_else(|| "the map's size overflows 64 bits (E2BIG)".to_string())
+}
+
+/// An LPM trie's [`SlotCost`], after [`host_bytes`]' shape checks: it is charged by use as the
+/// hash maps are (the kernel allocates a trie's nodes on update too). Per slot: its value, two
+/// copies of its key, its order key (a byte per prefix bit), the index's entries
+/// ([`ENTRY_OVERHEAD`]), and its place in the slot table and free list three times over
+/// (vectors growing by doubling). Nothing fixed; reserved: the values.
+pub(crate) fn slot_cost(spec: &MapSpec) -> Result<SlotCost, String> {
+    host_bytes(spec)?;
+    Ok(cost(spec))
+}
+
+/// [`slot_cost`] without the checks (key sizes are at most 260 bytes once checked, so the
+/// per-slot figure cannot overflow; the reservation saturates).
+fn cost(spec: &MapSpec) -> SlotCost {
     let stride = u64::from(spec.value_size).next_multiple_of(8);
-    let index = 2 * u64::from(spec.key_size) + 8 * u64::from(data) + 1 + ENTRY_OVERHEAD;
-    checked_size(&[(u64::from(spec.max_entries), stride + index)])
+    let data = u64::from(spec.key_size.saturating_sub(PREFIXLEN_SIZE));
+    let slot_table = 3 * (std::mem::size_of::<Option<Box<[u8]>>>() as u64 + 4);
+    let index =
+        (2 * u64::from(spec.key_size) + 8 * data + 1 + ENTRY_OVERHEAD).saturating_add(slot_table);
+    SlotCost {
+        reserved: stride.saturating_mul(u64::from(spec.max_entries)),
+        fixed: 0,
+        per_slot: stride.saturating_add(index),
+        slab_per_slot: stride,
+    }
 }
 
 /// An LPM trie.
@@ -92,13 +121,12 @@ pub(crate) struct LpmTrie {
 
 /// # Invariants
 /// `by_len[l][p] == s` iff `order[order_key(p, l)] == s` iff `keys[s]` is a key of length
-/// `l` whose masked data is `p`; no table in `by_len` is empty; a slot is either free or
-/// holds a key.
+/// `l` whose masked data is `p`; no table in `by_len` is empty; a slot below the allocator's
+/// high-water mark is either free or holds a key ([`Slots`]).
 struct Index {
     by_len: BTreeMap<u32, HashMap<Box<[u8]>, u32>>,
     order: BTreeMap<Box<[u8]>, u32>,
-    keys: Vec<Option<Box<[u8]>>>,
-    free: Vec<u32>,
+    slots: Slots<Box<[u8]>>,
 }
 
 /// `data` with every bit from `len` on cleared.
@@ -131,10 +159,11 @@ fn order_key(data: &[u8], len: u32) -> Box<[u8]> {
 }
 
 impl LpmTrie {
-    pub(crate) fn new(spec: &MapSpec) -> LpmTrie {
+    pub(crate) fn new(spec: &MapSpec) -> Result<LpmTrie, String> {
         let stride = (spec.value_size as usize).next_multiple_of(8);
         let n = spec.max_entries;
-        LpmTrie {
+        let cost = slot_cost(spec)?;
+        Ok(LpmTrie {
             block: SharedMem::new(n as usize * stride, true),
             stride,
             value_size: spec.value_size as usize,
@@ -143,10 +172,9 @@ impl LpmTrie {
             index: RwLock::new(Index {
                 by_len: BTreeMap::new(),
                 order: BTreeMap::new(),
-                keys: vec![None; n as usize],
-                free: (0..n).rev().collect(),
+                slots: Slots::new(n, &cost),
             }),
-        }
+        })
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Index> {
@@ -210,13 +238,15 @@ impl LpmTrie {
             (None, UpdateFlag::Exist) => return Err(MapError::NotFound),
             (Some(s), _) => s,
             (None, _) => {
-                let s = ix.free.pop().ok_or(MapError::OutOfSpace)?;
+                // A full trie is `ENOSPC`; one the memory limit has no room for, `ENOMEM`
+                // (the kernel's node allocation failing), with nothing changed.
+                let s = ix.slots.take()?.ok_or(MapError::OutOfSpace)?;
                 ix.by_len.entry(len).or_default().insert(prefix, s);
                 ix.order.insert(order_key(data, len), s);
                 s
             }
         };
-        ix.keys[slot as usize] = Some(key.into());
+        ix.slots.set(slot, key.into());
         self.write_value(slot, value);
         Ok(())
     }
@@ -230,8 +260,7 @@ impl LpmTrie {
             ix.by_len.remove(&len);
         }
         ix.order.remove(&order_key(data, len));
-        ix.keys[slot as usize] = None;
-        ix.free.push(slot);
+        ix.slots.release(slot);
         Ok(())
     }
 }
@@ -290,19 +319,23 @@ impl MapImpl for LpmTrie {
                 .next(),
             None => ix.order.iter().next(),
         };
-        Ok(next.and_then(|(_, &s)| ix.keys[s as usize].as_deref().map(<[u8]>::to_vec)))
+        Ok(next.and_then(|(_, &s)| ix.slots.key(s as usize).map(|k| k.to_vec())))
     }
 
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         let ix = self.read();
         ix.order
             .values()
-            .filter_map(|&s| Some((ix.keys[s as usize].as_deref()?.to_vec(), self.read_value(s))))
+            .filter_map(|&s| Some((ix.slots.key(s as usize)?.to_vec(), self.read_value(s))))
             .collect()
     }
 
     fn len(&self) -> usize {
         self.read().order.len()
+    }
+
+    fn attach(&self, charge: &Charge) {
+        self.write().slots.attach(charge);
     }
 }
 
@@ -315,7 +348,7 @@ mod tests {
         let mut spec = MapSpec::new("t", MapKind::LpmTrie, 4 + data, 4, entries);
         spec.flags = BPF_F_NO_PREALLOC;
         host_bytes(&spec).unwrap();
-        LpmTrie::new(&spec)
+        LpmTrie::new(&spec).unwrap()
     }
 
     fn key(len: u32, data: &[u8]) -> Vec<u8> {

@@ -17,7 +17,8 @@ pub(crate) mod perf;
 pub(crate) mod queue;
 pub(crate) mod stacktrace;
 
-use crate::map::{MAX_MAP_BYTES, MapError, MapKind, MapSpec, UpdateFlag};
+use crate::map::{MAX_MAP_BYTES, MapError, MapKind, MapSpec, SlotCost, UpdateFlag};
+use crate::memory::Charge;
 use bpfx_exec::SharedMem;
 use std::sync::Arc;
 
@@ -121,6 +122,9 @@ pub(crate) trait MapImpl: Send + Sync {
     fn as_of_maps(&self) -> Option<&of_maps::MapOfMaps> {
         None
     }
+    /// Charges what the map allocates from now on to `charge`'s pool: the hash family's
+    /// chunks of slots ([`crate::map::Slots`]); kinds charged in full at creation ignore it.
+    fn attach(&self, _charge: &Charge) {}
 }
 
 /// Creates the storage of `spec` when its kind is one of this module's; `Ok(None)` for the
@@ -129,6 +133,8 @@ pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn M
     let Some(bytes) = host_bytes(spec, cfg)? else {
         return Ok(None);
     };
+    // The hash family is bounded by what it reserves at creation ([`SlotCost`]).
+    let bytes = slot_cost(spec, cfg).map_or(bytes, |c| c.reserved.saturating_add(c.fixed));
     if bytes > MAX_MAP_BYTES {
         return Err(format!(
             "needs {bytes} bytes, more than the {MAX_MAP_BYTES}-byte limit (E2BIG)"
@@ -138,9 +144,9 @@ pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn M
     Ok(Some(match spec.kind {
         MapKind::PerCpuArray => Box::new(percpu::PerCpuArray::new(spec, cpus)),
         MapKind::PerCpuHash | MapKind::LruPerCpuHash => {
-            Box::new(percpu::PerCpuHash::new(spec, cpus))
+            Box::new(percpu::PerCpuHash::new(spec, cpus)?)
         }
-        MapKind::LpmTrie => Box::new(lpm::LpmTrie::new(spec)),
+        MapKind::LpmTrie => Box::new(lpm::LpmTrie::new(spec)?),
         MapKind::PerfEventArray => Box::new(perf::PerfEventArray::new(spec, cfg)),
         MapKind::Queue | MapKind::Stack => Box::new(queue::QueueStack::new(spec)),
         MapKind::BloomFilter => Box::new(bloom::Bloom::new(spec)),
@@ -173,6 +179,19 @@ pub fn host_bytes(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<u64>, String
         }
         _ => return Ok(None),
     }))
+}
+
+/// The [`SlotCost`] of this module's kinds charged by use (the per-CPU hashes and the LPM
+/// trie), a chunk of slots at a time; `None` for the kinds charged in full at creation, and for a shape
+/// [`host_bytes`] refuses.
+pub(crate) fn slot_cost(spec: &MapSpec, cfg: &MapConfig) -> Option<SlotCost> {
+    match spec.kind {
+        MapKind::PerCpuHash | MapKind::LruPerCpuHash => {
+            percpu::slot_cost(spec, cfg.cpus.max(1)).ok()
+        }
+        MapKind::LpmTrie => lpm::slot_cost(spec).ok(),
+        _ => None,
+    }
 }
 
 /// `a * b + c`, or an error naming the map's size as too large.

@@ -17,7 +17,9 @@
 //!   writes).
 //! - Errors: array index past the end `E2BIG`, `BPF_NOEXIST` on an array `EEXIST`, array
 //!   delete `EINVAL`; hash: `BPF_NOEXIST` on an existing key `EEXIST`, `BPF_EXIST` or delete
-//!   of a missing key `ENOENT`, a full map `E2BIG` (an LRU map evicts instead); unknown flags
+//!   of a missing key `ENOENT`, a full map `E2BIG` (an LRU map evicts instead), a new key the
+//!   `Vm`'s memory limit has no room for `ENOMEM` (an LRU map evicts instead; slots are
+//!   charged a chunk at a time as they are first used, `map::Slots`); unknown flags
 //!   `EINVAL`. At creation: array keys not 4 bytes, a zero size or zero entries, flags outside
 //!   the kernel's masks (`BPF_F_MMAPABLE` on a per-CPU array, `BPF_F_NO_COMMON_LRU` on a
 //!   non-LRU hash) `EINVAL`; `BPF_F_NO_PREALLOC` on an LRU map `ENOTSUPP`; a value over 32 KiB
@@ -37,11 +39,12 @@
 //! evicting the first slot found without one.
 
 use super::{MapImpl, checked_size, update_flag};
-use crate::map::{MapError, MapKind, MapSpec, UpdateFlag};
+use crate::map::{MapError, MapKind, MapSpec, SlotCost, Slots, UpdateFlag};
+use crate::memory::Charge;
 use bpfx_exec::SharedMem;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 /// The kernel's largest per-CPU value (`PCPU_MIN_UNIT_SIZE`), in bytes.
@@ -122,12 +125,44 @@ pub(crate) fn host_bytes(spec: &MapSpec, cpus: u32) -> Result<u64, String> {
     if spec.kind == MapKind::PerCpuArray {
         checked_size(&[values])
     } else {
-        checked_size(&[
-            values,
-            // The key's copies in the index and the allocator.
-            (n, 2 * u64::from(spec.key_size) + INDEX_ENTRY_OVERHEAD),
-        ])
+        let cost = hash_cost(spec, cpus)?;
+        cost.full(spec.max_entries)
+            .ok_or_else(|| "the map's size overflows 64 bits (E2BIG)".to_string())
     }
+}
+
+/// The [`SlotCost`] of a per-CPU hash, after [`host_bytes`]' shape checks.
+pub(crate) fn slot_cost(spec: &MapSpec, cpus: u32) -> Result<SlotCost, String> {
+    host_bytes(spec, cpus)?;
+    hash_cost(spec, cpus)
+}
+
+/// A per-CPU hash's [`SlotCost`]: per slot, its value on every CPU, the key's copies in the
+/// index and the slot table with the index's slot ([`INDEX_ENTRY_OVERHEAD`]), and its entry
+/// in the slot table and the free list, three times over (vectors growing by doubling, while
+/// the old one is copied), and with LRU its reference bit (a byte, rounding up). Nothing
+/// fixed. Reserved: the values of every entry on every CPU and an LRU map's reference bits
+/// (zero pages until used).
+fn hash_cost(spec: &MapSpec, cpus: u32) -> Result<SlotCost, String> {
+    let too_big = || "the map's size overflows 64 bits (E2BIG)".to_string();
+    let n = u64::from(spec.max_entries);
+    let slab_per_slot = u64::from(cpus)
+        .checked_mul(stride(spec) as u64)
+        .ok_or_else(too_big)?;
+    let slot_table = 3 * (std::mem::size_of::<Option<Arc<[u8]>>>() + 4) as u64;
+    let lru = u64::from(spec.kind == MapKind::LruPerCpuHash);
+    let per_slot = checked_size(&[
+        (1, slab_per_slot),
+        (2, u64::from(spec.key_size)),
+        (1, INDEX_ENTRY_OVERHEAD + slot_table + lru),
+    ])?;
+    let values = slab_per_slot.checked_mul(n).ok_or_else(too_big)?;
+    Ok(SlotCost {
+        reserved: values.saturating_add(lru * n.div_ceil(64) * 8),
+        fixed: 0,
+        per_slot,
+        slab_per_slot,
+    })
 }
 
 /// The values of a per-CPU map: shared by the array and the hash.
@@ -303,9 +338,10 @@ impl MapImpl for PerCpuArray {
 /// `BPF_MAP_TYPE_PERCPU_HASH` and `BPF_MAP_TYPE_LRU_PERCPU_HASH`.
 ///
 /// # Invariants
-/// A slot is either in `alloc.free` or named by exactly one key, which maps to it in the shard
-/// of that key and is stored in `alloc.keys[slot]`; a slot leaves a shard only under that
-/// shard's lock, and changes owner only under the allocator's lock.
+/// A slot below the allocator's high-water mark is either free or named by exactly one key,
+/// which maps to it in the shard of that key and is stored as the slot's key in `alloc.slots`;
+/// a slot leaves a shard only under that shard's lock, and changes owner only under the
+/// allocator's lock. Slots are handed out, and charged, a chunk at a time ([`Slots`]).
 pub(crate) struct PerCpuHash {
     kind: MapKind,
     values: Values,
@@ -313,8 +349,8 @@ pub(crate) struct PerCpuHash {
     /// Picks the shard: keyed at random per map, as each shard's index is ([`Shard`]).
     hasher: foldhash::quality::RandomState,
     alloc: Mutex<Alloc>,
-    /// LRU only: a reference bit per slot.
-    referenced: Option<Box<[AtomicBool]>>,
+    /// LRU only: a reference bit per slot ([`RefBits`]).
+    referenced: Option<RefBits>,
 }
 
 /// One shard of a per-CPU hash's index: key → slot, hashed by foldhash under a random key of
@@ -322,29 +358,27 @@ pub(crate) struct PerCpuHash {
 type Shard = HashMap<Box<[u8]>, u32, foldhash::quality::RandomState>;
 
 struct Alloc {
-    free: Vec<u32>,
-    /// Each slot's key: `next_key` walks the slots in order.
-    keys: Vec<Option<Arc<[u8]>>>,
+    /// The slots and each one's key: `next_key` walks the slots in order.
+    slots: Slots<Arc<[u8]>>,
+    /// LRU: the clock hand, below the slots' high-water mark.
     hand: usize,
 }
 
 impl PerCpuHash {
-    pub(crate) fn new(spec: &MapSpec, cpus: u32) -> PerCpuHash {
+    pub(crate) fn new(spec: &MapSpec, cpus: u32) -> Result<PerCpuHash, String> {
         let n = spec.max_entries;
-        PerCpuHash {
+        let cost = slot_cost(spec, cpus)?;
+        Ok(PerCpuHash {
             kind: spec.kind,
             values: Values::new(spec, cpus),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: foldhash::quality::RandomState::default(),
             alloc: Mutex::new(Alloc {
-                // Popped from the end: slot 0 is handed out first.
-                free: (0..n).rev().collect(),
-                keys: vec![None; n as usize],
+                slots: Slots::new(n, &cost),
                 hand: 0,
             }),
-            referenced: (spec.kind == MapKind::LruPerCpuHash)
-                .then(|| (0..n).map(|_| AtomicBool::new(false)).collect()),
-        }
+            referenced: (spec.kind == MapKind::LruPerCpuHash).then(|| RefBits::new(n)),
+        })
     }
 
     fn shard_of(&self, key: &[u8]) -> usize {
@@ -353,7 +387,7 @@ impl PerCpuHash {
 
     fn touch(&self, slot: u32) {
         if let Some(r) = &self.referenced {
-            r[slot as usize].store(true, Relaxed);
+            r.set(slot as usize);
         }
     }
 
@@ -390,37 +424,35 @@ impl PerCpuHash {
         }
     }
 
-    /// A slot for `key` (whose shard `si` the caller holds): a free one, or with LRU an
-    /// evicted one.
+    /// A slot for `key` (whose shard `si` the caller holds): a free or fresh one, or with
+    /// LRU an evicted one when the map is full or the memory limit has no room for more
+    /// (`ENOMEM` only when there is nothing to evict); without LRU, `E2BIG` when full and
+    /// `ENOMEM` past the limit.
     fn alloc_slot(&self, si: usize, shard: &mut Shard, key: &[u8]) -> Result<u32, MapError> {
         let mut a = lock(&self.alloc);
-        let slot = match a.free.pop() {
-            Some(s) => s,
-            None => {
-                let refs = self.referenced.as_ref().ok_or(MapError::Full)?;
-                self.evict(&mut a, refs, si, shard).ok_or(MapError::Full)?
+        let slot = match a.slots.take() {
+            Ok(Some(s)) => s,
+            taken => {
+                let e = taken.err().unwrap_or(MapError::Full);
+                let refs = self.referenced.as_ref().ok_or(e)?;
+                self.evict(&mut a, refs, si, shard).ok_or(e)?
             }
         };
-        a.keys[slot as usize] = Some(key.into());
+        a.slots.set(slot, key.into());
         Ok(slot)
     }
 
     /// The second-chance sweep: at most two turns of the clock.
-    fn evict(
-        &self,
-        a: &mut Alloc,
-        refs: &[AtomicBool],
-        si: usize,
-        held: &mut Shard,
-    ) -> Option<u32> {
-        let n = refs.len();
+    fn evict(&self, a: &mut Alloc, refs: &RefBits, si: usize, held: &mut Shard) -> Option<u32> {
+        // Only the slots handed out hold keys.
+        let n = a.slots.high_water();
         for _ in 0..2 * n {
-            let c = a.hand;
-            a.hand = (a.hand + 1) % n;
-            if refs[c].swap(false, Relaxed) {
+            let c = a.hand % n;
+            a.hand = (c + 1) % n;
+            if refs.take(c) {
                 continue;
             }
-            let Some(victim) = a.keys[c].as_deref() else {
+            let Some(victim) = a.slots.key(c).map(|k| &k[..]) else {
                 continue;
             };
             let vs = self.shard_of(victim);
@@ -436,7 +468,7 @@ impl PerCpuHash {
                 }
             };
             if removed {
-                a.keys[c] = None;
+                a.slots.clear(c as u32);
                 return Some(c as u32);
             }
         }
@@ -446,11 +478,9 @@ impl PerCpuHash {
     fn remove(&self, key: &[u8]) -> Result<(), MapError> {
         let mut shard = lock(&self.shards[self.shard_of(key)]);
         let slot = shard.remove(key).ok_or(MapError::NotFound)?;
-        let mut a = lock(&self.alloc);
-        a.keys[slot as usize] = None;
-        a.free.push(slot);
+        lock(&self.alloc).slots.release(slot);
         if let Some(r) = &self.referenced {
-            r[slot as usize].store(false, Relaxed);
+            r.take(slot as usize);
         }
         Ok(())
     }
@@ -469,6 +499,26 @@ impl PerCpuHash {
             .collect();
         all.sort();
         all
+    }
+}
+
+/// An LRU per-CPU hash's reference bits, 64 to a word, in a zeroed reservation
+/// ([`bpfx_exec::zeroed_words`]): resident only as far as slots are used.
+struct RefBits(Box<[AtomicU64]>);
+
+impl RefBits {
+    fn new(slots: u32) -> RefBits {
+        RefBits(bpfx_exec::zeroed_words((slots as usize).div_ceil(64)))
+    }
+
+    fn set(&self, slot: usize) {
+        self.0[slot / 64].fetch_or(1 << (slot % 64), Relaxed);
+    }
+
+    /// Clears the bit of `slot`, returning whether it was set.
+    fn take(&self, slot: usize) -> bool {
+        let bit = 1 << (slot % 64);
+        self.0[slot / 64].fetch_and(!bit, Relaxed) & bit != 0
     }
 }
 
@@ -539,7 +589,10 @@ impl MapImpl for PerCpuHash {
     fn next_key(&self, key: Option<&[u8]>) -> Result<Option<Vec<u8>>, MapError> {
         // The key's shard, then (released) the allocator: the order `remove` takes them.
         let slot = key.and_then(|k| lock(&self.shards[self.shard_of(k)]).get(k).copied());
-        Ok(crate::map::next_in_slots(&lock(&self.alloc).keys, slot))
+        Ok(crate::map::next_in_slots(
+            lock(&self.alloc).slots.keys(),
+            slot,
+        ))
     }
 
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -554,6 +607,10 @@ impl MapImpl for PerCpuHash {
 
     fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    fn attach(&self, charge: &Charge) {
+        lock(&self.alloc).slots.attach(charge);
     }
 }
 
@@ -650,7 +707,7 @@ mod tests {
 
     #[test]
     fn hash_flags_full_and_new_entries_zero_other_cpus() {
-        let h = PerCpuHash::new(&spec(MapKind::PerCpuHash, 2, 8, 2), 2);
+        let h = PerCpuHash::new(&spec(MapKind::PerCpuHash, 2, 8, 2), 2).unwrap();
         h.update(b"aa", &[7; 16], UpdateFlag::Any).unwrap();
         h.delete(b"aa").unwrap();
         // The slot is reused; a program's insert zeroes the other CPU's stale value.
@@ -676,7 +733,7 @@ mod tests {
 
     #[test]
     fn lru_evicts_a_key_not_used_since_the_last_sweep() {
-        let h = PerCpuHash::new(&spec(MapKind::LruPerCpuHash, 1, 4, 2), 1);
+        let h = PerCpuHash::new(&spec(MapKind::LruPerCpuHash, 1, 4, 2), 1).unwrap();
         h.update(b"a", &[1; 8], UpdateFlag::Any).unwrap();
         h.update(b"b", &[2; 8], UpdateFlag::Any).unwrap();
         assert!(h.prog_lookup(b"a", 0).is_some(), "a is used");
@@ -692,7 +749,7 @@ mod tests {
 
     #[test]
     fn concurrent_inserts_lookups_and_deletes_keep_the_index_consistent() {
-        let h = Arc::new(PerCpuHash::new(&spec(MapKind::LruPerCpuHash, 4, 8, 16), 4));
+        let h = Arc::new(PerCpuHash::new(&spec(MapKind::LruPerCpuHash, 4, 8, 16), 4).unwrap());
         let threads: Vec<_> = (0..4u32)
             .map(|t| {
                 let h = h.clone();
@@ -719,11 +776,15 @@ mod tests {
         let mut owned = 0;
         for shard in h.shards.iter() {
             for (k, &s) in lock(shard).iter() {
-                assert_eq!(a.keys[s as usize].as_deref(), Some(&**k));
-                assert!(!a.free.contains(&s));
+                assert_eq!(a.slots.key(s as usize).map(|k| &k[..]), Some(&**k));
                 owned += 1;
             }
         }
-        assert_eq!(owned + a.free.len(), 16);
+        assert_eq!(
+            owned,
+            a.slots.len(),
+            "every slot holding a key is in the index"
+        );
+        assert!(a.slots.high_water() <= 16);
     }
 }

@@ -245,7 +245,7 @@ impl<'o> ProgramRef<'o> {
             if m.created().is_some() {
                 continue;
             }
-            let need = m.status().unwrap_or(0);
+            let need = m.creation_bytes().unwrap_or(0);
             shared
                 .pool
                 .check(|| format!("map `{}`", m.name()), need, pending)?;

@@ -160,7 +160,10 @@ impl Vm {
     /// ([`crate::MapSpecExt::memory_bytes`]), global data, and JIT code. Each is charged when it is
     /// created, before anything is allocated, and refused with [`Error::MemoryLimit`] when it
     /// does not fit; the bytes come back when the map or the code holding them is dropped.
-    /// Objects opened before keep the limit they were opened with.
+    /// Hash-family maps are charged their fixed part at creation and then a chunk of slots at
+    /// a time as entries are first inserted: an insert past the limit fails with `ENOMEM`
+    /// ([`crate::MapError::NoMemory`]; an LRU map evicts instead). Objects opened before keep
+    /// the limit they were opened with.
     pub fn mem_limit(mut self, bytes: u64) -> Vm {
         self.pool = Pool::new(bytes);
         self

@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")"
 CLANG=${CLANG:-clang-19}
-for src in lru_huge arrays16 mixed lb_mim devmap_tx globals_named; do
+for src in lru_huge lru_2g arrays16 mixed lb_mim devmap_tx globals_named; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -c "$src.c" -o "$src.o"
 done
 # These include the kernel's UAPI headers (linux/bpf.h for struct __sk_buff and xdp_md), which

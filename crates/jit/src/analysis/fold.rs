@@ -39,15 +39,19 @@ fn borrowed(op: &Op) -> Regs {
 /// The actions of `prog` as the fold scan decides them (every instruction [`Action::Emit`]
 /// but the folded ones), on the registers `live` before each; `is_target(i)`: something
 /// other than the instruction before slot `i` may lead there.
+/// `actions` is a buffer to fill (its contents are replaced).
 pub(super) fn fold(
     prog: &Program,
     live: &Liveness,
     is_target: &impl Fn(usize) -> bool,
     blinding: bool,
+    mut actions: Vec<Action>,
 ) -> Vec<Action> {
     let n = prog.len();
+    actions.clear();
+    actions.resize(n, Action::Emit);
     let mut scan = Scan {
-        actions: vec![Action::Emit; n],
+        actions,
         pending: [None; 10],
         tracked: 0,
         blinding,

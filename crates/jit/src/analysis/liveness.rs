@@ -137,9 +137,16 @@ impl Liveness {
     /// forward-branching code takes one pass; each further pass carries liveness around one
     /// more level of loops. `nodes` are the program's, per slot; `loops` lists the backward
     /// jumps, (target, source).
-    pub(super) fn new(nodes: Vec<Node>, target: &[u8], mut loops: Vec<(Pc, Pc)>) -> Liveness {
+    /// `live_in` is a buffer to fill (its contents are replaced).
+    pub(super) fn new(
+        nodes: Vec<Node>,
+        target: &[u8],
+        mut loops: Vec<(Pc, Pc)>,
+        mut live_in: Vec<Regs>,
+    ) -> Liveness {
         let n = nodes.len();
-        let mut live_in = vec![0; n + 1];
+        live_in.clear();
+        live_in.resize(n + 1, 0);
         if loops.is_empty() {
             // One pass, with nothing to watch for.
             for (at, &node) in nodes.iter().enumerate().rev() {

@@ -876,7 +876,7 @@ mod tests {
         let prog =
             Program::decode(bpfx_bytecode::assemble(text).expect("assembles")).expect("decodes");
         let cfg = Cfg::new(&prog);
-        let plan = Plan::new(&cfg, false, false);
+        let plan = Plan::new(&cfg, false, false, &mut Default::default());
         Loops::new(&cfg, &plan, |_| true).loops
     }
 

@@ -148,22 +148,27 @@ impl Plan {
     /// the units of what a conditional move skips, so only `jcc +1; mov` is converted (one unit,
     /// given back in one instruction for a carry condition, see `emit/select.rs`); `blinding` keeps folded displacements within what blinding leaves in the code anyway
     /// (8-bit immediates, 16-bit memory offsets).
-    pub(crate) fn new(cfg: &Cfg, budget: bool, blinding: bool) -> Plan {
+    /// Its tables are built in `scratch`'s buffers (see [`Plan::recycle`]).
+    pub(crate) fn new(cfg: &Cfg, budget: bool, blinding: bool, scratch: &mut Scratch) -> Plan {
         let prog = cfg.program();
         let n = prog.len();
-        let mut target = vec![0u8; n];
+        let mut target = std::mem::take(&mut scratch.target);
+        target.clear();
+        target.resize(n, 0);
         // Some `ja` follows a `jcc +1` (see `fuse`).
         let mut fusable = false;
         let mut skip = false;
         let none = n as u32;
-        let mut nodes = vec![
+        let mut nodes = std::mem::take(&mut scratch.nodes);
+        nodes.clear();
+        nodes.resize(
+            n,
             Node {
                 reads: 0,
                 kills: 0,
                 succ: [none; 2],
-            };
-            n
-        ];
+            },
+        );
         let mut used = 0;
         for (pc, op) in prog.iter() {
             let succ = cfg.successors(pc);
@@ -199,9 +204,15 @@ impl Plan {
             }
         }
         let backward = !loops.is_empty();
-        let live = Liveness::new(nodes, &target, loops);
+        let live = Liveness::new(nodes, &target, loops, std::mem::take(&mut scratch.live_in));
         let is_target = |i: usize| target.get(i).is_none_or(|&t| t & TARGET != 0);
-        let mut actions = fold::fold(prog, &live, &is_target, blinding);
+        let mut actions = fold::fold(
+            prog,
+            &live,
+            &is_target,
+            blinding,
+            std::mem::take(&mut scratch.actions),
+        );
         if fusable {
             fusion::fuse(prog, &target, &mut actions);
         }
@@ -220,6 +231,7 @@ impl Plan {
                 target[k] |= ABSORBED;
             }
         }
+        scratch.nodes = live.nodes;
         Plan {
             actions,
             target,
@@ -229,4 +241,21 @@ impl Plan {
             live_in: live.live_in,
         }
     }
+
+    /// Gives the plan's tables back to `scratch`, for the next plan to build in.
+    pub(crate) fn recycle(self, scratch: &mut Scratch) {
+        scratch.target = self.target;
+        scratch.actions = self.actions;
+        scratch.live_in = self.live_in;
+    }
+}
+
+/// The buffers a [`Plan`] is built in, kept between compilations (`emit::Scratch`) so that
+/// each plan does not allocate its per-slot tables anew.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    target: Vec<u8>,
+    nodes: Vec<Node>,
+    live_in: Vec<Regs>,
+    actions: Vec<Action>,
 }

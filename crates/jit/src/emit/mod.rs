@@ -196,6 +196,30 @@ pub(crate) struct Assembled {
 /// No label at this slot (see [`Emitter::pc_label`]).
 const NO_LABEL: u32 = u32::MAX;
 
+/// The buffers a compilation needs only while it runs, kept per thread for the next one, so
+/// that compiling does not allocate (and free) its per-slot tables, label and relocation
+/// lists each time: they only grow to the largest program the thread compiled. The code, the
+/// layout and everything else a [`crate::JitProgram`] keeps is allocated per compilation.
+#[derive(Default)]
+struct Scratch {
+    /// An assembler whose label and relocation lists are empty, their capacity kept.
+    asm: Option<VecAssembler<X64Relocation>>,
+    label_of: Vec<u32>,
+    pc_labels: Vec<DynamicLabel>,
+    cold: Vec<stubs::Cold>,
+    slow_blocks: Vec<(Pc, DynamicLabel)>,
+    plan: plan::Scratch,
+}
+
+/// Programs of more slots than this do not leave their buffers in the scratch (a few MiB).
+const SCRATCH_MAX_SLOTS: usize = 1 << 16;
+
+thread_local! {
+    /// Taken by a compilation for its run and put back at its end (a compilation that fails
+    /// leaves the empty one it took in its place).
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
 /// Compiles `prog` to position-independent machine code whose entry point is offset 0.
 /// `facts`, for a verified program, says which accesses are proven in bounds; `seed` keys the
 /// constant blinding, when it is on.
@@ -290,7 +314,8 @@ fn assemble_with(
             &built
         }
     };
-    let plan = plan::Plan::new(cfg, opts.budget, opts.blinding);
+    let mut scratch = SCRATCH.with(std::cell::Cell::take);
+    let plan = plan::Plan::new(cfg, opts.budget, opts.blinding, &mut scratch.plan);
     let callees = calls::Callees::new(cfg, &plan);
     let guards = GuardPlan::new(cfg, &plan, facts, opts);
     // Sized for typical code (see `capacity`), so the buffers rarely grow while emitting,
@@ -302,15 +327,23 @@ fn assemble_with(
         .iter()
         .map(|l| (l.end.0 - l.head.0 + 2) as usize)
         .sum();
-    let mut ops = VecAssembler::new_with_capacity(
-        0,
-        capacity::code(n, opts),
-        0,
-        0,
-        capacity::labels(n) + fast_labels,
-        0,
-        capacity::references(n),
-    );
+    let labels = capacity::labels(n) + fast_labels;
+    let mut ops = match scratch.asm.take() {
+        Some(mut ops) => {
+            // Its code buffer went with the last compilation's code (`VecAssembler::take`).
+            ops.reserve_ops(capacity::code(n, opts));
+            ops
+        }
+        None => VecAssembler::new_with_capacity(
+            0,
+            capacity::code(n, opts),
+            0,
+            0,
+            labels,
+            0,
+            capacity::references(n),
+        ),
+    };
     let stubs = stubs::Stubs::new(&mut ops);
     let merged = guards.groups.len();
     // The listing's records, sized once: every instruction of the main copy, of each
@@ -331,10 +364,15 @@ fn assemble_with(
         cfg,
         reach,
         slots: n,
-        label_of: vec![NO_LABEL; n],
-        pc_labels: Vec::with_capacity(capacity::labels(n) / 4),
+        label_of: {
+            let mut v = std::mem::take(&mut scratch.label_of);
+            v.clear();
+            v.resize(n, NO_LABEL);
+            v
+        },
+        pc_labels: reserved(&mut scratch.pc_labels, capacity::labels(n) / 4),
         stubs,
-        cold: Vec::with_capacity(capacity::cold(n)),
+        cold: reserved(&mut scratch.cold, capacity::cold(n)),
         layout: Layout {
             insns: Vec::with_capacity(n + copied),
             copies: Vec::with_capacity(1 + versioned + merged),
@@ -353,7 +391,10 @@ fn assemble_with(
         },
         kind: CopyKind::Main,
         // A charge per block start, in the main code and each fast copy.
-        slow_blocks: Vec::with_capacity(if opts.budget { capacity::cold(n) } else { 0 }),
+        slow_blocks: reserved(
+            &mut scratch.slow_blocks,
+            if opts.budget { capacity::cold(n) } else { 0 },
+        ),
         fell_off: None,
         blind: opts.blinding.then(|| blind::Blinder::new(seed)),
         plan,
@@ -397,12 +438,14 @@ fn assemble_with(
         e.layout.insns.reserve(n);
         e.layout.copies.reserve_exact(e.slow_blocks.len());
     }
-    for (start, entry) in std::mem::take(&mut e.slow_blocks) {
+    let mut slow_blocks = std::mem::take(&mut e.slow_blocks);
+    for (start, entry) in slow_blocks.drain(..) {
         e.emit_slow_block(start, entry)?;
     }
     e.kind = CopyKind::Main;
     e.layout.cold = e.offset();
-    for block in std::mem::take(&mut e.cold) {
+    let mut cold = std::mem::take(&mut e.cold);
+    for block in cold.drain(..) {
         let start = e.offset();
         e.layout.cold_blocks.push((block.pc(), start));
         e.emit_cold(&block);
@@ -410,10 +453,26 @@ fn assemble_with(
     }
     e.layout.stubs = e.offset();
     e.emit_stubs();
+    // `take` resolves the relocations as `finalize` does, and keeps the label and relocation
+    // lists' capacity for the next compilation.
     let code = e
         .ops
-        .finalize()
+        .take()
         .map_err(|err| JitError::Assemble(err.to_string()))?;
+    // A huge program's tables are not worth keeping for the rest of the thread's life.
+    if n <= SCRATCH_MAX_SLOTS {
+        e.plan.recycle(&mut scratch.plan);
+        SCRATCH.with(|s| {
+            s.set(Scratch {
+                asm: Some(e.ops),
+                label_of: e.label_of,
+                pc_labels: e.pc_labels,
+                cold,
+                slow_blocks,
+                plan: scratch.plan,
+            })
+        });
+    }
     Ok(Assembled {
         code,
         layout: e.layout,
@@ -588,6 +647,14 @@ mod capacity {
     pub(super) fn references(slots: usize) -> usize {
         32 + slots
     }
+}
+
+/// `buf`, taken out of the scratch, emptied, with room for `n` items.
+fn reserved<T>(buf: &mut Vec<T>, n: usize) -> Vec<T> {
+    let mut v = std::mem::take(buf);
+    v.clear();
+    v.reserve(n);
+    v
 }
 
 fn check_size(pc: Pc, len: usize, max: usize) -> Result<(), JitError> {

@@ -20,54 +20,70 @@ use bpfx_exec::TrapKind;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, VecAssembler};
 
-/// The shared exits.
+/// The shared exits. The trap stubs, the guards' slow paths and their out-of-bounds exits are
+/// made on first use (their labels too) and only those are emitted; `halt`, `unwind` and the
+/// epilogue always exist.
 #[derive(Debug)]
 pub(crate) struct Stubs {
-    trap: [DynamicLabel; TrapKind::ALL.len()],
+    /// Per trap kind (in code order), its stub's label once some code jumps to it.
+    trap: [Option<DynamicLabel>; TrapKind::ALL.len()],
     pub(crate) halt: DynamicLabel,
     pub(crate) unwind: DynamicLabel,
     /// The prologue's epilogue, which `unwind` leaves through.
     pub(crate) epilogue: DynamicLabel,
-    /// The guards' slow path per access size (1, 2, 4, 8 bytes) and kind (read, write), and
-    /// whether any guard calls it (only those are emitted).
-    regions: [[(DynamicLabel, bool); 2]; 4],
-    /// The out-of-bounds exits of the guards, per access size and kind, and whether any guard
-    /// uses it: each records the address (r10), the frame (rbp) and the access for the
-    /// host's [`bpfx_exec::AccessFault`], then traps.
-    faults: [[(DynamicLabel, bool); 2]; 4],
+    /// The guards' slow path per access size (1, 2, 4, 8 bytes) and kind (read, write), once
+    /// some guard calls it.
+    regions: [[Option<DynamicLabel>; 2]; 4],
+    /// The out-of-bounds exits of the guards, per access size and kind, once some guard uses
+    /// it: each records the address (r10), the frame (rbp) and the access for the host's
+    /// [`bpfx_exec::AccessFault`], then traps.
+    faults: [[Option<DynamicLabel>; 2]; 4],
 }
 
 impl Stubs {
     pub(crate) fn new(ops: &mut VecAssembler<X64Relocation>) -> Stubs {
         Stubs {
-            trap: TrapKind::ALL.map(|_| ops.new_dynamic_label()),
+            trap: [None; TrapKind::ALL.len()],
             halt: ops.new_dynamic_label(),
             unwind: ops.new_dynamic_label(),
             epilogue: ops.new_dynamic_label(),
-            regions: [(); 4].map(|_| [(); 2].map(|_| (ops.new_dynamic_label(), false))),
-            faults: [(); 4].map(|_| [(); 2].map(|_| (ops.new_dynamic_label(), false))),
+            regions: [[None; 2]; 4],
+            faults: [[None; 2]; 4],
         }
     }
 
-    /// The stub that records `kind`.
-    pub(crate) fn trap(&self, kind: TrapKind) -> DynamicLabel {
+    /// The stub that records `kind`, made on first use.
+    pub(crate) fn trap(
+        &mut self,
+        ops: &mut VecAssembler<X64Relocation>,
+        kind: TrapKind,
+    ) -> DynamicLabel {
         // Codes start at 1 and `ALL` is in code order.
-        self.trap[usize::from(kind as u8 - 1)]
+        *self.trap[usize::from(kind as u8 - 1)].get_or_insert_with(|| ops.new_dynamic_label())
     }
 
     /// The out-of-bounds exit of a guarded `size`-byte access (a store or atomic when
-    /// `write`), entered with the address in r10 and the trap pc recorded.
-    pub(crate) fn fault(&mut self, size: u32, write: bool) -> DynamicLabel {
-        let slot = &mut self.faults[size.trailing_zeros() as usize][usize::from(write)];
-        slot.1 = true;
-        slot.0
+    /// `write`), entered with the address in r10 and the trap pc recorded; made on first use.
+    pub(crate) fn fault(
+        &mut self,
+        ops: &mut VecAssembler<X64Relocation>,
+        size: u32,
+        write: bool,
+    ) -> DynamicLabel {
+        *self.faults[size.trailing_zeros() as usize][usize::from(write)]
+            .get_or_insert_with(|| ops.new_dynamic_label())
     }
 
-    /// The slow-path stub for a `size`-byte access (a store or atomic when `write`).
-    pub(crate) fn regions(&mut self, size: u32, write: bool) -> DynamicLabel {
-        let slot = &mut self.regions[size.trailing_zeros() as usize][usize::from(write)];
-        slot.1 = true;
-        slot.0
+    /// The slow-path stub for a `size`-byte access (a store or atomic when `write`); made on
+    /// first use.
+    pub(crate) fn regions(
+        &mut self,
+        ops: &mut VecAssembler<X64Relocation>,
+        size: u32,
+        write: bool,
+    ) -> DynamicLabel {
+        *self.regions[size.trailing_zeros() as usize][usize::from(write)]
+            .get_or_insert_with(|| ops.new_dynamic_label())
     }
 }
 
@@ -130,8 +146,8 @@ impl Emitter<'_> {
                 write,
                 refund,
             } => {
-                let fault = self.stubs.fault(size, write);
-                let check = self.stubs.regions(size, write);
+                let fault = self.stubs.fault(&mut self.ops, size, write);
+                let check = self.stubs.regions(&mut self.ops, size, write);
                 asm!(self; =>from);
                 self.emit_lea_mem(x::R10, addr);
                 asm!(self; call =>check);
@@ -161,29 +177,36 @@ impl Emitter<'_> {
 
     pub(super) fn emit_stubs(&mut self) {
         let unwind = self.stubs.unwind;
-        // `EnvMismatch` is raised by `JitProgram::run` before any code runs, never by the code.
-        for kind in TrapKind::ALL
-            .into_iter()
-            .filter(|k| *k != TrapKind::EnvMismatch)
-        {
-            let stub = self.stubs.trap(kind);
-            asm!(self
-                ; =>stub
-                ; mov QWORD [r12 + ctx::TRAP_KIND], kind as i32
-                ; jmp =>unwind
-            );
+        // The out-of-bounds exits end in the out-of-bounds trap stub: made before the trap
+        // stubs are emitted.
+        let oob = self
+            .stubs
+            .faults
+            .iter()
+            .flatten()
+            .any(Option::is_some)
+            .then(|| self.stubs.trap(&mut self.ops, TrapKind::OutOfBounds));
+        // Only the kinds some code jumps to (`EnvMismatch` is raised by `JitProgram::run`
+        // before any code runs, never by the code).
+        for (kind, stub) in TrapKind::ALL.into_iter().zip(self.stubs.trap) {
+            if let Some(stub) = stub {
+                asm!(self
+                    ; =>stub
+                    ; mov QWORD [r12 + ctx::TRAP_KIND], kind as i32
+                    ; jmp =>unwind
+                );
+            }
         }
         for (k, kinds) in self.stubs.regions.into_iter().enumerate() {
-            for (w, (label, used)) in kinds.into_iter().enumerate() {
-                if used {
+            for (w, label) in kinds.into_iter().enumerate() {
+                if let Some(label) = label {
                     self.emit_region_stub(label, 1 << k, w == 1);
                 }
             }
         }
-        let oob = self.stubs.trap(TrapKind::OutOfBounds);
         for (k, kinds) in self.stubs.faults.into_iter().enumerate() {
-            for (w, (label, used)) in kinds.into_iter().enumerate() {
-                if used {
+            for (w, label) in kinds.into_iter().enumerate() {
+                if let (Some(label), Some(oob)) = (label, oob) {
                     let access = (1 << k) | if w == 1 { FAULT_WRITE as i32 } else { 0 };
                     asm!(self
                         ; =>label
@@ -256,7 +279,7 @@ impl Emitter<'_> {
     /// Stores `pc` as the trap pc and jumps to the stub that records `kind` and leaves: for an
     /// instruction that always traps.
     pub(crate) fn emit_trap_now(&mut self, pc: Pc, kind: TrapKind) {
-        let stub = self.stubs.trap(kind);
+        let stub = self.stubs.trap(&mut self.ops, kind);
         let refund = self.refund(pc);
         self.emit_leave(pc, stub, refund);
     }
@@ -278,7 +301,7 @@ impl Emitter<'_> {
 
     /// A cold block that records `pc` and traps with `kind`; returns the label to jump to.
     pub(crate) fn cold_trap(&mut self, pc: Pc, kind: TrapKind) -> DynamicLabel {
-        let to = self.stubs.trap(kind);
+        let to = self.stubs.trap(&mut self.ops, kind);
         self.cold_leave(pc, to)
     }
 

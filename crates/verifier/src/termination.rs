@@ -1000,26 +1000,28 @@ impl<'a> Func<'a> {
                 if let (&Op::Branch { .. }, [_, _]) = (op, &self.succ[u]) {
                     refine(op, v != fall, &mut st);
                 }
-                let merged = match states[v] {
-                    None => st,
+                // Joined in place: only a bound that grows changes the state.
+                let changed = match &mut states[v] {
+                    slot @ None => {
+                        *slot = Some(st);
+                        true
+                    }
                     Some(old) => {
-                        let mut m = old;
-                        for (a, b) in m.iter_mut().zip(st) {
+                        let mut changed = false;
+                        for (a, b) in old.iter_mut().zip(st) {
                             if b > *a {
                                 // Widened at loop headers, so that the fixpoint is reached
                                 // in a few rounds.
                                 *a = if headers[v] { u64::MAX } else { b };
+                                changed = true;
                             }
                         }
-                        m
+                        changed
                     }
                 };
-                if states[v] != Some(merged) {
-                    states[v] = Some(merged);
-                    if !queued[v] {
-                        queued[v] = true;
-                        queue.push(v);
-                    }
+                if changed && !queued[v] {
+                    queued[v] = true;
+                    queue.push(v);
                 }
             }
         }

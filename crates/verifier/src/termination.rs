@@ -176,6 +176,7 @@ struct Func<'a> {
     start: usize,
     /// Successors inside the function (relative), `None` for a jump leaving it.
     succ: Rows,
+    /// Predecessors (relative); empty in a `forward` function, which needs none.
     pred: Rows,
     /// Immediate dominator (relative), `usize::MAX` for unreachable pcs; the entry's is itself.
     idom: Vec<usize>,
@@ -343,10 +344,16 @@ impl<'a> Func<'a> {
             }
             succ.start.push(succ.items.len() as u32);
         }
-        let pred = Rows::of(n, || {
-            (0..n).flat_map(|u| succ[u].iter().map(move |&v| (v, u)))
-        });
         let forward = (0..n).all(|u| succ[u].iter().all(|&v| v > u));
+        // Only loops need predecessors (dominators, loop bodies, the ways into a header):
+        // a function without a backward edge is counted from its successors alone.
+        let pred = if forward {
+            Rows::default()
+        } else {
+            Rows::of(n, || {
+                (0..n).flat_map(|u| succ[u].iter().map(move |&v| (v, u)))
+            })
+        };
         let mut f = Func {
             prog,
             start,

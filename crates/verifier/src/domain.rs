@@ -677,7 +677,7 @@ impl State {
             for (r, (ra, rb)) in a.regs.iter_mut().zip(&b.regs).enumerate() {
                 // Equal values join to themselves (widening is left to compute: it is the
                 // identity there only for tnums in normal form).
-                if (how == Merge::Join && ra == rb) || regs & (1 << r) == 0 {
+                if regs & (1 << r) == 0 || (how == Merge::Join && ra == rb) {
                     continue;
                 }
                 let j = match how {
@@ -696,8 +696,11 @@ impl State {
                     continue;
                 }
                 for i in c * CHUNK..(c + 1) * CHUNK {
+                    if stack & (1 << i) == 0 {
+                        continue;
+                    }
                     let (sa, sb) = (a.stack[i], b.stack[i]);
-                    if (how == Merge::Join && sa == sb) || stack & (1 << i) == 0 {
+                    if how == Merge::Join && sa == sb {
                         continue;
                     }
                     let j = match how {

@@ -176,6 +176,7 @@ struct Func<'a> {
     start: usize,
     /// Successors inside the function (relative), `None` for a jump leaving it.
     succ: Rows,
+    /// Predecessors (relative); empty in a `forward` function, which needs none.
     pred: Rows,
     /// Immediate dominator (relative), `usize::MAX` for unreachable pcs; the entry's is itself.
     idom: Vec<usize>,
@@ -343,10 +344,16 @@ impl<'a> Func<'a> {
             }
             succ.start.push(succ.items.len() as u32);
         }
-        let pred = Rows::of(n, || {
-            (0..n).flat_map(|u| succ[u].iter().map(move |&v| (v, u)))
-        });
         let forward = (0..n).all(|u| succ[u].iter().all(|&v| v > u));
+        // Only loops need predecessors (dominators, loop bodies, the ways into a header):
+        // a function without a backward edge is counted from its successors alone.
+        let pred = if forward {
+            Rows::default()
+        } else {
+            Rows::of(n, || {
+                (0..n).flat_map(|u| succ[u].iter().map(move |&v| (v, u)))
+            })
+        };
         let mut f = Func {
             prog,
             start,
@@ -1000,26 +1007,28 @@ impl<'a> Func<'a> {
                 if let (&Op::Branch { .. }, [_, _]) = (op, &self.succ[u]) {
                     refine(op, v != fall, &mut st);
                 }
-                let merged = match states[v] {
-                    None => st,
+                // Joined in place: only a bound that grows changes the state.
+                let changed = match &mut states[v] {
+                    slot @ None => {
+                        *slot = Some(st);
+                        true
+                    }
                     Some(old) => {
-                        let mut m = old;
-                        for (a, b) in m.iter_mut().zip(st) {
+                        let mut changed = false;
+                        for (a, b) in old.iter_mut().zip(st) {
                             if b > *a {
                                 // Widened at loop headers, so that the fixpoint is reached
                                 // in a few rounds.
                                 *a = if headers[v] { u64::MAX } else { b };
+                                changed = true;
                             }
                         }
-                        m
+                        changed
                     }
                 };
-                if states[v] != Some(merged) {
-                    states[v] = Some(merged);
-                    if !queued[v] {
-                        queued[v] = true;
-                        queue.push(v);
-                    }
+                if changed && !queued[v] {
+                    queued[v] = true;
+                    queue.push(v);
                 }
             }
         }

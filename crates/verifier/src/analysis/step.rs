@@ -172,7 +172,7 @@ impl Analysis<'_> {
 /// Any other copy of such a value was made by an instruction reading it (a `mov`, a spill),
 /// or is the caller's register in a Checked-mode callee's frame, read there by an instruction.
 fn reads_len(op: &Op, st: &State) -> bool {
-    let regs = st.cur().regs;
+    let regs = &st.cur().regs;
     let is_len =
         |r: Reg| matches!(regs[r.index()], Value::Scalar(x) if x.id == crate::scalar::LEN_ID);
     let args = matches!(op, Op::Call(CallTarget::Helper(_)))

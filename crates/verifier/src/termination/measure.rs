@@ -55,6 +55,15 @@ struct Q {
 
 fn gcd(a: i128, b: i128) -> i128 {
     let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+    // Most numbers here are small: the same gcd in 64-bit arithmetic, without the 128-bit
+    // division's library call.
+    if let (Ok(x), Ok(y)) = (u64::try_from(a), u64::try_from(b)) {
+        let (mut x, mut y) = (x, y);
+        while y != 0 {
+            (x, y) = (y, x % y);
+        }
+        return i128::from(x);
+    }
     while b != 0 {
         (a, b) = (b, a % b);
     }
@@ -74,8 +83,12 @@ impl Q {
         if d == 0 || n == i128::MIN || d == i128::MIN {
             return None;
         }
+        // An integer is reduced already (most coefficients are).
+        if d == 1 {
+            return Some(Q { n, d });
+        }
         let g = gcd(n, d).max(1);
-        let (n, d) = (n / g, d / g);
+        let (n, d) = if g == 1 { (n, d) } else { (n / g, d / g) };
         Some(if d < 0 {
             Q {
                 n: n.checked_neg()?,
@@ -87,6 +100,10 @@ impl Q {
     }
 
     fn add(self, o: Q) -> Option<Q> {
+        // Two integers: what the general case computes, without its divisions.
+        if self.d == 1 && o.d == 1 {
+            return Q::new(self.n.checked_add(o.n)?, 1);
+        }
         let g = gcd(self.d, o.d);
         let (a, b) = (self.d / g, o.d / g);
         Q::new(
@@ -96,6 +113,9 @@ impl Q {
     }
 
     fn mul(self, o: Q) -> Option<Q> {
+        if self.d == 1 && o.d == 1 {
+            return Q::new(self.n.checked_mul(o.n)?, 1);
+        }
         let (g1, g2) = (gcd(self.n, o.d).max(1), gcd(o.n, self.d).max(1));
         Q::new(
             (self.n / g1).checked_mul(o.n / g2)?,
@@ -123,6 +143,9 @@ impl Q {
     }
 
     fn floor(self) -> i128 {
+        if self.d == 1 {
+            return self.n;
+        }
         self.n.div_euclid(self.d)
     }
 
@@ -170,16 +193,34 @@ impl Form {
 
     /// `self + k·o`.
     fn plus(&self, k: Q, o: &Form) -> Option<Form> {
-        let mut terms = self.terms.clone();
-        for &(a, q) in &o.terms {
-            let add = q.mul(k)?;
-            match terms.iter().position(|&(b, _)| b == a) {
-                Some(i) => terms[i].1 = terms[i].1.add(add)?,
-                None => terms.push((a, add)),
+        // Both term lists are sorted by atom without repeats: merged in one pass.
+        let mut terms = Vec::with_capacity(self.terms.len() + o.terms.len());
+        let (mut i, mut j) = (0, 0);
+        while i < self.terms.len() || j < o.terms.len() {
+            let (a, q) = match (self.terms.get(i), o.terms.get(j)) {
+                (Some(&(a, p)), Some(&(b, _))) if a < b => {
+                    i += 1;
+                    (a, p)
+                }
+                (Some(&(a, p)), Some(&(b, q))) if a == b => {
+                    i += 1;
+                    j += 1;
+                    (a, p.add(q.mul(k)?)?)
+                }
+                (_, Some(&(b, q))) => {
+                    j += 1;
+                    (b, q.mul(k)?)
+                }
+                (Some(&(a, p)), None) => {
+                    i += 1;
+                    (a, p)
+                }
+                (None, None) => break,
+            };
+            if q != Q::ZERO {
+                terms.push((a, q));
             }
         }
-        terms.retain(|&(_, q)| q != Q::ZERO);
-        terms.sort_unstable_by_key(|&(a, _)| a);
         Some(Form {
             terms,
             c: self.c.add(o.c.mul(k)?)?,
@@ -410,8 +451,13 @@ impl Path {
 
 /// The best lower bound on `p` from the atoms' ranges and one of the facts (each `>= 0`).
 fn lower(p: &Form, facts: &[Form], ranges: &[(Q, Q)]) -> Option<Q> {
+    lower_with(p, facts, None, ranges)
+}
+
+/// [`lower`] with the facts `facts` and then `more`, if any (without a copy of `facts`).
+fn lower_with(p: &Form, facts: &[Form], more: Option<&Form>, ranges: &[(Q, Q)]) -> Option<Q> {
     let mut best = p.range(ranges)?.0;
-    for g in facts {
+    for g in facts.iter().chain(more) {
         for &(a, ga) in &g.terms {
             let pa = p.coef(a);
             let Some(k) = pa.div(ga).filter(|k| k.is_pos()) else {
@@ -443,8 +489,17 @@ impl Func<'_> {
         }
         // Proven with the input's length below 2^63; counted with it at most 64 KiB.
         let at = self.entry_bounds(h, body, bounds, false, work)?;
-        self.ranked(h, body, at, work)?;
+        let before = *work;
+        let proven = self.ranked(h, body, at, work)?;
+        let cost = *work - before;
         let counted = self.entry_bounds(h, body, bounds, true, work)?;
+        if counted == at {
+            // The same question again (the input's length bounds nothing here): the same
+            // answer, charged the same work (whose last step `ranked` checks against the
+            // limit, as here).
+            *work += cost;
+            return (*work <= WORK_LIMIT).then_some(proven);
+        }
         self.ranked(h, body, counted, work)
     }
 
@@ -652,10 +707,8 @@ fn trips(m: &Form, paths: &[Path], ranges: &[(Q, Q)]) -> Option<u128> {
     let mut geo: Option<Option<(Q, Q)>> = Some(None);
     let pivot = m.terms.first()?.0;
     for (p, n) in paths.iter().zip(&next) {
-        let mut facts = p.facts.clone();
-        facts.push(hyp.clone());
         // Integers: a decrease above 0 is at least 1.
-        let d = lower(&m.minus(n)?, &facts, &p.ranges)?.ceil();
+        let d = lower_with(&m.minus(n)?, &p.facts, Some(&hyp), &p.ranges)?.ceil();
         if d < 1 {
             return None;
         }

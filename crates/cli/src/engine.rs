@@ -64,7 +64,7 @@ pub(crate) enum Prepared<'p> {
     /// An unverified program on the interpreter (the conformance plugin's raw path).
     InterpUnverified(&'p Program),
     /// Compiled code.
-    Jit(bpfx_jit::JitProgram),
+    Jit(Box<bpfx_jit::JitProgram>),
 }
 
 impl<'p> Prepared<'p> {
@@ -77,7 +77,7 @@ impl<'p> Prepared<'p> {
         Ok(match kind {
             EngineKind::Interp => Prepared::Interp(prog),
             // Accesses the verifier proved in bounds lose their guards.
-            EngineKind::Jit => Prepared::Jit(bpfx_jit::compile(prog, opts)?),
+            EngineKind::Jit => Prepared::Jit(Box::new(bpfx_jit::compile(prog, opts)?)),
         })
     }
 
@@ -95,7 +95,7 @@ impl<'p> Prepared<'p> {
                     budget,
                     ..Default::default()
                 };
-                Prepared::Jit(bpfx_jit::compile_unverified(prog, &opts)?)
+                Prepared::Jit(Box::new(bpfx_jit::compile_unverified(prog, &opts)?))
             }
         })
     }

@@ -309,6 +309,9 @@ pub enum MapError {
     /// (`EINVAL`).
     #[error("the inner map does not match the map of maps' template")]
     InnerMismatch,
+    /// Deleting an empty slot of a socket map (`EINVAL`).
+    #[error("no socket at this index")]
+    EmptySlot,
 }
 
 impl MapError {
@@ -330,6 +333,7 @@ impl MapError {
             | MapError::Flags(_)
             | MapError::InnerMismatch
             | MapError::BadIndex
+            | MapError::EmptySlot
             | MapError::Unsupported(_) => 22,
         }
     }

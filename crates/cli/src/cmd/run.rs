@@ -1038,7 +1038,8 @@ pub(crate) fn skb_meta(args: &Args, packet: &[u8]) -> bpfx::SkbMeta {
     }
 }
 
-/// A redirect target, as JSON: `kind` (`ifindex`, `map`, `broadcast`) and its fields.
+/// A redirect target, as JSON: `kind` (`ifindex`, `map`, `broadcast`, `socket`) and its
+/// fields (a socket's key as hex bytes).
 pub(crate) fn redirect_json(r: &bpfx::RedirectTarget) -> serde_json::Value {
     match r {
         bpfx::RedirectTarget::Ifindex { ifindex, ingress } => serde_json::json!({
@@ -1054,6 +1055,16 @@ pub(crate) fn redirect_json(r: &bpfx::RedirectTarget) -> serde_json::Value {
         } => serde_json::json!({
             "kind": "broadcast", "map": map, "map_kind": kind.to_string(),
             "exclude_ingress": exclude_ingress,
+        }),
+        bpfx::RedirectTarget::Socket {
+            map,
+            kind,
+            key,
+            ingress,
+        } => serde_json::json!({
+            "kind": "socket", "map": map, "map_kind": kind.to_string(),
+            "key": key.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "ingress": ingress,
         }),
     }
 }
@@ -1077,6 +1088,16 @@ pub(crate) fn redirect_text(r: &bpfx::RedirectTarget) -> String {
             } else {
                 ""
             }
+        ),
+        bpfx::RedirectTarget::Socket {
+            map,
+            kind,
+            key,
+            ingress,
+        } => format!(
+            "the socket of {kind} map `{map}` key {} ({})",
+            key.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            if *ingress { "ingress" } else { "egress" }
         ),
     }
 }

@@ -642,6 +642,16 @@ pub(crate) fn run_memory(
             prog.run_cgroup_skb(mem, &mut meta, &sock, &runtime::SockIds::default())
                 .map(|v| u64::from(v.code))
         }
+        // `mem` is the stream data, which the program may rewrite, with no socket (its fields
+        // read 0); the result is the return value.
+        Context::SkSkb => prog
+            .run_sk_skb(
+                mem,
+                &mut runtime::SkbMeta::default(),
+                &runtime::BpfSock::default(),
+                &runtime::SockIds::default(),
+            )
+            .map(|o| u64::from(o.code as u32)),
         // The tracing contexts: `mem` is the context's bytes (little-endian words).
         Context::Kprobe => {
             let regs = runtime::PtRegs::from_bytes(mem).ok_or_else(|| {
@@ -855,7 +865,8 @@ pub(crate) fn map_fail(name: &str, e: runtime::MapError) -> Fail {
 pub(crate) fn with_name(r: runtime::RedirectTarget) -> (runtime::RedirectTarget, CString) {
     let name = match &r {
         runtime::RedirectTarget::Map { map, .. }
-        | runtime::RedirectTarget::Broadcast { map, .. } => c_string(map),
+        | runtime::RedirectTarget::Broadcast { map, .. }
+        | runtime::RedirectTarget::Socket { map, .. } => c_string(map),
         runtime::RedirectTarget::Ifindex { .. } => CString::default(),
     };
     (r, name)

@@ -366,7 +366,9 @@ impl RunState {
             | Context::SockOps
             | Context::PerfEvent
             | Context::Unsupported(_) => None,
-            Context::CgroupSkb(_) => Some((crate::skb::SKB_DATA, crate::skb::SKB_DATA_END)),
+            Context::CgroupSkb(_) | Context::SkSkb => {
+                Some((crate::skb::SKB_DATA, crate::skb::SKB_DATA_END))
+            }
         };
         RunState {
             packet,
@@ -1368,6 +1370,14 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             skb::SKB_LOAD_BYTES,
             skb::SKB_LOAD_BYTES_RELATIVE,
             crate::sock::GET_SOCKET_COOKIE,
+        ],
+        // `sk_skb_func_proto`: the packet's bytes, the socket's cookie, the socket redirects.
+        Context::SkSkb => &[
+            skb::SKB_STORE_BYTES,
+            skb::SKB_LOAD_BYTES,
+            crate::sock::GET_SOCKET_COOKIE,
+            SK_REDIRECT_MAP,
+            SK_REDIRECT_HASH,
         ],
         // The kernel's `bpf_tracing_func_proto` (the legacy probe reads, perf output) and
         // each type's own: the attach cookie (kprobe, tracepoint, tracing, as `linux/bpf.h`

@@ -77,6 +77,7 @@ mod object_map;
 mod packet;
 mod perf_event;
 mod program;
+mod sk_skb;
 mod skb;
 mod skb_helpers;
 mod skb_packet;
@@ -182,9 +183,10 @@ pub use program::{
     ConfigError, ContextSource, Engine, Global, Object, Program, ProgramDef, ProgramInfo,
     ProgramRef, Verified, Vm, VmConfig, jit_code_estimate,
 };
+pub use sk_skb::{SK_PASS, SkAction, SkSkbOutcome};
 pub use skb::{
-    SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, cgroup_skb_layout, socket_layout,
-    tc_layout,
+    SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, cgroup_skb_layout, sk_skb_layout,
+    socket_layout, tc_layout,
 };
 pub use skb_helpers::{
     BPF_F_HDR_FIELD_MASK, BPF_F_INVALIDATE_HASH, BPF_F_MARK_ENFORCE, BPF_F_MARK_MANGLED_0,

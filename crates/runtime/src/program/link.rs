@@ -409,7 +409,8 @@ impl<'o> ProgramRef<'o> {
             | Context::Sock(_)
             | Context::SockOps
             | Context::PerfEvent
-            | Context::CgroupSkb(_) => self.context.name(),
+            | Context::CgroupSkb(_)
+            | Context::SkSkb => self.context.name(),
             _ => return Ok(()),
         };
         let custom = &self.obj.shared.custom;

@@ -64,6 +64,18 @@ fn sk_skb_programs_run_on_stream_data_and_rewrite_it() {
             let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
             assert_eq!(v["result"], 4);
             assert_eq!(v["redirect"], Value::Null);
+            assert_eq!(v["action"], Value::Null, "a length, not a verdict");
+            let o = bpfx(&[
+                "run",
+                &obj,
+                "--section",
+                "sk_skb/stream_parser",
+                "--packet",
+                data.to_str().unwrap(),
+                "--engine",
+                engine,
+            ]);
+            assert_eq!(stdout(&o), "4 (0x4)\n");
             // The bare section: slot 0 of the socket map is empty, SK_DROP.
             let o = bpfx(&[
                 "run",

@@ -925,6 +925,12 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
     }
     let (ctx, kept, meta, after) = (input.ctx, input.kept, input.meta, input.after);
     let redirect = input.redirect.take();
+    // A stream parser returns a length, not a verdict: printed as a number.
+    let parser = ctx == Context::SkSkb
+        && obj
+            .programs()
+            .any(|p| p.name == name && p.section == "sk_skb/stream_parser");
+    let outcome = outcome.map(|(r0, action)| (r0, if parser { None } else { action }));
     let mut obj_json = serde_json::json!({ "engine": args.engine.name() });
     let text = match &outcome {
         Ok((r0, action)) => {

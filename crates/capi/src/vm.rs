@@ -991,4 +991,35 @@ mod tests {
         packet[16..20].copy_from_slice(&[10, 9, 9, 9]);
         assert_eq!(run_memory(&mut p, &mut packet).unwrap().unwrap(), 0);
     }
+
+    #[test]
+    fn run_takes_sk_skb_stream_data_and_gives_the_return_value() {
+        let obj = runtime::Vm::new()
+            .open(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../runtime/tests/objects/skskb.o"
+            ))
+            .unwrap();
+        let mut parser = obj.program("parser").unwrap().load().unwrap();
+        assert_eq!(run_memory(&mut parser, &mut [1; 9]).unwrap().unwrap(), 9);
+        // The verdict rewrites the data in place; no socket, so no redirect: SK_PASS.
+        let mut verdict = obj.program("verdict").unwrap().load().unwrap();
+        let mut data = *b"xq";
+        assert_eq!(run_memory(&mut verdict, &mut data).unwrap().unwrap(), 1);
+        assert_eq!(&data, b"Xq");
+        let flows = obj.map("flows").unwrap();
+        // The tuple of the default socket: all zero but the protocol, TCP.
+        let mut key = [0u8; 16];
+        key[12] = 6;
+        flows
+            .update(&key, &7u64.to_le_bytes(), runtime::UpdateFlag::Any)
+            .unwrap();
+        assert_eq!(run_memory(&mut verdict, &mut data).unwrap().unwrap(), 1);
+        let (r, name) = with_name(verdict.last_redirect().unwrap());
+        assert_eq!(name.to_str().unwrap(), "flows");
+        assert!(matches!(
+            r,
+            runtime::RedirectTarget::Socket { ingress: true, .. }
+        ));
+    }
 }

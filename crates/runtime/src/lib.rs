@@ -54,7 +54,9 @@
 //!   [`Program::run_tc_packet`] over a [`Packet`] the program may grow and shrink,
 //!   [`TcOutcome`], [`Program::run_socket`], [`SkbMeta`]), cgroup skb programs (the same
 //!   struct over a read-only IP packet with its socket: [`Program::run_cgroup_skb`],
-//!   [`CgroupSkbVerdict`]), socket, tracing and perf event programs, or an embedder-defined
+//!   [`CgroupSkbVerdict`]), sk_skb programs (the same struct over writable stream data, with
+//!   socket map redirects: [`Program::run_sk_skb`], [`SkSkbOutcome`]), socket, tracing and
+//!   perf event programs, or an embedder-defined
 //!   struct; program types bpfx
 //!   does not model are refused ([`Error::UnsupportedProgramType`]).
 //!

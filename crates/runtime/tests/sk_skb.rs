@@ -266,6 +266,31 @@ fn socket_redirects_pass_only_for_a_present_entry_and_the_ingress_flag() {
 }
 
 #[test]
+fn the_verifier_pairs_each_socket_redirect_with_its_map_type_and_offers_them_to_sk_skb_only() {
+    // sk_redirect_map on the socket hash, sk_redirect_hash on the socket map: refused.
+    for text in [
+        "lddw r2, map_idx(1)\nmov r3, 5\nmov r4, 0\ncall 52\nexit",
+        "stw [r10-4], 1\nlddw r2, map_idx(0)\nmov r3, r10\nadd r3, -4\nmov r4, 0\n\
+         call 72\nexit",
+    ] {
+        for mode in MODES {
+            let obj = asm_object(text);
+            assert!(obj.program("x").unwrap().verify(mode).is_err(), "{text}");
+        }
+    }
+    // An XDP program may not call them (the kernel offers them to sk_skb).
+    let maps = vec![bpfx::MapSpec::new("sm", MapKind::SockMap, 4, 8, 4)];
+    let text = "lddw r2, map_idx(0)\nmov r3, 1\nmov r4, 0\ncall 52\nexit";
+    let obj = Vm::new()
+        .object(vec![ProgramDef::new("x", "xdp", common::code(text))], maps)
+        .unwrap();
+    let Err(e) = obj.program("x").unwrap().verify(Mode::Checked) else {
+        panic!("xdp may call sk_redirect_map");
+    };
+    assert!(e.to_string().contains("cannot use helper"), "{e}");
+}
+
+#[test]
 fn the_context_allows_the_kernels_sk_skb_fields() {
     // (access, whether the kernel's sk_skb_is_valid_access allows it), as loading one-field
     // programs into the kernel showed.

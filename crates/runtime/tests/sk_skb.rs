@@ -354,6 +354,36 @@ fn the_context_allows_the_kernels_sk_skb_fields() {
 }
 
 #[test]
+fn skb_store_bytes_writes_the_data_and_get_socket_cookie_gives_the_sockets() {
+    // Stores "OK" at offset 1, then returns the socket's cookie.
+    let text = "mov r6, r1\nsth [r10-2], 0x4b4f\nmov r2, 1\nmov r3, r10\nadd r3, -2\n\
+                mov r4, 2\nmov r5, 0\ncall 9\njne r0, 0, +3\nmov r1, r6\ncall 46\nexit\n\
+                mov r0, 1\nexit";
+    for (engine, opts) in common::engines() {
+        for mode in MODES {
+            let v = asm_object(text).program("x").unwrap().verify(mode).unwrap();
+            let mut p = common::prepare(v, opts.clone());
+            let ids = SockIds {
+                cookie: 0x7766,
+                ..SockIds::default()
+            };
+            let mut data = *b"abcd";
+            let mut meta = SkbMeta::default();
+            let out = p
+                .run_sk_skb(&mut data, &mut meta, &BpfSock::default(), &ids)
+                .unwrap();
+            assert_eq!((out.code, &data), (0x7766, b"aOKd"), "{engine} {mode:?}");
+            // Past the data: -EFAULT, the data untouched.
+            let mut short = *b"ab";
+            let out = p
+                .run_sk_skb(&mut short, &mut meta, &BpfSock::default(), &ids)
+                .unwrap();
+            assert_eq!((out.code, &short), (1, b"ab"), "{engine} {mode:?}");
+        }
+    }
+}
+
+#[test]
 fn priority_and_tc_index_come_back_and_the_socket_fields_read() {
     let text = "stw [r1+32], 7\nstw [r1+44], 0x10009\nldxw r0, [r1+136]\nldxw r2, [r1+92]\n\
                 add r0, r2\nexit";

@@ -1371,8 +1371,10 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             skb::SKB_LOAD_BYTES_RELATIVE,
             crate::sock::GET_SOCKET_COOKIE,
         ],
-        // `sk_skb_func_proto`: the packet's bytes, the socket's cookie, the socket redirects.
+        // `sk_skb_func_proto`: the packet's bytes, the socket's cookie, the socket redirects,
+        // perf output.
         Context::SkSkb => &[
+            PERF_EVENT_OUTPUT,
             skb::SKB_STORE_BYTES,
             skb::SKB_LOAD_BYTES,
             crate::sock::GET_SOCKET_COOKIE,

@@ -278,6 +278,15 @@ fn the_verifier_pairs_each_socket_redirect_with_its_map_type_and_offers_them_to_
             assert!(obj.program("x").unwrap().verify(mode).is_err(), "{text}");
         }
     }
+    // Helpers the kernel does not offer sk_skb: skb_load_bytes_relative (68), get_hash_recalc
+    // (34), get_netns_cookie (122).
+    for id in [68, 34, 122] {
+        let obj = asm_object(&format!("call {id}\nmov r0, 1\nexit"));
+        let Err(e) = obj.program("x").unwrap().verify(Mode::Checked) else {
+            panic!("sk_skb may call helper {id}");
+        };
+        assert!(e.to_string().contains("cannot use helper"), "{e}");
+    }
     // An XDP program may not call them (the kernel offers them to sk_skb).
     let maps = vec![bpfx::MapSpec::new("sm", MapKind::SockMap, 4, 8, 4)];
     let text = "lddw r2, map_idx(0)\nmov r3, 1\nmov r4, 0\ncall 52\nexit";

@@ -184,6 +184,9 @@ pub const REDIRECT_IFINDEX: u32 = 1;
 pub const REDIRECT_MAP: u32 = 2;
 /// `BPFX_REDIRECT_BROADCAST`: `bpf_redirect_map` to every entry of a device map.
 pub const REDIRECT_BROADCAST: u32 = 3;
+/// `BPFX_REDIRECT_SOCKET`: `bpf_sk_redirect_map`/`bpf_sk_redirect_hash` to the socket of an
+/// entry of a socket map (`target` its index) or socket hash (`target` 0).
+pub const REDIRECT_SOCKET: u32 = 4;
 
 /// `bpfx_trap_info`: where and why the last run trapped.
 #[repr(C)]
@@ -730,6 +733,20 @@ fn redirect_record(r: Option<&(runtime::RedirectTarget, CString)>) -> BpfxRedire
             kind: REDIRECT_BROADCAST,
             target: 0,
             flags: u32::from(*exclude_ingress),
+            map: name.as_ptr(),
+        },
+        Some((
+            T::Socket {
+                kind, key, ingress, ..
+            },
+            name,
+        )) => BpfxRedirect {
+            kind: REDIRECT_SOCKET,
+            target: match (kind, <[u8; 4]>::try_from(&key[..])) {
+                (runtime::MapKind::SockMap, Ok(k)) => u32::from_le_bytes(k),
+                _ => 0,
+            },
+            flags: u32::from(*ingress),
             map: name.as_ptr(),
         },
     }

@@ -642,6 +642,16 @@ pub(crate) fn run_memory(
             prog.run_cgroup_skb(mem, &mut meta, &sock, &runtime::SockIds::default())
                 .map(|v| u64::from(v.code))
         }
+        // `mem` is the stream data, which the program may rewrite, with no socket (its fields
+        // read 0); the result is the return value.
+        Context::SkSkb => prog
+            .run_sk_skb(
+                mem,
+                &mut runtime::SkbMeta::default(),
+                &runtime::BpfSock::default(),
+                &runtime::SockIds::default(),
+            )
+            .map(|o| u64::from(o.code as u32)),
         // The tracing contexts: `mem` is the context's bytes (little-endian words).
         Context::Kprobe => {
             let regs = runtime::PtRegs::from_bytes(mem).ok_or_else(|| {
@@ -855,7 +865,8 @@ pub(crate) fn map_fail(name: &str, e: runtime::MapError) -> Fail {
 pub(crate) fn with_name(r: runtime::RedirectTarget) -> (runtime::RedirectTarget, CString) {
     let name = match &r {
         runtime::RedirectTarget::Map { map, .. }
-        | runtime::RedirectTarget::Broadcast { map, .. } => c_string(map),
+        | runtime::RedirectTarget::Broadcast { map, .. }
+        | runtime::RedirectTarget::Socket { map, .. } => c_string(map),
         runtime::RedirectTarget::Ifindex { .. } => CString::default(),
     };
     (r, name)
@@ -979,5 +990,36 @@ mod tests {
         // To 10.9.9.9: dropped.
         packet[16..20].copy_from_slice(&[10, 9, 9, 9]);
         assert_eq!(run_memory(&mut p, &mut packet).unwrap().unwrap(), 0);
+    }
+
+    #[test]
+    fn run_takes_sk_skb_stream_data_and_gives_the_return_value() {
+        let obj = runtime::Vm::new()
+            .open(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../runtime/tests/objects/skskb.o"
+            ))
+            .unwrap();
+        let mut parser = obj.program("parser").unwrap().load().unwrap();
+        assert_eq!(run_memory(&mut parser, &mut [1; 9]).unwrap().unwrap(), 9);
+        // The verdict rewrites the data in place; no socket, so no redirect: SK_PASS.
+        let mut verdict = obj.program("verdict").unwrap().load().unwrap();
+        let mut data = *b"xq";
+        assert_eq!(run_memory(&mut verdict, &mut data).unwrap().unwrap(), 1);
+        assert_eq!(&data, b"Xq");
+        let flows = obj.map("flows").unwrap();
+        // The tuple of the default socket: all zero but the protocol, TCP.
+        let mut key = [0u8; 16];
+        key[12] = 6;
+        flows
+            .update(&key, &7u64.to_le_bytes(), runtime::UpdateFlag::Any)
+            .unwrap();
+        assert_eq!(run_memory(&mut verdict, &mut data).unwrap().unwrap(), 1);
+        let (r, name) = with_name(verdict.last_redirect().unwrap());
+        assert_eq!(name.to_str().unwrap(), "flows");
+        assert!(matches!(
+            r,
+            runtime::RedirectTarget::Socket { ingress: true, .. }
+        ));
     }
 }

@@ -155,13 +155,13 @@ fn an_unsupported_map_fails_only_the_programs_that_name_it() {
         assert_eq!(map(&v, "runs")["entries"][0]["value"], 1, "{engine}");
         assert_eq!(
             map(&v, "socks")["unavailable"],
-            "map type 15 (sockmap) is not supported by bpfx"
+            "map type 20 (reuseport_sockarray) is not supported by bpfx"
         );
         let o = bpfx(&["run", &path, "--section", "bad", "--engine", engine]);
         assert_eq!(o.status.code(), Some(1), "{engine}");
         assert!(
             stderr(&o).contains(
-                "program `bad`: map `socks`: map type 15 (sockmap) is not supported by bpfx"
+                "program `bad`: map `socks`: map type 20 (reuseport_sockarray) is not supported by bpfx"
             ),
             "{engine}: {}",
             stderr(&o)
@@ -183,9 +183,9 @@ fn info_lists_every_program_and_map_with_its_status() {
     for line in [
         "  good (section socket, socket context): 15 instructions\n",
         "  bad (section socket, socket context): 11 instructions; unsupported: map `socks`: \
-         map type 15 (sockmap) is not supported by bpfx\n",
+         map type 20 (reuseport_sockarray) is not supported by bpfx\n",
         "  runs (array, key 4 B, value 8 B, max 1, 264 B of memory)\n",
-        "  socks (sockmap, key 4 B, value 4 B, max 4): unsupported: map type 15 (sockmap) is \
+        "  socks (reuseport_sockarray, key 4 B, value 4 B, max 4): unsupported: map type 20 (reuseport_sockarray) is \
          not supported by bpfx\n",
         "memory: 264 B for all maps, limit 1073741824 B\n",
     ] {
@@ -206,7 +206,7 @@ fn info_lists_every_program_and_map_with_its_status() {
             (
                 "bad".into(),
                 "unsupported".into(),
-                "map `socks`: map type 15 (sockmap) is not supported by bpfx".into()
+                "map `socks`: map type 20 (reuseport_sockarray) is not supported by bpfx".into()
             ),
         ]
     );
@@ -236,8 +236,8 @@ fn info_lists_every_program_and_map_with_its_status() {
             ),
             (
                 "socks".into(),
-                "sockmap".into(),
-                15.into(),
+                "reuseport_sockarray".into(),
+                20.into(),
                 "unsupported".into(),
                 Value::Null
             ),

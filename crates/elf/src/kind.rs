@@ -46,6 +46,10 @@ pub enum MapKind {
     /// `BPF_MAP_TYPE_STACK_TRACE` (7): stacks of instruction addresses by the id
     /// `bpf_get_stackid` returns.
     StackTrace,
+    /// `BPF_MAP_TYPE_SOCKMAP` (15): sockets by index, for `bpf_sk_redirect_map`.
+    SockMap,
+    /// `BPF_MAP_TYPE_SOCKHASH` (18): sockets by any key, for `bpf_sk_redirect_hash`.
+    SockHash,
 }
 
 impl MapKind {
@@ -72,6 +76,8 @@ impl MapKind {
             17 => MapKind::XskMap,
             25 => MapKind::DevMapHash,
             7 => MapKind::StackTrace,
+            15 => MapKind::SockMap,
+            18 => MapKind::SockHash,
             _ => return None,
         })
     }
@@ -99,6 +105,8 @@ impl MapKind {
             MapKind::XskMap => 17,
             MapKind::DevMapHash => 25,
             MapKind::StackTrace => 7,
+            MapKind::SockMap => 15,
+            MapKind::SockHash => 18,
         }
     }
 
@@ -125,6 +133,8 @@ impl MapKind {
             MapKind::XskMap => "xskmap",
             MapKind::DevMapHash => "devmap_hash",
             MapKind::StackTrace => "stack_trace",
+            MapKind::SockMap => "sockmap",
+            MapKind::SockHash => "sockhash",
         }
     }
 

@@ -508,11 +508,11 @@ mod tests {
 
     #[test]
     fn implemented_names_the_first_type_bpfx_lacks_and_its_depth() {
-        let sockmap = MapSpec::new("s", MapType::from_raw(15), 4, 4, 1);
+        let sockarray = MapSpec::new("s", MapType::from_raw(20), 4, 4, 1);
         assert_eq!(
-            sockmap.clone().implemented(),
+            sockarray.clone().implemented(),
             Err(Unimplemented {
-                map_type: 15,
+                map_type: 20,
                 depth: 0
             })
         );
@@ -521,16 +521,16 @@ mod tests {
             ..MapSpec::new("o", MapKind::HashOfMaps.into(), 4, 4, 1)
         };
         assert_eq!(
-            outer(sockmap.clone()).implemented(),
+            outer(sockarray.clone()).implemented(),
             Err(Unimplemented {
-                map_type: 15,
+                map_type: 20,
                 depth: 1
             })
         );
         assert_eq!(
-            outer(outer(sockmap)).implemented(),
+            outer(outer(sockarray)).implemented(),
             Err(Unimplemented {
-                map_type: 15,
+                map_type: 20,
                 depth: 2
             })
         );

@@ -81,11 +81,15 @@ pub enum Context {
     /// with the cgroup skb rules ([`crate::cgroup_skb_layout`]: a read-only packet from the
     /// network header, the socket's fields), over the IP packet.
     CgroupSkb(crate::CgroupSkbHook),
+    /// An sk_skb program (`BPF_PROG_TYPE_SK_SKB`: a stream parser or verdict of a socket
+    /// map): r1 = `struct __sk_buff` with the sk_skb rules ([`crate::sk_skb_layout`]: the
+    /// stream data as a writable packet, the socket's fields), over the data.
+    SkSkb,
     /// A perf event program (`BPF_PROG_TYPE_PERF_EVENT`): r1 = `struct
     /// bpf_perf_event_data` ([`crate::PerfEventData`]), read-only
     /// ([`crate::perf_event_layout`]).
     PerfEvent,
-    /// A program type bpfx does not model (cgroup device and sysctl, sk_skb, LSM,
+    /// A program type bpfx does not model (cgroup device and sysctl, sk_msg, LSM,
     /// iterators, …), named as the kernel's `enum bpf_prog_type` (without `BPF_PROG_TYPE_`,
     /// lower case): verifying it is refused with [`crate::Error::UnsupportedProgramType`], so
     /// it never runs as plain memory.
@@ -314,6 +318,7 @@ impl Context {
             Context::Sock(_) => "cgroup_sock",
             Context::SockOps => "sock_ops",
             Context::CgroupSkb(_) => "cgroup_skb",
+            Context::SkSkb => "sk_skb",
             Context::PerfEvent => "perf_event",
             Context::Unsupported(t) => t,
         }
@@ -326,9 +331,14 @@ impl Context {
     /// bounds; `sock_ops` (also `sockops`), `perf_event`, the cgroup socket hooks by
     /// libbpf's section name with or without `cgroup/` (`connect4`, `cgroup/sendmsg6`,
     /// `sock_create`, `post_bind4`, …), and cgroup skb programs by their sections
-    /// (`cgroup_skb/ingress`, `cgroup_skb/egress`, `cgroup/skb`; `cgroup_skb` alone is ingress).
+    /// (`cgroup_skb/ingress`, `cgroup_skb/egress`, `cgroup/skb`; `cgroup_skb` alone is ingress),
+    /// and sk_skb programs (`sk_skb`, also `sk_skb/stream_parser`, `sk_skb/stream_verdict`,
+    /// `sk_skb/verdict`).
     pub fn parse(name: &str) -> Option<Context> {
         match name {
+            "sk_skb" | "sk_skb/stream_parser" | "sk_skb/stream_verdict" | "sk_skb/verdict" => {
+                return Some(Context::SkSkb);
+            }
             "cgroup_skb" | "cgroup_skb/ingress" | "cgroup/skb" => {
                 return Some(Context::CgroupSkb(crate::CgroupSkbHook::Ingress));
             }
@@ -375,8 +385,9 @@ impl Context {
     /// | `sockops` | [`Context::SockOps`] |
     /// | `cgroup_skb/ingress`, `cgroup/skb` (no attach type: the kernel's 0, ingress) | [`Context::CgroupSkb`] at [`crate::CgroupSkbHook::Ingress`] |
     /// | `cgroup_skb/egress` | [`Context::CgroupSkb`] at [`crate::CgroupSkbHook::Egress`] |
+    /// | `sk_skb`, `sk_skb/stream_parser`, `sk_skb/stream_verdict`, `sk_skb/verdict` | [`Context::SkSkb`] |
     /// | `perf_event` | [`Context::PerfEvent`] |
-    /// | writable raw tracepoints, LSM, iterators, other cgroup hooks, sk_skb/sk_msg, lwt, flow dissector, sk_lookup, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
+    /// | writable raw tracepoints, LSM, iterators, other cgroup hooks, other `sk_skb/…` names, sk_msg, lwt, flow dissector, sk_lookup, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
     /// | anything else (`.text`, names bpfx's own tools use) | [`Context::Memory`] |
     pub fn for_section(section: &str) -> Context {
         // libbpf's `name+`: exactly `name`, or `name/` and more.
@@ -446,6 +457,9 @@ impl Context {
             return Context::TRACING;
         }
         match section {
+            "sk_skb" | "sk_skb/stream_parser" | "sk_skb/stream_verdict" | "sk_skb/verdict" => {
+                return Context::SkSkb;
+            }
             "cgroup_skb/ingress" | "cgroup/skb" => {
                 return Context::CgroupSkb(crate::CgroupSkbHook::Ingress);
             }
@@ -539,6 +553,7 @@ const UNSUPPORTED_SECTIONS: &[(&[&str], &str)] = &[
         "cgroup_sockopt",
     ),
     (&["cgroup"], "cgroup_sock_addr"),
+    // Other `sk_skb/…` names, which libbpf refuses.
     (&["sk_skb"], "sk_skb"),
     (&["sk_msg"], "sk_msg"),
     (&["lirc_mode2"], "lirc_mode2"),
@@ -700,6 +715,10 @@ impl Context {
                 ContextKind::Fields(crate::skb::cgroup_skb_layout(hook)),
                 Some(crate::skb::SKB_CTX_SIZE as u64),
             ),
+            Context::SkSkb => (
+                ContextKind::Fields(crate::skb::sk_skb_layout()),
+                Some(crate::skb::SKB_CTX_SIZE as u64),
+            ),
             Context::PerfEvent => (
                 ContextKind::Fields(crate::perf_event_layout()),
                 Some(crate::PERF_EVENT_DATA_SIZE as u64),
@@ -765,6 +784,8 @@ mod tests {
             host_owned(Context::CgroupSkb(crate::CgroupSkbHook::Egress)),
             [0..8, 12..32, 36..48, 68..152, 160..216]
         );
+        // An sk_skb program writes priority and tc_index only.
+        assert_eq!(host_owned(Context::SkSkb), [0..32, 36..44, 48..216]);
         // A struct: its packet fields, or nothing.
         let s = |packet| Context::Struct(StructLayout::new(32, packet).unwrap());
         assert_eq!(host_owned(s(Some((8, 16)))), [8..24]);

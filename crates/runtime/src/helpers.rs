@@ -51,6 +51,15 @@ pub const PERF_EVENT_OUTPUT: u32 = 25;
 pub const REDIRECT_MAP: u32 = 51;
 /// `bpf_map_lookup_percpu_elem`.
 pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+/// `bpf_sk_redirect_map`.
+pub(crate) const SK_REDIRECT_MAP: u32 = 52;
+/// `bpf_sk_redirect_hash`.
+pub(crate) const SK_REDIRECT_HASH: u32 = 72;
+/// `BPF_F_INGRESS`: redirect to the target's receive side.
+const BPF_F_INGRESS: u64 = 1;
+/// `SK_DROP` and `SK_PASS`, the verdicts of sk_skb programs and the socket redirects.
+const SK_DROP: u64 = 0;
+const SK_PASS: u64 = 1;
 /// `bpf_for_each_map_elem`.
 pub(crate) const FOR_EACH_MAP_ELEM: u32 = 164;
 /// `bpf_loop`.
@@ -99,6 +108,19 @@ pub enum RedirectTarget {
         kind: MapKind,
         /// Whether the ingress device is left out.
         exclude_ingress: bool,
+    },
+    /// The socket at `key` of socket map or socket hash `map` (`bpf_sk_redirect_map`,
+    /// `bpf_sk_redirect_hash`), to its receive queue with `BPF_F_INGRESS` (`ingress`), else
+    /// out through it.
+    Socket {
+        /// The map's name.
+        map: String,
+        /// Its kind.
+        kind: MapKind,
+        /// The key's bytes (a socket map's: its 4-byte little-endian index).
+        key: Vec<u8>,
+        /// Whether to the socket's ingress.
+        ingress: bool,
     },
     /// The device with this ifindex (`bpf_redirect`), at its ingress with `BPF_F_INGRESS`
     /// (TC only) or else its egress.
@@ -344,7 +366,9 @@ impl RunState {
             | Context::SockOps
             | Context::PerfEvent
             | Context::Unsupported(_) => None,
-            Context::CgroupSkb(_) => Some((crate::skb::SKB_DATA, crate::skb::SKB_DATA_END)),
+            Context::CgroupSkb(_) | Context::SkSkb => {
+                Some((crate::skb::SKB_DATA, crate::skb::SKB_DATA_END))
+            }
         };
         RunState {
             packet,
@@ -644,6 +668,26 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             redirect_map,
         ),
+        // The kernel's ARG_PTR_TO_CTX, ARG_CONST_MAP_PTR (a socket map), ARG_ANYTHING,
+        // ARG_ANYTHING.
+        Proto::new(
+            SK_REDIRECT_MAP,
+            "sk_redirect_map",
+            &[ArgKind::Ctx, MapHandle, Scalar, Scalar],
+            RetKind::Scalar,
+            |cx, mem, a| sk_redirect(cx, mem, a, false),
+        )
+        .taking_map_type(MapKind::SockMap.kernel_type()),
+        // ARG_PTR_TO_MAP_KEY for the socket hash's key.
+        Proto::new(
+            SK_REDIRECT_HASH,
+            "sk_redirect_hash",
+            &[ArgKind::Ctx, MapHandle, MapKey, Scalar],
+            RetKind::Scalar,
+            |cx, mem, a| sk_redirect(cx, mem, a, true),
+        )
+        .taking_map_type(MapKind::SockHash.kernel_type())
+        .reading_args_first(),
         Proto::ending(
             FOR_EACH_MAP_ELEM,
             "for_each_map_elem",
@@ -1327,6 +1371,16 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             skb::SKB_LOAD_BYTES_RELATIVE,
             crate::sock::GET_SOCKET_COOKIE,
         ],
+        // `sk_skb_func_proto`: the packet's bytes, the socket's cookie, the socket redirects,
+        // perf output.
+        Context::SkSkb => &[
+            PERF_EVENT_OUTPUT,
+            skb::SKB_STORE_BYTES,
+            skb::SKB_LOAD_BYTES,
+            crate::sock::GET_SOCKET_COOKIE,
+            SK_REDIRECT_MAP,
+            SK_REDIRECT_HASH,
+        ],
         // The kernel's `bpf_tracing_func_proto` (the legacy probe reads, perf output) and
         // each type's own: the attach cookie (kprobe, tracepoint, tracing, as `linux/bpf.h`
         // lists it), the function's address (kprobe, tracing), its arguments and return
@@ -1974,6 +2028,43 @@ fn redirect_map(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u64, 
     };
     run_state(mem)?.redirect = Some(target);
     Ok(XDP_REDIRECT)
+}
+
+/// `bpf_sk_redirect_map(skb, map, key, flags)` (`hash` false, a u32 key) and
+/// `bpf_sk_redirect_hash(skb, map, &key, flags)`: `SK_PASS` and the socket recorded as the run's
+/// redirect target when the entry holds one and the flags are at most `BPF_F_INGRESS`, else
+/// `SK_DROP` (the target left as it was).
+fn sk_redirect(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+    hash: bool,
+) -> Result<u64, HelperError> {
+    let (_, map) = map_of(&cx.maps, mem, a[1])?;
+    let kind = map.kind();
+    let Some(socks) = map.ext().and_then(|e| e.as_sockmap()) else {
+        return Err(err(format!(
+            "socket redirect on {kind} map `{}`",
+            map.name()
+        )));
+    };
+    let key = if hash {
+        read(mem, a[2], map.key_size() as usize, "key")?
+    } else {
+        // The kernel's key is a u32 for socket maps.
+        (a[2] as u32).to_le_bytes().to_vec()
+    };
+    let flags = a[3];
+    if flags & !BPF_F_INGRESS != 0 || !socks.present(&key) {
+        return Ok(SK_DROP);
+    }
+    run_state(mem)?.redirect = Some(RedirectTarget::Socket {
+        map: map.name().to_string(),
+        kind,
+        key,
+        ingress: flags & BPF_F_INGRESS != 0,
+    });
+    Ok(SK_PASS)
 }
 
 fn tail_call(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<HelperRet, HelperError> {

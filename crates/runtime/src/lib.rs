@@ -55,7 +55,9 @@
 //!   [`Program::run_tc_packet`] over a [`Packet`] the program may grow and shrink,
 //!   [`TcOutcome`], [`Program::run_socket`], [`SkbMeta`]), cgroup skb programs (the same
 //!   struct over a read-only IP packet with its socket: [`Program::run_cgroup_skb`],
-//!   [`CgroupSkbVerdict`]), socket, tracing and perf event programs, or an embedder-defined
+//!   [`CgroupSkbVerdict`]), sk_skb programs (the same struct over writable stream data, with
+//!   socket map redirects: [`Program::run_sk_skb`], [`SkSkbOutcome`]), socket, tracing and
+//!   perf event programs, or an embedder-defined
 //!   struct; program types bpfx
 //!   does not model are refused ([`Error::UnsupportedProgramType`]).
 //!
@@ -78,6 +80,7 @@ mod object_map;
 mod packet;
 mod perf_event;
 mod program;
+mod sk_skb;
 mod skb;
 mod skb_helpers;
 mod skb_packet;
@@ -183,9 +186,10 @@ pub use program::{
     ConfigError, ContextSource, Engine, Global, Object, Program, ProgramDef, ProgramInfo,
     ProgramRef, Verified, Vm, VmConfig, jit_code_estimate,
 };
+pub use sk_skb::{SK_PASS, SkAction, SkSkbOutcome};
 pub use skb::{
-    SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, cgroup_skb_layout, socket_layout,
-    tc_layout,
+    SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, cgroup_skb_layout, sk_skb_layout,
+    socket_layout, tc_layout,
 };
 pub use skb_helpers::{
     BPF_F_HDR_FIELD_MASK, BPF_F_INVALIDATE_HASH, BPF_F_MARK_ENFORCE, BPF_F_MARK_MANGLED_0,

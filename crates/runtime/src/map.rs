@@ -498,6 +498,9 @@ pub enum MapError {
     /// (`ENOMEM`, what the kernel's hash update returns when it cannot allocate an element).
     #[error("the memory limit has no room for another entry")]
     NoMemory,
+    /// Deleting an empty slot of a socket map (`EINVAL`).
+    #[error("no socket at this index")]
+    EmptySlot,
 }
 
 impl MapError {
@@ -520,6 +523,7 @@ impl MapError {
             | MapError::Flags(_)
             | MapError::InnerMismatch
             | MapError::BadIndex
+            | MapError::EmptySlot
             | MapError::Unsupported(_) => 22,
         }
     }

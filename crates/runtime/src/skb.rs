@@ -178,6 +178,51 @@ pub fn cgroup_skb_layout(hook: crate::CgroupSkbHook) -> ContextLayout {
         .with_return_range(lo, hi)
 }
 
+/// The `__sk_buff` of an sk_skb program (`sk_skb`, `sk_skb/stream_parser`,
+/// `sk_skb/stream_verdict`), as the kernel allows it (`sk_skb_is_valid_access`): the fields of
+/// [`socket_layout`] but `mark`, read-only but for `priority` and `tc_index` (`cb[0..5]` is
+/// read, not written); `napi_id`, `gso_segs`, `gso_size`; the socket's fields `family`,
+/// `remote_ip4`, `local_ip4`, `remote_ip6[0..4]`, `local_ip6[0..4]`, `remote_port` and
+/// `local_port` (read-only, whole or narrow loads); and direct packet access through `data`
+/// and `data_end`, read and write. `mark`, `tc_classid`, `data_meta`, `tstamp`, `wire_len`,
+/// `hwtstamp`, `tstamp_type` and `flow_keys` are refused, and so are legacy packet loads;
+/// `sk` too (the kernel gives a socket pointer, which bpfx does not model). Any return value
+/// is accepted: a verdict reads `SK_PASS` (1) as pass, anything else as drop, and a stream
+/// parser returns a message length.
+pub fn sk_skb_layout() -> ContextLayout {
+    use off::*;
+    let mut fields: Vec<ContextField> = common_fields(false)
+        .into_iter()
+        .filter(|f| f.off != MARK)
+        .map(|f| {
+            let w = matches!(f.off, PRIORITY | TC_INDEX);
+            f.with_writable(w)
+        })
+        .collect();
+    fields.extend([
+        ContextField::new(DATA, 4, FieldKind::PacketStart, SKB_DATA),
+        ContextField::new(DATA_END, 4, FieldKind::PacketEnd, SKB_DATA_END),
+        u32_field(FAMILY, false),
+        u32_field(REMOTE_IP4, false),
+        u32_field(LOCAL_IP4, false),
+        u32_field(REMOTE_PORT, false),
+        u32_field(LOCAL_PORT, false),
+    ]);
+    for i in 0..4 {
+        fields.push(u32_field(REMOTE_IP6 + 4 * i, false));
+        fields.push(u32_field(LOCAL_IP6 + 4 * i, false));
+    }
+    ContextLayout::new(fields)
+}
+
+/// Copies what an sk_skb program may have written in the struct at the start of `buf`
+/// (`priority`, `tc_index`, the kernel keeping its low 16 bits) back into `meta`.
+pub(crate) fn read_back_sk_skb(buf: &[u8], meta: &mut SkbMeta) {
+    use off::*;
+    meta.priority = get32(buf, PRIORITY);
+    meta.tc_index = get32(buf, TC_INDEX) as u16;
+}
+
 /// Writes the socket fields of `__sk_buff` (`family` … `local_port`) into bpfx's struct at the
 /// start of `buf` from the packet's socket `sock`, as the kernel reads them from `skb->sk`:
 /// the addresses in network byte order, `remote_port` the destination port in network byte

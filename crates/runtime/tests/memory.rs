@@ -188,10 +188,14 @@ fn a_program_using_an_unsupported_map_fails_alone() {
         .collect();
     assert_eq!(
         maps,
-        [("runs", "array", 2, true), ("socks", "sockmap", 15, false)]
+        [
+            ("runs", "array", 2, true),
+            ("socks", "reuseport_sockarray", 20, false)
+        ]
     );
     assert!(obj.program_status("good").is_ok());
-    let want = "program `bad`: map `socks`: map type 15 (sockmap) is not supported by bpfx";
+    let want =
+        "program `bad`: map `socks`: map type 20 (reuseport_sockarray) is not supported by bpfx";
     for e in [
         obj.program_status("bad").unwrap_err(),
         obj.program("bad")

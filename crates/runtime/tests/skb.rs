@@ -283,7 +283,11 @@ fn section_names_map_to_program_types_as_libbpf_and_older_tools_do() {
         ("cgroup/foo", Context::Unsupported("cgroup_sock_addr")),
         ("cgroup/dev", Context::Unsupported("cgroup_device")),
         ("sockops", Context::SockOps),
-        ("sk_skb/stream_verdict", Context::Unsupported("sk_skb")),
+        ("sk_skb/stream_verdict", Context::SkSkb),
+        ("sk_skb/stream_parser", Context::SkSkb),
+        ("sk_skb", Context::SkSkb),
+        // libbpf knows no other sk_skb section.
+        ("sk_skb/other", Context::Unsupported("sk_skb")),
         ("sk_msg", Context::Unsupported("sk_msg")),
         ("lwt_xmit", Context::Unsupported("lwt")),
         // Not libbpf's: `tcfoo` is not `tc`, `kprobex` not `kprobe+`.

@@ -43,6 +43,10 @@ pub(crate) enum CtxKind {
     /// cgroup skb at egress (returns 0 to 3: bit 1 asks for congestion notification).
     #[value(name = "cgroup_skb_egress")]
     CgroupSkbEgress,
+    /// sk_skb (stream parser or verdict): r1 = a `struct __sk_buff` over the --packet bytes,
+    /// the stream data, which the program may rewrite; no socket (its fields read 0).
+    #[value(name = "sk_skb")]
+    SkSkb,
 }
 
 impl CtxKind {
@@ -60,6 +64,7 @@ impl CtxKind {
             CtxKind::PerfEvent => Context::PerfEvent,
             CtxKind::CgroupSkb => Context::CgroupSkb(bpfx::CgroupSkbHook::Ingress),
             CtxKind::CgroupSkbEgress => Context::CgroupSkb(bpfx::CgroupSkbHook::Egress),
+            CtxKind::SkSkb => Context::SkSkb,
         }
     }
 
@@ -78,6 +83,7 @@ impl CtxKind {
             CtxKind::PerfEvent => "perf_event",
             CtxKind::CgroupSkb => "cgroup_skb/ingress",
             CtxKind::CgroupSkbEgress => "cgroup_skb/egress",
+            CtxKind::SkSkb => "sk_skb",
         }
     }
 }
@@ -104,8 +110,11 @@ impl CtxKind {
 /// socket's before the run). A cgroup skb program runs on the --packet bytes as an IP packet
 /// (no Ethernet header), which it may only read; its socket is the packet's, as the kernel's
 /// test run makes it (family from the IP version, local address the source, remote the
-/// destination, ports 0); the verdict and the skb fields it changed are printed. A program
-/// whose section names a type bpfx does not model (sk_skb, LSM, ...) is refused unless
+/// destination, ports 0); the verdict and the skb fields it changed are printed. An sk_skb
+/// program runs on the --packet bytes as stream data, which it may rewrite (--out writes it),
+/// with no socket; its verdict (`SK_PASS`, `SK_DROP`, a redirect to a socket map's entry) and
+/// the skb fields it changed are printed. A program whose section names a type bpfx does not
+/// model (sk_msg, LSM, ...) is refused unless
 /// --ctx says how to run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -537,9 +546,10 @@ pub(crate) fn setup<'o>(
     let ctx = context(obj, name, args.ctx);
     let pref = program_ref(&args.file, obj, name, ctx, mem.len() as u64)?;
     let packet = match (ctx, &args.packet) {
-        (Context::Xdp | Context::Tc | Context::Socket | Context::CgroupSkb(_), Some(p)) => {
-            load::read(p)?
-        }
+        (
+            Context::Xdp | Context::Tc | Context::Socket | Context::CgroupSkb(_) | Context::SkSkb,
+            Some(p),
+        ) => load::read(p)?,
         (Context::Xdp, None) => {
             return Err(CliError::Usage(
                 "an XDP program needs its packet: --packet FILE".into(),
@@ -547,8 +557,8 @@ pub(crate) fn setup<'o>(
         }
         (_, Some(_)) => {
             return Err(CliError::Usage(
-                "--packet is for XDP, TC, socket-filter and cgroup skb programs \
-                 (--ctx xdp|tc|socket|cgroup_skb)"
+                "--packet is for XDP, TC, socket-filter, cgroup skb and sk_skb programs \
+                 (--ctx xdp|tc|socket|cgroup_skb|sk_skb)"
                     .into(),
             ));
         }
@@ -607,7 +617,12 @@ pub(crate) fn setup<'o>(
         ..Default::default()
     };
     let kept = packet.len();
-    let sock = bpfx::BpfSock::of_ip_packet(&packet);
+    // An sk_skb program's data is a stream's, not an IP packet: no socket to read from it.
+    let sock = if ctx == Context::SkSkb {
+        bpfx::BpfSock::default()
+    } else {
+        bpfx::BpfSock::of_ip_packet(&packet)
+    };
     Ok((
         pref,
         Input {
@@ -712,6 +727,15 @@ pub(crate) fn exec(
             let res = prog.run_cgroup_skb(&input.packet, &mut after, &input.sock, &input.ids);
             input.after = after;
             res.map(|v| (u64::from(v.code), Some(v.to_string())))
+        }
+        Context::SkSkb => {
+            let mut after = input.meta;
+            let res = prog.run_sk_skb(&mut input.packet, &mut after, &input.sock, &input.ids);
+            input.after = after;
+            res.map(|o| {
+                input.redirect = o.redirect;
+                (u64::from(o.code as u32), Some(o.action.to_string()))
+            })
         }
         Context::Kprobe => {
             let regs = match &input.args {
@@ -901,6 +925,12 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
     }
     let (ctx, kept, meta, after) = (input.ctx, input.kept, input.meta, input.after);
     let redirect = input.redirect.take();
+    // A stream parser returns a length, not a verdict: printed as a number.
+    let parser = ctx == Context::SkSkb
+        && obj
+            .programs()
+            .any(|p| p.name == name && p.section == "sk_skb/stream_parser");
+    let outcome = outcome.map(|(r0, action)| (r0, if parser { None } else { action }));
     let mut obj_json = serde_json::json!({ "engine": args.engine.name() });
     let text = match &outcome {
         Ok((r0, action)) => {
@@ -913,7 +943,11 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             }
             if matches!(
                 ctx,
-                Context::Xdp | Context::Tc | Context::Socket | Context::CgroupSkb(_)
+                Context::Xdp
+                    | Context::Tc
+                    | Context::Socket
+                    | Context::CgroupSkb(_)
+                    | Context::SkSkb
             ) {
                 obj_json["packet_len"] = kept.into();
             }
@@ -926,7 +960,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             if ctx == Context::Xdp {
                 obj_json["meta_len"] = input.meta_len.into();
             }
-            if matches!(ctx, Context::Xdp | Context::Tc) {
+            if matches!(ctx, Context::Xdp | Context::Tc | Context::SkSkb) {
                 obj_json["redirect"] = redirect
                     .as_ref()
                     .map_or(serde_json::Value::Null, redirect_json);
@@ -957,7 +991,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
                 obj_json["socket_options"] = json;
                 text.push_str(&lines);
             }
-            if matches!(ctx, Context::CgroupSkb(_)) {
+            if matches!(ctx, Context::CgroupSkb(_) | Context::SkSkb) {
                 obj_json["skb"] = skb_json(&after);
                 text.push_str(&skb_changes(&meta, &after));
             }
@@ -1038,7 +1072,8 @@ pub(crate) fn skb_meta(args: &Args, packet: &[u8]) -> bpfx::SkbMeta {
     }
 }
 
-/// A redirect target, as JSON: `kind` (`ifindex`, `map`, `broadcast`) and its fields.
+/// A redirect target, as JSON: `kind` (`ifindex`, `map`, `broadcast`, `socket`) and its
+/// fields (a socket's key as hex bytes).
 pub(crate) fn redirect_json(r: &bpfx::RedirectTarget) -> serde_json::Value {
     match r {
         bpfx::RedirectTarget::Ifindex { ifindex, ingress } => serde_json::json!({
@@ -1054,6 +1089,16 @@ pub(crate) fn redirect_json(r: &bpfx::RedirectTarget) -> serde_json::Value {
         } => serde_json::json!({
             "kind": "broadcast", "map": map, "map_kind": kind.to_string(),
             "exclude_ingress": exclude_ingress,
+        }),
+        bpfx::RedirectTarget::Socket {
+            map,
+            kind,
+            key,
+            ingress,
+        } => serde_json::json!({
+            "kind": "socket", "map": map, "map_kind": kind.to_string(),
+            "key": key.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "ingress": ingress,
         }),
     }
 }
@@ -1077,6 +1122,16 @@ pub(crate) fn redirect_text(r: &bpfx::RedirectTarget) -> String {
             } else {
                 ""
             }
+        ),
+        bpfx::RedirectTarget::Socket {
+            map,
+            kind,
+            key,
+            ingress,
+        } => format!(
+            "the socket of {kind} map `{map}` key {} ({})",
+            key.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            if *ingress { "ingress" } else { "egress" }
         ),
     }
 }

@@ -27,6 +27,10 @@ pub(crate) enum VerifyCtx {
     /// cgroup skb at egress (returns 0 to 3).
     #[value(name = "cgroup_skb_egress")]
     CgroupSkbEgress,
+    /// sk_skb: r1 = a `struct __sk_buff` with the sk_skb rules (writable stream data, the
+    /// socket's fields).
+    #[value(name = "sk_skb")]
+    SkSkb,
     /// A context struct in the input memory whose 8-byte fields at offsets 0 and 8 hold the
     /// packet's `data` and `data_end` pointers (plain programs only; the verifier's raw packet
     /// context).
@@ -140,6 +144,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                 Some(VerifyCtx::Socket) => Some("socket"),
                 Some(VerifyCtx::CgroupSkb) => Some("cgroup_skb/ingress"),
                 Some(VerifyCtx::CgroupSkbEgress) => Some("cgroup_skb/egress"),
+                Some(VerifyCtx::SkSkb) => Some("sk_skb"),
                 _ => None,
             };
             if let Some(section) = section {
@@ -316,6 +321,7 @@ fn verify_object(
         Some(VerifyCtx::Socket) => bpfx::Context::Socket,
         Some(VerifyCtx::CgroupSkb) => bpfx::Context::CgroupSkb(bpfx::CgroupSkbHook::Ingress),
         Some(VerifyCtx::CgroupSkbEgress) => bpfx::Context::CgroupSkb(bpfx::CgroupSkbHook::Egress),
+        Some(VerifyCtx::SkSkb) => bpfx::Context::SkSkb,
         Some(VerifyCtx::Packet) | None => implied,
     };
     let mut pref = pref.context(ctx);

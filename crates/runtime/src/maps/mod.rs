@@ -1,6 +1,6 @@
 //! The map kinds beyond the basic five of [`crate::map`]: per-CPU arrays and hashes, the
 //! longest-prefix-match trie, the perf event array, queues, stacks, bloom filters, maps of
-//! maps, and the redirect targets (device, CPU and XSK maps). Each kind lives in a file of its own
+//! maps, the redirect targets (device, CPU and XSK maps) and the socket maps. Each kind lives in a file of its own
 //! with its layout, its semantics, its kernel error numbers, its host view and its memory need;
 //! [`crate::map::Map`] reaches them through the [`MapImpl`] trait.
 //!
@@ -15,6 +15,7 @@ pub(crate) mod of_maps;
 pub(crate) mod percpu;
 pub(crate) mod perf;
 pub(crate) mod queue;
+pub(crate) mod sockmap;
 pub(crate) mod stacktrace;
 
 use crate::map::{MAX_MAP_BYTES, MapError, MapKind, MapSpec, SlotCost, UpdateFlag};
@@ -114,6 +115,10 @@ pub(crate) trait MapImpl: Send + Sync {
     fn as_redirect(&self) -> Option<&devmap::Redirect> {
         None
     }
+    /// The socket map or socket hash behind this map, if it is one.
+    fn as_sockmap(&self) -> Option<&sockmap::SockMap> {
+        None
+    }
     /// The stack trace map behind this map, if it is one.
     fn as_stack_trace(&self) -> Option<&stacktrace::StackTrace> {
         None
@@ -155,6 +160,7 @@ pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn M
         MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap => {
             Box::new(devmap::Redirect::new(spec, cpus))
         }
+        MapKind::SockMap | MapKind::SockHash => Box::new(sockmap::SockMap::new(spec)),
         _ => return Ok(None),
     }))
 }
@@ -177,6 +183,7 @@ pub fn host_bytes(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<u64>, String
         MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap => {
             devmap::host_bytes(spec)?
         }
+        MapKind::SockMap | MapKind::SockHash => sockmap::host_bytes(spec)?,
         _ => return Ok(None),
     }))
 }

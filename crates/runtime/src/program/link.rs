@@ -326,12 +326,17 @@ impl<'o> ProgramRef<'o> {
             // A map of maps' inner maps are declared under `Inner(i)`, from its template.
             let template = m.spec().and_then(|s| s.inner.as_deref());
             // Programs only read device maps (the kernel forces BPF_F_RDONLY_PROG on them), and
-            // never get a pointer into CPU or XSK maps (lookups give NULL): all four are lent
+            // never get a pointer into CPU, XSK or socket maps (lookups give NULL): all are lent
             // to runs read-only, and declared so, since the proofs rest on that flag.
             let read_only = |kind: MapKind, ro: bool| {
                 ro || matches!(
                     kind,
-                    MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap
+                    MapKind::DevMap
+                        | MapKind::DevMapHash
+                        | MapKind::CpuMap
+                        | MapKind::XskMap
+                        | MapKind::SockMap
+                        | MapKind::SockHash
                 )
             };
             table.insert(
@@ -404,7 +409,8 @@ impl<'o> ProgramRef<'o> {
             | Context::Sock(_)
             | Context::SockOps
             | Context::PerfEvent
-            | Context::CgroupSkb(_) => self.context.name(),
+            | Context::CgroupSkb(_)
+            | Context::SkSkb => self.context.name(),
             _ => return Ok(()),
         };
         let custom = &self.obj.shared.custom;

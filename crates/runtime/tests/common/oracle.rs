@@ -23,6 +23,14 @@ pub(crate) fn objects() -> PathBuf {
 /// unpinned (so unloaded) when dropped.
 pub(crate) struct Pinned(PathBuf);
 
+impl Pinned {
+    /// Where it is pinned (for `loadall`, the directory of the programs' pins).
+    #[allow(dead_code)]
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
 impl Drop for Pinned {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0).or_else(|_| std::fs::remove_dir_all(&self.0));

@@ -74,3 +74,7 @@ done
 for n in 1 2 3 4; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "cgskb_bad_$n.c" -o "cgskb_bad_$n.o"
 done
+# sk_skb programs and their unsafe twin (tests/sk_skb.rs).
+for src in skskb skskb_bad; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
+done

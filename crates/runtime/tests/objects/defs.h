@@ -15,7 +15,7 @@ enum {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_LRU_HASH = 9,
-	BPF_MAP_TYPE_SOCKMAP = 15,
+	BPF_MAP_TYPE_REUSEPORT_SOCKARRAY = 20,
 };
 
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;

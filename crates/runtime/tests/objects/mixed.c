@@ -1,5 +1,5 @@
 /* One object, two programs: `good` counts its runs in an array bpfx implements; `bad` looks
- * a key up in a sockmap, a map type bpfx does not implement. The object must load, `good`
+ * a key up in a reuseport socket array, a map type bpfx does not implement. The object must load, `good`
  * must verify and run, and only `bad` must fail, naming itself, the map and its type. */
 #include "defs.h"
 
@@ -11,7 +11,7 @@ struct {
 } runs SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(type, BPF_MAP_TYPE_REUSEPORT_SOCKARRAY);
 	__uint(max_entries, 4);
 	__type(key, __u32);
 	__type(value, __u32);

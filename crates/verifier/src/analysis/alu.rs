@@ -272,6 +272,12 @@ impl Analysis<'_> {
                             forget_id(st, y.id);
                             Self::set(st, reg, Value::Scalar(y));
                         }
+                        // A copy of the length, `L + d`, is `y - d <= L` itself.
+                        if y.len.is_none()
+                            && let Some(d) = len_exact(&y, lmin)
+                        {
+                            y.len = LenRel::new(-i128::from(d), None, lmin);
+                        }
                         ptr_rel(rel, po, &y, aop == AluOp::Sub, lmin)
                     }
                     (Some(lmin), Value::Scalar(y), Value::Ptr(PtrKind::Input { rel }, po))

@@ -1651,6 +1651,56 @@ mod tests {
     }
 
     #[test]
+    fn relations_to_the_length_hold_through_moves_joins_and_widenings() {
+        let mut r = Rng::new(0x1e4_5e1f_0000_0001);
+        let holds_len =
+            |x: u64, rel: LenRel, l: u64| i128::from(x) + i128::from(rel.c) <= i128::from(l);
+        for _ in 0..4000 {
+            // A run's length `l` of at least `lmin`, and values related to it.
+            let lmin = 16 + r.next() % 64;
+            let l = lmin + r.next() % 512;
+            let related = |r: &mut Rng| {
+                let (s, ms) = r.abs();
+                let c = (r.next() % 64) as i64 - 32;
+                let ms: Vec<u64> = ms
+                    .into_iter()
+                    .filter(|&m| i128::from(m) + i128::from(c) <= i128::from(l))
+                    .collect();
+                let s = if r.next().is_multiple_of(3) {
+                    s
+                } else {
+                    s.with_len(LenRel::new(i128::from(c), None, lmin))
+                };
+                (s, ms)
+            };
+            let (a, am) = related(&mut r);
+            let (b, bm) = related(&mut r);
+            for &x in &am {
+                holds(&a, x, "with_len");
+            }
+            let k = (r.next() % 64) as i128 - 32;
+            if let Some(rel) = a.len_after_add(k) {
+                for &x in &am {
+                    let y = i128::from(x) + k;
+                    assert!(
+                        (0..=i128::from(u64::MAX)).contains(&y)
+                            && y + i128::from(rel.c) <= i128::from(l),
+                        "{x} + {k} against {rel:?}, {a:?}"
+                    );
+                }
+            }
+            for m in [a.join(&b), Scalar::widen(&a, &b.join(&a))] {
+                if let Some(rel) = m.len {
+                    for &x in am.iter().chain(&bm) {
+                        holds(&m, x, "merge");
+                        assert!(holds_len(x, rel, l), "{x} {rel:?} {a:?} {b:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn join_and_widen_are_upper_bounds() {
         let mut r = Rng::new(42);
         for _ in 0..3000 {

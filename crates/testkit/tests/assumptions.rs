@@ -313,10 +313,15 @@ fn a_checked_proof_holds_for_every_length_of_at_least_mem_size() {
             "verified for at least 8 bytes, run on {n}"
         );
     }
-    // A program bounding its reads by the length runs on every longer input.
+    // A program bounding its reads by the length runs on every longer input, its read
+    // proven relative to the length (`L - 8` is a copy of r2 moved by a constant).
     let v = verified(
         "mov r3, r2\nsub r3, 8\nmov r4, r1\nadd r4, r3\nldxdw r0, [r4+0]\nexit",
         &cfg,
+    );
+    assert!(
+        v.access(Pc(4)).is_some_and(|f| f.proven),
+        "the last 8 bytes"
     );
     for n in [8, 16, 24] {
         let last = u64::from_le_bytes(input[n - 8..n].try_into().unwrap());

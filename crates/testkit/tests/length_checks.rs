@@ -2,7 +2,8 @@
 //! the bottom of the loop as clang rotates it): the bound learnt from a comparison with a
 //! constant is a cap that the loop head's widening keeps (`Scalar::cap`), so the read at the
 //! top of the loop is proven and the verified JIT drops its guard (against the length in r2,
-//! which Checked mode takes for any length of at least `mem_size`, it keeps the guard). Every program runs alike on the interpreter and
+//! which Checked mode takes for any length of at least `mem_size`, the relation `off <= L - 2`
+//! does: `len_symbol.rs`). Every program runs alike on the interpreter and
 //! the verified JIT under every option set; each unsafe twin (an off-by-one check, a check of
 //! another register, a check on one path only, the link broken by a write) keeps the guard and
 //! traps at that read on every engine.
@@ -100,12 +101,13 @@ fn walk_sum(input: &[u8]) -> u64 {
 #[test]
 fn a_length_check_at_the_bottom_of_a_loop_bounds_the_read_at_its_top() {
     // Against the length in r2: Checked mode verifies for any input of at least `MEM` bytes,
-    // so r2 is no constant and the read keeps its guard; runs on longer inputs agree too.
+    // so r2 is no constant, but the length as a symbol bounds the offset (`off <= L - 2`) and
+    // proves the read for every length; runs on longer inputs agree too.
     for seed in 0..8u8 {
         let input: Vec<u8> = (0..MEM as u8 + 3 * seed)
             .map(|i| i.wrapping_mul(37).wrapping_add(seed))
             .collect();
-        assert_eq!(run(WALK, &input, false), Ok(walk_sum(&input)), "{input:?}");
+        assert_eq!(run(WALK, &input, true), Ok(walk_sum(&input)), "{input:?}");
     }
     // The same check against a constant: the cap proves the read.
     let input = [1u8; MEM];
@@ -117,31 +119,36 @@ fn a_length_check_at_the_bottom_of_a_loop_bounds_the_read_at_its_top() {
 
 #[test]
 fn unsafe_twins_of_the_length_check_keep_their_guard_and_trap_alike() {
-    // Steps of 1 (bytes 0, 8, ...): the walk reaches every offset.
-    let ones = [0u8; MEM];
     let trap = |text: &str, input: &[u8]| {
         let at = read_pc(&prog(text));
         assert_eq!(
             run(text, input, false).map_err(|t| (t.kind, t.pc)),
             Err((TrapKind::OutOfBounds, at)),
-            "{text}"
+            "{text}\non {} bytes",
+            input.len()
         );
     };
-    // Off by one: `off + 1 <= len` lets off reach 15, whose 2-byte read ends past 16.
-    trap(&WALK.replace("add r3, 2", "add r3, 1"), &ones);
-    // The check is of another register: a copy of the step, not of the offset.
-    trap(&WALK.replace("mov r3, r7", "mov r3, r9"), &ones);
-    // The link broken by a write: r3 is recomputed from r7 shifted, not r7 plus a constant.
-    trap(
-        &WALK.replace("mov r3, r7\n    add r3, 2", "mov r3, r7\n    rsh r3, 1"),
-        &ones,
-    );
-    // Checked on one path only: the second byte of the current word skips the check when
-    // odd, and the loop goes on regardless.
-    let one_path = WALK.replace(
-        "    jle r3, r2, loop\n",
-        "    ldxb r4, [r6+1]\n    jset r4, 1, loop\n    jle r3, r2, loop\n",
-    );
-    // Every byte 1: steps of 2, and every check skipped, so the walk reaches offset 16.
-    trap(&one_path, &[1u8; MEM]);
+    // At the verified length and longer ones: the proofs hold for every length.
+    for n in [MEM, MEM + 1, MEM + 7] {
+        // Steps of 1 (bytes 0, 8, ...): the walk reaches every offset.
+        let ones = vec![0u8; n];
+        // Off by one: `off + 1 <= len` lets off reach n - 1, whose 2-byte read ends past n.
+        trap(&WALK.replace("add r3, 2", "add r3, 1"), &ones);
+        // The check is of another register: a copy of the step, not of the offset.
+        trap(&WALK.replace("mov r3, r7", "mov r3, r9"), &ones);
+        // The link broken by a write: r3 is recomputed from r7 shifted, not r7 plus a
+        // constant.
+        trap(
+            &WALK.replace("mov r3, r7\n    add r3, 2", "mov r3, r7\n    rsh r3, 1"),
+            &ones,
+        );
+        // Checked on one path only: the second byte of the current word skips the check
+        // when odd, and the loop goes on regardless.
+        let one_path = WALK.replace(
+            "    jle r3, r2, loop\n",
+            "    ldxb r4, [r6+1]\n    jset r4, 1, loop\n    jle r3, r2, loop\n",
+        );
+        // Every byte 1: steps of 2, and every check skipped, so the walk reaches the end.
+        trap(&one_path, &vec![1u8; n]);
+    }
 }

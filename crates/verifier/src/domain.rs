@@ -110,8 +110,9 @@ impl Off {
 pub(crate) enum PtrKind {
     /// The stack frame of call level `frame` (0 = outermost); offsets are relative to its `r10`.
     Stack { frame: u32 },
-    /// The input memory (or context struct).
-    Input,
+    /// The input memory (or context struct); with `rel`, in plain memory of `Checked` mode,
+    /// the offset's bounds relative to the input length ([`InRel`]).
+    Input { rel: Option<InRel> },
     /// A value of a map; `nullable` until a comparison with 0 has ruled null out. A nullable
     /// pointer with `id != 0` is one helper call's result: every register and spill with that
     /// id is a copy of it, so a null check of one decides them all (the kernel's
@@ -138,6 +139,75 @@ pub(crate) enum PtrKind {
     /// The packet's metadata (`data_meta`): offsets from its start; the bytes below `data`
     /// proven by a comparison with `data` are [`State::meta`].
     PacketMeta,
+}
+
+impl PtrKind {
+    /// A pointer into the input with nothing known relative to its length.
+    pub(crate) const INPUT: PtrKind = PtrKind::Input { rel: None };
+}
+
+/// The offset `o` of an input pointer relative to the run's input length `L`: `lo <= o` and
+/// `o + c <= L` (integers), so `[ptr + k, + n)` lies inside the input when `lo + k >= 0` and
+/// `k + n <= c`. With `link: Some((id, d))`, `o` is exactly the value a register linked by
+/// scalar id `id` with delta `d` holds (`mem + off`, see [`crate::scalar::LenRel`]), so a
+/// relation learnt later of that register's group bounds the pointer too. `lmin` is a lower
+/// bound of `L` (`mem_size`), as in [`crate::scalar::LenRel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct InRel {
+    pub(crate) lo: i64,
+    pub(crate) c: i64,
+    pub(crate) link: Option<(u32, i64)>,
+    pub(crate) lmin: u64,
+}
+
+impl InRel {
+    /// The relation, or none when a bound is beyond what is tracked; `c` clamped to
+    /// `REL_MAX` (weaker, so still true).
+    pub(crate) fn new(lo: i128, c: i128, link: Option<(u32, i64)>, lmin: u64) -> Option<InRel> {
+        let max = i128::from(crate::scalar::REL_MAX);
+        if lo.abs() > max || c < -max {
+            return None;
+        }
+        Some(InRel {
+            lo: lo as i64,
+            c: c.min(max) as i64,
+            link,
+            lmin,
+        })
+    }
+
+    /// The relation an offset in `o` has when `L >= lmin`.
+    fn implied(o: Off, lmin: u64) -> Option<InRel> {
+        match o {
+            Off::Range(lo, hi) => InRel::new(
+                i128::from(lo),
+                i128::from(lmin) - i128::from(hi),
+                None,
+                lmin,
+            ),
+            Off::Unknown => None,
+        }
+    }
+
+    /// What holds of two pointers of offsets `a` (relation `ra`) and `b` (`rb`).
+    fn join(ra: Option<InRel>, a: Off, rb: Option<InRel>, b: Off) -> Option<InRel> {
+        let lmin = ra.or(rb)?.lmin;
+        let x = ra.or_else(|| InRel::implied(a, lmin))?;
+        let y = rb.or_else(|| InRel::implied(b, lmin))?;
+        Some(InRel {
+            lo: x.lo.min(y.lo),
+            c: x.c.min(y.c),
+            link: if x.link == y.link { x.link } else { None },
+            lmin,
+        })
+    }
+
+    /// Whether a pointer with relation `a` (offset `o`) satisfies `self`.
+    fn covers(self, a: Option<InRel>, o: Off) -> bool {
+        a.or_else(|| InRel::implied(o, self.lmin)).is_some_and(|a| {
+            a.lo >= self.lo && a.c >= self.c && (self.link.is_none() || a.link == self.link)
+        })
+    }
 }
 
 /// What a register (or a spilled stack slot) holds.
@@ -177,7 +247,7 @@ impl Value {
     pub(crate) fn may_be_input(self) -> bool {
         matches!(
             self,
-            Value::Ptr(PtrKind::Input, _) | Value::Mixed { input: true }
+            Value::Ptr(PtrKind::Input { .. }, _) | Value::Mixed { input: true }
         )
     }
 
@@ -193,6 +263,15 @@ impl Value {
     pub(crate) fn widen(self, new: Value) -> Value {
         match (self, new.join(self)) {
             (Value::Scalar(a), Value::Scalar(j)) => Value::Scalar(Scalar::widen(&a, &j)),
+            // An input pointer's relation to the length as a scalar's (`Scalar::widen`).
+            (Value::Ptr(PtrKind::Input { rel: old }, o), Value::Ptr(PtrKind::Input { rel }, j)) => {
+                let rel = if old.is_none() || old == rel {
+                    rel
+                } else {
+                    None
+                };
+                Value::Ptr(PtrKind::Input { rel }, Off::widen(o, j))
+            }
             (Value::Ptr(_, o), Value::Ptr(k, j)) => Value::Ptr(k, Off::widen(o, j)),
             (_, j) => j,
         }
@@ -205,16 +284,25 @@ impl Value {
     /// at most a few times, whatever the loop does.
     pub(crate) fn widen_hard(self, new: Value) -> Value {
         match (self, new.join(self)) {
-            (Value::Scalar(a), Value::Scalar(j)) if a.contains(&j) => Value::Scalar(Scalar {
-                id: j.id,
-                delta: j.delta,
-                ..a
-            }),
+            // A relation to the input length is kept only where it did not move.
+            (Value::Scalar(a), Value::Scalar(j)) if a.contains_ranges(&j) => {
+                Value::Scalar(Scalar {
+                    id: j.id,
+                    delta: j.delta,
+                    len: if a.len == j.len { a.len } else { None },
+                    ..a
+                })
+            }
             (Value::Scalar(_), Value::Scalar(j)) => Value::Scalar(Scalar {
                 id: j.id,
                 delta: j.delta,
                 ..Scalar::UNKNOWN
             }),
+            (Value::Ptr(PtrKind::Input { rel: old }, o), Value::Ptr(PtrKind::Input { rel }, j)) => {
+                let rel = if old == rel { rel } else { None };
+                let o = if j != o { Off::Unknown } else { o };
+                Value::Ptr(PtrKind::Input { rel }, o)
+            }
             (Value::Ptr(_, o), Value::Ptr(k, j)) if j != o => Value::Ptr(k, Off::Unknown),
             (_, j) => j,
         }
@@ -232,7 +320,11 @@ impl Value {
             (_, Mixed { .. }) => true,
             (Scalar(a), Scalar(b)) => b.contains(&a),
             (Ptr(ka, oa), Ptr(kb, ob)) => {
-                // Packet ids only add precision (see scalar ids above).
+                // Packet ids only add precision (see scalar ids above); an input pointer's
+                // relation to the length is part of its meaning.
+                if let (PtrKind::Input { rel: ra }, PtrKind::Input { rel: rb }) = (ka, kb) {
+                    return rb.is_none_or(|r| r.covers(ra, oa)) && oa.le(ob);
+                }
                 let kind_ok = ka == kb
                     || matches!((ka, kb), (PtrKind::Packet { .. }, PtrKind::Packet { .. }))
                     || matches!(
@@ -275,6 +367,12 @@ impl Value {
                 (PtrKind::Packet { .. }, PtrKind::Packet { .. }) => {
                     Ptr(PtrKind::Packet { id: 0 }, oa.join(ob))
                 }
+                (PtrKind::Input { rel: ra }, PtrKind::Input { rel: rb }) => Ptr(
+                    PtrKind::Input {
+                        rel: InRel::join(ra, oa, rb, ob),
+                    },
+                    oa.join(ob),
+                ),
                 _ if ka == kb => Ptr(ka, oa.join(ob)),
                 (
                     PtrKind::MapValue {
@@ -324,7 +422,7 @@ impl Value {
             Value::NotInit => "not initialised",
             Value::Scalar(_) => "a scalar",
             Value::Ptr(PtrKind::Stack { .. }, _) => "a pointer to the stack",
-            Value::Ptr(PtrKind::Input, _) => "a pointer to the input memory",
+            Value::Ptr(PtrKind::Input { .. }, _) => "a pointer to the input memory",
             Value::Ptr(PtrKind::MapValue { nullable: true, .. }, _) => {
                 "a map value pointer that may be null"
             }
@@ -355,7 +453,14 @@ impl fmt::Display for Value {
             Value::Ptr(k, o) => {
                 match k {
                     PtrKind::Stack { frame } => write!(f, "fp{frame}")?,
-                    PtrKind::Input => write!(f, "input")?,
+                    PtrKind::Input { rel: None } => write!(f, "input")?,
+                    PtrKind::Input { rel: Some(r) } => {
+                        write!(f, "input[{}..=len-{}", r.lo, r.c)?;
+                        if let Some((id, d)) = r.link {
+                            write!(f, ",=id{id}{d:+}")?;
+                        }
+                        write!(f, "]")?;
+                    }
                     PtrKind::MapValue {
                         map,
                         nullable,
@@ -1081,7 +1186,7 @@ mod tests {
             Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(-8)),
             Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(-16)),
             Value::Ptr(PtrKind::Stack { frame: 1 }, Off::known(-8)),
-            Value::Ptr(PtrKind::Input, Off::Unknown),
+            Value::Ptr(PtrKind::INPUT, Off::Unknown),
             Value::Ptr(
                 PtrKind::MapValue {
                     map: MapRef::Fd(1),
@@ -1138,9 +1243,9 @@ mod tests {
         };
         assert_eq!((j.umin, j.umax), (1, 2));
         assert_eq!(
-            Value::Ptr(PtrKind::Input, Off::known(1))
-                .join(Value::Ptr(PtrKind::Input, Off::known(2))),
-            Value::Ptr(PtrKind::Input, Off::Range(1, 2))
+            Value::Ptr(PtrKind::INPUT, Off::known(1))
+                .join(Value::Ptr(PtrKind::INPUT, Off::known(2))),
+            Value::Ptr(PtrKind::INPUT, Off::Range(1, 2))
         );
         for a in vals {
             for b in vals {
@@ -1180,7 +1285,7 @@ mod tests {
 
     #[test]
     fn slot_join_keeps_only_common_knowledge() {
-        let p = Slot::Spill(Value::Ptr(PtrKind::Input, Off::known(0)));
+        let p = Slot::Spill(Value::Ptr(PtrKind::INPUT, Off::known(0)));
         assert_eq!(p.join(Slot::Bytes(0x0f)), Slot::Bytes(0x0f));
         assert_eq!(
             p.join(Slot::Spill(Value::konst(3))),

@@ -237,6 +237,58 @@ impl Tnum {
 /// id is ever this large (`Analysis::next_id` counts up from 1).
 pub(crate) const LEN_ID: u32 = u32::MAX;
 
+/// The scalar id of the input length `L` as a symbol (`Checked` mode, plain memory): r2 at
+/// entry, any length from `mem_size` up, and every copy of it, each `L + delta` (the linked
+/// scalars' deltas). A comparison with one of them bounds the other side relative to `L`
+/// ([`LenRel`]). No copy id is ever this large.
+pub(crate) const SYM_LEN_ID: u32 = u32::MAX - 1;
+
+/// The largest input length any engine takes (a Rust slice's length).
+pub(crate) const LEN_MAX: u64 = isize::MAX as u64;
+
+/// The largest magnitude of a [`LenRel::c`] (and of the deltas and offsets it is computed
+/// from): beyond it, a relation is dropped rather than tracked.
+pub(crate) const REL_MAX: i64 = 1 << 31;
+
+/// An upper bound of a value relative to the run's input length `L` (bpfx's own: the kernel
+/// bounds packets by comparing pointers with `data_end` instead). With `base: None`, the value
+/// `v` satisfies `v + c <= L` (as integers, `v` unsigned); with `base: Some((id, d))`,
+/// `v + ref + c <= L`, where `ref` is the value a register linked by scalar id `id` with delta
+/// `d` holds (`off + rec <= L`, carried by `rec` with `off` as its `ref`), and `ref < 2^63`.
+/// `lmin` is a lower bound of `L` on every run (`mem_size`: engines refuse shorter inputs),
+/// the same in every relation of one analysis: a join with a value bounded by a constant
+/// (`umax`) takes `c = lmin - umax` for that side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct LenRel {
+    pub(crate) c: i64,
+    pub(crate) base: Option<(u32, i64)>,
+    pub(crate) lmin: u64,
+}
+
+impl LenRel {
+    /// The relation, `c` clamped to `REL_MAX` (weaker, so still true); `None` when `c` is too
+    /// negative to track.
+    pub(crate) fn new(c: i128, base: Option<(u32, i64)>, lmin: u64) -> Option<LenRel> {
+        if c < -i128::from(REL_MAX) {
+            return None;
+        }
+        Some(LenRel {
+            c: c.min(i128::from(REL_MAX)) as i64,
+            base,
+            lmin,
+        })
+    }
+
+    /// The stronger of two relations that both hold (of one kind: the larger `c`), or either.
+    pub(crate) fn stronger(a: Option<LenRel>, b: Option<LenRel>) -> Option<LenRel> {
+        match (a, b) {
+            (Some(x), Some(y)) if x.base == y.base => Some(if y.c > x.c { y } else { x }),
+            (Some(x), _) => Some(x),
+            (None, y) => y,
+        }
+    }
+}
+
 /// A set of 64-bit values; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Scalar {
@@ -264,6 +316,10 @@ pub(crate) struct Scalar {
     /// ([`Scalar::widen`]): the program's own check `off + 2 <= len` at the bottom of a loop
     /// bounds `off` at the head, where `umax` alone would be widened away.
     pub(crate) cap: u64,
+    /// An upper bound relative to the input length ([`LenRel`]), set by comparisons with the
+    /// length and kept by copies, spills, the addition of constants and joins; any other
+    /// write drops it.
+    pub(crate) len: Option<LenRel>,
 }
 
 /// Bounds at one width (64 bits, or 32 bits held zero- and sign-extended).
@@ -331,6 +387,7 @@ impl Scalar {
         id: 0,
         delta: 0,
         cap: u64::MAX,
+        len: None,
     };
 
     pub(crate) const fn known(v: u64) -> Scalar {
@@ -347,6 +404,7 @@ impl Scalar {
             id: 0,
             delta: 0,
             cap: u64::MAX,
+            len: None,
         }
     }
 
@@ -391,10 +449,71 @@ impl Scalar {
         let mut s = self.alu(Width::W64, AluOp::Add, &Scalar::known(by as u64));
         s.cap = self.cap_after(AluOp::Add, by as u64);
         s.sync();
+        // (A copy of the length is `L + delta`: relations moved onto it say nothing more.)
+        let s = if self.id == SYM_LEN_ID {
+            s
+        } else {
+            s.with_len(self.len_after_add(i128::from(by)))
+        };
         Scalar {
             id: self.id,
             delta,
             ..s
+        }
+    }
+
+    /// This value with the relation `r` to the input length (none: unchanged), and the upper
+    /// bound it implies (`v <= LEN_MAX - c`, `ref` being non-negative).
+    pub(crate) fn with_len(mut self, r: Option<LenRel>) -> Scalar {
+        let Some(r) = r else { return self };
+        self.len = Some(r);
+        let top = i128::from(LEN_MAX) - i128::from(r.c);
+        // (Not below `umin`: the relation holds of every value, so that would be a path no
+        // run takes, which a refinement, not this, decides.)
+        if top < i128::from(self.umax) && top >= i128::from(self.umin) {
+            self.umax = top as u64;
+            self.sync();
+        }
+        self
+    }
+
+    /// The relation of `self + k` (integers) to the input length: `c` moves by `-k` when the
+    /// sum neither wraps nor goes below 0, so the result is the sum exactly.
+    pub(crate) fn len_after_add(&self, k: i128) -> Option<LenRel> {
+        let r = self.len?;
+        let lo = i128::from(self.umin) + k;
+        let hi = i128::from(self.umax) + k;
+        if lo < 0 || hi > i128::from(u64::MAX) || k.abs() > i128::from(REL_MAX) {
+            return None;
+        }
+        LenRel::new(i128::from(r.c) - k, r.base, r.lmin)
+    }
+
+    /// The relation `v + c <= L` that `v <= umax` gives when `L >= lmin`.
+    pub(crate) fn implied_len(&self, lmin: u64) -> Option<LenRel> {
+        LenRel::new(i128::from(lmin) - i128::from(self.umax), None, lmin)
+    }
+
+    /// This value's relation to the input length, or the one its `umax` implies.
+    fn len_or_implied(&self, lmin: u64) -> Option<LenRel> {
+        self.len.or_else(|| self.implied_len(lmin))
+    }
+
+    /// Whether every value of `self` satisfies `r` too.
+    fn satisfies(&self, r: LenRel) -> bool {
+        match self.len {
+            Some(x) if x.base == r.base => x.c >= r.c,
+            _ => r.base.is_none() && self.implied_len(r.lmin).is_some_and(|x| x.c >= r.c),
+        }
+    }
+
+    /// The relation both of two values satisfy (the weaker: the smaller `c`); none when they
+    /// have different kinds.
+    fn join_len(&self, b: &Scalar) -> Option<LenRel> {
+        let lmin = self.len.or(b.len)?.lmin;
+        match (self.len_or_implied(lmin), b.len_or_implied(lmin)) {
+            (Some(x), Some(y)) if x.base == y.base => Some(if x.c < y.c { x } else { y }),
+            _ => None,
         }
     }
 
@@ -439,6 +558,7 @@ impl Scalar {
             s32min: self.s32min.max(b.s32min),
             s32max: self.s32max.min(b.s32max),
             cap: self.cap.min(b.cap),
+            len: LenRel::stronger(self.len, b.len),
             ..*self
         };
         if m.is_empty() {
@@ -471,8 +591,14 @@ impl Scalar {
             || !self.var.matches(self.var.value)
     }
 
-    /// Whether every value of `b` is a value of `self` (ids aside).
+    /// Whether every value of `b` is a value of `self` (ids aside), its relation to the input
+    /// length included.
     pub(crate) fn contains(&self, b: &Scalar) -> bool {
+        self.contains_ranges(b) && self.len.is_none_or(|r| b.satisfies(r))
+    }
+
+    /// [`Scalar::contains`] but for the relations to the input length.
+    pub(crate) fn contains_ranges(&self, b: &Scalar) -> bool {
         self.var.contains(b.var)
             && self.umin <= b.umin
             && b.umax <= self.umax
@@ -514,6 +640,7 @@ impl Scalar {
             } else {
                 self.cap_or_umax().max(b.cap_or_umax())
             },
+            len: self.join_len(b),
         }
     }
 
@@ -534,6 +661,12 @@ impl Scalar {
         // unsigned maximum, and the signed bounds when the unsigned range is non-negative.
         if old.cap == u64::MAX || old.cap == j.cap {
             w.cap = j.cap;
+        }
+        // A relation to the input length likewise: kept when it did not move, or appeared
+        // (the entry's `off = 0` joined with a back edge's `off <= L - 2`); one that moves is
+        // dropped, and a stable head (`Value::widen_hard`) keeps only one that did not move.
+        if old.len.is_none() || old.len == j.len {
+            w.len = j.len;
         }
         if j.umin == old.umin {
             w.umin = j.umin;
@@ -558,6 +691,12 @@ impl Scalar {
         }
         if j.s32max == old.s32max {
             w.s32max = j.s32max;
+        }
+        if let Some(r) = w.len {
+            let top = i128::from(LEN_MAX) - i128::from(r.c);
+            if top < i128::from(w.umax) && top >= i128::from(w.umin) {
+                w.umax = top as u64;
+            }
         }
         if w.cap != u64::MAX {
             w.umax = w.umax.min(w.cap);
@@ -590,10 +729,11 @@ impl Scalar {
         if let Some(k) = self.konst()
             && !self.is_empty()
         {
-            let (id, delta) = (self.id, self.delta);
+            let (id, delta, len) = (self.id, self.delta, self.len);
             *self = Scalar {
                 id,
                 delta,
+                len,
                 ..Scalar::known(k)
             };
         }
@@ -1035,15 +1175,18 @@ fn refine_holds(a: &mut Scalar, b: &mut Scalar, bits: u32, cond: Cond) -> bool {
                     id: 0,
                     delta: 0,
                     cap: a.cap.min(b.cap),
+                    len: None,
                 };
                 *a = Scalar {
                     id: a.id,
                     delta: a.delta,
+                    len: a.len,
                     ..m
                 };
                 *b = Scalar {
                     id: b.id,
                     delta: b.delta,
+                    len: b.len,
                     ..m
                 };
             } else {
@@ -1178,6 +1321,15 @@ impl fmt::Display for Scalar {
         }
         if self.cap != u64::MAX {
             parts.push(format!("cap={}", self.cap));
+        }
+        match self.len {
+            Some(LenRel { c, base: None, .. }) => parts.push(format!("len-{c}")),
+            Some(LenRel {
+                c,
+                base: Some((id, d)),
+                ..
+            }) => parts.push(format!("len-{c}-id{id}{d:+}")),
+            None => {}
         }
         write!(f, "{})", parts.join(","))
     }
@@ -1496,6 +1648,56 @@ mod tests {
         let w = Scalar::widen(&Scalar::known(0), &back);
         assert_eq!((w.umin, w.umax, w.smin, w.smax, w.cap), (0, 14, 0, 14, 14));
         assert_eq!(Scalar::widen(&w, &back), w);
+    }
+
+    #[test]
+    fn relations_to_the_length_hold_through_moves_joins_and_widenings() {
+        let mut r = Rng::new(0x1e4_5e1f_0000_0001);
+        let holds_len =
+            |x: u64, rel: LenRel, l: u64| i128::from(x) + i128::from(rel.c) <= i128::from(l);
+        for _ in 0..4000 {
+            // A run's length `l` of at least `lmin`, and values related to it.
+            let lmin = 16 + r.next() % 64;
+            let l = lmin + r.next() % 512;
+            let related = |r: &mut Rng| {
+                let (s, ms) = r.abs();
+                let c = (r.next() % 64) as i64 - 32;
+                let ms: Vec<u64> = ms
+                    .into_iter()
+                    .filter(|&m| i128::from(m) + i128::from(c) <= i128::from(l))
+                    .collect();
+                let s = if r.next().is_multiple_of(3) {
+                    s
+                } else {
+                    s.with_len(LenRel::new(i128::from(c), None, lmin))
+                };
+                (s, ms)
+            };
+            let (a, am) = related(&mut r);
+            let (b, bm) = related(&mut r);
+            for &x in &am {
+                holds(&a, x, "with_len");
+            }
+            let k = (r.next() % 64) as i128 - 32;
+            if let Some(rel) = a.len_after_add(k) {
+                for &x in &am {
+                    let y = i128::from(x) + k;
+                    assert!(
+                        (0..=i128::from(u64::MAX)).contains(&y)
+                            && y + i128::from(rel.c) <= i128::from(l),
+                        "{x} + {k} against {rel:?}, {a:?}"
+                    );
+                }
+            }
+            for m in [a.join(&b), Scalar::widen(&a, &b.join(&a))] {
+                if let Some(rel) = m.len {
+                    for &x in am.iter().chain(&bm) {
+                        holds(&m, x, "merge");
+                        assert!(holds_len(x, rel, l), "{x} {rel:?} {a:?} {b:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! copies and packet ids for moved packet pointers.
 
 use super::{Analysis, R};
-use crate::domain::{Off, PtrKind, Scalar, State, Value};
+use crate::domain::{InRel, Off, PtrKind, Scalar, State, Value};
 use crate::error::VerifyErrorKind as K;
+use crate::scalar::{LenRel, REL_MAX, SYM_LEN_ID};
 use bpfx_bytecode::{AluOp, ByteOrder, Operand, Pc, Reg, Size, Width};
 
 impl Analysis<'_> {
@@ -58,6 +59,7 @@ impl Analysis<'_> {
             let d = self.read(pc, st, dst)?;
             let v = self.check_alu(pc, width, aop, dst, d, sreg, s)?;
             let v = link_const(width, aop, d, s, v);
+            let v = self.len_rel(pc, st, (width, aop), (d, s, sreg), v);
             let v = self.ctx_taint([d, s], v);
             self.packet_id(d, s, v)
         };
@@ -240,6 +242,95 @@ impl Analysis<'_> {
         Value::Ptr(PtrKind::Packet { id }, o)
     }
 
+    /// The relation to the input length of `v`, the result of `d op= s` (see
+    /// [`LenRel`], [`InRel`]): an input pointer's is always computed here (`check_alu` copies
+    /// the operand's kind, relation included), a scalar's for the sums and differences whose
+    /// bound follows from the operands'. `L + d - y` (`len - off`, with `y <= L + d`) bounds
+    /// `L` by itself plus `y`: `y` gets a scalar id if it had none (in `st`), so the relation
+    /// can name it.
+    fn len_rel(
+        &mut self,
+        pc: Pc,
+        st: &mut State,
+        (width, aop): (Width, AluOp),
+        (d, s, sreg): (Value, Value, Option<Reg>),
+        v: Value,
+    ) -> Value {
+        let lmin = self.len_min();
+        match v {
+            Value::Ptr(PtrKind::Input { .. }, o) => {
+                let rel = match (lmin, d, s) {
+                    (Some(lmin), Value::Ptr(PtrKind::Input { rel }, po), Value::Scalar(mut y)) => {
+                        // `mem + off` with `off` bounded relative to the length: `off` gets an
+                        // id (one per pc, as below) so that the pointer is linked to it, and
+                        // what a later check learns of `off` bounds the pointer too.
+                        if let (Some(reg), 0, Some(_), AluOp::Add) = (sreg, y.id, y.len, aop)
+                            && y.konst().is_none()
+                            && self.next_id < PC_ID_BASE
+                        {
+                            y.id = PC_ID_BASE.saturating_add(pc.0);
+                            forget_id(st, y.id);
+                            Self::set(st, reg, Value::Scalar(y));
+                        }
+                        // A copy of the length, `L + d`, is `y - d <= L` itself.
+                        if y.len.is_none()
+                            && let Some(d) = len_exact(&y, lmin)
+                        {
+                            y.len = LenRel::new(-i128::from(d), None, lmin);
+                        }
+                        ptr_rel(rel, po, &y, aop == AluOp::Sub, lmin)
+                    }
+                    (Some(lmin), Value::Scalar(y), Value::Ptr(PtrKind::Input { rel }, po))
+                        if aop == AluOp::Add =>
+                    {
+                        ptr_rel(rel, po, &y, false, lmin)
+                    }
+                    _ => None,
+                };
+                Value::Ptr(PtrKind::Input { rel }, o)
+            }
+            Value::Scalar(r) if width == Width::W64 => {
+                let (Some(lmin), Value::Scalar(x), Value::Scalar(mut y)) = (lmin, d, s) else {
+                    return v;
+                };
+                let new = match aop {
+                    AluOp::Add if y.konst().is_none() => {
+                        LenRel::stronger(sum_rel(&x, &y), sum_rel(&y, &x))
+                    }
+                    AluOp::Sub => {
+                        let Some(reg) = sreg else { return v };
+                        let Some(dl) = len_exact(&x, lmin) else {
+                            return v;
+                        };
+                        // `y <= L + dl`: the difference does not wrap. (A constant `y` in a
+                        // register too: its tag joins with the tags of later visits, where
+                        // the register is no constant any more.)
+                        let under = y.len.is_some_and(|r| r.base.is_none() && r.c >= -dl)
+                            || i128::from(y.umax) <= i128::from(lmin) + i128::from(dl);
+                        if !under || y.umax > i64::MAX as u64 {
+                            return v;
+                        }
+                        if y.id == 0 {
+                            // One id per pc, so that the states of different visits (loop
+                            // iterations) agree and join without losing the relation; the
+                            // previous visit's holders and relations are forgotten first.
+                            if self.next_id >= PC_ID_BASE {
+                                return v;
+                            }
+                            y.id = PC_ID_BASE.saturating_add(pc.0);
+                            forget_id(st, y.id);
+                            Self::set(st, reg, Value::Scalar(y));
+                        }
+                        LenRel::new(-i128::from(dl), Some((y.id, y.delta)), lmin)
+                    }
+                    _ => None,
+                };
+                Value::Scalar(r.with_len(LenRel::stronger(new, r.len)))
+            }
+            _ => v,
+        }
+    }
+
     fn pointer_op(&self, pc: Pc, op: &'static str, r: Reg, v: Value) -> R<Value> {
         self.degrade(pc, pointer_arith(op, r, v))
     }
@@ -257,12 +348,20 @@ fn link_const(width: Width, aop: AluOp, d: Value, s: Value, v: Value) -> Value {
     if width != Width::W64 {
         return v;
     }
-    // The cap moves with the constant too (see `Scalar::cap`).
+    // The cap moves with the constant too (see `Scalar::cap`), and so does a relation to
+    // the input length.
     let cap = d.cap_after(aop, k);
     if cap < r.cap {
         r.cap = cap;
         r.sync();
     }
+    let ks = i128::from(k as i64);
+    let len = match aop {
+        AluOp::Add => d.len_after_add(ks),
+        AluOp::Sub => d.len_after_add(-ks),
+        _ => None,
+    };
+    let r = r.with_len(len);
     if d.id == 0 {
         return Value::Scalar(r);
     }
@@ -272,6 +371,147 @@ fn link_const(width: Width, aop: AluOp, d: Value, s: Value, v: Value) -> Value {
         _ => return v,
     };
     Value::Scalar(r.linked(d.id, delta))
+}
+
+/// The first of the scalar ids given per pc ([`Analysis::len_rel`]); fresh ids
+/// (`Analysis::next_id`) stay below it.
+const PC_ID_BASE: u32 = 1 << 31;
+
+/// Forgets scalar id `id` everywhere in `st`: the registers and spills holding it lose their
+/// link, and the relations naming it (tags, input pointers' links) are dropped.
+fn forget_id(st: &mut State, id: u32) {
+    let clear = |v: &Value| -> Option<Value> {
+        match *v {
+            Value::Scalar(x) => {
+                let mut y = if x.id == id { x.without_id() } else { x };
+                if y.len.is_some_and(|r| r.base.is_some_and(|b| b.0 == id)) {
+                    y.len = None;
+                }
+                (y != x).then_some(Value::Scalar(y))
+            }
+            Value::Ptr(PtrKind::Input { rel: Some(r) }, o) if r.link.is_some_and(|l| l.0 == id) => {
+                Some(Value::Ptr(
+                    PtrKind::Input {
+                        rel: Some(InRel { link: None, ..r }),
+                    },
+                    o,
+                ))
+            }
+            _ => None,
+        }
+    };
+    for f in st.frames_mut() {
+        for r in f.regs.iter_mut() {
+            if let Some(y) = clear(r) {
+                *r = y;
+            }
+        }
+        for i in 0..crate::domain::SLOTS {
+            if let crate::domain::Slot::Spill(x) = f.stack[i]
+                && let Some(y) = clear(&x)
+            {
+                f.stack[i] = crate::domain::Slot::Spill(y);
+            }
+        }
+    }
+}
+
+/// `d` when `x` is the input length plus `d` exactly (a copy of r2 at entry with delta `d`,
+/// which cannot have wrapped: see `branch.rs`' `below`).
+fn len_exact(x: &Scalar, lmin: u64) -> Option<i64> {
+    let d = x.delta;
+    (x.id == SYM_LEN_ID && (i128::from(lmin) + i128::from(d) >= 0 || x.umax <= i64::MAX as u64))
+        .then_some(d)
+}
+
+/// The relation of `x + y` (integers: `x` is below 2^63 when it has a relation) from `x`'s:
+/// `x + ref + c <= L` with `y` a member of `ref`'s group gives `x + y <= L - c + dy - dref`;
+/// with `y` at most a small `umax`, `x + y + (c - umax) <= L`.
+fn sum_rel(x: &Scalar, y: &Scalar) -> Option<LenRel> {
+    let r = x.len?;
+    if let Some((g, dref)) = r.base
+        && y.id == g
+        && y.umax <= i64::MAX as u64
+    {
+        let c = i128::from(r.c) - (i128::from(y.delta) - i128::from(dref));
+        return LenRel::new(c, None, r.lmin);
+    }
+    if y.umax <= REL_MAX as u64 {
+        return LenRel::new(i128::from(r.c) - i128::from(y.umax), r.base, r.lmin);
+    }
+    None
+}
+
+/// The relation to the input length of an input pointer at offset `o` (relation `rel`) plus
+/// (or minus: `sub`) the scalar `y` (see [`InRel`]), from the pointer's own relation (or the
+/// one its offset range implies) moved by `y`'s signed bounds, from `y`'s relation plus the
+/// pointer's highest offset, and from `y`'s relation to a value the pointer is linked to; each
+/// holds, so together they do.
+fn ptr_rel(rel: Option<InRel>, o: Off, y: &Scalar, sub: bool, lmin: u64) -> Option<InRel> {
+    let (ylo, yhi) = (i128::from(y.smin), i128::from(y.smax));
+    let mut cands: Vec<InRel> = Vec::new();
+    let own = rel.or_else(|| match o {
+        Off::Range(lo, hi) => InRel::new(
+            i128::from(lo),
+            i128::from(lmin) - i128::from(hi),
+            None,
+            lmin,
+        ),
+        Off::Unknown => None,
+    });
+    if let Some(p) = own {
+        // A constant moves the link along (`o = ref + d` becomes `ref + d + k`).
+        let link = |k: i128| {
+            let (g, d) = p.link?;
+            let d = i128::from(d) + k;
+            (d.abs() <= i128::from(REL_MAX)).then_some((g, d as i64))
+        };
+        let k = y.konst().map(|k| i128::from(k as i64));
+        let (lo, c, l) = if sub {
+            (
+                i128::from(p.lo) - yhi,
+                i128::from(p.c) + ylo,
+                k.and_then(|k| link(-k)),
+            )
+        } else {
+            (
+                i128::from(p.lo) + ylo,
+                i128::from(p.c) - yhi,
+                k.and_then(link),
+            )
+        };
+        cands.extend(InRel::new(lo, c, l, lmin));
+    }
+    if !sub && let Some(r) = y.len {
+        // `y` is an integer in `[umin, L - ...]`, below 2^63.
+        let ylo = i128::from(y.umin);
+        match (r.base, o) {
+            (None, Off::Range(lo, hi)) => {
+                let link = (lo == hi && y.id != 0 && y.umax <= i64::MAX as u64)
+                    .then(|| i128::from(y.delta) + i128::from(lo))
+                    .filter(|d| d.abs() <= i128::from(REL_MAX))
+                    .map(|d| (y.id, d as i64));
+                let c = i128::from(r.c) - i128::from(hi);
+                cands.extend(InRel::new(i128::from(lo) + ylo, c, link, lmin));
+            }
+            (Some((g, dref)), _) => {
+                if let Some(p) = rel
+                    && let Some((pg, dp)) = p.link
+                    && pg == g
+                {
+                    let c = i128::from(r.c) - (i128::from(dp) - i128::from(dref));
+                    cands.extend(InRel::new(i128::from(p.lo) + ylo, c, None, lmin));
+                }
+            }
+            _ => {}
+        }
+    }
+    cands.into_iter().reduce(|a, b| InRel {
+        lo: a.lo.max(b.lo),
+        c: a.c.max(b.c),
+        link: a.link.or(b.link),
+        lmin,
+    })
 }
 
 /// Pointer kinds that arithmetic with a scalar keeps.

@@ -3,8 +3,9 @@
 //! followed (the kernel's dead-branch pruning).
 
 use super::{Analysis, Flow, R};
-use crate::domain::{MAX_TRACKED_OFF, Off, PtrKind, Scalar, Slot, State, Value};
-use crate::scalar;
+use crate::config::ContextKind;
+use crate::domain::{InRel, MAX_TRACKED_OFF, Off, PtrKind, SLOTS, Scalar, Slot, State, Value};
+use crate::scalar::{self, LenRel, SYM_LEN_ID};
 use bpfx_bytecode::{Cond, Operand, Pc, Reg, Width};
 
 impl Analysis<'_> {
@@ -25,8 +26,9 @@ impl Analysis<'_> {
         let mut taken = st.clone();
         let mut fall = st;
         let s = self.strict;
-        let t = refine_edge(&mut taken, s, width, cond, (lhs, l), (rreg, r), true);
-        let f = refine_edge(&mut fall, s, width, cond, (lhs, l), (rreg, r), false);
+        let m = self.len_min();
+        let t = refine_edge(&mut taken, (s, m), width, cond, (lhs, l), (rreg, r), true);
+        let f = refine_edge(&mut fall, (s, m), width, cond, (lhs, l), (rreg, r), false);
         Ok(match (f, t) {
             (true, true) => Flow::Fork([(next, fall), (target, taken)]),
             (true, false) => Flow::Next(next, fall),
@@ -34,17 +36,28 @@ impl Analysis<'_> {
             (false, false) => Flow::Stop,
         })
     }
+
+    /// Where the input length is a symbol (`Checked` mode, plain memory of at least
+    /// `mem_size > 0` bytes: r2 at entry carries [`SYM_LEN_ID`]), the lower bound of it every
+    /// relation records ([`LenRel::lmin`]); `None` elsewhere, where no relation is made.
+    pub(super) fn len_min(&self) -> Option<u64> {
+        match (self.cfg.mem_size, &self.cfg.context) {
+            (Some(n), ContextKind::Memory) if n > 0 && !self.strict => Some(n),
+            _ => None,
+        }
+    }
 }
 
 /// Narrows `st` to the runs that take one edge (`holds`: the condition is true) of a jump on
 /// `lhs cond rhs`; returns false when no run can. Comparisons of two pointers refine only in
 /// `Strict` mode (`strict`), whose pointers are all trusted (`Checked` mode keeps spilled
 /// context pointers across stores it cannot place, see `context.rs`), so `Checked` mode's
-/// analysis is unchanged by that rule.
+/// analysis is unchanged by that rule. With `lmin` (see [`Analysis::len_min`]), scalar
+/// comparisons also bound values relative to the input length (`len_facts`).
 #[allow(clippy::too_many_arguments)]
 fn refine_edge(
     st: &mut State,
-    strict: bool,
+    (strict, lmin): (bool, Option<u64>),
     width: Width,
     cond: Cond,
     (lreg, l): (Reg, Value),
@@ -62,9 +75,18 @@ fn refine_edge(
             if !scalar::refine(&mut a, &mut b, width, cond, holds) {
                 return false;
             }
+            if let Some(lmin) = lmin {
+                len_facts(&mut a, &mut b, width, cond, holds, lmin);
+            }
             put(st, lreg, a);
             if let Some(x) = rreg {
                 put(st, x, b);
+            }
+            if lmin.is_some() {
+                derive_len(st, &a);
+                if rreg.is_some() {
+                    derive_len(st, &b);
+                }
             }
             true
         }
@@ -224,7 +246,7 @@ fn refine_edge(
 fn comparable(k: PtrKind, lo: i64) -> bool {
     match k {
         PtrKind::Stack { .. } => true,
-        PtrKind::Input | PtrKind::Packet { .. } | PtrKind::PacketMeta => lo >= 0,
+        PtrKind::Input { .. } | PtrKind::Packet { .. } | PtrKind::PacketMeta => lo >= 0,
         PtrKind::MapValue { .. } | PtrKind::PacketEnd => false,
     }
 }
@@ -275,4 +297,114 @@ fn refine_offsets(cond: Cond, holds: bool, a: Range, b: Range) -> Option<(Range,
         }
     }
     (al <= ah && bl <= bh).then_some(((al, ah), (bl, bh)))
+}
+
+/// The relations to the input length `L` that `a cond b` being `holds` gives (bpfx's own; the
+/// kernel bounds packets by comparing pointers with `data_end` instead): when one side is
+/// below the other, that side is below whatever bound the other has, `L + d` itself for a
+/// copy of the length (`SYM_LEN_ID` with delta `d`). Only where the comparison orders the
+/// values as integers: unsigned at 64 bits; at 32 bits when both sides fit in 32 bits; signed
+/// when both are non-negative (on this edge).
+fn len_facts(a: &mut Scalar, b: &mut Scalar, width: Width, cond: Cond, holds: bool, lmin: u64) {
+    use Cond::*;
+    let signed = matches!(cond, Slt | Sle | Sgt | Sge);
+    let fits = |x: &Scalar| x.umax <= u64::from(u32::MAX);
+    if (width == Width::W32 && !(fits(a) && fits(b))) || (signed && (a.smin < 0 || b.smin < 0)) {
+        return;
+    }
+    // (whether `a` is the lower side, the gap `s`): `lower + s <= upper`.
+    let rels: &[(bool, i128)] = match (cond, holds) {
+        (Le | Sle, true) | (Gt | Sgt, false) => &[(true, 0)],
+        (Lt | Slt, true) | (Ge | Sge, false) => &[(true, 1)],
+        (Ge | Sge, true) | (Lt | Slt, false) => &[(false, 0)],
+        (Gt | Sgt, true) | (Le | Sle, false) => &[(false, 1)],
+        (Eq, true) | (Ne, false) => &[(true, 0), (false, 0)],
+        _ => &[],
+    };
+    let (a0, b0) = (*a, *b);
+    for &(a_lower, s) in rels {
+        let (lower, upper) = if a_lower {
+            (&mut *a, &b0)
+        } else {
+            (&mut *b, &a0)
+        };
+        let new = below(upper, s, lmin);
+        *lower = lower.with_len(LenRel::stronger(new, lower.len));
+    }
+}
+
+/// What `x + s <= y` says of `x` relative to the input length.
+fn below(y: &Scalar, s: i128, lmin: u64) -> Option<LenRel> {
+    let own = y
+        .len
+        .and_then(|r| LenRel::new(i128::from(r.c) + s, r.base, r.lmin));
+    // `y = L + d` (mod 2^64) is `L + d` exactly when it cannot have wrapped below 0: `L` is at
+    // least `lmin`, or `y` is below 2^63 (a wrapped value would be at least 2^64 - 2^31).
+    let d = i128::from(y.delta);
+    let len = (y.id == SYM_LEN_ID && (i128::from(lmin) + d >= 0 || y.umax <= i64::MAX as u64))
+        .then(|| LenRel::new(s - d, None, lmin))
+        .flatten();
+    // A tag is kept over the length's own bound: it says as much once `ref` is known, and
+    // it joins with the tags of other visits (`L - off` for a constant `off` in a loop's
+    // first round, a variable one in the next).
+    match (len, own) {
+        (Some(l), Some(o)) if o.base.is_none() => LenRel::stronger(Some(l), Some(o)),
+        (l, None) => l,
+        (_, o) => o,
+    }
+}
+
+/// After `v` was refined: when it bounds `v + ref + c <= L` with `ref` a value of the group
+/// `g` of linked scalars (`base: Some((g, dref))`), every register and spill of that group
+/// and every input pointer linked to it is bounded by `L` by `v`'s lower bound: a member `x`
+/// with delta `dx` is `ref + dx - dref` (exactly: both are below 2^63), so `x + (umin(v) + c
+/// - dx + dref) <= L` (`off + rec <= L` and `rec >= 14` give `off <= L - 14`).
+fn derive_len(st: &mut State, v: &Scalar) {
+    let Some(LenRel {
+        c,
+        base: Some((g, dref)),
+        lmin,
+    }) = v.len
+    else {
+        return;
+    };
+    let k = i128::from(v.umin) + i128::from(c);
+    let dref = i128::from(dref);
+    let update = |x: &Value| -> Option<Value> {
+        match *x {
+            Value::Scalar(s) if s.id == g && s.umax <= i64::MAX as u64 => {
+                let n = LenRel::new(k - (i128::from(s.delta) - dref), None, lmin);
+                let y = s.with_len(LenRel::stronger(s.len, n));
+                (y != s).then_some(Value::Scalar(y))
+            }
+            Value::Ptr(PtrKind::Input { rel: Some(p) }, o) => {
+                let (lg, dp) = p.link?;
+                if lg != g {
+                    return None;
+                }
+                let n = InRel::new(
+                    i128::from(p.lo),
+                    k - (i128::from(dp) - dref),
+                    p.link,
+                    p.lmin,
+                )?;
+                (n.c > p.c).then_some(Value::Ptr(PtrKind::Input { rel: Some(n) }, o))
+            }
+            _ => None,
+        }
+    };
+    for f in st.frames_mut() {
+        for r in f.regs.iter_mut() {
+            if let Some(y) = update(r) {
+                *r = y;
+            }
+        }
+        for i in 0..SLOTS {
+            if let Slot::Spill(x) = f.stack[i]
+                && let Some(y) = update(&x)
+            {
+                f.stack[i] = Slot::Spill(y);
+            }
+        }
+    }
 }

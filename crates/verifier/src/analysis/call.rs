@@ -134,11 +134,11 @@ impl Analysis<'_> {
                 ArgKind::Anything => {}
                 ArgKind::CtxOrNull if v == Value::konst(0) => {}
                 ArgKind::Ctx | ArgKind::CtxOrNull => {
-                    let ctx = matches!(v, Value::Ptr(PtrKind::Input, Off::Range(0, 0)));
+                    let ctx = matches!(v, Value::Ptr(PtrKind::Input { .. }, Off::Range(0, 0)));
                     // What Checked mode knows is no context pointer; the rest the helper checks.
                     let other = match v {
-                        Value::Ptr(PtrKind::Input, Off::Range(lo, hi)) => lo > 0 || hi < 0,
-                        Value::Ptr(PtrKind::Input, Off::Unknown) => false,
+                        Value::Ptr(PtrKind::Input { .. }, Off::Range(lo, hi)) => lo > 0 || hi < 0,
+                        Value::Ptr(PtrKind::Input { .. }, Off::Unknown) => false,
                         Value::Ptr(..) | Value::MapHandle(_) => !ctx,
                         _ => false,
                     };
@@ -639,13 +639,13 @@ impl Analysis<'_> {
         // A helper writing the packet context could forge data_end, which packet proofs trust.
         if self.strict
             && !read_only
-            && matches!(v, Value::Ptr(PtrKind::Input, _))
+            && matches!(v, Value::Ptr(PtrKind::Input { .. }, _))
             && matches!(self.cfg.context, ContextKind::Fields(_))
         {
             return Err(self.err(pc, K::ContextFieldWrite { reg }));
         }
         let ok_kind = match v {
-            Value::Ptr(PtrKind::Stack { .. } | PtrKind::Input, _) => true,
+            Value::Ptr(PtrKind::Stack { .. } | PtrKind::Input { .. }, _) => true,
             Value::Ptr(PtrKind::MapValue { map, nullable, .. }, _) if any_region => {
                 if nullable && self.strict {
                     return Err(self.err(pc, K::MaybeNull(reg)));
@@ -701,7 +701,7 @@ impl Analysis<'_> {
                     u64::from(record.unwrap_or(self.cfg.maps.get(map).map_or(0, |d| d.value_size))),
                     true,
                 )),
-                PtrKind::Input if self.cfg.context == ContextKind::Memory => {
+                PtrKind::Input { .. } if self.cfg.context == ContextKind::Memory => {
                     self.cfg.mem_size.map(|m| (m, false))
                 }
                 _ => None,
@@ -784,7 +784,7 @@ impl Analysis<'_> {
                     },
                 ))
             }
-            (Value::Ptr(PtrKind::Input, Off::Range(..)), Some(n)) if self.strict => {
+            (Value::Ptr(PtrKind::Input { .. }, Off::Range(..)), Some(n)) if self.strict => {
                 let a = at;
                 match self.cfg.mem_size {
                     Some(mem) if a >= 0 && (a as u64).checked_add(n).is_some_and(|e| e <= mem) => {

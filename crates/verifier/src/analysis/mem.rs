@@ -7,7 +7,7 @@ use super::state::stack_byte;
 use super::{Analysis, R};
 use crate::config::{ContextLayout, MapRef};
 use crate::context::{self, CtxOp, Seen};
-use crate::domain::{Off, PtrKind, Scalar, Slot, State, Value};
+use crate::domain::{InRel, Off, PtrKind, Scalar, Slot, State, Value};
 use crate::error::VerifyErrorKind as K;
 use crate::verified::{RegionKind, record};
 use bpfx_bytecode::semantics;
@@ -160,7 +160,7 @@ impl Analysis<'_> {
         let (pc, reg) = (a.pc, a.reg);
         let base = self.read(pc, st, reg)?;
         if let Some(layout) = self.layout {
-            if let Value::Ptr(PtrKind::Input, o) = base {
+            if let Value::Ptr(PtrKind::Input { .. }, o) = base {
                 return self.mem_context(a, st, layout, o);
             }
             if base == (Value::Mixed { input: true }) && !self.strict {
@@ -172,7 +172,7 @@ impl Analysis<'_> {
         }
         match base {
             Value::Ptr(PtrKind::Stack { frame }, o) => self.mem_stack(a, st, frame, o),
-            Value::Ptr(PtrKind::Input, o) => self.mem_input(a, st, o),
+            Value::Ptr(PtrKind::Input { rel }, o) => self.mem_input(a, st, o, rel),
             Value::Ptr(
                 PtrKind::MapValue {
                     map,
@@ -229,8 +229,9 @@ impl Analysis<'_> {
         }
     }
 
-    /// Through a pointer into the input memory (when it is plain memory, not a context).
-    fn mem_input(&mut self, a: Access, st: &mut State, o: Off) -> R<Value> {
+    /// Through a pointer into the input memory (when it is plain memory, not a context), at
+    /// offset `o` with relation `rel` to the input length `L`.
+    fn mem_input(&mut self, a: Access, st: &mut State, o: Off, rel: Option<InRel>) -> R<Value> {
         let n = i64::from(a.size);
         self.check_leak(a.pc, a.acc, "the input memory")?;
         let at = o.add_const(i64::from(a.off));
@@ -240,6 +241,18 @@ impl Analysis<'_> {
             }
             _ => false,
         };
+        // Or relative to the length (`Checked` mode only): the offset `v` is at least `lo` and
+        // `v + c <= L`, so `[v + k, v + k + n)` lies inside `[0, L)` when `lo + k >= 0` and
+        // `k + n <= c`.
+        let k = i64::from(a.off);
+        let in_bounds = in_bounds
+            || rel.is_some_and(|r| {
+                let lo = match o {
+                    Off::Range(lo, _) => lo.max(r.lo),
+                    Off::Unknown => r.lo,
+                };
+                lo + k >= 0 && k + n <= r.c
+            });
         if self.strict && !in_bounds {
             let kind = match (self.cfg.mem_size, at) {
                 (None, _) => K::InputSizeUnknown,

@@ -153,7 +153,9 @@ impl Split {
     fn keeps(self, a: Value, b: Value) -> bool {
         let refused = |v: Value| match v {
             Value::MapHandle(_) | Value::MapHandleOrNull(_) => true,
-            Value::Ptr(PtrKind::Input, _) => matches!(self, Split::Refused { context: true }),
+            Value::Ptr(PtrKind::Input { .. }, _) => {
+                matches!(self, Split::Refused { context: true })
+            }
             _ => false,
         };
         self == Split::Every || refused(a) || refused(b)
@@ -232,22 +234,28 @@ impl Analysis<'_> {
         // proof serves inputs of every length, as `ProgramRef::input_size` promises. `Strict`
         // mode, whose programs are proven for one environment, takes it exactly, and so does
         // a program declared to have no input memory (`mem_size` 0: r1 is then null).
+        // It is the length as a symbol, though (`SYM_LEN_ID`, `L` with delta 0): comparisons
+        // with it and its copies bound values and input pointers relative to it
+        // (`scalar::LenRel`, `domain::InRel`), which proves accesses for every length.
         let at_least = |n: u64| {
-            let mut s = Scalar::below(isize::MAX as u64);
+            let mut s = Scalar::below(crate::scalar::LEN_MAX);
             s.umin = n;
             s.sync();
-            Value::Scalar(s)
+            Value::Scalar(Scalar {
+                id: crate::scalar::SYM_LEN_ID,
+                ..s
+            })
         };
         let (r1, r2) = match (self.cfg.mem_size, &self.cfg.context) {
             (Some(n), ContextKind::Memory) if n > 0 && !self.strict => {
-                (Value::Ptr(PtrKind::Input, Off::known(0)), at_least(n))
+                (Value::Ptr(PtrKind::INPUT, Off::known(0)), at_least(n))
             }
             (Some(0), ContextKind::Memory) => (len(0), len(0)),
-            (Some(n), ContextKind::Memory) => (Value::Ptr(PtrKind::Input, Off::known(0)), len(n)),
+            (Some(n), ContextKind::Memory) => (Value::Ptr(PtrKind::INPUT, Off::known(0)), len(n)),
             // In a context the input is the struct and then the packet: r2 is not the
             // struct's size (the kernel passes nothing in r2).
             (_, ContextKind::Fields(_)) | (None, _) => (
-                Value::Ptr(PtrKind::Input, Off::known(0)),
+                Value::Ptr(PtrKind::INPUT, Off::known(0)),
                 Value::UNKNOWN_SCALAR,
             ),
         };

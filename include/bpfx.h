@@ -177,9 +177,11 @@ enum bpfx_redirect_kind {
     BPFX_REDIRECT_MAP = 2,      /* bpf_redirect_map: target = the key of an entry of `map` */
     BPFX_REDIRECT_BROADCAST = 3, /* bpf_redirect_map, BPF_F_BROADCAST: every entry of `map`;
                                     flags 1 = all but the ingress device */
-    BPFX_REDIRECT_SOCKET = 4     /* bpf_sk_redirect_map/_hash: the socket of an entry of `map`;
+    BPFX_REDIRECT_SOCKET = 4,    /* bpf_sk_redirect_map/_hash: the socket of an entry of `map`;
                                     target = a socket map's index (0 for a socket hash),
                                     flags 1 = to its ingress */
+    BPFX_REDIRECT_PEER = 5       /* bpf_redirect_peer: target = the ifindex whose peer gets the
+                                    packet at its ingress */
 };
 
 typedef struct bpfx_redirect {

@@ -205,6 +205,7 @@ pub(crate) fn constants() -> Vec<(String, i128)> {
         ("BPFX_REDIRECT_MAP", crate::ffi::REDIRECT_MAP),
         ("BPFX_REDIRECT_BROADCAST", crate::ffi::REDIRECT_BROADCAST),
         ("BPFX_REDIRECT_SOCKET", crate::ffi::REDIRECT_SOCKET),
+        ("BPFX_REDIRECT_PEER", crate::ffi::REDIRECT_PEER),
     ] {
         out.push((name.into(), i128::from(v)));
     }

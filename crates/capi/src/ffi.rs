@@ -167,7 +167,8 @@ pub struct BpfxTcResult {
 pub struct BpfxRedirect {
     /// A `BPFX_REDIRECT_*` code.
     pub kind: u32,
-    /// The ifindex (`BPFX_REDIRECT_IFINDEX`) or the map key (`BPFX_REDIRECT_MAP`).
+    /// The ifindex (`BPFX_REDIRECT_IFINDEX`, `BPFX_REDIRECT_PEER`) or the map key
+    /// (`BPFX_REDIRECT_MAP`).
     pub target: u32,
     /// 1: to the device's ingress (`IFINDEX`), or leaving the ingress device out
     /// (`BROADCAST`); else 0.
@@ -187,6 +188,8 @@ pub const REDIRECT_BROADCAST: u32 = 3;
 /// `BPFX_REDIRECT_SOCKET`: `bpf_sk_redirect_map`/`bpf_sk_redirect_hash` to the socket of an
 /// entry of a socket map (`target` its index) or socket hash (`target` 0).
 pub const REDIRECT_SOCKET: u32 = 4;
+/// `BPFX_REDIRECT_PEER`: `bpf_redirect_peer` to the peer of a device.
+pub const REDIRECT_PEER: u32 = 5;
 
 /// `bpfx_trap_info`: where and why the last run trapped.
 #[repr(C)]
@@ -716,6 +719,12 @@ fn redirect_record(r: Option<&(runtime::RedirectTarget, CString)>) -> BpfxRedire
             kind: REDIRECT_IFINDEX,
             target: *ifindex,
             flags: u32::from(*ingress),
+            map: std::ptr::null(),
+        },
+        Some((T::Peer { ifindex }, _)) => BpfxRedirect {
+            kind: REDIRECT_PEER,
+            target: *ifindex,
+            flags: 0,
             map: std::ptr::null(),
         },
         Some((T::Map { key, .. }, name)) => BpfxRedirect {

@@ -867,7 +867,9 @@ pub(crate) fn with_name(r: runtime::RedirectTarget) -> (runtime::RedirectTarget,
         runtime::RedirectTarget::Map { map, .. }
         | runtime::RedirectTarget::Broadcast { map, .. }
         | runtime::RedirectTarget::Socket { map, .. } => c_string(map),
-        runtime::RedirectTarget::Ifindex { .. } => CString::default(),
+        runtime::RedirectTarget::Ifindex { .. } | runtime::RedirectTarget::Peer { .. } => {
+            CString::default()
+        }
     };
     (r, name)
 }

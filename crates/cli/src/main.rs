@@ -128,14 +128,11 @@ fn main() -> ExitCode {
                 .unwrap_or_default()
                 .trim_start_matches("error: ")
                 .to_string();
-            println!(
-                "{}",
-                serde_json::json!({
-                    "schema": error::JSON_SCHEMA,
-                    "ok": false,
-                    "error": { "kind": "usage", "message": message },
-                })
-            );
+            let _ = cmd::write_line(serde_json::json!({
+                "schema": error::JSON_SCHEMA,
+                "ok": false,
+                "error": { "kind": "usage", "message": message },
+            }));
             eprint!("{text}");
             return ExitCode::from(EXIT_USAGE);
         }
@@ -160,7 +157,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if cli.command.json() {
-                println!("{}", e.to_json());
+                let _ = cmd::write_line(e.to_json());
             }
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())

@@ -567,3 +567,35 @@ fn the_assembler_takes_semicolon_comments_and_names_its_dialect() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// A reader that stops before the output arrives (`bpfx info --json x.o | head -c 0`) ends the
+/// output quietly: no panic message, success, for the JSON and the text forms of every command
+/// that prints a result. Whether the reader is gone before the write depends on scheduling; the
+/// command is run a few times so the closed pipe is met at least once in practice.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/xdp_parse.o");
+    let packet = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/tcp-syn.bin");
+    let commands: [&[&str]; 5] = [
+        &["info", "--json", example],
+        &["info", example],
+        &["verify", "--json", example],
+        &["run", "--json", example, "--packet", packet],
+        &["run", example, "--packet", packet],
+    ];
+    for args in commands {
+        for _ in 0..3 {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_bpfx"))
+                .args(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("the bpfx binary runs");
+            drop(child.stdout.take());
+            let out = child.wait_with_output().unwrap();
+            let err = stderr(&out);
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+            assert!(out.status.success(), "{args:?}: {:?} {err}", out.status);
+        }
+    }
+}

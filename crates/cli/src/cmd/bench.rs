@@ -123,7 +123,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         if !ra.hist().is_empty() {
             out["hist"] = crate::maps_init::hists(&obj, ra.hist())?.1.into();
         }
-        println!("{}", crate::error::json_ok(out));
+        crate::cmd::write_line(crate::error::json_ok(out))?;
     } else {
         let compile = match engine {
             EngineKind::Jit => format_ns(compile_ns as f64),

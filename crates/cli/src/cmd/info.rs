@@ -134,7 +134,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             "license": obj.license(),
             "memory": { "maps_bytes": total, "limit_bytes": limit },
         });
-        println!("{}", crate::error::json_ok(out));
+        crate::cmd::write_line(crate::error::json_ok(out))?;
         return Ok(());
     }
     let mut s = String::new();

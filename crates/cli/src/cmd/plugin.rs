@@ -69,7 +69,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     let mut env = Env::with_helpers(Helpers::conformance());
     match prepared.run(&mut input, &mut env) {
         Ok(r0) => {
-            println!("{r0:x}");
+            crate::cmd::write_line(format_args!("{r0:x}"))?;
             Ok(())
         }
         Err(trap) => {

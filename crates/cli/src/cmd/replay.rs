@@ -710,7 +710,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         if let Some(path) = ra.out() {
             out["out"] = path.display().to_string().into();
         }
-        println!("{}", crate::error::json_ok(out));
+        crate::cmd::write_line(crate::error::json_ok(out))?;
     } else {
         let mut s = format!(
             "{} packets x {} pass(es) = {} runs on {} ({} thread(s)); {} passed, {} dropped\n",

@@ -1037,7 +1037,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             }
             return match outcome {
                 Ok(_) => {
-                    println!("{}", crate::error::json_ok(obj_json));
+                    crate::cmd::write_line(crate::error::json_ok(obj_json))?;
                     Ok(())
                 }
                 // The trap's JSON carries the engine and the maps as they were left.
@@ -1246,9 +1246,9 @@ fn run_plain(args: &Args, prog: bpfx_bytecode::Program) -> Result<(), CliError> 
                 if let Some(left) = env.budget {
                     obj["budget_left"] = left.into();
                 }
-                println!("{}", crate::error::json_ok(obj));
+                crate::cmd::write_line(crate::error::json_ok(obj))?;
             } else {
-                println!("{r0} ({r0:#x})");
+                crate::cmd::write_line(format_args!("{r0} ({r0:#x})"))?;
             }
             Ok(())
         }

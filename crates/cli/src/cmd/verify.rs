@@ -242,11 +242,11 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                     "memory_accesses": accesses,
                     "proven_accesses": proven,
                 });
-                println!("{}", crate::error::json_ok(obj));
+                crate::cmd::write_line(crate::error::json_ok(obj))?;
             } else {
-                println!(
+                crate::cmd::write_line(format_args!(
                     "accepted ({mode} mode): {insns} instructions, {proven} of {accesses} memory accesses proven in bounds"
-                );
+                ))?;
             }
             Ok(())
         }

@@ -172,7 +172,7 @@ pub use maps::stacktrace::{
     BPF_F_USER_STACK, PERF_MAX_STACK_DEPTH,
 };
 pub use maps::{BPF_F_NO_PREALLOC, DEFAULT_PERF_BUFFER_SIZE, MapConfig, default_cpus, host_bytes};
-pub use memory::DEFAULT_MEM_LIMIT;
+pub use memory::{DEFAULT_MEM_LIMIT, MAX_RESERVED_BYTES};
 pub use object_map::ObjectMap;
 pub use packet::{
     ETH_HLEN, Packet, SKB_SHARED_INFO_SIZE, XDP_FRAME_RESERVED, XDP_FRAME_SIZE, XDP_META_MAX,

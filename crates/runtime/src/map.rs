@@ -151,6 +151,12 @@ impl MapSpecExt for MapSpec {
 
 /// The [`SlotCost`] of a hash-family or LPM trie spec (`None` for the kinds charged in full, and for a
 /// size that overflows).
+/// The address space a map charged by use reserves at creation (0 for the other kinds, which
+/// are charged in full).
+pub(crate) fn reserved_bytes(spec: &MapSpec, cfg: &MapConfig) -> u64 {
+    slot_cost(spec, cfg).map_or(0, |c| c.reserved)
+}
+
 fn slot_cost(spec: &MapSpec, cfg: &MapConfig) -> Option<SlotCost> {
     match spec.kind {
         MapKind::Hash | MapKind::LruHash => HashTable::cost(spec),

@@ -24,19 +24,42 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// bytes: 1 GiB, four times the most one map may take ([`crate::MAX_MAP_BYTES`]).
 pub const DEFAULT_MEM_LIMIT: u64 = 1 << 30;
 
+/// How much address space the maps charged by use may reserve together in one [`crate::Vm`]
+/// (64 GiB, whatever the memory limit): a hash-family map reserves its whole slab at creation
+/// but is charged only as it uses slots, so without this bound an object of many large hash
+/// maps could reserve more address space than the host gives, and the allocation would abort
+/// the process instead of failing the load. Untouched, the reservation costs no memory.
+pub const MAX_RESERVED_BYTES: u64 = 64 << 30;
+
 /// The bytes a [`crate::Vm`] (and its clones, and every object opened from them) may hold.
 #[derive(Debug)]
 pub(crate) struct Pool {
     limit: u64,
     used: AtomicU64,
+    /// Address space reserved by maps charged by use (never more than `reserve_cap`).
+    reserved: AtomicU64,
+    /// [`MAX_RESERVED_BYTES`], or a test's smaller bound.
+    reserve_cap: u64,
 }
 
 impl Pool {
     pub(crate) fn new(limit: u64) -> Arc<Pool> {
+        Pool::with_reserve_cap(limit, MAX_RESERVED_BYTES)
+    }
+
+    /// A pool whose maps charged by use may reserve `reserve_cap` bytes of address space.
+    pub(crate) fn with_reserve_cap(limit: u64, reserve_cap: u64) -> Arc<Pool> {
         Arc::new(Pool {
             limit,
             used: AtomicU64::new(0),
+            reserved: AtomicU64::new(0),
+            reserve_cap,
         })
+    }
+
+    /// Address space reserved by maps charged by use, in bytes.
+    pub(crate) fn reserved(&self) -> u64 {
+        self.reserved.load(Ordering::Relaxed)
     }
 
     /// The limit, in bytes.
@@ -84,6 +107,7 @@ impl Pool {
         Ok(Charge {
             pool: self.clone(),
             bytes: need,
+            reserved: 0,
         })
     }
 
@@ -99,11 +123,12 @@ impl Pool {
     }
 }
 
-/// Bytes taken from a [`Pool`], given back when dropped.
+/// Bytes taken from a [`Pool`] (and address space reserved from it), given back when dropped.
 #[derive(Debug)]
 pub(crate) struct Charge {
     pool: Arc<Pool>,
     bytes: u64,
+    reserved: u64,
 }
 
 impl Charge {
@@ -112,6 +137,39 @@ impl Charge {
         Charge {
             pool: self.pool.clone(),
             bytes: 0,
+            reserved: 0,
+        }
+    }
+
+    /// Also holds `bytes` of address space for `what` (a map charged by use reserves its slab
+    /// at creation), within [`MAX_RESERVED_BYTES`] for the pool's maps together; refuses with
+    /// [`Error::MemoryLimit`] (naming the address space) without holding any.
+    pub(crate) fn reserve(
+        mut self,
+        what: impl FnOnce() -> String,
+        bytes: u64,
+    ) -> Result<Charge, Error> {
+        let cap = self.pool.reserve_cap;
+        match self
+            .pool
+            .reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                r.checked_add(bytes).filter(|&t| t <= cap)
+            }) {
+            Ok(_) => {
+                self.reserved += bytes;
+                Ok(self)
+            }
+            Err(used) => Err(Error::MemoryLimit {
+                what: format!(
+                    "{}'s address space (maps charged by use may reserve \
+                     {MAX_RESERVED_BYTES} bytes together)",
+                    what()
+                ),
+                need: bytes,
+                used,
+                limit: cap,
+            }),
         }
     }
 
@@ -137,6 +195,9 @@ impl Charge {
 
 impl Drop for Charge {
     fn drop(&mut self) {
+        self.pool
+            .reserved
+            .fetch_sub(self.reserved, Ordering::AcqRel);
         self.pool.used.fetch_sub(self.bytes, Ordering::AcqRel);
     }
 }

@@ -312,7 +312,12 @@ impl ObjectMap {
             reason: reason.clone(),
         })?;
         let initial = self.creation_bytes().unwrap_or(*need);
-        let charge = pool.charge(|| format!("map `{}`", self.name), initial)?;
+        let charge = pool
+            .charge(|| format!("map `{}`", self.name), initial)?
+            .reserve(
+                || format!("map `{}`", self.name),
+                crate::map::reserved_bytes(spec, &self.cfg),
+            )?;
         let map = Map::with_config(spec.clone(), &self.cfg).map_err(|reason| Error::MapSpec {
             map: self.name.clone(),
             reason,
@@ -336,6 +341,43 @@ mod tests {
         }
         assert_eq!(KERNEL_MAP_TYPES[15], "sockmap");
         assert_eq!(KERNEL_MAP_TYPES[31], "user_ringbuf");
+    }
+
+    /// A hash-family map reserves its slab at creation and is charged only as it uses it, so
+    /// the address space such maps reserve together is bounded too (`MAX_RESERVED_BYTES`, a
+    /// smaller bound here): past it creation fails with `MemoryLimit`, nothing held; dropping
+    /// a map gives its reservation back.
+    #[test]
+    fn reservations_of_maps_charged_by_use_are_bounded() {
+        let spec = |name: &str| MapSpec::new(name, MapKind::LruHash, 4, 4096, 1 << 15);
+        let reserved = crate::map::reserved_bytes(&spec("a"), &MapConfig::default());
+        assert!(reserved >= 4096 << 15, "the slab is reserved");
+        let one = ObjectMap::new(spec("a"), &MapConfig::default());
+        // An address-space bound that holds two such maps but not three.
+        let pool = Pool::with_reserve_cap(1 << 30, reserved * 5 / 2);
+        let a = one.create(&pool).unwrap().clone();
+        assert_eq!(pool.reserved(), reserved);
+        assert!(pool.used() < reserved, "charged by use, not by reservation");
+        let two = ObjectMap::new(spec("b"), &MapConfig::default());
+        two.create(&pool).unwrap();
+        let three = ObjectMap::new(spec("c"), &MapConfig::default());
+        let used = pool.used();
+        let e = three.create(&pool).unwrap_err();
+        assert!(
+            matches!(&e, Error::MemoryLimit { what, .. } if what.starts_with("map `c`'s address space")),
+            "{e}"
+        );
+        assert_eq!(pool.used(), used, "the refused map holds nothing");
+        assert_eq!(pool.reserved(), 2 * reserved);
+        drop(one);
+        drop(a);
+        assert_eq!(
+            pool.reserved(),
+            reserved,
+            "a dropped map gives its reservation back"
+        );
+        let four = ObjectMap::new(spec("d"), &MapConfig::default());
+        four.create(&pool).unwrap();
     }
 
     #[test]

@@ -58,6 +58,7 @@ impl Pool {
     }
 
     /// Address space reserved by maps charged by use, in bytes.
+    #[cfg(test)]
     pub(crate) fn reserved(&self) -> u64 {
         self.reserved.load(Ordering::Relaxed)
     }

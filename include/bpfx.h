@@ -175,8 +175,10 @@ enum bpfx_redirect_kind {
     BPFX_REDIRECT_NONE = 0,     /* no redirect */
     BPFX_REDIRECT_IFINDEX = 1,  /* bpf_redirect: target = the ifindex, flags 1 = its ingress */
     BPFX_REDIRECT_MAP = 2,      /* bpf_redirect_map: target = the key of an entry of `map` */
-    BPFX_REDIRECT_BROADCAST = 3 /* bpf_redirect_map, BPF_F_BROADCAST: every entry of `map`;
-                                   flags 1 = all but the ingress device */
+    BPFX_REDIRECT_BROADCAST = 3, /* bpf_redirect_map, BPF_F_BROADCAST: every entry of `map`;
+                                    flags 1 = all but the ingress device */
+    BPFX_REDIRECT_PEER = 4       /* bpf_redirect_peer: target = the ifindex whose peer gets the
+                                    packet at its ingress */
 };
 
 typedef struct bpfx_redirect {

@@ -204,6 +204,7 @@ pub(crate) fn constants() -> Vec<(String, i128)> {
         ("BPFX_REDIRECT_IFINDEX", crate::ffi::REDIRECT_IFINDEX),
         ("BPFX_REDIRECT_MAP", crate::ffi::REDIRECT_MAP),
         ("BPFX_REDIRECT_BROADCAST", crate::ffi::REDIRECT_BROADCAST),
+        ("BPFX_REDIRECT_PEER", crate::ffi::REDIRECT_PEER),
     ] {
         out.push((name.into(), i128::from(v)));
     }

@@ -167,7 +167,8 @@ pub struct BpfxTcResult {
 pub struct BpfxRedirect {
     /// A `BPFX_REDIRECT_*` code.
     pub kind: u32,
-    /// The ifindex (`BPFX_REDIRECT_IFINDEX`) or the map key (`BPFX_REDIRECT_MAP`).
+    /// The ifindex (`BPFX_REDIRECT_IFINDEX`, `BPFX_REDIRECT_PEER`) or the map key
+    /// (`BPFX_REDIRECT_MAP`).
     pub target: u32,
     /// 1: to the device's ingress (`IFINDEX`), or leaving the ingress device out
     /// (`BROADCAST`); else 0.
@@ -184,6 +185,8 @@ pub const REDIRECT_IFINDEX: u32 = 1;
 pub const REDIRECT_MAP: u32 = 2;
 /// `BPFX_REDIRECT_BROADCAST`: `bpf_redirect_map` to every entry of a device map.
 pub const REDIRECT_BROADCAST: u32 = 3;
+/// `BPFX_REDIRECT_PEER`: `bpf_redirect_peer` to the peer of a device.
+pub const REDIRECT_PEER: u32 = 4;
 
 /// `bpfx_trap_info`: where and why the last run trapped.
 #[repr(C)]
@@ -713,6 +716,12 @@ fn redirect_record(r: Option<&(runtime::RedirectTarget, CString)>) -> BpfxRedire
             kind: REDIRECT_IFINDEX,
             target: *ifindex,
             flags: u32::from(*ingress),
+            map: std::ptr::null(),
+        },
+        Some((T::Peer { ifindex }, _)) => BpfxRedirect {
+            kind: REDIRECT_PEER,
+            target: *ifindex,
+            flags: 0,
             map: std::ptr::null(),
         },
         Some((T::Map { key, .. }, name)) => BpfxRedirect {

@@ -856,7 +856,9 @@ pub(crate) fn with_name(r: runtime::RedirectTarget) -> (runtime::RedirectTarget,
     let name = match &r {
         runtime::RedirectTarget::Map { map, .. }
         | runtime::RedirectTarget::Broadcast { map, .. } => c_string(map),
-        runtime::RedirectTarget::Ifindex { .. } => CString::default(),
+        runtime::RedirectTarget::Ifindex { .. } | runtime::RedirectTarget::Peer { .. } => {
+            CString::default()
+        }
     };
     (r, name)
 }

@@ -108,6 +108,12 @@ pub enum RedirectTarget {
         /// Whether to its ingress.
         ingress: bool,
     },
+    /// The peer of the device with this ifindex (`bpf_redirect_peer`, TC only): the other end
+    /// of a veth or netkit pair, at its ingress, in the peer's network namespace.
+    Peer {
+        /// The device whose peer receives the packet.
+        ifindex: u32,
+    },
 }
 
 /// The kernel's limit on chained tail calls (`MAX_TAIL_CALL_CNT`).
@@ -828,6 +834,13 @@ pub(crate) const TABLE: &[Proto] = {
             xdp::redirect_neigh,
         ),
         Proto::new(
+            xdp::REDIRECT_PEER,
+            "redirect_peer",
+            &[Scalar, Scalar],
+            RetKind::Scalar,
+            xdp::redirect_peer,
+        ),
+        Proto::new(
             skb::SKB_LOAD_BYTES_RELATIVE,
             "skb_load_bytes_relative",
             &[
@@ -1289,6 +1302,7 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             PERF_EVENT_OUTPUT,
             xdp::REDIRECT,
             xdp::REDIRECT_NEIGH,
+            xdp::REDIRECT_PEER,
             skb::SKB_STORE_BYTES,
             skb::L3_CSUM_REPLACE,
             skb::L4_CSUM_REPLACE,

@@ -27,6 +27,11 @@
 //!   ([`RedirectTarget::Ifindex`] with `ingress` false). The kernel resolves the neighbour
 //!   (through `params`' next hop when given) after the program returns, as it transmits; a
 //!   test run shows the frame as the program left it, and so does bpfx, which has no devices.
+//! - `redirect_peer(ifindex, flags)` (155, TC only): `flags` must be 0, else `TC_ACT_SHOT`;
+//!   returns `TC_ACT_REDIRECT` and records a redirect to the peer of `ifindex`
+//!   ([`RedirectTarget::Peer`]). The kernel checks the device (a veth or netkit whose peer is
+//!   in another namespace) and the hook (ingress only) after the program returns, dropping
+//!   the packet when they do not fit; the helper's answer does not depend on them.
 //!
 //! The adjust helpers move the packet, so their signatures say so
 //! ([`bpfx_verifier::HelperSig::changes_packet`]): the verifier forgets every packet pointer
@@ -44,6 +49,8 @@ use bpfx_exec::{GuestMemory, HelperError};
 pub const REDIRECT: u32 = 23;
 /// `BPF_FUNC_redirect_neigh`.
 pub const REDIRECT_NEIGH: u32 = 152;
+/// `BPF_FUNC_redirect_peer`.
+pub const REDIRECT_PEER: u32 = 155;
 /// `sizeof(struct bpf_redir_neigh)`: `nh_family` and a 16-byte address union.
 const REDIR_NEIGH_SIZE: u64 = 20;
 /// `bpf_xdp_adjust_head`.
@@ -329,5 +336,25 @@ pub(crate) fn redirect_neigh(
         ifindex,
         ingress: false,
     });
+    Ok(TC_ACT_REDIRECT)
+}
+
+/// `redirect_peer(ifindex, flags)` (TC only).
+pub(crate) fn redirect_peer(
+    cx: &Cx,
+    mem: &mut GuestMemory<'_>,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    if cx.context != Context::Tc {
+        return Err(err(format!(
+            "redirect_peer needs a TC program, not {}",
+            cx.context.name()
+        )));
+    }
+    let (ifindex, flags) = (a[0] as u32, a[1]);
+    if flags != 0 {
+        return Ok(TC_ACT_SHOT);
+    }
+    run_state(mem)?.redirect = Some(RedirectTarget::Peer { ifindex });
     Ok(TC_ACT_REDIRECT)
 }

@@ -103,7 +103,7 @@ pub(crate) fn check(prog: &Program, cfg: &Config) -> Result<Structure, VerifyErr
     for (pc, op) in prog.iter() {
         match op {
             Op::Call(CallTarget::Helper(id))
-                if cfg.helpers.get(*id).is_none() && !crate::POISONED_HELPERS.contains(id) =>
+                if cfg.helpers.get(*id).is_none() && !crate::is_poisoned_helper(*id) =>
             {
                 return Err(err(prog, pc.index(), VerifyErrorKind::UnknownHelper(*id)));
             }

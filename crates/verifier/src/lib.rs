@@ -54,6 +54,18 @@ pub use analysis::{LOG_LIMIT, VerifierLog};
 /// on the paths it explores, a call of one is refused where it is reachable, in every mode,
 /// and ignored in dead code (a weak kfunc guarded by `bpf_ksym_exists`).
 pub const POISONED_HELPERS: std::ops::Range<u32> = 2_001_000_000..2_003_000_000;
+
+/// The helper id libbpf and cilium/ebpf write over an instruction whose CO-RE relocation
+/// failed (`0xbad2310`, "bad relo"), and which programs call on purpose to mark a path the
+/// kernel they run on must never reach (inspektor-gadget's `bpf_core_unreachable()`, guarding
+/// a `bpf_core_enum_value` that came out 0). Treated as [`POISONED_HELPERS`] are: refused where
+/// reachable, in every mode, and ignored in dead code, as the kernel does.
+pub const BAD_RELO_HELPER: u32 = 0xbad2310;
+
+/// Whether `id` is a poisoned helper id ([`POISONED_HELPERS`] or [`BAD_RELO_HELPER`]).
+pub fn is_poisoned_helper(id: u32) -> bool {
+    POISONED_HELPERS.contains(&id) || id == BAD_RELO_HELPER
+}
 pub use config::{
     ArgKind, CallbackKind, Config, ContextField, ContextKind, ContextLayout, DEFAULT_INSN_BUDGET,
     FieldKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind, iterable_map_type,

@@ -122,9 +122,15 @@ fn overlapping_loops_are_explored_without_nesting_instances() {
 
 #[test]
 fn poisoned_helper_calls_are_refused_where_reachable_and_ignored_in_dead_code() {
-    let poison = bpfx_verifier::POISONED_HELPERS.start + 1_000_003; // a poisoned kfunc call
+    let kfunc = bpfx_verifier::POISONED_HELPERS.start + 1_000_003; // a poisoned kfunc call
     let other = 9999; // an unknown helper outside the range: refused even in dead code
-    for mode in [Mode::Strict, Mode::Checked] {
+    // libbpf's failed CO-RE relocation, also called on purpose as an "unreachable" marker.
+    for (poison, mode) in [
+        (kfunc, Mode::Strict),
+        (kfunc, Mode::Checked),
+        (bpfx_verifier::BAD_RELO_HELPER, Mode::Strict),
+        (bpfx_verifier::BAD_RELO_HELPER, Mode::Checked),
+    ] {
         let cfg = Config {
             mode,
             ..Config::default()

@@ -1044,6 +1044,9 @@ pub(crate) fn redirect_json(r: &bpfx::RedirectTarget) -> serde_json::Value {
         bpfx::RedirectTarget::Ifindex { ifindex, ingress } => serde_json::json!({
             "kind": "ifindex", "ifindex": ifindex, "ingress": ingress,
         }),
+        bpfx::RedirectTarget::Peer { ifindex } => serde_json::json!({
+            "kind": "peer", "ifindex": ifindex,
+        }),
         bpfx::RedirectTarget::Map { map, kind, key } => serde_json::json!({
             "kind": "map", "map": map, "map_kind": kind.to_string(), "key": key,
         }),
@@ -1065,6 +1068,9 @@ pub(crate) fn redirect_text(r: &bpfx::RedirectTarget) -> String {
             "ifindex {ifindex} ({})",
             if *ingress { "ingress" } else { "egress" }
         ),
+        bpfx::RedirectTarget::Peer { ifindex } => {
+            format!("the peer of ifindex {ifindex} (ingress)")
+        }
         bpfx::RedirectTarget::Map { map, kind, key } => format!("{kind} map `{map}` key {key}"),
         bpfx::RedirectTarget::Broadcast {
             map,

@@ -13,7 +13,7 @@ done
 ASM_INC=${ASM_INC:-/usr/include/$(uname -m)-linux-gnu}
 for src in tc_classify sock_port80 sections tc_nat tc_pnat xdp_decap xdp_trunc xdp_lb xdp_adjust tc_helpers xdp_fib xdp_fib_probe \
 	tc_probe tc_task tc_dscp sock_port80_load tc_vlan tc_ipip tc_resize_probe \
-	resize_socket resize_xdp tc_netoff xdp_loop xdp_may_goto xdp_tlv_walk xdp_tlv_walk_bad xdp_list_walk xdp_list_walk_bad xdp_flowsel tc_neigh tc_pkttype tc_tunnel tc_ecn strncmp tc_vprintk \
+	resize_socket resize_xdp tc_netoff xdp_loop xdp_may_goto xdp_tlv_walk xdp_tlv_walk_bad xdp_list_walk xdp_list_walk_bad xdp_flowsel tc_neigh tc_pkttype tc_tunnel tc_ecn strncmp tc_vprintk tc_peer tc_peer_xdp \
 	sock_cgroup xdp_bytes xdp_spin sock_cookie; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
@@ -33,6 +33,11 @@ done
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c sockopt.c -o sockopt.o
 for n in 1 2; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sockopt_bad_$n.c" -o "sockopt_bad_$n.o"
+done
+# core_unreachable.c built twice: CASE 0 calls the bad-relocation id in dead code, CASE 1 where a
+# run reaches it (tests/core_unreachable.rs, with the kernel as oracle).
+for n in 0 1; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -DCASE=$n -c core_unreachable.c -o "core_unreachable_$n.o"
 done
 # helper_types_N.c: one program per case, sharing the body in helper_types.h.
 for n in 0 1 2 3 4 5 6 7 8 9 10; do

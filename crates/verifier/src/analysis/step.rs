@@ -112,7 +112,7 @@ impl Analysis<'_> {
                 return self.check_branch(pc, st, width, cond, lhs, rhs, next, t);
             }
             Op::Call(CallTarget::Helper(id)) => {
-                if crate::POISONED_HELPERS.contains(&id) && self.cfg.helpers.get(id).is_none() {
+                if crate::is_poisoned_helper(id) && self.cfg.helpers.get(id).is_none() {
                     return Err(self.err(pc, K::UnknownHelper(id)));
                 }
                 if let Some(kind) = self.callback_kind(id) {

@@ -344,6 +344,7 @@ impl<'o> ProgramRef<'o> {
                     inner: template.map(|_| MapRef::Inner(i as i32)),
                     max_entries: m.max_entries(),
                     map_type: m.kind().map_or(0, MapKind::kernel_type),
+                    timer_off: m.spec().and_then(|s| s.timer_off),
                 },
             );
             table.set_name(MapRef::Idx(i as i32), m.name());

@@ -88,7 +88,10 @@ fn timer_word(name: &str, mem: &mut GuestMemory<'_>, addr: u64) -> Result<u64, H
         .shared
         .iter()
         .any(|b| b.offset_of(addr, TIMER_SIZE).is_some());
-    match mem.load(addr, 8).filter(|_| in_map && addr.is_multiple_of(8)) {
+    match mem
+        .load(addr, 8)
+        .filter(|_| in_map && addr.is_multiple_of(8))
+    {
         Some(w) => Ok(w),
         None => Err(err(format!(
             "bpf_timer_{name}: {addr:#x} is not a timer (16 aligned bytes) in a map value"
@@ -188,14 +191,16 @@ pub(crate) fn timer_start(
     })
 }
 
-/// `bpf_timer_cancel(timer)`: 1 if the timer was armed, 0 if not (it is not armed after),
-/// `-EINVAL` for a timer not initialised.
+/// `bpf_timer_cancel(timer)`: 1 if the timer was armed, 0 if not, `-EINVAL` for a timer not
+/// initialised. As the kernel's, it also drops the callback: the timer is neither armed nor
+/// has a callback after, so `bpf_timer_start` fails until `bpf_timer_set_callback` again.
 pub(crate) fn timer_cancel(
     _: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     with_timer("cancel", mem, a[0], |timer| {
+        timer.callback = None;
         u64::from(timer.expires.take().is_some())
     })
 }

@@ -313,6 +313,8 @@ mod tests {
             "setsockopt(ctx,scalar,scalar,ro_mem:r5,scalar)->scalar",
             "get_netns_cookie(ctx_or_null)->scalar",
             "ringbuf_submit(record,scalar)->void",
+            "timer_init(timer,timer_map,scalar)->scalar",
+            "timer_set_callback(timer,callback_timer)->scalar",
         ] {
             let (id, sig) = parse_helper(&format!("7:{text}")).unwrap();
             assert_eq!(id, 7);

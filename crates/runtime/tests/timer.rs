@@ -236,6 +236,21 @@ fn the_verifier_checks_the_timer_its_map_and_its_callback() {
         let e = verify(&ok, mode, Some(0)).unwrap_err();
         assert!(e.contains("exactly the offset"), "{mode:?}: {e}");
     }
+    // A per-CPU hash holds no timer (the kernel refuses to create one whose value has one).
+    let obj = Vm::new()
+        .object(
+            vec![ProgramDef::new("p", "test", code(&ok))],
+            vec![
+                MapSpec {
+                    timer_off: Some(8),
+                    ..MapSpec::new("ct", MapKind::PerCpuHash, 4, 24, 4)
+                },
+                MapSpec::new("other", MapKind::Hash, 4, 24, 4),
+            ],
+        )
+        .unwrap();
+    let e = obj.program("p").unwrap().verify(Mode::Strict).unwrap_err();
+    assert!(e.to_string().contains("has no bpf_timer field"), "{e}");
     // Init's map must be the timer's (Strict mode; Checked mode leaves it).
     let other = with_value(
         "mov r1, r6\nadd r1, 8\nlddw r2, map_idx(1)\nmov r3, 1\ncall 169",

@@ -252,6 +252,11 @@ pub struct MapSpec<K = MapType> {
     /// iproute2's `id` of a legacy `struct bpf_elf_map` (0 when absent): `inner_id` refers
     /// to it.
     pub legacy_id: u32,
+    /// The byte offset of the `struct bpf_timer` member of the value type, when a BTF
+    /// definition's `value` is a struct with one (a member of the struct itself, not of a
+    /// nested struct): the only place `bpf_timer_*` helpers accept a timer in this map's
+    /// values, as the kernel's verifier finds it in the value's BTF.
+    pub timer_off: Option<u32>,
 }
 
 impl<K> MapSpec<K> {
@@ -278,6 +283,7 @@ impl<K> MapSpec<K> {
             inner: None,
             init: Vec::new(),
             legacy_id: 0,
+            timer_off: None,
         }
     }
 }
@@ -303,6 +309,7 @@ impl MapSpec<MapType> {
             inner,
             init,
             legacy_id,
+            timer_off,
         } = self;
         let kind = kind.kind().ok_or(Unimplemented {
             map_type: kind.raw(),
@@ -330,6 +337,7 @@ impl MapSpec<MapType> {
             inner,
             init,
             legacy_id,
+            timer_off,
         })
     }
 }
@@ -493,6 +501,7 @@ mod tests {
             inner: None,
             init: s.init,
             legacy_id: s.legacy_id,
+            timer_off: s.timer_off,
         };
         let inner = spec.inner.clone().unwrap();
         assert_eq!(inner.kind, MapKind::Hash);

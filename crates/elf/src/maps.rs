@@ -475,6 +475,7 @@ fn read_def(
     let (mut max_entries, mut flags, mut numa_node, mut pinning) = (0, 0, 0, 0);
     let mut map_extra = 0;
     let mut values = None;
+    let mut timer_off = None;
     for (i, m) in members.iter().enumerate() {
         let member = btf.name(m.name_off).map_err(b)?;
         match member.as_str() {
@@ -494,7 +495,10 @@ fn read_def(
                 pinning = array_len(btf, m.type_id, &member)?;
             }
             "key" => key = Some(pointee_size(btf, m.type_id, &member)?),
-            "value" => value = Some(pointee_size(btf, m.type_id, &member)?),
+            "value" => {
+                value = Some(pointee_size(btf, m.type_id, &member)?);
+                timer_off = timer_offset(btf, m.type_id);
+            }
             // Per-type extra data (a bloom filter's hash count): the runtime checks it.
             "map_extra" => map_extra = u64::from(array_len(btf, m.type_id, &member)?),
             "values" => {
@@ -546,6 +550,7 @@ fn read_def(
         numa_node,
         map_extra,
         inner,
+        timer_off,
         ..MapSpec::new(name, kind, key_size, value_size, max_entries)
     };
     Ok((spec, values.map(|(at, _)| u64::from(at))))
@@ -754,6 +759,21 @@ fn def_layout(btf: &Btf<'_>, name: &str) -> MapLayout {
 }
 
 /// `T *name` → `sizeof(T)`.
+/// The byte offset of the `struct bpf_timer` member of the struct `value`'s pointer type
+/// points to (`__type(value, struct val)`), if it has one.
+fn timer_offset(btf: &Btf<'_>, ptr_type: u32) -> Option<u32> {
+    let ptr = btf.get(btf.skip_modifiers(ptr_type).ok()?).ok()?;
+    let val = btf.get(btf.skip_modifiers(ptr.size_or_type).ok()?).ok()?;
+    let Kind::Struct(members) = &val.kind else {
+        return None;
+    };
+    members.iter().find_map(|m| {
+        let t = btf.get(btf.skip_modifiers(m.type_id).ok()?).ok()?;
+        let named = matches!(t.kind, Kind::Struct(_)) && btf.name(t.name_off).ok()? == "bpf_timer";
+        (named && m.bits == 0 && m.bit_offset % 8 == 0).then_some(m.bit_offset / 8)
+    })
+}
+
 fn pointee_size(btf: &Btf<'_>, type_id: u32, member: &str) -> Result<u32, MapErrorKind> {
     let b = MapErrorKind::Btf;
     let ptr = btf

@@ -1091,6 +1091,34 @@ pub(crate) const TABLE: &[Proto] = {
             crate::spin_lock::spin_unlock,
         ),
         Proto::new(
+            crate::timer::TIMER_INIT,
+            "timer_init",
+            &[ArgKind::Timer, ArgKind::TimerMap, Scalar],
+            RetKind::Scalar,
+            crate::timer::timer_init,
+        ),
+        Proto::new(
+            crate::timer::TIMER_SET_CALLBACK,
+            "timer_set_callback",
+            &[ArgKind::Timer, Callback(CallbackKind::Timer)],
+            RetKind::Scalar,
+            crate::timer::timer_set_callback,
+        ),
+        Proto::new(
+            crate::timer::TIMER_START,
+            "timer_start",
+            &[ArgKind::Timer, Scalar, Scalar],
+            RetKind::Scalar,
+            crate::timer::timer_start,
+        ),
+        Proto::new(
+            crate::timer::TIMER_CANCEL,
+            "timer_cancel",
+            &[ArgKind::Timer],
+            RetKind::Scalar,
+            crate::timer::timer_cancel,
+        ),
+        Proto::new(
             task::GET_CURRENT_CGROUP_ID,
             "get_current_cgroup_id",
             &[],
@@ -1313,6 +1341,10 @@ const BASE_HELPERS: &[u32] = &[
     crate::task::GET_CURRENT_CGROUP_ID,
     crate::spin_lock::SPIN_LOCK,
     crate::spin_lock::SPIN_UNLOCK,
+    crate::timer::TIMER_INIT,
+    crate::timer::TIMER_SET_CALLBACK,
+    crate::timer::TIMER_START,
+    crate::timer::TIMER_CANCEL,
     crate::strncmp::STRNCMP,
     TRACE_VPRINTK,
 ];
@@ -1559,6 +1591,8 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 | ArgKind::ConstStr
                 | ArgKind::ReleaseRecord
                 | ArgKind::SpinLock
+                | ArgKind::Timer
+                | ArgKind::TimerMap
                 | ArgKind::PtrToLongOut
                 | ArgKind::PtrToStackOrMem
                 | ArgKind::PtrToMem { size_arg: None }

@@ -90,6 +90,7 @@ mod spin_lock;
 mod strncmp;
 mod task;
 mod tc;
+mod timer;
 mod trace;
 mod tunnel;
 mod typed;
@@ -227,6 +228,7 @@ pub use task::{
     TASK_COMM_LEN, Task,
 };
 pub use tc::TcOutcome;
+pub use timer::{TIMER_CANCEL, TIMER_INIT, TIMER_SET_CALLBACK, TIMER_START};
 pub use trace::{
     Attach, GET_ATTACH_COOKIE, GET_FUNC_ARG, GET_FUNC_ARG_CNT, GET_FUNC_IP, GET_FUNC_RET,
     GET_STACKID, MAX_TRACE_ARGS, MAX_TRACING_SLOTS, OVERRIDE_RETURN, PERF_MAX_TRACE_SIZE,

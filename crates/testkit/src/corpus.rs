@@ -123,6 +123,7 @@ pub fn clang_object(name: &str) -> (Program, HelperTable, MapTable) {
                 inner: None,
                 max_entries: m.max_entries,
                 map_type: m.kind.raw(),
+                timer_off: m.timer_off,
             },
         );
     }

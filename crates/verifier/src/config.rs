@@ -294,6 +294,10 @@ pub struct MapDef {
     /// known, `for_each_map_elem` accepts only the types the kernel iterates
     /// ([`iterable_map_type`]), in both modes.
     pub map_type: u32,
+    /// The byte offset of the `struct bpf_timer` (16 bytes) in the map's values, as the
+    /// value's BTF places it (`None`: the values hold no timer): the only pointer the
+    /// `bpf_timer_*` helpers accept into this map's values ([`ArgKind::Timer`]).
+    pub timer_off: Option<u32>,
 }
 
 impl MapDef {
@@ -307,7 +311,13 @@ impl MapDef {
             inner: None,
             max_entries: 0,
             map_type: 0,
+            timer_off: None,
         }
+    }
+
+    /// The same map, whose values hold a `struct bpf_timer` at byte `timer_off` (or none).
+    pub const fn with_timer_off(self, timer_off: Option<u32>) -> MapDef {
+        MapDef { timer_off, ..self }
     }
 
     /// The same map, of the kernel's `BPF_MAP_TYPE_*` number `map_type`.
@@ -544,6 +554,16 @@ pub enum ArgKind {
     /// the lock on the host side (`docs/runtime.md`, helper 93), so the word's contents do not
     /// matter to it.
     SpinLock,
+    /// A `struct bpf_timer` inside a map value (the kernel's `ARG_PTR_TO_TIMER`: the
+    /// `bpf_timer_*` helpers' r1): in `Strict` mode a non-null pointer to a value of a map
+    /// whose values hold a timer ([`MapDef::timer_off`], from the value's BTF), at exactly
+    /// the timer's offset; in `Checked` mode any value (the helper checks that the timer's 16
+    /// bytes lie in a map's memory when the program runs).
+    Timer,
+    /// The map a timer belongs to (`bpf_timer_init`'s r2): in `Strict` mode a map handle of
+    /// the map whose value the [`ArgKind::Timer`] argument points into, as the kernel
+    /// requires; in `Checked` mode any map handle.
+    TimerMap,
     /// The program's context (the kernel's `ARG_PTR_TO_CTX`: `bpf_setsockopt`'s socket,
     /// `bpf_override_return`'s registers): in `Strict` mode the pointer r1 held at entry (or a
     /// copy), at offset 0; in `Checked` mode any value but one the verifier knows is something
@@ -566,6 +586,10 @@ pub enum CallbackKind {
     /// to a copy of the element's key (`key_size` bytes at the bottom of the callback's frame),
     /// one to its value (writable unless the map is read-only), and `ctx` the helper's r3.
     MapElem,
+    /// `bpf_timer_set_callback(timer, cb)`: `int cb(struct bpf_map *map, void *key, void
+    /// *value)`, with the map whose value holds the timer (r1 of the call), a pointer to the
+    /// element's key and one to its value, called when the timer fires, returning 0.
+    Timer,
 }
 
 /// What a helper returns in r0.

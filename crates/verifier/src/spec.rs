@@ -15,7 +15,8 @@
 //! `callback_loop` / `callback_map_elem` ([`ArgKind::Callback`]), `callback_ctx`
 //! ([`ArgKind::CallbackCtx`]), `const_str` ([`ArgKind::ConstStr`]), `long_out`
 //! ([`ArgKind::PtrToLongOut`]), `record` ([`ArgKind::ReleaseRecord`]), `spin_lock`
-//! ([`ArgKind::SpinLock`]), `ctx` ([`ArgKind::Ctx`]), `ctx_or_null` ([`ArgKind::CtxOrNull`]).
+//! ([`ArgKind::SpinLock`]), `timer` ([`ArgKind::Timer`]), `timer_map` ([`ArgKind::TimerMap`]),
+//! `callback_timer` ([`ArgKind::Callback`]), `ctx` ([`ArgKind::Ctx`]), `ctx_or_null` ([`ArgKind::CtxOrNull`]).
 //! Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
 
@@ -169,6 +170,9 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "const_str" => ArgKind::ConstStr,
         "long_out" => ArgKind::PtrToLongOut,
         "spin_lock" => ArgKind::SpinLock,
+        "timer" => ArgKind::Timer,
+        "timer_map" => ArgKind::TimerMap,
+        "callback_timer" => ArgKind::Callback(CallbackKind::Timer),
         "record" => ArgKind::ReleaseRecord,
         "ctx" => ArgKind::Ctx,
         "ctx_or_null" => ArgKind::CtxOrNull,
@@ -250,6 +254,9 @@ impl fmt::Display for ArgKind {
             ArgKind::ConstStr => ("const_str", None),
             ArgKind::PtrToLongOut => ("long_out", None),
             ArgKind::SpinLock => ("spin_lock", None),
+            ArgKind::Timer => ("timer", None),
+            ArgKind::TimerMap => ("timer_map", None),
+            ArgKind::Callback(CallbackKind::Timer) => ("callback_timer", None),
             ArgKind::ReleaseRecord => ("record", None),
             ArgKind::Ctx => ("ctx", None),
             ArgKind::CtxOrNull => ("ctx_or_null", None),
@@ -306,6 +313,8 @@ mod tests {
             "setsockopt(ctx,scalar,scalar,ro_mem:r5,scalar)->scalar",
             "get_netns_cookie(ctx_or_null)->scalar",
             "ringbuf_submit(record,scalar)->void",
+            "timer_init(timer,timer_map,scalar)->scalar",
+            "timer_set_callback(timer,callback_timer)->scalar",
         ] {
             let (id, sig) = parse_helper(&format!("7:{text}")).unwrap();
             assert_eq!(id, 7);

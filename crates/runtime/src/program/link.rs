@@ -349,6 +349,14 @@ impl<'o> ProgramRef<'o> {
                     inner: template.map(|_| MapRef::Inner(i as i32)),
                     max_entries: m.max_entries(),
                     map_type: m.kind().map_or(0, MapKind::kernel_type),
+                    // The kernel keeps timers only in hash, LRU hash and array values (it
+                    // refuses to create a map of another type whose value holds one).
+                    timer_off: m.spec().and_then(|s| s.timer_off).filter(|_| {
+                        matches!(
+                            m.kind(),
+                            Some(MapKind::Hash | MapKind::LruHash | MapKind::Array)
+                        )
+                    }),
                 },
             );
             table.set_name(MapRef::Idx(i as i32), m.name());

@@ -83,6 +83,33 @@ pub(crate) fn load_all(path: &Path) -> Result<Pinned, String> {
     bpftool_load(path, "loadall", None)
 }
 
+/// [`load`], with the object's maps pinned in a directory of their own (returned second): a
+/// pinned map has a user reference, which the kernel's `bpf_timer_init` and
+/// `bpf_timer_set_callback` require (`-EPERM` without one).
+#[allow(dead_code)]
+pub(crate) fn load_pinning_maps(path: &Path, ty: &str) -> Result<(Pinned, Pinned), String> {
+    let maps = Pinned(PathBuf::from(format!(
+        "/sys/fs/bpf/bpfx_oracle_maps_{}_{}",
+        std::process::id(),
+        path.file_stem().unwrap().to_string_lossy()
+    )));
+    let _ = std::fs::remove_dir_all(&maps.0);
+    let pin = PathBuf::from(format!("{}_prog", maps.0.display()));
+    let prog = Pinned(pin.clone());
+    let o = Command::new("bpftool")
+        .args(["prog", "load"])
+        .arg(path)
+        .arg(&pin)
+        .args(["type", ty, "pinmaps"])
+        .arg(&maps.0)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    Ok((prog, maps))
+}
+
 fn bpftool_load(path: &Path, how: &str, ty: Option<&str>) -> Result<Pinned, String> {
     static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let pin = PathBuf::from(format!(

@@ -62,6 +62,11 @@ done
 for n in 1 2 3; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "xdp_spin_bad_$n.c" -o "xdp_spin_bad_$n.o"
 done
+# A conntrack table whose values embed a struct bpf_timer, and its unsafe twin (a timer pointer
+# at the wrong offset of the value) (tests/timer.rs); both include xdp_ct_timer.h.
+for src in xdp_ct_timer xdp_ct_timer_bad; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
+done
 # A trace_printk format chosen by a branch between two .rodata strings (tests/strict_helper_offsets.rs).
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c xdp_fmt.c -o xdp_fmt.o
 # Paths the verifier keeps apart at a join point (tests/path_join.rs): safe programs and their

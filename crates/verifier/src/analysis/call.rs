@@ -297,6 +297,72 @@ impl Analysis<'_> {
                     };
                     self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
                 }
+                // The helper checks that the timer lies in a map's memory (its state is kept
+                // on the host side, by the timer's address).
+                ArgKind::Timer => {
+                    let at_timer = match v {
+                        Value::Ptr(
+                            PtrKind::MapValue {
+                                map,
+                                nullable: false,
+                                record: None,
+                                ..
+                            },
+                            Off::Range(a, b),
+                        ) if a == b => self.cfg.maps.get(map).map(|d| (d.timer_off, a)),
+                        _ => None,
+                    };
+                    // Checked mode refuses what it knows is no timer (a map value at another
+                    // offset, or of a map without one) and leaves the rest to the helper.
+                    let known_other =
+                        matches!(
+                            v,
+                            Value::Ptr(PtrKind::MapValue { .. }, Off::Range(a, b)) if a == b
+                        ) || matches!(v, Value::Ptr(PtrKind::Stack { .. } | PtrKind::Input, _));
+                    match at_timer {
+                        Some((Some(off), a)) if i64::from(off) == a => {}
+                        _ if !self.strict && !known_other => {}
+                        Some((None, _)) => {
+                            return Err(arg_err(
+                                reg,
+                                "a pointer to the struct bpf_timer of a map value, but the \
+                                 map's value type (its BTF) has no bpf_timer field",
+                                v,
+                            ));
+                        }
+                        _ => {
+                            return Err(arg_err(
+                                reg,
+                                "a non-null pointer to a map value at exactly the offset of its \
+                                 struct bpf_timer field",
+                                v,
+                            ));
+                        }
+                    }
+                    if self.strict {
+                        let arg = MemArg {
+                            reg,
+                            v,
+                            size: Some((16, 16)),
+                            any_region: true,
+                            read_only: true,
+                            expected: "a pointer to a timer in a map value",
+                        };
+                        self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
+                    }
+                }
+                ArgKind::TimerMap => {
+                    let Value::MapHandle(m) = v else {
+                        return Err(arg_err(reg, "a map handle", v));
+                    };
+                    let timer_map = match regs[1] {
+                        Value::Ptr(PtrKind::MapValue { map, .. }, _) => Some(map),
+                        _ => None,
+                    };
+                    if self.strict && timer_map != Some(m) {
+                        return Err(arg_err(reg, "the map whose value holds the timer (r1)", v));
+                    }
+                }
                 // The helper checks that the lock lies in a map's memory (a lock is kept on
                 // the host side, by its address, so no value can break a run through it).
                 ArgKind::SpinLock if !self.strict => {}

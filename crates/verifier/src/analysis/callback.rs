@@ -91,6 +91,9 @@ impl Analysis<'_> {
                 Value::MapHandle(m) => self.cfg.maps.most_entries_like(m).unwrap_or(u64::MAX),
                 _ => u64::MAX,
             },
+            // A timer's callback never runs within the run that arms it: one entry stands
+            // for each later firing, each a run of its own.
+            CallbackKind::Timer => 1,
         };
         match self.callbacks.get_mut(&pc) {
             Some(site) if site.target != target => {
@@ -122,7 +125,7 @@ impl Analysis<'_> {
     /// state `st` (its registers as at the `call`): a new frame, as a local call would push,
     /// whose r1–r5 are what the helper passes; r0 and r6–r9 are uninitialised in `Strict`
     /// mode (the kernel's callback state), unknown in `Checked` mode.
-    fn enter_callback(&mut self, ctx: CtxId, site: Pc, mut st: State) -> R<()> {
+    fn enter_callback(&mut self, ctx: CtxId, site: Pc, st: State) -> R<()> {
         let Some(cb) = self.callbacks.get(&site).copied() else {
             return Err(self.internal(site, "a callback call has no recorded callback"));
         };
@@ -152,16 +155,33 @@ impl Analysis<'_> {
                 regs[1] = Value::Scalar(crate::scalar::Scalar::below(cb.trips.saturating_sub(1)));
                 regs[2] = caller[3];
             }
-            CallbackKind::MapElem => {
-                // The signature made r1 a map handle; its map must hold plain values.
-                let Value::MapHandle(m) = caller[1] else {
-                    return Err(self.internal(site, "for_each_map_elem without a map handle"));
+            CallbackKind::MapElem | CallbackKind::Timer => {
+                // for_each_map_elem's signature made r1 a map handle; bpf_timer_set_callback's
+                // made it a pointer into the value of the timer's map (Strict mode). Its map
+                // must hold plain values.
+                let m = match (cb.kind, caller[1]) {
+                    (CallbackKind::MapElem, Value::MapHandle(m)) => m,
+                    (CallbackKind::Timer, Value::Ptr(PtrKind::MapValue { map, .. }, _)) => map,
+                    (CallbackKind::Timer, _) if !self.strict => {
+                        // Checked mode: the map is not known; the callback is checked with
+                        // unknown arguments, each access guarded at run time.
+                        regs[1] = Value::UNKNOWN_SCALAR;
+                        regs[2] = Value::UNKNOWN_SCALAR;
+                        regs[3] = Value::UNKNOWN_SCALAR;
+                        return self.push_callback(ctx, site, st, frames, regs, None, cb.target);
+                    }
+                    _ => {
+                        return Err(self.internal(site, "a map callback without its map"));
+                    }
                 };
                 let Some(def) = self.cfg.maps.get(m) else {
                     return Err(self.err(site, K::UnknownMap(m)));
                 };
                 // The kernel's verifier refuses maps whose type it does not iterate.
-                if def.map_type != 0 && !crate::config::iterable_map_type(def.map_type) {
+                if cb.kind == CallbackKind::MapElem
+                    && def.map_type != 0
+                    && !crate::config::iterable_map_type(def.map_type)
+                {
                     let name = self
                         .cfg
                         .maps
@@ -202,7 +222,7 @@ impl Analysis<'_> {
                     ));
                 }
                 let n = FRAME;
-                regs[1] = caller[1];
+                regs[1] = Value::MapHandle(m);
                 regs[2] = Value::Ptr(
                     PtrKind::Stack {
                         frame: (frames - 1) as u32,
@@ -218,10 +238,28 @@ impl Analysis<'_> {
                     },
                     Off::known(0),
                 );
-                regs[4] = caller[3];
+                if cb.kind == CallbackKind::MapElem {
+                    regs[4] = caller[3];
+                }
                 key = Some((-n, i64::from(def.key_size)));
             }
         }
+        self.push_callback(ctx, site, st, frames, regs, key, cb.target)
+    }
+
+    /// Pushes the callback's frame (registers `regs`, the key copy at `key` initialised) on
+    /// `st` and merges it into the callback's entry.
+    #[allow(clippy::too_many_arguments)]
+    fn push_callback(
+        &mut self,
+        ctx: CtxId,
+        site: Pc,
+        mut st: State,
+        frames: usize,
+        mut regs: [Value; 11],
+        key: Option<(i64, i64)>,
+        target: Pc,
+    ) -> R<()> {
         regs[10] = Value::Ptr(
             PtrKind::Stack {
                 frame: (frames - 1) as u32,
@@ -244,13 +282,19 @@ impl Analysis<'_> {
         st.push_frame(frame);
         // Every entry after the first comes back from an earlier run of the callback: a
         // loop, widened at its head in both modes.
-        self.merge(callee, cb.target, st, true)
+        self.merge(callee, target, st, true)
     }
 
     /// The kernel's range check of a callback's result (`r0` at the callback's `exit` at
     /// `pc`, for the helper `call` at `site`), in both modes: a scalar in `[0, 1]`.
     pub(super) fn check_callback_result(&self, pc: Pc, site: Pc, r0: Value) -> R<()> {
-        if matches!(r0, Value::Scalar(x) if x.umax <= 1) {
+        // A timer's callback must return 0 (the kernel's `tnum_const(0)` range).
+        let timer = self
+            .callbacks
+            .get(&site)
+            .is_some_and(|c| c.kind == CallbackKind::Timer);
+        let max = if timer { 0 } else { 1 };
+        if matches!(r0, Value::Scalar(x) if x.umax <= max) {
             return Ok(());
         }
         let id = match self.prog.get(site) {
@@ -261,7 +305,11 @@ impl Analysis<'_> {
             Value::Scalar(x) => format!("r0 = {x}"),
             v => format!("r0 is {}", v.describe()),
         };
-        let reason = format!("it must return 0 or 1, but {found}");
+        let reason = if timer {
+            format!("a timer callback must return 0, but {found}")
+        } else {
+            format!("it must return 0 or 1, but {found}")
+        };
         Err(self.callback_err(pc, id, reason))
     }
 

@@ -314,11 +314,13 @@ impl Analysis<'_> {
                     };
                     // Checked mode refuses what it knows is no timer (a map value at another
                     // offset, or of a map without one) and leaves the rest to the helper.
-                    let known_other =
-                        matches!(
-                            v,
-                            Value::Ptr(PtrKind::MapValue { .. }, Off::Range(a, b)) if a == b
-                        ) || matches!(v, Value::Ptr(PtrKind::Stack { .. } | PtrKind::Input, _));
+                    let known_other = matches!(
+                        v,
+                        Value::Ptr(PtrKind::MapValue { .. }, Off::Range(a, b)) if a == b
+                    ) || matches!(
+                        v,
+                        Value::Ptr(PtrKind::Stack { .. } | PtrKind::Input { .. }, _)
+                    );
                     match at_timer {
                         Some((Some(off), a)) if i64::from(off) == a => {}
                         _ if !self.strict && !known_other => {}

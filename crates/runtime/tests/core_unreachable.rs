@@ -1,4 +1,5 @@
-//! The "unreachable" marker of CO-RE programs (`objects/core_unreachable.c`): a call of helper
+//! The "unreachable" marker of CO-RE programs (`objects/core_unreachable.h`, built as
+//! `core_unreachable_0.c` and `_1.c`): a call of helper
 //! `0xbad2310` (`bpfx_verifier::BAD_RELO_HELPER`, libbpf's and cilium/ebpf's poisoned call of a
 //! failed CO-RE relocation). Guarded by a CO-RE value that rules it out
 //! (`core_unreachable_0.o`) it is dead code: accepted in both modes and run on every engine; on

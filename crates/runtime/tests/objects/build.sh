@@ -34,10 +34,11 @@ done
 for n in 1 2; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sockopt_bad_$n.c" -o "sockopt_bad_$n.o"
 done
-# core_unreachable.c built twice: CASE 0 calls the bad-relocation id in dead code, CASE 1 where a
-# run reaches it (tests/core_unreachable.rs, with the kernel as oracle).
+# core_unreachable_N.c define CASE and include core_unreachable.h: CASE 0 calls the
+# bad-relocation id in dead code, CASE 1 where a run reaches it (tests/core_unreachable.rs, with
+# the kernel as oracle).
 for n in 0 1; do
-	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -DCASE=$n -c core_unreachable.c -o "core_unreachable_$n.o"
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "core_unreachable_$n.c" -o "core_unreachable_$n.o"
 done
 # helper_types_N.c: one program per case, sharing the body in helper_types.h.
 for n in 0 1 2 3 4 5 6 7 8 9 10; do

@@ -3,8 +3,8 @@
  * kernel must never take (here: an enum value the kernel's BTF lacks, which bpf_core_enum_value
  * gives as 0). Both the kernel and bpfx accept the call in dead code and refuse it where a path
  * reaches it. CASE 0 guards it with the CO-RE value (dead: XDP_PASS is 2), CASE 1 with a
- * context field (reachable). Built as core_unreachable_0.o and core_unreachable_1.o
- * (tests/core_unreachable.rs).                                                                  */
+ * context field (reachable). core_unreachable_0.c and core_unreachable_1.c define CASE and
+ * include this file (tests/core_unreachable.rs).                                               */
 #include <linux/bpf.h>
 
 #define SEC(name) __attribute__((section(name), used))

@@ -154,10 +154,28 @@ impl Program {
                 got: "cgroup_skb",
             });
         };
+        let res = self.run_skb_on_sock(packet, meta, sock, ids, |buf, meta| {
+            skb::read_back_cgroup(buf, meta)
+        });
+        res.map(|r0| CgroupSkbVerdict::new(r0, hook))
+    }
+
+    /// Runs on an `__sk_buff` context over `data` with `meta`'s fields and `sock`'s socket
+    /// fields filled in (the socket's cookies from `ids`), then `read_back` on the run buffer
+    /// (the context, then the data) for what the program may have written; also when the run
+    /// traps. The shared body of the cgroup skb and sk_skb runs.
+    pub(crate) fn run_skb_on_sock(
+        &mut self,
+        data: &[u8],
+        meta: &mut SkbMeta,
+        sock: &BpfSock,
+        ids: &SockIds,
+        read_back: impl FnOnce(&[u8], &mut SkbMeta),
+    ) -> Result<u64, RunError> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         buf.resize(SKB_CTX_SIZE, 0);
-        buf.extend_from_slice(packet);
+        buf.extend_from_slice(data);
         skb::fill_skb_ctx(&mut buf, meta, false);
         skb::fill_skb_sock(&mut buf, sock);
         let (res, ()) = self.exec_with(
@@ -168,9 +186,9 @@ impl Program {
             },
             |_| (),
         );
-        skb::read_back_cgroup(&buf, meta);
+        read_back(&buf, meta);
         self.buf = buf;
-        res.map(|r0| CgroupSkbVerdict::new(r0, hook))
+        res
     }
 }
 

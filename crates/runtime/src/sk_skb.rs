@@ -91,23 +91,9 @@ impl Program {
                 got: "sk_skb",
             });
         }
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        buf.resize(SKB_CTX_SIZE, 0);
-        buf.extend_from_slice(data);
-        skb::fill_skb_ctx(&mut buf, meta, false);
-        skb::fill_skb_sock(&mut buf, sock);
-        let (res, ()) = self.exec_with(
-            &mut buf,
-            |st| {
-                st.sock.cookie = ids.cookie;
-                st.sock.netns_cookie = ids.netns_cookie;
-            },
-            |_| (),
-        );
-        skb::read_back_sk_skb(&buf, meta);
-        data.copy_from_slice(&buf[SKB_CTX_SIZE..SKB_CTX_SIZE + data.len()]);
-        self.buf = buf;
+        let res = self.run_skb_on_sock(data, meta, sock, ids, skb::read_back_sk_skb);
+        // The run buffer, kept in `self.buf`, holds what the program left of the data.
+        data.copy_from_slice(&self.buf[SKB_CTX_SIZE..SKB_CTX_SIZE + data.len()]);
         let code = res? as i32;
         let redirect = self.last_redirect();
         Ok(SkSkbOutcome {

@@ -1,5 +1,5 @@
 /* bpf_redirect_peer from an XDP program: the kernel offers the helper to TC programs only, so it
- * refuses this object at load, and so does bpfx (tests/tc_peer.rs).                            */
+ * refuses this object at load, and so does bpfx (tests/tc_redirect.rs).                            */
 #include <linux/bpf.h>
 
 #define SEC(name) __attribute__((section(name), used))

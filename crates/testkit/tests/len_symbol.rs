@@ -7,65 +7,11 @@
 //! where the values may not be ordered as integers, a sum that wraps) keeps its guard and
 //! traps at that read on every engine.
 
-use bpfx_bytecode::{Op, Pc, Program, Reg, assemble};
-use bpfx_exec::{Helpers, TrapKind};
-use bpfx_testkit::{Case, check_with, verified_engines};
-use bpfx_verifier::{Config, Mode, verify};
+mod common;
 
-const MEM: usize = 16;
+use common::{MEM, run, traps};
 /// The input lengths every program runs at.
 const LENS: [usize; 4] = [MEM, MEM + 1, MEM + 5, MEM + 40];
-
-fn prog(text: &str) -> Program {
-    Program::decode(assemble(text).expect("assembles")).expect("decodes")
-}
-
-/// The pc of the only load into r0 through r6 (the bounded read).
-fn read_pc(p: &Program) -> Pc {
-    let found: Vec<Pc> = p
-        .iter()
-        .filter(|(_, op)| {
-            matches!(
-                op,
-                Op::Load {
-                    dst: Reg::R0,
-                    base: Reg::R6,
-                    ..
-                }
-            )
-        })
-        .map(|(pc, _)| pc)
-        .collect();
-    assert_eq!(found.len(), 1, "one bounded read");
-    found[0]
-}
-
-/// Verifies `text` in Checked mode for [`MEM`] bytes, asserts whether the read is proven, runs
-/// it on `input` on every engine and returns the common result.
-fn run(text: &str, input: &[u8], proven: bool) -> Result<u64, bpfx_exec::Trap> {
-    let p = prog(text);
-    let cfg = Config {
-        mode: Mode::Checked,
-        mem_size: Some(MEM as u64),
-        ..Config::default()
-    };
-    let v = verify(p.clone(), &cfg).expect("Checked mode accepts");
-    assert!(!v.assumptions().exact_len, "one proof for every length");
-    let at = read_pc(&p);
-    assert_eq!(
-        v.access(at).is_some_and(|f| f.proven),
-        proven,
-        "proof of the read at {at:?} in\n{text}"
-    );
-    let case = Case {
-        prog: p,
-        input: input.to_vec(),
-        budget: Some(100_000),
-        helpers: Helpers::new(),
-    };
-    let out = check_with(&case, &verified_engines(v)).unwrap_or_else(|m| panic!("{m}"));
-    out.result
-}
 
 /// An input of `n` bytes whose first eight hold `head` (little-endian), the rest a pattern.
 fn input(n: usize, head: u64) -> Vec<u8> {
@@ -91,17 +37,6 @@ const CHECK_THEN_READ: &str = "
     ldxw r0, [r6+0]
 out:
     exit";
-
-/// Asserts that `text` keeps its guard and traps at the read, on `input`.
-fn traps(text: &str, input: &[u8]) {
-    let at = read_pc(&prog(text));
-    assert_eq!(
-        run(text, input, false).map_err(|t| (t.kind, t.pc)),
-        Err((TrapKind::OutOfBounds, at)),
-        "{text}\non {} bytes",
-        input.len()
-    );
-}
 
 #[test]
 fn a_check_against_the_length_proves_the_read_for_every_length() {

@@ -8,62 +8,9 @@
 //! another register, a check on one path only, the link broken by a write) keeps the guard and
 //! traps at that read on every engine.
 
-use bpfx_bytecode::{Op, Pc, Program, Reg, assemble};
-use bpfx_exec::{Helpers, TrapKind};
-use bpfx_testkit::{Case, check_with, verified_engines};
-use bpfx_verifier::{Config, Mode, verify};
+mod common;
 
-const MEM: usize = 16;
-
-fn prog(text: &str) -> Program {
-    Program::decode(assemble(text).expect("assembles")).expect("decodes")
-}
-
-/// The pc of the only `ldxh r0, [r6+0]`.
-fn read_pc(p: &Program) -> Pc {
-    let found: Vec<Pc> = p
-        .iter()
-        .filter(|(_, op)| {
-            matches!(
-                op,
-                Op::Load {
-                    dst: Reg::R0,
-                    base: Reg::R6,
-                    ..
-                }
-            )
-        })
-        .map(|(pc, _)| pc)
-        .collect();
-    assert_eq!(found.len(), 1, "one bounded read");
-    found[0]
-}
-
-/// Verifies `text` in Checked mode for [`MEM`] bytes, asserts whether the read is proven, runs
-/// it on `input` on every engine and returns the common result.
-fn run(text: &str, input: &[u8], proven: bool) -> Result<u64, bpfx_exec::Trap> {
-    let p = prog(text);
-    let cfg = Config {
-        mode: Mode::Checked,
-        mem_size: Some(MEM as u64),
-        ..Config::default()
-    };
-    let v = verify(p.clone(), &cfg).expect("Checked mode accepts");
-    let at = read_pc(&p);
-    assert_eq!(
-        v.access(at).is_some_and(|f| f.proven),
-        proven,
-        "proof of the read at {at:?} in\n{text}"
-    );
-    let case = Case {
-        prog: p,
-        input: input.to_vec(),
-        budget: Some(100_000),
-        helpers: Helpers::new(),
-    };
-    let out = check_with(&case, &verified_engines(v)).unwrap_or_else(|m| panic!("{m}"));
-    out.result
-}
+use common::{MEM, run, traps as trap};
 
 /// Walks the input: at each offset reads a 16-bit word (the bounded read) and steps by
 /// `(byte at off) & 7) + 1`, while `off + 2 <= len`; returns the sum of the words.
@@ -119,15 +66,6 @@ fn a_length_check_at_the_bottom_of_a_loop_bounds_the_read_at_its_top() {
 
 #[test]
 fn unsafe_twins_of_the_length_check_keep_their_guard_and_trap_alike() {
-    let trap = |text: &str, input: &[u8]| {
-        let at = read_pc(&prog(text));
-        assert_eq!(
-            run(text, input, false).map_err(|t| (t.kind, t.pc)),
-            Err((TrapKind::OutOfBounds, at)),
-            "{text}\non {} bytes",
-            input.len()
-        );
-    };
     // At the verified length and longer ones: the proofs hold for every length.
     for n in [MEM, MEM + 1, MEM + 7] {
         // Steps of 1 (bytes 0, 8, ...): the walk reaches every offset.

@@ -6,16 +6,10 @@
 //! a write, two deltas joined) keeps the guard, and on an input that takes it out of bounds
 //! traps at that load on every engine.
 
-use bpfx_bytecode::{Op, Pc, Program, Reg, assemble};
-use bpfx_exec::{Helpers, TrapKind};
-use bpfx_testkit::{Case, check_with, verified_engines};
+mod common;
+
 use bpfx_verifier::{Config, Mode, verify};
-
-const MEM: usize = 16;
-
-fn prog(text: &str) -> Program {
-    Program::decode(assemble(text).expect("assembles")).expect("decodes")
-}
+use common::{MEM, prog, run_with, traps_with};
 
 fn config(mode: Mode) -> Config {
     Config {
@@ -25,57 +19,21 @@ fn config(mode: Mode) -> Config {
     }
 }
 
-/// The pc of the only `ldxh r0, [r6+0]` (the read bounded by the program's check).
-fn read_pc(p: &Program) -> Pc {
-    let mut found = None;
-    for (pc, op) in p.iter() {
-        if matches!(
-            op,
-            Op::Load {
-                dst: Reg::R0,
-                base: Reg::R6,
-                ..
-            }
-        ) {
-            assert!(found.is_none(), "one bounded read");
-            found = Some(pc);
-        }
-    }
-    found.expect("a bounded read")
+/// `input` padded to [`MEM`] bytes.
+fn padded(input: &[u8]) -> Vec<u8> {
+    let mut mem = input.to_vec();
+    mem.resize(MEM, 0);
+    mem
 }
 
 /// Runs `text` on `input` (padded to [`MEM`] bytes) on every engine, verified in Checked mode;
 /// asserts whether the bounded read is proven; returns the common result.
 fn run(text: &str, input: &[u8], proven: bool) -> Result<u64, bpfx_exec::Trap> {
-    let p = prog(text);
-    let v = verify(p.clone(), &config(Mode::Checked)).expect("Checked mode accepts");
-    let at = read_pc(&p);
-    assert_eq!(
-        v.access(at).is_some_and(|f| f.proven),
-        proven,
-        "proof of the read at {at:?} in\n{text}"
-    );
-    assert!(!v.assumptions().exact_len);
-    let mut mem = input.to_vec();
-    mem.resize(MEM, 0);
-    let case = Case {
-        prog: p,
-        input: mem,
-        budget: None,
-        helpers: Helpers::new(),
-    };
-    let out = check_with(&case, &verified_engines(v)).unwrap_or_else(|m| panic!("{m}"));
-    out.result
+    run_with(text, &padded(input), proven, None)
 }
 
 fn trap_at_read(text: &str, input: &[u8]) {
-    let at = read_pc(&prog(text));
-    let got = run(text, input, false);
-    assert_eq!(
-        got.map_err(|t| (t.kind, t.pc)),
-        Err((TrapKind::OutOfBounds, at)),
-        "{text}"
-    );
+    traps_with(text, &padded(input), None);
 }
 
 /// r7 = the first input byte pair (`[0, 65535]`); `r3 = r7 + 2` checked against 16 proves

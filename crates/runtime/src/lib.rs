@@ -185,7 +185,7 @@ pub use perf_event::{
 };
 pub use program::{
     ConfigError, ContextSource, Engine, Global, Object, Program, ProgramDef, ProgramInfo,
-    ProgramRef, Verified, Vm, VmConfig, jit_code_estimate,
+    ProgramRef, TimersRun, Verified, Vm, VmConfig, jit_code_estimate,
 };
 pub use sk_skb::{SK_PASS, SkAction, SkSkbOutcome};
 pub use skb::{

@@ -547,6 +547,9 @@ pub struct Map {
     spec: MapSpec,
     stride: usize,
     storage: Storage,
+    /// The timers of its elements' values (array, hash and LRU hash maps whose values hold a
+    /// `struct bpf_timer`), freed with the map ([`crate::timer`]).
+    timers: crate::timer::Timers,
     /// What the map holds of its `Vm`'s memory limit, given back when it is dropped.
     _charge: Option<Charge>,
 }
@@ -988,6 +991,7 @@ impl Map {
                 spec,
                 stride,
                 storage: Storage::Ext(ext),
+                timers: crate::timer::Timers::default(),
                 _charge: None,
             });
         }
@@ -1042,6 +1046,7 @@ impl Map {
             spec,
             stride,
             storage,
+            timers: crate::timer::Timers::default(),
             _charge: None,
         })
     }
@@ -1143,6 +1148,40 @@ impl Map {
     /// The spec it was created from.
     pub fn spec(&self) -> &MapSpec {
         &self.spec
+    }
+
+    /// Its elements' timers.
+    pub(crate) fn timers(&self) -> &crate::timer::Timers {
+        &self.timers
+    }
+
+    /// The element (its slot: an array's index, a hash map's slot) and the offset in its
+    /// value of the `len` bytes at guest address `addr`, when they lie in one value of an
+    /// array, hash or LRU hash map (the maps whose values may hold a `struct bpf_timer`).
+    pub(crate) fn element_at(&self, addr: u64, len: usize) -> Option<(u32, usize)> {
+        let block = match &self.storage {
+            Storage::Array { block } | Storage::Hash { block, .. } => block,
+            _ => return None,
+        };
+        let off = block.offset_of(addr, len)?;
+        let (slot, at) = (off / self.stride, off % self.stride);
+        (at + len <= self.spec.value_size as usize).then_some((u32::try_from(slot).ok()?, at))
+    }
+
+    /// The key of element `slot` (an array's index, a hash map's slot holding a key) and its
+    /// value's address: what a timer callback of the element is called with.
+    pub(crate) fn element(&self, slot: u32) -> Option<(Vec<u8>, u64)> {
+        let addr = |block: &SharedMem| block.addr() + u64::from(slot) * self.stride as u64;
+        match &self.storage {
+            Storage::Array { block } => {
+                (slot < self.spec.max_entries).then(|| (slot.to_le_bytes().to_vec(), addr(block)))
+            }
+            Storage::Hash { block, table } => {
+                let key = lock(&table.alloc).slots.key(slot as usize)?.to_vec();
+                Some((key, addr(block)))
+            }
+            _ => None,
+        }
     }
 
     /// The guest memory block programs reach, if the kind has one.
@@ -1252,12 +1291,17 @@ impl Map {
                     return Err(MapError::Exists);
                 }
                 block.write(i * self.stride, value);
+                // The kernel cancels and frees the timer of an updated array element (the
+                // element stays; its timer must be initialised again).
+                self.timers.free(i as u32);
                 Ok(())
             }
             Storage::Hash { block, table } => table.update(key, flag, |slot| {
                 // Written under the key's shard lock, so a concurrent update of the same key
-                // never interleaves with this one.
+                // never interleaves with this one. The old element's timer goes with it (a
+                // replaced, or evicted, element's), whatever the new value's bytes.
                 block.write(slot as usize * self.stride, value);
+                self.timers.free(slot);
             }),
             _ => Err(MapError::Unsupported(self.spec.kind)),
         }
@@ -1265,7 +1309,12 @@ impl Map {
 
     fn delete_inner(&self, key: &[u8]) -> Result<(), MapError> {
         match &self.storage {
-            Storage::Hash { table, .. } => table.remove(key).map(|_| ()).ok_or(MapError::NotFound),
+            Storage::Hash { table, .. } => {
+                let slot = table.remove(key).ok_or(MapError::NotFound)?;
+                // A deleted element's timer never fires.
+                self.timers.free(slot);
+                Ok(())
+            }
             _ => Err(MapError::Unsupported(self.spec.kind)),
         }
     }

@@ -245,6 +245,8 @@ pub(crate) struct Analysis<'a> {
     func_ptrs: Vec<Pc>,
     /// Per callback-taking helper call reached: the callback it runs (`call.rs`).
     pub(crate) callbacks: std::collections::HashMap<Pc, CallbackSite>,
+    /// The root contexts of timer callbacks (`callback.rs`, `enter_timer_callback`).
+    async_roots: std::collections::HashSet<CtxId>,
     /// Per helper call taking a map handle: the map and where its key lies, joined over every
     /// visit (`None` once two visits disagree on the map), for [`crate::MapCall`].
     pub(crate) map_calls: std::collections::HashMap<Pc, Option<crate::MapCall>>,
@@ -316,6 +318,7 @@ impl<'a> Analysis<'a> {
             over_budget: false,
             func_ptrs: Vec::new(),
             callbacks: std::collections::HashMap::new(),
+            async_roots: std::collections::HashSet::new(),
             map_calls: std::collections::HashMap::new(),
             log,
         }

@@ -540,6 +540,39 @@ impl MapError {
     }
 }
 
+/// Why a map could not be created: a shape the kernel refuses (its `EINVAL` or `E2BIG`, as
+/// text), or memory the host could not give (the runtime's `ENOMEM`: a load fails with
+/// [`crate::Error::MemoryLimit`], never an abort).
+#[derive(Debug)]
+pub(crate) enum CreateError {
+    Spec(String),
+    /// The bytes of the allocation that failed.
+    NoMemory(u64),
+}
+
+impl From<String> for CreateError {
+    fn from(reason: String) -> CreateError {
+        CreateError::Spec(reason)
+    }
+}
+
+impl std::fmt::Display for CreateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CreateError::Spec(reason) => f.write_str(reason),
+            CreateError::NoMemory(bytes) => {
+                write!(f, "the host could not allocate its {bytes} bytes (ENOMEM)")
+            }
+        }
+    }
+}
+
+/// A zeroed block of `len` bytes of map storage ([`SharedMem::try_new`]), or
+/// [`CreateError::NoMemory`].
+pub(crate) fn alloc_block(len: usize, writable: bool) -> Result<Arc<SharedMem>, CreateError> {
+    SharedMem::try_new(len, writable).ok_or(CreateError::NoMemory(len as u64))
+}
+
 /// A map: its shape and its storage. Shared (`Arc<Map>`) between the object, the programs'
 /// helpers and any host thread.
 pub struct Map {
@@ -694,8 +727,16 @@ impl HashTable {
         HashTable::cost(spec)?.full(spec.max_entries)
     }
 
-    fn new(entries: u32, lru: bool, cost: &SlotCost) -> HashTable {
-        HashTable {
+    fn new(entries: u32, lru: bool, cost: &SlotCost) -> Result<HashTable, CreateError> {
+        let stamps = match lru {
+            true => Some((
+                bpfx_exec::zeroed_words(entries as usize)
+                    .ok_or(CreateError::NoMemory(u64::from(entries) * 8))?,
+                AtomicU64::new(0),
+            )),
+            false => None,
+        };
+        Ok(HashTable {
             seed: {
                 use std::hash::BuildHasher;
                 std::hash::RandomState::new().hash_one(entries)
@@ -706,8 +747,8 @@ impl HashTable {
                 order: BTreeMap::new(),
                 order_key: Vec::new(),
             }),
-            stamps: lru.then(|| (bpfx_exec::zeroed_words(entries as usize), AtomicU64::new(0))),
-        }
+            stamps,
+        })
     }
 
     /// Charges the slots handed out from now on to `charge`'s pool ([`Slots::attach`]).
@@ -978,7 +1019,13 @@ impl Map {
 
     /// Creates a map for `cfg`'s number of CPUs and perf buffer size, checking its shape and
     /// its size first ([`MapSpecExt::check_with`]).
-    pub fn with_config(mut spec: MapSpec, cfg: &MapConfig) -> Result<Map, String> {
+    pub fn with_config(spec: MapSpec, cfg: &MapConfig) -> Result<Map, String> {
+        Map::create(spec, cfg).map_err(|e| e.to_string())
+    }
+
+    /// [`Map::with_config`], telling a shape the kernel refuses from memory the host cannot
+    /// give ([`CreateError`]).
+    pub(crate) fn create(mut spec: MapSpec, cfg: &MapConfig) -> Result<Map, CreateError> {
         if spec.kind == MapKind::PerfEventArray {
             // libbpf's rule: a perf event array of 0 entries gets one per CPU.
             spec.max_entries = maps::perf::entries(&spec, cfg);
@@ -1006,12 +1053,12 @@ impl Map {
             MapKind::ProgArray => 0,
             // The kinds of `crate::maps` were created above.
             _ => {
-                return Err(format!("{kind} maps are created by their own module"));
+                return Err(format!("{kind} maps are created by their own module").into());
             }
         };
         let storage = match kind {
             MapKind::Array => {
-                let block = SharedMem::new(bytes, !spec.read_only);
+                let block = alloc_block(bytes, !spec.read_only)?;
                 if let Some(data) = &spec.initial_data {
                     // No longer than the block (checked above).
                     block.write(0, data);
@@ -1019,16 +1066,16 @@ impl Map {
                 Storage::Array { block }
             }
             MapKind::Hash | MapKind::LruHash => Storage::Hash {
-                block: SharedMem::new(bytes, true),
+                block: alloc_block(bytes, true)?,
                 table: HashTable::new(
                     max_entries,
                     kind == MapKind::LruHash,
                     // Computable: the spec was checked above.
                     &HashTable::cost(&spec).ok_or_else(|| "its size overflows".to_string())?,
-                ),
+                )?,
             },
             MapKind::RingBuf => Storage::RingBuf {
-                block: SharedMem::new(bytes, true),
+                block: alloc_block(bytes, true)?,
                 ring: Mutex::new(Ring {
                     size: u64::from(max_entries),
                     head: 0,
@@ -1039,7 +1086,7 @@ impl Map {
             MapKind::ProgArray => Storage::ProgArray {
                 slots: RwLock::new(vec![None; max_entries as usize]),
             },
-            _ => return Err(format!("{kind} maps are created by their own module")),
+            _ => return Err(format!("{kind} maps are created by their own module").into()),
         };
         Ok(Map {
             id: next_map_id(),

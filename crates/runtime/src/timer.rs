@@ -29,7 +29,7 @@ use crate::program::Linked;
 use bpfx_bytecode::Pc;
 use bpfx_exec::{GuestMemory, HelperError};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// `bpf_timer_init`.
@@ -91,6 +91,9 @@ struct Timer {
 #[derive(Default)]
 pub(crate) struct Timers {
     table: Mutex<HashMap<u32, Timer>>,
+    /// Whether a timer was ever initialised here: until then an update or delete of the
+    /// map (most maps hold no timer) frees nothing and takes no lock.
+    used: AtomicBool,
 }
 
 /// One timer due to fire: what [`Timers::due`] found, checked again when it fires
@@ -113,10 +116,8 @@ impl Timers {
     /// Cancels and frees the timer of element `slot` (the element was deleted, replaced or
     /// updated): it never fires, and reads as not initialised.
     pub(crate) fn free(&self, slot: u32) {
-        // Most maps hold no timer: no lock taken for them beyond this check's.
-        let mut t = self.lock();
-        if !t.is_empty() {
-            t.remove(&slot);
+        if self.used.load(Ordering::Acquire) {
+            self.lock().remove(&slot);
         }
     }
 
@@ -233,6 +234,7 @@ pub(crate) fn timer_init(
     {
         return Ok(EBUSY);
     }
+    map.timers().used.store(true, Ordering::Release);
     let id = NEXT_ID.fetch_add(2, Ordering::Relaxed);
     if mem.store(addr, 8, id).is_none() {
         return Err(err(format!(

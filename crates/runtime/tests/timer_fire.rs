@@ -369,6 +369,11 @@ fn the_verifier_checks_a_timer_callback_as_a_function_of_its_own() {
             "{mode:?}: {e}"
         );
     }
+    // The key is read-only (Strict mode; Checked mode lets the callback write its copy).
+    let writes_key = with_value(ARM, "stw [r2+0], 1\nmov r0, 0");
+    let e = verify(&writes_key, Mode::Strict).unwrap_err();
+    assert!(e.contains("writes the key it is given"), "{e}");
+    verify(&writes_key, Mode::Checked).unwrap();
     // Nothing of the arming program's frames: the callback's frame is frame 0 of its own,
     // whose bytes above the key are uninitialised (Strict mode refuses the read).
     let e = verify(

@@ -1054,7 +1054,7 @@ impl Analysis<'_> {
         // A return from inside a loop leaves its iterations behind.
         let (call, call_site) = self.call_of(ctx);
         let Some(parent) = self.parent(call) else {
-            if self.async_roots.contains(&call) {
+            if self.async_roots.contains_key(&call) {
                 // A timer callback's return, in both modes: 0, and (Strict) nothing held.
                 if self.strict
                     && let Some(r) = st.refs.first()

@@ -131,7 +131,8 @@ impl Analysis<'_> {
     /// fires, in a run of its own) but as a function of its own, entered in frame 0 of a
     /// fresh state with nothing of the arming program's (no frame, no reference, no lock):
     /// r1 the handle of the timer's map, r2 a pointer to the element's key (a copy of its
-    /// `key_size` bytes at the bottom of its frame, initialised), r3 a pointer to the element's
+    /// `key_size` bytes at the bottom of its frame, initialised; read-only in `Strict` mode:
+    /// `check_key_unwritten`), r3 a pointer to the element's
     /// value; r0 and r4–r9 uninitialised in `Strict` mode, unknown in `Checked` mode. Its
     /// `exit` must return 0 ([`Analysis::check_callback_result`]). `caller` is the arming
     /// program's state at the `call`.
@@ -192,7 +193,7 @@ impl Analysis<'_> {
             CtxTag::Call(cb.target),
             CtxKind::Call { call_site: site },
         );
-        self.async_roots.insert(root);
+        self.async_roots.insert(root, key.map_or(0, |(_, len)| len));
         self.merge(root, cb.target, State::new(frame), false)
     }
 
@@ -358,6 +359,45 @@ impl Analysis<'_> {
         // Every entry after the first comes back from an earlier run of the callback: a
         // loop, widened at its head in both modes.
         self.merge(callee, target, st, true)
+    }
+
+    /// Strict mode: a store or atomic in a timer callback (a context under one of
+    /// `async_roots`) that may touch the key copy at the bottom of frame 0 is refused, as the
+    /// kernel refuses writes through its read-only `PTR_TO_MAP_KEY`.
+    pub(super) fn check_key_unwritten(&self, ctx: CtxId, pc: Pc, op: &Op, st: &State) -> R<()> {
+        let (base, off, size) = match *op {
+            Op::Store {
+                size, base, off, ..
+            } => (base, off, i64::from(size.bytes())),
+            Op::Atomic {
+                width, base, off, ..
+            } => (base, off, i64::from(width.bits() / 8)),
+            _ => return Ok(()),
+        };
+        let mut root = ctx;
+        while let Some(p) = self.parent(root) {
+            root = p;
+        }
+        let Some(&key) = self.async_roots.get(&root) else {
+            return Ok(());
+        };
+        let Value::Ptr(PtrKind::Stack { frame: 0 }, o) = st.cur().regs[base.index()] else {
+            return Ok(());
+        };
+        let hits = match o.add_const(i64::from(off)) {
+            Off::Range(lo, hi) => lo < -FRAME + key && hi + size > -FRAME,
+            Off::Unknown => true,
+        };
+        if hits {
+            return Err(self.err(
+                pc,
+                K::Callback {
+                    helper: "timer_set_callback".into(),
+                    reason: "the callback writes the key it is given, which is read-only".into(),
+                },
+            ));
+        }
+        Ok(())
     }
 
     /// The kernel's range check of a callback's result (`r0` at the callback's `exit` at

@@ -383,3 +383,21 @@ fn the_verifier_checks_a_timer_callback_as_a_function_of_its_own() {
     .unwrap_err();
     assert!(e.contains("insn #"), "{e}");
 }
+
+#[test]
+fn an_objects_timers_go_with_it() {
+    // An armed timer holds the program of its callback, whose JIT code holds the hash map
+    // (its direct lookups): dropping the object and the program frees all of it, the memory
+    // limit's charges included.
+    for (name, opts) in engines() {
+        let vm = Vm::new();
+        {
+            let obj = object(&vm, &with_value(ARM, COUNT), MapKind::Hash);
+            let v = obj.program("p").unwrap().verify(Mode::Strict).unwrap();
+            let mut p = prepare(v, opts);
+            assert_eq!(p.run(&mut []).unwrap(), 0);
+            assert!(vm.mem_used() > 0, "{name}");
+        }
+        assert_eq!(vm.mem_used(), 0, "{name}");
+    }
+}

@@ -273,6 +273,34 @@ impl Env {
         self.parts().stack
     }
 
+    /// The r1–r5 an async callback (a timer's, which the kernel runs in a context of its own,
+    /// not from a helper call) starts with, in frame 0 of a run of its own: `step`'s
+    /// arguments, and for [`CallbackStep::CallWithFrame`] its bytes copied to the bottom of
+    /// frame 0 ([`frame_bytes_at`]) with their address in argument `at`. `None` when the
+    /// bytes exceed a frame (or `step` is not a call). Engines call it after
+    /// [`Env::begin_run`], which zeroes the stack.
+    pub fn async_entry(&mut self, step: CallbackStep) -> Option<[u64; 5]> {
+        match step {
+            CallbackStep::Call(args) => Some(args),
+            CallbackStep::CallWithFrame {
+                mut args,
+                bytes,
+                at,
+            } => {
+                let stack = self.stack_mut();
+                let fp = stack.frame_pointer(0);
+                let addr = frame_bytes_at(fp, bytes.len())?;
+                let start = stack.size() - STACK_FRAME_SIZE;
+                stack.bytes_mut()[start..start + bytes.len()].copy_from_slice(&bytes);
+                if let Some(a) = args.get_mut(at) {
+                    *a = addr;
+                }
+                Some(args)
+            }
+            CallbackStep::Done(_) => None,
+        }
+    }
+
     /// What every engine does before a run: zero the stack (what earlier runs may have
     /// written of it) and forget the previous run's helper failure and access fault.
     #[inline]

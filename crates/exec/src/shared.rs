@@ -15,16 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// allocator's fresh pages (every block glibc serves with its own `mmap`, above 128 KiB at
 /// first and 32 MiB at most) are the kernel's zero pages until first written, so the block
 /// costs resident memory only for the pages used. (Building the words one by one, as
-/// collecting `AtomicU64::new(0)` does, writes and so commits every page at once.) An
-/// allocation failure ends the process as `Vec`'s does ([`std::alloc::handle_alloc_error`]).
-pub fn zeroed_words(n: usize) -> Box<[AtomicU64]> {
+/// collecting `AtomicU64::new(0)` does, writes and so commits every page at once.) `None`
+/// when the host cannot give the memory (or `n` words overflow the address space): the
+/// caller reports it (a map's creation fails with the runtime's memory error), never an
+/// abort.
+pub fn zeroed_words(n: usize) -> Option<Box<[AtomicU64]>> {
     use zerocopy::FromZeros;
-    <[AtomicU64]>::new_box_zeroed_with_elems(n).unwrap_or_else(
-        |_| match std::alloc::Layout::array::<AtomicU64>(n) {
-            Ok(layout) => std::alloc::handle_alloc_error(layout),
-            Err(_) => panic!("capacity overflow: {n} words of shared memory"),
-        },
-    )
+    <[AtomicU64]>::new_box_zeroed_with_elems(n).ok()
 }
 
 /// A fixed-size block of shared guest memory at a stable address.
@@ -40,18 +37,29 @@ pub struct SharedMem {
 }
 
 impl SharedMem {
-    /// A zeroed block of `len` bytes (8-byte aligned).
+    /// A zeroed block of `len` bytes (8-byte aligned), or `None` when the host cannot give
+    /// the memory.
     ///
     /// The words come from a zeroed allocation ([`zeroed_words`]) and are not written here, so
     /// a large block takes address space at once but physical pages only as they are first
-    /// touched. Panics, as any failed allocation does, when the memory cannot be had.
-    pub fn new(len: usize, writable: bool) -> Arc<SharedMem> {
-        let words = zeroed_words(len.div_ceil(8));
-        Arc::new(SharedMem {
+    /// touched.
+    pub fn try_new(len: usize, writable: bool) -> Option<Arc<SharedMem>> {
+        let words = zeroed_words(len.div_ceil(8))?;
+        Some(Arc::new(SharedMem {
             words,
             len,
             writable,
-        })
+        }))
+    }
+
+    /// [`SharedMem::try_new`] for a block the caller knows is small (a test's, a fixed
+    /// structure's): panics, as any failed allocation does, when the memory cannot be had.
+    /// Whatever a program or an object sizes (map storage) uses [`SharedMem::try_new`].
+    pub fn new(len: usize, writable: bool) -> Arc<SharedMem> {
+        match SharedMem::try_new(len, writable) {
+            Some(m) => m,
+            None => panic!("cannot allocate {len} bytes of shared memory"),
+        }
     }
 
     /// A block holding a copy of `data`.
@@ -191,10 +199,13 @@ mod tests {
 
     #[test]
     fn zeroed_words_are_zero() {
-        let w = zeroed_words(1 << 16);
+        let w = zeroed_words(1 << 16).unwrap();
         assert_eq!(w.len(), 1 << 16);
         assert!(w.iter().all(|x| x.load(Relaxed) == 0));
-        assert!(zeroed_words(0).is_empty());
+        assert!(zeroed_words(0).unwrap().is_empty());
+        // More words than the address space holds: refused, not an abort.
+        assert!(zeroed_words(usize::MAX / 4).is_none());
+        assert!(SharedMem::try_new(usize::MAX - 7, true).is_none());
         let m = SharedMem::new(13, true);
         assert_eq!((m.len(), m.load(8, 4)), (13, 0));
     }

@@ -66,6 +66,40 @@ pub fn run_to_end(prog: &VerifiedProgram, input: &mut [u8], env: &mut Env) -> Re
     r
 }
 
+/// Runs the timer callback of `prog` at `entry` (one of
+/// [`VerifiedProgram::timer_callbacks`]) as the kernel runs an async callback: in a run of its
+/// own, in frame 0, with the r1–r5 of `step` (for [`bpfx_exec::CallbackStep::CallWithFrame`],
+/// its bytes at the bottom of that frame: [`bpfx_exec::Env::async_entry`]), no input, and the
+/// budget rules of a run of `prog`. Its `exit` ends the run with r0. An `entry` that is not a
+/// timer callback traps with [`bpfx_exec::TrapKind::Unsupported`] at `entry`, and so does a
+/// callback that ends in a tail call; one that breaks the proof's frame limit with
+/// `EnvMismatch`.
+pub fn run_callback(
+    prog: &VerifiedProgram,
+    entry: bpfx_bytecode::Pc,
+    step: bpfx_exec::CallbackStep,
+    env: &mut Env,
+) -> Result<u64, Trap> {
+    let refuse = |kind| Err(Trap { kind, pc: entry });
+    env.begin_run();
+    if prog.timer_callbacks().binary_search(&entry).is_err() {
+        return refuse(bpfx_exec::TrapKind::Unsupported);
+    }
+    if env.max_frames > prog.max_frames() {
+        return refuse(bpfx_exec::TrapKind::EnvMismatch);
+    }
+    let Some(args) = env.async_entry(step) else {
+        return refuse(bpfx_exec::TrapKind::Unsupported);
+    };
+    let default = env.begin_default_budget(!prog.terminates());
+    let r = machine::Machine::new(prog.program(), &mut [], env.parts())
+        .with_packet_base(prog.packet_base())
+        .with_callbacks(prog.callbacks())
+        .run_callback(entry, args);
+    env.end_default_budget(default);
+    r?.value()
+}
+
 /// Runs `prog` on `input` with every run-time guard in place, returning `r0` or the trap.
 ///
 /// The stack is zeroed first; on return (including after a trap) `env.budget` holds the

@@ -119,8 +119,19 @@ impl<'a> Machine<'a> {
         self
     }
 
-    pub(crate) fn run(mut self) -> Result<End, Trap> {
-        let mut pc = Pc(0);
+    pub(crate) fn run(self) -> Result<End, Trap> {
+        self.run_from(Pc(0))
+    }
+
+    /// Runs the function at `entry` in frame 0 with r1–r5 `args` (and r0, r6–r9 zero), as
+    /// a run of its own: an async callback's (a timer's), whose `exit` ends the run.
+    pub(crate) fn run_callback(mut self, entry: Pc, args: [u64; 5]) -> Result<End, Trap> {
+        self.regs[1..6].copy_from_slice(&args);
+        self.run_from(entry)
+    }
+
+    fn run_from(mut self, entry: Pc) -> Result<End, Trap> {
+        let mut pc = entry;
         loop {
             self.charge(pc)?;
             // A decoded program has an instruction at every pc this loop reaches (see `next`),

@@ -26,6 +26,7 @@
 use crate::emit::{Emitter, asm};
 use bpfx_bytecode::Reg;
 use bpfx_exec::{Helpers, SharedMem, Stack};
+use dynasmrt::DynamicLabel;
 use std::any::Any;
 use std::mem::offset_of;
 use std::sync::Arc;
@@ -303,6 +304,29 @@ pub(crate) const fn valid_starts(len: u64, size: u64) -> u64 {
 /// for `ri`.
 pub(crate) fn emit_prologue(e: &mut Emitter<'_>, used: u16) {
     let entry = e.jump_label(None, bpfx_bytecode::Pc(0));
+    emit_entry(e, used, entry, false);
+}
+
+/// A second host entry point, for the timer callback at `callback`
+/// ([`bpfx_verifier::VerifiedProgram::timer_callbacks`]): the prologue's, with r1–r5 from
+/// [`RunCtx::cb_args`] instead of the input's registers, calling the callback's function in
+/// frame 0, then leaving through the prologue's epilogue. It saves exactly what the prologue
+/// saves, so the epilogue (and the `unwind` stub, which restores `saved_rsp` and enters it)
+/// restores it. Returns the entry's code offset.
+pub(crate) fn emit_timer_entry(
+    e: &mut Emitter<'_>,
+    used: u16,
+    callback: bpfx_bytecode::Pc,
+) -> usize {
+    let at = e.offset();
+    let label = e.jump_label(None, callback);
+    emit_entry(e, used, label, true);
+    at
+}
+
+/// The host entry calling `entry` (from the input's registers, or with `callback` the ones
+/// in `cb_args`); the main entry (`callback` false) binds the epilogue after its call.
+fn emit_entry(e: &mut Emitter<'_>, used: u16, entry: DynamicLabel, callback: bool) {
     let epilogue = e.stubs.epilogue;
     let mut hosts = [0u8; 4];
     let mut n = 0;
@@ -326,15 +350,27 @@ pub(crate) fn emit_prologue(e: &mut Emitter<'_>, used: u16) {
     if pad {
         asm!(e; sub rsp, 8);
     }
-    asm!(e
-        ; mov r12, rdi
-        ; mov rdi, [r12 + ctx::ENTRY_R1]
-        ; mov rsi, [r12 + ctx::ENTRY_R2]
-        ; xor eax, eax
-        ; xor edx, edx
-        ; xor ecx, ecx
-        ; xor r8d, r8d
-    );
+    if callback {
+        asm!(e
+            ; mov r12, rdi
+            ; mov rdi, [r12 + ctx::CB_ARGS]
+            ; mov rsi, [r12 + ctx::CB_ARGS + 8]
+            ; mov rdx, [r12 + ctx::CB_ARGS + 16]
+            ; mov rcx, [r12 + ctx::CB_ARGS + 24]
+            ; mov r8, [r12 + ctx::CB_ARGS + 32]
+            ; xor eax, eax
+        );
+    } else {
+        asm!(e
+            ; mov r12, rdi
+            ; mov rdi, [r12 + ctx::ENTRY_R1]
+            ; mov rsi, [r12 + ctx::ENTRY_R2]
+            ; xor eax, eax
+            ; xor edx, edx
+            ; xor ecx, ecx
+            ; xor r8d, r8d
+        );
+    }
     for &r in kept {
         asm!(e; xor Rd(r), Rd(r));
     }
@@ -342,8 +378,13 @@ pub(crate) fn emit_prologue(e: &mut Emitter<'_>, used: u16) {
         ; mov rbp, [BYTE r12 + ctx::STACK_TOP]
         ; mov [r12 + ctx::SAVED_RSP], rsp
         ; call =>entry
-        ; =>epilogue
     );
+    if callback {
+        // The epilogue's pops match this entry's pushes.
+        asm!(e; jmp =>epilogue);
+        return;
+    }
+    asm!(e; =>epilogue);
     if pad {
         asm!(e; add rsp, 8);
     }

@@ -29,12 +29,14 @@ use std::sync::{Arc, Mutex};
 /// The memory is mapped read+execute only (through this view), starts with exactly the `len`
 /// bytes `emit::assemble` produced (the rest of its page, or of its arena block, is `int3`),
 /// and those bytes implement `extern "sysv64" fn(*mut RunCtx) -> u64` at offset 0 (see
-/// [`crate::abi::emit_prologue`]). They do not change while `self` lives. A sealed mapping is
-/// `None` only inside `drop`.
+/// [`crate::abi::emit_prologue`]) and at each offset of `entries` (the timer callbacks' host
+/// entries, [`crate::abi::emit_timer_entry`]). They do not change while `self` lives. A
+/// sealed mapping is `None` only inside `drop`.
 #[derive(Debug)]
 pub(crate) struct ExecCode {
     mem: Memory,
     len: usize,
+    entries: Vec<usize>,
 }
 
 /// Where the code lives.
@@ -84,6 +86,7 @@ impl ExecCode {
             return Ok(ExecCode {
                 mem: Memory::Dual(block),
                 len: code.len(),
+                entries: Vec::new(),
             });
         }
         #[cfg(target_os = "linux")]
@@ -91,6 +94,7 @@ impl ExecCode {
             return Ok(ExecCode {
                 mem: Memory::Pages(block),
                 len: code.len(),
+                entries: Vec::new(),
             });
         }
         ExecCode::sealed(code)
@@ -116,7 +120,15 @@ impl ExecCode {
         Ok(ExecCode {
             mem: Memory::Sealed(Some(map)),
             len: code.len(),
+            entries: Vec::new(),
         })
+    }
+
+    /// The same code, with the host entries `emit::assemble` placed at `entries` besides
+    /// offset 0 (the type's invariant: only offsets of such entries may be given).
+    pub(crate) fn with_entries(mut self, entries: Vec<usize>) -> ExecCode {
+        self.entries = entries;
+        self
     }
 
     /// The kind of memory the code is in (sealed when the arena could not be used).
@@ -139,8 +151,16 @@ impl ExecCode {
         }
     }
 
-    /// Runs the code with `ctx` and returns r0 (meaningful only when `ctx.trap_kind` is 0).
-    pub(crate) fn call(&self, ctx: &mut RunCtx) -> u64 {
+    /// Runs the code with `ctx` from the host entry at code offset `entry` and returns r0
+    /// (meaningful only when `ctx.trap_kind` is 0): 0, the program's entry, or a timer
+    /// callback's ([`crate::abi::emit_timer_entry`]); any other offset is refused with the
+    /// `Unsupported` trap code and nothing runs.
+    pub(crate) fn call_at(&self, ctx: &mut RunCtx, entry: usize) -> u64 {
+        if entry != 0 && !self.entries.contains(&entry) {
+            ctx.trap_kind = bpfx_exec::TrapKind::Unsupported as u64;
+            ctx.trap_pc = 0;
+            return 0;
+        }
         // SAFETY: by the type's invariant the memory holds code implementing
         // `extern "sysv64" fn(*mut RunCtx) -> u64` at offset 0, unchanged while `self` lives,
         // and it stays mapped while `self` is borrowed (a sealed mapping is owned; an arena
@@ -154,9 +174,12 @@ impl ExecCode {
         // and stores may access), and the native stack below rsp; every guest access is
         // guarded or proven inside those regions (stores and atomics only in writable
         // blocks), and it restores the SysV callee-saved registers and rsp before returning.
+        //
+        // `entry` is 0 or one of `self.entries`, each the offset of a host entry with the same
+        // signature and the same contract (`abi::emit_timer_entry`).
         unsafe {
             let entry: extern "sysv64" fn(*mut RunCtx) -> u64 =
-                std::mem::transmute::<*const u8, _>(self.bytes().as_ptr());
+                std::mem::transmute::<*const u8, _>(self.bytes().as_ptr().add(entry));
             entry(ctx)
         }
     }

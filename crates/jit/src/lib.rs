@@ -496,7 +496,9 @@ fn build(
             break a;
         }
     };
-    let code = code::ExecCode::new(&assembled.code, opts.code_memory)?;
+    let entries = assembled.layout.timer_entries.iter().map(|&(_, at)| at);
+    let code =
+        code::ExecCode::new(&assembled.code, opts.code_memory)?.with_entries(entries.collect());
     Ok(JitProgram {
         code,
         layout: Box::new(assembled.layout),
@@ -609,7 +611,54 @@ impl JitProgram {
         r
     }
 
+    /// Runs the timer callback at `entry` (one of
+    /// [`VerifiedProgram::timer_callbacks`]) on CPU `cpu` from its own host entry, as
+    /// [`bpfx_interp::run_callback`] runs it: a run of its own, in frame 0, with the r1–r5 of
+    /// `step` (its bytes at the bottom of that frame: [`bpfx_exec::Env::async_entry`]), no
+    /// input, the budget rules of any run of this code. `Unsupported` at `entry` for a pc that
+    /// is not a timer callback of code compiled from a verified program, or a callback that
+    /// ends in a tail call; `EnvMismatch` for more frames than the proof allows.
+    pub fn run_callback(
+        &self,
+        entry: Pc,
+        step: bpfx_exec::CallbackStep,
+        env: &mut Env,
+        cpu: u32,
+    ) -> Result<u64, Trap> {
+        let refuse = |kind| Err(Trap { kind, pc: entry });
+        env.begin_run();
+        let Some(&(_, at)) = self.layout.timer_entries.iter().find(|(p, _)| *p == entry) else {
+            return refuse(TrapKind::Unsupported);
+        };
+        let frames = self.assumed.as_ref().map_or(MAX_FRAMES, |a| a.max_frames);
+        if env.max_frames > frames.min(MAX_FRAMES) {
+            return refuse(TrapKind::EnvMismatch);
+        }
+        if env.budget.is_some() && !self.opts.budget {
+            return refuse(TrapKind::Unsupported);
+        }
+        let Some(args) = env.async_entry(step) else {
+            return refuse(TrapKind::Unsupported);
+        };
+        let default = env.begin_default_budget(self.default_budget);
+        let r = self.execute_at(&mut [], env, cpu, (at, args));
+        env.end_default_budget(default);
+        r?.value()
+    }
+
     fn execute(&self, input: &mut [u8], env: &mut Env, cpu: u32) -> Result<End, Trap> {
+        self.execute_at(input, env, cpu, (0, [0; 5]))
+    }
+
+    /// [`JitProgram::execute`] from the host entry at code offset `entry.0` (0, or a timer
+    /// callback's, which starts with r1–r5 `entry.1`).
+    fn execute_at(
+        &self,
+        input: &mut [u8],
+        env: &mut Env,
+        cpu: u32,
+        entry: (usize, [u64; 5]),
+    ) -> Result<End, Trap> {
         let bpfx_exec::EnvParts {
             helpers,
             budget,
@@ -646,7 +695,8 @@ impl JitProgram {
             host.map(std::ptr::NonNull::from),
         );
         let r1 = ctx.input_base;
-        let r0 = self.code.call(ctx);
+        ctx.cb_args = entry.1;
+        let r0 = self.code.call_at(ctx, entry.0);
         if ctx.trap_kind == 0
             && ctx.panic.is_none()
             && ctx.helper_error.is_none()

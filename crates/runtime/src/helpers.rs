@@ -353,6 +353,12 @@ pub(crate) struct RunState {
     pub(crate) perf_value: crate::perf_event::PerfEventValue,
     /// The `bpf_spin_lock` the run holds (released when dropped).
     pub(crate) held_lock: Option<crate::spin_lock::HeldLock>,
+    /// The running program (the last tail call's target), when it has timer callbacks:
+    /// what `bpf_timer_set_callback` records a callback of ([`crate::timer`]).
+    pub(crate) timer_prog: Option<Arc<crate::program::Linked>>,
+    /// While a timer's callback runs: that timer (its map's id and its element's slot), so
+    /// that cancelling it from its own callback is `-EDEADLK`.
+    pub(crate) firing: Option<(u32, u32)>,
 }
 
 impl RunState {

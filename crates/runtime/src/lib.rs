@@ -47,6 +47,9 @@
 //!   `redirect_map`, `redirect`, the XDP packet helpers `xdp_adjust_head`/`_tail`/`_meta`, the
 //!   socket-buffer and checksum helpers, the TC helpers that move and resize the packet), plus embedder helpers registered on a [`Vm`]
 //!   with a signature the verifier enforces.
+//! - **Timers** (`bpf_timer_*`): kept per map element, freed with the element; bpfx has no
+//!   soft-irq context, so the embedder fires the expired ones with [`Object::run_timers`]
+//!   ([`TimersRun`]), each callback on the engine of the program that set it.
 //! - **Contexts** ([`Context`]), from the section name as libbpf maps it or set explicitly:
 //!   plain memory, XDP (`struct xdp_md` rewritten to real pointers as the kernel does, over a
 //!   [`Packet`] with the kernel's headroom and tailroom: [`Program::run_xdp_packet`],
@@ -185,7 +188,7 @@ pub use perf_event::{
 };
 pub use program::{
     ConfigError, ContextSource, Engine, Global, Object, Program, ProgramDef, ProgramInfo,
-    ProgramRef, Verified, Vm, VmConfig, jit_code_estimate,
+    ProgramRef, TimersRun, Verified, Vm, VmConfig, jit_code_estimate,
 };
 pub use sk_skb::{SK_PASS, SkAction, SkSkbOutcome};
 pub use skb::{

@@ -540,6 +540,39 @@ impl MapError {
     }
 }
 
+/// Why a map could not be created: a shape the kernel refuses (its `EINVAL` or `E2BIG`, as
+/// text), or memory the host could not give (the runtime's `ENOMEM`: a load fails with
+/// [`crate::Error::MemoryLimit`], never an abort).
+#[derive(Debug)]
+pub(crate) enum CreateError {
+    Spec(String),
+    /// The bytes of the allocation that failed.
+    NoMemory(u64),
+}
+
+impl From<String> for CreateError {
+    fn from(reason: String) -> CreateError {
+        CreateError::Spec(reason)
+    }
+}
+
+impl std::fmt::Display for CreateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CreateError::Spec(reason) => f.write_str(reason),
+            CreateError::NoMemory(bytes) => {
+                write!(f, "the host could not allocate its {bytes} bytes (ENOMEM)")
+            }
+        }
+    }
+}
+
+/// A zeroed block of `len` bytes of map storage ([`SharedMem::try_new`]), or
+/// [`CreateError::NoMemory`].
+pub(crate) fn alloc_block(len: usize, writable: bool) -> Result<Arc<SharedMem>, CreateError> {
+    SharedMem::try_new(len, writable).ok_or(CreateError::NoMemory(len as u64))
+}
+
 /// A map: its shape and its storage. Shared (`Arc<Map>`) between the object, the programs'
 /// helpers and any host thread.
 pub struct Map {
@@ -547,6 +580,9 @@ pub struct Map {
     spec: MapSpec,
     stride: usize,
     storage: Storage,
+    /// The timers of its elements' values (array, hash and LRU hash maps whose values hold a
+    /// `struct bpf_timer`), freed with the map ([`crate::timer`]).
+    timers: crate::timer::Timers,
     /// What the map holds of its `Vm`'s memory limit, given back when it is dropped.
     _charge: Option<Charge>,
 }
@@ -691,8 +727,16 @@ impl HashTable {
         HashTable::cost(spec)?.full(spec.max_entries)
     }
 
-    fn new(entries: u32, lru: bool, cost: &SlotCost) -> HashTable {
-        HashTable {
+    fn new(entries: u32, lru: bool, cost: &SlotCost) -> Result<HashTable, CreateError> {
+        let stamps = match lru {
+            true => Some((
+                bpfx_exec::zeroed_words(entries as usize)
+                    .ok_or(CreateError::NoMemory(u64::from(entries) * 8))?,
+                AtomicU64::new(0),
+            )),
+            false => None,
+        };
+        Ok(HashTable {
             seed: {
                 use std::hash::BuildHasher;
                 std::hash::RandomState::new().hash_one(entries)
@@ -703,8 +747,8 @@ impl HashTable {
                 order: BTreeMap::new(),
                 order_key: Vec::new(),
             }),
-            stamps: lru.then(|| (bpfx_exec::zeroed_words(entries as usize), AtomicU64::new(0))),
-        }
+            stamps,
+        })
     }
 
     /// Charges the slots handed out from now on to `charge`'s pool ([`Slots::attach`]).
@@ -975,7 +1019,13 @@ impl Map {
 
     /// Creates a map for `cfg`'s number of CPUs and perf buffer size, checking its shape and
     /// its size first ([`MapSpecExt::check_with`]).
-    pub fn with_config(mut spec: MapSpec, cfg: &MapConfig) -> Result<Map, String> {
+    pub fn with_config(spec: MapSpec, cfg: &MapConfig) -> Result<Map, String> {
+        Map::create(spec, cfg).map_err(|e| e.to_string())
+    }
+
+    /// [`Map::with_config`], telling a shape the kernel refuses from memory the host cannot
+    /// give ([`CreateError`]).
+    pub(crate) fn create(mut spec: MapSpec, cfg: &MapConfig) -> Result<Map, CreateError> {
         if spec.kind == MapKind::PerfEventArray {
             // libbpf's rule: a perf event array of 0 entries gets one per CPU.
             spec.max_entries = maps::perf::entries(&spec, cfg);
@@ -988,6 +1038,7 @@ impl Map {
                 spec,
                 stride,
                 storage: Storage::Ext(ext),
+                timers: crate::timer::Timers::default(),
                 _charge: None,
             });
         }
@@ -1002,12 +1053,12 @@ impl Map {
             MapKind::ProgArray => 0,
             // The kinds of `crate::maps` were created above.
             _ => {
-                return Err(format!("{kind} maps are created by their own module"));
+                return Err(format!("{kind} maps are created by their own module").into());
             }
         };
         let storage = match kind {
             MapKind::Array => {
-                let block = SharedMem::new(bytes, !spec.read_only);
+                let block = alloc_block(bytes, !spec.read_only)?;
                 if let Some(data) = &spec.initial_data {
                     // No longer than the block (checked above).
                     block.write(0, data);
@@ -1015,16 +1066,16 @@ impl Map {
                 Storage::Array { block }
             }
             MapKind::Hash | MapKind::LruHash => Storage::Hash {
-                block: SharedMem::new(bytes, true),
+                block: alloc_block(bytes, true)?,
                 table: HashTable::new(
                     max_entries,
                     kind == MapKind::LruHash,
                     // Computable: the spec was checked above.
                     &HashTable::cost(&spec).ok_or_else(|| "its size overflows".to_string())?,
-                ),
+                )?,
             },
             MapKind::RingBuf => Storage::RingBuf {
-                block: SharedMem::new(bytes, true),
+                block: alloc_block(bytes, true)?,
                 ring: Mutex::new(Ring {
                     size: u64::from(max_entries),
                     head: 0,
@@ -1035,13 +1086,14 @@ impl Map {
             MapKind::ProgArray => Storage::ProgArray {
                 slots: RwLock::new(vec![None; max_entries as usize]),
             },
-            _ => return Err(format!("{kind} maps are created by their own module")),
+            _ => return Err(format!("{kind} maps are created by their own module").into()),
         };
         Ok(Map {
             id: next_map_id(),
             spec,
             stride,
             storage,
+            timers: crate::timer::Timers::default(),
             _charge: None,
         })
     }
@@ -1143,6 +1195,40 @@ impl Map {
     /// The spec it was created from.
     pub fn spec(&self) -> &MapSpec {
         &self.spec
+    }
+
+    /// Its elements' timers.
+    pub(crate) fn timers(&self) -> &crate::timer::Timers {
+        &self.timers
+    }
+
+    /// The element (its slot: an array's index, a hash map's slot) and the offset in its
+    /// value of the `len` bytes at guest address `addr`, when they lie in one value of an
+    /// array, hash or LRU hash map (the maps whose values may hold a `struct bpf_timer`).
+    pub(crate) fn element_at(&self, addr: u64, len: usize) -> Option<(u32, usize)> {
+        let block = match &self.storage {
+            Storage::Array { block } | Storage::Hash { block, .. } => block,
+            _ => return None,
+        };
+        let off = block.offset_of(addr, len)?;
+        let (slot, at) = (off / self.stride, off % self.stride);
+        (at + len <= self.spec.value_size as usize).then_some((u32::try_from(slot).ok()?, at))
+    }
+
+    /// The key of element `slot` (an array's index, a hash map's slot holding a key) and its
+    /// value's address: what a timer callback of the element is called with.
+    pub(crate) fn element(&self, slot: u32) -> Option<(Vec<u8>, u64)> {
+        let addr = |block: &SharedMem| block.addr() + u64::from(slot) * self.stride as u64;
+        match &self.storage {
+            Storage::Array { block } => {
+                (slot < self.spec.max_entries).then(|| (slot.to_le_bytes().to_vec(), addr(block)))
+            }
+            Storage::Hash { block, table } => {
+                let key = lock(&table.alloc).slots.key(slot as usize)?.to_vec();
+                Some((key, addr(block)))
+            }
+            _ => None,
+        }
     }
 
     /// The guest memory block programs reach, if the kind has one.
@@ -1252,12 +1338,17 @@ impl Map {
                     return Err(MapError::Exists);
                 }
                 block.write(i * self.stride, value);
+                // The kernel cancels and frees the timer of an updated array element (the
+                // element stays; its timer must be initialised again).
+                self.timers.free(i as u32);
                 Ok(())
             }
             Storage::Hash { block, table } => table.update(key, flag, |slot| {
                 // Written under the key's shard lock, so a concurrent update of the same key
-                // never interleaves with this one.
+                // never interleaves with this one. The old element's timer goes with it (a
+                // replaced, or evicted, element's), whatever the new value's bytes.
                 block.write(slot as usize * self.stride, value);
+                self.timers.free(slot);
             }),
             _ => Err(MapError::Unsupported(self.spec.kind)),
         }
@@ -1265,7 +1356,12 @@ impl Map {
 
     fn delete_inner(&self, key: &[u8]) -> Result<(), MapError> {
         match &self.storage {
-            Storage::Hash { table, .. } => table.remove(key).map(|_| ()).ok_or(MapError::NotFound),
+            Storage::Hash { table, .. } => {
+                let slot = table.remove(key).ok_or(MapError::NotFound)?;
+                // A deleted element's timer never fires.
+                self.timers.free(slot);
+                Ok(())
+            }
             _ => Err(MapError::Unsupported(self.spec.kind)),
         }
     }

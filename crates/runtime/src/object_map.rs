@@ -318,9 +318,18 @@ impl ObjectMap {
                 || format!("map `{}`", self.name),
                 crate::map::reserved_bytes(spec, &self.cfg),
             )?;
-        let map = Map::with_config(spec.clone(), &self.cfg).map_err(|reason| Error::MapSpec {
-            map: self.name.clone(),
-            reason,
+        let map = Map::create(spec.clone(), &self.cfg).map_err(|e| match e {
+            crate::map::CreateError::Spec(reason) => Error::MapSpec {
+                map: self.name.clone(),
+                reason,
+            },
+            // The host refused memory the limit allowed: out of memory all the same.
+            crate::map::CreateError::NoMemory(need) => Error::MemoryLimit {
+                what: format!("map `{}` (the host could not allocate it)", self.name),
+                need,
+                used: pool.used(),
+                limit: pool.limit(),
+            },
         })?;
         let map = Arc::new(map.charged(charge));
         init(&map)?;

@@ -132,7 +132,15 @@ fn run(
         .map(|&(site, cb)| (site, cb.target, cb.trips))
         .collect();
     let assumed = verified::Assumptions::new(&graph, cfg, &trips, exact_len);
+    let mut timer_callbacks: Vec<Pc> = callbacks
+        .iter()
+        .filter(|(_, cb)| cb.kind == CallbackKind::Timer)
+        .map(|&(_, cb)| cb.target)
+        .collect();
+    timer_callbacks.sort_unstable();
+    timer_callbacks.dedup();
     Ok(VerifiedProgram::new(graph, facts, assumed, processed)
+        .with_timer_callbacks(timer_callbacks)
         .with_callbacks(
             callbacks
                 .iter()

@@ -195,6 +195,9 @@ pub struct VerifiedProgram {
     packet_base: u64,
     /// Per callback-taking helper call (`bpf_loop`), increasing: the callback it runs.
     callbacks: Vec<(Pc, Pc)>,
+    /// The entries of the timer callbacks (`bpf_timer_set_callback`'s), increasing: each
+    /// verified as a function of its own ([`Self::timer_callbacks`]).
+    timer_callbacks: Vec<Pc>,
     /// Per pc: whether the analysis reached it on some path (see [`Self::reached`]).
     reached: Vec<bool>,
     /// The map-taking helper calls whose map is known, by increasing pc ([`Self::map_call`]).
@@ -215,8 +218,28 @@ impl VerifiedProgram {
             ctx: Vec::new(),
             packet_base: 0,
             callbacks: Vec::new(),
+            timer_callbacks: Vec::new(),
             map_calls: Vec::new(),
         }
+    }
+
+    /// The same program, with the entries of its timer callbacks.
+    pub(crate) fn with_timer_callbacks(self, timer_callbacks: Vec<Pc>) -> Self {
+        VerifiedProgram {
+            timer_callbacks,
+            ..self
+        }
+    }
+
+    /// The entries of the functions the program passes to `bpf_timer_set_callback`, by
+    /// increasing pc. Each was verified as the kernel verifies an async callback: as a
+    /// function of its own, entered in frame 0 of a state of its own with r1 the timer's map
+    /// handle, r2 a pointer to the element's key (a copy at the bottom of that frame), r3 a
+    /// pointer to its value, and returning 0. An engine runs one only from its own entry
+    /// (`bpfx_interp::run_callback`, `bpfx_jit::JitProgram::run_callback`), never from a
+    /// run of the program.
+    pub fn timer_callbacks(&self) -> &[Pc] {
+        &self.timer_callbacks
     }
 
     /// The same program, with the maps of its map-taking helper calls.

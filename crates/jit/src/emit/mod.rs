@@ -107,6 +107,8 @@ pub(crate) struct Layout {
     pub(crate) cold_blocks: Vec<(Pc, usize)>,
     /// Start of the shared stubs.
     pub(crate) stubs: usize,
+    /// The host entry of each timer callback ([`crate::abi::emit_timer_entry`]), by pc.
+    pub(crate) timer_entries: Vec<(Pc, usize)>,
 }
 
 impl Layout {
@@ -418,6 +420,10 @@ fn assemble_with(
         .collect();
     let used = e.plan.used();
     abi::emit_prologue(&mut e, used);
+    for &cb in facts.map_or(&[][..], |f| f.timer_callbacks()) {
+        let at = abi::emit_timer_entry(&mut e, used, cb);
+        e.layout.timer_entries.push((cb, at));
+    }
     e.layout.body = e.offset();
     e.emit_copy(
         CopyKind::Main,

@@ -84,21 +84,21 @@ pub(crate) fn host_bytes(spec: &MapSpec) -> Result<u64, String> {
 }
 
 impl Redirect {
-    pub(crate) fn new(spec: &MapSpec, cpus: u32) -> Redirect {
+    pub(crate) fn new(spec: &MapSpec, cpus: u32) -> Result<Redirect, crate::map::CreateError> {
         let n = spec.max_entries;
         let stride = (spec.value_size as usize).next_multiple_of(8);
-        Redirect {
+        Ok(Redirect {
             kind: spec.kind,
             value_size: spec.value_size as usize,
             stride,
             max_entries: n,
             cpus,
-            block: SharedMem::new(stride * n as usize, false),
+            block: crate::map::alloc_block(stride * n as usize, false)?,
             table: RwLock::new(Table {
                 index: BTreeMap::new(),
                 free: (0..n).rev().collect(),
             }),
-        }
+        })
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Table> {

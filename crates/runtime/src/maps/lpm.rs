@@ -159,12 +159,12 @@ fn order_key(data: &[u8], len: u32) -> Box<[u8]> {
 }
 
 impl LpmTrie {
-    pub(crate) fn new(spec: &MapSpec) -> Result<LpmTrie, String> {
+    pub(crate) fn new(spec: &MapSpec) -> Result<LpmTrie, crate::map::CreateError> {
         let stride = (spec.value_size as usize).next_multiple_of(8);
         let n = spec.max_entries;
         let cost = slot_cost(spec)?;
         Ok(LpmTrie {
-            block: SharedMem::new(n as usize * stride, true),
+            block: crate::map::alloc_block(n as usize * stride, true)?,
             stride,
             value_size: spec.value_size as usize,
             key_size: spec.key_size as usize,

@@ -134,7 +134,10 @@ pub(crate) trait MapImpl: Send + Sync {
 
 /// Creates the storage of `spec` when its kind is one of this module's; `Ok(None)` for the
 /// kinds [`crate::map`] implements itself.
-pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn MapImpl>>, String> {
+pub(crate) fn create(
+    spec: &MapSpec,
+    cfg: &MapConfig,
+) -> Result<Option<Box<dyn MapImpl>>, crate::map::CreateError> {
     let Some(bytes) = host_bytes(spec, cfg)? else {
         return Ok(None);
     };
@@ -143,11 +146,12 @@ pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn M
     if bytes > MAX_MAP_BYTES {
         return Err(format!(
             "needs {bytes} bytes, more than the {MAX_MAP_BYTES}-byte limit (E2BIG)"
-        ));
+        )
+        .into());
     }
     let cpus = cfg.cpus.max(1);
     Ok(Some(match spec.kind {
-        MapKind::PerCpuArray => Box::new(percpu::PerCpuArray::new(spec, cpus)),
+        MapKind::PerCpuArray => Box::new(percpu::PerCpuArray::new(spec, cpus)?),
         MapKind::PerCpuHash | MapKind::LruPerCpuHash => {
             Box::new(percpu::PerCpuHash::new(spec, cpus)?)
         }
@@ -158,7 +162,7 @@ pub(crate) fn create(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<Box<dyn M
         MapKind::StackTrace => Box::new(stacktrace::StackTrace::new(spec)),
         MapKind::ArrayOfMaps | MapKind::HashOfMaps => Box::new(of_maps::MapOfMaps::new(spec)),
         MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap => {
-            Box::new(devmap::Redirect::new(spec, cpus))
+            Box::new(devmap::Redirect::new(spec, cpus)?)
         }
         MapKind::SockMap | MapKind::SockHash => Box::new(sockmap::SockMap::new(spec)),
         _ => return Ok(None),

@@ -39,6 +39,7 @@
 //! evicting the first slot found without one.
 
 use super::{MapImpl, checked_size, update_flag};
+use crate::map::CreateError;
 use crate::map::{MapError, MapKind, MapSpec, SlotCost, Slots, UpdateFlag};
 use crate::memory::Charge;
 use bpfx_exec::SharedMem;
@@ -175,15 +176,15 @@ struct Values {
 }
 
 impl Values {
-    fn new(spec: &MapSpec, cpus: u32) -> Values {
+    fn new(spec: &MapSpec, cpus: u32) -> Result<Values, CreateError> {
         let (entries, stride) = (spec.max_entries as usize, stride(spec));
-        Values {
-            block: SharedMem::new(entries * cpus as usize * stride, true),
+        Ok(Values {
+            block: crate::map::alloc_block(entries * cpus as usize * stride, true)?,
             entries,
             stride,
             value_size: spec.value_size as usize,
             cpus,
-        }
+        })
     }
 
     fn off(&self, slot: usize, cpu: u32) -> usize {
@@ -245,10 +246,10 @@ pub(crate) struct PerCpuArray {
 }
 
 impl PerCpuArray {
-    pub(crate) fn new(spec: &MapSpec, cpus: u32) -> PerCpuArray {
-        PerCpuArray {
-            values: Values::new(spec, cpus),
-        }
+    pub(crate) fn new(spec: &MapSpec, cpus: u32) -> Result<PerCpuArray, CreateError> {
+        Ok(PerCpuArray {
+            values: Values::new(spec, cpus)?,
+        })
     }
 
     fn index(&self, key: &[u8]) -> Option<usize> {
@@ -365,19 +366,23 @@ struct Alloc {
 }
 
 impl PerCpuHash {
-    pub(crate) fn new(spec: &MapSpec, cpus: u32) -> Result<PerCpuHash, String> {
+    pub(crate) fn new(spec: &MapSpec, cpus: u32) -> Result<PerCpuHash, CreateError> {
         let n = spec.max_entries;
         let cost = slot_cost(spec, cpus)?;
+        let referenced = match spec.kind {
+            MapKind::LruPerCpuHash => Some(RefBits::new(n)?),
+            _ => None,
+        };
         Ok(PerCpuHash {
             kind: spec.kind,
-            values: Values::new(spec, cpus),
+            values: Values::new(spec, cpus)?,
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: foldhash::quality::RandomState::default(),
             alloc: Mutex::new(Alloc {
                 slots: Slots::new(n, &cost),
                 hand: 0,
             }),
-            referenced: (spec.kind == MapKind::LruPerCpuHash).then(|| RefBits::new(n)),
+            referenced,
         })
     }
 
@@ -507,8 +512,11 @@ impl PerCpuHash {
 struct RefBits(Box<[AtomicU64]>);
 
 impl RefBits {
-    fn new(slots: u32) -> RefBits {
-        RefBits(bpfx_exec::zeroed_words((slots as usize).div_ceil(64)))
+    fn new(slots: u32) -> Result<RefBits, CreateError> {
+        let words = (slots as usize).div_ceil(64);
+        bpfx_exec::zeroed_words(words)
+            .map(RefBits)
+            .ok_or(CreateError::NoMemory(words as u64 * 8))
     }
 
     fn set(&self, slot: usize) {
@@ -634,7 +642,7 @@ mod tests {
     fn array_keeps_a_value_per_cpu() {
         let s = spec(MapKind::PerCpuArray, 4, 4, 2);
         assert_eq!(host_bytes(&s, 3), Ok(2 * 3 * 8));
-        let a = PerCpuArray::new(&s, 3);
+        let a = PerCpuArray::new(&s, 3).unwrap();
         let k1 = 1u32.to_le_bytes();
         a.prog_update(&k1, &[1, 2, 3, 4], 0, 2).unwrap();
         let addr0 = a.prog_lookup(&k1, 0).unwrap();

@@ -23,6 +23,7 @@
 //! | `link` | the maps a program names and their creation; [`ProgramRef`]: prepare, verify, bind |
 //! | `verified` | [`Verified`] → interpreter or JIT code ([`jit_code_estimate`]), `Linked` |
 //! | `run` | [`Program`]: each context's entry and the run loop that follows tail calls |
+//! | `timers` | [`Object::run_timers`]: the expired timers' callbacks ([`TimersRun`]) |
 //! | `prog_array` | `Map::set_program` / `clear_program` |
 
 mod config;
@@ -32,6 +33,7 @@ mod link;
 mod object;
 mod prog_array;
 mod run;
+mod timers;
 mod verified;
 mod vm;
 
@@ -42,6 +44,7 @@ pub(crate) use link::create_map;
 pub(crate) use object::Shared;
 pub use object::{ContextSource, Object, ProgramDef, ProgramInfo};
 pub use run::Program;
+pub use timers::TimersRun;
 pub(crate) use verified::{Code, Linked};
 pub use verified::{Verified, jit_code_estimate};
 pub use vm::Vm;

@@ -87,6 +87,19 @@ pub(crate) struct Shared {
     pub(super) config: VmConfig,
 }
 
+impl Drop for Shared {
+    /// The object and every program of it are gone: its maps' timers go too. A timer holds
+    /// the program its callback belongs to, whose JIT code may hold the map (a direct
+    /// lookup's), so without this the map, the timer and the program would keep each other.
+    fn drop(&mut self) {
+        for m in self.maps.iter() {
+            if let Some(map) = m.created() {
+                map.timers().clear();
+            }
+        }
+    }
+}
+
 /// A loaded object: its programs (not yet verified) and its maps (declared; each created when
 /// a program that names it is prepared to run, or on host access, and then shared by every
 /// program prepared from the object).

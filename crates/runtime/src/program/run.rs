@@ -15,14 +15,14 @@ use std::sync::Arc;
 pub struct Program {
     pub(super) linked: Arc<Linked>,
     pub(super) shared: Arc<Shared>,
-    env: Env,
+    pub(super) env: Env,
     /// The run state, owned here: for each engine call of a run it moves into the
     /// environment's [`Env::host`], where the engines lend it to every helper call (so helpers
     /// reach it without a lock), and comes back when the engine returns. `None` only while
     /// an engine runs.
     pub(crate) st: Option<Box<RunState>>,
     /// What its helpers work with (the run's CPU is set here).
-    cx: Arc<helpers::Cx>,
+    pub(super) cx: Arc<helpers::Cx>,
     pub(crate) buf: Vec<u8>,
     /// A second buffer, for the packet of a TC run on a slice (reused from run to run).
     pub(crate) spare: Vec<u8>,
@@ -470,6 +470,12 @@ impl Program {
                 self.env.shared.clone_from(&cur!().blocks);
             }
             self.env.set_max_frames(cur!().prog.max_frames());
+            // The program `bpf_timer_set_callback` records its callbacks against.
+            let timers = !cur!().prog.timer_callbacks().is_empty();
+            if timers || self.st.as_ref().is_some_and(|st| st.timer_prog.is_some()) {
+                let running = timers.then(|| tail.clone().unwrap_or_else(|| self.linked.clone()));
+                self.state().timer_prog = running;
+            }
             if !cur!().outers.is_empty() || self.inner_live {
                 let c = tail.clone().unwrap_or_else(|| self.linked.clone());
                 self.take_inner(&c);

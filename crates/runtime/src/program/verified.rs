@@ -266,7 +266,7 @@ pub(crate) struct Linked {
     pub(super) object_id: u64,
     pub(crate) name: String,
     pub(super) context: Context,
-    pub(super) prog: VerifiedProgram,
+    pub(crate) prog: VerifiedProgram,
     pub(super) code: Code,
     /// The shared memory of the maps it names: exactly what the engines let it touch (with
     /// the blocks of the inner maps of `outers` at the start of each run).

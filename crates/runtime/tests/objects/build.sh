@@ -64,8 +64,9 @@ for n in 1 2 3; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "xdp_spin_bad_$n.c" -o "xdp_spin_bad_$n.o"
 done
 # A conntrack table whose values embed a struct bpf_timer, and its unsafe twin (a timer pointer
-# at the wrong offset of the value) (tests/timer.rs); both include xdp_ct_timer.h.
-for src in xdp_ct_timer xdp_ct_timer_bad; do
+# at the wrong offset of the value) (tests/timer.rs); both include xdp_ct_timer.h. And a
+# conntrack table cleaned up by its entries' timers (tests/timer_fire.rs).
+for src in xdp_ct_timer xdp_ct_timer_bad xdp_ct_expire; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
 # A trace_printk format chosen by a branch between two .rodata strings (tests/strict_helper_offsets.rs).

@@ -1054,6 +1054,16 @@ impl Analysis<'_> {
         // A return from inside a loop leaves its iterations behind.
         let (call, call_site) = self.call_of(ctx);
         let Some(parent) = self.parent(call) else {
+            if self.async_roots.contains_key(&call) {
+                // A timer callback's return, in both modes: 0, and (Strict) nothing held.
+                if self.strict
+                    && let Some(r) = st.refs.first()
+                {
+                    return Err(self.err(pc, K::RecordNotReleased(r.at)));
+                }
+                self.check_callback_result(pc, call_site, r0)?;
+                return Ok(Flow::Stop);
+            }
             if self.strict {
                 if let Some(r) = st.refs.first() {
                     return Err(self.err(pc, K::RecordNotReleased(r.at)));

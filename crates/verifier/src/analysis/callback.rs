@@ -91,9 +91,9 @@ impl Analysis<'_> {
                 Value::MapHandle(m) => self.cfg.maps.most_entries_like(m).unwrap_or(u64::MAX),
                 _ => u64::MAX,
             },
-            // A timer's callback never runs within the run that arms it: one entry stands
-            // for each later firing, each a run of its own.
-            CallbackKind::Timer => 1,
+            // A timer's callback never runs within the run that arms it
+            // (`enter_timer_callback`): each firing is a run of its own.
+            CallbackKind::Timer => 0,
         };
         match self.callbacks.get_mut(&pc) {
             Some(site) if site.target != target => {
@@ -117,8 +117,84 @@ impl Analysis<'_> {
         if !self.call_helper(pc, &mut st, id)? {
             return Ok(Flow::Stop);
         }
-        self.enter_callback(ctx, pc, before)?;
+        if kind == CallbackKind::Timer {
+            // An async callback: verified as a function of its own, from a state of its own.
+            self.enter_timer_callback(pc, &before)?;
+        } else {
+            self.enter_callback(ctx, pc, before)?;
+        }
         Ok(Flow::Next(Pc(pc.0 + 1), st))
+    }
+
+    /// The callback of the `bpf_timer_set_callback` call at `site`, as the kernel verifies an
+    /// async callback: not as a call from the arming program (it runs later, when the timer
+    /// fires, in a run of its own) but as a function of its own, entered in frame 0 of a
+    /// fresh state with nothing of the arming program's (no frame, no reference, no lock):
+    /// r1 the handle of the timer's map, r2 a pointer to the element's key (a copy of its
+    /// `key_size` bytes at the bottom of its frame, initialised; read-only in `Strict` mode:
+    /// `check_key_unwritten`), r3 a pointer to the element's
+    /// value; r0 and r4–r9 uninitialised in `Strict` mode, unknown in `Checked` mode. Its
+    /// `exit` must return 0 ([`Analysis::check_callback_result`]). `caller` is the arming
+    /// program's state at the `call`.
+    fn enter_timer_callback(&mut self, site: Pc, caller: &State) -> R<()> {
+        let Some(cb) = self.callbacks.get(&site).copied() else {
+            return Err(self.internal(site, "a callback call has no recorded callback"));
+        };
+        let args = caller.cur().regs;
+        let mut regs = [if self.strict {
+            Value::NotInit
+        } else {
+            Value::UNKNOWN_SCALAR
+        }; 11];
+        let mut key = None;
+        match args[1] {
+            Value::Ptr(PtrKind::MapValue { map, .. }, _) => {
+                let Some(def) = self.cfg.maps.get(map) else {
+                    return Err(self.err(site, K::UnknownMap(map)));
+                };
+                if def.key_size == 0 || i64::from(def.key_size) > FRAME {
+                    return Err(self.err(
+                        site,
+                        K::Callback {
+                            helper: "timer_set_callback".into(),
+                            reason: format!("a key of {} bytes does not fit a frame", def.key_size),
+                        },
+                    ));
+                }
+                regs[1] = Value::MapHandle(map);
+                regs[2] = Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(-FRAME));
+                regs[3] = Value::Ptr(
+                    PtrKind::MapValue {
+                        map,
+                        nullable: false,
+                        id: 0,
+                        record: None,
+                    },
+                    Off::known(0),
+                );
+                key = Some((-FRAME, i64::from(def.key_size)));
+            }
+            // Checked mode: the map is not known; the callback is checked with unknown
+            // arguments, each access guarded at run time.
+            _ if !self.strict => {}
+            _ => return Err(self.internal(site, "a timer callback without its map")),
+        }
+        regs[10] = Value::Ptr(PtrKind::Stack { frame: 0 }, Off::known(0));
+        let mut frame = Frame::new(regs);
+        if let Some((at, len)) = key {
+            for b in at..at + len {
+                let (i, p) = stack_byte(b);
+                let s = &mut frame.stack[i];
+                *s = Slot::Bytes(s.init_mask() | 1 << p);
+            }
+        }
+        let root = self.intern(
+            None,
+            CtxTag::Call(cb.target),
+            CtxKind::Call { call_site: site },
+        );
+        self.async_roots.insert(root, key.map_or(0, |(_, len)| len));
+        self.merge(root, cb.target, State::new(frame), false)
     }
 
     /// Enters the callback of the helper `call` at `site` (in context `ctx`) from the caller
@@ -283,6 +359,45 @@ impl Analysis<'_> {
         // Every entry after the first comes back from an earlier run of the callback: a
         // loop, widened at its head in both modes.
         self.merge(callee, target, st, true)
+    }
+
+    /// Strict mode: a store or atomic in a timer callback (a context under one of
+    /// `async_roots`) that may touch the key copy at the bottom of frame 0 is refused, as the
+    /// kernel refuses writes through its read-only `PTR_TO_MAP_KEY`.
+    pub(super) fn check_key_unwritten(&self, ctx: CtxId, pc: Pc, op: &Op, st: &State) -> R<()> {
+        let (base, off, size) = match *op {
+            Op::Store {
+                size, base, off, ..
+            } => (base, off, i64::from(size.bytes())),
+            Op::Atomic {
+                width, base, off, ..
+            } => (base, off, i64::from(width.bits() / 8)),
+            _ => return Ok(()),
+        };
+        let mut root = ctx;
+        while let Some(p) = self.parent(root) {
+            root = p;
+        }
+        let Some(&key) = self.async_roots.get(&root) else {
+            return Ok(());
+        };
+        let Value::Ptr(PtrKind::Stack { frame: 0 }, o) = st.cur().regs[base.index()] else {
+            return Ok(());
+        };
+        let hits = match o.add_const(i64::from(off)) {
+            Off::Range(lo, hi) => lo < -FRAME + key && hi + size > -FRAME,
+            Off::Unknown => true,
+        };
+        if hits {
+            return Err(self.err(
+                pc,
+                K::Callback {
+                    helper: "timer_set_callback".into(),
+                    reason: "the callback writes the key it is given, which is read-only".into(),
+                },
+            ));
+        }
+        Ok(())
     }
 
     /// The kernel's range check of a callback's result (`r0` at the callback's `exit` at

@@ -245,6 +245,9 @@ pub(crate) struct Analysis<'a> {
     func_ptrs: Vec<Pc>,
     /// Per callback-taking helper call reached: the callback it runs (`call.rs`).
     pub(crate) callbacks: std::collections::HashMap<Pc, CallbackSite>,
+    /// The root contexts of timer callbacks (`callback.rs`, `enter_timer_callback`), each
+    /// with the size of the read-only key copy at the bottom of its frame 0 (0 when unknown).
+    async_roots: std::collections::HashMap<CtxId, i64>,
     /// Per helper call taking a map handle: the map and where its key lies, joined over every
     /// visit (`None` once two visits disagree on the map), for [`crate::MapCall`].
     pub(crate) map_calls: std::collections::HashMap<Pc, Option<crate::MapCall>>,
@@ -316,6 +319,7 @@ impl<'a> Analysis<'a> {
             over_budget: false,
             func_ptrs: Vec::new(),
             callbacks: std::collections::HashMap::new(),
+            async_roots: std::collections::HashMap::new(),
             map_calls: std::collections::HashMap::new(),
             log,
         }

@@ -28,6 +28,9 @@ impl Analysis<'_> {
         {
             self.check_while_locked(pc, op, lock)?;
         }
+        if self.strict && !self.async_roots.is_empty() {
+            self.check_key_unwritten(ctx, pc, op, &st)?;
+        }
         match *op {
             Op::Alu {
                 width,

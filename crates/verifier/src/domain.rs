@@ -646,12 +646,41 @@ impl Frame {
 ///
 /// A state always has a frame, the running function's: its frames are the callers' (none at
 /// depth 0) and that one, so no state is ever without a current frame.
+///
+/// Boxed whole ([`Parts`], reached through `Deref`): a state moves several times per
+/// processed instruction (into and out of the transfer function, along edges, into the
+/// worklist), and a pointer moves without a copy of its parts; a clone (one per branch, and
+/// per kept state walked on) is one allocation, as the boxed running frame was before.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct State(Box<Parts>);
+
+impl std::ops::Deref for State {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for State {
+    fn deref_mut(&mut self) -> &mut Parts {
+        &mut self.0
+    }
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a [`State`] holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct State {
+pub(crate) struct Parts {
     /// The callers' frames, outermost first.
     callers: Vec<Frame>,
-    /// The running function's frame (boxed: a state moves often, and stays small so).
-    top: Box<Frame>,
+    /// The running function's frame.
+    top: Frame,
     /// Bytes from the packet start proven to lie below `data_end`.
     pub(crate) pkt: u64,
     /// Per packet-pointer id (increasing ids, no duplicates): `(id, n)` proves that
@@ -673,15 +702,15 @@ pub(crate) struct State {
 impl State {
     /// A state at depth 0 with the frame `top`, nothing proven of the packet.
     pub(crate) fn new(top: Frame) -> State {
-        State {
+        State(Box::new(Parts {
             callers: Vec::new(),
-            top: Box::new(top),
+            top,
             pkt: 0,
             pkt_ids: Vec::new(),
             pkt_below: Vec::new(),
             meta: 0,
             refs: crate::refs::Refs::default(),
-        }
+        }))
     }
 
     /// The running function's frame.
@@ -713,35 +742,37 @@ impl State {
     }
 
     pub(crate) fn frame_mut(&mut self, level: usize) -> Option<&mut Frame> {
-        match level.cmp(&self.callers.len()) {
-            std::cmp::Ordering::Less => self.callers.get_mut(level),
-            std::cmp::Ordering::Equal => Some(&mut self.top),
+        let p = &mut *self.0;
+        match level.cmp(&p.callers.len()) {
+            std::cmp::Ordering::Less => p.callers.get_mut(level),
+            std::cmp::Ordering::Equal => Some(&mut p.top),
             std::cmp::Ordering::Greater => None,
         }
     }
 
     /// Every frame, outermost first.
     pub(crate) fn frames(&self) -> impl Iterator<Item = &Frame> {
-        self.callers.iter().chain(std::iter::once(&*self.top))
+        self.callers.iter().chain(std::iter::once(&self.top))
     }
 
     pub(crate) fn frames_mut(&mut self) -> impl Iterator<Item = &mut Frame> {
-        self.callers
-            .iter_mut()
-            .chain(std::iter::once(&mut *self.top))
+        let p = &mut *self.0;
+        p.callers.iter_mut().chain(std::iter::once(&mut p.top))
     }
 
     /// Enters a call: `frame` becomes the running function's.
     pub(crate) fn push_frame(&mut self, frame: Frame) {
-        let caller = std::mem::replace(&mut *self.top, frame);
-        self.callers.push(caller);
+        let p = &mut *self.0;
+        let caller = std::mem::replace(&mut p.top, frame);
+        p.callers.push(caller);
     }
 
     /// Returns from a call: the caller's frame runs again, and the callee's is handed back.
     /// `None` (the state unchanged) at depth 0, which has no caller.
     pub(crate) fn pop_frame(&mut self) -> Option<Frame> {
-        let caller = self.callers.pop()?;
-        Some(std::mem::replace(&mut *self.top, caller))
+        let p = &mut *self.0;
+        let caller = p.callers.pop()?;
+        Some(std::mem::replace(&mut p.top, caller))
     }
 
     /// Joins `other` into `self`; returns whether `self` changed. Both states belong to the same
@@ -804,15 +835,15 @@ impl State {
                     if stack & (1 << i) == 0 {
                         continue;
                     }
-                    let (sa, sb) = (a.stack[i], b.stack[i]);
+                    let (sa, sb) = (&a.stack[i], &b.stack[i]);
                     if how == Merge::Join && sa == sb {
                         continue;
                     }
                     let j = match how {
-                        Merge::Join => sa.join(sb),
-                        how => sa.widen(sb, how),
+                        Merge::Join => sa.join(*sb),
+                        how => sa.widen(*sb, how),
                     };
-                    if j != sa {
+                    if j != *sa {
                         changed = true;
                         a.stack[i] = j;
                     }
@@ -993,10 +1024,11 @@ impl State {
                 }
             }
             for i in 0..SLOTS {
-                if let Slot::Spill(Value::Scalar(x)) = f.stack[i]
+                if let Slot::Spill(Value::Scalar(x)) = &f.stack[i]
                     && x.id == id
                 {
-                    f.stack[i] = Slot::Spill(Value::Scalar(linked(&x)));
+                    let v = linked(x);
+                    f.stack[i] = Slot::Spill(Value::Scalar(v));
                 }
             }
         }

@@ -713,6 +713,22 @@ impl Scalar {
     /// pass can leave room for the next. A pass is a function of the scalar alone, so when the
     /// first changes nothing the second would not either, and it is skipped.
     pub(crate) fn sync(&mut self) {
+        // Two shapes the passes provably leave as they are, which most calls see (the
+        // constant side of a comparison or an operation, a value nothing is known of): a
+        // constant in every view, whose passes change nothing and which ends as
+        // `Scalar::known` (so without a cap); and the unknown scalar without a cap.
+        if self.is_synced_const() {
+            self.cap = u64::MAX;
+            return;
+        }
+        if self.ranges_unknown() && self.cap == u64::MAX {
+            return;
+        }
+        self.sync_passes();
+    }
+
+    /// [`Scalar::sync`] without its shortcuts.
+    fn sync_passes(&mut self) {
         for round in 0..2 {
             let before = *self;
             self.update_bounds();
@@ -737,6 +753,35 @@ impl Scalar {
                 ..Scalar::known(k)
             };
         }
+    }
+
+    /// Whether every view is the one constant of the tnum, and the cap does not exclude it:
+    /// what [`Scalar::sync`] leaves unchanged but for the cap.
+    fn is_synced_const(&self) -> bool {
+        let k = self.var.value;
+        self.var.mask == 0
+            && self.umin == k
+            && self.umax == k
+            && self.smin == k as i64
+            && self.smax == k as i64
+            && self.u32min == k as u32
+            && self.u32max == k as u32
+            && self.s32min == k as u32 as i32
+            && self.s32max == k as u32 as i32
+            && self.cap >= k
+    }
+
+    /// Whether every view (the tnum and the bounds, not the cap) is [`Scalar::UNKNOWN`]'s.
+    fn ranges_unknown(&self) -> bool {
+        self.var == Tnum::UNKNOWN
+            && self.umin == 0
+            && self.umax == u64::MAX
+            && self.smin == i64::MIN
+            && self.smax == i64::MAX
+            && self.u32min == 0
+            && self.u32max == u32::MAX
+            && self.s32min == i32::MIN
+            && self.s32max == i32::MAX
     }
 
     fn update_bounds(&mut self) {
@@ -1048,6 +1093,19 @@ impl Scalar {
 
     /// The value of a load of `bytes` bytes whose content is unknown.
     pub(crate) fn load(bytes: u32, signed: bool) -> Scalar {
+        // A function of the access size and signedness alone, asked at every load: made once.
+        static LOADS: std::sync::OnceLock<[[Scalar; 2]; 4]> = std::sync::OnceLock::new();
+        let table = LOADS.get_or_init(|| {
+            [1, 2, 4, 8].map(|b| [Scalar::make_load(b, false), Scalar::make_load(b, true)])
+        });
+        match bytes {
+            1 | 2 | 4 | 8 => table[bytes.trailing_zeros() as usize][usize::from(signed)],
+            _ => Scalar::make_load(bytes, signed),
+        }
+    }
+
+    /// [`Scalar::load`], computed.
+    fn make_load(bytes: u32, signed: bool) -> Scalar {
         let s = Scalar::below(umask(8 * bytes));
         if signed && bytes < 8 {
             let sz = match bytes {
@@ -1399,6 +1457,35 @@ mod tests {
             let (s, ms) = r.abs();
             for m in ms {
                 holds(&s, m, "sync");
+            }
+        }
+    }
+
+    #[test]
+    fn sync_shortcuts_agree_with_the_passes() {
+        let rel = LenRel::new(5, Some((3, -2)), 64);
+        let mut r = Rng::new(0x0bad_cafe_f00d_d00d);
+        let mut cases = vec![Scalar::UNKNOWN, Scalar::known(0), Scalar::known(u64::MAX)];
+        for _ in 0..2000 {
+            let k = r.val();
+            cases.push(Scalar::known(k));
+            cases.push(Scalar::known(k as u32 as u64));
+        }
+        for base in cases {
+            for cap in [u64::MAX, base.umax, base.umax.wrapping_sub(1), 0, 1 << 40] {
+                for (id, delta, len) in [(0, 0, None), (7, -3, rel)] {
+                    let s = Scalar {
+                        cap,
+                        id,
+                        delta,
+                        len,
+                        ..base
+                    };
+                    let (mut fast, mut slow) = (s, s);
+                    fast.sync();
+                    slow.sync_passes();
+                    assert_eq!(fast, slow, "sync of {s:?}");
+                }
             }
         }
     }

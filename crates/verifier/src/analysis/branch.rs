@@ -400,8 +400,8 @@ fn derive_len(st: &mut State, v: &Scalar) {
             }
         }
         for i in 0..SLOTS {
-            if let Slot::Spill(x) = f.stack[i]
-                && let Some(y) = update(&x)
+            if let Slot::Spill(x) = &f.stack[i]
+                && let Some(y) = update(x)
             {
                 f.stack[i] = Slot::Spill(y);
             }

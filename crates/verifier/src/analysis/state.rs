@@ -101,11 +101,13 @@ pub(super) fn apart(
     live: &[(u16, u64)],
     split: Split,
 ) -> bool {
-    let differ = |a: Value, b: Value| a != b && kinds_differ(maps, a, b) && split.keeps(a, b);
+    // The cheap tests first: the kinds (mostly two scalars, which never differ), then what
+    // `split` keeps apart, and only then the whole values.
+    let differ = |a: &Value, b: &Value| kinds_differ(maps, a, b) && split.keeps(a, b) && a != b;
     for (level, (fo, fnew)) in old.frames().zip(new.frames()).enumerate() {
         let (regs, stack) = live.get(level).copied().unwrap_or((u16::MAX, u64::MAX));
         for (r, (a, b)) in fo.regs.iter().zip(&fnew.regs).enumerate() {
-            if regs & (1 << r) != 0 && differ(*a, *b) {
+            if regs & (1 << r) != 0 && differ(a, b) {
                 return true;
             }
         }
@@ -114,14 +116,14 @@ pub(super) fn apart(
             if stack & (1 << i) == 0 || fo.stack.shares_slot(&fnew.stack, i) {
                 continue;
             }
-            let differ = match (fo.stack[i], fnew.stack[i]) {
+            let differ = match (&fo.stack[i], &fnew.stack[i]) {
                 (Slot::Spill(a), Slot::Spill(b)) => differ(a, b),
                 // A spilled pointer on one path, raw bytes on the other: the join keeps bytes.
                 (Slot::Spill(v), Slot::Bytes(m)) | (Slot::Bytes(m), Slot::Spill(v)) => {
-                    m != 0
+                    *m != 0
                         && v.is_pointer_like()
                         && !matches!(v, Value::Mixed { .. })
-                        && split.keeps(v, Value::UNKNOWN_SCALAR)
+                        && split.keeps(v, &Value::UNKNOWN_SCALAR)
                 }
                 (Slot::Bytes(_), Slot::Bytes(_)) => false,
             };
@@ -150,8 +152,8 @@ pub(super) enum Split {
 
 impl Split {
     /// Whether `a` and `b`, of different kinds, keep their states apart.
-    fn keeps(self, a: Value, b: Value) -> bool {
-        let refused = |v: Value| match v {
+    fn keeps(self, a: &Value, b: &Value) -> bool {
+        let refused = |v: &Value| match v {
             Value::MapHandle(_) | Value::MapHandleOrNull(_) => true,
             Value::Ptr(PtrKind::Input { .. }, _) => {
                 matches!(self, Split::Refused { context: true })
@@ -172,9 +174,9 @@ impl Split {
 /// are one kind, and so are packet pointers whatever their offsets and ids (which
 /// `relate_packets` and the join keep what they can of), and any two scalars, so that loops
 /// still converge.
-fn kinds_differ(maps: &MapTable, a: Value, b: Value) -> bool {
+fn kinds_differ(maps: &MapTable, a: &Value, b: &Value) -> bool {
     use Value::{MapHandle, MapHandleOrNull, Mixed, NotInit, Ptr, Scalar};
-    let same_map = |x: MapRef, y: MapRef| x == y || maps.interchangeable(x, y);
+    let same_map = |x: &MapRef, y: &MapRef| x == y || maps.interchangeable(*x, *y);
     match (a, b) {
         (NotInit | Mixed { .. }, _) | (_, NotInit | Mixed { .. }) => false,
         (Scalar(_), Scalar(_)) => false,

@@ -199,6 +199,19 @@ fn kinds_differ(maps: &MapTable, a: Value, b: Value) -> bool {
                     ..
                 },
             ) => rx != ry || !same_map(x, y) || (rx.is_some() && ix != iy),
+            // Sockets of different references too, as records.
+            (
+                PtrKind::Sock {
+                    kind: x,
+                    ref_obj: rx,
+                    ..
+                },
+                PtrKind::Sock {
+                    kind: y,
+                    ref_obj: ry,
+                    ..
+                },
+            ) => x != y || rx != ry,
             _ => ka != kb,
         },
         _ => true,

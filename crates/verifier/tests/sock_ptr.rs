@@ -9,7 +9,7 @@
 use bpfx_bytecode::{Program, assemble};
 use bpfx_verifier::{
     ArgKind, Config, ContextField, ContextKind, ContextLayout, FieldKind, HelperSig, HelperTable,
-    Mode, RegionKind, RetKind, SockKind, SockRet, verify,
+    MapDef, MapRef, MapTable, Mode, RegionKind, RetKind, SockKind, SockRet, verify,
 };
 
 const MODES: [Mode; 2] = [Mode::Strict, Mode::Checked];
@@ -57,10 +57,21 @@ fn config(mode: Mode) -> Config {
         ContextField::new(0, 8, FieldKind::SockCommonOrNull, 0),
         ContextField::new(8, 4, FieldKind::Scalar, 8),
     ]);
+    helpers.insert(
+        12,
+        HelperSig::new(
+            "tail_call",
+            vec![ArgKind::Ctx, ArgKind::ProgArray, ArgKind::Scalar],
+            RetKind::Scalar,
+        ),
+    );
+    let mut maps = MapTable::new();
+    maps.insert(MapRef::Idx(0), MapDef::new(4, 4).with_prog_array(true));
     Config {
         mode,
         mem_size: Some(16),
         helpers,
+        maps,
         context: ContextKind::Fields(layout),
         ..Config::default()
     }
@@ -407,6 +418,63 @@ fn lookups_in_a_loop_released_each_time_verify_in_both_modes() {
     for mode in MODES {
         assert!(
             refused(&p, mode).contains("acquired at insn #10"),
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
+fn a_tail_call_holding_a_reference_is_refused() {
+    let p = lookup(
+        "jeq r0, 0, +8
+         mov r7, r0
+         mov r1, r6
+         lddw r2, map_idx(0)
+         mov r3, 0
+         call 12
+         mov r1, r7
+         call 86
+         exit",
+    );
+    for mode in MODES {
+        let e = refused(&p, mode);
+        assert!(
+            e.contains("insn #15") && e.contains("acquired at insn #8"),
+            "{mode:?}: {e}"
+        );
+    }
+}
+
+#[test]
+fn a_subprogram_may_release_the_reference_it_is_given() {
+    // The lookup's result, null-checked, passed in r1 to a function that reads and releases it.
+    let p = lookup(
+        "jeq r0, 0, +2
+         mov r1, r0
+         call local f
+         exit
+         f:
+         ldxw r6, [r1+4]
+         call 86
+         mov r0, r6
+         exit",
+    );
+    for mode in MODES {
+        verify(p.clone(), &config(mode)).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+    }
+    // A function that only reads it leaves the reference to its caller, which leaks it.
+    let p = lookup(
+        "jeq r0, 0, +2
+         mov r1, r0
+         call local f
+         exit
+         f:
+         ldxw r0, [r1+4]
+         exit",
+    );
+    for mode in MODES {
+        assert!(
+            refused(&p, mode).contains("acquired at insn #8"),
             "{mode:?}"
         );
     }

@@ -1593,8 +1593,21 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sock::GET_NETNS_COOKIE,
             crate::sockopt::SETSOCKOPT,
             crate::sockopt::GETSOCKOPT,
+            crate::sock_table::SK_LOOKUP_TCP,
+            crate::sock_table::SK_LOOKUP_UDP,
+            crate::sock_table::SKC_LOOKUP_TCP,
+            crate::sock_table::SK_RELEASE,
         ],
-        Context::SockAddr(_) | Context::Sock(_) => &[
+        Context::SockAddr(_) => &[
+            PERF_EVENT_OUTPUT,
+            crate::sock::GET_SOCKET_COOKIE,
+            crate::sock::GET_NETNS_COOKIE,
+            crate::sock_table::SK_LOOKUP_TCP,
+            crate::sock_table::SK_LOOKUP_UDP,
+            crate::sock_table::SKC_LOOKUP_TCP,
+            crate::sock_table::SK_RELEASE,
+        ],
+        Context::Sock(_) => &[
             PERF_EVENT_OUTPUT,
             crate::sock::GET_SOCKET_COOKIE,
             crate::sock::GET_NETNS_COOKIE,

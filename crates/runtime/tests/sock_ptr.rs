@@ -9,6 +9,8 @@
 //!   (`sk_lookup_tcp`);
 //! - `objects/cgskb_sk.c`: a cgroup_skb program reading the packet's socket (`skb->sk`,
 //!   `sk_fullsock`, `tcp_sock`), with a full TCP socket, a time-wait one and none;
+//! - `objects/sk_connect.c`: a cgroup connect4 program sending TCP connects to a port some
+//!   socket listens on at the wildcard address to 127.0.0.1 (`sk_lookup_tcp`);
 //! - `objects/sk_bad_N.c`: the unsafe twins (a reference not released on one path, a field
 //!   read before the null check, a field read after the release, a read past the struct),
 //!   refused in both modes as the kernel refuses them (`tests/sock_ptr_oracle.rs`).
@@ -18,8 +20,9 @@
 mod common;
 
 use bpfx::{
-    BpfSock, BpfTcpSock, CgroupSkbVerdict, Mode, Object, Program, SkbMeta, SockIds, Socket,
-    SocketId, SocketTable, TCP_ESTABLISHED, TCP_LISTEN, TCP_TIME_WAIT, TcAction, Vm, XdpAction,
+    BpfSock, BpfTcpSock, CgroupSkbVerdict, Mode, Object, Program, SkbMeta, SockAddr, SockIds,
+    Socket, SocketId, SocketTable, TCP_ESTABLISHED, TCP_LISTEN, TCP_TIME_WAIT, TcAction, Vm,
+    XdpAction,
 };
 use common::{engines, prepare};
 use std::net::{IpAddr, Ipv4Addr};
@@ -331,5 +334,34 @@ fn the_unsafe_twins_are_refused_in_both_modes() {
                 .to_string();
             assert!(e.contains(why), "sk_bad_{n} {mode:?}: {e}");
         }
+    }
+}
+
+#[test]
+fn connect4_goes_to_a_local_listener() {
+    let vm = Vm::new().sockets(table());
+    for (port, sock_type, want) in [
+        // The wildcard listener of port 80.
+        (80, 1, Ipv4Addr::LOCALHOST),
+        // Port 4321's listener is bound to 10.0.0.2 only; nothing listens on 81.
+        (4321, 1, Ipv4Addr::new(192, 0, 2, 7)),
+        (81, 1, Ipv4Addr::new(192, 0, 2, 7)),
+        // Not a stream socket.
+        (80, 2, Ipv4Addr::new(192, 0, 2, 7)),
+    ] {
+        let got = everywhere(&vm, "sk_connect.o", "to_local_listener", |prog| {
+            let mut addr = SockAddr {
+                user_family: 2,
+                user_ip4: Ipv4Addr::new(192, 0, 2, 7),
+                user_port: port,
+                family: 2,
+                sock_type,
+                protocol: if sock_type == 1 { 6 } else { 17 },
+                ..SockAddr::default()
+            };
+            let r = prog.run_sock_addr(&mut addr, &SockIds::default()).unwrap();
+            (r, addr.user_ip4)
+        });
+        assert_eq!(got, (1, want), "port {port} type {sock_type}");
     }
 }

@@ -1,6 +1,6 @@
 //! The kernel as the oracle of socket pointers (root and `bpftool` needed, skipped
-//! otherwise): it loads `objects/sk_steer.c`'s programs (TC and XDP) and `objects/cgskb_sk.c`
-//! (cgroup_skb) and refuses each unsafe twin `objects/sk_bad_N.c`, as bpfx does in both modes;
+//! otherwise): it loads `objects/sk_steer.c`'s programs (TC and XDP), `objects/cgskb_sk.c`
+//! (cgroup_skb) and `objects/sk_connect.c` (cgroup connect4) and refuses each unsafe twin `objects/sk_bad_N.c`, as bpfx does in both modes;
 //! and its test runs of the TC programs, in which the lookups find no socket (the test
 //! packets' addresses and ports belong to no socket of the host), give the return value and
 //! `cb[]`/`mark` bpfx gives with an empty socket table, on every engine.
@@ -46,7 +46,11 @@ fn the_kernel_accepts_the_fixtures_and_refuses_the_twins_as_bpfx_does() {
         eprintln!("skipped: {why}");
         return;
     }
-    for (file, ty) in [("sk_steer.o", None), ("cgskb_sk.o", Some("cgroup/skb"))] {
+    for (file, ty) in [
+        ("sk_steer.o", None),
+        ("cgskb_sk.o", Some("cgroup/skb")),
+        ("sk_connect.o", Some("cgroup/connect4")),
+    ] {
         let path = objects().join(file);
         let loaded = match ty {
             Some(ty) => load(&path, ty).map(|_| ()),

@@ -143,11 +143,14 @@ pub fn tc_layout() -> ContextLayout {
 /// The `__sk_buff` of a socket filter, as the kernel allows it: `len`, `pkt_type`, `mark`,
 /// `queue_mapping`, `protocol`, the three `vlan_*` fields, `priority`, `ingress_ifindex`,
 /// `ifindex`, `tc_index`, `hash`, `napi_id`, `gso_segs` and `gso_size` read-only (whole or by
-/// narrow loads), `cb[0..5]` read and written (aligned 1-, 2-, 4- and 8-byte accesses). No
-/// direct packet access, no `tc_classid`, `wire_len`, time stamps or socket fields: the
+/// narrow loads), `cb[0..5]` read and written (aligned 1-, 2-, 4- and 8-byte accesses), `sk`
+/// (8 bytes, read: the packet's socket, a `sock_common` pointer or NULL). No direct packet
+/// access, no `tc_classid`, `wire_len`, time stamps or the socket's address fields: the
 /// packet is read with legacy packet loads (`ldabs`/`ldind`).
 pub fn socket_layout() -> ContextLayout {
-    ContextLayout::new(common_fields(false)).with_packet_loads(true)
+    let mut fields = common_fields(false);
+    fields.push(sk_field());
+    ContextLayout::new(fields).with_packet_loads(true)
 }
 
 /// The `__sk_buff` of a cgroup skb program (`cgroup_skb/ingress`, `cgroup_skb/egress`,
@@ -197,8 +200,8 @@ pub fn cgroup_skb_layout(hook: crate::CgroupSkbHook) -> ContextLayout {
 /// `remote_ip4`, `local_ip4`, `remote_ip6[0..4]`, `local_ip6[0..4]`, `remote_port` and
 /// `local_port` (read-only, whole or narrow loads); and direct packet access through `data`
 /// and `data_end`, read and write. `mark`, `tc_classid`, `data_meta`, `tstamp`, `wire_len`,
-/// `hwtstamp`, `tstamp_type` and `flow_keys` are refused, and so are legacy packet loads;
-/// `sk` too (the kernel gives a socket pointer, which bpfx does not model). Any return value
+/// `hwtstamp`, `tstamp_type` and `flow_keys` are refused, and so are legacy packet loads.
+/// `sk` (8 bytes, read) is the packet's socket, a `sock_common` pointer or NULL. Any return value
 /// is accepted: a verdict reads `SK_PASS` (1) as pass, anything else as drop, and a stream
 /// parser returns a message length.
 pub fn sk_skb_layout() -> ContextLayout {
@@ -219,6 +222,7 @@ pub fn sk_skb_layout() -> ContextLayout {
         u32_field(LOCAL_IP4, false),
         u32_field(REMOTE_PORT, false),
         u32_field(LOCAL_PORT, false),
+        sk_field(),
     ]);
     for i in 0..4 {
         fields.push(u32_field(REMOTE_IP6 + 4 * i, false));

@@ -612,7 +612,8 @@ pub(crate) fn fill_packet_sk(cx: &Cx, packet: Option<SocketId>, buf: &mut [u8]) 
 
 impl Program {
     /// The socket the packets of this program's next runs belong to: what `__sk_buff.sk`
-    /// reads in TC and cgroup skb programs (other contexts have no such field). `None` (the
+    /// reads in TC, socket filter, cgroup skb and sk_skb programs (other contexts have no such
+    /// field). `None` (the
     /// default), or an id its `Vm`'s table ([`crate::Vm::sockets`]) does not hold, reads
     /// NULL.
     pub fn set_packet_socket(&mut self, socket: Option<SocketId>) {

@@ -9,6 +9,8 @@
 //!   (`sk_lookup_tcp`);
 //! - `objects/cgskb_sk.c`: a cgroup_skb program reading the packet's socket (`skb->sk`,
 //!   `sk_fullsock`, `tcp_sock`), with a full TCP socket, a time-wait one and none;
+//! - `objects/sk_filter_sock.c`: a socket filter and an sk_skb verdict program deciding by the
+//!   packet's socket (`skb->sk`);
 //! - `objects/sk_connect.c`: a cgroup connect4 program sending TCP connects to a port some
 //!   socket listens on at the wildcard address to 127.0.0.1 (`sk_lookup_tcp`);
 //! - `objects/sk_bad_N.c`: the unsafe twins (a reference not released on one path, a field
@@ -363,5 +365,55 @@ fn connect4_goes_to_a_local_listener() {
             (r, addr.user_ip4)
         });
         assert_eq!(got, (1, want), "port {port} type {sock_type}");
+    }
+}
+
+#[test]
+fn socket_filters_and_sk_skb_read_the_packets_socket() {
+    let mut t = SocketTable::new();
+    let v6 = |port, state| {
+        Socket::tcp(
+            (IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), port),
+            (IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 40000),
+            state,
+        )
+    };
+    let https = t.add(v6(443, TCP_ESTABLISHED));
+    let other = t.add(v6(8443, TCP_ESTABLISHED));
+    let v4 = t.add(Socket::tcp(
+        (v4(SERVER), 443),
+        (v4(CLIENT), 1),
+        TCP_ESTABLISHED,
+    ));
+    let tw = t.add(v6(443, TCP_TIME_WAIT));
+    let vm = Vm::new().sockets(t);
+    let packet = frame(6, CLIENT, SERVER, &tcp(1, 443));
+    for (sk, kept) in [
+        (Some(https), packet.len()),
+        (Some(other), 0),
+        (Some(v4), 0),
+        (None, 0),
+    ] {
+        let got = everywhere(&vm, "sk_filter_sock.o", "ipv6_sockets_only", |prog| {
+            prog.set_packet_socket(sk);
+            prog.run_socket(&packet, &SkbMeta::default()).unwrap().kept
+        });
+        assert_eq!(got, kept, "{sk:?}");
+    }
+    for (sk, pass) in [(Some(https), true), (Some(tw), false), (None, false)] {
+        let got = everywhere(&vm, "sk_filter_sock.o", "established_only", |prog| {
+            prog.set_packet_socket(sk);
+            let mut data = packet.clone();
+            let out = prog
+                .run_sk_skb(
+                    &mut data,
+                    &mut SkbMeta::default(),
+                    &BpfSock::default(),
+                    &SockIds::default(),
+                )
+                .unwrap();
+            out.action
+        });
+        assert_eq!(got == bpfx::SkAction::Pass, pass, "{sk:?}: {got:?}");
     }
 }

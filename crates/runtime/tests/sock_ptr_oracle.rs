@@ -1,6 +1,7 @@
 //! The kernel as the oracle of socket pointers (root and `bpftool` needed, skipped
 //! otherwise): it loads `objects/sk_steer.c`'s programs (TC and XDP), `objects/cgskb_sk.c`
-//! (cgroup_skb) and `objects/sk_connect.c` (cgroup connect4) and refuses each unsafe twin `objects/sk_bad_N.c`, as bpfx does in both modes;
+//! (cgroup_skb), `objects/sk_connect.c` (cgroup connect4) and `objects/sk_filter_sock.c`
+//! (socket filter, sk_skb) and refuses each unsafe twin `objects/sk_bad_N.c`, as bpfx does in both modes;
 //! and its test runs of the TC programs, in which the lookups find no socket (the test
 //! packets' addresses and ports belong to no socket of the host), give the return value and
 //! `cb[]`/`mark` bpfx gives with an empty socket table, on every engine.
@@ -50,6 +51,7 @@ fn the_kernel_accepts_the_fixtures_and_refuses_the_twins_as_bpfx_does() {
         ("sk_steer.o", None),
         ("cgskb_sk.o", Some("cgroup/skb")),
         ("sk_connect.o", Some("cgroup/connect4")),
+        ("sk_filter_sock.o", None),
     ] {
         let path = objects().join(file);
         let loaded = match ty {

@@ -523,7 +523,12 @@ impl<'o> ProgramRef<'o> {
         // The sockets its lookups and its packet's `sk` point to (`sock_table.rs`).
         if matches!(
             self.context,
-            Context::Tc | Context::Xdp | Context::CgroupSkb(_) | Context::SockAddr(_)
+            Context::Tc
+                | Context::Xdp
+                | Context::Socket
+                | Context::CgroupSkb(_)
+                | Context::SkSkb
+                | Context::SockAddr(_)
         ) && let Some(t) = &shared.hooks.sockets
         {
             blocks.extend(t.blocks().cloned());

@@ -274,6 +274,8 @@ impl Program {
         buf.resize(SKB_CTX_SIZE, 0);
         buf.extend_from_slice(packet);
         skb::fill_skb_ctx(&mut buf, meta, socket);
+        let packet_sk = self.state().sockptr.packet;
+        crate::sock_table::fill_packet_sk(self.cx(), packet_sk, &mut buf);
         buf
     }
 

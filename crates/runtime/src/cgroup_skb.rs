@@ -178,6 +178,8 @@ impl Program {
         buf.extend_from_slice(data);
         skb::fill_skb_ctx(&mut buf, meta, false);
         skb::fill_skb_sock(&mut buf, sock);
+        let packet_sk = self.state().sockptr.packet;
+        crate::sock_table::fill_packet_sk(self.cx(), packet_sk, &mut buf);
         let (res, ()) = self.exec_with(
             &mut buf,
             |st| {

@@ -16,7 +16,7 @@ use bpfx_exec::{
     ArgLen, CallbackIter, CallbackStep, Callbacks, GuestMemory, HelperError, HelperRet, Helpers,
     MemArg, TailCall,
 };
-use bpfx_verifier::{ArgKind, CallbackKind, HelperSig, HelperTable, RetKind};
+use bpfx_verifier::{ArgKind, CallbackKind, HelperSig, HelperTable, RetKind, SockKind, SockRet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -196,6 +196,8 @@ pub(crate) struct Hooks {
     pub(crate) lent_user: Arc<Lent>,
     /// The forwarding table `fib_lookup` asks; `None`: nothing is forwarded.
     pub(crate) fib: Option<crate::fib::FibFn>,
+    /// The sockets socket lookups find; `None`: none.
+    pub(crate) sockets: Option<Arc<crate::sock_table::SocketTable>>,
 }
 
 impl Hooks {
@@ -223,6 +225,7 @@ impl Default for Hooks {
             lent_kernel: Arc::default(),
             lent_user: Arc::default(),
             fib: None,
+            sockets: None,
         }
     }
 }
@@ -351,6 +354,8 @@ pub(crate) struct RunState {
     pub(crate) sock: crate::sock::SockRun,
     /// What `bpf_perf_prog_read_value` reads (perf event programs).
     pub(crate) perf_value: crate::perf_event::PerfEventValue,
+    /// The packet's socket, TC ingress, and what `sk_assign` chose (`sock_table.rs`).
+    pub(crate) sockptr: crate::sock_table::SockPtrRun,
     /// The `bpf_spin_lock` the run holds (released when dropped).
     pub(crate) held_lock: Option<crate::spin_lock::HeldLock>,
     /// The running program (the last tail call's target), when it has timer callbacks:
@@ -560,6 +565,16 @@ impl Cx {
 }
 
 /// Every standard helper, by kernel id.
+/// The socket lookups' arguments: the context, the tuple (read, of the size in r3), its
+/// size, the namespace id and the flags.
+const SOCK_LOOKUP_ARGS: &[ArgKind] = &[
+    ArgKind::Ctx,
+    ArgKind::PtrToReadOnlyMem { size_arg: Some(2) },
+    ArgKind::Scalar,
+    ArgKind::Scalar,
+    ArgKind::Scalar,
+];
+
 pub(crate) const TABLE: &[Proto] = {
     use crate::skb_helpers as skb;
     use crate::skb_packet as room;
@@ -1297,6 +1312,85 @@ pub(crate) const TABLE: &[Proto] = {
             RetKind::Scalar,
             trace::get_func_arg_cnt,
         ),
+        // The socket lookups: ARG_PTR_TO_CTX, ARG_PTR_TO_MEM | MEM_RDONLY, ARG_CONST_SIZE,
+        // ARG_ANYTHING, ARG_ANYTHING; an acquired socket or NULL.
+        Proto::new(
+            crate::sock_table::SK_LOOKUP_TCP,
+            "sk_lookup_tcp",
+            SOCK_LOOKUP_ARGS,
+            RetKind::SockOrNull {
+                kind: SockKind::Full,
+                how: SockRet::Acquire,
+            },
+            crate::sock_table::sk_lookup_tcp,
+        ),
+        Proto::new(
+            crate::sock_table::SK_LOOKUP_UDP,
+            "sk_lookup_udp",
+            SOCK_LOOKUP_ARGS,
+            RetKind::SockOrNull {
+                kind: SockKind::Full,
+                how: SockRet::Acquire,
+            },
+            crate::sock_table::sk_lookup_udp,
+        ),
+        Proto::new(
+            crate::sock_table::SKC_LOOKUP_TCP,
+            "skc_lookup_tcp",
+            SOCK_LOOKUP_ARGS,
+            RetKind::SockOrNull {
+                kind: SockKind::Common,
+                how: SockRet::Acquire,
+            },
+            crate::sock_table::skc_lookup_tcp,
+        ),
+        // ARG_PTR_TO_BTF_ID_SOCK_COMMON | OBJ_RELEASE.
+        Proto::new(
+            crate::sock_table::SK_RELEASE,
+            "sk_release",
+            &[ArgKind::ReleaseSock],
+            RetKind::Scalar,
+            crate::sock_table::sk_release,
+        ),
+        // ARG_PTR_TO_SOCK_COMMON; the casts keep the argument's reference.
+        Proto::new(
+            crate::sock_table::SK_FULLSOCK,
+            "sk_fullsock",
+            &[ArgKind::Sock],
+            RetKind::SockOrNull {
+                kind: SockKind::Full,
+                how: SockRet::Cast,
+            },
+            crate::sock_table::sk_fullsock,
+        ),
+        Proto::new(
+            crate::sock_table::TCP_SOCK,
+            "tcp_sock",
+            &[ArgKind::Sock],
+            RetKind::SockOrNull {
+                kind: SockKind::Tcp,
+                how: SockRet::Cast,
+            },
+            crate::sock_table::tcp_sock,
+        ),
+        Proto::new(
+            crate::sock_table::GET_LISTENER_SOCK,
+            "get_listener_sock",
+            &[ArgKind::Sock],
+            RetKind::SockOrNull {
+                kind: SockKind::Full,
+                how: SockRet::Plain,
+            },
+            crate::sock_table::get_listener_sock,
+        ),
+        // ARG_PTR_TO_CTX, ARG_PTR_TO_BTF_ID_SOCK_COMMON, ARG_ANYTHING.
+        Proto::new(
+            crate::sock_table::SK_ASSIGN,
+            "sk_assign",
+            &[ArgKind::Ctx, ArgKind::Sock, ArgKind::Scalar],
+            RetKind::Scalar,
+            crate::sock_table::sk_assign,
+        ),
         // The kernel's ARG_PTR_TO_CTX, ARG_PTR_TO_MEM (written), ARG_CONST_SIZE, ARG_ANYTHING.
         Proto::new(
             crate::fib::FIB_LOOKUP,
@@ -1379,6 +1473,10 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             xdp::XDP_STORE_BYTES,
             skb::CSUM_DIFF,
             crate::fib::FIB_LOOKUP,
+            crate::sock_table::SK_LOOKUP_TCP,
+            crate::sock_table::SK_LOOKUP_UDP,
+            crate::sock_table::SKC_LOOKUP_TCP,
+            crate::sock_table::SK_RELEASE,
         ],
         Context::Tc => &[
             PERF_EVENT_OUTPUT,
@@ -1408,6 +1506,14 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             room::SKB_ADJUST_ROOM,
             crate::fib::FIB_LOOKUP,
             crate::sock::GET_SOCKET_COOKIE,
+            crate::sock_table::SK_LOOKUP_TCP,
+            crate::sock_table::SK_LOOKUP_UDP,
+            crate::sock_table::SKC_LOOKUP_TCP,
+            crate::sock_table::SK_RELEASE,
+            crate::sock_table::SK_FULLSOCK,
+            crate::sock_table::TCP_SOCK,
+            crate::sock_table::GET_LISTENER_SOCK,
+            crate::sock_table::SK_ASSIGN,
         ],
         // `sk_filter_func_proto`: with the packet's socket cookie, as TC has it.
         Context::Socket => &[
@@ -1416,12 +1522,16 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             skb::SKB_LOAD_BYTES_RELATIVE,
             crate::sock::GET_SOCKET_COOKIE,
         ],
-        // `cg_skb_func_proto`: the socket filter's, over the packet's socket.
+        // `cg_skb_func_proto`: the socket filter's, over the packet's socket, and what a
+        // program does with that socket.
         Context::CgroupSkb(_) => &[
             PERF_EVENT_OUTPUT,
             skb::SKB_LOAD_BYTES,
             skb::SKB_LOAD_BYTES_RELATIVE,
             crate::sock::GET_SOCKET_COOKIE,
+            crate::sock_table::SK_FULLSOCK,
+            crate::sock_table::TCP_SOCK,
+            crate::sock_table::GET_LISTENER_SOCK,
         ],
         // `sk_skb_func_proto`: the packet's bytes, the socket's cookie, the socket redirects,
         // perf output.
@@ -1489,8 +1599,21 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sock::GET_NETNS_COOKIE,
             crate::sockopt::SETSOCKOPT,
             crate::sockopt::GETSOCKOPT,
+            crate::sock_table::SK_LOOKUP_TCP,
+            crate::sock_table::SK_LOOKUP_UDP,
+            crate::sock_table::SKC_LOOKUP_TCP,
+            crate::sock_table::SK_RELEASE,
         ],
-        Context::SockAddr(_) | Context::Sock(_) => &[
+        Context::SockAddr(_) => &[
+            PERF_EVENT_OUTPUT,
+            crate::sock::GET_SOCKET_COOKIE,
+            crate::sock::GET_NETNS_COOKIE,
+            crate::sock_table::SK_LOOKUP_TCP,
+            crate::sock_table::SK_LOOKUP_UDP,
+            crate::sock_table::SKC_LOOKUP_TCP,
+            crate::sock_table::SK_RELEASE,
+        ],
+        Context::Sock(_) => &[
             PERF_EVENT_OUTPUT,
             crate::sock::GET_SOCKET_COOKIE,
             crate::sock::GET_NETNS_COOKIE,
@@ -1596,6 +1719,8 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 | ArgKind::CallbackCtx
                 | ArgKind::ConstStr
                 | ArgKind::ReleaseRecord
+                | ArgKind::Sock
+                | ArgKind::ReleaseSock
                 | ArgKind::SpinLock
                 | ArgKind::Timer
                 | ArgKind::TimerMap

@@ -88,6 +88,7 @@ mod skb;
 mod skb_helpers;
 mod skb_packet;
 mod sock;
+mod sock_table;
 mod sockopt;
 mod spin_lock;
 mod strncmp;
@@ -135,7 +136,7 @@ pub use bpfx_jit::{CodeMemory, JitError, JitOptions};
 pub use bpfx_verifier as verifier;
 pub use bpfx_verifier::{
     ArgKind, Assumptions, ContextAccess, ContextField, ContextLayout, FieldKind, HelperSig, Mode,
-    RetKind, VerifiedProgram,
+    RetKind, SockKind, SockRet, VerifiedProgram,
 };
 pub use bpfx_verifier::{VerifierLog, VerifyError, VerifyErrorKind};
 pub use cgroup_skb::{CgroupSkbHook, CgroupSkbVerdict, ip_ethertype};
@@ -217,6 +218,12 @@ pub use sock::{
     SOCK_OPS_ALL_CB_FLAGS, SOCK_OPS_CB_FLAGS, SOCK_OPS_CB_FLAGS_SET, SOCK_OPS_SIZE,
     SOCK_OPS_SND_CWND, SOCK_OPS_SND_SSTHRESH, SOCK_OPS_TXHASH, SockAddr, SockAddrHook, SockHook,
     SockIds, SockOps, sock_addr_layout, sock_layout, sock_ops_layout,
+};
+pub use sock_table::{
+    BPF_F_CURRENT_NETNS, BPF_TCP_SOCK_SIZE, BpfTcpSock, GET_LISTENER_SOCK, IPPROTO_TCP,
+    IPPROTO_UDP, SK_ASSIGN, SK_FULLSOCK, SK_LOOKUP_TCP, SK_LOOKUP_UDP, SK_RELEASE, SKC_LOOKUP_TCP,
+    Socket, SocketId, SocketTable, TCP_ESTABLISHED, TCP_LISTEN, TCP_NEW_SYN_RECV, TCP_SOCK,
+    TCP_TIME_WAIT, TUPLE_IPV4_SIZE, TUPLE_IPV6_SIZE,
 };
 pub use sockopt::{
     GETSOCKOPT, SETSOCKOPT, SOCK_BUF_MAX, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SOL_IP, SOL_IPV6,

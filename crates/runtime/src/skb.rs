@@ -74,6 +74,14 @@ mod off {
 /// Size of `__sk_buff.cb` in bytes (five `u32`).
 const CB_SIZE: u16 = 20;
 
+/// `__sk_buff.sk`: the packet's socket, a `sock_common` pointer or NULL, read whole (8 bytes)
+/// at its UAPI offset, which bpfx's struct keeps for the socket's address
+/// (`sock_table.rs`).
+fn sk_field() -> ContextField {
+    let at = crate::sock_table::SKB_SK;
+    ContextField::new(at, 8, FieldKind::SockCommonOrNull, at)
+}
+
 /// A u32 field read whole or by a narrow load, at the same offset in both layouts.
 const fn u32_field(at: u16, writable: bool) -> ContextField {
     ContextField::new(at, 4, FieldKind::Scalar, at)
@@ -111,8 +119,9 @@ fn common_fields(tc: bool) -> Vec<ContextField> {
 /// (8 bytes, read and write), `hwtstamp` (8 bytes, read) and `tstamp_type` (1 byte, read).
 /// Writable: `mark`, `priority`, `tc_index`, `tc_classid`, `queue_mapping`, `cb[0..5]`,
 /// `tstamp`. Scalar u32 fields take narrow loads (1, 2 or 4 bytes aligned to their size);
-/// stores are whole. `cb` takes aligned loads and stores of 1, 2, 4 and 8 bytes. The socket
-/// fields (`family` … `local_port`), `flow_keys` and `sk` are refused. Legacy packet loads
+/// stores are whole. `cb` takes aligned loads and stores of 1, 2, 4 and 8 bytes. `sk` (8
+/// bytes, read) gives the packet's socket, a `sock_common` pointer that may be NULL. The
+/// socket fields (`family` … `local_port`) and `flow_keys` are refused. Legacy packet loads
 /// (`ldabs`/`ldind`) read the packet.
 pub fn tc_layout() -> ContextLayout {
     use off::*;
@@ -126,6 +135,7 @@ pub fn tc_layout() -> ContextLayout {
         ContextField::new(TSTAMP, 8, FieldKind::Scalar, TSTAMP).with_writable(true),
         ContextField::new(HWTSTAMP, 8, FieldKind::Scalar, HWTSTAMP),
         ContextField::new(TSTAMP_TYPE, 1, FieldKind::Scalar, TSTAMP_TYPE),
+        sk_field(),
     ]);
     ContextLayout::new(fields).with_packet_loads(true)
 }
@@ -133,11 +143,14 @@ pub fn tc_layout() -> ContextLayout {
 /// The `__sk_buff` of a socket filter, as the kernel allows it: `len`, `pkt_type`, `mark`,
 /// `queue_mapping`, `protocol`, the three `vlan_*` fields, `priority`, `ingress_ifindex`,
 /// `ifindex`, `tc_index`, `hash`, `napi_id`, `gso_segs` and `gso_size` read-only (whole or by
-/// narrow loads), `cb[0..5]` read and written (aligned 1-, 2-, 4- and 8-byte accesses). No
-/// direct packet access, no `tc_classid`, `wire_len`, time stamps or socket fields: the
+/// narrow loads), `cb[0..5]` read and written (aligned 1-, 2-, 4- and 8-byte accesses), `sk`
+/// (8 bytes, read: the packet's socket, a `sock_common` pointer or NULL). No direct packet
+/// access, no `tc_classid`, `wire_len`, time stamps or the socket's address fields: the
 /// packet is read with legacy packet loads (`ldabs`/`ldind`).
 pub fn socket_layout() -> ContextLayout {
-    ContextLayout::new(common_fields(false)).with_packet_loads(true)
+    let mut fields = common_fields(false);
+    fields.push(sk_field());
+    ContextLayout::new(fields).with_packet_loads(true)
 }
 
 /// The `__sk_buff` of a cgroup skb program (`cgroup_skb/ingress`, `cgroup_skb/egress`,
@@ -147,8 +160,9 @@ pub fn socket_layout() -> ContextLayout {
 /// `remote_ip4`, `local_ip4`, `remote_ip6[0..4]`, `local_ip6[0..4]`, `remote_port` and
 /// `local_port` (read-only, whole or narrow loads); and direct packet access through `data`
 /// and `data_end`, **read-only**: a store to the packet, or a helper writing into it, is
-/// refused in both modes ("cannot write into packet"). `tc_classid`, `data_meta`, `wire_len`,
-/// `tstamp_type`, `flow_keys` and `sk` are refused, and so are legacy packet loads. The program
+/// refused in both modes ("cannot write into packet"). `sk` (8 bytes, read) gives the
+/// packet's socket, a `sock_common` pointer that may be NULL. `tc_classid`, `data_meta`,
+/// `wire_len`, `tstamp_type` and `flow_keys` are refused, and so are legacy packet loads. The program
 /// returns 0 or 1 (ingress), 0 to 3 (egress: bit 1 asks for congestion notification), which
 /// Strict mode checks.
 pub fn cgroup_skb_layout(hook: crate::CgroupSkbHook) -> ContextLayout {
@@ -167,6 +181,7 @@ pub fn cgroup_skb_layout(hook: crate::CgroupSkbHook) -> ContextLayout {
         u32_field(LOCAL_PORT, false),
         ContextField::new(TSTAMP, 8, FieldKind::Scalar, TSTAMP).with_writable(true),
         ContextField::new(HWTSTAMP, 8, FieldKind::Scalar, HWTSTAMP),
+        sk_field(),
     ]);
     for i in 0..4 {
         fields.push(u32_field(REMOTE_IP6 + 4 * i, false));
@@ -185,8 +200,8 @@ pub fn cgroup_skb_layout(hook: crate::CgroupSkbHook) -> ContextLayout {
 /// `remote_ip4`, `local_ip4`, `remote_ip6[0..4]`, `local_ip6[0..4]`, `remote_port` and
 /// `local_port` (read-only, whole or narrow loads); and direct packet access through `data`
 /// and `data_end`, read and write. `mark`, `tc_classid`, `data_meta`, `tstamp`, `wire_len`,
-/// `hwtstamp`, `tstamp_type` and `flow_keys` are refused, and so are legacy packet loads;
-/// `sk` too (the kernel gives a socket pointer, which bpfx does not model). Any return value
+/// `hwtstamp`, `tstamp_type` and `flow_keys` are refused, and so are legacy packet loads.
+/// `sk` (8 bytes, read) is the packet's socket, a `sock_common` pointer or NULL. Any return value
 /// is accepted: a verdict reads `SK_PASS` (1) as pass, anything else as drop, and a stream
 /// parser returns a message length.
 pub fn sk_skb_layout() -> ContextLayout {
@@ -207,6 +222,7 @@ pub fn sk_skb_layout() -> ContextLayout {
         u32_field(LOCAL_IP4, false),
         u32_field(REMOTE_PORT, false),
         u32_field(LOCAL_PORT, false),
+        sk_field(),
     ]);
     for i in 0..4 {
         fields.push(u32_field(REMOTE_IP6 + 4 * i, false));

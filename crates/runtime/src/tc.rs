@@ -37,6 +37,8 @@ pub struct TcOutcome {
     /// The copies of the packet `clone_redirect` sent, in call order (the packet itself is
     /// the run's [`Packet`] or slice).
     pub clones: Vec<ClonedPacket>,
+    /// The socket the run's last successful `sk_assign` assigned the packet to.
+    pub assigned: Option<crate::SocketId>,
 }
 
 impl Program {
@@ -55,6 +57,7 @@ impl Program {
             meta: after,
             redirect: self.last_redirect(),
             clones,
+            assigned: self.state().sockptr.assigned,
         })
     }
 
@@ -77,6 +80,7 @@ impl Program {
             meta: after,
             redirect: self.last_redirect(),
             clones,
+            assigned: self.state().sockptr.assigned,
         })
     }
 
@@ -157,6 +161,8 @@ impl Program {
             moved_by: None,
         };
         skb::fill_skb_ctx(&mut buf, meta, false);
+        let packet_sk = self.state().sockptr.packet;
+        crate::sock_table::fill_packet_sk(self.cx(), packet_sk, &mut buf);
         frame.write_into(&mut buf);
         // The frame set and what the run left read under the locks the run takes anyway.
         let (res, (f, clones, tunnel)) = self.exec_with(

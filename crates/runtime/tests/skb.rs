@@ -350,6 +350,12 @@ fn the_kernel_access_rules_of_each_program_type() {
     let load = |off: u32, size: &str| format!("ldx{size} r2, [r1+{off}]\nmov r0, 0\nexit");
     let store =
         |off: u32, size: &str| format!("mov r2, 1\nstx{size} [r1+{off}], r2\nmov r0, 0\nexit");
+    // The packet's socket: `sk`, 8 bytes.
+    for section in ["tc", "socket"] {
+        for mode in MODES {
+            build(section, &load(168, "dw"), mode).unwrap_or_else(|e| panic!("{section} sk: {e}"));
+        }
+    }
     // Both types: u32 fields whole or narrow, cb by any aligned size.
     for section in ["tc", "socket"] {
         for text in [
@@ -384,9 +390,10 @@ fn the_kernel_access_rules_of_each_program_type() {
                 load(88, "w"),
                 "invalid access to context at offset 88 size 4",
             ),
+            // `sk` is read whole: 8 bytes.
             (
-                load(168, "dw"),
-                "invalid access to context at offset 168 size 8",
+                load(168, "w"),
+                "invalid access to context at offset 168 size 4",
             ),
             (
                 load(192, "w"),

@@ -274,6 +274,7 @@ fn a_tc_outcome_carries_the_verdict_the_fields_written_and_the_redirect() {
                 ingress: true,
             }),
             clones: vec![],
+            assigned: None,
         };
         assert_eq!(out, want, "{name}");
     }

@@ -63,6 +63,10 @@ pub enum FieldKind {
     /// field is writable, stores of 1, 2, 4 or 8 bytes aligned to their size, wholly inside
     /// the field, at the same bytes in bpfx's layout; no atomics.
     Scratch,
+    /// The packet's socket (`__sk_buff.sk`): a load gives a `sock_common` pointer that may be
+    /// null and is no reference. In bpfx's layout the field is a 64-bit pointer to the
+    /// socket's read-only struct, or 0.
+    SockCommonOrNull,
 }
 
 impl FieldKind {
@@ -70,7 +74,10 @@ impl FieldKind {
     pub const fn is_pointer(self) -> bool {
         matches!(
             self,
-            FieldKind::PacketStart | FieldKind::PacketEnd | FieldKind::PacketMeta
+            FieldKind::PacketStart
+                | FieldKind::PacketEnd
+                | FieldKind::PacketMeta
+                | FieldKind::SockCommonOrNull
         )
     }
 }
@@ -545,6 +552,14 @@ pub enum ArgKind {
     /// `Checked` mode any value (the helper finds the record itself, and a record never
     /// released is discarded when the run ends).
     ReleaseRecord,
+    /// A socket (the kernel's `ARG_PTR_TO_SOCK_COMMON` and `ARG_PTR_TO_BTF_ID_SOCK_COMMON`):
+    /// any non-null socket pointer (`sock_common`, `sock` or `tcp_sock`), still held when it
+    /// is a reference, in both modes.
+    Sock,
+    /// The socket reference to release (`sk_release`'s r1, the kernel's `OBJ_RELEASE`): a
+    /// non-null socket pointer standing for a reference held on every path, in both modes;
+    /// the call releases it, and every pointer standing for it is unusable after.
+    ReleaseSock,
     /// A `struct bpf_spin_lock` inside a map value (the kernel's `ARG_PTR_TO_SPIN_LOCK`:
     /// `bpf_spin_lock`'s and `bpf_spin_unlock`'s r1): in `Strict` mode a non-null pointer to
     /// a map value at a known offset, 4-byte aligned, the lock's 4 bytes inside the value; in
@@ -608,8 +623,56 @@ pub enum RetKind {
         /// The argument holding the size.
         size_arg: usize,
     },
+    /// A pointer to a socket of `kind`, or null (the kernel's `RET_PTR_TO_SOCKET_OR_NULL`,
+    /// `RET_PTR_TO_SOCK_COMMON_OR_NULL`, `RET_PTR_TO_TCP_SOCK_OR_NULL`). With
+    /// [`SockRet::Acquire`] the result is a reference every path must release with a
+    /// [`ArgKind::ReleaseSock`] helper (`sk_lookup_tcp`, `skc_lookup_tcp`); with
+    /// [`SockRet::Cast`] it stands for the reference of the socket in the [`ArgKind::Sock`]
+    /// argument, if that one has one (`sk_fullsock`, `tcp_sock`); with [`SockRet::Plain`] it
+    /// has none (`get_listener_sock`). Both modes track socket references.
+    SockOrNull {
+        /// The struct it points to.
+        kind: SockKind,
+        /// Whether it is a reference, and which.
+        how: SockRet,
+    },
     /// Nothing: r0 is not initialised afterwards (in `Strict` mode).
     Void,
+}
+
+/// How a [`RetKind::SockOrNull`] result relates to the references a program holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SockRet {
+    /// A new reference (the kernel's `acquire` helpers).
+    Acquire,
+    /// The argument's socket seen as another struct: its reference, if any (the kernel's
+    /// pointer casts).
+    Cast,
+    /// No reference.
+    Plain,
+}
+
+/// The struct a socket pointer points to (the kernel's `PTR_TO_SOCK_COMMON`, `PTR_TO_SOCKET`,
+/// `PTR_TO_TCP_SOCK`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SockKind {
+    /// `struct bpf_sock`, of which only the fields every socket has (`struct sock_common`).
+    Common,
+    /// `struct bpf_sock`, a full socket.
+    Full,
+    /// `struct bpf_tcp_sock`.
+    Tcp,
+}
+
+impl SockKind {
+    /// The kernel's name of the pointer type, for messages and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            SockKind::Common => "sock_common",
+            SockKind::Full => "sock",
+            SockKind::Tcp => "tcp_sock",
+        }
+    }
 }
 
 /// A helper's declared signature. Helpers are trusted to keep to it: a helper that declares an

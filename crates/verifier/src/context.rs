@@ -181,6 +181,15 @@ pub(crate) fn check_access(
         (FieldKind::PacketStart, _) => Value::Ptr(PtrKind::Packet { id: 0 }, Off::known(0)),
         (FieldKind::PacketEnd, _) => Value::Ptr(PtrKind::PacketEnd, Off::known(0)),
         (FieldKind::PacketMeta, _) => Value::Ptr(PtrKind::PacketMeta, Off::known(0)),
+        (FieldKind::SockCommonOrNull, _) => Value::Ptr(
+            PtrKind::Sock {
+                kind: crate::config::SockKind::Common,
+                nullable: true,
+                id: 0,
+                ref_obj: 0,
+            },
+            Off::known(0),
+        ),
         (_, CtxOp::Load { signed }) => Value::Scalar(Scalar::load(size, signed)),
         _ => Value::Scalar(Scalar::load(size, false)),
     };

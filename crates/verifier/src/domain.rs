@@ -17,7 +17,7 @@
 //! - Joins only go up; [`State::merge_live`] makes every ascending chain finite, so the `Checked`
 //!   fixpoint terminates; `Strict` mode never widens (it explores loop iterations instead).
 
-use crate::config::MapRef;
+use crate::config::{MapRef, SockKind};
 use bpfx_exec::STACK_FRAME_SIZE;
 use std::fmt;
 use std::ops::{Index, IndexMut};
@@ -139,6 +139,18 @@ pub(crate) enum PtrKind {
     /// The packet's metadata (`data_meta`): offsets from its start; the bytes below `data`
     /// proven by a comparison with `data` are [`State::meta`].
     PacketMeta,
+    /// A socket (`sock.rs`): a kernel-owned struct of the [`SockKind`]'s type, read-only,
+    /// at offset 0 (no arithmetic). `nullable` until a comparison with 0; `id` groups the
+    /// copies of one helper result or context load, as for map values (0: none); `ref_obj`
+    /// is the reference (`refs.rs`) the socket stands for, 0 when none: a lookup's result
+    /// (`id == ref_obj`), and what `sk_fullsock`/`tcp_sock` made of it (the kernel's
+    /// `ref_obj_id`, which such casts pass on).
+    Sock {
+        kind: SockKind,
+        nullable: bool,
+        id: u32,
+        ref_obj: u32,
+    },
 }
 
 impl PtrKind {
@@ -346,6 +358,14 @@ impl Value {
                         // release gives back is not precision but meaning, so records of
                         // different reservations never cover each other.
                         ) if ma == mb && ra == rb && (nb || !na) && (ra.is_none() || ia == ib)
+                    )
+                    // A socket's reference is meaning, as a record's.
+                    || matches!(
+                        (ka, kb),
+                        (
+                            PtrKind::Sock { kind: xa, nullable: na, ref_obj: ra, .. },
+                            PtrKind::Sock { kind: xb, nullable: nb, ref_obj: rb, .. },
+                        ) if xa == xb && ra == rb && (nb || !na)
                     );
                 kind_ok && oa.le(ob)
             }
@@ -397,6 +417,28 @@ impl Value {
                     },
                     oa.join(ob),
                 ),
+                (
+                    PtrKind::Sock {
+                        kind: xa,
+                        nullable: na,
+                        id: ia,
+                        ref_obj: ra,
+                    },
+                    PtrKind::Sock {
+                        kind: xb,
+                        nullable: nb,
+                        id: ib,
+                        ref_obj: rb,
+                    },
+                ) if xa == xb && ra == rb => Ptr(
+                    PtrKind::Sock {
+                        kind: xa,
+                        nullable: na || nb,
+                        id: if ia == ib { ia } else { 0 },
+                        ref_obj: ra,
+                    },
+                    oa.join(ob),
+                ),
                 _ => Value::mixed(self, other),
             },
             (MapHandle(a) | MapHandleOrNull(a), MapHandle(b) | MapHandleOrNull(b)) if a == b => {
@@ -430,6 +472,10 @@ impl Value {
             Value::Ptr(PtrKind::Packet { .. }, _) => "a packet pointer",
             Value::Ptr(PtrKind::PacketEnd, _) => "the packet end pointer",
             Value::Ptr(PtrKind::PacketMeta, _) => "a packet metadata pointer",
+            Value::Ptr(PtrKind::Sock { nullable: true, .. }, _) => {
+                "a socket pointer that may be null"
+            }
+            Value::Ptr(PtrKind::Sock { .. }, _) => "a socket pointer",
             Value::MapHandle(_) => "a map handle",
             Value::MapHandleOrNull(_) => "a map handle that may be null",
             Value::Mixed { .. } => {
@@ -477,6 +523,18 @@ impl fmt::Display for Value {
                     PtrKind::Packet { id } => write!(f, "pkt(id {id})")?,
                     PtrKind::PacketEnd => write!(f, "pkt_end")?,
                     PtrKind::PacketMeta => write!(f, "pkt_meta")?,
+                    PtrKind::Sock {
+                        kind,
+                        nullable,
+                        ref_obj,
+                        ..
+                    } => {
+                        let q = if *nullable { "_or_null" } else { "" };
+                        write!(f, "{}{q}", kind.name())?;
+                        if *ref_obj != 0 {
+                            write!(f, "(ref {ref_obj})")?;
+                        }
+                    }
                 }
                 off(f, o)
             }

@@ -212,6 +212,39 @@ pub enum VerifyErrorKind {
         "the ring buffer record reserved at {0} is not submitted or discarded on every path to exit"
     )]
     RecordNotReleased(Pc),
+    /// A socket reference (from `sk_lookup_tcp`, `sk_lookup_udp`, `skc_lookup_tcp`) not
+    /// released with `sk_release` on some path to the program's exit or to a tail call (the
+    /// kernel's "Unreleased reference"), in both modes.
+    #[error("the socket reference acquired at {0} is not released on every path to exit")]
+    SockNotReleased(Pc),
+    /// A socket pointer used after `sk_release` released its reference, on every path or on
+    /// some, in both modes.
+    #[error(
+        "{reg} is a socket whose reference, acquired at {at}, is already released{}",
+        if *on_some_paths { " on some paths to here" } else { "" }
+    )]
+    SockReleased {
+        /// The register holding it.
+        reg: Reg,
+        /// The `call` that acquired it.
+        at: Pc,
+        /// Whether only some paths released it.
+        on_some_paths: bool,
+    },
+    /// A load of a socket field the kernel does not allow (the field, its size or alignment),
+    /// or any store or atomic through a socket pointer (the kernel's "invalid sock access",
+    /// "cannot write into sock").
+    #[error("invalid {kind} access off={off} size={size}{}", if *write { " (socket fields are read-only)" } else { "" })]
+    SockAccess {
+        /// The pointer's type (`sock`, `sock_common`, `tcp_sock`).
+        kind: &'static str,
+        /// The offset in the struct.
+        off: i64,
+        /// The access's size in bytes.
+        size: u32,
+        /// Whether it writes.
+        write: bool,
+    },
     /// Something the kernel forbids while a `bpf_spin_lock` is held (`Strict` mode): a call
     /// other than `bpf_spin_unlock` of that lock (a second lock, a tail call and local calls
     /// included), `ld_abs`/`ld_ind`, or `exit`.

@@ -42,6 +42,7 @@ mod domain;
 mod error;
 mod refs;
 mod scalar;
+mod sock;
 mod spec;
 mod termination;
 mod verified;
@@ -68,8 +69,8 @@ pub fn is_poisoned_helper(id: u32) -> bool {
 }
 pub use config::{
     ArgKind, CallbackKind, Config, ContextField, ContextKind, ContextLayout, DEFAULT_INSN_BUDGET,
-    FieldKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind, iterable_map_type,
-    map_type_name,
+    FieldKind, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind, SockKind, SockRet,
+    iterable_map_type, map_type_name,
 };
 pub use context::ContextAccess;
 pub use error::{VerifyError, VerifyErrorKind};

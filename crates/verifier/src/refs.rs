@@ -37,6 +37,9 @@ pub(crate) struct Ref {
     /// The `call` that reserved it (the kernel's `alloc_insn`).
     pub(crate) at: Pc,
     pub(crate) held: Held,
+    /// Whether it is a socket reference (`sk_lookup_*`, released by `sk_release`) rather
+    /// than a ring buffer record; socket references are tracked in both modes.
+    pub(crate) sock: bool,
 }
 
 /// A `bpf_spin_lock` taken (`Strict` mode): the lock's map value (its map and the lookup's
@@ -59,15 +62,31 @@ pub(crate) struct Refs(Vec<Ref>, Option<Lock>);
 impl Refs {
     /// Records that the reservation at `at` made `id` (fresh: larger than every id held).
     pub(crate) fn acquire(&mut self, id: u32, at: Pc) {
+        self.acquire_as(id, at, false);
+    }
+
+    /// Records that the socket lookup at `at` acquired the reference `id`.
+    pub(crate) fn acquire_sock(&mut self, id: u32, at: Pc) {
+        self.acquire_as(id, at, true);
+    }
+
+    fn acquire_as(&mut self, id: u32, at: Pc, sock: bool) {
         let r = Ref {
             id,
             at,
             held: Held::Always,
+            sock,
         };
         match self.0.binary_search_by_key(&id, |r| r.id) {
             Ok(i) => self.0[i] = r,
             Err(i) => self.0.insert(i, r),
         }
+    }
+
+    /// The reference `id`, when it is held on some path.
+    pub(crate) fn get(&self, id: u32) -> Option<Ref> {
+        let i = self.0.binary_search_by_key(&id, |r| r.id).ok()?;
+        Some(self.0[i])
     }
 
     /// How surely `id` is held; `None` when it is not held on any path.
@@ -180,7 +199,8 @@ impl fmt::Display for Refs {
                 Held::Always => "",
                 Held::OnSomePaths => "?",
             };
-            write!(f, "ref{q}(id {} from {})", r.id, r.at)?;
+            let what = if r.sock { "sock" } else { "ref" };
+            write!(f, "{what}{q}(id {} from {})", r.id, r.at)?;
         }
         if let Some(l) = self.1 {
             if !self.0.is_empty() {
@@ -207,6 +227,7 @@ mod tests {
                     id,
                     at: Pc(id),
                     held,
+                    sock: false,
                 })
                 .collect(),
             None,

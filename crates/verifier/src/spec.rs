@@ -16,11 +16,14 @@
 //! ([`ArgKind::CallbackCtx`]), `const_str` ([`ArgKind::ConstStr`]), `long_out`
 //! ([`ArgKind::PtrToLongOut`]), `record` ([`ArgKind::ReleaseRecord`]), `spin_lock`
 //! ([`ArgKind::SpinLock`]), `timer` ([`ArgKind::Timer`]), `timer_map` ([`ArgKind::TimerMap`]),
-//! `callback_timer` ([`ArgKind::Callback`]), `ctx` ([`ArgKind::Ctx`]), `ctx_or_null` ([`ArgKind::CtxOrNull`]).
-//! Results: `scalar`, `map_value_or_null`, `void`. `Display` of [`HelperSig`],
+//! `callback_timer` ([`ArgKind::Callback`]), `ctx` ([`ArgKind::Ctx`]), `ctx_or_null` ([`ArgKind::CtxOrNull`]),
+//! `sock` ([`ArgKind::Sock`]), `release_sock` ([`ArgKind::ReleaseSock`]).
+//! Results: `scalar`, `map_value_or_null`, `void`, `mem_or_null:rN`, and
+//! `sock_or_null`, `sock_common_or_null`, `tcp_sock_or_null` ([`RetKind::SockOrNull`]),
+//! followed by `:acquire` or `:cast` for [`SockRet::Acquire`] and [`SockRet::Cast`]. `Display` of [`HelperSig`],
 //! [`ArgKind`] and [`RetKind`] prints this form back.
 
-use crate::config::{ArgKind, CallbackKind, HelperSig, MapDef, MapRef, RetKind};
+use crate::config::{ArgKind, CallbackKind, HelperSig, MapDef, MapRef, RetKind, SockKind, SockRet};
 use std::fmt;
 
 /// A helper or map description that does not parse.
@@ -69,6 +72,7 @@ pub fn parse_helper(spec: &str) -> Result<(u32, HelperSig), SpecError> {
         "scalar" => RetKind::Scalar,
         "map_value_or_null" => RetKind::MapValueOrNull,
         "void" => RetKind::Void,
+        r if let Some(k) = parse_sock_ret(r) => k,
         r if let Some(n) = r
             .strip_prefix("mem_or_null:r")
             .and_then(|n| n.trim().parse::<usize>().ok())
@@ -176,6 +180,8 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "record" => ArgKind::ReleaseRecord,
         "ctx" => ArgKind::Ctx,
         "ctx_or_null" => ArgKind::CtxOrNull,
+        "sock" => ArgKind::Sock,
+        "release_sock" => ArgKind::ReleaseSock,
         _ => {
             return fail(
                 spec,
@@ -227,6 +233,24 @@ pub fn parse_map(spec: &str) -> Result<(MapRef, MapDef), SpecError> {
 }
 
 /// A decimal or `0x` hexadecimal number.
+/// `sock_or_null`, `sock_common_or_null`, `tcp_sock_or_null`, each with `:acquire` or
+/// `:cast` or neither.
+fn parse_sock_ret(r: &str) -> Option<RetKind> {
+    let (kind, how) = match r.split_once(':') {
+        Some((k, "acquire")) => (k, SockRet::Acquire),
+        Some((k, "cast")) => (k, SockRet::Cast),
+        Some(_) => return None,
+        None => (r, SockRet::Plain),
+    };
+    let kind = match kind {
+        "sock_or_null" => SockKind::Full,
+        "sock_common_or_null" => SockKind::Common,
+        "tcp_sock_or_null" => SockKind::Tcp,
+        _ => return None,
+    };
+    Some(RetKind::SockOrNull { kind, how })
+}
+
 fn parse_u32(s: &str) -> Option<u32> {
     match s.strip_prefix("0x") {
         Some(h) => u32::from_str_radix(h, 16).ok(),
@@ -260,6 +284,8 @@ impl fmt::Display for ArgKind {
             ArgKind::ReleaseRecord => ("record", None),
             ArgKind::Ctx => ("ctx", None),
             ArgKind::CtxOrNull => ("ctx_or_null", None),
+            ArgKind::Sock => ("sock", None),
+            ArgKind::ReleaseSock => ("release_sock", None),
         };
         match size {
             Some(j) => write!(f, "{name}:r{}", j + 1),
@@ -275,6 +301,14 @@ impl fmt::Display for RetKind {
             RetKind::MapValueOrNull => "map_value_or_null",
             RetKind::MemOrNull { size_arg } => return write!(f, "mem_or_null:r{}", size_arg + 1),
             RetKind::Void => "void",
+            RetKind::SockOrNull { kind, how } => {
+                let how = match how {
+                    SockRet::Acquire => ":acquire",
+                    SockRet::Cast => ":cast",
+                    SockRet::Plain => "",
+                };
+                return write!(f, "{}_or_null{how}", kind.name());
+            }
         })
     }
 }

@@ -519,7 +519,20 @@ impl<'o> ProgramRef<'o> {
         for &i in &used {
             shared.maps[i].freeze();
         }
-        let blocks = created.iter().filter_map(|m| m.block().cloned()).collect();
+        let mut blocks: Vec<_> = created.iter().filter_map(|m| m.block().cloned()).collect();
+        // The sockets its lookups and its packet's `sk` point to (`sock_table.rs`).
+        if matches!(
+            self.context,
+            Context::Tc
+                | Context::Xdp
+                | Context::Socket
+                | Context::CgroupSkb(_)
+                | Context::SkSkb
+                | Context::SockAddr(_)
+        ) && let Some(t) = &shared.hooks.sockets
+        {
+            blocks.extend(t.blocks().cloned());
+        }
         Ok(Verified {
             shared: self.obj.shared.clone(),
             name: self.def.name.clone(),

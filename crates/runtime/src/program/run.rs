@@ -192,6 +192,11 @@ impl Program {
         self.st.as_ref().and_then(|st| st.redirect.clone())
     }
 
+    /// The helpers' view of this program instance.
+    pub(crate) fn cx(&self) -> &helpers::Cx {
+        &self.cx
+    }
+
     /// The run state.
     #[inline]
     pub(crate) fn state(&mut self) -> &mut RunState {
@@ -269,6 +274,8 @@ impl Program {
         buf.resize(SKB_CTX_SIZE, 0);
         buf.extend_from_slice(packet);
         skb::fill_skb_ctx(&mut buf, meta, socket);
+        let packet_sk = self.state().sockptr.packet;
+        crate::sock_table::fill_packet_sk(self.cx(), packet_sk, &mut buf);
         buf
     }
 
@@ -423,6 +430,7 @@ impl Program {
             st.skb_pkt_type = None;
             st.clones.clear();
             st.reserved.clear();
+            st.sockptr.assigned = None;
             before(st);
         }
         // A program that cannot change the context leaves the host's bytes as they are.

@@ -311,6 +311,16 @@ impl Vm {
         self
     }
 
+    /// The sockets the socket lookups of its TC and XDP programs find (`sk_lookup_tcp`,
+    /// `sk_lookup_udp`, `skc_lookup_tcp`), and which TC and cgroup skb programs see as their
+    /// packet's socket ([`crate::Program::set_packet_socket`]); default: none, every lookup
+    /// gives NULL. Fixed for the programs it loads from then on (each is lent every socket's
+    /// struct).
+    pub fn sockets(mut self, table: crate::SocketTable) -> Vm {
+        self.hooks.sockets = Some(Arc::new(table));
+        self
+    }
+
     /// [`Vm::fib`] answered by `table` (longest-prefix match).
     pub fn fib_table(self, table: FibTable) -> Vm {
         self.fib(move |req| table.lookup(req))

@@ -90,3 +90,9 @@ done
 for src in skskb skskb_bad; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
+# Socket pointers (tests/sock_ptr.rs, tests/sock_ptr_oracle.rs): socket lookups from TC and
+# XDP, the packet's socket of a cgroup_skb program, and the unsafe twins: sk_bad_N.c defines
+# CASE and includes sk_bad.h.
+for src in sk_steer cgskb_sk sk_connect sk_filter_sock sk_bad_1 sk_bad_2 sk_bad_3 sk_bad_4; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
+done

@@ -518,7 +518,7 @@ fn ptr_rel(rel: Option<InRel>, o: Off, y: &Scalar, sub: bool, lmin: u64) -> Opti
 fn arith_ok(k: PtrKind) -> bool {
     !matches!(
         k,
-        PtrKind::PacketEnd | PtrKind::MapValue { nullable: true, .. }
+        PtrKind::PacketEnd | PtrKind::MapValue { nullable: true, .. } | PtrKind::Sock { .. }
     )
 }
 

@@ -151,6 +151,69 @@ fn refine_edge(
             }
             true
         }
+        // The same for a socket: a lookup's reference is dropped on the null edge (nothing
+        // was acquired); a cast's stays with the socket it was made from.
+        (
+            Value::Ptr(
+                PtrKind::Sock {
+                    kind,
+                    nullable: true,
+                    id,
+                    ref_obj,
+                },
+                o,
+            ),
+            Value::Scalar(z),
+        ) if width == Width::W64 && z.konst() == Some(0) && matches!(cond, Cond::Eq | Cond::Ne) => {
+            let is_null = (cond == Cond::Eq) == holds;
+            if is_null && ref_obj != 0 && ref_obj == id {
+                st.refs.drop_ref(id);
+            }
+            let decide = |o: Off| {
+                if is_null {
+                    Value::konst(0)
+                } else {
+                    Value::Ptr(
+                        PtrKind::Sock {
+                            kind,
+                            nullable: false,
+                            id,
+                            ref_obj,
+                        },
+                        o,
+                    )
+                }
+            };
+            st.cur_mut().regs[lreg.index()] = decide(o);
+            if id != 0 {
+                let copy = |v: &Value| match *v {
+                    Value::Ptr(
+                        PtrKind::Sock {
+                            id: x,
+                            nullable: true,
+                            ..
+                        },
+                        o,
+                    ) if x == id => Some(o),
+                    _ => None,
+                };
+                for f in st.frames_mut() {
+                    for r in f.regs.iter_mut() {
+                        if let Some(o) = copy(r) {
+                            *r = decide(o);
+                        }
+                    }
+                    for i in 0..f.stack.len() {
+                        if let Slot::Spill(v) = &f.stack[i]
+                            && let Some(o) = copy(v)
+                        {
+                            f.stack[i] = Slot::Spill(decide(o));
+                        }
+                    }
+                }
+            }
+            true
+        }
         // The same for an inner map's handle from a map of maps.
         (Value::MapHandleOrNull(m), Value::Scalar(z))
             if width == Width::W64
@@ -247,7 +310,7 @@ fn comparable(k: PtrKind, lo: i64) -> bool {
     match k {
         PtrKind::Stack { .. } => true,
         PtrKind::Input { .. } | PtrKind::Packet { .. } | PtrKind::PacketMeta => lo >= 0,
-        PtrKind::MapValue { .. } | PtrKind::PacketEnd => false,
+        PtrKind::MapValue { .. } | PtrKind::PacketEnd | PtrKind::Sock { .. } => false,
     }
 }
 

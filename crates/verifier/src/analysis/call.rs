@@ -4,10 +4,10 @@
 
 use super::state::stack_byte;
 use super::{Analysis, Flow, R};
-use crate::config::{ArgKind, ContextKind, MapRef, RetKind};
+use crate::config::{ArgKind, ContextKind, MapRef, RetKind, SockRet};
 use crate::domain::{Frame, MAX_TRACKED_OFF, Off, PtrKind, Slot, State, Value};
 use crate::error::VerifyErrorKind as K;
-use crate::refs::{Held, Lock};
+use crate::refs::{Held, Lock, Ref};
 use bpfx_bytecode::{CallTarget, Op, Pc, Reg, RegSet};
 use bpfx_exec::STACK_FRAME_SIZE;
 
@@ -48,6 +48,15 @@ struct StackWrite {
 use super::ctx::{CtxKind, CtxTag};
 
 const FRAME: i64 = STACK_FRAME_SIZE as i64;
+
+/// The error for a reference still held where none may be (exit, tail call).
+fn leak(r: Ref) -> K {
+    if r.sock {
+        K::SockNotReleased(r.at)
+    } else {
+        K::RecordNotReleased(r.at)
+    }
+}
 
 /// `bpf_spin_lock`'s and `bpf_spin_unlock`'s ids (`enum bpf_func_id`).
 const SPIN_LOCK: u32 = 93;
@@ -119,6 +128,10 @@ impl Analysis<'_> {
         let mut release = None;
         // The lock a `SpinLock` argument names (Strict mode).
         let mut lock = None;
+        // The socket reference a `ReleaseSock` argument gives back (both modes), and the
+        // one a `Sock` argument stands for (which a cast result stands for too).
+        let mut release_sock = None;
+        let mut sock_arg_ref = 0;
         for (i, (kind, reg)) in sig.args.iter().zip(RegSet::ARGS).enumerate() {
             let v = regs[i + 1];
             if self.strict && v == Value::NotInit {
@@ -405,6 +418,28 @@ impl Analysis<'_> {
                     };
                     self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
                 }
+                ArgKind::Sock | ArgKind::ReleaseSock => match v {
+                    Value::Ptr(PtrKind::Sock { nullable: true, .. }, _) => {
+                        return Err(self.err(pc, K::MaybeNull(reg)));
+                    }
+                    Value::Ptr(PtrKind::Sock { ref_obj, .. }, _)
+                        if *kind == ArgKind::ReleaseSock && ref_obj != 0 =>
+                    {
+                        release_sock = Some(ref_obj);
+                    }
+                    Value::Ptr(PtrKind::Sock { ref_obj, .. }, _) if *kind == ArgKind::Sock => {
+                        sock_arg_ref = ref_obj;
+                    }
+                    v => {
+                        let expected = if *kind == ArgKind::Sock {
+                            "a socket pointer (checked not null)"
+                        } else {
+                            "a socket reference (from sk_lookup_tcp, sk_lookup_udp or \
+                             skc_lookup_tcp, checked not null)"
+                        };
+                        return Err(arg_err(reg, expected, v));
+                    }
+                },
                 ArgKind::ReleaseRecord if self.strict => {
                     release = Some(self.release_arg(pc, &sig.name, reg, v)?);
                 }
@@ -462,16 +497,19 @@ impl Analysis<'_> {
         if let Some(id) = release {
             st.refs.drop_ref(id);
         }
+        if let Some(id) = release_sock {
+            st.refs.drop_ref(id);
+        }
         if let Some(l) = lock {
             self.take_or_release_lock(pc, st, id, l)?;
         }
         // A tail call that succeeds never comes back: a record held there would never be
         // released (the kernel's "tail_call would lead to reference leak").
-        if self.strict
-            && sig.args.contains(&ArgKind::ProgArray)
+        // Only Strict mode tracks records; both modes track sockets.
+        if sig.args.contains(&ArgKind::ProgArray)
             && let Some(r) = st.refs.first()
         {
-            return Err(self.err(pc, K::RecordNotReleased(r.at)));
+            return Err(self.err(pc, leak(r)));
         }
         for StackWrite {
             frame,
@@ -542,6 +580,40 @@ impl Analysis<'_> {
                 }
                 _ => Value::UNKNOWN_SCALAR,
             },
+            RetKind::SockOrNull { kind, how } => {
+                self.next_id += 1;
+                let fresh = self.next_id;
+                let (id, ref_obj) = match how {
+                    SockRet::Acquire => {
+                        // Strict mode gives each visit of the call its own reference, as
+                        // the kernel does; Checked mode's fixpoint needs a finite set of
+                        // references, so it names the reference by the call: acquiring it
+                        // again while it is held is a leak of the first one.
+                        let id = if self.strict {
+                            fresh
+                        } else {
+                            0x8000_0000 | pc.0
+                        };
+                        if let Some(r) = st.refs.get(id) {
+                            return Err(self.err(pc, leak(r)));
+                        }
+                        st.refs.acquire_sock(id, pc);
+                        self.sock_refs.insert(id, pc);
+                        (id, id)
+                    }
+                    SockRet::Cast => (fresh, sock_arg_ref),
+                    SockRet::Plain => (fresh, 0),
+                };
+                Value::Ptr(
+                    PtrKind::Sock {
+                        kind,
+                        nullable: true,
+                        id,
+                        ref_obj,
+                    },
+                    Off::known(0),
+                )
+            }
             RetKind::Void if self.strict => Value::NotInit,
             RetKind::Void => Value::UNKNOWN_SCALAR,
         };
@@ -607,6 +679,32 @@ impl Analysis<'_> {
     /// not held on every path to `pc` (released by a submit or discard), or one whose
     /// reservation two paths disagree on (`refs.rs`).
     pub(super) fn check_held(&self, pc: Pc, st: &State, reg: Reg, v: Value) -> R<()> {
+        // A socket standing for a reference (both modes).
+        if let Value::Ptr(PtrKind::Sock { ref_obj, .. }, _) = v
+            && ref_obj != 0
+        {
+            return match st.refs.get(ref_obj) {
+                Some(Ref {
+                    held: Held::Always, ..
+                }) => Ok(()),
+                Some(r) => Err(self.err(
+                    pc,
+                    K::SockReleased {
+                        reg,
+                        at: r.at,
+                        on_some_paths: true,
+                    },
+                )),
+                None => Err(self.err(
+                    pc,
+                    K::SockReleased {
+                        reg,
+                        at: self.sock_refs.get(&ref_obj).copied().unwrap_or(pc),
+                        on_some_paths: false,
+                    },
+                )),
+            };
+        }
         let Value::Ptr(
             PtrKind::MapValue {
                 id,
@@ -1054,20 +1152,16 @@ impl Analysis<'_> {
         // A return from inside a loop leaves its iterations behind.
         let (call, call_site) = self.call_of(ctx);
         let Some(parent) = self.parent(call) else {
+            // Only Strict mode tracks records; both modes track sockets.
+            if let Some(r) = st.refs.first() {
+                return Err(self.err(pc, leak(r)));
+            }
             if self.async_roots.contains_key(&call) {
-                // A timer callback's return, in both modes: 0, and (Strict) nothing held.
-                if self.strict
-                    && let Some(r) = st.refs.first()
-                {
-                    return Err(self.err(pc, K::RecordNotReleased(r.at)));
-                }
+                // A timer callback's return, in both modes: 0.
                 self.check_callback_result(pc, call_site, r0)?;
                 return Ok(Flow::Stop);
             }
             if self.strict {
-                if let Some(r) = st.refs.first() {
-                    return Err(self.err(pc, K::RecordNotReleased(r.at)));
-                }
                 match r0 {
                     Value::NotInit => return Err(self.err(pc, K::UninitRegister(Reg::R0))),
                     Value::Scalar(s) => {

@@ -5,7 +5,7 @@
 
 use super::state::stack_byte;
 use super::{Analysis, R};
-use crate::config::{ContextLayout, MapRef};
+use crate::config::{ContextLayout, MapRef, SockKind};
 use crate::context::{self, CtxOp, Seen};
 use crate::domain::{InRel, Off, PtrKind, Scalar, Slot, State, Value};
 use crate::error::VerifyErrorKind as K;
@@ -184,8 +184,43 @@ impl Analysis<'_> {
             ) => self.mem_map_value(a, st, (map, record), nullable, o),
             Value::Ptr(PtrKind::Packet { id }, o) => self.mem_packet(a, st, Some(id), o),
             Value::Ptr(PtrKind::PacketMeta, o) => self.mem_packet(a, st, None, o),
+            Value::Ptr(PtrKind::Sock { kind, nullable, .. }, o) => {
+                self.mem_sock(a, kind, nullable, o)
+            }
             _ => self.mem_untyped(a, st, base),
         }
+    }
+
+    /// Through a socket pointer (`sock.rs`): in both modes, a non-null pointer and a load of
+    /// a field the kernel allows, at a known offset; never a store. Strict mode proves it
+    /// (the engines lend every socket's struct whole); Checked mode keeps the guard, as the
+    /// context's `sk` field it may have come from lies in guest-writable memory there.
+    fn mem_sock(&mut self, a: Access, kind: SockKind, nullable: bool, o: Off) -> R<Value> {
+        if nullable {
+            return Err(self.err(a.pc, K::MaybeNull(a.reg)));
+        }
+        let at = o.add_const(i64::from(a.off));
+        let Some(off) = at.exact() else {
+            return Err(self.err(a.pc, a.out_of(kind.name(), at)));
+        };
+        let write = a.acc.writes();
+        if write || !crate::sock::load_ok(kind, off, a.size) {
+            return Err(self.err(
+                a.pc,
+                K::SockAccess {
+                    kind: kind.name(),
+                    off,
+                    size: a.size,
+                    write,
+                },
+            ));
+        }
+        record(
+            &mut self.facts[a.pc.index()],
+            RegionKind::MapValue,
+            self.strict,
+        );
+        Ok(a.loaded())
     }
 
     /// Through a stack pointer of frame `frame` at offset `o`.
@@ -405,6 +440,17 @@ impl Analysis<'_> {
         if a.acc.writes() && !proven {
             self.havoc(st);
         }
+        // The packet's socket (`__sk_buff.sk`): its copies share an id, for the null check.
+        if let Value::Ptr(PtrKind::Sock { kind, ref_obj, .. }, o) = r.value {
+            self.next_id += 1;
+            let sock = PtrKind::Sock {
+                kind,
+                nullable: true,
+                id: self.next_id,
+                ref_obj,
+            };
+            return Ok(Value::Ptr(sock, o));
+        }
         Ok(r.value)
     }
 
@@ -413,8 +459,15 @@ impl Analysis<'_> {
     /// accesses stay guarded, see [`Self::mem_context`]), so that no context access loses
     /// its conversion to a guarded store elsewhere.
     pub(super) fn havoc(&self, st: &mut State) {
-        if self.layout.is_some() && !self.strict {
-            st.havoc_keeping(context::maybe_context);
+        // Checked mode also keeps spilled sockets: a reference forgotten could never be
+        // released, and Checked mode neither proves socket accesses nor lets a helper take a
+        // socket the run's table does not hold.
+        let ctx = self.layout.is_some();
+        if !self.strict {
+            st.havoc_keeping(|v| {
+                (ctx && context::maybe_context(v))
+                    || matches!(v, Value::Ptr(PtrKind::Sock { .. }, _))
+            });
         } else {
             st.havoc();
         }

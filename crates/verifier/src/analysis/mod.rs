@@ -218,6 +218,9 @@ pub(crate) struct Analysis<'a> {
     live: Vec<u32>,
     /// The last scalar or packet-pointer id handed out.
     next_id: u32,
+    /// Where each socket reference was acquired (the `call`), for the messages about
+    /// pointers used after their release.
+    sock_refs: HashMap<u32, bpfx_bytecode::Pc>,
     /// Whether some reached instruction reads an entry value carrying `scalar::LEN_ID` (the
     /// input length taken as the constant `mem_size`): the proof then holds only for runs on
     /// exactly `mem_size` bytes ([`crate::Assumptions::exact_len`]).
@@ -304,6 +307,7 @@ impl<'a> Analysis<'a> {
             may_goto_instances: HashMap::default(),
             live: Vec::new(),
             next_id: 0,
+            sock_refs: HashMap::default(),
             reads_len: false,
             carried: Vec::new(),
             free: Vec::new(),

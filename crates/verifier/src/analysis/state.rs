@@ -142,7 +142,9 @@ pub(super) enum Split {
     /// kinds is refused wherever it is used as a pointer or a map handle.
     Every,
     /// Only those whose join no `Checked`-mode rule passes: a map handle on either side (no
-    /// helper takes `Mixed`, nor a handle that may be null, as its map), and, with `context`
+    /// helper takes `Mixed`, nor a handle that may be null, as its map), a socket pointer on
+    /// either side (no socket helper takes `Mixed`, and its reference must be released), and,
+    /// with `context`
     /// (a field context), the context pointer on either side (no access goes through
     /// `Mixed { input: true }`: see `context.rs`). Any other `Mixed` value keeps its accesses
     /// with their run-time guards, so keeping its paths apart would only remove guards, at the
@@ -154,7 +156,10 @@ impl Split {
     /// Whether `a` and `b`, of different kinds, keep their states apart.
     fn keeps(self, a: &Value, b: &Value) -> bool {
         let refused = |v: &Value| match v {
-            Value::MapHandle(_) | Value::MapHandleOrNull(_) => true,
+            // No socket helper takes a joined socket either, nor may a reference be lost.
+            Value::MapHandle(_)
+            | Value::MapHandleOrNull(_)
+            | Value::Ptr(PtrKind::Sock { .. }, _) => true,
             Value::Ptr(PtrKind::Input { .. }, _) => {
                 matches!(self, Split::Refused { context: true })
             }
@@ -201,6 +206,19 @@ fn kinds_differ(maps: &MapTable, a: &Value, b: &Value) -> bool {
                     ..
                 },
             ) => rx != ry || !same_map(x, y) || (rx.is_some() && ix != iy),
+            // Sockets of different references too, as records.
+            (
+                PtrKind::Sock {
+                    kind: x,
+                    ref_obj: rx,
+                    ..
+                },
+                PtrKind::Sock {
+                    kind: y,
+                    ref_obj: ry,
+                    ..
+                },
+            ) => x != y || rx != ry,
             _ => ka != kb,
         },
         _ => true,

@@ -89,3 +89,8 @@ done
 for src in skskb skskb_bad; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
+# A fragment table whose value nests the struct holding its struct bpf_timer, and its unsafe
+# twin (the nested struct's address passed as the timer) (tests/nested_timer.rs).
+for src in xdp_frag_timer xdp_frag_timer_bad; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
+done

@@ -94,3 +94,6 @@ done
 for src in xdp_frag_timer xdp_frag_timer_bad; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
+# A map of maps declared the legacy way, with no inner map template in the object: the loader
+# gives it one (Vm::inner_map) (tests/legacy_inner_map.rs).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c xdp_legacy_mim.c -o xdp_legacy_mim.o

@@ -39,39 +39,49 @@ struct Cli {
     /// repeatable.
     #[arg(long, global = true, value_name = "NAME=N", value_parser = parse_max_entries)]
     max_entries: Vec<(String, u32)>,
-    /// Give the map of maps OUTER of an ELF object the inner map template TYPE:KEY:VALUE:MAX
-    /// (a map type as `bpfx info` names it, key and value sizes in bytes, entries; e.g.
-    /// `hash:4:4:1024`), as a loader does for a map of maps declared the legacy way, which
+    /// Give the map of maps OUTER of an ELF object the inner map template
+    /// TYPE:KEY:VALUE:MAX[:FLAGS] (a map type as `bpfx info` names it, key and value sizes in
+    /// bytes, entries, map flags in C syntax; e.g. `hash:4:4:1024`, `lpm_trie:8:4:256:0x1`), as a loader does for a map of maps declared the legacy way, which
     /// names none (libbpf's `bpf_map__set_inner_map_fd`); repeatable.
-    #[arg(long, global = true, value_name = "OUTER=TYPE:KEY:VALUE:MAX", value_parser = parse_inner_map)]
+    #[arg(long, global = true, value_name = "OUTER=TYPE:KEY:VALUE:MAX[:FLAGS]", value_parser = parse_inner_map)]
     inner_map: Vec<(String, bpfx::MapSpec)>,
 }
 
-/// `OUTER=TYPE:KEY:VALUE:MAX`, split at the last `=`; TYPE a map type's name as `bpfx info`
-/// prints it (`hash`, `array`, `lru_hash`, …).
+/// `OUTER=TYPE:KEY:VALUE:MAX[:FLAGS]`, split at the last `=`; TYPE a map type's name as
+/// `bpfx info` prints it (`hash`, `array`, `lru_hash`, …), FLAGS decimal or `0x` hexadecimal.
 fn parse_inner_map(s: &str) -> Result<(String, bpfx::MapSpec), String> {
-    let usage =
-        || format!("expected OUTER=TYPE:KEY:VALUE:MAX (e.g. flows_ref=hash:4:8:1024), got {s:?}");
+    let usage = || {
+        format!(
+            "expected OUTER=TYPE:KEY:VALUE:MAX[:FLAGS] (e.g. flows_ref=hash:4:8:1024), got {s:?}"
+        )
+    };
     let (outer, shape) = s
         .rsplit_once('=')
         .filter(|(o, _)| !o.is_empty())
         .ok_or_else(usage)?;
     let parts: Vec<&str> = shape.split(':').collect();
-    let [ty, key, value, max] = parts[..] else {
-        return Err(usage());
+    let (ty, key, value, max, flags) = match parts[..] {
+        [ty, key, value, max] => (ty, key, value, max, "0"),
+        [ty, key, value, max, flags] => (ty, key, value, max, flags),
+        _ => return Err(usage()),
     };
     let kind = (0..64)
         .filter_map(bpfx::MapKind::from_kernel)
         .find(|k| k.name() == ty)
         .ok_or_else(|| format!("{s:?}: `{ty}` is not a map type bpfx implements"))?;
     let num = |v: &str| v.parse::<u32>().map_err(|_| usage());
-    let spec = bpfx::MapSpec::new(
+    let flags = match flags.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).map_err(|_| usage())?,
+        None => num(flags)?,
+    };
+    let mut spec = bpfx::MapSpec::new(
         format!("{outer}.inner"),
         kind,
         num(key)?,
         num(value)?,
         num(max)?,
     );
+    spec.flags = flags;
     Ok((outer.to_string(), spec))
 }
 

@@ -542,6 +542,11 @@ fn inner_map_from_the_command_line_gives_a_legacy_map_of_maps_its_template() {
         "tenants=hash:4:4:16",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // With flags: an LPM trie needs BPF_F_NO_PREALLOC (1), as the kernel's does.
+    let o = bpfx(&["verify", obj, "--inner-map", "tenants=lpm_trie:8:4:16"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = bpfx(&["verify", obj, "--inner-map", "tenants=lpm_trie:8:4:16:0x1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
     for engine in ENGINES {
         let o = bpfx(&[
             "run",
@@ -570,6 +575,7 @@ fn inner_map_from_the_command_line_gives_a_legacy_map_of_maps_its_template() {
         "tenants=arena:4:4:16",
         "tenants=hash:4:4",
         "tenants=hash:4:x:16",
+        "tenants=hash:4:4:16:0xg",
     ] {
         let o = bpfx(&["info", obj, "--inner-map", bad]);
         assert_eq!(o.status.code(), Some(2), "{bad}");

@@ -13,6 +13,7 @@
 //!   saying what it looks like and what bpfx accepts.
 
 use crate::error::CliError;
+use bpfx::MapKind;
 use bpfx_bytecode::{INSN_SIZE, Insn, Op, Program, assemble, decode_one};
 use std::path::Path;
 
@@ -147,12 +148,13 @@ fn looks_like_text(path: &Path, bytes: &[u8]) -> Option<String> {
     })
 }
 
-/// The global options that shape every ELF object opened: `--kconfig NAME=VALUE` and
-/// `--max-entries NAME=N`.
+/// The global options that shape every ELF object opened: `--kconfig NAME=VALUE`,
+/// `--max-entries NAME=N` and `--inner-map OUTER=TYPE:KEY:VALUE:MAX`.
 #[derive(Debug, Default)]
 pub(crate) struct ObjectOptions {
     pub(crate) kconfig: Vec<(String, String)>,
     pub(crate) max_entries: Vec<(String, u32)>,
+    pub(crate) inner_map: Vec<(String, bpfx::MapSpec)>,
 }
 
 /// The [`ObjectOptions`], set once by `main` before any object is opened.
@@ -180,6 +182,27 @@ pub(crate) fn open_object(
             let names: Vec<&str> = obj.maps().map(|m| m.name()).collect();
             return Err(CliError::Usage(format!(
                 "--max-entries {name}=…: {} has no map named `{name}` (its maps: {})",
+                path.display(),
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        }
+    }
+    for (name, _) in &object_options().inner_map {
+        let outer = obj.maps().find(|m| m.name() == name);
+        if !outer
+            .is_some_and(|m| matches!(m.kind(), Some(MapKind::ArrayOfMaps | MapKind::HashOfMaps)))
+        {
+            let names: Vec<&str> = obj
+                .maps()
+                .filter(|m| matches!(m.kind(), Some(MapKind::ArrayOfMaps | MapKind::HashOfMaps)))
+                .map(|m| m.name())
+                .collect();
+            return Err(CliError::Usage(format!(
+                "--inner-map {name}=…: {} has no map of maps named `{name}` (its maps of maps: {})",
                 path.display(),
                 if names.is_empty() {
                     "none".to_string()
@@ -290,6 +313,10 @@ pub(crate) fn vm(mem_limit: Option<u64>) -> bpfx::Vm {
         .max_entries
         .iter()
         .fold(vm, |vm, (name, n)| vm.max_entries(name, *n));
+    let vm = o
+        .inner_map
+        .iter()
+        .fold(vm, |vm, (name, t)| vm.inner_map(name, t.clone()));
     match mem_limit {
         Some(bytes) => vm.mem_limit(bytes),
         None => vm,

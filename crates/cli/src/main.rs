@@ -39,6 +39,50 @@ struct Cli {
     /// repeatable.
     #[arg(long, global = true, value_name = "NAME=N", value_parser = parse_max_entries)]
     max_entries: Vec<(String, u32)>,
+    /// Give the map of maps OUTER of an ELF object the inner map template
+    /// TYPE:KEY:VALUE:MAX[:FLAGS] (a map type as `bpfx info` names it, key and value sizes in
+    /// bytes, entries, map flags in C syntax; e.g. `hash:4:4:1024`, `lpm_trie:8:4:256:0x1`), as a loader does for a map of maps declared the legacy way, which
+    /// names none (libbpf's `bpf_map__set_inner_map_fd`); repeatable.
+    #[arg(long, global = true, value_name = "OUTER=TYPE:KEY:VALUE:MAX[:FLAGS]", value_parser = parse_inner_map)]
+    inner_map: Vec<(String, bpfx::MapSpec)>,
+}
+
+/// `OUTER=TYPE:KEY:VALUE:MAX[:FLAGS]`, split at the last `=`; TYPE a map type's name as
+/// `bpfx info` prints it (`hash`, `array`, `lru_hash`, …), FLAGS decimal or `0x` hexadecimal.
+fn parse_inner_map(s: &str) -> Result<(String, bpfx::MapSpec), String> {
+    let usage = || {
+        format!(
+            "expected OUTER=TYPE:KEY:VALUE:MAX[:FLAGS] (e.g. flows_ref=hash:4:8:1024), got {s:?}"
+        )
+    };
+    let (outer, shape) = s
+        .rsplit_once('=')
+        .filter(|(o, _)| !o.is_empty())
+        .ok_or_else(usage)?;
+    let parts: Vec<&str> = shape.split(':').collect();
+    let (ty, key, value, max, flags) = match parts[..] {
+        [ty, key, value, max] => (ty, key, value, max, "0"),
+        [ty, key, value, max, flags] => (ty, key, value, max, flags),
+        _ => return Err(usage()),
+    };
+    let kind = (0..64)
+        .filter_map(bpfx::MapKind::from_kernel)
+        .find(|k| k.name() == ty)
+        .ok_or_else(|| format!("{s:?}: `{ty}` is not a map type bpfx implements"))?;
+    let num = |v: &str| v.parse::<u32>().map_err(|_| usage());
+    let flags = match flags.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).map_err(|_| usage())?,
+        None => num(flags)?,
+    };
+    let mut spec = bpfx::MapSpec::new(
+        format!("{outer}.inner"),
+        kind,
+        num(key)?,
+        num(value)?,
+        num(max)?,
+    );
+    spec.flags = flags;
+    Ok((outer.to_string(), spec))
 }
 
 /// `NAME=N`, split at the last `=` (map names have none), N a count of entries.
@@ -141,6 +185,7 @@ fn main() -> ExitCode {
     load::set_object_options(load::ObjectOptions {
         kconfig: cli.kconfig.clone(),
         max_entries: cli.max_entries.clone(),
+        inner_map: cli.inner_map.clone(),
     });
     let result = match &cli.command {
         Command::Asm(args) => cmd::asm::run(args),

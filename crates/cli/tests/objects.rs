@@ -522,6 +522,66 @@ fn max_entries_from_the_command_line_size_a_map_before_it_is_created() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+#[test]
+fn inner_map_from_the_command_line_gives_a_legacy_map_of_maps_its_template() {
+    // An array of maps declared in `maps`, with no template in the object: refused as
+    // declared, verified and run (no tenant table: XDP_PASS) once given one, on both engines.
+    let obj = "crates/runtime/tests/objects/xdp_legacy_mim.o";
+    let o = bpfx(&["verify", obj]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("a map of maps needs an inner map template"),
+        "{}",
+        stderr(&o)
+    );
+    let o = bpfx(&[
+        "verify",
+        obj,
+        "--strict",
+        "--inner-map",
+        "tenants=hash:4:4:16",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // With flags: an LPM trie needs BPF_F_NO_PREALLOC (1), as the kernel's does.
+    let o = bpfx(&["verify", obj, "--inner-map", "tenants=lpm_trie:8:4:16"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = bpfx(&["verify", obj, "--inner-map", "tenants=lpm_trie:8:4:16:0x1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for engine in ENGINES {
+        let o = bpfx(&[
+            "run",
+            obj,
+            "--inner-map",
+            "tenants=hash:4:4:16",
+            "--packet",
+            "examples/arp.bin",
+            "--engine",
+            engine,
+            "--json",
+        ]);
+        assert!(o.status.success(), "{engine}: {}", stderr(&o));
+        assert_eq!(json(&o)["result"], 2, "{engine}");
+    }
+    // A name that is no map of maps of the object, a type bpfx lacks, a malformed shape: usage
+    // errors.
+    let o = bpfx(&["info", obj, "--inner-map", "flows=hash:4:4:16", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("has no map of maps named `flows` (its maps of maps: tenants)"),
+        "{}",
+        stderr(&o)
+    );
+    for bad in [
+        "tenants=arena:4:4:16",
+        "tenants=hash:4:4",
+        "tenants=hash:4:x:16",
+        "tenants=hash:4:4:16:0xg",
+    ] {
+        let o = bpfx(&["info", obj, "--inner-map", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+    }
+}
+
 /// Two programs in section `socket` (`first` returns 11, `second` 22) and one in `xdp`.
 const TWO: &str = "crates/cli/tests/objects/two.o";
 

@@ -253,8 +253,9 @@ pub struct MapSpec<K = MapType> {
     /// to it.
     pub legacy_id: u32,
     /// The byte offset of the `struct bpf_timer` member of the value type, when a BTF
-    /// definition's `value` is a struct with one (a member of the struct itself, not of a
-    /// nested struct): the only place `bpf_timer_*` helpers accept a timer in this map's
+    /// definition's `value` is a struct with one (a member of the struct itself or, at any
+    /// depth, of a struct or union member of it, as Linux 6.10 and later find it; arrays are
+    /// not searched): the only place `bpf_timer_*` helpers accept a timer in this map's
     /// values, as the kernel's verifier finds it in the value's BTF.
     pub timer_off: Option<u32>,
 }

@@ -2,7 +2,7 @@
 //! that order, each becoming a [`MapSpec`] at a fixed index of [`crate::Object::maps`]
 //! (then the `.kconfig` map of [`crate::externs`], when there are `__kconfig` externs).
 
-use crate::btf::{Btf, Kind, Layout};
+use crate::btf::{Btf, Kind, Layout, MAX_DEPTH};
 use crate::error::{BtfError, ElfError, MapErrorKind, RelocErrorKind, SectionErrorKind};
 use crate::file::{File, SectionKind, SymKind};
 use crate::{GlobalVar, MapInit, MapKind, MapLayout, MapSpec, MapType, ProgramSpec};
@@ -758,22 +758,44 @@ fn def_layout(btf: &Btf<'_>, name: &str) -> MapLayout {
     out
 }
 
-/// `T *name` → `sizeof(T)`.
-/// The byte offset of the `struct bpf_timer` member of the struct `value`'s pointer type
-/// points to (`__type(value, struct val)`), if it has one.
+/// The byte offset of the `struct bpf_timer` in the struct `value`'s pointer type points to
+/// (`__type(value, struct val)`), if it holds one: a member of the struct, or of a struct
+/// (or union) member of it at any depth up to [`MAX_DEPTH`], as the kernel's verifier finds
+/// special fields in nested structs (since Linux 6.10; `struct frag_val { struct frag_rule
+/// { struct bpf_timer timer; ... } rule; ... }` puts the timer at `rule`'s offset plus its
+/// own). The first in member order wins; arrays are not searched.
 fn timer_offset(btf: &Btf<'_>, ptr_type: u32) -> Option<u32> {
     let ptr = btf.get(btf.skip_modifiers(ptr_type).ok()?).ok()?;
-    let val = btf.get(btf.skip_modifiers(ptr.size_or_type).ok()?).ok()?;
-    let Kind::Struct(members) = &val.kind else {
+    timer_in(btf, ptr.size_or_type, 0)
+}
+
+/// The byte offset of the first `struct bpf_timer` among the members of the struct or union
+/// `type_id` and, depth first, of its struct and union members.
+fn timer_in(btf: &Btf<'_>, type_id: u32, depth: u32) -> Option<u32> {
+    if depth >= MAX_DEPTH {
+        return None;
+    }
+    let t = btf.get(btf.skip_modifiers(type_id).ok()?).ok()?;
+    let Kind::Struct(members) = &t.kind else {
         return None;
     };
     members.iter().find_map(|m| {
-        let t = btf.get(btf.skip_modifiers(m.type_id).ok()?).ok()?;
-        let named = matches!(t.kind, Kind::Struct(_)) && btf.name(t.name_off).ok()? == "bpf_timer";
-        (named && m.bits == 0 && m.bit_offset % 8 == 0).then_some(m.bit_offset / 8)
+        if m.bits != 0 || m.bit_offset % 8 != 0 {
+            return None;
+        }
+        let mt = btf.get(btf.skip_modifiers(m.type_id).ok()?).ok()?;
+        if !matches!(mt.kind, Kind::Struct(_)) {
+            return None;
+        }
+        let off = m.bit_offset / 8;
+        if btf.name(mt.name_off).is_ok_and(|n| n == "bpf_timer") {
+            return Some(off);
+        }
+        timer_in(btf, m.type_id, depth + 1).and_then(|o| off.checked_add(o))
     })
 }
 
+/// `T *name` → `sizeof(T)`.
 fn pointee_size(btf: &Btf<'_>, type_id: u32, member: &str) -> Result<u32, MapErrorKind> {
     let b = MapErrorKind::Btf;
     let ptr = btf

@@ -43,6 +43,12 @@ impl Vm {
                 if let Some(&n) = self.max_entries.get(&m.name) {
                     m.max_entries = n;
                 }
+                if let Some(t) = self.inner_maps.get(&m.name)
+                    && m.kind.is_map_in_map()
+                    && m.inner.is_none()
+                {
+                    m.inner = Some(Box::new(template_spec(t)));
+                }
                 ObjectMap::from_elf(m, &cfg)
             })
             .collect();
@@ -66,4 +72,22 @@ impl Vm {
         o.map_layouts = map_layouts;
         Ok(o)
     }
+}
+
+/// A template given by [`Vm::inner_map`] as the ELF loader's spec: its shape (type, sizes,
+/// entries, flags, `map_extra`), with nothing an object's definition adds (no initial data,
+/// no slots, no inner template: an inner map cannot be a map of maps).
+fn template_spec(t: &crate::MapSpec) -> bpfx_elf::MapSpec {
+    let mut s = bpfx_elf::MapSpec::new(
+        t.name.clone(),
+        bpfx_elf::MapType::from(t.kind),
+        t.key_size,
+        t.value_size,
+        t.max_entries,
+    );
+    s.flags = t.flags;
+    s.map_extra = t.map_extra;
+    s.numa_node = t.numa_node;
+    s.timer_off = t.timer_off;
+    s
 }

@@ -39,6 +39,7 @@ pub struct Vm {
     pool: Arc<Pool>,
     pub(super) kconfig: BTreeMap<String, String>,
     pub(super) max_entries: BTreeMap<String, u32>,
+    pub(super) inner_maps: BTreeMap<String, MapSpec>,
     perf_buffer_size: Option<u32>,
     config: VmConfig,
 }
@@ -51,6 +52,7 @@ impl Default for Vm {
             pool: Pool::new(DEFAULT_MEM_LIMIT),
             kconfig: BTreeMap::new(),
             max_entries: BTreeMap::new(),
+            inner_maps: BTreeMap::new(),
             perf_buffer_size: None,
             config: VmConfig::default(),
         }
@@ -357,6 +359,26 @@ impl Vm {
     /// ```
     pub fn max_entries(mut self, name: impl Into<String>, max_entries: u32) -> Vm {
         self.max_entries.insert(name.into(), max_entries);
+        self
+    }
+
+    /// Gives the map of maps `outer` of the objects opened from now on the inner map template
+    /// `template`, as libbpf's `bpf_map__set_inner_map_fd` does between opening an object and
+    /// loading it. A map of maps declared the legacy way (`struct bpf_map_def` in `maps`) has
+    /// no template in the object: its loader gives the kernel one at creation (an inner map
+    /// it created first, often of another object), and without one the kernel refuses the
+    /// map. The inner maps it holds must match the template, and the verifier types lookups
+    /// through it by the template. A map that declares its own template (a BTF definition's
+    /// `values` or `__array`, iproute2's `inner_idx`) keeps it, as libbpf refuses to set
+    /// another; so does a map that is not a map of maps.
+    ///
+    /// ```
+    /// use bpfx::{MapKind, MapSpec, Vm};
+    /// let vm = Vm::new().inner_map("flows_ref", MapSpec::new("flows", MapKind::Hash, 8, 16, 1024));
+    /// # let _ = vm;
+    /// ```
+    pub fn inner_map(mut self, outer: impl Into<String>, template: MapSpec) -> Vm {
+        self.inner_maps.insert(outer.into(), template);
         self
     }
 

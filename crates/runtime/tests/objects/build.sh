@@ -96,3 +96,11 @@ done
 for src in sk_steer cgskb_sk sk_connect sk_filter_sock sk_bad_1 sk_bad_2 sk_bad_3 sk_bad_4; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
+# A fragment table whose value nests the struct holding its struct bpf_timer, and its unsafe
+# twin (the nested struct's address passed as the timer) (tests/nested_timer.rs).
+for src in xdp_frag_timer xdp_frag_timer_bad; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
+done
+# A map of maps declared the legacy way, with no inner map template in the object: the loader
+# gives it one (Vm::inner_map) (tests/legacy_inner_map.rs).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c xdp_legacy_mim.c -o xdp_legacy_mim.o

@@ -615,7 +615,8 @@ pub(crate) fn context_from_code(
 /// Runs `prog` on plain memory (or, for an XDP program, on a packet: the result is the action;
 /// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*` value as
 /// an unsigned 32-bit number; for a socket filter, the bytes kept; for a cgroup skb program, on
-/// an IP packet with its socket (`BpfSock::of_ip_packet`): the return value; for tracing, socket and perf
+/// an IP packet with its socket (`BpfSock::of_ip_packet`): the return value; for sk_skb and
+/// sk_msg programs, on the stream data or message: the return value; for tracing, socket and perf
 /// event programs, on their context's bytes). The outer error: the
 /// program takes a context `mem` cannot be.
 pub(crate) fn run_memory(
@@ -652,6 +653,31 @@ pub(crate) fn run_memory(
                 &runtime::SockIds::default(),
             )
             .map(|o| u64::from(o.code as u32)),
+        // `mem` is the message (one scatterlist element), which the program may rewrite, with
+        // no socket; the result is the return value. A slice cannot change its length: a
+        // program that pushed or popped bytes fails with `BPFX_ERR_CONTEXT`, `mem` unchanged.
+        Context::SkMsg => {
+            let mut msg = runtime::SkMsg::new(mem.to_vec());
+            let out = prog.run_sk_msg(
+                &mut msg,
+                &runtime::BpfSock::default(),
+                &runtime::SockIds::default(),
+            );
+            if msg.len() != mem.len() {
+                return Err(Fail::new(
+                    Status::Context,
+                    format!(
+                        "program `{}` changed the {}-byte message to {} bytes \
+                         (msg_push_data, msg_pop_data): bpfx_run cannot resize the buffer",
+                        prog.name(),
+                        mem.len(),
+                        msg.len()
+                    ),
+                ));
+            }
+            mem.copy_from_slice(msg.bytes());
+            out.map(|o| u64::from(o.code as u32))
+        }
         // The tracing contexts: `mem` is the context's bytes (little-endian words).
         Context::Kprobe => {
             let regs = runtime::PtRegs::from_bytes(mem).ok_or_else(|| {

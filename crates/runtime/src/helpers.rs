@@ -349,6 +349,8 @@ pub(crate) struct RunState {
     pub(crate) trace: crate::trace::TraceRun,
     /// What the socket helpers answer (cgroup and sock_ops programs), and what they changed.
     pub(crate) sock: crate::sock::SockRun,
+    /// The message of the running sk_msg program, which its helpers move and resize.
+    pub(crate) msg: crate::sk_msg_helpers::MsgRun,
     /// What `bpf_perf_prog_read_value` reads (perf event programs).
     pub(crate) perf_value: crate::perf_event::PerfEventValue,
     /// The `bpf_spin_lock` the run holds (released when dropped).
@@ -371,6 +373,9 @@ impl RunState {
             | Context::Sock(_)
             | Context::SockOps
             | Context::PerfEvent
+            // `perf_event_output` appends no message bytes: the kernel's sk_msg variant
+            // (`bpf_event_output_data`) refuses a context length.
+            | Context::SkMsg
             | Context::Unsupported(_) => None,
             Context::CgroupSkb(_) | Context::SkSkb => {
                 Some((crate::skb::SKB_DATA, crate::skb::SKB_DATA_END))
@@ -555,6 +560,7 @@ impl Cx {
 
 /// Every standard helper, by kernel id.
 pub(crate) const TABLE: &[Proto] = {
+    use crate::sk_msg_helpers as msg;
     use crate::skb_helpers as skb;
     use crate::skb_packet as room;
     use crate::task;
@@ -694,6 +700,62 @@ pub(crate) const TABLE: &[Proto] = {
         )
         .taking_map_type(MapKind::SockHash.kernel_type())
         .reading_args_first(),
+        // sk_msg's: the redirects as sk_skb's, on the message's context.
+        Proto::new(
+            msg::MSG_REDIRECT_MAP,
+            "msg_redirect_map",
+            &[ArgKind::Ctx, MapHandle, Scalar, Scalar],
+            RetKind::Scalar,
+            |cx, mem, a| sk_redirect(cx, mem, a, false),
+        )
+        .taking_map_type(MapKind::SockMap.kernel_type()),
+        Proto::new(
+            msg::MSG_REDIRECT_HASH,
+            "msg_redirect_hash",
+            &[ArgKind::Ctx, MapHandle, MapKey, Scalar],
+            RetKind::Scalar,
+            |cx, mem, a| sk_redirect(cx, mem, a, true),
+        )
+        .taking_map_type(MapKind::SockHash.kernel_type())
+        .reading_args_first(),
+        Proto::new(
+            msg::MSG_APPLY_BYTES,
+            "msg_apply_bytes",
+            &[ArgKind::Ctx, Scalar],
+            RetKind::Scalar,
+            msg::msg_apply_bytes,
+        ),
+        Proto::new(
+            msg::MSG_CORK_BYTES,
+            "msg_cork_bytes",
+            &[ArgKind::Ctx, Scalar],
+            RetKind::Scalar,
+            msg::msg_cork_bytes,
+        ),
+        Proto::new(
+            msg::MSG_PULL_DATA,
+            "msg_pull_data",
+            &[ArgKind::Ctx, Scalar, Scalar, Scalar],
+            RetKind::Scalar,
+            msg::msg_pull_data,
+        )
+        .changing_packet(),
+        Proto::new(
+            msg::MSG_PUSH_DATA,
+            "msg_push_data",
+            &[ArgKind::Ctx, Scalar, Scalar, Scalar],
+            RetKind::Scalar,
+            msg::msg_push_data,
+        )
+        .changing_packet(),
+        Proto::new(
+            msg::MSG_POP_DATA,
+            "msg_pop_data",
+            &[ArgKind::Ctx, Scalar, Scalar, Scalar],
+            RetKind::Scalar,
+            msg::msg_pop_data,
+        )
+        .changing_packet(),
         Proto::ending(
             FOR_EACH_MAP_ELEM,
             "for_each_map_elem",
@@ -1426,6 +1488,19 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sock::GET_SOCKET_COOKIE,
             SK_REDIRECT_MAP,
             SK_REDIRECT_HASH,
+        ],
+        // `sk_msg_func_proto`: the message helpers, the socket's namespace cookie, perf
+        // output (Linux 6.18 checked by loading: no socket cookie, no skb helpers).
+        Context::SkMsg => &[
+            PERF_EVENT_OUTPUT,
+            crate::sk_msg_helpers::MSG_REDIRECT_MAP,
+            crate::sk_msg_helpers::MSG_REDIRECT_HASH,
+            crate::sk_msg_helpers::MSG_APPLY_BYTES,
+            crate::sk_msg_helpers::MSG_CORK_BYTES,
+            crate::sk_msg_helpers::MSG_PULL_DATA,
+            crate::sk_msg_helpers::MSG_PUSH_DATA,
+            crate::sk_msg_helpers::MSG_POP_DATA,
+            crate::sock::GET_NETNS_COOKIE,
         ],
         // The kernel's `bpf_tracing_func_proto` (the legacy probe reads, perf output) and
         // each type's own: the attach cookie (kprobe, tracepoint, tracing, as `linux/bpf.h`

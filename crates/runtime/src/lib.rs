@@ -80,6 +80,8 @@ mod object_map;
 mod packet;
 mod perf_event;
 mod program;
+mod sk_msg;
+pub(crate) mod sk_msg_helpers;
 mod sk_skb;
 mod skb;
 mod skb_helpers;
@@ -187,6 +189,7 @@ pub use program::{
     ConfigError, ContextSource, Engine, Global, Object, Program, ProgramDef, ProgramInfo,
     ProgramRef, Verified, Vm, VmConfig, jit_code_estimate,
 };
+pub use sk_msg::{SK_MSG_CTX_SIZE, SK_MSG_ROOM, SkMsg, SkMsgOutcome, sk_msg_layout};
 pub use sk_skb::{SK_PASS, SkAction, SkSkbOutcome};
 pub use skb::{
     SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, cgroup_skb_layout, sk_skb_layout,

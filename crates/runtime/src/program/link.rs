@@ -418,7 +418,8 @@ impl<'o> ProgramRef<'o> {
             | Context::SockOps
             | Context::PerfEvent
             | Context::CgroupSkb(_)
-            | Context::SkSkb => self.context.name(),
+            | Context::SkSkb
+            | Context::SkMsg => self.context.name(),
             _ => return Ok(()),
         };
         let custom = &self.obj.shared.custom;

@@ -1588,6 +1588,46 @@ pub(crate) fn standard_name(id: u32) -> Option<&'static str> {
     TABLE.iter().find(|p| p.id == id).map(|p| p.name)
 }
 
+/// The helper signatures a program of `context` is verified against: `sigs` (the object's),
+/// with the kernel's socket map rules (`check_map_func_compatibility`, `may_update_sockmap`;
+/// Linux 6.18 checked by loading) for the standard `map_update_elem` and `map_delete_elem`:
+/// updating a socket map or hash takes a socket the program holds, which bpfx gives no
+/// program, so it is refused everywhere; deleting from one is refused but in TC, XDP, socket
+/// filter and sock_ops programs (and the contexts that model no kernel type). An embedder's
+/// helper under either id keeps its own signature.
+pub(crate) fn context_sigs(
+    sigs: &HelperTable,
+    context: Context,
+    custom: &[CustomHelper],
+) -> HelperTable {
+    let sockets = [
+        MapKind::SockMap.kernel_type(),
+        MapKind::SockHash.kernel_type(),
+    ];
+    let may_delete = matches!(
+        context,
+        Context::Tc
+            | Context::Xdp
+            | Context::Socket
+            | Context::SockOps
+            | Context::Memory
+            | Context::Struct(_)
+    );
+    let mut out = sigs.clone();
+    for (id, refuse) in [(MAP_UPDATE_ELEM, true), (MAP_DELETE_ELEM, !may_delete)] {
+        if !refuse || custom.iter().any(|c| c.id == id) {
+            continue;
+        }
+        if let Some(sig) = sigs.get(id) {
+            let sig = sockets
+                .iter()
+                .fold(sig.clone(), |s, &t| s.refusing_map_type(t));
+            out.insert(id, sig);
+        }
+    }
+    out
+}
+
 /// The signatures of the standard helpers, for the verifier.
 pub(crate) fn standard_sigs() -> HelperTable {
     let mut t = HelperTable::new();

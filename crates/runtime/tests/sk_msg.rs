@@ -506,6 +506,15 @@ fn sk_msg_gets_the_kernels_helpers_and_only_those() {
     for mode in MODES {
         assert!(obj.program("x").unwrap().verify(mode).is_err());
     }
+    // Nor may it delete from a socket map (the kernel's may_update_sockmap).
+    let obj =
+        asm_object("stw [r10-4], 1\nlddw r1, map_idx(0)\nmov r2, r10\nadd r2, -4\ncall 3\nexit");
+    for mode in MODES {
+        let Err(e) = obj.program("x").unwrap().verify(mode) else {
+            panic!("sk_msg may delete from a socket map");
+        };
+        assert!(e.to_string().contains("BPF_MAP_TYPE_SOCKMAP"), "{e}");
+    }
     // Helpers the kernel (6.18, by loading) does not offer sk_msg: get_socket_cookie (46),
     // skb_store_bytes (9), sk_redirect_map (52), sk_redirect_hash (72), skb_pull_data (39).
     for id in [46, 9, 52, 72, 39] {

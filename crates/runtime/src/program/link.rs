@@ -376,7 +376,11 @@ impl<'o> ProgramRef<'o> {
         let cfg = Config {
             mode,
             mem_size,
-            helpers: self.obj.shared.sigs.clone(),
+            helpers: helpers::context_sigs(
+                &self.obj.shared.sigs,
+                self.context,
+                &self.obj.shared.custom,
+            ),
             maps: table,
             context: kind,
             ..Config::default()

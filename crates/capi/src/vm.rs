@@ -1050,4 +1050,43 @@ mod tests {
             runtime::RedirectTarget::Socket { ingress: true, .. }
         ));
     }
+
+    #[test]
+    fn run_takes_an_sk_msg_message_and_refuses_to_resize_it() {
+        let obj = runtime::Vm::new()
+            .open(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../runtime/tests/objects/skmsg.o"
+            ))
+            .unwrap();
+        // by_slot: the first byte names a socket map slot; slot 1 holds a socket.
+        obj.map("slots")
+            .unwrap()
+            .update(
+                &1u32.to_le_bytes(),
+                &9u64.to_le_bytes(),
+                runtime::UpdateFlag::Any,
+            )
+            .unwrap();
+        let mut by_slot = obj.program("by_slot").unwrap().load().unwrap();
+        let mut msg = *b"1ab";
+        assert_eq!(run_memory(&mut by_slot, &mut msg).unwrap().unwrap(), 1);
+        let (r, name) = with_name(by_slot.last_redirect().unwrap());
+        assert_eq!(name.to_str().unwrap(), "slots");
+        assert!(matches!(
+            r,
+            runtime::RedirectTarget::Socket { ingress: false, .. }
+        ));
+        // frame pushes a length prefix: the buffer cannot grow, so the run fails, unchanged.
+        let mut frame = obj.program("frame").unwrap().load().unwrap();
+        let mut msg = *b"hello";
+        let Err(e) = run_memory(&mut frame, &mut msg) else {
+            panic!("a resized message came back in a slice");
+        };
+        assert!(e.message.contains("9 bytes"), "{}", e.message);
+        assert_eq!(&msg, b"hello");
+        // A short message is corked and passed as it is.
+        let mut msg = *b"ab";
+        assert_eq!(run_memory(&mut frame, &mut msg).unwrap().unwrap(), 1);
+    }
 }

@@ -700,6 +700,26 @@ pub(crate) const TABLE: &[Proto] = {
         )
         .taking_map_type(MapKind::SockHash.kernel_type())
         .reading_args_first(),
+        // sock_ops': a socket into a socket map or hash (ARG_PTR_TO_CTX, ARG_CONST_MAP_PTR,
+        // ARG_PTR_TO_MAP_KEY, ARG_ANYTHING).
+        Proto::new(
+            crate::sockmap_helpers::SOCK_MAP_UPDATE,
+            "sock_map_update",
+            &[ArgKind::Ctx, MapHandle, MapKey, Scalar],
+            RetKind::Scalar,
+            |cx, mem, a| crate::sockmap_helpers::sock_update(cx, mem, a, false),
+        )
+        .taking_map_type(MapKind::SockMap.kernel_type())
+        .reading_args_first(),
+        Proto::new(
+            crate::sockmap_helpers::SOCK_HASH_UPDATE,
+            "sock_hash_update",
+            &[ArgKind::Ctx, MapHandle, MapKey, Scalar],
+            RetKind::Scalar,
+            |cx, mem, a| crate::sockmap_helpers::sock_update(cx, mem, a, true),
+        )
+        .taking_map_type(MapKind::SockHash.kernel_type())
+        .reading_args_first(),
         // sk_msg's: the redirects as sk_skb's, on the message's context.
         Proto::new(
             msg::MSG_REDIRECT_MAP,
@@ -1571,6 +1591,8 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sock::SOCK_OPS_CB_FLAGS_SET,
             crate::sockopt::SETSOCKOPT,
             crate::sockopt::GETSOCKOPT,
+            crate::sockmap_helpers::SOCK_MAP_UPDATE,
+            crate::sockmap_helpers::SOCK_HASH_UPDATE,
         ],
     };
     BASE_HELPERS.contains(&id) || extra.contains(&id)

@@ -87,6 +87,7 @@ mod skb;
 mod skb_helpers;
 mod skb_packet;
 mod sock;
+pub(crate) mod sockmap_helpers;
 mod sockopt;
 mod spin_lock;
 mod strncmp;
@@ -189,7 +190,9 @@ pub use program::{
     ConfigError, ContextSource, Engine, Global, Object, Program, ProgramDef, ProgramInfo,
     ProgramRef, Verified, Vm, VmConfig, jit_code_estimate,
 };
-pub use sk_msg::{SK_MSG_CTX_SIZE, SK_MSG_ROOM, SkMsg, SkMsgOutcome, sk_msg_layout};
+pub use sk_msg::{
+    SK_MSG_CTX_SIZE, SK_MSG_MAX_ROOM, SK_MSG_ROOM, SkMsg, SkMsgOutcome, sk_msg_layout,
+};
 pub use sk_skb::{SK_PASS, SkAction, SkSkbOutcome};
 pub use skb::{
     SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, cgroup_skb_layout, sk_skb_layout,

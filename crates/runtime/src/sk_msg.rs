@@ -53,6 +53,10 @@ pub const SK_MSG_CTX_SIZE: usize = 80;
 /// answer when it cannot allocate the pages).
 pub const SK_MSG_ROOM: usize = 4 * 4096;
 
+/// The most room a run gives a message, whatever [`SkMsg::room`] asks (4 MiB: the kernel's
+/// largest page allocation, `MAX_PAGE_ORDER` on x86-64, bounds what one push can add).
+pub const SK_MSG_MAX_ROOM: usize = 4 << 20;
+
 /// `sk_msg_md` field offsets (UAPI, also bpfx's).
 pub(crate) mod off {
     pub(crate) const DATA: u16 = 0;
@@ -105,8 +109,8 @@ pub fn sk_msg_layout() -> ContextLayout {
 pub struct SkMsg {
     bytes: Vec<u8>,
     elems: Vec<u32>,
-    /// Bytes `bpf_msg_push_data` may add in all (default [`SK_MSG_ROOM`]); a push past them
-    /// fails with `-ENOMEM`.
+    /// Bytes `bpf_msg_push_data` may add in all (default [`SK_MSG_ROOM`], at most
+    /// [`SK_MSG_MAX_ROOM`]); a push past them fails with `-ENOMEM`.
     pub room: usize,
 }
 
@@ -226,7 +230,8 @@ impl Program {
         buf.clear();
         buf.resize(SK_MSG_CTX_SIZE, 0);
         buf.extend_from_slice(&msg.bytes);
-        buf.resize(SK_MSG_CTX_SIZE + msg.bytes.len() + msg.room, 0);
+        let room = msg.room.min(SK_MSG_MAX_ROOM);
+        buf.resize(SK_MSG_CTX_SIZE + msg.bytes.len() + room, 0);
         fill_sock(&mut buf, sock);
         let rec = crate::sk_msg_helpers::MsgRun::start(&mut buf, &msg.elems);
         let (res, rec) = self.exec_with(

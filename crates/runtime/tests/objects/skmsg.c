@@ -3,6 +3,9 @@
  * socket hash keyed by its 4-tuple, and the sk_msg verdict hands every message a socket sends
  * straight to its peer's receive queue, looked up by the reversed tuple.
  *
+ * - sockops `established`: when an IPv4 connection is established (either side), stores its socket
+ *   under (local IPv4, remote IPv4, local port in network order, remote port as a number),
+ *   BPF_NOEXIST.
  * - sk_msg `redir`: the peer's key is (remote IPv4, local IPv4, remote port as the field holds
  *   it in its upper 2 bytes, local port as a number): the peer stored its own socket under its
  *   local address first. Redirects to the peer's ingress when the hash holds it (stats[0]),
@@ -28,6 +31,7 @@ static long (*bpf_msg_pull_data)(struct sk_msg_md *msg, __u32 start, __u32 end, 
 static long (*bpf_msg_redirect_hash)(struct sk_msg_md *msg, void *map, void *key, __u64 flags) = (void *)71;
 static long (*bpf_msg_push_data)(struct sk_msg_md *msg, __u32 start, __u32 len, __u64 flags) = (void *)90;
 static long (*bpf_msg_pop_data)(struct sk_msg_md *msg, __u32 start, __u32 len, __u64 flags) = (void *)91;
+static long (*bpf_sock_hash_update)(struct bpf_sock_ops *skops, void *map, void *key, __u64 flags) = (void *)70;
 
 struct pair {
 	__u32 sip;
@@ -63,6 +67,26 @@ static void count(__u32 slot)
 
 	if (n)
 		__sync_fetch_and_add(n, 1);
+}
+
+SEC("sockops")
+int established(struct bpf_sock_ops *skops)
+{
+	struct pair p;
+	__u32 rport;
+
+	if (skops->family != 2)
+		return 0;
+	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
+	    skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		return 0;
+	rport = skops->remote_port >> 16;
+	p.sip = skops->local_ip4;
+	p.dip = skops->remote_ip4;
+	p.sport = __builtin_bswap16(skops->local_port);
+	p.dport = __builtin_bswap16(rport);
+	bpf_sock_hash_update(skops, &sock_pair_map, &p, BPF_NOEXIST);
+	return 0;
 }
 
 SEC("sk_msg")

@@ -56,7 +56,9 @@
 //!   [`TcOutcome`], [`Program::run_socket`], [`SkbMeta`]), cgroup skb programs (the same
 //!   struct over a read-only IP packet with its socket: [`Program::run_cgroup_skb`],
 //!   [`CgroupSkbVerdict`]), sk_skb programs (the same struct over writable stream data, with
-//!   socket map redirects: [`Program::run_sk_skb`], [`SkSkbOutcome`]), socket, tracing and
+//!   socket map redirects: [`Program::run_sk_skb`], [`SkSkbOutcome`]), sk_msg programs
+//!   (`struct sk_msg_md` over a message they may pull, push and pop, with socket map
+//!   redirects: [`Program::run_sk_msg`], [`SkMsg`], [`SkMsgOutcome`]), socket, tracing and
 //!   perf event programs, or an embedder-defined
 //!   struct; program types bpfx
 //!   does not model are refused ([`Error::UnsupportedProgramType`]).

@@ -31,7 +31,7 @@
 //! `bpf_msg_push_data`/`bpf_msg_pop_data` add or remove bytes (splitting elements as the
 //! kernel does) and put the window back on the first element. bpfx keeps every byte in one
 //! buffer, so elements are only lengths: their boundaries decide what the window covers, as in
-//! the kernel. See the helpers in [`crate::sk_msg_helpers`].
+//! the kernel. The helpers are in `sk_msg_helpers.rs`.
 //!
 //! The kernel cannot test-run these programs (`BPF_PROG_TEST_RUN` answers `ENOTSUPP`): what a
 //! run gives follows the kernel's reading of the return value (`sk_psock_map_verd`), and its

@@ -1508,6 +1508,7 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sock::GET_SOCKET_COOKIE,
             SK_REDIRECT_MAP,
             SK_REDIRECT_HASH,
+            room::SKB_PULL_DATA,
         ],
         // `sk_msg_func_proto`: the message helpers, the socket's namespace cookie, perf
         // output (Linux 6.18 checked by loading: no socket cookie, no skb helpers).

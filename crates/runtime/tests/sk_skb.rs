@@ -271,6 +271,46 @@ fn socket_redirects_pass_only_for_a_present_entry_and_the_ingress_flag() {
 }
 
 #[test]
+fn skb_pull_data_checks_the_data_is_there_and_forgets_packet_pointers() {
+    // skb_pull_data(skb, len): 0 up to the data's length, -ENOMEM past it (the kernel's
+    // pskb_may_pull); then the data is read again through fresh pointers.
+    let text = |len: u32| {
+        format!(
+            "mov r6, r1\nmov r2, {len}\ncall 39\njne r0, 0, +6\nldxw r2, [r6+76]\n\
+             ldxw r3, [r6+80]\nmov r4, r2\nadd r4, 1\njgt r4, r3, +1\nldxb r0, [r2+0]\nexit"
+        )
+    };
+    for (engine, opts) in common::engines() {
+        for mode in MODES {
+            for (len, want) in [(0, i32::from(b'a')), (3, i32::from(b'a')), (4, -12)] {
+                let v = asm_object(&text(len))
+                    .program("x")
+                    .unwrap()
+                    .verify(mode)
+                    .unwrap();
+                let mut p = common::prepare(v, opts.clone());
+                let (out, data) = run_one(&mut p, b"abc", &sock(2, 1, 2), 0);
+                assert_eq!(
+                    (out.code, &data[..]),
+                    (want, &b"abc"[..]),
+                    "{engine} {mode:?}"
+                );
+            }
+        }
+    }
+    // A pointer kept across the call is forgotten, as the kernel's changes_pkt_data says.
+    let stale = "mov r6, r1\nldxw r7, [r6+76]\nldxw r3, [r6+80]\nmov r4, r7\nadd r4, 1\n\
+                 jgt r4, r3, +4\nmov r2, 1\ncall 39\nldxb r0, [r7+0]\nexit\nmov r0, 0\nexit";
+    assert!(
+        asm_object(stale)
+            .program("x")
+            .unwrap()
+            .verify(Mode::Strict)
+            .is_err()
+    );
+}
+
+#[test]
 fn socket_map_deletes_follow_the_kernels_program_types_and_errnos() {
     let delete = |map: u32, key: u32| {
         format!(

@@ -615,7 +615,8 @@ pub(crate) fn context_from_code(
 /// Runs `prog` on plain memory (or, for an XDP program, on a packet: the result is the action;
 /// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*` value as
 /// an unsigned 32-bit number; for a socket filter, the bytes kept; for a cgroup skb program, on
-/// an IP packet with its socket (`BpfSock::of_ip_packet`): the return value; for tracing, socket and perf
+/// an IP packet with its socket (`BpfSock::of_ip_packet`): the return value; for sk_skb and
+/// sk_msg programs, on the stream data or message: the return value; for tracing, socket and perf
 /// event programs, on their context's bytes). The outer error: the
 /// program takes a context `mem` cannot be.
 pub(crate) fn run_memory(
@@ -652,6 +653,31 @@ pub(crate) fn run_memory(
                 &runtime::SockIds::default(),
             )
             .map(|o| u64::from(o.code as u32)),
+        // `mem` is the message (one scatterlist element), which the program may rewrite, with
+        // no socket; the result is the return value. A slice cannot change its length: a
+        // program that pushed or popped bytes fails with `BPFX_ERR_CONTEXT`, `mem` unchanged.
+        Context::SkMsg => {
+            let mut msg = runtime::SkMsg::new(mem.to_vec());
+            let out = prog.run_sk_msg(
+                &mut msg,
+                &runtime::BpfSock::default(),
+                &runtime::SockIds::default(),
+            );
+            if msg.len() != mem.len() {
+                return Err(Fail::new(
+                    Status::Context,
+                    format!(
+                        "program `{}` changed the {}-byte message to {} bytes \
+                         (msg_push_data, msg_pop_data): bpfx_run cannot resize the buffer",
+                        prog.name(),
+                        mem.len(),
+                        msg.len()
+                    ),
+                ));
+            }
+            mem.copy_from_slice(msg.bytes());
+            out.map(|o| u64::from(o.code as u32))
+        }
         // The tracing contexts: `mem` is the context's bytes (little-endian words).
         Context::Kprobe => {
             let regs = runtime::PtRegs::from_bytes(mem).ok_or_else(|| {
@@ -1023,5 +1049,44 @@ mod tests {
             r,
             runtime::RedirectTarget::Socket { ingress: true, .. }
         ));
+    }
+
+    #[test]
+    fn run_takes_an_sk_msg_message_and_refuses_to_resize_it() {
+        let obj = runtime::Vm::new()
+            .open(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../runtime/tests/objects/skmsg.o"
+            ))
+            .unwrap();
+        // by_slot: the first byte names a socket map slot; slot 1 holds a socket.
+        obj.map("slots")
+            .unwrap()
+            .update(
+                &1u32.to_le_bytes(),
+                &9u64.to_le_bytes(),
+                runtime::UpdateFlag::Any,
+            )
+            .unwrap();
+        let mut by_slot = obj.program("by_slot").unwrap().load().unwrap();
+        let mut msg = *b"1ab";
+        assert_eq!(run_memory(&mut by_slot, &mut msg).unwrap().unwrap(), 1);
+        let (r, name) = with_name(by_slot.last_redirect().unwrap());
+        assert_eq!(name.to_str().unwrap(), "slots");
+        assert!(matches!(
+            r,
+            runtime::RedirectTarget::Socket { ingress: false, .. }
+        ));
+        // frame pushes a length prefix: the buffer cannot grow, so the run fails, unchanged.
+        let mut frame = obj.program("frame").unwrap().load().unwrap();
+        let mut msg = *b"hello";
+        let Err(e) = run_memory(&mut frame, &mut msg) else {
+            panic!("a resized message came back in a slice");
+        };
+        assert!(e.message.contains("9 bytes"), "{}", e.message);
+        assert_eq!(&msg, b"hello");
+        // A short message is corked and passed as it is.
+        let mut msg = *b"ab";
+        assert_eq!(run_memory(&mut frame, &mut msg).unwrap().unwrap(), 1);
     }
 }

@@ -85,11 +85,15 @@ pub enum Context {
     /// map): r1 = `struct __sk_buff` with the sk_skb rules ([`crate::sk_skb_layout`]: the
     /// stream data as a writable packet, the socket's fields), over the data.
     SkSkb,
+    /// An sk_msg program (`BPF_PROG_TYPE_SK_MSG`: the verdict on each message a socket of a
+    /// socket map sends): r1 = `struct sk_msg_md` ([`crate::sk_msg_layout`]: the message as a
+    /// writable packet, the socket's fields), over the message ([`crate::SkMsg`]).
+    SkMsg,
     /// A perf event program (`BPF_PROG_TYPE_PERF_EVENT`): r1 = `struct
     /// bpf_perf_event_data` ([`crate::PerfEventData`]), read-only
     /// ([`crate::perf_event_layout`]).
     PerfEvent,
-    /// A program type bpfx does not model (cgroup device and sysctl, sk_msg, LSM,
+    /// A program type bpfx does not model (cgroup device and sysctl, LSM,
     /// iterators, …), named as the kernel's `enum bpf_prog_type` (without `BPF_PROG_TYPE_`,
     /// lower case): verifying it is refused with [`crate::Error::UnsupportedProgramType`], so
     /// it never runs as plain memory.
@@ -319,6 +323,7 @@ impl Context {
             Context::SockOps => "sock_ops",
             Context::CgroupSkb(_) => "cgroup_skb",
             Context::SkSkb => "sk_skb",
+            Context::SkMsg => "sk_msg",
             Context::PerfEvent => "perf_event",
             Context::Unsupported(t) => t,
         }
@@ -332,10 +337,11 @@ impl Context {
     /// libbpf's section name with or without `cgroup/` (`connect4`, `cgroup/sendmsg6`,
     /// `sock_create`, `post_bind4`, …), and cgroup skb programs by their sections
     /// (`cgroup_skb/ingress`, `cgroup_skb/egress`, `cgroup/skb`; `cgroup_skb` alone is ingress),
-    /// and sk_skb programs (`sk_skb`, also `sk_skb/stream_parser`, `sk_skb/stream_verdict`,
-    /// `sk_skb/verdict`).
+    /// sk_skb programs (`sk_skb`, also `sk_skb/stream_parser`, `sk_skb/stream_verdict`,
+    /// `sk_skb/verdict`) and sk_msg programs (`sk_msg`).
     pub fn parse(name: &str) -> Option<Context> {
         match name {
+            "sk_msg" => return Some(Context::SkMsg),
             "sk_skb" | "sk_skb/stream_parser" | "sk_skb/stream_verdict" | "sk_skb/verdict" => {
                 return Some(Context::SkSkb);
             }
@@ -386,8 +392,9 @@ impl Context {
     /// | `cgroup_skb/ingress`, `cgroup/skb` (no attach type: the kernel's 0, ingress) | [`Context::CgroupSkb`] at [`crate::CgroupSkbHook::Ingress`] |
     /// | `cgroup_skb/egress` | [`Context::CgroupSkb`] at [`crate::CgroupSkbHook::Egress`] |
     /// | `sk_skb`, `sk_skb/stream_parser`, `sk_skb/stream_verdict`, `sk_skb/verdict` | [`Context::SkSkb`] |
+    /// | `sk_msg` | [`Context::SkMsg`] |
     /// | `perf_event` | [`Context::PerfEvent`] |
-    /// | writable raw tracepoints, LSM, iterators, other cgroup hooks, other `sk_skb/…` names, sk_msg, lwt, flow dissector, sk_lookup, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
+    /// | writable raw tracepoints, LSM, iterators, other cgroup hooks, other `sk_skb/…` and `sk_msg/…` names, lwt, flow dissector, sk_lookup, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
     /// | anything else (`.text`, names bpfx's own tools use) | [`Context::Memory`] |
     pub fn for_section(section: &str) -> Context {
         // libbpf's `name+`: exactly `name`, or `name/` and more.
@@ -460,6 +467,7 @@ impl Context {
             "sk_skb" | "sk_skb/stream_parser" | "sk_skb/stream_verdict" | "sk_skb/verdict" => {
                 return Context::SkSkb;
             }
+            "sk_msg" => return Context::SkMsg,
             "cgroup_skb/ingress" | "cgroup/skb" => {
                 return Context::CgroupSkb(crate::CgroupSkbHook::Ingress);
             }
@@ -506,9 +514,10 @@ impl Context {
     /// | `__sk_buff` | [`Context::Tc`]: socket filters, cgroup skb, sk_skb, lwt and the flow dissector take it too, but a program in a free-named section is iproute2's (`tc filter … bpf obj … sec <name>`), which loads it as `sched_cls` |
     /// | `bpf_sock_ops` | [`Context::SockOps`] |
     /// | `bpf_perf_event_data` | [`Context::PerfEvent`] |
+    /// | `sk_msg_md` | [`Context::SkMsg`] |
     /// | `pt_regs` | [`Context::Kprobe`] (kprobes, uprobes and their syscall forms share the type) |
     /// | `bpf_sock` | [`Context::Sock`] at `sock_create`, the hook the kernel gives a `cgroup_sock` program loaded without an attach type |
-    /// | `sk_msg_md`, `bpf_sysctl`, `bpf_sockopt`, `bpf_cgroup_dev_ctx`, `sk_reuseport_md`, `bpf_sk_lookup`, `bpf_nf_ctx` | [`Context::Unsupported`] (their one type) |
+    /// | `bpf_sysctl`, `bpf_sockopt`, `bpf_cgroup_dev_ctx`, `sk_reuseport_md`, `bpf_sk_lookup`, `bpf_nf_ctx` | [`Context::Unsupported`] (their one type) |
     ///
     /// Any other struct gives `None`, and so does `bpf_sock_addr`: its program type needs a
     /// hook (`connect4`, `bind6`, …) that the struct does not say, and which the kernel
@@ -521,7 +530,7 @@ impl Context {
             "bpf_perf_event_data" => Context::PerfEvent,
             "pt_regs" => Context::Kprobe,
             "bpf_sock" => Context::Sock(crate::SockHook::Create),
-            "sk_msg_md" => Context::Unsupported("sk_msg"),
+            "sk_msg_md" => Context::SkMsg,
             "bpf_sysctl" => Context::Unsupported("cgroup_sysctl"),
             "bpf_sockopt" => Context::Unsupported("cgroup_sockopt"),
             "bpf_cgroup_dev_ctx" => Context::Unsupported("cgroup_device"),
@@ -555,6 +564,7 @@ const UNSUPPORTED_SECTIONS: &[(&[&str], &str)] = &[
     (&["cgroup"], "cgroup_sock_addr"),
     // Other `sk_skb/…` names, which libbpf refuses.
     (&["sk_skb"], "sk_skb"),
+    // `sk_msg/…` names, which libbpf refuses.
     (&["sk_msg"], "sk_msg"),
     (&["lirc_mode2"], "lirc_mode2"),
     (&["flow_dissector"], "flow_dissector"),
@@ -719,6 +729,10 @@ impl Context {
                 ContextKind::Fields(crate::skb::sk_skb_layout()),
                 Some(crate::skb::SKB_CTX_SIZE as u64),
             ),
+            Context::SkMsg => (
+                ContextKind::Fields(crate::sk_msg_layout()),
+                Some(crate::SK_MSG_CTX_SIZE as u64),
+            ),
             Context::PerfEvent => (
                 ContextKind::Fields(crate::perf_event_layout()),
                 Some(crate::PERF_EVENT_DATA_SIZE as u64),
@@ -786,6 +800,8 @@ mod tests {
         );
         // An sk_skb program writes priority and tc_index only.
         assert_eq!(host_owned(Context::SkSkb), [0..32, 36..44, 48..216]);
+        // An sk_msg program writes nothing.
+        assert_eq!(host_owned(Context::SkMsg), [0..crate::SK_MSG_CTX_SIZE]);
         // A struct: its packet fields, or nothing.
         let s = |packet| Context::Struct(StructLayout::new(32, packet).unwrap());
         assert_eq!(host_owned(s(Some((8, 16)))), [8..24]);

@@ -352,6 +352,8 @@ pub(crate) struct RunState {
     pub(crate) trace: crate::trace::TraceRun,
     /// What the socket helpers answer (cgroup and sock_ops programs), and what they changed.
     pub(crate) sock: crate::sock::SockRun,
+    /// The message of the running sk_msg program, which its helpers move and resize.
+    pub(crate) msg: crate::sk_msg_helpers::MsgRun,
     /// What `bpf_perf_prog_read_value` reads (perf event programs).
     pub(crate) perf_value: crate::perf_event::PerfEventValue,
     /// The packet's socket, TC ingress, and what `sk_assign` chose (`sock_table.rs`).
@@ -382,6 +384,9 @@ impl RunState {
             | Context::Sock(_)
             | Context::SockOps
             | Context::PerfEvent
+            // `perf_event_output` appends no message bytes: the kernel's sk_msg variant
+            // (`bpf_event_output_data`) refuses a context length.
+            | Context::SkMsg
             | Context::Unsupported(_) => None,
             Context::CgroupSkb(_) | Context::SkSkb => {
                 Some((crate::skb::SKB_DATA, crate::skb::SKB_DATA_END))
@@ -576,6 +581,7 @@ const SOCK_LOOKUP_ARGS: &[ArgKind] = &[
 ];
 
 pub(crate) const TABLE: &[Proto] = {
+    use crate::sk_msg_helpers as msg;
     use crate::skb_helpers as skb;
     use crate::skb_packet as room;
     use crate::task;
@@ -715,6 +721,82 @@ pub(crate) const TABLE: &[Proto] = {
         )
         .taking_map_type(MapKind::SockHash.kernel_type())
         .reading_args_first(),
+        // sock_ops': a socket into a socket map or hash (ARG_PTR_TO_CTX, ARG_CONST_MAP_PTR,
+        // ARG_PTR_TO_MAP_KEY, ARG_ANYTHING).
+        Proto::new(
+            crate::sockmap_helpers::SOCK_MAP_UPDATE,
+            "sock_map_update",
+            &[ArgKind::Ctx, MapHandle, MapKey, Scalar],
+            RetKind::Scalar,
+            |cx, mem, a| crate::sockmap_helpers::sock_update(cx, mem, a, false),
+        )
+        .taking_map_type(MapKind::SockMap.kernel_type())
+        .reading_args_first(),
+        Proto::new(
+            crate::sockmap_helpers::SOCK_HASH_UPDATE,
+            "sock_hash_update",
+            &[ArgKind::Ctx, MapHandle, MapKey, Scalar],
+            RetKind::Scalar,
+            |cx, mem, a| crate::sockmap_helpers::sock_update(cx, mem, a, true),
+        )
+        .taking_map_type(MapKind::SockHash.kernel_type())
+        .reading_args_first(),
+        // sk_msg's: the redirects as sk_skb's, on the message's context.
+        Proto::new(
+            msg::MSG_REDIRECT_MAP,
+            "msg_redirect_map",
+            &[ArgKind::Ctx, MapHandle, Scalar, Scalar],
+            RetKind::Scalar,
+            |cx, mem, a| sk_redirect(cx, mem, a, false),
+        )
+        .taking_map_type(MapKind::SockMap.kernel_type()),
+        Proto::new(
+            msg::MSG_REDIRECT_HASH,
+            "msg_redirect_hash",
+            &[ArgKind::Ctx, MapHandle, MapKey, Scalar],
+            RetKind::Scalar,
+            |cx, mem, a| sk_redirect(cx, mem, a, true),
+        )
+        .taking_map_type(MapKind::SockHash.kernel_type())
+        .reading_args_first(),
+        Proto::new(
+            msg::MSG_APPLY_BYTES,
+            "msg_apply_bytes",
+            &[ArgKind::Ctx, Scalar],
+            RetKind::Scalar,
+            msg::msg_apply_bytes,
+        ),
+        Proto::new(
+            msg::MSG_CORK_BYTES,
+            "msg_cork_bytes",
+            &[ArgKind::Ctx, Scalar],
+            RetKind::Scalar,
+            msg::msg_cork_bytes,
+        ),
+        Proto::new(
+            msg::MSG_PULL_DATA,
+            "msg_pull_data",
+            &[ArgKind::Ctx, Scalar, Scalar, Scalar],
+            RetKind::Scalar,
+            msg::msg_pull_data,
+        )
+        .changing_packet(),
+        Proto::new(
+            msg::MSG_PUSH_DATA,
+            "msg_push_data",
+            &[ArgKind::Ctx, Scalar, Scalar, Scalar],
+            RetKind::Scalar,
+            msg::msg_push_data,
+        )
+        .changing_packet(),
+        Proto::new(
+            msg::MSG_POP_DATA,
+            "msg_pop_data",
+            &[ArgKind::Ctx, Scalar, Scalar, Scalar],
+            RetKind::Scalar,
+            msg::msg_pop_data,
+        )
+        .changing_packet(),
         Proto::ending(
             FOR_EACH_MAP_ELEM,
             "for_each_map_elem",
@@ -1542,6 +1624,20 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sock::GET_SOCKET_COOKIE,
             SK_REDIRECT_MAP,
             SK_REDIRECT_HASH,
+            room::SKB_PULL_DATA,
+        ],
+        // `sk_msg_func_proto`: the message helpers, the socket's namespace cookie, perf
+        // output (Linux 6.18 checked by loading: no socket cookie, no skb helpers).
+        Context::SkMsg => &[
+            PERF_EVENT_OUTPUT,
+            crate::sk_msg_helpers::MSG_REDIRECT_MAP,
+            crate::sk_msg_helpers::MSG_REDIRECT_HASH,
+            crate::sk_msg_helpers::MSG_APPLY_BYTES,
+            crate::sk_msg_helpers::MSG_CORK_BYTES,
+            crate::sk_msg_helpers::MSG_PULL_DATA,
+            crate::sk_msg_helpers::MSG_PUSH_DATA,
+            crate::sk_msg_helpers::MSG_POP_DATA,
+            crate::sock::GET_NETNS_COOKIE,
         ],
         // The kernel's `bpf_tracing_func_proto` (the legacy probe reads, perf output) and
         // each type's own: the attach cookie (kprobe, tracepoint, tracing, as `linux/bpf.h`
@@ -1625,6 +1721,8 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sock::SOCK_OPS_CB_FLAGS_SET,
             crate::sockopt::SETSOCKOPT,
             crate::sockopt::GETSOCKOPT,
+            crate::sockmap_helpers::SOCK_MAP_UPDATE,
+            crate::sockmap_helpers::SOCK_HASH_UPDATE,
         ],
     };
     BASE_HELPERS.contains(&id) || extra.contains(&id)
@@ -1640,6 +1738,46 @@ pub(crate) fn reads_args_first(id: u32) -> bool {
 /// The kernel's name of a standard helper (without `bpf_`), if `id` is one.
 pub(crate) fn standard_name(id: u32) -> Option<&'static str> {
     TABLE.iter().find(|p| p.id == id).map(|p| p.name)
+}
+
+/// The helper signatures a program of `context` is verified against: `sigs` (the object's),
+/// with the kernel's socket map rules (`check_map_func_compatibility`, `may_update_sockmap`;
+/// Linux 6.18 checked by loading) for the standard `map_update_elem` and `map_delete_elem`:
+/// updating a socket map or hash takes a socket the program holds, which bpfx gives no
+/// program, so it is refused everywhere; deleting from one is refused but in TC, XDP, socket
+/// filter and sock_ops programs (and the contexts that model no kernel type). An embedder's
+/// helper under either id keeps its own signature.
+pub(crate) fn context_sigs(
+    sigs: &HelperTable,
+    context: Context,
+    custom: &[CustomHelper],
+) -> HelperTable {
+    let sockets = [
+        MapKind::SockMap.kernel_type(),
+        MapKind::SockHash.kernel_type(),
+    ];
+    let may_delete = matches!(
+        context,
+        Context::Tc
+            | Context::Xdp
+            | Context::Socket
+            | Context::SockOps
+            | Context::Memory
+            | Context::Struct(_)
+    );
+    let mut out = sigs.clone();
+    for (id, refuse) in [(MAP_UPDATE_ELEM, true), (MAP_DELETE_ELEM, !may_delete)] {
+        if !refuse || custom.iter().any(|c| c.id == id) {
+            continue;
+        }
+        if let Some(sig) = sigs.get(id) {
+            let sig = sockets
+                .iter()
+                .fold(sig.clone(), |s, &t| s.refusing_map_type(t));
+            out.insert(id, sig);
+        }
+    }
+    out
 }
 
 /// The signatures of the standard helpers, for the verifier.

@@ -59,7 +59,9 @@
 //!   [`TcOutcome`], [`Program::run_socket`], [`SkbMeta`]), cgroup skb programs (the same
 //!   struct over a read-only IP packet with its socket: [`Program::run_cgroup_skb`],
 //!   [`CgroupSkbVerdict`]), sk_skb programs (the same struct over writable stream data, with
-//!   socket map redirects: [`Program::run_sk_skb`], [`SkSkbOutcome`]), socket, tracing and
+//!   socket map redirects: [`Program::run_sk_skb`], [`SkSkbOutcome`]), sk_msg programs
+//!   (`struct sk_msg_md` over a message they may pull, push and pop, with socket map
+//!   redirects: [`Program::run_sk_msg`], [`SkMsg`], [`SkMsgOutcome`]), socket, tracing and
 //!   perf event programs, or an embedder-defined
 //!   struct; program types bpfx
 //!   does not model are refused ([`Error::UnsupportedProgramType`]).
@@ -83,12 +85,15 @@ mod object_map;
 mod packet;
 mod perf_event;
 mod program;
+mod sk_msg;
+pub(crate) mod sk_msg_helpers;
 mod sk_skb;
 mod skb;
 mod skb_helpers;
 mod skb_packet;
 mod sock;
 mod sock_table;
+pub(crate) mod sockmap_helpers;
 mod sockopt;
 mod spin_lock;
 mod strncmp;
@@ -190,6 +195,9 @@ pub use perf_event::{
 pub use program::{
     ConfigError, ContextSource, Engine, Global, Object, Program, ProgramDef, ProgramInfo,
     ProgramRef, TimersRun, Verified, Vm, VmConfig, jit_code_estimate,
+};
+pub use sk_msg::{
+    SK_MSG_CTX_SIZE, SK_MSG_MAX_ROOM, SK_MSG_ROOM, SkMsg, SkMsgOutcome, sk_msg_layout,
 };
 pub use sk_skb::{SK_PASS, SkAction, SkSkbOutcome};
 pub use skb::{

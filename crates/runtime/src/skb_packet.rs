@@ -571,11 +571,22 @@ pub(crate) fn skb_change_head(
 
 /// `skb_pull_data(skb, len)`.
 pub(crate) fn skb_pull_data(
-    _: &Cx,
+    cx: &Cx,
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
     const NAME: &str = "skb_pull_data";
+    if cx.context == crate::Context::SkSkb {
+        // The kernel's `sk_skb_pull_data`: the stream data is linear here too, and is the
+        // run's input after the context struct, which the data never leaves.
+        if mem.input.offset_of(a[0], crate::SKB_CTX_SIZE) != Some(0) {
+            return Err(err(format!(
+                "{NAME}: the first argument is not the context"
+            )));
+        }
+        let len = (mem.input.bytes.len() - crate::SKB_CTX_SIZE) as u64;
+        return Ok(if a[1] & 0xffff_ffff > len { ENOMEM } else { 0 });
+    }
     let f = frame(mem, a[0], NAME)?;
     if a[1] & 0xffff_ffff > f.len() {
         return Ok(ENOMEM);

@@ -194,13 +194,18 @@ fn the_bare_section_redirects_through_the_socket_map() {
 /// One program `text` in an `sk_skb` section beside `[sockmap (4 entries), sockhash (4-byte
 /// keys)]`, slot 1 and key 5 holding sockets.
 fn asm_object(text: &str) -> Object {
+    asm_object_in("sk_skb", text)
+}
+
+/// [`asm_object`] with the program in `section`.
+fn asm_object_in(section: &str, text: &str) -> Object {
     let maps = vec![
         bpfx::MapSpec::new("sm", MapKind::SockMap, 4, 8, 4),
         bpfx::MapSpec::new("sh", MapKind::SockHash, 4, 8, 4),
     ];
     let obj = Vm::new()
         .object(
-            vec![ProgramDef::new("x", "sk_skb", common::code(text))],
+            vec![ProgramDef::new("x", section, common::code(text))],
             maps,
         )
         .unwrap();
@@ -261,6 +266,102 @@ fn socket_redirects_pass_only_for_a_present_entry_and_the_ingress_flag() {
                 assert_eq!(out.code as u64, *want, "{engine} {mode:?}: {text}");
                 assert_eq!(out.redirect.is_some(), *want == 1, "{engine}: {text}");
             }
+        }
+    }
+}
+
+#[test]
+fn skb_pull_data_checks_the_data_is_there_and_forgets_packet_pointers() {
+    // skb_pull_data(skb, len): 0 up to the data's length, -ENOMEM past it (the kernel's
+    // pskb_may_pull); then the data is read again through fresh pointers.
+    let text = |len: u32| {
+        format!(
+            "mov r6, r1\nmov r2, {len}\ncall 39\njne r0, 0, +6\nldxw r2, [r6+76]\n\
+             ldxw r3, [r6+80]\nmov r4, r2\nadd r4, 1\njgt r4, r3, +1\nldxb r0, [r2+0]\nexit"
+        )
+    };
+    for (engine, opts) in common::engines() {
+        for mode in MODES {
+            for (len, want) in [(0, i32::from(b'a')), (3, i32::from(b'a')), (4, -12)] {
+                let v = asm_object(&text(len))
+                    .program("x")
+                    .unwrap()
+                    .verify(mode)
+                    .unwrap();
+                let mut p = common::prepare(v, opts.clone());
+                let (out, data) = run_one(&mut p, b"abc", &sock(2, 1, 2), 0);
+                assert_eq!(
+                    (out.code, &data[..]),
+                    (want, &b"abc"[..]),
+                    "{engine} {mode:?}"
+                );
+            }
+        }
+    }
+    // A pointer kept across the call is forgotten, as the kernel's changes_pkt_data says.
+    let stale = "mov r6, r1\nldxw r7, [r6+76]\nldxw r3, [r6+80]\nmov r4, r7\nadd r4, 1\n\
+                 jgt r4, r3, +4\nmov r2, 1\ncall 39\nldxb r0, [r7+0]\nexit\nmov r0, 0\nexit";
+    assert!(
+        asm_object(stale)
+            .program("x")
+            .unwrap()
+            .verify(Mode::Strict)
+            .is_err()
+    );
+}
+
+#[test]
+fn socket_map_deletes_follow_the_kernels_program_types_and_errnos() {
+    let delete = |map: u32, key: u32| {
+        format!(
+            "stw [r10-4], {key}\nlddw r1, map_idx({map})\nmov r2, r10\nadd r2, -4\ncall 3\nexit"
+        )
+    };
+    // An sk_skb program may neither delete from a socket map nor update one (the kernel:
+    // "cannot pass map_type 15 into func bpf_map_delete_elem"; an update takes a socket).
+    let update = "stw [r10-4], 1\nstdw [r10-16], 1\nlddw r1, map_idx(0)\nmov r2, r10\n\
+                  add r2, -4\nmov r3, r10\nadd r3, -16\nmov r4, 0\ncall 2\nexit";
+    for text in [delete(0, 1), delete(1, 5), update.to_string()] {
+        for mode in MODES {
+            let Err(e) = asm_object(&text).program("x").unwrap().verify(mode) else {
+                panic!("{mode:?} accepted {text}");
+            };
+            assert!(e.to_string().contains("BPF_MAP_TYPE_SOCK"), "{e}");
+        }
+    }
+    // A TC program may delete (the kernel's may_update_sockmap): 0, then the errno for the
+    // entry now gone (EINVAL for the socket map's empty slot, ENOENT for the socket hash),
+    // EINVAL past the socket map's end. It may not update.
+    let cases = [
+        (delete(0, 1), [0, -22]),
+        (delete(0, 2), [-22, -22]),
+        (delete(0, 9), [-22, -22]),
+        (delete(1, 5), [0, -2]),
+        (delete(1, 6), [-2, -2]),
+    ];
+    for (engine, opts) in common::engines() {
+        for mode in MODES {
+            for (text, want) in &cases {
+                let obj = asm_object_in("tc", text);
+                let v = obj.program("x").unwrap().verify(mode).unwrap();
+                let mut p = common::prepare(v, opts.clone());
+                let mut got = [0; 2];
+                for g in &mut got {
+                    let mut packet = [0u8; 14];
+                    let code = p.run_tc(&mut packet, &mut SkbMeta::default()).unwrap();
+                    *g = code.code();
+                }
+                assert_eq!(&got, want, "{engine} {mode:?}: {text}");
+                let (sm, sh) = (obj.map("sm").unwrap().len(), obj.map("sh").unwrap().len());
+                assert_eq!(sm + sh, 2 - usize::from(want[0] == 0), "{engine}: {text}");
+            }
+            assert!(
+                asm_object_in("tc", update)
+                    .program("x")
+                    .unwrap()
+                    .verify(mode)
+                    .is_err()
+            );
         }
     }
 }

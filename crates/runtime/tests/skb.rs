@@ -288,7 +288,9 @@ fn section_names_map_to_program_types_as_libbpf_and_older_tools_do() {
         ("sk_skb", Context::SkSkb),
         // libbpf knows no other sk_skb section.
         ("sk_skb/other", Context::Unsupported("sk_skb")),
-        ("sk_msg", Context::Unsupported("sk_msg")),
+        ("sk_msg", Context::SkMsg),
+        // libbpf knows no other sk_msg section.
+        ("sk_msg/other", Context::Unsupported("sk_msg")),
         ("lwt_xmit", Context::Unsupported("lwt")),
         // Not libbpf's: `tcfoo` is not `tc`, `kprobex` not `kprobe+`.
         ("tcfoo", Context::Memory),

@@ -696,6 +696,10 @@ pub struct HelperSig {
     /// map but the types reserved for such helpers (stack trace maps). Not part of the text
     /// form: embedder helpers take ordinary maps.
     pub map_type: Option<u32>,
+    /// Map types the helper's [`ArgKind::MapHandle`] argument refuses, in every mode: the
+    /// kernel's map/helper compatibility rule for a program of this type (`map_delete_elem`
+    /// on a socket map from an sk_skb or sk_msg program). Not part of the text form.
+    pub refused_map_types: Vec<u32>,
 }
 
 impl HelperSig {
@@ -707,7 +711,17 @@ impl HelperSig {
             ret,
             changes_packet: false,
             map_type: None,
+            refused_map_types: Vec::new(),
         }
+    }
+
+    /// The same signature, refusing maps of type `map_type` as its map argument
+    /// ([`HelperSig::refused_map_types`]).
+    pub fn refusing_map_type(mut self, map_type: u32) -> HelperSig {
+        if !self.refused_map_types.contains(&map_type) {
+            self.refused_map_types.push(map_type);
+        }
+        self
     }
 
     /// The same signature, of a helper whose map argument must be of type `map_type`

@@ -47,6 +47,10 @@ pub(crate) enum CtxKind {
     /// the stream data, which the program may rewrite; no socket (its fields read 0).
     #[value(name = "sk_skb")]
     SkSkb,
+    /// sk_msg: r1 = a `struct sk_msg_md` over the --packet bytes, the message (one
+    /// scatterlist element), which the program may rewrite, pull, push and pop; no socket.
+    #[value(name = "sk_msg")]
+    SkMsg,
 }
 
 impl CtxKind {
@@ -65,6 +69,7 @@ impl CtxKind {
             CtxKind::CgroupSkb => Context::CgroupSkb(bpfx::CgroupSkbHook::Ingress),
             CtxKind::CgroupSkbEgress => Context::CgroupSkb(bpfx::CgroupSkbHook::Egress),
             CtxKind::SkSkb => Context::SkSkb,
+            CtxKind::SkMsg => Context::SkMsg,
         }
     }
 
@@ -84,6 +89,7 @@ impl CtxKind {
             CtxKind::CgroupSkb => "cgroup_skb/ingress",
             CtxKind::CgroupSkbEgress => "cgroup_skb/egress",
             CtxKind::SkSkb => "sk_skb",
+            CtxKind::SkMsg => "sk_msg",
         }
     }
 }
@@ -113,8 +119,10 @@ impl CtxKind {
 /// destination, ports 0); the verdict and the skb fields it changed are printed. An sk_skb
 /// program runs on the --packet bytes as stream data, which it may rewrite (--out writes it),
 /// with no socket; its verdict (`SK_PASS`, `SK_DROP`, a redirect to a socket map's entry) and
-/// the skb fields it changed are printed. A program whose section names a type bpfx does not
-/// model (sk_msg, LSM, ...) is refused unless
+/// the skb fields it changed are printed. An sk_msg program runs on the --packet bytes as a
+/// message in one scatterlist element, which it may rewrite, grow and shrink (--out writes the
+/// final message), with no socket; its verdict, redirect and apply/cork bytes are printed. A
+/// program whose section names a type bpfx does not model (LSM, ...) is refused unless
 /// --ctx says how to run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -495,6 +503,8 @@ pub(crate) struct Input {
     pub(crate) redirect: Option<bpfx::RedirectTarget>,
     /// The copies of the packet the last TC run sent with `clone_redirect`.
     pub(crate) clones: Vec<bpfx::ClonedPacket>,
+    /// The last sk_msg run's `msg_apply_bytes` and `msg_cork_bytes` numbers (0: not set).
+    pub(crate) apply_cork: (u32, u32),
     /// A tracing run's arguments (--args) and return value (--ret).
     pub(crate) args: Option<Vec<u64>>,
     pub(crate) ret: Option<u64>,
@@ -547,7 +557,12 @@ pub(crate) fn setup<'o>(
     let pref = program_ref(&args.file, obj, name, ctx, mem.len() as u64)?;
     let packet = match (ctx, &args.packet) {
         (
-            Context::Xdp | Context::Tc | Context::Socket | Context::CgroupSkb(_) | Context::SkSkb,
+            Context::Xdp
+            | Context::Tc
+            | Context::Socket
+            | Context::CgroupSkb(_)
+            | Context::SkSkb
+            | Context::SkMsg,
             Some(p),
         ) => load::read(p)?,
         (Context::Xdp, None) => {
@@ -557,8 +572,8 @@ pub(crate) fn setup<'o>(
         }
         (_, Some(_)) => {
             return Err(CliError::Usage(
-                "--packet is for XDP, TC, socket-filter, cgroup skb and sk_skb programs \
-                 (--ctx xdp|tc|socket|cgroup_skb|sk_skb)"
+                "--packet is for XDP, TC, socket-filter, cgroup skb, sk_skb and sk_msg programs \
+                 (--ctx xdp|tc|socket|cgroup_skb|sk_skb|sk_msg)"
                     .into(),
             ));
         }
@@ -617,8 +632,9 @@ pub(crate) fn setup<'o>(
         ..Default::default()
     };
     let kept = packet.len();
-    // An sk_skb program's data is a stream's, not an IP packet: no socket to read from it.
-    let sock = if ctx == Context::SkSkb {
+    // An sk_skb program's data is a stream's, an sk_msg program's a message, not an IP
+    // packet: no socket to read from it.
+    let sock = if matches!(ctx, Context::SkSkb | Context::SkMsg) {
         bpfx::BpfSock::default()
     } else {
         bpfx::BpfSock::of_ip_packet(&packet)
@@ -637,6 +653,7 @@ pub(crate) fn setup<'o>(
             meta_len: 0,
             redirect: None,
             clones: Vec::new(),
+            apply_cork: (0, 0),
             args: args.args.clone(),
             ret: args.ret,
             ids: bpfx::SockIds {
@@ -682,6 +699,7 @@ pub(crate) fn exec(
 ) -> Result<(u64, Option<String>), bpfx::RunError> {
     input.kept = input.packet.len();
     (input.moved, input.meta_len, input.redirect) = (0, 0, None);
+    input.apply_cork = (0, 0);
     input.clones.clear();
     match input.ctx {
         Context::Xdp => {
@@ -734,6 +752,19 @@ pub(crate) fn exec(
             input.after = after;
             res.map(|o| {
                 input.redirect = o.redirect;
+                (u64::from(o.code as u32), Some(o.action.to_string()))
+            })
+        }
+        Context::SkMsg => {
+            // The message may grow and shrink: it becomes what the program left (after a trap
+            // too).
+            let mut msg = bpfx::SkMsg::new(std::mem::take(&mut input.packet));
+            let res = prog.run_sk_msg(&mut msg, &input.sock, &input.ids);
+            input.packet = msg.bytes().to_vec();
+            input.kept = input.packet.len();
+            res.map(|o| {
+                input.redirect = o.redirect;
+                input.apply_cork = (o.apply_bytes, o.cork_bytes);
                 (u64::from(o.code as u32), Some(o.action.to_string()))
             })
         }
@@ -948,6 +979,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
                     | Context::Socket
                     | Context::CgroupSkb(_)
                     | Context::SkSkb
+                    | Context::SkMsg
             ) {
                 obj_json["packet_len"] = kept.into();
             }
@@ -960,7 +992,10 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             if ctx == Context::Xdp {
                 obj_json["meta_len"] = input.meta_len.into();
             }
-            if matches!(ctx, Context::Xdp | Context::Tc | Context::SkSkb) {
+            if matches!(
+                ctx,
+                Context::Xdp | Context::Tc | Context::SkSkb | Context::SkMsg
+            ) {
                 obj_json["redirect"] = redirect
                     .as_ref()
                     .map_or(serde_json::Value::Null, redirect_json);
@@ -975,6 +1010,20 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
                     "frame: {} bytes (was {}), start {:+}\n",
                     kept, len_before, input.moved
                 ));
+            }
+            if ctx == Context::SkMsg {
+                let (apply, cork) = input.apply_cork;
+                obj_json["apply_bytes"] = apply.into();
+                obj_json["cork_bytes"] = cork.into();
+                if kept != len_before {
+                    text.push_str(&format!("message: {kept} bytes (was {len_before})\n"));
+                }
+                if apply != 0 {
+                    text.push_str(&format!("apply_bytes: {apply}\n"));
+                }
+                if cork != 0 {
+                    text.push_str(&format!("cork_bytes: {cork}\n"));
+                }
             }
             if let Some(r) = &redirect {
                 text.push_str(&format!("redirect: {}\n", redirect_text(r)));

@@ -31,6 +31,9 @@ pub(crate) enum VerifyCtx {
     /// socket's fields).
     #[value(name = "sk_skb")]
     SkSkb,
+    /// sk_msg: r1 = a `struct sk_msg_md` (writable message, the socket's fields).
+    #[value(name = "sk_msg")]
+    SkMsg,
     /// A context struct in the input memory whose 8-byte fields at offsets 0 and 8 hold the
     /// packet's `data` and `data_end` pointers (plain programs only; the verifier's raw packet
     /// context).
@@ -145,6 +148,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                 Some(VerifyCtx::CgroupSkb) => Some("cgroup_skb/ingress"),
                 Some(VerifyCtx::CgroupSkbEgress) => Some("cgroup_skb/egress"),
                 Some(VerifyCtx::SkSkb) => Some("sk_skb"),
+                Some(VerifyCtx::SkMsg) => Some("sk_msg"),
                 _ => None,
             };
             if let Some(section) = section {
@@ -322,6 +326,7 @@ fn verify_object(
         Some(VerifyCtx::CgroupSkb) => bpfx::Context::CgroupSkb(bpfx::CgroupSkbHook::Ingress),
         Some(VerifyCtx::CgroupSkbEgress) => bpfx::Context::CgroupSkb(bpfx::CgroupSkbHook::Egress),
         Some(VerifyCtx::SkSkb) => bpfx::Context::SkSkb,
+        Some(VerifyCtx::SkMsg) => bpfx::Context::SkMsg,
         Some(VerifyCtx::Packet) | None => implied,
     };
     let mut pref = pref.context(ctx);

@@ -10,10 +10,11 @@
 //! ([`crate::Program::last_redirect`]).
 //!
 //! Programs get no pointer into these maps: the kernel's lookup returns a socket, which bpfx
-//! does not model, so `map_lookup_elem` gives `NULL`. The maps are lent to runs read-only, so
-//! the verifier refuses a program's `map_update_elem` (the kernel's takes a socket the program
-//! holds, which it never does here) and `map_delete_elem` (which the kernel allows: a known
-//! difference); the helpers would answer `EINVAL`.
+//! does not model, so `map_lookup_elem` gives `NULL`. The verifier refuses a program's
+//! `map_update_elem` on them (the kernel's takes a socket the program holds, which it never
+//! does here), and its `map_delete_elem` where the kernel does: in every program type but TC,
+//! XDP, socket filters and sock_ops ([`crate::helpers::context_sigs`]). A program's delete
+//! is the host's, with its errnos.
 //!
 //! Host errors are the kernel's: an index past the end on update `E2BIG`, on delete `EINVAL`;
 //! deleting an empty socket map slot `EINVAL`, a missing socket hash key `ENOENT`; a full
@@ -129,9 +130,9 @@ impl MapImpl for SockMap {
         Err(MapError::Unsupported(self.kind))
     }
 
-    fn prog_delete(&self, _: &[u8]) -> Result<(), MapError> {
-        // Refused by the verifier: the map is lent read-only.
-        Err(MapError::Unsupported(self.kind))
+    fn prog_delete(&self, key: &[u8]) -> Result<(), MapError> {
+        // The kernel's `sock_map_delete_elem`/`sock_hash_delete_elem`: as from the host.
+        self.delete(key)
     }
 
     fn host_value_size(&self) -> usize {

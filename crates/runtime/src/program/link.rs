@@ -376,7 +376,11 @@ impl<'o> ProgramRef<'o> {
         let cfg = Config {
             mode,
             mem_size,
-            helpers: self.obj.shared.sigs.clone(),
+            helpers: helpers::context_sigs(
+                &self.obj.shared.sigs,
+                self.context,
+                &self.obj.shared.custom,
+            ),
             maps: table,
             context: kind,
             ..Config::default()
@@ -418,7 +422,8 @@ impl<'o> ProgramRef<'o> {
             | Context::SockOps
             | Context::PerfEvent
             | Context::CgroupSkb(_)
-            | Context::SkSkb => self.context.name(),
+            | Context::SkSkb
+            | Context::SkMsg => self.context.name(),
             _ => return Ok(()),
         };
         let custom = &self.obj.shared.custom;

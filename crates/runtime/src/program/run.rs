@@ -397,6 +397,12 @@ impl Program {
                 f.write_into(input);
             }
         }
+        if self.linked.context == Context::SkMsg
+            && st.msg.active
+            && st.msg.ctx == input.as_ptr() as u64
+        {
+            st.msg.write_into(input);
+        }
         if self.linked.context == Context::Xdp {
             let f = st.frame;
             if f.active && f.ctx == input.as_ptr() as u64 {

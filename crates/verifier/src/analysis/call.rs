@@ -218,6 +218,18 @@ impl Analysis<'_> {
                     // Helper and map types the kernel pairs (`get_stackid` and stack trace
                     // maps) reach each other only: the signature names the type it takes.
                     let ty = self.cfg.maps.get(m).map_or(0, |d| d.map_type);
+                    if ty != 0 && sig.refused_map_types.contains(&ty) {
+                        return Err(self.err(
+                            pc,
+                            K::HelperArg {
+                                helper: sig.name.clone(),
+                                reg,
+                                expected: "a map handle of a type this program may pass to it",
+                                found: crate::config::map_type_name(ty)
+                                    .unwrap_or("the handle of a map of another type"),
+                            },
+                        ));
+                    }
                     let refused = match sig.map_type {
                         Some(want) => ty != 0 && ty != want,
                         None => crate::config::exclusive_map_type(ty),

@@ -48,6 +48,21 @@ impl Program {
         meta: &XdpMeta,
     ) -> Result<XdpOutcome, RunError> {
         self.expect(Context::Xdp)?;
+        let r0 = self.run_xdp_frame(packet, meta)?;
+        Ok(XdpOutcome {
+            action: XdpAction::from_code(r0),
+            start: packet.start(),
+            len: packet.len(),
+            meta_len: packet.meta().len(),
+            redirect: self.last_redirect(),
+        })
+    }
+
+    /// [`Program::run_xdp_packet_with`]'s run, for an XDP program: the frame record and the
+    /// context filled, the run, and the frame's final bounds set in `packet`; r0. The slice
+    /// entry ([`Program::run_xdp_slice`]) calls it directly: it needs neither the outcome nor
+    /// the redirect target's copy (which [`Program::last_redirect`] gives on demand).
+    fn run_xdp_frame(&mut self, packet: &mut Packet, meta: &XdpMeta) -> Result<u64, RunError> {
         let (buf, start, len, metalen) = packet.parts_mut();
         let base = buf.as_ptr() as u64;
         let hard_start = base + XDP_CTX_SIZE as u64;
@@ -63,14 +78,13 @@ impl Program {
             moved_by: None,
         };
         fill_ctx(buf, &frame, meta);
-        // The frame set and what the run left read (the frame and the redirect target) under
-        // the locks the run takes anyway.
-        let (res, (f, redirect)) = self.exec_with(
+        // The frame set and what the run left of it read under the locks the run takes anyway.
+        let (res, f) = self.exec_with(
             buf,
             |st| st.frame = frame,
             |st| {
                 st.frame.active = false;
-                (st.frame, st.redirect.clone())
+                st.frame
             },
         );
         // The frame's bounds come from the host's record, which only the adjust helpers move
@@ -94,14 +108,7 @@ impl Program {
                 },
             });
         }
-        let r0 = res?;
-        Ok(XdpOutcome {
-            action: XdpAction::from_code(r0),
-            start: packet.start(),
-            len: packet.len(),
-            meta_len: packet.meta().len(),
-            redirect,
-        })
+        res
     }
 
     /// [`Program::run_xdp_with`]'s body: the frame copied into a packet buffer (reusing this
@@ -129,7 +136,7 @@ impl Program {
         };
         let data = XDP_CTX_SIZE + usize::from(XDP_PACKET_HEADROOM);
         let frame_end = data + frame.len();
-        let res = self.run_xdp_packet_with(&mut packet, meta);
+        let res = self.run_xdp_frame(&mut packet, meta);
         if let Some(reach) = self.xdp_reach {
             // The run wrote nothing outside its frame but what its reach admits (`write_reach`):
             // the rest of the tailroom is still zero, whatever it returned.
@@ -153,7 +160,7 @@ impl Program {
                 new_len: len,
             });
         }
-        Ok(out.action)
+        Ok(XdpAction::from_code(out))
     }
 }
 

@@ -48,6 +48,21 @@ impl Program {
         meta: &XdpMeta,
     ) -> Result<XdpOutcome, RunError> {
         self.expect(Context::Xdp)?;
+        let r0 = self.run_xdp_frame(packet, meta)?;
+        Ok(XdpOutcome {
+            action: XdpAction::from_code(r0),
+            start: packet.start(),
+            len: packet.len(),
+            meta_len: packet.meta().len(),
+            redirect: self.last_redirect(),
+        })
+    }
+
+    /// [`Program::run_xdp_packet_with`]'s run, for an XDP program: the frame record and the
+    /// context filled, the run, and the frame's final bounds set in `packet`; r0. The slice
+    /// entry ([`Program::run_xdp_slice`]) calls it directly: it needs neither the outcome nor
+    /// the redirect target's copy (which [`Program::last_redirect`] gives on demand).
+    fn run_xdp_frame(&mut self, packet: &mut Packet, meta: &XdpMeta) -> Result<u64, RunError> {
         let (buf, start, len, metalen) = packet.parts_mut();
         let base = buf.as_ptr() as u64;
         let hard_start = base + XDP_CTX_SIZE as u64;
@@ -63,14 +78,13 @@ impl Program {
             moved_by: None,
         };
         fill_ctx(buf, &frame, meta);
-        // The frame set and what the run left read (the frame and the redirect target) under
-        // the locks the run takes anyway.
-        let (res, (f, redirect)) = self.exec_with(
+        // The frame set and what the run left of it read under the locks the run takes anyway.
+        let (res, f) = self.exec_with(
             buf,
             |st| st.frame = frame,
             |st| {
                 st.frame.active = false;
-                (st.frame, st.redirect.clone())
+                st.frame
             },
         );
         // The frame's bounds come from the host's record, which only the adjust helpers move
@@ -94,14 +108,7 @@ impl Program {
                 },
             });
         }
-        let r0 = res?;
-        Ok(XdpOutcome {
-            action: XdpAction::from_code(r0),
-            start: packet.start(),
-            len: packet.len(),
-            meta_len: packet.meta().len(),
-            redirect,
-        })
+        res
     }
 
     /// [`Program::run_xdp_with`]'s body: the frame copied into a packet buffer (reusing this
@@ -116,23 +123,24 @@ impl Program {
             .saturating_sub(usize::from(XDP_PACKET_HEADROOM) + SKB_SHARED_INFO_SIZE)
             .saturating_sub(frame.len());
         let buf = std::mem::take(&mut self.buf);
-        // After a confined program's run the buffer is zero but for the context struct and the
-        // frame, which ends at `xdp_dirty_end`: the next build zeroes only what the new frame
-        // does not cover of it.
+        // After the run of a program with a write reach the buffer is zero but for the context
+        // struct and the bytes before `xdp_dirty_end` (the frame, and what its stores may have
+        // reached past it): the next build zeroes only what the new frame does not cover of it.
         let dirty_end = std::mem::replace(&mut self.xdp_dirty_end, usize::MAX);
-        let mut packet = if self.xdp_confined && dirty_end != usize::MAX {
+        let mut packet = if self.xdp_reach.is_some() && dirty_end != usize::MAX {
             Packet::build_clean(buf, frame, XDP_PACKET_HEADROOM, tail, dirty_end)
         } else if self.xdp_tail_unread {
             Packet::build_keeping_tail(buf, frame, XDP_PACKET_HEADROOM, tail)
         } else {
             Packet::build(buf, frame, XDP_PACKET_HEADROOM, tail)
         };
-        let frame_end = XDP_CTX_SIZE + usize::from(XDP_PACKET_HEADROOM) + frame.len();
-        let res = self.run_xdp_packet_with(&mut packet, meta);
-        if self.xdp_confined {
-            // The run wrote nothing outside its frame (`confined`): the tailroom is still
-            // zero, whatever it returned.
-            self.xdp_dirty_end = frame_end;
+        let data = XDP_CTX_SIZE + usize::from(XDP_PACKET_HEADROOM);
+        let frame_end = data + frame.len();
+        let res = self.run_xdp_frame(&mut packet, meta);
+        if let Some(reach) = self.xdp_reach {
+            // The run wrote nothing outside its frame but what its reach admits (`write_reach`):
+            // the rest of the tailroom is still zero, whatever it returned.
+            self.xdp_dirty_end = frame_end.max(data.saturating_add(reach));
         }
         let (start, len) = (packet.start(), packet.len());
         let kept = start == usize::from(XDP_PACKET_HEADROOM) && len == frame.len();
@@ -152,7 +160,7 @@ impl Program {
                 new_len: len,
             });
         }
-        Ok(out.action)
+        Ok(XdpAction::from_code(out))
     }
 }
 
@@ -191,20 +199,8 @@ pub(crate) fn confined(
     replaced: &[u32],
     packet_stores: bool,
 ) -> bool {
-    use crate::helpers as h;
-    use bpfx_bytecode::{CallTarget, Op};
+    use bpfx_bytecode::Op;
     use bpfx_verifier::RegionKind;
-    const NO_WRITES: [u32; 9] = [
-        h::MAP_LOOKUP_ELEM,
-        h::MAP_UPDATE_ELEM,
-        h::MAP_DELETE_ELEM,
-        h::MAP_LOOKUP_PERCPU_ELEM,
-        h::KTIME_GET_NS,
-        h::GET_PRANDOM_U32,
-        h::GET_SMP_PROCESSOR_ID,
-        h::REDIRECT_MAP,
-        crate::xdp_helpers::REDIRECT,
-    ];
     prog.program().iter().all(|(pc, op)| match op {
         Op::Store { .. } | Op::Atomic { .. } => prog.access(pc).is_some_and(|a| {
             a.proven
@@ -214,11 +210,72 @@ pub(crate) fn confined(
                     _ => false,
                 }
         }),
+        _ => call_confined(op, replaced),
+    })
+}
+
+/// The helpers [`confined`] and [`write_reach`] admit: they write no guest memory and move
+/// no frame bounds.
+const NO_WRITES: [u32; 9] = [
+    crate::helpers::MAP_LOOKUP_ELEM,
+    crate::helpers::MAP_UPDATE_ELEM,
+    crate::helpers::MAP_DELETE_ELEM,
+    crate::helpers::MAP_LOOKUP_PERCPU_ELEM,
+    crate::helpers::KTIME_GET_NS,
+    crate::helpers::GET_PRANDOM_U32,
+    crate::helpers::GET_SMP_PROCESSOR_ID,
+    crate::helpers::REDIRECT_MAP,
+    crate::xdp_helpers::REDIRECT,
+];
+
+/// Whether `op`, not a store or an atomic, keeps a run [`confined`]: any instruction but a
+/// call, a call of a subprogram, or of one of [`NO_WRITES`] the embedder has not replaced.
+fn call_confined(op: &bpfx_bytecode::Op, replaced: &[u32]) -> bool {
+    use bpfx_bytecode::{CallTarget, Op};
+    match op {
         Op::Call(CallTarget::Helper(id)) => NO_WRITES.contains(id) && !replaced.contains(id),
         Op::Call(CallTarget::Local { .. }) => true,
         Op::Call(_) => false,
         _ => true,
-    })
+    }
+}
+
+/// How far past the frame's first byte (`data`) a run of `prog` may write its run buffer,
+/// when it writes nothing before `data` (neither the headroom nor the context struct) and
+/// nothing past `data` plus that many bytes but its own frame: `Some(0)` for a [`confined`]
+/// program, which writes at most its frame. A Checked program's packet stores are never
+/// proven, and their guard admits the whole run buffer; the verifier's reach of each
+/// ([`bpfx_verifier::VerifiedProgram::packet_write`]) bounds them instead. The reach counts
+/// from `data` as the context gave it: it holds because nothing else in such a run can move
+/// the frame or write the context's `data` field, by induction over the run's writes: every
+/// other store and atomic is proven to hit the stack or a map value, every call is one
+/// [`confined`] admits (no helper writes guest memory or moves the frame), and each packet
+/// store lands at or past `data`, so past the context struct, while every earlier one did.
+/// `None` when some store or atomic is neither (one with an unknown region, a variable
+/// offset the analysis does not bound, an offset that may be negative, or one relative to
+/// `data_meta`), or for a call `confined` refuses.
+pub(crate) fn write_reach(prog: &bpfx_verifier::VerifiedProgram, replaced: &[u32]) -> Option<u64> {
+    use bpfx_bytecode::Op;
+    use bpfx_verifier::{PacketReach, RegionKind};
+    let mut reach = 0;
+    for (pc, op) in prog.program().iter() {
+        match op {
+            Op::Store { .. } | Op::Atomic { .. } => {
+                let a = prog.access(pc)?;
+                match (a.region, a.proven) {
+                    (RegionKind::Stack | RegionKind::MapValue | RegionKind::Packet, true) => {}
+                    (RegionKind::Packet, false) => match prog.packet_write(pc)? {
+                        PacketReach::Within { end, .. } => reach = reach.max(end),
+                        PacketReach::Unbounded => return None,
+                    },
+                    _ => return None,
+                }
+            }
+            _ if !call_confined(op, replaced) => return None,
+            _ => {}
+        }
+    }
+    Some(reach)
 }
 
 /// Fills bpfx's XDP context at the start of `buf` from `f` and `meta`.

@@ -169,3 +169,70 @@ fn a_checked_program_that_stores_past_its_frame_gets_a_zeroed_tailroom_each_run(
          stxb [r2+1300], r3",
     ));
 }
+
+/// Runs `text` (Checked) on `first` and then on `second`, on every engine, and the same
+/// program fresh (a new `Vm`) on `second` alone: the second run's verdict code and frame must
+/// be the fresh run's, so nothing the first run wrote past its frame (or anywhere else in the
+/// run buffer) shows in the next.
+fn second_run_is_a_fresh_run(text: &str, first: &[u8], second: &[u8]) {
+    let verified = || {
+        Vm::new()
+            .object(vec![ProgramDef::new("p", "xdp", code(text))], vec![])
+            .unwrap()
+            .program("p")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap()
+    };
+    for (name, opts) in engines() {
+        let mut fresh = prepare(verified(), opts.clone());
+        let mut want = second.to_vec();
+        let want_code = fresh.run_xdp(&mut want).unwrap().code();
+        let mut prog = prepare(verified(), opts);
+        prog.run_xdp(&mut first.to_vec())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut got = second.to_vec();
+        let got_code = prog
+            .run_xdp(&mut got)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .code();
+        assert_eq!(got_code, want_code, "{name}: the verdict");
+        assert_eq!(got, want, "{name}: the frame");
+    }
+}
+
+#[test]
+fn a_checked_store_past_the_frame_is_not_seen_by_the_next_run() {
+    // Reads what lies 200 and 96 to 104 bytes past `data` (r0 and the frame's bytes 8 to 16),
+    // then writes there: 8 bytes at a constant offset, and 8 at `data + 96 + (frame[0] & 31)`
+    // (a bounded variable offset): both in the tailroom of a 64-byte frame.
+    let text = "mov r6, r1
+                ldxw r2, [r6+0]
+                ldxdw r0, [r2+200]
+                ldxdw r3, [r2+96]
+                stxdw [r2+8], r3
+                ldxb r4, [r2+0]
+                and r4, 31
+                mov r5, r2
+                add r5, r4
+                stdw [r5+96], -1
+                mov r3, 0x5a5a
+                stxdw [r2+200], r3
+                exit";
+    let (short, long) = (vec![0x11; 64], vec![0x22; 300]);
+    second_run_is_a_fresh_run(text, &short, &[0; 64]);
+    second_run_is_a_fresh_run(text, &long, &[0; 64]);
+    second_run_is_a_fresh_run(text, &short, &[0x33; 150]);
+    // The same with a store that may reach before `data` (no reach from `data`: the whole
+    // buffer is rebuilt), into the headroom.
+    let text = "mov r6, r1
+                ldxw r2, [r6+0]
+                ldxdw r0, [r2-16]
+                ldxdw r3, [r2+96]
+                stxdw [r2+8], r3
+                stdw [r2-16], -1
+                stdw [r2+96], -1
+                exit";
+    second_run_is_a_fresh_run(text, &short, &[0; 64]);
+    second_run_is_a_fresh_run(text, &long, &[0x33; 150]);
+}

@@ -75,7 +75,7 @@ pub use config::{
 pub use context::ContextAccess;
 pub use error::{VerifyError, VerifyErrorKind};
 pub use spec::{SpecError, parse_helper, parse_map};
-pub use verified::{AccessFact, Assumptions, MapCall, RegionKind, VerifiedProgram};
+pub use verified::{AccessFact, Assumptions, MapCall, PacketReach, RegionKind, VerifiedProgram};
 
 use bpfx_bytecode::{Pc, Program};
 
@@ -113,6 +113,8 @@ fn run(
         .filter_map(|(pc, site)| Some((pc, site?)))
         .collect();
     map_calls.sort_unstable_by_key(|&(pc, _)| pc);
+    let mut packet_writes: Vec<(Pc, PacketReach)> = a.packet_writes.drain().collect();
+    packet_writes.sort_unstable_by_key(|&(pc, _)| pc);
     let ctx = std::mem::take(&mut a.ctx).into_accesses();
     let processed = a.processed;
     let exact_len = a.reads_len;
@@ -150,6 +152,7 @@ fn run(
         )
         .with_reached(reached)
         .with_map_calls(map_calls)
+        .with_packet_writes(packet_writes)
         .with_context_accesses(ctx)
         .with_packet_base(packet_base))
 }

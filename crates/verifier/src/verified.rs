@@ -30,6 +30,41 @@ pub struct AccessFact {
     pub proven: bool,
 }
 
+/// How far from the packet's start a store or atomic through a packet pointer may write
+/// ([`VerifiedProgram::packet_write`]), joined over every path reaching it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PacketReach {
+    /// Every byte it writes lies in `[data + start, data + end)`, with `data` the packet's
+    /// first byte as the context's `data` field gave it (the offsets are the pointer's offset
+    /// range, the instruction's offset and its size; the end is not checked against
+    /// `data_end`: an unproven store keeps its guard, which admits the whole run buffer).
+    Within {
+        /// The lowest offset from `data` it may write.
+        start: u64,
+        /// One past the highest offset from `data` it may write.
+        end: u64,
+    },
+    /// No bound from `data` is known on some path: a variable offset the analysis does not
+    /// bound, an offset that may be negative, or a pointer relative to `data_meta`.
+    Unbounded,
+}
+
+impl PacketReach {
+    /// The hull of two reaches (what holds on the paths of both).
+    pub(crate) fn join(self, other: PacketReach) -> PacketReach {
+        match (self, other) {
+            (
+                PacketReach::Within { start: a, end: b },
+                PacketReach::Within { start: c, end: d },
+            ) => PacketReach::Within {
+                start: a.min(c),
+                end: b.max(d),
+            },
+            _ => PacketReach::Unbounded,
+        }
+    }
+}
+
 /// Per-pc fact storage, one byte per slot: 0 = no memory access visited here, otherwise the
 /// region code (1..=5) with [`PROVEN_BIT`] set when proven.
 pub(crate) const PROVEN_BIT: u8 = 0x80;
@@ -202,6 +237,9 @@ pub struct VerifiedProgram {
     reached: Vec<bool>,
     /// The map-taking helper calls whose map is known, by increasing pc ([`Self::map_call`]).
     map_calls: Vec<(Pc, MapCall)>,
+    /// The stores and atomics through packet pointers, by increasing pc, with how far from
+    /// the packet's start each may write ([`Self::packet_write`]).
+    packet_writes: Vec<(Pc, PacketReach)>,
 }
 
 impl VerifiedProgram {
@@ -220,6 +258,7 @@ impl VerifiedProgram {
             callbacks: Vec::new(),
             timer_callbacks: Vec::new(),
             map_calls: Vec::new(),
+            packet_writes: Vec::new(),
         }
     }
 
@@ -254,6 +293,30 @@ impl VerifiedProgram {
     pub fn map_call(&self, pc: Pc) -> Option<&MapCall> {
         let i = self.map_calls.binary_search_by_key(&pc, |&(p, _)| p).ok()?;
         Some(&self.map_calls[i].1)
+    }
+
+    /// The same program, with the reaches of its packet stores and atomics.
+    pub(crate) fn with_packet_writes(self, packet_writes: Vec<(Pc, PacketReach)>) -> Self {
+        VerifiedProgram {
+            packet_writes,
+            ..self
+        }
+    }
+
+    /// For a store or atomic the analysis reached through a packet pointer (or a packet
+    /// metadata pointer) on some path: how far from the packet's start it may write, joined
+    /// over those paths. `None` for any other instruction. Like every fact it holds under the
+    /// program's assumptions, and it counts from the `data` the context gave the program: a
+    /// run in which something else moved the frame (`xdp_adjust_head`) or overwrote the
+    /// context's `data` field (a guarded store into the context) is not covered; a caller
+    /// relying on it must rule those out. In `Mode::Checked` a packet access is never proven,
+    /// so its guard admits the whole run buffer: this is what bounds such a store instead.
+    pub fn packet_write(&self, pc: Pc) -> Option<PacketReach> {
+        let i = self
+            .packet_writes
+            .binary_search_by_key(&pc, |&(p, _)| p)
+            .ok()?;
+        Some(self.packet_writes[i].1)
     }
 
     /// The same program, with the callbacks of its callback-taking helper calls.

@@ -37,15 +37,19 @@ pub struct Program {
     /// Whether `run_xdp` may keep the run buffer's tailroom between runs
     /// ([`crate::xdp::tail_unread`]).
     pub(crate) xdp_tail_unread: bool,
-    /// Whether no run writes past its frame ([`crate::xdp::confined`]).
-    pub(crate) xdp_confined: bool,
+    /// For an XDP program: how far past the frame's start its runs may write, when they write
+    /// nothing before it and nothing past that but the frame ([`crate::xdp::write_reach`];
+    /// `Some(0)` when no run writes past its frame, [`crate::xdp::confined`]).
+    pub(crate) xdp_reach: Option<usize>,
     /// Whether no run writes its frame either ([`crate::xdp::confined`] without packet
     /// stores): `run_xdp` then need not copy the frame back.
     pub(crate) xdp_frame_unwritten: bool,
     /// Whether no run can change the context struct: every store is proven to hit the stack,
     /// a map value or the packet, every helper called writes no guest memory and moves no
     /// frame, and no tail call hands the context to another program
-    /// ([`crate::xdp::confined`], which holds for any context). The run then neither keeps
+    /// ([`crate::xdp::confined`], which holds for any context); or, for XDP, the same with
+    /// packet stores bounded from the frame's start ([`crate::xdp::write_reach`]: the
+    /// context struct lies before the frame). The run then neither keeps
     /// nor restores the host-owned bytes: they are as the host filled them.
     ctx_untouched: bool,
     /// For a confined program: the end of what the last `run_xdp` may have left nonzero in
@@ -112,6 +116,11 @@ impl Program {
         let xdp_tail_unread = crate::xdp::tail_unread(&linked.prog);
         let replaced: Vec<u32> = shared.custom.iter().map(|c| c.id).collect();
         let xdp_confined = crate::xdp::confined(&linked.prog, &replaced, true);
+        let xdp_reach = match linked.context {
+            Context::Xdp => crate::xdp::write_reach(&linked.prog, &replaced)
+                .map(|r| usize::try_from(r).unwrap_or(usize::MAX)),
+            _ => None,
+        };
         let xdp_frame_unwritten = crate::xdp::confined(&linked.prog, &replaced, false);
         let mut env = Env::with_helpers(h);
         // The frame limit is the one the program was verified with: no second setting.
@@ -129,9 +138,9 @@ impl Program {
             host_owned,
             host_ctx: Vec::new(),
             xdp_tail_unread,
-            xdp_confined,
+            xdp_reach,
             xdp_frame_unwritten,
-            ctx_untouched: xdp_confined,
+            ctx_untouched: xdp_confined || xdp_reach.is_some(),
             xdp_dirty_end: usize::MAX,
             trace_need,
             attach: crate::Attach::default(),

@@ -9,7 +9,7 @@ use crate::config::{ContextLayout, MapRef, SockKind};
 use crate::context::{self, CtxOp, Seen};
 use crate::domain::{InRel, Off, PtrKind, Scalar, Slot, State, Value};
 use crate::error::VerifyErrorKind as K;
-use crate::verified::{RegionKind, record};
+use crate::verified::{PacketReach, RegionKind, record};
 use bpfx_bytecode::semantics;
 use bpfx_bytecode::{AtomicOp, Operand, Pc, Reg, Size, Width};
 use bpfx_exec::STACK_FRAME_SIZE;
@@ -371,6 +371,9 @@ impl Analysis<'_> {
             return Err(self.err(a.pc, K::PacketReadOnly(a.reg)));
         }
         let at = o.add_const(i64::from(a.off));
+        if a.acc.writes() {
+            self.record_packet_write(a.pc, id, at, a.size);
+        }
         let in_bounds = self.strict && packet_covers(st, id, at, i64::from(a.size));
         if self.strict && !in_bounds {
             return Err(self.err(a.pc, K::PacketUnproven(a.reg)));
@@ -382,6 +385,29 @@ impl Analysis<'_> {
         }
         self.unproven(a.pc, st, RegionKind::Packet, a.acc);
         Ok(a.loaded())
+    }
+
+    /// Joins this visit of the packet store or atomic at `pc` (`size` bytes at offset `at`
+    /// from a packet pointer with id `Some(id)`, or from `data_meta` with `None`) into
+    /// [`Analysis::packet_writes`]: bounded only from `data`, with a known non-negative offset.
+    fn record_packet_write(&mut self, pc: Pc, id: Option<u32>, at: Off, size: u32) {
+        let reach = match (id, at) {
+            (Some(_), Off::Range(lo, hi)) => match (
+                u64::try_from(lo),
+                u64::try_from(hi)
+                    .ok()
+                    .and_then(|h| h.checked_add(u64::from(size))),
+            ) {
+                (Ok(start), Some(end)) => PacketReach::Within { start, end },
+                _ => PacketReach::Unbounded,
+            },
+            _ => PacketReach::Unbounded,
+        };
+        let joined = match self.packet_writes.get(&pc) {
+            Some(prev) => prev.join(reach),
+            None => reach,
+        };
+        self.packet_writes.insert(pc, joined);
     }
 
     /// Through a value that is not a pointer the analysis follows.

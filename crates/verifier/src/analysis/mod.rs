@@ -254,6 +254,9 @@ pub(crate) struct Analysis<'a> {
     /// Per helper call taking a map handle: the map and where its key lies, joined over every
     /// visit (`None` once two visits disagree on the map), for [`crate::MapCall`].
     pub(crate) map_calls: std::collections::HashMap<Pc, Option<crate::MapCall>>,
+    /// Per store or atomic through a packet pointer: how far from the packet's start it may
+    /// write, joined over every visit, for [`crate::VerifiedProgram::packet_write`].
+    pub(crate) packet_writes: std::collections::HashMap<Pc, crate::PacketReach>,
     log: Option<&'a mut VerifierLog>,
 }
 
@@ -325,6 +328,7 @@ impl<'a> Analysis<'a> {
             callbacks: std::collections::HashMap::new(),
             async_roots: std::collections::HashMap::new(),
             map_calls: std::collections::HashMap::new(),
+            packet_writes: std::collections::HashMap::new(),
             log,
         }
     }

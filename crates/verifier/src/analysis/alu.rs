@@ -26,12 +26,7 @@ impl Analysis<'_> {
                 // A copy of an unknown scalar: both registers get one id, so that a
                 // comparison of either narrows both.
                 (Value::Scalar(x), Some(r), _) if width == Width::W64 && x.konst().is_none() => {
-                    let id = if x.id != 0 {
-                        x.id
-                    } else {
-                        self.next_id += 1;
-                        self.next_id
-                    };
+                    let (id, x) = self.copy_id(pc, st, x);
                     let x = Scalar { id, ..x };
                     Self::set(st, r, Value::Scalar(x));
                     Value::Scalar(x)
@@ -44,12 +39,13 @@ impl Analysis<'_> {
                         && y.konst().is_none()
                         && x.umax <= u64::from(u32::MAX) =>
                 {
-                    let id = self.scalar_id(x);
+                    let (id, x) = self.copy_id(pc, st, x);
                     // The copy is the source exactly, so it has the source's delta too.
                     Self::set(st, r, Value::Scalar(Scalar { id, ..x }));
                     Value::Scalar(Scalar {
                         id,
                         delta: x.delta,
+                        len: x.len,
                         ..y
                     })
                 }
@@ -70,6 +66,25 @@ impl Analysis<'_> {
         };
         Self::set(st, dst, v);
         Ok(())
+    }
+
+    /// The id of scalar `x`, read from a register, for a copy made at `pc`: its own, or a new
+    /// one when it has none, and `x` as the state now holds it. In `Checked` mode the new id is
+    /// the one of `pc` (as for [`Analysis::len_rel`]'s): the states of different visits (loop
+    /// iterations, a callee entered again from one call site) then agree on it, and their
+    /// join keeps the link (a callee's argument stays linked to the caller's copy, so what
+    /// the callee learns of it reaches the caller's register). The previous visit's holders
+    /// and the relations naming it are forgotten first ([`forget_id`]), `x`'s own included.
+    fn copy_id(&mut self, pc: Pc, st: &mut State, x: Scalar) -> (u32, Scalar) {
+        if x.id != 0 {
+            return (x.id, x);
+        }
+        if self.strict || self.next_id >= PC_ID_BASE {
+            return (self.scalar_id(x), x);
+        }
+        let id = PC_ID_BASE.saturating_add(pc.0);
+        forget_id(st, id);
+        (id, without_tag(x, id))
     }
 
     /// The id of scalar `x` for a copy: its own, or a fresh one when it has none.
@@ -270,6 +285,7 @@ impl Analysis<'_> {
                         {
                             y.id = PC_ID_BASE.saturating_add(pc.0);
                             forget_id(st, y.id);
+                            y = without_tag(y, y.id);
                             Self::set(st, reg, Value::Scalar(y));
                         }
                         // A copy of the length, `L + d`, is `y - d <= L` itself.
@@ -319,6 +335,7 @@ impl Analysis<'_> {
                             }
                             y.id = PC_ID_BASE.saturating_add(pc.0);
                             forget_id(st, y.id);
+                            y = without_tag(y, y.id);
                             Self::set(st, reg, Value::Scalar(y));
                         }
                         LenRel::new(-i128::from(dl), Some((y.id, y.delta)), lmin)
@@ -413,6 +430,17 @@ fn forget_id(st: &mut State, id: u32) {
                 f.stack[i] = crate::domain::Slot::Spill(y);
             }
         }
+    }
+}
+
+/// `x` without a relation naming id `id` (a tag relative to the group of a previous visit's
+/// `id`, which [`forget_id`] dropped from the state `x` was read from): once `x` holds `id`
+/// itself, such a tag would read as relative to `x`'s own group.
+fn without_tag(x: Scalar, id: u32) -> Scalar {
+    if x.len.is_some_and(|r| r.base.is_some_and(|b| b.0 == id)) {
+        Scalar { len: None, ..x }
+    } else {
+        x
     }
 }
 

@@ -487,8 +487,16 @@ impl<'a> Analysis<'a> {
         let split = if self.strict {
             state::Split::Every
         } else {
+            // A callee's paths, and those leaving it, are kept apart by what they return
+            // (`state::apart`); not over a back edge, where the states of a loop join.
+            let ret = pc.0 > 0
+                && matches!(
+                    self.prog.get(Pc(pc.0 - 1)),
+                    Some(Op::Call(bpfx_bytecode::CallTarget::Local { .. }))
+                );
             state::Split::Refused {
                 context: self.layout.is_some(),
+                paths: !back && (st.depth() > 0 || ret),
             }
         };
         let slots = self.states.entry(key).or_default();

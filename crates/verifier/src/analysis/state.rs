@@ -93,7 +93,12 @@ pub(super) fn unify_maps(maps: &MapTable, old: &State, new: &mut State) {
 /// apart is what lets a load through a register that is a pointer on one path and a scalar
 /// on another verify when it is done on the pointer's path only.
 ///
-/// `Checked` mode keeps apart only what `split` says its rules refuse once joined.
+/// `Checked` mode keeps apart only what `split` says its rules refuse once joined, and, with
+/// `paths` ([`Split::Refused`]), the states whose join would lose what a function's paths
+/// return or pass on: a live register of the running frame holding a different constant on
+/// each side (a status or length a callee returns, known with what its path checked), or a
+/// live input pointer linked to one group at different distances (`mem + off + 14` and
+/// `mem + off + 18`, whose join keeps no link: "Relations to the input length").
 pub(super) fn apart(
     maps: &MapTable,
     old: &State,
@@ -103,11 +108,18 @@ pub(super) fn apart(
 ) -> bool {
     // The cheap tests first: the kinds (mostly two scalars, which never differ), then what
     // `split` keeps apart, and only then the whole values.
-    let differ = |a: &Value, b: &Value| kinds_differ(maps, a, b) && split.keeps(a, b) && a != b;
+    let paths = matches!(split, Split::Refused { paths: true, .. });
+    let differ = |a: &Value, b: &Value| {
+        (kinds_differ(maps, a, b) && split.keeps(a, b) && a != b)
+            || (paths && moved_link(*a, *b) && a != b)
+    };
+    let top = old.depth();
     for (level, (fo, fnew)) in old.frames().zip(new.frames()).enumerate() {
         let (regs, stack) = live.get(level).copied().unwrap_or((u16::MAX, u64::MAX));
         for (r, (a, b)) in fo.regs.iter().zip(&fnew.regs).enumerate() {
-            if regs & (1 << r) != 0 && differ(a, b) {
+            if regs & (1 << r) != 0
+                && (differ(a, b) || (paths && level == top && constants_differ(*a, *b)))
+            {
                 return true;
             }
         }
@@ -135,6 +147,30 @@ pub(super) fn apart(
     false
 }
 
+/// Two scalars known exactly, and different.
+fn constants_differ(a: Value, b: Value) -> bool {
+    match (a, b) {
+        (Value::Scalar(x), Value::Scalar(y)) => {
+            x.konst().is_some() && y.konst().is_some() && x.konst() != y.konst()
+        }
+        _ => false,
+    }
+}
+
+/// Two input pointers linked to one group of scalars at different deltas.
+fn moved_link(a: Value, b: Value) -> bool {
+    match (a, b) {
+        (
+            Value::Ptr(PtrKind::Input { rel: Some(x) }, _),
+            Value::Ptr(PtrKind::Input { rel: Some(y) }, _),
+        ) => match (x.link, y.link) {
+            (Some((g, d)), Some((h, e))) => g == h && d != e,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// Which differences of kind keep two states apart at a join point ([`apart`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Split {
@@ -149,7 +185,11 @@ pub(super) enum Split {
     /// `Mixed { input: true }`: see `context.rs`). Any other `Mixed` value keeps its accesses
     /// with their run-time guards, so keeping its paths apart would only remove guards, at the
     /// cost of walking the code after the join once per state.
-    Refused { context: bool },
+    ///
+    /// With `paths` (a forward edge into a join point of a callee, or a call's return
+    /// point), also the states whose join would lose a function's paths' results (see
+    /// [`apart`]).
+    Refused { context: bool, paths: bool },
 }
 
 impl Split {
@@ -161,7 +201,7 @@ impl Split {
             | Value::MapHandleOrNull(_)
             | Value::Ptr(PtrKind::Sock { .. }, _) => true,
             Value::Ptr(PtrKind::Input { .. }, _) => {
-                matches!(self, Split::Refused { context: true })
+                matches!(self, Split::Refused { context: true, .. })
             }
             _ => false,
         };

@@ -818,6 +818,25 @@ impl State {
         p.callers.iter_mut().chain(std::iter::once(&mut p.top))
     }
 
+    /// Replaces each register and spilled value, in every frame, for which `f` gives a new
+    /// one (copies of a checked pointer, a dropped relation); slots it leaves stay shared.
+    pub(crate) fn rewrite_values(&mut self, mut f: impl FnMut(&Value) -> Option<Value>) {
+        for fr in self.frames_mut() {
+            for r in fr.regs.iter_mut() {
+                if let Some(y) = f(r) {
+                    *r = y;
+                }
+            }
+            for i in 0..fr.stack.len() {
+                if let Slot::Spill(x) = &fr.stack[i]
+                    && let Some(y) = f(x)
+                {
+                    fr.stack[i] = Slot::Spill(y);
+                }
+            }
+        }
+    }
+
     /// Enters a call: `frame` becomes the running function's.
     pub(crate) fn push_frame(&mut self, frame: Frame) {
         let p = &mut *self.0;

@@ -417,20 +417,7 @@ fn forget_id(st: &mut State, id: u32) {
             _ => None,
         }
     };
-    for f in st.frames_mut() {
-        for r in f.regs.iter_mut() {
-            if let Some(y) = clear(r) {
-                *r = y;
-            }
-        }
-        for i in 0..crate::domain::SLOTS {
-            if let crate::domain::Slot::Spill(x) = f.stack[i]
-                && let Some(y) = clear(&x)
-            {
-                f.stack[i] = crate::domain::Slot::Spill(y);
-            }
-        }
-    }
+    st.rewrite_values(clear);
 }
 
 /// `x` without a relation naming id `id` (a tag relative to the group of a previous visit's

@@ -4,7 +4,7 @@
 
 use super::{Analysis, Flow, R};
 use crate::config::ContextKind;
-use crate::domain::{InRel, MAX_TRACKED_OFF, Off, PtrKind, SLOTS, Scalar, Slot, State, Value};
+use crate::domain::{InRel, MAX_TRACKED_OFF, Off, PtrKind, Scalar, State, Value};
 use crate::scalar::{self, LenRel, SYM_LEN_ID};
 use bpfx_bytecode::{Cond, Operand, Pc, Reg, Width};
 
@@ -134,20 +134,7 @@ fn refine_edge(
                     Value::Ptr(PtrKind::MapValue { id: x, .. }, o) if x == id => Some(o),
                     _ => None,
                 };
-                for f in st.frames_mut() {
-                    for r in f.regs.iter_mut() {
-                        if let Some(o) = copy(r) {
-                            *r = decide(o);
-                        }
-                    }
-                    for i in 0..f.stack.len() {
-                        if let Slot::Spill(v) = &f.stack[i]
-                            && let Some(o) = copy(v)
-                        {
-                            f.stack[i] = Slot::Spill(decide(o));
-                        }
-                    }
-                }
+                st.rewrite_values(|v| copy(v).map(decide));
             }
             true
         }
@@ -197,20 +184,7 @@ fn refine_edge(
                     ) if x == id => Some(o),
                     _ => None,
                 };
-                for f in st.frames_mut() {
-                    for r in f.regs.iter_mut() {
-                        if let Some(o) = copy(r) {
-                            *r = decide(o);
-                        }
-                    }
-                    for i in 0..f.stack.len() {
-                        if let Slot::Spill(v) = &f.stack[i]
-                            && let Some(o) = copy(v)
-                        {
-                            f.stack[i] = Slot::Spill(decide(o));
-                        }
-                    }
-                }
+                st.rewrite_values(|v| copy(v).map(decide));
             }
             true
         }
@@ -456,18 +430,5 @@ fn derive_len(st: &mut State, v: &Scalar) {
             _ => None,
         }
     };
-    for f in st.frames_mut() {
-        for r in f.regs.iter_mut() {
-            if let Some(y) = update(r) {
-                *r = y;
-            }
-        }
-        for i in 0..SLOTS {
-            if let Slot::Spill(x) = &f.stack[i]
-                && let Some(y) = update(x)
-            {
-                f.stack[i] = Slot::Spill(y);
-            }
-        }
-    }
+    st.rewrite_values(update);
 }

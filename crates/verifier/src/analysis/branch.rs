@@ -134,7 +134,7 @@ fn refine_edge(
                     Value::Ptr(PtrKind::MapValue { id: x, .. }, o) if x == id => Some(o),
                     _ => None,
                 };
-                st.rewrite_values(|v| copy(v).map(decide));
+                st.rewrite_values(|v| Some(decide(copy(v)?)));
             }
             true
         }
@@ -184,7 +184,7 @@ fn refine_edge(
                     ) if x == id => Some(o),
                     _ => None,
                 };
-                st.rewrite_values(|v| copy(v).map(decide));
+                st.rewrite_values(|v| Some(decide(copy(v)?)));
             }
             true
         }

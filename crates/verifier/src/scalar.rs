@@ -374,6 +374,20 @@ fn wbits(w: Width) -> u32 {
 }
 
 impl Scalar {
+    /// The id of the group the length relation is relative to (`len`'s `base`), 0 when
+    /// there is none (ids are never 0). Not inlined: inlined, the optimiser may test the
+    /// base's id before the `Option` tags that say it exists, which is harmless but makes
+    /// memcheck (the C API tests run under valgrind) report a jump on uninitialised bytes.
+    #[inline(never)]
+    pub(crate) fn len_base_id(&self) -> u32 {
+        match self.len {
+            Some(LenRel {
+                base: Some((b, _)), ..
+            }) => b,
+            _ => 0,
+        }
+    }
+
     pub(crate) const UNKNOWN: Scalar = Scalar {
         var: Tnum::UNKNOWN,
         umin: 0,

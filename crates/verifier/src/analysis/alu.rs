@@ -401,7 +401,7 @@ fn forget_id(st: &mut State, id: u32) {
         match *v {
             Value::Scalar(x) => {
                 let mut y = if x.id == id { x.without_id() } else { x };
-                if y.len.is_some_and(|r| r.base.is_some_and(|b| b.0 == id)) {
+                if y.len_base_id() == id {
                     y.len = None;
                 }
                 (y != x).then_some(Value::Scalar(y))
@@ -424,7 +424,7 @@ fn forget_id(st: &mut State, id: u32) {
 /// `id`, which [`forget_id`] dropped from the state `x` was read from): once `x` holds `id`
 /// itself, such a tag would read as relative to `x`'s own group.
 fn without_tag(x: Scalar, id: u32) -> Scalar {
-    if x.len.is_some_and(|r| r.base.is_some_and(|b| b.0 == id)) {
+    if x.len_base_id() == id {
         Scalar { len: None, ..x }
     } else {
         x

@@ -393,3 +393,93 @@ fn an_inner_map_removed_mid_run_lives_until_the_run_ends() {
         );
     }
 }
+
+/// `objects/xdp_mim_spill.c`: clang spills the inner map's handle between the outer lookup and
+/// its null check (`*(u64 *)(r10 - 0x20) = r0` right after the call), checks a fill of it and
+/// passes another fill to the inner lookup. The check decides every copy of that lookup, the
+/// spill included, as the kernel's does, so the program verifies in both modes; it runs on
+/// every engine, counting through the tenants' tables and the totals.
+#[test]
+fn a_spilled_inner_handle_is_decided_by_the_check_of_its_fill() {
+    const XDP_TX: XdpAction = XdpAction::Tx;
+    // The program's totals, as it computes them, for a run that finds `counter` (the tenant's
+    // counter after its increment) or no table (`None`).
+    fn step(s: &mut [u64; 4], counter: Option<u64>) {
+        s[0] = s[0].wrapping_add(1);
+        s[1] = s[1].wrapping_add(s[0]);
+        s[0] = s[0].wrapping_add(s[1]);
+        s[2] = s[2].wrapping_add(s[1].wrapping_add(s[0]));
+        s[1] = s[1].wrapping_add(s[2]);
+        s[0] ^= s[2];
+        s[3] = s[3].wrapping_add(s[2].wrapping_add(s[1]).wrapping_add(s[0]));
+        s[2] ^= s[3];
+        s[1] ^= s[3];
+        s[0] ^= s[3];
+        if let Some(c) = counter {
+            for x in s.iter_mut() {
+                *x = x.wrapping_add(c);
+            }
+        }
+    }
+    let u64s = |m: &Map| -> Vec<u64> {
+        m.iter()
+            .map(|(_, v)| u64::from_le_bytes(v.try_into().unwrap()))
+            .collect()
+    };
+    for mode in [Mode::Strict, Mode::Checked] {
+        for (engine, opts) in engines() {
+            let what = format!("{mode:?} {engine}");
+            let obj = Object::open(object("xdp_mim_spill.o")).unwrap();
+            let v = obj
+                .program("mim_spill")
+                .unwrap()
+                .verify(mode)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let mut prog = prepare(v, opts);
+            let tenants = obj.map("tenants").unwrap();
+            assert_eq!(tenants.kind(), MapKind::ArrayOfMaps);
+            let template = tenants.inner_template().unwrap().clone();
+            // Tenants 1 and 3 have tables; 0 and 2 none.
+            let tables: Vec<Arc<Map>> = (0..2)
+                .map(|_| Arc::new(Map::new(template.clone()).unwrap()))
+                .collect();
+            tenants.set_inner(&1u32.to_le_bytes(), &tables[0]).unwrap();
+            tenants.set_inner(&3u32.to_le_bytes(), &tables[1]).unwrap();
+            let mut counters = [[0u64; 4]; 2];
+            let mut totals = [0u64; 4];
+            for i in 0u8..40 {
+                // The high bits are the program's to mask off.
+                let (tenant, slot) = (i % 4, (i / 4) % 4);
+                let mut pkt = [tenant | 0x40, slot | 0x80, 0xee, 0x11];
+                let got = prog.run_xdp(&mut pkt).unwrap();
+                let table = match tenant {
+                    1 => Some(0),
+                    3 => Some(1),
+                    _ => None,
+                };
+                match table {
+                    Some(t) => {
+                        let c = &mut counters[t][usize::from(slot)];
+                        *c += 1;
+                        step(&mut totals, Some(*c));
+                        assert_eq!(got, XDP_TX, "{what}: packet {i}");
+                        assert_eq!(pkt[2], *c as u8, "{what}: packet {i}");
+                    }
+                    None => {
+                        step(&mut totals, None);
+                        assert_eq!(got, XdpAction::Pass, "{what}: packet {i}");
+                        assert_eq!(pkt[2], 0xee, "{what}: packet {i}");
+                    }
+                }
+                assert_eq!(pkt[3], 0x11, "{what}: packet {i}");
+            }
+            assert_eq!(u64s(&tables[0]), counters[0], "{what}");
+            assert_eq!(u64s(&tables[1]), counters[1], "{what}");
+            assert_eq!(u64s(&obj.map("stats").unwrap()), totals, "{what}");
+            // A packet too short to read: passed, nothing counted.
+            let mut short = [1u8, 1];
+            assert_eq!(prog.run_xdp(&mut short).unwrap(), XdpAction::Pass, "{what}");
+            assert_eq!(u64s(&tables[0]), counters[0], "{what}");
+        }
+    }
+}

@@ -232,8 +232,12 @@ pub(crate) enum Value {
     /// A map handle from `lddw map_fd` / `map_idx`.
     MapHandle(MapRef),
     /// What `map_lookup_elem` on a map of maps returns: the handle of an inner map of this
-    /// shape, or null; a comparison with 0 turns it into a [`Value::MapHandle`].
-    MapHandleOrNull(MapRef),
+    /// shape, or null; a comparison with 0 turns it into a [`Value::MapHandle`]. An id other
+    /// than 0 is one lookup call's result, as a map value's ([`PtrKind::MapValue`]): every
+    /// register and spill with that id is a copy of it, so a null check of one decides them
+    /// all (the kernel's `mark_ptr_or_null_regs`). A handle that may be null for another
+    /// reason (a join with null) has id 0.
+    MapHandleOrNull(MapRef, u32),
     /// Initialised, but of different types on different paths; with `input`, one of them may
     /// be an input pointer (in a field context, the context pointer: see `context.rs`).
     Mixed {
@@ -251,7 +255,7 @@ impl Value {
     pub(crate) fn is_pointer_like(self) -> bool {
         matches!(
             self,
-            Value::Ptr(..) | Value::MapHandle(_) | Value::MapHandleOrNull(_) | Value::Mixed { .. }
+            Value::Ptr(..) | Value::MapHandle(_) | Value::MapHandleOrNull(..) | Value::Mixed { .. }
         )
     }
 
@@ -370,8 +374,9 @@ impl Value {
                 kind_ok && oa.le(ob)
             }
             (MapHandle(a), MapHandle(b)) => a == b,
-            (MapHandle(a) | MapHandleOrNull(a), MapHandleOrNull(b)) => a == b,
-            (Scalar(z), MapHandleOrNull(_)) => z.konst() == Some(0),
+            // Ids aside, as map values' (they only add precision).
+            (MapHandle(a) | MapHandleOrNull(a, _), MapHandleOrNull(b, _)) => a == b,
+            (Scalar(z), MapHandleOrNull(..)) => z.konst() == Some(0),
             _ => false,
         }
     }
@@ -441,18 +446,26 @@ impl Value {
                 ),
                 _ => Value::mixed(self, other),
             },
-            (MapHandle(a) | MapHandleOrNull(a), MapHandle(b) | MapHandleOrNull(b)) if a == b => {
-                MapHandleOrNull(a)
+            // Copies of one lookup's result on both sides keep its id; anything else is
+            // related no more (a handle proven non-null on one side may be another map's).
+            (MapHandleOrNull(a, ia), MapHandleOrNull(b, ib)) if a == b => {
+                MapHandleOrNull(a, if ia == ib { ia } else { 0 })
+            }
+            (MapHandle(a) | MapHandleOrNull(a, _), MapHandle(b) | MapHandleOrNull(b, _))
+                if a == b =>
+            {
+                MapHandleOrNull(a, 0)
             }
             // A handle on some paths and null on the others (`m = cond ? &map : NULL`, or a
             // handle chosen by a branch that may pick none): one that may be null, as the
             // kernel, exploring each path, sees either a handle or the constant 0. A comparison
             // with 0 decides it (`branch.rs`); no helper takes one that may be null.
-            (MapHandle(a) | MapHandleOrNull(a), Scalar(z))
-            | (Scalar(z), MapHandle(a) | MapHandleOrNull(a))
+            // The null side may be a copy's null from another source: no id.
+            (MapHandle(a) | MapHandleOrNull(a, _), Scalar(z))
+            | (Scalar(z), MapHandle(a) | MapHandleOrNull(a, _))
                 if z.konst() == Some(0) =>
             {
-                MapHandleOrNull(a)
+                MapHandleOrNull(a, 0)
             }
             _ => Value::mixed(self, other),
         }
@@ -477,7 +490,7 @@ impl Value {
             }
             Value::Ptr(PtrKind::Sock { .. }, _) => "a socket pointer",
             Value::MapHandle(_) => "a map handle",
-            Value::MapHandleOrNull(_) => "a map handle that may be null",
+            Value::MapHandleOrNull(..) => "a map handle that may be null",
             Value::Mixed { .. } => {
                 "a pointer on some paths and a scalar or another pointer on others"
             }
@@ -539,7 +552,7 @@ impl fmt::Display for Value {
                 off(f, o)
             }
             Value::MapHandle(m) => write!(f, "map({m})"),
-            Value::MapHandleOrNull(m) => write!(f, "map_or_null({m})"),
+            Value::MapHandleOrNull(m, _) => write!(f, "map_or_null({m})"),
             Value::Mixed { .. } => write!(f, "mixed"),
         }
     }

@@ -110,3 +110,6 @@ done
 # A map of maps declared the legacy way, with no inner map template in the object: the loader
 # gives it one (Vm::inner_map) (tests/legacy_inner_map.rs).
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c xdp_legacy_mim.c -o xdp_legacy_mim.o
+# A map of maps whose inner handle clang spills before its null check and fills after it
+# (tests/map_in_map.rs).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -c xdp_mim_spill.c -o xdp_mim_spill.o

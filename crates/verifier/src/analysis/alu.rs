@@ -186,8 +186,8 @@ impl Analysis<'_> {
         match (d, s) {
             (Value::Scalar(a), Value::Scalar(b)) => Ok(Value::Scalar(a.alu(width, op, &b))),
             (
-                Value::Ptr(..) | Value::MapHandle(_) | Value::MapHandleOrNull(_),
-                Value::Ptr(..) | Value::MapHandle(_) | Value::MapHandleOrNull(_),
+                Value::Ptr(..) | Value::MapHandle(_) | Value::MapHandleOrNull(..),
+                Value::Ptr(..) | Value::MapHandle(_) | Value::MapHandleOrNull(..),
             ) if op != AluOp::Sub => match sreg {
                 Some(src) => self.degrade(
                     pc,

@@ -188,18 +188,25 @@ fn refine_edge(
             }
             true
         }
-        // The same for an inner map's handle from a map of maps.
-        (Value::MapHandleOrNull(m), Value::Scalar(z))
+        // The same for an inner map's handle from a map of maps: a lookup's id decides every
+        // copy in every frame, registers and spills.
+        (Value::MapHandleOrNull(m, id), Value::Scalar(z))
             if width == Width::W64
                 && z.konst() == Some(0)
                 && matches!(cond, Cond::Eq | Cond::Ne) =>
         {
             let is_null = (cond == Cond::Eq) == holds;
-            st.cur_mut().regs[lreg.index()] = if is_null {
+            let decided = if is_null {
                 Value::konst(0)
             } else {
                 Value::MapHandle(m)
             };
+            st.cur_mut().regs[lreg.index()] = decided;
+            if id != 0 {
+                st.rewrite_values(|v| {
+                    matches!(*v, Value::MapHandleOrNull(_, x) if x == id).then_some(decided)
+                });
+            }
             true
         }
         // The metadata rule: `meta + lo <= data` (data itself, as loaded from the context)

@@ -550,8 +550,11 @@ impl Analysis<'_> {
         let r0 = match sig.ret {
             RetKind::Scalar => Value::UNKNOWN_SCALAR,
             RetKind::MapValueOrNull => match map {
+                // Each lookup's handle gets its own id, as a map value does: a null check
+                // decides its copies (`branch.rs`).
                 Some(m) if let Some(inner) = self.cfg.maps.get(m).and_then(|d| d.inner) => {
-                    Value::MapHandleOrNull(inner)
+                    self.next_id += 1;
+                    Value::MapHandleOrNull(inner, self.next_id)
                 }
                 Some(m) => Value::Ptr(
                     PtrKind::MapValue {

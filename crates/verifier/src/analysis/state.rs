@@ -33,13 +33,13 @@ pub(super) fn unify_maps(maps: &MapTable, old: &State, new: &mut State) {
     }
     let same = |a: MapRef, b: MapRef| maps.interchangeable(a, b);
     let renamed = |o: Value, n: Value| match (o, n) {
-        (Value::MapHandle(a) | Value::MapHandleOrNull(a), Value::MapHandle(b)) if same(a, b) => {
+        (Value::MapHandle(a) | Value::MapHandleOrNull(a, _), Value::MapHandle(b)) if same(a, b) => {
             Some(Value::MapHandle(a))
         }
-        (Value::MapHandle(a) | Value::MapHandleOrNull(a), Value::MapHandleOrNull(b))
+        (Value::MapHandle(a) | Value::MapHandleOrNull(a, _), Value::MapHandleOrNull(b, id))
             if same(a, b) =>
         {
-            Some(Value::MapHandleOrNull(a))
+            Some(Value::MapHandleOrNull(a, id))
         }
         (
             Value::Ptr(PtrKind::MapValue { map: a, .. }, _),
@@ -198,7 +198,7 @@ impl Split {
         let refused = |v: &Value| match v {
             // No socket helper takes a joined socket either, nor may a reference be lost.
             Value::MapHandle(_)
-            | Value::MapHandleOrNull(_)
+            | Value::MapHandleOrNull(..)
             | Value::Ptr(PtrKind::Sock { .. }, _) => true,
             Value::Ptr(PtrKind::Input { .. }, _) => {
                 matches!(self, Split::Refused { context: true, .. })
@@ -226,8 +226,10 @@ fn kinds_differ(maps: &MapTable, a: &Value, b: &Value) -> bool {
         (NotInit | Mixed { .. }, _) | (_, NotInit | Mixed { .. }) => false,
         (Scalar(_), Scalar(_)) => false,
         // A handle that may be null already stands for null.
-        (MapHandleOrNull(_), Scalar(z)) | (Scalar(z), MapHandleOrNull(_)) => z.konst() != Some(0),
-        (MapHandle(x) | MapHandleOrNull(x), MapHandle(y) | MapHandleOrNull(y)) => !same_map(x, y),
+        (MapHandleOrNull(..), Scalar(z)) | (Scalar(z), MapHandleOrNull(..)) => z.konst() != Some(0),
+        (MapHandle(x) | MapHandleOrNull(x, _), MapHandle(y) | MapHandleOrNull(y, _)) => {
+            !same_map(x, y)
+        }
         (Ptr(ka, _), Ptr(kb, _)) => match (ka, kb) {
             (PtrKind::Packet { .. }, PtrKind::Packet { .. }) => false,
             // Ring buffer records of different reservations too: which reference a release

@@ -337,6 +337,30 @@ fn sk_points_to_the_messages_socket_on_every_engine() {
             assert_eq!(msg.len(), 11, "{engine} {mode:?}");
         }
     }
+    // The socket's struct is read-only: a Checked program that makes a scalar of `sk` (which
+    // the verifier then no longer types) and stores through it traps, on every engine; a
+    // read through `sk` gives the socket's own mark.
+    let store = "ldxdw r2, [r1+72]\nadd r2, 0\nstw [r2+16], 7\nmov r0, 1\nexit";
+    let read = "ldxdw r2, [r1+72]\nldxw r0, [r2+16]\nexit";
+    let mut sk = sock(2, 80, 443);
+    sk.mark = 5;
+    for (engine, opts) in common::engines() {
+        let v = asm_object(store)
+            .program("x")
+            .unwrap()
+            .verify(Mode::Checked);
+        let mut p = common::prepare(v.unwrap(), opts.clone());
+        let err = p.run_sk_msg(&mut SkMsg::new(*b"abc"), &sk, &SockIds::default());
+        let err = err.unwrap_err().to_string();
+        assert!(
+            err.contains("stw [r2+16], 7") && err.contains("read-only"),
+            "{engine}: {err}"
+        );
+        let v = asm_object(read).program("x").unwrap().verify(Mode::Checked);
+        let mut p = common::prepare(v.unwrap(), opts.clone());
+        let (out, _) = run_one(&mut p, SkMsg::new(*b"abc"), &sk);
+        assert_eq!(out.code, 5, "{engine}");
+    }
 }
 
 #[test]

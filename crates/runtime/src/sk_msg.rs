@@ -20,9 +20,12 @@
 //!  60  u32 remote_port  (network order, in the field's upper 2 bytes)
 //!  64  u32 local_port   (host order)
 //!  68  u32 size         (the whole message's length)
-//!  72  u64 sk           (refused: a socket pointer, which bpfx does not model)
+//!  72  u64 sk           (the message's socket: address of its `struct bpf_sock`)
 //!  80  the message's bytes, then the room
 //! ```
+//!
+//! The socket's `struct bpf_sock` that `sk` points to is a read-only block of guest memory of
+//! the [`Program`] (each clone has its own), filled from the run's socket at every run.
 //!
 //! # The message as the kernel holds it
 //! A message is a scatterlist: one or more elements ([`SkMsg::elems`]) whose bytes follow each
@@ -69,15 +72,17 @@ pub(crate) mod off {
     pub(crate) const REMOTE_PORT: u16 = 60;
     pub(crate) const LOCAL_PORT: u16 = 64;
     pub(crate) const SIZE: u16 = 68;
+    pub(crate) const SK: u16 = 72;
 }
 
 /// The `sk_msg_md` of an sk_msg program, as the kernel allows it (`sk_msg_is_valid_access`,
 /// checked by loading one-field programs into Linux 6.18): `data` and `data_end` (8-byte
 /// loads, giving packet pointers over the message), `family`, `remote_ip4`, `local_ip4`,
 /// `remote_ip6[0..4]`, `local_ip6[0..4]`, `remote_port`, `local_port` and `size`, read whole
-/// (4-byte loads: no narrow loads); nothing is writable. `sk` (a socket pointer) is refused:
-/// bpfx does not model socket pointers. The message may be read and written through the
-/// packet pointers. Any return value is accepted: `SK_PASS` (1) passes, anything else drops.
+/// (4-byte loads: no narrow loads), and `sk` (8-byte loads: a full socket pointer that is
+/// never null, [`FieldKind::Sock`], the kernel's `PTR_TO_SOCKET`); nothing is writable. The
+/// message may be read and written through the packet pointers. Any return value is
+/// accepted: `SK_PASS` (1) passes, anything else drops.
 pub fn sk_msg_layout() -> ContextLayout {
     use off::*;
     let word = |at: u16| ContextField::new(at, 4, FieldKind::Scalar, at);
@@ -90,6 +95,7 @@ pub fn sk_msg_layout() -> ContextLayout {
         word(REMOTE_PORT),
         word(LOCAL_PORT),
         word(SIZE),
+        ContextField::new(SK, 8, FieldKind::Sock, SK),
     ];
     for i in 0..4 {
         fields.push(word(REMOTE_IP6 + 4 * i));
@@ -209,7 +215,8 @@ fn fill_sock(buf: &mut [u8], sock: &BpfSock) {
 
 impl Program {
     /// Runs an sk_msg program ([`Context::SkMsg`]) on `msg`, a message its socket `sock` sends
-    /// (`family`, the addresses and ports the program reads; `ids.netns_cookie` is what
+    /// (`family`, the addresses and ports the program reads, and the `struct bpf_sock` that
+    /// `sk_msg_md.sk` points to, read-only for the run; `ids.netns_cookie` is what
     /// `bpf_get_netns_cookie` answers). The program may rewrite the message, pull, push and
     /// pop its bytes: `msg` holds what it made of them afterwards, also when the run traps (as
     /// far as the program got).
@@ -233,7 +240,12 @@ impl Program {
         let room = msg.room.min(SK_MSG_MAX_ROOM);
         buf.resize(SK_MSG_CTX_SIZE + msg.bytes.len() + room, 0);
         fill_sock(&mut buf, sock);
-        let rec = crate::sk_msg_helpers::MsgRun::start(&mut buf, &msg.elems);
+        // `sk`: this program's read-only block, holding the socket's `bpf_sock` for the run.
+        let sk = self.msg_sock.as_ref().map_or(0, |b| {
+            b.write(0, &sock.to_bytes());
+            b.addr()
+        });
+        let rec = crate::sk_msg_helpers::MsgRun::start(&mut buf, sk, &msg.elems);
         let (res, rec) = self.exec_with(
             &mut buf,
             |st| {
@@ -278,8 +290,9 @@ mod tests {
     #[test]
     fn the_layout_covers_the_uapi_fields_and_nothing_is_writable() {
         let l = sk_msg_layout();
-        assert_eq!(l.fields.len(), 16);
+        assert_eq!(l.fields.len(), 17);
         assert!(l.fields.iter().all(|f| !f.writable && !f.narrow));
-        assert!(!l.fields.iter().any(|f| f.off == 72), "sk is refused");
+        let sk = l.fields.iter().find(|f| f.off == 72).expect("sk");
+        assert_eq!((sk.size, sk.kind), (8, FieldKind::Sock));
     }
 }

@@ -65,6 +65,8 @@ pub(crate) struct MsgRun {
     /// The address of the message's first byte, and how many bytes it may grow to.
     base: u64,
     cap: u64,
+    /// `sk_msg_md.sk`: the address of the socket's `bpf_sock`.
+    sk: u64,
     /// The scatterlist elements' lengths.
     pub(crate) elems: Vec<u32>,
     /// The window `data`..`data_end`, as offsets into the message.
@@ -77,15 +79,17 @@ pub(crate) struct MsgRun {
 
 impl MsgRun {
     /// The record of a run on `buf`, `[sk_msg_md | message | room]` with the message in
-    /// elements `elems`: the window on the first element, written into the struct with the
-    /// message's size.
-    pub(crate) fn start(buf: &mut [u8], elems: &[u32]) -> MsgRun {
+    /// elements `elems` and the socket's `bpf_sock` at guest address `sk`: the window on the
+    /// first element, written into the struct with the message's size and the socket's
+    /// address.
+    pub(crate) fn start(buf: &mut [u8], sk: u64, elems: &[u32]) -> MsgRun {
         let ctx = buf.as_ptr() as u64;
         let mut m = MsgRun {
             active: true,
             ctx,
             base: ctx + SK_MSG_CTX_SIZE as u64,
             cap: buf.len().saturating_sub(SK_MSG_CTX_SIZE) as u64,
+            sk,
             elems: elems.to_vec(),
             ..MsgRun::default()
         };
@@ -99,12 +103,13 @@ impl MsgRun {
         self.elems.iter().map(|&l| u64::from(l)).sum()
     }
 
-    /// `data`, `data_end` and `size` as (offset, size, value).
-    fn fields(&self) -> [(u16, usize, u64); 3] {
+    /// `data`, `data_end`, `size` and `sk` as (offset, size, value).
+    fn fields(&self) -> [(u16, usize, u64); 4] {
         [
             (off::DATA, 8, self.base + self.start),
             (off::DATA_END, 8, self.base + self.end),
             (off::SIZE, 4, self.size()),
+            (off::SK, 8, self.sk),
         ]
     }
 

@@ -67,6 +67,11 @@ pub enum FieldKind {
     /// null and is no reference. In bpfx's layout the field is a 64-bit pointer to the
     /// socket's read-only struct, or 0.
     SockCommonOrNull,
+    /// The message's socket (`sk_msg_md.sk`): a load gives a full `sock` pointer that is
+    /// never null and is no reference (the kernel's `PTR_TO_SOCKET`, which a program may use
+    /// without a null check). In bpfx's layout the field is a 64-bit pointer to the socket's
+    /// read-only struct.
+    Sock,
 }
 
 impl FieldKind {
@@ -78,6 +83,7 @@ impl FieldKind {
                 | FieldKind::PacketEnd
                 | FieldKind::PacketMeta
                 | FieldKind::SockCommonOrNull
+                | FieldKind::Sock
         )
     }
 }

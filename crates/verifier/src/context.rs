@@ -190,6 +190,15 @@ pub(crate) fn check_access(
             },
             Off::known(0),
         ),
+        (FieldKind::Sock, _) => Value::Ptr(
+            PtrKind::Sock {
+                kind: crate::config::SockKind::Full,
+                nullable: false,
+                id: 0,
+                ref_obj: 0,
+            },
+            Off::known(0),
+        ),
         (_, CtxOp::Load { signed }) => Value::Scalar(Scalar::load(size, signed)),
         _ => Value::Scalar(Scalar::load(size, false)),
     };

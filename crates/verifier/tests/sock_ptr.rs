@@ -1,9 +1,9 @@
 //! Socket pointers (`RetKind::SockOrNull`, `ArgKind::Sock`, `ArgKind::ReleaseSock`,
-//! `FieldKind::SockCommonOrNull`), in both modes: the kernel's field rules for `bpf_sock`,
-//! `bpf_sock_common` and `bpf_tcp_sock`; null checks of a lookup's result and of its copies;
-//! and its reference, which every path must release exactly once (an unreleased reference at
-//! exit, a release of a pointer that is no reference, a use after release: refused, naming
-//! the `call` that acquired it). Strict mode proves the field loads; Checked mode keeps their
+//! `FieldKind::SockCommonOrNull`, `FieldKind::Sock`), in both modes: the kernel's field rules
+//! for `bpf_sock`, `bpf_sock_common` and `bpf_tcp_sock`; null checks of a lookup's result and
+//! of its copies; and its reference, which every path must release exactly once (an unreleased
+//! reference at exit, a release of a pointer that is no reference, a use after release:
+//! refused, naming the `call` that acquired it). Strict mode proves the field loads; Checked mode keeps their
 //! guards.
 
 use bpfx_bytecode::{Program, assemble};
@@ -477,5 +477,47 @@ fn a_subprogram_may_release_the_reference_it_is_given() {
             refused(&p, mode).contains("acquired at insn #8"),
             "{mode:?}"
         );
+    }
+}
+
+/// [`config`] with the context field at 0 a full socket that is never null
+/// (`FieldKind::Sock`, the kernel's `PTR_TO_SOCKET` of `sk_msg_md.sk`).
+fn full_sock_config(mode: Mode) -> Config {
+    let mut cfg = config(mode);
+    cfg.context = ContextKind::Fields(ContextLayout::new(vec![
+        ContextField::new(0, 8, FieldKind::Sock, 0),
+        ContextField::new(8, 4, FieldKind::Scalar, 8),
+    ]));
+    cfg
+}
+
+#[test]
+fn a_never_null_socket_field_reads_without_a_null_check_and_is_no_reference() {
+    for mode in MODES {
+        // Every bpf_sock field of a full socket, without a null check: accepted; the same
+        // reads of the packet's sock_common (which may be null) are refused.
+        for access in ["ldxw r0, [r1+4]", "ldxw r0, [r1+72]", "ldxw r0, [r1+16]"] {
+            let p = prog(&format!("ldxdw r1, [r1+0]\n{access}\nexit"));
+            let r = verify(p.clone(), &full_sock_config(mode));
+            assert!(r.is_ok(), "{access} {mode:?}: {r:?}");
+            assert!(verify(p, &config(mode)).is_err(), "{access} {mode:?}");
+        }
+        // Its fields are read-only, the field itself is read whole and never written, and
+        // the pointer is no reference: a release is refused.
+        for text in [
+            "ldxdw r1, [r1+0]\nstw [r1+16], 1\nmov r0, 0\nexit",
+            "ldxdw r1, [r1+0]\nldxw r0, [r1+80]\nexit",
+            "ldxw r0, [r1+0]\nmov r0, 0\nexit",
+            "stdw [r1+0], 0\nmov r0, 0\nexit",
+        ] {
+            let r = verify(prog(text), &full_sock_config(mode));
+            assert!(r.is_err(), "{text} {mode:?}");
+        }
+        let release = prog("ldxdw r1, [r1+0]\ncall 86\nmov r0, 0\nexit");
+        let e = verify(release, &full_sock_config(mode))
+            .map(|_| ())
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("must be a socket reference"), "{mode:?}: {e}");
     }
 }

@@ -58,6 +58,10 @@ pub struct Program {
     /// For a tracing context: the end of the program's furthest context read (a run on less
     /// is refused, as the kernel refuses to attach it).
     pub(crate) trace_need: u64,
+    /// For an sk_msg program: the read-only block `sk_msg_md.sk` points to, the run's
+    /// socket's `struct bpf_sock` (written by [`Program::run_sk_msg`] before each run; each
+    /// clone has its own, so runs on several threads do not share it).
+    pub(crate) msg_sock: Option<Arc<bpfx_exec::SharedMem>>,
     /// Where a tracing program is attached (`get_func_ip`, `get_attach_cookie`).
     pub(crate) attach: crate::Attach,
 }
@@ -126,6 +130,8 @@ impl Program {
         // The frame limit is the one the program was verified with: no second setting.
         env.set_max_frames(linked.prog.max_frames());
         let st = Some(Box::new(RunState::new(linked.context)));
+        let msg_sock = (linked.context == Context::SkMsg)
+            .then(|| bpfx_exec::SharedMem::new(crate::sock::BPF_SOCK_SIZE, false));
         Program {
             linked,
             shared,
@@ -143,6 +149,7 @@ impl Program {
             ctx_untouched: xdp_confined || xdp_reach.is_some(),
             xdp_dirty_end: usize::MAX,
             trace_need,
+            msg_sock,
             attach: crate::Attach::default(),
         }
     }
@@ -482,15 +489,19 @@ impl Program {
                 });
             }
             // The same blocks as the last run's (the common case): no reference counts touched.
-            let same = self.env.shared.len() == cur!().blocks.len()
+            // An sk_msg program's socket block (`msg_sock`) follows the program's blocks.
+            let blocks = &cur!().blocks;
+            let extra = self.msg_sock.as_ref();
+            let same = self.env.shared.len() == blocks.len() + usize::from(extra.is_some())
                 && self
                     .env
                     .shared
                     .iter()
-                    .zip(cur!().blocks.iter())
+                    .zip(blocks.iter().chain(extra))
                     .all(|(a, b)| Arc::ptr_eq(a, b));
             if !same {
-                self.env.shared.clone_from(&cur!().blocks);
+                self.env.shared.clone_from(blocks);
+                self.env.shared.extend(extra.cloned());
             }
             self.env.set_max_frames(cur!().prog.max_frames());
             // The program `bpf_timer_set_callback` records its callbacks against.

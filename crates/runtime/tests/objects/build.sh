@@ -30,7 +30,7 @@ done
 # sk_msg programs in a service mesh's style (tests/sk_msg.rs), and their unsafe twins
 # (skmsg_bad_N.c defines CASE and includes skmsg_bad.h).
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c skmsg.c -o skmsg.o
-for n in 0 1; do
+for n in 0 1 2; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "skmsg_bad_$n.c" -o "skmsg_bad_$n.o"
 done
 # bpf_setsockopt/bpf_getsockopt from sock_ops and cgroup connect programs, and the programs the

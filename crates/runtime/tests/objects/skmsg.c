@@ -15,6 +15,10 @@
  *   follows past 64 bytes, applies the verdict to the message's bytes and passes it.
  * - sk_msg `by_slot`: redirects (egress) to the socket at index (first byte - '0') of the
  *   `slots` map, reading the first byte after pulling it into the window.
+ * - sk_msg `by_sock`: reads the message's socket through `msg->sk` (never NULL for sk_msg, so no
+ *   check): records its local port and state in stats[0] and its protocol and type in stats[1],
+ *   and passes the message only when the socket is an established TCP socket whose local port
+ *   is the one `msg->local_port` gives.
  *
  *   clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c skmsg.c -o skmsg.o */
 #include <linux/bpf.h>
@@ -159,3 +163,21 @@ int by_slot(struct sk_msg_md *msg)
 }
 
 char _license[] SEC("license") = "GPL";
+
+SEC("sk_msg")
+int by_sock(struct sk_msg_md *msg)
+{
+	struct bpf_sock *sk = msg->sk;
+	__u32 slot = 0;
+	__u64 *n = bpf_map_lookup_elem(&stats, &slot);
+
+	if (n)
+		*n = sk->src_port | (__u64)sk->state << 32;
+	slot = 1;
+	n = bpf_map_lookup_elem(&stats, &slot);
+	if (n)
+		*n = sk->protocol | (__u64)sk->type << 32;
+	if (sk->state != BPF_TCP_ESTABLISHED || sk->protocol != 6)
+		return SK_DROP;
+	return sk->src_port == msg->local_port ? SK_PASS : SK_DROP;
+}

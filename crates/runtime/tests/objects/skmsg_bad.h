@@ -4,7 +4,9 @@
  * - CASE 0 `unchecked`: reads and writes the message's first bytes without comparing with
  *   data_end.
  * - CASE 1 `stale`: checks the window, pushes 4 bytes, then writes through the pointer it had
- *   before the push (the push may move the message: every packet pointer is forgotten). */
+ *   before the push (the push may move the message: every packet pointer is forgotten).
+ * - CASE 2 `sk_write`: writes the mark of the message's socket through `msg->sk` (a socket's
+ *   fields are read-only). */
 #include <linux/bpf.h>
 
 #define SEC(name) __attribute__((section(name), used))
@@ -21,7 +23,7 @@ int unchecked(struct sk_msg_md *msg)
 		data[1] = 'X';
 	return SK_PASS;
 }
-#else
+#elif CASE == 1
 SEC("sk_msg")
 int stale(struct sk_msg_md *msg)
 {
@@ -32,6 +34,15 @@ int stale(struct sk_msg_md *msg)
 		return SK_PASS;
 	bpf_msg_push_data(msg, 0, 4, 0);
 	data[1] = 'X';
+	return SK_PASS;
+}
+#else
+SEC("sk_msg")
+int sk_write(struct sk_msg_md *msg)
+{
+	struct bpf_sock *sk = msg->sk;
+
+	*(volatile __u32 *)&sk->mark = 1;
 	return SK_PASS;
 }
 #endif

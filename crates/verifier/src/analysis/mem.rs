@@ -466,12 +466,22 @@ impl Analysis<'_> {
         if a.acc.writes() && !proven {
             self.havoc(st);
         }
-        // The packet's socket (`__sk_buff.sk`): its copies share an id, for the null check.
-        if let Value::Ptr(PtrKind::Sock { kind, ref_obj, .. }, o) = r.value {
+        // The packet's socket (`__sk_buff.sk`, may be null) or the message's (`sk_msg_md.sk`,
+        // never null): its copies share an id, for the null check.
+        if let Value::Ptr(
+            PtrKind::Sock {
+                kind,
+                nullable,
+                ref_obj,
+                ..
+            },
+            o,
+        ) = r.value
+        {
             self.next_id += 1;
             let sock = PtrKind::Sock {
                 kind,
-                nullable: true,
+                nullable,
                 id: self.next_id,
                 ref_obj,
             };

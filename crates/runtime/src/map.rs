@@ -174,8 +174,8 @@ pub(crate) const SLOT_CHUNK_BYTES: u64 = 64 << 10;
 ///
 /// - `reserved`: address space taken at creation and not written there (the value slab, LRU
 ///   stamps: zeroed allocations, [`bpfx_exec::zeroed_words`]), bounded by
-///   [`crate::MAX_RESERVED_BYTES`] with `fixed` and the Vm's other reservations; it becomes resident only as slots are used, and each slot's share is in
-///   `per_slot`.
+///   [`crate::MAX_RESERVED_BYTES`] with `fixed` and the Vm's other reservations; it becomes
+///   resident only as slots are used, and each slot's share is in `per_slot`.
 /// - `fixed`: charged at creation, whatever the map holds (the shards, their locks).
 /// - `per_slot`: charged per slot, a chunk of [`SlotCost::chunk`] slots at a time, when the
 ///   allocator first hands out a slot of the chunk: the slot's values and every host-side

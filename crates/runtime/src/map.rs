@@ -32,7 +32,7 @@
 //! later insert reuses it.
 
 use crate::maps::{self, MapConfig, MapImpl};
-use crate::memory::Charge;
+use crate::memory::{Charge, MAX_RESERVED_BYTES};
 use crate::program::Linked;
 pub use bpfx_elf::MapKind;
 use bpfx_exec::SharedMem;
@@ -54,7 +54,10 @@ pub trait MapSpecExt {
 
     /// Checks the shape as the kernel does and returns the most memory a map of this spec
     /// takes with `cfg`'s CPUs and perf buffers ([`MapSpecExt::memory_bytes_with`]), refusing
-    /// more than [`MAX_MAP_BYTES`]. Allocates nothing.
+    /// what the kernel refuses (`E2BIG` where its size arithmetic overflows), a size that
+    /// overflows 64 bits, and a map charged by use whose reservation passes
+    /// [`crate::MAX_RESERVED_BYTES`]. No other bound of one map: the [`crate::Vm`]'s memory
+    /// limit is charged when the map is created. Allocates nothing.
     fn check_with(&self, cfg: &MapConfig) -> Result<u64, String>;
 
     /// The most memory, in bytes, a map of this spec takes however it is used: the values
@@ -101,28 +104,27 @@ impl MapSpecExt for MapSpec {
                 self.memory_bytes_with(cfg)
             }
         };
-        // The hash family is bounded by what creation reserves (its slab's address space and
-        // its fixed part: what exists however it is used); the rest of `need` comes a chunk
-        // at a time, within the Vm's limit. Every other kind is bounded by all of it.
-        let (bound, what) = match slot_cost(self, cfg) {
-            Some(c) => (
-                c.reserved
-                    .checked_add(c.fixed)
-                    .and_then(|r| r.checked_add(MAP_HEADER_BYTES)),
-                "reserves",
-            ),
-            None => (need, "needs"),
-        };
-        match (need, bound) {
-            (Some(need), Some(bound)) if bound <= MAX_MAP_BYTES => Ok(need),
-            (Some(_), Some(bound)) => Err(format!(
-                "{what} {bound} bytes, more than the {MAX_MAP_BYTES}-byte limit of one map \
-                 (fewer entries would fit: `Vm::max_entries`, `bpfx --max-entries NAME=N`)"
-            )),
-            _ => Err(format!(
-                "its size overflows (more than the {MAX_MAP_BYTES}-byte limit of one map)"
-            )),
+        // No bound of one map but the kernel's own (`kernel_size_rules`): the Vm's memory
+        // limit charges `need` at creation (kinds charged in full) or a chunk of slots at a
+        // time (kinds charged by use, whose reservation `MAX_RESERVED_BYTES` bounds with the
+        // Vm's other reservations), as the kernel's memory cgroup charges its maps.
+        kernel_size_rules(self)?;
+        let need = need.ok_or_else(|| "its size overflows 64 bits (E2BIG)".to_string())?;
+        if let Some(c) = slot_cost(self, cfg) {
+            let reserves = c
+                .reserved
+                .checked_add(c.fixed)
+                .and_then(|r| r.checked_add(MAP_HEADER_BYTES))
+                .filter(|&r| r <= MAX_RESERVED_BYTES);
+            if reserves.is_none() {
+                return Err(format!(
+                    "reserves more than the {MAX_RESERVED_BYTES} bytes of address space all maps \
+                     charged by use of a Vm may reserve together (fewer entries would fit: \
+                     `Vm::max_entries`, `bpfx --max-entries NAME=N`)"
+                ));
+            }
         }
+        Ok(need)
     }
 
     fn memory_bytes(&self) -> Option<u64> {
@@ -171,9 +173,9 @@ pub(crate) const SLOT_CHUNK_BYTES: u64 = 64 << 10;
 /// How a map of the hash family (or an LPM trie) takes memory.
 ///
 /// - `reserved`: address space taken at creation and not written there (the value slab, LRU
-///   stamps: zeroed allocations, [`bpfx_exec::zeroed_words`]), bounded by [`MAX_MAP_BYTES`]
-///   with `fixed`; it becomes resident only as slots are used, and each slot's share is in
-///   `per_slot`.
+///   stamps: zeroed allocations, [`bpfx_exec::zeroed_words`]), bounded by
+///   [`crate::MAX_RESERVED_BYTES`] with `fixed` and the Vm's other reservations; it becomes
+///   resident only as slots are used, and each slot's share is in `per_slot`.
 /// - `fixed`: charged at creation, whatever the map holds (the shards, their locks).
 /// - `per_slot`: charged per slot, a chunk of [`SlotCost::chunk`] slots at a time, when the
 ///   allocator first hands out a slot of the chunk: the slot's values and every host-side
@@ -310,6 +312,44 @@ impl<K> Slots<K> {
     }
 }
 
+/// The kernel's `KMALLOC_MAX_SIZE` on x86-64 with 4 KiB pages (`1 << (MAX_PAGE_ORDER +
+/// PAGE_SHIFT)`, 4 MiB): the largest value an array or hash map may have.
+const KMALLOC_MAX_SIZE: u32 = 4 << 20;
+
+/// The kernel's `MAX_BPF_STACK`: keys are built on the program's stack, so a hash key may not
+/// be larger.
+const MAX_BPF_STACK: u32 = 512;
+
+/// The size rules the kernel applies at creation with `E2BIG` where its size arithmetic would
+/// overflow, for the kinds this file implements (the kinds of `crate::maps` apply theirs in
+/// their `host_bytes`). bpfx bounds no map by its size otherwise: the [`crate::Vm`]'s memory
+/// limit does.
+///
+/// - array: a value over `KMALLOC_MAX_SIZE` (4 MiB). (`max_entries` is a `u32` and the kernel
+///   sizes arrays in 64 bits: the memory limit bounds the rest.)
+/// - hash, LRU hash: a key over `MAX_BPF_STACK` (512 bytes); a value over `KMALLOC_MAX_SIZE`
+///   (the kernel's bound is lower by its element header and 512 bytes); more than 2^28 entries
+///   (its buckets, `roundup_pow_of_two(max_entries)` of 16 bytes, must have a size that fits
+///   a `u32`).
+fn kernel_size_rules(spec: &MapSpec) -> Result<(), String> {
+    let (key_size, value_size, n) = (spec.key_size, spec.value_size, spec.max_entries);
+    match spec.kind {
+        MapKind::Array | MapKind::Hash | MapKind::LruHash if value_size > KMALLOC_MAX_SIZE => {
+            Err(format!(
+                "value size {value_size} is over the kernel's {KMALLOC_MAX_SIZE} bytes (E2BIG)"
+            ))
+        }
+        MapKind::Hash | MapKind::LruHash if key_size > MAX_BPF_STACK => Err(format!(
+            "key size {key_size} is over the {MAX_BPF_STACK}-byte stack keys are built on (E2BIG)"
+        )),
+        MapKind::Hash | MapKind::LruHash if n > 1 << 28 => Err(format!(
+            "max_entries {n} needs more than 2^28 buckets, whose size overflows the kernel's \
+             u32 arithmetic (E2BIG)"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The shape checks of the kinds this file implements (array, hashes, ring buffer, program
 /// array), as the kernel makes them at creation.
 fn check_shape(spec: &MapSpec) -> Result<(), String> {
@@ -366,8 +406,12 @@ fn stride(spec: &MapSpec) -> u64 {
     u64::from(spec.value_size).next_multiple_of(8)
 }
 
-/// The most memory one map may take, in bytes ([`MapSpecExt::memory_bytes`]): a bound on what a
-/// malformed object can allocate, below the [`crate::Vm`]'s limit for all maps together.
+/// Deprecated: no longer applied. It was the most memory one map could take (256 MiB); maps
+/// now follow the kernel, which has no bound of one map: a map charged in full is bounded by
+/// the [`crate::Vm`]'s memory limit ([`crate::DEFAULT_MEM_LIMIT`]), one charged by use by that
+/// limit as it fills and by [`crate::MAX_RESERVED_BYTES`] for what it reserves, and every kind
+/// by the kernel's `E2BIG` rules ([`MapSpecExt::check_with`]). Kept so that code naming it
+/// still builds.
 pub const MAX_MAP_BYTES: u64 = 256 << 20;
 
 /// Bytes of a map's fixed parts, charged once per map: the [`Map`] value, its `Arc`, its
@@ -571,6 +615,16 @@ impl std::fmt::Display for CreateError {
 /// [`CreateError::NoMemory`].
 pub(crate) fn alloc_block(len: usize, writable: bool) -> Result<Arc<SharedMem>, CreateError> {
     SharedMem::try_new(len, writable).ok_or(CreateError::NoMemory(len as u64))
+}
+
+/// `n` empty slots, or [`CreateError::NoMemory`] when the host refuses them (a malformed
+/// object may declare billions, and an allocation failure must not abort the process).
+pub(crate) fn try_vec<T>(n: usize) -> Result<Vec<Option<T>>, CreateError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| CreateError::NoMemory((n as u64).saturating_mul(size_of::<Option<T>>())))?;
+    v.resize_with(n, || None);
+    Ok(v)
 }
 
 /// A map: its shape and its storage. Shared (`Arc<Map>`) between the object, the programs'
@@ -1046,7 +1100,7 @@ impl Map {
             kind, max_entries, ..
         } = spec;
         let stride = (spec.value_size as usize).next_multiple_of(8);
-        // Within MAX_MAP_BYTES (checked above), so the casts cannot truncate.
+        // At most 2^32 entries of 4 MiB (checked above): no overflow of a 64-bit `usize`.
         let bytes = match kind {
             MapKind::Array | MapKind::Hash | MapKind::LruHash => stride * max_entries as usize,
             MapKind::RingBuf => max_entries as usize,
@@ -1084,7 +1138,7 @@ impl Map {
                 }),
             },
             MapKind::ProgArray => Storage::ProgArray {
-                slots: RwLock::new(vec![None; max_entries as usize]),
+                slots: RwLock::new(try_vec(max_entries as usize)?),
             },
             _ => return Err(format!("{kind} maps are created by their own module").into()),
         };
@@ -1770,17 +1824,33 @@ mod tests {
         );
     }
 
-    /// docs/runtime.md: a hash map of 4-byte keys and 8-byte values reserves 8 bytes of
-    /// address space per entry (16 for LRU), which `MAX_MAP_BYTES` bounds to some 33 million
-    /// (16 million) entries; full, an entry takes some 360 bytes (440 for LRU), charged as
-    /// chunks of slots are first used.
+    /// docs/runtime.md: a hash map may declare up to 2^28 entries (the kernel's `E2BIG` past
+    /// that), reserving 8 bytes of address space per entry for 8-byte values (16 for LRU) and
+    /// no more than `MAX_RESERVED_BYTES`; full, an entry takes some 360 bytes (440 for LRU),
+    /// charged as chunks of slots are first used.
     #[test]
     fn hash_bound_allows_the_documented_capacity() {
-        let fits = |kind, n| MapSpec::new("h", kind, 4, 8, n).check().is_ok();
-        assert!(fits(MapKind::Hash, 33_000_000));
-        assert!(!fits(MapKind::Hash, 33_600_000));
-        assert!(fits(MapKind::LruHash, 16_500_000));
-        assert!(!fits(MapKind::LruHash, 16_800_000));
+        let check = |kind, v, n| MapSpec::new("h", kind, 4, v, n).check();
+        for kind in [MapKind::Hash, MapKind::LruHash] {
+            assert!(check(kind, 8, 1 << 28).is_ok(), "{kind}");
+            let why = check(kind, 8, (1 << 28) + 1).unwrap_err();
+            assert!(
+                why.contains("2^28 buckets") && why.contains("E2BIG"),
+                "{why}"
+            );
+            // 2^20 values of 128 KiB: 128 GiB of address space.
+            let why = check(kind, 128 << 10, 1 << 20).unwrap_err();
+            assert!(why.contains("address space"), "{why}");
+            let why = check(kind, (4 << 20) + 1, 1).unwrap_err();
+            assert!(why.contains("E2BIG"), "{why}");
+        }
+        let why = MapSpec::new("h", MapKind::Hash, 513, 8, 1)
+            .check()
+            .unwrap_err();
+        assert!(
+            why.contains("key size 513") && why.contains("E2BIG"),
+            "{why}"
+        );
         for (kind, range) in [(MapKind::Hash, 350..=370), (MapKind::LruHash, 430..=450)] {
             let spec = MapSpec::new("h", kind, 4, 8, 800_000);
             let per_entry = spec.memory_bytes().unwrap() / 800_000;

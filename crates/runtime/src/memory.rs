@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The memory limit of a [`crate::Vm`] unless [`crate::Vm::mem_limit`] sets another, in
-/// bytes: 1 GiB, four times the most one map may take ([`crate::MAX_MAP_BYTES`]).
+/// bytes: 1 GiB. It bounds every map, alone or together: there is no other bound of one map,
+/// as in the kernel (whose memory cgroup is the only bound of its maps).
 pub const DEFAULT_MEM_LIMIT: u64 = 1 << 30;
 
 /// How much address space the maps charged by use may reserve together in one [`crate::Vm`]

@@ -251,8 +251,8 @@ impl ObjectMap {
     }
 
     /// The most bytes its storage takes, full ([`MapSpecExt::memory_bytes`]), or why bpfx
-    /// cannot create it (an unsupported type, a shape the kernel refuses, a size past
-    /// [`crate::MAX_MAP_BYTES`]).
+    /// cannot create it (an unsupported type, a shape or size the kernel refuses; a size past
+    /// the [`crate::Vm`]'s memory limit is refused when the map is created).
     pub fn status(&self) -> Result<u64, &str> {
         match &self.plan {
             Ok((_, need)) => Ok(*need),

@@ -1,7 +1,7 @@
 //! A map whose storage the host cannot allocate fails to be created with
 //! [`bpfx::Error::MemoryLimit`], never an abort: the maps are created in a child process (this
 //! test binary again) under an address-space limit (`prlimit --as`) too small for them,
-//! although they fit bpfx's own limits (`MAX_MAP_BYTES` each, the `Vm`'s memory limit).
+//! although they fit bpfx's own limit (the `Vm`'s memory limit).
 
 use bpfx::{Error, MapKind, MapSpec, Vm};
 use std::process::Command;
@@ -10,7 +10,7 @@ use std::process::Command;
 const CHILD: &str = "BPFX_ALLOC_LIMIT_CHILD";
 /// The child's address space, in bytes.
 const LIMIT: u64 = 768 << 20;
-/// Entries of each array: 8-byte values, 240 MB, within `MAX_MAP_BYTES`.
+/// Entries of each array: 8-byte values, 240 MB each, within the `Vm`'s memory limit together.
 const ENTRIES: u32 = 30_000_000;
 
 #[test]

@@ -22,7 +22,7 @@
 
 use super::queue::NUMA_AND_ACCESS;
 use super::{MapImpl, checked_size};
-use crate::map::{MAX_MAP_BYTES, MapError, MapKind, MapSpec, UpdateFlag};
+use crate::map::{MapError, MapKind, MapSpec, UpdateFlag};
 use bpfx_exec::SharedMem;
 use std::hash::{BuildHasher, DefaultHasher, Hash, Hasher, RandomState};
 use std::sync::Arc;
@@ -49,8 +49,9 @@ fn hashes(spec: &MapSpec) -> u32 {
 /// two, at least 64.
 fn bits(max_entries: u32, k: u32) -> Option<u64> {
     let want = (f64::from(max_entries) * f64::from(k) / std::f64::consts::LN_2).ceil();
-    // Anything past the map size limit is refused by the caller; this only keeps the cast exact.
-    if want > (MAX_MAP_BYTES * 8) as f64 {
+    // The kernel caps a filter at 2^31 bits; bpfx refuses more (E2BIG), which also keeps the
+    // cast exact.
+    if want > (1u64 << 31) as f64 {
         return None;
     }
     (want as u64).max(64).checked_next_power_of_two()

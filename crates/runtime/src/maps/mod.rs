@@ -18,8 +18,8 @@ pub(crate) mod queue;
 pub(crate) mod sockmap;
 pub(crate) mod stacktrace;
 
-use crate::map::{MAX_MAP_BYTES, MapError, MapKind, MapSpec, SlotCost, UpdateFlag};
-use crate::memory::Charge;
+use crate::map::{MapError, MapKind, MapSpec, SlotCost, UpdateFlag};
+use crate::memory::{Charge, MAX_RESERVED_BYTES};
 use bpfx_exec::SharedMem;
 use std::sync::Arc;
 
@@ -138,14 +138,18 @@ pub(crate) fn create(
     spec: &MapSpec,
     cfg: &MapConfig,
 ) -> Result<Option<Box<dyn MapImpl>>, crate::map::CreateError> {
-    let Some(bytes) = host_bytes(spec, cfg)? else {
+    if host_bytes(spec, cfg)?.is_none() {
         return Ok(None);
-    };
-    // The hash family is bounded by what it reserves at creation ([`SlotCost`]).
-    let bytes = slot_cost(spec, cfg).map_or(bytes, |c| c.reserved.saturating_add(c.fixed));
-    if bytes > MAX_MAP_BYTES {
+    }
+    // Kinds charged by use reserve their slab at creation ([`SlotCost`]): within the address
+    // space all of a Vm's such maps may reserve together. Every other kind's `bytes` is
+    // charged to the Vm's memory limit before it gets here (or, for a map made outside a Vm,
+    // its allocation fails with `CreateError::NoMemory` rather than aborting).
+    let reserves = slot_cost(spec, cfg).map_or(0, |c| c.reserved.saturating_add(c.fixed));
+    if reserves > MAX_RESERVED_BYTES {
         return Err(format!(
-            "needs {bytes} bytes, more than the {MAX_MAP_BYTES}-byte limit (E2BIG)"
+            "reserves {reserves} bytes of address space, more than the {MAX_RESERVED_BYTES} \
+             all maps charged by use may reserve together (E2BIG)"
         )
         .into());
     }
@@ -159,7 +163,7 @@ pub(crate) fn create(
         MapKind::PerfEventArray => Box::new(perf::PerfEventArray::new(spec, cfg)),
         MapKind::Queue | MapKind::Stack => Box::new(queue::QueueStack::new(spec)),
         MapKind::BloomFilter => Box::new(bloom::Bloom::new(spec)),
-        MapKind::StackTrace => Box::new(stacktrace::StackTrace::new(spec)),
+        MapKind::StackTrace => Box::new(stacktrace::StackTrace::new(spec)?),
         MapKind::ArrayOfMaps | MapKind::HashOfMaps => Box::new(of_maps::MapOfMaps::new(spec)),
         MapKind::DevMap | MapKind::DevMapHash | MapKind::CpuMap | MapKind::XskMap => {
             Box::new(devmap::Redirect::new(spec, cpus)?)

@@ -121,6 +121,15 @@ pub(crate) fn host_bytes(spec: &MapSpec, cpus: u32) -> Result<u64, String> {
             spec.key_size
         ));
     }
+    // The kernel's hash table: `roundup_pow_of_two(max_entries)` buckets of 16 bytes whose
+    // size must fit a `u32`.
+    if spec.kind != MapKind::PerCpuArray && spec.max_entries > 1 << 28 {
+        return Err(format!(
+            "max_entries {} needs more than 2^28 buckets, whose size overflows the kernel's \
+             u32 arithmetic (E2BIG)",
+            spec.max_entries
+        ));
+    }
     let n = u64::from(spec.max_entries);
     let values = (n * u64::from(cpus), stride(spec) as u64);
     if spec.kind == MapKind::PerCpuArray {

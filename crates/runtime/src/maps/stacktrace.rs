@@ -117,11 +117,11 @@ fn lock(m: &Mutex<Vec<Option<Bucket>>>) -> std::sync::MutexGuard<'_, Vec<Option<
 }
 
 impl StackTrace {
-    pub(crate) fn new(spec: &MapSpec) -> StackTrace {
-        StackTrace {
+    pub(crate) fn new(spec: &MapSpec) -> Result<StackTrace, crate::map::CreateError> {
+        Ok(StackTrace {
             value_size: spec.value_size as usize,
-            buckets: Mutex::new((0..buckets(spec.max_entries)).map(|_| None).collect()),
-        }
+            buckets: Mutex::new(crate::map::try_vec(buckets(spec.max_entries) as usize)?),
+        })
     }
 
     /// `bpf_get_stackid` on the captured stack `frames` (innermost first): the stack's id, or
@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn ids_frames_and_collisions() {
-        let m = StackTrace::new(&spec(16, 1));
+        let m = StackTrace::new(&spec(16, 1)).unwrap();
         // One bucket: every stack has id 0.
         assert_eq!(m.get_stackid(&[0x10, 0x20, 0x30], 0), 0);
         assert_eq!(

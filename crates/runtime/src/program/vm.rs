@@ -347,7 +347,7 @@ impl Vm {
     /// what the object declares, as libbpf's `bpf_map__set_max_entries` does between opening
     /// an object and loading it. Loaders commonly size their maps at load time: an object may
     /// declare a hash of 16,777,216 flows that its agent shrinks from its configuration, and
-    /// that bpfx would otherwise refuse for its size ([`crate::MAX_MAP_BYTES`]). The new size
+    /// that would otherwise not fit the memory limit ([`crate::Vm::mem_limit`]). The new size
     /// is checked as a declared one is (a ring buffer's must be a power of two, and so on).
     ///
     /// ```

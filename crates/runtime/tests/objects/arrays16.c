@@ -1,4 +1,4 @@
-/* Sixteen arrays of 16M 8-byte values: 128 MiB each, under the limit of one map, 2 GiB
+/* Sixteen arrays of 16M 8-byte values: 128 MiB each, each within the memory limit, 2 GiB
  * together, twice bpfx's default memory limit. `touch_all` names all of them, `touch_first`
  * only the first. Nothing of them may be allocated before a program is prepared to run, and a
  * program whose maps do not fit the limit together allocates none. */

@@ -1,6 +1,6 @@
 /* One LRU hash map of 16M entries of 4-byte keys and values: a few hundred bytes of object
  * whose host-side bookkeeping (key table, free list, stamps, index) would take more than a
- * gigabyte. bpfx must refuse it from its declaration alone, before allocating anything. */
+ * gigabyte full. bpfx creates it and charges it by use, as the kernel has no per-map bound. */
 #include "defs.h"
 
 struct {

@@ -339,10 +339,13 @@ fn memory_bytes_counts_the_bookkeeping_of_each_kind() {
     assert_eq!(huge.memory_bytes(), None);
     assert!(huge.check().unwrap_err().contains("E2BIG"));
     // No bound of one map but the kernel's: 1 GiB of values checks (the Vm's limit is
-    // charged at creation), a value over 4 MiB is the kernel's E2BIG.
+    // charged at creation), as does one value of 8 MiB (the kernel's arrays take it); a hash
+    // element of 4 MiB with its header is the kernel's E2BIG.
     let big = MapSpec::new("y", MapKind::Array, 4, 1 << 20, 1 << 10);
     assert_eq!(big.check(), Ok((1 << 30) + 256));
-    let wide = MapSpec::new("w", MapKind::Array, 4, (4 << 20) + 1, 1);
+    let wide = MapSpec::new("w", MapKind::Array, 4, 8 << 20, 1);
+    assert_eq!(wide.check(), Ok((8 << 20) + 256));
+    let wide = MapSpec::new("w", MapKind::Hash, 4, 4 << 20, 1);
     assert!(wide.check().unwrap_err().contains("E2BIG"));
 }
 

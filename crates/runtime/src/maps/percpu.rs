@@ -23,7 +23,8 @@
 //!   `EINVAL`. At creation: array keys not 4 bytes, a zero size or zero entries, flags outside
 //!   the kernel's masks (`BPF_F_MMAPABLE` on a per-CPU array, `BPF_F_NO_COMMON_LRU` on a
 //!   non-LRU hash) `EINVAL`; `BPF_F_NO_PREALLOC` on an LRU map `ENOTSUPP`; a value over 32 KiB
-//!   (the kernel's per-CPU unit) or a hash key over 512 bytes `E2BIG`.
+//!   (the kernel's per-CPU unit), and the hash family's size rules (`map::hash_size_rules`)
+//!   `E2BIG`.
 //!
 //! # Concurrency
 //! The program path of a per-CPU array takes no lock at all: the value's address is
@@ -50,9 +51,6 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 /// The kernel's largest per-CPU value (`PCPU_MIN_UNIT_SIZE`), in bytes.
 pub const MAX_PERCPU_VALUE: u32 = 32 << 10;
-
-/// The kernel's largest hash key (`MAX_BPF_STACK`), in bytes.
-const MAX_HASH_KEY: u32 = 512;
 
 /// Index shards of a per-CPU hash map.
 pub(crate) const SHARDS: usize = 64;
@@ -115,20 +113,8 @@ pub(crate) fn host_bytes(spec: &MapSpec, cpus: u32) -> Result<u64, String> {
             spec.value_size
         ));
     }
-    if spec.kind != MapKind::PerCpuArray && spec.key_size > MAX_HASH_KEY {
-        return Err(format!(
-            "hash keys are at most {MAX_HASH_KEY} bytes, not {} (E2BIG)",
-            spec.key_size
-        ));
-    }
-    // The kernel's hash table: `roundup_pow_of_two(max_entries)` buckets of 16 bytes whose
-    // size must fit a `u32`.
-    if spec.kind != MapKind::PerCpuArray && spec.max_entries > 1 << 28 {
-        return Err(format!(
-            "max_entries {} needs more than 2^28 buckets, whose size overflows the kernel's \
-             u32 arithmetic (E2BIG)",
-            spec.max_entries
-        ));
+    if spec.kind != MapKind::PerCpuArray {
+        crate::map::hash_size_rules(spec)?;
     }
     let n = u64::from(spec.max_entries);
     let values = (n * u64::from(cpus), stride(spec) as u64);
@@ -691,7 +677,8 @@ mod tests {
             spec(MapKind::PerCpuArray, 4, 0, 1),
             spec(MapKind::PerCpuHash, 4, 4, 0),
             spec(MapKind::PerCpuHash, 4, MAX_PERCPU_VALUE + 1, 1),
-            spec(MapKind::LruPerCpuHash, MAX_HASH_KEY + 1, 4, 1),
+            spec(MapKind::LruPerCpuHash, 4_194_300, 4, 1),
+            spec(MapKind::PerCpuHash, 4, 4, (1 << 27) + 1),
             MapSpec {
                 flags: NO_PREALLOC,
                 ..spec(MapKind::LruPerCpuHash, 4, 4, 1)

@@ -2,40 +2,21 @@
 //! every copy of the same lookup, in registers and spills, in every frame (the kernel decides
 //! them all through the value's id), and no other handle.
 
-use bpfx_bytecode::{Program, assemble};
-use bpfx_verifier::{
-    ArgKind, Config, HelperSig, HelperTable, MapDef, MapRef, MapTable, Mode, RetKind, verify,
-};
+mod common;
 
-fn prog(text: &str) -> Program {
-    Program::decode(assemble(text).expect("assembles")).expect("decodes")
-}
+use bpfx_bytecode::Program;
+use bpfx_verifier::{Config, MapDef, MapRef, Mode, verify};
+use common::prog;
 
 /// Map 0 is a map of maps (4-byte keys) whose inner template has 4-byte keys and 16-byte
 /// values; helper 1 is `map_lookup_elem`.
 fn config(mode: Mode) -> Config {
-    let mut helpers = HelperTable::new();
-    helpers.insert(
-        1,
-        HelperSig::new(
-            "map_lookup_elem",
-            vec![ArgKind::MapHandle, ArgKind::MapKey],
-            RetKind::MapValueOrNull,
-        ),
-    );
-    let mut maps = MapTable::new();
-    maps.insert(
-        MapRef::Idx(0),
-        MapDef::new(4, 4).with_inner(Some(MapRef::Inner(0))),
-    );
-    maps.insert(MapRef::Inner(0), MapDef::new(4, 16));
-    Config {
+    let mut cfg = common::config(
         mode,
-        mem_size: Some(0),
-        helpers,
-        maps,
-        ..Config::default()
-    }
+        &[MapDef::new(4, 4).with_inner(Some(MapRef::Inner(0)))],
+    );
+    cfg.maps.insert(MapRef::Inner(0), MapDef::new(4, 16));
+    cfg
 }
 
 const MODES: [Mode; 2] = [Mode::Strict, Mode::Checked];

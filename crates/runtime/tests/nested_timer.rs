@@ -68,21 +68,13 @@ fn the_helpers_on_a_nested_timer_return_the_kernels_results_on_every_engine() {
         assert_eq!(o.0, XDP_PASS, "frame {i}");
         assert_eq!(results(&o.1), w, "frame {i}");
     }
-    let test = "the_helpers_on_a_nested_timer_return_the_kernels_results_on_every_engine";
-    if let Some(why) = oracle::unavailable() {
-        eprintln!("SKIPPED {test}: {why}");
-        return;
-    }
-    // The maps pinned: the kernel's timers need a map with a user reference (-EPERM without).
-    let (prog, _maps) = oracle::load_pinning_maps(&objects().join("xdp_frag_timer.o"), "xdp")
-        .unwrap_or_else(|e| panic!("the kernel refuses xdp_frag_timer.o: {e}"));
-    let scratch = std::env::temp_dir().join(format!("bpfx-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).unwrap();
-    for (f, o) in frames.iter().zip(&ours) {
-        assert_eq!(&oracle::kernel_run(&prog, f, None, &scratch), o, "{f:02x?}");
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    eprintln!("{test}: {} runs compared with the kernel's", frames.len());
+    oracle::compare_pinned_runs(
+        "the_helpers_on_a_nested_timer_return_the_kernels_results_on_every_engine",
+        "xdp_frag_timer.o",
+        "xdp",
+        &frames,
+        &ours,
+    );
 }
 
 #[test]

@@ -144,6 +144,33 @@ pub(crate) fn kernel_run(
     run_pinned(&prog.0, data, ctx, scratch)
 }
 
+/// Loads the fixture `file` as `ty` with its maps pinned (the kernel's timers need a map with
+/// a user reference: `-EPERM` without), runs it on each of `frames` in order and asserts each
+/// result is `ours`' (bpfx's verdict and output packet for that frame). Skips loudly, naming
+/// `test`, where the kernel cannot be an oracle.
+#[allow(dead_code)]
+pub(crate) fn compare_pinned_runs(
+    test: &str,
+    file: &str,
+    ty: &str,
+    frames: &[Vec<u8>],
+    ours: &[(u32, Vec<u8>)],
+) {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED {test}: {why}");
+        return;
+    }
+    let (prog, _maps) = load_pinning_maps(&objects().join(file), ty)
+        .unwrap_or_else(|e| panic!("the kernel refuses {file}: {e}"));
+    let scratch = std::env::temp_dir().join(format!("bpfx-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    for (f, o) in frames.iter().zip(ours) {
+        assert_eq!(&kernel_run(&prog, f, None, &scratch), o, "{f:02x?}");
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    eprintln!("{test}: {} runs compared with the kernel's", frames.len());
+}
+
 /// [`kernel_run`] of the program named `name` (its function) of the directory [`load_all`]
 /// pinned.
 #[allow(dead_code)]

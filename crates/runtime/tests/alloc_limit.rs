@@ -6,6 +6,8 @@
 use bpfx::{Error, MapKind, MapSpec, Vm};
 use std::process::Command;
 
+mod common;
+
 /// Set in the child's environment.
 const CHILD: &str = "BPFX_ALLOC_LIMIT_CHILD";
 /// The child's address space, in bytes.
@@ -22,25 +24,13 @@ fn a_map_the_host_cannot_allocate_fails_with_the_memory_error() {
         eprintln!("SKIPPED: no prlimit to limit the child's address space");
         return;
     }
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new("prlimit")
-        .arg(format!("--as={LIMIT}"))
-        .arg(exe)
-        .args([
-            "a_map_the_host_cannot_allocate_fails_with_the_memory_error",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let limit = format!("--as={LIMIT}");
+    let (ok, text) = common::rerun_alone(
+        "a_map_the_host_cannot_allocate_fails_with_the_memory_error",
+        CHILD,
+        &["prlimit", &limit],
     );
-    assert!(out.status.success(), "{text}");
+    assert!(ok, "{text}");
     assert!(text.contains("refused after"), "{text}");
 }
 

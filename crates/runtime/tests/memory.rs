@@ -4,12 +4,15 @@
 //! bpfx cannot create fails only the programs that name it. The objects are built from the C
 //! sources beside them (`tests/objects/build.sh`).
 
-use bpfx::bytecode::{Program as Bytecode, assemble};
+use bpfx::bytecode::Program as Bytecode;
 use bpfx::{
     DEFAULT_MEM_LIMIT, Engine, Error, MapError, MapKind, MapSpec, MapSpecExt, Mode, Object,
     ProgramDef, UpdateFlag, Vm,
 };
 use bpfx_jit::JitOptions;
+
+mod common;
+use common::code;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/objects/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -230,10 +233,6 @@ fn a_program_using_an_unsupported_map_fails_alone() {
         obj.map("socks"),
         Err(Error::MapSpec { map, .. }) if map == "socks"
     ));
-}
-
-fn code(text: &str) -> Bytecode {
-    Bytecode::decode(assemble(text).unwrap()).unwrap()
 }
 
 #[test]
@@ -727,22 +726,12 @@ fn an_array_costs_no_resident_memory_until_touched() {
             eprintln!("SKIPPED: no /proc/self/statm");
             return;
         }
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "an_array_costs_no_resident_memory_until_touched",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(RSS_CHILD, "1")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let (ok, text) = common::rerun_alone(
+            "an_array_costs_no_resident_memory_until_touched",
+            RSS_CHILD,
+            &[],
         );
-        assert!(out.status.success(), "{text}");
+        assert!(ok, "{text}");
         assert!(text.contains("1 passed"), "{text}");
         return;
     }

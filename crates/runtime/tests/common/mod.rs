@@ -114,3 +114,32 @@ pub(crate) fn run_object_everywhere<T: PartialEq + std::fmt::Debug>(
     }
     seen.unwrap()
 }
+
+/// Runs the test `name` of this test binary again, alone, in a child process whose environment
+/// sets `marker` (the test checks it to know it is the child), under `wrapper` (a command and
+/// its arguments that start the binary, such as `prlimit --as=N`) when one is given. Returns
+/// whether the child succeeded and everything it printed.
+// Only the tests that measure or limit the process itself rerun themselves.
+#[allow(dead_code)]
+pub(crate) fn rerun_alone(name: &str, marker: &str, wrapper: &[&str]) -> (bool, String) {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut cmd = std::process::Command::new(program);
+            cmd.args(args).arg(exe);
+            cmd
+        }
+        None => std::process::Command::new(exe),
+    };
+    let out = cmd
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(marker, "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

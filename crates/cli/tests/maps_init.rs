@@ -131,6 +131,52 @@ fn an_init_file_fills_arrays_hashes_per_cpu_maps_maps_of_maps_and_program_arrays
 }
 
 #[test]
+fn an_init_file_fills_the_maps_of_a_replay() {
+    // The same file before a replay of the 19 frames of examples/mixed.pcap: every frame
+    // tail-calls `tail` through the program array filled by name (XDP_TX), after copying
+    // what it read of the array, the hash, the per-CPU array and the map of maps.
+    let init = file("init-replay.json", INIT);
+    for engine in ENGINES {
+        for threads in ["1", "2"] {
+            let o = bpfx(&[
+                "replay",
+                FIXTURE,
+                "--program",
+                "entry",
+                "--pcap",
+                MIXED,
+                "--engine",
+                engine,
+                "--threads",
+                threads,
+                "--json",
+                "--maps",
+                init.to_str().unwrap(),
+            ]);
+            assert!(o.status.success(), "{engine}: {}", stderr(&o));
+            let out = json(&o);
+            let what = format!("{engine}, {threads} thread(s)");
+            assert_eq!(
+                out["verdicts"],
+                serde_json::json!([{"action": "XDP_TX", "code": 3, "count": 19}]),
+                "{what}"
+            );
+            assert_eq!(at(&out, "seen", 0), 1500, "{what}: thresholds[1]");
+            assert_eq!(at(&out, "seen", 1), 42, "{what}: ports[7]");
+            assert_eq!(at(&out, "seen", 3), 99, "{what}: outer[0][0]");
+            // Per-CPU: the slots the file gave (CPU 0 only; other slots zero).
+            let pcpu = at(&out, "seen", 2);
+            assert!(pcpu == 5 || (threads == "2" && pcpu == 0), "{what}: {pcpu}");
+            let lens: u64 = entries(&out, "lens")
+                .iter()
+                .map(|(_, v)| v.as_u64().unwrap())
+                .sum();
+            assert_eq!(lens, 19, "{what}");
+        }
+    }
+}
+
+#[test]
 fn a_dump_reads_back_as_an_init_file() {
     // `--dump-maps --json` entries of a run are an init file's entries.
     let init = file("dumped-from.json", INIT);

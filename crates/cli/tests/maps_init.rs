@@ -50,6 +50,26 @@ fn run_fixture(engine: &str, extra: &[&str]) -> Output {
     bpfx(&args)
 }
 
+/// `bpfx replay --json` of the fixture's `entry` over examples/mixed.pcap on `engine` with
+/// `threads` workers, its maps filled from `init`.
+fn replay_fixture(engine: &str, threads: &str, init: &Path) -> Output {
+    bpfx(&[
+        "replay",
+        FIXTURE,
+        "--program",
+        "entry",
+        "--pcap",
+        MIXED,
+        "--threads",
+        threads,
+        "--engine",
+        engine,
+        "--json",
+        "--maps",
+        init.to_str().unwrap(),
+    ])
+}
+
 /// The entries of map `name` in a `--json --dump-maps` output, as (key, value).
 fn entries(out: &Value, name: &str) -> Vec<(Value, Value)> {
     let map = out["maps"]
@@ -138,21 +158,7 @@ fn an_init_file_fills_the_maps_of_a_replay() {
     let init = file("init-replay.json", INIT);
     for engine in ENGINES {
         for threads in ["1", "2"] {
-            let o = bpfx(&[
-                "replay",
-                FIXTURE,
-                "--program",
-                "entry",
-                "--pcap",
-                MIXED,
-                "--engine",
-                engine,
-                "--threads",
-                threads,
-                "--json",
-                "--maps",
-                init.to_str().unwrap(),
-            ]);
+            let o = replay_fixture(engine, threads, &init);
             assert!(o.status.success(), "{engine}: {}", stderr(&o));
             let out = json(&o);
             let what = format!("{engine}, {threads} thread(s)");
@@ -262,21 +268,7 @@ fn a_per_cpu_value_takes_one_value_per_cpu_in_a_replay() {
     // Two replay threads: two CPU slots, each given its own value.
     let init = file("pcpu.json", r#"{"pcpu": [{"key": 0, "value": [5, 6]}]}"#);
     for engine in ENGINES {
-        let o = bpfx(&[
-            "replay",
-            FIXTURE,
-            "--program",
-            "entry",
-            "--pcap",
-            MIXED,
-            "--threads",
-            "2",
-            "--engine",
-            engine,
-            "--json",
-            "--maps",
-            init.to_str().unwrap(),
-        ]);
+        let o = replay_fixture(engine, "2", &init);
         assert!(o.status.success(), "{engine}: {}", stderr(&o));
         let out = json(&o);
         assert_eq!(

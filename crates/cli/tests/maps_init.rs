@@ -50,6 +50,26 @@ fn run_fixture(engine: &str, extra: &[&str]) -> Output {
     bpfx(&args)
 }
 
+/// `bpfx replay --json` of the fixture's `entry` over examples/mixed.pcap on `engine` with
+/// `threads` workers, its maps filled from `init`.
+fn replay_fixture(engine: &str, threads: &str, init: &Path) -> Output {
+    bpfx(&[
+        "replay",
+        FIXTURE,
+        "--program",
+        "entry",
+        "--pcap",
+        MIXED,
+        "--threads",
+        threads,
+        "--engine",
+        engine,
+        "--json",
+        "--maps",
+        init.to_str().unwrap(),
+    ])
+}
+
 /// The entries of map `name` in a `--json --dump-maps` output, as (key, value).
 fn entries(out: &Value, name: &str) -> Vec<(Value, Value)> {
     let map = out["maps"]
@@ -127,6 +147,38 @@ fn an_init_file_fills_arrays_hashes_per_cpu_maps_maps_of_maps_and_program_arrays
             jmp["programs"],
             serde_json::json!([{"index": 0, "program": "tail"}])
         );
+    }
+}
+
+#[test]
+fn an_init_file_fills_the_maps_of_a_replay() {
+    // The same file before a replay of the 19 frames of examples/mixed.pcap: every frame
+    // tail-calls `tail` through the program array filled by name (XDP_TX), after copying
+    // what it read of the array, the hash, the per-CPU array and the map of maps.
+    let init = file("init-replay.json", INIT);
+    for engine in ENGINES {
+        for threads in ["1", "2"] {
+            let o = replay_fixture(engine, threads, &init);
+            assert!(o.status.success(), "{engine}: {}", stderr(&o));
+            let out = json(&o);
+            let what = format!("{engine}, {threads} thread(s)");
+            assert_eq!(
+                out["verdicts"],
+                serde_json::json!([{"action": "XDP_TX", "code": 3, "count": 19}]),
+                "{what}"
+            );
+            assert_eq!(at(&out, "seen", 0), 1500, "{what}: thresholds[1]");
+            assert_eq!(at(&out, "seen", 1), 42, "{what}: ports[7]");
+            assert_eq!(at(&out, "seen", 3), 99, "{what}: outer[0][0]");
+            // Per-CPU: the slots the file gave (CPU 0 only; other slots zero).
+            let pcpu = at(&out, "seen", 2);
+            assert!(pcpu == 5 || (threads == "2" && pcpu == 0), "{what}: {pcpu}");
+            let lens: u64 = entries(&out, "lens")
+                .iter()
+                .map(|(_, v)| v.as_u64().unwrap())
+                .sum();
+            assert_eq!(lens, 19, "{what}");
+        }
     }
 }
 
@@ -216,21 +268,7 @@ fn a_per_cpu_value_takes_one_value_per_cpu_in_a_replay() {
     // Two replay threads: two CPU slots, each given its own value.
     let init = file("pcpu.json", r#"{"pcpu": [{"key": 0, "value": [5, 6]}]}"#);
     for engine in ENGINES {
-        let o = bpfx(&[
-            "replay",
-            FIXTURE,
-            "--program",
-            "entry",
-            "--pcap",
-            MIXED,
-            "--threads",
-            "2",
-            "--engine",
-            engine,
-            "--json",
-            "--maps",
-            init.to_str().unwrap(),
-        ]);
+        let o = replay_fixture(engine, "2", &init);
         assert!(o.status.success(), "{engine}: {}", stderr(&o));
         let out = json(&o);
         assert_eq!(

@@ -197,10 +197,15 @@ fn write_pcap(path: &Path, recs: &[Rec], link: DataLink) {
 }
 
 fn write_pcapng(path: &Path, recs: &[Rec]) {
+    write_pcapng_snaplen(path, recs, SNAPLEN);
+}
+
+/// [`write_pcapng`] with the interface's snaplen given.
+fn write_pcapng_snaplen(path: &Path, recs: &[Rec], snaplen: u32) {
     let mut w = PcapNgWriter::new(std::fs::File::create(path).unwrap()).unwrap();
     w.write_block(&Block::InterfaceDescription(InterfaceDescriptionBlock {
         linktype: DataLink::ETHERNET,
-        snaplen: SNAPLEN,
+        snaplen,
         // Nanosecond units: the writer stores the Duration's nanoseconds as they are.
         options: vec![InterfaceDescriptionOption::IfTsResol(9)],
     }))
@@ -326,6 +331,22 @@ fn stats_map(v: &Value) -> Vec<u64> {
         .collect()
 }
 
+/// [`replay`] on `engine` with `threads` workers, the packets that pass written to `out`.
+fn replay_to(prog: &str, pcap: &Path, engine: &str, threads: &str, out: &Path) -> Value {
+    replay(
+        prog,
+        pcap,
+        &[
+            "--engine",
+            engine,
+            "--threads",
+            threads,
+            "--out",
+            path_str(out),
+        ],
+    )
+}
+
 fn replay(prog: &str, pcap: &Path, extra: &[&str]) -> Value {
     let mut a = vec!["replay", prog, "--pcap", path_str(pcap), "--json"];
     a.extend_from_slice(extra);
@@ -368,18 +389,7 @@ fn xdp_filter_verdicts_maps_and_output_on_both_engines() {
     for engine in ENGINES {
         for (input, threads) in [(&pcap, "1"), (&pcapng, "1"), (&pcap, "2")] {
             let out = d.join(format!("xdp-{engine}-{threads}-{}.pcap", outputs.len()));
-            let v = replay(
-                XDP_PARSE,
-                input,
-                &[
-                    "--engine",
-                    engine,
-                    "--threads",
-                    threads,
-                    "--out",
-                    path_str(&out),
-                ],
-            );
+            let v = replay_to(XDP_PARSE, input, engine, threads, &out);
             let what = format!("{engine} {} threads {threads}", input.display());
             assert_eq!(verdicts(&v), expected, "{what}");
             assert_eq!(stats_map(&v), stats.to_vec(), "{what}");
@@ -466,17 +476,12 @@ fn redirects_are_counted_by_target_and_written_as_rewritten() {
     write_pcap(&pcap, &recs, DataLink::ETHERNET);
     for engine in ENGINES {
         let out = d.join(format!("redirect-{engine}.pcap"));
-        let v = replay(
+        let v = replay_to(
             "crates/cli/tests/objects/xdp_redirect.o",
             &pcap,
-            &[
-                "--engine",
-                engine,
-                "--threads",
-                "2",
-                "--out",
-                path_str(&out),
-            ],
+            engine,
+            "2",
+            &out,
         );
         assert_eq!(
             verdicts(&v),
@@ -534,18 +539,7 @@ fn tc_classifier_verdicts_and_output_on_both_engines() {
     for engine in ENGINES {
         for threads in ["1", "2"] {
             let out = d.join(format!("tc-{engine}-{threads}.pcap"));
-            let v = replay(
-                TC_CLASSIFY,
-                &pcap,
-                &[
-                    "--engine",
-                    engine,
-                    "--threads",
-                    threads,
-                    "--out",
-                    path_str(&out),
-                ],
-            );
+            let v = replay_to(TC_CLASSIFY, &pcap, engine, threads, &out);
             assert_eq!(v["context"], "tc");
             assert_eq!(verdicts(&v), expected, "{engine} {threads}");
             let (_, got) = read_pcap(&out);
@@ -1032,4 +1026,150 @@ fn a_tc_encapsulation_writes_the_grown_frames() {
             }
         }
     }
+}
+
+/// crates/runtime/tests/objects/xdp_ct_timer.c: a conntrack entry per IPv4 address pair whose
+/// bpf_timer (600 s, re-armed by every packet of the flow) deletes it. The replay's clock is
+/// the capture's, and the timers due by a packet's time fire before it: flow A's entry expires
+/// between its second packet (t0 + 1 s) and its third (t0 + 701 s), which finds no entry and
+/// starts the flow again.
+#[test]
+fn timers_fire_on_the_captures_clock() {
+    const CT_TIMER: &str = "crates/runtime/tests/objects/xdp_ct_timer.o";
+    let d = dir();
+    let t0 = Duration::new(1_700_000_000, 0);
+    let flow = |src: [u8; 4], secs: u64| {
+        let f = eth(0x0800, &ipv4(17, src, 0, &[0u8; 48]));
+        Rec {
+            ts: t0 + Duration::from_secs(secs),
+            orig_len: f.len() as u32,
+            data: f,
+        }
+    };
+    let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 3]);
+    let recs = [flow(a, 0), flow(a, 1), flow(b, 700), flow(a, 701)];
+    let pcap = d.join("ct-timer.pcap");
+    write_pcap(&pcap, &recs, DataLink::ETHERNET);
+    // The twelve s32 words the program writes after the IPv4 header.
+    let results = |r: &Rec| -> Vec<i32> {
+        r.data[34..82]
+            .chunks(4)
+            .map(|w| i32::from_le_bytes(w.try_into().unwrap()))
+            .collect()
+    };
+    const EINVAL: i32 = -22;
+    const EBUSY: i32 = -16;
+    for engine in ENGINES {
+        for threads in ["1", "2"] {
+            let what = format!("{engine}, {threads} thread(s)");
+            let out = d.join(format!("ct-timer-{engine}-{threads}.pcap"));
+            let v = replay_to(CT_TIMER, &pcap, engine, threads, &out);
+            assert_eq!(verdicts(&v), vec![(2, 4)], "{what}");
+            // A's first timer fired before its third packet; A's new timer and B's are armed.
+            assert_eq!(v["timers"]["fired"], 1, "{what}");
+            assert_eq!(v["timers"]["pending"], 2, "{what}");
+            let got = read_pcap(&out).1;
+            assert_eq!(got.len(), 4, "{what}");
+            // Packet 2 knows the flow (init: -EBUSY; one packet before it).
+            assert_eq!(results(&got[1])[0], EBUSY, "{what}");
+            assert_eq!(results(&got[1])[7], 1, "{what}");
+            // Packet 4 finds none: a new flow again (start before init: -EINVAL).
+            assert_eq!(results(&got[3])[0], EINVAL, "{what}");
+            assert_eq!(results(&got[3])[9], 0, "{what}");
+            // The table: A (counted afresh: one packet) and B.
+            let maps = v["maps"].as_array().unwrap();
+            let ct = maps.iter().find(|m| m["name"] == "ct").unwrap();
+            let entries = ct["entries"].as_array().unwrap();
+            assert_eq!(entries.len(), 2, "{what}: {ct}");
+            for e in entries {
+                assert_eq!(words(&e["value"])[0], 1, "{what}: {e}");
+            }
+        }
+    }
+    // Text output names the timers.
+    let o = bpfx(&["replay", CT_TIMER, "--pcap", path_str(&pcap)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("timers: 1 fired, 2 pending"), "{text}");
+}
+
+/// A flow whose packets come less than the timeout apart keeps its entry: its timer, re-armed
+/// by each packet, is still pending at the capture's end, and a second pass (`--repeat`)
+/// continues the clock from where the first ended.
+#[test]
+fn timers_not_due_by_the_captures_end_stay_armed() {
+    const CT_TIMER: &str = "crates/runtime/tests/objects/xdp_ct_timer.o";
+    let d = dir();
+    let t0 = Duration::new(1_700_000_000, 0);
+    let recs: Vec<Rec> = [0u64, 1, 599]
+        .iter()
+        .map(|&s| {
+            let f = eth(0x0800, &ipv4(17, [10, 0, 0, 1], 0, &[0u8; 48]));
+            Rec {
+                ts: t0 + Duration::from_secs(s),
+                orig_len: f.len() as u32,
+                data: f,
+            }
+        })
+        .collect();
+    let pcap = d.join("ct-armed.pcap");
+    write_pcap(&pcap, &recs, DataLink::ETHERNET);
+    for engine in ENGINES {
+        // Once: every packet re-arms the flow's timer 600 s ahead. Twice (the second pass
+        // 599 s later than the first): still re-armed in time, the flow counts 6 packets.
+        for (repeat, packets) in [("1", 3), ("2", 6)] {
+            let v = replay(CT_TIMER, &pcap, &["--engine", engine, "--repeat", repeat]);
+            assert_eq!(v["timers"]["fired"], 0, "{engine} x{repeat}");
+            assert_eq!(v["timers"]["pending"], 1, "{engine} x{repeat}");
+            let maps = v["maps"].as_array().unwrap();
+            let ct = maps.iter().find(|m| m["name"] == "ct").unwrap();
+            assert_eq!(words(&ct["entries"][0]["value"])[0], packets, "{engine}");
+        }
+    }
+}
+
+/// A record holding more bytes than the capture's snaplen (the pcap header's, or its pcapng
+/// interface's) is refused naming the packet: which of its bytes a program should see is not
+/// known. Packets the snaplen cut short (fewer bytes than on the wire) run, with a warning.
+#[test]
+fn a_record_longer_than_the_snaplen_is_refused() {
+    let d = dir();
+    let short = |n: usize| {
+        let f = eth(0x0806, &vec![0; n]);
+        Rec {
+            ts: Duration::ZERO,
+            orig_len: f.len() as u32,
+            data: f,
+        }
+    };
+    // Packets of 42, 42 and 114 bytes; the header's snaplen set to 64.
+    let recs = [short(28), short(28), short(100)];
+    let pcap = d.join("snaplen.pcap");
+    write_pcap(&pcap, &recs, DataLink::ETHERNET);
+    let mut bytes = std::fs::read(&pcap).unwrap();
+    bytes[16..20].copy_from_slice(&64u32.to_le_bytes());
+    std::fs::write(&pcap, &bytes).unwrap();
+    let (v, err) = fails(&["replay", XDP_PARSE, "--pcap", path_str(&pcap)]);
+    assert_eq!(v["error"]["kind"], "capture");
+    assert_eq!(v["error"]["packet"], 3);
+    assert!(
+        err.contains("packet 3: 114 bytes captured, more than the capture's snaplen of 64 bytes"),
+        "{err}"
+    );
+
+    // pcapng: the interface's snaplen.
+    let ng = d.join("snaplen.pcapng");
+    write_pcapng_snaplen(&ng, &recs, 64);
+    let (v, err) = fails(&["replay", XDP_PARSE, "--pcap", path_str(&ng)]);
+    assert_eq!(v["error"]["packet"], 3, "{err}");
+    assert!(
+        err.contains("more than the capture's snaplen of 64 bytes"),
+        "{err}"
+    );
+
+    // With the snaplen the file had (128), every packet runs.
+    bytes[16..20].copy_from_slice(&128u32.to_le_bytes());
+    std::fs::write(&pcap, &bytes).unwrap();
+    let v = replay(XDP_PARSE, &pcap, &[]);
+    assert_eq!(v["runs"], 3);
 }

@@ -121,13 +121,23 @@ impl Timers {
         }
     }
 
+    /// Whether a timer of this map was ever initialised.
+    pub(crate) fn used(&self) -> bool {
+        self.used.load(Ordering::Acquire)
+    }
+
     /// Frees every timer (the object that owns the map is gone: see `program::object`).
     pub(crate) fn clear(&self) {
         self.lock().clear();
     }
 
     /// The armed timers due at `now` (expiring at or before it), in no particular order.
+    /// A map none of whose timers was ever initialised takes no lock (a replay asks at
+    /// every packet).
     pub(crate) fn due(&self, now: u64) -> Vec<Due> {
+        if !self.used() {
+            return Vec::new();
+        }
         self.lock()
             .iter()
             .filter_map(|(&slot, t)| {
@@ -157,6 +167,9 @@ impl Timers {
 
     /// How many timers are armed, and the earliest expiry.
     pub(crate) fn pending(&self) -> (usize, Option<u64>) {
+        if !self.used() {
+            return (0, None);
+        }
         let t = self.lock();
         let armed = t.values().filter_map(|t| t.expires.map(|(e, _)| e));
         armed.fold((0, None), |(n, first), e| {

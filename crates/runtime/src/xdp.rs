@@ -111,6 +111,27 @@ impl Program {
         res
     }
 
+    /// Whether this is an XDP program no run of which can move its frame's start or end: it
+    /// calls neither `xdp_adjust_head` nor `xdp_adjust_tail`, nor a tail call, a helper by
+    /// register or a kfunc (which could reach one). Its runs through [`Program::run_xdp`]
+    /// then never fail with [`RunError::FrameMoved`], and give the verdict, maps, redirect
+    /// target and frame bytes a run through [`Program::run_xdp_packet`] on
+    /// [`Packet::new`] of the same frame gives, without a packet buffer of the caller's:
+    /// the slice entry reuses the program's run buffer and zeroes only what the last run may
+    /// have left in it (what `bpfx replay` takes it for).
+    pub fn xdp_frame_fixed(&self) -> bool {
+        use crate::xdp_helpers::{XDP_ADJUST_HEAD, XDP_ADJUST_TAIL};
+        use bpfx_bytecode::{CallTarget, Op};
+        self.context() == Context::Xdp
+            && !self.verified().program().iter().any(|(_, op)| {
+                hands_off(op)
+                    || matches!(
+                        op,
+                        Op::Call(CallTarget::Helper(XDP_ADJUST_HEAD | XDP_ADJUST_TAIL))
+                    )
+            })
+    }
+
     /// [`Program::run_xdp_with`]'s body: the frame copied into a packet buffer (reusing this
     /// program's run buffer), run, and copied back when its start and length did not change.
     pub(crate) fn run_xdp_slice(
@@ -172,18 +193,22 @@ impl Program {
 /// to no other program. A Checked program may read the tailroom through a guarded access: its
 /// runs zero it.
 pub(crate) fn tail_unread(prog: &bpfx_verifier::VerifiedProgram) -> bool {
-    use bpfx_bytecode::{CallTarget, Op};
     prog.mode() == bpfx_verifier::Mode::Strict
-        && !prog.program().iter().any(|(_, op)| {
-            matches!(
-                op,
-                Op::Call(
-                    CallTarget::Helper(crate::helpers::TAIL_CALL)
-                        | CallTarget::Register(_)
-                        | CallTarget::Kfunc(_)
-                )
-            )
-        })
+        && !prog.program().iter().any(|(_, op)| hands_off(op))
+}
+
+/// Whether `op` may run code other than the program's own and the helpers it names: a
+/// `tail_call`, a helper called by register (which could be `tail_call`) or a kfunc.
+fn hands_off(op: &bpfx_bytecode::Op) -> bool {
+    use bpfx_bytecode::{CallTarget, Op};
+    matches!(
+        op,
+        Op::Call(
+            CallTarget::Helper(crate::helpers::TAIL_CALL)
+                | CallTarget::Register(_)
+                | CallTarget::Kfunc(_)
+        )
+    )
 }
 
 /// Whether no run of `prog` writes a byte of its run buffer past the frame it was given, so

@@ -236,3 +236,66 @@ fn a_checked_store_past_the_frame_is_not_seen_by_the_next_run() {
     second_run_is_a_fresh_run(text, &short, &[0; 64]);
     second_run_is_a_fresh_run(text, &long, &[0x33; 150]);
 }
+
+/// `Program::xdp_frame_fixed`: true for an XDP program that cannot move its frame, which then
+/// runs through the slice entry as through a packet buffer of its own (what `bpfx replay`
+/// relies on: the same verdict, frame bytes and redirect target, run after run on one
+/// program); false once it calls an adjust helper, or for another context.
+#[test]
+fn a_program_that_cannot_move_its_frame_runs_on_a_slice_as_on_a_packet() {
+    // Frames of 14 bytes or more: the first byte incremented, a redirect to ifindex 7
+    // (XDP_REDIRECT); shorter ones: XDP_DROP.
+    let fixed = "ldxw r2, [r1+0]
+                 ldxw r3, [r1+4]
+                 mov r4, r2
+                 add r4, 14
+                 jgt r4, r3, drop
+                 ldxb r5, [r2+0]
+                 add r5, 1
+                 stxb [r2+0], r5
+                 mov r1, 7
+                 mov r2, 0
+                 call 23
+                 exit
+                 drop:
+                 mov r0, 1
+                 exit";
+    let adjusting = |helper: u32| format!("mov r2, 0\ncall {helper}\nmov r0, 2\nexit");
+    let obj = Vm::new()
+        .object(
+            vec![
+                ProgramDef::new("fixed", "xdp", code(fixed)),
+                ProgramDef::new("head", "xdp", code(&adjusting(44))),
+                ProgramDef::new("tail", "xdp", code(&adjusting(65))),
+                ProgramDef::new("mem", "socket", code("mov r0, 0\nexit")),
+            ],
+            vec![],
+        )
+        .unwrap();
+    let frames: Vec<Vec<u8>> = vec![vec![0x41; 64], vec![9; 3], vec![0xfe; 1500], vec![0; 14]];
+    for (name, opts) in engines() {
+        let load = |p: &str| {
+            prepare(
+                obj.program(p).unwrap().verify(Mode::Checked).unwrap(),
+                opts.clone(),
+            )
+        };
+        for p in ["head", "tail", "mem"] {
+            assert!(!load(p).xdp_frame_fixed(), "{name}: {p}");
+        }
+        let mut slice = load("fixed");
+        let mut packet = load("fixed");
+        assert!(slice.xdp_frame_fixed(), "{name}");
+        for f in frames.iter().chain(frames.iter().rev()) {
+            let mut got = f.clone();
+            let action = slice
+                .run_xdp(&mut got)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let mut p = bpfx::Packet::new(f);
+            let want = packet.run_xdp_packet(&mut p).unwrap();
+            assert_eq!(action, want.action, "{name}");
+            assert_eq!(got, p.frame(), "{name}");
+            assert_eq!(slice.last_redirect(), want.redirect, "{name}");
+        }
+    }
+}

@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Replay a packet capture through an XDP or TC program.
@@ -26,7 +26,10 @@ use std::time::{Duration, Instant};
 /// in input order. Prints the verdict counts, the redirect targets, packets per second, the
 /// median and 99th percentile time per packet and the maps afterwards (with or without
 /// --dump-maps). A packet the capture cut short (snaplen) runs as captured and is counted,
-/// with a warning. With --threads N, N
+/// with a warning. The clock (`bpf_ktime_get_ns`, bpf_timer expiries) is the capture's: each
+/// run sees its packet's timestamp (pass p of --repeat shifted by p times the capture's
+/// span; never back in time), the bpf_timers due by a packet's time fire before it, and
+/// those due by the capture's end after the last. With --threads N, N
 /// workers each run their own instance of the program on CPU slot 0..N-1 (per-CPU maps get N
 /// slots), packets going to workers by a hash of their flow (the 5-tuple, or the 3-tuple
 /// for IP fragments, or the frame's bytes).
@@ -150,6 +153,8 @@ fn read_pcap(
                 ),
             ));
         }
+        check_snaplen(raw.incl_len as usize, header.snaplen)
+            .map_err(|reason| err(Some(n), reason))?;
         packets.push(Captured {
             ts: Duration::new(u64::from(raw.ts_sec), nanos as u32),
             orig_len: raw.orig_len,
@@ -162,6 +167,17 @@ fn read_pcap(
         nanos: header.ts_resolution == pcap_file::TsResolution::NanoSecond,
         packets,
     })
+}
+
+/// A record holds at most the capture's snaplen bytes (0: no limit): a longer one means the
+/// header or the record is wrong, and which bytes the program should see is not known.
+fn check_snaplen(captured: usize, snaplen: u32) -> Result<(), String> {
+    if snaplen != 0 && captured > snaplen as usize {
+        return Err(format!(
+            "{captured} bytes captured, more than the capture's snaplen of {snaplen} bytes"
+        ));
+    }
+    Ok(())
 }
 
 /// Nanoseconds from a pcapng timestamp in its interface's units (`if_tsresol`: a power of
@@ -254,7 +270,7 @@ fn read_pcapng(
             ),
             _ => continue,
         };
-        let Some(&(_, _, tsresol)) = interfaces.get(iface as usize) else {
+        let Some(&(_, if_snaplen, tsresol)) = interfaces.get(iface as usize) else {
             return Err(err(
                 Some(n),
                 format!("interface {iface} has no description block before the packet"),
@@ -262,6 +278,7 @@ fn read_pcapng(
         };
         let ns = pcapng_ns(units, tsresol)
             .ok_or_else(|| err(Some(n), "timestamp out of range".to_string()))?;
+        check_snaplen(data.len(), if_snaplen).map_err(|reason| err(Some(n), reason))?;
         let captured = data.len();
         packets.push(Captured {
             ts: Duration::from_nanos(ns),
@@ -356,6 +373,14 @@ fn flow_tuple_hash(frame: &[u8]) -> Option<u64> {
     }
 }
 
+/// The name of verdict `code` in `ctx`.
+fn action_name(ctx: Context, code: u64) -> String {
+    match ctx {
+        Context::Xdp => bpfx::XdpAction::from_code(code).to_string(),
+        _ => bpfx::TcAction::from_code(code).to_string(),
+    }
+}
+
 /// Whether a packet with this verdict goes on: written to the output capture.
 fn passes(ctx: Context, code: u64) -> bool {
     match ctx {
@@ -374,8 +399,6 @@ fn passes(ctx: Context, code: u64) -> bool {
 struct Done {
     /// r0: the verdict's code.
     code: u64,
-    /// The verdict's name.
-    action: String,
     redirect: Option<bpfx::RedirectTarget>,
     /// The packet after the run, when it passes and --out is given.
     out: Option<Vec<u8>>,
@@ -388,14 +411,61 @@ type WorkerResult = Result<Vec<(usize, Done)>, Box<(usize, CliError)>>;
 thread_local! {
     /// The CPU slot of the worker running on this thread.
     static WORKER_CPU: Cell<u32> = const { Cell::new(0) };
+    /// The clock of the worker running on this thread (`bpf_ktime_get_ns`, and what timers
+    /// are armed on and fire by): the time of the packet it runs ([`Clock`]).
+    static WORKER_NOW: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The replay's clock: each run sees the time of its packet in the capture, in nanoseconds
+/// since the epoch, pass `p` (from 0) of a `--repeat` shifted by `p` times the capture's span
+/// (its last timestamp less its first), and never earlier than the worker's previous run
+/// (a capture out of time order does not turn the clock back).
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    /// The capture's earliest timestamp.
+    first: u64,
+    /// Its span.
+    span: u64,
+}
+
+impl Clock {
+    fn new(capture: &Capture) -> Clock {
+        let ns = |p: &Captured| u64::try_from(p.ts.as_nanos()).unwrap_or(u64::MAX);
+        let first = capture.packets.iter().map(ns).min().unwrap_or(0);
+        let last = capture.packets.iter().map(ns).max().unwrap_or(0);
+        Clock {
+            first,
+            span: last - first,
+        }
+    }
+
+    /// The replay's last time: the capture's last timestamp in the last of `repeat` passes.
+    fn end(&self, repeat: u32) -> u64 {
+        self.first
+            .saturating_add(self.span.saturating_mul(u64::from(repeat)))
+    }
+
+    /// The time of run `i` (pass `i / n`, packet `i % n`) after a run at `prev`.
+    fn at(&self, capture: &Capture, i: usize, prev: u64) -> u64 {
+        let n = capture.packets.len();
+        let ts = u64::try_from(capture.packets[i % n].ts.as_nanos()).unwrap_or(u64::MAX);
+        let shift = self.span.saturating_mul((i / n) as u64);
+        ts.max(self.first).saturating_add(shift).max(prev)
+    }
 }
 
 /// One worker: runs its packets (global run indices, ascending) on its own program instance.
 struct Worker<'a> {
     args: &'a Args,
     ctx: Context,
+    obj: &'a bpfx::Object,
     capture: &'a Capture,
+    clock: Clock,
     keep: bool,
+    /// Whether XDP runs take the slice entry ([`bpfx::Program::xdp_frame_fixed`]).
+    slice: bool,
+    /// Timer callbacks fired, by every worker.
+    fired: &'a AtomicU64,
     /// The first run that failed so far (`usize::MAX`: none): the workers stop at runs after
     /// it, and go on before it, so the error reported is the first run's whatever the timing.
     failed: &'a AtomicUsize,
@@ -407,13 +477,22 @@ impl Worker<'_> {
         let n = self.capture.packets.len();
         let mut done = Vec::with_capacity(runs.len());
         let mut since_tick = 0u64;
+        let mut now = 0;
+        // The frame of a slice run (reused: one allocation for the replay).
+        let mut frame = Vec::new();
         for &i in runs {
             if i > self.failed.load(Ordering::Relaxed) {
                 break;
             }
             let pkt = &self.capture.packets[i % n];
+            now = self.clock.at(self.capture, i, now);
+            WORKER_NOW.with(|c| c.set(now));
             r::rearm(&self.args.run, prog);
-            let res = self.one(prog, &pkt.data);
+            // The timers due by this packet's time fire first, as the kernel's soft-irq
+            // would have fired them before the packet arrived.
+            let res = self
+                .fire_timers(now)
+                .and_then(|_| self.one(prog, &pkt.data, &mut frame));
             match res {
                 Ok(d) => done.push((i, d)),
                 Err(e) => {
@@ -435,8 +514,42 @@ impl Worker<'_> {
         Ok(done)
     }
 
-    fn one(&self, prog: &mut bpfx::Program, data: &[u8]) -> Result<Done, bpfx::Error> {
+    /// Fires the timers due at `now` ([`bpfx::Object::run_timers`]), counting them.
+    fn fire_timers(&self, now: u64) -> Result<bpfx::TimersRun, bpfx::Error> {
+        let t = self.obj.run_timers(now)?;
+        if t.fired > 0 {
+            self.fired.fetch_add(t.fired as u64, Ordering::Relaxed);
+        }
+        Ok(t)
+    }
+
+    fn one(
+        &self,
+        prog: &mut bpfx::Program,
+        data: &[u8],
+        frame: &mut Vec<u8>,
+    ) -> Result<Done, bpfx::Error> {
         match self.ctx {
+            Context::Xdp if self.slice => {
+                // The slice entry: the program's run buffer is reused, and only what the last
+                // run may have left in it is zeroed.
+                let meta = bpfx::XdpMeta {
+                    ingress_ifindex: self.args.run.ingress_ifindex(),
+                    ..Default::default()
+                };
+                frame.clear();
+                frame.extend_from_slice(data);
+                let t = Instant::now();
+                let a = prog.run_xdp_with(frame, &meta);
+                let ns = t.elapsed().as_nanos() as u64;
+                let code = a?.code();
+                Ok(Done {
+                    code,
+                    out: (self.keep && passes(self.ctx, code)).then(|| frame.clone()),
+                    redirect: prog.last_redirect(),
+                    ns,
+                })
+            }
             Context::Xdp => {
                 let mut p = bpfx::Packet::new(data);
                 let meta = bpfx::XdpMeta {
@@ -450,7 +563,6 @@ impl Worker<'_> {
                 let code = o.action.code();
                 Ok(Done {
                     code,
-                    action: o.action.to_string(),
                     out: (self.keep && passes(self.ctx, code)).then(|| p.to_vec()),
                     redirect: o.redirect,
                     ns,
@@ -468,7 +580,6 @@ impl Worker<'_> {
                 let code = u64::from(o.action.code() as u32);
                 Ok(Done {
                     code,
-                    action: o.action.to_string(),
                     out: (self.keep && passes(self.ctx, code)).then(|| p.to_vec()),
                     redirect: o.redirect,
                     ns,
@@ -501,7 +612,9 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
     }
     let threads = args.threads;
     let (obj, name) = r::open_with(ra, |vm| {
-        vm.cpus(threads).cpu_id(|| WORKER_CPU.with(|c| c.get()))
+        vm.cpus(threads)
+            .cpu_id(|| WORKER_CPU.with(|c| c.get()))
+            .clock(|| WORKER_NOW.with(|c| c.get()))
     })?;
     let ctx = r::context(&obj, &name, ra.ctx());
     if !matches!(ctx, Context::Xdp | Context::Tc) {
@@ -571,11 +684,17 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             bar
         });
     let failed = AtomicUsize::new(usize::MAX);
+    let fired = AtomicU64::new(0);
+    let clock = Clock::new(&capture);
     let worker = Worker {
         args,
         ctx,
+        obj: &obj,
         capture: &capture,
+        clock,
         keep: ra.out().is_some(),
+        slice: prog.xdp_frame_fixed(),
+        fired: &fired,
         failed: &failed,
         progress: progress.as_ref(),
     };
@@ -644,6 +763,14 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         return Err(at.detailed(detail));
     }
     let done: Vec<Done> = slots.into_iter().flatten().collect();
+    // The replay ends at the capture's last time (of the last pass): the timers due by then
+    // fire, those armed by the last packets among them.
+    let end = clock.end(args.repeat);
+    WORKER_NOW.with(|c| c.set(end));
+    let timers = worker
+        .fire_timers(end)
+        .map_err(|e| r::facade_error(ra.file(), e))?;
+    let fired = fired.load(Ordering::Relaxed);
 
     // Counts, in code order.
     let mut verdicts: BTreeMap<i64, (String, u64)> = BTreeMap::new();
@@ -657,7 +784,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         };
         verdicts
             .entry(key)
-            .or_insert_with(|| (d.action.clone(), 0))
+            .or_insert_with(|| (action_name(ctx, d.code), 0))
             .1 += 1;
         if let Some(t) = &d.redirect {
             redirects
@@ -698,6 +825,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
             "redirects": redirects.values().map(|(target, count)| serde_json::json!({
                 "target": target, "count": count,
             })).collect::<Vec<_>>(),
+            "timers": { "fired": fired, "pending": timers.pending },
             "elapsed_ns": elapsed.as_nanos() as u64,
             "packets_per_second": pps,
             "ns_per_packet_median": median,
@@ -730,6 +858,12 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         }
         for (text, (_, count)) in &redirects {
             s.push_str(&format!("redirect {text}: {count}\n"));
+        }
+        if fired > 0 || timers.pending > 0 {
+            s.push_str(&format!(
+                "timers: {fired} fired, {} pending\n",
+                timers.pending
+            ));
         }
         s.push_str(&format!(
             "{:.0} packets/s; per packet: median {} ns, p99 {} ns\n",

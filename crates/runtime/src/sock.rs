@@ -929,13 +929,15 @@ mod tests {
         // user_ip6 at 8: words, then halves at 8 and 16; msg_src_ip6 at 44: one half, at 48.
         assert!(s.contains(&(8, 8, true)) && s.contains(&(16, 8, true)));
         assert!(s.contains(&(48, 8, true)) && !s.contains(&(44, 8, true)));
-        assert!(!s.iter().any(|&(off, _, _)| off == 4 || off == 64));
+        assert!(!s.iter().any(|&(off, _, _)| off == 4));
+        // sk at 64: one read-only 8-byte pointer field, on every hook.
+        assert!(s.contains(&(64, 8, false)) && s.iter().filter(|f| f.0 == 64).count() == 1);
         let l = sock_addr_layout(SockAddrHook::Connect4);
-        assert!(spans(&l).contains(&(4, 4, true)));
+        assert!(spans(&l).contains(&(4, 4, true)) && spans(&l).contains(&(64, 8, false)));
         assert!(
             !spans(&l)
                 .iter()
-                .any(|&(off, _, _)| (8..24).contains(&off) || off >= 40)
+                .any(|&(off, _, _)| (8..24).contains(&off) || (40..64).contains(&off) || off > 64)
         );
     }
 }

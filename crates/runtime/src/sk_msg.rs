@@ -241,10 +241,7 @@ impl Program {
         buf.resize(SK_MSG_CTX_SIZE + msg.bytes.len() + room, 0);
         fill_sock(&mut buf, sock);
         // `sk`: this program's read-only block, holding the socket's `bpf_sock` for the run.
-        let sk = self.msg_sock.as_ref().map_or(0, |b| {
-            b.write(0, &sock.to_bytes());
-            b.addr()
-        });
+        let sk = self.place_sock(sock);
         let rec = crate::sk_msg_helpers::MsgRun::start(&mut buf, sk, &msg.elems);
         let (res, rec) = self.exec_with(
             &mut buf,

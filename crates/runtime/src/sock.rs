@@ -21,13 +21,14 @@
 //!  36 protocol     ro          24 src_ip4       ro post_bind4         (8-byte reads)
 //!  40 msg_src_ip4  rw sendmsg4 28 src_ip6[4]    ro post_bind6   184 sk, 192 skb_data,
 //!  44 msg_src_ip6  rw sendmsg6 44 src_port      ro post_bind    200 skb_data_end: refused
-//!  64 sk: refused              48 dst_port (be16), 52 dst_ip4, 208 skb_len, 212 skb_tcp_flags
+//!  64 sk           ro ptr³     48 dst_port (be16), 52 dst_ip4, 208 skb_len, 212 skb_tcp_flags
 //!                              56 dst_ip6, 72 state, 76 rx_queue_mapping: ro
 //! ¹ sock_create and sock_release only   ² the hooks of that family only
+//! ³ 8-byte reads: a pointer to the hook's socket, a `bpf_sock` (`PTR_TO_SOCKET`)
 //! ```
 
 use crate::helpers::Cx;
-use crate::sockopt::SockOptions;
+use crate::sockopt::{SockOptions, TCP_CLOSE};
 use crate::{Context, Program, RunError};
 use bpfx_exec::{GuestMemory, HelperError};
 use bpfx_verifier::{ContextField, ContextLayout, FieldKind};
@@ -35,6 +36,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Size of `struct bpf_sock_addr`.
 pub const SOCK_ADDR_SIZE: usize = 72;
+/// The offset of `bpf_sock_addr.sk`, the socket pointer.
+const SOCK_ADDR_SK: u16 = 64;
 /// Size of `struct bpf_sock`.
 pub const BPF_SOCK_SIZE: usize = 80;
 /// Size of `struct bpf_sock_ops`.
@@ -231,7 +234,9 @@ fn ip6(fields: &mut Vec<ContextField>, off: u16, writable: bool) {
 /// rules. `user_family`, `family`, `type` and `protocol` are read whole and never written;
 /// `user_port`, and the addresses the hook has (`user_ip4` for the IPv4 hooks, `user_ip6`
 /// for the IPv6 ones, `msg_src_ip4`/`msg_src_ip6` for `sendmsg4`/`sendmsg6`), are read
-/// narrow or whole and written whole (the IPv6 arrays also 8 bytes at a time, 8-aligned).
+/// narrow or whole and written whole (the IPv6 arrays also 8 bytes at a time, 8-aligned);
+/// `sk` is read whole (8 bytes), never written: a full socket pointer that is never null
+/// ([`FieldKind::Sock`], the kernel's `PTR_TO_SOCKET`), the socket the hook runs for.
 /// The program returns a value in [`SockAddrHook::return_range`] (checked in Strict mode).
 pub fn sock_addr_layout(hook: SockAddrHook) -> ContextLayout {
     let mut f = vec![ro(0)];
@@ -248,6 +253,12 @@ pub fn sock_addr_layout(hook: SockAddrHook) -> ContextLayout {
     if hook == SockAddrHook::SendMsg6 {
         ip6(&mut f, 44, true);
     }
+    f.push(ContextField::new(
+        SOCK_ADDR_SK,
+        8,
+        FieldKind::Sock,
+        SOCK_ADDR_SK,
+    ));
     let (lo, hi) = hook.return_range();
     ContextLayout::new(f).with_return_range(lo, hi)
 }
@@ -722,11 +733,26 @@ impl Program {
     /// socket call; returns r0 (1 lets the call proceed, 0 refuses it with `-EPERM`; `bind`
     /// hooks may also set bit 1, `BPF_RET_BIND_NO_CAP_NET_BIND_SERVICE`). The program's writes
     /// to `user_ip4`, `user_ip6`, `user_port` and `msg_src_ip4/6` come back in `addr`.
+    ///
+    /// `sk` points to the socket the call is made on, read-only: a `struct bpf_sock` of
+    /// `addr`'s `family`, `type` and `protocol`, neither bound nor connected (addresses and
+    /// ports 0, `state` `TCP_CLOSE`, 7), as a new socket is at `bind`, `connect` and a first
+    /// `sendmsg`.
     pub fn run_sock_addr(&mut self, addr: &mut SockAddr, ids: &SockIds) -> Result<u64, RunError> {
         let Context::SockAddr(hook) = self.context() else {
             return Err(self.wrong_sock(Context::SockAddr(SockAddrHook::Connect4)));
         };
         let mut bytes = addr.to_bytes();
+        let sock = BpfSock {
+            family: addr.family,
+            sock_type: addr.sock_type,
+            protocol: addr.protocol,
+            state: TCP_CLOSE,
+            ..BpfSock::default()
+        };
+        let sk = self.place_sock(&sock);
+        let at = usize::from(SOCK_ADDR_SK);
+        bytes[at..at + 8].copy_from_slice(&sk.to_le_bytes());
         let opts = self.state().sock.opt.opts.clone();
         let opt = crate::sockopt::SockOptRun::for_sock_addr(hook, &bytes, opts);
         let (res, _) = self.run_sock_struct(&mut bytes, *ids, false, opt, |_| ());
@@ -903,13 +929,15 @@ mod tests {
         // user_ip6 at 8: words, then halves at 8 and 16; msg_src_ip6 at 44: one half, at 48.
         assert!(s.contains(&(8, 8, true)) && s.contains(&(16, 8, true)));
         assert!(s.contains(&(48, 8, true)) && !s.contains(&(44, 8, true)));
-        assert!(!s.iter().any(|&(off, _, _)| off == 4 || off == 64));
+        assert!(!s.iter().any(|&(off, _, _)| off == 4));
+        // sk at 64: one read-only 8-byte pointer field, on every hook.
+        assert!(s.contains(&(64, 8, false)) && s.iter().filter(|f| f.0 == 64).count() == 1);
         let l = sock_addr_layout(SockAddrHook::Connect4);
-        assert!(spans(&l).contains(&(4, 4, true)));
+        assert!(spans(&l).contains(&(4, 4, true)) && spans(&l).contains(&(64, 8, false)));
         assert!(
             !spans(&l)
                 .iter()
-                .any(|&(off, _, _)| (8..24).contains(&off) || off >= 40)
+                .any(|&(off, _, _)| (8..24).contains(&off) || (40..64).contains(&off) || off > 64)
         );
     }
 }

@@ -114,7 +114,7 @@ pub const TCP_RMEM_MAX: i32 = 32 << 20;
 pub const TCP_MSS_DEFAULT: u32 = 536;
 /// TCP's states (`BPF_TCP_*`) bpfx's rules look at.
 const TCP_ESTABLISHED: u32 = 1;
-const TCP_CLOSE: u32 = 7;
+pub(crate) const TCP_CLOSE: u32 = 7;
 const TCP_LISTEN: u32 = 10;
 /// `BPF_SOCK_OPS_WRITE_HDR_OPT_CB`: the last sock_ops event that holds the socket's lock.
 const SOCK_OPS_LAST_LOCKED: u32 = 15;

@@ -58,10 +58,11 @@ pub struct Program {
     /// For a tracing context: the end of the program's furthest context read (a run on less
     /// is refused, as the kernel refuses to attach it).
     pub(crate) trace_need: u64,
-    /// For an sk_msg program: the read-only block `sk_msg_md.sk` points to, the run's
-    /// socket's `struct bpf_sock` (written by [`Program::run_sk_msg`] before each run; each
-    /// clone has its own, so runs on several threads do not share it).
-    pub(crate) msg_sock: Option<Arc<bpfx_exec::SharedMem>>,
+    /// For an sk_msg or cgroup socket-address program: the read-only block `sk_msg_md.sk`
+    /// and `bpf_sock_addr.sk` point to, the run's socket's `struct bpf_sock` (written by
+    /// [`Program::run_sk_msg`] and [`Program::run_sock_addr`] before each run; each clone has
+    /// its own, so runs on several threads do not share it).
+    pub(crate) sock_block: Option<Arc<bpfx_exec::SharedMem>>,
     /// Where a tracing program is attached (`get_func_ip`, `get_attach_cookie`).
     pub(crate) attach: crate::Attach,
 }
@@ -130,7 +131,7 @@ impl Program {
         // The frame limit is the one the program was verified with: no second setting.
         env.set_max_frames(linked.prog.max_frames());
         let st = Some(Box::new(RunState::new(linked.context)));
-        let msg_sock = (linked.context == Context::SkMsg)
+        let sock_block = matches!(linked.context, Context::SkMsg | Context::SockAddr(_))
             .then(|| bpfx_exec::SharedMem::new(crate::sock::BPF_SOCK_SIZE, false));
         Program {
             linked,
@@ -149,9 +150,19 @@ impl Program {
             ctx_untouched: xdp_confined || xdp_reach.is_some(),
             xdp_dirty_end: usize::MAX,
             trace_need,
-            msg_sock,
+            sock_block,
             attach: crate::Attach::default(),
         }
+    }
+
+    /// Writes `sock` into the program's socket block for the next run; returns the block's
+    /// guest address, what `sk_msg_md.sk` and `bpf_sock_addr.sk` hold (0 for a program without
+    /// a block).
+    pub(crate) fn place_sock(&self, sock: &crate::BpfSock) -> u64 {
+        self.sock_block.as_ref().map_or(0, |b| {
+            b.write(0, &sock.to_bytes());
+            b.addr()
+        })
     }
 
     /// The program's name.
@@ -489,9 +500,10 @@ impl Program {
                 });
             }
             // The same blocks as the last run's (the common case): no reference counts touched.
-            // An sk_msg program's socket block (`msg_sock`) follows the program's blocks.
+            // An sk_msg or socket-address program's socket block (`sock_block`) follows the
+            // program's blocks.
             let blocks = &cur!().blocks;
-            let extra = self.msg_sock.as_ref();
+            let extra = self.sock_block.as_ref();
             let same = self.env.shared.len() == blocks.len() + usize::from(extra.is_some())
                 && self
                     .env

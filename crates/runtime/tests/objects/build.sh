@@ -22,6 +22,12 @@ done
 for n in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sock_access_$n.c" -o "sock_access_$n.o"
 done
+# bpf_sock_addr.sk in socket-address programs, and its refused twins sharing sock_addr_sk_bad.h
+# (tests/sock_addr_sk.rs, with the kernel as oracle).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c sock_addr_sk.c -o sock_addr_sk.o
+for n in 0 1 2; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sock_addr_sk_bad_$n.c" -o "sock_addr_sk_bad_$n.o"
+done
 # sock_cookie_N.c: one program per type calling bpf_get_socket_cookie, sharing sock_cookie_one.h
 # (tests/sock_cookie.rs, with the kernel as oracle).
 for n in 0 1 2; do

@@ -401,3 +401,91 @@ fn an_objects_timers_go_with_it() {
         assert_eq!(vm.mem_used(), 0, "{name}");
     }
 }
+
+#[test]
+fn a_callback_set_through_a_pointer_into_another_maps_value_is_checked_against_neither() {
+    // Checked mode: map 0's values are 4096 bytes, map 1's 16, each with a timer at 0. The
+    // program initialises map 1's timer, then sets the callback through `r6 + (r7 - r6)`: a
+    // pointer the verifier types as map 0's value at an unknown offset, but which holds map
+    // 1's value, whose timer the helper finds by its address. The callback reads its value
+    // 4000 bytes in: checked against map 0's value it would be proven (and unguarded in the
+    // JIT, 4000 bytes past map 1's 16-byte block); it must stay guarded, and every engine
+    // must do as the interpreter.
+    let text = "stw [r10-4], 0
+                lddw r1, map_idx(0)
+                mov r2, r10
+                add r2, -4
+                call 1
+                jne r0, 0, +2
+                mov r0, 1
+                exit
+                mov r6, r0
+                lddw r1, map_idx(1)
+                mov r2, r10
+                add r2, -4
+                call 1
+                jne r0, 0, +2
+                mov r0, 2
+                exit
+                mov r7, r0
+                mov r1, r7
+                lddw r2, map_idx(1)
+                mov r3, 1
+                call 169
+                mov r9, r7
+                sub r9, r6
+                mov r1, r6
+                add r1, r9
+                lddw r2, func(cb)
+                call 170
+                mov r1, r7
+                mov r2, 0
+                mov r3, 0
+                call 171
+                mov r0, 0
+                exit
+                cb:
+                ldxdw r1, [r3+4000]
+                stxdw [r3+8], r1
+                mov r0, 0
+                exit";
+    // The load is the callback's first instruction, four slots before the end.
+    let load = code(text).len() as u32 - 4;
+    let mut seen = None;
+    for (name, opts) in engines() {
+        let timer = |name: &str, value_size| MapSpec {
+            timer_off: Some(0),
+            ..MapSpec::new(name, MapKind::Array, 4, value_size, 1)
+        };
+        let obj = Vm::new()
+            .object(
+                vec![ProgramDef::new("p", "test", code(text))],
+                vec![timer("big", 4096), timer("small", 16)],
+            )
+            .unwrap();
+        let v = obj.program("p").unwrap().verify(Mode::Checked).unwrap();
+        let fact = v.program().access(bpfx::bytecode::Pc(load)).unwrap();
+        assert!(!fact.proven, "{name}: the callback's load is guarded");
+        let mut p = prepare(v, opts);
+        assert_eq!(p.run(&mut []).unwrap(), 0, "{name}");
+        // The interpreter (first) checks every access; every engine must do as it does
+        // (a trap, unless the address happens to lie in some other block of the run).
+        let got = obj
+            .run_timers(u64::MAX)
+            .map(|r| r.fired)
+            .map_err(|e| match e {
+                RunError::Trap { program, trap, .. } => (program, trap.pc.0, trap.kind),
+                e => panic!("{name}: {e}"),
+            });
+        match &seen {
+            None => seen = Some(got),
+            Some(s) => assert_eq!(s, &got, "{name}"),
+        }
+    }
+    if let Some(Err((program, pc, kind))) = seen {
+        assert_eq!(
+            (program.as_str(), pc, kind),
+            ("p (timer callback)", load, TrapKind::OutOfBounds)
+        );
+    }
+}

@@ -325,18 +325,7 @@ impl Analysis<'_> {
                 // The helper checks that the timer lies in a map's memory (its state is kept
                 // on the host side, by the timer's address).
                 ArgKind::Timer => {
-                    let at_timer = match v {
-                        Value::Ptr(
-                            PtrKind::MapValue {
-                                map,
-                                nullable: false,
-                                record: None,
-                                ..
-                            },
-                            Off::Range(a, b),
-                        ) if a == b => self.cfg.maps.get(map).map(|d| (d.timer_off, a)),
-                        _ => None,
-                    };
+                    let at_timer = self.timer_field(v);
                     // Checked mode refuses what it knows is no timer (a map value at another
                     // offset, or of a map without one) and leaves the rest to the helper.
                     let known_other = matches!(
@@ -347,9 +336,9 @@ impl Analysis<'_> {
                         Value::Ptr(PtrKind::Stack { .. } | PtrKind::Input { .. }, _)
                     );
                     match at_timer {
-                        Some((Some(off), a)) if i64::from(off) == a => {}
+                        Some((_, Some(off), a)) if i64::from(off) == a => {}
                         _ if !self.strict && !known_other => {}
-                        Some((None, _)) => {
+                        Some((_, None, _)) => {
                             return Err(arg_err(
                                 reg,
                                 "a pointer to the struct bpf_timer of a map value, but the \
@@ -746,6 +735,24 @@ impl Analysis<'_> {
                     on_some_paths: held.is_some(),
                 },
             )),
+        }
+    }
+
+    /// What a `bpf_timer_*` helper's r1 `v` is known to point at: the map whose value it
+    /// points into (non-null, at a known offset) with that map's timer offset and the
+    /// pointer's offset; `None` for any other value.
+    pub(super) fn timer_field(&self, v: Value) -> Option<(MapRef, Option<u32>, i64)> {
+        match v {
+            Value::Ptr(
+                PtrKind::MapValue {
+                    map,
+                    nullable: false,
+                    record: None,
+                    ..
+                },
+                Off::Range(a, b),
+            ) if a == b => self.cfg.maps.get(map).map(|d| (map, d.timer_off, a)),
+            _ => None,
         }
     }
 

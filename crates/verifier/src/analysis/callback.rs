@@ -147,8 +147,17 @@ impl Analysis<'_> {
             Value::UNKNOWN_SCALAR
         }; 11];
         let mut key = None;
-        match args[1] {
-            Value::Ptr(PtrKind::MapValue { map, .. }, _) => {
+        // The callback gets the map and value of the timer it is set on: known only for a
+        // pointer at exactly the timer of a map's value (all Strict mode accepts). A Checked
+        // mode pointer into a map's value at another or an unknown offset may reach another
+        // map's value at run time (the helper finds the timer by its address), and a callback
+        // checked against the first map's value size would run unguarded past the second's.
+        let timer_map = match self.timer_field(args[1]) {
+            Some((map, Some(off), at)) if i64::from(off) == at => Some(map),
+            _ => None,
+        };
+        match timer_map {
+            Some(map) => {
                 let Some(def) = self.cfg.maps.get(map) else {
                     return Err(self.err(site, K::UnknownMap(map)));
                 };

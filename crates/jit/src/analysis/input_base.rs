@@ -19,7 +19,7 @@
 //!     jae  cold                       ;      cmp r10, [r12 + input_ok[k]]; jae cold
 //! ```
 
-use bpfx_bytecode::{AluOp, Cfg, Op, Operand, Pc, Reg, RegSet, Width};
+use bpfx_bytecode::{AluOp, Cfg, Op, Operand, Pc, Reg, RegSet, Successors, Width};
 
 /// The registers (bit `i` for `ri`) and the 8-byte frame slots (bit `k` for `[r10 - 8(k+1)]`)
 /// holding the input's address.
@@ -123,7 +123,8 @@ impl InputRegs {
             let mut again = false;
             for (pc, op) in prog.iter() {
                 let out = transfer(op, before[pc.index()]);
-                let succ = cfg.successors(pc);
+                // The successors of the instruction in hand (what `Cfg::successors` looks up).
+                let succ = Successors::of(op, pc);
                 if let Some(t) = succ.jump {
                     again |= meet(t, out, &mut before) && t <= pc;
                 }

@@ -3,7 +3,7 @@
 
 use super::liveness::{Regs, bit};
 use super::plan::Plan;
-use bpfx_bytecode::{CallTarget, Cfg, Op, Pc, Reg, RegSet};
+use bpfx_bytecode::{CallTarget, Cfg, Op, Pc, Reg, RegSet, Successors};
 
 /// What a local call must preserve around its callee, per callee entry: the callee-saved
 /// registers (r6–r9) the callee may write, itself or through its own calls, and whether it may
@@ -103,7 +103,7 @@ impl Callees {
                     Op::Call(CallTarget::Helper(_) | CallTarget::Register(_)) => regs |= HELPER,
                     _ => {}
                 }
-                let succ = cfg.successors(pc);
+                let succ = Successors::of(op, pc);
                 let next = [succ.jump, succ.fall];
                 for t in next.into_iter().flatten().filter(|t| t.index() < n) {
                     if seen[t.index()] != k as u32 {

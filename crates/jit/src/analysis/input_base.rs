@@ -19,7 +19,7 @@
 //!     jae  cold                       ;      cmp r10, [r12 + input_ok[k]]; jae cold
 //! ```
 
-use bpfx_bytecode::{AluOp, Cfg, Op, Operand, Pc, Reg, RegSet, Width};
+use bpfx_bytecode::{AluOp, Cfg, Op, Operand, Pc, Reg, RegSet, Successors, Width};
 
 /// The registers (bit `i` for `ri`) and the 8-byte frame slots (bit `k` for `[r10 - 8(k+1)]`)
 /// holding the input's address.
@@ -53,6 +53,9 @@ pub(crate) struct InputRegs {
 
 /// Forward passes the dataflow makes at most (bounds the compile time of deeply nested loops).
 const MAX_PASSES: u32 = 16;
+
+/// No jump back changed its target in a pass.
+const NO_PC: u32 = u32::MAX;
 
 /// r0–r5, which a call clobbers.
 const CALL_CLOBBERS: u16 = RegSet::CALLER_SAVED.bits();
@@ -104,7 +107,10 @@ impl InputRegs {
         // at a jump back, whose target it has passed already: only a change there needs
         // another pass. Straight and forward-branching code settles in one pass, each level
         // of loops in one more. Past MAX_PASSES (deeply nested loops) nothing is known, which
-        // only costs the shorter guards.
+        // only costs the shorter guards. A pass after the first starts at the earliest target
+        // of a jump back that changed: nothing before it changed since the last pass visited
+        // it, so the instructions there would meet what they met already (the same states,
+        // pass for pass, as passes over the whole program).
         let meet = |at: Pc, set: Holders, before: &mut [Holders]| {
             before.get_mut(at.index()).is_some_and(|b| {
                 let m = b.meet(set);
@@ -114,26 +120,34 @@ impl InputRegs {
             })
         };
         let mut passes = 0;
+        let mut from = 0;
         loop {
             passes += 1;
             if passes > MAX_PASSES {
                 before.fill(Holders::NONE);
                 break;
             }
-            let mut again = false;
-            for (pc, op) in prog.iter() {
+            let mut again = NO_PC;
+            for i in from..n as u32 {
+                let pc = Pc(i);
+                let Some(op) = prog.get(pc) else { continue };
                 let out = transfer(op, before[pc.index()]);
-                let succ = cfg.successors(pc);
-                if let Some(t) = succ.jump {
-                    again |= meet(t, out, &mut before) && t <= pc;
+                // The successors of the instruction in hand (what `Cfg::successors` looks up).
+                let succ = Successors::of(op, pc);
+                if let Some(t) = succ.jump
+                    && meet(t, out, &mut before)
+                    && t <= pc
+                {
+                    again = again.min(t.0);
                 }
                 if let Some(next) = succ.fall {
                     meet(next, out, &mut before);
                 }
             }
-            if !again {
+            if again == NO_PC {
                 break;
             }
+            from = again;
         }
         InputRegs { before }
     }
@@ -228,6 +242,141 @@ mod tests {
                     .fold(0u64, |acc, k| acc | 1 << k);
                 assert_eq!(slots_touched(off, size), want, "off {off} size {size}");
             }
+        }
+    }
+
+    /// The dataflow as it was first written: every pass over the whole program, until no jump
+    /// back changes its target. The passes that start at the earliest changed target must
+    /// reach the same states.
+    fn whole_passes(cfg: &bpfx_bytecode::Cfg) -> Vec<Holders> {
+        let prog = cfg.program();
+        let mut before = vec![Holders::ALL; prog.len()];
+        for f in cfg.functions() {
+            if f.called || f.address_taken {
+                before[f.entry.index()] = Holders::NONE;
+            }
+        }
+        before[0] = before[0].meet(Holders {
+            regs: 1 << Reg::R1.index(),
+            slots: 0,
+        });
+        let meet = |at: Pc, set: Holders, before: &mut [Holders]| {
+            before.get_mut(at.index()).is_some_and(|b| {
+                let m = b.meet(set);
+                let changed = m != *b;
+                *b = m;
+                changed
+            })
+        };
+        for _ in 0..MAX_PASSES {
+            let mut again = false;
+            for (pc, op) in prog.iter() {
+                let out = transfer(op, before[pc.index()]);
+                let succ = cfg.successors(pc);
+                if let Some(t) = succ.jump {
+                    again |= meet(t, out, &mut before) && t <= pc;
+                }
+                if let Some(next) = succ.fall {
+                    meet(next, out, &mut before);
+                }
+            }
+            if !again {
+                return before;
+            }
+        }
+        vec![Holders::NONE; prog.len()]
+    }
+
+    /// Loops after straight code, one after another, nested, with a jump back from past an
+    /// inner loop to before it, and a loop whose fact is lost one frame slot further each pass
+    /// (within the pass bound and past it): the same states as whole passes.
+    #[test]
+    fn passes_from_the_earliest_changed_target_reach_the_whole_passes_states() {
+        let nested = |depth: usize| {
+            let mut text = String::from("mov r2, r1\nmov r3, r1\nstxdw [r10-8], r1\n");
+            for d in 0..depth {
+                text += &format!("l{d}:\nmov r{}, 0\n", 6 + d % 3);
+            }
+            text += "ldxb r0, [r2+0]\nadd r2, 1\n";
+            for d in (0..depth).rev() {
+                text += &format!("add r{0}, 1\njlt r{0}, 2, l{1}\n", 6 + d % 3, d);
+            }
+            text + "ldxdw r4, [r10-8]\nldxb r0, [r4+0]\nexit"
+        };
+        // Slot k takes slot k + 1's value each iteration and the last slot is overwritten: the
+        // loss reaches slot 1 after `slots` passes.
+        let chain = |slots: usize| {
+            let mut text = String::new();
+            for k in 1..=slots {
+                text += &format!("stxdw [r10-{}], r1\n", 8 * k);
+            }
+            text += "top:\n";
+            for k in 1..slots {
+                text += &format!(
+                    "ldxdw r6, [r10-{}]\nstxdw [r10-{}], r6\n",
+                    8 * (k + 1),
+                    8 * k
+                );
+            }
+            text += &format!("stdw [r10-{}], 0\n", 8 * slots);
+            text + "ldxdw r7, [r10-8]\nldxb r0, [r7+0]\njlt r0, 4, top\nexit"
+        };
+        let programs = [
+            "mov r2, r1
+            mov r5, 0
+            ldxb r0, [r2+0]
+        a:
+            ldxb r0, [r2+0]
+            add r5, 1
+            jlt r5, 4, a
+            mov r6, r2
+        b:
+            ldxb r0, [r6+0]
+            mov r2, r6
+            add r6, 1
+            jlt r6, 4, b
+            mov r3, r2
+        c:
+            mov r3, r1
+            ldxb r0, [r3+0]
+            jlt r0, 4, b
+            jgt r0, 9, c
+            exit"
+                .to_string(),
+            "mov r7, r1
+            stxdw [r10-16], r7
+        top:
+            ldxdw r8, [r10-16]
+            ldxb r0, [r8+0]
+            jeq r0, 0, +2
+            stxdw [r10-16], r0
+            ja top
+            call 5
+            jne r0, 0, top
+            exit"
+                .to_string(),
+            nested(3),
+            chain(MAX_PASSES as usize - 2),
+            chain(MAX_PASSES as usize + 4),
+        ];
+        for text in &programs {
+            let prog =
+                bpfx_bytecode::Program::decode(bpfx_bytecode::assemble(text).expect("assembles"))
+                    .expect("decodes");
+            let cfg = bpfx_bytecode::Cfg::new(&prog);
+            assert_eq!(InputRegs::new(&cfg).before, whole_passes(&cfg), "{text}");
+        }
+        // The chains do take that many passes: r1, never written, keeps the fact within the
+        // bound and loses it past it.
+        for (slots, within) in [(MAX_PASSES - 2, true), (MAX_PASSES + 4, false)] {
+            let prog = bpfx_bytecode::Program::decode(
+                bpfx_bytecode::assemble(&chain(slots as usize)).expect("assembles"),
+            )
+            .expect("decodes");
+            let load = Pc(prog.len() as u32 - 3);
+            let r = InputRegs::new(&bpfx_bytecode::Cfg::new(&prog));
+            assert_eq!(r.holds(load, Reg::R1), within, "{slots} slots");
+            assert!(!r.holds(load, Reg::R7), "{slots} slots");
         }
     }
 

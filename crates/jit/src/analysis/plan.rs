@@ -23,7 +23,7 @@
 
 use super::liveness::{ARGS, Liveness, Node, Regs, bit};
 use super::{fold, fusion, ifconv};
-use bpfx_bytecode::{CallTarget, Cfg, Op, Operand, Pc, Reg};
+use bpfx_bytecode::{CallTarget, Cfg, Op, Operand, Pc, Reg, Successors};
 
 /// A memory address in eBPF registers: `base + index + disp`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,7 +171,8 @@ impl Plan {
         );
         let mut used = 0;
         for (pc, op) in prog.iter() {
-            let succ = cfg.successors(pc);
+            // What `Cfg::successors` would look up again.
+            let succ = Successors::of(op, pc);
             let node = Node::new(op, succ, n);
             // A local call names nothing itself: its callee's instructions count for themselves.
             if !matches!(op, Op::Call(CallTarget::Local { .. })) {

@@ -17,7 +17,7 @@ use bpfx::{
     BpfSock, Map, MapError, Mode, Object, Program, SkbMeta, SockIds, Socket, SocketId, SocketTable,
     TCP_ESTABLISHED, TCP_TIME_WAIT, UpdateFlag, Vm,
 };
-use common::{engines, prepare};
+use common::{engines, prepare, run_object_everywhere};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,24 +97,11 @@ fn everywhere<T: PartialEq + std::fmt::Debug>(
     f: impl Fn(&mut Program, &Arc<Map>) -> T,
 ) -> T {
     let vm = Vm::new().sockets(table());
-    let mut seen = None;
-    for mode in MODES {
-        for (engine, opts) in engines() {
-            let obj: Object = vm.open(object("sk_storage.o")).unwrap();
-            let v = obj
-                .program(name)
-                .unwrap()
-                .verify(mode)
-                .unwrap_or_else(|e| panic!("{name} {mode:?}: {e}"));
-            let mut prog = prepare(v, opts);
-            let got = f(&mut prog, &obj.map("sk_stats").unwrap());
-            match &seen {
-                None => seen = Some(got),
-                Some(s) => assert_eq!(s, &got, "{name} {mode:?} {engine}"),
-            }
-        }
-    }
-    seen.unwrap()
+    run_object_everywhere(
+        || vm.open(object("sk_storage.o")).unwrap(),
+        name,
+        |prog, obj| f(prog, &obj.map("sk_stats").unwrap()),
+    )
 }
 
 /// A TC run on `frame` with `mark` and `cb`: `cb[]` after it.

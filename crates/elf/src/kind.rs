@@ -50,6 +50,8 @@ pub enum MapKind {
     SockMap,
     /// `BPF_MAP_TYPE_SOCKHASH` (18): sockets by any key, for `bpf_sk_redirect_hash`.
     SockHash,
+    /// `BPF_MAP_TYPE_SK_STORAGE` (24): a value per socket, for `bpf_sk_storage_get`.
+    SkStorage,
 }
 
 impl MapKind {
@@ -78,6 +80,7 @@ impl MapKind {
             7 => MapKind::StackTrace,
             15 => MapKind::SockMap,
             18 => MapKind::SockHash,
+            24 => MapKind::SkStorage,
             _ => return None,
         })
     }
@@ -107,6 +110,7 @@ impl MapKind {
             MapKind::StackTrace => 7,
             MapKind::SockMap => 15,
             MapKind::SockHash => 18,
+            MapKind::SkStorage => 24,
         }
     }
 
@@ -135,6 +139,7 @@ impl MapKind {
             MapKind::StackTrace => "stack_trace",
             MapKind::SockMap => "sockmap",
             MapKind::SockHash => "sockhash",
+            MapKind::SkStorage => "sk_storage",
         }
     }
 

@@ -1465,6 +1465,24 @@ pub(crate) const TABLE: &[Proto] = {
             },
             crate::sock_table::get_listener_sock,
         ),
+        // ARG_CONST_MAP_PTR (a socket-storage map), ARG_PTR_TO_BTF_ID_SOCK_COMMON,
+        // ARG_PTR_TO_MAP_VALUE_OR_NULL, ARG_ANYTHING; a value of the map or NULL.
+        Proto::new(
+            crate::sk_storage::SK_STORAGE_GET,
+            "sk_storage_get",
+            &[MapHandle, ArgKind::Sock, ArgKind::MapValueOrNull, Scalar],
+            RetKind::MapValueOrNull,
+            crate::sk_storage::sk_storage_get,
+        )
+        .taking_map_type(MapKind::SkStorage.kernel_type()),
+        Proto::new(
+            crate::sk_storage::SK_STORAGE_DELETE,
+            "sk_storage_delete",
+            &[MapHandle, ArgKind::Sock],
+            RetKind::Scalar,
+            crate::sk_storage::sk_storage_delete,
+        )
+        .taking_map_type(MapKind::SkStorage.kernel_type()),
         // ARG_PTR_TO_CTX, ARG_PTR_TO_BTF_ID_SOCK_COMMON, ARG_ANYTHING.
         Proto::new(
             crate::sock_table::SK_ASSIGN,
@@ -1596,6 +1614,8 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sock_table::TCP_SOCK,
             crate::sock_table::GET_LISTENER_SOCK,
             crate::sock_table::SK_ASSIGN,
+            crate::sk_storage::SK_STORAGE_GET,
+            crate::sk_storage::SK_STORAGE_DELETE,
         ],
         // `sk_filter_func_proto`: with the packet's socket cookie, as TC has it.
         Context::Socket => &[
@@ -1614,6 +1634,8 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sock_table::SK_FULLSOCK,
             crate::sock_table::TCP_SOCK,
             crate::sock_table::GET_LISTENER_SOCK,
+            crate::sk_storage::SK_STORAGE_GET,
+            crate::sk_storage::SK_STORAGE_DELETE,
         ],
         // `sk_skb_func_proto`: the packet's bytes, the socket's cookie, the socket redirects,
         // perf output.
@@ -1699,6 +1721,8 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sock_table::SK_LOOKUP_UDP,
             crate::sock_table::SKC_LOOKUP_TCP,
             crate::sock_table::SK_RELEASE,
+            crate::sk_storage::SK_STORAGE_GET,
+            crate::sk_storage::SK_STORAGE_DELETE,
         ],
         Context::SockAddr(_) => &[
             PERF_EVENT_OUTPUT,
@@ -1851,6 +1875,7 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 | ArgKind::Anything
                 | ArgKind::Ctx
                 | ArgKind::CtxOrNull
+                | ArgKind::MapValueOrNull
                 | ArgKind::MapHandle
                 | ArgKind::ProgArray
                 | ArgKind::Callback(_)

@@ -88,6 +88,7 @@ mod program;
 mod sk_msg;
 pub(crate) mod sk_msg_helpers;
 mod sk_skb;
+mod sk_storage;
 mod skb;
 mod skb_helpers;
 mod skb_packet;
@@ -177,6 +178,9 @@ pub use maps::lpm::{MAX_DATA_SIZE as LPM_MAX_DATA_SIZE, PREFIXLEN_SIZE as LPM_PR
 pub use maps::of_maps::BPF_F_INNER_MAP;
 pub use maps::percpu::MAX_PERCPU_VALUE;
 pub use maps::perf::{BPF_F_CURRENT_CPU, BPF_F_INDEX_MASK, MIN_PERF_BUFFER_SIZE, PerfEvent};
+pub use maps::sk_storage::{
+    BPF_F_CLONE, MAX_VALUE_SIZE as SK_STORAGE_MAX_VALUE_SIZE, SK_STORAGE_SOCKETS,
+};
 pub use maps::stacktrace::{
     BPF_F_FAST_STACK_CMP, BPF_F_REUSE_STACKID, BPF_F_SKIP_FIELD_MASK, BPF_F_STACK_BUILD_ID,
     BPF_F_USER_STACK, PERF_MAX_STACK_DEPTH,
@@ -200,6 +204,7 @@ pub use sk_msg::{
     SK_MSG_CTX_SIZE, SK_MSG_MAX_ROOM, SK_MSG_ROOM, SkMsg, SkMsgOutcome, sk_msg_layout,
 };
 pub use sk_skb::{SK_PASS, SkAction, SkSkbOutcome};
+pub use sk_storage::BPF_SK_STORAGE_GET_F_CREATE;
 pub use skb::{
     SK_BUFF_SIZE, SKB_CTX_SIZE, SkbMeta, SocketVerdict, TcAction, cgroup_skb_layout, sk_skb_layout,
     socket_layout, tc_layout,

@@ -523,6 +523,19 @@ fn arg(cx: &Cx, name: &str, addr: u64) -> Result<SocketId, HelperError> {
         .ok_or_else(|| err(format!("{name}: r1 ({addr:#x}) is not a socket")))
 }
 
+/// The full socket at `addr` (r2 of helper `name`), `None` for a time-wait or request socket
+/// (the kernel's `sk_fullsock` test of the socket-storage helpers).
+pub(crate) fn full_socket_at(
+    cx: &Cx,
+    addr: u64,
+    name: &str,
+) -> Result<Option<SocketId>, HelperError> {
+    let id = table(cx)
+        .at(addr)
+        .ok_or_else(|| err(format!("{name}: r2 ({addr:#x}) is not a socket")))?;
+    Ok(table(cx).get(id).filter(|s| s.is_full()).map(|_| id))
+}
+
 /// `sk_release(sk)`: 0.
 pub(crate) fn sk_release(
     cx: &Cx,

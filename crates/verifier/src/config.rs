@@ -417,9 +417,10 @@ pub const fn iterable_map_type(map_type: u32) -> bool {
 }
 
 /// Whether maps of kernel type `map_type` are reached only by the helpers whose signature
-/// names that type ([`HelperSig::map_type`]): stack trace maps (7), by `get_stackid`.
+/// names that type ([`HelperSig::map_type`]): stack trace maps (7), by `get_stackid`, and
+/// socket-storage maps (24), by `sk_storage_get` and `sk_storage_delete`.
 pub(crate) const fn exclusive_map_type(map_type: u32) -> bool {
-    map_type == 7
+    map_type == 7 || map_type == 24
 }
 
 /// The maps a program may name, by fd or index.
@@ -526,6 +527,10 @@ pub enum ArgKind {
     /// A pointer to `value_size` initialised bytes, for the map passed as a
     /// [`ArgKind::MapHandle`].
     MapValue,
+    /// [`ArgKind::MapValue`] or NULL (a known 0): the kernel's `ARG_PTR_TO_MAP_VALUE_OR_NULL`,
+    /// `bpf_sk_storage_get`'s initial value. The helper reads the value through its guest
+    /// memory (the dispatch does not check a range that may be NULL).
+    MapValueOrNull,
     /// A pointer to `value_size` bytes the helper writes, which need not be initialised before
     /// (the kernel's `ARG_PTR_TO_MAP_VALUE | MEM_UNINIT`, as `map_pop_elem` takes): on the
     /// stack they are initialised after the call.

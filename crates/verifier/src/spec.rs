@@ -11,7 +11,8 @@
 //! Arguments: `scalar`, `any`, `mem` / `mem:rN` ([`ArgKind::PtrToMem`], size in `rN`),
 //! `ro_mem` / `ro_mem:rN` ([`ArgKind::PtrToReadOnlyMem`]), `ro_mem_or_null[:rN]`
 //! ([`ArgKind::PtrToReadOnlyMemOrNull`]), `stack_or_mem`, `map`, `key`,
-//! `value`, `value_out` ([`ArgKind::MapValueOut`]), `prog_array` ([`ArgKind::ProgArray`]),
+//! `value`, `value_out` ([`ArgKind::MapValueOut`]), `value_or_null`
+//! ([`ArgKind::MapValueOrNull`]), `prog_array` ([`ArgKind::ProgArray`]),
 //! `callback_loop` / `callback_map_elem` ([`ArgKind::Callback`]), `callback_ctx`
 //! ([`ArgKind::CallbackCtx`]), `const_str` ([`ArgKind::ConstStr`]), `long_out`
 //! ([`ArgKind::PtrToLongOut`]), `record` ([`ArgKind::ReleaseRecord`]), `spin_lock`
@@ -168,6 +169,7 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "key" => ArgKind::MapKey,
         "value" => ArgKind::MapValue,
         "value_out" => ArgKind::MapValueOut,
+        "value_or_null" => ArgKind::MapValueOrNull,
         "callback_loop" => ArgKind::Callback(CallbackKind::Loop),
         "callback_map_elem" => ArgKind::Callback(CallbackKind::MapElem),
         "callback_ctx" => ArgKind::CallbackCtx,
@@ -272,6 +274,7 @@ impl fmt::Display for ArgKind {
             ArgKind::MapKey => ("key", None),
             ArgKind::MapValue => ("value", None),
             ArgKind::MapValueOut => ("value_out", None),
+            ArgKind::MapValueOrNull => ("value_or_null", None),
             ArgKind::Callback(CallbackKind::Loop) => ("callback_loop", None),
             ArgKind::Callback(CallbackKind::MapElem) => ("callback_map_elem", None),
             ArgKind::CallbackCtx => ("callback_ctx", None),

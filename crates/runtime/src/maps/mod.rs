@@ -1,6 +1,6 @@
 //! The map kinds beyond the basic five of [`crate::map`]: per-CPU arrays and hashes, the
 //! longest-prefix-match trie, the perf event array, queues, stacks, bloom filters, maps of
-//! maps, the redirect targets (device, CPU and XSK maps) and the socket maps. Each kind lives in a file of its own
+//! maps, the redirect targets (device, CPU and XSK maps), the socket maps and socket-local storage. Each kind lives in a file of its own
 //! with its layout, its semantics, its kernel error numbers, its host view and its memory need;
 //! [`crate::map::Map`] reaches them through the [`MapImpl`] trait.
 //!
@@ -15,6 +15,7 @@ pub(crate) mod of_maps;
 pub(crate) mod percpu;
 pub(crate) mod perf;
 pub(crate) mod queue;
+pub(crate) mod sk_storage;
 pub(crate) mod sockmap;
 pub(crate) mod stacktrace;
 
@@ -119,6 +120,10 @@ pub(crate) trait MapImpl: Send + Sync {
     fn as_sockmap(&self) -> Option<&sockmap::SockMap> {
         None
     }
+    /// The socket-storage map behind this map, if it is one.
+    fn as_sk_storage(&self) -> Option<&sk_storage::SkStorage> {
+        None
+    }
     /// The stack trace map behind this map, if it is one.
     fn as_stack_trace(&self) -> Option<&stacktrace::StackTrace> {
         None
@@ -169,6 +174,7 @@ pub(crate) fn create(
             Box::new(devmap::Redirect::new(spec, cpus)?)
         }
         MapKind::SockMap | MapKind::SockHash => Box::new(sockmap::SockMap::new(spec)),
+        MapKind::SkStorage => Box::new(sk_storage::SkStorage::new(spec)?),
         _ => return Ok(None),
     }))
 }
@@ -192,6 +198,7 @@ pub fn host_bytes(spec: &MapSpec, cfg: &MapConfig) -> Result<Option<u64>, String
             devmap::host_bytes(spec)?
         }
         MapKind::SockMap | MapKind::SockHash => sockmap::host_bytes(spec)?,
+        MapKind::SkStorage => sk_storage::host_bytes(spec)?,
         _ => return Ok(None),
     }))
 }

@@ -119,3 +119,10 @@ done
 # A map of maps whose inner handle clang spills before its null check and fills after it
 # (tests/map_in_map.rs).
 "$CLANG" -O2 -g -target bpf -mcpu=v3 -c xdp_mim_spill.c -o xdp_mim_spill.o
+# Socket-local storage (tests/sk_storage.rs, tests/sk_storage_oracle.rs): the accounting
+# programs and their unsafe twins (sk_storage_bad_N.c defines CASE and includes
+# sk_storage_bad.h).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c sk_storage.c -o sk_storage.o
+for n in 1 2 3 4 5 6; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sk_storage_bad_$n.c" -o "sk_storage_bad_$n.o"
+done

@@ -235,18 +235,27 @@ impl Analysis<'_> {
                         None => crate::config::exclusive_map_type(ty),
                     };
                     if refused {
-                        // Stack trace maps are the one exclusive type (`exclusive_map_type`).
-                        let (expected, found) = if sig.map_type.is_some() {
-                            (
+                        // The exclusive types (`exclusive_map_type`): stack trace maps and
+                        // socket-storage maps; the helpers that name a type.
+                        let (expected, found) = match (sig.map_type, ty) {
+                            (Some(24), _) => (
+                                "the handle of a socket-storage map",
+                                "the handle of a map that is not a socket-storage map",
+                            ),
+                            (Some(_), _) => (
                                 "the handle of a stack trace map",
                                 "the handle of a map that is not a stack trace map",
-                            )
-                        } else {
-                            (
+                            ),
+                            (None, 24) => (
+                                "a map handle other than a socket-storage map (only \
+                                 sk_storage_get and sk_storage_delete reach one)",
+                                "the handle of a socket-storage map",
+                            ),
+                            (None, _) => (
                                 "a map handle other than a stack trace map (only get_stackid \
                                  reaches one)",
                                 "the handle of a stack trace map",
-                            )
+                            ),
                         };
                         return Err(self.err(
                             pc,
@@ -457,7 +466,12 @@ impl Analysis<'_> {
                     };
                     self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
                 }
-                ArgKind::MapKey | ArgKind::MapValue | ArgKind::MapValueOut => {
+                // NULL: no initial value (`sk_storage_get`).
+                ArgKind::MapValueOrNull if v == Value::konst(0) => {}
+                ArgKind::MapKey
+                | ArgKind::MapValue
+                | ArgKind::MapValueOut
+                | ArgKind::MapValueOrNull => {
                     let def = map.and_then(|m| self.cfg.maps.get(m));
                     let size = def.map(|d| {
                         let n = u64::from(if *kind == ArgKind::MapKey {

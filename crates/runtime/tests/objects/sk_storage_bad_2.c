@@ -1,0 +1,2 @@
+#define CASE 2
+#include "sk_storage_bad.h"

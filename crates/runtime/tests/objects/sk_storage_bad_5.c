@@ -1,0 +1,2 @@
+#define CASE 5
+#include "sk_storage_bad.h"

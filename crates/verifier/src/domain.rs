@@ -1150,14 +1150,14 @@ impl State {
                     *x = linked(x);
                 }
             }
-            for i in 0..SLOTS {
-                if let Slot::Spill(Value::Scalar(x)) = &f.stack[i]
-                    && x.id == id
-                {
-                    let v = linked(x);
-                    f.stack[i] = Slot::Spill(Value::Scalar(v));
+            // A spill the link leaves as it is is not written: its chunk stays shared.
+            f.stack.rewrite_spills(&mut |v: &Value| match v {
+                Value::Scalar(x) if x.id == id => {
+                    let y = linked(x);
+                    (y != *x).then_some(Value::Scalar(y))
                 }
-            }
+                _ => None,
+            });
         }
     }
 

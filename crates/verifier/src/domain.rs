@@ -624,6 +624,11 @@ impl Slot {
 /// Slots per copy-on-write chunk of a [`Stack`].
 const CHUNK: usize = 8;
 
+/// The bits of `live` (bit `i` for slot `i`) that belong to chunk `c`.
+fn chunk_bits(live: u64, c: usize) -> u64 {
+    (live >> (c * CHUNK)) & ((1 << CHUNK) - 1)
+}
+
 /// The 64 slots of one frame's stack, copy-on-write in chunks of [`CHUNK`] slots: cloning a
 /// state (at every branch, and wherever a state is both kept and walked on) shares the chunks,
 /// and the first write into a shared chunk through [`IndexMut`] copies that chunk only
@@ -679,6 +684,44 @@ impl Stack {
     /// The chunks, for merges that skip shared ones.
     fn chunks(&self) -> &[Rc<[Slot; CHUNK]>; SLOTS / CHUNK] {
         &self.0
+    }
+
+    /// The slots live by `live` (bit `i` for slot `i`) that may differ between `self` and
+    /// `other`, with their index: those of the chunks the two do not share. A chunk both
+    /// share, or with no live slot, is skipped whole.
+    pub(crate) fn unshared<'s>(
+        &'s self,
+        other: &'s Stack,
+        live: u64,
+    ) -> impl Iterator<Item = (usize, &'s Slot, &'s Slot)> {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .enumerate()
+            .filter(move |(c, (a, b))| chunk_bits(live, *c) != 0 && !Rc::ptr_eq(a, b))
+            .flat_map(move |(c, (a, b))| {
+                a.iter()
+                    .zip(b.iter())
+                    .enumerate()
+                    .filter_map(move |(k, (x, y))| {
+                        let i = c * CHUNK + k;
+                        (live & (1 << i) != 0).then_some((i, x, y))
+                    })
+            })
+    }
+
+    /// Replaces each spilled value for which `f` gives a new one, copying only the chunks
+    /// it writes into.
+    fn rewrite_spills(&mut self, f: &mut impl FnMut(&Value) -> Option<Value>) {
+        for chunk in &mut self.0 {
+            for k in 0..CHUNK {
+                if let Slot::Spill(x) = &chunk[k]
+                    && let Some(y) = f(x)
+                {
+                    Rc::make_mut(chunk)[k] = Slot::Spill(y);
+                }
+            }
+        }
     }
 }
 
@@ -840,13 +883,7 @@ impl State {
                     *r = y;
                 }
             }
-            for i in 0..fr.stack.len() {
-                if let Slot::Spill(x) = &fr.stack[i]
-                    && let Some(y) = f(x)
-                {
-                    fr.stack[i] = Slot::Spill(y);
-                }
-            }
+            fr.stack.rewrite_spills(&mut f);
         }
     }
 
@@ -1113,14 +1150,14 @@ impl State {
                     *x = linked(x);
                 }
             }
-            for i in 0..SLOTS {
-                if let Slot::Spill(Value::Scalar(x)) = &f.stack[i]
-                    && x.id == id
-                {
-                    let v = linked(x);
-                    f.stack[i] = Slot::Spill(Value::Scalar(v));
+            // A spill the link leaves as it is is not written: its chunk stays shared.
+            f.stack.rewrite_spills(&mut |v: &Value| match v {
+                Value::Scalar(x) if x.id == id => {
+                    let y = linked(x);
+                    (y != *x).then_some(Value::Scalar(y))
                 }
-            }
+                _ => None,
+            });
         }
     }
 

@@ -399,6 +399,8 @@ const PC_ID_BASE: u32 = 1 << 31;
 fn forget_id(st: &mut State, id: u32) {
     let clear = |v: &Value| -> Option<Value> {
         match *v {
+            // Most scalars name neither: tested before building a copy to compare.
+            Value::Scalar(x) if x.id != id && x.len_base_id() != id => None,
             Value::Scalar(x) => {
                 let mut y = if x.id == id { x.without_id() } else { x };
                 if y.len_base_id() == id {

@@ -116,19 +116,26 @@ pub(super) fn apart(
     let top = old.depth();
     for (level, (fo, fnew)) in old.frames().zip(new.frames()).enumerate() {
         let (regs, stack) = live.get(level).copied().unwrap_or((u16::MAX, u64::MAX));
+        let consts = paths && level == top;
         for (r, (a, b)) in fo.regs.iter().zip(&fnew.regs).enumerate() {
-            if regs & (1 << r) != 0
-                && (differ(a, b) || (paths && level == top && constants_differ(*a, *b)))
-            {
+            if regs & (1 << r) == 0 {
+                continue;
+            }
+            let apart = match (a, b) {
+                // Two scalars are of one kind and no input pointers: only different
+                // constants may keep them apart (what `differ` and `constants_differ` say
+                // of them, without comparing the whole values).
+                (Value::Scalar(x), Value::Scalar(y)) => consts && scalar_constants_differ(x, y),
+                _ => differ(a, b) || (consts && constants_differ(*a, *b)),
+            };
+            if apart {
                 return true;
             }
         }
-        for i in 0..fo.stack.len() {
-            // Shared slots are equal.
-            if stack & (1 << i) == 0 || fo.stack.shares_slot(&fnew.stack, i) {
-                continue;
-            }
-            let differ = match (&fo.stack[i], &fnew.stack[i]) {
+        // Slots of shared chunks are equal.
+        for (_, sa, sb) in fo.stack.unshared(&fnew.stack, stack) {
+            let differ = match (sa, sb) {
+                (Slot::Spill(Value::Scalar(_)), Slot::Spill(Value::Scalar(_))) => false,
                 (Slot::Spill(a), Slot::Spill(b)) => differ(a, b),
                 // A spilled pointer on one path, raw bytes on the other: the join keeps bytes.
                 (Slot::Spill(v), Slot::Bytes(m)) | (Slot::Bytes(m), Slot::Spill(v)) => {
@@ -150,9 +157,15 @@ pub(super) fn apart(
 /// Two scalars known exactly, and different.
 fn constants_differ(a: Value, b: Value) -> bool {
     match (a, b) {
-        (Value::Scalar(x), Value::Scalar(y)) => {
-            x.konst().is_some() && y.konst().is_some() && x.konst() != y.konst()
-        }
+        (Value::Scalar(x), Value::Scalar(y)) => scalar_constants_differ(&x, &y),
+        _ => false,
+    }
+}
+
+/// [`constants_differ`] of two scalars.
+fn scalar_constants_differ(x: &Scalar, y: &Scalar) -> bool {
+    match (x.konst(), y.konst()) {
+        (Some(a), Some(b)) => a != b,
         _ => false,
     }
 }

@@ -616,7 +616,9 @@ pub(crate) fn context_from_code(
 /// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*` value as
 /// an unsigned 32-bit number; for a socket filter, the bytes kept; for a cgroup skb program, on
 /// an IP packet with its socket (`BpfSock::of_ip_packet`): the return value; for sk_skb and
-/// sk_msg programs, on the stream data or message: the return value; for tracing, socket and perf
+/// sk_msg programs, on the stream data or message: the return value; for sk_lookup programs, on
+/// a `struct bpf_sk_lookup`, whose cookie becomes the selected socket's: the return value; for
+/// tracing, socket and perf
 /// event programs, on their context's bytes). The outer error: the
 /// program takes a context `mem` cannot be.
 pub(crate) fn run_memory(
@@ -677,6 +679,30 @@ pub(crate) fn run_memory(
             }
             mem.copy_from_slice(msg.bytes());
             out.map(|o| u64::from(o.code as u32))
+        }
+        // `mem` is an IP packet (from its network header), which an `lwt_xmit` program may
+        // rewrite; the result is the return value as a `u32`.
+        Context::Lwt(_) => prog
+            .run_lwt(mem, &mut runtime::SkbMeta::default())
+            .map(|o| u64::from(o.action.code() as u32)),
+        // `mem` is the `struct bpf_sk_lookup` (72 bytes), as the kernel's test run takes it
+        // (`SkLookup::from_ctx`); the sockets are the Vm's. As the kernel's test run writes
+        // back `ctx_out`, `cookie` (the struct's first 8 bytes) becomes the selected socket's
+        // cookie (0: none). The result is the return value.
+        Context::SkLookup => {
+            let lookup = runtime::SkLookup::from_ctx(mem).ok_or_else(|| {
+                Fail::arg(format!(
+                    "an sk_lookup program runs on a struct bpf_sk_lookup of {} bytes with sk 0, \
+                     an AF_INET or AF_INET6 family, a TCP or UDP protocol and a local port \
+                     below 65536",
+                    runtime::SK_LOOKUP_CTX_SIZE
+                ))
+            })?;
+            let out = prog.run_sk_lookup(&lookup, None);
+            if let Ok(o) = &out {
+                mem[..8].copy_from_slice(&o.cookie.to_le_bytes());
+            }
+            out.map(|o| u64::from(o.code))
         }
         // The tracing contexts: `mem` is the context's bytes (little-endian words).
         Context::Kprobe => {

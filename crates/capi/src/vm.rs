@@ -616,7 +616,9 @@ pub(crate) fn context_from_code(
 /// for a TC program, on a packet with default socket-buffer metadata: the `TC_ACT_*` value as
 /// an unsigned 32-bit number; for a socket filter, the bytes kept; for a cgroup skb program, on
 /// an IP packet with its socket (`BpfSock::of_ip_packet`): the return value; for sk_skb and
-/// sk_msg programs, on the stream data or message: the return value; for tracing, socket and perf
+/// sk_msg programs, on the stream data or message: the return value; for sk_lookup programs, on
+/// a `struct bpf_sk_lookup`, whose cookie becomes the selected socket's: the return value; for
+/// tracing, socket and perf
 /// event programs, on their context's bytes). The outer error: the
 /// program takes a context `mem` cannot be.
 pub(crate) fn run_memory(
@@ -677,6 +679,30 @@ pub(crate) fn run_memory(
             }
             mem.copy_from_slice(msg.bytes());
             out.map(|o| u64::from(o.code as u32))
+        }
+        // `mem` is an IP packet (from its network header), which an `lwt_xmit` program may
+        // rewrite; the result is the return value as a `u32`.
+        Context::Lwt(_) => prog
+            .run_lwt(mem, &mut runtime::SkbMeta::default())
+            .map(|o| u64::from(o.action.code() as u32)),
+        // `mem` is the `struct bpf_sk_lookup` (72 bytes), as the kernel's test run takes it
+        // (`SkLookup::from_ctx`); the sockets are the Vm's. As the kernel's test run writes
+        // back `ctx_out`, `cookie` (the struct's first 8 bytes) becomes the selected socket's
+        // cookie (0: none). The result is the return value.
+        Context::SkLookup => {
+            let lookup = runtime::SkLookup::from_ctx(mem).ok_or_else(|| {
+                Fail::arg(format!(
+                    "an sk_lookup program runs on a struct bpf_sk_lookup of {} bytes with sk 0, \
+                     an AF_INET or AF_INET6 family, a TCP or UDP protocol and a local port \
+                     below 65536",
+                    runtime::SK_LOOKUP_CTX_SIZE
+                ))
+            })?;
+            let out = prog.run_sk_lookup(&lookup, None);
+            if let Ok(o) = &out {
+                mem[..8].copy_from_slice(&o.cookie.to_le_bytes());
+            }
+            out.map(|o| u64::from(o.code))
         }
         // The tracing contexts: `mem` is the context's bytes (little-endian words).
         Context::Kprobe => {
@@ -1088,5 +1114,55 @@ mod tests {
         // A short message is corked and passed as it is.
         let mut msg = *b"ab";
         assert_eq!(run_memory(&mut frame, &mut msg).unwrap().unwrap(), 1);
+    }
+
+    /// `bpfx_run` on sk_lookup: the memory is the kernel's test-run struct, its cookie comes
+    /// back as the selected socket's (none: 0); a struct the kernel refuses is an argument error.
+    #[test]
+    fn run_takes_an_sk_lookup_struct() {
+        let obj = runtime::Vm::new()
+            .open(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../runtime/tests/objects/sk_lookup.o"
+            ))
+            .unwrap();
+        let mut p = obj.program("echo_v4").unwrap().load().unwrap();
+        let mut ctx = [0u8; runtime::SK_LOOKUP_CTX_SIZE];
+        ctx[8] = 2;
+        ctx[12] = 17;
+        ctx[16..20].copy_from_slice(&[10, 1, 2, 3]);
+        ctx[60] = 7;
+        assert_eq!(run_memory(&mut p, &mut ctx).unwrap().unwrap(), 1);
+        assert_eq!(ctx[..8], [0; 8]);
+        ctx[12] = 1;
+        assert!(run_memory(&mut p, &mut ctx).is_err());
+        assert!(run_memory(&mut p, &mut [0u8; 16]).is_err());
+    }
+
+    /// `bpfx_run` on lwt: the memory is an IP packet, rewritten in place at lwt_xmit; the
+    /// result is the return code.
+    #[test]
+    fn run_takes_an_lwt_packet() {
+        let obj = runtime::Vm::new()
+            .open(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../runtime/tests/objects/lwt.o"
+            ))
+            .unwrap();
+        let mut xmit = obj.program("xmit_dscp").unwrap().load().unwrap();
+        let mut sip = [
+            0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0x66, 0xca, 10, 0, 0, 1, 10, 0, 0, 2, 0x04, 0xd2,
+            0x13, 0xc4, 0, 12, 0, 0, b'a', b'b', b'c', b'd',
+        ];
+        assert_eq!(run_memory(&mut xmit, &mut sip).unwrap().unwrap(), 0);
+        assert_eq!((sip[1], sip[10], sip[11]), (0xb8, 0x66, 0x12));
+        // Telnet is dropped at input: BPF_DROP.
+        let mut filter = obj.program("in_filter").unwrap().load().unwrap();
+        let mut telnet = [0u8; 40];
+        telnet[..20].copy_from_slice(&[
+            0x45, 0, 0, 40, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ]);
+        telnet[22..24].copy_from_slice(&23u16.to_be_bytes());
+        assert_eq!(run_memory(&mut filter, &mut telnet).unwrap().unwrap(), 2);
     }
 }

@@ -232,23 +232,30 @@ fn socket_filters_print_the_bytes_kept() {
 fn unmodelled_program_types_are_refused_unless_a_type_is_given() {
     let obj = object("sections.o");
     for engine in ENGINES {
-        let o = bpfx(&["run", &obj, "--section", "lwt_in", "--engine", engine]);
+        let o = bpfx(&[
+            "run",
+            &obj,
+            "--section",
+            "flow_dissector",
+            "--engine",
+            engine,
+        ]);
         assert_eq!(o.status.code(), Some(1));
         assert!(
-            stderr(&o).contains("is a lwt program, a type bpfx does not run"),
+            stderr(&o).contains("is a flow_dissector program, a type bpfx does not run"),
             "{}",
             stderr(&o)
         );
-        let o = bpfx(&["verify", &obj, "--section", "lwt_in"]);
+        let o = bpfx(&["verify", &obj, "--section", "flow_dissector"]);
         assert_eq!(o.status.code(), Some(1));
-        assert!(stderr(&o).contains("lwt"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("flow_dissector"), "{}", stderr(&o));
         // --type (an alias of --ctx) says how to run it: len 120 > 100.
         let packet = tmp("long.bin", &[0u8; 120]);
         let o = bpfx(&[
             "run",
             &obj,
             "--section",
-            "lwt_in",
+            "flow_dissector",
             "--type",
             "tc",
             "--packet",

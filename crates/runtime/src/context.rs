@@ -89,6 +89,14 @@ pub enum Context {
     /// socket map sends): r1 = `struct sk_msg_md` ([`crate::sk_msg_layout`]: the message as a
     /// writable packet, the socket's fields), over the message ([`crate::SkMsg`]).
     SkMsg,
+    /// An sk_lookup program (`BPF_PROG_TYPE_SK_LOOKUP`: selects the socket a connection
+    /// request or datagram goes to): r1 = `struct bpf_sk_lookup` ([`crate::sk_lookup_layout`]:
+    /// the lookup's addresses and ports, the socket selected so far), read-only.
+    SkLookup,
+    /// A lightweight tunnel program (`BPF_PROG_TYPE_LWT_IN`, `LWT_OUT`, `LWT_XMIT`,
+    /// `LWT_SEG6LOCAL`) at its hook: r1 = `struct __sk_buff` with the lightweight tunnel rules
+    /// ([`crate::lwt_layout`]), over the IP packet (writable at `lwt_xmit` only).
+    Lwt(crate::LwtHook),
     /// A perf event program (`BPF_PROG_TYPE_PERF_EVENT`): r1 = `struct
     /// bpf_perf_event_data` ([`crate::PerfEventData`]), read-only
     /// ([`crate::perf_event_layout`]).
@@ -324,6 +332,8 @@ impl Context {
             Context::CgroupSkb(_) => "cgroup_skb",
             Context::SkSkb => "sk_skb",
             Context::SkMsg => "sk_msg",
+            Context::SkLookup => "sk_lookup",
+            Context::Lwt(h) => h.name(),
             Context::PerfEvent => "perf_event",
             Context::Unsupported(t) => t,
         }
@@ -338,10 +348,13 @@ impl Context {
     /// `sock_create`, `post_bind4`, …), and cgroup skb programs by their sections
     /// (`cgroup_skb/ingress`, `cgroup_skb/egress`, `cgroup/skb`; `cgroup_skb` alone is ingress),
     /// sk_skb programs (`sk_skb`, also `sk_skb/stream_parser`, `sk_skb/stream_verdict`,
-    /// `sk_skb/verdict`) and sk_msg programs (`sk_msg`).
+    /// `sk_skb/verdict`), sk_msg programs (`sk_msg`), sk_lookup programs (`sk_lookup`) and
+    /// lightweight tunnel programs (`lwt_in`, `lwt_out`, `lwt_xmit`, `lwt_seg6local`).
     pub fn parse(name: &str) -> Option<Context> {
         match name {
             "sk_msg" => return Some(Context::SkMsg),
+            "sk_lookup" => return Some(Context::SkLookup),
+            n if let Some(h) = crate::LwtHook::from_name(n) => return Some(Context::Lwt(h)),
             "sk_skb" | "sk_skb/stream_parser" | "sk_skb/stream_verdict" | "sk_skb/verdict" => {
                 return Some(Context::SkSkb);
             }
@@ -393,8 +406,10 @@ impl Context {
     /// | `cgroup_skb/egress` | [`Context::CgroupSkb`] at [`crate::CgroupSkbHook::Egress`] |
     /// | `sk_skb`, `sk_skb/stream_parser`, `sk_skb/stream_verdict`, `sk_skb/verdict` | [`Context::SkSkb`] |
     /// | `sk_msg` | [`Context::SkMsg`] |
+    /// | `sk_lookup`; legacy: `sk_lookup/…` (libbpf before 1.0 and cilium/ebpf match the prefix) | [`Context::SkLookup`] |
+    /// | `lwt_in`, `lwt_out`, `lwt_xmit`, `lwt_seg6local`; legacy: each followed by `/…` (libbpf before 1.0 matched the prefix) | [`Context::Lwt`] at that hook |
     /// | `perf_event` | [`Context::PerfEvent`] |
-    /// | writable raw tracepoints, LSM, iterators, other cgroup hooks, other `sk_skb/…` and `sk_msg/…` names, lwt, flow dissector, sk_lookup, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
+    /// | writable raw tracepoints, LSM, iterators, other cgroup hooks, other `sk_skb/…` and `sk_msg/…` names, flow dissector, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
     /// | anything else (`.text`, names bpfx's own tools use) | [`Context::Memory`] |
     pub fn for_section(section: &str) -> Context {
         // libbpf's `name+`: exactly `name`, or `name/` and more.
@@ -468,6 +483,10 @@ impl Context {
                 return Context::SkSkb;
             }
             "sk_msg" => return Context::SkMsg,
+            _ if plus("sk_lookup") => return Context::SkLookup,
+            _ if let Some(h) = crate::LwtHook::ALL.into_iter().find(|h| plus(h.name())) => {
+                return Context::Lwt(h);
+            }
             "cgroup_skb/ingress" | "cgroup/skb" => {
                 return Context::CgroupSkb(crate::CgroupSkbHook::Ingress);
             }
@@ -515,9 +534,10 @@ impl Context {
     /// | `bpf_sock_ops` | [`Context::SockOps`] |
     /// | `bpf_perf_event_data` | [`Context::PerfEvent`] |
     /// | `sk_msg_md` | [`Context::SkMsg`] |
+    /// | `bpf_sk_lookup` | [`Context::SkLookup`] |
     /// | `pt_regs` | [`Context::Kprobe`] (kprobes, uprobes and their syscall forms share the type) |
     /// | `bpf_sock` | [`Context::Sock`] at `sock_create`, the hook the kernel gives a `cgroup_sock` program loaded without an attach type |
-    /// | `bpf_sysctl`, `bpf_sockopt`, `bpf_cgroup_dev_ctx`, `sk_reuseport_md`, `bpf_sk_lookup`, `bpf_nf_ctx` | [`Context::Unsupported`] (their one type) |
+    /// | `bpf_sysctl`, `bpf_sockopt`, `bpf_cgroup_dev_ctx`, `sk_reuseport_md`, `bpf_nf_ctx` | [`Context::Unsupported`] (their one type) |
     ///
     /// Any other struct gives `None`, and so does `bpf_sock_addr`: its program type needs a
     /// hook (`connect4`, `bind6`, …) that the struct does not say, and which the kernel
@@ -535,7 +555,7 @@ impl Context {
             "bpf_sockopt" => Context::Unsupported("cgroup_sockopt"),
             "bpf_cgroup_dev_ctx" => Context::Unsupported("cgroup_device"),
             "sk_reuseport_md" => Context::Unsupported("sk_reuseport"),
-            "bpf_sk_lookup" => Context::Unsupported("sk_lookup"),
+            "bpf_sk_lookup" => Context::SkLookup,
             "bpf_nf_ctx" => Context::Unsupported("netfilter"),
             _ => return None,
         })
@@ -568,8 +588,6 @@ const UNSUPPORTED_SECTIONS: &[(&[&str], &str)] = &[
     (&["sk_msg"], "sk_msg"),
     (&["lirc_mode2"], "lirc_mode2"),
     (&["flow_dissector"], "flow_dissector"),
-    (&["lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local"], "lwt"),
-    (&["sk_lookup"], "sk_lookup"),
     (&["sk_reuseport"], "sk_reuseport"),
     (&["netfilter"], "netfilter"),
     (&["struct_ops+", "struct_ops.s+"], "struct_ops"),
@@ -733,6 +751,14 @@ impl Context {
                 ContextKind::Fields(crate::sk_msg_layout()),
                 Some(crate::SK_MSG_CTX_SIZE as u64),
             ),
+            Context::SkLookup => (
+                ContextKind::Fields(crate::sk_lookup_layout()),
+                Some(crate::SK_LOOKUP_CTX_SIZE as u64),
+            ),
+            Context::Lwt(hook) => (
+                ContextKind::Fields(crate::lwt_layout(hook)),
+                Some(crate::skb::SKB_CTX_SIZE as u64),
+            ),
             Context::PerfEvent => (
                 ContextKind::Fields(crate::perf_event_layout()),
                 Some(crate::PERF_EVENT_DATA_SIZE as u64),
@@ -802,6 +828,10 @@ mod tests {
         assert_eq!(host_owned(Context::SkSkb), [0..32, 36..44, 48..216]);
         // An sk_msg program writes nothing.
         assert_eq!(host_owned(Context::SkMsg), [0..crate::SK_MSG_CTX_SIZE]);
+        assert_eq!(
+            host_owned(Context::SkLookup),
+            [0..crate::SK_LOOKUP_CTX_SIZE]
+        );
         // A struct: its packet fields, or nothing.
         let s = |packet| Context::Struct(StructLayout::new(32, packet).unwrap());
         assert_eq!(host_owned(s(Some((8, 16)))), [8..24]);

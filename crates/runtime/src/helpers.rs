@@ -387,8 +387,9 @@ impl RunState {
             // `perf_event_output` appends no message bytes: the kernel's sk_msg variant
             // (`bpf_event_output_data`) refuses a context length.
             | Context::SkMsg
+            | Context::SkLookup
             | Context::Unsupported(_) => None,
-            Context::CgroupSkb(_) | Context::SkSkb => {
+            Context::CgroupSkb(_) | Context::SkSkb | Context::Lwt(_) => {
                 Some((crate::skb::SKB_DATA, crate::skb::SKB_DATA_END))
             }
         };
@@ -1661,6 +1662,26 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::sk_msg_helpers::MSG_POP_DATA,
             crate::sock::GET_NETNS_COOKIE,
         ],
+        // `lwt_out_func_proto` and, for xmit, `lwt_xmit_func_proto`, as far as bpfx has the
+        // helpers (Linux 6.18 checked by loading: the packet's bytes and checksums, perf
+        // output; xmit also stores, checksum replacement and `redirect`).
+        Context::Lwt(crate::LwtHook::Xmit) => &[
+            PERF_EVENT_OUTPUT,
+            skb::SKB_LOAD_BYTES,
+            skb::CSUM_DIFF,
+            skb::SKB_STORE_BYTES,
+            skb::L3_CSUM_REPLACE,
+            skb::L4_CSUM_REPLACE,
+            xdp::REDIRECT,
+        ],
+        Context::Lwt(_) => &[PERF_EVENT_OUTPUT, skb::SKB_LOAD_BYTES, skb::CSUM_DIFF],
+        // `sk_lookup_func_proto`: perf output, the lookup's `sk_assign`, and releasing the
+        // socket a socket map lookup gave (Linux 6.18 checked by loading).
+        Context::SkLookup => &[
+            PERF_EVENT_OUTPUT,
+            crate::sock_table::SK_ASSIGN,
+            crate::sock_table::SK_RELEASE,
+        ],
         // The kernel's `bpf_tracing_func_proto` (the legacy probe reads, perf output) and
         // each type's own: the attach cookie (kprobe, tracepoint, tracing, as `linux/bpf.h`
         // lists it), the function's address (kprobe, tracing), its arguments and return
@@ -1790,6 +1811,16 @@ pub(crate) fn context_sigs(
             | Context::Struct(_)
     );
     let mut out = sigs.clone();
+    // The lookup's `sk_assign` takes a socket or NULL (the kernel's `ARG_PTR_TO_SOCKET_OR_NULL`),
+    // TC's any non-null socket.
+    if context == Context::SkLookup
+        && !custom.iter().any(|c| c.id == crate::sock_table::SK_ASSIGN)
+        && let Some(sig) = sigs.get(crate::sock_table::SK_ASSIGN)
+    {
+        let mut sig = sig.clone();
+        sig.args[1] = ArgKind::SockOrNull;
+        out.insert(crate::sock_table::SK_ASSIGN, sig);
+    }
     for (id, refuse) in [(MAP_UPDATE_ELEM, true), (MAP_DELETE_ELEM, !may_delete)] {
         if !refuse || custom.iter().any(|c| c.id == id) {
             continue;
@@ -1884,6 +1915,7 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 | ArgKind::ReleaseRecord
                 | ArgKind::Sock
                 | ArgKind::ReleaseSock
+                | ArgKind::SockOrNull
                 | ArgKind::SpinLock
                 | ArgKind::Timer
                 | ArgKind::TimerMap
@@ -2159,6 +2191,13 @@ fn map_lookup_elem(cx: &Cx, mem: &mut GuestMemory<'_>, a: [u64; 5]) -> Result<u6
     let key = read_bytes(mem, a[1], map.key_size() as usize, "key")?;
     if matches!(map.kind(), MapKind::ArrayOfMaps | MapKind::HashOfMaps) {
         return Ok(inner_lookup(run_state_ref(mem)?, idx, &key));
+    }
+    if let Some(socks) = map.ext().and_then(|e| e.as_sockmap()) {
+        // The entry's socket (a reference the program releases: `sock_table.rs`).
+        return Ok(crate::sock_table::socket_of_entry(
+            cx,
+            socks.value(&key).as_deref(),
+        ));
     }
     Ok(map.prog_lookup(&key, cx.cpu()).unwrap_or(0))
 }

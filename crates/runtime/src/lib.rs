@@ -61,7 +61,11 @@
 //!   [`CgroupSkbVerdict`]), sk_skb programs (the same struct over writable stream data, with
 //!   socket map redirects: [`Program::run_sk_skb`], [`SkSkbOutcome`]), sk_msg programs
 //!   (`struct sk_msg_md` over a message they may pull, push and pop, with socket map
-//!   redirects: [`Program::run_sk_msg`], [`SkMsg`], [`SkMsgOutcome`]), socket, tracing and
+//!   redirects: [`Program::run_sk_msg`], [`SkMsg`], [`SkMsgOutcome`]), sk_lookup programs
+//!   (`struct bpf_sk_lookup`, selecting a socket of [`Vm::sockets`] with `bpf_sk_assign`:
+//!   [`Program::run_sk_lookup`], [`SkLookup`], [`SkLookupOutcome`]), lightweight tunnel
+//!   programs (the `__sk_buff` over the IP packet a route carries: [`Program::run_lwt`],
+//!   [`LwtOutcome`]), socket, tracing and
 //!   perf event programs, or an embedder-defined
 //!   struct; program types bpfx
 //!   does not model are refused ([`Error::UnsupportedProgramType`]).
@@ -78,6 +82,7 @@ mod error;
 mod externs;
 mod fib;
 mod helpers;
+mod lwt;
 mod map;
 mod maps;
 mod memory;
@@ -85,6 +90,7 @@ mod object_map;
 mod packet;
 mod perf_event;
 mod program;
+mod sk_lookup;
 mod sk_msg;
 pub(crate) mod sk_msg_helpers;
 mod sk_skb;
@@ -171,6 +177,7 @@ pub use helpers::{
     MAP_UPDATE_ELEM, MAX_TAIL_CALLS, RINGBUF_DISCARD, RINGBUF_OUTPUT, RINGBUF_RESERVE,
     RINGBUF_SUBMIT, TAIL_CALL, TRACE_PRINTK,
 };
+pub use lwt::{LwtAction, LwtHook, LwtOutcome, lwt_layout};
 pub use map::{MAX_MAP_BYTES, Map, MapError, MapKind, MapSpec, MapSpecExt, UpdateFlag};
 pub use maps::bloom::BLOOM_HASHES;
 pub use maps::devmap::{MAX_CPUMAP_ENTRIES, MAX_CPUMAP_QSIZE};
@@ -199,6 +206,10 @@ pub use perf_event::{
 pub use program::{
     ConfigError, ContextSource, Engine, Global, Object, Program, ProgramDef, ProgramInfo,
     ProgramRef, TimersRun, Verified, Vm, VmConfig, jit_code_estimate,
+};
+pub use sk_lookup::{
+    BPF_SK_LOOKUP_F_NO_REUSEPORT, BPF_SK_LOOKUP_F_REPLACE, SK_LOOKUP_CTX_SIZE, SkLookup,
+    SkLookupOutcome, sk_lookup_layout,
 };
 pub use sk_msg::{
     SK_MSG_CTX_SIZE, SK_MSG_MAX_ROOM, SK_MSG_ROOM, SkMsg, SkMsgOutcome, sk_msg_layout,

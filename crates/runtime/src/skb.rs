@@ -231,6 +231,23 @@ pub fn sk_skb_layout() -> ContextLayout {
     ContextLayout::new(fields)
 }
 
+/// The `__sk_buff` of a lightweight tunnel program (`lwt.rs`, [`crate::lwt_layout`]): the
+/// fields of [`socket_layout`], `mark` and `priority` writable besides `cb[0..5]`, `data` and
+/// `data_end` (read-only packet where `packet_read_only`), `sk`; no legacy packet loads.
+pub(crate) fn lwt_layout(packet_read_only: bool) -> ContextLayout {
+    use off::*;
+    let mut fields: Vec<ContextField> = common_fields(false)
+        .into_iter()
+        .map(|f| f.with_writable(f.writable || matches!(f.off, MARK | PRIORITY)))
+        .collect();
+    fields.extend([
+        ContextField::new(DATA, 4, FieldKind::PacketStart, SKB_DATA),
+        ContextField::new(DATA_END, 4, FieldKind::PacketEnd, SKB_DATA_END),
+        sk_field(),
+    ]);
+    ContextLayout::new(fields).with_packet_read_only(packet_read_only)
+}
+
 /// Copies what an sk_skb program may have written in the struct at the start of `buf`
 /// (`priority`, `tc_index`, the kernel keeping its low 16 bits) back into `meta`.
 pub(crate) fn read_back_sk_skb(buf: &[u8], meta: &mut SkbMeta) {

@@ -275,7 +275,7 @@ pub(crate) fn csum_diff(
 fn is_skb(cx: &Cx) -> bool {
     matches!(
         cx.context,
-        Context::Tc | Context::Socket | Context::CgroupSkb(_) | Context::SkSkb
+        Context::Tc | Context::Socket | Context::CgroupSkb(_) | Context::SkSkb | Context::Lwt(_)
     )
 }
 

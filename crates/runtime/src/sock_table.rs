@@ -442,6 +442,8 @@ pub(crate) struct SockPtrRun {
     pub(crate) packet: Option<SocketId>,
     pub(crate) ingress: bool,
     pub(crate) assigned: Option<SocketId>,
+    /// An sk_lookup run's lookup and selection (`sk_lookup.rs`).
+    pub(crate) lookup: crate::sk_lookup::LookupRun,
 }
 
 /// The lookups: `(ctx, tuple, tuple_size, netns, flags)`. NULL for a tuple size other than
@@ -595,6 +597,21 @@ pub(crate) fn sk_assign(
     mem: &mut GuestMemory<'_>,
     a: [u64; 5],
 ) -> Result<u64, HelperError> {
+    if cx.context == crate::Context::SkLookup {
+        // The lookup's own helper: r2 may be NULL (clearing the selection).
+        let sk = match a[1] {
+            0 => None,
+            addr => Some(arg(cx, "sk_assign", addr)?),
+        };
+        let st = run_state(mem)?;
+        let r = crate::sk_lookup::sk_lookup_assign(table(cx), st, sk, a[2]);
+        let run = st.sockptr.lookup;
+        let sk = run.selected_addr.to_le_bytes();
+        if r == 0 && mem.write(run.ctx, &sk).is_none() {
+            return Err(err("sk_assign: the context is not writable"));
+        }
+        return Ok(r as u64);
+    }
     let id = arg(cx, "sk_assign", a[1])?;
     let t = table(cx);
     let st = run_state(mem)?;
@@ -609,6 +626,35 @@ pub(crate) fn sk_assign(
         0
     };
     Ok(r as u64)
+}
+
+/// The guest address of socket `id` of the running program's table.
+pub(crate) fn address_of(cx: &Cx, id: SocketId) -> Option<u64> {
+    table(cx).address(id)
+}
+
+/// The cookie of socket `id` of the running program's table.
+pub(crate) fn cookie_of(cx: &Cx, id: SocketId) -> Option<u64> {
+    table(cx).get(id).map(|s| s.cookie)
+}
+
+/// A program's `map_lookup_elem` on a socket map or socket hash: the address of the socket of
+/// the table whose cookie the entry holds (its 8-byte value, or 4-byte value zero-extended),
+/// or NULL when the entry is empty or no socket has that cookie.
+pub(crate) fn socket_of_entry(cx: &Cx, value: Option<&[u8]>) -> u64 {
+    let Some(v) = value else {
+        return 0;
+    };
+    let mut c = [0u8; 8];
+    let n = v.len().min(8);
+    c[..n].copy_from_slice(&v[..n]);
+    let cookie = u64::from_le_bytes(c);
+    let t = table(cx);
+    t.sockets
+        .iter()
+        .position(|(s, _)| s.cookie == cookie)
+        .and_then(|i| t.address(SocketId(i)))
+        .unwrap_or(0)
 }
 
 /// Where bpfx keeps `__sk_buff.sk`: the UAPI slot itself (offset 168), 8 bytes.

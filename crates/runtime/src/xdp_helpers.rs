@@ -297,10 +297,12 @@ pub(crate) fn redirect(
     let (ifindex, flags) = (a[0] as u32, a[1]);
     let (allowed, refused, redirect) = match cx.context {
         Context::Xdp => (0, XDP_ABORTED, XDP_REDIRECT),
-        Context::Tc => (BPF_F_INGRESS, TC_ACT_SHOT, TC_ACT_REDIRECT),
+        // lwt_xmit shares TC's helper: `TC_ACT_REDIRECT` is `BPF_REDIRECT`, `TC_ACT_SHOT`
+        // `BPF_DROP`.
+        Context::Tc | Context::Lwt(_) => (BPF_F_INGRESS, TC_ACT_SHOT, TC_ACT_REDIRECT),
         other => {
             return Err(err(format!(
-                "redirect needs an XDP or TC program, not {}",
+                "redirect needs an XDP, TC or lwt_xmit program, not {}",
                 other.name()
             )));
         }

@@ -164,7 +164,10 @@ fn sections_of_older_tools_get_their_type_and_unmodelled_types_are_refused() {
                 "cg_ingress".to_string(),
                 Context::CgroupSkb(bpfx::CgroupSkbHook::Ingress)
             ),
-            ("lwt_len".to_string(), Context::Unsupported("lwt")),
+            (
+                "flow_len".to_string(),
+                Context::Unsupported("flow_dissector")
+            ),
         ]
     );
     for mode in MODES {
@@ -179,9 +182,9 @@ fn sections_of_older_tools_get_their_type_and_unmodelled_types_are_refused() {
             };
             assert_eq!(prog.run_xdp_with(&mut p, &meta).unwrap(), XdpAction::Tx);
             assert_eq!(prog.run_xdp(&mut [0u8; 13]).unwrap(), XdpAction::Drop);
-            // Explicitly a TC program: the lwt program's code reads __sk_buff.len.
+            // Explicitly a TC program: the flow dissector's code reads __sk_buff.len.
             let v = obj
-                .program("lwt_len")
+                .program("flow_len")
                 .unwrap()
                 .context(Context::Tc)
                 .verify(mode)
@@ -206,7 +209,7 @@ fn sections_of_older_tools_get_their_type_and_unmodelled_types_are_refused() {
         };
         assert_eq!(v.interpret().run_kprobe(&regs).unwrap(), 41);
         {
-            let (prog, kind) = ("lwt_len", "lwt");
+            let (prog, kind) = ("flow_len", "flow_dissector");
             let e = obj.program(prog).unwrap().verify(mode).unwrap_err();
             assert!(
                 matches!(&e, Error::UnsupportedProgramType { prog_type, .. } if *prog_type == kind),
@@ -291,7 +294,10 @@ fn section_names_map_to_program_types_as_libbpf_and_older_tools_do() {
         ("sk_msg", Context::SkMsg),
         // libbpf knows no other sk_msg section.
         ("sk_msg/other", Context::Unsupported("sk_msg")),
-        ("lwt_xmit", Context::Unsupported("lwt")),
+        ("lwt_xmit", Context::Lwt(bpfx::LwtHook::Xmit)),
+        ("lwt_in/legacy", Context::Lwt(bpfx::LwtHook::In)),
+        ("flow_dissector", Context::Unsupported("flow_dissector")),
+        ("sk_lookup", Context::SkLookup),
         // Not libbpf's: `tcfoo` is not `tc`, `kprobex` not `kprobe+`.
         ("tcfoo", Context::Memory),
         ("classifierx", Context::Memory),

@@ -72,6 +72,10 @@ pub enum FieldKind {
     /// without a null check). In bpfx's layout the field is a 64-bit pointer to the socket's
     /// read-only struct.
     Sock,
+    /// The socket a lookup selected so far (`bpf_sk_lookup.sk`): a load gives a full `sock`
+    /// pointer that may be null and is no reference (the kernel's `PTR_TO_SOCKET_OR_NULL`).
+    /// In bpfx's layout the field is a 64-bit pointer to the socket's read-only struct, or 0.
+    SockOrNull,
 }
 
 impl FieldKind {
@@ -84,6 +88,7 @@ impl FieldKind {
                 | FieldKind::PacketMeta
                 | FieldKind::SockCommonOrNull
                 | FieldKind::Sock
+                | FieldKind::SockOrNull
         )
     }
 }
@@ -571,6 +576,10 @@ pub enum ArgKind {
     /// non-null socket pointer standing for a reference held on every path, in both modes;
     /// the call releases it, and every pointer standing for it is unusable after.
     ReleaseSock,
+    /// A full socket or NULL (the kernel's `ARG_PTR_TO_SOCKET_OR_NULL`: the sk_lookup
+    /// `bpf_sk_assign`'s r2): a known 0, or a `sock` pointer (not a `sock_common` or
+    /// `tcp_sock` one), null-checked or not, still held when it is a reference, in both modes.
+    SockOrNull,
     /// A `struct bpf_spin_lock` inside a map value (the kernel's `ARG_PTR_TO_SPIN_LOCK`:
     /// `bpf_spin_lock`'s and `bpf_spin_unlock`'s r1): in `Strict` mode a non-null pointer to
     /// a map value at a known offset, 4-byte aligned, the lock's 4 bytes inside the value; in

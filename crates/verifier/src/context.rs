@@ -190,10 +190,10 @@ pub(crate) fn check_access(
             },
             Off::known(0),
         ),
-        (FieldKind::Sock, _) => Value::Ptr(
+        (FieldKind::Sock | FieldKind::SockOrNull, _) => Value::Ptr(
             PtrKind::Sock {
                 kind: crate::config::SockKind::Full,
-                nullable: false,
+                nullable: field.kind == FieldKind::SockOrNull,
                 id: 0,
                 ref_obj: 0,
             },

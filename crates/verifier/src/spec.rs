@@ -18,7 +18,8 @@
 //! ([`ArgKind::PtrToLongOut`]), `record` ([`ArgKind::ReleaseRecord`]), `spin_lock`
 //! ([`ArgKind::SpinLock`]), `timer` ([`ArgKind::Timer`]), `timer_map` ([`ArgKind::TimerMap`]),
 //! `callback_timer` ([`ArgKind::Callback`]), `ctx` ([`ArgKind::Ctx`]), `ctx_or_null` ([`ArgKind::CtxOrNull`]),
-//! `sock` ([`ArgKind::Sock`]), `release_sock` ([`ArgKind::ReleaseSock`]).
+//! `sock` ([`ArgKind::Sock`]), `release_sock` ([`ArgKind::ReleaseSock`]),
+//! `sock_or_null` ([`ArgKind::SockOrNull`]).
 //! Results: `scalar`, `map_value_or_null`, `void`, `mem_or_null:rN`, and
 //! `sock_or_null`, `sock_common_or_null`, `tcp_sock_or_null` ([`RetKind::SockOrNull`]),
 //! followed by `:acquire` or `:cast` for [`SockRet::Acquire`] and [`SockRet::Cast`]. `Display` of [`HelperSig`],
@@ -184,6 +185,7 @@ fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
         "ctx_or_null" => ArgKind::CtxOrNull,
         "sock" => ArgKind::Sock,
         "release_sock" => ArgKind::ReleaseSock,
+        "sock_or_null" => ArgKind::SockOrNull,
         _ => {
             return fail(
                 spec,
@@ -289,6 +291,7 @@ impl fmt::Display for ArgKind {
             ArgKind::CtxOrNull => ("ctx_or_null", None),
             ArgKind::Sock => ("sock", None),
             ArgKind::ReleaseSock => ("release_sock", None),
+            ArgKind::SockOrNull => ("sock_or_null", None),
         };
         match size {
             Some(j) => write!(f, "{name}:r{}", j + 1),

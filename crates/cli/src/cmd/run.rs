@@ -51,6 +51,23 @@ pub(crate) enum CtxKind {
     /// scatterlist element), which the program may rewrite, pull, push and pop; no socket.
     #[value(name = "sk_msg")]
     SkMsg,
+    /// sk_lookup: r1 = a `struct bpf_sk_lookup` (the 72 --mem bytes, as the kernel's test run
+    /// takes them: sk 0, family, protocol, addresses and ports); no sockets to select.
+    #[value(name = "sk_lookup")]
+    SkLookup,
+    /// lwt_in: r1 = a `struct __sk_buff` over the --packet bytes, an IP packet (from its
+    /// network header), read-only.
+    #[value(name = "lwt_in")]
+    LwtIn,
+    /// lwt_out: as lwt_in.
+    #[value(name = "lwt_out")]
+    LwtOut,
+    /// lwt_xmit: as lwt_in, the packet writable (--out writes it).
+    #[value(name = "lwt_xmit")]
+    LwtXmit,
+    /// lwt_seg6local: as lwt_in.
+    #[value(name = "lwt_seg6local")]
+    LwtSeg6local,
 }
 
 impl CtxKind {
@@ -70,6 +87,11 @@ impl CtxKind {
             CtxKind::CgroupSkbEgress => Context::CgroupSkb(bpfx::CgroupSkbHook::Egress),
             CtxKind::SkSkb => Context::SkSkb,
             CtxKind::SkMsg => Context::SkMsg,
+            CtxKind::SkLookup => Context::SkLookup,
+            CtxKind::LwtIn => Context::Lwt(bpfx::LwtHook::In),
+            CtxKind::LwtOut => Context::Lwt(bpfx::LwtHook::Out),
+            CtxKind::LwtXmit => Context::Lwt(bpfx::LwtHook::Xmit),
+            CtxKind::LwtSeg6local => Context::Lwt(bpfx::LwtHook::Seg6Local),
         }
     }
 
@@ -90,6 +112,11 @@ impl CtxKind {
             CtxKind::CgroupSkbEgress => "cgroup_skb/egress",
             CtxKind::SkSkb => "sk_skb",
             CtxKind::SkMsg => "sk_msg",
+            CtxKind::SkLookup => "sk_lookup",
+            CtxKind::LwtIn => "lwt_in",
+            CtxKind::LwtOut => "lwt_out",
+            CtxKind::LwtXmit => "lwt_xmit",
+            CtxKind::LwtSeg6local => "lwt_seg6local",
         }
     }
 }
@@ -121,7 +148,13 @@ impl CtxKind {
 /// with no socket; its verdict (`SK_PASS`, `SK_DROP`, a redirect to a socket map's entry) and
 /// the skb fields it changed are printed. An sk_msg program runs on the --packet bytes as a
 /// message in one scatterlist element, which it may rewrite, grow and shrink (--out writes the
-/// final message), with no socket; its verdict, redirect and apply/cork bytes are printed. A
+/// final message), with no socket; its verdict, redirect and apply/cork bytes are printed. An
+/// sk_lookup program reads its `struct bpf_sk_lookup` from --mem (72 bytes, the kernel's test
+/// run's `ctx_in`), with no socket to select; its verdict (`SK_PASS`, `SK_DROP`) is printed. A
+/// lightweight tunnel program (lwt_in, lwt_out, lwt_xmit, lwt_seg6local) runs on the --packet
+/// bytes as an IP packet (no Ethernet header), which only lwt_xmit may rewrite (--out writes
+/// it); its return code (`BPF_OK`, `BPF_DROP`, `BPF_REDIRECT`, `BPF_LWT_REROUTE`) and the skb
+/// fields it changed are printed. A
 /// program whose section names a type bpfx does not model (LSM, ...) is refused unless
 /// --ctx says how to run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]
@@ -562,7 +595,8 @@ pub(crate) fn setup<'o>(
             | Context::Socket
             | Context::CgroupSkb(_)
             | Context::SkSkb
-            | Context::SkMsg,
+            | Context::SkMsg
+            | Context::Lwt(_),
             Some(p),
         ) => load::read(p)?,
         (Context::Xdp, None) => {
@@ -572,8 +606,8 @@ pub(crate) fn setup<'o>(
         }
         (_, Some(_)) => {
             return Err(CliError::Usage(
-                "--packet is for XDP, TC, socket-filter, cgroup skb, sk_skb and sk_msg programs \
-                 (--ctx xdp|tc|socket|cgroup_skb|sk_skb|sk_msg)"
+                "--packet is for XDP, TC, socket-filter, cgroup skb, sk_skb, sk_msg and lwt \
+                 programs (--ctx xdp|tc|socket|cgroup_skb|sk_skb|sk_msg|lwt_*)"
                     .into(),
             ));
         }
@@ -609,6 +643,13 @@ pub(crate) fn setup<'o>(
             mem.len()
         )));
     }
+    if ctx == Context::SkLookup && bpfx::SkLookup::from_ctx(&mem).is_none() {
+        return Err(CliError::Usage(
+            "an sk_lookup program's --mem is a struct bpf_sk_lookup with sk 0, family AF_INET \
+             (2) or AF_INET6 (10), protocol TCP (6) or UDP (17) and a local port below 65536"
+                .into(),
+        ));
+    }
     if matches!(ctx, Context::RawTracepoint { .. } | Context::Tracing { .. })
         && !mem.len().is_multiple_of(8)
     {
@@ -624,7 +665,7 @@ pub(crate) fn setup<'o>(
         ));
     }
     let mut meta = skb_meta(args, &packet);
-    if matches!(ctx, Context::CgroupSkb(_)) && args.protocol.is_none() {
+    if matches!(ctx, Context::CgroupSkb(_) | Context::Lwt(_)) && args.protocol.is_none() {
         meta.protocol = bpfx::ip_ethertype(&packet);
     }
     let xdp = bpfx::XdpMeta {
@@ -812,6 +853,29 @@ pub(crate) fn exec(
             input.mem = o.to_bytes().to_vec();
             res.map(|r0| (r0, None))
         }
+        Context::Lwt(_) => {
+            let mut after = input.meta;
+            let res = prog.run_lwt(&mut input.packet, &mut after);
+            input.after = after;
+            res.map(|o| {
+                input.redirect = o.redirect;
+                (
+                    u64::from(o.action.code() as u32),
+                    Some(o.action.to_string()),
+                )
+            })
+        }
+        // setup() checked the struct; `cookie` comes back as the selected socket's (0).
+        Context::SkLookup => {
+            let Some(l) = bpfx::SkLookup::from_ctx(&input.mem) else {
+                return prog.run(&mut input.mem).map(|r0| (r0, None));
+            };
+            let res = prog.run_sk_lookup(&l, None);
+            res.map(|o| {
+                input.mem[..8].copy_from_slice(&o.cookie.to_le_bytes());
+                (u64::from(o.code), Some(o.to_string()))
+            })
+        }
         Context::PerfEvent => {
             let d = bpfx::PerfEventData::from_bytes(&input.mem).unwrap_or_default();
             prog.run_perf_event(&d, &bpfx::PerfEventValue::default())
@@ -828,6 +892,7 @@ fn struct_size(ctx: Context) -> Option<usize> {
         Context::Sock(_) => Some(bpfx::BPF_SOCK_SIZE),
         Context::SockOps => Some(bpfx::SOCK_OPS_SIZE),
         Context::PerfEvent => Some(bpfx::PERF_EVENT_DATA_SIZE),
+        Context::SkLookup => Some(bpfx::SK_LOOKUP_CTX_SIZE),
         _ => None,
     }
 }
@@ -980,6 +1045,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
                     | Context::CgroupSkb(_)
                     | Context::SkSkb
                     | Context::SkMsg
+                    | Context::Lwt(_)
             ) {
                 obj_json["packet_len"] = kept.into();
             }
@@ -994,7 +1060,7 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
             }
             if matches!(
                 ctx,
-                Context::Xdp | Context::Tc | Context::SkSkb | Context::SkMsg
+                Context::Xdp | Context::Tc | Context::SkSkb | Context::SkMsg | Context::Lwt(_)
             ) {
                 obj_json["redirect"] = redirect
                     .as_ref()
@@ -1040,7 +1106,10 @@ fn run_object(args: &Args, obj: &bpfx::Object, name: &str) -> Result<(), CliErro
                 obj_json["socket_options"] = json;
                 text.push_str(&lines);
             }
-            if matches!(ctx, Context::CgroupSkb(_) | Context::SkSkb) {
+            if matches!(
+                ctx,
+                Context::CgroupSkb(_) | Context::SkSkb | Context::Lwt(_)
+            ) {
                 obj_json["skb"] = skb_json(&after);
                 text.push_str(&skb_changes(&meta, &after));
             }

@@ -34,6 +34,21 @@ pub(crate) enum VerifyCtx {
     /// sk_msg: r1 = a `struct sk_msg_md` (writable message, the socket's fields).
     #[value(name = "sk_msg")]
     SkMsg,
+    /// sk_lookup: r1 = a `struct bpf_sk_lookup` (read-only; returns 0 or 1).
+    #[value(name = "sk_lookup")]
+    SkLookup,
+    /// lwt_in: r1 = a `struct __sk_buff` with the lightweight tunnel rules (read-only packet).
+    #[value(name = "lwt_in")]
+    LwtIn,
+    /// lwt_out: as lwt_in.
+    #[value(name = "lwt_out")]
+    LwtOut,
+    /// lwt_xmit: as lwt_in, with a writable packet.
+    #[value(name = "lwt_xmit")]
+    LwtXmit,
+    /// lwt_seg6local: as lwt_in.
+    #[value(name = "lwt_seg6local")]
+    LwtSeg6local,
     /// A context struct in the input memory whose 8-byte fields at offsets 0 and 8 hold the
     /// packet's `data` and `data_end` pointers (plain programs only; the verifier's raw packet
     /// context).
@@ -149,6 +164,11 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                 Some(VerifyCtx::CgroupSkbEgress) => Some("cgroup_skb/egress"),
                 Some(VerifyCtx::SkSkb) => Some("sk_skb"),
                 Some(VerifyCtx::SkMsg) => Some("sk_msg"),
+                Some(VerifyCtx::SkLookup) => Some("sk_lookup"),
+                Some(VerifyCtx::LwtIn) => Some("lwt_in"),
+                Some(VerifyCtx::LwtOut) => Some("lwt_out"),
+                Some(VerifyCtx::LwtXmit) => Some("lwt_xmit"),
+                Some(VerifyCtx::LwtSeg6local) => Some("lwt_seg6local"),
                 _ => None,
             };
             if let Some(section) = section {
@@ -327,6 +347,11 @@ fn verify_object(
         Some(VerifyCtx::CgroupSkbEgress) => bpfx::Context::CgroupSkb(bpfx::CgroupSkbHook::Egress),
         Some(VerifyCtx::SkSkb) => bpfx::Context::SkSkb,
         Some(VerifyCtx::SkMsg) => bpfx::Context::SkMsg,
+        Some(VerifyCtx::SkLookup) => bpfx::Context::SkLookup,
+        Some(VerifyCtx::LwtIn) => bpfx::Context::Lwt(bpfx::LwtHook::In),
+        Some(VerifyCtx::LwtOut) => bpfx::Context::Lwt(bpfx::LwtHook::Out),
+        Some(VerifyCtx::LwtXmit) => bpfx::Context::Lwt(bpfx::LwtHook::Xmit),
+        Some(VerifyCtx::LwtSeg6local) => bpfx::Context::Lwt(bpfx::LwtHook::Seg6Local),
         Some(VerifyCtx::Packet) | None => implied,
     };
     let mut pref = pref.context(ctx);

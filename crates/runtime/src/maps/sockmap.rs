@@ -9,8 +9,9 @@
 //! and `bpf_sk_redirect_map`/`bpf_sk_redirect_hash` report the entry they picked
 //! ([`crate::Program::last_redirect`]).
 //!
-//! Programs get no pointer into these maps: the kernel's lookup returns a socket, which bpfx
-//! does not model, so `map_lookup_elem` gives `NULL`. The verifier refuses a program's
+//! Programs get no pointer into these maps: as the kernel's, a program's `map_lookup_elem`
+//! gives the entry's socket, the one of [`crate::Vm::sockets`] whose cookie the entry holds
+//! (`helpers.rs`, `sock_table::socket_of_entry`), or NULL. The verifier refuses a program's
 //! `map_update_elem` on them (the kernel's takes a socket the program holds, which it never
 //! does here), and its `map_delete_elem` where the kernel does: in every program type but TC,
 //! XDP, socket filters and sock_ops ([`crate::helpers::context_sigs`]). A program's delete
@@ -109,6 +110,11 @@ impl SockMap {
         u32::from_le_bytes(key.try_into().unwrap_or([0xff; 4]))
     }
 
+    /// The value of `key`'s entry, if any: what a program's lookup turns into a socket.
+    pub(crate) fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.read().get(key).cloned()
+    }
+
     /// Whether `key` holds a socket: what `sk_redirect_map`/`sk_redirect_hash` ask.
     pub(crate) fn present(&self, key: &[u8]) -> bool {
         key.len() == self.key_size && self.read().contains_key(key)
@@ -121,7 +127,7 @@ impl MapImpl for SockMap {
     }
 
     fn prog_lookup(&self, _key: &[u8], _cpu: u32) -> Option<u64> {
-        // The kernel gives a socket pointer, which bpfx does not model.
+        // No memory to point into: `map_lookup_elem` turns the entry into its socket.
         None
     }
 

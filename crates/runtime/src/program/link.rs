@@ -423,7 +423,9 @@ impl<'o> ProgramRef<'o> {
             | Context::PerfEvent
             | Context::CgroupSkb(_)
             | Context::SkSkb
-            | Context::SkMsg => self.context.name(),
+            | Context::SkMsg
+            | Context::SkLookup
+            | Context::Lwt(_) => self.context.name(),
             _ => return Ok(()),
         };
         let custom = &self.obj.shared.custom;
@@ -534,6 +536,8 @@ impl<'o> ProgramRef<'o> {
                 | Context::CgroupSkb(_)
                 | Context::SkSkb
                 | Context::SockAddr(_)
+                | Context::SkLookup
+                | Context::Lwt(_)
         ) && let Some(t) = &shared.hooks.sockets
         {
             blocks.extend(t.blocks().cloned());

@@ -424,6 +424,9 @@ impl Program {
                 f.write_into(input);
             }
         }
+        if self.linked.context == Context::SkLookup {
+            st.sockptr.lookup.write_into(input);
+        }
         if self.linked.context == Context::SkMsg
             && st.msg.active
             && st.msg.ctx == input.as_ptr() as u64

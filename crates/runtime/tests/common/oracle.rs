@@ -110,6 +110,35 @@ pub(crate) fn load_pinning_maps(path: &Path, ty: &str) -> Result<(Pinned, Pinned
     Ok((prog, maps))
 }
 
+/// [`load_all`], with the object's maps pinned in a directory of their own (returned second),
+/// where `bpftool map` commands reach them.
+#[allow(dead_code)]
+pub(crate) fn load_all_pinning_maps(path: &Path) -> Result<(Pinned, Pinned), String> {
+    let base = format!(
+        "/sys/fs/bpf/bpfx_oracle_all_{}_{}",
+        std::process::id(),
+        path.file_stem().unwrap().to_string_lossy()
+    );
+    let (progs, maps) = (
+        Pinned(PathBuf::from(&base)),
+        Pinned(PathBuf::from(format!("{base}_maps"))),
+    );
+    let _ = std::fs::remove_dir_all(&progs.0);
+    let _ = std::fs::remove_dir_all(&maps.0);
+    let o = Command::new("bpftool")
+        .args(["prog", "loadall"])
+        .arg(path)
+        .arg(&progs.0)
+        .arg("pinmaps")
+        .arg(&maps.0)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    Ok((progs, maps))
+}
+
 fn bpftool_load(path: &Path, how: &str, ty: Option<&str>) -> Result<Pinned, String> {
     static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let pin = PathBuf::from(format!(

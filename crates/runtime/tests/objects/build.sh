@@ -39,6 +39,18 @@ done
 for n in 0 1 2; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "skmsg_bad_$n.c" -o "skmsg_bad_$n.o"
 done
+# An sk_lookup dispatcher steering by port to a SOCKMAP's socket, and its refused twins
+# (sk_lookup_bad_N.c defines CASE and includes sk_lookup_bad.h; tests/sk_lookup.rs).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c sk_lookup.c -o sk_lookup.o
+for n in 0 1 2; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sk_lookup_bad_$n.c" -o "sk_lookup_bad_$n.o"
+done
+# Lightweight tunnel programs (an lwt_in filter, an lwt_out counter, an lwt_xmit DSCP rewriter)
+# and their refused twins (lwt_bad_N.c defines CASE and includes lwt_bad.h; tests/lwt.rs).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c lwt.c -o lwt.o
+for n in 0 1 2; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "lwt_bad_$n.c" -o "lwt_bad_$n.o"
+done
 # bpf_setsockopt/bpf_getsockopt from sock_ops and cgroup connect programs, and the programs the
 # kernel refuses for their use (sockopt_bad_N.c defines CASE and includes sockopt_bad.h;
 # tests/sockopt.rs).

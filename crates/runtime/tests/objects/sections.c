@@ -1,6 +1,6 @@
 /* Programs in the sections older tools used and in sections of types bpfx does not model:
  * `xdp_prog` (the kernel samples' XDP name) must get the XDP context, the kprobe its
- * pt_regs, the cgroup_skb program its own __sk_buff, and the lwt_in program must be refused,
+ * pt_regs, the cgroup_skb program its own __sk_buff, and the flow dissector must be refused,
  * never run as plain memory.                                                                 */
 #include <linux/bpf.h>
 
@@ -34,8 +34,8 @@ int cg_ingress(struct __sk_buff *skb)
 }
 
 /* A type bpfx does not model: refused unless run as another (the same code as TC's). */
-SEC("lwt_in")
-int lwt_len(struct __sk_buff *skb)
+SEC("flow_dissector")
+int flow_len(struct __sk_buff *skb)
 {
 	return skb->len > 100;
 }

@@ -4,7 +4,7 @@
 
 use super::state::stack_byte;
 use super::{Analysis, Flow, R};
-use crate::config::{ArgKind, ContextKind, MapRef, RetKind, SockRet};
+use crate::config::{ArgKind, ContextKind, MapRef, RetKind, SockKind, SockRet};
 use crate::domain::{Frame, MAX_TRACKED_OFF, Off, PtrKind, Slot, State, Value};
 use crate::error::VerifyErrorKind as K;
 use crate::refs::{Held, Lock, Ref};
@@ -450,6 +450,20 @@ impl Analysis<'_> {
                         return Err(arg_err(reg, expected, v));
                     }
                 },
+                ArgKind::SockOrNull => match v {
+                    v if v == Value::konst(0) => {}
+                    Value::Ptr(
+                        PtrKind::Sock {
+                            kind: SockKind::Full,
+                            ref_obj,
+                            ..
+                        },
+                        _,
+                    ) => sock_arg_ref = ref_obj,
+                    v => {
+                        return Err(arg_err(reg, "a sock pointer or NULL", v));
+                    }
+                },
                 ArgKind::ReleaseRecord if self.strict => {
                     release = Some(self.release_arg(pc, &sig.name, reg, v)?);
                 }
@@ -550,7 +564,19 @@ impl Analysis<'_> {
             let sr = RegSet::ARGS.iter().nth(size_arg).unwrap_or(Reg::R0);
             return Err(self.err(pc, K::HelperSizeNotConst(sr, sig.name.clone())));
         }
-        let r0 = match sig.ret {
+        // A lookup in a socket map or socket hash (the kernel's types 15 and 18) gives the
+        // entry's socket, a reference every path must release (the kernel's
+        // `PTR_TO_SOCKET_OR_NULL` from an acquiring `map_lookup_elem`).
+        let ret = match (sig.ret, map.and_then(|m| self.cfg.maps.get(m))) {
+            (RetKind::MapValueOrNull, Some(d)) if matches!(d.map_type, 15 | 18) => {
+                RetKind::SockOrNull {
+                    kind: SockKind::Full,
+                    how: SockRet::Acquire,
+                }
+            }
+            (r, _) => r,
+        };
+        let r0 = match ret {
             RetKind::Scalar => Value::UNKNOWN_SCALAR,
             RetKind::MapValueOrNull => match map {
                 // Each lookup's handle gets its own id, as a map value does: a null check

@@ -1192,9 +1192,11 @@ fn with_status(body: impl FnOnce() -> Result<(), Fail>) -> Status {
     }
 }
 
-/// The bytes of a sized options struct, `known` of them (the struct this library knows): NULL
-/// gives `None` (every default); a smaller `sz` leaves the rest 0; a larger one must have only
-/// zero bytes beyond `known`.
+/// The bytes of a sized options struct, at most `known` of them (the struct this library
+/// knows): NULL gives `None` (every default); a smaller `sz` gives only its `sz` bytes, so that
+/// a field not wholly inside them reads as 0 through [`u32_at`] and [`u64_at`] (libbpf's
+/// `OPTS_HAS`: a size ending inside a pointer never yields half a pointer); a larger one must
+/// have only zero bytes beyond `known`.
 ///
 /// # Safety
 /// `p` is NULL or points to a struct whose first field is its size in bytes (`size_t sz`),
@@ -1219,18 +1221,17 @@ unsafe fn opts_bytes(p: *const c_void, known: usize, what: &str) -> Result<Optio
             known + i
         )));
     }
-    let mut out = vec![0; known];
-    let n = known.min(sz);
-    out[..n].copy_from_slice(&all[..n]);
-    Ok(Some(out))
+    Ok(Some(all[..known.min(sz)].to_vec()))
 }
 
+/// The `u32` at `off` of an options struct's bytes, 0 where they do not hold all of it.
 fn u32_at(b: &[u8], off: usize) -> u32 {
     b.get(off..off + 4)
         .and_then(|s| s.try_into().ok())
         .map_or(0, u32::from_ne_bytes)
 }
 
+/// The `u64` at `off` of an options struct's bytes, 0 where they do not hold all of it.
 fn u64_at(b: &[u8], off: usize) -> u64 {
     b.get(off..off + 8)
         .and_then(|s| s.try_into().ok())

@@ -1710,6 +1710,7 @@ fn expected_opts(objects: &Path) -> String {
             writeln!(out, "{c} {what} open {status}").unwrap();
         }
         run(&mut out, "old-struct", Vm::new());
+        run(&mut out, "torn-struct", Vm::new());
     }
     out
 }

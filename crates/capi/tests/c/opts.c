@@ -117,6 +117,11 @@ int main(int argc, char **argv) {
         /* An older, smaller struct (mem_limit only) still opens with the defaults. */
         bpfx_object_opts old = {.sz = offsetof(bpfx_object_opts, kconfig)};
         run(c, &elf, "old-struct", &old);
+        /* A size ending inside a field leaves the whole field out (libbpf's OPTS_HAS): the
+         * half of `kconfig` inside `sz` is never taken for a pointer. */
+        bpfx_object_opts torn = {.sz = offsetof(bpfx_object_opts, kconfig) + 4,
+                                 .kconfig = (const char *)(uintptr_t)0x4141414141414141ull};
+        run(c, &elf, "torn-struct", &torn);
     }
     for (size_t i = 0; i < n_kept; i++)
         bpfx_program_free(kept[i]);

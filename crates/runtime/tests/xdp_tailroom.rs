@@ -235,6 +235,30 @@ fn a_checked_store_past_the_frame_is_not_seen_by_the_next_run() {
                 exit";
     second_run_is_a_fresh_run(text, &short, &[0; 64]);
     second_run_is_a_fresh_run(text, &long, &[0x33; 150]);
+    // The stores in a local function, given `data` and a bounded variable offset: their
+    // reach from `data` is the callee's, joined over its calls.
+    let text = "mov r6, r1
+                ldxw r2, [r6+0]
+                ldxdw r7, [r2+200]
+                ldxb r8, [r2+0]
+                and r8, 63
+                mov r1, r2
+                mov r2, r8
+                call local put
+                mov r1, r6
+                ldxw r1, [r1+0]
+                mov r2, 100
+                call local put
+                mov r0, r7
+                exit
+                put:
+                add r1, r2
+                stdw [r1+96], -1
+                mov r0, 0
+                exit";
+    second_run_is_a_fresh_run(text, &short, &[0; 64]);
+    second_run_is_a_fresh_run(text, &long, &[0x33; 150]);
+    second_run_is_a_fresh_run(text, &vec![0xff; 400], &[0; 64]);
 }
 
 /// `Program::xdp_frame_fixed`: true for an XDP program that cannot move its frame, which then

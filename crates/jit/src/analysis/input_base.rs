@@ -88,21 +88,10 @@ impl InputRegs {
     pub(crate) fn new(cfg: &Cfg) -> InputRegs {
         let prog = cfg.program();
         let n = prog.len();
-        // Unvisited slots hold ALL (the identity of the meet); entries hold what they know.
-        let mut before = vec![Holders::ALL; n];
+        let mut before = entry_states(cfg);
         if n == 0 {
             return InputRegs { before };
         }
-        // A local function (called, or its address taken) starts knowing nothing.
-        for f in cfg.functions() {
-            if f.called || f.address_taken {
-                before[f.entry.index()] = Holders::NONE;
-            }
-        }
-        before[0] = before[0].meet(Holders {
-            regs: 1 << Reg::R1.index(),
-            slots: 0,
-        });
         // Forward passes in pc order. A pass meets each successor before reaching it, except
         // at a jump back, whose target it has passed already: only a change there needs
         // another pass. Straight and forward-branching code settles in one pass, each level
@@ -216,6 +205,26 @@ fn transfer(op: &Op, h: Holders) -> Holders {
     out
 }
 
+/// The dataflow's states before its first pass: unvisited instructions hold ALL (the identity
+/// of the meet), a local function's entry (called, or its address taken) knows nothing, and
+/// the program's entry knows that r1 holds the input.
+fn entry_states(cfg: &Cfg) -> Vec<Holders> {
+    let mut before = vec![Holders::ALL; cfg.program().len()];
+    if before.is_empty() {
+        return before;
+    }
+    for f in cfg.functions() {
+        if f.called || f.address_taken {
+            before[f.entry.index()] = Holders::NONE;
+        }
+    }
+    before[0] = before[0].meet(Holders {
+        regs: 1 << Reg::R1.index(),
+        slots: 0,
+    });
+    before
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,16 +259,7 @@ mod tests {
     /// reach the same states.
     fn whole_passes(cfg: &bpfx_bytecode::Cfg) -> Vec<Holders> {
         let prog = cfg.program();
-        let mut before = vec![Holders::ALL; prog.len()];
-        for f in cfg.functions() {
-            if f.called || f.address_taken {
-                before[f.entry.index()] = Holders::NONE;
-            }
-        }
-        before[0] = before[0].meet(Holders {
-            regs: 1 << Reg::R1.index(),
-            slots: 0,
-        });
+        let mut before = entry_states(cfg);
         let meet = |at: Pc, set: Holders, before: &mut [Holders]| {
             before.get_mut(at.index()).is_some_and(|b| {
                 let m = b.meet(set);

@@ -419,6 +419,19 @@ typedef struct bpfx_map_size {
     uint32_t max_entries; /* replaces what the object declares, checked as a declared size is */
 } bpfx_map_size;
 
+/* The inner map template of a map of maps the object declares without one (the legacy
+ * `struct bpf_map_def SEC("maps")` form), as libbpf's bpf_map__set_inner_map_fd gives it
+ * (bpfx_object_opts.inner_maps). A template the object declares (`__array(values, ...)`) is
+ * kept, as libbpf keeps it. */
+typedef struct bpfx_inner_map {
+    const char *outer;    /* a map of maps of the object (else BPFX_ERR_ARGUMENT) */
+    uint32_t map_type;    /* the template's BPF_MAP_TYPE_* number (linux/bpf.h) */
+    uint32_t key_size;    /* its key and value sizes in bytes, entries and BPF_F_* flags, */
+    uint32_t value_size;  /* checked as the kernel checks a map it creates */
+    uint32_t max_entries;
+    uint32_t map_flags;
+} bpfx_inner_map;
+
 typedef struct bpfx_object_opts {
     size_t sz;          /* sizeof(bpfx_object_opts) */
     uint64_t mem_limit; /* bytes for maps, global data and code (0: BPFX_DEFAULT_MEM_LIMIT),
@@ -431,6 +444,9 @@ typedef struct bpfx_object_opts {
                                          as libbpf's bpf_map__set_max_entries between opening
                                          and loading; read during the call only */
     size_t max_entries_cnt;
+    const bpfx_inner_map *inner_maps; /* inner_maps_cnt templates of maps of maps; read during
+                                         the call only */
+    size_t inner_maps_cnt;
 } bpfx_object_opts;
 
 typedef struct bpfx_program_opts {
@@ -561,6 +577,25 @@ bpfx_status bpfx_map_perf_read(const bpfx_map *map, bpfx_perf_record *out, void 
 bpfx_status bpfx_prog_array_set(const bpfx_map *map, uint32_t index, const bpfx_program *prog);
 /* Empties slot `index` of program array `map`. */
 bpfx_status bpfx_prog_array_clear(const bpfx_map *map, uint32_t index);
+
+/* Creates a map of no object into *out (NULL on failure), as libbpf's bpf_map_create: a
+ * BPF_MAP_TYPE_* number, a name (NULL: ""), key and value sizes in bytes, entries and BPF_F_*
+ * flags, checked as the kernel checks them (BPFX_ERR_MAP naming what is wrong, or BPFX_ERR_ARGUMENT
+ * for a type bpfx does not implement). Its use: an inner map for bpfx_map_set_inner; programs
+ * reach it only through a map of maps. Free it with bpfx_map_free (it lives on in the maps of
+ * maps that hold it). */
+bpfx_status bpfx_map_create(uint32_t type, const char *name, uint32_t key_size,
+                            uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
+                            bpfx_map **out);
+/* Stores map `inner` under `key` (key_len = the key size) of map of maps `outer`, as an update
+ * with the inner map's fd does in the kernel (`flags`: 0 any, 1 create only, 2 replace only).
+ * BPFX_ERR_MAP when `outer` is no map of maps, when `inner` does not match its template (type,
+ * key and value sizes, flags; for arrays of maps max_entries too, unless the template has
+ * BPF_F_INNER_MAP: the kernel's EINVAL), for an index past an array's end or a full hash of
+ * maps (E2BIG), or as the flags ask (EEXIST, ENOENT). Runs already started keep the inner map
+ * they saw; bpfx_map_delete_elem removes it. */
+bpfx_status bpfx_map_set_inner(const bpfx_map *outer, const void *key, size_t key_len,
+                               const bpfx_map *inner, uint64_t flags);
 
 #ifdef __cplusplus
 }

@@ -1133,6 +1133,28 @@ pub struct BpfxObjectOpts {
     pub max_entries: *const BpfxMapSize,
     /// How many [`BpfxMapSize`]s `max_entries` points to.
     pub max_entries_cnt: usize,
+    /// `inner_maps_cnt` inner map templates of maps of maps.
+    pub inner_maps: *const BpfxInnerMap,
+    /// How many [`BpfxInnerMap`]s `inner_maps` points to.
+    pub inner_maps_cnt: usize,
+}
+
+/// `bpfx_inner_map`: the inner map template of a map of maps, given at opening.
+#[repr(C)]
+#[derive(Debug)]
+pub struct BpfxInnerMap {
+    /// The map of maps' name.
+    pub outer: *const c_char,
+    /// The template's `BPF_MAP_TYPE_*` number.
+    pub map_type: u32,
+    /// Its key size in bytes.
+    pub key_size: u32,
+    /// Its value size in bytes.
+    pub value_size: u32,
+    /// Its number of entries.
+    pub max_entries: u32,
+    /// Its `BPF_F_*` flags.
+    pub map_flags: u32,
 }
 
 /// `bpfx_map_size`: a map's number of entries, given at opening.
@@ -1255,37 +1277,85 @@ unsafe fn object_opts(p: *const BpfxObjectOpts) -> Result<ObjectOpts, Fail> {
         // SAFETY: a non-NULL `kconfig` is NUL-terminated (bpfx.h).
         kconfig_lines(unsafe { text(kconfig, "opts.kconfig") }?)?
     };
-    let mut max_entries = Vec::with_capacity(count.min(1024));
-    if count != 0 {
-        if sizes.is_null() {
-            return Err(Fail::null("opts.max_entries"));
-        }
-        let len = count
-            .checked_mul(size_of::<BpfxMapSize>())
-            .filter(|&n| n <= isize::MAX as usize)
-            .ok_or_else(|| Fail::arg(format!("opts.max_entries_cnt {count} is too large")))?;
-        // SAFETY: `sizes` points to `count` structs (bpfx.h), `len` bytes; `bytes` checks the
-        // length against isize::MAX.
-        let raw = unsafe { bytes(sizes.cast(), len, "opts.max_entries") }?;
-        for (i, rec) in raw.chunks_exact(size_of::<BpfxMapSize>()).enumerate() {
-            let name = u64_at(rec, std::mem::offset_of!(BpfxMapSize, name)) as usize;
-            let n = u32_at(rec, std::mem::offset_of!(BpfxMapSize, max_entries));
-            // SAFETY: each entry's `name` is NULL or NUL-terminated (bpfx.h); `text` checks
-            // NULL.
-            let name = unsafe {
-                text(
-                    name as *const c_char,
-                    &format!("opts.max_entries[{i}].name"),
-                )
-            }?;
-            max_entries.push((name.to_string(), n));
-        }
+    let mut max_entries = Vec::new();
+    // SAFETY: `max_entries` points to `count` structs (bpfx.h).
+    let sizes = unsafe { records::<BpfxMapSize>(sizes, count, "opts.max_entries") }?;
+    for (i, rec) in sizes.enumerate() {
+        let name = u64_at(rec, std::mem::offset_of!(BpfxMapSize, name)) as *const c_char;
+        // SAFETY: each entry's `name` is NULL or NUL-terminated (bpfx.h); `text` checks NULL.
+        let name = unsafe { text(name, &format!("opts.max_entries[{i}].name")) }?;
+        let n = u32_at(rec, std::mem::offset_of!(BpfxMapSize, max_entries));
+        max_entries.push((name.to_string(), n));
+    }
+    let templates = ptr(std::mem::offset_of!(BpfxObjectOpts, inner_maps)) as *const BpfxInnerMap;
+    let count = ptr(std::mem::offset_of!(BpfxObjectOpts, inner_maps_cnt));
+    let mut inner_maps = Vec::new();
+    // SAFETY: `inner_maps` points to `count` structs (bpfx.h).
+    let templates = unsafe { records::<BpfxInnerMap>(templates, count, "opts.inner_maps") }?;
+    for (i, rec) in templates.enumerate() {
+        let field = |off| u32_at(rec, off);
+        let outer = u64_at(rec, std::mem::offset_of!(BpfxInnerMap, outer)) as *const c_char;
+        // SAFETY: each entry's `outer` is NULL or NUL-terminated (bpfx.h); `text` checks NULL.
+        let outer = unsafe { text(outer, &format!("opts.inner_maps[{i}].outer")) }?;
+        let spec = map_spec(
+            &format!("{outer}.inner"),
+            field(std::mem::offset_of!(BpfxInnerMap, map_type)),
+            field(std::mem::offset_of!(BpfxInnerMap, key_size)),
+            field(std::mem::offset_of!(BpfxInnerMap, value_size)),
+            field(std::mem::offset_of!(BpfxInnerMap, max_entries)),
+            field(std::mem::offset_of!(BpfxInnerMap, map_flags)),
+        )
+        .map_err(|f| Fail::arg(format!("opts.inner_maps[{i}]: {}", f.message)))?;
+        inner_maps.push((outer.to_string(), spec));
     }
     Ok(ObjectOpts {
         mem_limit: u64_at(&b, std::mem::offset_of!(BpfxObjectOpts, mem_limit)),
         kconfig,
         max_entries,
+        inner_maps,
     })
+}
+
+/// The bytes of each of the `count` records of type `T` at `p` (an options struct's array).
+///
+/// # Safety
+/// When `count` is not 0, `p` is NULL or points to `count` readable `T`s.
+unsafe fn records<'a, T>(
+    p: *const T,
+    count: usize,
+    what: &str,
+) -> Result<std::slice::ChunksExact<'a, u8>, Fail> {
+    if count != 0 && p.is_null() {
+        return Err(Fail::null(what));
+    }
+    let len = count
+        .checked_mul(size_of::<T>())
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| Fail::arg(format!("{what}: {count} entries are too many")))?;
+    // SAFETY: `count` readable `T`s at `p`, `len` bytes (caller contract); `bytes` checks NULL
+    // and the length.
+    let raw = unsafe { bytes(p.cast(), len, what) }?;
+    Ok(raw.chunks_exact(size_of::<T>()))
+}
+
+/// A map's shape from C (a `BPF_MAP_TYPE_*` number, sizes, entries and `BPF_F_*` flags), for
+/// `bpfx_map_create` and `bpfx_object_opts.inner_maps`.
+fn map_spec(
+    name: &str,
+    type_: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+) -> Result<runtime::MapSpec, Fail> {
+    let kind = runtime::MapKind::from_kernel(type_).ok_or_else(|| {
+        Fail::arg(format!(
+            "map type {type_} is not a BPF_MAP_TYPE_* bpfx implements"
+        ))
+    })?;
+    let mut spec = runtime::MapSpec::new(name, kind, key_size, value_size, max_entries);
+    spec.flags = flags;
+    Ok(spec)
 }
 
 /// The `NAME=VALUE` lines of `bpfx_object_opts.kconfig` (libbpf's format: a kernel `.config`'s
@@ -2105,6 +2175,58 @@ pub unsafe extern "C" fn bpfx_prog_array_set(
         with_status(|| {
             let m = handle(map, "map")?;
             m.0.set_program(index, &handle(prog, "prog")?.0)
+        })
+    }
+}
+
+/// Creates a map of no object (libbpf's `bpf_map_create`).
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_create(
+    type_: u32,
+    name: *const c_char,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    out: *mut *mut BpfxMap,
+) -> Status {
+    // SAFETY: by bpfx.h, `name` is NULL or NUL-terminated and `out` NULL or writable: the
+    // contracts of `text` and `give`, which check NULL.
+    unsafe {
+        give(out, || {
+            let name = if name.is_null() {
+                ""
+            } else {
+                text(name, "name")?
+            };
+            let spec = map_spec(name, type_, key_size, value_size, max_entries, map_flags)?;
+            Ok(BpfxMap(MapHandle::create(spec)?))
+        })
+    }
+}
+
+/// Stores map `inner` under `key` of map of maps `outer`.
+///
+/// # Safety
+/// Pointers as documented in `bpfx.h`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bpfx_map_set_inner(
+    outer: *const BpfxMap,
+    key: *const c_void,
+    key_len: usize,
+    inner: *const BpfxMap,
+    flags: u64,
+) -> Status {
+    // SAFETY: by bpfx.h, `outer` and `inner` are NULL or live handles and `key` points to
+    // `key_len` readable bytes: the contracts of `handle` and `required`, which check NULL.
+    unsafe {
+        with_status(|| {
+            let m = handle(outer, "outer")?;
+            let k = required(key, key_len, "key")?;
+            m.0.set_inner(k, &handle(inner, "inner")?.0, flags)
         })
     }
 }

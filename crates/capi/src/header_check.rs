@@ -85,6 +85,7 @@ fn rust_to_c(t: &str) -> String {
         "BpfxMap" => "bpfx_map",
         "BpfxObjectOpts" => "bpfx_object_opts",
         "BpfxMapSize" => "bpfx_map_size",
+        "BpfxInnerMap" => "bpfx_inner_map",
         "BpfxProgramOpts" => "bpfx_program_opts",
         "BpfxFibRequest" => "bpfx_fib_request",
         "BpfxFibRoute" => "bpfx_fib_route",
@@ -321,9 +322,11 @@ fn perf_record_layout_matches() {
 #[test]
 fn options_layouts_match() {
     struct_layout_matches("bpfx_object_opts", "BpfxObjectOpts");
-    assert_eq!(size_of::<crate::ffi::BpfxObjectOpts>(), 40);
+    assert_eq!(size_of::<crate::ffi::BpfxObjectOpts>(), 56);
     struct_layout_matches("bpfx_map_size", "BpfxMapSize");
     assert_eq!(size_of::<crate::ffi::BpfxMapSize>(), 16);
+    struct_layout_matches("bpfx_inner_map", "BpfxInnerMap");
+    assert_eq!(size_of::<crate::ffi::BpfxInnerMap>(), 32);
     struct_layout_matches("bpfx_program_opts", "BpfxProgramOpts");
     assert_eq!(size_of::<crate::ffi::BpfxProgramOpts>(), 56);
 }

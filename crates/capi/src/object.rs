@@ -20,7 +20,7 @@ use crate::vm::{
     EngineCode, ModeCode, TrapInfo, finish_run, map_fail, run_memory, run_tc_buffer,
     run_xdp_buffer, tc_code, with_name, xdp_rooms,
 };
-use runtime::{Budget, CodeMemory, Engine, JitOptions, Map, Object, Program, UpdateFlag};
+use runtime::{Budget, CodeMemory, Engine, JitOptions, Map, MapKind, Object, Program, UpdateFlag};
 use std::ffi::CString;
 use std::sync::Arc;
 
@@ -42,6 +42,9 @@ pub(crate) struct ObjectOpts {
     pub(crate) kconfig: Vec<(String, String)>,
     /// Map sizes by name ([`runtime::Vm::max_entries`]); each must name a map of the object.
     pub(crate) max_entries: Vec<(String, u32)>,
+    /// Inner map templates by the name of their map of maps ([`runtime::Vm::inner_map`]);
+    /// each must name a map of maps of the object.
+    pub(crate) inner_maps: Vec<(String, runtime::MapSpec)>,
 }
 
 /// `bpfx_program_opts`, read from C (every field 0 means its default).
@@ -160,18 +163,48 @@ impl Obj {
         for (name, n) in &opts.max_entries {
             vm = vm.max_entries(name, *n);
         }
+        for (name, template) in &opts.inner_maps {
+            vm = vm.inner_map(name, template.clone());
+        }
         let obj = vm.load(elf)?;
+        // Every name given must be one of the object's maps (of maps, for a template): a
+        // misspelt name would otherwise leave the object as declared without a word.
+        let unknown = |field: &str,
+                       name: &str,
+                       (what, whats): (&str, &str),
+                       of: &dyn Fn(Option<MapKind>) -> bool| {
+            let names: Vec<&str> = obj
+                .maps()
+                .filter(|m| of(m.kind()))
+                .map(|m| m.name())
+                .collect();
+            Fail::arg(format!(
+                "opts.{field}: the object has no {what} named `{name}` (its {whats}: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        };
+        let is_map_of_maps =
+            |k: Option<MapKind>| matches!(k, Some(MapKind::ArrayOfMaps | MapKind::HashOfMaps));
         for (name, _) in &opts.max_entries {
             if !obj.maps().any(|m| m.name() == name) {
-                let names: Vec<&str> = obj.maps().map(|m| m.name()).collect();
-                return Err(Fail::arg(format!(
-                    "opts.max_entries: the object has no map named `{name}` (its maps: {})",
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                )));
+                return Err(unknown("max_entries", name, ("map", "maps"), &|_| true));
+            }
+        }
+        for (name, _) in &opts.inner_maps {
+            if !obj
+                .maps()
+                .any(|m| m.name() == name && is_map_of_maps(m.kind()))
+            {
+                return Err(unknown(
+                    "inner_maps",
+                    name,
+                    ("map of maps", "maps of maps"),
+                    &is_map_of_maps,
+                ));
             }
         }
         let program_names = obj.programs().map(|p| c_string(p.name)).collect();
@@ -333,6 +366,27 @@ impl MapHandle {
         &self.map
     }
 
+    /// A map of no object (`bpfx_map_create`), named `name`, of `spec`'s shape checked as the
+    /// kernel checks a map it creates.
+    pub(crate) fn create(spec: runtime::MapSpec) -> Result<MapHandle, Fail> {
+        let name = c_string(&spec.name);
+        let what = spec.name.clone();
+        let map = Map::new(spec)
+            .map_err(|reason| Fail::new(Status::Map, format!("map `{what}`: {reason}")))?;
+        Ok(MapHandle {
+            map: Arc::new(map),
+            name,
+        })
+    }
+
+    /// Stores `inner` under `key` of this map of maps (`flags` as [`MapHandle::update`]'s).
+    pub(crate) fn set_inner(&self, key: &[u8], inner: &MapHandle, flags: u64) -> Result<(), Fail> {
+        let flag = update_flag(&self.map, flags)?;
+        self.map
+            .set_inner_with(key, &inner.map, flag)
+            .map_err(|e| self.fail(e))
+    }
+
     fn fail(&self, e: runtime::MapError) -> Fail {
         map_fail(self.map.name(), e)
     }
@@ -360,12 +414,7 @@ impl MapHandle {
 
     /// Stores `value` under `key` (`flags`: 0 any, 1 create only, 2 replace only).
     pub(crate) fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), Fail> {
-        let flag = UpdateFlag::from_raw(flags).ok_or_else(|| {
-            Fail::arg(format!(
-                "map `{}`: invalid update flags {flags:#x}",
-                self.map.name()
-            ))
-        })?;
+        let flag = update_flag(&self.map, flags)?;
         self.map.update(key, value, flag).map_err(|e| self.fail(e))
     }
 
@@ -434,6 +483,16 @@ impl MapHandle {
         }
         Ok(self.map.clear_program(index)?)
     }
+}
+
+/// An update's `flags` (0 any, 1 create only, 2 replace only) for map `map`.
+fn update_flag(map: &Map, flags: u64) -> Result<UpdateFlag, Fail> {
+    UpdateFlag::from_raw(flags).ok_or_else(|| {
+        Fail::arg(format!(
+            "map `{}`: invalid update flags {flags:#x}",
+            map.name()
+        ))
+    })
 }
 
 #[cfg(test)]

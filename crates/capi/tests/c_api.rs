@@ -7,7 +7,7 @@
 use bpfx_bytecode::Program as Bytecode;
 use runtime::{
     ArgKind, Budget, CodeMemory, Context, Engine, GuestMemory, HelperError, HelperRet, HelperSig,
-    JitOptions, Mode, Object, ProgramDef, RetKind, StructLayout, UpdateFlag, Vm,
+    JitOptions, MapKind, MapSpec, Mode, Object, ProgramDef, RetKind, StructLayout, UpdateFlag, Vm,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -1068,22 +1068,7 @@ fn expected_object(objects: &Path) -> String {
         )
         .unwrap();
     }
-    let jit = |blinding, spectre, code_memory| {
-        Some(JitOptions {
-            blinding,
-            spectre,
-            code_memory,
-            ..JitOptions::default()
-        })
-    };
-    let configs = [
-        ("interp", None),
-        ("jit", jit(false, false, CodeMemory::Sealed)),
-        ("jit-hardened", jit(true, true, CodeMemory::Sealed)),
-        ("jit-blinding", jit(true, false, CodeMemory::Sealed)),
-        ("jit-spectre", jit(false, true, CodeMemory::Sealed)),
-        ("jit-dual", jit(false, false, CodeMemory::DualMapped)),
-    ];
+    let configs = configs();
     for (c, opts) in configs {
         let prep = |obj: &Object, name: &str, mode, budget: bool| {
             let v = obj.program(name)?.verify(mode)?;
@@ -1635,11 +1620,8 @@ fn fib_lookup_through_a_c_forwarding_table() {
     assert_eq!(got, want);
 }
 
-/// What `opts.c` prints: sized_config.o opened with `__kconfig` values and map sizes given in
-/// `bpfx_object_opts`, its program run on every configuration through the facade with the
-/// same values given to the `Vm`; the options C refuses, with their status.
-fn expected_opts(objects: &Path) -> String {
-    let elf = std::fs::read(objects.join("sized_config.o")).unwrap();
+/// The engine and JIT option sets of `tests/c/configs.h`, by name (`None`: the interpreter).
+fn configs() -> [(&'static str, Option<JitOptions>); 6] {
     let jit = |blinding, spectre, code_memory| {
         Some(JitOptions {
             blinding,
@@ -1648,14 +1630,105 @@ fn expected_opts(objects: &Path) -> String {
             ..JitOptions::default()
         })
     };
-    let configs = [
+    [
         ("interp", None),
         ("jit", jit(false, false, CodeMemory::Sealed)),
         ("jit-hardened", jit(true, true, CodeMemory::Sealed)),
         ("jit-blinding", jit(true, false, CodeMemory::Sealed)),
         ("jit-spectre", jit(false, true, CodeMemory::Sealed)),
         ("jit-dual", jit(false, false, CodeMemory::DualMapped)),
-    ];
+    ]
+}
+
+/// What `inner_map.c` prints: xdp_legacy_mim.o opened with its inner map template in
+/// `bpfx_object_opts.inner_maps`, its program run on every configuration through the facade
+/// with the template given to the `Vm` and the tables made by `Map::new` and stored by
+/// `Map::set_inner`; what C refuses, with its status.
+fn expected_inner_map(objects: &Path) -> String {
+    let elf = std::fs::read(objects.join("xdp_legacy_mim.o")).unwrap();
+    let template = MapSpec::new("tenants.inner", MapKind::Hash, 4, 4, 16);
+    let mut out =
+        String::from("create key-size-0 map operation failed\ncreate bad-type bad argument\n");
+    for (c, opts) in configs() {
+        writeln!(out, "{c} declared verifier rejected the program").unwrap();
+        let obj = Vm::new()
+            .inner_map("tenants", template.clone())
+            .load(&elf)
+            .unwrap();
+        let v = obj
+            .program("xdp_legacy_mim")
+            .unwrap()
+            .verify(Mode::Checked)
+            .unwrap();
+        let mut p = match &opts {
+            None => v.interpret(),
+            Some(o) => v.compile_with(o).unwrap(),
+        };
+        let mut verdicts = |out: &mut String, what: &str| {
+            write!(out, "{c} {what}").unwrap();
+            for (tos, daddr) in [(0, 5), (1, 5), (1, 6), (2, 5), (3, 9)] {
+                let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+                f.extend_from_slice(&[0x45, tos, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0]);
+                f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, daddr]);
+                write!(out, " {}", p.run_xdp(&mut f).unwrap().code()).unwrap();
+            }
+            out.push('\n');
+        };
+        verdicts(&mut out, "empty");
+        let tenants = obj.map("tenants").unwrap();
+        for (key, daddr, verdict) in [(1u32, 5, 1u32), (3, 9, 3)] {
+            let t = std::sync::Arc::new(runtime::Map::new(template.clone()).unwrap());
+            t.update(&[10, 0, 0, daddr], &verdict.to_ne_bytes(), UpdateFlag::Any)
+                .unwrap();
+            tenants.set_inner(&key.to_ne_bytes(), &t).unwrap();
+        }
+        for (what, status) in [
+            ("create-only-taken", "map operation failed"),
+            ("other-shape", "map operation failed"),
+            ("past-end", "map operation failed"),
+            ("not-of-maps", "map operation failed"),
+            ("null-inner", "null pointer"),
+        ] {
+            writeln!(out, "{c} {what} {status}").unwrap();
+        }
+        verdicts(&mut out, "tables");
+        tenants.delete(&1u32.to_ne_bytes()).unwrap();
+        verdicts(&mut out, "deleted");
+        for (what, status) in [
+            ("lpm-prealloc", "verifier rejected the program"),
+            ("missing", "bad argument"),
+            ("bad-type", "bad argument"),
+            ("null-name", "null pointer"),
+            ("null-array", "null pointer"),
+        ] {
+            writeln!(out, "{c} {what} {status}").unwrap();
+        }
+    }
+    out
+}
+
+#[test]
+fn maps_of_maps_get_their_template_and_tables_from_c() {
+    let dir = work_dir().join("inner_map");
+    std::fs::create_dir_all(&dir).unwrap();
+    let objects = repo().join("crates/runtime/tests/objects");
+    let exe = dir.join("inner_map");
+    compile_c("inner_map.c", &exe, &static_link());
+    let got = run_c(&exe, &[&objects]);
+    let want = expected_inner_map(&objects);
+    // What the comparison rests on, stated once: tenant 1's table drops 10.0.0.5, tenant 3's
+    // bounces 10.0.0.9, and deleting tenant 1's table passes its frames again.
+    assert!(want.contains("jit-dual tables 2 1 2 2 3\n"), "{want}");
+    assert!(want.contains("interp deleted 2 2 2 2 3\n"), "{want}");
+    assert_eq!(got, want);
+}
+
+/// What `opts.c` prints: sized_config.o opened with `__kconfig` values and map sizes given in
+/// `bpfx_object_opts`, its program run on every configuration through the facade with the
+/// same values given to the `Vm`; the options C refuses, with their status.
+fn expected_opts(objects: &Path) -> String {
+    let elf = std::fs::read(objects.join("sized_config.o")).unwrap();
+    let configs = configs();
     let mut out = String::new();
     for (c, opts) in configs {
         let run = |out: &mut String, what: &str, vm: Vm| {

@@ -17,22 +17,7 @@
 #include <string.h>
 
 #include "check.h"
-
-struct config {
-    const char *name;
-    uint32_t engine;
-    uint32_t hardening;
-    uint32_t code_memory;
-};
-
-static const struct config CONFIGS[] = {
-    {"interp", BPFX_ENGINE_INTERPRETER, 0, 0},
-    {"jit", BPFX_ENGINE_JIT, 0, 0},
-    {"jit-hardened", BPFX_ENGINE_JIT, BPFX_HARDEN_BLINDING | BPFX_HARDEN_SPECTRE, 0},
-    {"jit-blinding", BPFX_ENGINE_JIT, BPFX_HARDEN_BLINDING, 0},
-    {"jit-spectre", BPFX_ENGINE_JIT, BPFX_HARDEN_SPECTRE, 0},
-    {"jit-dual", BPFX_ENGINE_JIT, 0, BPFX_CODE_MEMORY_DUAL_MAPPED},
-};
+#include "configs.h"
 
 /* Every program prepared, freed at the end: under valgrind, a dual-mapped code block reused
  * by the next program (written through the arena's other mapping) would still run the

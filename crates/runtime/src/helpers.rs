@@ -271,6 +271,11 @@ impl Prng {
         }
     }
 
+    /// The seed the streams start from (the VM's `prng_seed`, or a random one).
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// The first state of CPU `cpu`'s stream.
     fn start(seed: u64, cpu: u32) -> u64 {
         if cpu == 0 {
@@ -297,7 +302,7 @@ impl Prng {
 }
 
 /// splitmix64's output function.
-fn mix64(mut z: u64) -> u64 {
+pub(crate) fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -1042,6 +1047,48 @@ pub(crate) const TABLE: &[Proto] = {
             crate::tunnel::set_tunnel_key,
         ),
         Proto::new(
+            crate::syncookie::TCP_RAW_GEN_SYNCOOKIE_IPV4,
+            "tcp_raw_gen_syncookie_ipv4",
+            &[
+                PtrToReadOnlyFixedMem { size: 20 },
+                PtrToReadOnlyMem { size_arg: Some(2) },
+                Scalar,
+            ],
+            RetKind::Scalar,
+            crate::syncookie::gen_ipv4,
+        ),
+        Proto::new(
+            crate::syncookie::TCP_RAW_GEN_SYNCOOKIE_IPV6,
+            "tcp_raw_gen_syncookie_ipv6",
+            &[
+                PtrToReadOnlyFixedMem { size: 40 },
+                PtrToReadOnlyMem { size_arg: Some(2) },
+                Scalar,
+            ],
+            RetKind::Scalar,
+            crate::syncookie::gen_ipv6,
+        ),
+        Proto::new(
+            crate::syncookie::TCP_RAW_CHECK_SYNCOOKIE_IPV4,
+            "tcp_raw_check_syncookie_ipv4",
+            &[
+                PtrToReadOnlyFixedMem { size: 20 },
+                PtrToReadOnlyFixedMem { size: 20 },
+            ],
+            RetKind::Scalar,
+            crate::syncookie::check_ipv4,
+        ),
+        Proto::new(
+            crate::syncookie::TCP_RAW_CHECK_SYNCOOKIE_IPV6,
+            "tcp_raw_check_syncookie_ipv6",
+            &[
+                PtrToReadOnlyFixedMem { size: 40 },
+                PtrToReadOnlyFixedMem { size: 20 },
+            ],
+            RetKind::Scalar,
+            crate::syncookie::check_ipv6,
+        ),
+        Proto::new(
             crate::ecn::SKB_ECN_SET_CE,
             "skb_ecn_set_ce",
             &[Anything],
@@ -1574,6 +1621,10 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             xdp::XDP_STORE_BYTES,
             skb::CSUM_DIFF,
             crate::fib::FIB_LOOKUP,
+            crate::syncookie::TCP_RAW_GEN_SYNCOOKIE_IPV4,
+            crate::syncookie::TCP_RAW_GEN_SYNCOOKIE_IPV6,
+            crate::syncookie::TCP_RAW_CHECK_SYNCOOKIE_IPV4,
+            crate::syncookie::TCP_RAW_CHECK_SYNCOOKIE_IPV6,
             crate::sock_table::SK_LOOKUP_TCP,
             crate::sock_table::SK_LOOKUP_UDP,
             crate::sock_table::SKC_LOOKUP_TCP,
@@ -1597,6 +1648,10 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             crate::tunnel::SKB_SET_TUNNEL_KEY,
             crate::ecn::SKB_ECN_SET_CE,
             skb::SKB_LOAD_BYTES_RELATIVE,
+            crate::syncookie::TCP_RAW_GEN_SYNCOOKIE_IPV4,
+            crate::syncookie::TCP_RAW_GEN_SYNCOOKIE_IPV6,
+            crate::syncookie::TCP_RAW_CHECK_SYNCOOKIE_IPV4,
+            crate::syncookie::TCP_RAW_CHECK_SYNCOOKIE_IPV6,
             room::CLONE_REDIRECT,
             room::SKB_VLAN_PUSH,
             room::SKB_VLAN_POP,
@@ -1899,6 +1954,12 @@ pub(crate) fn mem_args(sig: &HelperSig, cx: &Arc<Cx>) -> Vec<MemArg> {
                 ArgKind::PtrToMem { size_arg: Some(j) } => (ArgLen::Arg(j), true),
                 ArgKind::PtrToReadOnlyMem { size_arg: Some(j) }
                 | ArgKind::PtrToReadOnlyMemOrNull { size_arg: Some(j) } => (ArgLen::Arg(j), false),
+                ArgKind::PtrToReadOnlyFixedMem { size } => (
+                    ArgLen::From(Arc::new(move |_: &[u64; 5], _: &GuestMemory<'_>| {
+                        Some(u64::from(size))
+                    })),
+                    false,
+                ),
                 ArgKind::MapKey => (map_size(true)?, false),
                 ArgKind::MapValue => (map_size(false)?, false),
                 ArgKind::MapValueOut => (map_size(false)?, true),

@@ -104,6 +104,7 @@ pub(crate) mod sockmap_helpers;
 mod sockopt;
 mod spin_lock;
 mod strncmp;
+mod syncookie;
 mod task;
 mod tc;
 mod timer;
@@ -255,6 +256,10 @@ pub use sockopt::{
 };
 pub use spin_lock::{SPIN_LOCK, SPIN_UNLOCK};
 pub use strncmp::STRNCMP;
+pub use syncookie::{
+    TCP_RAW_CHECK_SYNCOOKIE_IPV4, TCP_RAW_CHECK_SYNCOOKIE_IPV6, TCP_RAW_GEN_SYNCOOKIE_IPV4,
+    TCP_RAW_GEN_SYNCOOKIE_IPV6,
+};
 pub use task::{
     GET_CURRENT_CGROUP_ID, GET_CURRENT_COMM, GET_CURRENT_PID_TGID, GET_CURRENT_TASK,
     GET_CURRENT_UID_GID, HZ, JIFFIES64, KTIME_GET_BOOT_NS, KTIME_GET_COARSE_NS, KTIME_GET_TAI_NS,

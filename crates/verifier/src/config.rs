@@ -519,6 +519,13 @@ pub enum ArgKind {
         /// Index of the argument holding the size.
         size_arg: Option<usize>,
     },
+    /// A pointer to `size` bytes the helper only reads, a size its signature fixes (the
+    /// kernel's `ARG_PTR_TO_FIXED_SIZE_MEM | MEM_RDONLY`: the IP and TCP headers the raw SYN
+    /// cookie helpers read): checked as a [`ArgKind::PtrToReadOnlyMem`] whose size is `size`.
+    PtrToReadOnlyFixedMem {
+        /// The number of bytes read.
+        size: u32,
+    },
     /// A pointer to the stack or the input memory; the helper bounds its own accesses.
     PtrToStackOrMem,
     /// A map handle (from `lddw map_fd` / `map_idx`).

@@ -10,7 +10,8 @@
 //!
 //! Arguments: `scalar`, `any`, `mem` / `mem:rN` ([`ArgKind::PtrToMem`], size in `rN`),
 //! `ro_mem` / `ro_mem:rN` ([`ArgKind::PtrToReadOnlyMem`]), `ro_mem_or_null[:rN]`
-//! ([`ArgKind::PtrToReadOnlyMemOrNull`]), `stack_or_mem`, `map`, `key`,
+//! ([`ArgKind::PtrToReadOnlyMemOrNull`]), `ro_fixed:N` ([`ArgKind::PtrToReadOnlyFixedMem`], N
+//! bytes), `stack_or_mem`, `map`, `key`,
 //! `value`, `value_out` ([`ArgKind::MapValueOut`]), `value_or_null`
 //! ([`ArgKind::MapValueOrNull`]), `prog_array` ([`ArgKind::ProgArray`]),
 //! `callback_loop` / `callback_map_elem` ([`ArgKind::Callback`]), `callback_ctx`
@@ -138,6 +139,15 @@ pub fn parse_helper(spec: &str) -> Result<(u32, HelperSig), SpecError> {
 }
 
 fn parse_arg(spec: &str, a: &str) -> Result<ArgKind, SpecError> {
+    if let Some(n) = a.trim().strip_prefix("ro_fixed:") {
+        return match parse_u32(n.trim()) {
+            Some(size) if size > 0 => Ok(ArgKind::PtrToReadOnlyFixedMem { size }),
+            _ => fail(
+                spec,
+                format!("`{n}` in `{a}` is not a size in bytes above 0"),
+            ),
+        };
+    }
     let (base, size) = match a.split_once(':') {
         Some((b, r)) => {
             let n = r
@@ -270,6 +280,7 @@ impl fmt::Display for ArgKind {
             ArgKind::PtrToMem { size_arg } => ("mem", size_arg),
             ArgKind::PtrToReadOnlyMem { size_arg } => ("ro_mem", size_arg),
             ArgKind::PtrToReadOnlyMemOrNull { size_arg } => ("ro_mem_or_null", size_arg),
+            ArgKind::PtrToReadOnlyFixedMem { size } => return write!(f, "ro_fixed:{size}"),
             ArgKind::PtrToStackOrMem => ("stack_or_mem", None),
             ArgKind::MapHandle => ("map", None),
             ArgKind::ProgArray => ("prog_array", None),
@@ -355,6 +366,7 @@ mod tests {
             "ringbuf_submit(record,scalar)->void",
             "timer_init(timer,timer_map,scalar)->scalar",
             "timer_set_callback(timer,callback_timer)->scalar",
+            "tcp_raw_check_syncookie_ipv6(ro_fixed:40,ro_fixed:20)->scalar",
         ] {
             let (id, sig) = parse_helper(&format!("7:{text}")).unwrap();
             assert_eq!(id, 7);
@@ -384,6 +396,8 @@ mod tests {
             ("1:f(mem:r3,scalar)->void", "not another argument"),
             ("1:f(mem:r1)->void", "not another argument"),
             ("1:f(any,any,any,any,any,any)->void", "at most 5"),
+            ("1:f(ro_fixed:0)->void", "is not a size in bytes above 0"),
+            ("1:f(ro_fixed:r2)->void", "is not a size in bytes above 0"),
         ] {
             let e = parse_helper(text).unwrap_err();
             assert!(e.to_string().contains(why), "{text}: {e}");

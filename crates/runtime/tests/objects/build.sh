@@ -14,7 +14,7 @@ ASM_INC=${ASM_INC:-/usr/include/$(uname -m)-linux-gnu}
 for src in tc_classify sock_port80 sections tc_nat tc_pnat xdp_decap xdp_trunc xdp_lb xdp_adjust tc_helpers xdp_fib xdp_fib_probe \
 	tc_probe tc_task tc_dscp sock_port80_load tc_vlan tc_ipip tc_resize_probe \
 	resize_socket resize_xdp tc_netoff xdp_loop xdp_may_goto xdp_tlv_walk xdp_tlv_walk_bad xdp_list_walk xdp_list_walk_bad xdp_flowsel tc_neigh tc_pkttype tc_tunnel tc_ecn strncmp tc_vprintk tc_peer tc_peer_xdp \
-	sock_cgroup xdp_bytes xdp_spin sock_cookie; do
+	sock_cgroup xdp_bytes xdp_spin sock_cookie xdp_syncookie; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "$src.c" -o "$src.o"
 done
 # sock_access_N.c: one socket or perf event context access per object, sharing sock_access.h

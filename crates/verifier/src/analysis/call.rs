@@ -320,6 +320,18 @@ impl Analysis<'_> {
                     };
                     self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
                 }
+                ArgKind::PtrToReadOnlyFixedMem { size } => {
+                    let n = u64::from(size);
+                    let arg = MemArg {
+                        reg,
+                        v,
+                        size: Some((n, n)),
+                        any_region: true,
+                        read_only: true,
+                        expected: "a pointer to memory",
+                    };
+                    self.helper_mem(pc, st, &sig.name, arg, &mut writes)?;
+                }
                 ArgKind::PtrToLongOut => {
                     let arg = MemArg {
                         reg,

@@ -1,6 +1,6 @@
-//! `bpfx run` and `verify --ctx` of sk_lookup and lightweight tunnel programs (the runtime's
-//! `objects/sk_lookup.c` and `objects/lwt.c`) through the built binary on every engine and in
-//! both modes.
+//! `bpfx run` and `verify --ctx` of sk_lookup, lightweight tunnel and cgroup device programs
+//! (the runtime's `objects/sk_lookup.c`, `objects/lwt.c` and `objects/cgroup_dev.c`) through
+//! the built binary on every engine and in both modes.
 
 // Each test file uses part of what the CLI tests share.
 #[allow(dead_code)]
@@ -165,4 +165,74 @@ fn lwt_programs_run_on_an_ip_packet() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("read-only"), "{}", stderr(&o));
+}
+
+/// A `struct bpf_cgroup_dev_ctx`: `access` to the character (2) or block (1) device
+/// `major:minor`.
+fn dev_ctx(kind: u16, access: u16, major: u32, minor: u32) -> Vec<u8> {
+    let mut b = Vec::with_capacity(12);
+    b.extend_from_slice(&kind.to_le_bytes());
+    b.extend_from_slice(&access.to_le_bytes());
+    b.extend_from_slice(&major.to_le_bytes());
+    b.extend_from_slice(&minor.to_le_bytes());
+    b
+}
+
+#[test]
+fn cgroup_device_programs_run_on_their_struct() {
+    let obj = "crates/runtime/tests/objects/cgroup_dev.o";
+    // /dev/null read-write: a default device; /dev/mem: no rule.
+    let null = tmp("null.bin", &dev_ctx(2, 6, 1, 3));
+    let mem = tmp("mem.bin", &dev_ctx(2, 2, 1, 1));
+    for engine in ENGINES {
+        for mode in MODES {
+            let run = |ctx: &std::path::Path, extra: &[&str]| {
+                let mut args = vec![
+                    "run",
+                    obj,
+                    "--program",
+                    "dev_allow",
+                    "--mem",
+                    ctx.to_str().unwrap(),
+                    "--engine",
+                    engine,
+                ];
+                args.extend_from_slice(extra);
+                args.extend_from_slice(mode);
+                bpfx(&args)
+            };
+            let o = run(&null, &[]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            assert_eq!(stdout(&o), "allow (1)\n", "{engine}");
+            let o = run(&mem, &["--json"]);
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!((&v["action"], &v["result"]), (&"deny".into(), &0.into()));
+            // Not the struct's 12 bytes.
+            let o = run(&tmp("short.bin", &[0; 8]), &[]);
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+            assert!(stderr(&o).contains("12 bytes"), "{}", stderr(&o));
+        }
+    }
+    // verify --ctx cgroup_device: major is read whole only, the program returns 0 or 1.
+    let ok = tmp(
+        "dev_ok.asm",
+        b"ldxh r0, [r1+2]\nldxw r0, [r1+4]\nmov r0, 1\nexit\n",
+    );
+    let narrow = tmp("dev_narrow.asm", b"ldxh r0, [r1+4]\nmov r0, 1\nexit\n");
+    let two = tmp("dev_two.asm", b"mov r0, 2\nexit\n");
+    for (file, code, why) in [
+        (&ok, 0, ""),
+        (&narrow, 1, "offset 4 size 2"),
+        (&two, 1, "[0, 1]"),
+    ] {
+        let o = bpfx(&[
+            "verify",
+            file.to_str().unwrap(),
+            "--ctx",
+            "cgroup_device",
+            "--strict",
+        ]);
+        assert_eq!(o.status.code(), Some(code), "{}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+    }
 }

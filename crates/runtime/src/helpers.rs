@@ -388,6 +388,8 @@ impl RunState {
             // (`bpf_event_output_data`) refuses a context length.
             | Context::SkMsg
             | Context::SkLookup
+            | Context::CgroupDevice
+            | Context::CgroupSockopt(_)
             | Context::Unsupported(_) => None,
             Context::CgroupSkb(_) | Context::SkSkb | Context::Lwt(_) => {
                 Some((crate::skb::SKB_DATA, crate::skb::SKB_DATA_END))
@@ -1719,6 +1721,12 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             trace::GET_FUNC_ARG_CNT,
             trace::GET_STACKID,
         ],
+        // `cgroup_dev_func_proto`: the base helpers (the current task's among them), perf
+        // output without the context's bytes (Linux 6.18 checked by loading).
+        Context::CgroupDevice => &[PERF_EVENT_OUTPUT],
+        // `cg_sockopt_func_proto`, as far as bpfx has the helpers: perf output without the
+        // context's bytes, the socket's namespace cookie (Linux 6.18 checked by loading).
+        Context::CgroupSockopt(_) => &[PERF_EVENT_OUTPUT, crate::sock::GET_NETNS_COOKIE],
         // The kernel's `pe_prog_func_proto` over `bpf_tracing_func_proto`.
         Context::PerfEvent => &[
             PERF_EVENT_OUTPUT,

@@ -74,7 +74,9 @@
 //! memory limit, map storage, handle binding, tail calls, the XDP rewrite.
 #![forbid(unsafe_code)]
 
+mod cgroup_dev;
 mod cgroup_skb;
+mod cgroup_sockopt;
 mod context;
 pub mod csum;
 mod ecn;
@@ -151,7 +153,15 @@ pub use bpfx_verifier::{
     RetKind, SockKind, SockRet, VerifiedProgram,
 };
 pub use bpfx_verifier::{VerifierLog, VerifyError, VerifyErrorKind};
+pub use cgroup_dev::{
+    BPF_DEVCG_ACC_MKNOD, BPF_DEVCG_ACC_READ, BPF_DEVCG_ACC_WRITE, BPF_DEVCG_DEV_BLOCK,
+    BPF_DEVCG_DEV_CHAR, CGROUP_DEV_CTX_SIZE, DevAccess, cgroup_dev_layout, dev_allowed,
+};
 pub use cgroup_skb::{CgroupSkbHook, CgroupSkbVerdict, ip_ethertype};
+pub use cgroup_sockopt::{
+    SOCKOPT_CTX_SIZE, SOCKOPT_MAX_BUF, SockoptCall, SockoptHook, SockoptOutcome, SockoptResult,
+    sockopt_layout,
+};
 pub use context::{
     Context, LayoutError, PACKET_FIELD_SIZE, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta,
     xdp_layout,

@@ -76,7 +76,7 @@ fn sections_give_the_socket_contexts() {
         ("sockops", Context::SockOps),
         ("perf_event", Context::PerfEvent),
         ("cgroup/sysctl", Context::Unsupported("cgroup_sysctl")),
-        ("cgroup/dev", Context::Unsupported("cgroup_device")),
+        ("cgroup/dev", Context::CgroupDevice),
     ] {
         assert_eq!(Context::for_section(section), ctx, "{section}");
     }

@@ -236,3 +236,58 @@ fn cgroup_device_programs_run_on_their_struct() {
         assert!(stderr(&o).contains(why), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn cgroup_sockopt_programs_run_on_their_struct() {
+    let obj = "crates/runtime/tests/objects/cgroup_sockopt.o";
+    // setsockopt(SOL_SOCKET, SO_SNDBUF, 1000000): capped at 65536 in place.
+    let mut ctx = vec![0u8; 40];
+    ctx[24..28].copy_from_slice(&1i32.to_le_bytes());
+    ctx[28..32].copy_from_slice(&7i32.to_le_bytes());
+    ctx[32..36].copy_from_slice(&4i32.to_le_bytes());
+    ctx.extend_from_slice(&1_000_000i32.to_le_bytes());
+    let mem = tmp("sndbuf.bin", &ctx);
+    let out = tmp("sndbuf.out", b"");
+    for engine in ENGINES {
+        for mode in MODES {
+            let mut args = vec![
+                "run",
+                obj,
+                "--program",
+                "so_set",
+                "--mem",
+                mem.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--engine",
+                engine,
+            ];
+            args.extend_from_slice(mode);
+            let o = bpfx(&args);
+            assert!(o.status.success(), "{}", stderr(&o));
+            assert_eq!(
+                stdout(&o),
+                "set (1)\nlevel: 1\noptname: 7\noptlen: 4\nretval: 0\n",
+                "{engine}"
+            );
+            let got = std::fs::read(&out).unwrap();
+            assert_eq!(got[40..], 65536i32.to_le_bytes());
+            // Shorter than the struct.
+            let o = bpfx(&[
+                "run",
+                obj,
+                "--program",
+                "so_set",
+                "--mem",
+                tmp("sockopt_short.bin", &[0; 39]).to_str().unwrap(),
+            ]);
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        }
+    }
+    // verify --ctx getsockopt: retval is writable there, not at setsockopt.
+    let retval = tmp("retval.asm", b"stw [r1+36], 0\nmov r0, 1\nexit\n");
+    for (ctx, code) in [("getsockopt", 0), ("setsockopt", 1)] {
+        let o = bpfx(&["verify", retval.to_str().unwrap(), "--ctx", ctx, "--strict"]);
+        assert_eq!(o.status.code(), Some(code), "{ctx}: {}", stderr(&o));
+    }
+}

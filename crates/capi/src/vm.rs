@@ -720,6 +720,30 @@ pub(crate) fn run_memory(
             })?;
             prog.run_cgroup_dev(&access)
         }
+        // `mem` is the `struct bpf_sysctl` (8 bytes: write, file_pos): a read (`write` 0) or a
+        // write of an empty value of a sysctl without a name or value, which the C API gives
+        // no way to name; `file_pos` comes back as the program left it.
+        Context::CgroupSysctl => {
+            if mem.len() != runtime::SYSCTL_CTX_SIZE {
+                return Err(Fail::arg(format!(
+                    "a cgroup_sysctl program runs on a struct bpf_sysctl of {} bytes, got {}",
+                    runtime::SYSCTL_CTX_SIZE,
+                    mem.len()
+                )));
+            }
+            let word =
+                |at: usize| u32::from_le_bytes([mem[at], mem[at + 1], mem[at + 2], mem[at + 3]]);
+            let sysctl = runtime::Sysctl {
+                new_value: (word(0) != 0).then(Vec::new),
+                file_pos: word(4),
+                ..runtime::Sysctl::default()
+            };
+            let out = prog.run_sysctl(&sysctl);
+            if let Ok(o) = &out {
+                mem[4..8].copy_from_slice(&o.file_pos.to_le_bytes());
+            }
+            out.map(|o| u64::from(o.code))
+        }
         // `mem` is a `struct bpf_sockopt` (40 bytes) followed by the option's bytes, which
         // come back as the program left them (the struct's pointers 0); no socket (its fields
         // read 0). The result is the return value.

@@ -19,6 +19,32 @@ fn tmp(name: &str, contents: &[u8]) -> std::path::PathBuf {
     p
 }
 
+/// `bpfx run OBJ --SELECT NAME --INPUT PATH [--out OUT] --engine ENGINE` with `extra` and
+/// `mode`'s flags.
+fn run_on(
+    obj: &str,
+    select: (&str, &str),
+    input: (&str, &std::path::Path),
+    out: Option<&std::path::Path>,
+    engine: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "run",
+        obj,
+        select.0,
+        select.1,
+        input.0,
+        input.1.to_str().unwrap(),
+    ];
+    if let Some(out) = out {
+        args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    }
+    args.extend_from_slice(&["--engine", engine]);
+    args.extend_from_slice(extra);
+    bpfx(&args)
+}
+
 /// A `struct bpf_sk_lookup` as the kernel's test run takes it: UDP over IPv4 from
 /// 10.1.2.3:0x1234 to 127.0.0.1:`port`.
 fn sk_lookup_ctx(port: u32) -> Vec<u8> {
@@ -112,20 +138,8 @@ fn lwt_programs_run_on_an_ip_packet() {
     let out = tmp("out.bin", b"");
     for engine in ENGINES {
         for mode in MODES {
-            let mut args = vec![
-                "run",
-                obj,
-                "--section",
-                "lwt_xmit",
-                "--packet",
-                packet.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--engine",
-                engine,
-            ];
-            args.extend_from_slice(mode);
-            let o = bpfx(&args);
+            let select = ("--section", "lwt_xmit");
+            let o = run_on(obj, select, ("--packet", &packet), Some(&out), engine, mode);
             assert!(o.status.success(), "{}", stderr(&o));
             assert_eq!(stdout(&o), "BPF_OK (0)\npriority 0x0 -> 0x6\n", "{engine}");
             // DSCP EF, the checksum the kernel's test run gives.
@@ -187,19 +201,9 @@ fn cgroup_device_programs_run_on_their_struct() {
     for engine in ENGINES {
         for mode in MODES {
             let run = |ctx: &std::path::Path, extra: &[&str]| {
-                let mut args = vec![
-                    "run",
-                    obj,
-                    "--program",
-                    "dev_allow",
-                    "--mem",
-                    ctx.to_str().unwrap(),
-                    "--engine",
-                    engine,
-                ];
-                args.extend_from_slice(extra);
-                args.extend_from_slice(mode);
-                bpfx(&args)
+                let flags: Vec<&str> = extra.iter().chain(mode.iter()).copied().collect();
+                let select = ("--program", "dev_allow");
+                run_on(obj, select, ("--mem", ctx), None, engine, &flags)
             };
             let o = run(&null, &[]);
             assert!(o.status.success(), "{}", stderr(&o));
@@ -250,20 +254,8 @@ fn cgroup_sockopt_programs_run_on_their_struct() {
     let out = tmp("sndbuf.out", b"");
     for engine in ENGINES {
         for mode in MODES {
-            let mut args = vec![
-                "run",
-                obj,
-                "--program",
-                "so_set",
-                "--mem",
-                mem.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--engine",
-                engine,
-            ];
-            args.extend_from_slice(mode);
-            let o = bpfx(&args);
+            let select = ("--program", "so_set");
+            let o = run_on(obj, select, ("--mem", &mem), Some(&out), engine, mode);
             assert!(o.status.success(), "{}", stderr(&o));
             assert_eq!(
                 stdout(&o),
@@ -273,14 +265,8 @@ fn cgroup_sockopt_programs_run_on_their_struct() {
             let got = std::fs::read(&out).unwrap();
             assert_eq!(got[40..], 65536i32.to_le_bytes());
             // Shorter than the struct.
-            let o = bpfx(&[
-                "run",
-                obj,
-                "--program",
-                "so_set",
-                "--mem",
-                tmp("sockopt_short.bin", &[0; 39]).to_str().unwrap(),
-            ]);
+            let short = tmp("sockopt_short.bin", &[0; 39]);
+            let o = run_on(obj, select, ("--mem", &short), None, engine, mode);
             assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         }
     }
@@ -289,5 +275,38 @@ fn cgroup_sockopt_programs_run_on_their_struct() {
     for (ctx, code) in [("getsockopt", 0), ("setsockopt", 1)] {
         let o = bpfx(&["verify", retval.to_str().unwrap(), "--ctx", ctx, "--strict"]);
         assert_eq!(o.status.code(), Some(code), "{ctx}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn cgroup_sysctl_programs_run_on_their_struct() {
+    let obj = "crates/runtime/tests/objects/cgroup_sysctl.o";
+    // A write at file position 9, of a sysctl with no name: the guard allows it.
+    let mut ctx = 1u32.to_le_bytes().to_vec();
+    ctx.extend_from_slice(&9u32.to_le_bytes());
+    let mem = tmp("sysctl.bin", &ctx);
+    for engine in ENGINES {
+        for mode in MODES {
+            let select = ("--program", "sysctl_guard");
+            let o = run_on(obj, select, ("--mem", &mem), None, engine, mode);
+            assert!(o.status.success(), "{}", stderr(&o));
+            assert_eq!(stdout(&o), "allow (1)\n", "{engine}");
+            let short = tmp("sysctl_short.bin", &[0; 4]);
+            let o = run_on(obj, select, ("--mem", &short), None, engine, mode);
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        }
+    }
+    // verify --ctx cgroup_sysctl: file_pos takes 4-byte stores only.
+    let narrow = tmp("sysctl_narrow.asm", b"sth [r1+4], 0\nmov r0, 1\nexit\n");
+    let whole = tmp("sysctl_whole.asm", b"stw [r1+4], 0\nmov r0, 1\nexit\n");
+    for (file, code) in [(&whole, 0), (&narrow, 1)] {
+        let o = bpfx(&[
+            "verify",
+            file.to_str().unwrap(),
+            "--ctx",
+            "cgroup_sysctl",
+            "--strict",
+        ]);
+        assert_eq!(o.status.code(), Some(code), "{}", stderr(&o));
     }
 }

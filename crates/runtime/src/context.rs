@@ -109,7 +109,11 @@ pub enum Context {
     /// (getsockopt or setsockopt): r1 = `struct bpf_sockopt` ([`crate::SockoptCall`],
     /// [`crate::sockopt_layout`]), the option's bytes a writable packet.
     CgroupSockopt(crate::SockoptHook),
-    /// A program type bpfx does not model (cgroup sysctl, LSM,
+    /// A cgroup sysctl program (`BPF_PROG_TYPE_CGROUP_SYSCTL`: allows or refuses an access to
+    /// a `/proc/sys` file): r1 = `struct bpf_sysctl` ([`crate::Sysctl`],
+    /// [`crate::sysctl_layout`]).
+    CgroupSysctl,
+    /// A program type bpfx does not model (LSM,
     /// iterators, …), named as the kernel's `enum bpf_prog_type` (without `BPF_PROG_TYPE_`,
     /// lower case): verifying it is refused with [`crate::Error::UnsupportedProgramType`], so
     /// it never runs as plain memory.
@@ -345,6 +349,7 @@ impl Context {
             Context::PerfEvent => "perf_event",
             Context::CgroupDevice => "cgroup_device",
             Context::CgroupSockopt(_) => "cgroup_sockopt",
+            Context::CgroupSysctl => "cgroup_sysctl",
             Context::Unsupported(t) => t,
         }
     }
@@ -360,13 +365,15 @@ impl Context {
     /// sk_skb programs (`sk_skb`, also `sk_skb/stream_parser`, `sk_skb/stream_verdict`,
     /// `sk_skb/verdict`), sk_msg programs (`sk_msg`), sk_lookup programs (`sk_lookup`),
     /// lightweight tunnel programs (`lwt_in`, `lwt_out`, `lwt_xmit`, `lwt_seg6local`),
-    /// cgroup device programs (`cgroup_device`, also `cgroup/dev`) and cgroup socket-option
-    /// programs (`cgroup/getsockopt`, `cgroup/setsockopt`, with or without `cgroup/`).
+    /// cgroup device programs (`cgroup_device`, also `cgroup/dev`), cgroup sysctl programs
+    /// (`cgroup_sysctl`, also `cgroup/sysctl`) and cgroup socket-option programs
+    /// (`cgroup/getsockopt`, `cgroup/setsockopt`, with or without `cgroup/`).
     pub fn parse(name: &str) -> Option<Context> {
         match name {
             "sk_msg" => return Some(Context::SkMsg),
             "sk_lookup" => return Some(Context::SkLookup),
             "cgroup_device" | "cgroup/dev" => return Some(Context::CgroupDevice),
+            "cgroup_sysctl" | "cgroup/sysctl" => return Some(Context::CgroupSysctl),
             "getsockopt" | "cgroup/getsockopt" => {
                 return Some(Context::CgroupSockopt(crate::SockoptHook::Get));
             }
@@ -430,6 +437,7 @@ impl Context {
     /// | `perf_event` | [`Context::PerfEvent`] |
     /// | `cgroup/dev`; legacy: `cgroup/dev/…` (libbpf before 1.0 matched the prefix) | [`Context::CgroupDevice`] |
     /// | `cgroup/getsockopt`, `cgroup/setsockopt`; legacy: each followed by `/…` | [`Context::CgroupSockopt`] at that hook |
+    /// | `cgroup/sysctl`; legacy: `cgroup/sysctl/…` | [`Context::CgroupSysctl`] |
     /// | writable raw tracepoints, LSM, iterators, other cgroup hooks, other `sk_skb/…` and `sk_msg/…` names, flow dissector, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
     /// | anything else (`.text`, names bpfx's own tools use) | [`Context::Memory`] |
     pub fn for_section(section: &str) -> Context {
@@ -513,6 +521,7 @@ impl Context {
             }
             "cgroup_skb/egress" => return Context::CgroupSkb(crate::CgroupSkbHook::Egress),
             _ if plus("cgroup/dev") => return Context::CgroupDevice,
+            _ if plus("cgroup/sysctl") => return Context::CgroupSysctl,
             _ if plus("cgroup/getsockopt") => {
                 return Context::CgroupSockopt(crate::SockoptHook::Get);
             }
@@ -566,7 +575,8 @@ impl Context {
     /// | `pt_regs` | [`Context::Kprobe`] (kprobes, uprobes and their syscall forms share the type) |
     /// | `bpf_sock` | [`Context::Sock`] at `sock_create`, the hook the kernel gives a `cgroup_sock` program loaded without an attach type |
     /// | `bpf_cgroup_dev_ctx` | [`Context::CgroupDevice`] |
-    /// | `bpf_sysctl`, `bpf_sockopt`, `sk_reuseport_md`, `bpf_nf_ctx` | [`Context::Unsupported`] (their one type) |
+    /// | `bpf_sysctl` | [`Context::CgroupSysctl`] |
+    /// | `bpf_sockopt`, `sk_reuseport_md`, `bpf_nf_ctx` | [`Context::Unsupported`] (their one type) |
     ///
     /// Any other struct gives `None`, and so does `bpf_sock_addr`: its program type needs a
     /// hook (`connect4`, `bind6`, …) that the struct does not say, and which the kernel
@@ -580,7 +590,7 @@ impl Context {
             "pt_regs" => Context::Kprobe,
             "bpf_sock" => Context::Sock(crate::SockHook::Create),
             "sk_msg_md" => Context::SkMsg,
-            "bpf_sysctl" => Context::Unsupported("cgroup_sysctl"),
+            "bpf_sysctl" => Context::CgroupSysctl,
             "bpf_sockopt" => Context::Unsupported("cgroup_sockopt"),
             "bpf_cgroup_dev_ctx" => Context::CgroupDevice,
             "sk_reuseport_md" => Context::Unsupported("sk_reuseport"),
@@ -604,7 +614,6 @@ const UNSUPPORTED_SECTIONS: &[(&[&str], &str)] = &[
     (&["freplace+"], "ext"),
     // Other `cgroup_skb/…` names, which libbpf refuses.
     (&["cgroup_skb"], "cgroup_skb"),
-    (&["cgroup/sysctl"], "cgroup_sysctl"),
     (&["cgroup"], "cgroup_sock_addr"),
     // Other `sk_skb/…` names, which libbpf refuses.
     (&["sk_skb"], "sk_skb"),
@@ -790,6 +799,10 @@ impl Context {
             Context::CgroupDevice => (
                 ContextKind::Fields(crate::cgroup_dev_layout()),
                 Some(crate::CGROUP_DEV_CTX_SIZE as u64),
+            ),
+            Context::CgroupSysctl => (
+                ContextKind::Fields(crate::sysctl_layout()),
+                Some(crate::SYSCTL_CTX_SIZE as u64),
             ),
             Context::CgroupSockopt(hook) => (
                 ContextKind::Fields(crate::sockopt_layout(hook)),

@@ -79,6 +79,10 @@ pub(crate) enum CtxKind {
     /// cgroup setsockopt: as getsockopt, before the kernel's handler.
     #[value(name = "setsockopt", alias = "cgroup_setsockopt")]
     Setsockopt,
+    /// cgroup sysctl: r1 = a `struct bpf_sysctl` (the 8 --mem bytes: write, file_pos) of a
+    /// sysctl with no name and no value; returns 1 (allow) or 0 (refuse).
+    #[value(name = "cgroup_sysctl", alias = "sysctl")]
+    CgroupSysctl,
 }
 
 impl CtxKind {
@@ -106,6 +110,7 @@ impl CtxKind {
             CtxKind::CgroupDevice => Context::CgroupDevice,
             CtxKind::Getsockopt => Context::CgroupSockopt(bpfx::SockoptHook::Get),
             CtxKind::Setsockopt => Context::CgroupSockopt(bpfx::SockoptHook::Set),
+            CtxKind::CgroupSysctl => Context::CgroupSysctl,
         }
     }
 
@@ -134,6 +139,7 @@ impl CtxKind {
             CtxKind::CgroupDevice => "cgroup/dev",
             CtxKind::Getsockopt => "cgroup/getsockopt",
             CtxKind::Setsockopt => "cgroup/setsockopt",
+            CtxKind::CgroupSysctl => "cgroup/sysctl",
         }
     }
 }
@@ -917,6 +923,31 @@ pub(crate) fn exec(
                 (u64::from(o.code), Some(o.result.to_string()))
             })
         }
+        // setup() checked the size; `file_pos` comes back as the program left it.
+        Context::CgroupSysctl => {
+            let word = |at: usize| {
+                input
+                    .mem
+                    .get(at..at + 4)
+                    .map_or(0, |w| u32::from_le_bytes(w.try_into().unwrap_or([0; 4])))
+            };
+            let sysctl = bpfx::Sysctl {
+                new_value: (word(0) != 0).then(Vec::new),
+                file_pos: word(4),
+                ..bpfx::Sysctl::default()
+            };
+            prog.run_sysctl(&sysctl).map(|o| {
+                if let Some(pos) = input.mem.get_mut(4..8) {
+                    pos.copy_from_slice(&o.file_pos.to_le_bytes());
+                }
+                let verdict = if bpfx::dev_allowed(u64::from(o.code)) {
+                    "allow"
+                } else {
+                    "deny"
+                };
+                (u64::from(o.code), Some(verdict.to_string()))
+            })
+        }
         // setup() checked the size.
         Context::CgroupDevice => {
             let a = bpfx::DevAccess::from_bytes(&input.mem).unwrap_or_default();
@@ -947,6 +978,7 @@ fn struct_size(ctx: Context) -> Option<usize> {
         Context::PerfEvent => Some(bpfx::PERF_EVENT_DATA_SIZE),
         Context::SkLookup => Some(bpfx::SK_LOOKUP_CTX_SIZE),
         Context::CgroupDevice => Some(bpfx::CGROUP_DEV_CTX_SIZE),
+        Context::CgroupSysctl => Some(bpfx::SYSCTL_CTX_SIZE),
         _ => None,
     }
 }

@@ -59,6 +59,9 @@ pub(crate) enum VerifyCtx {
     /// cgroup setsockopt: as getsockopt, level, optname and optlen writable, no retval.
     #[value(name = "setsockopt", alias = "cgroup_setsockopt")]
     Setsockopt,
+    /// cgroup sysctl: r1 = a `struct bpf_sysctl` (file_pos writable; returns 0 or 1).
+    #[value(name = "cgroup_sysctl", alias = "sysctl")]
+    CgroupSysctl,
     /// A context struct in the input memory whose 8-byte fields at offsets 0 and 8 hold the
     /// packet's `data` and `data_end` pointers (plain programs only; the verifier's raw packet
     /// context).
@@ -182,6 +185,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                 Some(VerifyCtx::CgroupDevice) => Some("cgroup/dev"),
                 Some(VerifyCtx::Getsockopt) => Some("cgroup/getsockopt"),
                 Some(VerifyCtx::Setsockopt) => Some("cgroup/setsockopt"),
+                Some(VerifyCtx::CgroupSysctl) => Some("cgroup/sysctl"),
                 _ => None,
             };
             if let Some(section) = section {
@@ -368,6 +372,7 @@ fn verify_object(
         Some(VerifyCtx::CgroupDevice) => bpfx::Context::CgroupDevice,
         Some(VerifyCtx::Getsockopt) => bpfx::Context::CgroupSockopt(bpfx::SockoptHook::Get),
         Some(VerifyCtx::Setsockopt) => bpfx::Context::CgroupSockopt(bpfx::SockoptHook::Set),
+        Some(VerifyCtx::CgroupSysctl) => bpfx::Context::CgroupSysctl,
         Some(VerifyCtx::Packet) | None => implied,
     };
     let mut pref = pref.context(ctx);

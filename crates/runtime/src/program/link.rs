@@ -427,6 +427,7 @@ impl<'o> ProgramRef<'o> {
             | Context::SkLookup
             | Context::CgroupDevice
             | Context::CgroupSockopt(_)
+            | Context::CgroupSysctl
             | Context::Lwt(_) => self.context.name(),
             _ => return Ok(()),
         };

@@ -151,3 +151,10 @@ done
 for n in 0 1 2 3; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "cgroup_sockopt_bad_$n.c" -o "cgroup_sockopt_bad_$n.o"
 done
+# A cgroup's /proc/sys policy (the sysctl helpers, bpf_strtol/bpf_strtoul) and a value logger,
+# and their refused twins (cgroup_sysctl_bad_N.c defines CASE and includes cgroup_sysctl_bad.h;
+# tests/cgroup_sysctl.rs).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c cgroup_sysctl.c -o cgroup_sysctl.o
+for n in 0 1 2 3; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "cgroup_sysctl_bad_$n.c" -o "cgroup_sysctl_bad_$n.o"
+done

@@ -724,20 +724,13 @@ pub(crate) fn run_memory(
         // write of an empty value of a sysctl without a name or value, which the C API gives
         // no way to name; `file_pos` comes back as the program left it.
         Context::CgroupSysctl => {
-            if mem.len() != runtime::SYSCTL_CTX_SIZE {
-                return Err(Fail::arg(format!(
+            let sysctl = runtime::Sysctl::from_ctx(mem).ok_or_else(|| {
+                Fail::arg(format!(
                     "a cgroup_sysctl program runs on a struct bpf_sysctl of {} bytes, got {}",
                     runtime::SYSCTL_CTX_SIZE,
                     mem.len()
-                )));
-            }
-            let word =
-                |at: usize| u32::from_le_bytes([mem[at], mem[at + 1], mem[at + 2], mem[at + 3]]);
-            let sysctl = runtime::Sysctl {
-                new_value: (word(0) != 0).then(Vec::new),
-                file_pos: word(4),
-                ..runtime::Sysctl::default()
-            };
+                ))
+            })?;
             let out = prog.run_sysctl(&sysctl);
             if let Ok(o) = &out {
                 mem[4..8].copy_from_slice(&o.file_pos.to_le_bytes());

@@ -77,6 +77,22 @@ pub struct Sysctl {
     pub file_pos: u32,
 }
 
+impl Sysctl {
+    /// The access a bare `struct bpf_sysctl` describes ([`SYSCTL_CTX_SIZE`] bytes, `None`
+    /// otherwise): a write (of an empty value) when `write` is not 0, else a read, at
+    /// `file_pos`, of a sysctl with no name and no current value (the command line's and the
+    /// C API's form, which name no sysctl).
+    pub fn from_ctx(b: &[u8]) -> Option<Sysctl> {
+        let b: &[u8; SYSCTL_CTX_SIZE] = b.try_into().ok()?;
+        let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        Some(Sysctl {
+            new_value: (word(0) != 0).then(Vec::new),
+            file_pos: word(4),
+            ..Sysctl::default()
+        })
+    }
+}
+
 /// What the run of a cgroup sysctl program decided.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SysctlOutcome {

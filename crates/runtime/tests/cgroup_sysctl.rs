@@ -191,3 +191,17 @@ fn the_kernel_loads_the_fixture_and_refuses_the_twins() {
     oracle::load_all(&objects().join("cgroup_sysctl.o"))
         .unwrap_or_else(|e| panic!("the kernel refuses cgroup_sysctl.o: {e}"));
 }
+
+#[test]
+fn a_bare_struct_is_a_read_or_a_write_of_no_name() {
+    let mut b = 1u32.to_le_bytes().to_vec();
+    b.extend_from_slice(&9u32.to_le_bytes());
+    let s = Sysctl::from_ctx(&b).unwrap();
+    assert_eq!(
+        (s.new_value, s.file_pos, s.name),
+        (Some(Vec::new()), 9, String::new())
+    );
+    b[0] = 0;
+    assert_eq!(Sysctl::from_ctx(&b).unwrap().new_value, None);
+    assert_eq!(Sysctl::from_ctx(&b[..7]), None);
+}

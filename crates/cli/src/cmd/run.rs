@@ -925,17 +925,7 @@ pub(crate) fn exec(
         }
         // setup() checked the size; `file_pos` comes back as the program left it.
         Context::CgroupSysctl => {
-            let word = |at: usize| {
-                input
-                    .mem
-                    .get(at..at + 4)
-                    .map_or(0, |w| u32::from_le_bytes(w.try_into().unwrap_or([0; 4])))
-            };
-            let sysctl = bpfx::Sysctl {
-                new_value: (word(0) != 0).then(Vec::new),
-                file_pos: word(4),
-                ..bpfx::Sysctl::default()
-            };
+            let sysctl = bpfx::Sysctl::from_ctx(&input.mem).unwrap_or_default();
             prog.run_sysctl(&sysctl).map(|o| {
                 if let Some(pos) = input.mem.get_mut(4..8) {
                     pos.copy_from_slice(&o.file_pos.to_le_bytes());

@@ -618,7 +618,10 @@ pub(crate) fn context_from_code(
 /// an IP packet with its socket (`BpfSock::of_ip_packet`): the return value; for sk_skb and
 /// sk_msg programs, on the stream data or message: the return value; for sk_lookup programs, on
 /// a `struct bpf_sk_lookup`, whose cookie becomes the selected socket's: the return value; for
-/// tracing, socket and perf
+/// cgroup device programs, on a `struct bpf_cgroup_dev_ctx`: the return value; for cgroup
+/// socket-option programs, on a `struct bpf_sockopt` and the option's bytes: the return
+/// value; for tracing,
+/// socket and perf
 /// event programs, on their context's bytes). The outer error: the
 /// program takes a context `mem` cannot be.
 pub(crate) fn run_memory(
@@ -701,6 +704,60 @@ pub(crate) fn run_memory(
             let out = prog.run_sk_lookup(&lookup, None);
             if let Ok(o) = &out {
                 mem[..8].copy_from_slice(&o.cookie.to_le_bytes());
+            }
+            out.map(|o| u64::from(o.code))
+        }
+        // `mem` is the `struct bpf_cgroup_dev_ctx` (12 bytes), read-only; the result is the
+        // return value (1 allows the access, 0 refuses it).
+        Context::CgroupDevice => {
+            let access = runtime::DevAccess::from_bytes(mem).ok_or_else(|| {
+                Fail::arg(format!(
+                    "a cgroup_device program runs on a struct bpf_cgroup_dev_ctx of {} bytes, \
+                     got {}",
+                    runtime::CGROUP_DEV_CTX_SIZE,
+                    mem.len()
+                ))
+            })?;
+            prog.run_cgroup_dev(&access)
+        }
+        // `mem` is the `struct bpf_sysctl` (8 bytes: write, file_pos): a read (`write` 0) or a
+        // write of an empty value of a sysctl without a name or value, which the C API gives
+        // no way to name; `file_pos` comes back as the program left it.
+        Context::CgroupSysctl => {
+            let sysctl = runtime::Sysctl::from_ctx(mem).ok_or_else(|| {
+                Fail::arg(format!(
+                    "a cgroup_sysctl program runs on a struct bpf_sysctl of {} bytes, got {}",
+                    runtime::SYSCTL_CTX_SIZE,
+                    mem.len()
+                ))
+            })?;
+            let out = prog.run_sysctl(&sysctl);
+            if let Ok(o) = &out {
+                mem[4..8].copy_from_slice(&o.file_pos.to_le_bytes());
+            }
+            out.map(|o| u64::from(o.code))
+        }
+        // `mem` is a `struct bpf_sockopt` (40 bytes) followed by the option's bytes, which
+        // come back as the program left them (the struct's pointers 0); no socket (its fields
+        // read 0). The result is the return value.
+        Context::CgroupSockopt(_) => {
+            let call = runtime::SockoptCall::from_bytes(mem).ok_or_else(|| {
+                Fail::arg(format!(
+                    "a cgroup_sockopt program runs on a struct bpf_sockopt of {} bytes followed \
+                     by the option's bytes, got {} bytes",
+                    runtime::SOCKOPT_CTX_SIZE,
+                    mem.len()
+                ))
+            })?;
+            let out = prog.run_sockopt(
+                &call,
+                &runtime::BpfSock::default(),
+                &runtime::SockIds::default(),
+            );
+            if let Ok(o) = &out {
+                let b = o.call.to_bytes();
+                let n = b.len().min(mem.len());
+                mem[..n].copy_from_slice(&b[..n]);
             }
             out.map(|o| u64::from(o.code))
         }

@@ -101,7 +101,19 @@ pub enum Context {
     /// bpf_perf_event_data` ([`crate::PerfEventData`]), read-only
     /// ([`crate::perf_event_layout`]).
     PerfEvent,
-    /// A program type bpfx does not model (cgroup device and sysctl, LSM,
+    /// A cgroup device program (`BPF_PROG_TYPE_CGROUP_DEVICE`: allows or refuses a device
+    /// access): r1 = `struct bpf_cgroup_dev_ctx` ([`crate::DevAccess`],
+    /// [`crate::cgroup_dev_layout`]), read-only.
+    CgroupDevice,
+    /// A cgroup socket-option program (`BPF_PROG_TYPE_CGROUP_SOCKOPT`) at its hook
+    /// (getsockopt or setsockopt): r1 = `struct bpf_sockopt` ([`crate::SockoptCall`],
+    /// [`crate::sockopt_layout`]), the option's bytes a writable packet.
+    CgroupSockopt(crate::SockoptHook),
+    /// A cgroup sysctl program (`BPF_PROG_TYPE_CGROUP_SYSCTL`: allows or refuses an access to
+    /// a `/proc/sys` file): r1 = `struct bpf_sysctl` ([`crate::Sysctl`],
+    /// [`crate::sysctl_layout`]).
+    CgroupSysctl,
+    /// A program type bpfx does not model (LSM,
     /// iterators, …), named as the kernel's `enum bpf_prog_type` (without `BPF_PROG_TYPE_`,
     /// lower case): verifying it is refused with [`crate::Error::UnsupportedProgramType`], so
     /// it never runs as plain memory.
@@ -335,6 +347,9 @@ impl Context {
             Context::SkLookup => "sk_lookup",
             Context::Lwt(h) => h.name(),
             Context::PerfEvent => "perf_event",
+            Context::CgroupDevice => "cgroup_device",
+            Context::CgroupSockopt(_) => "cgroup_sockopt",
+            Context::CgroupSysctl => "cgroup_sysctl",
             Context::Unsupported(t) => t,
         }
     }
@@ -348,12 +363,23 @@ impl Context {
     /// `sock_create`, `post_bind4`, …), and cgroup skb programs by their sections
     /// (`cgroup_skb/ingress`, `cgroup_skb/egress`, `cgroup/skb`; `cgroup_skb` alone is ingress),
     /// sk_skb programs (`sk_skb`, also `sk_skb/stream_parser`, `sk_skb/stream_verdict`,
-    /// `sk_skb/verdict`), sk_msg programs (`sk_msg`), sk_lookup programs (`sk_lookup`) and
-    /// lightweight tunnel programs (`lwt_in`, `lwt_out`, `lwt_xmit`, `lwt_seg6local`).
+    /// `sk_skb/verdict`), sk_msg programs (`sk_msg`), sk_lookup programs (`sk_lookup`),
+    /// lightweight tunnel programs (`lwt_in`, `lwt_out`, `lwt_xmit`, `lwt_seg6local`),
+    /// cgroup device programs (`cgroup_device`, also `cgroup/dev`), cgroup sysctl programs
+    /// (`cgroup_sysctl`, also `cgroup/sysctl`) and cgroup socket-option programs
+    /// (`cgroup/getsockopt`, `cgroup/setsockopt`, with or without `cgroup/`).
     pub fn parse(name: &str) -> Option<Context> {
         match name {
             "sk_msg" => return Some(Context::SkMsg),
             "sk_lookup" => return Some(Context::SkLookup),
+            "cgroup_device" | "cgroup/dev" => return Some(Context::CgroupDevice),
+            "cgroup_sysctl" | "cgroup/sysctl" => return Some(Context::CgroupSysctl),
+            "getsockopt" | "cgroup/getsockopt" => {
+                return Some(Context::CgroupSockopt(crate::SockoptHook::Get));
+            }
+            "setsockopt" | "cgroup/setsockopt" => {
+                return Some(Context::CgroupSockopt(crate::SockoptHook::Set));
+            }
             n if let Some(h) = crate::LwtHook::from_name(n) => return Some(Context::Lwt(h)),
             "sk_skb" | "sk_skb/stream_parser" | "sk_skb/stream_verdict" | "sk_skb/verdict" => {
                 return Some(Context::SkSkb);
@@ -409,6 +435,9 @@ impl Context {
     /// | `sk_lookup`; legacy: `sk_lookup/…` (libbpf before 1.0 and cilium/ebpf match the prefix) | [`Context::SkLookup`] |
     /// | `lwt_in`, `lwt_out`, `lwt_xmit`, `lwt_seg6local`; legacy: each followed by `/…` (libbpf before 1.0 matched the prefix) | [`Context::Lwt`] at that hook |
     /// | `perf_event` | [`Context::PerfEvent`] |
+    /// | `cgroup/dev`; legacy: `cgroup/dev/…` (libbpf before 1.0 matched the prefix) | [`Context::CgroupDevice`] |
+    /// | `cgroup/getsockopt`, `cgroup/setsockopt`; legacy: each followed by `/…` | [`Context::CgroupSockopt`] at that hook |
+    /// | `cgroup/sysctl`; legacy: `cgroup/sysctl/…` | [`Context::CgroupSysctl`] |
     /// | writable raw tracepoints, LSM, iterators, other cgroup hooks, other `sk_skb/…` and `sk_msg/…` names, flow dissector, netfilter, struct_ops, syscall … (libbpf's sections) | [`Context::Unsupported`] |
     /// | anything else (`.text`, names bpfx's own tools use) | [`Context::Memory`] |
     pub fn for_section(section: &str) -> Context {
@@ -491,6 +520,14 @@ impl Context {
                 return Context::CgroupSkb(crate::CgroupSkbHook::Ingress);
             }
             "cgroup_skb/egress" => return Context::CgroupSkb(crate::CgroupSkbHook::Egress),
+            _ if plus("cgroup/dev") => return Context::CgroupDevice,
+            _ if plus("cgroup/sysctl") => return Context::CgroupSysctl,
+            _ if plus("cgroup/getsockopt") => {
+                return Context::CgroupSockopt(crate::SockoptHook::Get);
+            }
+            _ if plus("cgroup/setsockopt") => {
+                return Context::CgroupSockopt(crate::SockoptHook::Set);
+            }
             _ => {}
         }
         if let Some(hook) = section.strip_prefix("cgroup/") {
@@ -537,7 +574,9 @@ impl Context {
     /// | `bpf_sk_lookup` | [`Context::SkLookup`] |
     /// | `pt_regs` | [`Context::Kprobe`] (kprobes, uprobes and their syscall forms share the type) |
     /// | `bpf_sock` | [`Context::Sock`] at `sock_create`, the hook the kernel gives a `cgroup_sock` program loaded without an attach type |
-    /// | `bpf_sysctl`, `bpf_sockopt`, `bpf_cgroup_dev_ctx`, `sk_reuseport_md`, `bpf_nf_ctx` | [`Context::Unsupported`] (their one type) |
+    /// | `bpf_cgroup_dev_ctx` | [`Context::CgroupDevice`] |
+    /// | `bpf_sysctl` | [`Context::CgroupSysctl`] |
+    /// | `bpf_sockopt`, `sk_reuseport_md`, `bpf_nf_ctx` | [`Context::Unsupported`] (their one type) |
     ///
     /// Any other struct gives `None`, and so does `bpf_sock_addr`: its program type needs a
     /// hook (`connect4`, `bind6`, …) that the struct does not say, and which the kernel
@@ -551,9 +590,9 @@ impl Context {
             "pt_regs" => Context::Kprobe,
             "bpf_sock" => Context::Sock(crate::SockHook::Create),
             "sk_msg_md" => Context::SkMsg,
-            "bpf_sysctl" => Context::Unsupported("cgroup_sysctl"),
+            "bpf_sysctl" => Context::CgroupSysctl,
             "bpf_sockopt" => Context::Unsupported("cgroup_sockopt"),
-            "bpf_cgroup_dev_ctx" => Context::Unsupported("cgroup_device"),
+            "bpf_cgroup_dev_ctx" => Context::CgroupDevice,
             "sk_reuseport_md" => Context::Unsupported("sk_reuseport"),
             "bpf_sk_lookup" => Context::SkLookup,
             "bpf_nf_ctx" => Context::Unsupported("netfilter"),
@@ -575,12 +614,6 @@ const UNSUPPORTED_SECTIONS: &[(&[&str], &str)] = &[
     (&["freplace+"], "ext"),
     // Other `cgroup_skb/…` names, which libbpf refuses.
     (&["cgroup_skb"], "cgroup_skb"),
-    (&["cgroup/dev"], "cgroup_device"),
-    (&["cgroup/sysctl"], "cgroup_sysctl"),
-    (
-        &["cgroup/getsockopt", "cgroup/setsockopt"],
-        "cgroup_sockopt",
-    ),
     (&["cgroup"], "cgroup_sock_addr"),
     // Other `sk_skb/…` names, which libbpf refuses.
     (&["sk_skb"], "sk_skb"),
@@ -763,6 +796,18 @@ impl Context {
                 ContextKind::Fields(crate::perf_event_layout()),
                 Some(crate::PERF_EVENT_DATA_SIZE as u64),
             ),
+            Context::CgroupDevice => (
+                ContextKind::Fields(crate::cgroup_dev_layout()),
+                Some(crate::CGROUP_DEV_CTX_SIZE as u64),
+            ),
+            Context::CgroupSysctl => (
+                ContextKind::Fields(crate::sysctl_layout()),
+                Some(crate::SYSCTL_CTX_SIZE as u64),
+            ),
+            Context::CgroupSockopt(hook) => (
+                ContextKind::Fields(crate::sockopt_layout(hook)),
+                Some(crate::SOCKOPT_CTX_SIZE as u64),
+            ),
             // Refused before the verifier runs (`ProgramRef::prepare`); the verifier would see
             // a context nothing may access.
             Context::Unsupported(_) => (ContextKind::Fields(ContextLayout::default()), Some(0)),
@@ -832,6 +877,14 @@ mod tests {
             host_owned(Context::SkLookup),
             [0..crate::SK_LOOKUP_CTX_SIZE]
         );
+        assert_eq!(
+            host_owned(Context::CgroupDevice),
+            [0..crate::CGROUP_DEV_CTX_SIZE]
+        );
+        // setsockopt writes level, optname and optlen; getsockopt optlen and retval.
+        let so = |h| host_owned(Context::CgroupSockopt(h));
+        assert_eq!(so(crate::SockoptHook::Set), [0..24, 36..40]);
+        assert_eq!(so(crate::SockoptHook::Get), [0..32]);
         // A struct: its packet fields, or nothing.
         let s = |packet| Context::Struct(StructLayout::new(32, packet).unwrap());
         assert_eq!(host_owned(s(Some((8, 16)))), [8..24]);

@@ -361,6 +361,8 @@ pub(crate) struct RunState {
     pub(crate) msg: crate::sk_msg_helpers::MsgRun,
     /// What `bpf_perf_prog_read_value` reads (perf event programs).
     pub(crate) perf_value: crate::perf_event::PerfEventValue,
+    /// The sysctl a cgroup sysctl program's helpers serve.
+    pub(crate) sysctl: crate::cgroup_sysctl::SysctlRun,
     /// The packet's socket, TC ingress, and what `sk_assign` chose (`sock_table.rs`).
     pub(crate) sockptr: crate::sock_table::SockPtrRun,
     /// The `bpf_spin_lock` the run holds (released when dropped).
@@ -393,6 +395,9 @@ impl RunState {
             // (`bpf_event_output_data`) refuses a context length.
             | Context::SkMsg
             | Context::SkLookup
+            | Context::CgroupDevice
+            | Context::CgroupSockopt(_)
+            | Context::CgroupSysctl
             | Context::Unsupported(_) => None,
             Context::CgroupSkb(_) | Context::SkSkb | Context::Lwt(_) => {
                 Some((crate::skb::SKB_DATA, crate::skb::SKB_DATA_END))
@@ -1391,6 +1396,58 @@ pub(crate) const TABLE: &[Proto] = {
             crate::sockopt::getsockopt,
         ),
         Proto::new(
+            crate::cgroup_sysctl::SYSCTL_GET_NAME,
+            "sysctl_get_name",
+            &[ArgKind::Ctx, PtrToMem { size_arg: Some(2) }, Scalar, Scalar],
+            RetKind::Scalar,
+            crate::cgroup_sysctl::sysctl_get_name,
+        ),
+        Proto::new(
+            crate::cgroup_sysctl::SYSCTL_GET_CURRENT_VALUE,
+            "sysctl_get_current_value",
+            &[ArgKind::Ctx, PtrToMem { size_arg: Some(2) }, Scalar],
+            RetKind::Scalar,
+            crate::cgroup_sysctl::sysctl_get_current_value,
+        ),
+        Proto::new(
+            crate::cgroup_sysctl::SYSCTL_GET_NEW_VALUE,
+            "sysctl_get_new_value",
+            &[ArgKind::Ctx, PtrToMem { size_arg: Some(2) }, Scalar],
+            RetKind::Scalar,
+            crate::cgroup_sysctl::sysctl_get_new_value,
+        ),
+        Proto::new(
+            crate::cgroup_sysctl::SYSCTL_SET_NEW_VALUE,
+            "sysctl_set_new_value",
+            &[ArgKind::Ctx, PtrToReadOnlyMem { size_arg: Some(2) }, Scalar],
+            RetKind::Scalar,
+            crate::cgroup_sysctl::sysctl_set_new_value,
+        ),
+        Proto::new(
+            crate::cgroup_sysctl::STRTOL,
+            "strtol",
+            &[
+                PtrToReadOnlyMem { size_arg: Some(1) },
+                Scalar,
+                Scalar,
+                PtrToLongOut,
+            ],
+            RetKind::Scalar,
+            crate::cgroup_sysctl::strtol,
+        ),
+        Proto::new(
+            crate::cgroup_sysctl::STRTOUL,
+            "strtoul",
+            &[
+                PtrToReadOnlyMem { size_arg: Some(1) },
+                Scalar,
+                Scalar,
+                PtrToLongOut,
+            ],
+            RetKind::Scalar,
+            crate::cgroup_sysctl::strtoul,
+        ),
+        Proto::new(
             crate::perf_event::PERF_PROG_READ_VALUE,
             "perf_prog_read_value",
             &[ArgKind::Ctx, PtrToMem { size_arg: Some(2) }, Scalar],
@@ -1595,6 +1652,8 @@ const BASE_HELPERS: &[u32] = &[
     crate::timer::TIMER_CANCEL,
     crate::strncmp::STRNCMP,
     TRACE_VPRINTK,
+    crate::cgroup_sysctl::STRTOL,
+    crate::cgroup_sysctl::STRTOUL,
 ];
 
 /// Whether a program of context `context` may call standard helper `id`, as the kernel's
@@ -1773,6 +1832,21 @@ pub(crate) fn offered(context: Context, id: u32) -> bool {
             trace::GET_FUNC_RET,
             trace::GET_FUNC_ARG_CNT,
             trace::GET_STACKID,
+        ],
+        // `cgroup_dev_func_proto`: the base helpers (the current task's among them), perf
+        // output without the context's bytes (Linux 6.18 checked by loading).
+        Context::CgroupDevice => &[PERF_EVENT_OUTPUT],
+        // `cg_sockopt_func_proto`, as far as bpfx has the helpers: perf output without the
+        // context's bytes, the socket's namespace cookie (Linux 6.18 checked by loading).
+        Context::CgroupSockopt(_) => &[PERF_EVENT_OUTPUT, crate::sock::GET_NETNS_COOKIE],
+        // `sysctl_func_proto`: the four sysctl helpers, perf output without the context's
+        // bytes (Linux 6.18 checked by loading).
+        Context::CgroupSysctl => &[
+            PERF_EVENT_OUTPUT,
+            crate::cgroup_sysctl::SYSCTL_GET_NAME,
+            crate::cgroup_sysctl::SYSCTL_GET_CURRENT_VALUE,
+            crate::cgroup_sysctl::SYSCTL_GET_NEW_VALUE,
+            crate::cgroup_sysctl::SYSCTL_SET_NEW_VALUE,
         ],
         // The kernel's `pe_prog_func_proto` over `bpf_tracing_func_proto`.
         Context::PerfEvent => &[

@@ -65,7 +65,9 @@
 //!   (`struct bpf_sk_lookup`, selecting a socket of [`Vm::sockets`] with `bpf_sk_assign`:
 //!   [`Program::run_sk_lookup`], [`SkLookup`], [`SkLookupOutcome`]), lightweight tunnel
 //!   programs (the `__sk_buff` over the IP packet a route carries: [`Program::run_lwt`],
-//!   [`LwtOutcome`]), socket, tracing and
+//!   [`LwtOutcome`]), cgroup device, sysctl and socket-option programs
+//!   ([`Program::run_cgroup_dev`], [`DevAccess`]; [`Program::run_sysctl`], [`Sysctl`];
+//!   [`Program::run_sockopt`], [`SockoptCall`], [`SockoptOutcome`]), socket, tracing and
 //!   perf event programs, or an embedder-defined
 //!   struct; program types bpfx
 //!   does not model are refused ([`Error::UnsupportedProgramType`]).
@@ -74,7 +76,10 @@
 //! memory limit, map storage, handle binding, tail calls, the XDP rewrite.
 #![forbid(unsafe_code)]
 
+mod cgroup_dev;
 mod cgroup_skb;
+mod cgroup_sockopt;
+mod cgroup_sysctl;
 mod context;
 pub mod csum;
 mod ecn;
@@ -152,7 +157,18 @@ pub use bpfx_verifier::{
     RetKind, SockKind, SockRet, VerifiedProgram,
 };
 pub use bpfx_verifier::{VerifierLog, VerifyError, VerifyErrorKind};
+pub use cgroup_dev::{
+    BPF_DEVCG_ACC_MKNOD, BPF_DEVCG_ACC_READ, BPF_DEVCG_ACC_WRITE, BPF_DEVCG_DEV_BLOCK,
+    BPF_DEVCG_DEV_CHAR, CGROUP_DEV_CTX_SIZE, DevAccess, cgroup_dev_layout, dev_allowed,
+};
 pub use cgroup_skb::{CgroupSkbHook, CgroupSkbVerdict, ip_ethertype};
+pub use cgroup_sockopt::{
+    SOCKOPT_CTX_SIZE, SOCKOPT_MAX_BUF, SockoptCall, SockoptHook, SockoptOutcome, SockoptResult,
+    sockopt_layout,
+};
+pub use cgroup_sysctl::{
+    BPF_F_SYSCTL_BASE_NAME, SYSCTL_CTX_SIZE, Sysctl, SysctlOutcome, sysctl_layout,
+};
 pub use context::{
     Context, LayoutError, PACKET_FIELD_SIZE, StructLayout, XDP_CTX_SIZE, XdpAction, XdpMeta,
     xdp_layout,

@@ -217,7 +217,7 @@ fn the_section_wins_then_btf_then_the_tail_call_siblings() {
                 def("d", "out", Some("bpf_sock_ops")),
                 def("e", "unwrap", Some("bpf_perf_event_data")),
                 def("f", "mapper", Some("bpf_sock")),
-                def("g", "foo", Some("bpf_sysctl")),
+                def("g", "foo", Some("bpf_sockopt")),
                 // bpf_sock_addr needs a hook; an unknown struct names nothing.
                 def("h", "bar", Some("bpf_sock_addr")),
                 def("i", "baz", Some("my_struct")),
@@ -243,7 +243,7 @@ fn the_section_wins_then_btf_then_the_tail_call_siblings() {
             ("f", Context::Sock(SockHook::Create), ContextSource::Btf),
             (
                 "g",
-                Context::Unsupported("cgroup_sysctl"),
+                Context::Unsupported("cgroup_sockopt"),
                 ContextSource::Btf
             ),
             ("h", Context::Memory, ContextSource::Default),

@@ -284,7 +284,7 @@ fn section_names_map_to_program_types_as_libbpf_and_older_tools_do() {
             Context::SockAddr(bpfx::SockAddrHook::Connect4),
         ),
         ("cgroup/foo", Context::Unsupported("cgroup_sock_addr")),
-        ("cgroup/dev", Context::Unsupported("cgroup_device")),
+        ("cgroup/dev", Context::CgroupDevice),
         ("sockops", Context::SockOps),
         ("sk_skb/stream_verdict", Context::SkSkb),
         ("sk_skb/stream_parser", Context::SkSkb),

@@ -75,8 +75,8 @@ fn sections_give_the_socket_contexts() {
         ("cgroup/sock1", Context::Sock(SockHook::Create)),
         ("sockops", Context::SockOps),
         ("perf_event", Context::PerfEvent),
-        ("cgroup/sysctl", Context::Unsupported("cgroup_sysctl")),
-        ("cgroup/dev", Context::Unsupported("cgroup_device")),
+        ("cgroup/sysctl", Context::CgroupSysctl),
+        ("cgroup/dev", Context::CgroupDevice),
     ] {
         assert_eq!(Context::for_section(section), ctx, "{section}");
     }

@@ -68,6 +68,21 @@ pub(crate) enum CtxKind {
     /// lwt_seg6local: as lwt_in.
     #[value(name = "lwt_seg6local")]
     LwtSeg6local,
+    /// cgroup device: r1 = a `struct bpf_cgroup_dev_ctx` (the 12 --mem bytes: access_type,
+    /// major, minor), read-only; returns 1 (allow) or 0 (refuse).
+    #[value(name = "cgroup_device", alias = "cgroup_dev")]
+    CgroupDevice,
+    /// cgroup getsockopt: r1 = a `struct bpf_sockopt` over the option's bytes (--mem: the
+    /// 40-byte struct, then the bytes); returns 1 or 0 (EPERM).
+    #[value(name = "getsockopt", alias = "cgroup_getsockopt")]
+    Getsockopt,
+    /// cgroup setsockopt: as getsockopt, before the kernel's handler.
+    #[value(name = "setsockopt", alias = "cgroup_setsockopt")]
+    Setsockopt,
+    /// cgroup sysctl: r1 = a `struct bpf_sysctl` (the 8 --mem bytes: write, file_pos) of a
+    /// sysctl with no name and no value; returns 1 (allow) or 0 (refuse).
+    #[value(name = "cgroup_sysctl", alias = "sysctl")]
+    CgroupSysctl,
 }
 
 impl CtxKind {
@@ -92,6 +107,10 @@ impl CtxKind {
             CtxKind::LwtOut => Context::Lwt(bpfx::LwtHook::Out),
             CtxKind::LwtXmit => Context::Lwt(bpfx::LwtHook::Xmit),
             CtxKind::LwtSeg6local => Context::Lwt(bpfx::LwtHook::Seg6Local),
+            CtxKind::CgroupDevice => Context::CgroupDevice,
+            CtxKind::Getsockopt => Context::CgroupSockopt(bpfx::SockoptHook::Get),
+            CtxKind::Setsockopt => Context::CgroupSockopt(bpfx::SockoptHook::Set),
+            CtxKind::CgroupSysctl => Context::CgroupSysctl,
         }
     }
 
@@ -117,6 +136,10 @@ impl CtxKind {
             CtxKind::LwtOut => "lwt_out",
             CtxKind::LwtXmit => "lwt_xmit",
             CtxKind::LwtSeg6local => "lwt_seg6local",
+            CtxKind::CgroupDevice => "cgroup/dev",
+            CtxKind::Getsockopt => "cgroup/getsockopt",
+            CtxKind::Setsockopt => "cgroup/setsockopt",
+            CtxKind::CgroupSysctl => "cgroup/sysctl",
         }
     }
 }
@@ -154,7 +177,12 @@ impl CtxKind {
 /// lightweight tunnel program (lwt_in, lwt_out, lwt_xmit, lwt_seg6local) runs on the --packet
 /// bytes as an IP packet (no Ethernet header), which only lwt_xmit may rewrite (--out writes
 /// it); its return code (`BPF_OK`, `BPF_DROP`, `BPF_REDIRECT`, `BPF_LWT_REROUTE`) and the skb
-/// fields it changed are printed. A
+/// fields it changed are printed. A cgroup device program reads its `struct
+/// bpf_cgroup_dev_ctx` from --mem (12 bytes); its verdict (allow 1, deny 0) is printed. A
+/// cgroup getsockopt or setsockopt program reads its `struct bpf_sockopt` from --mem (40
+/// bytes, then the option's bytes), with no socket; what the kernel makes of the call
+/// (`EPERM`, `EFAULT`, `bypass`, `set`, `get`) is printed with the fields after the run, and
+/// --out writes the struct and bytes as the program left them. A
 /// program whose section names a type bpfx does not model (LSM, ...) is refused unless
 /// --ctx says how to run it. ELF objects get their maps, global data and the standard helpers.
 #[derive(Debug, clap::Args)]
@@ -659,6 +687,14 @@ pub(crate) fn setup<'o>(
             mem.len()
         )));
     }
+    if matches!(ctx, Context::CgroupSockopt(_)) && mem.len() < bpfx::SOCKOPT_CTX_SIZE {
+        return Err(CliError::Usage(format!(
+            "a cgroup_sockopt program runs on a struct bpf_sockopt: --mem of at least {} bytes \
+             (the struct, then the option's bytes; {} given)",
+            bpfx::SOCKOPT_CTX_SIZE,
+            mem.len()
+        )));
+    }
     if args.out.is_some() && matches!(ctx, Context::Memory | Context::Struct(_)) {
         return Err(CliError::Usage(
             "--out writes the packet of an XDP, TC or socket-filter run".into(),
@@ -876,6 +912,44 @@ pub(crate) fn exec(
                 (u64::from(o.code), Some(o.to_string()))
             })
         }
+        // setup() checked the size; the struct and bytes come back as the program left them.
+        Context::CgroupSockopt(_) => {
+            let call = bpfx::SockoptCall::from_bytes(&input.mem).unwrap_or_default();
+            let res = prog.run_sockopt(&call, &input.sock, &input.ids);
+            res.map(|o| {
+                input.mem = o.call.to_bytes();
+                input.packet = input.mem.clone();
+                input.kept = input.packet.len();
+                (u64::from(o.code), Some(o.result.to_string()))
+            })
+        }
+        // setup() checked the size; `file_pos` comes back as the program left it.
+        Context::CgroupSysctl => {
+            let sysctl = bpfx::Sysctl::from_ctx(&input.mem).unwrap_or_default();
+            prog.run_sysctl(&sysctl).map(|o| {
+                if let Some(pos) = input.mem.get_mut(4..8) {
+                    pos.copy_from_slice(&o.file_pos.to_le_bytes());
+                }
+                let verdict = if bpfx::dev_allowed(u64::from(o.code)) {
+                    "allow"
+                } else {
+                    "deny"
+                };
+                (u64::from(o.code), Some(verdict.to_string()))
+            })
+        }
+        // setup() checked the size.
+        Context::CgroupDevice => {
+            let a = bpfx::DevAccess::from_bytes(&input.mem).unwrap_or_default();
+            prog.run_cgroup_dev(&a).map(|r0| {
+                let verdict = if bpfx::dev_allowed(r0) {
+                    "allow"
+                } else {
+                    "deny"
+                };
+                (r0, Some(verdict.to_string()))
+            })
+        }
         Context::PerfEvent => {
             let d = bpfx::PerfEventData::from_bytes(&input.mem).unwrap_or_default();
             prog.run_perf_event(&d, &bpfx::PerfEventValue::default())
@@ -893,6 +967,8 @@ fn struct_size(ctx: Context) -> Option<usize> {
         Context::SockOps => Some(bpfx::SOCK_OPS_SIZE),
         Context::PerfEvent => Some(bpfx::PERF_EVENT_DATA_SIZE),
         Context::SkLookup => Some(bpfx::SK_LOOKUP_CTX_SIZE),
+        Context::CgroupDevice => Some(bpfx::CGROUP_DEV_CTX_SIZE),
+        Context::CgroupSysctl => Some(bpfx::SYSCTL_CTX_SIZE),
         _ => None,
     }
 }
@@ -924,6 +1000,15 @@ fn sock_fields(ctx: Context, mem: &[u8]) -> Option<(serde_json::Value, String)> 
                 ("reply", o.reply().into()),
                 ("sk_txhash", o.tcp[bpfx::SOCK_OPS_TXHASH].into()),
                 ("bpf_sock_ops_cb_flags", o.cb_flags().into()),
+            ]
+        }
+        Context::CgroupSockopt(_) => {
+            let c = bpfx::SockoptCall::from_bytes(mem)?;
+            vec![
+                ("level", c.level.into()),
+                ("optname", c.optname.into()),
+                ("optlen", c.optlen.into()),
+                ("retval", c.retval.into()),
             ]
         }
         _ => return None,

@@ -49,6 +49,19 @@ pub(crate) enum VerifyCtx {
     /// lwt_seg6local: as lwt_in.
     #[value(name = "lwt_seg6local")]
     LwtSeg6local,
+    /// cgroup device: r1 = a `struct bpf_cgroup_dev_ctx` (read-only; returns 0 or 1).
+    #[value(name = "cgroup_device", alias = "cgroup_dev")]
+    CgroupDevice,
+    /// cgroup getsockopt: r1 = a `struct bpf_sockopt` (optval a writable packet; optlen and
+    /// retval writable; returns 0 or 1).
+    #[value(name = "getsockopt", alias = "cgroup_getsockopt")]
+    Getsockopt,
+    /// cgroup setsockopt: as getsockopt, level, optname and optlen writable, no retval.
+    #[value(name = "setsockopt", alias = "cgroup_setsockopt")]
+    Setsockopt,
+    /// cgroup sysctl: r1 = a `struct bpf_sysctl` (file_pos writable; returns 0 or 1).
+    #[value(name = "cgroup_sysctl", alias = "sysctl")]
+    CgroupSysctl,
     /// A context struct in the input memory whose 8-byte fields at offsets 0 and 8 hold the
     /// packet's `data` and `data_end` pointers (plain programs only; the verifier's raw packet
     /// context).
@@ -169,6 +182,10 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
                 Some(VerifyCtx::LwtOut) => Some("lwt_out"),
                 Some(VerifyCtx::LwtXmit) => Some("lwt_xmit"),
                 Some(VerifyCtx::LwtSeg6local) => Some("lwt_seg6local"),
+                Some(VerifyCtx::CgroupDevice) => Some("cgroup/dev"),
+                Some(VerifyCtx::Getsockopt) => Some("cgroup/getsockopt"),
+                Some(VerifyCtx::Setsockopt) => Some("cgroup/setsockopt"),
+                Some(VerifyCtx::CgroupSysctl) => Some("cgroup/sysctl"),
                 _ => None,
             };
             if let Some(section) = section {
@@ -352,6 +369,10 @@ fn verify_object(
         Some(VerifyCtx::LwtOut) => bpfx::Context::Lwt(bpfx::LwtHook::Out),
         Some(VerifyCtx::LwtXmit) => bpfx::Context::Lwt(bpfx::LwtHook::Xmit),
         Some(VerifyCtx::LwtSeg6local) => bpfx::Context::Lwt(bpfx::LwtHook::Seg6Local),
+        Some(VerifyCtx::CgroupDevice) => bpfx::Context::CgroupDevice,
+        Some(VerifyCtx::Getsockopt) => bpfx::Context::CgroupSockopt(bpfx::SockoptHook::Get),
+        Some(VerifyCtx::Setsockopt) => bpfx::Context::CgroupSockopt(bpfx::SockoptHook::Set),
+        Some(VerifyCtx::CgroupSysctl) => bpfx::Context::CgroupSysctl,
         Some(VerifyCtx::Packet) | None => implied,
     };
     let mut pref = pref.context(ctx);

@@ -425,6 +425,9 @@ impl<'o> ProgramRef<'o> {
             | Context::SkSkb
             | Context::SkMsg
             | Context::SkLookup
+            | Context::CgroupDevice
+            | Context::CgroupSockopt(_)
+            | Context::CgroupSysctl
             | Context::Lwt(_) => self.context.name(),
             _ => return Ok(()),
         };

@@ -131,8 +131,11 @@ impl Program {
         // The frame limit is the one the program was verified with: no second setting.
         env.set_max_frames(linked.prog.max_frames());
         let st = Some(Box::new(RunState::new(linked.context)));
-        let sock_block = matches!(linked.context, Context::SkMsg | Context::SockAddr(_))
-            .then(|| bpfx_exec::SharedMem::new(crate::sock::BPF_SOCK_SIZE, false));
+        let sock_block = matches!(
+            linked.context,
+            Context::SkMsg | Context::SockAddr(_) | Context::CgroupSockopt(_)
+        )
+        .then(|| bpfx_exec::SharedMem::new(crate::sock::BPF_SOCK_SIZE, false));
         Program {
             linked,
             shared,

@@ -138,3 +138,23 @@ done
 for n in 1 2 3 4 5 6; do
 	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "sk_storage_bad_$n.c" -o "sk_storage_bad_$n.o"
 done
+# A container runtime's cgroup device allowlist and a device access logger, and their refused
+# twins (cgroup_dev_bad_N.c defines CASE and includes cgroup_dev_bad.h; tests/cgroup_dev.rs).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c cgroup_dev.c -o cgroup_dev.o
+for n in 0 1 2 3; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "cgroup_dev_bad_$n.c" -o "cgroup_dev_bad_$n.o"
+done
+# A cgroup's setsockopt/getsockopt policy (capping, bypassing, rewriting, answering options),
+# and its refused twins (cgroup_sockopt_bad_N.c defines CASE and includes cgroup_sockopt_bad.h;
+# tests/cgroup_sockopt.rs).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c cgroup_sockopt.c -o cgroup_sockopt.o
+for n in 0 1 2 3; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "cgroup_sockopt_bad_$n.c" -o "cgroup_sockopt_bad_$n.o"
+done
+# A cgroup's /proc/sys policy (the sysctl helpers, bpf_strtol/bpf_strtoul) and a value logger,
+# and their refused twins (cgroup_sysctl_bad_N.c defines CASE and includes cgroup_sysctl_bad.h;
+# tests/cgroup_sysctl.rs).
+"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c cgroup_sysctl.c -o cgroup_sysctl.o
+for n in 0 1 2 3; do
+	"$CLANG" -O2 -g -target bpf -mcpu=v3 -I"$ASM_INC" -c "cgroup_sysctl_bad_$n.c" -o "cgroup_sysctl_bad_$n.o"
+done

@@ -1,0 +1,3 @@
+/* clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c cgroup_dev_bad_2.c -o cgroup_dev_bad_2.o */
+#define CASE 2
+#include "cgroup_dev_bad.h"

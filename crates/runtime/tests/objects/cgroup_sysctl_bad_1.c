@@ -1,0 +1,3 @@
+/* clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c cgroup_sysctl_bad_1.c -o cgroup_sysctl_bad_1.o */
+#define CASE 1
+#include "cgroup_sysctl_bad.h"

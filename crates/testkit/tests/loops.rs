@@ -140,10 +140,10 @@ fn bytes(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 37 + 11) as u8).collect()
 }
 
-#[test]
-fn a_loop_over_the_whole_input_reads_every_byte() {
+/// r0 = the sum of the input's bytes, then `tail`, then `exit`.
+fn sum_program(tail: &str) -> String {
     let sum = sum_loop("head");
-    let text = &format!(
+    format!(
         "
         mov r0, 0
         mov r3, 0
@@ -151,8 +151,14 @@ fn a_loop_over_the_whole_input_reads_every_byte() {
     head:
 {sum}
     out:
+        {tail}
         exit"
-    );
+    )
+}
+
+#[test]
+fn a_loop_over_the_whole_input_reads_every_byte() {
+    let text = &sum_program("");
     for len in 0..=40 {
         let input = bytes(len);
         let sum: u64 = input.iter().map(|&b| u64::from(b)).sum();
@@ -263,18 +269,7 @@ fn loops_at_the_program_entry_at_a_function_entry_and_at_the_end() {
 /// the back edge, and clang's `jcc +1; ja` fused), on every engine and JIT option set.
 #[test]
 fn prepaid_loops_stop_where_the_interpreter_does_under_every_budget() {
-    let sum = sum_loop("head");
-    let back_edge = format!(
-        "
-        mov r0, 0
-        mov r3, 0
-        jeq r2, 0, out
-    head:
-{sum}
-    out:
-        add r0, 1
-        exit"
-    );
+    let back_edge = sum_program("add r0, 1");
     // clang's rotated counter: the exit test on a copy of the counter plus a constant, then a
     // `ja` back (fused into one inverted branch, whose fall-through gives back the `ja`).
     let fused = "
@@ -333,7 +328,6 @@ fn prepaid_loops_stop_where_the_interpreter_does_under_every_budget() {
 /// still stops where the interpreter does.
 #[test]
 fn loops_that_can_leave_early_or_branch_inside_are_charged_per_block() {
-    let sum = sum_loop("head");
     let prog = |text: &str| Program::decode(assemble(text).expect("assembles")).expect("decodes");
     let prepaid = |text: &str, opts: &JitOptions| {
         compile_unverified(&prog(text), opts)
@@ -345,16 +339,7 @@ fn loops_that_can_leave_early_or_branch_inside_are_charged_per_block() {
         budget: true,
         ..JitOptions::default()
     };
-    let plain = format!(
-        "
-        mov r0, 0
-        mov r3, 0
-        jeq r2, 0, out
-    head:
-{sum}
-    out:
-        exit"
-    );
+    let plain = sum_program("");
     assert_eq!(prepaid(&plain, &budgeted), 1);
     assert_eq!(
         prepaid(

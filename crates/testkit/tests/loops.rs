@@ -140,10 +140,10 @@ fn bytes(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 37 + 11) as u8).collect()
 }
 
-#[test]
-fn a_loop_over_the_whole_input_reads_every_byte() {
+/// r0 = the sum of the input's bytes, then `tail`, then `exit`.
+fn sum_program(tail: &str) -> String {
     let sum = sum_loop("head");
-    let text = &format!(
+    format!(
         "
         mov r0, 0
         mov r3, 0
@@ -151,8 +151,14 @@ fn a_loop_over_the_whole_input_reads_every_byte() {
     head:
 {sum}
     out:
+        {tail}
         exit"
-    );
+    )
+}
+
+#[test]
+fn a_loop_over_the_whole_input_reads_every_byte() {
+    let text = &sum_program("");
     for len in 0..=40 {
         let input = bytes(len);
         let sum: u64 = input.iter().map(|&b| u64::from(b)).sum();
@@ -253,5 +259,165 @@ fn loops_at_the_program_entry_at_a_function_entry_and_at_the_end() {
             ),
             "len {len}: {result:?}"
         );
+    }
+}
+
+/// A versioned loop whose iteration is one block that cannot fault in its fast copy is charged
+/// once for all its iterations by its check (`prepaid`). Every budget from 0 to past the run's
+/// end must stop the run at the interpreter's pc with its budget left, whether the check takes
+/// the whole charge or sends the run to the guarded copy: both loop shapes (the trip test as
+/// the back edge, and clang's `jcc +1; ja` fused), on every engine and JIT option set.
+#[test]
+fn prepaid_loops_stop_where_the_interpreter_does_under_every_budget() {
+    let back_edge = sum_program("add r0, 1");
+    // clang's rotated counter: the exit test on a copy of the counter plus a constant, then a
+    // `ja` back (fused into one inverted branch, whose fall-through gives back the `ja`).
+    let fused = "
+        mov r0, 0
+        mov r3, 0
+        mov r4, 0
+        jlt r2, 4, out
+    head:
+        mov r5, r1
+        add r5, r4
+        ldxw r5, [r5+0]
+        add r0, r5
+        add r3, 4
+        mov r5, r4
+        add r5, 8
+        mov r4, r3
+        jgt r5, r2, out
+        ja head
+    out:
+        exit";
+    let budgeted = JitOptions {
+        budget: true,
+        ..JitOptions::default()
+    };
+    let engines = engines();
+    for text in [back_edge.as_str(), fused] {
+        let mut case = case(text, &[]);
+        let stats = compile_unverified(&case.prog, &budgeted)
+            .expect("compiles")
+            .stats();
+        assert_eq!(stats.prepaid_loops, 1, "{text}");
+        for len in [0, 1, 4, 7, 16, 23] {
+            case.input = bytes(len);
+            let ample = 1 << 20;
+            case.budget = Some(ample);
+            let used = ample
+                - check_with(&case, &engines)
+                    .unwrap_or_else(|m| panic!("len {len}: {m}"))
+                    .budget_left
+                    .expect("a budget");
+            let mut stopped = 0;
+            for budget in 0..=used + 1 {
+                case.budget = Some(budget);
+                let o = check_with(&case, &engines)
+                    .unwrap_or_else(|m| panic!("len {len}, budget {budget}: {m}\n{text}"));
+                stopped += u64::from(o.result.is_err_and(|t| t.kind == TrapKind::BudgetExhausted));
+            }
+            // Every budget below the run's length stops it, and no other.
+            assert_eq!(stopped, used, "len {len}");
+        }
+    }
+}
+
+/// What keeps a loop from being prepaid: a second block in its iteration, a guard its check
+/// does not cover, a call; and the code without the budget charge never is. Each such loop
+/// still stops where the interpreter does.
+#[test]
+fn loops_that_can_leave_early_or_branch_inside_are_charged_per_block() {
+    let prog = |text: &str| Program::decode(assemble(text).expect("assembles")).expect("decodes");
+    let prepaid = |text: &str, opts: &JitOptions| {
+        compile_unverified(&prog(text), opts)
+            .expect("compiles")
+            .stats()
+            .prepaid_loops
+    };
+    let budgeted = JitOptions {
+        budget: true,
+        ..JitOptions::default()
+    };
+    let plain = sum_program("");
+    assert_eq!(prepaid(&plain, &budgeted), 1);
+    assert_eq!(
+        prepaid(
+            &plain,
+            &JitOptions {
+                unbounded: true,
+                ..JitOptions::default()
+            }
+        ),
+        0
+    );
+    // A branch inside the iteration: two blocks.
+    let branchy = "
+        mov r0, 0
+        mov r3, 0
+        jeq r2, 0, out
+    head:
+        mov r4, r1
+        add r4, r3
+        ldxb r5, [r4+0]
+        jgt r5, 100, skip
+        add r0, r5
+    skip:
+        add r3, 1
+        jlt r3, r2, head
+    out:
+        exit";
+    // A load through a pointer the loop does not step: its guard stays in the fast copy.
+    let guarded = "
+        mov r0, 0
+        mov r3, 0
+        jeq r2, 0, out
+    head:
+        mov r4, r1
+        add r4, r3
+        ldxb r5, [r4+0]
+        add r0, r5
+        and r5, 7
+        mov r6, r1
+        add r6, r5
+        ldxb r6, [r6+0]
+        add r0, r6
+        add r3, 1
+        jlt r3, r2, head
+    out:
+        exit";
+    // A helper call inside (it may fail).
+    let call = "
+        mov r6, r1
+        mov r7, r2
+        mov r8, 0
+        mov r9, 0
+        jeq r7, 0, out
+    head:
+        mov r4, r6
+        add r4, r8
+        ldxb r5, [r4+0]
+        add r9, r5
+        mov r1, r5
+        call 5
+        add r8, 1
+        jlt r8, r7, head
+    out:
+        mov r0, r9
+        exit";
+    let engines = engines();
+    for text in [branchy, guarded, call] {
+        assert_eq!(prepaid(text, &budgeted), 0, "{text}");
+        if text != call {
+            let stats = compile_unverified(&prog(text), &budgeted)
+                .expect("compiles")
+                .stats();
+            assert_eq!(stats.versioned_loops, 1, "{text}");
+        }
+        let mut case = case(text, &bytes(9));
+        for budget in [0, 5, 17, 40, 63, 64, 65, 1 << 20] {
+            case.budget = Some(budget);
+            check_with(&case, &engines).unwrap_or_else(|m| panic!("budget {budget}: {m}\n{text}"));
+        }
     }
 }

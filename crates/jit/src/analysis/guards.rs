@@ -81,6 +81,9 @@ pub struct CompileStats {
     pub versioned_loops: u32,
     /// Accesses left unguarded in a versioned loop's fast copy.
     pub versioned_accesses: u32,
+    /// Versioned loops charged the budget once at their entry check for all their iterations
+    /// (code with the budget charge only; `docs/jit-x86-64.md`, "Budget").
+    pub prepaid_loops: u32,
 }
 
 /// The guard verdicts of one program.

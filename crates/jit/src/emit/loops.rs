@@ -126,6 +126,7 @@ impl Emitter<'_> {
                 );
             }
         }
+        self.emit_prepay(i, fail);
         asm!(self; jmp =>fast);
         self.guards.loops.loops[i].links = links;
         self.guards.loops.loops[i].spans = spans;

@@ -11,7 +11,8 @@
 //! Files: `encode.rs` (the dynasm wrapper macros and shortest encodings), `budget.rs` (charges,
 //! slow paths, refunds), `stubs.rs` (cold code, stubs and trap exits), then one file per
 //! instruction class: `alu.rs`, `mem.rs` (with the inline guard), `atomic.rs`, `branch.rs`,
-//! `select.rs` (if-converted branches), `call.rs`, and `loops.rs` (a versioned loop's check).
+//! `select.rs` (if-converted branches), `call.rs`, and `loops.rs` (a versioned loop's check),
+//! with `prepaid.rs` (a versioned loop charged once for all its iterations).
 //!
 //! # Invariants
 //! - Every dynasm call goes through [`asm!`], which pins `.arch x64`; width-generic forms go
@@ -32,6 +33,7 @@ mod call;
 mod encode;
 mod loops;
 mod mem;
+mod prepaid;
 mod select;
 pub(crate) mod stubs;
 
@@ -459,6 +461,10 @@ fn assemble_with(
     }
     e.layout.stubs = e.offset();
     e.emit_stubs();
+    let stats = CompileStats {
+        prepaid_loops: e.prepaid_loops(),
+        ..e.guards.stats()
+    };
     // `take` resolves the relocations as `finalize` does, and keeps the label and relocation
     // lists' capacity for the next compilation.
     let code = e
@@ -489,7 +495,7 @@ fn assemble_with(
             .callees
             .frames()
             .filter(|_| facts.is_none_or(|f| f.callbacks().is_empty())),
-        stats: e.guards.stats(),
+        stats,
     })
 }
 
@@ -572,7 +578,10 @@ impl Emitter<'_> {
                     let label = self.loop_labels[i].fast
                         [(pc.0 - self.guards.loops.loops[i].head.0) as usize];
                     asm!(self; =>label);
-                    self.charge_block(pc);
+                    // A prepaid loop's check took the charge of all its iterations.
+                    if pc != self.guards.loops.loops[i].head || self.prepaid(i).is_none() {
+                        self.charge_block(pc);
+                    }
                 }
             }
             self.lower(pc, &op);

@@ -3,7 +3,7 @@
 //! 32-bit forms use 32-bit x86 operations, whose results the hardware zero-extends, which is
 //! exactly eBPF's rule; a 32-bit `mov` to itself is therefore never skipped.
 
-use super::{Emitter, asm, wide};
+use super::{Emitter, asm, direct, wide};
 use crate::abi::{host, x};
 use bpfx_bytecode::{AluOp, ByteOrder, Imm64, Operand, Pc, Reg, Size, Width};
 use bpfx_exec::TrapKind;
@@ -32,6 +32,31 @@ enum Shift {
     Shl,
     Shr,
     Sar,
+}
+
+impl Arith {
+    /// The opcode extension (`/n`) of the `83` and `81` immediate forms.
+    fn ext(self) -> u8 {
+        match self {
+            Arith::Add => 0,
+            Arith::Or => 1,
+            Arith::And => 4,
+            Arith::Sub => 5,
+            Arith::Xor => 6,
+            Arith::Cmp => 7,
+        }
+    }
+}
+
+impl Shift {
+    /// The opcode extension (`/n`) of the shift forms (`C1`, `D3`).
+    fn ext(self) -> u8 {
+        match self {
+            Shift::Shl => 4,
+            Shift::Shr => 5,
+            Shift::Sar => 7,
+        }
+    }
 }
 
 impl Emitter<'_> {
@@ -73,7 +98,9 @@ impl Emitter<'_> {
             (AluOp::Mov, Operand::Imm(i)) => self.emit_mov_imm(width, d, i),
             // Two-operand `imul` leaves rax and rdx alone, and its low half is the same for
             // signed and unsigned operands, so multiplication needs no register juggling.
-            (AluOp::Mul, Operand::Reg(s)) => wide!(self, width; imul R(d), R(host(s))),
+            (AluOp::Mul, Operand::Reg(s)) => {
+                direct::rr2(&mut self.ops, width, [0x0f, 0xaf], d, host(s))
+            }
             (AluOp::Mul, Operand::Imm(i)) if self.blinds(i64::from(i)) => {
                 self.emit_blinded_sext(x::R11, i);
                 wide!(self, width; imul R(d), R(x::R11));
@@ -94,14 +121,16 @@ impl Emitter<'_> {
 
     /// `d op= s`.
     pub(super) fn emit_arith_rr(&mut self, width: Width, a: Arith, d: u8, s: u8) {
-        match a {
-            Arith::Add => wide!(self, width; add R(d), R(s)),
-            Arith::Sub => wide!(self, width; sub R(d), R(s)),
-            Arith::And => wide!(self, width; and R(d), R(s)),
-            Arith::Or => wide!(self, width; or R(d), R(s)),
-            Arith::Xor => wide!(self, width; xor R(d), R(s)),
-            Arith::Cmp => wide!(self, width; cmp R(d), R(s)),
-        }
+        // `op r/m, r` (rm = d), but `cmp` as dynasm picks it: `cmp r, r/m` (reg = d).
+        let (opcode, reg, rm) = match a {
+            Arith::Add => (0x01, s, d),
+            Arith::Sub => (0x29, s, d),
+            Arith::And => (0x21, s, d),
+            Arith::Or => (0x09, s, d),
+            Arith::Xor => (0x31, s, d),
+            Arith::Cmp => (0x3b, d, s),
+        };
+        direct::rr(&mut self.ops, width, opcode, reg, rm);
     }
 
     /// `d op= imm` (sign-extended at 64 bits, as eBPF defines), with the imm8 form when the
@@ -115,18 +144,9 @@ impl Emitter<'_> {
             return;
         }
         match (a, i8::try_from(imm)) {
-            (Arith::Add, Ok(b)) => wide!(self, width; add R(d), BYTE b),
-            (Arith::Sub, Ok(b)) => wide!(self, width; sub R(d), BYTE b),
-            (Arith::And, Ok(b)) => wide!(self, width; and R(d), BYTE b),
-            (Arith::Or, Ok(b)) => wide!(self, width; or R(d), BYTE b),
-            (Arith::Xor, Ok(b)) => wide!(self, width; xor R(d), BYTE b),
-            (Arith::Add, Err(_)) => wide!(self, width; add R(d), DWORD imm),
-            (Arith::Sub, Err(_)) => wide!(self, width; sub R(d), DWORD imm),
-            (Arith::And, Err(_)) => wide!(self, width; and R(d), DWORD imm),
-            (Arith::Or, Err(_)) => wide!(self, width; or R(d), DWORD imm),
-            (Arith::Xor, Err(_)) => wide!(self, width; xor R(d), DWORD imm),
             (Arith::Cmp, Ok(b)) => self.emit_cmp_imm8(width, d, b),
-            (Arith::Cmp, Err(_)) => wide!(self, width; cmp R(d), DWORD imm),
+            (_, Ok(b)) => direct::ri8(&mut self.ops, width, 0x83, a.ext(), d, b),
+            (_, Err(_)) => direct::ri32(&mut self.ops, width, 0x81, a.ext(), d, imm),
         }
     }
 
@@ -153,11 +173,7 @@ impl Emitter<'_> {
             self.emit_mov(width, d, d);
             return;
         }
-        match sh {
-            Shift::Shl => wide!(self, width; shl R(d), BYTE n),
-            Shift::Shr => wide!(self, width; shr R(d), BYTE n),
-            Shift::Sar => wide!(self, width; sar R(d), BYTE n),
-        }
+        direct::ri8(&mut self.ops, width, 0xc1, sh.ext(), d, n);
     }
 
     /// Shift `r` by cl; x86 masks the count to 5 or 6 bits, exactly eBPF's rule.

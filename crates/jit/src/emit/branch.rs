@@ -2,7 +2,7 @@
 //! calls live in `call.rs`.)
 
 use super::alu::Arith;
-use super::{CopyKind, Emitter, asm, wide};
+use super::{CopyKind, Emitter, asm, direct, wide};
 use crate::abi::{ctx, host, x};
 use crate::analysis::guards::Guard;
 use crate::analysis::plan::Action;
@@ -236,15 +236,15 @@ impl Emitter<'_> {
     pub(super) fn emit_compare(&mut self, width: Width, cond: Cond, lhs: Reg, rhs: Operand) {
         let l = host(lhs);
         match (cond, rhs) {
-            (Cond::Set, Operand::Reg(r)) => wide!(self, width; test R(l), R(host(r))),
+            (Cond::Set, Operand::Reg(r)) => direct::rr(&mut self.ops, width, 0x85, host(r), l),
             // `test` has no imm8 form; at 64 bits the imm32 is sign-extended, as eBPF's is.
             (Cond::Set, Operand::Imm(i)) if self.blinds(i64::from(i)) => {
                 self.emit_blinded_sext(x::R11, i);
                 wide!(self, width; test R(l), R(x::R11));
             }
-            (Cond::Set, Operand::Imm(i)) => wide!(self, width; test R(l), DWORD i),
+            (Cond::Set, Operand::Imm(i)) => direct::ri32(&mut self.ops, width, 0xf7, 0, l, i),
             // `test r, r` sets every flag a compare with 0 would, in fewer bytes.
-            (_, Operand::Imm(0)) => wide!(self, width; test R(l), R(l)),
+            (_, Operand::Imm(0)) => direct::rr(&mut self.ops, width, 0x85, l, l),
             (_, Operand::Reg(r)) => self.emit_arith_rr(width, Arith::Cmp, l, host(r)),
             (_, Operand::Imm(i)) => self.emit_arith_ri(width, Arith::Cmp, l, i),
         }

@@ -1,6 +1,7 @@
-//! The encoder layer: the dynasm wrapper macros every lowering emits through, host memory
-//! operands, and the shortest-encoding choices (`xor` for zero, `mov r32` for small unsigned
-//! values, imm8 displacements, long `nop`s), each in one named helper.
+//! The encoder layer: the dynasm wrapper macros, the direct encoder of the hot forms
+//! ([`direct`]: arithmetic, moves, loads and stores written as bytes, the same bytes dynasm
+//! writes), host memory operands, and the shortest-encoding choices (`xor` for zero, `mov r32`
+//! for small unsigned values, imm8 displacements, long `nop`s), each in one named helper.
 
 use super::{Emitter, LOOP_ALIGN};
 use crate::abi;
@@ -86,18 +87,6 @@ macro_rules! wide {
 }
 pub(crate) use wide;
 
-/// Emits `$pre [Rq(base) + disp] $post` with the shortest displacement (disp8 when it fits).
-/// A dynamic base always gets a displacement, so rbp and r13 bases need no special case.
-macro_rules! at {
-    ($e:expr; ($($pre:tt)*) [$b:expr, $d:expr] ($($post:tt)*)) => {{
-        let (base, disp): (u8, i32) = ($b, $d);
-        match i8::try_from(disp) {
-            Ok(d8) => asm!($e; $($pre)* [BYTE Rq(base) + d8] $($post)*),
-            Err(_) => asm!($e; $($pre)* [Rq(base) + disp] $($post)*),
-        }
-    }};
-}
-
 /// A host memory operand: `[base + index + disp]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Mem {
@@ -117,7 +106,8 @@ impl From<Addr> for Mem {
     }
 }
 
-/// Emits `$pre [mem] $post` for a [`Mem`], with the shortest displacement, like `at!`.
+/// Emits `$pre [mem] $post` for a [`Mem`] through dynasm, with disp8 when it fits (the forms
+/// the [`direct`] encoder does not cover).
 macro_rules! mem_op {
     ($e:expr; ($($pre:tt)*) $m:expr; ($($post:tt)*)) => {{
         let m: $crate::emit::Mem = $m;
@@ -135,7 +125,7 @@ pub(crate) use mem_op;
 impl Emitter<'_> {
     /// `r = 0`, as `xor r32, r32` (also clears the high half).
     pub(crate) fn emit_zero(&mut self, r: u8) {
-        asm!(self; xor Rd(r), Rd(r));
+        direct::rr(&mut self.ops, Width::W32, 0x31, r, r);
     }
 
     /// `r = imm` at `width`, where a 64-bit destination takes the sign-extended immediate:
@@ -151,8 +141,8 @@ impl Emitter<'_> {
         }
         match (width, imm) {
             (_, 0) => self.emit_zero(r),
-            (Width::W32, _) | (Width::W64, 1..) => asm!(self; mov Rd(r), DWORD imm),
-            (Width::W64, _) => asm!(self; mov Rq(r), DWORD imm),
+            (Width::W32, _) | (Width::W64, 1..) => direct::mov_r32_imm(&mut self.ops, r, imm),
+            (Width::W64, _) => direct::ri32(&mut self.ops, Width::W64, 0xc7, 0, r, imm),
         }
     }
 
@@ -203,8 +193,7 @@ impl Emitter<'_> {
     pub(crate) fn emit_mov(&mut self, width: Width, d: u8, s: u8) {
         match width {
             Width::W64 if d == s => {}
-            Width::W64 => asm!(self; mov Rq(d), Rq(s)),
-            Width::W32 => asm!(self; mov Rd(d), Rd(s)),
+            _ => direct::rr(&mut self.ops, width, 0x89, s, d),
         }
     }
 
@@ -212,7 +201,7 @@ impl Emitter<'_> {
     pub(crate) fn emit_lea_mem(&mut self, d: u8, m: Mem) {
         match m.index {
             None => self.emit_lea(d, m.base, m.disp),
-            Some(_) => mem_op!(self; (lea Rq(d),) m; ()),
+            Some(_) => direct::rm(&mut self.ops, direct::OpSize::Quad, 0x8d, d, m),
         }
     }
 
@@ -221,7 +210,255 @@ impl Emitter<'_> {
         if disp == 0 {
             self.emit_mov(Width::W64, d, s);
         } else {
-            at!(self; (lea Rq(d),) [s, disp] ());
+            let m = Mem {
+                base: s,
+                index: None,
+                disp,
+            };
+            direct::rm(&mut self.ops, direct::OpSize::Quad, 0x8d, d, m);
+        }
+    }
+}
+
+/// The direct encoder: the hot forms of the lowering (register-register and
+/// register-immediate arithmetic, moves, loads and stores at `[base + index + disp]`) written
+/// as bytes, without dynasm's generated code. Each form writes exactly the bytes dynasm writes
+/// for the same instruction with dynamic registers (the `direct_*_forms_match_dynasm` tests
+/// compare them form by form): a REX prefix always, even when no bit of it is set, and a SIB
+/// byte for every memory operand. Each writes its bytes as one or two fixed-size arrays: one
+/// capacity check and a few stores each, where a byte at a time checks the capacity per byte.
+pub(crate) mod direct {
+    use bpfx_bytecode::Width;
+    use dynasmrt::VecAssembler;
+    use dynasmrt::x64::X64Relocation;
+
+    type Ops = VecAssembler<X64Relocation>;
+
+    /// The REX prefix: `w` for a 64-bit operand size, the high bits of the ModRM reg field, of
+    /// the SIB index and of the ModRM rm (or SIB base) field.
+    fn rex(w: bool, reg: u8, index: u8, base: u8) -> u8 {
+        0x40 | u8::from(w) << 3 | (reg & 8) >> 1 | (index & 8) >> 2 | (base & 8) >> 3
+    }
+
+    /// The ModRM byte of two registers.
+    fn modrm(reg: u8, rm: u8) -> u8 {
+        0xc0 | (reg & 7) << 3 | (rm & 7)
+    }
+
+    /// `opcode` with register operands: `reg` in the ModRM reg field (or the opcode extension
+    /// `/n`), `rm` in its rm field.
+    pub(crate) fn rr(ops: &mut Ops, w: Width, opcode: u8, reg: u8, rm: u8) {
+        let rex = rex(w == Width::W64, reg, 0, rm);
+        ops.extend(&[rex, opcode, modrm(reg, rm)]);
+    }
+
+    /// [`rr`] with a two-byte opcode (`0F xx`).
+    pub(crate) fn rr2(ops: &mut Ops, w: Width, opcode: [u8; 2], reg: u8, rm: u8) {
+        let rex = rex(w == Width::W64, reg, 0, rm);
+        ops.extend(&[rex, opcode[0], opcode[1], modrm(reg, rm)]);
+    }
+
+    /// `opcode /ext rm, imm8`.
+    pub(crate) fn ri8(ops: &mut Ops, w: Width, opcode: u8, ext: u8, rm: u8, imm: i8) {
+        let rex = rex(w == Width::W64, 0, 0, rm);
+        ops.extend(&[rex, opcode, modrm(ext, rm), imm as u8]);
+    }
+
+    /// `opcode /ext rm, imm32`.
+    pub(crate) fn ri32(ops: &mut Ops, w: Width, opcode: u8, ext: u8, rm: u8, imm: i32) {
+        let rex = rex(w == Width::W64, 0, 0, rm);
+        let [a, b, c, d] = imm.to_le_bytes();
+        ops.extend(&[rex, opcode, modrm(ext, rm), a, b, c, d]);
+    }
+
+    /// `mov r32, imm32` (`B8+r`).
+    pub(crate) fn mov_r32_imm(ops: &mut Ops, r: u8, imm: i32) {
+        let [a, b, c, d] = imm.to_le_bytes();
+        ops.extend(&[rex(false, 0, 0, r), 0xb8 | (r & 7), a, b, c, d]);
+    }
+
+    /// A memory operand's operand size: what the REX.W bit and the `66` prefix say.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum OpSize {
+        /// Byte and doubleword operations (their opcode says which).
+        Plain,
+        /// A word: the `66` prefix.
+        Word,
+        /// A quadword: REX.W.
+        Quad,
+    }
+
+    /// `opcode` (one byte, or two when above `0xff`: `0x0fb6` is `0F B6`) with `reg` (or
+    /// `/ext`) and the memory operand `[base + index + disp]`: a SIB byte always (no index:
+    /// index field 100), disp8 when it fits, else disp32.
+    pub(crate) fn rm(ops: &mut Ops, size: OpSize, opcode: u16, reg: u8, m: super::Mem) {
+        if size == OpSize::Word {
+            ops.extend(&[0x66]);
+        }
+        let rex = rex(size == OpSize::Quad, reg, m.index.unwrap_or(0), m.base);
+        let sib = (m.index.unwrap_or(4) & 7) << 3 | (m.base & 7);
+        let reg = (reg & 7) << 3;
+        let [lo, hi] = opcode.to_le_bytes();
+        let [d0, d1, d2, d3] = m.disp.to_le_bytes();
+        match (hi, i8::try_from(m.disp)) {
+            (0, Ok(d8)) => ops.extend(&[rex, lo, 0x44 | reg, sib, d8 as u8]),
+            (0, Err(_)) => ops.extend(&[rex, lo, 0x84 | reg, sib, d0, d1, d2, d3]),
+            (_, Ok(d8)) => ops.extend(&[rex, hi, lo, 0x44 | reg, sib, d8 as u8]),
+            (_, Err(_)) => ops.extend(&[rex, hi, lo, 0x84 | reg, sib, d0, d1, d2, d3]),
+        }
+    }
+
+    /// `mov` of an immediate to memory (`C6 /0 ib`, `66 C7 /0 iw`, `C7 /0 id`, `REX.W C7 /0
+    /// id`): `imm` truncated to `bytes` (1, 2 or 4; 4 for a quadword, sign-extended).
+    pub(crate) fn mov_m_imm(ops: &mut Ops, size: OpSize, bytes: u32, m: super::Mem, imm: i32) {
+        let opcode = if bytes == 1 { 0xc6 } else { 0xc7 };
+        rm(ops, size, opcode, 0, m);
+        let [a, b, c, d] = imm.to_le_bytes();
+        match bytes {
+            1 => ops.extend(&[a]),
+            2 => ops.extend(&[a, b]),
+            _ => ops.extend(&[a, b, c, d]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::direct::{self, OpSize};
+    use super::{Mem, Width};
+    use dynasmrt::VecAssembler;
+    use dynasmrt::x64::X64Relocation;
+
+    /// The bytes the closure writes, through dynasm or the direct encoder.
+    fn dynasm(f: impl FnOnce(&mut VecAssembler<X64Relocation>)) -> Vec<u8> {
+        let mut ops = VecAssembler::<X64Relocation>::new(0);
+        f(&mut ops);
+        ops.finalize().expect("assembles")
+    }
+
+    /// Emits `$($t)*` through dynasm at `.arch x64`.
+    macro_rules! dy {
+        ($($t:tt)*) => {
+            dynasm(|ops| {
+                #[allow(unused_imports)]
+                use dynasmrt::DynasmApi as _;
+                dynasmrt::dynasm!(ops ; .arch x64 ; $($t)*)
+            })
+        };
+    }
+
+    const REGS: std::ops::Range<u8> = 0..16;
+    const DISPS: [i32; 6] = [0, 1, -128, 127, 128, -0x1234_5678];
+
+    /// Every memory operand the lowerings form: each base (not rsp), with or without an
+    /// index (not rsp), at displacements around the disp8 limits.
+    fn mems() -> Vec<Mem> {
+        let mut v = Vec::new();
+        for base in REGS.filter(|&r| r != 4) {
+            for index in std::iter::once(None).chain(REGS.filter(|&r| r != 4).map(Some)) {
+                for disp in DISPS {
+                    v.push(Mem { base, index, disp });
+                }
+            }
+        }
+        v
+    }
+
+    /// `mem_op!`'s dynasm forms for an `Rq(reg)` operand and a memory operand.
+    macro_rules! dy_mem {
+        (($($pre:tt)*) $m:expr; ($($post:tt)*)) => {{
+            let m: Mem = $m;
+            let (base, disp) = (m.base, m.disp);
+            match (m.index, i8::try_from(disp)) {
+                (None, Ok(d8)) => dy!($($pre)* [BYTE Rq(base) + d8] $($post)*),
+                (None, Err(_)) => dy!($($pre)* [Rq(base) + disp] $($post)*),
+                (Some(i), Ok(d8)) => dy!($($pre)* [BYTE Rq(base) + Rq(i) * 1 + d8] $($post)*),
+                (Some(i), Err(_)) => dy!($($pre)* [Rq(base) + Rq(i) * 1 + disp] $($post)*),
+            }
+        }};
+    }
+
+    #[test]
+    fn direct_register_forms_match_dynasm() {
+        for d in REGS {
+            for s in REGS {
+                let rr = |w, op, reg, rm| dynasm(|ops| direct::rr(ops, w, op, reg, rm));
+                assert_eq!(rr(Width::W64, 0x01, s, d), dy!(add Rq(d), Rq(s)));
+                assert_eq!(rr(Width::W32, 0x01, s, d), dy!(add Rd(d), Rd(s)));
+                assert_eq!(rr(Width::W64, 0x29, s, d), dy!(sub Rq(d), Rq(s)));
+                assert_eq!(rr(Width::W32, 0x21, s, d), dy!(and Rd(d), Rd(s)));
+                assert_eq!(rr(Width::W64, 0x09, s, d), dy!(or Rq(d), Rq(s)));
+                assert_eq!(rr(Width::W32, 0x31, s, d), dy!(xor Rd(d), Rd(s)));
+                assert_eq!(rr(Width::W64, 0x3b, d, s), dy!(cmp Rq(d), Rq(s)));
+                assert_eq!(rr(Width::W32, 0x3b, d, s), dy!(cmp Rd(d), Rd(s)));
+                assert_eq!(rr(Width::W64, 0x85, s, d), dy!(test Rq(d), Rq(s)));
+                assert_eq!(rr(Width::W32, 0x89, s, d), dy!(mov Rd(d), Rd(s)));
+                assert_eq!(rr(Width::W64, 0x89, s, d), dy!(mov Rq(d), Rq(s)));
+                assert_eq!(
+                    dynasm(|ops| direct::rr2(ops, Width::W64, [0x0f, 0xaf], d, s)),
+                    dy!(imul Rq(d), Rq(s))
+                );
+                assert_eq!(
+                    dynasm(|ops| direct::rr2(ops, Width::W32, [0x0f, 0xaf], d, s)),
+                    dy!(imul Rd(d), Rd(s))
+                );
+            }
+            for imm in [0i32, 1, -1, 127, -128, 128, -129, i32::MAX, i32::MIN] {
+                let i32v = |w, op, ext| dynasm(|ops| direct::ri32(ops, w, op, ext, d, imm));
+                assert_eq!(i32v(Width::W64, 0x81, 0), dy!(add Rq(d), DWORD imm));
+                assert_eq!(i32v(Width::W32, 0x81, 5), dy!(sub Rd(d), DWORD imm));
+                assert_eq!(i32v(Width::W64, 0x81, 7), dy!(cmp Rq(d), DWORD imm));
+                assert_eq!(i32v(Width::W32, 0xf7, 0), dy!(test Rd(d), DWORD imm));
+                assert_eq!(i32v(Width::W64, 0xc7, 0), dy!(mov Rq(d), DWORD imm));
+                assert_eq!(
+                    dynasm(|ops| direct::mov_r32_imm(ops, d, imm)),
+                    dy!(mov Rd(d), DWORD imm)
+                );
+                if let Ok(b) = i8::try_from(imm) {
+                    let i8v = |w, op, ext| dynasm(|ops| direct::ri8(ops, w, op, ext, d, b));
+                    assert_eq!(i8v(Width::W64, 0x83, 0), dy!(add Rq(d), BYTE b));
+                    assert_eq!(i8v(Width::W32, 0x83, 1), dy!(or Rd(d), BYTE b));
+                    assert_eq!(i8v(Width::W64, 0x83, 4), dy!(and Rq(d), BYTE b));
+                    assert_eq!(i8v(Width::W32, 0x83, 6), dy!(xor Rd(d), BYTE b));
+                    assert_eq!(i8v(Width::W64, 0xc1, 4), dy!(shl Rq(d), BYTE b));
+                    assert_eq!(i8v(Width::W32, 0xc1, 5), dy!(shr Rd(d), BYTE b));
+                    assert_eq!(i8v(Width::W64, 0xc1, 7), dy!(sar Rq(d), BYTE b));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn direct_memory_forms_match_dynasm() {
+        for m in mems() {
+            for r in REGS {
+                let rm = |size, op| dynasm(|ops| direct::rm(ops, size, op, r, m));
+                assert_eq!(rm(OpSize::Quad, 0x8d), dy_mem!((lea Rq(r),) m; ()));
+                assert_eq!(
+                    rm(OpSize::Plain, 0x0fb6),
+                    dy_mem!((movzx Rd(r), BYTE) m; ())
+                );
+                assert_eq!(
+                    rm(OpSize::Plain, 0x0fb7),
+                    dy_mem!((movzx Rd(r), WORD) m; ())
+                );
+                assert_eq!(rm(OpSize::Plain, 0x8b), dy_mem!((mov Rd(r), DWORD) m; ()));
+                assert_eq!(rm(OpSize::Quad, 0x8b), dy_mem!((mov Rq(r), QWORD) m; ()));
+                assert_eq!(rm(OpSize::Quad, 0x0fbe), dy_mem!((movsx Rq(r), BYTE) m; ()));
+                assert_eq!(rm(OpSize::Quad, 0x0fbf), dy_mem!((movsx Rq(r), WORD) m; ()));
+                assert_eq!(rm(OpSize::Quad, 0x63), dy_mem!((movsxd Rq(r), DWORD) m; ()));
+                assert_eq!(rm(OpSize::Plain, 0x88), dy_mem!((mov BYTE) m; (, Rb(r))));
+                assert_eq!(rm(OpSize::Word, 0x89), dy_mem!((mov WORD) m; (, Rw(r))));
+                assert_eq!(rm(OpSize::Plain, 0x89), dy_mem!((mov DWORD) m; (, Rd(r))));
+                assert_eq!(rm(OpSize::Quad, 0x89), dy_mem!((mov QWORD) m; (, Rq(r))));
+            }
+            for i in [0i32, -1, 0x7f, -0x80, 0x1234_5678] {
+                let imm = |size, n| dynasm(|ops| direct::mov_m_imm(ops, size, n, m, i));
+                assert_eq!(imm(OpSize::Plain, 1), dy_mem!((mov BYTE) m; (, i as i8)));
+                assert_eq!(imm(OpSize::Word, 2), dy_mem!((mov WORD) m; (, i as i16)));
+                assert_eq!(imm(OpSize::Plain, 4), dy_mem!((mov DWORD) m; (, i)));
+                assert_eq!(imm(OpSize::Quad, 8), dy_mem!((mov QWORD) m; (, i)));
+            }
         }
     }
 }

@@ -16,8 +16,9 @@
 //! compare can wrap: both are `addr - start < len - size + 1` (see
 //! [`bpfx_exec::Region::offset_of`]).
 
+use super::direct::{self, OpSize};
 use super::stubs::Cold;
-use super::{CopyKind, Emitter, Exit, Mem, asm, mem_op};
+use super::{CopyKind, Emitter, Exit, Mem, asm};
 use crate::JitError;
 use crate::abi::{ctx, host, x};
 use crate::analysis::group::Group;
@@ -145,15 +146,16 @@ impl Emitter<'_> {
     pub(super) fn lower_load(&mut self, pc: Pc, size: Size, signed: bool, dst: Reg, addr: Addr) {
         let m = self.emit_guard(pc, addr, size.bytes(), false);
         let d = host(dst);
-        match (size, signed) {
-            (Size::B, false) => mem_op!(self; (movzx Rd(d), BYTE) m; ()),
-            (Size::H, false) => mem_op!(self; (movzx Rd(d), WORD) m; ()),
-            (Size::W, false) => mem_op!(self; (mov Rd(d), DWORD) m; ()),
-            (Size::Dw, _) => mem_op!(self; (mov Rq(d), QWORD) m; ()),
-            (Size::B, true) => mem_op!(self; (movsx Rq(d), BYTE) m; ()),
-            (Size::H, true) => mem_op!(self; (movsx Rq(d), WORD) m; ()),
-            (Size::W, true) => mem_op!(self; (movsxd Rq(d), DWORD) m; ()),
-        }
+        let (size, opcode) = match (size, signed) {
+            (Size::B, false) => (OpSize::Plain, 0x0fb6),
+            (Size::H, false) => (OpSize::Plain, 0x0fb7),
+            (Size::W, false) => (OpSize::Plain, 0x8b),
+            (Size::Dw, _) => (OpSize::Quad, 0x8b),
+            (Size::B, true) => (OpSize::Quad, 0x0fbe),
+            (Size::H, true) => (OpSize::Quad, 0x0fbf),
+            (Size::W, true) => (OpSize::Quad, 0x63),
+        };
+        direct::rm(&mut self.ops, size, opcode, d, m);
     }
 
     pub(super) fn lower_store(&mut self, pc: Pc, size: Size, addr: Addr, src: Operand) {
@@ -167,16 +169,16 @@ impl Emitter<'_> {
             }
             Operand::Imm(i) => Err(i),
         };
-        match (size, value) {
-            (Size::B, Ok(s)) => mem_op!(self; (mov BYTE) m; (, Rb(s))),
-            (Size::H, Ok(s)) => mem_op!(self; (mov WORD) m; (, Rw(s))),
-            (Size::W, Ok(s)) => mem_op!(self; (mov DWORD) m; (, Rd(s))),
-            (Size::Dw, Ok(s)) => mem_op!(self; (mov QWORD) m; (, Rq(s))),
+        let (opsize, opcode) = match size {
+            Size::B => (OpSize::Plain, 0x88),
+            Size::H => (OpSize::Word, 0x89),
+            Size::W => (OpSize::Plain, 0x89),
+            Size::Dw => (OpSize::Quad, 0x89),
+        };
+        match value {
+            Ok(s) => direct::rm(&mut self.ops, opsize, opcode, s, m),
             // Immediates are truncated to the size; at 8 bytes the imm32 is sign-extended.
-            (Size::B, Err(i)) => mem_op!(self; (mov BYTE) m; (, i as i8)),
-            (Size::H, Err(i)) => mem_op!(self; (mov WORD) m; (, i as i16)),
-            (Size::W, Err(i)) => mem_op!(self; (mov DWORD) m; (, i)),
-            (Size::Dw, Err(i)) => mem_op!(self; (mov QWORD) m; (, i)),
+            Err(i) => direct::mov_m_imm(&mut self.ops, opsize, size.bytes(), m, i),
         }
     }
 

@@ -8,15 +8,18 @@
 //! the same driver, see [`CopyKind`]), the cold code (out-of-line second guard checks and trap
 //! exits, one block per faulting site, see [`stubs::Cold`]), then the shared stubs.
 //!
-//! Files: `encode.rs` (the dynasm wrapper macros and shortest encodings), `budget.rs` (charges,
-//! slow paths, refunds), `stubs.rs` (cold code, stubs and trap exits), then one file per
-//! instruction class: `alu.rs`, `mem.rs` (with the inline guard), `atomic.rs`, `branch.rs`,
-//! `select.rs` (if-converted branches), `call.rs`, and `loops.rs` (a versioned loop's check),
-//! with `prepaid.rs` (a versioned loop charged once for all its iterations).
+//! Files: `encode.rs` (the dynasm wrapper macros, the direct encoder and shortest
+//! encodings), `budget.rs` (charges, slow paths, refunds), `stubs.rs` (cold code, stubs and
+//! trap exits), then one file per instruction class: `alu.rs`, `mem.rs` (with the inline
+//! guard), `atomic.rs`, `branch.rs`, `select.rs` (if-converted branches), `call.rs`, and
+//! `loops.rs` (a versioned loop's check), with `prepaid.rs` (a versioned loop charged once
+//! for all its iterations).
 //!
 //! # Invariants
 //! - Every dynasm call goes through [`asm!`], which pins `.arch x64`; width-generic forms go
-//!   through [`wide!`], the one place that picks `Rd` or `Rq`.
+//!   through [`wide!`], the one place that picks `Rd` or `Rq`. The hot forms (arithmetic,
+//!   moves, loads and stores) are written by [`direct`] instead, byte for byte what dynasm
+//!   would write for them.
 //! - A lowering may clobber only the scratch registers ([`crate::abi::SCRATCH`]) and flags,
 //!   besides the eBPF registers the instruction defines.
 //! - No instruction's hot code exceeds [`MAX_INSN_BYTES`] and no cold block exceeds
@@ -38,7 +41,7 @@ mod select;
 pub(crate) mod stubs;
 
 pub(crate) use crate::analysis::CopyKind;
-pub(crate) use encode::{Mem, asm, mem_op, wide};
+pub(crate) use encode::{Mem, asm, direct, mem_op, wide};
 
 use crate::abi::{self, CTX, ctx, x};
 use crate::analysis::guards::{CompileStats, GuardPlan};

@@ -15,7 +15,11 @@
  *
  * Pointer contract: a non-NULL pointer points to what its type says, for the length given, for
  * the duration of the call. A bpfx_vm is used by one thread at a time; distinct VMs are
- * independent and may run on different threads at once.
+ * independent and may run on different threads at once. A call on a VM, program or map handle
+ * that a call has not returned from (a helper or callback calling back into the handle whose
+ * call runs it, or another thread meanwhile) returns BPFX_ERR_STATE and changes nothing; a
+ * bpfx_*_free of such a handle does nothing (bpfx_last_error says why): free it after the
+ * call returns.
  *
  * This header is checked against the library by the bpfx-capi tests: every prototype, every
  * constant, the callback typedefs and the struct layouts (bpfx_trap_info, the options, ...).
@@ -217,7 +221,8 @@ const char *bpfx_last_error(void);
 
 /* A new VM (NULL only on an internal failure). Free it with bpfx_vm_free. */
 bpfx_vm *bpfx_vm_new(void);
-/* Frees a VM with its maps and code; NULL is ignored. */
+/* Frees a VM with its maps and code; NULL is ignored, and so is a VM whose call has not
+ * returned (from its own helper: see the pointer contract above). */
 void bpfx_vm_free(bpfx_vm *vm);
 /* The message of the last call on `vm` ("" for NULL); valid until the next call on it. */
 const char *bpfx_vm_error(const bpfx_vm *vm);
@@ -507,8 +512,9 @@ bpfx_status bpfx_object_get_global(const bpfx_object *obj, const char *name, voi
  * new program: call it once per program and keep the handle. */
 bpfx_status bpfx_object_program(const bpfx_object *obj, const char *name,
                                 const bpfx_program_opts *opts, bpfx_program **out);
-/* Frees a program. NULL is ignored. A program in a program array stays there (and runnable by
- * tail calls) until its slot is cleared or the map goes. */
+/* Frees a program. NULL is ignored, and so is a program whose run has not returned (from its
+ * own helper). A program in a program array stays there (and runnable by tail calls) until
+ * its slot is cleared or the map goes. */
 void bpfx_program_free(bpfx_program *prog);
 /* The program's name ("" for NULL); valid while the handle lives. */
 const char *bpfx_program_name(const bpfx_program *prog);
@@ -534,7 +540,8 @@ bpfx_status bpfx_program_trap(const bpfx_program *prog, bpfx_trap_info *out);
 /* A handle on map `name` of the object into *out (NULL on failure); the map is created now if
  * no program created it yet (BPFX_ERR_MEMORY past the limit). */
 bpfx_status bpfx_object_map(const bpfx_object *obj, const char *name, bpfx_map **out);
-/* Frees a map handle (the map lives on in the object's programs). NULL is ignored. */
+/* Frees a map handle (the map lives on in the object's programs). NULL is ignored, and so
+ * is a handle a bpfx_ringbuf_consume of it is still using (from its callback). */
 void bpfx_map_free(bpfx_map *map);
 /* The map's name ("" for NULL), valid while the handle lives. */
 const char *bpfx_map_name(const bpfx_map *map);

@@ -11,16 +11,135 @@ use crate::error::{Fail, Status, c_string, last_error_ptr, set_last_error};
 use crate::object::{MapHandle, Obj, ObjectOpts, Prog, ProgOpts};
 use crate::vm::{self, HostFn, Vm};
 use runtime::Map;
+use std::cell::UnsafeCell;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A `bpfx_status` coming from C: any int may arrive, so it is taken as one (an invalid value
 /// in a Rust enum would be undefined behaviour).
 pub type StatusCode = std::ffi::c_int;
 
 /// The opaque `bpfx_vm` handed to C.
-pub struct BpfxVm(Vm);
+pub struct BpfxVm(Guarded<Vm>);
+
+/// A handle's value and the calls using it. A call that takes the value exclusively (a run,
+/// which may call the embedder's helpers) or shares it (a ring buffer consumer, which calls
+/// the embedder's callback) marks the handle first, so that a call on the same handle from
+/// inside the helper or callback (or from another thread meanwhile) is refused with
+/// `BPFX_ERR_STATE` instead of reaching the value through a second reference, and a free of
+/// a handle in use leaves it alone instead of releasing what the running call still uses.
+/// The value sits in an `UnsafeCell`, so the handle itself is only ever borrowed shared: the
+/// mark can be read while a call holds the value.
+pub(crate) struct Guarded<T> {
+    value: UnsafeCell<T>,
+    /// `EXCLUSIVE` while one call holds the value mutably, else the number of calls sharing it.
+    users: AtomicUsize,
+}
+
+/// [`Guarded::users`] while a call holds the value mutably.
+const EXCLUSIVE: usize = usize::MAX;
+
+impl<T> Guarded<T> {
+    pub(crate) fn new(value: T) -> Guarded<T> {
+        Guarded {
+            value: UnsafeCell::new(value),
+            users: AtomicUsize::new(0),
+        }
+    }
+
+    fn busy(what: &str) -> Fail {
+        Fail::new(
+            Status::State,
+            format!(
+                "the {what} is in use by a call that has not returned (a helper or callback \
+                 cannot use or free the handle whose call runs it; a handle is used by one \
+                 thread at a time)"
+            ),
+        )
+    }
+
+    /// The value, mutably, while the returned guard lives; refused while any call uses it.
+    pub(crate) fn exclusive(&self, what: &str) -> Result<Exclusive<'_, T>, Fail> {
+        self.users
+            .compare_exchange(0, EXCLUSIVE, Ordering::Acquire, Ordering::Relaxed)
+            .map_err(|_| Guarded::<T>::busy(what))?;
+        Ok(Exclusive(self))
+    }
+
+    /// The value, shared, while the returned guard lives; refused while a call holds it
+    /// mutably.
+    pub(crate) fn shared(&self, what: &str) -> Result<Shared<'_, T>, Fail> {
+        self.users
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+                (n < EXCLUSIVE - 1).then(|| n + 1)
+            })
+            .map_err(|_| Guarded::<T>::busy(what))?;
+        Ok(Shared(self))
+    }
+}
+
+/// A [`Guarded`] value held mutably by one call.
+pub(crate) struct Exclusive<'a, T>(&'a Guarded<T>);
+
+impl<T> Exclusive<'_, T> {
+    pub(crate) fn get(&mut self) -> &mut T {
+        // SAFETY: `users` went from 0 to EXCLUSIVE when this guard was made and stays there
+        // until it drops, so no other `Exclusive` or `Shared` of this value exists: this is
+        // the only reference to the cell's contents, and it borrows the guard.
+        unsafe { &mut *self.0.value.get() }
+    }
+}
+
+impl<T> Drop for Exclusive<'_, T> {
+    fn drop(&mut self) {
+        self.0.users.store(0, Ordering::Release);
+    }
+}
+
+/// A [`Guarded`] value shared by calls.
+pub(crate) struct Shared<'a, T>(&'a Guarded<T>);
+
+impl<T> Shared<'_, T> {
+    pub(crate) fn get(&self) -> &T {
+        // SAFETY: `users` counts this guard and is not EXCLUSIVE while it lives, so no
+        // `Exclusive` of this value exists and nothing mutates the cell's contents.
+        unsafe { &*self.0.value.get() }
+    }
+}
+
+impl<T> Drop for Shared<'_, T> {
+    fn drop(&mut self) {
+        self.0.users.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Frees a boxed [`Guarded`] handle unless a call uses it (then it is left alone and the
+/// thread's last error says why); NULL is ignored.
+///
+/// # Safety
+/// `p` is NULL or a live handle from `Box::into_raw`, not used again afterwards unless this
+/// refused to free it.
+pub(crate) unsafe fn free_guarded<H, T>(p: *mut H, guard: fn(&H) -> &Guarded<T>, what: &str) {
+    // SAFETY: NULL (checked) or a live handle (caller contract), borrowed shared only.
+    let Some(h) = (unsafe { p.as_ref() }) else {
+        return;
+    };
+    let g = guard(h);
+    if g.users
+        .compare_exchange(0, EXCLUSIVE, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        set_last_error(&Guarded::<T>::busy(what).message);
+        return;
+    }
+    // SAFETY: a live handle from `Box::into_raw`, freed once (caller contract), and no call
+    // uses it (it is marked EXCLUSIVE, so none can start).
+    let b = unsafe { Box::from_raw(p) };
+    // A panic in a destructor must not cross into C; the memory is then leaked, not reused.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(b)));
+}
 
 impl std::fmt::Debug for BpfxVm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -250,25 +369,29 @@ pub(crate) fn panic_fail(payload: Box<dyn std::any::Any + Send>) -> Fail {
     )
 }
 
+/// The VM behind a handle, shared by `bpfx_vm_*` calls.
+///
 /// # Safety
-/// `vm` is NULL or a live handle from `bpfx_vm_new` not used by another thread meanwhile.
-unsafe fn vm_mut<'a>(vm: *mut BpfxVm) -> Result<&'a mut Vm, Fail> {
-    // SAFETY: the caller's contract: NULL (checked by `as_mut`) or a live, unshared handle.
-    unsafe { vm.as_mut() }
-        .map(|v| &mut v.0)
+/// `vm` is NULL or a live handle from `bpfx_vm_new`.
+unsafe fn vm_handle<'a>(vm: *const BpfxVm) -> Result<&'a Guarded<Vm>, Fail> {
+    // SAFETY: the caller's contract: NULL (checked by `as_ref`) or a live handle, only ever
+    // borrowed shared (its value is reached through the `Guarded` cell).
+    unsafe { vm.as_ref() }
+        .map(|v| &v.0)
         .ok_or_else(|| Fail::null("vm"))
 }
 
 /// Runs `body` on the VM, catching panics, and records the outcome as the thread's and the
-/// VM's last error.
+/// VM's last error. A call on a VM that a call has not returned from (its helper's, or another
+/// thread's) is refused with `BPFX_ERR_STATE` and leaves the VM as it was.
 ///
 /// # Safety
-/// As [`vm_mut`].
+/// As [`vm_handle`].
 unsafe fn with_vm(vm: *mut BpfxVm, body: impl FnOnce(&mut Vm) -> Result<(), Fail>) -> Status {
     let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: forwarded contract of this function.
-        let v = unsafe { vm_mut(vm) }?;
-        body(v)
+        let g = unsafe { vm_handle(vm) }?;
+        body(g.exclusive("vm")?.get())
     }))
     .unwrap_or_else(|p| Err(panic_fail(p)));
     let (status, message) = match &r {
@@ -276,9 +399,9 @@ unsafe fn with_vm(vm: *mut BpfxVm, body: impl FnOnce(&mut Vm) -> Result<(), Fail
         Err(f) => (f.status, f.message.as_str()),
     };
     set_last_error(message);
-    // SAFETY: as above; the borrow taken by `body` has ended.
-    if let Ok(v) = unsafe { vm_mut(vm) } {
-        v.error = c_string(message);
+    // SAFETY: as above. A call refused because the VM is in use leaves its message alone.
+    if let Ok(mut held) = unsafe { vm_handle(vm) }.and_then(|g| g.exclusive("vm")) {
+        held.get().error = c_string(message);
     }
     status
 }
@@ -421,7 +544,7 @@ pub extern "C" fn bpfx_last_error() -> *const c_char {
 /// A new VM with the standard helpers; NULL only if bpfx failed internally.
 #[unsafe(no_mangle)]
 pub extern "C" fn bpfx_vm_new() -> *mut BpfxVm {
-    match catch_unwind(|| Box::new(BpfxVm(Vm::new()))) {
+    match catch_unwind(|| Box::new(BpfxVm(Guarded::new(Vm::new())))) {
         Ok(b) => {
             set_last_error("");
             Box::into_raw(b)
@@ -433,19 +556,15 @@ pub extern "C" fn bpfx_vm_new() -> *mut BpfxVm {
     }
 }
 
-/// Frees a VM, its maps and its compiled code. NULL is ignored.
+/// Frees a VM, its maps and its compiled code. NULL is ignored; so is a VM a call has not
+/// returned from (a helper freeing the VM that runs it), which `bpfx_last_error` reports.
 ///
 /// # Safety
 /// `vm` is NULL or a live handle from `bpfx_vm_new`, not used again afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bpfx_vm_free(vm: *mut BpfxVm) {
-    if vm.is_null() {
-        return;
-    }
-    // SAFETY: a live handle from `Box::into_raw` in `bpfx_vm_new`, freed once (caller contract).
-    let b = unsafe { Box::from_raw(vm) };
-    // A panic in a destructor must not cross into C; the memory is then leaked, not reused.
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(b)));
+    // SAFETY: forwarded contract; the handle is a box from `bpfx_vm_new`.
+    unsafe { free_guarded(vm, |v| &v.0, "vm") }
 }
 
 /// The message of the last call made on `vm` (empty after a success; `""` for NULL). Valid
@@ -456,8 +575,10 @@ pub unsafe extern "C" fn bpfx_vm_free(vm: *mut BpfxVm) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bpfx_vm_error(vm: *const BpfxVm) -> *const c_char {
     // SAFETY: NULL or a live handle (caller contract); only read.
-    match unsafe { vm.as_ref() } {
-        Some(v) => v.0.error.as_ptr(),
+    match unsafe { vm.as_ref() }.map(|v| v.0.shared("vm")) {
+        Some(Ok(v)) => v.get().error.as_ptr(),
+        // A helper asking while its run holds the VM: the run sets the message when it ends.
+        Some(Err(_)) => c"the vm is in use by a call that has not returned".as_ptr(),
         None => c"".as_ptr(),
     }
 }
@@ -1094,10 +1215,10 @@ pub unsafe extern "C" fn bpfx_listing(vm: *mut BpfxVm) -> *mut c_char {
 pub struct BpfxObject(Obj);
 
 /// The opaque `bpfx_program` handed to C.
-pub struct BpfxProgram(Prog);
+pub struct BpfxProgram(Guarded<Prog>);
 
 /// The opaque `bpfx_map` handed to C.
-pub struct BpfxMap(MapHandle);
+pub struct BpfxMap(Guarded<MapHandle>);
 
 impl std::fmt::Debug for BpfxObject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1486,11 +1607,11 @@ pub unsafe extern "C" fn bpfx_object_open_mem_vm(
     // of `give`, `handle`, `required` and `object_opts`, which check NULL.
     unsafe {
         give(out, || {
-            let v = handle(vm, "vm")?;
+            let v = vm_handle(vm)?.shared("vm")?;
             let opts = object_opts(opts)?;
             let elf = required(elf, elf_len, "elf")?;
             Ok(BpfxObject(Obj::open_with(
-                v.0.builder().clone(),
+                v.get().builder().clone(),
                 elf,
                 opts,
             )?))
@@ -1628,7 +1749,7 @@ pub unsafe extern "C" fn bpfx_object_program(
             let o = handle(obj, "obj")?;
             let name = text(name, "name")?;
             let opts = program_opts(opts)?;
-            Ok(BpfxProgram(o.0.program(name, opts)?))
+            Ok(BpfxProgram(Guarded::new(o.0.program(name, opts)?)))
         })
     }
 }
@@ -1640,8 +1761,8 @@ pub unsafe extern "C" fn bpfx_object_program(
 /// `prog` is NULL or a live handle, not used again afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bpfx_program_free(prog: *mut BpfxProgram) {
-    // SAFETY: forwarded contract.
-    unsafe { free_handle(prog) }
+    // SAFETY: forwarded contract; the handle is a box from `give`.
+    unsafe { free_guarded(prog, |p| &p.0, "program") }
 }
 
 /// The program's name (`""` for NULL), valid while the handle lives.
@@ -1651,9 +1772,9 @@ pub unsafe extern "C" fn bpfx_program_free(prog: *mut BpfxProgram) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bpfx_program_name(prog: *const BpfxProgram) -> *const c_char {
     // SAFETY: NULL (checked) or a live handle (caller contract); only read.
-    match unsafe { prog.as_ref() } {
-        Some(p) => p.0.name().as_ptr(),
-        None => c"".as_ptr(),
+    match unsafe { prog.as_ref() }.map(|p| p.0.shared("program")) {
+        Some(Ok(p)) => p.get().name().as_ptr(),
+        _ => c"".as_ptr(),
     }
 }
 
@@ -1673,14 +1794,15 @@ pub unsafe extern "C" fn bpfx_program_run(
     // checked here and by `bytes_mut`, overlap before any slice is made.
     unsafe {
         with_status(|| {
-            let p = prog.as_mut().ok_or_else(|| Fail::null("prog"))?;
+            let mut held = handle(prog, "prog")?.0.exclusive("program")?;
+            let p = held.get();
             if result.is_null() {
                 return Err(Fail::null("result"));
             }
             if overlap(result.cast(), size_of::<u64>(), mem, mem_len) {
                 return Err(Fail::arg("result and mem must not overlap"));
             }
-            let r = p.0.run(bytes_mut(mem, mem_len, "mem")?)?;
+            let r = p.run(bytes_mut(mem, mem_len, "mem")?)?;
             // SAFETY: non-NULL and writable by the caller's contract, outside `mem`.
             result.write_unaligned(r);
             Ok(())
@@ -1707,7 +1829,8 @@ pub unsafe extern "C" fn bpfx_program_run_ctx(
     // `required_mut`/`bytes_mut`, overlap before any slice is made.
     unsafe {
         with_status(|| {
-            let p = prog.as_mut().ok_or_else(|| Fail::null("prog"))?;
+            let mut held = handle(prog, "prog")?.0.exclusive("program")?;
+            let p = held.get();
             if result.is_null() {
                 return Err(Fail::null("result"));
             }
@@ -1719,7 +1842,7 @@ pub unsafe extern "C" fn bpfx_program_run_ctx(
                 return Err(Fail::arg("ctx, packet and result must not overlap"));
             }
             let c = required_mut(ctx, ctx_len, "ctx")?;
-            let r = p.0.run_ctx(c, bytes_mut(packet, packet_len, "packet")?)?;
+            let r = p.run_ctx(c, bytes_mut(packet, packet_len, "packet")?)?;
             // SAFETY: non-NULL, writable by the caller's contract, outside both buffers.
             result.write_unaligned(r);
             Ok(())
@@ -1746,7 +1869,8 @@ pub unsafe extern "C" fn bpfx_program_run_xdp(
     // any slice is made.
     unsafe {
         with_status(|| {
-            let p = prog.as_mut().ok_or_else(|| Fail::null("prog"))?;
+            let mut held = handle(prog, "prog")?.0.exclusive("program")?;
+            let p = held.get();
             if out.is_null() {
                 return Err(Fail::null("out"));
             }
@@ -1754,7 +1878,7 @@ pub unsafe extern "C" fn bpfx_program_run_xdp(
                 return Err(Fail::arg("out lies inside buf"));
             }
             let b = required_mut(buf, buf_len, "buf")?;
-            let (action, start, len, meta_len) = p.0.run_xdp(b, start, len)?;
+            let (action, start, len, meta_len) = p.run_xdp(b, start, len)?;
             // SAFETY: non-NULL, writable by the caller's contract, outside `buf`.
             out.write_unaligned(BpfxXdpResult {
                 action,
@@ -1787,10 +1911,11 @@ pub unsafe extern "C" fn bpfx_program_run_tc(
     // checked here, by `tc_args` and by `required_mut`, overlap before any slice is made.
     unsafe {
         with_status(|| {
-            let p = prog.as_mut().ok_or_else(|| Fail::null("prog"))?;
+            let mut held = handle(prog, "prog")?.0.exclusive("program")?;
+            let p = held.get();
             let mut m = tc_args(buf, buf_len, meta, out)?;
             let b = required_mut(buf, buf_len, "buf")?;
-            let r = p.0.run_tc(b, start, len, &mut m);
+            let r = p.run_tc(b, start, len, &mut m);
             // SAFETY: non-NULL, writable by the caller's contract, outside `buf` (checked by
             // `tc_args`); written whether or not the run succeeded (unchanged if it did not).
             meta.write_unaligned(BpfxSkbMeta::from(m));
@@ -1815,12 +1940,12 @@ pub unsafe extern "C" fn bpfx_program_last_redirect(
     // `bpfx_redirect`; both are checked for NULL.
     unsafe {
         with_status(|| {
-            let p = handle(prog, "prog")?;
+            let p = handle(prog, "prog")?.0.shared("program")?;
             if out.is_null() {
                 return Err(Fail::null("out"));
             }
             // SAFETY: non-NULL and writable by the caller's contract.
-            out.write_unaligned(redirect_record(p.0.redirect()));
+            out.write_unaligned(redirect_record(p.get().redirect()));
             Ok(())
         })
     }
@@ -1839,11 +1964,11 @@ pub unsafe extern "C" fn bpfx_program_trap(
     // `bpfx_trap_info`; both are checked for NULL.
     unsafe {
         with_status(|| {
-            let p = handle(prog, "prog")?;
+            let p = handle(prog, "prog")?.0.shared("program")?;
             if out.is_null() {
                 return Err(Fail::null("out"));
             }
-            let t = p.0.trap()?;
+            let t = p.get().trap()?;
             // SAFETY: non-NULL and writable by the caller's contract.
             out.write_unaligned(BpfxTrapInfo {
                 kind: u32::from(t.kind),
@@ -1871,7 +1996,7 @@ pub unsafe extern "C" fn bpfx_object_map(
     unsafe {
         give(out, || {
             let o = handle(obj, "obj")?;
-            Ok(BpfxMap(o.0.map(text(name, "name")?)?))
+            Ok(BpfxMap(Guarded::new(o.0.map(text(name, "name")?)?)))
         })
     }
 }
@@ -1882,8 +2007,8 @@ pub unsafe extern "C" fn bpfx_object_map(
 /// `map` is NULL or a live handle, not used again afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bpfx_map_free(map: *mut BpfxMap) {
-    // SAFETY: forwarded contract.
-    unsafe { free_handle(map) }
+    // SAFETY: forwarded contract; the handle is a box from `give`.
+    unsafe { free_guarded(map, |m| &m.0, "map") }
 }
 
 /// The map's name (`""` for NULL), valid while the handle lives.
@@ -1893,9 +2018,9 @@ pub unsafe extern "C" fn bpfx_map_free(map: *mut BpfxMap) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bpfx_map_name(map: *const BpfxMap) -> *const c_char {
     // SAFETY: NULL (checked) or a live handle (caller contract); only read.
-    match unsafe { map.as_ref() } {
-        Some(m) => m.0.name().as_ptr(),
-        None => c"".as_ptr(),
+    match unsafe { map.as_ref() }.map(|m| m.0.shared("map")) {
+        Some(Ok(m)) => m.get().name().as_ptr(),
+        _ => c"".as_ptr(),
     }
 }
 
@@ -1905,7 +2030,10 @@ pub unsafe extern "C" fn bpfx_map_name(map: *const BpfxMap) -> *const c_char {
 /// `map` is NULL or a live handle.
 unsafe fn map_prop<T: Default>(map: *const BpfxMap, f: impl FnOnce(&Map) -> T) -> T {
     // SAFETY: NULL (checked) or a live handle (caller contract); only read.
-    unsafe { map.as_ref() }.map_or_else(T::default, |m| f(m.0.map()))
+    match unsafe { map.as_ref() }.map(|m| m.0.shared("map")) {
+        Some(Ok(m)) => f(m.get().map()),
+        _ => T::default(),
+    }
 }
 
 /// The map's `BPF_MAP_TYPE_*` number (0 for NULL).
@@ -1977,12 +2105,13 @@ pub unsafe extern "C" fn bpfx_map_lookup_elem(
     // checked before any slice is made.
     unsafe {
         with_status(|| {
-            let m = handle(map, "map")?;
+            let m = handle(map, "map")?.0.shared("map")?;
+            let m = m.get();
             if overlap(key, key_len, value, value_len) {
                 return Err(Fail::arg("key and value must not overlap"));
             }
             let k = required(key, key_len, "key")?;
-            m.0.lookup(k, required_mut(value, value_len, "value")?)
+            m.lookup(k, required_mut(value, value_len, "value")?)
         })
     }
 }
@@ -2005,9 +2134,10 @@ pub unsafe extern "C" fn bpfx_map_update_elem(
     // NULL.
     unsafe {
         with_status(|| {
-            let m = handle(map, "map")?;
+            let m = handle(map, "map")?.0.shared("map")?;
+            let m = m.get();
             let k = required(key, key_len, "key")?;
-            m.0.update(k, required(value, value_len, "value")?, flags)
+            m.update(k, required(value, value_len, "value")?, flags)
         })
     }
 }
@@ -2026,8 +2156,9 @@ pub unsafe extern "C" fn bpfx_map_delete_elem(
     // bytes: the contracts of `handle` and `required`, which check NULL.
     unsafe {
         with_status(|| {
-            let m = handle(map, "map")?;
-            m.0.delete(required(key, key_len, "key")?)
+            let m = handle(map, "map")?.0.shared("map")?;
+            let m = m.get();
+            m.delete(required(key, key_len, "key")?)
         })
     }
 }
@@ -2051,7 +2182,8 @@ pub unsafe extern "C" fn bpfx_map_next_key(
     // is checked before any slice is made.
     unsafe {
         with_status(|| {
-            let m = handle(map, "map")?;
+            let m = handle(map, "map")?.0.shared("map")?;
+            let m = m.get();
             if overlap(key, key_len, next, next_len) {
                 return Err(Fail::arg("key and next must not overlap"));
             }
@@ -2060,7 +2192,7 @@ pub unsafe extern "C" fn bpfx_map_next_key(
             } else {
                 Some(bytes(key, key_len, "key")?)
             };
-            m.0.next_key(k, required_mut(next, next_len, "next")?)
+            m.next_key(k, required_mut(next, next_len, "next")?)
         })
     }
 }
@@ -2085,9 +2217,10 @@ pub unsafe extern "C" fn bpfx_ringbuf_consume(
     let mut ret: c_int = 0;
     let status = with_status(|| {
         // SAFETY: NULL (checked) or a live handle (caller contract).
-        let m = unsafe { handle(map, "map") }?;
+        let m = unsafe { handle(map, "map") }?.0.shared("map")?;
+        let m = m.get();
         let cb = cb.ok_or_else(|| Fail::null("cb"))?;
-        while let Some(rec) = m.0.ring_pop()? {
+        while let Some(rec) = m.ring_pop()? {
             // SAFETY: the embedder's callback with its context (caller contract); the record
             // is valid for the call and not kept by bpfx.
             let r = unsafe { cb(ctx, rec.as_ptr().cast(), rec.len()) };
@@ -2118,7 +2251,8 @@ pub unsafe extern "C" fn bpfx_map_perf_read(
     // the call: NULL and overlap are checked before any slice is made.
     unsafe {
         with_status(|| {
-            let m = handle(map, "map")?;
+            let m = handle(map, "map")?.0.shared("map")?;
+            let m = m.get();
             if out.is_null() {
                 return Err(Fail::null("out"));
             }
@@ -2126,10 +2260,10 @@ pub unsafe extern "C" fn bpfx_map_perf_read(
                 return Err(Fail::arg("out and data must not overlap"));
             }
             let buf = bytes_mut(data, data_cap, "data")?;
-            let rec = perf_record(m.0.perf_next()?, buf).ok_or_else(|| {
+            let rec = perf_record(m.perf_next()?, buf).ok_or_else(|| {
                 Fail::new(
                     Status::NotFound,
-                    format!("map `{}`: no record waits", m.0.map().name()),
+                    format!("map `{}`: no record waits", m.map().name()),
                 )
             })?;
             // SAFETY: non-NULL and writable by the caller's contract, outside `data`.
@@ -2173,8 +2307,9 @@ pub unsafe extern "C" fn bpfx_prog_array_set(
     // thread meanwhile: the contract of `handle`, which checks NULL.
     unsafe {
         with_status(|| {
-            let m = handle(map, "map")?;
-            m.0.set_program(index, &handle(prog, "prog")?.0)
+            let m = handle(map, "map")?.0.shared("map")?;
+            let m = m.get();
+            m.set_program(index, handle(prog, "prog")?.0.shared("program")?.get())
         })
     }
 }
@@ -2238,7 +2373,15 @@ pub unsafe extern "C" fn bpfx_map_set_inner(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bpfx_prog_array_clear(map: *const BpfxMap, index: u32) -> Status {
     // SAFETY: NULL (checked by `handle`) or a live handle (caller contract).
-    unsafe { with_status(|| handle(map, "map")?.0.clear_program(index)) }
+    unsafe {
+        with_status(|| {
+            handle(map, "map")?
+                .0
+                .shared("map")?
+                .get()
+                .clear_program(index)
+        })
+    }
 }
 
 /// `bpfx_fib_request`: what a program's `bpf_fib_lookup` asks the embedder's forwarding table.

@@ -6,7 +6,7 @@
 //! the thread's `bpfx_last_error`.
 
 use crate::error::set_last_error;
-use crate::ffi::{malloc_string, panic_fail};
+use crate::ffi::{Guarded, free_guarded, malloc_string, panic_fail};
 use crate::ubpf::{self, JIT_SLOTS, UbpfVm};
 use crate::vm::HostFn;
 use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 /// The opaque `struct ubpf_vm`.
-pub struct UbpfVmHandle(UbpfVm);
+pub struct UbpfVmHandle(Guarded<UbpfVm>);
 
 impl std::fmt::Debug for UbpfVmHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,9 +56,11 @@ unsafe fn with_vm(
         unsafe { errmsg.write(std::ptr::null_mut()) };
     }
     let r = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: NULL (checked) or a live, unshared handle (caller contract).
-        let v = unsafe { vm.as_mut() }.ok_or("vm is NULL")?;
-        body(&mut v.0)
+        // SAFETY: NULL (checked) or a live handle (caller contract), borrowed shared only: a
+        // call on it from the helper of its own run is refused by `exclusive`.
+        let v = unsafe { vm.as_ref() }.ok_or("vm is NULL")?;
+        let mut held = v.0.exclusive("vm").map_err(|f| f.message)?;
+        body(held.get())
     }))
     .unwrap_or_else(|p| Err(panic_fail(p).message));
     match r {
@@ -106,22 +108,19 @@ unsafe fn slice<'a>(p: *const c_void, len: usize, what: &str) -> Result<&'a [u8]
 /// A new VM; NULL only if bpfx failed internally.
 #[unsafe(no_mangle)]
 pub extern "C" fn ubpf_create() -> *mut UbpfVmHandle {
-    catch_unwind(|| Box::into_raw(Box::new(UbpfVmHandle(UbpfVm::new()))))
+    catch_unwind(|| Box::into_raw(Box::new(UbpfVmHandle(Guarded::new(UbpfVm::new())))))
         .unwrap_or(std::ptr::null_mut())
 }
 
-/// Frees a VM and its trampoline slot. NULL is ignored.
+/// Frees a VM and its trampoline slot. NULL is ignored; so is a VM a call has not returned
+/// from (a helper destroying the VM that runs it), which `bpfx_last_error` reports.
 ///
 /// # Safety
 /// `vm` is NULL or a live handle from `ubpf_create`, not used again afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ubpf_destroy(vm: *mut UbpfVmHandle) {
-    if vm.is_null() {
-        return;
-    }
-    // SAFETY: a live handle from `Box::into_raw` in `ubpf_create`, freed once.
-    let b = unsafe { Box::from_raw(vm) };
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(b)));
+    // SAFETY: forwarded contract; the handle is a box from `ubpf_create`.
+    unsafe { free_guarded(vm, |v| &v.0, "vm") }
 }
 
 /// Records the previous bounds-check setting and returns it; bpfx always checks.
@@ -130,10 +129,10 @@ pub unsafe extern "C" fn ubpf_destroy(vm: *mut UbpfVmHandle) {
 /// `vm` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ubpf_toggle_bounds_check(vm: *mut UbpfVmHandle, enable: bool) -> bool {
-    // SAFETY: NULL (checked) or a live, unshared handle.
-    match unsafe { vm.as_mut() } {
-        Some(v) => v.0.toggle_bounds_check(enable),
-        None => false,
+    // SAFETY: NULL (checked) or a live handle, borrowed shared only.
+    match unsafe { vm.as_ref() }.map(|v| v.0.exclusive("vm")) {
+        Some(Ok(mut v)) => v.get().toggle_bounds_check(enable),
+        _ => false,
     }
 }
 
@@ -281,6 +280,7 @@ pub unsafe extern "C" fn ubpf_exec(
     let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: NULL (checked) or live; only shared access (runs take the VM's lock).
         let v = unsafe { vm.as_ref() }.ok_or("vm is NULL")?;
+        let v = v.0.shared("vm").map_err(|f| f.message)?;
         if bpf_return_value.is_null() {
             return Err("bpf_return_value is NULL".to_string());
         }
@@ -289,7 +289,7 @@ pub unsafe extern "C" fn ubpf_exec(
         if (bpf_return_value as usize).wrapping_sub(mem.as_ptr() as usize) < mem.len() {
             return Err("bpf_return_value lies inside mem".to_string());
         }
-        let r0 = v.0.exec(mem)?;
+        let r0 = v.get().exec(mem)?;
         // SAFETY: non-NULL, writable (caller contract), outside `mem`.
         unsafe { bpf_return_value.write_unaligned(r0) };
         Ok(())

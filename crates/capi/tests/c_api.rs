@@ -888,6 +888,30 @@ fn budget_c_ends_every_run() {
     assert!(got.contains("count-unlimited jit result 10\n"), "{got}");
 }
 
+/// Handles used from inside their own calls (`tests/c/reentry.c`, under valgrind when
+/// installed): a C helper calling back into the VM or the program whose run calls it (running
+/// it again, loading another program into it, freeing it), a ring buffer callback freeing
+/// the map it consumes, and a uBPF helper unloading and destroying the VM that runs it, on the
+/// interpreter and the JIT. Before the handles kept track of the calls using them, the helper's
+/// `bpfx_load_bytecode` freed the code still running (the JIT returned into freed memory),
+/// its `bpfx_run` recursed until the host stack overflowed, and the callback's `bpfx_map_free`
+/// freed the handle the consumer went on reading.
+#[test]
+fn handles_are_not_reentered_or_freed_from_their_own_callbacks() {
+    let dir = work_dir().join("reentry");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("reentry");
+    compile_c("reentry.c", &exe, &static_link());
+    let got = run_c(&exe, &[&Path::new(MANIFEST).join("tests/objects")]);
+    // The VM helper counts 9 refusals; host_scale(7, 3) = 2100 plus 4 refusals, and
+    // use_host adds 1; the first record's callback consumes the other two from inside.
+    let want = "interp vm reentry 9 9\njit vm reentry 9 9\n\
+                interp program reentry 2105 2105\njit program reentry 2105 2105\n\
+                ring reentry consumed 1 records 1 refused 2 nested 2\n\
+                ubpf reentry 3 3\n";
+    assert_eq!(got, want);
+}
+
 /// What `xdp.c` prints, from the same programs run through the facade on packet buffers.
 fn expected_xdp(objects: &Path, redirect: &str) -> String {
     let mut out = String::new();

@@ -13,6 +13,12 @@ use crate::error::BtfError;
 /// `MAX_RESOLVE_DEPTH`); it also bounds the work on a malicious cycle.
 pub(crate) const MAX_DEPTH: u32 = 32;
 
+/// The most types one walk through a type's members visits (its alignment, its display
+/// layout, a search for a special field in it). `MAX_DEPTH` bounds how deep a walk goes, not how
+/// wide: a struct of two members of a struct of two members of … is a few records that nest
+/// 2^32 members, so a walk that follows every member must count them too.
+pub(crate) const MAX_WALK: u32 = 1 << 16;
+
 /// Pointer size of the BPF target, in bytes.
 const PTR_SIZE: u32 = 8;
 
@@ -254,21 +260,26 @@ impl<'a> Btf<'a> {
     /// a scalar's size (at most 8), an array's element alignment, a struct's largest member
     /// alignment.
     pub(crate) fn align_of(&self, id: u32) -> Result<u32, BtfError> {
-        self.align_at_depth(id, 0)
+        let mut walk = MAX_WALK;
+        self.align_at_depth(id, 0, &mut walk).map_err(|e| match e {
+            BtfError::TooLarge(_) => BtfError::TooLarge(id),
+            e => e,
+        })
     }
 
-    fn align_at_depth(&self, id: u32, depth: u32) -> Result<u32, BtfError> {
+    fn align_at_depth(&self, id: u32, depth: u32, walk: &mut u32) -> Result<u32, BtfError> {
         if depth >= MAX_DEPTH {
             return Err(BtfError::TooDeep(id));
         }
+        *walk = walk.checked_sub(1).ok_or(BtfError::TooLarge(id))?;
         let id = self.skip_modifiers(id)?;
         let t = self.get(id)?;
         match &t.kind {
             Kind::Sized | Kind::Int { .. } | Kind::Enum => Ok(t.size_or_type.clamp(1, 8)),
             Kind::Ptr => Ok(PTR_SIZE),
-            Kind::Array { elem, .. } => self.align_at_depth(*elem, depth + 1),
+            Kind::Array { elem, .. } => self.align_at_depth(*elem, depth + 1, walk),
             Kind::Struct(members) => members.iter().try_fold(1, |a, m| {
-                Ok(a.max(self.align_at_depth(m.type_id, depth + 1)?))
+                Ok(a.max(self.align_at_depth(m.type_id, depth + 1, walk)?))
             }),
             _ => Err(BtfError::NoSize(id)),
         }
@@ -276,15 +287,18 @@ impl<'a> Btf<'a> {
 
     /// How a value of type `id` reads, for display: its integers, arrays and structs with
     /// their members' names; anything else (pointers, floats, a type too deep) as bytes.
+    /// Past [`MAX_WALK`] types, the rest of the value reads as bytes.
     pub(crate) fn layout(&self, id: u32) -> Layout {
-        self.layout_at_depth(id, 0)
+        let mut walk = MAX_WALK;
+        self.layout_at_depth(id, 0, &mut walk)
     }
 
-    fn layout_at_depth(&self, id: u32, depth: u32) -> Layout {
+    fn layout_at_depth(&self, id: u32, depth: u32, walk: &mut u32) -> Layout {
         let bytes = || Layout::Bytes(self.size_of(id).unwrap_or(0));
-        if depth >= MAX_DEPTH {
+        if depth >= MAX_DEPTH || *walk == 0 {
             return bytes();
         }
+        *walk -= 1;
         let Ok(t) = self.skip_modifiers(id).and_then(|id| self.get(id)) else {
             return bytes();
         };
@@ -299,7 +313,7 @@ impl<'a> Btf<'a> {
                 signed: false,
             },
             Kind::Array { elem, nelems } => Layout::Array {
-                elem: Box::new(self.layout_at_depth(*elem, depth + 1)),
+                elem: Box::new(self.layout_at_depth(*elem, depth + 1, walk)),
                 len: *nelems,
             },
             Kind::Struct(members) => Layout::Struct {
@@ -310,7 +324,7 @@ impl<'a> Btf<'a> {
                         name: self.name(m.name_off).unwrap_or_default(),
                         bit_offset: m.bit_offset,
                         bits: m.bits,
-                        layout: self.layout_at_depth(m.type_id, depth + 1),
+                        layout: self.layout_at_depth(m.type_id, depth + 1, walk),
                     })
                     .collect(),
             },
@@ -493,6 +507,48 @@ mod tests {
         b.extend(t);
         b.extend(names);
         b
+    }
+
+    /// Types 1..=30: structs of two members of the next one; 31 an int. A few hundred bytes
+    /// that nest 2^30 ints, 30 deep (within `MAX_DEPTH`); 32 a pointer to the first struct.
+    fn doubling_chain() -> Vec<u8> {
+        let mut types: Vec<(u32, u32, u32, Vec<u32>)> = (1..=30u32)
+            .map(|i| (4, 2, 8, vec![1, i + 1, 0, 1, i + 1, 32]))
+            .collect();
+        types.push((1, 0, 4, vec![0x20]));
+        types.push((2, 0, 1, vec![]));
+        blob(&types, b"\0m\0")
+    }
+
+    /// Counts the nodes of a layout.
+    fn nodes(l: &Layout) -> u64 {
+        1 + match l {
+            Layout::Array { elem, .. } => nodes(elem),
+            Layout::Struct { fields, .. } => fields.iter().map(|f| nodes(&f.layout)).sum(),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn walks_through_exponentially_nested_members_stop_after_max_walk_types() {
+        // Before the walks were counted, `layout` built 2^31 nodes (the load ran out of
+        // memory), and `align_of` and the timer search made 2^31 calls each.
+        let data = doubling_chain();
+        assert!(data.len() < 2048, "{} bytes", data.len());
+        let btf = Btf::parse(&data).unwrap();
+        let start = std::time::Instant::now();
+        assert_eq!(btf.align_of(1), Err(BtfError::TooLarge(1)));
+        let n = nodes(&btf.layout(1));
+        assert!(n <= u64::from(MAX_WALK) + 64, "{n} nodes");
+        assert_eq!(crate::maps::timer_offset(&btf, 32), None);
+        assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+        // A chain short enough to walk whole still is: 2^10 ints, aligned to 4.
+        assert_eq!(btf.align_of(21), Ok(4));
+        assert_eq!(nodes(&btf.layout(21)), (1 << 11) - 1);
+        assert_eq!(
+            BtfError::TooLarge(1).to_string(),
+            "type #1: nests too many members (more than 65536 to walk)"
+        );
     }
 
     #[test]

@@ -93,6 +93,18 @@ pub enum ElfError {
         #[source]
         source: DecodeError,
     },
+    /// An object whose programs, each linked with the subprograms it calls, take more than
+    /// [`crate::MAX_LINKED_SLOTS`] instruction slots together.
+    #[error(
+        "program {program:?}: the object's programs, each with its subprograms, take more than \
+         {limit} instruction slots together"
+    )]
+    TooMuchCode {
+        /// The program whose linking passed the bound.
+        program: String,
+        /// [`crate::MAX_LINKED_SLOTS`].
+        limit: usize,
+    },
 }
 
 /// What is wrong with a section.
@@ -307,6 +319,14 @@ pub enum MapErrorKind {
     /// An iproute2 map of maps whose `inner_id` names no map.
     #[error("inner_id {0} is the id of no map of the section")]
     NoInnerMap(u32),
+    /// An iproute2 map of maps whose `inner_id` names a map of maps (the kernel takes no
+    /// map of maps as an inner map).
+    #[error("inner_id {0} is the id of a map of maps, which cannot be an inner map")]
+    NestedInnerMap(u32),
+    /// An iproute2 section whose `inner_id`/`inner_idx` links put more than
+    /// `MAX_INNER_LINKS` maps into maps of maps.
+    #[error("its maps put more than {0} maps into maps of maps")]
+    TooManyInnerLinks(usize),
     /// A `values` initialiser whose entry cannot be used.
     #[error("values[{slot}] = {target:?}: {reason}")]
     Init {
@@ -374,4 +394,8 @@ pub enum BtfError {
     /// A size that overflows 32 bits.
     #[error("type #{0}: size overflows")]
     Overflow(u32),
+    /// A type whose members, nested, take more than 65,536 steps to walk (`MAX_WALK`: a few
+    /// records of structs with several members of the next one nest exponentially many).
+    #[error("type #{0}: nests too many members (more than 65536 to walk)")]
+    TooLarge(u32),
 }

@@ -65,6 +65,7 @@ mod externs;
 mod file;
 mod kind;
 mod link;
+pub use link::MAX_LINKED_SLOTS;
 mod maps;
 
 pub use btf::{Field, Layout};
@@ -77,7 +78,9 @@ pub use externs::{
     kernel_version,
 };
 pub use kind::{MapKind, MapType};
-pub use maps::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MAX_DATA_SIZE, RINGBUF_PAGE_SIZE};
+pub use maps::{
+    BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MAX_DATA_SIZE, MAX_INNER_LINKS, RINGBUF_PAGE_SIZE,
+};
 
 use bpfx_bytecode::{Pc, Program};
 
@@ -415,6 +418,11 @@ pub enum KconfigType {
 /// Loads an object: reads the ELF structure, collects the maps, then finds and links every
 /// program. Never panics, whatever `bytes` hold.
 pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
+    parse_within(bytes, MAX_LINKED_SLOTS)
+}
+
+/// [`parse`] with the programs' slots together bounded by `max_slots`.
+fn parse_within(bytes: &[u8], max_slots: usize) -> Result<Object, ElfError> {
     let file = file::read(bytes)?;
     let btf = match file.section_named(".BTF") {
         Some((_, s)) if s.kind == file::SectionKind::Bytes => Some(btf::Btf::parse(s.data)),
@@ -424,7 +432,7 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
     let globals = maps::globals(&file, btf.as_ref(), &index);
     let (externs, ext_index) = externs::collect(&file, btf.as_ref())?;
     externs::add_kconfig_map(&externs, &mut maps, &mut index);
-    let mut programs = link::programs(&file, &index, &ext_index, &externs)?;
+    let mut programs = link::programs(&file, &index, &ext_index, &externs, max_slots)?;
     if let Some(Ok(btf)) = &btf {
         for p in &mut programs {
             p.ctx_type_name = btf.ctx_struct_name(&p.name);
@@ -465,7 +473,34 @@ pub fn parse(bytes: &[u8]) -> Result<Object, ElfError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{MapInit, MapKind, MapSpec, MapType, Unimplemented};
+    use super::{MapInit, MapKind, MapSpec, MapType, Unimplemented, parse, parse_within};
+
+    #[test]
+    fn the_programs_slots_together_are_bounded() {
+        // multi-v3.o's programs each take a copy of the `.text` subprograms they call, so
+        // together they take more slots than their own; one slot fewer than they take
+        // refuses the object, naming the program whose linking passed the bound.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/objects/multi-v3.o");
+        let bytes = std::fs::read(path).unwrap();
+        let obj = parse(&bytes).unwrap();
+        let total: usize = obj.programs.iter().map(|p| p.program.len()).sum();
+        let own: usize = obj.programs.iter().map(|p| p.insn_count).sum();
+        assert!(total > own, "{total} slots, {own} of the programs' own");
+        assert_eq!(
+            parse_within(&bytes, total).unwrap().programs.len(),
+            obj.programs.len()
+        );
+        let e = parse_within(&bytes, total - 1).unwrap_err();
+        let last = &obj.programs.last().unwrap().name;
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "program {last:?}: the object's programs, each with its subprograms, take more \
+                 than {} instruction slots together",
+                total - 1
+            )
+        );
+    }
 
     #[test]
     fn implemented_narrows_the_type_and_keeps_every_other_field() {

@@ -64,12 +64,14 @@ struct Linker<'f, 'a> {
     funcs: Vec<Func>,
 }
 
-/// Finds and links every program of the object.
+/// Finds and links every program of the object, refusing it when they take more than
+/// `max_slots` together ([`MAX_LINKED_SLOTS`]).
 pub(crate) fn programs(
     file: &File<'_>,
     maps: &MapIndex,
     externs: &ExternIndex,
     kinds: &[crate::Extern],
+    max_slots: usize,
 ) -> Result<Vec<ProgramSpec>, ElfError> {
     let linker = Linker::new(file, maps, externs, kinds)?;
     // libbpf's rule: the functions of `.text` are subprograms of the programs that call them,
@@ -78,13 +80,29 @@ pub(crate) fn programs(
     let in_text = |f: &Func| file.sections[f.section].name == ".text";
     let sectioned = linker.funcs.iter().any(|f| f.program && !in_text(f));
     let mut programs = Vec::new();
+    let mut slots = 0usize;
     for (id, f) in linker.funcs.iter().enumerate() {
         if f.program && !(sectioned && in_text(f)) {
-            programs.push(linker.link(id)?);
+            let p = linker.link(id)?;
+            slots += p.program.len();
+            if slots > max_slots {
+                return Err(ElfError::TooMuchCode {
+                    program: p.name,
+                    limit: max_slots,
+                });
+            }
+            programs.push(p);
         }
     }
     Ok(programs)
 }
+
+/// The most instruction slots an object's programs may take together, each linked with the
+/// subprograms it calls (16,777,216: 128 MiB of bytecode, sixteen programs of the kernel's
+/// largest). Each program gets its own copy of its subprograms, as libbpf links them, so
+/// without a bound `n` programs calling one large `.text` function would take `n` times the
+/// object's code: a megabyte of object, gigabytes of programs.
+pub const MAX_LINKED_SLOTS: usize = 1 << 24;
 
 impl<'f, 'a> Linker<'f, 'a> {
     fn new(

@@ -2,7 +2,7 @@
 //! that order, each becoming a [`MapSpec`] at a fixed index of [`crate::Object::maps`]
 //! (then the `.kconfig` map of [`crate::externs`], when there are `__kconfig` externs).
 
-use crate::btf::{Btf, Kind, Layout, MAX_DEPTH};
+use crate::btf::{Btf, Kind, Layout, MAX_DEPTH, MAX_WALK};
 use crate::error::{BtfError, ElfError, MapErrorKind, RelocErrorKind, SectionErrorKind};
 use crate::file::{File, SectionKind, SymKind};
 use crate::{GlobalVar, MapInit, MapKind, MapLayout, MapSpec, MapType, ProgramSpec};
@@ -281,47 +281,80 @@ fn legacy_maps(
     Ok(links)
 }
 
+/// The most maps one legacy section's `inner_id`/`inner_idx` links put into its maps of maps
+/// together. Every map with an `id` and an `inner_idx` goes into every map of maps whose
+/// `inner_id` is that `id`, so a section of `n` maps could ask for `n²/4` entries (a
+/// megabyte of object, a gigabyte of entries); iproute2's objects link a few.
+pub const MAX_INNER_LINKS: usize = 1 << 16;
+
 /// iproute2's map-in-map links between the maps of one legacy section (`maps`, starting at
 /// index `first` of the object's maps), given each one's `(inner_id, inner_idx)`: a map of
-/// maps takes as its inner template the map whose `id` is its `inner_id`; a map with an
-/// `id`, no `inner_id` and an `inner_idx` other than `-1` is put at key `inner_idx` of every
-/// map of maps whose `inner_id` is its `id`.
+/// maps takes as its inner template the map whose `id` is its `inner_id` (the first such; not
+/// a map of maps, as the kernel takes none as an inner map); a map with an `id`, no
+/// `inner_id` and an `inner_idx` other than `-1` is put at key `inner_idx` of every map of
+/// maps whose `inner_id` is its `id` (at most [`MAX_INNER_LINKS`] together). Linear in the
+/// section's maps and links.
 fn link_elf_maps(
     section: &str,
     maps: &mut [MapSpec],
     first: usize,
     raw: &[(u32, u32)],
 ) -> Result<(), ElfError> {
-    let by_id = |maps: &[MapSpec], id: u32| {
-        (first..maps.len()).find(|&j| id != 0 && maps[j].legacy_id == id)
+    let fail = |maps: &[MapSpec], i: usize, kind| ElfError::Map {
+        section: section.to_string(),
+        map: maps[i].name.clone(),
+        kind,
     };
+    // Each id's maps, in section order.
+    let mut by_id: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (j, m) in maps.iter().enumerate().skip(first).take(raw.len()) {
+        if m.legacy_id != 0 {
+            by_id.entry(m.legacy_id).or_default().push(j);
+        }
+    }
     for (k, &(inner_id, _)) in raw.iter().enumerate() {
         let i = first + k;
         if !maps[i].kind.is_map_in_map() || inner_id == 0 {
             continue;
         }
-        let template = by_id(maps, inner_id).ok_or_else(|| ElfError::Map {
-            section: section.to_string(),
-            map: maps[i].name.clone(),
-            kind: MapErrorKind::NoInnerMap(inner_id),
-        })?;
+        let template = by_id
+            .get(&inner_id)
+            .and_then(|v| v.first().copied())
+            .ok_or_else(|| fail(maps, i, MapErrorKind::NoInnerMap(inner_id)))?;
+        if maps[template].kind.is_map_in_map() {
+            return Err(fail(maps, i, MapErrorKind::NestedInnerMap(inner_id)));
+        }
         let mut inner = maps[template].clone();
         inner.name = format!("{}.inner", maps[i].name);
         inner.pinning = 0;
         maps[i].inner = Some(Box::new(inner));
     }
-    for (k, &(inner_id, inner_idx)) in raw.iter().enumerate() {
-        let i = first + k;
-        if maps[i].legacy_id == 0 || inner_id != 0 || inner_idx == u32::MAX {
+    let mut links = 0usize;
+    for (o, &(outer_inner_id, _)) in raw.iter().enumerate() {
+        let outer = first + o;
+        if !maps[outer].kind.is_map_in_map() {
             continue;
         }
-        for (o, &(outer_inner_id, _)) in raw.iter().enumerate() {
-            let outer = first + o;
-            if maps[outer].kind.is_map_in_map() && outer_inner_id == maps[i].legacy_id {
-                maps[outer].init.push((inner_idx, MapInit::Map(i)));
-                maps[outer].init.sort_by_key(|(k, _)| *k);
+        let Some(inners) = by_id.get(&outer_inner_id) else {
+            continue;
+        };
+        for &i in inners {
+            let (inner_id, inner_idx) = raw[i - first];
+            if inner_id != 0 || inner_idx == u32::MAX {
+                continue;
             }
+            links += 1;
+            if links > MAX_INNER_LINKS {
+                return Err(fail(
+                    maps,
+                    outer,
+                    MapErrorKind::TooManyInnerLinks(MAX_INNER_LINKS),
+                ));
+            }
+            maps[outer].init.push((inner_idx, MapInit::Map(i)));
         }
+        // Stable: maps at one key stay in section order.
+        maps[outer].init.sort_by_key(|(k, _)| *k);
     }
     Ok(())
 }
@@ -764,17 +797,20 @@ fn def_layout(btf: &Btf<'_>, name: &str) -> MapLayout {
 /// special fields in nested structs (since Linux 6.10; `struct frag_val { struct frag_rule
 /// { struct bpf_timer timer; ... } rule; ... }` puts the timer at `rule`'s offset plus its
 /// own). The first in member order wins; arrays are not searched.
-fn timer_offset(btf: &Btf<'_>, ptr_type: u32) -> Option<u32> {
+pub(crate) fn timer_offset(btf: &Btf<'_>, ptr_type: u32) -> Option<u32> {
     let ptr = btf.get(btf.skip_modifiers(ptr_type).ok()?).ok()?;
-    timer_in(btf, ptr.size_or_type, 0)
+    let mut walk = MAX_WALK;
+    timer_in(btf, ptr.size_or_type, 0, &mut walk)
 }
 
 /// The byte offset of the first `struct bpf_timer` among the members of the struct or union
-/// `type_id` and, depth first, of its struct and union members.
-fn timer_in(btf: &Btf<'_>, type_id: u32, depth: u32) -> Option<u32> {
+/// `type_id` and, depth first, of its struct and union members; none past [`MAX_WALK`]
+/// structs searched.
+fn timer_in(btf: &Btf<'_>, type_id: u32, depth: u32, walk: &mut u32) -> Option<u32> {
     if depth >= MAX_DEPTH {
         return None;
     }
+    *walk = walk.checked_sub(1)?;
     let t = btf.get(btf.skip_modifiers(type_id).ok()?).ok()?;
     let Kind::Struct(members) = &t.kind else {
         return None;
@@ -791,7 +827,7 @@ fn timer_in(btf: &Btf<'_>, type_id: u32, depth: u32) -> Option<u32> {
         if btf.name(mt.name_off).is_ok_and(|n| n == "bpf_timer") {
             return Some(off);
         }
-        timer_in(btf, m.type_id, depth + 1).and_then(|o| off.checked_add(o))
+        timer_in(btf, m.type_id, depth + 1, walk).and_then(|o| off.checked_add(o))
     })
 }
 
@@ -810,6 +846,45 @@ fn pointee_size(btf: &Btf<'_>, type_id: u32, member: &str) -> Result<u32, MapErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `outers` arrays of maps with inner_id 5, then `inners` arrays with id 5, each at its
+    /// own `inner_idx`.
+    fn linked_section(outers: u32, inners: u32) -> (Vec<MapSpec>, Vec<(u32, u32)>) {
+        let mut maps = Vec::new();
+        let mut raw = Vec::new();
+        for o in 0..outers {
+            let kind = MapType::Kind(MapKind::ArrayOfMaps);
+            maps.push(MapSpec::new(format!("outer{o}"), kind, 4, 4, inners));
+            raw.push((5, u32::MAX));
+        }
+        for i in 0..inners {
+            let mut m = MapSpec::new(format!("inner{i}"), MapType::Kind(MapKind::Array), 4, 4, 1);
+            m.legacy_id = 5;
+            maps.push(m);
+            raw.push((0, i));
+        }
+        (maps, raw)
+    }
+
+    #[test]
+    fn legacy_map_in_map_links_are_bounded() {
+        // Every inner goes into every outer: 200 * 200 links fit, 300 * 300 do not (before
+        // the bound, a section of n maps could ask for n²/4 entries).
+        let (mut maps, raw) = linked_section(200, 200);
+        link_elf_maps("maps", &mut maps, 0, &raw).unwrap();
+        assert_eq!(maps[0].init.len(), 200);
+        assert_eq!(maps[199].init[7], (7, MapInit::Map(207)));
+        assert_eq!(maps[0].inner.as_ref().unwrap().name, "outer0.inner");
+        let (mut maps, raw) = linked_section(300, 300);
+        let e = link_elf_maps("maps", &mut maps, 0, &raw).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "section \"maps\": map \"outer218\": its maps put more than {MAX_INNER_LINKS} maps \
+                 into maps of maps"
+            )
+        );
+    }
 
     #[test]
     fn ring_buffer_sizes_round_as_libbpf_rounds_them() {

@@ -335,6 +335,27 @@ fn iproute2_inner_id_naming_no_map() {
     ));
 }
 
+// The same map: its id (the sixth u32, offset 20) and inner_id both 50, so the map of maps is
+// its own inner template. Before the check, each map of maps whose template was a map of maps
+// took a copy of that template's own template: a chain of n such maps held n²/2 copies.
+#[test]
+fn iproute2_inner_id_naming_a_map_of_maps() {
+    let mut b = read("elf_map_in_map.o");
+    let at = section_offset(&b, "maps") + 0x6c;
+    put_u32(&mut b, at + 20, 50);
+    put_u32(&mut b, at + 28, 50);
+    let e = err(&b);
+    assert_eq!(
+        e.to_string(),
+        "section \"maps\": map \"rule_sets\": inner_id 50 is the id of a map of maps, which \
+         cannot be an inner map"
+    );
+    assert!(matches!(
+        e,
+        ElfError::Map { kind: MapErrorKind::NestedInnerMap(50), ref map, .. } if map == "rule_sets"
+    ));
+}
+
 // tailcall.o, readelf -r: `.rel.maps` holds `0x28 R_BPF_64_ABS64 handle_arp` (symbol 13) as
 // its second entry; symbol 12 is the map `seen`, not a program.
 #[test]

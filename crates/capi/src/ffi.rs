@@ -2338,7 +2338,7 @@ pub unsafe extern "C" fn bpfx_map_create(
                 text(name, "name")?
             };
             let spec = map_spec(name, type_, key_size, value_size, max_entries, map_flags)?;
-            Ok(BpfxMap(MapHandle::create(spec)?))
+            Ok(BpfxMap(Guarded::new(MapHandle::create(spec)?)))
         })
     }
 }
@@ -2359,9 +2359,10 @@ pub unsafe extern "C" fn bpfx_map_set_inner(
     // `key_len` readable bytes: the contracts of `handle` and `required`, which check NULL.
     unsafe {
         with_status(|| {
-            let m = handle(outer, "outer")?;
+            let m = handle(outer, "outer")?.0.shared("outer")?;
             let k = required(key, key_len, "key")?;
-            m.0.set_inner(k, &handle(inner, "inner")?.0, flags)
+            let inner = handle(inner, "inner")?.0.shared("inner")?;
+            m.get().set_inner(k, inner.get(), flags)
         })
     }
 }

@@ -42,6 +42,15 @@ pub const ETH_HLEN: usize = 14;
 /// The most metadata `xdp_adjust_meta` gives a frame, in bytes (a multiple of 4).
 pub const XDP_META_MAX: usize = 32;
 
+/// The tailroom a kernel driver's page leaves a frame of `len` bytes after the kernel's
+/// headroom: [`XDP_FRAME_SIZE`] less the headroom, the frame and [`SKB_SHARED_INFO_SIZE`] (none
+/// for a frame too long for a page).
+pub(crate) fn page_tailroom(len: usize) -> usize {
+    XDP_FRAME_SIZE
+        .saturating_sub(usize::from(XDP_PACKET_HEADROOM) + SKB_SHARED_INFO_SIZE)
+        .saturating_sub(len)
+}
+
 /// A frame with headroom, tailroom and a metadata area, for XDP and TC runs.
 ///
 /// # Invariants
@@ -88,10 +97,23 @@ impl Packet {
     /// driver's page leaves it: [`XDP_FRAME_SIZE`] less the headroom, the frame and
     /// [`SKB_SHARED_INFO_SIZE`] (none for a frame too long for a page).
     pub fn new(frame: &[u8]) -> Packet {
-        let tail = XDP_FRAME_SIZE
-            .saturating_sub(usize::from(XDP_PACKET_HEADROOM) + SKB_SHARED_INFO_SIZE)
-            .saturating_sub(frame.len());
-        Packet::build(Vec::new(), frame, XDP_PACKET_HEADROOM, tail)
+        Packet::build(
+            Vec::new(),
+            frame,
+            XDP_PACKET_HEADROOM,
+            page_tailroom(frame.len()),
+        )
+    }
+
+    /// Makes this packet what [`Packet::new`] of `frame` makes, in the buffer it already has:
+    /// the kernel's headroom and tailroom, every byte around the frame zero (whatever a run
+    /// left there: its metadata, a grown head or tail, what it wrote past the frame) and no
+    /// metadata. For replaying packets one after another through programs that may move their
+    /// frame ([`crate::Program::run_xdp_packet`], [`crate::Program::run_tc_packet`]) without an
+    /// allocation per packet.
+    pub fn refill(&mut self, frame: &[u8]) {
+        let buf = std::mem::take(&mut self.buf);
+        *self = Packet::build(buf, frame, XDP_PACKET_HEADROOM, page_tailroom(frame.len()));
     }
 
     /// `frame` with `headroom` bytes before it (of which the first [`XDP_FRAME_RESERVED`] are

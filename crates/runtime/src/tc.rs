@@ -14,7 +14,7 @@ use crate::context::Context;
 use crate::context::LayoutError;
 use crate::error::RunError;
 use crate::helpers::RedirectTarget;
-use crate::packet::{ETH_HLEN, Packet, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE, XDP_PACKET_HEADROOM};
+use crate::packet::{ETH_HLEN, Packet, XDP_PACKET_HEADROOM};
 use crate::program::Program;
 use crate::skb::{self, SKB_CTX_SIZE, SkbMeta, TcAction};
 use crate::skb_packet::{ClonedPacket, TcFrame};
@@ -91,9 +91,7 @@ impl Program {
         frame: &mut [u8],
         meta: &mut SkbMeta,
     ) -> (Result<u64, RunError>, Vec<ClonedPacket>) {
-        let tail = XDP_FRAME_SIZE
-            .saturating_sub(usize::from(XDP_PACKET_HEADROOM) + SKB_SHARED_INFO_SIZE)
-            .saturating_sub(frame.len());
+        let tail = crate::packet::page_tailroom(frame.len());
         let spare = std::mem::take(&mut self.spare);
         let mut packet = Packet::build(spare, frame, XDP_PACKET_HEADROOM, tail);
         let (res, clones) = self.run_tc_on(&mut packet, meta);

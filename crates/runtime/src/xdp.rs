@@ -10,7 +10,7 @@
 use crate::context::{Context, LayoutError, XDP_CTX_SIZE, XdpAction, XdpMeta};
 use crate::error::RunError;
 use crate::helpers::RedirectTarget;
-use crate::packet::{Packet, SKB_SHARED_INFO_SIZE, XDP_FRAME_SIZE, XDP_PACKET_HEADROOM};
+use crate::packet::{Packet, XDP_PACKET_HEADROOM};
 use crate::program::Program;
 use crate::xdp_helpers::XdpFrame;
 
@@ -48,7 +48,7 @@ impl Program {
         meta: &XdpMeta,
     ) -> Result<XdpOutcome, RunError> {
         self.expect(Context::Xdp)?;
-        let r0 = self.run_xdp_frame(packet, meta)?;
+        let r0 = self.run_xdp_frame(packet, meta).map_err(|e| *e)?;
         Ok(XdpOutcome {
             action: XdpAction::from_code(r0),
             start: packet.start(),
@@ -61,8 +61,9 @@ impl Program {
     /// [`Program::run_xdp_packet_with`]'s run, for an XDP program: the frame record and the
     /// context filled, the run, and the frame's final bounds set in `packet`; r0. The slice
     /// entry ([`Program::run_xdp_slice`]) calls it directly: it needs neither the outcome nor
-    /// the redirect target's copy (which [`Program::last_redirect`] gives on demand).
-    fn run_xdp_frame(&mut self, packet: &mut Packet, meta: &XdpMeta) -> Result<u64, RunError> {
+    /// the redirect target's copy (which [`Program::last_redirect`] gives on demand). The
+    /// error is boxed ([`Program::exec_boxed`]): the result comes back in two registers.
+    fn run_xdp_frame(&mut self, packet: &mut Packet, meta: &XdpMeta) -> Result<u64, Box<RunError>> {
         let (buf, start, len, metalen) = packet.parts_mut();
         let base = buf.as_ptr() as u64;
         let hard_start = base + XDP_CTX_SIZE as u64;
@@ -79,7 +80,7 @@ impl Program {
         };
         fill_ctx(buf, &frame, meta);
         // The frame set and what the run left of it read under the locks the run takes anyway.
-        let (res, f) = self.exec_with(
+        let (res, f) = self.exec_boxed(
             buf,
             |st| st.frame = frame,
             |st| {
@@ -98,7 +99,7 @@ impl Program {
                 (f.data - f.meta) as usize,
             );
         if !placed {
-            return Err(RunError::Layout {
+            return Err(Box::new(RunError::Layout {
                 program: self.name().to_string(),
                 source: LayoutError::PacketBounds {
                     data: f.data,
@@ -106,7 +107,7 @@ impl Program {
                     start: hard_start,
                     end: f.hard_end,
                 },
-            });
+            }));
         }
         res
     }
@@ -140,9 +141,7 @@ impl Program {
         meta: &XdpMeta,
     ) -> Result<XdpAction, RunError> {
         self.expect(Context::Xdp)?;
-        let tail = XDP_FRAME_SIZE
-            .saturating_sub(usize::from(XDP_PACKET_HEADROOM) + SKB_SHARED_INFO_SIZE)
-            .saturating_sub(frame.len());
+        let tail = crate::packet::page_tailroom(frame.len());
         let buf = std::mem::take(&mut self.buf);
         // After the run of a program with a write reach the buffer is zero but for the context
         // struct and the bytes before `xdp_dirty_end` (the frame, and what its stores may have
@@ -170,7 +169,7 @@ impl Program {
             frame.copy_from_slice(packet.frame());
         }
         self.buf = packet.into_buf();
-        let out = res?;
+        let out = res.map_err(|e| *e)?;
         if !kept {
             let moved_by = self.state().frame.moved_by;
             return Err(RunError::FrameMoved {

@@ -376,6 +376,45 @@ fn the_slice_api_runs_programs_that_keep_the_frame_and_names_the_helper_otherwis
 }
 
 #[test]
+fn a_refilled_packet_is_a_new_one_after_a_run_that_moved_its_frame() {
+    // Shrinks the head by 20 (the frame's first bytes become headroom), takes 8 of them back
+    // as metadata and cuts 10 bytes off the tail: the run leaves nonzero bytes around its
+    // frame, and a start, a length and metadata of its own.
+    let text = "mov r6, r1\nmov r2, 20\ncall 44\nmov r1, r6\nmov r2, -8\ncall 54\n\
+                mov r1, r6\nmov r2, -10\ncall 65\nmov r0, 2\nexit";
+    let second: Vec<u8> = (100..142).collect();
+    for mode in MODES {
+        for (name, opts) in engines() {
+            let obj = Vm::new()
+                .object(vec![ProgramDef::new("p", "xdp", code(text))], vec![])
+                .unwrap();
+            let v = obj.program("p").unwrap().verify(mode).unwrap();
+            let mut prog = prepare(v.clone(), opts.clone());
+            let mut p = Packet::new(&frame60());
+            let out = prog.run_xdp_packet(&mut p).unwrap();
+            assert_eq!(
+                (out.start, out.len, out.meta_len),
+                (276, 30, 8),
+                "{mode:?} {name}"
+            );
+            p.refill(&second);
+            assert_eq!(p, Packet::new(&second), "{mode:?} {name}");
+            assert_eq!(p.meta(), &[] as &[u8], "{mode:?} {name}");
+            // The same program's next run on it gives what a fresh program's run on a new
+            // packet gives.
+            let mut fresh = Packet::new(&second);
+            let want = prepare(v, opts).run_xdp_packet(&mut fresh).unwrap();
+            assert_eq!(
+                prog.run_xdp_packet(&mut p).unwrap(),
+                want,
+                "{mode:?} {name}"
+            );
+            assert_eq!(p, fresh, "{mode:?} {name}");
+        }
+    }
+}
+
+#[test]
 fn strict_mode_rejects_a_packet_pointer_kept_across_an_adjust() {
     // Checks 14 bytes, moves the head, reads through the old pointer.
     let text = "mov r6, r1\n\

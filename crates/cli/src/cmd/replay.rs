@@ -478,8 +478,10 @@ impl Worker<'_> {
         let mut done = Vec::with_capacity(runs.len());
         let mut since_tick = 0u64;
         let mut now = 0;
-        // The frame of a slice run (reused: one allocation for the replay).
+        // The frame of a slice run, and the packet buffer of the other runs (reused: one
+        // allocation each for the replay).
         let mut frame = Vec::new();
+        let mut packet = bpfx::Packet::new(&[]);
         for &i in runs {
             if i > self.failed.load(Ordering::Relaxed) {
                 break;
@@ -492,7 +494,7 @@ impl Worker<'_> {
             // would have fired them before the packet arrived.
             let res = self
                 .fire_timers(now)
-                .and_then(|_| self.one(prog, &pkt.data, &mut frame));
+                .and_then(|_| self.one(prog, &pkt.data, &mut frame, &mut packet));
             match res {
                 Ok(d) => done.push((i, d)),
                 Err(e) => {
@@ -528,6 +530,7 @@ impl Worker<'_> {
         prog: &mut bpfx::Program,
         data: &[u8],
         frame: &mut Vec<u8>,
+        p: &mut bpfx::Packet,
     ) -> Result<Done, bpfx::Error> {
         match self.ctx {
             Context::Xdp if self.slice => {
@@ -551,13 +554,14 @@ impl Worker<'_> {
                 })
             }
             Context::Xdp => {
-                let mut p = bpfx::Packet::new(data);
+                // As `Packet::new` makes it, in the last packet's buffer.
+                p.refill(data);
                 let meta = bpfx::XdpMeta {
                     ingress_ifindex: self.args.run.ingress_ifindex(),
                     ..Default::default()
                 };
                 let t = Instant::now();
-                let o = prog.run_xdp_packet_with(&mut p, &meta);
+                let o = prog.run_xdp_packet_with(p, &meta);
                 let ns = t.elapsed().as_nanos() as u64;
                 let o = o?;
                 let code = o.action.code();
@@ -571,10 +575,10 @@ impl Worker<'_> {
             _ => {
                 // A packet buffer with room: the program may grow or shrink the packet, and
                 // the output capture gets the final one.
-                let mut p = bpfx::Packet::new(data);
+                p.refill(data);
                 let meta = r::skb_meta(&self.args.run, data);
                 let t = Instant::now();
-                let o = prog.run_tc_packet(&mut p, &meta);
+                let o = prog.run_tc_packet(p, &meta);
                 let ns = t.elapsed().as_nanos() as u64;
                 let o = o?;
                 let code = u64::from(o.action.code() as u32);

@@ -238,15 +238,25 @@ impl Program {
         self.env.budget
     }
 
+    /// `WrongContext` unless this program's context is of `got`'s kind. Inlined into every
+    /// run entry (`got` is a constant there, so the check is one compare), the error built out
+    /// of the run's line.
+    #[inline]
     pub(crate) fn expect(&self, got: Context) -> Result<(), RunError> {
         if std::mem::discriminant(&self.linked.context) != std::mem::discriminant(&got) {
-            return Err(RunError::WrongContext {
-                program: self.linked.name.clone(),
-                expected: self.linked.context.name(),
-                got: got.name(),
-            });
+            return Err(self.wrong_context(got));
         }
         Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wrong_context(&self, got: Context) -> RunError {
+        RunError::WrongContext {
+            program: self.linked.name.clone(),
+            expected: self.linked.context.name(),
+            got: got.name(),
+        }
     }
 
     /// Runs a plain-memory program on `mem` (r1 = its address, r2 = its length); the program
@@ -452,15 +462,28 @@ impl Program {
         self.exec_with(input, |_| {}, |_| ()).0
     }
 
-    /// [`Program::exec`], with `before` run on the run state as the run begins and `after`
-    /// as it ends (after the context's restore), under the lock the run takes then anyway:
-    /// a context's entry sets and reads its part of the state without locking it again.
+    /// [`Program::exec_boxed`] with the error unboxed.
     pub(crate) fn exec_with<T>(
         &mut self,
         input: &mut [u8],
         before: impl FnOnce(&mut RunState),
         after: impl FnOnce(&mut RunState) -> T,
     ) -> (Result<u64, RunError>, T) {
+        let (res, out) = self.exec_boxed(input, before, after);
+        (res.map_err(|e| *e), out)
+    }
+
+    /// [`Program::exec`], with `before` run on the run state as the run begins and `after`
+    /// as it ends (after the context's restore), under the lock the run takes then anyway:
+    /// a context's entry sets and reads its part of the state without locking it again.
+    /// The error is boxed, so that a run's result is two words an entry passes in registers
+    /// (a [`RunError`] is ten): what the per-packet entries ([`Program::run_xdp`]) take.
+    pub(crate) fn exec_boxed<T>(
+        &mut self,
+        input: &mut [u8],
+        before: impl FnOnce(&mut RunState),
+        after: impl FnOnce(&mut RunState) -> T,
+    ) -> (Result<u64, Box<RunError>>, T) {
         {
             let st = self.state();
             st.tail_calls = 0;
@@ -499,11 +522,11 @@ impl Program {
             if let Some(need) = cur!().prog.mem_size()
                 && (input.len() as u64) < need
             {
-                break Err(RunError::InputTooShort {
+                break Err(Box::new(RunError::InputTooShort {
                     program: cur!().name.clone(),
                     need,
                     got: input.len(),
-                });
+                }));
             }
             // The same blocks as the last run's (the common case): no reference counts touched.
             // An sk_msg or socket-address program's socket block (`sock_block`) follows the
@@ -554,11 +577,11 @@ impl Program {
                 Ok(End::Return(r0)) => break Ok(r0),
                 Ok(End::TailCall { pc, target }) => match target.0.downcast::<Linked>() {
                     Ok(next) if next.context != cur!().context => {
-                        break Err(RunError::WrongContext {
+                        break Err(Box::new(RunError::WrongContext {
                             program: next.name.clone(),
                             expected: next.context.name(),
                             got: cur!().context.name(),
-                        });
+                        }));
                     }
                     Ok(next)
                         if next.packet_loads && next.context == Context::Tc && {
@@ -597,7 +620,7 @@ impl Program {
                 Err(trap) => trap,
             };
             let access = self.env.fault.take().map(Box::new);
-            break Err(RunError::Trap {
+            break Err(Box::new(RunError::Trap {
                 program: cur!().name.clone(),
                 reason: self
                     .env
@@ -612,7 +635,7 @@ impl Program {
                     .program()
                     .get(trap.pc)
                     .map_or_else(|| "?".to_string(), |op| op.to_string()),
-            });
+            }));
         };
         // Records reserved and never submitted would block the ring forever: the kernel's
         // verifier forbids that, bpfx discards them when the run ends.

@@ -202,16 +202,5 @@ fn checked_mode_runs_an_out_of_range_verdict_as_the_kernel_reads_it() {
 
 #[test]
 fn the_kernel_loads_the_fixture_and_refuses_the_twins() {
-    if let Some(why) = oracle::unavailable() {
-        eprintln!("SKIPPED kernel oracle for cgroup_dev: {why}");
-        return;
-    }
-    for (file, _, _, _) in TWINS {
-        assert!(
-            oracle::load_by_section(&objects().join(file)).is_err(),
-            "the kernel loads {file}"
-        );
-    }
-    oracle::load_all(&objects().join("cgroup_dev.o"))
-        .unwrap_or_else(|e| panic!("the kernel refuses cgroup_dev.o: {e}"));
+    oracle::loads_fixture_refuses_twins("cgroup_dev", TWINS.map(|t| t.0));
 }

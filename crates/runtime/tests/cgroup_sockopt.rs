@@ -262,16 +262,5 @@ fn checked_mode_guards_an_unchecked_optval_store() {
 
 #[test]
 fn the_kernel_loads_the_fixture_and_refuses_the_twins() {
-    if let Some(why) = oracle::unavailable() {
-        eprintln!("SKIPPED kernel oracle for cgroup_sockopt: {why}");
-        return;
-    }
-    for (file, _, _, _) in TWINS {
-        assert!(
-            oracle::load_by_section(&objects().join(file)).is_err(),
-            "the kernel loads {file}"
-        );
-    }
-    oracle::load_all(&objects().join("cgroup_sockopt.o"))
-        .unwrap_or_else(|e| panic!("the kernel refuses cgroup_sockopt.o: {e}"));
+    oracle::loads_fixture_refuses_twins("cgroup_sockopt", TWINS.map(|t| t.0));
 }

@@ -178,18 +178,7 @@ fn the_twins_are_refused() {
 
 #[test]
 fn the_kernel_loads_the_fixture_and_refuses_the_twins() {
-    if let Some(why) = oracle::unavailable() {
-        eprintln!("SKIPPED kernel oracle for cgroup_sysctl: {why}");
-        return;
-    }
-    for (file, _, _, _) in TWINS {
-        assert!(
-            oracle::load_by_section(&objects().join(file)).is_err(),
-            "the kernel loads {file}"
-        );
-    }
-    oracle::load_all(&objects().join("cgroup_sysctl.o"))
-        .unwrap_or_else(|e| panic!("the kernel refuses cgroup_sysctl.o: {e}"));
+    oracle::loads_fixture_refuses_twins("cgroup_sysctl", TWINS.map(|t| t.0));
 }
 
 #[test]

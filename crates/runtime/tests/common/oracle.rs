@@ -83,6 +83,28 @@ pub(crate) fn load_all(path: &Path) -> Result<Pinned, String> {
     bpftool_load(path, "loadall", None)
 }
 
+/// The kernel's verdict on a fixture and its refused twins (`tests/objects`): it loads every
+/// program of `{fixture}.o` by section and refuses each twin; a loud skip where it cannot be
+/// the oracle.
+#[allow(dead_code)]
+pub(crate) fn loads_fixture_refuses_twins<'a>(
+    fixture: &str,
+    twins: impl IntoIterator<Item = &'a str>,
+) {
+    if let Some(why) = unavailable() {
+        eprintln!("SKIPPED kernel oracle for {fixture}: {why}");
+        return;
+    }
+    for file in twins {
+        assert!(
+            load_by_section(&objects().join(file)).is_err(),
+            "the kernel loads {file}"
+        );
+    }
+    load_all(&objects().join(format!("{fixture}.o")))
+        .unwrap_or_else(|e| panic!("the kernel refuses {fixture}.o: {e}"));
+}
+
 /// [`load`], with the object's maps pinned in a directory of their own (returned second): a
 /// pinned map has a user reference, which the kernel's `bpf_timer_init` and
 /// `bpf_timer_set_callback` require (`-EPERM` without one).

@@ -163,16 +163,7 @@ const TWINS: [(&str, &str, &str, bool); 4] = [
 
 #[test]
 fn the_twins_are_refused() {
-    for (file, name, why, checked) in TWINS {
-        let obj = Object::open(objects().join(file)).unwrap();
-        let e = obj.program(name).unwrap().verify(Mode::Strict).unwrap_err();
-        assert!(e.to_string().contains(why), "{file}: {e}");
-        let c = obj.program(name).unwrap().verify(Mode::Checked);
-        match c {
-            Err(e) => assert!(checked && e.to_string().contains(why), "{file}: {e}"),
-            Ok(_) => assert!(!checked, "{file}: Checked mode accepts it"),
-        }
-    }
+    common::twins_refused(&objects(), &TWINS);
 }
 
 /// Checked mode runs a program returning 2, which the kernel reads as it reads every cgroup

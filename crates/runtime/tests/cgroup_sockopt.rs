@@ -224,15 +224,7 @@ const TWINS: [(&str, &str, &str, bool); 4] = [
 
 #[test]
 fn the_twins_are_refused() {
-    for (file, name, why, checked) in TWINS {
-        let obj = Object::open(objects().join(file)).unwrap();
-        let e = obj.program(name).unwrap().verify(Mode::Strict).unwrap_err();
-        assert!(e.to_string().contains(why), "{file}: {e}");
-        match obj.program(name).unwrap().verify(Mode::Checked) {
-            Err(e) => assert!(checked && e.to_string().contains(why), "{file}: {e}"),
-            Ok(_) => assert!(!checked, "{file}: Checked mode accepts it"),
-        }
-    }
+    common::twins_refused(&objects(), &TWINS);
 }
 
 /// Checked mode runs the unchecked `optval` store behind a guard: a byte of value is written,

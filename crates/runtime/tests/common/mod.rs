@@ -143,3 +143,20 @@ pub(crate) fn rerun_alone(name: &str, marker: &str, wrapper: &[&str]) -> (bool, 
     );
     (out.status.success(), text)
 }
+
+/// Refused twins of a fixture (`(object, program, why, checked)` in `dir`): Strict mode refuses
+/// each saying `why`; Checked mode refuses it with the same reason when `checked`, and
+/// accepts it (guarding or reading what Strict refuses, as the test then runs) otherwise.
+#[allow(dead_code)]
+pub(crate) fn twins_refused(dir: &std::path::Path, twins: &[(&str, &str, &str, bool)]) {
+    for &(file, name, why, checked) in twins {
+        let obj = bpfx::Object::open(dir.join(file)).unwrap();
+        let prog = || obj.program(name).unwrap();
+        let e = prog().verify(bpfx::Mode::Strict).unwrap_err();
+        assert!(e.to_string().contains(why), "{file}: {e}");
+        match prog().verify(bpfx::Mode::Checked) {
+            Err(e) => assert!(checked && e.to_string().contains(why), "{file}: {e}"),
+            Ok(_) => assert!(!checked, "{file}: Checked mode accepts it"),
+        }
+    }
+}
